@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Resident memory per monitor.
+#
+#   scripts/bench-memory.sh [MONITORS=100000]
+#
+# Starts pushmon on an empty store, records VmRSS idle, creates MONITORS monitors
+# through the API, waits SETTLE seconds (default 5), records VmRSS again, then sends
+# one heartbeat to every monitor (PUSH=0 skips this) and records it once more.
+# Prints (rss_after - rss_before) / MONITORS. Everything is stopped on exit.
+#
+# Environment: SETTLE (5), PUSH (1), SKIP_BUILD, KEEP_TMP.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MONITORS="${1:-${MONITORS:-100000}}"
+SETTLE="${SETTLE:-5}"
+PUSH="${PUSH:-1}"
+(( MONITORS > 0 )) || die "MONITORS must be positive"
+
+bench_init
+ensure_tools
+build_release pushmon
+work="$(bench_tempdir)"
+
+start_pushmon "$work/data"
+wait_ready "$SERVER_URL" "$SERVER_PID"
+pid="$SERVER_PID"
+sleep "$SETTLE"
+rss_idle="$(rss_kib "$pid")"
+log "idle RSS ${rss_idle} KiB"
+
+log "seeding $MONITORS monitors"
+seed_out="$(seed "$MONITORS" "$work/tokens.txt")" || die "seeding failed: $seed_out"
+printf '%s\n' "$seed_out" >&2
+assert_alive "$pid"
+hwm_seed="$(hwm_kib "$pid")"
+sleep "$SETTLE"
+rss_seeded="$(rss_kib "$pid")"
+log "seeded RSS ${rss_seeded} KiB"
+
+rss_pushed=""
+if [[ "$PUSH" == 1 ]]; then
+    log "one heartbeat to each monitor"
+    push_out="$(python3 "$SCRIPTS_DIR/seed.py" --url "$SERVER_URL" --admin-token "$ADMIN_TOKEN" \
+        --push-only "$work/tokens.txt" --pushes 1)" || die "pushing failed: $push_out"
+    log "$push_out"
+    assert_alive "$pid"
+    sleep "$SETTLE"
+    rss_pushed="$(rss_kib "$pid")"
+fi
+hwm_end="$(hwm_kib "$pid")"
+data_size="$(du -sh "$work/data" | cut -f1)"
+
+stop_server "$pid" TERM
+
+per_monitor() { awk -v a="$1" -v b="$2" -v n="$MONITORS" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }'; }
+
+echo
+echo "===== bench-memory summary ====="
+echo "MONITORS=$MONITORS, settle ${SETTLE}s before each reading"
+echo "seeding: $(grep '^created' <<<"$seed_out")"
+echo "RSS idle, 0 monitors:        $rss_idle KiB ($(( rss_idle / 1024 )) MiB)"
+echo "RSS after seeding:           $rss_seeded KiB ($(( rss_seeded / 1024 )) MiB), peak during seeding $(( hwm_seed / 1024 )) MiB"
+echo "bytes per monitor (seeded):  $(per_monitor "$rss_seeded" "$rss_idle")"
+if [[ -n "$rss_pushed" ]]; then
+    echo "heartbeats: $push_out"
+    echo "RSS after 1 heartbeat each:  $rss_pushed KiB ($(( rss_pushed / 1024 )) MiB), peak $(( hwm_end / 1024 )) MiB"
+    echo "bytes per monitor (pushed):  $(per_monitor "$rss_pushed" "$rss_idle")"
+fi
+echo "data dir size: $data_size; SIGTERM exit status $STOP_RC after ${STOP_MS} ms"
+echo "================================"

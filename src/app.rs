@@ -1,0 +1,169 @@
+//! Wiring and lifecycle: open the store → serve (not ready) → rebuild every monitor
+//! actor → judge deadlines missed while stopped → ready → … → drain → close.
+
+use std::future::Future;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::clock;
+use crate::config::Config;
+use crate::http::{self, AppState, Phase};
+use crate::metrics as names;
+use crate::monitor::Registry;
+use crate::store::EventStore;
+
+/// How often the store records that the server is alive (SPEC 3: "about every second").
+const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Runs the server on `listener` until `shutdown` resolves, then drains: stops
+/// accepting, finishes in-flight requests, makes everything durable, returns.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let metrics = names::install();
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let admin_token = admin_token(&config)?;
+
+    let data_dir = config.data_dir.clone();
+    let opened = tokio::task::spawn_blocking(move || EventStore::open(&data_dir))
+        .await
+        .context("store open task")?
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let store = opened.store.clone();
+    tracing::info!(data_dir = %config.data_dir.display(), "store opened");
+
+    let (registry, registry_task) = Registry::start(store.clone())
+        .await
+        .context("starting the registry")?;
+    let state = AppState::new(
+        registry.clone(),
+        store.clone(),
+        admin_token,
+        config.public_base_url(bound),
+        config.rate_limit,
+        metrics,
+    );
+
+    let (stop_serving, serving_stopped) = oneshot::channel::<()>();
+    let router = http::router(state.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = serving_stopped.await;
+            })
+            .await
+    });
+    tracing::info!("listening on {bound}");
+
+    let mut shutdown = std::pin::pin!(shutdown);
+    let rebuilt = tokio::select! {
+        rebuilt = rebuild(&store, &registry, &config) => Some(rebuilt?),
+        () = &mut shutdown => None,
+    };
+    let ticker = if let Some(count) = rebuilt {
+        state.set_phase(Phase::Ready);
+        let elapsed = started.elapsed();
+        metrics::gauge!(names::STARTUP_DURATION_SECONDS).set(elapsed.as_secs_f64());
+        tracing::info!(monitors = count, elapsed_ms = elapsed.as_millis() as u64, "ready");
+        let alive_store = store.clone();
+        let ticker = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(ALIVE_INTERVAL);
+            loop {
+                interval.tick().await;
+                alive_store.mark_alive(clock::now());
+            }
+        });
+        shutdown.await;
+        Some(ticker)
+    } else {
+        None
+    };
+
+    tracing::info!("draining: no longer ready, finishing in-flight requests");
+    state.set_phase(Phase::Draining);
+    let _ = stop_serving.send(());
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "server error while draining"),
+        Err(error) => tracing::error!(%error, "server task failed"),
+    }
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
+    tracing::info!("stopping monitor actors");
+    registry.stop().await;
+    let _ = registry_task.await;
+    store.mark_alive(clock::now());
+    store.close().await;
+    let writer = opened.writer_thread;
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    tracing::info!("stopped: every acknowledged event is durable");
+    Ok(())
+}
+
+/// Spawns an actor for every stored monitor, then has each judge a deadline that fell
+/// while the server was stopped. Returns how many monitors there are.
+async fn rebuild(store: &EventStore, registry: &Registry, config: &Config) -> anyhow::Result<usize> {
+    let reader = store.clone();
+    let (monitors, last_alive) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((reader.load_monitors()?, reader.last_alive()?))
+    })
+    .await
+    .context("store read task")?
+    .context("reading monitors from the store")?;
+    let count = monitors.len();
+    tracing::info!(monitors = count, "rebuilding monitor actors");
+    registry
+        .rebuild(monitors)
+        .await
+        .context("rebuilding monitor actors")?;
+    registry.judge_after_restart(last_alive, config.restart_grace_seconds());
+    store.mark_alive(clock::now());
+    Ok(count)
+}
+
+/// The configured admin token, or the one in `<data-dir>/admin-token`, generated on
+/// first start (mode 0600).
+fn admin_token(config: &Config) -> anyhow::Result<String> {
+    if let Some(token) = &config.admin_token {
+        return Ok(token.clone());
+    }
+    let path = config.data_dir.join("admin-token");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let token = existing.trim().to_owned();
+        if !token.is_empty() {
+            tracing::info!(path = %path.display(), "using the admin token stored in the data directory");
+            return Ok(token);
+        }
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let bytes: [u8; 32] = rand::random();
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    write_private(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated an admin token");
+    Ok(token)
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}

@@ -1,0 +1,256 @@
+//! Configuration: command-line flags, then `PUSHMON_*` environment variables, then
+//! defaults (SPEC section 1). Resolution takes the environment as a lookup function so
+//! tests can feed it a map instead of the process environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The most a restart grace may be: a year, the longest timeout a monitor can have.
+const MAX_RESTART_GRACE_SECONDS: u64 = 31_536_000;
+
+#[derive(Debug, Parser)]
+#[command(name = "pushmon", version, about = "A self-hosted push (heartbeat) monitor")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+/// Flags of `pushmon serve`; each falls back to its environment variable, then a default.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [env: PUSHMON_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Directory of the event store [env: PUSHMON_DATA_DIR] [default: ./pushmon-data]
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Bearer token for the management API [env: PUSHMON_ADMIN_TOKEN]
+    /// [default: generated into <data-dir>/admin-token]
+    #[arg(long)]
+    pub admin_token: Option<String>,
+    /// Base URL used in `push_url` [env: PUSHMON_PUBLIC_URL] [default: http://<listen>]
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Seconds of grace for deadlines that fell while the server was stopped; 0 disables
+    /// [env: PUSHMON_RESTART_GRACE] [default: 60]
+    #[arg(long)]
+    pub restart_grace: Option<String>,
+    /// Log format [env: PUSHMON_LOG_FORMAT] [default: human]
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Sustained pushes per second allowed per token [env: PUSHMON_RATE_LIMIT_PER_SECOND]
+    /// [default: 50]
+    #[arg(long)]
+    pub rate_limit_per_second: Option<String>,
+    /// Burst of pushes allowed per token [env: PUSHMON_RATE_LIMIT_BURST] [default: 200]
+    #[arg(long)]
+    pub rate_limit_burst: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// The per-token push rate limit of SPEC 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_second: 50,
+            burst: 200,
+        }
+    }
+}
+
+/// The validated configuration the server runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub admin_token: Option<String>,
+    pub public_url: Option<String>,
+    pub restart_grace: Duration,
+    pub log_format: LogFormat,
+    pub rate_limit: RateLimit,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Config {
+    /// Defaults, with the store in `data_dir`.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: data_dir.into(),
+            admin_token: None,
+            public_url: None,
+            restart_grace: Duration::from_secs(60),
+            log_format: LogFormat::Human,
+            rate_limit: RateLimit::default(),
+        }
+    }
+
+    /// Flags first, then the environment as `env` reports it, then defaults.
+    pub fn resolve(
+        args: ServeArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let data_dir = args
+            .data_dir
+            .or_else(|| env("PUSHMON_DATA_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("./pushmon-data"));
+        let mut config = Self::with_data_dir(data_dir);
+
+        if let Some(listen) = args.listen.or_else(|| env("PUSHMON_LISTEN")) {
+            config.listen = listen.parse().map_err(|_| ConfigError::Invalid {
+                name: "listen address",
+                reason: format!("{listen:?} is not an IP address and port like 127.0.0.1:8080"),
+            })?;
+        }
+        config.admin_token = args
+            .admin_token
+            .or_else(|| env("PUSHMON_ADMIN_TOKEN"))
+            .filter(|token| !token.is_empty());
+        if let Some(token) = &config.admin_token
+            && token.len() < 16
+        {
+            return Err(ConfigError::Invalid {
+                name: "admin token",
+                reason: "must be at least 16 characters".to_owned(),
+            });
+        }
+        config.public_url = args
+            .public_url
+            .or_else(|| env("PUSHMON_PUBLIC_URL"))
+            .map(|url| url.trim_end_matches('/').to_owned());
+        if let Some(grace) = args.restart_grace.or_else(|| env("PUSHMON_RESTART_GRACE")) {
+            let seconds = parse_number("restart grace", &grace, 0, MAX_RESTART_GRACE_SECONDS)?;
+            config.restart_grace = Duration::from_secs(seconds);
+        }
+        if let Some(format) = args.log_format {
+            config.log_format = format;
+        } else if let Some(format) = env("PUSHMON_LOG_FORMAT") {
+            config.log_format =
+                LogFormat::from_str(&format, true).map_err(|_| ConfigError::Invalid {
+                    name: "log format",
+                    reason: format!("{format:?} is neither human nor json"),
+                })?;
+        }
+        if let Some(rate) = args
+            .rate_limit_per_second
+            .or_else(|| env("PUSHMON_RATE_LIMIT_PER_SECOND"))
+        {
+            config.rate_limit.per_second =
+                parse_number("rate limit per second", &rate, 1, u64::from(u32::MAX))? as u32;
+        }
+        if let Some(burst) = args
+            .rate_limit_burst
+            .or_else(|| env("PUSHMON_RATE_LIMIT_BURST"))
+        {
+            config.rate_limit.burst =
+                parse_number("rate limit burst", &burst, 1, u64::from(u32::MAX))? as u32;
+        }
+        Ok(config)
+    }
+
+    /// The base of every `push_url`.
+    pub fn public_base_url(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+
+    pub fn restart_grace_seconds(&self) -> u32 {
+        u32::try_from(self.restart_grace.as_secs()).unwrap_or(u32::MAX)
+    }
+}
+
+fn parse_number(name: &'static str, text: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    match text.trim().parse::<u64>() {
+        Ok(value) if (min..=max).contains(&value) => Ok(value),
+        _ => Err(ConfigError::Invalid {
+            name,
+            reason: format!("{text:?} is not a whole number from {min} to {max}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(args: ServeArgs, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        Config::resolve(args, |key| env.get(key).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let config = resolve(ServeArgs::default(), &[]).expect("defaults are valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./pushmon-data"));
+        assert_eq!(config.restart_grace, Duration::from_secs(60));
+        assert_eq!(config.rate_limit, RateLimit::default());
+        assert_eq!(
+            config.public_base_url(config.listen),
+            "http://127.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn flags_win_over_env_and_env_over_defaults() {
+        let args = ServeArgs {
+            listen: Some("0.0.0.0:9000".to_owned()),
+            ..ServeArgs::default()
+        };
+        let config = resolve(
+            args,
+            &[
+                ("PUSHMON_LISTEN", "127.0.0.1:1"),
+                ("PUSHMON_RESTART_GRACE", "0"),
+                ("PUSHMON_PUBLIC_URL", "https://pm.example.com/"),
+                ("PUSHMON_LOG_FORMAT", "json"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.restart_grace, Duration::ZERO);
+        assert_eq!(config.public_url.as_deref(), Some("https://pm.example.com"));
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn invalid_values_name_what_is_wrong() {
+        let error = resolve(ServeArgs::default(), &[("PUSHMON_RESTART_GRACE", "soon")])
+            .expect_err("not a number");
+        assert!(error.to_string().contains("restart grace"), "{error}");
+        let error = resolve(ServeArgs::default(), &[("PUSHMON_ADMIN_TOKEN", "short")])
+            .expect_err("too short");
+        assert!(error.to_string().contains("admin token"), "{error}");
+    }
+}

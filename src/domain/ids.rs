@@ -1,0 +1,178 @@
+//! Identifiers: monitor and channel ids, push tokens, and the timestamp type.
+//!
+//! Each is parsed once at the boundary ("parse, don't validate") so the rest of the
+//! code never handles a raw string id.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A monitor's id: a UUID v7, so ids sort by creation time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MonitorId(Uuid);
+
+impl MonitorId {
+    /// A fresh id, ordered after every id made before it by this process.
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(Uuid::from_bytes(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    /// Parses the hyphenated form the API hands out; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        Uuid::try_parse(text).ok().map(Self)
+    }
+}
+
+impl fmt::Display for MonitorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A notification channel's id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ChannelId(Uuid);
+
+impl ChannelId {
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Uuid::try_parse(text).ok().map(Self)
+    }
+}
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// The secret in a push URL: 128 bits of OS randomness, shown as 22 base64url chars.
+///
+/// `Debug` is redacted so a token can never reach a log line by accident.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PushToken([u8; 16]);
+
+impl PushToken {
+    pub const TEXT_LEN: usize = 22;
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// Parses the URL form; `None` if it is not exactly a token's shape.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != Self::TEXT_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        match URL_SAFE_NO_PAD.decode_slice(text, &mut bytes) {
+            Ok(16) => Some(Self(bytes)),
+            _ => None,
+        }
+    }
+
+    /// The URL form. Only the API that hands the token to its owner calls this.
+    pub fn reveal(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+}
+
+impl fmt::Debug for PushToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PushToken(<redacted>)")
+    }
+}
+
+/// Milliseconds since the Unix epoch, UTC. The domain's only notion of time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_millis(millis: i64) -> Self {
+        Self(millis)
+    }
+
+    pub const fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn plus_seconds(self, seconds: u32) -> Self {
+        Self(self.0.saturating_add(i64::from(seconds) * 1000))
+    }
+
+    /// Milliseconds from `self` until `later`, zero if `later` is not later.
+    pub fn millis_until(self, later: Timestamp) -> u64 {
+        u64::try_from(later.0.saturating_sub(self.0)).unwrap_or(0)
+    }
+
+    /// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-25T21:30:00.123Z`.
+    pub fn to_rfc3339(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        match time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+            Ok(moment) => {
+                let date = moment.date();
+                let clock = moment.time();
+                format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                    date.year(),
+                    u8::from(date.month()),
+                    date.day(),
+                    clock.hour(),
+                    clock.minute(),
+                    clock.second(),
+                    clock.millisecond()
+                )
+            }
+            // Out of the representable range: only a corrupt record can get here, and a
+            // readable marker beats a panic on a read path.
+            Err(_) => format!("invalid-timestamp({})", self.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_token_round_trips_and_rejects_wrong_shapes() {
+        let token = PushToken::from_bytes([7; 16]);
+        let text = token.reveal();
+        assert_eq!(text.len(), PushToken::TEXT_LEN);
+        assert_eq!(PushToken::parse(&text), Some(token));
+        assert_eq!(PushToken::parse(""), None);
+        assert_eq!(PushToken::parse(&text[1..]), None);
+        assert_eq!(PushToken::parse("!!!!!!!!!!!!!!!!!!!!!!"), None);
+        assert_eq!(format!("{token:?}"), "PushToken(<redacted>)");
+    }
+
+    #[test]
+    fn timestamps_format_as_rfc3339_utc() {
+        assert_eq!(Timestamp::from_millis(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp::from_millis(1_795_000_000_123).to_rfc3339(),
+            "2026-11-18T11:06:40.123Z"
+        );
+    }
+
+    #[test]
+    fn monitor_ids_parse_their_display_form() {
+        let id = MonitorId::generate();
+        assert_eq!(MonitorId::parse(&id.to_string()), Some(id));
+        assert_eq!(MonitorId::parse("nope"), None);
+    }
+}

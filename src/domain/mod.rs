@@ -1,0 +1,8 @@
+//! The pure core: ids, events and the monitor state machine.
+//!
+//! Nothing here does I/O or reads the clock: no tokio, ractor, fjall, axum or metrics.
+//! Time comes in as an argument.
+
+pub mod event;
+pub mod ids;
+pub mod machine;

@@ -1,0 +1,347 @@
+//! The management API (SPEC 4): monitors and their history, behind the admin bearer
+//! token. Bodies are validated field by field so errors name the field.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::domain::event::{Event, MonitorConfig};
+use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
+use crate::domain::machine::{Command, ConfigPatch, Monitor};
+use crate::monitor::registry::new_push_token;
+use crate::store::RecordedEvent;
+
+use super::AppState;
+use super::error::ApiError;
+
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_TIMEOUT_SECONDS: u64 = 31_536_000;
+pub const DEFAULT_EVENTS_LIMIT: usize = 100;
+pub const MAX_EVENTS_LIMIT: usize = 1000;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/monitors", post(create_monitor).get(list_monitors))
+        .route(
+            "/api/monitors/{id}",
+            get(get_monitor).patch(update_monitor).delete(delete_monitor),
+        )
+        .route("/api/monitors/{id}/rotate-token", post(rotate_token))
+        .route("/api/monitors/{id}/pause", post(pause))
+        .route("/api/monitors/{id}/resume", post(resume))
+        .route("/api/monitors/{id}/events", get(events))
+        .route_layer(middleware::from_fn_with_state(state, require_admin))
+}
+
+/// Bearer-token check, in constant time for tokens of the right length.
+async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    let authorized = presented.is_some_and(|presented| {
+        bool::from(presented.as_bytes().ct_eq(state.admin_token.as_bytes()))
+    });
+    if !authorized {
+        return Err(ApiError::Unauthorized);
+    }
+    state.require_started()?;
+    Ok(next.run(request).await)
+}
+
+async fn create_monitor(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let fields = json_object(body)?;
+    let name = parse_name(fields.get("name"))?.ok_or_else(|| missing("name"))?;
+    let timeout_seconds = parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?
+        .ok_or_else(|| missing("timeout_seconds"))?;
+    let interval_seconds =
+        parse_seconds("interval_seconds", fields.get("interval_seconds"))?.unwrap_or(timeout_seconds);
+    let channels = parse_channels(&state, fields.get("channels"))?.unwrap_or_default();
+    let config = MonitorConfig {
+        name,
+        timeout_seconds,
+        interval_seconds,
+        channels,
+    };
+    let monitor = state.registry.create(config).await?;
+    Ok((StatusCode::CREATED, Json(monitor_json(&state, &monitor))))
+}
+
+async fn list_monitors(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let monitors = state.store.monitors().await?;
+    let listed: Vec<Value> = monitors
+        .iter()
+        .map(|monitor| monitor_json(&state, monitor))
+        .collect();
+    Ok(Json(json!({ "monitors": listed })))
+}
+
+async fn get_monitor(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let monitor = state.registry.snapshot(parse_id(&id)?).await?;
+    Ok(Json(monitor_json(&state, &monitor)))
+}
+
+async fn update_monitor(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let fields = json_object(body)?;
+    let patch = ConfigPatch {
+        name: parse_name(fields.get("name"))?,
+        timeout_seconds: parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?,
+        interval_seconds: parse_seconds("interval_seconds", fields.get("interval_seconds"))?,
+        channels: parse_channels(&state, fields.get("channels"))?,
+    };
+    run(&state, id, Command::Update(patch)).await
+}
+
+async fn delete_monitor(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .registry
+        .execute(parse_id(&id)?, Command::Delete)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    run(&state, parse_id(&id)?, Command::RotateToken(new_push_token())).await
+}
+
+async fn pause(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    run(&state, parse_id(&id)?, Command::Pause).await
+}
+
+async fn resume(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    run(&state, parse_id(&id)?, Command::Resume).await
+}
+
+async fn run(state: &AppState, id: MonitorId, command: Command) -> Result<Json<Value>, ApiError> {
+    let monitor = state.registry.execute(id, command).await?;
+    Ok(Json(monitor_json(state, &monitor)))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let Query(query) =
+        query.map_err(|error| ApiError::BadRequest(format!("malformed query string: {error}")))?;
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_EVENTS_LIMIT,
+        Some(text) => match text.parse::<usize>() {
+            Ok(limit) if (1..=MAX_EVENTS_LIMIT).contains(&limit) => limit,
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "limit must be a whole number from 1 to {MAX_EVENTS_LIMIT}"
+                )));
+            }
+        },
+    };
+    let before = match query.before.as_deref() {
+        None => None,
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            ApiError::BadRequest("before must be an event seq (a whole number)".to_owned())
+        })?),
+    };
+    if state.registry.directory().by_id(id).is_none() {
+        return Err(ApiError::NotFound("monitor not found"));
+    }
+    let history = state.store.history(id, limit, before).await?;
+    let listed: Vec<Value> = history.iter().map(event_json).collect();
+    Ok(Json(json!({ "events": listed })))
+}
+
+fn parse_id(text: &str) -> Result<MonitorId, ApiError> {
+    MonitorId::parse(text).ok_or(ApiError::NotFound("monitor not found"))
+}
+
+fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::BadRequest(format!("cannot read the request body: {rejection}"))
+        }
+    })?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(ApiError::BadRequest("body must be a JSON object".to_owned())),
+        Err(error) => Err(ApiError::BadRequest(format!(
+            "body is not valid JSON: {error}"
+        ))),
+    }
+}
+
+fn missing(field: &str) -> ApiError {
+    ApiError::Unprocessable(format!("{field} is required"))
+}
+
+fn parse_name(value: Option<&Value>) -> Result<Option<String>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(Value::String(name)) => {
+            let chars = name.chars().count();
+            if chars == 0 || chars > MAX_NAME_CHARS || name.trim().is_empty() {
+                Err(ApiError::Unprocessable(format!(
+                    "name must be 1 to {MAX_NAME_CHARS} characters and not blank"
+                )))
+            } else {
+                Ok(Some(name.clone()))
+            }
+        }
+        Some(_) => Err(ApiError::Unprocessable("name must be a string".to_owned())),
+    }
+}
+
+/// `null` means absent (for `interval_seconds`, "use the timeout").
+fn parse_seconds(field: &str, value: Option<&Value>) -> Result<Option<u32>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(number)) => match number.as_u64() {
+            Some(seconds) if (1..=MAX_TIMEOUT_SECONDS).contains(&seconds) => {
+                Ok(u32::try_from(seconds).ok())
+            }
+            _ => Err(seconds_error(field)),
+        },
+        Some(_) => Err(seconds_error(field)),
+    }
+}
+
+fn seconds_error(field: &str) -> ApiError {
+    ApiError::Unprocessable(format!(
+        "{field} must be a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS}"
+    ))
+}
+
+fn parse_channels(
+    state: &AppState,
+    value: Option<&Value>,
+) -> Result<Option<Vec<ChannelId>>, ApiError> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(ApiError::Unprocessable(
+                "channels must be an array of channel ids".to_owned(),
+            ));
+        }
+    };
+    let mut channels = Vec::with_capacity(items.len());
+    for item in items {
+        let id = item
+            .as_str()
+            .and_then(ChannelId::parse)
+            .ok_or_else(|| ApiError::Unprocessable("channels must be an array of channel ids".to_owned()))?;
+        if !state.channel_exists(id) {
+            return Err(ApiError::Unprocessable(format!(
+                "channels: unknown channel id {id}"
+            )));
+        }
+        if !channels.contains(&id) {
+            channels.push(id);
+        }
+    }
+    Ok(Some(channels))
+}
+
+fn rfc3339(at: Option<Timestamp>) -> Value {
+    at.map_or(Value::Null, |at| Value::String(at.to_rfc3339()))
+}
+
+/// The Monitor object of SPEC 4.
+pub fn monitor_json(state: &AppState, monitor: &Monitor) -> Value {
+    let token = monitor.token.reveal();
+    json!({
+        "id": monitor.id.to_string(),
+        "name": monitor.config.name,
+        "status": monitor.status.as_str(),
+        "timeout_seconds": monitor.config.timeout_seconds,
+        "interval_seconds": monitor.config.interval_seconds,
+        "push_url": format!("{}/api/push/{token}", state.public_url),
+        "push_token": token,
+        "channels": monitor.config.channels.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "created_at": monitor.created_at.to_rfc3339(),
+        "last_heartbeat_at": rfc3339(monitor.last_heartbeat_at),
+        "last_status_change_at": rfc3339(monitor.last_status_change_at),
+        "last_msg": monitor.last_msg.as_ref().map(|msg| msg.as_str()),
+        "last_value": monitor.last_value,
+    })
+}
+
+/// The Event object of SPEC 4.
+fn event_json(recorded: &RecordedEvent) -> Value {
+    let mut fields = Map::new();
+    fields.insert("seq".to_owned(), json!(recorded.seq));
+    fields.insert("at".to_owned(), json!(recorded.at.to_rfc3339()));
+    fields.insert("kind".to_owned(), json!(recorded.event.kind()));
+    match &recorded.event {
+        Event::HeartbeatReceived(heartbeat) => {
+            fields.insert("status".to_owned(), json!(heartbeat.status.as_str()));
+            fields.insert(
+                "msg".to_owned(),
+                json!(heartbeat.msg.as_ref().map(|msg| msg.as_str())),
+            );
+            fields.insert("value".to_owned(), json!(heartbeat.value));
+        }
+        Event::WentDown { reason } => {
+            fields.insert("reason".to_owned(), json!(reason.as_str()));
+        }
+        Event::Recovered => {
+            fields.insert("reason".to_owned(), json!("heartbeat"));
+        }
+        Event::Created { config, .. } | Event::Updated { config } => {
+            fields.insert("name".to_owned(), json!(config.name));
+            fields.insert("timeout_seconds".to_owned(), json!(config.timeout_seconds));
+            fields.insert("interval_seconds".to_owned(), json!(config.interval_seconds));
+        }
+        Event::TokenRotated { .. }
+        | Event::Deleted
+        | Event::Paused
+        | Event::Resumed
+        | Event::GraceGranted { .. } => {}
+    }
+    Value::Object(fields)
+}

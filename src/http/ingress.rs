@@ -1,0 +1,264 @@
+//! The push ingress (SPEC 2): the hot path. Parse, find the monitor, check its rate
+//! limit, hand the heartbeat to its actor, answer once it is durable.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::get;
+use governor::clock::{Clock, DefaultClock};
+use serde_json::{Value, json};
+
+use crate::domain::event::{Heartbeat, Msg, PushStatus};
+use crate::domain::ids::PushToken;
+use crate::metrics as names;
+
+use super::AppState;
+use super::error::ApiError;
+
+pub fn router() -> Router<AppState> {
+    // GET routes answer HEAD too.
+    Router::new().route("/api/push/{token}", get(push).post(push))
+}
+
+async fn push(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let outcome = accept(&state, &token, query.as_deref(), &headers, body).await;
+    match &outcome {
+        Ok(status) => {
+            metrics::counter!(names::HEARTBEATS_TOTAL, "status" => status.as_str()).increment(1);
+        }
+        Err(error) => {
+            let reason = match error {
+                ApiError::UnknownToken => "unknown_token",
+                ApiError::RateLimited { .. } => "rate_limited",
+                ApiError::TooLarge => "too_large",
+                ApiError::Unavailable(_) | ApiError::Internal(_) => "unavailable",
+                _ => "bad_request",
+            };
+            metrics::counter!(names::HEARTBEATS_REJECTED_TOTAL, "reason" => reason).increment(1);
+        }
+    }
+    outcome.map(|_| (StatusCode::OK, Json(json!({ "ok": true }))))
+}
+
+async fn accept(
+    state: &AppState,
+    token: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<PushStatus, ApiError> {
+    state.require_started()?;
+    let monitor = PushToken::parse(token)
+        .and_then(|token| state.registry.directory().by_token(&token))
+        .ok_or(ApiError::UnknownToken)?;
+    let heartbeat = parse_heartbeat(query, headers, body)?;
+    if let Err(not_until) = state.limiter.check_key(&monitor.id) {
+        return Err(ApiError::RateLimited {
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        });
+    }
+    let status = heartbeat.status;
+    state.registry.heartbeat(&monitor, heartbeat).await?;
+    Ok(status)
+}
+
+/// Raw parameters before validation; the JSON body's fields win over the query's.
+#[derive(Default)]
+struct RawParams {
+    status: Option<String>,
+    msg: Option<String>,
+    value: Option<RawValue>,
+}
+
+enum RawValue {
+    Text(String),
+    Number(f64),
+}
+
+fn parse_heartbeat(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Heartbeat, ApiError> {
+    let mut params = RawParams::default();
+    if let Some(query) = query {
+        let mut fields: HashMap<String, String> = HashMap::new();
+        for (key, value) in form_urlencoded(query)? {
+            fields.insert(key, value);
+        }
+        params.status = fields.remove("status");
+        params.msg = fields.remove("msg");
+        params.value = fields.remove("value").map(RawValue::Text);
+    }
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::BadRequest(format!("cannot read the request body: {rejection}"))
+        }
+    })?;
+    if is_json(headers) && !body.iter().all(u8::is_ascii_whitespace) {
+        merge_json_body(&mut params, &body)?;
+    }
+    validate(params)
+}
+
+fn form_urlencoded(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .map_err(|error| ApiError::BadRequest(format!("malformed query string: {error}")))
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            let essence = value.split(';').next().unwrap_or("").trim();
+            essence.eq_ignore_ascii_case("application/json")
+                || essence.to_ascii_lowercase().ends_with("+json")
+        })
+}
+
+fn merge_json_body(params: &mut RawParams, body: &[u8]) -> Result<(), ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|error| ApiError::BadRequest(format!("body is not valid JSON: {error}")))?;
+    let Value::Object(mut fields) = value else {
+        return Err(ApiError::BadRequest(
+            "body must be a JSON object".to_owned(),
+        ));
+    };
+    match fields.remove("status") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(status)) => params.status = Some(status),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "status must be \"up\" or \"down\"".to_owned(),
+            ));
+        }
+    }
+    match fields.remove("msg") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(msg)) => params.msg = Some(msg),
+        Some(_) => return Err(ApiError::BadRequest("msg must be a string".to_owned())),
+    }
+    match fields.remove("value") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(number)) => {
+            let number = number
+                .as_f64()
+                .ok_or_else(|| ApiError::BadRequest("value must be a finite number".to_owned()))?;
+            params.value = Some(RawValue::Number(number));
+        }
+        Some(Value::String(text)) => params.value = Some(RawValue::Text(text)),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "value must be a finite number".to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate(params: RawParams) -> Result<Heartbeat, ApiError> {
+    let status = match params.status.as_deref() {
+        None => PushStatus::Up,
+        Some(text) => PushStatus::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "status must be \"up\" or \"down\", not {:?}",
+                truncate_for_error(text)
+            ))
+        })?,
+    };
+    let value = match params.value {
+        None => None,
+        Some(RawValue::Number(number)) => Some(number),
+        Some(RawValue::Text(text)) => Some(text.trim().parse::<f64>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "value must be a finite number, not {:?}",
+                truncate_for_error(&text)
+            ))
+        })?),
+    };
+    if value.is_some_and(|number| !number.is_finite()) {
+        return Err(ApiError::BadRequest(
+            "value must be a finite number".to_owned(),
+        ));
+    }
+    Ok(Heartbeat {
+        status,
+        msg: params.msg.map(Msg::truncated),
+        value,
+    })
+}
+
+/// Echoes at most a few characters of bad input back.
+fn truncate_for_error(text: &str) -> String {
+    text.chars().take(32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str, json_body: Option<&str>) -> Result<Heartbeat, ApiError> {
+        let mut headers = HeaderMap::new();
+        if json_body.is_some() {
+            headers.insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            );
+        }
+        let body = Bytes::from(json_body.unwrap_or("").to_owned());
+        parse_heartbeat(Some(query), &headers, Ok(body))
+    }
+
+    #[test]
+    fn defaults_to_up_with_nothing_given() {
+        let heartbeat = parse("", None).expect("valid");
+        assert_eq!(heartbeat.status, PushStatus::Up);
+        assert_eq!(heartbeat.msg, None);
+        assert_eq!(heartbeat.value, None);
+    }
+
+    #[test]
+    fn reads_query_and_lets_the_json_body_win() {
+        let heartbeat = parse(
+            "status=up&msg=from%20query&value=1.5",
+            Some(r#"{"status":"down","value":7}"#),
+        )
+        .expect("valid");
+        assert_eq!(heartbeat.status, PushStatus::Down);
+        assert_eq!(heartbeat.msg.as_ref().map(Msg::as_str), Some("from query"));
+        assert_eq!(heartbeat.value, Some(7.0));
+    }
+
+    #[test]
+    fn rejects_bad_status_value_and_body() {
+        for (query, body) in [
+            ("status=sideways", None),
+            ("status=", None),
+            ("value=abc", None),
+            ("value=NaN", None),
+            ("value=inf", None),
+            ("", Some("{not json")),
+            ("", Some("[1,2]")),
+            ("", Some(r#"{"value":"x"}"#)),
+            ("", Some(r#"{"msg":5}"#)),
+            ("", Some(r#"{"status":true}"#)),
+        ] {
+            let error = parse(query, body).expect_err(query);
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{query} {body:?}");
+        }
+    }
+}

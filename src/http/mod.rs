@@ -1,0 +1,158 @@
+//! The axum layer: `ingress` (the hot push path), `api` (management, bearer auth),
+//! `ops` (health, readiness, metrics). Each exposes `router()`; [`router`] merges them
+//! with the cross-cutting layers. Handlers talk to actors through the registry and
+//! never write to the store.
+
+pub mod api;
+pub mod error;
+pub mod ingress;
+pub mod ops;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::RateLimit;
+use crate::domain::ids::MonitorId;
+use crate::metrics as names;
+use crate::monitor::Registry;
+use crate::store::EventStore;
+use error::ApiError;
+
+/// The largest request body accepted (SPEC 2).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Where the server is in its life, as `/readyz` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    Starting = 0,
+    Ready = 1,
+    Draining = 2,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub registry: Registry,
+    pub store: EventStore,
+    pub admin_token: String,
+    /// Prefix of every `push_url`, without a trailing slash.
+    pub public_url: String,
+    pub limiter: DefaultKeyedRateLimiter<MonitorId>,
+    pub metrics: PrometheusHandle,
+    phase: AtomicU8,
+}
+
+impl AppState {
+    pub fn new(
+        registry: Registry,
+        store: EventStore,
+        admin_token: String,
+        public_url: String,
+        rate_limit: RateLimit,
+        metrics: PrometheusHandle,
+    ) -> Self {
+        let per_second = NonZeroU32::new(rate_limit.per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(rate_limit.burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_second(per_second).allow_burst(burst);
+        Self(Arc::new(Shared {
+            registry,
+            store,
+            admin_token,
+            public_url,
+            limiter: DefaultKeyedRateLimiter::keyed(quota),
+            metrics,
+            phase: AtomicU8::new(Phase::Starting as u8),
+        }))
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.0.phase.load(Ordering::Acquire) {
+            0 => Phase::Starting,
+            1 => Phase::Ready,
+            _ => Phase::Draining,
+        }
+    }
+
+    pub fn set_phase(&self, phase: Phase) {
+        self.0.phase.store(phase as u8, Ordering::Release);
+    }
+
+    /// Whether a notification channel with this id exists. Channels arrive with alert
+    /// delivery; until then no id names one, so a monitor can list none.
+    pub fn channel_exists(&self, _id: crate::domain::ids::ChannelId) -> bool {
+        false
+    }
+
+    /// Refuses work until every monitor has been rebuilt (and while draining).
+    pub fn require_started(&self) -> Result<(), ApiError> {
+        match self.phase() {
+            Phase::Starting => Err(ApiError::Unavailable(
+                "server is starting; monitors are being rebuilt",
+            )),
+            Phase::Ready | Phase::Draining => Ok(()),
+        }
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// Every route, with body limit, request metrics and JSON fallbacks.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(ingress::router())
+        .merge(api::router(state.clone()))
+        .merge(ops::router())
+        .fallback(|| async { ApiError::NotFound("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::BadRequest("method not allowed on this route".to_owned()).into_response()
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Records latency by route template (never the raw path: it holds push tokens) and
+/// status, and logs each request at debug level.
+async fn observe(
+    State(_state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics::histogram!(
+        names::HTTP_REQUEST_DURATION_SECONDS,
+        "route" => route.clone(),
+        "method" => method.to_string(),
+        "status" => status.to_string()
+    )
+    .record(elapsed.as_secs_f64());
+    tracing::debug!(%method, route, status, elapsed_us = elapsed.as_micros() as u64, "request");
+    response
+}

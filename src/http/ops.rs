@@ -1,0 +1,151 @@
+//! Operations endpoints: `/healthz`, `/readyz`, `/metrics` (SPEC 6).
+
+use std::fmt::Write as _;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::domain::machine::{Monitor, Status};
+use crate::metrics as names;
+
+use super::error::ApiError;
+use super::{AppState, Phase};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let not_ready = match state.phase() {
+        Phase::Starting => Some("starting: monitors are being rebuilt"),
+        Phase::Draining => Some("draining: shutting down"),
+        Phase::Ready if !state.store.is_writable() => Some("storage cannot write"),
+        Phase::Ready => None,
+    };
+    match not_ready {
+        None => Json(json!({ "status": "ready" })).into_response(),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": format!("not ready: {reason}") })),
+        )
+            .into_response(),
+    }
+}
+
+/// The exporter's series, then the per-monitor families rendered straight from the
+/// monitors' stored states (cheaper at 100k monitors than 100k registered gauges).
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let monitors = state.store.monitors().await?;
+    let mut text = state.metrics.render();
+    render_monitor_families(&mut text, &monitors);
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+fn render_monitor_families(text: &mut String, monitors: &[Monitor]) {
+    let mut counts = [0usize; Status::ALL.len()];
+    for monitor in monitors {
+        if let Some(index) = Status::ALL.iter().position(|status| *status == monitor.status) {
+            counts[index] += 1;
+        }
+    }
+    header_lines(text, names::MONITORS, "Monitors by current status");
+    for (status, count) in Status::ALL.iter().zip(counts) {
+        let _ = writeln!(text, "{}{{status=\"{}\"}} {count}", names::MONITORS, status.as_str());
+    }
+
+    header_lines(
+        text,
+        "pushmon_monitor_up",
+        "1 if the monitor is up, 0 if down; absent while pending or paused",
+    );
+    for monitor in monitors {
+        let up = match monitor.status {
+            Status::Up => 1,
+            Status::Down => 0,
+            Status::Pending | Status::Paused => continue,
+        };
+        let _ = writeln!(text, "pushmon_monitor_up{} {up}", labels(monitor));
+    }
+
+    header_lines(
+        text,
+        "pushmon_monitor_status",
+        "The monitor's status as a state set: 1 for its current status",
+    );
+    for monitor in monitors {
+        let labels = labels(monitor);
+        let inner = &labels[1..labels.len() - 1];
+        for status in Status::ALL {
+            let value = u8::from(status == monitor.status);
+            let _ = writeln!(
+                text,
+                "pushmon_monitor_status{{{inner},status=\"{}\"}} {value}",
+                status.as_str()
+            );
+        }
+    }
+
+    header_lines(
+        text,
+        "pushmon_monitor_last_heartbeat_timestamp_seconds",
+        "Unix time of the monitor's last heartbeat",
+    );
+    for monitor in monitors {
+        if let Some(at) = monitor.last_heartbeat_at {
+            let seconds = at.as_millis() as f64 / 1000.0;
+            let _ = writeln!(
+                text,
+                "pushmon_monitor_last_heartbeat_timestamp_seconds{} {seconds}",
+                labels(monitor)
+            );
+        }
+    }
+
+    header_lines(
+        text,
+        "pushmon_monitor_value",
+        "The last value a heartbeat reported",
+    );
+    for monitor in monitors {
+        if let Some(value) = monitor.last_value {
+            let _ = writeln!(text, "pushmon_monitor_value{} {value}", labels(monitor));
+        }
+    }
+}
+
+fn header_lines(text: &mut String, name: &str, help: &str) {
+    let _ = writeln!(text, "# HELP {name} {help}");
+    let _ = writeln!(text, "# TYPE {name} gauge");
+}
+
+/// `{id="…",name="…"}` with the name escaped as the text format requires. Never the
+/// push token.
+fn labels(monitor: &Monitor) -> String {
+    let mut name = String::with_capacity(monitor.config.name.len());
+    for character in monitor.config.name.chars() {
+        match character {
+            '\\' => name.push_str("\\\\"),
+            '"' => name.push_str("\\\""),
+            '\n' => name.push_str("\\n"),
+            other => name.push(other),
+        }
+    }
+    format!("{{id=\"{}\",name=\"{name}\"}}", monitor.id)
+}

@@ -1,0 +1,20 @@
+//! pushmon: a self-hosted push (heartbeat) monitor.
+//!
+//! # Layout
+//! - [`domain`]: the pure state machine, events and ids (no I/O).
+//! - [`store`]: the fjall event log with group commit; the only code that touches
+//!   fjall or bincode.
+//! - [`monitor`]: one ractor actor per monitor, and the registry that supervises them.
+//! - [`http`]: the axum routes: push ingress, management API, health.
+//! - [`app`]: wiring and lifecycle: open store, rebuild actors, serve, drain.
+//! - [`config`], [`clock`], [`telemetry`], [`metrics`]: cross-cutting pieces.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod monitor;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,123 @@
+//! Every metric name, described once, and the one Prometheus recorder.
+//!
+//! Service metrics carry bounded labels only. The per-monitor families of SPEC 6 are
+//! not registered gauges (rendering 100k labelled series through the exporter is
+//! slow); they are rendered from the monitors' states at scrape time by `http::ops`.
+
+use std::sync::OnceLock;
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub const HEARTBEATS_TOTAL: &str = "pushmon_heartbeats_total";
+pub const HEARTBEATS_REJECTED_TOTAL: &str = "pushmon_heartbeats_rejected_total";
+pub const MONITORS: &str = "pushmon_monitors";
+pub const ALERTS_TOTAL: &str = "pushmon_alerts_total";
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "pushmon_http_request_duration_seconds";
+pub const STORE_COMMIT_DURATION_SECONDS: &str = "pushmon_store_commit_duration_seconds";
+pub const STORE_BATCH_EVENTS: &str = "pushmon_store_batch_events";
+pub const STORE_APPEND_DURATION_SECONDS: &str = "pushmon_store_append_duration_seconds";
+pub const ACTOR_RESTARTS_TOTAL: &str = "pushmon_actor_restarts_total";
+pub const STARTUP_DURATION_SECONDS: &str = "pushmon_startup_duration_seconds";
+
+/// Reasons a push can be rejected, each a `reason` label value.
+pub const REJECT_REASONS: [&str; 5] = [
+    "unknown_token",
+    "bad_request",
+    "rate_limited",
+    "too_large",
+    "unavailable",
+];
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0, 4096.0];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder on first call and returns its handle; later
+/// calls (a second server in the same test process) share it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Suffix("_duration_seconds".to_owned()),
+                    LATENCY_BUCKETS,
+                )
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(STORE_BATCH_EVENTS.to_owned()),
+                        BATCH_BUCKETS,
+                    )
+                });
+            let recorder = match builder {
+                Ok(builder) => builder.build_recorder(),
+                // Only empty bucket lists are refused, and ours are constants.
+                Err(_) => PrometheusBuilder::new().build_recorder(),
+            };
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first (an embedding program):
+            // then our metrics go there and `/metrics` shows only what we render.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            zero_known_series();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_counter!(
+        HEARTBEATS_TOTAL,
+        "Heartbeats accepted and made durable, by reported status"
+    );
+    describe_counter!(
+        HEARTBEATS_REJECTED_TOTAL,
+        "Pushes refused, by reason; a refused push never changes state"
+    );
+    describe_gauge!(MONITORS, "Monitors by current status");
+    describe_counter!(ALERTS_TOTAL, "Alert deliveries by event and result");
+    describe_histogram!(
+        HTTP_REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "HTTP request latency by route and status code"
+    );
+    describe_histogram!(
+        STORE_COMMIT_DURATION_SECONDS,
+        Unit::Seconds,
+        "Time to write and fdatasync one group-commit batch of the event log"
+    );
+    describe_histogram!(
+        STORE_APPEND_DURATION_SECONDS,
+        Unit::Seconds,
+        "Time from asking the event log to append until the events are durable"
+    );
+    describe_histogram!(STORE_BATCH_EVENTS, "Events per group-commit batch");
+    describe_counter!(
+        ACTOR_RESTARTS_TOTAL,
+        "Monitor actors restarted from their stored state after a failure"
+    );
+    describe_gauge!(
+        STARTUP_DURATION_SECONDS,
+        Unit::Seconds,
+        "Time the last start-up took to rebuild every monitor"
+    );
+}
+
+/// SPEC 6: every series is there from start-up, counters at 0 for known labels.
+fn zero_known_series() {
+    for status in ["up", "down"] {
+        metrics::counter!(HEARTBEATS_TOTAL, "status" => status).absolute(0);
+    }
+    for reason in REJECT_REASONS {
+        metrics::counter!(HEARTBEATS_REJECTED_TOTAL, "reason" => reason).absolute(0);
+    }
+    for event in ["down", "up"] {
+        for result in ["success", "failure"] {
+            metrics::counter!(ALERTS_TOTAL, "event" => event, "result" => result).absolute(0);
+        }
+    }
+    metrics::counter!(ACTOR_RESTARTS_TOTAL).absolute(0);
+}

@@ -1,0 +1,243 @@
+//! The actor shell around `domain::machine`: one actor per monitor, the single writer
+//! of that monitor's events.
+//!
+//! For every command it does only: decide → append to the store (durable) → apply →
+//! re-arm the deadline timer → reply. It never blocks on fjall itself: the store's
+//! writer thread does the I/O and answers when the batch is durable.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
+use tokio::sync::oneshot;
+
+use crate::clock;
+use crate::domain::event::{Event, Heartbeat};
+use crate::domain::ids::Timestamp;
+use crate::domain::machine::{self, Command, Monitor};
+use crate::metrics as names;
+use crate::store::{EventStore, StoreError};
+
+use super::registry::Directory;
+
+/// How long to wait before retrying a deadline check whose `down` could not be stored.
+const STORE_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// A one-shot answer to whoever sent the message.
+pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// What a monitor actor is asked to do.
+pub enum MonitorMsg {
+    /// A push arrived; answered once it is durable.
+    Heartbeat(Heartbeat, Reply<()>),
+    /// A management command; answered with the state after it.
+    Execute(Command, Reply<Monitor>),
+    /// The current state, for the API and tests.
+    Snapshot(oneshot::Sender<Monitor>),
+    /// The deadline timer of the given generation fired.
+    Tick(u64),
+}
+
+/// What every monitor actor shares.
+pub struct MonitorContext {
+    pub store: EventStore,
+    pub directory: Arc<Directory>,
+}
+
+/// The behaviour; all data lives in [`MonitorActorState`].
+pub struct MonitorActor;
+
+pub struct MonitorArgs {
+    pub monitor: Monitor,
+    pub context: Arc<MonitorContext>,
+}
+
+pub struct MonitorActorState {
+    monitor: Monitor,
+    context: Arc<MonitorContext>,
+    timer: Option<ArmedTimer>,
+    /// Bumped whenever a timer is armed, so a tick from a cancelled timer is ignored.
+    generation: u64,
+}
+
+struct ArmedTimer {
+    fires_at: Timestamp,
+    handle: JoinHandle<Result<(), MessagingErr<MonitorMsg>>>,
+}
+
+/// Why a monitor actor stopped on purpose; anything else is a failure to restart from.
+pub const DELETED_REASON: &str = "deleted";
+
+impl Actor for MonitorActor {
+    type Msg = MonitorMsg;
+    type State = MonitorActorState;
+    type Arguments = MonitorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: MonitorArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mut state = MonitorActorState {
+            monitor: args.monitor,
+            context: args.context,
+            timer: None,
+            generation: 0,
+        };
+        rearm(&myself, &mut state);
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        cancel_timer(state);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            MonitorMsg::Heartbeat(heartbeat, reply) => {
+                let outcome = execute(&myself, state, Command::Heartbeat(heartbeat)).await;
+                let _ = reply.send(outcome);
+            }
+            MonitorMsg::Execute(command, reply) => {
+                let outcome = execute(&myself, state, command)
+                    .await
+                    .map(|()| state.monitor.clone());
+                let _ = reply.send(outcome);
+            }
+            MonitorMsg::Snapshot(reply) => {
+                let _ = reply.send(state.monitor.clone());
+            }
+            MonitorMsg::Tick(generation) if generation == state.generation => {
+                state.timer = None;
+                if let Err(error) = execute(&myself, state, Command::CheckDeadline).await {
+                    tracing::error!(monitor = %state.monitor.id, %error, "cannot record a timeout; retrying");
+                    arm(&myself, state, clock::now(), STORE_RETRY_DELAY);
+                }
+            }
+            MonitorMsg::Tick(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// decide → persist → apply → re-arm. On a store error nothing is applied.
+async fn execute(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    command: Command,
+) -> Result<(), StoreError> {
+    let events = machine::decide(&state.monitor, command, clock::now());
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut next = state.monitor.clone();
+    let mut deleted = false;
+    for stamped in &events {
+        machine::apply(&mut next, 0, stamped.at, &stamped.event);
+        deleted |= matches!(stamped.event, Event::Deleted);
+    }
+    let alerts: Vec<(Timestamp, Event)> = events
+        .iter()
+        .filter(|stamped| stamped.event.is_alert())
+        .map(|stamped| (stamped.at, stamped.event.clone()))
+        .collect();
+
+    let started = Instant::now();
+    let snapshot = (!deleted).then(|| next.clone());
+    next.last_seq = state
+        .context
+        .store
+        .append(state.monitor.id, events, snapshot)
+        .await?;
+    metrics::histogram!(names::STORE_APPEND_DURATION_SECONDS)
+        .record(started.elapsed().as_secs_f64());
+
+    let previous = std::mem::replace(&mut state.monitor, next);
+    for (at, alert) in alerts {
+        log_alert(&state.monitor, at, &alert);
+    }
+    let directory = &state.context.directory;
+    if deleted {
+        directory.remove(state.monitor.id);
+        cancel_timer(state);
+        myself.stop(Some(DELETED_REASON.to_owned()));
+        return Ok(());
+    }
+    if previous.token != state.monitor.token {
+        directory.rotate_token(state.monitor.id, previous.token, state.monitor.token);
+    }
+    rearm(myself, state);
+    Ok(())
+}
+
+/// Keeps one timer armed at or before the next deadline. A timer that fires before a
+/// deadline that has since moved later is simply re-armed then: a heartbeat does not
+/// touch the timer at all.
+fn rearm(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState) {
+    let Some(deadline) = state.monitor.next_deadline() else {
+        cancel_timer(state);
+        return;
+    };
+    if let Some(timer) = &state.timer
+        && timer.fires_at <= deadline
+    {
+        return;
+    }
+    let now = clock::now();
+    arm(
+        myself,
+        state,
+        deadline,
+        Duration::from_millis(now.millis_until(deadline)),
+    );
+}
+
+fn arm(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    fires_at: Timestamp,
+    delay: Duration,
+) {
+    cancel_timer(state);
+    state.generation += 1;
+    let generation = state.generation;
+    let handle = myself.send_after(delay, move || MonitorMsg::Tick(generation));
+    state.timer = Some(ArmedTimer { fires_at, handle });
+}
+
+fn cancel_timer(state: &mut MonitorActorState) {
+    if let Some(timer) = state.timer.take() {
+        timer.handle.abort();
+    }
+}
+
+/// The seam where alert delivery plugs in; today alerts are recorded in the log and
+/// logged here.
+fn log_alert(monitor: &Monitor, at: Timestamp, alert: &Event) {
+    match alert {
+        Event::WentDown { reason } => tracing::warn!(
+            monitor = %monitor.id,
+            name = %monitor.config.name,
+            reason = reason.as_str(),
+            at = %at.to_rfc3339(),
+            "monitor is down"
+        ),
+        _ => tracing::info!(
+            monitor = %monitor.id,
+            name = %monitor.config.name,
+            at = %at.to_rfc3339(),
+            "monitor recovered"
+        ),
+    }
+}

@@ -1,0 +1,384 @@
+//! The registry: maps push token → actor and id → actor, spawns and stops monitor
+//! actors, and supervises them. An actor that fails is restarted from its stored
+//! state, never silently lost.
+//!
+//! The maps ([`Directory`]) are read by HTTP handlers without a message round trip;
+//! only actors and the registry change them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::sync::oneshot;
+
+use crate::clock;
+use crate::domain::event::{Event, Heartbeat, MonitorConfig, Stamped};
+use crate::domain::ids::{MonitorId, PushToken, Timestamp};
+use crate::domain::machine::{Command, Monitor};
+use crate::metrics as names;
+use crate::store::{EventStore, StoreError};
+
+use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext, MonitorMsg};
+
+/// How long to wait before retrying a restart whose stored state could not be read.
+const RESTART_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How a monitor is reached.
+#[derive(Clone)]
+pub struct MonitorHandle {
+    pub id: MonitorId,
+    pub actor: ActorRef<MonitorMsg>,
+}
+
+/// token → actor and id → (token, actor).
+#[derive(Default)]
+pub struct Directory {
+    by_token: DashMap<PushToken, MonitorHandle>,
+    by_id: DashMap<MonitorId, (PushToken, ActorRef<MonitorMsg>)>,
+}
+
+impl Directory {
+    pub fn by_token(&self, token: &PushToken) -> Option<MonitorHandle> {
+        self.by_token.get(token).map(|entry| entry.value().clone())
+    }
+
+    pub fn by_id(&self, id: MonitorId) -> Option<ActorRef<MonitorMsg>> {
+        self.by_id.get(&id).map(|entry| entry.value().1.clone())
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    fn insert(&self, id: MonitorId, token: PushToken, actor: ActorRef<MonitorMsg>) {
+        self.by_token.insert(
+            token,
+            MonitorHandle {
+                id,
+                actor: actor.clone(),
+            },
+        );
+        self.by_id.insert(id, (token, actor));
+    }
+
+    /// Forgets a deleted monitor: its token stops working at once.
+    pub(super) fn remove(&self, id: MonitorId) {
+        if let Some((_, (token, _))) = self.by_id.remove(&id) {
+            self.by_token.remove(&token);
+        }
+    }
+
+    /// Moves a monitor to its new token; the old one stops working at once.
+    pub(super) fn rotate_token(&self, id: MonitorId, old: PushToken, new: PushToken) {
+        if let Some(mut entry) = self.by_id.get_mut(&id) {
+            let actor = entry.1.clone();
+            entry.0 = new;
+            drop(entry);
+            self.by_token.remove(&old);
+            self.by_token.insert(new, MonitorHandle { id, actor });
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no such monitor")]
+    NotFound,
+    #[error("the monitor is restarting; try again")]
+    Unavailable,
+}
+
+/// What the rest of the program holds: the registry actor and the shared maps.
+#[derive(Clone)]
+pub struct Registry {
+    actor: ActorRef<RegistryMsg>,
+    directory: Arc<Directory>,
+}
+
+pub enum RegistryMsg {
+    /// Persist a new monitor, then spawn it.
+    Create(MonitorConfig, oneshot::Sender<Result<Monitor, RegistryError>>),
+    /// Spawn an actor for a monitor whose state is already stored.
+    Adopt(Box<Monitor>, Option<oneshot::Sender<Result<Monitor, RegistryError>>>),
+    /// Spawn actors for every stored monitor (start-up); answers when all run.
+    Rebuild(Vec<Monitor>, oneshot::Sender<()>),
+    /// Restart a failed monitor from its stored state.
+    Restart(MonitorId),
+    /// Stop every monitor actor (shutdown); answers when all have stopped.
+    StopAll(oneshot::Sender<()>),
+}
+
+pub struct RegistryActor;
+
+pub struct RegistryState {
+    context: Arc<MonitorContext>,
+    /// Which monitor each live actor runs, to restart the right one on failure.
+    actors: HashMap<ActorId, MonitorId>,
+    stopping: bool,
+}
+
+impl Registry {
+    /// Starts the registry actor over `store`.
+    pub async fn start(store: EventStore) -> Result<(Self, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr> {
+        let directory = Arc::new(Directory::default());
+        let context = Arc::new(MonitorContext {
+            store,
+            directory: Arc::clone(&directory),
+        });
+        let (actor, handle) = Actor::spawn(None, RegistryActor, context).await?;
+        Ok((Self { actor, directory }, handle))
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// Spawns an actor for each stored monitor and waits until all are running.
+    pub async fn rebuild(&self, monitors: Vec<Monitor>) -> Result<(), RegistryError> {
+        let (reply, done) = oneshot::channel();
+        self.actor
+            .cast(RegistryMsg::Rebuild(monitors, reply))
+            .map_err(|_| RegistryError::Unavailable)?;
+        done.await.map_err(|_| RegistryError::Unavailable)
+    }
+
+    pub async fn create(&self, config: MonitorConfig) -> Result<Monitor, RegistryError> {
+        let (reply, answer) = oneshot::channel();
+        self.actor
+            .cast(RegistryMsg::Create(config, reply))
+            .map_err(|_| RegistryError::Unavailable)?;
+        answer.await.map_err(|_| RegistryError::Unavailable)?
+    }
+
+    /// Delivers a heartbeat to `monitor`; answers once it is durable.
+    pub async fn heartbeat(
+        &self,
+        monitor: &MonitorHandle,
+        heartbeat: Heartbeat,
+    ) -> Result<(), RegistryError> {
+        let (reply, answer) = oneshot::channel();
+        monitor
+            .actor
+            .cast(MonitorMsg::Heartbeat(heartbeat, reply))
+            .map_err(|_| RegistryError::Unavailable)?;
+        Ok(answer.await.map_err(|_| RegistryError::Unavailable)??)
+    }
+
+    /// Runs a management command on monitor `id` and returns its state afterwards.
+    pub async fn execute(&self, id: MonitorId, command: Command) -> Result<Monitor, RegistryError> {
+        let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
+        let (reply, answer) = oneshot::channel();
+        actor
+            .cast(MonitorMsg::Execute(command, reply))
+            .map_err(|_| RegistryError::Unavailable)?;
+        Ok(answer.await.map_err(|_| RegistryError::Unavailable)??)
+    }
+
+    /// The live state of monitor `id`.
+    pub async fn snapshot(&self, id: MonitorId) -> Result<Monitor, RegistryError> {
+        let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
+        let (reply, answer) = oneshot::channel();
+        actor
+            .cast(MonitorMsg::Snapshot(reply))
+            .map_err(|_| RegistryError::Unavailable)?;
+        answer.await.map_err(|_| RegistryError::Unavailable)
+    }
+
+    /// Asks every monitor to judge deadlines that fell while the server was stopped.
+    pub fn judge_after_restart(&self, last_alive: Option<Timestamp>, restart_grace_seconds: u32) {
+        for entry in self.directory.by_id.iter() {
+            let (reply, _ignored) = oneshot::channel();
+            let command = Command::JudgeAfterRestart {
+                last_alive,
+                restart_grace_seconds,
+            };
+            // An actor that is gone is restarted by supervision, which judges it anew.
+            let _ = entry.value().1.cast(MonitorMsg::Execute(command, reply));
+        }
+    }
+
+    /// Stops every monitor actor, then the registry itself.
+    pub async fn stop(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.actor.cast(RegistryMsg::StopAll(reply)).is_ok() {
+            let _ = done.await;
+        }
+        self.actor.stop(None);
+    }
+}
+
+impl Actor for RegistryActor {
+    type Msg = RegistryMsg;
+    type State = RegistryState;
+    type Arguments = Arc<MonitorContext>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        context: Arc<MonitorContext>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(RegistryState {
+            context,
+            actors: HashMap::new(),
+            stopping: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            RegistryMsg::Create(config, reply) => {
+                // Persist off the registry's own loop so concurrent creations share a
+                // group commit; the actor is spawned when the creation is durable.
+                let store = state.context.store.clone();
+                tokio::spawn(async move {
+                    match persist_creation(&store, config).await {
+                        Ok(monitor) => {
+                            if let Err(error) = myself.cast(RegistryMsg::Adopt(Box::new(monitor), Some(reply))) {
+                                tracing::error!(%error, "registry stopped during a creation");
+                            }
+                        }
+                        Err(error) => {
+                            let _ = reply.send(Err(error.into()));
+                        }
+                    }
+                });
+            }
+            RegistryMsg::Adopt(monitor, reply) => {
+                let outcome = spawn_monitor(&myself, state, *monitor).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(outcome);
+                }
+            }
+            RegistryMsg::Rebuild(monitors, reply) => {
+                for monitor in monitors {
+                    let id = monitor.id;
+                    if let Err(error) = spawn_monitor(&myself, state, monitor).await {
+                        tracing::error!(monitor = %id, %error, "cannot start monitor");
+                    }
+                }
+                let _ = reply.send(());
+            }
+            RegistryMsg::Restart(id) if !state.stopping => {
+                restart_from_store(&myself, state, id).await;
+            }
+            RegistryMsg::Restart(_) => {}
+            RegistryMsg::StopAll(reply) => {
+                state.stopping = true;
+                let children: Vec<_> = state
+                    .context
+                    .directory
+                    .by_id
+                    .iter()
+                    .map(|entry| entry.value().1.clone())
+                    .collect();
+                for child in children {
+                    let _ = child.stop_and_wait(None, None).await;
+                }
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorFailed(cell, error) => {
+                let Some(id) = state.actors.remove(&cell.get_id()) else {
+                    return Ok(());
+                };
+                if state.stopping {
+                    return Ok(());
+                }
+                tracing::error!(monitor = %id, %error, "monitor actor failed; restarting it from its stored state");
+                metrics::counter!(names::ACTOR_RESTARTS_TOTAL).increment(1);
+                restart_from_store(&myself, state, id).await;
+            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                let Some(id) = state.actors.remove(&cell.get_id()) else {
+                    return Ok(());
+                };
+                if state.stopping || reason.as_deref() == Some(DELETED_REASON) {
+                    return Ok(());
+                }
+                tracing::error!(monitor = %id, ?reason, "monitor actor stopped unexpectedly; restarting it");
+                metrics::counter!(names::ACTOR_RESTARTS_TOTAL).increment(1);
+                restart_from_store(&myself, state, id).await;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+async fn persist_creation(store: &EventStore, config: MonitorConfig) -> Result<Monitor, StoreError> {
+    let id = MonitorId::generate();
+    let token = new_push_token();
+    let now = clock::now();
+    let mut monitor = Monitor::created(id, now, config.clone(), token);
+    let created = Stamped {
+        at: now,
+        event: Event::Created { config, token },
+    };
+    monitor.last_seq = store.append(id, vec![created], Some(monitor.clone())).await?;
+    Ok(monitor)
+}
+
+/// 128 bits from the operating system's generator.
+pub fn new_push_token() -> PushToken {
+    PushToken::from_bytes(rand::random())
+}
+
+async fn spawn_monitor(
+    myself: &ActorRef<RegistryMsg>,
+    state: &mut RegistryState,
+    monitor: Monitor,
+) -> Result<Monitor, RegistryError> {
+    let (id, token) = (monitor.id, monitor.token);
+    let args = MonitorArgs {
+        monitor: monitor.clone(),
+        context: Arc::clone(&state.context),
+    };
+    let (actor, _) = Actor::spawn_linked(None, MonitorActor, args, myself.get_cell())
+        .await
+        .map_err(|error| {
+            tracing::error!(monitor = %id, %error, "cannot spawn monitor actor");
+            RegistryError::Unavailable
+        })?;
+    state.actors.insert(actor.get_id(), id);
+    state.context.directory.insert(id, token, actor);
+    Ok(monitor)
+}
+
+async fn restart_from_store(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState, id: MonitorId) {
+    match state.context.store.monitor(id).await {
+        Ok(Some(monitor)) => {
+            // The token may have changed since the directory entry was made.
+            state.context.directory.remove(id);
+            if let Err(error) = spawn_monitor(myself, state, monitor).await {
+                tracing::error!(monitor = %id, %error, "restart failed");
+            }
+        }
+        Ok(None) => state.context.directory.remove(id),
+        Err(error) => {
+            tracing::error!(monitor = %id, %error, "cannot read the monitor to restart it; retrying");
+            myself.send_after(RESTART_RETRY_DELAY, move || RegistryMsg::Restart(id));
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The key layout of every keyspace, in one place.
+//!
+//! - `events`:   monitor id (16 bytes) ++ sequence number (8 bytes, big-endian), so one
+//!   monitor's history is one contiguous range in sequence order.
+//! - `monitors`: monitor id (16 bytes) → the monitor's current state.
+//! - `meta`:     a few fixed names → small values.
+
+use crate::domain::ids::MonitorId;
+
+pub const EVENTS: &str = "events";
+pub const MONITORS: &str = "monitors";
+pub const META: &str = "meta";
+
+/// The highest sequence number ever assigned (u64, big-endian).
+pub const META_LAST_SEQ: &[u8] = b"last_seq";
+/// When the server was last known alive (i64 millis, big-endian).
+pub const META_LAST_ALIVE: &[u8] = b"last_alive";
+
+pub const EVENT_KEY_LEN: usize = 24;
+
+pub fn event_key(monitor: MonitorId, seq: u64) -> [u8; EVENT_KEY_LEN] {
+    let mut key = [0u8; EVENT_KEY_LEN];
+    key[..16].copy_from_slice(monitor.as_bytes());
+    key[16..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Splits an `events` key; `None` if it is not one.
+pub fn parse_event_key(key: &[u8]) -> Option<(MonitorId, u64)> {
+    let id: [u8; 16] = key.get(..16)?.try_into().ok()?;
+    let seq: [u8; 8] = key.get(16..EVENT_KEY_LEN)?.try_into().ok()?;
+    (key.len() == EVENT_KEY_LEN).then(|| (MonitorId::from_bytes(id), u64::from_be_bytes(seq)))
+}
+
+pub fn monitor_key(monitor: MonitorId) -> [u8; 16] {
+    *monitor.as_bytes()
+}
+
+pub fn parse_monitor_key(key: &[u8]) -> Option<MonitorId> {
+    let id: [u8; 16] = key.try_into().ok()?;
+    Some(MonitorId::from_bytes(id))
+}
+
+pub fn decode_u64(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.try_into().ok()?))
+}
+
+pub fn decode_i64(value: &[u8]) -> Option<i64> {
+    Some(i64::from_be_bytes(value.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_keys_sort_by_monitor_then_sequence() {
+        let monitor = MonitorId::from_bytes([3; 16]);
+        let early = event_key(monitor, 2);
+        let late = event_key(monitor, 256);
+        assert!(early < late, "big-endian sequence numbers sort numerically");
+        assert_eq!(parse_event_key(&late), Some((monitor, 256)));
+        assert_eq!(parse_event_key(&late[..20]), None);
+    }
+}

@@ -1,0 +1,446 @@
+//! The durable event log on fjall: the ONLY module that imports fjall (and, through
+//! `codec`, bincode).
+//!
+//! Writes go through one dedicated writer thread that gathers every append waiting
+//! for it into one fjall write batch and one `fdatasync` (group commit). Each append
+//! carries the monitor's state after its events, written in the same atomic batch, so
+//! start-up reads one record per monitor instead of replaying the whole log. A caller
+//! is answered only after the batch holding its events is durable.
+//!
+//! Reads (history, listings, replay) run on tokio's blocking pool.
+
+pub mod codec;
+pub mod keys;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use tokio::sync::oneshot;
+
+use crate::domain::event::{Event, Stamped};
+use crate::domain::ids::{MonitorId, Timestamp};
+use crate::domain::machine::{self, Monitor};
+use crate::metrics as names;
+use codec::StoredEvent;
+
+/// The most appends gathered into one batch; beyond this the rest wait for the next.
+const MAX_APPENDS_PER_BATCH: usize = 4096;
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The disk refused a write or a read (I/O error, disk full, read-only).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The writer has shut down.
+    #[error("store is closed")]
+    Closed,
+    /// A stored record could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl From<fjall::Error> for StoreError {
+    fn from(error: fjall::Error) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
+impl From<codec::CodecError> for StoreError {
+    fn from(error: codec::CodecError) -> Self {
+        Self::Corrupt(error.to_string())
+    }
+}
+
+/// An event as read back from the log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedEvent {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub event: Event,
+}
+
+/// A cheap, cloneable handle on the store.
+#[derive(Clone)]
+pub struct EventStore {
+    shared: Arc<Shared>,
+    writer: mpsc::Sender<WriteRequest>,
+}
+
+struct Shared {
+    db: Database,
+    events: Keyspace,
+    monitors: Keyspace,
+    meta: Keyspace,
+    /// False after a failed write until a write succeeds again.
+    writable: AtomicBool,
+}
+
+/// What was found in the store when it was opened.
+pub struct Opened {
+    pub store: EventStore,
+    /// The joinable writer thread; [`EventStore::close`] ends it.
+    pub writer_thread: std::thread::JoinHandle<()>,
+}
+
+struct Append {
+    monitor: MonitorId,
+    events: Vec<Stamped>,
+    /// The state after `events`, or `None` when the monitor was deleted.
+    state: Option<Box<Monitor>>,
+    reply: oneshot::Sender<Result<u64, StoreError>>,
+}
+
+enum WriteRequest {
+    Append(Append),
+    Alive(Timestamp),
+    Close(oneshot::Sender<()>),
+}
+
+impl EventStore {
+    /// Opens (or creates) the store in `dir` and starts its writer thread. Blocking.
+    pub fn open(dir: &Path) -> Result<Opened, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|error| {
+            StoreError::Unavailable(format!("cannot create {}: {error}", dir.display()))
+        })?;
+        let db = Database::builder(dir.join("fjall")).open()?;
+        let events = db.keyspace(keys::EVENTS, KeyspaceCreateOptions::default)?;
+        let monitors = db.keyspace(keys::MONITORS, KeyspaceCreateOptions::default)?;
+        let meta = db.keyspace(keys::META, KeyspaceCreateOptions::default)?;
+        let last_seq = meta
+            .get(keys::META_LAST_SEQ)?
+            .and_then(|value| keys::decode_u64(&value))
+            .unwrap_or(0);
+        let shared = Arc::new(Shared {
+            db,
+            events,
+            monitors,
+            meta,
+            writable: AtomicBool::new(true),
+        });
+        let (sender, receiver) = mpsc::channel();
+        let writer = Writer {
+            shared: Arc::clone(&shared),
+            next_seq: last_seq + 1,
+        };
+        let writer_thread = std::thread::Builder::new()
+            .name("pushmon-writer".to_owned())
+            .spawn(move || writer.run(receiver))
+            .map_err(|error| StoreError::Unavailable(format!("cannot start writer: {error}")))?;
+        Ok(Opened {
+            store: Self {
+                shared,
+                writer: sender,
+            },
+            writer_thread,
+        })
+    }
+
+    /// Appends `events` of one monitor, with its state after them (`None`: deleted), and
+    /// waits until they are durable. Returns the sequence number of the last event.
+    pub async fn append(
+        &self,
+        monitor: MonitorId,
+        events: Vec<Stamped>,
+        state: Option<Monitor>,
+    ) -> Result<u64, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let request = WriteRequest::Append(Append {
+            monitor,
+            events,
+            state: state.map(Box::new),
+            reply,
+        });
+        self.writer
+            .send(request)
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Records that the server is alive at `at` (SPEC 3's restart grace relies on it).
+    /// Fire and forget: it rides along with the next batch.
+    pub fn mark_alive(&self, at: Timestamp) {
+        let _ = self.writer.send(WriteRequest::Alive(at));
+    }
+
+    /// Whether the last write succeeded.
+    pub fn is_writable(&self) -> bool {
+        self.shared.writable.load(Ordering::Relaxed)
+    }
+
+    /// When the server was last recorded alive, if ever. Blocking.
+    pub fn last_alive(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self
+            .shared
+            .meta
+            .get(keys::META_LAST_ALIVE)?
+            .and_then(|value| keys::decode_i64(&value))
+            .map(Timestamp::from_millis))
+    }
+
+    /// Every monitor's current state, from the snapshots: O(monitors). Blocking.
+    pub fn load_monitors(&self) -> Result<Vec<Monitor>, StoreError> {
+        let mut monitors = Vec::with_capacity(self.shared.monitors.approximate_len());
+        for guard in self.shared.monitors.iter() {
+            let (_, value) = guard.into_inner()?;
+            monitors.push(codec::decode_monitor(&value)?);
+        }
+        Ok(monitors)
+    }
+
+    /// One monitor's current state.
+    pub async fn monitor(&self, id: MonitorId) -> Result<Option<Monitor>, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || {
+            shared
+                .monitors
+                .get(keys::monitor_key(id))?
+                .map(|value| codec::decode_monitor(&value).map_err(StoreError::from))
+                .transpose()
+        })
+        .await
+    }
+
+    /// Every monitor's current state, in id (creation) order.
+    pub async fn monitors(&self) -> Result<Vec<Monitor>, StoreError> {
+        let store = self.clone();
+        blocking(move || store.load_monitors()).await
+    }
+
+    /// Up to `limit` visible events of `monitor` with a sequence number below `before`,
+    /// newest first. Internal bookkeeping events are skipped.
+    pub async fn history(
+        &self,
+        monitor: MonitorId,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || {
+            let start = keys::event_key(monitor, 0);
+            let end = keys::event_key(monitor, before.unwrap_or(u64::MAX));
+            let mut found = Vec::with_capacity(limit.min(1024));
+            for guard in shared.events.range(start..end).rev() {
+                if found.len() >= limit {
+                    break;
+                }
+                let (key, value) = guard.into_inner()?;
+                let Some((_, seq)) = keys::parse_event_key(&key) else {
+                    return Err(StoreError::Corrupt("malformed event key".to_owned()));
+                };
+                let stored = codec::decode_event(&value)?;
+                if stored.event.kind().is_some() {
+                    found.push(RecordedEvent {
+                        seq,
+                        at: stored.at,
+                        event: stored.event,
+                    });
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Rebuilds every monitor by folding its whole history, ignoring the snapshots.
+    /// Start-up never needs this; it exists to check that snapshots and log agree.
+    /// Blocking.
+    pub fn replay_all(&self) -> Result<BTreeMap<MonitorId, Monitor>, StoreError> {
+        let mut rebuilt = BTreeMap::new();
+        let mut current: Option<(MonitorId, Vec<(u64, StoredEvent)>)> = None;
+        let mut finish = |id: MonitorId, history: Vec<(u64, StoredEvent)>| {
+            let folded = machine::replay(
+                id,
+                history
+                    .iter()
+                    .map(|(seq, stored)| (*seq, stored.at, &stored.event)),
+            );
+            if let Some(monitor) = folded {
+                rebuilt.insert(id, monitor);
+            }
+        };
+        for guard in self.shared.events.iter() {
+            let (key, value) = guard.into_inner()?;
+            let Some((id, seq)) = keys::parse_event_key(&key) else {
+                return Err(StoreError::Corrupt("malformed event key".to_owned()));
+            };
+            let stored = codec::decode_event(&value)?;
+            match &mut current {
+                Some((current_id, history)) if *current_id == id => history.push((seq, stored)),
+                _ => {
+                    if let Some((done_id, history)) = current.take() {
+                        finish(done_id, history);
+                    }
+                    current = Some((id, vec![(seq, stored)]));
+                }
+            }
+        }
+        if let Some((done_id, history)) = current.take() {
+            finish(done_id, history);
+        }
+        Ok(rebuilt)
+    }
+
+    /// Drains the writer, makes everything durable and stops the writer thread.
+    pub async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.writer.send(WriteRequest::Close(reply)).is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| StoreError::Unavailable(format!("read task failed: {error}")))?
+}
+
+/// The single writer: owns sequence numbering and group commit.
+struct Writer {
+    shared: Arc<Shared>,
+    next_seq: u64,
+}
+
+impl Writer {
+    fn run(mut self, requests: mpsc::Receiver<WriteRequest>) {
+        let mut pending: Vec<Append> = Vec::with_capacity(256);
+        // Blocks for the first request, then takes whatever else is already waiting:
+        // everything that queued up during the previous fsync shares the next one.
+        while let Ok(first) = requests.recv() {
+            let mut alive = None;
+            let mut close = None;
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    WriteRequest::Append(append) => pending.push(append),
+                    WriteRequest::Alive(at) => alive = Some(at),
+                    WriteRequest::Close(reply) => {
+                        close = Some(reply);
+                        break;
+                    }
+                }
+                if pending.len() < MAX_APPENDS_PER_BATCH {
+                    next = requests.try_recv().ok();
+                }
+            }
+            self.commit(&mut pending, alive);
+            if let Some(reply) = close {
+                // Drain what raced in behind the close request, then sync everything.
+                while let Ok(WriteRequest::Append(append)) = requests.try_recv() {
+                    pending.push(append);
+                }
+                self.commit(&mut pending, None);
+                if let Err(error) = self.shared.db.persist(PersistMode::SyncAll) {
+                    tracing::error!(%error, "final persist of the store failed");
+                }
+                let _ = reply.send(());
+                return;
+            }
+        }
+    }
+
+    fn commit(&mut self, pending: &mut Vec<Append>, alive: Option<Timestamp>) {
+        if pending.is_empty() && alive.is_none() {
+            return;
+        }
+        let started = Instant::now();
+        let first_seq = self.next_seq;
+        let mut results: Vec<Result<u64, StoreError>> = Vec::with_capacity(pending.len());
+        let mut batch = self
+            .shared
+            .db
+            .batch()
+            .durability(Some(PersistMode::SyncData));
+        let mut event_count = 0usize;
+        for append in pending.iter_mut() {
+            results.push(self.stage(&mut batch, append, &mut event_count));
+        }
+        if self.next_seq != first_seq {
+            batch.insert(
+                &self.shared.meta,
+                keys::META_LAST_SEQ,
+                (self.next_seq - 1).to_be_bytes(),
+            );
+        }
+        if let Some(at) = alive {
+            batch.insert(
+                &self.shared.meta,
+                keys::META_LAST_ALIVE,
+                at.as_millis().to_be_bytes(),
+            );
+        }
+        let outcome = batch.commit();
+        metrics::histogram!(names::STORE_COMMIT_DURATION_SECONDS)
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!(names::STORE_BATCH_EVENTS).record(event_count as f64);
+        match outcome {
+            Ok(()) => {
+                self.shared.writable.store(true, Ordering::Relaxed);
+            }
+            Err(error) => {
+                tracing::error!(%error, "event log commit failed; nothing in the batch is acknowledged");
+                self.shared.writable.store(false, Ordering::Relaxed);
+                let failure = StoreError::from(error);
+                for result in &mut results {
+                    if result.is_ok() {
+                        *result = Err(failure.clone());
+                    }
+                }
+            }
+        }
+        for (append, result) in pending.drain(..).zip(results) {
+            let _ = append.reply.send(result);
+        }
+    }
+
+    /// Puts one append's events and state into the batch, numbering the events.
+    fn stage(
+        &mut self,
+        batch: &mut fjall::OwnedWriteBatch,
+        append: &mut Append,
+        event_count: &mut usize,
+    ) -> Result<u64, StoreError> {
+        // Encode everything first so a record that cannot be encoded leaves no trace.
+        let mut encoded = Vec::with_capacity(append.events.len());
+        for stamped in append.events.drain(..) {
+            let stored = StoredEvent {
+                at: stamped.at,
+                event: stamped.event,
+            };
+            encoded.push(codec::encode_event(&stored)?);
+        }
+        let last_seq = self.next_seq + encoded.len() as u64 - 1;
+        let state = match append.state.as_mut() {
+            Some(state) => {
+                state.last_seq = last_seq;
+                Some(codec::encode_monitor(state)?)
+            }
+            None => None,
+        };
+        for value in encoded {
+            batch.insert(
+                &self.shared.events,
+                keys::event_key(append.monitor, self.next_seq),
+                value,
+            );
+            self.next_seq += 1;
+            *event_count += 1;
+        }
+        let key = keys::monitor_key(append.monitor);
+        match state {
+            Some(value) => batch.insert(&self.shared.monitors, key, value),
+            None => batch.remove(&self.shared.monitors, key),
+        }
+        Ok(last_seq)
+    }
+}
+
+#[cfg(test)]
+mod tests;

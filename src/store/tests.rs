@@ -1,0 +1,196 @@
+//! Store tests on a real fjall directory: write, close, reopen, compare.
+
+use super::*;
+use crate::domain::event::{Heartbeat, MonitorConfig, Msg, PushStatus};
+use crate::domain::ids::PushToken;
+use crate::domain::machine::{Command, apply, decide};
+
+fn config(name: &str) -> MonitorConfig {
+    MonitorConfig {
+        name: name.to_owned(),
+        timeout_seconds: 30,
+        interval_seconds: 30,
+        channels: vec![],
+    }
+}
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_millis(1_800_000_000_000 + seconds * 1000)
+}
+
+/// Creates a monitor in the store and returns its state as an actor would hold it.
+async fn create(store: &EventStore, name: &str, now: Timestamp) -> Monitor {
+    let id = MonitorId::generate();
+    let token = PushToken::from_bytes(*MonitorId::generate().as_bytes());
+    let mut monitor = Monitor::created(id, now, config(name), token);
+    let created = Stamped {
+        at: now,
+        event: Event::Created {
+            config: config(name),
+            token,
+        },
+    };
+    monitor.last_seq = store
+        .append(id, vec![created], Some(monitor.clone()))
+        .await
+        .expect("append succeeds");
+    monitor
+}
+
+/// Decides, persists, then applies: the actor's order.
+async fn run(store: &EventStore, monitor: &mut Monitor, command: Command, now: Timestamp) {
+    let events = decide(monitor, command, now);
+    if events.is_empty() {
+        return;
+    }
+    let mut next = monitor.clone();
+    for stamped in &events {
+        apply(&mut next, 0, stamped.at, &stamped.event);
+    }
+    let deleted = events.iter().any(|stamped| stamped.event == Event::Deleted);
+    let snapshot = (!deleted).then(|| next.clone());
+    next.last_seq = store
+        .append(monitor.id, events, snapshot)
+        .await
+        .expect("append succeeds");
+    *monitor = next;
+}
+
+fn beat(status: PushStatus, msg: &str) -> Command {
+    Command::Heartbeat(Heartbeat {
+        status,
+        msg: Some(Msg::truncated(msg.to_owned())),
+        value: Some(1.0),
+    })
+}
+
+/// Closes the store; every other handle must be gone so the directory lock is freed.
+async fn close(opened: Opened, store: EventStore) {
+    drop(store);
+    opened.store.close().await;
+    opened.writer_thread.join().expect("writer thread exits cleanly");
+}
+
+#[tokio::test]
+async fn states_and_history_survive_a_reopen_and_equal_a_full_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut a = create(&store, "a", at(0)).await;
+    let mut b = create(&store, "b", at(0)).await;
+    run(&store, &mut a, beat(PushStatus::Up, "one"), at(1)).await;
+    run(&store, &mut a, Command::CheckDeadline, at(40)).await;
+    run(&store, &mut a, beat(PushStatus::Up, "two"), at(41)).await;
+    run(&store, &mut b, beat(PushStatus::Down, "broken"), at(2)).await;
+    let mut gone = create(&store, "gone", at(3)).await;
+    run(&store, &mut gone, Command::Delete, at(4)).await;
+    store.mark_alive(at(42));
+    close(opened, store).await;
+
+    let reopened = EventStore::open(dir.path()).expect("reopens");
+    let store = reopened.store.clone();
+    let mut loaded = store.load_monitors().expect("loads");
+    loaded.sort_by_key(|monitor| monitor.id);
+    let mut expected = vec![a.clone(), b.clone()];
+    expected.sort_by_key(|monitor| monitor.id);
+    assert_eq!(loaded, expected, "snapshots hold exactly the live states");
+
+    let replayed = store.replay_all().expect("replays");
+    assert_eq!(
+        replayed.values().cloned().collect::<Vec<_>>(),
+        expected,
+        "folding the whole log gives the same states as the snapshots"
+    );
+    assert_eq!(store.last_alive().expect("reads"), Some(at(42)));
+
+    let history = store.history(a.id, 100, None).await.expect("reads");
+    let kinds: Vec<_> = history.iter().filter_map(|e| e.event.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["up", "heartbeat", "down", "heartbeat", "created"],
+        "newest first"
+    );
+    assert!(history.windows(2).all(|pair| pair[0].seq > pair[1].seq));
+
+    // Sequence numbers keep growing after a reopen.
+    let mut c = create(&store, "c", at(50)).await;
+    assert!(c.last_seq > a.last_seq);
+    run(&store, &mut c, Command::Pause, at(51)).await;
+    close(reopened, store).await;
+}
+
+#[tokio::test]
+async fn history_pages_back_with_before_and_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut monitor = create(&store, "paged", at(0)).await;
+    for index in 0..25 {
+        run(
+            &store,
+            &mut monitor,
+            beat(PushStatus::Up, &format!("beat {index}")),
+            at(index),
+        )
+        .await;
+    }
+    let first = store.history(monitor.id, 10, None).await.expect("reads");
+    assert_eq!(first.len(), 10);
+    let oldest_seen = first.last().map(|event| event.seq).expect("ten events");
+    let second = store
+        .history(monitor.id, 10, Some(oldest_seen))
+        .await
+        .expect("reads");
+    assert_eq!(second.len(), 10);
+    assert!(second.iter().all(|event| event.seq < oldest_seen));
+    let rest = store
+        .history(monitor.id, 1000, second.last().map(|event| event.seq))
+        .await
+        .expect("reads");
+    // 25 heartbeats + created = 26 events: 10 + 10 + 6.
+    assert_eq!(rest.len(), 6);
+    assert_eq!(rest.last().and_then(|e| e.event.kind()), Some("created"));
+    close(opened, store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_share_batches_and_all_become_durable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut monitors = Vec::new();
+    for index in 0..20 {
+        monitors.push(create(&store, &format!("m{index}"), at(0)).await);
+    }
+    let mut tasks = Vec::new();
+    for mut monitor in monitors {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for index in 0..50 {
+                run(
+                    &store,
+                    &mut monitor,
+                    beat(PushStatus::Up, &format!("{index}")),
+                    at(index),
+                )
+                .await;
+            }
+            monitor
+        }));
+    }
+    let mut finished = Vec::new();
+    for task in tasks {
+        finished.push(task.await.expect("task completes"));
+    }
+    close(opened, store).await;
+
+    let reopened = EventStore::open(dir.path()).expect("reopens");
+    let store = reopened.store.clone();
+    let replayed = store.replay_all().expect("replays");
+    for monitor in &finished {
+        assert_eq!(replayed.get(&monitor.id), Some(monitor));
+        let history = store.history(monitor.id, 1000, None).await.expect("reads");
+        assert_eq!(history.len(), 51, "50 heartbeats and the creation");
+    }
+    close(reopened, store).await;
+}

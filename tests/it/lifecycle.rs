@@ -1,0 +1,182 @@
+//! Monitor states and transitions, SPEC 3, on a live server with 1-second timeouts.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::time::{Instant, sleep};
+
+use crate::support::{Event, Status, of_kind, spawn_app};
+
+/// Long enough for a 1 s timeout, its 1 s detection window, and a busy test machine.
+const DOWN_WITHIN: Duration = Duration::from_millis(3500);
+
+/// Not down before the timeout, allowing for the poll and clock granularity.
+const NOT_BEFORE: Duration = Duration::from_millis(900);
+
+fn at(event: &Event) -> OffsetDateTime {
+    OffsetDateTime::parse(&event.at, &Rfc3339).unwrap()
+}
+
+fn kinds(events: &[Event]) -> Vec<&str> {
+    events.iter().map(|event| event.kind.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_never_heard_from_goes_down_after_its_timeout() {
+    let app = spawn_app().await;
+    let created_at = Instant::now();
+    let monitor = app.create_monitor("silent", 1).await;
+    assert_eq!(monitor.status, Status::Pending);
+
+    let down = app.wait_for_status(&monitor.id, Status::Down, DOWN_WITHIN).await;
+    assert!(created_at.elapsed() >= NOT_BEFORE, "down after {:?}", created_at.elapsed());
+    assert!(down.last_status_change_at.is_some());
+
+    let history = app.history(&monitor.id).await;
+    assert_eq!(kinds(&history), vec!["created", "down"], "{history:#?}");
+    assert_eq!(history[1].reason.as_deref(), Some("timeout"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_then_up_then_down_on_timeout_then_up_again() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("cron", 1).await;
+    assert_eq!(monitor.status, Status::Pending);
+    assert_eq!(monitor.last_status_change_at, None);
+
+    app.push_ok(&monitor.push_token, &[("msg", "first")]).await;
+    let pushed_at = Instant::now();
+    let up = app.get_monitor(&monitor.id).await;
+    assert_eq!(up.status, Status::Up);
+    assert!(up.last_status_change_at.is_some(), "pending -> up is a change of state");
+
+    let down = app.wait_for_status(&monitor.id, Status::Down, DOWN_WITHIN).await;
+    assert!(pushed_at.elapsed() >= NOT_BEFORE, "down {:?} after the heartbeat", pushed_at.elapsed());
+    assert_ne!(down.last_status_change_at, up.last_status_change_at);
+    assert_eq!(down.last_msg.as_deref(), Some("first"));
+
+    app.push_ok(&monitor.push_token, &[("msg", "back")]).await;
+    let recovered = app.get_monitor(&monitor.id).await;
+    assert_eq!(recovered.status, Status::Up);
+    assert_eq!(recovered.last_msg.as_deref(), Some("back"));
+
+    let history = app.history(&monitor.id).await;
+    let first_heartbeat = history
+        .iter()
+        .position(|event| event.kind == "heartbeat")
+        .expect("a heartbeat");
+    let downs: Vec<usize> = (0..history.len()).filter(|&i| history[i].kind == "down").collect();
+    assert_eq!(downs.len(), 1, "one down: {history:#?}");
+    let down_at = downs[0];
+    assert!(first_heartbeat < down_at, "{history:#?}");
+    assert_eq!(history[down_at].reason.as_deref(), Some("timeout"));
+    let after_down = kinds(&history[down_at + 1..]);
+    assert_eq!(
+        after_down.iter().filter(|kind| **kind == "up").count(),
+        1,
+        "one recovery after the down: {history:#?}"
+    );
+    assert_eq!(
+        after_down.iter().filter(|kind| **kind == "heartbeat").count(),
+        1,
+        "{history:#?}"
+    );
+    assert_eq!(history[0].kind, "created");
+
+    // The down is judged from the last heartbeat: not early, and within 1 s of the
+    // deadline.
+    let since_heartbeat = at(&history[down_at]) - at(&history[first_heartbeat]);
+    assert!(
+        since_heartbeat >= time::Duration::milliseconds(990)
+            && since_heartbeat <= time::Duration::milliseconds(2100),
+        "down {since_heartbeat} after the heartbeat"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_heartbeat_alerts_once() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("manual", 1).await;
+
+    app.push_ok(&monitor.push_token, &[("status", "down"), ("msg", "broke")])
+        .await;
+    let down = app.get_monitor(&monitor.id).await;
+    assert_eq!(down.status, Status::Down, "down at once");
+    assert_eq!(down.last_msg.as_deref(), Some("broke"));
+
+    app.push_ok(&monitor.push_token, &[("status", "down"), ("msg", "still broken")])
+        .await;
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Down);
+
+    // Past the timeout too: already down, so no second down for it either.
+    sleep(Duration::from_millis(2200)).await;
+    let events = app.events(&monitor.id).await;
+    let downs = of_kind(&events, "down");
+    assert_eq!(downs.len(), 1, "{events:#?}");
+    assert_eq!(downs[0].reason.as_deref(), Some("manual"));
+    let heartbeats = of_kind(&events, "heartbeat");
+    assert_eq!(heartbeats.len(), 2, "both down heartbeats are recorded");
+    assert!(heartbeats.iter().all(|event| event.status.as_deref() == Some("down")));
+
+    app.push_ok(&monitor.push_token, &[("msg", "fixed")]).await;
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Up);
+    let history = app.history(&monitor.id).await;
+    let down_at = history.iter().position(|event| event.kind == "down").unwrap();
+    assert_eq!(
+        of_kind(&history[down_at..], "up").len(),
+        1,
+        "one recovery: {history:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_monitor_never_times_out_and_resume_restarts_the_clock() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("maintenance", 1).await;
+    app.push_ok(&monitor.push_token, &[]).await;
+
+    let paused = app.pause(&monitor.id).await;
+    assert_eq!(paused.status, Status::Paused);
+    app.push_ok(&monitor.push_token, &[("msg", "while paused")]).await;
+    let still_paused = app.get_monitor(&monitor.id).await;
+    assert_eq!(still_paused.status, Status::Paused);
+    assert_eq!(still_paused.last_msg.as_deref(), Some("while paused"));
+
+    // Well past the timeout and its detection window.
+    sleep(Duration::from_millis(2200)).await;
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Paused);
+    assert!(of_kind(&app.events(&monitor.id).await, "down").is_empty());
+
+    let resumed = app.resume(&monitor.id).await;
+    let resumed_at = Instant::now();
+    assert_eq!(resumed.status, Status::Pending, "resume starts the clock again");
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Pending);
+
+    app.wait_for_status(&monitor.id, Status::Down, DOWN_WITHIN).await;
+    assert!(
+        resumed_at.elapsed() >= NOT_BEFORE,
+        "down {:?} after resume: the clock did not restart",
+        resumed_at.elapsed()
+    );
+
+    let history = app.history(&monitor.id).await;
+    let position = |kind: &str| {
+        history
+            .iter()
+            .position(|event| event.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind} event: {history:#?}"))
+    };
+    let paused_heartbeat = history
+        .iter()
+        .position(|event| event.msg.as_deref() == Some("while paused"))
+        .expect("the heartbeat while paused is recorded");
+    assert!(position("paused") < paused_heartbeat, "{history:#?}");
+    assert!(paused_heartbeat < position("resumed"), "{history:#?}");
+    assert!(position("resumed") < position("down"), "{history:#?}");
+    assert_eq!(of_kind(&history, "down").len(), 1);
+    assert_eq!(of_kind(&history, "down")[0].reason.as_deref(), Some("timeout"));
+
+    app.push_ok(&monitor.push_token, &[]).await;
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Up);
+}

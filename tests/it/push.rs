@@ -1,0 +1,329 @@
+//! Push ingress, SPEC 2: every answer `POST | GET | HEAD /api/push/{token}` can give.
+
+use std::time::Duration;
+
+use pushmon::config::RateLimit;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{Status, expect_error, expect_json, of_kind, spawn_app, spawn_app_with};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_get_and_head_with_query_are_acknowledged_and_recorded() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("backup", 3600).await;
+    let push_path = format!("/api/push/{}", monitor.push_token);
+
+    app.push_ok(&monitor.push_token, &[("status", "up"), ("msg", "posted"), ("value", "1.5")])
+        .await;
+    let after_post = app.get_monitor(&monitor.id).await;
+    assert_eq!(after_post.status, Status::Up);
+    assert_eq!(after_post.last_msg.as_deref(), Some("posted"));
+    assert_eq!(after_post.last_value, Some(1.5));
+    assert!(after_post.last_heartbeat_at.is_some());
+
+    let response = app
+        .client
+        .get(app.url(&push_path))
+        .query(&[("msg", "got"), ("value", "-2")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(response, StatusCode::OK).await, json!({"ok": true}));
+    let after_get = app.get_monitor(&monitor.id).await;
+    assert_eq!(after_get.last_msg.as_deref(), Some("got"));
+    assert_eq!(after_get.last_value, Some(-2.0));
+
+    let response = app
+        .client
+        .head(app.url(&push_path))
+        .query(&[("msg", "headed")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.get_monitor(&monitor.id).await.last_msg.as_deref(), Some("headed"));
+
+    // Newest first: HEAD, GET, POST; `status` defaults to up.
+    let events = app.events(&monitor.id).await;
+    let heartbeats = of_kind(&events, "heartbeat");
+    let seen: Vec<_> = heartbeats
+        .iter()
+        .map(|event| (event.status.as_deref(), event.msg.as_deref(), event.value))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (Some("up"), Some("headed"), None),
+            (Some("up"), Some("got"), Some(-2.0)),
+            (Some("up"), Some("posted"), Some(1.5)),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_with_json_body_is_acknowledged_and_recorded() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("disk", 3600).await;
+
+    let response = app
+        .client
+        .post(app.url(&format!("/api/push/{}", monitor.push_token)))
+        .json(&json!({"status": "down", "msg": "disk full", "value": 93.5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(response, StatusCode::OK).await, json!({"ok": true}));
+
+    let after = app.get_monitor(&monitor.id).await;
+    assert_eq!(after.status, Status::Down);
+    assert_eq!(after.last_msg.as_deref(), Some("disk full"));
+    assert_eq!(after.last_value, Some(93.5));
+    let events = app.events(&monitor.id).await;
+    let heartbeat = of_kind(&events, "heartbeat")[0];
+    assert_eq!(heartbeat.status.as_deref(), Some("down"));
+    assert_eq!(heartbeat.msg.as_deref(), Some("disk full"));
+    assert_eq!(heartbeat.value, Some(93.5));
+    assert_eq!(of_kind(&events, "down")[0].reason.as_deref(), Some("manual"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_status_is_400_and_changes_nothing() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("job", 3600).await;
+
+    for status in ["sideways", "UP", ""] {
+        let response = app.push(&monitor.push_token, &[("status", status)]).await;
+        expect_error(response, StatusCode::BAD_REQUEST).await;
+    }
+    let response = app
+        .client
+        .post(app.url(&format!("/api/push/{}", monitor.push_token)))
+        .json(&json!({"status": "sideways"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::BAD_REQUEST).await;
+
+    let after = app.get_monitor(&monitor.id).await;
+    assert_eq!(after.status, Status::Pending);
+    assert_eq!(after.last_heartbeat_at, None);
+    assert!(of_kind(&app.events(&monitor.id).await, "heartbeat").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_finite_or_non_numeric_value_is_400() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("job", 3600).await;
+
+    for value in ["NaN", "nan", "inf", "-inf", "infinity", "1e999", "abc", ""] {
+        let response = app.push(&monitor.push_token, &[("value", value)]).await;
+        let status = response.status();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "value={value:?} gave {status}");
+        expect_error(response, StatusCode::BAD_REQUEST).await;
+    }
+    for body in [json!({"value": "abc"}), json!({"value": "NaN"}), json!({"value": true})] {
+        let response = app
+            .client
+            .post(app.url(&format!("/api/push/{}", monitor.push_token)))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "body {body} gave {status}");
+        expect_error(response, StatusCode::BAD_REQUEST).await;
+    }
+    // 1e999 is valid JSON syntax but not a finite f64.
+    let response = app
+        .client
+        .post(app.url(&format!("/api/push/{}", monitor.push_token)))
+        .header("content-type", "application/json")
+        .body(r#"{"value": 1e999}"#)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::BAD_REQUEST).await;
+
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Pending);
+    assert!(of_kind(&app.events(&monitor.id).await, "heartbeat").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_body_is_400() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("job", 3600).await;
+
+    for body in [r#"{"status":"#, "not json", r#"["up"]"#] {
+        let response = app
+            .client
+            .post(app.url(&format!("/api/push/{}", monitor.push_token)))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "body {body:?} gave {status}");
+        expect_error(response, StatusCode::BAD_REQUEST).await;
+    }
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Pending);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_token_is_404() {
+    let app = spawn_app().await;
+    // Well-formed (22 base64url chars) but never issued, and plainly malformed.
+    for token in ["AAAAAAAAAAAAAAAAAAAAAA", "nope"] {
+        let response = app.push(token, &[]).await;
+        assert_eq!(
+            expect_json(response, StatusCode::NOT_FOUND).await,
+            json!({"error": "unknown push token"})
+        );
+        let response = app
+            .client
+            .get(app.url(&format!("/api/push/{token}")))
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, StatusCode::NOT_FOUND).await;
+        let response = app
+            .client
+            .head(app.url(&format!("/api/push/{token}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_over_64_kib_is_413() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("job", 3600).await;
+    let body = json!({"msg": "x".repeat(64 * 1024 + 1)}).to_string();
+    assert!(body.len() > 64 * 1024);
+
+    let response = app
+        .client
+        .post(app.url(&format!("/api/push/{}", monitor.push_token)))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Pending);
+    assert!(of_kind(&app.events(&monitor.id).await, "heartbeat").is_empty());
+    // A body well under the limit, with a msg to be truncated, is fine.
+    let response = app
+        .client
+        .post(app.url(&format!("/api/push/{}", monitor.push_token)))
+        .json(&json!({"msg": "y".repeat(32 * 1024)}))
+        .send()
+        .await
+        .unwrap();
+    expect_json(response, StatusCode::OK).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_rate_limit_is_429_with_retry_after() {
+    let app = spawn_app_with(|config| {
+        config.rate_limit = RateLimit {
+            per_second: 1,
+            burst: 2,
+        };
+    })
+    .await;
+    let limited = app.create_monitor("chatty", 3600).await;
+    let other = app.create_monitor("quiet", 3600).await;
+
+    let mut accepted = 0;
+    let mut rejected = None;
+    for attempt in 0..10 {
+        let response = app.push(&limited.push_token, &[("msg", &format!("try {attempt}"))]).await;
+        match response.status() {
+            StatusCode::OK => accepted += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                rejected = Some(response);
+                break;
+            }
+            status => panic!("push {attempt} gave {status}"),
+        }
+    }
+    let rejected = rejected.expect("ten quick pushes with burst 2 must meet a 429");
+    assert!(
+        (2..=3).contains(&accepted),
+        "burst 2 at 1/s let {accepted} pushes through before the 429"
+    );
+    let retry_after: u64 = rejected
+        .headers()
+        .get("retry-after")
+        .expect("429 carries Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After is whole seconds");
+    assert!((1..=60).contains(&retry_after), "Retry-After: {retry_after}");
+    expect_error(rejected, StatusCode::TOO_MANY_REQUESTS).await;
+
+    // The limit is per token, and a rejected push changes nothing.
+    app.push_ok(&other.push_token, &[]).await;
+    let heartbeats = of_kind(&app.events(&limited.id).await, "heartbeat").len();
+    assert_eq!(heartbeats, accepted);
+
+    // After the advertised wait the token works again.
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    app.push_ok(&limited.push_token, &[("msg", "after the wait")]).await;
+    assert_eq!(
+        app.get_monitor(&limited.id).await.last_msg.as_deref(),
+        Some("after the wait")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_msg_is_truncated_at_a_char_boundary() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("job", 3600).await;
+
+    // "€" is 3 bytes at 1022..1025: the 1024-byte limit falls inside it.
+    let straddling = format!("{}€tail", "a".repeat(1022));
+    app.push_ok(&monitor.push_token, &[("msg", &straddling)]).await;
+    let kept = app.get_monitor(&monitor.id).await.last_msg.unwrap();
+    assert_eq!(kept, "a".repeat(1022), "query msg");
+
+    let response = app
+        .client
+        .post(app.url(&format!("/api/push/{}", monitor.push_token)))
+        .json(&json!({"msg": format!("{}é", "b".repeat(1023))}))
+        .send()
+        .await
+        .unwrap();
+    expect_json(response, StatusCode::OK).await;
+    assert_eq!(
+        app.get_monitor(&monitor.id).await.last_msg.unwrap(),
+        "b".repeat(1023),
+        "JSON msg with a 2-byte char at 1023..1025"
+    );
+
+    let exact = "c".repeat(1024);
+    app.push_ok(&monitor.push_token, &[("msg", &exact)]).await;
+    assert_eq!(app.get_monitor(&monitor.id).await.last_msg.unwrap(), exact);
+
+    app.push_ok(&monitor.push_token, &[("msg", &"d".repeat(5000))]).await;
+    assert_eq!(
+        app.get_monitor(&monitor.id).await.last_msg.unwrap(),
+        "d".repeat(1024)
+    );
+
+    let msgs: Vec<String> = of_kind(&app.events(&monitor.id).await, "heartbeat")
+        .iter()
+        .map(|event| event.msg.clone().unwrap())
+        .collect();
+    assert_eq!(
+        msgs,
+        vec!["d".repeat(1024), exact, "b".repeat(1023), "a".repeat(1022)],
+        "the history keeps the truncated msgs"
+    );
+}
