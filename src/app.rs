@@ -73,7 +73,11 @@ pub async fn run(
         state.set_phase(Phase::Ready);
         let elapsed = started.elapsed();
         metrics::gauge!(names::STARTUP_DURATION_SECONDS).set(elapsed.as_secs_f64());
-        tracing::info!(monitors = count, elapsed_ms = elapsed.as_millis() as u64, "ready");
+        tracing::info!(
+            monitors = count,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "ready"
+        );
         let alive_store = store.clone();
         let ticker = tokio::spawn(async move {
             let mut interval = tokio::time::interval(ALIVE_INTERVAL);
@@ -112,7 +116,11 @@ pub async fn run(
 
 /// Spawns an actor for every stored monitor, then has each judge a deadline that fell
 /// while the server was stopped. Returns how many monitors there are.
-async fn rebuild(store: &EventStore, registry: &Registry, config: &Config) -> anyhow::Result<usize> {
+async fn rebuild(
+    store: &EventStore,
+    registry: &Registry,
+    config: &Config,
+) -> anyhow::Result<usize> {
     let reader = store.clone();
     let (monitors, last_alive) = tokio::task::spawn_blocking(move || {
         Ok::<_, crate::store::StoreError>((reader.load_monitors()?, reader.last_alive()?))

@@ -12,7 +12,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const MAX_RESTART_GRACE_SECONDS: u64 = 31_536_000;
 
 #[derive(Debug, Parser)]
-#[command(name = "pushmon", version, about = "A self-hosted push (heartbeat) monitor")]
+#[command(
+    name = "pushmon",
+    version,
+    about = "A self-hosted push (heartbeat) monitor"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

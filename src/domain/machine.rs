@@ -155,17 +155,17 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
     // Events of one monitor never go back in time, even if the wall clock does.
     let now = now.max(monitor.last_event_at);
     let stamp = |event| Stamped { at: now, event };
-    let events = match command {
+    match command {
         Command::Heartbeat(heartbeat) => {
             let status = heartbeat.status;
             let mut events = vec![stamp(Event::HeartbeatReceived(heartbeat))];
             match (monitor.status, status) {
                 (Status::Down, PushStatus::Up) => events.push(stamp(Event::Recovered)),
-                (Status::Pending | Status::Up, PushStatus::Down) => events.push(stamp(
-                    Event::WentDown {
+                (Status::Pending | Status::Up, PushStatus::Down) => {
+                    events.push(stamp(Event::WentDown {
                         reason: DownReason::Manual,
-                    },
-                )),
+                    }))
+                }
                 _ => {}
             }
             events
@@ -198,8 +198,7 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
             last_alive,
             restart_grace_seconds,
         } => judge_after_restart(monitor, last_alive, restart_grace_seconds, now),
-    };
-    events
+    }
 }
 
 /// SPEC 3: a deadline that fell while the server was stopped gets a grace of
@@ -215,7 +214,9 @@ fn judge_after_restart(
         return vec![];
     };
     let fell_while_stopped = deadline <= now && last_alive.is_some_and(|alive| deadline > alive);
-    let already_granted = monitor.grace.is_some_and(|grace| grace.deadline == deadline);
+    let already_granted = monitor
+        .grace
+        .is_some_and(|grace| grace.deadline == deadline);
     if fell_while_stopped && !already_granted && restart_grace_seconds > 0 {
         let grace_seconds = restart_grace_seconds.min(monitor.config.timeout_seconds);
         return vec![Stamped {

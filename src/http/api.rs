@@ -33,7 +33,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/monitors", post(create_monitor).get(list_monitors))
         .route(
             "/api/monitors/{id}",
-            get(get_monitor).patch(update_monitor).delete(delete_monitor),
+            get(get_monitor)
+                .patch(update_monitor)
+                .delete(delete_monitor),
         )
         .route("/api/monitors/{id}/rotate-token", post(rotate_token))
         .route("/api/monitors/{id}/pause", post(pause))
@@ -72,8 +74,8 @@ async fn create_monitor(
     let name = parse_name(fields.get("name"))?.ok_or_else(|| missing("name"))?;
     let timeout_seconds = parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?
         .ok_or_else(|| missing("timeout_seconds"))?;
-    let interval_seconds =
-        parse_seconds("interval_seconds", fields.get("interval_seconds"))?.unwrap_or(timeout_seconds);
+    let interval_seconds = parse_seconds("interval_seconds", fields.get("interval_seconds"))?
+        .unwrap_or(timeout_seconds);
     let channels = parse_channels(&state, fields.get("channels"))?.unwrap_or_default();
     let config = MonitorConfig {
         name,
@@ -133,7 +135,12 @@ async fn rotate_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&state, parse_id(&id)?, Command::RotateToken(new_push_token())).await
+    run(
+        &state,
+        parse_id(&id)?,
+        Command::RotateToken(new_push_token()),
+    )
+    .await
 }
 
 async fn pause(
@@ -208,7 +215,9 @@ fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>
     })?;
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(fields)) => Ok(fields),
-        Ok(_) => Err(ApiError::BadRequest("body must be a JSON object".to_owned())),
+        Ok(_) => Err(ApiError::BadRequest(
+            "body must be a JSON object".to_owned(),
+        )),
         Err(error) => Err(ApiError::BadRequest(format!(
             "body is not valid JSON: {error}"
         ))),
@@ -271,10 +280,9 @@ fn parse_channels(
     };
     let mut channels = Vec::with_capacity(items.len());
     for item in items {
-        let id = item
-            .as_str()
-            .and_then(ChannelId::parse)
-            .ok_or_else(|| ApiError::Unprocessable("channels must be an array of channel ids".to_owned()))?;
+        let id = item.as_str().and_then(ChannelId::parse).ok_or_else(|| {
+            ApiError::Unprocessable("channels must be an array of channel ids".to_owned())
+        })?;
         if !state.channel_exists(id) {
             return Err(ApiError::Unprocessable(format!(
                 "channels: unknown channel id {id}"
@@ -335,7 +343,10 @@ fn event_json(recorded: &RecordedEvent) -> Value {
         Event::Created { config, .. } | Event::Updated { config } => {
             fields.insert("name".to_owned(), json!(config.name));
             fields.insert("timeout_seconds".to_owned(), json!(config.timeout_seconds));
-            fields.insert("interval_seconds".to_owned(), json!(config.interval_seconds));
+            fields.insert(
+                "interval_seconds".to_owned(),
+                json!(config.interval_seconds),
+            );
         }
         Event::TokenRotated { .. }
         | Event::Deleted

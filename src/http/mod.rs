@@ -131,11 +131,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Records latency by route template (never the raw path: it holds push tokens) and
 /// status, and logs each request at debug level.
-async fn observe(
-    State(_state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn observe(State(_state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
         .extensions()

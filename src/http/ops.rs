@@ -61,13 +61,21 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
 fn render_monitor_families(text: &mut String, monitors: &[Monitor]) {
     let mut counts = [0usize; Status::ALL.len()];
     for monitor in monitors {
-        if let Some(index) = Status::ALL.iter().position(|status| *status == monitor.status) {
+        if let Some(index) = Status::ALL
+            .iter()
+            .position(|status| *status == monitor.status)
+        {
             counts[index] += 1;
         }
     }
     header_lines(text, names::MONITORS, "Monitors by current status");
     for (status, count) in Status::ALL.iter().zip(counts) {
-        let _ = writeln!(text, "{}{{status=\"{}\"}} {count}", names::MONITORS, status.as_str());
+        let _ = writeln!(
+            text,
+            "{}{{status=\"{}\"}} {count}",
+            names::MONITORS,
+            status.as_str()
+        );
     }
 
     header_lines(

@@ -139,6 +139,8 @@ async fn execute(
 ) -> Result<(), StoreError> {
     let events = machine::decide(&state.monitor, command, clock::now());
     if events.is_empty() {
+        // Nothing changes, but a tick that found its deadline moved must re-arm.
+        rearm(myself, state);
         return Ok(());
     }
     let mut next = state.monitor.clone();

@@ -104,9 +104,15 @@ pub struct Registry {
 
 pub enum RegistryMsg {
     /// Persist a new monitor, then spawn it.
-    Create(MonitorConfig, oneshot::Sender<Result<Monitor, RegistryError>>),
+    Create(
+        MonitorConfig,
+        oneshot::Sender<Result<Monitor, RegistryError>>,
+    ),
     /// Spawn an actor for a monitor whose state is already stored.
-    Adopt(Box<Monitor>, Option<oneshot::Sender<Result<Monitor, RegistryError>>>),
+    Adopt(
+        Box<Monitor>,
+        Option<oneshot::Sender<Result<Monitor, RegistryError>>>,
+    ),
     /// Spawn actors for every stored monitor (start-up); answers when all run.
     Rebuild(Vec<Monitor>, oneshot::Sender<()>),
     /// Restart a failed monitor from its stored state.
@@ -126,7 +132,9 @@ pub struct RegistryState {
 
 impl Registry {
     /// Starts the registry actor over `store`.
-    pub async fn start(store: EventStore) -> Result<(Self, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr> {
+    pub async fn start(
+        store: EventStore,
+    ) -> Result<(Self, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr> {
         let directory = Arc::new(Directory::default());
         let context = Arc::new(MonitorContext {
             store,
@@ -245,7 +253,9 @@ impl Actor for RegistryActor {
                 tokio::spawn(async move {
                     match persist_creation(&store, config).await {
                         Ok(monitor) => {
-                            if let Err(error) = myself.cast(RegistryMsg::Adopt(Box::new(monitor), Some(reply))) {
+                            if let Err(error) =
+                                myself.cast(RegistryMsg::Adopt(Box::new(monitor), Some(reply)))
+                            {
                                 tracing::error!(%error, "registry stopped during a creation");
                             }
                         }
@@ -327,7 +337,10 @@ impl Actor for RegistryActor {
     }
 }
 
-async fn persist_creation(store: &EventStore, config: MonitorConfig) -> Result<Monitor, StoreError> {
+async fn persist_creation(
+    store: &EventStore,
+    config: MonitorConfig,
+) -> Result<Monitor, StoreError> {
     let id = MonitorId::generate();
     let token = new_push_token();
     let now = clock::now();
@@ -336,7 +349,9 @@ async fn persist_creation(store: &EventStore, config: MonitorConfig) -> Result<M
         at: now,
         event: Event::Created { config, token },
     };
-    monitor.last_seq = store.append(id, vec![created], Some(monitor.clone())).await?;
+    monitor.last_seq = store
+        .append(id, vec![created], Some(monitor.clone()))
+        .await?;
     Ok(monitor)
 }
 
@@ -366,7 +381,11 @@ async fn spawn_monitor(
     Ok(monitor)
 }
 
-async fn restart_from_store(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState, id: MonitorId) {
+async fn restart_from_store(
+    myself: &ActorRef<RegistryMsg>,
+    state: &mut RegistryState,
+    id: MonitorId,
+) {
     match state.context.store.monitor(id).await {
         Ok(Some(monitor)) => {
             // The token may have changed since the directory entry was made.

@@ -4,8 +4,8 @@
 //! To change a stored type, add a new version: keep decoding the old one and upcast it
 //! to the current type here, so every reader above this module sees only current types.
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::event::Event;
 use crate::domain::ids::Timestamp;

@@ -155,9 +155,7 @@ impl EventStore {
             state: state.map(Box::new),
             reply,
         });
-        self.writer
-            .send(request)
-            .map_err(|_| StoreError::Closed)?;
+        self.writer.send(request).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 

@@ -68,7 +68,10 @@ fn beat(status: PushStatus, msg: &str) -> Command {
 async fn close(opened: Opened, store: EventStore) {
     drop(store);
     opened.store.close().await;
-    opened.writer_thread.join().expect("writer thread exits cleanly");
+    opened
+        .writer_thread
+        .join()
+        .expect("writer thread exits cleanly");
 }
 
 #[tokio::test]
