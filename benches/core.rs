@@ -1,0 +1,137 @@
+//! Micro-benchmarks of the core: state machine decide/apply, event encode/decode,
+//! group-commit append throughput, replay, and the token directory lookup.
+//! Run with `cargo bench --bench core`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use pushmon::domain::event::{Event, Heartbeat, MonitorConfig, Msg, PushStatus, Stamped};
+use pushmon::domain::ids::{MonitorId, PushToken, Timestamp};
+use pushmon::domain::machine::{Command, Monitor, apply, decide};
+use pushmon::store::EventStore;
+use pushmon::store::codec::{StoredEvent, decode_event, encode_event};
+
+fn monitor() -> Monitor {
+    Monitor::created(
+        MonitorId::generate(),
+        Timestamp::from_millis(1_800_000_000_000),
+        MonitorConfig {
+            name: "nightly backup".to_owned(),
+            timeout_seconds: 60,
+            interval_seconds: 60,
+            channels: vec![],
+        },
+        PushToken::from_bytes([5; 16]),
+    )
+}
+
+fn heartbeat() -> Heartbeat {
+    Heartbeat {
+        status: PushStatus::Up,
+        msg: Some(Msg::truncated("backup finished in 42 s".to_owned())),
+        value: Some(42.0),
+    }
+}
+
+fn machine(c: &mut Criterion) {
+    let mut group = c.benchmark_group("machine");
+    let state = monitor();
+    group.bench_function("decide_heartbeat", |b| {
+        b.iter(|| {
+            decide(
+                black_box(&state),
+                Command::Heartbeat(heartbeat()),
+                Timestamp::from_millis(1_800_000_001_000),
+            )
+        })
+    });
+    group.bench_function("decide_and_apply_heartbeat", |b| {
+        b.iter_batched_ref(
+            monitor,
+            |state| {
+                for stamped in decide(
+                    state,
+                    Command::Heartbeat(heartbeat()),
+                    Timestamp::from_millis(1_800_000_001_000),
+                ) {
+                    apply(state, 1, stamped.at, &stamped.event);
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn codec(c: &mut Criterion) {
+    let mut group = c.benchmark_group("codec");
+    let stored = StoredEvent {
+        at: Timestamp::from_millis(1_800_000_000_000),
+        event: Event::HeartbeatReceived(heartbeat()),
+    };
+    let bytes = encode_event(&stored).unwrap();
+    group.bench_function("encode_heartbeat", |b| {
+        b.iter(|| encode_event(black_box(&stored)).unwrap())
+    });
+    group.bench_function("decode_heartbeat", |b| {
+        b.iter(|| decode_event(black_box(&bytes)).unwrap())
+    });
+    group.finish();
+}
+
+/// Appends from many concurrent tasks, as actors do: measures group commit.
+fn store(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opened = EventStore::open(dir.path()).unwrap();
+    let store = opened.store.clone();
+    let monitors: Vec<Monitor> = (0..256).map(|_| monitor()).collect();
+
+    let mut group = c.benchmark_group("store");
+    group.measurement_time(Duration::from_secs(8));
+    for concurrency in [1usize, 64, 256] {
+        group.throughput(Throughput::Elements(concurrency as u64));
+        group.bench_function(format!("append_durable_x{concurrency}"), |b| {
+            b.to_async(&runtime).iter(|| {
+                let store = store.clone();
+                let monitors = &monitors;
+                async move {
+                    let appends = monitors[..concurrency].iter().map(|state| {
+                        let events = vec![Stamped {
+                            at: Timestamp::from_millis(1_800_000_001_000),
+                            event: Event::HeartbeatReceived(heartbeat()),
+                        }];
+                        store.append(state.id, events, Some(state.clone()))
+                    });
+                    for outcome in futures::future::join_all(appends).await {
+                        outcome.unwrap();
+                    }
+                }
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("replay");
+    group.sample_size(10);
+    group.bench_function("load_snapshots", |b| {
+        b.iter(|| store.load_monitors().unwrap().len())
+    });
+    group.bench_function("replay_whole_log", |b| {
+        b.iter(|| store.replay_all().unwrap().len())
+    });
+    group.finish();
+    runtime.block_on(store.close());
+    drop(store);
+    drop(opened);
+}
+
+criterion_group!(benches, machine, codec, store);
+criterion_main!(benches);
