@@ -11,6 +11,7 @@ use base64::Engine as _;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::alert::{Channels, Dispatcher, Notifier};
 use crate::clock;
 use crate::config::Config;
 use crate::http::{self, AppState, Phase};
@@ -41,14 +42,34 @@ pub async fn run(
     let store = opened.store.clone();
     tracing::info!(data_dir = %config.data_dir.display(), "store opened");
 
-    let (registry, registry_task) = Registry::start(store.clone())
+    let reader = store.clone();
+    let stored_channels = tokio::task::spawn_blocking(move || reader.load_channels())
         .await
-        .context("starting the registry")?;
+        .context("store read task")?
+        .context("reading channels")?;
+    let channels = Channels::new(store.clone(), stored_channels);
+    let public_url = config.public_base_url(bound);
+    let notifier = Notifier::new(public_url.clone(), config.alert_timeout)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let (dispatcher, dispatcher_task) = Dispatcher::start(
+        notifier.clone(),
+        channels.clone(),
+        store.clone(),
+        config.alert_retry,
+    )
+    .await
+    .context("starting the alert dispatcher")?;
+    let (registry, registry_task) =
+        Registry::start(store.clone(), channels.clone(), dispatcher.clone())
+            .await
+            .context("starting the registry")?;
     let state = AppState::new(
         registry.clone(),
         store.clone(),
+        channels,
+        notifier,
         admin_token,
-        config.public_base_url(bound),
+        public_url,
         config.rate_limit,
         metrics,
     );
@@ -66,7 +87,7 @@ pub async fn run(
 
     let mut shutdown = std::pin::pin!(shutdown);
     let rebuilt = tokio::select! {
-        rebuilt = rebuild(&store, &registry, &config) => Some(rebuilt?),
+        rebuilt = rebuild(&store, &registry, &dispatcher, &config) => Some(rebuilt?),
         () = &mut shutdown => None,
     };
     let ticker = if let Some(count) = rebuilt {
@@ -103,7 +124,9 @@ pub async fn run(
     if let Some(ticker) = ticker {
         ticker.abort();
     }
-    tracing::info!("stopping monitor actors");
+    tracing::info!("stopping alert delivery and monitor actors");
+    dispatcher.stop().await;
+    let _ = dispatcher_task.await;
     registry.stop().await;
     let _ = registry_task.await;
     store.mark_alive(clock::now());
@@ -119,11 +142,16 @@ pub async fn run(
 async fn rebuild(
     store: &EventStore,
     registry: &Registry,
+    dispatcher: &Dispatcher,
     config: &Config,
 ) -> anyhow::Result<usize> {
     let reader = store.clone();
-    let (monitors, last_alive) = tokio::task::spawn_blocking(move || {
-        Ok::<_, crate::store::StoreError>((reader.load_monitors()?, reader.last_alive()?))
+    let (monitors, last_alive, owed) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((
+            reader.load_monitors()?,
+            reader.last_alive()?,
+            reader.load_outbox()?,
+        ))
     })
     .await
     .context("store read task")?
@@ -134,6 +162,16 @@ async fn rebuild(
         .rebuild(monitors)
         .await
         .context("rebuilding monitor actors")?;
+    if !owed.is_empty() {
+        tracing::info!(
+            deliveries = owed.len(),
+            "resuming alert deliveries owed before the stop"
+        );
+    }
+    for delivery in owed {
+        dispatcher.enqueue(delivery);
+    }
+    dispatcher.attach(registry.clone());
     registry.judge_after_restart(last_alive, config.restart_grace_seconds());
     store.mark_alive(clock::now());
     Ok(count)

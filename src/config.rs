@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::alert::RetryPolicy;
+
 /// The most a restart grace may be: a year, the longest timeout a monitor can have.
 const MAX_RESTART_GRACE_SECONDS: u64 = 31_536_000;
 
@@ -58,6 +60,17 @@ pub struct ServeArgs {
     /// Burst of pushes allowed per token [env: PUSHMON_RATE_LIMIT_BURST] [default: 200]
     #[arg(long)]
     pub rate_limit_burst: Option<String>,
+    /// Attempts per alert delivery before it is recorded as failed
+    /// [env: PUSHMON_ALERT_MAX_ATTEMPTS] [default: 10]
+    #[arg(long)]
+    pub alert_max_attempts: Option<String>,
+    /// Wait before the first retry of a failed delivery, in milliseconds; doubles each
+    /// time up to 5 minutes [env: PUSHMON_ALERT_RETRY_INITIAL_MS] [default: 1000]
+    #[arg(long)]
+    pub alert_retry_initial_ms: Option<String>,
+    /// Seconds one delivery attempt may take [env: PUSHMON_ALERT_TIMEOUT] [default: 10]
+    #[arg(long)]
+    pub alert_timeout: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -93,6 +106,8 @@ pub struct Config {
     pub restart_grace: Duration,
     pub log_format: LogFormat,
     pub rate_limit: RateLimit,
+    pub alert_retry: RetryPolicy,
+    pub alert_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +127,8 @@ impl Config {
             restart_grace: Duration::from_secs(60),
             log_format: LogFormat::Human,
             rate_limit: RateLimit::default(),
+            alert_retry: RetryPolicy::default(),
+            alert_timeout: Duration::from_secs(10),
         }
     }
 
@@ -174,6 +191,28 @@ impl Config {
         {
             config.rate_limit.burst =
                 parse_number("rate limit burst", &burst, 1, u64::from(u32::MAX))? as u32;
+        }
+        if let Some(attempts) = args
+            .alert_max_attempts
+            .or_else(|| env("PUSHMON_ALERT_MAX_ATTEMPTS"))
+        {
+            config.alert_retry.max_attempts =
+                parse_number("alert max attempts", &attempts, 1, 1000)? as u32;
+        }
+        if let Some(initial) = args
+            .alert_retry_initial_ms
+            .or_else(|| env("PUSHMON_ALERT_RETRY_INITIAL_MS"))
+        {
+            config.alert_retry.initial = Duration::from_millis(parse_number(
+                "alert retry initial ms",
+                &initial,
+                1,
+                3_600_000,
+            )?);
+        }
+        if let Some(timeout) = args.alert_timeout.or_else(|| env("PUSHMON_ALERT_TIMEOUT")) {
+            config.alert_timeout =
+                Duration::from_secs(parse_number("alert timeout", &timeout, 1, 600)?);
         }
         Ok(config)
     }

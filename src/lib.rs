@@ -5,10 +5,12 @@
 //! - [`store`]: the fjall event log with group commit; the only code that touches
 //!   fjall or bincode.
 //! - [`monitor`]: one ractor actor per monitor, and the registry that supervises them.
+//! - [`alert`]: channels, notifiers, and the outbox dispatcher.
 //! - [`http`]: the axum routes: push ingress, management API, health.
 //! - [`app`]: wiring and lifecycle: open store, rebuild actors, serve, drain.
 //! - [`config`], [`clock`], [`telemetry`], [`metrics`]: cross-cutting pieces.
 
+pub mod alert;
 pub mod app;
 pub mod clock;
 pub mod config;

@@ -17,6 +17,7 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "pushmon_http_request_duration_s
 pub const STORE_COMMIT_DURATION_SECONDS: &str = "pushmon_store_commit_duration_seconds";
 pub const STORE_BATCH_EVENTS: &str = "pushmon_store_batch_events";
 pub const STORE_APPEND_DURATION_SECONDS: &str = "pushmon_store_append_duration_seconds";
+pub const OUTBOX_DEPTH: &str = "pushmon_outbox_depth";
 pub const ACTOR_RESTARTS_TOTAL: &str = "pushmon_actor_restarts_total";
 pub const STARTUP_DURATION_SECONDS: &str = "pushmon_startup_duration_seconds";
 
@@ -97,6 +98,10 @@ fn describe() {
         "Time from asking the event log to append until the events are durable"
     );
     describe_histogram!(STORE_BATCH_EVENTS, "Events per group-commit batch");
+    describe_gauge!(
+        OUTBOX_DEPTH,
+        "Alert deliveries owed: queued or being attempted"
+    );
     describe_counter!(
         ACTOR_RESTARTS_TOTAL,
         "Monitor actors restarted from their stored state after a failure"
@@ -122,4 +127,5 @@ fn zero_known_series() {
         }
     }
     metrics::counter!(ACTOR_RESTARTS_TOTAL).absolute(0);
+    metrics::gauge!(OUTBOX_DEPTH).set(0.0);
 }

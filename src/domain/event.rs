@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::channel::DeliveryOutcome;
 use super::ids::{ChannelId, PushToken, Timestamp};
 
 /// The most bytes of a heartbeat's `msg` that are kept; longer ones are truncated.
@@ -121,6 +122,8 @@ pub enum Event {
         deadline: Timestamp,
         until: Timestamp,
     },
+    /// An alert delivery to one channel ended, in success or after its last attempt.
+    DeliveryRecorded(DeliveryOutcome),
 }
 
 impl Event {
@@ -136,6 +139,7 @@ impl Event {
             Self::Recovered => "up",
             Self::Paused => "paused",
             Self::Resumed => "resumed",
+            Self::DeliveryRecorded(_) => "delivery",
             Self::GraceGranted { .. } => return None,
         })
     }

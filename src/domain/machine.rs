@@ -99,6 +99,8 @@ pub enum Command {
     Pause,
     Resume,
     Delete,
+    /// Record how an alert delivery ended.
+    RecordDelivery(super::channel::DeliveryOutcome),
     /// Judge a deadline that may have fallen while the server was stopped (SPEC 3).
     JudgeAfterRestart {
         /// When the stored log last recorded the server alive; `None` if never.
@@ -194,6 +196,7 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
         Command::Resume if monitor.status == Status::Paused => vec![stamp(Event::Resumed)],
         Command::Resume => vec![],
         Command::Delete => vec![stamp(Event::Deleted)],
+        Command::RecordDelivery(outcome) => vec![stamp(Event::DeliveryRecorded(outcome))],
         Command::JudgeAfterRestart {
             last_alive,
             restart_grace_seconds,
@@ -243,7 +246,7 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
         }
         Event::Updated { config } => monitor.config = config.clone(),
         Event::TokenRotated { token } => monitor.token = *token,
-        Event::Deleted => {}
+        Event::Deleted | Event::DeliveryRecorded(_) => {}
         Event::HeartbeatReceived(heartbeat) => {
             monitor.last_heartbeat_at = Some(at);
             monitor.last_msg = heartbeat.msg.clone();

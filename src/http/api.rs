@@ -45,7 +45,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 /// Bearer-token check, in constant time for tokens of the right length.
-async fn require_admin(
+pub(super) async fn require_admin(
     State(state): State<AppState>,
     request: Request,
     next: Next,
@@ -205,7 +205,9 @@ fn parse_id(text: &str) -> Result<MonitorId, ApiError> {
     MonitorId::parse(text).ok_or(ApiError::NotFound("monitor not found"))
 }
 
-fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn json_object(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Map<String, Value>, ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge
@@ -228,7 +230,7 @@ fn missing(field: &str) -> ApiError {
     ApiError::Unprocessable(format!("{field} is required"))
 }
 
-fn parse_name(value: Option<&Value>) -> Result<Option<String>, ApiError> {
+pub(super) fn parse_name(value: Option<&Value>) -> Result<Option<String>, ApiError> {
     match value {
         None => Ok(None),
         Some(Value::String(name)) => {
@@ -283,7 +285,7 @@ fn parse_channels(
         let id = item.as_str().and_then(ChannelId::parse).ok_or_else(|| {
             ApiError::Unprocessable("channels must be an array of channel ids".to_owned())
         })?;
-        if !state.channel_exists(id) {
+        if !state.channels.contains(id) {
             return Err(ApiError::Unprocessable(format!(
                 "channels: unknown channel id {id}"
             )));
@@ -347,6 +349,18 @@ fn event_json(recorded: &RecordedEvent) -> Value {
                 "interval_seconds".to_owned(),
                 json!(config.interval_seconds),
             );
+        }
+        Event::DeliveryRecorded(outcome) => {
+            fields.insert("channel".to_owned(), json!(outcome.channel.to_string()));
+            fields.insert("alert_seq".to_owned(), json!(outcome.alert_seq));
+            fields.insert("attempts".to_owned(), json!(outcome.attempts));
+            let result = if outcome.error.is_none() {
+                "success"
+            } else {
+                "failure"
+            };
+            fields.insert("result".to_owned(), json!(result));
+            fields.insert("error".to_owned(), json!(outcome.error));
         }
         Event::TokenRotated { .. }
         | Event::Deleted

@@ -29,6 +29,10 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     #[error("{0}")]
     Unavailable(&'static str),
+    #[error("{0}")]
+    BadGateway(String),
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
     #[error("internal error")]
     Internal(String),
 }
@@ -43,6 +47,8 @@ impl ApiError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -4,6 +4,7 @@
 //! never write to the store.
 
 pub mod api;
+pub mod channels;
 pub mod error;
 pub mod ingress;
 pub mod ops;
@@ -20,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::alert::{Channels, Notifier};
 use crate::config::RateLimit;
 use crate::domain::ids::MonitorId;
 use crate::metrics as names;
@@ -46,6 +48,8 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub registry: Registry,
     pub store: EventStore,
+    pub channels: Channels,
+    pub notifier: Notifier,
     pub admin_token: String,
     /// Prefix of every `push_url`, without a trailing slash.
     pub public_url: String,
@@ -55,9 +59,12 @@ pub struct Shared {
 }
 
 impl AppState {
+    #[allow(clippy::too_many_arguments)] // One call site, in app.rs; each is distinct.
     pub fn new(
         registry: Registry,
         store: EventStore,
+        channels: Channels,
+        notifier: Notifier,
         admin_token: String,
         public_url: String,
         rate_limit: RateLimit,
@@ -69,6 +76,8 @@ impl AppState {
         Self(Arc::new(Shared {
             registry,
             store,
+            channels,
+            notifier,
             admin_token,
             public_url,
             limiter: DefaultKeyedRateLimiter::keyed(quota),
@@ -87,12 +96,6 @@ impl AppState {
 
     pub fn set_phase(&self, phase: Phase) {
         self.0.phase.store(phase as u8, Ordering::Release);
-    }
-
-    /// Whether a notification channel with this id exists. Channels arrive with alert
-    /// delivery; until then no id names one, so a monitor can list none.
-    pub fn channel_exists(&self, _id: crate::domain::ids::ChannelId) -> bool {
-        false
     }
 
     /// Refuses work until every monitor has been rebuilt (and while draining).
@@ -119,11 +122,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ingress::router())
         .merge(api::router(state.clone()))
+        .merge(channels::router(state.clone()))
         .merge(ops::router())
         .fallback(|| async { ApiError::NotFound("no such route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::BadRequest("method not allowed on this route".to_owned()).into_response()
-        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

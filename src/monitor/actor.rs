@@ -12,12 +12,14 @@ use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 use tokio::sync::oneshot;
 
+use crate::alert::{Channels, Dispatcher};
 use crate::clock;
-use crate::domain::event::{Event, Heartbeat};
+use crate::domain::channel::{Alert, Delivery};
+use crate::domain::event::{Event, Heartbeat, Stamped};
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::{self, Command, Monitor};
 use crate::metrics as names;
-use crate::store::{EventStore, StoreError};
+use crate::store::{Append, EventStore, StoreError};
 
 use super::registry::Directory;
 
@@ -43,6 +45,8 @@ pub enum MonitorMsg {
 pub struct MonitorContext {
     pub store: EventStore,
     pub directory: Arc<Directory>,
+    pub channels: Channels,
+    pub dispatcher: Dispatcher,
 }
 
 /// The behaviour; all data lives in [`MonitorActorState`].
@@ -137,6 +141,11 @@ async fn execute(
     state: &mut MonitorActorState,
     command: Command,
 ) -> Result<(), StoreError> {
+    // Recording a delivery's outcome settles its outbox entry in the same batch.
+    let settled = match &command {
+        Command::RecordDelivery(outcome) => Some((outcome.alert_seq, outcome.channel)),
+        _ => None,
+    };
     let events = machine::decide(&state.monitor, command, clock::now());
     if events.is_empty() {
         // Nothing changes, but a tick that found its deadline moved must re-arm.
@@ -149,6 +158,7 @@ async fn execute(
         machine::apply(&mut next, 0, stamped.at, &stamped.event);
         deleted |= matches!(stamped.event, Event::Deleted);
     }
+    let owed = owed_deliveries(&state.context.channels, &next, &events);
     let alerts: Vec<(Timestamp, Event)> = events
         .iter()
         .filter(|stamped| stamped.event.is_alert())
@@ -156,14 +166,20 @@ async fn execute(
         .collect();
 
     let started = Instant::now();
-    let snapshot = (!deleted).then(|| next.clone());
-    next.last_seq = state
-        .context
-        .store
-        .append(state.monitor.id, events, snapshot)
-        .await?;
+    let event_count = events.len() as u64;
+    let mut append = Append::new(state.monitor.id, events, (!deleted).then(|| next.clone()));
+    append.owed = owed.clone();
+    append.settled = settled;
+    next.last_seq = state.context.store.append_with(append).await?;
     metrics::histogram!(names::STORE_APPEND_DURATION_SECONDS)
         .record(started.elapsed().as_secs_f64());
+
+    // The writer numbered the events first_seq..=last_seq; each alert's seq follows.
+    let first_seq = next.last_seq + 1 - event_count;
+    for (index, mut delivery) in owed {
+        delivery.alert.alert_seq = first_seq + index as u64;
+        state.context.dispatcher.enqueue(delivery);
+    }
 
     let previous = std::mem::replace(&mut state.monitor, next);
     for (at, alert) in alerts {
@@ -181,6 +197,32 @@ async fn execute(
     }
     rearm(myself, state);
     Ok(())
+}
+
+/// The deliveries `events` owe: one per alert per channel of the monitor that exists.
+fn owed_deliveries(
+    channels: &Channels,
+    monitor: &Monitor,
+    events: &[Stamped],
+) -> Vec<(usize, Delivery)> {
+    let mut owed = Vec::new();
+    for (index, stamped) in events.iter().enumerate() {
+        let Some(alert) = Alert::for_event(monitor, stamped.at, &stamped.event) else {
+            continue;
+        };
+        for channel in &monitor.config.channels {
+            if channels.contains(*channel) {
+                owed.push((
+                    index,
+                    Delivery {
+                        channel: *channel,
+                        alert: alert.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    owed
 }
 
 /// Keeps one timer armed at or before the next deadline. A timer that fires before a

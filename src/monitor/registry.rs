@@ -12,7 +12,9 @@ use dashmap::DashMap;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::oneshot;
 
+use crate::alert::{Channels, Dispatcher};
 use crate::clock;
+use crate::domain::channel::DeliveryOutcome;
 use crate::domain::event::{Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::ids::{MonitorId, PushToken, Timestamp};
 use crate::domain::machine::{Command, Monitor};
@@ -131,14 +133,18 @@ pub struct RegistryState {
 }
 
 impl Registry {
-    /// Starts the registry actor over `store`.
+    /// Starts the registry actor over `store`; monitors alert through `dispatcher`.
     pub async fn start(
         store: EventStore,
+        channels: Channels,
+        dispatcher: Dispatcher,
     ) -> Result<(Self, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr> {
         let directory = Arc::new(Directory::default());
         let context = Arc::new(MonitorContext {
             store,
             directory: Arc::clone(&directory),
+            channels,
+            dispatcher,
         });
         let (actor, handle) = Actor::spawn(None, RegistryActor, context).await?;
         Ok((Self { actor, directory }, handle))
@@ -187,6 +193,17 @@ impl Registry {
             .cast(MonitorMsg::Execute(command, reply))
             .map_err(|_| RegistryError::Unavailable)?;
         Ok(answer.await.map_err(|_| RegistryError::Unavailable)??)
+    }
+
+    /// Records how a delivery of one of monitor `id`'s alerts ended.
+    pub async fn record_delivery(
+        &self,
+        id: MonitorId,
+        outcome: DeliveryOutcome,
+    ) -> Result<(), RegistryError> {
+        self.execute(id, Command::RecordDelivery(outcome))
+            .await
+            .map(|_| ())
     }
 
     /// The live state of monitor `id`.

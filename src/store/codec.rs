@@ -7,6 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::channel::{Channel, ChannelEvent, Delivery};
 use crate::domain::event::Event;
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::Monitor;
@@ -32,6 +33,13 @@ pub enum CodecError {
     Trailing(usize),
 }
 
+/// One channel event as it sits in the `channel_events` keyspace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredChannelEvent {
+    pub at: Timestamp,
+    pub event: ChannelEvent,
+}
+
 /// One event as it sits in the `events` keyspace; its key holds monitor and sequence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvent {
@@ -53,6 +61,26 @@ pub fn encode_monitor(monitor: &Monitor) -> Result<Vec<u8>, CodecError> {
 
 pub fn decode_monitor(bytes: &[u8]) -> Result<Monitor, CodecError> {
     decode(bytes)
+}
+
+pub fn encode_delivery(delivery: &Delivery) -> Result<Vec<u8>, CodecError> {
+    encode(delivery)
+}
+
+pub fn decode_delivery(bytes: &[u8]) -> Result<Delivery, CodecError> {
+    decode(bytes)
+}
+
+pub fn encode_channel(channel: &Channel) -> Result<Vec<u8>, CodecError> {
+    encode(channel)
+}
+
+pub fn decode_channel(bytes: &[u8]) -> Result<Channel, CodecError> {
+    decode(bytes)
+}
+
+pub fn encode_channel_event(event: &StoredChannelEvent) -> Result<Vec<u8>, CodecError> {
+    encode(event)
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {

@@ -4,12 +4,18 @@
 //!   monitor's history is one contiguous range in sequence order.
 //! - `monitors`: monitor id (16 bytes) → the monitor's current state.
 //! - `meta`:     a few fixed names → small values.
+//! - `outbox`:   alert seq (8 bytes, big-endian) ++ channel id (16 bytes) → a delivery
+//!   still owed, so deliveries are retried in the order their alerts happened.
+//! - `channels`: channel id → the channel; `channel_events`: channel id ++ seq → its log.
 
-use crate::domain::ids::MonitorId;
+use crate::domain::ids::{ChannelId, MonitorId};
 
 pub const EVENTS: &str = "events";
 pub const MONITORS: &str = "monitors";
 pub const META: &str = "meta";
+pub const OUTBOX: &str = "outbox";
+pub const CHANNELS: &str = "channels";
+pub const CHANNEL_EVENTS: &str = "channel_events";
 
 /// The highest sequence number ever assigned (u64, big-endian).
 pub const META_LAST_SEQ: &[u8] = b"last_seq";
@@ -30,6 +36,25 @@ pub fn parse_event_key(key: &[u8]) -> Option<(MonitorId, u64)> {
     let id: [u8; 16] = key.get(..16)?.try_into().ok()?;
     let seq: [u8; 8] = key.get(16..EVENT_KEY_LEN)?.try_into().ok()?;
     (key.len() == EVENT_KEY_LEN).then(|| (MonitorId::from_bytes(id), u64::from_be_bytes(seq)))
+}
+
+/// An outbox entry's key: which alert, to which channel.
+pub fn outbox_key(alert_seq: u64, channel: ChannelId) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(&alert_seq.to_be_bytes());
+    key[8..].copy_from_slice(channel.as_bytes());
+    key
+}
+
+pub fn channel_event_key(channel: ChannelId, seq: u64) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..16].copy_from_slice(channel.as_bytes());
+    key[16..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn channel_key(channel: ChannelId) -> [u8; 16] {
+    *channel.as_bytes()
 }
 
 pub fn monitor_key(monitor: MonitorId) -> [u8; 16] {

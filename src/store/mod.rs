@@ -22,8 +22,9 @@ use std::time::Instant;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use tokio::sync::oneshot;
 
+use crate::domain::channel::{Channel, ChannelEvent, Delivery};
 use crate::domain::event::{Event, Stamped};
-use crate::domain::ids::{MonitorId, Timestamp};
+use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::{self, Monitor};
 use crate::metrics as names;
 use codec::StoredEvent;
@@ -76,6 +77,9 @@ struct Shared {
     events: Keyspace,
     monitors: Keyspace,
     meta: Keyspace,
+    outbox: Keyspace,
+    channels: Keyspace,
+    channel_events: Keyspace,
     /// False after a failed write until a write succeeds again.
     writable: AtomicBool,
 }
@@ -87,16 +91,48 @@ pub struct Opened {
     pub writer_thread: std::thread::JoinHandle<()>,
 }
 
-struct Append {
-    monitor: MonitorId,
-    events: Vec<Stamped>,
+/// One monitor's events and everything that must be written atomically with them.
+pub struct Append {
+    pub monitor: MonitorId,
+    pub events: Vec<Stamped>,
     /// The state after `events`, or `None` when the monitor was deleted.
-    state: Option<Box<Monitor>>,
+    pub state: Option<Monitor>,
+    /// Deliveries owed, each for the event at the given index of `events`; the writer
+    /// fills in the alert's sequence number.
+    pub owed: Vec<(usize, Delivery)>,
+    /// An outbox entry settled by these events (a recorded delivery outcome).
+    pub settled: Option<(u64, ChannelId)>,
+}
+
+impl Append {
+    pub fn new(monitor: MonitorId, events: Vec<Stamped>, state: Option<Monitor>) -> Self {
+        Self {
+            monitor,
+            events,
+            state,
+            owed: Vec::new(),
+            settled: None,
+        }
+    }
+}
+
+struct PendingAppend {
+    append: Append,
+    reply: oneshot::Sender<Result<u64, StoreError>>,
+}
+
+struct ChannelWrite {
+    channel: ChannelId,
+    at: Timestamp,
+    event: ChannelEvent,
     reply: oneshot::Sender<Result<u64, StoreError>>,
 }
 
 enum WriteRequest {
-    Append(Append),
+    Append(PendingAppend),
+    Channel(ChannelWrite),
+    /// Drop an outbox entry nobody can record an outcome for (its monitor is gone).
+    Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
     Alive(Timestamp),
     Close(oneshot::Sender<()>),
 }
@@ -111,6 +147,9 @@ impl EventStore {
         let events = db.keyspace(keys::EVENTS, KeyspaceCreateOptions::default)?;
         let monitors = db.keyspace(keys::MONITORS, KeyspaceCreateOptions::default)?;
         let meta = db.keyspace(keys::META, KeyspaceCreateOptions::default)?;
+        let outbox = db.keyspace(keys::OUTBOX, KeyspaceCreateOptions::default)?;
+        let channels = db.keyspace(keys::CHANNELS, KeyspaceCreateOptions::default)?;
+        let channel_events = db.keyspace(keys::CHANNEL_EVENTS, KeyspaceCreateOptions::default)?;
         let last_seq = meta
             .get(keys::META_LAST_SEQ)?
             .and_then(|value| keys::decode_u64(&value))
@@ -120,6 +159,9 @@ impl EventStore {
             events,
             monitors,
             meta,
+            outbox,
+            channels,
+            channel_events,
             writable: AtomicBool::new(true),
         });
         let (sender, receiver) = mpsc::channel();
@@ -148,15 +190,74 @@ impl EventStore {
         events: Vec<Stamped>,
         state: Option<Monitor>,
     ) -> Result<u64, StoreError> {
+        self.append_with(Append::new(monitor, events, state)).await
+    }
+
+    /// [`append`](Self::append) with the outbox changes that go with the events.
+    pub async fn append_with(&self, append: Append) -> Result<u64, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let request = WriteRequest::Append(Append {
-            monitor,
-            events,
-            state: state.map(Box::new),
+        self.send(
+            WriteRequest::Append(PendingAppend { append, reply }),
+            answer,
+        )
+        .await
+    }
+
+    /// Records a channel's creation or deletion (and its current state) durably.
+    pub async fn write_channel(
+        &self,
+        channel: ChannelId,
+        at: Timestamp,
+        event: ChannelEvent,
+    ) -> Result<u64, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let request = WriteRequest::Channel(ChannelWrite {
+            channel,
+            at,
+            event,
             reply,
         });
+        self.send(request, answer).await
+    }
+
+    /// Removes an outbox entry whose monitor no longer exists.
+    pub async fn settle_orphan(
+        &self,
+        alert_seq: u64,
+        channel: ChannelId,
+    ) -> Result<u64, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(WriteRequest::Settle((alert_seq, channel), reply), answer)
+            .await
+    }
+
+    async fn send(
+        &self,
+        request: WriteRequest,
+        answer: oneshot::Receiver<Result<u64, StoreError>>,
+    ) -> Result<u64, StoreError> {
         self.writer.send(request).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Every delivery still owed, oldest alert first. Blocking.
+    pub fn load_outbox(&self) -> Result<Vec<Delivery>, StoreError> {
+        let mut owed = Vec::new();
+        for guard in self.shared.outbox.iter() {
+            let (_, value) = guard.into_inner()?;
+            owed.push(codec::decode_delivery(&value)?);
+        }
+        Ok(owed)
+    }
+
+    /// Every channel. Blocking.
+    pub fn load_channels(&self) -> Result<Vec<Channel>, StoreError> {
+        let mut channels = Vec::new();
+        for guard in self.shared.channels.iter() {
+            let (_, value) = guard.into_inner()?;
+            channels.push(codec::decode_channel(&value)?);
+        }
+        Ok(channels)
     }
 
     /// Records that the server is alive at `at` (SPEC 3's restart grace relies on it).
@@ -300,6 +401,13 @@ async fn blocking<T: Send + 'static>(
         .map_err(|error| StoreError::Unavailable(format!("read task failed: {error}")))?
 }
 
+/// A write waiting for the next batch.
+enum Pending {
+    Append(PendingAppend),
+    Channel(ChannelWrite),
+    Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
+}
+
 /// The single writer: owns sequence numbering and group commit.
 struct Writer {
     shared: Arc<Shared>,
@@ -308,7 +416,7 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, requests: mpsc::Receiver<WriteRequest>) {
-        let mut pending: Vec<Append> = Vec::with_capacity(256);
+        let mut pending: Vec<Pending> = Vec::with_capacity(256);
         // Blocks for the first request, then takes whatever else is already waiting:
         // everything that queued up during the previous fsync shares the next one.
         while let Ok(first) = requests.recv() {
@@ -317,7 +425,9 @@ impl Writer {
             let mut next = Some(first);
             while let Some(request) = next.take() {
                 match request {
-                    WriteRequest::Append(append) => pending.push(append),
+                    WriteRequest::Append(append) => pending.push(Pending::Append(append)),
+                    WriteRequest::Channel(write) => pending.push(Pending::Channel(write)),
+                    WriteRequest::Settle(key, reply) => pending.push(Pending::Settle(key, reply)),
                     WriteRequest::Alive(at) => alive = Some(at),
                     WriteRequest::Close(reply) => {
                         close = Some(reply);
@@ -332,7 +442,7 @@ impl Writer {
             if let Some(reply) = close {
                 // Drain what raced in behind the close request, then sync everything.
                 while let Ok(WriteRequest::Append(append)) = requests.try_recv() {
-                    pending.push(append);
+                    pending.push(Pending::Append(append));
                 }
                 self.commit(&mut pending, None);
                 if let Err(error) = self.shared.db.persist(PersistMode::SyncAll) {
@@ -344,7 +454,7 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, pending: &mut Vec<Append>, alive: Option<Timestamp>) {
+    fn commit(&mut self, pending: &mut Vec<Pending>, alive: Option<Timestamp>) {
         if pending.is_empty() && alive.is_none() {
             return;
         }
@@ -357,8 +467,18 @@ impl Writer {
             .batch()
             .durability(Some(PersistMode::SyncData));
         let mut event_count = 0usize;
-        for append in pending.iter_mut() {
-            results.push(self.stage(&mut batch, append, &mut event_count));
+        for request in pending.iter_mut() {
+            let staged = match request {
+                Pending::Append(append) => {
+                    self.stage(&mut batch, &mut append.append, &mut event_count)
+                }
+                Pending::Channel(write) => self.stage_channel(&mut batch, write),
+                Pending::Settle((alert_seq, channel), _) => {
+                    batch.remove(&self.shared.outbox, keys::outbox_key(*alert_seq, *channel));
+                    Ok(0)
+                }
+            };
+            results.push(staged);
         }
         if self.next_seq != first_seq {
             batch.insert(
@@ -393,18 +513,60 @@ impl Writer {
                 }
             }
         }
-        for (append, result) in pending.drain(..).zip(results) {
-            let _ = append.reply.send(result);
+        for (request, result) in pending.drain(..).zip(results) {
+            let reply = match request {
+                Pending::Append(append) => append.reply,
+                Pending::Channel(write) => write.reply,
+                Pending::Settle(_, reply) => reply,
+            };
+            let _ = reply.send(result);
         }
     }
 
-    /// Puts one append's events and state into the batch, numbering the events.
+    fn stage_channel(
+        &mut self,
+        batch: &mut fjall::OwnedWriteBatch,
+        write: &ChannelWrite,
+    ) -> Result<u64, StoreError> {
+        let stored = codec::StoredChannelEvent {
+            at: write.at,
+            event: write.event.clone(),
+        };
+        let value = codec::encode_channel_event(&stored)?;
+        let key = keys::channel_key(write.channel);
+        match &write.event {
+            ChannelEvent::Created(channel) => {
+                batch.insert(&self.shared.channels, key, codec::encode_channel(channel)?);
+            }
+            ChannelEvent::Deleted => batch.remove(&self.shared.channels, key),
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        batch.insert(
+            &self.shared.channel_events,
+            keys::channel_event_key(write.channel, seq),
+            value,
+        );
+        Ok(seq)
+    }
+
+    /// Puts one append's events, state and outbox changes into the batch, numbering
+    /// the events.
     fn stage(
         &mut self,
         batch: &mut fjall::OwnedWriteBatch,
         append: &mut Append,
         event_count: &mut usize,
     ) -> Result<u64, StoreError> {
+        let first_seq = self.next_seq;
+        let mut owed = Vec::with_capacity(append.owed.len());
+        for (index, delivery) in &mut append.owed {
+            delivery.alert.alert_seq = first_seq + *index as u64;
+            owed.push((
+                keys::outbox_key(delivery.alert.alert_seq, delivery.channel),
+                codec::encode_delivery(delivery)?,
+            ));
+        }
         // Encode everything first so a record that cannot be encoded leaves no trace.
         let mut encoded = Vec::with_capacity(append.events.len());
         for stamped in append.events.drain(..) {
@@ -435,6 +597,12 @@ impl Writer {
         match state {
             Some(value) => batch.insert(&self.shared.monitors, key, value),
             None => batch.remove(&self.shared.monitors, key),
+        }
+        for (key, value) in owed {
+            batch.insert(&self.shared.outbox, key, value);
+        }
+        if let Some((alert_seq, channel)) = append.settled {
+            batch.remove(&self.shared.outbox, keys::outbox_key(alert_seq, channel));
         }
         Ok(last_seq)
     }

@@ -1,0 +1,329 @@
+//! The outbox dispatcher: one actor that queues owed deliveries per (channel, monitor)
+//! so each pair is delivered in order, and runs each delivery in its own task so a
+//! slow or dead receiver holds up nothing else.
+//!
+//! A delivery is retried with exponential backoff and jitter up to a bounded number of
+//! attempts; its outcome is then recorded by the monitor's actor, which removes the
+//! outbox entry in the same batch. A crash between a receiver's 2xx and that record
+//! means the delivery is sent again after the restart: delivery is at least once.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::domain::channel::{AlertEvent, Delivery, DeliveryOutcome};
+use crate::domain::ids::{ChannelId, MonitorId};
+use crate::metrics as names;
+use crate::monitor::{Registry, RegistryError};
+use crate::store::EventStore;
+
+use super::{Channels, Notifier, NotifyError};
+
+/// How often to retry recording an outcome the store could not take.
+const RECORD_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Backoff between attempts: `initial`, doubling, capped at `max`, ±20% jitter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    /// 10 attempts over about 8.5 minutes.
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            max_attempts: 10,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(30);
+        let base = self.initial.saturating_mul(1u32 << exponent).min(self.max);
+        let jitter = 0.8 + rand::random::<f64>() * 0.4;
+        base.mul_f64(jitter)
+    }
+}
+
+type Key = (ChannelId, MonitorId);
+
+pub enum DeliveryMsg {
+    /// A delivery is owed (just committed, or found in the outbox at start-up).
+    Enqueue(Delivery),
+    /// The delivery at the head of this key's queue is settled.
+    Finished(Key),
+    /// Start delivering: outcomes can now be recorded through the registry.
+    Attach(Registry),
+}
+
+/// The handle monitor actors and the app hold.
+#[derive(Clone)]
+pub struct Dispatcher {
+    actor: ActorRef<DeliveryMsg>,
+}
+
+impl Dispatcher {
+    pub async fn start(
+        notifier: Notifier,
+        channels: Channels,
+        store: EventStore,
+        policy: RetryPolicy,
+    ) -> Result<(Self, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr> {
+        let args = DeliveryArgs {
+            notifier,
+            channels,
+            store,
+            policy,
+        };
+        let (actor, handle) = Actor::spawn(None, DeliveryActor, args).await?;
+        Ok((Self { actor }, handle))
+    }
+
+    pub fn enqueue(&self, delivery: Delivery) {
+        if self.actor.cast(DeliveryMsg::Enqueue(delivery)).is_err() {
+            // Only during shutdown; the outbox keeps it for the next start.
+            tracing::debug!("dispatcher stopped; delivery stays in the outbox");
+        }
+    }
+
+    pub fn attach(&self, registry: Registry) {
+        let _ = self.actor.cast(DeliveryMsg::Attach(registry));
+    }
+
+    /// Stops delivering; unfinished deliveries stay in the outbox.
+    pub async fn stop(&self) {
+        let _ = self.actor.stop_and_wait(None, None).await;
+    }
+}
+
+pub struct DeliveryActor;
+
+pub struct DeliveryArgs {
+    notifier: Notifier,
+    channels: Channels,
+    store: EventStore,
+    policy: RetryPolicy,
+}
+
+pub struct DeliveryState {
+    args: Arc<DeliveryArgs>,
+    registry: Option<Registry>,
+    queues: HashMap<Key, VecDeque<Delivery>>,
+    busy: HashSet<Key>,
+    owed: usize,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Actor for DeliveryActor {
+    type Msg = DeliveryMsg;
+    type State = DeliveryState;
+    type Arguments = DeliveryArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: DeliveryArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        metrics::gauge!(names::OUTBOX_DEPTH).set(0.0);
+        Ok(DeliveryState {
+            args: Arc::new(args),
+            registry: None,
+            queues: HashMap::new(),
+            busy: HashSet::new(),
+            owed: 0,
+            workers: Vec::new(),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Unfinished deliveries stay in the outbox and are sent after the restart.
+        for worker in state.workers.drain(..) {
+            worker.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            DeliveryMsg::Enqueue(delivery) => {
+                let key = (delivery.channel, delivery.alert.monitor_id);
+                state.queues.entry(key).or_default().push_back(delivery);
+                state.owed += 1;
+                start_next(&myself, state, key);
+            }
+            DeliveryMsg::Finished(key) => {
+                state.busy.remove(&key);
+                state.owed = state.owed.saturating_sub(1);
+                state.workers.retain(|worker| !worker.is_finished());
+                start_next(&myself, state, key);
+            }
+            DeliveryMsg::Attach(registry) => {
+                state.registry = Some(registry);
+                let keys: Vec<Key> = state.queues.keys().copied().collect();
+                for key in keys {
+                    start_next(&myself, state, key);
+                }
+            }
+        }
+        metrics::gauge!(names::OUTBOX_DEPTH).set(state.owed as f64);
+        Ok(())
+    }
+}
+
+/// Starts the head of `key`'s queue unless one of its deliveries is in flight.
+fn start_next(myself: &ActorRef<DeliveryMsg>, state: &mut DeliveryState, key: Key) {
+    let Some(registry) = state.registry.clone() else {
+        return;
+    };
+    if state.busy.contains(&key) {
+        return;
+    }
+    let Some(queue) = state.queues.get_mut(&key) else {
+        return;
+    };
+    let Some(delivery) = queue.pop_front() else {
+        state.queues.remove(&key);
+        return;
+    };
+    state.busy.insert(key);
+    let args = Arc::clone(&state.args);
+    let myself = myself.clone();
+    state.workers.push(tokio::spawn(async move {
+        let outcome = deliver(&args, &delivery).await;
+        record(&args, &registry, &delivery, outcome).await;
+        let _ = myself.cast(DeliveryMsg::Finished(key));
+    }));
+}
+
+/// Sends one delivery with retries; returns how it ended.
+async fn deliver(args: &DeliveryArgs, delivery: &Delivery) -> DeliveryOutcome {
+    let mut outcome = DeliveryOutcome {
+        channel: delivery.channel,
+        alert_seq: delivery.alert.alert_seq,
+        attempts: 0,
+        error: None,
+    };
+    let Some(channel) = args.channels.get(delivery.channel) else {
+        outcome.error = Some("channel was deleted".to_owned());
+        return outcome;
+    };
+    loop {
+        outcome.attempts += 1;
+        let error: NotifyError = match args.notifier.send(&channel, &delivery.alert).await {
+            Ok(()) => {
+                tracing::info!(
+                    monitor = %delivery.alert.monitor_id,
+                    channel = %channel.id,
+                    kind = channel.kind.name(),
+                    event = delivery.alert.event.as_str(),
+                    attempts = outcome.attempts,
+                    "alert delivered"
+                );
+                return outcome;
+            }
+            Err(error) => error,
+        };
+        let last = error.permanent || outcome.attempts >= args.policy.max_attempts;
+        tracing::warn!(
+            monitor = %delivery.alert.monitor_id,
+            channel = %channel.id,
+            kind = channel.kind.name(),
+            attempt = outcome.attempts,
+            permanent = error.permanent,
+            %error,
+            "alert delivery failed{}",
+            if last { "; giving up" } else { "; will retry" }
+        );
+        if last {
+            outcome.error = Some(error.message);
+            return outcome;
+        }
+        tokio::time::sleep(args.policy.backoff(outcome.attempts)).await;
+    }
+}
+
+/// Has the monitor's actor record the outcome (which settles the outbox entry),
+/// retrying while the store cannot write.
+async fn record(
+    args: &DeliveryArgs,
+    registry: &Registry,
+    delivery: &Delivery,
+    outcome: DeliveryOutcome,
+) {
+    let event = match delivery.alert.event {
+        AlertEvent::Down => "down",
+        AlertEvent::Up | AlertEvent::Test => "up",
+    };
+    let result = if outcome.error.is_none() {
+        "success"
+    } else {
+        "failure"
+    };
+    metrics::counter!(names::ALERTS_TOTAL, "event" => event, "result" => result).increment(1);
+    loop {
+        let recorded = match registry
+            .record_delivery(delivery.alert.monitor_id, outcome.clone())
+            .await
+        {
+            Err(RegistryError::NotFound) => args
+                .store
+                .settle_orphan(outcome.alert_seq, outcome.channel)
+                .await
+                .map(|_| ())
+                .map_err(RegistryError::from),
+            other => other,
+        };
+        match recorded {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(monitor = %delivery.alert.monitor_id, %error, "cannot record a delivery outcome yet; retrying");
+                tokio::time::sleep(RECORD_RETRY_DELAY).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_is_capped() {
+        let policy = RetryPolicy {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(1000),
+            max_attempts: 10,
+        };
+        for (attempt, base) in [
+            (1u32, 100u64),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (40, 1000),
+        ] {
+            let wait = policy.backoff(attempt).as_millis() as u64;
+            assert!(
+                wait >= base * 8 / 10 && wait <= base * 12 / 10,
+                "attempt {attempt}: {wait} ms not within 20% of {base} ms"
+            );
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Alert delivery: channels, the notifiers (one file per kind), and the dispatcher
+//! that works through the durable outbox.
+//!
+//! A change of state and the deliveries it owes are written in one atomic batch by the
+//! monitor's actor (`store::Append::owed`). The dispatcher sends each, retrying with
+//! backoff, and has the monitor's actor record the outcome, which removes the outbox
+//! entry in the same batch. Nothing here blocks heartbeat ingestion.
+
+pub mod alertmanager;
+pub mod channels;
+pub mod chat;
+pub mod dispatcher;
+pub mod email;
+pub mod webhook;
+
+use std::time::Duration;
+
+use crate::domain::channel::{Alert, Channel, ChannelKind};
+
+pub use channels::Channels;
+pub use dispatcher::{Dispatcher, RetryPolicy};
+
+/// Why a send failed. `permanent` errors are not retried (a malformed address, say).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct NotifyError {
+    pub permanent: bool,
+    pub message: String,
+}
+
+impl NotifyError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            permanent: false,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            permanent: true,
+            message: message.into(),
+        }
+    }
+}
+
+/// What every notifier needs.
+#[derive(Clone)]
+pub struct Notifier {
+    http: reqwest::Client,
+    /// Base URL of this server, for links in messages.
+    public_url: String,
+    timeout: Duration,
+}
+
+impl Notifier {
+    pub fn new(public_url: String, timeout: Duration) -> Result<Self, NotifyError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("pushmon/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| {
+                NotifyError::permanent(format!("cannot build HTTP client: {error}"))
+            })?;
+        Ok(Self {
+            http,
+            public_url,
+            timeout,
+        })
+    }
+
+    /// Sends `alert` through `channel`, once.
+    pub async fn send(&self, channel: &Channel, alert: &Alert) -> Result<(), NotifyError> {
+        match &channel.kind {
+            ChannelKind::Webhook { url, secret } => {
+                webhook::send(&self.http, url, secret.as_deref(), alert).await
+            }
+            ChannelKind::Slack { url } => {
+                chat::send_slack(&self.http, url, alert, &self.public_url).await
+            }
+            ChannelKind::Discord { url } => {
+                chat::send_discord(&self.http, url, alert, &self.public_url).await
+            }
+            ChannelKind::Email { smtp_url, from, to } => {
+                email::send(smtp_url, from, to, alert, &self.public_url, self.timeout).await
+            }
+            ChannelKind::Alertmanager { url } => {
+                alertmanager::send(&self.http, url, alert, &self.public_url).await
+            }
+        }
+    }
+}
+
+/// Posts a JSON body; any 2xx is success, anything else a transient error.
+async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    headers: &[(&str, String)],
+) -> Result<(), NotifyError> {
+    let mut request = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|error| NotifyError::transient(describe_http_error(&error)))?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(NotifyError::transient(format!(
+            "receiver answered {status}"
+        )))
+    }
+}
+
+fn describe_http_error(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        // reqwest errors include the URL, which can hold a secret (Slack, Discord).
+        "request failed".to_owned()
+    }
+}
+
+/// A one-line human summary, shared by chat and email.
+pub fn summary(alert: &Alert) -> String {
+    use crate::domain::channel::AlertEvent;
+    match alert.event {
+        AlertEvent::Down => format!("{} is DOWN ({})", alert.monitor_name, alert.reason),
+        AlertEvent::Up => format!("{} is UP again", alert.monitor_name),
+        AlertEvent::Test => format!(
+            "Test message from pushmon for channel of {}",
+            alert.monitor_name
+        ),
+    }
+}
