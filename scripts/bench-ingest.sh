@@ -28,7 +28,8 @@ bench_init
 ensure_tools
 ensure_wrk
 build_release reference pushmon
-work="$(bench_tempdir)"
+work=""
+bench_tempdir work
 
 declare -A result=()
 servers=()

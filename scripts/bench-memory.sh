@@ -20,7 +20,8 @@ PUSH="${PUSH:-1}"
 bench_init
 ensure_tools
 build_release pushmon
-work="$(bench_tempdir)"
+work=""
+bench_tempdir work
 
 start_pushmon "$work/data"
 wait_ready "$SERVER_URL" "$SERVER_PID"

@@ -24,7 +24,8 @@ bench_init
 ensure_tools
 ensure_wrk
 build_release pushmon
-work="$(bench_tempdir)"
+work=""
+bench_tempdir work
 data="$work/data"
 
 # start_timed: start pushmon on $data and wait for readiness, polling every 20 ms.

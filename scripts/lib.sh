@@ -59,12 +59,14 @@ bench_init() {
     trap 'exit 143' TERM
 }
 
-# Print a new temp dir that the EXIT trap removes.
+# bench_tempdir VAR: make a temp dir that the EXIT trap removes and store its path in
+# VAR. (Not `dir=$(bench_tempdir)`: a command substitution is a subshell, and the
+# trap would never hear of the dir.)
 bench_tempdir() {
     local dir
     dir="$(mktemp -d "${TMPDIR:-/tmp}/pushmon-bench.XXXXXX")"
     _BENCH_TMPDIRS+=("$dir")
-    printf '%s\n' "$dir"
+    printf -v "$1" '%s' "$dir"
 }
 
 ensure_wrk() {

