@@ -108,8 +108,26 @@ fn parse_heartbeat(
             ApiError::BadRequest(format!("cannot read the request body: {rejection}"))
         }
     })?;
-    if is_json(headers) && !body.iter().all(u8::is_ascii_whitespace) {
-        merge_json_body(&mut params, &body)?;
+    let trimmed = body.trim_ascii();
+    if is_json(headers) || trimmed.starts_with(b"{") {
+        // `curl -d '{"status":"down"}'` sends JSON labelled as a form: honour it, or a
+        // job's failure report would be recorded as a success.
+        if !trimmed.is_empty() {
+            merge_json_body(&mut params, trimmed)?;
+        }
+    } else if is_form(headers) && !trimmed.is_empty() {
+        let text = std::str::from_utf8(trimmed)
+            .map_err(|_| ApiError::BadRequest("form body is not UTF-8".to_owned()))?;
+        let mut fields: HashMap<String, String> = form_urlencoded(text)?.into_iter().collect();
+        if let Some(status) = fields.remove("status") {
+            params.status = Some(status);
+        }
+        if let Some(msg) = fields.remove("msg") {
+            params.msg = Some(msg);
+        }
+        if let Some(value) = fields.remove("value") {
+            params.value = Some(RawValue::Text(value));
+        }
     }
     validate(params)
 }
@@ -117,6 +135,21 @@ fn parse_heartbeat(
 fn form_urlencoded(query: &str) -> Result<Vec<(String, String)>, ApiError> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(query)
         .map_err(|error| ApiError::BadRequest(format!("malformed query string: {error}")))
+}
+
+/// A form body (`curl -d status=down`), or a body with no content type at all.
+fn is_form(headers: &HeaderMap) -> bool {
+    match headers.get(header::CONTENT_TYPE) {
+        None => true,
+        Some(value) => value.to_str().is_ok_and(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        }),
+    }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -241,6 +274,34 @@ mod tests {
         assert_eq!(heartbeat.status, PushStatus::Down);
         assert_eq!(heartbeat.msg.as_ref().map(Msg::as_str), Some("from query"));
         assert_eq!(heartbeat.value, Some(7.0));
+    }
+
+    #[test]
+    fn reads_json_sent_as_a_form_and_form_fields() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        let json = Bytes::from_static(br#" {"status":"down","msg":"curl -d"}"#);
+        let heartbeat = parse_heartbeat(None, &headers, Ok(json)).expect("valid");
+        assert_eq!(heartbeat.status, PushStatus::Down);
+        let form = Bytes::from_static(b"status=down&msg=disk%20full&value=3");
+        let heartbeat = parse_heartbeat(None, &headers, Ok(form)).expect("valid");
+        assert_eq!(heartbeat.status, PushStatus::Down);
+        assert_eq!(heartbeat.msg.as_ref().map(Msg::as_str), Some("disk full"));
+        assert_eq!(heartbeat.value, Some(3.0));
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/plain"),
+        );
+        let text = Bytes::from_static(b"status=down");
+        let heartbeat = parse_heartbeat(None, &headers, Ok(text)).expect("valid");
+        assert_eq!(
+            heartbeat.status,
+            PushStatus::Up,
+            "plain text bodies are not parsed"
+        );
     }
 
     #[test]

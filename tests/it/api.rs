@@ -111,10 +111,18 @@ async fn create_answers_201_with_the_exact_monitor_shape() {
     assert_eq!(created["name"], "nightly backup");
     assert_eq!(created["status"], "pending");
     assert_eq!(created["timeout_seconds"], 90);
-    assert_eq!(created["interval_seconds"], 90, "interval defaults to timeout");
+    assert_eq!(
+        created["interval_seconds"], 90,
+        "interval defaults to timeout"
+    );
     assert_eq!(created["channels"], json!([]));
     assert_utc_timestamp(&created["created_at"], "created_at");
-    for absent in ["last_heartbeat_at", "last_status_change_at", "last_msg", "last_value"] {
+    for absent in [
+        "last_heartbeat_at",
+        "last_status_change_at",
+        "last_msg",
+        "last_value",
+    ] {
         assert_eq!(created[absent], Value::Null, "{absent} of a new monitor");
     }
 
@@ -187,8 +195,11 @@ async fn monitor_fields_after_a_heartbeat_have_the_right_shape() {
 async fn event_shapes_are_exact() {
     let app = spawn_app().await;
     let monitor = app.create_monitor("shapes", 60).await;
-    app.push_ok(&monitor.push_token, &[("status", "down"), ("msg", "boom"), ("value", "7")])
-        .await;
+    app.push_ok(
+        &monitor.push_token,
+        &[("status", "down"), ("msg", "boom"), ("value", "7")],
+    )
+    .await;
 
     let body = expect_json(
         app.events_response(&monitor.id, None, None).await,
@@ -243,7 +254,9 @@ async fn interval_defaults_to_timeout_and_can_be_set() {
     let defaulted = app.create_monitor("defaulted", 300).await;
     assert_eq!(defaulted.interval_seconds, 300);
     let explicit = app
-        .create_monitor_from(&json!({"name": "explicit", "timeout_seconds": 300, "interval_seconds": 60}))
+        .create_monitor_from(
+            &json!({"name": "explicit", "timeout_seconds": 300, "interval_seconds": 60}),
+        )
         .await;
     assert_eq!(explicit.timeout_seconds, 300);
     assert_eq!(explicit.interval_seconds, 60);
@@ -279,7 +292,9 @@ async fn list_get_patch_and_delete() {
     assert_eq!(fetched.interval_seconds, 30);
 
     // A partial patch leaves the other fields alone.
-    let response = app.patch_monitor(&first.id, &json!({"name": "only the name"})).await;
+    let response = app
+        .patch_monitor(&first.id, &json!({"name": "only the name"}))
+        .await;
     expect_json(response, StatusCode::OK).await;
     let fetched = app.get_monitor(&first.id).await;
     assert_eq!(fetched.name, "only the name");
@@ -289,7 +304,10 @@ async fn list_get_patch_and_delete() {
 
     let response = app.delete_monitor(&first.id).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert!(response.bytes().await.unwrap().is_empty(), "204 has no body");
+    assert!(
+        response.bytes().await.unwrap().is_empty(),
+        "204 has no body"
+    );
     let response = app
         .api(Method::GET, &format!("/api/monitors/{}", first.id))
         .send()
@@ -297,7 +315,11 @@ async fn list_get_patch_and_delete() {
         .unwrap();
     expect_error(response, StatusCode::NOT_FOUND).await;
     assert_eq!(
-        expect_json(app.push(&first.push_token, &[]).await, StatusCode::NOT_FOUND).await,
+        expect_json(
+            app.push(&first.push_token, &[]).await,
+            StatusCode::NOT_FOUND
+        )
+        .await,
         json!({"error": "unknown push token"}),
         "a deleted monitor's token stops working at once"
     );
@@ -310,7 +332,7 @@ async fn list_get_patch_and_delete() {
 async fn unknown_id_is_404() {
     let app = spawn_app().await;
     app.create_monitor("exists", 60).await;
-    let unknown = uuid::Uuid::new_v4().to_string();
+    let unknown = uuid::Uuid::now_v7().to_string();
     let path = format!("/api/monitors/{unknown}");
     let requests = [
         (Method::GET, path.clone()),
@@ -320,6 +342,9 @@ async fn unknown_id_is_404() {
         (Method::POST, format!("{path}/pause")),
         (Method::POST, format!("{path}/resume")),
         (Method::GET, format!("{path}/events")),
+        // Not an id at all, so not a known one either.
+        (Method::GET, "/api/monitors/not-a-uuid".to_owned()),
+        (Method::GET, "/api/monitors/not-a-uuid/events".to_owned()),
     ];
     for (method, path) in requests {
         let response = app
@@ -329,7 +354,11 @@ async fn unknown_id_is_404() {
             .await
             .unwrap();
         let status = response.status();
-        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path} gave {status}");
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{method} {path} gave {status}"
+        );
         expect_error(response, StatusCode::NOT_FOUND).await;
     }
 }
@@ -351,17 +380,49 @@ async fn assert_rejected(app: &crate::support::TestApp, body: Value, field: &str
 async fn invalid_create_bodies_name_the_field() {
     let app = spawn_app().await;
     assert_rejected(&app, json!({"name": "", "timeout_seconds": 60}), "name").await;
-    assert_rejected(&app, json!({"name": "n".repeat(201), "timeout_seconds": 60}), "name").await;
+    assert_rejected(
+        &app,
+        json!({"name": "n".repeat(201), "timeout_seconds": 60}),
+        "name",
+    )
+    .await;
     assert_rejected(&app, json!({"timeout_seconds": 60}), "name").await;
     assert_rejected(&app, json!({"name": 7, "timeout_seconds": 60}), "name").await;
-    assert_rejected(&app, json!({"name": "t", "timeout_seconds": 0}), "timeout_seconds").await;
-    assert_rejected(&app, json!({"name": "t", "timeout_seconds": 31_536_001}), "timeout_seconds")
-        .await;
-    assert_rejected(&app, json!({"name": "t", "timeout_seconds": -5}), "timeout_seconds").await;
-    assert_rejected(&app, json!({"name": "t", "timeout_seconds": 1.5}), "timeout_seconds").await;
-    assert_rejected(&app, json!({"name": "t", "timeout_seconds": "60"}), "timeout_seconds").await;
+    assert_rejected(
+        &app,
+        json!({"name": "t", "timeout_seconds": 0}),
+        "timeout_seconds",
+    )
+    .await;
+    assert_rejected(
+        &app,
+        json!({"name": "t", "timeout_seconds": 31_536_001}),
+        "timeout_seconds",
+    )
+    .await;
+    assert_rejected(
+        &app,
+        json!({"name": "t", "timeout_seconds": -5}),
+        "timeout_seconds",
+    )
+    .await;
+    assert_rejected(
+        &app,
+        json!({"name": "t", "timeout_seconds": 1.5}),
+        "timeout_seconds",
+    )
+    .await;
+    assert_rejected(
+        &app,
+        json!({"name": "t", "timeout_seconds": "60"}),
+        "timeout_seconds",
+    )
+    .await;
     assert_rejected(&app, json!({"name": "t"}), "timeout_seconds").await;
-    assert!(app.list_monitors().await.is_empty(), "nothing invalid was created");
+    assert!(
+        app.list_monitors().await.is_empty(),
+        "nothing invalid was created"
+    );
 
     // The boundaries themselves are valid; name length counts chars, not bytes.
     for (name, timeout) in [
@@ -415,7 +476,10 @@ async fn invalid_patches_name_the_field_and_change_nothing() {
         let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY)
             .await
             .to_lowercase();
-        assert!(error.contains(field), "patch {body} gave {error:?}, which does not name {field}");
+        assert!(
+            error.contains(field),
+            "patch {body} gave {error:?}, which does not name {field}"
+        );
     }
     assert_eq!(app.get_monitor(&monitor.id).await, monitor);
 }
@@ -424,7 +488,8 @@ async fn invalid_patches_name_the_field_and_change_nothing() {
 async fn rotate_token_retires_the_old_token_at_once() {
     let app = spawn_app().await;
     let monitor = app.create_monitor("rotating", 3600).await;
-    app.push_ok(&monitor.push_token, &[("msg", "old token")]).await;
+    app.push_ok(&monitor.push_token, &[("msg", "old token")])
+        .await;
 
     let rotated = app.rotate_token(&monitor.id).await;
     assert_ne!(rotated.push_token, monitor.push_token);
@@ -434,16 +499,27 @@ async fn rotate_token_retires_the_old_token_at_once() {
         format!("{}/api/push/{}", app.base_url, rotated.push_token)
     );
     assert_eq!(
-        expect_json(app.push(&monitor.push_token, &[]).await, StatusCode::NOT_FOUND).await,
+        expect_json(
+            app.push(&monitor.push_token, &[]).await,
+            StatusCode::NOT_FOUND
+        )
+        .await,
         json!({"error": "unknown push token"})
     );
-    app.push_ok(&rotated.push_token, &[("msg", "new token")]).await;
+    app.push_ok(&rotated.push_token, &[("msg", "new token")])
+        .await;
     assert_eq!(
         app.get_monitor(&monitor.id).await.last_msg.as_deref(),
         Some("new token")
     );
-    assert_eq!(app.get_monitor(&monitor.id).await.push_token, rotated.push_token);
-    assert_eq!(of_kind(&app.events(&monitor.id).await, "token_rotated").len(), 1);
+    assert_eq!(
+        app.get_monitor(&monitor.id).await.push_token,
+        rotated.push_token
+    );
+    assert_eq!(
+        of_kind(&app.events(&monitor.id).await, "token_rotated").len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,7 +527,8 @@ async fn events_page_back_with_limit_and_before() {
     let app = spawn_app().await;
     let monitor = app.create_monitor("paged", 3600).await;
     for n in 0..25 {
-        app.push_ok(&monitor.push_token, &[("msg", &format!("hb-{n}"))]).await;
+        app.push_ok(&monitor.push_token, &[("msg", &format!("hb-{n}"))])
+            .await;
     }
     let everything = app.events(&monitor.id).await;
     assert_eq!(of_kind(&everything, "heartbeat").len(), 25);
@@ -462,7 +539,10 @@ async fn events_page_back_with_limit_and_before() {
     assert_eq!(everything.last().unwrap().kind, "created");
 
     let msgs = |events: &[crate::support::Event]| -> Vec<String> {
-        events.iter().filter_map(|event| event.msg.clone()).collect()
+        events
+            .iter()
+            .filter_map(|event| event.msg.clone())
+            .collect()
     };
     let first = app.events_page(&monitor.id, Some(10), None).await;
     assert_eq!(first.len(), 10);
@@ -484,7 +564,10 @@ async fn events_page_back_with_limit_and_before() {
     let beyond = app
         .events_page(&monitor.id, Some(10), Some(third.last().unwrap().seq))
         .await;
-    assert!(beyond.is_empty(), "nothing before the first event: {beyond:?}");
+    assert!(
+        beyond.is_empty(),
+        "nothing before the first event: {beyond:?}"
+    );
 
     // `before` is exclusive of the seq given.
     let pivot = everything[5].seq;
@@ -529,7 +612,11 @@ async fn events_limit_defaults_to_100_and_goes_up_to_1000() {
         .iter()
         .map(|event| event.msg.clone().unwrap())
         .collect();
-    assert_eq!(messages.len(), pushes, "every acknowledged heartbeat is in the history");
+    assert_eq!(
+        messages.len(),
+        pushes,
+        "every acknowledged heartbeat is in the history"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -552,7 +639,9 @@ async fn channels_are_created_listed_attached_and_deleted() {
     assert!(listed.to_string().contains(&channel_id), "{listed}");
 
     let monitor = app
-        .create_monitor_from(&json!({"name": "alerting", "timeout_seconds": 60, "channels": [channel_id]}))
+        .create_monitor_from(
+            &json!({"name": "alerting", "timeout_seconds": 60, "channels": [channel_id]}),
+        )
         .await;
     assert_eq!(monitor.channels, vec![channel_id.clone()]);
 
@@ -568,4 +657,13 @@ async fn channels_are_created_listed_attached_and_deleted() {
     )
     .await;
     assert!(!listed.to_string().contains(&channel_id), "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_method_is_405() {
+    let app = spawn_app().await;
+    for method in [Method::PUT, Method::DELETE] {
+        let response = app.api(method, "/api/monitors").send().await.unwrap();
+        expect_error(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    }
 }

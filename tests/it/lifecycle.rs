@@ -29,8 +29,14 @@ async fn a_monitor_never_heard_from_goes_down_after_its_timeout() {
     let monitor = app.create_monitor("silent", 1).await;
     assert_eq!(monitor.status, Status::Pending);
 
-    let down = app.wait_for_status(&monitor.id, Status::Down, DOWN_WITHIN).await;
-    assert!(created_at.elapsed() >= NOT_BEFORE, "down after {:?}", created_at.elapsed());
+    let down = app
+        .wait_for_status(&monitor.id, Status::Down, DOWN_WITHIN)
+        .await;
+    assert!(
+        created_at.elapsed() >= NOT_BEFORE,
+        "down after {:?}",
+        created_at.elapsed()
+    );
     assert!(down.last_status_change_at.is_some());
 
     let history = app.history(&monitor.id).await;
@@ -49,10 +55,19 @@ async fn pending_then_up_then_down_on_timeout_then_up_again() {
     let pushed_at = Instant::now();
     let up = app.get_monitor(&monitor.id).await;
     assert_eq!(up.status, Status::Up);
-    assert!(up.last_status_change_at.is_some(), "pending -> up is a change of state");
+    assert!(
+        up.last_status_change_at.is_some(),
+        "pending -> up is a change of state"
+    );
 
-    let down = app.wait_for_status(&monitor.id, Status::Down, DOWN_WITHIN).await;
-    assert!(pushed_at.elapsed() >= NOT_BEFORE, "down {:?} after the heartbeat", pushed_at.elapsed());
+    let down = app
+        .wait_for_status(&monitor.id, Status::Down, DOWN_WITHIN)
+        .await;
+    assert!(
+        pushed_at.elapsed() >= NOT_BEFORE,
+        "down {:?} after the heartbeat",
+        pushed_at.elapsed()
+    );
     assert_ne!(down.last_status_change_at, up.last_status_change_at);
     assert_eq!(down.last_msg.as_deref(), Some("first"));
 
@@ -66,7 +81,9 @@ async fn pending_then_up_then_down_on_timeout_then_up_again() {
         .iter()
         .position(|event| event.kind == "heartbeat")
         .expect("a heartbeat");
-    let downs: Vec<usize> = (0..history.len()).filter(|&i| history[i].kind == "down").collect();
+    let downs: Vec<usize> = (0..history.len())
+        .filter(|&i| history[i].kind == "down")
+        .collect();
     assert_eq!(downs.len(), 1, "one down: {history:#?}");
     let down_at = downs[0];
     assert!(first_heartbeat < down_at, "{history:#?}");
@@ -78,7 +95,10 @@ async fn pending_then_up_then_down_on_timeout_then_up_again() {
         "one recovery after the down: {history:#?}"
     );
     assert_eq!(
-        after_down.iter().filter(|kind| **kind == "heartbeat").count(),
+        after_down
+            .iter()
+            .filter(|kind| **kind == "heartbeat")
+            .count(),
         1,
         "{history:#?}"
     );
@@ -105,8 +125,11 @@ async fn a_down_heartbeat_alerts_once() {
     assert_eq!(down.status, Status::Down, "down at once");
     assert_eq!(down.last_msg.as_deref(), Some("broke"));
 
-    app.push_ok(&monitor.push_token, &[("status", "down"), ("msg", "still broken")])
-        .await;
+    app.push_ok(
+        &monitor.push_token,
+        &[("status", "down"), ("msg", "still broken")],
+    )
+    .await;
     assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Down);
 
     // Past the timeout too: already down, so no second down for it either.
@@ -117,12 +140,19 @@ async fn a_down_heartbeat_alerts_once() {
     assert_eq!(downs[0].reason.as_deref(), Some("manual"));
     let heartbeats = of_kind(&events, "heartbeat");
     assert_eq!(heartbeats.len(), 2, "both down heartbeats are recorded");
-    assert!(heartbeats.iter().all(|event| event.status.as_deref() == Some("down")));
+    assert!(
+        heartbeats
+            .iter()
+            .all(|event| event.status.as_deref() == Some("down"))
+    );
 
     app.push_ok(&monitor.push_token, &[("msg", "fixed")]).await;
     assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Up);
     let history = app.history(&monitor.id).await;
-    let down_at = history.iter().position(|event| event.kind == "down").unwrap();
+    let down_at = history
+        .iter()
+        .position(|event| event.kind == "down")
+        .unwrap();
     assert_eq!(
         of_kind(&history[down_at..], "up").len(),
         1,
@@ -138,7 +168,8 @@ async fn a_paused_monitor_never_times_out_and_resume_restarts_the_clock() {
 
     let paused = app.pause(&monitor.id).await;
     assert_eq!(paused.status, Status::Paused);
-    app.push_ok(&monitor.push_token, &[("msg", "while paused")]).await;
+    app.push_ok(&monitor.push_token, &[("msg", "while paused")])
+        .await;
     let still_paused = app.get_monitor(&monitor.id).await;
     assert_eq!(still_paused.status, Status::Paused);
     assert_eq!(still_paused.last_msg.as_deref(), Some("while paused"));
@@ -150,10 +181,15 @@ async fn a_paused_monitor_never_times_out_and_resume_restarts_the_clock() {
 
     let resumed = app.resume(&monitor.id).await;
     let resumed_at = Instant::now();
-    assert_eq!(resumed.status, Status::Pending, "resume starts the clock again");
+    assert_eq!(
+        resumed.status,
+        Status::Pending,
+        "resume starts the clock again"
+    );
     assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Pending);
 
-    app.wait_for_status(&monitor.id, Status::Down, DOWN_WITHIN).await;
+    app.wait_for_status(&monitor.id, Status::Down, DOWN_WITHIN)
+        .await;
     assert!(
         resumed_at.elapsed() >= NOT_BEFORE,
         "down {:?} after resume: the clock did not restart",
@@ -175,7 +211,10 @@ async fn a_paused_monitor_never_times_out_and_resume_restarts_the_clock() {
     assert!(paused_heartbeat < position("resumed"), "{history:#?}");
     assert!(position("resumed") < position("down"), "{history:#?}");
     assert_eq!(of_kind(&history, "down").len(), 1);
-    assert_eq!(of_kind(&history, "down")[0].reason.as_deref(), Some("timeout"));
+    assert_eq!(
+        of_kind(&history, "down")[0].reason.as_deref(),
+        Some("timeout")
+    );
 
     app.push_ok(&monitor.push_token, &[]).await;
     assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Up);

@@ -14,8 +14,11 @@ async fn post_get_and_head_with_query_are_acknowledged_and_recorded() {
     let monitor = app.create_monitor("backup", 3600).await;
     let push_path = format!("/api/push/{}", monitor.push_token);
 
-    app.push_ok(&monitor.push_token, &[("status", "up"), ("msg", "posted"), ("value", "1.5")])
-        .await;
+    app.push_ok(
+        &monitor.push_token,
+        &[("status", "up"), ("msg", "posted"), ("value", "1.5")],
+    )
+    .await;
     let after_post = app.get_monitor(&monitor.id).await;
     assert_eq!(after_post.status, Status::Up);
     assert_eq!(after_post.last_msg.as_deref(), Some("posted"));
@@ -29,7 +32,10 @@ async fn post_get_and_head_with_query_are_acknowledged_and_recorded() {
         .send()
         .await
         .unwrap();
-    assert_eq!(expect_json(response, StatusCode::OK).await, json!({"ok": true}));
+    assert_eq!(
+        expect_json(response, StatusCode::OK).await,
+        json!({"ok": true})
+    );
     let after_get = app.get_monitor(&monitor.id).await;
     assert_eq!(after_get.last_msg.as_deref(), Some("got"));
     assert_eq!(after_get.last_value, Some(-2.0));
@@ -42,7 +48,10 @@ async fn post_get_and_head_with_query_are_acknowledged_and_recorded() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(app.get_monitor(&monitor.id).await.last_msg.as_deref(), Some("headed"));
+    assert_eq!(
+        app.get_monitor(&monitor.id).await.last_msg.as_deref(),
+        Some("headed")
+    );
 
     // Newest first: HEAD, GET, POST; `status` defaults to up.
     let events = app.events(&monitor.id).await;
@@ -73,7 +82,10 @@ async fn post_with_json_body_is_acknowledged_and_recorded() {
         .send()
         .await
         .unwrap();
-    assert_eq!(expect_json(response, StatusCode::OK).await, json!({"ok": true}));
+    assert_eq!(
+        expect_json(response, StatusCode::OK).await,
+        json!({"ok": true})
+    );
 
     let after = app.get_monitor(&monitor.id).await;
     assert_eq!(after.status, Status::Down);
@@ -84,7 +96,10 @@ async fn post_with_json_body_is_acknowledged_and_recorded() {
     assert_eq!(heartbeat.status.as_deref(), Some("down"));
     assert_eq!(heartbeat.msg.as_deref(), Some("disk full"));
     assert_eq!(heartbeat.value, Some(93.5));
-    assert_eq!(of_kind(&events, "down")[0].reason.as_deref(), Some("manual"));
+    assert_eq!(
+        of_kind(&events, "down")[0].reason.as_deref(),
+        Some("manual")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,10 +134,18 @@ async fn non_finite_or_non_numeric_value_is_400() {
     for value in ["NaN", "nan", "inf", "-inf", "infinity", "1e999", "abc", ""] {
         let response = app.push(&monitor.push_token, &[("value", value)]).await;
         let status = response.status();
-        assert_eq!(status, StatusCode::BAD_REQUEST, "value={value:?} gave {status}");
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "value={value:?} gave {status}"
+        );
         expect_error(response, StatusCode::BAD_REQUEST).await;
     }
-    for body in [json!({"value": "abc"}), json!({"value": "NaN"}), json!({"value": true})] {
+    for body in [
+        json!({"value": "abc"}),
+        json!({"value": "NaN"}),
+        json!({"value": true}),
+    ] {
         let response = app
             .client
             .post(app.url(&format!("/api/push/{}", monitor.push_token)))
@@ -164,7 +187,11 @@ async fn malformed_json_body_is_400() {
             .await
             .unwrap();
         let status = response.status();
-        assert_eq!(status, StatusCode::BAD_REQUEST, "body {body:?} gave {status}");
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "body {body:?} gave {status}"
+        );
         expect_error(response, StatusCode::BAD_REQUEST).await;
     }
     assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Pending);
@@ -197,34 +224,98 @@ async fn unknown_token_is_404() {
     }
 }
 
+/// A JSON push body of exactly `bytes` bytes.
+fn json_body_of(bytes: usize) -> String {
+    let overhead = json!({"msg": ""}).to_string().len();
+    let body = json!({"msg": "x".repeat(bytes - overhead)}).to_string();
+    assert_eq!(body.len(), bytes);
+    body
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_over_64_kib_is_413() {
     let app = spawn_app().await;
     let monitor = app.create_monitor("job", 3600).await;
-    let body = json!({"msg": "x".repeat(64 * 1024 + 1)}).to_string();
-    assert!(body.len() > 64 * 1024);
+    let post = |body: String| {
+        app.client
+            .post(app.url(&format!("/api/push/{}", monitor.push_token)))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
 
-    let response = app
-        .client
-        .post(app.url(&format!("/api/push/{}", monitor.push_token)))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    expect_error(response, StatusCode::PAYLOAD_TOO_LARGE).await;
-
+    expect_error(
+        post(json_body_of(64 * 1024 + 1)).await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    expect_error(
+        post(json_body_of(1024 * 1024)).await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
     assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Pending);
     assert!(of_kind(&app.events(&monitor.id).await, "heartbeat").is_empty());
-    // A body well under the limit, with a msg to be truncated, is fine.
-    let response = app
-        .client
-        .post(app.url(&format!("/api/push/{}", monitor.push_token)))
-        .json(&json!({"msg": "y".repeat(32 * 1024)}))
-        .send()
-        .await
-        .unwrap();
-    expect_json(response, StatusCode::OK).await;
+
+    // 64 KiB itself is not larger than 64 KiB (and its msg is truncated).
+    expect_json(post(json_body_of(64 * 1024)).await.unwrap(), StatusCode::OK).await;
+    assert_eq!(
+        app.get_monitor(&monitor.id).await.last_msg,
+        Some("x".repeat(1024))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_body_without_a_json_content_type_is_not_silently_dropped() {
+    // `curl -d '{"status":"down"}' URL` sends application/x-www-form-urlencoded. A 200
+    // that then records the heartbeat as `up` would hide the very failure reported:
+    // the server must either honour the body or refuse it.
+    let app = spawn_app().await;
+    for content_type in [Some("application/x-www-form-urlencoded"), None] {
+        let monitor = app.create_monitor("curl user", 3600).await;
+        let mut request = app
+            .client
+            .post(app.url(&format!("/api/push/{}", monitor.push_token)))
+            .body(r#"{"status":"down","msg":"sent with curl -d"}"#);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let after = app.get_monitor(&monitor.id).await;
+        if status == StatusCode::OK {
+            assert_eq!(
+                (after.status, after.last_msg.as_deref()),
+                (Status::Down, Some("sent with curl -d")),
+                "content-type {content_type:?}: acknowledged, but the body was ignored"
+            );
+        } else {
+            assert!(
+                status.is_client_error(),
+                "content-type {content_type:?} gave {status}"
+            );
+            assert_eq!(after.status, Status::Pending);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_method_is_405() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("job", 3600).await;
+    for method in [reqwest::Method::PUT, reqwest::Method::DELETE] {
+        let response = app
+            .client
+            .request(
+                method.clone(),
+                app.url(&format!("/api/push/{}", monitor.push_token)),
+            )
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    }
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Pending);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,7 +333,9 @@ async fn over_the_rate_limit_is_429_with_retry_after() {
     let mut accepted = 0;
     let mut rejected = None;
     for attempt in 0..10 {
-        let response = app.push(&limited.push_token, &[("msg", &format!("try {attempt}"))]).await;
+        let response = app
+            .push(&limited.push_token, &[("msg", &format!("try {attempt}"))])
+            .await;
         match response.status() {
             StatusCode::OK => accepted += 1,
             StatusCode::TOO_MANY_REQUESTS => {
@@ -265,7 +358,10 @@ async fn over_the_rate_limit_is_429_with_retry_after() {
         .unwrap()
         .parse()
         .expect("Retry-After is whole seconds");
-    assert!((1..=60).contains(&retry_after), "Retry-After: {retry_after}");
+    assert!(
+        (1..=60).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
     expect_error(rejected, StatusCode::TOO_MANY_REQUESTS).await;
 
     // The limit is per token, and a rejected push changes nothing.
@@ -275,7 +371,8 @@ async fn over_the_rate_limit_is_429_with_retry_after() {
 
     // After the advertised wait the token works again.
     tokio::time::sleep(Duration::from_secs(retry_after)).await;
-    app.push_ok(&limited.push_token, &[("msg", "after the wait")]).await;
+    app.push_ok(&limited.push_token, &[("msg", "after the wait")])
+        .await;
     assert_eq!(
         app.get_monitor(&limited.id).await.last_msg.as_deref(),
         Some("after the wait")
@@ -289,7 +386,8 @@ async fn long_msg_is_truncated_at_a_char_boundary() {
 
     // "€" is 3 bytes at 1022..1025: the 1024-byte limit falls inside it.
     let straddling = format!("{}€tail", "a".repeat(1022));
-    app.push_ok(&monitor.push_token, &[("msg", &straddling)]).await;
+    app.push_ok(&monitor.push_token, &[("msg", &straddling)])
+        .await;
     let kept = app.get_monitor(&monitor.id).await.last_msg.unwrap();
     assert_eq!(kept, "a".repeat(1022), "query msg");
 
@@ -311,7 +409,8 @@ async fn long_msg_is_truncated_at_a_char_boundary() {
     app.push_ok(&monitor.push_token, &[("msg", &exact)]).await;
     assert_eq!(app.get_monitor(&monitor.id).await.last_msg.unwrap(), exact);
 
-    app.push_ok(&monitor.push_token, &[("msg", &"d".repeat(5000))]).await;
+    app.push_ok(&monitor.push_token, &[("msg", &"d".repeat(5000))])
+        .await;
     assert_eq!(
         app.get_monitor(&monitor.id).await.last_msg.unwrap(),
         "d".repeat(1024)

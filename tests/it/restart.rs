@@ -21,19 +21,28 @@ async fn a_restart_keeps_every_monitor_token_and_event() {
     let app = spawn_app().await;
     let alpha = app.create_monitor("alpha", 3600).await;
     for n in 0..3 {
-        app.push_ok(&alpha.push_token, &[("msg", &format!("alpha {n}")), ("value", &n.to_string())])
-            .await;
+        app.push_ok(
+            &alpha.push_token,
+            &[("msg", &format!("alpha {n}")), ("value", &n.to_string())],
+        )
+        .await;
     }
     expect_json(
-        app.patch_monitor(&alpha.id, &json!({"name": "alpha, renamed"})).await,
+        app.patch_monitor(&alpha.id, &json!({"name": "alpha, renamed"}))
+            .await,
         StatusCode::OK,
     )
     .await;
     let beta = app
-        .create_monitor_from(&json!({"name": "beta", "timeout_seconds": 3600, "interval_seconds": 60}))
+        .create_monitor_from(
+            &json!({"name": "beta", "timeout_seconds": 3600, "interval_seconds": 60}),
+        )
         .await;
-    app.push_ok(&beta.push_token, &[("status", "down"), ("msg", "beta broke")])
-        .await;
+    app.push_ok(
+        &beta.push_token,
+        &[("status", "down"), ("msg", "beta broke")],
+    )
+    .await;
     let gamma = app.create_monitor("gamma", 3600).await;
     let gamma_rotated = app.rotate_token(&gamma.id).await;
     app.pause(&gamma.id).await;
@@ -47,9 +56,25 @@ async fn a_restart_keeps_every_monitor_token_and_event() {
 
     let app = app.restart().await;
 
-    assert_eq!(sorted_monitors(&app).await, monitors_before);
+    // The new server listens on a new port, so only push_url may differ.
+    let mut monitors_after = sorted_monitors(&app).await;
+    for monitor in &mut monitors_after {
+        assert_eq!(
+            monitor.push_url,
+            format!("{}/api/push/{}", app.base_url, monitor.push_token)
+        );
+    }
+    for (after, before) in monitors_after.iter_mut().zip(&monitors_before) {
+        after.push_url.clone_from(&before.push_url);
+    }
+    assert_eq!(monitors_after, monitors_before);
     for (monitor, before) in monitors_before.iter().zip(&histories_before) {
-        assert_eq!(&app.history(&monitor.id).await, before, "history of {}", monitor.name);
+        assert_eq!(
+            &app.history(&monitor.id).await,
+            before,
+            "history of {}",
+            monitor.name
+        );
     }
     assert_eq!(app.get_monitor(&alpha.id).await.name, "alpha, renamed");
     assert_eq!(app.get_monitor(&beta.id).await.status, Status::Down);
@@ -57,23 +82,41 @@ async fn a_restart_keeps_every_monitor_token_and_event() {
 
     // Tokens: the current ones work, the rotated-away one stays dead.
     assert_eq!(
-        expect_json(app.push(&gamma.push_token, &[]).await, StatusCode::NOT_FOUND).await,
+        expect_json(
+            app.push(&gamma.push_token, &[]).await,
+            StatusCode::NOT_FOUND
+        )
+        .await,
         json!({"error": "unknown push token"})
     );
-    app.push_ok(&gamma_rotated.push_token, &[("msg", "gamma after")]).await;
+    app.push_ok(&gamma_rotated.push_token, &[("msg", "gamma after")])
+        .await;
     assert_eq!(app.get_monitor(&gamma.id).await.status, Status::Paused);
-    app.push_ok(&alpha.push_token, &[("msg", "alpha after")]).await;
-    app.push_ok(&beta.push_token, &[("msg", "beta fixed")]).await;
+    app.push_ok(&alpha.push_token, &[("msg", "alpha after")])
+        .await;
+    app.push_ok(&beta.push_token, &[("msg", "beta fixed")])
+        .await;
     assert_eq!(app.get_monitor(&beta.id).await.status, Status::Up);
 
     // New events follow the old ones; no sequence number is reused.
     for (monitor, before) in monitors_before.iter().zip(&histories_before) {
         let after = app.history(&monitor.id).await;
-        assert_eq!(after[..before.len()], before[..], "old events of {}", monitor.name);
+        assert_eq!(
+            after[..before.len()],
+            before[..],
+            "old events of {}",
+            monitor.name
+        );
         let last_old_seq = before.last().unwrap().seq;
-        assert!(after.len() > before.len(), "{} got a new event", monitor.name);
         assert!(
-            after[before.len()..].iter().all(|event| event.seq > last_old_seq),
+            after.len() > before.len(),
+            "{} got a new event",
+            monitor.name
+        );
+        assert!(
+            after[before.len()..]
+                .iter()
+                .all(|event| event.seq > last_old_seq),
             "seqs after restart of {}: {after:#?}",
             monitor.name
         );
@@ -87,19 +130,15 @@ async fn a_restart_keeps_every_monitor_token_and_event() {
 async fn a_deadline_that_fell_while_stopped_gets_the_restart_grace() {
     let app = spawn_app_with(|config| config.restart_grace = Duration::from_secs(2)).await;
     let job = app.create_monitor("job", 3).await;
-    let rescued = app.create_monitor("rescued", 3).await;
     app.push_ok(&job.push_token, &[]).await;
-    app.push_ok(&rescued.push_token, &[]).await;
     let pushed_at = Instant::now();
 
     let stopped = app.shutdown().await;
     sleep_until(pushed_at + Duration::from_millis(3500)).await;
     let app = stopped.start().await;
 
-    // Both deadlines are past, but the grace of min(3 s, 2 s) runs from ready.
+    // The deadline is past, but the grace of min(3 s, 2 s) runs from ready.
     assert_eq!(app.get_monitor(&job.id).await.status, Status::Up);
-    assert_eq!(app.get_monitor(&rescued.id).await.status, Status::Up);
-    app.push_ok(&rescued.push_token, &[("msg", "made it")]).await;
 
     app.wait_for_status(&job.id, Status::Down, Duration::from_millis(3500))
         .await;
@@ -114,8 +153,26 @@ async fn a_deadline_that_fell_while_stopped_gets_the_restart_grace() {
         .collect::<Vec<_>>();
     assert_eq!(downs.len(), 1, "{downs:#?}");
     assert_eq!(downs[0].reason.as_deref(), Some("timeout"));
+}
 
-    // A heartbeat during the grace is all it takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_during_the_restart_grace_keeps_a_monitor_up() {
+    let app = spawn_app_with(|config| config.restart_grace = Duration::from_secs(1)).await;
+    let rescued = app.create_monitor("rescued", 4).await;
+    let abandoned = app.create_monitor("abandoned", 4).await;
+    app.push_ok(&rescued.push_token, &[]).await;
+    app.push_ok(&abandoned.push_token, &[]).await;
+    let pushed_at = Instant::now();
+
+    let stopped = app.shutdown().await;
+    sleep_until(pushed_at + Duration::from_millis(4500)).await;
+    let app = stopped.start().await;
+    app.push_ok(&rescued.push_token, &[("msg", "made it")])
+        .await;
+
+    // The 1 s grace is over and judged (within 1 s); the new deadline is 4 s away.
+    sleep_until(app.ready_at + Duration::from_millis(2500)).await;
+    assert_eq!(app.get_monitor(&abandoned.id).await.status, Status::Down);
     assert_eq!(app.get_monitor(&rescued.id).await.status, Status::Up);
     assert!(of_kind(&app.events(&rescued.id).await, "down").is_empty());
 }
@@ -131,7 +188,11 @@ async fn the_restart_grace_is_granted_once_per_deadline() {
     sleep_until(pushed_at + Duration::from_millis(4500)).await;
     let app = stopped.start().await;
     let first_ready = app.ready_at;
-    assert_eq!(app.get_monitor(&job.id).await.status, Status::Up, "in the grace");
+    assert_eq!(
+        app.get_monitor(&job.id).await.status,
+        Status::Up,
+        "in the grace"
+    );
 
     // Stop again inside the grace, and stay stopped until it has run out.
     let stopped = app.shutdown().await;

@@ -113,7 +113,6 @@ pub async fn expect_error(response: Response, expected: StatusCode) -> String {
 /// management API (with the admin token).
 #[derive(Clone, Debug)]
 pub struct Api {
-    pub address: SocketAddr,
     pub base_url: String,
     pub client: reqwest::Client,
     pub admin_token: String,
@@ -126,7 +125,6 @@ impl Api {
             .build()
             .expect("build reqwest client");
         Self {
-            address,
             base_url: format!("http://{address}"),
             client,
             admin_token: admin_token.to_owned(),
@@ -257,8 +255,17 @@ impl Api {
     }
 
     /// One page of history, newest first.
-    pub async fn events_page(&self, id: &str, limit: Option<u32>, before: Option<u64>) -> Vec<Event> {
-        let body = expect_json(self.events_response(id, limit, before).await, StatusCode::OK).await;
+    pub async fn events_page(
+        &self,
+        id: &str,
+        limit: Option<u32>,
+        before: Option<u64>,
+    ) -> Vec<Event> {
+        let body = expect_json(
+            self.events_response(id, limit, before).await,
+            StatusCode::OK,
+        )
+        .await;
         serde_json::from_value(body["events"].clone())
             .unwrap_or_else(|error| panic!("not {{\"events\": [Event]}} ({error}): {body}"))
     }
@@ -441,6 +448,8 @@ pub struct ServerProcess {
     api: Api,
     child: tokio::process::Child,
     log: Arc<Mutex<Vec<String>>>,
+    /// Copies stderr into `log` until the process closes it.
+    reader: JoinHandle<()>,
 }
 
 impl Deref for ServerProcess {
@@ -484,9 +493,18 @@ impl ServerProcess {
     /// Runs `pushmon serve` on `data_dir` with the test admin token and `extra_args`,
     /// and waits until it is ready.
     pub async fn start(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
+        let mut args = vec!["--admin-token", ADMIN_TOKEN];
+        args.extend_from_slice(extra_args);
+        Self::start_with_args(data_dir, &args).await
+    }
+
+    /// Runs `pushmon serve --listen 127.0.0.1:0 --data-dir <data_dir>` with exactly
+    /// `extra_args` besides, and waits until it is ready. Its [`Api`] uses the test
+    /// admin token.
+    pub async fn start_with_args(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN])
+            .args(["--listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra_args)
@@ -501,7 +519,7 @@ impl ServerProcess {
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (found, address) = oneshot::channel();
-        tokio::spawn({
+        let reader = tokio::spawn({
             let log = Arc::clone(&log);
             async move {
                 let mut found = Some(found);
@@ -522,7 +540,11 @@ impl ServerProcess {
                 let exit = child.try_wait();
                 panic!(
                     "no `listening on` line from pushmon ({}); exit: {exit:?}; stderr:\n{}",
-                    if outcome.is_err() { "timed out" } else { "stderr closed" },
+                    if outcome.is_err() {
+                        "timed out"
+                    } else {
+                        "stderr closed"
+                    },
                     log.lock().unwrap().join("\n")
                 );
             }
@@ -531,6 +553,7 @@ impl ServerProcess {
             api: Api::new(address, ADMIN_TOKEN),
             child,
             log,
+            reader,
         };
         let api = server.api.clone();
         let exited_early = tokio::select! {
@@ -538,7 +561,10 @@ impl ServerProcess {
             status = server.child.wait() => Some(status),
         };
         if let Some(status) = exited_early {
-            panic!("pushmon exited before ready: {status:?}; stderr:\n{}", server.log());
+            panic!(
+                "pushmon exited before ready: {status:?}; stderr:\n{}",
+                server.log()
+            );
         }
         server
     }
@@ -556,23 +582,32 @@ impl ServerProcess {
             .expect("wait for pushmon")
     }
 
-    /// SIGTERM, then the exit status once the server has drained.
-    pub async fn sigterm(mut self) -> (ExitStatus, String) {
+    /// SIGTERM, then the exit status and the whole stderr once the server has drained.
+    pub async fn sigterm(self) -> (ExitStatus, String) {
+        self.stop_with("TERM").await
+    }
+
+    /// SIGINT (Ctrl-C), then the exit status and the whole stderr.
+    pub async fn sigint(self) -> (ExitStatus, String) {
+        self.stop_with("INT").await
+    }
+
+    async fn stop_with(mut self, signal: &str) -> (ExitStatus, String) {
         let pid = self.child.id().expect("pushmon still running");
         let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([format!("-{signal}"), pid.to_string()])
             .status()
-            .expect("run kill -TERM");
-        assert!(sent.success(), "kill -TERM {pid} failed");
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid} failed");
         let status = match timeout(STOP_TIMEOUT, self.child.wait()).await {
             Ok(status) => status.expect("wait for pushmon"),
             Err(_) => panic!(
-                "pushmon did not exit within {STOP_TIMEOUT:?} of SIGTERM; stderr:\n{}",
+                "pushmon did not exit within {STOP_TIMEOUT:?} of SIG{signal}; stderr:\n{}",
                 self.log()
             ),
         };
-        // Let the reader task take the last lines.
-        sleep(POLL_EVERY).await;
+        // The process is gone, so its stderr is closed and the reader ends.
+        let _ = timeout(STOP_TIMEOUT, &mut self.reader).await;
         (status, self.log())
     }
 }

@@ -1,0 +1,393 @@
+//! Alert delivery (SPEC 5, issue 3) against real receivers on loopback: the webhook
+//! payload and its HMAC, retries, a hanging receiver, give-up, chat and Alertmanager
+//! formats, and exactly-once across SIGKILL restarts.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use pushmon::alert::RetryPolicy;
+use pushmon::config::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio::time::{Instant, sleep};
+
+use crate::receiver::Receiver;
+use crate::support::{Api, ServerProcess, Status, expect_json, spawn_app_with};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn fast_retries(config: &mut Config) {
+    config.alert_retry = RetryPolicy {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(400),
+        max_attempts: 4,
+    };
+    config.alert_timeout = Duration::from_secs(1);
+}
+
+async fn create_channel(api: &Api, body: Value) -> String {
+    let response = api
+        .api(Method::POST, "/api/channels")
+        .json(&body)
+        .send()
+        .await
+        .expect("create channel");
+    let channel = expect_json(response, StatusCode::CREATED).await;
+    channel["id"].as_str().expect("channel id").to_owned()
+}
+
+async fn webhook(api: &Api, receiver: &Receiver, path: &str, secret: Option<&str>) -> String {
+    let mut body = json!({"kind": "webhook", "name": path, "url": receiver.url(path)});
+    if let Some(secret) = secret {
+        body["secret"] = json!(secret);
+    }
+    create_channel(api, body).await
+}
+
+/// The `delivery` events of a monitor, oldest first.
+async fn deliveries(api: &Api, id: &str) -> Vec<Value> {
+    let response = api
+        .api(
+            Method::GET,
+            &format!("/api/monitors/{id}/events?limit=1000"),
+        )
+        .send()
+        .await
+        .expect("events");
+    let body = expect_json(response, StatusCode::OK).await;
+    let mut found: Vec<Value> = body["events"]
+        .as_array()
+        .expect("events array")
+        .iter()
+        .filter(|event| event["kind"] == "delivery")
+        .cloned()
+        .collect();
+    found.reverse();
+    found
+}
+
+async fn wait_for_deliveries(api: &Api, id: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = deliveries(api, id).await;
+        if found.len() >= count {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} delivery events recorded: {found:?}",
+            found.len()
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn webhook_gets_signed_down_then_up_exactly_once() {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(fast_retries).await;
+    let channel = webhook(&app, &receiver, "/hook", Some("s3cret")).await;
+    let monitor = app
+        .create_monitor_from(
+            &json!({"name": "nightly", "timeout_seconds": 1, "channels": [channel]}),
+        )
+        .await;
+    assert_eq!(monitor.channels, vec![channel.clone()]);
+
+    app.wait_for_status(&monitor.id, Status::Down, WAIT).await;
+    let down = receiver.wait_for_delivered(1, WAIT).await;
+    app.push_ok(
+        &monitor.push_token,
+        &[("msg", "back again"), ("value", "7")],
+    )
+    .await;
+    let both = receiver.wait_for_delivered(2, WAIT).await;
+    assert_eq!(down.len(), 1);
+
+    let first = both[0].json();
+    assert_eq!(first["event"], "down");
+    assert_eq!(first["reason"], "timeout");
+    assert_eq!(first["monitor"]["id"], monitor.id.as_str());
+    assert_eq!(first["monitor"]["name"], "nightly");
+    assert!(first["at"].as_str().is_some_and(|at| at.ends_with('Z')));
+    let second = both[1].json();
+    assert_eq!(second["event"], "up");
+    assert_eq!(second["reason"], "heartbeat");
+    assert_eq!(second["msg"], "back again");
+    assert_eq!(second["value"], 7.0);
+
+    for request in &both {
+        let signature = request
+            .headers
+            .get("x-pushmon-signature")
+            .and_then(|value| value.to_str().ok())
+            .expect("signed");
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
+        mac.update(&request.body);
+        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(signature, expected, "HMAC of the raw body");
+    }
+
+    let recorded = wait_for_deliveries(&app, &monitor.id, 2).await;
+    assert!(recorded.iter().all(|event| event["result"] == "success"));
+    assert_eq!(recorded[0]["channel"], channel.as_str());
+    // Nothing more arrives: one alert per change of state.
+    sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 2);
+}
+
+#[tokio::test]
+async fn failed_attempts_are_retried_and_the_alert_arrives_once() {
+    let receiver = Receiver::start().await;
+    receiver.fail_first(2);
+    let app = spawn_app_with(fast_retries).await;
+    let channel = webhook(&app, &receiver, "/flaky", None).await;
+    let monitor = app
+        .create_monitor_from(
+            &json!({"name": "flaky", "timeout_seconds": 60, "channels": [channel]}),
+        )
+        .await;
+    app.push_ok(
+        &monitor.push_token,
+        &[("status", "down"), ("msg", "disk full")],
+    )
+    .await;
+
+    let delivered = receiver.wait_for_delivered(1, WAIT).await;
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].json()["reason"], "manual");
+    assert_eq!(delivered[0].json()["msg"], "disk full");
+    assert!(delivered[0].headers.get("x-pushmon-signature").is_none());
+    assert_eq!(receiver.received().len(), 3, "two failures, then success");
+    let recorded = wait_for_deliveries(&app, &monitor.id, 1).await;
+    assert_eq!(recorded[0]["attempts"], 3);
+    assert_eq!(recorded[0]["result"], "success");
+}
+
+#[tokio::test]
+async fn a_receiver_that_never_succeeds_is_given_up_and_recorded() {
+    let receiver = Receiver::start().await;
+    receiver.fail_always();
+    let app = spawn_app_with(fast_retries).await;
+    let channel = webhook(&app, &receiver, "/dead", None).await;
+    let monitor = app
+        .create_monitor_from(
+            &json!({"name": "doomed", "timeout_seconds": 60, "channels": [channel]}),
+        )
+        .await;
+    app.push_ok(&monitor.push_token, &[("status", "down")])
+        .await;
+    let recorded = wait_for_deliveries(&app, &monitor.id, 1).await;
+    assert_eq!(recorded[0]["result"], "failure");
+    assert_eq!(recorded[0]["attempts"], 4);
+    assert!(
+        recorded[0]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("500"))
+    );
+    assert_eq!(receiver.received().len(), 4, "bounded attempts");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("pushmon_alerts_total{event=\"down\",result=\"failure\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_slows_neither_other_channels_nor_pushes() {
+    let hanging = Receiver::start().await;
+    hanging.hang();
+    let healthy = Receiver::start().await;
+    let app = spawn_app_with(|config| {
+        fast_retries(config);
+        config.alert_timeout = Duration::from_secs(5);
+    })
+    .await;
+    let stuck = webhook(&app, &hanging, "/stuck", None).await;
+    let fine = webhook(&app, &healthy, "/fine", None).await;
+    let monitor = app
+        .create_monitor_from(
+            &json!({"name": "both", "timeout_seconds": 60, "channels": [stuck, fine]}),
+        )
+        .await;
+    let other = app.create_monitor("bystander", 60).await;
+
+    app.push_ok(&monitor.push_token, &[("status", "down")])
+        .await;
+    let started = Instant::now();
+    healthy.wait_for_delivered(1, Duration::from_secs(3)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the healthy channel waited for the hanging one"
+    );
+    // Heartbeats keep flowing while a delivery hangs.
+    for _ in 0..20 {
+        app.push_ok(&other.push_token, &[]).await;
+    }
+    assert_eq!(
+        hanging.received().len(),
+        1,
+        "the hanging attempt is still open"
+    );
+}
+
+#[tokio::test]
+async fn chat_and_alertmanager_receive_their_own_formats() {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(fast_retries).await;
+    let slack = create_channel(
+        &app,
+        json!({"kind": "slack", "name": "ops", "url": receiver.url("/slack")}),
+    )
+    .await;
+    let discord = create_channel(
+        &app,
+        json!({"kind": "discord", "name": "ops", "url": receiver.url("/discord")}),
+    )
+    .await;
+    let alertmanager = create_channel(
+        &app,
+        json!({"kind": "alertmanager", "name": "am", "url": receiver.url("/am")}),
+    )
+    .await;
+    let monitor = app
+        .create_monitor_from(&json!({"name": "etl", "timeout_seconds": 60, "channels": [slack, discord, alertmanager]}))
+        .await;
+    app.push_ok(
+        &monitor.push_token,
+        &[("status", "down"), ("msg", "exit 3")],
+    )
+    .await;
+    receiver.wait_for_delivered(3, WAIT).await;
+    app.push_ok(&monitor.push_token, &[]).await;
+    let all = receiver.wait_for_delivered(6, WAIT).await;
+
+    let by_path = |path: &str| -> Vec<Value> {
+        all.iter()
+            .filter(|request| request.path == path)
+            .map(|request| request.json())
+            .collect()
+    };
+    let slack = by_path("/slack");
+    assert_eq!(slack.len(), 2);
+    assert!(
+        slack[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("etl is DOWN (manual)")
+    );
+    assert!(slack[0]["text"].as_str().unwrap().contains("exit 3"));
+    assert!(slack[1]["text"].as_str().unwrap().contains("etl is UP"));
+    let discord = by_path("/discord");
+    assert!(discord[0]["content"].as_str().unwrap().contains("DOWN"));
+
+    let am = by_path("/am/api/v2/alerts");
+    assert_eq!(am.len(), 2, "Alertmanager gets its v2 alerts endpoint");
+    let firing = &am[0][0];
+    let resolved = &am[1][0];
+    assert_eq!(firing["labels"]["alertname"], "PushmonMonitorDown");
+    assert_eq!(
+        firing["labels"], resolved["labels"],
+        "same labels resolve the alert"
+    );
+    assert_eq!(resolved["endsAt"], resolved["startsAt"]);
+    assert!(firing["endsAt"].as_str().unwrap() > firing["startsAt"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn an_owed_delivery_survives_sigkill_and_a_delivered_one_is_not_resent() {
+    let receiver = Receiver::start().await;
+    receiver.fail_always();
+    let data_dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--alert-retry-initial-ms",
+        "100",
+        "--alert-max-attempts",
+        "1000",
+        "--restart-grace",
+        "0",
+    ];
+    let server = ServerProcess::start(data_dir.path(), &args).await;
+    let channel = webhook(&server, &receiver, "/owed", None).await;
+    let monitor = server
+        .create_monitor_from(
+            &json!({"name": "owed", "timeout_seconds": 3600, "channels": [channel]}),
+        )
+        .await;
+    server
+        .push_ok(&monitor.push_token, &[("status", "down")])
+        .await;
+    // The delivery is owed (failing), and the server dies.
+    let deadline = Instant::now() + WAIT;
+    while receiver.received().is_empty() {
+        assert!(Instant::now() < deadline, "no attempt was made");
+        sleep(Duration::from_millis(20)).await;
+    }
+    server.sigkill().await;
+    assert!(receiver.delivered().is_empty());
+
+    receiver.succeed();
+    let server = ServerProcess::start(data_dir.path(), &args).await;
+    let delivered = receiver.wait_for_delivered(1, WAIT).await;
+    assert_eq!(delivered[0].json()["event"], "down");
+    let recorded = wait_for_deliveries(&server, &monitor.id, 1).await;
+    assert_eq!(recorded[0]["result"], "success");
+
+    // Delivered and recorded: a second crash must not send it again.
+    server.sigkill().await;
+    let server = ServerProcess::start(data_dir.path(), &args).await;
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        receiver.delivered().len(),
+        1,
+        "a delivered alert was re-sent"
+    );
+    assert_eq!(deliveries(&server, &monitor.id).await.len(), 1);
+    let (status, _) = server.sigterm().await;
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn email_reaches_a_real_smtp_server() {
+    let smtp = crate::smtp::SmtpSink::start().await;
+    let app = spawn_app_with(fast_retries).await;
+    let channel = create_channel(
+        &app,
+        json!({
+            "kind": "email",
+            "name": "oncall",
+            "smtp_url": format!("smtp://127.0.0.1:{}", smtp.port),
+            "from": "pushmon@example.test",
+            "to": ["oncall@example.test"],
+        }),
+    )
+    .await;
+    let monitor = app
+        .create_monitor_from(
+            &json!({"name": "mailer", "timeout_seconds": 60, "channels": [channel]}),
+        )
+        .await;
+    app.push_ok(
+        &monitor.push_token,
+        &[("status", "down"), ("msg", "no backup")],
+    )
+    .await;
+    let message = smtp.wait_for_message("mailer is DOWN", WAIT).await;
+    assert!(
+        message.contains("Subject: [pushmon] mailer is DOWN (manual)"),
+        "{message}"
+    );
+    assert!(message.contains("oncall@example.test"), "{message}");
+    assert!(message.contains("no backup"), "{message}");
+    let recorded = wait_for_deliveries(&app, &monitor.id, 1).await;
+    assert_eq!(recorded[0]["result"], "success");
+}

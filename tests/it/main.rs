@@ -1,0 +1,17 @@
+//! Black-box tests of pushmon against a real server on `127.0.0.1:0` with a temp store
+//! (STYLE 9c): one test binary, one module per area of SPEC.md, one harness in
+//! `support`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod alerts;
+mod api;
+mod channels;
+mod crash;
+mod health;
+mod lifecycle;
+mod push;
+mod receiver;
+mod restart;
+mod running;
+mod smtp;
+mod support;

@@ -1,0 +1,101 @@
+//! Running the real binary, SPEC 1: signals, JSON logs, and the admin token that is
+//! generated when none is given.
+
+use std::os::unix::fs::PermissionsExt;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::support::{ServerProcess, expect_error, expect_json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_drains_and_exits_0_and_json_logs_are_one_object_a_line() {
+    let data_dir = TempDir::new().unwrap();
+    let server = ServerProcess::start(data_dir.path(), &["--log-format", "json"]).await;
+    let monitor = server.create_monitor("interrupted", 3600).await;
+    server
+        .push_ok(&monitor.push_token, &[("msg", "before ctrl-c")])
+        .await;
+
+    let (status, log) = server.sigint().await;
+    assert_eq!(status.code(), Some(0), "exit after SIGINT; stderr:\n{log}");
+    let lines: Vec<&str> = log.lines().filter(|line| !line.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "no log lines at all");
+    for line in &lines {
+        let parsed: Value = serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("log line is not JSON ({error}): {line}"));
+        assert!(parsed.is_object(), "log line is not a JSON object: {line}");
+    }
+    assert!(
+        !log.contains(&monitor.push_token),
+        "the push token reached the log:\n{log}"
+    );
+
+    let server = ServerProcess::start(data_dir.path(), &[]).await;
+    assert_eq!(
+        server.get_monitor(&monitor.id).await.last_msg.as_deref(),
+        Some("before ctrl-c")
+    );
+    let (status, log) = server.sigterm().await;
+    assert_eq!(status.code(), Some(0), "exit after SIGTERM; stderr:\n{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_token_is_generated_into_the_data_dir_when_none_is_given() {
+    let data_dir = TempDir::new().unwrap();
+    let token_file = data_dir.path().join("admin-token");
+    let server = ServerProcess::start_with_args(data_dir.path(), &[]).await;
+
+    let mode = std::fs::metadata(&token_file)
+        .unwrap_or_else(|error| panic!("{} was not written: {error}", token_file.display()))
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "mode of {}", token_file.display());
+    let generated = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(
+        generated.len() >= 16,
+        "generated token {generated:?} is short"
+    );
+
+    // The test's own token is not the admin token; the generated one is.
+    let response = server
+        .api(Method::GET, "/api/monitors")
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::UNAUTHORIZED).await;
+    let mut admin = (*server).clone();
+    admin.admin_token.clone_from(&generated);
+    admin
+        .create_monitor("made with the generated token", 60)
+        .await;
+
+    let (status, log) = server.sigterm().await;
+    assert_eq!(status.code(), Some(0), "stderr:\n{log}");
+    assert!(
+        !log.contains(&generated),
+        "the admin token reached the log:\n{log}"
+    );
+    assert!(
+        log.contains("admin-token"),
+        "the token file's path is logged:\n{log}"
+    );
+
+    // It is generated once: the next start uses the same token.
+    let server = ServerProcess::start_with_args(data_dir.path(), &[]).await;
+    let mut admin = (*server).clone();
+    admin.admin_token = generated;
+    let response = admin
+        .api(Method::GET, "/api/monitors")
+        .send()
+        .await
+        .unwrap();
+    let body = expect_json(response, StatusCode::OK).await;
+    assert_eq!(body["monitors"].as_array().map(Vec::len), Some(1));
+    let (status, log) = server.sigterm().await;
+    assert_eq!(status.code(), Some(0), "stderr:\n{log}");
+}
