@@ -9,5 +9,11 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# Two cores: one test thread per core keeps the timing-sensitive lifecycle tests honest.
-cargo test --all-targets -- --test-threads="${PUSHMON_TEST_THREADS:-4}"
+# Email tests talk to a real SMTP server: Python's aiosmtpd.
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+  echo "installing aiosmtpd (SMTP server for the email tests)"
+  python3 -m pip install --quiet aiosmtpd
+fi
+
+# Tests mostly wait on timers and I/O, so four threads share the two cores well.
+RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}" cargo test --all-targets

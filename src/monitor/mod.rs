@@ -5,3 +5,6 @@ pub mod actor;
 pub mod registry;
 
 pub use registry::{Directory, MonitorHandle, Registry, RegistryError};
+
+#[cfg(test)]
+mod tests;
