@@ -9,6 +9,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# Observability tests scrape with a real Prometheus and lint with promtool.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  echo "installing prometheus (Debian package: prometheus, promtool)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+fi
+
 # Email tests talk to a real SMTP server: Python's aiosmtpd.
 if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
   echo "installing aiosmtpd (SMTP server for the email tests)"

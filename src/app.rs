@@ -72,6 +72,7 @@ pub async fn run(
         public_url,
         config.rate_limit,
         metrics,
+        config.monitor_metrics,
     );
 
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();

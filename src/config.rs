@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// Seconds one delivery attempt may take [env: PUSHMON_ALERT_TIMEOUT] [default: 10]
     #[arg(long)]
     pub alert_timeout: Option<String>,
+    /// Leave the per-monitor series out of /metrics, for very large installations
+    /// [env: PUSHMON_MONITOR_METRICS=false]
+    #[arg(long)]
+    pub no_monitor_metrics: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -108,6 +112,8 @@ pub struct Config {
     pub rate_limit: RateLimit,
     pub alert_retry: RetryPolicy,
     pub alert_timeout: Duration,
+    /// Per-monitor series in `/metrics` (SPEC 6); off for very large installations.
+    pub monitor_metrics: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +135,7 @@ impl Config {
             rate_limit: RateLimit::default(),
             alert_retry: RetryPolicy::default(),
             alert_timeout: Duration::from_secs(10),
+            monitor_metrics: true,
         }
     }
 
@@ -209,6 +216,20 @@ impl Config {
                 1,
                 3_600_000,
             )?);
+        }
+        if args.no_monitor_metrics {
+            config.monitor_metrics = false;
+        } else if let Some(flag) = env("PUSHMON_MONITOR_METRICS") {
+            config.monitor_metrics = match flag.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "PUSHMON_MONITOR_METRICS",
+                        reason: format!("{flag:?} is neither true nor false"),
+                    });
+                }
+            };
         }
         if let Some(timeout) = args.alert_timeout.or_else(|| env("PUSHMON_ALERT_TIMEOUT")) {
             config.alert_timeout =

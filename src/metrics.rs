@@ -20,6 +20,8 @@ pub const STORE_APPEND_DURATION_SECONDS: &str = "pushmon_store_append_duration_s
 pub const OUTBOX_DEPTH: &str = "pushmon_outbox_depth";
 pub const ACTOR_RESTARTS_TOTAL: &str = "pushmon_actor_restarts_total";
 pub const STARTUP_DURATION_SECONDS: &str = "pushmon_startup_duration_seconds";
+pub const MONITOR_ACTORS: &str = "pushmon_monitor_actors";
+pub const ACTOR_PENDING_MESSAGES: &str = "pushmon_actor_pending_messages";
 
 /// Reasons a push can be rejected, each a `reason` label value.
 pub const REJECT_REASONS: [&str; 5] = [
@@ -38,6 +40,19 @@ const BATCH_BUCKETS: &[f64] = &[
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+
+/// Updates the process gauges (`process_resident_memory_bytes`, CPU, open fds, …);
+/// called at each scrape.
+pub fn collect_process() {
+    PROCESS
+        .get_or_init(|| {
+            let collector = metrics_process::Collector::default();
+            collector.describe();
+            collector
+        })
+        .collect();
+}
 
 /// Installs the process-wide recorder on first call and returns its handle; later
 /// calls (a second server in the same test process) share it.
@@ -101,6 +116,11 @@ fn describe() {
     describe_gauge!(
         OUTBOX_DEPTH,
         "Alert deliveries owed: queued or being attempted"
+    );
+    describe_gauge!(MONITOR_ACTORS, "Monitor actors running");
+    describe_gauge!(
+        ACTOR_PENDING_MESSAGES,
+        "Requests handed to monitor actors and not yet answered (mailbox backlog)"
     );
     describe_counter!(
         ACTOR_RESTARTS_TOTAL,

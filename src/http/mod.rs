@@ -20,6 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tracing::Instrument as _;
 
 use crate::alert::{Channels, Notifier};
 use crate::config::RateLimit;
@@ -55,6 +56,8 @@ pub struct Shared {
     pub public_url: String,
     pub limiter: DefaultKeyedRateLimiter<MonitorId>,
     pub metrics: PrometheusHandle,
+    /// Whether `/metrics` includes the per-monitor families.
+    pub monitor_metrics: bool,
     phase: AtomicU8,
 }
 
@@ -69,6 +72,7 @@ impl AppState {
         public_url: String,
         rate_limit: RateLimit,
         metrics: PrometheusHandle,
+        monitor_metrics: bool,
     ) -> Self {
         let per_second = NonZeroU32::new(rate_limit.per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(rate_limit.burst).unwrap_or(NonZeroU32::MIN);
@@ -82,6 +86,7 @@ impl AppState {
             public_url,
             limiter: DefaultKeyedRateLimiter::keyed(quota),
             metrics,
+            monitor_metrics,
             phase: AtomicU8::new(Phase::Starting as u8),
         }))
     }
@@ -141,8 +146,15 @@ async fn observe(State(_state): State<AppState>, request: Request, next: Next) -
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().clone();
-    let response = next.run(request).await;
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        route = %route,
+        status = tracing::field::Empty
+    );
+    let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
+    span.record("status", status);
     let elapsed = started.elapsed();
     metrics::histogram!(
         names::HTTP_REQUEST_DURATION_SECONDS,
@@ -151,6 +163,8 @@ async fn observe(State(_state): State<AppState>, request: Request, next: Next) -
         "status" => status.to_string()
     )
     .record(elapsed.as_secs_f64());
-    tracing::debug!(%method, route, status, elapsed_us = elapsed.as_micros() as u64, "request");
+    span.in_scope(|| {
+        tracing::debug!(elapsed_us = elapsed.as_micros() as u64, "request done");
+    });
     response
 }

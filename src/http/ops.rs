@@ -47,9 +47,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// The exporter's series, then the per-monitor families rendered straight from the
 /// monitors' stored states (cheaper at 100k monitors than 100k registered gauges).
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    names::collect_process();
+    metrics::gauge!(names::MONITOR_ACTORS).set(state.registry.directory().len() as f64);
+    metrics::gauge!(names::ACTOR_PENDING_MESSAGES).set(state.registry.pending_messages() as f64);
     let monitors = state.store.monitors().await?;
     let mut text = state.metrics.render();
-    render_monitor_families(&mut text, &monitors);
+    render_monitor_families(&mut text, &monitors, state.monitor_metrics);
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -58,7 +61,7 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(response)
 }
 
-fn render_monitor_families(text: &mut String, monitors: &[Monitor]) {
+fn render_monitor_families(text: &mut String, monitors: &[Monitor], per_monitor: bool) {
     let mut counts = [0usize; Status::ALL.len()];
     for monitor in monitors {
         if let Some(index) = Status::ALL
@@ -76,6 +79,9 @@ fn render_monitor_families(text: &mut String, monitors: &[Monitor]) {
             names::MONITORS,
             status.as_str()
         );
+    }
+    if !per_monitor {
+        return;
     }
 
     header_lines(

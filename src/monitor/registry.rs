@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use dashmap::DashMap;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -102,6 +103,24 @@ pub enum RegistryError {
 pub struct Registry {
     actor: ActorRef<RegistryMsg>,
     directory: Arc<Directory>,
+    /// Messages cast to monitor actors and not yet answered: the mailbox backlog.
+    pending: Arc<AtomicI64>,
+}
+
+/// Counts one message as pending until dropped.
+struct PendingGuard<'a>(&'a AtomicI64);
+
+impl<'a> PendingGuard<'a> {
+    fn new(pending: &'a AtomicI64) -> Self {
+        pending.fetch_add(1, Ordering::Relaxed);
+        Self(pending)
+    }
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 pub enum RegistryMsg {
@@ -147,11 +166,24 @@ impl Registry {
             dispatcher,
         });
         let (actor, handle) = Actor::spawn(None, RegistryActor, context).await?;
-        Ok((Self { actor, directory }, handle))
+        let pending = Arc::new(AtomicI64::new(0));
+        Ok((
+            Self {
+                actor,
+                directory,
+                pending,
+            },
+            handle,
+        ))
     }
 
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+
+    /// Messages cast to monitor actors and not yet answered.
+    pub fn pending_messages(&self) -> i64 {
+        self.pending.load(Ordering::Relaxed)
     }
 
     /// Spawns an actor for each stored monitor and waits until all are running.
@@ -177,6 +209,7 @@ impl Registry {
         monitor: &MonitorHandle,
         heartbeat: Heartbeat,
     ) -> Result<(), RegistryError> {
+        let _pending = PendingGuard::new(&self.pending);
         let (reply, answer) = oneshot::channel();
         monitor
             .actor
@@ -188,6 +221,7 @@ impl Registry {
     /// Runs a management command on monitor `id` and returns its state afterwards.
     pub async fn execute(&self, id: MonitorId, command: Command) -> Result<Monitor, RegistryError> {
         let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
+        let _pending = PendingGuard::new(&self.pending);
         let (reply, answer) = oneshot::channel();
         actor
             .cast(MonitorMsg::Execute(command, reply))

@@ -9,6 +9,7 @@ mod channels;
 mod crash;
 mod health;
 mod lifecycle;
+mod prometheus;
 mod push;
 mod receiver;
 mod restart;

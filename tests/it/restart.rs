@@ -134,11 +134,20 @@ async fn a_deadline_that_fell_while_stopped_gets_the_restart_grace() {
     let pushed_at = Instant::now();
 
     let stopped = app.shutdown().await;
+    let stopped_after = pushed_at.elapsed();
     sleep_until(pushed_at + Duration::from_millis(3500)).await;
     let app = stopped.start().await;
+    let ready_after = pushed_at.elapsed();
 
     // The deadline is past, but the grace of min(3 s, 2 s) runs from ready.
-    assert_eq!(app.get_monitor(&job.id).await.status, Status::Up);
+    let after_restart = app.get_monitor(&job.id).await;
+    assert_eq!(
+        after_restart.status,
+        Status::Up,
+        "stopped {stopped_after:?} and ready {ready_after:?} after the heartbeat; \
+         {after_restart:#?}\nhistory: {:#?}",
+        app.history(&job.id).await
+    );
 
     app.wait_for_status(&job.id, Status::Down, Duration::from_millis(3500))
         .await;
@@ -153,6 +162,46 @@ async fn a_deadline_that_fell_while_stopped_gets_the_restart_grace() {
         .collect::<Vec<_>>();
     assert_eq!(downs.len(), 1, "{downs:#?}");
     assert_eq!(downs[0].reason.as_deref(), Some("timeout"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_monitor_gets_the_restart_grace_however_many_are_rebuilt() {
+    // Regression: a rebuilt actor armed its timer for the missed deadline before the
+    // restart judgement reached it, so whichever came first decided, and monitors
+    // rebuilt early (or on a busy machine) went down at once with no grace.
+    const MONITORS: usize = 150;
+    let app = spawn_app_with(|config| config.restart_grace = Duration::from_secs(2)).await;
+    let mut monitors = Vec::new();
+    for n in 0..MONITORS {
+        monitors.push(app.create_monitor(&format!("job {n}"), 3).await);
+    }
+    let first_push = Instant::now();
+    for monitor in &monitors {
+        app.push_ok(&monitor.push_token, &[]).await;
+    }
+    let last_push = Instant::now();
+
+    let stopped = app.shutdown().await;
+    assert!(
+        first_push.elapsed() < Duration::from_millis(2500),
+        "too slow to set up: the first deadline must fall while stopped"
+    );
+    sleep_until(last_push + Duration::from_millis(3500)).await;
+    let app = stopped.start().await;
+
+    let down: Vec<String> = app
+        .list_monitors()
+        .await
+        .into_iter()
+        .filter(|monitor| monitor.status == Status::Down)
+        .map(|monitor| monitor.name)
+        .collect();
+    assert!(
+        down.is_empty(),
+        "{} of {MONITORS} monitors went down at once after the restart, without the \
+         grace: {down:?}",
+        down.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
