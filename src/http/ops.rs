@@ -50,9 +50,17 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     names::collect_process();
     metrics::gauge!(names::MONITOR_ACTORS).set(state.registry.directory().len() as f64);
     metrics::gauge!(names::ACTOR_PENDING_MESSAGES).set(state.registry.pending_messages() as f64);
-    let monitors = state.store.monitors().await?;
-    let mut text = state.metrics.render();
-    render_monitor_families(&mut text, &monitors, state.monitor_metrics);
+    // Reading and rendering 100k monitors takes a while: keep it off the async workers
+    // so ingestion is not stalled behind a scrape.
+    let scrape_state = state.clone();
+    let text = tokio::task::spawn_blocking(move || {
+        let monitors = scrape_state.store.load_monitors()?;
+        let mut text = scrape_state.metrics.render();
+        render_monitor_families(&mut text, &monitors, scrape_state.monitor_metrics);
+        Ok::<_, crate::store::StoreError>(text)
+    })
+    .await
+    .map_err(|error| ApiError::Internal(format!("scrape task failed: {error}")))??;
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

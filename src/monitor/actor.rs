@@ -55,6 +55,11 @@ pub struct MonitorActor;
 pub struct MonitorArgs {
     pub monitor: Monitor,
     pub context: Arc<MonitorContext>,
+    /// Whether to arm the deadline timer at once. At start-up it is not: a deadline
+    /// that fell while the server was stopped must first be judged by
+    /// `Command::JudgeAfterRestart` (which arms the timer), or the timer could fire
+    /// first and deny the monitor its restart grace.
+    pub arm_timer: bool,
 }
 
 pub struct MonitorActorState {
@@ -89,7 +94,9 @@ impl Actor for MonitorActor {
             timer: None,
             generation: 0,
         };
-        rearm(&myself, &mut state);
+        if args.arm_timer {
+            rearm(&myself, &mut state);
+        }
         Ok(state)
     }
 
@@ -117,6 +124,11 @@ impl Actor for MonitorActor {
                 let outcome = execute(&myself, state, command)
                     .await
                     .map(|()| state.monitor.clone());
+                if outcome.is_err() {
+                    // Nothing changed, but a restart judgement that could not be stored
+                    // must still leave a timer armed.
+                    rearm(&myself, state);
+                }
                 let _ = reply.send(outcome);
             }
             MonitorMsg::Snapshot(reply) => {

@@ -250,7 +250,8 @@ impl Registry {
         answer.await.map_err(|_| RegistryError::Unavailable)
     }
 
-    /// Asks every monitor to judge deadlines that fell while the server was stopped.
+    /// Asks every monitor to judge deadlines that fell while the server was stopped,
+    /// which also arms its timer. Call once, right after [`rebuild`](Self::rebuild).
     pub fn judge_after_restart(&self, last_alive: Option<Timestamp>, restart_grace_seconds: u32) {
         for entry in self.directory.by_id.iter() {
             let (reply, _ignored) = oneshot::channel();
@@ -317,7 +318,7 @@ impl Actor for RegistryActor {
                 });
             }
             RegistryMsg::Adopt(monitor, reply) => {
-                let outcome = spawn_monitor(&myself, state, *monitor).await;
+                let outcome = spawn_monitor(&myself, state, *monitor, true).await;
                 if let Some(reply) = reply {
                     let _ = reply.send(outcome);
                 }
@@ -325,7 +326,8 @@ impl Actor for RegistryActor {
             RegistryMsg::Rebuild(monitors, reply) => {
                 for monitor in monitors {
                     let id = monitor.id;
-                    if let Err(error) = spawn_monitor(&myself, state, monitor).await {
+                    // Timers are armed by the restart judgement that follows.
+                    if let Err(error) = spawn_monitor(&myself, state, monitor, false).await {
                         tracing::error!(monitor = %id, %error, "cannot start monitor");
                     }
                 }
@@ -415,11 +417,13 @@ async fn spawn_monitor(
     myself: &ActorRef<RegistryMsg>,
     state: &mut RegistryState,
     monitor: Monitor,
+    arm_timer: bool,
 ) -> Result<Monitor, RegistryError> {
     let (id, token) = (monitor.id, monitor.token);
     let args = MonitorArgs {
         monitor: monitor.clone(),
         context: Arc::clone(&state.context),
+        arm_timer,
     };
     let (actor, _) = Actor::spawn_linked(None, MonitorActor, args, myself.get_cell())
         .await
@@ -441,7 +445,7 @@ async fn restart_from_store(
         Ok(Some(monitor)) => {
             // The token may have changed since the directory entry was made.
             state.context.directory.remove(id);
-            if let Err(error) = spawn_monitor(myself, state, monitor).await {
+            if let Err(error) = spawn_monitor(myself, state, monitor, true).await {
                 tracing::error!(monitor = %id, %error, "restart failed");
             }
         }
