@@ -23,6 +23,8 @@ fn monitor() -> Monitor {
             timeout_seconds: 60,
             interval_seconds: 60,
             channels: vec![],
+            key: None,
+            tags: vec![],
         },
         PushToken::from_bytes([5; 16]),
     )

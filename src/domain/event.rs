@@ -92,6 +92,11 @@ pub struct MonitorConfig {
     pub timeout_seconds: u32,
     pub interval_seconds: u32,
     pub channels: Vec<ChannelId>,
+    /// The stable key of a monitor declared in a monitors file; `None` for monitors
+    /// made through the API. (Stored format version 2.)
+    pub key: Option<String>,
+    /// Free-form labels. (Stored format version 2.)
+    pub tags: Vec<String>,
 }
 
 /// Everything that can happen to a monitor. Variant order is part of the stored format.

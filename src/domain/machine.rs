@@ -39,6 +39,9 @@ pub struct ConfigPatch {
     pub timeout_seconds: Option<u32>,
     pub interval_seconds: Option<u32>,
     pub channels: Option<Vec<super::ids::ChannelId>>,
+    pub tags: Option<Vec<String>>,
+    /// `Some(None)` clears the key (a monitor no longer declared in a file).
+    pub key: Option<Option<String>>,
 }
 
 impl ConfigPatch {
@@ -52,6 +55,8 @@ impl ConfigPatch {
                 .channels
                 .clone()
                 .unwrap_or_else(|| config.channels.clone()),
+            key: self.key.clone().unwrap_or_else(|| config.key.clone()),
+            tags: self.tags.clone().unwrap_or_else(|| config.tags.clone()),
         }
     }
 }
@@ -327,6 +332,8 @@ mod tests {
             timeout_seconds,
             interval_seconds: timeout_seconds,
             channels: vec![],
+            key: None,
+            tags: vec![],
         }
     }
 

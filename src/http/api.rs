@@ -77,11 +77,14 @@ async fn create_monitor(
     let interval_seconds = parse_seconds("interval_seconds", fields.get("interval_seconds"))?
         .unwrap_or(timeout_seconds);
     let channels = parse_channels(&state, fields.get("channels"))?.unwrap_or_default();
+    let tags = parse_tags(fields.get("tags"))?.unwrap_or_default();
     let config = MonitorConfig {
         name,
         timeout_seconds,
         interval_seconds,
         channels,
+        key: None,
+        tags,
     };
     let monitor = state.registry.create(config).await?;
     Ok((StatusCode::CREATED, Json(monitor_json(&state, &monitor))))
@@ -116,6 +119,8 @@ async fn update_monitor(
         timeout_seconds: parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?,
         interval_seconds: parse_seconds("interval_seconds", fields.get("interval_seconds"))?,
         channels: parse_channels(&state, fields.get("channels"))?,
+        tags: parse_tags(fields.get("tags"))?,
+        key: None,
     };
     run(&state, id, Command::Update(patch)).await
 }
@@ -297,6 +302,34 @@ fn parse_channels(
     Ok(Some(channels))
 }
 
+pub const MAX_TAGS: usize = 32;
+pub const MAX_TAG_CHARS: usize = 64;
+
+fn parse_tags(value: Option<&Value>) -> Result<Option<Vec<String>>, ApiError> {
+    let error = || {
+        ApiError::Unprocessable(format!(
+            "tags must be an array of at most {MAX_TAGS} strings of 1 to {MAX_TAG_CHARS} characters"
+        ))
+    };
+    let items = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) if items.len() <= MAX_TAGS => items,
+        Some(_) => return Err(error()),
+    };
+    let mut tags = Vec::with_capacity(items.len());
+    for item in items {
+        let tag = item.as_str().ok_or_else(error)?;
+        let chars = tag.chars().count();
+        if chars == 0 || chars > MAX_TAG_CHARS {
+            return Err(error());
+        }
+        if !tags.iter().any(|known: &String| known == tag) {
+            tags.push(tag.to_owned());
+        }
+    }
+    Ok(Some(tags))
+}
+
 fn rfc3339(at: Option<Timestamp>) -> Value {
     at.map_or(Value::Null, |at| Value::String(at.to_rfc3339()))
 }
@@ -318,6 +351,8 @@ pub fn monitor_json(state: &AppState, monitor: &Monitor) -> Value {
         "last_status_change_at": rfc3339(monitor.last_status_change_at),
         "last_msg": monitor.last_msg.as_ref().map(|msg| msg.as_str()),
         "last_value": monitor.last_value,
+        "tags": monitor.config.tags,
+        "key": monitor.config.key,
     })
 }
 

@@ -35,6 +35,8 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         timeout_seconds: 3600,
         interval_seconds: 3600,
         channels: vec![],
+        key: None,
+        tags: vec![],
     };
     let monitor = registry.create(config).await.expect("created");
     let handle = registry

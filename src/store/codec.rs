@@ -13,7 +13,11 @@ use crate::domain::ids::Timestamp;
 use crate::domain::machine::Monitor;
 
 /// The envelope version written today.
-pub const CURRENT_VERSION: u8 = 1;
+///
+/// - 1: the first format.
+/// - 2: `MonitorConfig` gained `key` and `tags` (declarative monitors). Version 1
+///   events and snapshots are upcast by [`v1`] with no key and no tags.
+pub const CURRENT_VERSION: u8 = 2;
 
 /// Decoding refuses to allocate more than this for one record (records are small: the
 /// largest is a heartbeat with a 1 KiB message).
@@ -52,7 +56,10 @@ pub fn encode_event(stored: &StoredEvent) -> Result<Vec<u8>, CodecError> {
 }
 
 pub fn decode_event(bytes: &[u8]) -> Result<StoredEvent, CodecError> {
-    decode(bytes)
+    match version_of(bytes)? {
+        1 => decode_body::<v1::StoredEvent>(bytes).map(v1::StoredEvent::upcast),
+        _ => decode(bytes),
+    }
 }
 
 pub fn encode_monitor(monitor: &Monitor) -> Result<Vec<u8>, CodecError> {
@@ -60,7 +67,10 @@ pub fn encode_monitor(monitor: &Monitor) -> Result<Vec<u8>, CodecError> {
 }
 
 pub fn decode_monitor(bytes: &[u8]) -> Result<Monitor, CodecError> {
-    decode(bytes)
+    match version_of(bytes)? {
+        1 => decode_body::<v1::Monitor>(bytes).map(v1::Monitor::upcast),
+        _ => decode(bytes),
+    }
 }
 
 pub fn encode_delivery(delivery: &Delivery) -> Result<Vec<u8>, CodecError> {
@@ -92,19 +102,163 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(bytes)
 }
 
+fn version_of(bytes: &[u8]) -> Result<u8, CodecError> {
+    bytes.first().copied().ok_or(CodecError::Empty)
+}
+
+/// Decodes a record of the current version, or of version 1 for the types whose
+/// layout did not change between 1 and 2.
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (&version, body) = bytes.split_first().ok_or(CodecError::Empty)?;
-    match version {
-        CURRENT_VERSION => {
-            let config = bincode::config::standard().with_limit::<DECODE_LIMIT_BYTES>();
-            let (value, read) = bincode::serde::decode_from_slice(body, config)
-                .map_err(|error| CodecError::Decode(error.to_string()))?;
-            if read != body.len() {
-                return Err(CodecError::Trailing(body.len() - read));
-            }
-            Ok(value)
-        }
+    match version_of(bytes)? {
+        1 | CURRENT_VERSION => decode_body(bytes),
         other => Err(CodecError::UnknownVersion(other)),
+    }
+}
+
+/// Decodes the bincode body after the version byte, refusing trailing bytes.
+fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let body = bytes.get(1..).ok_or(CodecError::Empty)?;
+    let config = bincode::config::standard().with_limit::<DECODE_LIMIT_BYTES>();
+    let (value, read) = bincode::serde::decode_from_slice(body, config)
+        .map_err(|error| CodecError::Decode(error.to_string()))?;
+    if read != body.len() {
+        return Err(CodecError::Trailing(body.len() - read));
+    }
+    Ok(value)
+}
+
+/// The version 1 layouts of the types that changed in version 2, and their upcasts.
+/// Frozen: never edit these.
+mod v1 {
+    use serde::Deserialize;
+
+    use crate::domain::channel::DeliveryOutcome;
+    use crate::domain::event::{self, DownReason, Heartbeat, Msg};
+    use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
+    use crate::domain::machine::{self, Grace, Status};
+
+    #[derive(Deserialize)]
+    pub struct MonitorConfig {
+        name: String,
+        timeout_seconds: u32,
+        interval_seconds: u32,
+        channels: Vec<ChannelId>,
+    }
+
+    impl MonitorConfig {
+        fn upcast(self) -> event::MonitorConfig {
+            event::MonitorConfig {
+                name: self.name,
+                timeout_seconds: self.timeout_seconds,
+                interval_seconds: self.interval_seconds,
+                channels: self.channels,
+                key: None,
+                tags: Vec::new(),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub enum Event {
+        Created {
+            config: MonitorConfig,
+            token: PushToken,
+        },
+        Updated {
+            config: MonitorConfig,
+        },
+        TokenRotated {
+            token: PushToken,
+        },
+        Deleted,
+        HeartbeatReceived(Heartbeat),
+        WentDown {
+            reason: DownReason,
+        },
+        Recovered,
+        Paused,
+        Resumed,
+        GraceGranted {
+            deadline: Timestamp,
+            until: Timestamp,
+        },
+        DeliveryRecorded(DeliveryOutcome),
+    }
+
+    impl Event {
+        fn upcast(self) -> event::Event {
+            use event::Event as Current;
+            match self {
+                Self::Created { config, token } => Current::Created {
+                    config: config.upcast(),
+                    token,
+                },
+                Self::Updated { config } => Current::Updated {
+                    config: config.upcast(),
+                },
+                Self::TokenRotated { token } => Current::TokenRotated { token },
+                Self::Deleted => Current::Deleted,
+                Self::HeartbeatReceived(heartbeat) => Current::HeartbeatReceived(heartbeat),
+                Self::WentDown { reason } => Current::WentDown { reason },
+                Self::Recovered => Current::Recovered,
+                Self::Paused => Current::Paused,
+                Self::Resumed => Current::Resumed,
+                Self::GraceGranted { deadline, until } => Current::GraceGranted { deadline, until },
+                Self::DeliveryRecorded(outcome) => Current::DeliveryRecorded(outcome),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct StoredEvent {
+        at: Timestamp,
+        event: Event,
+    }
+
+    impl StoredEvent {
+        pub fn upcast(self) -> super::StoredEvent {
+            super::StoredEvent {
+                at: self.at,
+                event: self.event.upcast(),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct Monitor {
+        id: MonitorId,
+        config: MonitorConfig,
+        token: PushToken,
+        status: Status,
+        created_at: Timestamp,
+        last_heartbeat_at: Option<Timestamp>,
+        last_status_change_at: Option<Timestamp>,
+        last_msg: Option<Msg>,
+        last_value: Option<f64>,
+        clock_started_at: Timestamp,
+        grace: Option<Grace>,
+        last_event_at: Timestamp,
+        last_seq: u64,
+    }
+
+    impl Monitor {
+        pub fn upcast(self) -> machine::Monitor {
+            machine::Monitor {
+                id: self.id,
+                config: self.config.upcast(),
+                token: self.token,
+                status: self.status,
+                created_at: self.created_at,
+                last_heartbeat_at: self.last_heartbeat_at,
+                last_status_change_at: self.last_status_change_at,
+                last_msg: self.last_msg,
+                last_value: self.last_value,
+                clock_started_at: self.clock_started_at,
+                grace: self.grace,
+                last_event_at: self.last_event_at,
+                last_seq: self.last_seq,
+            }
+        }
     }
 }
 
@@ -129,10 +283,10 @@ mod tests {
     /// Golden bytes: if this test fails, the stored format changed and old logs would no
     /// longer decode. Add a version and an upcaster instead of editing these bytes.
     #[test]
-    fn version_1_heartbeat_bytes_are_stable() {
+    fn version_2_heartbeat_bytes_are_stable() {
         let bytes = encode_event(&heartbeat_event()).expect("encodes");
         let golden: &[u8] = &[
-            1, 253, 128, 199, 216, 121, 53, 3, 0, 0, 4, 0, 1, 2, 111, 107, 1, 0, 0, 0, 0, 0, 0,
+            2, 253, 128, 199, 216, 121, 53, 3, 0, 0, 4, 0, 1, 2, 111, 107, 1, 0, 0, 0, 0, 0, 0,
             248, 63,
         ];
         assert_eq!(bytes, golden);
@@ -140,15 +294,52 @@ mod tests {
     }
 
     #[test]
-    fn version_1_down_bytes_are_stable() {
+    fn version_2_down_bytes_are_stable() {
         let stored = StoredEvent {
             at: Timestamp::from_millis(1_764_106_200_000),
             event: Event::WentDown {
                 reason: DownReason::Timeout,
             },
         };
-        let golden: &[u8] = &[1, 253, 128, 199, 216, 121, 53, 3, 0, 0, 5, 0];
+        let golden: &[u8] = &[2, 253, 128, 199, 216, 121, 53, 3, 0, 0, 5, 0];
         assert_eq!(encode_event(&stored).expect("encodes"), golden);
+    }
+
+    /// Version 1 records, written by the first release's code (fixtures), decode
+    /// through the upcaster: no key, no tags, everything else as it was.
+    #[test]
+    fn version_1_fixtures_are_upcast() {
+        let created = decode_event(include_bytes!("fixtures/v1_created.bin")).expect("decodes");
+        let Event::Created { config, token } = created.event else {
+            panic!("a Created event");
+        };
+        assert_eq!(config.name, "nightly backup");
+        assert_eq!((config.timeout_seconds, config.interval_seconds), (90, 60));
+        assert_eq!(config.key, None);
+        assert!(config.tags.is_empty());
+        assert_eq!(token, PushToken::from_bytes([7; 16]));
+        assert_eq!(created.at, Timestamp::from_millis(1_764_106_200_000));
+
+        let monitor = decode_monitor(include_bytes!("fixtures/v1_monitor.bin")).expect("decodes");
+        assert_eq!(monitor.id, MonitorId::from_bytes([1; 16]));
+        assert_eq!(monitor.config.name, "nightly backup");
+        assert_eq!(monitor.config.key, None);
+        assert_eq!(monitor.last_msg.as_ref().map(Msg::as_str), Some("ok"));
+        assert_eq!(monitor.last_value, Some(2.5));
+        assert_eq!(monitor.last_seq, 42);
+
+        // Re-encoded, it is a current-version record.
+        assert_eq!(
+            encode_monitor(&monitor).expect("encodes")[0],
+            CURRENT_VERSION
+        );
+    }
+
+    #[test]
+    fn version_1_heartbeats_still_decode() {
+        let mut bytes = encode_event(&heartbeat_event()).expect("encodes");
+        bytes[0] = 1;
+        assert_eq!(decode_event(&bytes).expect("decodes"), heartbeat_event());
     }
 
     #[test]
@@ -174,6 +365,8 @@ mod tests {
                 timeout_seconds: 90,
                 interval_seconds: 60,
                 channels: vec![],
+                key: Some("nightly".to_owned()),
+                tags: vec!["backup".to_owned()],
             },
             PushToken::from_bytes([4; 16]),
         );

@@ -11,6 +11,8 @@ fn config(name: &str) -> MonitorConfig {
         timeout_seconds: 30,
         interval_seconds: 30,
         channels: vec![],
+        key: None,
+        tags: vec![],
     }
 }
 
