@@ -64,7 +64,9 @@ export BUILDAH_ISOLATION=chroot
 # ---- tools ---------------------------------------------------------------------------
 need=()
 command -v buildah >/dev/null || need+=(buildah)
-command -v podman >/dev/null || need+=(podman crun containernetworking-plugins)
+command -v podman >/dev/null || need+=(podman containernetworking-plugins)
+# runc rather than crun: crun refuses hosts with hybrid cgroups (v1 plus a v2 mount).
+command -v runc >/dev/null || need+=(runc)
 command -v curl >/dev/null || need+=(curl)
 [ "$base" = debootstrap ] && ! command -v debootstrap >/dev/null && need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
@@ -167,9 +169,9 @@ podman "${storage[@]}" image inspect --format \
 
 # ---- run and push one heartbeat ------------------------------------------------------
 # Host networking, so no bridge or port-forwarding setup is needed; pushmon listens on
-# loopback only. --ulimit host: podman's default open-files limit can exceed what an
-# unprivileged VM or container allows. The other flags mirror the Kubernetes
-# securityContext.
+# loopback only. Explicit ulimits: podman's defaults can exceed the hard limits of a
+# sandboxed host, and the OCI runtime then fails to start the container. The other
+# flags mirror the Kubernetes securityContext.
 name="pushmon-smoke-$$"
 volume="$name-data"
 token="smoke-admin-token-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
@@ -185,7 +187,10 @@ cleanup() {
 trap cleanup EXIT
 say "running $tag as $name on $url (read-only root, all capabilities dropped)"
 podman "${storage[@]}" volume create "$volume" >/dev/null
-podman "${storage[@]}" run -d --name "$name" --network host --ulimit host \
+nofile="$(ulimit -Hn)"
+[ "$nofile" = unlimited ] || [ "$nofile" -gt 65536 ] && nofile=65536
+podman "${storage[@]}" --runtime runc run -d --name "$name" --network host \
+  --ulimit "nofile=$nofile:$nofile" --ulimit nproc=4096:4096 \
   --read-only --cap-drop ALL --security-opt no-new-privileges \
   -v "$volume:/data" \
   -e "PUSHMON_LISTEN=127.0.0.1:$port" -e "PUSHMON_ADMIN_TOKEN=$token" \

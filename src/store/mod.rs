@@ -129,7 +129,7 @@ struct ChannelWrite {
 }
 
 enum WriteRequest {
-    Append(PendingAppend),
+    Append(Box<PendingAppend>),
     Channel(ChannelWrite),
     /// Drop an outbox entry nobody can record an outcome for (its monitor is gone).
     Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
@@ -197,7 +197,7 @@ impl EventStore {
     pub async fn append_with(&self, append: Append) -> Result<u64, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.send(
-            WriteRequest::Append(PendingAppend { append, reply }),
+            WriteRequest::Append(Box::new(PendingAppend { append, reply })),
             answer,
         )
         .await
@@ -403,7 +403,7 @@ async fn blocking<T: Send + 'static>(
 
 /// A write waiting for the next batch.
 enum Pending {
-    Append(PendingAppend),
+    Append(Box<PendingAppend>),
     Channel(ChannelWrite),
     Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
 }
