@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use base64::Engine as _;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::alert::{Channels, Dispatcher, Notifier};
 use crate::clock;
 use crate::config::Config;
+use crate::declare::MonitorsFile;
 use crate::http::{self, AppState, Phase};
 use crate::metrics as names;
 use crate::monitor::Registry;
@@ -28,6 +29,17 @@ pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (_never, reloads) = mpsc::channel(1);
+    run_with_reload(config, listener, shutdown, reloads).await
+}
+
+/// [`run`], also reconciling the monitors file each time `reloads` yields (SIGHUP).
+pub async fn run_with_reload(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    mut reloads: mpsc::Receiver<()>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let metrics = names::install();
@@ -66,7 +78,7 @@ pub async fn run(
     let state = AppState::new(
         registry.clone(),
         store.clone(),
-        channels,
+        channels.clone(),
         notifier,
         admin_token,
         public_url,
@@ -87,31 +99,62 @@ pub async fn run(
     tracing::info!("listening on {bound}");
 
     let mut shutdown = std::pin::pin!(shutdown);
-    let rebuilt = tokio::select! {
-        rebuilt = rebuild(&store, &registry, &dispatcher, &config) => Some(rebuilt?),
+    let declared = config.monitors_file.as_ref().map(MonitorsFile::new);
+    let env = |name: &str| std::env::var(name).ok();
+    let started_up = tokio::select! {
+        outcome = async {
+            let count = rebuild(&store, &registry, &dispatcher, &config).await?;
+            if let Some(declared) = &declared {
+                let summary = declared.reconcile(&store, &registry, &channels, env).await?;
+                tracing::info!(file = %declared.path().display(), ?summary, "monitors file reconciled");
+            }
+            Ok::<_, anyhow::Error>(count)
+        } => Some(outcome),
         () = &mut shutdown => None,
     };
-    let ticker = if let Some(count) = rebuilt {
-        state.set_phase(Phase::Ready);
-        let elapsed = started.elapsed();
-        metrics::gauge!(names::STARTUP_DURATION_SECONDS).set(elapsed.as_secs_f64());
-        tracing::info!(
-            monitors = count,
-            elapsed_ms = elapsed.as_millis() as u64,
-            "ready"
-        );
-        let alive_store = store.clone();
-        let ticker = tokio::spawn(async move {
-            let mut interval = tokio::time::interval(ALIVE_INTERVAL);
+    let mut failure = None;
+    let ticker = match started_up {
+        Some(Ok(count)) => {
+            state.set_phase(Phase::Ready);
+            let elapsed = started.elapsed();
+            metrics::gauge!(names::STARTUP_DURATION_SECONDS).set(elapsed.as_secs_f64());
+            tracing::info!(
+                rebuilt_monitors = count,
+                elapsed_ms = elapsed.as_millis() as u64,
+                "ready"
+            );
+            let alive_store = store.clone();
+            let ticker = tokio::spawn(async move {
+                let mut interval = tokio::time::interval(ALIVE_INTERVAL);
+                loop {
+                    interval.tick().await;
+                    alive_store.mark_alive(clock::now());
+                }
+            });
             loop {
-                interval.tick().await;
-                alive_store.mark_alive(clock::now());
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    Some(()) = reloads.recv() => {
+                        let Some(declared) = &declared else {
+                            tracing::info!("reload requested, but no monitors file is configured");
+                            continue;
+                        };
+                        tracing::info!(file = %declared.path().display(), "reloading the monitors file");
+                        match declared.reconcile(&store, &registry, &channels, env).await {
+                            Ok(summary) => tracing::info!(?summary, "monitors file reconciled"),
+                            Err(error) => tracing::error!(%error, "monitors file not applied; nothing changed"),
+                        }
+                    }
+                }
             }
-        });
-        shutdown.await;
-        Some(ticker)
-    } else {
-        None
+            Some(ticker)
+        }
+        Some(Err(error)) => {
+            tracing::error!("start-up failed: {error:#}");
+            failure = Some(error);
+            None
+        }
+        None => None,
     };
 
     tracing::info!("draining: no longer ready, finishing in-flight requests");
@@ -135,7 +178,10 @@ pub async fn run(
     let writer = opened.writer_thread;
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     tracing::info!("stopped: every acknowledged event is durable");
-    Ok(())
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
 
 /// Spawns an actor for every stored monitor, then has each judge a deadline that fell

@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// Seconds one delivery attempt may take [env: PUSHMON_ALERT_TIMEOUT] [default: 10]
     #[arg(long)]
     pub alert_timeout: Option<String>,
+    /// Monitors and channels declared as code, reconciled at start-up and on SIGHUP
+    /// [env: PUSHMON_MONITORS_FILE]
+    #[arg(long)]
+    pub monitors_file: Option<PathBuf>,
     /// Leave the per-monitor series out of /metrics, for very large installations
     /// [env: PUSHMON_MONITOR_METRICS=false]
     #[arg(long)]
@@ -114,6 +118,8 @@ pub struct Config {
     pub alert_timeout: Duration,
     /// Per-monitor series in `/metrics` (SPEC 6); off for very large installations.
     pub monitor_metrics: bool,
+    /// The declarative monitors file, if any.
+    pub monitors_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +142,7 @@ impl Config {
             alert_retry: RetryPolicy::default(),
             alert_timeout: Duration::from_secs(10),
             monitor_metrics: true,
+            monitors_file: None,
         }
     }
 
@@ -217,6 +224,9 @@ impl Config {
                 3_600_000,
             )?);
         }
+        config.monitors_file = args
+            .monitors_file
+            .or_else(|| env("PUSHMON_MONITORS_FILE").map(PathBuf::from));
         if args.no_monitor_metrics {
             config.monitor_metrics = false;
         } else if let Some(flag) = env("PUSHMON_MONITOR_METRICS") {

@@ -8,12 +8,14 @@
 //! - [`alert`]: channels, notifiers, and the outbox dispatcher.
 //! - [`http`]: the axum routes: push ingress, management API, health.
 //! - [`app`]: wiring and lifecycle: open store, rebuild actors, serve, drain.
+//! - [`declare`]: the monitors file, reconciled at start-up and on SIGHUP.
 //! - [`config`], [`clock`], [`telemetry`], [`metrics`]: cross-cutting pieces.
 
 pub mod alert;
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod declare;
 pub mod domain;
 pub mod http;
 pub mod metrics;

@@ -33,7 +33,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.listen))?;
-    pushmon::app::run(config, listener, shutdown_signal()).await
+    let (reload, reloads) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(forward_sighup(reload));
+    pushmon::app::run_with_reload(config, listener, shutdown_signal(), reloads).await
+}
+
+/// Turns each SIGHUP into a reload of the monitors file.
+async fn forward_sighup(reload: tokio::sync::mpsc::Sender<()>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::error!("cannot listen for SIGHUP; the monitors file reloads only at start-up");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("received SIGHUP");
+            // A reload already queued covers this one too.
+            let _ = reload.try_send(());
+        }
+    }
+    #[cfg(not(unix))]
+    drop(reload);
 }
 
 /// Resolves on SIGTERM or SIGINT.

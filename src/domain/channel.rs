@@ -46,6 +46,8 @@ pub struct Channel {
     pub name: String,
     pub kind: ChannelKind,
     pub created_at: Timestamp,
+    /// The stable key of a channel declared in a monitors file. (Format version 2.)
+    pub key: Option<String>,
 }
 
 /// What happened to a channel, as stored in its log.
@@ -53,6 +55,8 @@ pub struct Channel {
 pub enum ChannelEvent {
     Created(Channel),
     Deleted,
+    /// The channel's new name and settings (a redeclared channel).
+    Updated(Channel),
 }
 
 /// Which change of state an alert reports.

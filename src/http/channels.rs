@@ -11,7 +11,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
-use crate::alert::email;
+use crate::alert::channels::kind_from_fields;
 use crate::clock;
 use crate::domain::channel::{Alert, AlertEvent, Channel, ChannelKind};
 use crate::domain::ids::{ChannelId, MonitorId};
@@ -39,8 +39,8 @@ async fn create_channel(
     let fields = json_object(body)?;
     let name = parse_name(fields.get("name"))?
         .ok_or_else(|| ApiError::Unprocessable("name is required".to_owned()))?;
-    let kind = parse_kind(&fields)?;
-    let channel = state.channels.create(name, kind).await?;
+    let kind = kind_from_fields(&fields).map_err(ApiError::Unprocessable)?;
+    let channel = state.channels.create(name, kind, None).await?;
     Ok((StatusCode::CREATED, Json(channel_json(&channel))))
 }
 
@@ -130,84 +130,6 @@ fn find(state: &AppState, id: &str) -> Result<Channel, ApiError> {
         .ok_or(ApiError::NotFound("channel not found"))
 }
 
-fn parse_kind(fields: &Map<String, Value>) -> Result<ChannelKind, ApiError> {
-    let kind = match fields.get("kind") {
-        None => return Err(ApiError::Unprocessable("kind is required".to_owned())),
-        Some(Value::String(kind)) => kind.as_str(),
-        Some(_) => return Err(ApiError::Unprocessable(KIND_ERROR.to_owned())),
-    };
-    match kind {
-        "webhook" => Ok(ChannelKind::Webhook {
-            url: http_url(fields)?,
-            secret: optional_string(fields, "secret")?,
-        }),
-        "slack" => Ok(ChannelKind::Slack {
-            url: http_url(fields)?,
-        }),
-        "discord" => Ok(ChannelKind::Discord {
-            url: http_url(fields)?,
-        }),
-        "alertmanager" => Ok(ChannelKind::Alertmanager {
-            url: http_url(fields)?,
-        }),
-        "email" => {
-            let smtp_url = required_string(fields, "smtp_url")?;
-            email::check_smtp_url(&smtp_url)
-                .map_err(|error| ApiError::Unprocessable(format!("smtp_url: {error}")))?;
-            let from = required_string(fields, "from")?;
-            email::parse_mailbox(&from)
-                .map_err(|error| ApiError::Unprocessable(format!("from: {error}")))?;
-            let to = match fields.get("to") {
-                Some(Value::String(one)) => vec![one.clone()],
-                Some(Value::Array(many)) if !many.is_empty() => many
-                    .iter()
-                    .map(|item| item.as_str().map(str::to_owned))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| ApiError::Unprocessable(TO_ERROR.to_owned()))?,
-                _ => return Err(ApiError::Unprocessable(TO_ERROR.to_owned())),
-            };
-            for address in &to {
-                email::parse_mailbox(address)
-                    .map_err(|error| ApiError::Unprocessable(format!("to: {error}")))?;
-            }
-            Ok(ChannelKind::Email { smtp_url, from, to })
-        }
-        _ => Err(ApiError::Unprocessable(KIND_ERROR.to_owned())),
-    }
-}
-
-const KIND_ERROR: &str = "kind must be one of webhook, slack, discord, email, alertmanager";
-const TO_ERROR: &str = "to must be an email address or a non-empty array of them";
-
-fn http_url(fields: &Map<String, Value>) -> Result<String, ApiError> {
-    let url = required_string(fields, "url")?;
-    match reqwest::Url::parse(&url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(url),
-        _ => Err(ApiError::Unprocessable(
-            "url must be an absolute http:// or https:// URL".to_owned(),
-        )),
-    }
-}
-
-fn required_string(fields: &Map<String, Value>, field: &str) -> Result<String, ApiError> {
-    optional_string(fields, field)?
-        .ok_or_else(|| ApiError::Unprocessable(format!("{field} is required")))
-}
-
-fn optional_string(fields: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
-    match fields.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) if text.is_empty() => Err(ApiError::Unprocessable(format!(
-            "{field} must not be empty"
-        ))),
-        Some(Value::String(text)) if text.len() > 2048 => Err(ApiError::Unprocessable(format!(
-            "{field} must be at most 2048 bytes"
-        ))),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(_) => Err(ApiError::Unprocessable(format!("{field} must be a string"))),
-    }
-}
-
 /// The Channel object. Secrets (a webhook secret, an SMTP password) are never shown.
 pub fn channel_json(channel: &Channel) -> Value {
     let mut fields = Map::new();
@@ -218,6 +140,7 @@ pub fn channel_json(channel: &Channel) -> Value {
         "created_at".to_owned(),
         json!(channel.created_at.to_rfc3339()),
     );
+    fields.insert("key".to_owned(), json!(channel.key));
     match &channel.kind {
         ChannelKind::Webhook { url, secret } => {
             fields.insert("url".to_owned(), json!(url));

@@ -127,6 +127,7 @@ pub enum RegistryMsg {
     /// Persist a new monitor, then spawn it.
     Create(
         MonitorConfig,
+        Option<PushToken>,
         oneshot::Sender<Result<Monitor, RegistryError>>,
     ),
     /// Spawn an actor for a monitor whose state is already stored.
@@ -196,9 +197,18 @@ impl Registry {
     }
 
     pub async fn create(&self, config: MonitorConfig) -> Result<Monitor, RegistryError> {
+        self.create_with_token(config, None).await
+    }
+
+    /// Creates a monitor with the given push token (a declared one), or a fresh one.
+    pub async fn create_with_token(
+        &self,
+        config: MonitorConfig,
+        token: Option<PushToken>,
+    ) -> Result<Monitor, RegistryError> {
         let (reply, answer) = oneshot::channel();
         self.actor
-            .cast(RegistryMsg::Create(config, reply))
+            .cast(RegistryMsg::Create(config, token, reply))
             .map_err(|_| RegistryError::Unavailable)?;
         answer.await.map_err(|_| RegistryError::Unavailable)?
     }
@@ -298,12 +308,12 @@ impl Actor for RegistryActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            RegistryMsg::Create(config, reply) => {
+            RegistryMsg::Create(config, token, reply) => {
                 // Persist off the registry's own loop so concurrent creations share a
                 // group commit; the actor is spawned when the creation is durable.
                 let store = state.context.store.clone();
                 tokio::spawn(async move {
-                    match persist_creation(&store, config).await {
+                    match persist_creation(&store, config, token).await {
                         Ok(monitor) => {
                             if let Err(error) =
                                 myself.cast(RegistryMsg::Adopt(Box::new(monitor), Some(reply)))
@@ -393,9 +403,10 @@ impl Actor for RegistryActor {
 async fn persist_creation(
     store: &EventStore,
     config: MonitorConfig,
+    token: Option<PushToken>,
 ) -> Result<Monitor, StoreError> {
     let id = MonitorId::generate();
-    let token = new_push_token();
+    let token = token.unwrap_or_else(new_push_token);
     let now = clock::now();
     let mut monitor = Monitor::created(id, now, config.clone(), token);
     let created = Stamped {

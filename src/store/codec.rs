@@ -15,8 +15,9 @@ use crate::domain::machine::Monitor;
 /// The envelope version written today.
 ///
 /// - 1: the first format.
-/// - 2: `MonitorConfig` gained `key` and `tags` (declarative monitors). Version 1
-///   events and snapshots are upcast by [`v1`] with no key and no tags.
+/// - 2: `MonitorConfig` gained `key` and `tags`, `Channel` gained `key`
+///   (declarative monitors). Version 1 records are upcast by [`v1`] with no key and
+///   no tags.
 pub const CURRENT_VERSION: u8 = 2;
 
 /// Decoding refuses to allocate more than this for one record (records are small: the
@@ -86,7 +87,10 @@ pub fn encode_channel(channel: &Channel) -> Result<Vec<u8>, CodecError> {
 }
 
 pub fn decode_channel(bytes: &[u8]) -> Result<Channel, CodecError> {
-    decode(bytes)
+    match version_of(bytes)? {
+        1 => decode_body::<v1::Channel>(bytes).map(v1::Channel::upcast),
+        _ => decode(bytes),
+    }
 }
 
 pub fn encode_channel_event(event: &StoredChannelEvent) -> Result<Vec<u8>, CodecError> {
@@ -132,7 +136,7 @@ fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 mod v1 {
     use serde::Deserialize;
 
-    use crate::domain::channel::DeliveryOutcome;
+    use crate::domain::channel::{self, ChannelKind, DeliveryOutcome};
     use crate::domain::event::{self, DownReason, Heartbeat, Msg};
     use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
     use crate::domain::machine::{self, Grace, Status};
@@ -205,6 +209,26 @@ mod v1 {
                 Self::Resumed => Current::Resumed,
                 Self::GraceGranted { deadline, until } => Current::GraceGranted { deadline, until },
                 Self::DeliveryRecorded(outcome) => Current::DeliveryRecorded(outcome),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct Channel {
+        id: ChannelId,
+        name: String,
+        kind: ChannelKind,
+        created_at: Timestamp,
+    }
+
+    impl Channel {
+        pub fn upcast(self) -> channel::Channel {
+            channel::Channel {
+                id: self.id,
+                name: self.name,
+                kind: self.kind,
+                created_at: self.created_at,
+                key: None,
             }
         }
     }

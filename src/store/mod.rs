@@ -535,7 +535,7 @@ impl Writer {
         let value = codec::encode_channel_event(&stored)?;
         let key = keys::channel_key(write.channel);
         match &write.event {
-            ChannelEvent::Created(channel) => {
+            ChannelEvent::Created(channel) | ChannelEvent::Updated(channel) => {
                 batch.insert(&self.shared.channels, key, codec::encode_channel(channel)?);
             }
             ChannelEvent::Deleted => batch.remove(&self.shared.channels, key),

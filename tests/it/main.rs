@@ -7,6 +7,7 @@ mod alerts;
 mod api;
 mod channels;
 mod crash;
+mod declare;
 mod health;
 mod lifecycle;
 mod prometheus;

@@ -502,6 +502,21 @@ impl ServerProcess {
     /// `extra_args` besides, and waits until it is ready. Its [`Api`] uses the test
     /// admin token.
     pub async fn start_with_args(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
+        Self::spawn(data_dir, extra_args, &[]).await
+    }
+
+    /// Like [`start`](Self::start), with extra environment variables for the server.
+    pub async fn start_with_env(
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
+        let mut args = vec!["--admin-token", ADMIN_TOKEN];
+        args.extend_from_slice(extra_args);
+        Self::spawn(data_dir, &args, env).await
+    }
+
+    async fn spawn(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
@@ -509,6 +524,7 @@ impl ServerProcess {
             .arg(data_dir)
             .args(extra_args)
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -571,6 +587,16 @@ impl ServerProcess {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
+    }
+
+    /// Sends `signal` (e.g. "HUP") to the server without waiting for anything.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("pushmon still running");
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid} failed");
     }
 
     /// SIGKILL (what `Child::kill` sends on Unix), then the exit status.
