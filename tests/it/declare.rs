@@ -43,6 +43,32 @@ async fn wait_for(api: &Api, what: &str, check: impl Fn(&[Value]) -> bool) -> Ve
     }
 }
 
+/// Runs `pushmon serve` with `file`, expects it to refuse to start, returns stderr.
+async fn refused_at_start(data_dir: &std::path::Path, file: &std::path::Path) -> String {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            ADMIN_TOKEN,
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--monitors-file")
+        .arg(file)
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "an invalid monitors file must stop start-up: {stderr}"
+    );
+    stderr
+}
+
 async fn start(data_dir: &std::path::Path, file: &std::path::Path) -> ServerProcess {
     let file = file.to_str().unwrap().to_owned();
     ServerProcess::start(data_dir, &["--monitors-file", &file]).await
@@ -179,27 +205,7 @@ async fn an_invalid_file_at_start_names_line_and_field_and_creates_nothing() {
         "monitors:\n  - key: good\n    name: Good\n    timeout_seconds: 60\n  - key: bad\n    name: Bad\n    timeout_seconds: soon\n",
     )
     .unwrap();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            ADMIN_TOKEN,
-        ])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .arg("--monitors-file")
-        .arg(&file)
-        .env("NO_COLOR", "1")
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        !output.status.success(),
-        "an invalid monitors file must stop start-up"
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_at_start(&data_dir, &file).await;
     assert!(
         stderr.contains("monitors[1].timeout_seconds"),
         "names the field: {stderr}"
@@ -222,23 +228,7 @@ async fn tokens_come_from_the_environment_and_bad_tokens_are_refused() {
         "monitors:\n  - key: a\n    name: A\n    timeout_seconds: 60\n    push_token: too-short\n",
     )
     .unwrap();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            ADMIN_TOKEN,
-        ])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--monitors-file")
-        .arg(&file)
-        .output()
-        .await
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_at_start(&dir.path().join("data"), &file).await;
     assert!(
         stderr.contains("push token must be 22 base64url characters"),
         "{stderr}"

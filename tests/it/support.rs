@@ -619,12 +619,7 @@ impl ServerProcess {
     }
 
     async fn stop_with(mut self, signal: &str) -> (ExitStatus, String) {
-        let pid = self.child.id().expect("pushmon still running");
-        let sent = std::process::Command::new("kill")
-            .args([format!("-{signal}"), pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -{signal} {pid} failed");
+        self.signal(signal);
         let status = match timeout(STOP_TIMEOUT, self.child.wait()).await {
             Ok(status) => status.expect("wait for pushmon"),
             Err(_) => panic!(
