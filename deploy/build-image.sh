@@ -5,7 +5,7 @@
 #
 #   deploy/build-image.sh [--base distroless|debootstrap] [--binary source|host]
 #                         [--host-ca auto|yes|no] [--tag IMAGE] [--port PORT]
-#                         [--no-run] [--keep]
+#                         [--no-run] [--keep] [--clean]
 #
 #   --base distroless   the Dockerfile's own bases (rust:*-bookworm, distroless/cc);
 #                       needs a reachable container registry.
@@ -24,8 +24,12 @@
 #                       whose CA only the host trusts; auto: when the host has local
 #                       CAs in /usr/local/share/ca-certificates.
 #
+#   --clean             delete the script's container storage and exit.
+#
 # Runs as root. Uses its own container storage under /var/lib/pushmon-build, so it
-# neither needs nor touches a system-wide containers configuration.
+# neither needs nor touches a system-wide containers configuration. The vfs driver
+# copies every layer in full: a source build leaves several GB there (the layer
+# cache); --clean frees it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +40,7 @@ port=18080
 host_ca=auto
 run=1
 keep=0
+clean=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --base) base="$2"; shift 2 ;;
@@ -45,6 +50,7 @@ while [ $# -gt 0 ]; do
     --host-ca) host_ca="$2"; shift 2 ;;
     --no-run) run=0; shift ;;
     --keep) keep=1; shift ;;
+    --clean) clean=1; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -60,6 +66,15 @@ tag="${tag:-localhost/pushmon:${version}}"
 state=/var/lib/pushmon-build
 storage=(--root "$state/storage" --runroot /run/pushmon-build --storage-driver vfs)
 export BUILDAH_ISOLATION=chroot
+
+if [ "$clean" -eq 1 ]; then
+  if command -v buildah >/dev/null && [ -d "$state/storage" ]; then
+    buildah "${storage[@]}" rm --all >/dev/null 2>&1 || true
+  fi
+  rm -rf "$state" /run/pushmon-build
+  say "removed $state"
+  exit 0
+fi
 
 # ---- tools ---------------------------------------------------------------------------
 need=()

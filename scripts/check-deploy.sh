@@ -5,12 +5,13 @@
 #     --strict; the Prometheus Operator objects (no schema there) are checked by hand:
 #     PrometheusRule rules through promtool and against deploy/prometheus/rules.yml,
 #     ServiceMonitor and Ingress against the Services they name;
-#   - hadolint on deploy/Dockerfile;
+#   - hadolint on deploy/Dockerfile, and its dependency-layer stubs match Cargo.toml;
 #   - promtool on the Prometheus rules, their unit tests and the scrape config;
-#   - the Grafana dashboard parses and every query is valid PromQL.
+#   - the Grafana dashboard parses and every query is valid PromQL;
+#   - every pushmon_* metric the rules and dashboard use is named in src/.
 # Prints one line per check and exits non-zero if any failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 # Kubernetes versions the manifests must be valid for: the oldest we claim and the
 # newest schema kubernetes-validate ships.
@@ -210,10 +211,36 @@ def dashboard(path, rules_out):
     return 1 if problems else 0
 
 
+def stubs(manifest, dockerfile):
+    """The Dockerfile's dependency layer stubs every target Cargo.toml declares."""
+    import tomllib
+    with open(manifest, "rb") as handle:
+        cargo = tomllib.load(handle)
+    wanted = {cargo.get("lib", {}).get("path", "src/lib.rs"), "src/main.rs"}
+    defaults = {"bin": "src/bin/{}.rs", "test": "tests/{}.rs", "bench": "benches/{}.rs",
+                "example": "examples/{}.rs"}
+    for kind, pattern in defaults.items():
+        for target in cargo.get(kind, []):
+            path = target.get("path") or pattern.format(target["name"])
+            if kind == "bin" and target["name"] == cargo["package"]["name"] and "path" not in target:
+                path = "src/main.rs"
+            wanted.add(path)
+    with open(dockerfile) as handle:
+        match = re.search(r"for target in ([^;]+); do", handle.read())
+    have = set(match.group(1).split()) if match else set()
+    if wanted != have:
+        print(f"stubs {sorted(have)} != Cargo.toml targets {sorted(wanted)}", file=sys.stderr)
+        return 1
+    print(" ".join(sorted(wanted)))
+    return 0
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "split":
         sys.exit(split(*sys.argv[2:6]))
+    if command == "stubs":
+        sys.exit(stubs(*sys.argv[2:4]))
     if command == "dashboard":
         sys.exit(dashboard(*sys.argv[2:4]))
     sys.exit(f"unknown command {command}")
@@ -276,6 +303,14 @@ else
   record hadolint 1 "deploy/Dockerfile has findings"
 fi
 
+# The dependency-caching layer builds against stub targets; cargo rejects a manifest
+# whose declared targets are missing, so the stubs must follow Cargo.toml.
+if stubbed="$(python3 "$work/helper.py" stubs Cargo.toml deploy/Dockerfile)"; then
+  record "dockerfile stubs" 0 "dependency layer stubs every Cargo.toml target ($stubbed)"
+else
+  record "dockerfile stubs" 1 "update the stub list in deploy/Dockerfile to Cargo.toml's targets"
+fi
+
 # ---- Prometheus ----------------------------------------------------------------------
 promtool_check() {
   local name="$1"
@@ -299,6 +334,22 @@ if panels="$(python3 "$work/helper.py" dashboard "$dashboard" "$work/dashboard.r
 else
   [ -f "$work/promtool.log" ] && cat "$work/promtool.log" >&2
   record grafana 1 "$dashboard is invalid"
+fi
+
+# ---- metric names against the source -------------------------------------------------
+# Every pushmon_* series the rules and the dashboard query must be named in src/ (a
+# const in src/metrics.rs or a family rendered in src/http/ops.rs): a renamed metric
+# would otherwise leave an alert that can never fire.
+missing=()
+used="$(grep -Eoh 'pushmon_[a-z_]+' deploy/prometheus/rules.yml "$dashboard" |
+  sed -E 's/_(bucket|sum|count)$//' | sort -u)"
+for metric in $used; do
+  grep -rqF "\"$metric\"" src/ || missing+=("$metric")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  record "metric names" 0 "$(wc -w <<<"$used") pushmon_* names used by rules and dashboard all exist in src/"
+else
+  record "metric names" 1 "not found in src/: ${missing[*]}"
 fi
 
 echo
