@@ -337,7 +337,7 @@ fn rfc3339(at: Option<Timestamp>) -> Value {
 /// The Monitor object of SPEC 4.
 pub fn monitor_json(state: &AppState, monitor: &Monitor) -> Value {
     let token = monitor.token.reveal();
-    json!({
+    let mut body = json!({
         "id": monitor.id.to_string(),
         "name": monitor.config.name,
         "status": monitor.status.as_str(),
@@ -351,9 +351,18 @@ pub fn monitor_json(state: &AppState, monitor: &Monitor) -> Value {
         "last_status_change_at": rfc3339(monitor.last_status_change_at),
         "last_msg": monitor.last_msg.as_ref().map(|msg| msg.as_str()),
         "last_value": monitor.last_value,
-        "tags": monitor.config.tags,
-        "key": monitor.config.key,
-    })
+    });
+    // Beyond SPEC 4, shown only when set, so a monitor made through the API has
+    // exactly the specified shape.
+    if let Value::Object(fields) = &mut body {
+        if !monitor.config.tags.is_empty() {
+            fields.insert("tags".to_owned(), json!(monitor.config.tags));
+        }
+        if let Some(key) = &monitor.config.key {
+            fields.insert("key".to_owned(), json!(key));
+        }
+    }
+    body
 }
 
 /// The Event object of SPEC 4.

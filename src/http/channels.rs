@@ -140,7 +140,9 @@ pub fn channel_json(channel: &Channel) -> Value {
         "created_at".to_owned(),
         json!(channel.created_at.to_rfc3339()),
     );
-    fields.insert("key".to_owned(), json!(channel.key));
+    if let Some(key) = &channel.key {
+        fields.insert("key".to_owned(), json!(key));
+    }
     match &channel.kind {
         ChannelKind::Webhook { url, secret } => {
             fields.insert("url".to_owned(), json!(url));
