@@ -23,4 +23,4 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
 fi
 
 # Tests mostly wait on timers and I/O, so four threads share the two cores well.
-RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}" cargo test --all-targets
+RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}" cargo test --lib --tests --benches

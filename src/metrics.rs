@@ -17,6 +17,7 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "pushmon_http_request_duration_s
 pub const STORE_COMMIT_DURATION_SECONDS: &str = "pushmon_store_commit_duration_seconds";
 pub const STORE_BATCH_EVENTS: &str = "pushmon_store_batch_events";
 pub const STORE_APPEND_DURATION_SECONDS: &str = "pushmon_store_append_duration_seconds";
+pub const DETECTION_LAG_SECONDS: &str = "pushmon_detection_lag_seconds";
 pub const OUTBOX_DEPTH: &str = "pushmon_outbox_depth";
 pub const ACTOR_RESTARTS_TOTAL: &str = "pushmon_actor_restarts_total";
 pub const STARTUP_DURATION_SECONDS: &str = "pushmon_startup_duration_seconds";
@@ -33,7 +34,7 @@ pub const REJECT_REASONS: [&str; 5] = [
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[
-    0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 const BATCH_BUCKETS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0, 4096.0,
@@ -68,6 +69,14 @@ pub fn install() -> PrometheusHandle {
                     builder.set_buckets_for_metric(
                         metrics_exporter_prometheus::Matcher::Full(STORE_BATCH_EVENTS.to_owned()),
                         BATCH_BUCKETS,
+                    )
+                })
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(
+                            DETECTION_LAG_SECONDS.to_owned(),
+                        ),
+                        LATENCY_BUCKETS,
                     )
                 });
             let recorder = match builder {
@@ -113,6 +122,11 @@ fn describe() {
         "Time from asking the event log to append until the events are durable"
     );
     describe_histogram!(STORE_BATCH_EVENTS, "Events per group-commit batch");
+    describe_histogram!(
+        DETECTION_LAG_SECONDS,
+        Unit::Seconds,
+        "From a monitor's deadline to its timeout `down` being durable"
+    );
     describe_gauge!(
         OUTBOX_DEPTH,
         "Alert deliveries owed: queued or being attempted"

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use crate::alert::{Channels, Dispatcher};
 use crate::clock;
 use crate::domain::channel::{Alert, Delivery};
-use crate::domain::event::{Event, Heartbeat, Stamped};
+use crate::domain::event::{DownReason, Event, Heartbeat, Stamped};
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::{self, Command, Monitor};
 use crate::metrics as names;
@@ -171,6 +171,12 @@ async fn execute(
         deleted |= matches!(stamped.event, Event::Deleted);
     }
     let owed = owed_deliveries(&state.context.channels, &next, &events);
+    let timeout_deadline = events.iter().find_map(|stamped| match stamped.event {
+        Event::WentDown {
+            reason: DownReason::Timeout,
+        } => Some(stamped.at),
+        _ => None,
+    });
     let alerts: Vec<(Timestamp, Event)> = events
         .iter()
         .filter(|stamped| stamped.event.is_alert())
@@ -185,6 +191,11 @@ async fn execute(
     next.last_seq = state.context.store.append_with(append).await?;
     metrics::histogram!(names::STORE_APPEND_DURATION_SECONDS)
         .record(started.elapsed().as_secs_f64());
+    if let Some(deadline) = timeout_deadline {
+        // From the deadline to a durable `down`: how late a timeout is detected.
+        let lag = deadline.millis_until(clock::now());
+        metrics::histogram!(names::DETECTION_LAG_SECONDS).record(lag as f64 / 1000.0);
+    }
 
     // The writer numbered the events first_seq..=last_seq; each alert's seq follows.
     let first_seq = next.last_seq + 1 - event_count;

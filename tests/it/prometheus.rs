@@ -125,6 +125,10 @@ async fn per_monitor_series_appear_change_and_disappear_with_their_monitors() {
         .await;
     let text = scrape(&app).await;
     assert!(
+        text.contains("pushmon_detection_lag_seconds_bucket{le=\"0.5\"}"),
+        "a timeout records its detection lag as a histogram"
+    );
+    assert!(
         series_line(&text, "pushmon_monitor_up", &monitor.id)
             .is_some_and(|line| line.ends_with(" 0"))
     );
