@@ -23,6 +23,9 @@ use crate::store::EventStore;
 /// How often the store records that the server is alive (SPEC 3: "about every second").
 const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often buffered histogram samples are folded into their buckets.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Runs the server on `listener` until `shutdown` resolves, then drains: stops
 /// accepting, finishes in-flight requests, makes everything durable, returns.
 pub async fn run(
@@ -43,6 +46,18 @@ pub async fn run_with_reload(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let metrics = names::install();
+    // Histograms buffer every sample until drained; without a scrape they would grow
+    // without bound, so drain them on a timer too.
+    let upkeep = {
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+            loop {
+                interval.tick().await;
+                metrics.run_upkeep();
+            }
+        })
+    };
     let bound = listener.local_addr().context("reading the bound address")?;
     let admin_token = admin_token(&config)?;
 
@@ -177,6 +192,7 @@ pub async fn run_with_reload(
     store.close().await;
     let writer = opened.writer_thread;
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    upkeep.abort();
     tracing::info!("stopped: every acknowledged event is durable");
     match failure {
         Some(error) => Err(error),
