@@ -252,7 +252,7 @@ impl MonitorsFile {
                 }
                 Some(current) => {
                     let mut changed = false;
-                    if current.config != config {
+                    if *current.config != config {
                         let patch = ConfigPatch {
                             name: Some(config.name),
                             timeout_seconds: Some(config.timeout_seconds),

@@ -5,6 +5,8 @@
 //! next. Live traffic and start-up replay both go through `apply`, so they cannot
 //! disagree.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::event::{DownReason, Event, Heartbeat, MonitorConfig, Msg, PushStatus, Stamped};
@@ -75,7 +77,8 @@ pub struct Grace {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Monitor {
     pub id: MonitorId,
-    pub config: MonitorConfig,
+    /// Shared: a heartbeat copies the state, and the configuration rarely changes.
+    pub config: Arc<MonitorConfig>,
     pub token: PushToken,
     pub status: Status,
     pub created_at: Timestamp,
@@ -119,7 +122,7 @@ impl Monitor {
     pub fn created(id: MonitorId, at: Timestamp, config: MonitorConfig, token: PushToken) -> Self {
         Self {
             id,
-            config,
+            config: Arc::new(config),
             token,
             status: Status::Pending,
             created_at: at,
@@ -189,7 +192,7 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
         },
         Command::Update(patch) => {
             let config = patch.applied_to(&monitor.config);
-            if config == monitor.config {
+            if config == *monitor.config {
                 vec![]
             } else {
                 vec![stamp(Event::Updated { config })]
@@ -246,10 +249,10 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
     match event {
         Event::Created { config, token } => {
             // Only reachable if a log repeats a creation: adopt it as the new config.
-            monitor.config = config.clone();
+            monitor.config = Arc::new(config.clone());
             monitor.token = *token;
         }
-        Event::Updated { config } => monitor.config = config.clone(),
+        Event::Updated { config } => monitor.config = Arc::new(config.clone()),
         Event::TokenRotated { token } => monitor.token = *token,
         Event::Deleted | Event::DeliveryRecorded(_) => {}
         Event::HeartbeatReceived(heartbeat) => {
@@ -521,7 +524,7 @@ mod tests {
         let mut monitor = new_monitor(10);
         let id = monitor.id;
         let created = Event::Created {
-            config: monitor.config.clone(),
+            config: (*monitor.config).clone(),
             token: monitor.token,
         };
         let mut log = vec![(1, T0, created)];

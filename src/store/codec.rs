@@ -269,7 +269,7 @@ mod v1 {
         pub fn upcast(self) -> machine::Monitor {
             machine::Monitor {
                 id: self.id,
-                config: self.config.upcast(),
+                config: std::sync::Arc::new(self.config.upcast()),
                 token: self.token,
                 status: self.status,
                 created_at: self.created_at,
