@@ -19,7 +19,13 @@ PUSH="${PUSH:-1}"
 
 bench_init
 ensure_tools
-build_release pushmon
+build_release pushmon idle_actors
+
+# The reference, in the same run: bare idle ractor actors with a pending timer each.
+log "reference: $MONITORS idle ractor actors"
+reference_out="$("$REPO_DIR/target/release/examples/idle_actors" "$MONITORS")" || die "idle_actors failed"
+reference_bytes="$(field bytes_per_actor "$reference_out")"
+log "$reference_out"
 work=""
 bench_tempdir work
 
@@ -67,6 +73,11 @@ if [[ -n "$rss_pushed" ]]; then
     echo "heartbeats: $push_out"
     echo "RSS after 1 heartbeat each:  $rss_pushed KiB ($(( rss_pushed / 1024 )) MiB), peak $(( hwm_end / 1024 )) MiB"
     echo "bytes per monitor (pushed):  $(per_monitor "$rss_pushed" "$rss_idle")"
+fi
+echo "reference: bare idle ractor actor with a pending timer: $reference_bytes bytes each"
+echo "pushmon above the reference (seeded): $(( $(per_monitor "$rss_seeded" "$rss_idle") - reference_bytes )) bytes per monitor"
+if [[ -n "$rss_pushed" ]]; then
+    echo "pushmon above the reference (pushed): $(( $(per_monitor "$rss_pushed" "$rss_idle") - reference_bytes )) bytes per monitor"
 fi
 echo "data dir size: $data_size; SIGTERM exit status $STOP_RC after ${STOP_MS} ms"
 echo "================================"

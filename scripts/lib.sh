@@ -92,6 +92,8 @@ build_release() {
                      (cd "$REPO_DIR" && cargo build --release --quiet --bin pushmon) >&2 ;;
             reference) log "cargo build --release --example reference_server"
                      (cd "$REPO_DIR" && cargo build --release --quiet --example reference_server) >&2 ;;
+            idle_actors) log "cargo build --release --example idle_actors"
+                     (cd "$REPO_DIR" && cargo build --release --quiet --example idle_actors) >&2 ;;
             *) die "build_release: unknown target $what" ;;
         esac
     done
