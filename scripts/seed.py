@@ -117,6 +117,8 @@ def main():
     parser.add_argument("--monitor-timeout", type=int, default=3600,
                         help="timeout_seconds of the new monitors")
     parser.add_argument("--name-prefix", default="bench-")
+    parser.add_argument("--channel", action="append", default=[],
+                        help="channel id to list in every new monitor (repeatable)")
     parser.add_argument("--pushes", type=int, default=0,
                         help="heartbeats to send to each monitor after creating them all")
     parser.add_argument("--request-timeout", type=float, default=30.0)
@@ -148,7 +150,8 @@ def main():
                 create.fail("deadline reached")
                 return
             body = json.dumps({"name": f"{args.name_prefix}{i}",
-                               "timeout_seconds": args.monitor_timeout})
+                               "timeout_seconds": args.monitor_timeout,
+                               "channels": args.channel})
             try:
                 status, data = client.request("POST", "/api/monitors", body, headers)
             except ConnectionError as error:
