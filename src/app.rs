@@ -23,6 +23,9 @@ use crate::store::EventStore;
 /// How often the store records that the server is alive (SPEC 3: "about every second").
 const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Every this many alive ticks (seconds), idle per-monitor rate-limit state is dropped.
+const RATE_LIMIT_SWEEP_TICKS: u64 = 60;
+
 /// How often buffered histogram samples are folded into their buckets.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -139,11 +142,20 @@ pub async fn run_with_reload(
                 "ready"
             );
             let alive_store = store.clone();
+            let limits = state.clone();
             let ticker = tokio::spawn(async move {
                 let mut interval = tokio::time::interval(ALIVE_INTERVAL);
+                let mut ticks = 0u64;
                 loop {
                     interval.tick().await;
                     alive_store.mark_alive(clock::now());
+                    ticks += 1;
+                    if ticks.is_multiple_of(RATE_LIMIT_SWEEP_TICKS) {
+                        // Forget rate-limit state of monitors that have been quiet (or
+                        // deleted), so it does not grow with every monitor ever pushed.
+                        limits.limiter.retain_recent();
+                        limits.limiter.shrink_to_fit();
+                    }
                 }
             });
             loop {

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::domain::event::{Heartbeat, Msg, PushStatus};
 use crate::domain::ids::PushToken;
 use crate::metrics as names;
+use crate::monitor::RegistryError;
 
 use super::AppState;
 use super::error::ApiError;
@@ -69,8 +70,12 @@ async fn accept(
         });
     }
     let status = heartbeat.status;
-    state.registry.heartbeat(&monitor, heartbeat).await?;
-    Ok(status)
+    match state.registry.heartbeat(&monitor, heartbeat).await {
+        Ok(()) => Ok(status),
+        // Deleted between the lookup and the delivery: the token no longer exists.
+        Err(RegistryError::NotFound) => Err(ApiError::UnknownToken),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Raw parameters before validation; the JSON body's fields win over the query's.

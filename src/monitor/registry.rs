@@ -224,8 +224,19 @@ impl Registry {
         monitor
             .actor
             .cast(MonitorMsg::Heartbeat(heartbeat, reply))
-            .map_err(|_| RegistryError::Unavailable)?;
-        Ok(answer.await.map_err(|_| RegistryError::Unavailable)??)
+            .map_err(|_| self.gone_or_restarting(monitor.id))?;
+        Ok(answer
+            .await
+            .map_err(|_| self.gone_or_restarting(monitor.id))??)
+    }
+
+    /// Why a monitor's actor could not be reached: deleted meanwhile, or restarting.
+    fn gone_or_restarting(&self, id: MonitorId) -> RegistryError {
+        if self.directory.by_id(id).is_none() {
+            RegistryError::NotFound
+        } else {
+            RegistryError::Unavailable
+        }
     }
 
     /// Runs a management command on monitor `id` and returns its state afterwards.
