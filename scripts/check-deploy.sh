@@ -227,7 +227,8 @@ def stubs(manifest, dockerfile):
             wanted.add(path)
     with open(dockerfile) as handle:
         match = re.search(r"for target in ([^;]+); do", handle.read())
-    have = set(match.group(1).split()) if match else set()
+    # The list may continue over lines ending in a backslash.
+    have = {word for word in match.group(1).split() if word != "\\"} if match else set()
     if wanted != have:
         print(f"stubs {sorted(have)} != Cargo.toml targets {sorted(wanted)}", file=sys.stderr)
         return 1

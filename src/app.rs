@@ -23,6 +23,9 @@ use crate::store::EventStore;
 /// How often the store records that the server is alive (SPEC 3: "about every second").
 const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long shutdown waits for in-flight requests (Kubernetes' default grace is 30 s).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Every this many alive ticks (seconds), idle per-monitor rate-limit state is dropped.
 const RATE_LIMIT_SWEEP_TICKS: u64 = 60;
 
@@ -107,13 +110,14 @@ pub async fn run_with_reload(
 
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
     let router = http::router(state.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = serving_stopped.await;
-            })
-            .await
-    });
+    let limits = crate::http::serve::Limits {
+        header_timeout: config.header_timeout,
+        max_connections: config.max_connections,
+        drain_timeout: DRAIN_TIMEOUT,
+    };
+    let server = tokio::spawn(crate::http::serve::serve(listener, router, limits, async {
+        let _ = serving_stopped.await;
+    }));
     tracing::info!("listening on {bound}");
 
     let mut shutdown = std::pin::pin!(shutdown);
@@ -187,10 +191,8 @@ pub async fn run_with_reload(
     tracing::info!("draining: no longer ready, finishing in-flight requests");
     state.set_phase(Phase::Draining);
     let _ = stop_serving.send(());
-    match server.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!(%error, "server error while draining"),
-        Err(error) => tracing::error!(%error, "server task failed"),
+    if let Err(error) = server.await {
+        tracing::error!(%error, "server task failed");
     }
     if let Some(ticker) = ticker {
         ticker.abort();

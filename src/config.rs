@@ -71,6 +71,14 @@ pub struct ServeArgs {
     /// Seconds one delivery attempt may take [env: PUSHMON_ALERT_TIMEOUT] [default: 10]
     #[arg(long)]
     pub alert_timeout: Option<String>,
+    /// Seconds a client has to send a request's headers (slow-loris bound)
+    /// [env: PUSHMON_HEADER_TIMEOUT] [default: 10]
+    #[arg(long)]
+    pub header_timeout: Option<String>,
+    /// Connections served at once; more are closed at once
+    /// [env: PUSHMON_MAX_CONNECTIONS] [default: 10000]
+    #[arg(long)]
+    pub max_connections: Option<String>,
     /// Monitors and channels declared as code, reconciled at start-up and on SIGHUP
     /// [env: PUSHMON_MONITORS_FILE]
     #[arg(long)]
@@ -120,6 +128,10 @@ pub struct Config {
     pub monitor_metrics: bool,
     /// The declarative monitors file, if any.
     pub monitors_file: Option<PathBuf>,
+    /// Time a client has to send a request's headers.
+    pub header_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +155,8 @@ impl Config {
             alert_timeout: Duration::from_secs(10),
             monitor_metrics: true,
             monitors_file: None,
+            header_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
         }
     }
 
@@ -223,6 +237,20 @@ impl Config {
                 1,
                 3_600_000,
             )?);
+        }
+        if let Some(seconds) = args
+            .header_timeout
+            .or_else(|| env("PUSHMON_HEADER_TIMEOUT"))
+        {
+            config.header_timeout =
+                Duration::from_secs(parse_number("header timeout", &seconds, 1, 3600)?);
+        }
+        if let Some(count) = args
+            .max_connections
+            .or_else(|| env("PUSHMON_MAX_CONNECTIONS"))
+        {
+            config.max_connections =
+                parse_number("max connections", &count, 1, 1_000_000)? as usize;
         }
         config.monitors_file = args
             .monitors_file

@@ -17,6 +17,7 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "pushmon_http_request_duration_s
 pub const STORE_COMMIT_DURATION_SECONDS: &str = "pushmon_store_commit_duration_seconds";
 pub const STORE_BATCH_EVENTS: &str = "pushmon_store_batch_events";
 pub const STORE_APPEND_DURATION_SECONDS: &str = "pushmon_store_append_duration_seconds";
+pub const CONNECTIONS_REFUSED_TOTAL: &str = "pushmon_connections_refused_total";
 pub const DETECTION_LAG_SECONDS: &str = "pushmon_detection_lag_seconds";
 pub const OUTBOX_DEPTH: &str = "pushmon_outbox_depth";
 pub const ACTOR_RESTARTS_TOTAL: &str = "pushmon_actor_restarts_total";
@@ -122,6 +123,10 @@ fn describe() {
         "Time from asking the event log to append until the events are durable"
     );
     describe_histogram!(STORE_BATCH_EVENTS, "Events per group-commit batch");
+    describe_counter!(
+        CONNECTIONS_REFUSED_TOTAL,
+        "Connections closed on accept because the connection limit was reached"
+    );
     describe_histogram!(
         DETECTION_LAG_SECONDS,
         Unit::Seconds,
@@ -161,5 +166,6 @@ fn zero_known_series() {
         }
     }
     metrics::counter!(ACTOR_RESTARTS_TOTAL).absolute(0);
+    metrics::counter!(CONNECTIONS_REFUSED_TOTAL).absolute(0);
     metrics::gauge!(OUTBOX_DEPTH).set(0.0);
 }

@@ -8,6 +8,7 @@ pub mod channels;
 pub mod error;
 pub mod ingress;
 pub mod ops;
+pub mod serve;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -33,6 +34,9 @@ use error::ApiError;
 
 /// The largest request body accepted (SPEC 2).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a request body may take to arrive.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where the server is in its life, as `/readyz` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +137,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A body trickling in byte by byte is cut off (slow-loris on the body).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            BODY_TIMEOUT,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

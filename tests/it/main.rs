@@ -10,6 +10,7 @@ mod crash;
 mod declare;
 mod health;
 mod lifecycle;
+mod limits;
 mod prometheus;
 mod push;
 mod receiver;
