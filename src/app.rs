@@ -290,3 +290,55 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.write_all(b"\n")?;
     file.sync_all()
 }
+
+/// What `pushmon check` found.
+pub struct CheckReport {
+    pub monitors: usize,
+    pub events: usize,
+    /// One line per monitor whose snapshot differs from its replay (or exists in only
+    /// one of the two).
+    pub mismatches: Vec<String>,
+}
+
+/// Compares every monitor's snapshot with a fold of its whole history. Blocking; the
+/// store must not be open elsewhere (fjall locks the directory).
+pub fn check_store(data_dir: &Path) -> anyhow::Result<CheckReport> {
+    let opened = EventStore::open(data_dir)
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let store = opened.store.clone();
+    let snapshots: std::collections::BTreeMap<_, _> = store
+        .load_monitors()?
+        .into_iter()
+        .map(|monitor| (monitor.id, monitor))
+        .collect();
+    let (replayed, events) = store.replay_all_counted()?;
+    let mut mismatches = Vec::new();
+    for (id, snapshot) in &snapshots {
+        match replayed.get(id) {
+            Some(replay) if replay == snapshot => {}
+            Some(replay) => {
+                mismatches.push(format!("{id}: snapshot {snapshot:?} != replay {replay:?}"))
+            }
+            None => mismatches.push(format!("{id}: a snapshot but no live history")),
+        }
+    }
+    for id in replayed.keys() {
+        if !snapshots.contains_key(id) {
+            mismatches.push(format!("{id}: a live history but no snapshot"));
+        }
+    }
+    drop(store);
+    let writer = opened.writer_thread;
+    let closer = opened.store;
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("runtime to close the store")?
+        .block_on(closer.close());
+    drop(closer);
+    let _ = writer.join();
+    Ok(CheckReport {
+        monitors: snapshots.len(),
+        events,
+        mismatches,
+    })
+}

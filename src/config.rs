@@ -27,7 +27,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Check a stopped server's store: every monitor's snapshot must equal a full
+    /// replay of its events. Exits 1 on any difference.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Directory of the event store [env: PUSHMON_DATA_DIR] [default: ./pushmon-data]
+    #[arg(long, env = "PUSHMON_DATA_DIR", default_value = "./pushmon-data")]
+    pub data_dir: PathBuf,
 }
 
 /// Flags of `pushmon serve`; each falls back to its environment variable, then a default.

@@ -44,8 +44,39 @@ fn worker_threads() -> usize {
 async fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Check(args) => {
+            let dir = args.data_dir;
+            match tokio::task::spawn_blocking(move || pushmon::app::check_store(&dir)).await {
+                Ok(Ok(report)) if report.mismatches.is_empty() => {
+                    println!(
+                        "ok: {} monitors; each snapshot equals a full replay of its {} events in total",
+                        report.monitors, report.events
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(Ok(report)) => {
+                    for mismatch in &report.mismatches {
+                        println!("mismatch: {mismatch}");
+                    }
+                    println!(
+                        "FAILED: {} of {} monitors differ from a replay of the log",
+                        report.mismatches.len(),
+                        report.monitors
+                    );
+                    ExitCode::FAILURE
+                }
+                Ok(Err(error)) => {
+                    eprintln!("pushmon check: {error:#}");
+                    ExitCode::FAILURE
+                }
+                Err(error) => {
+                    eprintln!("pushmon check: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(args) => {
-            let config = match Config::resolve(args, |name| std::env::var(name).ok()) {
+            let config = match Config::resolve(*args, |name| std::env::var(name).ok()) {
                 Ok(config) => config,
                 Err(error) => {
                     eprintln!("pushmon: {error}");

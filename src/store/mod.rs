@@ -349,6 +349,12 @@ impl EventStore {
     /// Start-up never needs this; it exists to check that snapshots and log agree.
     /// Blocking.
     pub fn replay_all(&self) -> Result<BTreeMap<MonitorId, Monitor>, StoreError> {
+        self.replay_all_counted().map(|(rebuilt, _)| rebuilt)
+    }
+
+    /// [`replay_all`](Self::replay_all), and how many events it folded.
+    pub fn replay_all_counted(&self) -> Result<(BTreeMap<MonitorId, Monitor>, usize), StoreError> {
+        let mut count = 0usize;
         let mut rebuilt = BTreeMap::new();
         let mut current: Option<(MonitorId, Vec<(u64, StoredEvent)>)> = None;
         let mut finish = |id: MonitorId, history: Vec<(u64, StoredEvent)>| {
@@ -368,6 +374,7 @@ impl EventStore {
                 return Err(StoreError::Corrupt("malformed event key".to_owned()));
             };
             let stored = codec::decode_event(&value)?;
+            count += 1;
             match &mut current {
                 Some((current_id, history)) if *current_id == id => history.push((seq, stored)),
                 _ => {
@@ -381,7 +388,7 @@ impl EventStore {
         if let Some((done_id, history)) = current.take() {
             finish(done_id, history);
         }
-        Ok(rebuilt)
+        Ok((rebuilt, count))
     }
 
     /// Drains the writer, makes everything durable and stops the writer thread.

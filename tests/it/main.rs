@@ -9,6 +9,7 @@ mod channels;
 mod crash;
 mod declare;
 mod health;
+mod killloop;
 mod lifecycle;
 mod limits;
 mod prometheus;
