@@ -249,22 +249,12 @@ impl EventStore {
 
     /// Every delivery still owed, oldest alert first. Blocking.
     pub fn load_outbox(&self) -> Result<Vec<Delivery>, StoreError> {
-        let mut owed = Vec::new();
-        for guard in self.shared.outbox.iter() {
-            let (_, value) = guard.into_inner()?;
-            owed.push(codec::decode_delivery(&value)?);
-        }
-        Ok(owed)
+        load_all(&self.shared.outbox, codec::decode_delivery)
     }
 
     /// Every channel. Blocking.
     pub fn load_channels(&self) -> Result<Vec<Channel>, StoreError> {
-        let mut channels = Vec::new();
-        for guard in self.shared.channels.iter() {
-            let (_, value) = guard.into_inner()?;
-            channels.push(codec::decode_channel(&value)?);
-        }
-        Ok(channels)
+        load_all(&self.shared.channels, codec::decode_channel)
     }
 
     /// Records that the server is alive at `at` (SPEC 3's restart grace relies on it).
@@ -290,12 +280,7 @@ impl EventStore {
 
     /// Every monitor's current state, from the snapshots: O(monitors). Blocking.
     pub fn load_monitors(&self) -> Result<Vec<Monitor>, StoreError> {
-        let mut monitors = Vec::with_capacity(self.shared.monitors.approximate_len());
-        for guard in self.shared.monitors.iter() {
-            let (_, value) = guard.into_inner()?;
-            monitors.push(codec::decode_monitor(&value)?);
-        }
-        Ok(monitors)
+        load_all(&self.shared.monitors, codec::decode_monitor)
     }
 
     /// One monitor's current state.
@@ -405,6 +390,19 @@ impl EventStore {
             let _ = done.await;
         }
     }
+}
+
+/// Decodes every value of `keyspace`, in key order. Blocking.
+fn load_all<T>(
+    keyspace: &Keyspace,
+    decode: impl Fn(&[u8]) -> Result<T, codec::CodecError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut all = Vec::with_capacity(keyspace.approximate_len());
+    for guard in keyspace.iter() {
+        let (_, value) = guard.into_inner()?;
+        all.push(decode(&value)?);
+    }
+    Ok(all)
 }
 
 async fn blocking<T: Send + 'static>(
