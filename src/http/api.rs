@@ -5,7 +5,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -20,8 +20,8 @@ use crate::domain::machine::{Command, ConfigPatch, Monitor};
 use crate::monitor::registry::new_push_token;
 use crate::store::RecordedEvent;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, PathParam};
 
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_TIMEOUT_SECONDS: u64 = 31_536_000;
@@ -101,7 +101,7 @@ async fn list_monitors(State(state): State<AppState>) -> Result<Json<Value>, Api
 
 async fn get_monitor(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
     let monitor = state.registry.snapshot(parse_id(&id)?).await?;
     Ok(Json(monitor_json(&state, &monitor)))
@@ -109,7 +109,7 @@ async fn get_monitor(
 
 async fn update_monitor(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
@@ -127,7 +127,7 @@ async fn update_monitor(
 
 async fn delete_monitor(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<StatusCode, ApiError> {
     state
         .registry
@@ -138,7 +138,7 @@ async fn delete_monitor(
 
 async fn rotate_token(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
     run(
         &state,
@@ -150,14 +150,14 @@ async fn rotate_token(
 
 async fn pause(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
     run(&state, parse_id(&id)?, Command::Pause).await
 }
 
 async fn resume(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
     run(&state, parse_id(&id)?, Command::Resume).await
 }
@@ -175,7 +175,7 @@ struct EventsQuery {
 
 async fn events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;

@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
@@ -17,9 +17,9 @@ use crate::domain::channel::{Alert, AlertEvent, Channel, ChannelKind};
 use crate::domain::ids::{ChannelId, MonitorId};
 use crate::domain::machine::{Command, ConfigPatch};
 
-use super::AppState;
 use super::api::{json_object, parse_name, require_admin};
 use super::error::ApiError;
+use super::{AppState, PathParam};
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -51,7 +51,7 @@ async fn list_channels(State(state): State<AppState>) -> Json<Value> {
 
 async fn get_channel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
     let channel = find(&state, &id)?;
     Ok(Json(channel_json(&channel)))
@@ -60,7 +60,7 @@ async fn get_channel(
 /// Deletes the channel and takes it off every monitor that listed it.
 async fn delete_channel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<StatusCode, ApiError> {
     let channel = find(&state, &id)?;
     if !state.channels.delete(channel.id).await? {
@@ -103,7 +103,7 @@ async fn delete_channel(
 /// Sends one test message, once, and says how it went.
 async fn test_channel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
     let channel = find(&state, &id)?;
     let alert = Alert {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
@@ -28,11 +28,13 @@ pub fn router() -> Router<AppState> {
 
 async fn push(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    token: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // A token that does not even decode is as unknown as any other.
+    let token = token.map(|Path(token)| token).unwrap_or_default();
     let outcome = accept(&state, &token, query.as_deref(), &headers, body).await;
     match &outcome {
         Ok(status) => {

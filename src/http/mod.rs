@@ -127,6 +127,24 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// A path parameter whose malformed encoding answers a JSON 404 instead of axum's
+/// plain-text rejection (every error is JSON).
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(_) => Err(ApiError::NotFound("no such resource")),
+        }
+    }
+}
+
 /// Every route, with body limit, request metrics and JSON fallbacks.
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -426,3 +426,21 @@ async fn long_msg_is_truncated_at_a_char_boundary() {
         "the history keeps the truncated msgs"
     );
 }
+
+#[tokio::test]
+async fn a_path_that_does_not_decode_gets_a_json_error_not_a_plain_text_one() {
+    let app = spawn_app().await;
+    let push = app
+        .client
+        .post(app.url("/api/push/%FF%FE"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(push, StatusCode::NOT_FOUND).await;
+    let monitor = app
+        .api(reqwest::Method::GET, "/api/monitors/%FF")
+        .send()
+        .await
+        .unwrap();
+    expect_error(monitor, StatusCode::NOT_FOUND).await;
+}
