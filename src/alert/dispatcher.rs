@@ -21,6 +21,10 @@ use crate::store::EventStore;
 
 use super::{Channels, Notifier, NotifyError};
 
+/// Sends in flight at once, over all channels. Without a bound, a burst of 100k
+/// alerts opened 100k connections at once and receivers reset them.
+const MAX_CONCURRENT_SENDS: usize = 128;
+
 /// How often to retry recording an outcome the store could not take.
 const RECORD_RETRY_DELAY: Duration = Duration::from_secs(1);
 
@@ -82,6 +86,7 @@ impl Dispatcher {
             channels,
             store,
             policy,
+            sends: tokio::sync::Semaphore::new(MAX_CONCURRENT_SENDS),
         };
         let (actor, handle) = Actor::spawn(None, DeliveryActor, args).await?;
         Ok((Self { actor }, handle))
@@ -111,6 +116,7 @@ pub struct DeliveryArgs {
     channels: Channels,
     store: EventStore,
     policy: RetryPolicy,
+    sends: tokio::sync::Semaphore,
 }
 
 pub struct DeliveryState {
@@ -226,7 +232,12 @@ async fn deliver(args: &DeliveryArgs, delivery: &Delivery) -> DeliveryOutcome {
     };
     loop {
         outcome.attempts += 1;
-        let error: NotifyError = match args.notifier.send(&channel, &delivery.alert).await {
+        let sent = {
+            // Held for the attempt only, not across the backoff below.
+            let _permit = args.sends.acquire().await;
+            args.notifier.send(&channel, &delivery.alert).await
+        };
+        let error: NotifyError = match sent {
             Ok(()) => {
                 tracing::info!(
                     monitor = %delivery.alert.monitor_id,
