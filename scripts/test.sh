@@ -23,4 +23,11 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
 fi
 
 # Tests mostly wait on timers and I/O, so four threads share the two cores well.
-RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}" cargo test --lib --tests --benches
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}" cargo test --lib --tests --benches 2>&1 | tee "$log"
+
+# One closing line over every test binary (criterion's smoke run of the benches
+# prints no result line of its own).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i + 1) ~ /^passed;/) passed += $i; if ($(i + 1) ~ /^failed;/) failed += $i } }
+     END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
