@@ -44,7 +44,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }
 
-/// Bearer-token check, in constant time for tokens of the right length.
+/// Bearer-token check: digests compared in constant time.
 pub(super) async fn require_admin(
     State(state): State<AppState>,
     request: Request,
@@ -57,7 +57,7 @@ pub(super) async fn require_admin(
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim);
     let authorized = presented.is_some_and(|presented| {
-        bool::from(presented.as_bytes().ct_eq(state.admin_token.as_bytes()))
+        bool::from(super::token_hash(presented).ct_eq(&state.admin_token_hash))
     });
     if !authorized {
         return Err(ApiError::Unauthorized);

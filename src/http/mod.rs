@@ -56,7 +56,9 @@ pub struct Shared {
     pub store: EventStore,
     pub channels: Channels,
     pub notifier: Notifier,
-    pub admin_token: String,
+    /// SHA-256 of the admin token: the token itself is not kept, and comparing
+    /// fixed-length digests in constant time leaks not even the token's length.
+    pub admin_token_hash: [u8; 32],
     /// Prefix of every `push_url`, without a trailing slash.
     pub public_url: String,
     pub limiter: DefaultKeyedRateLimiter<MonitorId>,
@@ -87,7 +89,7 @@ impl AppState {
             store,
             channels,
             notifier,
-            admin_token,
+            admin_token_hash: token_hash(&admin_token),
             public_url,
             limiter: DefaultKeyedRateLimiter::keyed(quota),
             metrics,
@@ -125,6 +127,12 @@ impl std::ops::Deref for AppState {
     fn deref(&self) -> &Shared {
         &self.0
     }
+}
+
+/// SHA-256 of a bearer token, as compared by the API's authentication.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 /// A path parameter whose malformed encoding answers a JSON 404 instead of axum's
