@@ -289,8 +289,8 @@ fn cancel_timer(state: &mut MonitorActorState) {
     }
 }
 
-/// The seam where alert delivery plugs in; today alerts are recorded in the log and
-/// logged here.
+/// Logs a change of state for operators; delivering it to channels goes through the
+/// outbox (`owed_deliveries`, then the dispatcher).
 fn log_alert(monitor: &Monitor, at: Timestamp, alert: &Event) {
     match alert {
         Event::WentDown { reason } => tracing::warn!(
