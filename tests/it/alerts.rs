@@ -187,15 +187,7 @@ async fn a_receiver_that_never_succeeds_is_given_up_and_recorded() {
             .is_some_and(|error| error.contains("500"))
     );
     assert_eq!(receiver.received().len(), 4, "bounded attempts");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("pushmon_alerts_total{event=\"down\",result=\"failure\"}"),
         "{metrics}"

@@ -13,18 +13,7 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::time::{Instant, sleep};
 
-use crate::support::{Api, Status, spawn_app, spawn_app_with};
-
-async fn scrape(app: &Api) -> String {
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(content_type.starts_with("text/plain"), "{content_type}");
-    response.text().await.unwrap()
-}
+use crate::support::{Status, spawn_app, spawn_app_with};
 
 fn series_line<'a>(text: &'a str, name: &str, id: &str) -> Option<&'a str> {
     text.lines().find(|line| {
@@ -35,7 +24,7 @@ fn series_line<'a>(text: &'a str, name: &str, id: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn the_exposition_passes_promtool_and_has_every_spec_series_from_start() {
     let app = spawn_app().await;
-    let text = scrape(&app).await;
+    let text = app.metrics().await;
     for series in [
         // Other tests in this process share the recorder, so counters may not be 0.
         "pushmon_heartbeats_total{status=\"up\"} ",
@@ -54,7 +43,7 @@ async fn the_exposition_passes_promtool_and_has_every_spec_series_from_start() {
     }
     let monitor = app.create_monitor("name with \"quotes\" and \\", 60).await;
     app.push_ok(&monitor.push_token, &[("value", "2.5")]).await;
-    let text = scrape(&app).await;
+    let text = app.metrics().await;
     for histogram in [
         "pushmon_http_request_duration_seconds_bucket{",
         "pushmon_store_commit_duration_seconds_bucket{",
@@ -91,7 +80,7 @@ async fn the_exposition_passes_promtool_and_has_every_spec_series_from_start() {
 async fn per_monitor_series_appear_change_and_disappear_with_their_monitors() {
     let app = spawn_app().await;
     let monitor = app.create_monitor("series", 1).await;
-    let text = scrape(&app).await;
+    let text = app.metrics().await;
     assert!(
         series_line(&text, "pushmon_monitor_up", &monitor.id).is_none(),
         "pending has no up/down"
@@ -99,7 +88,7 @@ async fn per_monitor_series_appear_change_and_disappear_with_their_monitors() {
     assert!(series_line(&text, "pushmon_monitor_status", &monitor.id).is_some());
 
     app.push_ok(&monitor.push_token, &[("value", "42")]).await;
-    let text = scrape(&app).await;
+    let text = app.metrics().await;
     assert!(
         series_line(&text, "pushmon_monitor_up", &monitor.id)
             .is_some_and(|line| line.ends_with(" 1"))
@@ -123,7 +112,7 @@ async fn per_monitor_series_appear_change_and_disappear_with_their_monitors() {
 
     app.wait_for_status(&monitor.id, Status::Down, Duration::from_secs(5))
         .await;
-    let text = scrape(&app).await;
+    let text = app.metrics().await;
     assert!(
         text.contains("pushmon_detection_lag_seconds_bucket{le=\"0.5\"}"),
         "a timeout records its detection lag as a histogram"
@@ -139,7 +128,7 @@ async fn per_monitor_series_appear_change_and_disappear_with_their_monitors() {
 
     let deleted = app.delete_monitor(&monitor.id).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let text = scrape(&app).await;
+    let text = app.metrics().await;
     assert!(
         !text.contains(&monitor.id),
         "series of a deleted monitor remain:\n{text}"
@@ -151,7 +140,7 @@ async fn per_monitor_series_can_be_switched_off() {
     let app = spawn_app_with(|config| config.monitor_metrics = false).await;
     let monitor = app.create_monitor("quiet", 60).await;
     app.push_ok(&monitor.push_token, &[]).await;
-    let text = scrape(&app).await;
+    let text = app.metrics().await;
     assert!(!text.contains(&monitor.id), "{text}");
     assert!(text.contains("pushmon_monitors{status=\"up\"} 1"), "{text}");
 }

@@ -153,6 +153,18 @@ impl Api {
     }
 
     /// A push that must be acknowledged with `200 {"ok":true}`.
+    /// `GET /metrics`: asserts a 200 with the Prometheus text content type, returns it.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(content_type.starts_with("text/plain"), "{content_type}");
+        response.text().await.unwrap()
+    }
+
     pub async fn push_ok(&self, token: &str, query: &[(&str, &str)]) {
         let body = expect_json(self.push(token, query).await, StatusCode::OK).await;
         assert_eq!(body, json!({"ok": true}));
