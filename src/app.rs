@@ -15,6 +15,7 @@ use crate::alert::{Channels, Dispatcher, Notifier};
 use crate::clock;
 use crate::config::Config;
 use crate::declare::MonitorsFile;
+use crate::domain::ids::MonitorId;
 use crate::http::{self, AppState, Phase};
 use crate::metrics as names;
 use crate::monitor::Registry;
@@ -146,6 +147,8 @@ pub async fn run_with_reload(
                 "ready"
             );
             let alive_store = store.clone();
+            let alive_registry = registry.clone();
+            let alive_dispatcher = dispatcher.clone();
             let limits = state.clone();
             let ticker = tokio::spawn(async move {
                 let mut interval = tokio::time::interval(ALIVE_INTERVAL);
@@ -153,6 +156,11 @@ pub async fn run_with_reload(
                 loop {
                     interval.tick().await;
                     alive_store.mark_alive(clock::now());
+                    let diverged = alive_store.take_diverged();
+                    if !diverged.is_empty() {
+                        heal_diverged(&alive_store, &alive_registry, &alive_dispatcher, diverged)
+                            .await;
+                    }
                     ticks += 1;
                     if ticks.is_multiple_of(RATE_LIMIT_SWEEP_TICKS) {
                         // Forget rate-limit state of monitors that have been quiet (or
@@ -212,6 +220,33 @@ pub async fn run_with_reload(
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// Rebuilds monitors whose failed batch turned out durable, and hands the dispatcher
+/// the deliveries that batch owed (their actors never enqueued them).
+async fn heal_diverged(
+    store: &EventStore,
+    registry: &Registry,
+    dispatcher: &Dispatcher,
+    diverged: Vec<(MonitorId, u64)>,
+) {
+    let reader = store.clone();
+    match tokio::task::spawn_blocking(move || reader.load_outbox()).await {
+        Ok(Ok(owed)) => {
+            for delivery in owed {
+                let from = diverged
+                    .iter()
+                    .find(|(id, _)| *id == delivery.alert.monitor_id)
+                    .map(|(_, first_seq)| *first_seq);
+                if from.is_some_and(|first_seq| delivery.alert.alert_seq >= first_seq) {
+                    dispatcher.enqueue(delivery);
+                }
+            }
+        }
+        Ok(Err(error)) => tracing::error!(%error, "cannot read the outbox of rebuilt monitors"),
+        Err(error) => tracing::error!(%error, "outbox read task failed"),
+    }
+    registry.rebuild_from_store(diverged.into_iter().map(|(id, _)| id).collect());
 }
 
 /// Spawns an actor for every stored monitor, then has each judge a deadline that fell

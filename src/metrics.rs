@@ -17,6 +17,8 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "pushmon_http_request_duration_s
 pub const STORE_COMMIT_DURATION_SECONDS: &str = "pushmon_store_commit_duration_seconds";
 pub const STORE_BATCH_EVENTS: &str = "pushmon_store_batch_events";
 pub const STORE_APPEND_DURATION_SECONDS: &str = "pushmon_store_append_duration_seconds";
+pub const STORE_WRITE_FAILURES_TOTAL: &str = "pushmon_store_write_failures_total";
+pub const STORE_RECOVERIES_TOTAL: &str = "pushmon_store_recoveries_total";
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "pushmon_connections_refused_total";
 pub const DETECTION_LAG_SECONDS: &str = "pushmon_detection_lag_seconds";
 pub const OUTBOX_DEPTH: &str = "pushmon_outbox_depth";
@@ -124,6 +126,14 @@ fn describe() {
     );
     describe_histogram!(STORE_BATCH_EVENTS, "Events per group-commit batch");
     describe_counter!(
+        STORE_WRITE_FAILURES_TOTAL,
+        "Group commits the disk refused (I/O error, disk full, read-only); none was acknowledged"
+    );
+    describe_counter!(
+        STORE_RECOVERIES_TOTAL,
+        "Times the event log was reopened and accepted writes again after a failed write"
+    );
+    describe_counter!(
         CONNECTIONS_REFUSED_TOTAL,
         "Connections closed on accept because the connection limit was reached"
     );
@@ -167,5 +177,7 @@ fn zero_known_series() {
     }
     metrics::counter!(ACTOR_RESTARTS_TOTAL).absolute(0);
     metrics::counter!(CONNECTIONS_REFUSED_TOTAL).absolute(0);
+    metrics::counter!(STORE_WRITE_FAILURES_TOTAL).absolute(0);
+    metrics::counter!(STORE_RECOVERIES_TOTAL).absolute(0);
     metrics::gauge!(OUTBOX_DEPTH).set(0.0);
 }

@@ -54,13 +54,20 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     // so ingestion is not stalled behind a scrape.
     let scrape_state = state.clone();
     let text = tokio::task::spawn_blocking(move || {
-        let monitors = scrape_state.store.load_monitors()?;
+        let monitors = scrape_state.store.load_monitors();
         let mut text = scrape_state.metrics.render();
-        render_monitor_families(&mut text, &monitors, scrape_state.monitor_metrics);
-        Ok::<_, crate::store::StoreError>(text)
+        match monitors {
+            Ok(monitors) => {
+                render_monitor_families(&mut text, &monitors, scrape_state.monitor_metrics);
+            }
+            // During a storage fault the service series are what an operator needs:
+            // serve them, without the families read from the store.
+            Err(error) => tracing::warn!(%error, "scrape without per-monitor series"),
+        }
+        text
     })
     .await
-    .map_err(|error| ApiError::Internal(format!("scrape task failed: {error}")))??;
+    .map_err(|error| ApiError::Internal(format!("scrape task failed: {error}")))?;
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

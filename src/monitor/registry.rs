@@ -25,6 +25,9 @@ use crate::store::{EventStore, StoreError};
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext, MonitorMsg};
 
 /// How long to wait before retrying a restart whose stored state could not be read.
+/// Why an actor is stopped to be rebuilt from the store.
+const RESYNC_REASON: &str = "resync";
+
 const RESTART_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How a monitor is reached.
@@ -285,6 +288,20 @@ impl Registry {
         }
     }
 
+    /// Replaces the actor of each of `monitors` by one rebuilt from the store (after
+    /// the store found durable a write its actor was told had failed).
+    pub fn rebuild_from_store(&self, monitors: Vec<MonitorId>) {
+        for id in monitors {
+            match self.directory.by_id(id) {
+                // Supervision restarts it from its stored state.
+                Some(actor) => actor.stop(Some(RESYNC_REASON.to_owned())),
+                None => {
+                    let _ = self.actor.cast(RegistryMsg::Restart(id));
+                }
+            }
+        }
+    }
+
     /// Stops every monitor actor, then the registry itself.
     pub async fn stop(&self) {
         let (reply, done) = oneshot::channel();
@@ -401,7 +418,11 @@ impl Actor for RegistryActor {
                 if state.stopping || reason.as_deref() == Some(DELETED_REASON) {
                     return Ok(());
                 }
-                tracing::error!(monitor = %id, ?reason, "monitor actor stopped unexpectedly; restarting it");
+                if reason.as_deref() == Some(RESYNC_REASON) {
+                    tracing::warn!(monitor = %id, "rebuilding a monitor actor from the store");
+                } else {
+                    tracing::error!(monitor = %id, ?reason, "monitor actor stopped unexpectedly; restarting it");
+                }
                 metrics::counter!(names::ACTOR_RESTARTS_TOTAL).increment(1);
                 restart_from_store(&myself, state, id).await;
             }
@@ -463,7 +484,12 @@ async fn restart_from_store(
     state: &mut RegistryState,
     id: MonitorId,
 ) {
-    match state.context.store.monitor(id).await {
+    let stored = state.context.store.monitor(id).await;
+    if stored.is_ok() {
+        // Its new actor starts from what the store holds: appends may resume.
+        state.context.store.release(id);
+    }
+    match stored {
         Ok(Some(monitor)) => {
             // The token may have changed since the directory entry was made.
             state.context.directory.remove(id);

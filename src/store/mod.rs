@@ -13,11 +13,10 @@ pub mod codec;
 pub mod keys;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, mpsc};
+use std::time::{Duration, Instant};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use tokio::sync::oneshot;
@@ -36,6 +35,12 @@ const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The most appends gathered into one batch; beyond this the rest wait for the next.
 const MAX_APPENDS_PER_BATCH: usize = 4096;
+
+/// How often a store that failed a write tries to reopen itself.
+const RECOVERY_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long recovery waits for readers to let go of the failed database.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,6 +83,35 @@ pub struct EventStore {
 }
 
 struct Shared {
+    /// fjall's directory.
+    path: PathBuf,
+    /// The open database; `None` while the writer reopens it after a failed write.
+    /// fjall refuses every write after one failed (it "poisons" itself), so a failed
+    /// write is healed by closing and reopening the database.
+    handles: RwLock<Option<Arc<Handles>>>,
+    /// False after a failed write until the store has been reopened and a write
+    /// succeeded again.
+    writable: AtomicBool,
+    /// How many times the store has healed itself since it was opened.
+    recoveries: AtomicU64,
+    /// Monitors whose failed batch turned out durable after all when the store was
+    /// reopened: their actors must be rebuilt from the store. Until they are
+    /// (`release`), the writer refuses their appends, so nothing is written from a
+    /// state that missed those events.
+    diverged: std::sync::Mutex<Diverged>,
+}
+
+#[derive(Default)]
+struct Diverged {
+    /// Not yet handed to the application, each with the first sequence number of
+    /// the batch that was reported failed.
+    new: Vec<(MonitorId, u64)>,
+    /// Refused until released.
+    quarantined: std::collections::HashSet<MonitorId>,
+}
+
+/// The database and its keyspaces.
+struct Handles {
     db: Database,
     events: Keyspace,
     monitors: Keyspace,
@@ -85,8 +119,57 @@ struct Shared {
     outbox: Keyspace,
     channels: Keyspace,
     channel_events: Keyspace,
-    /// False after a failed write until a write succeeds again.
-    writable: AtomicBool,
+}
+
+impl Handles {
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::builder(path)
+            .max_journaling_size(MAX_JOURNAL_BYTES)
+            .open()?;
+        Ok(Self {
+            events: db.keyspace(keys::EVENTS, KeyspaceCreateOptions::default)?,
+            monitors: db.keyspace(keys::MONITORS, KeyspaceCreateOptions::default)?,
+            meta: db.keyspace(keys::META, KeyspaceCreateOptions::default)?,
+            outbox: db.keyspace(keys::OUTBOX, KeyspaceCreateOptions::default)?,
+            channels: db.keyspace(keys::CHANNELS, KeyspaceCreateOptions::default)?,
+            channel_events: db.keyspace(keys::CHANNEL_EVENTS, KeyspaceCreateOptions::default)?,
+            db,
+        })
+    }
+
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta
+            .get(keys::META_LAST_SEQ)?
+            .and_then(|value| keys::decode_u64(&value))
+            .unwrap_or(0))
+    }
+}
+
+impl Shared {
+    /// The open database, or `Unavailable` while it is being reopened.
+    fn handles(&self) -> Result<Arc<Handles>, StoreError> {
+        self.handles
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| {
+                StoreError::Unavailable("storage is recovering from a failed write".to_owned())
+            })
+    }
+
+    fn diverged(&self) -> std::sync::MutexGuard<'_, Diverged> {
+        self.diverged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn publish(&self, handles: Option<Arc<Handles>>) {
+        *self
+            .handles
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = handles;
+    }
 }
 
 /// What was found in the store when it was opened.
@@ -148,33 +231,22 @@ impl EventStore {
         std::fs::create_dir_all(dir).map_err(|error| {
             StoreError::Unavailable(format!("cannot create {}: {error}", dir.display()))
         })?;
-        let db = Database::builder(dir.join("fjall"))
-            .max_journaling_size(MAX_JOURNAL_BYTES)
-            .open()?;
-        let events = db.keyspace(keys::EVENTS, KeyspaceCreateOptions::default)?;
-        let monitors = db.keyspace(keys::MONITORS, KeyspaceCreateOptions::default)?;
-        let meta = db.keyspace(keys::META, KeyspaceCreateOptions::default)?;
-        let outbox = db.keyspace(keys::OUTBOX, KeyspaceCreateOptions::default)?;
-        let channels = db.keyspace(keys::CHANNELS, KeyspaceCreateOptions::default)?;
-        let channel_events = db.keyspace(keys::CHANNEL_EVENTS, KeyspaceCreateOptions::default)?;
-        let last_seq = meta
-            .get(keys::META_LAST_SEQ)?
-            .and_then(|value| keys::decode_u64(&value))
-            .unwrap_or(0);
+        let path = dir.join("fjall");
+        let handles = Arc::new(Handles::open(&path)?);
+        let last_seq = handles.last_seq()?;
         let shared = Arc::new(Shared {
-            db,
-            events,
-            monitors,
-            meta,
-            outbox,
-            channels,
-            channel_events,
+            path,
+            handles: RwLock::new(Some(Arc::clone(&handles))),
             writable: AtomicBool::new(true),
+            recoveries: AtomicU64::new(0),
+            diverged: std::sync::Mutex::new(Diverged::default()),
         });
         let (sender, receiver) = mpsc::channel();
         let writer = Writer {
             shared: Arc::clone(&shared),
+            handles: Some(handles),
             next_seq: last_seq + 1,
+            failed: None,
         };
         let writer_thread = std::thread::Builder::new()
             .name("pushmon-writer".to_owned())
@@ -249,12 +321,12 @@ impl EventStore {
 
     /// Every delivery still owed, oldest alert first. Blocking.
     pub fn load_outbox(&self) -> Result<Vec<Delivery>, StoreError> {
-        load_all(&self.shared.outbox, codec::decode_delivery)
+        load_all(&self.shared.handles()?.outbox, codec::decode_delivery)
     }
 
     /// Every channel. Blocking.
     pub fn load_channels(&self) -> Result<Vec<Channel>, StoreError> {
-        load_all(&self.shared.channels, codec::decode_channel)
+        load_all(&self.shared.handles()?.channels, codec::decode_channel)
     }
 
     /// Records that the server is alive at `at` (SPEC 3's restart grace relies on it).
@@ -268,10 +340,30 @@ impl EventStore {
         self.shared.writable.load(Ordering::Relaxed)
     }
 
+    /// How many times the store has reopened itself after a failed write.
+    pub fn recoveries(&self) -> u64 {
+        self.shared.recoveries.load(Ordering::Acquire)
+    }
+
+    /// Monitors whose actors must be rebuilt from the store: a write reported as
+    /// failed (so their actors did not apply it) was found durable on reopening.
+    /// Their appends are refused until [`release`](Self::release).
+    /// Each comes with the first sequence number of the batch reported failed: its
+    /// outbox entries from there on were never handed to the dispatcher.
+    pub fn take_diverged(&self) -> Vec<(MonitorId, u64)> {
+        std::mem::take(&mut self.shared.diverged().new)
+    }
+
+    /// Accepts appends for `monitor` again, once its actor was rebuilt from the store.
+    pub fn release(&self, monitor: MonitorId) {
+        self.shared.diverged().quarantined.remove(&monitor);
+    }
+
     /// When the server was last recorded alive, if ever. Blocking.
     pub fn last_alive(&self) -> Result<Option<Timestamp>, StoreError> {
         Ok(self
             .shared
+            .handles()?
             .meta
             .get(keys::META_LAST_ALIVE)?
             .and_then(|value| keys::decode_i64(&value))
@@ -280,7 +372,7 @@ impl EventStore {
 
     /// Every monitor's current state, from the snapshots: O(monitors). Blocking.
     pub fn load_monitors(&self) -> Result<Vec<Monitor>, StoreError> {
-        load_all(&self.shared.monitors, codec::decode_monitor)
+        load_all(&self.shared.handles()?.monitors, codec::decode_monitor)
     }
 
     /// One monitor's current state.
@@ -288,6 +380,7 @@ impl EventStore {
         let shared = Arc::clone(&self.shared);
         blocking(move || {
             shared
+                .handles()?
                 .monitors
                 .get(keys::monitor_key(id))?
                 .map(|value| codec::decode_monitor(&value).map_err(StoreError::from))
@@ -315,7 +408,7 @@ impl EventStore {
             let start = keys::event_key(monitor, 0);
             let end = keys::event_key(monitor, before.unwrap_or(u64::MAX));
             let mut found = Vec::with_capacity(limit.min(1024));
-            for guard in shared.events.range(start..end).rev() {
+            for guard in shared.handles()?.events.range(start..end).rev() {
                 if found.len() >= limit {
                     break;
                 }
@@ -360,7 +453,7 @@ impl EventStore {
                 rebuilt.insert(id, monitor);
             }
         };
-        for guard in self.shared.events.iter() {
+        for guard in self.shared.handles()?.events.iter() {
             let (key, value) = guard.into_inner()?;
             let Some((id, seq)) = keys::parse_event_key(&key) else {
                 return Err(StoreError::Corrupt("malformed event key".to_owned()));
@@ -420,18 +513,46 @@ enum Pending {
     Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
 }
 
-/// The single writer: owns sequence numbering and group commit.
+/// The single writer: owns sequence numbering, group commit and self-healing.
 struct Writer {
     shared: Arc<Shared>,
+    /// The database writes go to; `None` after a failed write until reopened.
+    handles: Option<Arc<Handles>>,
     next_seq: u64,
+    /// The first sequence number and the monitors of the batch that failed, until
+    /// the store is reopened.
+    failed: Option<(u64, Vec<MonitorId>)>,
 }
 
 impl Writer {
     fn run(mut self, requests: mpsc::Receiver<WriteRequest>) {
         let mut pending: Vec<Pending> = Vec::with_capacity(256);
-        // Blocks for the first request, then takes whatever else is already waiting:
-        // everything that queued up during the previous fsync shares the next one.
-        while let Ok(first) = requests.recv() {
+        let mut next_attempt = Instant::now();
+        loop {
+            let Some(handles) = self.handles.clone() else {
+                // Broken: refuse writes at once (nothing is acknowledged) and try to
+                // reopen every RECOVERY_INTERVAL until the fault clears.
+                let now = Instant::now();
+                if now >= next_attempt {
+                    self.recover();
+                    next_attempt = Instant::now() + RECOVERY_INTERVAL;
+                    continue;
+                }
+                match requests.recv_timeout(next_attempt - now) {
+                    Ok(WriteRequest::Close(reply)) => {
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Ok(request) => refuse(request),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+                continue;
+            };
+            // Blocks for the first request, then takes whatever else is already
+            // waiting: everything that queued up during the previous fsync shares
+            // the next one.
+            let Ok(first) = requests.recv() else { return };
             let mut alive = None;
             let mut close = None;
             let mut next = Some(first);
@@ -450,15 +571,23 @@ impl Writer {
                     next = requests.try_recv().ok();
                 }
             }
-            self.commit(&mut pending, alive);
+            self.commit(&handles, &mut pending, alive);
+            if self.handles.is_none() {
+                next_attempt = Instant::now() + RECOVERY_INTERVAL;
+            }
             if let Some(reply) = close {
                 // Drain what raced in behind the close request, then sync everything.
                 while let Ok(WriteRequest::Append(append)) = requests.try_recv() {
                     pending.push(Pending::Append(append));
                 }
-                self.commit(&mut pending, None);
-                if let Err(error) = self.shared.db.persist(PersistMode::SyncAll) {
-                    tracing::error!(%error, "final persist of the store failed");
+                if self.handles.is_some() {
+                    self.commit(&handles, &mut pending, None);
+                    if let Err(error) = handles.db.persist(PersistMode::SyncAll) {
+                        tracing::error!(%error, "final persist of the store failed");
+                    }
+                }
+                for request in pending.drain(..) {
+                    request.reply(Err(StoreError::Closed));
                 }
                 let _ = reply.send(());
                 return;
@@ -466,42 +595,49 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, pending: &mut Vec<Pending>, alive: Option<Timestamp>) {
+    fn commit(&mut self, handles: &Handles, pending: &mut Vec<Pending>, alive: Option<Timestamp>) {
         if pending.is_empty() && alive.is_none() {
             return;
         }
         let started = Instant::now();
         let first_seq = self.next_seq;
         let mut results: Vec<Result<u64, StoreError>> = Vec::with_capacity(pending.len());
-        let mut batch = self
-            .shared
-            .db
-            .batch()
-            .durability(Some(PersistMode::SyncData));
+        let mut batch = handles.db.batch().durability(Some(PersistMode::SyncData));
         let mut event_count = 0usize;
+        let shared = Arc::clone(&self.shared);
+        let diverged = shared.diverged();
         for request in pending.iter_mut() {
             let staged = match request {
-                Pending::Append(append) => {
-                    self.stage(&mut batch, &mut append.append, &mut event_count)
+                Pending::Append(append)
+                    if !diverged.quarantined.is_empty()
+                        && diverged.quarantined.contains(&append.append.monitor) =>
+                {
+                    Err(StoreError::Unavailable(
+                        "monitor is being rebuilt from the store".to_owned(),
+                    ))
                 }
-                Pending::Channel(write) => self.stage_channel(&mut batch, write),
+                Pending::Append(append) => {
+                    self.stage(handles, &mut batch, &mut append.append, &mut event_count)
+                }
+                Pending::Channel(write) => self.stage_channel(handles, &mut batch, write),
                 Pending::Settle((alert_seq, channel), _) => {
-                    batch.remove(&self.shared.outbox, keys::outbox_key(*alert_seq, *channel));
+                    batch.remove(&handles.outbox, keys::outbox_key(*alert_seq, *channel));
                     Ok(0)
                 }
             };
             results.push(staged);
         }
+        drop(diverged);
         if self.next_seq != first_seq {
             batch.insert(
-                &self.shared.meta,
+                &handles.meta,
                 keys::META_LAST_SEQ,
                 (self.next_seq - 1).to_be_bytes(),
             );
         }
         if let Some(at) = alive {
             batch.insert(
-                &self.shared.meta,
+                &handles.meta,
                 keys::META_LAST_ALIVE,
                 at.as_millis().to_be_bytes(),
             );
@@ -510,33 +646,124 @@ impl Writer {
         metrics::histogram!(names::STORE_COMMIT_DURATION_SECONDS)
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!(names::STORE_BATCH_EVENTS).record(event_count as f64);
-        match outcome {
-            Ok(()) => {
-                self.shared.writable.store(true, Ordering::Relaxed);
-            }
-            Err(error) => {
-                tracing::error!(%error, "event log commit failed; nothing in the batch is acknowledged");
-                self.shared.writable.store(false, Ordering::Relaxed);
-                let failure = StoreError::from(error);
-                for result in &mut results {
-                    if result.is_ok() {
-                        *result = Err(failure.clone());
-                    }
+        if let Err(error) = outcome {
+            tracing::error!(%error, "event log commit failed; nothing in the batch is acknowledged; reopening the store");
+            metrics::counter!(names::STORE_WRITE_FAILURES_TOTAL).increment(1);
+            let monitors = pending
+                .iter()
+                .filter_map(|request| match request {
+                    Pending::Append(append) => Some(append.append.monitor),
+                    _ => None,
+                })
+                .collect();
+            self.failed = Some((first_seq, monitors));
+            self.break_down();
+            let failure = StoreError::from(error);
+            for result in &mut results {
+                if result.is_ok() {
+                    *result = Err(failure.clone());
                 }
             }
         }
         for (request, result) in pending.drain(..).zip(results) {
-            let reply = match request {
-                Pending::Append(append) => append.reply,
-                Pending::Channel(write) => write.reply,
-                Pending::Settle(_, reply) => reply,
-            };
-            let _ = reply.send(result);
+            request.reply(result);
+        }
+    }
+
+    /// Stops writing after a failed write: fjall refuses every later write, so the
+    /// database is withdrawn from readers and reopened by [`recover`](Self::recover).
+    fn break_down(&mut self) {
+        self.shared.writable.store(false, Ordering::Relaxed);
+        self.shared.publish(None);
+        self.handles = None;
+    }
+
+    /// One attempt to reopen the store after a failed write. Succeeds only when a
+    /// durable write goes through again.
+    fn recover(&mut self) {
+        // Wait for readers to let go of the failed database so its lock is released.
+        let Some(failed) = self
+            .shared
+            .handles
+            .write()
+            .ok()
+            .and_then(|mut slot| slot.take())
+        else {
+            return self.reopen();
+        };
+        let deadline = Instant::now() + RELEASE_TIMEOUT;
+        let mut failed = failed;
+        loop {
+            match Arc::try_unwrap(failed) {
+                Ok(handles) => {
+                    drop(handles);
+                    break;
+                }
+                Err(still_shared) if Instant::now() < deadline => {
+                    failed = still_shared;
+                    #[allow(clippy::disallowed_methods)] // The writer's own thread.
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(still_shared) => {
+                    tracing::error!("readers still hold the failed store; retrying");
+                    self.shared.publish(None);
+                    drop(still_shared);
+                    return;
+                }
+            }
+        }
+        self.reopen();
+    }
+
+    fn reopen(&mut self) {
+        let attempt = Handles::open(&self.shared.path).and_then(|handles| {
+            let last_seq = handles.last_seq()?;
+            // A probe: the fault has cleared only once a durable write succeeds.
+            let mut probe = handles.db.batch().durability(Some(PersistMode::SyncData));
+            probe.insert(
+                &handles.meta,
+                keys::META_LAST_ALIVE,
+                crate::clock::now().as_millis().to_be_bytes(),
+            );
+            probe.commit()?;
+            Ok((handles, last_seq))
+        });
+        match attempt {
+            Ok((handles, last_seq)) => {
+                if let Some((first_failed, monitors)) = self.failed.take()
+                    && last_seq >= first_failed
+                {
+                    // The write failed after its bytes reached the journal (an fsync
+                    // error): the log holds events the actors never applied.
+                    tracing::warn!(
+                        monitors = monitors.len(),
+                        "a failed batch was found durable; rebuilding its monitors from the store"
+                    );
+                    let mut diverged = self.shared.diverged();
+                    diverged.quarantined.extend(monitors.iter().copied());
+                    diverged
+                        .new
+                        .extend(monitors.into_iter().map(|id| (id, first_failed)));
+                }
+                // Sequence numbers only grow, even past events a failed batch burned.
+                self.next_seq = self.next_seq.max(last_seq + 1);
+                let handles = Arc::new(handles);
+                self.handles = Some(Arc::clone(&handles));
+                self.shared.publish(Some(handles));
+                self.shared.recoveries.fetch_add(1, Ordering::AcqRel);
+                metrics::counter!(names::STORE_RECOVERIES_TOTAL).increment(1);
+                self.shared.writable.store(true, Ordering::Relaxed);
+                tracing::info!("store reopened after a failed write; accepting writes again");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "store still cannot write; retrying");
+            }
         }
     }
 
     fn stage_channel(
         &mut self,
+        handles: &Handles,
         batch: &mut fjall::OwnedWriteBatch,
         write: &ChannelWrite,
     ) -> Result<u64, StoreError> {
@@ -548,14 +775,14 @@ impl Writer {
         let key = keys::channel_key(write.channel);
         match &write.event {
             ChannelEvent::Created(channel) | ChannelEvent::Updated(channel) => {
-                batch.insert(&self.shared.channels, key, codec::encode_channel(channel)?);
+                batch.insert(&handles.channels, key, codec::encode_channel(channel)?);
             }
-            ChannelEvent::Deleted => batch.remove(&self.shared.channels, key),
+            ChannelEvent::Deleted => batch.remove(&handles.channels, key),
         }
         let seq = self.next_seq;
         self.next_seq += 1;
         batch.insert(
-            &self.shared.channel_events,
+            &handles.channel_events,
             keys::channel_event_key(write.channel, seq),
             value,
         );
@@ -566,6 +793,7 @@ impl Writer {
     /// the events.
     fn stage(
         &mut self,
+        handles: &Handles,
         batch: &mut fjall::OwnedWriteBatch,
         append: &mut Append,
         event_count: &mut usize,
@@ -598,7 +826,7 @@ impl Writer {
         };
         for value in encoded {
             batch.insert(
-                &self.shared.events,
+                &handles.events,
                 keys::event_key(append.monitor, self.next_seq),
                 value,
             );
@@ -607,16 +835,48 @@ impl Writer {
         }
         let key = keys::monitor_key(append.monitor);
         match state {
-            Some(value) => batch.insert(&self.shared.monitors, key, value),
-            None => batch.remove(&self.shared.monitors, key),
+            Some(value) => batch.insert(&handles.monitors, key, value),
+            None => batch.remove(&handles.monitors, key),
         }
         for (key, value) in owed {
-            batch.insert(&self.shared.outbox, key, value);
+            batch.insert(&handles.outbox, key, value);
         }
         if let Some((alert_seq, channel)) = append.settled {
-            batch.remove(&self.shared.outbox, keys::outbox_key(alert_seq, channel));
+            batch.remove(&handles.outbox, keys::outbox_key(alert_seq, channel));
         }
         Ok(last_seq)
+    }
+}
+
+impl Pending {
+    fn reply(self, result: Result<u64, StoreError>) {
+        let reply = match self {
+            Pending::Append(append) => append.reply,
+            Pending::Channel(write) => write.reply,
+            Pending::Settle(_, reply) => reply,
+        };
+        let _ = reply.send(result);
+    }
+}
+
+/// Answers a write that arrives while the store is broken: nothing is written.
+fn refuse(request: WriteRequest) {
+    let refused = || {
+        Err(StoreError::Unavailable(
+            "storage is recovering from a failed write".to_owned(),
+        ))
+    };
+    match request {
+        WriteRequest::Append(append) => {
+            let _ = append.reply.send(refused());
+        }
+        WriteRequest::Channel(write) => {
+            let _ = write.reply.send(refused());
+        }
+        WriteRequest::Settle(_, reply) => {
+            let _ = reply.send(refused());
+        }
+        WriteRequest::Alive(_) | WriteRequest::Close(_) => {}
     }
 }
 

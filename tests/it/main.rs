@@ -18,4 +18,5 @@ mod receiver;
 mod restart;
 mod running;
 mod smtp;
+mod storage;
 mod support;

@@ -528,8 +528,39 @@ impl ServerProcess {
         Self::spawn(data_dir, &args, env).await
     }
 
+    /// Like [`start`](Self::start), but runs `wrapper… pushmon serve …`: the wrapper
+    /// must end by exec-ing its arguments (so the child's pid is the server's).
+    pub async fn start_wrapped(wrapper: &[&str], data_dir: &Path, extra_args: &[&str]) -> Self {
+        let mut args = vec!["--admin-token", ADMIN_TOKEN];
+        args.extend_from_slice(extra_args);
+        Self::spawn_wrapped(wrapper, data_dir, &args, &[]).await
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("pushmon still running")
+    }
+
     async fn spawn(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
+        Self::spawn_wrapped(&[], data_dir, extra_args, env).await
+    }
+
+    async fn spawn_wrapped(
+        wrapper: &[&str],
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
+        let binary = env!("CARGO_BIN_EXE_pushmon");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = tokio::process::Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => tokio::process::Command::new(binary),
+        };
+        let mut child = command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .arg("--data-dir")

@@ -1,0 +1,214 @@
+//! Storage faults (SPEC 2 "store unavailable: 503, nothing acknowledged", SPEC 6
+//! `/readyz`), done for real: the real binary runs in its own mount namespace with
+//! its data directory on a small tmpfs, which the test fills up (ENOSPC) from
+//! outside. (A read-only remount is refused by the kernel while the journal is open
+//! for writing, so "disk full" stands for every write error: the writer handles
+//! them all alike.) While the disk refuses writes, pushes answer 503
+//! and are not recorded, `/readyz` is 503 and nothing panics; once the fault clears,
+//! the store reopens itself and service resumes without a restart.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tempfile::TempDir;
+use tokio::time::{Instant, sleep};
+
+use crate::support::{ServerProcess, Status, expect_error, of_kind};
+
+/// How long the store may take to notice a cleared fault and reopen.
+const RECOVERY_WAIT: Duration = Duration::from_secs(20);
+
+/// `unshare … sh -c 'mount a tmpfs on $0, then exec the server'`.
+fn on_small_tmpfs(dir: &Path) -> Vec<String> {
+    [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount -t tmpfs -o size=48m pushmon-test \"$0\" && exec \"$@\"",
+    ]
+    .iter()
+    .map(|part| (*part).to_owned())
+    .chain([dir.display().to_string()])
+    .collect()
+}
+
+/// The data directory as the server (in its own mount namespace) sees it.
+fn seen_by(server: &ServerProcess, dir: &Path) -> PathBuf {
+    PathBuf::from(format!("/proc/{}/root{}", server.pid(), dir.display()))
+}
+
+/// Writes a file until the filesystem is full; returns its path.
+fn fill_disk(dir: &Path) -> PathBuf {
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).expect("create the filler");
+    let chunk = vec![0xA5u8; 256 * 1024];
+    loop {
+        match file.write_all(&chunk) {
+            Ok(()) => {}
+            Err(error) if error.raw_os_error() == Some(28) => break, // ENOSPC
+            Err(error) => panic!("filling the disk failed otherwise: {error}"),
+        }
+    }
+    // Whatever is still buffered by the kernel has no room either.
+    let _ = file.sync_all();
+    path
+}
+
+async fn readyz(server: &ServerProcess) -> StatusCode {
+    server
+        .client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Pushes (1 KiB messages) until the store stays refused: a push answers 503 and
+/// `/readyz` still says 503 after the store's next attempt to reopen. A store that is
+/// full can still take a few small writes into the space left in its last page, so
+/// it may flap between refused and healed before that. Returns the messages
+/// acknowledged meanwhile.
+async fn push_until_refused(server: &ServerProcess, token: &str, tag: &str) -> Vec<String> {
+    let padding = "x".repeat(1000);
+    let mut acknowledged = Vec::new();
+    for n in 0..300 {
+        let msg = format!("{tag} {n} {padding}");
+        let response = server.push(token, &[("msg", &msg)]).await;
+        match response.status() {
+            StatusCode::OK => acknowledged.push(msg),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                let error = expect_error(response, StatusCode::SERVICE_UNAVAILABLE).await;
+                assert!(error.contains("storage"), "{error}");
+                sleep(Duration::from_millis(1200)).await;
+                if readyz(server).await == StatusCode::SERVICE_UNAVAILABLE {
+                    return acknowledged;
+                }
+            }
+            other => panic!("unexpected {other} while the disk is failing"),
+        }
+    }
+    panic!("the store never stayed refused on a failing disk");
+}
+
+/// Waits until a push is acknowledged again; returns its message.
+async fn push_until_accepted(server: &ServerProcess, token: &str, tag: &str) -> String {
+    let deadline = Instant::now() + RECOVERY_WAIT;
+    for n in 0.. {
+        let msg = format!("{tag} {n}");
+        let response = server.push(token, &[("msg", &msg)]).await;
+        match response.status() {
+            StatusCode::OK => return msg,
+            StatusCode::SERVICE_UNAVAILABLE => {}
+            other => panic!("unexpected {other} while recovering"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery within {RECOVERY_WAIT:?}; log:\n{}",
+            server.log()
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+    unreachable!()
+}
+
+/// While refused: a few more pushes, each 503; returns how many were tried.
+async fn all_refused(server: &ServerProcess, token: &str, tag: &str) -> usize {
+    for n in 0..20 {
+        let response = server.push(token, &[("msg", &format!("{tag} {n}"))]).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    20
+}
+
+fn counter(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_pushes_and_heals_without_a_restart() {
+    let dir = TempDir::new().unwrap();
+    let server = ServerProcess::start_wrapped(
+        &on_small_tmpfs(dir.path())
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        dir.path(),
+        &["--restart-grace", "0"],
+    )
+    .await;
+    let steady = server.create_monitor("steady", 3600).await;
+    // Nobody pushes this one: its timeout falls while the disk is full.
+    let silent = server.create_monitor("silent", 2).await;
+    let mut acknowledged = Vec::new();
+    server
+        .push_ok(&steady.push_token, &[("msg", "before")])
+        .await;
+    acknowledged.push("before".to_owned());
+
+    // Disk full.
+    let filler = tokio::task::spawn_blocking({
+        let data = seen_by(&server, dir.path());
+        move || fill_disk(&data)
+    })
+    .await
+    .unwrap();
+    acknowledged.extend(push_until_refused(&server, &steady.push_token, "full").await);
+    assert_eq!(readyz(&server).await, StatusCode::SERVICE_UNAVAILABLE);
+    all_refused(&server, &steady.push_token, "full refused").await;
+    // The metrics still answer during the fault, and count it.
+    let metrics = server.metrics().await;
+    assert!(counter(&metrics, "pushmon_store_write_failures_total") >= 1.0);
+    // The silent monitor's deadline passes while nothing can be written.
+    sleep(Duration::from_secs(3)).await;
+    assert_eq!(readyz(&server).await, StatusCode::SERVICE_UNAVAILABLE);
+
+    // Room again: the store reopens itself.
+    std::fs::remove_file(&filler).unwrap();
+    acknowledged.push(push_until_accepted(&server, &steady.push_token, "after full").await);
+    assert_eq!(readyz(&server).await, StatusCode::OK);
+    // The timeout that fell during the fault is recorded once the store heals.
+    let down = server
+        .wait_for_status(&silent.id, Status::Down, RECOVERY_WAIT)
+        .await;
+    assert_eq!(down.status, Status::Down);
+    let silent_history = server.history(&silent.id).await;
+    assert_eq!(of_kind(&silent_history, "down").len(), 1);
+
+    let metrics = server.metrics().await;
+    assert!(counter(&metrics, "pushmon_store_recoveries_total") >= 1.0);
+    // Every acknowledged heartbeat is in the history, in order. A refused one may be
+    // there too: a write the disk refused can still reach the journal when fjall
+    // flushes its buffer on close; the server then rebuilds that monitor from the
+    // store. Nothing else is.
+    let recorded: Vec<String> = of_kind(&server.history(&steady.id).await, "heartbeat")
+        .into_iter()
+        .filter_map(|event| event.msg.clone())
+        .collect();
+    let mut unacknowledged = recorded.iter().filter(|msg| !acknowledged.contains(msg));
+    assert!(
+        unacknowledged.all(|msg| msg.starts_with("full")),
+        "{recorded:?}"
+    );
+    let acknowledged_in_history: Vec<&String> = recorded
+        .iter()
+        .filter(|msg| acknowledged.contains(msg))
+        .collect();
+    assert_eq!(
+        acknowledged_in_history,
+        acknowledged.iter().collect::<Vec<_>>()
+    );
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+
+    // And the process still shuts down cleanly.
+    let (status, log) = server.sigterm().await;
+    assert!(status.success(), "{log}");
+}
