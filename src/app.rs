@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -20,6 +22,7 @@ use crate::http::{self, AppState, Phase};
 use crate::metrics as names;
 use crate::monitor::Registry;
 use crate::store::EventStore;
+use crate::store::retention::Retention;
 
 /// How often the store records that the server is alive (SPEC 3: "about every second").
 const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -136,9 +139,17 @@ pub async fn run_with_reload(
         () = &mut shutdown => None,
     };
     let mut failure = None;
+    let sweeping = Arc::new(AtomicBool::new(true));
+    let mut sweeper = None;
     let ticker = match started_up {
         Some(Ok(count)) => {
             state.set_phase(Phase::Ready);
+            sweeper = Some(tokio::spawn(sweep_history(
+                store.clone(),
+                config.retention,
+                config.history_sweep,
+                Arc::clone(&sweeping),
+            )));
             let elapsed = started.elapsed();
             metrics::gauge!(names::STARTUP_DURATION_SECONDS).set(elapsed.as_secs_f64());
             tracing::info!(
@@ -205,6 +216,10 @@ pub async fn run_with_reload(
     if let Some(ticker) = ticker {
         ticker.abort();
     }
+    sweeping.store(false, Ordering::Relaxed);
+    if let Some(sweeper) = sweeper {
+        let _ = sweeper.await;
+    }
     tracing::info!("stopping alert delivery and monitor actors");
     dispatcher.stop().await;
     let _ = dispatcher_task.await;
@@ -219,6 +234,45 @@ pub async fn run_with_reload(
     match failure {
         Some(error) => Err(error),
         None => Ok(()),
+    }
+}
+
+/// Applies the history limits every `interval` until `sweeping` turns false.
+async fn sweep_history(
+    store: EventStore,
+    retention: Retention,
+    interval: Duration,
+    sweeping: Arc<AtomicBool>,
+) {
+    if retention.is_unlimited() {
+        return;
+    }
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while sweeping.load(Ordering::Relaxed) {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = tokio::time::sleep(Duration::from_millis(200)) => continue,
+        }
+        let (reader, flag) = (store.clone(), Arc::clone(&sweeping));
+        let started = Instant::now();
+        let outcome = tokio::task::spawn_blocking(move || {
+            reader.sweep(retention, clock::now(), || flag.load(Ordering::Relaxed))
+        })
+        .await;
+        match outcome {
+            Ok(Ok(swept)) => {
+                metrics::counter!(names::HISTORY_PRUNED_TOTAL).increment(swept.deleted as u64);
+                tracing::debug!(
+                    monitors = swept.monitors,
+                    deleted = swept.deleted,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "history swept"
+                );
+            }
+            Ok(Err(error)) => tracing::warn!(%error, "history sweep failed; retrying at the next"),
+            Err(error) => tracing::error!(%error, "history sweep task failed"),
+        }
     }
 }
 

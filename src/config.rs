@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::alert::RetryPolicy;
+use crate::store::retention::Retention;
 
 /// The most a restart grace may be: a year, the longest timeout a monitor can have.
 const MAX_RESTART_GRACE_SECONDS: u64 = 31_536_000;
@@ -93,6 +94,19 @@ pub struct ServeArgs {
     /// [env: PUSHMON_MONITORS_FILE]
     #[arg(long)]
     pub monitors_file: Option<PathBuf>,
+    /// Heartbeats kept in each monitor's history; 0 keeps all. State changes, alerts
+    /// and configuration events are always kept
+    /// [env: PUSHMON_HISTORY_MAX_HEARTBEATS] [default: 1000]
+    #[arg(long)]
+    pub history_max_heartbeats: Option<String>,
+    /// Days a heartbeat is kept in the history; 0 keeps them forever
+    /// [env: PUSHMON_HISTORY_MAX_AGE_DAYS] [default: 90]
+    #[arg(long)]
+    pub history_max_age_days: Option<String>,
+    /// Seconds between two sweeps applying the history limits
+    /// [env: PUSHMON_HISTORY_SWEEP_SECONDS] [default: 300]
+    #[arg(long)]
+    pub history_sweep_seconds: Option<String>,
     /// Leave the per-monitor series out of /metrics, for very large installations
     /// [env: PUSHMON_MONITOR_METRICS=false]
     #[arg(long)]
@@ -142,6 +156,10 @@ pub struct Config {
     pub header_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// How much heartbeat history each monitor keeps.
+    pub retention: Retention,
+    /// Time between two retention sweeps.
+    pub history_sweep: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +185,8 @@ impl Config {
             monitors_file: None,
             header_timeout: Duration::from_secs(10),
             max_connections: 10_000,
+            retention: Retention::default(),
+            history_sweep: Duration::from_secs(300),
         }
     }
 
@@ -282,6 +302,27 @@ impl Config {
         if let Some(timeout) = args.alert_timeout.or_else(|| env("PUSHMON_ALERT_TIMEOUT")) {
             config.alert_timeout =
                 Duration::from_secs(parse_number("alert timeout", &timeout, 1, 600)?);
+        }
+        if let Some(count) = args
+            .history_max_heartbeats
+            .or_else(|| env("PUSHMON_HISTORY_MAX_HEARTBEATS"))
+        {
+            let count = parse_number("history max heartbeats", &count, 0, u64::from(u32::MAX))?;
+            config.retention.max_heartbeats = (count > 0).then_some(count as usize);
+        }
+        if let Some(days) = args
+            .history_max_age_days
+            .or_else(|| env("PUSHMON_HISTORY_MAX_AGE_DAYS"))
+        {
+            let days = parse_number("history max age days", &days, 0, 36_500)?;
+            config.retention.max_age = (days > 0).then(|| Duration::from_secs(days * 24 * 3600));
+        }
+        if let Some(seconds) = args
+            .history_sweep_seconds
+            .or_else(|| env("PUSHMON_HISTORY_SWEEP_SECONDS"))
+        {
+            config.history_sweep =
+                Duration::from_secs(parse_number("history sweep seconds", &seconds, 1, 86_400)?);
         }
         Ok(config)
     }

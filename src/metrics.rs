@@ -19,6 +19,7 @@ pub const STORE_BATCH_EVENTS: &str = "pushmon_store_batch_events";
 pub const STORE_APPEND_DURATION_SECONDS: &str = "pushmon_store_append_duration_seconds";
 pub const STORE_WRITE_FAILURES_TOTAL: &str = "pushmon_store_write_failures_total";
 pub const STORE_RECOVERIES_TOTAL: &str = "pushmon_store_recoveries_total";
+pub const HISTORY_PRUNED_TOTAL: &str = "pushmon_history_pruned_total";
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "pushmon_connections_refused_total";
 pub const DETECTION_LAG_SECONDS: &str = "pushmon_detection_lag_seconds";
 pub const OUTBOX_DEPTH: &str = "pushmon_outbox_depth";
@@ -130,6 +131,10 @@ fn describe() {
         "Group commits the disk refused (I/O error, disk full, read-only); none was acknowledged"
     );
     describe_counter!(
+        HISTORY_PRUNED_TOTAL,
+        "Heartbeats dropped from monitors' histories by the retention limits"
+    );
+    describe_counter!(
         STORE_RECOVERIES_TOTAL,
         "Times the event log was reopened and accepted writes again after a failed write"
     );
@@ -179,5 +184,6 @@ fn zero_known_series() {
     metrics::counter!(CONNECTIONS_REFUSED_TOTAL).absolute(0);
     metrics::counter!(STORE_WRITE_FAILURES_TOTAL).absolute(0);
     metrics::counter!(STORE_RECOVERIES_TOTAL).absolute(0);
+    metrics::counter!(HISTORY_PRUNED_TOTAL).absolute(0);
     metrics::gauge!(OUTBOX_DEPTH).set(0.0);
 }

@@ -11,6 +11,7 @@
 
 pub mod codec;
 pub mod keys;
+pub mod retention;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

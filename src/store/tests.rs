@@ -1,5 +1,6 @@
 //! Store tests on a real fjall directory: write, close, reopen, compare.
 
+use super::retention::Retention;
 use super::*;
 use crate::domain::event::{Heartbeat, MonitorConfig, Msg, PushStatus};
 use crate::domain::ids::PushToken;
@@ -198,4 +199,141 @@ async fn concurrent_appends_share_batches_and_all_become_durable() {
         assert_eq!(history.len(), 51, "50 heartbeats and the creation");
     }
     close(reopened, store).await;
+}
+
+fn beat_with(status: PushStatus, msg: &str, value: Option<f64>) -> Command {
+    Command::Heartbeat(Heartbeat {
+        status,
+        msg: Some(Msg::truncated(msg.to_owned())),
+        value,
+    })
+}
+
+fn heartbeat_msgs(history: &[RecordedEvent]) -> Vec<String> {
+    history
+        .iter()
+        .rev()
+        .filter_map(|recorded| match &recorded.event {
+            Event::HeartbeatReceived(heartbeat) => {
+                heartbeat.msg.as_ref().map(|msg| msg.as_str().to_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_heartbeats_and_what_the_state_depends_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut monitor = create(&store, "pruned", at(0)).await;
+    // The first `up` takes it out of pending: the state remembers when.
+    run(
+        &store,
+        &mut monitor,
+        beat_with(PushStatus::Up, "first", None),
+        at(1),
+    )
+    .await;
+    run(
+        &store,
+        &mut monitor,
+        beat_with(PushStatus::Up, "valued", Some(7.0)),
+        at(2),
+    )
+    .await;
+    for n in 0..10 {
+        run(
+            &store,
+            &mut monitor,
+            beat_with(PushStatus::Up, &format!("old {n}"), None),
+            at(3 + n),
+        )
+        .await;
+    }
+    run(
+        &store,
+        &mut monitor,
+        beat_with(PushStatus::Down, "manual down", None),
+        at(20),
+    )
+    .await;
+    run(&store, &mut monitor, Command::Pause, at(21)).await;
+    run(&store, &mut monitor, Command::Resume, at(22)).await;
+    // Out of pending again after the resume.
+    run(
+        &store,
+        &mut monitor,
+        beat_with(PushStatus::Up, "after resume", None),
+        at(23),
+    )
+    .await;
+    for n in 0..4 {
+        run(
+            &store,
+            &mut monitor,
+            beat_with(PushStatus::Down, &format!("new {n}"), None),
+            at(24 + n),
+        )
+        .await;
+    }
+    let before = store
+        .history(monitor.id, 1000, None)
+        .await
+        .expect("history");
+
+    let retention = Retention {
+        max_heartbeats: Some(3),
+        max_age: None,
+    };
+    let deleted = store.prune(monitor.id, retention, at(100)).expect("prunes");
+    let after = store
+        .history(monitor.id, 1000, None)
+        .await
+        .expect("history");
+    assert_eq!(
+        heartbeat_msgs(&after),
+        ["first", "valued", "after resume", "new 1", "new 2", "new 3"],
+        "the newest 3, plus the ones the state depends on"
+    );
+    assert_eq!(deleted, heartbeat_msgs(&before).len() - 6);
+    // Every other event is kept.
+    let others = |history: &[RecordedEvent]| {
+        history
+            .iter()
+            .filter(|recorded| !matches!(recorded.event, Event::HeartbeatReceived(_)))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(others(&after), others(&before));
+    // The pruned log still replays to the state: start-up and `pushmon check` agree.
+    let replayed = store.replay_all().expect("replays");
+    assert_eq!(replayed.get(&monitor.id), Some(&monitor));
+    // A second prune has nothing left to do.
+    assert_eq!(
+        store.prune(monitor.id, retention, at(100)).expect("prunes"),
+        0
+    );
+
+    // By age: everything older than 50 s at t=78 goes, but for the pinned ones.
+    let by_age = Retention {
+        max_heartbeats: None,
+        max_age: Some(std::time::Duration::from_secs(50)),
+    };
+    let swept = store.sweep(by_age, at(78), || true).expect("sweeps");
+    assert_eq!(swept.monitors, 1);
+    let after_age = store
+        .history(monitor.id, 1000, None)
+        .await
+        .expect("history");
+    assert_eq!(
+        heartbeat_msgs(&after_age),
+        ["first", "valued", "after resume", "new 3"]
+    );
+    assert_eq!(
+        store.replay_all().expect("replays").get(&monitor.id),
+        Some(&monitor)
+    );
+    close(opened, store).await;
 }

@@ -15,26 +15,11 @@ use serde_json::json;
 use tokio::time::{Instant, sleep};
 
 use crate::receiver::Receiver;
-use crate::support::{ServerProcess, expect_json};
+use crate::support::{ServerProcess, check_store, expect_json};
 
 const MONITORS: usize = 20;
 const CLIENTS: usize = 6;
 const KILLS: usize = 3;
-
-fn check_store(data_dir: &std::path::Path) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
-        .arg("check")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("run pushmon check");
-    assert!(
-        output.status.success(),
-        "snapshots differ from a replay:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_sigkills_under_load_lose_nothing_acknowledged_and_miss_no_alert() {

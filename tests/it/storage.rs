@@ -212,3 +212,60 @@ async fn a_full_disk_refuses_pushes_and_heals_without_a_restart() {
     let (status, log) = server.sigterm().await;
     assert!(status.success(), "{log}");
 }
+
+/// Retention (issue 6): with a limit of 5 heartbeats, a sweep drops the older ones but
+/// keeps every state change and the heartbeats the state depends on, and the pruned
+/// log still replays to each monitor's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_keeps_the_newest_heartbeats_and_every_state_change() {
+    let dir = TempDir::new().unwrap();
+    let server = ServerProcess::start(
+        dir.path(),
+        &[
+            "--history-max-heartbeats",
+            "5",
+            "--history-sweep-seconds",
+            "1",
+        ],
+    )
+    .await;
+    let monitor = server.create_monitor("pruned", 3600).await;
+    for n in 0..12 {
+        let status = if n == 6 { "down" } else { "up" };
+        server
+            .push_ok(
+                &monitor.push_token,
+                &[("status", status), ("msg", &format!("beat {n}"))],
+            )
+            .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let history = loop {
+        let history = server.history(&monitor.id).await;
+        if of_kind(&history, "heartbeat").len() <= 6 {
+            break history;
+        }
+        assert!(Instant::now() < deadline, "never pruned: {history:?}");
+        sleep(Duration::from_millis(200)).await;
+    };
+    let kept: Vec<&str> = of_kind(&history, "heartbeat")
+        .iter()
+        .filter_map(|event| event.msg.as_deref())
+        .collect();
+    // The first took it out of `pending` (the state remembers when); then the newest 5.
+    assert_eq!(
+        kept,
+        ["beat 0", "beat 7", "beat 8", "beat 9", "beat 10", "beat 11"]
+    );
+    let kinds: Vec<&str> = history
+        .iter()
+        .filter(|event| event.kind != "heartbeat")
+        .map(|event| event.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["created", "down", "up"]);
+    let metrics = server.metrics().await;
+    assert!(counter(&metrics, "pushmon_history_pruned_total") >= 6.0);
+    let (status, log) = server.sigterm().await;
+    assert!(status.success(), "{log}");
+    crate::support::check_store(dir.path());
+}

@@ -688,3 +688,20 @@ fn listening_line_is_parsed_with_or_without_colours() {
     );
     assert_eq!(listening_address("opening store"), None);
 }
+
+/// Runs `pushmon check` on a stopped server's store: every snapshot must equal a full
+/// replay of its events.
+pub fn check_store(data_dir: &Path) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
+        .arg("check")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("run pushmon check");
+    assert!(
+        output.status.success(),
+        "snapshots differ from a replay:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
