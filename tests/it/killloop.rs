@@ -17,12 +17,27 @@ use tokio::time::{Instant, sleep};
 use crate::receiver::Receiver;
 use crate::support::{ServerProcess, check_store, expect_json};
 
+/// The CI-sized run; `scripts/soak-kill.sh` sets PUSHMON_SOAK_* for the long one.
 const MONITORS: usize = 20;
 const CLIENTS: usize = 6;
 const KILLS: usize = 3;
+/// Longest a round of load runs before its SIGKILL, in milliseconds.
+const ROUND_MS: u64 = 1200;
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_sigkills_under_load_lose_nothing_acknowledged_and_miss_no_alert() {
+    let monitors_wanted = setting("PUSHMON_SOAK_MONITORS", MONITORS as u64) as usize;
+    let clients_wanted = setting("PUSHMON_SOAK_CLIENTS", CLIENTS as u64) as usize;
+    let kills = setting("PUSHMON_SOAK_KILLS", KILLS as u64) as usize;
+    let round_ms = setting("PUSHMON_SOAK_ROUND_MS", ROUND_MS).max(500);
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
@@ -49,7 +64,7 @@ async fn repeated_sigkills_under_load_lose_nothing_acknowledged_and_miss_no_aler
         .unwrap()
         .to_owned();
     let mut monitors = Vec::new();
-    for index in 0..MONITORS {
+    for index in 0..monitors_wanted {
         monitors.push(
             server
                 .create_monitor_from(&json!({"name": format!("m{index}"), "timeout_seconds": 3600, "channels": [channel]}))
@@ -64,10 +79,11 @@ async fn repeated_sigkills_under_load_lose_nothing_acknowledged_and_miss_no_aler
     );
     let acknowledged: Arc<Mutex<HashMap<String, HashSet<String>>>> = Arc::default();
 
-    for round in 0..KILLS {
+    for round in 0..kills {
         let base_url = server.base_url.clone();
         let mut clients = Vec::new();
-        for client_index in 0..CLIENTS {
+        for client_index in 0..clients_wanted {
+            let sent = Arc::clone(&sent);
             let tokens = Arc::clone(&tokens);
             let acknowledged = Arc::clone(&acknowledged);
             let base_url = base_url.clone();
@@ -81,6 +97,7 @@ async fn repeated_sigkills_under_load_lose_nothing_acknowledged_and_miss_no_aler
                     };
                     let (id, token) = &tokens[pick];
                     let msg = format!("r{round}-c{client_index}-{sequence}");
+                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let sent = http
                         .post(format!("{base_url}/api/push/{token}"))
                         .query(&[("status", status), ("msg", &msg)])
@@ -102,7 +119,7 @@ async fn repeated_sigkills_under_load_lose_nothing_acknowledged_and_miss_no_aler
                 }
             }));
         }
-        let run_for = Duration::from_millis(rand::rng().random_range(400..1200));
+        let run_for = Duration::from_millis(rand::rng().random_range(400..round_ms));
         sleep(run_for).await;
         server.sigkill().await;
         for client in clients {
@@ -114,11 +131,12 @@ async fn repeated_sigkills_under_load_lose_nothing_acknowledged_and_miss_no_aler
 
     // Every monitor survived, with every acknowledged heartbeat in its history.
     let listed = server.list_monitors().await;
-    assert_eq!(listed.len(), MONITORS, "a monitor was lost");
+    assert_eq!(listed.len(), monitors_wanted, "a monitor was lost");
     let acknowledged = acknowledged.lock().unwrap().clone();
     let total: usize = acknowledged.values().map(HashSet::len).sum();
     assert!(total > 100, "only {total} heartbeats were acknowledged");
     let mut alerts_in_history = Vec::new();
+    let mut found = 0;
     for (id, messages) in &acknowledged {
         let history = server.all_events(id).await;
         let recorded: HashSet<&str> = history
@@ -134,6 +152,7 @@ async fn repeated_sigkills_under_load_lose_nothing_acknowledged_and_miss_no_aler
             missing.is_empty(),
             "monitor {id} lost acknowledged heartbeats {missing:?}"
         );
+        found += messages.len();
         for event in history
             .iter()
             .filter(|event| event.kind == "down" || event.kind == "up")
@@ -177,8 +196,23 @@ async fn repeated_sigkills_under_load_lose_nothing_acknowledged_and_miss_no_aler
     }
     let duplicates =
         receiver.delivered().len() - alerts_in_history.len().min(receiver.delivered().len());
+    let unique_delivered = receiver
+        .delivered()
+        .iter()
+        .map(|request| request.body.clone())
+        .collect::<HashSet<_>>()
+        .len();
+    println!(
+        "killloop: kills={kills} monitors={monitors_wanted} clients={clients_wanted} \
+         sent={} acknowledged={total} found_after_restarts={found} \
+         alerts_in_history={} webhook_requests={} distinct_alert_bodies={unique_delivered} \
+         duplicates={duplicates}",
+        sent.load(std::sync::atomic::Ordering::Relaxed),
+        alerts_in_history.len(),
+        receiver.delivered().len(),
+    );
     assert!(
-        duplicates <= alerts_in_history.len() / 4 + KILLS,
+        duplicates <= alerts_in_history.len() / 4 + kills,
         "{duplicates} re-sent alerts for {} alerts: more than a crash window explains",
         alerts_in_history.len()
     );
