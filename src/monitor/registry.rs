@@ -384,8 +384,13 @@ impl Actor for RegistryActor {
                     .iter()
                     .map(|entry| entry.value().1.clone())
                     .collect();
+                // Ask all at once, then wait: stopping 1M actors one after the
+                // other took 11-12 s.
+                for child in &children {
+                    child.stop(None);
+                }
                 for child in children {
-                    let _ = child.stop_and_wait(None, None).await;
+                    let _ = child.wait(None).await;
                 }
                 let _ = reply.send(());
             }
