@@ -48,6 +48,11 @@ async fn repeated_sigkills_under_load_lose_nothing_acknowledged_and_miss_no_aler
         "50",
         "--alert-max-attempts",
         "1000",
+        // Every acknowledged heartbeat is looked for in the history: keep them all.
+        "--history-max-heartbeats",
+        "0",
+        "--history-max-age-days",
+        "0",
     ];
     let mut server = ServerProcess::start(&data_dir, &args).await;
     let channel = expect_json(
