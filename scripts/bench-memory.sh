@@ -6,15 +6,20 @@
 # Starts pushmon on an empty store, records VmRSS idle, creates MONITORS monitors
 # through the API, waits SETTLE seconds (default 5), records VmRSS again, then sends
 # one heartbeat to every monitor (PUSH=0 skips this) and records it once more.
-# Prints (rss_after - rss_before) / MONITORS. Everything is stopped on exit.
+# Prints (rss_after - rss_before) / MONITORS. Then it stops the server (SIGTERM),
+# starts it again on the same store and records VmRSS once the monitors are rebuilt
+# and SETTLE seconds have passed (RESTART=0 skips this): the memory a server holds
+# for its monitors after a deploy, without what the creation traffic left behind.
+# Everything is stopped on exit.
 #
-# Environment: SETTLE (5), PUSH (1), SKIP_BUILD, KEEP_TMP.
+# Environment: SETTLE (5), PUSH (1), RESTART (1), SKIP_BUILD, KEEP_TMP.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MONITORS="${1:-${MONITORS:-100000}}"
 SETTLE="${SETTLE:-5}"
 PUSH="${PUSH:-1}"
+RESTART="${RESTART:-1}"
 (( MONITORS > 0 )) || die "MONITORS must be positive"
 
 bench_init
@@ -59,6 +64,18 @@ hwm_end="$(hwm_kib "$pid")"
 data_size="$(du -sh "$work/data" | cut -f1)"
 
 stop_server "$pid" TERM
+stop_rc="$STOP_RC"; stop_ms="$STOP_MS"
+
+rss_restarted=""
+if [[ "$RESTART" == 1 ]]; then
+    log "restarting on the same store"
+    start_pushmon "$work/data"
+    wait_ready "$SERVER_URL" "$SERVER_PID" 300
+    sleep "$SETTLE"
+    rss_restarted="$(rss_kib "$SERVER_PID")"
+    log "restarted RSS ${rss_restarted} KiB"
+    stop_server "$SERVER_PID" TERM
+fi
 
 per_monitor() { awk -v a="$1" -v b="$2" -v n="$MONITORS" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }'; }
 
@@ -79,5 +96,10 @@ echo "pushmon above the reference (seeded): $(( $(per_monitor "$rss_seeded" "$rs
 if [[ -n "$rss_pushed" ]]; then
     echo "pushmon above the reference (pushed): $(( $(per_monitor "$rss_pushed" "$rss_idle") - reference_bytes )) bytes per monitor"
 fi
-echo "data dir size: $data_size; SIGTERM exit status $STOP_RC after ${STOP_MS} ms"
+if [[ -n "$rss_restarted" ]]; then
+    echo "RSS after a restart:         $rss_restarted KiB ($(( rss_restarted / 1024 )) MiB)"
+    echo "bytes per monitor (restart): $(per_monitor "$rss_restarted" "$rss_idle")"
+    echo "pushmon above the reference (restart): $(( $(per_monitor "$rss_restarted" "$rss_idle") - reference_bytes )) bytes per monitor"
+fi
+echo "data dir size: $data_size; SIGTERM exit status $stop_rc after ${stop_ms} ms"
 echo "================================"

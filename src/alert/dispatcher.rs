@@ -7,7 +7,7 @@
 //! outbox entry in the same batch. A crash between a receiver's 2xx and that record
 //! means the delivery is sent again after the restart: delivery is at least once.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,9 +123,11 @@ pub struct DeliveryState {
     args: Arc<DeliveryArgs>,
     registry: Option<Registry>,
     queues: HashMap<Key, VecDeque<Delivery>>,
-    busy: HashSet<Key>,
+    /// The delivery task in flight for each key (at most one per key). A map, not a
+    /// list: with a 100k-alert burst, pruning a list of finished tasks on every
+    /// completion was quadratic and starved the other actors of a worker thread.
+    busy: HashMap<Key, tokio::task::AbortHandle>,
     owed: usize,
-    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Actor for DeliveryActor {
@@ -143,9 +145,8 @@ impl Actor for DeliveryActor {
             args: Arc::new(args),
             registry: None,
             queues: HashMap::new(),
-            busy: HashSet::new(),
+            busy: HashMap::new(),
             owed: 0,
-            workers: Vec::new(),
         })
     }
 
@@ -155,7 +156,7 @@ impl Actor for DeliveryActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         // Unfinished deliveries stay in the outbox and are sent after the restart.
-        for worker in state.workers.drain(..) {
+        for (_, worker) in state.busy.drain() {
             worker.abort();
         }
         Ok(())
@@ -177,7 +178,6 @@ impl Actor for DeliveryActor {
             DeliveryMsg::Finished(key) => {
                 state.busy.remove(&key);
                 state.owed = state.owed.saturating_sub(1);
-                state.workers.retain(|worker| !worker.is_finished());
                 start_next(&myself, state, key);
             }
             DeliveryMsg::Attach(registry) => {
@@ -198,7 +198,7 @@ fn start_next(myself: &ActorRef<DeliveryMsg>, state: &mut DeliveryState, key: Ke
     let Some(registry) = state.registry.clone() else {
         return;
     };
-    if state.busy.contains(&key) {
+    if state.busy.contains_key(&key) {
         return;
     }
     let Some(queue) = state.queues.get_mut(&key) else {
@@ -208,14 +208,14 @@ fn start_next(myself: &ActorRef<DeliveryMsg>, state: &mut DeliveryState, key: Ke
         state.queues.remove(&key);
         return;
     };
-    state.busy.insert(key);
     let args = Arc::clone(&state.args);
     let myself = myself.clone();
-    state.workers.push(tokio::spawn(async move {
+    let worker = tokio::spawn(async move {
         let outcome = deliver(&args, &delivery).await;
         record(&args, &registry, &delivery, outcome).await;
         let _ = myself.cast(DeliveryMsg::Finished(key));
-    }));
+    });
+    state.busy.insert(key, worker.abort_handle());
 }
 
 /// Sends one delivery with retries; returns how it ended.
