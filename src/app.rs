@@ -81,6 +81,11 @@ pub async fn run_with_reload(
         .context("store read task")?
         .context("reading channels")?;
     let channels = Channels::new(store.clone(), stored_channels);
+    let reader = store.clone();
+    let api_keys = tokio::task::spawn_blocking(move || reader.load_api_keys())
+        .await
+        .context("store read task")?
+        .context("reading API keys")?;
     let public_url = config.public_base_url(bound);
     let notifier = Notifier::new(public_url.clone(), config.alert_timeout)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
@@ -102,6 +107,7 @@ pub async fn run_with_reload(
         channels.clone(),
         notifier,
         admin_token,
+        api_keys,
         public_url,
         config.rate_limit,
         metrics,

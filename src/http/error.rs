@@ -21,6 +21,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A known caller asking for more than its scope allows.
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("{0}")]
     NotFound(&'static str),
     #[error("request body is larger than 64 KiB")]
@@ -44,6 +47,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -9,6 +9,7 @@
 //!
 //! Reads (history, listings, replay) run on tokio's blocking pool.
 
+pub mod api_keys;
 pub mod codec;
 pub mod keys;
 
@@ -85,6 +86,7 @@ struct Shared {
     outbox: Keyspace,
     channels: Keyspace,
     channel_events: Keyspace,
+    api_keys: Keyspace,
     /// False after a failed write until a write succeeds again.
     writable: AtomicBool,
 }
@@ -157,6 +159,7 @@ impl EventStore {
         let outbox = db.keyspace(keys::OUTBOX, KeyspaceCreateOptions::default)?;
         let channels = db.keyspace(keys::CHANNELS, KeyspaceCreateOptions::default)?;
         let channel_events = db.keyspace(keys::CHANNEL_EVENTS, KeyspaceCreateOptions::default)?;
+        let api_keys = db.keyspace(api_keys::API_KEYS, KeyspaceCreateOptions::default)?;
         let last_seq = meta
             .get(keys::META_LAST_SEQ)?
             .and_then(|value| keys::decode_u64(&value))
@@ -169,6 +172,7 @@ impl EventStore {
             outbox,
             channels,
             channel_events,
+            api_keys,
             writable: AtomicBool::new(true),
         });
         let (sender, receiver) = mpsc::channel();

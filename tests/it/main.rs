@@ -9,6 +9,7 @@ mod channels;
 mod crash;
 mod declare;
 mod health;
+mod keys;
 mod killloop;
 mod lifecycle;
 mod limits;
