@@ -26,7 +26,8 @@ const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long shutdown waits for in-flight requests (Kubernetes' default grace is 30 s).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Every this many alive ticks (seconds), idle per-monitor rate-limit state is dropped.
+/// Every this many alive ticks (seconds), idle per-monitor and per-source rate-limit
+/// state is dropped.
 const RATE_LIMIT_SWEEP_TICKS: u64 = 60;
 
 /// How often buffered histogram samples are folded into their buckets.
@@ -110,6 +111,8 @@ pub async fn run_with_reload(
         api_keys,
         public_url,
         config.rate_limit,
+        config.ip_rate_limit,
+        config.trusted_proxies.clone(),
         metrics,
         config.monitor_metrics,
     );
@@ -161,10 +164,15 @@ pub async fn run_with_reload(
                     alive_store.mark_alive(clock::now());
                     ticks += 1;
                     if ticks.is_multiple_of(RATE_LIMIT_SWEEP_TICKS) {
-                        // Forget rate-limit state of monitors that have been quiet (or
-                        // deleted), so it does not grow with every monitor ever pushed.
+                        // Forget rate-limit state of monitors and source addresses that
+                        // have been quiet (or deleted), so it does not grow with every
+                        // monitor or address ever seen.
                         limits.limiter.retain_recent();
                         limits.limiter.shrink_to_fit();
+                        if let Some(by_source) = &limits.ip_limiter {
+                            by_source.retain_recent();
+                            by_source.shrink_to_fit();
+                        }
                     }
                 }
             });

@@ -12,7 +12,9 @@ pub mod ingress;
 pub mod keys;
 pub mod ops;
 pub mod serve;
+pub mod source;
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -28,7 +30,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tracing::Instrument as _;
 
 use crate::alert::{Channels, Notifier};
-use crate::config::RateLimit;
+use crate::config::{RateLimit, TrustedProxies};
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::MonitorId;
 use crate::metrics as names;
@@ -68,6 +70,10 @@ pub struct Shared {
     /// Prefix of every `push_url`, without a trailing slash.
     pub public_url: String,
     pub limiter: DefaultKeyedRateLimiter<MonitorId>,
+    /// The per-source-address push limit (keyed by [`source::limit_key`]), if on.
+    pub ip_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Peers whose `X-Forwarded-For` names the source address.
+    pub trusted_proxies: TrustedProxies,
     pub metrics: PrometheusHandle,
     /// Whether `/metrics` includes the per-monitor families.
     pub monitor_metrics: bool,
@@ -85,12 +91,11 @@ impl AppState {
         api_keys: Vec<ApiKey>,
         public_url: String,
         rate_limit: RateLimit,
+        ip_rate_limit: Option<RateLimit>,
+        trusted_proxies: TrustedProxies,
         metrics: PrometheusHandle,
         monitor_metrics: bool,
     ) -> Self {
-        let per_second = NonZeroU32::new(rate_limit.per_second).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(rate_limit.burst).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_second(per_second).allow_burst(burst);
         let api_keys = auth::ApiKeyRing::new(store.clone(), api_keys);
         Self(Arc::new(Shared {
             registry,
@@ -100,7 +105,9 @@ impl AppState {
             admin_token_hash: auth::secret_digest(&admin_token),
             api_keys,
             public_url,
-            limiter: DefaultKeyedRateLimiter::keyed(quota),
+            limiter: DefaultKeyedRateLimiter::keyed(quota(rate_limit)),
+            ip_limiter: ip_rate_limit.map(|limit| DefaultKeyedRateLimiter::keyed(quota(limit))),
+            trusted_proxies,
             metrics,
             monitor_metrics,
             phase: AtomicU8::new(Phase::Starting as u8),
@@ -128,6 +135,12 @@ impl AppState {
             Phase::Ready | Phase::Draining => Ok(()),
         }
     }
+}
+
+fn quota(limit: RateLimit) -> Quota {
+    let per_second = NonZeroU32::new(limit.per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(per_second).allow_burst(burst)
 }
 
 impl std::ops::Deref for AppState {
