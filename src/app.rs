@@ -15,6 +15,7 @@ use crate::alert::{Channels, Dispatcher, Notifier};
 use crate::clock;
 use crate::config::Config;
 use crate::declare::MonitorsFile;
+use crate::http::tls::Tls;
 use crate::http::{self, AppState, Phase};
 use crate::metrics as names;
 use crate::monitor::Registry;
@@ -67,6 +68,14 @@ pub async fn run_with_reload(
     };
     let bound = listener.local_addr().context("reading the bound address")?;
     let admin_token = admin_token(&config)?;
+    let tls = match config.tls.clone() {
+        None => None,
+        Some(files) => Some(
+            tokio::task::spawn_blocking(move || Tls::load(&files))
+                .await
+                .context("TLS load task")??,
+        ),
+    };
 
     let data_dir = config.data_dir.clone();
     let opened = tokio::task::spawn_blocking(move || EventStore::open(&data_dir))
@@ -124,10 +133,19 @@ pub async fn run_with_reload(
         max_connections: config.max_connections,
         drain_timeout: DRAIN_TIMEOUT,
     };
-    let server = tokio::spawn(crate::http::serve::serve(listener, router, limits, async {
-        let _ = serving_stopped.await;
-    }));
-    tracing::info!("listening on {bound}");
+    let server = tokio::spawn(crate::http::serve::serve(
+        listener,
+        router,
+        limits,
+        tls.clone(),
+        async {
+            let _ = serving_stopped.await;
+        },
+    ));
+    tracing::info!(
+        scheme = if tls.is_some() { "https" } else { "http" },
+        "listening on {bound}"
+    );
 
     let mut shutdown = std::pin::pin!(shutdown);
     let declared = config.monitors_file.as_ref().map(MonitorsFile::new);
@@ -180,8 +198,13 @@ pub async fn run_with_reload(
                 tokio::select! {
                     () = &mut shutdown => break,
                     Some(()) = reloads.recv() => {
+                        if let Some(tls) = &tls {
+                            reload_tls(tls).await;
+                        }
                         let Some(declared) = &declared else {
-                            tracing::info!("reload requested, but no monitors file is configured");
+                            if tls.is_none() {
+                                tracing::info!("reload requested, but no monitors file or TLS is configured");
+                            }
                             continue;
                         };
                         tracing::info!(file = %declared.path().display(), "reloading the monitors file");
@@ -225,6 +248,22 @@ pub async fn run_with_reload(
     match failure {
         Some(error) => Err(error),
         None => Ok(()),
+    }
+}
+
+/// Reads the TLS certificate and key again (SIGHUP); on an error the server keeps the
+/// ones it has.
+async fn reload_tls(tls: &Tls) {
+    let reloading = tls.clone();
+    match tokio::task::spawn_blocking(move || reloading.reload()).await {
+        Ok(Ok(())) => tracing::info!(
+            cert = %tls.files().cert.display(),
+            "TLS certificate reloaded; new connections use it"
+        ),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "TLS certificate not reloaded; keeping the previous one");
+        }
+        Err(error) => tracing::error!(%error, "TLS reload task failed"),
     }
 }
 

@@ -108,6 +108,14 @@ pub struct ServeArgs {
     /// [env: PUSHMON_MONITORS_FILE]
     #[arg(long)]
     pub monitors_file: Option<PathBuf>,
+    /// PEM file with the certificate chain to serve HTTPS with; needs --tls-key
+    /// [env: PUSHMON_TLS_CERT] [default: plain HTTP]
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file with the certificate's private key; needs --tls-cert
+    /// [env: PUSHMON_TLS_KEY]
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
     /// Leave the per-monitor series out of /metrics, for very large installations
     /// [env: PUSHMON_MONITOR_METRICS=false]
     #[arg(long)]
@@ -191,6 +199,13 @@ impl FromStr for TrustedProxies {
     }
 }
 
+/// The certificate chain and private key (PEM files) of native TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// The validated configuration the server runs with.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -205,6 +220,8 @@ pub struct Config {
     pub ip_rate_limit: Option<RateLimit>,
     /// Proxies whose `X-Forwarded-For` names a push's source address.
     pub trusted_proxies: TrustedProxies,
+    /// Serve HTTPS (only) with these, if set.
+    pub tls: Option<TlsFiles>,
     pub alert_retry: RetryPolicy,
     pub alert_timeout: Duration,
     /// Per-monitor series in `/metrics` (SPEC 6); off for very large installations.
@@ -236,6 +253,7 @@ impl Config {
             rate_limit: RateLimit::default(),
             ip_rate_limit: Some(RateLimit::PER_IP_DEFAULT),
             trusted_proxies: TrustedProxies::default(),
+            tls: None,
             alert_retry: RetryPolicy::default(),
             alert_timeout: Duration::from_secs(10),
             monitor_metrics: true,
@@ -331,6 +349,26 @@ impl Config {
         {
             config.trusted_proxies = proxies.parse()?;
         }
+        let tls_cert = args
+            .tls_cert
+            .or_else(|| env("PUSHMON_TLS_CERT").map(PathBuf::from))
+            .filter(|path| !path.as_os_str().is_empty());
+        let tls_key = args
+            .tls_key
+            .or_else(|| env("PUSHMON_TLS_KEY").map(PathBuf::from))
+            .filter(|path| !path.as_os_str().is_empty());
+        config.tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: "TLS settings",
+                    reason: "--tls-cert (PUSHMON_TLS_CERT) and --tls-key (PUSHMON_TLS_KEY) \
+                             go together: give both, or neither for plain HTTP"
+                        .to_owned(),
+                });
+            }
+        };
         if let Some(attempts) = args
             .alert_max_attempts
             .or_else(|| env("PUSHMON_ALERT_MAX_ATTEMPTS"))
@@ -387,11 +425,12 @@ impl Config {
         Ok(config)
     }
 
-    /// The base of every `push_url`.
+    /// The base of every `push_url`: `http://<listen>`, or `https://` with TLS.
     pub fn public_base_url(&self, bound: SocketAddr) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{bound}"))
+            .unwrap_or_else(|| format!("{scheme}://{bound}"))
     }
 
     pub fn restart_grace_seconds(&self) -> u32 {
@@ -519,6 +558,36 @@ mod tests {
         )
         .expect_err("not an address");
         assert!(error.to_string().contains("\"ingress\""), "{error}");
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_makes_the_default_url_https() {
+        let config = resolve(
+            ServeArgs {
+                tls_cert: Some(PathBuf::from("/etc/pushmon/cert.pem")),
+                ..ServeArgs::default()
+            },
+            &[("PUSHMON_TLS_KEY", "/etc/pushmon/key.pem")],
+        )
+        .expect("valid");
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: PathBuf::from("/etc/pushmon/cert.pem"),
+                key: PathBuf::from("/etc/pushmon/key.pem"),
+            })
+        );
+        assert_eq!(
+            config.public_base_url(config.listen),
+            "https://127.0.0.1:8080"
+        );
+        for env in [
+            [("PUSHMON_TLS_CERT", "/c.pem")],
+            [("PUSHMON_TLS_KEY", "/k.pem")],
+        ] {
+            let error = resolve(ServeArgs::default(), &env).expect_err("only one of the two");
+            assert!(error.to_string().contains("both"), "{error}");
+        }
     }
 
     #[test]

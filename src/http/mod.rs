@@ -13,6 +13,7 @@ pub mod keys;
 pub mod ops;
 pub mod serve;
 pub mod source;
+pub mod tls;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;

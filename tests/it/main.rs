@@ -20,3 +20,4 @@ mod restart;
 mod running;
 mod smtp;
 mod support;
+mod tls;
