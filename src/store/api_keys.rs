@@ -11,13 +11,13 @@
 
 use std::sync::Arc;
 
-use fjall::PersistMode;
+use fjall::{Database, Keyspace, PersistMode};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::api_key::{ApiKey, ApiKeyId, Scope};
 use crate::domain::ids::Timestamp;
 
-use super::{EventStore, StoreError, blocking};
+use super::{EventStore, Shared, StoreError, blocking};
 
 /// The keyspace's name.
 pub const API_KEYS: &str = "api_keys";
@@ -90,10 +90,17 @@ pub fn decode(bytes: &[u8]) -> Result<ApiKey, StoreError> {
     })
 }
 
+/// The database and the `api_keys` keyspace: the one place here that knows how
+/// `Shared` holds them (both are cheap handles).
+fn handles(shared: &Shared) -> Result<(Database, Keyspace), StoreError> {
+    Ok((shared.db.clone(), shared.api_keys.clone()))
+}
+
 impl EventStore {
     /// Every API key, in id (creation) order. Blocking.
     pub fn load_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        super::load_all(&self.shared.api_keys, |bytes| Ok(decode(bytes)))?
+        let (_, api_keys) = handles(&self.shared)?;
+        super::load_all(&api_keys, |bytes| Ok(decode(bytes)))?
             .into_iter()
             .collect()
     }
@@ -104,8 +111,9 @@ impl EventStore {
         let id = *key.id.as_bytes();
         let shared = Arc::clone(&self.shared);
         blocking(move || {
-            let mut batch = shared.db.batch().durability(Some(PersistMode::SyncData));
-            batch.insert(&shared.api_keys, id, value);
+            let (db, api_keys) = handles(&shared)?;
+            let mut batch = db.batch().durability(Some(PersistMode::SyncData));
+            batch.insert(&api_keys, id, value);
             batch.commit()?;
             Ok(())
         })
@@ -118,8 +126,9 @@ impl EventStore {
         let id = *id.as_bytes();
         let shared = Arc::clone(&self.shared);
         blocking(move || {
-            let mut batch = shared.db.batch().durability(Some(PersistMode::SyncData));
-            batch.remove(&shared.api_keys, id);
+            let (db, api_keys) = handles(&shared)?;
+            let mut batch = db.batch().durability(Some(PersistMode::SyncData));
+            batch.remove(&api_keys, id);
             batch.commit()?;
             Ok(())
         })
