@@ -145,6 +145,7 @@ start_pushmon() {
         --admin-token "$ADMIN_TOKEN" \
         --rate-limit-per-second 1000000 \
         --rate-limit-burst 1000000 \
+        --rate-limit-ip-per-second 0 \
         "$@" >>"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
     _BENCH_PIDS+=("$SERVER_PID")

@@ -18,6 +18,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::declare::MonitorsFile;
 use crate::domain::ids::MonitorId;
+use crate::http::tls::Tls;
 use crate::http::{self, AppState, Phase};
 use crate::metrics as names;
 use crate::monitor::Registry;
@@ -30,7 +31,8 @@ const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long shutdown waits for in-flight requests (Kubernetes' default grace is 30 s).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Every this many alive ticks (seconds), idle per-monitor rate-limit state is dropped.
+/// Every this many alive ticks (seconds), idle per-monitor and per-source rate-limit
+/// state is dropped.
 const RATE_LIMIT_SWEEP_TICKS: u64 = 60;
 
 /// How often buffered histogram samples are folded into their buckets.
@@ -70,6 +72,14 @@ pub async fn run_with_reload(
     };
     let bound = listener.local_addr().context("reading the bound address")?;
     let admin_token = admin_token(&config)?;
+    let tls = match config.tls.clone() {
+        None => None,
+        Some(files) => Some(
+            tokio::task::spawn_blocking(move || Tls::load(&files))
+                .await
+                .context("TLS load task")??,
+        ),
+    };
 
     let data_dir = config.data_dir.clone();
     let opened = tokio::task::spawn_blocking(move || EventStore::open(&data_dir))
@@ -85,6 +95,11 @@ pub async fn run_with_reload(
         .context("store read task")?
         .context("reading channels")?;
     let channels = Channels::new(store.clone(), stored_channels);
+    let reader = store.clone();
+    let api_keys = tokio::task::spawn_blocking(move || reader.load_api_keys())
+        .await
+        .context("store read task")?
+        .context("reading API keys")?;
     let public_url = config.public_base_url(bound);
     let notifier = Notifier::new(public_url.clone(), config.alert_timeout)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
@@ -106,8 +121,11 @@ pub async fn run_with_reload(
         channels.clone(),
         notifier,
         admin_token,
+        api_keys,
         public_url,
         config.rate_limit,
+        config.ip_rate_limit,
+        config.trusted_proxies.clone(),
         metrics,
         config.monitor_metrics,
     );
@@ -119,10 +137,19 @@ pub async fn run_with_reload(
         max_connections: config.max_connections,
         drain_timeout: DRAIN_TIMEOUT,
     };
-    let server = tokio::spawn(crate::http::serve::serve(listener, router, limits, async {
-        let _ = serving_stopped.await;
-    }));
-    tracing::info!("listening on {bound}");
+    let server = tokio::spawn(crate::http::serve::serve(
+        listener,
+        router,
+        limits,
+        tls.clone(),
+        async {
+            let _ = serving_stopped.await;
+        },
+    ));
+    tracing::info!(
+        scheme = if tls.is_some() { "https" } else { "http" },
+        "listening on {bound}"
+    );
 
     let mut shutdown = std::pin::pin!(shutdown);
     let declared = config.monitors_file.as_ref().map(MonitorsFile::new);
@@ -174,10 +201,15 @@ pub async fn run_with_reload(
                     }
                     ticks += 1;
                     if ticks.is_multiple_of(RATE_LIMIT_SWEEP_TICKS) {
-                        // Forget rate-limit state of monitors that have been quiet (or
-                        // deleted), so it does not grow with every monitor ever pushed.
+                        // Forget rate-limit state of monitors and source addresses that
+                        // have been quiet (or deleted), so it does not grow with every
+                        // monitor or address ever seen.
                         limits.limiter.retain_recent();
                         limits.limiter.shrink_to_fit();
+                        if let Some(by_source) = &limits.ip_limiter {
+                            by_source.retain_recent();
+                            by_source.shrink_to_fit();
+                        }
                     }
                 }
             });
@@ -185,8 +217,13 @@ pub async fn run_with_reload(
                 tokio::select! {
                     () = &mut shutdown => break,
                     Some(()) = reloads.recv() => {
+                        if let Some(tls) = &tls {
+                            reload_tls(tls).await;
+                        }
                         let Some(declared) = &declared else {
-                            tracing::info!("reload requested, but no monitors file is configured");
+                            if tls.is_none() {
+                                tracing::info!("reload requested, but no monitors file or TLS is configured");
+                            }
                             continue;
                         };
                         tracing::info!(file = %declared.path().display(), "reloading the monitors file");
@@ -301,6 +338,22 @@ async fn heal_diverged(
         Err(error) => tracing::error!(%error, "outbox read task failed"),
     }
     registry.rebuild_from_store(diverged.into_iter().map(|(id, _)| id).collect());
+}
+
+/// Reads the TLS certificate and key again (SIGHUP); on an error the server keeps the
+/// ones it has.
+async fn reload_tls(tls: &Tls) {
+    let reloading = tls.clone();
+    match tokio::task::spawn_blocking(move || reloading.reload()).await {
+        Ok(Ok(())) => tracing::info!(
+            cert = %tls.files().cert.display(),
+            "TLS certificate reloaded; new connections use it"
+        ),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "TLS certificate not reloaded; keeping the previous one");
+        }
+        Err(error) => tracing::error!(%error, "TLS reload task failed"),
+    }
 }
 
 /// Spawns an actor for every stored monitor, then has each judge a deadline that fell

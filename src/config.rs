@@ -2,11 +2,13 @@
 //! defaults (SPEC section 1). Resolution takes the environment as a lookup function so
 //! tests can feed it a map instead of the process environment.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 
 use crate::alert::RetryPolicy;
 use crate::store::retention::Retention;
@@ -71,6 +73,19 @@ pub struct ServeArgs {
     /// Burst of pushes allowed per token [env: PUSHMON_RATE_LIMIT_BURST] [default: 200]
     #[arg(long)]
     pub rate_limit_burst: Option<String>,
+    /// Sustained pushes per second allowed per source address (IPv6: per /64); 0
+    /// disables [env: PUSHMON_RATE_LIMIT_IP_PER_SECOND] [default: 1000]
+    #[arg(long)]
+    pub rate_limit_ip_per_second: Option<String>,
+    /// Burst of pushes allowed per source address [env: PUSHMON_RATE_LIMIT_IP_BURST]
+    /// [default: 2000]
+    #[arg(long)]
+    pub rate_limit_ip_burst: Option<String>,
+    /// Comma-separated proxy addresses or CIDRs (e.g. 10.0.0.0/8) whose
+    /// X-Forwarded-For is believed when finding a push's source address
+    /// [env: PUSHMON_TRUSTED_PROXIES] [default: none]
+    #[arg(long)]
+    pub trusted_proxies: Option<String>,
     /// Attempts per alert delivery before it is recorded as failed
     /// [env: PUSHMON_ALERT_MAX_ATTEMPTS] [default: 10]
     #[arg(long)]
@@ -107,6 +122,14 @@ pub struct ServeArgs {
     /// [env: PUSHMON_HISTORY_SWEEP_SECONDS] [default: 300]
     #[arg(long)]
     pub history_sweep_seconds: Option<String>,
+    /// PEM file with the certificate chain to serve HTTPS with; needs --tls-key
+    /// [env: PUSHMON_TLS_CERT] [default: plain HTTP]
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file with the certificate's private key; needs --tls-cert
+    /// [env: PUSHMON_TLS_KEY]
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
     /// Leave the per-monitor series out of /metrics, for very large installations
     /// [env: PUSHMON_MONITOR_METRICS=false]
     #[arg(long)]
@@ -136,6 +159,67 @@ impl Default for RateLimit {
     }
 }
 
+impl RateLimit {
+    /// The default per-source-address limit: generous, since one NAT or egress
+    /// gateway can front many jobs.
+    pub const PER_IP_DEFAULT: Self = Self {
+        per_second: 1000,
+        burst: 2000,
+    };
+}
+
+/// Proxies whose `X-Forwarded-For` is believed: addresses and CIDR ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.0.iter().any(|range| range.contains(&address))
+    }
+}
+
+impl FromStr for TrustedProxies {
+    type Err = ConfigError;
+
+    /// A comma-separated list of addresses (`10.1.2.3`, `::1`) and CIDRs
+    /// (`10.0.0.0/8`, `fd00::/8`); blanks are ignored.
+    fn from_str(text: &str) -> Result<Self, ConfigError> {
+        let mut ranges = Vec::new();
+        for item in text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+        {
+            let range =
+                match item.parse::<IpNet>() {
+                    Ok(range) => range,
+                    Err(_) => item.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+                        ConfigError::Invalid {
+                            name: "trusted proxies",
+                            reason: format!(
+                                "{item:?} is not an IP address or a CIDR range like 10.0.0.0/8"
+                            ),
+                        }
+                    })?,
+                };
+            ranges.push(range);
+        }
+        Ok(Self(ranges))
+    }
+}
+
+/// The certificate chain and private key (PEM files) of native TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// The validated configuration the server runs with.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -146,6 +230,12 @@ pub struct Config {
     pub restart_grace: Duration,
     pub log_format: LogFormat,
     pub rate_limit: RateLimit,
+    /// The per-source-address push limit; `None` when switched off.
+    pub ip_rate_limit: Option<RateLimit>,
+    /// Proxies whose `X-Forwarded-For` names a push's source address.
+    pub trusted_proxies: TrustedProxies,
+    /// Serve HTTPS (only) with these, if set.
+    pub tls: Option<TlsFiles>,
     pub alert_retry: RetryPolicy,
     pub alert_timeout: Duration,
     /// Per-monitor series in `/metrics` (SPEC 6); off for very large installations.
@@ -179,6 +269,9 @@ impl Config {
             restart_grace: Duration::from_secs(60),
             log_format: LogFormat::Human,
             rate_limit: RateLimit::default(),
+            ip_rate_limit: Some(RateLimit::PER_IP_DEFAULT),
+            trusted_proxies: TrustedProxies::default(),
+            tls: None,
             alert_retry: RetryPolicy::default(),
             alert_timeout: Duration::from_secs(10),
             monitor_metrics: true,
@@ -250,6 +343,52 @@ impl Config {
             config.rate_limit.burst =
                 parse_number("rate limit burst", &burst, 1, u64::from(u32::MAX))? as u32;
         }
+        let mut ip_rate_limit = RateLimit::PER_IP_DEFAULT;
+        if let Some(rate) = args
+            .rate_limit_ip_per_second
+            .or_else(|| env("PUSHMON_RATE_LIMIT_IP_PER_SECOND"))
+        {
+            ip_rate_limit.per_second =
+                parse_number("rate limit per address", &rate, 0, u64::from(u32::MAX))? as u32;
+        }
+        if let Some(burst) = args
+            .rate_limit_ip_burst
+            .or_else(|| env("PUSHMON_RATE_LIMIT_IP_BURST"))
+        {
+            ip_rate_limit.burst = parse_number(
+                "rate limit burst per address",
+                &burst,
+                1,
+                u64::from(u32::MAX),
+            )? as u32;
+        }
+        config.ip_rate_limit = (ip_rate_limit.per_second > 0).then_some(ip_rate_limit);
+        if let Some(proxies) = args
+            .trusted_proxies
+            .or_else(|| env("PUSHMON_TRUSTED_PROXIES"))
+        {
+            config.trusted_proxies = proxies.parse()?;
+        }
+        let tls_cert = args
+            .tls_cert
+            .or_else(|| env("PUSHMON_TLS_CERT").map(PathBuf::from))
+            .filter(|path| !path.as_os_str().is_empty());
+        let tls_key = args
+            .tls_key
+            .or_else(|| env("PUSHMON_TLS_KEY").map(PathBuf::from))
+            .filter(|path| !path.as_os_str().is_empty());
+        config.tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: "TLS settings",
+                    reason: "--tls-cert (PUSHMON_TLS_CERT) and --tls-key (PUSHMON_TLS_KEY) \
+                             go together: give both, or neither for plain HTTP"
+                        .to_owned(),
+                });
+            }
+        };
         if let Some(attempts) = args
             .alert_max_attempts
             .or_else(|| env("PUSHMON_ALERT_MAX_ATTEMPTS"))
@@ -327,11 +466,12 @@ impl Config {
         Ok(config)
     }
 
-    /// The base of every `push_url`.
+    /// The base of every `push_url`: `http://<listen>`, or `https://` with TLS.
     pub fn public_base_url(&self, bound: SocketAddr) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{bound}"))
+            .unwrap_or_else(|| format!("{scheme}://{bound}"))
     }
 
     pub fn restart_grace_seconds(&self) -> u32 {
@@ -370,6 +510,14 @@ mod tests {
         assert_eq!(config.restart_grace, Duration::from_secs(60));
         assert_eq!(config.rate_limit, RateLimit::default());
         assert_eq!(
+            config.ip_rate_limit,
+            Some(RateLimit {
+                per_second: 1000,
+                burst: 2000
+            })
+        );
+        assert!(config.trusted_proxies.is_empty());
+        assert_eq!(
             config.public_base_url(config.listen),
             "http://127.0.0.1:8080"
         );
@@ -395,6 +543,92 @@ mod tests {
         assert_eq!(config.restart_grace, Duration::ZERO);
         assert_eq!(config.public_url.as_deref(), Some("https://pm.example.com"));
         assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn the_per_address_limit_is_configurable_and_zero_switches_it_off() {
+        let config = resolve(
+            ServeArgs {
+                rate_limit_ip_burst: Some("10".to_owned()),
+                ..ServeArgs::default()
+            },
+            &[("PUSHMON_RATE_LIMIT_IP_PER_SECOND", "5")],
+        )
+        .expect("valid");
+        assert_eq!(
+            config.ip_rate_limit,
+            Some(RateLimit {
+                per_second: 5,
+                burst: 10
+            })
+        );
+        let config = resolve(
+            ServeArgs::default(),
+            &[("PUSHMON_RATE_LIMIT_IP_PER_SECOND", "0")],
+        )
+        .expect("valid");
+        assert_eq!(config.ip_rate_limit, None);
+        let error = resolve(
+            ServeArgs::default(),
+            &[("PUSHMON_RATE_LIMIT_IP_BURST", "0")],
+        )
+        .expect_err("a burst of 0 lets nothing through");
+        assert!(error.to_string().contains("per address"), "{error}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_and_ranges() {
+        let config = resolve(
+            ServeArgs {
+                trusted_proxies: Some(" 10.0.0.0/8, 192.168.1.7 ,fd00::/8,".to_owned()),
+                ..ServeArgs::default()
+            },
+            &[],
+        )
+        .expect("valid");
+        let proxies = &config.trusted_proxies;
+        for trusted in ["10.1.2.3", "192.168.1.7", "fd00::1", "::ffff:10.9.9.9"] {
+            assert!(proxies.contains(trusted.parse().unwrap()), "{trusted}");
+        }
+        for untrusted in ["11.0.0.1", "192.168.1.8", "fe80::1"] {
+            assert!(!proxies.contains(untrusted.parse().unwrap()), "{untrusted}");
+        }
+        let error = resolve(
+            ServeArgs::default(),
+            &[("PUSHMON_TRUSTED_PROXIES", "10.0.0.0/8,ingress")],
+        )
+        .expect_err("not an address");
+        assert!(error.to_string().contains("\"ingress\""), "{error}");
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_makes_the_default_url_https() {
+        let config = resolve(
+            ServeArgs {
+                tls_cert: Some(PathBuf::from("/etc/pushmon/cert.pem")),
+                ..ServeArgs::default()
+            },
+            &[("PUSHMON_TLS_KEY", "/etc/pushmon/key.pem")],
+        )
+        .expect("valid");
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: PathBuf::from("/etc/pushmon/cert.pem"),
+                key: PathBuf::from("/etc/pushmon/key.pem"),
+            })
+        );
+        assert_eq!(
+            config.public_base_url(config.listen),
+            "https://127.0.0.1:8080"
+        );
+        for env in [
+            [("PUSHMON_TLS_CERT", "/c.pem")],
+            [("PUSHMON_TLS_KEY", "/k.pem")],
+        ] {
+            let error = resolve(ServeArgs::default(), &env).expect_err("only one of the two");
+            assert!(error.to_string().contains("both"), "{error}");
+        }
     }
 
     #[test]

@@ -104,13 +104,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     pushmon::app::run_with_reload(config, listener, shutdown_signal(), reloads).await
 }
 
-/// Turns each SIGHUP into a reload of the monitors file.
+/// Turns each SIGHUP into a reload of the monitors file and the TLS certificate.
 async fn forward_sighup(reload: tokio::sync::mpsc::Sender<()>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::error!("cannot listen for SIGHUP; the monitors file reloads only at start-up");
+            tracing::error!(
+                "cannot listen for SIGHUP; the monitors file and TLS certificate load only at start-up"
+            );
             return;
         };
         while hangups.recv().await.is_some() {

@@ -29,10 +29,11 @@ pub const MONITOR_ACTORS: &str = "pushmon_monitor_actors";
 pub const ACTOR_PENDING_MESSAGES: &str = "pushmon_actor_pending_messages";
 
 /// Reasons a push can be rejected, each a `reason` label value.
-pub const REJECT_REASONS: [&str; 5] = [
+pub const REJECT_REASONS: [&str; 6] = [
     "unknown_token",
     "bad_request",
     "rate_limited",
+    "ip_rate_limited",
     "too_large",
     "unavailable",
 ];

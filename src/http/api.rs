@@ -1,18 +1,16 @@
 //! The management API (SPEC 4): monitors and their history, behind the admin bearer
-//! token. Bodies are validated field by field so errors name the field.
+//! token or an API key (`auth`: read keys may only read). Bodies are validated field by field so errors name the field.
 
-use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use subtle::ConstantTimeEq;
 
 use crate::domain::event::{Event, MonitorConfig};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
@@ -20,6 +18,7 @@ use crate::domain::machine::{Command, ConfigPatch, Monitor};
 use crate::monitor::registry::new_push_token;
 use crate::store::RecordedEvent;
 
+use super::auth::{Principal, redact_credentials, require_access};
 use super::error::ApiError;
 use super::{AppState, PathParam};
 
@@ -41,29 +40,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/monitors/{id}/pause", post(pause))
         .route("/api/monitors/{id}/resume", post(resume))
         .route("/api/monitors/{id}/events", get(events))
-        .route_layer(middleware::from_fn_with_state(state, require_admin))
-}
-
-/// Bearer-token check: digests compared in constant time.
-pub(super) async fn require_admin(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    let authorized = presented.is_some_and(|presented| {
-        bool::from(super::token_hash(presented).ct_eq(&state.admin_token_hash))
-    });
-    if !authorized {
-        return Err(ApiError::Unauthorized);
-    }
-    state.require_started()?;
-    Ok(next.run(request).await)
+        .route_layer(middleware::from_fn_with_state(state, require_access))
 }
 
 async fn create_monitor(
@@ -90,21 +67,31 @@ async fn create_monitor(
     Ok((StatusCode::CREATED, Json(monitor_json(&state, &monitor))))
 }
 
-async fn list_monitors(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn list_monitors(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<Value>, ApiError> {
     let monitors = state.store.monitors().await?;
     let listed: Vec<Value> = monitors
         .iter()
-        .map(|monitor| monitor_json(&state, monitor))
+        .map(|monitor| {
+            let mut body = monitor_json(&state, monitor);
+            redact_credentials(principal, &mut body);
+            body
+        })
         .collect();
     Ok(Json(json!({ "monitors": listed })))
 }
 
 async fn get_monitor(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
     let monitor = state.registry.snapshot(parse_id(&id)?).await?;
-    Ok(Json(monitor_json(&state, &monitor)))
+    let mut body = monitor_json(&state, &monitor);
+    redact_credentials(principal, &mut body);
+    Ok(Json(body))
 }
 
 async fn update_monitor(

@@ -1,7 +1,6 @@
 //! The channel part of the management API: create, list, get, delete, and send a test
-//! message. Behind the same admin bearer token as monitors.
+//! message. Behind the same bearer authentication as monitors (`auth`).
 
-use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -9,6 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
 use crate::alert::channels::kind_from_fields;
@@ -17,7 +17,8 @@ use crate::domain::channel::{Alert, AlertEvent, Channel, ChannelKind};
 use crate::domain::ids::{ChannelId, MonitorId};
 use crate::domain::machine::{Command, ConfigPatch};
 
-use super::api::{json_object, parse_name, require_admin};
+use super::api::{json_object, parse_name};
+use super::auth::{Principal, redact_credentials, require_access};
 use super::error::ApiError;
 use super::{AppState, PathParam};
 
@@ -29,7 +30,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(get_channel).delete(delete_channel),
         )
         .route("/api/channels/{id}/test", post(test_channel))
-        .route_layer(middleware::from_fn_with_state(state, require_admin))
+        .route_layer(middleware::from_fn_with_state(state, require_access))
 }
 
 async fn create_channel(
@@ -44,17 +45,32 @@ async fn create_channel(
     Ok((StatusCode::CREATED, Json(channel_json(&channel))))
 }
 
-async fn list_channels(State(state): State<AppState>) -> Json<Value> {
-    let listed: Vec<Value> = state.channels.list().iter().map(channel_json).collect();
+async fn list_channels(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Json<Value> {
+    let listed: Vec<Value> = state
+        .channels
+        .list()
+        .iter()
+        .map(|channel| {
+            let mut body = channel_json(channel);
+            redact_credentials(principal, &mut body);
+            body
+        })
+        .collect();
     Json(json!({ "channels": listed }))
 }
 
 async fn get_channel(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
     let channel = find(&state, &id)?;
-    Ok(Json(channel_json(&channel)))
+    let mut body = channel_json(&channel);
+    redact_credentials(principal, &mut body);
+    Ok(Json(body))
 }
 
 /// Deletes the channel and takes it off every monitor that listed it.

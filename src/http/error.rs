@@ -21,12 +21,18 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A known caller asking for more than its scope allows.
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("{0}")]
     NotFound(&'static str),
     #[error("request body is larger than 64 KiB")]
     TooLarge,
     #[error("rate limit exceeded; retry later")]
     RateLimited { retry_after: Duration },
+    /// Over the per-source-address push limit.
+    #[error("too many requests from this address; retry later")]
+    SourceRateLimited { retry_after: Duration },
     #[error("{0}")]
     Unavailable(&'static str),
     #[error("{0}")]
@@ -44,8 +50,11 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::SourceRateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -88,7 +97,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut response = (status, Json(json!({ "error": message }))).into_response();
-        if let Self::RateLimited { retry_after } = self {
+        if let Self::RateLimited { retry_after } | Self::SourceRateLimited { retry_after } = self {
             let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

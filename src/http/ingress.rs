@@ -1,15 +1,22 @@
-//! The push ingress (SPEC 2): the hot path. Parse, find the monitor, check its rate
-//! limit, hand the heartbeat to its actor, answer once it is durable.
+//! The push ingress (SPEC 2): the hot path. Check the source address's rate limit,
+//! parse and validate the parameters, find the monitor, check its rate limit, hand the
+//! heartbeat to its actor, answer once it is durable.
+//!
+//! Parameters are validated BEFORE the token is looked up: a bad request is a 400
+//! whatever its token, so neither the answer nor its timing says whether a token
+//! exists; only a valid push reaches the lookup, a hash-map lookup whose cost does
+//! not depend on whether the token is there.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 
-use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
+use axum::{Extension, Json};
 use governor::clock::{Clock, DefaultClock};
 use serde_json::{Value, json};
 
@@ -20,6 +27,7 @@ use crate::monitor::RegistryError;
 
 use super::AppState;
 use super::error::ApiError;
+use super::source;
 
 pub fn router() -> Router<AppState> {
     // GET routes answer HEAD too.
@@ -28,6 +36,7 @@ pub fn router() -> Router<AppState> {
 
 async fn push(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     token: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -35,7 +44,9 @@ async fn push(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     // A token that does not even decode is as unknown as any other.
     let token = token.map(|Path(token)| token).unwrap_or_default();
-    let outcome = accept(&state, &token, query.as_deref(), &headers, body).await;
+    // Absent only when the router is driven without `serve` (no socket, no limit).
+    let peer = peer.map(|Extension(ConnectInfo(address))| address.ip());
+    let outcome = accept(&state, peer, &token, query.as_deref(), &headers, body).await;
     match &outcome {
         Ok(status) => {
             metrics::counter!(names::HEARTBEATS_TOTAL, "status" => status.as_str()).increment(1);
@@ -44,6 +55,7 @@ async fn push(
             let reason = match error {
                 ApiError::UnknownToken => "unknown_token",
                 ApiError::RateLimited { .. } => "rate_limited",
+                ApiError::SourceRateLimited { .. } => "ip_rate_limited",
                 ApiError::TooLarge => "too_large",
                 ApiError::Unavailable(_) | ApiError::Internal(_) => "unavailable",
                 _ => "bad_request",
@@ -56,16 +68,26 @@ async fn push(
 
 async fn accept(
     state: &AppState,
+    peer: Option<IpAddr>,
     token: &str,
     query: Option<&str>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<PushStatus, ApiError> {
+    // First, so a flood (or a token guesser) from one place is cut off before any work.
+    if let (Some(limiter), Some(peer)) = (&state.ip_limiter, peer) {
+        let source = source::source_address(peer, headers, &state.trusted_proxies);
+        if let Err(not_until) = limiter.check_key(&source::limit_key(source)) {
+            return Err(ApiError::SourceRateLimited {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            });
+        }
+    }
     state.require_started()?;
+    let heartbeat = parse_heartbeat(query, headers, body)?;
     let monitor = PushToken::parse(token)
         .and_then(|token| state.registry.directory().by_token(&token))
         .ok_or(ApiError::UnknownToken)?;
-    let heartbeat = parse_heartbeat(query, headers, body)?;
     if let Err(not_until) = state.limiter.check_key(&monitor.id) {
         return Err(ApiError::RateLimited {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),

@@ -1,15 +1,21 @@
-//! The axum layer: `ingress` (the hot push path), `api` (management, bearer auth),
-//! `ops` (health, readiness, metrics). Each exposes `router()`; [`router`] merges them
+//! The axum layer: `ingress` (the hot push path), `api` and `channels` (management),
+//! `keys` (API keys), `auth` (who may call the management API), `ops` (health,
+//! readiness, metrics). Each exposes `router()`; [`router`] merges them
 //! with the cross-cutting layers. Handlers talk to actors through the registry and
 //! never write to the store.
 
 pub mod api;
+pub mod auth;
 pub mod channels;
 pub mod error;
 pub mod ingress;
+pub mod keys;
 pub mod ops;
 pub mod serve;
+pub mod source;
+pub mod tls;
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -25,7 +31,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tracing::Instrument as _;
 
 use crate::alert::{Channels, Notifier};
-use crate::config::RateLimit;
+use crate::config::{RateLimit, TrustedProxies};
+use crate::domain::api_key::ApiKey;
 use crate::domain::ids::MonitorId;
 use crate::metrics as names;
 use crate::monitor::Registry;
@@ -59,9 +66,15 @@ pub struct Shared {
     /// SHA-256 of the admin token: the token itself is not kept, and comparing
     /// fixed-length digests in constant time leaks not even the token's length.
     pub admin_token_hash: [u8; 32],
+    /// The API keys, by the digest of their secrets.
+    pub api_keys: auth::ApiKeyRing,
     /// Prefix of every `push_url`, without a trailing slash.
     pub public_url: String,
     pub limiter: DefaultKeyedRateLimiter<MonitorId>,
+    /// The per-source-address push limit (keyed by [`source::limit_key`]), if on.
+    pub ip_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Peers whose `X-Forwarded-For` names the source address.
+    pub trusted_proxies: TrustedProxies,
     pub metrics: PrometheusHandle,
     /// Whether `/metrics` includes the per-monitor families.
     pub monitor_metrics: bool,
@@ -76,22 +89,26 @@ impl AppState {
         channels: Channels,
         notifier: Notifier,
         admin_token: String,
+        api_keys: Vec<ApiKey>,
         public_url: String,
         rate_limit: RateLimit,
+        ip_rate_limit: Option<RateLimit>,
+        trusted_proxies: TrustedProxies,
         metrics: PrometheusHandle,
         monitor_metrics: bool,
     ) -> Self {
-        let per_second = NonZeroU32::new(rate_limit.per_second).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(rate_limit.burst).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_second(per_second).allow_burst(burst);
+        let api_keys = auth::ApiKeyRing::new(store.clone(), api_keys);
         Self(Arc::new(Shared {
             registry,
             store,
             channels,
             notifier,
-            admin_token_hash: token_hash(&admin_token),
+            admin_token_hash: auth::secret_digest(&admin_token),
+            api_keys,
             public_url,
-            limiter: DefaultKeyedRateLimiter::keyed(quota),
+            limiter: DefaultKeyedRateLimiter::keyed(quota(rate_limit)),
+            ip_limiter: ip_rate_limit.map(|limit| DefaultKeyedRateLimiter::keyed(quota(limit))),
+            trusted_proxies,
             metrics,
             monitor_metrics,
             phase: AtomicU8::new(Phase::Starting as u8),
@@ -121,18 +138,18 @@ impl AppState {
     }
 }
 
+fn quota(limit: RateLimit) -> Quota {
+    let per_second = NonZeroU32::new(limit.per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(per_second).allow_burst(burst)
+}
+
 impl std::ops::Deref for AppState {
     type Target = Shared;
 
     fn deref(&self) -> &Shared {
         &self.0
     }
-}
-
-/// SHA-256 of a bearer token, as compared by the API's authentication.
-pub fn token_hash(token: &str) -> [u8; 32] {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 /// A path parameter whose malformed encoding answers a JSON 404 instead of axum's
@@ -159,6 +176,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingress::router())
         .merge(api::router(state.clone()))
         .merge(channels::router(state.clone()))
+        .merge(keys::router(state.clone()))
         .merge(ops::router())
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
@@ -218,6 +236,8 @@ const ROUTES: &[&str] = &[
     "/api/channels",
     "/api/channels/{id}",
     "/api/channels/{id}/test",
+    "/api/keys",
+    "/api/keys/{id}",
     "/healthz",
     "/readyz",
     "/metrics",
@@ -252,6 +272,7 @@ fn static_status(status: axum::http::StatusCode) -> SharedString {
         204 => "204",
         400 => "400",
         401 => "401",
+        403 => "403",
         404 => "404",
         405 => "405",
         413 => "413",

@@ -3,18 +3,26 @@
 //! most `max_connections` connections are served at once (more are closed at once,
 //! not queued), and on shutdown the listener closes, in-flight requests finish and
 //! idle keep-alive connections are closed.
+//!
+//! With TLS every connection is HTTPS. The handshake runs in the connection's own
+//! task with the same `header_timeout`, holding the connection's slot, so a client
+//! that stalls it delays nobody else and cannot hold a slot for long.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_util::either::Either;
+use tower::ServiceExt as _;
 
+use super::tls::Tls;
 use crate::metrics as names;
 
 /// The bounds of one server.
@@ -32,18 +40,20 @@ pub struct Limits {
 /// The largest header block a request may have (hyper answers 431 beyond it).
 const MAX_HEADER_BUFFER_BYTES: usize = 32 * 1024;
 
-/// Serves `router` on `listener` until `stop` resolves, then drains.
+/// Serves `router` on `listener` (HTTPS with `tls`) until `stop` resolves, then
+/// drains.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<Tls>,
     stop: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut stop = std::pin::pin!(stop);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -61,18 +71,44 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .max_buf_size(MAX_HEADER_BUFFER_BYTES)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        // Handlers see the peer as axum's `ConnectInfo` (the per-source push limit).
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
+        // Taken here, so a drain that starts during a TLS handshake still waits for
+        // (and then closes) the connection.
+        let watcher = graceful.watcher();
+        let acceptor = tls.as_ref().map(Tls::acceptor);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let _slot = slot;
+            let stream = match acceptor {
+                None => Either::Left(stream),
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(stream)) => Either::Right(stream),
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(MAX_HEADER_BUFFER_BYTES)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "connection ended with an error");
             }
-            drop(slot);
         });
     }
     drop(listener);

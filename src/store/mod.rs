@@ -9,6 +9,7 @@
 //!
 //! Reads (history, listings, replay) run on tokio's blocking pool.
 
+pub mod api_keys;
 pub mod codec;
 pub mod keys;
 pub mod retention;
@@ -120,6 +121,7 @@ struct Handles {
     outbox: Keyspace,
     channels: Keyspace,
     channel_events: Keyspace,
+    api_keys: Keyspace,
 }
 
 impl Handles {
@@ -134,6 +136,7 @@ impl Handles {
             outbox: db.keyspace(keys::OUTBOX, KeyspaceCreateOptions::default)?,
             channels: db.keyspace(keys::CHANNELS, KeyspaceCreateOptions::default)?,
             channel_events: db.keyspace(keys::CHANNEL_EVENTS, KeyspaceCreateOptions::default)?,
+            api_keys: db.keyspace(api_keys::API_KEYS, KeyspaceCreateOptions::default)?,
             db,
         })
     }

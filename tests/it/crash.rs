@@ -18,13 +18,15 @@ use crate::support::{Api, ServerProcess, of_kind};
 const CLIENTS: usize = 8;
 const MONITORS: usize = 50;
 
-/// The default limit (50/s, burst 200 per token) could turn part of the load into 429s;
-/// this test is about durability, not the limiter.
-const NO_RATE_LIMIT: [&str; 4] = [
+/// The default limits (50/s, burst 200 per token; 1000/s, burst 2000 per address) could
+/// turn part of the load into 429s; this test is about durability, not the limiters.
+const NO_RATE_LIMIT: [&str; 6] = [
     "--rate-limit-per-second",
     "1000000",
     "--rate-limit-burst",
     "1000000",
+    "--rate-limit-ip-per-second",
+    "0",
 ];
 
 /// Heartbeats acknowledged with a 200: (monitor index, unique msg).

@@ -53,6 +53,9 @@ async fn repeated_sigkills_under_load_lose_nothing_acknowledged_and_miss_no_aler
         "0",
         "--history-max-age-days",
         "0",
+        // Six clients on one address would mostly meet the per-address limit.
+        "--rate-limit-ip-per-second",
+        "0",
     ];
     let mut server = ServerProcess::start(&data_dir, &args).await;
     let channel = expect_json(

@@ -1,14 +1,18 @@
 //! Bounds against abusive clients: a client that never finishes its headers is cut
-//! off (slow-loris), and connections beyond the limit are closed at once, never
-//! queued, while the server keeps serving.
+//! off (slow-loris), connections beyond the limit are closed at once, never queued,
+//! while the server keeps serving, and pushes from one source address beyond its rate
+//! limit are refused (that address learned from `X-Forwarded-For` only when the peer
+//! is a trusted proxy).
 
 use std::time::Duration;
 
+use pushmon::config::RateLimit;
+use reqwest::{Response, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
-use crate::support::spawn_app_with;
+use crate::support::{Api, ServerProcess, Status, expect_error, of_kind, spawn_app_with};
 
 /// Whether the server closed `stream` within `wait` (a read returned end of file).
 async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
@@ -87,4 +91,183 @@ async fn connections_beyond_the_limit_are_closed_and_the_server_keeps_serving() 
         metrics.contains("pushmon_connections_refused_total"),
         "{metrics}"
     );
+}
+
+/// The value of `pushmon_heartbeats_rejected_total{reason="<reason>"}`.
+async fn rejected_total(api: &Api, reason: &str) -> f64 {
+    let series = format!("pushmon_heartbeats_rejected_total{{reason=\"{reason}\"}} ");
+    let text = api.metrics().await;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with(&series))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+    line[series.len()..].trim().parse().unwrap()
+}
+
+/// A push with `X-Forwarded-For: <forwarded_for>`.
+async fn push_forwarded(api: &Api, token: &str, forwarded_for: &str) -> Response {
+    api.client
+        .post(api.url(&format!("/api/push/{token}")))
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Asserts a 429 for the per-source limit: JSON error and a `Retry-After` of whole
+/// seconds, at least 1.
+async fn expect_source_limited(response: Response) {
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .expect("429 carries Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After is whole seconds");
+    assert!(
+        (1..=60).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
+    let error = expect_error(response, StatusCode::TOO_MANY_REQUESTS).await;
+    assert!(error.contains("address"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_beyond_the_per_address_limit_are_429_and_change_nothing() {
+    let app = spawn_app_with(|config| {
+        config.ip_rate_limit = Some(RateLimit {
+            per_second: 1,
+            burst: 4,
+        });
+        config.rate_limit = RateLimit {
+            per_second: 1000,
+            burst: 1000,
+        };
+    })
+    .await;
+    let first = app.create_monitor("first", 3600).await;
+    let second = app.create_monitor("second", 3600).await;
+    let rejected_before = rejected_total(&app, "ip_rate_limited").await;
+
+    // Every push counts, a wrong token's too: a token guesser is held back as well.
+    let response = app.push("AAAAAAAAAAAAAAAAAAAAAA", &[]).await;
+    expect_error(response, StatusCode::NOT_FOUND).await;
+    let mut accepted = 0;
+    let mut limited = None;
+    for attempt in 0..20 {
+        let response = app
+            .push(&first.push_token, &[("msg", &format!("try {attempt}"))])
+            .await;
+        match response.status() {
+            StatusCode::OK => accepted += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                limited = Some(response);
+                break;
+            }
+            status => panic!("push {attempt} gave {status}"),
+        }
+    }
+    let limited = limited.expect("twenty quick pushes with burst 4 must meet a 429");
+    assert!(
+        (3..=4).contains(&accepted),
+        "burst 4 at 1/s let {accepted} pushes through after one 404"
+    );
+    expect_source_limited(limited).await;
+
+    // The budget is the address's, whatever the token, and a refused push changes
+    // nothing: not even a known token's monitor.
+    expect_source_limited(app.push(&second.push_token, &[("status", "down")]).await).await;
+    let unknown = app.push("AAAAAAAAAAAAAAAAAAAAAA", &[]).await;
+    assert_eq!(unknown.status(), StatusCode::TOO_MANY_REQUESTS);
+    let untouched = app.get_monitor(&second.id).await;
+    assert_eq!(untouched.status, Status::Pending);
+    assert!(of_kind(&app.history(&second.id).await, "heartbeat").is_empty());
+    assert_eq!(
+        of_kind(&app.history(&first.id).await, "heartbeat").len(),
+        accepted
+    );
+    assert!(
+        rejected_total(&app, "ip_rate_limited").await - rejected_before >= 3.0,
+        "refusals are counted under reason ip_rate_limited"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_names_the_source_only_behind_a_trusted_proxy() {
+    let limit = RateLimit {
+        per_second: 1,
+        burst: 2,
+    };
+    // Behind a trusted proxy (here the test client itself, on 127.0.0.1), each
+    // forwarded-for client has its own budget.
+    let proxied = spawn_app_with(|config| {
+        config.ip_rate_limit = Some(limit);
+        config.trusted_proxies = "127.0.0.0/8, 10.0.0.0/8".parse().unwrap();
+    })
+    .await;
+    let monitor = proxied.create_monitor("behind ingress", 3600).await;
+    let token = &monitor.push_token;
+    for _ in 0..2 {
+        let response = push_forwarded(&proxied, token, "198.51.100.1").await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    expect_source_limited(push_forwarded(&proxied, token, "198.51.100.1").await).await;
+    // Another client behind the same proxy is not held back; nor is one whose own
+    // claim (the leftmost entry) is ignored in favour of what the proxies saw.
+    let response = push_forwarded(&proxied, token, "198.51.100.2").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = push_forwarded(&proxied, token, "198.51.100.1, 198.51.100.3, 10.0.0.7").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    expect_source_limited(push_forwarded(&proxied, token, "203.0.113.1, 198.51.100.1").await).await;
+
+    // Without trusted proxies the header is the client's own word: ignored, so
+    // changing it does not buy a fresh budget.
+    let direct = spawn_app_with(|config| config.ip_rate_limit = Some(limit)).await;
+    let monitor = direct.create_monitor("direct", 3600).await;
+    let mut accepted = 0;
+    let mut limited = None;
+    for attempt in 0..10 {
+        let response = push_forwarded(
+            &direct,
+            &monitor.push_token,
+            &format!("198.51.100.{attempt}"),
+        )
+        .await;
+        match response.status() {
+            StatusCode::OK => accepted += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                limited = Some(response);
+                break;
+            }
+            status => panic!("push {attempt} gave {status}"),
+        }
+    }
+    assert!((2..=3).contains(&accepted), "{accepted} pushes got through");
+    expect_source_limited(limited.expect("a spoofed header must not lift the limit")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_address_limit_is_set_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with_env(
+        dir.path(),
+        &[],
+        &[
+            ("PUSHMON_RATE_LIMIT_IP_PER_SECOND", "1"),
+            ("PUSHMON_RATE_LIMIT_IP_BURST", "2"),
+        ],
+    )
+    .await;
+    let monitor = server.create_monitor("env", 3600).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(server.push(&monitor.push_token, &[]).await.status());
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "six quick pushes with burst 2: {statuses:?}"
+    );
+    let (status, log) = server.sigterm().await;
+    assert!(status.success(), "{log}");
 }

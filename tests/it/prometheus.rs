@@ -31,6 +31,7 @@ async fn the_exposition_passes_promtool_and_has_every_spec_series_from_start() {
         "pushmon_heartbeats_total{status=\"down\"} ",
         "pushmon_heartbeats_rejected_total{reason=\"unknown_token\"} ",
         "pushmon_heartbeats_rejected_total{reason=\"rate_limited\"} ",
+        "pushmon_heartbeats_rejected_total{reason=\"ip_rate_limited\"} ",
         "pushmon_monitors{status=\"pending\"} 0",
         "pushmon_monitors{status=\"paused\"} 0",
         "pushmon_alerts_total{event=\"down\",result=\"success\"} ",

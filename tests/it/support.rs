@@ -131,6 +131,15 @@ impl Api {
         }
     }
 
+    /// HTTPS to `address`, trusting only the certificate `root_pem` (a test's own).
+    pub fn https(address: SocketAddr, admin_token: &str, root_pem: &[u8]) -> Self {
+        Self {
+            base_url: format!("https://{address}"),
+            client: https_client(root_pem),
+            admin_token: admin_token.to_owned(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
@@ -348,6 +357,18 @@ impl Api {
     }
 }
 
+/// A client that trusts exactly the certificate `root_pem` and opens a new connection
+/// for each request (so a reloaded server certificate is seen at once).
+pub fn https_client(root_pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(root_pem).expect("a PEM certificate"))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("build reqwest client")
+}
+
 /// A server running in this process on `127.0.0.1:0` with a temp store.
 pub struct TestApp {
     api: Api,
@@ -514,7 +535,19 @@ impl ServerProcess {
     /// `extra_args` besides, and waits until it is ready. Its [`Api`] uses the test
     /// admin token.
     pub async fn start_with_args(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
-        Self::spawn(data_dir, extra_args, &[]).await
+        Self::spawn(data_dir, extra_args, &[], None).await
+    }
+
+    /// Like [`start`](Self::start) for a server speaking HTTPS (its `extra_args` name
+    /// the certificate and key); its [`Api`] trusts only `root_pem`.
+    pub async fn start_https(
+        data_dir: &Path,
+        extra_args: &[&str],
+        root_pem: &[u8],
+    ) -> ServerProcess {
+        let mut args = vec!["--admin-token", ADMIN_TOKEN];
+        args.extend_from_slice(extra_args);
+        Self::spawn(data_dir, &args, &[], Some(root_pem)).await
     }
 
     /// Like [`start`](Self::start), with extra environment variables for the server.
@@ -525,7 +558,7 @@ impl ServerProcess {
     ) -> ServerProcess {
         let mut args = vec!["--admin-token", ADMIN_TOKEN];
         args.extend_from_slice(extra_args);
-        Self::spawn(data_dir, &args, env).await
+        Self::spawn(data_dir, &args, env, None).await
     }
 
     /// Like [`start`](Self::start), but runs `wrapper… pushmon serve …`: the wrapper
@@ -533,7 +566,7 @@ impl ServerProcess {
     pub async fn start_wrapped(wrapper: &[&str], data_dir: &Path, extra_args: &[&str]) -> Self {
         let mut args = vec!["--admin-token", ADMIN_TOKEN];
         args.extend_from_slice(extra_args);
-        Self::spawn_wrapped(wrapper, data_dir, &args, &[]).await
+        Self::spawn_wrapped(wrapper, data_dir, &args, &[], None).await
     }
 
     /// The server's process id.
@@ -541,8 +574,13 @@ impl ServerProcess {
         self.child.id().expect("pushmon still running")
     }
 
-    async fn spawn(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
-        Self::spawn_wrapped(&[], data_dir, extra_args, env).await
+    async fn spawn(
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+        https_root_pem: Option<&[u8]>,
+    ) -> ServerProcess {
+        Self::spawn_wrapped(&[], data_dir, extra_args, env, https_root_pem).await
     }
 
     async fn spawn_wrapped(
@@ -550,6 +588,7 @@ impl ServerProcess {
         data_dir: &Path,
         extra_args: &[&str],
         env: &[(&str, &str)],
+        https_root_pem: Option<&[u8]>,
     ) -> ServerProcess {
         let binary = env!("CARGO_BIN_EXE_pushmon");
         let mut command = match wrapper.split_first() {
@@ -608,8 +647,12 @@ impl ServerProcess {
                 );
             }
         };
+        let api = match https_root_pem {
+            None => Api::new(address, ADMIN_TOKEN),
+            Some(root_pem) => Api::https(address, ADMIN_TOKEN, root_pem),
+        };
         let mut server = ServerProcess {
-            api: Api::new(address, ADMIN_TOKEN),
+            api,
             child,
             log,
             reader,

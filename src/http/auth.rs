@@ -1,0 +1,250 @@
+//! Who is calling the management API, and what they may do.
+//!
+//! A bearer secret is either the admin token or an API key. Neither is kept: the
+//! server holds the SHA-256 of the admin token and of each key, hashes what it is
+//! shown, compares with the admin digest in constant time, then looks the digest up
+//! among the keys (a hash-map lookup by the digest of a random 256-bit secret teaches a
+//! timing attacker nothing) and compares the found digest in constant time too.
+//!
+//! | caller | monitors, events, channels | `/api/keys` |
+//! |---|---|---|
+//! | admin token | everything | everything |
+//! | `write` key | everything | 403 |
+//! | `read` key | GET (and HEAD); anything else 403 | 403 |
+//! | none or unknown | 401 | 401 |
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use subtle::ConstantTimeEq;
+
+use crate::domain::api_key::{ApiKey, ApiKeyId, Scope};
+use crate::store::{EventStore, StoreError};
+
+use super::AppState;
+use super::error::ApiError;
+
+/// The caller behind a request's bearer secret; [`require_access`] puts it in the
+/// request's extensions for the handlers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Principal {
+    Admin,
+    Key { id: ApiKeyId, scope: Scope },
+}
+
+impl Principal {
+    fn is_read_only(self) -> bool {
+        matches!(
+            self,
+            Self::Key {
+                scope: Scope::Read,
+                ..
+            }
+        )
+    }
+
+    /// Whether answers may show credentials: push tokens and URLs (with them anyone can
+    /// push, so a read key that saw them could fake heartbeats and hide an outage) and
+    /// channel URLs (a Slack or Discord webhook URL is itself a secret).
+    pub fn sees_credentials(self) -> bool {
+        !self.is_read_only()
+    }
+}
+
+/// Blanks the credential fields of an answer for a caller who may not see them:
+/// `push_token`, `push_url`, `url`, `smtp_url` become `null` (the shape stays).
+pub fn redact_credentials(principal: Principal, value: &mut serde_json::Value) {
+    if principal.sees_credentials() {
+        return;
+    }
+    if let serde_json::Value::Object(fields) = value {
+        for name in ["push_token", "push_url", "url", "smtp_url"] {
+            if let Some(field) = fields.get_mut(name) {
+                *field = serde_json::Value::Null;
+            }
+        }
+    }
+}
+
+/// Every API key, by the digest of its secret; read by every management request. A
+/// key enters the map only once its record is durable, and leaves it only once its
+/// removal is.
+pub struct ApiKeyRing {
+    store: EventStore,
+    by_digest: RwLock<HashMap<[u8; 32], ApiKey>>,
+    /// Serialises creations and revocations, so each key's store write and map change
+    /// happen together, in the same order for everyone.
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl ApiKeyRing {
+    /// The ring over `keys`, as loaded from `store`.
+    pub fn new(store: EventStore, keys: Vec<ApiKey>) -> Self {
+        Self {
+            store,
+            by_digest: RwLock::new(keys.into_iter().map(|key| (key.digest, key)).collect()),
+            changes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The key whose secret has `digest`, if any.
+    pub fn find(&self, digest: &[u8; 32]) -> Option<(ApiKeyId, Scope)> {
+        let keys = self.read();
+        keys.get(digest)
+            .filter(|key| bool::from(key.digest.ct_eq(digest)))
+            .map(|key| (key.id, key.scope))
+    }
+
+    /// Every key, oldest first.
+    pub fn list(&self) -> Vec<ApiKey> {
+        let mut listed: Vec<ApiKey> = self.read().values().cloned().collect();
+        listed.sort_by_key(|key| key.id);
+        listed
+    }
+
+    /// Stores `key` durably, then lets it authenticate.
+    pub async fn add(&self, key: ApiKey) -> Result<(), StoreError> {
+        let _changing = self.changes.lock().await;
+        self.store.put_api_key(&key).await?;
+        self.write().insert(key.digest, key);
+        Ok(())
+    }
+
+    /// Removes the key `id` durably, then from memory: no request with it is
+    /// authorised after this returns. `false` if there is no such key.
+    pub async fn revoke(&self, id: ApiKeyId) -> Result<bool, StoreError> {
+        let _changing = self.changes.lock().await;
+        if !self.read().values().any(|key| key.id == id) {
+            return Ok(false);
+        }
+        self.store.remove_api_key(id).await?;
+        self.write().retain(|_, key| key.id != id);
+        Ok(true)
+    }
+
+    // A panic while holding the lock cannot leave the map half-changed (each change
+    // is one insert or retain), so a poisoned lock is still good to use.
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<[u8; 32], ApiKey>> {
+        self.by_digest
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<[u8; 32], ApiKey>> {
+        self.by_digest
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// SHA-256 of a bearer secret, as compared by authentication.
+pub fn secret_digest(secret: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(secret.as_bytes()).into()
+}
+
+/// The caller presenting `Authorization: Bearer <secret>`, if the secret is known.
+pub fn authenticate(state: &AppState, request: &Request) -> Option<Principal> {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)?;
+    let digest = secret_digest(presented);
+    if bool::from(digest.ct_eq(&state.admin_token_hash)) {
+        return Some(Principal::Admin);
+    }
+    state
+        .api_keys
+        .find(&digest)
+        .map(|(id, scope)| Principal::Key { id, scope })
+}
+
+/// Monitors, events and channels: the admin token or a `write` key for anything, a
+/// `read` key for reads only.
+pub async fn require_access(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let principal = authenticate(&state, &request).ok_or(ApiError::Unauthorized)?;
+    if principal.is_read_only() && !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return Err(ApiError::Forbidden("this API key is read-only"));
+    }
+    state.require_started()?;
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
+}
+
+/// `/api/keys`: the admin token only.
+pub async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    match authenticate(&state, &request) {
+        None => return Err(ApiError::Unauthorized),
+        Some(Principal::Admin) => {}
+        Some(Principal::Key { .. }) => {
+            return Err(ApiError::Forbidden(
+                "managing API keys needs the admin token",
+            ));
+        }
+    }
+    state.require_started()?;
+    Ok(next.run(request).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::Timestamp;
+
+    fn key(secret: &str, scope: Scope) -> ApiKey {
+        ApiKey {
+            id: ApiKeyId::generate(),
+            name: "k".to_owned(),
+            scope,
+            created_at: Timestamp::from_millis(0),
+            digest: secret_digest(secret),
+        }
+    }
+
+    #[tokio::test]
+    async fn finds_keys_by_the_digest_of_their_secret_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let opened = EventStore::open(dir.path()).expect("opens");
+        let read = key("pmk_read", Scope::Read);
+        let write = key("pmk_write", Scope::Write);
+        let ring = ApiKeyRing::new(opened.store.clone(), vec![read.clone()]);
+        ring.add(write.clone()).await.expect("durable");
+        assert_eq!(
+            ring.find(&secret_digest("pmk_read")),
+            Some((read.id, Scope::Read))
+        );
+        assert_eq!(
+            ring.find(&secret_digest("pmk_write")),
+            Some((write.id, Scope::Write))
+        );
+        assert_eq!(ring.find(&secret_digest("pmk_other")), None);
+        assert_eq!(ring.find(&read.digest.map(|byte| byte ^ 1)), None);
+        assert_eq!(ring.list(), vec![read.clone(), write.clone()]);
+        assert!(ring.revoke(read.id).await.expect("durable"));
+        assert!(
+            !ring.revoke(read.id).await.expect("durable"),
+            "already gone"
+        );
+        assert_eq!(ring.find(&secret_digest("pmk_read")), None);
+        assert_eq!(
+            ring.find(&secret_digest("pmk_write")),
+            Some((write.id, Scope::Write))
+        );
+        assert_eq!(opened.store.load_api_keys().expect("loads"), vec![write]);
+        opened.store.close().await;
+    }
+}
