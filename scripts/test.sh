@@ -22,6 +22,14 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
   python3 -m pip install --quiet aiosmtpd
 fi
 
+# The storage-fault test runs the server in its own mount namespace on a small tmpfs
+# (unshare and mount, from util-linux; it needs root, as CI has).
+if ! command -v unshare >/dev/null 2>&1 || ! command -v mount >/dev/null 2>&1; then
+  echo "installing util-linux and mount (unshare, mount) for the storage-fault test"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux mount >/dev/null
+fi
+
 # Tests mostly wait on timers and I/O, so four threads share the two cores well.
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
