@@ -21,6 +21,7 @@ export PUSHMON_SOAK_ROUND_MS="${4:-${ROUND_MS:-3000}}"
 start=$(date +%s)
 out="$(timeout 3600 cargo test --release --test it killloop -- --nocapture --test-threads 1 2>&1)" \
     && rc=0 || rc=$?
-echo "$out" | grep -E -A2 '^killloop:|test result|panicked' | cut -c1-600 || true
+printf "%s\n" "$out" > "${SOAK_LOG:-/dev/null}"
+echo "$out" | grep -E -A2 'killloop: kills|test result|panicked' | cut -c1-600 || true
 echo "soak-kill: exit $rc after $(( $(date +%s) - start )) s (kills=$PUSHMON_SOAK_KILLS monitors=$PUSHMON_SOAK_MONITORS clients=$PUSHMON_SOAK_CLIENTS round<=${PUSHMON_SOAK_ROUND_MS}ms)"
 exit "$rc"
