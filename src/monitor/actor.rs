@@ -148,7 +148,19 @@ impl Actor for MonitorActor {
 }
 
 /// decide → persist → apply → re-arm. On a store error nothing is applied.
-async fn execute(
+///
+/// Boxed: an actor's task holds its largest pending future for its whole life, and
+/// this one (with the store append inside) is hundreds of bytes. Boxed, an idle
+/// actor's task holds only the pointer; the box exists while a message is handled.
+fn execute<'a>(
+    myself: &'a ActorRef<MonitorMsg>,
+    state: &'a mut MonitorActorState,
+    command: Command,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    Box::pin(execute_inline(myself, state, command))
+}
+
+async fn execute_inline(
     myself: &ActorRef<MonitorMsg>,
     state: &mut MonitorActorState,
     command: Command,
