@@ -265,7 +265,12 @@ fn parse_channels(
 ) -> Result<Option<Vec<ChannelId>>, ApiError> {
     let items = match value {
         None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(items)) => items,
+        Some(Value::Array(items)) if items.len() <= MAX_CHANNELS_PER_MONITOR => items,
+        Some(Value::Array(_)) => {
+            return Err(ApiError::Unprocessable(format!(
+                "channels: at most {MAX_CHANNELS_PER_MONITOR} per monitor"
+            )));
+        }
         Some(_) => {
             return Err(ApiError::Unprocessable(
                 "channels must be an array of channel ids".to_owned(),
@@ -288,6 +293,9 @@ fn parse_channels(
     }
     Ok(Some(channels))
 }
+
+/// Channels one monitor may alert.
+pub const MAX_CHANNELS_PER_MONITOR: usize = 64;
 
 pub const MAX_TAGS: usize = 32;
 pub const MAX_TAG_CHARS: usize = 64;

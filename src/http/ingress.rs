@@ -351,4 +351,80 @@ mod tests {
             assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{query} {body:?}");
         }
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Query strings built from the characters that matter to the parser.
+        fn query() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[a-z=&%0-9A-F+.;-]{0,200}",
+                ("(status|msg|value|x)", "[a-zA-Z0-9%.+eE-]{0,40}")
+                    .prop_map(|(key, value)| format!("{key}={value}")),
+            ]
+        }
+
+        /// Bodies: random bytes, and JSON objects with fields of any JSON type.
+        fn body() -> impl Strategy<Value = Vec<u8>> {
+            let leaf = prop_oneof![
+                Just("null".to_owned()),
+                any::<bool>().prop_map(|b| b.to_string()),
+                any::<f64>().prop_map(|f| f.to_string()),
+                any::<i64>().prop_map(|i| i.to_string()),
+                any::<String>().prop_map(|s| serde_json::to_string(&s).unwrap_or_default()),
+                Just("1e999".to_owned()),
+                Just("[]".to_owned()),
+                Just("{}".to_owned()),
+            ];
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..300),
+                prop::collection::vec(("(status|msg|value|other)", leaf), 0..4).prop_map(
+                    |fields| {
+                        let inner: Vec<String> = fields
+                            .into_iter()
+                            .map(|(key, value)| format!("{key:?}:{value}"))
+                            .collect();
+                        format!("{{{}}}", inner.join(",")).into_bytes()
+                    }
+                ),
+            ]
+        }
+
+        fn content_type() -> impl Strategy<Value = Option<&'static str>> {
+            prop_oneof![
+                Just(None),
+                Just(Some("application/json")),
+                Just(Some("application/x-www-form-urlencoded")),
+                Just(Some("text/plain")),
+                Just(Some("application/json; charset=utf-8")),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Whatever arrives, parsing answers: a valid heartbeat (a message of at
+            /// most 1024 bytes, a finite value) or a 400, never a panic.
+            #[test]
+            fn push_parameters_never_panic(
+                query in prop::option::of(query()),
+                body in body(),
+                content_type in content_type(),
+            ) {
+                let mut headers = HeaderMap::new();
+                if let Some(content_type) = content_type {
+                    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+                }
+                match parse_heartbeat(query.as_deref(), &headers, Ok(Bytes::from(body))) {
+                    Ok(heartbeat) => {
+                        prop_assert!(heartbeat.msg.as_ref().is_none_or(|msg| msg.as_str().len() <= crate::domain::event::MAX_MSG_BYTES));
+                        prop_assert!(heartbeat.value.is_none_or(f64::is_finite));
+                    }
+                    Err(error) => prop_assert_eq!(error.status(), StatusCode::BAD_REQUEST),
+                }
+            }
+        }
+    }
 }

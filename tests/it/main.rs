@@ -9,6 +9,7 @@ mod channels;
 mod crash;
 mod declare;
 mod health;
+mod hostile;
 mod keys;
 mod killloop;
 mod lifecycle;
