@@ -97,6 +97,8 @@ pub struct EventStore {
 struct Shared {
     /// fjall's directory.
     path: PathBuf,
+    /// Its (device, inode) when opened.
+    identity: (u64, u64),
     /// The open database; `None` while the writer reopens it after a failed write.
     /// fjall refuses every write after one failed (it "poisons" itself), so a failed
     /// write is healed by closing and reopening the database.
@@ -160,7 +162,27 @@ impl Handles {
     }
 }
 
+/// Which file a path is (device, inode), to notice a directory replaced or deleted.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path)
+        .ok()
+        .map(|metadata| (metadata.dev(), metadata.ino()))
+}
+
 impl Shared {
+    /// Fails if the store's directory was deleted or replaced since it was opened.
+    fn check_directory(&self) -> Result<(), fjall::Error> {
+        if identity(&self.path) == Some(self.identity) {
+            Ok(())
+        } else {
+            Err(fjall::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} was deleted or replaced", self.path.display()),
+            )))
+        }
+    }
+
     /// The open database, or `Unavailable` while it is being reopened.
     fn handles(&self) -> Result<Arc<Handles>, StoreError> {
         self.handles
@@ -248,8 +270,11 @@ impl EventStore {
         let path = dir.join("fjall");
         let handles = Arc::new(Handles::open(&path)?);
         let last_seq = handles.last_seq()?;
+        let identity = identity(&path)
+            .ok_or_else(|| StoreError::Unavailable(format!("cannot read {}", path.display())))?;
         let shared = Arc::new(Shared {
             path,
+            identity,
             handles: RwLock::new(Some(Arc::clone(&handles))),
             writable: AtomicBool::new(true),
             recoveries: AtomicU64::new(0),
@@ -656,7 +681,12 @@ impl Writer {
                 at.as_millis().to_be_bytes(),
             );
         }
-        let outcome = batch.commit();
+        // A data directory deleted under the server would take acknowledged writes
+        // into unlinked files: check it is still the one opened.
+        let outcome = match self.shared.check_directory() {
+            Ok(()) => batch.commit(),
+            Err(vanished) => Err(vanished),
+        };
         metrics::histogram!(names::STORE_COMMIT_DURATION_SECONDS)
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!(names::STORE_BATCH_EVENTS).record(event_count as f64);
@@ -730,6 +760,11 @@ impl Writer {
     }
 
     fn reopen(&mut self) {
+        if let Err(error) = self.shared.check_directory() {
+            // Never create a new, empty store in its place: the monitors live there.
+            tracing::error!(%error, "the store's directory is gone; restore it or restart pushmon");
+            return;
+        }
         let attempt = Handles::open(&self.shared.path).and_then(|handles| {
             let last_seq = handles.last_seq()?;
             // A probe: the fault has cleared only once a durable write succeeds.

@@ -269,3 +269,35 @@ async fn history_keeps_the_newest_heartbeats_and_every_state_change() {
     assert!(status.success(), "{log}");
     crate::support::check_store(dir.path());
 }
+
+/// A data directory deleted under the running server: it must not go on acknowledging
+/// writes into unlinked files, nor create a new, empty store in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_data_directory_refuses_writes_instead_of_losing_them() {
+    let dir = TempDir::new().unwrap();
+    let server = ServerProcess::start(dir.path(), &[]).await;
+    let monitor = server.create_monitor("orphaned", 3600).await;
+    server
+        .push_ok(&monitor.push_token, &[("msg", "before")])
+        .await;
+    std::fs::remove_dir_all(dir.path().join("fjall")).unwrap();
+    for n in 0..10 {
+        let response = server
+            .push(&monitor.push_token, &[("msg", &format!("after {n}"))])
+            .await;
+        let error = expect_error(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert!(error.contains("storage"), "{error}");
+    }
+    assert_eq!(readyz(&server).await, StatusCode::SERVICE_UNAVAILABLE);
+    // It keeps refusing rather than starting over in an empty store.
+    sleep(Duration::from_secs(2)).await;
+    let response = server.push(&monitor.push_token, &[("msg", "later")]).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        !dir.path().join("fjall").exists(),
+        "a new store was created"
+    );
+    let (_, log) = server.sigterm().await;
+    assert!(log.contains("deleted or replaced"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
