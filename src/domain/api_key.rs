@@ -7,37 +7,12 @@
 
 use std::fmt;
 
-use uuid::Uuid;
-
 use super::ids::Timestamp;
 
-/// An API key's id: a UUID v7, public (it names the key in listings and `DELETE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ApiKeyId(Uuid);
-
-impl ApiKeyId {
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(Uuid::from_bytes(bytes))
-    }
-
-    pub fn as_bytes(&self) -> &[u8; 16] {
-        self.0.as_bytes()
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Uuid::try_parse(text).ok().map(Self)
-    }
-}
-
-impl fmt::Display for ApiKeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
+super::ids::uuid_id!(
+    /// An API key's id: public (it names the key in listings and `DELETE`).
+    ApiKeyId
+);
 
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

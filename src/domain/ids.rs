@@ -8,65 +8,53 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-/// A monitor's id: a UUID v7, so ids sort by creation time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct MonitorId(Uuid);
+/// Declares an id type: a UUID v7 (so ids sort by creation time) behind a newtype,
+/// made from 16 bytes or parsed from its hyphenated form, and shown that way.
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
+        pub struct $name(::uuid::Uuid);
 
-impl MonitorId {
-    /// A fresh id, ordered after every id made before it by this process.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
+        impl $name {
+            /// A fresh id, ordered after every id made before it by this process.
+            pub fn generate() -> Self {
+                Self(::uuid::Uuid::now_v7())
+            }
 
-    pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(Uuid::from_bytes(bytes))
-    }
+            pub fn from_bytes(bytes: [u8; 16]) -> Self {
+                Self(::uuid::Uuid::from_bytes(bytes))
+            }
 
-    pub fn as_bytes(&self) -> &[u8; 16] {
-        self.0.as_bytes()
-    }
+            pub fn as_bytes(&self) -> &[u8; 16] {
+                self.0.as_bytes()
+            }
 
-    /// Parses the hyphenated form the API hands out; `None` for anything else.
-    pub fn parse(text: &str) -> Option<Self> {
-        Uuid::try_parse(text).ok().map(Self)
-    }
+            /// Parses the hyphenated form the API hands out; `None` for anything else.
+            pub fn parse(text: &str) -> Option<Self> {
+                ::uuid::Uuid::try_parse(text).ok().map(Self)
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
 }
+pub(crate) use uuid_id;
 
-impl fmt::Display for MonitorId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
+uuid_id!(
+    /// A monitor's id.
+    MonitorId
+);
 
-/// A notification channel's id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ChannelId(Uuid);
-
-impl ChannelId {
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(Uuid::from_bytes(bytes))
-    }
-
-    pub fn as_bytes(&self) -> &[u8; 16] {
-        self.0.as_bytes()
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Uuid::try_parse(text).ok().map(Self)
-    }
-}
-
-impl fmt::Display for ChannelId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
+uuid_id!(
+    /// A notification channel's id.
+    ChannelId
+);
 
 /// The secret in a push URL: 128 bits of OS randomness, shown as 22 base64url chars.
 ///

@@ -12,7 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
-use crate::support::{Api, ServerProcess, Status, expect_error, of_kind, spawn_app_with};
+use crate::support::{
+    Api, ServerProcess, Status, expect_error, of_kind, spawn_app_with, until_rate_limited,
+};
 
 /// Whether the server closed `stream` within `wait` (a read returned end of file).
 async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
@@ -153,21 +155,13 @@ async fn pushes_beyond_the_per_address_limit_are_429_and_change_nothing() {
     // Every push counts, a wrong token's too: a token guesser is held back as well.
     let response = app.push("AAAAAAAAAAAAAAAAAAAAAA", &[]).await;
     expect_error(response, StatusCode::NOT_FOUND).await;
-    let mut accepted = 0;
-    let mut limited = None;
-    for attempt in 0..20 {
-        let response = app
-            .push(&first.push_token, &[("msg", &format!("try {attempt}"))])
-            .await;
-        match response.status() {
-            StatusCode::OK => accepted += 1,
-            StatusCode::TOO_MANY_REQUESTS => {
-                limited = Some(response);
-                break;
-            }
-            status => panic!("push {attempt} gave {status}"),
-        }
-    }
+    let (app_ref, token) = (&app, &first.push_token);
+    let (accepted, limited) = until_rate_limited(20, |attempt| async move {
+        app_ref
+            .push(token, &[("msg", &format!("try {attempt}"))])
+            .await
+    })
+    .await;
     let limited = limited.expect("twenty quick pushes with burst 4 must meet a 429");
     assert!(
         (3..=4).contains(&accepted),
@@ -225,24 +219,11 @@ async fn forwarded_for_names_the_source_only_behind_a_trusted_proxy() {
     // changing it does not buy a fresh budget.
     let direct = spawn_app_with(|config| config.ip_rate_limit = Some(limit)).await;
     let monitor = direct.create_monitor("direct", 3600).await;
-    let mut accepted = 0;
-    let mut limited = None;
-    for attempt in 0..10 {
-        let response = push_forwarded(
-            &direct,
-            &monitor.push_token,
-            &format!("198.51.100.{attempt}"),
-        )
-        .await;
-        match response.status() {
-            StatusCode::OK => accepted += 1,
-            StatusCode::TOO_MANY_REQUESTS => {
-                limited = Some(response);
-                break;
-            }
-            status => panic!("push {attempt} gave {status}"),
-        }
-    }
+    let (direct_ref, token) = (&direct, &monitor.push_token);
+    let (accepted, limited) = until_rate_limited(10, |attempt| async move {
+        push_forwarded(direct_ref, token, &format!("198.51.100.{attempt}")).await
+    })
+    .await;
     assert!((2..=3).contains(&accepted), "{accepted} pushes got through");
     expect_source_limited(limited.expect("a spoofed header must not lift the limit")).await;
 }

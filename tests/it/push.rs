@@ -6,7 +6,9 @@ use pushmon::config::RateLimit;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Status, expect_error, expect_json, of_kind, spawn_app, spawn_app_with};
+use crate::support::{
+    Status, expect_error, expect_json, of_kind, spawn_app, spawn_app_with, until_rate_limited,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_get_and_head_with_query_are_acknowledged_and_recorded() {
@@ -330,21 +332,13 @@ async fn over_the_rate_limit_is_429_with_retry_after() {
     let limited = app.create_monitor("chatty", 3600).await;
     let other = app.create_monitor("quiet", 3600).await;
 
-    let mut accepted = 0;
-    let mut rejected = None;
-    for attempt in 0..10 {
-        let response = app
-            .push(&limited.push_token, &[("msg", &format!("try {attempt}"))])
-            .await;
-        match response.status() {
-            StatusCode::OK => accepted += 1,
-            StatusCode::TOO_MANY_REQUESTS => {
-                rejected = Some(response);
-                break;
-            }
-            status => panic!("push {attempt} gave {status}"),
-        }
-    }
+    let (app_ref, token) = (&app, &limited.push_token);
+    let (accepted, rejected) = until_rate_limited(10, |attempt| async move {
+        app_ref
+            .push(token, &[("msg", &format!("try {attempt}"))])
+            .await
+    })
+    .await;
     let rejected = rejected.expect("ten quick pushes with burst 2 must meet a 429");
     assert!(
         (2..=3).contains(&accepted),

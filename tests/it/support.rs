@@ -748,3 +748,22 @@ pub fn check_store(data_dir: &Path) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Sends `send(attempt)` until an answer is 429 or `attempts` run out. Returns how many
+/// were accepted (200) before it, and the 429. Any other status fails the test.
+pub async fn until_rate_limited<F, Fut>(attempts: usize, mut send: F) -> (usize, Option<Response>)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let mut accepted = 0;
+    for attempt in 0..attempts {
+        let response = send(attempt).await;
+        match response.status() {
+            StatusCode::OK => accepted += 1,
+            StatusCode::TOO_MANY_REQUESTS => return (accepted, Some(response)),
+            status => panic!("push {attempt} gave {status}"),
+        }
+    }
+    (accepted, None)
+}
