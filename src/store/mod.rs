@@ -226,6 +226,11 @@ pub struct Append {
     pub owed: Vec<(usize, Delivery)>,
     /// An outbox entry settled by these events (a recorded delivery outcome).
     pub settled: Option<(u64, ChannelId)>,
+    /// Whether to write `state` as the monitor's snapshot. A heartbeat that changes
+    /// nothing but the `last_*` fields may skip it: readers fold the events after the
+    /// snapshot back in (`fold_tail`), so the snapshot plus its tail is the state.
+    /// Deletions always write (they remove the snapshot).
+    pub write_state: bool,
 }
 
 impl Append {
@@ -236,6 +241,7 @@ impl Append {
             state,
             owed: Vec::new(),
             settled: None,
+            write_state: true,
         }
     }
 }
@@ -409,21 +415,31 @@ impl EventStore {
             .map(Timestamp::from_millis))
     }
 
-    /// Every monitor's current state, from the snapshots: O(monitors). Blocking.
+    /// Every monitor's current state: its snapshot with the few heartbeats appended
+    /// since folded in (see [`Append::write_state`]): O(monitors). Blocking.
     pub fn load_monitors(&self) -> Result<Vec<Monitor>, StoreError> {
-        load_all(&self.shared.handles()?.monitors, codec::decode_monitor)
+        let handles = self.shared.handles()?;
+        let mut all = Vec::with_capacity(handles.monitors.approximate_len());
+        for guard in handles.monitors.iter() {
+            let (_, value) = guard.into_inner()?;
+            let snapshot = codec::decode_monitor(&value)?;
+            all.push(fold_tail(&handles.events, snapshot)?);
+        }
+        Ok(all)
     }
 
     /// One monitor's current state.
     pub async fn monitor(&self, id: MonitorId) -> Result<Option<Monitor>, StoreError> {
         let shared = Arc::clone(&self.shared);
         blocking(move || {
-            shared
-                .handles()?
-                .monitors
-                .get(keys::monitor_key(id))?
-                .map(|value| codec::decode_monitor(&value).map_err(StoreError::from))
-                .transpose()
+            let handles = shared.handles()?;
+            match handles.monitors.get(keys::monitor_key(id))? {
+                Some(value) => Ok(Some(fold_tail(
+                    &handles.events,
+                    codec::decode_monitor(&value)?,
+                )?)),
+                None => Ok(None),
+            }
         })
         .await
     }
@@ -522,6 +538,22 @@ impl EventStore {
             let _ = done.await;
         }
     }
+}
+
+/// Applies to `snapshot` the monitor's events newer than it: the heartbeats appended
+/// without a snapshot. Blocking.
+fn fold_tail(events: &Keyspace, mut snapshot: Monitor) -> Result<Monitor, StoreError> {
+    let start = keys::event_key(snapshot.id, snapshot.last_seq.saturating_add(1));
+    let end = keys::event_key(snapshot.id, u64::MAX);
+    for guard in events.range(start..=end) {
+        let (key, value) = guard.into_inner()?;
+        let Some((_, seq)) = keys::parse_event_key(&key) else {
+            return Err(StoreError::Corrupt("malformed event key".to_owned()));
+        };
+        let stored = codec::decode_event(&value)?;
+        machine::apply(&mut snapshot, seq, stored.at, &stored.event);
+    }
+    Ok(snapshot)
 }
 
 /// Decodes every value of `keyspace`, in key order. Blocking.
@@ -866,11 +898,14 @@ impl Writer {
             encoded.push(codec::encode_event(&stored)?);
         }
         let last_seq = self.next_seq + encoded.len() as u64 - 1;
+        // Some(Some(bytes)): write the snapshot; Some(None): keep the one stored;
+        // None: the monitor is deleted.
         let state = match append.state.as_mut() {
-            Some(state) => {
+            Some(state) if append.write_state => {
                 state.last_seq = last_seq;
-                Some(codec::encode_monitor(state)?)
+                Some(Some(codec::encode_monitor(state)?))
             }
+            Some(_) => Some(None),
             None => None,
         };
         for value in encoded {
@@ -884,7 +919,8 @@ impl Writer {
         }
         let key = keys::monitor_key(append.monitor);
         match state {
-            Some(value) => batch.insert(&handles.monitors, key, value),
+            Some(Some(value)) => batch.insert(&handles.monitors, key, value),
+            Some(None) => {}
             None => batch.remove(&handles.monitors, key),
         }
         for (key, value) in owed {

@@ -337,3 +337,50 @@ async fn retention_keeps_the_newest_heartbeats_and_what_the_state_depends_on() {
     );
     close(opened, store).await;
 }
+
+#[tokio::test]
+async fn heartbeats_appended_without_a_snapshot_are_folded_back_in_by_every_reader() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut monitor = create(&store, "tail", at(0)).await;
+    run(
+        &store,
+        &mut monitor,
+        beat(PushStatus::Up, "snapshotted"),
+        at(1),
+    )
+    .await;
+    // Three plain heartbeats whose state is not written: only their events are.
+    for n in 0..3 {
+        let events = decide(
+            &monitor,
+            beat_with(PushStatus::Up, &format!("tail {n}"), Some(f64::from(n))),
+            at(2 + i64::from(n)),
+        );
+        let mut next = monitor.clone();
+        for stamped in &events {
+            apply(&mut next, 0, stamped.at, &stamped.event);
+        }
+        let mut append = Append::new(monitor.id, events, Some(next.clone()));
+        append.write_state = false;
+        next.last_seq = store.append_with(append).await.expect("append succeeds");
+        monitor = next;
+    }
+    assert_eq!(store.load_monitors().expect("loads"), vec![monitor.clone()]);
+    assert_eq!(
+        store.monitor(monitor.id).await.expect("reads"),
+        Some(monitor.clone())
+    );
+    assert_eq!(
+        store.replay_all().expect("replays").get(&monitor.id),
+        Some(&monitor)
+    );
+    close(opened, store).await;
+
+    // And after a reopen, as start-up reads it.
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    assert_eq!(store.load_monitors().expect("loads"), vec![monitor.clone()]);
+    close(opened, store).await;
+}
