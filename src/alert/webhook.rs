@@ -1,5 +1,6 @@
 //! The generic webhook: SPEC 5's JSON, signed with
-//! `X-Pushmon-Signature: sha256=<hex HMAC-SHA256 of the raw body>` when a secret is set.
+//! `X-Pushmon-Signature: sha256=<hex HMAC-SHA256 of the raw body>` when a secret is set,
+//! and carrying `X-Pushmon-Alert-Id` for deduplication.
 
 use hmac::{Hmac, Mac};
 use serde_json::json;
@@ -10,6 +11,11 @@ use crate::domain::channel::Alert;
 use super::{NotifyError, post_json};
 
 pub const SIGNATURE_HEADER: &str = "X-Pushmon-Signature";
+
+/// The same on every attempt and every re-send after a restart of one alert (its
+/// sequence number in the event log), so a receiver can drop the duplicates that
+/// at-least-once delivery allows.
+pub const ALERT_ID_HEADER: &str = "X-Pushmon-Alert-Id";
 
 /// The SPEC 5 body.
 pub fn body(alert: &Alert) -> Vec<u8> {
@@ -42,7 +48,7 @@ pub async fn send(
     alert: &Alert,
 ) -> Result<(), NotifyError> {
     let body = body(alert);
-    let mut headers = Vec::new();
+    let mut headers = vec![(ALERT_ID_HEADER, alert.alert_seq.to_string())];
     if let Some(secret) = secret {
         headers.push((SIGNATURE_HEADER, signature(secret, &body)));
     }

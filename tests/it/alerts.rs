@@ -160,6 +160,18 @@ async fn failed_attempts_are_retried_and_the_alert_arrives_once() {
     assert_eq!(delivered[0].json()["msg"], "disk full");
     assert!(delivered[0].headers.get("x-pushmon-signature").is_none());
     assert_eq!(receiver.received().len(), 3, "two failures, then success");
+    // Every attempt carries the same alert id, so a receiver can deduplicate.
+    let ids: std::collections::HashSet<String> = receiver
+        .received()
+        .iter()
+        .map(|request| {
+            request.headers["x-pushmon-alert-id"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
     let recorded = wait_for_deliveries(&app, &monitor.id, 1).await;
     assert_eq!(recorded[0]["attempts"], 3);
     assert_eq!(recorded[0]["result"], "success");

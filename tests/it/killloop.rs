@@ -210,14 +210,30 @@ async fn repeated_sigkills_under_load_lose_nothing_acknowledged_and_miss_no_aler
         .map(|request| request.body.clone())
         .collect::<HashSet<_>>()
         .len();
+    // A re-sent alert carries the id of the first sending: deduplicated by it, the
+    // receiver saw each alert exactly once.
+    let alert_ids: HashSet<String> = receiver
+        .delivered()
+        .iter()
+        .filter_map(|request| {
+            let id = request.headers.get("x-pushmon-alert-id")?;
+            Some(id.to_str().ok()?.to_owned())
+        })
+        .collect();
+    assert_eq!(
+        alert_ids.len(),
+        alerts_in_history.len(),
+        "alert ids do not match the alerts one to one"
+    );
     println!(
         "killloop: kills={kills} monitors={monitors_wanted} clients={clients_wanted} \
          sent={} acknowledged={total} found_after_restarts={found} \
          alerts_in_history={} webhook_requests={} distinct_alert_bodies={unique_delivered} \
-         duplicates={duplicates}",
+         distinct_alert_ids={} duplicates={duplicates}",
         sent.load(std::sync::atomic::Ordering::Relaxed),
         alerts_in_history.len(),
         receiver.delivered().len(),
+        alert_ids.len(),
     );
     assert!(
         duplicates <= alerts_in_history.len() / 4 + kills,
