@@ -8,9 +8,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use pushmon::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
 use pushmon::domain::event::{Event, Heartbeat, MonitorConfig, Msg, PushStatus, Stamped};
 use pushmon::domain::ids::{MonitorId, PushToken, Timestamp};
 use pushmon::domain::machine::{Command, Monitor, apply, decide};
+use pushmon::monitor::Registry;
 use pushmon::store::EventStore;
 use pushmon::store::codec::{StoredEvent, decode_event, encode_event};
 
@@ -135,5 +137,99 @@ fn store(c: &mut Criterion) {
     drop(opened);
 }
 
-criterion_group!(benches, machine, codec, store);
+/// The push path below HTTP: finding a monitor by its token in the Directory, and a
+/// heartbeat through the monitor's actor to a durable append (64 at once, as 64
+/// connections would), over 10,000 monitors.
+fn registry(c: &mut Criterion) {
+    const MONITORS: usize = 10_000;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opened = EventStore::open(dir.path()).unwrap();
+    let store = opened.store.clone();
+    let (registry, tokens) = runtime.block_on(async {
+        let channels = Channels::new(store.clone(), Vec::new());
+        let notifier =
+            Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).unwrap();
+        let (dispatcher, _) = Dispatcher::start(
+            notifier,
+            channels.clone(),
+            store.clone(),
+            RetryPolicy::default(),
+        )
+        .await
+        .unwrap();
+        let (registry, _) = Registry::start(store.clone(), channels, dispatcher.clone())
+            .await
+            .unwrap();
+        dispatcher.attach(registry.clone());
+        let creations = (0..MONITORS).map(|index| {
+            let mut config = monitor().config.as_ref().clone();
+            config.name = format!("monitor {index}");
+            config.timeout_seconds = 3600;
+            config.interval_seconds = 3600;
+            registry.create(config)
+        });
+        let created = futures::future::join_all(creations).await;
+        let tokens: Vec<String> = created
+            .into_iter()
+            .map(|monitor| monitor.unwrap().token.reveal())
+            .collect();
+        (registry, tokens)
+    });
+
+    let mut group = c.benchmark_group("registry");
+    let mut next = 0usize;
+    group.bench_function("parse_token_and_lookup", |b| {
+        b.iter(|| {
+            next = (next + 1) % tokens.len();
+            let token = PushToken::parse(black_box(&tokens[next])).unwrap();
+            registry
+                .directory()
+                .by_token(&token)
+                .map(|handle| handle.id)
+        })
+    });
+    let handles: Vec<_> = tokens
+        .iter()
+        .map(|text| {
+            registry
+                .directory()
+                .by_token(&PushToken::parse(text).unwrap())
+                .unwrap()
+        })
+        .collect();
+    group.throughput(Throughput::Elements(64));
+    group.measurement_time(Duration::from_secs(8));
+    let mut round = 0usize;
+    group.bench_function("heartbeat_through_actor_x64", |b| {
+        b.to_async(&runtime).iter(|| {
+            round += 1;
+            let registry = registry.clone();
+            let batch: Vec<_> = (0..64)
+                .map(|index| handles[(round * 64 + index) % handles.len()].clone())
+                .collect();
+            async move {
+                let beats = batch
+                    .iter()
+                    .map(|handle| registry.heartbeat(handle, heartbeat()));
+                for outcome in futures::future::join_all(beats).await {
+                    outcome.unwrap();
+                }
+            }
+        })
+    });
+    group.finish();
+    runtime.block_on(async {
+        registry.stop().await;
+        store.close().await;
+    });
+    drop(store);
+    drop(opened);
+}
+
+criterion_group!(benches, machine, codec, store, registry);
 criterion_main!(benches);
