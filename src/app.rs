@@ -284,7 +284,9 @@ async fn sweep_history(
     if retention.is_unlimited() {
         return;
     }
-    let mut ticks = tokio::time::interval(interval);
+    // The first sweep waits a whole interval: right after start-up is the busiest
+    // moment (the restart judgement, owed deliveries, reconnecting jobs).
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while sweeping.load(Ordering::Relaxed) {
         tokio::select! {
