@@ -5,7 +5,6 @@
 //! The maps ([`Directory`]) are read by HTTP handlers without a message round trip;
 //! only actors and the registry change them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -25,8 +24,8 @@ use crate::store::{EventStore, StoreError};
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext, MonitorMsg};
 
 /// How long to wait before retrying a restart whose stored state could not be read.
-/// Why an actor is stopped to be rebuilt from the store.
-const RESYNC_REASON: &str = "resync";
+/// Why an actor is stopped to be rebuilt from the store, followed by its monitor id.
+const RESYNC_REASON: &str = "resync:";
 
 const RESTART_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -77,6 +76,15 @@ impl Directory {
         if let Some((_, (token, _))) = self.by_id.remove(&id) {
             self.by_token.remove(&token);
         }
+    }
+
+    /// Which monitor `actor` runs. A scan: only a failed or unexpectedly stopped actor
+    /// asks, and a map kept for it cost ~86 bytes per monitor at 1M monitors.
+    fn id_of(&self, actor: ActorId) -> Option<MonitorId> {
+        self.by_id
+            .iter()
+            .find(|entry| entry.value().1.get_id() == actor)
+            .map(|entry| *entry.key())
     }
 
     /// Moves a monitor to its new token; the old one stops working at once.
@@ -150,8 +158,6 @@ pub struct RegistryActor;
 
 pub struct RegistryState {
     context: Arc<MonitorContext>,
-    /// Which monitor each live actor runs, to restart the right one on failure.
-    actors: HashMap<ActorId, MonitorId>,
     stopping: bool,
 }
 
@@ -294,7 +300,7 @@ impl Registry {
         for id in monitors {
             match self.directory.by_id(id) {
                 // Supervision restarts it from its stored state.
-                Some(actor) => actor.stop(Some(RESYNC_REASON.to_owned())),
+                Some(actor) => actor.stop(Some(format!("{RESYNC_REASON}{id}"))),
                 None => {
                     let _ = self.actor.cast(RegistryMsg::Restart(id));
                 }
@@ -324,7 +330,6 @@ impl Actor for RegistryActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(RegistryState {
             context,
-            actors: HashMap::new(),
             stopping: false,
         })
     }
@@ -406,28 +411,33 @@ impl Actor for RegistryActor {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
-                let Some(id) = state.actors.remove(&cell.get_id()) else {
-                    return Ok(());
-                };
                 if state.stopping {
                     return Ok(());
                 }
+                let Some(id) = state.context.directory.id_of(cell.get_id()) else {
+                    return Ok(());
+                };
                 tracing::error!(monitor = %id, %error, "monitor actor failed; restarting it from its stored state");
                 metrics::counter!(names::ACTOR_RESTARTS_TOTAL).increment(1);
                 restart_from_store(&myself, state, id).await;
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                let Some(id) = state.actors.remove(&cell.get_id()) else {
-                    return Ok(());
-                };
                 if state.stopping || reason.as_deref() == Some(DELETED_REASON) {
                     return Ok(());
                 }
-                if reason.as_deref() == Some(RESYNC_REASON) {
+                let resync = reason
+                    .as_deref()
+                    .and_then(|reason| reason.strip_prefix(RESYNC_REASON))
+                    .and_then(MonitorId::parse);
+                if let Some(id) = resync {
                     tracing::warn!(monitor = %id, "rebuilding a monitor actor from the store");
-                } else {
-                    tracing::error!(monitor = %id, ?reason, "monitor actor stopped unexpectedly; restarting it");
+                    restart_from_store(&myself, state, id).await;
+                    return Ok(());
                 }
+                let Some(id) = state.context.directory.id_of(cell.get_id()) else {
+                    return Ok(());
+                };
+                tracing::error!(monitor = %id, ?reason, "monitor actor stopped unexpectedly; restarting it");
                 metrics::counter!(names::ACTOR_RESTARTS_TOTAL).increment(1);
                 restart_from_store(&myself, state, id).await;
             }
@@ -479,7 +489,6 @@ async fn spawn_monitor(
             tracing::error!(monitor = %id, %error, "cannot spawn monitor actor");
             RegistryError::Unavailable
         })?;
-    state.actors.insert(actor.get_id(), id);
     state.context.directory.insert(id, token, actor);
     Ok(monitor)
 }
