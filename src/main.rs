@@ -83,7 +83,7 @@ async fn run() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            pushmon::telemetry::init(config.log_format);
+            let _flush_logs_on_exit = pushmon::telemetry::init(config.log_format);
             match serve(config).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {

@@ -5,14 +5,23 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. Call once, from `main`.
-pub fn init(format: LogFormat) {
+/// Installs the global subscriber. Call once, from `main`, and keep the guard until
+/// the end: dropping it flushes what is still buffered.
+///
+/// Lines are written to stderr by a dedicated thread, so a burst of alerts (a log
+/// line each) costs the async workers the formatting but not a `write` syscall per
+/// line. The buffer blocks rather than drops when full: no line is lost.
+pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("pushmon-log")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let result = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -20,4 +29,5 @@ pub fn init(format: LogFormat) {
     if let Err(error) = result {
         eprintln!("pushmon: logging was already set up: {error}");
     }
+    guard
 }

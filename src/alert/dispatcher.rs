@@ -239,7 +239,9 @@ async fn deliver(args: &DeliveryArgs, delivery: &Delivery) -> DeliveryOutcome {
         };
         let error: NotifyError = match sent {
             Ok(()) => {
-                tracing::info!(
+                // Recorded as a `delivery` event and counted in pushmon_alerts_total;
+                // a line per success would double the log volume of an alert burst.
+                tracing::debug!(
                     monitor = %delivery.alert.monitor_id,
                     channel = %channel.id,
                     kind = channel.kind.name(),
