@@ -121,6 +121,8 @@ def main():
                         help="channel id to list in every new monitor (repeatable)")
     parser.add_argument("--pushes", type=int, default=0,
                         help="heartbeats to send to each monitor after creating them all")
+    parser.add_argument("--push-rate", type=float, default=0.0,
+                        help="pace the pushes at this many a second in all (0: as fast as possible)")
     parser.add_argument("--request-timeout", type=float, default=30.0)
     parser.add_argument("--deadline-seconds", type=float, default=1800.0,
                         help="give up after this long in total")
@@ -183,10 +185,17 @@ def main():
 
     push = Run("push", len(created) * args.pushes, deadline)
     if args.pushes > 0 and created:
+        started = time.monotonic()
+
         def push_worker(w):
             client = clients[w]
-            for _ in range(args.pushes):
+            for round_ in range(args.pushes):
                 for i in range(w, len(created), concurrency):
+                    if args.push_rate > 0:
+                        due = started + (round_ * len(created) + i) / args.push_rate
+                        wait = due - time.monotonic()
+                        if wait > 0:
+                            time.sleep(wait)
                     if push.expired():
                         push.fail("deadline reached")
                         return
