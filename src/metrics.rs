@@ -41,6 +41,10 @@ pub const REJECT_REASONS: [&str; 6] = [
 const LATENCY_BUCKETS: &[f64] = &[
     0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+/// Finer around the 100 ms a timeout should be detected within.
+const DETECTION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0,
+];
 const BATCH_BUCKETS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0, 4096.0,
 ];
@@ -81,7 +85,7 @@ pub fn install() -> PrometheusHandle {
                         metrics_exporter_prometheus::Matcher::Full(
                             DETECTION_LAG_SECONDS.to_owned(),
                         ),
-                        LATENCY_BUCKETS,
+                        DETECTION_BUCKETS,
                     )
                 });
             let recorder = match builder {
