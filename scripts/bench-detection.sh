@@ -59,10 +59,11 @@ done
 assert_alive "$pid"
 stop_server "$pid"
 
-# p50/p99 of the histogram: the upper bound of the bucket holding that quantile.
+# histogram_quantile Q [NAME]: the upper bound of the bucket holding quantile Q of
+# histogram NAME (default: the detection lag).
 histogram_quantile() {
-    awk -v q="$1" -F'[{}" ]+' '
-        /^pushmon_detection_lag_seconds_bucket/ { for (i = 1; i <= NF; i++) if ($i == "le=") le = $(i + 1);
+    awk -v q="$1" -v name="${2:-pushmon_detection_lag_seconds}_bucket" -F'[{}" ]+' '
+        $1 == name { for (i = 1; i <= NF; i++) if ($i == "le=") le = $(i + 1);
             le_list[n] = le; count[n++] = $NF }
         END { total = count[n - 1]; for (i = 0; i < n; i++) if (count[i] >= q * total) { print le_list[i]; exit } }
     ' "$work/metrics.txt"
@@ -77,5 +78,6 @@ cat <<SUMMARY
 monitors: $MONITORS, timeout ${TIMEOUT}s; $(grep '^pushed' <<<"$seed_out" || true)
 deadline -> durable down:   p50 <= $(histogram_quantile 0.5) s, p99 <= $(histogram_quantile 0.99) s (histogram bucket bounds)
 deadline -> webhook arrival: $(wc -l < "$work/lags.txt") of $MONITORS delivered; p50 $(sorted_quantile 0.5) ms, p99 $(sorted_quantile 0.99) ms, max $(sorted_quantile 1.0) ms
+whole run: group commit p99 <= $(histogram_quantile 0.99 pushmon_store_commit_duration_seconds) s; append (queue + commit) p99 <= $(histogram_quantile 0.99 pushmon_store_append_duration_seconds) s
 ====================================================
 SUMMARY
