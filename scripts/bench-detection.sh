@@ -63,6 +63,7 @@ stop_server "$pid"
 # histogram NAME (default: the detection lag).
 histogram_quantile() {
     awk -v q="$1" -v name="${2:-pushmon_detection_lag_seconds}_bucket" -F'[{}" ]+' '
+        BEGIN { n = 0 }
         $1 == name { for (i = 1; i <= NF; i++) if ($i == "le=") le = $(i + 1);
             le_list[n] = le; count[n++] = $NF }
         END { total = count[n - 1]; for (i = 0; i < n; i++) if (count[i] >= q * total) { print le_list[i]; exit } }
