@@ -49,7 +49,7 @@ async fn run() -> ExitCode {
             match tokio::task::spawn_blocking(move || pushmon::app::check_store(&dir)).await {
                 Ok(Ok(report)) if report.mismatches.is_empty() => {
                     println!(
-                        "ok: {} monitors; each snapshot equals a full replay of its {} events in total",
+                        "ok: {} monitors; each stored state equals a full replay of its {} events in total",
                         report.monitors, report.events
                     );
                     ExitCode::SUCCESS
