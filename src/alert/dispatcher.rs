@@ -119,6 +119,44 @@ pub struct DeliveryArgs {
     sends: tokio::sync::Semaphore,
 }
 
+/// A one-thread runtime for deliveries, shut down without blocking when dropped.
+struct SendRuntime(Option<tokio::runtime::Runtime>);
+
+impl SendRuntime {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("pushmon-alerts")
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => Self(Some(runtime)),
+            Err(error) => {
+                tracing::warn!(%error, "no thread for alert deliveries; they share the main runtime");
+                Self(None)
+            }
+        }
+    }
+
+    fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match &self.0 {
+            Some(runtime) => runtime.spawn(task),
+            None => tokio::spawn(task),
+        }
+    }
+}
+
+impl Drop for SendRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 pub struct DeliveryState {
     args: Arc<DeliveryArgs>,
     registry: Option<Registry>,
@@ -128,6 +166,10 @@ pub struct DeliveryState {
     /// completion was quadratic and starved the other actors of a worker thread.
     busy: HashMap<Key, tokio::task::AbortHandle>,
     owed: usize,
+    /// Where delivery tasks run (HTTP clients, retries): their own thread, so a burst
+    /// of alerts does not queue in front of the monitor actors recording the `down`s.
+    /// Held here, not in the tasks, so it is shut down from the dispatcher's task.
+    runtime: SendRuntime,
 }
 
 impl Actor for DeliveryActor {
@@ -147,6 +189,7 @@ impl Actor for DeliveryActor {
             queues: HashMap::new(),
             busy: HashMap::new(),
             owed: 0,
+            runtime: SendRuntime::start(),
         })
     }
 
@@ -210,7 +253,7 @@ fn start_next(myself: &ActorRef<DeliveryMsg>, state: &mut DeliveryState, key: Ke
     };
     let args = Arc::clone(&state.args);
     let myself = myself.clone();
-    let worker = tokio::spawn(async move {
+    let worker = state.runtime.spawn(async move {
         let outcome = deliver(&args, &delivery).await;
         record(&args, &registry, &delivery, outcome).await;
         let _ = myself.cast(DeliveryMsg::Finished(key));
