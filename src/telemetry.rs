@@ -1,9 +1,16 @@
 //! Tracing setup: human-readable lines by default, one JSON object a line with
-//! `--log-format json`. Logs go to stderr; `RUST_LOG` overrides the default (`info`, storage engine at `warn`).
+//! `--log-format json`. Logs go to stderr; `RUST_LOG` overrides the default
+//! ([`DEFAULT_FILTER`]).
 
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+
+/// `info`, but the storage engine at `warn`, and ractor at `warn`: ractor wraps every
+/// actor's life in an `info` span, and an enabled span is a live record in the
+/// subscriber for each of up to millions of actors (memory), entered and left on
+/// every message (CPU). Our own lines name the monitor instead.
+const DEFAULT_FILTER: &str = "info,fjall=warn,lsm_tree=warn,ractor=warn";
 
 /// Installs the global subscriber. Call once, from `main`, and keep the guard until
 /// the end: dropping it flushes what is still buffered.
@@ -13,7 +20,7 @@ use crate::config::LogFormat;
 /// line. The buffer blocks rather than drops when full: no line is lost.
 pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("pushmon-log")
