@@ -19,8 +19,8 @@ const DEFAULT_FILTER: &str = "info,fjall=warn,lsm_tree=warn,ractor=warn";
 /// line each) costs the async workers the formatting but not a `write` syscall per
 /// line. The buffer blocks rather than drops when full: no line is lost.
 pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("pushmon-log")
