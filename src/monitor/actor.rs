@@ -19,7 +19,7 @@ use crate::domain::event::{DownReason, Event, Heartbeat, Stamped};
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::{self, Command, Monitor};
 use crate::metrics as names;
-use crate::store::{Append, EventStore, StoreError};
+use crate::store::{Append, EventStore, Snapshot, StoreError};
 
 use super::registry::Directory;
 
@@ -217,10 +217,17 @@ async fn execute_inline(
         && owed.is_empty()
         && settled.is_none();
     let write_state = !plain_heartbeat || state.unsnapshotted + 1 >= SNAPSHOT_EVERY;
-    let mut append = Append::new(state.monitor.id, events, (!deleted).then(|| next.clone()));
+    let snapshot = if deleted {
+        Snapshot::Remove
+    } else if write_state {
+        Snapshot::Write(next.clone())
+    } else {
+        // No copy of the state for the 7 heartbeats in 8 that leave it behind.
+        Snapshot::Keep
+    };
+    let mut append = Append::new(state.monitor.id, events, snapshot);
     append.owed = owed.clone();
     append.settled = settled;
-    append.write_state = write_state;
     next.last_seq = state.context.store.append_with(append).await?;
     metrics::histogram!(names::STORE_APPEND_DURATION_SECONDS)
         .record(started.elapsed().as_secs_f64());

@@ -215,33 +215,45 @@ pub struct Opened {
     pub writer_thread: std::thread::JoinHandle<()>,
 }
 
+/// What an append does to the monitor's stored snapshot.
+pub enum Snapshot {
+    /// Write this state (its `last_seq` is filled in by the writer).
+    Write(Monitor),
+    /// Leave the stored snapshot behind: a heartbeat that changes nothing but the
+    /// `last_*` fields. Readers fold the events after the snapshot back in
+    /// (`fold_tail`), so the snapshot plus its tail is the state.
+    Keep,
+    /// The monitor was deleted.
+    Remove,
+}
+
+impl From<Option<Monitor>> for Snapshot {
+    /// `None`: the monitor was deleted.
+    fn from(state: Option<Monitor>) -> Self {
+        state.map_or(Self::Remove, Self::Write)
+    }
+}
+
 /// One monitor's events and everything that must be written atomically with them.
 pub struct Append {
     pub monitor: MonitorId,
     pub events: Vec<Stamped>,
-    /// The state after `events`, or `None` when the monitor was deleted.
-    pub state: Option<Monitor>,
+    pub state: Snapshot,
     /// Deliveries owed, each for the event at the given index of `events`; the writer
     /// fills in the alert's sequence number.
     pub owed: Vec<(usize, Delivery)>,
     /// An outbox entry settled by these events (a recorded delivery outcome).
     pub settled: Option<(u64, ChannelId)>,
-    /// Whether to write `state` as the monitor's snapshot. A heartbeat that changes
-    /// nothing but the `last_*` fields may skip it: readers fold the events after the
-    /// snapshot back in (`fold_tail`), so the snapshot plus its tail is the state.
-    /// Deletions always write (they remove the snapshot).
-    pub write_state: bool,
 }
 
 impl Append {
-    pub fn new(monitor: MonitorId, events: Vec<Stamped>, state: Option<Monitor>) -> Self {
+    pub fn new(monitor: MonitorId, events: Vec<Stamped>, state: Snapshot) -> Self {
         Self {
             monitor,
             events,
             state,
             owed: Vec::new(),
             settled: None,
-            write_state: true,
         }
     }
 }
@@ -314,7 +326,8 @@ impl EventStore {
         events: Vec<Stamped>,
         state: Option<Monitor>,
     ) -> Result<u64, StoreError> {
-        self.append_with(Append::new(monitor, events, state)).await
+        self.append_with(Append::new(monitor, events, state.into()))
+            .await
     }
 
     /// [`append`](Self::append) with the outbox changes that go with the events.
@@ -416,7 +429,7 @@ impl EventStore {
     }
 
     /// Every monitor's current state: its snapshot with the few heartbeats appended
-    /// since folded in (see [`Append::write_state`]): O(monitors). Blocking.
+    /// since folded in (see [`Snapshot::Keep`]): O(monitors). Blocking.
     pub fn load_monitors(&self) -> Result<Vec<Monitor>, StoreError> {
         let handles = self.shared.handles()?;
         let mut all = Vec::with_capacity(handles.monitors.approximate_len());
@@ -898,15 +911,12 @@ impl Writer {
             encoded.push(codec::encode_event(&stored)?);
         }
         let last_seq = self.next_seq + encoded.len() as u64 - 1;
-        // Some(Some(bytes)): write the snapshot; Some(None): keep the one stored;
-        // None: the monitor is deleted.
-        let state = match append.state.as_mut() {
-            Some(state) if append.write_state => {
+        let state = match &mut append.state {
+            Snapshot::Write(state) => {
                 state.last_seq = last_seq;
-                Some(Some(codec::encode_monitor(state)?))
+                Some(codec::encode_monitor(state)?)
             }
-            Some(_) => Some(None),
-            None => None,
+            Snapshot::Keep | Snapshot::Remove => None,
         };
         for value in encoded {
             batch.insert(
@@ -919,9 +929,11 @@ impl Writer {
         }
         let key = keys::monitor_key(append.monitor);
         match state {
-            Some(Some(value)) => batch.insert(&handles.monitors, key, value),
-            Some(None) => {}
-            None => batch.remove(&handles.monitors, key),
+            Some(value) => batch.insert(&handles.monitors, key, value),
+            None if matches!(append.state, Snapshot::Remove) => {
+                batch.remove(&handles.monitors, key);
+            }
+            None => {}
         }
         for (key, value) in owed {
             batch.insert(&handles.outbox, key, value);

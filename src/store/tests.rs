@@ -362,8 +362,7 @@ async fn heartbeats_appended_without_a_snapshot_are_folded_back_in_by_every_read
         for stamped in &events {
             apply(&mut next, 0, stamped.at, &stamped.event);
         }
-        let mut append = Append::new(monitor.id, events, Some(next.clone()));
-        append.write_state = false;
+        let append = Append::new(monitor.id, events, Snapshot::Keep);
         next.last_seq = store.append_with(append).await.expect("append succeeds");
         monitor = next;
     }
