@@ -90,15 +90,28 @@ fn codec(c: &mut Criterion) {
     group.finish();
 }
 
-/// Appends from many concurrent tasks, as actors do: measures group commit.
-fn store(c: &mut Criterion) {
+/// A runtime with `workers` async workers and a store in a fresh temp dir (kept alive
+/// by the returned guard).
+fn runtime_and_store(
+    workers: usize,
+) -> (
+    tokio::runtime::Runtime,
+    tempfile::TempDir,
+    pushmon::store::Opened,
+) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let opened = EventStore::open(dir.path()).unwrap();
+    (runtime, dir, opened)
+}
+
+/// Appends from many concurrent tasks, as actors do: measures group commit.
+fn store(c: &mut Criterion) {
+    let (runtime, _dir, opened) = runtime_and_store(2);
     let store = opened.store.clone();
     let monitors: Vec<Monitor> = (0..256).map(|_| monitor()).collect();
 
@@ -146,13 +159,7 @@ fn store(c: &mut Criterion) {
 /// connections would), over 10,000 monitors.
 fn registry(c: &mut Criterion) {
     const MONITORS: usize = 10_000;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let opened = EventStore::open(dir.path()).unwrap();
+    let (runtime, _dir, opened) = runtime_and_store(1);
     let store = opened.store.clone();
     let (registry, tokens) = runtime.block_on(async {
         let channels = Channels::new(store.clone(), Vec::new());
