@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics::{Counter, Histogram, Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub const HEARTBEATS_TOTAL: &str = "pushmon_heartbeats_total";
@@ -50,6 +50,55 @@ const BATCH_BUCKETS: &[f64] = &[
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static HOT: OnceLock<Hot> = OnceLock::new();
+
+/// Handles to the series every heartbeat touches, registered once. `counter!` and
+/// `histogram!` build their key, hash it and look it up in the recorder's registry
+/// on every call; on the push path that was several lookups per request.
+pub struct Hot {
+    heartbeats: [Counter; 2],
+    rejected: [Counter; REJECT_REASONS.len()],
+    pub append_duration: Histogram,
+    pub commit_duration: Histogram,
+    pub batch_events: Histogram,
+}
+
+impl Hot {
+    /// `pushmon_heartbeats_total{status}`.
+    pub fn heartbeat(&self, status: crate::domain::event::PushStatus) -> &Counter {
+        match status {
+            crate::domain::event::PushStatus::Up => &self.heartbeats[0],
+            crate::domain::event::PushStatus::Down => &self.heartbeats[1],
+        }
+    }
+
+    /// `pushmon_heartbeats_rejected_total{reason}`; `reason` is one of
+    /// [`REJECT_REASONS`] (anything else counts as `bad_request`).
+    pub fn rejected(&self, reason: &str) -> &Counter {
+        let index = REJECT_REASONS
+            .iter()
+            .position(|known| *known == reason)
+            .unwrap_or(1);
+        &self.rejected[index]
+    }
+}
+
+/// The hot-path handles, registered with the process-wide recorder (installed here
+/// first if need be, so a handle can never point at a no-op recorder).
+pub fn hot() -> &'static Hot {
+    HOT.get_or_init(|| {
+        install();
+        Hot {
+            heartbeats: ["up", "down"]
+                .map(|status| metrics::counter!(HEARTBEATS_TOTAL, "status" => status)),
+            rejected: REJECT_REASONS
+                .map(|reason| metrics::counter!(HEARTBEATS_REJECTED_TOTAL, "reason" => reason)),
+            append_duration: metrics::histogram!(STORE_APPEND_DURATION_SECONDS),
+            commit_duration: metrics::histogram!(STORE_COMMIT_DURATION_SECONDS),
+            batch_events: metrics::histogram!(STORE_BATCH_EVENTS),
+        }
+    })
+}
 static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// Updates the process gauges (`process_resident_memory_bytes`, CPU, open fds, …);

@@ -7,18 +7,18 @@
 //! exists; only a valid push reaches the lookup, a hash-map lookup whose cost does
 //! not depend on whether the token is there.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
+use axum::Extension;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Bytes, HttpBody as _};
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, FromRequest as _, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json};
 use governor::clock::{Clock, DefaultClock};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::domain::event::{Heartbeat, Msg, PushStatus};
 use crate::domain::ids::PushToken;
@@ -29,27 +29,40 @@ use super::AppState;
 use super::error::ApiError;
 use super::source;
 
+/// The answer to an accepted push: a constant, so answering allocates nothing.
+const OK_BODY: &str = r#"{"ok":true}"#;
+
 pub fn router() -> Router<AppState> {
     // GET routes answer HEAD too.
     Router::new().route("/api/push/{token}", get(push).post(push))
 }
 
+/// Takes the whole request and reads what it needs by reference: the usual
+/// extractors would copy the header map and poll even an empty body (which arms the
+/// body timeout's timer) on every push.
 async fn push(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     token: Result<Path<String>, PathRejection>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    request: Request,
+) -> Response {
     // A token that does not even decode is as unknown as any other.
     let token = token.map(|Path(token)| token).unwrap_or_default();
     // Absent only when the router is driven without `serve` (no socket, no limit).
     let peer = peer.map(|Extension(ConnectInfo(address))| address.ip());
-    let outcome = accept(&state, peer, &token, query.as_deref(), &headers, body).await;
-    match &outcome {
+    let outcome = accept(&state, peer, &token, request).await;
+    let hot = names::hot();
+    match outcome {
         Ok(status) => {
-            metrics::counter!(names::HEARTBEATS_TOTAL, "status" => status.as_str()).increment(1);
+            hot.heartbeat(status).increment(1);
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                OK_BODY,
+            )
+                .into_response()
         }
         Err(error) => {
             let reason = match error {
@@ -60,23 +73,22 @@ async fn push(
                 ApiError::Unavailable(_) | ApiError::Internal(_) => "unavailable",
                 _ => "bad_request",
             };
-            metrics::counter!(names::HEARTBEATS_REJECTED_TOTAL, "reason" => reason).increment(1);
+            hot.rejected(reason).increment(1);
+            error.into_response()
         }
     }
-    outcome.map(|_| (StatusCode::OK, Json(json!({ "ok": true }))))
 }
 
 async fn accept(
     state: &AppState,
     peer: Option<IpAddr>,
     token: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<PushStatus, ApiError> {
+    let (mut parts, body) = request.into_parts();
     // First, so a flood (or a token guesser) from one place is cut off before any work.
     if let (Some(limiter), Some(peer)) = (&state.ip_limiter, peer) {
-        let source = source::source_address(peer, headers, &state.trusted_proxies);
+        let source = source::source_address(peer, &parts.headers, &state.trusted_proxies);
         if let Err(not_until) = limiter.check_key(&source::limit_key(source)) {
             return Err(ApiError::SourceRateLimited {
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
@@ -84,7 +96,15 @@ async fn accept(
         }
     }
     state.require_started()?;
-    let heartbeat = parse_heartbeat(query, headers, body)?;
+    let body = if body.size_hint().exact() == Some(0) {
+        Ok(Bytes::new())
+    } else {
+        // The body limit travels in the request's extensions; the headers stay here.
+        let mut body_request = Request::new(body);
+        *body_request.extensions_mut() = std::mem::take(&mut parts.extensions);
+        Bytes::from_request(body_request, &()).await
+    };
+    let heartbeat = parse_heartbeat(parts.uri.query(), &parts.headers, body)?;
     let monitor = PushToken::parse(token)
         .and_then(|token| state.registry.directory().by_token(&token))
         .ok_or(ApiError::UnknownToken)?;
@@ -115,6 +135,21 @@ enum RawValue {
     Number(f64),
 }
 
+impl RawParams {
+    /// Takes `status`, `msg` and `value` from a form-encoded string (a query or a form
+    /// body); a later occurrence of a name wins, other names are ignored.
+    fn merge_form(&mut self, form: &[u8]) {
+        for (key, value) in form_urlencoded::parse(form) {
+            match &*key {
+                "status" => self.status = Some(value.into_owned()),
+                "msg" => self.msg = Some(value.into_owned()),
+                "value" => self.value = Some(RawValue::Text(value.into_owned())),
+                _ => {}
+            }
+        }
+    }
+}
+
 fn parse_heartbeat(
     query: Option<&str>,
     headers: &HeaderMap,
@@ -122,13 +157,7 @@ fn parse_heartbeat(
 ) -> Result<Heartbeat, ApiError> {
     let mut params = RawParams::default();
     if let Some(query) = query {
-        let mut fields: HashMap<String, String> = HashMap::new();
-        for (key, value) in form_urlencoded(query)? {
-            fields.insert(key, value);
-        }
-        params.status = fields.remove("status");
-        params.msg = fields.remove("msg");
-        params.value = fields.remove("value").map(RawValue::Text);
+        params.merge_form(query.as_bytes());
     }
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -145,25 +174,16 @@ fn parse_heartbeat(
             merge_json_body(&mut params, trimmed)?;
         }
     } else if is_form(headers) && !trimmed.is_empty() {
-        let text = std::str::from_utf8(trimmed)
+        std::str::from_utf8(trimmed)
             .map_err(|_| ApiError::BadRequest("form body is not UTF-8".to_owned()))?;
-        let mut fields: HashMap<String, String> = form_urlencoded(text)?.into_iter().collect();
-        if let Some(status) = fields.remove("status") {
-            params.status = Some(status);
-        }
-        if let Some(msg) = fields.remove("msg") {
-            params.msg = Some(msg);
-        }
-        if let Some(value) = fields.remove("value") {
-            params.value = Some(RawValue::Text(value));
-        }
+        // Only the fields the body has replace the query's.
+        let mut form = RawParams::default();
+        form.merge_form(trimmed);
+        params.status = form.status.or(params.status);
+        params.msg = form.msg.or(params.msg);
+        params.value = form.value.or(params.value);
     }
     validate(params)
-}
-
-fn form_urlencoded(query: &str) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .map_err(|error| ApiError::BadRequest(format!("malformed query string: {error}")))
 }
 
 /// A form body (`curl -d status=down`), or a body with no content type at all.

@@ -78,6 +78,7 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Whether `/metrics` includes the per-monitor families.
     pub monitor_metrics: bool,
+    latency: LatencyHistograms,
     phase: AtomicU8,
 }
 
@@ -111,6 +112,7 @@ impl AppState {
             trusted_proxies,
             metrics,
             monitor_metrics,
+            latency: LatencyHistograms::default(),
             phase: AtomicU8::new(Phase::Starting as u8),
         }))
     }
@@ -190,43 +192,101 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Records latency by route template (never the raw path: it holds push tokens) and
-/// status, inside a request span, and logs each request at debug level. Labels are
-/// static strings where possible: this runs for every push.
-async fn observe(State(_state): State<AppState>, request: Request, next: Next) -> Response {
+/// status, inside a request span, and logs each request at debug level. This runs
+/// for every push, so the histogram handles are cached and a push gets its span only
+/// when debug logging is on: an `info` span costs a formatted copy of its fields in
+/// the log layer, per request.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or(SharedString::const_str("unmatched"), |path| {
-            static_route(path.as_str())
-        });
+        .map_or(Route::Unmatched, |path| Route::of(path.as_str()));
     let method = static_method(request.method());
-    let span = tracing::info_span!(
-        "request",
-        method = method.as_ref(),
-        route = route.as_ref(),
-        status = tracing::field::Empty
-    );
+    let span = if route == Route::Known(PUSH_ROUTE) && !tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::Span::none()
+    } else {
+        tracing::info_span!(
+            "request",
+            method,
+            route = route.name(),
+            status = tracing::field::Empty
+        )
+    };
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     span.record("status", status.as_u16());
     let elapsed = started.elapsed();
-    metrics::histogram!(
-        names::HTTP_REQUEST_DURATION_SECONDS,
-        "route" => route,
-        "method" => method,
-        "status" => static_status(status)
-    )
-    .record(elapsed.as_secs_f64());
+    state
+        .latency
+        .histogram(route, method, status)
+        .record(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::debug!(elapsed_us = elapsed.as_micros() as u64, "request done");
     });
     response
 }
 
+/// A route's label: one of [`ROUTES`] (by index), or no route at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Route {
+    Known(u8),
+    Unmatched,
+}
+
+/// `ROUTES[PUSH_ROUTE]` is the push route.
+const PUSH_ROUTE: u8 = 0;
+
+impl Route {
+    fn of(path: &str) -> Self {
+        ROUTES
+            .iter()
+            .position(|route| *route == path)
+            .map_or(Self::Unmatched, |index| Self::Known(index as u8))
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Known(index) => ROUTES[usize::from(index)],
+            Self::Unmatched => "unmatched",
+        }
+    }
+}
+
+/// `pushmon_http_request_duration_seconds` handles by route, method and status,
+/// registered on first use: the `histogram!` macro would build and look up its
+/// three-label key on every request.
+#[derive(Default)]
+pub struct LatencyHistograms(dashmap::DashMap<(Route, &'static str, u16), metrics::Histogram>);
+
+impl LatencyHistograms {
+    fn histogram(
+        &self,
+        route: Route,
+        method: &'static str,
+        status: axum::http::StatusCode,
+    ) -> metrics::Histogram {
+        let key = (route, method, status.as_u16());
+        if let Some(histogram) = self.0.get(&key) {
+            return histogram.clone();
+        }
+        self.0
+            .entry(key)
+            .or_insert_with(|| {
+                metrics::histogram!(
+                    names::HTTP_REQUEST_DURATION_SECONDS,
+                    "route" => route.name(),
+                    "method" => SharedString::const_str(method),
+                    "status" => static_status(status)
+                )
+            })
+            .clone()
+    }
+}
+
 /// The route templates this server has, so labels need no allocation.
 const ROUTES: &[&str] = &[
-    "/api/push/{token}",
+    "/api/push/{token}", // PUSH_ROUTE
     "/api/monitors",
     "/api/monitors/{id}",
     "/api/monitors/{id}/rotate-token",
@@ -243,16 +303,9 @@ const ROUTES: &[&str] = &[
     "/metrics",
 ];
 
-fn static_route(path: &str) -> SharedString {
-    ROUTES.iter().find(|route| **route == path).map_or_else(
-        || SharedString::from(path.to_owned()),
-        |route| SharedString::const_str(route),
-    )
-}
-
-fn static_method(method: &axum::http::Method) -> SharedString {
+fn static_method(method: &axum::http::Method) -> &'static str {
     use axum::http::Method;
-    let name = match *method {
+    match *method {
         Method::GET => "GET",
         Method::POST => "POST",
         Method::HEAD => "HEAD",
@@ -261,8 +314,7 @@ fn static_method(method: &axum::http::Method) -> SharedString {
         Method::PUT => "PUT",
         Method::OPTIONS => "OPTIONS",
         _ => "other",
-    };
-    SharedString::const_str(name)
+    }
 }
 
 fn static_status(status: axum::http::StatusCode) -> SharedString {

@@ -229,7 +229,8 @@ async fn execute_inline(
     append.owed = owed.clone();
     append.settled = settled;
     next.last_seq = state.context.store.append_with(append).await?;
-    metrics::histogram!(names::STORE_APPEND_DURATION_SECONDS)
+    names::hot()
+        .append_duration
         .record(started.elapsed().as_secs_f64());
     if let Some(deadline) = timeout_deadline {
         // From the deadline to a durable `down`: how late a timeout is detected.

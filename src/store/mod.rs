@@ -732,9 +732,9 @@ impl Writer {
             Ok(()) => batch.commit(),
             Err(vanished) => Err(vanished),
         };
-        metrics::histogram!(names::STORE_COMMIT_DURATION_SECONDS)
-            .record(started.elapsed().as_secs_f64());
-        metrics::histogram!(names::STORE_BATCH_EVENTS).record(event_count as f64);
+        let hot = names::hot();
+        hot.commit_duration.record(started.elapsed().as_secs_f64());
+        hot.batch_events.record(event_count as f64);
         if let Err(error) = outcome {
             tracing::error!(%error, "event log commit failed; nothing in the batch is acknowledged; reopening the store");
             metrics::counter!(names::STORE_WRITE_FAILURES_TOTAL).increment(1);
