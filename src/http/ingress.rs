@@ -11,12 +11,13 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::Extension;
 use axum::Router;
-use axum::body::{Bytes, HttpBody as _};
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{ConnectInfo, FromRequest as _, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::body::{Body, Bytes, HttpBody as _};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::BytesMut;
 use governor::clock::{Clock, DefaultClock};
 use serde_json::Value;
 
@@ -25,9 +26,9 @@ use crate::domain::ids::PushToken;
 use crate::metrics as names;
 use crate::monitor::RegistryError;
 
-use super::AppState;
 use super::error::ApiError;
 use super::source;
+use super::{AppState, MAX_BODY_BYTES};
 
 /// The answer to an accepted push: a constant, so answering allocates nothing.
 const OK_BODY: &str = r#"{"ok":true}"#;
@@ -85,7 +86,7 @@ async fn accept(
     token: &str,
     request: Request,
 ) -> Result<PushStatus, ApiError> {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     // First, so a flood (or a token guesser) from one place is cut off before any work.
     if let (Some(limiter), Some(peer)) = (&state.ip_limiter, peer) {
         let source = source::source_address(peer, &parts.headers, &state.trusted_proxies);
@@ -96,14 +97,7 @@ async fn accept(
         }
     }
     state.require_started()?;
-    let body = if body.size_hint().exact() == Some(0) {
-        Ok(Bytes::new())
-    } else {
-        // The body limit travels in the request's extensions; the headers stay here.
-        let mut body_request = Request::new(body);
-        *body_request.extensions_mut() = std::mem::take(&mut parts.extensions);
-        Bytes::from_request(body_request, &()).await
-    };
+    let body = read_body(body).await?;
     let heartbeat = parse_heartbeat(parts.uri.query(), &parts.headers, body)?;
     let monitor = PushToken::parse(token)
         .and_then(|token| state.registry.directory().by_token(&token))
@@ -120,6 +114,45 @@ async fn accept(
         Err(RegistryError::NotFound) => Err(ApiError::UnknownToken),
         Err(error) => Err(error.into()),
     }
+}
+
+/// How much of a body over [`MAX_BODY_BYTES`] is read and thrown away before the 413:
+/// a client still sending its body when the server answers and closes gets a reset
+/// connection instead of the answer.
+const DRAIN_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads a push body of at most [`MAX_BODY_BYTES`]; an empty one (the usual push) is
+/// not polled at all, which would arm the body timeout's timer.
+async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
+    let hint = body.size_hint();
+    if hint.exact() == Some(0) {
+        return Ok(Bytes::new());
+    }
+    if hint.lower() > DRAIN_BYTES {
+        return Err(ApiError::TooLarge);
+    }
+    let mut buffer = BytesMut::new();
+    let mut seen = 0u64;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|error| {
+            ApiError::BadRequest(format!("cannot read the request body: {error}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if seen <= MAX_BODY_BYTES as u64 {
+            buffer.extend_from_slice(&data);
+        } else if seen > DRAIN_BYTES {
+            return Err(ApiError::TooLarge);
+        }
+    }
+    if seen > MAX_BODY_BYTES as u64 {
+        return Err(ApiError::TooLarge);
+    }
+    Ok(buffer.freeze())
 }
 
 /// Raw parameters before validation; the JSON body's fields win over the query's.
@@ -153,19 +186,12 @@ impl RawParams {
 fn parse_heartbeat(
     query: Option<&str>,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Bytes,
 ) -> Result<Heartbeat, ApiError> {
     let mut params = RawParams::default();
     if let Some(query) = query {
         params.merge_form(query.as_bytes());
     }
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge
-        } else {
-            ApiError::BadRequest(format!("cannot read the request body: {rejection}"))
-        }
-    })?;
     let trimmed = body.trim_ascii();
     if is_json(headers) || trimmed.starts_with(b"{") {
         // `curl -d '{"status":"down"}'` sends JSON labelled as a form: honour it, or a
@@ -292,6 +318,7 @@ fn truncate_for_error(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     fn parse(query: &str, json_body: Option<&str>) -> Result<Heartbeat, ApiError> {
         let mut headers = HeaderMap::new();
@@ -302,7 +329,7 @@ mod tests {
             );
         }
         let body = Bytes::from(json_body.unwrap_or("").to_owned());
-        parse_heartbeat(Some(query), &headers, Ok(body))
+        parse_heartbeat(Some(query), &headers, body)
     }
 
     #[test]
@@ -333,10 +360,10 @@ mod tests {
             header::HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
         let json = Bytes::from_static(br#" {"status":"down","msg":"curl -d"}"#);
-        let heartbeat = parse_heartbeat(None, &headers, Ok(json)).expect("valid");
+        let heartbeat = parse_heartbeat(None, &headers, json).expect("valid");
         assert_eq!(heartbeat.status, PushStatus::Down);
         let form = Bytes::from_static(b"status=down&msg=disk%20full&value=3");
-        let heartbeat = parse_heartbeat(None, &headers, Ok(form)).expect("valid");
+        let heartbeat = parse_heartbeat(None, &headers, form).expect("valid");
         assert_eq!(heartbeat.status, PushStatus::Down);
         assert_eq!(heartbeat.msg.as_ref().map(Msg::as_str), Some("disk full"));
         assert_eq!(heartbeat.value, Some(3.0));
@@ -345,7 +372,7 @@ mod tests {
             header::HeaderValue::from_static("text/plain"),
         );
         let text = Bytes::from_static(b"status=down");
-        let heartbeat = parse_heartbeat(None, &headers, Ok(text)).expect("valid");
+        let heartbeat = parse_heartbeat(None, &headers, text).expect("valid");
         assert_eq!(
             heartbeat.status,
             PushStatus::Up,
@@ -437,7 +464,7 @@ mod tests {
                 if let Some(content_type) = content_type {
                     headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
                 }
-                match parse_heartbeat(query.as_deref(), &headers, Ok(Bytes::from(body))) {
+                match parse_heartbeat(query.as_deref(), &headers, Bytes::from(body)) {
                     Ok(heartbeat) => {
                         prop_assert!(heartbeat.msg.as_ref().is_none_or(|msg| msg.as_str().len() <= crate::domain::event::MAX_MSG_BYTES));
                         prop_assert!(heartbeat.value.is_none_or(f64::is_finite));

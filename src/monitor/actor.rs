@@ -4,9 +4,14 @@
 //! For every command it does only: decide → append to the store (durable) → apply →
 //! re-arm the deadline timer → reply. It never blocks on fjall itself: the store's
 //! writer thread does the I/O and answers when the batch is durable.
+//!
+//! A plain heartbeat (one that changes nothing but the `last_*` fields) is pipelined
+//! instead: decide → apply → hand to the writer, which answers the pusher once it is
+//! durable, while the actor takes its next message. If the writer cannot write it,
+//! the writer quarantines the monitor and has it rebuilt from the store.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
@@ -127,8 +132,14 @@ impl Actor for MonitorActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             MonitorMsg::Heartbeat(heartbeat, reply) => {
-                let outcome = execute(&myself, state, Command::Heartbeat(heartbeat)).await;
-                let _ = reply.send(outcome);
+                let now = clock::now();
+                let events = machine::decide(&state.monitor, Command::Heartbeat(heartbeat), now);
+                if let Some(events) = pipeline(&myself, state, events, reply) {
+                    // Not a plain heartbeat: it is answered once durable and applied.
+                    let (events, reply) = events;
+                    let outcome = persist(&myself, state, events, None).await;
+                    let _ = reply.send(outcome);
+                }
             }
             MonitorMsg::Execute(command, reply) => {
                 let outcome = execute(&myself, state, command)
@@ -158,29 +169,93 @@ impl Actor for MonitorActor {
 }
 
 /// decide → persist → apply → re-arm. On a store error nothing is applied.
-///
-/// Boxed: an actor's task holds its largest pending future for its whole life, and
-/// this one (with the store append inside) is hundreds of bytes. Boxed, an idle
-/// actor's task holds only the pointer; the box exists while a message is handled.
 fn execute<'a>(
     myself: &'a ActorRef<MonitorMsg>,
     state: &'a mut MonitorActorState,
     command: Command,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>> {
-    Box::pin(execute_inline(myself, state, command))
-}
-
-async fn execute_inline(
-    myself: &ActorRef<MonitorMsg>,
-    state: &mut MonitorActorState,
-    command: Command,
-) -> Result<(), StoreError> {
     // Recording a delivery's outcome settles its outbox entry in the same batch.
     let settled = match &command {
         Command::RecordDelivery(outcome) => Some((outcome.alert_seq, outcome.channel)),
         _ => None,
     };
     let events = machine::decide(&state.monitor, command, clock::now());
+    persist(myself, state, events, settled)
+}
+
+/// A heartbeat that changes nothing but the `last_*` fields (no change of status or
+/// grace, no alert) is applied at once and handed to the writer, which answers the
+/// pusher when it is durable; the actor does not wait for the disk, so one monitor's
+/// actor keeps up with many pushers and a push costs one hop less. The writer
+/// quarantines the monitor and has it rebuilt from the store if such a heartbeat is
+/// not written, so the actor's state is never left ahead of the log.
+///
+/// Returns the events and the reply back when the heartbeat is not plain.
+#[allow(clippy::type_complexity)] // Handed straight back to the one caller.
+fn pipeline(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    events: Vec<Stamped>,
+    reply: Reply<()>,
+) -> Option<(Vec<Stamped>, Reply<()>)> {
+    let before = (state.monitor.status, state.monitor.grace);
+    let mut next = state.monitor.clone();
+    if events.is_empty()
+        || !events
+            .iter()
+            .all(|stamped| matches!(stamped.event, Event::HeartbeatReceived(_)))
+    {
+        return Some((events, reply));
+    }
+    for stamped in &events {
+        machine::apply(&mut next, 0, stamped.at, &stamped.event);
+    }
+    if (next.status, next.grace) != before {
+        return Some((events, reply));
+    }
+    let write_state = state.unsnapshotted + 1 >= SNAPSHOT_EVERY;
+    let snapshot = if write_state {
+        Snapshot::Write(next.clone())
+    } else {
+        Snapshot::Keep
+    };
+    next.last_seq = state.monitor.last_seq;
+    let append = Append::new(state.monitor.id, events, snapshot);
+    if !state.context.store.append_pipelined(append, reply) {
+        // The writer is gone (shutting down): nothing was written, nothing applied.
+        return None;
+    }
+    state.unsnapshotted = if write_state {
+        0
+    } else {
+        state.unsnapshotted + 1
+    };
+    state.monitor = next;
+    rearm(myself, state);
+    None
+}
+
+/// persist → apply → re-arm `events` already decided. On a store error nothing is
+/// applied.
+///
+/// Boxed: an actor's task holds its largest pending future for its whole life, and
+/// this one (with the store append inside) is hundreds of bytes. Boxed, an idle
+/// actor's task holds only the pointer; the box exists while a message is handled.
+fn persist<'a>(
+    myself: &'a ActorRef<MonitorMsg>,
+    state: &'a mut MonitorActorState,
+    events: Vec<Stamped>,
+    settled: Option<(u64, crate::domain::ids::ChannelId)>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    Box::pin(persist_inline(myself, state, events, settled))
+}
+
+async fn persist_inline(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    events: Vec<Stamped>,
+    settled: Option<(u64, crate::domain::ids::ChannelId)>,
+) -> Result<(), StoreError> {
     if events.is_empty() {
         // Nothing changes, but a tick that found its deadline moved must re-arm.
         rearm(myself, state);
@@ -205,33 +280,17 @@ async fn execute_inline(
         .map(|stamped| (stamped.at, stamped.event.clone()))
         .collect();
 
-    let started = Instant::now();
     let event_count = events.len() as u64;
-    // Only a heartbeat that changes nothing but the `last_*` fields may leave the
-    // stored snapshot behind, and only for a few appends in a row.
-    let plain_heartbeat = events
-        .iter()
-        .all(|stamped| matches!(stamped.event, Event::HeartbeatReceived(_)))
-        && next.status == state.monitor.status
-        && next.grace == state.monitor.grace
-        && owed.is_empty()
-        && settled.is_none();
-    let write_state = !plain_heartbeat || state.unsnapshotted + 1 >= SNAPSHOT_EVERY;
+    // Plain heartbeats take `pipeline`; everything else writes the state it leaves.
     let snapshot = if deleted {
         Snapshot::Remove
-    } else if write_state {
-        Snapshot::Write(next.clone())
     } else {
-        // No copy of the state for the 7 heartbeats in 8 that leave it behind.
-        Snapshot::Keep
+        Snapshot::Write(next.clone())
     };
     let mut append = Append::new(state.monitor.id, events, snapshot);
     append.owed = owed.clone();
     append.settled = settled;
     next.last_seq = state.context.store.append_with(append).await?;
-    names::hot()
-        .append_duration
-        .record(started.elapsed().as_secs_f64());
     if let Some(deadline) = timeout_deadline {
         // From the deadline to a durable `down`: how late a timeout is detected.
         let lag = deadline.millis_until(clock::now());
@@ -245,11 +304,7 @@ async fn execute_inline(
         state.context.dispatcher.enqueue(delivery);
     }
 
-    state.unsnapshotted = if write_state {
-        0
-    } else {
-        state.unsnapshotted + 1
-    };
+    state.unsnapshotted = 0;
     let previous = std::mem::replace(&mut state.monitor, next);
     for (at, alert) in alerts {
         log_alert(&state.monitor, at, &alert);

@@ -498,7 +498,13 @@ async fn restart_from_store(
     state: &mut RegistryState,
     id: MonitorId,
 ) {
-    let stored = state.context.store.monitor(id).await;
+    // The old actor's pipelined heartbeats are written (or refused) before the
+    // state is read, so the new actor misses none of them.
+    let store = &state.context.store;
+    let stored = match store.barrier().await {
+        Ok(()) => store.monitor(id).await,
+        Err(error) => Err(error),
+    };
     if stored.is_ok() {
         // Its new actor starts from what the store holds: appends may resume.
         state.context.store.release(id);

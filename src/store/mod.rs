@@ -124,6 +124,18 @@ struct Diverged {
     quarantined: std::collections::HashSet<MonitorId>,
 }
 
+impl Diverged {
+    /// Quarantines `monitor` and schedules its rebuild; `first_seq` is where its
+    /// undelivered outbox entries may start (`u64::MAX`: none can).
+    fn add(&mut self, monitor: MonitorId, first_seq: u64) {
+        self.quarantined.insert(monitor);
+        match self.new.iter_mut().find(|(id, _)| *id == monitor) {
+            Some((_, seq)) => *seq = (*seq).min(first_seq),
+            None => self.new.push((monitor, first_seq)),
+        }
+    }
+}
+
 /// The database and its keyspaces.
 struct Handles {
     db: Database,
@@ -260,7 +272,33 @@ impl Append {
 
 struct PendingAppend {
     append: Append,
-    reply: oneshot::Sender<Result<u64, StoreError>>,
+    reply: AppendReply,
+    /// When it was handed to the writer (`pushmon_store_append_duration_seconds`).
+    enqueued: Instant,
+}
+
+/// Who hears how an append ended.
+enum AppendReply {
+    /// The actor, which applies the events once they are durable, with the sequence
+    /// number of the last one.
+    Applied(oneshot::Sender<Result<u64, StoreError>>),
+    /// The pusher itself: a pipelined plain heartbeat, which its actor applied when it
+    /// sent it. If it is not written, the actor's state is ahead of the log, so the
+    /// writer quarantines the monitor and has it rebuilt from the store.
+    Pipelined(oneshot::Sender<Result<(), StoreError>>),
+}
+
+impl AppendReply {
+    fn send(self, result: Result<u64, StoreError>) {
+        match self {
+            Self::Applied(reply) => {
+                let _ = reply.send(result);
+            }
+            Self::Pipelined(reply) => {
+                let _ = reply.send(result.map(|_| ()));
+            }
+        }
+    }
 }
 
 struct ChannelWrite {
@@ -275,6 +313,8 @@ enum WriteRequest {
     Channel(ChannelWrite),
     /// Drop an outbox entry nobody can record an outcome for (its monitor is gone).
     Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
+    /// Answered once everything sent before it has been written (or refused).
+    Barrier(oneshot::Sender<Result<u64, StoreError>>),
     Alive(Timestamp),
     Close(oneshot::Sender<()>),
 }
@@ -304,6 +344,7 @@ impl EventStore {
             handles: Some(handles),
             next_seq: last_seq + 1,
             failed: None,
+            resync: Vec::new(),
         };
         let writer_thread = std::thread::Builder::new()
             .name("pushmon-writer".to_owned())
@@ -333,11 +374,49 @@ impl EventStore {
     /// [`append`](Self::append) with the outbox changes that go with the events.
     pub async fn append_with(&self, append: Append) -> Result<u64, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.send(
-            WriteRequest::Append(Box::new(PendingAppend { append, reply })),
-            answer,
-        )
-        .await
+        let request = WriteRequest::Append(Box::new(PendingAppend {
+            append,
+            reply: AppendReply::Applied(reply),
+            enqueued: Instant::now(),
+        }));
+        self.send(request, answer).await
+    }
+
+    /// Queues a plain heartbeat that its actor has already applied; `reply` hears when
+    /// it is durable. The actor goes on with its next message meanwhile: this is what
+    /// lets one monitor's actor keep up with many pushers. If the append is not
+    /// written, the monitor is quarantined and rebuilt from the store
+    /// ([`take_diverged`](Self::take_diverged)), so its state never stays ahead of
+    /// the log. Returns false (and has answered `reply`) if the writer is gone.
+    pub fn append_pipelined(
+        &self,
+        append: Append,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    ) -> bool {
+        let request = WriteRequest::Append(Box::new(PendingAppend {
+            append,
+            reply: AppendReply::Pipelined(reply),
+            enqueued: Instant::now(),
+        }));
+        match self.writer.send(request) {
+            Ok(()) => true,
+            Err(mpsc::SendError(request)) => {
+                if let WriteRequest::Append(append) = request {
+                    append.reply.send(Err(StoreError::Closed));
+                }
+                false
+            }
+        }
+    }
+
+    /// Waits until every write sent before this call has been written or refused:
+    /// a monitor rebuilt from the store after this misses none of its old actor's
+    /// pipelined heartbeats.
+    pub async fn barrier(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(WriteRequest::Barrier(reply), answer)
+            .await
+            .map(|_| ())
     }
 
     /// Records a channel's creation or deletion (and its current state) durably.
@@ -412,9 +491,13 @@ impl EventStore {
         std::mem::take(&mut self.shared.diverged().new)
     }
 
-    /// Accepts appends for `monitor` again, once its actor was rebuilt from the store.
+    /// Accepts appends for `monitor` again, once its actor was rebuilt from the store,
+    /// unless it has diverged again since and awaits another rebuild.
     pub fn release(&self, monitor: MonitorId) {
-        self.shared.diverged().quarantined.remove(&monitor);
+        let mut diverged = self.shared.diverged();
+        if !diverged.new.iter().any(|(id, _)| *id == monitor) {
+            diverged.quarantined.remove(&monitor);
+        }
     }
 
     /// When the server was last recorded alive, if ever. Blocking.
@@ -595,6 +678,7 @@ enum Pending {
     Append(Box<PendingAppend>),
     Channel(ChannelWrite),
     Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
+    Barrier(oneshot::Sender<Result<u64, StoreError>>),
 }
 
 /// The single writer: owns sequence numbering, group commit and self-healing.
@@ -606,6 +690,9 @@ struct Writer {
     /// The first sequence number and the monitors of the batch that failed, until
     /// the store is reopened.
     failed: Option<(u64, Vec<MonitorId>)>,
+    /// Monitors with a pipelined heartbeat that was not written while the store was
+    /// broken: quarantined now, rebuilt once it is reopened.
+    resync: Vec<MonitorId>,
 }
 
 impl Writer {
@@ -627,7 +714,7 @@ impl Writer {
                         let _ = reply.send(());
                         return;
                     }
-                    Ok(request) => refuse(request),
+                    Ok(request) => self.refuse(request),
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 }
@@ -645,6 +732,7 @@ impl Writer {
                     WriteRequest::Append(append) => pending.push(Pending::Append(append)),
                     WriteRequest::Channel(write) => pending.push(Pending::Channel(write)),
                     WriteRequest::Settle(key, reply) => pending.push(Pending::Settle(key, reply)),
+                    WriteRequest::Barrier(reply) => pending.push(Pending::Barrier(reply)),
                     WriteRequest::Alive(at) => alive = Some(at),
                     WriteRequest::Close(reply) => {
                         close = Some(reply);
@@ -689,13 +777,17 @@ impl Writer {
         let mut batch = handles.db.batch().durability(Some(PersistMode::SyncData));
         let mut event_count = 0usize;
         let shared = Arc::clone(&self.shared);
-        let diverged = shared.diverged();
+        let mut diverged = shared.diverged();
         for request in pending.iter_mut() {
             let staged = match request {
                 Pending::Append(append)
                     if !diverged.quarantined.is_empty()
                         && diverged.quarantined.contains(&append.append.monitor) =>
                 {
+                    if matches!(append.reply, AppendReply::Pipelined(_)) {
+                        // Its actor applied it: rebuild that actor (again).
+                        diverged.add(append.append.monitor, u64::MAX);
+                    }
                     Err(StoreError::Unavailable(
                         "monitor is being rebuilt from the store".to_owned(),
                     ))
@@ -708,6 +800,7 @@ impl Writer {
                     batch.remove(&handles.outbox, keys::outbox_key(*alert_seq, *channel));
                     Ok(0)
                 }
+                Pending::Barrier(_) => Ok(0),
             };
             results.push(staged);
         }
@@ -746,6 +839,11 @@ impl Writer {
                 })
                 .collect();
             self.failed = Some((first_seq, monitors));
+            for request in pending.iter() {
+                if let Pending::Append(append) = request {
+                    self.resync_later(append);
+                }
+            }
             self.break_down();
             let failure = StoreError::from(error);
             for result in &mut results {
@@ -754,8 +852,47 @@ impl Writer {
                 }
             }
         }
+        let hot = names::hot();
         for (request, result) in pending.drain(..).zip(results) {
+            if let Pending::Append(append) = &request {
+                hot.append_duration
+                    .record(append.enqueued.elapsed().as_secs_f64());
+            }
             request.reply(result);
+        }
+    }
+
+    /// A pipelined heartbeat of `append`'s monitor will not be written: its actor is
+    /// ahead of the log. Quarantined now; rebuilt once the store is reopened.
+    fn resync_later(&mut self, append: &PendingAppend) {
+        if matches!(append.reply, AppendReply::Pipelined(_)) {
+            let monitor = append.append.monitor;
+            self.shared.diverged().quarantined.insert(monitor);
+            if !self.resync.contains(&monitor) {
+                self.resync.push(monitor);
+            }
+        }
+    }
+
+    /// Answers a write that arrives while the store is broken: nothing is written.
+    fn refuse(&mut self, request: WriteRequest) {
+        let refused = || {
+            Err(StoreError::Unavailable(
+                "storage is recovering from a failed write".to_owned(),
+            ))
+        };
+        match request {
+            WriteRequest::Append(append) => {
+                self.resync_later(&append);
+                append.reply.send(refused());
+            }
+            WriteRequest::Channel(write) => {
+                let _ = write.reply.send(refused());
+            }
+            WriteRequest::Settle(_, reply) | WriteRequest::Barrier(reply) => {
+                let _ = reply.send(refused());
+            }
+            WriteRequest::Alive(_) | WriteRequest::Close(_) => {}
         }
     }
 
@@ -824,6 +961,7 @@ impl Writer {
         });
         match attempt {
             Ok((handles, last_seq)) => {
+                let mut diverged = self.shared.diverged();
                 if let Some((first_failed, monitors)) = self.failed.take()
                     && last_seq >= first_failed
                 {
@@ -833,12 +971,20 @@ impl Writer {
                         monitors = monitors.len(),
                         "a failed batch was found durable; rebuilding its monitors from the store"
                     );
-                    let mut diverged = self.shared.diverged();
-                    diverged.quarantined.extend(monitors.iter().copied());
-                    diverged
-                        .new
-                        .extend(monitors.into_iter().map(|id| (id, first_failed)));
+                    for monitor in monitors {
+                        diverged.add(monitor, first_failed);
+                    }
                 }
+                if !self.resync.is_empty() {
+                    tracing::warn!(
+                        monitors = self.resync.len(),
+                        "rebuilding monitors whose heartbeats were refused from the store"
+                    );
+                }
+                for monitor in self.resync.drain(..) {
+                    diverged.add(monitor, u64::MAX);
+                }
+                drop(diverged);
                 // Sequence numbers only grow, even past events a failed batch burned.
                 self.next_seq = self.next_seq.max(last_seq + 1);
                 let handles = Arc::new(handles);
@@ -948,32 +1094,11 @@ impl Writer {
 impl Pending {
     fn reply(self, result: Result<u64, StoreError>) {
         let reply = match self {
-            Pending::Append(append) => append.reply,
+            Pending::Append(append) => return append.reply.send(result),
             Pending::Channel(write) => write.reply,
-            Pending::Settle(_, reply) => reply,
+            Pending::Settle(_, reply) | Pending::Barrier(reply) => reply,
         };
         let _ = reply.send(result);
-    }
-}
-
-/// Answers a write that arrives while the store is broken: nothing is written.
-fn refuse(request: WriteRequest) {
-    let refused = || {
-        Err(StoreError::Unavailable(
-            "storage is recovering from a failed write".to_owned(),
-        ))
-    };
-    match request {
-        WriteRequest::Append(append) => {
-            let _ = append.reply.send(refused());
-        }
-        WriteRequest::Channel(write) => {
-            let _ = write.reply.send(refused());
-        }
-        WriteRequest::Settle(_, reply) => {
-            let _ = reply.send(refused());
-        }
-        WriteRequest::Alive(_) | WriteRequest::Close(_) => {}
     }
 }
 

@@ -438,3 +438,49 @@ async fn a_path_that_does_not_decode_gets_a_json_error_not_a_plain_text_one() {
         .unwrap();
     expect_error(monitor, StatusCode::NOT_FOUND).await;
 }
+
+/// Many pushers on one token at once (one busy service, many workers): every push is
+/// acknowledged and recorded once, and the monitor's state is the newest recorded
+/// heartbeat. The actor does not wait for the disk between plain heartbeats, so they
+/// share group commits instead of taking one fsync each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pushes_to_one_monitor_are_all_recorded_and_the_state_is_the_newest() {
+    let app = spawn_app_with(|config| {
+        config.rate_limit = RateLimit {
+            per_second: 100_000,
+            burst: 100_000,
+        };
+    })
+    .await;
+    let monitor = app.create_monitor("busy", 3600).await;
+    let pushes = (0..200).map(|n| {
+        let (app, token) = (&app, &monitor.push_token);
+        async move {
+            let msg = format!("worker {n}");
+            app.push_ok(token, &[("msg", &msg), ("value", &n.to_string())])
+                .await;
+            msg
+        }
+    });
+    let mut sent: Vec<String> = futures::future::join_all(pushes).await;
+
+    let history = app.history(&monitor.id).await;
+    let heartbeats = of_kind(&history, "heartbeat");
+    let mut recorded: Vec<String> = heartbeats
+        .iter()
+        .filter_map(|event| event.msg.clone())
+        .collect();
+    let newest = recorded.last().cloned();
+    recorded.sort();
+    sent.sort();
+    assert_eq!(recorded, sent, "each push recorded exactly once");
+    let state = app.get_monitor(&monitor.id).await;
+    assert_eq!(state.status, Status::Up);
+    assert_eq!(state.last_msg, newest);
+    let newest_value = heartbeats.last().and_then(|event| event.value);
+    assert_eq!(state.last_value, newest_value);
+
+    // And the stored snapshots agree with a replay of the log.
+    let stopped = app.shutdown().await;
+    crate::support::check_store(stopped.data_dir.path());
+}

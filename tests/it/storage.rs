@@ -301,3 +301,127 @@ async fn a_vanished_data_directory_refuses_writes_instead_of_losing_them() {
     assert!(log.contains("deleted or replaced"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// Plain heartbeats are pipelined: a monitor's actor applies one and goes on while the
+/// writer makes it durable. Here many pushers share one monitor while the disk fills
+/// up, so some applied heartbeats are never written. The monitor must not keep that
+/// state: once the store heals, its state is the newest heartbeat the log holds, and
+/// every acknowledged heartbeat is in the log, in each pusher's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_in_flight_when_the_disk_fills_do_not_leave_the_state_ahead_of_the_log() {
+    let dir = TempDir::new().unwrap();
+    let server = ServerProcess::start_wrapped(
+        &on_small_tmpfs(dir.path())
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        dir.path(),
+        &[
+            "--rate-limit-per-second",
+            "100000",
+            "--rate-limit-burst",
+            "100000",
+            "--rate-limit-ip-per-second",
+            "0",
+        ],
+    )
+    .await;
+    let busy = server.create_monitor("busy", 3600).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pushers: Vec<_> = (0..16)
+        .map(|worker| {
+            let client = server.client.clone();
+            let url = server.url(&format!("/api/push/{}", busy.push_token));
+            let stop = std::sync::Arc::clone(&stop);
+            tokio::spawn(async move {
+                let padding = "x".repeat(500);
+                let mut acknowledged = Vec::new();
+                for n in 0u32.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let msg = format!("w{worker:02} {n:06} {padding}");
+                    let response = client.post(&url).query(&[("msg", &msg)]).send().await;
+                    match response.map(|response| response.status()) {
+                        Ok(StatusCode::OK) => acknowledged.push(msg),
+                        Ok(StatusCode::SERVICE_UNAVAILABLE) => {
+                            sleep(Duration::from_millis(20)).await;
+                        }
+                        other => panic!("unexpected answer to a push: {other:?}"),
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    sleep(Duration::from_millis(300)).await;
+
+    // Disk full under load, long enough for pushes to be refused.
+    let filler = tokio::task::spawn_blocking({
+        let data = seen_by(&server, dir.path());
+        move || fill_disk(&data)
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + RECOVERY_WAIT;
+    while readyz(&server).await != StatusCode::SERVICE_UNAVAILABLE {
+        assert!(Instant::now() < deadline, "the full disk was never noticed");
+        sleep(Duration::from_millis(50)).await;
+    }
+    sleep(Duration::from_millis(1500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for pusher in pushers {
+        acknowledged.push(pusher.await.unwrap());
+    }
+    assert!(
+        acknowledged.iter().map(Vec::len).sum::<usize>() > 0,
+        "nothing was acknowledged before the disk filled"
+    );
+
+    // Room again: the store reopens itself, and the monitor is rebuilt from it.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + RECOVERY_WAIT;
+    while readyz(&server).await != StatusCode::OK {
+        assert!(
+            Instant::now() < deadline,
+            "no recovery; log:\n{}",
+            server.log()
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+    let recorded: Vec<String> = loop {
+        let recorded: Vec<String> = of_kind(&server.history(&busy.id).await, "heartbeat")
+            .into_iter()
+            .filter_map(|event| event.msg.clone())
+            .collect();
+        let state = server.get_monitor(&busy.id).await;
+        if state.last_msg.as_ref() == recorded.last() {
+            break recorded;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the monitor's state stayed ahead of its log: last_msg {:?}, newest recorded {:?}",
+            state.last_msg.map(|msg| msg[..10].to_owned()),
+            recorded.last().map(|msg| msg[..10].to_owned())
+        );
+        sleep(Duration::from_millis(200)).await;
+    };
+    // Every acknowledged heartbeat is recorded, in the order its pusher sent it.
+    for (worker, sent) in acknowledged.iter().enumerate() {
+        let prefix = format!("w{worker:02} ");
+        let in_log: Vec<&String> = recorded
+            .iter()
+            .filter(|msg| msg.starts_with(&prefix) && sent.contains(msg))
+            .collect();
+        assert_eq!(in_log, sent.iter().collect::<Vec<_>>(), "pusher {worker}");
+    }
+    server.push_ok(&busy.push_token, &[("msg", "after")]).await;
+    assert_eq!(
+        server.get_monitor(&busy.id).await.last_msg.as_deref(),
+        Some("after")
+    );
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+    let (status, log) = server.sigterm().await;
+    assert!(status.success(), "{log}");
+}
