@@ -2,7 +2,7 @@
 # Detection lag: MONITORS monitors whose deadlines fall within a few seconds of each
 # other, each alerting a webhook. Reports the delay from deadline to a durable `down`
 # (the pushmon_detection_lag_seconds histogram) and from deadline to the webhook's
-# arrival (measured by the receiver, scripts/webhook_sink.py), p50 and p99.
+# arrival (measured by the receiver, examples/webhook_sink.rs), p50 and p99.
 #
 #   scripts/bench-detection.sh [MONITORS=100000]
 #
@@ -21,12 +21,12 @@ PUSH_RATE="${PUSH_RATE:-12500}"
 
 bench_init
 ensure_tools
-build_release pushmon
+build_release pushmon webhook_sink
 work=""
 bench_tempdir work
 
 sink_port="$(free_port)"
-python3 "$SCRIPTS_DIR/webhook_sink.py" --port "$sink_port" --out "$work/lags.txt" \
+"$REPO_DIR/target/release/examples/webhook_sink" --port "$sink_port" --out "$work/lags.txt" \
     --max-seconds $(( DELIVERY_WAIT + TIMEOUT + 900 )) &
 _BENCH_PIDS+=("$!")
 

@@ -94,6 +94,8 @@ build_release() {
                      (cd "$REPO_DIR" && cargo build --release --quiet --example reference_server) >&2 ;;
             idle_actors) log "cargo build --release --example idle_actors"
                      (cd "$REPO_DIR" && cargo build --release --quiet --example idle_actors) >&2 ;;
+            webhook_sink) log "cargo build --release --example webhook_sink"
+                     (cd "$REPO_DIR" && cargo build --release --quiet --example webhook_sink) >&2 ;;
             *) die "build_release: unknown target $what" ;;
         esac
     done
