@@ -383,3 +383,47 @@ async fn heartbeats_appended_without_a_snapshot_are_folded_back_in_by_every_read
     assert_eq!(store.load_monitors().expect("loads"), vec![monitor.clone()]);
     close(opened, store).await;
 }
+
+#[tokio::test]
+async fn a_pipelined_heartbeat_the_writer_refuses_gets_its_monitor_rebuilt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let monitor = create(&store, "pipelined", at(0)).await;
+    let pipelined = |n: i64| {
+        let events = decide(&monitor, beat(PushStatus::Up, &format!("p{n}")), at(n));
+        Append::new(monitor.id, events, Snapshot::Keep)
+    };
+
+    // Accepted: durable before the barrier returns, and answered to the pusher.
+    let (reply, answer) = oneshot::channel();
+    assert!(store.append_pipelined(pipelined(1), reply));
+    store.barrier().await.expect("barrier");
+    assert!(answer.await.expect("answered").is_ok());
+    assert!(store.take_diverged().is_empty());
+
+    // Refused (the monitor is quarantined): the actor already applied it, so the
+    // monitor is scheduled for a rebuild and stays quarantined until then.
+    store.shared.diverged().add(monitor.id, 7);
+    assert_eq!(store.take_diverged(), vec![(monitor.id, 7)]);
+    let (reply, answer) = oneshot::channel();
+    assert!(store.append_pipelined(pipelined(2), reply));
+    assert!(matches!(
+        answer.await.expect("answered"),
+        Err(StoreError::Unavailable(_))
+    ));
+    // A release for the first rebuild does not lift the quarantine: another is due.
+    store.release(monitor.id);
+    let (reply, answer) = oneshot::channel();
+    assert!(store.append_pipelined(pipelined(3), reply));
+    assert!(answer.await.expect("answered").is_err());
+    assert_eq!(store.take_diverged(), vec![(monitor.id, u64::MAX)]);
+    store.release(monitor.id);
+    let (reply, answer) = oneshot::channel();
+    assert!(store.append_pipelined(pipelined(4), reply));
+    assert!(answer.await.expect("answered").is_ok());
+
+    let msgs = heartbeat_msgs(&store.history(monitor.id, 100, None).await.expect("reads"));
+    assert_eq!(msgs, ["p1", "p4"]);
+    close(opened, store).await;
+}
