@@ -37,6 +37,21 @@ fn on_small_tmpfs(dir: &Path) -> Vec<String> {
     .collect()
 }
 
+/// The real binary with its data directory `dir` on a 48 MiB tmpfs of its own.
+async fn start_on_small_tmpfs(dir: &Path, args: &[&str]) -> ServerProcess {
+    let wrapper = on_small_tmpfs(dir);
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    ServerProcess::start_wrapped(&wrapper, dir, args).await
+}
+
+/// Fills the server's tmpfs (`dir` as it sees it); returns the filler file.
+async fn fill_disk_of(server: &ServerProcess, dir: &Path) -> PathBuf {
+    let data = seen_by(server, dir);
+    tokio::task::spawn_blocking(move || fill_disk(&data))
+        .await
+        .unwrap()
+}
+
 /// The data directory as the server (in its own mount namespace) sees it.
 fn seen_by(server: &ServerProcess, dir: &Path) -> PathBuf {
     PathBuf::from(format!("/proc/{}/root{}", server.pid(), dir.display()))
@@ -136,15 +151,7 @@ fn counter(metrics: &str, name: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_pushes_and_heals_without_a_restart() {
     let dir = TempDir::new().unwrap();
-    let server = ServerProcess::start_wrapped(
-        &on_small_tmpfs(dir.path())
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        dir.path(),
-        &["--restart-grace", "0"],
-    )
-    .await;
+    let server = start_on_small_tmpfs(dir.path(), &["--restart-grace", "0"]).await;
     let steady = server.create_monitor("steady", 3600).await;
     // Nobody pushes this one: its timeout falls while the disk is full.
     let silent = server.create_monitor("silent", 2).await;
@@ -155,12 +162,7 @@ async fn a_full_disk_refuses_pushes_and_heals_without_a_restart() {
     acknowledged.push("before".to_owned());
 
     // Disk full.
-    let filler = tokio::task::spawn_blocking({
-        let data = seen_by(&server, dir.path());
-        move || fill_disk(&data)
-    })
-    .await
-    .unwrap();
+    let filler = fill_disk_of(&server, dir.path()).await;
     acknowledged.extend(push_until_refused(&server, &steady.push_token, "full").await);
     assert_eq!(readyz(&server).await, StatusCode::SERVICE_UNAVAILABLE);
     all_refused(&server, &steady.push_token, "full refused").await;
@@ -310,11 +312,7 @@ async fn a_vanished_data_directory_refuses_writes_instead_of_losing_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_in_flight_when_the_disk_fills_do_not_leave_the_state_ahead_of_the_log() {
     let dir = TempDir::new().unwrap();
-    let server = ServerProcess::start_wrapped(
-        &on_small_tmpfs(dir.path())
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+    let server = start_on_small_tmpfs(
         dir.path(),
         &[
             "--rate-limit-per-second",
@@ -357,12 +355,7 @@ async fn heartbeats_in_flight_when_the_disk_fills_do_not_leave_the_state_ahead_o
     sleep(Duration::from_millis(300)).await;
 
     // Disk full under load, long enough for pushes to be refused.
-    let filler = tokio::task::spawn_blocking({
-        let data = seen_by(&server, dir.path());
-        move || fill_disk(&data)
-    })
-    .await
-    .unwrap();
+    let filler = fill_disk_of(&server, dir.path()).await;
     let deadline = Instant::now() + RECOVERY_WAIT;
     while readyz(&server).await != StatusCode::SERVICE_UNAVAILABLE {
         assert!(Instant::now() < deadline, "the full disk was never noticed");
