@@ -134,9 +134,8 @@ impl Actor for MonitorActor {
             MonitorMsg::Heartbeat(heartbeat, reply) => {
                 let now = clock::now();
                 let events = machine::decide(&state.monitor, Command::Heartbeat(heartbeat), now);
-                if let Some(events) = pipeline(&myself, state, events, reply) {
+                if let Some((events, reply)) = pipeline(&myself, state, events, reply) {
                     // Not a plain heartbeat: it is answered once durable and applied.
-                    let (events, reply) = events;
                     let outcome = persist(&myself, state, events, None).await;
                     let _ = reply.send(outcome);
                 }
@@ -183,6 +182,9 @@ fn execute<'a>(
     persist(myself, state, events, settled)
 }
 
+/// A heartbeat [`pipeline`] hands back: its events and its reply.
+type NotPlain = (Vec<Stamped>, Reply<()>);
+
 /// A heartbeat that changes nothing but the `last_*` fields (no change of status or
 /// grace, no alert) is applied at once and handed to the writer, which answers the
 /// pusher when it is durable; the actor does not wait for the disk, so one monitor's
@@ -191,15 +193,12 @@ fn execute<'a>(
 /// not written, so the actor's state is never left ahead of the log.
 ///
 /// Returns the events and the reply back when the heartbeat is not plain.
-#[allow(clippy::type_complexity)] // Handed straight back to the one caller.
 fn pipeline(
     myself: &ActorRef<MonitorMsg>,
     state: &mut MonitorActorState,
     events: Vec<Stamped>,
     reply: Reply<()>,
-) -> Option<(Vec<Stamped>, Reply<()>)> {
-    let before = (state.monitor.status, state.monitor.grace);
-    let mut next = state.monitor.clone();
+) -> Option<NotPlain> {
     if events.is_empty()
         || !events
             .iter()
@@ -207,6 +206,8 @@ fn pipeline(
     {
         return Some((events, reply));
     }
+    let before = (state.monitor.status, state.monitor.grace);
+    let mut next = state.monitor.clone();
     for stamped in &events {
         machine::apply(&mut next, 0, stamped.at, &stamped.event);
     }
