@@ -1,6 +1,7 @@
 //! Wiring and lifecycle: open the store → serve (not ready) → rebuild every monitor
 //! actor → judge deadlines missed while stopped → ready → … → drain → close.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write as _;
 use std::path::Path;
@@ -321,17 +322,14 @@ async fn heal_diverged(
     store: &EventStore,
     registry: &Registry,
     dispatcher: &Dispatcher,
-    diverged: Vec<(MonitorId, u64)>,
+    diverged: HashMap<MonitorId, u64>,
 ) {
     let reader = store.clone();
     match tokio::task::spawn_blocking(move || reader.load_outbox()).await {
         Ok(Ok(owed)) => {
             for delivery in owed {
-                let from = diverged
-                    .iter()
-                    .find(|(id, _)| *id == delivery.alert.monitor_id)
-                    .map(|(_, first_seq)| *first_seq);
-                if from.is_some_and(|first_seq| delivery.alert.alert_seq >= first_seq) {
+                let from = diverged.get(&delivery.alert.monitor_id);
+                if from.is_some_and(|first_seq| delivery.alert.alert_seq >= *first_seq) {
                     dispatcher.enqueue(delivery);
                 }
             }
@@ -339,7 +337,7 @@ async fn heal_diverged(
         Ok(Err(error)) => tracing::error!(%error, "cannot read the outbox of rebuilt monitors"),
         Err(error) => tracing::error!(%error, "outbox read task failed"),
     }
-    registry.rebuild_from_store(diverged.into_iter().map(|(id, _)| id).collect());
+    registry.rebuild_from_store(diverged.into_keys().collect());
 }
 
 /// Reads the TLS certificate and key again (SIGHUP); on an error the server keeps the

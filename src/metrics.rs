@@ -51,6 +51,7 @@ const BATCH_BUCKETS: &[f64] = &[
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 static HOT: OnceLock<Hot> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// Handles to the series every heartbeat touches, registered once. `counter!` and
 /// `histogram!` build their key, hash it and look it up in the recorder's registry
@@ -99,7 +100,6 @@ pub fn hot() -> &'static Hot {
         }
     })
 }
-static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// Updates the process gauges (`process_resident_memory_bytes`, CPU, open fds, …);
 /// called at each scrape.

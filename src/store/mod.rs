@@ -119,7 +119,7 @@ struct Shared {
 struct Diverged {
     /// Not yet handed to the application, each with the first sequence number of
     /// the batch that was reported failed.
-    new: Vec<(MonitorId, u64)>,
+    new: std::collections::HashMap<MonitorId, u64>,
     /// Refused until released.
     quarantined: std::collections::HashSet<MonitorId>,
 }
@@ -129,10 +129,10 @@ impl Diverged {
     /// undelivered outbox entries may start (`u64::MAX`: none can).
     fn add(&mut self, monitor: MonitorId, first_seq: u64) {
         self.quarantined.insert(monitor);
-        match self.new.iter_mut().find(|(id, _)| *id == monitor) {
-            Some((_, seq)) => *seq = (*seq).min(first_seq),
-            None => self.new.push((monitor, first_seq)),
-        }
+        self.new
+            .entry(monitor)
+            .and_modify(|seq| *seq = (*seq).min(first_seq))
+            .or_insert(first_seq);
     }
 }
 
@@ -344,7 +344,7 @@ impl EventStore {
             handles: Some(handles),
             next_seq: last_seq + 1,
             failed: None,
-            resync: Vec::new(),
+            resync: std::collections::HashSet::new(),
         };
         let writer_thread = std::thread::Builder::new()
             .name("pushmon-writer".to_owned())
@@ -487,7 +487,7 @@ impl EventStore {
     /// Their appends are refused until [`release`](Self::release).
     /// Each comes with the first sequence number of the batch reported failed: its
     /// outbox entries from there on were never handed to the dispatcher.
-    pub fn take_diverged(&self) -> Vec<(MonitorId, u64)> {
+    pub fn take_diverged(&self) -> std::collections::HashMap<MonitorId, u64> {
         std::mem::take(&mut self.shared.diverged().new)
     }
 
@@ -495,7 +495,7 @@ impl EventStore {
     /// unless it has diverged again since and awaits another rebuild.
     pub fn release(&self, monitor: MonitorId) {
         let mut diverged = self.shared.diverged();
-        if !diverged.new.iter().any(|(id, _)| *id == monitor) {
+        if !diverged.new.contains_key(&monitor) {
             diverged.quarantined.remove(&monitor);
         }
     }
@@ -692,7 +692,7 @@ struct Writer {
     failed: Option<(u64, Vec<MonitorId>)>,
     /// Monitors with a pipelined heartbeat that was not written while the store was
     /// broken: quarantined now, rebuilt once it is reopened.
-    resync: Vec<MonitorId>,
+    resync: std::collections::HashSet<MonitorId>,
 }
 
 impl Writer {
@@ -852,7 +852,6 @@ impl Writer {
                 }
             }
         }
-        let hot = names::hot();
         for (request, result) in pending.drain(..).zip(results) {
             if let Pending::Append(append) = &request {
                 hot.append_duration
@@ -867,10 +866,8 @@ impl Writer {
     fn resync_later(&mut self, append: &PendingAppend) {
         if matches!(append.reply, AppendReply::Pipelined(_)) {
             let monitor = append.append.monitor;
+            self.resync.insert(monitor);
             self.shared.diverged().quarantined.insert(monitor);
-            if !self.resync.contains(&monitor) {
-                self.resync.push(monitor);
-            }
         }
     }
 
@@ -981,7 +978,7 @@ impl Writer {
                         "rebuilding monitors whose heartbeats were refused from the store"
                     );
                 }
-                for monitor in self.resync.drain(..) {
+                for monitor in self.resync.drain() {
                     diverged.add(monitor, u64::MAX);
                 }
                 drop(diverged);

@@ -1,5 +1,7 @@
 //! Store tests on a real fjall directory: write, close, reopen, compare.
 
+use std::collections::HashMap;
+
 use super::retention::Retention;
 use super::*;
 use crate::domain::event::{Heartbeat, MonitorConfig, Msg, PushStatus};
@@ -405,7 +407,7 @@ async fn a_pipelined_heartbeat_the_writer_refuses_gets_its_monitor_rebuilt() {
     // Refused (the monitor is quarantined): the actor already applied it, so the
     // monitor is scheduled for a rebuild and stays quarantined until then.
     store.shared.diverged().add(monitor.id, 7);
-    assert_eq!(store.take_diverged(), vec![(monitor.id, 7)]);
+    assert_eq!(store.take_diverged(), HashMap::from([(monitor.id, 7)]));
     let (reply, answer) = oneshot::channel();
     assert!(store.append_pipelined(pipelined(2), reply));
     assert!(matches!(
@@ -417,7 +419,10 @@ async fn a_pipelined_heartbeat_the_writer_refuses_gets_its_monitor_rebuilt() {
     let (reply, answer) = oneshot::channel();
     assert!(store.append_pipelined(pipelined(3), reply));
     assert!(answer.await.expect("answered").is_err());
-    assert_eq!(store.take_diverged(), vec![(monitor.id, u64::MAX)]);
+    assert_eq!(
+        store.take_diverged(),
+        HashMap::from([(monitor.id, u64::MAX)])
+    );
     store.release(monitor.id);
     let (reply, answer) = oneshot::channel();
     assert!(store.append_pipelined(pipelined(4), reply));
