@@ -132,7 +132,7 @@ pub async fn run_with_reload(
     );
 
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
-    let router = http::router(state.clone());
+    let app = http::App::new(state.clone());
     let limits = crate::http::serve::Limits {
         header_timeout: config.header_timeout,
         max_connections: config.max_connections,
@@ -140,7 +140,7 @@ pub async fn run_with_reload(
     };
     let server = tokio::spawn(crate::http::serve::serve(
         listener,
-        router,
+        app,
         limits,
         tls.clone(),
         async {

@@ -15,19 +15,20 @@ pub mod serve;
 pub mod source;
 pub mod tls;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use metrics::SharedString;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tower::ServiceExt as _;
 use tracing::Instrument as _;
 
 use crate::alert::{Channels, Notifier};
@@ -117,6 +118,19 @@ impl AppState {
         }))
     }
 
+    /// Records one request's latency by route, method and status.
+    fn record_latency(
+        &self,
+        route: u8,
+        method: &axum::http::Method,
+        status: axum::http::StatusCode,
+        elapsed: std::time::Duration,
+    ) {
+        self.latency
+            .histogram(Route::Known(route), static_method(method), status)
+            .record(elapsed.as_secs_f64());
+    }
+
     pub fn phase(&self) -> Phase {
         match self.0.phase.load(Ordering::Acquire) {
             0 => Phase::Starting,
@@ -168,6 +182,39 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
         match axum::extract::Path::<String>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
             Err(_) => Err(ApiError::NotFound("no such resource")),
+        }
+    }
+}
+
+/// What `serve` answers requests with: pushes straight to
+/// [`ingress::push_direct`], everything else through [`router`].
+#[derive(Clone)]
+pub struct App {
+    router: Router,
+    state: AppState,
+}
+
+impl App {
+    pub fn new(state: AppState) -> Self {
+        Self {
+            router: router(state.clone()),
+            state,
+        }
+    }
+
+    /// Answers one request from `peer`.
+    pub async fn handle(self, mut request: Request, peer: SocketAddr) -> Response {
+        // With debug logging on, pushes take the router too: its middleware logs each.
+        if ingress::direct_token(request.method(), request.uri().path()).is_some()
+            && !tracing::enabled!(tracing::Level::DEBUG)
+        {
+            return ingress::push_direct(self.state, peer, request).await;
+        }
+        // Handlers see the peer as axum's `ConnectInfo` (the per-source push limit).
+        request.extensions_mut().insert(ConnectInfo(peer));
+        match self.router.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
         }
     }
 }

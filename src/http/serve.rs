@@ -12,18 +12,17 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::ConnectInfo;
+use std::convert::Infallible;
+
+use super::App;
+use super::tls::Tls;
+use crate::metrics as names;
+use axum::body::Body;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::either::Either;
-use tower::ServiceExt as _;
-
-use super::tls::Tls;
-use crate::metrics as names;
 
 /// The bounds of one server.
 #[derive(Clone, Copy, Debug)]
@@ -40,11 +39,11 @@ pub struct Limits {
 /// The largest header block a request may have (hyper answers 431 beyond it).
 const MAX_HEADER_BUFFER_BYTES: usize = 32 * 1024;
 
-/// Serves `router` on `listener` (HTTPS with `tls`) until `stop` resolves, then
+/// Serves `app` on `listener` (HTTPS with `tls`) until `stop` resolves, then
 /// drains.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: App,
     limits: Limits,
     tls: Option<Tls>,
     stop: impl Future<Output = ()>,
@@ -71,13 +70,13 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        // Handlers see the peer as axum's `ConnectInfo` (the per-source push limit).
-        let service = TowerToHyperService::new(router.clone().map_request(
-            move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |request: axum::http::Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(app.handle(request.map(Body::new), peer).await) }
             },
-        ));
+        );
         // Taken here, so a drain that starts during a TLS handshake still waits for
         // (and then closes) the connection.
         let watcher = graceful.watcher();

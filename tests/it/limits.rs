@@ -7,13 +7,15 @@
 use std::time::Duration;
 
 use pushmon::config::RateLimit;
+use pushmon::http::BODY_TIMEOUT;
 use reqwest::{Response, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
 use crate::support::{
-    Api, ServerProcess, Status, expect_error, of_kind, spawn_app_with, until_rate_limited,
+    Api, ServerProcess, Status, expect_error, of_kind, spawn_app, spawn_app_with,
+    until_rate_limited,
 };
 
 /// Whether the server closed `stream` within `wait` (a read returned end of file).
@@ -51,6 +53,78 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     // Everyone else is served meanwhile and after.
     let monitor = app.create_monitor("still served", 60).await;
     app.push_ok(&monitor.push_token, &[]).await;
+}
+
+/// A push whose body stops arriving is answered 400 once the body timeout has passed,
+/// and records nothing. Both ways a push is served: the direct path (a plain token)
+/// and the router (the same token with its first character percent-encoded).
+#[tokio::test]
+async fn a_push_whose_body_stalls_is_refused_after_the_body_timeout() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("stalled body", 3600).await;
+    let token = &monitor.push_token;
+    let encoded = format!("%{:02X}{}", token.as_bytes()[0], &token[1..]);
+    let address = app.base_url.trim_start_matches("http://").to_owned();
+    let stall = |path: String| {
+        let address = address.clone();
+        async move {
+            let mut stream = TcpStream::connect(&address).await.unwrap();
+            let head = format!(
+                "POST {path}?msg=stalled HTTP/1.1\r\nHost: x\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nstatus="
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let started = Instant::now();
+            let mut answer = Vec::new();
+            let mut buffer = [0u8; 1024];
+            // The answer, then the close; bounded well past the timeout.
+            while let Ok(Ok(read @ 1..)) = timeout(
+                BODY_TIMEOUT + Duration::from_secs(10),
+                stream.read(&mut buffer),
+            )
+            .await
+            {
+                answer.extend_from_slice(&buffer[..read]);
+            }
+            (
+                String::from_utf8_lossy(&answer).into_owned(),
+                started.elapsed(),
+            )
+        }
+    };
+    let ((direct, direct_after), (routed, routed_after)) = tokio::join!(
+        stall(format!("/api/push/{token}")),
+        stall(format!("/api/push/{encoded}"))
+    );
+    for (answer, after) in [(direct, direct_after), (routed, routed_after)] {
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "a stalled body must get a 400, got {answer:?}"
+        );
+        assert!(
+            after >= BODY_TIMEOUT - Duration::from_millis(500),
+            "answered after {after:?}, before the body timeout"
+        );
+    }
+    let after = app.get_monitor(&monitor.id).await;
+    assert_eq!(
+        after.last_heartbeat_at, None,
+        "a refused push recorded a heartbeat"
+    );
+    // The same token still works on both paths.
+    app.push_ok(token, &[("msg", "direct")]).await;
+    let routed = app
+        .client
+        .post(app.url(&format!("/api/push/{encoded}")))
+        .query(&[("msg", "routed")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(routed.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_monitor(&monitor.id).await.last_msg.as_deref(),
+        Some("routed")
+    );
 }
 
 #[tokio::test]
