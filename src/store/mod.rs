@@ -10,6 +10,7 @@
 //! Reads (history, listings, replay) run on tokio's blocking pool.
 
 pub mod api_keys;
+mod background;
 pub mod codec;
 pub mod keys;
 pub mod retention;
@@ -150,9 +151,12 @@ struct Handles {
 
 impl Handles {
     fn open(path: &Path) -> Result<Self, StoreError> {
+        let threads = background::fjall_threads();
         let db = Database::builder(path)
             .max_journaling_size(MAX_JOURNAL_BYTES)
+            .worker_threads(threads)
             .open()?;
+        background::lower_fjall_threads(threads);
         Ok(Self {
             events: db.keyspace(keys::EVENTS, hot_keyspace)?,
             monitors: db.keyspace(keys::MONITORS, hot_keyspace)?,

@@ -99,3 +99,53 @@ async fn an_admin_token_is_generated_into_the_data_dir_when_none_is_given() {
     let (status, log) = server.sigterm().await;
     assert_eq!(status.code(), Some(0), "stderr:\n{log}");
 }
+
+/// The niceness of each thread of process `pid`, by thread name.
+fn thread_niceness(pid: u32) -> Vec<(String, i64)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // exited meanwhile
+        };
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        // After "pid (comm) ": state is field 3, nice field 19.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice: i64 = rest.split(' ').nth(16).unwrap().parse().unwrap();
+        threads.push((name.trim_end().to_owned(), nice));
+    }
+    threads
+}
+
+/// fjall's flush and compaction threads run 10 nicer than the threads that serve
+/// pushes, so background compaction does not hold up acknowledgements; the serving
+/// threads keep the process's priority.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fjall_background_threads_run_at_a_lower_priority_than_the_serving_threads() {
+    let data_dir = TempDir::new().unwrap();
+    let server = ServerProcess::start(data_dir.path(), &[]).await;
+    let monitor = server.create_monitor("niceness", 3600).await;
+    server.push_ok(&monitor.push_token, &[]).await;
+    let threads = thread_niceness(server.pid());
+    let main = threads
+        .iter()
+        .find(|(name, _)| name == "pushmon")
+        .map(|(_, nice)| *nice)
+        .expect("the main thread");
+    let fjall: Vec<i64> = threads
+        .iter()
+        .filter(|(name, _)| name == "fjall:worker")
+        .map(|(_, nice)| *nice)
+        .collect();
+    assert!(!fjall.is_empty(), "no fjall threads in {threads:?}");
+    for nice in fjall {
+        assert_eq!(nice, (main + 10).min(19), "fjall threads in {threads:?}");
+    }
+    for (name, nice) in &threads {
+        if name.starts_with("tokio-rt-worker") || name == "pushmon-writer" {
+            assert_eq!(*nice, main, "{name} in {threads:?}");
+        }
+    }
+}
