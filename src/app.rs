@@ -294,14 +294,15 @@ async fn sweep_history(
             _ = ticks.tick() => {}
             () = tokio::time::sleep(Duration::from_millis(200)) => continue,
         }
-        let (reader, flag) = (store.clone(), Arc::clone(&sweeping));
+        let flag = Arc::clone(&sweeping);
         let started = Instant::now();
-        let outcome = tokio::task::spawn_blocking(move || {
-            reader.sweep(retention, clock::now(), || flag.load(Ordering::Relaxed))
-        })
-        .await;
+        let outcome = store
+            .sweep_in_background(retention, clock::now(), move || {
+                flag.load(Ordering::Relaxed)
+            })
+            .await;
         match outcome {
-            Ok(Ok(swept)) => {
+            Ok(swept) => {
                 metrics::counter!(names::HISTORY_PRUNED_TOTAL).increment(swept.deleted as u64);
                 tracing::debug!(
                     monitors = swept.monitors,
@@ -310,8 +311,7 @@ async fn sweep_history(
                     "history swept"
                 );
             }
-            Ok(Err(error)) => tracing::warn!(%error, "history sweep failed; retrying at the next"),
-            Err(error) => tracing::error!(%error, "history sweep task failed"),
+            Err(error) => tracing::warn!(%error, "history sweep failed; retrying at the next"),
         }
     }
 }

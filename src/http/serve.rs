@@ -8,21 +8,21 @@
 //! task with the same `header_timeout`, holding the connection's slot, so a client
 //! that stalls it delays nobody else and cannot hold a slot for long.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::convert::Infallible;
-
-use super::App;
-use super::tls::Tls;
-use crate::metrics as names;
 use axum::body::Body;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::either::Either;
+
+use super::App;
+use super::tls::Tls;
+use crate::metrics as names;
 
 /// The bounds of one server.
 #[derive(Clone, Copy, Debug)]

@@ -96,6 +96,26 @@ fn lower_named(target: i32) -> usize {
     lowered
 }
 
+/// Runs `work` on a new thread named `name` at `NICENESS` above the calling thread,
+/// for bulk work that must not hold up acknowledgements (a history sweep reads every
+/// monitor's history). A thread of its own, because a thread's niceness cannot be
+/// lowered back without privileges: a pooled thread would stay nice for the next job.
+pub fn spawn_nice<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    let own = getpriority_process(None).unwrap_or(0);
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            // The calling thread only (Linux: PRIO_PROCESS with 0 is this thread).
+            if let Err(error) = setpriority_process(None, (own + NICENESS).min(MAX_NICE)) {
+                tracing::debug!(%error, "cannot lower a background thread's priority");
+            }
+            work()
+        })
+}
+
 fn thread_id(task: &Path) -> Option<Pid> {
     let raw = task.file_name()?.to_str()?.parse::<i32>().ok()?;
     Pid::from_raw(raw)
@@ -103,4 +123,21 @@ fn thread_id(task: &Path) -> Option<Pid> {
 
 fn is_fjall_worker(task: &Path) -> bool {
     std::fs::read_to_string(task.join("comm")).is_ok_and(|name| name.trim_end() == FJALL_WORKER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nice_thread_runs_at_the_lower_priority_and_its_caller_keeps_its_own() {
+        let own = getpriority_process(None).expect("own priority");
+        let inside = spawn_nice("test-nice", || getpriority_process(None))
+            .expect("spawn")
+            .join()
+            .expect("join")
+            .expect("priority inside");
+        assert_eq!(inside, (own + NICENESS).min(MAX_NICE));
+        assert_eq!(getpriority_process(None).expect("own priority"), own);
+    }
 }

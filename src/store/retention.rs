@@ -56,6 +56,26 @@ pub struct Swept {
 const DELETES_PER_BATCH: usize = 4096;
 
 impl EventStore {
+    /// [`sweep`](Self::sweep) on a thread of its own at a lower CPU priority
+    /// (`pushmon-sweep`), so a sweep through every monitor's history does not hold up
+    /// acknowledgements.
+    pub async fn sweep_in_background(
+        &self,
+        retention: Retention,
+        now: Timestamp,
+        keep_going: impl Fn() -> bool + Send + 'static,
+    ) -> Result<Swept, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let store = self.clone();
+        super::background::spawn_nice("pushmon-sweep", move || {
+            let _ = reply.send(store.sweep(retention, now, keep_going));
+        })
+        .map_err(|error| StoreError::Unavailable(format!("cannot start a sweep: {error}")))?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the sweep thread ended without an answer".to_owned())
+        })?
+    }
+
     /// Applies `retention` to every monitor's history, while `keep_going` says so.
     /// Blocking; runs beside ingestion.
     pub fn sweep(
