@@ -1,14 +1,14 @@
-//! fjall's flush and compaction threads run at a lower CPU priority than the rest of
-//! the server.
+//! Background work runs at a lower CPU priority than serving: fjall's flush and
+//! compaction threads, and each history sweep on a thread of its own.
 //!
-//! Their work can wait; a push's acknowledgement cannot. On a small machine a
+//! That work can wait; a push's acknowledgement cannot. On a small machine a
 //! compaction that keeps a core busy for tens of milliseconds otherwise takes turns
 //! with the async worker and the store's writer, and every push in flight waits a
-//! scheduler slice: with 8 connections after a heavy run, p99 went from 8.8–14.6 ms
-//! to 6.3–8.9 ms with these threads at nice +10 (BENCHMARKS.md). Under contention a
-//! nice +10 thread still gets about a tenth of a nice 0 thread's share, and fjall
-//! stalls writers itself when flushing falls behind, so the work is never starved
-//! for good.
+//! scheduler slice: with 8 connections after a heavy run, p99 went from 8.8–13.8 ms
+//! (median 9.7) to 6.3–9.6 ms (median 8.0) with fjall's threads at nice +10
+//! (BENCHMARKS.md, session 4). Under contention a nice +10 thread still gets about a
+//! tenth of a nice 0 thread's share, and fjall stalls writers itself when flushing
+//! falls behind, so the work is never starved for good.
 //!
 //! fjall names its threads but offers no hook to run code in them, so they are found
 //! by name under `/proc/self/task` right after the database is opened. Anything that
