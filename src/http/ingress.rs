@@ -63,7 +63,6 @@ pub fn direct_token<'a>(method: &Method, path: &'a str) -> Option<&'a str> {
 /// stays, for requests this does not take.
 pub async fn push_direct(state: AppState, peer: SocketAddr, request: Request) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
     let (parts, body) = request.into_parts();
     let token = parts
         .uri
@@ -76,7 +75,12 @@ pub async fn push_direct(state: AppState, peer: SocketAddr, request: Request) ->
         Body::new(TimeoutBody::new(BODY_TIMEOUT, body))
     };
     let response = respond(&state, Some(peer.ip()), token, &parts, body).await;
-    state.record_latency(PUSH_ROUTE, &method, response.status(), started.elapsed());
+    state.record_latency(
+        PUSH_ROUTE,
+        &parts.method,
+        response.status(),
+        started.elapsed(),
+    );
     response
 }
 
