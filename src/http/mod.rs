@@ -205,7 +205,7 @@ impl App {
     /// Answers one request from `peer`.
     pub async fn handle(self, mut request: Request, peer: SocketAddr) -> Response {
         // With debug logging on, pushes take the router too: its middleware logs each.
-        if ingress::direct_token(request.method(), request.uri().path()).is_some()
+        if ingress::is_direct_push(request.method(), request.uri().path())
             && !tracing::enabled!(tracing::Level::DEBUG)
         {
             return ingress::push_direct(self.state, peer, request).await;
@@ -239,10 +239,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Records latency by route template (never the raw path: it holds push tokens) and
-/// status, inside a request span, and logs each request at debug level. This runs
-/// for every push, so the histogram handles are cached and a push gets its span only
-/// when debug logging is on: an `info` span costs a formatted copy of its fields in
-/// the log layer, per request.
+/// status, inside a request span, and logs each request at debug level. Plain pushes
+/// do not come through here unless debug logging is on (`App::handle` sends them to
+/// `ingress::push_direct`, which records the same histogram); the histogram handles
+/// are cached for the requests that do.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
@@ -250,16 +250,12 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .get::<MatchedPath>()
         .map_or(Route::Unmatched, |path| Route::of(path.as_str()));
     let method = static_method(request.method());
-    let span = if route == Route::Known(PUSH_ROUTE) && !tracing::enabled!(tracing::Level::DEBUG) {
-        tracing::Span::none()
-    } else {
-        tracing::info_span!(
-            "request",
-            method,
-            route = route.name(),
-            status = tracing::field::Empty
-        )
-    };
+    let span = tracing::info_span!(
+        "request",
+        method,
+        route = route.name(),
+        status = tracing::field::Empty
+    );
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     span.record("status", status.as_u16());

@@ -29,6 +29,11 @@ pub const NICENESS: i32 = 10;
 /// The highest niceness Linux allows.
 const MAX_NICE: i32 = 19;
 
+/// The niceness of background work started by a thread of niceness `own`.
+fn background_niceness(own: i32) -> i32 {
+    (own + NICENESS).min(MAX_NICE)
+}
+
 /// How many flush and compaction threads a database gets: fjall's own default, set
 /// explicitly so [`lower_fjall_threads`] knows how many to wait for.
 pub fn fjall_threads() -> usize {
@@ -49,7 +54,7 @@ pub fn lower_fjall_threads(expected: usize) -> usize {
     let Ok(own) = getpriority_process(None) else {
         return 0;
     };
-    let target = (own + NICENESS).min(MAX_NICE);
+    let target = background_niceness(own);
     let deadline = Instant::now() + NAMING_WAIT;
     let mut lowered = 0;
     loop {
@@ -78,12 +83,12 @@ fn lower_named(target: i32) -> usize {
     };
     let mut lowered = 0;
     for task in tasks.flatten() {
-        let Some(tid) = thread_id(&task.path()) else {
-            continue;
-        };
         if !is_fjall_worker(&task.path()) {
             continue;
         }
+        let Some(tid) = thread_id(&task.path()) else {
+            continue;
+        };
         match getpriority_process(Some(tid)) {
             Ok(current) if current >= target => {}
             Ok(_) => match setpriority_process(Some(tid), target) {
@@ -109,7 +114,7 @@ pub fn spawn_nice<T: Send + 'static>(
         .name(name.to_owned())
         .spawn(move || {
             // The calling thread only (Linux: PRIO_PROCESS with 0 is this thread).
-            if let Err(error) = setpriority_process(None, (own + NICENESS).min(MAX_NICE)) {
+            if let Err(error) = setpriority_process(None, background_niceness(own)) {
                 tracing::debug!(%error, "cannot lower a background thread's priority");
             }
             work()
@@ -137,7 +142,7 @@ mod tests {
             .join()
             .expect("join")
             .expect("priority inside");
-        assert_eq!(inside, (own + NICENESS).min(MAX_NICE));
+        assert_eq!(inside, background_niceness(own));
         assert_eq!(getpriority_process(None).expect("own priority"), own);
     }
 }
