@@ -24,7 +24,7 @@ use crate::domain::event::{DownReason, Event, Heartbeat, Stamped};
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::{self, Command, Monitor};
 use crate::metrics as names;
-use crate::store::{Append, EventStore, Snapshot, StoreError};
+use crate::store::{Append, EventStore, SnapshotWrite, StoreError};
 
 use super::registry::Directory;
 
@@ -216,9 +216,9 @@ fn pipeline(
     }
     let write_state = state.unsnapshotted + 1 >= SNAPSHOT_EVERY;
     let snapshot = if write_state {
-        Snapshot::Write(next.clone())
+        SnapshotWrite::Write(next.clone())
     } else {
-        Snapshot::Keep
+        SnapshotWrite::Keep
     };
     next.last_seq = state.monitor.last_seq;
     let append = Append::new(state.monitor.id, events, snapshot);
@@ -284,9 +284,9 @@ async fn persist_inline(
     let event_count = events.len() as u64;
     // Plain heartbeats take `pipeline`; everything else writes the state it leaves.
     let snapshot = if deleted {
-        Snapshot::Remove
+        SnapshotWrite::Remove
     } else {
-        Snapshot::Write(next.clone())
+        SnapshotWrite::Write(next.clone())
     };
     let mut append = Append::new(state.monitor.id, events, snapshot);
     append.owed = owed.clone();

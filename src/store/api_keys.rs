@@ -19,9 +19,6 @@ use crate::domain::ids::Timestamp;
 
 use super::{EventStore, Shared, StoreError, blocking};
 
-/// The keyspace's name.
-pub const API_KEYS: &str = "api_keys";
-
 /// The record version written today.
 const VERSION: u8 = 1;
 

@@ -12,7 +12,7 @@
 pub mod api_keys;
 mod background;
 pub mod codec;
-pub mod keys;
+pub mod layout;
 pub mod retention;
 
 use std::collections::BTreeMap;
@@ -158,13 +158,13 @@ impl Handles {
             .open()?;
         background::lower_fjall_threads(threads);
         Ok(Self {
-            events: db.keyspace(keys::EVENTS, hot_keyspace)?,
-            monitors: db.keyspace(keys::MONITORS, hot_keyspace)?,
-            meta: db.keyspace(keys::META, KeyspaceCreateOptions::default)?,
-            outbox: db.keyspace(keys::OUTBOX, KeyspaceCreateOptions::default)?,
-            channels: db.keyspace(keys::CHANNELS, KeyspaceCreateOptions::default)?,
-            channel_events: db.keyspace(keys::CHANNEL_EVENTS, KeyspaceCreateOptions::default)?,
-            api_keys: db.keyspace(api_keys::API_KEYS, KeyspaceCreateOptions::default)?,
+            events: db.keyspace(layout::EVENTS, hot_keyspace)?,
+            monitors: db.keyspace(layout::MONITORS, hot_keyspace)?,
+            meta: db.keyspace(layout::META, KeyspaceCreateOptions::default)?,
+            outbox: db.keyspace(layout::OUTBOX, KeyspaceCreateOptions::default)?,
+            channels: db.keyspace(layout::CHANNELS, KeyspaceCreateOptions::default)?,
+            channel_events: db.keyspace(layout::CHANNEL_EVENTS, KeyspaceCreateOptions::default)?,
+            api_keys: db.keyspace(layout::API_KEYS, KeyspaceCreateOptions::default)?,
             db,
         })
     }
@@ -172,8 +172,8 @@ impl Handles {
     fn last_seq(&self) -> Result<u64, StoreError> {
         Ok(self
             .meta
-            .get(keys::META_LAST_SEQ)?
-            .and_then(|value| keys::decode_u64(&value))
+            .get(layout::META_LAST_SEQ)?
+            .and_then(|value| layout::decode_u64(&value))
             .unwrap_or(0))
     }
 }
@@ -232,7 +232,7 @@ pub struct Opened {
 }
 
 /// What an append does to the monitor's stored snapshot.
-pub enum Snapshot {
+pub enum SnapshotWrite {
     /// Write this state (its `last_seq` is filled in by the writer).
     Write(Monitor),
     /// Leave the stored snapshot behind: a heartbeat that changes nothing but the
@@ -243,7 +243,7 @@ pub enum Snapshot {
     Remove,
 }
 
-impl From<Option<Monitor>> for Snapshot {
+impl From<Option<Monitor>> for SnapshotWrite {
     /// `None`: the monitor was deleted.
     fn from(state: Option<Monitor>) -> Self {
         state.map_or(Self::Remove, Self::Write)
@@ -254,7 +254,7 @@ impl From<Option<Monitor>> for Snapshot {
 pub struct Append {
     pub monitor: MonitorId,
     pub events: Vec<Stamped>,
-    pub state: Snapshot,
+    pub state: SnapshotWrite,
     /// Deliveries owed, each for the event at the given index of `events`; the writer
     /// fills in the alert's sequence number.
     pub owed: Vec<(usize, Delivery)>,
@@ -263,7 +263,7 @@ pub struct Append {
 }
 
 impl Append {
-    pub fn new(monitor: MonitorId, events: Vec<Stamped>, state: Snapshot) -> Self {
+    pub fn new(monitor: MonitorId, events: Vec<Stamped>, state: SnapshotWrite) -> Self {
         Self {
             monitor,
             events,
@@ -510,13 +510,13 @@ impl EventStore {
             .shared
             .handles()?
             .meta
-            .get(keys::META_LAST_ALIVE)?
-            .and_then(|value| keys::decode_i64(&value))
+            .get(layout::META_LAST_ALIVE)?
+            .and_then(|value| layout::decode_i64(&value))
             .map(Timestamp::from_millis))
     }
 
     /// Every monitor's current state: its snapshot with the few heartbeats appended
-    /// since folded in (see [`Snapshot::Keep`]): O(monitors). Blocking.
+    /// since folded in (see [`SnapshotWrite::Keep`]): O(monitors). Blocking.
     pub fn load_monitors(&self) -> Result<Vec<Monitor>, StoreError> {
         let handles = self.shared.handles()?;
         let mut all = Vec::with_capacity(handles.monitors.approximate_len());
@@ -533,7 +533,7 @@ impl EventStore {
         let shared = Arc::clone(&self.shared);
         blocking(move || {
             let handles = shared.handles()?;
-            match handles.monitors.get(keys::monitor_key(id))? {
+            match handles.monitors.get(layout::monitor_key(id))? {
                 Some(value) => Ok(Some(fold_tail(
                     &handles.events,
                     codec::decode_monitor(&value)?,
@@ -560,15 +560,15 @@ impl EventStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let shared = Arc::clone(&self.shared);
         blocking(move || {
-            let start = keys::event_key(monitor, 0);
-            let end = keys::event_key(monitor, before.unwrap_or(u64::MAX));
+            let start = layout::event_key(monitor, 0);
+            let end = layout::event_key(monitor, before.unwrap_or(u64::MAX));
             let mut found = Vec::with_capacity(limit.min(1024));
             for guard in shared.handles()?.events.range(start..end).rev() {
                 if found.len() >= limit {
                     break;
                 }
                 let (key, value) = guard.into_inner()?;
-                let Some((_, seq)) = keys::parse_event_key(&key) else {
+                let Some((_, seq)) = layout::parse_event_key(&key) else {
                     return Err(StoreError::Corrupt("malformed event key".to_owned()));
                 };
                 let stored = codec::decode_event(&value)?;
@@ -610,7 +610,7 @@ impl EventStore {
         };
         for guard in self.shared.handles()?.events.iter() {
             let (key, value) = guard.into_inner()?;
-            let Some((id, seq)) = keys::parse_event_key(&key) else {
+            let Some((id, seq)) = layout::parse_event_key(&key) else {
                 return Err(StoreError::Corrupt("malformed event key".to_owned()));
             };
             let stored = codec::decode_event(&value)?;
@@ -643,11 +643,11 @@ impl EventStore {
 /// Applies to `snapshot` the monitor's events newer than it: the heartbeats appended
 /// without a snapshot. Blocking.
 fn fold_tail(events: &Keyspace, mut snapshot: Monitor) -> Result<Monitor, StoreError> {
-    let start = keys::event_key(snapshot.id, snapshot.last_seq.saturating_add(1));
-    let end = keys::event_key(snapshot.id, u64::MAX);
+    let start = layout::event_key(snapshot.id, snapshot.last_seq.saturating_add(1));
+    let end = layout::event_key(snapshot.id, u64::MAX);
     for guard in events.range(start..=end) {
         let (key, value) = guard.into_inner()?;
-        let Some((_, seq)) = keys::parse_event_key(&key) else {
+        let Some((_, seq)) = layout::parse_event_key(&key) else {
             return Err(StoreError::Corrupt("malformed event key".to_owned()));
         };
         let stored = codec::decode_event(&value)?;
@@ -801,7 +801,7 @@ impl Writer {
                 }
                 Pending::Channel(write) => self.stage_channel(handles, &mut batch, write),
                 Pending::Settle((alert_seq, channel), _) => {
-                    batch.remove(&handles.outbox, keys::outbox_key(*alert_seq, *channel));
+                    batch.remove(&handles.outbox, layout::outbox_key(*alert_seq, *channel));
                     Ok(0)
                 }
                 Pending::Barrier(_) => Ok(0),
@@ -812,14 +812,14 @@ impl Writer {
         if self.next_seq != first_seq {
             batch.insert(
                 &handles.meta,
-                keys::META_LAST_SEQ,
+                layout::META_LAST_SEQ,
                 (self.next_seq - 1).to_be_bytes(),
             );
         }
         if let Some(at) = alive {
             batch.insert(
                 &handles.meta,
-                keys::META_LAST_ALIVE,
+                layout::META_LAST_ALIVE,
                 at.as_millis().to_be_bytes(),
             );
         }
@@ -954,7 +954,7 @@ impl Writer {
             let mut probe = handles.db.batch().durability(Some(PersistMode::SyncData));
             probe.insert(
                 &handles.meta,
-                keys::META_LAST_ALIVE,
+                layout::META_LAST_ALIVE,
                 crate::clock::now().as_millis().to_be_bytes(),
             );
             probe.commit()?;
@@ -1013,7 +1013,7 @@ impl Writer {
             event: write.event.clone(),
         };
         let value = codec::encode_channel_event(&stored)?;
-        let key = keys::channel_key(write.channel);
+        let key = layout::channel_key(write.channel);
         match &write.event {
             ChannelEvent::Created(channel) | ChannelEvent::Updated(channel) => {
                 batch.insert(&handles.channels, key, codec::encode_channel(channel)?);
@@ -1024,7 +1024,7 @@ impl Writer {
         self.next_seq += 1;
         batch.insert(
             &handles.channel_events,
-            keys::channel_event_key(write.channel, seq),
+            layout::channel_event_key(write.channel, seq),
             value,
         );
         Ok(seq)
@@ -1044,7 +1044,7 @@ impl Writer {
         for (index, delivery) in &mut append.owed {
             delivery.alert.alert_seq = first_seq + *index as u64;
             owed.push((
-                keys::outbox_key(delivery.alert.alert_seq, delivery.channel),
+                layout::outbox_key(delivery.alert.alert_seq, delivery.channel),
                 codec::encode_delivery(delivery)?,
             ));
         }
@@ -1059,25 +1059,25 @@ impl Writer {
         }
         let last_seq = self.next_seq + encoded.len() as u64 - 1;
         let state = match &mut append.state {
-            Snapshot::Write(state) => {
+            SnapshotWrite::Write(state) => {
                 state.last_seq = last_seq;
                 Some(codec::encode_monitor(state)?)
             }
-            Snapshot::Keep | Snapshot::Remove => None,
+            SnapshotWrite::Keep | SnapshotWrite::Remove => None,
         };
         for value in encoded {
             batch.insert(
                 &handles.events,
-                keys::event_key(append.monitor, self.next_seq),
+                layout::event_key(append.monitor, self.next_seq),
                 value,
             );
             self.next_seq += 1;
             *event_count += 1;
         }
-        let key = keys::monitor_key(append.monitor);
+        let key = layout::monitor_key(append.monitor);
         match state {
             Some(value) => batch.insert(&handles.monitors, key, value),
-            None if matches!(append.state, Snapshot::Remove) => {
+            None if matches!(append.state, SnapshotWrite::Remove) => {
                 batch.remove(&handles.monitors, key);
             }
             None => {}
@@ -1086,7 +1086,7 @@ impl Writer {
             batch.insert(&handles.outbox, key, value);
         }
         if let Some((alert_seq, channel)) = append.settled {
-            batch.remove(&handles.outbox, keys::outbox_key(alert_seq, channel));
+            batch.remove(&handles.outbox, layout::outbox_key(alert_seq, channel));
         }
         Ok(last_seq)
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use fjall::Keyspace;
 
-use super::{EventStore, StoreError, codec, keys};
+use super::{EventStore, StoreError, codec, layout};
 use crate::domain::event::{Event, PushStatus};
 use crate::domain::ids::{MonitorId, Timestamp};
 
@@ -92,7 +92,7 @@ impl EventStore {
             let handles = self.shared.handles()?;
             let mut ids = Vec::with_capacity(handles.monitors.approximate_len());
             for guard in handles.monitors.iter() {
-                if let Some(id) = keys::parse_monitor_key(&guard.key()?) {
+                if let Some(id) = layout::parse_monitor_key(&guard.key()?) {
                     ids.push(id);
                 }
             }
@@ -121,7 +121,7 @@ impl EventStore {
         for chunk in doomed.chunks(DELETES_PER_BATCH) {
             let mut batch = handles.db.batch();
             for seq in chunk {
-                batch.remove(&handles.events, keys::event_key(monitor, *seq));
+                batch.remove(&handles.events, layout::event_key(monitor, *seq));
             }
             batch.commit()?;
         }
@@ -143,14 +143,14 @@ fn doomed_heartbeats(
     retention: Retention,
     now: Timestamp,
 ) -> Result<Vec<u64>, StoreError> {
-    let start = keys::event_key(monitor, 0);
-    let end = keys::event_key(monitor, u64::MAX);
+    let start = layout::event_key(monitor, 0);
+    let end = layout::event_key(monitor, u64::MAX);
     let mut heartbeats: Vec<Seen> = Vec::new();
     let mut pending = false;
     let (mut newest_up, mut newest_valued) = (None, None);
     for guard in events.range(start..=end) {
         let (key, value) = guard.into_inner()?;
-        let Some((_, seq)) = keys::parse_event_key(&key) else {
+        let Some((_, seq)) = layout::parse_event_key(&key) else {
             return Err(StoreError::Corrupt("malformed event key".to_owned()));
         };
         let stored = codec::decode_event(&value)?;

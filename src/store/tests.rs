@@ -364,7 +364,7 @@ async fn heartbeats_appended_without_a_snapshot_are_folded_back_in_by_every_read
         for stamped in &events {
             apply(&mut next, 0, stamped.at, &stamped.event);
         }
-        let append = Append::new(monitor.id, events, Snapshot::Keep);
+        let append = Append::new(monitor.id, events, SnapshotWrite::Keep);
         next.last_seq = store.append_with(append).await.expect("append succeeds");
         monitor = next;
     }
@@ -394,7 +394,7 @@ async fn a_pipelined_heartbeat_the_writer_refuses_gets_its_monitor_rebuilt() {
     let monitor = create(&store, "pipelined", at(0)).await;
     let pipelined = |n: i64| {
         let events = decide(&monitor, beat(PushStatus::Up, &format!("p{n}")), at(n));
-        Append::new(monitor.id, events, Snapshot::Keep)
+        Append::new(monitor.id, events, SnapshotWrite::Keep)
     };
 
     // Accepted: durable before the barrier returns, and answered to the pusher.

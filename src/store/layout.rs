@@ -7,6 +7,7 @@
 //! - `outbox`:   alert seq (8 bytes, big-endian) ++ channel id (16 bytes) → a delivery
 //!   still owed, so deliveries are retried in the order their alerts happened.
 //! - `channels`: channel id → the channel; `channel_events`: channel id ++ seq → its log.
+//! - `api_keys`: API key id (16 bytes) → the key's record (`api_keys.rs`).
 
 use crate::domain::ids::{ChannelId, MonitorId};
 
@@ -16,6 +17,7 @@ pub const META: &str = "meta";
 pub const OUTBOX: &str = "outbox";
 pub const CHANNELS: &str = "channels";
 pub const CHANNEL_EVENTS: &str = "channel_events";
+pub const API_KEYS: &str = "api_keys";
 
 /// The highest sequence number ever assigned (u64, big-endian).
 pub const META_LAST_SEQ: &[u8] = b"last_seq";
