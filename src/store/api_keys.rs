@@ -6,8 +6,9 @@
 //! once its record is on disk, and a revoked key is gone from disk before it stops
 //! working in memory.
 //!
-//! Records have their own small versioned encoding (one version byte, then bincode),
-//! independent of the event envelope in `codec.rs`, since they evolve separately.
+//! Records carry a version of their own, independent of the event envelope, since
+//! they evolve separately; `codec.rs` turns them into bytes (one version byte, then
+//! bincode).
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::api_key::{ApiKey, ApiKeyId, Scope};
 use crate::domain::ids::Timestamp;
 
+use super::codec::{self, CodecError};
 use super::{EventStore, Shared, StoreError, blocking};
 
 /// The record version written today.
@@ -54,27 +56,12 @@ pub fn encode(key: &ApiKey) -> Result<Vec<u8>, StoreError> {
         created_at_ms: key.created_at.as_millis(),
         digest: key.digest,
     };
-    let mut bytes = vec![VERSION];
-    let body = bincode::serde::encode_to_vec(&stored, bincode::config::standard())
-        .map_err(|error| StoreError::Corrupt(format!("cannot encode an API key: {error}")))?;
-    bytes.extend_from_slice(&body);
-    Ok(bytes)
+    codec::encode_record(VERSION, &stored).map_err(corrupt)
 }
 
 pub fn decode(bytes: &[u8]) -> Result<ApiKey, StoreError> {
-    let corrupt = |detail: String| StoreError::Corrupt(format!("API key record: {detail}"));
-    let (&version, body) = bytes
-        .split_first()
-        .ok_or_else(|| corrupt("empty".to_owned()))?;
-    if version != VERSION {
-        return Err(corrupt(format!("unknown version {version}")));
-    }
-    let config = bincode::config::standard().with_limit::<DECODE_LIMIT_BYTES>();
-    let (stored, read): (StoredApiKeyV1, usize) = bincode::serde::decode_from_slice(body, config)
-        .map_err(|error| corrupt(error.to_string()))?;
-    if read != body.len() {
-        return Err(corrupt(format!("{} trailing bytes", body.len() - read)));
-    }
+    let stored: StoredApiKeyV1 =
+        codec::decode_record::<_, DECODE_LIMIT_BYTES>(bytes, VERSION).map_err(corrupt)?;
     Ok(ApiKey {
         id: ApiKeyId::from_bytes(stored.id),
         name: stored.name,
@@ -85,6 +72,10 @@ pub fn decode(bytes: &[u8]) -> Result<ApiKey, StoreError> {
         created_at: Timestamp::from_millis(stored.created_at_ms),
         digest: stored.digest,
     })
+}
+
+fn corrupt(error: CodecError) -> StoreError {
+    StoreError::Corrupt(format!("API key record: {error}"))
 }
 
 /// The database and the `api_keys` keyspace: the one place here that knows how

@@ -1,8 +1,11 @@
 //! The stored byte format: one version byte, then the bincode (serde, standard config)
 //! encoding of the payload. The only code that touches bincode.
 //!
-//! To change a stored type, add a new version: keep decoding the old one and upcast it
-//! to the current type here, so every reader above this module sees only current types.
+//! Events, states, deliveries and channels share one envelope version
+//! ([`CURRENT_VERSION`]). To change one of their types, add a new version: keep
+//! decoding the old one and upcast it to the current type here, so every reader above
+//! this module sees only current types. API keys (`api_keys.rs`) version their record
+//! on their own, through [`encode_record`] and [`decode_record`].
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -98,12 +101,29 @@ pub fn encode_channel_event(event: &StoredChannelEvent) -> Result<Vec<u8>, Codec
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    encode_record(CURRENT_VERSION, value)
+}
+
+/// A record of a type versioned on its own: `version`, then the bincode body.
+pub fn encode_record<T: Serialize>(version: u8, value: &T) -> Result<Vec<u8>, CodecError> {
     let mut bytes = Vec::with_capacity(96);
-    bytes.push(CURRENT_VERSION);
+    bytes.push(version);
     let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
         .map_err(|error| CodecError::Encode(error.to_string()))?;
     bytes.extend_from_slice(&body);
     Ok(bytes)
+}
+
+/// Decodes a record written by [`encode_record`] with `version` (any other version is
+/// refused), allocating at most `LIMIT` bytes for it.
+pub fn decode_record<T: DeserializeOwned, const LIMIT: usize>(
+    bytes: &[u8],
+    version: u8,
+) -> Result<T, CodecError> {
+    match version_of(bytes)? {
+        found if found == version => decode_body_within::<T, LIMIT>(bytes),
+        other => Err(CodecError::UnknownVersion(other)),
+    }
 }
 
 fn version_of(bytes: &[u8]) -> Result<u8, CodecError> {
@@ -121,8 +141,15 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 
 /// Decodes the bincode body after the version byte, refusing trailing bytes.
 fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_body_within::<T, DECODE_LIMIT_BYTES>(bytes)
+}
+
+/// [`decode_body`], allocating at most `LIMIT` bytes.
+fn decode_body_within<T: DeserializeOwned, const LIMIT: usize>(
+    bytes: &[u8],
+) -> Result<T, CodecError> {
     let body = bytes.get(1..).ok_or(CodecError::Empty)?;
-    let config = bincode::config::standard().with_limit::<DECODE_LIMIT_BYTES>();
+    let config = bincode::config::standard().with_limit::<LIMIT>();
     let (value, read) = bincode::serde::decode_from_slice(body, config)
         .map_err(|error| CodecError::Decode(error.to_string()))?;
     if read != body.len() {

@@ -432,3 +432,165 @@ async fn a_pipelined_heartbeat_the_writer_refuses_gets_its_monitor_rebuilt() {
     assert_eq!(msgs, ["p1", "p4"]);
     close(opened, store).await;
 }
+
+/// The promise of this module's documentation (and ARCHITECTURE.md's): no file outside
+/// `src/store/` uses fjall, and no file but `src/store/codec.rs` uses bincode.
+/// Comments and literals may name them.
+#[test]
+fn only_the_store_imports_fjall_and_only_its_codec_bincode() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut fjall_users = Vec::new();
+    let mut bincode_users = Vec::new();
+    for path in &files {
+        let source = std::fs::read_to_string(path).expect("reads a source file");
+        let code = code_only(&source);
+        let name = path
+            .strip_prefix(&src)
+            .expect("under src")
+            .to_string_lossy()
+            .replace('\\', "/");
+        if mentions(&code, "fjall") {
+            fjall_users.push(name.clone());
+        }
+        if mentions(&code, "bincode") {
+            bincode_users.push(name);
+        }
+    }
+    // The scan sees what it looks for: these files do use them.
+    assert!(
+        fjall_users.contains(&"store/mod.rs".to_owned()),
+        "{fjall_users:?}"
+    );
+    assert_eq!(
+        bincode_users,
+        ["store/codec.rs"],
+        "only the codec uses bincode"
+    );
+    let outside: Vec<&String> = fjall_users
+        .iter()
+        .filter(|name| !name.starts_with("store/"))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "fjall used outside the store: {outside:?}"
+    );
+}
+
+#[test]
+fn code_only_drops_comments_and_literals() {
+    let source = "use a; // fjall\n/* bincode /* nested */ fjall */ let s = \"fjall\";\n\
+                  let r = r#\"bincode \"x\" \"#; let c = '\"'; let q = '\\''; let l: &'static str = b; fjall::X";
+    let code = code_only(source);
+    assert!(!mentions(&code, "bincode"), "{code}");
+    assert!(code.contains("'static"), "{code}");
+    assert!(code.trim_end().ends_with("fjall::X"), "{code}");
+    assert!(!mentions(&code.replace("fjall::X", ""), "fjall"), "{code}");
+}
+
+fn rust_files(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("reads a source directory") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            found.push(path);
+        }
+    }
+    found.sort();
+}
+
+/// Whether `word` appears in `code` as a whole identifier.
+fn mentions(code: &str, word: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    code.match_indices(word).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = code[at + word.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+/// `source` with comments removed and the contents of string and character literals
+/// blanked, so that only code remains.
+fn code_only(source: &str) -> String {
+    let chars: Vec<char> = source.chars().collect();
+    let at = |index: usize| chars.get(index).copied();
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut code = String::with_capacity(source.len());
+    let mut index = 0;
+    while let Some(c) = at(index) {
+        let next = at(index + 1);
+        if c == '/' && next == Some('/') {
+            while at(index).is_some_and(|c| c != '\n') {
+                index += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 0;
+            while index < chars.len() {
+                if at(index) == Some('/') && at(index + 1) == Some('*') {
+                    depth += 1;
+                    index += 2;
+                } else if at(index) == Some('*') && at(index + 1) == Some('/') {
+                    depth -= 1;
+                    index += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    index += 1;
+                }
+            }
+            code.push(' ');
+        } else if c == 'r'
+            && matches!(next, Some('"' | '#'))
+            && !index
+                .checked_sub(1)
+                .and_then(at)
+                .is_some_and(|before| is_ident(before) && before != 'b')
+        {
+            let mut hashes = 0;
+            while at(index + 1 + hashes) == Some('#') {
+                hashes += 1;
+            }
+            if at(index + 1 + hashes) != Some('"') {
+                // A raw identifier (`r#type`), not a string.
+                code.push(c);
+                index += 1;
+                continue;
+            }
+            index += hashes + 2;
+            let closing: Vec<char> = std::iter::once('"')
+                .chain(std::iter::repeat_n('#', hashes))
+                .collect();
+            while index < chars.len() && !chars[index..].starts_with(&closing) {
+                index += 1;
+            }
+            index += closing.len();
+            code.push_str("\"\"");
+        } else if c == '"' {
+            index += 1;
+            while let Some(inside) = at(index) {
+                index += if inside == '\\' { 2 } else { 1 };
+                if inside == '"' {
+                    break;
+                }
+            }
+            code.push_str("\"\"");
+        } else if c == '\'' && next == Some('\\') {
+            index += 3;
+            while at(index).is_some_and(|c| c != '\'') {
+                index += 1;
+            }
+            index += 1;
+            code.push_str("' '");
+        } else if c == '\'' && at(index + 2) == Some('\'') {
+            index += 3;
+            code.push_str("' '");
+        } else {
+            code.push(c);
+            index += 1;
+        }
+    }
+    code
+}
