@@ -89,7 +89,7 @@ impl EventStore {
     /// Every API key, in id (creation) order. Blocking.
     pub fn load_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
         let (_, api_keys) = handles(&self.shared)?;
-        super::load_all(&api_keys, |bytes| Ok(decode(bytes)))?
+        super::read::load_all(&api_keys, |bytes| Ok(decode(bytes)))?
             .into_iter()
             .collect()
     }

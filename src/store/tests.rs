@@ -1,10 +1,11 @@
-//! Store tests on a real fjall directory: write, close, reopen, compare.
+//! Store tests on a real fjall directory: write, close, reopen, compare. And the
+//! layering this module's documentation promises: fjall and bincode stay inside it.
 
 use std::collections::HashMap;
 
 use super::retention::Retention;
 use super::*;
-use crate::domain::event::{Heartbeat, MonitorConfig, Msg, PushStatus};
+use crate::domain::event::{Event, Heartbeat, MonitorConfig, Msg, PushStatus};
 use crate::domain::ids::PushToken;
 use crate::domain::machine::{Command, apply, decide};
 

@@ -1,0 +1,107 @@
+//! What callers hand the writer thread: one monitor's append (its events, what
+//! becomes of its stored snapshot, the outbox entries that go with them), channel
+//! writes, and the other requests on the writer's queue, each with whoever hears how
+//! it ended.
+
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use crate::domain::channel::{ChannelEvent, Delivery};
+use crate::domain::event::Stamped;
+use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
+use crate::domain::machine::Monitor;
+
+use super::StoreError;
+
+/// What an append does to the monitor's stored snapshot.
+pub enum SnapshotWrite {
+    /// Write this state (its `last_seq` is filled in by the writer).
+    Write(Monitor),
+    /// Leave the stored snapshot behind: a heartbeat that changes nothing but the
+    /// `last_*` fields. Readers fold the events after the snapshot back in
+    /// (`fold_tail`), so the snapshot plus its tail is the state.
+    Keep,
+    /// The monitor was deleted.
+    Remove,
+}
+
+impl From<Option<Monitor>> for SnapshotWrite {
+    /// `None`: the monitor was deleted.
+    fn from(state: Option<Monitor>) -> Self {
+        state.map_or(Self::Remove, Self::Write)
+    }
+}
+
+/// One monitor's events and everything that must be written atomically with them.
+pub struct Append {
+    pub monitor: MonitorId,
+    pub events: Vec<Stamped>,
+    pub state: SnapshotWrite,
+    /// Deliveries owed, each for the event at the given index of `events`; the writer
+    /// fills in the alert's sequence number.
+    pub owed: Vec<(usize, Delivery)>,
+    /// An outbox entry settled by these events (a recorded delivery outcome).
+    pub settled: Option<(u64, ChannelId)>,
+}
+
+impl Append {
+    pub fn new(monitor: MonitorId, events: Vec<Stamped>, state: SnapshotWrite) -> Self {
+        Self {
+            monitor,
+            events,
+            state,
+            owed: Vec::new(),
+            settled: None,
+        }
+    }
+}
+
+pub(super) struct PendingAppend {
+    pub(super) append: Append,
+    pub(super) reply: AppendReply,
+    /// When it was handed to the writer (`pushmon_store_append_duration_seconds`).
+    pub(super) enqueued: Instant,
+}
+
+/// Who hears how an append ended.
+pub(super) enum AppendReply {
+    /// The actor, which applies the events once they are durable, with the sequence
+    /// number of the last one.
+    Applied(oneshot::Sender<Result<u64, StoreError>>),
+    /// The pusher itself: a pipelined plain heartbeat, which its actor applied when it
+    /// sent it. If it is not written, the actor's state is ahead of the log, so the
+    /// writer quarantines the monitor and has it rebuilt from the store.
+    Pipelined(oneshot::Sender<Result<(), StoreError>>),
+}
+
+impl AppendReply {
+    pub(super) fn send(self, result: Result<u64, StoreError>) {
+        match self {
+            Self::Applied(reply) => {
+                let _ = reply.send(result);
+            }
+            Self::Pipelined(reply) => {
+                let _ = reply.send(result.map(|_| ()));
+            }
+        }
+    }
+}
+
+pub(super) struct ChannelWrite {
+    pub(super) channel: ChannelId,
+    pub(super) at: Timestamp,
+    pub(super) event: ChannelEvent,
+    pub(super) reply: oneshot::Sender<Result<u64, StoreError>>,
+}
+
+pub(super) enum WriteRequest {
+    Append(Box<PendingAppend>),
+    Channel(ChannelWrite),
+    /// Drop an outbox entry nobody can record an outcome for (its monitor is gone).
+    Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
+    /// Answered once everything sent before it has been written (or refused).
+    Barrier(oneshot::Sender<Result<u64, StoreError>>),
+    Alive(Timestamp),
+    Close(oneshot::Sender<()>),
+}

@@ -1,0 +1,314 @@
+//! The writer thread: the single writer of the log. It numbers events with the global
+//! sequence, gathers every request waiting into one fjall write batch and commits it
+//! with one `fdatasync` (group commit), then answers every caller in the batch. After
+//! a failed commit it hands over to `quarantine.rs`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, mpsc};
+use std::time::Instant;
+
+use fjall::PersistMode;
+use tokio::sync::oneshot;
+
+use crate::domain::channel::ChannelEvent;
+use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
+use crate::metrics as names;
+
+use super::append::{
+    Append, AppendReply, ChannelWrite, PendingAppend, SnapshotWrite, WriteRequest,
+};
+use super::codec::{self, StoredEvent};
+use super::quarantine::RECOVERY_INTERVAL;
+use super::{Handles, Shared, StoreError, layout};
+
+/// The most appends gathered into one batch; beyond this the rest wait for the next.
+const MAX_APPENDS_PER_BATCH: usize = 4096;
+
+/// A write waiting for the next batch.
+pub(super) enum Pending {
+    Append(Box<PendingAppend>),
+    Channel(ChannelWrite),
+    Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
+    Barrier(oneshot::Sender<Result<u64, StoreError>>),
+}
+
+/// The single writer: owns sequence numbering, group commit and self-healing.
+pub(super) struct Writer {
+    pub(super) shared: Arc<Shared>,
+    /// The database writes go to; `None` after a failed write until reopened.
+    pub(super) handles: Option<Arc<Handles>>,
+    pub(super) next_seq: u64,
+    /// The first sequence number and the monitors of the batch that failed, until
+    /// the store is reopened.
+    pub(super) failed: Option<(u64, Vec<MonitorId>)>,
+    /// Monitors with a pipelined heartbeat that was not written while the store was
+    /// broken: quarantined now, rebuilt once it is reopened.
+    pub(super) resync: HashSet<MonitorId>,
+}
+
+impl Writer {
+    pub(super) fn run(mut self, requests: mpsc::Receiver<WriteRequest>) {
+        let mut pending: Vec<Pending> = Vec::with_capacity(256);
+        let mut next_attempt = Instant::now();
+        loop {
+            let Some(handles) = self.handles.clone() else {
+                // Broken: refuse writes at once (nothing is acknowledged) and try to
+                // reopen every RECOVERY_INTERVAL until the fault clears.
+                let now = Instant::now();
+                if now >= next_attempt {
+                    self.recover();
+                    next_attempt = Instant::now() + RECOVERY_INTERVAL;
+                    continue;
+                }
+                match requests.recv_timeout(next_attempt - now) {
+                    Ok(WriteRequest::Close(reply)) => {
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Ok(request) => self.refuse(request),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+                continue;
+            };
+            // Blocks for the first request, then takes whatever else is already
+            // waiting: everything that queued up during the previous fsync shares
+            // the next one.
+            let Ok(first) = requests.recv() else { return };
+            let mut alive = None;
+            let mut close = None;
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    WriteRequest::Append(append) => pending.push(Pending::Append(append)),
+                    WriteRequest::Channel(write) => pending.push(Pending::Channel(write)),
+                    WriteRequest::Settle(key, reply) => pending.push(Pending::Settle(key, reply)),
+                    WriteRequest::Barrier(reply) => pending.push(Pending::Barrier(reply)),
+                    WriteRequest::Alive(at) => alive = Some(at),
+                    WriteRequest::Close(reply) => {
+                        close = Some(reply);
+                        break;
+                    }
+                }
+                if pending.len() < MAX_APPENDS_PER_BATCH {
+                    next = requests.try_recv().ok();
+                }
+            }
+            self.commit(&handles, &mut pending, alive);
+            if self.handles.is_none() {
+                next_attempt = Instant::now() + RECOVERY_INTERVAL;
+            }
+            if let Some(reply) = close {
+                // Drain what raced in behind the close request, then sync everything.
+                while let Ok(WriteRequest::Append(append)) = requests.try_recv() {
+                    pending.push(Pending::Append(append));
+                }
+                if self.handles.is_some() {
+                    self.commit(&handles, &mut pending, None);
+                    if let Err(error) = handles.db.persist(PersistMode::SyncAll) {
+                        tracing::error!(%error, "final persist of the store failed");
+                    }
+                }
+                for request in pending.drain(..) {
+                    request.reply(Err(StoreError::Closed));
+                }
+                let _ = reply.send(());
+                return;
+            }
+        }
+    }
+
+    fn commit(&mut self, handles: &Handles, pending: &mut Vec<Pending>, alive: Option<Timestamp>) {
+        if pending.is_empty() && alive.is_none() {
+            return;
+        }
+        let started = Instant::now();
+        let first_seq = self.next_seq;
+        let mut results: Vec<Result<u64, StoreError>> = Vec::with_capacity(pending.len());
+        let mut batch = handles.db.batch().durability(Some(PersistMode::SyncData));
+        let mut event_count = 0usize;
+        let shared = Arc::clone(&self.shared);
+        let mut diverged = shared.diverged();
+        for request in pending.iter_mut() {
+            let staged = match request {
+                Pending::Append(append)
+                    if !diverged.quarantined.is_empty()
+                        && diverged.quarantined.contains(&append.append.monitor) =>
+                {
+                    if matches!(append.reply, AppendReply::Pipelined(_)) {
+                        // Its actor applied it: rebuild that actor (again).
+                        diverged.add(append.append.monitor, u64::MAX);
+                    }
+                    Err(StoreError::Unavailable(
+                        "monitor is being rebuilt from the store".to_owned(),
+                    ))
+                }
+                Pending::Append(append) => {
+                    self.stage(handles, &mut batch, &mut append.append, &mut event_count)
+                }
+                Pending::Channel(write) => self.stage_channel(handles, &mut batch, write),
+                Pending::Settle((alert_seq, channel), _) => {
+                    batch.remove(&handles.outbox, layout::outbox_key(*alert_seq, *channel));
+                    Ok(0)
+                }
+                Pending::Barrier(_) => Ok(0),
+            };
+            results.push(staged);
+        }
+        drop(diverged);
+        if self.next_seq != first_seq {
+            batch.insert(
+                &handles.meta,
+                layout::META_LAST_SEQ,
+                (self.next_seq - 1).to_be_bytes(),
+            );
+        }
+        if let Some(at) = alive {
+            batch.insert(
+                &handles.meta,
+                layout::META_LAST_ALIVE,
+                at.as_millis().to_be_bytes(),
+            );
+        }
+        // A data directory deleted under the server would take acknowledged writes
+        // into unlinked files: check it is still the one opened.
+        let outcome = match self.shared.check_directory() {
+            Ok(()) => batch.commit(),
+            Err(vanished) => Err(vanished),
+        };
+        let hot = names::hot();
+        hot.commit_duration.record(started.elapsed().as_secs_f64());
+        hot.batch_events.record(event_count as f64);
+        if let Err(error) = outcome {
+            tracing::error!(%error, "event log commit failed; nothing in the batch is acknowledged; reopening the store");
+            metrics::counter!(names::STORE_WRITE_FAILURES_TOTAL).increment(1);
+            let monitors = pending
+                .iter()
+                .filter_map(|request| match request {
+                    Pending::Append(append) => Some(append.append.monitor),
+                    _ => None,
+                })
+                .collect();
+            self.failed = Some((first_seq, monitors));
+            for request in pending.iter() {
+                if let Pending::Append(append) = request {
+                    self.resync_later(append);
+                }
+            }
+            self.break_down();
+            let failure = StoreError::from(error);
+            for result in &mut results {
+                if result.is_ok() {
+                    *result = Err(failure.clone());
+                }
+            }
+        }
+        for (request, result) in pending.drain(..).zip(results) {
+            if let Pending::Append(append) = &request {
+                hot.append_duration
+                    .record(append.enqueued.elapsed().as_secs_f64());
+            }
+            request.reply(result);
+        }
+    }
+
+    fn stage_channel(
+        &mut self,
+        handles: &Handles,
+        batch: &mut fjall::OwnedWriteBatch,
+        write: &ChannelWrite,
+    ) -> Result<u64, StoreError> {
+        let stored = codec::StoredChannelEvent {
+            at: write.at,
+            event: write.event.clone(),
+        };
+        let value = codec::encode_channel_event(&stored)?;
+        let key = layout::channel_key(write.channel);
+        match &write.event {
+            ChannelEvent::Created(channel) | ChannelEvent::Updated(channel) => {
+                batch.insert(&handles.channels, key, codec::encode_channel(channel)?);
+            }
+            ChannelEvent::Deleted => batch.remove(&handles.channels, key),
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        batch.insert(
+            &handles.channel_events,
+            layout::channel_event_key(write.channel, seq),
+            value,
+        );
+        Ok(seq)
+    }
+
+    /// Puts one append's events, state and outbox changes into the batch, numbering
+    /// the events.
+    fn stage(
+        &mut self,
+        handles: &Handles,
+        batch: &mut fjall::OwnedWriteBatch,
+        append: &mut Append,
+        event_count: &mut usize,
+    ) -> Result<u64, StoreError> {
+        let first_seq = self.next_seq;
+        let mut owed = Vec::with_capacity(append.owed.len());
+        for (index, delivery) in &mut append.owed {
+            delivery.alert.alert_seq = first_seq + *index as u64;
+            owed.push((
+                layout::outbox_key(delivery.alert.alert_seq, delivery.channel),
+                codec::encode_delivery(delivery)?,
+            ));
+        }
+        // Encode everything first so a record that cannot be encoded leaves no trace.
+        let mut encoded = Vec::with_capacity(append.events.len());
+        for stamped in append.events.drain(..) {
+            let stored = StoredEvent {
+                at: stamped.at,
+                event: stamped.event,
+            };
+            encoded.push(codec::encode_event(&stored)?);
+        }
+        let last_seq = self.next_seq + encoded.len() as u64 - 1;
+        let state = match &mut append.state {
+            SnapshotWrite::Write(state) => {
+                state.last_seq = last_seq;
+                Some(codec::encode_monitor(state)?)
+            }
+            SnapshotWrite::Keep | SnapshotWrite::Remove => None,
+        };
+        for value in encoded {
+            batch.insert(
+                &handles.events,
+                layout::event_key(append.monitor, self.next_seq),
+                value,
+            );
+            self.next_seq += 1;
+            *event_count += 1;
+        }
+        let key = layout::monitor_key(append.monitor);
+        match state {
+            Some(value) => batch.insert(&handles.monitors, key, value),
+            None if matches!(append.state, SnapshotWrite::Remove) => {
+                batch.remove(&handles.monitors, key);
+            }
+            None => {}
+        }
+        for (key, value) in owed {
+            batch.insert(&handles.outbox, key, value);
+        }
+        if let Some((alert_seq, channel)) = append.settled {
+            batch.remove(&handles.outbox, layout::outbox_key(alert_seq, channel));
+        }
+        Ok(last_seq)
+    }
+}
+
+impl Pending {
+    fn reply(self, result: Result<u64, StoreError>) {
+        let reply = match self {
+            Pending::Append(append) => return append.reply.send(result),
+            Pending::Channel(write) => write.reply,
+            Pending::Settle(_, reply) | Pending::Barrier(reply) => reply,
+        };
+        let _ = reply.send(result);
+    }
+}
