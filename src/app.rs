@@ -23,8 +23,8 @@ use crate::http::tls::Tls;
 use crate::http::{self, AppState, Phase};
 use crate::metrics as names;
 use crate::monitor::Registry;
-use crate::store::EventStore;
 use crate::store::retention::Retention;
+use crate::store::{EventStore, QuarantineReports};
 
 /// How often the store records that the server is alive (SPEC 3: "about every second").
 const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -35,6 +35,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Every this many alive ticks (seconds), idle per-monitor and per-source rate-limit
 /// state is dropped.
 const RATE_LIMIT_SWEEP_TICKS: u64 = 60;
+
+/// The most quarantine reports handled in one go.
+const QUARANTINE_REPORTS_PER_REBUILD: usize = 1024;
 
 /// How often buffered histogram samples are folded into their buckets.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -169,7 +172,7 @@ pub async fn run_with_reload(
     let mut failure = None;
     let sweeping = Arc::new(AtomicBool::new(true));
     let mut sweeper = None;
-    let ticker = match started_up {
+    let background = match started_up {
         Some(Ok(count)) => {
             state.set_phase(Phase::Ready);
             sweeper = Some(tokio::spawn(sweep_history(
@@ -185,9 +188,13 @@ pub async fn run_with_reload(
                 elapsed_ms = elapsed.as_millis() as u64,
                 "ready"
             );
+            let rebuilder = tokio::spawn(rebuild_quarantined(
+                opened.quarantined,
+                store.clone(),
+                registry.clone(),
+                dispatcher.clone(),
+            ));
             let alive_store = store.clone();
-            let alive_registry = registry.clone();
-            let alive_dispatcher = dispatcher.clone();
             let limits = state.clone();
             let ticker = tokio::spawn(async move {
                 let mut interval = tokio::time::interval(ALIVE_INTERVAL);
@@ -195,11 +202,6 @@ pub async fn run_with_reload(
                 loop {
                     interval.tick().await;
                     alive_store.mark_alive(clock::now());
-                    let diverged = alive_store.take_diverged();
-                    if !diverged.is_empty() {
-                        heal_diverged(&alive_store, &alive_registry, &alive_dispatcher, diverged)
-                            .await;
-                    }
                     ticks += 1;
                     if ticks.is_multiple_of(RATE_LIMIT_SWEEP_TICKS) {
                         // Forget rate-limit state of monitors and source addresses that
@@ -235,7 +237,7 @@ pub async fn run_with_reload(
                     }
                 }
             }
-            Some(ticker)
+            Some([ticker, rebuilder])
         }
         Some(Err(error)) => {
             tracing::error!("start-up failed: {error:#}");
@@ -251,8 +253,8 @@ pub async fn run_with_reload(
     if let Err(error) = server.await {
         tracing::error!(%error, "server task failed");
     }
-    if let Some(ticker) = ticker {
-        ticker.abort();
+    for task in background.into_iter().flatten() {
+        task.abort();
     }
     sweeping.store(false, Ordering::Relaxed);
     if let Some(sweeper) = sweeper {
@@ -316,28 +318,54 @@ async fn sweep_history(
     }
 }
 
-/// Rebuilds monitors whose failed batch turned out durable, and hands the dispatcher
-/// the deliveries that batch owed (their actors never enqueued them).
-async fn heal_diverged(
-    store: &EventStore,
-    registry: &Registry,
-    dispatcher: &Dispatcher,
-    diverged: HashMap<MonitorId, u64>,
+/// Has the registry rebuild from the store each monitor the store reports
+/// quarantined, first handing the dispatcher the deliveries it owes that its actor
+/// never enqueued (they belong to a batch reported as failed that turned out durable).
+/// Runs until aborted at shutdown.
+async fn rebuild_quarantined(
+    mut reports: QuarantineReports,
+    store: EventStore,
+    registry: Registry,
+    dispatcher: Dispatcher,
 ) {
-    let reader = store.clone();
-    match tokio::task::spawn_blocking(move || reader.load_outbox()).await {
-        Ok(Ok(owed)) => {
-            for delivery in owed {
-                let from = diverged.get(&delivery.alert.monitor_id);
-                if from.is_some_and(|first_seq| delivery.alert.alert_seq >= *first_seq) {
-                    dispatcher.enqueue(delivery);
-                }
+    let mut batch = Vec::new();
+    while reports
+        .recv_many(&mut batch, QUARANTINE_REPORTS_PER_REBUILD)
+        .await
+        > 0
+    {
+        let mut monitors = Vec::with_capacity(batch.len());
+        let mut undispatched: HashMap<MonitorId, u64> = HashMap::new();
+        for report in batch.drain(..) {
+            monitors.push(report.monitor);
+            if let Some(from) = report.undispatched_from {
+                undispatched
+                    .entry(report.monitor)
+                    .and_modify(|earliest| *earliest = (*earliest).min(from))
+                    .or_insert(from);
             }
         }
-        Ok(Err(error)) => tracing::error!(%error, "cannot read the outbox of rebuilt monitors"),
-        Err(error) => tracing::error!(%error, "outbox read task failed"),
+        monitors.sort_unstable();
+        monitors.dedup();
+        if !undispatched.is_empty() {
+            let reader = store.clone();
+            match tokio::task::spawn_blocking(move || reader.load_outbox()).await {
+                Ok(Ok(owed)) => {
+                    for delivery in owed {
+                        let from = undispatched.get(&delivery.alert.monitor_id);
+                        if from.is_some_and(|from| delivery.alert.alert_seq >= *from) {
+                            dispatcher.enqueue(delivery);
+                        }
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "cannot read the outbox of quarantined monitors");
+                }
+                Err(error) => tracing::error!(%error, "outbox read task failed"),
+            }
+        }
+        registry.rebuild_quarantined(monitors);
     }
-    registry.rebuild_from_store(diverged.into_keys().collect());
 }
 
 /// Reads the TLS certificate and key again (SIGHUP); on an error the server keeps the

@@ -1,10 +1,12 @@
 //! The registry: maps push token → actor and id → actor, spawns and stops monitor
 //! actors, and supervises them. An actor that fails is restarted from its stored
-//! state, never silently lost.
+//! state, never silently lost; the actor of a monitor the store quarantined is
+//! replaced by one rebuilt from the store ([`Registry::rebuild_quarantined`]).
 //!
 //! The maps ([`Directory`]) are read by HTTP handlers without a message round trip;
 //! only actors and the registry change them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -23,11 +25,8 @@ use crate::store::{EventStore, StoreError};
 
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext, MonitorMsg};
 
-/// How long to wait before retrying a restart whose stored state could not be read.
-/// Why an actor is stopped to be rebuilt from the store, followed by its monitor id.
-const RESYNC_REASON: &str = "resync:";
-
-const RESTART_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long to wait before retrying a rebuild whose stored state could not be read.
+const REBUILD_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How a monitor is reached.
 #[derive(Clone)]
@@ -148,8 +147,12 @@ pub enum RegistryMsg {
     ),
     /// Spawn actors for every stored monitor (start-up); answers when all run.
     Rebuild(Vec<Monitor>, oneshot::Sender<()>),
-    /// Restart a failed monitor from its stored state.
-    Restart(MonitorId),
+    /// Replace the actor of each monitor the store quarantined by one rebuilt from
+    /// the store, which lifts the quarantine.
+    RebuildQuarantined(Vec<MonitorId>),
+    /// Rebuild a monitor's actor from its stored state (a retry after the store could
+    /// not be read).
+    RebuildFromStore(MonitorId),
     /// Stop every monitor actor (shutdown); answers when all have stopped.
     StopAll(oneshot::Sender<()>),
 }
@@ -159,6 +162,9 @@ pub struct RegistryActor;
 pub struct RegistryState {
     context: Arc<MonitorContext>,
     stopping: bool,
+    /// Actors stopped so that their quarantined monitors are rebuilt from the store
+    /// once they have stopped.
+    rebuilding: HashMap<ActorId, MonitorId>,
 }
 
 impl Registry {
@@ -294,18 +300,10 @@ impl Registry {
         }
     }
 
-    /// Replaces the actor of each of `monitors` by one rebuilt from the store (after
-    /// the store found durable a write its actor was told had failed).
-    pub fn rebuild_from_store(&self, monitors: Vec<MonitorId>) {
-        for id in monitors {
-            match self.directory.by_id(id) {
-                // Supervision restarts it from its stored state.
-                Some(actor) => actor.stop(Some(format!("{RESYNC_REASON}{id}"))),
-                None => {
-                    let _ = self.actor.cast(RegistryMsg::Restart(id));
-                }
-            }
-        }
+    /// Replaces the actor of each of `monitors`, which the store quarantined, by one
+    /// rebuilt from the store; that lifts the quarantine.
+    pub fn rebuild_quarantined(&self, monitors: Vec<MonitorId>) {
+        let _ = self.actor.cast(RegistryMsg::RebuildQuarantined(monitors));
     }
 
     /// Stops every monitor actor, then the registry itself.
@@ -331,6 +329,7 @@ impl Actor for RegistryActor {
         Ok(RegistryState {
             context,
             stopping: false,
+            rebuilding: HashMap::new(),
         })
     }
 
@@ -376,10 +375,24 @@ impl Actor for RegistryActor {
                 }
                 let _ = reply.send(());
             }
-            RegistryMsg::Restart(id) if !state.stopping => {
-                restart_from_store(&myself, state, id).await;
+            RegistryMsg::RebuildQuarantined(monitors) if !state.stopping => {
+                for id in monitors {
+                    match state.context.directory.by_id(id) {
+                        // Rebuilt once it has stopped (`handle_supervisor_evt`), so
+                        // that everything it sent the store is before the rebuild's
+                        // barrier.
+                        Some(actor) => {
+                            state.rebuilding.insert(actor.get_id(), id);
+                            actor.stop(None);
+                        }
+                        None => rebuild_from_store(&myself, state, id).await,
+                    }
+                }
             }
-            RegistryMsg::Restart(_) => {}
+            RegistryMsg::RebuildFromStore(id) if !state.stopping => {
+                rebuild_from_store(&myself, state, id).await;
+            }
+            RegistryMsg::RebuildQuarantined(_) | RegistryMsg::RebuildFromStore(_) => {}
             RegistryMsg::StopAll(reply) => {
                 state.stopping = true;
                 let children: Vec<_> = state
@@ -411,6 +424,7 @@ impl Actor for RegistryActor {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
+                state.rebuilding.remove(&cell.get_id());
                 if state.stopping {
                     return Ok(());
                 }
@@ -419,19 +433,16 @@ impl Actor for RegistryActor {
                 };
                 tracing::error!(monitor = %id, %error, "monitor actor failed; restarting it from its stored state");
                 metrics::counter!(names::ACTOR_RESTARTS_TOTAL).increment(1);
-                restart_from_store(&myself, state, id).await;
+                rebuild_from_store(&myself, state, id).await;
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                let quarantined = state.rebuilding.remove(&cell.get_id());
                 if state.stopping || reason.as_deref() == Some(DELETED_REASON) {
                     return Ok(());
                 }
-                let resync = reason
-                    .as_deref()
-                    .and_then(|reason| reason.strip_prefix(RESYNC_REASON))
-                    .and_then(MonitorId::parse);
-                if let Some(id) = resync {
-                    tracing::warn!(monitor = %id, "rebuilding a monitor actor from the store");
-                    restart_from_store(&myself, state, id).await;
+                if let Some(id) = quarantined {
+                    tracing::warn!(monitor = %id, "rebuilding a quarantined monitor's actor from the store");
+                    rebuild_from_store(&myself, state, id).await;
                     return Ok(());
                 }
                 let Some(id) = state.context.directory.id_of(cell.get_id()) else {
@@ -439,7 +450,7 @@ impl Actor for RegistryActor {
                 };
                 tracing::error!(monitor = %id, ?reason, "monitor actor stopped unexpectedly; restarting it");
                 metrics::counter!(names::ACTOR_RESTARTS_TOTAL).increment(1);
-                restart_from_store(&myself, state, id).await;
+                rebuild_from_store(&myself, state, id).await;
             }
             _ => {}
         }
@@ -493,7 +504,10 @@ async fn spawn_monitor(
     Ok(monitor)
 }
 
-async fn restart_from_store(
+/// Spawns monitor `id`'s actor anew from its stored state, once its old actor (if any)
+/// has stopped: after a failure, or because the store quarantined it. Lifts its
+/// quarantine.
+async fn rebuild_from_store(
     myself: &ActorRef<RegistryMsg>,
     state: &mut RegistryState,
     id: MonitorId,
@@ -501,26 +515,30 @@ async fn restart_from_store(
     // The old actor's pipelined heartbeats are written (or refused) before the
     // state is read, so the new actor misses none of them.
     let store = &state.context.store;
-    let stored = match store.barrier().await {
+    let stored = match store.start_rebuild(id).await {
         Ok(()) => store.monitor(id).await,
         Err(error) => Err(error),
     };
     if stored.is_ok() {
         // Its new actor starts from what the store holds: appends may resume.
-        state.context.store.release(id);
+        state.context.store.lift_quarantine(id);
+        // An actor stopped for a rebuild that had stopped already never reports it.
+        state.rebuilding.retain(|_, rebuilding| *rebuilding != id);
     }
     match stored {
         Ok(Some(monitor)) => {
             // The token may have changed since the directory entry was made.
             state.context.directory.remove(id);
             if let Err(error) = spawn_monitor(myself, state, monitor, true).await {
-                tracing::error!(monitor = %id, %error, "restart failed");
+                tracing::error!(monitor = %id, %error, "rebuild failed");
             }
         }
         Ok(None) => state.context.directory.remove(id),
         Err(error) => {
-            tracing::error!(monitor = %id, %error, "cannot read the monitor to restart it; retrying");
-            myself.send_after(RESTART_RETRY_DELAY, move || RegistryMsg::Restart(id));
+            tracing::error!(monitor = %id, %error, "cannot read the monitor to rebuild it; retrying");
+            myself.send_after(REBUILD_RETRY_DELAY, move || {
+                RegistryMsg::RebuildFromStore(id)
+            });
         }
     }
 }

@@ -100,8 +100,9 @@ pub(super) enum WriteRequest {
     Channel(ChannelWrite),
     /// Drop an outbox entry nobody can record an outcome for (its monitor is gone).
     Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
-    /// Answered once everything sent before it has been written (or refused).
-    Barrier(oneshot::Sender<Result<u64, StoreError>>),
+    /// The barrier before a monitor's actor is rebuilt from the store: answered once
+    /// everything sent before it has been written (or refused).
+    StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),
     Alive(Timestamp),
     Close(oneshot::Sender<()>),
 }

@@ -19,7 +19,7 @@ use crate::domain::machine::Monitor;
 ///
 /// - 1: the first format.
 /// - 2: `MonitorConfig` gained `key` and `tags`, `Channel` gained `key`
-///   (declarative monitors). Version 1 records are upcast by [`v1`] with no key and
+///   (declarative monitors). Version 1 records are upcast by `v1` with no key and
 ///   no tags.
 pub const CURRENT_VERSION: u8 = 2;
 

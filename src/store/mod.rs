@@ -9,7 +9,9 @@
 //! holding its events is durable.
 //!
 //! Reads (states, history, listings, replay: `read.rs`) run on tokio's blocking pool.
-//! After a failed write the store reopens itself (`quarantine.rs`).
+//! After a failed write the store reopens itself, and quarantines each monitor whose
+//! actor's state may disagree with the log until that actor is rebuilt from the store
+//! (`quarantine.rs`).
 //!
 //! Here: the [`EventStore`] handle (open, the write API, close) and the database it
 //! shares with its writer. Beside it: the key layout (`layout.rs`), the byte format
@@ -41,7 +43,8 @@ use crate::domain::machine::Monitor;
 
 pub use append::{Append, SnapshotWrite};
 use append::{AppendReply, ChannelWrite, PendingAppend, WriteRequest};
-use quarantine::Diverged;
+use quarantine::Quarantine;
+pub use quarantine::{QuarantineReports, Quarantined};
 pub use read::RecordedEvent;
 use read::blocking;
 use writer::Writer;
@@ -107,11 +110,9 @@ struct Shared {
     writable: AtomicBool,
     /// How many times the store has reopened itself since it was opened.
     recoveries: AtomicU64,
-    /// Monitors whose failed batch turned out durable after all when the store was
-    /// reopened: their actors must be rebuilt from the store. Until they are
-    /// (`release`), the writer refuses their appends, so nothing is written from a
-    /// state that missed those events.
-    diverged: std::sync::Mutex<Diverged>,
+    /// Monitors whose actors' state may disagree with the log: the writer refuses
+    /// their appends until they are rebuilt from the store.
+    quarantine: std::sync::Mutex<Quarantine>,
 }
 
 /// The database and its keyspaces.
@@ -195,11 +196,13 @@ impl Shared {
     }
 }
 
-/// What was found in the store when it was opened.
+/// An opened store: the handle, its writer thread, and the writer's reports.
 pub struct Opened {
     pub store: EventStore,
     /// The joinable writer thread; [`EventStore::close`] ends it.
     pub writer_thread: std::thread::JoinHandle<()>,
+    /// Each monitor the writer quarantines, to be rebuilt from the store.
+    pub quarantined: QuarantineReports,
 }
 
 impl EventStore {
@@ -213,13 +216,14 @@ impl EventStore {
         let last_seq = handles.last_seq()?;
         let identity = identity(&path)
             .ok_or_else(|| StoreError::Unavailable(format!("cannot read {}", path.display())))?;
+        let (quarantine, quarantined) = Quarantine::new();
         let shared = Arc::new(Shared {
             path,
             identity,
             handles: RwLock::new(Some(Arc::clone(&handles))),
             writable: AtomicBool::new(true),
             recoveries: AtomicU64::new(0),
-            diverged: std::sync::Mutex::new(Diverged::default()),
+            quarantine: std::sync::Mutex::new(quarantine),
         });
         let (sender, receiver) = mpsc::channel();
         let writer = Writer {
@@ -227,7 +231,7 @@ impl EventStore {
             handles: Some(handles),
             next_seq: last_seq + 1,
             failed: None,
-            resync: std::collections::HashSet::new(),
+            unreported: std::collections::HashSet::new(),
         };
         let writer_thread = std::thread::Builder::new()
             .name("pushmon-writer".to_owned())
@@ -239,6 +243,7 @@ impl EventStore {
                 writer: sender,
             },
             writer_thread,
+            quarantined,
         })
     }
 
@@ -268,9 +273,9 @@ impl EventStore {
     /// Queues a plain heartbeat that its actor has already applied; `reply` hears when
     /// it is durable. The actor goes on with its next message meanwhile: this is what
     /// lets one monitor's actor keep up with many pushers. If the append is not
-    /// written, the monitor is quarantined and rebuilt from the store
-    /// ([`take_diverged`](Self::take_diverged)), so its state never stays ahead of
-    /// the log. Returns false (and has answered `reply`) if the writer is gone.
+    /// written, the monitor is quarantined and reported ([`Opened::quarantined`]) to
+    /// be rebuilt from the store, so its state never stays ahead of the log. Returns
+    /// false (and has answered `reply`) if the writer is gone.
     pub fn append_pipelined(
         &self,
         append: Append,
@@ -290,16 +295,6 @@ impl EventStore {
                 false
             }
         }
-    }
-
-    /// Waits until every write sent before this call has been written or refused:
-    /// a monitor rebuilt from the store after this misses none of its old actor's
-    /// pipelined heartbeats.
-    pub async fn barrier(&self) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(WriteRequest::Barrier(reply), answer)
-            .await
-            .map(|_| ())
     }
 
     /// Records a channel's creation or deletion (and its current state) durably.

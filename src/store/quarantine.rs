@@ -1,14 +1,29 @@
-//! The protocol after a failed write. fjall refuses every write after one failed, so
-//! the writer withdraws the database, answers writes with `Unavailable` meanwhile,
-//! and reopens it once a durable probe succeeds. Monitors whose actors' state may
-//! disagree with the log are quarantined (their appends refused) until they are
-//! rebuilt from the store. ARCHITECTURE.md, "Storage faults", tells the whole story.
+//! The protocol after a failed write, and the quarantine of monitors.
+//!
+//! fjall refuses every write after one failed, so the writer withdraws the database
+//! from readers (`Writer::break_down`), answers every write with `Unavailable`
+//! meanwhile (`Writer::refuse`), and reopens it every [`RECOVERY_INTERVAL`] until a
+//! durable probe succeeds (`Writer::recover`).
+//!
+//! A monitor is quarantined while its actor's state may disagree with the log: a
+//! pipelined heartbeat its actor applied was not written, or a batch reported as failed
+//! (so its actor did not apply it) turned out durable when the store was reopened. The
+//! writer refuses a quarantined monitor's appends, so nothing is written from such a
+//! state, and reports the monitor ([`Quarantined`]) on the channel that
+//! [`EventStore::open`] hands out, once the store is writable. The monitor side
+//! rebuilds its actor from the store: it stops the old actor, passes
+//! [`EventStore::start_rebuild`] (a barrier: everything the old actor sent has been
+//! written or refused), reads the state, and calls [`EventStore::lift_quarantine`],
+//! which lifts the quarantine unless another rebuild became due meanwhile.
+//! ARCHITECTURE.md, "Storage faults", tells the whole story.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fjall::PersistMode;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::ids::MonitorId;
 use crate::metrics as names;
@@ -23,63 +38,142 @@ pub(super) const RECOVERY_INTERVAL: Duration = Duration::from_millis(500);
 /// How long recovery waits for readers to let go of the failed database.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Default)]
-pub(super) struct Diverged {
-    /// Not yet handed to the application, each with the first sequence number of
-    /// the batch that was reported failed.
-    pub(super) new: std::collections::HashMap<MonitorId, u64>,
-    /// Refused until released.
-    pub(super) quarantined: std::collections::HashSet<MonitorId>,
+/// A monitor the writer quarantined: its actor must be rebuilt from the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quarantined {
+    pub monitor: MonitorId,
+    /// Its outbox entries from this sequence number on were never handed to the
+    /// dispatcher: they belong to a batch reported as failed that turned out durable.
+    /// `None`: it owes no such delivery.
+    pub undispatched_from: Option<u64>,
 }
 
-impl Diverged {
-    /// Quarantines `monitor` and schedules its rebuild; `first_seq` is where its
-    /// undelivered outbox entries may start (`u64::MAX`: none can).
-    pub(super) fn add(&mut self, monitor: MonitorId, first_seq: u64) {
-        self.quarantined.insert(monitor);
-        self.new
-            .entry(monitor)
-            .and_modify(|seq| *seq = (*seq).min(first_seq))
-            .or_insert(first_seq);
+/// The receiving end of the writer's [`Quarantined`] reports.
+pub type QuarantineReports = mpsc::UnboundedReceiver<Quarantined>;
+
+/// The quarantined monitors, shared by the writer and the rebuilds.
+pub(super) struct Quarantine {
+    monitors: HashMap<MonitorId, Rebuild>,
+    reports: mpsc::UnboundedSender<Quarantined>,
+}
+
+/// Where a quarantined monitor's rebuild stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rebuild {
+    /// Reported, and not started since.
+    Due { undispatched_from: Option<u64> },
+    /// None due: the last one reported has started, or the store is still broken
+    /// (the writer reports the monitor once it is reopened).
+    NoneDue,
+}
+
+impl Quarantine {
+    /// An empty quarantine, and the receiving end of its reports.
+    pub(super) fn new() -> (Self, QuarantineReports) {
+        let (reports, receiver) = mpsc::unbounded_channel();
+        let quarantine = Self {
+            monitors: HashMap::new(),
+            reports,
+        };
+        (quarantine, receiver)
+    }
+
+    /// Whether `monitor`'s appends are refused.
+    pub(super) fn holds(&self, monitor: MonitorId) -> bool {
+        !self.monitors.is_empty() && self.monitors.contains_key(&monitor)
+    }
+
+    /// Quarantines `monitor` and reports it for a rebuild, unless a rebuild reported
+    /// earlier, not started yet, covers it already.
+    pub(super) fn report(&mut self, monitor: MonitorId, undispatched_from: Option<u64>) {
+        let rebuild = self.monitors.entry(monitor).or_insert(Rebuild::NoneDue);
+        let undispatched_from = match *rebuild {
+            Rebuild::Due {
+                undispatched_from: reported,
+            } => {
+                let earliest = earliest(reported, undispatched_from);
+                if earliest == reported {
+                    return;
+                }
+                earliest
+            }
+            Rebuild::NoneDue => undispatched_from,
+        };
+        *rebuild = Rebuild::Due { undispatched_from };
+        // Only a store that nobody rebuilds monitors for has dropped the receiver
+        // (`pushmon check`, benchmarks).
+        let _ = self.reports.send(Quarantined {
+            monitor,
+            undispatched_from,
+        });
+    }
+
+    /// Quarantines `monitor` now and leaves its report for later: the store is broken.
+    fn hold(&mut self, monitor: MonitorId) {
+        self.monitors.entry(monitor).or_insert(Rebuild::NoneDue);
+    }
+
+    /// `monitor`'s rebuild passed its barrier: whatever its old actor sent is written
+    /// or refused. Another rebuild is due only if one of its appends is refused again.
+    pub(super) fn rebuild_started(&mut self, monitor: MonitorId) {
+        if let Some(rebuild) = self.monitors.get_mut(&monitor) {
+            *rebuild = Rebuild::NoneDue;
+        }
+    }
+
+    fn lift(&mut self, monitor: MonitorId) {
+        if self.monitors.get(&monitor) == Some(&Rebuild::NoneDue) {
+            self.monitors.remove(&monitor);
+        }
+    }
+}
+
+/// The earlier of two optional sequence numbers; `None` is later than any.
+fn earliest(one: Option<u64>, other: Option<u64>) -> Option<u64> {
+    match (one, other) {
+        (Some(one), Some(other)) => Some(one.min(other)),
+        (one, other) => one.or(other),
     }
 }
 
 impl Shared {
-    pub(super) fn diverged(&self) -> std::sync::MutexGuard<'_, Diverged> {
-        self.diverged
+    pub(super) fn quarantine(&self) -> std::sync::MutexGuard<'_, Quarantine> {
+        self.quarantine
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 impl EventStore {
-    /// Monitors whose actors must be rebuilt from the store: a write reported as
-    /// failed (so their actors did not apply it) was found durable on reopening.
-    /// Their appends are refused until [`release`](Self::release).
-    /// Each comes with the first sequence number of the batch reported failed: its
-    /// outbox entries from there on were never handed to the dispatcher.
-    pub fn take_diverged(&self) -> std::collections::HashMap<MonitorId, u64> {
-        std::mem::take(&mut self.shared.diverged().new)
+    /// The barrier before `monitor`'s actor is rebuilt from the store; call it once
+    /// the old actor has stopped. Waits until every write sent before it has been
+    /// written or refused, so the rebuilt actor reads a log that holds every heartbeat
+    /// its predecessor sent. From here on, another rebuild is due only if one of
+    /// `monitor`'s appends is refused again.
+    pub async fn start_rebuild(&self, monitor: MonitorId) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(WriteRequest::StartRebuild(monitor, reply), answer)
+            .await
+            .map(|_| ())
     }
 
-    /// Accepts appends for `monitor` again, once its actor was rebuilt from the store,
-    /// unless it has diverged again since and awaits another rebuild.
-    pub fn release(&self, monitor: MonitorId) {
-        let mut diverged = self.shared.diverged();
-        if !diverged.new.contains_key(&monitor) {
-            diverged.quarantined.remove(&monitor);
-        }
+    /// Accepts `monitor`'s appends again, once its actor was rebuilt from the store
+    /// after [`start_rebuild`](Self::start_rebuild), unless another rebuild of it
+    /// became due since.
+    pub fn lift_quarantine(&self, monitor: MonitorId) {
+        self.shared.quarantine().lift(monitor);
     }
 }
 
 impl Writer {
-    /// A pipelined heartbeat of `append`'s monitor will not be written: its actor is
-    /// ahead of the log. Quarantined now; rebuilt once the store is reopened.
-    pub(super) fn resync_later(&mut self, append: &PendingAppend) {
+    /// A pipelined heartbeat of `append`'s monitor will not be written while the
+    /// store is broken: its actor, which applied it, is ahead of the log. Quarantined
+    /// now; reported for a rebuild once the store is reopened.
+    pub(super) fn quarantine_until_reopened(&mut self, append: &PendingAppend) {
         if matches!(append.reply, AppendReply::Pipelined(_)) {
             let monitor = append.append.monitor;
-            self.resync.insert(monitor);
-            self.shared.diverged().quarantined.insert(monitor);
+            self.unreported.insert(monitor);
+            self.shared.quarantine().hold(monitor);
         }
     }
 
@@ -92,13 +186,13 @@ impl Writer {
         };
         match request {
             WriteRequest::Append(append) => {
-                self.resync_later(&append);
+                self.quarantine_until_reopened(&append);
                 append.reply.send(refused());
             }
             WriteRequest::Channel(write) => {
                 let _ = write.reply.send(refused());
             }
-            WriteRequest::Settle(_, reply) | WriteRequest::Barrier(reply) => {
+            WriteRequest::Settle(_, reply) | WriteRequest::StartRebuild(_, reply) => {
                 let _ = reply.send(refused());
             }
             WriteRequest::Alive(_) | WriteRequest::Close(_) => {}
@@ -170,7 +264,7 @@ impl Writer {
         });
         match attempt {
             Ok((handles, last_seq)) => {
-                let mut diverged = self.shared.diverged();
+                let mut quarantine = self.shared.quarantine();
                 if let Some((first_failed, monitors)) = self.failed.take()
                     && last_seq >= first_failed
                 {
@@ -178,22 +272,22 @@ impl Writer {
                     // error): the log holds events the actors never applied.
                     tracing::warn!(
                         monitors = monitors.len(),
-                        "a failed batch was found durable; rebuilding its monitors from the store"
+                        "a batch reported as failed was found durable; its monitors are quarantined until rebuilt from the store"
                     );
                     for monitor in monitors {
-                        diverged.add(monitor, first_failed);
+                        quarantine.report(monitor, Some(first_failed));
                     }
                 }
-                if !self.resync.is_empty() {
+                if !self.unreported.is_empty() {
                     tracing::warn!(
-                        monitors = self.resync.len(),
-                        "rebuilding monitors whose heartbeats were refused from the store"
+                        monitors = self.unreported.len(),
+                        "monitors quarantined because their heartbeats were not written are rebuilt from the store"
                     );
                 }
-                for monitor in self.resync.drain() {
-                    diverged.add(monitor, u64::MAX);
+                for monitor in self.unreported.drain() {
+                    quarantine.report(monitor, None);
                 }
-                drop(diverged);
+                drop(quarantine);
                 // Sequence numbers only grow, even past events a failed batch burned.
                 self.next_seq = self.next_seq.max(last_seq + 1);
                 let handles = Arc::new(handles);

@@ -47,7 +47,7 @@ impl EventStore {
     }
 
     /// Every monitor's current state: its snapshot with the few heartbeats appended
-    /// since folded in (see [`SnapshotWrite::Keep`]): O(monitors). Blocking.
+    /// since folded in (see [`SnapshotWrite::Keep`](super::SnapshotWrite::Keep)): O(monitors). Blocking.
     pub fn load_monitors(&self) -> Result<Vec<Monitor>, StoreError> {
         let handles = self.shared.handles()?;
         let mut all = Vec::with_capacity(handles.monitors.approximate_len());

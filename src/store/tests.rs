@@ -1,8 +1,6 @@
 //! Store tests on a real fjall directory: write, close, reopen, compare. And the
 //! layering this module's documentation promises: fjall and bincode stay inside it.
 
-use std::collections::HashMap;
-
 use super::retention::Retention;
 use super::*;
 use crate::domain::event::{Event, Heartbeat, MonitorConfig, Msg, PushStatus};
@@ -390,47 +388,55 @@ async fn heartbeats_appended_without_a_snapshot_are_folded_back_in_by_every_read
 #[tokio::test]
 async fn a_pipelined_heartbeat_the_writer_refuses_gets_its_monitor_rebuilt() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let opened = EventStore::open(dir.path()).expect("opens");
+    let mut opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
     let monitor = create(&store, "pipelined", at(0)).await;
     let pipelined = |n: i64| {
         let events = decide(&monitor, beat(PushStatus::Up, &format!("p{n}")), at(n));
         Append::new(monitor.id, events, SnapshotWrite::Keep)
     };
+    let push = |n: i64| {
+        let (reply, answer) = oneshot::channel();
+        assert!(store.append_pipelined(pipelined(n), reply));
+        async move { answer.await.expect("answered") }
+    };
+    let quarantined = |undispatched_from| Quarantined {
+        monitor: monitor.id,
+        undispatched_from,
+    };
 
-    // Accepted: durable before the barrier returns, and answered to the pusher.
-    let (reply, answer) = oneshot::channel();
-    assert!(store.append_pipelined(pipelined(1), reply));
-    store.barrier().await.expect("barrier");
-    assert!(answer.await.expect("answered").is_ok());
-    assert!(store.take_diverged().is_empty());
+    // Accepted: durable, answered to the pusher, nothing reported.
+    assert!(push(1).await.is_ok());
+    assert!(opened.quarantined.try_recv().is_err());
 
-    // Refused (the monitor is quarantined): the actor already applied it, so the
-    // monitor is scheduled for a rebuild and stays quarantined until then.
-    store.shared.diverged().add(monitor.id, 7);
-    assert_eq!(store.take_diverged(), HashMap::from([(monitor.id, 7)]));
-    let (reply, answer) = oneshot::channel();
-    assert!(store.append_pipelined(pipelined(2), reply));
-    assert!(matches!(
-        answer.await.expect("answered"),
-        Err(StoreError::Unavailable(_))
-    ));
-    // A release for the first rebuild does not lift the quarantine: another is due.
-    store.release(monitor.id);
-    let (reply, answer) = oneshot::channel();
-    assert!(store.append_pipelined(pipelined(3), reply));
-    assert!(answer.await.expect("answered").is_err());
-    assert_eq!(
-        store.take_diverged(),
-        HashMap::from([(monitor.id, u64::MAX)])
-    );
-    store.release(monitor.id);
-    let (reply, answer) = oneshot::channel();
-    assert!(store.append_pipelined(pipelined(4), reply));
-    assert!(answer.await.expect("answered").is_ok());
+    // Quarantined (as after a failed batch found durable) and reported once.
+    store.shared.quarantine().report(monitor.id, Some(7));
+    assert_eq!(opened.quarantined.try_recv(), Ok(quarantined(Some(7))));
+    // Refused: its actor already applied it, but the rebuild reported is not
+    // started yet and covers it, so no second report.
+    assert!(matches!(push(2).await, Err(StoreError::Unavailable(_))));
+    assert!(opened.quarantined.try_recv().is_err());
+    // A lift before the rebuild started keeps the quarantine.
+    store.lift_quarantine(monitor.id);
+    assert!(push(3).await.is_err());
+
+    // The rebuild starts (its barrier); a heartbeat refused after that makes
+    // another rebuild due, which is reported, and the lift keeps the quarantine.
+    store.start_rebuild(monitor.id).await.expect("barrier");
+    assert!(push(4).await.is_err());
+    assert_eq!(opened.quarantined.try_recv(), Ok(quarantined(None)));
+    store.lift_quarantine(monitor.id);
+    assert!(push(5).await.is_err());
+    assert!(opened.quarantined.try_recv().is_err());
+
+    // That rebuild starts and ends: appends are accepted again.
+    store.start_rebuild(monitor.id).await.expect("barrier");
+    store.lift_quarantine(monitor.id);
+    assert!(push(6).await.is_ok());
+    assert!(opened.quarantined.try_recv().is_err());
 
     let msgs = heartbeat_msgs(&store.history(monitor.id, 100, None).await.expect("reads"));
-    assert_eq!(msgs, ["p1", "p4"]);
+    assert_eq!(msgs, ["p1", "p6"]);
     close(opened, store).await;
 }
 
@@ -594,4 +600,25 @@ fn code_only(source: &str) -> String {
         }
     }
     code
+}
+
+#[test]
+fn a_due_rebuild_is_reported_again_only_for_earlier_undispatched_deliveries() {
+    let (mut quarantine, mut reports) = super::quarantine::Quarantine::new();
+    let monitor = MonitorId::generate();
+    let report = |undispatched_from| Quarantined {
+        monitor,
+        undispatched_from,
+    };
+    quarantine.report(monitor, None);
+    quarantine.report(monitor, Some(9));
+    quarantine.report(monitor, Some(12));
+    quarantine.report(monitor, Some(7));
+    quarantine.report(monitor, None);
+    assert!(quarantine.holds(monitor));
+    let mut received = Vec::new();
+    while let Ok(quarantined) = reports.try_recv() {
+        received.push(quarantined);
+    }
+    assert_eq!(received, [report(None), report(Some(9)), report(Some(7))]);
 }

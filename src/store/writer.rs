@@ -29,10 +29,11 @@ pub(super) enum Pending {
     Append(Box<PendingAppend>),
     Channel(ChannelWrite),
     Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
-    Barrier(oneshot::Sender<Result<u64, StoreError>>),
+    StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),
 }
 
-/// The single writer: owns sequence numbering, group commit and self-healing.
+/// The single writer: owns sequence numbering, group commit, reopening after a failed
+/// write, and the quarantine of monitors.
 pub(super) struct Writer {
     pub(super) shared: Arc<Shared>,
     /// The database writes go to; `None` after a failed write until reopened.
@@ -42,8 +43,8 @@ pub(super) struct Writer {
     /// the store is reopened.
     pub(super) failed: Option<(u64, Vec<MonitorId>)>,
     /// Monitors with a pipelined heartbeat that was not written while the store was
-    /// broken: quarantined now, rebuilt once it is reopened.
-    pub(super) resync: HashSet<MonitorId>,
+    /// broken: quarantined, and reported for a rebuild once it is reopened.
+    pub(super) unreported: HashSet<MonitorId>,
 }
 
 impl Writer {
@@ -83,7 +84,9 @@ impl Writer {
                     WriteRequest::Append(append) => pending.push(Pending::Append(append)),
                     WriteRequest::Channel(write) => pending.push(Pending::Channel(write)),
                     WriteRequest::Settle(key, reply) => pending.push(Pending::Settle(key, reply)),
-                    WriteRequest::Barrier(reply) => pending.push(Pending::Barrier(reply)),
+                    WriteRequest::StartRebuild(monitor, reply) => {
+                        pending.push(Pending::StartRebuild(monitor, reply));
+                    }
                     WriteRequest::Alive(at) => alive = Some(at),
                     WriteRequest::Close(reply) => {
                         close = Some(reply);
@@ -128,16 +131,13 @@ impl Writer {
         let mut batch = handles.db.batch().durability(Some(PersistMode::SyncData));
         let mut event_count = 0usize;
         let shared = Arc::clone(&self.shared);
-        let mut diverged = shared.diverged();
+        let mut quarantine = shared.quarantine();
         for request in pending.iter_mut() {
             let staged = match request {
-                Pending::Append(append)
-                    if !diverged.quarantined.is_empty()
-                        && diverged.quarantined.contains(&append.append.monitor) =>
-                {
+                Pending::Append(append) if quarantine.holds(append.append.monitor) => {
                     if matches!(append.reply, AppendReply::Pipelined(_)) {
-                        // Its actor applied it: rebuild that actor (again).
-                        diverged.add(append.append.monitor, u64::MAX);
+                        // Its actor applied it: that actor must be rebuilt (again).
+                        quarantine.report(append.append.monitor, None);
                     }
                     Err(StoreError::Unavailable(
                         "monitor is being rebuilt from the store".to_owned(),
@@ -151,11 +151,14 @@ impl Writer {
                     batch.remove(&handles.outbox, layout::outbox_key(*alert_seq, *channel));
                     Ok(0)
                 }
-                Pending::Barrier(_) => Ok(0),
+                Pending::StartRebuild(monitor, _) => {
+                    quarantine.rebuild_started(*monitor);
+                    Ok(0)
+                }
             };
             results.push(staged);
         }
-        drop(diverged);
+        drop(quarantine);
         if self.next_seq != first_seq {
             batch.insert(
                 &handles.meta,
@@ -192,7 +195,7 @@ impl Writer {
             self.failed = Some((first_seq, monitors));
             for request in pending.iter() {
                 if let Pending::Append(append) = request {
-                    self.resync_later(append);
+                    self.quarantine_until_reopened(append);
                 }
             }
             self.break_down();
@@ -307,7 +310,7 @@ impl Pending {
         let reply = match self {
             Pending::Append(append) => return append.reply.send(result),
             Pending::Channel(write) => write.reply,
-            Pending::Settle(_, reply) | Pending::Barrier(reply) => reply,
+            Pending::Settle(_, reply) | Pending::StartRebuild(_, reply) => reply,
         };
         let _ = reply.send(result);
     }
