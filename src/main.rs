@@ -9,7 +9,8 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser as _;
-use pushmon::config::{Cli, Command, Config};
+use pushmon::cli::{Cli, Command};
+use pushmon::config::Config;
 
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -45,7 +46,13 @@ async fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => {
-            let dir = args.data_dir;
+            let dir = match pushmon::config::check_data_dir(args, |name| std::env::var(name).ok()) {
+                Ok(dir) => dir,
+                Err(error) => {
+                    eprintln!("pushmon: {error}");
+                    return ExitCode::from(2);
+                }
+            };
             match tokio::task::spawn_blocking(move || pushmon::app::check_store(&dir)).await {
                 Ok(Ok(report)) if report.mismatches.is_empty() => {
                     println!(
