@@ -8,6 +8,7 @@
 //! - [`alert`]: channels, notifiers, and the outbox dispatcher.
 //! - [`http`]: the axum routes: push ingress, management API, health.
 //! - [`app`]: wiring and lifecycle: open store, rebuild actors, serve, drain.
+//! - [`check`]: `pushmon check`, a stopped store's snapshots against a full replay.
 //! - [`declare`]: the monitors file, reconciled at start-up and on SIGHUP.
 //! - [`cli`]: the command line as clap parses it; [`config`] resolves its flags, the
 //!   environment and defaults into the validated configuration.
@@ -15,6 +16,7 @@
 
 pub mod alert;
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
