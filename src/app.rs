@@ -3,14 +3,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::Write as _;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use base64::Engine as _;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
@@ -19,12 +16,15 @@ use crate::clock;
 use crate::config::Config;
 use crate::declare::MonitorsFile;
 use crate::domain::ids::MonitorId;
-use crate::http::tls::Tls;
+use crate::http::tls::{Tls, reload_tls};
 use crate::http::{self, AppState, Phase};
 use crate::metrics as names;
 use crate::monitor::Registry;
 use crate::store::retention::Retention;
 use crate::store::{EventStore, QuarantineReports};
+
+mod admin_token;
+use admin_token::admin_token;
 
 /// How often the store records that the server is alive (SPEC 3: "about every second").
 const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -368,22 +368,6 @@ async fn rebuild_quarantined(
     }
 }
 
-/// Reads the TLS certificate and key again (SIGHUP); on an error the server keeps the
-/// ones it has.
-async fn reload_tls(tls: &Tls) {
-    let reloading = tls.clone();
-    match tokio::task::spawn_blocking(move || reloading.reload()).await {
-        Ok(Ok(())) => tracing::info!(
-            cert = %tls.files().cert.display(),
-            "TLS certificate reloaded; new connections use it"
-        ),
-        Ok(Err(error)) => {
-            tracing::error!(%error, "TLS certificate not reloaded; keeping the previous one");
-        }
-        Err(error) => tracing::error!(%error, "TLS reload task failed"),
-    }
-}
-
 /// Spawns an actor for every stored monitor, then has each judge a deadline that fell
 /// while the server was stopped. Returns how many monitors there are.
 async fn rebuild(
@@ -422,93 +406,4 @@ async fn rebuild(
     registry.judge_after_restart(last_alive, config.restart_grace_seconds());
     store.mark_alive(clock::now());
     Ok(count)
-}
-
-/// The configured admin token, or the one in `<data-dir>/admin-token`, generated on
-/// first start (mode 0600).
-fn admin_token(config: &Config) -> anyhow::Result<String> {
-    if let Some(token) = &config.admin_token {
-        return Ok(token.clone());
-    }
-    let path = config.data_dir.join("admin-token");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        let token = existing.trim().to_owned();
-        if !token.is_empty() {
-            tracing::info!(path = %path.display(), "using the admin token stored in the data directory");
-            return Ok(token);
-        }
-    }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let bytes: [u8; 32] = rand::random();
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    write_private(&path, &token).with_context(|| format!("writing {}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated an admin token");
-    Ok(token)
-}
-
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
-}
-
-/// What `pushmon check` found.
-pub struct CheckReport {
-    pub monitors: usize,
-    pub events: usize,
-    /// One line per monitor whose snapshot differs from its replay (or exists in only
-    /// one of the two).
-    pub mismatches: Vec<String>,
-}
-
-/// Compares every monitor's snapshot with a fold of its whole history. Blocking; the
-/// store must not be open elsewhere (fjall locks the directory).
-pub fn check_store(data_dir: &Path) -> anyhow::Result<CheckReport> {
-    let opened = EventStore::open(data_dir)
-        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-    let store = opened.store.clone();
-    let snapshots: std::collections::BTreeMap<_, _> = store
-        .load_monitors()?
-        .into_iter()
-        .map(|monitor| (monitor.id, monitor))
-        .collect();
-    let (replayed, events) = store.replay_all_counted()?;
-    let mut mismatches = Vec::new();
-    for (id, snapshot) in &snapshots {
-        match replayed.get(id) {
-            Some(replay) if replay == snapshot => {}
-            Some(replay) => {
-                mismatches.push(format!("{id}: snapshot {snapshot:?} != replay {replay:?}"))
-            }
-            None => mismatches.push(format!("{id}: a snapshot but no live history")),
-        }
-    }
-    for id in replayed.keys() {
-        if !snapshots.contains_key(id) {
-            mismatches.push(format!("{id}: a live history but no snapshot"));
-        }
-    }
-    drop(store);
-    let writer = opened.writer_thread;
-    let closer = opened.store;
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .context("runtime to close the store")?
-        .block_on(closer.close());
-    drop(closer);
-    let _ = writer.join();
-    Ok(CheckReport {
-        monitors: snapshots.len(),
-        events,
-        mismatches,
-    })
 }

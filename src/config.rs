@@ -1,140 +1,29 @@
-//! Configuration: command-line flags, then `PUSHMON_*` environment variables, then
-//! defaults (SPEC section 1). Resolution takes the environment as a lookup function so
-//! tests can feed it a map instead of the process environment.
+//! The validated configuration the server runs with, and its resolution: each setting
+//! from its flag, else its `PUSHMON_*` environment variable, else its default (README,
+//! "Configuration"). [`setting`] lists every setting once (flag, variable, default
+//! and name), and one helper, `Setting::resolve`, reads each of them. Resolution
+//! takes the environment as a lookup function so tests can feed it a map instead of the
+//! process environment. The clap types are in `cli`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::ValueEnum;
 use ipnet::IpNet;
 
 use crate::alert::RetryPolicy;
+use crate::cli::{CheckArgs, ServeArgs};
 use crate::store::retention::Retention;
+
+use setting::Flag;
 
 /// The most a restart grace may be: a year, the longest timeout a monitor can have.
 const MAX_RESTART_GRACE_SECONDS: u64 = 31_536_000;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "pushmon",
-    version,
-    about = "A self-hosted push (heartbeat) monitor"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the server.
-    Serve(Box<ServeArgs>),
-    /// Check a stopped server's store: every monitor's snapshot must equal a full
-    /// replay of its events. Exits 1 on any difference.
-    Check(CheckArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// Directory of the event store [env: PUSHMON_DATA_DIR] [default: ./pushmon-data]
-    #[arg(long, env = "PUSHMON_DATA_DIR", default_value = "./pushmon-data")]
-    pub data_dir: PathBuf,
-}
-
-/// Flags of `pushmon serve`; each falls back to its environment variable, then a default.
-#[derive(Debug, Default, Args)]
-pub struct ServeArgs {
-    /// Address to listen on [env: PUSHMON_LISTEN] [default: 127.0.0.1:8080]
-    #[arg(long)]
-    pub listen: Option<String>,
-    /// Directory of the event store [env: PUSHMON_DATA_DIR] [default: ./pushmon-data]
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Bearer token for the management API [env: PUSHMON_ADMIN_TOKEN]
-    /// [default: generated into <data-dir>/admin-token]
-    #[arg(long)]
-    pub admin_token: Option<String>,
-    /// Base URL used in `push_url` [env: PUSHMON_PUBLIC_URL] [default: http://<listen>]
-    #[arg(long)]
-    pub public_url: Option<String>,
-    /// Seconds of grace for deadlines that fell while the server was stopped; 0 disables
-    /// [env: PUSHMON_RESTART_GRACE] [default: 60]
-    #[arg(long)]
-    pub restart_grace: Option<String>,
-    /// Log format [env: PUSHMON_LOG_FORMAT] [default: human]
-    #[arg(long, value_enum)]
-    pub log_format: Option<LogFormat>,
-    /// Sustained pushes per second allowed per token [env: PUSHMON_RATE_LIMIT_PER_SECOND]
-    /// [default: 50]
-    #[arg(long)]
-    pub rate_limit_per_second: Option<String>,
-    /// Burst of pushes allowed per token [env: PUSHMON_RATE_LIMIT_BURST] [default: 200]
-    #[arg(long)]
-    pub rate_limit_burst: Option<String>,
-    /// Sustained pushes per second allowed per source address (IPv6: per /64); 0
-    /// disables [env: PUSHMON_RATE_LIMIT_IP_PER_SECOND] [default: 1000]
-    #[arg(long)]
-    pub rate_limit_ip_per_second: Option<String>,
-    /// Burst of pushes allowed per source address [env: PUSHMON_RATE_LIMIT_IP_BURST]
-    /// [default: 2000]
-    #[arg(long)]
-    pub rate_limit_ip_burst: Option<String>,
-    /// Comma-separated proxy addresses or CIDRs (e.g. 10.0.0.0/8) whose
-    /// X-Forwarded-For is believed when finding a push's source address
-    /// [env: PUSHMON_TRUSTED_PROXIES] [default: none]
-    #[arg(long)]
-    pub trusted_proxies: Option<String>,
-    /// Attempts per alert delivery before it is recorded as failed
-    /// [env: PUSHMON_ALERT_MAX_ATTEMPTS] [default: 10]
-    #[arg(long)]
-    pub alert_max_attempts: Option<String>,
-    /// Wait before the first retry of a failed delivery, in milliseconds; doubles each
-    /// time up to 5 minutes [env: PUSHMON_ALERT_RETRY_INITIAL_MS] [default: 1000]
-    #[arg(long)]
-    pub alert_retry_initial_ms: Option<String>,
-    /// Seconds one delivery attempt may take [env: PUSHMON_ALERT_TIMEOUT] [default: 10]
-    #[arg(long)]
-    pub alert_timeout: Option<String>,
-    /// Seconds a client has to send a request's headers (slow-loris bound)
-    /// [env: PUSHMON_HEADER_TIMEOUT] [default: 10]
-    #[arg(long)]
-    pub header_timeout: Option<String>,
-    /// Connections served at once; more are closed at once
-    /// [env: PUSHMON_MAX_CONNECTIONS] [default: 10000]
-    #[arg(long)]
-    pub max_connections: Option<String>,
-    /// Monitors and channels declared as code, reconciled at start-up and on SIGHUP
-    /// [env: PUSHMON_MONITORS_FILE]
-    #[arg(long)]
-    pub monitors_file: Option<PathBuf>,
-    /// Heartbeats kept in each monitor's history; 0 keeps all. State changes, alerts
-    /// and configuration events are always kept
-    /// [env: PUSHMON_HISTORY_MAX_HEARTBEATS] [default: 1000]
-    #[arg(long)]
-    pub history_max_heartbeats: Option<String>,
-    /// Days a heartbeat is kept in the history; 0 keeps them forever
-    /// [env: PUSHMON_HISTORY_MAX_AGE_DAYS] [default: 90]
-    #[arg(long)]
-    pub history_max_age_days: Option<String>,
-    /// Seconds between two sweeps applying the history limits
-    /// [env: PUSHMON_HISTORY_SWEEP_SECONDS] [default: 300]
-    #[arg(long)]
-    pub history_sweep_seconds: Option<String>,
-    /// PEM file with the certificate chain to serve HTTPS with; needs --tls-key
-    /// [env: PUSHMON_TLS_CERT] [default: plain HTTP]
-    #[arg(long)]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM file with the certificate's private key; needs --tls-cert
-    /// [env: PUSHMON_TLS_KEY]
-    #[arg(long)]
-    pub tls_key: Option<PathBuf>,
-    /// Leave the per-monitor series out of /metrics, for very large installations
-    /// [env: PUSHMON_MONITOR_METRICS=false]
-    #[arg(long)]
-    pub no_monitor_metrics: bool,
-}
+/// The store directory when neither `--data-dir` nor `PUSHMON_DATA_DIR` names one.
+const DEFAULT_DATA_DIR: &str = "./pushmon-data";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -143,7 +32,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// The per-token push rate limit of SPEC 2.
+/// The per-token push rate limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
     pub per_second: u32,
@@ -181,35 +70,36 @@ impl TrustedProxies {
         let address = address.to_canonical();
         self.0.iter().any(|range| range.contains(&address))
     }
-}
-
-impl FromStr for TrustedProxies {
-    type Err = ConfigError;
 
     /// A comma-separated list of addresses (`10.1.2.3`, `::1`) and CIDRs
     /// (`10.0.0.0/8`, `fd00::/8`); blanks are ignored.
-    fn from_str(text: &str) -> Result<Self, ConfigError> {
+    fn parse_list(text: &str) -> Result<Self, String> {
         let mut ranges = Vec::new();
         for item in text
             .split(',')
             .map(str::trim)
             .filter(|item| !item.is_empty())
         {
-            let range =
-                match item.parse::<IpNet>() {
-                    Ok(range) => range,
-                    Err(_) => item.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
-                        ConfigError::Invalid {
-                            name: "trusted proxies",
-                            reason: format!(
-                                "{item:?} is not an IP address or a CIDR range like 10.0.0.0/8"
-                            ),
-                        }
-                    })?,
-                };
+            let range = match item.parse::<IpNet>() {
+                Ok(range) => range,
+                Err(_) => item.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+                    format!("{item:?} is not an IP address or a CIDR range like 10.0.0.0/8")
+                })?,
+            };
             ranges.push(range);
         }
         Ok(Self(ranges))
+    }
+}
+
+impl FromStr for TrustedProxies {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_list(text).map_err(|reason| ConfigError::Invalid {
+            name: setting::TRUSTED_PROXIES.name,
+            reason,
+        })
     }
 }
 
@@ -238,7 +128,7 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub alert_retry: RetryPolicy,
     pub alert_timeout: Duration,
-    /// Per-monitor series in `/metrics` (SPEC 6); off for very large installations.
+    /// Per-monitor series in `/metrics`; off for very large installations.
     pub monitor_metrics: bool,
     /// The declarative monitors file, if any.
     pub monitors_file: Option<PathBuf>,
@@ -288,182 +178,188 @@ impl Config {
         args: ServeArgs,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let data_dir = args
-            .data_dir
-            .or_else(|| env("PUSHMON_DATA_DIR").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("./pushmon-data"));
-        let mut config = Self::with_data_dir(data_dir);
-
-        if let Some(listen) = args.listen.or_else(|| env("PUSHMON_LISTEN")) {
-            config.listen = listen.parse().map_err(|_| ConfigError::Invalid {
-                name: "listen address",
-                reason: format!("{listen:?} is not an IP address and port like 127.0.0.1:8080"),
+        use setting::*;
+        let env: &dyn Fn(&str) -> Option<String> = &env;
+        let default = Self::with_data_dir(resolve_data_dir(args.data_dir, env)?);
+        let listen = LISTEN.resolve(args.listen, env, default.listen, |text| {
+            text.parse()
+                .map_err(|_| format!("{text:?} is not an IP address and port like 127.0.0.1:8080"))
+        })?;
+        let admin_token =
+            ADMIN_TOKEN.resolve(args.admin_token, env, None, |token| match token.len() {
+                0 => Ok(None),
+                1..16 => Err("must be at least 16 characters".to_owned()),
+                _ => Ok(Some(token.to_owned())),
             })?;
-        }
-        config.admin_token = args
-            .admin_token
-            .or_else(|| env("PUSHMON_ADMIN_TOKEN"))
-            .filter(|token| !token.is_empty());
-        if let Some(token) = &config.admin_token
-            && token.len() < 16
-        {
-            return Err(ConfigError::Invalid {
-                name: "admin token",
-                reason: "must be at least 16 characters".to_owned(),
-            });
-        }
-        config.public_url = args
-            .public_url
-            .or_else(|| env("PUSHMON_PUBLIC_URL"))
-            .map(|url| url.trim_end_matches('/').to_owned());
-        if let Some(grace) = args.restart_grace.or_else(|| env("PUSHMON_RESTART_GRACE")) {
-            let seconds = parse_number("restart grace", &grace, 0, MAX_RESTART_GRACE_SECONDS)?;
-            config.restart_grace = Duration::from_secs(seconds);
-        }
-        if let Some(format) = args.log_format {
-            config.log_format = format;
-        } else if let Some(format) = env("PUSHMON_LOG_FORMAT") {
-            config.log_format =
-                LogFormat::from_str(&format, true).map_err(|_| ConfigError::Invalid {
-                    name: "log format",
-                    reason: format!("{format:?} is neither human nor json"),
-                })?;
-        }
-        if let Some(rate) = args
-            .rate_limit_per_second
-            .or_else(|| env("PUSHMON_RATE_LIMIT_PER_SECOND"))
-        {
-            config.rate_limit.per_second =
-                parse_number("rate limit per second", &rate, 1, u64::from(u32::MAX))? as u32;
-        }
-        if let Some(burst) = args
-            .rate_limit_burst
-            .or_else(|| env("PUSHMON_RATE_LIMIT_BURST"))
-        {
-            config.rate_limit.burst =
-                parse_number("rate limit burst", &burst, 1, u64::from(u32::MAX))? as u32;
-        }
-        let mut ip_rate_limit = RateLimit::PER_IP_DEFAULT;
-        if let Some(rate) = args
-            .rate_limit_ip_per_second
-            .or_else(|| env("PUSHMON_RATE_LIMIT_IP_PER_SECOND"))
-        {
-            ip_rate_limit.per_second =
-                parse_number("rate limit per address", &rate, 0, u64::from(u32::MAX))? as u32;
-        }
-        if let Some(burst) = args
-            .rate_limit_ip_burst
-            .or_else(|| env("PUSHMON_RATE_LIMIT_IP_BURST"))
-        {
-            ip_rate_limit.burst = parse_number(
-                "rate limit burst per address",
-                &burst,
-                1,
-                u64::from(u32::MAX),
-            )? as u32;
-        }
-        config.ip_rate_limit = (ip_rate_limit.per_second > 0).then_some(ip_rate_limit);
-        if let Some(proxies) = args
-            .trusted_proxies
-            .or_else(|| env("PUSHMON_TRUSTED_PROXIES"))
-        {
-            config.trusted_proxies = proxies.parse()?;
-        }
-        let tls_cert = args
-            .tls_cert
-            .or_else(|| env("PUSHMON_TLS_CERT").map(PathBuf::from))
-            .filter(|path| !path.as_os_str().is_empty());
-        let tls_key = args
-            .tls_key
-            .or_else(|| env("PUSHMON_TLS_KEY").map(PathBuf::from))
-            .filter(|path| !path.as_os_str().is_empty());
-        config.tls = match (tls_cert, tls_key) {
+        let public_url = PUBLIC_URL.resolve(args.public_url, env, None, |url| {
+            Ok(Some(url.trim_end_matches('/').to_owned()))
+        })?;
+        let restart_grace =
+            RESTART_GRACE.resolve(args.restart_grace, env, default.restart_grace, |text| {
+                number(text, 0, MAX_RESTART_GRACE_SECONDS).map(Duration::from_secs)
+            })?;
+        let log_format = LOG_FORMAT.resolve(
+            args.log_format.map(Flag::Parsed),
+            env,
+            default.log_format,
+            |text| {
+                LogFormat::from_str(text, true)
+                    .map_err(|_| format!("{text:?} is neither human nor json"))
+            },
+        )?;
+        let rate_limit = RateLimit {
+            per_second: RATE_LIMIT_PER_SECOND.resolve(
+                args.rate_limit_per_second,
+                env,
+                default.rate_limit.per_second,
+                |text| number(text, 1, u64::from(u32::MAX)).map(|rate| rate as u32),
+            )?,
+            burst: RATE_LIMIT_BURST.resolve(
+                args.rate_limit_burst,
+                env,
+                default.rate_limit.burst,
+                |text| number(text, 1, u64::from(u32::MAX)).map(|burst| burst as u32),
+            )?,
+        };
+        let ip_rate_limit = RateLimit {
+            per_second: RATE_LIMIT_IP_PER_SECOND.resolve(
+                args.rate_limit_ip_per_second,
+                env,
+                RateLimit::PER_IP_DEFAULT.per_second,
+                |text| number(text, 0, u64::from(u32::MAX)).map(|rate| rate as u32),
+            )?,
+            burst: RATE_LIMIT_IP_BURST.resolve(
+                args.rate_limit_ip_burst,
+                env,
+                RateLimit::PER_IP_DEFAULT.burst,
+                |text| number(text, 1, u64::from(u32::MAX)).map(|burst| burst as u32),
+            )?,
+        };
+        let ip_rate_limit = (ip_rate_limit.per_second > 0).then_some(ip_rate_limit);
+        let trusted_proxies = TRUSTED_PROXIES.resolve(
+            args.trusted_proxies,
+            env,
+            default.trusted_proxies,
+            TrustedProxies::parse_list,
+        )?;
+        // Clap refuses an empty path flag; an empty variable means "not set".
+        let optional_path = |text: &str| Ok((!text.is_empty()).then(|| PathBuf::from(text)));
+        let tls_cert = TLS_CERT.resolve(
+            args.tls_cert.map(|path| Flag::Parsed(Some(path))),
+            env,
+            None,
+            optional_path,
+        )?;
+        let tls_key = TLS_KEY.resolve(
+            args.tls_key.map(|path| Flag::Parsed(Some(path))),
+            env,
+            None,
+            optional_path,
+        )?;
+        let tls = match (tls_cert, tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
             (Some(_), None) | (None, Some(_)) => {
                 return Err(ConfigError::Invalid {
                     name: "TLS settings",
-                    reason: "--tls-cert (PUSHMON_TLS_CERT) and --tls-key (PUSHMON_TLS_KEY) \
-                             go together: give both, or neither for plain HTTP"
-                        .to_owned(),
+                    reason: format!(
+                        "--{} ({}) and --{} ({}) go together: give both, or neither for plain HTTP",
+                        TLS_CERT.flag, TLS_CERT.env, TLS_KEY.flag, TLS_KEY.env
+                    ),
                 });
             }
         };
-        if let Some(attempts) = args
-            .alert_max_attempts
-            .or_else(|| env("PUSHMON_ALERT_MAX_ATTEMPTS"))
-        {
-            config.alert_retry.max_attempts =
-                parse_number("alert max attempts", &attempts, 1, 1000)? as u32;
-        }
-        if let Some(initial) = args
-            .alert_retry_initial_ms
-            .or_else(|| env("PUSHMON_ALERT_RETRY_INITIAL_MS"))
-        {
-            config.alert_retry.initial = Duration::from_millis(parse_number(
-                "alert retry initial ms",
-                &initial,
-                1,
-                3_600_000,
-            )?);
-        }
-        if let Some(seconds) = args
-            .header_timeout
-            .or_else(|| env("PUSHMON_HEADER_TIMEOUT"))
-        {
-            config.header_timeout =
-                Duration::from_secs(parse_number("header timeout", &seconds, 1, 3600)?);
-        }
-        if let Some(count) = args
-            .max_connections
-            .or_else(|| env("PUSHMON_MAX_CONNECTIONS"))
-        {
-            config.max_connections =
-                parse_number("max connections", &count, 1, 1_000_000)? as usize;
-        }
-        config.monitors_file = args
-            .monitors_file
-            .or_else(|| env("PUSHMON_MONITORS_FILE").map(PathBuf::from));
-        if args.no_monitor_metrics {
-            config.monitor_metrics = false;
-        } else if let Some(flag) = env("PUSHMON_MONITOR_METRICS") {
-            config.monitor_metrics = match flag.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "PUSHMON_MONITOR_METRICS",
-                        reason: format!("{flag:?} is neither true nor false"),
-                    });
-                }
-            };
-        }
-        if let Some(timeout) = args.alert_timeout.or_else(|| env("PUSHMON_ALERT_TIMEOUT")) {
-            config.alert_timeout =
-                Duration::from_secs(parse_number("alert timeout", &timeout, 1, 600)?);
-        }
-        if let Some(count) = args
-            .history_max_heartbeats
-            .or_else(|| env("PUSHMON_HISTORY_MAX_HEARTBEATS"))
-        {
-            let count = parse_number("history max heartbeats", &count, 0, u64::from(u32::MAX))?;
-            config.retention.max_heartbeats = (count > 0).then_some(count as usize);
-        }
-        if let Some(days) = args
-            .history_max_age_days
-            .or_else(|| env("PUSHMON_HISTORY_MAX_AGE_DAYS"))
-        {
-            let days = parse_number("history max age days", &days, 0, 36_500)?;
-            config.retention.max_age = (days > 0).then(|| Duration::from_secs(days * 24 * 3600));
-        }
-        if let Some(seconds) = args
-            .history_sweep_seconds
-            .or_else(|| env("PUSHMON_HISTORY_SWEEP_SECONDS"))
-        {
-            config.history_sweep =
-                Duration::from_secs(parse_number("history sweep seconds", &seconds, 1, 86_400)?);
-        }
-        Ok(config)
+        let alert_retry = RetryPolicy {
+            max_attempts: ALERT_MAX_ATTEMPTS.resolve(
+                args.alert_max_attempts,
+                env,
+                default.alert_retry.max_attempts,
+                |text| number(text, 1, 1000).map(|attempts| attempts as u32),
+            )?,
+            initial: ALERT_RETRY_INITIAL_MS.resolve(
+                args.alert_retry_initial_ms,
+                env,
+                default.alert_retry.initial,
+                |text| number(text, 1, 3_600_000).map(Duration::from_millis),
+            )?,
+            ..default.alert_retry
+        };
+        let header_timeout =
+            HEADER_TIMEOUT.resolve(args.header_timeout, env, default.header_timeout, |text| {
+                number(text, 1, 3600).map(Duration::from_secs)
+            })?;
+        let max_connections = MAX_CONNECTIONS.resolve(
+            args.max_connections,
+            env,
+            default.max_connections,
+            |text| number(text, 1, 1_000_000).map(|count| count as usize),
+        )?;
+        let monitors_file = MONITORS_FILE.resolve(
+            args.monitors_file.map(|path| Flag::Parsed(Some(path))),
+            env,
+            None,
+            |path| Ok(Some(PathBuf::from(path))),
+        )?;
+        let monitor_metrics = MONITOR_METRICS.resolve(
+            args.no_monitor_metrics.then_some(Flag::Parsed(false)),
+            env,
+            default.monitor_metrics,
+            |text| match text.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(format!("{text:?} is neither true nor false")),
+            },
+        )?;
+        let alert_timeout =
+            ALERT_TIMEOUT.resolve(args.alert_timeout, env, default.alert_timeout, |text| {
+                number(text, 1, 600).map(Duration::from_secs)
+            })?;
+        let retention = Retention {
+            max_heartbeats: HISTORY_MAX_HEARTBEATS.resolve(
+                args.history_max_heartbeats,
+                env,
+                default.retention.max_heartbeats,
+                |text| {
+                    let count = number(text, 0, u64::from(u32::MAX))?;
+                    Ok((count > 0).then_some(count as usize))
+                },
+            )?,
+            max_age: HISTORY_MAX_AGE_DAYS.resolve(
+                args.history_max_age_days,
+                env,
+                default.retention.max_age,
+                |text| {
+                    let days = number(text, 0, 36_500)?;
+                    Ok((days > 0).then(|| Duration::from_secs(days * 24 * 3600)))
+                },
+            )?,
+        };
+        let history_sweep = HISTORY_SWEEP_SECONDS.resolve(
+            args.history_sweep_seconds,
+            env,
+            default.history_sweep,
+            |text| number(text, 1, 86_400).map(Duration::from_secs),
+        )?;
+        Ok(Self {
+            listen,
+            data_dir: default.data_dir,
+            admin_token,
+            public_url,
+            restart_grace,
+            log_format,
+            rate_limit,
+            ip_rate_limit,
+            trusted_proxies,
+            tls,
+            alert_retry,
+            alert_timeout,
+            monitor_metrics,
+            monitors_file,
+            header_timeout,
+            max_connections,
+            retention,
+            history_sweep,
+        })
     }
 
     /// The base of every `push_url`: `http://<listen>`, or `https://` with TLS.
@@ -479,19 +375,347 @@ impl Config {
     }
 }
 
-fn parse_number(name: &'static str, text: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+/// The store `pushmon check` reads: the same setting as `serve`'s.
+pub fn check_data_dir(
+    args: CheckArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<PathBuf, ConfigError> {
+    resolve_data_dir(args.data_dir, &env)
+}
+
+fn resolve_data_dir(
+    flag: Option<PathBuf>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PathBuf, ConfigError> {
+    setting::DATA_DIR.resolve(
+        flag.map(Flag::Parsed),
+        env,
+        PathBuf::from(DEFAULT_DATA_DIR),
+        |path| Ok(PathBuf::from(path)),
+    )
+}
+
+/// A whole number from `min` to `max`, or why `text` is not one.
+fn number(text: &str, min: u64, max: u64) -> Result<u64, String> {
     match text.trim().parse::<u64>() {
         Ok(value) if (min..=max).contains(&value) => Ok(value),
-        _ => Err(ConfigError::Invalid {
-            name,
-            reason: format!("{text:?} is not a whole number from {min} to {max}"),
-        }),
+        _ => Err(format!(
+            "{text:?} is not a whole number from {min} to {max}"
+        )),
     }
+}
+
+/// Every setting: its flag, environment variable, default as `--help` shows it, and
+/// the name its errors give. `cli` takes each flag's name and help from here.
+pub mod setting {
+    use super::{ConfigError, DEFAULT_DATA_DIR};
+
+    /// One setting of `pushmon serve` (`--data-dir` also of `pushmon check`).
+    #[derive(Clone, Copy, Debug)]
+    pub struct Setting {
+        /// The long flag, without its dashes.
+        pub flag: &'static str,
+        /// Read when the flag is absent.
+        pub env: &'static str,
+        /// What applies when both are absent, as `--help` says it.
+        pub default: &'static str,
+        /// What the setting does, as `--help` says it.
+        pub about: &'static str,
+        /// Names the setting in errors.
+        pub name: &'static str,
+        /// For a flag that takes no value: the variable's value that means the same.
+        pub switch: Option<&'static str>,
+    }
+
+    /// A flag as clap hands it over: text for the setting to parse like its
+    /// environment variable, or a value clap has already parsed (a path, a choice,
+    /// a switch).
+    pub(super) enum Flag<T> {
+        Text(String),
+        Parsed(T),
+    }
+
+    impl<T> From<String> for Flag<T> {
+        fn from(text: String) -> Self {
+            Self::Text(text)
+        }
+    }
+
+    impl Setting {
+        /// The setting's value: the flag if given, else the environment variable if
+        /// set, else `default`. `parse` reads the text of either and says what is
+        /// wrong with it; the error names this setting.
+        pub(super) fn resolve<T>(
+            &self,
+            flag: Option<impl Into<Flag<T>>>,
+            env: &dyn Fn(&str) -> Option<String>,
+            default: T,
+            parse: impl FnOnce(&str) -> Result<T, String>,
+        ) -> Result<T, ConfigError> {
+            let text = match flag.map(Into::into) {
+                Some(Flag::Parsed(value)) => return Ok(value),
+                Some(Flag::Text(text)) => text,
+                None => match env(self.env) {
+                    Some(text) => text,
+                    None => return Ok(default),
+                },
+            };
+            parse(&text).map_err(|reason| ConfigError::Invalid {
+                name: self.name,
+                reason,
+            })
+        }
+
+        /// The flag's help: what it does, its variable and its default, each once.
+        pub fn help(&self) -> String {
+            let Self {
+                about,
+                env,
+                default,
+                ..
+            } = self;
+            match self.switch {
+                Some(value) => format!("{about} [env: {env}={value}] [default: {default}]"),
+                None => format!("{about} [env: {env}] [default: {default}]"),
+            }
+        }
+    }
+
+    const SETTING: Setting = Setting {
+        flag: "",
+        env: "",
+        default: "",
+        about: "",
+        name: "",
+        switch: None,
+    };
+
+    pub const LISTEN: Setting = Setting {
+        flag: "listen",
+        env: "PUSHMON_LISTEN",
+        default: "127.0.0.1:8080",
+        about: "Address to listen on",
+        name: "listen address",
+        ..SETTING
+    };
+    pub const DATA_DIR: Setting = Setting {
+        flag: "data-dir",
+        env: "PUSHMON_DATA_DIR",
+        default: DEFAULT_DATA_DIR,
+        about: "Directory of the event store",
+        name: "data directory",
+        ..SETTING
+    };
+    pub const ADMIN_TOKEN: Setting = Setting {
+        flag: "admin-token",
+        env: "PUSHMON_ADMIN_TOKEN",
+        default: "generated into <data-dir>/admin-token",
+        about: "Bearer token for the management API",
+        name: "admin token",
+        ..SETTING
+    };
+    pub const PUBLIC_URL: Setting = Setting {
+        flag: "public-url",
+        env: "PUSHMON_PUBLIC_URL",
+        default: "http://<listen>",
+        about: "Base URL used in `push_url`",
+        name: "public URL",
+        ..SETTING
+    };
+    pub const RESTART_GRACE: Setting = Setting {
+        flag: "restart-grace",
+        env: "PUSHMON_RESTART_GRACE",
+        default: "60",
+        about: "Seconds of grace for deadlines that fell while the server was stopped; \
+                0 disables",
+        name: "restart grace",
+        ..SETTING
+    };
+    pub const LOG_FORMAT: Setting = Setting {
+        flag: "log-format",
+        env: "PUSHMON_LOG_FORMAT",
+        default: "human",
+        about: "Log format",
+        name: "log format",
+        ..SETTING
+    };
+    pub const RATE_LIMIT_PER_SECOND: Setting = Setting {
+        flag: "rate-limit-per-second",
+        env: "PUSHMON_RATE_LIMIT_PER_SECOND",
+        default: "50",
+        about: "Sustained pushes per second allowed per token",
+        name: "rate limit per second",
+        ..SETTING
+    };
+    pub const RATE_LIMIT_BURST: Setting = Setting {
+        flag: "rate-limit-burst",
+        env: "PUSHMON_RATE_LIMIT_BURST",
+        default: "200",
+        about: "Burst of pushes allowed per token",
+        name: "rate limit burst",
+        ..SETTING
+    };
+    pub const RATE_LIMIT_IP_PER_SECOND: Setting = Setting {
+        flag: "rate-limit-ip-per-second",
+        env: "PUSHMON_RATE_LIMIT_IP_PER_SECOND",
+        default: "1000",
+        about: "Sustained pushes per second allowed per source address (IPv6: per /64); \
+                0 disables",
+        name: "rate limit per address",
+        ..SETTING
+    };
+    pub const RATE_LIMIT_IP_BURST: Setting = Setting {
+        flag: "rate-limit-ip-burst",
+        env: "PUSHMON_RATE_LIMIT_IP_BURST",
+        default: "2000",
+        about: "Burst of pushes allowed per source address",
+        name: "rate limit burst per address",
+        ..SETTING
+    };
+    pub const TRUSTED_PROXIES: Setting = Setting {
+        flag: "trusted-proxies",
+        env: "PUSHMON_TRUSTED_PROXIES",
+        default: "none",
+        about: "Comma-separated proxy addresses or CIDRs (e.g. 10.0.0.0/8) whose \
+                X-Forwarded-For is believed when finding a push's source address",
+        name: "trusted proxies",
+        ..SETTING
+    };
+    pub const ALERT_MAX_ATTEMPTS: Setting = Setting {
+        flag: "alert-max-attempts",
+        env: "PUSHMON_ALERT_MAX_ATTEMPTS",
+        default: "10",
+        about: "Attempts per alert delivery before it is recorded as failed",
+        name: "alert max attempts",
+        ..SETTING
+    };
+    pub const ALERT_RETRY_INITIAL_MS: Setting = Setting {
+        flag: "alert-retry-initial-ms",
+        env: "PUSHMON_ALERT_RETRY_INITIAL_MS",
+        default: "1000",
+        about: "Wait before the first retry of a failed delivery, in milliseconds; \
+                doubles each time up to 5 minutes",
+        name: "alert retry initial ms",
+        ..SETTING
+    };
+    pub const ALERT_TIMEOUT: Setting = Setting {
+        flag: "alert-timeout",
+        env: "PUSHMON_ALERT_TIMEOUT",
+        default: "10",
+        about: "Seconds one delivery attempt may take",
+        name: "alert timeout",
+        ..SETTING
+    };
+    pub const HEADER_TIMEOUT: Setting = Setting {
+        flag: "header-timeout",
+        env: "PUSHMON_HEADER_TIMEOUT",
+        default: "10",
+        about: "Seconds a client has to send a request's headers (slow-loris bound)",
+        name: "header timeout",
+        ..SETTING
+    };
+    pub const MAX_CONNECTIONS: Setting = Setting {
+        flag: "max-connections",
+        env: "PUSHMON_MAX_CONNECTIONS",
+        default: "10000",
+        about: "Connections served at once; more are closed at once",
+        name: "max connections",
+        ..SETTING
+    };
+    pub const MONITORS_FILE: Setting = Setting {
+        flag: "monitors-file",
+        env: "PUSHMON_MONITORS_FILE",
+        default: "none",
+        about: "Monitors and channels declared as code, reconciled at start-up and on SIGHUP",
+        name: "monitors file",
+        ..SETTING
+    };
+    pub const HISTORY_MAX_HEARTBEATS: Setting = Setting {
+        flag: "history-max-heartbeats",
+        env: "PUSHMON_HISTORY_MAX_HEARTBEATS",
+        default: "1000",
+        about: "Heartbeats kept in each monitor's history; 0 keeps all. State changes, \
+                alerts and configuration events are always kept",
+        name: "history max heartbeats",
+        ..SETTING
+    };
+    pub const HISTORY_MAX_AGE_DAYS: Setting = Setting {
+        flag: "history-max-age-days",
+        env: "PUSHMON_HISTORY_MAX_AGE_DAYS",
+        default: "90",
+        about: "Days a heartbeat is kept in the history; 0 keeps them forever",
+        name: "history max age days",
+        ..SETTING
+    };
+    pub const HISTORY_SWEEP_SECONDS: Setting = Setting {
+        flag: "history-sweep-seconds",
+        env: "PUSHMON_HISTORY_SWEEP_SECONDS",
+        default: "300",
+        about: "Seconds between two sweeps applying the history limits",
+        name: "history sweep seconds",
+        ..SETTING
+    };
+    pub const TLS_CERT: Setting = Setting {
+        flag: "tls-cert",
+        env: "PUSHMON_TLS_CERT",
+        default: "plain HTTP",
+        about: "PEM file with the certificate chain to serve HTTPS with; needs --tls-key",
+        name: "TLS certificate",
+        ..SETTING
+    };
+    pub const TLS_KEY: Setting = Setting {
+        flag: "tls-key",
+        env: "PUSHMON_TLS_KEY",
+        default: "none",
+        about: "PEM file with the certificate's private key; needs --tls-cert",
+        name: "TLS key",
+        ..SETTING
+    };
+    /// The flag switches the series off; the variable takes true or false.
+    pub const MONITOR_METRICS: Setting = Setting {
+        flag: "no-monitor-metrics",
+        env: "PUSHMON_MONITOR_METRICS",
+        default: "included",
+        about: "Leave the per-monitor series out of /metrics, for very large installations",
+        // Kept from before the settings table: the error names the variable, the only
+        // way to give the setting a value that can be wrong.
+        name: "PUSHMON_MONITOR_METRICS",
+        switch: Some("false"),
+    };
+
+    /// Every setting, in the order `pushmon serve --help` lists them.
+    pub const ALL: [Setting; 23] = [
+        LISTEN,
+        DATA_DIR,
+        ADMIN_TOKEN,
+        PUBLIC_URL,
+        RESTART_GRACE,
+        LOG_FORMAT,
+        RATE_LIMIT_PER_SECOND,
+        RATE_LIMIT_BURST,
+        RATE_LIMIT_IP_PER_SECOND,
+        RATE_LIMIT_IP_BURST,
+        TRUSTED_PROXIES,
+        ALERT_MAX_ATTEMPTS,
+        ALERT_RETRY_INITIAL_MS,
+        ALERT_TIMEOUT,
+        HEADER_TIMEOUT,
+        MAX_CONNECTIONS,
+        MONITORS_FILE,
+        HISTORY_MAX_HEARTBEATS,
+        HISTORY_MAX_AGE_DAYS,
+        HISTORY_SWEEP_SECONDS,
+        TLS_CERT,
+        TLS_KEY,
+        MONITOR_METRICS,
+    ];
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser as _;
     use std::collections::HashMap;
 
     fn resolve(args: ServeArgs, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -639,5 +863,661 @@ mod tests {
         let error = resolve(ServeArgs::default(), &[("PUSHMON_ADMIN_TOKEN", "short")])
             .expect_err("too short");
         assert!(error.to_string().contains("admin token"), "{error}");
+    }
+
+    /// One setting's row: its flag and environment variable, a value given through
+    /// either, what the configuration shows for it and with nothing given, more values
+    /// it accepts, and values it rejects with the exact error.
+    struct Case {
+        flag: &'static str,
+        env: &'static str,
+        /// `--no-monitor-metrics` takes no value: giving the flag means `value`.
+        switch: bool,
+        /// How clap itself rejects the `rejected` values given as the flag (an
+        /// unknown `ValueEnum` variant, an empty path).
+        clap_rejects: Option<clap::error::ErrorKind>,
+        value: &'static str,
+        shows: &'static str,
+        default: &'static str,
+        /// More accepted values (through the environment) and what they show.
+        accepted: &'static [(&'static str, &'static str)],
+        /// Rejected values and the whole error message.
+        rejected: &'static [(&'static str, &'static str)],
+        /// Other settings the case needs to be valid.
+        with: &'static [(&'static str, &'static str)],
+        observe: fn(&Config) -> String,
+    }
+
+    const CASE: Case = Case {
+        flag: "",
+        env: "",
+        switch: false,
+        clap_rejects: None,
+        value: "",
+        shows: "",
+        default: "",
+        accepted: &[],
+        rejected: &[],
+        with: &[],
+        observe: |_| String::new(),
+    };
+
+    fn cases() -> Vec<Case> {
+        vec![
+            Case {
+                flag: "--listen",
+                env: "PUSHMON_LISTEN",
+                value: "0.0.0.0:9000",
+                shows: "0.0.0.0:9000",
+                default: "127.0.0.1:8080",
+                accepted: &[("[::1]:80", "[::1]:80")],
+                rejected: &[
+                    (
+                        "localhost:8080",
+                        "invalid listen address: \"localhost:8080\" is not an IP address and port like 127.0.0.1:8080",
+                    ),
+                    (
+                        "127.0.0.1",
+                        "invalid listen address: \"127.0.0.1\" is not an IP address and port like 127.0.0.1:8080",
+                    ),
+                ],
+                observe: |config| config.listen.to_string(),
+                ..CASE
+            },
+            Case {
+                flag: "--data-dir",
+                env: "PUSHMON_DATA_DIR",
+                value: "/srv/pushmon",
+                shows: "\"/srv/pushmon\"",
+                default: "\"./pushmon-data\"",
+                observe: |config| format!("{:?}", config.data_dir),
+                ..CASE
+            },
+            Case {
+                flag: "--admin-token",
+                env: "PUSHMON_ADMIN_TOKEN",
+                value: "0123456789abcdef",
+                shows: "Some(\"0123456789abcdef\")",
+                default: "None",
+                accepted: &[("", "None")],
+                rejected: &[(
+                    "0123456789abcde",
+                    "invalid admin token: must be at least 16 characters",
+                )],
+                observe: |config| format!("{:?}", config.admin_token),
+                ..CASE
+            },
+            Case {
+                flag: "--public-url",
+                env: "PUSHMON_PUBLIC_URL",
+                value: "https://pm.example.com/",
+                shows: "Some(\"https://pm.example.com\")",
+                default: "None",
+                accepted: &[("http://10.0.0.1:8080", "Some(\"http://10.0.0.1:8080\")")],
+                observe: |config| format!("{:?}", config.public_url),
+                ..CASE
+            },
+            Case {
+                flag: "--restart-grace",
+                env: "PUSHMON_RESTART_GRACE",
+                value: "0",
+                shows: "0ns",
+                default: "60s",
+                accepted: &[("31536000", "31536000s"), (" 5 ", "5s")],
+                rejected: &[
+                    (
+                        "31536001",
+                        "invalid restart grace: \"31536001\" is not a whole number from 0 to 31536000",
+                    ),
+                    (
+                        "soon",
+                        "invalid restart grace: \"soon\" is not a whole number from 0 to 31536000",
+                    ),
+                    (
+                        "-1",
+                        "invalid restart grace: \"-1\" is not a whole number from 0 to 31536000",
+                    ),
+                ],
+                observe: |config| format!("{:?}", config.restart_grace),
+                ..CASE
+            },
+            Case {
+                flag: "--log-format",
+                env: "PUSHMON_LOG_FORMAT",
+                clap_rejects: Some(clap::error::ErrorKind::InvalidValue),
+                value: "json",
+                shows: "Json",
+                default: "Human",
+                accepted: &[("JSON", "Json"), ("human", "Human")],
+                rejected: &[(
+                    "xml",
+                    "invalid log format: \"xml\" is neither human nor json",
+                )],
+                observe: |config| format!("{:?}", config.log_format),
+                ..CASE
+            },
+            Case {
+                flag: "--rate-limit-per-second",
+                env: "PUSHMON_RATE_LIMIT_PER_SECOND",
+                value: "7",
+                shows: "7",
+                default: "50",
+                accepted: &[("1", "1"), ("4294967295", "4294967295")],
+                rejected: &[
+                    (
+                        "0",
+                        "invalid rate limit per second: \"0\" is not a whole number from 1 to 4294967295",
+                    ),
+                    (
+                        "4294967296",
+                        "invalid rate limit per second: \"4294967296\" is not a whole number from 1 to 4294967295",
+                    ),
+                ],
+                observe: |config| config.rate_limit.per_second.to_string(),
+                ..CASE
+            },
+            Case {
+                flag: "--rate-limit-burst",
+                env: "PUSHMON_RATE_LIMIT_BURST",
+                value: "7",
+                shows: "7",
+                default: "200",
+                accepted: &[("1", "1"), ("4294967295", "4294967295")],
+                rejected: &[
+                    (
+                        "0",
+                        "invalid rate limit burst: \"0\" is not a whole number from 1 to 4294967295",
+                    ),
+                    (
+                        "4294967296",
+                        "invalid rate limit burst: \"4294967296\" is not a whole number from 1 to 4294967295",
+                    ),
+                ],
+                observe: |config| config.rate_limit.burst.to_string(),
+                ..CASE
+            },
+            Case {
+                flag: "--rate-limit-ip-per-second",
+                env: "PUSHMON_RATE_LIMIT_IP_PER_SECOND",
+                value: "5",
+                shows: "Some(RateLimit { per_second: 5, burst: 2000 })",
+                default: "Some(RateLimit { per_second: 1000, burst: 2000 })",
+                accepted: &[
+                    ("0", "None"),
+                    (
+                        "4294967295",
+                        "Some(RateLimit { per_second: 4294967295, burst: 2000 })",
+                    ),
+                ],
+                rejected: &[(
+                    "4294967296",
+                    "invalid rate limit per address: \"4294967296\" is not a whole number from 0 to 4294967295",
+                )],
+                observe: |config| format!("{:?}", config.ip_rate_limit),
+                ..CASE
+            },
+            Case {
+                flag: "--rate-limit-ip-burst",
+                env: "PUSHMON_RATE_LIMIT_IP_BURST",
+                value: "10",
+                shows: "Some(RateLimit { per_second: 1000, burst: 10 })",
+                default: "Some(RateLimit { per_second: 1000, burst: 2000 })",
+                accepted: &[("1", "Some(RateLimit { per_second: 1000, burst: 1 })")],
+                rejected: &[
+                    (
+                        "0",
+                        "invalid rate limit burst per address: \"0\" is not a whole number from 1 to 4294967295",
+                    ),
+                    (
+                        "4294967296",
+                        "invalid rate limit burst per address: \"4294967296\" is not a whole number from 1 to 4294967295",
+                    ),
+                ],
+                observe: |config| format!("{:?}", config.ip_rate_limit),
+                ..CASE
+            },
+            Case {
+                flag: "--trusted-proxies",
+                env: "PUSHMON_TRUSTED_PROXIES",
+                value: "10.0.0.0/8, ::1",
+                shows: "TrustedProxies([10.0.0.0/8, ::1/128])",
+                default: "TrustedProxies([])",
+                accepted: &[(" , ", "TrustedProxies([])")],
+                rejected: &[(
+                    "10.0.0.0/8,ingress",
+                    "invalid trusted proxies: \"ingress\" is not an IP address or a CIDR range like 10.0.0.0/8",
+                )],
+                observe: |config| format!("{:?}", config.trusted_proxies),
+                ..CASE
+            },
+            Case {
+                flag: "--alert-max-attempts",
+                env: "PUSHMON_ALERT_MAX_ATTEMPTS",
+                value: "3",
+                shows: "3",
+                default: "10",
+                accepted: &[("1", "1"), ("1000", "1000")],
+                rejected: &[
+                    (
+                        "0",
+                        "invalid alert max attempts: \"0\" is not a whole number from 1 to 1000",
+                    ),
+                    (
+                        "1001",
+                        "invalid alert max attempts: \"1001\" is not a whole number from 1 to 1000",
+                    ),
+                ],
+                observe: |config| config.alert_retry.max_attempts.to_string(),
+                ..CASE
+            },
+            Case {
+                flag: "--alert-retry-initial-ms",
+                env: "PUSHMON_ALERT_RETRY_INITIAL_MS",
+                value: "250",
+                shows: "250ms",
+                default: "1s",
+                accepted: &[("1", "1ms"), ("3600000", "3600s")],
+                rejected: &[
+                    (
+                        "0",
+                        "invalid alert retry initial ms: \"0\" is not a whole number from 1 to 3600000",
+                    ),
+                    (
+                        "3600001",
+                        "invalid alert retry initial ms: \"3600001\" is not a whole number from 1 to 3600000",
+                    ),
+                ],
+                observe: |config| format!("{:?}", config.alert_retry.initial),
+                ..CASE
+            },
+            Case {
+                flag: "--alert-timeout",
+                env: "PUSHMON_ALERT_TIMEOUT",
+                value: "3",
+                shows: "3s",
+                default: "10s",
+                accepted: &[("1", "1s"), ("600", "600s")],
+                rejected: &[
+                    (
+                        "0",
+                        "invalid alert timeout: \"0\" is not a whole number from 1 to 600",
+                    ),
+                    (
+                        "601",
+                        "invalid alert timeout: \"601\" is not a whole number from 1 to 600",
+                    ),
+                ],
+                observe: |config| format!("{:?}", config.alert_timeout),
+                ..CASE
+            },
+            Case {
+                flag: "--header-timeout",
+                env: "PUSHMON_HEADER_TIMEOUT",
+                value: "3",
+                shows: "3s",
+                default: "10s",
+                accepted: &[("1", "1s"), ("3600", "3600s")],
+                rejected: &[
+                    (
+                        "0",
+                        "invalid header timeout: \"0\" is not a whole number from 1 to 3600",
+                    ),
+                    (
+                        "3601",
+                        "invalid header timeout: \"3601\" is not a whole number from 1 to 3600",
+                    ),
+                ],
+                observe: |config| format!("{:?}", config.header_timeout),
+                ..CASE
+            },
+            Case {
+                flag: "--max-connections",
+                env: "PUSHMON_MAX_CONNECTIONS",
+                value: "64",
+                shows: "64",
+                default: "10000",
+                accepted: &[("1", "1"), ("1000000", "1000000")],
+                rejected: &[
+                    (
+                        "0",
+                        "invalid max connections: \"0\" is not a whole number from 1 to 1000000",
+                    ),
+                    (
+                        "1000001",
+                        "invalid max connections: \"1000001\" is not a whole number from 1 to 1000000",
+                    ),
+                ],
+                observe: |config| config.max_connections.to_string(),
+                ..CASE
+            },
+            Case {
+                flag: "--monitors-file",
+                env: "PUSHMON_MONITORS_FILE",
+                value: "/etc/pushmon/monitors.yaml",
+                shows: "Some(\"/etc/pushmon/monitors.yaml\")",
+                default: "None",
+                observe: |config| format!("{:?}", config.monitors_file),
+                ..CASE
+            },
+            Case {
+                flag: "--history-max-heartbeats",
+                env: "PUSHMON_HISTORY_MAX_HEARTBEATS",
+                value: "20",
+                shows: "Some(20)",
+                default: "Some(1000)",
+                accepted: &[("0", "None"), ("4294967295", "Some(4294967295)")],
+                rejected: &[(
+                    "4294967296",
+                    "invalid history max heartbeats: \"4294967296\" is not a whole number from 0 to 4294967295",
+                )],
+                observe: |config| format!("{:?}", config.retention.max_heartbeats),
+                ..CASE
+            },
+            Case {
+                flag: "--history-max-age-days",
+                env: "PUSHMON_HISTORY_MAX_AGE_DAYS",
+                value: "2",
+                shows: "Some(172800s)",
+                default: "Some(7776000s)",
+                accepted: &[("0", "None"), ("36500", "Some(3153600000s)")],
+                rejected: &[(
+                    "36501",
+                    "invalid history max age days: \"36501\" is not a whole number from 0 to 36500",
+                )],
+                observe: |config| format!("{:?}", config.retention.max_age),
+                ..CASE
+            },
+            Case {
+                flag: "--history-sweep-seconds",
+                env: "PUSHMON_HISTORY_SWEEP_SECONDS",
+                value: "30",
+                shows: "30s",
+                default: "300s",
+                accepted: &[("1", "1s"), ("86400", "86400s")],
+                rejected: &[
+                    (
+                        "0",
+                        "invalid history sweep seconds: \"0\" is not a whole number from 1 to 86400",
+                    ),
+                    (
+                        "86401",
+                        "invalid history sweep seconds: \"86401\" is not a whole number from 1 to 86400",
+                    ),
+                ],
+                observe: |config| format!("{:?}", config.history_sweep),
+                ..CASE
+            },
+            Case {
+                flag: "--tls-cert",
+                clap_rejects: Some(clap::error::ErrorKind::InvalidValue),
+                env: "PUSHMON_TLS_CERT",
+                value: "/c.pem",
+                shows: "Some(\"/c.pem\")",
+                default: "None",
+                rejected: &[("", TLS_PAIR_ERROR)],
+                with: &[("PUSHMON_TLS_KEY", "/k.pem")],
+                observe: |config| format!("{:?}", config.tls.as_ref().map(|tls| &tls.cert)),
+                ..CASE
+            },
+            Case {
+                flag: "--tls-key",
+                clap_rejects: Some(clap::error::ErrorKind::InvalidValue),
+                env: "PUSHMON_TLS_KEY",
+                value: "/k.pem",
+                shows: "Some(\"/k.pem\")",
+                default: "None",
+                rejected: &[("", TLS_PAIR_ERROR)],
+                with: &[("PUSHMON_TLS_CERT", "/c.pem")],
+                observe: |config| format!("{:?}", config.tls.as_ref().map(|tls| &tls.key)),
+                ..CASE
+            },
+            Case {
+                flag: "--no-monitor-metrics",
+                env: "PUSHMON_MONITOR_METRICS",
+                switch: true,
+                value: "false",
+                shows: "false",
+                default: "true",
+                accepted: &[
+                    ("off", "false"),
+                    ("0", "false"),
+                    ("No", "false"),
+                    ("TRUE", "true"),
+                    (" yes ", "true"),
+                    ("1", "true"),
+                    ("on", "true"),
+                ],
+                rejected: &[(
+                    "maybe",
+                    "invalid PUSHMON_MONITOR_METRICS: \"maybe\" is neither true nor false",
+                )],
+                observe: |config| config.monitor_metrics.to_string(),
+                ..CASE
+            },
+        ]
+    }
+
+    const TLS_PAIR_ERROR: &str = "invalid TLS settings: --tls-cert (PUSHMON_TLS_CERT) and \
+        --tls-key (PUSHMON_TLS_KEY) go together: give both, or neither for plain HTTP";
+
+    /// `pushmon serve` with `flags`, resolved against `env`.
+    fn serve(flags: &[String], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let cli = Cli::try_parse_from(
+            ["pushmon", "serve"]
+                .iter()
+                .map(|arg| arg.to_string())
+                .chain(flags.iter().cloned()),
+        )
+        .unwrap_or_else(|error| panic!("{flags:?}: {error}"));
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        resolve(*args, env)
+    }
+
+    /// The flag giving `value` (as `--flag=value`, so that `-1` is a value).
+    fn flags(case: &Case, value: &str) -> Vec<String> {
+        if case.switch {
+            vec![case.flag.to_owned()]
+        } else {
+            vec![format!("{}={value}", case.flag)]
+        }
+    }
+
+    #[test]
+    fn every_setting_has_a_flag_an_env_var_a_default_and_a_range() {
+        for case in cases() {
+            let label = case.flag;
+            let shown = |config: Result<Config, ConfigError>| match config {
+                Ok(config) => (case.observe)(&config),
+                Err(error) => panic!("{label}: {error}"),
+            };
+            assert_eq!(shown(serve(&[], &[])), case.default, "{label}: default");
+
+            let mut env = case.with.to_vec();
+            assert_eq!(
+                shown(serve(&flags(&case, case.value), &env)),
+                case.shows,
+                "{label}: flag"
+            );
+            env.push((case.env, case.value));
+            assert_eq!(shown(serve(&[], &env)), case.shows, "{label}: env var");
+
+            // The flag wins: the environment variable is not even read.
+            let mut env = case.with.to_vec();
+            env.push((case.env, "not a valid value"));
+            assert_eq!(
+                shown(serve(&flags(&case, case.value), &env)),
+                case.shows,
+                "{label}: flag over env var"
+            );
+
+            for (value, shows) in case.accepted {
+                let mut env = case.with.to_vec();
+                env.push((case.env, value));
+                assert_eq!(
+                    shown(serve(&[], &env)),
+                    *shows,
+                    "{label}: env var {value:?}"
+                );
+            }
+
+            for (value, message) in case.rejected {
+                let mut env = case.with.to_vec();
+                env.push((case.env, value));
+                let error = serve(&[], &env).expect_err(label);
+                assert_eq!(error.to_string(), *message, "{label}: env var {value:?}");
+                if case.switch {
+                    continue;
+                }
+                let flags = flags(&case, value);
+                if let Some(kind) = case.clap_rejects {
+                    let error = Cli::try_parse_from(
+                        ["pushmon".to_owned(), "serve".to_owned()]
+                            .into_iter()
+                            .chain(flags),
+                    )
+                    .expect_err(label);
+                    assert_eq!(error.kind(), kind, "{label}");
+                    continue;
+                }
+                let error = serve(&flags, case.with).expect_err(label);
+                assert_eq!(error.to_string(), *message, "{label}: flag {value:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_cases_cover_every_flag_of_serve() {
+        use clap::CommandFactory as _;
+        let command = Cli::command();
+        let serve = command
+            .find_subcommand("serve")
+            .expect("serve is a subcommand");
+        let mut flags: Vec<String> = serve
+            .get_arguments()
+            .filter_map(|arg| arg.get_long())
+            .filter(|flag| *flag != "help")
+            .map(|flag| format!("--{flag}"))
+            .collect();
+        flags.sort();
+        let mut covered: Vec<String> = cases().iter().map(|case| case.flag.to_owned()).collect();
+        covered.sort();
+        assert_eq!(flags, covered);
+    }
+
+    /// What `pushmon <subcommand> --help` prints.
+    fn help_of(subcommand: &str) -> String {
+        let error = Cli::try_parse_from(["pushmon", subcommand, "--help"]).expect_err("help");
+        assert_eq!(error.kind(), clap::error::ErrorKind::DisplayHelp);
+        error.to_string()
+    }
+
+    #[test]
+    fn help_shows_each_variable_and_default_once() {
+        // `check` used to print both its hand-written "[env: …] [default: …]" and clap's
+        // own, the latter with a stray `=`.
+        let check = help_of("check");
+        assert_eq!(
+            check.matches("[env: PUSHMON_DATA_DIR]").count(),
+            1,
+            "{check}"
+        );
+        assert_eq!(
+            check.matches("[default: ./pushmon-data]").count(),
+            1,
+            "{check}"
+        );
+        assert_eq!(check.matches("[env:").count(), 1, "{check}");
+        assert_eq!(check.matches("[default:").count(), 1, "{check}");
+
+        let serve = help_of("serve");
+        assert_eq!(
+            serve.matches("[env:").count(),
+            setting::ALL.len(),
+            "{serve}"
+        );
+        assert_eq!(
+            serve.matches("[default:").count(),
+            setting::ALL.len(),
+            "{serve}"
+        );
+        use clap::CommandFactory as _;
+        let command = Cli::command();
+        let serve_command = command.find_subcommand("serve").expect("serve");
+        for setting in setting::ALL {
+            let arg = serve_command
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(setting.flag))
+                .unwrap_or_else(|| panic!("no --{}", setting.flag));
+            let help = arg.get_help().map(ToString::to_string);
+            assert_eq!(help, Some(setting.help()), "--{}", setting.flag);
+            assert!(
+                arg.get_env().is_none(),
+                "--{}: clap must not read the environment",
+                setting.flag
+            );
+            assert_eq!(
+                serve.matches(&format!("[env: {}", setting.env)).count(),
+                1,
+                "{serve}"
+            );
+            assert_eq!(serve.matches(&setting.help()).count(), 1, "{serve}");
+        }
+        // The switch says which value of its variable it stands for.
+        assert!(
+            serve.contains("[env: PUSHMON_MONITOR_METRICS=false]"),
+            "{serve}"
+        );
+        assert!(!serve.contains("=]"), "{serve}");
+    }
+
+    /// Settings whose `--help` default describes what happens rather than being a value.
+    const DESCRIBED_DEFAULTS: [&str; 7] = [
+        "admin-token",
+        "public-url",
+        "trusted-proxies",
+        "monitors-file",
+        "tls-cert",
+        "tls-key",
+        "no-monitor-metrics",
+    ];
+
+    #[test]
+    fn the_default_help_shows_is_the_default_resolution_uses() {
+        let defaults = format!("{:?}", resolve(ServeArgs::default(), &[]).expect("valid"));
+        for setting in setting::ALL {
+            let given = resolve(ServeArgs::default(), &[(setting.env, setting.default)])
+                .map(|config| format!("{config:?}"));
+            let same = given.as_ref().is_ok_and(|given| *given == defaults);
+            let described = DESCRIBED_DEFAULTS.contains(&setting.flag);
+            assert_eq!(same, !described, "--{}: {given:?}", setting.flag);
+        }
+    }
+
+    #[test]
+    fn check_reads_the_data_dir_like_serve() {
+        let dir = |flags: &[&str], env: &[(&str, &str)]| {
+            let cli =
+                Cli::try_parse_from(["pushmon", "check"].iter().chain(flags)).expect("parses");
+            let Command::Check(args) = cli.command else {
+                panic!("not check")
+            };
+            let env: HashMap<&str, &str> = env.iter().copied().collect();
+            check_data_dir(args, |name| env.get(name).map(|value| value.to_string()))
+                .expect("any path is valid")
+        };
+        assert_eq!(dir(&[], &[]), PathBuf::from("./pushmon-data"));
+        assert_eq!(
+            dir(&[], &[("PUSHMON_DATA_DIR", "/srv/env")]),
+            PathBuf::from("/srv/env")
+        );
+        assert_eq!(
+            dir(
+                &["--data-dir", "/srv/flag"],
+                &[("PUSHMON_DATA_DIR", "/srv/env")]
+            ),
+            PathBuf::from("/srv/flag")
+        );
     }
 }

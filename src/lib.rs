@@ -8,11 +8,16 @@
 //! - [`alert`]: channels, notifiers, and the outbox dispatcher.
 //! - [`http`]: the axum routes: push ingress, management API, health.
 //! - [`app`]: wiring and lifecycle: open store, rebuild actors, serve, drain.
+//! - [`check`]: `pushmon check`, a stopped store's snapshots against a full replay.
 //! - [`declare`]: the monitors file, reconciled at start-up and on SIGHUP.
-//! - [`config`], [`clock`], [`telemetry`], [`metrics`]: cross-cutting pieces.
+//! - [`cli`]: the command line as clap parses it; [`config`] resolves its flags, the
+//!   environment and defaults into the validated configuration.
+//! - [`clock`], [`telemetry`], [`metrics`]: cross-cutting pieces.
 
 pub mod alert;
 pub mod app;
+pub mod check;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod declare;

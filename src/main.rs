@@ -1,5 +1,6 @@
 //! The `pushmon` binary: parse the configuration, set up logging, bind, run.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// mimalloc: the push path allocates many small short-lived objects, which glibc's
@@ -9,7 +10,9 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser as _;
-use pushmon::config::{Cli, Command, Config};
+use pushmon::check;
+use pushmon::cli::{Cli, Command};
+use pushmon::config::{self, Config};
 
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -42,41 +45,17 @@ fn worker_threads() -> usize {
 }
 
 async fn run() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Check(args) => {
-            let dir = args.data_dir;
-            match tokio::task::spawn_blocking(move || pushmon::app::check_store(&dir)).await {
-                Ok(Ok(report)) if report.mismatches.is_empty() => {
-                    println!(
-                        "ok: {} monitors; each stored state equals a full replay of its {} events in total",
-                        report.monitors, report.events
-                    );
-                    ExitCode::SUCCESS
-                }
-                Ok(Ok(report)) => {
-                    for mismatch in &report.mismatches {
-                        println!("mismatch: {mismatch}");
-                    }
-                    println!(
-                        "FAILED: {} of {} monitors differ from a replay of the log",
-                        report.mismatches.len(),
-                        report.monitors
-                    );
-                    ExitCode::FAILURE
-                }
-                Ok(Err(error)) => {
-                    eprintln!("pushmon check: {error:#}");
-                    ExitCode::FAILURE
-                }
-                Err(error) => {
-                    eprintln!("pushmon check: {error}");
-                    ExitCode::FAILURE
-                }
+    let env = |name: &str| std::env::var(name).ok();
+    match Cli::parse().command {
+        Command::Check(args) => match config::check_data_dir(args, env) {
+            Ok(data_dir) => check(data_dir).await,
+            Err(error) => {
+                eprintln!("pushmon: {error}");
+                ExitCode::from(2)
             }
-        }
+        },
         Command::Serve(args) => {
-            let config = match Config::resolve(*args, |name| std::env::var(name).ok()) {
+            let config = match Config::resolve(*args, env) {
                 Ok(config) => config,
                 Err(error) => {
                     eprintln!("pushmon: {error}");
@@ -91,6 +70,27 @@ async fn run() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+async fn check(data_dir: PathBuf) -> ExitCode {
+    match tokio::task::spawn_blocking(move || check::check_store(&data_dir)).await {
+        Ok(Ok(report)) => {
+            print!("{report}");
+            if report.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Ok(Err(error)) => {
+            eprintln!("pushmon check: {error:#}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("pushmon check: {error}");
+            ExitCode::FAILURE
         }
     }
 }

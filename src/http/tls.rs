@@ -60,6 +60,22 @@ impl Tls {
     }
 }
 
+/// Reads the TLS certificate and key again (SIGHUP); on an error the server keeps the
+/// ones it has.
+pub async fn reload_tls(tls: &Tls) {
+    let reloading = tls.clone();
+    match tokio::task::spawn_blocking(move || reloading.reload()).await {
+        Ok(Ok(())) => tracing::info!(
+            cert = %tls.files().cert.display(),
+            "TLS certificate reloaded; new connections use it"
+        ),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "TLS certificate not reloaded; keeping the previous one");
+        }
+        Err(error) => tracing::error!(%error, "TLS reload task failed"),
+    }
+}
+
 fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     let cert_error = |reason: String| TlsError::Certificate {
         path: files.cert.display().to_string(),
