@@ -121,7 +121,7 @@ def split(rendered, builtin_out, crd_out, rules_dir):
         else:
             builtin.append(doc)
     kinds = [doc["kind"] for doc in docs]
-    # Single writer: two pods must never open the same fjall store (STYLE.md).
+    # Single writer: two pods must never open the same fjall store (docs/operations.md).
     for forbidden in ("Deployment", "DaemonSet", "ReplicaSet", "HorizontalPodAutoscaler"):
         if forbidden in kinds:
             problems.append(f"a {forbidden} is rendered: pushmon runs as one StatefulSet pod")

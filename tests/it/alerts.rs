@@ -1,4 +1,4 @@
-//! Alert delivery (SPEC 5, issue 3) against real receivers on loopback: the webhook
+//! Alert delivery (`docs/alerts.md`, issue 3) against real receivers on loopback: the webhook
 //! payload and its HMAC, retries, a hanging receiver, give-up, chat and Alertmanager
 //! formats, and exactly-once across SIGKILL restarts.
 

@@ -1,4 +1,4 @@
-//! Management API, SPEC 4: authentication, monitor CRUD, validation, token rotation,
+//! Management API (`docs/api.md`): authentication, monitor CRUD, validation, token rotation,
 //! history paging, and the exact shapes of Monitor and Event.
 
 use std::collections::BTreeSet;

@@ -1,4 +1,4 @@
-//! The channel API (SPEC 4): create, list, get, validation, test message, delete.
+//! The channel API (`docs/api.md`): create, list, get, validation, test message, delete.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! The real binary under load: a SIGKILL must not lose an acknowledged heartbeat
-//! (SPEC 2, "a crash right after the 200 must not lose it"), and SIGTERM drains and
-//! exits 0 (SPEC 1).
+//! (`docs/push.md`: a crash right after the 200 must not lose it), and SIGTERM drains
+//! and exits 0 (`docs/operations.md`).
 
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;

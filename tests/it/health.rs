@@ -1,4 +1,4 @@
-//! Health endpoints, SPEC 6: `/healthz` while serving, `/readyz` once rebuilt.
+//! Health endpoints (`docs/metrics.md`): `/healthz` while serving, `/readyz` once rebuilt.
 
 use reqwest::StatusCode;
 

@@ -1,4 +1,4 @@
-//! Monitor states and transitions, SPEC 3, on a live server with 1-second timeouts.
+//! Monitor states and transitions (`docs/states.md`) on a live server with 1-second timeouts.
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
-//! Black-box tests of pushmon against a real server on `127.0.0.1:0` with a temp store
-//! (STYLE 9c): one test binary, one module per area of SPEC.md, one harness in
-//! `support`.
+//! Black-box tests of pushmon against a real server on `127.0.0.1:0` with a temp store:
+//! one test binary, one module per area of the user reference (`docs/`), one harness
+//! in `support`, and `docs` checking that the reference keeps up with the code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod alerts;
@@ -8,6 +8,7 @@ mod api;
 mod channels;
 mod crash;
 mod declare;
+mod docs;
 mod health;
 mod hostile;
 mod keys;

@@ -1,4 +1,4 @@
-//! Prometheus-native observability (SPEC 6, issue 4): the exposition passes
+//! Prometheus-native observability (`docs/metrics.md`, issue 4): the exposition passes
 //! `promtool check metrics`, per-monitor series follow their monitors, and a real
 //! Prometheus server scraping pushmon sees a monitor go from up to down.
 //!

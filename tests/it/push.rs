@@ -1,4 +1,4 @@
-//! Push ingress, SPEC 2: every answer `POST | GET | HEAD /api/push/{token}` can give.
+//! Push ingress (`docs/push.md`): every answer `POST | GET | HEAD /api/push/{token}` can give.
 
 use std::time::Duration;
 

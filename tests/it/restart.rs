@@ -1,6 +1,6 @@
 //! Stop and start again on the same store, in process (fjall's keyspace_recover
 //! pattern): nothing is forgotten, and deadlines that fell while the server was
-//! stopped get the restart grace of SPEC 3, once.
+//! stopped get the restart grace (`docs/states.md`), once.
 
 use std::time::Duration;
 

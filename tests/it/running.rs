@@ -1,4 +1,4 @@
-//! Running the real binary, SPEC 1: signals, JSON logs, and the admin token that is
+//! Running the real binary (`docs/configuration.md`): signals, JSON logs, and the admin token that is
 //! generated when none is given.
 
 use std::os::unix::fs::PermissionsExt;

@@ -1,5 +1,5 @@
-//! Storage faults (SPEC 2 "store unavailable: 503, nothing acknowledged", SPEC 6
-//! `/readyz`), done for real: the real binary runs in its own mount namespace with
+//! Storage faults (`docs/operations.md`: 503 and nothing acknowledged, `/readyz` 503),
+//! done for real: the real binary runs in its own mount namespace with
 //! its data directory on a small tmpfs, which the test fills up (ENOSPC) from
 //! outside. (A read-only remount is refused by the kernel while the journal is open
 //! for writing, so "disk full" stands for every write error: the writer handles

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 
-/// The admin token every test server is started with (at least 16 chars, SPEC 1).
+/// The admin token every test server is started with (at least 16 chars).
 pub const ADMIN_TOKEN: &str = "it-admin-token-0123456789abcdef";
 
 /// How long a server may take to open its store and report ready.
@@ -32,7 +32,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the helpers poll the server while waiting for something.
 pub const POLL_EVERY: Duration = Duration::from_millis(50);
 
-/// A monitor's state, SPEC 3.
+/// A monitor's state (`docs/states.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -42,7 +42,7 @@ pub enum Status {
     Paused,
 }
 
-/// The Monitor resource of SPEC 4.
+/// The Monitor object (`docs/api.md`).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Monitor {
     pub id: String,
@@ -60,7 +60,7 @@ pub struct Monitor {
     pub last_value: Option<f64>,
 }
 
-/// The Event resource of SPEC 4; the kind decides which optional fields are set.
+/// The Event object (`docs/api.md`); the kind decides which optional fields are set.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Event {
     pub seq: u64,
