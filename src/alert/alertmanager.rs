@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::channel::{Alert, AlertEvent};
+use crate::domain::alert::{Alert, AlertEvent};
 use crate::domain::ids::Timestamp;
 
 use super::{NotifyError, post_json, summary};

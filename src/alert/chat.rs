@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::domain::channel::{Alert, AlertEvent};
+use crate::domain::alert::{Alert, AlertEvent};
 
 use super::{NotifyError, post_json, summary};
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::domain::channel::{AlertEvent, Delivery, DeliveryOutcome};
+use crate::domain::alert::{AlertEvent, Delivery};
+use crate::domain::event::DeliveryOutcome;
 use crate::domain::ids::{ChannelId, MonitorId};
 use crate::metrics as names;
 use crate::monitor::{Registry, RegistryError};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::domain::channel::Alert;
+use crate::domain::alert::Alert;
 
 use super::{NotifyError, summary};
 

@@ -15,7 +15,8 @@ pub mod webhook;
 
 use std::time::Duration;
 
-use crate::domain::channel::{Alert, Channel, ChannelKind};
+use crate::domain::alert::Alert;
+use crate::domain::channel::{Channel, ChannelKind};
 
 pub use channels::Channels;
 pub use dispatcher::{Dispatcher, RetryPolicy};
@@ -133,7 +134,7 @@ fn describe_http_error(error: &reqwest::Error) -> String {
 
 /// A one-line human summary, shared by chat and email.
 pub fn summary(alert: &Alert) -> String {
-    use crate::domain::channel::AlertEvent;
+    use crate::domain::alert::AlertEvent;
     match alert.event {
         AlertEvent::Down => format!("{} is DOWN ({})", alert.monitor_name, alert.reason),
         AlertEvent::Up => format!("{} is UP again", alert.monitor_name),

@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::domain::channel::Alert;
+use crate::domain::alert::Alert;
 
 use super::{NotifyError, post_json};
 

@@ -6,7 +6,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::channel::DeliveryOutcome;
 use super::ids::{ChannelId, PushToken, Timestamp};
 
 /// The most bytes of a heartbeat's `msg` that are kept; longer ones are truncated.
@@ -97,6 +96,16 @@ pub struct MonitorConfig {
     pub key: Option<String>,
     /// Free-form labels. (Stored format version 2.)
     pub tags: Vec<String>,
+}
+
+/// How a delivery ended, as recorded in the monitor's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryOutcome {
+    pub channel: ChannelId,
+    pub alert_seq: u64,
+    pub attempts: u32,
+    /// `None` on success; the last error otherwise.
+    pub error: Option<String>,
 }
 
 /// Everything that can happen to a monitor. Variant order is part of the stored format.

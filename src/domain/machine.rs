@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{DownReason, Event, Heartbeat, MonitorConfig, Msg, PushStatus, Stamped};
+use super::event::{
+    DeliveryOutcome, DownReason, Event, Heartbeat, MonitorConfig, Msg, PushStatus, Stamped,
+};
 use super::ids::{MonitorId, PushToken, Timestamp};
 
 /// The state a monitor is in.
@@ -108,7 +110,7 @@ pub enum Command {
     Resume,
     Delete,
     /// Record how an alert delivery ended.
-    RecordDelivery(super::channel::DeliveryOutcome),
+    RecordDelivery(DeliveryOutcome),
     /// Judge a deadline that may have fallen while the server was stopped (SPEC 3).
     JudgeAfterRestart {
         /// When the stored log last recorded the server alive; `None` if never.

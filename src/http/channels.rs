@@ -13,7 +13,8 @@ use serde_json::{Map, Value, json};
 
 use crate::alert::channels::kind_from_fields;
 use crate::clock;
-use crate::domain::channel::{Alert, AlertEvent, Channel, ChannelKind};
+use crate::domain::alert::{Alert, AlertEvent};
+use crate::domain::channel::{Channel, ChannelKind};
 use crate::domain::ids::{ChannelId, MonitorId};
 use crate::domain::machine::{Command, ConfigPatch};
 

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::alert::{Channels, Dispatcher};
 use crate::clock;
-use crate::domain::channel::{Alert, Delivery};
+use crate::domain::alert::owed_deliveries;
 use crate::domain::event::{DownReason, Event, Heartbeat, Stamped};
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::{self, Command, Monitor};
@@ -268,7 +268,8 @@ async fn persist_inline(
         machine::apply(&mut next, 0, stamped.at, &stamped.event);
         deleted |= matches!(stamped.event, Event::Deleted);
     }
-    let owed = owed_deliveries(&state.context.channels, &next, &events);
+    let channels = &state.context.channels;
+    let owed = owed_deliveries(&next, &events, |channel| channels.contains(channel));
     let timeout_deadline = events.iter().find_map(|stamped| match stamped.event {
         Event::WentDown {
             reason: DownReason::Timeout,
@@ -322,32 +323,6 @@ async fn persist_inline(
     }
     rearm(myself, state);
     Ok(())
-}
-
-/// The deliveries `events` owe: one per alert per channel of the monitor that exists.
-fn owed_deliveries(
-    channels: &Channels,
-    monitor: &Monitor,
-    events: &[Stamped],
-) -> Vec<(usize, Delivery)> {
-    let mut owed = Vec::new();
-    for (index, stamped) in events.iter().enumerate() {
-        let Some(alert) = Alert::for_event(monitor, stamped.at, &stamped.event) else {
-            continue;
-        };
-        for channel in &monitor.config.channels {
-            if channels.contains(*channel) {
-                owed.push((
-                    index,
-                    Delivery {
-                        channel: *channel,
-                        alert: alert.clone(),
-                    },
-                ));
-            }
-        }
-    }
-    owed
 }
 
 /// Keeps one timer armed at or before the next deadline. A timer that fires before a

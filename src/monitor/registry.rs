@@ -14,8 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::alert::{Channels, Dispatcher};
 use crate::clock;
-use crate::domain::channel::DeliveryOutcome;
-use crate::domain::event::{Event, Heartbeat, MonitorConfig, Stamped};
+use crate::domain::event::{DeliveryOutcome, Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::ids::{MonitorId, PushToken, Timestamp};
 use crate::domain::machine::{Command, Monitor};
 use crate::metrics as names;

@@ -7,7 +7,8 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::channel::{Channel, ChannelEvent, Delivery};
+use crate::domain::alert::Delivery;
+use crate::domain::channel::{Channel, ChannelEvent};
 use crate::domain::event::Event;
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::Monitor;
@@ -136,8 +137,8 @@ fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 mod v1 {
     use serde::Deserialize;
 
-    use crate::domain::channel::{self, ChannelKind, DeliveryOutcome};
-    use crate::domain::event::{self, DownReason, Heartbeat, Msg};
+    use crate::domain::channel::{self, ChannelKind};
+    use crate::domain::event::{self, DeliveryOutcome, DownReason, Heartbeat, Msg};
     use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
     use crate::domain::machine::{self, Grace, Status};
 

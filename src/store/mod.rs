@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use tokio::sync::oneshot;
 
-use crate::domain::channel::{Channel, ChannelEvent, Delivery};
+use crate::domain::alert::Delivery;
+use crate::domain::channel::{Channel, ChannelEvent};
 use crate::domain::event::{Event, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::{self, Monitor};
