@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::domain::alert::{AlertEvent, Delivery};
+use crate::domain::alert::{AlertKind, Delivery};
 use crate::domain::event::DeliveryOutcome;
 use crate::domain::ids::{ChannelId, MonitorId};
 use crate::metrics as names;
@@ -289,7 +289,7 @@ async fn deliver(args: &DeliveryArgs, delivery: &Delivery) -> DeliveryOutcome {
                     monitor = %delivery.alert.monitor_id,
                     channel = %channel.id,
                     kind = channel.kind.name(),
-                    event = delivery.alert.event.as_str(),
+                    event = delivery.alert.kind.as_str(),
                     attempts = outcome.attempts,
                     "alert delivered"
                 );
@@ -324,9 +324,9 @@ async fn record(
     delivery: &Delivery,
     outcome: DeliveryOutcome,
 ) {
-    let event = match delivery.alert.event {
-        AlertEvent::Down => "down",
-        AlertEvent::Up | AlertEvent::Test => "up",
+    let event = match delivery.alert.kind {
+        AlertKind::Down => "down",
+        AlertKind::Up | AlertKind::Test => "up",
     };
     let result = if outcome.error.is_none() {
         "success"

@@ -42,7 +42,7 @@ pub fn message(
         summary(alert),
         alert.monitor_name,
         alert.monitor_id,
-        alert.event.as_str(),
+        alert.kind.as_str(),
         alert.reason,
         alert.at.to_rfc3339(),
     );

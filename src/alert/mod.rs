@@ -134,11 +134,11 @@ fn describe_http_error(error: &reqwest::Error) -> String {
 
 /// A one-line human summary, shared by chat and email.
 pub fn summary(alert: &Alert) -> String {
-    use crate::domain::alert::AlertEvent;
-    match alert.event {
-        AlertEvent::Down => format!("{} is DOWN ({})", alert.monitor_name, alert.reason),
-        AlertEvent::Up => format!("{} is UP again", alert.monitor_name),
-        AlertEvent::Test => format!(
+    use crate::domain::alert::AlertKind;
+    match alert.kind {
+        AlertKind::Down => format!("{} is DOWN ({})", alert.monitor_name, alert.reason),
+        AlertKind::Up => format!("{} is UP again", alert.monitor_name),
+        AlertKind::Test => format!(
             "Test message from pushmon for channel of {}",
             alert.monitor_name
         ),

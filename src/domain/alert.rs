@@ -9,16 +9,16 @@ use super::event::{DownReason, Event, Msg, Stamped};
 use super::ids::{ChannelId, MonitorId, Timestamp};
 use super::machine::Monitor;
 
-/// Which change of state an alert reports.
+/// Which change of state an alert reports (`event` in the webhook payload).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AlertEvent {
+pub enum AlertKind {
     Down,
     Up,
     /// Sent by `POST /api/channels/{id}/test`; never stored.
     Test,
 }
 
-impl AlertEvent {
+impl AlertKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Down => "down",
@@ -33,7 +33,7 @@ impl AlertEvent {
 pub struct Alert {
     /// The sequence number of the `down`/`up` event; with the channel, names a delivery.
     pub alert_seq: u64,
-    pub event: AlertEvent,
+    pub kind: AlertKind,
     /// `timeout`, `manual` or `heartbeat`.
     pub reason: String,
     pub at: Timestamp,
@@ -47,20 +47,20 @@ impl Alert {
     /// The alert an event owes, given the monitor's state after it; `None` if the event
     /// is not a change of state that alerts.
     pub fn for_event(monitor: &Monitor, at: Timestamp, event: &Event) -> Option<Self> {
-        let (alert_event, reason) = match event {
+        let (kind, reason) = match event {
             Event::WentDown { reason } => (
-                AlertEvent::Down,
+                AlertKind::Down,
                 match reason {
                     DownReason::Timeout => "timeout",
                     DownReason::Manual => "manual",
                 },
             ),
-            Event::Recovered => (AlertEvent::Up, "heartbeat"),
+            Event::Recovered => (AlertKind::Up, "heartbeat"),
             _ => return None,
         };
         Some(Self {
             alert_seq: 0,
-            event: alert_event,
+            kind,
             reason: reason.to_owned(),
             at,
             monitor_id: monitor.id,
