@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use pushmon::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
-use pushmon::domain::event::{Event, Heartbeat, MonitorConfig, Msg, PushStatus, Stamped};
+use pushmon::domain::event::{Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus, Stamped};
 use pushmon::domain::ids::{MonitorId, PushToken, Timestamp};
 use pushmon::domain::machine::{Command, Monitor, apply, decide};
 use pushmon::monitor::Registry;
@@ -39,7 +39,9 @@ fn monitor() -> Monitor {
 fn heartbeat() -> Heartbeat {
     Heartbeat {
         status: PushStatus::Up,
-        msg: Some(Msg::truncated("backup finished in 42 s".to_owned())),
+        msg: Some(HeartbeatText::truncated(
+            "backup finished in 42 s".to_owned(),
+        )),
         value: Some(42.0),
     }
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{DownReason, Event, Msg, Stamped};
+use super::event::{DownReason, Event, HeartbeatText, Stamped};
 use super::ids::{ChannelId, MonitorId, Timestamp};
 use super::machine::Monitor;
 
@@ -39,7 +39,7 @@ pub struct Alert {
     pub at: Timestamp,
     pub monitor_id: MonitorId,
     pub monitor_name: String,
-    pub msg: Option<Msg>,
+    pub msg: Option<HeartbeatText>,
     pub value: Option<f64>,
 }
 

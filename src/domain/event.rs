@@ -53,11 +53,11 @@ impl DownReason {
     }
 }
 
-/// A heartbeat's free-text message, at most [`MAX_MSG_BYTES`] long.
+/// A heartbeat's free text (a push's `msg`), at most [`MAX_MSG_BYTES`] long.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Msg(String);
+pub struct HeartbeatText(String);
 
-impl Msg {
+impl HeartbeatText {
     /// Keeps at most [`MAX_MSG_BYTES`] bytes, cutting at a char boundary.
     pub fn truncated(mut text: String) -> Self {
         if text.len() > MAX_MSG_BYTES {
@@ -79,7 +79,7 @@ impl Msg {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Heartbeat {
     pub status: PushStatus,
-    pub msg: Option<Msg>,
+    pub msg: Option<HeartbeatText>,
     /// Always finite: the ingress rejects NaN and infinities.
     pub value: Option<f64>,
 }
@@ -177,16 +177,16 @@ mod tests {
 
     #[test]
     fn msg_is_truncated_at_a_char_boundary() {
-        let short = Msg::truncated("hello".to_owned());
+        let short = HeartbeatText::truncated("hello".to_owned());
         assert_eq!(short.as_str(), "hello");
 
         // 1023 ASCII bytes then a 3-byte char straddling the limit: the char is dropped.
         let straddling = format!("{}€tail", "a".repeat(1023));
-        let cut = Msg::truncated(straddling);
+        let cut = HeartbeatText::truncated(straddling);
         assert_eq!(cut.as_str().len(), 1023);
         assert!(cut.as_str().chars().all(|c| c == 'a'));
 
-        let exact = Msg::truncated("b".repeat(2000));
+        let exact = HeartbeatText::truncated("b".repeat(2000));
         assert_eq!(exact.as_str().len(), MAX_MSG_BYTES);
     }
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::event::{
-    DeliveryOutcome, DownReason, Event, Heartbeat, MonitorConfig, Msg, PushStatus, Stamped,
+    DeliveryOutcome, DownReason, Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus,
+    Stamped,
 };
 use super::ids::{MonitorId, PushToken, Timestamp};
 
@@ -86,7 +87,7 @@ pub struct Monitor {
     pub created_at: Timestamp,
     pub last_heartbeat_at: Option<Timestamp>,
     pub last_status_change_at: Option<Timestamp>,
-    pub last_msg: Option<Msg>,
+    pub last_msg: Option<HeartbeatText>,
     pub last_value: Option<f64>,
     /// When the timeout clock last started: creation, resume, or the last `up` heartbeat.
     pub clock_started_at: Timestamp,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
-use crate::domain::event::{Heartbeat, MonitorConfig, Msg, PushStatus};
+use crate::domain::event::{Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
 use crate::domain::machine::Status;
 use crate::store::EventStore;
 
@@ -45,7 +45,7 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         .expect("registered");
     let heartbeat = Heartbeat {
         status: PushStatus::Up,
-        msg: Some(Msg::truncated("before".to_owned())),
+        msg: Some(HeartbeatText::truncated("before".to_owned())),
         value: Some(1.0),
     };
     registry

@@ -138,7 +138,7 @@ mod v1 {
     use serde::Deserialize;
 
     use crate::domain::channel::{self, ChannelKind};
-    use crate::domain::event::{self, DeliveryOutcome, DownReason, Heartbeat, Msg};
+    use crate::domain::event::{self, DeliveryOutcome, DownReason, Heartbeat, HeartbeatText};
     use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
     use crate::domain::machine::{self, Grace, Status};
 
@@ -258,7 +258,7 @@ mod v1 {
         created_at: Timestamp,
         last_heartbeat_at: Option<Timestamp>,
         last_status_change_at: Option<Timestamp>,
-        last_msg: Option<Msg>,
+        last_msg: Option<HeartbeatText>,
         last_value: Option<f64>,
         clock_started_at: Timestamp,
         grace: Option<Grace>,
@@ -290,7 +290,7 @@ mod v1 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::{DownReason, Heartbeat, MonitorConfig, Msg, PushStatus};
+    use crate::domain::event::{DownReason, Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
     use crate::domain::ids::{MonitorId, PushToken};
     use proptest::prelude::*;
 
@@ -299,7 +299,7 @@ mod tests {
             at: Timestamp::from_millis(1_764_106_200_000),
             event: Event::HeartbeatReceived(Heartbeat {
                 status: PushStatus::Up,
-                msg: Some(Msg::truncated("ok".to_owned())),
+                msg: Some(HeartbeatText::truncated("ok".to_owned())),
                 value: Some(1.5),
             }),
         }
@@ -349,7 +349,10 @@ mod tests {
         assert_eq!(monitor.id, MonitorId::from_bytes([1; 16]));
         assert_eq!(monitor.config.name, "nightly backup");
         assert_eq!(monitor.config.key, None);
-        assert_eq!(monitor.last_msg.as_ref().map(Msg::as_str), Some("ok"));
+        assert_eq!(
+            monitor.last_msg.as_ref().map(HeartbeatText::as_str),
+            Some("ok")
+        );
         assert_eq!(monitor.last_value, Some(2.5));
         assert_eq!(monitor.last_seq, 42);
 
@@ -413,7 +416,7 @@ mod tests {
                 at: Timestamp::from_millis(at),
                 event: Event::HeartbeatReceived(Heartbeat {
                     status: if up { PushStatus::Up } else { PushStatus::Down },
-                    msg: Some(Msg::truncated(msg)),
+                    msg: Some(HeartbeatText::truncated(msg)),
                     value,
                 }),
             };

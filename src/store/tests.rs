@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::retention::Retention;
 use super::*;
-use crate::domain::event::{Heartbeat, MonitorConfig, Msg, PushStatus};
+use crate::domain::event::{Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
 use crate::domain::ids::PushToken;
 use crate::domain::machine::{Command, apply, decide};
 
@@ -64,7 +64,7 @@ async fn run(store: &EventStore, monitor: &mut Monitor, command: Command, now: T
 fn beat(status: PushStatus, msg: &str) -> Command {
     Command::Heartbeat(Heartbeat {
         status,
-        msg: Some(Msg::truncated(msg.to_owned())),
+        msg: Some(HeartbeatText::truncated(msg.to_owned())),
         value: Some(1.0),
     })
 }
@@ -206,7 +206,7 @@ async fn concurrent_appends_share_batches_and_all_become_durable() {
 fn beat_with(status: PushStatus, msg: &str, value: Option<f64>) -> Command {
     Command::Heartbeat(Heartbeat {
         status,
-        msg: Some(Msg::truncated(msg.to_owned())),
+        msg: Some(HeartbeatText::truncated(msg.to_owned())),
         value,
     })
 }
