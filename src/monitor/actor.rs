@@ -136,7 +136,7 @@ impl Actor for MonitorActor {
                 }
                 let _ = reply.send(outcome);
             }
-            MonitorMsg::Snapshot(reply) => {
+            MonitorMsg::GetState(reply) => {
                 let _ = reply.send(state.monitor.clone());
             }
             MonitorMsg::Tick(generation) if generation == state.generation => {

@@ -18,7 +18,7 @@ pub enum MonitorMsg {
     /// A management command; answered with the state after it.
     Execute(Command, Reply<Monitor>),
     /// The current state, for the API and tests.
-    Snapshot(oneshot::Sender<Monitor>),
+    GetState(oneshot::Sender<Monitor>),
     /// The deadline timer of the given generation fired.
     Tick(u64),
 }

@@ -201,11 +201,11 @@ impl Registry {
     }
 
     /// The live state of monitor `id`.
-    pub async fn snapshot(&self, id: MonitorId) -> Result<Monitor, RegistryError> {
+    pub async fn current_state(&self, id: MonitorId) -> Result<Monitor, RegistryError> {
         let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
         let (reply, answer) = oneshot::channel();
         actor
-            .cast(MonitorMsg::Snapshot(reply))
+            .cast(MonitorMsg::GetState(reply))
             .map_err(|_| RegistryError::Unavailable)?;
         answer.await.map_err(|_| RegistryError::Unavailable)
     }

@@ -52,7 +52,10 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         .heartbeat(&handle, heartbeat)
         .await
         .expect("durable");
-    let before = registry.snapshot(monitor.id).await.expect("snapshot");
+    let before = registry
+        .current_state(monitor.id)
+        .await
+        .expect("current state");
     assert_eq!(before.status, Status::Up);
 
     handle.actor.kill();
@@ -67,7 +70,10 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     assert_ne!(restarted.get_id(), handle.actor.get_id());
-    let after = registry.snapshot(monitor.id).await.expect("snapshot");
+    let after = registry
+        .current_state(monitor.id)
+        .await
+        .expect("current state");
     assert_eq!(after, before, "restarted from exactly the stored state");
 
     // The token still works and reaches the new actor.
@@ -86,9 +92,9 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         .expect("durable");
     assert_eq!(
         registry
-            .snapshot(monitor.id)
+            .current_state(monitor.id)
             .await
-            .expect("snapshot")
+            .expect("current state")
             .status,
         Status::Down
     );
