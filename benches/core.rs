@@ -167,18 +167,14 @@ fn registry(c: &mut Criterion) {
         let channels = Channels::new(store.clone(), Vec::new());
         let notifier =
             Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).unwrap();
-        let (dispatcher, _) = Dispatcher::start(
-            notifier,
-            channels.clone(),
-            store.clone(),
-            RetryPolicy::default(),
-        )
-        .await
-        .unwrap();
+        let (dispatcher, _, reports) =
+            Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
+                .await
+                .unwrap();
         let (registry, _) = Registry::start(store.clone(), channels, dispatcher.clone())
             .await
             .unwrap();
-        dispatcher.attach(registry.clone());
+        pushmon::monitor::record_outcomes(registry.clone(), store.clone(), reports);
         let creations = (0..MONITORS).map(|index| {
             let mut config = monitor().config.as_ref().clone();
             config.name = format!("monitor {index}");

@@ -5,9 +5,11 @@
 pub mod actor;
 pub mod directory;
 pub mod messages;
+pub mod outcomes;
 pub mod registry;
 
 pub use directory::{Directory, MonitorHandle};
+pub use outcomes::record_outcomes;
 pub use registry::{Registry, RegistryError};
 
 #[cfg(test)]

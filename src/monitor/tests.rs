@@ -17,18 +17,14 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
     let channels = Channels::new(store.clone(), vec![]);
     let notifier =
         Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).expect("notifier");
-    let (dispatcher, _) = Dispatcher::start(
-        notifier,
-        channels.clone(),
-        store.clone(),
-        RetryPolicy::default(),
-    )
-    .await
-    .expect("dispatcher");
+    let (dispatcher, _, reports) =
+        Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
+            .await
+            .expect("dispatcher");
     let (registry, _) = Registry::start(store.clone(), channels, dispatcher.clone())
         .await
         .expect("registry");
-    dispatcher.attach(registry.clone());
+    super::record_outcomes(registry.clone(), store.clone(), reports);
 
     let config = MonitorConfig {
         name: "supervised".to_owned(),
