@@ -10,6 +10,7 @@ mod crash;
 mod declare;
 mod health;
 mod hostile;
+mod import_graph;
 mod keys;
 mod killloop;
 mod lifecycle;
