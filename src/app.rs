@@ -269,8 +269,8 @@ pub async fn run_with_reload(
     dispatcher.stop().await;
     let _ = dispatcher_task.await;
     if let Some(recorder) = recorder {
-        // Outcomes still being recorded stop with the deliveries, as their outbox
-        // entries stay for the next start.
+        // Records still retrying stop with the deliveries, as before: their outbox
+        // entries stay, and are delivered again after the next start.
         recorder.abort();
         let _ = recorder.await;
     }
