@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use pushmon::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
-use pushmon::domain::event::{Event, Heartbeat, MonitorConfig, Msg, PushStatus, Stamped};
+use pushmon::domain::event::{Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus, Stamped};
 use pushmon::domain::ids::{MonitorId, PushToken, Timestamp};
 use pushmon::domain::machine::{Command, Monitor, apply, decide};
 use pushmon::monitor::Registry;
@@ -39,7 +39,9 @@ fn monitor() -> Monitor {
 fn heartbeat() -> Heartbeat {
     Heartbeat {
         status: PushStatus::Up,
-        msg: Some(Msg::truncated("backup finished in 42 s".to_owned())),
+        msg: Some(HeartbeatText::truncated(
+            "backup finished in 42 s".to_owned(),
+        )),
         value: Some(42.0),
     }
 }
@@ -165,18 +167,14 @@ fn registry(c: &mut Criterion) {
         let channels = Channels::new(store.clone(), Vec::new());
         let notifier =
             Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).unwrap();
-        let (dispatcher, _) = Dispatcher::start(
-            notifier,
-            channels.clone(),
-            store.clone(),
-            RetryPolicy::default(),
-        )
-        .await
-        .unwrap();
+        let (dispatcher, _, reports) =
+            Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
+                .await
+                .unwrap();
         let (registry, _) = Registry::start(store.clone(), channels, dispatcher.clone())
             .await
             .unwrap();
-        dispatcher.attach(registry.clone());
+        pushmon::monitor::record_outcomes(registry.clone(), store.clone(), reports);
         let creations = (0..MONITORS).map(|index| {
             let mut config = monitor().config.as_ref().clone();
             config.name = format!("monitor {index}");

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::alert::dispatcher::DeliveryReports;
 use crate::alert::{Channels, Dispatcher, Notifier};
 use crate::clock;
 use crate::config::Config;
@@ -19,7 +20,7 @@ use crate::domain::ids::MonitorId;
 use crate::http::tls::{Tls, reload_tls};
 use crate::http::{self, AppState, Phase};
 use crate::metrics as names;
-use crate::monitor::Registry;
+use crate::monitor::{self, Registry};
 use crate::store::retention::Retention;
 use crate::store::{EventStore, QuarantineReports};
 
@@ -107,14 +108,10 @@ pub async fn run_with_reload(
     let public_url = config.public_base_url(bound);
     let notifier = Notifier::new(public_url.clone(), config.alert_timeout)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let (dispatcher, dispatcher_task) = Dispatcher::start(
-        notifier.clone(),
-        channels.clone(),
-        store.clone(),
-        config.alert_retry,
-    )
-    .await
-    .context("starting the alert dispatcher")?;
+    let (dispatcher, dispatcher_task, delivery_reports) =
+        Dispatcher::start(notifier.clone(), channels.clone(), config.alert_retry)
+            .await
+            .context("starting the alert dispatcher")?;
     let (registry, registry_task) =
         Registry::start(store.clone(), channels.clone(), dispatcher.clone())
             .await
@@ -158,9 +155,19 @@ pub async fn run_with_reload(
     let mut shutdown = std::pin::pin!(shutdown);
     let declared = config.monitors_file.as_ref().map(MonitorsFile::new);
     let env = |name: &str| std::env::var(name).ok();
+    // Records delivery outcomes once every monitor's actor runs (set by `rebuild`).
+    let mut recorder = None;
     let started_up = tokio::select! {
         outcome = async {
-            let count = rebuild(&store, &registry, &dispatcher, &config).await?;
+            let count = rebuild(
+                &store,
+                &registry,
+                &dispatcher,
+                delivery_reports,
+                &mut recorder,
+                &config,
+            )
+            .await?;
             if let Some(declared) = &declared {
                 let summary = declared.reconcile(&store, &registry, &channels, env).await?;
                 tracing::info!(file = %declared.path().display(), ?summary, "monitors file reconciled");
@@ -263,6 +270,12 @@ pub async fn run_with_reload(
     tracing::info!("stopping alert delivery and monitor actors");
     dispatcher.stop().await;
     let _ = dispatcher_task.await;
+    if let Some(recorder) = recorder {
+        // Records still retrying stop with the deliveries, as before: their outbox
+        // entries stay, and are delivered again after the next start.
+        recorder.abort();
+        let _ = recorder.await;
+    }
     registry.stop().await;
     let _ = registry_task.await;
     store.mark_alive(clock::now());
@@ -368,12 +381,16 @@ async fn rebuild_quarantined(
     }
 }
 
-/// Spawns an actor for every stored monitor, then has each judge a deadline that fell
-/// while the server was stopped. Returns how many monitors there are.
+/// Spawns an actor for every stored monitor, starts recording delivery outcomes (the
+/// task goes in `recorder`), resumes the deliveries left in the outbox, then has each
+/// monitor judge a deadline that fell while the server was stopped. Returns how many
+/// monitors there are.
 async fn rebuild(
     store: &EventStore,
     registry: &Registry,
     dispatcher: &Dispatcher,
+    reports: DeliveryReports,
+    recorder: &mut Option<tokio::task::JoinHandle<()>>,
     config: &Config,
 ) -> anyhow::Result<usize> {
     let reader = store.clone();
@@ -399,10 +416,21 @@ async fn rebuild(
             "resuming alert deliveries owed before the stop"
         );
     }
+    // The dispatcher sends a delivery as soon as it has it, and waits with the next of
+    // the same pair until the outcome is recorded. Outcomes can be recorded only now
+    // that every actor runs, so the recorder starts here and the outbox is handed over
+    // after it: none of its deliveries is sent before its outcome can be recorded.
+    // Nothing else owes a delivery before this point (pushes and the API wait for
+    // ready; timers are armed by the judgement below); should an actor restarted by
+    // supervision owe one, it goes out and its report waits in the channel until now.
+    *recorder = Some(monitor::record_outcomes(
+        registry.clone(),
+        store.clone(),
+        reports,
+    ));
     for delivery in owed {
         dispatcher.enqueue(delivery);
     }
-    dispatcher.attach(registry.clone());
     registry.judge_after_restart(last_alive, config.restart_grace_seconds());
     store.mark_alive(clock::now());
     Ok(count)

@@ -1,36 +1,28 @@
 //! The validated configuration the server runs with, and its resolution: each setting
 //! from its flag, else its `PUSHMON_*` environment variable, else its default (README,
 //! "Configuration"). [`setting`] lists every setting once (flag, variable, default
-//! and name), and one helper, `Setting::resolve`, reads each of them. Resolution
-//! takes the environment as a lookup function so tests can feed it a map instead of the
-//! process environment. The clap types are in `cli`.
+//! and name); it lives in `cli`, beside the clap types that take each flag's name and
+//! help from it, so that `config` imports `cli` and not the other way round. One
+//! helper here, `Setting::resolve`, reads each setting. Resolution takes the
+//! environment as a lookup function so tests can feed it a map instead of the process
+//! environment.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::ValueEnum;
+use clap::ValueEnum as _;
 use ipnet::IpNet;
 
 use crate::alert::RetryPolicy;
+use crate::cli::setting::{self, Setting};
 use crate::cli::{CheckArgs, ServeArgs};
 use crate::store::retention::Retention;
-
-use setting::Flag;
+use crate::telemetry::LogFormat;
 
 /// The most a restart grace may be: a year, the longest timeout a monitor can have.
 const MAX_RESTART_GRACE_SECONDS: u64 = 31_536_000;
-
-/// The store directory when neither `--data-dir` nor `PUSHMON_DATA_DIR` names one.
-const DEFAULT_DATA_DIR: &str = "./pushmon-data";
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    #[default]
-    Human,
-    Json,
-}
 
 /// The per-token push rate limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -390,7 +382,7 @@ fn resolve_data_dir(
     setting::DATA_DIR.resolve(
         flag.map(Flag::Parsed),
         env,
-        PathBuf::from(DEFAULT_DATA_DIR),
+        PathBuf::from(setting::DATA_DIR.default),
         |path| Ok(PathBuf::from(path)),
     )
 }
@@ -405,310 +397,45 @@ fn number(text: &str, min: u64, max: u64) -> Result<u64, String> {
     }
 }
 
-/// Every setting: its flag, environment variable, default as `--help` shows it, and
-/// the name its errors give. `cli` takes each flag's name and help from here.
-pub mod setting {
-    use super::{ConfigError, DEFAULT_DATA_DIR};
+/// A flag as clap hands it over: text for the setting to parse like its
+/// environment variable, or a value clap has already parsed (a path, a choice,
+/// a switch).
+enum Flag<T> {
+    Text(String),
+    Parsed(T),
+}
 
-    /// One setting of `pushmon serve` (`--data-dir` also of `pushmon check`).
-    #[derive(Clone, Copy, Debug)]
-    pub struct Setting {
-        /// The long flag, without its dashes.
-        pub flag: &'static str,
-        /// Read when the flag is absent.
-        pub env: &'static str,
-        /// What applies when both are absent, as `--help` says it.
-        pub default: &'static str,
-        /// What the setting does, as `--help` says it.
-        pub about: &'static str,
-        /// Names the setting in errors.
-        pub name: &'static str,
-        /// For a flag that takes no value: the variable's value that means the same.
-        pub switch: Option<&'static str>,
+impl<T> From<String> for Flag<T> {
+    fn from(text: String) -> Self {
+        Self::Text(text)
     }
+}
 
-    /// A flag as clap hands it over: text for the setting to parse like its
-    /// environment variable, or a value clap has already parsed (a path, a choice,
-    /// a switch).
-    pub(super) enum Flag<T> {
-        Text(String),
-        Parsed(T),
+// The table is in `cli`; resolving a setting, and the errors it gives, are config's.
+impl Setting {
+    /// The setting's value: the flag if given, else the environment variable if
+    /// set, else `default`. `parse` reads the text of either and says what is
+    /// wrong with it; the error names this setting.
+    fn resolve<T>(
+        &self,
+        flag: Option<impl Into<Flag<T>>>,
+        env: &dyn Fn(&str) -> Option<String>,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let text = match flag.map(Into::into) {
+            Some(Flag::Parsed(value)) => return Ok(value),
+            Some(Flag::Text(text)) => text,
+            None => match env(self.env) {
+                Some(text) => text,
+                None => return Ok(default),
+            },
+        };
+        parse(&text).map_err(|reason| ConfigError::Invalid {
+            name: self.name,
+            reason,
+        })
     }
-
-    impl<T> From<String> for Flag<T> {
-        fn from(text: String) -> Self {
-            Self::Text(text)
-        }
-    }
-
-    impl Setting {
-        /// The setting's value: the flag if given, else the environment variable if
-        /// set, else `default`. `parse` reads the text of either and says what is
-        /// wrong with it; the error names this setting.
-        pub(super) fn resolve<T>(
-            &self,
-            flag: Option<impl Into<Flag<T>>>,
-            env: &dyn Fn(&str) -> Option<String>,
-            default: T,
-            parse: impl FnOnce(&str) -> Result<T, String>,
-        ) -> Result<T, ConfigError> {
-            let text = match flag.map(Into::into) {
-                Some(Flag::Parsed(value)) => return Ok(value),
-                Some(Flag::Text(text)) => text,
-                None => match env(self.env) {
-                    Some(text) => text,
-                    None => return Ok(default),
-                },
-            };
-            parse(&text).map_err(|reason| ConfigError::Invalid {
-                name: self.name,
-                reason,
-            })
-        }
-
-        /// The flag's help: what it does, its variable and its default, each once.
-        pub fn help(&self) -> String {
-            let Self {
-                about,
-                env,
-                default,
-                ..
-            } = self;
-            match self.switch {
-                Some(value) => format!("{about} [env: {env}={value}] [default: {default}]"),
-                None => format!("{about} [env: {env}] [default: {default}]"),
-            }
-        }
-    }
-
-    const SETTING: Setting = Setting {
-        flag: "",
-        env: "",
-        default: "",
-        about: "",
-        name: "",
-        switch: None,
-    };
-
-    pub const LISTEN: Setting = Setting {
-        flag: "listen",
-        env: "PUSHMON_LISTEN",
-        default: "127.0.0.1:8080",
-        about: "Address to listen on",
-        name: "listen address",
-        ..SETTING
-    };
-    pub const DATA_DIR: Setting = Setting {
-        flag: "data-dir",
-        env: "PUSHMON_DATA_DIR",
-        default: DEFAULT_DATA_DIR,
-        about: "Directory of the event store",
-        name: "data directory",
-        ..SETTING
-    };
-    pub const ADMIN_TOKEN: Setting = Setting {
-        flag: "admin-token",
-        env: "PUSHMON_ADMIN_TOKEN",
-        default: "generated into <data-dir>/admin-token",
-        about: "Bearer token for the management API",
-        name: "admin token",
-        ..SETTING
-    };
-    pub const PUBLIC_URL: Setting = Setting {
-        flag: "public-url",
-        env: "PUSHMON_PUBLIC_URL",
-        default: "http://<listen>",
-        about: "Base URL used in `push_url`",
-        name: "public URL",
-        ..SETTING
-    };
-    pub const RESTART_GRACE: Setting = Setting {
-        flag: "restart-grace",
-        env: "PUSHMON_RESTART_GRACE",
-        default: "60",
-        about: "Seconds of grace for deadlines that fell while the server was stopped; \
-                0 disables",
-        name: "restart grace",
-        ..SETTING
-    };
-    pub const LOG_FORMAT: Setting = Setting {
-        flag: "log-format",
-        env: "PUSHMON_LOG_FORMAT",
-        default: "human",
-        about: "Log format",
-        name: "log format",
-        ..SETTING
-    };
-    pub const RATE_LIMIT_PER_SECOND: Setting = Setting {
-        flag: "rate-limit-per-second",
-        env: "PUSHMON_RATE_LIMIT_PER_SECOND",
-        default: "50",
-        about: "Sustained pushes per second allowed per token",
-        name: "rate limit per second",
-        ..SETTING
-    };
-    pub const RATE_LIMIT_BURST: Setting = Setting {
-        flag: "rate-limit-burst",
-        env: "PUSHMON_RATE_LIMIT_BURST",
-        default: "200",
-        about: "Burst of pushes allowed per token",
-        name: "rate limit burst",
-        ..SETTING
-    };
-    pub const RATE_LIMIT_IP_PER_SECOND: Setting = Setting {
-        flag: "rate-limit-ip-per-second",
-        env: "PUSHMON_RATE_LIMIT_IP_PER_SECOND",
-        default: "1000",
-        about: "Sustained pushes per second allowed per source address (IPv6: per /64); \
-                0 disables",
-        name: "rate limit per address",
-        ..SETTING
-    };
-    pub const RATE_LIMIT_IP_BURST: Setting = Setting {
-        flag: "rate-limit-ip-burst",
-        env: "PUSHMON_RATE_LIMIT_IP_BURST",
-        default: "2000",
-        about: "Burst of pushes allowed per source address",
-        name: "rate limit burst per address",
-        ..SETTING
-    };
-    pub const TRUSTED_PROXIES: Setting = Setting {
-        flag: "trusted-proxies",
-        env: "PUSHMON_TRUSTED_PROXIES",
-        default: "none",
-        about: "Comma-separated proxy addresses or CIDRs (e.g. 10.0.0.0/8) whose \
-                X-Forwarded-For is believed when finding a push's source address",
-        name: "trusted proxies",
-        ..SETTING
-    };
-    pub const ALERT_MAX_ATTEMPTS: Setting = Setting {
-        flag: "alert-max-attempts",
-        env: "PUSHMON_ALERT_MAX_ATTEMPTS",
-        default: "10",
-        about: "Attempts per alert delivery before it is recorded as failed",
-        name: "alert max attempts",
-        ..SETTING
-    };
-    pub const ALERT_RETRY_INITIAL_MS: Setting = Setting {
-        flag: "alert-retry-initial-ms",
-        env: "PUSHMON_ALERT_RETRY_INITIAL_MS",
-        default: "1000",
-        about: "Wait before the first retry of a failed delivery, in milliseconds; \
-                doubles each time up to 5 minutes",
-        name: "alert retry initial ms",
-        ..SETTING
-    };
-    pub const ALERT_TIMEOUT: Setting = Setting {
-        flag: "alert-timeout",
-        env: "PUSHMON_ALERT_TIMEOUT",
-        default: "10",
-        about: "Seconds one delivery attempt may take",
-        name: "alert timeout",
-        ..SETTING
-    };
-    pub const HEADER_TIMEOUT: Setting = Setting {
-        flag: "header-timeout",
-        env: "PUSHMON_HEADER_TIMEOUT",
-        default: "10",
-        about: "Seconds a client has to send a request's headers (slow-loris bound)",
-        name: "header timeout",
-        ..SETTING
-    };
-    pub const MAX_CONNECTIONS: Setting = Setting {
-        flag: "max-connections",
-        env: "PUSHMON_MAX_CONNECTIONS",
-        default: "10000",
-        about: "Connections served at once; more are closed at once",
-        name: "max connections",
-        ..SETTING
-    };
-    pub const MONITORS_FILE: Setting = Setting {
-        flag: "monitors-file",
-        env: "PUSHMON_MONITORS_FILE",
-        default: "none",
-        about: "Monitors and channels declared as code, reconciled at start-up and on SIGHUP",
-        name: "monitors file",
-        ..SETTING
-    };
-    pub const HISTORY_MAX_HEARTBEATS: Setting = Setting {
-        flag: "history-max-heartbeats",
-        env: "PUSHMON_HISTORY_MAX_HEARTBEATS",
-        default: "1000",
-        about: "Heartbeats kept in each monitor's history; 0 keeps all. State changes, \
-                alerts and configuration events are always kept",
-        name: "history max heartbeats",
-        ..SETTING
-    };
-    pub const HISTORY_MAX_AGE_DAYS: Setting = Setting {
-        flag: "history-max-age-days",
-        env: "PUSHMON_HISTORY_MAX_AGE_DAYS",
-        default: "90",
-        about: "Days a heartbeat is kept in the history; 0 keeps them forever",
-        name: "history max age days",
-        ..SETTING
-    };
-    pub const HISTORY_SWEEP_SECONDS: Setting = Setting {
-        flag: "history-sweep-seconds",
-        env: "PUSHMON_HISTORY_SWEEP_SECONDS",
-        default: "300",
-        about: "Seconds between two sweeps applying the history limits",
-        name: "history sweep seconds",
-        ..SETTING
-    };
-    pub const TLS_CERT: Setting = Setting {
-        flag: "tls-cert",
-        env: "PUSHMON_TLS_CERT",
-        default: "plain HTTP",
-        about: "PEM file with the certificate chain to serve HTTPS with; needs --tls-key",
-        name: "TLS certificate",
-        ..SETTING
-    };
-    pub const TLS_KEY: Setting = Setting {
-        flag: "tls-key",
-        env: "PUSHMON_TLS_KEY",
-        default: "none",
-        about: "PEM file with the certificate's private key; needs --tls-cert",
-        name: "TLS key",
-        ..SETTING
-    };
-    /// The flag switches the series off; the variable takes true or false.
-    pub const MONITOR_METRICS: Setting = Setting {
-        flag: "no-monitor-metrics",
-        env: "PUSHMON_MONITOR_METRICS",
-        default: "included",
-        about: "Leave the per-monitor series out of /metrics, for very large installations",
-        // Kept from before the settings table: the error names the variable, the only
-        // way to give the setting a value that can be wrong.
-        name: "PUSHMON_MONITOR_METRICS",
-        switch: Some("false"),
-    };
-
-    /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 23] = [
-        LISTEN,
-        DATA_DIR,
-        ADMIN_TOKEN,
-        PUBLIC_URL,
-        RESTART_GRACE,
-        LOG_FORMAT,
-        RATE_LIMIT_PER_SECOND,
-        RATE_LIMIT_BURST,
-        RATE_LIMIT_IP_PER_SECOND,
-        RATE_LIMIT_IP_BURST,
-        TRUSTED_PROXIES,
-        ALERT_MAX_ATTEMPTS,
-        ALERT_RETRY_INITIAL_MS,
-        ALERT_TIMEOUT,
-        HEADER_TIMEOUT,
-        MAX_CONNECTIONS,
-        MONITORS_FILE,
-        HISTORY_MAX_HEARTBEATS,
-        HISTORY_MAX_AGE_DAYS,
-        HISTORY_SWEEP_SECONDS,
-        TLS_CERT,
-        TLS_KEY,
-        MONITOR_METRICS,
-    ];
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@
 //! - [`app`]: wiring and lifecycle: open store, rebuild actors, serve, drain.
 //! - [`check`]: `pushmon check`, a stopped store's snapshots against a full replay.
 //! - [`declare`]: the monitors file, reconciled at start-up and on SIGHUP.
-//! - [`cli`]: the command line as clap parses it; [`config`] resolves its flags, the
-//!   environment and defaults into the validated configuration.
+//! - [`cli`]: the command line as clap parses it, and the table of every setting;
+//!   [`config`] resolves its flags, the environment and defaults into the validated
+//!   configuration.
 //! - [`clock`], [`telemetry`], [`metrics`]: cross-cutting pieces.
 
 pub mod alert;

@@ -4,7 +4,13 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// How log lines are written (`--log-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
 
 /// `info`, but the storage engine at `warn`, and ractor at `warn`: ractor wraps every
 /// actor's life in an `info` span, and an enabled span is a live record in the

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::channel::{Alert, AlertEvent};
+use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::ids::Timestamp;
 
 use super::{NotifyError, post_json, summary};
@@ -14,15 +14,15 @@ use super::{NotifyError, post_json, summary};
 const FIRING_FOR_MILLIS: i64 = 365 * 24 * 3600 * 1000;
 
 pub fn body(alert: &Alert, public_url: &str) -> Value {
-    let ends_at = match alert.event {
-        AlertEvent::Up => alert.at,
-        AlertEvent::Down | AlertEvent::Test => {
+    let ends_at = match alert.kind {
+        AlertKind::Up => alert.at,
+        AlertKind::Down | AlertKind::Test => {
             Timestamp::from_millis(alert.at.as_millis().saturating_add(FIRING_FOR_MILLIS))
         }
     };
-    let alertname = match alert.event {
-        AlertEvent::Test => "PushmonTest",
-        AlertEvent::Down | AlertEvent::Up => "PushmonMonitorDown",
+    let alertname = match alert.kind {
+        AlertKind::Test => "PushmonTest",
+        AlertKind::Down | AlertKind::Up => "PushmonMonitorDown",
     };
     json!([{
         "labels": {

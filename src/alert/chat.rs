@@ -2,15 +2,15 @@
 
 use serde_json::json;
 
-use crate::domain::channel::{Alert, AlertEvent};
+use crate::domain::alert::{Alert, AlertKind};
 
 use super::{NotifyError, post_json, summary};
 
 fn text(alert: &Alert, public_url: &str) -> String {
-    let icon = match alert.event {
-        AlertEvent::Down => "🔴",
-        AlertEvent::Up => "🟢",
-        AlertEvent::Test => "🔔",
+    let icon = match alert.kind {
+        AlertKind::Down => "🔴",
+        AlertKind::Up => "🟢",
+        AlertKind::Test => "🔔",
     };
     let mut text = format!("{icon} {} at {}", summary(alert), alert.at.to_rfc3339());
     if let Some(msg) = &alert.msg {

@@ -3,30 +3,29 @@
 //! slow or dead receiver holds up nothing else.
 //!
 //! A delivery is retried with exponential backoff and jitter up to a bounded number of
-//! attempts; its outcome is then recorded by the monitor's actor, which removes the
-//! outbox entry in the same batch. A crash between a receiver's 2xx and that record
-//! means the delivery is sent again after the restart: delivery is at least once.
+//! attempts; its outcome is then reported on the dispatcher's report channel
+//! ([`DeliveryReport`]), whose reader has the monitor's actor record it, which removes
+//! the outbox entry in the same batch. A crash between a receiver's 2xx and that
+//! record means the delivery is sent again after the restart: delivery is at least
+//! once. This module knows nothing of monitors: it only reports.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::channel::{AlertEvent, Delivery, DeliveryOutcome};
+use crate::domain::alert::Delivery;
+use crate::domain::event::DeliveryOutcome;
 use crate::domain::ids::{ChannelId, MonitorId};
 use crate::metrics as names;
-use crate::monitor::{Registry, RegistryError};
-use crate::store::EventStore;
 
 use super::{Channels, Notifier, NotifyError};
 
 /// Sends in flight at once, over all channels. Without a bound, a burst of 100k
 /// alerts opened 100k connections at once and receivers reset them.
 const MAX_CONCURRENT_SENDS: usize = 128;
-
-/// How often to retry recording an outcome the store could not take.
-const RECORD_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// Backoff between attempts: `initial`, doubling, capped at `max`, ±20% jitter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,9 +63,21 @@ pub enum DeliveryMsg {
     Enqueue(Delivery),
     /// The delivery at the head of this key's queue is settled.
     Finished(Key),
-    /// Start delivering: outcomes can now be recorded through the registry.
-    Attach(Registry),
 }
+
+/// How one delivery ended, for whoever records outcomes.
+pub struct DeliveryReport {
+    pub delivery: Delivery,
+    pub outcome: DeliveryOutcome,
+    /// Answered once the outcome is recorded. Until then the next delivery of the same
+    /// (channel, monitor) waits, so a pair's deliveries go out and are recorded in
+    /// order, one at a time, and a store that cannot write holds them up.
+    pub recorded: oneshot::Sender<()>,
+}
+
+/// Where the dispatcher reports outcomes. Unbounded, but it holds at most one report
+/// per (channel, monitor) pair: each pair's next delivery waits for the record.
+pub type DeliveryReports = mpsc::UnboundedReceiver<DeliveryReport>;
 
 /// The handle monitor actors and the app hold.
 #[derive(Clone)]
@@ -75,21 +86,29 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// Starts the dispatcher; it sends each delivery as soon as it is enqueued, and
+    /// reports how it ended on the returned channel.
+    ///
+    /// Whoever starts it must read the reports, and must start reading only once an
+    /// outcome can be recorded (at start-up: once every monitor's actor runs). Until
+    /// then reports wait in the channel, and with them each pair's next delivery. The
+    /// deliveries found in the outbox at start-up are enqueued only after that.
     pub async fn start(
         notifier: Notifier,
         channels: Channels,
-        store: EventStore,
         policy: RetryPolicy,
-    ) -> Result<(Self, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr> {
+    ) -> Result<(Self, ractor::concurrency::JoinHandle<()>, DeliveryReports), ractor::SpawnErr>
+    {
+        let (reports, reported) = mpsc::unbounded_channel();
         let args = DeliveryArgs {
             notifier,
             channels,
-            store,
             policy,
             sends: tokio::sync::Semaphore::new(MAX_CONCURRENT_SENDS),
+            reports,
         };
         let (actor, handle) = Actor::spawn(None, DeliveryActor, args).await?;
-        Ok((Self { actor }, handle))
+        Ok((Self { actor }, handle, reported))
     }
 
     pub fn enqueue(&self, delivery: Delivery) {
@@ -97,10 +116,6 @@ impl Dispatcher {
             // Only during shutdown; the outbox keeps it for the next start.
             tracing::debug!("dispatcher stopped; delivery stays in the outbox");
         }
-    }
-
-    pub fn attach(&self, registry: Registry) {
-        let _ = self.actor.cast(DeliveryMsg::Attach(registry));
     }
 
     /// Stops delivering; unfinished deliveries stay in the outbox.
@@ -114,9 +129,9 @@ pub struct DeliveryActor;
 pub struct DeliveryArgs {
     notifier: Notifier,
     channels: Channels,
-    store: EventStore,
     policy: RetryPolicy,
     sends: tokio::sync::Semaphore,
+    reports: mpsc::UnboundedSender<DeliveryReport>,
 }
 
 /// A one-thread runtime for deliveries, shut down without blocking when dropped.
@@ -159,7 +174,6 @@ impl Drop for SendRuntime {
 
 pub struct DeliveryState {
     args: Arc<DeliveryArgs>,
-    registry: Option<Registry>,
     queues: HashMap<Key, VecDeque<Delivery>>,
     /// The delivery task in flight for each key (at most one per key). A map, not a
     /// list: with a 100k-alert burst, pruning a list of finished tasks on every
@@ -185,7 +199,6 @@ impl Actor for DeliveryActor {
         metrics::gauge!(names::OUTBOX_DEPTH).set(0.0);
         Ok(DeliveryState {
             args: Arc::new(args),
-            registry: None,
             queues: HashMap::new(),
             busy: HashMap::new(),
             owed: 0,
@@ -223,13 +236,6 @@ impl Actor for DeliveryActor {
                 state.owed = state.owed.saturating_sub(1);
                 start_next(&myself, state, key);
             }
-            DeliveryMsg::Attach(registry) => {
-                state.registry = Some(registry);
-                let keys: Vec<Key> = state.queues.keys().copied().collect();
-                for key in keys {
-                    start_next(&myself, state, key);
-                }
-            }
         }
         metrics::gauge!(names::OUTBOX_DEPTH).set(state.owed as f64);
         Ok(())
@@ -238,9 +244,6 @@ impl Actor for DeliveryActor {
 
 /// Starts the head of `key`'s queue unless one of its deliveries is in flight.
 fn start_next(myself: &ActorRef<DeliveryMsg>, state: &mut DeliveryState, key: Key) {
-    let Some(registry) = state.registry.clone() else {
-        return;
-    };
     if state.busy.contains_key(&key) {
         return;
     }
@@ -255,7 +258,17 @@ fn start_next(myself: &ActorRef<DeliveryMsg>, state: &mut DeliveryState, key: Ke
     let myself = myself.clone();
     let worker = state.runtime.spawn(async move {
         let outcome = deliver(&args, &delivery).await;
-        record(&args, &registry, &delivery, outcome).await;
+        let (recorded, was_recorded) = oneshot::channel();
+        let report = DeliveryReport {
+            delivery,
+            outcome,
+            recorded,
+        };
+        // The next delivery of this pair waits for the record. If the reader is gone
+        // (shutdown), the outbox keeps the entry for the next start.
+        if args.reports.send(report).is_ok() {
+            let _ = was_recorded.await;
+        }
         let _ = myself.cast(DeliveryMsg::Finished(key));
     });
     state.busy.insert(key, worker.abort_handle());
@@ -288,7 +301,7 @@ async fn deliver(args: &DeliveryArgs, delivery: &Delivery) -> DeliveryOutcome {
                     monitor = %delivery.alert.monitor_id,
                     channel = %channel.id,
                     kind = channel.kind.name(),
-                    event = delivery.alert.event.as_str(),
+                    event = delivery.alert.kind.as_str(),
                     attempts = outcome.attempts,
                     "alert delivered"
                 );
@@ -312,47 +325,6 @@ async fn deliver(args: &DeliveryArgs, delivery: &Delivery) -> DeliveryOutcome {
             return outcome;
         }
         tokio::time::sleep(args.policy.backoff(outcome.attempts)).await;
-    }
-}
-
-/// Has the monitor's actor record the outcome (which settles the outbox entry),
-/// retrying while the store cannot write.
-async fn record(
-    args: &DeliveryArgs,
-    registry: &Registry,
-    delivery: &Delivery,
-    outcome: DeliveryOutcome,
-) {
-    let event = match delivery.alert.event {
-        AlertEvent::Down => "down",
-        AlertEvent::Up | AlertEvent::Test => "up",
-    };
-    let result = if outcome.error.is_none() {
-        "success"
-    } else {
-        "failure"
-    };
-    metrics::counter!(names::ALERTS_TOTAL, "event" => event, "result" => result).increment(1);
-    loop {
-        let recorded = match registry
-            .record_delivery(delivery.alert.monitor_id, outcome.clone())
-            .await
-        {
-            Err(RegistryError::NotFound) => args
-                .store
-                .settle_orphan(outcome.alert_seq, outcome.channel)
-                .await
-                .map(|_| ())
-                .map_err(RegistryError::from),
-            other => other,
-        };
-        match recorded {
-            Ok(()) => return,
-            Err(error) => {
-                tracing::warn!(monitor = %delivery.alert.monitor_id, %error, "cannot record a delivery outcome yet; retrying");
-                tokio::time::sleep(RECORD_RETRY_DELAY).await;
-            }
-        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::domain::channel::Alert;
+use crate::domain::alert::Alert;
 
 use super::{NotifyError, summary};
 
@@ -42,7 +42,7 @@ pub fn message(
         summary(alert),
         alert.monitor_name,
         alert.monitor_id,
-        alert.event.as_str(),
+        alert.kind.as_str(),
         alert.reason,
         alert.at.to_rfc3339(),
     );

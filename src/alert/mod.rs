@@ -3,8 +3,9 @@
 //!
 //! A change of state and the deliveries it owes are written in one atomic batch by the
 //! monitor's actor (`store::Append::owed`). The dispatcher sends each, retrying with
-//! backoff, and has the monitor's actor record the outcome, which removes the outbox
-//! entry in the same batch. Nothing here blocks heartbeat ingestion.
+//! backoff, and reports the outcome on a channel; the monitor side reads it and has the
+//! monitor's actor record it, which removes the outbox entry in the same batch. Nothing
+//! here imports `monitor`, and nothing here blocks heartbeat ingestion.
 
 pub mod alertmanager;
 pub mod channels;
@@ -15,7 +16,8 @@ pub mod webhook;
 
 use std::time::Duration;
 
-use crate::domain::channel::{Alert, Channel, ChannelKind};
+use crate::domain::alert::Alert;
+use crate::domain::channel::{Channel, ChannelKind};
 
 pub use channels::Channels;
 pub use dispatcher::{Dispatcher, RetryPolicy};
@@ -133,11 +135,11 @@ fn describe_http_error(error: &reqwest::Error) -> String {
 
 /// A one-line human summary, shared by chat and email.
 pub fn summary(alert: &Alert) -> String {
-    use crate::domain::channel::AlertEvent;
-    match alert.event {
-        AlertEvent::Down => format!("{} is DOWN ({})", alert.monitor_name, alert.reason),
-        AlertEvent::Up => format!("{} is UP again", alert.monitor_name),
-        AlertEvent::Test => format!(
+    use crate::domain::alert::AlertKind;
+    match alert.kind {
+        AlertKind::Down => format!("{} is DOWN ({})", alert.monitor_name, alert.reason),
+        AlertKind::Up => format!("{} is UP again", alert.monitor_name),
+        AlertKind::Test => format!(
             "Test message from pushmon for channel of {}",
             alert.monitor_name
         ),

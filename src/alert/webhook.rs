@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::domain::channel::Alert;
+use crate::domain::alert::Alert;
 
 use super::{NotifyError, post_json};
 
@@ -20,7 +20,7 @@ pub const ALERT_ID_HEADER: &str = "X-Pushmon-Alert-Id";
 /// The SPEC 5 body.
 pub fn body(alert: &Alert) -> Vec<u8> {
     let payload = json!({
-        "event": alert.event.as_str(),
+        "event": alert.kind.as_str(),
         "reason": alert.reason,
         "at": alert.at.to_rfc3339(),
         "monitor": { "id": alert.monitor_id.to_string(), "name": alert.monitor_name },

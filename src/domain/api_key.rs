@@ -3,7 +3,7 @@
 //! secret; the secret itself is shown once, when the key is created.
 //!
 //! Pure data: generating the secret, checking it and storing the record live in
-//! `http::auth`, `http::keys` and `store::api_keys`.
+//! `http::auth`, `http::api_keys` and `store::api_keys`.
 
 use std::fmt;
 

@@ -1,12 +1,10 @@
-//! Notification channels and the alerts they carry.
+//! Notification channels: where and how alerts are delivered.
 //!
 //! Stored with bincode by `store::codec`: never reorder variants or fields.
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{DownReason, Event, Msg};
-use super::ids::{ChannelId, MonitorId, Timestamp};
-use super::machine::Monitor;
+use super::ids::{ChannelId, Timestamp};
 
 /// Where and how a channel delivers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,83 +55,4 @@ pub enum ChannelEvent {
     Deleted,
     /// The channel's new name and settings (a redeclared channel).
     Updated(Channel),
-}
-
-/// Which change of state an alert reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AlertEvent {
-    Down,
-    Up,
-    /// Sent by `POST /api/channels/{id}/test`; never stored.
-    Test,
-}
-
-impl AlertEvent {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Down => "down",
-            Self::Up => "up",
-            Self::Test => "test",
-        }
-    }
-}
-
-/// One change of state to tell a channel about (SPEC 5's payload, before rendering).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Alert {
-    /// The sequence number of the `down`/`up` event; with the channel, names a delivery.
-    pub alert_seq: u64,
-    pub event: AlertEvent,
-    /// `timeout`, `manual` or `heartbeat`.
-    pub reason: String,
-    pub at: Timestamp,
-    pub monitor_id: MonitorId,
-    pub monitor_name: String,
-    pub msg: Option<Msg>,
-    pub value: Option<f64>,
-}
-
-impl Alert {
-    /// The alert an event owes, given the monitor's state after it; `None` if the event
-    /// is not a change of state that alerts.
-    pub fn for_event(monitor: &Monitor, at: Timestamp, event: &Event) -> Option<Self> {
-        let (alert_event, reason) = match event {
-            Event::WentDown { reason } => (
-                AlertEvent::Down,
-                match reason {
-                    DownReason::Timeout => "timeout",
-                    DownReason::Manual => "manual",
-                },
-            ),
-            Event::Recovered => (AlertEvent::Up, "heartbeat"),
-            _ => return None,
-        };
-        Some(Self {
-            alert_seq: 0,
-            event: alert_event,
-            reason: reason.to_owned(),
-            at,
-            monitor_id: monitor.id,
-            monitor_name: monitor.config.name.clone(),
-            msg: monitor.last_msg.clone(),
-            value: monitor.last_value,
-        })
-    }
-}
-
-/// An alert owed to one channel: the outbox record.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Delivery {
-    pub channel: ChannelId,
-    pub alert: Alert,
-}
-
-/// How a delivery ended, as recorded in the monitor's history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryOutcome {
-    pub channel: ChannelId,
-    pub alert_seq: u64,
-    pub attempts: u32,
-    /// `None` on success; the last error otherwise.
-    pub error: Option<String>,
 }

@@ -6,7 +6,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::channel::DeliveryOutcome;
 use super::ids::{ChannelId, PushToken, Timestamp};
 
 /// The most bytes of a heartbeat's `msg` that are kept; longer ones are truncated.
@@ -54,11 +53,11 @@ impl DownReason {
     }
 }
 
-/// A heartbeat's free-text message, at most [`MAX_MSG_BYTES`] long.
+/// A heartbeat's free text (a push's `msg`), at most [`MAX_MSG_BYTES`] long.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Msg(String);
+pub struct HeartbeatText(String);
 
-impl Msg {
+impl HeartbeatText {
     /// Keeps at most [`MAX_MSG_BYTES`] bytes, cutting at a char boundary.
     pub fn truncated(mut text: String) -> Self {
         if text.len() > MAX_MSG_BYTES {
@@ -80,7 +79,7 @@ impl Msg {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Heartbeat {
     pub status: PushStatus,
-    pub msg: Option<Msg>,
+    pub msg: Option<HeartbeatText>,
     /// Always finite: the ingress rejects NaN and infinities.
     pub value: Option<f64>,
 }
@@ -97,6 +96,16 @@ pub struct MonitorConfig {
     pub key: Option<String>,
     /// Free-form labels. (Stored format version 2.)
     pub tags: Vec<String>,
+}
+
+/// How a delivery ended, as recorded in the monitor's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryOutcome {
+    pub channel: ChannelId,
+    pub alert_seq: u64,
+    pub attempts: u32,
+    /// `None` on success; the last error otherwise.
+    pub error: Option<String>,
 }
 
 /// Everything that can happen to a monitor. Variant order is part of the stored format.
@@ -168,16 +177,16 @@ mod tests {
 
     #[test]
     fn msg_is_truncated_at_a_char_boundary() {
-        let short = Msg::truncated("hello".to_owned());
+        let short = HeartbeatText::truncated("hello".to_owned());
         assert_eq!(short.as_str(), "hello");
 
         // 1023 ASCII bytes then a 3-byte char straddling the limit: the char is dropped.
         let straddling = format!("{}€tail", "a".repeat(1023));
-        let cut = Msg::truncated(straddling);
+        let cut = HeartbeatText::truncated(straddling);
         assert_eq!(cut.as_str().len(), 1023);
         assert!(cut.as_str().chars().all(|c| c == 'a'));
 
-        let exact = Msg::truncated("b".repeat(2000));
+        let exact = HeartbeatText::truncated("b".repeat(2000));
         assert_eq!(exact.as_str().len(), MAX_MSG_BYTES);
     }
 }

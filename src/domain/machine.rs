@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{DownReason, Event, Heartbeat, MonitorConfig, Msg, PushStatus, Stamped};
+use super::event::{
+    DeliveryOutcome, DownReason, Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus,
+    Stamped,
+};
 use super::ids::{MonitorId, PushToken, Timestamp};
 
 /// The state a monitor is in.
@@ -84,7 +87,7 @@ pub struct Monitor {
     pub created_at: Timestamp,
     pub last_heartbeat_at: Option<Timestamp>,
     pub last_status_change_at: Option<Timestamp>,
-    pub last_msg: Option<Msg>,
+    pub last_msg: Option<HeartbeatText>,
     pub last_value: Option<f64>,
     /// When the timeout clock last started: creation, resume, or the last `up` heartbeat.
     pub clock_started_at: Timestamp,
@@ -108,7 +111,7 @@ pub enum Command {
     Resume,
     Delete,
     /// Record how an alert delivery ended.
-    RecordDelivery(super::channel::DeliveryOutcome),
+    RecordDelivery(DeliveryOutcome),
     /// Judge a deadline that may have fallen while the server was stopped (SPEC 3).
     JudgeAfterRestart {
         /// When the stored log last recorded the server alive; `None` if never.

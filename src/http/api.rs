@@ -88,7 +88,7 @@ async fn get_monitor(
     Extension(principal): Extension<Principal>,
     PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let monitor = state.registry.snapshot(parse_id(&id)?).await?;
+    let monitor = state.registry.current_state(parse_id(&id)?).await?;
     let mut body = monitor_json(&state, &monitor);
     redact_credentials(principal, &mut body);
     Ok(Json(body))

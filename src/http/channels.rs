@@ -13,7 +13,8 @@ use serde_json::{Map, Value, json};
 
 use crate::alert::channels::kind_from_fields;
 use crate::clock;
-use crate::domain::channel::{Alert, AlertEvent, Channel, ChannelKind};
+use crate::domain::alert::{Alert, AlertKind};
+use crate::domain::channel::{Channel, ChannelKind};
 use crate::domain::ids::{ChannelId, MonitorId};
 use crate::domain::machine::{Command, ConfigPatch};
 
@@ -124,7 +125,7 @@ async fn test_channel(
     let channel = find(&state, &id)?;
     let alert = Alert {
         alert_seq: 0,
-        event: AlertEvent::Test,
+        kind: AlertKind::Test,
         reason: "test".to_owned(),
         at: clock::now(),
         monitor_id: MonitorId::from_bytes([0; 16]),

@@ -24,7 +24,7 @@ use governor::clock::{Clock, DefaultClock};
 use serde_json::Value;
 use tower_http::timeout::TimeoutBody;
 
-use crate::domain::event::{Heartbeat, Msg, PushStatus};
+use crate::domain::event::{Heartbeat, HeartbeatText, PushStatus};
 use crate::domain::ids::PushToken;
 use crate::metrics as names;
 use crate::monitor::RegistryError;
@@ -362,7 +362,7 @@ fn validate(params: RawParams) -> Result<Heartbeat, ApiError> {
     }
     Ok(Heartbeat {
         status,
-        msg: params.msg.map(Msg::truncated),
+        msg: params.msg.map(HeartbeatText::truncated),
         value,
     })
 }
@@ -425,7 +425,10 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(heartbeat.status, PushStatus::Down);
-        assert_eq!(heartbeat.msg.as_ref().map(Msg::as_str), Some("from query"));
+        assert_eq!(
+            heartbeat.msg.as_ref().map(HeartbeatText::as_str),
+            Some("from query")
+        );
         assert_eq!(heartbeat.value, Some(7.0));
     }
 
@@ -442,7 +445,10 @@ mod tests {
         let form = Bytes::from_static(b"status=down&msg=disk%20full&value=3");
         let heartbeat = parse_heartbeat(None, &headers, form).expect("valid");
         assert_eq!(heartbeat.status, PushStatus::Down);
-        assert_eq!(heartbeat.msg.as_ref().map(Msg::as_str), Some("disk full"));
+        assert_eq!(
+            heartbeat.msg.as_ref().map(HeartbeatText::as_str),
+            Some("disk full")
+        );
         assert_eq!(heartbeat.value, Some(3.0));
         headers.insert(
             header::CONTENT_TYPE,

@@ -1,15 +1,15 @@
 //! The axum layer: `ingress` (the hot push path), `api` and `channels` (management),
-//! `keys` (API keys), `auth` (who may call the management API), `ops` (health,
+//! `api_keys` (API keys), `auth` (who may call the management API), `ops` (health,
 //! readiness, metrics). Each exposes `router()`; [`router`] merges them
 //! with the cross-cutting layers. Handlers talk to actors through the registry and
 //! never write to the store.
 
 pub mod api;
+pub mod api_keys;
 pub mod auth;
 pub mod channels;
 pub mod error;
 pub mod ingress;
-pub mod keys;
 pub mod ops;
 pub mod serve;
 pub mod source;
@@ -225,7 +225,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingress::router())
         .merge(api::router(state.clone()))
         .merge(channels::router(state.clone()))
-        .merge(keys::router(state.clone()))
+        .merge(api_keys::router(state.clone()))
         .merge(ops::router())
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })

@@ -15,18 +15,18 @@ use std::time::Duration;
 
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
-use tokio::sync::oneshot;
 
 use crate::alert::{Channels, Dispatcher};
 use crate::clock;
-use crate::domain::channel::{Alert, Delivery};
-use crate::domain::event::{DownReason, Event, Heartbeat, Stamped};
+use crate::domain::alert::owed_deliveries;
+use crate::domain::event::{DownReason, Event, Stamped};
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::{self, Command, Monitor};
 use crate::metrics as names;
 use crate::store::{Append, EventStore, SnapshotWrite, StoreError};
 
-use super::registry::Directory;
+use super::directory::Directory;
+use super::messages::{MonitorMsg, Reply};
 
 /// At most this many appends in a row skip writing the monitor's snapshot (plain
 /// heartbeats); readers fold them back in, so this bounds the work a read, a scrape
@@ -37,21 +37,6 @@ const SNAPSHOT_EVERY: u32 = 8;
 
 /// How long to wait before retrying a deadline check whose `down` could not be stored.
 const STORE_RETRY_DELAY: Duration = Duration::from_secs(1);
-
-/// A one-shot answer to whoever sent the message.
-pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
-/// What a monitor actor is asked to do.
-pub enum MonitorMsg {
-    /// A push arrived; answered once it is durable.
-    Heartbeat(Heartbeat, Reply<()>),
-    /// A management command; answered with the state after it.
-    Execute(Command, Reply<Monitor>),
-    /// The current state, for the API and tests.
-    Snapshot(oneshot::Sender<Monitor>),
-    /// The deadline timer of the given generation fired.
-    Tick(u64),
-}
 
 /// What every monitor actor shares.
 pub struct MonitorContext {
@@ -151,7 +136,7 @@ impl Actor for MonitorActor {
                 }
                 let _ = reply.send(outcome);
             }
-            MonitorMsg::Snapshot(reply) => {
+            MonitorMsg::GetState(reply) => {
                 let _ = reply.send(state.monitor.clone());
             }
             MonitorMsg::Tick(generation) if generation == state.generation => {
@@ -268,7 +253,8 @@ async fn persist_inline(
         machine::apply(&mut next, 0, stamped.at, &stamped.event);
         deleted |= matches!(stamped.event, Event::Deleted);
     }
-    let owed = owed_deliveries(&state.context.channels, &next, &events);
+    let channels = &state.context.channels;
+    let owed = owed_deliveries(&next, &events, |channel| channels.contains(channel));
     let timeout_deadline = events.iter().find_map(|stamped| match stamped.event {
         Event::WentDown {
             reason: DownReason::Timeout,
@@ -322,32 +308,6 @@ async fn persist_inline(
     }
     rearm(myself, state);
     Ok(())
-}
-
-/// The deliveries `events` owe: one per alert per channel of the monitor that exists.
-fn owed_deliveries(
-    channels: &Channels,
-    monitor: &Monitor,
-    events: &[Stamped],
-) -> Vec<(usize, Delivery)> {
-    let mut owed = Vec::new();
-    for (index, stamped) in events.iter().enumerate() {
-        let Some(alert) = Alert::for_event(monitor, stamped.at, &stamped.event) else {
-            continue;
-        };
-        for channel in &monitor.config.channels {
-            if channels.contains(*channel) {
-                owed.push((
-                    index,
-                    Delivery {
-                        channel: *channel,
-                        alert: alert.clone(),
-                    },
-                ));
-            }
-        }
-    }
-    owed
 }
 
 /// Keeps one timer armed at or before the next deadline. A timer that fires before a

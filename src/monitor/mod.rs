@@ -1,10 +1,16 @@
-//! The actor shell: one ractor actor per monitor, and the registry that owns the
-//! token/id maps and supervises the actors.
+//! The actor shell: one ractor actor per monitor (`actor.rs`, its messages in
+//! `messages.rs`), the token/id maps handlers read (`directory.rs`), and the registry
+//! that spawns and supervises the actors (`registry.rs`).
 
 pub mod actor;
+pub mod directory;
+pub mod messages;
+pub mod outcomes;
 pub mod registry;
 
-pub use registry::{Directory, MonitorHandle, Registry, RegistryError};
+pub use directory::{Directory, MonitorHandle};
+pub use outcomes::record_outcomes;
+pub use registry::{Registry, RegistryError};
 
 #[cfg(test)]
 mod tests;

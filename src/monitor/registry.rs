@@ -10,93 +10,23 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use dashmap::DashMap;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::oneshot;
 
 use crate::alert::{Channels, Dispatcher};
 use crate::clock;
-use crate::domain::channel::DeliveryOutcome;
-use crate::domain::event::{Event, Heartbeat, MonitorConfig, Stamped};
+use crate::domain::event::{DeliveryOutcome, Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::ids::{MonitorId, PushToken, Timestamp};
 use crate::domain::machine::{Command, Monitor};
 use crate::metrics as names;
 use crate::store::{EventStore, StoreError};
 
-use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext, MonitorMsg};
+use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
+use super::directory::{Directory, MonitorHandle};
+use super::messages::MonitorMsg;
 
 /// How long to wait before retrying a rebuild whose stored state could not be read.
 const REBUILD_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// How a monitor is reached.
-#[derive(Clone)]
-pub struct MonitorHandle {
-    pub id: MonitorId,
-    pub actor: ActorRef<MonitorMsg>,
-}
-
-/// token → actor and id → (token, actor).
-#[derive(Default)]
-pub struct Directory {
-    by_token: DashMap<PushToken, MonitorHandle>,
-    by_id: DashMap<MonitorId, (PushToken, ActorRef<MonitorMsg>)>,
-}
-
-impl Directory {
-    pub fn by_token(&self, token: &PushToken) -> Option<MonitorHandle> {
-        self.by_token.get(token).map(|entry| entry.value().clone())
-    }
-
-    pub fn by_id(&self, id: MonitorId) -> Option<ActorRef<MonitorMsg>> {
-        self.by_id.get(&id).map(|entry| entry.value().1.clone())
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
-
-    fn insert(&self, id: MonitorId, token: PushToken, actor: ActorRef<MonitorMsg>) {
-        self.by_token.insert(
-            token,
-            MonitorHandle {
-                id,
-                actor: actor.clone(),
-            },
-        );
-        self.by_id.insert(id, (token, actor));
-    }
-
-    /// Forgets a deleted monitor: its token stops working at once.
-    pub(super) fn remove(&self, id: MonitorId) {
-        if let Some((_, (token, _))) = self.by_id.remove(&id) {
-            self.by_token.remove(&token);
-        }
-    }
-
-    /// Which monitor `actor` runs. A scan: only a failed or unexpectedly stopped actor
-    /// asks, and a map kept for it cost ~86 bytes per monitor at 1M monitors.
-    fn id_of(&self, actor: ActorId) -> Option<MonitorId> {
-        self.by_id
-            .iter()
-            .find(|entry| entry.value().1.get_id() == actor)
-            .map(|entry| *entry.key())
-    }
-
-    /// Moves a monitor to its new token; the old one stops working at once.
-    pub(super) fn rotate_token(&self, id: MonitorId, old: PushToken, new: PushToken) {
-        if let Some(mut entry) = self.by_id.get_mut(&id) {
-            let actor = entry.1.clone();
-            entry.0 = new;
-            drop(entry);
-            self.by_token.remove(&old);
-            self.by_token.insert(new, MonitorHandle { id, actor });
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -277,11 +207,11 @@ impl Registry {
     }
 
     /// The live state of monitor `id`.
-    pub async fn snapshot(&self, id: MonitorId) -> Result<Monitor, RegistryError> {
+    pub async fn current_state(&self, id: MonitorId) -> Result<Monitor, RegistryError> {
         let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
         let (reply, answer) = oneshot::channel();
         actor
-            .cast(MonitorMsg::Snapshot(reply))
+            .cast(MonitorMsg::GetState(reply))
             .map_err(|_| RegistryError::Unavailable)?;
         answer.await.map_err(|_| RegistryError::Unavailable)
     }
@@ -289,14 +219,14 @@ impl Registry {
     /// Asks every monitor to judge deadlines that fell while the server was stopped,
     /// which also arms its timer. Call once, right after [`rebuild`](Self::rebuild).
     pub fn judge_after_restart(&self, last_alive: Option<Timestamp>, restart_grace_seconds: u32) {
-        for entry in self.directory.by_id.iter() {
+        for actor in self.directory.actors() {
             let (reply, _ignored) = oneshot::channel();
             let command = Command::JudgeAfterRestart {
                 last_alive,
                 restart_grace_seconds,
             };
             // An actor that is gone is restarted by supervision, which judges it anew.
-            let _ = entry.value().1.cast(MonitorMsg::Execute(command, reply));
+            let _ = actor.cast(MonitorMsg::Execute(command, reply));
         }
     }
 
@@ -395,13 +325,7 @@ impl Actor for RegistryActor {
             RegistryMsg::RebuildQuarantined(_) | RegistryMsg::RebuildFromStore(_) => {}
             RegistryMsg::StopAll(reply) => {
                 state.stopping = true;
-                let children: Vec<_> = state
-                    .context
-                    .directory
-                    .by_id
-                    .iter()
-                    .map(|entry| entry.value().1.clone())
-                    .collect();
+                let children: Vec<_> = state.context.directory.actors().collect();
                 // Ask all at once, then wait: stopping 1M actors one after the
                 // other took 11-12 s.
                 for child in &children {

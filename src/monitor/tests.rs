@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
-use crate::domain::event::{Heartbeat, MonitorConfig, Msg, PushStatus};
+use crate::domain::event::{Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
 use crate::domain::machine::Status;
 use crate::store::EventStore;
 
@@ -17,18 +17,14 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
     let channels = Channels::new(store.clone(), vec![]);
     let notifier =
         Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).expect("notifier");
-    let (dispatcher, _) = Dispatcher::start(
-        notifier,
-        channels.clone(),
-        store.clone(),
-        RetryPolicy::default(),
-    )
-    .await
-    .expect("dispatcher");
+    let (dispatcher, _, reports) =
+        Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
+            .await
+            .expect("dispatcher");
     let (registry, _) = Registry::start(store.clone(), channels, dispatcher.clone())
         .await
         .expect("registry");
-    dispatcher.attach(registry.clone());
+    super::record_outcomes(registry.clone(), store.clone(), reports);
 
     let config = MonitorConfig {
         name: "supervised".to_owned(),
@@ -45,14 +41,17 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         .expect("registered");
     let heartbeat = Heartbeat {
         status: PushStatus::Up,
-        msg: Some(Msg::truncated("before".to_owned())),
+        msg: Some(HeartbeatText::truncated("before".to_owned())),
         value: Some(1.0),
     };
     registry
         .heartbeat(&handle, heartbeat)
         .await
         .expect("durable");
-    let before = registry.snapshot(monitor.id).await.expect("snapshot");
+    let before = registry
+        .current_state(monitor.id)
+        .await
+        .expect("current state");
     assert_eq!(before.status, Status::Up);
 
     handle.actor.kill();
@@ -67,7 +66,10 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     assert_ne!(restarted.get_id(), handle.actor.get_id());
-    let after = registry.snapshot(monitor.id).await.expect("snapshot");
+    let after = registry
+        .current_state(monitor.id)
+        .await
+        .expect("current state");
     assert_eq!(after, before, "restarted from exactly the stored state");
 
     // The token still works and reaches the new actor.
@@ -86,9 +88,9 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         .expect("durable");
     assert_eq!(
         registry
-            .snapshot(monitor.id)
+            .current_state(monitor.id)
             .await
-            .expect("snapshot")
+            .expect("current state")
             .status,
         Status::Down
     );

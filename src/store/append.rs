@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use crate::domain::channel::{ChannelEvent, Delivery};
+use crate::domain::alert::Delivery;
+use crate::domain::channel::ChannelEvent;
 use crate::domain::event::Stamped;
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;

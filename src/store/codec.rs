@@ -10,7 +10,8 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::channel::{Channel, ChannelEvent, Delivery};
+use crate::domain::alert::Delivery;
+use crate::domain::channel::{Channel, ChannelEvent};
 use crate::domain::event::Event;
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::Monitor;
@@ -163,8 +164,8 @@ fn decode_body_within<T: DeserializeOwned, const LIMIT: usize>(
 mod v1 {
     use serde::Deserialize;
 
-    use crate::domain::channel::{self, ChannelKind, DeliveryOutcome};
-    use crate::domain::event::{self, DownReason, Heartbeat, Msg};
+    use crate::domain::channel::{self, ChannelKind};
+    use crate::domain::event::{self, DeliveryOutcome, DownReason, Heartbeat, HeartbeatText};
     use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
     use crate::domain::machine::{self, Grace, Status};
 
@@ -284,7 +285,7 @@ mod v1 {
         created_at: Timestamp,
         last_heartbeat_at: Option<Timestamp>,
         last_status_change_at: Option<Timestamp>,
-        last_msg: Option<Msg>,
+        last_msg: Option<HeartbeatText>,
         last_value: Option<f64>,
         clock_started_at: Timestamp,
         grace: Option<Grace>,
@@ -316,7 +317,7 @@ mod v1 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::{DownReason, Heartbeat, MonitorConfig, Msg, PushStatus};
+    use crate::domain::event::{DownReason, Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
     use crate::domain::ids::{MonitorId, PushToken};
     use proptest::prelude::*;
 
@@ -325,7 +326,7 @@ mod tests {
             at: Timestamp::from_millis(1_764_106_200_000),
             event: Event::HeartbeatReceived(Heartbeat {
                 status: PushStatus::Up,
-                msg: Some(Msg::truncated("ok".to_owned())),
+                msg: Some(HeartbeatText::truncated("ok".to_owned())),
                 value: Some(1.5),
             }),
         }
@@ -375,7 +376,10 @@ mod tests {
         assert_eq!(monitor.id, MonitorId::from_bytes([1; 16]));
         assert_eq!(monitor.config.name, "nightly backup");
         assert_eq!(monitor.config.key, None);
-        assert_eq!(monitor.last_msg.as_ref().map(Msg::as_str), Some("ok"));
+        assert_eq!(
+            monitor.last_msg.as_ref().map(HeartbeatText::as_str),
+            Some("ok")
+        );
         assert_eq!(monitor.last_value, Some(2.5));
         assert_eq!(monitor.last_seq, 42);
 
@@ -439,7 +443,7 @@ mod tests {
                 at: Timestamp::from_millis(at),
                 event: Event::HeartbeatReceived(Heartbeat {
                     status: if up { PushStatus::Up } else { PushStatus::Down },
-                    msg: Some(Msg::truncated(msg)),
+                    msg: Some(HeartbeatText::truncated(msg)),
                     value,
                 }),
             };

@@ -2,8 +2,8 @@
 //!
 //! fjall refuses every write after one failed, so the writer withdraws the database
 //! from readers (`Writer::break_down`), answers every write with `Unavailable`
-//! meanwhile (`Writer::refuse`), and reopens it every [`RECOVERY_INTERVAL`] until a
-//! durable probe succeeds (`Writer::recover`).
+//! meanwhile (`Writer::refuse`), and reopens it every `RECOVERY_INTERVAL` (the
+//! writer's loop, `writer.rs`) until a durable probe succeeds (`Writer::recover`).
 //!
 //! A monitor is quarantined while its actor's state may disagree with the log: a
 //! pipelined heartbeat its actor applied was not written, or a batch reported as failed
@@ -31,9 +31,6 @@ use crate::metrics as names;
 use super::append::{AppendReply, PendingAppend, WriteRequest};
 use super::writer::Writer;
 use super::{EventStore, Handles, Shared, StoreError, layout};
-
-/// How often a store that failed a write tries to reopen itself.
-pub(super) const RECOVERY_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How long recovery waits for readers to let go of the failed database.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);

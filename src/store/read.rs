@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use fjall::Keyspace;
 
-use crate::domain::channel::{Channel, Delivery};
+use crate::domain::alert::Delivery;
+use crate::domain::channel::Channel;
 use crate::domain::event::Event;
 use crate::domain::ids::{MonitorId, Timestamp};
 use crate::domain::machine::{self, Monitor};

@@ -3,7 +3,7 @@
 
 use super::retention::Retention;
 use super::*;
-use crate::domain::event::{Event, Heartbeat, MonitorConfig, Msg, PushStatus};
+use crate::domain::event::{Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
 use crate::domain::ids::PushToken;
 use crate::domain::machine::{Command, apply, decide};
 
@@ -63,7 +63,7 @@ async fn run(store: &EventStore, monitor: &mut Monitor, command: Command, now: T
 fn beat(status: PushStatus, msg: &str) -> Command {
     Command::Heartbeat(Heartbeat {
         status,
-        msg: Some(Msg::truncated(msg.to_owned())),
+        msg: Some(HeartbeatText::truncated(msg.to_owned())),
         value: Some(1.0),
     })
 }
@@ -205,7 +205,7 @@ async fn concurrent_appends_share_batches_and_all_become_durable() {
 fn beat_with(status: PushStatus, msg: &str, value: Option<f64>) -> Command {
     Command::Heartbeat(Heartbeat {
         status,
-        msg: Some(Msg::truncated(msg.to_owned())),
+        msg: Some(HeartbeatText::truncated(msg.to_owned())),
         value,
     })
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, mpsc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fjall::PersistMode;
 use tokio::sync::oneshot;
@@ -18,8 +18,10 @@ use super::append::{
     Append, AppendReply, ChannelWrite, PendingAppend, SnapshotWrite, WriteRequest,
 };
 use super::codec::{self, StoredEvent};
-use super::quarantine::RECOVERY_INTERVAL;
 use super::{Handles, Shared, StoreError, layout};
+
+/// How often a store that failed a write tries to reopen itself.
+const RECOVERY_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The most appends gathered into one batch; beyond this the rest wait for the next.
 const MAX_APPENDS_PER_BATCH: usize = 4096;

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use crate::support::spawn_app;
 
-/// Files or directories (searched for `.rs` files) naming every `PUSHMON_*` variable.
-const ENV_VAR_SOURCES: &[&str] = &["src/config.rs"];
+/// Files or directories (searched for `.rs` files) naming every `PUSHMON_*` variable:
+/// the settings table (`cli::setting`) and their resolution.
+const ENV_VAR_SOURCES: &[&str] = &["src/cli.rs", "src/config.rs"];
 /// Files or directories whose `.route("…")` calls register every route.
 const ROUTE_SOURCES: &[&str] = &["src/http"];
 /// The file holding `const ROUTES: &[&str] = &[…];`, the route templates of the

@@ -11,6 +11,7 @@ mod declare;
 mod docs;
 mod health;
 mod hostile;
+mod import_graph;
 mod keys;
 mod killloop;
 mod lifecycle;

@@ -1,0 +1,24 @@
+//! What a monitor actor is asked. A file of its own, so the actor that handles these
+//! messages and the registry and Directory that hold its address import it, and not
+//! each other.
+
+use tokio::sync::oneshot;
+
+use crate::domain::event::Heartbeat;
+use crate::domain::machine::{Command, Monitor};
+use crate::store::StoreError;
+
+/// A one-shot answer to whoever sent the message.
+pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// What a monitor actor is asked to do.
+pub enum MonitorMsg {
+    /// A push arrived; answered once it is durable.
+    Heartbeat(Heartbeat, Reply<()>),
+    /// A management command; answered with the state after it.
+    Execute(Command, Reply<Monitor>),
+    /// The current state, for the API and tests.
+    GetState(oneshot::Sender<Monitor>),
+    /// The deadline timer of the given generation fired.
+    Tick(u64),
+}

@@ -1,0 +1,93 @@
+//! Records how alert deliveries ended: the reader of the dispatcher's reports.
+//!
+//! Each outcome is recorded by its monitor's actor (a `DeliveryRecorded` event, which
+//! removes the outbox entry in the same batch), or, if the monitor was deleted
+//! meanwhile, its outbox entry is removed alone. While the store cannot write, it
+//! retries every second. The dispatcher waits for each record before it sends the
+//! next delivery of the same (channel, monitor).
+
+use std::time::Duration;
+
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::alert::dispatcher::{DeliveryReport, DeliveryReports};
+use crate::domain::alert::{AlertKind, Delivery};
+use crate::domain::event::DeliveryOutcome;
+use crate::metrics as names;
+use crate::store::EventStore;
+
+use super::registry::{Registry, RegistryError};
+
+/// How often to retry recording an outcome the store could not take.
+const RECORD_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Records every report until the dispatcher stops, or the task is aborted; either
+/// way the records still retrying are dropped with it (their outbox entries stay, and
+/// are delivered again after the next start).
+///
+/// Start it only once every stored monitor's actor runs: before that, the registry
+/// would take a monitor not yet rebuilt for a deleted one and settle its entry.
+pub fn record_outcomes(
+    registry: Registry,
+    store: EventStore,
+    mut reports: DeliveryReports,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        // One task per outcome: a monitor that is restarting holds up only its own.
+        let mut recording = JoinSet::new();
+        loop {
+            tokio::select! {
+                report = reports.recv() => {
+                    let Some(report) = report else { break };
+                    let (registry, store) = (registry.clone(), store.clone());
+                    recording.spawn(async move {
+                        let DeliveryReport { delivery, outcome, recorded } = report;
+                        record(&registry, &store, &delivery, outcome).await;
+                        let _ = recorded.send(());
+                    });
+                }
+                Some(_) = recording.join_next(), if !recording.is_empty() => {}
+            }
+        }
+    })
+}
+
+/// Has the monitor's actor record the outcome (which settles the outbox entry),
+/// retrying while the store cannot write.
+async fn record(
+    registry: &Registry,
+    store: &EventStore,
+    delivery: &Delivery,
+    outcome: DeliveryOutcome,
+) {
+    let event = match delivery.alert.kind {
+        AlertKind::Down => "down",
+        AlertKind::Up | AlertKind::Test => "up",
+    };
+    let result = if outcome.error.is_none() {
+        "success"
+    } else {
+        "failure"
+    };
+    metrics::counter!(names::ALERTS_TOTAL, "event" => event, "result" => result).increment(1);
+    loop {
+        let recorded = match registry
+            .record_delivery(delivery.alert.monitor_id, outcome.clone())
+            .await
+        {
+            Err(RegistryError::NotFound) => store
+                .settle_orphan(outcome.alert_seq, outcome.channel)
+                .await
+                .map(|_| ())
+                .map_err(RegistryError::from),
+            other => other,
+        };
+        match recorded {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(monitor = %delivery.alert.monitor_id, %error, "cannot record a delivery outcome yet; retrying");
+                tokio::time::sleep(RECORD_RETRY_DELAY).await;
+            }
+        }
+    }
+}
