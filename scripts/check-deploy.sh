@@ -339,7 +339,7 @@ fi
 
 # ---- metric names against the source -------------------------------------------------
 # Every pushmon_* series the rules and the dashboard query must be named in src/ (a
-# const in src/metrics.rs or a family rendered in src/http/ops.rs): a renamed metric
+# const in src/prometheus.rs or a family rendered in src/http/ops.rs): a renamed metric
 # would otherwise leave an alert that can never fire.
 missing=()
 used="$(grep -Eoh 'pushmon_[a-z_]+' deploy/prometheus/rules.yml "$dashboard" |

@@ -19,8 +19,8 @@ use crate::declare::MonitorsFile;
 use crate::domain::ids::MonitorId;
 use crate::http::tls::{Tls, reload_tls};
 use crate::http::{self, AppState, Phase};
-use crate::metrics as names;
 use crate::monitor::{self, Registry};
+use crate::prometheus;
 use crate::store::retention::Retention;
 use crate::store::{EventStore, QuarantineReports};
 
@@ -62,7 +62,7 @@ pub async fn run_with_reload(
     mut reloads: mpsc::Receiver<()>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let metrics = names::install();
+    let metrics = prometheus::install();
     // Histograms buffer every sample until drained; without a scrape they would grow
     // without bound, so drain them on a timer too.
     let upkeep = {
@@ -189,7 +189,7 @@ pub async fn run_with_reload(
                 Arc::clone(&sweeping),
             )));
             let elapsed = started.elapsed();
-            metrics::gauge!(names::STARTUP_DURATION_SECONDS).set(elapsed.as_secs_f64());
+            metrics::gauge!(prometheus::STARTUP_DURATION_SECONDS).set(elapsed.as_secs_f64());
             tracing::info!(
                 rebuilt_monitors = count,
                 elapsed_ms = elapsed.as_millis() as u64,
@@ -318,7 +318,7 @@ async fn sweep_history(
             .await;
         match outcome {
             Ok(swept) => {
-                metrics::counter!(names::HISTORY_PRUNED_TOTAL).increment(swept.deleted as u64);
+                metrics::counter!(prometheus::HISTORY_PRUNED_TOTAL).increment(swept.deleted as u64);
                 tracing::debug!(
                     monitors = swept.monitors,
                     deleted = swept.deleted,

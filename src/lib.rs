@@ -13,7 +13,8 @@
 //! - [`cli`]: the command line as clap parses it, and the table of every setting;
 //!   [`config`] resolves its flags, the environment and defaults into the validated
 //!   configuration.
-//! - [`clock`], [`telemetry`], [`metrics`]: cross-cutting pieces.
+//! - [`clock`], [`telemetry`] (logs), [`prometheus`] (metric names and the
+//!   recorder): cross-cutting pieces.
 
 pub mod alert;
 pub mod app;
@@ -24,7 +25,7 @@ pub mod config;
 pub mod declare;
 pub mod domain;
 pub mod http;
-pub mod metrics;
 pub mod monitor;
+pub mod prometheus;
 pub mod store;
 pub mod telemetry;

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::alert::Delivery;
 use crate::domain::event::DeliveryOutcome;
 use crate::domain::ids::{ChannelId, MonitorId};
-use crate::metrics as names;
+use crate::prometheus;
 
 use super::{Channels, Notifier, NotifyError};
 
@@ -196,7 +196,7 @@ impl Actor for DeliveryActor {
         _myself: ActorRef<Self::Msg>,
         args: DeliveryArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        metrics::gauge!(names::OUTBOX_DEPTH).set(0.0);
+        metrics::gauge!(prometheus::OUTBOX_DEPTH).set(0.0);
         Ok(DeliveryState {
             args: Arc::new(args),
             queues: HashMap::new(),
@@ -237,7 +237,7 @@ impl Actor for DeliveryActor {
                 start_next(&myself, state, key);
             }
         }
-        metrics::gauge!(names::OUTBOX_DEPTH).set(state.owed as f64);
+        metrics::gauge!(prometheus::OUTBOX_DEPTH).set(state.owed as f64);
         Ok(())
     }
 }

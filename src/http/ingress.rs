@@ -26,8 +26,8 @@ use tower_http::timeout::TimeoutBody;
 
 use crate::domain::event::{Heartbeat, HeartbeatText, PushStatus};
 use crate::domain::ids::PushToken;
-use crate::metrics as names;
 use crate::monitor::RegistryError;
+use crate::prometheus;
 
 use super::error::ApiError;
 use super::source;
@@ -109,7 +109,7 @@ async fn respond(
     body: Body,
 ) -> Response {
     let outcome = accept(state, peer, token, parts, body).await;
-    let hot = names::hot();
+    let hot = prometheus::hot();
     match outcome {
         Ok(status) => {
             hot.heartbeat(status).increment(1);

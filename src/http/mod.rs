@@ -35,8 +35,8 @@ use crate::alert::{Channels, Notifier};
 use crate::config::{RateLimit, TrustedProxies};
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::MonitorId;
-use crate::metrics as names;
 use crate::monitor::Registry;
+use crate::prometheus;
 use crate::store::EventStore;
 use error::ApiError;
 
@@ -317,7 +317,7 @@ impl LatencyHistograms {
             .entry(key)
             .or_insert_with(|| {
                 metrics::histogram!(
-                    names::HTTP_REQUEST_DURATION_SECONDS,
+                    prometheus::HTTP_REQUEST_DURATION_SECONDS,
                     "route" => route.name(),
                     "method" => SharedString::const_str(method),
                     "status" => static_status(status)

@@ -11,7 +11,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::domain::machine::{Monitor, Status};
-use crate::metrics as names;
+use crate::prometheus;
 
 use super::error::ApiError;
 use super::{AppState, Phase};
@@ -47,9 +47,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// The exporter's series, then the per-monitor families rendered straight from the
 /// monitors' stored states (cheaper at 100k monitors than 100k registered gauges).
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    names::collect_process();
-    metrics::gauge!(names::MONITOR_ACTORS).set(state.registry.directory().len() as f64);
-    metrics::gauge!(names::ACTOR_PENDING_MESSAGES).set(state.registry.pending_messages() as f64);
+    prometheus::collect_process();
+    metrics::gauge!(prometheus::MONITOR_ACTORS).set(state.registry.directory().len() as f64);
+    metrics::gauge!(prometheus::ACTOR_PENDING_MESSAGES)
+        .set(state.registry.pending_messages() as f64);
     // Reading and rendering 100k monitors takes a while: keep it off the async workers
     // so ingestion is not stalled behind a scrape.
     let scrape_state = state.clone();
@@ -86,12 +87,12 @@ fn render_monitor_families(text: &mut String, monitors: &[Monitor], per_monitor:
             counts[index] += 1;
         }
     }
-    header_lines(text, names::MONITORS, "Monitors by current status");
+    header_lines(text, prometheus::MONITORS, "Monitors by current status");
     for (status, count) in Status::ALL.iter().zip(counts) {
         let _ = writeln!(
             text,
             "{}{{status=\"{}\"}} {count}",
-            names::MONITORS,
+            prometheus::MONITORS,
             status.as_str()
         );
     }

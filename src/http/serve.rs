@@ -22,7 +22,7 @@ use tokio_util::either::Either;
 
 use super::App;
 use super::tls::Tls;
-use crate::metrics as names;
+use crate::prometheus;
 
 /// The bounds of one server.
 #[derive(Clone, Copy, Debug)]
@@ -65,7 +65,7 @@ pub async fn serve(
             () = &mut stop => break,
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            metrics::counter!(names::CONNECTIONS_REFUSED_TOTAL).increment(1);
+            metrics::counter!(prometheus::CONNECTIONS_REFUSED_TOTAL).increment(1);
             drop(stream);
             continue;
         };

@@ -22,7 +22,7 @@ use crate::domain::alert::owed_deliveries;
 use crate::domain::event::{DownReason, Event, Stamped};
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::{self, Command, Monitor};
-use crate::metrics as names;
+use crate::prometheus;
 use crate::store::{Append, EventStore, SnapshotWrite, StoreError};
 
 use super::directory::Directory;
@@ -281,7 +281,7 @@ async fn persist_inline(
     if let Some(deadline) = timeout_deadline {
         // From the deadline to a durable `down`: how late a timeout is detected.
         let lag = deadline.millis_until(clock::now());
-        metrics::histogram!(names::DETECTION_LAG_SECONDS).record(lag as f64 / 1000.0);
+        metrics::histogram!(prometheus::DETECTION_LAG_SECONDS).record(lag as f64 / 1000.0);
     }
 
     // The writer numbered the events first_seq..=last_seq; each alert's seq follows.

@@ -13,7 +13,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::alert::dispatcher::{DeliveryReport, DeliveryReports};
 use crate::domain::alert::{AlertKind, Delivery};
 use crate::domain::event::DeliveryOutcome;
-use crate::metrics as names;
+use crate::prometheus;
 use crate::store::EventStore;
 
 use super::registry::{Registry, RegistryError};
@@ -69,7 +69,7 @@ async fn record(
     } else {
         "failure"
     };
-    metrics::counter!(names::ALERTS_TOTAL, "event" => event, "result" => result).increment(1);
+    metrics::counter!(prometheus::ALERTS_TOTAL, "event" => event, "result" => result).increment(1);
     loop {
         let recorded = match registry
             .record_delivery(delivery.alert.monitor_id, outcome.clone())

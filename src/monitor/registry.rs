@@ -18,7 +18,7 @@ use crate::clock;
 use crate::domain::event::{DeliveryOutcome, Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::ids::{MonitorId, PushToken, Timestamp};
 use crate::domain::machine::{Command, Monitor};
-use crate::metrics as names;
+use crate::prometheus;
 use crate::store::{EventStore, StoreError};
 
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
@@ -356,7 +356,7 @@ impl Actor for RegistryActor {
                     return Ok(());
                 };
                 tracing::error!(monitor = %id, %error, "monitor actor failed; restarting it from its stored state");
-                metrics::counter!(names::ACTOR_RESTARTS_TOTAL).increment(1);
+                metrics::counter!(prometheus::ACTOR_RESTARTS_TOTAL).increment(1);
                 rebuild_from_store(&myself, state, id).await;
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
@@ -373,7 +373,7 @@ impl Actor for RegistryActor {
                     return Ok(());
                 };
                 tracing::error!(monitor = %id, ?reason, "monitor actor stopped unexpectedly; restarting it");
-                metrics::counter!(names::ACTOR_RESTARTS_TOTAL).increment(1);
+                metrics::counter!(prometheus::ACTOR_RESTARTS_TOTAL).increment(1);
                 rebuild_from_store(&myself, state, id).await;
             }
             _ => {}

@@ -26,7 +26,7 @@ use fjall::PersistMode;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::ids::MonitorId;
-use crate::metrics as names;
+use crate::prometheus;
 
 use super::append::{AppendReply, PendingAppend, WriteRequest};
 use super::writer::Writer;
@@ -291,7 +291,7 @@ impl Writer {
                 self.handles = Some(Arc::clone(&handles));
                 self.shared.publish(Some(handles));
                 self.shared.recoveries.fetch_add(1, Ordering::AcqRel);
-                metrics::counter!(names::STORE_RECOVERIES_TOTAL).increment(1);
+                metrics::counter!(prometheus::STORE_RECOVERIES_TOTAL).increment(1);
                 self.shared.writable.store(true, Ordering::Relaxed);
                 tracing::info!("store reopened after a failed write; accepting writes again");
             }

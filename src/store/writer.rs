@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::domain::channel::ChannelEvent;
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
-use crate::metrics as names;
+use crate::prometheus;
 
 use super::append::{
     Append, AppendReply, ChannelWrite, PendingAppend, SnapshotWrite, WriteRequest,
@@ -181,12 +181,12 @@ impl Writer {
             Ok(()) => batch.commit(),
             Err(vanished) => Err(vanished),
         };
-        let hot = names::hot();
+        let hot = prometheus::hot();
         hot.commit_duration.record(started.elapsed().as_secs_f64());
         hot.batch_events.record(event_count as f64);
         if let Err(error) = outcome {
             tracing::error!(%error, "event log commit failed; nothing in the batch is acknowledged; reopening the store");
-            metrics::counter!(names::STORE_WRITE_FAILURES_TOTAL).increment(1);
+            metrics::counter!(prometheus::STORE_WRITE_FAILURES_TOTAL).increment(1);
             let monitors = pending
                 .iter()
                 .filter_map(|request| match request {

@@ -21,7 +21,7 @@ const ROUTE_SOURCES: &[&str] = &["src/http"];
 /// request metrics' `route` label.
 const ROUTES_TABLE_SOURCE: &str = "src/http/mod.rs";
 /// Files declaring metric names as `pub const …: &str = "pushmon_…";`.
-const METRIC_CONST_SOURCES: &[&str] = &["src/metrics.rs"];
+const METRIC_CONST_SOURCES: &[&str] = &["src/prometheus.rs"];
 /// Files writing the per-monitor `pushmon_…` families into `/metrics` by hand.
 const METRIC_FAMILY_SOURCES: &[&str] = &["src/http/ops.rs"];
 

@@ -3,7 +3,7 @@
 //!
 //! Layers, bottom to top: `domain`, `store`, `monitor` and `alert`, `http`, then `app`
 //! (with `app/`), `declare` (it reconciles through the registry), `check` (`pushmon
-//! check`) and `main`. `clock`, `metrics`, `telemetry`, `config` and `cli` (the clap
+//! check`) and `main`. `clock`, `prometheus`, `telemetry`, `config` and `cli` (the clap
 //! types, beside `config`) are cross-cutting: any layer but `domain` may import them,
 //! and they import nothing from `http`, `app`, `declare`, `check` or `main`. `domain`
 //! imports only `domain`. Between top-level modules the graph has no cycle either, so of
@@ -49,7 +49,7 @@ fn layer_of(file: &str) -> Layer {
         "monitor" | "alert" => Layer::Ranked(2, "monitor/alert"),
         "http" => Layer::Ranked(3, "http"),
         "app" | "declare" | "check" | "main" => Layer::Ranked(4, "app"),
-        "clock" | "metrics" | "telemetry" | "config" | "cli" => Layer::Leaf,
+        "clock" | "prometheus" | "telemetry" | "config" | "cli" => Layer::Leaf,
         "lib" => Layer::Root,
         other => panic!("src/{file}: top-level module `{other}` has no layer: add it to layer_of"),
     }
@@ -644,7 +644,7 @@ fn import_graph_scan_sees_reexports_super_and_inline_paths() {
         "#,
     )
     .unwrap();
-    let mut seen: Vec<String> = imports_of(&krate, "metrics.rs", &snippet)
+    let mut seen: Vec<String> = imports_of(&krate, "prometheus.rs", &snippet)
         .into_iter()
         .map(|import| import.to)
         .collect();

@@ -1,7 +1,9 @@
-//! Every metric name, described once, and the one Prometheus recorder.
+//! What pushmon exports to Prometheus: every metric name, described once; the one
+//! recorder (`metrics-exporter-prometheus`) behind the `metrics` macros; the handles
+//! the push path keeps ([`hot`]); the process gauges.
 //!
-//! Service metrics carry bounded labels only. The per-monitor families of SPEC 6 are
-//! not registered gauges (rendering 100k labelled series through the exporter is
+//! Service metrics carry bounded labels only. The per-monitor families
+//! (`docs/metrics.md`, "Per-monitor series") are not registered gauges (rendering 100k labelled series through the exporter is
 //! slow); they are rendered from the monitors' states at scrape time by `http::ops`.
 
 use std::sync::OnceLock;
