@@ -27,7 +27,8 @@ use crate::store::{EventStore, QuarantineReports};
 mod admin_token;
 use admin_token::admin_token;
 
-/// How often the store records that the server is alive (SPEC 3: "about every second").
+/// How often the store records that the server is alive (`docs/states.md`, "After a
+/// restart of the server": about every second).
 const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long shutdown waits for in-flight requests (Kubernetes' default grace is 30 s).

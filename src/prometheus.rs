@@ -223,7 +223,8 @@ fn describe() {
     );
 }
 
-/// SPEC 6: every series is there from start-up, counters at 0 for known labels.
+/// Every series is there from start-up, counters at 0 for known labels
+/// (`docs/metrics.md`, "Series").
 fn zero_known_series() {
     for status in ["up", "down"] {
         metrics::counter!(HEARTBEATS_TOTAL, "status" => status).absolute(0);

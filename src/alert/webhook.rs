@@ -1,4 +1,4 @@
-//! The generic webhook: SPEC 5's JSON, signed with
+//! The generic webhook: the JSON of `docs/alerts.md` ("Webhook"), signed with
 //! `X-Pushmon-Signature: sha256=<hex HMAC-SHA256 of the raw body>` when a secret is set,
 //! and carrying `X-Pushmon-Alert-Id` for deduplication.
 
@@ -17,7 +17,7 @@ pub const SIGNATURE_HEADER: &str = "X-Pushmon-Signature";
 /// at-least-once delivery allows.
 pub const ALERT_ID_HEADER: &str = "X-Pushmon-Alert-Id";
 
-/// The SPEC 5 body.
+/// The body (`docs/alerts.md`, "Webhook").
 pub fn body(alert: &Alert) -> Vec<u8> {
     let payload = json!({
         "event": alert.kind.as_str(),

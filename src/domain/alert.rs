@@ -28,7 +28,8 @@ impl AlertKind {
     }
 }
 
-/// One change of state to tell a channel about (SPEC 5's payload, before rendering).
+/// One change of state to tell a channel about (the payload of `docs/alerts.md`,
+/// before rendering).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// The sequence number of the `down`/`up` event; with the channel, names a delivery.

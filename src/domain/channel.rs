@@ -9,7 +9,7 @@ use super::ids::{ChannelId, Timestamp};
 /// Where and how a channel delivers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChannelKind {
-    /// SPEC 5's JSON, HMAC-signed when a secret is set.
+    /// The JSON of `docs/alerts.md` ("Webhook"), HMAC-signed when a secret is set.
     Webhook { url: String, secret: Option<String> },
     /// A Slack incoming webhook.
     Slack { url: String },

@@ -1,4 +1,4 @@
-//! The monitor state machine of SPEC section 3, pure: no I/O, no clock, no runtime.
+//! The monitor state machine of `docs/states.md`, pure: no I/O, no clock, no runtime.
 //!
 //! `decide` turns a command into the events it causes (or a rejection), `apply` folds
 //! an event into the state, and `next_deadline` says when the monitor must be judged
@@ -112,7 +112,8 @@ pub enum Command {
     Delete,
     /// Record how an alert delivery ended.
     RecordDelivery(DeliveryOutcome),
-    /// Judge a deadline that may have fallen while the server was stopped (SPEC 3).
+    /// Judge a deadline that may have fallen while the server was stopped
+    /// (`docs/states.md`, "After a restart of the server").
     JudgeAfterRestart {
         /// When the stored log last recorded the server alive; `None` if never.
         last_alive: Option<Timestamp>,
@@ -215,9 +216,10 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
     }
 }
 
-/// SPEC 3: a deadline that fell while the server was stopped gets a grace of
+/// A deadline that fell while the server was stopped gets a grace of
 /// `min(timeout, restart grace)` from now, once; one that fell before the stop (or
-/// whose grace was already spent) is judged at once.
+/// whose grace was already spent) is judged at once (`docs/states.md`, "After a
+/// restart of the server").
 fn judge_after_restart(
     monitor: &Monitor,
     last_alive: Option<Timestamp>,

@@ -1,4 +1,4 @@
-//! The management API (SPEC 4): monitors and their history, behind the admin bearer
+//! The management API (`docs/api.md`): monitors and their history, behind the admin bearer
 //! token or an API key (`auth`: read keys may only read). Bodies are validated field by field so errors name the field.
 
 use axum::Router;
@@ -329,7 +329,7 @@ fn rfc3339(at: Option<Timestamp>) -> Value {
     at.map_or(Value::Null, |at| Value::String(at.to_rfc3339()))
 }
 
-/// The Monitor object of SPEC 4.
+/// The Monitor object (`docs/api.md`, "The Monitor object").
 pub fn monitor_json(state: &AppState, monitor: &Monitor) -> Value {
     let token = monitor.token.reveal();
     let mut body = json!({
@@ -347,8 +347,8 @@ pub fn monitor_json(state: &AppState, monitor: &Monitor) -> Value {
         "last_msg": monitor.last_msg.as_ref().map(|msg| msg.as_str()),
         "last_value": monitor.last_value,
     });
-    // Beyond SPEC 4, shown only when set, so a monitor made through the API has
-    // exactly the specified shape.
+    // Shown only when set, so a monitor made through the API without them has
+    // exactly the thirteen fields `docs/api.md` promises.
     if let Value::Object(fields) = &mut body {
         if !monitor.config.tags.is_empty() {
             fields.insert("tags".to_owned(), json!(monitor.config.tags));
@@ -360,7 +360,7 @@ pub fn monitor_json(state: &AppState, monitor: &Monitor) -> Value {
     body
 }
 
-/// The Event object of SPEC 4.
+/// The Event object (`docs/api.md`, "The Event object").
 fn event_json(recorded: &RecordedEvent) -> Value {
     let mut fields = Map::new();
     fields.insert("seq".to_owned(), json!(recorded.seq));

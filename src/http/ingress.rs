@@ -1,4 +1,4 @@
-//! The push ingress (SPEC 2): the hot path. Check the source address's rate limit,
+//! The push ingress (`docs/push.md`): the hot path. Check the source address's rate limit,
 //! parse and validate the parameters, find the monitor, check its rate limit, hand the
 //! heartbeat to its actor, answer once it is durable.
 //!

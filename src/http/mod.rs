@@ -40,7 +40,7 @@ use crate::prometheus;
 use crate::store::EventStore;
 use error::ApiError;
 
-/// The largest request body accepted (SPEC 2).
+/// The largest request body accepted (`docs/push.md`, "Answers": 413 above it).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How long a request body may take to arrive.

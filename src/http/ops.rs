@@ -1,4 +1,4 @@
-//! Operations endpoints: `/healthz`, `/readyz`, `/metrics` (SPEC 6).
+//! Operations endpoints: `/healthz`, `/readyz`, `/metrics` (`docs/metrics.md`).
 
 use std::fmt::Write as _;
 

@@ -468,7 +468,6 @@ fn outside_citations(text: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "enabled once src/ no longer cites SPEC"]
 fn nothing_in_the_repository_cites_material_outside_it() {
     let mut offending = Vec::new();
     for file in repository_files() {
