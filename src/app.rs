@@ -1,5 +1,6 @@
 //! Wiring and lifecycle: open the store → serve (not ready) → rebuild every monitor
-//! actor → judge deadlines missed while stopped → ready → … → drain → close.
+//! actor → judge deadlines missed while stopped → reconcile the monitors file → ready
+//! → … → drain → stop delivery and the actors → close the store.
 
 use std::collections::HashMap;
 use std::future::Future;

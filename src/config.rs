@@ -1,6 +1,6 @@
 //! The validated configuration the server runs with, and its resolution: each setting
-//! from its flag, else its `PUSHMON_*` environment variable, else its default (README,
-//! "Configuration"). [`setting`] lists every setting once (flag, variable, default
+//! from its flag, else its `PUSHMON_*` environment variable, else its default
+//! (`docs/configuration.md`). [`setting`] lists every setting once (flag, variable, default
 //! and name); it lives in `cli`, beside the clap types that take each flag's name and
 //! help from it, so that `config` imports `cli` and not the other way round. One
 //! helper here, `Setting::resolve`, reads each setting. Resolution takes the

@@ -4,10 +4,14 @@
 //! - [`domain`]: the pure state machine, events and ids (no I/O).
 //! - [`store`]: the fjall event log with group commit; the only code that touches
 //!   fjall or bincode.
-//! - [`monitor`]: one ractor actor per monitor, and the registry that supervises them.
+//! - [`monitor`]: one ractor actor per monitor, the directory handlers find them in,
+//!   the registry that spawns and supervises them, and the recorder of delivery
+//!   outcomes.
 //! - [`alert`]: channels, notifiers, and the outbox dispatcher.
-//! - [`http`]: the axum routes: push ingress, management API, health.
-//! - [`app`]: wiring and lifecycle: open store, rebuild actors, serve, drain.
+//! - [`http`]: the accept loop (hyper, optional TLS) and the axum routes: push
+//!   ingress, management API, health and metrics.
+//! - [`app`]: wiring and lifecycle: open the store, serve (not ready), rebuild the
+//!   actors, ready, drain, close.
 //! - [`check`]: `pushmon check`, a stopped store's snapshots against a full replay.
 //! - [`declare`]: the monitors file, reconciled at start-up and on SIGHUP.
 //! - [`cli`]: the command line as clap parses it, and the table of every setting;

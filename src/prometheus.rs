@@ -3,8 +3,9 @@
 //! the push path keeps ([`hot`]); the process gauges.
 //!
 //! Service metrics carry bounded labels only. The per-monitor families
-//! (`docs/metrics.md`, "Per-monitor series") are not registered gauges (rendering 100k labelled series through the exporter is
-//! slow); they are rendered from the monitors' states at scrape time by `http::ops`.
+//! (`docs/metrics.md`, "Per-monitor series") are not registered gauges (rendering
+//! 100k labelled series through the exporter is slow); `http::ops` renders them from
+//! the monitors' states at scrape time.
 
 use std::sync::OnceLock;
 

@@ -1,6 +1,6 @@
 //! Tracing setup: human-readable lines by default, one JSON object a line with
 //! `--log-format json`. Logs go to stderr; `RUST_LOG` overrides the default
-//! ([`DEFAULT_FILTER`]).
+//! (`DEFAULT_FILTER`).
 
 use tracing_subscriber::EnvFilter;
 

@@ -1,6 +1,6 @@
 //! The set of notification channels: read by handlers and monitor actors from a shared
-//! map, changed only through [`Channels::create`] and [`Channels::delete`], which make
-//! the change durable first.
+//! map, changed only through [`Channels::create`], [`Channels::update`] and
+//! [`Channels::delete`], which make the change durable first.
 
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use crate::store::{EventStore, StoreError};
 pub struct Channels {
     map: Arc<DashMap<ChannelId, Channel>>,
     store: EventStore,
-    /// Serialises creations and deletions so the log and the map agree on order.
+    /// Serialises changes so the log and the map agree on their order.
     writes: Arc<tokio::sync::Mutex<()>>,
 }
 

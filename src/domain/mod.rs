@@ -1,7 +1,9 @@
-//! The pure core: ids, events and the monitor state machine.
+//! The pure core: ids, events, the monitor state machine, and the data of alerts,
+//! channels and API keys.
 //!
-//! Nothing here does I/O or reads the clock: no tokio, ractor, fjall, axum or metrics.
-//! Time comes in as an argument.
+//! Nothing here does I/O: no tokio, ractor, fjall, axum or metrics. Time comes in as
+//! an argument; the one exception is `generate` on ids, a UUID v7 whose first bits
+//! are the current time.
 
 pub mod alert;
 pub mod api_key;

@@ -1,5 +1,6 @@
-//! The management API (`docs/api.md`): monitors and their history, behind the admin bearer
-//! token or an API key (`auth`: read keys may only read). Bodies are validated field by field so errors name the field.
+//! The management API (`docs/api.md`): monitors and their history, behind the admin
+//! bearer token or an API key (`auth`: read keys may only read). Bodies are validated
+//! field by field, so errors name the field.
 
 use axum::Router;
 use axum::body::Bytes;

@@ -1,8 +1,14 @@
-//! The axum layer: `ingress` (the hot push path), `api` and `channels` (management),
-//! `api_keys` (API keys), `auth` (who may call the management API), `ops` (health,
-//! readiness, metrics). Each exposes `router()`; [`router`] merges them
-//! with the cross-cutting layers. Handlers talk to actors through the registry and
-//! never write to the store.
+//! The HTTP side. `serve` accepts connections (with `tls`) and hands each request to
+//! [`App`], which sends plain pushes straight to `ingress` (the hot path) and
+//! everything else through [`router`]. The routes: `ingress` (push), `api` and
+//! `channels` (management), `api_keys`, `ops` (health, readiness, metrics), each with
+//! its `router()`; `auth` decides who may call the management API, `source` where a
+//! push comes from, and `error` turns every failure into its JSON answer.
+//!
+//! Handlers never append a monitor's events: they ask its actor, through the registry.
+//! They write only channels (through `alert::Channels`) and API keys (through
+//! `auth::ApiKeyRing`), each made durable before its map in memory changes, and read
+//! the store directly for listings, history and `/metrics`.
 
 pub mod api;
 pub mod api_keys;

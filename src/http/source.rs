@@ -1,7 +1,7 @@
 //! Where a request comes from, for the per-source push rate limit.
 //!
-//! The source is the TCP peer address (put into each request's extensions by
-//! `serve`), unless that peer is a configured trusted proxy: then `X-Forwarded-For` is
+//! The source is the TCP peer address (which `serve` hands to `App::handle`: an
+//! argument of `ingress::push_direct`, or `ConnectInfo` for routed requests), unless that peer is a configured trusted proxy: then `X-Forwarded-For` is
 //! read from the right (each proxy appends the address it received the request from)
 //! and the first address that is not itself a trusted proxy is the source. A client
 //! can write anything into `X-Forwarded-For`, so the header is never believed from a

@@ -1,6 +1,6 @@
-//! What a monitor actor is asked. A file of its own, so the actor that handles these
-//! messages and the registry and Directory that hold its address import it, and not
-//! each other.
+//! What a monitor actor is asked. A file of its own so that the Directory, which holds
+//! actors' addresses and which the actor itself uses, need not import the actor:
+//! imports go registry → actor → directory → messages.
 
 use tokio::sync::oneshot;
 

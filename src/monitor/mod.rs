@@ -1,6 +1,8 @@
 //! The actor shell: one ractor actor per monitor (`actor.rs`, its messages in
-//! `messages.rs`), the token/id maps handlers read (`directory.rs`), and the registry
-//! that spawns and supervises the actors (`registry.rs`).
+//! `messages.rs`), the token/id maps handlers read (`directory.rs`), the registry
+//! that spawns and supervises the actors (`registry.rs`), and the reader of the
+//! dispatcher's reports that has each delivery's outcome recorded (`outcomes.rs`).
+//! Imports go registry → actor → directory → messages, never back.
 
 pub mod actor;
 pub mod directory;

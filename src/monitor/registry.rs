@@ -1,5 +1,5 @@
-//! The registry: maps push token → actor and id → actor, spawns and stops monitor
-//! actors, and supervises them. An actor that fails is restarted from its stored
+//! The registry: spawns and stops monitor actors, keeps the [`Directory`] of them
+//! (push token → actor, id → actor), and supervises them. An actor that fails is restarted from its stored
 //! state, never silently lost; the actor of a monitor the store quarantined is
 //! replaced by one rebuilt from the store ([`Registry::rebuild_quarantined`]).
 //!
