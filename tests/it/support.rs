@@ -569,6 +569,29 @@ impl ServerProcess {
         Self::spawn_wrapped(wrapper, data_dir, &args, &[], None).await
     }
 
+    /// Like [`start`](Self::start), but returns as soon as the server listens, before
+    /// it is ready; [`wait_until_ready`](Self::wait_until_ready) waits for the rest.
+    pub async fn start_unready(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
+        let mut args = vec!["--admin-token", ADMIN_TOKEN];
+        args.extend_from_slice(extra_args);
+        Self::launch(&[], data_dir, &args, &[], None).await
+    }
+
+    /// Waits until `/readyz` answers 200; fails if the server exits first.
+    pub async fn wait_until_ready(&mut self) {
+        let api = self.api.clone();
+        let exited_early = tokio::select! {
+            () = api.wait_until_ready(|| true) => None,
+            status = self.child.wait() => Some(status),
+        };
+        if let Some(status) = exited_early {
+            panic!(
+                "pushmon exited before ready: {status:?}; stderr:\n{}",
+                self.log()
+            );
+        }
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id().expect("pushmon still running")
@@ -584,6 +607,19 @@ impl ServerProcess {
     }
 
     async fn spawn_wrapped(
+        wrapper: &[&str],
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+        https_root_pem: Option<&[u8]>,
+    ) -> ServerProcess {
+        let mut server = Self::launch(wrapper, data_dir, extra_args, env, https_root_pem).await;
+        server.wait_until_ready().await;
+        server
+    }
+
+    /// Starts the binary and returns once it has logged the address it listens on.
+    async fn launch(
         wrapper: &[&str],
         data_dir: &Path,
         extra_args: &[&str],
@@ -651,24 +687,12 @@ impl ServerProcess {
             None => Api::new(address, ADMIN_TOKEN),
             Some(root_pem) => Api::https(address, ADMIN_TOKEN, root_pem),
         };
-        let mut server = ServerProcess {
+        ServerProcess {
             api,
             child,
             log,
             reader,
-        };
-        let api = server.api.clone();
-        let exited_early = tokio::select! {
-            () = api.wait_until_ready(|| true) => None,
-            status = server.child.wait() => Some(status),
-        };
-        if let Some(status) = exited_early {
-            panic!(
-                "pushmon exited before ready: {status:?}; stderr:\n{}",
-                server.log()
-            );
         }
-        server
     }
 
     pub fn log(&self) -> String {
