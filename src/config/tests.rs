@@ -1,0 +1,809 @@
+//! Configuration tests: every setting's flag, variable, default, bounds and error
+//! text, resolved from a map instead of the process environment.
+
+use super::*;
+use crate::cli::{Cli, Command};
+use clap::Parser as _;
+use std::collections::HashMap;
+
+fn resolve(args: ServeArgs, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect();
+    Config::resolve(args, |key| env.get(key).cloned())
+}
+
+#[test]
+fn defaults_match_the_configuration_reference() {
+    let config = resolve(ServeArgs::default(), &[]).expect("defaults are valid");
+    assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.data_dir, PathBuf::from("./pushmon-data"));
+    assert_eq!(config.restart_grace, Duration::from_secs(60));
+    assert_eq!(config.rate_limit, RateLimit::default());
+    assert_eq!(
+        config.ip_rate_limit,
+        Some(RateLimit {
+            per_second: 1000,
+            burst: 2000
+        })
+    );
+    assert!(config.trusted_proxies.is_empty());
+    assert_eq!(
+        config.public_base_url(config.listen),
+        "http://127.0.0.1:8080"
+    );
+}
+
+#[test]
+fn flags_win_over_env_and_env_over_defaults() {
+    let args = ServeArgs {
+        listen: Some("0.0.0.0:9000".to_owned()),
+        ..ServeArgs::default()
+    };
+    let config = resolve(
+        args,
+        &[
+            ("PUSHMON_LISTEN", "127.0.0.1:1"),
+            ("PUSHMON_RESTART_GRACE", "0"),
+            ("PUSHMON_PUBLIC_URL", "https://pm.example.com/"),
+            ("PUSHMON_LOG_FORMAT", "json"),
+        ],
+    )
+    .expect("valid");
+    assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+    assert_eq!(config.restart_grace, Duration::ZERO);
+    assert_eq!(config.public_url.as_deref(), Some("https://pm.example.com"));
+    assert_eq!(config.log_format, LogFormat::Json);
+}
+
+#[test]
+fn the_per_address_limit_is_configurable_and_zero_switches_it_off() {
+    let config = resolve(
+        ServeArgs {
+            rate_limit_ip_burst: Some("10".to_owned()),
+            ..ServeArgs::default()
+        },
+        &[("PUSHMON_RATE_LIMIT_IP_PER_SECOND", "5")],
+    )
+    .expect("valid");
+    assert_eq!(
+        config.ip_rate_limit,
+        Some(RateLimit {
+            per_second: 5,
+            burst: 10
+        })
+    );
+    let config = resolve(
+        ServeArgs::default(),
+        &[("PUSHMON_RATE_LIMIT_IP_PER_SECOND", "0")],
+    )
+    .expect("valid");
+    assert_eq!(config.ip_rate_limit, None);
+    let error = resolve(
+        ServeArgs::default(),
+        &[("PUSHMON_RATE_LIMIT_IP_BURST", "0")],
+    )
+    .expect_err("a burst of 0 lets nothing through");
+    assert!(error.to_string().contains("per address"), "{error}");
+}
+
+#[test]
+fn trusted_proxies_are_addresses_and_ranges() {
+    let config = resolve(
+        ServeArgs {
+            trusted_proxies: Some(" 10.0.0.0/8, 192.168.1.7 ,fd00::/8,".to_owned()),
+            ..ServeArgs::default()
+        },
+        &[],
+    )
+    .expect("valid");
+    let proxies = &config.trusted_proxies;
+    for trusted in ["10.1.2.3", "192.168.1.7", "fd00::1", "::ffff:10.9.9.9"] {
+        assert!(proxies.contains(trusted.parse().unwrap()), "{trusted}");
+    }
+    for untrusted in ["11.0.0.1", "192.168.1.8", "fe80::1"] {
+        assert!(!proxies.contains(untrusted.parse().unwrap()), "{untrusted}");
+    }
+    let error = resolve(
+        ServeArgs::default(),
+        &[("PUSHMON_TRUSTED_PROXIES", "10.0.0.0/8,ingress")],
+    )
+    .expect_err("not an address");
+    assert!(error.to_string().contains("\"ingress\""), "{error}");
+}
+
+#[test]
+fn tls_needs_both_files_and_makes_the_default_url_https() {
+    let config = resolve(
+        ServeArgs {
+            tls_cert: Some(PathBuf::from("/etc/pushmon/cert.pem")),
+            ..ServeArgs::default()
+        },
+        &[("PUSHMON_TLS_KEY", "/etc/pushmon/key.pem")],
+    )
+    .expect("valid");
+    assert_eq!(
+        config.tls,
+        Some(TlsFiles {
+            cert: PathBuf::from("/etc/pushmon/cert.pem"),
+            key: PathBuf::from("/etc/pushmon/key.pem"),
+        })
+    );
+    assert_eq!(
+        config.public_base_url(config.listen),
+        "https://127.0.0.1:8080"
+    );
+    for env in [
+        [("PUSHMON_TLS_CERT", "/c.pem")],
+        [("PUSHMON_TLS_KEY", "/k.pem")],
+    ] {
+        let error = resolve(ServeArgs::default(), &env).expect_err("only one of the two");
+        assert!(error.to_string().contains("both"), "{error}");
+    }
+}
+
+#[test]
+fn invalid_values_name_what_is_wrong() {
+    let error = resolve(ServeArgs::default(), &[("PUSHMON_RESTART_GRACE", "soon")])
+        .expect_err("not a number");
+    assert!(error.to_string().contains("restart grace"), "{error}");
+    let error =
+        resolve(ServeArgs::default(), &[("PUSHMON_ADMIN_TOKEN", "short")]).expect_err("too short");
+    assert!(error.to_string().contains("admin token"), "{error}");
+}
+
+/// One setting's row: its flag and environment variable, a value given through
+/// either, what the configuration shows for it and with nothing given, more values
+/// it accepts, and values it rejects with the exact error.
+struct Case {
+    flag: &'static str,
+    env: &'static str,
+    /// `--no-monitor-metrics` takes no value: giving the flag means `value`.
+    switch: bool,
+    /// How clap itself rejects the `rejected` values given as the flag (an
+    /// unknown `ValueEnum` variant, an empty path).
+    clap_rejects: Option<clap::error::ErrorKind>,
+    value: &'static str,
+    shows: &'static str,
+    default: &'static str,
+    /// More accepted values (through the environment) and what they show.
+    accepted: &'static [(&'static str, &'static str)],
+    /// Rejected values and the whole error message.
+    rejected: &'static [(&'static str, &'static str)],
+    /// Other settings the case needs to be valid.
+    with: &'static [(&'static str, &'static str)],
+    observe: fn(&Config) -> String,
+}
+
+const CASE: Case = Case {
+    flag: "",
+    env: "",
+    switch: false,
+    clap_rejects: None,
+    value: "",
+    shows: "",
+    default: "",
+    accepted: &[],
+    rejected: &[],
+    with: &[],
+    observe: |_| String::new(),
+};
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            flag: "--listen",
+            env: "PUSHMON_LISTEN",
+            value: "0.0.0.0:9000",
+            shows: "0.0.0.0:9000",
+            default: "127.0.0.1:8080",
+            accepted: &[("[::1]:80", "[::1]:80")],
+            rejected: &[
+                (
+                    "localhost:8080",
+                    "invalid listen address: \"localhost:8080\" is not an IP address and port like 127.0.0.1:8080",
+                ),
+                (
+                    "127.0.0.1",
+                    "invalid listen address: \"127.0.0.1\" is not an IP address and port like 127.0.0.1:8080",
+                ),
+            ],
+            observe: |config| config.listen.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--data-dir",
+            env: "PUSHMON_DATA_DIR",
+            value: "/srv/pushmon",
+            shows: "\"/srv/pushmon\"",
+            default: "\"./pushmon-data\"",
+            observe: |config| format!("{:?}", config.data_dir),
+            ..CASE
+        },
+        Case {
+            flag: "--admin-token",
+            env: "PUSHMON_ADMIN_TOKEN",
+            value: "0123456789abcdef",
+            shows: "Some(\"0123456789abcdef\")",
+            default: "None",
+            accepted: &[("", "None")],
+            rejected: &[(
+                "0123456789abcde",
+                "invalid admin token: must be at least 16 characters",
+            )],
+            observe: |config| format!("{:?}", config.admin_token),
+            ..CASE
+        },
+        Case {
+            flag: "--public-url",
+            env: "PUSHMON_PUBLIC_URL",
+            value: "https://pm.example.com/",
+            shows: "Some(\"https://pm.example.com\")",
+            default: "None",
+            accepted: &[("http://10.0.0.1:8080", "Some(\"http://10.0.0.1:8080\")")],
+            observe: |config| format!("{:?}", config.public_url),
+            ..CASE
+        },
+        Case {
+            flag: "--restart-grace",
+            env: "PUSHMON_RESTART_GRACE",
+            value: "0",
+            shows: "0ns",
+            default: "60s",
+            accepted: &[("31536000", "31536000s"), (" 5 ", "5s")],
+            rejected: &[
+                (
+                    "31536001",
+                    "invalid restart grace: \"31536001\" is not a whole number from 0 to 31536000",
+                ),
+                (
+                    "soon",
+                    "invalid restart grace: \"soon\" is not a whole number from 0 to 31536000",
+                ),
+                (
+                    "-1",
+                    "invalid restart grace: \"-1\" is not a whole number from 0 to 31536000",
+                ),
+            ],
+            observe: |config| format!("{:?}", config.restart_grace),
+            ..CASE
+        },
+        Case {
+            flag: "--log-format",
+            env: "PUSHMON_LOG_FORMAT",
+            clap_rejects: Some(clap::error::ErrorKind::InvalidValue),
+            value: "json",
+            shows: "Json",
+            default: "Human",
+            accepted: &[("JSON", "Json"), ("human", "Human")],
+            rejected: &[(
+                "xml",
+                "invalid log format: \"xml\" is neither human nor json",
+            )],
+            observe: |config| format!("{:?}", config.log_format),
+            ..CASE
+        },
+        Case {
+            flag: "--rate-limit-per-second",
+            env: "PUSHMON_RATE_LIMIT_PER_SECOND",
+            value: "7",
+            shows: "7",
+            default: "50",
+            accepted: &[("1", "1"), ("4294967295", "4294967295")],
+            rejected: &[
+                (
+                    "0",
+                    "invalid rate limit per second: \"0\" is not a whole number from 1 to 4294967295",
+                ),
+                (
+                    "4294967296",
+                    "invalid rate limit per second: \"4294967296\" is not a whole number from 1 to 4294967295",
+                ),
+            ],
+            observe: |config| config.rate_limit.per_second.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--rate-limit-burst",
+            env: "PUSHMON_RATE_LIMIT_BURST",
+            value: "7",
+            shows: "7",
+            default: "200",
+            accepted: &[("1", "1"), ("4294967295", "4294967295")],
+            rejected: &[
+                (
+                    "0",
+                    "invalid rate limit burst: \"0\" is not a whole number from 1 to 4294967295",
+                ),
+                (
+                    "4294967296",
+                    "invalid rate limit burst: \"4294967296\" is not a whole number from 1 to 4294967295",
+                ),
+            ],
+            observe: |config| config.rate_limit.burst.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--rate-limit-ip-per-second",
+            env: "PUSHMON_RATE_LIMIT_IP_PER_SECOND",
+            value: "5",
+            shows: "Some(RateLimit { per_second: 5, burst: 2000 })",
+            default: "Some(RateLimit { per_second: 1000, burst: 2000 })",
+            accepted: &[
+                ("0", "None"),
+                (
+                    "4294967295",
+                    "Some(RateLimit { per_second: 4294967295, burst: 2000 })",
+                ),
+            ],
+            rejected: &[(
+                "4294967296",
+                "invalid rate limit per address: \"4294967296\" is not a whole number from 0 to 4294967295",
+            )],
+            observe: |config| format!("{:?}", config.ip_rate_limit),
+            ..CASE
+        },
+        Case {
+            flag: "--rate-limit-ip-burst",
+            env: "PUSHMON_RATE_LIMIT_IP_BURST",
+            value: "10",
+            shows: "Some(RateLimit { per_second: 1000, burst: 10 })",
+            default: "Some(RateLimit { per_second: 1000, burst: 2000 })",
+            accepted: &[("1", "Some(RateLimit { per_second: 1000, burst: 1 })")],
+            rejected: &[
+                (
+                    "0",
+                    "invalid rate limit burst per address: \"0\" is not a whole number from 1 to 4294967295",
+                ),
+                (
+                    "4294967296",
+                    "invalid rate limit burst per address: \"4294967296\" is not a whole number from 1 to 4294967295",
+                ),
+            ],
+            observe: |config| format!("{:?}", config.ip_rate_limit),
+            ..CASE
+        },
+        Case {
+            flag: "--trusted-proxies",
+            env: "PUSHMON_TRUSTED_PROXIES",
+            value: "10.0.0.0/8, ::1",
+            shows: "TrustedProxies([10.0.0.0/8, ::1/128])",
+            default: "TrustedProxies([])",
+            accepted: &[(" , ", "TrustedProxies([])")],
+            rejected: &[(
+                "10.0.0.0/8,ingress",
+                "invalid trusted proxies: \"ingress\" is not an IP address or a CIDR range like 10.0.0.0/8",
+            )],
+            observe: |config| format!("{:?}", config.trusted_proxies),
+            ..CASE
+        },
+        Case {
+            flag: "--alert-max-attempts",
+            env: "PUSHMON_ALERT_MAX_ATTEMPTS",
+            value: "3",
+            shows: "3",
+            default: "10",
+            accepted: &[("1", "1"), ("1000", "1000")],
+            rejected: &[
+                (
+                    "0",
+                    "invalid alert max attempts: \"0\" is not a whole number from 1 to 1000",
+                ),
+                (
+                    "1001",
+                    "invalid alert max attempts: \"1001\" is not a whole number from 1 to 1000",
+                ),
+            ],
+            observe: |config| config.alert_retry.max_attempts.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--alert-retry-initial-ms",
+            env: "PUSHMON_ALERT_RETRY_INITIAL_MS",
+            value: "250",
+            shows: "250ms",
+            default: "1s",
+            accepted: &[("1", "1ms"), ("3600000", "3600s")],
+            rejected: &[
+                (
+                    "0",
+                    "invalid alert retry initial ms: \"0\" is not a whole number from 1 to 3600000",
+                ),
+                (
+                    "3600001",
+                    "invalid alert retry initial ms: \"3600001\" is not a whole number from 1 to 3600000",
+                ),
+            ],
+            observe: |config| format!("{:?}", config.alert_retry.initial),
+            ..CASE
+        },
+        Case {
+            flag: "--alert-timeout",
+            env: "PUSHMON_ALERT_TIMEOUT",
+            value: "3",
+            shows: "3s",
+            default: "10s",
+            accepted: &[("1", "1s"), ("600", "600s")],
+            rejected: &[
+                (
+                    "0",
+                    "invalid alert timeout: \"0\" is not a whole number from 1 to 600",
+                ),
+                (
+                    "601",
+                    "invalid alert timeout: \"601\" is not a whole number from 1 to 600",
+                ),
+            ],
+            observe: |config| format!("{:?}", config.alert_timeout),
+            ..CASE
+        },
+        Case {
+            flag: "--header-timeout",
+            env: "PUSHMON_HEADER_TIMEOUT",
+            value: "3",
+            shows: "3s",
+            default: "10s",
+            accepted: &[("1", "1s"), ("3600", "3600s")],
+            rejected: &[
+                (
+                    "0",
+                    "invalid header timeout: \"0\" is not a whole number from 1 to 3600",
+                ),
+                (
+                    "3601",
+                    "invalid header timeout: \"3601\" is not a whole number from 1 to 3600",
+                ),
+            ],
+            observe: |config| format!("{:?}", config.header_timeout),
+            ..CASE
+        },
+        Case {
+            flag: "--max-connections",
+            env: "PUSHMON_MAX_CONNECTIONS",
+            value: "64",
+            shows: "64",
+            default: "10000",
+            accepted: &[("1", "1"), ("1000000", "1000000")],
+            rejected: &[
+                (
+                    "0",
+                    "invalid max connections: \"0\" is not a whole number from 1 to 1000000",
+                ),
+                (
+                    "1000001",
+                    "invalid max connections: \"1000001\" is not a whole number from 1 to 1000000",
+                ),
+            ],
+            observe: |config| config.max_connections.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--monitors-file",
+            env: "PUSHMON_MONITORS_FILE",
+            value: "/etc/pushmon/monitors.yaml",
+            shows: "Some(\"/etc/pushmon/monitors.yaml\")",
+            default: "None",
+            observe: |config| format!("{:?}", config.monitors_file),
+            ..CASE
+        },
+        Case {
+            flag: "--history-max-heartbeats",
+            env: "PUSHMON_HISTORY_MAX_HEARTBEATS",
+            value: "20",
+            shows: "Some(20)",
+            default: "Some(1000)",
+            accepted: &[("0", "None"), ("4294967295", "Some(4294967295)")],
+            rejected: &[(
+                "4294967296",
+                "invalid history max heartbeats: \"4294967296\" is not a whole number from 0 to 4294967295",
+            )],
+            observe: |config| format!("{:?}", config.retention.max_heartbeats),
+            ..CASE
+        },
+        Case {
+            flag: "--history-max-age-days",
+            env: "PUSHMON_HISTORY_MAX_AGE_DAYS",
+            value: "2",
+            shows: "Some(172800s)",
+            default: "Some(7776000s)",
+            accepted: &[("0", "None"), ("36500", "Some(3153600000s)")],
+            rejected: &[(
+                "36501",
+                "invalid history max age days: \"36501\" is not a whole number from 0 to 36500",
+            )],
+            observe: |config| format!("{:?}", config.retention.max_age),
+            ..CASE
+        },
+        Case {
+            flag: "--history-sweep-seconds",
+            env: "PUSHMON_HISTORY_SWEEP_SECONDS",
+            value: "30",
+            shows: "30s",
+            default: "300s",
+            accepted: &[("1", "1s"), ("86400", "86400s")],
+            rejected: &[
+                (
+                    "0",
+                    "invalid history sweep seconds: \"0\" is not a whole number from 1 to 86400",
+                ),
+                (
+                    "86401",
+                    "invalid history sweep seconds: \"86401\" is not a whole number from 1 to 86400",
+                ),
+            ],
+            observe: |config| format!("{:?}", config.history_sweep),
+            ..CASE
+        },
+        Case {
+            flag: "--tls-cert",
+            clap_rejects: Some(clap::error::ErrorKind::InvalidValue),
+            env: "PUSHMON_TLS_CERT",
+            value: "/c.pem",
+            shows: "Some(\"/c.pem\")",
+            default: "None",
+            rejected: &[("", TLS_PAIR_ERROR)],
+            with: &[("PUSHMON_TLS_KEY", "/k.pem")],
+            observe: |config| format!("{:?}", config.tls.as_ref().map(|tls| &tls.cert)),
+            ..CASE
+        },
+        Case {
+            flag: "--tls-key",
+            clap_rejects: Some(clap::error::ErrorKind::InvalidValue),
+            env: "PUSHMON_TLS_KEY",
+            value: "/k.pem",
+            shows: "Some(\"/k.pem\")",
+            default: "None",
+            rejected: &[("", TLS_PAIR_ERROR)],
+            with: &[("PUSHMON_TLS_CERT", "/c.pem")],
+            observe: |config| format!("{:?}", config.tls.as_ref().map(|tls| &tls.key)),
+            ..CASE
+        },
+        Case {
+            flag: "--no-monitor-metrics",
+            env: "PUSHMON_MONITOR_METRICS",
+            switch: true,
+            value: "false",
+            shows: "false",
+            default: "true",
+            accepted: &[
+                ("off", "false"),
+                ("0", "false"),
+                ("No", "false"),
+                ("TRUE", "true"),
+                (" yes ", "true"),
+                ("1", "true"),
+                ("on", "true"),
+            ],
+            rejected: &[(
+                "maybe",
+                "invalid PUSHMON_MONITOR_METRICS: \"maybe\" is neither true nor false",
+            )],
+            observe: |config| config.monitor_metrics.to_string(),
+            ..CASE
+        },
+    ]
+}
+
+const TLS_PAIR_ERROR: &str = "invalid TLS settings: --tls-cert (PUSHMON_TLS_CERT) and \
+    --tls-key (PUSHMON_TLS_KEY) go together: give both, or neither for plain HTTP";
+
+/// `pushmon serve` with `flags`, resolved against `env`.
+fn serve(flags: &[String], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let cli = Cli::try_parse_from(
+        ["pushmon", "serve"]
+            .iter()
+            .map(|arg| arg.to_string())
+            .chain(flags.iter().cloned()),
+    )
+    .unwrap_or_else(|error| panic!("{flags:?}: {error}"));
+    let Command::Serve(args) = cli.command else {
+        panic!("not serve")
+    };
+    resolve(*args, env)
+}
+
+/// The flag giving `value` (as `--flag=value`, so that `-1` is a value).
+fn flags(case: &Case, value: &str) -> Vec<String> {
+    if case.switch {
+        vec![case.flag.to_owned()]
+    } else {
+        vec![format!("{}={value}", case.flag)]
+    }
+}
+
+#[test]
+fn every_setting_has_a_flag_an_env_var_a_default_and_a_range() {
+    for case in cases() {
+        let label = case.flag;
+        let shown = |config: Result<Config, ConfigError>| match config {
+            Ok(config) => (case.observe)(&config),
+            Err(error) => panic!("{label}: {error}"),
+        };
+        assert_eq!(shown(serve(&[], &[])), case.default, "{label}: default");
+
+        let mut env = case.with.to_vec();
+        assert_eq!(
+            shown(serve(&flags(&case, case.value), &env)),
+            case.shows,
+            "{label}: flag"
+        );
+        env.push((case.env, case.value));
+        assert_eq!(shown(serve(&[], &env)), case.shows, "{label}: env var");
+
+        // The flag wins: the environment variable is not even read.
+        let mut env = case.with.to_vec();
+        env.push((case.env, "not a valid value"));
+        assert_eq!(
+            shown(serve(&flags(&case, case.value), &env)),
+            case.shows,
+            "{label}: flag over env var"
+        );
+
+        for (value, shows) in case.accepted {
+            let mut env = case.with.to_vec();
+            env.push((case.env, value));
+            assert_eq!(
+                shown(serve(&[], &env)),
+                *shows,
+                "{label}: env var {value:?}"
+            );
+        }
+
+        for (value, message) in case.rejected {
+            let mut env = case.with.to_vec();
+            env.push((case.env, value));
+            let error = serve(&[], &env).expect_err(label);
+            assert_eq!(error.to_string(), *message, "{label}: env var {value:?}");
+            if case.switch {
+                continue;
+            }
+            let flags = flags(&case, value);
+            if let Some(kind) = case.clap_rejects {
+                let error = Cli::try_parse_from(
+                    ["pushmon".to_owned(), "serve".to_owned()]
+                        .into_iter()
+                        .chain(flags),
+                )
+                .expect_err(label);
+                assert_eq!(error.kind(), kind, "{label}");
+                continue;
+            }
+            let error = serve(&flags, case.with).expect_err(label);
+            assert_eq!(error.to_string(), *message, "{label}: flag {value:?}");
+        }
+    }
+}
+
+#[test]
+fn the_cases_cover_every_flag_of_serve() {
+    use clap::CommandFactory as _;
+    let command = Cli::command();
+    let serve = command
+        .find_subcommand("serve")
+        .expect("serve is a subcommand");
+    let mut flags: Vec<String> = serve
+        .get_arguments()
+        .filter_map(|arg| arg.get_long())
+        .filter(|flag| *flag != "help")
+        .map(|flag| format!("--{flag}"))
+        .collect();
+    flags.sort();
+    let mut covered: Vec<String> = cases().iter().map(|case| case.flag.to_owned()).collect();
+    covered.sort();
+    assert_eq!(flags, covered);
+}
+
+/// What `pushmon <subcommand> --help` prints.
+fn help_of(subcommand: &str) -> String {
+    let error = Cli::try_parse_from(["pushmon", subcommand, "--help"]).expect_err("help");
+    assert_eq!(error.kind(), clap::error::ErrorKind::DisplayHelp);
+    error.to_string()
+}
+
+#[test]
+fn help_shows_each_variable_and_default_once() {
+    // `check` used to print both its hand-written "[env: …] [default: …]" and clap's
+    // own, the latter with a stray `=`.
+    let check = help_of("check");
+    assert_eq!(
+        check.matches("[env: PUSHMON_DATA_DIR]").count(),
+        1,
+        "{check}"
+    );
+    assert_eq!(
+        check.matches("[default: ./pushmon-data]").count(),
+        1,
+        "{check}"
+    );
+    assert_eq!(check.matches("[env:").count(), 1, "{check}");
+    assert_eq!(check.matches("[default:").count(), 1, "{check}");
+
+    let serve = help_of("serve");
+    assert_eq!(
+        serve.matches("[env:").count(),
+        setting::ALL.len(),
+        "{serve}"
+    );
+    assert_eq!(
+        serve.matches("[default:").count(),
+        setting::ALL.len(),
+        "{serve}"
+    );
+    use clap::CommandFactory as _;
+    let command = Cli::command();
+    let serve_command = command.find_subcommand("serve").expect("serve");
+    for setting in setting::ALL {
+        let arg = serve_command
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some(setting.flag))
+            .unwrap_or_else(|| panic!("no --{}", setting.flag));
+        let help = arg.get_help().map(ToString::to_string);
+        assert_eq!(help, Some(setting.help()), "--{}", setting.flag);
+        assert!(
+            arg.get_env().is_none(),
+            "--{}: clap must not read the environment",
+            setting.flag
+        );
+        assert_eq!(
+            serve.matches(&format!("[env: {}", setting.env)).count(),
+            1,
+            "{serve}"
+        );
+        assert_eq!(serve.matches(&setting.help()).count(), 1, "{serve}");
+    }
+    // The switch says which value of its variable it stands for.
+    assert!(
+        serve.contains("[env: PUSHMON_MONITOR_METRICS=false]"),
+        "{serve}"
+    );
+    assert!(!serve.contains("=]"), "{serve}");
+}
+
+/// Settings whose `--help` default describes what happens rather than being a value.
+const DESCRIBED_DEFAULTS: [&str; 7] = [
+    "admin-token",
+    "public-url",
+    "trusted-proxies",
+    "monitors-file",
+    "tls-cert",
+    "tls-key",
+    "no-monitor-metrics",
+];
+
+#[test]
+fn the_default_help_shows_is_the_default_resolution_uses() {
+    let defaults = format!("{:?}", resolve(ServeArgs::default(), &[]).expect("valid"));
+    for setting in setting::ALL {
+        let given = resolve(ServeArgs::default(), &[(setting.env, setting.default)])
+            .map(|config| format!("{config:?}"));
+        let same = given.as_ref().is_ok_and(|given| *given == defaults);
+        let described = DESCRIBED_DEFAULTS.contains(&setting.flag);
+        assert_eq!(same, !described, "--{}: {given:?}", setting.flag);
+    }
+}
+
+#[test]
+fn check_reads_the_data_dir_like_serve() {
+    let dir = |flags: &[&str], env: &[(&str, &str)]| {
+        let cli = Cli::try_parse_from(["pushmon", "check"].iter().chain(flags)).expect("parses");
+        let Command::Check(args) = cli.command else {
+            panic!("not check")
+        };
+        let env: HashMap<&str, &str> = env.iter().copied().collect();
+        check_data_dir(args, |name| env.get(name).map(|value| value.to_string()))
+            .expect("any path is valid")
+    };
+    assert_eq!(dir(&[], &[]), PathBuf::from("./pushmon-data"));
+    assert_eq!(
+        dir(&[], &[("PUSHMON_DATA_DIR", "/srv/env")]),
+        PathBuf::from("/srv/env")
+    );
+    assert_eq!(
+        dir(
+            &["--data-dir", "/srv/flag"],
+            &[("PUSHMON_DATA_DIR", "/srv/env")]
+        ),
+        PathBuf::from("/srv/flag")
+    );
+}
