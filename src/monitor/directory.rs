@@ -41,6 +41,9 @@ impl Directory {
         self.by_id.is_empty()
     }
 
+    /// Registers `actor` as monitor `id`'s, replacing in one step the actor it had (a
+    /// rebuilt monitor is never missing meanwhile). If the monitor's token changed
+    /// since, the old one stops working.
     pub(super) fn insert(&self, id: MonitorId, token: PushToken, actor: ActorRef<MonitorMsg>) {
         self.by_token.insert(
             token,
@@ -49,7 +52,12 @@ impl Directory {
                 actor: actor.clone(),
             },
         );
-        self.by_id.insert(id, (token, actor));
+        if let Some((old_token, _)) = self.by_id.insert(id, (token, actor))
+            && old_token != token
+        {
+            self.by_token
+                .remove_if(&old_token, |_, handle| handle.id == id);
+        }
     }
 
     /// Forgets a deleted monitor: its token stops working at once.

@@ -2,8 +2,8 @@
 //!
 //! Each outcome is recorded by its monitor's actor (a `DeliveryRecorded` event, which
 //! removes the outbox entry in the same batch), or, if the monitor was deleted
-//! meanwhile, its outbox entry is removed alone. While the store cannot write, it
-//! retries every second. The dispatcher waits for each record before it sends the
+//! meanwhile, its outbox entry is removed alone. While the store cannot write, or the
+//! monitor's actor is being restarted or rebuilt, it retries every second. The dispatcher waits for each record before it sends the
 //! next delivery of the same (channel, monitor).
 
 use std::time::Duration;

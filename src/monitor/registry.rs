@@ -451,10 +451,15 @@ async fn rebuild_from_store(
     }
     match stored {
         Ok(Some(monitor)) => {
-            // The token may have changed since the directory entry was made.
-            state.context.directory.remove(id);
+            // The Directory keeps the stopped actor until the new one replaces it (the
+            // token too, if it changed): meanwhile a push or a delivery outcome for
+            // this monitor hears "restarting, retry" (503), never "no such monitor",
+            // which would answer 404 and settle an owed delivery as an orphan.
             if let Err(error) = spawn_monitor(myself, state, monitor, true).await {
-                tracing::error!(monitor = %id, %error, "rebuild failed");
+                tracing::error!(monitor = %id, %error, "cannot spawn the rebuilt actor; retrying");
+                myself.send_after(REBUILD_RETRY_DELAY, move || {
+                    RegistryMsg::RebuildFromStore(id)
+                });
             }
         }
         Ok(None) => state.context.directory.remove(id),

@@ -1,9 +1,13 @@
-//! Supervision: a monitor actor that dies is restarted from its stored state.
+//! Supervision: a monitor actor that dies is restarted from its stored state, and
+//! stays reachable (as restarting, never as unknown) while it is.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
-use crate::domain::event::{Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
+use crate::domain::event::{DeliveryOutcome, Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
+use crate::domain::ids::ChannelId;
 use crate::domain::machine::Status;
 use crate::store::EventStore;
 
@@ -97,5 +101,113 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
 
     dispatcher.stop().await;
     registry.stop().await;
+    store.close().await;
+}
+
+/// While a monitor's actor is rebuilt, the monitor stays in the Directory (by id and
+/// by token): a delivery outcome recorded then must hear "unavailable, retry", not
+/// "no such monitor" (which would settle the outbox entry as an orphan and lose its
+/// `DeliveryRecorded` event), and a push must get 503, not 404. The rebuild used to
+/// remove the entry, then await the new actor's spawn, then insert it: a thread
+/// watching the Directory saw the monitor missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let channels = Channels::new(store.clone(), vec![]);
+    let notifier =
+        Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).expect("notifier");
+    let (dispatcher, _, reports) =
+        Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
+            .await
+            .expect("dispatcher");
+    let (registry, _) = Registry::start(store.clone(), channels, dispatcher.clone())
+        .await
+        .expect("registry");
+    super::record_outcomes(registry.clone(), store.clone(), reports);
+    let config = MonitorConfig {
+        name: "rebuilt".to_owned(),
+        timeout_seconds: 3600,
+        interval_seconds: 3600,
+        channels: vec![],
+        key: None,
+        tags: vec![],
+    };
+    let monitor = registry.create(config).await.expect("created");
+
+    // A thread of its own, so it looks while the registry's task is suspended.
+    let watching = Arc::new(AtomicBool::new(true));
+    let (looks, misses) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let watcher = std::thread::spawn({
+        let (registry, watching) = (registry.clone(), Arc::clone(&watching));
+        let (looks, misses) = (Arc::clone(&looks), Arc::clone(&misses));
+        move || {
+            while watching.load(Ordering::Relaxed) {
+                let directory = registry.directory();
+                if directory.by_id(monitor.id).is_none()
+                    || directory.by_token(&monitor.token).is_none()
+                {
+                    misses.fetch_add(1, Ordering::Relaxed);
+                }
+                looks.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+
+    const REBUILDS: usize = 30;
+    for _ in 0..REBUILDS {
+        let old = registry.directory().by_id(monitor.id).expect("registered");
+        old.kill();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(actor) = registry.directory().by_id(monitor.id)
+                && actor.get_id() != old.get_id()
+            {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not rebuilt");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    watching.store(false, Ordering::Relaxed);
+    watcher.join().expect("watcher");
+    assert!(
+        looks.load(Ordering::Relaxed) > REBUILDS,
+        "the watcher hardly looked"
+    );
+    assert_eq!(
+        misses.load(Ordering::Relaxed),
+        0,
+        "the monitor was missing from the Directory during {REBUILDS} rebuilds"
+    );
+
+    // An entry whose actor has stopped (as during a rebuild; here, once everything
+    // is stopped) answers "unavailable": a recorder retries, a push gets 503.
+    let handle = registry
+        .directory()
+        .by_token(&monitor.token)
+        .expect("registered");
+    dispatcher.stop().await;
+    registry.stop().await;
+    let heartbeat = Heartbeat {
+        status: PushStatus::Up,
+        msg: None,
+        value: None,
+    };
+    assert!(matches!(
+        registry.heartbeat(&handle, heartbeat).await,
+        Err(super::RegistryError::Unavailable)
+    ));
+    let outcome = DeliveryOutcome {
+        channel: ChannelId::generate(),
+        alert_seq: 1,
+        attempts: 1,
+        error: None,
+    };
+    assert!(matches!(
+        registry.record_delivery(monitor.id, outcome).await,
+        Err(super::RegistryError::Unavailable)
+    ));
     store.close().await;
 }
