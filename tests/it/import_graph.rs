@@ -17,6 +17,9 @@
 //! them) is the module tree, not an import: otherwise every `use super::AppState` in
 //! a child of `http/mod.rs` would be a cycle with its parent.
 //!
+//! Of the crates pushmon depends on, `domain` names only `DOMAIN_MAY_USE` (data and
+//! formatting: no I/O, no runtime).
+//!
 //! The scan parses each file with `syn`, so comments and strings never count.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -674,4 +677,174 @@ fn import_graph_scan_sees_reexports_super_and_inline_paths() {
         "{}",
         described[0]
     );
+}
+
+/// The crates `domain` may name, of those pushmon depends on: data and formatting, no
+/// I/O and no runtime.
+const DOMAIN_MAY_USE: &[&str] = &["serde", "base64", "uuid", "time"];
+
+/// The `[dependencies]` of Cargo.toml, as Rust names them (`-` becomes `_`).
+fn dependencies() -> BTreeSet<String> {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let mut names = BTreeSet::new();
+    let mut in_dependencies = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_dependencies = line == "[dependencies]";
+        } else if in_dependencies
+            && let Some((name, _)) = line.split_once('=')
+            && !line.starts_with('#')
+        {
+            names.insert(name.trim().replace('-', "_"));
+        }
+    }
+    names
+}
+
+/// The first segment of every path a file names (`tokio` in `tokio::spawn`, in a
+/// `use`, in code, in a macro's or an attribute's tokens), with the path as written.
+#[derive(Default)]
+struct FirstSegments(Vec<(String, String)>);
+
+impl FirstSegments {
+    fn scan_tokens(&mut self, mut cursor: syn::buffer::Cursor) {
+        while !cursor.eof() {
+            if let Some((inside, _, _, next)) = cursor.any_group() {
+                self.scan_tokens(inside);
+                cursor = next;
+            } else if let Some((ident, next)) = cursor.ident() {
+                if let Some((first, one)) = next.punct()
+                    && first.as_char() == ':'
+                    && let Some((second, _)) = one.punct()
+                    && second.as_char() == ':'
+                {
+                    self.0
+                        .push((ident.to_string(), format!("{ident}::… (in tokens)")));
+                }
+                cursor = next;
+            } else if let Some((_, next)) = cursor.token_tree() {
+                cursor = next;
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for FirstSegments {
+    fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
+        let mut flat = Vec::new();
+        flatten_use(&item.tree, Vec::new(), &mut flat);
+        for (written, _) in flat {
+            if let Some(first) = written.first() {
+                self.0
+                    .push((first.clone(), format!("use {}", written.join("::"))));
+            }
+        }
+    }
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        if (path.segments.len() > 1 || path.leading_colon.is_some())
+            && let Some(first) = path.segments.first()
+        {
+            let written: Vec<String> = path
+                .segments
+                .iter()
+                .map(|segment| segment.ident.to_string())
+                .collect();
+            self.0.push((first.ident.to_string(), written.join("::")));
+        }
+        syn::visit::visit_path(self, path);
+    }
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        self.visit_path(&mac.path);
+        let buffer = syn::buffer::TokenBuffer::new2(mac.tokens.clone());
+        self.scan_tokens(buffer.begin());
+    }
+
+    fn visit_attribute(&mut self, attribute: &'ast syn::Attribute) {
+        if let syn::Meta::List(list) = &attribute.meta {
+            let buffer = syn::buffer::TokenBuffer::new2(list.tokens.clone());
+            self.scan_tokens(buffer.begin());
+        }
+        syn::visit::visit_attribute(self, attribute);
+    }
+}
+
+/// The dependencies `parsed` names that `allowed` does not list, as `crate: path`.
+fn crates_named_beyond(
+    parsed: &syn::File,
+    dependencies: &BTreeSet<String>,
+    allowed: &[&str],
+) -> Vec<String> {
+    let mut scan = FirstSegments::default();
+    scan.visit_file(parsed);
+    let mut found: Vec<String> = scan
+        .0
+        .into_iter()
+        .filter(|(first, _)| dependencies.contains(first) && !allowed.contains(&first.as_str()))
+        .map(|(first, shown)| format!("{first}: {shown}"))
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[test]
+fn domain_names_no_crate_that_does_io() {
+    let dependencies = dependencies();
+    for expected in ["tokio", "fjall", "ractor", "axum", "metrics", "uuid"] {
+        assert!(dependencies.contains(expected), "{dependencies:?}");
+    }
+    let (_, files) = parse_all();
+    let mut found = Vec::new();
+    let mut allowed_seen = BTreeSet::new();
+    for (name, parsed) in files
+        .iter()
+        .filter(|(name, _)| top_module(name) == "domain")
+    {
+        for named in crates_named_beyond(parsed, &dependencies, &[]) {
+            let krate = named.split(':').next().unwrap_or_default().to_owned();
+            if DOMAIN_MAY_USE.contains(&krate.as_str()) {
+                allowed_seen.insert(krate);
+            } else {
+                found.push(format!("src/{name}: {named}"));
+            }
+        }
+    }
+    // The scan sees the crates domain does use, in a `use`, in code and in a macro.
+    assert_eq!(
+        allowed_seen,
+        DOMAIN_MAY_USE
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect::<BTreeSet<_>>()
+    );
+    assert!(
+        found.is_empty(),
+        "domain names crates beyond {DOMAIN_MAY_USE:?}:\n{}",
+        found.join("\n")
+    );
+
+    // And it sees them wherever they are written.
+    let snippet: syn::File = syn::parse_str(
+        r#"
+        use tokio::sync::mpsc;
+        #[derive(ractor::Thing)]
+        struct S;
+        macro_rules! m { () => { ::fjall::Database::open() }; }
+        fn f() { let _ = axum::Router::new(); metrics::counter!("x"); let _ = Event::Created; }
+        "#,
+    )
+    .unwrap();
+    let named: Vec<String> = crates_named_beyond(&snippet, &dependencies, DOMAIN_MAY_USE)
+        .into_iter()
+        .map(|named| named.split(':').next().unwrap_or_default().to_owned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(named, ["axum", "fjall", "metrics", "ractor", "tokio"]);
 }
