@@ -19,6 +19,7 @@
 //!
 //! Of the crates pushmon depends on, `domain` names only `DOMAIN_MAY_USE` (data and
 //! formatting: no I/O, no runtime).
+//! And a monitor's events are appended only from `monitor/`: one writer per monitor.
 //!
 //! The scan parses each file with `syn`, so comments and strings never count.
 
@@ -847,4 +848,63 @@ fn domain_names_no_crate_that_does_io() {
         .into_iter()
         .collect();
     assert_eq!(named, ["axum", "fjall", "metrics", "ractor", "tokio"]);
+}
+
+/// The calls that append a monitor's events: `EventStore::append` (three arguments,
+/// unlike `Vec::append` or `HeaderMap::append`), `append_with` and `append_pipelined`.
+#[derive(Default)]
+struct EventAppends(Vec<String>);
+
+impl<'ast> Visit<'ast> for EventAppends {
+    fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+        let method = call.method.to_string();
+        if matches!(method.as_str(), "append_with" | "append_pipelined")
+            || (method == "append" && call.args.len() == 3)
+        {
+            self.0.push(method);
+        }
+        syn::visit::visit_expr_method_call(self, call);
+    }
+}
+
+fn event_appends(parsed: &syn::File) -> Vec<String> {
+    let mut scan = EventAppends::default();
+    scan.visit_file(parsed);
+    scan.0
+}
+
+/// One writer per monitor: its events are appended only from `monitor/` (its actor,
+/// and the registry for the `created` event before the actor exists). HTTP handlers,
+/// alerting, the monitors file and the app ask the monitor's actor instead.
+#[test]
+fn only_the_monitor_module_appends_a_monitors_events() {
+    let (_, files) = parse_all();
+    let mut appending = BTreeMap::new();
+    for (name, parsed) in &files {
+        let calls = event_appends(parsed);
+        if !calls.is_empty() && !name.starts_with("store/") {
+            appending.insert(name.clone(), calls);
+        }
+    }
+    // The scan sees the appends there are.
+    assert!(
+        appending.contains_key("monitor/actor.rs") && appending.contains_key("monitor/registry.rs"),
+        "{appending:?}"
+    );
+    let outside: Vec<String> = appending
+        .iter()
+        .filter(|(name, _)| top_module(name) != "monitor")
+        .map(|(name, calls)| format!("src/{name}: {}", calls.join(", ")))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "a monitor's events appended outside monitor/:\n{}",
+        outside.join("\n")
+    );
+    let snippet: syn::File = syn::parse_str(
+        "fn f() { store.append(id, events, None); list.append(&mut other); \
+         store.append_with(append); }",
+    )
+    .unwrap();
+    assert_eq!(event_appends(&snippet), ["append", "append_with"]);
 }
