@@ -18,8 +18,8 @@
 //! a child of `http/mod.rs` would be a cycle with its parent.
 //!
 //! Of the crates pushmon depends on, `domain` names only `DOMAIN_MAY_USE` (data and
-//! formatting: no I/O, no runtime).
-//! And a monitor's events are appended only from `monitor/`: one writer per monitor.
+//! formatting: no I/O, no runtime). A monitor's events are appended only from
+//! `monitor/`: one writer per monitor.
 //!
 //! The scan parses each file with `syn`, so comments and strings never count.
 
