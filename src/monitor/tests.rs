@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
+use crate::clock::Clock;
 use crate::domain::event::{Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
 use crate::domain::machine::Status;
 use crate::store::EventStore;
@@ -14,16 +15,17 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
     let dir = tempfile::tempdir().expect("tempdir");
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
-    let channels = Channels::new(store.clone(), vec![]);
+    let channels = Channels::new(store.clone(), vec![], Clock::system());
     let notifier =
         Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).expect("notifier");
     let (dispatcher, _, reports) =
         Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
             .await
             .expect("dispatcher");
-    let (registry, _) = Registry::start(store.clone(), channels, dispatcher.clone())
-        .await
-        .expect("registry");
+    let (registry, _) =
+        Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
+            .await
+            .expect("registry");
     super::record_outcomes(registry.clone(), store.clone(), reports);
 
     let config = MonitorConfig {
