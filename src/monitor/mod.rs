@@ -14,3 +14,5 @@ pub use registry::{Registry, RegistryError};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod timing_tests;
