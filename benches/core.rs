@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use pushmon::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
+use pushmon::clock::Clock;
 use pushmon::domain::event::{Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus, Stamped};
 use pushmon::domain::ids::{MonitorId, PushToken, Timestamp};
 use pushmon::domain::machine::{Command, Monitor, apply, decide};
@@ -22,7 +23,7 @@ use pushmon::store::codec::{StoredEvent, decode_event, encode_event};
 
 fn monitor() -> Monitor {
     Monitor::created(
-        MonitorId::generate(),
+        MonitorId::generate(Timestamp::from_millis(1_800_000_000_000)),
         Timestamp::from_millis(1_800_000_000_000),
         MonitorConfig {
             name: "nightly backup".to_owned(),
@@ -164,16 +165,17 @@ fn registry(c: &mut Criterion) {
     let (runtime, _dir, opened) = runtime_and_store(1);
     let store = opened.store.clone();
     let (registry, tokens) = runtime.block_on(async {
-        let channels = Channels::new(store.clone(), Vec::new());
+        let channels = Channels::new(store.clone(), Vec::new(), Clock::system());
         let notifier =
             Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).unwrap();
         let (dispatcher, _, reports) =
             Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
                 .await
                 .unwrap();
-        let (registry, _) = Registry::start(store.clone(), channels, dispatcher.clone())
-            .await
-            .unwrap();
+        let (registry, _) =
+            Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
+                .await
+                .unwrap();
         pushmon::monitor::record_outcomes(registry.clone(), store.clone(), reports);
         let creations = (0..MONITORS).map(|index| {
             let mut config = monitor().config.as_ref().clone();

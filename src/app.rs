@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::alert::dispatcher::DeliveryReports;
 use crate::alert::{Channels, Dispatcher, Notifier};
-use crate::clock;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::declare::MonitorsFile;
 use crate::domain::ids::MonitorId;
@@ -64,6 +64,8 @@ pub async fn run_with_reload(
     mut reloads: mpsc::Receiver<()>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
+    // The server's time is the wall clock; tests of the actors use a paused one.
+    let clock = Clock::system();
     let metrics = prometheus::install();
     // Histograms buffer every sample until drained; without a scrape they would grow
     // without bound, so drain them on a timer too.
@@ -101,7 +103,7 @@ pub async fn run_with_reload(
         .await
         .context("store read task")?
         .context("reading channels")?;
-    let channels = Channels::new(store.clone(), stored_channels);
+    let channels = Channels::new(store.clone(), stored_channels, clock);
     let reader = store.clone();
     let api_keys = tokio::task::spawn_blocking(move || reader.load_api_keys())
         .await
@@ -115,7 +117,7 @@ pub async fn run_with_reload(
             .await
             .context("starting the alert dispatcher")?;
     let (registry, registry_task) =
-        Registry::start(store.clone(), channels.clone(), dispatcher.clone())
+        Registry::start(store.clone(), channels.clone(), dispatcher.clone(), clock)
             .await
             .context("starting the registry")?;
     let state = AppState::new(
@@ -131,6 +133,7 @@ pub async fn run_with_reload(
         config.trusted_proxies.clone(),
         metrics,
         config.monitor_metrics,
+        clock,
     );
 
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
@@ -168,6 +171,7 @@ pub async fn run_with_reload(
                 delivery_reports,
                 &mut recorder,
                 &config,
+                clock,
             )
             .await?;
             if let Some(declared) = &declared {
@@ -189,6 +193,7 @@ pub async fn run_with_reload(
                 config.retention,
                 config.history_sweep,
                 Arc::clone(&sweeping),
+                clock,
             )));
             let elapsed = started.elapsed();
             metrics::gauge!(prometheus::STARTUP_DURATION_SECONDS).set(elapsed.as_secs_f64());
@@ -210,7 +215,7 @@ pub async fn run_with_reload(
                 let mut ticks = 0u64;
                 loop {
                     interval.tick().await;
-                    alive_store.mark_alive(clock::now());
+                    alive_store.mark_alive(clock.now());
                     ticks += 1;
                     if ticks.is_multiple_of(RATE_LIMIT_SWEEP_TICKS) {
                         // Forget rate-limit state of monitors and source addresses that
@@ -280,7 +285,7 @@ pub async fn run_with_reload(
     }
     registry.stop().await;
     let _ = registry_task.await;
-    store.mark_alive(clock::now());
+    store.mark_alive(clock.now());
     store.close().await;
     let writer = opened.writer_thread;
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
@@ -298,6 +303,7 @@ async fn sweep_history(
     retention: Retention,
     interval: Duration,
     sweeping: Arc<AtomicBool>,
+    clock: Clock,
 ) {
     if retention.is_unlimited() {
         return;
@@ -314,9 +320,7 @@ async fn sweep_history(
         let flag = Arc::clone(&sweeping);
         let started = Instant::now();
         let outcome = store
-            .sweep_in_background(retention, clock::now(), move || {
-                flag.load(Ordering::Relaxed)
-            })
+            .sweep_in_background(retention, clock.now(), move || flag.load(Ordering::Relaxed))
             .await;
         match outcome {
             Ok(swept) => {
@@ -394,6 +398,7 @@ async fn rebuild(
     reports: DeliveryReports,
     recorder: &mut Option<tokio::task::JoinHandle<()>>,
     config: &Config,
+    clock: Clock,
 ) -> anyhow::Result<usize> {
     let reader = store.clone();
     let (monitors, last_alive, owed) = tokio::task::spawn_blocking(move || {
@@ -434,6 +439,6 @@ async fn rebuild(
         dispatcher.enqueue(delivery);
     }
     registry.judge_after_restart(last_alive, config.restart_grace_seconds());
-    store.mark_alive(clock::now());
+    store.mark_alive(clock.now());
     Ok(count)
 }

@@ -9,7 +9,7 @@ use dashmap::DashMap;
 use serde_json::{Map, Value};
 
 use super::email;
-use crate::clock;
+use crate::clock::Clock;
 use crate::domain::channel::{Channel, ChannelEvent, ChannelKind};
 use crate::domain::ids::ChannelId;
 use crate::store::{EventStore, StoreError};
@@ -20,11 +20,12 @@ pub struct Channels {
     store: EventStore,
     /// Serialises changes so the log and the map agree on their order.
     writes: Arc<tokio::sync::Mutex<()>>,
+    clock: Clock,
 }
 
 impl Channels {
-    /// The channels as stored.
-    pub fn new(store: EventStore, stored: Vec<Channel>) -> Self {
+    /// The channels as stored; changes are stamped by `clock`.
+    pub fn new(store: EventStore, stored: Vec<Channel>, clock: Clock) -> Self {
         let map = DashMap::with_capacity(stored.len());
         for channel in stored {
             map.insert(channel.id, channel);
@@ -33,6 +34,7 @@ impl Channels {
             map: Arc::new(map),
             store,
             writes: Arc::new(tokio::sync::Mutex::new(())),
+            clock,
         }
     }
 
@@ -59,11 +61,12 @@ impl Channels {
         key: Option<String>,
     ) -> Result<Channel, StoreError> {
         let _guard = self.writes.lock().await;
+        let now = self.clock.now();
         let channel = Channel {
-            id: ChannelId::generate(),
+            id: ChannelId::generate(now),
             name,
             kind,
-            created_at: clock::now(),
+            created_at: now,
             key,
         };
         self.store
@@ -91,7 +94,7 @@ impl Channels {
         channel.name = name;
         channel.kind = kind;
         self.store
-            .write_channel(id, clock::now(), ChannelEvent::Updated(channel.clone()))
+            .write_channel(id, self.clock.now(), ChannelEvent::Updated(channel.clone()))
             .await?;
         self.map.insert(id, channel.clone());
         Ok(Some(channel))
@@ -104,7 +107,7 @@ impl Channels {
             return Ok(false);
         }
         self.store
-            .write_channel(id, clock::now(), ChannelEvent::Deleted)
+            .write_channel(id, self.clock.now(), ChannelEvent::Deleted)
             .await?;
         self.map.remove(&id);
         Ok(true)

@@ -74,7 +74,7 @@ mod tests {
         }
         assert_eq!(Scope::parse("admin"), None);
         assert_eq!(Scope::parse("Read"), None);
-        let id = ApiKeyId::generate();
+        let id = ApiKeyId::generate(Timestamp::from_millis(0));
         assert_eq!(ApiKeyId::parse(&id.to_string()), Some(id));
         assert_eq!(ApiKeyId::parse("pmk_nope"), None);
     }

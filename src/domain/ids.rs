@@ -4,6 +4,7 @@
 //! code never handles a raw string id.
 
 use std::fmt;
+use std::sync::Mutex;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 /// Declares an id type: a UUID v7 (so ids sort by creation time) behind a newtype,
 /// made from 16 bytes or parsed from its hyphenated form, and shown that way.
+///
+/// A fresh id takes its time from the caller (`generate(now)`): the domain never reads
+/// the clock.
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -18,9 +22,10 @@ macro_rules! uuid_id {
         pub struct $name(::uuid::Uuid);
 
         impl $name {
-            /// A fresh id, ordered after every id made before it by this process.
-            pub fn generate() -> Self {
-                Self(::uuid::Uuid::now_v7())
+            /// A fresh id made at `at`, ordered after every id made before it by this
+            /// process (even one made at a later `at`).
+            pub fn generate(at: $crate::domain::ids::Timestamp) -> Self {
+                Self($crate::domain::ids::uuid_v7_at(at))
             }
 
             pub fn from_bytes(bytes: [u8; 16]) -> Self {
@@ -45,6 +50,25 @@ macro_rules! uuid_id {
     };
 }
 pub(crate) use uuid_id;
+
+/// Keeps this process's v7 ids in order: a counter within one millisecond, and never
+/// back in time, whatever the times they are made at.
+static V7_CONTEXT: Mutex<uuid::ContextV7> = Mutex::new(uuid::ContextV7::new());
+
+/// A UUID v7 for the time `at` (before the epoch reads as the epoch).
+pub(crate) fn uuid_v7_at(at: Timestamp) -> uuid::Uuid {
+    uuid_v7_in(&V7_CONTEXT, at)
+}
+
+fn uuid_v7_in(context: &Mutex<uuid::ContextV7>, at: Timestamp) -> uuid::Uuid {
+    let millis = u64::try_from(at.as_millis()).unwrap_or(0);
+    let subsec_nanos = u32::try_from(millis % 1000).unwrap_or(0) * 1_000_000;
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        context,
+        millis / 1000,
+        subsec_nanos,
+    ))
+}
 
 uuid_id!(
     /// A monitor's id.
@@ -170,8 +194,25 @@ mod tests {
 
     #[test]
     fn monitor_ids_parse_their_display_form() {
-        let id = MonitorId::generate();
+        let id = MonitorId::generate(Timestamp::from_millis(1_795_000_000_123));
         assert_eq!(MonitorId::parse(&id.to_string()), Some(id));
         assert_eq!(MonitorId::parse("nope"), None);
+    }
+
+    #[test]
+    fn ids_carry_the_time_they_are_made_at_and_keep_their_order() {
+        // A context of its own: the process-wide one has seen other tests' times.
+        let context = Mutex::new(uuid::ContextV7::new());
+        let at = Timestamp::from_millis(1_795_000_000_123);
+        let first = uuid_v7_in(&context, at);
+        let (seconds, nanos) = first.get_timestamp().expect("v7").to_unix();
+        assert_eq!((seconds, nanos), (1_795_000_000, 123_000_000));
+        // The same millisecond, then an earlier one: still after the first.
+        let second = uuid_v7_in(&context, at);
+        let third = uuid_v7_in(&context, Timestamp::from_millis(1_000));
+        assert!(first < second && second < third, "{first} {second} {third}");
+        // Ids use the process-wide context the same way.
+        let id = MonitorId::generate(Timestamp::from_millis(1_000));
+        assert_eq!(id.0.get_version_num(), 7);
     }
 }

@@ -347,7 +347,7 @@ mod tests {
 
     fn new_monitor(timeout_seconds: u32) -> Monitor {
         Monitor::created(
-            MonitorId::generate(),
+            MonitorId::generate(T0),
             T0,
             config(timeout_seconds),
             PushToken::from_bytes([1; 16]),
@@ -645,7 +645,7 @@ mod tests {
     #[test]
     fn a_patch_changes_only_the_fields_it_names() {
         let mut monitor = new_monitor(10);
-        let channel = ChannelId::generate();
+        let channel = ChannelId::generate(T0);
         let patch = ConfigPatch {
             name: Some("renamed".to_owned()),
             channels: Some(vec![channel]),

@@ -17,7 +17,6 @@ use base64::Engine as _;
 use rand::TryRngCore as _;
 use serde_json::{Value, json};
 
-use crate::clock;
 use crate::domain::api_key::{ApiKey, ApiKeyId, Scope};
 
 use super::api::{json_object, parse_name};
@@ -62,11 +61,12 @@ async fn create_key(
         Some(_) => return Err(scope_error()),
     };
     let secret = new_secret()?;
+    let now = state.clock.now();
     let key = ApiKey {
-        id: ApiKeyId::generate(),
+        id: ApiKeyId::generate(now),
         name,
         scope,
-        created_at: clock::now(),
+        created_at: now,
         digest: secret_digest(&secret),
     };
     state.api_keys.add(key.clone()).await?;

@@ -207,7 +207,7 @@ mod tests {
 
     fn key(secret: &str, scope: Scope) -> ApiKey {
         ApiKey {
-            id: ApiKeyId::generate(),
+            id: ApiKeyId::generate(Timestamp::from_millis(0)),
             name: "k".to_owned(),
             scope,
             created_at: Timestamp::from_millis(0),

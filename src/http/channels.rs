@@ -12,7 +12,6 @@ use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
 use crate::alert::channels::kind_from_fields;
-use crate::clock;
 use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::channel::{Channel, ChannelKind};
 use crate::domain::ids::{ChannelId, MonitorId};
@@ -127,7 +126,7 @@ async fn test_channel(
         alert_seq: 0,
         kind: AlertKind::Test,
         reason: "test".to_owned(),
-        at: clock::now(),
+        at: state.clock.now(),
         monitor_id: MonitorId::from_bytes([0; 16]),
         monitor_name: format!("test of channel {}", channel.name),
         msg: None,

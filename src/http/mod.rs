@@ -38,6 +38,7 @@ use tower::ServiceExt as _;
 use tracing::Instrument as _;
 
 use crate::alert::{Channels, Notifier};
+use crate::clock::Clock;
 use crate::config::{RateLimit, TrustedProxies};
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::MonitorId;
@@ -85,6 +86,8 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Whether `/metrics` includes the per-monitor families.
     pub monitor_metrics: bool,
+    /// What stamps the handlers' own records (API keys, test alerts).
+    pub clock: Clock,
     latency: LatencyHistograms,
     phase: AtomicU8,
 }
@@ -104,6 +107,7 @@ impl AppState {
         trusted_proxies: TrustedProxies,
         metrics: PrometheusHandle,
         monitor_metrics: bool,
+        clock: Clock,
     ) -> Self {
         let api_keys = auth::ApiKeyRing::new(store.clone(), api_keys);
         Self(Arc::new(Shared {
@@ -119,6 +123,7 @@ impl AppState {
             trusted_proxies,
             metrics,
             monitor_metrics,
+            clock,
             latency: LatencyHistograms::default(),
             phase: AtomicU8::new(Phase::Starting as u8),
         }))

@@ -17,7 +17,7 @@ use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 
 use crate::alert::{Channels, Dispatcher};
-use crate::clock;
+use crate::clock::Clock;
 use crate::domain::alert::owed_deliveries;
 use crate::domain::event::{DownReason, Event, Stamped};
 use crate::domain::ids::Timestamp;
@@ -44,6 +44,8 @@ pub struct MonitorContext {
     pub directory: Arc<Directory>,
     pub channels: Channels,
     pub dispatcher: Dispatcher,
+    /// What `now` is: the wall clock, or tokio time in tests.
+    pub clock: Clock,
 }
 
 /// The behaviour; all data lives in [`MonitorActorState`].
@@ -117,7 +119,7 @@ impl Actor for MonitorActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             MonitorMsg::Heartbeat(heartbeat, reply) => {
-                let now = clock::now();
+                let now = state.context.clock.now();
                 let events = machine::decide(&state.monitor, Command::Heartbeat(heartbeat), now);
                 if let Some((events, reply)) = pipeline(&myself, state, events, reply) {
                     // Not a plain heartbeat: it is answered once durable and applied.
@@ -143,7 +145,8 @@ impl Actor for MonitorActor {
                 state.timer = None;
                 if let Err(error) = execute(&myself, state, Command::CheckDeadline).await {
                     tracing::error!(monitor = %state.monitor.id, %error, "cannot record a timeout; retrying");
-                    arm(&myself, state, clock::now(), STORE_RETRY_DELAY);
+                    let now = state.context.clock.now();
+                    arm(&myself, state, now, STORE_RETRY_DELAY);
                 }
             }
             MonitorMsg::Tick(_) => {}
@@ -163,7 +166,7 @@ fn execute<'a>(
         Command::RecordDelivery(outcome) => Some((outcome.alert_seq, outcome.channel)),
         _ => None,
     };
-    let events = machine::decide(&state.monitor, command, clock::now());
+    let events = machine::decide(&state.monitor, command, state.context.clock.now());
     persist(myself, state, events, settled)
 }
 
@@ -280,7 +283,7 @@ async fn persist_inline(
     next.last_seq = state.context.store.append_with(append).await?;
     if let Some(deadline) = timeout_deadline {
         // From the deadline to a durable `down`: how late a timeout is detected.
-        let lag = deadline.millis_until(clock::now());
+        let lag = deadline.millis_until(state.context.clock.now());
         metrics::histogram!(prometheus::DETECTION_LAG_SECONDS).record(lag as f64 / 1000.0);
     }
 
@@ -323,7 +326,7 @@ fn rearm(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState) {
     {
         return;
     }
-    let now = clock::now();
+    let now = state.context.clock.now();
     arm(
         myself,
         state,

@@ -16,3 +16,5 @@ pub use registry::{Registry, RegistryError};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod timing_tests;

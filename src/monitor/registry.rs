@@ -14,7 +14,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::oneshot;
 
 use crate::alert::{Channels, Dispatcher};
-use crate::clock;
+use crate::clock::Clock;
 use crate::domain::event::{DeliveryOutcome, Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::ids::{MonitorId, PushToken, Timestamp};
 use crate::domain::machine::{Command, Monitor};
@@ -98,11 +98,13 @@ pub struct RegistryState {
 }
 
 impl Registry {
-    /// Starts the registry actor over `store`; monitors alert through `dispatcher`.
+    /// Starts the registry actor over `store`; monitors alert through `dispatcher` and
+    /// read the time from `clock`.
     pub async fn start(
         store: EventStore,
         channels: Channels,
         dispatcher: Dispatcher,
+        clock: Clock,
     ) -> Result<(Self, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr> {
         let directory = Arc::new(Directory::default());
         let context = Arc::new(MonitorContext {
@@ -110,6 +112,7 @@ impl Registry {
             directory: Arc::clone(&directory),
             channels,
             dispatcher,
+            clock,
         });
         let (actor, handle) = Actor::spawn(None, RegistryActor, context).await?;
         let pending = Arc::new(AtomicI64::new(0));
@@ -274,8 +277,9 @@ impl Actor for RegistryActor {
                 // Persist off the registry's own loop so concurrent creations share a
                 // group commit; the actor is spawned when the creation is durable.
                 let store = state.context.store.clone();
+                let now = state.context.clock.now();
                 tokio::spawn(async move {
-                    match persist_creation(&store, config, token).await {
+                    match persist_creation(&store, config, token, now).await {
                         Ok(monitor) => {
                             if let Err(error) =
                                 myself.cast(RegistryMsg::Adopt(Box::new(monitor), Some(reply)))
@@ -386,10 +390,10 @@ async fn persist_creation(
     store: &EventStore,
     config: MonitorConfig,
     token: Option<PushToken>,
+    now: Timestamp,
 ) -> Result<Monitor, StoreError> {
-    let id = MonitorId::generate();
+    let id = MonitorId::generate(now);
     let token = token.unwrap_or_else(new_push_token);
-    let now = clock::now();
     let mut monitor = Monitor::created(id, now, config.clone(), token);
     let created = Stamped {
         at: now,

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
+use crate::clock::Clock;
 use crate::domain::event::{DeliveryOutcome, Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
 use crate::domain::ids::ChannelId;
 use crate::domain::machine::Status;
@@ -18,16 +19,17 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
     let dir = tempfile::tempdir().expect("tempdir");
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
-    let channels = Channels::new(store.clone(), vec![]);
+    let channels = Channels::new(store.clone(), vec![], Clock::system());
     let notifier =
         Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).expect("notifier");
     let (dispatcher, _, reports) =
         Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
             .await
             .expect("dispatcher");
-    let (registry, _) = Registry::start(store.clone(), channels, dispatcher.clone())
-        .await
-        .expect("registry");
+    let (registry, _) =
+        Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
+            .await
+            .expect("registry");
     super::record_outcomes(registry.clone(), store.clone(), reports);
 
     let config = MonitorConfig {
@@ -115,16 +117,17 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
-    let channels = Channels::new(store.clone(), vec![]);
+    let channels = Channels::new(store.clone(), vec![], Clock::system());
     let notifier =
         Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).expect("notifier");
     let (dispatcher, _, reports) =
         Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
             .await
             .expect("dispatcher");
-    let (registry, _) = Registry::start(store.clone(), channels, dispatcher.clone())
-        .await
-        .expect("registry");
+    let (registry, _) =
+        Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
+            .await
+            .expect("registry");
     super::record_outcomes(registry.clone(), store.clone(), reports);
     let config = MonitorConfig {
         name: "rebuilt".to_owned(),
@@ -200,7 +203,7 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
         Err(super::RegistryError::Unavailable)
     ));
     let outcome = DeliveryOutcome {
-        channel: ChannelId::generate(),
+        channel: ChannelId::generate(Clock::system().now()),
         alert_seq: 1,
         attempts: 1,
         error: None,

@@ -413,7 +413,7 @@ mod tests {
     #[test]
     fn monitor_state_round_trips() {
         let monitor = Monitor::created(
-            MonitorId::generate(),
+            MonitorId::generate(Timestamp::from_millis(5)),
             Timestamp::from_millis(5),
             MonitorConfig {
                 name: "nightly backup".to_owned(),

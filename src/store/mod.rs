@@ -232,6 +232,7 @@ impl EventStore {
             next_seq: last_seq + 1,
             failed: None,
             unreported: std::collections::HashSet::new(),
+            alive: None,
         };
         let writer_thread = std::thread::Builder::new()
             .name("pushmon-writer".to_owned())

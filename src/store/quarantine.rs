@@ -192,7 +192,8 @@ impl Writer {
             WriteRequest::Settle(_, reply) | WriteRequest::StartRebuild(_, reply) => {
                 let _ = reply.send(refused());
             }
-            WriteRequest::Alive(_) | WriteRequest::Close(_) => {}
+            WriteRequest::Alive(at) => self.alive = Some(at),
+            WriteRequest::Close(_) => {}
         }
     }
 
@@ -249,13 +250,17 @@ impl Writer {
         }
         let attempt = Handles::open(&self.shared.path).and_then(|handles| {
             let last_seq = handles.last_seq()?;
-            // A probe: the fault has cleared only once a durable write succeeds.
+            // A probe: the fault has cleared only once a durable write succeeds. It
+            // writes what is already true, and the newest alive time the server sent.
             let mut probe = handles.db.batch().durability(Some(PersistMode::SyncData));
-            probe.insert(
-                &handles.meta,
-                layout::META_LAST_ALIVE,
-                crate::clock::now().as_millis().to_be_bytes(),
-            );
+            probe.insert(&handles.meta, layout::META_LAST_SEQ, last_seq.to_be_bytes());
+            if let Some(at) = self.alive {
+                probe.insert(
+                    &handles.meta,
+                    layout::META_LAST_ALIVE,
+                    at.as_millis().to_be_bytes(),
+                );
+            }
             probe.commit()?;
             Ok((handles, last_seq))
         });

@@ -24,8 +24,8 @@ fn at(seconds: i64) -> Timestamp {
 
 /// Creates a monitor in the store and returns its state as an actor would hold it.
 async fn create(store: &EventStore, name: &str, now: Timestamp) -> Monitor {
-    let id = MonitorId::generate();
-    let token = PushToken::from_bytes(*MonitorId::generate().as_bytes());
+    let id = MonitorId::generate(now);
+    let token = PushToken::from_bytes(*MonitorId::generate(now).as_bytes());
     let mut monitor = Monitor::created(id, now, config(name), token);
     let created = Stamped {
         at: now,
@@ -605,7 +605,7 @@ fn code_only(source: &str) -> String {
 #[test]
 fn a_due_rebuild_is_reported_again_only_for_earlier_undispatched_deliveries() {
     let (mut quarantine, mut reports) = super::quarantine::Quarantine::new();
-    let monitor = MonitorId::generate();
+    let monitor = MonitorId::generate(at(0));
     let report = |undispatched_from| Quarantined {
         monitor,
         undispatched_from,

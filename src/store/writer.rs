@@ -47,6 +47,9 @@ pub(super) struct Writer {
     /// Monitors with a pipelined heartbeat that was not written while the store was
     /// broken: quarantined, and reported for a rebuild once it is reopened.
     pub(super) unreported: HashSet<MonitorId>,
+    /// The newest time the server said it was alive, also while the store was broken:
+    /// the probe that reopens the store records it.
+    pub(super) alive: Option<Timestamp>,
 }
 
 impl Writer {
@@ -89,7 +92,10 @@ impl Writer {
                     WriteRequest::StartRebuild(monitor, reply) => {
                         pending.push(Pending::StartRebuild(monitor, reply));
                     }
-                    WriteRequest::Alive(at) => alive = Some(at),
+                    WriteRequest::Alive(at) => {
+                        alive = Some(at);
+                        self.alive = Some(at);
+                    }
                     WriteRequest::Close(reply) => {
                         close = Some(reply);
                         break;

@@ -90,12 +90,19 @@ async fn webhook_gets_signed_down_then_up_exactly_once() {
     let channel = webhook(&app, &receiver, "/hook", Some("s3cret")).await;
     let monitor = app
         .create_monitor_from(
-            &json!({"name": "nightly", "timeout_seconds": 1, "channels": [channel]}),
+            &json!({"name": "nightly", "timeout_seconds": 3600, "channels": [channel]}),
         )
         .await;
     assert_eq!(monitor.channels, vec![channel.clone()]);
 
-    app.wait_for_status(&monitor.id, Status::Down, WAIT).await;
+    // A down heartbeat, not a timeout: that a timeout owes the same delivery and hands
+    // it to the dispatcher is tested on the actor with paused time.
+    app.push_ok(
+        &monitor.push_token,
+        &[("status", "down"), ("msg", "disk full")],
+    )
+    .await;
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Down);
     let down = receiver.wait_for_delivered(1, WAIT).await;
     app.push_ok(
         &monitor.push_token,
@@ -107,7 +114,8 @@ async fn webhook_gets_signed_down_then_up_exactly_once() {
 
     let first = both[0].json();
     assert_eq!(first["event"], "down");
-    assert_eq!(first["reason"], "timeout");
+    assert_eq!(first["reason"], "manual");
+    assert_eq!(first["msg"], "disk full");
     assert_eq!(first["monitor"]["id"], monitor.id.as_str());
     assert_eq!(first["monitor"]["name"], "nightly");
     assert!(first["at"].as_str().is_some_and(|at| at.ends_with('Z')));

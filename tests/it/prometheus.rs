@@ -239,9 +239,10 @@ async fn a_real_prometheus_sees_a_monitor_go_from_up_to_down() {
     prometheus
         .wait_for_value("up{job=\"pushmon\"}", "1", Duration::from_secs(20))
         .await;
-    let monitor = app.create_monitor("scraped", 3).await;
+    let monitor = app.create_monitor("scraped", 3600).await;
     let query = format!("pushmon_monitor_up{{id=\"{}\"}}", monitor.id);
-    // Keep the job alive until Prometheus has seen it up, then let it die.
+    // Keep the job up until Prometheus has seen it so, then have it report down: a
+    // timeout would only add seconds, and the series is the same whatever the reason.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         app.push_ok(&monitor.push_token, &[]).await;
@@ -254,8 +255,9 @@ async fn a_real_prometheus_sees_a_monitor_go_from_up_to_down() {
         );
         sleep(Duration::from_millis(500)).await;
     }
-    app.wait_for_status(&monitor.id, Status::Down, Duration::from_secs(10))
+    app.push_ok(&monitor.push_token, &[("status", "down")])
         .await;
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Down);
     prometheus
         .wait_for_value(&query, "0", Duration::from_secs(20))
         .await;

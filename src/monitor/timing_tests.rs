@@ -1,0 +1,803 @@
+//! The monitor actors against deadlines, with tokio time paused: timeouts and where a
+//! `down` is stamped, heartbeats against the deadline, pause and resume, the restart
+//! grace, and the alert a timeout owes. Each test runs the real registry, actors and
+//! store (in a temp directory) on a [`Clock::Tokio`] that starts at a fixed date.
+//!
+//! Time moves only when a test says so. Tokio auto-advances paused time to the next
+//! timer whenever the runtime has nothing to run, and an actor waiting for the
+//! store's writer thread (a plain thread, whose fsync tokio cannot see) leaves it
+//! nothing to run: time would jump to the next deadline in the middle of a
+//! heartbeat's write, and what a test saw would depend on how fast the disk was. So
+//! every test holds a [`NoAutoAdvance`], a blocking task, which is tokio's documented
+//! way to keep paused time still while waiting for I/O; time then moves only by
+//! `tokio::time::advance`.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+use crate::alert::dispatcher::DeliveryReports;
+use crate::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
+use crate::clock::Clock;
+use crate::domain::channel::ChannelKind;
+use crate::domain::event::{
+    DownReason, Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus,
+};
+use crate::domain::ids::{ChannelId, Timestamp};
+use crate::domain::machine::{Command, Grace, Monitor, Status};
+use crate::store::EventStore;
+
+use super::Registry;
+use super::messages::MonitorMsg;
+
+/// 2026-11-18T11:06:40Z: the tests' clock starts here, whatever the wall clock says.
+const START: Timestamp = Timestamp::from_millis(1_795_000_000_000);
+
+/// How often a test lets every runnable task run after moving time: a timer that fell
+/// due wakes ractor's `send_after` task, which sends the actor its tick.
+const SETTLE_YIELDS: usize = 16;
+
+fn at(seconds: u32) -> Timestamp {
+    START.plus_seconds(seconds)
+}
+
+fn at_millis(millis: i64) -> Timestamp {
+    Timestamp::from_millis(START.as_millis() + millis)
+}
+
+/// Keeps tokio from auto-advancing paused time while it lives: a blocking task that
+/// waits for this guard to drop.
+struct NoAutoAdvance {
+    _release: mpsc::Sender<()>,
+}
+
+impl NoAutoAdvance {
+    fn hold() -> Self {
+        let (release, released) = mpsc::channel::<()>();
+        tokio::task::spawn_blocking(move || {
+            let _ = released.recv();
+        });
+        Self { _release: release }
+    }
+}
+
+/// One running "server": store, channels, dispatcher, registry and actors, without
+/// HTTP. Delivery outcomes are not recorded, so what a timeout owes stays in the
+/// outbox and its report waits in `reports`.
+struct Server {
+    dir: PathBuf,
+    clock: Clock,
+    store: EventStore,
+    writer: std::thread::JoinHandle<()>,
+    channels: Channels,
+    dispatcher: Dispatcher,
+    dispatcher_task: ractor::concurrency::JoinHandle<()>,
+    reports: DeliveryReports,
+    registry: Registry,
+    registry_task: ractor::concurrency::JoinHandle<()>,
+}
+
+/// How a server stops before a restart.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Records that it was alive until the end, as a clean shutdown does.
+    Clean,
+    /// Records nothing more: the store's last alive time is the one from start-up, as
+    /// after a crash before the next alive tick.
+    Crash,
+}
+
+impl Server {
+    /// Opens the store in `dir` and starts everything on `clock`. Timers are armed at
+    /// once for monitors created from here on; stored ones wait for [`Self::restart`]'s
+    /// judgement.
+    async fn open(dir: PathBuf, clock: Clock) -> Self {
+        let opened = EventStore::open(&dir).expect("store opens");
+        let store = opened.store.clone();
+        let stored = store.load_channels().expect("channels load");
+        let channels = Channels::new(store.clone(), stored, clock);
+        // Port 1 on loopback refuses at once: a delivery fails on its one attempt.
+        let notifier = Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1))
+            .expect("notifier");
+        let one_attempt = RetryPolicy {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(10),
+            max_attempts: 1,
+        };
+        let (dispatcher, dispatcher_task, reports) =
+            Dispatcher::start(notifier, channels.clone(), one_attempt)
+                .await
+                .expect("dispatcher starts");
+        let (registry, registry_task) =
+            Registry::start(store.clone(), channels.clone(), dispatcher.clone(), clock)
+                .await
+                .expect("registry starts");
+        Self {
+            dir,
+            clock,
+            store,
+            writer: opened.writer_thread,
+            channels,
+            dispatcher,
+            dispatcher_task,
+            reports,
+            registry,
+            registry_task,
+        }
+    }
+
+    /// A new store in `dir`, as a first start (alive from now).
+    async fn start(dir: &TempDir, clock: Clock) -> Self {
+        let server = Self::open(dir.path().to_owned(), clock).await;
+        server.store.mark_alive(clock.now());
+        server
+    }
+
+    /// Stops as `stop` says, stays stopped for `stopped_for` of tokio time, then starts
+    /// again as `app` does: every stored monitor's actor, then the restart judgement
+    /// with `restart_grace_seconds`, then alive from now.
+    async fn restart(self, stop: Stop, stopped_for: Duration, restart_grace_seconds: u32) -> Self {
+        let (dir, clock) = (self.dir.clone(), self.clock);
+        self.stop(stop).await;
+        tokio::time::advance(stopped_for).await;
+        let server = Self::open(dir, clock).await;
+        let monitors = server.store.load_monitors().expect("monitors load");
+        let last_alive = server.store.last_alive().expect("last alive reads");
+        let ids: Vec<_> = monitors.iter().map(|monitor| monitor.id).collect();
+        server.registry.rebuild(monitors).await.expect("rebuilt");
+        server
+            .registry
+            .judge_after_restart(last_alive, restart_grace_seconds);
+        server.store.mark_alive(clock.now());
+        // Judged before time moves on: each answers after its judgement.
+        for id in ids {
+            server
+                .registry
+                .current_state(id)
+                .await
+                .expect("current state");
+        }
+        server
+    }
+
+    async fn stop(self, stop: Stop) {
+        self.dispatcher.stop().await;
+        let _ = self.dispatcher_task.await;
+        self.registry.stop().await;
+        let _ = self.registry_task.await;
+        if stop == Stop::Clean {
+            self.store.mark_alive(self.clock.now());
+        }
+        self.store.close().await;
+        let writer = self.writer;
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .expect("join task")
+            .expect("writer thread ends cleanly");
+    }
+
+    async fn create(&self, timeout_seconds: u32, channels: Vec<ChannelId>) -> Monitor {
+        let config = MonitorConfig {
+            name: "job".to_owned(),
+            timeout_seconds,
+            interval_seconds: timeout_seconds,
+            channels,
+            key: None,
+            tags: vec![],
+        };
+        self.registry.create(config).await.expect("created")
+    }
+
+    async fn push(&self, monitor: &Monitor, status: PushStatus, msg: &str) {
+        let handle = self
+            .registry
+            .directory()
+            .by_token(&monitor.token)
+            .expect("registered");
+        self.registry
+            .heartbeat(&handle, heartbeat(status, msg))
+            .await
+            .expect("durable");
+    }
+
+    async fn execute(&self, monitor: &Monitor, command: Command) -> Monitor {
+        self.registry
+            .execute(monitor.id, command)
+            .await
+            .expect("executed")
+    }
+
+    /// The actor's state. Its mailbox is first in, first out, so this answers after
+    /// every message sent to the actor before it has been handled.
+    async fn state(&self, monitor: &Monitor) -> Monitor {
+        self.registry
+            .current_state(monitor.id)
+            .await
+            .expect("current state")
+    }
+
+    /// Moves time forward by `by`, then lets the ticks of timers that fell due reach
+    /// their actors.
+    async fn advance(&self, by: Duration) {
+        tokio::time::advance(by).await;
+        for _ in 0..SETTLE_YIELDS {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Moves time forward to `to`.
+    async fn advance_to(&self, to: Timestamp) {
+        let now = self.clock.now();
+        assert!(now <= to, "time does not go back: {now:?} > {to:?}");
+        self.advance(Duration::from_millis(now.millis_until(to)))
+            .await;
+    }
+
+    /// The monitor's log as the API shows it, oldest first, once its actor has handled
+    /// every message sent to it so far.
+    async fn log(&self, monitor: &Monitor) -> Vec<(Timestamp, Event)> {
+        self.state(monitor).await;
+        let mut events = self
+            .store
+            .history(monitor.id, 1000, None)
+            .await
+            .expect("history reads");
+        events.reverse();
+        events
+            .into_iter()
+            .map(|recorded| (recorded.at, recorded.event))
+            .collect()
+    }
+
+    /// The `down` events in the log, with their times.
+    async fn downs(&self, monitor: &Monitor) -> Vec<(Timestamp, DownReason)> {
+        self.log(monitor)
+            .await
+            .into_iter()
+            .filter_map(|(at, event)| match event {
+                Event::WentDown { reason } => Some((at, reason)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Asserts that the actor's state is what a full replay of the log gives.
+    async fn assert_state_matches_the_log(&self, monitor: &Monitor) {
+        let mut live = self.state(monitor).await;
+        let store = self.store.clone();
+        let mut replayed = tokio::task::spawn_blocking(move || store.replay_all())
+            .await
+            .expect("replay task")
+            .expect("replays")
+            .remove(&monitor.id)
+            .expect("in the log");
+        // A pipelined heartbeat does not tell its actor the sequence number it got.
+        live.last_seq = 0;
+        replayed.last_seq = 0;
+        assert_eq!(live, replayed, "the actor's state is the log's");
+    }
+}
+
+fn heartbeat(status: PushStatus, msg: &str) -> Heartbeat {
+    Heartbeat {
+        status,
+        msg: Some(HeartbeatText::truncated(msg.to_owned())),
+        value: None,
+    }
+}
+
+fn kinds(log: &[(Timestamp, Event)]) -> Vec<&'static str> {
+    log.iter()
+        .filter_map(|(_, event)| event.kind())
+        .collect::<Vec<_>>()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_monitor_goes_down_at_its_deadline_and_the_down_is_stamped_there() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let monitor = server.create(60, vec![]).await;
+    assert_eq!(monitor.created_at, START);
+
+    server.advance_to(at_millis(59_999)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Pending);
+
+    // The actor is told late (time jumps 30 s past the deadline in one step): the
+    // `down` is still stamped at the deadline, not when it was noticed.
+    server.advance_to(at(90)).await;
+    let down = server.state(&monitor).await;
+    assert_eq!(down.status, Status::Down);
+    assert_eq!(down.last_status_change_at, Some(at(60)));
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at(60), DownReason::Timeout)]
+    );
+    assert_eq!(kinds(&server.log(&monitor).await), vec!["created", "down"]);
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_timer_fires_exactly_at_the_deadline() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let monitor = server.create(60, vec![]).await;
+    server.push(&monitor, PushStatus::Up, "first").await;
+
+    server.advance_to(at_millis(59_999)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Up);
+    server.advance_to(at(60)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at(60), DownReason::Timeout)]
+    );
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_heartbeat_just_before_the_deadline_pushes_it_back() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let monitor = server.create(60, vec![]).await;
+    server.push(&monitor, PushStatus::Up, "first").await;
+
+    server.advance_to(at_millis(59_999)).await;
+    server.push(&monitor, PushStatus::Up, "just in time").await;
+    // The timer armed for the old deadline fires, finds it moved, and re-arms.
+    server.advance_to(at(60)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Up);
+    server.advance_to(at_millis(119_998)).await;
+    let still_up = server.state(&monitor).await;
+    assert_eq!(still_up.status, Status::Up);
+    assert_eq!(
+        still_up.last_msg.as_ref().map(HeartbeatText::as_str),
+        Some("just in time")
+    );
+
+    server.advance_to(at_millis(119_999)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at_millis(119_999), DownReason::Timeout)],
+        "one down, at the deadline the last heartbeat set"
+    );
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_monitor_down_by_a_heartbeat_gets_no_timeout_down() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let monitor = server.create(60, vec![]).await;
+    server.push(&monitor, PushStatus::Up, "first").await;
+    server.advance_to(at(10)).await;
+    server.push(&monitor, PushStatus::Down, "broke").await;
+
+    // Far past the deadline the `up` heartbeat set: already down, so no second down.
+    server.advance_to(at(600)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at(10), DownReason::Manual)]
+    );
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_monitor_never_times_out_and_resume_restarts_the_clock() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let monitor = server.create(60, vec![]).await;
+    server.push(&monitor, PushStatus::Up, "first").await;
+
+    server.advance_to(at(10)).await;
+    let paused = server.execute(&monitor, Command::Pause).await;
+    assert_eq!(paused.status, Status::Paused);
+    // The timer armed for the deadline at 60 s fires while paused, and finds none.
+    server.advance_to(at(600)).await;
+    server.push(&monitor, PushStatus::Up, "while paused").await;
+    server.advance_to(at(1200)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Paused);
+    assert!(server.downs(&monitor).await.is_empty());
+
+    let resumed = server.execute(&monitor, Command::Resume).await;
+    assert_eq!(resumed.status, Status::Pending);
+    assert_eq!(
+        resumed.clock_started_at,
+        at(1200),
+        "resume restarts the clock"
+    );
+    server.advance_to(at_millis(1_259_999)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Pending);
+    server.advance_to(at(1260)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at(1260), DownReason::Timeout)]
+    );
+    assert_eq!(
+        kinds(&server.log(&monitor).await),
+        vec![
+            "created",
+            "heartbeat",
+            "paused",
+            "heartbeat",
+            "resumed",
+            "down"
+        ]
+    );
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
+/// Sends the actor a heartbeat without waiting for its answer.
+fn cast_heartbeat(
+    server: &Server,
+    monitor: &Monitor,
+    msg: &str,
+) -> oneshot::Receiver<Result<(), crate::store::StoreError>> {
+    let handle = server
+        .registry
+        .directory()
+        .by_token(&monitor.token)
+        .expect("registered");
+    let (reply, answer) = oneshot::channel();
+    handle
+        .actor
+        .cast(MonitorMsg::Heartbeat(heartbeat(PushStatus::Up, msg), reply))
+        .expect("actor runs");
+    answer
+}
+
+/// What a heartbeat and the deadline's tick in the same instant may leave behind. The
+/// actor takes its messages one at a time, so a race between the two is one of two
+/// orders, and a test below forces each: heartbeat first (no down) or tick first (one
+/// down, then one recovery by that heartbeat). Either way the state is the log's and
+/// the outbox owes exactly the alerts the log holds. Returns whether it timed out.
+async fn assert_one_outcome(server: &Server, monitor: &Monitor, channel: ChannelId) -> bool {
+    let log = server.log(monitor).await;
+    let downs = server.downs(monitor).await;
+    let recoveries = log
+        .iter()
+        .filter(|(_, event)| matches!(event, Event::Recovered))
+        .count();
+    let state = server.state(monitor).await;
+    assert_eq!(state.status, Status::Up, "{log:#?}");
+    let timed_out = match downs.as_slice() {
+        [] => {
+            assert_eq!(recoveries, 0, "{log:#?}");
+            false
+        }
+        [(down_at, DownReason::Timeout)] => {
+            assert_eq!(*down_at, at(60), "{log:#?}");
+            assert_eq!(recoveries, 1, "{log:#?}");
+            true
+        }
+        other => panic!("more than one outcome: {other:?}\n{log:#?}"),
+    };
+    let store = server.store.clone();
+    let owed = tokio::task::spawn_blocking(move || store.load_outbox())
+        .await
+        .expect("outbox task")
+        .expect("outbox reads");
+    assert!(owed.iter().all(|delivery| delivery.channel == channel));
+    assert_eq!(
+        owed.len(),
+        downs.len() + recoveries,
+        "one delivery per alert: {owed:#?}"
+    );
+    server.assert_state_matches_the_log(monitor).await;
+    timed_out
+}
+
+async fn server_with_a_monitor_due_at_60_s(dir: &TempDir) -> (Server, Monitor, ChannelId) {
+    let server = Server::start(dir, Clock::tokio_from(START)).await;
+    let channel = server
+        .channels
+        .create(
+            "hook".to_owned(),
+            ChannelKind::Webhook {
+                url: "http://127.0.0.1:1/hook".to_owned(),
+                secret: None,
+            },
+            None,
+        )
+        .await
+        .expect("channel created");
+    let monitor = server.create(60, vec![channel.id]).await;
+    server.push(&monitor, PushStatus::Up, "first").await;
+    server.advance_to(at_millis(59_999)).await;
+    (server, monitor, channel.id)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_heartbeat_ahead_of_the_tick_at_the_deadline_keeps_the_monitor_up() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, monitor, channel) = server_with_a_monitor_due_at_60_s(&dir).await;
+    // In the mailbox before time reaches the deadline, handled once it has.
+    let answer = cast_heartbeat(&server, &monitor, "at the deadline");
+    server.advance_to(at(60)).await;
+    answer.await.expect("answered").expect("durable");
+    let last = server.state(&monitor).await;
+    assert_eq!(last.last_heartbeat_at, Some(at(60)));
+    assert!(!assert_one_outcome(&server, &monitor, channel).await);
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_heartbeat_behind_the_tick_at_the_deadline_recovers_the_monitor_once() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, monitor, channel) = server_with_a_monitor_due_at_60_s(&dir).await;
+    server.advance_to(at(60)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    // The same instant: the clock has not moved.
+    server
+        .push(&monitor, PushStatus::Up, "at the deadline")
+        .await;
+    assert!(assert_one_outcome(&server, &monitor, channel).await);
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_owes_its_alert_in_the_outbox_and_hands_it_to_the_dispatcher() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut server, monitor, channel) = server_with_a_monitor_due_at_60_s(&dir).await;
+    server.advance_to(at(60)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+
+    let log = server
+        .store
+        .history(monitor.id, 10, None)
+        .await
+        .expect("history reads");
+    let down = log
+        .iter()
+        .find(|recorded| matches!(recorded.event, Event::WentDown { .. }))
+        .expect("a down");
+    let store = server.store.clone();
+    let owed = tokio::task::spawn_blocking(move || store.load_outbox())
+        .await
+        .expect("outbox task")
+        .expect("outbox reads");
+    assert_eq!(owed.len(), 1, "{owed:#?}");
+    let delivery = &owed[0];
+    assert_eq!(delivery.channel, channel);
+    assert_eq!(
+        delivery.alert.alert_seq, down.seq,
+        "keyed by the down's seq"
+    );
+    assert_eq!(delivery.alert.kind, crate::domain::alert::AlertKind::Down);
+    assert_eq!(delivery.alert.reason, "timeout");
+    assert_eq!(delivery.alert.at, at(60));
+    assert_eq!(delivery.alert.monitor_id, monitor.id);
+
+    // The dispatcher was handed the same delivery (its one attempt fails: nothing
+    // listens on port 1), and the entry stays owed until the outcome is recorded.
+    let report = server.reports.recv().await.expect("a report");
+    assert_eq!(&report.delivery, delivery);
+    assert!(report.outcome.error.is_some());
+    server
+        .registry
+        .record_delivery(monitor.id, report.outcome.clone())
+        .await
+        .expect("recorded");
+    let store = server.store.clone();
+    let owed = tokio::task::spawn_blocking(move || store.load_outbox())
+        .await
+        .expect("outbox task")
+        .expect("outbox reads");
+    assert!(
+        owed.is_empty(),
+        "settled with the recorded outcome: {owed:#?}"
+    );
+    assert_eq!(
+        kinds(&server.log(&monitor).await),
+        vec!["created", "heartbeat", "down", "delivery"]
+    );
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_that_fell_while_stopped_gets_the_grace_once_and_no_more() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let monitor = server.create(60, vec![]).await;
+    server.push(&monitor, PushStatus::Up, "first").await;
+
+    // Stopped from 0 s to 90 s: the deadline at 60 s fell while stopped, and gets
+    // min(timeout 60 s, grace 30 s) from the restart.
+    let server = server
+        .restart(Stop::Clean, Duration::from_secs(90), 30)
+        .await;
+    let restarted = server.state(&monitor).await;
+    assert_eq!(restarted.status, Status::Up);
+    assert_eq!(
+        restarted.grace,
+        Some(Grace {
+            deadline: at(60),
+            until: at(120)
+        })
+    );
+
+    // Stopped again inside the grace, from 100 s to 110 s: no second grace, so the
+    // grace still ends at 120 s.
+    server.advance_to(at(100)).await;
+    let server = server
+        .restart(Stop::Crash, Duration::from_secs(10), 30)
+        .await;
+    assert_eq!(
+        server.state(&monitor).await.grace.map(|g| g.until),
+        Some(at(120))
+    );
+    server.advance_to(at_millis(119_999)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Up);
+    server.advance_to(at(120)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at(120), DownReason::Timeout)]
+    );
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_after_the_grace_ran_out_judges_the_deadline_at_once() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let monitor = server.create(60, vec![]).await;
+    server.push(&monitor, PushStatus::Up, "first").await;
+    let server = server
+        .restart(Stop::Clean, Duration::from_secs(90), 30)
+        .await;
+    // Stopped from 100 s to 200 s, past the grace's end at 120 s: down at once,
+    // stamped when the grace ran out.
+    server.advance_to(at(100)).await;
+    let server = server
+        .restart(Stop::Clean, Duration::from_secs(100), 30)
+        .await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at(120), DownReason::Timeout)]
+    );
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_heartbeat_in_the_restart_grace_keeps_a_monitor_up() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let rescued = server.create(60, vec![]).await;
+    let abandoned = server.create(60, vec![]).await;
+    server.push(&rescued, PushStatus::Up, "first").await;
+    server.push(&abandoned, PushStatus::Up, "first").await;
+    let server = server
+        .restart(Stop::Clean, Duration::from_secs(90), 10)
+        .await;
+    server.advance_to(at(95)).await;
+    server.push(&rescued, PushStatus::Up, "made it").await;
+
+    server.advance_to(at(100)).await;
+    assert_eq!(server.state(&abandoned).await.status, Status::Down);
+    assert_eq!(
+        server.downs(&abandoned).await,
+        vec![(at(100), DownReason::Timeout)]
+    );
+    let rescued_state = server.state(&rescued).await;
+    assert_eq!(rescued_state.status, Status::Up);
+    assert_eq!(rescued_state.grace, None, "an up heartbeat ends the grace");
+    // Its next deadline is the heartbeat's: 95 s + 60 s.
+    server.advance_to(at_millis(154_999)).await;
+    assert_eq!(server.state(&rescued).await.status, Status::Up);
+    server.advance_to(at(155)).await;
+    assert_eq!(
+        server.downs(&rescued).await,
+        vec![(at(155), DownReason::Timeout)]
+    );
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_grace_zero_judges_a_missed_deadline_at_once() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let monitor = server.create(60, vec![]).await;
+    server.push(&monitor, PushStatus::Up, "first").await;
+    let server = server
+        .restart(Stop::Clean, Duration::from_secs(90), 0)
+        .await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at(60), DownReason::Timeout)],
+        "stamped at the deadline that fell while stopped"
+    );
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_rebuilt_monitor_gets_the_grace() {
+    // Regression: a rebuilt actor armed its timer for the missed deadline before the
+    // restart judgement reached it, so the timer could fire first and deny the grace.
+    const MONITORS: usize = 40;
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let mut monitors = Vec::new();
+    for _ in 0..MONITORS {
+        let monitor = server.create(60, vec![]).await;
+        server.push(&monitor, PushStatus::Up, "first").await;
+        monitors.push(monitor);
+    }
+    let server = server
+        .restart(Stop::Clean, Duration::from_secs(90), 30)
+        .await;
+    server.advance(Duration::ZERO).await;
+    for monitor in &monitors {
+        let state = server.state(monitor).await;
+        assert_eq!(state.status, Status::Up, "{} went down at once", monitor.id);
+        assert!(server.downs(monitor).await.is_empty());
+    }
+    server.advance_to(at(120)).await;
+    for monitor in &monitors {
+        assert_eq!(
+            server.downs(monitor).await,
+            vec![(at(120), DownReason::Timeout)]
+        );
+    }
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_down_monitor_stays_down_with_one_down_across_restarts() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let timed_out = server.create(60, vec![]).await;
+    let manual = server.create(60, vec![]).await;
+    server.push(&manual, PushStatus::Down, "broke").await;
+    server.advance_to(at(60)).await;
+    assert_eq!(server.state(&timed_out).await.status, Status::Down);
+
+    for restart in 1..=2u32 {
+        server = server
+            .restart(Stop::Clean, Duration::from_secs(100), 30)
+            .await;
+        // Past any grace and timeout: room for a wrong second down.
+        server.advance(Duration::from_secs(600)).await;
+        for (monitor, reason, down_at) in [
+            (&timed_out, DownReason::Timeout, at(60)),
+            (&manual, DownReason::Manual, START),
+        ] {
+            assert_eq!(
+                server.state(monitor).await.status,
+                Status::Down,
+                "after restart {restart}"
+            );
+            assert_eq!(
+                server.downs(monitor).await,
+                vec![(down_at, reason)],
+                "after restart {restart}"
+            );
+        }
+    }
+    server.stop(Stop::Clean).await;
+}
