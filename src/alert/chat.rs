@@ -2,17 +2,20 @@
 
 use serde_json::json;
 
-use crate::domain::alert::{Alert, AlertKind};
+use crate::domain::alert::AlertKind;
 
-use super::{NotifyError, post_json, summary};
+use super::{Message, summary};
 
-fn text(alert: &Alert, public_url: &str) -> String {
+fn text(message: Message<'_>, public_url: &str) -> String {
+    let alert = match message {
+        Message::Test(_) => return format!("🔔 {}.\n{public_url}", summary(message)),
+        Message::Alert(alert) => alert,
+    };
     let icon = match alert.kind {
         AlertKind::Down => "🔴",
         AlertKind::Up => "🟢",
-        AlertKind::Test => "🔔",
     };
-    let mut text = format!("{icon} {} at {}", summary(alert), alert.at.to_rfc3339());
+    let mut text = format!("{icon} {} at {}", summary(message), alert.at.to_rfc3339());
     if let Some(msg) = &alert.msg {
         text.push_str(&format!("\nLast message: {}", msg.as_str()));
     }
@@ -23,26 +26,14 @@ fn text(alert: &Alert, public_url: &str) -> String {
     text
 }
 
-pub async fn send_slack(
-    http: &reqwest::Client,
-    url: &str,
-    alert: &Alert,
-    public_url: &str,
-) -> Result<(), NotifyError> {
-    let body = json!({ "text": text(alert, public_url) })
+pub fn slack_body(message: Message<'_>, public_url: &str) -> Vec<u8> {
+    json!({ "text": text(message, public_url) })
         .to_string()
-        .into_bytes();
-    post_json(http, url, body, &[]).await
+        .into_bytes()
 }
 
-pub async fn send_discord(
-    http: &reqwest::Client,
-    url: &str,
-    alert: &Alert,
-    public_url: &str,
-) -> Result<(), NotifyError> {
+pub fn discord_body(message: Message<'_>, public_url: &str) -> Vec<u8> {
     // Discord caps content at 2000 characters.
-    let content: String = text(alert, public_url).chars().take(2000).collect();
-    let body = json!({ "content": content }).to_string().into_bytes();
-    post_json(http, url, body, &[]).await
+    let content: String = text(message, public_url).chars().take(2000).collect();
+    json!({ "content": content }).to_string().into_bytes()
 }

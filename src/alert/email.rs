@@ -5,11 +5,9 @@
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
 
-use crate::domain::alert::Alert;
-
-use super::{NotifyError, summary};
+use super::{Message, NotifyError, summary};
 
 /// Checks an address; the API uses it to reject a bad channel up front.
 pub fn parse_mailbox(address: &str) -> Result<Mailbox, NotifyError> {
@@ -25,56 +23,65 @@ pub fn check_smtp_url(smtp_url: &str) -> Result<(), NotifyError> {
         .map_err(|error| NotifyError::permanent(format!("invalid smtp_url: {error}")))
 }
 
+/// The mail for `message`.
 pub fn message(
     from: &str,
     to: &[String],
-    alert: &Alert,
+    message: Message<'_>,
     public_url: &str,
-) -> Result<Message, NotifyError> {
-    let mut builder = Message::builder()
-        .from(parse_mailbox(from)?)
-        .subject(format!("[pushmon] {}", summary(alert)));
+) -> Result<Mail, NotifyError> {
+    let subject = match message {
+        Message::Alert(_) => format!("[pushmon] {}", summary(message)),
+        Message::Test(test) => format!(
+            "[pushmon] Test: channel \u{201c}{}\u{201d} works",
+            test.channel.name
+        ),
+    };
+    let mut builder = Mail::builder().from(parse_mailbox(from)?).subject(subject);
     for address in to {
         builder = builder.to(parse_mailbox(address)?);
     }
-    let mut body = format!(
-        "{}\n\nMonitor: {} ({})\nEvent: {}\nReason: {}\nAt: {}\n",
-        summary(alert),
-        alert.monitor_name,
-        alert.monitor_id,
-        alert.kind.as_str(),
-        alert.reason,
-        alert.at.to_rfc3339(),
-    );
-    if let Some(msg) = &alert.msg {
-        body.push_str(&format!("Last message: {}\n", msg.as_str()));
-    }
-    if let Some(value) = alert.value {
-        body.push_str(&format!("Last value: {value}\n"));
-    }
-    body.push_str(&format!(
-        "\n{public_url}/api/monitors/{}\n",
-        alert.monitor_id
-    ));
+    let body = match message {
+        Message::Alert(alert) => {
+            let mut body = format!(
+                "{}\n\nMonitor: {} ({})\nEvent: {}\nReason: {}\nAt: {}\n",
+                summary(message),
+                alert.monitor_name,
+                alert.monitor_id,
+                alert.kind.as_str(),
+                alert.reason,
+                alert.at.to_rfc3339(),
+            );
+            if let Some(msg) = &alert.msg {
+                body.push_str(&format!("Last message: {}\n", msg.as_str()));
+            }
+            if let Some(value) = alert.value {
+                body.push_str(&format!("Last value: {value}\n"));
+            }
+            body.push_str(&format!(
+                "\n{public_url}/api/monitors/{}\n",
+                alert.monitor_id
+            ));
+            body
+        }
+        Message::Test(test) => format!(
+            "{}.\n\nThis is a test of the channel, asked for at {}; no monitor changed \
+             state.\n\n{public_url}\n",
+            summary(message),
+            test.at.to_rfc3339(),
+        ),
+    };
     builder
         .body(body)
         .map_err(|error| NotifyError::permanent(format!("cannot build the message: {error}")))
 }
 
-pub async fn send(
-    smtp_url: &str,
-    from: &str,
-    to: &[String],
-    alert: &Alert,
-    public_url: &str,
-    timeout: Duration,
-) -> Result<(), NotifyError> {
-    let message = message(from, to, alert, public_url)?;
+pub async fn send(smtp_url: &str, mail: Mail, timeout: Duration) -> Result<(), NotifyError> {
     let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
         .map_err(|error| NotifyError::permanent(format!("invalid smtp_url: {error}")))?
         .timeout(Some(timeout))
         .build();
-    transport.send(message).await.map(|_| ()).map_err(|error| {
+    transport.send(mail).await.map(|_| ()).map_err(|error| {
         if error.is_permanent() {
             NotifyError::permanent(format!("SMTP server refused the message: {error}"))
         } else {

@@ -16,8 +16,9 @@ pub mod webhook;
 
 use std::time::Duration;
 
-use crate::domain::alert::Alert;
+use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::channel::{Channel, ChannelKind};
+use crate::domain::ids::Timestamp;
 
 pub use channels::Channels;
 pub use dispatcher::{Dispatcher, RetryPolicy};
@@ -44,6 +45,21 @@ impl NotifyError {
             message: message.into(),
         }
     }
+}
+
+/// What a notifier sends: an alert, or a channel's test message.
+#[derive(Clone, Copy, Debug)]
+pub enum Message<'a> {
+    Alert(&'a Alert),
+    Test(Test<'a>),
+}
+
+/// A test message (`POST /api/channels/{id}/test`): it names the channel it tests and
+/// no monitor, since no monitor changed state.
+#[derive(Clone, Copy, Debug)]
+pub struct Test<'a> {
+    pub channel: &'a Channel,
+    pub at: Timestamp,
 }
 
 /// What every notifier needs.
@@ -74,51 +90,80 @@ impl Notifier {
 
     /// Sends `alert` through `channel`, once.
     pub async fn send(&self, channel: &Channel, alert: &Alert) -> Result<(), NotifyError> {
+        let id = alert.alert_seq.to_string();
+        self.deliver(channel, Message::Alert(alert), &id).await
+    }
+
+    /// Sends `channel`'s test message, once.
+    pub async fn send_test(&self, channel: &Channel, at: Timestamp) -> Result<(), NotifyError> {
+        self.deliver(channel, Message::Test(Test { channel, at }), "0")
+            .await
+    }
+
+    async fn deliver(
+        &self,
+        channel: &Channel,
+        message: Message<'_>,
+        id: &str,
+    ) -> Result<(), NotifyError> {
         match &channel.kind {
             ChannelKind::Webhook { url, secret } => {
-                webhook::send(&self.http, url, secret.as_deref(), alert).await
+                let body = webhook::body(message);
+                let mut headers = vec![(webhook::ALERT_ID_HEADER, id.to_owned())];
+                if let Some(secret) = secret {
+                    headers.push((webhook::SIGNATURE_HEADER, webhook::signature(secret, &body)));
+                }
+                self.post_json(url, body, &headers).await
             }
             ChannelKind::Slack { url } => {
-                chat::send_slack(&self.http, url, alert, &self.public_url).await
+                let body = chat::slack_body(message, &self.public_url);
+                self.post_json(url, body, &[]).await
             }
             ChannelKind::Discord { url } => {
-                chat::send_discord(&self.http, url, alert, &self.public_url).await
+                let body = chat::discord_body(message, &self.public_url);
+                self.post_json(url, body, &[]).await
             }
             ChannelKind::Email { smtp_url, from, to } => {
-                email::send(smtp_url, from, to, alert, &self.public_url, self.timeout).await
+                let mail = email::message(from, to, message, &self.public_url)?;
+                email::send(smtp_url, mail, self.timeout).await
             }
             ChannelKind::Alertmanager { url } => {
-                alertmanager::send(&self.http, url, alert, &self.public_url).await
+                let endpoint = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
+                let body = alertmanager::body(message, &self.public_url)
+                    .to_string()
+                    .into_bytes();
+                self.post_json(&endpoint, body, &[]).await
             }
         }
     }
-}
 
-/// Posts a JSON body; any 2xx is success, anything else a transient error.
-async fn post_json(
-    http: &reqwest::Client,
-    url: &str,
-    body: Vec<u8>,
-    headers: &[(&str, String)],
-) -> Result<(), NotifyError> {
-    let mut request = http
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body);
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    let response = request
-        .send()
-        .await
-        .map_err(|error| NotifyError::transient(describe_http_error(&error)))?;
-    let status = response.status();
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(NotifyError::transient(format!(
-            "receiver answered {status}"
-        )))
+    /// Posts a JSON body; any 2xx is success, anything else a transient error.
+    async fn post_json(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+    ) -> Result<(), NotifyError> {
+        let mut request = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| NotifyError::transient(describe_http_error(&error)))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(NotifyError::transient(format!(
+                "receiver answered {status}"
+            )))
+        }
     }
 }
 
@@ -133,15 +178,16 @@ fn describe_http_error(error: &reqwest::Error) -> String {
     }
 }
 
-/// A one-line human summary, shared by chat and email.
-pub fn summary(alert: &Alert) -> String {
-    use crate::domain::alert::AlertKind;
-    match alert.kind {
-        AlertKind::Down => format!("{} is DOWN ({})", alert.monitor_name, alert.reason),
-        AlertKind::Up => format!("{} is UP again", alert.monitor_name),
-        AlertKind::Test => format!(
-            "Test message from pushmon for channel of {}",
-            alert.monitor_name
+/// A one-line human summary, shared by chat, email and Alertmanager.
+pub fn summary(message: Message<'_>) -> String {
+    match message {
+        Message::Alert(alert) => match alert.kind {
+            AlertKind::Down => format!("{} is DOWN ({})", alert.monitor_name, alert.reason),
+            AlertKind::Up => format!("{} is UP again", alert.monitor_name),
+        },
+        Message::Test(test) => format!(
+            "Test from pushmon: channel \u{201c}{}\u{201d} works",
+            test.channel.name
         ),
     }
 }

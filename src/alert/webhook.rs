@@ -6,9 +6,7 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::domain::alert::Alert;
-
-use super::{NotifyError, post_json};
+use super::Message;
 
 pub const SIGNATURE_HEADER: &str = "X-Pushmon-Signature";
 
@@ -17,16 +15,27 @@ pub const SIGNATURE_HEADER: &str = "X-Pushmon-Signature";
 /// at-least-once delivery allows.
 pub const ALERT_ID_HEADER: &str = "X-Pushmon-Alert-Id";
 
-/// The body (`docs/alerts.md`, "Webhook").
-pub fn body(alert: &Alert) -> Vec<u8> {
-    let payload = json!({
-        "event": alert.kind.as_str(),
-        "reason": alert.reason,
-        "at": alert.at.to_rfc3339(),
-        "monitor": { "id": alert.monitor_id.to_string(), "name": alert.monitor_name },
-        "msg": alert.msg.as_ref().map(|msg| msg.as_str()),
-        "value": alert.value,
-    });
+/// The body (`docs/alerts.md`, "Webhook"); a test names its channel, and no monitor.
+pub fn body(message: Message<'_>) -> Vec<u8> {
+    let payload = match message {
+        Message::Alert(alert) => json!({
+            "event": alert.kind.as_str(),
+            "reason": alert.reason,
+            "at": alert.at.to_rfc3339(),
+            "monitor": { "id": alert.monitor_id.to_string(), "name": alert.monitor_name },
+            "msg": alert.msg.as_ref().map(|msg| msg.as_str()),
+            "value": alert.value,
+        }),
+        Message::Test(test) => json!({
+            "event": "test",
+            "reason": "test",
+            "at": test.at.to_rfc3339(),
+            "monitor": null,
+            "channel": { "id": test.channel.id.to_string(), "name": test.channel.name },
+            "msg": null,
+            "value": null,
+        }),
+    };
     payload.to_string().into_bytes()
 }
 
@@ -39,20 +48,6 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     };
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-pub async fn send(
-    http: &reqwest::Client,
-    url: &str,
-    secret: Option<&str>,
-    alert: &Alert,
-) -> Result<(), NotifyError> {
-    let body = body(alert);
-    let mut headers = vec![(ALERT_ID_HEADER, alert.alert_seq.to_string())];
-    if let Some(secret) = secret {
-        headers.push((SIGNATURE_HEADER, signature(secret, &body)));
-    }
-    post_json(http, url, body, &headers).await
 }
 
 #[cfg(test)]

@@ -14,8 +14,6 @@ use super::machine::Monitor;
 pub enum AlertKind {
     Down,
     Up,
-    /// Sent by `POST /api/channels/{id}/test`; never stored.
-    Test,
 }
 
 impl AlertKind {
@@ -23,7 +21,6 @@ impl AlertKind {
         match self {
             Self::Down => "down",
             Self::Up => "up",
-            Self::Test => "test",
         }
     }
 }

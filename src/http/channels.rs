@@ -12,7 +12,6 @@ use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
 use crate::alert::channels::kind_from_fields;
-use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::channel::{Channel, ChannelKind};
 use crate::domain::ids::{ChannelId, MonitorId};
 use crate::domain::machine::{Command, ConfigPatch};
@@ -122,17 +121,7 @@ async fn test_channel(
     PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
     let channel = find(&state, &id)?;
-    let alert = Alert {
-        alert_seq: 0,
-        kind: AlertKind::Test,
-        reason: "test".to_owned(),
-        at: state.clock.now(),
-        monitor_id: MonitorId::from_bytes([0; 16]),
-        monitor_name: format!("test of channel {}", channel.name),
-        msg: None,
-        value: None,
-    };
-    match state.notifier.send(&channel, &alert).await {
+    match state.notifier.send_test(&channel, state.clock.now()).await {
         Ok(()) => Ok(Json(json!({ "ok": true }))),
         Err(error) => Err(ApiError::BadGateway(format!(
             "test message not delivered: {error}"

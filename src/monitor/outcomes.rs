@@ -62,7 +62,7 @@ async fn record(
 ) {
     let event = match delivery.alert.kind {
         AlertKind::Down => "down",
-        AlertKind::Up | AlertKind::Test => "up",
+        AlertKind::Up => "up",
     };
     let result = if outcome.error.is_none() {
         "success"

@@ -1,10 +1,33 @@
-//! The channel API (`docs/api.md`): create, list, get, validation, test message, delete.
+//! The channel API (`docs/api.md`): create, list, get, validation, test messages,
+//! delete.
+
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::receiver::Receiver;
-use crate::support::{expect_error, expect_json, spawn_app};
+use crate::support::{Api, expect_error, expect_json, spawn_app};
+
+async fn create(api: &Api, body: Value) -> String {
+    let created = expect_json(
+        api.api(Method::POST, "/api/channels")
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    created["id"].as_str().unwrap().to_owned()
+}
+
+async fn test(api: &Api, id: &str) -> reqwest::Response {
+    api.api(Method::POST, &format!("/api/channels/{id}/test"))
+        .send()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn channels_are_created_listed_tested_and_deleted() {
@@ -146,4 +169,129 @@ async fn invalid_channels_and_unknown_channel_ids_are_rejected_naming_the_field(
     )
     .await;
     assert!(error.contains("channels"), "{error}");
+}
+
+/// Regression (issue 15.4): a test read "Test message from pushmon for channel of
+/// test of channel …" and linked to a monitor `00000000-…` that does not exist. Now
+/// each kind gets a message that reads well and names the channel, no monitor.
+#[tokio::test]
+async fn test_messages_name_their_channel_and_no_monitor() {
+    let receiver = Receiver::start().await;
+    let smtp = crate::smtp::SmtpSink::start().await;
+    let app = spawn_app().await;
+    let hook = create(
+        &app,
+        json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook"), "secret": "s"}),
+    )
+    .await;
+    let slack = create(
+        &app,
+        json!({"kind": "slack", "name": "slack-ch", "url": receiver.url("/slack")}),
+    )
+    .await;
+    let discord = create(
+        &app,
+        json!({"kind": "discord", "name": "discord-ch", "url": receiver.url("/discord")}),
+    )
+    .await;
+    let alertmanager = create(
+        &app,
+        json!({"kind": "alertmanager", "name": "am", "url": receiver.url("/am")}),
+    )
+    .await;
+    let email = create(
+        &app,
+        json!({
+            "kind": "email",
+            "name": "oncall",
+            "smtp_url": format!("smtp://127.0.0.1:{}", smtp.port),
+            "from": "pushmon@example.test",
+            "to": "oncall@example.test",
+        }),
+    )
+    .await;
+    for id in [&hook, &hook, &slack, &discord, &alertmanager, &email] {
+        let tested = expect_json(test(&app, id).await, StatusCode::OK).await;
+        assert_eq!(tested, json!({"ok": true}));
+    }
+    let delivered = receiver.delivered();
+    let bodies = |path: &str| -> Vec<Value> {
+        delivered
+            .iter()
+            .filter(|request| request.path == path)
+            .map(|request| request.json())
+            .collect()
+    };
+    let base = &app.base_url;
+
+    let hooks: Vec<_> = delivered
+        .iter()
+        .filter(|request| request.path == "/hook")
+        .collect();
+    assert_eq!(hooks.len(), 2);
+    let first = hooks[0].json();
+    let at = first["at"].as_str().expect("at").to_owned();
+    assert_eq!(
+        first,
+        json!({
+            "event": "test",
+            "reason": "test",
+            "at": at,
+            "monitor": null,
+            "channel": {"id": hook, "name": "hook"},
+            "msg": null,
+            "value": null,
+        })
+    );
+    assert!(hooks[0].headers.contains_key("x-pushmon-signature"));
+
+    assert_eq!(
+        bodies("/slack"),
+        vec![json!({
+            "text": format!("🔔 Test from pushmon: channel “slack-ch” works.\n{base}"),
+        })]
+    );
+    assert_eq!(
+        bodies("/discord"),
+        vec![json!({
+            "content": format!("🔔 Test from pushmon: channel “discord-ch” works.\n{base}"),
+        })]
+    );
+
+    let alerts = bodies("/am/api/v2/alerts");
+    assert_eq!(alerts.len(), 1);
+    let alert = &alerts[0][0];
+    assert_eq!(alert["labels"]["alertname"], "PushmonTest");
+    assert_eq!(alert["labels"]["channel"], "am");
+    assert_eq!(alert["labels"]["channel_id"], alertmanager.as_str());
+    assert!(alert["labels"].get("monitor_id").is_none(), "{alert}");
+    assert_eq!(
+        alert["annotations"]["summary"],
+        "Test from pushmon: channel “am” works"
+    );
+    assert_eq!(alert["generatorURL"], base.as_str());
+
+    // The body is quoted-printable, and “ and ” make the subject an encoded word.
+    let mail = smtp
+        .wait_for_message(
+            "Test from pushmon: channel =E2=80=9Concall=E2=80=9D works.",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(
+        mail.contains("Subject: [pushmon] Test: channel =?utf-8?b?4oCcb25jYWxs4oCd?= works"),
+        "{mail}"
+    );
+    assert!(!mail.contains("/api/monitors"), "{mail}");
+
+    for body in delivered
+        .iter()
+        .map(|request| String::from_utf8_lossy(&request.body))
+    {
+        assert!(!body.contains("00000000-0000"), "a fake monitor: {body}");
+        assert!(
+            !body.contains("/api/monitors"),
+            "a link to no monitor: {body}"
+        );
+    }
 }
