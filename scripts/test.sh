@@ -16,6 +16,13 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
 fi
 
+# The Alertmanager test posts alerts to a real Alertmanager.
+if ! command -v prometheus-alertmanager >/dev/null 2>&1; then
+  echo "installing prometheus-alertmanager (Debian package)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null
+fi
+
 # Email tests talk to a real SMTP server: Python's aiosmtpd.
 if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
   echo "installing aiosmtpd (SMTP server for the email tests)"

@@ -1,6 +1,7 @@
 //! Prometheus Alertmanager: `POST <url>/api/v2/alerts`. A `down` fires an alert, the
 //! `up` that follows resolves it (same labels, `endsAt` set), so routing, silences and
-//! inhibition work as for any Prometheus alert.
+//! inhibition work as for any Prometheus alert. A test fires an alert of its own that
+//! resolves itself a few minutes later.
 
 use serde_json::{Value, json};
 
@@ -13,23 +14,29 @@ use super::{Message, summary};
 /// resolve it after its `resolve_timeout` (5 minutes by default).
 const FIRING_FOR_MILLIS: i64 = 365 * 24 * 3600 * 1000;
 
+/// How long a test alert fires. Long enough for Alertmanager's `group_wait` (30 s by
+/// default) to pass and the test to reach its receivers; nobody resolves it but time.
+pub const TEST_FIRES_FOR_MILLIS: i64 = 5 * 60 * 1000;
+
 /// The one-element array posted.
 pub fn body(message: Message<'_>, public_url: &str) -> Value {
     let alert = match message {
         Message::Alert(alert) => alert,
         Message::Test(test) => {
             let ends_at =
-                Timestamp::from_millis(test.at.as_millis().saturating_add(FIRING_FOR_MILLIS));
+                Timestamp::from_millis(test.at.as_millis().saturating_add(TEST_FIRES_FOR_MILLIS));
             return json!([{
                 "labels": {
                     "alertname": "PushmonTest",
                     "channel": test.channel.name,
                     "channel_id": test.channel.id.to_string(),
-                    "severity": "critical",
+                    "severity": "info",
                     "source": "pushmon",
+                    "test": "true",
                 },
                 "annotations": {
-                    "summary": summary(message),
+                    "summary": format!("{}: this is a test, it resolves itself in 5 minutes", summary(message)),
+                    "description": "A test of the channel, asked for on pushmon; no monitor changed state.",
                 },
                 "startsAt": test.at.to_rfc3339(),
                 "endsAt": ends_at.to_rfc3339(),

@@ -171,9 +171,11 @@ async fn invalid_channels_and_unknown_channel_ids_are_rejected_naming_the_field(
     assert!(error.contains("channels"), "{error}");
 }
 
-/// Regression (issue 15.4): a test read "Test message from pushmon for channel of
-/// test of channel …" and linked to a monitor `00000000-…` that does not exist. Now
-/// each kind gets a message that reads well and names the channel, no monitor.
+/// Regression (issues 15.3, 15.4): a test read "Test message from pushmon for channel
+/// of test of channel …", linked to a monitor `00000000-…` that does not exist, and
+/// through Alertmanager left a critical alert firing for a year. Now each kind gets a
+/// message that reads well and names the channel, no monitor; Alertmanager gets an
+/// `info` alert labelled `test` that resolves itself 5 minutes later.
 #[tokio::test]
 async fn test_messages_name_their_channel_and_no_monitor() {
     let receiver = Receiver::start().await;
@@ -261,13 +263,30 @@ async fn test_messages_name_their_channel_and_no_monitor() {
     let alerts = bodies("/am/api/v2/alerts");
     assert_eq!(alerts.len(), 1);
     let alert = &alerts[0][0];
-    assert_eq!(alert["labels"]["alertname"], "PushmonTest");
-    assert_eq!(alert["labels"]["channel"], "am");
-    assert_eq!(alert["labels"]["channel_id"], alertmanager.as_str());
-    assert!(alert["labels"].get("monitor_id").is_none(), "{alert}");
+    assert_eq!(
+        alert["labels"],
+        json!({
+            "alertname": "PushmonTest",
+            "channel": "am",
+            "channel_id": alertmanager,
+            "severity": "info",
+            "source": "pushmon",
+            "test": "true",
+        })
+    );
+    let instant = |field: &str| {
+        let text = alert[field].as_str().expect("a timestamp");
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|error| panic!("{field} {text:?}: {error}"))
+    };
+    assert_eq!(
+        instant("endsAt") - instant("startsAt"),
+        time::Duration::minutes(5),
+        "resolves itself: {alert}"
+    );
     assert_eq!(
         alert["annotations"]["summary"],
-        "Test from pushmon: channel “am” works"
+        "Test from pushmon: channel “am” works: this is a test, it resolves itself in 5 minutes"
     );
     assert_eq!(alert["generatorURL"], base.as_str());
 

@@ -3,6 +3,7 @@
 //! in `support`, and `docs` checking that the reference keeps up with the code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alertmanager;
 mod alerts;
 mod api;
 mod channels;
