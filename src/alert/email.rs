@@ -1,13 +1,15 @@
 //! Email over SMTP with lettre: `smtp://host:port` (plain, for local relays),
 //! `smtp://host:587?tls=required` (STARTTLS) or `smtps://host` (implicit TLS), with
-//! optional `user:pass@` credentials.
+//! optional `user:pass@` credentials. The mail is `text/plain`: names and messages go
+//! in as they are, and are shown as text.
 
 use std::time::Duration;
 
 use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
 
-use super::{Message, NotifyError, summary};
+use super::{Message, NotifyError, one_line, summary};
 
 /// Checks an address; the API uses it to reject a bad channel up front.
 pub fn parse_mailbox(address: &str) -> Result<Mailbox, NotifyError> {
@@ -34,10 +36,13 @@ pub fn message(
         Message::Alert(_) => format!("[pushmon] {}", summary(message)),
         Message::Test(test) => format!(
             "[pushmon] Test: channel \u{201c}{}\u{201d} works",
-            test.channel.name
+            one_line(&test.channel.name)
         ),
     };
-    let mut builder = Mail::builder().from(parse_mailbox(from)?).subject(subject);
+    let mut builder = Mail::builder()
+        .from(parse_mailbox(from)?)
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN);
     for address in to {
         builder = builder.to(parse_mailbox(address)?);
     }

@@ -178,16 +178,33 @@ fn describe_http_error(error: &reqwest::Error) -> String {
     }
 }
 
-/// A one-line human summary, shared by chat, email and Alertmanager.
+/// A name on one line: control characters (a newline, say) become spaces, so a name
+/// cannot add lines of its own to a message or a mail header.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// A one-line human summary, shared by chat, email and Alertmanager, with the names
+/// in it as they are.
 pub fn summary(message: Message<'_>) -> String {
+    summary_escaped(message, str::to_owned)
+}
+
+/// [`summary`] with each name passed through `escape` (the chat formats' rules).
+pub fn summary_escaped(message: Message<'_>, escape: impl Fn(&str) -> String) -> String {
     match message {
-        Message::Alert(alert) => match alert.kind {
-            AlertKind::Down => format!("{} is DOWN ({})", alert.monitor_name, alert.reason),
-            AlertKind::Up => format!("{} is UP again", alert.monitor_name),
-        },
+        Message::Alert(alert) => {
+            let name = escape(&one_line(&alert.monitor_name));
+            match alert.kind {
+                AlertKind::Down => format!("{name} is DOWN ({})", alert.reason),
+                AlertKind::Up => format!("{name} is UP again"),
+            }
+        }
         Message::Test(test) => format!(
             "Test from pushmon: channel \u{201c}{}\u{201d} works",
-            test.channel.name
+            escape(&one_line(&test.channel.name))
         ),
     }
 }

@@ -1,6 +1,7 @@
 //! The generic webhook: the JSON of `docs/alerts.md` ("Webhook"), signed with
 //! `X-Pushmon-Signature: sha256=<hex HMAC-SHA256 of the raw body>` when a secret is set,
-//! and carrying `X-Pushmon-Alert-Id` for deduplication.
+//! and carrying `X-Pushmon-Alert-Id` for deduplication. The body is data: names and
+//! messages go in as they are, and the receiver escapes them for wherever it shows them.
 
 use hmac::{Hmac, Mac};
 use serde_json::json;

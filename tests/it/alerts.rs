@@ -1,6 +1,7 @@
 //! Alert delivery (`docs/alerts.md`, issue 3) against real receivers on loopback: the webhook
 //! payload and its HMAC, retries, a hanging receiver, give-up, chat and Alertmanager
-//! formats, and exactly-once across SIGKILL restarts.
+//! formats, text a push cannot turn into markup, and exactly-once across SIGKILL
+//! restarts.
 
 use std::time::Duration;
 
@@ -315,6 +316,119 @@ async fn chat_and_alertmanager_receive_their_own_formats() {
     assert!(firing["endsAt"].as_str().unwrap() > firing["startsAt"].as_str().unwrap());
 }
 
+/// Regression (issue 14.1): a push's message, and a monitor's name, reached Slack as
+/// live markup (`<!here>`, a link showing other text) and Discord as a real
+/// `@everyone` ping. Each chat now gets them escaped by its own rules, and Discord
+/// is told to allow no mention; the webhook still carries the text as it was pushed.
+#[tokio::test]
+async fn a_push_cannot_ping_a_chat_or_disguise_a_link() {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(fast_retries).await;
+    let slack = create_channel(
+        &app,
+        json!({"kind": "slack", "name": "ops", "url": receiver.url("/slack")}),
+    )
+    .await;
+    let discord = create_channel(
+        &app,
+        json!({"kind": "discord", "name": "ops", "url": receiver.url("/discord")}),
+    )
+    .await;
+    let hook = webhook(&app, &receiver, "/hook", None).await;
+    let name = "etl <!channel> *bold* [docs](https://evil.example)\n🟢 all good";
+    let msg =
+        "<!here> @everyone <https://phish.example|Reset password> & [Reset](https://phish.example)";
+    let monitor = app
+        .create_monitor_from(&json!({
+            "name": name,
+            "timeout_seconds": 3600,
+            "channels": [slack, discord, hook],
+        }))
+        .await;
+    app.push_ok(&monitor.push_token, &[("status", "down"), ("msg", msg)])
+        .await;
+    let delivered = receiver.wait_for_delivered(3, WAIT).await;
+    let at = app
+        .get_monitor(&monitor.id)
+        .await
+        .last_status_change_at
+        .expect("went down");
+    let link = format!("{}/api/monitors/{}", app.base_url, monitor.id);
+    let body = |path: &str| {
+        delivered
+            .iter()
+            .find(|request| request.path == path)
+            .unwrap_or_else(|| panic!("nothing delivered to {path}"))
+            .json()
+    };
+
+    // Slack: `&`, `<` and `>` as entities, formatting off; the name stays one line.
+    assert_eq!(
+        body("/slack"),
+        json!({
+            "text": format!(
+                "🔴 etl &lt;!channel&gt; *bold* [docs](https://evil.example) 🟢 all good is DOWN (manual) at {at}\n\
+                 Last message: &lt;!here&gt; @everyone &lt;https://phish.example|Reset password&gt; \
+                 &amp; [Reset](https://phish.example)\n{link}"
+            ),
+            "mrkdwn": false,
+        })
+    );
+    // Discord: every ASCII punctuation mark escaped, and no mention allowed.
+    assert_eq!(
+        body("/discord"),
+        json!({
+            "content": format!(
+                "🔴 etl \\<\\!channel\\> \\*bold\\* \\[docs\\]\\(https\\:\\/\\/evil\\.example\\) 🟢 all good \
+                 is DOWN (manual) at {at}\n\
+                 Last message: \\<\\!here\\> \\@everyone \\<https\\:\\/\\/phish\\.example\\|Reset password\\> \
+                 \\& \\[Reset\\]\\(https\\:\\/\\/phish\\.example\\)\n{link}"
+            ),
+            "allowed_mentions": {"parse": []},
+        })
+    );
+    // The webhook is data: the receiver gets exactly what was pushed.
+    let hook = body("/hook");
+    assert_eq!(hook["msg"], msg);
+    assert_eq!(hook["monitor"]["name"], name);
+}
+
+/// A long message is cut to Discord's 2000 characters, the link kept.
+#[tokio::test]
+async fn a_long_message_is_cut_to_fit_discord() {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(fast_retries).await;
+    let discord = create_channel(
+        &app,
+        json!({"kind": "discord", "name": "ops", "url": receiver.url("/discord")}),
+    )
+    .await;
+    let monitor = app
+        .create_monitor_from(
+            &json!({"name": "long", "timeout_seconds": 3600, "channels": [discord]}),
+        )
+        .await;
+    // 1024 bytes, the most a push keeps; escaped, twice that.
+    let msg = "*".repeat(1024);
+    app.push_ok(&monitor.push_token, &[("status", "down"), ("msg", &msg)])
+        .await;
+    let delivered = receiver.wait_for_delivered(1, WAIT).await;
+    let content = delivered[0].json()["content"]
+        .as_str()
+        .expect("content")
+        .to_owned();
+    assert!(
+        content.encode_utf16().count() <= 2000,
+        "{} UTF-16 units",
+        content.encode_utf16().count()
+    );
+    assert!(content.contains("\\*\\*…\n"), "{content}");
+    assert!(
+        content.ends_with(&format!("/api/monitors/{}", monitor.id)),
+        "{content}"
+    );
+}
+
 #[tokio::test]
 async fn an_owed_delivery_survives_sigkill_and_a_delivered_one_is_not_resent() {
     let receiver = Receiver::start().await;
@@ -400,6 +514,10 @@ async fn email_reaches_a_real_smtp_server() {
     );
     assert!(message.contains("oncall@example.test"), "{message}");
     assert!(message.contains("no backup"), "{message}");
+    assert!(
+        message.contains("Content-Type: text/plain; charset=utf-8"),
+        "{message}"
+    );
     let recorded = wait_for_deliveries(&app, &monitor.id, 1).await;
     assert_eq!(recorded[0]["result"], "success");
 }

@@ -251,12 +251,14 @@ async fn test_messages_name_their_channel_and_no_monitor() {
         bodies("/slack"),
         vec![json!({
             "text": format!("🔔 Test from pushmon: channel “slack-ch” works.\n{base}"),
+            "mrkdwn": false,
         })]
     );
     assert_eq!(
         bodies("/discord"),
         vec![json!({
-            "content": format!("🔔 Test from pushmon: channel “discord-ch” works.\n{base}"),
+            "content": format!("🔔 Test from pushmon: channel “discord\\-ch” works.\n{base}"),
+            "allowed_mentions": {"parse": []},
         })]
     );
 
