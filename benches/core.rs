@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use pushmon::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
+use pushmon::alert::{Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy};
 use pushmon::clock::Clock;
 use pushmon::domain::event::{Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus, Stamped};
 use pushmon::domain::ids::{MonitorId, PushToken, Timestamp};
@@ -166,8 +166,12 @@ fn registry(c: &mut Criterion) {
     let store = opened.store.clone();
     let (registry, tokens) = runtime.block_on(async {
         let channels = Channels::new(store.clone(), Vec::new(), Clock::system());
-        let notifier =
-            Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).unwrap();
+        let notifier = Notifier::new(NotifierSettings {
+            public_url: "http://127.0.0.1:1".to_owned(),
+            timeout: Duration::from_secs(1),
+            installation: store.installation_id().unwrap(),
+        })
+        .unwrap();
         let (dispatcher, _, reports) =
             Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
                 .await

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::alert::dispatcher::DeliveryReports;
-use crate::alert::{Channels, Dispatcher, Notifier};
+use crate::alert::{Channels, Dispatcher, Notifier, NotifierSettings};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::declare::MonitorsFile;
@@ -110,8 +110,17 @@ pub async fn run_with_reload(
         .context("store read task")?
         .context("reading API keys")?;
     let public_url = config.public_base_url(bound);
-    let notifier = Notifier::new(public_url.clone(), config.alert_timeout)
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let reader = store.clone();
+    let installation = tokio::task::spawn_blocking(move || reader.installation_id())
+        .await
+        .context("store read task")?
+        .context("reading the installation id")?;
+    let notifier = Notifier::new(NotifierSettings {
+        public_url: public_url.clone(),
+        timeout: config.alert_timeout,
+        installation,
+    })
+    .map_err(|error| anyhow::anyhow!("{error}"))?;
     let (dispatcher, dispatcher_task, delivery_reports) =
         Dispatcher::start(notifier.clone(), channels.clone(), config.alert_retry)
             .await

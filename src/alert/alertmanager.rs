@@ -18,8 +18,9 @@ const FIRING_FOR_MILLIS: i64 = 365 * 24 * 3600 * 1000;
 /// default) to pass and the test to reach its receivers; nobody resolves it but time.
 pub const TEST_FIRES_FOR_MILLIS: i64 = 5 * 60 * 1000;
 
-/// The one-element array posted.
-pub fn body(message: Message<'_>, public_url: &str) -> Value {
+/// The one-element array posted; `id` is the alert's id (`InstallationId::alert_id`),
+/// an annotation, since the labels must be the same for the `down` and its `up`.
+pub fn body(message: Message<'_>, id: &str, public_url: &str) -> Value {
     let alert = match message {
         Message::Alert(alert) => alert,
         Message::Test(test) => {
@@ -37,6 +38,7 @@ pub fn body(message: Message<'_>, public_url: &str) -> Value {
                 "annotations": {
                     "summary": format!("{}: this is a test, it resolves itself in 5 minutes", summary(message)),
                     "description": "A test of the channel, asked for on pushmon; no monitor changed state.",
+                    "alert_id": id,
                 },
                 "startsAt": test.at.to_rfc3339(),
                 "endsAt": ends_at.to_rfc3339(),
@@ -62,6 +64,7 @@ pub fn body(message: Message<'_>, public_url: &str) -> Value {
             "summary": summary(message),
             "reason": alert.reason,
             "description": alert.msg.as_ref().map(|msg| msg.as_str()).unwrap_or(""),
+            "alert_id": id,
         },
         "startsAt": alert.at.to_rfc3339(),
         "endsAt": ends_at.to_rfc3339(),

@@ -25,11 +25,14 @@ pub fn check_smtp_url(smtp_url: &str) -> Result<(), NotifyError> {
         .map_err(|error| NotifyError::permanent(format!("invalid smtp_url: {error}")))
 }
 
-/// The mail for `message`.
+/// The mail for `message`. Its `Message-ID` is made from the alert's `id`, so every
+/// re-send of one alert has the same one (mail systems that deduplicate drop the
+/// copies).
 pub fn message(
     from: &str,
     to: &[String],
     message: Message<'_>,
+    id: &str,
     public_url: &str,
 ) -> Result<Mail, NotifyError> {
     let subject = match message {
@@ -42,6 +45,7 @@ pub fn message(
     let mut builder = Mail::builder()
         .from(parse_mailbox(from)?)
         .subject(subject)
+        .message_id(Some(format!("<{}@pushmon>", id.replace(':', "."))))
         .header(ContentType::TEXT_PLAIN);
     for address in to {
         builder = builder.to(parse_mailbox(address)?);

@@ -16,7 +16,7 @@ pub mod webhook;
 
 use std::time::Duration;
 
-use crate::domain::alert::{Alert, AlertKind};
+use crate::domain::alert::{Alert, AlertKind, InstallationId};
 use crate::domain::channel::{Channel, ChannelKind};
 use crate::domain::ids::Timestamp;
 
@@ -62,20 +62,31 @@ pub struct Test<'a> {
     pub at: Timestamp,
 }
 
+/// What a [`Notifier`] is made from.
+#[derive(Clone, Debug)]
+pub struct NotifierSettings {
+    /// Base URL of this server, for links in messages.
+    pub public_url: String,
+    /// The time one attempt may take.
+    pub timeout: Duration,
+    /// The store's installation id, which makes alert ids unique.
+    pub installation: InstallationId,
+}
+
 /// What every notifier needs.
 #[derive(Clone)]
 pub struct Notifier {
     http: reqwest::Client,
-    /// Base URL of this server, for links in messages.
     public_url: String,
     timeout: Duration,
+    installation: InstallationId,
 }
 
 impl Notifier {
-    pub fn new(public_url: String, timeout: Duration) -> Result<Self, NotifyError> {
+    pub fn new(settings: NotifierSettings) -> Result<Self, NotifyError> {
         let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("pushmon/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| {
@@ -83,20 +94,22 @@ impl Notifier {
             })?;
         Ok(Self {
             http,
-            public_url,
-            timeout,
+            public_url: settings.public_url,
+            timeout: settings.timeout,
+            installation: settings.installation,
         })
     }
 
     /// Sends `alert` through `channel`, once.
     pub async fn send(&self, channel: &Channel, alert: &Alert) -> Result<(), NotifyError> {
-        let id = alert.alert_seq.to_string();
+        let id = self.installation.alert_id(alert.alert_seq);
         self.deliver(channel, Message::Alert(alert), &id).await
     }
 
     /// Sends `channel`'s test message, once.
     pub async fn send_test(&self, channel: &Channel, at: Timestamp) -> Result<(), NotifyError> {
-        self.deliver(channel, Message::Test(Test { channel, at }), "0")
+        let id = self.installation.test_id(rand::random());
+        self.deliver(channel, Message::Test(Test { channel, at }), &id)
             .await
     }
 
@@ -124,12 +137,12 @@ impl Notifier {
                 self.post_json(url, body, &[]).await
             }
             ChannelKind::Email { smtp_url, from, to } => {
-                let mail = email::message(from, to, message, &self.public_url)?;
+                let mail = email::message(from, to, message, id, &self.public_url)?;
                 email::send(smtp_url, mail, self.timeout).await
             }
             ChannelKind::Alertmanager { url } => {
                 let endpoint = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
-                let body = alertmanager::body(message, &self.public_url)
+                let body = alertmanager::body(message, id, &self.public_url)
                     .to_string()
                     .into_bytes();
                 self.post_json(&endpoint, body, &[]).await
@@ -152,10 +165,7 @@ impl Notifier {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|error| NotifyError::transient(describe_http_error(&error)))?;
+        let response = request.send().await.map_err(|error| http_error(&error))?;
         let status = response.status();
         if status.is_success() {
             Ok(())
@@ -167,15 +177,15 @@ impl Notifier {
     }
 }
 
-fn describe_http_error(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".to_owned()
+fn http_error(error: &reqwest::Error) -> NotifyError {
+    NotifyError::transient(if error.is_timeout() {
+        "timed out"
     } else if error.is_connect() {
-        "cannot connect".to_owned()
+        "cannot connect"
     } else {
         // reqwest errors include the URL, which can hold a secret (Slack, Discord).
-        "request failed".to_owned()
-    }
+        "request failed"
+    })
 }
 
 /// A name on one line: control characters (a newline, say) become spaces, so a name

@@ -11,9 +11,9 @@ use super::Message;
 
 pub const SIGNATURE_HEADER: &str = "X-Pushmon-Signature";
 
-/// The same on every attempt and every re-send after a restart of one alert (its
-/// sequence number in the event log), so a receiver can drop the duplicates that
-/// at-least-once delivery allows.
+/// The alert's id (`InstallationId::alert_id`): the same on every attempt and every
+/// re-send after a restart of one alert, and unique across installations, so a
+/// receiver can drop the duplicates that at-least-once delivery allows.
 pub const ALERT_ID_HEADER: &str = "X-Pushmon-Alert-Id";
 
 /// The body (`docs/alerts.md`, "Webhook"); a test names its channel, and no monitor.

@@ -1,13 +1,56 @@
-//! Alerts: what a change of state tells a channel, and which channels are owed one.
+//! Alerts: what a change of state tells a channel, which channels are owed one, and
+//! the id that names an alert everywhere (`docs/alerts.md`, "Alert ids").
 //!
 //! `Alert` and `Delivery` are the outbox records, stored with bincode by
 //! `store::codec`: never reorder variants or fields.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::event::{DownReason, Event, HeartbeatText, Stamped};
 use super::ids::{ChannelId, MonitorId, Timestamp};
 use super::machine::Monitor;
+
+/// 128 random bits made when the store is created and never changed: with an alert's
+/// sequence number, it names the alert uniquely across installations, so two servers
+/// (or one whose store was lost and started again) never send the same id for
+/// different alerts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstallationId(uuid::Uuid);
+
+impl InstallationId {
+    /// An id from 16 random bytes (shown as a UUID version 4).
+    pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
+        Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(uuid::Uuid::from_bytes(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    /// The id of the alert with sequence number `alert_seq`: `<installation>:<seq>`.
+    /// The same on every attempt and every re-send after a restart.
+    pub fn alert_id(&self, alert_seq: u64) -> String {
+        format!("{self}:{alert_seq}")
+    }
+
+    /// The id of one test message, made from 16 random bytes: `<installation>:test-<hex>`.
+    /// It never equals an alert's id, nor (but by chance) another test's.
+    pub fn test_id(&self, random: [u8; 16]) -> String {
+        format!("{self}:test-{}", uuid::Uuid::from_bytes(random).simple())
+    }
+}
+
+impl fmt::Display for InstallationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
 
 /// Which change of state an alert reports (`event` in the webhook payload).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
+use crate::alert::{Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy};
 use crate::clock::Clock;
 use crate::domain::event::{DeliveryOutcome, Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
 use crate::domain::ids::ChannelId;
@@ -20,8 +20,12 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
     let channels = Channels::new(store.clone(), vec![], Clock::system());
-    let notifier =
-        Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).expect("notifier");
+    let notifier = Notifier::new(NotifierSettings {
+        public_url: "http://127.0.0.1:1".to_owned(),
+        timeout: Duration::from_secs(1),
+        installation: store.installation_id().expect("installation id"),
+    })
+    .expect("notifier");
     let (dispatcher, _, reports) =
         Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
             .await
@@ -118,8 +122,12 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
     let channels = Channels::new(store.clone(), vec![], Clock::system());
-    let notifier =
-        Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1)).expect("notifier");
+    let notifier = Notifier::new(NotifierSettings {
+        public_url: "http://127.0.0.1:1".to_owned(),
+        timeout: Duration::from_secs(1),
+        installation: store.installation_id().expect("installation id"),
+    })
+    .expect("notifier");
     let (dispatcher, _, reports) =
         Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
             .await

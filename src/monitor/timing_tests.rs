@@ -20,7 +20,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 
 use crate::alert::dispatcher::DeliveryReports;
-use crate::alert::{Channels, Dispatcher, Notifier, RetryPolicy};
+use crate::alert::{Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy};
 use crate::clock::Clock;
 use crate::domain::channel::ChannelKind;
 use crate::domain::event::{
@@ -100,8 +100,12 @@ impl Server {
         let stored = store.load_channels().expect("channels load");
         let channels = Channels::new(store.clone(), stored, clock);
         // Port 1 on loopback refuses at once: a delivery fails on its one attempt.
-        let notifier = Notifier::new("http://127.0.0.1:1".to_owned(), Duration::from_secs(1))
-            .expect("notifier");
+        let notifier = Notifier::new(NotifierSettings {
+            public_url: "http://127.0.0.1:1".to_owned(),
+            timeout: Duration::from_secs(1),
+            installation: store.installation_id().expect("installation id"),
+        })
+        .expect("notifier");
         let one_attempt = RetryPolicy {
             initial: Duration::from_millis(10),
             max: Duration::from_millis(10),

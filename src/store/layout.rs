@@ -23,6 +23,9 @@ pub const API_KEYS: &str = "api_keys";
 pub const META_LAST_SEQ: &[u8] = b"last_seq";
 /// When the server was last known alive (i64 millis, big-endian).
 pub const META_LAST_ALIVE: &[u8] = b"last_alive";
+/// The installation id (16 bytes), made when the store is created, never changed
+/// (`installation.rs`).
+pub const META_INSTALLATION_ID: &[u8] = b"installation_id";
 
 pub const EVENT_KEY_LEN: usize = 24;
 

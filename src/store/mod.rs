@@ -22,6 +22,7 @@ pub mod api_keys;
 mod append;
 mod background;
 pub mod codec;
+mod installation;
 pub mod layout;
 mod quarantine;
 mod read;
@@ -213,6 +214,7 @@ impl EventStore {
         })?;
         let path = dir.join("fjall");
         let handles = Arc::new(Handles::open(&path)?);
+        installation::create_if_missing(&handles)?;
         let last_seq = handles.last_seq()?;
         let identity = identity(&path)
             .ok_or_else(|| StoreError::Unavailable(format!("cannot read {}", path.display())))?;

@@ -1,7 +1,7 @@
 //! Alert delivery (`docs/alerts.md`, issue 3) against real receivers on loopback: the webhook
 //! payload and its HMAC, retries, a hanging receiver, give-up, chat and Alertmanager
-//! formats, text a push cannot turn into markup, and exactly-once across SIGKILL
-//! restarts.
+//! formats, text a push cannot turn into markup, alert ids, and exactly-once across
+//! SIGKILL restarts.
 
 use std::time::Duration;
 
@@ -316,6 +316,14 @@ async fn chat_and_alertmanager_receive_their_own_formats() {
     assert!(firing["endsAt"].as_str().unwrap() > firing["startsAt"].as_str().unwrap());
 }
 
+/// The `X-Pushmon-Alert-Id` of a request.
+fn alert_id(request: &crate::receiver::Received) -> String {
+    request.headers["x-pushmon-alert-id"]
+        .to_str()
+        .expect("an ASCII alert id")
+        .to_owned()
+}
+
 /// Regression (issue 14.1): a push's message, and a monitor's name, reached Slack as
 /// live markup (`<!here>`, a link showing other text) and Discord as a real
 /// `@everyone` ping. Each chat now gets them escaped by its own rules, and Discord
@@ -429,6 +437,44 @@ async fn a_long_message_is_cut_to_fit_discord() {
     );
 }
 
+/// Regression (issue 14.4): `X-Pushmon-Alert-Id` was the alert's sequence number, so
+/// two installations sent the same id for different alerts, and a receiver
+/// deduplicating by it dropped a real one. It is now `<installation id>:<seq>`.
+#[tokio::test]
+async fn alert_ids_differ_between_installations() {
+    let receiver = Receiver::start().await;
+    let mut ids = Vec::new();
+    for path in ["/first", "/second"] {
+        let app = spawn_app_with(fast_retries).await;
+        let channel = webhook(&app, &receiver, path, None).await;
+        let monitor = app
+            .create_monitor_from(
+                &json!({"name": "same", "timeout_seconds": 3600, "channels": [channel]}),
+            )
+            .await;
+        app.push_ok(&monitor.push_token, &[("status", "down")])
+            .await;
+        let delivered = receiver.wait_for_delivered(ids.len() + 1, WAIT).await;
+        let id = alert_id(delivered.last().expect("a delivery"));
+        let (installation, seq) = id
+            .split_once(':')
+            .unwrap_or_else(|| panic!("{id:?} is not <installation>:<seq>"));
+        assert!(
+            uuid::Uuid::try_parse(installation).is_ok(),
+            "{installation:?} is not a UUID"
+        );
+        let down = app
+            .history(&monitor.id)
+            .await
+            .into_iter()
+            .find(|event| event.kind == "down")
+            .expect("a down event");
+        assert_eq!(seq, down.seq.to_string(), "the seq of the alert's event");
+        ids.push(id);
+    }
+    assert_ne!(ids[0], ids[1], "two installations, one alert id");
+}
+
 #[tokio::test]
 async fn an_owed_delivery_survives_sigkill_and_a_delivered_one_is_not_resent() {
     let receiver = Receiver::start().await;
@@ -460,11 +506,14 @@ async fn an_owed_delivery_survives_sigkill_and_a_delivered_one_is_not_resent() {
     }
     server.sigkill().await;
     assert!(receiver.delivered().is_empty());
+    let owed_id = alert_id(&receiver.received()[0]);
 
     receiver.succeed();
     let server = ServerProcess::start(data_dir.path(), &args).await;
     let delivered = receiver.wait_for_delivered(1, WAIT).await;
     assert_eq!(delivered[0].json()["event"], "down");
+    // Re-sent after the restart as the same alert: a receiver can deduplicate it.
+    assert_eq!(alert_id(&delivered[0]), owed_id);
     let recorded = wait_for_deliveries(&server, &monitor.id, 1).await;
     assert_eq!(recorded[0]["result"], "success");
 
@@ -516,6 +565,17 @@ async fn email_reaches_a_real_smtp_server() {
     assert!(message.contains("no backup"), "{message}");
     assert!(
         message.contains("Content-Type: text/plain; charset=utf-8"),
+        "{message}"
+    );
+    // Every re-send of one alert has the same Message-ID, made from the alert's id.
+    let down = app
+        .history(&monitor.id)
+        .await
+        .into_iter()
+        .find(|event| event.kind == "down")
+        .expect("a down event");
+    assert!(
+        message.contains(&format!(".{}@pushmon>", down.seq)),
         "{message}"
     );
     let recorded = wait_for_deliveries(&app, &monitor.id, 1).await;

@@ -246,6 +246,21 @@ async fn test_messages_name_their_channel_and_no_monitor() {
         })
     );
     assert!(hooks[0].headers.contains_key("x-pushmon-signature"));
+    // Each test is a message of its own: a receiver deduplicating by id drops neither.
+    let ids: Vec<&str> = hooks
+        .iter()
+        .map(|request| request.headers["x-pushmon-alert-id"].to_str().unwrap())
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    for id in &ids {
+        let (installation, test) = id.split_once(':').expect("<installation>:test-<hex>");
+        assert!(uuid::Uuid::try_parse(installation).is_ok(), "{id}");
+        let hex = test.strip_prefix("test-").unwrap_or_default();
+        assert!(
+            hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
+    }
 
     assert_eq!(
         bodies("/slack"),
