@@ -12,7 +12,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use pushmon::alert::{Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy};
+use pushmon::alert::{
+    AddressPolicy, Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy,
+};
 use pushmon::clock::Clock;
 use pushmon::domain::event::{Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus, Stamped};
 use pushmon::domain::ids::{MonitorId, PushToken, Timestamp};
@@ -170,6 +172,7 @@ fn registry(c: &mut Criterion) {
             public_url: "http://127.0.0.1:1".to_owned(),
             timeout: Duration::from_secs(1),
             installation: store.installation_id().unwrap(),
+            addresses: AddressPolicy::AllowAll,
         })
         .unwrap();
         let (dispatcher, _, reports) =

@@ -119,6 +119,7 @@ pub async fn run_with_reload(
         public_url: public_url.clone(),
         timeout: config.alert_timeout,
         installation,
+        addresses: config.alert_addresses,
     })
     .map_err(|error| anyhow::anyhow!("{error}"))?;
     let (dispatcher, dispatcher_task, delivery_reports) =

@@ -84,6 +84,11 @@ pub struct ServeArgs {
     pub alert_retry_initial_ms: Option<String>,
     #[arg(long = setting::ALERT_TIMEOUT.flag, help = setting::ALERT_TIMEOUT.help())]
     pub alert_timeout: Option<String>,
+    #[arg(
+        long = setting::ALERT_DENY_PRIVATE_ADDRESSES.flag,
+        help = setting::ALERT_DENY_PRIVATE_ADDRESSES.help()
+    )]
+    pub alert_deny_private_addresses: bool,
     #[arg(long = setting::HEADER_TIMEOUT.flag, help = setting::HEADER_TIMEOUT.help())]
     pub header_timeout: Option<String>,
     #[arg(long = setting::MAX_CONNECTIONS.flag, help = setting::MAX_CONNECTIONS.help())]
@@ -275,6 +280,16 @@ pub mod setting {
         name: "alert timeout",
         ..SETTING
     };
+    /// The flag switches the deny-list on; the variable takes true or false.
+    pub const ALERT_DENY_PRIVATE_ADDRESSES: Setting = Setting {
+        flag: "alert-deny-private-addresses",
+        env: "PUSHMON_ALERT_DENY_PRIVATE_ADDRESSES",
+        default: "false",
+        about: "Refuse to alert loopback, private and link-local addresses (channels whose \
+                URL names one, and names that resolve to one)",
+        name: "alert deny private addresses",
+        switch: Some("true"),
+    };
     pub const HEADER_TIMEOUT: Setting = Setting {
         flag: "header-timeout",
         env: "PUSHMON_HEADER_TIMEOUT",
@@ -353,7 +368,7 @@ pub mod setting {
     };
 
     /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 23] = [
+    pub const ALL: [Setting; 24] = [
         LISTEN,
         DATA_DIR,
         ADMIN_TOKEN,
@@ -368,6 +383,7 @@ pub mod setting {
         ALERT_MAX_ATTEMPTS,
         ALERT_RETRY_INITIAL_MS,
         ALERT_TIMEOUT,
+        ALERT_DENY_PRIVATE_ADDRESSES,
         HEADER_TIMEOUT,
         MAX_CONNECTIONS,
         MONITORS_FILE,

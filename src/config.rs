@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::ValueEnum as _;
 use ipnet::IpNet;
 
-use crate::alert::RetryPolicy;
+use crate::alert::{AddressPolicy, RetryPolicy};
 use crate::cli::setting::{self, Setting};
 use crate::cli::{CheckArgs, ServeArgs};
 use crate::store::retention::Retention;
@@ -120,6 +120,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub alert_retry: RetryPolicy,
     pub alert_timeout: Duration,
+    /// Which addresses alerts may reach (`--alert-deny-private-addresses`).
+    pub alert_addresses: AddressPolicy,
     /// Per-monitor series in `/metrics`; off for very large installations.
     pub monitor_metrics: bool,
     /// The declarative monitors file, if any.
@@ -156,6 +158,7 @@ impl Config {
             tls: None,
             alert_retry: RetryPolicy::default(),
             alert_timeout: Duration::from_secs(10),
+            alert_addresses: AddressPolicy::AllowAll,
             monitor_metrics: true,
             monitors_file: None,
             header_timeout: Duration::from_secs(10),
@@ -306,6 +309,17 @@ impl Config {
             ALERT_TIMEOUT.resolve(args.alert_timeout, env, default.alert_timeout, |text| {
                 number(text, 1, 600).map(Duration::from_secs)
             })?;
+        let alert_addresses = ALERT_DENY_PRIVATE_ADDRESSES.resolve(
+            args.alert_deny_private_addresses
+                .then_some(Flag::Parsed(AddressPolicy::DenyPrivate)),
+            env,
+            default.alert_addresses,
+            |text| match text.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(AddressPolicy::DenyPrivate),
+                "false" | "0" | "no" | "off" => Ok(AddressPolicy::AllowAll),
+                _ => Err(format!("{text:?} is neither true nor false")),
+            },
+        )?;
         let retention = Retention {
             max_heartbeats: HISTORY_MAX_HEARTBEATS.resolve(
                 args.history_max_heartbeats,
@@ -345,6 +359,7 @@ impl Config {
             tls,
             alert_retry,
             alert_timeout,
+            alert_addresses,
             monitor_metrics,
             monitors_file,
             header_timeout,

@@ -9,6 +9,7 @@ use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
 
+use super::destination::{AddressPolicy, CheckFailed};
 use super::{Message, NotifyError, one_line, summary};
 
 /// Checks an address; the API uses it to reject a bad channel up front.
@@ -85,11 +86,33 @@ pub fn message(
         .map_err(|error| NotifyError::permanent(format!("cannot build the message: {error}")))
 }
 
-pub async fn send(smtp_url: &str, mail: Mail, timeout: Duration) -> Result<(), NotifyError> {
+pub async fn send(
+    smtp_url: &str,
+    mail: Mail,
+    timeout: Duration,
+    addresses: AddressPolicy,
+) -> Result<(), NotifyError> {
     let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
         .map_err(|error| NotifyError::permanent(format!("invalid smtp_url: {error}")))?
         .timeout(Some(timeout))
         .build();
+    // lettre resolves the host itself, so it is resolved here first and refused if any
+    // of its addresses is private (a name that changes its answer in between is the
+    // one gap; `docs/alerts.md`, "Private addresses").
+    if let Some(host) = reqwest::Url::parse(smtp_url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+    {
+        match addresses.check_host(&host, 25).await {
+            Ok(()) => {}
+            Err(CheckFailed::Denied(denied)) => return Err(denied.into()),
+            Err(CheckFailed::Unresolved) => {
+                return Err(NotifyError::transient(
+                    "SMTP delivery failed: cannot resolve the SMTP server",
+                ));
+            }
+        }
+    }
     transport.send(mail).await.map(|_| ()).map_err(|error| {
         if error.is_permanent() {
             NotifyError::permanent(format!("SMTP server refused the message: {error}"))

@@ -10,10 +10,12 @@
 pub mod alertmanager;
 pub mod channels;
 pub mod chat;
+pub mod destination;
 pub mod dispatcher;
 pub mod email;
 pub mod webhook;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::alert::{Alert, AlertKind, InstallationId};
@@ -21,6 +23,7 @@ use crate::domain::channel::{Channel, ChannelKind};
 use crate::domain::ids::Timestamp;
 
 pub use channels::Channels;
+pub use destination::AddressPolicy;
 pub use dispatcher::{Dispatcher, RetryPolicy};
 
 /// Why a send failed. `permanent` errors are not retried (a malformed address, say).
@@ -44,6 +47,12 @@ impl NotifyError {
             permanent: true,
             message: message.into(),
         }
+    }
+}
+
+impl From<destination::Denied> for NotifyError {
+    fn from(denied: destination::Denied) -> Self {
+        Self::permanent(denied.to_string())
     }
 }
 
@@ -71,6 +80,7 @@ pub struct NotifierSettings {
     pub timeout: Duration,
     /// The store's installation id, which makes alert ids unique.
     pub installation: InstallationId,
+    pub addresses: AddressPolicy,
 }
 
 /// What every notifier needs.
@@ -80,23 +90,33 @@ pub struct Notifier {
     public_url: String,
     timeout: Duration,
     installation: InstallationId,
+    addresses: AddressPolicy,
 }
 
 impl Notifier {
     pub fn new(settings: NotifierSettings) -> Result<Self, NotifyError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("pushmon/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| {
-                NotifyError::permanent(format!("cannot build HTTP client: {error}"))
-            })?;
+            // A redirect is a failed delivery with its status: following it would send
+            // the alert, and its signature, somewhere the channel does not name.
+            .redirect(reqwest::redirect::Policy::none());
+        if settings.addresses == AddressPolicy::DenyPrivate {
+            // A proxy would connect to the destination for us, unchecked.
+            builder = builder
+                .dns_resolver(Arc::new(destination::PublicOnly))
+                .no_proxy();
+        }
+        let http = builder.build().map_err(|error| {
+            NotifyError::permanent(format!("cannot build HTTP client: {error}"))
+        })?;
         Ok(Self {
             http,
             public_url: settings.public_url,
             timeout: settings.timeout,
             installation: settings.installation,
+            addresses: settings.addresses,
         })
     }
 
@@ -111,6 +131,32 @@ impl Notifier {
         let id = self.installation.test_id(rand::random());
         self.deliver(channel, Message::Test(Test { channel, at }), &id)
             .await
+    }
+
+    /// Whether a failed test may say why it failed. With private addresses refused,
+    /// it may not: "cannot connect" against "answered 404" would map the network for
+    /// whoever may test channels (`SECURITY.md`).
+    pub fn tells_why_a_test_failed(&self) -> bool {
+        self.addresses == AddressPolicy::AllowAll
+    }
+
+    /// Refuses a channel whose destination, as written, the address policy forbids
+    /// (the API checks a channel before creating it). The error names the field.
+    pub fn check_destination(&self, kind: &ChannelKind) -> Result<(), String> {
+        let (field, url) = match kind {
+            ChannelKind::Webhook { url, .. }
+            | ChannelKind::Slack { url }
+            | ChannelKind::Discord { url }
+            | ChannelKind::Alertmanager { url } => ("url", url),
+            ChannelKind::Email { smtp_url, .. } => ("smtp_url", smtp_url),
+        };
+        match reqwest::Url::parse(url) {
+            Ok(parsed) => self
+                .addresses
+                .check_new_url(&parsed)
+                .map_err(|denied| format!("{field}: {denied}")),
+            Err(_) => Ok(()),
+        }
     }
 
     async fn deliver(
@@ -138,7 +184,7 @@ impl Notifier {
             }
             ChannelKind::Email { smtp_url, from, to } => {
                 let mail = email::message(from, to, message, id, &self.public_url)?;
-                email::send(smtp_url, mail, self.timeout).await
+                email::send(smtp_url, mail, self.timeout, self.addresses).await
             }
             ChannelKind::Alertmanager { url } => {
                 let endpoint = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
@@ -150,13 +196,18 @@ impl Notifier {
         }
     }
 
-    /// Posts a JSON body; any 2xx is success, anything else a transient error.
+    /// Posts a JSON body; any 2xx is success, anything else (a redirect too) a
+    /// transient error.
     async fn post_json(
         &self,
         url: &str,
         body: Vec<u8>,
         headers: &[(&str, String)],
     ) -> Result<(), NotifyError> {
+        // The resolver checks names; an address written in the URL is never resolved.
+        if let Ok(parsed) = reqwest::Url::parse(url) {
+            self.addresses.check_url(&parsed)?;
+        }
         let mut request = self
             .http
             .post(url)
@@ -178,6 +229,13 @@ impl Notifier {
 }
 
 fn http_error(error: &reqwest::Error) -> NotifyError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(denied) = cause.downcast_ref::<destination::Denied>() {
+            return denied.clone().into();
+        }
+        source = cause.source();
+    }
     NotifyError::transient(if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {

@@ -439,6 +439,29 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            flag: "--alert-deny-private-addresses",
+            env: "PUSHMON_ALERT_DENY_PRIVATE_ADDRESSES",
+            switch: true,
+            value: "true",
+            shows: "DenyPrivate",
+            default: "AllowAll",
+            accepted: &[
+                ("on", "DenyPrivate"),
+                ("1", "DenyPrivate"),
+                (" Yes ", "DenyPrivate"),
+                ("false", "AllowAll"),
+                ("OFF", "AllowAll"),
+                ("0", "AllowAll"),
+                ("no", "AllowAll"),
+            ],
+            rejected: &[(
+                "maybe",
+                "invalid alert deny private addresses: \"maybe\" is neither true nor false",
+            )],
+            observe: |config| format!("{:?}", config.alert_addresses),
+            ..CASE
+        },
+        Case {
             flag: "--header-timeout",
             env: "PUSHMON_HEADER_TIMEOUT",
             value: "3",

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::alert::{Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy};
+use crate::alert::{AddressPolicy, Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy};
 use crate::clock::Clock;
 use crate::domain::event::{DeliveryOutcome, Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
 use crate::domain::ids::ChannelId;
@@ -24,6 +24,7 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         public_url: "http://127.0.0.1:1".to_owned(),
         timeout: Duration::from_secs(1),
         installation: store.installation_id().expect("installation id"),
+        addresses: AddressPolicy::AllowAll,
     })
     .expect("notifier");
     let (dispatcher, _, reports) =
@@ -126,6 +127,7 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
         public_url: "http://127.0.0.1:1".to_owned(),
         timeout: Duration::from_secs(1),
         installation: store.installation_id().expect("installation id"),
+        addresses: AddressPolicy::AllowAll,
     })
     .expect("notifier");
     let (dispatcher, _, reports) =

@@ -20,7 +20,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 
 use crate::alert::dispatcher::DeliveryReports;
-use crate::alert::{Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy};
+use crate::alert::{AddressPolicy, Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy};
 use crate::clock::Clock;
 use crate::domain::channel::ChannelKind;
 use crate::domain::event::{
@@ -104,6 +104,7 @@ impl Server {
             public_url: "http://127.0.0.1:1".to_owned(),
             timeout: Duration::from_secs(1),
             installation: store.installation_id().expect("installation id"),
+            addresses: AddressPolicy::AllowAll,
         })
         .expect("notifier");
         let one_attempt = RetryPolicy {

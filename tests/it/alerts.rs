@@ -1,7 +1,7 @@
 //! Alert delivery (`docs/alerts.md`, issue 3) against real receivers on loopback: the webhook
-//! payload and its HMAC, retries, a hanging receiver, give-up, chat and Alertmanager
-//! formats, text a push cannot turn into markup, alert ids, and exactly-once across
-//! SIGKILL restarts.
+//! payload and its HMAC, retries, a hanging receiver, give-up, redirects, chat and
+//! Alertmanager formats, text a push cannot turn into markup, alert ids, and
+//! exactly-once across SIGKILL restarts.
 
 use std::time::Duration;
 
@@ -473,6 +473,40 @@ async fn alert_ids_differ_between_installations() {
         ids.push(id);
     }
     assert_ne!(ids[0], ids[1], "two installations, one alert id");
+}
+
+/// Regression (issue 14.11): redirects were followed, so an alert (and its signature)
+/// went wherever a receiver pointed. A 3xx is now a failed delivery with its status.
+#[tokio::test]
+async fn a_redirect_is_a_failed_delivery_and_is_not_followed() {
+    let elsewhere = Receiver::start().await;
+    let redirecting = Receiver::start().await;
+    redirecting.redirect_to(&elsewhere.url("/elsewhere"));
+    let app = spawn_app_with(fast_retries).await;
+    let channel = webhook(&app, &redirecting, "/moved", Some("s3cret")).await;
+    let monitor = app
+        .create_monitor_from(
+            &json!({"name": "moved", "timeout_seconds": 3600, "channels": [channel]}),
+        )
+        .await;
+    app.push_ok(&monitor.push_token, &[("status", "down")])
+        .await;
+    let recorded = wait_for_deliveries(&app, &monitor.id, 1).await;
+    assert_eq!(recorded[0]["result"], "failure", "{recorded:?}");
+    assert_eq!(
+        recorded[0]["attempts"], 4,
+        "retried like any non-2xx answer"
+    );
+    assert_eq!(
+        recorded[0]["error"], "receiver answered 307 Temporary Redirect",
+        "{recorded:?}"
+    );
+    assert_eq!(redirecting.received().len(), 4);
+    assert!(
+        elsewhere.received().is_empty(),
+        "the redirect was followed: {:?}",
+        elsewhere.received()
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! The channel API (`docs/api.md`): create, list, get, validation, test messages,
-//! delete.
+//! delete, and private destinations refused on demand.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::receiver::Receiver;
-use crate::support::{Api, expect_error, expect_json, spawn_app};
+use crate::support::{Api, ServerProcess, expect_error, expect_json, spawn_app};
 
 async fn create(api: &Api, body: Value) -> String {
     let created = expect_json(
@@ -76,14 +76,12 @@ async fn channels_are_created_listed_tested_and_deleted() {
     assert_eq!(delivered[0].json()["event"], "test");
 
     receiver.fail_always();
-    expect_error(
-        app.api(Method::POST, &format!("/api/channels/{id}/test"))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::BAD_GATEWAY,
-    )
-    .await;
+    let error = expect_error(test(&app, &id).await, StatusCode::BAD_GATEWAY).await;
+    // Any address may be alerted (the default), so the answer says why.
+    assert_eq!(
+        error,
+        "test message not delivered: receiver answered 500 Internal Server Error"
+    );
 
     // A monitor lists the channel; deleting the channel takes it off the monitor.
     let monitor = app
@@ -330,4 +328,179 @@ async fn test_messages_name_their_channel_and_no_monitor() {
             "a link to no monitor: {body}"
         );
     }
+}
+
+/// Regression (issue 14.11): webhooks could target loopback and link-local
+/// addresses, and a channel test told "cannot connect" from "answered 404", a port
+/// scanner for whoever holds a write key. With `PUSHMON_ALERT_DENY_PRIVATE_ADDRESSES`
+/// such channels are refused, names resolving to such addresses are never
+/// connected to, and a failed test says only that it failed.
+#[tokio::test]
+async fn with_private_addresses_denied_no_alert_or_test_reaches_them() {
+    let receiver = Receiver::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let fast = [
+        "--alert-retry-initial-ms",
+        "50",
+        "--alert-max-attempts",
+        "3",
+    ];
+    // Created while any address may be alerted: one through a name for loopback.
+    let server = ServerProcess::start(data_dir.path(), &fast).await;
+    let private = create(
+        &server,
+        json!({
+            "kind": "webhook",
+            "name": "internal",
+            "url": format!("http://localhost:{}/internal", receiver.address.port()),
+        }),
+    )
+    .await;
+    let closed = create(
+        &server,
+        json!({"kind": "webhook", "name": "closed", "url": "http://127.0.0.1:1/"}),
+    )
+    .await;
+    expect_json(test(&server, &private).await, StatusCode::OK).await;
+    let error = expect_error(test(&server, &closed).await, StatusCode::BAD_GATEWAY).await;
+    assert_eq!(error, "test message not delivered: cannot connect");
+    let monitor = server
+        .create_monitor_from(
+            &json!({"name": "m", "timeout_seconds": 3600, "channels": [private, closed]}),
+        )
+        .await;
+    let (status, _) = server.sigterm().await;
+    assert!(status.success());
+    assert_eq!(receiver.received().len(), 1);
+
+    let server = ServerProcess::start_with_env(
+        data_dir.path(),
+        &fast,
+        &[("PUSHMON_ALERT_DENY_PRIVATE_ADDRESSES", "true")],
+    )
+    .await;
+    for (body, field) in [
+        (
+            json!({"kind": "webhook", "url": "http://127.0.0.1:9/x"}),
+            "url",
+        ),
+        (json!({"kind": "webhook", "url": "http://[::1]/x"}), "url"),
+        (
+            json!({"kind": "slack", "url": "http://169.254.169.254/latest"}),
+            "url",
+        ),
+        (
+            json!({"kind": "discord", "url": "https://10.1.2.3/x"}),
+            "url",
+        ),
+        (
+            json!({"kind": "alertmanager", "url": "http://0x7f000001:9093"}),
+            "url",
+        ),
+        (
+            json!({"kind": "webhook", "url": "http://localhost:8080/x"}),
+            "url",
+        ),
+        (
+            json!({"kind": "webhook", "url": "http://[::ffff:192.168.0.1]/"}),
+            "url",
+        ),
+        (
+            json!({"kind": "email", "smtp_url": "smtp://192.168.1.1:25", "from": "a@b.test", "to": "c@d.test"}),
+            "smtp_url",
+        ),
+    ] {
+        let mut body = body;
+        body["name"] = json!("x");
+        let error = expect_error(
+            server
+                .api(Method::POST, "/api/channels")
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert!(
+            error.starts_with(&format!("{field}: ")) && error.contains("private"),
+            "{body} -> {error}"
+        );
+    }
+    // A public address may still be configured (nothing is sent to it here).
+    create(
+        &server,
+        json!({"kind": "webhook", "name": "public", "url": "http://192.0.2.1/x"}),
+    )
+    .await;
+
+    // A failed test says no more than that it failed, whatever the reason.
+    for id in [&private, &closed] {
+        let error = expect_error(test(&server, id).await, StatusCode::BAD_GATEWAY).await;
+        assert_eq!(error, "test message not delivered");
+    }
+    // An alert is refused at once, for good, and the history says why.
+    server
+        .push_ok(&monitor.push_token, &[("status", "down")])
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let recorded = loop {
+        let recorded = deliveries(&server, &monitor.id).await;
+        if recorded.len() == 2 {
+            break recorded;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deliveries not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for delivery in &recorded {
+        assert_eq!(delivery["result"], "failure", "{delivery}");
+        assert_eq!(delivery["attempts"], 1, "refused for good: {delivery}");
+    }
+    let mut errors: Vec<&str> = recorded
+        .iter()
+        .map(|delivery| delivery["error"].as_str().unwrap())
+        .collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            "127.0.0.1 is a private, loopback or link-local address; \
+             alerts to private addresses are refused on this server",
+            "localhost is a name for a private, loopback or link-local address; \
+             alerts to private addresses are refused on this server",
+        ]
+    );
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "a private address was reached"
+    );
+    let (status, log) = server.sigterm().await;
+    assert!(status.success());
+    assert!(
+        log.contains("test message not delivered"),
+        "the log says why: {log}"
+    );
+}
+
+/// The `delivery` events of a monitor (`docs/api.md`).
+async fn deliveries(api: &Api, monitor: &str) -> Vec<Value> {
+    let events = expect_json(
+        api.api(Method::GET, &format!("/api/monitors/{monitor}/events"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["kind"] == "delivery")
+        .cloned()
+        .collect()
 }

@@ -1,5 +1,6 @@
 //! A real HTTP receiver for alert tests: an axum server on `127.0.0.1:0` that records
-//! every request and answers as told: succeed, fail the first N, fail always, or hang.
+//! every request and answers as told: succeed, fail the first N, fail always, hang, or
+//! redirect.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
@@ -9,7 +10,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::Value;
 use tokio::time::{Instant, sleep};
@@ -33,12 +35,15 @@ impl Received {
 const SUCCEED: u8 = 0;
 const FAIL: u8 = 1;
 const HANG: u8 = 2;
+const REDIRECT: u8 = 3;
 
 #[derive(Default)]
 struct Inner {
     mode: AtomicU8,
     /// Requests to fail with 500 before the mode applies.
     fail_first: AtomicU32,
+    /// Where `REDIRECT` sends every request.
+    location: Mutex<String>,
     received: Mutex<Vec<Received>>,
 }
 
@@ -86,6 +91,12 @@ impl Receiver {
         self.inner.mode.store(HANG, Ordering::SeqCst);
     }
 
+    /// Answers every request `307 Temporary Redirect` to `location`.
+    pub fn redirect_to(&self, location: &str) {
+        *self.inner.location.lock().unwrap() = location.to_owned();
+        self.inner.mode.store(REDIRECT, Ordering::SeqCst);
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.inner.received.lock().unwrap().clone()
     }
@@ -128,7 +139,7 @@ async fn receive(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> Response {
     let failing_first = inner
         .fail_first
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
@@ -138,6 +149,8 @@ async fn receive(
     let mode = inner.mode.load(Ordering::SeqCst);
     let answer = if failing_first || mode == FAIL {
         StatusCode::INTERNAL_SERVER_ERROR
+    } else if mode == REDIRECT {
+        StatusCode::TEMPORARY_REDIRECT
     } else {
         StatusCode::OK
     };
@@ -155,5 +168,9 @@ async fn receive(
     if answered == 0 {
         sleep(Duration::from_secs(3600)).await;
     }
-    answer
+    if answer == StatusCode::TEMPORARY_REDIRECT {
+        let location = inner.location.lock().unwrap().clone();
+        return (answer, [(header::LOCATION, location)]).into_response();
+    }
+    answer.into_response()
 }
