@@ -175,6 +175,7 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
             let mut events = vec![stamp(Event::HeartbeatReceived(heartbeat))];
             match (monitor.status, status) {
                 (Status::Down, PushStatus::Up) => events.push(stamp(Event::Recovered)),
+                (Status::Pending, PushStatus::Up) => events.push(stamp(Event::WentUp)),
                 (Status::Pending | Status::Up, PushStatus::Down) => {
                     events.push(stamp(Event::WentDown {
                         reason: DownReason::Manual,
@@ -269,6 +270,9 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
             if heartbeat.status == PushStatus::Up {
                 monitor.clock_started_at = at;
                 monitor.grace = None;
+                // A log written before `WentUp` existed has only this heartbeat to
+                // take the monitor out of `pending`; in a newer one, the `WentUp`
+                // that follows finds it `up` already.
                 if monitor.status == Status::Pending {
                     set_status(monitor, Status::Up, at);
                 }
@@ -278,7 +282,7 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
             monitor.grace = None;
             set_status(monitor, Status::Down, at);
         }
-        Event::Recovered => set_status(monitor, Status::Up, at),
+        Event::Recovered | Event::WentUp => set_status(monitor, Status::Up, at),
         Event::Paused => {
             monitor.grace = None;
             set_status(monitor, Status::Paused, at);
@@ -378,13 +382,74 @@ mod tests {
     }
 
     #[test]
-    fn pending_goes_up_on_first_heartbeat_without_alert() {
+    fn pending_goes_up_on_first_heartbeat_with_an_event_but_no_alert() {
         let mut monitor = new_monitor(60);
         let events = when(&mut monitor, beat(PushStatus::Up), secs(5));
-        assert!(matches!(events.as_slice(), [Event::HeartbeatReceived(_)]));
+        assert!(matches!(
+            events.as_slice(),
+            [Event::HeartbeatReceived(_), Event::WentUp]
+        ));
+        assert!(events.iter().all(|event| !event.is_alert()));
         assert_eq!(monitor.status, Status::Up);
         assert_eq!(monitor.last_status_change_at, Some(secs(5)));
         assert_eq!(monitor.next_deadline(), Some(secs(65)));
+        // Only the first one: later heartbeats change nothing.
+        let again = when(&mut monitor, beat(PushStatus::Up), secs(6));
+        assert!(matches!(again.as_slice(), [Event::HeartbeatReceived(_)]));
+    }
+
+    #[test]
+    fn resumed_then_up_records_went_up_without_alert() {
+        let mut monitor = new_monitor(60);
+        when(&mut monitor, beat(PushStatus::Up), secs(1));
+        when(&mut monitor, Command::Pause, secs(2));
+        assert_eq!(
+            when(&mut monitor, Command::Resume, secs(3)),
+            vec![Event::Resumed]
+        );
+        assert_eq!(monitor.status, Status::Pending);
+        let events = when(&mut monitor, beat(PushStatus::Up), secs(4));
+        assert!(matches!(
+            events.as_slice(),
+            [Event::HeartbeatReceived(_), Event::WentUp]
+        ));
+        assert_eq!(monitor.status, Status::Up);
+        assert_eq!(monitor.last_status_change_at, Some(secs(4)));
+    }
+
+    #[test]
+    fn a_log_from_before_went_up_still_leaves_pending_on_its_heartbeat() {
+        // Stores written before `WentUp` existed hold only the heartbeat.
+        let mut monitor = new_monitor(60);
+        let heartbeat = Event::HeartbeatReceived(Heartbeat {
+            status: PushStatus::Up,
+            msg: None,
+            value: None,
+        });
+        apply(&mut monitor, 2, secs(5), &heartbeat);
+        assert_eq!(monitor.status, Status::Up);
+        assert_eq!(monitor.last_status_change_at, Some(secs(5)));
+        // In a newer log the `WentUp` that follows changes nothing more.
+        let before = monitor.clone();
+        apply(&mut monitor, 3, secs(5), &Event::WentUp);
+        assert_eq!(
+            monitor,
+            Monitor {
+                last_seq: 3,
+                ..before
+            }
+        );
+    }
+
+    /// The state an event of a change of state leads to.
+    fn state_after(event: &Event) -> Option<Status> {
+        match event {
+            Event::WentUp | Event::Recovered => Some(Status::Up),
+            Event::WentDown { .. } => Some(Status::Down),
+            Event::Paused => Some(Status::Paused),
+            Event::Resumed => Some(Status::Pending),
+            _ => None,
+        }
     }
 
     #[test]
@@ -604,7 +669,14 @@ mod tests {
                     // Events of a monitor never go back in time.
                     prop_assert!(stamped.at >= monitor.last_event_at);
                     let seq = monitor.last_seq + 1;
+                    let status_before = monitor.status;
                     apply(&mut monitor, seq, stamped.at, &stamped.event);
+                    // Every change of state is an event of its own, naming the new
+                    // state: the history alone tells when the monitor was up.
+                    if monitor.status != status_before {
+                        let recorded = events.iter().filter_map(|s| state_after(&s.event)).next_back();
+                        prop_assert_eq!(recorded, Some(monitor.status));
+                    }
                 }
                 if let Some(alert) = alerts.first() {
                     // Alerts alternate: a down is never followed by another down.

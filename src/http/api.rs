@@ -379,8 +379,12 @@ fn event_json(recorded: &RecordedEvent) -> Value {
         Event::WentDown { reason } => {
             fields.insert("reason".to_owned(), json!(reason.as_str()));
         }
+        // `heartbeat` (a recovery from `down`, alerted) is the reason alerts give too.
         Event::Recovered => {
             fields.insert("reason".to_owned(), json!("heartbeat"));
+        }
+        Event::WentUp => {
+            fields.insert("reason".to_owned(), json!("first_heartbeat"));
         }
         Event::Created { config, .. } | Event::Updated { config } => {
             fields.insert("name".to_owned(), json!(config.name));
