@@ -386,6 +386,7 @@ fn event_json(recorded: &RecordedEvent) -> Value {
         Event::WentUp => {
             fields.insert("reason".to_owned(), json!("first_heartbeat"));
         }
+        // The whole configuration after the change, so every change shows in it.
         Event::Created { config, .. } | Event::Updated { config } => {
             fields.insert("name".to_owned(), json!(config.name));
             fields.insert("timeout_seconds".to_owned(), json!(config.timeout_seconds));
@@ -393,6 +394,18 @@ fn event_json(recorded: &RecordedEvent) -> Value {
                 "interval_seconds".to_owned(),
                 json!(config.interval_seconds),
             );
+            fields.insert(
+                "channels".to_owned(),
+                json!(
+                    config
+                        .channels
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                ),
+            );
+            fields.insert("tags".to_owned(), json!(config.tags));
+            fields.insert("key".to_owned(), json!(config.key));
         }
         Event::DeliveryRecorded(outcome) => {
             fields.insert("channel".to_owned(), json!(outcome.channel.to_string()));

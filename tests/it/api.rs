@@ -668,3 +668,58 @@ async fn an_unsupported_method_is_405() {
         expect_error(response, StatusCode::METHOD_NOT_ALLOWED).await;
     }
 }
+
+/// Issue 15: an `updated` event of a change of channels or tags showed only name,
+/// interval and timeout, so the change itself was invisible. Created and updated events
+/// show the whole configuration after the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_and_updated_events_show_the_whole_configuration() {
+    let app = spawn_app().await;
+    let channel = app
+        .api(Method::POST, "/api/channels")
+        .json(&json!({"kind": "webhook", "name": "ops", "url": "http://127.0.0.1:9/hook"}))
+        .send()
+        .await
+        .unwrap();
+    let channel = expect_json(channel, StatusCode::CREATED).await["id"].clone();
+    let monitor = app
+        .create_monitor_from(&json!({"name": "configured", "timeout_seconds": 60, "tags": ["a"]}))
+        .await;
+    for patch in [json!({"channels": [channel]}), json!({"tags": ["a", "b"]})] {
+        expect_json(app.patch_monitor(&monitor.id, &patch).await, StatusCode::OK).await;
+    }
+    let events = expect_json(
+        app.events_response(&monitor.id, None, None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let shown: Vec<Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .filter(|event| matches!(event["kind"].as_str(), Some("created" | "updated")))
+        .map(|event| {
+            let mut event = event.clone();
+            let fields = event.as_object_mut().unwrap();
+            for bookkeeping in ["seq", "at"] {
+                fields.remove(bookkeeping);
+            }
+            event
+        })
+        .collect();
+    let config = |kind: &str, channels: Value, tags: Value| {
+        json!({
+            "kind": kind, "name": "configured", "timeout_seconds": 60, "interval_seconds": 60,
+            "channels": channels, "tags": tags, "key": null,
+        })
+    };
+    assert_eq!(
+        shown,
+        [
+            config("created", json!([]), json!(["a"])),
+            config("updated", json!([channel]), json!(["a"])),
+            config("updated", json!([channel]), json!(["a", "b"])),
+        ]
+    );
+}
