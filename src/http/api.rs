@@ -49,6 +49,7 @@ async fn create_monitor(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fields = json_object(body)?;
+    refuse_unknown_fields(&fields, MONITOR_FIELDS)?;
     let name = parse_name(fields.get("name"))?.ok_or_else(|| missing("name"))?;
     let timeout_seconds = parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?
         .ok_or_else(|| missing("timeout_seconds"))?;
@@ -102,6 +103,7 @@ async fn update_monitor(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let fields = json_object(body)?;
+    refuse_unknown_fields(&fields, MONITOR_FIELDS)?;
     let patch = ConfigPatch {
         name: parse_name(fields.get("name"))?,
         timeout_seconds: parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?,
@@ -217,6 +219,39 @@ pub(super) fn json_object(
             "body is not valid JSON: {error}"
         ))),
     }
+}
+
+/// The fields a monitor's body may have, on `POST` and `PATCH`.
+const MONITOR_FIELDS: &[&str] = &[
+    "name",
+    "timeout_seconds",
+    "interval_seconds",
+    "channels",
+    "tags",
+];
+
+/// A `422` naming every field of `fields` that is not `known` (a mistyped field would
+/// otherwise be ignored without a word, and the request do something else than meant).
+pub(super) fn refuse_unknown_fields(
+    fields: &Map<String, Value>,
+    known: &[&str],
+) -> Result<(), ApiError> {
+    let unknown: Vec<String> = fields
+        .keys()
+        .filter(|field| !known.contains(&field.as_str()))
+        .map(|field| format!("{field:?}"))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let (noun, names) = match unknown.as_slice() {
+        [one] => ("field", one.clone()),
+        many => ("fields", many.join(", ")),
+    };
+    Err(ApiError::Unprocessable(format!(
+        "unknown {noun} {names}; the fields are {}",
+        known.join(", ")
+    )))
 }
 
 fn missing(field: &str) -> ApiError {

@@ -17,7 +17,7 @@ use crate::domain::channel::{Channel, ChannelKind};
 use crate::domain::ids::{ChannelId, MonitorId};
 use crate::domain::machine::{Command, ConfigPatch};
 
-use super::api::{json_object, parse_name};
+use super::api::{json_object, parse_name, refuse_unknown_fields};
 use super::auth::{Principal, redact_credentials, require_access};
 use super::error::ApiError;
 use super::{AppState, PathParam};
@@ -38,6 +38,7 @@ async fn create_channel(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fields = json_object(body)?;
+    refuse_unknown_fields(&fields, channel_fields(&fields))?;
     let name = parse_name(fields.get("name"))?
         .ok_or_else(|| ApiError::Unprocessable("name is required".to_owned()))?;
     let kind = kind_from_fields(&fields).map_err(ApiError::Unprocessable)?;
@@ -71,6 +72,17 @@ async fn get_channel(
     let mut body = channel_json(&channel);
     redact_credentials(principal, &mut body);
     Ok(Json(body))
+}
+
+/// The fields a channel of the body's `kind` may have; for a missing or unknown kind,
+/// those of every kind (the error about `kind` itself comes next).
+fn channel_fields(fields: &Map<String, Value>) -> &'static [&'static str] {
+    match fields.get("kind").and_then(Value::as_str) {
+        Some("webhook") => &["kind", "name", "url", "secret"],
+        Some("slack" | "discord" | "alertmanager") => &["kind", "name", "url"],
+        Some("email") => &["kind", "name", "smtp_url", "from", "to"],
+        _ => &["kind", "name", "url", "secret", "smtp_url", "from", "to"],
+    }
 }
 
 /// Deletes the channel and takes it off every monitor that listed it.

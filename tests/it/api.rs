@@ -723,3 +723,77 @@ async fn created_and_updated_events_show_the_whole_configuration() {
         ]
     );
 }
+
+/// Issue 15: mistyped fields were ignored (`"timeout": 5` beside `timeout_seconds`;
+/// `PATCH {"status":"up"}` answered 200 and changed nothing). Every management body
+/// refuses unknown fields with a 422 that names them, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_are_refused_naming_them() {
+    let app = spawn_app().await;
+    let error = expect_error(
+        app.post_monitor(&json!({"name": "typo", "timeout_seconds": 60, "timeout": 5}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(error.contains("unknown field \"timeout\""), "{error}");
+    assert!(app.list_monitors().await.is_empty(), "nothing was created");
+
+    let monitor = app.create_monitor("kept", 60).await;
+    for (patch, named) in [
+        (json!({"status": "up"}), vec!["\"status\""]),
+        (
+            json!({"name": "renamed", "timeout": 5, "push_token": "x"}),
+            vec!["\"timeout\"", "\"push_token\""],
+        ),
+    ] {
+        let error = expect_error(
+            app.patch_monitor(&monitor.id, &patch).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        for field in named {
+            assert!(error.contains(field), "{error} should name {field}");
+        }
+    }
+    assert_eq!(
+        app.get_monitor(&monitor.id).await,
+        monitor,
+        "nothing changed"
+    );
+    assert!(of_kind(&app.events(&monitor.id).await, "updated").is_empty());
+
+    for (path, body, field) in [
+        (
+            "/api/channels",
+            json!({"kind": "webhook", "name": "ops", "uri": "http://127.0.0.1:9/"}),
+            "\"uri\"",
+        ),
+        (
+            "/api/channels",
+            json!({"kind": "slack", "name": "ops", "url": "http://127.0.0.1:9/", "secret": "s"}),
+            "\"secret\"",
+        ),
+        (
+            "/api/keys",
+            json!({"name": "ci", "scopes": "write"}),
+            "\"scopes\"",
+        ),
+    ] {
+        let response = app
+            .api(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert!(error.contains(field), "{path} {body}: {error}");
+    }
+    let channels = app.api(Method::GET, "/api/channels").send().await.unwrap();
+    assert_eq!(
+        expect_json(channels, StatusCode::OK).await,
+        json!({"channels": []})
+    );
+    let keys = app.api(Method::GET, "/api/keys").send().await.unwrap();
+    assert_eq!(expect_json(keys, StatusCode::OK).await, json!({"keys": []}));
+}
