@@ -50,12 +50,18 @@ pub struct ConfigPatch {
 }
 
 impl ConfigPatch {
-    /// The configuration with this patch applied.
+    /// The configuration with this patch applied. While the interval equals the
+    /// timeout (its default), a patch of the timeout alone moves the interval with it.
     pub fn applied_to(&self, config: &MonitorConfig) -> MonitorConfig {
+        let interval_seconds = match (self.interval_seconds, self.timeout_seconds) {
+            (Some(interval), _) => interval,
+            (None, Some(timeout)) if config.interval_seconds == config.timeout_seconds => timeout,
+            (None, _) => config.interval_seconds,
+        };
         MonitorConfig {
             name: self.name.clone().unwrap_or_else(|| config.name.clone()),
             timeout_seconds: self.timeout_seconds.unwrap_or(config.timeout_seconds),
-            interval_seconds: self.interval_seconds.unwrap_or(config.interval_seconds),
+            interval_seconds,
             channels: self
                 .channels
                 .clone()
@@ -63,6 +69,57 @@ impl ConfigPatch {
             key: self.key.clone().unwrap_or_else(|| config.key.clone()),
             tags: self.tags.clone().unwrap_or_else(|| config.tags.clone()),
         }
+    }
+}
+
+/// Why a command is refused: it would leave the monitor in a state it must not have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// A job expected every `interval_seconds` would time out between two runs.
+    IntervalAboveTimeout {
+        interval_seconds: u32,
+        timeout_seconds: u32,
+    },
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::IntervalAboveTimeout {
+                interval_seconds,
+                timeout_seconds,
+            } => write!(
+                formatter,
+                "interval_seconds ({interval_seconds}) must not be greater than \
+                 timeout_seconds ({timeout_seconds})"
+            ),
+        }
+    }
+}
+
+/// Whether a monitor may have `config`.
+pub fn check_config(config: &MonitorConfig) -> Result<(), Rejection> {
+    if config.interval_seconds > config.timeout_seconds {
+        return Err(Rejection::IntervalAboveTimeout {
+            interval_seconds: config.interval_seconds,
+            timeout_seconds: config.timeout_seconds,
+        });
+    }
+    Ok(())
+}
+
+/// Whether `command` may be decided on `monitor`. A change of the timeout or the
+/// interval must leave a valid configuration; other changes are never refused, so a
+/// monitor stored before this check (with an interval above its timeout) can still
+/// be renamed.
+pub fn check(monitor: &Monitor, command: &Command) -> Result<(), Rejection> {
+    match command {
+        Command::Update(patch)
+            if patch.timeout_seconds.is_some() || patch.interval_seconds.is_some() =>
+        {
+            check_config(&patch.applied_to(&monitor.config))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -712,6 +769,63 @@ mod tests {
                 prop_assert_eq!(monitor.status, Status::Up);
             }
         }
+    }
+
+    #[test]
+    fn the_interval_follows_the_timeout_while_it_is_the_default_and_never_exceeds_it() {
+        let update = |timeout: Option<u32>, interval: Option<u32>| {
+            Command::Update(ConfigPatch {
+                timeout_seconds: timeout,
+                interval_seconds: interval,
+                ..ConfigPatch::default()
+            })
+        };
+        let with_interval = |interval: u32| {
+            let mut monitor = new_monitor(60);
+            Arc::make_mut(&mut monitor.config).interval_seconds = interval;
+            monitor
+        };
+        let rejected = |interval_seconds, timeout_seconds| {
+            Err(Rejection::IntervalAboveTimeout {
+                interval_seconds,
+                timeout_seconds,
+            })
+        };
+        // (interval before, timeout 60 before, patch) → (timeout, interval) or refusal.
+        type Outcome = Result<(u32, u32), Rejection>;
+        let table: [(u32, Command, Outcome); 9] = [
+            // The default (interval = timeout): the interval follows, down and up.
+            (60, update(Some(30), None), Ok((30, 30))),
+            (60, update(Some(90), None), Ok((90, 90))),
+            // An interval of its own stays, as long as it fits.
+            (30, update(Some(45), None), Ok((45, 30))),
+            (30, update(Some(20), None), rejected(30, 20)),
+            (30, update(None, Some(60)), Ok((60, 60))),
+            (30, update(None, Some(61)), rejected(61, 60)),
+            (60, update(Some(30), Some(40)), rejected(40, 30)),
+            (60, update(Some(30), Some(10)), Ok((30, 10))),
+            // Stored before the check: anything but the timings can still change.
+            (
+                600,
+                Command::Update(ConfigPatch {
+                    name: Some("renamed".to_owned()),
+                    ..ConfigPatch::default()
+                }),
+                Ok((60, 600)),
+            ),
+        ];
+        for (interval, command, expected) in table {
+            let mut monitor = with_interval(interval);
+            let outcome = check(&monitor, &command).map(|()| {
+                when(&mut monitor, command.clone(), secs(1));
+                (
+                    monitor.config.timeout_seconds,
+                    monitor.config.interval_seconds,
+                )
+            });
+            assert_eq!(outcome, expected, "interval {interval}, {command:?}");
+        }
+        assert_eq!(check_config(&config(5)), Ok(()));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::domain::event::{Event, MonitorConfig};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::{Command, ConfigPatch, Monitor};
+use crate::domain::name::check_name;
 use crate::monitor::registry::new_push_token;
 use crate::store::RecordedEvent;
 
@@ -23,7 +24,6 @@ use super::auth::{Principal, redact_credentials, require_access};
 use super::error::ApiError;
 use super::{AppState, PathParam};
 
-pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_TIMEOUT_SECONDS: u64 = 31_536_000;
 pub const DEFAULT_EVENTS_LIMIT: usize = 100;
 pub const MAX_EVENTS_LIMIT: usize = 1000;
@@ -261,16 +261,10 @@ fn missing(field: &str) -> ApiError {
 pub(super) fn parse_name(value: Option<&Value>) -> Result<Option<String>, ApiError> {
     match value {
         None => Ok(None),
-        Some(Value::String(name)) => {
-            let chars = name.chars().count();
-            if chars == 0 || chars > MAX_NAME_CHARS || name.trim().is_empty() {
-                Err(ApiError::Unprocessable(format!(
-                    "name must be 1 to {MAX_NAME_CHARS} characters and not blank"
-                )))
-            } else {
-                Ok(Some(name.clone()))
-            }
-        }
+        Some(Value::String(name)) => match check_name(name) {
+            Ok(()) => Ok(Some(name.clone())),
+            Err(error) => Err(ApiError::Unprocessable(format!("name {error}"))),
+        },
         Some(_) => Err(ApiError::Unprocessable("name must be a string".to_owned())),
     }
 }

@@ -17,13 +17,13 @@ use crate::alert::{Channels, Dispatcher};
 use crate::clock::Clock;
 use crate::domain::event::{DeliveryOutcome, Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::ids::{MonitorId, PushToken, Timestamp};
-use crate::domain::machine::{Command, Monitor};
+use crate::domain::machine::{self, Command, Monitor, Rejection};
 use crate::prometheus;
 use crate::store::{EventStore, StoreError};
 
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
 use super::directory::{Directory, MonitorHandle};
-use super::messages::MonitorMsg;
+use super::messages::{CommandError, MonitorMsg};
 
 /// How long to wait before retrying a rebuild whose stored state could not be read.
 const REBUILD_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -36,6 +36,18 @@ pub enum RegistryError {
     NotFound,
     #[error("the monitor is restarting; try again")]
     Unavailable,
+    /// The change would leave the monitor invalid; nothing was recorded.
+    #[error("{0}")]
+    Rejected(Rejection),
+}
+
+impl From<CommandError> for RegistryError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Store(error) => Self::Store(error),
+            CommandError::Rejected(rejection) => Self::Rejected(rejection),
+        }
+    }
 }
 
 /// What the rest of the program holds: the registry actor and the shared maps.
@@ -154,6 +166,7 @@ impl Registry {
         config: MonitorConfig,
         token: Option<PushToken>,
     ) -> Result<Monitor, RegistryError> {
+        machine::check_config(&config).map_err(RegistryError::Rejected)?;
         let (reply, answer) = oneshot::channel();
         self.actor
             .cast(RegistryMsg::Create(config, token, reply))

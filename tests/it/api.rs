@@ -797,3 +797,119 @@ async fn unknown_fields_are_refused_naming_them() {
     let keys = app.api(Method::GET, "/api/keys").send().await.unwrap();
     assert_eq!(expect_json(keys, StatusCode::OK).await, json!({"keys": []}));
 }
+
+/// Issue 14: names made only of NULs or zero-width characters were accepted, and so
+/// were control characters inside a name. Monitors, channels and API keys refuse them
+/// with a 422 naming `name`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invisible_and_control_character_names_are_refused_everywhere() {
+    let app = spawn_app().await;
+    let refused = [
+        "\0",
+        "\0\0\0",
+        "\u{200B}",
+        "\u{200B}\u{200D}\u{FEFF}\u{2060}",
+        " \u{00A0}\u{3000}",
+        "\u{202E}",
+        "bell\u{7}",
+        "line\nbreak",
+        "c1\u{85}",
+    ];
+    for name in refused {
+        for (path, body) in [
+            (
+                "/api/monitors",
+                json!({"name": name, "timeout_seconds": 60}),
+            ),
+            (
+                "/api/channels",
+                json!({"kind": "webhook", "name": name, "url": "http://127.0.0.1:9/"}),
+            ),
+            ("/api/keys", json!({"name": name})),
+        ] {
+            let response = app
+                .api(Method::POST, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+            assert!(error.starts_with("name "), "{path} {name:?}: {error}");
+        }
+    }
+    let monitor = app.create_monitor("visible", 60).await;
+    let error = expect_error(
+        app.patch_monitor(&monitor.id, &json!({"name": "\u{200B}\u{200C}"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(error.starts_with("name "), "{error}");
+    assert_eq!(app.list_monitors().await, vec![monitor]);
+    // A visible name may still hold invisible characters beside visible ones.
+    app.create_monitor("zero\u{200B}width", 60).await;
+}
+
+/// Issue 14: `interval_seconds` above `timeout_seconds` was accepted. It is refused
+/// naming both fields; but lowering the timeout of a monitor whose interval is its
+/// default (the timeout) still works, the interval following it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interval_above_the_timeout_is_refused_but_a_default_interval_follows_it() {
+    let app = spawn_app().await;
+    let error = expect_error(
+        app.post_monitor(&json!({"name": "odd", "timeout_seconds": 60, "interval_seconds": 61}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        error.contains("interval_seconds") && error.contains("timeout_seconds"),
+        "{error}"
+    );
+    assert!(app.list_monitors().await.is_empty());
+
+    let defaulted = app.create_monitor("defaulted", 300).await;
+    let patched = expect_json(
+        app.patch_monitor(&defaulted.id, &json!({"timeout_seconds": 120}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (&patched["timeout_seconds"], &patched["interval_seconds"]),
+        (&json!(120), &json!(120))
+    );
+
+    let own = app
+        .create_monitor_from(
+            &json!({"name": "own", "timeout_seconds": 300, "interval_seconds": 200}),
+        )
+        .await;
+    for patch in [
+        json!({"timeout_seconds": 100}),
+        json!({"interval_seconds": 301}),
+        json!({"timeout_seconds": 100, "interval_seconds": 150}),
+    ] {
+        let error = expect_error(
+            app.patch_monitor(&own.id, &patch).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert!(
+            error.contains("interval_seconds") && error.contains("timeout_seconds"),
+            "{patch}: {error}"
+        );
+    }
+    assert_eq!(app.get_monitor(&own.id).await, own, "nothing changed");
+    assert!(of_kind(&app.events(&own.id).await, "updated").is_empty());
+    let lowered = expect_json(
+        app.patch_monitor(&own.id, &json!({"timeout_seconds": 250}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (&lowered["timeout_seconds"], &lowered["interval_seconds"]),
+        (&json!(250), &json!(200))
+    );
+}
