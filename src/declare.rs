@@ -295,7 +295,7 @@ impl MonitorsFile {
             let declared: HashSet<&str> =
                 channel_specs.iter().map(|spec| spec.key.as_str()).collect();
             for (key, channel) in &existing {
-                if !declared.contains(key.as_str()) && channels.delete(channel.id).await? {
+                if !declared.contains(key.as_str()) && registry.delete_channel(channel.id).await? {
                     tracing::info!(%key, "monitors file: channel pruned");
                     summary.deleted += 1;
                 }

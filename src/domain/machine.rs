@@ -13,7 +13,7 @@ use super::event::{
     DeliveryOutcome, DownReason, Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus,
     Stamped,
 };
-use super::ids::{MonitorId, PushToken, Timestamp};
+use super::ids::{ChannelId, MonitorId, PushToken, Timestamp};
 
 /// The state a monitor is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ pub struct ConfigPatch {
     pub name: Option<String>,
     pub timeout_seconds: Option<u32>,
     pub interval_seconds: Option<u32>,
-    pub channels: Option<Vec<super::ids::ChannelId>>,
+    pub channels: Option<Vec<ChannelId>>,
     pub tags: Option<Vec<String>>,
     /// `Some(None)` clears the key (a monitor no longer declared in a file).
     pub key: Option<Option<String>>,
@@ -163,6 +163,9 @@ pub enum Command {
     CheckDeadline,
     /// Change the fields that are `Some`; the others keep their values.
     Update(ConfigPatch),
+    /// Take a deleted channel off the monitor's `channels`, if it lists it. Decided on
+    /// the monitor's own state, so it cannot undo a change made meanwhile.
+    ForgetChannel(ChannelId),
     RotateToken(PushToken),
     Pause,
     Resume,
@@ -260,6 +263,12 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
                 vec![stamp(Event::Updated { config })]
             }
         }
+        Command::ForgetChannel(channel) if monitor.config.channels.contains(&channel) => {
+            let mut config = (*monitor.config).clone();
+            config.channels.retain(|listed| *listed != channel);
+            vec![stamp(Event::Updated { config })]
+        }
+        Command::ForgetChannel(_) => vec![],
         Command::RotateToken(token) => vec![stamp(Event::TokenRotated { token })],
         Command::Pause if monitor.status == Status::Paused => vec![],
         Command::Pause => vec![stamp(Event::Paused)],
@@ -390,7 +399,6 @@ pub fn replay<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::ChannelId;
     use proptest::prelude::*;
 
     const T0: Timestamp = Timestamp::from_millis(1_700_000_000_000);
@@ -826,6 +834,22 @@ mod tests {
             assert_eq!(outcome, expected, "interval {interval}, {command:?}");
         }
         assert_eq!(check_config(&config(5)), Ok(()));
+    }
+
+    #[test]
+    fn forgetting_a_channel_keeps_the_others_and_records_only_a_change() {
+        let mut monitor = new_monitor(10);
+        let [kept, gone, other] = [1, 2, 3].map(|n| ChannelId::generate(secs(n)));
+        let patch = ConfigPatch {
+            channels: Some(vec![kept, gone]),
+            ..ConfigPatch::default()
+        };
+        when(&mut monitor, Command::Update(patch), secs(1));
+        assert!(when(&mut monitor, Command::ForgetChannel(other), secs(2)).is_empty());
+        let events = when(&mut monitor, Command::ForgetChannel(gone), secs(3));
+        assert!(matches!(events.as_slice(), [Event::Updated { .. }]));
+        assert_eq!(monitor.config.channels, vec![kept]);
+        assert!(when(&mut monitor, Command::ForgetChannel(gone), secs(4)).is_empty());
     }
 
     #[test]

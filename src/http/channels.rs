@@ -15,7 +15,6 @@ use crate::alert::channels::kind_from_fields;
 use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::channel::{Channel, ChannelKind};
 use crate::domain::ids::{ChannelId, MonitorId};
-use crate::domain::machine::{Command, ConfigPatch};
 
 use super::api::{json_object, parse_name, refuse_unknown_fields};
 use super::auth::{Principal, redact_credentials, require_access};
@@ -85,45 +84,15 @@ fn channel_fields(fields: &Map<String, Value>) -> &'static [&'static str] {
     }
 }
 
-/// Deletes the channel and takes it off every monitor that listed it.
+/// Deletes the channel and takes it off every monitor that listed it, including one
+/// created or changed meanwhile (`Registry::delete_channel`).
 async fn delete_channel(
     State(state): State<AppState>,
     PathParam(id): PathParam,
 ) -> Result<StatusCode, ApiError> {
     let channel = find(&state, &id)?;
-    if !state.channels.delete(channel.id).await? {
+    if !state.registry.delete_channel(channel.id).await? {
         return Err(ApiError::NotFound("channel not found"));
-    }
-    let users: Vec<(MonitorId, Vec<ChannelId>)> = state
-        .store
-        .monitors()
-        .await?
-        .into_iter()
-        .filter(|monitor| monitor.config.channels.contains(&channel.id))
-        .map(|monitor| {
-            let kept = monitor
-                .config
-                .channels
-                .iter()
-                .copied()
-                .filter(|listed| *listed != channel.id)
-                .collect();
-            (monitor.id, kept)
-        })
-        .collect();
-    for (monitor, kept) in users {
-        let patch = ConfigPatch {
-            channels: Some(kept),
-            ..ConfigPatch::default()
-        };
-        match state
-            .registry
-            .execute(monitor, Command::Update(patch))
-            .await
-        {
-            Ok(_) | Err(crate::monitor::RegistryError::NotFound) => {}
-            Err(error) => return Err(error.into()),
-        }
     }
     Ok(StatusCode::NO_CONTENT)
 }
