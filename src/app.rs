@@ -80,7 +80,7 @@ pub async fn run_with_reload(
         })
     };
     let bound = listener.local_addr().context("reading the bound address")?;
-    let admin_token = admin_token(&config)?;
+    let (admin_token, _) = admin_token(&config)?;
     let tls = match config.tls.clone() {
         None => None,
         Some(files) => Some(

@@ -95,6 +95,71 @@ impl FromStr for TrustedProxies {
     }
 }
 
+/// Where a configured admin token came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    Flag,
+    Env,
+}
+
+/// A configured admin token: surrounding white space removed (a Kubernetes Secret or
+/// an env file often ends in a newline, which no client sends back), none inside.
+/// Its `Debug` leaves the secret out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken {
+    secret: String,
+    pub source: TokenSource,
+    /// Whether white space around it was removed.
+    pub trimmed: bool,
+}
+
+impl AdminToken {
+    /// The minimum length, in characters.
+    pub const MIN_CHARS: usize = 16;
+
+    /// `text` as given on the command line or in the environment; `None` when it is
+    /// empty or only white space (unset), an error when it is short or has white space
+    /// inside it.
+    pub fn parse(text: &str, source: TokenSource) -> Result<Option<Self>, String> {
+        let secret = text.trim();
+        if secret.is_empty() {
+            return Ok(None);
+        }
+        if secret.chars().any(char::is_whitespace) {
+            return Err(
+                "must not contain white space (white space around it is removed)".to_owned(),
+            );
+        }
+        if secret.chars().count() < Self::MIN_CHARS {
+            return Err(format!("must be at least {} characters", Self::MIN_CHARS));
+        }
+        Ok(Some(Self {
+            secret: secret.to_owned(),
+            source,
+            trimmed: secret.len() != text.len(),
+        }))
+    }
+
+    /// A token given as `--admin-token` (tests configure the server with this).
+    pub fn from_flag(secret: &str) -> Result<Self, String> {
+        Self::parse(secret, TokenSource::Flag)?.ok_or_else(|| "empty admin token".to_owned())
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AdminToken")
+            .field("source", &self.source)
+            .field("trimmed", &self.trimmed)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The certificate chain and private key (PEM files) of native TLS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -107,7 +172,7 @@ pub struct TlsFiles {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    pub admin_token: Option<String>,
+    pub admin_token: Option<AdminToken>,
     pub public_url: Option<String>,
     pub restart_grace: Duration,
     pub log_format: LogFormat,
@@ -177,12 +242,14 @@ impl Config {
             text.parse()
                 .map_err(|_| format!("{text:?} is not an IP address and port like 127.0.0.1:8080"))
         })?;
-        let admin_token =
-            ADMIN_TOKEN.resolve(args.admin_token, env, None, |token| match token.len() {
-                0 => Ok(None),
-                1..16 => Err("must be at least 16 characters".to_owned()),
-                _ => Ok(Some(token.to_owned())),
-            })?;
+        let token_source = if args.admin_token.is_some() {
+            TokenSource::Flag
+        } else {
+            TokenSource::Env
+        };
+        let admin_token = ADMIN_TOKEN.resolve(args.admin_token, env, None, |token| {
+            AdminToken::parse(token, token_source)
+        })?;
         let public_url = PUBLIC_URL.resolve(args.public_url, env, None, |url| {
             Ok(Some(url.trim_end_matches('/').to_owned()))
         })?;

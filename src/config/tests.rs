@@ -36,6 +36,38 @@ fn defaults_match_the_configuration_reference() {
 }
 
 #[test]
+fn the_admin_token_says_where_it_came_from_and_whether_it_was_trimmed() {
+    let token = "0123456789abcdef";
+    let from_flag = resolve(
+        ServeArgs {
+            admin_token: Some(token.to_owned()),
+            ..ServeArgs::default()
+        },
+        &[("PUSHMON_ADMIN_TOKEN", "ignored-because-the-flag-wins")],
+    )
+    .expect("valid")
+    .admin_token
+    .expect("configured");
+    assert_eq!(
+        (from_flag.secret(), from_flag.source, from_flag.trimmed),
+        (token, TokenSource::Flag, false)
+    );
+    let from_env = resolve(
+        ServeArgs::default(),
+        &[("PUSHMON_ADMIN_TOKEN", "0123456789abcdef\n")],
+    )
+    .expect("valid")
+    .admin_token
+    .expect("configured");
+    assert_eq!(
+        (from_env.secret(), from_env.source, from_env.trimmed),
+        (token, TokenSource::Env, true)
+    );
+    let shown = format!("{from_env:?}");
+    assert!(!shown.contains(token), "Debug shows the secret: {shown}");
+}
+
+#[test]
 fn flags_win_over_env_and_env_over_defaults() {
     let args = ServeArgs {
         listen: Some("0.0.0.0:9000".to_owned()),
@@ -227,12 +259,28 @@ fn cases() -> Vec<Case> {
             value: "0123456789abcdef",
             shows: "Some(\"0123456789abcdef\")",
             default: "None",
-            accepted: &[("", "None")],
-            rejected: &[(
-                "0123456789abcde",
-                "invalid admin token: must be at least 16 characters",
-            )],
-            observe: |config| format!("{:?}", config.admin_token),
+            accepted: &[
+                ("", "None"),
+                // A Secret or env file ending in a newline: trimmed, as users expect.
+                ("0123456789abcdef\n", "Some(\"0123456789abcdef\")"),
+                (" \t0123456789abcdef\r\n", "Some(\"0123456789abcdef\")"),
+                ("\n", "None"),
+            ],
+            rejected: &[
+                (
+                    "0123456789abcde",
+                    "invalid admin token: must be at least 16 characters",
+                ),
+                (
+                    "0123456789abcde\n",
+                    "invalid admin token: must be at least 16 characters",
+                ),
+                (
+                    "01234567 89abcdef",
+                    "invalid admin token: must not contain white space (white space around it is removed)",
+                ),
+            ],
+            observe: |config| format!("{:?}", config.admin_token.as_ref().map(AdminToken::secret)),
             ..CASE
         },
         Case {
