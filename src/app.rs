@@ -110,6 +110,12 @@ pub async fn run_with_reload(
         .context("store read task")?
         .context("reading API keys")?;
     let public_url = config.public_base_url(bound);
+    if config.public_url_is_unreachable(bound) {
+        tracing::warn!(
+            push_url_base = %public_url,
+            "listening on every interface without --public-url: push URLs name {bound}, which jobs cannot reach; set --public-url (PUSHMON_PUBLIC_URL) to the address jobs use"
+        );
+    }
     let notifier = Notifier::new(public_url.clone(), config.alert_timeout)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     let (dispatcher, dispatcher_task, delivery_reports) =

@@ -239,8 +239,9 @@ impl Config {
         let env: &dyn Fn(&str) -> Option<String> = &env;
         let default = Self::with_data_dir(resolve_data_dir(args.data_dir, env)?);
         let listen = LISTEN.resolve(args.listen, env, default.listen, |text| {
-            text.parse()
-                .map_err(|_| format!("{text:?} is not an IP address and port like 127.0.0.1:8080"))
+            parse_listen(text, &|host, port| {
+                std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map(Iterator::collect)
+            })
         })?;
         let token_source = if args.admin_token.is_some() {
             TokenSource::Flag
@@ -421,6 +422,12 @@ impl Config {
         })
     }
 
+    /// Whether `push_url`s are built from an address no job can reach: listening on
+    /// every interface (`0.0.0.0`, `::`) without `--public-url`.
+    pub fn public_url_is_unreachable(&self, bound: SocketAddr) -> bool {
+        self.public_url.is_none() && bound.ip().is_unspecified()
+    }
+
     /// The base of every `push_url`: `http://<listen>`, or `https://` with TLS.
     pub fn public_base_url(&self, bound: SocketAddr) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
@@ -432,6 +439,40 @@ impl Config {
     pub fn restart_grace_seconds(&self) -> u32 {
         u32::try_from(self.restart_grace.as_secs()).unwrap_or(u32::MAX)
     }
+}
+
+/// A resolver of host names: the addresses of `host` on `port`.
+type Resolve<'a> = &'a dyn Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>>;
+
+/// `--listen`: an IP address and port (`127.0.0.1:8080`, `[::]:8080`); `:PORT`, every
+/// IPv4 interface (`0.0.0.0`), as `:8080` conventionally means; or `HOST:PORT`, the
+/// host name resolved once, at start, to its first IPv4 address (else its first
+/// address), so that `localhost:8080` listens where `127.0.0.1:8080` would.
+fn parse_listen(text: &str, resolve: Resolve<'_>) -> Result<SocketAddr, String> {
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let shape = || {
+        format!(
+            "{text:?} is not an address and port like 127.0.0.1:8080, [::]:8080, :8080 or localhost:8080"
+        )
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(shape)?;
+    let port: u16 = port.parse().map_err(|_| shape())?;
+    if host.is_empty() {
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if host.contains([':', '[', ']', '/']) || host.chars().any(char::is_whitespace) {
+        return Err(shape());
+    }
+    let addresses =
+        resolve(host, port).map_err(|error| format!("cannot resolve {host:?}: {error}"))?;
+    addresses
+        .iter()
+        .find(|address| address.is_ipv4())
+        .or_else(|| addresses.first())
+        .copied()
+        .ok_or_else(|| format!("{host:?} resolves to no address"))
 }
 
 /// The store `pushmon check` reads: the same setting as `serve`'s.

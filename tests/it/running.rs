@@ -233,3 +233,49 @@ async fn the_admin_token_in_force_is_logged_and_a_trailing_newline_is_trimmed() 
         "{log}"
     );
 }
+
+/// Issue 15: `--listen localhost:8080` was refused (only an IP address was accepted).
+/// A host name is resolved at start; the server listens on its address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_takes_a_host_name() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let data_dir = TempDir::new().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
+        .args(["serve", "--listen", "localhost:0", "--admin-token"])
+        .arg(crate::support::ADMIN_TOKEN)
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let address: std::net::SocketAddr = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("a log line within 30 s")
+            .unwrap()
+            .unwrap_or_else(|| panic!("pushmon exited:\n{}", seen.join("\n")));
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+        seen.push(line);
+    };
+    assert!(address.ip().is_loopback(), "{address}");
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..100 {
+        if let Ok(response) = client.get(format!("http://{address}/healthz")).send().await {
+            healthy = response.status() == StatusCode::OK;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "no answer on {address}");
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+}
