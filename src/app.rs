@@ -182,7 +182,7 @@ pub async fn run_with_reload(
             .await?;
             if let Some(declared) = &declared {
                 let summary = declared.reconcile(&store, &registry, &channels, env).await?;
-                tracing::info!(file = %declared.path().display(), ?summary, "monitors file reconciled");
+                log_reconciled(declared, &summary);
             }
             Ok::<_, anyhow::Error>(count)
         } => Some(outcome),
@@ -251,7 +251,7 @@ pub async fn run_with_reload(
                         };
                         tracing::info!(file = %declared.path().display(), "reloading the monitors file");
                         match declared.reconcile(&store, &registry, &channels, env).await {
-                            Ok(summary) => tracing::info!(?summary, "monitors file reconciled"),
+                            Ok(summary) => log_reconciled(declared, &summary),
                             Err(error) => tracing::error!(%error, "monitors file not applied; nothing changed"),
                         }
                     }
@@ -260,8 +260,9 @@ pub async fn run_with_reload(
             Some([ticker, rebuilder])
         }
         Some(Err(error)) => {
-            tracing::error!("start-up failed: {error:#}");
-            failure = Some(error);
+            // Logged once, by whoever runs the server (`main` prints what `run` returns).
+            tracing::info!("start-up failed; stopping");
+            failure = Some(error.context("start-up failed"));
             None
         }
         None => None,
@@ -301,6 +302,18 @@ pub async fn run_with_reload(
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// One log line of what a reconciliation of the monitors file did.
+fn log_reconciled(declared: &MonitorsFile, summary: &crate::declare::Summary) {
+    tracing::info!(
+        file = %declared.path().display(),
+        created = summary.created,
+        updated = summary.updated,
+        deleted = summary.deleted,
+        unchanged = summary.unchanged,
+        "monitors file reconciled"
+    );
 }
 
 /// Applies the history limits every `interval` until `sweeping` turns false.

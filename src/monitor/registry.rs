@@ -468,7 +468,8 @@ impl Actor for RegistryActor {
                 let Some(id) = state.context.directory.id_of(cell.get_id()) else {
                     return Ok(());
                 };
-                tracing::error!(monitor = %id, ?reason, "monitor actor stopped unexpectedly; restarting it");
+                let reason = reason.as_deref().unwrap_or("none given");
+                tracing::error!(monitor = %id, reason, "monitor actor stopped unexpectedly; restarting it");
                 metrics::counter!(prometheus::ACTOR_RESTARTS_TOTAL).increment(1);
                 rebuild_from_store(&myself, state, id).await;
             }
