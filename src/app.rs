@@ -80,7 +80,7 @@ pub async fn run_with_reload(
         })
     };
     let bound = listener.local_addr().context("reading the bound address")?;
-    let admin_token = admin_token(&config)?;
+    let (admin_token, _) = admin_token(&config)?;
     let tls = match config.tls.clone() {
         None => None,
         Some(files) => Some(
@@ -110,6 +110,12 @@ pub async fn run_with_reload(
         .context("store read task")?
         .context("reading API keys")?;
     let public_url = config.public_base_url(bound);
+    if config.public_url_is_unreachable(bound) {
+        tracing::warn!(
+            push_url_base = %public_url,
+            "listening on every interface without --public-url: push URLs name {bound}, which jobs cannot reach; set --public-url (PUSHMON_PUBLIC_URL) to the address jobs use"
+        );
+    }
     let reader = store.clone();
     let installation = tokio::task::spawn_blocking(move || reader.installation_id())
         .await
@@ -186,7 +192,7 @@ pub async fn run_with_reload(
             .await?;
             if let Some(declared) = &declared {
                 let summary = declared.reconcile(&store, &registry, &channels, env).await?;
-                tracing::info!(file = %declared.path().display(), ?summary, "monitors file reconciled");
+                log_reconciled(declared, &summary);
             }
             Ok::<_, anyhow::Error>(count)
         } => Some(outcome),
@@ -255,7 +261,7 @@ pub async fn run_with_reload(
                         };
                         tracing::info!(file = %declared.path().display(), "reloading the monitors file");
                         match declared.reconcile(&store, &registry, &channels, env).await {
-                            Ok(summary) => tracing::info!(?summary, "monitors file reconciled"),
+                            Ok(summary) => log_reconciled(declared, &summary),
                             Err(error) => tracing::error!(%error, "monitors file not applied; nothing changed"),
                         }
                     }
@@ -264,8 +270,9 @@ pub async fn run_with_reload(
             Some([ticker, rebuilder])
         }
         Some(Err(error)) => {
-            tracing::error!("start-up failed: {error:#}");
-            failure = Some(error);
+            // Logged once, by whoever runs the server (`main` prints what `run` returns).
+            tracing::info!("start-up failed; stopping");
+            failure = Some(error.context("start-up failed"));
             None
         }
         None => None,
@@ -305,6 +312,18 @@ pub async fn run_with_reload(
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// One log line of what a reconciliation of the monitors file did.
+fn log_reconciled(declared: &MonitorsFile, summary: &crate::declare::Summary) {
+    tracing::info!(
+        file = %declared.path().display(),
+        created = summary.created,
+        updated = summary.updated,
+        deleted = summary.deleted,
+        unchanged = summary.unchanged,
+        "monitors file reconciled"
+    );
 }
 
 /// Applies the history limits every `interval` until `sweeping` turns false.

@@ -95,6 +95,71 @@ impl FromStr for TrustedProxies {
     }
 }
 
+/// Where a configured admin token came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    Flag,
+    Env,
+}
+
+/// A configured admin token: surrounding white space removed (a Kubernetes Secret or
+/// an env file often ends in a newline, which no client sends back), none inside.
+/// Its `Debug` leaves the secret out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken {
+    secret: String,
+    pub source: TokenSource,
+    /// Whether white space around it was removed.
+    pub trimmed: bool,
+}
+
+impl AdminToken {
+    /// The minimum length, in characters.
+    pub const MIN_CHARS: usize = 16;
+
+    /// `text` as given on the command line or in the environment; `None` when it is
+    /// empty or only white space (unset), an error when it is short or has white space
+    /// inside it.
+    pub fn parse(text: &str, source: TokenSource) -> Result<Option<Self>, String> {
+        let secret = text.trim();
+        if secret.is_empty() {
+            return Ok(None);
+        }
+        if secret.chars().any(char::is_whitespace) {
+            return Err(
+                "must not contain white space (white space around it is removed)".to_owned(),
+            );
+        }
+        if secret.chars().count() < Self::MIN_CHARS {
+            return Err(format!("must be at least {} characters", Self::MIN_CHARS));
+        }
+        Ok(Some(Self {
+            secret: secret.to_owned(),
+            source,
+            trimmed: secret.len() != text.len(),
+        }))
+    }
+
+    /// A token given as `--admin-token` (tests configure the server with this).
+    pub fn from_flag(secret: &str) -> Result<Self, String> {
+        Self::parse(secret, TokenSource::Flag)?.ok_or_else(|| "empty admin token".to_owned())
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AdminToken")
+            .field("source", &self.source)
+            .field("trimmed", &self.trimmed)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The certificate chain and private key (PEM files) of native TLS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -107,7 +172,7 @@ pub struct TlsFiles {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    pub admin_token: Option<String>,
+    pub admin_token: Option<AdminToken>,
     pub public_url: Option<String>,
     pub restart_grace: Duration,
     pub log_format: LogFormat,
@@ -177,15 +242,18 @@ impl Config {
         let env: &dyn Fn(&str) -> Option<String> = &env;
         let default = Self::with_data_dir(resolve_data_dir(args.data_dir, env)?);
         let listen = LISTEN.resolve(args.listen, env, default.listen, |text| {
-            text.parse()
-                .map_err(|_| format!("{text:?} is not an IP address and port like 127.0.0.1:8080"))
+            parse_listen(text, &|host, port| {
+                std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map(Iterator::collect)
+            })
         })?;
-        let admin_token =
-            ADMIN_TOKEN.resolve(args.admin_token, env, None, |token| match token.len() {
-                0 => Ok(None),
-                1..16 => Err("must be at least 16 characters".to_owned()),
-                _ => Ok(Some(token.to_owned())),
-            })?;
+        let token_source = if args.admin_token.is_some() {
+            TokenSource::Flag
+        } else {
+            TokenSource::Env
+        };
+        let admin_token = ADMIN_TOKEN.resolve(args.admin_token, env, None, |token| {
+            AdminToken::parse(token, token_source)
+        })?;
         let public_url = PUBLIC_URL.resolve(args.public_url, env, None, |url| {
             Ok(Some(url.trim_end_matches('/').to_owned()))
         })?;
@@ -369,6 +437,12 @@ impl Config {
         })
     }
 
+    /// Whether `push_url`s are built from an address no job can reach: listening on
+    /// every interface (`0.0.0.0`, `::`) without `--public-url`.
+    pub fn public_url_is_unreachable(&self, bound: SocketAddr) -> bool {
+        self.public_url.is_none() && bound.ip().is_unspecified()
+    }
+
     /// The base of every `push_url`: `http://<listen>`, or `https://` with TLS.
     pub fn public_base_url(&self, bound: SocketAddr) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
@@ -380,6 +454,40 @@ impl Config {
     pub fn restart_grace_seconds(&self) -> u32 {
         u32::try_from(self.restart_grace.as_secs()).unwrap_or(u32::MAX)
     }
+}
+
+/// A resolver of host names: the addresses of `host` on `port`.
+type Resolve<'a> = &'a dyn Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>>;
+
+/// `--listen`: an IP address and port (`127.0.0.1:8080`, `[::]:8080`); `:PORT`, every
+/// IPv4 interface (`0.0.0.0`), as `:8080` conventionally means; or `HOST:PORT`, the
+/// host name resolved once, at start, to its first IPv4 address (else its first
+/// address), so that `localhost:8080` listens where `127.0.0.1:8080` would.
+fn parse_listen(text: &str, resolve: Resolve<'_>) -> Result<SocketAddr, String> {
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let shape = || {
+        format!(
+            "{text:?} is not an address and port like 127.0.0.1:8080, [::]:8080, :8080 or localhost:8080"
+        )
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(shape)?;
+    let port: u16 = port.parse().map_err(|_| shape())?;
+    if host.is_empty() {
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if host.contains([':', '[', ']', '/']) || host.chars().any(char::is_whitespace) {
+        return Err(shape());
+    }
+    let addresses =
+        resolve(host, port).map_err(|error| format!("cannot resolve {host:?}: {error}"))?;
+    addresses
+        .iter()
+        .find(|address| address.is_ipv4())
+        .or_else(|| addresses.first())
+        .copied()
+        .ok_or_else(|| format!("{host:?} resolves to no address"))
 }
 
 /// The store `pushmon check` reads: the same setting as `serve`'s.

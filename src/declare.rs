@@ -35,12 +35,12 @@ use crate::alert::channels::kind_from_fields;
 use crate::domain::channel::ChannelKind;
 use crate::domain::event::MonitorConfig;
 use crate::domain::ids::{ChannelId, PushToken};
-use crate::domain::machine::{Command, ConfigPatch, Monitor};
+use crate::domain::machine::{Command, ConfigPatch, Monitor, Rejection};
+use crate::domain::name::check_name;
 use crate::monitor::{Registry, RegistryError};
 use crate::store::{EventStore, StoreError};
 
 const MAX_SECONDS: u64 = 31_536_000;
-const MAX_NAME_CHARS: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeclareError {
@@ -102,12 +102,7 @@ fn key<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
 
 fn name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let name = String::deserialize(deserializer)?;
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.trim().is_empty() {
-        return Err(serde::de::Error::custom(format!(
-            "name must be 1 to {MAX_NAME_CHARS} characters and not blank"
-        )));
-    }
+    check_name(&name).map_err(|error| serde::de::Error::custom(format!("name {error}")))?;
     Ok(name)
 }
 
@@ -300,7 +295,7 @@ impl MonitorsFile {
             let declared: HashSet<&str> =
                 channel_specs.iter().map(|spec| spec.key.as_str()).collect();
             for (key, channel) in &existing {
-                if !declared.contains(key.as_str()) && channels.delete(channel.id).await? {
+                if !declared.contains(key.as_str()) && registry.delete_channel(channel.id).await? {
                     tracing::info!(%key, "monitors file: channel pruned");
                     summary.deleted += 1;
                 }
@@ -339,16 +334,11 @@ impl MonitorsFile {
                 return Err(at(format!("key {key:?} is declared twice")));
             }
             let name = match fields.remove("name") {
-                Some(Value::String(name))
-                    if !name.trim().is_empty() && name.chars().count() <= MAX_NAME_CHARS =>
-                {
+                Some(Value::String(name)) => {
+                    check_name(&name).map_err(|error| at(format!("name {error}")))?;
                     name
                 }
-                _ => {
-                    return Err(at(format!(
-                        "name is required: 1 to {MAX_NAME_CHARS} characters"
-                    )));
-                }
+                _ => return Err(at("name is required (a string)".to_owned())),
             };
             if let Some(variable) = fields.remove("secret_env") {
                 let variable = variable.as_str().ok_or_else(|| {
@@ -385,6 +375,15 @@ impl MonitorsFile {
             };
             if !monitor_keys.insert(declared.key.clone()) {
                 return Err(at("key is declared twice".to_owned()));
+            }
+            if let Some(interval_seconds) = declared.interval_seconds
+                && interval_seconds > declared.timeout_seconds
+            {
+                let rejection = Rejection::IntervalAboveTimeout {
+                    interval_seconds,
+                    timeout_seconds: declared.timeout_seconds,
+                };
+                return Err(at(rejection.to_string()));
             }
             for channel in &declared.channels {
                 if !channel_keys.contains(channel) {

@@ -100,7 +100,8 @@ impl Channels {
         Ok(Some(channel))
     }
 
-    /// Deletes a channel; `false` if there was none.
+    /// Deletes a channel; `false` if there was none. Monitors listing it are left as
+    /// they are: delete through `monitor::Registry::delete_channel`, which sweeps them.
     pub async fn delete(&self, id: ChannelId) -> Result<bool, StoreError> {
         let _guard = self.writes.lock().await;
         if !self.map.contains_key(&id) {

@@ -36,6 +36,77 @@ fn defaults_match_the_configuration_reference() {
 }
 
 #[test]
+fn the_admin_token_says_where_it_came_from_and_whether_it_was_trimmed() {
+    let token = "0123456789abcdef";
+    let from_flag = resolve(
+        ServeArgs {
+            admin_token: Some(token.to_owned()),
+            ..ServeArgs::default()
+        },
+        &[("PUSHMON_ADMIN_TOKEN", "ignored-because-the-flag-wins")],
+    )
+    .expect("valid")
+    .admin_token
+    .expect("configured");
+    assert_eq!(
+        (from_flag.secret(), from_flag.source, from_flag.trimmed),
+        (token, TokenSource::Flag, false)
+    );
+    let from_env = resolve(
+        ServeArgs::default(),
+        &[("PUSHMON_ADMIN_TOKEN", "0123456789abcdef\n")],
+    )
+    .expect("valid")
+    .admin_token
+    .expect("configured");
+    assert_eq!(
+        (from_env.secret(), from_env.source, from_env.trimmed),
+        (token, TokenSource::Env, true)
+    );
+    let shown = format!("{from_env:?}");
+    assert!(!shown.contains(token), "Debug shows the secret: {shown}");
+}
+
+#[test]
+fn a_listen_host_name_is_resolved_preferring_ipv4() {
+    let v4 = SocketAddr::from(([10, 0, 0, 7], 80));
+    let v6: SocketAddr = "[fd00::7]:80".parse().expect("v6");
+    let both = |_: &str, _: u16| Ok(vec![v6, v4]);
+    assert_eq!(parse_listen("box:80", &both), Ok(v4));
+    let only_v6 = |_: &str, _: u16| Ok(vec![v6]);
+    assert_eq!(parse_listen("box:80", &only_v6), Ok(v6));
+    let none = |_: &str, _: u16| Ok(vec![]);
+    assert_eq!(
+        parse_listen("box:80", &none),
+        Err("\"box\" resolves to no address".to_owned())
+    );
+    let failing = |_: &str, _: u16| Err(std::io::Error::other("no such host"));
+    assert_eq!(
+        parse_listen("nowhere:80", &failing),
+        Err("cannot resolve \"nowhere\": no such host".to_owned())
+    );
+    // An IP address or `:PORT` is never looked up.
+    assert_eq!(parse_listen("10.0.0.7:80", &failing), Ok(v4));
+    assert_eq!(
+        parse_listen(":80", &failing),
+        Ok(SocketAddr::from(([0, 0, 0, 0], 80)))
+    );
+}
+
+#[test]
+fn push_urls_from_every_interface_without_a_public_url_are_flagged() {
+    let mut config = Config::with_data_dir("d");
+    let any_v4 = SocketAddr::from(([0, 0, 0, 0], 8080));
+    let any_v6: SocketAddr = "[::]:8080".parse().expect("v6");
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 8080));
+    assert!(config.public_url_is_unreachable(any_v4));
+    assert!(config.public_url_is_unreachable(any_v6));
+    assert!(!config.public_url_is_unreachable(loopback));
+    config.public_url = Some("https://pm.example.com".to_owned());
+    assert!(!config.public_url_is_unreachable(any_v4));
+}
+
+#[test]
 fn flags_win_over_env_and_env_over_defaults() {
     let args = ServeArgs {
         listen: Some("0.0.0.0:9000".to_owned()),
@@ -198,15 +269,23 @@ fn cases() -> Vec<Case> {
             value: "0.0.0.0:9000",
             shows: "0.0.0.0:9000",
             default: "127.0.0.1:8080",
-            accepted: &[("[::1]:80", "[::1]:80")],
+            accepted: &[
+                ("[::1]:80", "[::1]:80"),
+                (":8080", "0.0.0.0:8080"),
+                ("localhost:8080", "127.0.0.1:8080"),
+            ],
             rejected: &[
                 (
-                    "localhost:8080",
-                    "invalid listen address: \"localhost:8080\" is not an IP address and port like 127.0.0.1:8080",
+                    "127.0.0.1",
+                    "invalid listen address: \"127.0.0.1\" is not an address and port like 127.0.0.1:8080, [::]:8080, :8080 or localhost:8080",
                 ),
                 (
-                    "127.0.0.1",
-                    "invalid listen address: \"127.0.0.1\" is not an IP address and port like 127.0.0.1:8080",
+                    "localhost:http",
+                    "invalid listen address: \"localhost:http\" is not an address and port like 127.0.0.1:8080, [::]:8080, :8080 or localhost:8080",
+                ),
+                (
+                    ":99999",
+                    "invalid listen address: \":99999\" is not an address and port like 127.0.0.1:8080, [::]:8080, :8080 or localhost:8080",
                 ),
             ],
             observe: |config| config.listen.to_string(),
@@ -227,12 +306,28 @@ fn cases() -> Vec<Case> {
             value: "0123456789abcdef",
             shows: "Some(\"0123456789abcdef\")",
             default: "None",
-            accepted: &[("", "None")],
-            rejected: &[(
-                "0123456789abcde",
-                "invalid admin token: must be at least 16 characters",
-            )],
-            observe: |config| format!("{:?}", config.admin_token),
+            accepted: &[
+                ("", "None"),
+                // A Secret or env file ending in a newline: trimmed, as users expect.
+                ("0123456789abcdef\n", "Some(\"0123456789abcdef\")"),
+                (" \t0123456789abcdef\r\n", "Some(\"0123456789abcdef\")"),
+                ("\n", "None"),
+            ],
+            rejected: &[
+                (
+                    "0123456789abcde",
+                    "invalid admin token: must be at least 16 characters",
+                ),
+                (
+                    "0123456789abcde\n",
+                    "invalid admin token: must be at least 16 characters",
+                ),
+                (
+                    "01234567 89abcdef",
+                    "invalid admin token: must not contain white space (white space around it is removed)",
+                ),
+            ],
+            observe: |config| format!("{:?}", config.admin_token.as_ref().map(AdminToken::secret)),
             ..CASE
         },
         Case {

@@ -138,6 +138,11 @@ pub enum Event {
     },
     /// An alert delivery to one channel ended, in success or after its last attempt.
     DeliveryRecorded(DeliveryOutcome),
+    /// `pending` → `up`: the first `up` heartbeat since creation or a resume. A change
+    /// of state but not a recovery, so it owes no alert (`Recovered` is `down` → `up`).
+    /// Logs written before this variant existed have only the heartbeat, which
+    /// `machine::apply` still moves out of `pending` on its own.
+    WentUp,
 }
 
 impl Event {
@@ -150,7 +155,7 @@ impl Event {
             Self::Deleted => "deleted",
             Self::HeartbeatReceived(_) => "heartbeat",
             Self::WentDown { .. } => "down",
-            Self::Recovered => "up",
+            Self::Recovered | Self::WentUp => "up",
             Self::Paused => "paused",
             Self::Resumed => "resumed",
             Self::DeliveryRecorded(_) => "delivery",

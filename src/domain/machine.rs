@@ -13,7 +13,7 @@ use super::event::{
     DeliveryOutcome, DownReason, Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus,
     Stamped,
 };
-use super::ids::{MonitorId, PushToken, Timestamp};
+use super::ids::{ChannelId, MonitorId, PushToken, Timestamp};
 
 /// The state a monitor is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,19 +43,25 @@ pub struct ConfigPatch {
     pub name: Option<String>,
     pub timeout_seconds: Option<u32>,
     pub interval_seconds: Option<u32>,
-    pub channels: Option<Vec<super::ids::ChannelId>>,
+    pub channels: Option<Vec<ChannelId>>,
     pub tags: Option<Vec<String>>,
     /// `Some(None)` clears the key (a monitor no longer declared in a file).
     pub key: Option<Option<String>>,
 }
 
 impl ConfigPatch {
-    /// The configuration with this patch applied.
+    /// The configuration with this patch applied. While the interval equals the
+    /// timeout (its default), a patch of the timeout alone moves the interval with it.
     pub fn applied_to(&self, config: &MonitorConfig) -> MonitorConfig {
+        let interval_seconds = match (self.interval_seconds, self.timeout_seconds) {
+            (Some(interval), _) => interval,
+            (None, Some(timeout)) if config.interval_seconds == config.timeout_seconds => timeout,
+            (None, _) => config.interval_seconds,
+        };
         MonitorConfig {
             name: self.name.clone().unwrap_or_else(|| config.name.clone()),
             timeout_seconds: self.timeout_seconds.unwrap_or(config.timeout_seconds),
-            interval_seconds: self.interval_seconds.unwrap_or(config.interval_seconds),
+            interval_seconds,
             channels: self
                 .channels
                 .clone()
@@ -63,6 +69,57 @@ impl ConfigPatch {
             key: self.key.clone().unwrap_or_else(|| config.key.clone()),
             tags: self.tags.clone().unwrap_or_else(|| config.tags.clone()),
         }
+    }
+}
+
+/// Why a command is refused: it would leave the monitor in a state it must not have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// A job expected every `interval_seconds` would time out between two runs.
+    IntervalAboveTimeout {
+        interval_seconds: u32,
+        timeout_seconds: u32,
+    },
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::IntervalAboveTimeout {
+                interval_seconds,
+                timeout_seconds,
+            } => write!(
+                formatter,
+                "interval_seconds ({interval_seconds}) must not be greater than \
+                 timeout_seconds ({timeout_seconds})"
+            ),
+        }
+    }
+}
+
+/// Whether a monitor may have `config`.
+pub fn check_config(config: &MonitorConfig) -> Result<(), Rejection> {
+    if config.interval_seconds > config.timeout_seconds {
+        return Err(Rejection::IntervalAboveTimeout {
+            interval_seconds: config.interval_seconds,
+            timeout_seconds: config.timeout_seconds,
+        });
+    }
+    Ok(())
+}
+
+/// Whether `command` may be decided on `monitor`. A change of the timeout or the
+/// interval must leave a valid configuration; other changes are never refused, so a
+/// monitor stored before this check (with an interval above its timeout) can still
+/// be renamed.
+pub fn check(monitor: &Monitor, command: &Command) -> Result<(), Rejection> {
+    match command {
+        Command::Update(patch)
+            if patch.timeout_seconds.is_some() || patch.interval_seconds.is_some() =>
+        {
+            check_config(&patch.applied_to(&monitor.config))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -106,6 +163,9 @@ pub enum Command {
     CheckDeadline,
     /// Change the fields that are `Some`; the others keep their values.
     Update(ConfigPatch),
+    /// Take a deleted channel off the monitor's `channels`, if it lists it. Decided on
+    /// the monitor's own state, so it cannot undo a change made meanwhile.
+    ForgetChannel(ChannelId),
     RotateToken(PushToken),
     Pause,
     Resume,
@@ -175,6 +235,7 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
             let mut events = vec![stamp(Event::HeartbeatReceived(heartbeat))];
             match (monitor.status, status) {
                 (Status::Down, PushStatus::Up) => events.push(stamp(Event::Recovered)),
+                (Status::Pending, PushStatus::Up) => events.push(stamp(Event::WentUp)),
                 (Status::Pending | Status::Up, PushStatus::Down) => {
                     events.push(stamp(Event::WentDown {
                         reason: DownReason::Manual,
@@ -202,6 +263,12 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
                 vec![stamp(Event::Updated { config })]
             }
         }
+        Command::ForgetChannel(channel) if monitor.config.channels.contains(&channel) => {
+            let mut config = (*monitor.config).clone();
+            config.channels.retain(|listed| *listed != channel);
+            vec![stamp(Event::Updated { config })]
+        }
+        Command::ForgetChannel(_) => vec![],
         Command::RotateToken(token) => vec![stamp(Event::TokenRotated { token })],
         Command::Pause if monitor.status == Status::Paused => vec![],
         Command::Pause => vec![stamp(Event::Paused)],
@@ -269,6 +336,9 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
             if heartbeat.status == PushStatus::Up {
                 monitor.clock_started_at = at;
                 monitor.grace = None;
+                // A log written before `WentUp` existed has only this heartbeat to
+                // take the monitor out of `pending`; in a newer one, the `WentUp`
+                // that follows finds it `up` already.
                 if monitor.status == Status::Pending {
                     set_status(monitor, Status::Up, at);
                 }
@@ -278,7 +348,7 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
             monitor.grace = None;
             set_status(monitor, Status::Down, at);
         }
-        Event::Recovered => set_status(monitor, Status::Up, at),
+        Event::Recovered | Event::WentUp => set_status(monitor, Status::Up, at),
         Event::Paused => {
             monitor.grace = None;
             set_status(monitor, Status::Paused, at);
@@ -329,7 +399,6 @@ pub fn replay<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::ChannelId;
     use proptest::prelude::*;
 
     const T0: Timestamp = Timestamp::from_millis(1_700_000_000_000);
@@ -378,13 +447,74 @@ mod tests {
     }
 
     #[test]
-    fn pending_goes_up_on_first_heartbeat_without_alert() {
+    fn pending_goes_up_on_first_heartbeat_with_an_event_but_no_alert() {
         let mut monitor = new_monitor(60);
         let events = when(&mut monitor, beat(PushStatus::Up), secs(5));
-        assert!(matches!(events.as_slice(), [Event::HeartbeatReceived(_)]));
+        assert!(matches!(
+            events.as_slice(),
+            [Event::HeartbeatReceived(_), Event::WentUp]
+        ));
+        assert!(events.iter().all(|event| !event.is_alert()));
         assert_eq!(monitor.status, Status::Up);
         assert_eq!(monitor.last_status_change_at, Some(secs(5)));
         assert_eq!(monitor.next_deadline(), Some(secs(65)));
+        // Only the first one: later heartbeats change nothing.
+        let again = when(&mut monitor, beat(PushStatus::Up), secs(6));
+        assert!(matches!(again.as_slice(), [Event::HeartbeatReceived(_)]));
+    }
+
+    #[test]
+    fn resumed_then_up_records_went_up_without_alert() {
+        let mut monitor = new_monitor(60);
+        when(&mut monitor, beat(PushStatus::Up), secs(1));
+        when(&mut monitor, Command::Pause, secs(2));
+        assert_eq!(
+            when(&mut monitor, Command::Resume, secs(3)),
+            vec![Event::Resumed]
+        );
+        assert_eq!(monitor.status, Status::Pending);
+        let events = when(&mut monitor, beat(PushStatus::Up), secs(4));
+        assert!(matches!(
+            events.as_slice(),
+            [Event::HeartbeatReceived(_), Event::WentUp]
+        ));
+        assert_eq!(monitor.status, Status::Up);
+        assert_eq!(monitor.last_status_change_at, Some(secs(4)));
+    }
+
+    #[test]
+    fn a_log_from_before_went_up_still_leaves_pending_on_its_heartbeat() {
+        // Stores written before `WentUp` existed hold only the heartbeat.
+        let mut monitor = new_monitor(60);
+        let heartbeat = Event::HeartbeatReceived(Heartbeat {
+            status: PushStatus::Up,
+            msg: None,
+            value: None,
+        });
+        apply(&mut monitor, 2, secs(5), &heartbeat);
+        assert_eq!(monitor.status, Status::Up);
+        assert_eq!(monitor.last_status_change_at, Some(secs(5)));
+        // In a newer log the `WentUp` that follows changes nothing more.
+        let before = monitor.clone();
+        apply(&mut monitor, 3, secs(5), &Event::WentUp);
+        assert_eq!(
+            monitor,
+            Monitor {
+                last_seq: 3,
+                ..before
+            }
+        );
+    }
+
+    /// The state an event of a change of state leads to.
+    fn state_after(event: &Event) -> Option<Status> {
+        match event {
+            Event::WentUp | Event::Recovered => Some(Status::Up),
+            Event::WentDown { .. } => Some(Status::Down),
+            Event::Paused => Some(Status::Paused),
+            Event::Resumed => Some(Status::Pending),
+            _ => None,
+        }
     }
 
     #[test]
@@ -604,7 +734,14 @@ mod tests {
                     // Events of a monitor never go back in time.
                     prop_assert!(stamped.at >= monitor.last_event_at);
                     let seq = monitor.last_seq + 1;
+                    let status_before = monitor.status;
                     apply(&mut monitor, seq, stamped.at, &stamped.event);
+                    // Every change of state is an event of its own, naming the new
+                    // state: the history alone tells when the monitor was up.
+                    if monitor.status != status_before {
+                        let recorded = events.iter().filter_map(|s| state_after(&s.event)).next_back();
+                        prop_assert_eq!(recorded, Some(monitor.status));
+                    }
                 }
                 if let Some(alert) = alerts.first() {
                     // Alerts alternate: a down is never followed by another down.
@@ -640,6 +777,79 @@ mod tests {
                 prop_assert_eq!(monitor.status, Status::Up);
             }
         }
+    }
+
+    #[test]
+    fn the_interval_follows_the_timeout_while_it_is_the_default_and_never_exceeds_it() {
+        let update = |timeout: Option<u32>, interval: Option<u32>| {
+            Command::Update(ConfigPatch {
+                timeout_seconds: timeout,
+                interval_seconds: interval,
+                ..ConfigPatch::default()
+            })
+        };
+        let with_interval = |interval: u32| {
+            let mut monitor = new_monitor(60);
+            Arc::make_mut(&mut monitor.config).interval_seconds = interval;
+            monitor
+        };
+        let rejected = |interval_seconds, timeout_seconds| {
+            Err(Rejection::IntervalAboveTimeout {
+                interval_seconds,
+                timeout_seconds,
+            })
+        };
+        // (interval before, timeout 60 before, patch) → (timeout, interval) or refusal.
+        type Outcome = Result<(u32, u32), Rejection>;
+        let table: [(u32, Command, Outcome); 9] = [
+            // The default (interval = timeout): the interval follows, down and up.
+            (60, update(Some(30), None), Ok((30, 30))),
+            (60, update(Some(90), None), Ok((90, 90))),
+            // An interval of its own stays, as long as it fits.
+            (30, update(Some(45), None), Ok((45, 30))),
+            (30, update(Some(20), None), rejected(30, 20)),
+            (30, update(None, Some(60)), Ok((60, 60))),
+            (30, update(None, Some(61)), rejected(61, 60)),
+            (60, update(Some(30), Some(40)), rejected(40, 30)),
+            (60, update(Some(30), Some(10)), Ok((30, 10))),
+            // Stored before the check: anything but the timings can still change.
+            (
+                600,
+                Command::Update(ConfigPatch {
+                    name: Some("renamed".to_owned()),
+                    ..ConfigPatch::default()
+                }),
+                Ok((60, 600)),
+            ),
+        ];
+        for (interval, command, expected) in table {
+            let mut monitor = with_interval(interval);
+            let outcome = check(&monitor, &command).map(|()| {
+                when(&mut monitor, command.clone(), secs(1));
+                (
+                    monitor.config.timeout_seconds,
+                    monitor.config.interval_seconds,
+                )
+            });
+            assert_eq!(outcome, expected, "interval {interval}, {command:?}");
+        }
+        assert_eq!(check_config(&config(5)), Ok(()));
+    }
+
+    #[test]
+    fn forgetting_a_channel_keeps_the_others_and_records_only_a_change() {
+        let mut monitor = new_monitor(10);
+        let [kept, gone, other] = [1, 2, 3].map(|n| ChannelId::generate(secs(n)));
+        let patch = ConfigPatch {
+            channels: Some(vec![kept, gone]),
+            ..ConfigPatch::default()
+        };
+        when(&mut monitor, Command::Update(patch), secs(1));
+        assert!(when(&mut monitor, Command::ForgetChannel(other), secs(2)).is_empty());
+        let events = when(&mut monitor, Command::ForgetChannel(gone), secs(3));
+        assert!(matches!(events.as_slice(), [Event::Updated { .. }]));
+        assert_eq!(monitor.config.channels, vec![kept]);
+        assert!(when(&mut monitor, Command::ForgetChannel(gone), secs(4)).is_empty());
     }
 
     #[test]

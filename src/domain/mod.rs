@@ -11,3 +11,4 @@ pub mod channel;
 pub mod event;
 pub mod ids;
 pub mod machine;
+pub mod name;

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::domain::event::{Event, MonitorConfig};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::{Command, ConfigPatch, Monitor};
+use crate::domain::name::check_name;
 use crate::monitor::registry::new_push_token;
 use crate::store::RecordedEvent;
 
@@ -23,7 +24,6 @@ use super::auth::{Principal, redact_credentials, require_access};
 use super::error::ApiError;
 use super::{AppState, PathParam};
 
-pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_TIMEOUT_SECONDS: u64 = 31_536_000;
 pub const DEFAULT_EVENTS_LIMIT: usize = 100;
 pub const MAX_EVENTS_LIMIT: usize = 1000;
@@ -49,12 +49,13 @@ async fn create_monitor(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fields = json_object(body)?;
+    refuse_unknown_fields(&fields, MONITOR_FIELDS)?;
     let name = parse_name(fields.get("name"))?.ok_or_else(|| missing("name"))?;
     let timeout_seconds = parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?
         .ok_or_else(|| missing("timeout_seconds"))?;
     let interval_seconds = parse_seconds("interval_seconds", fields.get("interval_seconds"))?
         .unwrap_or(timeout_seconds);
-    let channels = parse_channels(&state, fields.get("channels"))?.unwrap_or_default();
+    let channels = parse_channels(fields.get("channels"))?.unwrap_or_default();
     let tags = parse_tags(fields.get("tags"))?.unwrap_or_default();
     let config = MonitorConfig {
         name,
@@ -102,11 +103,12 @@ async fn update_monitor(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let fields = json_object(body)?;
+    refuse_unknown_fields(&fields, MONITOR_FIELDS)?;
     let patch = ConfigPatch {
         name: parse_name(fields.get("name"))?,
         timeout_seconds: parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?,
         interval_seconds: parse_seconds("interval_seconds", fields.get("interval_seconds"))?,
-        channels: parse_channels(&state, fields.get("channels"))?,
+        channels: parse_channels(fields.get("channels"))?,
         tags: parse_tags(fields.get("tags"))?,
         key: None,
     };
@@ -219,6 +221,39 @@ pub(super) fn json_object(
     }
 }
 
+/// The fields a monitor's body may have, on `POST` and `PATCH`.
+const MONITOR_FIELDS: &[&str] = &[
+    "name",
+    "timeout_seconds",
+    "interval_seconds",
+    "channels",
+    "tags",
+];
+
+/// A `422` naming every field of `fields` that is not `known` (a mistyped field would
+/// otherwise be ignored without a word, and the request do something else than meant).
+pub(super) fn refuse_unknown_fields(
+    fields: &Map<String, Value>,
+    known: &[&str],
+) -> Result<(), ApiError> {
+    let unknown: Vec<String> = fields
+        .keys()
+        .filter(|field| !known.contains(&field.as_str()))
+        .map(|field| format!("{field:?}"))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let (noun, names) = match unknown.as_slice() {
+        [one] => ("field", one.clone()),
+        many => ("fields", many.join(", ")),
+    };
+    Err(ApiError::Unprocessable(format!(
+        "unknown {noun} {names}; the fields are {}",
+        known.join(", ")
+    )))
+}
+
 fn missing(field: &str) -> ApiError {
     ApiError::Unprocessable(format!("{field} is required"))
 }
@@ -226,16 +261,10 @@ fn missing(field: &str) -> ApiError {
 pub(super) fn parse_name(value: Option<&Value>) -> Result<Option<String>, ApiError> {
     match value {
         None => Ok(None),
-        Some(Value::String(name)) => {
-            let chars = name.chars().count();
-            if chars == 0 || chars > MAX_NAME_CHARS || name.trim().is_empty() {
-                Err(ApiError::Unprocessable(format!(
-                    "name must be 1 to {MAX_NAME_CHARS} characters and not blank"
-                )))
-            } else {
-                Ok(Some(name.clone()))
-            }
-        }
+        Some(Value::String(name)) => match check_name(name) {
+            Ok(()) => Ok(Some(name.clone())),
+            Err(error) => Err(ApiError::Unprocessable(format!("name {error}"))),
+        },
         Some(_) => Err(ApiError::Unprocessable("name must be a string".to_owned())),
     }
 }
@@ -260,10 +289,9 @@ fn seconds_error(field: &str) -> ApiError {
     ))
 }
 
-fn parse_channels(
-    state: &AppState,
-    value: Option<&Value>,
-) -> Result<Option<Vec<ChannelId>>, ApiError> {
+/// Channel ids as given; that they exist is checked by the registry, under the gate
+/// that keeps a channel deletion from racing the change (`Registry::delete_channel`).
+fn parse_channels(value: Option<&Value>) -> Result<Option<Vec<ChannelId>>, ApiError> {
     let items = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(items)) if items.len() <= MAX_CHANNELS_PER_MONITOR => items,
@@ -283,11 +311,6 @@ fn parse_channels(
         let id = item.as_str().and_then(ChannelId::parse).ok_or_else(|| {
             ApiError::Unprocessable("channels must be an array of channel ids".to_owned())
         })?;
-        if !state.channels.contains(id) {
-            return Err(ApiError::Unprocessable(format!(
-                "channels: unknown channel id {id}"
-            )));
-        }
         if !channels.contains(&id) {
             channels.push(id);
         }
@@ -379,9 +402,14 @@ fn event_json(recorded: &RecordedEvent) -> Value {
         Event::WentDown { reason } => {
             fields.insert("reason".to_owned(), json!(reason.as_str()));
         }
+        // `heartbeat` (a recovery from `down`, alerted) is the reason alerts give too.
         Event::Recovered => {
             fields.insert("reason".to_owned(), json!("heartbeat"));
         }
+        Event::WentUp => {
+            fields.insert("reason".to_owned(), json!("first_heartbeat"));
+        }
+        // The whole configuration after the change, so every change shows in it.
         Event::Created { config, .. } | Event::Updated { config } => {
             fields.insert("name".to_owned(), json!(config.name));
             fields.insert("timeout_seconds".to_owned(), json!(config.timeout_seconds));
@@ -389,6 +417,18 @@ fn event_json(recorded: &RecordedEvent) -> Value {
                 "interval_seconds".to_owned(),
                 json!(config.interval_seconds),
             );
+            fields.insert(
+                "channels".to_owned(),
+                json!(
+                    config
+                        .channels
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                ),
+            );
+            fields.insert("tags".to_owned(), json!(config.tags));
+            fields.insert("key".to_owned(), json!(config.key));
         }
         Event::DeliveryRecorded(outcome) => {
             fields.insert("channel".to_owned(), json!(outcome.channel.to_string()));

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::domain::api_key::{ApiKey, ApiKeyId, Scope};
 
-use super::api::{json_object, parse_name};
+use super::api::{json_object, parse_name, refuse_unknown_fields};
 use super::auth::{require_admin, secret_digest};
 use super::error::ApiError;
 use super::{AppState, PathParam};
@@ -52,6 +52,7 @@ async fn create_key(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let fields = json_object(body)?;
+    refuse_unknown_fields(&fields, &["name", "scope"])?;
     let name = parse_name(fields.get("name"))?
         .ok_or_else(|| ApiError::Unprocessable("name is required".to_owned()))?;
     let scope = match fields.get("scope") {

@@ -147,14 +147,22 @@ pub fn secret_digest(secret: &str) -> [u8; 32] {
     sha2::Sha256::digest(secret.as_bytes()).into()
 }
 
+/// The secret of an `Authorization` value `Bearer <secret>`. The scheme is matched
+/// case-insensitively (RFC 7235: `bearer`, `BEARER`); white space around the secret
+/// is ignored, as around the configured admin token.
+fn bearer_secret(value: &str) -> Option<&str> {
+    let (scheme, secret) = value.trim_start().split_once(' ')?;
+    let secret = secret.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !secret.is_empty()).then_some(secret)
+}
+
 /// The caller presenting `Authorization: Bearer <secret>`, if the secret is known.
 pub fn authenticate(state: &AppState, request: &Request) -> Option<Principal> {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)?;
+        .and_then(bearer_secret)?;
     let digest = secret_digest(presented);
     if bool::from(digest.ct_eq(&state.admin_token_hash)) {
         return Some(Principal::Admin);
@@ -212,6 +220,24 @@ mod tests {
             scope,
             created_at: Timestamp::from_millis(0),
             digest: secret_digest(secret),
+        }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_nothing_else_is_a_bearer() {
+        for (value, secret) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("BEARER abc", Some("abc")),
+            ("bEaReR   abc  ", Some("abc")),
+            ("Bearer", None),
+            ("Bearer ", None),
+            ("Basic abc", None),
+            ("Bearerabc", None),
+            ("abc", None),
+            ("Token abc", None),
+        ] {
+            assert_eq!(bearer_secret(value), secret, "{value:?}");
         }
     }
 

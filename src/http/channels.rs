@@ -13,10 +13,9 @@ use serde_json::{Map, Value, json};
 
 use crate::alert::channels::kind_from_fields;
 use crate::domain::channel::{Channel, ChannelKind};
-use crate::domain::ids::{ChannelId, MonitorId};
-use crate::domain::machine::{Command, ConfigPatch};
+use crate::domain::ids::ChannelId;
 
-use super::api::{json_object, parse_name};
+use super::api::{json_object, parse_name, refuse_unknown_fields};
 use super::auth::{Principal, redact_credentials, require_access};
 use super::error::ApiError;
 use super::{AppState, PathParam};
@@ -37,6 +36,7 @@ async fn create_channel(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fields = json_object(body)?;
+    refuse_unknown_fields(&fields, channel_fields(&fields))?;
     let name = parse_name(fields.get("name"))?
         .ok_or_else(|| ApiError::Unprocessable("name is required".to_owned()))?;
     let kind = kind_from_fields(&fields).map_err(ApiError::Unprocessable)?;
@@ -76,45 +76,26 @@ async fn get_channel(
     Ok(Json(body))
 }
 
-/// Deletes the channel and takes it off every monitor that listed it.
+/// The fields a channel of the body's `kind` may have; for a missing or unknown kind,
+/// those of every kind (the error about `kind` itself comes next).
+fn channel_fields(fields: &Map<String, Value>) -> &'static [&'static str] {
+    match fields.get("kind").and_then(Value::as_str) {
+        Some("webhook") => &["kind", "name", "url", "secret"],
+        Some("slack" | "discord" | "alertmanager") => &["kind", "name", "url"],
+        Some("email") => &["kind", "name", "smtp_url", "from", "to"],
+        _ => &["kind", "name", "url", "secret", "smtp_url", "from", "to"],
+    }
+}
+
+/// Deletes the channel and takes it off every monitor that listed it, including one
+/// created or changed meanwhile (`Registry::delete_channel`).
 async fn delete_channel(
     State(state): State<AppState>,
     PathParam(id): PathParam,
 ) -> Result<StatusCode, ApiError> {
     let channel = find(&state, &id)?;
-    if !state.channels.delete(channel.id).await? {
+    if !state.registry.delete_channel(channel.id).await? {
         return Err(ApiError::NotFound("channel not found"));
-    }
-    let users: Vec<(MonitorId, Vec<ChannelId>)> = state
-        .store
-        .monitors()
-        .await?
-        .into_iter()
-        .filter(|monitor| monitor.config.channels.contains(&channel.id))
-        .map(|monitor| {
-            let kept = monitor
-                .config
-                .channels
-                .iter()
-                .copied()
-                .filter(|listed| *listed != channel.id)
-                .collect();
-            (monitor.id, kept)
-        })
-        .collect();
-    for (monitor, kept) in users {
-        let patch = ConfigPatch {
-            channels: Some(kept),
-            ..ConfigPatch::default()
-        };
-        match state
-            .registry
-            .execute(monitor, Command::Update(patch))
-            .await
-        {
-            Ok(_) | Err(crate::monitor::RegistryError::NotFound) => {}
-            Err(error) => return Err(error.into()),
-        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -82,6 +82,8 @@ impl From<RegistryError> for ApiError {
             RegistryError::Store(error) => error.into(),
             RegistryError::NotFound => Self::NotFound("monitor not found"),
             RegistryError::Unavailable => Self::Unavailable("monitor is restarting; retry"),
+            RegistryError::Rejected(rejection) => Self::Unprocessable(rejection.to_string()),
+            RegistryError::UnknownChannel(_) => Self::Unprocessable(error.to_string()),
         }
     }
 }

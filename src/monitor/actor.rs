@@ -26,7 +26,7 @@ use crate::prometheus;
 use crate::store::{Append, EventStore, SnapshotWrite, StoreError};
 
 use super::directory::Directory;
-use super::messages::{MonitorMsg, Reply};
+use super::messages::{CommandError, MonitorMsg, Reply};
 
 /// At most this many appends in a row skip writing the monitor's snapshot (plain
 /// heartbeats); readers fold them back in, so this bounds the work a read, a scrape
@@ -128,9 +128,14 @@ impl Actor for MonitorActor {
                 }
             }
             MonitorMsg::Execute(command, reply) => {
+                if let Err(rejection) = machine::check(&state.monitor, &command) {
+                    let _ = reply.send(Err(CommandError::Rejected(rejection)));
+                    return Ok(());
+                }
                 let outcome = execute(&myself, state, command)
                     .await
-                    .map(|()| state.monitor.clone());
+                    .map(|()| state.monitor.clone())
+                    .map_err(CommandError::from);
                 if outcome.is_err() {
                     // Nothing changed, but a restart judgement that could not be stored
                     // must still leave a timer armed.

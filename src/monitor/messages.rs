@@ -5,18 +5,28 @@
 use tokio::sync::oneshot;
 
 use crate::domain::event::Heartbeat;
-use crate::domain::machine::{Command, Monitor};
+use crate::domain::machine::{Command, Monitor, Rejection};
 use crate::store::StoreError;
 
 /// A one-shot answer to whoever sent the message.
 pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// Why a management command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Refused by `machine::check`; nothing was recorded.
+    #[error("{0}")]
+    Rejected(Rejection),
+}
 
 /// What a monitor actor is asked to do.
 pub enum MonitorMsg {
     /// A push arrived; answered once it is durable.
     Heartbeat(Heartbeat, Reply<()>),
     /// A management command; answered with the state after it.
-    Execute(Command, Reply<Monitor>),
+    Execute(Command, oneshot::Sender<Result<Monitor, CommandError>>),
     /// The current state, for the API and tests.
     GetState(oneshot::Sender<Monitor>),
     /// The deadline timer of the given generation fired.

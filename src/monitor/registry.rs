@@ -5,6 +5,13 @@
 //!
 //! The maps ([`Directory`]) are read by HTTP handlers without a message round trip;
 //! only actors and the registry change them.
+//!
+//! The registry also keeps monitors' `channels` true: a creation or change naming
+//! channels checks they exist and becomes durable while holding the channel gate for
+//! reading, and [`Registry::delete_channel`] deletes a channel while holding it for
+//! writing, then takes the channel off every monitor. So a monitor is either durable
+//! before the deletion (and swept) or checked after it (and refused): none keeps a
+//! deleted channel.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,17 +23,22 @@ use tokio::sync::oneshot;
 use crate::alert::{Channels, Dispatcher};
 use crate::clock::Clock;
 use crate::domain::event::{DeliveryOutcome, Event, Heartbeat, MonitorConfig, Stamped};
-use crate::domain::ids::{MonitorId, PushToken, Timestamp};
-use crate::domain::machine::{Command, Monitor};
+use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
+use crate::domain::machine::{self, Command, Monitor, Rejection};
 use crate::prometheus;
 use crate::store::{EventStore, StoreError};
 
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
 use super::directory::{Directory, MonitorHandle};
-use super::messages::MonitorMsg;
+use super::messages::{CommandError, MonitorMsg};
 
 /// How long to wait before retrying a rebuild whose stored state could not be read.
 const REBUILD_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often, and how long at most, a channel deletion retries taking the channel off
+/// a monitor whose actor is being rebuilt.
+const SWEEP_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+const SWEEP_RETRIES: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -36,6 +48,20 @@ pub enum RegistryError {
     NotFound,
     #[error("the monitor is restarting; try again")]
     Unavailable,
+    #[error("channels: unknown channel id {0}")]
+    UnknownChannel(ChannelId),
+    /// The change would leave the monitor invalid; nothing was recorded.
+    #[error("{0}")]
+    Rejected(Rejection),
+}
+
+impl From<CommandError> for RegistryError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Store(error) => Self::Store(error),
+            CommandError::Rejected(rejection) => Self::Rejected(rejection),
+        }
+    }
 }
 
 /// What the rest of the program holds: the registry actor and the shared maps.
@@ -45,6 +71,11 @@ pub struct Registry {
     directory: Arc<Directory>,
     /// Messages cast to monitor actors and not yet answered: the mailbox backlog.
     pending: Arc<AtomicI64>,
+    store: EventStore,
+    channels: Channels,
+    /// Read: a configuration naming channels is being checked and made durable.
+    /// Write: a channel is being deleted (see the module documentation).
+    channel_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// Counts one message as pending until dropped.
@@ -108,9 +139,9 @@ impl Registry {
     ) -> Result<(Self, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr> {
         let directory = Arc::new(Directory::default());
         let context = Arc::new(MonitorContext {
-            store,
+            store: store.clone(),
             directory: Arc::clone(&directory),
-            channels,
+            channels: channels.clone(),
             dispatcher,
             clock,
         });
@@ -121,6 +152,9 @@ impl Registry {
                 actor,
                 directory,
                 pending,
+                store,
+                channels,
+                channel_gate: Arc::new(tokio::sync::RwLock::new(())),
             },
             handle,
         ))
@@ -154,6 +188,8 @@ impl Registry {
         config: MonitorConfig,
         token: Option<PushToken>,
     ) -> Result<Monitor, RegistryError> {
+        machine::check_config(&config).map_err(RegistryError::Rejected)?;
+        let _gate = self.channels_checked(&config.channels).await?;
         let (reply, answer) = oneshot::channel();
         self.actor
             .cast(RegistryMsg::Create(config, token, reply))
@@ -187,8 +223,64 @@ impl Registry {
         }
     }
 
+    /// Holds the channel gate for reading once every one of `channels` exists; the
+    /// caller keeps the guard until the configuration naming them is durable.
+    async fn channels_checked(
+        &self,
+        channels: &[ChannelId],
+    ) -> Result<Option<tokio::sync::RwLockReadGuard<'_, ()>>, RegistryError> {
+        if channels.is_empty() {
+            return Ok(None);
+        }
+        let gate = self.channel_gate.read().await;
+        if let Some(unknown) = channels.iter().find(|id| !self.channels.contains(**id)) {
+            return Err(RegistryError::UnknownChannel(*unknown));
+        }
+        Ok(Some(gate))
+    }
+
+    /// Deletes channel `id` and takes it off every monitor; `false` if there was no
+    /// such channel. Once the deletion is durable no configuration naming the channel
+    /// is accepted, and every monitor that was accepted with it before is in the store
+    /// (the gate waited for it), where the sweep finds it.
+    pub async fn delete_channel(&self, id: ChannelId) -> Result<bool, RegistryError> {
+        {
+            let _gate = self.channel_gate.write().await;
+            if !self.channels.delete(id).await? {
+                return Ok(false);
+            }
+        }
+        let listing: Vec<MonitorId> = self
+            .store
+            .monitors()
+            .await?
+            .into_iter()
+            .filter(|monitor| monitor.config.channels.contains(&id))
+            .map(|monitor| monitor.id)
+            .collect();
+        for monitor in listing {
+            let mut retries = 0;
+            loop {
+                match self.execute(monitor, Command::ForgetChannel(id)).await {
+                    Ok(_) | Err(RegistryError::NotFound) => break,
+                    Err(RegistryError::Unavailable) if retries < SWEEP_RETRIES => {
+                        retries += 1;
+                        tokio::time::sleep(SWEEP_RETRY_DELAY).await;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// Runs a management command on monitor `id` and returns its state afterwards.
     pub async fn execute(&self, id: MonitorId, command: Command) -> Result<Monitor, RegistryError> {
+        let named = match &command {
+            Command::Update(patch) => patch.channels.as_deref().unwrap_or_default(),
+            _ => &[],
+        };
+        let _gate = self.channels_checked(named).await?;
         let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
         let _pending = PendingGuard::new(&self.pending);
         let (reply, answer) = oneshot::channel();
@@ -376,7 +468,8 @@ impl Actor for RegistryActor {
                 let Some(id) = state.context.directory.id_of(cell.get_id()) else {
                     return Ok(());
                 };
-                tracing::error!(monitor = %id, ?reason, "monitor actor stopped unexpectedly; restarting it");
+                let reason = reason.as_deref().unwrap_or("none given");
+                tracing::error!(monitor = %id, reason, "monitor actor stopped unexpectedly; restarting it");
                 metrics::counter!(prometheus::ACTOR_RESTARTS_TOTAL).increment(1);
                 rebuild_from_store(&myself, state, id).await;
             }

@@ -435,6 +435,7 @@ async fn a_paused_monitor_never_times_out_and_resume_restarts_the_clock() {
         vec![
             "created",
             "heartbeat",
+            "up",
             "paused",
             "heartbeat",
             "resumed",
@@ -610,7 +611,7 @@ async fn a_timeout_owes_its_alert_in_the_outbox_and_hands_it_to_the_dispatcher()
     );
     assert_eq!(
         kinds(&server.log(&monitor).await),
-        vec!["created", "heartbeat", "down", "delivery"]
+        vec!["created", "heartbeat", "up", "down", "delivery"]
     );
     server.stop(Stop::Clean).await;
 }

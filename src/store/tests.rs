@@ -114,7 +114,7 @@ async fn states_and_history_survive_a_reopen_and_equal_a_full_replay() {
     let kinds: Vec<_> = history.iter().filter_map(|e| e.event.kind()).collect();
     assert_eq!(
         kinds,
-        ["up", "heartbeat", "down", "heartbeat", "created"],
+        ["up", "heartbeat", "down", "up", "heartbeat", "created"],
         "newest first"
     );
     assert!(history.windows(2).all(|pair| pair[0].seq > pair[1].seq));
@@ -154,8 +154,8 @@ async fn history_pages_back_with_before_and_limit() {
         .history(monitor.id, 1000, second.last().map(|event| event.seq))
         .await
         .expect("reads");
-    // 25 heartbeats + created = 26 events: 10 + 10 + 6.
-    assert_eq!(rest.len(), 6);
+    // 25 heartbeats + the first one's `up` + created = 27 events: 10 + 10 + 7.
+    assert_eq!(rest.len(), 7);
     assert_eq!(rest.last().and_then(|e| e.event.kind()), Some("created"));
     close(opened, store).await;
 }
@@ -197,7 +197,11 @@ async fn concurrent_appends_share_batches_and_all_become_durable() {
     for monitor in &finished {
         assert_eq!(replayed.get(&monitor.id), Some(monitor));
         let history = store.history(monitor.id, 1000, None).await.expect("reads");
-        assert_eq!(history.len(), 51, "50 heartbeats and the creation");
+        assert_eq!(
+            history.len(),
+            52,
+            "50 heartbeats, the first one's `up` and the creation"
+        );
     }
     close(reopened, store).await;
 }

@@ -668,3 +668,248 @@ async fn an_unsupported_method_is_405() {
         expect_error(response, StatusCode::METHOD_NOT_ALLOWED).await;
     }
 }
+
+/// Issue 15: an `updated` event of a change of channels or tags showed only name,
+/// interval and timeout, so the change itself was invisible. Created and updated events
+/// show the whole configuration after the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_and_updated_events_show_the_whole_configuration() {
+    let app = spawn_app().await;
+    let channel = app
+        .api(Method::POST, "/api/channels")
+        .json(&json!({"kind": "webhook", "name": "ops", "url": "http://127.0.0.1:9/hook"}))
+        .send()
+        .await
+        .unwrap();
+    let channel = expect_json(channel, StatusCode::CREATED).await["id"].clone();
+    let monitor = app
+        .create_monitor_from(&json!({"name": "configured", "timeout_seconds": 60, "tags": ["a"]}))
+        .await;
+    for patch in [json!({"channels": [channel]}), json!({"tags": ["a", "b"]})] {
+        expect_json(app.patch_monitor(&monitor.id, &patch).await, StatusCode::OK).await;
+    }
+    let events = expect_json(
+        app.events_response(&monitor.id, None, None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let shown: Vec<Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .filter(|event| matches!(event["kind"].as_str(), Some("created" | "updated")))
+        .map(|event| {
+            let mut event = event.clone();
+            let fields = event.as_object_mut().unwrap();
+            for bookkeeping in ["seq", "at"] {
+                fields.remove(bookkeeping);
+            }
+            event
+        })
+        .collect();
+    let config = |kind: &str, channels: Value, tags: Value| {
+        json!({
+            "kind": kind, "name": "configured", "timeout_seconds": 60, "interval_seconds": 60,
+            "channels": channels, "tags": tags, "key": null,
+        })
+    };
+    assert_eq!(
+        shown,
+        [
+            config("created", json!([]), json!(["a"])),
+            config("updated", json!([channel]), json!(["a"])),
+            config("updated", json!([channel]), json!(["a", "b"])),
+        ]
+    );
+}
+
+/// Issue 15: mistyped fields were ignored (`"timeout": 5` beside `timeout_seconds`;
+/// `PATCH {"status":"up"}` answered 200 and changed nothing). Every management body
+/// refuses unknown fields with a 422 that names them, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_are_refused_naming_them() {
+    let app = spawn_app().await;
+    let error = expect_error(
+        app.post_monitor(&json!({"name": "typo", "timeout_seconds": 60, "timeout": 5}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(error.contains("unknown field \"timeout\""), "{error}");
+    assert!(app.list_monitors().await.is_empty(), "nothing was created");
+
+    let monitor = app.create_monitor("kept", 60).await;
+    for (patch, named) in [
+        (json!({"status": "up"}), vec!["\"status\""]),
+        (
+            json!({"name": "renamed", "timeout": 5, "push_token": "x"}),
+            vec!["\"timeout\"", "\"push_token\""],
+        ),
+    ] {
+        let error = expect_error(
+            app.patch_monitor(&monitor.id, &patch).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        for field in named {
+            assert!(error.contains(field), "{error} should name {field}");
+        }
+    }
+    assert_eq!(
+        app.get_monitor(&monitor.id).await,
+        monitor,
+        "nothing changed"
+    );
+    assert!(of_kind(&app.events(&monitor.id).await, "updated").is_empty());
+
+    for (path, body, field) in [
+        (
+            "/api/channels",
+            json!({"kind": "webhook", "name": "ops", "uri": "http://127.0.0.1:9/"}),
+            "\"uri\"",
+        ),
+        (
+            "/api/channels",
+            json!({"kind": "slack", "name": "ops", "url": "http://127.0.0.1:9/", "secret": "s"}),
+            "\"secret\"",
+        ),
+        (
+            "/api/keys",
+            json!({"name": "ci", "scopes": "write"}),
+            "\"scopes\"",
+        ),
+    ] {
+        let response = app
+            .api(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert!(error.contains(field), "{path} {body}: {error}");
+    }
+    let channels = app.api(Method::GET, "/api/channels").send().await.unwrap();
+    assert_eq!(
+        expect_json(channels, StatusCode::OK).await,
+        json!({"channels": []})
+    );
+    let keys = app.api(Method::GET, "/api/keys").send().await.unwrap();
+    assert_eq!(expect_json(keys, StatusCode::OK).await, json!({"keys": []}));
+}
+
+/// Issue 14: names made only of NULs or zero-width characters were accepted, and so
+/// were control characters inside a name. Monitors, channels and API keys refuse them
+/// with a 422 naming `name`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invisible_and_control_character_names_are_refused_everywhere() {
+    let app = spawn_app().await;
+    let refused = [
+        "\0",
+        "\0\0\0",
+        "\u{200B}",
+        "\u{200B}\u{200D}\u{FEFF}\u{2060}",
+        " \u{00A0}\u{3000}",
+        "\u{202E}",
+        "bell\u{7}",
+        "line\nbreak",
+        "c1\u{85}",
+    ];
+    for name in refused {
+        for (path, body) in [
+            (
+                "/api/monitors",
+                json!({"name": name, "timeout_seconds": 60}),
+            ),
+            (
+                "/api/channels",
+                json!({"kind": "webhook", "name": name, "url": "http://127.0.0.1:9/"}),
+            ),
+            ("/api/keys", json!({"name": name})),
+        ] {
+            let response = app
+                .api(Method::POST, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+            assert!(error.starts_with("name "), "{path} {name:?}: {error}");
+        }
+    }
+    let monitor = app.create_monitor("visible", 60).await;
+    let error = expect_error(
+        app.patch_monitor(&monitor.id, &json!({"name": "\u{200B}\u{200C}"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(error.starts_with("name "), "{error}");
+    assert_eq!(app.list_monitors().await, vec![monitor]);
+    // A visible name may still hold invisible characters beside visible ones.
+    app.create_monitor("zero\u{200B}width", 60).await;
+}
+
+/// Issue 14: `interval_seconds` above `timeout_seconds` was accepted. It is refused
+/// naming both fields; but lowering the timeout of a monitor whose interval is its
+/// default (the timeout) still works, the interval following it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interval_above_the_timeout_is_refused_but_a_default_interval_follows_it() {
+    let app = spawn_app().await;
+    let error = expect_error(
+        app.post_monitor(&json!({"name": "odd", "timeout_seconds": 60, "interval_seconds": 61}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        error.contains("interval_seconds") && error.contains("timeout_seconds"),
+        "{error}"
+    );
+    assert!(app.list_monitors().await.is_empty());
+
+    let defaulted = app.create_monitor("defaulted", 300).await;
+    let patched = expect_json(
+        app.patch_monitor(&defaulted.id, &json!({"timeout_seconds": 120}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (&patched["timeout_seconds"], &patched["interval_seconds"]),
+        (&json!(120), &json!(120))
+    );
+
+    let own = app
+        .create_monitor_from(
+            &json!({"name": "own", "timeout_seconds": 300, "interval_seconds": 200}),
+        )
+        .await;
+    for patch in [
+        json!({"timeout_seconds": 100}),
+        json!({"interval_seconds": 301}),
+        json!({"timeout_seconds": 100, "interval_seconds": 150}),
+    ] {
+        let error = expect_error(
+            app.patch_monitor(&own.id, &patch).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert!(
+            error.contains("interval_seconds") && error.contains("timeout_seconds"),
+            "{patch}: {error}"
+        );
+    }
+    assert_eq!(app.get_monitor(&own.id).await, own, "nothing changed");
+    assert!(of_kind(&app.events(&own.id).await, "updated").is_empty());
+    let lowered = expect_json(
+        app.patch_monitor(&own.id, &json!({"timeout_seconds": 250}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (&lowered["timeout_seconds"], &lowered["interval_seconds"]),
+        (&json!(250), &json!(200))
+    );
+}

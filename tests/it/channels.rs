@@ -504,3 +504,99 @@ async fn deliveries(api: &Api, monitor: &str) -> Vec<Value> {
         .cloned()
         .collect()
 }
+
+/// Issue 14: a monitor created (or changed) while `DELETE /api/channels/C` ran kept C
+/// (5 rounds in 15), and a later PATCH with its own channels answered 422. Deletion
+/// takes the channel off every monitor, including those created or changed
+/// concurrently: each round races creations and patches naming C against its deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_channel_takes_it_off_monitors_created_or_changed_meanwhile() {
+    const ROUNDS: usize = 20;
+    const RACERS: usize = 8;
+    let app = spawn_app().await;
+    let api: Api = (*app).clone();
+    let create_channel = |name: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .api(Method::POST, "/api/channels")
+                .json(&json!({"kind": "webhook", "name": name, "url": "http://127.0.0.1:9/"}))
+                .send()
+                .await
+                .unwrap();
+            expect_json(response, StatusCode::CREATED).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let kept = create_channel("kept".to_owned()).await;
+    let mut deleted = Vec::new();
+    for round in 0..ROUNDS {
+        let doomed = create_channel(format!("doomed {round}")).await;
+        let existing: Vec<String> = futures::future::join_all((0..RACERS).map(|n| {
+            let api = api.clone();
+            async move {
+                api.create_monitor(&format!("existing {round}.{n}"), 60)
+                    .await
+            }
+        }))
+        .await
+        .into_iter()
+        .map(|monitor| monitor.id)
+        .collect();
+        let both = json!([kept, doomed]);
+        let creations = (0..RACERS).map(|n| {
+            let api = api.clone();
+            let body = json!({
+                "name": format!("racer {round}.{n}"), "timeout_seconds": 60, "channels": both,
+            });
+            async move { api.post_monitor(&body).await }
+        });
+        let patches = existing.into_iter().map(|id| {
+            let api = api.clone();
+            let body = json!({"channels": both});
+            async move { api.patch_monitor(&id, &body).await }
+        });
+        let deletion = app
+            .api(Method::DELETE, &format!("/api/channels/{doomed}"))
+            .send();
+        let (created, patched, deletion) = tokio::join!(
+            futures::future::join_all(creations),
+            futures::future::join_all(patches),
+            deletion,
+        );
+        assert_eq!(deletion.unwrap().status(), StatusCode::NO_CONTENT);
+        for response in created.into_iter().chain(patched) {
+            // Before the deletion: accepted (and swept); after it: refused, naming C.
+            let status = response.status();
+            let body = expect_json(response, status).await;
+            match status {
+                StatusCode::OK | StatusCode::CREATED => {}
+                StatusCode::UNPROCESSABLE_ENTITY => {
+                    let error = body["error"].as_str().unwrap();
+                    assert!(error.contains(&doomed), "{error}");
+                }
+                other => panic!("round {round}: {other} {body}"),
+            }
+        }
+        deleted.push(doomed);
+    }
+    for monitor in app.list_monitors().await {
+        let ghosts: Vec<&String> = monitor
+            .channels
+            .iter()
+            .filter(|channel| deleted.contains(channel))
+            .collect();
+        assert!(
+            ghosts.is_empty(),
+            "{} still lists deleted channels {ghosts:?}",
+            monitor.name
+        );
+        // Its own channels are all valid, so sending them back works.
+        let response = app
+            .patch_monitor(&monitor.id, &json!({"channels": monitor.channels}))
+            .await;
+        expect_json(response, StatusCode::OK).await;
+    }
+}

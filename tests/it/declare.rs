@@ -193,6 +193,23 @@ monitors:
         log.contains("timeout_seconds must be from 1") && log.contains("line 2"),
         "the error names the field and the line of the item: {log}"
     );
+    // Issue 15: the summary was logged as a Rust debug structure
+    // (`summary=Summary { created: 2, … }`); its fields are plain key=value.
+    let reconciled: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("monitors file reconciled"))
+        .collect();
+    assert_eq!(
+        reconciled.len(),
+        2,
+        "at start and on the first SIGHUP: {log}"
+    );
+    for line in reconciled {
+        assert!(!line.contains('{') && !line.contains("Summary"), "{line}");
+        for field in ["created=", "updated=", "deleted=", "unchanged="] {
+            assert!(line.contains(field), "{line} has no {field}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -211,6 +228,12 @@ async fn an_invalid_file_at_start_names_line_and_field_and_creates_nothing() {
         "names the field: {stderr}"
     );
     assert!(stderr.contains("line 7"), "names the line: {stderr}");
+    // Issue 15: the error was printed twice (by start-up, then on exit).
+    assert_eq!(
+        stderr.matches("monitors[1].timeout_seconds").count(),
+        1,
+        "the error is printed once: {stderr}"
+    );
 
     // Nothing was created: a start without the file finds no monitor.
     let server = ServerProcess::start(&data_dir, &[]).await;

@@ -242,7 +242,7 @@ fn routes_table() -> BTreeSet<String> {
 }
 
 /// Every path registered with `.route("…")`, with where it is registered.
-fn registered_routes() -> Vec<(String, String)> {
+pub(crate) fn registered_routes() -> Vec<(String, String)> {
     let mut routes = Vec::new();
     for (file, text) in rust_sources(ROUTE_SOURCES, "ROUTE_SOURCES") {
         // Comment lines may show `.route(` in examples; code is what registers routes.

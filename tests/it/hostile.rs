@@ -169,3 +169,107 @@ async fn random_bodies_get_json_answers_and_never_a_server_error() {
     app.push_ok(&monitor.push_token, &[("msg", "still here")])
         .await;
 }
+
+/// Issue 15: a malformed id or query was said to answer a 400 with an empty body.
+/// Walks every registered route (read from the source, as `docs.rs` does) with every
+/// method, malformed ids, malformed queries and malformed bodies, with and without
+/// the admin token: every error is `{"error": "<text>"}` with a JSON content type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_malformed_ids_queries_and_bodies_with_a_json_error() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("walked", 3600).await;
+    let ids: Vec<String> = [
+        "not-a-uuid",
+        "%ZZ",
+        "%ff%fe",
+        "%00",
+        "a%2Fb",
+        "%7Bid%7D",
+        "%C3%A9",
+        "0",
+        "00000000-0000-0000-0000-000000000000",
+        monitor.id.as_str(),
+    ]
+    .iter()
+    .map(|id| (*id).to_owned())
+    .chain(["x".repeat(5000)])
+    .collect();
+    let queries = [
+        "",
+        "?limit=%ZZ",
+        "?limit=-1&before=x",
+        "?limit=1&limit=2",
+        "?%ff=%fe",
+        "?limit",
+        "?before=99999999999999999999999",
+    ];
+    let bodies: [&[u8]; 5] = [b"", b"{not json", b"[]", b"\xff\xfe", b"{\"name\": 5}"];
+    let methods = [
+        Method::GET,
+        Method::POST,
+        Method::PATCH,
+        Method::DELETE,
+        Method::PUT,
+    ];
+    // Every (route, id, method, caller) once; the queries and bodies take turns, and
+    // every query meets every route with a GET.
+    let mut turn = 0usize;
+    let mut checked = 0;
+    for (template, _) in crate::docs::registered_routes() {
+        for id in &ids {
+            let path = template.replace("{id}", id).replace("{token}", id);
+            let mut requests: Vec<(Method, &str, &[u8])> = queries
+                .iter()
+                .map(|query| (Method::GET, *query, &b""[..]))
+                .collect();
+            for method in &methods {
+                turn += 1;
+                requests.push((
+                    method.clone(),
+                    queries[turn % queries.len()],
+                    bodies[turn % bodies.len()],
+                ));
+            }
+            for (method, query, body) in requests {
+                for authorised in [true, false] {
+                    let mut request = app
+                        .client
+                        .request(method.clone(), app.url(&format!("{path}{query}")))
+                        .body(body.to_vec());
+                    if authorised {
+                        request = request.bearer_auth(&app.admin_token);
+                    }
+                    let response = request.send().await.unwrap();
+                    let status = response.status();
+                    if status.is_success() {
+                        continue;
+                    }
+                    let content_type = response
+                        .headers()
+                        .get("content-type")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let text = response.text().await.unwrap();
+                    let what = format!(
+                        "{method} {}{query} ({} body bytes, authorised: {authorised})",
+                        &path[..path.len().min(80)],
+                        body.len()
+                    );
+                    assert!(
+                        content_type.starts_with("application/json"),
+                        "{what}: {status} with content type {content_type:?}: {text:?}"
+                    );
+                    let parsed: Value = serde_json::from_str(&text).unwrap_or_else(|error| {
+                        panic!("{what}: {status} {text:?} is not JSON: {error}")
+                    });
+                    let error = parsed["error"].as_str().unwrap_or_default();
+                    assert!(!error.is_empty(), "{what}: {status} {parsed}");
+                    assert!(!status.is_server_error(), "{what}: {status} {parsed}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 1000, "only {checked} error answers were checked");
+}

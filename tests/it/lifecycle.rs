@@ -6,11 +6,14 @@
 
 use std::time::Duration;
 
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
 
-use crate::support::{Event, Status, of_kind, spawn_app};
+use crate::receiver::Receiver;
+use crate::support::{Event, Status, expect_json, of_kind, spawn_app};
 
 /// Long enough for a 1 s timeout, its 1 s detection window, and a busy test machine.
 const DOWN_WITHIN: Duration = Duration::from_millis(3500);
@@ -182,4 +185,69 @@ async fn a_paused_monitor_records_heartbeats_and_resume_makes_it_pending() {
 
     app.push_ok(&monitor.push_token, &[]).await;
     assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Up);
+}
+
+/// Issue 15: the first change of state (`pending` → `up`) was not in the history, after
+/// creation nor after a resume. It is an `up` event of its own, with a reason that tells
+/// it from a recovery, and it does not alert: only the `down` and the recovery do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_of_state_is_an_event_and_only_a_recovery_alerts_up() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let channel = app
+        .api(Method::POST, "/api/channels")
+        .json(&json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook")}))
+        .send()
+        .await
+        .unwrap();
+    let channel = expect_json(channel, StatusCode::CREATED).await;
+    let monitor = app
+        .create_monitor_from(&json!({
+            "name": "first hour", "timeout_seconds": 3600, "channels": [channel["id"]],
+        }))
+        .await;
+
+    app.push_ok(&monitor.push_token, &[]).await;
+    app.push_ok(&monitor.push_token, &[]).await;
+    app.pause(&monitor.id).await;
+    app.resume(&monitor.id).await;
+    app.push_ok(&monitor.push_token, &[]).await;
+    app.push_ok(&monitor.push_token, &[("status", "down")])
+        .await;
+    app.push_ok(&monitor.push_token, &[]).await;
+
+    let history = app.history(&monitor.id).await;
+    let changes: Vec<(&str, Option<&str>)> = history
+        .iter()
+        .filter(|event| !matches!(event.kind.as_str(), "heartbeat" | "delivery"))
+        .map(|event| (event.kind.as_str(), event.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("created", None),
+            ("up", Some("first_heartbeat")),
+            ("paused", None),
+            ("resumed", None),
+            ("up", Some("first_heartbeat")),
+            ("down", Some("manual")),
+            ("up", Some("heartbeat")),
+        ],
+        "{history:#?}"
+    );
+    // The first `up` follows its heartbeat, at the same moment, as the monitor says.
+    let first_up = history.iter().position(|event| event.kind == "up").unwrap();
+    assert_eq!(history[first_up - 1].kind, "heartbeat");
+    assert_eq!(history[first_up - 1].at, history[first_up].at);
+
+    // Deliveries to one channel go out in order, so an alert for either first `up`
+    // would come before the `down`.
+    let delivered = receiver
+        .wait_for_delivered(2, Duration::from_secs(10))
+        .await;
+    let alerted: Vec<String> = delivered
+        .iter()
+        .map(|request| request.json()["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(alerted, ["down", "up"]);
 }

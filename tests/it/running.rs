@@ -149,3 +149,133 @@ async fn fjall_background_threads_run_at_a_lower_priority_than_the_serving_threa
         }
     }
 }
+
+/// Issue 15 and 14: start-up did not say which admin token was in force, and an admin
+/// token with a trailing newline (a Kubernetes Secret, an env file) started without a
+/// word and then answered 401 to everything. The source is logged; a token file left
+/// unused by a configured token is warned about; white space around a configured token
+/// is removed; and the `Bearer` scheme is matched case-insensitively.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_token_in_force_is_logged_and_a_trailing_newline_is_trimmed() {
+    let data_dir = TempDir::new().unwrap();
+    let token_file = data_dir.path().join("admin-token");
+
+    // First start, nothing configured: generated into the file.
+    let server = ServerProcess::start_with_args(data_dir.path(), &[]).await;
+    let (status, log) = server.sigterm().await;
+    assert_eq!(status.code(), Some(0), "stderr:\n{log}");
+    assert!(
+        log.contains("admin token: generated a new one") && log.contains("admin-token"),
+        "{log}"
+    );
+    let from_file = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    // The file's token, next time.
+    let server = ServerProcess::start_with_args(data_dir.path(), &[]).await;
+    let (_, log) = server.sigterm().await;
+    assert!(
+        log.contains("admin token: the one stored in the data directory"),
+        "{log}"
+    );
+
+    // A variable with a trailing newline overrides the file: logged, trimmed, warned.
+    let configured = format!("{}\n", crate::support::ADMIN_TOKEN);
+    let server = ServerProcess::start_with_args_and_env(
+        data_dir.path(),
+        &[],
+        &[("PUSHMON_ADMIN_TOKEN", configured.as_str())],
+    )
+    .await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let response = server
+            .client
+            .get(server.url("/api/monitors"))
+            .header(
+                "authorization",
+                format!("{scheme} {}", crate::support::ADMIN_TOKEN),
+            )
+            .send()
+            .await
+            .unwrap();
+        expect_json(response, StatusCode::OK).await;
+    }
+    let mut old = (*server).clone();
+    old.admin_token = from_file.clone();
+    let response = old.api(Method::GET, "/api/monitors").send().await.unwrap();
+    expect_error(response, StatusCode::UNAUTHORIZED).await;
+    let (status, log) = server.sigterm().await;
+    assert_eq!(status.code(), Some(0), "stderr:\n{log}");
+    let line = |needle: &str| {
+        log.lines()
+            .find(|line| line.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?}:\n{log}"))
+            .to_owned()
+    };
+    assert!(line("admin token: the configured one").contains("PUSHMON_ADMIN_TOKEN"));
+    assert!(line("white space around it was removed").contains("PUSHMON_ADMIN_TOKEN"));
+    let warning = line("token file in the data directory is not used");
+    assert!(
+        warning.contains("WARN") && warning.contains("admin-token"),
+        "{warning}"
+    );
+    assert!(!log.contains(crate::support::ADMIN_TOKEN) && !log.contains(&from_file));
+
+    // The flag: named as the source.
+    let server = ServerProcess::start(data_dir.path(), &[]).await;
+    let (_, log) = server.sigterm().await;
+    assert!(
+        log.lines()
+            .any(|line| line.contains("admin token: the configured one")
+                && line.contains("--admin-token")),
+        "{log}"
+    );
+}
+
+/// Issue 15: `--listen localhost:8080` was refused (only an IP address was accepted).
+/// A host name is resolved at start; the server listens on its address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_takes_a_host_name() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let data_dir = TempDir::new().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
+        .args(["serve", "--listen", "localhost:0", "--admin-token"])
+        .arg(crate::support::ADMIN_TOKEN)
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let address: std::net::SocketAddr = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("a log line within 30 s")
+            .unwrap()
+            .unwrap_or_else(|| panic!("pushmon exited:\n{}", seen.join("\n")));
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+        seen.push(line);
+    };
+    assert!(address.ip().is_loopback(), "{address}");
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..100 {
+        if let Ok(response) = client.get(format!("http://{address}/healthz")).send().await {
+            healthy = response.status() == StatusCode::OK;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "no answer on {address}");
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+}

@@ -264,7 +264,7 @@ async fn history_keeps_the_newest_heartbeats_and_every_state_change() {
         .filter(|event| event.kind != "heartbeat")
         .map(|event| event.kind.as_str())
         .collect();
-    assert_eq!(kinds, ["created", "down", "up"]);
+    assert_eq!(kinds, ["created", "up", "down", "up"]);
     let metrics = server.metrics().await;
     assert!(counter(&metrics, "pushmon_history_pruned_total") >= 6.0);
     let (status, log) = server.sigterm().await;

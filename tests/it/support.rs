@@ -10,7 +10,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pushmon::config::Config;
+use pushmon::config::{AdminToken, Config};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -404,7 +404,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = TempDir::new().expect("create temp data dir");
     let mut config = Config::with_data_dir(data_dir.path());
-    config.admin_token = Some(ADMIN_TOKEN.to_owned());
+    config.admin_token = Some(AdminToken::from_flag(ADMIN_TOKEN).expect("a valid token"));
     configure(&mut config);
     TestApp::start(config, data_dir).await
 }
@@ -423,7 +423,10 @@ impl TestApp {
         }));
         let api = Api::new(
             address,
-            config.admin_token.as_deref().unwrap_or(ADMIN_TOKEN),
+            config
+                .admin_token
+                .as_ref()
+                .map_or(ADMIN_TOKEN, AdminToken::secret),
         );
         api.wait_until_ready(|| !server.is_finished()).await;
         TestApp {
@@ -559,6 +562,16 @@ impl ServerProcess {
         let mut args = vec!["--admin-token", ADMIN_TOKEN];
         args.extend_from_slice(extra_args);
         Self::spawn(data_dir, &args, env, None).await
+    }
+
+    /// Like [`start_with_args`](Self::start_with_args) (no admin token flag), with
+    /// extra environment variables for the server.
+    pub async fn start_with_args_and_env(
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
+        Self::spawn(data_dir, extra_args, env, None).await
     }
 
     /// Like [`start`](Self::start), but runs `wrapper… pushmon serve …`: the wrapper
