@@ -343,7 +343,7 @@ async fn a_push_cannot_ping_a_chat_or_disguise_a_link() {
     )
     .await;
     let hook = webhook(&app, &receiver, "/hook", None).await;
-    let name = "etl <!channel> *bold* [docs](https://evil.example)\n🟢 all good";
+    let name = "etl <!channel> *bold* [docs](https://evil.example) 🟢 all good";
     let msg =
         "<!here> @everyone <https://phish.example|Reset password> & [Reset](https://phish.example)";
     let monitor = app
