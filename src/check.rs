@@ -1,4 +1,5 @@
-//! `pushmon check`: opens a stopped server's store and compares every monitor's
+//! `pushmon check`: opens a stopped server's store, reports acknowledged writes missing
+//! from it (its log ends before its high-water mark), and compares every monitor's
 //! snapshot with a fold of its whole history.
 
 use std::fmt;
@@ -6,12 +7,14 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::store::EventStore;
+use crate::store::{DataLoss, EventStore, OpenOptions};
 
 /// What `pushmon check` found.
 pub struct CheckReport {
     pub monitors: usize,
     pub events: usize,
+    /// Acknowledged writes missing from the store.
+    pub loss: Option<DataLoss>,
     /// One line per monitor whose snapshot differs from its replay (or exists in only
     /// one of the two).
     pub mismatches: Vec<String>,
@@ -20,8 +23,7 @@ pub struct CheckReport {
 /// Compares every monitor's snapshot with a fold of its whole history. Blocking; the
 /// store must not be open elsewhere (fjall locks the directory).
 pub fn check_store(data_dir: &Path) -> anyhow::Result<CheckReport> {
-    let opened = EventStore::open(data_dir)
-        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let opened = EventStore::open_with(data_dir, OpenOptions::inspect())?;
     let store = opened.store.clone();
     let snapshots: std::collections::BTreeMap<_, _> = store
         .load_monitors()?
@@ -56,14 +58,15 @@ pub fn check_store(data_dir: &Path) -> anyhow::Result<CheckReport> {
     Ok(CheckReport {
         monitors: snapshots.len(),
         events,
+        loss: opened.loss,
         mismatches,
     })
 }
 
 impl CheckReport {
-    /// Every snapshot equals its replay.
+    /// Nothing is missing and every snapshot equals its replay.
     pub fn is_ok(&self) -> bool {
-        self.mismatches.is_empty()
+        self.mismatches.is_empty() && self.loss.is_none()
     }
 }
 
@@ -77,15 +80,30 @@ impl fmt::Display for CheckReport {
                 self.monitors, self.events
             );
         }
+        if let Some(loss) = &self.loss {
+            writeln!(f, "data loss: {loss}")?;
+        }
         for mismatch in &self.mismatches {
             writeln!(f, "mismatch: {mismatch}")?;
         }
-        writeln!(
-            f,
-            "FAILED: {} of {} monitors differ from a replay of the log",
-            self.mismatches.len(),
-            self.monitors
-        )
+        match &self.loss {
+            Some(loss) => {
+                let (from, to) = loss.missing();
+                writeln!(
+                    f,
+                    "FAILED: acknowledged writes {from} to {to} are missing; {} of {} monitors \
+                     differ from a replay of the log",
+                    self.mismatches.len(),
+                    self.monitors
+                )
+            }
+            None => writeln!(
+                f,
+                "FAILED: {} of {} monitors differ from a replay of the log",
+                self.mismatches.len(),
+                self.monitors
+            ),
+        }
     }
 }
 
@@ -98,6 +116,7 @@ mod tests {
         let ok = CheckReport {
             monitors: 2,
             events: 7,
+            loss: None,
             mismatches: Vec::new(),
         };
         assert!(ok.is_ok());

@@ -132,6 +132,8 @@ pub struct Config {
     pub retention: Retention,
     /// Time between two retention sweeps.
     pub history_sweep: Duration,
+    /// Start even if the store lost acknowledged writes.
+    pub accept_data_loss: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +164,7 @@ impl Config {
             max_connections: 10_000,
             retention: Retention::default(),
             history_sweep: Duration::from_secs(300),
+            accept_data_loss: false,
         }
     }
 
@@ -332,6 +335,12 @@ impl Config {
             default.history_sweep,
             |text| number(text, 1, 86_400).map(Duration::from_secs),
         )?;
+        let accept_data_loss = ACCEPT_DATA_LOSS.resolve(
+            args.accept_data_loss.then_some(Flag::Parsed(true)),
+            env,
+            default.accept_data_loss,
+            boolean,
+        )?;
         Ok(Self {
             listen,
             data_dir: default.data_dir,
@@ -351,6 +360,7 @@ impl Config {
             max_connections,
             retention,
             history_sweep,
+            accept_data_loss,
         })
     }
 
@@ -385,6 +395,15 @@ fn resolve_data_dir(
         PathBuf::from(setting::DATA_DIR.default),
         |path| Ok(PathBuf::from(path)),
     )
+}
+
+/// A switch's variable: true or false (as `PUSHMON_MONITOR_METRICS` reads it).
+fn boolean(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("{text:?} is neither true nor false")),
+    }
 }
 
 /// A whole number from `min` to `max`, or why `text` is not one.

@@ -91,7 +91,7 @@ impl EventStore {
         let ids: Vec<MonitorId> = {
             let handles = self.shared.handles()?;
             let mut ids = Vec::with_capacity(handles.monitors.approximate_len());
-            for guard in handles.monitors.iter() {
+            for guard in handles.monitors.range(layout::FIRST_RECORD..) {
                 if let Some(id) = layout::parse_monitor_key(&guard.key()?) {
                     ids.push(id);
                 }

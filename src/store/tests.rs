@@ -622,3 +622,191 @@ fn a_due_rebuild_is_reported_again_only_for_earlier_undispatched_deliveries() {
     }
     assert_eq!(received, [report(None), report(Some(9)), report(Some(7))]);
 }
+
+/// The journal files of the store in `dir`, and where the data in the newest ends
+/// (fjall makes the file a sparse 64 MiB; the rest is zeros).
+fn newest_journal(dir: &std::path::Path) -> (std::path::PathBuf, u64) {
+    let mut journals: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(dir.join("fjall"))
+        .expect("fjall's directory")
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let id = name.strip_suffix(".jnl")?.parse().ok()?;
+            Some((id, entry.path()))
+        })
+        .collect();
+    journals.sort();
+    let (_, path) = journals.pop().expect("a journal");
+    let bytes = std::fs::read(&path).expect("reads the journal");
+    let end = bytes
+        .iter()
+        .rposition(|byte| *byte != 0)
+        .map_or(0, |at| at + 1);
+    (path, end as u64)
+}
+
+/// A store with `count` monitors, closed cleanly (its final mark written).
+async fn filled_store(dir: &std::path::Path, count: usize) -> u64 {
+    let opened = EventStore::open(dir).expect("opens");
+    let store = opened.store.clone();
+    let mut last = 0;
+    for index in 0..count {
+        last = create(&store, &format!("m{index}"), at(index as i64))
+            .await
+            .last_seq;
+    }
+    store.mark_alive(at(100));
+    close(opened, store).await;
+    last
+}
+
+#[tokio::test]
+async fn a_journal_cut_short_is_refused_and_accepting_the_loss_continues_above_the_mark() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let last = filled_store(dir.path(), 40).await;
+    let mark = mark::read(dir.path()).expect("reads").expect("a mark");
+    assert_eq!(mark.seqs.max(), last, "the final mark covers every write");
+    assert_eq!(mark.acknowledged_before, Some(at(100)));
+
+    let (journal, end) = newest_journal(dir.path());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&journal)
+        .and_then(|file| file.set_len(end / 2))
+        .expect("truncates the journal");
+
+    let refused = EventStore::open(dir.path()).err().expect("refused");
+    let OpenError::DataLoss(loss) = &refused else {
+        panic!("not a data loss: {refused}");
+    };
+    let (from, to) = loss.missing();
+    assert!(
+        from > 1 && from <= last && to == last,
+        "{from}..{to} of {last}"
+    );
+    assert!(loss.behind.iter().any(|behind| behind.keyspace == "events"));
+    let text = refused.to_string();
+    for expected in [
+        "acknowledged writes are missing",
+        &format!("sequence numbers {from} to {last} are lost"),
+        &journal.display().to_string(),
+        "--accept-data-loss",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in: {text}");
+    }
+    // Refusing changed nothing: refused again, the same way.
+    assert!(matches!(
+        EventStore::open(dir.path()),
+        Err(OpenError::DataLoss(again)) if again.missing() == (from, to)
+    ));
+
+    // Inspecting reports it and writes no mark.
+    let inspected = EventStore::open_with(dir.path(), OpenOptions::inspect()).expect("opens");
+    assert_eq!(
+        inspected.loss.as_ref().map(DataLoss::missing),
+        Some((from, to))
+    );
+    let inspector = inspected.store.clone();
+    assert_eq!(
+        inspector.load_monitors().expect("loads").len(),
+        from as usize - 1
+    );
+    close(inspected, inspector).await;
+    assert_eq!(mark::read(dir.path()).expect("reads"), Some(mark));
+
+    // Accepted: what is left opens, and new sequence numbers start above the mark.
+    let accept = OpenOptions {
+        accept_data_loss: true,
+        ..OpenOptions::default()
+    };
+    let opened = EventStore::open_with(dir.path(), accept).expect("opens with the loss accepted");
+    let store = opened.store.clone();
+    assert_eq!(
+        store.load_monitors().expect("loads").len(),
+        from as usize - 1
+    );
+    let created = create(&store, "after the loss", at(200)).await;
+    assert_eq!(created.last_seq, last + 1, "never a sequence number twice");
+    close(opened, store).await;
+    // And from then on it opens as any store does.
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    assert_eq!(store.load_monitors().expect("loads").len(), from as usize);
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn a_deleted_journal_or_store_directory_is_refused_and_a_missing_store_is_not_created() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let last = filled_store(dir.path(), 5).await;
+    let (journal, _) = newest_journal(dir.path());
+    std::fs::remove_file(&journal).expect("removes the journal");
+    let Err(OpenError::DataLoss(loss)) = EventStore::open(dir.path()) else {
+        panic!("a store without its journal opened");
+    };
+    assert_eq!(loss.missing(), (1, last));
+
+    std::fs::remove_dir_all(dir.path().join("fjall")).expect("removes the store");
+    let Err(OpenError::DataLoss(loss)) = EventStore::open(dir.path()) else {
+        panic!("a missing store was recreated");
+    };
+    assert!(loss.store_missing);
+    assert!(loss.to_string().contains("is missing"), "{loss}");
+    assert!(
+        !dir.path().join("fjall").exists(),
+        "refusing creates nothing"
+    );
+    assert!(matches!(
+        EventStore::open_with(dir.path(), OpenOptions::inspect()),
+        Err(OpenError::DataLoss(_))
+    ));
+
+    let accept = OpenOptions {
+        accept_data_loss: true,
+        ..OpenOptions::default()
+    };
+    let opened = EventStore::open_with(dir.path(), accept).expect("an empty store");
+    let store = opened.store.clone();
+    assert!(store.load_monitors().expect("loads").is_empty());
+    assert_eq!(create(&store, "new", at(9)).await.last_seq, last + 1);
+    close(opened, store).await;
+
+    let empty = tempfile::tempdir().expect("temp dir");
+    assert!(matches!(
+        EventStore::open_with(&empty.path().join("none"), OpenOptions::inspect()),
+        Err(OpenError::NoStore(_))
+    ));
+    assert!(!empty.path().join("none").exists());
+}
+
+#[tokio::test]
+async fn reopening_after_a_clean_close_or_a_drop_without_close_is_never_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for round in 0..5i64 {
+        let opened = EventStore::open(dir.path()).expect("never refused");
+        let store = opened.store.clone();
+        let mut monitor = create(&store, "m", at(round * 10)).await;
+        for n in 0..20 {
+            run(
+                &store,
+                &mut monitor,
+                beat(PushStatus::Up, "x"),
+                at(round * 10 + n),
+            )
+            .await;
+            if n % 7 == 0 {
+                store.mark_alive(at(round * 10 + n));
+            }
+        }
+        if round % 2 == 0 {
+            close(opened, store).await;
+        } else {
+            // As a crash leaves it: the writer stops without a final mark.
+            drop(store);
+            drop(opened.store);
+            opened.writer_thread.join().expect("writer ends");
+        }
+        let recovered = mark::read(dir.path()).expect("reads").expect("a mark");
+        assert!(recovered.seqs.max() <= monitor.last_seq);
+    }
+}

@@ -2,6 +2,10 @@
 //! sequence, gathers every request waiting into one fjall write batch and commits it
 //! with one `fdatasync` (group commit), then answers every caller in the batch. After
 //! a failed commit it hands over to `quarantine.rs`.
+//!
+//! Each batch also sets the marker of every keyspace it writes to (and `last_seq`) to
+//! its last sequence number; once a second, with the server's alive time, the writer
+//! hands the durable markers to the high-water mark's thread (`mark.rs`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, mpsc};
@@ -18,6 +22,7 @@ use super::append::{
     Append, AppendReply, ChannelWrite, PendingAppend, SnapshotWrite, WriteRequest,
 };
 use super::codec::{self, StoredEvent};
+use super::mark::{self, KEYSPACE_COUNT, Keeper, Ks, Mark, Seqs};
 use super::{Handles, Shared, StoreError, layout};
 
 /// How often a store that failed a write tries to reopen itself.
@@ -41,6 +46,12 @@ pub(super) struct Writer {
     /// The database writes go to; `None` after a failed write until reopened.
     pub(super) handles: Option<Arc<Handles>>,
     pub(super) next_seq: u64,
+    /// Each keyspace's marker as last durably written.
+    pub(super) durable: Seqs,
+    /// Writes the high-water mark; `None` when the store is only inspected.
+    pub(super) keeper: Option<Keeper>,
+    /// Where the mark goes.
+    pub(super) data_dir: std::path::PathBuf,
     /// The first sequence number and the monitors of the batch that failed, until
     /// the store is reopened.
     pub(super) failed: Option<(u64, Vec<MonitorId>)>,
@@ -68,6 +79,7 @@ impl Writer {
                 }
                 match requests.recv_timeout(next_attempt - now) {
                     Ok(WriteRequest::Close(reply)) => {
+                        self.final_mark(false);
                         let _ = reply.send(());
                         return;
                     }
@@ -114,15 +126,18 @@ impl Writer {
                 while let Ok(WriteRequest::Append(append)) = requests.try_recv() {
                     pending.push(Pending::Append(append));
                 }
+                let mut synced = false;
                 if self.handles.is_some() {
                     self.commit(&handles, &mut pending, None);
-                    if let Err(error) = handles.db.persist(PersistMode::SyncAll) {
-                        tracing::error!(%error, "final persist of the store failed");
+                    match handles.db.persist(PersistMode::SyncAll) {
+                        Ok(()) => synced = self.handles.is_some(),
+                        Err(error) => tracing::error!(%error, "final persist of the store failed"),
                     }
                 }
                 for request in pending.drain(..) {
                     request.reply(Err(StoreError::Closed));
                 }
+                self.final_mark(synced);
                 let _ = reply.send(());
                 return;
             }
@@ -137,6 +152,7 @@ impl Writer {
         let first_seq = self.next_seq;
         let mut results: Vec<Result<u64, StoreError>> = Vec::with_capacity(pending.len());
         let mut batch = handles.db.batch().durability(Some(PersistMode::SyncData));
+        let mut touched = [false; KEYSPACE_COUNT];
         let mut event_count = 0usize;
         let shared = Arc::clone(&self.shared);
         let mut quarantine = shared.quarantine();
@@ -151,11 +167,20 @@ impl Writer {
                         "monitor is being rebuilt from the store".to_owned(),
                     ))
                 }
-                Pending::Append(append) => {
-                    self.stage(handles, &mut batch, &mut append.append, &mut event_count)
+                Pending::Append(append) => self.stage(
+                    handles,
+                    &mut batch,
+                    &mut append.append,
+                    &mut event_count,
+                    &mut touched,
+                ),
+                Pending::Channel(write) => {
+                    touched[Ks::Channels as usize] = true;
+                    touched[Ks::ChannelEvents as usize] = true;
+                    self.stage_channel(handles, &mut batch, write)
                 }
-                Pending::Channel(write) => self.stage_channel(handles, &mut batch, write),
                 Pending::Settle((alert_seq, channel), _) => {
+                    touched[Ks::Outbox as usize] = true;
                     batch.remove(&handles.outbox, layout::outbox_key(*alert_seq, *channel));
                     Ok(0)
                 }
@@ -167,12 +192,18 @@ impl Writer {
             results.push(staged);
         }
         drop(quarantine);
-        if self.next_seq != first_seq {
-            batch.insert(
-                &handles.meta,
-                layout::META_LAST_SEQ,
-                (self.next_seq - 1).to_be_bytes(),
-            );
+        // Every batch sets the markers of what it wrote to (`mark.rs`).
+        let last_seq = self.next_seq - 1;
+        batch.insert(&handles.meta, layout::META_LAST_SEQ, last_seq.to_be_bytes());
+        touched[Ks::Meta as usize] = true;
+        for keyspace in Ks::ALL {
+            if touched[keyspace as usize] && keyspace != Ks::Meta {
+                batch.insert(
+                    handles.keyspace(keyspace),
+                    layout::MARKER,
+                    last_seq.to_be_bytes(),
+                );
+            }
         }
         if let Some(at) = alive {
             batch.insert(
@@ -213,6 +244,18 @@ impl Writer {
                     *result = Err(failure.clone());
                 }
             }
+        } else {
+            for keyspace in Ks::ALL {
+                if touched[keyspace as usize] {
+                    self.durable.set(keyspace, last_seq);
+                }
+            }
+            if let (Some(at), Some(keeper)) = (alive, &self.keeper) {
+                keeper.keep(Mark {
+                    seqs: self.durable,
+                    acknowledged_before: Some(at),
+                });
+            }
         }
         for (request, result) in pending.drain(..).zip(results) {
             if let Pending::Append(append) = &request {
@@ -251,6 +294,25 @@ impl Writer {
         Ok(seq)
     }
 
+    /// Writes the last mark, once the store is synced and closed, after the marks still
+    /// queued; `synced`: the final persist succeeded, so everything acknowledged is in it.
+    fn final_mark(&mut self, synced: bool) {
+        let Some(keeper) = self.keeper.take() else {
+            return;
+        };
+        keeper.finish();
+        if !synced {
+            return;
+        }
+        let mark = Mark {
+            seqs: self.durable,
+            acknowledged_before: self.alive,
+        };
+        if let Err(error) = mark::write(&self.data_dir, &mark) {
+            tracing::error!(%error, "cannot write the high-water mark at shutdown");
+        }
+    }
+
     /// Puts one append's events, state and outbox changes into the batch, numbering
     /// the events.
     fn stage(
@@ -259,6 +321,7 @@ impl Writer {
         batch: &mut fjall::OwnedWriteBatch,
         append: &mut Append,
         event_count: &mut usize,
+        touched: &mut [bool; KEYSPACE_COUNT],
     ) -> Result<u64, StoreError> {
         let first_seq = self.next_seq;
         let mut owed = Vec::with_capacity(append.owed.len());
@@ -295,21 +358,38 @@ impl Writer {
             self.next_seq += 1;
             *event_count += 1;
         }
+        touched[Ks::Events as usize] = true;
         let key = layout::monitor_key(append.monitor);
         match state {
-            Some(value) => batch.insert(&handles.monitors, key, value),
+            Some(value) => {
+                batch.insert(&handles.monitors, key, value);
+                touched[Ks::Monitors as usize] = true;
+            }
             None if matches!(append.state, SnapshotWrite::Remove) => {
                 batch.remove(&handles.monitors, key);
+                touched[Ks::Monitors as usize] = true;
             }
             None => {}
         }
         for (key, value) in owed {
             batch.insert(&handles.outbox, key, value);
+            touched[Ks::Outbox as usize] = true;
         }
         if let Some((alert_seq, channel)) = append.settled {
             batch.remove(&handles.outbox, layout::outbox_key(alert_seq, channel));
+            touched[Ks::Outbox as usize] = true;
         }
         Ok(last_seq)
+    }
+}
+
+impl Drop for Writer {
+    /// A writer that ends without a close (its senders all dropped) still waits for
+    /// the marks it handed over, so none is written after the store is reopened.
+    fn drop(&mut self) {
+        if let Some(keeper) = self.keeper.take() {
+            keeper.finish();
+        }
     }
 }
 

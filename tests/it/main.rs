@@ -9,6 +9,7 @@ mod channels;
 mod crash;
 mod declare;
 mod docs;
+mod durability;
 mod health;
 mod hostile;
 mod import_graph;
