@@ -388,8 +388,9 @@ async fn sigkill_under_load_then_a_truncated_or_deleted_journal_is_refused() {
         monitors.push((monitor.id, monitor.push_token));
     }
     let load = start_load(&server, &monitors, 0);
-    // Over two seconds of load: the mark (written every second) covers most of it.
-    sleep(Duration::from_millis(2500)).await;
+    // Seconds of load: the mark (written every second) covers all but the last one,
+    // well past the middle of the journal.
+    sleep(Duration::from_millis(3500)).await;
     server.sigkill().await;
     let acknowledged = load.finish().await;
     assert!(
