@@ -332,6 +332,7 @@ async fn sweep_history(
                 tracing::debug!(
                     monitors = swept.monitors,
                     deleted = swept.deleted,
+                    removed_histories = swept.removed_histories,
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "history swept"
                 );

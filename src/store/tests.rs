@@ -810,3 +810,200 @@ async fn reopening_after_a_clean_close_or_a_drop_without_close_is_never_refused(
         assert!(recovered.seqs.max() <= monitor.last_seq);
     }
 }
+
+/// Decides, persists with the deliveries it owes to `channel`, then applies.
+async fn run_owing(
+    store: &EventStore,
+    monitor: &mut Monitor,
+    command: Command,
+    now: Timestamp,
+    channel: crate::domain::ids::ChannelId,
+) {
+    let events = decide(monitor, command, now);
+    let mut next = monitor.clone();
+    for stamped in &events {
+        apply(&mut next, 0, stamped.at, &stamped.event);
+    }
+    let owed = crate::domain::alert::owed_deliveries(&next, &events, |c| c == channel);
+    let mut append = Append::new(monitor.id, events, Some(next.clone()).into());
+    append.owed = owed;
+    next.last_seq = store.append_with(append).await.expect("append succeeds");
+    *monitor = next;
+}
+
+#[tokio::test]
+async fn a_deleted_monitors_history_goes_once_its_deletion_is_older_than_the_max_age() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let channel = crate::domain::ids::ChannelId::generate(at(0));
+    let mut live = create(&store, "live", at(0)).await;
+    let mut gone = create(&store, "gone", at(0)).await;
+    let mut owing = create(&store, "owing", at(0)).await;
+    owing.config = std::sync::Arc::new(MonitorConfig {
+        channels: vec![channel],
+        ..config("owing")
+    });
+    for monitor in [&mut live, &mut gone, &mut owing] {
+        for n in 0..5 {
+            run(
+                &store,
+                monitor,
+                beat(PushStatus::Up, &format!("b{n}")),
+                at(1 + n),
+            )
+            .await;
+        }
+    }
+    // `owing` goes down with an alert owed to a channel, then is deleted.
+    run_owing(
+        &store,
+        &mut owing,
+        beat(PushStatus::Down, "bad"),
+        at(8),
+        channel,
+    )
+    .await;
+    let owed = store.load_outbox().expect("outbox");
+    assert_eq!(owed.len(), 1);
+    run(&store, &mut gone, Command::Delete, at(10)).await;
+    run(&store, &mut owing, Command::Delete, at(10)).await;
+    // A leftover: an outcome recorded for a monitor whose history is already gone.
+    let stray = MonitorId::generate(at(11));
+    store
+        .append(
+            stray,
+            vec![Stamped {
+                at: at(11),
+                event: Event::Paused,
+            }],
+            None,
+        )
+        .await
+        .expect("append");
+    let history_len = |id| {
+        let store = store.clone();
+        async move { store.history(id, 1000, None).await.expect("reads").len() }
+    };
+    assert_eq!(history_len(gone.id).await, 7);
+
+    let retention = Retention {
+        max_heartbeats: None,
+        max_age: Some(std::time::Duration::from_secs(50)),
+    };
+    // 40 s after the deletion: too recent; only the leftover goes.
+    let swept = store.sweep(retention, at(50), || true).expect("sweeps");
+    assert_eq!(swept.removed_histories, 1, "{swept:?}");
+    assert_eq!(history_len(stray).await, 0);
+    assert_eq!(history_len(gone.id).await, 7);
+
+    // Older than the max age: the deleted history goes whole, but not while the
+    // outbox owes one of its alerts.
+    let swept = store.sweep(retention, at(61), || true).expect("sweeps");
+    assert_eq!(swept.removed_histories, 1, "{swept:?}");
+    assert_eq!(history_len(gone.id).await, 0, "removed whole");
+    assert!(history_len(owing.id).await > 0, "kept for the owed alert");
+    assert_eq!(store.load_outbox().expect("outbox"), owed);
+    store
+        .settle_orphan(owed[0].alert.alert_seq, channel)
+        .await
+        .expect("settles");
+    let swept = store.sweep(retention, at(62), || true).expect("sweeps");
+    assert_eq!(swept.removed_histories, 1, "{swept:?}");
+    assert_eq!(history_len(owing.id).await, 0);
+    // The live monitor keeps its history and state.
+    assert_eq!(
+        store
+            .replay_all()
+            .expect("replays")
+            .into_values()
+            .collect::<Vec<_>>(),
+        vec![live.clone()]
+    );
+    assert!(history_len(live.id).await >= 3);
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn without_an_age_limit_a_deleted_monitor_keeps_all_but_its_oldest_heartbeats() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut gone = create(&store, "gone", at(0)).await;
+    for n in 0..10 {
+        run(
+            &store,
+            &mut gone,
+            beat(PushStatus::Up, &format!("b{n}")),
+            at(1 + n),
+        )
+        .await;
+    }
+    run(&store, &mut gone, Command::Delete, at(20)).await;
+    let retention = Retention {
+        max_heartbeats: Some(3),
+        max_age: None,
+    };
+    let swept = store.sweep(retention, at(10_000), || true).expect("sweeps");
+    assert_eq!(
+        (swept.removed_histories, swept.deleted),
+        (0, 6),
+        "{swept:?}"
+    );
+    let history = store.history(gone.id, 1000, None).await.expect("reads");
+    assert_eq!(heartbeat_msgs(&history), ["b0", "b7", "b8", "b9"]);
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn retention_keeps_the_heartbeats_an_owed_alert_carries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let channel = crate::domain::ids::ChannelId::generate(at(0));
+    let mut monitor = create(&store, "m", at(0)).await;
+    monitor.config = std::sync::Arc::new(MonitorConfig {
+        channels: vec![channel],
+        ..config("m")
+    });
+    run(
+        &store,
+        &mut monitor,
+        beat_with(PushStatus::Up, "valued", Some(3.0)),
+        at(1),
+    )
+    .await;
+    run(
+        &store,
+        &mut monitor,
+        beat_with(PushStatus::Up, "plain", None),
+        at(2),
+    )
+    .await;
+    run_owing(
+        &store,
+        &mut monitor,
+        Command::CheckDeadline,
+        at(40),
+        channel,
+    )
+    .await;
+    assert_eq!(monitor.status, crate::domain::machine::Status::Down);
+    for n in 0..5 {
+        run(
+            &store,
+            &mut monitor,
+            beat_with(PushStatus::Down, &format!("d{n}"), None),
+            at(41 + n),
+        )
+        .await;
+    }
+    let retention = Retention {
+        max_heartbeats: Some(1),
+        max_age: None,
+    };
+    store.sweep(retention, at(100), || true).expect("sweeps");
+    let history = store.history(monitor.id, 1000, None).await.expect("reads");
+    assert_eq!(heartbeat_msgs(&history), ["valued", "plain", "d4"]);
+    close(opened, store).await;
+}
