@@ -54,6 +54,13 @@ pub enum OpenError {
     )]
     PermissionDenied { path: PathBuf, uid: u32 },
     #[error(
+        "cannot create the data directory {} (permission denied for user id {uid}): create it \
+         writable by that user (e.g. `mkdir -p {} && chown {uid} {}`), or point --{} at \
+         another directory",
+        .path.display(), .path.display(), .path.display(), setting::DATA_DIR.flag
+    )]
+    CannotCreate { path: PathBuf, uid: u32 },
+    #[error(
         "the data directory {} is on a read-only filesystem: pushmon writes every heartbeat \
          there; mount it read-write, or point --{} at another directory",
         .0.display(), setting::DATA_DIR.flag
@@ -285,7 +292,10 @@ fn prepare(data_dir: &Path, options: OpenOptions) -> Result<(), OpenError> {
             if options.inspect {
                 return Err(OpenError::NoStore(data_dir.to_owned()));
             }
-            std::fs::create_dir_all(data_dir).map_err(|error| classify_io(data_dir, error))
+            std::fs::create_dir_all(data_dir).map_err(|error| match classify_io(data_dir, error) {
+                OpenError::PermissionDenied { path, uid } => OpenError::CannotCreate { path, uid },
+                other => other,
+            })
         }
         Err(error) => Err(classify_io(data_dir, error)),
     }

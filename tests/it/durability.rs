@@ -36,7 +36,25 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Runs `pushmon serve` on `data_dir` and waits for it to exit: the exit code and its
 /// stderr. Fails if it is still running after `EXIT_TIMEOUT` (it started).
 pub async fn serve_until_exit(data_dir: &Path, extra_args: &[&str]) -> (Option<i32>, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
+    serve_wrapped_until_exit(&[], data_dir, extra_args).await
+}
+
+/// [`serve_until_exit`] run as `wrapper… pushmon serve …`.
+pub async fn serve_wrapped_until_exit(
+    wrapper: &[&str],
+    data_dir: &Path,
+    extra_args: &[&str],
+) -> (Option<i32>, String) {
+    let binary = env!("CARGO_BIN_EXE_pushmon");
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => tokio::process::Command::new(binary),
+    };
+    let mut child = command
         .arg("serve")
         .args(["--listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN])
         .arg("--data-dir")
@@ -64,7 +82,21 @@ pub async fn serve_until_exit(data_dir: &Path, extra_args: &[&str]) -> (Option<i
 
 /// `pushmon check`: its exit code, stdout and stderr.
 pub fn check(data_dir: &Path) -> (Option<i32>, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
+    check_wrapped(&[], data_dir)
+}
+
+/// [`check`] run as `wrapper… pushmon check …`.
+pub fn check_wrapped(wrapper: &[&str], data_dir: &Path) -> (Option<i32>, String, String) {
+    let binary = env!("CARGO_BIN_EXE_pushmon");
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = std::process::Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => std::process::Command::new(binary),
+    };
+    let output = command
         .arg("check")
         .arg("--data-dir")
         .arg(data_dir)

@@ -7,6 +7,7 @@ mod alerts;
 mod api;
 mod channels;
 mod crash;
+mod datadir;
 mod declare;
 mod docs;
 mod durability;
