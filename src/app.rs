@@ -439,6 +439,7 @@ async fn rebuild(
         registry.clone(),
         store.clone(),
         reports,
+        clock,
     ));
     for delivery in owed {
         dispatcher.enqueue(delivery);

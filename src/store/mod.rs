@@ -31,6 +31,7 @@ pub mod mark;
 mod open;
 mod quarantine;
 mod read;
+pub mod replay;
 pub mod retention;
 mod writer;
 
@@ -43,17 +44,16 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use tokio::sync::oneshot;
 
 use crate::domain::channel::ChannelEvent;
-use crate::domain::event::Stamped;
+use crate::domain::event::{DeliveryOutcome, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
 
 pub use append::{Append, SnapshotWrite};
-use append::{AppendReply, ChannelWrite, PendingAppend, WriteRequest};
+use append::{AppendReply, ChannelWrite, PendingAppend, Settlement, WriteRequest};
 pub use open::{DataLoss, OpenError, OpenOptions};
 use quarantine::Quarantine;
 pub use quarantine::{QuarantineReports, Quarantined};
 pub use read::RecordedEvent;
-use read::blocking;
 use writer::Writer;
 
 /// Journal kept before memtables are flushed. fjall replays the journal after a crash
@@ -178,6 +178,20 @@ impl Handles {
             .unwrap_or(0))
     }
 
+    /// The ids of the channels that exist.
+    fn channel_ids(&self) -> Result<std::collections::HashSet<ChannelId>, StoreError> {
+        let mut ids = std::collections::HashSet::new();
+        for guard in self.channels.range(layout::FIRST_RECORD..) {
+            let key = guard.key()?;
+            let id: [u8; 16] = key
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("malformed channel key".to_owned()))?;
+            ids.insert(ChannelId::from_bytes(id));
+        }
+        Ok(ids)
+    }
+
     /// Each keyspace's marker: the last batch that wrote to it, as recovered.
     fn markers(&self) -> Result<mark::Seqs, StoreError> {
         let mut seqs = mark::Seqs::default();
@@ -279,7 +293,9 @@ impl EventStore {
             quarantine: std::sync::Mutex::new(quarantine),
         });
         let (sender, receiver) = mpsc::channel();
+        let channels = handles.channel_ids()?;
         let writer = Writer {
+            channels,
             shared: Arc::clone(&shared),
             handles: Some(handles),
             next_seq: checked.recovered.max() + 1,
@@ -372,14 +388,22 @@ impl EventStore {
         self.send(request, answer).await
     }
 
-    /// Removes an outbox entry whose monitor no longer exists.
+    /// Records the `outcome` of a delivery whose monitor no longer exists (a
+    /// `DeliveryRecorded` event in the deleted monitor's log, at `at`) and removes its
+    /// outbox entry, in one batch: the outbox stays replayable from the log.
     pub async fn settle_orphan(
         &self,
-        alert_seq: u64,
-        channel: ChannelId,
+        monitor: MonitorId,
+        outcome: DeliveryOutcome,
+        at: Timestamp,
     ) -> Result<u64, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.send(WriteRequest::Settle((alert_seq, channel), reply), answer)
+        let settlement = Settlement {
+            monitor,
+            outcome,
+            at,
+        };
+        self.send(WriteRequest::Settle(settlement, reply), answer)
             .await
     }
 

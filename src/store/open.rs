@@ -261,6 +261,10 @@ pub(super) fn open_checked(data_dir: &Path, options: OpenOptions) -> Result<Chec
             return Err(OpenError::DataLoss(Box::new(found)));
         }
     }
+    if loss.is_none() {
+        make_replayable(&handles)?;
+        recovered = handles.markers()?;
+    }
     if !options.inspect {
         // Never below the mark: a sequence number is never used twice.
         let floor = mark.as_ref().map_or(0, |mark| mark.seqs.max());
@@ -281,6 +285,63 @@ pub(super) fn open_checked(data_dir: &Path, options: OpenOptions) -> Result<Chec
         recovered,
         loss,
     })
+}
+
+/// Once per store, on the first open by a version whose logs replay everything:
+/// gives each API key recorded before keys had a log a `created` event, and records
+/// from which sequence number alerts replay (before it, an outcome recorded for a
+/// deleted monitor left no event). One durable batch.
+fn make_replayable(handles: &Handles) -> Result<(), StoreError> {
+    if handles.meta.get(layout::META_REPLAYABLE_FROM)?.is_some() {
+        return Ok(());
+    }
+    let mut next = handles.markers()?.max() + 1;
+    let mut batch = handles.db.batch().durability(Some(PersistMode::SyncData));
+    let mut keys_written = false;
+    for guard in handles.api_keys.range(layout::FIRST_RECORD..) {
+        let (id, record) = guard.into_inner()?;
+        let id: [u8; 16] = id
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("malformed API key id".to_owned()))?;
+        let logged = handles
+            .api_key_events
+            .range(layout::api_key_event_key(id, 0)..=layout::api_key_event_key(id, u64::MAX))
+            .next()
+            .is_some();
+        if !logged {
+            let key = super::api_keys::decode(&record)?;
+            let event =
+                super::api_keys::encode_event(&super::api_keys::ApiKeyChange::Created(key))?;
+            batch.insert(
+                &handles.api_key_events,
+                layout::api_key_event_key(id, next),
+                event,
+            );
+            next += 1;
+            keys_written = true;
+        }
+    }
+    if keys_written {
+        batch.insert(
+            &handles.api_key_events,
+            layout::MARKER,
+            (next - 1).to_be_bytes(),
+        );
+        tracing::info!("API keys recorded before keys had a log were given their creation event");
+    }
+    batch.insert(
+        &handles.meta,
+        layout::META_LAST_SEQ,
+        (next - 1).to_be_bytes(),
+    );
+    batch.insert(
+        &handles.meta,
+        layout::META_REPLAYABLE_FROM,
+        next.to_be_bytes(),
+    );
+    batch.commit()?;
+    Ok(())
 }
 
 /// Makes sure `data_dir` is a directory (creating it unless inspecting).

@@ -190,7 +190,9 @@ impl Writer {
             WriteRequest::Channel(write) => {
                 let _ = write.reply.send(refused());
             }
-            WriteRequest::Settle(_, reply) | WriteRequest::StartRebuild(_, reply) => {
+            WriteRequest::Settle(_, reply)
+            | WriteRequest::ApiKey(_, reply)
+            | WriteRequest::StartRebuild(_, reply) => {
                 let _ = reply.send(refused());
             }
             WriteRequest::Alive(at) => self.alive = Some(at),
@@ -254,6 +256,7 @@ impl Writer {
             .and_then(|handles| {
                 // The highest marker: a batch reported as failed may have reached the disk.
                 let last_seq = handles.markers()?.max();
+                let channels = handles.channel_ids()?;
                 // A probe: the fault has cleared only once a durable write succeeds. It
                 // writes what is already true, and the newest alive time the server sent.
                 let mut probe = handles.db.batch().durability(Some(PersistMode::SyncData));
@@ -266,10 +269,11 @@ impl Writer {
                     );
                 }
                 probe.commit()?;
-                Ok((handles, last_seq))
+                Ok((handles, last_seq, channels))
             });
         match attempt {
-            Ok((handles, last_seq)) => {
+            Ok((handles, last_seq, channels)) => {
+                self.channels = channels;
                 let mut quarantine = self.shared.quarantine();
                 if let Some((first_failed, monitors)) = self.failed.take()
                     && last_seq >= first_failed

@@ -811,20 +811,50 @@ async fn reopening_after_a_clean_close_or_a_drop_without_close_is_never_refused(
     }
 }
 
-/// Decides, persists with the deliveries it owes to `channel`, then applies.
-async fn run_owing(
-    store: &EventStore,
-    monitor: &mut Monitor,
-    command: Command,
-    now: Timestamp,
-    channel: crate::domain::ids::ChannelId,
-) {
+/// A webhook channel, created in the store.
+async fn stored_channel(store: &EventStore, now: Timestamp) -> crate::domain::ids::ChannelId {
+    use crate::domain::channel::{Channel, ChannelEvent, ChannelKind};
+    let id = crate::domain::ids::ChannelId::generate(now);
+    let channel = Channel {
+        id,
+        name: "hook".to_owned(),
+        kind: ChannelKind::Webhook {
+            url: "http://127.0.0.1:1/".to_owned(),
+            secret: None,
+        },
+        created_at: now,
+        key: None,
+    };
+    store
+        .write_channel(id, now, ChannelEvent::Created(channel))
+        .await
+        .expect("channel written");
+    id
+}
+
+/// A configuration change to these channels.
+fn with_channels(channels: Vec<crate::domain::ids::ChannelId>) -> Command {
+    Command::Update(crate::domain::machine::ConfigPatch {
+        channels: Some(channels),
+        ..Default::default()
+    })
+}
+
+/// Decides, persists with the deliveries it owes (as an actor would, to each of the
+/// monitor's channels that exists), then applies.
+async fn run_owing(store: &EventStore, monitor: &mut Monitor, command: Command, now: Timestamp) {
     let events = decide(monitor, command, now);
     let mut next = monitor.clone();
     for stamped in &events {
         apply(&mut next, 0, stamped.at, &stamped.event);
     }
-    let owed = crate::domain::alert::owed_deliveries(&next, &events, |c| c == channel);
+    let existing: Vec<_> = store
+        .load_channels()
+        .expect("channels")
+        .into_iter()
+        .map(|channel| channel.id)
+        .collect();
+    let owed = crate::domain::alert::owed_deliveries(&next, &events, |c| existing.contains(&c));
     let mut append = Append::new(monitor.id, events, Some(next.clone()).into());
     append.owed = owed;
     next.last_seq = store.append_with(append).await.expect("append succeeds");
@@ -836,14 +866,11 @@ async fn a_deleted_monitors_history_goes_once_its_deletion_is_older_than_the_max
     let dir = tempfile::tempdir().expect("temp dir");
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
-    let channel = crate::domain::ids::ChannelId::generate(at(0));
+    let channel = stored_channel(&store, at(0)).await;
     let mut live = create(&store, "live", at(0)).await;
     let mut gone = create(&store, "gone", at(0)).await;
     let mut owing = create(&store, "owing", at(0)).await;
-    owing.config = std::sync::Arc::new(MonitorConfig {
-        channels: vec![channel],
-        ..config("owing")
-    });
+    run(&store, &mut owing, with_channels(vec![channel]), at(0)).await;
     for monitor in [&mut live, &mut gone, &mut owing] {
         for n in 0..5 {
             run(
@@ -856,14 +883,7 @@ async fn a_deleted_monitors_history_goes_once_its_deletion_is_older_than_the_max
         }
     }
     // `owing` goes down with an alert owed to a channel, then is deleted.
-    run_owing(
-        &store,
-        &mut owing,
-        beat(PushStatus::Down, "bad"),
-        at(8),
-        channel,
-    )
-    .await;
+    run_owing(&store, &mut owing, beat(PushStatus::Down, "bad"), at(8)).await;
     let owed = store.load_outbox().expect("outbox");
     assert_eq!(owed.len(), 1);
     run(&store, &mut gone, Command::Delete, at(10)).await;
@@ -904,8 +924,14 @@ async fn a_deleted_monitors_history_goes_once_its_deletion_is_older_than_the_max
     assert_eq!(history_len(gone.id).await, 0, "removed whole");
     assert!(history_len(owing.id).await > 0, "kept for the owed alert");
     assert_eq!(store.load_outbox().expect("outbox"), owed);
+    let outcome = crate::domain::event::DeliveryOutcome {
+        channel,
+        alert_seq: owed[0].alert.alert_seq,
+        attempts: 1,
+        error: None,
+    };
     store
-        .settle_orphan(owed[0].alert.alert_seq, channel)
+        .settle_orphan(owing.id, outcome, at(61))
         .await
         .expect("settles");
     let swept = store.sweep(retention, at(62), || true).expect("sweeps");
@@ -960,12 +986,9 @@ async fn retention_keeps_the_heartbeats_an_owed_alert_carries() {
     let dir = tempfile::tempdir().expect("temp dir");
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
-    let channel = crate::domain::ids::ChannelId::generate(at(0));
+    let channel = stored_channel(&store, at(0)).await;
     let mut monitor = create(&store, "m", at(0)).await;
-    monitor.config = std::sync::Arc::new(MonitorConfig {
-        channels: vec![channel],
-        ..config("m")
-    });
+    run(&store, &mut monitor, with_channels(vec![channel]), at(0)).await;
     run(
         &store,
         &mut monitor,
@@ -980,14 +1003,7 @@ async fn retention_keeps_the_heartbeats_an_owed_alert_carries() {
         at(2),
     )
     .await;
-    run_owing(
-        &store,
-        &mut monitor,
-        Command::CheckDeadline,
-        at(40),
-        channel,
-    )
-    .await;
+    run_owing(&store, &mut monitor, Command::CheckDeadline, at(40)).await;
     assert_eq!(monitor.status, crate::domain::machine::Status::Down);
     for n in 0..5 {
         run(
@@ -1005,5 +1021,209 @@ async fn retention_keeps_the_heartbeats_an_owed_alert_carries() {
     store.sweep(retention, at(100), || true).expect("sweeps");
     let history = store.history(monitor.id, 1000, None).await.expect("reads");
     assert_eq!(heartbeat_msgs(&history), ["valued", "plain", "d4"]);
+    close(opened, store).await;
+}
+
+/// What the server starts from, as the replay keys it.
+fn stored_state(store: &EventStore) -> super::replay::Replayed {
+    let replayed = store.replay().expect("replays");
+    super::replay::Replayed {
+        monitors: store
+            .load_monitors()
+            .expect("monitors")
+            .into_iter()
+            .map(|monitor| (monitor.id, monitor))
+            .collect(),
+        channels: store
+            .load_channels()
+            .expect("channels")
+            .into_iter()
+            .map(|channel| (channel.id, channel))
+            .collect(),
+        api_keys: store
+            .load_api_keys()
+            .expect("keys")
+            .into_iter()
+            .map(|key| (key.id, key))
+            .collect(),
+        outbox: store
+            .load_outbox()
+            .expect("outbox")
+            .into_iter()
+            .filter(|delivery| delivery.alert.alert_seq >= replayed.outbox_from)
+            .map(|delivery| ((delivery.alert.alert_seq, delivery.channel), delivery))
+            .collect(),
+        outbox_from: replayed.outbox_from,
+        events: replayed.events,
+    }
+}
+
+fn api_key(n: u8, now: Timestamp) -> crate::domain::api_key::ApiKey {
+    crate::domain::api_key::ApiKey {
+        id: crate::domain::api_key::ApiKeyId::generate(now),
+        name: format!("key {n}"),
+        scope: crate::domain::api_key::Scope::Read,
+        created_at: now,
+        digest: [n; 32],
+    }
+}
+
+#[tokio::test]
+async fn channels_keys_and_the_outbox_replay_from_the_logs_alone() {
+    use crate::domain::channel::ChannelEvent;
+    use crate::domain::event::DeliveryOutcome;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let kept = stored_channel(&store, at(0)).await;
+    let dropped = stored_channel(&store, at(0)).await;
+    let mut renamed = store.load_channels().expect("channels")[0].clone();
+    renamed.name = "renamed".to_owned();
+    store
+        .write_channel(renamed.id, at(1), ChannelEvent::Updated(renamed))
+        .await
+        .expect("update");
+    let keep_key = api_key(1, at(1));
+    let revoke_key = api_key(2, at(1));
+    store.put_api_key(&keep_key).await.expect("put");
+    store.put_api_key(&revoke_key).await.expect("put");
+    store.remove_api_key(revoke_key.id).await.expect("revoke");
+    store
+        .remove_api_key(revoke_key.id)
+        .await
+        .expect("revoking again is nothing");
+
+    let mut monitor = create(&store, "alerting", at(2)).await;
+    run(
+        &store,
+        &mut monitor,
+        with_channels(vec![kept, dropped]),
+        at(0),
+    )
+    .await;
+    run(
+        &store,
+        &mut monitor,
+        beat_with(PushStatus::Up, "hi", Some(2.0)),
+        at(3),
+    )
+    .await;
+    // Down: owed to both channels.
+    run_owing(&store, &mut monitor, beat(PushStatus::Down, "x"), at(4)).await;
+    let down_seq = monitor.last_seq;
+    // The actor records one outcome (its event settles the entry).
+    let outcome = DeliveryOutcome {
+        channel: kept,
+        alert_seq: down_seq,
+        attempts: 1,
+        error: None,
+    };
+    let events = decide(&monitor, Command::RecordDelivery(outcome.clone()), at(5));
+    let mut append = Append::new(monitor.id, events, Some(monitor.clone()).into());
+    append.settled = Some((down_seq, kept));
+    monitor.last_seq = store.append_with(append).await.expect("records");
+    // A channel deleted in the log before the next alert is owed nothing, even by an
+    // actor that still thinks it exists.
+    store
+        .write_channel(dropped, at(6), ChannelEvent::Deleted)
+        .await
+        .expect("delete");
+    let events = decide(&monitor, beat(PushStatus::Up, "back"), at(7));
+    let mut next = monitor.clone();
+    for stamped in &events {
+        apply(&mut next, 0, stamped.at, &stamped.event);
+    }
+    let mut append = Append::new(monitor.id, events.clone(), Some(next.clone()).into());
+    append.owed = crate::domain::alert::owed_deliveries(&next, &events, |_| true);
+    assert_eq!(append.owed.len(), 2);
+    next.last_seq = store.append_with(append).await.expect("append");
+    monitor = next;
+    let up_seq = monitor.last_seq;
+    let owed: Vec<_> = store
+        .load_outbox()
+        .expect("outbox")
+        .into_iter()
+        .filter(|delivery| delivery.alert.alert_seq == up_seq)
+        .collect();
+    assert_eq!(
+        owed.iter()
+            .map(|delivery| delivery.channel)
+            .collect::<Vec<_>>(),
+        [kept],
+        "the up is owed to the channel that exists only"
+    );
+    // Deleted with its up still owed; the outcome is recorded in its log.
+    run(&store, &mut monitor, Command::Delete, at(8)).await;
+    store
+        .settle_orphan(
+            monitor.id,
+            DeliveryOutcome {
+                channel: kept,
+                alert_seq: owed[0].alert.alert_seq,
+                attempts: 2,
+                error: Some("500".to_owned()),
+            },
+            at(9),
+        )
+        .await
+        .expect("settles");
+    // One more monitor with an alert still owed at the end.
+    let mut other = create(&store, "other", at(10)).await;
+    run(&store, &mut other, with_channels(vec![kept]), at(0)).await;
+    run_owing(&store, &mut other, beat(PushStatus::Down, "y"), at(11)).await;
+    close(opened, store).await;
+
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    let replayed = store.replay().expect("replays");
+    assert_eq!(replayed, stored_state(&store));
+    assert_eq!(replayed.channels.len(), 1);
+    assert_eq!(replayed.channels[&kept].name, "renamed");
+    assert_eq!(replayed.api_keys.keys().collect::<Vec<_>>(), [&keep_key.id]);
+    // Owed: the first down to the deleted channel (never delivered), and other's down.
+    assert_eq!(
+        replayed.outbox.keys().collect::<Vec<_>>(),
+        [&(down_seq, dropped), &(other.last_seq, kept)]
+    );
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn keys_recorded_before_keys_had_a_log_get_their_creation_event_on_first_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old_key = api_key(3, at(0));
+    {
+        let opened = EventStore::open(dir.path()).expect("opens");
+        let store = opened.store.clone();
+        store.put_api_key(&old_key).await.expect("put");
+        // As an older version left it: a record, no log, no `replayable_from`.
+        let handles = store.shared.handles().expect("open");
+        let mut batch = handles
+            .db
+            .batch()
+            .durability(Some(fjall::PersistMode::SyncData));
+        for guard in handles.api_key_events.range(layout::FIRST_RECORD..) {
+            batch.remove(&handles.api_key_events, guard.key().expect("key"));
+        }
+        batch.remove(&handles.meta, layout::META_REPLAYABLE_FROM);
+        batch.commit().expect("commit");
+        drop(handles);
+        assert!(store.replay().expect("replays").api_keys.is_empty());
+        close(opened, store).await;
+    }
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    let replayed = store.replay().expect("replays");
+    assert_eq!(
+        replayed.api_keys.into_values().collect::<Vec<_>>(),
+        vec![old_key.clone()]
+    );
+    assert!(replayed.outbox_from > 1);
+    // Only once: a second open adds nothing.
+    let events = replayed.events;
+    close(opened, store).await;
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    assert_eq!(store.replay().expect("replays").events, events);
     close(opened, store).await;
 }

@@ -15,11 +15,13 @@ use fjall::PersistMode;
 use tokio::sync::oneshot;
 
 use crate::domain::channel::ChannelEvent;
+use crate::domain::event::Event;
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::prometheus;
 
+use super::api_keys::{self, ApiKeyChange};
 use super::append::{
-    Append, AppendReply, ChannelWrite, PendingAppend, SnapshotWrite, WriteRequest,
+    Append, AppendReply, ChannelWrite, PendingAppend, Settlement, SnapshotWrite, WriteRequest,
 };
 use super::codec::{self, StoredEvent};
 use super::mark::{self, KEYSPACE_COUNT, Keeper, Ks, Mark, Seqs};
@@ -35,7 +37,8 @@ const MAX_APPENDS_PER_BATCH: usize = 4096;
 pub(super) enum Pending {
     Append(Box<PendingAppend>),
     Channel(ChannelWrite),
-    Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
+    Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),
+    ApiKey(ApiKeyChange, oneshot::Sender<Result<u64, StoreError>>),
     StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),
 }
 
@@ -46,6 +49,10 @@ pub(super) struct Writer {
     /// The database writes go to; `None` after a failed write until reopened.
     pub(super) handles: Option<Arc<Handles>>,
     pub(super) next_seq: u64,
+    /// The channels that exist, as the log orders their creations and deletions: an
+    /// alert owes a delivery only to a channel that exists when it is numbered, so
+    /// the outbox is what a replay of the log owes.
+    pub(super) channels: HashSet<ChannelId>,
     /// Each keyspace's marker as last durably written.
     pub(super) durable: Seqs,
     /// Writes the high-water mark; `None` when the store is only inspected.
@@ -100,7 +107,12 @@ impl Writer {
                 match request {
                     WriteRequest::Append(append) => pending.push(Pending::Append(append)),
                     WriteRequest::Channel(write) => pending.push(Pending::Channel(write)),
-                    WriteRequest::Settle(key, reply) => pending.push(Pending::Settle(key, reply)),
+                    WriteRequest::Settle(settlement, reply) => {
+                        pending.push(Pending::Settle(settlement, reply));
+                    }
+                    WriteRequest::ApiKey(change, reply) => {
+                        pending.push(Pending::ApiKey(change, reply));
+                    }
                     WriteRequest::StartRebuild(monitor, reply) => {
                         pending.push(Pending::StartRebuild(monitor, reply));
                     }
@@ -179,10 +191,16 @@ impl Writer {
                     touched[Ks::ChannelEvents as usize] = true;
                     self.stage_channel(handles, &mut batch, write)
                 }
-                Pending::Settle((alert_seq, channel), _) => {
+                Pending::Settle(settlement, _) => {
                     touched[Ks::Outbox as usize] = true;
-                    batch.remove(&handles.outbox, layout::outbox_key(*alert_seq, *channel));
-                    Ok(0)
+                    touched[Ks::Events as usize] = true;
+                    event_count += 1;
+                    self.stage_settlement(handles, &mut batch, settlement)
+                }
+                Pending::ApiKey(change, _) => {
+                    touched[Ks::ApiKeys as usize] = true;
+                    touched[Ks::ApiKeyEvents as usize] = true;
+                    self.stage_api_key(handles, &mut batch, change)
                 }
                 Pending::StartRebuild(monitor, _) => {
                     quarantine.rebuild_started(*monitor);
@@ -222,6 +240,7 @@ impl Writer {
         hot.commit_duration.record(started.elapsed().as_secs_f64());
         hot.batch_events.record(event_count as f64);
         if let Err(error) = outcome {
+            // The channels staged in the failed batch: the set is read again on reopening.
             tracing::error!(%error, "event log commit failed; nothing in the batch is acknowledged; reopening the store");
             metrics::counter!(prometheus::STORE_WRITE_FAILURES_TOTAL).increment(1);
             let monitors = pending
@@ -281,8 +300,12 @@ impl Writer {
         match &write.event {
             ChannelEvent::Created(channel) | ChannelEvent::Updated(channel) => {
                 batch.insert(&handles.channels, key, codec::encode_channel(channel)?);
+                self.channels.insert(write.channel);
             }
-            ChannelEvent::Deleted => batch.remove(&handles.channels, key),
+            ChannelEvent::Deleted => {
+                batch.remove(&handles.channels, key);
+                self.channels.remove(&write.channel);
+            }
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -313,6 +336,66 @@ impl Writer {
         }
     }
 
+    /// A deleted monitor's delivery outcome: its event, and the outbox entry's removal.
+    fn stage_settlement(
+        &mut self,
+        handles: &Handles,
+        batch: &mut fjall::OwnedWriteBatch,
+        settlement: &Settlement,
+    ) -> Result<u64, StoreError> {
+        let stored = StoredEvent {
+            at: settlement.at,
+            event: Event::DeliveryRecorded(settlement.outcome.clone()),
+        };
+        let value = codec::encode_event(&stored)?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        batch.insert(
+            &handles.events,
+            layout::event_key(settlement.monitor, seq),
+            value,
+        );
+        let outcome = &settlement.outcome;
+        batch.remove(
+            &handles.outbox,
+            layout::outbox_key(outcome.alert_seq, outcome.channel),
+        );
+        Ok(seq)
+    }
+
+    /// An API key's record and event; a revocation of a key that does not exist
+    /// writes nothing.
+    fn stage_api_key(
+        &mut self,
+        handles: &Handles,
+        batch: &mut fjall::OwnedWriteBatch,
+        change: &ApiKeyChange,
+    ) -> Result<u64, StoreError> {
+        let id = match change {
+            ApiKeyChange::Created(key) => key.id,
+            ApiKeyChange::Revoked(id) => *id,
+        };
+        let record_key = *id.as_bytes();
+        let record = match change {
+            ApiKeyChange::Created(key) => Some(api_keys::encode(key)?),
+            ApiKeyChange::Revoked(_) if handles.api_keys.contains_key(record_key)? => None,
+            ApiKeyChange::Revoked(_) => return Ok(self.next_seq - 1),
+        };
+        let event = api_keys::encode_event(change)?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        match record {
+            Some(value) => batch.insert(&handles.api_keys, record_key, value),
+            None => batch.remove(&handles.api_keys, record_key),
+        }
+        batch.insert(
+            &handles.api_key_events,
+            layout::api_key_event_key(record_key, seq),
+            event,
+        );
+        Ok(seq)
+    }
+
     /// Puts one append's events, state and outbox changes into the batch, numbering
     /// the events.
     fn stage(
@@ -325,6 +408,12 @@ impl Writer {
     ) -> Result<u64, StoreError> {
         let first_seq = self.next_seq;
         let mut owed = Vec::with_capacity(append.owed.len());
+        // A channel deleted before this append (in the log's order) is owed nothing,
+        // even if its deletion had not yet reached the actor's view of the channels.
+        let channels = &self.channels;
+        append
+            .owed
+            .retain(|(_, delivery)| channels.contains(&delivery.channel));
         for (index, delivery) in &mut append.owed {
             delivery.alert.alert_seq = first_seq + *index as u64;
             owed.push((
@@ -398,7 +487,9 @@ impl Pending {
         let reply = match self {
             Pending::Append(append) => return append.reply.send(result),
             Pending::Channel(write) => write.reply,
-            Pending::Settle(_, reply) | Pending::StartRebuild(_, reply) => reply,
+            Pending::Settle(_, reply)
+            | Pending::ApiKey(_, reply)
+            | Pending::StartRebuild(_, reply) => reply,
         };
         let _ = reply.send(result);
     }

@@ -21,6 +21,7 @@ mod limits;
 mod prometheus;
 mod push;
 mod receiver;
+mod replay;
 mod restart;
 mod running;
 mod smtp;
