@@ -183,7 +183,12 @@ fn registry(c: &mut Criterion) {
             Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
                 .await
                 .unwrap();
-        pushmon::monitor::record_outcomes(registry.clone(), store.clone(), reports);
+        pushmon::monitor::record_outcomes(
+            registry.clone(),
+            store.clone(),
+            reports,
+            Clock::system(),
+        );
         let creations = (0..MONITORS).map(|index| {
             let mut config = monitor().config.as_ref().clone();
             config.name = format!("monitor {index}");

@@ -23,7 +23,7 @@ use crate::http::{self, AppState, Phase};
 use crate::monitor::{self, Registry};
 use crate::prometheus;
 use crate::store::retention::Retention;
-use crate::store::{EventStore, QuarantineReports};
+use crate::store::{EventStore, OpenOptions, QuarantineReports};
 
 mod admin_token;
 use admin_token::admin_token;
@@ -80,6 +80,18 @@ pub async fn run_with_reload(
         })
     };
     let bound = listener.local_addr().context("reading the bound address")?;
+    // The store first: it says clearly what is wrong with the data directory.
+    let data_dir = config.data_dir.clone();
+    let options = OpenOptions {
+        accept_data_loss: config.accept_data_loss,
+        ..OpenOptions::default()
+    };
+    let opened = tokio::task::spawn_blocking(move || EventStore::open_with(&data_dir, options))
+        .await
+        .context("store open task")?
+        .context("opening the store")?;
+    let store = opened.store.clone();
+    tracing::info!(data_dir = %config.data_dir.display(), "store opened");
     let (admin_token, _) = admin_token(&config)?;
     let tls = match config.tls.clone() {
         None => None,
@@ -89,14 +101,6 @@ pub async fn run_with_reload(
                 .context("TLS load task")??,
         ),
     };
-
-    let data_dir = config.data_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || EventStore::open(&data_dir))
-        .await
-        .context("store open task")?
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let store = opened.store.clone();
-    tracing::info!(data_dir = %config.data_dir.display(), "store opened");
 
     let reader = store.clone();
     let stored_channels = tokio::task::spawn_blocking(move || reader.load_channels())
@@ -357,6 +361,7 @@ async fn sweep_history(
                 tracing::debug!(
                     monitors = swept.monitors,
                     deleted = swept.deleted,
+                    removed_histories = swept.removed_histories,
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "history swept"
                 );
@@ -463,6 +468,7 @@ async fn rebuild(
         registry.clone(),
         store.clone(),
         reports,
+        clock,
     ));
     for delivery in owed {
         dispatcher.enqueue(delivery);

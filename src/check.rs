@@ -1,49 +1,72 @@
-//! `pushmon check`: opens a stopped server's store and compares every monitor's
-//! snapshot with a fold of its whole history.
+//! `pushmon check`: opens a stopped server's store, reports acknowledged writes missing
+//! from it (its log ends before its high-water mark), and compares what the server
+//! starts from with a replay of the logs alone (`store::replay`): every monitor's
+//! snapshot, every channel's and API key's record, and the outbox.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::fmt::Debug;
 use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::store::EventStore;
+use crate::store::{DataLoss, EventStore, OpenOptions};
 
 /// What `pushmon check` found.
 pub struct CheckReport {
     pub monitors: usize,
+    pub channels: usize,
+    pub api_keys: usize,
+    /// Deliveries owed (in the outbox).
+    pub owed: usize,
+    /// Events replayed, over every log.
     pub events: usize,
-    /// One line per monitor whose snapshot differs from its replay (or exists in only
-    /// one of the two).
+    /// Acknowledged writes missing from the store.
+    pub loss: Option<DataLoss>,
+    /// One line per difference between what the server starts from and the replay.
     pub mismatches: Vec<String>,
 }
 
-/// Compares every monitor's snapshot with a fold of its whole history. Blocking; the
+/// Compares what the server starts from with a replay of the logs. Blocking; the
 /// store must not be open elsewhere (fjall locks the directory).
 pub fn check_store(data_dir: &Path) -> anyhow::Result<CheckReport> {
-    let opened = EventStore::open(data_dir)
-        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let opened = EventStore::open_with(data_dir, OpenOptions::inspect())?;
     let store = opened.store.clone();
-    let snapshots: std::collections::BTreeMap<_, _> = store
-        .load_monitors()?
-        .into_iter()
-        .map(|monitor| (monitor.id, monitor))
-        .collect();
-    let (replayed, events) = store.replay_all_counted()?;
+    let snapshots = store.load_monitors()?;
+    let channels = store.load_channels()?;
+    let api_keys = store.load_api_keys()?;
+    let outbox = store.load_outbox()?;
+    let replayed = store.replay()?;
     let mut mismatches = Vec::new();
-    for (id, snapshot) in &snapshots {
-        match replayed.get(id) {
-            Some(replay) if replay == snapshot => {}
-            Some(replay) => {
-                mismatches.push(format!("{id}: snapshot {snapshot:?} != replay {replay:?}"))
-            }
-            None => mismatches.push(format!("{id}: a snapshot but no live history")),
-        }
-    }
-    for id in replayed.keys() {
-        if !snapshots.contains_key(id) {
-            mismatches.push(format!("{id}: a live history but no snapshot"));
-        }
-    }
+    let counts = (snapshots.len(), channels.len(), api_keys.len());
+    compare(
+        "monitor",
+        snapshots.into_iter().map(|monitor| (monitor.id, monitor)),
+        &replayed.monitors,
+        &mut mismatches,
+    );
+    compare(
+        "channel",
+        channels.into_iter().map(|channel| (channel.id, channel)),
+        &replayed.channels,
+        &mut mismatches,
+    );
+    compare(
+        "API key",
+        api_keys.into_iter().map(|key| (key.id, key)),
+        &replayed.api_keys,
+        &mut mismatches,
+    );
+    let owed = outbox.len();
+    compare(
+        "owed delivery",
+        outbox
+            .into_iter()
+            .filter(|delivery| delivery.alert.alert_seq >= replayed.outbox_from)
+            .map(|delivery| ((delivery.alert.alert_seq, delivery.channel), delivery)),
+        &replayed.outbox,
+        &mut mismatches,
+    );
     drop(store);
     let writer = opened.writer_thread;
     let closer = opened.store;
@@ -54,37 +77,88 @@ pub fn check_store(data_dir: &Path) -> anyhow::Result<CheckReport> {
     drop(closer);
     let _ = writer.join();
     Ok(CheckReport {
-        monitors: snapshots.len(),
-        events,
+        monitors: counts.0,
+        channels: counts.1,
+        api_keys: counts.2,
+        owed,
+        events: replayed.events,
+        loss: opened.loss,
         mismatches,
     })
 }
 
+/// One line per key whose stored value differs from the replay, or that only one of
+/// the two has.
+fn compare<K: Ord + Debug, V: PartialEq + Debug>(
+    what: &str,
+    stored: impl Iterator<Item = (K, V)>,
+    replayed: &BTreeMap<K, V>,
+    mismatches: &mut Vec<String>,
+) {
+    let stored: BTreeMap<K, V> = stored.collect();
+    for (key, value) in &stored {
+        match replayed.get(key) {
+            Some(replay) if replay == value => {}
+            Some(replay) => {
+                mismatches.push(format!(
+                    "{what} {key:?}: stored {value:?} != replay {replay:?}"
+                ));
+            }
+            None => mismatches.push(format!("{what} {key:?}: stored, but not in the replay")),
+        }
+    }
+    for key in replayed.keys() {
+        if !stored.contains_key(key) {
+            mismatches.push(format!("{what} {key:?}: in the replay, but not stored"));
+        }
+    }
+}
+
 impl CheckReport {
-    /// Every snapshot equals its replay.
+    /// Nothing is missing and everything stored equals its replay.
     pub fn is_ok(&self) -> bool {
-        self.mismatches.is_empty()
+        self.mismatches.is_empty() && self.loss.is_none()
+    }
+
+    fn counts(&self) -> String {
+        format!(
+            "{} monitors, {} channels, {} API keys, {} owed deliveries",
+            self.monitors, self.channels, self.api_keys, self.owed
+        )
     }
 }
 
 impl fmt::Display for CheckReport {
-    /// What `pushmon check` prints: a summary line, after one line per mismatch.
+    /// What `pushmon check` prints: a summary line, after one line per problem.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_ok() {
             return writeln!(
                 f,
-                "ok: {} monitors; each stored state equals a full replay of its {} events in total",
-                self.monitors, self.events
+                "ok: {}; each equals a replay of the log ({} events)",
+                self.counts(),
+                self.events
             );
+        }
+        if let Some(loss) = &self.loss {
+            writeln!(f, "data loss: {loss}")?;
         }
         for mismatch in &self.mismatches {
             writeln!(f, "mismatch: {mismatch}")?;
         }
+        if let Some(loss) = &self.loss {
+            let (from, to) = loss.missing();
+            write!(
+                f,
+                "FAILED: acknowledged writes {from} to {to} are missing; "
+            )?;
+        } else {
+            write!(f, "FAILED: ")?;
+        }
         writeln!(
             f,
-            "FAILED: {} of {} monitors differ from a replay of the log",
+            "{} differences from a replay of the log ({})",
             self.mismatches.len(),
-            self.monitors
+            self.counts()
         )
     }
 }
@@ -97,23 +171,49 @@ mod tests {
     fn the_report_says_ok_or_lists_each_mismatch() {
         let ok = CheckReport {
             monitors: 2,
+            channels: 1,
+            api_keys: 0,
+            owed: 3,
             events: 7,
+            loss: None,
             mismatches: Vec::new(),
         };
         assert!(ok.is_ok());
         assert_eq!(
             ok.to_string(),
-            "ok: 2 monitors; each stored state equals a full replay of its 7 events in total\n"
+            "ok: 2 monitors, 1 channels, 0 API keys, 3 owed deliveries; each equals a replay \
+             of the log (7 events)\n"
         );
         let failed = CheckReport {
-            mismatches: vec!["m1: a snapshot but no live history".to_owned()],
+            mismatches: vec!["monitor m1: stored, but not in the replay".to_owned()],
             ..ok
         };
         assert!(!failed.is_ok());
         assert_eq!(
             failed.to_string(),
-            "mismatch: m1: a snapshot but no live history\n\
-             FAILED: 1 of 2 monitors differ from a replay of the log\n"
+            "mismatch: monitor m1: stored, but not in the replay\n\
+             FAILED: 1 differences from a replay of the log (2 monitors, 1 channels, 0 API \
+             keys, 3 owed deliveries)\n"
+        );
+    }
+
+    #[test]
+    fn compare_names_each_difference_once() {
+        let replayed: BTreeMap<u8, &str> = [(1, "a"), (2, "b"), (4, "d")].into();
+        let mut found = Vec::new();
+        compare(
+            "thing",
+            [(1, "a"), (2, "B"), (3, "c")].into_iter(),
+            &replayed,
+            &mut found,
+        );
+        assert_eq!(
+            found,
+            [
+                "thing 2: stored \"B\" != replay \"b\"",
+                "thing 3: stored, but not in the replay",
+                "thing 4: in the replay, but not stored",
+            ]
         );
     }
 }

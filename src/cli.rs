@@ -116,6 +116,8 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
     #[arg(long = setting::MONITOR_METRICS.flag, help = setting::MONITOR_METRICS.help())]
     pub no_monitor_metrics: bool,
+    #[arg(long = setting::ACCEPT_DATA_LOSS.flag, help = setting::ACCEPT_DATA_LOSS.help())]
+    pub accept_data_loss: bool,
 }
 
 /// Every setting: its flag, environment variable, default as `--help` shows it, and
@@ -367,8 +369,19 @@ pub mod setting {
         switch: Some("false"),
     };
 
+    /// The flag accepts the loss; the variable takes true or false.
+    pub const ACCEPT_DATA_LOSS: Setting = Setting {
+        flag: "accept-data-loss",
+        env: "PUSHMON_ACCEPT_DATA_LOSS",
+        default: "false",
+        about: "Start even if the store lost acknowledged writes (its journal was truncated \
+                or deleted); sequence numbers continue above the lost ones. Use once",
+        name: "accept data loss",
+        switch: Some("true"),
+    };
+
     /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 24] = [
+    pub const ALL: [Setting; 25] = [
         LISTEN,
         DATA_DIR,
         ADMIN_TOKEN,
@@ -393,5 +406,6 @@ pub mod setting {
         TLS_CERT,
         TLS_KEY,
         MONITOR_METRICS,
+        ACCEPT_DATA_LOSS,
     ];
 }

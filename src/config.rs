@@ -199,6 +199,8 @@ pub struct Config {
     pub retention: Retention,
     /// Time between two retention sweeps.
     pub history_sweep: Duration,
+    /// Start even if the store lost acknowledged writes.
+    pub accept_data_loss: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +232,7 @@ impl Config {
             max_connections: 10_000,
             retention: Retention::default(),
             history_sweep: Duration::from_secs(300),
+            accept_data_loss: false,
         }
     }
 
@@ -367,11 +370,7 @@ impl Config {
             args.no_monitor_metrics.then_some(Flag::Parsed(false)),
             env,
             default.monitor_metrics,
-            |text| match text.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(format!("{text:?} is neither true nor false")),
-            },
+            boolean,
         )?;
         let alert_timeout =
             ALERT_TIMEOUT.resolve(args.alert_timeout, env, default.alert_timeout, |text| {
@@ -382,10 +381,14 @@ impl Config {
                 .then_some(Flag::Parsed(AddressPolicy::DenyPrivate)),
             env,
             default.alert_addresses,
-            |text| match text.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => Ok(AddressPolicy::DenyPrivate),
-                "false" | "0" | "no" | "off" => Ok(AddressPolicy::AllowAll),
-                _ => Err(format!("{text:?} is neither true nor false")),
+            |text| {
+                boolean(text).map(|deny| {
+                    if deny {
+                        AddressPolicy::DenyPrivate
+                    } else {
+                        AddressPolicy::AllowAll
+                    }
+                })
             },
         )?;
         let retention = Retention {
@@ -414,6 +417,12 @@ impl Config {
             default.history_sweep,
             |text| number(text, 1, 86_400).map(Duration::from_secs),
         )?;
+        let accept_data_loss = ACCEPT_DATA_LOSS.resolve(
+            args.accept_data_loss.then_some(Flag::Parsed(true)),
+            env,
+            default.accept_data_loss,
+            boolean,
+        )?;
         Ok(Self {
             listen,
             data_dir: default.data_dir,
@@ -434,6 +443,7 @@ impl Config {
             max_connections,
             retention,
             history_sweep,
+            accept_data_loss,
         })
     }
 
@@ -508,6 +518,15 @@ fn resolve_data_dir(
         PathBuf::from(setting::DATA_DIR.default),
         |path| Ok(PathBuf::from(path)),
     )
+}
+
+/// A switch's variable: true or false.
+fn boolean(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("{text:?} is neither true nor false")),
+    }
 }
 
 /// A whole number from `min` to `max`, or why `text` is not one.

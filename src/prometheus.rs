@@ -189,7 +189,7 @@ fn describe() {
     );
     describe_counter!(
         HISTORY_PRUNED_TOTAL,
-        "Heartbeats dropped from monitors' histories by the retention limits"
+        "Events dropped from histories by the retention limits: heartbeats, and deleted monitors' histories"
     );
     describe_counter!(
         STORE_RECOVERIES_TOTAL,

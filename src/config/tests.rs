@@ -700,6 +700,21 @@ fn cases() -> Vec<Case> {
             observe: |config| config.monitor_metrics.to_string(),
             ..CASE
         },
+        Case {
+            flag: "--accept-data-loss",
+            env: "PUSHMON_ACCEPT_DATA_LOSS",
+            switch: true,
+            value: "true",
+            shows: "true",
+            default: "false",
+            accepted: &[("off", "false"), ("1", "true"), ("Yes", "true")],
+            rejected: &[(
+                "sure",
+                "invalid accept data loss: \"sure\" is neither true nor false",
+            )],
+            observe: |config| config.accept_data_loss.to_string(),
+            ..CASE
+        },
     ]
 }
 

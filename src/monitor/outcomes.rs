@@ -2,7 +2,8 @@
 //!
 //! Each outcome is recorded by its monitor's actor (a `DeliveryRecorded` event, which
 //! removes the outbox entry in the same batch), or, if the monitor was deleted
-//! meanwhile, its outbox entry is removed alone. While the store cannot write, or the
+//! meanwhile, by the store in the deleted monitor's log (`EventStore::settle_orphan`),
+//! the entry removed in the same batch. While the store cannot write, or the
 //! monitor's actor is being restarted or rebuilt, it retries every second. The dispatcher waits for each record before it sends the
 //! next delivery of the same (channel, monitor).
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::alert::dispatcher::{DeliveryReport, DeliveryReports};
+use crate::clock::Clock;
 use crate::domain::alert::{AlertKind, Delivery};
 use crate::domain::event::DeliveryOutcome;
 use crate::prometheus;
@@ -31,6 +33,7 @@ pub fn record_outcomes(
     registry: Registry,
     store: EventStore,
     mut reports: DeliveryReports,
+    clock: Clock,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         // One task per outcome: a monitor that is restarting holds up only its own.
@@ -42,7 +45,7 @@ pub fn record_outcomes(
                     let (registry, store) = (registry.clone(), store.clone());
                     recording.spawn(async move {
                         let DeliveryReport { delivery, outcome, recorded } = report;
-                        record(&registry, &store, &delivery, outcome).await;
+                        record(&registry, &store, &delivery, outcome, clock).await;
                         let _ = recorded.send(());
                     });
                 }
@@ -59,6 +62,7 @@ async fn record(
     store: &EventStore,
     delivery: &Delivery,
     outcome: DeliveryOutcome,
+    clock: Clock,
 ) {
     let event = match delivery.alert.kind {
         AlertKind::Down => "down",
@@ -76,7 +80,7 @@ async fn record(
             .await
         {
             Err(RegistryError::NotFound) => store
-                .settle_orphan(outcome.alert_seq, outcome.channel)
+                .settle_orphan(delivery.alert.monitor_id, outcome.clone(), clock.now())
                 .await
                 .map(|_| ())
                 .map_err(RegistryError::from),

@@ -35,7 +35,7 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
             .await
             .expect("registry");
-    super::record_outcomes(registry.clone(), store.clone(), reports);
+    super::record_outcomes(registry.clone(), store.clone(), reports, Clock::system());
 
     let config = MonitorConfig {
         name: "supervised".to_owned(),
@@ -138,7 +138,7 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
         Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
             .await
             .expect("registry");
-    super::record_outcomes(registry.clone(), store.clone(), reports);
+    super::record_outcomes(registry.clone(), store.clone(), reports, Clock::system());
     let config = MonitorConfig {
         name: "rebuilt".to_owned(),
         timeout_seconds: 3600,

@@ -1,28 +1,41 @@
 //! The `api_keys` keyspace: API key id (16 bytes) → the key's record: name, scope,
-//! creation time and the SHA-256 of its secret (never the secret).
+//! creation time and the SHA-256 of its secret (never the secret). Beside it, each
+//! key's log in `api_key_events` (key id ++ seq): created (with the record), revoked.
+//! The records are what start-up reads; the log is what `pushmon check` replays and
+//! compares them with.
 //!
-//! Keys change rarely, so each change is its own durable batch (`SyncData`) written
-//! here directly, not through the event writer thread: a key exists (and works) only
-//! once its record is on disk, and a revoked key is gone from disk before it stops
-//! working in memory.
+//! A change goes through the writer thread like every write, record and event in one
+//! durable batch: a key exists (and works) only once its record is on disk, and a
+//! revoked key is gone from disk before it stops working in memory.
 //!
-//! Records carry a version of their own, independent of the event envelope, since
-//! they evolve separately; `codec.rs` turns them into bytes (one version byte, then
-//! bincode).
+//! Records and events carry versions of their own, independent of the event
+//! envelope, since they evolve separately; `codec.rs` turns them into bytes (one
+//! version byte, then bincode).
 
-use std::sync::Arc;
-
-use fjall::{Database, Keyspace, PersistMode};
+use fjall::Keyspace;
 use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
 
 use crate::domain::api_key::{ApiKey, ApiKeyId, Scope};
 use crate::domain::ids::Timestamp;
 
+pub use super::append::ApiKeyChange;
+use super::append::WriteRequest;
 use super::codec::{self, CodecError};
-use super::{EventStore, Shared, StoreError, blocking};
+use super::{EventStore, Shared, StoreError};
 
 /// The record version written today.
 const VERSION: u8 = 1;
+
+/// The event version written today.
+const EVENT_VERSION: u8 = 1;
+
+/// Version 1 of a key's event. Frozen, append only (bincode stores the index).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum StoredApiKeyEventV1 {
+    Created(StoredApiKeyV1),
+    Revoked,
+}
 
 /// Records are tiny; decoding refuses to allocate more than this for one.
 const DECODE_LIMIT_BYTES: usize = 64 * 1024;
@@ -45,8 +58,8 @@ enum StoredScope {
     Write,
 }
 
-pub fn encode(key: &ApiKey) -> Result<Vec<u8>, StoreError> {
-    let stored = StoredApiKeyV1 {
+fn stored(key: &ApiKey) -> StoredApiKeyV1 {
+    StoredApiKeyV1 {
         id: *key.id.as_bytes(),
         name: key.name.clone(),
         scope: match key.scope {
@@ -55,14 +68,11 @@ pub fn encode(key: &ApiKey) -> Result<Vec<u8>, StoreError> {
         },
         created_at_ms: key.created_at.as_millis(),
         digest: key.digest,
-    };
-    codec::encode_record(VERSION, &stored).map_err(corrupt)
+    }
 }
 
-pub fn decode(bytes: &[u8]) -> Result<ApiKey, StoreError> {
-    let stored: StoredApiKeyV1 =
-        codec::decode_record::<_, DECODE_LIMIT_BYTES>(bytes, VERSION).map_err(corrupt)?;
-    Ok(ApiKey {
+fn from_stored(stored: StoredApiKeyV1) -> ApiKey {
+    ApiKey {
         id: ApiKeyId::from_bytes(stored.id),
         name: stored.name,
         scope: match stored.scope {
@@ -71,6 +81,35 @@ pub fn decode(bytes: &[u8]) -> Result<ApiKey, StoreError> {
         },
         created_at: Timestamp::from_millis(stored.created_at_ms),
         digest: stored.digest,
+    }
+}
+
+pub fn encode(key: &ApiKey) -> Result<Vec<u8>, StoreError> {
+    codec::encode_record(VERSION, &stored(key)).map_err(corrupt)
+}
+
+pub fn decode(bytes: &[u8]) -> Result<ApiKey, StoreError> {
+    let stored: StoredApiKeyV1 =
+        codec::decode_record::<_, DECODE_LIMIT_BYTES>(bytes, VERSION).map_err(corrupt)?;
+    Ok(from_stored(stored))
+}
+
+/// A key's event: its record when created, nothing more when revoked.
+pub fn encode_event(change: &ApiKeyChange) -> Result<Vec<u8>, StoreError> {
+    let stored = match change {
+        ApiKeyChange::Created(key) => StoredApiKeyEventV1::Created(stored(key)),
+        ApiKeyChange::Revoked(_) => StoredApiKeyEventV1::Revoked,
+    };
+    codec::encode_record(EVENT_VERSION, &stored).map_err(corrupt)
+}
+
+/// A key's event, read back from the log of the key `id`.
+pub fn decode_event(id: ApiKeyId, bytes: &[u8]) -> Result<ApiKeyChange, StoreError> {
+    let stored: StoredApiKeyEventV1 =
+        codec::decode_record::<_, DECODE_LIMIT_BYTES>(bytes, EVENT_VERSION).map_err(corrupt)?;
+    Ok(match stored {
+        StoredApiKeyEventV1::Created(record) => ApiKeyChange::Created(from_stored(record)),
+        StoredApiKeyEventV1::Revoked => ApiKeyChange::Revoked(id),
     })
 }
 
@@ -78,50 +117,39 @@ fn corrupt(error: CodecError) -> StoreError {
     StoreError::Corrupt(format!("API key record: {error}"))
 }
 
-/// The database and the `api_keys` keyspace: the one place here that knows how
-/// `Shared` holds them. Unavailable while the store reopens after a failed write.
-fn handles(shared: &Shared) -> Result<(Database, Keyspace), StoreError> {
-    let handles = shared.handles()?;
-    Ok((handles.db.clone(), handles.api_keys.clone()))
+/// The `api_keys` keyspace: the one place here that knows how `Shared` holds it.
+/// Unavailable while the store reopens after a failed write.
+fn records(shared: &Shared) -> Result<Keyspace, StoreError> {
+    Ok(shared.handles()?.api_keys.clone())
 }
 
 impl EventStore {
     /// Every API key, in id (creation) order. Blocking.
     pub fn load_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let (_, api_keys) = handles(&self.shared)?;
+        let api_keys = records(&self.shared)?;
         super::read::load_all(&api_keys, |bytes| Ok(decode(bytes)))?
             .into_iter()
             .collect()
     }
 
-    /// Writes `key` durably; returns once it is on disk.
+    /// Writes `key` (its record and its `created` event) durably; returns once it is
+    /// on disk.
     pub async fn put_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        let value = encode(key)?;
-        let id = *key.id.as_bytes();
-        let shared = Arc::clone(&self.shared);
-        blocking(move || {
-            let (db, api_keys) = handles(&shared)?;
-            let mut batch = db.batch().durability(Some(PersistMode::SyncData));
-            batch.insert(&api_keys, id, value);
-            batch.commit()?;
-            Ok(())
-        })
-        .await
+        self.change_api_key(ApiKeyChange::Created(key.clone()))
+            .await
     }
 
-    /// Removes the key `id` durably (nothing happens if there is none); returns once
-    /// the removal is on disk.
+    /// Removes the key `id` durably, recording its revocation (nothing happens if
+    /// there is none); returns once the removal is on disk.
     pub async fn remove_api_key(&self, id: ApiKeyId) -> Result<(), StoreError> {
-        let id = *id.as_bytes();
-        let shared = Arc::clone(&self.shared);
-        blocking(move || {
-            let (db, api_keys) = handles(&shared)?;
-            let mut batch = db.batch().durability(Some(PersistMode::SyncData));
-            batch.remove(&api_keys, id);
-            batch.commit()?;
-            Ok(())
-        })
-        .await
+        self.change_api_key(ApiKeyChange::Revoked(id)).await
+    }
+
+    async fn change_api_key(&self, change: ApiKeyChange) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(WriteRequest::ApiKey(change, reply), answer)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -191,7 +219,34 @@ mod tests {
         }
         let opened = EventStore::open(dir.path()).expect("reopens");
         let keys = opened.store.load_api_keys().expect("loads");
-        assert_eq!(keys, vec![write]);
+        assert_eq!(keys, vec![write.clone()]);
+        // The log replays to the same keys.
+        let replayed = opened.store.replay().expect("replays");
+        assert_eq!(
+            replayed.api_keys.into_values().collect::<Vec<_>>(),
+            vec![write]
+        );
         opened.store.close().await;
+    }
+
+    #[test]
+    fn events_round_trip_and_the_created_one_holds_the_record() {
+        let created = ApiKeyChange::Created(key(Scope::Write));
+        let bytes = encode_event(&created).expect("encodes");
+        assert_eq!(bytes[0], EVENT_VERSION);
+        assert_eq!(bytes[1], 0, "Created is variant 0");
+        assert_eq!(
+            &bytes[2..],
+            &encode(&key(Scope::Write)).expect("encodes")[1..]
+        );
+        let id = key(Scope::Write).id;
+        assert_eq!(decode_event(id, &bytes).expect("decodes"), created);
+        let revoked = encode_event(&ApiKeyChange::Revoked(id)).expect("encodes");
+        assert_eq!(revoked, [EVENT_VERSION, 1]);
+        assert_eq!(
+            decode_event(id, &revoked).expect("decodes"),
+            ApiKeyChange::Revoked(id)
+        );
+        assert!(decode_event(id, &[EVENT_VERSION, 7]).is_err());
     }
 }

@@ -8,8 +8,9 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use crate::domain::alert::Delivery;
+use crate::domain::api_key::{ApiKey, ApiKeyId};
 use crate::domain::channel::ChannelEvent;
-use crate::domain::event::Stamped;
+use crate::domain::event::{DeliveryOutcome, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
 
@@ -96,11 +97,28 @@ pub(super) struct ChannelWrite {
     pub(super) reply: oneshot::Sender<Result<u64, StoreError>>,
 }
 
+/// A change to the API keys, as the writer stores it (`api_keys.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiKeyChange {
+    Created(ApiKey),
+    Revoked(ApiKeyId),
+}
+
+/// The outcome of a delivery whose monitor was deleted: recorded in the deleted
+/// monitor's log, its outbox entry removed in the same batch.
+pub(super) struct Settlement {
+    pub(super) monitor: MonitorId,
+    pub(super) outcome: DeliveryOutcome,
+    pub(super) at: Timestamp,
+}
+
 pub(super) enum WriteRequest {
     Append(Box<PendingAppend>),
     Channel(ChannelWrite),
-    /// Drop an outbox entry nobody can record an outcome for (its monitor is gone).
-    Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
+    /// Settle an outbox entry whose monitor is gone.
+    Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),
+    /// An API key created or revoked: its record and its event.
+    ApiKey(ApiKeyChange, oneshot::Sender<Result<u64, StoreError>>),
     /// The barrier before a monitor's actor is rebuilt from the store: answered once
     /// everything sent before it has been written (or refused).
     StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),

@@ -101,6 +101,13 @@ pub fn encode_channel_event(event: &StoredChannelEvent) -> Result<Vec<u8>, Codec
     encode(event)
 }
 
+pub fn decode_channel_event(bytes: &[u8]) -> Result<StoredChannelEvent, CodecError> {
+    match version_of(bytes)? {
+        1 => decode_body::<v1::StoredChannelEvent>(bytes).map(v1::StoredChannelEvent::upcast),
+        _ => decode(bytes),
+    }
+}
+
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     encode_record(CURRENT_VERSION, value)
 }
@@ -262,6 +269,36 @@ mod v1 {
     }
 
     #[derive(Deserialize)]
+    pub enum ChannelEvent {
+        Created(Channel),
+        Deleted,
+        Updated(Channel),
+    }
+
+    #[derive(Deserialize)]
+    pub struct StoredChannelEvent {
+        at: Timestamp,
+        event: ChannelEvent,
+    }
+
+    impl StoredChannelEvent {
+        pub fn upcast(self) -> super::StoredChannelEvent {
+            super::StoredChannelEvent {
+                at: self.at,
+                event: match self.event {
+                    ChannelEvent::Created(channel) => {
+                        channel::ChannelEvent::Created(channel.upcast())
+                    }
+                    ChannelEvent::Deleted => channel::ChannelEvent::Deleted,
+                    ChannelEvent::Updated(channel) => {
+                        channel::ChannelEvent::Updated(channel.upcast())
+                    }
+                },
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
     pub struct StoredEvent {
         at: Timestamp,
         event: Event,
@@ -388,6 +425,63 @@ mod tests {
             encode_monitor(&monitor).expect("encodes")[0],
             CURRENT_VERSION
         );
+    }
+
+    /// A version 1 channel event (a channel without `key`) decodes with no key.
+    #[test]
+    fn version_1_channel_events_are_upcast() {
+        #[derive(Serialize)]
+        struct ChannelV1 {
+            id: crate::domain::ids::ChannelId,
+            name: String,
+            kind: crate::domain::channel::ChannelKind,
+            created_at: Timestamp,
+        }
+        #[derive(Serialize)]
+        enum ChannelEventV1 {
+            Created(ChannelV1),
+        }
+        #[derive(Serialize)]
+        struct StoredV1 {
+            at: Timestamp,
+            event: ChannelEventV1,
+        }
+        let id = crate::domain::ids::ChannelId::from_bytes([5; 16]);
+        let kind = crate::domain::channel::ChannelKind::Slack {
+            url: "https://hooks.example/x".to_owned(),
+        };
+        let at = Timestamp::from_millis(1_764_106_200_000);
+        let bytes = encode_record(
+            1,
+            &StoredV1 {
+                at,
+                event: ChannelEventV1::Created(ChannelV1 {
+                    id,
+                    name: "ops".to_owned(),
+                    kind: kind.clone(),
+                    created_at: at,
+                }),
+            },
+        )
+        .expect("encodes");
+        let decoded = decode_channel_event(&bytes).expect("decodes");
+        let expected = Channel {
+            id,
+            name: "ops".to_owned(),
+            kind,
+            created_at: at,
+            key: None,
+        };
+        assert_eq!(decoded.event, ChannelEvent::Created(expected.clone()));
+        let current = StoredChannelEvent {
+            at,
+            event: ChannelEvent::Updated(Channel {
+                key: Some("k".to_owned()),
+                ..expected
+            }),
+        };
+        let bytes = encode_channel_event(&current).expect("encodes");
+        assert_eq!(decode_channel_event(&bytes).expect("decodes"), current);
     }
 
     #[test]

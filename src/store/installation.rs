@@ -9,8 +9,9 @@ use crate::domain::alert::InstallationId;
 
 use super::{EventStore, Handles, StoreError, layout};
 
-/// Writes a fresh installation id, durably, unless the store has one. Called by
-/// `EventStore::open` before the writer starts, so nothing races it.
+/// Writes a fresh installation id, durably, unless the store has one. Called when
+/// the store is opened to serve (`open.rs`), before the writer starts, so nothing
+/// races it; a store opened to inspect (`pushmon check`) is not written to.
 pub(super) fn create_if_missing(handles: &Handles) -> Result<(), StoreError> {
     if handles.meta.get(layout::META_INSTALLATION_ID)?.is_some() {
         return Ok(());

@@ -7,7 +7,14 @@
 //! - `outbox`:   alert seq (8 bytes, big-endian) ++ channel id (16 bytes) → a delivery
 //!   still owed, so deliveries are retried in the order their alerts happened.
 //! - `channels`: channel id → the channel; `channel_events`: channel id ++ seq → its log.
-//! - `api_keys`: API key id (16 bytes) → the key's record (`api_keys.rs`).
+//! - `api_keys`: API key id (16 bytes) → the key's record (`api_keys.rs`);
+//!   `api_key_events`: API key id ++ seq → its log.
+//!
+//! Every keyspace but `meta` also holds one [`MARKER`] key: the sequence number of
+//! the last batch that wrote to it. It is shorter than any record's key, so it sorts
+//! first, and whole-keyspace reads start at [`FIRST_RECORD`], after it. `meta` has
+//! [`META_LAST_SEQ`] instead, written by every batch. Start-up compares them with the
+//! high-water mark kept outside fjall (`mark.rs`).
 
 use crate::domain::ids::{ChannelId, MonitorId};
 
@@ -18,6 +25,12 @@ pub const OUTBOX: &str = "outbox";
 pub const CHANNELS: &str = "channels";
 pub const CHANNEL_EVENTS: &str = "channel_events";
 pub const API_KEYS: &str = "api_keys";
+pub const API_KEY_EVENTS: &str = "api_key_events";
+
+/// The key of a keyspace's marker (see the module documentation).
+pub const MARKER: &[u8] = &[0];
+/// Whole-keyspace reads start here: after [`MARKER`], before every record.
+pub const FIRST_RECORD: &[u8] = &[0, 0];
 
 /// The highest sequence number ever assigned (u64, big-endian).
 pub const META_LAST_SEQ: &[u8] = b"last_seq";
@@ -26,6 +39,10 @@ pub const META_LAST_ALIVE: &[u8] = b"last_alive";
 /// The installation id (16 bytes), made when the store is created, never changed
 /// (`installation.rs`).
 pub const META_INSTALLATION_ID: &[u8] = b"installation_id";
+/// From this sequence number on, the outbox is replayable from the log: every orphan
+/// settlement is an event (u64, big-endian). Written once, by the first start of a
+/// version that records them; its presence means API keys have their log too.
+pub const META_REPLAYABLE_FROM: &[u8] = b"replayable_from";
 
 pub const EVENT_KEY_LEN: usize = 24;
 
@@ -56,6 +73,20 @@ pub fn channel_event_key(channel: ChannelId, seq: u64) -> [u8; 24] {
     key[..16].copy_from_slice(channel.as_bytes());
     key[16..].copy_from_slice(&seq.to_be_bytes());
     key
+}
+
+pub fn api_key_event_key(key: [u8; 16], seq: u64) -> [u8; 24] {
+    let mut bytes = [0u8; 24];
+    bytes[..16].copy_from_slice(&key);
+    bytes[16..].copy_from_slice(&seq.to_be_bytes());
+    bytes
+}
+
+/// Splits a 24-byte `id ++ seq` key (`channel_events`, `api_key_events`).
+pub fn parse_log_key(key: &[u8]) -> Option<([u8; 16], u64)> {
+    let id: [u8; 16] = key.get(..16)?.try_into().ok()?;
+    let seq: [u8; 8] = key.get(16..24)?.try_into().ok()?;
+    (key.len() == 24).then(|| (id, u64::from_be_bytes(seq)))
 }
 
 pub fn channel_key(channel: ChannelId) -> [u8; 16] {
@@ -91,5 +122,15 @@ mod tests {
         assert!(early < late, "big-endian sequence numbers sort numerically");
         assert_eq!(parse_event_key(&late), Some((monitor, 256)));
         assert_eq!(parse_event_key(&late[..20]), None);
+    }
+
+    #[test]
+    fn the_marker_sorts_before_every_record_and_reads_start_after_it() {
+        let smallest = event_key(MonitorId::from_bytes([0; 16]), 0);
+        assert!(MARKER < FIRST_RECORD);
+        assert!(FIRST_RECORD <= &smallest[..]);
+        assert!(FIRST_RECORD <= &[0u8; 16][..]);
+        assert_eq!(parse_log_key(&smallest), Some(([0; 16], 0)));
+        assert_eq!(parse_log_key(MARKER), None);
     }
 }

@@ -13,6 +13,10 @@
 //! actor's state may disagree with the log until that actor is rebuilt from the store
 //! (`quarantine.rs`).
 //!
+//! Opening checks the store against its high-water mark, a file beside fjall's
+//! directory that says how far writes were durable, so that a truncated or lost
+//! journal stops start-up instead of silently losing data (`open.rs`, `mark.rs`).
+//!
 //! Here: the [`EventStore`] handle (open, the write API, close) and the database it
 //! shares with its writer. Beside it: the key layout (`layout.rs`), the byte format
 //! (`codec.rs`), API keys (`api_keys.rs`), history retention (`retention.rs`) and the
@@ -24,8 +28,11 @@ mod background;
 pub mod codec;
 mod installation;
 pub mod layout;
+pub mod mark;
+mod open;
 mod quarantine;
 mod read;
+pub mod replay;
 pub mod retention;
 mod writer;
 
@@ -38,16 +45,16 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use tokio::sync::oneshot;
 
 use crate::domain::channel::ChannelEvent;
-use crate::domain::event::Stamped;
+use crate::domain::event::{DeliveryOutcome, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
 
 pub use append::{Append, SnapshotWrite};
-use append::{AppendReply, ChannelWrite, PendingAppend, WriteRequest};
+use append::{AppendReply, ChannelWrite, PendingAppend, Settlement, WriteRequest};
+pub use open::{DataLoss, OpenError, OpenOptions};
 use quarantine::Quarantine;
 pub use quarantine::{QuarantineReports, Quarantined};
 pub use read::RecordedEvent;
-use read::blocking;
 use writer::Writer;
 
 /// Journal kept before memtables are flushed. fjall replays the journal after a crash
@@ -126,10 +133,11 @@ struct Handles {
     channels: Keyspace,
     channel_events: Keyspace,
     api_keys: Keyspace,
+    api_key_events: Keyspace,
 }
 
 impl Handles {
-    fn open(path: &Path) -> Result<Self, StoreError> {
+    fn open(path: &Path) -> Result<Self, fjall::Error> {
         let threads = background::fjall_threads();
         let db = Database::builder(path)
             .max_journaling_size(MAX_JOURNAL_BYTES)
@@ -144,8 +152,23 @@ impl Handles {
             channels: db.keyspace(layout::CHANNELS, KeyspaceCreateOptions::default)?,
             channel_events: db.keyspace(layout::CHANNEL_EVENTS, KeyspaceCreateOptions::default)?,
             api_keys: db.keyspace(layout::API_KEYS, KeyspaceCreateOptions::default)?,
+            api_key_events: db.keyspace(layout::API_KEY_EVENTS, KeyspaceCreateOptions::default)?,
             db,
         })
+    }
+
+    fn keyspace(&self, keyspace: mark::Ks) -> &Keyspace {
+        use mark::Ks;
+        match keyspace {
+            Ks::Meta => &self.meta,
+            Ks::Events => &self.events,
+            Ks::Monitors => &self.monitors,
+            Ks::Outbox => &self.outbox,
+            Ks::Channels => &self.channels,
+            Ks::ChannelEvents => &self.channel_events,
+            Ks::ApiKeys => &self.api_keys,
+            Ks::ApiKeyEvents => &self.api_key_events,
+        }
     }
 
     fn last_seq(&self) -> Result<u64, StoreError> {
@@ -154,6 +177,37 @@ impl Handles {
             .get(layout::META_LAST_SEQ)?
             .and_then(|value| layout::decode_u64(&value))
             .unwrap_or(0))
+    }
+
+    /// The ids of the channels that exist.
+    fn channel_ids(&self) -> Result<std::collections::HashSet<ChannelId>, StoreError> {
+        let mut ids = std::collections::HashSet::new();
+        for guard in self.channels.range(layout::FIRST_RECORD..) {
+            let key = guard.key()?;
+            let id: [u8; 16] = key
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("malformed channel key".to_owned()))?;
+            ids.insert(ChannelId::from_bytes(id));
+        }
+        Ok(ids)
+    }
+
+    /// Each keyspace's marker: the last batch that wrote to it, as recovered.
+    fn markers(&self) -> Result<mark::Seqs, StoreError> {
+        let mut seqs = mark::Seqs::default();
+        for keyspace in mark::Ks::ALL {
+            let seq = match keyspace {
+                mark::Ks::Meta => self.last_seq()?,
+                other => self
+                    .keyspace(other)
+                    .get(layout::MARKER)?
+                    .and_then(|value| layout::decode_u64(&value))
+                    .unwrap_or(0),
+            };
+            seqs.set(keyspace, seq);
+        }
+        Ok(seqs)
     }
 }
 
@@ -204,20 +258,32 @@ pub struct Opened {
     pub writer_thread: std::thread::JoinHandle<()>,
     /// Each monitor the writer quarantines, to be rebuilt from the store.
     pub quarantined: QuarantineReports,
+    /// Acknowledged writes missing from the store; found only when inspecting (a
+    /// server refuses to start instead, unless told to accept the loss).
+    pub loss: Option<DataLoss>,
 }
 
 impl EventStore {
-    /// Opens (or creates) the store in `dir` and starts its writer thread. Blocking.
-    pub fn open(dir: &Path) -> Result<Opened, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|error| {
-            StoreError::Unavailable(format!("cannot create {}: {error}", dir.display()))
-        })?;
+    /// Opens (or creates) the store in `dir` to serve from it, and starts its writer
+    /// thread. Blocking.
+    pub fn open(dir: &Path) -> Result<Opened, OpenError> {
+        Self::open_with(dir, OpenOptions::default())
+    }
+
+    /// [`open`](Self::open) as `options` say. Blocking.
+    pub fn open_with(dir: &Path, options: OpenOptions) -> Result<Opened, OpenError> {
+        let checked = open::open_checked(dir, options)?;
         let path = dir.join("fjall");
-        let handles = Arc::new(Handles::open(&path)?);
-        installation::create_if_missing(&handles)?;
-        let last_seq = handles.last_seq()?;
+        let handles = Arc::new(checked.handles);
         let identity = identity(&path)
             .ok_or_else(|| StoreError::Unavailable(format!("cannot read {}", path.display())))?;
+        let keeper = if options.inspect {
+            None
+        } else {
+            Some(mark::Keeper::start(dir.to_owned()).map_err(|error| {
+                StoreError::Unavailable(format!("cannot start the mark's thread: {error}"))
+            })?)
+        };
         let (quarantine, quarantined) = Quarantine::new();
         let shared = Arc::new(Shared {
             path,
@@ -228,10 +294,15 @@ impl EventStore {
             quarantine: std::sync::Mutex::new(quarantine),
         });
         let (sender, receiver) = mpsc::channel();
+        let channels = handles.channel_ids()?;
         let writer = Writer {
+            channels,
             shared: Arc::clone(&shared),
             handles: Some(handles),
-            next_seq: last_seq + 1,
+            next_seq: checked.recovered.max() + 1,
+            durable: checked.recovered,
+            keeper,
+            data_dir: dir.to_owned(),
             failed: None,
             unreported: std::collections::HashSet::new(),
             alive: None,
@@ -247,6 +318,7 @@ impl EventStore {
             },
             writer_thread,
             quarantined,
+            loss: checked.loss,
         })
     }
 
@@ -317,14 +389,22 @@ impl EventStore {
         self.send(request, answer).await
     }
 
-    /// Removes an outbox entry whose monitor no longer exists.
+    /// Records the `outcome` of a delivery whose monitor no longer exists (a
+    /// `DeliveryRecorded` event in the deleted monitor's log, at `at`) and removes its
+    /// outbox entry, in one batch: the outbox stays replayable from the log.
     pub async fn settle_orphan(
         &self,
-        alert_seq: u64,
-        channel: ChannelId,
+        monitor: MonitorId,
+        outcome: DeliveryOutcome,
+        at: Timestamp,
     ) -> Result<u64, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.send(WriteRequest::Settle((alert_seq, channel), reply), answer)
+        let settlement = Settlement {
+            monitor,
+            outcome,
+            at,
+        };
+        self.send(WriteRequest::Settle(settlement, reply), answer)
             .await
     }
 

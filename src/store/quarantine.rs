@@ -29,6 +29,7 @@ use crate::domain::ids::MonitorId;
 use crate::prometheus;
 
 use super::append::{AppendReply, PendingAppend, WriteRequest};
+use super::mark::Ks;
 use super::writer::Writer;
 use super::{EventStore, Handles, Shared, StoreError, layout};
 
@@ -189,7 +190,9 @@ impl Writer {
             WriteRequest::Channel(write) => {
                 let _ = write.reply.send(refused());
             }
-            WriteRequest::Settle(_, reply) | WriteRequest::StartRebuild(_, reply) => {
+            WriteRequest::Settle(_, reply)
+            | WriteRequest::ApiKey(_, reply)
+            | WriteRequest::StartRebuild(_, reply) => {
                 let _ = reply.send(refused());
             }
             WriteRequest::Alive(at) => self.alive = Some(at),
@@ -248,24 +251,29 @@ impl Writer {
             tracing::error!(%error, "the store's directory is gone; restore it or restart pushmon");
             return;
         }
-        let attempt = Handles::open(&self.shared.path).and_then(|handles| {
-            let last_seq = handles.last_seq()?;
-            // A probe: the fault has cleared only once a durable write succeeds. It
-            // writes what is already true, and the newest alive time the server sent.
-            let mut probe = handles.db.batch().durability(Some(PersistMode::SyncData));
-            probe.insert(&handles.meta, layout::META_LAST_SEQ, last_seq.to_be_bytes());
-            if let Some(at) = self.alive {
-                probe.insert(
-                    &handles.meta,
-                    layout::META_LAST_ALIVE,
-                    at.as_millis().to_be_bytes(),
-                );
-            }
-            probe.commit()?;
-            Ok((handles, last_seq))
-        });
+        let attempt = Handles::open(&self.shared.path)
+            .map_err(StoreError::from)
+            .and_then(|handles| {
+                // The highest marker: a batch reported as failed may have reached the disk.
+                let last_seq = handles.markers()?.max();
+                let channels = handles.channel_ids()?;
+                // A probe: the fault has cleared only once a durable write succeeds. It
+                // writes what is already true, and the newest alive time the server sent.
+                let mut probe = handles.db.batch().durability(Some(PersistMode::SyncData));
+                probe.insert(&handles.meta, layout::META_LAST_SEQ, last_seq.to_be_bytes());
+                if let Some(at) = self.alive {
+                    probe.insert(
+                        &handles.meta,
+                        layout::META_LAST_ALIVE,
+                        at.as_millis().to_be_bytes(),
+                    );
+                }
+                probe.commit()?;
+                Ok((handles, last_seq, channels))
+            });
         match attempt {
-            Ok((handles, last_seq)) => {
+            Ok((handles, last_seq, channels)) => {
+                self.channels = channels;
                 let mut quarantine = self.shared.quarantine();
                 if let Some((first_failed, monitors)) = self.failed.take()
                     && last_seq >= first_failed
@@ -292,6 +300,8 @@ impl Writer {
                 drop(quarantine);
                 // Sequence numbers only grow, even past events a failed batch burned.
                 self.next_seq = self.next_seq.max(last_seq + 1);
+                self.durable
+                    .set(Ks::Meta, self.durable.get(Ks::Meta).max(last_seq));
                 let handles = Arc::new(handles);
                 self.handles = Some(Arc::clone(&handles));
                 self.shared.publish(Some(handles));

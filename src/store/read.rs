@@ -52,7 +52,7 @@ impl EventStore {
     pub fn load_monitors(&self) -> Result<Vec<Monitor>, StoreError> {
         let handles = self.shared.handles()?;
         let mut all = Vec::with_capacity(handles.monitors.approximate_len());
-        for guard in handles.monitors.iter() {
+        for guard in handles.monitors.range(layout::FIRST_RECORD..) {
             let (_, value) = guard.into_inner()?;
             let snapshot = codec::decode_monitor(&value)?;
             all.push(fold_tail(&handles.events, snapshot)?);
@@ -140,7 +140,7 @@ impl EventStore {
                 rebuilt.insert(id, monitor);
             }
         };
-        for guard in self.shared.handles()?.events.iter() {
+        for guard in self.shared.handles()?.events.range(layout::FIRST_RECORD..) {
             let (key, value) = guard.into_inner()?;
             let Some((id, seq)) = layout::parse_event_key(&key) else {
                 return Err(StoreError::Corrupt("malformed event key".to_owned()));
@@ -186,7 +186,7 @@ pub(super) fn load_all<T>(
     decode: impl Fn(&[u8]) -> Result<T, codec::CodecError>,
 ) -> Result<Vec<T>, StoreError> {
     let mut all = Vec::with_capacity(keyspace.approximate_len());
-    for guard in keyspace.iter() {
+    for guard in keyspace.range(layout::FIRST_RECORD..) {
         let (_, value) = guard.into_inner()?;
         all.push(decode(&value)?);
     }

@@ -6,17 +6,28 @@
 //! of the pruned log still equals the snapshot (what `pushmon check` verifies): the
 //! newest heartbeat (`last_heartbeat_at`, `last_msg`), the newest `up` one (the
 //! timeout clock), the newest carrying a value (`last_value`), and each one that
-//! took the monitor out of `pending` (`last_status_change_at`).
+//! took the monitor out of `pending` (`last_status_change_at`). Nor is one that an
+//! alert still owed depends on (its `msg` and `value`: the newest heartbeat and the
+//! newest with a value before the alert), so the outbox still replays from the log.
+//!
+//! A deleted monitor's history is removed whole by the first sweep after its deletion
+//! is older than `max_age`, once the outbox owes none of its alerts; without an age
+//! limit its heartbeats are limited by count like any monitor's. Leftovers of a
+//! history (no `Created`: a removal cut short, or an outcome recorded after it) go at
+//! the next sweep. Histories are removed oldest first, so a removal cut short leaves
+//! a history without its `Created`, which no reader takes for a monitor.
 //!
 //! Pruning deletes keys in plain (not fsynced) batches beside the writer: a prune lost
 //! in a crash is simply done again by the next sweep. fjall's compaction reclaims
 //! the space.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
 use std::time::Duration;
 
 use fjall::Keyspace;
 
-use super::{EventStore, StoreError, codec, layout};
+use super::{EventStore, Handles, StoreError, codec, layout};
 use crate::domain::event::{Event, PushStatus};
 use crate::domain::ids::{MonitorId, Timestamp};
 
@@ -48,8 +59,12 @@ impl Retention {
 /// What one sweep did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Swept {
+    /// Live monitors swept.
     pub monitors: usize,
+    /// Events removed: heartbeats, and the histories of deleted monitors.
     pub deleted: usize,
+    /// Deleted monitors whose whole history was removed.
+    pub removed_histories: usize,
 }
 
 /// The most deletes put in one batch.
@@ -76,8 +91,8 @@ impl EventStore {
         })?
     }
 
-    /// Applies `retention` to every monitor's history, while `keep_going` says so.
-    /// Blocking; runs beside ingestion.
+    /// Applies `retention` to every monitor's history, deleted monitors' included,
+    /// while `keep_going` says so. Blocking; runs beside ingestion.
     pub fn sweep(
         &self,
         retention: Retention,
@@ -88,22 +103,42 @@ impl EventStore {
         if retention.is_unlimited() {
             return Ok(swept);
         }
-        let ids: Vec<MonitorId> = {
+        let owed = self.owed_alerts()?;
+        let live: Vec<MonitorId> = {
             let handles = self.shared.handles()?;
             let mut ids = Vec::with_capacity(handles.monitors.approximate_len());
-            for guard in handles.monitors.iter() {
+            for guard in handles.monitors.range(layout::FIRST_RECORD..) {
                 if let Some(id) = layout::parse_monitor_key(&guard.key()?) {
                     ids.push(id);
                 }
             }
             ids
         };
-        for id in ids {
+        let none = BTreeSet::new();
+        for id in &live {
+            if !keep_going() {
+                return Ok(swept);
+            }
+            swept.deleted +=
+                self.prune_owing(*id, retention, now, owed.get(id).unwrap_or(&none))?;
+            swept.monitors += 1;
+        }
+        let live: HashSet<MonitorId> = live.into_iter().collect();
+        for id in self.histories_beyond(&live)? {
             if !keep_going() {
                 break;
             }
-            swept.deleted += self.prune(id, retention, now)?;
-            swept.monitors += 1;
+            // An alert still owed is replayed from the history: keep all of it.
+            if owed.contains_key(&id) {
+                continue;
+            }
+            match self.remove_deleted(id, retention, now)? {
+                Removal::Whole(count) => {
+                    swept.deleted += count;
+                    swept.removed_histories += 1;
+                }
+                Removal::Heartbeats(count) => swept.deleted += count,
+            }
         }
         Ok(swept)
     }
@@ -116,17 +151,129 @@ impl EventStore {
         retention: Retention,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
+        let owed = self.owed_alerts()?.remove(&monitor).unwrap_or_default();
+        self.prune_owing(monitor, retention, now, &owed)
+    }
+
+    fn prune_owing(
+        &self,
+        monitor: MonitorId,
+        retention: Retention,
+        now: Timestamp,
+        owed: &BTreeSet<u64>,
+    ) -> Result<usize, StoreError> {
         let handles = self.shared.handles()?;
-        let doomed = doomed_heartbeats(&handles.events, monitor, retention, now)?;
-        for chunk in doomed.chunks(DELETES_PER_BATCH) {
-            let mut batch = handles.db.batch();
-            for seq in chunk {
-                batch.remove(&handles.events, layout::event_key(monitor, *seq));
-            }
-            batch.commit()?;
-        }
+        let doomed = doomed_heartbeats(&handles.events, monitor, retention, now, owed)?;
+        remove_events(&handles, monitor, &doomed)?;
         Ok(doomed.len())
     }
+
+    /// The sequence numbers of the alerts the outbox still owes, by monitor.
+    fn owed_alerts(&self) -> Result<HashMap<MonitorId, BTreeSet<u64>>, StoreError> {
+        let mut owed: HashMap<MonitorId, BTreeSet<u64>> = HashMap::new();
+        for delivery in self.load_outbox()? {
+            owed.entry(delivery.alert.monitor_id)
+                .or_default()
+                .insert(delivery.alert.alert_seq);
+        }
+        Ok(owed)
+    }
+
+    /// The monitors with events in the log but no state: deleted ones (and leftovers).
+    /// One seek per monitor, past each history.
+    fn histories_beyond(&self, live: &HashSet<MonitorId>) -> Result<Vec<MonitorId>, StoreError> {
+        let handles = self.shared.handles()?;
+        let mut found = Vec::new();
+        let mut from: Bound<Vec<u8>> = Bound::Included(layout::FIRST_RECORD.to_vec());
+        loop {
+            let next = handles
+                .events
+                .range((from.clone(), Bound::Unbounded))
+                .next();
+            let Some(guard) = next else {
+                return Ok(found);
+            };
+            let key = guard.key()?;
+            let Some((id, _)) = layout::parse_event_key(&key) else {
+                return Err(StoreError::Corrupt("malformed event key".to_owned()));
+            };
+            if !live.contains(&id) {
+                found.push(id);
+            }
+            from = Bound::Excluded(layout::event_key(id, u64::MAX).to_vec());
+        }
+    }
+
+    /// Removes what retention drops of the history of `monitor`, which has no state.
+    fn remove_deleted(
+        &self,
+        monitor: MonitorId,
+        retention: Retention,
+        now: Timestamp,
+    ) -> Result<Removal, StoreError> {
+        let handles = self.shared.handles()?;
+        let start = layout::event_key(monitor, 0);
+        let end = layout::event_key(monitor, u64::MAX);
+        let (mut seqs, mut created, mut deleted_at) = (Vec::new(), false, None);
+        for guard in handles.events.range(start..=end) {
+            let (key, value) = guard.into_inner()?;
+            let Some((_, seq)) = layout::parse_event_key(&key) else {
+                return Err(StoreError::Corrupt("malformed event key".to_owned()));
+            };
+            let stored = codec::decode_event(&value)?;
+            match stored.event {
+                Event::Created { .. } if seqs.is_empty() => created = true,
+                Event::Deleted => deleted_at = Some(stored.at),
+                _ => {}
+            }
+            seqs.push(seq);
+        }
+        let whole = match (created, deleted_at, cutoff(retention, now)) {
+            // A leftover: nothing reads a history without its creation.
+            (false, _, _) => true,
+            (true, Some(deleted_at), Some(cutoff)) => deleted_at < cutoff,
+            // Deleted, no age limit: its heartbeats are limited by count below.
+            (true, Some(_), None) => false,
+            // Created, never deleted, yet no state: a store that lost writes. Keep it
+            // for the operator (`pushmon check` lists it).
+            (true, None, _) => return Ok(Removal::Heartbeats(0)),
+        };
+        if whole {
+            remove_events(&handles, monitor, &seqs)?;
+            return Ok(Removal::Whole(seqs.len()));
+        }
+        let doomed = doomed_heartbeats(&handles.events, monitor, retention, now, &BTreeSet::new())?;
+        remove_events(&handles, monitor, &doomed)?;
+        Ok(Removal::Heartbeats(doomed.len()))
+    }
+}
+
+/// What became of a deleted monitor's history.
+enum Removal {
+    Whole(usize),
+    Heartbeats(usize),
+}
+
+/// Removes `monitor`'s events `seqs` (ascending), oldest first, in plain batches.
+fn remove_events(handles: &Handles, monitor: MonitorId, seqs: &[u64]) -> Result<(), StoreError> {
+    for chunk in seqs.chunks(DELETES_PER_BATCH) {
+        let mut batch = handles.db.batch();
+        for seq in chunk {
+            batch.remove(&handles.events, layout::event_key(monitor, *seq));
+        }
+        batch.commit()?;
+    }
+    Ok(())
+}
+
+/// The moment before which `retention` drops heartbeats; `None` without an age limit.
+fn cutoff(retention: Retention, now: Timestamp) -> Option<Timestamp> {
+    retention.max_age.map(|age| {
+        Timestamp::from_millis(
+            now.as_millis()
+                .saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX)),
+        )
+    })
 }
 
 struct Seen {
@@ -136,12 +283,14 @@ struct Seen {
     pinned: bool,
 }
 
-/// The sequence numbers of `monitor`'s heartbeats that retention drops.
+/// The sequence numbers of `monitor`'s heartbeats that retention drops; `owed`: the
+/// alerts of the monitor the outbox still owes.
 fn doomed_heartbeats(
     events: &Keyspace,
     monitor: MonitorId,
     retention: Retention,
     now: Timestamp,
+    owed: &BTreeSet<u64>,
 ) -> Result<Vec<u64>, StoreError> {
     let start = layout::event_key(monitor, 0);
     let end = layout::event_key(monitor, u64::MAX);
@@ -177,6 +326,15 @@ fn doomed_heartbeats(
             Event::WentDown { .. } | Event::Recovered | Event::Paused => pending = false,
             _ => {}
         }
+        if owed.contains(&seq) {
+            // The owed alert carries the newest heartbeat's msg and the newest value.
+            for index in [heartbeats.len().checked_sub(1), newest_valued]
+                .into_iter()
+                .flatten()
+            {
+                heartbeats[index].pinned = true;
+            }
+        }
     }
     for index in [newest_up, newest_valued, heartbeats.len().checked_sub(1)]
         .into_iter()
@@ -187,12 +345,7 @@ fn doomed_heartbeats(
     let beyond_count = retention
         .max_heartbeats
         .map_or(0, |max| heartbeats.len().saturating_sub(max));
-    let cutoff = retention.max_age.map(|age| {
-        Timestamp::from_millis(
-            now.as_millis()
-                .saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX)),
-        )
-    });
+    let cutoff = cutoff(retention, now);
     Ok(heartbeats
         .iter()
         .enumerate()

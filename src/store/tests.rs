@@ -626,3 +626,649 @@ fn a_due_rebuild_is_reported_again_only_for_earlier_undispatched_deliveries() {
     }
     assert_eq!(received, [report(None), report(Some(9)), report(Some(7))]);
 }
+
+/// The journal files of the store in `dir`, and where the data in the newest ends
+/// (fjall makes the file a sparse 64 MiB; the rest is zeros).
+fn newest_journal(dir: &std::path::Path) -> (std::path::PathBuf, u64) {
+    let mut journals: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(dir.join("fjall"))
+        .expect("fjall's directory")
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let id = name.strip_suffix(".jnl")?.parse().ok()?;
+            Some((id, entry.path()))
+        })
+        .collect();
+    journals.sort();
+    let (_, path) = journals.pop().expect("a journal");
+    let bytes = std::fs::read(&path).expect("reads the journal");
+    let end = bytes
+        .iter()
+        .rposition(|byte| *byte != 0)
+        .map_or(0, |at| at + 1);
+    (path, end as u64)
+}
+
+/// A store with `count` monitors, closed cleanly (its final mark written): its last
+/// sequence number and its installation id.
+async fn filled_store(
+    dir: &std::path::Path,
+    count: usize,
+) -> (u64, crate::domain::alert::InstallationId) {
+    let opened = EventStore::open(dir).expect("opens");
+    let store = opened.store.clone();
+    let installation = store.installation_id().expect("an id");
+    let mut last = 0;
+    for index in 0..count {
+        last = create(&store, &format!("m{index}"), at(index as i64))
+            .await
+            .last_seq;
+    }
+    store.mark_alive(at(100));
+    close(opened, store).await;
+    (last, installation)
+}
+
+#[tokio::test]
+async fn a_journal_cut_short_is_refused_and_accepting_the_loss_continues_above_the_mark() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (last, installation) = filled_store(dir.path(), 40).await;
+    let mark = mark::read(dir.path()).expect("reads").expect("a mark");
+    assert_eq!(mark.seqs.max(), last, "the final mark covers every write");
+    assert_eq!(mark.acknowledged_before, Some(at(100)));
+
+    let (journal, end) = newest_journal(dir.path());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&journal)
+        .and_then(|file| file.set_len(end / 2))
+        .expect("truncates the journal");
+
+    let refused = EventStore::open(dir.path()).err().expect("refused");
+    let OpenError::DataLoss(loss) = &refused else {
+        panic!("not a data loss: {refused}");
+    };
+    let (from, to) = loss.missing();
+    assert!(
+        from > 1 && from <= last && to == last,
+        "{from}..{to} of {last}"
+    );
+    assert!(loss.behind.iter().any(|behind| behind.keyspace == "events"));
+    let text = refused.to_string();
+    for expected in [
+        "acknowledged writes are missing",
+        &format!("sequence numbers {from} to {last} are lost"),
+        &journal.display().to_string(),
+        "--accept-data-loss",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in: {text}");
+    }
+    // Refusing changed nothing: refused again, the same way.
+    assert!(matches!(
+        EventStore::open(dir.path()),
+        Err(OpenError::DataLoss(again)) if again.missing() == (from, to)
+    ));
+
+    // Inspecting reports it and writes no mark.
+    let inspected = EventStore::open_with(dir.path(), OpenOptions::inspect()).expect("opens");
+    assert_eq!(
+        inspected.loss.as_ref().map(DataLoss::missing),
+        Some((from, to))
+    );
+    let inspector = inspected.store.clone();
+    assert_eq!(
+        inspector.load_monitors().expect("loads").len(),
+        from as usize - 1
+    );
+    close(inspected, inspector).await;
+    assert_eq!(mark::read(dir.path()).expect("reads"), Some(mark));
+
+    // Accepted: what is left opens, and new sequence numbers start above the mark.
+    let accept = OpenOptions {
+        accept_data_loss: true,
+        ..OpenOptions::default()
+    };
+    let opened = EventStore::open_with(dir.path(), accept).expect("opens with the loss accepted");
+    let store = opened.store.clone();
+    assert_eq!(
+        store.load_monitors().expect("loads").len(),
+        from as usize - 1
+    );
+    let created = create(&store, "after the loss", at(200)).await;
+    assert_eq!(created.last_seq, last + 1, "never a sequence number twice");
+    // Written before every event, the installation id is in what is left.
+    assert_eq!(store.installation_id().expect("an id"), installation);
+    close(opened, store).await;
+    // And from then on it opens as any store does.
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    assert_eq!(store.load_monitors().expect("loads").len(), from as usize);
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn a_deleted_journal_or_store_directory_is_refused_and_a_missing_store_is_not_created() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (last, installation) = filled_store(dir.path(), 5).await;
+    let (journal, _) = newest_journal(dir.path());
+    std::fs::remove_file(&journal).expect("removes the journal");
+    let Err(OpenError::DataLoss(loss)) = EventStore::open(dir.path()) else {
+        panic!("a store without its journal opened");
+    };
+    assert_eq!(loss.missing(), (1, last));
+
+    std::fs::remove_dir_all(dir.path().join("fjall")).expect("removes the store");
+    let Err(OpenError::DataLoss(loss)) = EventStore::open(dir.path()) else {
+        panic!("a missing store was recreated");
+    };
+    assert!(loss.store_missing);
+    assert!(loss.to_string().contains("is missing"), "{loss}");
+    assert!(
+        !dir.path().join("fjall").exists(),
+        "refusing creates nothing"
+    );
+    assert!(matches!(
+        EventStore::open_with(dir.path(), OpenOptions::inspect()),
+        Err(OpenError::DataLoss(_))
+    ));
+
+    let accept = OpenOptions {
+        accept_data_loss: true,
+        ..OpenOptions::default()
+    };
+    let opened = EventStore::open_with(dir.path(), accept).expect("an empty store");
+    let store = opened.store.clone();
+    assert!(store.load_monitors().expect("loads").is_empty());
+    assert_eq!(create(&store, "new", at(9)).await.last_seq, last + 1);
+    // A new store, a new installation id: with the sequence numbers above the mark,
+    // no alert id of the lost store comes again.
+    assert_ne!(store.installation_id().expect("an id"), installation);
+    close(opened, store).await;
+
+    let empty = tempfile::tempdir().expect("temp dir");
+    assert!(matches!(
+        EventStore::open_with(&empty.path().join("none"), OpenOptions::inspect()),
+        Err(OpenError::NoStore(_))
+    ));
+    assert!(!empty.path().join("none").exists());
+}
+
+#[tokio::test]
+async fn reopening_after_a_clean_close_or_a_drop_without_close_is_never_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for round in 0..5i64 {
+        let opened = EventStore::open(dir.path()).expect("never refused");
+        let store = opened.store.clone();
+        let mut monitor = create(&store, "m", at(round * 10)).await;
+        for n in 0..20 {
+            run(
+                &store,
+                &mut monitor,
+                beat(PushStatus::Up, "x"),
+                at(round * 10 + n),
+            )
+            .await;
+            if n % 7 == 0 {
+                store.mark_alive(at(round * 10 + n));
+            }
+        }
+        if round % 2 == 0 {
+            close(opened, store).await;
+        } else {
+            // As a crash leaves it: the writer stops without a final mark.
+            drop(store);
+            drop(opened.store);
+            opened.writer_thread.join().expect("writer ends");
+        }
+        let recovered = mark::read(dir.path()).expect("reads").expect("a mark");
+        assert!(recovered.seqs.max() <= monitor.last_seq);
+    }
+}
+
+/// A webhook channel, created in the store.
+async fn stored_channel(store: &EventStore, now: Timestamp) -> crate::domain::ids::ChannelId {
+    use crate::domain::channel::{Channel, ChannelEvent, ChannelKind};
+    let id = crate::domain::ids::ChannelId::generate(now);
+    let channel = Channel {
+        id,
+        name: "hook".to_owned(),
+        kind: ChannelKind::Webhook {
+            url: "http://127.0.0.1:1/".to_owned(),
+            secret: None,
+        },
+        created_at: now,
+        key: None,
+    };
+    store
+        .write_channel(id, now, ChannelEvent::Created(channel))
+        .await
+        .expect("channel written");
+    id
+}
+
+/// A configuration change to these channels.
+fn with_channels(channels: Vec<crate::domain::ids::ChannelId>) -> Command {
+    Command::Update(crate::domain::machine::ConfigPatch {
+        channels: Some(channels),
+        ..Default::default()
+    })
+}
+
+/// Decides, persists with the deliveries it owes (as an actor would, to each of the
+/// monitor's channels that exists), then applies.
+async fn run_owing(store: &EventStore, monitor: &mut Monitor, command: Command, now: Timestamp) {
+    let events = decide(monitor, command, now);
+    let mut next = monitor.clone();
+    for stamped in &events {
+        apply(&mut next, 0, stamped.at, &stamped.event);
+    }
+    let existing: Vec<_> = store
+        .load_channels()
+        .expect("channels")
+        .into_iter()
+        .map(|channel| channel.id)
+        .collect();
+    let owed = crate::domain::alert::owed_deliveries(&next, &events, |c| existing.contains(&c));
+    let mut append = Append::new(monitor.id, events, Some(next.clone()).into());
+    append.owed = owed;
+    next.last_seq = store.append_with(append).await.expect("append succeeds");
+    *monitor = next;
+}
+
+#[tokio::test]
+async fn a_deleted_monitors_history_goes_once_its_deletion_is_older_than_the_max_age() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let channel = stored_channel(&store, at(0)).await;
+    let mut live = create(&store, "live", at(0)).await;
+    let mut gone = create(&store, "gone", at(0)).await;
+    let mut owing = create(&store, "owing", at(0)).await;
+    run(&store, &mut owing, with_channels(vec![channel]), at(0)).await;
+    for monitor in [&mut live, &mut gone, &mut owing] {
+        for n in 0..5 {
+            run(
+                &store,
+                monitor,
+                beat(PushStatus::Up, &format!("b{n}")),
+                at(1 + n),
+            )
+            .await;
+        }
+    }
+    // `owing` goes down with an alert owed to a channel, then is deleted.
+    run_owing(&store, &mut owing, beat(PushStatus::Down, "bad"), at(8)).await;
+    let owed = store.load_outbox().expect("outbox");
+    assert_eq!(owed.len(), 1);
+    run(&store, &mut gone, Command::Delete, at(10)).await;
+    run(&store, &mut owing, Command::Delete, at(10)).await;
+    // A leftover: an outcome recorded for a monitor whose history is already gone.
+    let stray = MonitorId::generate(at(11));
+    store
+        .append(
+            stray,
+            vec![Stamped {
+                at: at(11),
+                event: Event::Paused,
+            }],
+            None,
+        )
+        .await
+        .expect("append");
+    let history_len = |id| {
+        let store = store.clone();
+        async move { store.history(id, 1000, None).await.expect("reads").len() }
+    };
+    // Created, 5 heartbeats, the first one's `up`, deleted.
+    assert_eq!(history_len(gone.id).await, 8);
+
+    let retention = Retention {
+        max_heartbeats: None,
+        max_age: Some(std::time::Duration::from_secs(50)),
+    };
+    // 40 s after the deletion: too recent; only the leftover goes.
+    let swept = store.sweep(retention, at(50), || true).expect("sweeps");
+    assert_eq!(swept.removed_histories, 1, "{swept:?}");
+    assert_eq!(history_len(stray).await, 0);
+    assert_eq!(history_len(gone.id).await, 8);
+
+    // Older than the max age: the deleted history goes whole, but not while the
+    // outbox owes one of its alerts.
+    let swept = store.sweep(retention, at(61), || true).expect("sweeps");
+    assert_eq!(swept.removed_histories, 1, "{swept:?}");
+    assert_eq!(history_len(gone.id).await, 0, "removed whole");
+    assert!(history_len(owing.id).await > 0, "kept for the owed alert");
+    assert_eq!(store.load_outbox().expect("outbox"), owed);
+    let outcome = crate::domain::event::DeliveryOutcome {
+        channel,
+        alert_seq: owed[0].alert.alert_seq,
+        attempts: 1,
+        error: None,
+    };
+    store
+        .settle_orphan(owing.id, outcome, at(61))
+        .await
+        .expect("settles");
+    let swept = store.sweep(retention, at(62), || true).expect("sweeps");
+    assert_eq!(swept.removed_histories, 1, "{swept:?}");
+    assert_eq!(history_len(owing.id).await, 0);
+    // The live monitor keeps its history and state.
+    assert_eq!(
+        store
+            .replay_all()
+            .expect("replays")
+            .into_values()
+            .collect::<Vec<_>>(),
+        vec![live.clone()]
+    );
+    assert!(history_len(live.id).await >= 3);
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn without_an_age_limit_a_deleted_monitor_keeps_all_but_its_oldest_heartbeats() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut gone = create(&store, "gone", at(0)).await;
+    for n in 0..10 {
+        run(
+            &store,
+            &mut gone,
+            beat(PushStatus::Up, &format!("b{n}")),
+            at(1 + n),
+        )
+        .await;
+    }
+    run(&store, &mut gone, Command::Delete, at(20)).await;
+    let retention = Retention {
+        max_heartbeats: Some(3),
+        max_age: None,
+    };
+    let swept = store.sweep(retention, at(10_000), || true).expect("sweeps");
+    assert_eq!(
+        (swept.removed_histories, swept.deleted),
+        (0, 6),
+        "{swept:?}"
+    );
+    let history = store.history(gone.id, 1000, None).await.expect("reads");
+    assert_eq!(heartbeat_msgs(&history), ["b0", "b7", "b8", "b9"]);
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn retention_keeps_the_heartbeats_an_owed_alert_carries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let channel = stored_channel(&store, at(0)).await;
+    let mut monitor = create(&store, "m", at(0)).await;
+    run(&store, &mut monitor, with_channels(vec![channel]), at(0)).await;
+    run(
+        &store,
+        &mut monitor,
+        beat_with(PushStatus::Up, "valued", Some(3.0)),
+        at(1),
+    )
+    .await;
+    run(
+        &store,
+        &mut monitor,
+        beat_with(PushStatus::Up, "plain", None),
+        at(2),
+    )
+    .await;
+    run_owing(&store, &mut monitor, Command::CheckDeadline, at(40)).await;
+    assert_eq!(monitor.status, crate::domain::machine::Status::Down);
+    for n in 0..5 {
+        run(
+            &store,
+            &mut monitor,
+            beat_with(PushStatus::Down, &format!("d{n}"), None),
+            at(41 + n),
+        )
+        .await;
+    }
+    let retention = Retention {
+        max_heartbeats: Some(1),
+        max_age: None,
+    };
+    store.sweep(retention, at(100), || true).expect("sweeps");
+    let history = store.history(monitor.id, 1000, None).await.expect("reads");
+    assert_eq!(heartbeat_msgs(&history), ["valued", "plain", "d4"]);
+    close(opened, store).await;
+}
+
+/// What the server starts from, as the replay keys it.
+fn stored_state(store: &EventStore) -> super::replay::Replayed {
+    let replayed = store.replay().expect("replays");
+    super::replay::Replayed {
+        monitors: store
+            .load_monitors()
+            .expect("monitors")
+            .into_iter()
+            .map(|monitor| (monitor.id, monitor))
+            .collect(),
+        channels: store
+            .load_channels()
+            .expect("channels")
+            .into_iter()
+            .map(|channel| (channel.id, channel))
+            .collect(),
+        api_keys: store
+            .load_api_keys()
+            .expect("keys")
+            .into_iter()
+            .map(|key| (key.id, key))
+            .collect(),
+        outbox: store
+            .load_outbox()
+            .expect("outbox")
+            .into_iter()
+            .filter(|delivery| delivery.alert.alert_seq >= replayed.outbox_from)
+            .map(|delivery| ((delivery.alert.alert_seq, delivery.channel), delivery))
+            .collect(),
+        outbox_from: replayed.outbox_from,
+        events: replayed.events,
+    }
+}
+
+fn api_key(n: u8, now: Timestamp) -> crate::domain::api_key::ApiKey {
+    crate::domain::api_key::ApiKey {
+        id: crate::domain::api_key::ApiKeyId::generate(now),
+        name: format!("key {n}"),
+        scope: crate::domain::api_key::Scope::Read,
+        created_at: now,
+        digest: [n; 32],
+    }
+}
+
+#[tokio::test]
+async fn channels_keys_and_the_outbox_replay_from_the_logs_alone() {
+    use crate::domain::channel::ChannelEvent;
+    use crate::domain::event::DeliveryOutcome;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let kept = stored_channel(&store, at(0)).await;
+    let dropped = stored_channel(&store, at(0)).await;
+    let mut renamed = store.load_channels().expect("channels")[0].clone();
+    renamed.name = "renamed".to_owned();
+    store
+        .write_channel(renamed.id, at(1), ChannelEvent::Updated(renamed))
+        .await
+        .expect("update");
+    let keep_key = api_key(1, at(1));
+    let revoke_key = api_key(2, at(1));
+    store.put_api_key(&keep_key).await.expect("put");
+    store.put_api_key(&revoke_key).await.expect("put");
+    store.remove_api_key(revoke_key.id).await.expect("revoke");
+    store
+        .remove_api_key(revoke_key.id)
+        .await
+        .expect("revoking again is nothing");
+
+    let mut monitor = create(&store, "alerting", at(2)).await;
+    run(
+        &store,
+        &mut monitor,
+        with_channels(vec![kept, dropped]),
+        at(0),
+    )
+    .await;
+    run(
+        &store,
+        &mut monitor,
+        beat_with(PushStatus::Up, "hi", Some(2.0)),
+        at(3),
+    )
+    .await;
+    // Down: owed to both channels.
+    run_owing(&store, &mut monitor, beat(PushStatus::Down, "x"), at(4)).await;
+    let down_seq = monitor.last_seq;
+    // The actor records one outcome (its event settles the entry).
+    let outcome = DeliveryOutcome {
+        channel: kept,
+        alert_seq: down_seq,
+        attempts: 1,
+        error: None,
+    };
+    let events = decide(&monitor, Command::RecordDelivery(outcome.clone()), at(5));
+    let mut append = Append::new(monitor.id, events, Some(monitor.clone()).into());
+    append.settled = Some((down_seq, kept));
+    monitor.last_seq = store.append_with(append).await.expect("records");
+    // A channel deleted in the log before the next alert is owed nothing, even by an
+    // actor that still thinks it exists.
+    store
+        .write_channel(dropped, at(6), ChannelEvent::Deleted)
+        .await
+        .expect("delete");
+    let events = decide(&monitor, beat(PushStatus::Up, "back"), at(7));
+    let mut next = monitor.clone();
+    for stamped in &events {
+        apply(&mut next, 0, stamped.at, &stamped.event);
+    }
+    let mut append = Append::new(monitor.id, events.clone(), Some(next.clone()).into());
+    append.owed = crate::domain::alert::owed_deliveries(&next, &events, |_| true);
+    assert_eq!(append.owed.len(), 2);
+    next.last_seq = store.append_with(append).await.expect("append");
+    monitor = next;
+    let up_seq = monitor.last_seq;
+    let owed: Vec<_> = store
+        .load_outbox()
+        .expect("outbox")
+        .into_iter()
+        .filter(|delivery| delivery.alert.alert_seq == up_seq)
+        .collect();
+    assert_eq!(
+        owed.iter()
+            .map(|delivery| delivery.channel)
+            .collect::<Vec<_>>(),
+        [kept],
+        "the up is owed to the channel that exists only"
+    );
+    // Deleted with its up still owed; the outcome is recorded in its log.
+    run(&store, &mut monitor, Command::Delete, at(8)).await;
+    store
+        .settle_orphan(
+            monitor.id,
+            DeliveryOutcome {
+                channel: kept,
+                alert_seq: owed[0].alert.alert_seq,
+                attempts: 2,
+                error: Some("500".to_owned()),
+            },
+            at(9),
+        )
+        .await
+        .expect("settles");
+    // One more monitor with an alert still owed at the end.
+    let mut other = create(&store, "other", at(10)).await;
+    run(&store, &mut other, with_channels(vec![kept]), at(0)).await;
+    run_owing(&store, &mut other, beat(PushStatus::Down, "y"), at(11)).await;
+    close(opened, store).await;
+
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    let replayed = store.replay().expect("replays");
+    assert_eq!(replayed, stored_state(&store));
+    assert_eq!(replayed.channels.len(), 1);
+    assert_eq!(replayed.channels[&kept].name, "renamed");
+    assert_eq!(replayed.api_keys.keys().collect::<Vec<_>>(), [&keep_key.id]);
+    // Owed: the first down to the deleted channel (never delivered), and other's down.
+    assert_eq!(
+        replayed.outbox.keys().collect::<Vec<_>>(),
+        [&(down_seq, dropped), &(other.last_seq, kept)]
+    );
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn keys_recorded_before_keys_had_a_log_get_their_creation_event_on_first_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old_key = api_key(3, at(0));
+    {
+        let opened = EventStore::open(dir.path()).expect("opens");
+        let store = opened.store.clone();
+        store.put_api_key(&old_key).await.expect("put");
+        // As an older version left it: a record, no log, no `replayable_from`.
+        let handles = store.shared.handles().expect("open");
+        let mut batch = handles
+            .db
+            .batch()
+            .durability(Some(fjall::PersistMode::SyncData));
+        for guard in handles.api_key_events.range(layout::FIRST_RECORD..) {
+            batch.remove(&handles.api_key_events, guard.key().expect("key"));
+        }
+        batch.remove(&handles.meta, layout::META_REPLAYABLE_FROM);
+        batch.commit().expect("commit");
+        drop(handles);
+        assert!(store.replay().expect("replays").api_keys.is_empty());
+        close(opened, store).await;
+    }
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    let replayed = store.replay().expect("replays");
+    assert_eq!(
+        replayed.api_keys.into_values().collect::<Vec<_>>(),
+        vec![old_key.clone()]
+    );
+    assert!(replayed.outbox_from > 1);
+    // Only once: a second open adds nothing.
+    let events = replayed.events;
+    close(opened, store).await;
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    assert_eq!(store.replay().expect("replays").events, events);
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn a_store_without_an_installation_id_gets_one_when_served_not_when_inspected() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // As a version before installation ids left it.
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    create(&store, "m", at(0)).await;
+    let handles = store.shared.handles().expect("handles");
+    let mut batch = handles
+        .db
+        .batch()
+        .durability(Some(fjall::PersistMode::SyncData));
+    batch.remove(&handles.meta, layout::META_INSTALLATION_ID);
+    batch.commit().expect("commit");
+    drop(handles);
+    close(opened, store).await;
+
+    let inspected = EventStore::open_with(dir.path(), OpenOptions::inspect()).expect("inspects");
+    let inspector = inspected.store.clone();
+    assert!(
+        inspector.installation_id().is_err(),
+        "inspecting writes no id"
+    );
+    close(inspected, inspector).await;
+    let opened = EventStore::open(dir.path()).expect("reopens, not refused by its mark");
+    let store = opened.store.clone();
+    assert!(store.installation_id().is_ok());
+    close(opened, store).await;
+}

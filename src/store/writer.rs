@@ -2,6 +2,10 @@
 //! sequence, gathers every request waiting into one fjall write batch and commits it
 //! with one `fdatasync` (group commit), then answers every caller in the batch. After
 //! a failed commit it hands over to `quarantine.rs`.
+//!
+//! Each batch also sets the marker of every keyspace it writes to (and `last_seq`) to
+//! its last sequence number; once a second, with the server's alive time, the writer
+//! hands the durable markers to the high-water mark's thread (`mark.rs`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, mpsc};
@@ -11,13 +15,16 @@ use fjall::PersistMode;
 use tokio::sync::oneshot;
 
 use crate::domain::channel::ChannelEvent;
+use crate::domain::event::Event;
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::prometheus;
 
+use super::api_keys::{self, ApiKeyChange};
 use super::append::{
-    Append, AppendReply, ChannelWrite, PendingAppend, SnapshotWrite, WriteRequest,
+    Append, AppendReply, ChannelWrite, PendingAppend, Settlement, SnapshotWrite, WriteRequest,
 };
 use super::codec::{self, StoredEvent};
+use super::mark::{self, KEYSPACE_COUNT, Keeper, Ks, Mark, Seqs};
 use super::{Handles, Shared, StoreError, layout};
 
 /// How often a store that failed a write tries to reopen itself.
@@ -30,7 +37,8 @@ const MAX_APPENDS_PER_BATCH: usize = 4096;
 pub(super) enum Pending {
     Append(Box<PendingAppend>),
     Channel(ChannelWrite),
-    Settle((u64, ChannelId), oneshot::Sender<Result<u64, StoreError>>),
+    Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),
+    ApiKey(ApiKeyChange, oneshot::Sender<Result<u64, StoreError>>),
     StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),
 }
 
@@ -41,6 +49,16 @@ pub(super) struct Writer {
     /// The database writes go to; `None` after a failed write until reopened.
     pub(super) handles: Option<Arc<Handles>>,
     pub(super) next_seq: u64,
+    /// The channels that exist, as the log orders their creations and deletions: an
+    /// alert owes a delivery only to a channel that exists when it is numbered, so
+    /// the outbox is what a replay of the log owes.
+    pub(super) channels: HashSet<ChannelId>,
+    /// Each keyspace's marker as last durably written.
+    pub(super) durable: Seqs,
+    /// Writes the high-water mark; `None` when the store is only inspected.
+    pub(super) keeper: Option<Keeper>,
+    /// Where the mark goes.
+    pub(super) data_dir: std::path::PathBuf,
     /// The first sequence number and the monitors of the batch that failed, until
     /// the store is reopened.
     pub(super) failed: Option<(u64, Vec<MonitorId>)>,
@@ -68,6 +86,7 @@ impl Writer {
                 }
                 match requests.recv_timeout(next_attempt - now) {
                     Ok(WriteRequest::Close(reply)) => {
+                        self.final_mark(false);
                         let _ = reply.send(());
                         return;
                     }
@@ -88,7 +107,12 @@ impl Writer {
                 match request {
                     WriteRequest::Append(append) => pending.push(Pending::Append(append)),
                     WriteRequest::Channel(write) => pending.push(Pending::Channel(write)),
-                    WriteRequest::Settle(key, reply) => pending.push(Pending::Settle(key, reply)),
+                    WriteRequest::Settle(settlement, reply) => {
+                        pending.push(Pending::Settle(settlement, reply));
+                    }
+                    WriteRequest::ApiKey(change, reply) => {
+                        pending.push(Pending::ApiKey(change, reply));
+                    }
                     WriteRequest::StartRebuild(monitor, reply) => {
                         pending.push(Pending::StartRebuild(monitor, reply));
                     }
@@ -114,15 +138,18 @@ impl Writer {
                 while let Ok(WriteRequest::Append(append)) = requests.try_recv() {
                     pending.push(Pending::Append(append));
                 }
+                let mut synced = false;
                 if self.handles.is_some() {
                     self.commit(&handles, &mut pending, None);
-                    if let Err(error) = handles.db.persist(PersistMode::SyncAll) {
-                        tracing::error!(%error, "final persist of the store failed");
+                    match handles.db.persist(PersistMode::SyncAll) {
+                        Ok(()) => synced = self.handles.is_some(),
+                        Err(error) => tracing::error!(%error, "final persist of the store failed"),
                     }
                 }
                 for request in pending.drain(..) {
                     request.reply(Err(StoreError::Closed));
                 }
+                self.final_mark(synced);
                 let _ = reply.send(());
                 return;
             }
@@ -137,6 +164,7 @@ impl Writer {
         let first_seq = self.next_seq;
         let mut results: Vec<Result<u64, StoreError>> = Vec::with_capacity(pending.len());
         let mut batch = handles.db.batch().durability(Some(PersistMode::SyncData));
+        let mut touched = [false; KEYSPACE_COUNT];
         let mut event_count = 0usize;
         let shared = Arc::clone(&self.shared);
         let mut quarantine = shared.quarantine();
@@ -151,13 +179,28 @@ impl Writer {
                         "monitor is being rebuilt from the store".to_owned(),
                     ))
                 }
-                Pending::Append(append) => {
-                    self.stage(handles, &mut batch, &mut append.append, &mut event_count)
+                Pending::Append(append) => self.stage(
+                    handles,
+                    &mut batch,
+                    &mut append.append,
+                    &mut event_count,
+                    &mut touched,
+                ),
+                Pending::Channel(write) => {
+                    touched[Ks::Channels as usize] = true;
+                    touched[Ks::ChannelEvents as usize] = true;
+                    self.stage_channel(handles, &mut batch, write)
                 }
-                Pending::Channel(write) => self.stage_channel(handles, &mut batch, write),
-                Pending::Settle((alert_seq, channel), _) => {
-                    batch.remove(&handles.outbox, layout::outbox_key(*alert_seq, *channel));
-                    Ok(0)
+                Pending::Settle(settlement, _) => {
+                    touched[Ks::Outbox as usize] = true;
+                    touched[Ks::Events as usize] = true;
+                    event_count += 1;
+                    self.stage_settlement(handles, &mut batch, settlement)
+                }
+                Pending::ApiKey(change, _) => {
+                    touched[Ks::ApiKeys as usize] = true;
+                    touched[Ks::ApiKeyEvents as usize] = true;
+                    self.stage_api_key(handles, &mut batch, change)
                 }
                 Pending::StartRebuild(monitor, _) => {
                     quarantine.rebuild_started(*monitor);
@@ -167,12 +210,18 @@ impl Writer {
             results.push(staged);
         }
         drop(quarantine);
-        if self.next_seq != first_seq {
-            batch.insert(
-                &handles.meta,
-                layout::META_LAST_SEQ,
-                (self.next_seq - 1).to_be_bytes(),
-            );
+        // Every batch sets the markers of what it wrote to (`mark.rs`).
+        let last_seq = self.next_seq - 1;
+        batch.insert(&handles.meta, layout::META_LAST_SEQ, last_seq.to_be_bytes());
+        touched[Ks::Meta as usize] = true;
+        for keyspace in Ks::ALL {
+            if touched[keyspace as usize] && keyspace != Ks::Meta {
+                batch.insert(
+                    handles.keyspace(keyspace),
+                    layout::MARKER,
+                    last_seq.to_be_bytes(),
+                );
+            }
         }
         if let Some(at) = alive {
             batch.insert(
@@ -191,6 +240,7 @@ impl Writer {
         hot.commit_duration.record(started.elapsed().as_secs_f64());
         hot.batch_events.record(event_count as f64);
         if let Err(error) = outcome {
+            // The channels staged in the failed batch: the set is read again on reopening.
             tracing::error!(%error, "event log commit failed; nothing in the batch is acknowledged; reopening the store");
             metrics::counter!(prometheus::STORE_WRITE_FAILURES_TOTAL).increment(1);
             let monitors = pending
@@ -212,6 +262,18 @@ impl Writer {
                 if result.is_ok() {
                     *result = Err(failure.clone());
                 }
+            }
+        } else {
+            for keyspace in Ks::ALL {
+                if touched[keyspace as usize] {
+                    self.durable.set(keyspace, last_seq);
+                }
+            }
+            if let (Some(at), Some(keeper)) = (alive, &self.keeper) {
+                keeper.keep(Mark {
+                    seqs: self.durable,
+                    acknowledged_before: Some(at),
+                });
             }
         }
         for (request, result) in pending.drain(..).zip(results) {
@@ -238,8 +300,12 @@ impl Writer {
         match &write.event {
             ChannelEvent::Created(channel) | ChannelEvent::Updated(channel) => {
                 batch.insert(&handles.channels, key, codec::encode_channel(channel)?);
+                self.channels.insert(write.channel);
             }
-            ChannelEvent::Deleted => batch.remove(&handles.channels, key),
+            ChannelEvent::Deleted => {
+                batch.remove(&handles.channels, key);
+                self.channels.remove(&write.channel);
+            }
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -247,6 +313,85 @@ impl Writer {
             &handles.channel_events,
             layout::channel_event_key(write.channel, seq),
             value,
+        );
+        Ok(seq)
+    }
+
+    /// Writes the last mark, once the store is synced and closed, after the marks still
+    /// queued; `synced`: the final persist succeeded, so everything acknowledged is in it.
+    fn final_mark(&mut self, synced: bool) {
+        let Some(keeper) = self.keeper.take() else {
+            return;
+        };
+        keeper.finish();
+        if !synced {
+            return;
+        }
+        let mark = Mark {
+            seqs: self.durable,
+            acknowledged_before: self.alive,
+        };
+        if let Err(error) = mark::write(&self.data_dir, &mark) {
+            tracing::error!(%error, "cannot write the high-water mark at shutdown");
+        }
+    }
+
+    /// A deleted monitor's delivery outcome: its event, and the outbox entry's removal.
+    fn stage_settlement(
+        &mut self,
+        handles: &Handles,
+        batch: &mut fjall::OwnedWriteBatch,
+        settlement: &Settlement,
+    ) -> Result<u64, StoreError> {
+        let stored = StoredEvent {
+            at: settlement.at,
+            event: Event::DeliveryRecorded(settlement.outcome.clone()),
+        };
+        let value = codec::encode_event(&stored)?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        batch.insert(
+            &handles.events,
+            layout::event_key(settlement.monitor, seq),
+            value,
+        );
+        let outcome = &settlement.outcome;
+        batch.remove(
+            &handles.outbox,
+            layout::outbox_key(outcome.alert_seq, outcome.channel),
+        );
+        Ok(seq)
+    }
+
+    /// An API key's record and event; a revocation of a key that does not exist
+    /// writes nothing.
+    fn stage_api_key(
+        &mut self,
+        handles: &Handles,
+        batch: &mut fjall::OwnedWriteBatch,
+        change: &ApiKeyChange,
+    ) -> Result<u64, StoreError> {
+        let id = match change {
+            ApiKeyChange::Created(key) => key.id,
+            ApiKeyChange::Revoked(id) => *id,
+        };
+        let record_key = *id.as_bytes();
+        let record = match change {
+            ApiKeyChange::Created(key) => Some(api_keys::encode(key)?),
+            ApiKeyChange::Revoked(_) if handles.api_keys.contains_key(record_key)? => None,
+            ApiKeyChange::Revoked(_) => return Ok(self.next_seq - 1),
+        };
+        let event = api_keys::encode_event(change)?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        match record {
+            Some(value) => batch.insert(&handles.api_keys, record_key, value),
+            None => batch.remove(&handles.api_keys, record_key),
+        }
+        batch.insert(
+            &handles.api_key_events,
+            layout::api_key_event_key(record_key, seq),
+            event,
         );
         Ok(seq)
     }
@@ -259,9 +404,16 @@ impl Writer {
         batch: &mut fjall::OwnedWriteBatch,
         append: &mut Append,
         event_count: &mut usize,
+        touched: &mut [bool; KEYSPACE_COUNT],
     ) -> Result<u64, StoreError> {
         let first_seq = self.next_seq;
         let mut owed = Vec::with_capacity(append.owed.len());
+        // A channel deleted before this append (in the log's order) is owed nothing,
+        // even if its deletion had not yet reached the actor's view of the channels.
+        let channels = &self.channels;
+        append
+            .owed
+            .retain(|(_, delivery)| channels.contains(&delivery.channel));
         for (index, delivery) in &mut append.owed {
             delivery.alert.alert_seq = first_seq + *index as u64;
             owed.push((
@@ -295,21 +447,38 @@ impl Writer {
             self.next_seq += 1;
             *event_count += 1;
         }
+        touched[Ks::Events as usize] = true;
         let key = layout::monitor_key(append.monitor);
         match state {
-            Some(value) => batch.insert(&handles.monitors, key, value),
+            Some(value) => {
+                batch.insert(&handles.monitors, key, value);
+                touched[Ks::Monitors as usize] = true;
+            }
             None if matches!(append.state, SnapshotWrite::Remove) => {
                 batch.remove(&handles.monitors, key);
+                touched[Ks::Monitors as usize] = true;
             }
             None => {}
         }
         for (key, value) in owed {
             batch.insert(&handles.outbox, key, value);
+            touched[Ks::Outbox as usize] = true;
         }
         if let Some((alert_seq, channel)) = append.settled {
             batch.remove(&handles.outbox, layout::outbox_key(alert_seq, channel));
+            touched[Ks::Outbox as usize] = true;
         }
         Ok(last_seq)
+    }
+}
+
+impl Drop for Writer {
+    /// A writer that ends without a close (its senders all dropped) still waits for
+    /// the marks it handed over, so none is written after the store is reopened.
+    fn drop(&mut self) {
+        if let Some(keeper) = self.keeper.take() {
+            keeper.finish();
+        }
     }
 }
 
@@ -318,7 +487,9 @@ impl Pending {
         let reply = match self {
             Pending::Append(append) => return append.reply.send(result),
             Pending::Channel(write) => write.reply,
-            Pending::Settle(_, reply) | Pending::StartRebuild(_, reply) => reply,
+            Pending::Settle(_, reply)
+            | Pending::ApiKey(_, reply)
+            | Pending::StartRebuild(_, reply) => reply,
         };
         let _ = reply.send(result);
     }

@@ -11,11 +11,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use tempfile::TempDir;
 use tokio::time::{Instant, sleep};
 
-use crate::support::{ServerProcess, Status, expect_error, of_kind};
+use crate::support::{Monitor, ServerProcess, Status, expect_error, expect_json, of_kind};
 
 /// How long the store may take to notice a cleared fault and reopen.
 const RECOVERY_WAIT: Duration = Duration::from_secs(20);
@@ -388,14 +388,31 @@ async fn heartbeats_in_flight_when_the_disk_fills_do_not_leave_the_state_ahead_o
             .into_iter()
             .filter_map(|event| event.msg.clone())
             .collect();
-        let state = server.get_monitor(&busy.id).await;
-        if state.last_msg.as_ref() == recorded.last() {
+        // `/readyz` says the store writes again; the monitor's actor may still be
+        // being rebuilt from it, and answers 503 (`last_msg` None) until it is.
+        let response = server
+            .api(Method::GET, &format!("/api/monitors/{}", busy.id))
+            .send()
+            .await
+            .expect("send get monitor");
+        let last_msg = match response.status() {
+            StatusCode::SERVICE_UNAVAILABLE => None,
+            _ => {
+                let body = expect_json(response, StatusCode::OK).await;
+                let state: Monitor = serde_json::from_value(body).expect("a monitor");
+                Some(state.last_msg)
+            }
+        };
+        if last_msg
+            .as_ref()
+            .is_some_and(|msg| msg.as_ref() == recorded.last())
+        {
             break recorded;
         }
         assert!(
             Instant::now() < deadline,
-            "the monitor's state stayed ahead of its log: last_msg {:?}, newest recorded {:?}",
-            state.last_msg.map(|msg| msg[..10].to_owned()),
+            "the monitor's state stayed ahead of its log (or was never rebuilt): last_msg {:?}, newest recorded {:?}",
+            last_msg.map(|msg| msg.map(|msg| msg[..10].to_owned())),
             recorded.last().map(|msg| msg[..10].to_owned())
         );
         sleep(Duration::from_millis(200)).await;
