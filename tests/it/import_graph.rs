@@ -3,11 +3,12 @@
 //!
 //! Layers, bottom to top: `domain`, `store`, `monitor` and `alert`, `http`, then `app`
 //! (with `app/`), `declare` (it reconciles through the registry), `check` (`pushmon
-//! check`) and `main`. `clock`, `prometheus`, `telemetry`, `config` and `cli` (the clap
-//! types, beside `config`) are cross-cutting: any layer but `domain` may import them,
-//! and they import nothing from `http`, `app`, `declare`, `check` or `main`. `domain`
-//! imports only `domain`. Between top-level modules the graph has no cycle either, so of
-//! `monitor` and `alert` only one may import the other.
+//! check`), `client` (the command line's client side) and `main`. `clock`,
+//! `prometheus`, `telemetry`, `config` and `cli` (the clap types, beside `config`) are
+//! cross-cutting: any layer but `domain` may import them, and they import nothing from
+//! `http`, `app`, `declare`, `check`, `client` or `main`. `domain` imports only
+//! `domain`. Between top-level modules the graph has no cycle either, so of `monitor`
+//! and `alert` only one may import the other.
 //!
 //! An import is a path a file names starting with `crate::` or `super::` (`pushmon::`
 //! in `main.rs`), in a `use` or in code, macros included. It points at the file that
@@ -52,7 +53,7 @@ fn layer_of(file: &str) -> Layer {
         "store" => Layer::Ranked(1, "store"),
         "monitor" | "alert" => Layer::Ranked(2, "monitor/alert"),
         "http" => Layer::Ranked(3, "http"),
-        "app" | "declare" | "check" | "main" => Layer::Ranked(4, "app"),
+        "app" | "declare" | "check" | "client" | "main" => Layer::Ranked(4, "app"),
         "clock" | "prometheus" | "telemetry" | "config" | "cli" => Layer::Leaf,
         "lib" => Layer::Root,
         other => panic!("src/{file}: top-level module `{other}` has no layer: add it to layer_of"),
