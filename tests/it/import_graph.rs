@@ -20,7 +20,7 @@
 //!
 //! Of the crates pushmon depends on, `domain` names only `DOMAIN_MAY_USE` (data and
 //! formatting: no I/O, no runtime). A monitor's events are appended only from
-//! `monitor/`: one writer per monitor.
+//! `monitor/`: one writer per monitor. `client` imports only itself and `cli`.
 //!
 //! The scan parses each file with `syn`, so comments and strings never count.
 
@@ -611,6 +611,39 @@ fn import_graph_never_points_up_a_layer() {
     assert!(
         found.is_empty(),
         "imports against the layering:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The command line's client talks to a server only over HTTP, as any other client
+/// does: `client/` imports nothing of the crate but itself and the clap types of
+/// `cli`, so it cannot lean on the server's internals.
+#[test]
+fn the_client_imports_nothing_of_the_server() {
+    let imports = all_imports();
+    let from_client: Vec<&Import> = imports
+        .iter()
+        .filter(|import| top_module(&import.from) == "client")
+        .collect();
+    assert!(
+        from_client
+            .iter()
+            .any(|import| top_module(&import.to) == "cli"),
+        "the scan saw no import of cli from client/"
+    );
+    let found: Vec<String> = from_client
+        .iter()
+        .filter(|import| !matches!(top_module(&import.to), "client" | "cli"))
+        .map(|import| {
+            format!(
+                "src/{} -> src/{}   ({})",
+                import.from, import.to, import.written
+            )
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "client/ imports the server's code:\n{}",
         found.join("\n")
     );
 }
