@@ -262,6 +262,11 @@ async fn pause_resume_and_rotate_token_in_both_formats() {
     let resumed = admin_json(&app, &["monitor", "resume", "job"]).await;
     assert_eq!(resumed["status"], "pending");
     assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Pending);
+    let paused = admin_json(&app, &["monitor", "pause", &monitor.id]).await;
+    assert_eq!(paused["status"], "paused");
+    let resumed = admin(&app, &["monitor", "resume", &monitor.id]).await;
+    assert_eq!(human_field(resumed.expect(0), "status"), Some("pending"));
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Pending);
 
     let rotated = admin(&app, &["monitor", "rotate-token", &monitor.id]).await;
     let new_token = human_field(rotated.expect(0), "push_token")
