@@ -5,6 +5,9 @@
 #     --strict; the Prometheus Operator objects (no schema there) are checked by hand:
 #     PrometheusRule rules through promtool and against deploy/prometheus/rules.yml,
 #     ServiceMonitor and Ingress against the Services they name;
+#   - every recipe in deploy/kubernetes/recipes renders and validates the same way, and
+#     its CronJobs wrap their command in `pushmon run`, copied in by an init container
+#     (`pushmon copy-binary`) through an emptyDir, with the token from a Secret;
 #   - hadolint on deploy/Dockerfile, and its dependency-layer stubs match Cargo.toml;
 #   - promtool on the Prometheus rules, their unit tests and the scrape config;
 #   - the Grafana dashboard parses and every query is valid PromQL;
@@ -106,8 +109,85 @@ def labels_match(selector, labels):
     return True
 
 
-def split(rendered, builtin_out, crd_out, rules_dir):
-    """Built-in kinds to one stream, Operator CRDs to another; policy checks."""
+def duration_seconds(text):
+    """`pushmon run --timeout` as seconds: 90, 90s, 30m, 2h, 1d (no mixed units)."""
+    match = re.fullmatch(r"(\d+)(s|m|h|d)?", text.strip())
+    if not match:
+        return None
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}[match.group(2)]
+
+
+def check_recipe(docs):
+    """A CronJob recipe: `pushmon run` wraps the job's command, copied in by an init
+    container through an emptyDir, with the push token from a Secret of the recipe."""
+    problems = []
+    secrets = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "Secret"}
+    cronjobs = [doc for doc in docs if doc["kind"] == "CronJob"]
+    if not cronjobs:
+        problems.append("the recipe renders no CronJob")
+    for cronjob in cronjobs:
+        name = cronjob["metadata"]["name"]
+        job = cronjob["spec"]["jobTemplate"]["spec"]
+        pod = job["template"]["spec"]
+        volumes = {volume["name"]: volume for volume in pod.get("volumes") or []}
+        copied = {}  # directory -> volume the init container copied the binary into
+        for init in pod.get("initContainers") or []:
+            command = (init.get("command") or []) + (init.get("args") or [])
+            if len(command) == 3 and command[0].endswith("/pushmon") and command[1] == "copy-binary":
+                mounts = {mount["mountPath"]: mount["name"] for mount in init.get("volumeMounts") or []}
+                volume = mounts.get(command[2])
+                if volume is None:
+                    problems.append(f"CronJob {name}: init container {init['name']} copies into "
+                                    f"{command[2]}, which it does not mount")
+                elif "emptyDir" not in volumes.get(volume, {}):
+                    problems.append(f"CronJob {name}: volume {volume} is not an emptyDir")
+                else:
+                    copied[command[2]] = volume
+        if not copied:
+            problems.append(f"CronJob {name}: no init container runs `pushmon copy-binary <dir>`")
+        wrapped = 0
+        for container in pod["containers"]:
+            command = (container.get("command") or []) + (container.get("args") or [])
+            if len(command) < 2 or not command[0].endswith("/pushmon") or command[1] != "run":
+                continue
+            wrapped += 1
+            where = f"CronJob {name}: container {container['name']}"
+            directory = command[0].rsplit("/", 1)[0]
+            mounts = {mount["mountPath"]: mount["name"] for mount in container.get("volumeMounts") or []}
+            if directory not in copied or mounts.get(directory) != copied[directory]:
+                problems.append(f"{where} runs {command[0]} but does not mount the volume the "
+                                "init container copied it into")
+            if "--" not in command or command.index("--") == len(command) - 1:
+                problems.append(f"{where}: no command after `pushmon run --`")
+            env = {variable["name"]: variable for variable in container.get("env") or []}
+            secret_env = env.get("PUSHMON_PUSH_TOKEN") or env.get("PUSHMON_PING_URL")
+            if secret_env is None:
+                problems.append(f"{where}: neither PUSHMON_PUSH_TOKEN nor PUSHMON_PING_URL is set")
+            elif "secretKeyRef" not in (secret_env.get("valueFrom") or {}):
+                problems.append(f"{where}: {secret_env['name']} must come from a Secret")
+            else:
+                reference = secret_env["valueFrom"]["secretKeyRef"]
+                secret = secrets.get(reference["name"])
+                keys = set((secret or {}).get("data") or {}) | set((secret or {}).get("stringData") or {})
+                if reference["key"] not in keys:
+                    problems.append(f"{where}: Secret {reference['name']} with key "
+                                    f"{reference['key']} is not in the recipe")
+            options = command[:command.index("--")] if "--" in command else command
+            deadline = job.get("activeDeadlineSeconds")
+            if "--timeout" in options and deadline is not None:
+                timeout = duration_seconds(options[options.index("--timeout") + 1])
+                # --kill-after (10 s) and a report must fit before Kubernetes kills the pod.
+                if timeout is None or timeout + 70 > deadline:
+                    problems.append(f"{where}: --timeout must leave 70 s before "
+                                    f"activeDeadlineSeconds ({deadline})")
+        if wrapped == 0:
+            problems.append(f"CronJob {name}: no container runs `pushmon run`")
+    return problems
+
+
+def split(rendered, builtin_out, crd_out, rules_dir, mode="server"):
+    """Built-in kinds to one stream, Operator CRDs to another; policy checks. A
+    `recipe` runs beside the server, so it has no StatefulSet but its own checks."""
     docs = load_all(rendered)
     problems = []
     builtin, crds = [], []
@@ -126,7 +206,11 @@ def split(rendered, builtin_out, crd_out, rules_dir):
         if forbidden in kinds:
             problems.append(f"a {forbidden} is rendered: pushmon runs as one StatefulSet pod")
     sets = [doc for doc in docs if doc["kind"] == "StatefulSet"]
-    if len(sets) != 1:
+    if mode == "recipe":
+        problems.extend(check_recipe(docs))
+        if sets:
+            problems.append("a recipe must not deploy the server (a StatefulSet)")
+    elif len(sets) != 1:
         problems.append(f"expected one StatefulSet, found {len(sets)}")
     for statefulset in sets:
         if statefulset["spec"].get("replicas") != 1:
@@ -239,7 +323,7 @@ def stubs(manifest, dockerfile):
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "split":
-        sys.exit(split(*sys.argv[2:6]))
+        sys.exit(split(*sys.argv[2:7]))
     if command == "stubs":
         sys.exit(stubs(*sys.argv[2:4]))
     if command == "dashboard":
@@ -249,9 +333,10 @@ PY
 
 # ---- Kubernetes ----------------------------------------------------------------------
 check_overlay() {
-  local dir="$1" name out rc=0 versions="" crds
+  local dir="$1" mode="${2:-server}" name out rc=0 versions="" crds
   name="$(basename "$dir")"
-  out="$work/$name"
+  [ "$mode" = recipe ] && name="recipe $name"
+  out="$work/${name// /-}"
   mkdir -p "$out/rules"
   if ! kubectl kustomize "$dir" >"$out/rendered.yaml" 2>"$out/kustomize.err"; then
     cat "$out/kustomize.err" >&2
@@ -259,7 +344,7 @@ check_overlay() {
     return
   fi
   if ! python3 "$work/helper.py" split "$out/rendered.yaml" "$out/builtin.yaml" "$out/crds.txt" \
-    "$out/rules"; then
+    "$out/rules" "$mode"; then
     rc=1
   fi
   local count
@@ -294,6 +379,9 @@ check_overlay() {
 
 for overlay in deploy/kubernetes/base deploy/kubernetes/overlays/*/; do
   check_overlay "${overlay%/}"
+done
+for recipe in deploy/kubernetes/recipes/*/; do
+  check_overlay "${recipe%/}" recipe
 done
 
 # ---- Dockerfile ----------------------------------------------------------------------

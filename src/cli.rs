@@ -1,4 +1,6 @@
-//! The command line as clap parses it: `pushmon serve` and `pushmon check`. Flags stay
+//! The command line as clap parses it: `pushmon serve` and `pushmon check` here, the
+//! client commands (`run`, `push`, `monitor` …) in [`client_args`], and the completion
+//! scripts and manual pages made from these definitions in [`generate`]. Flags stay
 //! raw here (text, or a path or choice clap has already read) and clap reads no
 //! environment variable: `config` resolves each flag against its `PUSHMON_*` variable
 //! and default. Each flag's name and help come from its entry in [`setting`], the
@@ -10,6 +12,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::telemetry::LogFormat;
+
+pub mod client_args;
+pub mod generate;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +34,8 @@ pub enum Command {
     /// Check a stopped server's store: every monitor's snapshot must equal a full
     /// replay of its events. Exits 1 on any difference.
     Check(CheckArgs),
+    #[command(flatten)]
+    Client(Box<client_args::ClientCommand>),
 }
 
 /// Flags of `pushmon check`.

@@ -14,7 +14,11 @@
 //!   actors, ready, drain, close.
 //! - [`check`]: `pushmon check`, a stopped store's snapshots against a full replay.
 //! - [`declare`]: the monitors file, reconciled at start-up and on SIGHUP.
-//! - [`cli`]: the command line as clap parses it, and the table of every setting;
+//! - [`client`]: the command line's client side: `pushmon run` (wraps a job and
+//!   reports its runs), `pushmon push`, and the management commands (`monitor`,
+//!   `channel`, `key`, `events`), over HTTP only.
+//! - [`cli`]: the command line as clap parses it (with completions and manual pages
+//!   made from it), and the table of every setting;
 //!   [`config`] resolves its flags, the environment and defaults into the validated
 //!   configuration.
 //! - [`clock`], [`telemetry`] (logs), [`prometheus`] (metric names and the
@@ -24,6 +28,7 @@ pub mod alert;
 pub mod app;
 pub mod check;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod declare;

@@ -1,4 +1,6 @@
-//! The `pushmon` binary: parse the configuration, set up logging, bind, run.
+//! The `pushmon` binary: parse the command line; for `serve`, resolve the
+//! configuration, set up logging, bind, run; hand `check` and the client commands to
+//! their modules.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +49,7 @@ fn worker_threads() -> usize {
 async fn run() -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
     match Cli::parse().command {
+        Command::Client(command) => pushmon::client::execute(*command).await,
         Command::Check(args) => match config::check_data_dir(args, env) {
             Ok(data_dir) => check(data_dir).await,
             Err(error) => {

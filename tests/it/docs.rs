@@ -1,8 +1,8 @@
 //! The user reference in `docs/` keeps up with the code: every flag the real binary
-//! prints, every `PUSHMON_*` variable, every route, every metric is documented, the
-//! router and the hand-kept `ROUTES` table of route labels agree both ways, and
-//! nothing in the repository points outside it. Each test names exactly what is
-//! missing.
+//! prints, every client command, every `PUSHMON_*` variable, every route, every metric
+//! is documented, the router and the hand-kept `ROUTES` table of route labels agree
+//! both ways, and nothing in the repository points outside it. Each test names exactly
+//! what is missing.
 //!
 //! The facts are read where they are declared: the binary's `--help`, the source text
 //! (routes, metric names), a live `/metrics`. When code moves, update the paths below.
@@ -26,6 +26,12 @@ const METRIC_CONST_SOURCES: &[&str] = &["src/prometheus.rs"];
 const METRIC_FAMILY_SOURCES: &[&str] = &["src/http/ops.rs"];
 
 const CONFIGURATION_DOC: &str = "docs/configuration.md";
+/// Every client command (all but `SERVER_COMMANDS`), its flags and variables.
+const CLI_DOC: &str = "docs/cli.md";
+/// The commands `CONFIGURATION_DOC` documents; every other one is the client's.
+const SERVER_COMMANDS: &[&str] = &["serve", "check"];
+/// Files or directories naming every `PUSHMON_*` variable the client commands read.
+const CLIENT_ENV_VAR_SOURCES: &[&str] = &["src/cli/client_args.rs", "src/client"];
 /// Between them, every route is documented.
 const ROUTE_DOCS: &[&str] = &["docs/api.md", "docs/push.md"];
 const METRICS_DOC: &str = "docs/metrics.md";
@@ -180,8 +186,20 @@ fn every_flag_and_environment_variable_is_in_the_configuration_reference() {
     )];
     assert_documented("flags", &flags, &doc, is_flag_char);
 
+    let variables = variables_in(&rust_sources(ENV_VAR_SOURCES, "ENV_VAR_SOURCES"));
+    assert!(
+        variables.contains("PUSHMON_LISTEN"),
+        "no PUSHMON_LISTEN in {ENV_VAR_SOURCES:?}: if the variables moved, update ENV_VAR_SOURCES"
+    );
+    assert_documented("environment variables", &variables, &doc, |c| {
+        c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'
+    });
+}
+
+/// The `PUSHMON_*` variables named in `sources`.
+fn variables_in(sources: &[(String, String)]) -> BTreeSet<String> {
     let mut variables = BTreeSet::new();
-    for (_, text) in rust_sources(ENV_VAR_SOURCES, "ENV_VAR_SOURCES") {
+    for (_, text) in sources {
         for (at, _) in text.match_indices("PUSHMON_") {
             let name: String = text[at..]
                 .chars()
@@ -193,9 +211,84 @@ fn every_flag_and_environment_variable_is_in_the_configuration_reference() {
             }
         }
     }
+    variables
+}
+
+/// The subcommands the help of `pushmon <args>` lists under `Commands:`, but `help`.
+fn subcommands(args: &[&str]) -> Vec<String> {
+    let mut with_help = args.to_vec();
+    with_help.push("--help");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
+        .args(&with_help)
+        .output()
+        .expect("run pushmon");
     assert!(
-        variables.contains("PUSHMON_LISTEN"),
-        "no PUSHMON_LISTEN in {ENV_VAR_SOURCES:?}: if the variables moved, update ENV_VAR_SOURCES"
+        output.status.success(),
+        "pushmon {with_help:?} failed: {output:?}"
+    );
+    let help = String::from_utf8(output.stdout).expect("help is UTF-8");
+    let Some(start) = help.find("Commands:\n") else {
+        return Vec::new();
+    };
+    help[start + "Commands:\n".len()..]
+        .lines()
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_client_command_flag_and_variable_is_in_the_cli_reference() {
+    // Every command path below `pushmon` but the server's: ["run"], ["monitor", "list"] …
+    let mut pending: Vec<Vec<String>> = subcommands(&[])
+        .into_iter()
+        .filter(|name| !SERVER_COMMANDS.contains(&name.as_str()))
+        .map(|name| vec![name])
+        .collect();
+    let mut commands = BTreeSet::new();
+    let mut flags = BTreeSet::new();
+    while let Some(path) = pending.pop() {
+        let args: Vec<&str> = path.iter().map(String::as_str).collect();
+        let mut help_args = args.clone();
+        help_args.push("--help");
+        flags.extend(long_flags(&help_args));
+        for sub in subcommands(&args) {
+            let mut longer = path.clone();
+            longer.push(sub);
+            pending.push(longer);
+        }
+        commands.insert(format!("pushmon {}", path.join(" ")));
+    }
+    for expected in [
+        "pushmon run",
+        "pushmon monitor rotate-token",
+        "pushmon key revoke",
+    ] {
+        assert!(
+            commands.contains(expected),
+            "the help walk missed {expected}: {commands:?}"
+        );
+    }
+    for expected in ["--tail-bytes", "--token-file", "--no-channels"] {
+        assert!(
+            flags.contains(expected),
+            "the help scan missed {expected}: {flags:?}"
+        );
+    }
+    let doc = vec![(CLI_DOC, read(CLI_DOC, "CLI_DOC"))];
+    assert_documented("commands", &commands, &doc, is_flag_char);
+    assert_documented("flags", &flags, &doc, is_flag_char);
+
+    let variables = variables_in(&rust_sources(
+        CLIENT_ENV_VAR_SOURCES,
+        "CLIENT_ENV_VAR_SOURCES",
+    ));
+    assert!(
+        variables.contains("PUSHMON_PUSH_TOKEN"),
+        "no PUSHMON_PUSH_TOKEN in {CLIENT_ENV_VAR_SOURCES:?}: if the variables moved, update \
+         CLIENT_ENV_VAR_SOURCES"
     );
     assert_documented("environment variables", &variables, &doc, |c| {
         c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'

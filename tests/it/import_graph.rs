@@ -3,11 +3,12 @@
 //!
 //! Layers, bottom to top: `domain`, `store`, `monitor` and `alert`, `http`, then `app`
 //! (with `app/`), `declare` (it reconciles through the registry), `check` (`pushmon
-//! check`) and `main`. `clock`, `prometheus`, `telemetry`, `config` and `cli` (the clap
-//! types, beside `config`) are cross-cutting: any layer but `domain` may import them,
-//! and they import nothing from `http`, `app`, `declare`, `check` or `main`. `domain`
-//! imports only `domain`. Between top-level modules the graph has no cycle either, so of
-//! `monitor` and `alert` only one may import the other.
+//! check`), `client` (the command line's client side) and `main`. `clock`,
+//! `prometheus`, `telemetry`, `config` and `cli` (the clap types, beside `config`) are
+//! cross-cutting: any layer but `domain` may import them, and they import nothing from
+//! `http`, `app`, `declare`, `check`, `client` or `main`. `domain` imports only
+//! `domain`. Between top-level modules the graph has no cycle either, so of `monitor`
+//! and `alert` only one may import the other.
 //!
 //! An import is a path a file names starting with `crate::` or `super::` (`pushmon::`
 //! in `main.rs`), in a `use` or in code, macros included. It points at the file that
@@ -19,7 +20,7 @@
 //!
 //! Of the crates pushmon depends on, `domain` names only `DOMAIN_MAY_USE` (data and
 //! formatting: no I/O, no runtime). A monitor's events are appended only from
-//! `monitor/`: one writer per monitor.
+//! `monitor/`: one writer per monitor. `client` imports only itself and `cli`.
 //!
 //! The scan parses each file with `syn`, so comments and strings never count.
 
@@ -52,7 +53,7 @@ fn layer_of(file: &str) -> Layer {
         "store" => Layer::Ranked(1, "store"),
         "monitor" | "alert" => Layer::Ranked(2, "monitor/alert"),
         "http" => Layer::Ranked(3, "http"),
-        "app" | "declare" | "check" | "main" => Layer::Ranked(4, "app"),
+        "app" | "declare" | "check" | "client" | "main" => Layer::Ranked(4, "app"),
         "clock" | "prometheus" | "telemetry" | "config" | "cli" => Layer::Leaf,
         "lib" => Layer::Root,
         other => panic!("src/{file}: top-level module `{other}` has no layer: add it to layer_of"),
@@ -610,6 +611,39 @@ fn import_graph_never_points_up_a_layer() {
     assert!(
         found.is_empty(),
         "imports against the layering:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The command line's client talks to a server only over HTTP, as any other client
+/// does: `client/` imports nothing of the crate but itself and the clap types of
+/// `cli`, so it cannot lean on the server's internals.
+#[test]
+fn the_client_imports_nothing_of_the_server() {
+    let imports = all_imports();
+    let from_client: Vec<&Import> = imports
+        .iter()
+        .filter(|import| top_module(&import.from) == "client")
+        .collect();
+    assert!(
+        from_client
+            .iter()
+            .any(|import| top_module(&import.to) == "cli"),
+        "the scan saw no import of cli from client/"
+    );
+    let found: Vec<String> = from_client
+        .iter()
+        .filter(|import| !matches!(top_module(&import.to), "client" | "cli"))
+        .map(|import| {
+            format!(
+                "src/{} -> src/{}   ({})",
+                import.from, import.to, import.written
+            )
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "client/ imports the server's code:\n{}",
         found.join("\n")
     );
 }

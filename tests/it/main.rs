@@ -7,6 +7,7 @@ mod alertmanager;
 mod alerts;
 mod api;
 mod channels;
+mod cli;
 mod crash;
 mod datadir;
 mod declare;

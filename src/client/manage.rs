@@ -1,0 +1,517 @@
+//! `pushmon monitor|channel|key|events`: each subcommand is one or two requests to the
+//! management API. Monitors, channels and keys are named by id or by name (when
+//! exactly one has it). With `--output json` the last answer is printed as the server
+//! sent it; otherwise as a table or `field: value` lines ([`output`]).
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use super::api::{Answer, Api};
+use super::output::{self, field, fields, table};
+use super::settings::{self, ConfigFile, Env};
+use super::{Failure, FailureKind};
+use crate::cli::client_args::{
+    ApiArgs, ChannelArgs, ChannelCommand, ChannelCreateArgs, EventsArgs, KeyArgs, KeyCommand,
+    MonitorArgs, MonitorCommand, MonitorCreateArgs, MonitorUpdateArgs, OutputFormat,
+};
+
+/// The order `show` prints a monitor's fields in; the rest follow alphabetically.
+const MONITOR_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "status",
+    "timeout_seconds",
+    "interval_seconds",
+    "push_url",
+    "push_token",
+    "channels",
+    "tags",
+    "created_at",
+    "last_heartbeat_at",
+    "last_status_change_at",
+    "last_msg",
+    "last_value",
+];
+const CHANNEL_FIELDS: &[&str] = &["id", "kind", "name", "url", "to", "created_at"];
+const KEY_FIELDS: &[&str] = &["id", "name", "scope", "key", "created_at"];
+
+/// A connected client and how to print.
+struct Session {
+    api: Api,
+    output: OutputFormat,
+}
+
+impl Session {
+    fn open(args: &ApiArgs, env: Env<'_>) -> Result<Self, Failure> {
+        let file = ConfigFile::load(args.config.as_deref(), env)?;
+        let server = settings::server(args.server.as_deref(), env, &file)?;
+        let token = settings::api_token(args, env, &file)?;
+        Ok(Self {
+            api: Api::new(server, token)?,
+            output: args.output,
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<Answer, Failure> {
+        self.api.send(Method::GET, path, &[], None).await
+    }
+
+    /// Prints `answer`: as it is for JSON, else as `human(body)` says.
+    fn show(&self, answer: &Answer, human: impl FnOnce(&Value) -> String) -> Result<(), Failure> {
+        match self.output {
+            OutputFormat::Json => output::print_raw_json(&answer.body),
+            OutputFormat::Human => output::print(&human(&answer.json()?)),
+        }
+    }
+
+    /// A `204` answer: nothing for JSON, `message` for people.
+    fn done(&self, message: &str) -> Result<(), Failure> {
+        match self.output {
+            OutputFormat::Json => Ok(()),
+            OutputFormat::Human => output::print(&format!("{message}\n")),
+        }
+    }
+
+    /// The id of the one object of `kind` in the listing at `path` (under `key`) whose
+    /// id or name is `reference`. An id is taken as it is: the request that uses it
+    /// says whether it exists.
+    async fn resolve(
+        &self,
+        kind: &str,
+        path: &str,
+        key: &str,
+        reference: &str,
+    ) -> Result<Named, Failure> {
+        if uuid::Uuid::try_parse(reference).is_ok() {
+            return Ok(Named {
+                id: reference.to_owned(),
+                label: format!("{kind} {reference}"),
+            });
+        }
+        let listing = self.get(path).await?.json()?;
+        let matches: Vec<&Value> = listing[key]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|item| item["name"].as_str() == Some(reference))
+                    .collect()
+            })
+            .unwrap_or_default();
+        match matches.as_slice() {
+            [] => Err(Failure::new(
+                FailureKind::NotFound,
+                format!("no {kind} has the id or name {reference:?}"),
+            )),
+            [one] => {
+                let id = one["id"].as_str().ok_or_else(|| {
+                    Failure::other(format!("the server listed a {kind} without an id"))
+                })?;
+                Ok(Named {
+                    id: id.to_owned(),
+                    label: format!("{kind} {reference:?} ({id})"),
+                })
+            }
+            several => Err(Failure::usage(format!(
+                "{} {kind}s are named {reference:?}; name one by its id: {}",
+                several.len(),
+                several
+                    .iter()
+                    .map(|item| field(item, "id"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    async fn monitor_id(&self, reference: &str) -> Result<Named, Failure> {
+        self.resolve("monitor", "/api/monitors", "monitors", reference)
+            .await
+    }
+
+    async fn channel_ids(&self, references: &[String]) -> Result<Vec<String>, Failure> {
+        let mut ids = Vec::with_capacity(references.len());
+        for reference in references {
+            ids.push(
+                self.resolve("channel", "/api/channels", "channels", reference)
+                    .await?
+                    .id,
+            );
+        }
+        Ok(ids)
+    }
+}
+
+/// An object found by id or name, and how messages name it.
+struct Named {
+    id: String,
+    label: String,
+}
+
+/// A duration the API takes in whole seconds.
+fn whole_seconds(flag: &str, duration: std::time::Duration) -> Result<u64, Failure> {
+    if duration.subsec_nanos() != 0 || duration.as_secs() == 0 {
+        return Err(Failure::usage(format!(
+            "{flag} must be a whole number of seconds, at least 1"
+        )));
+    }
+    Ok(duration.as_secs())
+}
+
+fn monitor_fields(monitor: &Value) -> String {
+    fields(monitor, MONITOR_FIELDS)
+}
+
+pub async fn monitor(args: MonitorArgs, env: Env<'_>) -> Result<(), Failure> {
+    let session = Session::open(&args.api, env)?;
+    match args.command {
+        MonitorCommand::List => {
+            let answer = session.get("/api/monitors").await?;
+            session.show(&answer, |body| {
+                let rows: Vec<Vec<String>> = items(body, "monitors")
+                    .iter()
+                    .map(|monitor| {
+                        vec![
+                            field(monitor, "id"),
+                            field(monitor, "name"),
+                            field(monitor, "status"),
+                            field(monitor, "timeout_seconds"),
+                            field(monitor, "last_heartbeat_at"),
+                        ]
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    return "no monitors\n".to_owned();
+                }
+                table(
+                    &["ID", "NAME", "STATUS", "TIMEOUT", "LAST HEARTBEAT"],
+                    &rows,
+                )
+            })
+        }
+        MonitorCommand::Show { monitor } => {
+            let named = session.monitor_id(&monitor).await?;
+            let answer = session.get(&format!("/api/monitors/{}", named.id)).await?;
+            session.show(&answer, monitor_fields)
+        }
+        MonitorCommand::Create(create) => {
+            let body = create_body(&session, create).await?;
+            let answer = session
+                .api
+                .send(Method::POST, "/api/monitors", &[], Some(&body))
+                .await?;
+            session.show(&answer, monitor_fields)
+        }
+        MonitorCommand::Update(update) => {
+            let named = session.monitor_id(&update.monitor).await?;
+            let body = update_body(&session, &update).await?;
+            let answer = session
+                .api
+                .send(
+                    Method::PATCH,
+                    &format!("/api/monitors/{}", named.id),
+                    &[],
+                    Some(&body),
+                )
+                .await?;
+            session.show(&answer, monitor_fields)
+        }
+        MonitorCommand::Pause { monitor } => monitor_action(&session, &monitor, "pause").await,
+        MonitorCommand::Resume { monitor } => monitor_action(&session, &monitor, "resume").await,
+        MonitorCommand::RotateToken { monitor } => {
+            monitor_action(&session, &monitor, "rotate-token").await
+        }
+        MonitorCommand::Delete { monitor } => {
+            let named = session.monitor_id(&monitor).await?;
+            session
+                .api
+                .send(
+                    Method::DELETE,
+                    &format!("/api/monitors/{}", named.id),
+                    &[],
+                    None,
+                )
+                .await?;
+            session.done(&format!("deleted {}", named.label))
+        }
+    }
+}
+
+async fn monitor_action(session: &Session, monitor: &str, action: &str) -> Result<(), Failure> {
+    let named = session.monitor_id(monitor).await?;
+    let answer = session
+        .api
+        .send(
+            Method::POST,
+            &format!("/api/monitors/{}/{action}", named.id),
+            &[],
+            None,
+        )
+        .await?;
+    session.show(&answer, monitor_fields)
+}
+
+async fn create_body(session: &Session, create: MonitorCreateArgs) -> Result<Value, Failure> {
+    let mut body = Map::new();
+    body.insert("name".into(), json!(create.name));
+    body.insert(
+        "timeout_seconds".into(),
+        json!(whole_seconds("--timeout", create.timeout)?),
+    );
+    if let Some(interval) = create.interval {
+        body.insert(
+            "interval_seconds".into(),
+            json!(whole_seconds("--interval", interval)?),
+        );
+    }
+    if !create.channels.is_empty() {
+        body.insert(
+            "channels".into(),
+            json!(session.channel_ids(&create.channels).await?),
+        );
+    }
+    if !create.tags.is_empty() {
+        body.insert("tags".into(), json!(create.tags));
+    }
+    Ok(Value::Object(body))
+}
+
+async fn update_body(session: &Session, update: &MonitorUpdateArgs) -> Result<Value, Failure> {
+    let mut body = Map::new();
+    if let Some(name) = &update.name {
+        body.insert("name".into(), json!(name));
+    }
+    if let Some(timeout) = update.timeout {
+        body.insert(
+            "timeout_seconds".into(),
+            json!(whole_seconds("--timeout", timeout)?),
+        );
+    }
+    if let Some(interval) = update.interval {
+        body.insert(
+            "interval_seconds".into(),
+            json!(whole_seconds("--interval", interval)?),
+        );
+    }
+    if update.no_channels {
+        body.insert("channels".into(), json!([]));
+    } else if !update.channels.is_empty() {
+        body.insert(
+            "channels".into(),
+            json!(session.channel_ids(&update.channels).await?),
+        );
+    }
+    if update.no_tags {
+        body.insert("tags".into(), json!([]));
+    } else if !update.tags.is_empty() {
+        body.insert("tags".into(), json!(update.tags));
+    }
+    if body.is_empty() {
+        return Err(Failure::usage(
+            "nothing to change: give --name, --timeout, --interval, --channel, --no-channels, \
+             --tag or --no-tags",
+        ));
+    }
+    Ok(Value::Object(body))
+}
+
+/// The array under `key` of a listing (empty if the answer has none).
+fn items<'a>(body: &'a Value, key: &str) -> &'a [Value] {
+    body[key].as_array().map_or(&[], Vec::as_slice)
+}
+
+pub async fn channel(args: ChannelArgs, env: Env<'_>) -> Result<(), Failure> {
+    let session = Session::open(&args.api, env)?;
+    match args.command {
+        ChannelCommand::List => {
+            let answer = session.get("/api/channels").await?;
+            session.show(&answer, |body| {
+                let rows: Vec<Vec<String>> = items(body, "channels")
+                    .iter()
+                    .map(|channel| {
+                        let destination = match channel.get("url") {
+                            Some(url) if !url.is_null() => output::cell(url),
+                            _ => field(channel, "to"),
+                        };
+                        vec![
+                            field(channel, "id"),
+                            field(channel, "kind"),
+                            field(channel, "name"),
+                            destination,
+                        ]
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    return "no channels\n".to_owned();
+                }
+                table(&["ID", "KIND", "NAME", "DESTINATION"], &rows)
+            })
+        }
+        ChannelCommand::Create(create) => {
+            let body = channel_body(create);
+            let answer = session
+                .api
+                .send(Method::POST, "/api/channels", &[], Some(&body))
+                .await?;
+            session.show(&answer, |channel| fields(channel, CHANNEL_FIELDS))
+        }
+        ChannelCommand::Test { channel } => {
+            let named = session
+                .resolve("channel", "/api/channels", "channels", &channel)
+                .await?;
+            let answer = session
+                .api
+                .send(
+                    Method::POST,
+                    &format!("/api/channels/{}/test", named.id),
+                    &[],
+                    None,
+                )
+                // Not delivered is a 502: exit code 1, with the server's reason.
+                .await?;
+            session.show(&answer, |_| {
+                format!("test message delivered through {}\n", named.label)
+            })
+        }
+        ChannelCommand::Delete { channel } => {
+            let named = session
+                .resolve("channel", "/api/channels", "channels", &channel)
+                .await?;
+            session
+                .api
+                .send(
+                    Method::DELETE,
+                    &format!("/api/channels/{}", named.id),
+                    &[],
+                    None,
+                )
+                .await?;
+            session.done(&format!("deleted {}", named.label))
+        }
+    }
+}
+
+/// The fields given; the server says which a kind takes and which it misses.
+fn channel_body(create: ChannelCreateArgs) -> Value {
+    let mut body = Map::new();
+    body.insert("kind".into(), json!(create.kind.as_str()));
+    body.insert("name".into(), json!(create.name));
+    for (name, value) in [
+        ("url", create.url),
+        ("secret", create.secret),
+        ("smtp_url", create.smtp_url),
+        ("from", create.from),
+    ] {
+        if let Some(value) = value {
+            body.insert(name.into(), json!(value));
+        }
+    }
+    if !create.to.is_empty() {
+        body.insert("to".into(), json!(create.to));
+    }
+    Value::Object(body)
+}
+
+pub async fn key(args: KeyArgs, env: Env<'_>) -> Result<(), Failure> {
+    let session = Session::open(&args.api, env)?;
+    match args.command {
+        KeyCommand::List => {
+            let answer = session.get("/api/keys").await?;
+            session.show(&answer, |body| {
+                let rows: Vec<Vec<String>> = items(body, "keys")
+                    .iter()
+                    .map(|key| {
+                        vec![
+                            field(key, "id"),
+                            field(key, "name"),
+                            field(key, "scope"),
+                            field(key, "created_at"),
+                        ]
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    return "no API keys\n".to_owned();
+                }
+                table(&["ID", "NAME", "SCOPE", "CREATED"], &rows)
+            })
+        }
+        KeyCommand::Create { name, scope } => {
+            let body = json!({"name": name, "scope": scope.as_str()});
+            let answer = session
+                .api
+                .send(Method::POST, "/api/keys", &[], Some(&body))
+                .await?;
+            session.show(&answer, |key| {
+                format!(
+                    "{}\nThe key is shown only this once: the server keeps only its digest.\n",
+                    fields(key, KEY_FIELDS)
+                )
+            })
+        }
+        KeyCommand::Revoke { key } => {
+            let named = session
+                .resolve("API key", "/api/keys", "keys", &key)
+                .await?;
+            session
+                .api
+                .send(
+                    Method::DELETE,
+                    &format!("/api/keys/{}", named.id),
+                    &[],
+                    None,
+                )
+                .await?;
+            session.done(&format!("revoked {}", named.label))
+        }
+    }
+}
+
+pub async fn events(args: EventsArgs, env: Env<'_>) -> Result<(), Failure> {
+    let session = Session::open(&args.api, env)?;
+    let named = session.monitor_id(&args.monitor).await?;
+    let mut query = Vec::new();
+    if let Some(limit) = args.limit {
+        query.push(("limit", limit.to_string()));
+    }
+    if let Some(before) = args.before {
+        query.push(("before", before.to_string()));
+    }
+    let answer = session
+        .api
+        .send(
+            Method::GET,
+            &format!("/api/monitors/{}/events", named.id),
+            &query,
+            None,
+        )
+        .await?;
+    session.show(&answer, |body| {
+        let rows: Vec<Vec<String>> = items(body, "events")
+            .iter()
+            .map(|event| {
+                let details = event
+                    .as_object()
+                    .map(|map| {
+                        map.iter()
+                            .filter(|(name, value)| {
+                                !matches!(name.as_str(), "seq" | "at" | "kind") && !value.is_null()
+                            })
+                            .map(|(name, value)| format!("{name}={}", output::cell(value)))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default();
+                vec![
+                    field(event, "seq"),
+                    field(event, "at"),
+                    field(event, "kind"),
+                    details,
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            return "no events\n".to_owned();
+        }
+        table(&["SEQ", "AT", "KIND", "DETAILS"], &rows)
+    })
+}

@@ -1,0 +1,976 @@
+//! The command line's client side (`docs/cli.md`), through the real binary: the
+//! management commands and `pushmon push` against a real server in both output
+//! formats, with their exit codes; completions and manual pages. `pushmon run` is in
+//! [`run`] (process handling, against a receiver that records requests) and
+//! [`run_server`] (against a real server).
+
+mod run;
+mod run_server;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::receiver::Receiver;
+use crate::support::{ADMIN_TOKEN, Status, TestApp, expect_json, spawn_app};
+
+/// Every variable the client reads, removed from the binary's environment so the
+/// machine's own settings never leak into a test.
+const CLIENT_VARIABLES: &[&str] = &[
+    "PUSHMON_URL",
+    "PUSHMON_TOKEN",
+    "PUSHMON_TOKEN_FILE",
+    "PUSHMON_CONFIG",
+    "PUSHMON_PING_URL",
+    "PUSHMON_PUSH_TOKEN",
+];
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Asserts the exit code; returns standard output.
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &str {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "expected exit code {code}; stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts success and parses standard output as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        let stdout = self.expect(0);
+        serde_json::from_str(stdout)
+            .unwrap_or_else(|error| panic!("stdout is not JSON ({error}):\n{stdout}"))
+    }
+}
+
+/// The binary with `args` and `env`, in an environment without the client's
+/// variables and without a default config file.
+pub fn command(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"));
+    command.args(args);
+    for variable in CLIENT_VARIABLES {
+        command.env_remove(variable);
+    }
+    command
+        .env("XDG_CONFIG_HOME", "/nonexistent-pushmon-test-config")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs the binary to its end, with `stdin` as its input.
+pub async fn pushmon_with_input(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Ran {
+    let mut command = command(args, env);
+    command.stdin(Stdio::piped());
+    let mut child = command.spawn().expect("spawn pushmon");
+    let mut input = child.stdin.take().expect("piped stdin");
+    input.write_all(stdin).await.expect("write stdin");
+    drop(input);
+    finish(child).await
+}
+
+pub async fn pushmon(args: &[&str], env: &[(&str, &str)]) -> Ran {
+    finish(command(args, env).spawn().expect("spawn pushmon")).await
+}
+
+pub async fn finish(child: tokio::process::Child) -> Ran {
+    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("pushmon finished within 2 minutes")
+        .expect("wait for pushmon");
+    Ran {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The management command `args` against `app` with the admin token from the
+/// environment.
+async fn admin(app: &TestApp, args: &[&str]) -> Ran {
+    pushmon(
+        args,
+        &[
+            ("PUSHMON_URL", &app.base_url),
+            ("PUSHMON_TOKEN", ADMIN_TOKEN),
+        ],
+    )
+    .await
+}
+
+/// `args` with `-o json` added.
+async fn admin_json(app: &TestApp, args: &[&str]) -> Value {
+    let mut with_json = args.to_vec();
+    with_json.extend(["--output", "json"]);
+    admin(app, &with_json).await.json()
+}
+
+/// A port nothing listens on.
+pub async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The `field: value` line of `field` in human output.
+fn human_field<'a>(text: &'a str, field: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .map(str::trim)
+}
+
+#[tokio::test]
+async fn monitors_are_created_listed_shown_changed_and_deleted_in_both_formats() {
+    let app = spawn_app().await;
+
+    // Human create: `field: value` lines with the push URL.
+    let created = admin(
+        &app,
+        &[
+            "monitor",
+            "create",
+            "nightly backup",
+            "--timeout",
+            "25h",
+            "--interval",
+            "1d",
+            "--tag",
+            "prod",
+            "--tag",
+            "db",
+        ],
+    )
+    .await;
+    let text = created.expect(0);
+    let id = human_field(text, "id").expect("an id line").to_owned();
+    assert_eq!(human_field(text, "name"), Some("nightly backup"));
+    assert_eq!(human_field(text, "status"), Some("pending"));
+    assert_eq!(human_field(text, "timeout_seconds"), Some("90000"));
+    assert_eq!(human_field(text, "interval_seconds"), Some("86400"));
+    assert_eq!(human_field(text, "tags"), Some("prod, db"));
+    let monitor = app.get_monitor(&id).await;
+    assert_eq!(
+        human_field(text, "push_url"),
+        Some(monitor.push_url.as_str())
+    );
+
+    // JSON create: the server's Monitor as it is.
+    let json_created =
+        admin_json(&app, &["monitor", "create", "hourly", "--timeout", "3600"]).await;
+    assert_eq!(json_created["name"], "hourly");
+    assert_eq!(json_created["timeout_seconds"], 3600);
+    let hourly_id = json_created["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.get_monitor(&hourly_id).await.name, "hourly");
+
+    // List: a table with a header and a row per monitor; JSON as the API answers.
+    let listed = admin(&app, &["monitor", "list"]).await;
+    let lines: Vec<&str> = listed.expect(0).lines().collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for header in ["ID", "NAME", "STATUS", "TIMEOUT", "LAST HEARTBEAT"] {
+        assert!(lines[0].contains(header), "{}", lines[0]);
+    }
+    assert!(
+        lines[1].starts_with(&id)
+            && lines[1].contains("nightly backup")
+            && lines[1].contains("pending")
+    );
+    assert!(lines[2].starts_with(&hourly_id) && lines[2].contains("3600"));
+    let raw = app
+        .api(reqwest::Method::GET, "/api/monitors")
+        .send()
+        .await
+        .unwrap();
+    let api_list = expect_json(raw, StatusCode::OK).await;
+    assert_eq!(admin_json(&app, &["monitor", "list"]).await, api_list);
+
+    // Show by id and by name, both formats.
+    let by_name = admin(&app, &["monitor", "show", "nightly backup"]).await;
+    assert_eq!(human_field(by_name.expect(0), "id"), Some(id.as_str()));
+    let shown = admin_json(&app, &["monitor", "show", &id]).await;
+    assert_eq!(shown["push_token"], monitor.push_token.as_str());
+
+    // Update: only what is given changes.
+    let updated = admin(
+        &app,
+        &[
+            "monitor",
+            "update",
+            "nightly backup",
+            "--name",
+            "nightly",
+            "--timeout",
+            "26h",
+            "--no-tags",
+        ],
+    )
+    .await;
+    let text = updated.expect(0);
+    assert_eq!(human_field(text, "name"), Some("nightly"));
+    assert_eq!(human_field(text, "timeout_seconds"), Some("93600"));
+    assert_eq!(human_field(text, "interval_seconds"), Some("86400"));
+    let json_updated = admin_json(&app, &["monitor", "update", &id, "--tag", "x"]).await;
+    assert_eq!(json_updated["tags"], json!(["x"]));
+    assert_eq!(json_updated["name"], "nightly");
+
+    // Delete: a line for people, nothing for JSON.
+    let deleted = admin(&app, &["monitor", "delete", "nightly"]).await;
+    assert!(
+        deleted
+            .expect(0)
+            .contains(&format!("deleted monitor \"nightly\" ({id})"))
+    );
+    let deleted_json = admin(&app, &["monitor", "delete", &hourly_id, "-o", "json"]).await;
+    assert_eq!(deleted_json.expect(0), "");
+    assert!(app.list_monitors().await.is_empty());
+    assert_eq!(
+        admin(&app, &["monitor", "list"]).await.expect(0),
+        "no monitors\n"
+    );
+    assert_eq!(
+        admin_json(&app, &["monitor", "list"]).await,
+        json!({"monitors": []})
+    );
+}
+
+#[tokio::test]
+async fn pause_resume_and_rotate_token_in_both_formats() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("job", 60).await;
+
+    let paused = admin(&app, &["monitor", "pause", "job"]).await;
+    assert_eq!(human_field(paused.expect(0), "status"), Some("paused"));
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Paused);
+    let resumed = admin_json(&app, &["monitor", "resume", "job"]).await;
+    assert_eq!(resumed["status"], "pending");
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Pending);
+    let paused = admin_json(&app, &["monitor", "pause", &monitor.id]).await;
+    assert_eq!(paused["status"], "paused");
+    let resumed = admin(&app, &["monitor", "resume", &monitor.id]).await;
+    assert_eq!(human_field(resumed.expect(0), "status"), Some("pending"));
+    assert_eq!(app.get_monitor(&monitor.id).await.status, Status::Pending);
+
+    let rotated = admin(&app, &["monitor", "rotate-token", &monitor.id]).await;
+    let new_token = human_field(rotated.expect(0), "push_token")
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_token, monitor.push_token);
+    assert_eq!(app.get_monitor(&monitor.id).await.push_token, new_token);
+    let rotated_json = admin_json(&app, &["monitor", "rotate-token", "job"]).await;
+    assert_ne!(rotated_json["push_token"], new_token.as_str());
+    assert_eq!(
+        app.get_monitor(&monitor.id).await.push_token,
+        rotated_json["push_token"].as_str().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn events_are_listed_newest_first_and_paged_in_both_formats() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("events", 60).await;
+    app.push_ok(
+        &monitor.push_token,
+        &[("msg", "two\nlines"), ("value", "42")],
+    )
+    .await;
+    app.push_ok(&monitor.push_token, &[("status", "down")])
+        .await;
+
+    let all = app.events(&monitor.id).await;
+    let listed = admin(&app, &["events", "events"]).await;
+    let lines: Vec<&str> = listed.expect(0).lines().collect();
+    assert_eq!(lines.len(), all.len() + 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("SEQ") && lines[0].contains("KIND") && lines[0].contains("DETAILS")
+    );
+    for (line, event) in lines[1..].iter().zip(&all) {
+        assert!(
+            line.starts_with(&event.seq.to_string()),
+            "{line} vs {event:?}"
+        );
+        assert!(line.contains(&event.kind), "{line} vs {event:?}");
+    }
+    // A message's line break stays on its line, escaped.
+    assert!(
+        listed.stdout.contains("msg=two\\nlines"),
+        "{}",
+        listed.stdout
+    );
+    assert!(listed.stdout.contains("reason=manual"), "{}", listed.stdout);
+
+    let page = admin_json(
+        &app,
+        &[
+            "events",
+            &monitor.id,
+            "--limit",
+            "2",
+            "--before",
+            &all[0].seq.to_string(),
+        ],
+    )
+    .await;
+    let seqs: Vec<u64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [all[1].seq, all[2].seq]);
+
+    let bad_limit = admin(&app, &["events", "events", "--limit", "0"]).await;
+    bad_limit.expect(2);
+    assert!(bad_limit.stderr.contains("limit"), "{}", bad_limit.stderr);
+}
+
+#[tokio::test]
+async fn channels_are_created_listed_tested_and_deleted_in_both_formats() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let hook = receiver.url("/hook");
+
+    let created = admin(
+        &app,
+        &[
+            "channel", "create", "ops", "--kind", "webhook", "--url", &hook, "--secret", "s3cret",
+        ],
+    )
+    .await;
+    let text = created.expect(0);
+    let id = human_field(text, "id").unwrap().to_owned();
+    assert_eq!(human_field(text, "kind"), Some("webhook"));
+    assert_eq!(human_field(text, "has_secret"), Some("true"));
+    assert!(
+        !text.contains("s3cret"),
+        "the secret is never shown: {text}"
+    );
+    let mail = admin_json(
+        &app,
+        &[
+            "channel",
+            "create",
+            "mail",
+            "--kind",
+            "email",
+            "--smtp-url",
+            "smtp://127.0.0.1:2525",
+            "--from",
+            "pushmon@example.com",
+            "--to",
+            "a@example.com",
+            "--to",
+            "b@example.com",
+        ],
+    )
+    .await;
+    assert_eq!(mail["to"], json!(["a@example.com", "b@example.com"]));
+
+    let listed = admin(&app, &["channel", "list"]).await;
+    let lines: Vec<&str> = listed.expect(0).lines().collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[1].starts_with(&id) && lines[1].contains("webhook") && lines[1].contains(&hook));
+    assert!(lines[2].contains("email") && lines[2].contains("a@example.com, b@example.com"));
+    let listed_json = admin_json(&app, &["channel", "list"]).await;
+    assert_eq!(listed_json["channels"].as_array().unwrap().len(), 2);
+
+    // A monitor can name channels by name.
+    let monitor = admin_json(
+        &app,
+        &[
+            "monitor",
+            "create",
+            "alerted",
+            "--timeout",
+            "60",
+            "--channel",
+            "ops",
+            "--channel",
+            "mail",
+        ],
+    )
+    .await;
+    assert_eq!(monitor["channels"], json!([id, mail["id"]]));
+
+    // Test: delivered, then not delivered (exit 1 with the server's reason).
+    let tested = admin(&app, &["channel", "test", "ops"]).await;
+    assert!(
+        tested.expect(0).contains("test message delivered"),
+        "{}",
+        tested.stdout
+    );
+    receiver
+        .wait_for_delivered(1, Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        admin_json(&app, &["channel", "test", &id]).await,
+        json!({"ok": true})
+    );
+    receiver.fail_always();
+    let failed = admin(&app, &["channel", "test", "ops"]).await;
+    failed.expect(1);
+    assert!(
+        failed.stderr.contains("502") && failed.stderr.contains("not delivered"),
+        "{}",
+        failed.stderr
+    );
+
+    let deleted = admin(&app, &["channel", "delete", "ops"]).await;
+    assert!(deleted.expect(0).contains("deleted channel \"ops\""));
+    admin(&app, &["channel", "delete", "mail", "-o", "json"])
+        .await
+        .expect(0);
+    assert_eq!(
+        admin(&app, &["channel", "list"]).await.expect(0),
+        "no channels\n"
+    );
+    assert_eq!(
+        admin_json(&app, &["channel", "list"]).await,
+        json!({"channels": []})
+    );
+}
+
+#[tokio::test]
+async fn keys_are_created_listed_and_revoked_and_scopes_are_enforced() {
+    let app = spawn_app().await;
+    app.create_monitor("watched", 60).await;
+
+    let created = admin(&app, &["key", "create", "grafana"]).await;
+    let text = created.expect(0);
+    let read_key = human_field(text, "key").unwrap().to_owned();
+    assert!(read_key.starts_with("pmk_"), "{text}");
+    assert_eq!(human_field(text, "scope"), Some("read"));
+    let write = admin_json(&app, &["key", "create", "deployer", "--scope", "write"]).await;
+    let write_key = write["key"].as_str().unwrap().to_owned();
+    assert_eq!(write["scope"], "write");
+
+    let listed = admin(&app, &["key", "list"]).await;
+    let lines: Vec<&str> = listed.expect(0).lines().collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[1].contains("grafana") && lines[1].contains("read"));
+    assert!(!listed.stdout.contains("pmk_"), "secrets are never listed");
+    let listed_json = admin_json(&app, &["key", "list"]).await;
+    assert_eq!(listed_json["keys"].as_array().unwrap().len(), 2);
+
+    // A read key reads, but may not change anything (exit 4); a write key may.
+    with_key(&app, &read_key, &["monitor", "list"])
+        .await
+        .expect(0);
+    let refused = with_key(&app, &read_key, &["monitor", "pause", "watched"]).await;
+    refused.expect(4);
+    assert!(refused.stderr.contains("403"), "{}", refused.stderr);
+    with_key(&app, &write_key, &["monitor", "pause", "watched"])
+        .await
+        .expect(0);
+    with_key(&app, &write_key, &["key", "list"]).await.expect(4);
+
+    let revoked = admin(&app, &["key", "revoke", "grafana"]).await;
+    assert!(revoked.expect(0).contains("revoked API key \"grafana\""));
+    let gone = with_key(&app, &read_key, &["monitor", "list"]).await;
+    gone.expect(4);
+    assert!(gone.stderr.contains("401"), "{}", gone.stderr);
+    let write_id = write["id"].as_str().unwrap();
+    assert_eq!(
+        admin(&app, &["key", "revoke", write_id, "-o", "json"])
+            .await
+            .expect(0),
+        ""
+    );
+    assert_eq!(
+        admin(&app, &["key", "list"]).await.expect(0),
+        "no API keys\n"
+    );
+}
+
+/// The management command `args` against `app` with the secret `key`.
+async fn with_key(app: &TestApp, key: &str, args: &[&str]) -> Ran {
+    pushmon(
+        args,
+        &[("PUSHMON_URL", &app.base_url), ("PUSHMON_TOKEN", key)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn names_must_match_exactly_one_object() {
+    let app = spawn_app().await;
+    let first = app.create_monitor("twin", 60).await;
+    let second = app.create_monitor("twin", 60).await;
+
+    let ambiguous = admin(&app, &["monitor", "show", "twin"]).await;
+    ambiguous.expect(2);
+    assert!(
+        ambiguous.stderr.contains("2 monitors are named \"twin\"")
+            && ambiguous.stderr.contains(&first.id)
+            && ambiguous.stderr.contains(&second.id),
+        "{}",
+        ambiguous.stderr
+    );
+    // An id is always unambiguous.
+    assert_eq!(
+        admin_json(&app, &["monitor", "show", &second.id]).await["id"],
+        second.id.as_str()
+    );
+
+    let missing = admin(&app, &["monitor", "show", "no such"]).await;
+    missing.expect(3);
+    assert!(
+        missing
+            .stderr
+            .contains("no monitor has the id or name \"no such\""),
+        "{}",
+        missing.stderr
+    );
+    // An id that names nothing: the server's 404.
+    let unknown_id = admin(
+        &app,
+        &["monitor", "pause", "01234567-89ab-7def-8123-456789abcdef"],
+    )
+    .await;
+    unknown_id.expect(3);
+    assert!(
+        unknown_id.stderr.contains("monitor not found"),
+        "{}",
+        unknown_id.stderr
+    );
+    admin(&app, &["channel", "test", "nothing"]).await.expect(3);
+    admin(&app, &["key", "revoke", "nothing"]).await.expect(3);
+}
+
+#[tokio::test]
+async fn exit_codes_say_what_went_wrong() {
+    let app = spawn_app().await;
+    app.create_monitor("exists", 60).await;
+    let url = app.base_url.clone();
+
+    // 2: the command line, or what the server refused as invalid.
+    let usage = pushmon(&["monitor", "frobnicate"], &[]).await;
+    usage.expect(2);
+    let invalid = admin(&app, &["monitor", "create", "x", "--timeout", "400d"]).await;
+    invalid.expect(2);
+    assert!(
+        invalid.stderr.contains("422") && invalid.stderr.contains("timeout_seconds"),
+        "{}",
+        invalid.stderr
+    );
+    admin(&app, &["monitor", "create", "x", "--timeout", "1.5s"])
+        .await
+        .expect(2);
+    admin(&app, &["monitor", "update", "exists"])
+        .await
+        .expect(2);
+    let bad_server = pushmon(&["monitor", "list", "--server", "localhost:8080"], &[]).await;
+    bad_server.expect(2);
+    assert!(
+        bad_server.stderr.contains("--server"),
+        "{}",
+        bad_server.stderr
+    );
+
+    // 3: not found.
+    admin(&app, &["monitor", "show", "absent"]).await.expect(3);
+
+    // 4: no token, a wrong one.
+    let no_token = pushmon(&["monitor", "list", "--server", &url], &[]).await;
+    no_token.expect(4);
+    assert!(
+        no_token.stderr.contains("no token was given"),
+        "{}",
+        no_token.stderr
+    );
+    pushmon(
+        &[
+            "monitor",
+            "list",
+            "--server",
+            &url,
+            "--token",
+            "wrong-wrong-wrong",
+        ],
+        &[],
+    )
+    .await
+    .expect(4);
+
+    // 5: nobody listening.
+    let port = closed_port().await;
+    let unreachable = pushmon(
+        &[
+            "monitor",
+            "list",
+            "--server",
+            &format!("http://127.0.0.1:{port}"),
+            "--token",
+            "x",
+        ],
+        &[],
+    )
+    .await;
+    unreachable.expect(5);
+    assert!(
+        unreachable.stderr.contains("cannot reach the server"),
+        "{}",
+        unreachable.stderr
+    );
+}
+
+#[tokio::test]
+async fn credentials_come_from_flags_variables_files_and_the_config_file() {
+    let app = spawn_app().await;
+    app.create_monitor("credentials", 60).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{ADMIN_TOKEN}\n")).unwrap();
+    let token_path = token_file.to_str().unwrap();
+    let listed = |ran: Ran| assert!(ran.expect(0).contains("credentials"), "{}", ran.stdout);
+
+    listed(
+        pushmon(
+            &[
+                "monitor",
+                "list",
+                "--server",
+                &app.base_url,
+                "--token",
+                ADMIN_TOKEN,
+            ],
+            &[],
+        )
+        .await,
+    );
+    listed(
+        pushmon(
+            &[
+                "monitor",
+                "list",
+                "--server",
+                &app.base_url,
+                "--token-file",
+                token_path,
+            ],
+            &[],
+        )
+        .await,
+    );
+    listed(
+        pushmon(
+            &["monitor", "list"],
+            &[
+                ("PUSHMON_URL", &app.base_url),
+                ("PUSHMON_TOKEN_FILE", token_path),
+            ],
+        )
+        .await,
+    );
+    // A flag beats its variable.
+    listed(
+        pushmon(
+            &["monitor", "list", "--token", ADMIN_TOKEN],
+            &[
+                ("PUSHMON_URL", &app.base_url),
+                ("PUSHMON_TOKEN", "wrong-wrong-wrong"),
+            ],
+        )
+        .await,
+    );
+
+    // The config file, named by PUSHMON_CONFIG or found under XDG_CONFIG_HOME.
+    let config = dir.path().join("cli.toml");
+    std::fs::write(
+        &config,
+        format!("server = \"{}\"\ntoken_file = \"token\"\n", app.base_url),
+    )
+    .unwrap();
+    listed(
+        pushmon(
+            &["monitor", "list"],
+            &[("PUSHMON_CONFIG", config.to_str().unwrap())],
+        )
+        .await,
+    );
+    listed(
+        pushmon(
+            &["monitor", "list", "--config", config.to_str().unwrap()],
+            &[],
+        )
+        .await,
+    );
+    let home = dir.path().join("xdg");
+    std::fs::create_dir_all(home.join("pushmon")).unwrap();
+    std::fs::write(
+        home.join("pushmon/cli.toml"),
+        format!("server = \"{}\"\ntoken = \"{ADMIN_TOKEN}\"\n", app.base_url),
+    )
+    .unwrap();
+    listed(
+        pushmon(
+            &["monitor", "list"],
+            &[("XDG_CONFIG_HOME", home.to_str().unwrap())],
+        )
+        .await,
+    );
+
+    // A variable beats the file.
+    let port = closed_port().await;
+    let overridden = pushmon(
+        &["monitor", "list"],
+        &[
+            ("PUSHMON_CONFIG", config.to_str().unwrap()),
+            ("PUSHMON_URL", &format!("http://127.0.0.1:{port}")),
+        ],
+    )
+    .await;
+    overridden.expect(5);
+
+    // A broken config file is a usage error naming it.
+    std::fs::write(&config, "servr = \"typo\"\n").unwrap();
+    let broken = pushmon(
+        &["monitor", "list"],
+        &[("PUSHMON_CONFIG", config.to_str().unwrap())],
+    )
+    .await;
+    broken.expect(2);
+    assert!(
+        broken.stderr.contains("cli.toml") && broken.stderr.contains("servr"),
+        "{}",
+        broken.stderr
+    );
+}
+
+#[tokio::test]
+async fn push_records_heartbeats_by_token_or_url() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("pushed", 60).await;
+
+    let by_token = pushmon(
+        &[
+            "push",
+            &monitor.push_token,
+            "--server",
+            &app.base_url,
+            "--msg",
+            "backup ok",
+            "--value",
+            "42.5",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(by_token.expect(0), "", "quiet on success");
+    let seen = app.get_monitor(&monitor.id).await;
+    assert_eq!(seen.status, Status::Up);
+    assert_eq!(seen.last_msg.as_deref(), Some("backup ok"));
+    assert_eq!(seen.last_value, Some(42.5));
+
+    pushmon(
+        &[
+            "push",
+            &monitor.push_url,
+            "--status",
+            "down",
+            "--msg",
+            "disk full",
+        ],
+        &[],
+    )
+    .await
+    .expect(0);
+    let seen = app.get_monitor(&monitor.id).await;
+    assert_eq!(seen.status, Status::Down);
+    assert_eq!(seen.last_msg.as_deref(), Some("disk full"));
+
+    // The server from PUSHMON_URL; a negative value.
+    pushmon(
+        &["push", &monitor.push_token, "--value", "-3"],
+        &[("PUSHMON_URL", &app.base_url)],
+    )
+    .await
+    .expect(0);
+    let seen = app.get_monitor(&monitor.id).await;
+    assert_eq!(seen.status, Status::Up);
+    assert_eq!(seen.last_value, Some(-3.0));
+    let heartbeats = crate::support::of_kind(&app.events(&monitor.id).await, "heartbeat").len();
+    assert_eq!(heartbeats, 3);
+}
+
+#[tokio::test]
+async fn push_failures_have_exit_codes_and_retries_end() {
+    let app = spawn_app().await;
+
+    let unknown = pushmon(
+        &["push", "AAAAAAAAAAAAAAAAAAAAAA", "--server", &app.base_url],
+        &[],
+    )
+    .await;
+    unknown.expect(3);
+    assert!(
+        unknown.stderr.contains("unknown push token"),
+        "{}",
+        unknown.stderr
+    );
+
+    pushmon(
+        &["push", "tok", "--value", "NaN", "--server", &app.base_url],
+        &[],
+    )
+    .await
+    .expect(2);
+    pushmon(&["push", "tok", "--status", "sideways"], &[])
+        .await
+        .expect(2);
+
+    // Unreachable: retried for --retry-for, then exit 5, without the token in any message.
+    let port = closed_port().await;
+    let token = "SecretTokenNotToBeShown";
+    let unreachable = pushmon(
+        &[
+            "push",
+            token,
+            "--server",
+            &format!("http://127.0.0.1:{port}"),
+            "--retry-for",
+            "2s",
+        ],
+        &[],
+    )
+    .await;
+    unreachable.expect(5);
+    assert!(
+        unreachable.stderr.contains("retrying for up to 2s"),
+        "{}",
+        unreachable.stderr
+    );
+    assert!(
+        unreachable.stderr.contains("attempts"),
+        "{}",
+        unreachable.stderr
+    );
+    assert!(
+        !unreachable.stderr.contains(token),
+        "{}",
+        unreachable.stderr
+    );
+
+    // A server answering 500 at first: retried until it takes the heartbeat.
+    let receiver = Receiver::start().await;
+    receiver.fail_first(2);
+    pushmon(
+        &["push", &receiver.url("/api/push/tok"), "--msg", "retried"],
+        &[],
+    )
+    .await
+    .expect(0);
+    let received = receiver.received();
+    assert_eq!(
+        received
+            .iter()
+            .map(|request| request.answered)
+            .collect::<Vec<_>>(),
+        [500, 500, 200]
+    );
+}
+
+#[tokio::test]
+async fn completions_name_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let ran = pushmon(&["completions", shell], &[]).await;
+        let script = ran.expect(0);
+        for word in [
+            "monitor",
+            "rotate-token",
+            "channel",
+            "events",
+            "run",
+            "push",
+            "tail-bytes",
+            "serve",
+        ] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    pushmon(&["completions", "tcsh"], &[]).await.expect(2);
+}
+
+#[tokio::test]
+async fn manual_pages_are_generated_to_stdout_or_a_directory() {
+    let page = pushmon(&["man"], &[]).await;
+    let text = page.expect(0);
+    assert!(
+        text.starts_with(".ie") || text.contains(".TH pushmon"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+    for command in [
+        "monitor",
+        "channel",
+        "key",
+        "events",
+        "run",
+        "push",
+        "completions",
+    ] {
+        assert!(text.contains(command), "the page lacks {command}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    pushmon(&["man", "--dir", dir.path().to_str().unwrap()], &[])
+        .await
+        .expect(0);
+    for file in [
+        "pushmon.1",
+        "pushmon-run.1",
+        "pushmon-monitor-rotate-token.1",
+        "pushmon-key-revoke.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(file))
+            .unwrap_or_else(|error| panic!("{file}: {error}"));
+        assert!(text.contains(".TH"), "{file} is not a man page");
+    }
+    let run_page = std::fs::read_to_string(dir.path().join("pushmon-run.1")).unwrap();
+    assert!(
+        run_page.contains("kill\\-after"),
+        "pushmon-run.1 lacks --kill-after"
+    );
+
+    let missing = dir.path().join("absent");
+    pushmon(&["man", "--dir", missing.to_str().unwrap()], &[])
+        .await
+        .expect(1);
+}
+
+#[tokio::test]
+async fn copy_binary_puts_a_working_pushmon_into_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    pushmon(&["copy-binary", dir.path().to_str().unwrap()], &[])
+        .await
+        .expect(0);
+    let copied = dir.path().join("pushmon");
+    assert_copy_runs(&copied).await;
+}
+
+async fn assert_copy_runs(copied: &Path) {
+    let output = tokio::process::Command::new(copied)
+        .arg("--version")
+        .output()
+        .await
+        .expect("run the copy");
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("pushmon "));
+}
