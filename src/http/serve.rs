@@ -1,8 +1,8 @@
 //! The accept loop: hyper HTTP/1 connections with bounds an internet-facing server
-//! needs. A client gets `header_timeout` to send a request's headers (slow-loris), at
-//! most `max_connections` connections are served at once (more are closed at once,
-//! not queued), and on shutdown the listener closes, in-flight requests finish and
-//! idle keep-alive connections are closed.
+//! needs. A request head may be 32 KiB (431 beyond), a client gets `header_timeout`
+//! to send it (slow-loris), at most `max_connections` connections are served at once
+//! (more are closed at once, not queued), and on shutdown the listener closes,
+//! in-flight requests finish and idle keep-alive connections are closed.
 //!
 //! With TLS every connection is HTTPS. The handshake runs in the connection's own
 //! task with the same `header_timeout`, holding the connection's slot, so a client
@@ -36,8 +36,14 @@ pub struct Limits {
     pub drain_timeout: Duration,
 }
 
-/// The largest header block a request may have (hyper answers 431 beyond it).
-const MAX_HEADER_BUFFER_BYTES: usize = 32 * 1024;
+/// The largest request head (request line, headers and the blank line, as sent)
+/// a request may have; hyper answers 431 beyond it (`docs/push.md`, "Answers").
+const MAX_HEAD_BYTES: usize = 32 * 1024;
+
+/// hyper's read buffer: larger than [`MAX_HEAD_BYTES`], so a head within the limit
+/// always fits and the limit, not the way the bytes arrive, decides. (Bounded too: a
+/// head that never ends is refused once the buffer is full.)
+const READ_BUFFER_BYTES: usize = 2 * MAX_HEAD_BYTES;
 
 /// Serves `app` on `listener` (HTTPS with `tls`) until `stop` resolves, then
 /// drains.
@@ -103,7 +109,8 @@ pub async fn serve(
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
-                .max_buf_size(MAX_HEADER_BUFFER_BYTES)
+                .max_header_size(MAX_HEAD_BYTES)
+                .max_buf_size(READ_BUFFER_BYTES)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "connection ended with an error");

@@ -326,3 +326,61 @@ async fn the_per_address_limit_is_set_from_the_environment() {
     let (status, log) = server.sigterm().await;
     assert!(status.success(), "{log}");
 }
+
+/// Sends `head` (a request line and headers, with the blank line) and returns the
+/// status line of the answer, or "" if the connection closed without one.
+async fn status_line_of(address: &str, head: &[u8]) -> String {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(head).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while let Ok(Ok(read @ 1..)) = timeout(Duration::from_secs(10), stream.read(&mut buffer)).await
+    {
+        answer.extend_from_slice(&buffer[..read]);
+        if answer.windows(2).any(|pair| pair == b"\r\n") {
+            break;
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A request head of exactly `size` bytes (request line, headers, blank line) for
+/// `request_line`, padded with one `X-Pad` header.
+fn head_of_size(request_line: &str, size: usize) -> Vec<u8> {
+    let fixed = format!("{request_line}\r\nHost: x\r\nConnection: close\r\nX-Pad: \r\n\r\n");
+    assert!(size > fixed.len());
+    let head = format!(
+        "{request_line}\r\nHost: x\r\nConnection: close\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(size - fixed.len())
+    );
+    assert_eq!(head.len(), size);
+    head.into_bytes()
+}
+
+/// The documented limit on a request head (`docs/push.md`, "Answers") is exact: 32 KiB
+/// counted on the wire, request line and blank line included. Before, hyper's read
+/// buffer was the only bound, and heads up to about 48 KiB got through.
+#[tokio::test]
+async fn a_request_head_of_32_kib_is_served_and_one_byte_more_is_431() {
+    const LIMIT: usize = 32 * 1024;
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("big headers", 3600).await;
+    let address = app.base_url.trim_start_matches("http://").to_owned();
+    let push = format!("POST /api/push/{} HTTP/1.1", monitor.push_token);
+    for (request_line, size, expected) in [
+        ("GET /healthz HTTP/1.1", LIMIT, "200"),
+        ("GET /healthz HTTP/1.1", LIMIT + 1, "431"),
+        ("GET /healthz HTTP/1.1", 40 * 1024, "431"),
+        (push.as_str(), LIMIT, "200"),
+        (push.as_str(), LIMIT + 1, "431"),
+    ] {
+        let status = status_line_of(&address, &head_of_size(request_line, size)).await;
+        assert!(
+            status.starts_with(&format!("HTTP/1.1 {expected} ")),
+            "a head of {size} bytes for {request_line:?}: {status:?}"
+        );
+    }
+    let heartbeats = of_kind(&app.history(&monitor.id).await, "heartbeat").len();
+    assert_eq!(heartbeats, 1, "only the push within the limit is recorded");
+}
