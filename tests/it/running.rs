@@ -149,3 +149,36 @@ async fn fjall_background_threads_run_at_a_lower_priority_than_the_serving_threa
         }
     }
 }
+
+/// A monitor's name is the user's text, and the human log format wrote it raw: a name
+/// with a line break forged a log line of its own. Control characters in logged
+/// values are escaped now, so every line the server writes is its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_name_cannot_forge_log_lines() {
+    let data_dir = TempDir::new().unwrap();
+    let server = ServerProcess::start(data_dir.path(), &[]).await;
+    let name = "x\nFAKE ERROR line\r\nFAKE too \u{1b}[31mred\u{85}next";
+    let monitor = server.create_monitor(name, 3600).await;
+    assert_eq!(monitor.name, name);
+    // A manual down logs "monitor is down" with the monitor's name.
+    server
+        .push_ok(&monitor.push_token, &[("status", "down")])
+        .await;
+    let (status, log) = server.sigterm().await;
+    assert_eq!(status.code(), Some(0), "stderr:\n{log}");
+    let down = log
+        .lines()
+        .find(|line| line.contains("monitor is down"))
+        .unwrap_or_else(|| panic!("no \"monitor is down\" line in:\n{log}"));
+    assert!(
+        down.contains(r"x\nFAKE ERROR line\r\nFAKE too \u{1b}[31mred\u{85}next"),
+        "the name is logged escaped, on its line: {down}"
+    );
+    for line in log.lines() {
+        assert!(!line.starts_with("FAKE"), "a forged log line: {line:?}");
+        assert!(
+            !line.contains(['\u{1b}', '\r', '\u{85}']),
+            "a control character reached the log: {line:?}"
+        );
+    }
+}
