@@ -7,6 +7,7 @@
 //! exists; only a valid push reaches the lookup, a hash-map lookup whose cost does
 //! not depend on whether the token is there.
 
+use std::future::Future as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -226,6 +227,13 @@ enum RawValue {
 }
 
 impl RawParams {
+    /// Takes every field `body` has; the others keep their values (the query's).
+    fn override_with(&mut self, body: RawParams) {
+        self.status = body.status.or(self.status.take());
+        self.msg = body.msg.or(self.msg.take());
+        self.value = body.value.or(self.value.take());
+    }
+
     /// Takes `status`, `msg` and `value` from a form-encoded string (a query or a form
     /// body); a later occurrence of a name wins, other names are ignored.
     fn merge_form(&mut self, form: &[u8]) {
@@ -250,23 +258,96 @@ fn parse_heartbeat(
         params.merge_form(query.as_bytes());
     }
     let trimmed = body.trim_ascii();
+    if trimmed.is_empty() {
+        return validate(params);
+    }
     if is_json(headers) || trimmed.starts_with(b"{") {
         // `curl -d '{"status":"down"}'` sends JSON labelled as a form: honour it, or a
         // job's failure report would be recorded as a success.
-        if !trimmed.is_empty() {
-            merge_json_body(&mut params, trimmed)?;
-        }
-    } else if is_form(headers) && !trimmed.is_empty() {
+        merge_json_body(&mut params, trimmed)?;
+    } else if is_form(headers) {
         std::str::from_utf8(trimmed)
             .map_err(|_| ApiError::BadRequest("form body is not UTF-8".to_owned()))?;
-        // Only the fields the body has replace the query's.
         let mut form = RawParams::default();
         form.merge_form(trimmed);
-        params.status = form.status.or(params.status);
-        params.msg = form.msg.or(params.msg);
-        params.value = form.value.or(params.value);
+        params.override_with(form);
+    } else if let Some(boundary) = multipart_boundary(headers) {
+        params.override_with(multipart_fields(body, boundary?)?);
+    } else if looks_like_parameters(trimmed) {
+        // A body of another type (text/plain: what `fetch` sends with a string) is not
+        // read; one that is nothing but push parameters would otherwise be a failure
+        // report recorded as a success.
+        return Err(ApiError::BadRequest(
+            "parameters in a body of this content type are not read: send status, msg \
+             and value in the query string, as a form (application/x-www-form-urlencoded \
+             or multipart/form-data) or as JSON"
+                .to_owned(),
+        ));
     }
     validate(params)
+}
+
+/// The boundary of a `multipart/form-data` body (`curl -F`): `None` for another type,
+/// an error for a multipart type without a boundary.
+fn multipart_boundary(headers: &HeaderMap) -> Option<Result<String, ApiError>> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    Some(multer::parse_boundary(content_type).map_err(|_| {
+        ApiError::BadRequest("multipart/form-data body without a boundary".to_owned())
+    }))
+}
+
+/// `status`, `msg` and `value` from a `multipart/form-data` body, each part's content
+/// as UTF-8 text (a file part too); a later part of the same name wins, other names
+/// are ignored.
+fn multipart_fields(body: Bytes, boundary: String) -> Result<RawParams, ApiError> {
+    let bad = |error: multer::Error| {
+        ApiError::BadRequest(format!("multipart/form-data body does not parse: {error}"))
+    };
+    let parse = async move {
+        let mut multipart = multer::Multipart::new(Body::from(body).into_data_stream(), boundary);
+        let mut params = RawParams::default();
+        while let Some(field) = multipart.next_field().await.map_err(bad)? {
+            let name = field.name().map(str::to_owned);
+            let content = field.bytes().await.map_err(bad)?;
+            let text = || {
+                String::from_utf8(content.to_vec()).map_err(|_| {
+                    ApiError::BadRequest("multipart/form-data field is not UTF-8".to_owned())
+                })
+            };
+            match name.as_deref() {
+                Some("status") => params.status = Some(text()?),
+                Some("msg") => params.msg = Some(text()?),
+                Some("value") => params.value = Some(RawValue::Text(text()?)),
+                _ => {}
+            }
+        }
+        Ok(params)
+    };
+    // multer reads a stream, but this one is in memory and always ready: one poll
+    // finishes. Were it to wait anyway, that could only be for bytes a malformed body
+    // lacks, so that is a 400 rather than a wait for bytes that will never come.
+    let mut parse = std::pin::pin!(parse);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match parse.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => Err(ApiError::BadRequest(
+            "multipart/form-data body is incomplete".to_owned(),
+        )),
+    }
+}
+
+/// Whether a body is nothing but push parameters, form-encoded (`status=down`,
+/// `msg=…&value=…`): every `&`-separated pair has an `=` and one of their names.
+fn looks_like_parameters(body: &[u8]) -> bool {
+    body.contains(&b'=')
+        && form_urlencoded::parse(body).all(|(key, _)| matches!(&*key, "status" | "msg" | "value"))
+        && body
+            .split(|byte| *byte == b'&')
+            .all(|pair| pair.is_empty() || pair.contains(&b'='))
 }
 
 /// A form body (`curl -d status=down`), or a body with no content type at all.
@@ -454,13 +535,63 @@ mod tests {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("text/plain"),
         );
-        let text = Bytes::from_static(b"status=down");
-        let heartbeat = parse_heartbeat(None, &headers, text).expect("valid");
-        assert_eq!(
-            heartbeat.status,
-            PushStatus::Up,
-            "plain text bodies are not parsed"
+        // Plain text is not read for parameters; text that is nothing but parameters
+        // is refused rather than recorded as `up`.
+        for refused in ["status=down", " msg=a%20b&value=1\n", "status=&msg="] {
+            let error = parse_heartbeat(None, &headers, Bytes::from(refused))
+                .expect_err("parameters in a text/plain body");
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{refused:?}");
+        }
+        for ignored in [
+            "backup done",
+            "status: down",
+            "status=down&exit=1",
+            "a=b",
+            "status",
+        ] {
+            let heartbeat = parse_heartbeat(Some("msg=q"), &headers, Bytes::from(ignored))
+                .expect("plain text that is not parameters is ignored");
+            assert_eq!(heartbeat.status, PushStatus::Up, "{ignored:?}");
+            assert_eq!(heartbeat.msg.as_ref().map(HeartbeatText::as_str), Some("q"));
+        }
+    }
+
+    #[test]
+    fn reads_multipart_form_fields_and_refuses_a_broken_multipart_body() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("multipart/form-data; boundary=XyZ"),
         );
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"status\"\r\n\r\ndown\r\n\
+                    --XyZ\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n\
+                    --XyZ\r\nContent-Disposition: form-data; name=\"msg\"; filename=\"log.txt\"\r\n\
+                    Content-Type: text/plain\r\n\r\nline 1\nline 2\r\n--XyZ--\r\n";
+        let heartbeat =
+            parse_heartbeat(Some("value=7&msg=q"), &headers, Bytes::from(body)).expect("valid");
+        assert_eq!(heartbeat.status, PushStatus::Down);
+        assert_eq!(
+            heartbeat.msg.as_ref().map(HeartbeatText::as_str),
+            Some("line 1\nline 2")
+        );
+        assert_eq!(
+            heartbeat.value,
+            Some(7.0),
+            "fields the body lacks keep the query's"
+        );
+        for broken in [
+            "no parts at all",
+            "--XyZ\r\nContent-Disposition: form-data; name=\"status\"\r\n\r\ndown",
+        ] {
+            let error = parse_heartbeat(None, &headers, Bytes::from(broken)).expect_err(broken);
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{broken:?}");
+        }
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("multipart/form-data"),
+        );
+        let error = parse_heartbeat(None, &headers, Bytes::from(body)).expect_err("no boundary");
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
@@ -508,8 +639,24 @@ mod tests {
                 Just("[]".to_owned()),
                 Just("{}".to_owned()),
             ];
+            let part = ("(status|msg|value|other)", "[a-zA-Z0-9 =&%\r\n-]{0,20}").prop_map(
+                |(name, value)| {
+                    format!(
+                        "--B\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                    )
+                },
+            );
             prop_oneof![
                 prop::collection::vec(any::<u8>(), 0..300),
+                (prop::collection::vec(part, 0..4), any::<bool>()).prop_map(|(parts, closed)| {
+                    let mut body = parts.concat();
+                    if closed {
+                        body.push_str("--B--\r\n");
+                    }
+                    body.into_bytes()
+                }),
+                ("(status|msg|value|x)", "[a-z0-9=&%]{0,20}")
+                    .prop_map(|(key, value)| format!("{key}={value}").into_bytes()),
                 prop::collection::vec(("(status|msg|value|other)", leaf), 0..4).prop_map(
                     |fields| {
                         let inner: Vec<String> = fields
@@ -528,6 +675,8 @@ mod tests {
                 Just(Some("application/json")),
                 Just(Some("application/x-www-form-urlencoded")),
                 Just(Some("text/plain")),
+                Just(Some("multipart/form-data; boundary=B")),
+                Just(Some("multipart/form-data")),
                 Just(Some("application/json; charset=utf-8")),
             ]
         }
