@@ -228,8 +228,8 @@ pub mod setting {
         flag: "rate-limit-ip-per-second",
         env: "PUSHMON_RATE_LIMIT_IP_PER_SECOND",
         default: "1000",
-        about: "Sustained pushes per second allowed per source address (IPv6: per /64); \
-                0 disables",
+        about: "Sustained pushes with an unknown token per second allowed per source \
+                address (IPv6: per /64); valid pushes are not counted. 0 disables",
         name: "rate limit per address",
         ..SETTING
     };
@@ -237,7 +237,7 @@ pub mod setting {
         flag: "rate-limit-ip-burst",
         env: "PUSHMON_RATE_LIMIT_IP_BURST",
         default: "2000",
-        about: "Burst of pushes allowed per source address",
+        about: "Burst of pushes with an unknown token allowed per source address",
         name: "rate limit burst per address",
         ..SETTING
     };

@@ -1,11 +1,13 @@
-//! The push ingress (`docs/push.md`): the hot path. Check the source address's rate limit,
-//! parse and validate the parameters, find the monitor, check its rate limit, hand the
-//! heartbeat to its actor, answer once it is durable.
+//! The push ingress (`docs/push.md`): the hot path. Check that the source address has
+//! not spent its budget of unknown tokens, parse and validate the parameters, find the
+//! monitor (an unknown token is counted against the source), check its rate limit,
+//! hand the heartbeat to its actor, answer once it is durable.
 //!
 //! Parameters are validated BEFORE the token is looked up: a bad request is a 400
 //! whatever its token, so neither the answer nor its timing says whether a token
 //! exists; only a valid push reaches the lookup, a hash-map lookup whose cost does
-//! not depend on whether the token is there.
+//! not depend on whether the token is there. The source's check comes first and
+//! does not look at the token either.
 
 use std::future::Future as _;
 use std::net::{IpAddr, SocketAddr};
@@ -145,21 +147,32 @@ async fn accept(
     parts: &Parts,
     body: Body,
 ) -> Result<PushStatus, ApiError> {
-    // First, so a flood (or a token guesser) from one place is cut off before any work.
-    if let (Some(limiter), Some(peer)) = (&state.ip_limiter, peer) {
-        let source = source::source_address(peer, &parts.headers, &state.trusted_proxies);
-        if let Err(not_until) = limiter.check_key(&source::limit_key(source)) {
-            return Err(ApiError::SourceRateLimited {
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            });
+    // First, so a source that has spent its budget of unknown tokens (a token guesser)
+    // is cut off before any work, and before its token is looked at.
+    let limited_source = match (&state.unknown_token_limit, peer) {
+        (Some(limit), Some(peer)) => {
+            let source = source::source_address(peer, &parts.headers, &state.trusted_proxies);
+            let key = source::limit_key(source);
+            limit
+                .check(key)
+                .map_err(|retry_after| ApiError::SourceRateLimited { retry_after })?;
+            Some((limit, key))
         }
-    }
+        _ => None,
+    };
     state.require_started()?;
     let body = read_body(body).await?;
     let heartbeat = parse_heartbeat(parts.uri.query(), &parts.headers, body)?;
-    let monitor = PushToken::parse(token)
-        .and_then(|token| state.registry.directory().by_token(&token))
-        .ok_or(ApiError::UnknownToken)?;
+    let Some(monitor) =
+        PushToken::parse(token).and_then(|token| state.registry.directory().by_token(&token))
+    else {
+        if let Some((limit, key)) = limited_source {
+            limit
+                .count_unknown(key)
+                .map_err(|retry_after| ApiError::SourceRateLimited { retry_after })?;
+        }
+        return Err(ApiError::UnknownToken);
+    };
     if let Err(not_until) = state.limiter.check_key(&monitor.id) {
         return Err(ApiError::RateLimited {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),

@@ -21,7 +21,7 @@ pub mod serve;
 pub mod source;
 pub mod tls;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -79,8 +79,8 @@ pub struct Shared {
     /// Prefix of every `push_url`, without a trailing slash.
     pub public_url: String,
     pub limiter: DefaultKeyedRateLimiter<MonitorId>,
-    /// The per-source-address push limit (keyed by [`source::limit_key`]), if on.
-    pub ip_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// The per-source-address limit on pushes with an unknown token, if on.
+    pub unknown_token_limit: Option<source::UnknownTokenLimit>,
     /// Peers whose `X-Forwarded-For` names the source address.
     pub trusted_proxies: TrustedProxies,
     pub metrics: PrometheusHandle,
@@ -119,7 +119,9 @@ impl AppState {
             api_keys,
             public_url,
             limiter: DefaultKeyedRateLimiter::keyed(quota(rate_limit)),
-            ip_limiter: ip_rate_limit.map(|limit| DefaultKeyedRateLimiter::keyed(quota(limit))),
+            unknown_token_limit: ip_rate_limit.map(|limit| {
+                source::UnknownTokenLimit::new(DefaultKeyedRateLimiter::keyed(quota(limit)))
+            }),
             trusted_proxies,
             metrics,
             monitor_metrics,
