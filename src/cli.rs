@@ -279,7 +279,8 @@ pub mod setting {
         flag: "header-timeout",
         env: "PUSHMON_HEADER_TIMEOUT",
         default: "10",
-        about: "Seconds a client has to send a request's headers (slow-loris bound)",
+        about: "Seconds a client has to send a request's headers, and then its whole body \
+                (slow-loris bound)",
         name: "header timeout",
         ..SETTING
     };
@@ -287,7 +288,8 @@ pub mod setting {
         flag: "max-connections",
         env: "PUSHMON_MAX_CONNECTIONS",
         default: "10000",
-        about: "Connections served at once; more are closed at once",
+        about: "Connections served at once; beyond it a new one replaces the one stuck \
+                waiting on its client the longest, or is closed",
         name: "max connections",
         ..SETTING
     };

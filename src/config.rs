@@ -125,7 +125,7 @@ pub struct Config {
     pub monitor_metrics: bool,
     /// The declarative monitors file, if any.
     pub monitors_file: Option<PathBuf>,
-    /// Time a client has to send a request's headers.
+    /// Time a client has to send a request's headers, and then its body.
     pub header_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,

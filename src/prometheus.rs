@@ -24,6 +24,7 @@ pub const STORE_WRITE_FAILURES_TOTAL: &str = "pushmon_store_write_failures_total
 pub const STORE_RECOVERIES_TOTAL: &str = "pushmon_store_recoveries_total";
 pub const HISTORY_PRUNED_TOTAL: &str = "pushmon_history_pruned_total";
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "pushmon_connections_refused_total";
+pub const CONNECTIONS_EVICTED_TOTAL: &str = "pushmon_connections_evicted_total";
 pub const DETECTION_LAG_SECONDS: &str = "pushmon_detection_lag_seconds";
 pub const OUTBOX_DEPTH: &str = "pushmon_outbox_depth";
 pub const ACTOR_RESTARTS_TOTAL: &str = "pushmon_actor_restarts_total";
@@ -273,7 +274,11 @@ fn describe() {
     );
     describe_counter!(
         CONNECTIONS_REFUSED_TOTAL,
-        "Connections closed on accept because the connection limit was reached"
+        "Connections closed on accept: every connection was busy or had just started waiting"
+    );
+    describe_counter!(
+        CONNECTIONS_EVICTED_TOTAL,
+        "Connections stuck waiting on their clients, closed to make room for new ones at the connection limit"
     );
     describe_histogram!(
         DETECTION_LAG_SECONDS,
@@ -316,6 +321,7 @@ fn zero_known_series() {
     }
     metrics::counter!(ACTOR_RESTARTS_TOTAL).absolute(0);
     metrics::counter!(CONNECTIONS_REFUSED_TOTAL).absolute(0);
+    metrics::counter!(CONNECTIONS_EVICTED_TOTAL).absolute(0);
     metrics::counter!(STORE_WRITE_FAILURES_TOTAL).absolute(0);
     metrics::counter!(STORE_RECOVERIES_TOTAL).absolute(0);
     metrics::counter!(HISTORY_PRUNED_TOTAL).absolute(0);

@@ -25,7 +25,6 @@ use axum::routing::get;
 use bytes::BytesMut;
 use governor::clock::{Clock, DefaultClock};
 use serde_json::Value;
-use tower_http::timeout::TimeoutBody;
 
 use crate::domain::event::{Heartbeat, HeartbeatText, PushStatus};
 use crate::domain::ids::PushToken;
@@ -34,7 +33,7 @@ use crate::prometheus;
 
 use super::error::ApiError;
 use super::source;
-use super::{AppState, BODY_TIMEOUT, MAX_BODY_BYTES, PUSH_ROUTE};
+use super::{AppState, MAX_BODY_BYTES, PUSH_ROUTE};
 
 /// The answer to an accepted push: a constant, so answering allocates nothing.
 const OK_BODY: &str = r#"{"ok":true}"#;
@@ -61,8 +60,8 @@ pub fn is_direct_push(method: &Method, path: &str) -> bool {
 /// The push route without the router: `serve` calls this for every request
 /// [`is_direct_push`] accepts, skipping the route matching, the middleware and the
 /// layers around the handler (a tenth of a push's CPU in profiles). It does what they
-/// do for a push: the body timeout, the latency histogram. The router's push route
-/// stays, for requests this does not take.
+/// do for a push: the latency histogram (the body's deadline is `serve`'s, as for
+/// every request). The router's push route stays, for requests this does not take.
 pub async fn push_direct(state: AppState, peer: SocketAddr, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
@@ -71,11 +70,6 @@ pub async fn push_direct(state: AppState, peer: SocketAddr, request: Request) ->
         .path()
         .strip_prefix(PUSH_PREFIX)
         .unwrap_or_default();
-    let body = if body.size_hint().exact() == Some(0) {
-        body
-    } else {
-        Body::new(TimeoutBody::new(BODY_TIMEOUT, body))
-    };
     let response = respond(&state, Some(peer.ip()), token, &parts, body).await;
     state.record_latency(
         PUSH_ROUTE,
@@ -89,7 +83,7 @@ pub async fn push_direct(state: AppState, peer: SocketAddr, request: Request) ->
 /// The push route's handler, for requests `serve` does not take directly (and for
 /// the router driven on its own, in tests). Takes the whole request and reads what it
 /// needs by reference: the usual extractors would copy the header map and poll even
-/// an empty body (which arms the body timeout's timer) on every push.
+/// an empty body on every push.
 async fn push(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -193,7 +187,7 @@ async fn accept(
 const DRAIN_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads a push body of at most [`MAX_BODY_BYTES`]; an empty one (the usual push) is
-/// not polled at all, which would arm the body timeout's timer.
+/// not polled at all.
 async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     let hint = body.size_hint();
     if hint.exact() == Some(0) {

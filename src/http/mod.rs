@@ -50,9 +50,6 @@ use error::ApiError;
 /// The largest request body accepted (`docs/push.md`, "Answers": 413 above it).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// How long a request body may take to arrive.
-pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Where the server is in its life, as `/readyz` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -232,7 +229,9 @@ impl App {
     }
 }
 
-/// Every route, with body limit, request metrics and JSON fallbacks.
+/// Every route, with body limit, request metrics and JSON fallbacks. (The body's
+/// deadline is `serve`'s, for every request: the router driven on its own, as tests
+/// do, has none.)
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ingress::router())
@@ -243,10 +242,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // A body trickling in byte by byte is cut off (slow-loris on the body).
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            BODY_TIMEOUT,
-        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use pushmon::config::RateLimit;
-use pushmon::http::BODY_TIMEOUT;
 use reqwest::{Response, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -54,12 +53,14 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     app.push_ok(&monitor.push_token, &[]).await;
 }
 
-/// A push whose body stops arriving is answered 400 once the body timeout has passed,
-/// and records nothing. Both ways a push is served: the direct path (a plain token)
-/// and the router (the same token with its first character percent-encoded).
+/// A push whose body stops arriving is answered 400 once the body's time is up (the
+/// header timeout, again), and records nothing. Both ways a push is served: the direct
+/// path (a plain token) and the router (the same token with its first character
+/// percent-encoded).
 #[tokio::test]
 async fn a_push_whose_body_stalls_is_refused_after_the_body_timeout() {
-    let app = spawn_app().await;
+    const BODY_TIMEOUT: Duration = Duration::from_secs(2);
+    let app = spawn_app_with(|config| config.header_timeout = BODY_TIMEOUT).await;
     let monitor = app.create_monitor("stalled body", 3600).await;
     let token = &monitor.push_token;
     let encoded = format!("%{:02X}{}", token.as_bytes()[0], &token[1..]);
@@ -126,6 +127,149 @@ async fn a_push_whose_body_stalls_is_refused_after_the_body_timeout() {
     );
 }
 
+/// Sends a push head to `path` with a chunked body, then one byte of body every
+/// `every`, for at most `for_at_most`. Returns what the server answered (empty if it
+/// closed the connection without a word) and when the answer or the close came.
+async fn trickle(
+    address: &str,
+    path: &str,
+    every: Duration,
+    for_at_most: Duration,
+) -> (String, Duration) {
+    let stream = TcpStream::connect(address).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST {path}?msg=trickled HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let sender = tokio::spawn(async move {
+        while started.elapsed() < for_at_most {
+            tokio::time::sleep(every).await;
+            if writer.write_all(b"1\r\na\r\n").await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    let answered_at = loop {
+        let left = (for_at_most + Duration::from_secs(5)).saturating_sub(started.elapsed());
+        match timeout(left, reader.read(&mut buffer)).await {
+            Ok(Ok(read @ 1..)) => answer.extend_from_slice(&buffer[..read]),
+            // The close, a reset, or our own patience running out.
+            _ => break started.elapsed(),
+        }
+    };
+    sender.abort();
+    (String::from_utf8_lossy(&answer).into_owned(), answered_at)
+}
+
+/// A body sent a byte at a time, each byte well within the time the body has, never
+/// timed out: the timer restarted on every frame, so a client could hold a connection
+/// for ever. The body must now be complete within one deadline, on both paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_trickles_in_is_cut_off_at_one_deadline_for_the_whole_body() {
+    const BODY_TIMEOUT: Duration = Duration::from_secs(2);
+    let app = spawn_app_with(|config| config.header_timeout = BODY_TIMEOUT).await;
+    let monitor = app.create_monitor("trickled body", 3600).await;
+    let token = &monitor.push_token;
+    let encoded = format!("%{:02X}{}", token.as_bytes()[0], &token[1..]);
+    let address = app.base_url.trim_start_matches("http://").to_owned();
+    let every = Duration::from_millis(300);
+    let for_at_most = Duration::from_secs(12);
+    let (direct_path, routed_path) = (format!("/api/push/{token}"), format!("/api/push/{encoded}"));
+    let ((direct, direct_after), (routed, routed_after)) = tokio::join!(
+        trickle(&address, &direct_path, every, for_at_most),
+        trickle(&address, &routed_path, every, for_at_most)
+    );
+    for (path, answer, after) in [
+        ("direct", direct, direct_after),
+        ("router", routed, routed_after),
+    ] {
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{path}: a trickling body must get a 400, got {answer:?} after {after:?}"
+        );
+        assert!(
+            after >= BODY_TIMEOUT - Duration::from_millis(500)
+                && after < BODY_TIMEOUT + Duration::from_secs(3),
+            "{path}: answered after {after:?}, not at the {BODY_TIMEOUT:?} deadline"
+        );
+    }
+    assert_eq!(app.get_monitor(&monitor.id).await.last_heartbeat_at, None);
+}
+
+/// A client pool that opens a connection per request, so each answer says whether a
+/// new connection was served.
+fn fresh_connections() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// With every slot held by clients trickling their bodies in, new connections were
+/// closed on accept: `/healthz` went unanswered and jobs could not push. Now a newcomer
+/// takes the slot of the connection that has waited on its client the longest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tricklers_holding_every_slot_do_not_lock_out_probes_and_pushes() {
+    const LIMIT: usize = 4;
+    const TRICKLE_FOR: Duration = Duration::from_secs(5);
+    let app = spawn_app_with(|config| {
+        config.max_connections = LIMIT;
+        config.header_timeout = Duration::from_secs(30);
+    })
+    .await;
+    let monitor = app.create_monitor("pushed past the tricklers", 3600).await;
+    let address = app.base_url.trim_start_matches("http://").to_owned();
+    let path = format!("/api/push/{}", monitor.push_token);
+    let tricklers: Vec<_> = (0..LIMIT)
+        .map(|_| {
+            let (address, path) = (address.clone(), path.clone());
+            tokio::spawn(async move {
+                trickle(&address, &path, Duration::from_millis(300), TRICKLE_FOR).await
+            })
+        })
+        .collect();
+    // Long enough for every slot to be taken and for the tricklers to count as stuck.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let client = fresh_connections();
+    let healthz = client.get(app.url("/healthz")).send().await;
+    assert_eq!(
+        healthz.map(|response| response.status()).ok(),
+        Some(StatusCode::OK),
+        "/healthz with every slot held by tricklers"
+    );
+    let push = client
+        .post(app.url(&path))
+        .query(&[("msg", "past the tricklers")])
+        .send()
+        .await;
+    assert_eq!(
+        push.map(|response| response.status()).ok(),
+        Some(StatusCode::OK),
+        "a push with every slot held by tricklers"
+    );
+    // They made room: tricklers were closed without an answer. (One may have been
+    // enough: the slot of the closed `/healthz` connection can serve the push.)
+    let mut evicted = 0;
+    for trickler in tricklers {
+        let (answer, after) = trickler.await.unwrap();
+        if answer.is_empty() && after < TRICKLE_FOR {
+            evicted += 1;
+        }
+    }
+    assert!(evicted >= 1, "no trickler was closed to make room");
+    assert_eq!(
+        app.get_monitor(&monitor.id).await.last_msg.as_deref(),
+        Some("past the tricklers")
+    );
+}
+
 #[tokio::test]
 async fn connections_beyond_the_limit_are_closed_and_the_server_keeps_serving() {
     const LIMIT: usize = 4;
@@ -135,11 +279,15 @@ async fn connections_beyond_the_limit_are_closed_and_the_server_keeps_serving() 
     })
     .await;
     let address = app.base_url.trim_start_matches("http://").to_owned();
+    // All at once: none of them has waited long enough to be closed for a newcomer.
+    let mut streams = Vec::new();
+    for _ in 0..LIMIT + 2 {
+        streams.push(TcpStream::connect(&address).await.unwrap());
+    }
     let mut held = Vec::new();
     let mut refused = 0;
-    for _ in 0..LIMIT + 2 {
-        let mut stream = TcpStream::connect(&address).await.unwrap();
-        if closed_within(&mut stream, Duration::from_millis(300)).await {
+    for mut stream in streams {
+        if closed_within(&mut stream, Duration::from_millis(100)).await {
             refused += 1;
         } else {
             held.push(stream);
@@ -150,10 +298,7 @@ async fn connections_beyond_the_limit_are_closed_and_the_server_keeps_serving() 
     // Freeing the slots lets new clients in again.
     drop(held);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let client = fresh_connections();
     let metrics = client
         .get(app.url("/metrics"))
         .send()
