@@ -200,6 +200,9 @@ struct Connections {
 struct Live {
     next_id: u64,
     by_id: HashMap<u64, Arc<Connection>>,
+    /// Before this (milliseconds from the epoch) no connection can be closed for a
+    /// newcomer: none has waited long enough.
+    no_room_until: u64,
 }
 
 impl Connections {
@@ -215,8 +218,10 @@ impl Connections {
     /// has waited on its client the longest (at least [`EVICTABLE_AFTER`]), which is
     /// told to close. `None` if every slot is taken by one that may not be closed.
     ///
-    /// Finding that one looks at every connection, which happens only when all the
-    /// slots are taken: 10,000 atomic loads, some microseconds.
+    /// Finding that one looks at every connection (10,000 atomic loads: tens of
+    /// microseconds), only when all the slots are taken. A look that finds none also
+    /// finds when the first one could be closed, and newcomers before then are refused
+    /// without looking: a flood of connections at the limit costs no scan each.
     fn admit(self: &Arc<Self>) -> Option<Slot> {
         let now = millis_since(self.epoch);
         let connection = Arc::new(Connection {
@@ -226,16 +231,29 @@ impl Connections {
         });
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         if live.by_id.len() >= self.limit {
+            if now < live.no_room_until {
+                return None;
+            }
             let evictable_after = EVICTABLE_AFTER.as_millis() as u64;
-            let (_, oldest) = live
-                .by_id
-                .iter()
-                .filter_map(|(id, connection)| {
-                    let since = connection.waiting_since.load(Ordering::Relaxed);
-                    (since != BUSY && now.saturating_sub(since) >= evictable_after)
-                        .then_some((since, *id))
-                })
-                .min()?;
+            let mut oldest: Option<(u64, u64)> = None;
+            // A busy connection, once it waits, waits from now or later.
+            let mut earliest_waiting = now;
+            for (id, connection) in &live.by_id {
+                let since = connection.waiting_since.load(Ordering::Relaxed);
+                if since == BUSY {
+                    continue;
+                }
+                earliest_waiting = earliest_waiting.min(since);
+                if now.saturating_sub(since) >= evictable_after
+                    && oldest.is_none_or(|(oldest_since, _)| since < oldest_since)
+                {
+                    oldest = Some((since, *id));
+                }
+            }
+            let Some((_, oldest)) = oldest else {
+                live.no_room_until = earliest_waiting + evictable_after;
+                return None;
+            };
             if let Some(evicted) = live.by_id.remove(&oldest) {
                 evicted.evicted.notify_one();
                 metrics::counter!(prometheus::CONNECTIONS_EVICTED_TOTAL).increment(1);
@@ -366,5 +384,69 @@ impl HttpBody for DeadlineBody {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connections whose clock reads ten seconds, so waits can be set in the past.
+    fn connections(limit: usize) -> Arc<Connections> {
+        let mut connections = Connections::new(limit);
+        connections.epoch = Instant::now()
+            .checked_sub(Duration::from_secs(10))
+            .expect("the clock is past ten seconds");
+        Arc::new(connections)
+    }
+
+    fn waited_since(slot: &Slot, millis: u64) {
+        slot.connection
+            .waiting_since
+            .store(millis, Ordering::Relaxed);
+    }
+
+    #[tokio::test]
+    async fn a_newcomer_takes_the_slot_of_the_longest_waiting_and_never_a_busy_one() {
+        let connections = connections(3);
+        let (busy, old, older) = (
+            connections.admit().expect("a free slot"),
+            connections.admit().expect("a free slot"),
+            connections.admit().expect("a free slot"),
+        );
+        // All three just arrived: nobody has waited long enough to make room.
+        assert!(connections.admit().is_none());
+
+        busy.connection.busy();
+        waited_since(&old, 5_000);
+        waited_since(&older, 1_000);
+        // The failed look above put off the next until a second from now.
+        connections
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .no_room_until = 0;
+        let newcomer = connections.admit().expect("the older one makes room");
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), older.connection.evicted.notified())
+                .await
+                .is_ok(),
+            "the longest waiting is told to close"
+        );
+        let next = connections.admit().expect("then the old one");
+        // Left: the busy one and two newcomers that have only just arrived.
+        assert!(connections.admit().is_none());
+        let live = connections
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut ids: Vec<u64> = live.by_id.keys().copied().collect();
+        ids.sort_unstable();
+        assert_eq!(ids, vec![busy.id, newcomer.id, next.id]);
+        assert!(
+            live.no_room_until > 0,
+            "the failed look says when to look again"
+        );
+        drop(live);
     }
 }
