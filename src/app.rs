@@ -243,9 +243,8 @@ pub async fn run_with_reload(
                         // monitor or address ever seen.
                         limits.limiter.retain_recent();
                         limits.limiter.shrink_to_fit();
-                        if let Some(by_source) = &limits.ip_limiter {
-                            by_source.retain_recent();
-                            by_source.shrink_to_fit();
+                        if let Some(by_source) = &limits.unknown_token_limit {
+                            by_source.forget_idle();
                         }
                     }
                 }

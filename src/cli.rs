@@ -242,8 +242,8 @@ pub mod setting {
         flag: "rate-limit-ip-per-second",
         env: "PUSHMON_RATE_LIMIT_IP_PER_SECOND",
         default: "1000",
-        about: "Sustained pushes per second allowed per source address (IPv6: per /64); \
-                0 disables",
+        about: "Sustained pushes with an unknown token per second allowed per source \
+                address (IPv6: per /64); valid pushes are not counted. 0 disables",
         name: "rate limit per address",
         ..SETTING
     };
@@ -251,7 +251,7 @@ pub mod setting {
         flag: "rate-limit-ip-burst",
         env: "PUSHMON_RATE_LIMIT_IP_BURST",
         default: "2000",
-        about: "Burst of pushes allowed per source address",
+        about: "Burst of pushes with an unknown token allowed per source address",
         name: "rate limit burst per address",
         ..SETTING
     };
@@ -303,7 +303,8 @@ pub mod setting {
         flag: "header-timeout",
         env: "PUSHMON_HEADER_TIMEOUT",
         default: "10",
-        about: "Seconds a client has to send a request's headers (slow-loris bound)",
+        about: "Seconds a client has to send a request's headers, and then its whole body \
+                (slow-loris bound)",
         name: "header timeout",
         ..SETTING
     };
@@ -311,7 +312,8 @@ pub mod setting {
         flag: "max-connections",
         env: "PUSHMON_MAX_CONNECTIONS",
         default: "10000",
-        about: "Connections served at once; more are closed at once",
+        about: "Connections served at once; beyond it a new one replaces the one stuck \
+                waiting on its client the longest, or is closed",
         name: "max connections",
         ..SETTING
     };

@@ -41,8 +41,9 @@ impl Default for RateLimit {
 }
 
 impl RateLimit {
-    /// The default per-source-address limit: generous, since one NAT or egress
-    /// gateway can front many jobs.
+    /// The default per-source-address limit on pushes with an unknown token:
+    /// generous, since one NAT, egress gateway or untrusted ingress can front many
+    /// jobs, some with stale tokens, and a source over it has all its pushes refused.
     pub const PER_IP_DEFAULT: Self = Self {
         per_second: 1000,
         burst: 2000,
@@ -177,7 +178,7 @@ pub struct Config {
     pub restart_grace: Duration,
     pub log_format: LogFormat,
     pub rate_limit: RateLimit,
-    /// The per-source-address push limit; `None` when switched off.
+    /// The per-source-address limit on pushes with an unknown token; `None` when off.
     pub ip_rate_limit: Option<RateLimit>,
     /// Proxies whose `X-Forwarded-For` names a push's source address.
     pub trusted_proxies: TrustedProxies,
@@ -191,7 +192,7 @@ pub struct Config {
     pub monitor_metrics: bool,
     /// The declarative monitors file, if any.
     pub monitors_file: Option<PathBuf>,
-    /// Time a client has to send a request's headers.
+    /// Time a client has to send a request's headers, and then its body.
     pub header_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,

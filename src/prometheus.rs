@@ -1,6 +1,6 @@
 //! What pushmon exports to Prometheus: every metric name, described once; the one
 //! recorder (`metrics-exporter-prometheus`) behind the `metrics` macros; the handles
-//! the push path keeps ([`hot`]); the process gauges.
+//! the push path keeps ([`hot`]); the process series ([`collect_process`]).
 //!
 //! Service metrics carry bounded labels only. The per-monitor families
 //! (`docs/metrics.md`, "Per-monitor series") are not registered gauges (rendering
@@ -24,12 +24,22 @@ pub const STORE_WRITE_FAILURES_TOTAL: &str = "pushmon_store_write_failures_total
 pub const STORE_RECOVERIES_TOTAL: &str = "pushmon_store_recoveries_total";
 pub const HISTORY_PRUNED_TOTAL: &str = "pushmon_history_pruned_total";
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "pushmon_connections_refused_total";
+pub const CONNECTIONS_EVICTED_TOTAL: &str = "pushmon_connections_evicted_total";
 pub const DETECTION_LAG_SECONDS: &str = "pushmon_detection_lag_seconds";
 pub const OUTBOX_DEPTH: &str = "pushmon_outbox_depth";
 pub const ACTOR_RESTARTS_TOTAL: &str = "pushmon_actor_restarts_total";
 pub const STARTUP_DURATION_SECONDS: &str = "pushmon_startup_duration_seconds";
 pub const MONITOR_ACTORS: &str = "pushmon_monitor_actors";
 pub const ACTOR_PENDING_MESSAGES: &str = "pushmon_actor_pending_messages";
+/// Rendered by [`ProcessCpu::render`], not recorded: it is not a whole number.
+pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
+pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+pub const PROCESS_MAX_FDS: &str = "process_max_fds";
+pub const PROCESS_VIRTUAL_MEMORY_BYTES: &str = "process_virtual_memory_bytes";
+pub const PROCESS_VIRTUAL_MEMORY_MAX_BYTES: &str = "process_virtual_memory_max_bytes";
+pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
+pub const PROCESS_START_TIME_SECONDS: &str = "process_start_time_seconds";
+pub const PROCESS_THREADS: &str = "process_threads";
 
 /// Reasons a push can be rejected, each a `reason` label value.
 pub const REJECT_REASONS: [&str; 6] = [
@@ -54,7 +64,7 @@ const BATCH_BUCKETS: &[f64] = &[
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 static HOT: OnceLock<Hot> = OnceLock::new();
-static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+static PROCESS_DESCRIBED: std::sync::Once = std::sync::Once::new();
 
 /// Handles to the series every heartbeat touches, registered once. `counter!` and
 /// `histogram!` build their key, hash it and look it up in the recorder's registry
@@ -104,16 +114,83 @@ pub fn hot() -> &'static Hot {
     })
 }
 
-/// Updates the process gauges (`process_resident_memory_bytes`, CPU, open fds, …);
-/// called at each scrape.
-pub fn collect_process() {
-    PROCESS
-        .get_or_init(|| {
-            let collector = metrics_process::Collector::default();
-            collector.describe();
-            collector
-        })
-        .collect();
+/// Reads the process's figures (`metrics_process` reads `/proc`): sets the gauges
+/// (`process_resident_memory_bytes`, open fds, …) and returns the CPU time, which
+/// [`ProcessCpu::render`] writes. Called at each scrape.
+///
+/// `metrics_process::Collector` would record the CPU time through the `metrics`
+/// crate, whose counters are whole numbers: the series moved in steps of a second.
+pub fn collect_process() -> ProcessCpu {
+    PROCESS_DESCRIBED.call_once(describe_process);
+    let figures = metrics_process::collector::collect();
+    let gauges = [
+        (PROCESS_OPEN_FDS, figures.open_fds),
+        (PROCESS_MAX_FDS, figures.max_fds),
+        (PROCESS_VIRTUAL_MEMORY_BYTES, figures.virtual_memory_bytes),
+        (
+            PROCESS_VIRTUAL_MEMORY_MAX_BYTES,
+            figures.virtual_memory_max_bytes,
+        ),
+        (PROCESS_RESIDENT_MEMORY_BYTES, figures.resident_memory_bytes),
+        (PROCESS_START_TIME_SECONDS, figures.start_time_seconds),
+        (PROCESS_THREADS, figures.threads),
+    ];
+    for (name, value) in gauges {
+        if let Some(value) = value {
+            metrics::gauge!(name).set(value as f64);
+        }
+    }
+    ProcessCpu(figures.cpu_seconds_total)
+}
+
+/// The process's user and system CPU time in seconds, to the clock tick (`/proc`
+/// counts in ticks, 10 ms on most Linux systems); `None` where it cannot be read.
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessCpu(Option<f64>);
+
+impl ProcessCpu {
+    /// Appends `process_cpu_seconds_total` to an exposition (nothing if unknown).
+    pub fn render(self, text: &mut String) {
+        use std::fmt::Write as _;
+        if let Some(seconds) = self.0 {
+            let _ = write!(
+                text,
+                "# HELP {PROCESS_CPU_SECONDS_TOTAL} Total user and system CPU time spent in seconds.\n\
+                 # TYPE {PROCESS_CPU_SECONDS_TOTAL} counter\n\
+                 {PROCESS_CPU_SECONDS_TOTAL} {seconds}\n"
+            );
+        }
+    }
+}
+
+fn describe_process() {
+    describe_gauge!(PROCESS_OPEN_FDS, "Number of open file descriptors.");
+    describe_gauge!(PROCESS_MAX_FDS, "Maximum number of open file descriptors.");
+    describe_gauge!(
+        PROCESS_VIRTUAL_MEMORY_BYTES,
+        Unit::Bytes,
+        "Virtual memory size in bytes."
+    );
+    describe_gauge!(
+        PROCESS_VIRTUAL_MEMORY_MAX_BYTES,
+        Unit::Bytes,
+        "Maximum amount of virtual memory available in bytes."
+    );
+    describe_gauge!(
+        PROCESS_RESIDENT_MEMORY_BYTES,
+        Unit::Bytes,
+        "Resident memory size in bytes."
+    );
+    describe_gauge!(
+        PROCESS_START_TIME_SECONDS,
+        Unit::Seconds,
+        "Start time of the process since unix epoch in seconds."
+    );
+    describe_gauge!(
+        PROCESS_THREADS,
+        Unit::Count,
+        "Number of OS threads in the process."
+    );
 }
 
 /// Installs the process-wide recorder on first call and returns its handle; later
@@ -197,7 +274,11 @@ fn describe() {
     );
     describe_counter!(
         CONNECTIONS_REFUSED_TOTAL,
-        "Connections closed on accept because the connection limit was reached"
+        "Connections closed on accept: every connection was busy or had just started waiting"
+    );
+    describe_counter!(
+        CONNECTIONS_EVICTED_TOTAL,
+        "Connections stuck waiting on their clients, closed to make room for new ones at the connection limit"
     );
     describe_histogram!(
         DETECTION_LAG_SECONDS,
@@ -240,6 +321,7 @@ fn zero_known_series() {
     }
     metrics::counter!(ACTOR_RESTARTS_TOTAL).absolute(0);
     metrics::counter!(CONNECTIONS_REFUSED_TOTAL).absolute(0);
+    metrics::counter!(CONNECTIONS_EVICTED_TOTAL).absolute(0);
     metrics::counter!(STORE_WRITE_FAILURES_TOTAL).absolute(0);
     metrics::counter!(STORE_RECOVERIES_TOTAL).absolute(0);
     metrics::counter!(HISTORY_PRUNED_TOTAL).absolute(0);

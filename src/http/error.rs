@@ -30,8 +30,8 @@ pub enum ApiError {
     TooLarge,
     #[error("rate limit exceeded; retry later")]
     RateLimited { retry_after: Duration },
-    /// Over the per-source-address push limit.
-    #[error("too many requests from this address; retry later")]
+    /// Over the per-source-address limit on pushes with an unknown token.
+    #[error("too many unknown push tokens from this address; retry later")]
     SourceRateLimited { retry_after: Duration },
     #[error("{0}")]
     Unavailable(&'static str),

@@ -1,12 +1,15 @@
-//! The push ingress (`docs/push.md`): the hot path. Check the source address's rate limit,
-//! parse and validate the parameters, find the monitor, check its rate limit, hand the
-//! heartbeat to its actor, answer once it is durable.
+//! The push ingress (`docs/push.md`): the hot path. Check that the source address has
+//! not spent its budget of unknown tokens, parse and validate the parameters, find the
+//! monitor (an unknown token is counted against the source), check its rate limit,
+//! hand the heartbeat to its actor, answer once it is durable.
 //!
 //! Parameters are validated BEFORE the token is looked up: a bad request is a 400
 //! whatever its token, so neither the answer nor its timing says whether a token
 //! exists; only a valid push reaches the lookup, a hash-map lookup whose cost does
-//! not depend on whether the token is there.
+//! not depend on whether the token is there. The source's check comes first and
+//! does not look at the token either.
 
+use std::future::Future as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -22,7 +25,6 @@ use axum::routing::get;
 use bytes::BytesMut;
 use governor::clock::{Clock, DefaultClock};
 use serde_json::Value;
-use tower_http::timeout::TimeoutBody;
 
 use crate::domain::event::{Heartbeat, HeartbeatText, PushStatus};
 use crate::domain::ids::PushToken;
@@ -31,7 +33,7 @@ use crate::prometheus;
 
 use super::error::ApiError;
 use super::source;
-use super::{AppState, BODY_TIMEOUT, MAX_BODY_BYTES, PUSH_ROUTE};
+use super::{AppState, MAX_BODY_BYTES, PUSH_ROUTE};
 
 /// The answer to an accepted push: a constant, so answering allocates nothing.
 const OK_BODY: &str = r#"{"ok":true}"#;
@@ -58,8 +60,8 @@ pub fn is_direct_push(method: &Method, path: &str) -> bool {
 /// The push route without the router: `serve` calls this for every request
 /// [`is_direct_push`] accepts, skipping the route matching, the middleware and the
 /// layers around the handler (a tenth of a push's CPU in profiles). It does what they
-/// do for a push: the body timeout, the latency histogram. The router's push route
-/// stays, for requests this does not take.
+/// do for a push: the latency histogram (the body's deadline is `serve`'s, as for
+/// every request). The router's push route stays, for requests this does not take.
 pub async fn push_direct(state: AppState, peer: SocketAddr, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
@@ -68,11 +70,6 @@ pub async fn push_direct(state: AppState, peer: SocketAddr, request: Request) ->
         .path()
         .strip_prefix(PUSH_PREFIX)
         .unwrap_or_default();
-    let body = if body.size_hint().exact() == Some(0) {
-        body
-    } else {
-        Body::new(TimeoutBody::new(BODY_TIMEOUT, body))
-    };
     let response = respond(&state, Some(peer.ip()), token, &parts, body).await;
     state.record_latency(
         PUSH_ROUTE,
@@ -86,7 +83,7 @@ pub async fn push_direct(state: AppState, peer: SocketAddr, request: Request) ->
 /// The push route's handler, for requests `serve` does not take directly (and for
 /// the router driven on its own, in tests). Takes the whole request and reads what it
 /// needs by reference: the usual extractors would copy the header map and poll even
-/// an empty body (which arms the body timeout's timer) on every push.
+/// an empty body on every push.
 async fn push(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -144,21 +141,32 @@ async fn accept(
     parts: &Parts,
     body: Body,
 ) -> Result<PushStatus, ApiError> {
-    // First, so a flood (or a token guesser) from one place is cut off before any work.
-    if let (Some(limiter), Some(peer)) = (&state.ip_limiter, peer) {
-        let source = source::source_address(peer, &parts.headers, &state.trusted_proxies);
-        if let Err(not_until) = limiter.check_key(&source::limit_key(source)) {
-            return Err(ApiError::SourceRateLimited {
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            });
+    // First, so a source that has spent its budget of unknown tokens (a token guesser)
+    // is cut off before any work, and before its token is looked at.
+    let limited_source = match (&state.unknown_token_limit, peer) {
+        (Some(limit), Some(peer)) => {
+            let source = source::source_address(peer, &parts.headers, &state.trusted_proxies);
+            let key = source::limit_key(source);
+            limit
+                .check(key)
+                .map_err(|retry_after| ApiError::SourceRateLimited { retry_after })?;
+            Some((limit, key))
         }
-    }
+        _ => None,
+    };
     state.require_started()?;
     let body = read_body(body).await?;
     let heartbeat = parse_heartbeat(parts.uri.query(), &parts.headers, body)?;
-    let monitor = PushToken::parse(token)
-        .and_then(|token| state.registry.directory().by_token(&token))
-        .ok_or(ApiError::UnknownToken)?;
+    let Some(monitor) =
+        PushToken::parse(token).and_then(|token| state.registry.directory().by_token(&token))
+    else {
+        if let Some((limit, key)) = limited_source {
+            limit
+                .count_unknown(key)
+                .map_err(|retry_after| ApiError::SourceRateLimited { retry_after })?;
+        }
+        return Err(ApiError::UnknownToken);
+    };
     if let Err(not_until) = state.limiter.check_key(&monitor.id) {
         return Err(ApiError::RateLimited {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),
@@ -179,7 +187,7 @@ async fn accept(
 const DRAIN_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads a push body of at most [`MAX_BODY_BYTES`]; an empty one (the usual push) is
-/// not polled at all, which would arm the body timeout's timer.
+/// not polled at all.
 async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     let hint = body.size_hint();
     if hint.exact() == Some(0) {
@@ -226,6 +234,13 @@ enum RawValue {
 }
 
 impl RawParams {
+    /// Takes every field `body` has; the others keep their values (the query's).
+    fn override_with(&mut self, body: RawParams) {
+        self.status = body.status.or(self.status.take());
+        self.msg = body.msg.or(self.msg.take());
+        self.value = body.value.or(self.value.take());
+    }
+
     /// Takes `status`, `msg` and `value` from a form-encoded string (a query or a form
     /// body); a later occurrence of a name wins, other names are ignored.
     fn merge_form(&mut self, form: &[u8]) {
@@ -250,23 +265,96 @@ fn parse_heartbeat(
         params.merge_form(query.as_bytes());
     }
     let trimmed = body.trim_ascii();
+    if trimmed.is_empty() {
+        return validate(params);
+    }
     if is_json(headers) || trimmed.starts_with(b"{") {
         // `curl -d '{"status":"down"}'` sends JSON labelled as a form: honour it, or a
         // job's failure report would be recorded as a success.
-        if !trimmed.is_empty() {
-            merge_json_body(&mut params, trimmed)?;
-        }
-    } else if is_form(headers) && !trimmed.is_empty() {
+        merge_json_body(&mut params, trimmed)?;
+    } else if is_form(headers) {
         std::str::from_utf8(trimmed)
             .map_err(|_| ApiError::BadRequest("form body is not UTF-8".to_owned()))?;
-        // Only the fields the body has replace the query's.
         let mut form = RawParams::default();
         form.merge_form(trimmed);
-        params.status = form.status.or(params.status);
-        params.msg = form.msg.or(params.msg);
-        params.value = form.value.or(params.value);
+        params.override_with(form);
+    } else if let Some(boundary) = multipart_boundary(headers) {
+        params.override_with(multipart_fields(body, boundary?)?);
+    } else if looks_like_parameters(trimmed) {
+        // A body of another type (text/plain: what `fetch` sends with a string) is not
+        // read; one that is nothing but push parameters would otherwise be a failure
+        // report recorded as a success.
+        return Err(ApiError::BadRequest(
+            "parameters in a body of this content type are not read: send status, msg \
+             and value in the query string, as a form (application/x-www-form-urlencoded \
+             or multipart/form-data) or as JSON"
+                .to_owned(),
+        ));
     }
     validate(params)
+}
+
+/// The boundary of a `multipart/form-data` body (`curl -F`): `None` for another type,
+/// an error for a multipart type without a boundary.
+fn multipart_boundary(headers: &HeaderMap) -> Option<Result<String, ApiError>> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    Some(multer::parse_boundary(content_type).map_err(|_| {
+        ApiError::BadRequest("multipart/form-data body without a boundary".to_owned())
+    }))
+}
+
+/// `status`, `msg` and `value` from a `multipart/form-data` body, each part's content
+/// as UTF-8 text (a file part too); a later part of the same name wins, other names
+/// are ignored.
+fn multipart_fields(body: Bytes, boundary: String) -> Result<RawParams, ApiError> {
+    let bad = |error: multer::Error| {
+        ApiError::BadRequest(format!("multipart/form-data body does not parse: {error}"))
+    };
+    let parse = async move {
+        let mut multipart = multer::Multipart::new(Body::from(body).into_data_stream(), boundary);
+        let mut params = RawParams::default();
+        while let Some(field) = multipart.next_field().await.map_err(bad)? {
+            let name = field.name().map(str::to_owned);
+            let content = field.bytes().await.map_err(bad)?;
+            let text = || {
+                String::from_utf8(content.to_vec()).map_err(|_| {
+                    ApiError::BadRequest("multipart/form-data field is not UTF-8".to_owned())
+                })
+            };
+            match name.as_deref() {
+                Some("status") => params.status = Some(text()?),
+                Some("msg") => params.msg = Some(text()?),
+                Some("value") => params.value = Some(RawValue::Text(text()?)),
+                _ => {}
+            }
+        }
+        Ok(params)
+    };
+    // multer reads a stream, but this one is in memory and always ready: one poll
+    // finishes. Were it to wait anyway, that could only be for bytes a malformed body
+    // lacks, so that is a 400 rather than a wait for bytes that will never come.
+    let mut parse = std::pin::pin!(parse);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match parse.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => Err(ApiError::BadRequest(
+            "multipart/form-data body is incomplete".to_owned(),
+        )),
+    }
+}
+
+/// Whether a body is nothing but push parameters, form-encoded (`status=down`,
+/// `msg=…&value=…`): every `&`-separated pair has an `=` and one of their names.
+fn looks_like_parameters(body: &[u8]) -> bool {
+    body.contains(&b'=')
+        && form_urlencoded::parse(body).all(|(key, _)| matches!(&*key, "status" | "msg" | "value"))
+        && body
+            .split(|byte| *byte == b'&')
+            .all(|pair| pair.is_empty() || pair.contains(&b'='))
 }
 
 /// A form body (`curl -d status=down`), or a body with no content type at all.
@@ -454,13 +542,63 @@ mod tests {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("text/plain"),
         );
-        let text = Bytes::from_static(b"status=down");
-        let heartbeat = parse_heartbeat(None, &headers, text).expect("valid");
-        assert_eq!(
-            heartbeat.status,
-            PushStatus::Up,
-            "plain text bodies are not parsed"
+        // Plain text is not read for parameters; text that is nothing but parameters
+        // is refused rather than recorded as `up`.
+        for refused in ["status=down", " msg=a%20b&value=1\n", "status=&msg="] {
+            let error = parse_heartbeat(None, &headers, Bytes::from(refused))
+                .expect_err("parameters in a text/plain body");
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{refused:?}");
+        }
+        for ignored in [
+            "backup done",
+            "status: down",
+            "status=down&exit=1",
+            "a=b",
+            "status",
+        ] {
+            let heartbeat = parse_heartbeat(Some("msg=q"), &headers, Bytes::from(ignored))
+                .expect("plain text that is not parameters is ignored");
+            assert_eq!(heartbeat.status, PushStatus::Up, "{ignored:?}");
+            assert_eq!(heartbeat.msg.as_ref().map(HeartbeatText::as_str), Some("q"));
+        }
+    }
+
+    #[test]
+    fn reads_multipart_form_fields_and_refuses_a_broken_multipart_body() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("multipart/form-data; boundary=XyZ"),
         );
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"status\"\r\n\r\ndown\r\n\
+                    --XyZ\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n\
+                    --XyZ\r\nContent-Disposition: form-data; name=\"msg\"; filename=\"log.txt\"\r\n\
+                    Content-Type: text/plain\r\n\r\nline 1\nline 2\r\n--XyZ--\r\n";
+        let heartbeat =
+            parse_heartbeat(Some("value=7&msg=q"), &headers, Bytes::from(body)).expect("valid");
+        assert_eq!(heartbeat.status, PushStatus::Down);
+        assert_eq!(
+            heartbeat.msg.as_ref().map(HeartbeatText::as_str),
+            Some("line 1\nline 2")
+        );
+        assert_eq!(
+            heartbeat.value,
+            Some(7.0),
+            "fields the body lacks keep the query's"
+        );
+        for broken in [
+            "no parts at all",
+            "--XyZ\r\nContent-Disposition: form-data; name=\"status\"\r\n\r\ndown",
+        ] {
+            let error = parse_heartbeat(None, &headers, Bytes::from(broken)).expect_err(broken);
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{broken:?}");
+        }
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("multipart/form-data"),
+        );
+        let error = parse_heartbeat(None, &headers, Bytes::from(body)).expect_err("no boundary");
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
@@ -508,8 +646,24 @@ mod tests {
                 Just("[]".to_owned()),
                 Just("{}".to_owned()),
             ];
+            let part = ("(status|msg|value|other)", "[a-zA-Z0-9 =&%\r\n-]{0,20}").prop_map(
+                |(name, value)| {
+                    format!(
+                        "--B\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                    )
+                },
+            );
             prop_oneof![
                 prop::collection::vec(any::<u8>(), 0..300),
+                (prop::collection::vec(part, 0..4), any::<bool>()).prop_map(|(parts, closed)| {
+                    let mut body = parts.concat();
+                    if closed {
+                        body.push_str("--B--\r\n");
+                    }
+                    body.into_bytes()
+                }),
+                ("(status|msg|value|x)", "[a-z0-9=&%]{0,20}")
+                    .prop_map(|(key, value)| format!("{key}={value}").into_bytes()),
                 prop::collection::vec(("(status|msg|value|other)", leaf), 0..4).prop_map(
                     |fields| {
                         let inner: Vec<String> = fields
@@ -528,6 +682,8 @@ mod tests {
                 Just(Some("application/json")),
                 Just(Some("application/x-www-form-urlencoded")),
                 Just(Some("text/plain")),
+                Just(Some("multipart/form-data; boundary=B")),
+                Just(Some("multipart/form-data")),
                 Just(Some("application/json; charset=utf-8")),
             ]
         }

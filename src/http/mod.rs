@@ -21,7 +21,7 @@ pub mod serve;
 pub mod source;
 pub mod tls;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -50,9 +50,6 @@ use error::ApiError;
 /// The largest request body accepted (`docs/push.md`, "Answers": 413 above it).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// How long a request body may take to arrive.
-pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Where the server is in its life, as `/readyz` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -79,8 +76,8 @@ pub struct Shared {
     /// Prefix of every `push_url`, without a trailing slash.
     pub public_url: String,
     pub limiter: DefaultKeyedRateLimiter<MonitorId>,
-    /// The per-source-address push limit (keyed by [`source::limit_key`]), if on.
-    pub ip_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// The per-source-address limit on pushes with an unknown token, if on.
+    pub unknown_token_limit: Option<source::UnknownTokenLimit>,
     /// Peers whose `X-Forwarded-For` names the source address.
     pub trusted_proxies: TrustedProxies,
     pub metrics: PrometheusHandle,
@@ -119,7 +116,9 @@ impl AppState {
             api_keys,
             public_url,
             limiter: DefaultKeyedRateLimiter::keyed(quota(rate_limit)),
-            ip_limiter: ip_rate_limit.map(|limit| DefaultKeyedRateLimiter::keyed(quota(limit))),
+            unknown_token_limit: ip_rate_limit.map(|limit| {
+                source::UnknownTokenLimit::new(DefaultKeyedRateLimiter::keyed(quota(limit)))
+            }),
             trusted_proxies,
             metrics,
             monitor_metrics,
@@ -230,7 +229,9 @@ impl App {
     }
 }
 
-/// Every route, with body limit, request metrics and JSON fallbacks.
+/// Every route, with body limit, request metrics and JSON fallbacks. (The body's
+/// deadline is `serve`'s, for every request: the router driven on its own, as tests
+/// do, has none.)
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ingress::router())
@@ -241,10 +242,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // A body trickling in byte by byte is cut off (slow-loris on the body).
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            BODY_TIMEOUT,
-        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -47,7 +47,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// The exporter's series, then the per-monitor families rendered straight from the
 /// monitors' stored states (cheaper at 100k monitors than 100k registered gauges).
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    prometheus::collect_process();
+    let process_cpu = prometheus::collect_process();
     metrics::gauge!(prometheus::MONITOR_ACTORS).set(state.registry.directory().len() as f64);
     metrics::gauge!(prometheus::ACTOR_PENDING_MESSAGES)
         .set(state.registry.pending_messages() as f64);
@@ -57,6 +57,7 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let text = tokio::task::spawn_blocking(move || {
         let monitors = scrape_state.store.load_monitors();
         let mut text = scrape_state.metrics.render();
+        process_cpu.render(&mut text);
         match monitors {
             Ok(monitors) => {
                 render_monitor_families(&mut text, &monitors, scrape_state.monitor_metrics);

@@ -1,7 +1,9 @@
-//! Where a request comes from, for the per-source push rate limit.
+//! Where a push comes from, and the per-source limit on pushes with an unknown token
+//! ([`UnknownTokenLimit`]).
 //!
 //! The source is the TCP peer address (which `serve` hands to `App::handle`: an
-//! argument of `ingress::push_direct`, or `ConnectInfo` for routed requests), unless that peer is a configured trusted proxy: then `X-Forwarded-For` is
+//! argument of `ingress::push_direct`, or `ConnectInfo` for routed requests), unless
+//! that peer is a configured trusted proxy: then `X-Forwarded-For` is
 //! read from the right (each proxy appends the address it received the request from)
 //! and the first address that is not itself a trusted proxy is the source. A client
 //! can write anything into `X-Forwarded-For`, so the header is never believed from a
@@ -9,10 +11,89 @@
 //! count.
 
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
+use dashmap::DashMap;
+use governor::DefaultKeyedRateLimiter;
+use governor::clock::{Clock as _, DefaultClock};
 
 use crate::config::TrustedProxies;
+
+/// The per-source limit on pushes whose token is unknown, which is what guessing
+/// tokens produces; valid pushes answer to their monitor's limit only, so every job
+/// behind one NAT or proxy does not share one budget.
+///
+/// A source that has used up its budget is *blocked* until its budget has room for
+/// one more: every push from it is then refused before its token is looked up, a
+/// right token's too. Were a blocked source's pushes still looked up, a guesser
+/// would lose nothing by ignoring the 429s: each guess would still be tried.
+pub struct UnknownTokenLimit {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Sources blocked, keyed by [`limit_key`], until when.
+    blocked: DashMap<IpAddr, Instant>,
+    /// Whether `blocked` may hold anything: a plain push checks this flag, not the
+    /// map, while nobody is blocked (the usual case).
+    any_blocked: AtomicBool,
+}
+
+impl UnknownTokenLimit {
+    pub fn new(limiter: DefaultKeyedRateLimiter<IpAddr>) -> Self {
+        Self {
+            limiter,
+            blocked: DashMap::new(),
+            any_blocked: AtomicBool::new(false),
+        }
+    }
+
+    /// `Err(retry_after)` while the source with this key is blocked.
+    pub fn check(&self, key: IpAddr) -> Result<(), Duration> {
+        if !self.any_blocked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let Some(until) = self.blocked.get(&key).map(|until| *until) else {
+            return Ok(());
+        };
+        match until.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Err(left),
+            _ => {
+                self.blocked
+                    .remove_if(&key, |_, until| *until <= Instant::now());
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts an unknown token from the source with this key; `Err(retry_after)` if
+    /// that used up its budget, which blocks it.
+    pub fn count_unknown(&self, key: IpAddr) -> Result<(), Duration> {
+        let Err(not_until) = self.limiter.check_key(&key) else {
+            return Ok(());
+        };
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        self.blocked.insert(key, Instant::now() + wait);
+        self.any_blocked.store(true, Ordering::Relaxed);
+        Err(wait)
+    }
+
+    /// Forgets sources that have been quiet and blocks that have ended, so the state
+    /// does not grow with every address ever seen.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+        let now = Instant::now();
+        self.blocked.retain(|_, until| *until > now);
+        self.blocked.shrink_to_fit();
+        if self.blocked.is_empty() {
+            self.any_blocked.store(false, Ordering::Relaxed);
+            // A block inserted meanwhile keeps the flag up.
+            if !self.blocked.is_empty() {
+                self.any_blocked.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
@@ -127,6 +208,29 @@ mod tests {
                 &proxies
             ),
             ip("198.51.100.9")
+        );
+    }
+
+    #[test]
+    fn a_source_that_spends_its_budget_is_blocked_and_others_are_not() {
+        let quota = governor::Quota::per_second(std::num::NonZeroU32::MIN)
+            .allow_burst(std::num::NonZeroU32::new(2).expect("2 is not 0"));
+        let limit = UnknownTokenLimit::new(DefaultKeyedRateLimiter::keyed(quota));
+        let (guesser, neighbour) = (ip("203.0.113.5"), ip("203.0.113.6"));
+        assert_eq!(limit.check(guesser), Ok(()));
+        assert_eq!(limit.count_unknown(guesser), Ok(()));
+        assert_eq!(limit.count_unknown(guesser), Ok(()));
+        let retry_after = limit.count_unknown(guesser).expect_err("over a burst of 2");
+        assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(1));
+        assert!(
+            limit.check(guesser).is_err(),
+            "blocked until the budget refills"
+        );
+        assert_eq!(limit.check(neighbour), Ok(()));
+        limit.forget_idle();
+        assert!(
+            limit.check(guesser).is_err(),
+            "a running block is not forgotten"
         );
     }
 

@@ -262,3 +262,70 @@ async fn a_real_prometheus_sees_a_monitor_go_from_up_to_down() {
         .wait_for_value(&query, "0", Duration::from_secs(20))
         .await;
 }
+
+/// This process's user and system CPU time as `/proc/self/stat` has it, in seconds.
+fn own_cpu_seconds(ticks_per_second: f64) -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // The command name (field 2) may hold spaces; the fields after it do not.
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the whole line.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / ticks_per_second
+}
+
+/// `process_cpu_seconds_total` was a whole number of seconds (the `metrics` crate's
+/// counters are integers), so a pod burning a tenth of a core showed a flat line for
+/// ten seconds at a time. It is now the kernel's own count, to the clock tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_cpu_seconds_total_counts_fractions_of_a_second() {
+    let clock_ticks = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .unwrap();
+    let ticks_per_second: f64 = String::from_utf8_lossy(&clock_ticks.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    // The server runs in this process, so its CPU time is this process's.
+    let app = spawn_app().await;
+    let text = app.metrics().await;
+    assert!(
+        text.contains("# TYPE process_cpu_seconds_total counter\n"),
+        "{text}"
+    );
+    let scraped = |text: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with("process_cpu_seconds_total "))
+            .unwrap_or_else(|| panic!("no process_cpu_seconds_total in:\n{text}"));
+        line["process_cpu_seconds_total ".len()..].parse().unwrap()
+    };
+    let mut samples = Vec::new();
+    for _ in 0..3 {
+        // About a tenth of a second of CPU, then a scrape between two readings of
+        // our own.
+        let started = Instant::now();
+        let mut spin = 0u64;
+        while started.elapsed() < Duration::from_millis(100) {
+            spin = std::hint::black_box(spin.wrapping_add(1));
+        }
+        let before = own_cpu_seconds(ticks_per_second);
+        let value = scraped(&app.metrics().await);
+        let after = own_cpu_seconds(ticks_per_second);
+        assert!(
+            before <= value && value <= after,
+            "process_cpu_seconds_total {value} is not between {before} and {after} \
+             read from /proc/self/stat around the scrape"
+        );
+        samples.push(value);
+    }
+    assert!(
+        samples.windows(2).all(|pair| pair[0] < pair[1]),
+        "CPU time must grow: {samples:?}"
+    );
+    assert!(
+        samples.iter().any(|value| value.fract() != 0.0),
+        "whole seconds only: {samples:?}"
+    );
+}

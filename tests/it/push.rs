@@ -484,3 +484,86 @@ async fn concurrent_pushes_to_one_monitor_are_all_recorded_and_the_state_is_the_
     let stopped = app.shutdown().await;
     crate::support::check_store(stopped.data_dir.path());
 }
+
+/// `curl -F status=down` sends `multipart/form-data`, and a `text/plain` body is not
+/// read for parameters: both were answered 200 and recorded `up`, hiding the failure
+/// reported. Multipart fields are read like a form's now, and a body that is not read
+/// but is shaped like parameters is refused instead of silently dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multipart_form_is_read_and_parameters_in_a_plain_text_body_are_refused() {
+    let app = spawn_app().await;
+    let push = |token: &str, content_type: &str, body: String| {
+        app.client
+            .post(app.url(&format!("/api/push/{token}")))
+            .query(&[("msg", "from the query")])
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+
+    // What `curl -F status=down -F 'msg=disk full' -F value=3` sends.
+    let multipart = app.create_monitor("curl -F", 3600).await;
+    let boundary = "------------------------d74496d66958873e";
+    let part = |name: &str, value: &str| {
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        )
+    };
+    let body = format!(
+        "{}{}{}--{boundary}--\r\n",
+        part("status", "down"),
+        part("msg", "disk full"),
+        part("value", "3")
+    );
+    let response = push(
+        &multipart.push_token,
+        &format!("multipart/form-data; boundary={boundary}"),
+        body,
+    )
+    .await
+    .unwrap();
+    expect_json(response, StatusCode::OK).await;
+    let after = app.get_monitor(&multipart.id).await;
+    assert_eq!(
+        (after.status, after.last_msg.as_deref(), after.last_value),
+        (Status::Down, Some("disk full"), Some(3.0))
+    );
+    // A multipart body that does not parse is a 400.
+    let response = push(
+        &multipart.push_token,
+        &format!("multipart/form-data; boundary={boundary}"),
+        "not multipart at all".to_owned(),
+    )
+    .await
+    .unwrap();
+    expect_error(response, StatusCode::BAD_REQUEST).await;
+
+    // Parameters in a text/plain body: refused, and nothing recorded.
+    let plain = app.create_monitor("fetch() with a string body", 3600).await;
+    for body in ["status=down", "status=down&msg=disk%20full", "msg=hello\n"] {
+        let response = push(
+            &plain.push_token,
+            "text/plain;charset=UTF-8",
+            body.to_owned(),
+        )
+        .await
+        .unwrap();
+        let error = expect_error(response, StatusCode::BAD_REQUEST).await;
+        assert!(error.contains("query"), "{error}");
+    }
+    assert_eq!(app.get_monitor(&plain.id).await.status, Status::Pending);
+    // Any other plain text is not parameters: the push counts, with the query's.
+    let response = push(
+        &plain.push_token,
+        "text/plain",
+        "backup done: status=ok, 3 files\n".to_owned(),
+    )
+    .await
+    .unwrap();
+    expect_json(response, StatusCode::OK).await;
+    let after = app.get_monitor(&plain.id).await;
+    assert_eq!(
+        (after.status, after.last_msg.as_deref()),
+        (Status::Up, Some("from the query"))
+    );
+}

@@ -279,3 +279,38 @@ async fn listen_takes_a_host_name() {
     child.start_kill().unwrap();
     let _ = child.wait().await;
 }
+
+/// A monitor's name is the user's text, and the human log format wrote it raw: a name
+/// with a line break forged a log line of its own. Names may no longer hold control
+/// characters, but Unicode line separators and bidirectional overrides are not
+/// control characters, and a store from before that check may still hold names with
+/// line breaks: the human format escapes all of them in every logged value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_name_cannot_forge_log_lines() {
+    let data_dir = TempDir::new().unwrap();
+    let server = ServerProcess::start(data_dir.path(), &[]).await;
+    let name = "x\u{2028}FAKE ERROR line \u{2029}FAKE too \u{202e}deretlA";
+    let monitor = server.create_monitor(name, 3600).await;
+    assert_eq!(monitor.name, name);
+    // A manual down logs "monitor is down" with the monitor's name.
+    server
+        .push_ok(&monitor.push_token, &[("status", "down")])
+        .await;
+    let (status, log) = server.sigterm().await;
+    assert_eq!(status.code(), Some(0), "stderr:\n{log}");
+    let down = log
+        .lines()
+        .find(|line| line.contains("monitor is down"))
+        .unwrap_or_else(|| panic!("no \"monitor is down\" line in:\n{log}"));
+    assert!(
+        down.contains(r"x\u{2028}FAKE ERROR line \u{2029}FAKE too \u{202e}deretlA"),
+        "the name is logged escaped, on its line: {down}"
+    );
+    for line in log.split(['\n', '\u{2028}', '\u{2029}']) {
+        assert!(!line.starts_with("FAKE"), "a forged log line: {line:?}");
+        assert!(
+            !line.contains(['\u{1b}', '\r', '\u{85}', '\u{202e}']),
+            "a control character reached the log: {line:?}"
+        );
+    }
+}
