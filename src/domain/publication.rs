@@ -69,6 +69,9 @@ impl Publication {
 /// The most characters of a slug.
 pub const MAX_SLUG_CHARS: usize = 64;
 
+/// What [`check_slug`] says of a slug it refuses.
+pub const SLUG_RULE: &str = "slug must be 1 to 64 of a-z, 0-9 and -, not starting or ending with -";
+
 /// A slug is 1 to 64 of `a-z`, `0-9` and `-`, neither starting nor ending with `-`.
 pub fn check_slug(slug: &str) -> Result<(), &'static str> {
     let valid = (1..=MAX_SLUG_CHARS).contains(&slug.len())
@@ -77,11 +80,7 @@ pub fn check_slug(slug: &str) -> Result<(), &'static str> {
             .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-');
-    if valid {
-        Ok(())
-    } else {
-        Err("slug must be 1 to 64 of a-z, 0-9 and -, not starting or ending with -")
-    }
+    if valid { Ok(()) } else { Err(SLUG_RULE) }
 }
 
 #[cfg(test)]
