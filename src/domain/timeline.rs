@@ -235,16 +235,18 @@ mod tests {
 
     use Status::{Down, Paused, Pending, Up};
 
+    /// Transitions, window, deletion minute → (up, down, pending, paused) minutes, ratio.
+    type Case<'a> = (
+        &'a [Transition],
+        Window,
+        Option<i64>,
+        (u64, u64, u64, u64),
+        Option<f64>,
+    );
+
     #[test]
     fn time_in_each_state_over_a_window() {
-        // (transitions, window, end) → (up, down, pending, paused) minutes, ratio.
-        let cases: &[(
-            &[Transition],
-            Window,
-            Option<i64>,
-            (u64, u64, u64, u64),
-            Option<f64>,
-        )] = &[
+        let cases: &[Case] = &[
             // Created before the window, up throughout.
             (
                 &[to(0, Pending), to(1, Up)],
