@@ -9,6 +9,7 @@ mod api;
 mod channels;
 mod cli;
 mod crash;
+mod dashboard;
 mod datadir;
 mod declare;
 mod docs;
