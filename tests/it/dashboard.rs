@@ -513,8 +513,7 @@ fn badge_face(svg: &str) -> (String, String) {
         .to_owned();
     let message = root
         .descendants()
-        .filter(|node| node.has_tag_name("text"))
-        .next_back()
+        .rfind(|node| node.has_tag_name("text"))
         .and_then(|text| text.text())
         .unwrap()
         .to_owned();
