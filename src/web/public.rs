@@ -136,6 +136,29 @@ fn worst(monitors: &[&Monitor]) -> Option<Status> {
         .min_by_key(|status| status_rank(*status))
 }
 
+/// The status page's headline and its colour: any down first, then any up.
+fn overall(shown: &[&Monitor]) -> (String, &'static str) {
+    let count = |status| {
+        shown
+            .iter()
+            .filter(|monitor| monitor.status == status)
+            .count()
+    };
+    let watched = shown.len() - count(Status::Paused);
+    match (
+        count(Status::Down),
+        count(Status::Up),
+        count(Status::Pending),
+    ) {
+        (0, 0, 0) if shown.is_empty() => ("Nothing to show yet".to_owned(), "paused"),
+        (0, 0, 0) => ("Monitoring is paused".to_owned(), "paused"),
+        (0, 0, _) => ("Waiting for the first reports".to_owned(), "pending"),
+        (0, _, _) => ("All systems operational".to_owned(), "up"),
+        (down, _, _) if down == watched => ("All systems are down".to_owned(), "down"),
+        (down, _, _) => (format!("{down} of {watched} systems are down"), "down"),
+    }
+}
+
 #[derive(Deserialize, Default)]
 pub struct BadgeQuery {
     uptime: Option<String>,
@@ -346,20 +369,7 @@ pub async fn status_page(
         }
     }
     incidents.sort_by_key(|(started, _)| std::cmp::Reverse(*started));
-    let down = shown
-        .iter()
-        .filter(|monitor| monitor.status == Status::Down)
-        .count();
-    let (overall, overall_class) = match (down, worst(&shown)) {
-        (_, None) => ("Nothing to show yet".to_owned(), "paused"),
-        (0, Some(Status::Pending)) => ("Waiting for the first reports".to_owned(), "pending"),
-        (0, _) => ("All systems operational".to_owned(), "up"),
-        (down, _) if down == shown.len() => ("All systems are down".to_owned(), "down"),
-        (down, _) => (
-            format!("{down} of {} systems are down", shown.len()),
-            "down",
-        ),
-    };
+    let (overall, overall_class) = overall(&shown);
     let minute = When::new(now, now).exact;
     let view = StatusPageView {
         title: page.title.clone(),

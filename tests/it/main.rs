@@ -6,6 +6,7 @@
 mod alertmanager;
 mod alerts;
 mod api;
+mod browser;
 mod channels;
 mod cli;
 mod crash;
