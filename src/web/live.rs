@@ -77,6 +77,9 @@ impl Live {
 
     /// The next changes, gathered for [`GATHER`] after the first.
     async fn wait(&mut self) -> Next {
+        if !self.still_wanted() {
+            return Next::End;
+        }
         let first = loop {
             tokio::select! {
                 heard = self.changes.recv() => match heard {
