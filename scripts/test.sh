@@ -37,6 +37,26 @@ if ! command -v unshare >/dev/null 2>&1 || ! command -v mount >/dev/null 2>&1; t
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux mount >/dev/null
 fi
 
+# The dashboard's browser test (tests/it/browser.rs) drives Debian's chromium with the
+# npm package playwright-core (pinned in tests/browser/package-lock.json; it downloads
+# no browser of its own). The test fails, never skips, when either is missing.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing chromium (Debian package) for the browser test"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "installing Node.js and npm for the browser test"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
+  command -v npm >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+fi
+if [ ! -f tests/browser/node_modules/playwright-core/package.json ] \
+  || ! (cd tests/browser && node -e 'const want = require("./package-lock.json").packages["node_modules/playwright-core"].version; const have = require("./node_modules/playwright-core/package.json").version; process.exit(want === have ? 0 : 1)'); then
+  echo "installing playwright-core for the browser test (npm ci in tests/browser)"
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # Tests mostly wait on timers and I/O, so four threads share the two cores well.
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -113,6 +113,11 @@ pub async fn run_with_reload(
         .await
         .context("store read task")?
         .context("reading API keys")?;
+    let reader = store.clone();
+    let publications = tokio::task::spawn_blocking(move || reader.load_publications())
+        .await
+        .context("store read task")?
+        .context("reading badges and status pages")?;
     let public_url = config.public_base_url(bound);
     if config.public_url_is_unreachable(bound) {
         tracing::warn!(
@@ -147,6 +152,7 @@ pub async fn run_with_reload(
         notifier,
         admin_token,
         api_keys,
+        publications,
         public_url,
         config.rate_limit,
         config.ip_rate_limit,
@@ -157,7 +163,7 @@ pub async fn run_with_reload(
     );
 
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
-    let app = http::App::new(state.clone());
+    let app = http::App::with_routes(state.clone(), crate::web::router(state.clone()));
     let limits = crate::http::serve::Limits {
         header_timeout: config.header_timeout,
         max_connections: config.max_connections,

@@ -1,7 +1,8 @@
 //! `pushmon check`: opens a stopped server's store, reports acknowledged writes missing
 //! from it (its log ends before its high-water mark), and compares what the server
 //! starts from with a replay of the logs alone (`store::replay`): every monitor's
-//! snapshot, every channel's and API key's record, and the outbox.
+//! snapshot, every channel's, API key's, badge's and status page's record, and the
+//! outbox.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +18,8 @@ pub struct CheckReport {
     pub monitors: usize,
     pub channels: usize,
     pub api_keys: usize,
+    /// Badges and status pages.
+    pub publications: usize,
     /// Deliveries owed (in the outbox).
     pub owed: usize,
     /// Events replayed, over every log.
@@ -35,10 +38,16 @@ pub fn check_store(data_dir: &Path) -> anyhow::Result<CheckReport> {
     let snapshots = store.load_monitors()?;
     let channels = store.load_channels()?;
     let api_keys = store.load_api_keys()?;
+    let publications = store.load_publications()?;
     let outbox = store.load_outbox()?;
     let replayed = store.replay()?;
     let mut mismatches = Vec::new();
-    let counts = (snapshots.len(), channels.len(), api_keys.len());
+    let counts = (
+        snapshots.len(),
+        channels.len(),
+        api_keys.len(),
+        publications.len(),
+    );
     compare(
         "monitor",
         snapshots.into_iter().map(|monitor| (monitor.id, monitor)),
@@ -55,6 +64,14 @@ pub fn check_store(data_dir: &Path) -> anyhow::Result<CheckReport> {
         "API key",
         api_keys.into_iter().map(|key| (key.id, key)),
         &replayed.api_keys,
+        &mut mismatches,
+    );
+    compare(
+        "badge or status page",
+        publications
+            .into_iter()
+            .map(|publication| (publication.record_id(), publication)),
+        &replayed.publications,
         &mut mismatches,
     );
     let owed = outbox.len();
@@ -80,6 +97,7 @@ pub fn check_store(data_dir: &Path) -> anyhow::Result<CheckReport> {
         monitors: counts.0,
         channels: counts.1,
         api_keys: counts.2,
+        publications: counts.3,
         owed,
         events: replayed.events,
         loss: opened.loss,
@@ -122,8 +140,9 @@ impl CheckReport {
 
     fn counts(&self) -> String {
         format!(
-            "{} monitors, {} channels, {} API keys, {} owed deliveries",
-            self.monitors, self.channels, self.api_keys, self.owed
+            "{} monitors, {} channels, {} API keys, {} badges and status pages, {} owed \
+             deliveries",
+            self.monitors, self.channels, self.api_keys, self.publications, self.owed
         )
     }
 }
@@ -173,6 +192,7 @@ mod tests {
             monitors: 2,
             channels: 1,
             api_keys: 0,
+            publications: 1,
             owed: 3,
             events: 7,
             loss: None,
@@ -181,8 +201,8 @@ mod tests {
         assert!(ok.is_ok());
         assert_eq!(
             ok.to_string(),
-            "ok: 2 monitors, 1 channels, 0 API keys, 3 owed deliveries; each equals a replay \
-             of the log (7 events)\n"
+            "ok: 2 monitors, 1 channels, 0 API keys, 1 badges and status pages, 3 owed \
+             deliveries; each equals a replay of the log (7 events)\n"
         );
         let failed = CheckReport {
             mismatches: vec!["monitor m1: stored, but not in the replay".to_owned()],
@@ -193,7 +213,7 @@ mod tests {
             failed.to_string(),
             "mismatch: monitor m1: stored, but not in the replay\n\
              FAILED: 1 differences from a replay of the log (2 monitors, 1 channels, 0 API \
-             keys, 3 owed deliveries)\n"
+             keys, 1 badges and status pages, 3 owed deliveries)\n"
         );
     }
 

@@ -10,6 +10,8 @@
 //! - [`alert`]: channels, notifiers, and the outbox dispatcher.
 //! - [`http`]: the accept loop (hyper, optional TLS) and the axum routes: push
 //!   ingress, management API, health and metrics.
+//! - [`web`]: the dashboard: server-rendered pages behind a session, live updates,
+//!   badges and public status pages, beside the API on the same port.
 //! - [`app`]: wiring and lifecycle: open the store, serve (not ready), rebuild the
 //!   actors, ready, drain, close.
 //! - [`check`]: `pushmon check`, a stopped store's snapshots against a full replay.
@@ -38,3 +40,4 @@ pub mod monitor;
 pub mod prometheus;
 pub mod store;
 pub mod telemetry;
+pub mod web;

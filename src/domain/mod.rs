@@ -1,5 +1,6 @@
-//! The pure core: ids, events, the monitor state machine, and the data of alerts,
-//! channels and API keys.
+//! The pure core: ids, events, the monitor state machine, what a history says over
+//! time (uptime, incidents), and the data of alerts, channels, API keys, badges and
+//! status pages.
 //!
 //! Nothing here does I/O: no tokio, ractor, fjall, axum or metrics. Time comes in as
 //! an argument; the one exception is `generate` on ids, a UUID v7 whose first bits
@@ -12,3 +13,5 @@ pub mod event;
 pub mod ids;
 pub mod machine;
 pub mod name;
+pub mod publication;
+pub mod timeline;

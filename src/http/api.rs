@@ -49,7 +49,15 @@ async fn create_monitor(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fields = json_object(body)?;
-    refuse_unknown_fields(&fields, MONITOR_FIELDS)?;
+    let config = config_from_fields(&fields)?;
+    let monitor = state.registry.create(config).await?;
+    Ok((StatusCode::CREATED, Json(monitor_json(&state, &monitor))))
+}
+
+/// A new monitor's configuration from the fields of `POST /api/monitors` (the
+/// dashboard's form sends the same).
+pub fn config_from_fields(fields: &Map<String, Value>) -> Result<MonitorConfig, ApiError> {
+    refuse_unknown_fields(fields, MONITOR_FIELDS)?;
     let name = parse_name(fields.get("name"))?.ok_or_else(|| missing("name"))?;
     let timeout_seconds = parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?
         .ok_or_else(|| missing("timeout_seconds"))?;
@@ -57,16 +65,14 @@ async fn create_monitor(
         .unwrap_or(timeout_seconds);
     let channels = parse_channels(fields.get("channels"))?.unwrap_or_default();
     let tags = parse_tags(fields.get("tags"))?.unwrap_or_default();
-    let config = MonitorConfig {
+    Ok(MonitorConfig {
         name,
         timeout_seconds,
         interval_seconds,
         channels,
         key: None,
         tags,
-    };
-    let monitor = state.registry.create(config).await?;
-    Ok((StatusCode::CREATED, Json(monitor_json(&state, &monitor))))
+    })
 }
 
 async fn list_monitors(
@@ -103,16 +109,22 @@ async fn update_monitor(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let fields = json_object(body)?;
-    refuse_unknown_fields(&fields, MONITOR_FIELDS)?;
-    let patch = ConfigPatch {
+    let patch = patch_from_fields(&fields)?;
+    run(&state, id, Command::Update(patch)).await
+}
+
+/// A change of a monitor's configuration from the fields of `PATCH
+/// /api/monitors/{id}` (the dashboard's form sends the same).
+pub fn patch_from_fields(fields: &Map<String, Value>) -> Result<ConfigPatch, ApiError> {
+    refuse_unknown_fields(fields, MONITOR_FIELDS)?;
+    Ok(ConfigPatch {
         name: parse_name(fields.get("name"))?,
         timeout_seconds: parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?,
         interval_seconds: parse_seconds("interval_seconds", fields.get("interval_seconds"))?,
         channels: parse_channels(fields.get("channels"))?,
         tags: parse_tags(fields.get("tags"))?,
         key: None,
-    };
-    run(&state, id, Command::Update(patch)).await
+    })
 }
 
 async fn delete_monitor(
@@ -385,7 +397,7 @@ pub fn monitor_json(state: &AppState, monitor: &Monitor) -> Value {
 }
 
 /// The Event object (`docs/api.md`, "The Event object").
-fn event_json(recorded: &RecordedEvent) -> Value {
+pub fn event_json(recorded: &RecordedEvent) -> Value {
     let mut fields = Map::new();
     fields.insert("seq".to_owned(), json!(recorded.seq));
     fields.insert("at".to_owned(), json!(recorded.at.to_rfc3339()));

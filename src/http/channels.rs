@@ -1,5 +1,5 @@
-//! The channel part of the management API: create, list, get, delete, and send a test
-//! message. Behind the same bearer authentication as monitors (`auth`).
+//! The channel part of the management API: create, list, get, change, delete, and send
+//! a test message. Behind the same bearer authentication as monitors (`auth`).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -25,7 +25,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/channels", post(create_channel).get(list_channels))
         .route(
             "/api/channels/{id}",
-            get(get_channel).delete(delete_channel),
+            get(get_channel)
+                .patch(update_channel)
+                .delete(delete_channel),
         )
         .route("/api/channels/{id}/test", post(test_channel))
         .route_layer(middleware::from_fn_with_state(state, require_access))
@@ -36,7 +38,53 @@ async fn create_channel(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fields = json_object(body)?;
-    refuse_unknown_fields(&fields, channel_fields(&fields))?;
+    let channel = create(&state, &fields).await?;
+    Ok((StatusCode::CREATED, Json(channel_json(&channel))))
+}
+
+/// Creates a channel from the fields of `POST /api/channels` (the dashboard's form
+/// sends the same).
+pub async fn create(state: &AppState, fields: &Map<String, Value>) -> Result<Channel, ApiError> {
+    refuse_unknown_fields(fields, channel_fields(fields))?;
+    let name = parse_name(fields.get("name"))?
+        .ok_or_else(|| ApiError::Unprocessable("name is required".to_owned()))?;
+    let kind = kind_from_fields(fields).map_err(ApiError::Unprocessable)?;
+    state
+        .notifier
+        .check_destination(&kind)
+        .map_err(ApiError::Unprocessable)?;
+    Ok(state.channels.create(name, kind, None).await?)
+}
+
+/// Changes a channel: the body's fields over the channel's own (a `kind` of another
+/// kind starts from none of them), checked as a creation is. The secrets the API never
+/// shows (a webhook's `secret`, an SMTP password) are kept unless given.
+async fn update_channel(
+    State(state): State<AppState>,
+    PathParam(id): PathParam,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let channel = find(&state, &id)?;
+    let body = json_object(body)?;
+    let channel = update(&state, &channel, body).await?;
+    Ok(Json(channel_json(&channel)))
+}
+
+/// [`update_channel`], for the API and the dashboard.
+pub async fn update(
+    state: &AppState,
+    channel: &Channel,
+    body: Map<String, Value>,
+) -> Result<Channel, ApiError> {
+    let mut fields = match body.get("kind") {
+        Some(kind) if kind.as_str() != Some(channel.kind.name()) => Map::new(),
+        _ => settings_of(&channel.kind),
+    };
+    fields.insert("name".to_owned(), json!(channel.name));
+    refuse_unknown_fields(&body, channel_fields(&body_or(&body, &fields)))?;
+    for (field, value) in body {
+        fields.insert(field, value);
+    }
     let name = parse_name(fields.get("name"))?
         .ok_or_else(|| ApiError::Unprocessable("name is required".to_owned()))?;
     let kind = kind_from_fields(&fields).map_err(ApiError::Unprocessable)?;
@@ -44,8 +92,45 @@ async fn create_channel(
         .notifier
         .check_destination(&kind)
         .map_err(ApiError::Unprocessable)?;
-    let channel = state.channels.create(name, kind, None).await?;
-    Ok((StatusCode::CREATED, Json(channel_json(&channel))))
+    state
+        .channels
+        .update(channel.id, name, kind)
+        .await?
+        .ok_or(ApiError::NotFound("channel not found"))
+}
+
+/// The fields whose `kind` decides which others are allowed: the body's if it has a
+/// kind, else the channel's.
+fn body_or(body: &Map<String, Value>, current: &Map<String, Value>) -> Map<String, Value> {
+    let mut kind = Map::new();
+    if let Some(value) = body.get("kind").or_else(|| current.get("kind")) {
+        kind.insert("kind".to_owned(), value.clone());
+    }
+    kind
+}
+
+/// A channel's settings as the API's fields, secrets included (never answered: only
+/// merged with a change).
+fn settings_of(kind: &ChannelKind) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("kind".to_owned(), json!(kind.name()));
+    match kind {
+        ChannelKind::Webhook { url, secret } => {
+            fields.insert("url".to_owned(), json!(url));
+            fields.insert("secret".to_owned(), json!(secret));
+        }
+        ChannelKind::Slack { url }
+        | ChannelKind::Discord { url }
+        | ChannelKind::Alertmanager { url } => {
+            fields.insert("url".to_owned(), json!(url));
+        }
+        ChannelKind::Email { smtp_url, from, to } => {
+            fields.insert("smtp_url".to_owned(), json!(smtp_url));
+            fields.insert("from".to_owned(), json!(from));
+            fields.insert("to".to_owned(), json!(to));
+        }
+    }
+    fields
 }
 
 async fn list_channels(
@@ -78,7 +163,7 @@ async fn get_channel(
 
 /// The fields a channel of the body's `kind` may have; for a missing or unknown kind,
 /// those of every kind (the error about `kind` itself comes next).
-fn channel_fields(fields: &Map<String, Value>) -> &'static [&'static str] {
+pub fn channel_fields(fields: &Map<String, Value>) -> &'static [&'static str] {
     match fields.get("kind").and_then(Value::as_str) {
         Some("webhook") => &["kind", "name", "url", "secret"],
         Some("slack" | "discord" | "alertmanager") => &["kind", "name", "url"],
@@ -107,8 +192,15 @@ async fn test_channel(
     PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
     let channel = find(&state, &id)?;
-    match state.notifier.send_test(&channel, state.clock.now()).await {
-        Ok(()) => Ok(Json(json!({ "ok": true }))),
+    send_test(&state, &channel).await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// Sends one test message through `channel`; the error says why only while any
+/// address may be alerted.
+pub async fn send_test(state: &AppState, channel: &Channel) -> Result<(), ApiError> {
+    match state.notifier.send_test(channel, state.clock.now()).await {
+        Ok(()) => Ok(()),
         Err(error) => {
             tracing::warn!(
                 channel = %channel.id,
@@ -127,7 +219,7 @@ async fn test_channel(
     }
 }
 
-fn find(state: &AppState, id: &str) -> Result<Channel, ApiError> {
+pub fn find(state: &AppState, id: &str) -> Result<Channel, ApiError> {
     ChannelId::parse(id)
         .and_then(|id| state.channels.get(id))
         .ok_or(ApiError::NotFound("channel not found"))

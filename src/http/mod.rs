@@ -1,8 +1,9 @@
 //! The HTTP side. `serve` accepts connections (with `tls`) and hands each request to
 //! [`App`], which sends plain pushes straight to `ingress` (the hot path) and
 //! everything else through [`router`]. The routes: `ingress` (push), `api` and
-//! `channels` (management), `api_keys`, `ops` (health, readiness, metrics), each with
-//! its `router()`; `auth` decides who may call the management API, `source` where a
+//! `channels` (management), `history` (uptime, incidents), `publications` (badges and
+//! status pages), `api_keys`, `ops` (health, readiness, metrics), each with its
+//! `router()`, and the dashboard's pages (`web`), which `app` hands in; `auth` decides who may call the management API, `source` where a
 //! push comes from, and `error` turns every failure into its JSON answer.
 //!
 //! Handlers never append a monitor's events: they ask its actor, through the registry.
@@ -15,8 +16,10 @@ pub mod api_keys;
 pub mod auth;
 pub mod channels;
 pub mod error;
+pub mod history;
 pub mod ingress;
 pub mod ops;
+pub mod publications;
 pub mod serve;
 pub mod source;
 pub mod tls;
@@ -42,6 +45,7 @@ use crate::clock::Clock;
 use crate::config::{RateLimit, TrustedProxies};
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::MonitorId;
+use crate::domain::publication::Publication;
 use crate::monitor::Registry;
 use crate::prometheus;
 use crate::store::EventStore;
@@ -73,6 +77,8 @@ pub struct Shared {
     pub admin_token_hash: [u8; 32],
     /// The API keys, by the digest of their secrets.
     pub api_keys: auth::ApiKeyRing,
+    /// Badges and status pages.
+    pub publications: publications::Publications,
     /// Prefix of every `push_url`, without a trailing slash.
     pub public_url: String,
     pub limiter: DefaultKeyedRateLimiter<MonitorId>,
@@ -98,6 +104,7 @@ impl AppState {
         notifier: Notifier,
         admin_token: String,
         api_keys: Vec<ApiKey>,
+        stored_publications: Vec<Publication>,
         public_url: String,
         rate_limit: RateLimit,
         ip_rate_limit: Option<RateLimit>,
@@ -107,6 +114,7 @@ impl AppState {
         clock: Clock,
     ) -> Self {
         let api_keys = auth::ApiKeyRing::new(store.clone(), api_keys);
+        let publications = publications::Publications::new(store.clone(), stored_publications);
         Self(Arc::new(Shared {
             registry,
             store,
@@ -114,6 +122,7 @@ impl AppState {
             notifier,
             admin_token_hash: auth::secret_digest(&admin_token),
             api_keys,
+            publications,
             public_url,
             limiter: DefaultKeyedRateLimiter::keyed(quota(rate_limit)),
             unknown_token_limit: ip_rate_limit.map(|limit| {
@@ -206,8 +215,14 @@ pub struct App {
 
 impl App {
     pub fn new(state: AppState) -> Self {
+        Self::with_routes(state, Router::new())
+    }
+
+    /// [`App::new`] with `pages` among the routes: the dashboard (`web`), which
+    /// `http` does not import.
+    pub fn with_routes(state: AppState, pages: Router<AppState>) -> Self {
         Self {
-            router: router(state.clone()),
+            router: router_with(state.clone(), pages),
             state,
         }
     }
@@ -233,8 +248,16 @@ impl App {
 /// deadline is `serve`'s, for every request: the router driven on its own, as tests
 /// do, has none.)
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] with `pages` merged in.
+pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     Router::new()
         .merge(ingress::router())
+        .merge(pages)
+        .merge(history::router(state.clone()))
+        .merge(publications::router(state.clone()))
         .merge(api::router(state.clone()))
         .merge(channels::router(state.clone()))
         .merge(api_keys::router(state.clone()))
@@ -344,6 +367,12 @@ const ROUTES: &[&str] = &[
     "/api/monitors/{id}/pause",
     "/api/monitors/{id}/resume",
     "/api/monitors/{id}/events",
+    "/api/monitors/{id}/uptime",
+    "/api/monitors/{id}/incidents",
+    "/api/badges",
+    "/api/badges/{id}",
+    "/api/status-pages",
+    "/api/status-pages/{id}",
     "/api/channels",
     "/api/channels/{id}",
     "/api/channels/{id}/test",
@@ -352,6 +381,32 @@ const ROUTES: &[&str] = &[
     "/healthz",
     "/readyz",
     "/metrics",
+    // The dashboard (`web`), its public badges and status pages.
+    "/",
+    "/login",
+    "/logout",
+    "/live",
+    "/assets/{file}",
+    "/monitors/new",
+    "/monitors/{id}",
+    "/monitors/{id}/edit",
+    "/monitors/{id}/pause",
+    "/monitors/{id}/resume",
+    "/monitors/{id}/rotate-token",
+    "/monitors/{id}/delete",
+    "/monitors/{id}/badge",
+    "/channels",
+    "/channels/{id}/edit",
+    "/channels/{id}/test",
+    "/channels/{id}/delete",
+    "/public",
+    "/public/badges",
+    "/public/badges/{id}/delete",
+    "/public/status-pages",
+    "/public/status-pages/{id}/edit",
+    "/public/status-pages/{id}/delete",
+    "/badge/{file}",
+    "/status/{slug}",
 ];
 
 fn static_method(method: &axum::http::Method) -> &'static str {

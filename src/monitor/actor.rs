@@ -25,6 +25,7 @@ use crate::domain::machine::{self, Command, Monitor};
 use crate::prometheus;
 use crate::store::{Append, EventStore, SnapshotWrite, StoreError};
 
+use super::changes::Changes;
 use super::directory::Directory;
 use super::messages::{CommandError, MonitorMsg, Reply};
 
@@ -46,6 +47,8 @@ pub struct MonitorContext {
     pub dispatcher: Dispatcher,
     /// What `now` is: the wall clock, or tokio time in tests.
     pub clock: Clock,
+    /// Where durable changes are told to live watchers (never a plain heartbeat).
+    pub changes: Changes,
 }
 
 /// The behaviour; all data lives in [`MonitorActorState`].
@@ -301,6 +304,7 @@ async fn persist_inline(
 
     state.unsnapshotted = 0;
     let previous = std::mem::replace(&mut state.monitor, next);
+    state.context.changes.publish(&state.monitor, deleted);
     for (at, alert) in alerts {
         log_alert(&state.monitor, at, &alert);
     }

@@ -29,6 +29,7 @@ use crate::prometheus;
 use crate::store::{EventStore, StoreError};
 
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
+use super::changes::Changes;
 use super::directory::{Directory, MonitorHandle};
 use super::messages::{CommandError, MonitorMsg};
 
@@ -73,6 +74,7 @@ pub struct Registry {
     pending: Arc<AtomicI64>,
     store: EventStore,
     channels: Channels,
+    changes: Changes,
     /// Read: a configuration naming channels is being checked and made durable.
     /// Write: a channel is being deleted (see the module documentation).
     channel_gate: Arc<tokio::sync::RwLock<()>>,
@@ -144,7 +146,9 @@ impl Registry {
             channels: channels.clone(),
             dispatcher,
             clock,
+            changes: Changes::default(),
         });
+        let changes = context.changes.clone();
         let (actor, handle) = Actor::spawn(None, RegistryActor, context).await?;
         let pending = Arc::new(AtomicI64::new(0));
         Ok((
@@ -154,6 +158,7 @@ impl Registry {
                 pending,
                 store,
                 channels,
+                changes,
                 channel_gate: Arc::new(tokio::sync::RwLock::new(())),
             },
             handle,
@@ -162,6 +167,11 @@ impl Registry {
 
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+
+    /// Where monitors tell their durable changes (`changes.rs`).
+    pub fn changes(&self) -> &Changes {
+        &self.changes
     }
 
     /// Messages cast to monitor actors and not yet answered.
@@ -387,6 +397,9 @@ impl Actor for RegistryActor {
             }
             RegistryMsg::Adopt(monitor, reply) => {
                 let outcome = spawn_monitor(&myself, state, *monitor, true).await;
+                if let Ok(created) = &outcome {
+                    state.context.changes.publish(created, false);
+                }
                 if let Some(reply) = reply {
                     let _ = reply.send(outcome);
                 }

@@ -13,6 +13,7 @@ use crate::domain::channel::ChannelEvent;
 use crate::domain::event::{DeliveryOutcome, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
+use crate::domain::publication::Publication;
 
 use super::StoreError;
 
@@ -104,6 +105,16 @@ pub enum ApiKeyChange {
     Revoked(ApiKeyId),
 }
 
+/// A change to the badges and status pages, as the writer stores it
+/// (`publications.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublicationChange {
+    /// Created or changed: the whole record.
+    Put(Publication),
+    /// Removed: the record's id.
+    Removed([u8; 16]),
+}
+
 /// The outcome of a delivery whose monitor was deleted: recorded in the deleted
 /// monitor's log, its outbox entry removed in the same batch.
 pub(super) struct Settlement {
@@ -119,6 +130,8 @@ pub(super) enum WriteRequest {
     Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),
     /// An API key created or revoked: its record and its event.
     ApiKey(ApiKeyChange, oneshot::Sender<Result<u64, StoreError>>),
+    /// A badge or status page put or removed: its record and its event.
+    Publication(PublicationChange, oneshot::Sender<Result<u64, StoreError>>),
     /// The barrier before a monitor's actor is rebuilt from the store: answered once
     /// everything sent before it has been written (or refused).
     StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),

@@ -9,6 +9,8 @@
 //! - `channels`: channel id → the channel; `channel_events`: channel id ++ seq → its log.
 //! - `api_keys`: API key id (16 bytes) → the key's record (`api_keys.rs`);
 //!   `api_key_events`: API key id ++ seq → its log.
+//! - `publications`: badge or status page id (16 bytes) → its record
+//!   (`publications.rs`); `publication_events`: id ++ seq → its log.
 //!
 //! Every keyspace but `meta` also holds one [`MARKER`] key: the sequence number of
 //! the last batch that wrote to it. It is shorter than any record's key, so it sorts
@@ -26,6 +28,8 @@ pub const CHANNELS: &str = "channels";
 pub const CHANNEL_EVENTS: &str = "channel_events";
 pub const API_KEYS: &str = "api_keys";
 pub const API_KEY_EVENTS: &str = "api_key_events";
+pub const PUBLICATIONS: &str = "publications";
+pub const PUBLICATION_EVENTS: &str = "publication_events";
 
 /// The key of a keyspace's marker (see the module documentation).
 pub const MARKER: &[u8] = &[0];
@@ -82,7 +86,13 @@ pub fn api_key_event_key(key: [u8; 16], seq: u64) -> [u8; 24] {
     bytes
 }
 
-/// Splits a 24-byte `id ++ seq` key (`channel_events`, `api_key_events`).
+/// A badge's or status page's event key: its id ++ seq.
+pub fn publication_event_key(id: [u8; 16], seq: u64) -> [u8; 24] {
+    api_key_event_key(id, seq)
+}
+
+/// Splits a 24-byte `id ++ seq` key (`channel_events`, `api_key_events`,
+/// `publication_events`).
 pub fn parse_log_key(key: &[u8]) -> Option<([u8; 16], u64)> {
     let id: [u8; 16] = key.get(..16)?.try_into().ok()?;
     let seq: [u8; 8] = key.get(16..24)?.try_into().ok()?;

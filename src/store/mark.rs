@@ -46,9 +46,11 @@ pub(super) enum Ks {
     ChannelEvents,
     ApiKeys,
     ApiKeyEvents,
+    Publications,
+    PublicationEvents,
 }
 
-pub(super) const KEYSPACE_COUNT: usize = 8;
+pub(super) const KEYSPACE_COUNT: usize = 10;
 
 impl Ks {
     pub(super) const ALL: [Ks; KEYSPACE_COUNT] = [
@@ -60,6 +62,8 @@ impl Ks {
         Ks::ChannelEvents,
         Ks::ApiKeys,
         Ks::ApiKeyEvents,
+        Ks::Publications,
+        Ks::PublicationEvents,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -72,6 +76,8 @@ impl Ks {
             Ks::ChannelEvents => layout::CHANNEL_EVENTS,
             Ks::ApiKeys => layout::API_KEYS,
             Ks::ApiKeyEvents => layout::API_KEY_EVENTS,
+            Ks::Publications => layout::PUBLICATIONS,
+            Ks::PublicationEvents => layout::PUBLICATION_EVENTS,
         }
     }
 }
@@ -266,7 +272,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         assert!(read(dir.path()).expect("no mark is fine").is_none());
         let mark = Mark {
-            seqs: seqs([90, 88, 88, 12, 5, 5, 0, 0]),
+            seqs: seqs([90, 88, 88, 12, 5, 5, 0, 0, 7, 7]),
             acknowledged_before: Some(Timestamp::from_millis(1_800_000_000_000)),
         };
         write(dir.path(), &mark).expect("writes");
@@ -282,12 +288,12 @@ mod tests {
     #[test]
     fn a_keyspace_is_behind_only_when_its_marker_is_below_the_mark() {
         let mark = Mark {
-            seqs: seqs([90, 88, 88, 12, 5, 5, 0, 0]),
+            seqs: seqs([90, 88, 88, 12, 5, 5, 0, 0, 7, 7]),
             acknowledged_before: None,
         };
         assert!(behind(&mark, &mark.seqs).is_empty());
-        assert!(behind(&mark, &seqs([95, 91, 88, 12, 5, 5, 3, 3])).is_empty());
-        let lost = behind(&mark, &seqs([40, 88, 39, 12, 5, 5, 0, 0]));
+        assert!(behind(&mark, &seqs([95, 91, 88, 12, 5, 5, 3, 3, 7, 8])).is_empty());
+        let lost = behind(&mark, &seqs([40, 88, 39, 12, 5, 5, 0, 0, 7, 7]));
         assert_eq!(
             lost,
             [

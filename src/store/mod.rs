@@ -19,7 +19,8 @@
 //!
 //! Here: the [`EventStore`] handle (open, the write API, close) and the database it
 //! shares with its writer. Beside it: the key layout (`layout.rs`), the byte format
-//! (`codec.rs`), API keys (`api_keys.rs`), history retention (`retention.rs`) and the
+//! (`codec.rs`), API keys (`api_keys.rs`), badges and status pages (`publications.rs`),
+//! the reads behind uptime, incidents and charts (`timeline.rs`), history retention (`retention.rs`) and the
 //! priority of background work (`background.rs`).
 
 pub mod api_keys;
@@ -30,10 +31,12 @@ mod installation;
 pub mod layout;
 pub mod mark;
 mod open;
+pub mod publications;
 mod quarantine;
 mod read;
 pub mod replay;
 pub mod retention;
+pub mod timeline;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -134,6 +137,8 @@ struct Handles {
     channel_events: Keyspace,
     api_keys: Keyspace,
     api_key_events: Keyspace,
+    publications: Keyspace,
+    publication_events: Keyspace,
 }
 
 impl Handles {
@@ -153,6 +158,9 @@ impl Handles {
             channel_events: db.keyspace(layout::CHANNEL_EVENTS, KeyspaceCreateOptions::default)?,
             api_keys: db.keyspace(layout::API_KEYS, KeyspaceCreateOptions::default)?,
             api_key_events: db.keyspace(layout::API_KEY_EVENTS, KeyspaceCreateOptions::default)?,
+            publications: db.keyspace(layout::PUBLICATIONS, KeyspaceCreateOptions::default)?,
+            publication_events: db
+                .keyspace(layout::PUBLICATION_EVENTS, KeyspaceCreateOptions::default)?,
             db,
         })
     }
@@ -168,6 +176,8 @@ impl Handles {
             Ks::ChannelEvents => &self.channel_events,
             Ks::ApiKeys => &self.api_keys,
             Ks::ApiKeyEvents => &self.api_key_events,
+            Ks::Publications => &self.publications,
+            Ks::PublicationEvents => &self.publication_events,
         }
     }
 

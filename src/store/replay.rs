@@ -4,6 +4,7 @@
 //! - monitors: each monitor's events folded with `machine::apply` (`replay_all`);
 //! - channels: each channel's events in `channel_events`;
 //! - API keys: each key's events in `api_key_events`;
+//! - badges and status pages: each record's events in `publication_events`;
 //! - the outbox: the deliveries each alert event owed (`alert::owed_deliveries`, with
 //!   the monitor's state after the event and the channels that existed at its
 //!   sequence number), less those whose outcome a `DeliveryRecorded` event records
@@ -19,9 +20,11 @@ use crate::domain::channel::{Channel, ChannelEvent};
 use crate::domain::event::{Event, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId};
 use crate::domain::machine::{self, Monitor};
+use crate::domain::publication::Publication;
 
 use super::api_keys::{self, ApiKeyChange};
 use super::codec;
+use super::publications::{self, PublicationChange};
 use super::{EventStore, StoreError, layout};
 
 /// An outbox entry's key: which alert, to which channel.
@@ -33,6 +36,8 @@ pub struct Replayed {
     pub monitors: BTreeMap<MonitorId, Monitor>,
     pub channels: BTreeMap<ChannelId, Channel>,
     pub api_keys: BTreeMap<ApiKeyId, ApiKey>,
+    /// Badges and status pages, by record id.
+    pub publications: BTreeMap<[u8; 16], Publication>,
     /// Deliveries owed by alerts numbered from `outbox_from` on.
     pub outbox: BTreeMap<OutboxKey, Delivery>,
     /// The first alert sequence number the outbox is replayed for.
@@ -64,15 +69,17 @@ impl EventStore {
         let (monitors, monitor_events) = self.replay_all_counted()?;
         let (channels, lifetimes, channel_events) = self.replay_channels()?;
         let (api_keys, key_events) = self.replay_api_keys()?;
+        let (publications, publication_events) = self.replay_publications()?;
         let outbox_from = self.replayable_from()?;
         let outbox = self.replay_outbox(&lifetimes, outbox_from)?;
         Ok(Replayed {
             monitors,
             channels,
             api_keys,
+            publications,
             outbox,
             outbox_from,
-            events: monitor_events + channel_events + key_events,
+            events: monitor_events + channel_events + key_events + publication_events,
         })
     }
 
@@ -141,6 +148,30 @@ impl EventStore {
             }
         }
         Ok((keys, count))
+    }
+
+    fn replay_publications(&self) -> Result<(BTreeMap<[u8; 16], Publication>, usize), StoreError> {
+        let handles = self.shared.handles()?;
+        let mut records = BTreeMap::new();
+        let mut count = 0;
+        for guard in handles.publication_events.range(layout::FIRST_RECORD..) {
+            let (key, value) = guard.into_inner()?;
+            let Some((id, _)) = layout::parse_log_key(&key) else {
+                return Err(StoreError::Corrupt(
+                    "malformed badge or status page event key".to_owned(),
+                ));
+            };
+            count += 1;
+            match publications::decode_event(id, &value)? {
+                PublicationChange::Put(publication) => {
+                    records.insert(id, publication);
+                }
+                PublicationChange::Removed(_) => {
+                    records.remove(&id);
+                }
+            }
+        }
+        Ok((records, count))
     }
 
     fn replay_outbox(

@@ -1061,6 +1061,12 @@ fn stored_state(store: &EventStore) -> super::replay::Replayed {
             .into_iter()
             .map(|key| (key.id, key))
             .collect(),
+        publications: store
+            .load_publications()
+            .expect("publications")
+            .into_iter()
+            .map(|publication| (publication.record_id(), publication))
+            .collect(),
         outbox: store
             .load_outbox()
             .expect("outbox")

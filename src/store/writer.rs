@@ -25,6 +25,7 @@ use super::append::{
 };
 use super::codec::{self, StoredEvent};
 use super::mark::{self, KEYSPACE_COUNT, Keeper, Ks, Mark, Seqs};
+use super::publications::{self, PublicationChange};
 use super::{Handles, Shared, StoreError, layout};
 
 /// How often a store that failed a write tries to reopen itself.
@@ -39,6 +40,7 @@ pub(super) enum Pending {
     Channel(ChannelWrite),
     Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),
     ApiKey(ApiKeyChange, oneshot::Sender<Result<u64, StoreError>>),
+    Publication(PublicationChange, oneshot::Sender<Result<u64, StoreError>>),
     StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),
 }
 
@@ -112,6 +114,9 @@ impl Writer {
                     }
                     WriteRequest::ApiKey(change, reply) => {
                         pending.push(Pending::ApiKey(change, reply));
+                    }
+                    WriteRequest::Publication(change, reply) => {
+                        pending.push(Pending::Publication(change, reply));
                     }
                     WriteRequest::StartRebuild(monitor, reply) => {
                         pending.push(Pending::StartRebuild(monitor, reply));
@@ -201,6 +206,11 @@ impl Writer {
                     touched[Ks::ApiKeys as usize] = true;
                     touched[Ks::ApiKeyEvents as usize] = true;
                     self.stage_api_key(handles, &mut batch, change)
+                }
+                Pending::Publication(change, _) => {
+                    touched[Ks::Publications as usize] = true;
+                    touched[Ks::PublicationEvents as usize] = true;
+                    self.stage_publication(handles, &mut batch, change)
                 }
                 Pending::StartRebuild(monitor, _) => {
                     quarantine.rebuild_started(*monitor);
@@ -396,6 +406,38 @@ impl Writer {
         Ok(seq)
     }
 
+    /// A badge's or status page's record and event; a removal of a record that does
+    /// not exist writes nothing.
+    fn stage_publication(
+        &mut self,
+        handles: &Handles,
+        batch: &mut fjall::OwnedWriteBatch,
+        change: &PublicationChange,
+    ) -> Result<u64, StoreError> {
+        let record_key = match change {
+            PublicationChange::Put(publication) => publication.record_id(),
+            PublicationChange::Removed(id) => *id,
+        };
+        let record = match change {
+            PublicationChange::Put(publication) => Some(publications::encode(publication)?),
+            PublicationChange::Removed(_) if handles.publications.contains_key(record_key)? => None,
+            PublicationChange::Removed(_) => return Ok(self.next_seq - 1),
+        };
+        let event = publications::encode_event(change)?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        match record {
+            Some(value) => batch.insert(&handles.publications, record_key, value),
+            None => batch.remove(&handles.publications, record_key),
+        }
+        batch.insert(
+            &handles.publication_events,
+            layout::publication_event_key(record_key, seq),
+            event,
+        );
+        Ok(seq)
+    }
+
     /// Puts one append's events, state and outbox changes into the batch, numbering
     /// the events.
     fn stage(
@@ -489,6 +531,7 @@ impl Pending {
             Pending::Channel(write) => write.reply,
             Pending::Settle(_, reply)
             | Pending::ApiKey(_, reply)
+            | Pending::Publication(_, reply)
             | Pending::StartRebuild(_, reply) => reply,
         };
         let _ = reply.send(result);

@@ -16,7 +16,7 @@ use crate::support::spawn_app;
 /// the settings table (`cli::setting`) and their resolution.
 const ENV_VAR_SOURCES: &[&str] = &["src/cli.rs", "src/config.rs"];
 /// Files or directories whose `.route("…")` calls register every route.
-const ROUTE_SOURCES: &[&str] = &["src/http"];
+const ROUTE_SOURCES: &[&str] = &["src/http", "src/web"];
 /// The file holding `const ROUTES: &[&str] = &[…];`, the route templates of the
 /// request metrics' `route` label.
 const ROUTES_TABLE_SOURCE: &str = "src/http/mod.rs";
@@ -33,7 +33,7 @@ const SERVER_COMMANDS: &[&str] = &["serve", "check"];
 /// Files or directories naming every `PUSHMON_*` variable the client commands read.
 const CLIENT_ENV_VAR_SOURCES: &[&str] = &["src/cli/client_args.rs", "src/client"];
 /// Between them, every route is documented.
-const ROUTE_DOCS: &[&str] = &["docs/api.md", "docs/push.md"];
+const ROUTE_DOCS: &[&str] = &["docs/api.md", "docs/push.md", "docs/dashboard.md"];
 const METRICS_DOC: &str = "docs/metrics.md";
 
 /// Top-level paths of the repository the reference check skips (build output, git's

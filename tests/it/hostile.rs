@@ -171,7 +171,7 @@ async fn random_bodies_get_json_answers_and_never_a_server_error() {
 }
 
 /// Issue 15: a malformed id or query was said to answer a 400 with an empty body.
-/// Walks every registered route (read from the source, as `docs.rs` does) with every
+/// Walks every registered API route (read from the source, as `docs.rs` does) with every
 /// method, malformed ids, malformed queries and malformed bodies, with and without
 /// the admin token: every error is `{"error": "<text>"}` with a JSON content type.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +215,11 @@ async fn every_route_answers_malformed_ids_queries_and_bodies_with_a_json_error(
     // every query meets every route with a GET.
     let mut turn = 0usize;
     let mut checked = 0;
-    for (template, _) in crate::docs::registered_routes() {
+    // The dashboard's pages answer people in HTML (`dashboard.rs` walks them).
+    for (template, _) in crate::docs::registered_routes()
+        .into_iter()
+        .filter(|(_, place)| place.starts_with("src/http"))
+    {
         for id in &ids {
             let path = template.replace("{id}", id).replace("{token}", id);
             let mut requests: Vec<(Method, &str, &[u8])> = queries

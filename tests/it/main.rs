@@ -6,9 +6,11 @@
 mod alertmanager;
 mod alerts;
 mod api;
+mod browser;
 mod channels;
 mod cli;
 mod crash;
+mod dashboard;
 mod datadir;
 mod declare;
 mod docs;
