@@ -427,6 +427,64 @@ mod tests {
         );
     }
 
+    /// Version 2 records written by the code of stored format 2 (fixtures, made before
+    /// version 3 existed) decode to what was written.
+    #[test]
+    fn version_2_fixtures_decode() {
+        let at = Timestamp::from_millis(1_764_106_200_000);
+        let created = decode_event(include_bytes!("fixtures/v2_created.bin")).expect("decodes");
+        assert_eq!(created.at, at);
+        let Event::Created { config, token } = created.event else {
+            panic!("a Created event");
+        };
+        assert_eq!(config.name, "nightly backup");
+        assert_eq!((config.timeout_seconds, config.interval_seconds), (90, 60));
+        assert_eq!(config.key.as_deref(), Some("nightly"));
+        assert_eq!(config.tags, vec!["backup".to_owned(), "prod".to_owned()]);
+        assert_eq!(
+            config.channels,
+            vec![crate::domain::ids::ChannelId::from_bytes([3; 16])]
+        );
+        assert_eq!(token, PushToken::from_bytes([7; 16]));
+
+        let rotated =
+            decode_event(include_bytes!("fixtures/v2_token_rotated.bin")).expect("decodes");
+        assert_eq!(
+            rotated.event,
+            Event::TokenRotated {
+                token: PushToken::from_bytes([8; 16])
+            }
+        );
+        let down = decode_event(include_bytes!("fixtures/v2_went_down.bin")).expect("decodes");
+        assert_eq!(
+            down.event,
+            Event::WentDown {
+                reason: DownReason::Manual
+            }
+        );
+
+        let monitor = decode_monitor(include_bytes!("fixtures/v2_monitor.bin")).expect("decodes");
+        assert_eq!(monitor.id, MonitorId::from_bytes([1; 16]));
+        assert_eq!(monitor.config.tags.len(), 2);
+        assert_eq!(monitor.status, crate::domain::machine::Status::Up);
+        assert_eq!(monitor.last_value, Some(2.5));
+        assert_eq!(
+            monitor.grace.map(|grace| grace.until),
+            Some(Timestamp::from_millis(1_764_106_400_000))
+        );
+        assert_eq!(monitor.last_seq, 42);
+
+        let delivery =
+            decode_delivery(include_bytes!("fixtures/v2_delivery.bin")).expect("decodes");
+        assert_eq!(delivery.alert.alert_seq, 43);
+        assert_eq!(delivery.alert.reason, "manual");
+        assert_eq!(
+            delivery.alert.msg.as_ref().map(HeartbeatText::as_str),
+            Some("disk full")
+        );
+        assert_eq!(delivery.alert.value, Some(97.5));
+    }
+
     /// A version 1 channel event (a channel without `key`) decodes with no key.
     #[test]
     fn version_1_channel_events_are_upcast() {
