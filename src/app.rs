@@ -154,6 +154,7 @@ pub async fn run_with_reload(
         metrics,
         config.monitor_metrics,
         clock,
+        config.ping_body_limit,
     );
 
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();

@@ -100,6 +100,8 @@ pub struct ServeArgs {
     pub header_timeout: Option<String>,
     #[arg(long = setting::MAX_CONNECTIONS.flag, help = setting::MAX_CONNECTIONS.help())]
     pub max_connections: Option<String>,
+    #[arg(long = setting::PING_BODY_LIMIT.flag, help = setting::PING_BODY_LIMIT.help())]
+    pub ping_body_limit: Option<String>,
     #[arg(long = setting::MONITORS_FILE.flag, help = setting::MONITORS_FILE.help())]
     pub monitors_file: Option<PathBuf>,
     #[arg(
@@ -315,6 +317,14 @@ pub mod setting {
         name: "max connections",
         ..SETTING
     };
+    pub const PING_BODY_LIMIT: Setting = Setting {
+        flag: "ping-body-limit",
+        env: "PUSHMON_PING_BODY_LIMIT",
+        default: "10000",
+        about: "Bytes of a job's output (a ping's body) kept with its run, 0 to 65536",
+        name: "ping body limit",
+        ..SETTING
+    };
     pub const MONITORS_FILE: Setting = Setting {
         flag: "monitors-file",
         env: "PUSHMON_MONITORS_FILE",
@@ -388,7 +398,7 @@ pub mod setting {
     };
 
     /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 25] = [
+    pub const ALL: [Setting; 26] = [
         LISTEN,
         DATA_DIR,
         ADMIN_TOKEN,
@@ -406,6 +416,7 @@ pub mod setting {
         ALERT_DENY_PRIVATE_ADDRESSES,
         HEADER_TIMEOUT,
         MAX_CONNECTIONS,
+        PING_BODY_LIMIT,
         MONITORS_FILE,
         HISTORY_MAX_HEARTBEATS,
         HISTORY_MAX_AGE_DAYS,

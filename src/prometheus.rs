@@ -30,6 +30,10 @@ pub const ACTOR_RESTARTS_TOTAL: &str = "pushmon_actor_restarts_total";
 pub const STARTUP_DURATION_SECONDS: &str = "pushmon_startup_duration_seconds";
 pub const MONITOR_ACTORS: &str = "pushmon_monitor_actors";
 pub const ACTOR_PENDING_MESSAGES: &str = "pushmon_actor_pending_messages";
+pub const RUNS_TOTAL: &str = "pushmon_runs_total";
+
+/// Outcomes of a run's end, each an `outcome` label value of [`RUNS_TOTAL`].
+pub const RUN_OUTCOMES: [&str; 2] = ["success", "failure"];
 
 /// Reasons a push can be rejected, each a `reason` label value.
 pub const REJECT_REASONS: [&str; 6] = [
@@ -62,6 +66,7 @@ static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 pub struct Hot {
     heartbeats: [Counter; 2],
     rejected: [Counter; REJECT_REASONS.len()],
+    runs: [Counter; RUN_OUTCOMES.len()],
     pub append_duration: Histogram,
     pub commit_duration: Histogram,
     pub batch_events: Histogram,
@@ -73,6 +78,14 @@ impl Hot {
         match status {
             crate::domain::event::PushStatus::Up => &self.heartbeats[0],
             crate::domain::event::PushStatus::Down => &self.heartbeats[1],
+        }
+    }
+
+    /// `pushmon_runs_total{outcome}`.
+    pub fn run(&self, outcome: crate::domain::event::RunOutcome) -> &Counter {
+        match outcome {
+            crate::domain::event::RunOutcome::Success => &self.runs[0],
+            crate::domain::event::RunOutcome::Failure(_) => &self.runs[1],
         }
     }
 
@@ -97,6 +110,7 @@ pub fn hot() -> &'static Hot {
                 .map(|status| metrics::counter!(HEARTBEATS_TOTAL, "status" => status)),
             rejected: REJECT_REASONS
                 .map(|reason| metrics::counter!(HEARTBEATS_REJECTED_TOTAL, "reason" => reason)),
+            runs: RUN_OUTCOMES.map(|outcome| metrics::counter!(RUNS_TOTAL, "outcome" => outcome)),
             append_duration: metrics::histogram!(STORE_APPEND_DURATION_SECONDS),
             commit_duration: metrics::histogram!(STORE_COMMIT_DURATION_SECONDS),
             batch_events: metrics::histogram!(STORE_BATCH_EVENTS),
@@ -166,6 +180,10 @@ fn describe() {
         "Pushes refused, by reason; a refused push never changes state"
     );
     describe_gauge!(MONITORS, "Monitors by current status");
+    describe_counter!(
+        RUNS_TOTAL,
+        "Job runs that ended (a success, a failure or an exit status reported with more than a heartbeat), by outcome"
+    );
     describe_counter!(ALERTS_TOTAL, "Alert deliveries by event and result");
     describe_histogram!(
         HTTP_REQUEST_DURATION_SECONDS,
@@ -232,6 +250,9 @@ fn zero_known_series() {
     }
     for reason in REJECT_REASONS {
         metrics::counter!(HEARTBEATS_REJECTED_TOTAL, "reason" => reason).absolute(0);
+    }
+    for outcome in RUN_OUTCOMES {
+        metrics::counter!(RUNS_TOTAL, "outcome" => outcome).absolute(0);
     }
     for event in ["down", "up"] {
         for result in ["success", "failure"] {

@@ -12,3 +12,5 @@ pub mod event;
 pub mod ids;
 pub mod machine;
 pub mod name;
+pub mod schedule;
+pub mod signal;

@@ -25,13 +25,13 @@ use serde_json::Value;
 use tower_http::timeout::TimeoutBody;
 
 use crate::domain::event::{Heartbeat, HeartbeatText, PushStatus};
-use crate::domain::ids::PushToken;
+use crate::domain::signal::{Signal, SignalKind};
 use crate::monitor::RegistryError;
 use crate::prometheus;
 
 use super::error::ApiError;
-use super::source;
 use super::{AppState, BODY_TIMEOUT, MAX_BODY_BYTES, PUSH_ROUTE};
+use super::{signal_params, source};
 
 /// The answer to an accepted push: a constant, so answering allocates nothing.
 const OK_BODY: &str = r#"{"ok":true}"#;
@@ -112,7 +112,10 @@ async fn respond(
     let hot = prometheus::hot();
     match outcome {
         Ok(status) => {
-            hot.heartbeat(status).increment(1);
+            // A run's start or a log is no heartbeat.
+            if let Some(status) = status {
+                hot.heartbeat(status).increment(1);
+            }
             (
                 [(
                     header::CONTENT_TYPE,
@@ -143,7 +146,7 @@ async fn accept(
     token: &str,
     parts: &Parts,
     body: Body,
-) -> Result<PushStatus, ApiError> {
+) -> Result<Option<PushStatus>, ApiError> {
     // First, so a flood (or a token guesser) from one place is cut off before any work.
     if let (Some(limiter), Some(peer)) = (&state.ip_limiter, peer) {
         let source = source::source_address(peer, &parts.headers, &state.trusted_proxies);
@@ -155,17 +158,32 @@ async fn accept(
     }
     state.require_started()?;
     let body = read_body(body).await?;
-    let heartbeat = parse_heartbeat(parts.uri.query(), &parts.headers, body)?;
-    let monitor = PushToken::parse(token)
-        .and_then(|token| state.registry.directory().by_token(&token))
+    let push = parse_push(parts.uri.query(), &parts.headers, body)?;
+    let monitor = state
+        .registry
+        .directory()
+        .by_token_text(token)
         .ok_or(ApiError::UnknownToken)?;
     if let Err(not_until) = state.limiter.check_key(&monitor.id) {
         return Err(ApiError::RateLimited {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),
         });
     }
-    let status = heartbeat.status;
-    match state.registry.heartbeat(&monitor, heartbeat).await {
+    let (status, delivered) = match push {
+        Push::Heartbeat(heartbeat) => (
+            Some(heartbeat.status),
+            state.registry.heartbeat(&monitor, heartbeat).await,
+        ),
+        Push::Signal(signal) => {
+            let status = match signal.kind {
+                SignalKind::Start | SignalKind::Log => None,
+                _ if signal.is_failure() => Some(PushStatus::Down),
+                _ => Some(PushStatus::Up),
+            };
+            (status, state.registry.signal(&monitor, signal).await)
+        }
+    };
+    match delivered {
         Ok(()) => Ok(status),
         // Deleted between the lookup and the delivery: the token no longer exists.
         Err(RegistryError::NotFound) => Err(ApiError::UnknownToken),
@@ -212,12 +230,22 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     Ok(buffer.freeze())
 }
 
+/// What a push asks: a plain heartbeat (the hot path), or a job's signal (`kind`,
+/// `exit` or `rid` given).
+enum Push {
+    Heartbeat(Heartbeat),
+    Signal(Signal),
+}
+
 /// Raw parameters before validation; the JSON body's fields win over the query's.
 #[derive(Default)]
 struct RawParams {
     status: Option<String>,
     msg: Option<String>,
     value: Option<RawValue>,
+    rid: Option<String>,
+    kind: Option<String>,
+    exit: Option<String>,
 }
 
 enum RawValue {
@@ -234,17 +262,16 @@ impl RawParams {
                 "status" => self.status = Some(value.into_owned()),
                 "msg" => self.msg = Some(value.into_owned()),
                 "value" => self.value = Some(RawValue::Text(value.into_owned())),
+                "rid" => self.rid = Some(value.into_owned()),
+                "kind" => self.kind = Some(value.into_owned()),
+                "exit" => self.exit = Some(value.into_owned()),
                 _ => {}
             }
         }
     }
 }
 
-fn parse_heartbeat(
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<Heartbeat, ApiError> {
+fn parse_push(query: Option<&str>, headers: &HeaderMap, body: Bytes) -> Result<Push, ApiError> {
     let mut params = RawParams::default();
     if let Some(query) = query {
         params.merge_form(query.as_bytes());
@@ -265,6 +292,9 @@ fn parse_heartbeat(
         params.status = form.status.or(params.status);
         params.msg = form.msg.or(params.msg);
         params.value = form.value.or(params.value);
+        params.rid = form.rid.or(params.rid);
+        params.kind = form.kind.or(params.kind);
+        params.exit = form.exit.or(params.exit);
     }
     validate(params)
 }
@@ -317,6 +347,18 @@ fn merge_json_body(params: &mut RawParams, body: &[u8]) -> Result<(), ApiError> 
         Some(Value::String(msg)) => params.msg = Some(msg),
         Some(_) => return Err(ApiError::BadRequest("msg must be a string".to_owned())),
     }
+    for (field, param) in [
+        ("rid", &mut params.rid),
+        ("kind", &mut params.kind),
+        ("exit", &mut params.exit),
+    ] {
+        match fields.remove(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(text)) => *param = Some(text),
+            Some(Value::Number(number)) if field == "exit" => *param = Some(number.to_string()),
+            Some(_) => return Err(ApiError::BadRequest(format!("{field} must be a string"))),
+        }
+    }
     match fields.remove("value") {
         None | Some(Value::Null) => {}
         Some(Value::Number(number)) => {
@@ -335,7 +377,7 @@ fn merge_json_body(params: &mut RawParams, body: &[u8]) -> Result<(), ApiError> 
     Ok(())
 }
 
-fn validate(params: RawParams) -> Result<Heartbeat, ApiError> {
+fn validate(params: RawParams) -> Result<Push, ApiError> {
     let status = match params.status.as_deref() {
         None => PushStatus::Up,
         Some(text) => PushStatus::parse(text).ok_or_else(|| {
@@ -360,11 +402,16 @@ fn validate(params: RawParams) -> Result<Heartbeat, ApiError> {
             "value must be a finite number".to_owned(),
         ));
     }
-    Ok(Heartbeat {
+    let heartbeat = Heartbeat {
         status,
         msg: params.msg.map(HeartbeatText::truncated),
         value,
-    })
+    };
+    let given = params.status.as_deref();
+    match signal_params::signal(heartbeat, given, params.rid, params.kind, params.exit)? {
+        Ok(signal) => Ok(Push::Signal(signal)),
+        Err(heartbeat) => Ok(Push::Heartbeat(heartbeat)),
+    }
 }
 
 /// Echoes at most a few characters of bad input back.
@@ -375,7 +422,73 @@ fn truncate_for_error(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::event::RunId;
     use axum::http::StatusCode;
+
+    fn parse_heartbeat(
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Heartbeat, ApiError> {
+        match parse_push(query, headers, body)? {
+            Push::Heartbeat(heartbeat) => Ok(heartbeat),
+            Push::Signal(_) => panic!("a signal, not a heartbeat"),
+        }
+    }
+
+    fn signal(query: &str) -> Result<Signal, ApiError> {
+        match parse_push(Some(query), &HeaderMap::new(), Bytes::new())? {
+            Push::Signal(signal) => Ok(signal),
+            Push::Heartbeat(_) => panic!("a heartbeat, not a signal"),
+        }
+    }
+
+    #[test]
+    fn rid_kind_and_exit_make_a_signal() {
+        let rid = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+        let start = signal(&format!("kind=start&rid={rid}")).expect("valid");
+        assert_eq!(start.kind, SignalKind::Start);
+        assert_eq!(start.rid, RunId::parse(rid));
+        let failed = signal(&format!("exit=3&rid={rid}&msg=oops")).expect("valid");
+        assert_eq!(
+            (failed.kind, failed.exit_status),
+            (SignalKind::Fail, Some(3))
+        );
+        assert_eq!(failed.msg.as_ref().map(HeartbeatText::as_str), Some("oops"));
+        let success = signal("exit=0").expect("valid");
+        assert_eq!(
+            (success.kind, success.exit_status),
+            (SignalKind::Success, Some(0))
+        );
+        assert_eq!(
+            signal("status=down&kind=fail").expect("valid").kind,
+            SignalKind::Fail
+        );
+        assert_eq!(
+            signal("kind=log&msg=x").expect("valid").kind,
+            SignalKind::Log
+        );
+        for bad in [
+            "kind=stop",
+            "exit=256",
+            "exit=-1",
+            "exit=one",
+            "rid=not-a-uuid",
+            "kind=start&exit=0",
+            "kind=log&exit=1",
+            "status=down&kind=success",
+            "status=up&kind=fail",
+            "status=down&kind=start",
+            "status=down&exit=0",
+            "status=up&exit=2",
+            "kind=fail&exit=0",
+        ] {
+            let error = parse_push(Some(bad), &HeaderMap::new(), Bytes::new())
+                .err()
+                .unwrap_or_else(|| panic!("{bad} accepted"));
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
 
     fn parse(query: &str, json_body: Option<&str>) -> Result<Heartbeat, ApiError> {
         let mut headers = HeaderMap::new();
@@ -491,7 +604,10 @@ mod tests {
             prop_oneof![
                 any::<String>(),
                 "[a-z=&%0-9A-F+.;-]{0,200}",
-                ("(status|msg|value|x)", "[a-zA-Z0-9%.+eE-]{0,40}")
+                (
+                    "(status|msg|value|x|rid|kind|exit)",
+                    "[a-zA-Z0-9%.+eE-]{0,40}"
+                )
                     .prop_map(|(key, value)| format!("{key}={value}")),
             ]
         }
@@ -547,10 +663,14 @@ mod tests {
                 if let Some(content_type) = content_type {
                     headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
                 }
-                match parse_heartbeat(query.as_deref(), &headers, Bytes::from(body)) {
-                    Ok(heartbeat) => {
+                match parse_push(query.as_deref(), &headers, Bytes::from(body)) {
+                    Ok(Push::Heartbeat(heartbeat)) => {
                         prop_assert!(heartbeat.msg.as_ref().is_none_or(|msg| msg.as_str().len() <= crate::domain::event::MAX_MSG_BYTES));
                         prop_assert!(heartbeat.value.is_none_or(f64::is_finite));
+                    }
+                    Ok(Push::Signal(signal)) => {
+                        prop_assert!(signal.msg.as_ref().is_none_or(|msg| msg.as_str().len() <= crate::domain::event::MAX_MSG_BYTES));
+                        prop_assert!(signal.value.is_none_or(f64::is_finite));
                     }
                     Err(error) => prop_assert_eq!(error.status(), StatusCode::BAD_REQUEST),
                 }

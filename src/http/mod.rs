@@ -16,8 +16,10 @@ pub mod auth;
 pub mod channels;
 pub mod error;
 pub mod ingress;
+pub mod monitor_fields;
 pub mod ops;
 pub mod serve;
+pub mod signal_params;
 pub mod source;
 pub mod tls;
 
@@ -88,6 +90,9 @@ pub struct Shared {
     pub monitor_metrics: bool,
     /// What stamps the handlers' own records (API keys, test alerts).
     pub clock: Clock,
+    /// Bytes of a ping's body kept as a run's output (`--ping-body-limit`; the limit
+    /// `domain::event::Output::from_body` cuts at).
+    pub ping_body_limit: usize,
     latency: LatencyHistograms,
     phase: AtomicU8,
 }
@@ -108,6 +113,7 @@ impl AppState {
         metrics: PrometheusHandle,
         monitor_metrics: bool,
         clock: Clock,
+        ping_body_limit: usize,
     ) -> Self {
         let api_keys = auth::ApiKeyRing::new(store.clone(), api_keys);
         Self(Arc::new(Shared {
@@ -124,6 +130,7 @@ impl AppState {
             metrics,
             monitor_metrics,
             clock,
+            ping_body_limit,
             latency: LatencyHistograms::default(),
             phase: AtomicU8::new(Phase::Starting as u8),
         }))

@@ -2,13 +2,46 @@
 //!
 //! HTTP handlers read it without a message round trip; only monitor actors (a deleted
 //! monitor, a rotated token) and the registry (spawns, restarts) change it.
+//!
+//! Tokens are keyed by 16 bytes ([`TokenKey`]): a native token's own bytes, or the
+//! first 16 bytes of the SHA-256 of an imported token's text, so a lookup hashes a
+//! fixed-size key and a native token's entry is no larger than before imported
+//! tokens existed.
 
 use dashmap::DashMap;
 use ractor::{ActorId, ActorRef};
+use sha2::{Digest as _, Sha256};
 
-use crate::domain::ids::{MonitorId, PushToken};
+use crate::domain::ids::{MonitorId, PushToken, TokenForm};
 
 use super::messages::MonitorMsg;
+
+/// What the Directory keys a push token by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenKey([u8; 16]);
+
+impl TokenKey {
+    pub fn of(token: &PushToken) -> Self {
+        Self::of_form(token.form())
+    }
+
+    /// The key of a URL's token text; `None` if it is no token's shape.
+    pub fn of_text(text: &str) -> Option<Self> {
+        PushToken::form_of(text).map(Self::of_form)
+    }
+
+    fn of_form(form: TokenForm<'_>) -> Self {
+        match form {
+            TokenForm::Native(bytes) => Self(bytes),
+            TokenForm::Imported(text) => {
+                let digest = Sha256::digest(text.as_bytes());
+                let mut key = [0u8; 16];
+                key.copy_from_slice(&digest[..16]);
+                Self(key)
+            }
+        }
+    }
+}
 
 /// How a monitor is reached.
 #[derive(Clone)]
@@ -20,13 +53,22 @@ pub struct MonitorHandle {
 /// token → actor and id → (token, actor).
 #[derive(Default)]
 pub struct Directory {
-    by_token: DashMap<PushToken, MonitorHandle>,
-    by_id: DashMap<MonitorId, (PushToken, ActorRef<MonitorMsg>)>,
+    by_token: DashMap<TokenKey, MonitorHandle>,
+    by_id: DashMap<MonitorId, (TokenKey, ActorRef<MonitorMsg>)>,
 }
 
 impl Directory {
     pub fn by_token(&self, token: &PushToken) -> Option<MonitorHandle> {
-        self.by_token.get(token).map(|entry| entry.value().clone())
+        self.by_key(TokenKey::of(token))
+    }
+
+    /// The monitor a URL's token text names, without copying the text.
+    pub fn by_token_text(&self, text: &str) -> Option<MonitorHandle> {
+        self.by_key(TokenKey::of_text(text)?)
+    }
+
+    pub fn by_key(&self, key: TokenKey) -> Option<MonitorHandle> {
+        self.by_token.get(&key).map(|entry| entry.value().clone())
     }
 
     pub fn by_id(&self, id: MonitorId) -> Option<ActorRef<MonitorMsg>> {
@@ -44,7 +86,8 @@ impl Directory {
     /// Registers `actor` as monitor `id`'s, replacing in one step the actor it had (a
     /// rebuilt monitor is never missing meanwhile). If the monitor's token changed
     /// since, the old one stops working.
-    pub(super) fn insert(&self, id: MonitorId, token: PushToken, actor: ActorRef<MonitorMsg>) {
+    pub(super) fn insert(&self, id: MonitorId, token: &PushToken, actor: ActorRef<MonitorMsg>) {
+        let token = TokenKey::of(token);
         self.by_token.insert(
             token,
             MonitorHandle {
@@ -82,7 +125,8 @@ impl Directory {
     }
 
     /// Moves a monitor to its new token; the old one stops working at once.
-    pub(super) fn rotate_token(&self, id: MonitorId, old: PushToken, new: PushToken) {
+    pub(super) fn rotate_token(&self, id: MonitorId, old: &PushToken, new: &PushToken) {
+        let (old, new) = (TokenKey::of(old), TokenKey::of(new));
         if let Some(mut entry) = self.by_id.get_mut(&id) {
             let actor = entry.1.clone();
             entry.0 = new;

@@ -25,11 +25,12 @@ use crate::clock::Clock;
 use crate::domain::event::{DeliveryOutcome, Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
 use crate::domain::machine::{self, Command, Monitor, Rejection};
+use crate::domain::signal::Signal;
 use crate::prometheus;
 use crate::store::{EventStore, StoreError};
 
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
-use super::directory::{Directory, MonitorHandle};
+use super::directory::{Directory, MonitorHandle, TokenKey};
 use super::messages::{CommandError, MonitorMsg};
 
 /// How long to wait before retrying a rebuild whose stored state could not be read.
@@ -53,6 +54,9 @@ pub enum RegistryError {
     /// The change would leave the monitor invalid; nothing was recorded.
     #[error("{0}")]
     Rejected(Rejection),
+    /// A chosen push token is already another monitor's (or being given to one).
+    #[error("push_token is already used by another monitor")]
+    TokenTaken,
 }
 
 impl From<CommandError> for RegistryError {
@@ -76,6 +80,24 @@ pub struct Registry {
     /// Read: a configuration naming channels is being checked and made durable.
     /// Write: a channel is being deleted (see the module documentation).
     channel_gate: Arc<tokio::sync::RwLock<()>>,
+    /// Chosen tokens of monitors being created: a second creation with one of them
+    /// is refused until the first is in the Directory (or failed).
+    claimed_tokens: Arc<std::sync::Mutex<std::collections::HashSet<TokenKey>>>,
+    clock: Clock,
+}
+
+/// Holds a chosen token's claim until dropped.
+struct TokenClaim {
+    claimed: Arc<std::sync::Mutex<std::collections::HashSet<TokenKey>>>,
+    key: TokenKey,
+}
+
+impl Drop for TokenClaim {
+    fn drop(&mut self) {
+        if let Ok(mut claimed) = self.claimed.lock() {
+            claimed.remove(&self.key);
+        }
+    }
 }
 
 /// Counts one message as pending until dropped.
@@ -97,7 +119,7 @@ impl Drop for PendingGuard<'_> {
 pub enum RegistryMsg {
     /// Persist a new monitor, then spawn it.
     Create(
-        MonitorConfig,
+        Box<MonitorConfig>,
         Option<PushToken>,
         oneshot::Sender<Result<Monitor, RegistryError>>,
     ),
@@ -155,6 +177,8 @@ impl Registry {
                 store,
                 channels,
                 channel_gate: Arc::new(tokio::sync::RwLock::new(())),
+                claimed_tokens: Arc::default(),
+                clock,
             },
             handle,
         ))
@@ -162,6 +186,11 @@ impl Registry {
 
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+
+    /// What time the monitors live in.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// Messages cast to monitor actors and not yet answered.
@@ -182,19 +211,60 @@ impl Registry {
         self.create_with_token(config, None).await
     }
 
-    /// Creates a monitor with the given push token (a declared one), or a fresh one.
+    /// Creates a monitor with the given push token (a declared or imported one; refused
+    /// if another monitor has it), or a fresh one.
     pub async fn create_with_token(
         &self,
         config: MonitorConfig,
         token: Option<PushToken>,
     ) -> Result<Monitor, RegistryError> {
         machine::check_config(&config).map_err(RegistryError::Rejected)?;
+        let _claim = match &token {
+            Some(token) => Some(self.claim(token)?),
+            None => None,
+        };
         let _gate = self.channels_checked(&config.channels).await?;
         let (reply, answer) = oneshot::channel();
         self.actor
-            .cast(RegistryMsg::Create(config, token, reply))
+            .cast(RegistryMsg::Create(Box::new(config), token, reply))
             .map_err(|_| RegistryError::Unavailable)?;
         answer.await.map_err(|_| RegistryError::Unavailable)?
+    }
+
+    /// Claims a chosen token for a creation: refused if a monitor has it or another
+    /// creation claimed it.
+    fn claim(&self, token: &PushToken) -> Result<TokenClaim, RegistryError> {
+        let key = TokenKey::of(token);
+        let mut claimed = self
+            .claimed_tokens
+            .lock()
+            .map_err(|_| RegistryError::Unavailable)?;
+        if self.directory.by_key(key).is_some() || !claimed.insert(key) {
+            return Err(RegistryError::TokenTaken);
+        }
+        Ok(TokenClaim {
+            claimed: Arc::clone(&self.claimed_tokens),
+            key,
+        })
+    }
+
+    /// Delivers a job's signal to `monitor` (`docs/push.md`, "Runs"); answers once it
+    /// is durable. What the ping routes and the native URL's `kind`, `exit` and `rid`
+    /// call.
+    pub async fn signal(
+        &self,
+        monitor: &MonitorHandle,
+        signal: Signal,
+    ) -> Result<(), RegistryError> {
+        let _pending = PendingGuard::new(&self.pending);
+        let (reply, answer) = oneshot::channel();
+        monitor
+            .actor
+            .cast(MonitorMsg::Signal(Box::new(signal), reply))
+            .map_err(|_| self.gone_or_restarting(monitor.id))?;
+        Ok(answer
+            .await
+            .map_err(|_| self.gone_or_restarting(monitor.id))??)
     }
 
     /// Delivers a heartbeat to `monitor`; answers once it is durable.
@@ -371,7 +441,7 @@ impl Actor for RegistryActor {
                 let store = state.context.store.clone();
                 let now = state.context.clock.now();
                 tokio::spawn(async move {
-                    match persist_creation(&store, config, token, now).await {
+                    match persist_creation(&store, *config, token, now).await {
                         Ok(monitor) => {
                             if let Err(error) =
                                 myself.cast(RegistryMsg::Adopt(Box::new(monitor), Some(reply)))
@@ -487,10 +557,13 @@ async fn persist_creation(
 ) -> Result<Monitor, StoreError> {
     let id = MonitorId::generate(now);
     let token = token.unwrap_or_else(new_push_token);
-    let mut monitor = Monitor::created(id, now, config.clone(), token);
+    let mut monitor = Monitor::created(id, now, config.clone(), token.clone());
     let created = Stamped {
         at: now,
-        event: Event::Created { config, token },
+        event: Event::Created {
+            config: Box::new(config),
+            token,
+        },
     };
     monitor.last_seq = store
         .append(id, vec![created], Some(monitor.clone()))
@@ -509,7 +582,7 @@ async fn spawn_monitor(
     monitor: Monitor,
     arm_timer: bool,
 ) -> Result<Monitor, RegistryError> {
-    let (id, token) = (monitor.id, monitor.token);
+    let (id, token) = (monitor.id, monitor.token.clone());
     let args = MonitorArgs {
         monitor: monitor.clone(),
         context: Arc::clone(&state.context),
@@ -521,7 +594,7 @@ async fn spawn_monitor(
             tracing::error!(monitor = %id, %error, "cannot spawn monitor actor");
             RegistryError::Unavailable
         })?;
-    state.context.directory.insert(id, token, actor);
+    state.context.directory.insert(id, &token, actor);
     Ok(monitor)
 }
 

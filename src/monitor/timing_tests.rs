@@ -186,12 +186,8 @@ impl Server {
 
     async fn create(&self, timeout_seconds: u32, channels: Vec<ChannelId>) -> Monitor {
         let config = MonitorConfig {
-            name: "job".to_owned(),
-            timeout_seconds,
-            interval_seconds: timeout_seconds,
             channels,
-            key: None,
-            tags: vec![],
+            ..MonitorConfig::new("job", timeout_seconds)
         };
         self.registry.create(config).await.expect("created")
     }

@@ -18,8 +18,9 @@ use super::StoreError;
 
 /// What an append does to the monitor's stored snapshot.
 pub enum SnapshotWrite {
-    /// Write this state (its `last_seq` is filled in by the writer).
-    Write(Monitor),
+    /// Write this state (its `last_seq` is filled in by the writer). Boxed: a state is
+    /// large, and most appends of plain heartbeats keep the snapshot.
+    Write(Box<Monitor>),
     /// Leave the stored snapshot behind: a heartbeat that changes nothing but the
     /// `last_*` fields. Readers fold the events after the snapshot back in
     /// (`fold_tail`), so the snapshot plus its tail is the state.
@@ -31,7 +32,7 @@ pub enum SnapshotWrite {
 impl From<Option<Monitor>> for SnapshotWrite {
     /// `None`: the monitor was deleted.
     fn from(state: Option<Monitor>) -> Self {
-        state.map_or(Self::Remove, Self::Write)
+        state.map_or(Self::Remove, |state| Self::Write(Box::new(state)))
     }
 }
 

@@ -8,14 +8,7 @@ use crate::domain::ids::PushToken;
 use crate::domain::machine::{Command, apply, decide};
 
 fn config(name: &str) -> MonitorConfig {
-    MonitorConfig {
-        name: name.to_owned(),
-        timeout_seconds: 30,
-        interval_seconds: 30,
-        channels: vec![],
-        key: None,
-        tags: vec![],
-    }
+    MonitorConfig::new(name, 30)
 }
 
 fn at(seconds: i64) -> Timestamp {
@@ -26,12 +19,12 @@ fn at(seconds: i64) -> Timestamp {
 async fn create(store: &EventStore, name: &str, now: Timestamp) -> Monitor {
     let id = MonitorId::generate(now);
     let token = PushToken::from_bytes(*MonitorId::generate(now).as_bytes());
-    let mut monitor = Monitor::created(id, now, config(name), token);
+    let mut monitor = Monitor::created(id, now, config(name), token.clone());
     let created = Stamped {
         at: now,
         event: Event::Created {
-            config: config(name),
-            token,
+            config: Box::new(config(name)),
+            token: token.clone(),
         },
     };
     monitor.last_seq = store
