@@ -592,18 +592,11 @@ impl Monitor {
     /// reminder, inside a maintenance window) the window's end; `now` itself for an
     /// alert a window held back and that is owed already.
     pub fn next_wakeup(&self, now: Timestamp) -> Option<Timestamp> {
-        let deadline = self.next_deadline();
-        let waiting = self.release_due().is_some() || self.reminder_due_at().is_some();
-        let after_maintenance = if waiting {
-            match self.maintenance_until(now) {
-                Some(end) => Some(end),
-                None if self.release_due().is_some() => Some(now),
-                None => None,
-            }
-        } else {
-            None
-        };
-        [deadline, self.reminder_due_at(), after_maintenance]
+        // A reminder or a release that falls inside a window waits for its end.
+        let outside = |at: Timestamp| self.maintenance_until(at).unwrap_or(at);
+        let reminder = self.reminder_due_at().map(|due| outside(due.max(now)));
+        let release = self.release_due().map(|_| outside(now));
+        [self.next_deadline(), reminder, release]
             .into_iter()
             .flatten()
             .min()
@@ -639,7 +632,9 @@ impl Decision {
     }
 
     /// A change of state that alerts: held back (`AlertSuppressed` first) when `at`
-    /// is inside a maintenance window.
+    /// is inside a maintenance window; otherwise after the release of what a window
+    /// held back, if the channels have not been told yet (so they hear every change,
+    /// in order).
     fn alert(&mut self, at: Timestamp, event: Event) {
         let at = at.max(self.state.last_event_at);
         if self.state.maintenance_until(at).is_some() {
@@ -648,6 +643,8 @@ impl Decision {
                 _ => Notice::Up,
             };
             self.push(at, Event::AlertSuppressed(notice));
+        } else if let Some(notice) = self.state.release_due() {
+            self.push(at, Event::AlertReleased(notice));
         }
         self.push(at, event);
     }
@@ -1087,6 +1084,9 @@ pub fn replay<'a>(
     }
     monitor
 }
+
+#[cfg(test)]
+mod job_tests;
 
 #[cfg(test)]
 mod tests {
