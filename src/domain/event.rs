@@ -156,6 +156,12 @@ impl Output {
         &self.0
     }
 
+    /// Its first `limit` bytes, cut at a char boundary; `None` if nothing is left.
+    pub fn cut(mut self, limit: usize) -> Option<Self> {
+        truncate_at_char(&mut self.0, limit);
+        (!self.0.is_empty()).then_some(self)
+    }
+
     /// The last [`EXCERPT_BYTES`] bytes, cut at a char boundary, starting with `…`
     /// when cut.
     pub fn excerpt(&self) -> String {
@@ -448,6 +454,13 @@ mod tests {
         assert!(excerpt.len() <= EXCERPT_BYTES, "{}", excerpt.len());
         let short = Output::from_body(b"done", 10_000).expect("output");
         assert_eq!(short.excerpt(), "done");
+        let cut = Output::from_body("héllo".as_bytes(), 100).expect("output");
+        assert_eq!(
+            cut.clone().cut(2).map(|output| output.0),
+            Some("h".to_owned())
+        );
+        assert_eq!(cut.clone().cut(100), Some(cut.clone()));
+        assert_eq!(cut.cut(0), None);
     }
 
     #[test]

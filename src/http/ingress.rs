@@ -24,7 +24,7 @@ use governor::clock::{Clock, DefaultClock};
 use serde_json::Value;
 use tower_http::timeout::TimeoutBody;
 
-use crate::domain::event::{Heartbeat, HeartbeatText, PushStatus};
+use crate::domain::event::{Heartbeat, HeartbeatText, MAX_OUTPUT_LIMIT, Output, PushStatus};
 use crate::domain::signal::{Signal, SignalKind};
 use crate::monitor::RegistryError;
 use crate::prometheus;
@@ -174,7 +174,10 @@ async fn accept(
             Some(heartbeat.status),
             state.registry.heartbeat(&monitor, heartbeat).await,
         ),
-        Push::Signal(signal) => {
+        Push::Signal(mut signal) => {
+            signal.output = signal
+                .output
+                .and_then(|output| output.cut(state.ping_body_limit));
             let status = match signal.kind {
                 SignalKind::Start | SignalKind::Log => None,
                 _ if signal.is_failure() => Some(PushStatus::Down),
@@ -277,6 +280,7 @@ fn parse_push(query: Option<&str>, headers: &HeaderMap, body: Bytes) -> Result<P
         params.merge_form(query.as_bytes());
     }
     let trimmed = body.trim_ascii();
+    let mut text_body = false;
     if is_json(headers) || trimmed.starts_with(b"{") {
         // `curl -d '{"status":"down"}'` sends JSON labelled as a form: honour it, or a
         // job's failure report would be recorded as a success.
@@ -295,8 +299,18 @@ fn parse_push(query: Option<&str>, headers: &HeaderMap, body: Bytes) -> Result<P
         params.rid = form.rid.or(params.rid);
         params.kind = form.kind.or(params.kind);
         params.exit = form.exit.or(params.exit);
+    } else if !trimmed.is_empty() {
+        text_body = true;
     }
-    validate(params)
+    match validate(params)? {
+        // A body of parameters is no output; any other (`text/plain`, …) is the run's,
+        // cut to the ping body limit in `accept`. A heartbeat ignores it.
+        Push::Signal(mut signal) if text_body => {
+            signal.output = Output::from_body(&body, MAX_OUTPUT_LIMIT);
+            Ok(Push::Signal(signal))
+        }
+        push => Ok(push),
+    }
 }
 
 /// A form body (`curl -d status=down`), or a body with no content type at all.
@@ -488,6 +502,38 @@ mod tests {
                 .unwrap_or_else(|| panic!("{bad} accepted"));
             assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_text_body_is_a_signals_output_and_a_parameter_body_is_not() {
+        let text = |content_type: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            headers
+        };
+        let body = || Bytes::from_static(b"line 1\nline 2\n");
+        let Ok(Push::Signal(ended)) = parse_push(Some("exit=0"), &text("text/plain"), body())
+        else {
+            panic!("a signal")
+        };
+        assert_eq!(
+            ended.output.as_ref().map(Output::as_str),
+            Some("line 1\nline 2\n")
+        );
+        let Ok(Push::Signal(form)) = parse_push(
+            Some("kind=log"),
+            &text("application/x-www-form-urlencoded"),
+            Bytes::from_static(b"msg=hi"),
+        ) else {
+            panic!("a signal")
+        };
+        assert_eq!(
+            (form.output, form.msg.map(|msg| msg.as_str().to_owned())),
+            (None, Some("hi".to_owned()))
+        );
+        let Ok(Push::Heartbeat(_)) = parse_push(None, &text("text/plain"), body()) else {
+            panic!("a heartbeat ignores a text body")
+        };
     }
 
     fn parse(query: &str, json_body: Option<&str>) -> Result<Heartbeat, ApiError> {

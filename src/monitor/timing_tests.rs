@@ -963,6 +963,7 @@ async fn a_maintenance_window_holds_an_alert_back_until_its_end() {
     assert_eq!(server.state(&monitor).await.status, Status::Down);
     assert!(server.owed().await.is_empty(), "held back in the window");
     server.advance_to(at_millis(199_999)).await;
+    server.state(&monitor).await;
     assert!(server.owed().await.is_empty());
     server.advance_to(at(200)).await;
     server.state(&monitor).await;
@@ -976,6 +977,7 @@ async fn a_maintenance_window_holds_an_alert_back_until_its_end() {
         )]
     );
     server.advance_to(at(1000)).await;
+    server.state(&monitor).await;
     assert_eq!(server.owed().await.len(), 1, "released once");
     assert_eq!(
         kinds(&server.log(&monitor).await),
@@ -1005,6 +1007,8 @@ async fn reminders_come_every_period_while_down() {
     server.advance_to(at(610)).await;
     server.state(&monitor).await;
     server.advance_to(at(1210)).await;
+    // The reminder is in the outbox once the actor has handled its tick.
+    server.state(&monitor).await;
     let owed = server.owed().await;
     let reminders: Vec<Timestamp> = owed
         .iter()
@@ -1015,6 +1019,7 @@ async fn reminders_come_every_period_while_down() {
     // Up: no more.
     server.push(&monitor, PushStatus::Up, "fixed").await;
     server.advance_to(at(4000)).await;
+    server.state(&monitor).await;
     assert_eq!(
         server.owed().await.len(),
         owed.len() + 1,
@@ -1079,6 +1084,7 @@ async fn a_restart_inside_a_run_and_a_window_forgets_nothing_and_alerts_once() {
         .restart(Stop::Clean, Duration::from_secs(60), 30)
         .await;
     server.advance(Duration::from_secs(600)).await;
+    server.state(&monitor).await;
     assert_eq!(
         server.owed().await.len(),
         1,
