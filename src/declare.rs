@@ -49,7 +49,7 @@ use crate::domain::ids::{ChannelId, PushToken, Timestamp};
 use crate::domain::machine::{self, Command, ConfigPatch, MAX_THRESHOLD, Monitor};
 use crate::domain::name::check_name;
 use crate::domain::schedule::{self as schedule_rules, CronError, DEFAULT_TIMEZONE};
-use crate::http::monitor_fields::{MIN_REALERT_SECONDS, parse_maintenance};
+use crate::http::monitor_fields::parse_maintenance;
 use crate::monitor::{Registry, RegistryError};
 use crate::store::{EventStore, StoreError};
 
@@ -173,13 +173,7 @@ fn min_runtime_seconds<'de, D: Deserializer<'de>>(
 fn realert_every_seconds<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<u32>, D::Error> {
-    let seconds = seconds(deserializer, "realert_every_seconds")?;
-    if u64::from(seconds) < MIN_REALERT_SECONDS {
-        return Err(serde::de::Error::custom(format!(
-            "realert_every_seconds must be at least {MIN_REALERT_SECONDS}, not {seconds}"
-        )));
-    }
-    Ok(Some(seconds))
+    seconds(deserializer, "realert_every_seconds").map(Some)
 }
 
 fn threshold<'de, D: Deserializer<'de>>(deserializer: D, field: &str) -> Result<u32, D::Error> {

@@ -17,9 +17,6 @@ use super::error::ApiError;
 /// The longest any duration field may be: a year.
 pub const MAX_SECONDS: u64 = 31_536_000;
 
-/// The shortest reminder period: a reminder every few seconds would flood channels.
-pub const MIN_REALERT_SECONDS: u64 = 60;
-
 /// The job fields a body may have (besides `name`, `timeout_seconds`,
 /// `interval_seconds`, `channels` and `tags`).
 pub const JOB_FIELDS: &[&str] = &[
@@ -159,7 +156,7 @@ pub fn parse_patch(
     patch.realert_every_seconds = whole(
         "realert_every_seconds",
         fields.get("realert_every_seconds"),
-        MIN_REALERT_SECONDS,
+        1,
         MAX_SECONDS,
         true,
     )?;

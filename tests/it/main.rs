@@ -16,6 +16,7 @@ mod durability;
 mod health;
 mod hostile;
 mod import_graph;
+mod jobs;
 mod keys;
 mod killloop;
 mod lifecycle;
