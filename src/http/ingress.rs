@@ -31,14 +31,17 @@ use crate::prometheus;
 
 use super::error::ApiError;
 use super::{AppState, BODY_TIMEOUT, MAX_BODY_BYTES, PUSH_ROUTE};
-use super::{signal_params, source};
+use super::{ping, signal_params, source};
 
 /// The answer to an accepted push: a constant, so answering allocates nothing.
 const OK_BODY: &str = r#"{"ok":true}"#;
 
 pub fn router() -> Router<AppState> {
     // GET routes answer HEAD too.
-    Router::new().route("/api/push/{token}", get(push).post(push))
+    Router::new()
+        .route("/api/push/{token}", get(push).post(push))
+        .route("/ping/{token}", get(ping).post(ping))
+        .route("/ping/{token}/{action}", get(ping).post(ping))
 }
 
 /// The prefix of every push path; the token is the rest.
@@ -73,7 +76,7 @@ pub async fn push_direct(state: AppState, peer: SocketAddr, request: Request) ->
     } else {
         Body::new(TimeoutBody::new(BODY_TIMEOUT, body))
     };
-    let response = respond(&state, Some(peer.ip()), token, &parts, body).await;
+    let response = respond(&state, Some(peer.ip()), token, &parts, body, Asks::Push).await;
     state.record_latency(
         PUSH_ROUTE,
         &parts.method,
@@ -98,7 +101,41 @@ async fn push(
     // Absent only when the router is driven without `serve` (no socket, no limit).
     let peer = peer.map(|Extension(ConnectInfo(address))| address.ip());
     let (parts, body) = request.into_parts();
-    respond(&state, peer, &token, &parts, body).await
+    respond(&state, peer, &token, &parts, body, Asks::Push).await
+}
+
+/// The ping routes' handler (`ping.rs`): the token and the action from the path, then
+/// the push's path. Every answer says how much of a body is kept.
+async fn ping(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    segments: Result<Path<Vec<String>>, PathRejection>,
+    request: Request,
+) -> Response {
+    let peer = peer.map(|Extension(ConnectInfo(address))| address.ip());
+    let (parts, body) = request.into_parts();
+    // A token that does not even decode is as unknown as any other.
+    let segments = segments.map(|Path(segments)| segments).unwrap_or_default();
+    let (token, action) = match segments.as_slice() {
+        [token] => (token.as_str(), Ok(ping::Action::Success)),
+        [token, action] => (token.as_str(), ping::Action::parse(action)),
+        _ => ("", Ok(ping::Action::Success)),
+    };
+    let mut response = respond(&state, peer, token, &parts, body, Asks::Ping(action)).await;
+    response.headers_mut().insert(
+        ping::BODY_LIMIT_HEADER,
+        HeaderValue::from(state.ping_body_limit),
+    );
+    response
+}
+
+/// How a request says what it reports.
+enum Asks {
+    /// The native push URL: parameters in the query or the body.
+    Push,
+    /// A ping URL: the action its path names (or why it names none); its body is
+    /// the run's output.
+    Ping(Result<ping::Action, ApiError>),
 }
 
 async fn respond(
@@ -107,8 +144,9 @@ async fn respond(
     token: &str,
     parts: &Parts,
     body: Body,
+    asks: Asks,
 ) -> Response {
-    let outcome = accept(state, peer, token, parts, body).await;
+    let outcome = accept(state, peer, token, parts, body, asks).await;
     let hot = prometheus::hot();
     match outcome {
         Ok(status) => {
@@ -146,6 +184,7 @@ async fn accept(
     token: &str,
     parts: &Parts,
     body: Body,
+    asks: Asks,
 ) -> Result<Option<PushStatus>, ApiError> {
     // First, so a flood (or a token guesser) from one place is cut off before any work.
     if let (Some(limiter), Some(peer)) = (&state.ip_limiter, peer) {
@@ -158,7 +197,15 @@ async fn accept(
     }
     state.require_started()?;
     let body = read_body(body).await?;
-    let push = parse_push(parts.uri.query(), &parts.headers, body)?;
+    let push = match asks {
+        Asks::Push => parse_push(parts.uri.query(), &parts.headers, body)?,
+        Asks::Ping(action) => Push::Signal(ping::signal(
+            action?,
+            parts.uri.query(),
+            &body,
+            state.ping_body_limit,
+        )?),
+    };
     let monitor = state
         .registry
         .directory()
@@ -246,6 +293,8 @@ struct RawParams {
     status: Option<String>,
     msg: Option<String>,
     value: Option<RawValue>,
+    /// Uptime Kuma's round-trip time: kept as the value when no `value` is given.
+    ping: Option<String>,
     rid: Option<String>,
     kind: Option<String>,
     exit: Option<String>,
@@ -265,6 +314,7 @@ impl RawParams {
                 "status" => self.status = Some(value.into_owned()),
                 "msg" => self.msg = Some(value.into_owned()),
                 "value" => self.value = Some(RawValue::Text(value.into_owned())),
+                "ping" => self.ping = Some(value.into_owned()),
                 "rid" => self.rid = Some(value.into_owned()),
                 "kind" => self.kind = Some(value.into_owned()),
                 "exit" => self.exit = Some(value.into_owned()),
@@ -296,6 +346,7 @@ fn parse_push(query: Option<&str>, headers: &HeaderMap, body: Bytes) -> Result<P
         params.status = form.status.or(params.status);
         params.msg = form.msg.or(params.msg);
         params.value = form.value.or(params.value);
+        params.ping = form.ping.or(params.ping);
         params.rid = form.rid.or(params.rid);
         params.kind = form.kind.or(params.kind);
         params.exit = form.exit.or(params.exit);
@@ -401,20 +452,27 @@ fn validate(params: RawParams) -> Result<Push, ApiError> {
             ))
         })?,
     };
-    let value = match params.value {
+    // Kuma sends `ping=` empty when it has no round-trip time: that is no value. A
+    // `value` wins over a `ping`, which is then not looked at.
+    let ping = params.ping.filter(|ping| !ping.trim().is_empty());
+    let (field, raw) = match (params.value, ping) {
+        (Some(value), _) => ("value", Some(value)),
+        (None, ping) => ("ping", ping.map(RawValue::Text)),
+    };
+    let value = match raw {
         None => None,
         Some(RawValue::Number(number)) => Some(number),
         Some(RawValue::Text(text)) => Some(text.trim().parse::<f64>().map_err(|_| {
             ApiError::BadRequest(format!(
-                "value must be a finite number, not {:?}",
+                "{field} must be a finite number, not {:?}",
                 truncate_for_error(&text)
             ))
         })?),
     };
     if value.is_some_and(|number| !number.is_finite()) {
-        return Err(ApiError::BadRequest(
-            "value must be a finite number".to_owned(),
-        ));
+        return Err(ApiError::BadRequest(format!(
+            "{field} must be a finite number"
+        )));
     }
     let heartbeat = Heartbeat {
         status,
@@ -574,6 +632,41 @@ mod tests {
         assert_eq!(heartbeat.status, PushStatus::Up);
         assert_eq!(heartbeat.msg, None);
         assert_eq!(heartbeat.value, None);
+    }
+
+    #[test]
+    fn kumas_ping_is_the_value_unless_a_value_is_given() {
+        assert_eq!(
+            parse("status=up&msg=OK&ping=12.3", None)
+                .expect("valid")
+                .value,
+            Some(12.3)
+        );
+        assert_eq!(
+            parse("status=up&msg=OK&ping=", None).expect("valid").value,
+            None
+        );
+        assert_eq!(
+            parse("ping=12.3&value=4", None).expect("valid").value,
+            Some(4.0)
+        );
+        assert_eq!(
+            parse("value=4&ping=nonsense", None).expect("valid").value,
+            Some(4.0)
+        );
+        assert_eq!(
+            parse("ping=1", Some(r#"{"value":2}"#))
+                .expect("valid")
+                .value,
+            Some(2.0)
+        );
+        for bad in ["ping=abc", "ping=inf", "ping=NaN"] {
+            let error = parse(bad, None).expect_err(bad);
+            assert!(
+                error.to_string().starts_with("ping must be"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod error;
 pub mod ingress;
 pub mod monitor_fields;
 pub mod ops;
+pub mod ping;
 pub mod serve;
 pub mod signal_params;
 pub mod source;
@@ -348,6 +349,8 @@ impl LatencyHistograms {
 /// The route templates this server has, so labels need no allocation.
 const ROUTES: &[&str] = &[
     "/api/push/{token}", // PUSH_ROUTE
+    "/ping/{token}",
+    "/ping/{token}/{action}",
     "/api/monitors",
     "/api/monitors/{id}",
     "/api/monitors/{id}/rotate-token",
