@@ -21,6 +21,7 @@ mod keys;
 mod killloop;
 mod lifecycle;
 mod limits;
+mod ping;
 mod prometheus;
 mod push;
 mod receiver;

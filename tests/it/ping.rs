@@ -1,0 +1,362 @@
+//! The peers' URLs (`docs/api.md`, "Ping URLs", and the README's "Moving from
+//! Healthchecks, Uptime Kuma or Tianji"): their own documented client lines, run
+//! unchanged but for the host as real shell processes with the real `curl`, against
+//! monitors created with the peers' token shapes (a Healthchecks UUID, a Kuma
+//! 32-character token). What they leave behind is read back through the API and a
+//! real webhook receiver: states, run durations, exit statuses, outputs, alerts.
+
+use std::time::Duration;
+
+use pushmon::alert::RetryPolicy;
+use pushmon::config::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::receiver::Receiver;
+use crate::support::{Status, TestApp, expect_error, expect_json, spawn_app, spawn_app_with};
+
+/// A Healthchecks check's UUID, as its ping URL carries it.
+const HC_UUID: &str = "5b2c9a1e-8f3d-4c6a-9e7b-2d1f0a3c4b5e";
+/// An Uptime Kuma push token: 32 letters and digits, as Kuma makes them.
+const KUMA_TOKEN: &str = "Xq7LmP2vR9sT4wZk8NcB3hJ6yD1fG5aE";
+
+fn fast_retries(config: &mut Config) {
+    config.alert_retry = RetryPolicy {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(400),
+        max_attempts: 4,
+    };
+    config.alert_timeout = Duration::from_secs(1);
+}
+
+/// `line` run by `sh -c` with `$HOST` set to the server's `http://127.0.0.1:port`;
+/// returns its exit code, asserting nothing was printed on standard error (the
+/// Healthchecks lines are silent unless something fails).
+async fn shell(app: &TestApp, line: &str) -> i32 {
+    let (code, _, stderr) = shell_output(app, line).await;
+    assert!(stderr.is_empty(), "{line}: stderr: {stderr}");
+    code
+}
+
+/// `line` run by `sh -c` as [`shell`] does: its exit code, standard output and error.
+async fn shell_output(app: &TestApp, line: &str) -> (i32, String, String) {
+    assert!(
+        std::process::Command::new("curl")
+            .arg("--version")
+            .output()
+            .is_ok_and(|output| output.status.success()),
+        "these tests run the peers' documented curl lines: install curl"
+    );
+    let output = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .env("HOST", &app.base_url)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run sh");
+    (
+        output.status.code().expect("exited by itself"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn monitor_json(app: &TestApp, id: &str) -> Value {
+    let response = app
+        .api(Method::GET, &format!("/api/monitors/{id}"))
+        .send()
+        .await
+        .unwrap();
+    expect_json(response, StatusCode::OK).await
+}
+
+async fn create(app: &TestApp, body: Value) -> (String, String) {
+    let monitor = app.create_monitor_from(&body).await;
+    (monitor.id, monitor.push_token)
+}
+
+async fn webhook_channel(app: &TestApp, receiver: &Receiver) -> String {
+    let response = app
+        .api(Method::POST, "/api/channels")
+        .json(&json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook")}))
+        .send()
+        .await
+        .unwrap();
+    expect_json(response, StatusCode::CREATED).await["id"]
+        .as_str()
+        .expect("channel id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn healthchecks_curl_line_keeps_a_uuid_monitor_up_by_every_method() {
+    let app = spawn_app().await;
+    let (id, token) = create(
+        &app,
+        json!({"name": "backup", "timeout_seconds": 3600, "push_token": HC_UUID}),
+    )
+    .await;
+    assert_eq!(token, HC_UUID);
+    // Healthchecks' documented line, with our host.
+    let line = format!("curl -fsS -m 10 --retry 5 -o /dev/null $HOST/ping/{HC_UUID}");
+    assert_eq!(shell(&app, &line).await, 0, "{line}");
+    let shown = monitor_json(&app, &id).await;
+    assert_eq!(shown["status"], "up", "{shown}");
+    assert!(shown["last_success_at"].is_string(), "{shown}");
+
+    for method in [Method::GET, Method::HEAD, Method::POST] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(&format!("/ping/{HC_UUID}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{method}");
+        assert_eq!(response.headers()["ping-body-limit"], "10000", "{method}");
+        let body = response.text().await.unwrap();
+        if method == Method::HEAD {
+            assert_eq!(body, "");
+        } else {
+            assert_eq!(body, r#"{"ok":true}"#, "{method}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cron_line_with_start_and_its_exit_status_records_the_run_and_alerts() {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(fast_retries).await;
+    let channel = webhook_channel(&app, &receiver).await;
+    let (id, _) = create(
+        &app,
+        json!({"name": "nightly", "timeout_seconds": 86400, "push_token": HC_UUID,
+               "channels": [channel]}),
+    )
+    .await;
+    let ping = format!("curl -fsS -m 10 --retry 5 -o /dev/null $HOST/ping/{HC_UUID}");
+    // Healthchecks' cron pattern: /start before the command, /$? after it.
+    let failing = format!("{ping}/start && sh -c 'sleep 1; exit 3'; {ping}/$?");
+    assert_eq!(shell(&app, &failing).await, 0, "{failing}");
+    app.wait_for_status(&id, Status::Down, Duration::from_secs(10))
+        .await;
+    let shown = monitor_json(&app, &id).await;
+    let last_run = &shown["last_run"];
+    assert_eq!(last_run["exit_status"], 3, "{shown}");
+    assert_eq!(last_run["outcome"], "failure", "{shown}");
+    assert_eq!(last_run["reason"], "exit_status", "{shown}");
+    assert_eq!(shown["down_reason"], "exit_status", "{shown}");
+    let duration = last_run["duration_ms"].as_u64().expect("a duration");
+    assert!(
+        (1000..10_000).contains(&duration),
+        "a run of `sleep 1` took {duration} ms: {shown}"
+    );
+    let alerts = receiver
+        .wait_for_delivered(1, Duration::from_secs(10))
+        .await;
+    let down = alerts[0].json();
+    assert_eq!(down["event"], "down", "{down}");
+    assert_eq!(down["reason"], "exit_status", "{down}");
+    assert_eq!(down["exit_status"], 3, "{down}");
+
+    let succeeding = format!("{ping}/start && sh -c 'exit 0'; {ping}/$?");
+    assert_eq!(shell(&app, &succeeding).await, 0, "{succeeding}");
+    app.wait_for_status(&id, Status::Up, Duration::from_secs(10))
+        .await;
+    let shown = monitor_json(&app, &id).await;
+    assert_eq!(shown["last_run"]["exit_status"], 0, "{shown}");
+    assert_eq!(shown["last_run"]["outcome"], "success", "{shown}");
+    let alerts = receiver
+        .wait_for_delivered(2, Duration::from_secs(10))
+        .await;
+    assert_eq!(alerts.len(), 2, "one down, one up: {alerts:?}");
+    assert_eq!(alerts[1].json()["event"], "up");
+}
+
+#[tokio::test]
+async fn a_body_is_the_runs_output_cut_to_the_ping_body_limit() {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(|config| {
+        fast_retries(config);
+        config.ping_body_limit = 40;
+    })
+    .await;
+    let channel = webhook_channel(&app, &receiver).await;
+    let (id, _) = create(
+        &app,
+        json!({"name": "certbot", "timeout_seconds": 3600, "push_token": HC_UUID,
+               "channels": [channel]}),
+    )
+    .await;
+    // Healthchecks' documented way to send a command's output.
+    let line = format!(
+        "m=$(sh -c 'echo renewing certificates; echo certificate expired >&2; exit 1' 2>&1); \
+         curl -fsS -m 10 --retry 5 --data-raw \"$m\" $HOST/ping/{HC_UUID}/fail"
+    );
+    assert_eq!(shell(&app, &line).await, 0, "{line}");
+    app.wait_for_status(&id, Status::Down, Duration::from_secs(10))
+        .await;
+    let shown = monitor_json(&app, &id).await;
+    let excerpt = shown["last_run"]["output_excerpt"]
+        .as_str()
+        .expect("output");
+    assert_eq!(
+        excerpt, "renewing certificates\ncertificate expire",
+        "{shown}"
+    );
+    let alert = receiver
+        .wait_for_delivered(1, Duration::from_secs(10))
+        .await[0]
+        .json();
+    assert_eq!(alert["output"], excerpt, "{alert}");
+
+    // A log: recorded, the state unchanged; the header tells the limit.
+    let response = app
+        .client
+        .post(app.url(&format!("/ping/{HC_UUID}/log")))
+        .header("content-type", "application/json")
+        .body(r#"{"progress": "half way through the second volume"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["ping-body-limit"], "40");
+    expect_json(response, StatusCode::OK).await;
+    let events = app.all_events(&id).await;
+    assert!(events.iter().any(|event| event.kind == "log"), "{events:?}");
+    let response = app
+        .api(Method::GET, &format!("/api/monitors/{id}/events?limit=1"))
+        .send()
+        .await
+        .unwrap();
+    let newest = &expect_json(response, StatusCode::OK).await["events"][0];
+    assert_eq!(newest["kind"], "log", "{newest}");
+    assert_eq!(
+        newest["output"], r#"{"progress": "half way through the secon"#,
+        "{newest}"
+    );
+    assert_eq!(monitor_json(&app, &id).await["status"], "down");
+}
+
+#[tokio::test]
+async fn run_ids_tell_concurrent_runs_apart() {
+    let app = spawn_app().await;
+    let (id, _) = create(
+        &app,
+        json!({"name": "worker", "timeout_seconds": 3600, "push_token": HC_UUID}),
+    )
+    .await;
+    let first = "0b0e3c52-6f0f-4c1b-a0e5-6a3b3c7d9a11";
+    let second = "7d5e2f10-3a4b-4c5d-8e6f-7a8b9c0d1e2f";
+    let ping = format!("curl -fsS -m 10 --retry 5 -o /dev/null $HOST/ping/{HC_UUID}");
+    let line = format!(
+        "{ping}/start?rid={first} && {ping}/start?rid={second} && sleep 1 && \
+         {ping}/0?rid={second}"
+    );
+    assert_eq!(shell(&app, &line).await, 0, "{line}");
+    let shown = monitor_json(&app, &id).await;
+    assert_eq!(shown["status"], "up", "{shown}");
+    assert_eq!(
+        shown["open_runs"], 1,
+        "the first run is still open: {shown}"
+    );
+    assert_eq!(shown["current_run"]["rid"], first, "{shown}");
+    assert!(
+        shown["last_run"]["duration_ms"].as_u64().expect("duration") >= 1000,
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn bad_ping_urls_are_400_unknown_tokens_404_and_every_answer_tells_the_limit() {
+    let app = spawn_app().await;
+    create(
+        &app,
+        json!({"name": "job", "timeout_seconds": 3600, "push_token": HC_UUID}),
+    )
+    .await;
+    for (path, expected) in [
+        (format!("/ping/{HC_UUID}/256"), StatusCode::BAD_REQUEST),
+        (format!("/ping/{HC_UUID}/-1"), StatusCode::BAD_REQUEST),
+        (format!("/ping/{HC_UUID}/1.5"), StatusCode::BAD_REQUEST),
+        (format!("/ping/{HC_UUID}/stop"), StatusCode::BAD_REQUEST),
+        (
+            format!("/ping/{HC_UUID}/start?rid=x"),
+            StatusCode::BAD_REQUEST,
+        ),
+        // Checked before the token is looked at.
+        (
+            "/ping/not-a-token-at-all/256".to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/ping/3a6e2c1d-0000-4000-8000-000000000000".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/ping/3a6e2c1d-0000-4000-8000-000000000000/0".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+        ("/ping/%ff".to_owned(), StatusCode::NOT_FOUND),
+    ] {
+        let response = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(response.headers()["ping-body-limit"], "10000", "{path}");
+        expect_error(response, expected).await;
+    }
+    let response = app
+        .client
+        .delete(app.url(&format!("/ping/{HC_UUID}")))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::METHOD_NOT_ALLOWED).await;
+}
+
+#[tokio::test]
+async fn uptime_kumas_push_line_keeps_a_kuma_token_monitor_up_and_ping_is_the_value() {
+    let app = spawn_app().await;
+    let (id, token) = create(
+        &app,
+        json!({"name": "kuma", "timeout_seconds": 60, "push_token": KUMA_TOKEN}),
+    )
+    .await;
+    assert_eq!(token, KUMA_TOKEN);
+    // Kuma's push monitor shows this line, its `ping=` empty.
+    let line = format!("curl \"$HOST/api/push/{KUMA_TOKEN}?status=up&msg=OK&ping=\"");
+    let (code, stdout, _) = shell_output(&app, &line).await;
+    assert_eq!((code, stdout.as_str()), (0, r#"{"ok":true}"#), "{line}");
+    let monitor = app.get_monitor(&id).await;
+    assert_eq!(monitor.status, Status::Up);
+    assert_eq!(monitor.last_msg.as_deref(), Some("OK"));
+    assert_eq!(monitor.last_value, None);
+
+    let line = format!("curl -fsS \"$HOST/api/push/{KUMA_TOKEN}?status=up&msg=OK&ping=12.3\"");
+    assert_eq!(shell(&app, &line).await, 0, "{line}");
+    assert_eq!(app.get_monitor(&id).await.last_value, Some(12.3));
+    app.push_ok(KUMA_TOKEN, &[("ping", "12.3"), ("value", "7")])
+        .await;
+    assert_eq!(
+        app.get_monitor(&id).await.last_value,
+        Some(7.0),
+        "value wins"
+    );
+
+    let line = format!("curl -fsS \"$HOST/api/push/{KUMA_TOKEN}?status=down&msg=disk%20full\"");
+    assert_eq!(shell(&app, &line).await, 0, "{line}");
+    let monitor = app.get_monitor(&id).await;
+    assert_eq!(monitor.status, Status::Down);
+    assert_eq!(monitor.last_msg.as_deref(), Some("disk full"));
+
+    // Only up and down: anything else is refused, not taken as down.
+    let error = expect_error(
+        app.push(KUMA_TOKEN, &[("status", "pending")]).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(error.contains("status"), "{error}");
+    let error = expect_error(
+        app.push(KUMA_TOKEN, &[("ping", "fast")]).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(error.starts_with("ping must be"), "{error}");
+}
