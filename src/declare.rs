@@ -108,9 +108,23 @@ struct DeclaredMonitor {
     channels: Vec<String>,
     #[serde(default)]
     tags: Vec<String>,
+    #[serde(default, deserialize_with = "slug")]
+    slug: Option<String>,
     push_token: Option<String>,
     push_token_env: Option<String>,
     push_token_file: Option<PathBuf>,
+}
+
+fn slug<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let slug = String::deserialize(deserializer)?;
+    if crate::domain::slug::is_slug(&slug) {
+        Ok(Some(slug))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "slug {slug:?} must be {}",
+            crate::domain::slug::SLUG_RULE
+        )))
+    }
 }
 
 fn key<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
@@ -429,6 +443,7 @@ impl MonitorsFile {
 
         let mut monitor_specs = Vec::with_capacity(file.monitors.len());
         let mut monitor_keys = HashSet::new();
+        let mut slugs = HashSet::new();
         let mut tokens = HashSet::new();
         for (index, declared) in file.monitors.into_iter().enumerate() {
             let at = |message: String| {
@@ -439,6 +454,11 @@ impl MonitorsFile {
             };
             if !monitor_keys.insert(declared.key.clone()) {
                 return Err(at("key is declared twice".to_owned()));
+            }
+            if let Some(slug) = &declared.slug
+                && !slugs.insert(slug.clone())
+            {
+                return Err(at(format!("slug {slug:?} is declared twice")));
             }
             let config = monitor_config(&declared, now).map_err(at)?;
             for channel in &declared.channels {
@@ -557,6 +577,7 @@ fn monitor_config(declared: &DeclaredMonitor, now: Timestamp) -> Result<MonitorC
         recovery_threshold: declared.recovery_threshold.unwrap_or(1),
         realert_every_seconds: declared.realert_every_seconds,
         maintenance,
+        slug: declared.slug.clone(),
         ..MonitorConfig::new(declared.name.clone(), timeout_seconds)
     };
     machine::check_config(&config).map_err(|rejection| rejection.to_string())?;

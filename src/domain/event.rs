@@ -272,6 +272,9 @@ pub struct MonitorConfig {
     /// While down (and alerted), a reminder every this many seconds; `None`: never.
     pub realert_every_seconds: Option<u32>,
     pub maintenance: Vec<MaintenanceWindow>,
+    /// The name its slug ping URL reaches it by (`domain::slug`), unique among
+    /// monitors; `None`: no slug URL.
+    pub slug: Option<String>,
 }
 
 impl MonitorConfig {
@@ -291,6 +294,7 @@ impl MonitorConfig {
             recovery_threshold: 1,
             realert_every_seconds: None,
             maintenance: Vec::new(),
+            slug: None,
         }
     }
 }

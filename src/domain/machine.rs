@@ -79,6 +79,8 @@ pub struct ConfigPatch {
     pub recovery_threshold: Option<u32>,
     pub realert_every_seconds: Option<Option<u32>>,
     pub maintenance: Option<Vec<MaintenanceWindow>>,
+    /// `Some(None)` takes the slug away.
+    pub slug: Option<Option<String>>,
 }
 
 impl ConfigPatch {
@@ -108,6 +110,7 @@ impl ConfigPatch {
             recovery_threshold: Some(config.recovery_threshold),
             realert_every_seconds: Some(config.realert_every_seconds),
             maintenance: Some(config.maintenance),
+            slug: Some(config.slug),
         }
     }
 
@@ -182,6 +185,7 @@ impl ConfigPatch {
                 .maintenance
                 .clone()
                 .unwrap_or_else(|| config.maintenance.clone()),
+            slug: self.slug.clone().unwrap_or_else(|| config.slug.clone()),
         }
     }
 }

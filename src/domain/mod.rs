@@ -14,3 +14,4 @@ pub mod machine;
 pub mod name;
 pub mod schedule;
 pub mod signal;
+pub mod slug;

@@ -17,6 +17,7 @@ use crate::domain::event::{Event, MonitorConfig};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::{Command, ConfigPatch, Monitor, Rejection};
 use crate::domain::name::check_name;
+use crate::domain::slug;
 use crate::monitor::registry::new_push_token;
 use crate::store::RecordedEvent;
 
@@ -86,6 +87,7 @@ async fn create_monitor(
     patch.interval_seconds = Some(interval_seconds.unwrap_or(timeout_seconds));
     patch.channels = Some(parse_channels(fields.get("channels"))?.unwrap_or_default());
     patch.tags = Some(parse_tags(fields.get("tags"))?.unwrap_or_default());
+    patch.slug = parse_slug(fields.get("slug"))?;
     let config = patch.applied_to(&MonitorConfig::new(name, timeout_seconds));
     let monitor = state.registry.create_with_token(config, token).await?;
     Ok((StatusCode::CREATED, Json(monitor_json(&state, &monitor))))
@@ -132,6 +134,7 @@ async fn update_monitor(
         interval_seconds: parse_seconds("interval_seconds", fields.get("interval_seconds"))?,
         channels: parse_channels(fields.get("channels"))?,
         tags: parse_tags(fields.get("tags"))?,
+        slug: parse_slug(fields.get("slug"))?,
         ..ConfigPatch::default()
     };
     monitor_fields::parse_patch(&fields, &mut patch, None, state.clock.now())?;
@@ -260,6 +263,7 @@ const MONITOR_FIELDS: &[&str] = &[
     "recovery_threshold",
     "realert_every_seconds",
     "maintenance",
+    "slug",
 ];
 
 /// The fields of a `POST`: a monitor's, and a push token brought from another tool.
@@ -278,6 +282,7 @@ const CREATE_FIELDS: &[&str] = &[
     "recovery_threshold",
     "realert_every_seconds",
     "maintenance",
+    "slug",
     "push_token",
 ];
 
@@ -400,6 +405,19 @@ fn parse_tags(value: Option<&Value>) -> Result<Option<Vec<String>>, ApiError> {
     Ok(Some(tags))
 }
 
+/// A slug (`domain::slug`); `null` takes it away (`Some(None)`).
+fn parse_slug(value: Option<&Value>) -> Result<Option<Option<String>>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(slug)) if slug::is_slug(slug) => Ok(Some(Some(slug.clone()))),
+        Some(_) => Err(ApiError::Unprocessable(format!(
+            "slug must be {}, or null",
+            slug::SLUG_RULE
+        ))),
+    }
+}
+
 fn rfc3339(at: Option<Timestamp>) -> Value {
     at.map_or(Value::Null, |at| Value::String(at.to_rfc3339()))
 }
@@ -422,7 +440,7 @@ pub fn monitor_json(state: &AppState, monitor: &Monitor) -> Value {
         "last_msg": monitor.last_msg.as_ref().map(|msg| msg.as_str()),
         "last_value": monitor.last_value,
     });
-    // `tags` and `key` are shown only when set (`docs/api.md`).
+    // `tags`, `key` and `slug` are shown only when set (`docs/api.md`).
     if let Value::Object(fields) = &mut body {
         monitor_fields::state_fields(fields, monitor, state.clock.now());
         if !monitor.config.tags.is_empty() {
@@ -430,6 +448,9 @@ pub fn monitor_json(state: &AppState, monitor: &Monitor) -> Value {
         }
         if let Some(key) = &monitor.config.key {
             fields.insert("key".to_owned(), json!(key));
+        }
+        if let Some(slug) = &monitor.config.slug {
+            fields.insert("slug".to_owned(), json!(slug));
         }
     }
     body
@@ -483,6 +504,7 @@ fn event_json(recorded: &RecordedEvent) -> Value {
             );
             fields.insert("tags".to_owned(), json!(config.tags));
             fields.insert("key".to_owned(), json!(config.key));
+            fields.insert("slug".to_owned(), json!(config.slug));
             monitor_fields::config_fields(&mut fields, config);
         }
         Event::DeliveryRecorded(outcome) => {

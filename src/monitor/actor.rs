@@ -338,6 +338,9 @@ async fn persist_inline(
     if previous.token != state.monitor.token {
         directory.rotate_token(state.monitor.id, &previous.token, &state.monitor.token);
     }
+    if previous.config.slug != state.monitor.config.slug {
+        directory.set_slug(state.monitor.id, state.monitor.config.slug.as_deref());
+    }
     rearm(myself, state);
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! The Directory: push token → monitor actor and id → monitor actor.
+//! The Directory: push token → monitor actor, id → monitor actor, and slug → monitor
+//! (`docs/api.md`, "Ping URLs").
 //!
 //! HTTP handlers read it without a message round trip; only monitor actors (a deleted
 //! monitor, a rotated token) and the registry (spawns, restarts) change it.
@@ -50,11 +51,14 @@ pub struct MonitorHandle {
     pub actor: ActorRef<MonitorMsg>,
 }
 
-/// token → actor and id → (token, actor).
+/// token → actor and id → (token, actor); slug → id and id → slug for the monitors
+/// that have a slug (the others pay nothing for it).
 #[derive(Default)]
 pub struct Directory {
     by_token: DashMap<TokenKey, MonitorHandle>,
     by_id: DashMap<MonitorId, (TokenKey, ActorRef<MonitorMsg>)>,
+    by_slug: DashMap<Box<str>, MonitorId>,
+    slug_of: DashMap<MonitorId, Box<str>>,
 }
 
 impl Directory {
@@ -73,6 +77,30 @@ impl Directory {
 
     pub fn by_id(&self, id: MonitorId) -> Option<ActorRef<MonitorMsg>> {
         self.by_id.get(&id).map(|entry| entry.value().1.clone())
+    }
+
+    /// The monitor whose slug is `slug`.
+    pub fn by_slug(&self, slug: &str) -> Option<MonitorHandle> {
+        let id = *self.by_slug.get(slug)?.value();
+        let actor = self.by_id(id)?;
+        Some(MonitorHandle { id, actor })
+    }
+
+    /// Gives monitor `id` its slug (`None`: none); its former slug stops working.
+    pub(super) fn set_slug(&self, id: MonitorId, slug: Option<&str>) {
+        let slug: Option<Box<str>> = slug.map(Into::into);
+        let former = match &slug {
+            Some(slug) => self.slug_of.insert(id, slug.clone()),
+            None => self.slug_of.remove(&id).map(|(_, former)| former),
+        };
+        if let Some(former) = former
+            && Some(&former) != slug.as_ref()
+        {
+            self.by_slug.remove_if(&former, |_, owner| *owner == id);
+        }
+        if let Some(slug) = slug {
+            self.by_slug.insert(slug, id);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -108,6 +136,7 @@ impl Directory {
         if let Some((_, (token, _))) = self.by_id.remove(&id) {
             self.by_token.remove(&token);
         }
+        self.set_slug(id, None);
     }
 
     /// Which monitor `actor` runs. A scan: only a failed or unexpectedly stopped actor

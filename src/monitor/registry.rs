@@ -57,6 +57,9 @@ pub enum RegistryError {
     /// A chosen push token is already another monitor's (or being given to one).
     #[error("push_token is already used by another monitor")]
     TokenTaken,
+    /// A slug is already another monitor's (or being given to one).
+    #[error("slug is already used by another monitor")]
+    SlugTaken,
 }
 
 impl From<CommandError> for RegistryError {
@@ -82,17 +85,39 @@ pub struct Registry {
     channel_gate: Arc<tokio::sync::RwLock<()>>,
     /// Chosen tokens of monitors being created: a second creation with one of them
     /// is refused until the first is in the Directory (or failed).
-    claimed_tokens: Arc<std::sync::Mutex<std::collections::HashSet<TokenKey>>>,
+    claimed_tokens: Claims<TokenKey>,
+    /// Slugs being given to monitors (created or changed) and not yet in the Directory.
+    claimed_slugs: Claims<String>,
     clock: Clock,
 }
 
-/// Holds a chosen token's claim until dropped.
-struct TokenClaim {
-    claimed: Arc<std::sync::Mutex<std::collections::HashSet<TokenKey>>>,
-    key: TokenKey,
+/// Tokens or slugs claimed by changes on their way.
+type Claims<K> = Arc<std::sync::Mutex<std::collections::HashSet<K>>>;
+
+/// Holds a chosen token's or slug's claim until dropped.
+struct Claim<K: std::hash::Hash + Eq> {
+    claimed: Claims<K>,
+    key: K,
 }
 
-impl Drop for TokenClaim {
+impl<K: std::hash::Hash + Eq> Claim<K> {
+    /// Claims `key` unless it is `taken` or claimed already (then `None`).
+    fn take(claims: &Claims<K>, key: K, taken: bool) -> Result<Option<Self>, RegistryError>
+    where
+        K: Clone,
+    {
+        let mut claimed = claims.lock().map_err(|_| RegistryError::Unavailable)?;
+        if taken || !claimed.insert(key.clone()) {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            claimed: Arc::clone(claims),
+            key,
+        }))
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Drop for Claim<K> {
     fn drop(&mut self) {
         if let Ok(mut claimed) = self.claimed.lock() {
             claimed.remove(&self.key);
@@ -178,6 +203,7 @@ impl Registry {
                 channels,
                 channel_gate: Arc::new(tokio::sync::RwLock::new(())),
                 claimed_tokens: Arc::default(),
+                claimed_slugs: Arc::default(),
                 clock,
             },
             handle,
@@ -223,6 +249,7 @@ impl Registry {
             Some(token) => Some(self.claim(token)?),
             None => None,
         };
+        let _slug = self.claim_slug(None, config.slug.as_deref())?;
         let _gate = self.channels_checked(&config.channels).await?;
         let (reply, answer) = oneshot::channel();
         self.actor
@@ -233,19 +260,29 @@ impl Registry {
 
     /// Claims a chosen token for a creation: refused if a monitor has it or another
     /// creation claimed it.
-    fn claim(&self, token: &PushToken) -> Result<TokenClaim, RegistryError> {
+    fn claim(&self, token: &PushToken) -> Result<Claim<TokenKey>, RegistryError> {
         let key = TokenKey::of(token);
-        let mut claimed = self
-            .claimed_tokens
-            .lock()
-            .map_err(|_| RegistryError::Unavailable)?;
-        if self.directory.by_key(key).is_some() || !claimed.insert(key) {
-            return Err(RegistryError::TokenTaken);
-        }
-        Ok(TokenClaim {
-            claimed: Arc::clone(&self.claimed_tokens),
-            key,
-        })
+        let taken = self.directory.by_key(key).is_some();
+        Claim::take(&self.claimed_tokens, key, taken)?.ok_or(RegistryError::TokenTaken)
+    }
+
+    /// Claims `slug` for monitor `id` (`None`: one being created): refused if another
+    /// monitor has it or another change claimed it. Nothing to claim without a slug.
+    fn claim_slug(
+        &self,
+        id: Option<MonitorId>,
+        slug: Option<&str>,
+    ) -> Result<Option<Claim<String>>, RegistryError> {
+        let Some(slug) = slug else {
+            return Ok(None);
+        };
+        let taken = self
+            .directory
+            .by_slug(slug)
+            .is_some_and(|owner| Some(owner.id) != id);
+        Claim::take(&self.claimed_slugs, slug.to_owned(), taken)?
+            .map(Some)
+            .ok_or(RegistryError::SlugTaken)
     }
 
     /// Delivers a job's signal to `monitor` (`docs/push.md`, "Runs"); answers once it
@@ -346,10 +383,14 @@ impl Registry {
 
     /// Runs a management command on monitor `id` and returns its state afterwards.
     pub async fn execute(&self, id: MonitorId, command: Command) -> Result<Monitor, RegistryError> {
-        let named = match &command {
-            Command::Update(patch) => patch.channels.as_deref().unwrap_or_default(),
-            _ => &[],
+        let (named, slug) = match &command {
+            Command::Update(patch) => (
+                patch.channels.as_deref().unwrap_or_default(),
+                patch.slug.as_ref().and_then(Option::as_deref),
+            ),
+            _ => (&[][..], None),
         };
+        let _slug = self.claim_slug(Some(id), slug)?;
         let _gate = self.channels_checked(named).await?;
         let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
         let _pending = PendingGuard::new(&self.pending);
@@ -595,6 +636,10 @@ async fn spawn_monitor(
             RegistryError::Unavailable
         })?;
     state.context.directory.insert(id, &token, actor);
+    state
+        .context
+        .directory
+        .set_slug(id, monitor.config.slug.as_deref());
     Ok(monitor)
 }
 

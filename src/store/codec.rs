@@ -22,8 +22,8 @@ use crate::domain::machine::Monitor;
 /// - 2: `MonitorConfig` gained `key` and `tags`, `Channel` gained `key`
 ///   (declarative monitors). Version 1 records are upcast by `v1` to version 2 with
 ///   no key and no tags.
-/// - 3: jobs. `MonitorConfig` gained a schedule, run limits, thresholds, reminders
-///   and maintenance windows; `PushToken` may be an imported text token; the
+/// - 3: jobs. `MonitorConfig` gained a schedule, run limits, thresholds, reminders,
+///   maintenance windows and a slug; `PushToken` may be an imported text token; the
 ///   monitor's state gained runs, counters and what its channels were told; `Alert`
 ///   gained why it is sent, an exit status and an output excerpt; `Event` gained
 ///   variants (appended) and `DownReason` reasons (appended). Version 2 records are
