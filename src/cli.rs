@@ -102,6 +102,8 @@ pub struct ServeArgs {
     pub max_connections: Option<String>,
     #[arg(long = setting::PING_BODY_LIMIT.flag, help = setting::PING_BODY_LIMIT.help())]
     pub ping_body_limit: Option<String>,
+    #[arg(long = setting::PING_AUTO_CREATE.flag, help = setting::PING_AUTO_CREATE.help())]
+    pub ping_auto_create: bool,
     #[arg(long = setting::MONITORS_FILE.flag, help = setting::MONITORS_FILE.help())]
     pub monitors_file: Option<PathBuf>,
     #[arg(
@@ -325,6 +327,16 @@ pub mod setting {
         name: "ping body limit",
         ..SETTING
     };
+    /// The flag turns it on; the variable takes true or false.
+    pub const PING_AUTO_CREATE: Setting = Setting {
+        flag: "ping-auto-create",
+        env: "PUSHMON_PING_AUTO_CREATE",
+        default: "false",
+        about: "Let a slug ping URL with ?create=1 create a monitor for an unknown slug \
+                (with the default settings)",
+        name: "ping auto create",
+        switch: Some("true"),
+    };
     pub const MONITORS_FILE: Setting = Setting {
         flag: "monitors-file",
         env: "PUSHMON_MONITORS_FILE",
@@ -398,7 +410,7 @@ pub mod setting {
     };
 
     /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 26] = [
+    pub const ALL: [Setting; 27] = [
         LISTEN,
         DATA_DIR,
         ADMIN_TOKEN,
@@ -417,6 +429,7 @@ pub mod setting {
         HEADER_TIMEOUT,
         MAX_CONNECTIONS,
         PING_BODY_LIMIT,
+        PING_AUTO_CREATE,
         MONITORS_FILE,
         HISTORY_MAX_HEARTBEATS,
         HISTORY_MAX_AGE_DAYS,

@@ -198,6 +198,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Bytes of a job's output kept with its run (`Output::from_body`).
     pub ping_body_limit: usize,
+    /// Whether `?create=1` on a slug ping URL creates a monitor for an unknown slug.
+    pub ping_auto_create: bool,
     /// How much heartbeat history each monitor keeps.
     pub retention: Retention,
     /// Time between two retention sweeps.
@@ -234,6 +236,7 @@ impl Config {
             header_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             ping_body_limit: DEFAULT_OUTPUT_LIMIT,
+            ping_auto_create: false,
             retention: Retention::default(),
             history_sweep: Duration::from_secs(300),
             accept_data_loss: false,
@@ -370,6 +373,12 @@ impl Config {
             default.ping_body_limit,
             |text| number(text, 0, MAX_OUTPUT_LIMIT as u64).map(|bytes| bytes as usize),
         )?;
+        let ping_auto_create = PING_AUTO_CREATE.resolve(
+            args.ping_auto_create.then_some(Flag::Parsed(true)),
+            env,
+            default.ping_auto_create,
+            boolean,
+        )?;
         let monitors_file = MONITORS_FILE.resolve(
             args.monitors_file.map(|path| Flag::Parsed(Some(path))),
             env,
@@ -452,6 +461,7 @@ impl Config {
             header_timeout,
             max_connections,
             ping_body_limit,
+            ping_auto_create,
             retention,
             history_sweep,
             accept_data_loss,

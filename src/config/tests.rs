@@ -617,6 +617,21 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            flag: "--ping-auto-create",
+            env: "PUSHMON_PING_AUTO_CREATE",
+            switch: true,
+            value: "true",
+            shows: "true",
+            default: "false",
+            accepted: &[("off", "false"), ("1", "true")],
+            rejected: &[(
+                "maybe",
+                "invalid ping auto create: \"maybe\" is neither true nor false",
+            )],
+            observe: |config| config.ping_auto_create.to_string(),
+            ..CASE
+        },
+        Case {
             flag: "--monitors-file",
             env: "PUSHMON_MONITORS_FILE",
             value: "/etc/pushmon/monitors.yaml",

@@ -12,6 +12,7 @@ pub mod event;
 pub mod ids;
 pub mod machine;
 pub mod name;
+pub mod ping_key;
 pub mod schedule;
 pub mod signal;
 pub mod slug;

@@ -24,14 +24,18 @@ use governor::clock::{Clock, DefaultClock};
 use serde_json::Value;
 use tower_http::timeout::TimeoutBody;
 
-use crate::domain::event::{Heartbeat, HeartbeatText, MAX_OUTPUT_LIMIT, Output, PushStatus};
+use crate::domain::event::{
+    Heartbeat, HeartbeatText, MAX_OUTPUT_LIMIT, MonitorConfig, Output, PushStatus,
+};
 use crate::domain::signal::{Signal, SignalKind};
 use crate::monitor::RegistryError;
+use crate::monitor::directory::MonitorHandle;
 use crate::prometheus;
 
 use super::error::ApiError;
+use super::ping::{self, Target};
 use super::{AppState, BODY_TIMEOUT, MAX_BODY_BYTES, PUSH_ROUTE};
-use super::{ping, signal_params, source};
+use super::{signal_params, source};
 
 /// The answer to an accepted push: a constant, so answering allocates nothing.
 const OK_BODY: &str = r#"{"ok":true}"#;
@@ -42,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/push/{token}", get(push).post(push))
         .route("/ping/{token}", get(ping).post(ping))
         .route("/ping/{token}/{action}", get(ping).post(ping))
+        .route("/ping/{ping_key}/{slug}/{action}", get(ping).post(ping))
 }
 
 /// The prefix of every push path; the token is the rest.
@@ -76,7 +81,15 @@ pub async fn push_direct(state: AppState, peer: SocketAddr, request: Request) ->
     } else {
         Body::new(TimeoutBody::new(BODY_TIMEOUT, body))
     };
-    let response = respond(&state, Some(peer.ip()), token, &parts, body, Asks::Push).await;
+    let response = respond(
+        &state,
+        Some(peer.ip()),
+        Target::Token(token),
+        &parts,
+        body,
+        Asks::Push,
+    )
+    .await;
     state.record_latency(
         PUSH_ROUTE,
         &parts.method,
@@ -101,11 +114,20 @@ async fn push(
     // Absent only when the router is driven without `serve` (no socket, no limit).
     let peer = peer.map(|Extension(ConnectInfo(address))| address.ip());
     let (parts, body) = request.into_parts();
-    respond(&state, peer, &token, &parts, body, Asks::Push).await
+    respond(
+        &state,
+        peer,
+        Target::Token(&token),
+        &parts,
+        body,
+        Asks::Push,
+    )
+    .await
 }
 
-/// The ping routes' handler (`ping.rs`): the token and the action from the path, then
-/// the push's path. Every answer says how much of a body is kept.
+/// The ping routes' handler (`ping.rs`): the monitor (by token, or by ping key and
+/// slug) and the action from the path, then the push's path. Every answer says how
+/// much of a body is kept.
 async fn ping(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -116,12 +138,8 @@ async fn ping(
     let (parts, body) = request.into_parts();
     // A token that does not even decode is as unknown as any other.
     let segments = segments.map(|Path(segments)| segments).unwrap_or_default();
-    let (token, action) = match segments.as_slice() {
-        [token] => (token.as_str(), Ok(ping::Action::Success)),
-        [token, action] => (token.as_str(), ping::Action::parse(action)),
-        _ => ("", Ok(ping::Action::Success)),
-    };
-    let mut response = respond(&state, peer, token, &parts, body, Asks::Ping(action)).await;
+    let (target, action) = ping::parse_path(&segments, &state.ping_key());
+    let mut response = respond(&state, peer, target, &parts, body, Asks::Ping(action)).await;
     response.headers_mut().insert(
         ping::BODY_LIMIT_HEADER,
         HeaderValue::from(state.ping_body_limit),
@@ -141,12 +159,12 @@ enum Asks {
 async fn respond(
     state: &AppState,
     peer: Option<IpAddr>,
-    token: &str,
+    target: Target<'_>,
     parts: &Parts,
     body: Body,
     asks: Asks,
 ) -> Response {
-    let outcome = accept(state, peer, token, parts, body, asks).await;
+    let outcome = accept(state, peer, target, parts, body, asks).await;
     let hot = prometheus::hot();
     match outcome {
         Ok(status) => {
@@ -181,7 +199,7 @@ async fn respond(
 async fn accept(
     state: &AppState,
     peer: Option<IpAddr>,
-    token: &str,
+    target: Target<'_>,
     parts: &Parts,
     body: Body,
     asks: Asks,
@@ -206,11 +224,16 @@ async fn accept(
             state.ping_body_limit,
         )?),
     };
-    let monitor = state
-        .registry
-        .directory()
-        .by_token_text(token)
-        .ok_or(ApiError::UnknownToken)?;
+    let monitor = match target {
+        Target::Token(token) => state
+            .registry
+            .directory()
+            .by_token_text(token)
+            .ok_or(ApiError::UnknownToken)?,
+        Target::Slug { slug, key_matches } => {
+            by_slug(state, slug, key_matches, parts.uri.query()).await?
+        }
+    };
     if let Err(not_until) = state.limiter.check_key(&monitor.id) {
         return Err(ApiError::RateLimited {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),
@@ -237,6 +260,48 @@ async fn accept(
         Ok(()) => Ok(status),
         // Deleted between the lookup and the delivery: the token no longer exists.
         Err(RegistryError::NotFound) => Err(ApiError::UnknownToken),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The monitor a slug ping URL names; with `?create=1` and `--ping-auto-create`, a
+/// new one (with the defaults) for a slug no monitor has.
+async fn by_slug(
+    state: &AppState,
+    slug: &str,
+    key_matches: bool,
+    query: Option<&str>,
+) -> Result<MonitorHandle, ApiError> {
+    const NO_SUCH_SLUG: &str = "no monitor has this ping key and slug";
+    if !key_matches {
+        return Err(ApiError::NotFound(NO_SUCH_SLUG));
+    }
+    let directory = state.registry.directory();
+    if let Some(monitor) = directory.by_slug(slug) {
+        return Ok(monitor);
+    }
+    if !ping::wants_create(query) {
+        return Err(ApiError::NotFound(NO_SUCH_SLUG));
+    }
+    if !state.ping_auto_create {
+        return Err(ApiError::NotFound(
+            "no monitor has this slug, and ?create=1 creates one only when the server runs \
+             with --ping-auto-create",
+        ));
+    }
+    let config = MonitorConfig {
+        slug: Some(slug.to_owned()),
+        interval_seconds: ping::AUTO_CREATED_INTERVAL_SECONDS,
+        ..MonitorConfig::new(slug, ping::AUTO_CREATED_TIMEOUT_SECONDS)
+    };
+    match state.registry.create(config).await {
+        Ok(created) => directory
+            .by_token(&created.token)
+            .ok_or(ApiError::Unavailable("monitor is restarting; retry")),
+        // Created by a ping that came first, or on its way.
+        Err(RegistryError::SlugTaken) => directory.by_slug(slug).ok_or(ApiError::Unavailable(
+            "the monitor of this slug is being created; retry",
+        )),
         Err(error) => Err(error.into()),
     }
 }

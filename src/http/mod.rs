@@ -1,14 +1,15 @@
 //! The HTTP side. `serve` accepts connections (with `tls`) and hands each request to
 //! [`App`], which sends plain pushes straight to `ingress` (the hot path) and
-//! everything else through [`router`]. The routes: `ingress` (push), `api` and
-//! `channels` (management), `api_keys`, `ops` (health, readiness, metrics), each with
-//! its `router()`; `auth` decides who may call the management API, `source` where a
+//! everything else through [`router`]. The routes: `ingress` (push and ping, with
+//! `ping`), `api` and `channels` (management), `api_keys`, `settings`, `ops` (health,
+//! readiness, metrics), each with its `router()`; `auth` decides who may call the management API, `source` where a
 //! push comes from, and `error` turns every failure into its JSON answer.
 //!
 //! Handlers never append a monitor's events: they ask its actor, through the registry.
-//! They write only channels (through `alert::Channels`) and API keys (through
-//! `auth::ApiKeyRing`), each made durable before its map in memory changes, and read
-//! the store directly for listings, history and `/metrics`.
+//! They write only channels (through `alert::Channels`), API keys (through
+//! `auth::ApiKeyRing`) and the ping key (`settings`), each made durable before its
+//! copy in memory changes, and read the store directly for listings, history and
+//! `/metrics`.
 
 pub mod api;
 pub mod api_keys;
@@ -20,6 +21,7 @@ pub mod monitor_fields;
 pub mod ops;
 pub mod ping;
 pub mod serve;
+pub mod settings;
 pub mod signal_params;
 pub mod source;
 pub mod tls;
@@ -45,6 +47,7 @@ use crate::clock::Clock;
 use crate::config::{RateLimit, TrustedProxies};
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::MonitorId;
+use crate::domain::ping_key::PingKey;
 use crate::monitor::Registry;
 use crate::prometheus;
 use crate::store::EventStore;
@@ -94,6 +97,11 @@ pub struct Shared {
     /// Bytes of a ping's body kept as a run's output (`--ping-body-limit`; the limit
     /// `domain::event::Output::from_body` cuts at).
     pub ping_body_limit: usize,
+    /// The installation's ping key (`settings.rs`), changed only once a rotation is
+    /// durable.
+    pub ping_key: std::sync::RwLock<PingKey>,
+    /// Whether `?create=1` creates a monitor for an unknown slug (`--ping-auto-create`).
+    pub ping_auto_create: bool,
     latency: LatencyHistograms,
     phase: AtomicU8,
 }
@@ -115,6 +123,8 @@ impl AppState {
         monitor_metrics: bool,
         clock: Clock,
         ping_body_limit: usize,
+        ping_key: PingKey,
+        ping_auto_create: bool,
     ) -> Self {
         let api_keys = auth::ApiKeyRing::new(store.clone(), api_keys);
         Self(Arc::new(Shared {
@@ -132,6 +142,8 @@ impl AppState {
             monitor_metrics,
             clock,
             ping_body_limit,
+            ping_key: std::sync::RwLock::new(ping_key),
+            ping_auto_create,
             latency: LatencyHistograms::default(),
             phase: AtomicU8::new(Phase::Starting as u8),
         }))
@@ -160,6 +172,14 @@ impl AppState {
 
     pub fn set_phase(&self, phase: Phase) {
         self.0.phase.store(phase as u8, Ordering::Release);
+    }
+
+    /// The ping key now.
+    pub fn ping_key(&self) -> PingKey {
+        *self
+            .ping_key
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Refuses work until every monitor has been rebuilt (and while draining).
@@ -245,6 +265,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(state.clone()))
         .merge(channels::router(state.clone()))
         .merge(api_keys::router(state.clone()))
+        .merge(settings::router(state.clone()))
         .merge(ops::router())
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
@@ -351,6 +372,7 @@ const ROUTES: &[&str] = &[
     "/api/push/{token}", // PUSH_ROUTE
     "/ping/{token}",
     "/ping/{token}/{action}",
+    "/ping/{ping_key}/{slug}/{action}",
     "/api/monitors",
     "/api/monitors/{id}",
     "/api/monitors/{id}/rotate-token",
@@ -362,6 +384,8 @@ const ROUTES: &[&str] = &[
     "/api/channels/{id}/test",
     "/api/keys",
     "/api/keys/{id}",
+    "/api/settings",
+    "/api/settings/ping-key/rotate",
     "/healthz",
     "/readyz",
     "/metrics",

@@ -1,12 +1,82 @@
-//! The Healthchecks-compatible ping URLs (`docs/api.md`, "Ping URLs"): what a ping's
-//! path, query and body say, as a [`Signal`]. Everything else a ping goes through
-//! (rate limits, the lookup, the delivery to the actor, the answer) is the push's, in
-//! `ingress`. As for a push, all of it is checked before the token is looked at.
+//! The Healthchecks-compatible ping URLs (`docs/api.md`, "Ping URLs"): which monitor a
+//! ping's path names (by push token, or by the installation's ping key and a slug),
+//! and what its path, query and body say, as a [`Signal`]. Everything else a ping
+//! goes through (rate limits, the lookup, the delivery to the actor, the answer) is
+//! the push's, in `ingress`. As for a push, all of it is checked before the token or
+//! slug is looked up.
+
+use subtle::ConstantTimeEq as _;
 
 use crate::domain::event::{Output, RunId};
+use crate::domain::ping_key::PingKey;
 use crate::domain::signal::{Signal, SignalKind};
+use crate::domain::slug;
 
 use super::error::ApiError;
+
+/// The monitor a ping URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// `/ping/{token}…`
+    Token(&'a str),
+    /// `/ping/{ping_key}/{slug}…`; `key_matches` says whether the key is this
+    /// installation's (if not, no monitor is named).
+    Slug { slug: &'a str, key_matches: bool },
+}
+
+/// What a ping URL's path segments (after `/ping/`) name and ask, with `ping_key` the
+/// installation's. Two segments are a token and an action, or, when the first has a
+/// ping key's shape and the second is no action, a ping key and a slug.
+pub fn parse_path<'a>(
+    segments: &'a [String],
+    ping_key: &PingKey,
+) -> (Target<'a>, Result<Action, ApiError>) {
+    let key_matches = |text: &str| {
+        PingKey::parse(text)
+            .is_some_and(|given| bool::from(given.as_bytes().ct_eq(ping_key.as_bytes())))
+    };
+    let slug_target = |key: &str, slug: &'a str| -> Result<Target<'a>, ApiError> {
+        if !slug::is_slug(slug) {
+            return Err(ApiError::BadRequest(format!(
+                "a slug is {}, not {:?}",
+                slug::SLUG_RULE,
+                shown(slug)
+            )));
+        }
+        Ok(Target::Slug {
+            slug,
+            key_matches: key_matches(key),
+        })
+    };
+    match segments {
+        [token] => (Target::Token(token), Ok(Action::Success)),
+        [first, second] => match Action::parse(second) {
+            Err(_) if PingKey::parse(first).is_some() => match slug_target(first, second) {
+                Ok(target) => (target, Ok(Action::Success)),
+                Err(error) => (Target::Token(first), Err(error)),
+            },
+            action => (Target::Token(first), action),
+        },
+        [key, slug, action] => match slug_target(key, slug) {
+            Ok(target) => (target, Action::parse(action)),
+            Err(error) => (Target::Token(key), Err(error)),
+        },
+        // The router has no other ping route; a path that does not decode names none.
+        _ => (Target::Token(""), Ok(Action::Success)),
+    }
+}
+
+/// Whether a slug ping's query asks to create its monitor (`?create=1`).
+pub fn wants_create(query: Option<&str>) -> bool {
+    query.is_some_and(|query| {
+        form_urlencoded::parse(query.as_bytes()).any(|(key, value)| key == "create" && value == "1")
+    })
+}
+
+/// A monitor made by `?create=1` is due daily and goes down 25 hours after its last
+/// success, as Healthchecks' default period of a day and grace of an hour.
+pub const AUTO_CREATED_INTERVAL_SECONDS: u32 = 86_400;
+pub const AUTO_CREATED_TIMEOUT_SECONDS: u32 = 90_000;
 
 /// The answer header saying how many bytes of a ping's body are kept, as
 /// Healthchecks sends it.
@@ -85,6 +155,79 @@ fn shown(text: &str) -> String {
 mod tests {
     use super::*;
     use axum::http::StatusCode;
+
+    #[test]
+    fn paths_name_a_token_or_a_key_and_a_slug() {
+        let key = PingKey::from_bytes([3; 16]);
+        let other = PingKey::from_bytes([4; 16]).reveal();
+        let path = |segments: &[&str]| -> Vec<String> {
+            segments
+                .iter()
+                .map(|segment| (*segment).to_owned())
+                .collect()
+        };
+        let uuid = "5b2c9a1e-8f3d-4c6a-9e7b-2d1f0a3c4b5e";
+        let cases = [
+            (path(&[uuid]), Target::Token(uuid), Some(Action::Success)),
+            (
+                path(&[uuid, "7"]),
+                Target::Token(uuid),
+                Some(Action::Exit(7)),
+            ),
+            (path(&[uuid, "backup"]), Target::Token(uuid), None),
+            (
+                path(&[&key.reveal(), "backup"]),
+                Target::Slug {
+                    slug: "backup",
+                    key_matches: true,
+                },
+                Some(Action::Success),
+            ),
+            (
+                path(&[&key.reveal(), "backup", "fail"]),
+                Target::Slug {
+                    slug: "backup",
+                    key_matches: true,
+                },
+                Some(Action::Fail),
+            ),
+            (
+                path(&[&other, "backup", "3"]),
+                Target::Slug {
+                    slug: "backup",
+                    key_matches: false,
+                },
+                Some(Action::Exit(3)),
+            ),
+            // A key-shaped token with an action is a token URL.
+            (
+                path(&[&key.reveal(), "start"]),
+                Target::Token(&key.reveal()),
+                Some(Action::Start),
+            ),
+        ];
+        for (segments, target, action) in &cases {
+            let (found, asked) = parse_path(segments, &key);
+            assert_eq!(found, *target, "{segments:?}");
+            assert_eq!(asked.ok(), *action, "{segments:?}");
+        }
+        for bad in [
+            path(&[&key.reveal(), "Backup"]),
+            path(&[&key.reveal(), "backup", "256"]),
+            path(&[&key.reveal(), "back_up", "start"]),
+        ] {
+            let (_, asked) = parse_path(&bad, &key);
+            assert_eq!(
+                asked.expect_err("a 400").status(),
+                StatusCode::BAD_REQUEST,
+                "{bad:?}"
+            );
+        }
+        assert!(wants_create(Some("create=1")));
+        assert!(wants_create(Some("rid=x&create=1")));
+        assert!(!wants_create(Some("create=0")));
+        assert!(!wants_create(None));
+    }
 
     #[test]
     fn the_last_segment_is_an_action_or_a_400() {

@@ -142,7 +142,7 @@ impl Actor for MonitorActor {
                     let _ = reply.send(Err(CommandError::Rejected(rejection)));
                     return Ok(());
                 }
-                let outcome = execute(&myself, state, command)
+                let outcome = execute(&myself, state, *command)
                     .await
                     .map(|()| state.monitor.clone())
                     .map_err(CommandError::from);

@@ -29,8 +29,9 @@ pub enum MonitorMsg {
     /// A job's signal arrived (boxed: it is rare, and larger than a heartbeat);
     /// answered once it is durable.
     Signal(Box<Signal>, Reply<()>),
-    /// A management command; answered with the state after it.
-    Execute(Command, oneshot::Sender<Result<Monitor, CommandError>>),
+    /// A management command; answered with the state after it. Boxed: a
+    /// configuration patch is large, and every heartbeat's message would be as large.
+    Execute(Box<Command>, oneshot::Sender<Result<Monitor, CommandError>>),
     /// The current state, for the API and tests.
     GetState(oneshot::Sender<Monitor>),
     /// The deadline timer of the given generation fired.

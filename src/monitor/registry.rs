@@ -396,7 +396,7 @@ impl Registry {
         let _pending = PendingGuard::new(&self.pending);
         let (reply, answer) = oneshot::channel();
         actor
-            .cast(MonitorMsg::Execute(command, reply))
+            .cast(MonitorMsg::Execute(Box::new(command), reply))
             .map_err(|_| RegistryError::Unavailable)?;
         Ok(answer.await.map_err(|_| RegistryError::Unavailable)??)
     }
@@ -432,7 +432,7 @@ impl Registry {
                 restart_grace_seconds,
             };
             // An actor that is gone is restarted by supervision, which judges it anew.
-            let _ = actor.cast(MonitorMsg::Execute(command, reply));
+            let _ = actor.cast(MonitorMsg::Execute(Box::new(command), reply));
         }
     }
 

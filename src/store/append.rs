@@ -13,6 +13,7 @@ use crate::domain::channel::ChannelEvent;
 use crate::domain::event::{DeliveryOutcome, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
+use crate::domain::ping_key::PingKey;
 
 use super::StoreError;
 
@@ -120,6 +121,8 @@ pub(super) enum WriteRequest {
     Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),
     /// An API key created or revoked: its record and its event.
     ApiKey(ApiKeyChange, oneshot::Sender<Result<u64, StoreError>>),
+    /// A new ping key: its record and its log entry (`ping_key.rs`).
+    PingKey(PingKey, oneshot::Sender<Result<u64, StoreError>>),
     /// The barrier before a monitor's actor is rebuilt from the store: answered once
     /// everything sent before it has been written (or refused).
     StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),

@@ -30,6 +30,7 @@ mod installation;
 pub mod layout;
 pub mod mark;
 mod open;
+mod ping_key;
 mod quarantine;
 mod read;
 pub mod replay;

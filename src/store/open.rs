@@ -281,6 +281,11 @@ pub(super) fn open_checked(data_dir: &Path, options: OpenOptions) -> Result<Chec
             batch.commit().map_err(|error| classify(data_dir, error))?;
             recovered.set(Ks::Meta, floor);
         }
+        // Numbered, above everything (the mark included): a rotation later logs the
+        // next key after it.
+        if let Some(seq) = super::ping_key::create_if_missing(&handles, recovered.max() + 1)? {
+            recovered.set(Ks::Meta, seq);
+        }
         let fresh = Mark {
             seqs: recovered,
             acknowledged_before: None,

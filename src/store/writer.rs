@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use crate::domain::channel::ChannelEvent;
 use crate::domain::event::Event;
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
+use crate::domain::ping_key::PingKey;
 use crate::prometheus;
 
 use super::api_keys::{self, ApiKeyChange};
@@ -39,6 +40,7 @@ pub(super) enum Pending {
     Channel(ChannelWrite),
     Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),
     ApiKey(ApiKeyChange, oneshot::Sender<Result<u64, StoreError>>),
+    PingKey(PingKey, oneshot::Sender<Result<u64, StoreError>>),
     StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),
 }
 
@@ -112,6 +114,9 @@ impl Writer {
                     }
                     WriteRequest::ApiKey(change, reply) => {
                         pending.push(Pending::ApiKey(change, reply));
+                    }
+                    WriteRequest::PingKey(key, reply) => {
+                        pending.push(Pending::PingKey(key, reply));
                     }
                     WriteRequest::StartRebuild(monitor, reply) => {
                         pending.push(Pending::StartRebuild(monitor, reply));
@@ -201,6 +206,12 @@ impl Writer {
                     touched[Ks::ApiKeys as usize] = true;
                     touched[Ks::ApiKeyEvents as usize] = true;
                     self.stage_api_key(handles, &mut batch, change)
+                }
+                // `meta`, which every batch writes.
+                Pending::PingKey(key, _) => {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    super::ping_key::stage(handles, &mut batch, key, seq).map(|()| seq)
                 }
                 Pending::StartRebuild(monitor, _) => {
                     quarantine.rebuild_started(*monitor);
@@ -489,6 +500,7 @@ impl Pending {
             Pending::Channel(write) => write.reply,
             Pending::Settle(_, reply)
             | Pending::ApiKey(_, reply)
+            | Pending::PingKey(_, reply)
             | Pending::StartRebuild(_, reply) => reply,
         };
         let _ = reply.send(result);

@@ -221,15 +221,18 @@ async fn a_body_is_the_runs_output_cut_to_the_ping_body_limit() {
         .unwrap();
     assert_eq!(response.headers()["ping-body-limit"], "40");
     expect_json(response, StatusCode::OK).await;
-    let events = app.all_events(&id).await;
-    assert!(events.iter().any(|event| event.kind == "log"), "{events:?}");
     let response = app
-        .api(Method::GET, &format!("/api/monitors/{id}/events?limit=1"))
+        .api(Method::GET, &format!("/api/monitors/{id}/events?limit=50"))
         .send()
         .await
         .unwrap();
-    let newest = &expect_json(response, StatusCode::OK).await["events"][0];
-    assert_eq!(newest["kind"], "log", "{newest}");
+    let events = expect_json(response, StatusCode::OK).await;
+    let newest = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|event| event["kind"] == "log")
+        .unwrap_or_else(|| panic!("no log event: {events}"));
     assert_eq!(
         newest["output"], r#"{"progress": "half way through the secon"#,
         "{newest}"
@@ -359,4 +362,245 @@ async fn uptime_kumas_push_line_keeps_a_kuma_token_monitor_up_and_ping_is_the_va
     )
     .await;
     assert!(error.starts_with("ping must be"), "{error}");
+}
+
+/// `GET /api/settings` with the admin token: the settings object.
+async fn settings(app: &TestApp) -> Value {
+    let response = app.api(Method::GET, "/api/settings").send().await.unwrap();
+    expect_json(response, StatusCode::OK).await
+}
+
+fn ping_key(settings: &Value) -> String {
+    let key = settings["ping_key"]
+        .as_str()
+        .expect("a ping key")
+        .to_owned();
+    assert_eq!(key.len(), 22, "{settings}");
+    key
+}
+
+#[tokio::test]
+async fn slug_urls_go_by_the_ping_key_which_survives_restarts_and_rotates() {
+    let app = spawn_app().await;
+    let shown = settings(&app).await;
+    let key = ping_key(&shown);
+    assert_eq!(
+        shown["ping_url_prefix"],
+        format!("{}/ping/{key}", app.base_url),
+        "{shown}"
+    );
+    assert_eq!(shown["ping_auto_create"], false, "{shown}");
+    let (id, _) = create(
+        &app,
+        json!({"name": "db backup", "timeout_seconds": 3600, "slug": "db-backup"}),
+    )
+    .await;
+    assert_eq!(monitor_json(&app, &id).await["slug"], "db-backup");
+    // Healthchecks' cron line, with a slug URL.
+    let ping = format!("curl -fsS -m 10 --retry 5 -o /dev/null $HOST/ping/{key}/db-backup");
+    let line = format!("{ping}/start && sh -c 'exit 4'; {ping}/$?");
+    assert_eq!(shell(&app, &line).await, 0, "{line}");
+    let shown = monitor_json(&app, &id).await;
+    assert_eq!(shown["status"], "down", "{shown}");
+    assert_eq!(shown["last_run"]["exit_status"], 4, "{shown}");
+    assert_eq!(shell(&app, &ping).await, 0, "{ping}");
+    assert_eq!(monitor_json(&app, &id).await["status"], "up");
+
+    // Kept across a restart, and `pushmon check` finds the record equal to its log.
+    let stopped = app.shutdown().await;
+    crate::support::check_store(stopped.data_dir.path());
+    let app = stopped.start().await;
+    assert_eq!(ping_key(&settings(&app).await), key);
+
+    // Only the admin sees or rotates it.
+    let response = app
+        .api(Method::POST, "/api/keys")
+        .json(&json!({"name": "ci", "scope": "write"}))
+        .send()
+        .await
+        .unwrap();
+    let api_key = expect_json(response, StatusCode::CREATED).await["key"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    for (method, path) in [
+        (Method::GET, "/api/settings"),
+        (Method::POST, "/api/settings/ping-key/rotate"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth(&api_key)
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, StatusCode::FORBIDDEN).await;
+        let response = app
+            .client
+            .request(method, app.url(path))
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, StatusCode::UNAUTHORIZED).await;
+    }
+
+    let response = app
+        .api(Method::POST, "/api/settings/ping-key/rotate")
+        .send()
+        .await
+        .unwrap();
+    let rotated = ping_key(&expect_json(response, StatusCode::OK).await);
+    assert_ne!(rotated, key);
+    assert_eq!(ping_key(&settings(&app).await), rotated);
+    let old = app
+        .client
+        .get(app.url(&format!("/ping/{key}/db-backup")))
+        .send()
+        .await
+        .unwrap();
+    expect_error(old, StatusCode::NOT_FOUND).await;
+    let line =
+        format!("curl -fsS -m 10 --retry 5 -o /dev/null $HOST/ping/{rotated}/db-backup/fail");
+    assert_eq!(shell(&app, &line).await, 0, "{line}");
+    assert_eq!(monitor_json(&app, &id).await["status"], "down");
+    let stopped = app.shutdown().await;
+    crate::support::check_store(stopped.data_dir.path());
+    let app = stopped.start().await;
+    assert_eq!(ping_key(&settings(&app).await), rotated);
+}
+
+#[tokio::test]
+async fn slugs_are_checked_and_unique_and_can_be_changed_or_taken_away() {
+    let app = spawn_app().await;
+    let key = ping_key(&settings(&app).await);
+    let (first, _) = create(
+        &app,
+        json!({"name": "one", "timeout_seconds": 60, "slug": "nightly"}),
+    )
+    .await;
+    for slug in [
+        json!("Nightly"),
+        json!("a_b"),
+        json!(""),
+        json!("a".repeat(101)),
+        json!(7),
+    ] {
+        let error = expect_error(
+            app.post_monitor(&json!({"name": "two", "timeout_seconds": 60, "slug": slug}))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert!(error.starts_with("slug must be"), "{slug}: {error}");
+    }
+    let error = expect_error(
+        app.post_monitor(&json!({"name": "two", "timeout_seconds": 60, "slug": "nightly"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(error.contains("slug is already used"), "{error}");
+    let (second, _) = create(
+        &app,
+        json!({"name": "two", "timeout_seconds": 60, "slug": "weekly"}),
+    )
+    .await;
+    let taken = app
+        .patch_monitor(&second, &json!({"slug": "nightly"}))
+        .await;
+    expect_error(taken, StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    // Moved: the old slug stops working, the new one works.
+    let moved = app.patch_monitor(&first, &json!({"slug": "daily"})).await;
+    assert_eq!(expect_json(moved, StatusCode::OK).await["slug"], "daily");
+    let url = |slug: &str| app.url(&format!("/ping/{key}/{slug}"));
+    let gone = app.client.get(url("nightly")).send().await.unwrap();
+    expect_error(gone, StatusCode::NOT_FOUND).await;
+    let ok = app.client.post(url("daily")).send().await.unwrap();
+    expect_json(ok, StatusCode::OK).await;
+    assert_eq!(app.get_monitor(&first).await.status, Status::Up);
+    // Free again: another monitor may take it.
+    let reused = app
+        .patch_monitor(&second, &json!({"slug": "nightly"}))
+        .await;
+    expect_json(reused, StatusCode::OK).await;
+    // Taken away: no slug URL at all.
+    let cleared = app.patch_monitor(&first, &json!({"slug": null})).await;
+    assert!(
+        expect_json(cleared, StatusCode::OK)
+            .await
+            .get("slug")
+            .is_none()
+    );
+    let gone = app.client.get(url("daily")).send().await.unwrap();
+    expect_error(gone, StatusCode::NOT_FOUND).await;
+    // A deleted monitor's slug stops working.
+    expect_json(app.delete_monitor(&second).await, StatusCode::NO_CONTENT).await;
+    let gone = app.client.get(url("nightly")).send().await.unwrap();
+    expect_error(gone, StatusCode::NOT_FOUND).await;
+    // Not a slug: 400, before anything is looked up.
+    let bad = app
+        .client
+        .get(app.url(&format!("/ping/{key}/Not_A_Slug/start")))
+        .send()
+        .await
+        .unwrap();
+    expect_error(bad, StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test]
+async fn create_1_makes_a_monitor_only_with_ping_auto_create() {
+    let app = spawn_app().await;
+    let key = ping_key(&settings(&app).await);
+    let url = format!("$HOST/ping/{key}/new-job?create=1");
+    let response = app
+        .client
+        .get(app.url(&format!("/ping/{key}/new-job?create=1")))
+        .send()
+        .await
+        .unwrap();
+    let error = expect_error(response, StatusCode::NOT_FOUND).await;
+    assert!(error.contains("--ping-auto-create"), "{error}");
+    // curl -f fails on the 404.
+    assert_eq!(
+        shell_output(&app, &format!("curl -fsS -m 10 -o /dev/null \"{url}\""))
+            .await
+            .0,
+        22
+    );
+    assert!(app.list_monitors().await.is_empty());
+
+    let app = spawn_app_with(|config| config.ping_auto_create = true).await;
+    let key = ping_key(&settings(&app).await);
+    assert_eq!(settings(&app).await["ping_auto_create"], true);
+    // Without create=1 an unknown slug is still 404.
+    let response = app
+        .client
+        .get(app.url(&format!("/ping/{key}/new-job")))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::NOT_FOUND).await;
+    let ping = format!("curl -fsS -m 10 --retry 5 -o /dev/null \"$HOST/ping/{key}/new-job");
+    let line = format!("{ping}/start?create=1\" && sh -c 'exit 0'; {ping}/$??create=1\"");
+    assert_eq!(shell(&app, &line).await, 0, "{line}");
+    let monitors = app.list_monitors().await;
+    assert_eq!(monitors.len(), 1, "created once: {monitors:?}");
+    let shown = monitor_json(&app, &monitors[0].id).await;
+    assert_eq!(shown["name"], "new-job", "{shown}");
+    assert_eq!(shown["slug"], "new-job", "{shown}");
+    assert_eq!(shown["status"], "up", "{shown}");
+    assert_eq!(shown["timeout_seconds"], 90_000, "{shown}");
+    assert_eq!(shown["interval_seconds"], 86_400, "{shown}");
+    assert_eq!(shown["last_run"]["exit_status"], 0, "{shown}");
+    // A wrong key creates nothing.
+    let wrong = "AAAAAAAAAAAAAAAAAAAAAA";
+    let response = app
+        .client
+        .get(app.url(&format!("/ping/{wrong}/other-job?create=1")))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::NOT_FOUND).await;
+    assert_eq!(app.list_monitors().await.len(), 1);
 }
