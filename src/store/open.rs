@@ -273,6 +273,7 @@ pub(super) fn open_checked(data_dir: &Path, options: OpenOptions) -> Result<Chec
         // `replayable_from`: written before every later `meta` write, it cannot be lost
         // without them, and losing those is what the mark catches.
         super::installation::create_if_missing(&handles)?;
+        super::ping_key::create_if_missing(&handles)?;
         // Never below the mark: a sequence number is never used twice.
         let floor = mark.as_ref().map_or(0, |mark| mark.seqs.max());
         if floor > recovered.max() {
@@ -280,11 +281,6 @@ pub(super) fn open_checked(data_dir: &Path, options: OpenOptions) -> Result<Chec
             batch.insert(&handles.meta, layout::META_LAST_SEQ, floor.to_be_bytes());
             batch.commit().map_err(|error| classify(data_dir, error))?;
             recovered.set(Ks::Meta, floor);
-        }
-        // Numbered, above everything (the mark included): a rotation later logs the
-        // next key after it.
-        if let Some(seq) = super::ping_key::create_if_missing(&handles, recovered.max() + 1)? {
-            recovered.set(Ks::Meta, seq);
         }
         let fresh = Mark {
             seqs: recovered,

@@ -47,19 +47,20 @@ pub(super) fn stage(
     Ok(())
 }
 
-/// Makes the store's first ping key, durably, numbered `seq`, unless it has one;
-/// returns `seq` if it did. Called when the store is opened to serve, before the
-/// writer starts, so nothing races it.
-pub(super) fn create_if_missing(handles: &Handles, seq: u64) -> Result<Option<u64>, StoreError> {
+/// Makes the store's first ping key, durably, unless it has one. Called when the
+/// store is opened to serve, before the writer starts, so nothing races it.
+/// Unnumbered, like the installation id: logged at sequence number 0, before every
+/// rotation, and written before every later `meta` write, so it cannot be lost
+/// without them (which the mark catches).
+pub(super) fn create_if_missing(handles: &Handles) -> Result<(), StoreError> {
     if handles.meta.get(layout::META_PING_KEY)?.is_some() {
-        return Ok(None);
+        return Ok(());
     }
     let key = PingKey::from_bytes(rand::random());
     let mut batch = handles.db.batch().durability(Some(PersistMode::SyncData));
-    stage(handles, &mut batch, &key, seq)?;
-    batch.insert(&handles.meta, layout::META_LAST_SEQ, seq.to_be_bytes());
+    stage(handles, &mut batch, &key, 0)?;
     batch.commit()?;
-    Ok(Some(seq))
+    Ok(())
 }
 
 impl EventStore {
