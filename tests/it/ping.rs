@@ -7,27 +7,18 @@
 
 use std::time::Duration;
 
-use pushmon::alert::RetryPolicy;
-use pushmon::config::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::receiver::Receiver;
-use crate::support::{Status, TestApp, expect_error, expect_json, spawn_app, spawn_app_with};
+use crate::support::{
+    Status, TestApp, expect_error, expect_json, fast_alert_retries, spawn_app, spawn_app_with,
+};
 
 /// A Healthchecks check's UUID, as its ping URL carries it.
 const HC_UUID: &str = "5b2c9a1e-8f3d-4c6a-9e7b-2d1f0a3c4b5e";
 /// An Uptime Kuma push token: 32 letters and digits, as Kuma makes them.
 const KUMA_TOKEN: &str = "Xq7LmP2vR9sT4wZk8NcB3hJ6yD1fG5aE";
-
-fn fast_retries(config: &mut Config) {
-    config.alert_retry = RetryPolicy {
-        initial: Duration::from_millis(50),
-        max: Duration::from_millis(400),
-        max_attempts: 4,
-    };
-    config.alert_timeout = Duration::from_secs(1);
-}
 
 /// `line` run by `sh -c` with `$HOST` set to the server's `http://127.0.0.1:port`;
 /// returns its exit code, asserting nothing was printed on standard error (the
@@ -63,12 +54,7 @@ async fn shell_output(app: &TestApp, line: &str) -> (i32, String, String) {
 }
 
 async fn monitor_json(app: &TestApp, id: &str) -> Value {
-    let response = app
-        .api(Method::GET, &format!("/api/monitors/{id}"))
-        .send()
-        .await
-        .unwrap();
-    expect_json(response, StatusCode::OK).await
+    app.monitor_value(id).await
 }
 
 async fn create(app: &TestApp, body: Value) -> (String, String) {
@@ -126,7 +112,7 @@ async fn healthchecks_curl_line_keeps_a_uuid_monitor_up_by_every_method() {
 #[tokio::test]
 async fn a_cron_line_with_start_and_its_exit_status_records_the_run_and_alerts() {
     let receiver = Receiver::start().await;
-    let app = spawn_app_with(fast_retries).await;
+    let app = spawn_app_with(fast_alert_retries).await;
     let channel = webhook_channel(&app, &receiver).await;
     let (id, _) = create(
         &app,
@@ -177,7 +163,7 @@ async fn a_cron_line_with_start_and_its_exit_status_records_the_run_and_alerts()
 async fn a_body_is_the_runs_output_cut_to_the_ping_body_limit() {
     let receiver = Receiver::start().await;
     let app = spawn_app_with(|config| {
-        fast_retries(config);
+        fast_alert_retries(config);
         config.ping_body_limit = 40;
     })
     .await;
@@ -452,13 +438,8 @@ async fn slug_urls_go_by_the_ping_key_which_survives_restarts_and_rotates() {
     let rotated = ping_key(&expect_json(response, StatusCode::OK).await);
     assert_ne!(rotated, key);
     assert_eq!(ping_key(&settings(&app).await), rotated);
-    let old = app
-        .client
-        .get(app.url(&format!("/ping/{key}/db-backup")))
-        .send()
-        .await
-        .unwrap();
-    expect_error(old, StatusCode::NOT_FOUND).await;
+    app.get_error(&format!("/ping/{key}/db-backup"), StatusCode::NOT_FOUND)
+        .await;
     let line =
         format!("curl -fsS -m 10 --retry 5 -o /dev/null $HOST/ping/{rotated}/db-backup/fail");
     assert_eq!(shell(&app, &line).await, 0, "{line}");
@@ -513,10 +494,14 @@ async fn slugs_are_checked_and_unique_and_can_be_changed_or_taken_away() {
     // Moved: the old slug stops working, the new one works.
     let moved = app.patch_monitor(&first, &json!({"slug": "daily"})).await;
     assert_eq!(expect_json(moved, StatusCode::OK).await["slug"], "daily");
-    let url = |slug: &str| app.url(&format!("/ping/{key}/{slug}"));
-    let gone = app.client.get(url("nightly")).send().await.unwrap();
-    expect_error(gone, StatusCode::NOT_FOUND).await;
-    let ok = app.client.post(url("daily")).send().await.unwrap();
+    app.get_error(&format!("/ping/{key}/nightly"), StatusCode::NOT_FOUND)
+        .await;
+    let ok = app
+        .client
+        .post(app.url(&format!("/ping/{key}/daily")))
+        .send()
+        .await
+        .unwrap();
     expect_json(ok, StatusCode::OK).await;
     assert_eq!(app.get_monitor(&first).await.status, Status::Up);
     // Free again: another monitor may take it.
@@ -532,20 +517,18 @@ async fn slugs_are_checked_and_unique_and_can_be_changed_or_taken_away() {
             .get("slug")
             .is_none()
     );
-    let gone = app.client.get(url("daily")).send().await.unwrap();
-    expect_error(gone, StatusCode::NOT_FOUND).await;
+    app.get_error(&format!("/ping/{key}/daily"), StatusCode::NOT_FOUND)
+        .await;
     // A deleted monitor's slug stops working.
     expect_json(app.delete_monitor(&second).await, StatusCode::NO_CONTENT).await;
-    let gone = app.client.get(url("nightly")).send().await.unwrap();
-    expect_error(gone, StatusCode::NOT_FOUND).await;
+    app.get_error(&format!("/ping/{key}/nightly"), StatusCode::NOT_FOUND)
+        .await;
     // Not a slug: 400, before anything is looked up.
-    let bad = app
-        .client
-        .get(app.url(&format!("/ping/{key}/Not_A_Slug/start")))
-        .send()
-        .await
-        .unwrap();
-    expect_error(bad, StatusCode::BAD_REQUEST).await;
+    app.get_error(
+        &format!("/ping/{key}/Not_A_Slug/start"),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -553,13 +536,12 @@ async fn create_1_makes_a_monitor_only_with_ping_auto_create() {
     let app = spawn_app().await;
     let key = ping_key(&settings(&app).await);
     let url = format!("$HOST/ping/{key}/new-job?create=1");
-    let response = app
-        .client
-        .get(app.url(&format!("/ping/{key}/new-job?create=1")))
-        .send()
-        .await
-        .unwrap();
-    let error = expect_error(response, StatusCode::NOT_FOUND).await;
+    let error = app
+        .get_error(
+            &format!("/ping/{key}/new-job?create=1"),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
     assert!(error.contains("--ping-auto-create"), "{error}");
     // curl -f fails on the 404.
     assert_eq!(
@@ -574,13 +556,8 @@ async fn create_1_makes_a_monitor_only_with_ping_auto_create() {
     let key = ping_key(&settings(&app).await);
     assert_eq!(settings(&app).await["ping_auto_create"], true);
     // Without create=1 an unknown slug is still 404.
-    let response = app
-        .client
-        .get(app.url(&format!("/ping/{key}/new-job")))
-        .send()
-        .await
-        .unwrap();
-    expect_error(response, StatusCode::NOT_FOUND).await;
+    app.get_error(&format!("/ping/{key}/new-job"), StatusCode::NOT_FOUND)
+        .await;
     let ping = format!("curl -fsS -m 10 --retry 5 -o /dev/null \"$HOST/ping/{key}/new-job");
     let line = format!("{ping}/start?create=1\" && sh -c 'exit 0'; {ping}/$??create=1\"");
     assert_eq!(shell(&app, &line).await, 0, "{line}");
@@ -595,12 +572,10 @@ async fn create_1_makes_a_monitor_only_with_ping_auto_create() {
     assert_eq!(shown["last_run"]["exit_status"], 0, "{shown}");
     // A wrong key creates nothing.
     let wrong = "AAAAAAAAAAAAAAAAAAAAAA";
-    let response = app
-        .client
-        .get(app.url(&format!("/ping/{wrong}/other-job?create=1")))
-        .send()
-        .await
-        .unwrap();
-    expect_error(response, StatusCode::NOT_FOUND).await;
+    app.get_error(
+        &format!("/ping/{wrong}/other-job?create=1"),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     assert_eq!(app.list_monitors().await.len(), 1);
 }

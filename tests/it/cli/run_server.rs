@@ -20,12 +20,7 @@ async fn run_against(app: &TestApp, token: &str, extra: &[&str], command: &[&str
 
 /// The monitor as the API shows it, with its runs.
 async fn monitor_json(app: &TestApp, id: &str) -> Value {
-    let response = app
-        .api(reqwest::Method::GET, &format!("/api/monitors/{id}"))
-        .send()
-        .await
-        .unwrap();
-    crate::support::expect_json(response, reqwest::StatusCode::OK).await
+    app.monitor_value(id).await
 }
 
 #[tokio::test]
