@@ -767,7 +767,7 @@ async fn created_and_updated_events_show_the_whole_configuration() {
             "schedule": null, "timezone": null, "grace_seconds": null,
             "max_runtime_seconds": null, "min_runtime_seconds": null,
             "failure_threshold": 1, "recovery_threshold": 1, "realert_every_seconds": null,
-            "maintenance": [],
+            "maintenance": [], "slug": null,
         })
     };
     assert_eq!(
