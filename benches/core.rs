@@ -27,14 +27,7 @@ fn monitor() -> Monitor {
     Monitor::created(
         MonitorId::generate(Timestamp::from_millis(1_800_000_000_000)),
         Timestamp::from_millis(1_800_000_000_000),
-        MonitorConfig {
-            name: "nightly backup".to_owned(),
-            timeout_seconds: 60,
-            interval_seconds: 60,
-            channels: vec![],
-            key: None,
-            tags: vec![],
-        },
+        MonitorConfig::new("nightly backup", 60),
         PushToken::from_bytes([5; 16]),
     )
 }

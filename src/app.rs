@@ -118,6 +118,12 @@ pub async fn run_with_reload(
         .await
         .context("store read task")?
         .context("reading badges and status pages")?;
+    let reader = store.clone();
+    let ping_key = tokio::task::spawn_blocking(move || reader.ping_key())
+        .await
+        .context("store read task")?
+        .context("reading the ping key")?
+        .context("the store has no ping key (it is made when the store is opened)")?;
     let public_url = config.public_base_url(bound);
     if config.public_url_is_unreachable(bound) {
         tracing::warn!(
@@ -160,6 +166,9 @@ pub async fn run_with_reload(
         metrics,
         config.monitor_metrics,
         clock,
+        config.ping_body_limit,
+        ping_key,
+        config.ping_auto_create,
     );
 
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();

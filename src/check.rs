@@ -1,8 +1,8 @@
 //! `pushmon check`: opens a stopped server's store, reports acknowledged writes missing
 //! from it (its log ends before its high-water mark), and compares what the server
 //! starts from with a replay of the logs alone (`store::replay`): every monitor's
-//! snapshot, every channel's, API key's, badge's and status page's record, and the
-//! outbox.
+//! snapshot, every channel's, API key's, badge's and status page's record, the ping key,
+//! and the outbox.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -74,6 +74,13 @@ pub fn check_store(data_dir: &Path) -> anyhow::Result<CheckReport> {
         &replayed.publications,
         &mut mismatches,
     );
+    // Compared, never printed: it is a secret.
+    let (replayed_ping_key, ping_keys) = store.replay_ping_key()?;
+    if store.ping_key()? != replayed_ping_key {
+        mismatches.push(format!(
+            "ping key: the record differs from the last of its log's {ping_keys} entries"
+        ));
+    }
     let owed = outbox.len();
     compare(
         "owed delivery",

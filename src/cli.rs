@@ -100,6 +100,10 @@ pub struct ServeArgs {
     pub header_timeout: Option<String>,
     #[arg(long = setting::MAX_CONNECTIONS.flag, help = setting::MAX_CONNECTIONS.help())]
     pub max_connections: Option<String>,
+    #[arg(long = setting::PING_BODY_LIMIT.flag, help = setting::PING_BODY_LIMIT.help())]
+    pub ping_body_limit: Option<String>,
+    #[arg(long = setting::PING_AUTO_CREATE.flag, help = setting::PING_AUTO_CREATE.help())]
+    pub ping_auto_create: bool,
     #[arg(long = setting::MONITORS_FILE.flag, help = setting::MONITORS_FILE.help())]
     pub monitors_file: Option<PathBuf>,
     #[arg(
@@ -317,6 +321,24 @@ pub mod setting {
         name: "max connections",
         ..SETTING
     };
+    pub const PING_BODY_LIMIT: Setting = Setting {
+        flag: "ping-body-limit",
+        env: "PUSHMON_PING_BODY_LIMIT",
+        default: "10000",
+        about: "Bytes of a job's output (a ping's body) kept with its run, 0 to 65536",
+        name: "ping body limit",
+        ..SETTING
+    };
+    /// The flag turns it on; the variable takes true or false.
+    pub const PING_AUTO_CREATE: Setting = Setting {
+        flag: "ping-auto-create",
+        env: "PUSHMON_PING_AUTO_CREATE",
+        default: "false",
+        about: "Let a slug ping URL with ?create=1 create a monitor for an unknown slug \
+                (with the default settings)",
+        name: "ping auto create",
+        switch: Some("true"),
+    };
     pub const MONITORS_FILE: Setting = Setting {
         flag: "monitors-file",
         env: "PUSHMON_MONITORS_FILE",
@@ -390,7 +412,7 @@ pub mod setting {
     };
 
     /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 25] = [
+    pub const ALL: [Setting; 27] = [
         LISTEN,
         DATA_DIR,
         ADMIN_TOKEN,
@@ -408,6 +430,8 @@ pub mod setting {
         ALERT_DENY_PRIVATE_ADDRESSES,
         HEADER_TIMEOUT,
         MAX_CONNECTIONS,
+        PING_BODY_LIMIT,
+        PING_AUTO_CREATE,
         MONITORS_FILE,
         HISTORY_MAX_HEARTBEATS,
         HISTORY_MAX_AGE_DAYS,

@@ -18,6 +18,7 @@ use ipnet::IpNet;
 use crate::alert::{AddressPolicy, RetryPolicy};
 use crate::cli::setting::{self, Setting};
 use crate::cli::{CheckArgs, ServeArgs};
+use crate::domain::event::{DEFAULT_OUTPUT_LIMIT, MAX_OUTPUT_LIMIT};
 use crate::store::retention::Retention;
 use crate::telemetry::LogFormat;
 
@@ -196,6 +197,10 @@ pub struct Config {
     pub header_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Bytes of a job's output kept with its run (`Output::from_body`).
+    pub ping_body_limit: usize,
+    /// Whether `?create=1` on a slug ping URL creates a monitor for an unknown slug.
+    pub ping_auto_create: bool,
     /// How much heartbeat history each monitor keeps.
     pub retention: Retention,
     /// Time between two retention sweeps.
@@ -231,6 +236,8 @@ impl Config {
             monitors_file: None,
             header_timeout: Duration::from_secs(10),
             max_connections: 10_000,
+            ping_body_limit: DEFAULT_OUTPUT_LIMIT,
+            ping_auto_create: false,
             retention: Retention::default(),
             history_sweep: Duration::from_secs(300),
             accept_data_loss: false,
@@ -361,6 +368,18 @@ impl Config {
             default.max_connections,
             |text| number(text, 1, 1_000_000).map(|count| count as usize),
         )?;
+        let ping_body_limit = PING_BODY_LIMIT.resolve(
+            args.ping_body_limit,
+            env,
+            default.ping_body_limit,
+            |text| number(text, 0, MAX_OUTPUT_LIMIT as u64).map(|bytes| bytes as usize),
+        )?;
+        let ping_auto_create = PING_AUTO_CREATE.resolve(
+            args.ping_auto_create.then_some(Flag::Parsed(true)),
+            env,
+            default.ping_auto_create,
+            boolean,
+        )?;
         let monitors_file = MONITORS_FILE.resolve(
             args.monitors_file.map(|path| Flag::Parsed(Some(path))),
             env,
@@ -442,6 +461,8 @@ impl Config {
             monitors_file,
             header_timeout,
             max_connections,
+            ping_body_limit,
+            ping_auto_create,
             retention,
             history_sweep,
             accept_data_loss,

@@ -22,6 +22,17 @@
 //!     channels: [ops]
 //!     tags: [backup, prod]
 //!     push_token_env: BACKUP_PUSH_TOKEN   # or push_token_file, or push_token
+//!   - key: weekly-report
+//!     name: Weekly report
+//!     schedule: "0 6 * * 1"  # instead of timeout_seconds
+//!     timezone: Europe/Paris
+//!     grace_seconds: 1800
+//!     max_runtime_seconds: 3600
+//!     failure_threshold: 2
+//!     realert_every_seconds: 86400
+//!     maintenance:
+//!       - cron: "0 2 * * 0"
+//!         duration_seconds: 7200
 //! ```
 
 use std::collections::{HashMap, HashSet};
@@ -34,9 +45,11 @@ use crate::alert::Channels;
 use crate::alert::channels::kind_from_fields;
 use crate::domain::channel::ChannelKind;
 use crate::domain::event::MonitorConfig;
-use crate::domain::ids::{ChannelId, PushToken};
-use crate::domain::machine::{Command, ConfigPatch, Monitor, Rejection};
+use crate::domain::ids::{ChannelId, PushToken, Timestamp};
+use crate::domain::machine::{self, Command, ConfigPatch, MAX_THRESHOLD, Monitor};
 use crate::domain::name::check_name;
+use crate::domain::schedule::{self as schedule_rules, CronError, DEFAULT_TIMEZONE};
+use crate::http::monitor_fields::parse_maintenance;
 use crate::monitor::{Registry, RegistryError};
 use crate::store::{EventStore, StoreError};
 
@@ -71,17 +84,47 @@ struct DeclaredMonitor {
     key: String,
     #[serde(deserialize_with = "name")]
     name: String,
-    #[serde(deserialize_with = "timeout_seconds")]
-    timeout_seconds: u32,
+    #[serde(default, deserialize_with = "timeout_seconds")]
+    timeout_seconds: Option<u32>,
     #[serde(default, deserialize_with = "interval_seconds")]
     interval_seconds: Option<u32>,
+    schedule: Option<String>,
+    timezone: Option<String>,
+    #[serde(default, deserialize_with = "grace_seconds")]
+    grace_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "max_runtime_seconds")]
+    max_runtime_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "min_runtime_seconds")]
+    min_runtime_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "failure_threshold")]
+    failure_threshold: Option<u32>,
+    #[serde(default, deserialize_with = "recovery_threshold")]
+    recovery_threshold: Option<u32>,
+    #[serde(default, deserialize_with = "realert_every_seconds")]
+    realert_every_seconds: Option<u32>,
+    #[serde(default)]
+    maintenance: Option<Value>,
     #[serde(default)]
     channels: Vec<String>,
     #[serde(default)]
     tags: Vec<String>,
+    #[serde(default, deserialize_with = "slug")]
+    slug: Option<String>,
     push_token: Option<String>,
     push_token_env: Option<String>,
     push_token_file: Option<PathBuf>,
+}
+
+fn slug<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let slug = String::deserialize(deserializer)?;
+    if crate::domain::slug::is_slug(&slug) {
+        Ok(Some(slug))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "slug {slug:?} must be {}",
+            crate::domain::slug::SLUG_RULE
+        )))
+    }
 }
 
 fn key<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
@@ -117,12 +160,53 @@ fn seconds<'de, D: Deserializer<'de>>(deserializer: D, field: &str) -> Result<u3
     }
 }
 
-fn timeout_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
-    seconds(deserializer, "timeout_seconds")
+fn timeout_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    seconds(deserializer, "timeout_seconds").map(Some)
 }
 
 fn interval_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
     seconds(deserializer, "interval_seconds").map(Some)
+}
+
+fn grace_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    seconds(deserializer, "grace_seconds").map(Some)
+}
+
+fn max_runtime_seconds<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    seconds(deserializer, "max_runtime_seconds").map(Some)
+}
+
+fn min_runtime_seconds<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    seconds(deserializer, "min_runtime_seconds").map(Some)
+}
+
+fn realert_every_seconds<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    seconds(deserializer, "realert_every_seconds").map(Some)
+}
+
+fn threshold<'de, D: Deserializer<'de>>(deserializer: D, field: &str) -> Result<u32, D::Error> {
+    let count = u64::deserialize(deserializer)?;
+    if (1..=u64::from(MAX_THRESHOLD)).contains(&count) {
+        Ok(count as u32)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{field} must be from 1 to {MAX_THRESHOLD}, not {count}"
+        )))
+    }
+}
+
+fn failure_threshold<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    threshold(deserializer, "failure_threshold").map(Some)
+}
+
+fn recovery_threshold<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    threshold(deserializer, "recovery_threshold").map(Some)
 }
 
 /// A channel from the file, checked.
@@ -136,6 +220,8 @@ struct ChannelSpec {
 struct MonitorSpec {
     declared: DeclaredMonitor,
     token: Option<PushToken>,
+    /// Its configuration but for `channels`, which name channels by key in the file.
+    config: MonitorConfig,
 }
 
 /// What a reconciliation did.
@@ -169,7 +255,7 @@ impl MonitorsFile {
         channels: &Channels,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Summary, DeclareError> {
-        let (prune, channel_specs, monitor_specs) = self.load(&env)?;
+        let (prune, channel_specs, monitor_specs) = self.load(&env, registry.now())?;
         let mut summary = Summary::default();
 
         // Channels first: monitors refer to them.
@@ -212,22 +298,17 @@ impl MonitorsFile {
         for spec in &monitor_specs {
             let declared = &spec.declared;
             let config = MonitorConfig {
-                name: declared.name.clone(),
-                timeout_seconds: declared.timeout_seconds,
-                interval_seconds: declared
-                    .interval_seconds
-                    .unwrap_or(declared.timeout_seconds),
                 channels: declared
                     .channels
                     .iter()
                     .filter_map(|key| channel_ids.get(key).copied())
                     .collect(),
-                key: Some(declared.key.clone()),
-                tags: declared.tags.clone(),
+                ..spec.config.clone()
             };
             let owner = spec
                 .token
-                .and_then(|token| registry.directory().by_token(&token))
+                .as_ref()
+                .and_then(|token| registry.directory().by_token(token))
                 .map(|handle| handle.id);
             let current_id = by_key.get(declared.key.as_str()).map(|monitor| monitor.id);
             if owner.is_some() && owner != current_id {
@@ -241,29 +322,24 @@ impl MonitorsFile {
             }
             match by_key.get(declared.key.as_str()) {
                 None => {
-                    registry.create_with_token(config, spec.token).await?;
+                    registry
+                        .create_with_token(config, spec.token.clone())
+                        .await?;
                     tracing::info!(key = %declared.key, "monitors file: monitor created");
                     summary.created += 1;
                 }
                 Some(current) => {
                     let mut changed = false;
                     if *current.config != config {
-                        let patch = ConfigPatch {
-                            name: Some(config.name),
-                            timeout_seconds: Some(config.timeout_seconds),
-                            interval_seconds: Some(config.interval_seconds),
-                            channels: Some(config.channels),
-                            tags: Some(config.tags),
-                            key: Some(config.key),
-                        };
+                        let patch = ConfigPatch::replacing_with(config);
                         registry.execute(current.id, Command::Update(patch)).await?;
                         changed = true;
                     }
-                    if let Some(token) = spec.token
-                        && token != current.token
+                    if let Some(token) = &spec.token
+                        && *token != current.token
                     {
                         registry
-                            .execute(current.id, Command::RotateToken(token))
+                            .execute(current.id, Command::RotateToken(token.clone()))
                             .await?;
                         changed = true;
                     }
@@ -305,9 +381,11 @@ impl MonitorsFile {
     }
 
     /// Reads, parses and checks everything, resolving secrets; changes nothing.
+    /// `now` checks that schedules fire.
     fn load(
         &self,
         env: &impl Fn(&str) -> Option<String>,
+        now: Timestamp,
     ) -> Result<(bool, Vec<ChannelSpec>, Vec<MonitorSpec>), DeclareError> {
         let invalid = |message: String| DeclareError::Invalid {
             path: self.path.clone(),
@@ -365,6 +443,7 @@ impl MonitorsFile {
 
         let mut monitor_specs = Vec::with_capacity(file.monitors.len());
         let mut monitor_keys = HashSet::new();
+        let mut slugs = HashSet::new();
         let mut tokens = HashSet::new();
         for (index, declared) in file.monitors.into_iter().enumerate() {
             let at = |message: String| {
@@ -376,15 +455,12 @@ impl MonitorsFile {
             if !monitor_keys.insert(declared.key.clone()) {
                 return Err(at("key is declared twice".to_owned()));
             }
-            if let Some(interval_seconds) = declared.interval_seconds
-                && interval_seconds > declared.timeout_seconds
+            if let Some(slug) = &declared.slug
+                && !slugs.insert(slug.clone())
             {
-                let rejection = Rejection::IntervalAboveTimeout {
-                    interval_seconds,
-                    timeout_seconds: declared.timeout_seconds,
-                };
-                return Err(at(rejection.to_string()));
+                return Err(at(format!("slug {slug:?} is declared twice")));
             }
+            let config = monitor_config(&declared, now).map_err(at)?;
             for channel in &declared.channels {
                 if !channel_keys.contains(channel) {
                     return Err(at(format!(
@@ -430,19 +506,80 @@ impl MonitorsFile {
             };
             let token = match raw {
                 None => None,
-                Some(raw) => Some(PushToken::parse(raw.trim()).ok_or_else(|| {
-                    at("push token must be 22 base64url characters (128 bits), e.g. from `head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d =`".to_owned())
+                Some(raw) => Some(PushToken::declared(raw.trim()).map_err(|why| {
+                    at(format!("push token {why}; a new one: `head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d =`"))
                 })?),
             };
-            if let Some(token) = token
-                && !tokens.insert(token)
+            if let Some(token) = &token
+                && !tokens.insert(token.clone())
             {
                 return Err(at(
                     "the same push token is declared for two monitors".to_owned()
                 ));
             }
-            monitor_specs.push(MonitorSpec { declared, token });
+            monitor_specs.push(MonitorSpec {
+                declared,
+                token,
+                config,
+            });
         }
         Ok((file.prune, channel_specs, monitor_specs))
     }
+}
+
+/// A declared monitor's configuration (`channels` left empty: the file names them by
+/// key), each field checked as the API checks it.
+fn monitor_config(declared: &DeclaredMonitor, now: Timestamp) -> Result<MonitorConfig, String> {
+    let schedule = match &declared.schedule {
+        Some(expression) => {
+            if declared.timeout_seconds.is_some() || declared.interval_seconds.is_some() {
+                return Err(
+                    "give either schedule or timeout_seconds (and interval_seconds), not both"
+                        .to_owned(),
+                );
+            }
+            let timezone = declared.timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE);
+            schedule_rules::check_cron(expression, timezone, now).map_err(|error| match error {
+                CronError::Expression(why) => format!("schedule {why}"),
+                CronError::Timezone(why) => format!("timezone {why}"),
+            })?;
+            Some(crate::domain::schedule::CronSchedule {
+                expression: expression.clone(),
+                timezone: timezone.to_owned(),
+                grace_seconds: declared
+                    .grace_seconds
+                    .unwrap_or(crate::domain::schedule::DEFAULT_GRACE_SECONDS),
+            })
+        }
+        None => {
+            if declared.timezone.is_some() || declared.grace_seconds.is_some() {
+                return Err("timezone and grace_seconds need a schedule".to_owned());
+            }
+            if declared.timeout_seconds.is_none() {
+                return Err("timeout_seconds (or schedule) is required".to_owned());
+            }
+            None
+        }
+    };
+    let timeout_seconds = declared.timeout_seconds.unwrap_or(0);
+    let maintenance = match &declared.maintenance {
+        None => Vec::new(),
+        Some(value) => parse_maintenance(value, now).map_err(|error| error.to_string())?,
+    };
+    let config = MonitorConfig {
+        interval_seconds: declared.interval_seconds.unwrap_or(timeout_seconds),
+        key: Some(declared.key.clone()),
+        tags: declared.tags.clone(),
+        schedule,
+        max_runtime_seconds: declared.max_runtime_seconds,
+        min_runtime_seconds: declared.min_runtime_seconds,
+        failure_threshold: declared.failure_threshold.unwrap_or(1),
+        recovery_threshold: declared.recovery_threshold.unwrap_or(1),
+        realert_every_seconds: declared.realert_every_seconds,
+        maintenance,
+        slug: declared.slug.clone(),
+        ..MonitorConfig::new(declared.name.clone(), timeout_seconds)
+    };
+    machine::check_config(&config).map_err(|rejection| rejection.to_string())?;
+    Ok(config)
 }

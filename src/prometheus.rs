@@ -40,6 +40,10 @@ pub const PROCESS_VIRTUAL_MEMORY_MAX_BYTES: &str = "process_virtual_memory_max_b
 pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
 pub const PROCESS_START_TIME_SECONDS: &str = "process_start_time_seconds";
 pub const PROCESS_THREADS: &str = "process_threads";
+pub const RUNS_TOTAL: &str = "pushmon_runs_total";
+
+/// Outcomes of a run's end, each an `outcome` label value of [`RUNS_TOTAL`].
+pub const RUN_OUTCOMES: [&str; 2] = ["success", "failure"];
 
 /// Reasons a push can be rejected, each a `reason` label value.
 pub const REJECT_REASONS: [&str; 6] = [
@@ -72,6 +76,7 @@ static PROCESS_DESCRIBED: std::sync::Once = std::sync::Once::new();
 pub struct Hot {
     heartbeats: [Counter; 2],
     rejected: [Counter; REJECT_REASONS.len()],
+    runs: [Counter; RUN_OUTCOMES.len()],
     pub append_duration: Histogram,
     pub commit_duration: Histogram,
     pub batch_events: Histogram,
@@ -83,6 +88,14 @@ impl Hot {
         match status {
             crate::domain::event::PushStatus::Up => &self.heartbeats[0],
             crate::domain::event::PushStatus::Down => &self.heartbeats[1],
+        }
+    }
+
+    /// `pushmon_runs_total{outcome}`.
+    pub fn run(&self, outcome: crate::domain::event::RunOutcome) -> &Counter {
+        match outcome {
+            crate::domain::event::RunOutcome::Success => &self.runs[0],
+            crate::domain::event::RunOutcome::Failure(_) => &self.runs[1],
         }
     }
 
@@ -107,6 +120,7 @@ pub fn hot() -> &'static Hot {
                 .map(|status| metrics::counter!(HEARTBEATS_TOTAL, "status" => status)),
             rejected: REJECT_REASONS
                 .map(|reason| metrics::counter!(HEARTBEATS_REJECTED_TOTAL, "reason" => reason)),
+            runs: RUN_OUTCOMES.map(|outcome| metrics::counter!(RUNS_TOTAL, "outcome" => outcome)),
             append_duration: metrics::histogram!(STORE_APPEND_DURATION_SECONDS),
             commit_duration: metrics::histogram!(STORE_COMMIT_DURATION_SECONDS),
             batch_events: metrics::histogram!(STORE_BATCH_EVENTS),
@@ -243,6 +257,10 @@ fn describe() {
         "Pushes refused, by reason; a refused push never changes state"
     );
     describe_gauge!(MONITORS, "Monitors by current status");
+    describe_counter!(
+        RUNS_TOTAL,
+        "Job runs that ended (a success, a failure or an exit status reported with more than a heartbeat), by outcome"
+    );
     describe_counter!(ALERTS_TOTAL, "Alert deliveries by event and result");
     describe_histogram!(
         HTTP_REQUEST_DURATION_SECONDS,
@@ -313,6 +331,9 @@ fn zero_known_series() {
     }
     for reason in REJECT_REASONS {
         metrics::counter!(HEARTBEATS_REJECTED_TOTAL, "reason" => reason).absolute(0);
+    }
+    for outcome in RUN_OUTCOMES {
+        metrics::counter!(RUNS_TOTAL, "outcome" => outcome).absolute(0);
     }
     for event in ["down", "up"] {
         for result in ["success", "failure"] {

@@ -95,13 +95,35 @@ fn text(message: Message<'_>, escape: impl Fn(&str) -> String, link: &str, limit
     if let Some(value) = alert.value {
         tail.push_str(&format!("\nLast value: {value}"));
     }
+    if let Some(status) = alert.exit_status {
+        tail.push_str(&format!("\nExit status: {status}"));
+    }
     tail.push('\n');
     tail.push_str(link);
-    if let Some(msg) = &alert.msg {
-        const LABEL: &str = "\nLast message: ";
-        let room = limit.saturating_sub(utf16_len(&text) + utf16_len(LABEL) + utf16_len(&tail));
-        text.push_str(LABEL);
-        text.push_str(&escape_within(msg.as_str(), &escape, room));
+    // What users wrote, each cut to fit what is left: the message keeps its start
+    // (and at most half when there is output too), the output its end, where a
+    // failing job says why.
+    let written = [
+        (
+            "\nLast message: ",
+            alert.msg.as_ref().map(|msg| msg.as_str()),
+            false,
+        ),
+        ("\nOutput: ", alert.output.as_deref(), true),
+    ];
+    let both = written.iter().all(|(_, content, _)| content.is_some());
+    for (index, (label, content, keep_end)) in written.into_iter().enumerate() {
+        let Some(content) = content else {
+            continue;
+        };
+        let left = limit.saturating_sub(utf16_len(&text) + utf16_len(label) + utf16_len(&tail));
+        let room = if both && index == 0 { left / 2 } else { left };
+        text.push_str(label);
+        if keep_end {
+            text.push_str(&escape_within_end(content, &escape, room));
+        } else {
+            text.push_str(&escape_within(content, &escape, room));
+        }
     }
     text.push_str(&tail);
     text
@@ -134,6 +156,29 @@ fn escape_within(text: &str, escape: impl Fn(&str) -> String, room: usize) -> St
     cut
 }
 
+/// [`escape_within`], keeping the end of `text` (starting with "…" when cut).
+fn escape_within_end(text: &str, escape: impl Fn(&str) -> String, room: usize) -> String {
+    let whole = escape(text);
+    if utf16_len(&whole) <= room {
+        return whole;
+    }
+    let budget = room.saturating_sub(1);
+    let mut pieces = Vec::new();
+    let mut used = 0;
+    let mut buffer = [0u8; 4];
+    for c in text.chars().rev() {
+        let piece = escape(c.encode_utf8(&mut buffer));
+        used += utf16_len(&piece);
+        if used > budget {
+            break;
+        }
+        pieces.push(piece);
+    }
+    let mut cut = String::from("…");
+    cut.extend(pieces.into_iter().rev());
+    cut
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +199,72 @@ mod tests {
         );
     }
 
+    fn failed_run(output: String) -> crate::domain::alert::Alert {
+        use crate::domain::alert::{Alert, AlertNotice};
+        use crate::domain::event::HeartbeatText;
+        use crate::domain::ids::{MonitorId, Timestamp};
+        Alert {
+            alert_seq: 7,
+            kind: AlertKind::Down,
+            reason: "exit_status".to_owned(),
+            at: Timestamp::from_millis(1_795_000_000_000),
+            monitor_id: MonitorId::from_bytes([1; 16]),
+            monitor_name: "backup <!here>".to_owned(),
+            msg: Some(HeartbeatText::truncated("@everyone look".repeat(100))),
+            value: None,
+            notice: AlertNotice::Change,
+            exit_status: Some(3),
+            output: Some(output),
+        }
+    }
+
+    /// A run's output is what the job printed: escaped like any user-written text,
+    /// and cut with the message so a Discord message stays within its limit.
+    #[test]
+    fn output_is_escaped_and_fits_with_the_message() {
+        let output = format!(
+            "{}<!channel> [x](https://evil.example) @here\nlast line",
+            "x".repeat(3000)
+        );
+        let alert = failed_run(output);
+        let slack: serde_json::Value =
+            serde_json::from_slice(&slack_body(Message::Alert(&alert), "http://pushmon"))
+                .expect("json");
+        let text = slack["text"].as_str().expect("text");
+        assert!(text.contains("is DOWN (exit status 3)"), "{text}");
+        assert!(text.contains("Exit status: 3"), "{text}");
+        assert!(
+            text.contains("&lt;!channel&gt;") && !text.contains("<!channel>"),
+            "{text}"
+        );
+        assert!(!text.contains("<!here>"), "{text}");
+        assert!(text.contains("last line"), "{text}");
+
+        let discord: serde_json::Value =
+            serde_json::from_slice(&discord_body(Message::Alert(&alert), "http://pushmon"))
+                .expect("json");
+        let content = discord["content"].as_str().expect("content");
+        assert!(
+            utf16_len(content) <= DISCORD_MAX_CONTENT,
+            "{}",
+            utf16_len(content)
+        );
+        assert!(content.contains("\\[x\\]\\(https\\:"), "{content}");
+        assert!(
+            !content.contains(" @here") && !content.contains(" @everyone"),
+            "{content}"
+        );
+        assert!(
+            content.contains("Output: "),
+            "the output has room: {content}"
+        );
+        assert!(content.contains("Last message: "), "{content}");
+        assert!(
+            content.ends_with("http://pushmon/api/monitors/01010101-0101-0101-0101-010101010101"),
+            "{content}"
+        );
+    }
+
     #[test]
     fn a_cut_message_never_ends_inside_an_escape() {
         assert_eq!(escape_within("a*b*c", discord_escape, 5), r"a\*b…");
@@ -161,5 +272,7 @@ mod tests {
         assert_eq!(escape_within("a*b", discord_escape, 4), r"a\*b");
         // 🔴 is two UTF-16 units.
         assert_eq!(escape_within("🔴🔴🔴", discord_escape, 4), "🔴…");
+        assert_eq!(escape_within_end("a*b*c", discord_escape, 5), r"…b\*c");
+        assert_eq!(escape_within_end("a*b", discord_escape, 4), r"a\*b");
     }
 }

@@ -68,6 +68,12 @@ pub fn message(
             if let Some(value) = alert.value {
                 body.push_str(&format!("Last value: {value}\n"));
             }
+            if let Some(status) = alert.exit_status {
+                body.push_str(&format!("Exit status: {status}\n"));
+            }
+            if let Some(output) = &alert.output {
+                body.push_str(&format!("Output (its end):\n{output}\n"));
+            }
             body.push_str(&format!(
                 "\n{public_url}/api/monitors/{}\n",
                 alert.monitor_id

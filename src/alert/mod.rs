@@ -18,7 +18,7 @@ pub mod webhook;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::alert::{Alert, AlertKind, InstallationId};
+use crate::domain::alert::{Alert, AlertKind, AlertNotice, InstallationId};
 use crate::domain::channel::{Channel, ChannelKind};
 use crate::domain::ids::Timestamp;
 
@@ -260,14 +260,32 @@ pub fn summary(message: Message<'_>) -> String {
     summary_escaped(message, str::to_owned)
 }
 
+/// The rule an alert names, as words: `timeout`, `exit status 3`, `max runtime`…
+pub fn rule(alert: &Alert) -> String {
+    match (alert.reason.as_str(), alert.exit_status) {
+        ("exit_status", Some(status)) => format!("exit status {status}"),
+        (reason, _) => reason.replace('_', " "),
+    }
+}
+
 /// [`summary`] with each name passed through `escape` (the chat formats' rules).
 pub fn summary_escaped(message: Message<'_>, escape: impl Fn(&str) -> String) -> String {
     match message {
         Message::Alert(alert) => {
             let name = escape(&one_line(&alert.monitor_name));
-            match alert.kind {
-                AlertKind::Down => format!("{name} is DOWN ({})", alert.reason),
-                AlertKind::Up => format!("{name} is UP again"),
+            let rule = rule(alert);
+            match (alert.kind, alert.notice) {
+                (AlertKind::Down, AlertNotice::Change) => format!("{name} is DOWN ({rule})"),
+                (AlertKind::Down, AlertNotice::Reminder) => {
+                    format!("{name} is still DOWN ({rule})")
+                }
+                (AlertKind::Down, AlertNotice::AfterMaintenance) => {
+                    format!("{name} went DOWN during maintenance ({rule})")
+                }
+                (AlertKind::Up, AlertNotice::AfterMaintenance) => {
+                    format!("{name} is UP again (recovered during maintenance)")
+                }
+                (AlertKind::Up, _) => format!("{name} is UP again"),
             }
         }
         Message::Test(test) => format!(

@@ -26,6 +26,9 @@ pub fn body(message: Message<'_>) -> Vec<u8> {
             "monitor": { "id": alert.monitor_id.to_string(), "name": alert.monitor_name },
             "msg": alert.msg.as_ref().map(|msg| msg.as_str()),
             "value": alert.value,
+            "notice": alert.notice.as_str(),
+            "exit_status": alert.exit_status,
+            "output": alert.output,
         }),
         Message::Test(test) => json!({
             "event": "test",

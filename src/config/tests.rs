@@ -597,6 +597,41 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            flag: "--ping-body-limit",
+            env: "PUSHMON_PING_BODY_LIMIT",
+            value: "2048",
+            shows: "2048",
+            default: "10000",
+            accepted: &[("0", "0"), ("65536", "65536")],
+            rejected: &[
+                (
+                    "65537",
+                    "invalid ping body limit: \"65537\" is not a whole number from 0 to 65536",
+                ),
+                (
+                    "-1",
+                    "invalid ping body limit: \"-1\" is not a whole number from 0 to 65536",
+                ),
+            ],
+            observe: |config| config.ping_body_limit.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--ping-auto-create",
+            env: "PUSHMON_PING_AUTO_CREATE",
+            switch: true,
+            value: "true",
+            shows: "true",
+            default: "false",
+            accepted: &[("off", "false"), ("1", "true")],
+            rejected: &[(
+                "maybe",
+                "invalid ping auto create: \"maybe\" is neither true nor false",
+            )],
+            observe: |config| config.ping_auto_create.to_string(),
+            ..CASE
+        },
+        Case {
             flag: "--monitors-file",
             env: "PUSHMON_MONITORS_FILE",
             value: "/etc/pushmon/monitors.yaml",

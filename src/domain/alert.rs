@@ -8,9 +8,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{DownReason, Event, HeartbeatText, Stamped};
+use super::event::{DownReason, Event, HeartbeatText, Notice, RunOutcome, Stamped};
 use super::ids::{ChannelId, MonitorId, Timestamp};
-use super::machine::Monitor;
+use super::machine::{self, Monitor};
 
 /// 128 random bits made when the store is created and never changed: with an alert's
 /// sequence number, it names the alert uniquely across installations, so two servers
@@ -68,46 +68,92 @@ impl AlertKind {
     }
 }
 
-/// One change of state to tell a channel about (the payload of `docs/alerts.md`,
-/// before rendering).
+/// Why an alert is sent now (`notice` in the webhook payload).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlertNotice {
+    /// The monitor changed state just now.
+    Change,
+    /// Still down: a reminder (`realert_every_seconds`).
+    Reminder,
+    /// The monitor changed state during a maintenance window that has just ended.
+    AfterMaintenance,
+}
+
+impl AlertNotice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Change => "change",
+            Self::Reminder => "reminder",
+            Self::AfterMaintenance => "after_maintenance",
+        }
+    }
+}
+
+/// One alert to tell a channel about (the payload of `docs/alerts.md`, before
+/// rendering).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
-    /// The sequence number of the `down`/`up` event; with the channel, names a delivery.
+    /// The sequence number of the event that owes it; with the channel, names a
+    /// delivery.
     pub alert_seq: u64,
     pub kind: AlertKind,
-    /// `timeout`, `manual` or `heartbeat`.
+    /// The rule that fired for a `down` (`timeout`, `manual`, `exit_status`,
+    /// `max_runtime`, `too_fast`, `schedule`); `heartbeat` for an `up`.
     pub reason: String,
     pub at: Timestamp,
     pub monitor_id: MonitorId,
     pub monitor_name: String,
     pub msg: Option<HeartbeatText>,
     pub value: Option<f64>,
+    // Format version 3.
+    pub notice: AlertNotice,
+    /// The exit status of the run the alert is about, if it reported one.
+    pub exit_status: Option<u8>,
+    /// The end of that run's output (`Output::excerpt`).
+    pub output: Option<String>,
 }
 
 impl Alert {
     /// The alert an event owes, given the monitor's state after it; `None` if the event
-    /// is not a change of state that alerts.
+    /// owes none.
     pub fn for_event(monitor: &Monitor, at: Timestamp, event: &Event) -> Option<Self> {
-        let (kind, reason) = match event {
-            Event::WentDown { reason } => (
+        let (kind, reason, notice) = match event {
+            Event::WentDown { reason } => (AlertKind::Down, Some(*reason), AlertNotice::Change),
+            Event::Recovered => (AlertKind::Up, None, AlertNotice::Change),
+            Event::Reminder { reason } => (AlertKind::Down, Some(*reason), AlertNotice::Reminder),
+            Event::AlertReleased(Notice::Down(reason)) => (
                 AlertKind::Down,
-                match reason {
-                    DownReason::Timeout => "timeout",
-                    DownReason::Manual => "manual",
-                },
+                Some(*reason),
+                AlertNotice::AfterMaintenance,
             ),
-            Event::Recovered => (AlertKind::Up, "heartbeat"),
+            Event::AlertReleased(Notice::Up) => {
+                (AlertKind::Up, None, AlertNotice::AfterMaintenance)
+            }
             _ => return None,
         };
+        // The run the alert is about: the one that just ended, or, for a reminder or
+        // a release of a `down` a run caused, the last one.
+        let run = monitor.last_run.as_deref().filter(|run| match notice {
+            AlertNotice::Change => run.ended_at == at,
+            AlertNotice::Reminder | AlertNotice::AfterMaintenance => {
+                matches!(
+                    (reason, run.outcome),
+                    (Some(_), RunOutcome::Failure(failure)) if Some(failure) == reason
+                )
+            }
+        });
         Some(Self {
             alert_seq: 0,
             kind,
-            reason: reason.to_owned(),
+            reason: reason.map_or("heartbeat", DownReason::as_str).to_owned(),
             at,
             monitor_id: monitor.id,
             monitor_name: monitor.config.name.clone(),
             msg: monitor.last_msg.clone(),
             value: monitor.last_value,
+            notice,
+            exit_status: run.and_then(|run| run.exit_status),
+            output: run.and_then(|run| run.output_excerpt.clone()),
         })
     }
 }
@@ -119,18 +165,30 @@ pub struct Delivery {
     pub alert: Alert,
 }
 
-/// The deliveries `events` owe, given the monitor's state after them: one per alert per
-/// channel of the monitor for which `exists` holds (a channel deleted meanwhile is owed
-/// nothing). Each comes with the index of its event in `events`; its `alert_seq` is 0
-/// until the log numbers that event.
+/// The deliveries `events` owe, `before` being the monitor's state before them: one
+/// per alert per channel of the monitor for which `exists` holds (a channel deleted
+/// meanwhile is owed nothing), each alert made from the state right after its event.
+/// An alert right after an `AlertSuppressed` is owed nothing. Each comes with the
+/// index of its event in `events`; its `alert_seq` is 0 until the log numbers that
+/// event.
 pub fn owed_deliveries(
-    monitor: &Monitor,
+    before: &Monitor,
     events: &[Stamped],
     exists: impl Fn(ChannelId) -> bool,
 ) -> Vec<(usize, Delivery)> {
     let mut owed = Vec::new();
+    if !events.iter().any(|stamped| stamped.event.is_alert()) {
+        return owed;
+    }
+    let mut monitor = before.clone();
     for (index, stamped) in events.iter().enumerate() {
-        let Some(alert) = Alert::for_event(monitor, stamped.at, &stamped.event) else {
+        let suppressed = monitor.suppress_next_alert;
+        let seq = monitor.last_seq;
+        machine::apply(&mut monitor, seq, stamped.at, &stamped.event);
+        if suppressed || !stamped.event.is_alert() {
+            continue;
+        }
+        let Some(alert) = Alert::for_event(&monitor, stamped.at, &stamped.event) else {
             continue;
         };
         for channel in &monitor.config.channels {

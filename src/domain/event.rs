@@ -7,9 +7,21 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ChannelId, PushToken, Timestamp};
+use super::schedule::{CronSchedule, MaintenanceWindow};
 
 /// The most bytes of a heartbeat's `msg` that are kept; longer ones are truncated.
 pub const MAX_MSG_BYTES: usize = 1024;
+
+/// The most bytes of a job's output kept by default (`--ping-body-limit`), like
+/// Healthchecks' 10 KB.
+pub const DEFAULT_OUTPUT_LIMIT: usize = 10_000;
+
+/// The most bytes of a job's output any setting may keep: a push body's limit.
+pub const MAX_OUTPUT_LIMIT: usize = 65_536;
+
+/// The most bytes of a run's output the monitor's state and its alerts carry (the
+/// end of the output, where a failing job says why).
+pub const EXCERPT_BYTES: usize = 1024;
 
 /// What a heartbeat reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,13 +47,22 @@ impl PushStatus {
     }
 }
 
-/// Why a monitor went down.
+/// Why a monitor went down, or why a failure was counted: the rule that fired.
+/// Stored: append only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DownReason {
     /// No heartbeat arrived before the deadline.
     Timeout,
-    /// A heartbeat said `status=down`.
+    /// A heartbeat said `status=down`, or a job reported `fail`.
     Manual,
+    /// A job reported a non-zero exit status.
+    ExitStatus,
+    /// A run went on longer than `max_runtime_seconds`.
+    MaxRuntime,
+    /// A run reported success sooner than `min_runtime_seconds` after it started.
+    TooFast,
+    /// A cron monitor's slot (plus its grace) passed with no success.
+    Schedule,
 }
 
 impl DownReason {
@@ -49,6 +70,10 @@ impl DownReason {
         match self {
             Self::Timeout => "timeout",
             Self::Manual => "manual",
+            Self::ExitStatus => "exit_status",
+            Self::MaxRuntime => "max_runtime",
+            Self::TooFast => "too_fast",
+            Self::Schedule => "schedule",
         }
     }
 }
@@ -75,6 +100,144 @@ impl HeartbeatText {
     }
 }
 
+/// Cuts `text` to at most `limit` bytes, at a char boundary.
+fn truncate_at_char(text: &mut String, limit: usize) {
+    if text.len() > limit {
+        let mut end = limit;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+/// The run id a client picks (`rid`): any UUID, telling concurrent runs of one job
+/// apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RunId(uuid::Uuid);
+
+impl RunId {
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(uuid::Uuid::from_bytes(bytes))
+    }
+
+    /// Any UUID in its usual text forms; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        uuid::Uuid::try_parse(text).ok().map(Self)
+    }
+}
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.hyphenated().fmt(formatter)
+    }
+}
+
+/// A job's output, as a ping's body brought it: text (invalid UTF-8 replaced by
+/// U+FFFD), its first `limit` bytes kept, cut at a char boundary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output(String);
+
+impl Output {
+    /// `None` for an empty body. `limit` is the ping body limit, at most
+    /// [`MAX_OUTPUT_LIMIT`].
+    pub fn from_body(body: &[u8], limit: usize) -> Option<Self> {
+        let limit = limit.min(MAX_OUTPUT_LIMIT);
+        if body.is_empty() || limit == 0 {
+            return None;
+        }
+        let head = &body[..body.len().min(limit + 3)];
+        let mut text = String::from_utf8_lossy(head).into_owned();
+        truncate_at_char(&mut text, limit);
+        Some(Self(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Its first `limit` bytes, cut at a char boundary; `None` if nothing is left.
+    pub fn cut(mut self, limit: usize) -> Option<Self> {
+        truncate_at_char(&mut self.0, limit);
+        (!self.0.is_empty()).then_some(self)
+    }
+
+    /// The last [`EXCERPT_BYTES`] bytes, cut at a char boundary, starting with `…`
+    /// when cut.
+    pub fn excerpt(&self) -> String {
+        if self.0.len() <= EXCERPT_BYTES {
+            return self.0.clone();
+        }
+        let mut start = self.0.len() - EXCERPT_BYTES + '…'.len_utf8();
+        while !self.0.is_char_boundary(start) {
+            start += 1;
+        }
+        format!("…{}", &self.0[start..])
+    }
+}
+
+/// Names one run: its `rid` (if the client gave one) and when it started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RunRef {
+    pub rid: Option<RunId>,
+    pub started_at: Timestamp,
+}
+
+/// A run began (`start`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunStart {
+    pub rid: Option<RunId>,
+    pub msg: Option<HeartbeatText>,
+    pub output: Option<Output>,
+    /// The oldest open run, forgotten to keep at most `machine::MAX_OPEN_RUNS` open.
+    pub dropped: Option<RunRef>,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunOutcome {
+    Success,
+    /// `Manual` (a `fail`), `ExitStatus` or `TooFast`.
+    Failure(DownReason),
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure(_) => "failure",
+        }
+    }
+}
+
+/// A job reported how it ended (`success`, `fail`, an exit status), with what it
+/// said about it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunEnd {
+    pub rid: Option<RunId>,
+    /// The open run this ends; `None` if none was open (a success without a `start`).
+    pub run: Option<RunRef>,
+    pub exit_status: Option<u8>,
+    pub outcome: RunOutcome,
+    pub output: Option<Output>,
+}
+
+/// A job recorded output (`log`) without saying how it went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub rid: Option<RunId>,
+    pub msg: Option<HeartbeatText>,
+    pub output: Option<Output>,
+}
+
+/// The alert a change of state owes: held back by a maintenance window, or released
+/// at its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Notice {
+    Down(DownReason),
+    Up,
+}
+
 /// A heartbeat as received from a job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Heartbeat {
@@ -88,6 +251,7 @@ pub struct Heartbeat {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorConfig {
     pub name: String,
+    /// Unused (and kept, for a switch back) while `schedule` is set.
     pub timeout_seconds: u32,
     pub interval_seconds: u32,
     pub channels: Vec<ChannelId>,
@@ -96,6 +260,43 @@ pub struct MonitorConfig {
     pub key: Option<String>,
     /// Free-form labels. (Stored format version 2.)
     pub tags: Vec<String>,
+    /// A cron monitor's schedule; `None`: due every `interval_seconds`, down after
+    /// `timeout_seconds`. (Format version 3, as every field below.)
+    pub schedule: Option<CronSchedule>,
+    pub max_runtime_seconds: Option<u32>,
+    pub min_runtime_seconds: Option<u32>,
+    /// Failures in a row it takes to go down (1: the first).
+    pub failure_threshold: u32,
+    /// Successes in a row it takes to recover (1: the first).
+    pub recovery_threshold: u32,
+    /// While down (and alerted), a reminder every this many seconds; `None`: never.
+    pub realert_every_seconds: Option<u32>,
+    pub maintenance: Vec<MaintenanceWindow>,
+    /// The name its slug ping URL reaches it by (`domain::slug`), unique among
+    /// monitors; `None`: no slug URL.
+    pub slug: Option<String>,
+}
+
+impl MonitorConfig {
+    /// An interval monitor with everything else at its default.
+    pub fn new(name: impl Into<String>, timeout_seconds: u32) -> Self {
+        Self {
+            name: name.into(),
+            timeout_seconds,
+            interval_seconds: timeout_seconds,
+            channels: Vec::new(),
+            key: None,
+            tags: Vec::new(),
+            schedule: None,
+            max_runtime_seconds: None,
+            min_runtime_seconds: None,
+            failure_threshold: 1,
+            recovery_threshold: 1,
+            realert_every_seconds: None,
+            maintenance: Vec::new(),
+            slug: None,
+        }
+    }
 }
 
 /// How a delivery ended, as recorded in the monitor's history.
@@ -111,13 +312,15 @@ pub struct DeliveryOutcome {
 /// Everything that can happen to a monitor. Variant order is part of the stored format.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Event {
+    /// The configuration is boxed: it is much larger than the other events, and every
+    /// heartbeat's event would otherwise be as large.
     Created {
-        config: MonitorConfig,
+        config: Box<MonitorConfig>,
         token: PushToken,
     },
     /// The whole configuration after the change.
     Updated {
-        config: MonitorConfig,
+        config: Box<MonitorConfig>,
     },
     TokenRotated {
         token: PushToken,
@@ -143,6 +346,34 @@ pub enum Event {
     /// Logs written before this variant existed have only the heartbeat, which
     /// `machine::apply` still moves out of `pending` on its own.
     WentUp,
+    // Format version 3: jobs.
+    RunStarted(RunStart),
+    /// After the `HeartbeatReceived` of a success or failure that ends a run or says
+    /// more than a heartbeat does (an exit status, output, a run id).
+    RunEnded(RunEnd),
+    LogReceived(LogEntry),
+    /// An open run passed `max_runtime_seconds` (judged once per run).
+    RunOverran(RunRef),
+    /// A failure that did not reach `failure_threshold`: the monitor stays up. One
+    /// for a missed deadline restarts the timeout clock at the deadline.
+    FailureCounted {
+        reason: DownReason,
+        count: u32,
+    },
+    /// A success of a `down` monitor that did not reach `recovery_threshold`.
+    SuccessCounted {
+        count: u32,
+    },
+    /// Still down: the reminder `realert_every_seconds` asks for. Owes a `down` alert.
+    Reminder {
+        reason: DownReason,
+    },
+    /// The alert of the change of state that follows is not sent: a maintenance
+    /// window was on.
+    AlertSuppressed(Notice),
+    /// A maintenance window ended on a state the channels were not told about: the
+    /// alert that was held back is owed now.
+    AlertReleased(Notice),
 }
 
 impl Event {
@@ -159,13 +390,41 @@ impl Event {
             Self::Paused => "paused",
             Self::Resumed => "resumed",
             Self::DeliveryRecorded(_) => "delivery",
+            Self::RunStarted(_) => "run_started",
+            Self::RunEnded(_) => "run_ended",
+            Self::LogReceived(_) => "log",
+            Self::RunOverran(_) => "run_overran",
+            Self::FailureCounted { .. } => "failure_counted",
+            Self::SuccessCounted { .. } => "success_counted",
+            Self::Reminder { .. } => "reminder",
+            Self::AlertSuppressed(_) => "alert_suppressed",
+            Self::AlertReleased(_) => "alert_released",
             Self::GraceGranted { .. } => return None,
         })
     }
 
-    /// Whether this event is a change of state that owes an alert.
+    /// Whether this event owes an alert, unless an `AlertSuppressed` precedes it: a
+    /// change of state (`down`, a recovery), a reminder, or an alert released.
     pub fn is_alert(&self) -> bool {
-        matches!(self, Self::WentDown { .. } | Self::Recovered)
+        matches!(
+            self,
+            Self::WentDown { .. }
+                | Self::Recovered
+                | Self::Reminder { .. }
+                | Self::AlertReleased(_)
+        )
+    }
+
+    /// What a job pinged (a heartbeat, a run's start or end, a log): what retention
+    /// prunes beyond the history limits.
+    pub fn is_ping(&self) -> bool {
+        matches!(
+            self,
+            Self::HeartbeatReceived(_)
+                | Self::RunStarted(_)
+                | Self::RunEnded(_)
+                | Self::LogReceived(_)
+        )
     }
 }
 
@@ -179,6 +438,34 @@ pub struct Stamped {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_keeps_its_head_and_excerpts_its_tail_at_char_boundaries() {
+        assert_eq!(Output::from_body(b"", 100), None);
+        let kept = Output::from_body("héllo".as_bytes(), 2).expect("output");
+        assert_eq!(kept.as_str(), "h");
+        let lossy = Output::from_body(&[b'o', b'k', 0xff], 100).expect("output");
+        assert_eq!(lossy.as_str(), "ok\u{fffd}");
+        let capped = Output::from_body(&vec![b'x'; 100_000], usize::MAX).expect("output");
+        assert_eq!(capped.as_str().len(), MAX_OUTPUT_LIMIT);
+        let long = Output::from_body(format!("{}€end", "a".repeat(2000)).as_bytes(), 10_000)
+            .expect("output");
+        let excerpt = long.excerpt();
+        assert!(
+            excerpt.starts_with('…') && excerpt.ends_with("€end"),
+            "{excerpt}"
+        );
+        assert!(excerpt.len() <= EXCERPT_BYTES, "{}", excerpt.len());
+        let short = Output::from_body(b"done", 10_000).expect("output");
+        assert_eq!(short.excerpt(), "done");
+        let cut = Output::from_body("héllo".as_bytes(), 100).expect("output");
+        assert_eq!(
+            cut.clone().cut(2).map(|output| output.0),
+            Some("h".to_owned())
+        );
+        assert_eq!(cut.clone().cut(100), Some(cut.clone()));
+        assert_eq!(cut.cut(0), None);
+    }
 
     #[test]
     fn msg_is_truncated_at_a_char_boundary() {

@@ -1,19 +1,35 @@
 //! The monitor state machine of `docs/states.md`, pure: no I/O, no clock, no runtime.
 //!
 //! `decide` turns a command into the events it causes (or a rejection), `apply` folds
-//! an event into the state, and `next_deadline` says when the monitor must be judged
-//! next. Live traffic and start-up replay both go through `apply`, so they cannot
-//! disagree.
+//! an event into the state, and `next_wakeup` says when the monitor must be looked at
+//! next (a deadline, a run's max runtime, the end of a maintenance window, a
+//! reminder). Live traffic and start-up replay both go through `apply`, so they
+//! cannot disagree.
+//!
+//! A command that sets off several rules is decided step by step on a copy of the
+//! state ([`Decision`]), each step applied before the next looks: a run that overran
+//! and then a missed deadline count as two failures, a release at the end of a
+//! maintenance window comes before the change it precedes.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::event::{
-    DeliveryOutcome, DownReason, Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus,
-    Stamped,
+    DeliveryOutcome, DownReason, Event, Heartbeat, HeartbeatText, LogEntry, MonitorConfig, Notice,
+    PushStatus, RunEnd, RunId, RunOutcome, RunRef, RunStart, Stamped,
 };
 use super::ids::{ChannelId, MonitorId, PushToken, Timestamp};
+use super::schedule::{
+    CronSchedule, DEFAULT_GRACE_SECONDS, DEFAULT_TIMEZONE, MaintenanceWindow, maintenance_until,
+};
+use super::signal::{Signal, SignalKind};
+
+/// Runs a monitor keeps open at most; a `start` beyond them forgets the oldest.
+pub const MAX_OPEN_RUNS: usize = 16;
+
+/// The highest `failure_threshold` or `recovery_threshold`.
+pub const MAX_THRESHOLD: u32 = 1000;
 
 /// The state a monitor is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,9 +51,15 @@ impl Status {
             Self::Paused => "paused",
         }
     }
+
+    /// Whether deadlines are judged: `pending` and `up`.
+    fn is_running(self) -> bool {
+        matches!(self, Self::Pending | Self::Up)
+    }
 }
 
-/// A partial change of a monitor's configuration (`PATCH`).
+/// A partial change of a monitor's configuration (`PATCH`). `Some(None)` turns an
+/// optional setting off.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConfigPatch {
     pub name: Option<String>,
@@ -47,16 +69,95 @@ pub struct ConfigPatch {
     pub tags: Option<Vec<String>>,
     /// `Some(None)` clears the key (a monitor no longer declared in a file).
     pub key: Option<Option<String>>,
+    /// `Some(None)` makes a cron monitor an interval monitor again.
+    pub schedule: Option<Option<String>>,
+    pub timezone: Option<String>,
+    pub grace_seconds: Option<u32>,
+    pub max_runtime_seconds: Option<Option<u32>>,
+    pub min_runtime_seconds: Option<Option<u32>>,
+    pub failure_threshold: Option<u32>,
+    pub recovery_threshold: Option<u32>,
+    pub realert_every_seconds: Option<Option<u32>>,
+    pub maintenance: Option<Vec<MaintenanceWindow>>,
+    /// `Some(None)` takes the slug away.
+    pub slug: Option<Option<String>>,
 }
 
 impl ConfigPatch {
+    /// The patch that makes a monitor's configuration `config` (a redeclared one).
+    pub fn replacing_with(config: MonitorConfig) -> Self {
+        let (schedule, timezone, grace_seconds) = match config.schedule {
+            Some(schedule) => (
+                Some(Some(schedule.expression)),
+                Some(schedule.timezone),
+                Some(schedule.grace_seconds),
+            ),
+            None => (Some(None), None, None),
+        };
+        Self {
+            name: Some(config.name),
+            timeout_seconds: Some(config.timeout_seconds),
+            interval_seconds: Some(config.interval_seconds),
+            channels: Some(config.channels),
+            tags: Some(config.tags),
+            key: Some(config.key),
+            schedule,
+            timezone,
+            grace_seconds,
+            max_runtime_seconds: Some(config.max_runtime_seconds),
+            min_runtime_seconds: Some(config.min_runtime_seconds),
+            failure_threshold: Some(config.failure_threshold),
+            recovery_threshold: Some(config.recovery_threshold),
+            realert_every_seconds: Some(config.realert_every_seconds),
+            maintenance: Some(config.maintenance),
+            slug: Some(config.slug),
+        }
+    }
+
+    /// Whether it changes how a monitor is timed (what `check` looks at).
+    fn touches_timing(&self) -> bool {
+        self.timeout_seconds.is_some()
+            || self.interval_seconds.is_some()
+            || self.schedule.is_some()
+            || self.timezone.is_some()
+            || self.grace_seconds.is_some()
+            || self.max_runtime_seconds.is_some()
+            || self.min_runtime_seconds.is_some()
+    }
+
     /// The configuration with this patch applied. While the interval equals the
     /// timeout (its default), a patch of the timeout alone moves the interval with it.
+    /// A schedule set without a zone or grace keeps the monitor's, or takes the
+    /// defaults.
     pub fn applied_to(&self, config: &MonitorConfig) -> MonitorConfig {
         let interval_seconds = match (self.interval_seconds, self.timeout_seconds) {
             (Some(interval), _) => interval,
             (None, Some(timeout)) if config.interval_seconds == config.timeout_seconds => timeout,
             (None, _) => config.interval_seconds,
+        };
+        let schedule = match (&self.schedule, &config.schedule) {
+            (Some(None), _) => None,
+            (Some(Some(expression)), current) => Some(CronSchedule {
+                expression: expression.clone(),
+                timezone: self
+                    .timezone
+                    .clone()
+                    .or_else(|| current.as_ref().map(|schedule| schedule.timezone.clone()))
+                    .unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned()),
+                grace_seconds: self
+                    .grace_seconds
+                    .or(current.as_ref().map(|schedule| schedule.grace_seconds))
+                    .unwrap_or(DEFAULT_GRACE_SECONDS),
+            }),
+            (None, Some(current)) => Some(CronSchedule {
+                expression: current.expression.clone(),
+                timezone: self
+                    .timezone
+                    .clone()
+                    .unwrap_or_else(|| current.timezone.clone()),
+                grace_seconds: self.grace_seconds.unwrap_or(current.grace_seconds),
+            }),
+            (None, None) => None,
         };
         MonitorConfig {
             name: self.name.clone().unwrap_or_else(|| config.name.clone()),
@@ -68,6 +169,23 @@ impl ConfigPatch {
                 .unwrap_or_else(|| config.channels.clone()),
             key: self.key.clone().unwrap_or_else(|| config.key.clone()),
             tags: self.tags.clone().unwrap_or_else(|| config.tags.clone()),
+            schedule,
+            max_runtime_seconds: self
+                .max_runtime_seconds
+                .unwrap_or(config.max_runtime_seconds),
+            min_runtime_seconds: self
+                .min_runtime_seconds
+                .unwrap_or(config.min_runtime_seconds),
+            failure_threshold: self.failure_threshold.unwrap_or(config.failure_threshold),
+            recovery_threshold: self.recovery_threshold.unwrap_or(config.recovery_threshold),
+            realert_every_seconds: self
+                .realert_every_seconds
+                .unwrap_or(config.realert_every_seconds),
+            maintenance: self
+                .maintenance
+                .clone()
+                .unwrap_or_else(|| config.maintenance.clone()),
+            slug: self.slug.clone().unwrap_or_else(|| config.slug.clone()),
         }
     }
 }
@@ -80,6 +198,29 @@ pub enum Rejection {
         interval_seconds: u32,
         timeout_seconds: u32,
     },
+    /// A monitor without a schedule needs a timeout.
+    TimeoutRequired,
+    /// `timeout_seconds` or `interval_seconds` given for a monitor with a schedule.
+    TimingWithSchedule { field: &'static str },
+    /// `timezone` or `grace_seconds` given for a monitor without a schedule.
+    NeedsSchedule { field: &'static str },
+    /// A run could never be both long enough and short enough.
+    MinRuntimeNotBelowMax {
+        min_runtime_seconds: u32,
+        max_runtime_seconds: u32,
+    },
+}
+
+impl Rejection {
+    /// The field the API names in its `422`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::IntervalAboveTimeout { .. } => "interval_seconds",
+            Self::TimeoutRequired => "timeout_seconds",
+            Self::TimingWithSchedule { field } | Self::NeedsSchedule { field } => field,
+            Self::MinRuntimeNotBelowMax { .. } => "min_runtime_seconds",
+        }
+    }
 }
 
 impl std::fmt::Display for Rejection {
@@ -93,41 +234,139 @@ impl std::fmt::Display for Rejection {
                 "interval_seconds ({interval_seconds}) must not be greater than \
                  timeout_seconds ({timeout_seconds})"
             ),
+            Self::TimeoutRequired => {
+                formatter.write_str("timeout_seconds is required for a monitor without a schedule")
+            }
+            Self::TimingWithSchedule { field } => write!(
+                formatter,
+                "{field} cannot be set on a monitor with a schedule (set schedule to null to \
+                 time it by {field} again)"
+            ),
+            Self::NeedsSchedule { field } => {
+                write!(
+                    formatter,
+                    "{field} applies only to a monitor with a schedule"
+                )
+            }
+            Self::MinRuntimeNotBelowMax {
+                min_runtime_seconds,
+                max_runtime_seconds,
+            } => write!(
+                formatter,
+                "min_runtime_seconds ({min_runtime_seconds}) must be less than \
+                 max_runtime_seconds ({max_runtime_seconds})"
+            ),
         }
     }
 }
 
-/// Whether a monitor may have `config`.
+/// Whether a monitor may have `config`. (The API checks each field on its own before;
+/// this checks how they go together.)
 pub fn check_config(config: &MonitorConfig) -> Result<(), Rejection> {
-    if config.interval_seconds > config.timeout_seconds {
-        return Err(Rejection::IntervalAboveTimeout {
-            interval_seconds: config.interval_seconds,
-            timeout_seconds: config.timeout_seconds,
+    if config.schedule.is_none() {
+        if config.timeout_seconds == 0 {
+            return Err(Rejection::TimeoutRequired);
+        }
+        if config.interval_seconds > config.timeout_seconds {
+            return Err(Rejection::IntervalAboveTimeout {
+                interval_seconds: config.interval_seconds,
+                timeout_seconds: config.timeout_seconds,
+            });
+        }
+    }
+    if let (Some(min_runtime_seconds), Some(max_runtime_seconds)) =
+        (config.min_runtime_seconds, config.max_runtime_seconds)
+        && min_runtime_seconds >= max_runtime_seconds
+    {
+        return Err(Rejection::MinRuntimeNotBelowMax {
+            min_runtime_seconds,
+            max_runtime_seconds,
         });
     }
     Ok(())
 }
 
-/// Whether `command` may be decided on `monitor`. A change of the timeout or the
-/// interval must leave a valid configuration; other changes are never refused, so a
-/// monitor stored before this check (with an interval above its timeout) can still
-/// be renamed.
+/// Whether `command` may be decided on `monitor`. A change of the timings must leave
+/// a valid configuration; other changes are never refused, so a monitor stored before
+/// a check existed (with an interval above its timeout) can still be renamed.
 pub fn check(monitor: &Monitor, command: &Command) -> Result<(), Rejection> {
     match command {
-        Command::Update(patch)
-            if patch.timeout_seconds.is_some() || patch.interval_seconds.is_some() =>
-        {
-            check_config(&patch.applied_to(&monitor.config))
+        Command::Update(patch) if patch.touches_timing() => {
+            let config = patch.applied_to(&monitor.config);
+            if config.schedule.is_some() {
+                if patch.timeout_seconds.is_some() {
+                    return Err(Rejection::TimingWithSchedule {
+                        field: "timeout_seconds",
+                    });
+                }
+                if patch.interval_seconds.is_some() {
+                    return Err(Rejection::TimingWithSchedule {
+                        field: "interval_seconds",
+                    });
+                }
+            } else {
+                if patch.timezone.is_some() {
+                    return Err(Rejection::NeedsSchedule { field: "timezone" });
+                }
+                if patch.grace_seconds.is_some() {
+                    return Err(Rejection::NeedsSchedule {
+                        field: "grace_seconds",
+                    });
+                }
+            }
+            check_config(&config)
         }
         _ => Ok(()),
     }
 }
 
-/// A restart grace granted for one particular deadline.
+/// A restart grace: deadlines at or before `deadline` (those that fell while the
+/// server was stopped) are pushed back to `until`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grace {
     pub deadline: Timestamp,
     pub until: Timestamp,
+}
+
+/// A run that started and has not ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenRun {
+    pub rid: Option<RunId>,
+    pub started_at: Timestamp,
+    /// Judged past `max_runtime_seconds` already (once per run).
+    pub overran: bool,
+}
+
+impl OpenRun {
+    pub fn reference(&self) -> RunRef {
+        RunRef {
+            rid: self.rid,
+            started_at: self.started_at,
+        }
+    }
+
+    fn is(&self, run: &RunRef) -> bool {
+        self.rid == run.rid && self.started_at == run.started_at
+    }
+}
+
+/// How the newest run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastRun {
+    /// `None` for a run whose start was not reported.
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Timestamp,
+    pub exit_status: Option<u8>,
+    pub outcome: RunOutcome,
+    /// The end of its output (`Output::excerpt`).
+    pub output_excerpt: Option<String>,
+}
+
+impl LastRun {
+    pub fn duration_ms(&self) -> Option<u64> {
+        self.started_at
+            .map(|started| started.millis_until(self.ended_at))
+    }
 }
 
 /// Everything known about one monitor: the fold of its events.
@@ -146,20 +385,41 @@ pub struct Monitor {
     pub last_status_change_at: Option<Timestamp>,
     pub last_msg: Option<HeartbeatText>,
     pub last_value: Option<f64>,
-    /// When the timeout clock last started: creation, resume, or the last `up` heartbeat.
+    /// When the timeout clock last started: creation, resume, the last success, or a
+    /// missed deadline counted below the failure threshold.
     pub clock_started_at: Timestamp,
     pub grace: Option<Grace>,
     /// The time of the newest event applied; events of one monitor never go back in time.
     pub last_event_at: Timestamp,
     /// The sequence number of the newest event applied (0 before the log assigns one).
     pub last_seq: u64,
+    // Format version 3.
+    /// Runs started and not ended, oldest first, at most [`MAX_OPEN_RUNS`].
+    pub runs: Vec<OpenRun>,
+    pub last_run: Option<Box<LastRun>>,
+    pub last_success_at: Option<Timestamp>,
+    /// Failures in a row counted toward `failure_threshold` (while `pending`/`up`).
+    pub consecutive_failures: u32,
+    /// Successes in a row counted toward `recovery_threshold` (while `down`).
+    pub consecutive_successes: u32,
+    pub last_down_reason: Option<DownReason>,
+    /// Whether the channels were last told "down" (a maintenance window can leave
+    /// them behind the state, until its end releases the alert).
+    pub alerted_down: bool,
+    /// When a `down` (or a reminder of it) was last alerted: reminders count from it.
+    pub last_alerted_at: Option<Timestamp>,
+    /// Set by `AlertSuppressed`, taken by the change of state right after it.
+    pub suppress_next_alert: bool,
 }
 
 /// Something asked of a monitor.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     Heartbeat(Heartbeat),
-    /// The deadline timer fired: go down if the deadline has passed.
+    /// A job's signal (a run's start or end, an exit status, output).
+    Signal(Box<Signal>),
+    /// The timer fired: judge deadlines and runs, release an alert a maintenance
+    /// window held back, send a reminder.
     CheckDeadline,
     /// Change the fields that are `Some`; the others keep their values.
     Update(ConfigPatch),
@@ -172,7 +432,7 @@ pub enum Command {
     Delete,
     /// Record how an alert delivery ended.
     RecordDelivery(DeliveryOutcome),
-    /// Judge a deadline that may have fallen while the server was stopped
+    /// Judge deadlines that may have fallen while the server was stopped
     /// (`docs/states.md`, "After a restart of the server").
     JudgeAfterRestart {
         /// When the stored log last recorded the server alive; `None` if never.
@@ -198,27 +458,382 @@ impl Monitor {
             grace: None,
             last_event_at: at,
             last_seq: 0,
+            runs: Vec::new(),
+            last_run: None,
+            last_success_at: None,
+            consecutive_failures: 0,
+            consecutive_successes: 0,
+            last_down_reason: None,
+            alerted_down: false,
+            last_alerted_at: None,
+            suppress_next_alert: false,
         }
     }
 
-    /// The deadline the timeout clock sets, ignoring any restart grace.
-    pub fn base_deadline(&self) -> Option<Timestamp> {
-        match self.status {
-            Status::Pending | Status::Up => Some(
+    /// When the job is next expected: the last success (or creation, resume, a
+    /// counted miss) plus `interval_seconds`, or the next slot of its schedule after
+    /// it. `None` while `down` or `paused`.
+    pub fn next_due_at(&self) -> Option<Timestamp> {
+        if !self.status.is_running() {
+            return None;
+        }
+        match &self.config.schedule {
+            None => Some(
                 self.clock_started_at
-                    .plus_seconds(self.config.timeout_seconds),
+                    .plus_seconds(self.config.interval_seconds),
             ),
-            Status::Down | Status::Paused => None,
+            Some(schedule) => schedule.next_after(self.clock_started_at),
         }
     }
 
-    /// When the monitor goes down if nothing arrives: the timeout deadline, pushed back
-    /// by a restart grace granted for that very deadline.
-    pub fn next_deadline(&self) -> Option<Timestamp> {
-        let deadline = self.base_deadline()?;
+    /// When a missing success makes the monitor fail, ignoring any restart grace: the
+    /// clock's start plus `timeout_seconds`, or the next slot plus `grace_seconds`;
+    /// no earlier than the max runtime of an open run (a job at work is not late).
+    pub fn due_deadline(&self) -> Option<Timestamp> {
+        if !self.status.is_running() {
+            return None;
+        }
+        let due = match &self.config.schedule {
+            None => self
+                .clock_started_at
+                .plus_seconds(self.config.timeout_seconds),
+            Some(schedule) => schedule
+                .next_after(self.clock_started_at)?
+                .plus_seconds(schedule.grace_seconds),
+        };
+        let running_until = self.config.max_runtime_seconds.and_then(|max| {
+            self.runs
+                .iter()
+                .filter(|run| !run.overran)
+                .map(|run| run.started_at.plus_seconds(max))
+                .max()
+        });
+        Some(running_until.map_or(due, |until| due.max(until)))
+    }
+
+    /// The open runs not yet judged, with when each passes `max_runtime_seconds`,
+    /// earliest first.
+    fn run_deadlines(&self) -> Vec<(Timestamp, RunRef)> {
+        let Some(max) = self.config.max_runtime_seconds else {
+            return Vec::new();
+        };
+        if !self.status.is_running() {
+            return Vec::new();
+        }
+        let mut deadlines: Vec<(Timestamp, RunRef)> = self
+            .runs
+            .iter()
+            .filter(|run| !run.overran)
+            .map(|run| (run.started_at.plus_seconds(max), run.reference()))
+            .collect();
+        deadlines.sort_by_key(|(deadline, _)| *deadline);
+        deadlines
+    }
+
+    /// The earliest deadline of any rule (the due deadline, an open run's max
+    /// runtime), ignoring any restart grace.
+    pub fn base_deadline(&self) -> Option<Timestamp> {
+        let run = self.run_deadlines().first().map(|(deadline, _)| *deadline);
+        match (self.due_deadline(), run) {
+            (Some(due), Some(run)) => Some(due.min(run)),
+            (due, run) => due.or(run),
+        }
+    }
+
+    /// `deadline`, pushed back by a restart grace granted for it.
+    fn graced(&self, deadline: Timestamp) -> Timestamp {
         match self.grace {
-            Some(grace) if grace.deadline == deadline => Some(deadline.max(grace.until)),
-            _ => Some(deadline),
+            Some(grace) if deadline <= grace.deadline => deadline.max(grace.until),
+            _ => deadline,
+        }
+    }
+
+    /// When the monitor goes down (or counts a failure) if nothing arrives: the
+    /// earliest deadline, pushed back by a restart grace granted for it.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        let run = self
+            .run_deadlines()
+            .first()
+            .map(|(deadline, _)| self.graced(*deadline));
+        let due = self.due_deadline().map(|due| self.graced(due));
+        match (due, run) {
+            (Some(due), Some(run)) => Some(due.min(run)),
+            (due, run) => due.or(run),
+        }
+    }
+
+    /// If `at` is inside a maintenance window, when the maintenance ends.
+    pub fn maintenance_until(&self, at: Timestamp) -> Option<Timestamp> {
+        if self.config.maintenance.is_empty() {
+            return None;
+        }
+        maintenance_until(&self.config.maintenance, at)
+    }
+
+    /// The alert a maintenance window held back and that is owed once it is over:
+    /// the channels were told something else than the state.
+    pub fn release_due(&self) -> Option<Notice> {
+        match self.status {
+            Status::Down if !self.alerted_down => Some(Notice::Down(
+                self.last_down_reason.unwrap_or(DownReason::Timeout),
+            )),
+            Status::Up if self.alerted_down => Some(Notice::Up),
+            _ => None,
+        }
+    }
+
+    /// When the next reminder is due, if one will be (down, alerted, reminders on).
+    pub fn reminder_due_at(&self) -> Option<Timestamp> {
+        if self.status != Status::Down || !self.alerted_down {
+            return None;
+        }
+        let every = self.config.realert_every_seconds?;
+        Some(self.last_alerted_at?.plus_seconds(every))
+    }
+
+    /// When the monitor must next be looked at (`Command::CheckDeadline`), seen at
+    /// `now`: its next deadline, its next reminder, and (for an alert held back, or a
+    /// reminder, inside a maintenance window) the window's end; `now` itself for an
+    /// alert a window held back and that is owed already.
+    pub fn next_wakeup(&self, now: Timestamp) -> Option<Timestamp> {
+        // A reminder or a release that falls inside a window waits for its end.
+        let outside = |at: Timestamp| self.maintenance_until(at).unwrap_or(at);
+        let reminder = self.reminder_due_at().map(|due| outside(due.max(now)));
+        let release = self.release_due().map(|_| outside(now));
+        [self.next_deadline(), reminder, release]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// What a push reports: a plain heartbeat, or a signal.
+enum Ping {
+    Heartbeat(Heartbeat),
+    Signal(Box<Signal>),
+}
+
+/// Decides step by step: each event is applied to a copy of the state before the
+/// next rule looks at it, and stamped no earlier than the event before it.
+struct Decision {
+    state: Monitor,
+    events: Vec<Stamped>,
+}
+
+impl Decision {
+    fn new(monitor: &Monitor) -> Self {
+        Self {
+            state: monitor.clone(),
+            events: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, at: Timestamp, event: Event) {
+        let at = at.max(self.state.last_event_at);
+        let seq = self.state.last_seq;
+        apply(&mut self.state, seq, at, &event);
+        self.events.push(Stamped { at, event });
+    }
+
+    /// A change of state that alerts: held back (`AlertSuppressed` first) when `at`
+    /// is inside a maintenance window; otherwise after the release of what a window
+    /// held back, if the channels have not been told yet (so they hear every change,
+    /// in order).
+    fn alert(&mut self, at: Timestamp, event: Event) {
+        let at = at.max(self.state.last_event_at);
+        if self.state.maintenance_until(at).is_some() {
+            let notice = match &event {
+                Event::WentDown { reason } => Notice::Down(*reason),
+                _ => Notice::Up,
+            };
+            self.push(at, Event::AlertSuppressed(notice));
+        } else if let Some(notice) = self.state.release_due() {
+            self.push(at, Event::AlertReleased(notice));
+        }
+        self.push(at, event);
+    }
+
+    /// Releases an alert a maintenance window held back, if it is over at `now`.
+    fn release_if_due(&mut self, now: Timestamp) {
+        if let Some(notice) = self.state.release_due()
+            && self.state.maintenance_until(now).is_none()
+        {
+            self.push(now, Event::AlertReleased(notice));
+        }
+    }
+
+    /// A failure for `reason` at `at`: counted while `pending` or `up`, down at the
+    /// threshold; nothing more while `down` or `paused`.
+    fn failure(&mut self, at: Timestamp, reason: DownReason) {
+        if !self.state.status.is_running() {
+            return;
+        }
+        let count = self.state.consecutive_failures.saturating_add(1);
+        if count >= self.state.config.failure_threshold {
+            self.alert(at, Event::WentDown { reason });
+        } else {
+            self.push(at, Event::FailureCounted { reason, count });
+        }
+    }
+
+    /// A success at `at` of a monitor that was `was` before it.
+    fn success(&mut self, at: Timestamp, was: Status) {
+        match was {
+            Status::Pending => self.push(at, Event::WentUp),
+            Status::Down => {
+                let count = self.state.consecutive_successes.saturating_add(1);
+                if count >= self.state.config.recovery_threshold {
+                    self.alert(at, Event::Recovered);
+                } else {
+                    self.push(at, Event::SuccessCounted { count });
+                }
+            }
+            Status::Up | Status::Paused => {}
+        }
+    }
+
+    fn ping(&mut self, ping: Ping, now: Timestamp) {
+        self.release_if_due(now);
+        let signal = match ping {
+            Ping::Heartbeat(heartbeat) => {
+                let was = self.state.status;
+                let status = heartbeat.status;
+                self.push(now, Event::HeartbeatReceived(heartbeat));
+                match status {
+                    PushStatus::Up => self.success(now, was),
+                    PushStatus::Down => self.failure(now, DownReason::Manual),
+                }
+                return;
+            }
+            Ping::Signal(signal) => *signal,
+        };
+        match signal.kind {
+            SignalKind::Start => {
+                let dropped = (self.state.runs.len() >= MAX_OPEN_RUNS)
+                    .then(|| self.state.runs.first().map(OpenRun::reference))
+                    .flatten();
+                self.push(
+                    now,
+                    Event::RunStarted(RunStart {
+                        rid: signal.rid,
+                        msg: signal.msg,
+                        output: signal.output,
+                        dropped,
+                    }),
+                );
+            }
+            SignalKind::Log => self.push(
+                now,
+                Event::LogReceived(LogEntry {
+                    rid: signal.rid,
+                    msg: signal.msg,
+                    output: signal.output,
+                }),
+            ),
+            SignalKind::Success | SignalKind::Fail => self.end_run(signal, now),
+        }
+    }
+
+    /// A success or a failure: the heartbeat, the run it ends (if it ends one or says
+    /// more than a heartbeat), then what it does to the state.
+    fn end_run(&mut self, signal: Signal, now: Timestamp) {
+        let failed_by = match (signal.kind, signal.exit_status) {
+            (_, Some(status)) if status != 0 => Some(DownReason::ExitStatus),
+            (SignalKind::Fail, _) => Some(DownReason::Manual),
+            _ => None,
+        };
+        // A run id ends its run; none ends the newest run started without one (the
+        // duration is measured from the last start, as Healthchecks does).
+        let closing = self
+            .state
+            .runs
+            .iter()
+            .rev()
+            .find(|run| run.rid == signal.rid)
+            .copied();
+        let too_fast = match (closing, self.state.config.min_runtime_seconds) {
+            (Some(run), Some(min)) => run.started_at.millis_until(now) < u64::from(min) * 1000,
+            _ => false,
+        };
+        let outcome = match failed_by {
+            Some(reason) => RunOutcome::Failure(reason),
+            None if too_fast => RunOutcome::Failure(DownReason::TooFast),
+            None => RunOutcome::Success,
+        };
+        let status = match outcome {
+            RunOutcome::Success => PushStatus::Up,
+            RunOutcome::Failure(_) => PushStatus::Down,
+        };
+        let was = self.state.status;
+        let says_more = closing.is_some()
+            || signal.exit_status.is_some()
+            || signal.output.is_some()
+            || signal.rid.is_some();
+        self.push(
+            now,
+            Event::HeartbeatReceived(Heartbeat {
+                status,
+                msg: signal.msg,
+                value: signal.value,
+            }),
+        );
+        if says_more {
+            self.push(
+                now,
+                Event::RunEnded(RunEnd {
+                    rid: signal.rid,
+                    run: closing.map(|run| run.reference()),
+                    exit_status: signal.exit_status,
+                    outcome,
+                    output: signal.output,
+                }),
+            );
+        }
+        match outcome {
+            RunOutcome::Success => self.success(now, was),
+            RunOutcome::Failure(reason) => self.failure(now, reason),
+        }
+    }
+
+    /// The timer fired: release what a maintenance window held back, judge runs past
+    /// their max runtime and a missed deadline (each a failure, stamped at its
+    /// deadline), send a reminder.
+    fn check_deadlines(&mut self, now: Timestamp) {
+        self.release_if_due(now);
+        // Each step moves a deadline later or the monitor out of `up`; the bound only
+        // guards against a bug looping forever.
+        for _ in 0..(2 * MAX_THRESHOLD as usize + MAX_OPEN_RUNS) {
+            let state = &self.state;
+            let run = state
+                .run_deadlines()
+                .into_iter()
+                .map(|(deadline, run)| (state.graced(deadline), run))
+                .next();
+            let due = state.due_deadline().map(|due| state.graced(due));
+            match (due, run) {
+                (_, Some((deadline, run)))
+                    if deadline <= now && due.is_none_or(|due| deadline <= due) =>
+                {
+                    self.push(deadline, Event::RunOverran(run));
+                    self.failure(deadline, DownReason::MaxRuntime);
+                }
+                (Some(deadline), _) if deadline <= now => {
+                    let reason = if state.config.schedule.is_some() {
+                        DownReason::Schedule
+                    } else {
+                        DownReason::Timeout
+                    };
+                    self.failure(deadline, reason);
+                }
+                _ => break,
+            }
+        }
+        if let Some(due) = self.state.reminder_due_at()
+            && due <= now
+            && self.state.maintenance_until(now).is_none()
+        {
+            let reason = self.state.last_down_reason.unwrap_or(DownReason::Timeout);
+            self.push(now, Event::Reminder { reason });
         }
     }
 }
@@ -230,41 +845,34 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
     let now = now.max(monitor.last_event_at);
     let stamp = |event| Stamped { at: now, event };
     match command {
-        Command::Heartbeat(heartbeat) => {
-            let status = heartbeat.status;
-            let mut events = vec![stamp(Event::HeartbeatReceived(heartbeat))];
-            match (monitor.status, status) {
-                (Status::Down, PushStatus::Up) => events.push(stamp(Event::Recovered)),
-                (Status::Pending, PushStatus::Up) => events.push(stamp(Event::WentUp)),
-                (Status::Pending | Status::Up, PushStatus::Down) => {
-                    events.push(stamp(Event::WentDown {
-                        reason: DownReason::Manual,
-                    }))
-                }
-                _ => {}
-            }
-            events
+        // The push path: an `up` heartbeat to an `up` monitor records only itself,
+        // without copying the state.
+        Command::Heartbeat(heartbeat)
+            if heartbeat.status == PushStatus::Up
+                && monitor.status == Status::Up
+                && monitor.release_due().is_none() =>
+        {
+            vec![stamp(Event::HeartbeatReceived(heartbeat))]
         }
-        Command::CheckDeadline => match monitor.next_deadline() {
-            // A `down` is stamped at the deadline it was judged by, not when noticed.
-            Some(deadline) if now >= deadline => vec![Stamped {
-                at: deadline.max(monitor.last_event_at),
-                event: Event::WentDown {
-                    reason: DownReason::Timeout,
-                },
-            }],
-            _ => vec![],
-        },
+        Command::Heartbeat(heartbeat) => decided(monitor, |decision| {
+            decision.ping(Ping::Heartbeat(heartbeat), now)
+        }),
+        Command::Signal(signal) => {
+            decided(monitor, |decision| decision.ping(Ping::Signal(signal), now))
+        }
+        Command::CheckDeadline => decided(monitor, |decision| decision.check_deadlines(now)),
         Command::Update(patch) => {
             let config = patch.applied_to(&monitor.config);
             if config == *monitor.config {
                 vec![]
             } else {
-                vec![stamp(Event::Updated { config })]
+                vec![stamp(Event::Updated {
+                    config: Box::new(config),
+                })]
             }
         }
         Command::ForgetChannel(channel) if monitor.config.channels.contains(&channel) => {
-            let mut config = (*monitor.config).clone();
+            let mut config = Box::new((*monitor.config).clone());
             config.channels.retain(|listed| *listed != channel);
             vec![stamp(Event::Updated { config })]
         }
@@ -283,29 +891,44 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
     }
 }
 
-/// A deadline that fell while the server was stopped gets a grace of
-/// `min(timeout, restart grace)` from now, once; one that fell before the stop (or
-/// whose grace was already spent) is judged at once (`docs/states.md`, "After a
-/// restart of the server").
+fn decided(monitor: &Monitor, decide: impl FnOnce(&mut Decision)) -> Vec<Stamped> {
+    let mut decision = Decision::new(monitor);
+    decide(&mut decision);
+    decision.events
+}
+
+/// Deadlines that fell while the server was stopped get a grace from now, once:
+/// `min(timeout, restart grace)` (the restart grace for a cron monitor). One that
+/// fell before the stop (or whose grace was already spent) is judged at once
+/// (`docs/states.md`, "After a restart of the server").
 fn judge_after_restart(
     monitor: &Monitor,
     last_alive: Option<Timestamp>,
     restart_grace_seconds: u32,
     now: Timestamp,
 ) -> Vec<Stamped> {
-    let Some(deadline) = monitor.base_deadline() else {
-        return vec![];
+    let mut fallen: Vec<Timestamp> = monitor
+        .run_deadlines()
+        .into_iter()
+        .map(|(deadline, _)| deadline)
+        .chain(monitor.due_deadline())
+        .filter(|deadline| *deadline <= now)
+        .collect();
+    fallen.sort();
+    let (Some(earliest), Some(latest)) = (fallen.first(), fallen.last()) else {
+        return decide(monitor, Command::CheckDeadline, now);
     };
-    let fell_while_stopped = deadline <= now && last_alive.is_some_and(|alive| deadline > alive);
-    let already_granted = monitor
-        .grace
-        .is_some_and(|grace| grace.deadline == deadline);
+    let fell_while_stopped = last_alive.is_some_and(|alive| *earliest > alive);
+    let already_granted = monitor.grace.is_some_and(|grace| grace.deadline >= *latest);
     if fell_while_stopped && !already_granted && restart_grace_seconds > 0 {
-        let grace_seconds = restart_grace_seconds.min(monitor.config.timeout_seconds);
+        let grace_seconds = match monitor.config.schedule {
+            Some(_) => restart_grace_seconds,
+            None => restart_grace_seconds.min(monitor.config.timeout_seconds),
+        };
         return vec![Stamped {
             at: now,
             event: Event::GraceGranted {
-                deadline,
+                deadline: *latest,
                 until: now.plus_seconds(grace_seconds),
             },
         }];
@@ -321,34 +944,50 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
     match event {
         Event::Created { config, token } => {
             // Only reachable if a log repeats a creation: adopt it as the new config.
-            monitor.config = Arc::new(config.clone());
-            monitor.token = *token;
+            monitor.config = Arc::new(MonitorConfig::clone(config));
+            monitor.token = token.clone();
         }
-        Event::Updated { config } => monitor.config = Arc::new(config.clone()),
-        Event::TokenRotated { token } => monitor.token = *token,
-        Event::Deleted | Event::DeliveryRecorded(_) => {}
+        Event::Updated { config } => monitor.config = Arc::new(MonitorConfig::clone(config)),
+        Event::TokenRotated { token } => monitor.token = token.clone(),
+        Event::Deleted | Event::DeliveryRecorded(_) | Event::LogReceived(_) => {}
         Event::HeartbeatReceived(heartbeat) => {
             monitor.last_heartbeat_at = Some(at);
             monitor.last_msg = heartbeat.msg.clone();
             if heartbeat.value.is_some() {
                 monitor.last_value = heartbeat.value;
             }
-            if heartbeat.status == PushStatus::Up {
-                monitor.clock_started_at = at;
-                monitor.grace = None;
-                // A log written before `WentUp` existed has only this heartbeat to
-                // take the monitor out of `pending`; in a newer one, the `WentUp`
-                // that follows finds it `up` already.
-                if monitor.status == Status::Pending {
-                    set_status(monitor, Status::Up, at);
+            match heartbeat.status {
+                PushStatus::Up => {
+                    monitor.clock_started_at = at;
+                    monitor.grace = None;
+                    monitor.last_success_at = Some(at);
+                    monitor.consecutive_failures = 0;
+                    // A log written before `WentUp` existed has only this heartbeat to
+                    // take the monitor out of `pending`; in a newer one, the `WentUp`
+                    // that follows finds it `up` already.
+                    if monitor.status == Status::Pending {
+                        set_status(monitor, Status::Up, at);
+                    }
                 }
+                PushStatus::Down => monitor.consecutive_successes = 0,
             }
         }
-        Event::WentDown { .. } => {
+        Event::WentDown { reason } => {
             monitor.grace = None;
+            monitor.last_down_reason = Some(*reason);
             set_status(monitor, Status::Down, at);
+            if !std::mem::take(&mut monitor.suppress_next_alert) {
+                monitor.alerted_down = true;
+                monitor.last_alerted_at = Some(at);
+            }
         }
-        Event::Recovered | Event::WentUp => set_status(monitor, Status::Up, at),
+        Event::Recovered => {
+            set_status(monitor, Status::Up, at);
+            if !std::mem::take(&mut monitor.suppress_next_alert) {
+                monitor.alerted_down = false;
+            }
+        }
+        Event::WentUp => set_status(monitor, Status::Up, at),
         Event::Paused => {
             monitor.grace = None;
             set_status(monitor, Status::Paused, at);
@@ -356,6 +995,8 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
         Event::Resumed => {
             monitor.clock_started_at = at;
             monitor.grace = None;
+            // A resume starts afresh: the next `down` alerts again.
+            monitor.alerted_down = false;
             set_status(monitor, Status::Pending, at);
         }
         Event::GraceGranted { deadline, until } => {
@@ -364,13 +1005,64 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
                 until: *until,
             });
         }
+        Event::RunStarted(start) => {
+            if let Some(dropped) = &start.dropped {
+                monitor.runs.retain(|run| !run.is(dropped));
+            }
+            if monitor.runs.len() >= MAX_OPEN_RUNS {
+                monitor.runs.remove(0);
+            }
+            monitor.runs.push(OpenRun {
+                rid: start.rid,
+                started_at: at,
+                overran: false,
+            });
+        }
+        Event::RunEnded(end) => {
+            if let Some(closed) = &end.run {
+                monitor.runs.retain(|run| !run.is(closed));
+            }
+            monitor.last_run = Some(Box::new(LastRun {
+                started_at: end.run.map(|run| run.started_at),
+                ended_at: at,
+                exit_status: end.exit_status,
+                outcome: end.outcome,
+                output_excerpt: end.output.as_ref().map(|output| output.excerpt()),
+            }));
+        }
+        Event::RunOverran(overran) => {
+            for run in monitor.runs.iter_mut().filter(|run| run.is(overran)) {
+                run.overran = true;
+            }
+        }
+        Event::FailureCounted { reason, count } => {
+            monitor.consecutive_failures = *count;
+            monitor.consecutive_successes = 0;
+            if matches!(reason, DownReason::Timeout | DownReason::Schedule) {
+                // A missed deadline below the threshold: the next one is counted from
+                // this one.
+                monitor.clock_started_at = at;
+                monitor.grace = None;
+            }
+        }
+        Event::SuccessCounted { count } => monitor.consecutive_successes = *count,
+        Event::Reminder { .. } => monitor.last_alerted_at = Some(at),
+        Event::AlertSuppressed(_) => monitor.suppress_next_alert = true,
+        Event::AlertReleased(Notice::Down(_)) => {
+            monitor.alerted_down = true;
+            monitor.last_alerted_at = Some(at);
+        }
+        Event::AlertReleased(Notice::Up) => monitor.alerted_down = false,
     }
 }
 
+/// A change of state: counting starts again toward the next one.
 fn set_status(monitor: &mut Monitor, status: Status, at: Timestamp) {
     if monitor.status != status {
         monitor.status = status;
         monitor.last_status_change_at = Some(at);
+        monitor.consecutive_failures = 0;
+        monitor.consecutive_successes = 0;
     }
 }
 
@@ -384,7 +1076,8 @@ pub fn replay<'a>(
     for (seq, at, event) in history {
         match (&mut monitor, event) {
             (None, Event::Created { config, token }) => {
-                let mut created = Monitor::created(id, at, config.clone(), *token);
+                let mut created =
+                    Monitor::created(id, at, MonitorConfig::clone(config), token.clone());
                 created.last_seq = seq;
                 monitor = Some(created);
             }
@@ -397,6 +1090,9 @@ pub fn replay<'a>(
 }
 
 #[cfg(test)]
+mod job_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -404,14 +1100,7 @@ mod tests {
     const T0: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 
     fn config(timeout_seconds: u32) -> MonitorConfig {
-        MonitorConfig {
-            name: "backup".to_owned(),
-            timeout_seconds,
-            interval_seconds: timeout_seconds,
-            channels: vec![],
-            key: None,
-            tags: vec![],
-        }
+        MonitorConfig::new("backup", timeout_seconds)
     }
 
     fn new_monitor(timeout_seconds: u32) -> Monitor {
@@ -659,8 +1348,8 @@ mod tests {
         let mut monitor = new_monitor(10);
         let id = monitor.id;
         let created = Event::Created {
-            config: (*monitor.config).clone(),
-            token: monitor.token,
+            config: Box::new((*monitor.config).clone()),
+            token: monitor.token.clone(),
         };
         let mut log = vec![(1, T0, created)];
         for (offset, command) in [
@@ -754,7 +1443,7 @@ mod tests {
                         let base = monitor.clock_started_at.plus_seconds(monitor.config.timeout_seconds);
                         let deadline = monitor.next_deadline().expect("running monitors have a deadline");
                         match monitor.grace {
-                            Some(grace) if grace.deadline == base => prop_assert_eq!(deadline, base.max(grace.until)),
+                            Some(grace) if base <= grace.deadline => prop_assert_eq!(deadline, base.max(grace.until)),
                             _ => prop_assert_eq!(deadline, base),
                         }
                     }

@@ -6,7 +6,7 @@
 //! API and the dashboard show the results. Every change of state is an event of its
 //! own and retention never deletes one, so these are exact over any window.
 
-use super::event::{DownReason, Event, PushStatus};
+use super::event::{DownReason, Event, PushStatus, RunOutcome};
 use super::ids::Timestamp;
 use super::machine::Status;
 
@@ -167,7 +167,8 @@ pub fn incidents(transitions: &[Transition]) -> Vec<Incident> {
 pub enum Beat {
     Up,
     Down,
-    /// Went down because no heartbeat came in time.
+    /// Went down because nothing came in time: no heartbeat before the deadline, no
+    /// success for a scheduled time, or a run that never finished.
     Missed,
     Paused,
 }
@@ -179,8 +180,13 @@ pub fn beat_of(event: &Event) -> Option<Beat> {
             PushStatus::Up => Beat::Up,
             PushStatus::Down => Beat::Down,
         }),
+        // A job's run ends as a heartbeat does: it succeeded or it did not.
+        Event::RunEnded(end) => Some(match end.outcome {
+            RunOutcome::Success => Beat::Up,
+            RunOutcome::Failure(_) => Beat::Down,
+        }),
         Event::WentDown {
-            reason: DownReason::Timeout,
+            reason: DownReason::Timeout | DownReason::Schedule | DownReason::MaxRuntime,
         } => Some(Beat::Missed),
         Event::Paused => Some(Beat::Paused),
         _ => None,
@@ -198,7 +204,7 @@ pub fn value_of(event: &Event) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::{Heartbeat, MonitorConfig};
+    use crate::domain::event::{Heartbeat, MonitorConfig, RunEnd};
     use crate::domain::ids::PushToken;
 
     const MINUTE: i64 = 60_000;
@@ -356,14 +362,7 @@ mod tests {
 
     #[test]
     fn which_events_are_transitions_beats_and_values() {
-        let config = MonitorConfig {
-            name: "n".to_owned(),
-            timeout_seconds: 60,
-            interval_seconds: 60,
-            channels: vec![],
-            key: None,
-            tags: vec![],
-        };
+        let config = Box::new(MonitorConfig::new("n", 60));
         let up = Event::HeartbeatReceived(Heartbeat {
             status: PushStatus::Up,
             msg: None,
@@ -402,6 +401,38 @@ mod tests {
                 },
                 Some(Down),
                 None,
+                None,
+            ),
+            (
+                Event::WentDown {
+                    reason: DownReason::Schedule,
+                },
+                Some(Down),
+                Some(Beat::Missed),
+                None,
+            ),
+            (
+                Event::RunEnded(RunEnd {
+                    rid: None,
+                    run: None,
+                    exit_status: Some(0),
+                    outcome: RunOutcome::Success,
+                    output: None,
+                }),
+                None,
+                Some(Beat::Up),
+                None,
+            ),
+            (
+                Event::RunEnded(RunEnd {
+                    rid: None,
+                    run: None,
+                    exit_status: Some(3),
+                    outcome: RunOutcome::Failure(DownReason::ExitStatus),
+                    output: None,
+                }),
+                None,
+                Some(Beat::Down),
                 None,
             ),
             (Event::Paused, Some(Paused), Some(Beat::Paused), None),

@@ -14,14 +14,16 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::domain::event::{Event, MonitorConfig};
-use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
-use crate::domain::machine::{Command, ConfigPatch, Monitor};
+use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
+use crate::domain::machine::{Command, ConfigPatch, Monitor, Rejection};
 use crate::domain::name::check_name;
+use crate::domain::slug;
 use crate::monitor::registry::new_push_token;
 use crate::store::RecordedEvent;
 
 use super::auth::{Principal, redact_credentials, require_access};
 use super::error::ApiError;
+use super::monitor_fields;
 use super::{AppState, PathParam};
 
 pub const MAX_TIMEOUT_SECONDS: u64 = 31_536_000;
@@ -49,30 +51,57 @@ async fn create_monitor(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fields = json_object(body)?;
-    let config = config_from_fields(&fields)?;
-    let monitor = state.registry.create(config).await?;
+    let (config, token) = config_from_fields(&fields, state.clock.now())?;
+    let monitor = state.registry.create_with_token(config, token).await?;
     Ok((StatusCode::CREATED, Json(monitor_json(&state, &monitor))))
 }
 
-/// A new monitor's configuration from the fields of `POST /api/monitors` (the
-/// dashboard's form sends the same).
-pub fn config_from_fields(fields: &Map<String, Value>) -> Result<MonitorConfig, ApiError> {
-    refuse_unknown_fields(fields, MONITOR_FIELDS)?;
+/// A new monitor's configuration, and the push token it was given if any, from the
+/// fields of `POST /api/monitors` (the dashboard's form sends the same).
+pub fn config_from_fields(
+    fields: &Map<String, Value>,
+    now: Timestamp,
+) -> Result<(MonitorConfig, Option<PushToken>), ApiError> {
+    refuse_unknown_fields(fields, CREATE_FIELDS)?;
     let name = parse_name(fields.get("name"))?.ok_or_else(|| missing("name"))?;
-    let timeout_seconds = parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?
-        .ok_or_else(|| missing("timeout_seconds"))?;
-    let interval_seconds = parse_seconds("interval_seconds", fields.get("interval_seconds"))?
-        .unwrap_or(timeout_seconds);
-    let channels = parse_channels(fields.get("channels"))?.unwrap_or_default();
-    let tags = parse_tags(fields.get("tags"))?.unwrap_or_default();
-    Ok(MonitorConfig {
-        name,
-        timeout_seconds,
-        interval_seconds,
-        channels,
-        key: None,
-        tags,
-    })
+    let mut patch = ConfigPatch::default();
+    monitor_fields::parse_patch(fields, &mut patch, None, now)?;
+    let timeout_seconds = parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?;
+    let interval_seconds = parse_seconds("interval_seconds", fields.get("interval_seconds"))?;
+    let rejected = |rejection: Rejection| ApiError::Unprocessable(rejection.to_string());
+    let timeout_seconds = if matches!(patch.schedule, Some(Some(_))) {
+        // Timed by its schedule: a timeout would be ignored, so it is refused.
+        if timeout_seconds.is_some() {
+            return Err(rejected(Rejection::TimingWithSchedule {
+                field: "timeout_seconds",
+            }));
+        }
+        if interval_seconds.is_some() {
+            return Err(rejected(Rejection::TimingWithSchedule {
+                field: "interval_seconds",
+            }));
+        }
+        0
+    } else {
+        if patch.timezone.is_some() {
+            return Err(rejected(Rejection::NeedsSchedule { field: "timezone" }));
+        }
+        if patch.grace_seconds.is_some() {
+            return Err(rejected(Rejection::NeedsSchedule {
+                field: "grace_seconds",
+            }));
+        }
+        timeout_seconds.ok_or_else(|| missing("timeout_seconds"))?
+    };
+    let token = monitor_fields::parse_push_token(fields.get("push_token"))?;
+    patch.interval_seconds = Some(interval_seconds.unwrap_or(timeout_seconds));
+    patch.channels = Some(parse_channels(fields.get("channels"))?.unwrap_or_default());
+    patch.tags = Some(parse_tags(fields.get("tags"))?.unwrap_or_default());
+    patch.slug = parse_slug(fields.get("slug"))?;
+    Ok((
+        patch.applied_to(&MonitorConfig::new(name, timeout_seconds)),
+        token,
+    ))
 }
 
 async fn list_monitors(
@@ -109,22 +138,28 @@ async fn update_monitor(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let fields = json_object(body)?;
-    let patch = patch_from_fields(&fields)?;
+    let patch = patch_from_fields(&fields, state.clock.now())?;
     run(&state, id, Command::Update(patch)).await
 }
 
 /// A change of a monitor's configuration from the fields of `PATCH
 /// /api/monitors/{id}` (the dashboard's form sends the same).
-pub fn patch_from_fields(fields: &Map<String, Value>) -> Result<ConfigPatch, ApiError> {
+pub fn patch_from_fields(
+    fields: &Map<String, Value>,
+    now: Timestamp,
+) -> Result<ConfigPatch, ApiError> {
     refuse_unknown_fields(fields, MONITOR_FIELDS)?;
-    Ok(ConfigPatch {
+    let mut patch = ConfigPatch {
         name: parse_name(fields.get("name"))?,
         timeout_seconds: parse_seconds("timeout_seconds", fields.get("timeout_seconds"))?,
         interval_seconds: parse_seconds("interval_seconds", fields.get("interval_seconds"))?,
         channels: parse_channels(fields.get("channels"))?,
         tags: parse_tags(fields.get("tags"))?,
-        key: None,
-    })
+        slug: parse_slug(fields.get("slug"))?,
+        ..ConfigPatch::default()
+    };
+    monitor_fields::parse_patch(fields, &mut patch, None, now)?;
+    Ok(patch)
 }
 
 async fn delete_monitor(
@@ -233,13 +268,43 @@ pub(super) fn json_object(
     }
 }
 
-/// The fields a monitor's body may have, on `POST` and `PATCH`.
+/// The fields a monitor's body may have on `PATCH` (and `POST`, with `push_token`).
 const MONITOR_FIELDS: &[&str] = &[
     "name",
     "timeout_seconds",
     "interval_seconds",
     "channels",
     "tags",
+    "schedule",
+    "timezone",
+    "grace_seconds",
+    "max_runtime_seconds",
+    "min_runtime_seconds",
+    "failure_threshold",
+    "recovery_threshold",
+    "realert_every_seconds",
+    "maintenance",
+    "slug",
+];
+
+/// The fields of a `POST`: a monitor's, and a push token brought from another tool.
+const CREATE_FIELDS: &[&str] = &[
+    "name",
+    "timeout_seconds",
+    "interval_seconds",
+    "channels",
+    "tags",
+    "schedule",
+    "timezone",
+    "grace_seconds",
+    "max_runtime_seconds",
+    "min_runtime_seconds",
+    "failure_threshold",
+    "recovery_threshold",
+    "realert_every_seconds",
+    "maintenance",
+    "slug",
+    "push_token",
 ];
 
 /// A `422` naming every field of `fields` that is not `known` (a mistyped field would
@@ -361,6 +426,19 @@ fn parse_tags(value: Option<&Value>) -> Result<Option<Vec<String>>, ApiError> {
     Ok(Some(tags))
 }
 
+/// A slug (`domain::slug`); `null` takes it away (`Some(None)`).
+fn parse_slug(value: Option<&Value>) -> Result<Option<Option<String>>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(slug)) if slug::is_slug(slug) => Ok(Some(Some(slug.clone()))),
+        Some(_) => Err(ApiError::Unprocessable(format!(
+            "slug must be {}, or null",
+            slug::SLUG_RULE
+        ))),
+    }
+}
+
 fn rfc3339(at: Option<Timestamp>) -> Value {
     at.map_or(Value::Null, |at| Value::String(at.to_rfc3339()))
 }
@@ -383,14 +461,17 @@ pub fn monitor_json(state: &AppState, monitor: &Monitor) -> Value {
         "last_msg": monitor.last_msg.as_ref().map(|msg| msg.as_str()),
         "last_value": monitor.last_value,
     });
-    // Shown only when set, so a monitor made through the API without them has
-    // exactly the thirteen fields `docs/api.md` promises.
+    // `tags`, `key` and `slug` are shown only when set (`docs/api.md`).
     if let Value::Object(fields) = &mut body {
+        monitor_fields::state_fields(fields, monitor, state.clock.now());
         if !monitor.config.tags.is_empty() {
             fields.insert("tags".to_owned(), json!(monitor.config.tags));
         }
         if let Some(key) = &monitor.config.key {
             fields.insert("key".to_owned(), json!(key));
+        }
+        if let Some(slug) = &monitor.config.slug {
+            fields.insert("slug".to_owned(), json!(slug));
         }
     }
     body
@@ -402,6 +483,9 @@ pub fn event_json(recorded: &RecordedEvent) -> Value {
     fields.insert("seq".to_owned(), json!(recorded.seq));
     fields.insert("at".to_owned(), json!(recorded.at.to_rfc3339()));
     fields.insert("kind".to_owned(), json!(recorded.event.kind()));
+    if monitor_fields::event_fields(&mut fields, &recorded.event) {
+        return Value::Object(fields);
+    }
     match &recorded.event {
         Event::HeartbeatReceived(heartbeat) => {
             fields.insert("status".to_owned(), json!(heartbeat.status.as_str()));
@@ -441,6 +525,8 @@ pub fn event_json(recorded: &RecordedEvent) -> Value {
             );
             fields.insert("tags".to_owned(), json!(config.tags));
             fields.insert("key".to_owned(), json!(config.key));
+            fields.insert("slug".to_owned(), json!(config.slug));
+            monitor_fields::config_fields(&mut fields, config);
         }
         Event::DeliveryRecorded(outcome) => {
             fields.insert("channel".to_owned(), json!(outcome.channel.to_string()));
@@ -454,11 +540,8 @@ pub fn event_json(recorded: &RecordedEvent) -> Value {
             fields.insert("result".to_owned(), json!(result));
             fields.insert("error".to_owned(), json!(outcome.error));
         }
-        Event::TokenRotated { .. }
-        | Event::Deleted
-        | Event::Paused
-        | Event::Resumed
-        | Event::GraceGranted { .. } => {}
+        // The job kinds are `monitor_fields::event_fields`'.
+        _ => {}
     }
     Value::Object(fields)
 }

@@ -189,7 +189,7 @@ pub async fn require_access(
     Ok(next.run(request).await)
 }
 
-/// `/api/keys`: the admin token only.
+/// `/api/keys` and `/api/settings`: the admin token only.
 pub async fn require_admin(
     State(state): State<AppState>,
     request: Request,
@@ -200,7 +200,7 @@ pub async fn require_admin(
         Some(Principal::Admin) => {}
         Some(Principal::Key { .. }) => {
             return Err(ApiError::Forbidden(
-                "managing API keys needs the admin token",
+                "managing API keys and settings needs the admin token",
             ));
         }
     }

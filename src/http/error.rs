@@ -83,7 +83,9 @@ impl From<RegistryError> for ApiError {
             RegistryError::NotFound => Self::NotFound("monitor not found"),
             RegistryError::Unavailable => Self::Unavailable("monitor is restarting; retry"),
             RegistryError::Rejected(rejection) => Self::Unprocessable(rejection.to_string()),
-            RegistryError::UnknownChannel(_) => Self::Unprocessable(error.to_string()),
+            RegistryError::UnknownChannel(_)
+            | RegistryError::TokenTaken
+            | RegistryError::SlugTaken => Self::Unprocessable(error.to_string()),
         }
     }
 }

@@ -26,21 +26,29 @@ use bytes::BytesMut;
 use governor::clock::{Clock, DefaultClock};
 use serde_json::Value;
 
-use crate::domain::event::{Heartbeat, HeartbeatText, PushStatus};
-use crate::domain::ids::PushToken;
+use crate::domain::event::{
+    Heartbeat, HeartbeatText, MAX_OUTPUT_LIMIT, MonitorConfig, Output, PushStatus,
+};
+use crate::domain::signal::{Signal, SignalKind};
 use crate::monitor::RegistryError;
+use crate::monitor::directory::MonitorHandle;
 use crate::prometheus;
 
 use super::error::ApiError;
-use super::source;
+use super::ping::{self, Target};
 use super::{AppState, MAX_BODY_BYTES, PUSH_ROUTE};
+use super::{signal_params, source};
 
 /// The answer to an accepted push: a constant, so answering allocates nothing.
 const OK_BODY: &str = r#"{"ok":true}"#;
 
 pub fn router() -> Router<AppState> {
     // GET routes answer HEAD too.
-    Router::new().route("/api/push/{token}", get(push).post(push))
+    Router::new()
+        .route("/api/push/{token}", get(push).post(push))
+        .route("/ping/{token}", get(ping).post(ping))
+        .route("/ping/{token}/{action}", get(ping).post(ping))
+        .route("/ping/{ping_key}/{slug}/{action}", get(ping).post(ping))
 }
 
 /// The prefix of every push path; the token is the rest.
@@ -70,7 +78,15 @@ pub async fn push_direct(state: AppState, peer: SocketAddr, request: Request) ->
         .path()
         .strip_prefix(PUSH_PREFIX)
         .unwrap_or_default();
-    let response = respond(&state, Some(peer.ip()), token, &parts, body).await;
+    let response = respond(
+        &state,
+        Some(peer.ip()),
+        Target::Token(token),
+        &parts,
+        body,
+        Asks::Push,
+    )
+    .await;
     state.record_latency(
         PUSH_ROUTE,
         &parts.method,
@@ -95,21 +111,64 @@ async fn push(
     // Absent only when the router is driven without `serve` (no socket, no limit).
     let peer = peer.map(|Extension(ConnectInfo(address))| address.ip());
     let (parts, body) = request.into_parts();
-    respond(&state, peer, &token, &parts, body).await
+    respond(
+        &state,
+        peer,
+        Target::Token(&token),
+        &parts,
+        body,
+        Asks::Push,
+    )
+    .await
+}
+
+/// The ping routes' handler (`ping.rs`): the monitor (by token, or by ping key and
+/// slug) and the action from the path, then the push's path. Every answer says how
+/// much of a body is kept.
+async fn ping(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    segments: Result<Path<Vec<String>>, PathRejection>,
+    request: Request,
+) -> Response {
+    let peer = peer.map(|Extension(ConnectInfo(address))| address.ip());
+    let (parts, body) = request.into_parts();
+    // A token that does not even decode is as unknown as any other.
+    let segments = segments.map(|Path(segments)| segments).unwrap_or_default();
+    let (target, action) = ping::parse_path(&segments, &state.ping_key());
+    let mut response = respond(&state, peer, target, &parts, body, Asks::Ping(action)).await;
+    response.headers_mut().insert(
+        ping::BODY_LIMIT_HEADER,
+        HeaderValue::from(state.ping_body_limit),
+    );
+    response
+}
+
+/// How a request says what it reports.
+enum Asks {
+    /// The native push URL: parameters in the query or the body.
+    Push,
+    /// A ping URL: the action its path names (or why it names none); its body is
+    /// the run's output.
+    Ping(Result<ping::Action, ApiError>),
 }
 
 async fn respond(
     state: &AppState,
     peer: Option<IpAddr>,
-    token: &str,
+    target: Target<'_>,
     parts: &Parts,
     body: Body,
+    asks: Asks,
 ) -> Response {
-    let outcome = accept(state, peer, token, parts, body).await;
+    let outcome = accept(state, peer, target, parts, body, asks).await;
     let hot = prometheus::hot();
     match outcome {
         Ok(status) => {
-            hot.heartbeat(status).increment(1);
+            // A run's start or a log is no heartbeat.
+            if let Some(status) = status {
+                hot.heartbeat(status).increment(1);
+            }
             (
                 [(
                     header::CONTENT_TYPE,
@@ -137,10 +196,11 @@ async fn respond(
 async fn accept(
     state: &AppState,
     peer: Option<IpAddr>,
-    token: &str,
+    target: Target<'_>,
     parts: &Parts,
     body: Body,
-) -> Result<PushStatus, ApiError> {
+    asks: Asks,
+) -> Result<Option<PushStatus>, ApiError> {
     // First, so a source that has spent its budget of unknown tokens (a token guesser)
     // is cut off before any work, and before its token is looked at.
     let limited_source = match (&state.unknown_token_limit, peer) {
@@ -156,27 +216,107 @@ async fn accept(
     };
     state.require_started()?;
     let body = read_body(body).await?;
-    let heartbeat = parse_heartbeat(parts.uri.query(), &parts.headers, body)?;
-    let Some(monitor) =
-        PushToken::parse(token).and_then(|token| state.registry.directory().by_token(&token))
-    else {
-        if let Some((limit, key)) = limited_source {
-            limit
-                .count_unknown(key)
-                .map_err(|retry_after| ApiError::SourceRateLimited { retry_after })?;
+    let push = match asks {
+        Asks::Push => parse_push(parts.uri.query(), &parts.headers, body)?,
+        Asks::Ping(action) => Push::Signal(ping::signal(
+            action?,
+            parts.uri.query(),
+            &body,
+            state.ping_body_limit,
+        )?),
+    };
+    let found = match target {
+        Target::Token(token) => state
+            .registry
+            .directory()
+            .by_token_text(token)
+            .ok_or(ApiError::UnknownToken),
+        Target::Slug { slug, key_matches } => {
+            by_slug(state, slug, key_matches, parts.uri.query()).await
         }
-        return Err(ApiError::UnknownToken);
+    };
+    let monitor = match found {
+        Ok(monitor) => monitor,
+        Err(error) => {
+            // A wrong ping key or slug is as much a guess as a wrong token.
+            if let (Some((limit, key)), ApiError::UnknownToken | ApiError::NotFound(_)) =
+                (limited_source, &error)
+            {
+                limit
+                    .count_unknown(key)
+                    .map_err(|retry_after| ApiError::SourceRateLimited { retry_after })?;
+            }
+            return Err(error);
+        }
     };
     if let Err(not_until) = state.limiter.check_key(&monitor.id) {
         return Err(ApiError::RateLimited {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),
         });
     }
-    let status = heartbeat.status;
-    match state.registry.heartbeat(&monitor, heartbeat).await {
+    let (status, delivered) = match push {
+        Push::Heartbeat(heartbeat) => (
+            Some(heartbeat.status),
+            state.registry.heartbeat(&monitor, heartbeat).await,
+        ),
+        Push::Signal(mut signal) => {
+            signal.output = signal
+                .output
+                .and_then(|output| output.cut(state.ping_body_limit));
+            let status = match signal.kind {
+                SignalKind::Start | SignalKind::Log => None,
+                _ if signal.is_failure() => Some(PushStatus::Down),
+                _ => Some(PushStatus::Up),
+            };
+            (status, state.registry.signal(&monitor, signal).await)
+        }
+    };
+    match delivered {
         Ok(()) => Ok(status),
         // Deleted between the lookup and the delivery: the token no longer exists.
         Err(RegistryError::NotFound) => Err(ApiError::UnknownToken),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The monitor a slug ping URL names; with `?create=1` and `--ping-auto-create`, a
+/// new one (with the defaults) for a slug no monitor has.
+async fn by_slug(
+    state: &AppState,
+    slug: &str,
+    key_matches: bool,
+    query: Option<&str>,
+) -> Result<MonitorHandle, ApiError> {
+    const NO_SUCH_SLUG: &str = "no monitor has this ping key and slug";
+    if !key_matches {
+        return Err(ApiError::NotFound(NO_SUCH_SLUG));
+    }
+    let directory = state.registry.directory();
+    if let Some(monitor) = directory.by_slug(slug) {
+        return Ok(monitor);
+    }
+    if !ping::wants_create(query) {
+        return Err(ApiError::NotFound(NO_SUCH_SLUG));
+    }
+    if !state.ping_auto_create {
+        return Err(ApiError::NotFound(
+            "no monitor has this slug, and ?create=1 creates one only when the server runs \
+             with --ping-auto-create",
+        ));
+    }
+    let config = MonitorConfig {
+        slug: Some(slug.to_owned()),
+        interval_seconds: ping::AUTO_CREATED_INTERVAL_SECONDS,
+        ..MonitorConfig::new(slug, ping::AUTO_CREATED_TIMEOUT_SECONDS)
+    };
+    match state.registry.create(config).await {
+        Ok(created) => directory
+            .by_token(&created.token)
+            .ok_or(ApiError::Unavailable("monitor is restarting; retry")),
+        // Created by a ping that came first, or on its way.
+        Err(RegistryError::SlugTaken) => directory.by_slug(slug).ok_or(ApiError::Unavailable(
+            "the monitor of this slug is being created; retry",
+        )),
         Err(error) => Err(error.into()),
     }
 }
@@ -220,12 +360,24 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     Ok(buffer.freeze())
 }
 
+/// What a push asks: a plain heartbeat (the hot path), or a job's signal (`kind`,
+/// `exit` or `rid` given).
+enum Push {
+    Heartbeat(Heartbeat),
+    Signal(Signal),
+}
+
 /// Raw parameters before validation; the JSON body's fields win over the query's.
 #[derive(Default)]
 struct RawParams {
     status: Option<String>,
     msg: Option<String>,
     value: Option<RawValue>,
+    /// Uptime Kuma's round-trip time: kept as the value when no `value` is given.
+    ping: Option<String>,
+    rid: Option<String>,
+    kind: Option<String>,
+    exit: Option<String>,
 }
 
 enum RawValue {
@@ -239,6 +391,10 @@ impl RawParams {
         self.status = body.status.or(self.status.take());
         self.msg = body.msg.or(self.msg.take());
         self.value = body.value.or(self.value.take());
+        self.ping = body.ping.or(self.ping.take());
+        self.rid = body.rid.or(self.rid.take());
+        self.kind = body.kind.or(self.kind.take());
+        self.exit = body.exit.or(self.exit.take());
     }
 
     /// Takes `status`, `msg` and `value` from a form-encoded string (a query or a form
@@ -249,17 +405,17 @@ impl RawParams {
                 "status" => self.status = Some(value.into_owned()),
                 "msg" => self.msg = Some(value.into_owned()),
                 "value" => self.value = Some(RawValue::Text(value.into_owned())),
+                "ping" => self.ping = Some(value.into_owned()),
+                "rid" => self.rid = Some(value.into_owned()),
+                "kind" => self.kind = Some(value.into_owned()),
+                "exit" => self.exit = Some(value.into_owned()),
                 _ => {}
             }
         }
     }
 }
 
-fn parse_heartbeat(
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<Heartbeat, ApiError> {
+fn parse_push(query: Option<&str>, headers: &HeaderMap, body: Bytes) -> Result<Push, ApiError> {
     let mut params = RawParams::default();
     if let Some(query) = query {
         params.merge_form(query.as_bytes());
@@ -268,6 +424,7 @@ fn parse_heartbeat(
     if trimmed.is_empty() {
         return validate(params);
     }
+    let mut text_body = false;
     if is_json(headers) || trimmed.starts_with(b"{") {
         // `curl -d '{"status":"down"}'` sends JSON labelled as a form: honour it, or a
         // job's failure report would be recorded as a success.
@@ -279,19 +436,29 @@ fn parse_heartbeat(
         form.merge_form(trimmed);
         params.override_with(form);
     } else if let Some(boundary) = multipart_boundary(headers) {
-        params.override_with(multipart_fields(body, boundary?)?);
+        params.override_with(multipart_fields(body.clone(), boundary?)?);
     } else if looks_like_parameters(trimmed) {
-        // A body of another type (text/plain: what `fetch` sends with a string) is not
-        // read; one that is nothing but push parameters would otherwise be a failure
-        // report recorded as a success.
+        // A body of another type (text/plain: what `fetch` sends with a string) is
+        // output, not parameters; one that is nothing but push parameters would
+        // otherwise be a failure report recorded as a success.
         return Err(ApiError::BadRequest(
             "parameters in a body of this content type are not read: send status, msg \
              and value in the query string, as a form (application/x-www-form-urlencoded \
              or multipart/form-data) or as JSON"
                 .to_owned(),
         ));
+    } else if !trimmed.is_empty() {
+        text_body = true;
     }
-    validate(params)
+    match validate(params)? {
+        // A body of parameters is no output; any other (`text/plain`, …) is the run's,
+        // cut to the ping body limit in `accept`. A heartbeat ignores it.
+        Push::Signal(mut signal) if text_body => {
+            signal.output = Output::from_body(&body, MAX_OUTPUT_LIMIT);
+            Ok(Push::Signal(signal))
+        }
+        push => Ok(push),
+    }
 }
 
 /// The boundary of a `multipart/form-data` body (`curl -F`): `None` for another type,
@@ -307,7 +474,7 @@ fn multipart_boundary(headers: &HeaderMap) -> Option<Result<String, ApiError>> {
     }))
 }
 
-/// `status`, `msg` and `value` from a `multipart/form-data` body, each part's content
+/// The push parameters from a `multipart/form-data` body, each part's content
 /// as UTF-8 text (a file part too); a later part of the same name wins, other names
 /// are ignored.
 fn multipart_fields(body: Bytes, boundary: String) -> Result<RawParams, ApiError> {
@@ -329,6 +496,10 @@ fn multipart_fields(body: Bytes, boundary: String) -> Result<RawParams, ApiError
                 Some("status") => params.status = Some(text()?),
                 Some("msg") => params.msg = Some(text()?),
                 Some("value") => params.value = Some(RawValue::Text(text()?)),
+                Some("ping") => params.ping = Some(text()?),
+                Some("rid") => params.rid = Some(text()?),
+                Some("kind") => params.kind = Some(text()?),
+                Some("exit") => params.exit = Some(text()?),
                 _ => {}
             }
         }
@@ -351,7 +522,12 @@ fn multipart_fields(body: Bytes, boundary: String) -> Result<RawParams, ApiError
 /// `msg=…&value=…`): every `&`-separated pair has an `=` and one of their names.
 fn looks_like_parameters(body: &[u8]) -> bool {
     body.contains(&b'=')
-        && form_urlencoded::parse(body).all(|(key, _)| matches!(&*key, "status" | "msg" | "value"))
+        && form_urlencoded::parse(body).all(|(key, _)| {
+            matches!(
+                &*key,
+                "status" | "msg" | "value" | "ping" | "rid" | "kind" | "exit"
+            )
+        })
         && body
             .split(|byte| *byte == b'&')
             .all(|pair| pair.is_empty() || pair.contains(&b'='))
@@ -405,6 +581,18 @@ fn merge_json_body(params: &mut RawParams, body: &[u8]) -> Result<(), ApiError> 
         Some(Value::String(msg)) => params.msg = Some(msg),
         Some(_) => return Err(ApiError::BadRequest("msg must be a string".to_owned())),
     }
+    for (field, param) in [
+        ("rid", &mut params.rid),
+        ("kind", &mut params.kind),
+        ("exit", &mut params.exit),
+    ] {
+        match fields.remove(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(text)) => *param = Some(text),
+            Some(Value::Number(number)) if field == "exit" => *param = Some(number.to_string()),
+            Some(_) => return Err(ApiError::BadRequest(format!("{field} must be a string"))),
+        }
+    }
     match fields.remove("value") {
         None | Some(Value::Null) => {}
         Some(Value::Number(number)) => {
@@ -423,7 +611,7 @@ fn merge_json_body(params: &mut RawParams, body: &[u8]) -> Result<(), ApiError> 
     Ok(())
 }
 
-fn validate(params: RawParams) -> Result<Heartbeat, ApiError> {
+fn validate(params: RawParams) -> Result<Push, ApiError> {
     let status = match params.status.as_deref() {
         None => PushStatus::Up,
         Some(text) => PushStatus::parse(text).ok_or_else(|| {
@@ -433,26 +621,38 @@ fn validate(params: RawParams) -> Result<Heartbeat, ApiError> {
             ))
         })?,
     };
-    let value = match params.value {
+    // Kuma sends `ping=` empty when it has no round-trip time: that is no value. A
+    // `value` wins over a `ping`, which is then not looked at.
+    let ping = params.ping.filter(|ping| !ping.trim().is_empty());
+    let (field, raw) = match (params.value, ping) {
+        (Some(value), _) => ("value", Some(value)),
+        (None, ping) => ("ping", ping.map(RawValue::Text)),
+    };
+    let value = match raw {
         None => None,
         Some(RawValue::Number(number)) => Some(number),
         Some(RawValue::Text(text)) => Some(text.trim().parse::<f64>().map_err(|_| {
             ApiError::BadRequest(format!(
-                "value must be a finite number, not {:?}",
+                "{field} must be a finite number, not {:?}",
                 truncate_for_error(&text)
             ))
         })?),
     };
     if value.is_some_and(|number| !number.is_finite()) {
-        return Err(ApiError::BadRequest(
-            "value must be a finite number".to_owned(),
-        ));
+        return Err(ApiError::BadRequest(format!(
+            "{field} must be a finite number"
+        )));
     }
-    Ok(Heartbeat {
+    let heartbeat = Heartbeat {
         status,
         msg: params.msg.map(HeartbeatText::truncated),
         value,
-    })
+    };
+    let given = params.status.as_deref();
+    match signal_params::signal(heartbeat, given, params.rid, params.kind, params.exit)? {
+        Ok(signal) => Ok(Push::Signal(signal)),
+        Err(heartbeat) => Ok(Push::Heartbeat(heartbeat)),
+    }
 }
 
 /// Echoes at most a few characters of bad input back.
@@ -463,7 +663,105 @@ fn truncate_for_error(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::event::RunId;
     use axum::http::StatusCode;
+
+    fn parse_heartbeat(
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Heartbeat, ApiError> {
+        match parse_push(query, headers, body)? {
+            Push::Heartbeat(heartbeat) => Ok(heartbeat),
+            Push::Signal(_) => panic!("a signal, not a heartbeat"),
+        }
+    }
+
+    fn signal(query: &str) -> Result<Signal, ApiError> {
+        match parse_push(Some(query), &HeaderMap::new(), Bytes::new())? {
+            Push::Signal(signal) => Ok(signal),
+            Push::Heartbeat(_) => panic!("a heartbeat, not a signal"),
+        }
+    }
+
+    #[test]
+    fn rid_kind_and_exit_make_a_signal() {
+        let rid = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+        let start = signal(&format!("kind=start&rid={rid}")).expect("valid");
+        assert_eq!(start.kind, SignalKind::Start);
+        assert_eq!(start.rid, RunId::parse(rid));
+        let failed = signal(&format!("exit=3&rid={rid}&msg=oops")).expect("valid");
+        assert_eq!(
+            (failed.kind, failed.exit_status),
+            (SignalKind::Fail, Some(3))
+        );
+        assert_eq!(failed.msg.as_ref().map(HeartbeatText::as_str), Some("oops"));
+        let success = signal("exit=0").expect("valid");
+        assert_eq!(
+            (success.kind, success.exit_status),
+            (SignalKind::Success, Some(0))
+        );
+        assert_eq!(
+            signal("status=down&kind=fail").expect("valid").kind,
+            SignalKind::Fail
+        );
+        assert_eq!(
+            signal("kind=log&msg=x").expect("valid").kind,
+            SignalKind::Log
+        );
+        for bad in [
+            "kind=stop",
+            "exit=256",
+            "exit=-1",
+            "exit=one",
+            "rid=not-a-uuid",
+            "kind=start&exit=0",
+            "kind=log&exit=1",
+            "status=down&kind=success",
+            "status=up&kind=fail",
+            "status=down&kind=start",
+            "status=down&exit=0",
+            "status=up&exit=2",
+            "kind=fail&exit=0",
+        ] {
+            let error = parse_push(Some(bad), &HeaderMap::new(), Bytes::new())
+                .err()
+                .unwrap_or_else(|| panic!("{bad} accepted"));
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_text_body_is_a_signals_output_and_a_parameter_body_is_not() {
+        let text = |content_type: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            headers
+        };
+        let body = || Bytes::from_static(b"line 1\nline 2\n");
+        let Ok(Push::Signal(ended)) = parse_push(Some("exit=0"), &text("text/plain"), body())
+        else {
+            panic!("a signal")
+        };
+        assert_eq!(
+            ended.output.as_ref().map(Output::as_str),
+            Some("line 1\nline 2\n")
+        );
+        let Ok(Push::Signal(form)) = parse_push(
+            Some("kind=log"),
+            &text("application/x-www-form-urlencoded"),
+            Bytes::from_static(b"msg=hi"),
+        ) else {
+            panic!("a signal")
+        };
+        assert_eq!(
+            (form.output, form.msg.map(|msg| msg.as_str().to_owned())),
+            (None, Some("hi".to_owned()))
+        );
+        let Ok(Push::Heartbeat(_)) = parse_push(None, &text("text/plain"), body()) else {
+            panic!("a heartbeat ignores a text body")
+        };
+    }
 
     fn parse(query: &str, json_body: Option<&str>) -> Result<Heartbeat, ApiError> {
         let mut headers = HeaderMap::new();
@@ -503,6 +801,41 @@ mod tests {
         assert_eq!(heartbeat.status, PushStatus::Up);
         assert_eq!(heartbeat.msg, None);
         assert_eq!(heartbeat.value, None);
+    }
+
+    #[test]
+    fn kumas_ping_is_the_value_unless_a_value_is_given() {
+        assert_eq!(
+            parse("status=up&msg=OK&ping=12.3", None)
+                .expect("valid")
+                .value,
+            Some(12.3)
+        );
+        assert_eq!(
+            parse("status=up&msg=OK&ping=", None).expect("valid").value,
+            None
+        );
+        assert_eq!(
+            parse("ping=12.3&value=4", None).expect("valid").value,
+            Some(4.0)
+        );
+        assert_eq!(
+            parse("value=4&ping=nonsense", None).expect("valid").value,
+            Some(4.0)
+        );
+        assert_eq!(
+            parse("ping=1", Some(r#"{"value":2}"#))
+                .expect("valid")
+                .value,
+            Some(2.0)
+        );
+        for bad in ["ping=abc", "ping=inf", "ping=NaN"] {
+            let error = parse(bad, None).expect_err(bad);
+            assert!(
+                error.to_string().starts_with("ping must be"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]
@@ -629,7 +962,10 @@ mod tests {
             prop_oneof![
                 any::<String>(),
                 "[a-z=&%0-9A-F+.;-]{0,200}",
-                ("(status|msg|value|x)", "[a-zA-Z0-9%.+eE-]{0,40}")
+                (
+                    "(status|msg|value|x|rid|kind|exit)",
+                    "[a-zA-Z0-9%.+eE-]{0,40}"
+                )
                     .prop_map(|(key, value)| format!("{key}={value}")),
             ]
         }
@@ -703,10 +1039,14 @@ mod tests {
                 if let Some(content_type) = content_type {
                     headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
                 }
-                match parse_heartbeat(query.as_deref(), &headers, Bytes::from(body)) {
-                    Ok(heartbeat) => {
+                match parse_push(query.as_deref(), &headers, Bytes::from(body)) {
+                    Ok(Push::Heartbeat(heartbeat)) => {
                         prop_assert!(heartbeat.msg.as_ref().is_none_or(|msg| msg.as_str().len() <= crate::domain::event::MAX_MSG_BYTES));
                         prop_assert!(heartbeat.value.is_none_or(f64::is_finite));
+                    }
+                    Ok(Push::Signal(signal)) => {
+                        prop_assert!(signal.msg.as_ref().is_none_or(|msg| msg.as_str().len() <= crate::domain::event::MAX_MSG_BYTES));
+                        prop_assert!(signal.value.is_none_or(f64::is_finite));
                     }
                     Err(error) => prop_assert_eq!(error.status(), StatusCode::BAD_REQUEST),
                 }

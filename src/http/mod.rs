@@ -1,15 +1,17 @@
 //! The HTTP side. `serve` accepts connections (with `tls`) and hands each request to
 //! [`App`], which sends plain pushes straight to `ingress` (the hot path) and
-//! everything else through [`router`]. The routes: `ingress` (push), `api` and
-//! `channels` (management), `history` (uptime, incidents), `publications` (badges and
-//! status pages), `api_keys`, `ops` (health, readiness, metrics), each with its
-//! `router()`, and the dashboard's pages (`web`), which `app` hands in; `auth` decides who may call the management API, `source` where a
+//! everything else through [`router`]. The routes: `ingress` (push and ping, with
+//! `ping`), `api` and `channels` (management), `history` (uptime, incidents),
+//! `publications` (badges and status pages), `api_keys`, `settings`, `ops` (health,
+//! readiness, metrics), each with its `router()`, and the dashboard's pages (`web`),
+//! which `app` hands in; `auth` decides who may call the management API, `source` where a
 //! push comes from, and `error` turns every failure into its JSON answer.
 //!
 //! Handlers never append a monitor's events: they ask its actor, through the registry.
-//! They write only channels (through `alert::Channels`) and API keys (through
-//! `auth::ApiKeyRing`), each made durable before its map in memory changes, and read
-//! the store directly for listings, history and `/metrics`.
+//! They write only channels (through `alert::Channels`), API keys (through
+//! `auth::ApiKeyRing`) and the ping key (`settings`), each made durable before its
+//! copy in memory changes, and read the store directly for listings, history and
+//! `/metrics`.
 
 pub mod api;
 pub mod api_keys;
@@ -18,9 +20,13 @@ pub mod channels;
 pub mod error;
 pub mod history;
 pub mod ingress;
+pub mod monitor_fields;
 pub mod ops;
+pub mod ping;
 pub mod publications;
 pub mod serve;
+pub mod settings;
+pub mod signal_params;
 pub mod source;
 pub mod tls;
 
@@ -45,6 +51,7 @@ use crate::clock::Clock;
 use crate::config::{RateLimit, TrustedProxies};
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::MonitorId;
+use crate::domain::ping_key::PingKey;
 use crate::domain::publication::Publication;
 use crate::monitor::Registry;
 use crate::prometheus;
@@ -91,6 +98,14 @@ pub struct Shared {
     pub monitor_metrics: bool,
     /// What stamps the handlers' own records (API keys, test alerts).
     pub clock: Clock,
+    /// Bytes of a ping's body kept as a run's output (`--ping-body-limit`; the limit
+    /// `domain::event::Output::from_body` cuts at).
+    pub ping_body_limit: usize,
+    /// The installation's ping key (`settings.rs`), changed only once a rotation is
+    /// durable.
+    pub ping_key: std::sync::RwLock<PingKey>,
+    /// Whether `?create=1` creates a monitor for an unknown slug (`--ping-auto-create`).
+    pub ping_auto_create: bool,
     latency: LatencyHistograms,
     phase: AtomicU8,
 }
@@ -112,6 +127,9 @@ impl AppState {
         metrics: PrometheusHandle,
         monitor_metrics: bool,
         clock: Clock,
+        ping_body_limit: usize,
+        ping_key: PingKey,
+        ping_auto_create: bool,
     ) -> Self {
         let api_keys = auth::ApiKeyRing::new(store.clone(), api_keys);
         let publications = publications::Publications::new(store.clone(), stored_publications);
@@ -132,6 +150,9 @@ impl AppState {
             metrics,
             monitor_metrics,
             clock,
+            ping_body_limit,
+            ping_key: std::sync::RwLock::new(ping_key),
+            ping_auto_create,
             latency: LatencyHistograms::default(),
             phase: AtomicU8::new(Phase::Starting as u8),
         }))
@@ -160,6 +181,14 @@ impl AppState {
 
     pub fn set_phase(&self, phase: Phase) {
         self.0.phase.store(phase as u8, Ordering::Release);
+    }
+
+    /// The ping key now.
+    pub fn ping_key(&self) -> PingKey {
+        *self
+            .ping_key
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Refuses work until every monitor has been rebuilt (and while draining).
@@ -261,6 +290,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .merge(api::router(state.clone()))
         .merge(channels::router(state.clone()))
         .merge(api_keys::router(state.clone()))
+        .merge(settings::router(state.clone()))
         .merge(ops::router())
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
@@ -361,6 +391,9 @@ impl LatencyHistograms {
 /// The route templates this server has, so labels need no allocation.
 const ROUTES: &[&str] = &[
     "/api/push/{token}", // PUSH_ROUTE
+    "/ping/{token}",
+    "/ping/{token}/{action}",
+    "/ping/{ping_key}/{slug}/{action}",
     "/api/monitors",
     "/api/monitors/{id}",
     "/api/monitors/{id}/rotate-token",
@@ -378,6 +411,8 @@ const ROUTES: &[&str] = &[
     "/api/channels/{id}/test",
     "/api/keys",
     "/api/keys/{id}",
+    "/api/settings",
+    "/api/settings/ping-key/rotate",
     "/healthz",
     "/readyz",
     "/metrics",

@@ -159,6 +159,58 @@ fn render_monitor_families(text: &mut String, monitors: &[Monitor], per_monitor:
             let _ = writeln!(text, "pushmon_monitor_value{} {value}", labels(monitor));
         }
     }
+
+    header_lines(
+        text,
+        "pushmon_monitor_last_run_duration_seconds",
+        "How long the monitor's last run took, from its start to its end",
+    );
+    for monitor in monitors {
+        if let Some(millis) = monitor
+            .last_run
+            .as_deref()
+            .and_then(|run| run.duration_ms())
+        {
+            let seconds = millis as f64 / 1000.0;
+            let _ = writeln!(
+                text,
+                "pushmon_monitor_last_run_duration_seconds{} {seconds}",
+                labels(monitor)
+            );
+        }
+    }
+
+    header_lines(
+        text,
+        "pushmon_monitor_last_success_timestamp_seconds",
+        "Unix time of the monitor's last success",
+    );
+    for monitor in monitors {
+        if let Some(at) = monitor.last_success_at {
+            let _ = writeln!(
+                text,
+                "pushmon_monitor_last_success_timestamp_seconds{} {}",
+                labels(monitor),
+                at.as_millis() as f64 / 1000.0
+            );
+        }
+    }
+
+    header_lines(
+        text,
+        "pushmon_monitor_next_deadline_timestamp_seconds",
+        "Unix time at which the monitor fails if nothing arrives",
+    );
+    for monitor in monitors {
+        if let Some(at) = monitor.next_deadline() {
+            let _ = writeln!(
+                text,
+                "pushmon_monitor_next_deadline_timestamp_seconds{} {}",
+                labels(monitor),
+                at.as_millis() as f64 / 1000.0
+            );
+        }
+    }
 }
 
 fn header_lines(text: &mut String, name: &str, help: &str) {

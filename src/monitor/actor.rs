@@ -19,7 +19,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 use crate::alert::{Channels, Dispatcher};
 use crate::clock::Clock;
 use crate::domain::alert::owed_deliveries;
-use crate::domain::event::{DownReason, Event, Stamped};
+use crate::domain::event::{DownReason, Event, RunOutcome, Stamped};
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::{self, Command, Monitor};
 use crate::prometheus;
@@ -130,12 +130,22 @@ impl Actor for MonitorActor {
                     let _ = reply.send(outcome);
                 }
             }
+            MonitorMsg::Signal(signal, reply) => {
+                let now = state.context.clock.now();
+                let events = machine::decide(&state.monitor, Command::Signal(signal), now);
+                // A success that says no more than a heartbeat is one.
+                if let Some((events, reply)) = pipeline(&myself, state, events, reply) {
+                    // Not a plain heartbeat: it is answered once durable and applied.
+                    let outcome = persist(&myself, state, events, None).await;
+                    let _ = reply.send(outcome);
+                }
+            }
             MonitorMsg::Execute(command, reply) => {
                 if let Err(rejection) = machine::check(&state.monitor, &command) {
                     let _ = reply.send(Err(CommandError::Rejected(rejection)));
                     return Ok(());
                 }
-                let outcome = execute(&myself, state, command)
+                let outcome = execute(&myself, state, *command)
                     .await
                     .map(|()| state.monitor.clone())
                     .map_err(CommandError::from);
@@ -212,7 +222,7 @@ fn pipeline(
     }
     let write_state = state.unsnapshotted + 1 >= SNAPSHOT_EVERY;
     let snapshot = if write_state {
-        SnapshotWrite::Write(next.clone())
+        SnapshotWrite::Write(Box::new(next.clone()))
     } else {
         SnapshotWrite::Keep
     };
@@ -265,13 +275,23 @@ async fn persist_inline(
         deleted |= matches!(stamped.event, Event::Deleted);
     }
     let channels = &state.context.channels;
-    let owed = owed_deliveries(&next, &events, |channel| channels.contains(channel));
+    let owed = owed_deliveries(&state.monitor, &events, |channel| {
+        channels.contains(channel)
+    });
+    // A deadline judged: how late the timer found it.
     let timeout_deadline = events.iter().find_map(|stamped| match stamped.event {
         Event::WentDown {
-            reason: DownReason::Timeout,
+            reason: DownReason::Timeout | DownReason::Schedule | DownReason::MaxRuntime,
         } => Some(stamped.at),
         _ => None,
     });
+    let run_outcomes: Vec<RunOutcome> = events
+        .iter()
+        .filter_map(|stamped| match &stamped.event {
+            Event::RunEnded(end) => Some(end.outcome),
+            _ => None,
+        })
+        .collect();
     let alerts: Vec<(Timestamp, Event)> = events
         .iter()
         .filter(|stamped| stamped.event.is_alert())
@@ -283,7 +303,7 @@ async fn persist_inline(
     let snapshot = if deleted {
         SnapshotWrite::Remove
     } else {
-        SnapshotWrite::Write(next.clone())
+        SnapshotWrite::Write(Box::new(next.clone()))
     };
     let mut append = Append::new(state.monitor.id, events, snapshot);
     append.owed = owed.clone();
@@ -302,6 +322,10 @@ async fn persist_inline(
         state.context.dispatcher.enqueue(delivery);
     }
 
+    for outcome in run_outcomes {
+        prometheus::hot().run(outcome).increment(1);
+    }
+
     state.unsnapshotted = 0;
     let previous = std::mem::replace(&mut state.monitor, next);
     state.context.changes.publish(&state.monitor, deleted);
@@ -316,17 +340,22 @@ async fn persist_inline(
         return Ok(());
     }
     if previous.token != state.monitor.token {
-        directory.rotate_token(state.monitor.id, previous.token, state.monitor.token);
+        directory.rotate_token(state.monitor.id, &previous.token, &state.monitor.token);
+    }
+    if previous.config.slug != state.monitor.config.slug {
+        directory.set_slug(state.monitor.id, state.monitor.config.slug.as_deref());
     }
     rearm(myself, state);
     Ok(())
 }
 
-/// Keeps one timer armed at or before the next deadline. A timer that fires before a
-/// deadline that has since moved later is simply re-armed then: a heartbeat does not
-/// touch the timer at all.
+/// Keeps one timer armed at or before the next wake-up (`Monitor::next_wakeup`: a
+/// deadline, a run's max runtime, a reminder, the end of a maintenance window). A
+/// timer that fires before a wake-up that has since moved later is simply re-armed
+/// then: a heartbeat does not touch the timer at all.
 fn rearm(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState) {
-    let Some(deadline) = state.monitor.next_deadline() else {
+    let now = state.context.clock.now();
+    let Some(deadline) = state.monitor.next_wakeup(now) else {
         cancel_timer(state);
         return;
     };
@@ -335,7 +364,6 @@ fn rearm(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState) {
     {
         return;
     }
-    let now = state.context.clock.now();
     arm(
         myself,
         state,
@@ -373,6 +401,20 @@ fn log_alert(monitor: &Monitor, at: Timestamp, alert: &Event) {
             reason = reason.as_str(),
             at = %at.to_rfc3339(),
             "monitor is down"
+        ),
+        Event::Reminder { reason } => tracing::warn!(
+            monitor = %monitor.id,
+            name = %monitor.config.name,
+            reason = reason.as_str(),
+            at = %at.to_rfc3339(),
+            "monitor is still down"
+        ),
+        Event::AlertReleased(_) => tracing::info!(
+            monitor = %monitor.id,
+            name = %monitor.config.name,
+            status = monitor.status.as_str(),
+            at = %at.to_rfc3339(),
+            "maintenance over; alerting the change it held back"
         ),
         _ => tracing::info!(
             monitor = %monitor.id,

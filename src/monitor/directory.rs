@@ -1,14 +1,48 @@
-//! The Directory: push token → monitor actor and id → monitor actor.
+//! The Directory: push token → monitor actor, id → monitor actor, and slug → monitor
+//! (`docs/api.md`, "Ping URLs").
 //!
 //! HTTP handlers read it without a message round trip; only monitor actors (a deleted
 //! monitor, a rotated token) and the registry (spawns, restarts) change it.
+//!
+//! Tokens are keyed by 16 bytes ([`TokenKey`]): a native token's own bytes, or the
+//! first 16 bytes of the SHA-256 of an imported token's text, so a lookup hashes a
+//! fixed-size key and a native token's entry is no larger than before imported
+//! tokens existed.
 
 use dashmap::DashMap;
 use ractor::{ActorId, ActorRef};
+use sha2::{Digest as _, Sha256};
 
-use crate::domain::ids::{MonitorId, PushToken};
+use crate::domain::ids::{MonitorId, PushToken, TokenForm};
 
 use super::messages::MonitorMsg;
+
+/// What the Directory keys a push token by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenKey([u8; 16]);
+
+impl TokenKey {
+    pub fn of(token: &PushToken) -> Self {
+        Self::of_form(token.form())
+    }
+
+    /// The key of a URL's token text; `None` if it is no token's shape.
+    pub fn of_text(text: &str) -> Option<Self> {
+        PushToken::form_of(text).map(Self::of_form)
+    }
+
+    fn of_form(form: TokenForm<'_>) -> Self {
+        match form {
+            TokenForm::Native(bytes) => Self(bytes),
+            TokenForm::Imported(text) => {
+                let digest = Sha256::digest(text.as_bytes());
+                let mut key = [0u8; 16];
+                key.copy_from_slice(&digest[..16]);
+                Self(key)
+            }
+        }
+    }
+}
 
 /// How a monitor is reached.
 #[derive(Clone)]
@@ -17,20 +51,56 @@ pub struct MonitorHandle {
     pub actor: ActorRef<MonitorMsg>,
 }
 
-/// token → actor and id → (token, actor).
+/// token → actor and id → (token, actor); slug → id and id → slug for the monitors
+/// that have a slug (the others pay nothing for it).
 #[derive(Default)]
 pub struct Directory {
-    by_token: DashMap<PushToken, MonitorHandle>,
-    by_id: DashMap<MonitorId, (PushToken, ActorRef<MonitorMsg>)>,
+    by_token: DashMap<TokenKey, MonitorHandle>,
+    by_id: DashMap<MonitorId, (TokenKey, ActorRef<MonitorMsg>)>,
+    by_slug: DashMap<Box<str>, MonitorId>,
+    slug_of: DashMap<MonitorId, Box<str>>,
 }
 
 impl Directory {
     pub fn by_token(&self, token: &PushToken) -> Option<MonitorHandle> {
-        self.by_token.get(token).map(|entry| entry.value().clone())
+        self.by_key(TokenKey::of(token))
+    }
+
+    /// The monitor a URL's token text names, without copying the text.
+    pub fn by_token_text(&self, text: &str) -> Option<MonitorHandle> {
+        self.by_key(TokenKey::of_text(text)?)
+    }
+
+    pub fn by_key(&self, key: TokenKey) -> Option<MonitorHandle> {
+        self.by_token.get(&key).map(|entry| entry.value().clone())
     }
 
     pub fn by_id(&self, id: MonitorId) -> Option<ActorRef<MonitorMsg>> {
         self.by_id.get(&id).map(|entry| entry.value().1.clone())
+    }
+
+    /// The monitor whose slug is `slug`.
+    pub fn by_slug(&self, slug: &str) -> Option<MonitorHandle> {
+        let id = *self.by_slug.get(slug)?.value();
+        let actor = self.by_id(id)?;
+        Some(MonitorHandle { id, actor })
+    }
+
+    /// Gives monitor `id` its slug (`None`: none); its former slug stops working.
+    pub(super) fn set_slug(&self, id: MonitorId, slug: Option<&str>) {
+        let slug: Option<Box<str>> = slug.map(Into::into);
+        let former = match &slug {
+            Some(slug) => self.slug_of.insert(id, slug.clone()),
+            None => self.slug_of.remove(&id).map(|(_, former)| former),
+        };
+        if let Some(former) = former
+            && Some(&former) != slug.as_ref()
+        {
+            self.by_slug.remove_if(&former, |_, owner| *owner == id);
+        }
+        if let Some(slug) = slug {
+            self.by_slug.insert(slug, id);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -44,7 +114,8 @@ impl Directory {
     /// Registers `actor` as monitor `id`'s, replacing in one step the actor it had (a
     /// rebuilt monitor is never missing meanwhile). If the monitor's token changed
     /// since, the old one stops working.
-    pub(super) fn insert(&self, id: MonitorId, token: PushToken, actor: ActorRef<MonitorMsg>) {
+    pub(super) fn insert(&self, id: MonitorId, token: &PushToken, actor: ActorRef<MonitorMsg>) {
+        let token = TokenKey::of(token);
         self.by_token.insert(
             token,
             MonitorHandle {
@@ -65,6 +136,7 @@ impl Directory {
         if let Some((_, (token, _))) = self.by_id.remove(&id) {
             self.by_token.remove(&token);
         }
+        self.set_slug(id, None);
     }
 
     /// Which monitor `actor` runs. A scan: only a failed or unexpectedly stopped actor
@@ -82,7 +154,8 @@ impl Directory {
     }
 
     /// Moves a monitor to its new token; the old one stops working at once.
-    pub(super) fn rotate_token(&self, id: MonitorId, old: PushToken, new: PushToken) {
+    pub(super) fn rotate_token(&self, id: MonitorId, old: &PushToken, new: &PushToken) {
+        let (old, new) = (TokenKey::of(old), TokenKey::of(new));
         if let Some(mut entry) = self.by_id.get_mut(&id) {
             let actor = entry.1.clone();
             entry.0 = new;

@@ -6,6 +6,7 @@ use tokio::sync::oneshot;
 
 use crate::domain::event::Heartbeat;
 use crate::domain::machine::{Command, Monitor, Rejection};
+use crate::domain::signal::Signal;
 use crate::store::StoreError;
 
 /// A one-shot answer to whoever sent the message.
@@ -25,8 +26,12 @@ pub enum CommandError {
 pub enum MonitorMsg {
     /// A push arrived; answered once it is durable.
     Heartbeat(Heartbeat, Reply<()>),
-    /// A management command; answered with the state after it.
-    Execute(Command, oneshot::Sender<Result<Monitor, CommandError>>),
+    /// A job's signal arrived (boxed: it is rare, and larger than a heartbeat);
+    /// answered once it is durable.
+    Signal(Box<Signal>, Reply<()>),
+    /// A management command; answered with the state after it. Boxed: a
+    /// configuration patch is large, and every heartbeat's message would be as large.
+    Execute(Box<Command>, oneshot::Sender<Result<Monitor, CommandError>>),
     /// The current state, for the API and tests.
     GetState(oneshot::Sender<Monitor>),
     /// The deadline timer of the given generation fired.

@@ -25,12 +25,13 @@ use crate::clock::Clock;
 use crate::domain::event::{DeliveryOutcome, Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
 use crate::domain::machine::{self, Command, Monitor, Rejection};
+use crate::domain::signal::Signal;
 use crate::prometheus;
 use crate::store::{EventStore, StoreError};
 
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
 use super::changes::Changes;
-use super::directory::{Directory, MonitorHandle};
+use super::directory::{Directory, MonitorHandle, TokenKey};
 use super::messages::{CommandError, MonitorMsg};
 
 /// How long to wait before retrying a rebuild whose stored state could not be read.
@@ -54,6 +55,12 @@ pub enum RegistryError {
     /// The change would leave the monitor invalid; nothing was recorded.
     #[error("{0}")]
     Rejected(Rejection),
+    /// A chosen push token is already another monitor's (or being given to one).
+    #[error("push_token is already used by another monitor")]
+    TokenTaken,
+    /// A slug is already another monitor's (or being given to one).
+    #[error("slug is already used by another monitor")]
+    SlugTaken,
 }
 
 impl From<CommandError> for RegistryError {
@@ -78,6 +85,46 @@ pub struct Registry {
     /// Read: a configuration naming channels is being checked and made durable.
     /// Write: a channel is being deleted (see the module documentation).
     channel_gate: Arc<tokio::sync::RwLock<()>>,
+    /// Chosen tokens of monitors being created: a second creation with one of them
+    /// is refused until the first is in the Directory (or failed).
+    claimed_tokens: Claims<TokenKey>,
+    /// Slugs being given to monitors (created or changed) and not yet in the Directory.
+    claimed_slugs: Claims<String>,
+    clock: Clock,
+}
+
+/// Tokens or slugs claimed by changes on their way.
+type Claims<K> = Arc<std::sync::Mutex<std::collections::HashSet<K>>>;
+
+/// Holds a chosen token's or slug's claim until dropped.
+struct Claim<K: std::hash::Hash + Eq> {
+    claimed: Claims<K>,
+    key: K,
+}
+
+impl<K: std::hash::Hash + Eq> Claim<K> {
+    /// Claims `key` unless it is `taken` or claimed already (then `None`).
+    fn take(claims: &Claims<K>, key: K, taken: bool) -> Result<Option<Self>, RegistryError>
+    where
+        K: Clone,
+    {
+        let mut claimed = claims.lock().map_err(|_| RegistryError::Unavailable)?;
+        if taken || !claimed.insert(key.clone()) {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            claimed: Arc::clone(claims),
+            key,
+        }))
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Drop for Claim<K> {
+    fn drop(&mut self) {
+        if let Ok(mut claimed) = self.claimed.lock() {
+            claimed.remove(&self.key);
+        }
+    }
 }
 
 /// Counts one message as pending until dropped.
@@ -99,7 +146,7 @@ impl Drop for PendingGuard<'_> {
 pub enum RegistryMsg {
     /// Persist a new monitor, then spawn it.
     Create(
-        MonitorConfig,
+        Box<MonitorConfig>,
         Option<PushToken>,
         oneshot::Sender<Result<Monitor, RegistryError>>,
     ),
@@ -160,6 +207,9 @@ impl Registry {
                 channels,
                 changes,
                 channel_gate: Arc::new(tokio::sync::RwLock::new(())),
+                claimed_tokens: Arc::default(),
+                claimed_slugs: Arc::default(),
+                clock,
             },
             handle,
         ))
@@ -172,6 +222,11 @@ impl Registry {
     /// Where monitors tell their durable changes (`changes.rs`).
     pub fn changes(&self) -> &Changes {
         &self.changes
+    }
+
+    /// What time the monitors live in.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// Messages cast to monitor actors and not yet answered.
@@ -192,19 +247,71 @@ impl Registry {
         self.create_with_token(config, None).await
     }
 
-    /// Creates a monitor with the given push token (a declared one), or a fresh one.
+    /// Creates a monitor with the given push token (a declared or imported one; refused
+    /// if another monitor has it), or a fresh one.
     pub async fn create_with_token(
         &self,
         config: MonitorConfig,
         token: Option<PushToken>,
     ) -> Result<Monitor, RegistryError> {
         machine::check_config(&config).map_err(RegistryError::Rejected)?;
+        let _claim = match &token {
+            Some(token) => Some(self.claim(token)?),
+            None => None,
+        };
+        let _slug = self.claim_slug(None, config.slug.as_deref())?;
         let _gate = self.channels_checked(&config.channels).await?;
         let (reply, answer) = oneshot::channel();
         self.actor
-            .cast(RegistryMsg::Create(config, token, reply))
+            .cast(RegistryMsg::Create(Box::new(config), token, reply))
             .map_err(|_| RegistryError::Unavailable)?;
         answer.await.map_err(|_| RegistryError::Unavailable)?
+    }
+
+    /// Claims a chosen token for a creation: refused if a monitor has it or another
+    /// creation claimed it.
+    fn claim(&self, token: &PushToken) -> Result<Claim<TokenKey>, RegistryError> {
+        let key = TokenKey::of(token);
+        let taken = self.directory.by_key(key).is_some();
+        Claim::take(&self.claimed_tokens, key, taken)?.ok_or(RegistryError::TokenTaken)
+    }
+
+    /// Claims `slug` for monitor `id` (`None`: one being created): refused if another
+    /// monitor has it or another change claimed it. Nothing to claim without a slug.
+    fn claim_slug(
+        &self,
+        id: Option<MonitorId>,
+        slug: Option<&str>,
+    ) -> Result<Option<Claim<String>>, RegistryError> {
+        let Some(slug) = slug else {
+            return Ok(None);
+        };
+        let taken = self
+            .directory
+            .by_slug(slug)
+            .is_some_and(|owner| Some(owner.id) != id);
+        Claim::take(&self.claimed_slugs, slug.to_owned(), taken)?
+            .map(Some)
+            .ok_or(RegistryError::SlugTaken)
+    }
+
+    /// Delivers a job's signal to `monitor` (`docs/push.md`, "Runs"); answers once it
+    /// is durable. What the ping routes and the native URL's `kind`, `exit` and `rid`
+    /// call.
+    pub async fn signal(
+        &self,
+        monitor: &MonitorHandle,
+        signal: Signal,
+    ) -> Result<(), RegistryError> {
+        let _pending = PendingGuard::new(&self.pending);
+        let (reply, answer) = oneshot::channel();
+        monitor
+            .actor
+            .cast(MonitorMsg::Signal(Box::new(signal), reply))
+            .map_err(|_| self.gone_or_restarting(monitor.id))?;
+        Ok(answer
+            .await
+            .map_err(|_| self.gone_or_restarting(monitor.id))??)
     }
 
     /// Delivers a heartbeat to `monitor`; answers once it is durable.
@@ -286,16 +393,20 @@ impl Registry {
 
     /// Runs a management command on monitor `id` and returns its state afterwards.
     pub async fn execute(&self, id: MonitorId, command: Command) -> Result<Monitor, RegistryError> {
-        let named = match &command {
-            Command::Update(patch) => patch.channels.as_deref().unwrap_or_default(),
-            _ => &[],
+        let (named, slug) = match &command {
+            Command::Update(patch) => (
+                patch.channels.as_deref().unwrap_or_default(),
+                patch.slug.as_ref().and_then(Option::as_deref),
+            ),
+            _ => (&[][..], None),
         };
+        let _slug = self.claim_slug(Some(id), slug)?;
         let _gate = self.channels_checked(named).await?;
         let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
         let _pending = PendingGuard::new(&self.pending);
         let (reply, answer) = oneshot::channel();
         actor
-            .cast(MonitorMsg::Execute(command, reply))
+            .cast(MonitorMsg::Execute(Box::new(command), reply))
             .map_err(|_| RegistryError::Unavailable)?;
         Ok(answer.await.map_err(|_| RegistryError::Unavailable)??)
     }
@@ -331,7 +442,7 @@ impl Registry {
                 restart_grace_seconds,
             };
             // An actor that is gone is restarted by supervision, which judges it anew.
-            let _ = actor.cast(MonitorMsg::Execute(command, reply));
+            let _ = actor.cast(MonitorMsg::Execute(Box::new(command), reply));
         }
     }
 
@@ -381,7 +492,7 @@ impl Actor for RegistryActor {
                 let store = state.context.store.clone();
                 let now = state.context.clock.now();
                 tokio::spawn(async move {
-                    match persist_creation(&store, config, token, now).await {
+                    match persist_creation(&store, *config, token, now).await {
                         Ok(monitor) => {
                             if let Err(error) =
                                 myself.cast(RegistryMsg::Adopt(Box::new(monitor), Some(reply)))
@@ -500,10 +611,13 @@ async fn persist_creation(
 ) -> Result<Monitor, StoreError> {
     let id = MonitorId::generate(now);
     let token = token.unwrap_or_else(new_push_token);
-    let mut monitor = Monitor::created(id, now, config.clone(), token);
+    let mut monitor = Monitor::created(id, now, config.clone(), token.clone());
     let created = Stamped {
         at: now,
-        event: Event::Created { config, token },
+        event: Event::Created {
+            config: Box::new(config),
+            token,
+        },
     };
     monitor.last_seq = store
         .append(id, vec![created], Some(monitor.clone()))
@@ -522,7 +636,7 @@ async fn spawn_monitor(
     monitor: Monitor,
     arm_timer: bool,
 ) -> Result<Monitor, RegistryError> {
-    let (id, token) = (monitor.id, monitor.token);
+    let (id, token) = (monitor.id, monitor.token.clone());
     let args = MonitorArgs {
         monitor: monitor.clone(),
         context: Arc::clone(&state.context),
@@ -534,7 +648,11 @@ async fn spawn_monitor(
             tracing::error!(monitor = %id, %error, "cannot spawn monitor actor");
             RegistryError::Unavailable
         })?;
-    state.context.directory.insert(id, token, actor);
+    state.context.directory.insert(id, &token, actor);
+    state
+        .context
+        .directory
+        .set_slug(id, monitor.config.slug.as_deref());
     Ok(monitor)
 }
 

@@ -37,14 +37,7 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
             .expect("registry");
     super::record_outcomes(registry.clone(), store.clone(), reports, Clock::system());
 
-    let config = MonitorConfig {
-        name: "supervised".to_owned(),
-        timeout_seconds: 3600,
-        interval_seconds: 3600,
-        channels: vec![],
-        key: None,
-        tags: vec![],
-    };
+    let config = MonitorConfig::new("supervised", 3600);
     let monitor = registry.create(config).await.expect("created");
     let handle = registry
         .directory()
@@ -139,14 +132,7 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
             .await
             .expect("registry");
     super::record_outcomes(registry.clone(), store.clone(), reports, Clock::system());
-    let config = MonitorConfig {
-        name: "rebuilt".to_owned(),
-        timeout_seconds: 3600,
-        interval_seconds: 3600,
-        channels: vec![],
-        key: None,
-        tags: vec![],
-    };
+    let config = MonitorConfig::new("rebuilt", 3600);
     let monitor = registry.create(config).await.expect("created");
 
     // A thread of its own, so it looks while the registry's task is suspended.
@@ -155,12 +141,11 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
     let watcher = std::thread::spawn({
         let (registry, watching) = (registry.clone(), Arc::clone(&watching));
         let (looks, misses) = (Arc::clone(&looks), Arc::clone(&misses));
+        let (id, token) = (monitor.id, monitor.token.clone());
         move || {
             while watching.load(Ordering::Relaxed) {
                 let directory = registry.directory();
-                if directory.by_id(monitor.id).is_none()
-                    || directory.by_token(&monitor.token).is_none()
-                {
+                if directory.by_id(id).is_none() || directory.by_token(&token).is_none() {
                     misses.fetch_add(1, Ordering::Relaxed);
                 }
                 looks.fetch_add(1, Ordering::Relaxed);

@@ -22,12 +22,14 @@ use tokio::sync::oneshot;
 use crate::alert::dispatcher::DeliveryReports;
 use crate::alert::{AddressPolicy, Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy};
 use crate::clock::Clock;
+use crate::domain::alert::{AlertKind, AlertNotice};
 use crate::domain::channel::ChannelKind;
 use crate::domain::event::{
     DownReason, Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus,
 };
 use crate::domain::ids::{ChannelId, Timestamp};
 use crate::domain::machine::{Command, Grace, Monitor, Status};
+use crate::domain::signal::{Signal, SignalKind};
 use crate::store::EventStore;
 
 use super::Registry;
@@ -186,14 +188,65 @@ impl Server {
 
     async fn create(&self, timeout_seconds: u32, channels: Vec<ChannelId>) -> Monitor {
         let config = MonitorConfig {
-            name: "job".to_owned(),
-            timeout_seconds,
-            interval_seconds: timeout_seconds,
             channels,
-            key: None,
-            tags: vec![],
+            ..MonitorConfig::new("job", timeout_seconds)
         };
         self.registry.create(config).await.expect("created")
+    }
+
+    /// A monitor of `timeout_seconds`, its configuration changed by `adjust`.
+    async fn create_with(
+        &self,
+        timeout_seconds: u32,
+        adjust: impl FnOnce(&mut MonitorConfig),
+    ) -> Monitor {
+        let mut config = MonitorConfig::new("job", timeout_seconds);
+        adjust(&mut config);
+        self.registry.create(config).await.expect("created")
+    }
+
+    /// A job's signal, answered once durable.
+    async fn signal(&self, monitor: &Monitor, signal: Signal) {
+        let handle = self
+            .registry
+            .directory()
+            .by_token(&monitor.token)
+            .expect("registered");
+        self.registry
+            .signal(&handle, signal)
+            .await
+            .expect("durable");
+    }
+
+    /// A webhook channel that refuses (nothing listens on port 1).
+    async fn refusing_channel(&self) -> ChannelId {
+        self.channels
+            .create(
+                "hook".to_owned(),
+                ChannelKind::Webhook {
+                    url: "http://127.0.0.1:1/hook".to_owned(),
+                    secret: None,
+                },
+                None,
+            )
+            .await
+            .expect("channel created")
+            .id
+    }
+
+    /// The deliveries owed, oldest first: what each alert owes, as its kind and why.
+    async fn owed(&self) -> Vec<(AlertKind, AlertNotice, String, Timestamp)> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.load_outbox())
+            .await
+            .expect("outbox task")
+            .expect("outbox reads")
+            .into_iter()
+            .map(|delivery| {
+                let alert = delivery.alert;
+                (alert.kind, alert.notice, alert.reason, alert.at)
+            })
+            .collect()
     }
 
     async fn push(&self, monitor: &Monitor, status: PushStatus, msg: &str) {
@@ -805,5 +858,238 @@ async fn a_down_monitor_stays_down_with_one_down_across_restarts() {
             );
         }
     }
+    server.stop(Stop::Clean).await;
+}
+
+fn started(rid: u8) -> Signal {
+    Signal {
+        rid: Some(crate::domain::event::RunId::from_bytes([rid; 16])),
+        ..Signal::new(SignalKind::Start)
+    }
+}
+
+/// A run past its max runtime: the timer fires at its limit, once.
+#[tokio::test(start_paused = true)]
+async fn a_run_past_its_max_runtime_is_judged_by_the_timer_at_its_limit() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let monitor = server
+        .create_with(3600, |config| config.max_runtime_seconds = Some(60))
+        .await;
+    server.push(&monitor, PushStatus::Up, "first").await;
+    server.advance_to(at(10)).await;
+    server.signal(&monitor, started(1)).await;
+    server.advance_to(at_millis(69_999)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Up);
+    server.advance_to(at(70)).await;
+    let state = server.state(&monitor).await;
+    assert_eq!(state.status, Status::Down);
+    assert!(state.runs[0].overran);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at(70), DownReason::MaxRuntime)]
+    );
+    // Long after: judged once.
+    server.advance_to(at(3000)).await;
+    assert_eq!(
+        kinds(&server.log(&monitor).await),
+        vec![
+            "created",
+            "heartbeat",
+            "up",
+            "run_started",
+            "run_overran",
+            "down"
+        ]
+    );
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
+/// A cron monitor, every 5 minutes with a minute of grace, created at 11:06:40: due
+/// at 11:10, down at 11:11 with reason `schedule`; a success at 11:14 recovers it
+/// and it is due at 11:15.
+#[tokio::test(start_paused = true)]
+async fn a_cron_monitor_goes_down_a_grace_after_its_missed_slot() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let monitor = server
+        .create_with(0, |config| {
+            config.schedule = Some(crate::domain::schedule::CronSchedule {
+                expression: "*/5 * * * *".to_owned(),
+                timezone: "Europe/Paris".to_owned(),
+                grace_seconds: 60,
+            });
+        })
+        .await;
+    let slot = Timestamp::parse_rfc3339("2026-11-18T11:10:00Z").expect("time");
+    assert_eq!(monitor.next_due_at(), Some(slot));
+    server.advance_to(slot.plus_seconds(59)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Pending);
+    server.advance_to(slot.plus_seconds(60)).await;
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(slot.plus_seconds(60), DownReason::Schedule)]
+    );
+    server.advance_to(slot.plus_seconds(240)).await;
+    server.push(&monitor, PushStatus::Up, "ran").await;
+    let state = server.state(&monitor).await;
+    assert_eq!(state.status, Status::Up);
+    assert_eq!(state.next_due_at(), Some(slot.plus_seconds(300)));
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
+/// A timeout inside a maintenance window is recorded and owes nothing; at the
+/// window's end the timer wakes and the held-back `down` is owed, once.
+#[tokio::test(start_paused = true)]
+async fn a_maintenance_window_holds_an_alert_back_until_its_end() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let channel = server.refusing_channel().await;
+    let monitor = server
+        .create_with(60, |config| {
+            config.channels = vec![channel];
+            config.maintenance = vec![crate::domain::schedule::MaintenanceWindow::Once {
+                start: at(30),
+                end: at(200),
+            }];
+        })
+        .await;
+    server.advance_to(at(60)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert!(server.owed().await.is_empty(), "held back in the window");
+    server.advance_to(at_millis(199_999)).await;
+    server.state(&monitor).await;
+    assert!(server.owed().await.is_empty());
+    server.advance_to(at(200)).await;
+    server.state(&monitor).await;
+    assert_eq!(
+        server.owed().await,
+        vec![(
+            AlertKind::Down,
+            AlertNotice::AfterMaintenance,
+            "timeout".to_owned(),
+            at(200)
+        )]
+    );
+    server.advance_to(at(1000)).await;
+    server.state(&monitor).await;
+    assert_eq!(server.owed().await.len(), 1, "released once");
+    assert_eq!(
+        kinds(&server.log(&monitor).await),
+        vec!["created", "alert_suppressed", "down", "alert_released"]
+    );
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
+/// While down, a reminder every `realert_every_seconds`, each owing an alert.
+#[tokio::test(start_paused = true)]
+async fn reminders_come_every_period_while_down() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let channel = server.refusing_channel().await;
+    let monitor = server
+        .create_with(3600, |config| {
+            config.channels = vec![channel];
+            config.realert_every_seconds = Some(600);
+        })
+        .await;
+    server.advance_to(at(10)).await;
+    server.push(&monitor, PushStatus::Down, "broke").await;
+    server.advance_to(at(609)).await;
+    assert_eq!(server.owed().await.len(), 1);
+    server.advance_to(at(610)).await;
+    server.state(&monitor).await;
+    server.advance_to(at(1210)).await;
+    // The reminder is in the outbox once the actor has handled its tick.
+    server.state(&monitor).await;
+    let owed = server.owed().await;
+    let reminders: Vec<Timestamp> = owed
+        .iter()
+        .filter(|(_, notice, _, _)| *notice == AlertNotice::Reminder)
+        .map(|(_, _, _, at)| *at)
+        .collect();
+    assert_eq!(reminders, vec![at(610), at(1210)]);
+    // Up: no more.
+    server.push(&monitor, PushStatus::Up, "fixed").await;
+    server.advance_to(at(4000)).await;
+    server.state(&monitor).await;
+    assert_eq!(
+        server.owed().await.len(),
+        owed.len() + 1,
+        "only the recovery: {:?}",
+        server.owed().await
+    );
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
+/// A restart in the middle of a run and of a maintenance window: the run is still
+/// open, the window still holds the alert back, and its end releases it once.
+#[tokio::test(start_paused = true)]
+async fn a_restart_inside_a_run_and_a_window_forgets_nothing_and_alerts_once() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let channel = server.refusing_channel().await;
+    let monitor = server
+        .create_with(3600, |config| {
+            config.channels = vec![channel];
+            config.max_runtime_seconds = Some(100);
+            config.maintenance = vec![crate::domain::schedule::MaintenanceWindow::Once {
+                start: at(50),
+                end: at(500),
+            }];
+        })
+        .await;
+    server.signal(&monitor, started(3)).await;
+    server.advance_to(at(20)).await;
+    let server = server
+        .restart(Stop::Crash, Duration::from_secs(10), 30)
+        .await;
+    assert_eq!(
+        server.state(&monitor).await.runs.len(),
+        1,
+        "the run is open"
+    );
+    // Its limit, 100 s, falls inside the window: down, held back.
+    server.advance_to(at(100)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert!(server.owed().await.is_empty());
+    let server = server
+        .restart(Stop::Crash, Duration::from_secs(100), 30)
+        .await;
+    assert!(
+        server.owed().await.is_empty(),
+        "still held back after a restart"
+    );
+    server.advance_to(at(500)).await;
+    server.state(&monitor).await;
+    assert_eq!(
+        server.owed().await,
+        vec![(
+            AlertKind::Down,
+            AlertNotice::AfterMaintenance,
+            "max_runtime".to_owned(),
+            at(500)
+        )]
+    );
+    let server = server
+        .restart(Stop::Clean, Duration::from_secs(60), 30)
+        .await;
+    server.advance(Duration::from_secs(600)).await;
+    server.state(&monitor).await;
+    assert_eq!(
+        server.owed().await.len(),
+        1,
+        "released once, restarts or not"
+    );
+    server.assert_state_matches_the_log(&monitor).await;
     server.stop(Stop::Clean).await;
 }

@@ -13,14 +13,16 @@ use crate::domain::channel::ChannelEvent;
 use crate::domain::event::{DeliveryOutcome, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
+use crate::domain::ping_key::PingKey;
 use crate::domain::publication::Publication;
 
 use super::StoreError;
 
 /// What an append does to the monitor's stored snapshot.
 pub enum SnapshotWrite {
-    /// Write this state (its `last_seq` is filled in by the writer).
-    Write(Monitor),
+    /// Write this state (its `last_seq` is filled in by the writer). Boxed: a state is
+    /// large, and most appends of plain heartbeats keep the snapshot.
+    Write(Box<Monitor>),
     /// Leave the stored snapshot behind: a heartbeat that changes nothing but the
     /// `last_*` fields. Readers fold the events after the snapshot back in
     /// (`fold_tail`), so the snapshot plus its tail is the state.
@@ -32,7 +34,7 @@ pub enum SnapshotWrite {
 impl From<Option<Monitor>> for SnapshotWrite {
     /// `None`: the monitor was deleted.
     fn from(state: Option<Monitor>) -> Self {
-        state.map_or(Self::Remove, Self::Write)
+        state.map_or(Self::Remove, |state| Self::Write(Box::new(state)))
     }
 }
 
@@ -132,6 +134,8 @@ pub(super) enum WriteRequest {
     ApiKey(ApiKeyChange, oneshot::Sender<Result<u64, StoreError>>),
     /// A badge or status page put or removed: its record and its event.
     Publication(PublicationChange, oneshot::Sender<Result<u64, StoreError>>),
+    /// A new ping key: its record and its log entry (`ping_key.rs`).
+    PingKey(PingKey, oneshot::Sender<Result<u64, StoreError>>),
     /// The barrier before a monitor's actor is rebuilt from the store: answered once
     /// everything sent before it has been written (or refused).
     StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),

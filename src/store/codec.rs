@@ -20,12 +20,19 @@ use crate::domain::machine::Monitor;
 ///
 /// - 1: the first format.
 /// - 2: `MonitorConfig` gained `key` and `tags`, `Channel` gained `key`
-///   (declarative monitors). Version 1 records are upcast by `v1` with no key and
-///   no tags.
-pub const CURRENT_VERSION: u8 = 2;
+///   (declarative monitors). Version 1 records are upcast by `v1` to version 2 with
+///   no key and no tags.
+/// - 3: jobs. `MonitorConfig` gained a schedule, run limits, thresholds, reminders,
+///   maintenance windows and a slug; `PushToken` may be an imported text token; the
+///   monitor's state gained runs, counters and what its channels were told; `Alert`
+///   gained why it is sent, an exit status and an output excerpt; `Event` gained
+///   variants (appended) and `DownReason` reasons (appended). Version 2 records are
+///   upcast by `v2` with the defaults (an interval monitor, thresholds 1, no
+///   reminders, no maintenance; a native token; a `down` state alerted).
+pub const CURRENT_VERSION: u8 = 3;
 
 /// Decoding refuses to allocate more than this for one record (records are small: the
-/// largest is a heartbeat with a 1 KiB message).
+/// largest is a run's end with its output, at most 64 KiB).
 const DECODE_LIMIT_BYTES: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +69,8 @@ pub fn encode_event(stored: &StoredEvent) -> Result<Vec<u8>, CodecError> {
 
 pub fn decode_event(bytes: &[u8]) -> Result<StoredEvent, CodecError> {
     match version_of(bytes)? {
-        1 => decode_body::<v1::StoredEvent>(bytes).map(v1::StoredEvent::upcast),
+        1 => decode_body::<v1::StoredEvent>(bytes).map(|stored| stored.upcast().upcast()),
+        2 => decode_body::<v2::StoredEvent>(bytes).map(v2::StoredEvent::upcast),
         _ => decode(bytes),
     }
 }
@@ -73,7 +81,8 @@ pub fn encode_monitor(monitor: &Monitor) -> Result<Vec<u8>, CodecError> {
 
 pub fn decode_monitor(bytes: &[u8]) -> Result<Monitor, CodecError> {
     match version_of(bytes)? {
-        1 => decode_body::<v1::Monitor>(bytes).map(v1::Monitor::upcast),
+        1 => decode_body::<v1::Monitor>(bytes).map(|monitor| monitor.upcast().upcast()),
+        2 => decode_body::<v2::Monitor>(bytes).map(v2::Monitor::upcast),
         _ => decode(bytes),
     }
 }
@@ -83,7 +92,10 @@ pub fn encode_delivery(delivery: &Delivery) -> Result<Vec<u8>, CodecError> {
 }
 
 pub fn decode_delivery(bytes: &[u8]) -> Result<Delivery, CodecError> {
-    decode(bytes)
+    match version_of(bytes)? {
+        1 | 2 => decode_body::<v2::Delivery>(bytes).map(v2::Delivery::upcast),
+        _ => decode(bytes),
+    }
 }
 
 pub fn encode_channel(channel: &Channel) -> Result<Vec<u8>, CodecError> {
@@ -134,15 +146,20 @@ pub fn decode_record<T: DeserializeOwned, const LIMIT: usize>(
     }
 }
 
+/// Whether `bytes` is a record of the current version.
+pub fn is_current(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&CURRENT_VERSION)
+}
+
 fn version_of(bytes: &[u8]) -> Result<u8, CodecError> {
     bytes.first().copied().ok_or(CodecError::Empty)
 }
 
-/// Decodes a record of the current version, or of version 1 for the types whose
-/// layout did not change between 1 and 2.
+/// Decodes a record of the current version, or of an older one for the types whose
+/// layout has not changed since (channels: since 2).
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     match version_of(bytes)? {
-        1 | CURRENT_VERSION => decode_body(bytes),
+        1..=CURRENT_VERSION => decode_body(bytes),
         other => Err(CodecError::UnknownVersion(other)),
     }
 }
@@ -166,15 +183,17 @@ fn decode_body_within<T: DeserializeOwned, const LIMIT: usize>(
     Ok(value)
 }
 
-/// The version 1 layouts of the types that changed in version 2, and their upcasts.
-/// Frozen: never edit these.
+/// The version 1 layouts of the types that changed in version 2, and their upcasts
+/// to version 2 (which `v2` upcasts on). Frozen: never edit these.
 mod v1 {
     use serde::Deserialize;
 
+    use super::v2 as machine;
+    use super::v2::{self as event, PushToken};
     use crate::domain::channel::{self, ChannelKind};
-    use crate::domain::event::{self, DeliveryOutcome, DownReason, Heartbeat, HeartbeatText};
-    use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
-    use crate::domain::machine::{self, Grace, Status};
+    use crate::domain::event::{DeliveryOutcome, DownReason, Heartbeat, HeartbeatText};
+    use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
+    use crate::domain::machine::{Grace, Status};
 
     #[derive(Deserialize)]
     pub struct MonitorConfig {
@@ -305,8 +324,8 @@ mod v1 {
     }
 
     impl StoredEvent {
-        pub fn upcast(self) -> super::StoredEvent {
-            super::StoredEvent {
+        pub fn upcast(self) -> super::v2::StoredEvent {
+            super::v2::StoredEvent {
                 at: self.at,
                 event: self.event.upcast(),
             }
@@ -334,7 +353,7 @@ mod v1 {
         pub fn upcast(self) -> machine::Monitor {
             machine::Monitor {
                 id: self.id,
-                config: std::sync::Arc::new(self.config.upcast()),
+                config: self.config.upcast(),
                 token: self.token,
                 status: self.status,
                 created_at: self.created_at,
@@ -346,6 +365,205 @@ mod v1 {
                 grace: self.grace,
                 last_event_at: self.last_event_at,
                 last_seq: self.last_seq,
+            }
+        }
+    }
+}
+
+/// The version 2 layouts of the types that changed in version 3, and their upcasts
+/// to the current types. Frozen: never edit these.
+mod v2 {
+    use std::sync::Arc;
+
+    use serde::Deserialize;
+
+    use crate::domain::alert::{self, AlertKind, AlertNotice};
+    use crate::domain::event::{self, DeliveryOutcome, DownReason, Heartbeat, HeartbeatText};
+    use crate::domain::ids::{self, ChannelId, MonitorId, Timestamp};
+    use crate::domain::machine::{self, Grace, Status};
+
+    /// A version 2 push token: always 16 bytes.
+    #[derive(Deserialize)]
+    pub struct PushToken(pub [u8; 16]);
+
+    impl PushToken {
+        fn upcast(self) -> ids::PushToken {
+            ids::PushToken::from_bytes(self.0)
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct MonitorConfig {
+        pub name: String,
+        pub timeout_seconds: u32,
+        pub interval_seconds: u32,
+        pub channels: Vec<ChannelId>,
+        pub key: Option<String>,
+        pub tags: Vec<String>,
+    }
+
+    impl MonitorConfig {
+        fn upcast(self) -> event::MonitorConfig {
+            event::MonitorConfig {
+                interval_seconds: self.interval_seconds,
+                channels: self.channels,
+                key: self.key,
+                tags: self.tags,
+                ..event::MonitorConfig::new(self.name, self.timeout_seconds)
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub enum Event {
+        Created {
+            config: MonitorConfig,
+            token: PushToken,
+        },
+        Updated {
+            config: MonitorConfig,
+        },
+        TokenRotated {
+            token: PushToken,
+        },
+        Deleted,
+        HeartbeatReceived(Heartbeat),
+        WentDown {
+            reason: DownReason,
+        },
+        Recovered,
+        Paused,
+        Resumed,
+        GraceGranted {
+            deadline: Timestamp,
+            until: Timestamp,
+        },
+        DeliveryRecorded(DeliveryOutcome),
+        WentUp,
+    }
+
+    impl Event {
+        fn upcast(self) -> event::Event {
+            use event::Event as Current;
+            match self {
+                Self::Created { config, token } => Current::Created {
+                    config: Box::new(config.upcast()),
+                    token: token.upcast(),
+                },
+                Self::Updated { config } => Current::Updated {
+                    config: Box::new(config.upcast()),
+                },
+                Self::TokenRotated { token } => Current::TokenRotated {
+                    token: token.upcast(),
+                },
+                Self::Deleted => Current::Deleted,
+                Self::HeartbeatReceived(heartbeat) => Current::HeartbeatReceived(heartbeat),
+                Self::WentDown { reason } => Current::WentDown { reason },
+                Self::Recovered => Current::Recovered,
+                Self::Paused => Current::Paused,
+                Self::Resumed => Current::Resumed,
+                Self::GraceGranted { deadline, until } => Current::GraceGranted { deadline, until },
+                Self::DeliveryRecorded(outcome) => Current::DeliveryRecorded(outcome),
+                Self::WentUp => Current::WentUp,
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct StoredEvent {
+        pub at: Timestamp,
+        pub event: Event,
+    }
+
+    impl StoredEvent {
+        pub fn upcast(self) -> super::StoredEvent {
+            super::StoredEvent {
+                at: self.at,
+                event: self.event.upcast(),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct Monitor {
+        pub id: MonitorId,
+        pub config: MonitorConfig,
+        pub token: PushToken,
+        pub status: Status,
+        pub created_at: Timestamp,
+        pub last_heartbeat_at: Option<Timestamp>,
+        pub last_status_change_at: Option<Timestamp>,
+        pub last_msg: Option<HeartbeatText>,
+        pub last_value: Option<f64>,
+        pub clock_started_at: Timestamp,
+        pub grace: Option<Grace>,
+        pub last_event_at: Timestamp,
+        pub last_seq: u64,
+    }
+
+    impl Monitor {
+        /// Every `down` of version 2 was alerted (no maintenance windows then): the
+        /// channels were told what the state says.
+        pub fn upcast(self) -> machine::Monitor {
+            let mut monitor = machine::Monitor::created(
+                self.id,
+                self.created_at,
+                self.config.upcast(),
+                self.token.upcast(),
+            );
+            monitor.config = Arc::clone(&monitor.config);
+            machine::Monitor {
+                status: self.status,
+                last_heartbeat_at: self.last_heartbeat_at,
+                last_status_change_at: self.last_status_change_at,
+                last_msg: self.last_msg,
+                last_value: self.last_value,
+                clock_started_at: self.clock_started_at,
+                grace: self.grace,
+                last_event_at: self.last_event_at,
+                last_seq: self.last_seq,
+                alerted_down: self.status == Status::Down,
+                ..monitor
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct Alert {
+        alert_seq: u64,
+        kind: AlertKind,
+        reason: String,
+        at: Timestamp,
+        monitor_id: MonitorId,
+        monitor_name: String,
+        msg: Option<HeartbeatText>,
+        value: Option<f64>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Delivery {
+        channel: ChannelId,
+        alert: Alert,
+    }
+
+    impl Delivery {
+        pub fn upcast(self) -> alert::Delivery {
+            let old = self.alert;
+            alert::Delivery {
+                channel: self.channel,
+                alert: alert::Alert {
+                    alert_seq: old.alert_seq,
+                    kind: old.kind,
+                    reason: old.reason,
+                    at: old.at,
+                    monitor_id: old.monitor_id,
+                    monitor_name: old.monitor_name,
+                    msg: old.msg,
+                    value: old.value,
+                    notice: AlertNotice::Change,
+                    exit_status: None,
+                    output: None,
+                },
             }
         }
     }
@@ -371,27 +589,72 @@ mod tests {
 
     /// Golden bytes: if this test fails, the stored format changed and old logs would no
     /// longer decode. Add a version and an upcaster instead of editing these bytes.
+    /// A heartbeat's layout is the same in versions 2 and 3 (the push path encodes
+    /// nothing more).
     #[test]
-    fn version_2_heartbeat_bytes_are_stable() {
+    fn version_3_heartbeat_bytes_are_stable() {
         let bytes = encode_event(&heartbeat_event()).expect("encodes");
         let golden: &[u8] = &[
-            2, 253, 128, 199, 216, 121, 53, 3, 0, 0, 4, 0, 1, 2, 111, 107, 1, 0, 0, 0, 0, 0, 0,
+            3, 253, 128, 199, 216, 121, 53, 3, 0, 0, 4, 0, 1, 2, 111, 107, 1, 0, 0, 0, 0, 0, 0,
             248, 63,
         ];
         assert_eq!(bytes, golden);
         assert_eq!(decode_event(golden).expect("decodes"), heartbeat_event());
+        // Version 2 heartbeats (what the format-2 code wrote) still decode.
+        let version_2: &[u8] = &[
+            2, 253, 128, 199, 216, 121, 53, 3, 0, 0, 4, 0, 1, 2, 111, 107, 1, 0, 0, 0, 0, 0, 0,
+            248, 63,
+        ];
+        assert_eq!(decode_event(version_2).expect("decodes"), heartbeat_event());
     }
 
     #[test]
-    fn version_2_down_bytes_are_stable() {
+    fn version_3_down_bytes_are_stable() {
         let stored = StoredEvent {
             at: Timestamp::from_millis(1_764_106_200_000),
             event: Event::WentDown {
                 reason: DownReason::Timeout,
             },
         };
-        let golden: &[u8] = &[2, 253, 128, 199, 216, 121, 53, 3, 0, 0, 5, 0];
+        let golden: &[u8] = &[3, 253, 128, 199, 216, 121, 53, 3, 0, 0, 5, 0];
         assert_eq!(encode_event(&stored).expect("encodes"), golden);
+        let max_runtime = StoredEvent {
+            event: Event::WentDown {
+                reason: DownReason::MaxRuntime,
+            },
+            ..stored
+        };
+        let golden: &[u8] = &[3, 253, 128, 199, 216, 121, 53, 3, 0, 0, 5, 3];
+        assert_eq!(encode_event(&max_runtime).expect("encodes"), golden);
+        assert_eq!(decode_event(golden).expect("decodes"), max_runtime);
+    }
+
+    /// A run's end, the largest new record: golden bytes, and a round trip.
+    #[test]
+    fn version_3_run_ended_bytes_are_stable() {
+        use crate::domain::event::{Output, RunEnd, RunId, RunOutcome, RunRef};
+        let rid = RunId::from_bytes([9; 16]);
+        let stored = StoredEvent {
+            at: Timestamp::from_millis(1_764_106_200_000),
+            event: Event::RunEnded(RunEnd {
+                rid: Some(rid),
+                run: Some(RunRef {
+                    rid: Some(rid),
+                    started_at: Timestamp::from_millis(1_764_106_100_000),
+                }),
+                exit_status: Some(2),
+                outcome: RunOutcome::Failure(DownReason::ExitStatus),
+                output: Output::from_body(b"no space", 10_000),
+            }),
+        };
+        let bytes = encode_event(&stored).expect("encodes");
+        let golden: &[u8] = &[
+            3, 253, 128, 199, 216, 121, 53, 3, 0, 0, 13, 1, 16, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+            9, 9, 9, 9, 1, 1, 16, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 253, 64, 186,
+            213, 121, 53, 3, 0, 0, 1, 2, 1, 2, 1, 8, 110, 111, 32, 115, 112, 97, 99, 101,
+        ];
+        assert_eq!(bytes, golden);
+        assert_eq!(decode_event(golden).expect("decodes"), stored);
     }
 
     /// Version 1 records, written by the first release's code (fixtures), decode
@@ -425,6 +688,100 @@ mod tests {
             encode_monitor(&monitor).expect("encodes")[0],
             CURRENT_VERSION
         );
+    }
+
+    /// Version 2 records written by the code of stored format 2 (fixtures, made before
+    /// version 3 existed) decode through the upcaster to what was written, with the
+    /// defaults of what version 3 added.
+    #[test]
+    fn version_2_fixtures_decode() {
+        let at = Timestamp::from_millis(1_764_106_200_000);
+        let created = decode_event(include_bytes!("fixtures/v2_created.bin")).expect("decodes");
+        assert_eq!(created.at, at);
+        let Event::Created { config, token } = created.event else {
+            panic!("a Created event");
+        };
+        assert_eq!(config.name, "nightly backup");
+        assert_eq!((config.timeout_seconds, config.interval_seconds), (90, 60));
+        assert_eq!(config.key.as_deref(), Some("nightly"));
+        assert_eq!(config.tags, vec!["backup".to_owned(), "prod".to_owned()]);
+        assert_eq!(
+            config.channels,
+            vec![crate::domain::ids::ChannelId::from_bytes([3; 16])]
+        );
+        assert_eq!(token, PushToken::from_bytes([7; 16]));
+
+        let rotated =
+            decode_event(include_bytes!("fixtures/v2_token_rotated.bin")).expect("decodes");
+        assert_eq!(
+            rotated.event,
+            Event::TokenRotated {
+                token: PushToken::from_bytes([8; 16])
+            }
+        );
+        let down = decode_event(include_bytes!("fixtures/v2_went_down.bin")).expect("decodes");
+        assert_eq!(
+            down.event,
+            Event::WentDown {
+                reason: DownReason::Manual
+            }
+        );
+
+        let monitor = decode_monitor(include_bytes!("fixtures/v2_monitor.bin")).expect("decodes");
+        assert_eq!(monitor.id, MonitorId::from_bytes([1; 16]));
+        assert_eq!(monitor.config.tags.len(), 2);
+        assert_eq!(monitor.status, crate::domain::machine::Status::Up);
+        assert_eq!(monitor.last_value, Some(2.5));
+        assert_eq!(
+            monitor.grace.map(|grace| grace.until),
+            Some(Timestamp::from_millis(1_764_106_400_000))
+        );
+        assert_eq!(monitor.last_seq, 42);
+
+        let delivery =
+            decode_delivery(include_bytes!("fixtures/v2_delivery.bin")).expect("decodes");
+        assert_eq!(delivery.alert.alert_seq, 43);
+        assert_eq!(delivery.alert.reason, "manual");
+        assert_eq!(
+            delivery.alert.msg.as_ref().map(HeartbeatText::as_str),
+            Some("disk full")
+        );
+        assert_eq!(delivery.alert.value, Some(97.5));
+
+        // Upcast to version 3: what version 2 had no room for takes its default.
+        assert_eq!(config.schedule, None);
+        assert_eq!(
+            (config.failure_threshold, config.recovery_threshold),
+            (1, 1)
+        );
+        assert_eq!(
+            (
+                config.max_runtime_seconds,
+                config.min_runtime_seconds,
+                config.realert_every_seconds
+            ),
+            (None, None, None)
+        );
+        assert!(config.maintenance.is_empty());
+        assert!(monitor.runs.is_empty() && monitor.last_run.is_none());
+        assert!(
+            !monitor.alerted_down,
+            "an up monitor's channels were told up"
+        );
+        assert_eq!(
+            delivery.alert.notice,
+            crate::domain::alert::AlertNotice::Change
+        );
+        assert_eq!(
+            (delivery.alert.exit_status, &delivery.alert.output),
+            (None, &None)
+        );
+        // Re-encoded, each is a version 3 record that decodes to the same.
+        let again = decode_monitor(&encode_monitor(&monitor).expect("encodes")).expect("decodes");
+        assert_eq!(again, monitor);
+        let bytes = encode_delivery(&delivery).expect("encodes");
+        assert_eq!(bytes[0], 3);
+        assert_eq!(decode_delivery(&bytes).expect("decodes"), delivery);
     }
 
     /// A version 1 channel event (a channel without `key`) decodes with no key.
@@ -510,12 +867,10 @@ mod tests {
             MonitorId::generate(Timestamp::from_millis(5)),
             Timestamp::from_millis(5),
             MonitorConfig {
-                name: "nightly backup".to_owned(),
-                timeout_seconds: 90,
                 interval_seconds: 60,
-                channels: vec![],
                 key: Some("nightly".to_owned()),
                 tags: vec!["backup".to_owned()],
+                ..MonitorConfig::new("nightly backup", 90)
             },
             PushToken::from_bytes([4; 16]),
         );

@@ -3,7 +3,8 @@
 //! - `events`:   monitor id (16 bytes) ++ sequence number (8 bytes, big-endian), so one
 //!   monitor's history is one contiguous range in sequence order.
 //! - `monitors`: monitor id (16 bytes) → the monitor's current state.
-//! - `meta`:     a few fixed names → small values.
+//! - `meta`:     a few fixed names → small values, and the ping key's log
+//!   (`ping_key.rs`): `ping_key_log/` ++ sequence number (8 bytes, big-endian).
 //! - `outbox`:   alert seq (8 bytes, big-endian) ++ channel id (16 bytes) → a delivery
 //!   still owed, so deliveries are retried in the order their alerts happened.
 //! - `channels`: channel id → the channel; `channel_events`: channel id ++ seq → its log.
@@ -47,6 +48,22 @@ pub const META_INSTALLATION_ID: &[u8] = b"installation_id";
 /// settlement is an event (u64, big-endian). Written once, by the first start of a
 /// version that records them; its presence means API keys have their log too.
 pub const META_REPLAYABLE_FROM: &[u8] = b"replayable_from";
+
+/// The current ping key (`ping_key.rs`).
+pub const META_PING_KEY: &[u8] = b"ping_key";
+/// The prefix of the ping key's log entries.
+pub const META_PING_KEY_LOG: &[u8] = b"ping_key_log/";
+
+pub fn ping_key_log_key(seq: u64) -> Vec<u8> {
+    let mut key = META_PING_KEY_LOG.to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The sequence number of a ping key log entry's key; `None` if it is not one.
+pub fn parse_ping_key_log_key(key: &[u8]) -> Option<u64> {
+    decode_u64(key.strip_prefix(META_PING_KEY_LOG)?)
+}
 
 pub const EVENT_KEY_LEN: usize = 24;
 

@@ -31,6 +31,7 @@ mod installation;
 pub mod layout;
 pub mod mark;
 mod open;
+mod ping_key;
 pub mod publications;
 mod quarantine;
 mod read;

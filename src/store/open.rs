@@ -266,10 +266,14 @@ pub(super) fn open_checked(data_dir: &Path, options: OpenOptions) -> Result<Chec
         recovered = handles.markers()?;
     }
     if !options.inspect {
+        rewrite_outdated_snapshots(&handles)?;
+    }
+    if !options.inspect {
         // Before the writer starts, so nothing races it. Unnumbered, like
         // `replayable_from`: written before every later `meta` write, it cannot be lost
         // without them, and losing those is what the mark catches.
         super::installation::create_if_missing(&handles)?;
+        super::ping_key::create_if_missing(&handles)?;
         // Never below the mark: a sequence number is never used twice.
         let floor = mark.as_ref().map_or(0, |mark| mark.seqs.max());
         if floor > recovered.max() {
@@ -289,6 +293,37 @@ pub(super) fn open_checked(data_dir: &Path, options: OpenOptions) -> Result<Chec
         recovered,
         loss,
     })
+}
+
+/// Once per store, on the first open by a version with a newer snapshot format:
+/// rebuilds each snapshot of an older format from its monitor's log
+/// (`read::state_from`) and writes it in the current one, so readers rebuild it once,
+/// not at every read. One durable batch; a crash before it is done leaves the old
+/// snapshots, which the next open rewrites.
+fn rewrite_outdated_snapshots(handles: &Handles) -> Result<(), StoreError> {
+    let mut batch = handles.db.batch().durability(Some(PersistMode::SyncData));
+    let mut rewritten = 0usize;
+    for guard in handles.monitors.range(layout::FIRST_RECORD..) {
+        let (key, value) = guard.into_inner()?;
+        if super::codec::is_current(&value) {
+            continue;
+        }
+        let state = super::read::state_from(&handles.events, &value)?;
+        batch.insert(
+            &handles.monitors,
+            key,
+            super::codec::encode_monitor(&state)?,
+        );
+        rewritten += 1;
+    }
+    if rewritten > 0 {
+        batch.commit()?;
+        tracing::info!(
+            monitors = rewritten,
+            "snapshots of an older format rebuilt from their logs"
+        );
+    }
+    Ok(())
 }
 
 /// Once per store, on the first open by a version whose logs replay everything:

@@ -193,6 +193,7 @@ impl Writer {
             WriteRequest::Settle(_, reply)
             | WriteRequest::ApiKey(_, reply)
             | WriteRequest::Publication(_, reply)
+            | WriteRequest::PingKey(_, reply)
             | WriteRequest::StartRebuild(_, reply) => {
                 let _ = reply.send(refused());
             }

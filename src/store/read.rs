@@ -54,8 +54,7 @@ impl EventStore {
         let mut all = Vec::with_capacity(handles.monitors.approximate_len());
         for guard in handles.monitors.range(layout::FIRST_RECORD..) {
             let (_, value) = guard.into_inner()?;
-            let snapshot = codec::decode_monitor(&value)?;
-            all.push(fold_tail(&handles.events, snapshot)?);
+            all.push(state_from(&handles.events, &value)?);
         }
         Ok(all)
     }
@@ -66,10 +65,7 @@ impl EventStore {
         blocking(move || {
             let handles = shared.handles()?;
             match handles.monitors.get(layout::monitor_key(id))? {
-                Some(value) => Ok(Some(fold_tail(
-                    &handles.events,
-                    codec::decode_monitor(&value)?,
-                )?)),
+                Some(value) => Ok(Some(state_from(&handles.events, &value)?)),
                 None => Ok(None),
             }
         })
@@ -162,6 +158,38 @@ impl EventStore {
         }
         Ok((rebuilt, count))
     }
+}
+
+/// A monitor's current state from its stored snapshot `value`: the snapshot with the
+/// events after it folded in. A snapshot of an older format is rebuilt from the
+/// monitor's whole log instead: its upcast cannot know what the newer state derives
+/// from the log (the last success, why it is down). Blocking.
+pub(super) fn state_from(events: &Keyspace, value: &[u8]) -> Result<Monitor, StoreError> {
+    let snapshot = codec::decode_monitor(value)?;
+    if !codec::is_current(value)
+        && let Some(rebuilt) = replay_one(events, snapshot.id)?
+    {
+        return Ok(rebuilt);
+    }
+    fold_tail(events, snapshot)
+}
+
+/// One monitor's whole log, folded; `None` if it has no `Created` (or is deleted).
+fn replay_one(events: &Keyspace, id: MonitorId) -> Result<Option<Monitor>, StoreError> {
+    let mut history = Vec::new();
+    for guard in events.range(layout::event_key(id, 0)..=layout::event_key(id, u64::MAX)) {
+        let (key, value) = guard.into_inner()?;
+        let Some((_, seq)) = layout::parse_event_key(&key) else {
+            return Err(StoreError::Corrupt("malformed event key".to_owned()));
+        };
+        history.push((seq, codec::decode_event(&value)?));
+    }
+    Ok(machine::replay(
+        id,
+        history
+            .iter()
+            .map(|(seq, stored)| (*seq, stored.at, &stored.event)),
+    ))
 }
 
 /// Applies to `snapshot` the monitor's events newer than it: the heartbeats appended

@@ -202,25 +202,27 @@ impl EventStore {
                     settled.insert((outcome.alert_seq, outcome.channel));
                 }
                 (None, Event::Created { config, token }) => {
-                    let mut created = Monitor::created(id, stored.at, config.clone(), *token);
+                    let mut created =
+                        Monitor::created(id, stored.at, (**config).clone(), token.clone());
                     created.last_seq = seq;
                     *state = Some(created);
                 }
                 (Some(_), Event::Deleted) => *state = None,
                 (Some(monitor), event) => {
+                    // An alert is made from the state right after its event, and owes
+                    // nothing right after an `AlertSuppressed`.
+                    if seq >= from && event.is_alert() {
+                        let stamped = [Stamped {
+                            at: stored.at,
+                            event: stored.event.clone(),
+                        }];
+                        let exists = |channel| lifetimes.existed_before(channel, seq);
+                        for (_, mut delivery) in owed_deliveries(monitor, &stamped, exists) {
+                            delivery.alert.alert_seq = seq;
+                            owed.insert((seq, delivery.channel), delivery);
+                        }
+                    }
                     machine::apply(monitor, seq, stored.at, event);
-                    if seq < from {
-                        continue;
-                    }
-                    let stamped = [Stamped {
-                        at: stored.at,
-                        event: stored.event.clone(),
-                    }];
-                    let exists = |channel| lifetimes.existed_before(channel, seq);
-                    for (_, mut delivery) in owed_deliveries(monitor, &stamped, exists) {
-                        delivery.alert.alert_seq = seq;
-                        owed.insert((seq, delivery.channel), delivery);
-                    }
                 }
                 (None, _) => {}
             }

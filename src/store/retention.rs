@@ -1,14 +1,18 @@
-//! Retention: each monitor keeps at most `max_heartbeats` heartbeats, none older than
-//! `max_age`; every other event (state changes, alerts, configuration, deliveries) is
-//! kept for as long as the monitor exists.
+//! Retention: each monitor keeps at most `max_heartbeats` pings (heartbeats, and a
+//! job's run starts, run ends and logs), none older than `max_age`; every other event
+//! (state changes, alerts, configuration, deliveries) is kept for as long as the
+//! monitor exists.
 //!
-//! A heartbeat the monitor's state still depends on is never pruned, so a full replay
-//! of the pruned log still equals the snapshot (what `pushmon check` verifies): the
+//! A ping the monitor's state still depends on is never pruned, so a full replay of
+//! the pruned log still equals the snapshot (what `pushmon check` verifies): the
 //! newest heartbeat (`last_heartbeat_at`, `last_msg`), the newest `up` one (the
-//! timeout clock), the newest carrying a value (`last_value`), and each one that
-//! took the monitor out of `pending` (`last_status_change_at`). Nor is one that an
-//! alert still owed depends on (its `msg` and `value`: the newest heartbeat and the
-//! newest with a value before the alert), so the outbox still replays from the log.
+//! timeout clock, the last success, the failures counted since), the newest `down`
+//! one (the successes counted since), the newest carrying a value (`last_value`),
+//! each one that took the monitor out of `pending` (`last_status_change_at`), the
+//! newest run end (`last_run`) and the start of each run still open. Nor is one that
+//! an alert still owed depends on (its `msg`, `value` and run: the newest heartbeat,
+//! the newest with a value and the newest run end before the alert), so the outbox
+//! still replays from the log.
 //!
 //! A deleted monitor's history is removed whole by the first sweep after its deletion
 //! is older than `max_age`, once the outbox owes none of its alerts; without an age
@@ -28,7 +32,7 @@ use std::time::Duration;
 use fjall::Keyspace;
 
 use super::{EventStore, Handles, StoreError, codec, layout};
-use crate::domain::event::{Event, PushStatus};
+use crate::domain::event::{Event, PushStatus, RunRef};
 use crate::domain::ids::{MonitorId, Timestamp};
 
 /// How much heartbeat history each monitor keeps.
@@ -296,39 +300,66 @@ fn doomed_heartbeats(
     let end = layout::event_key(monitor, u64::MAX);
     let mut heartbeats: Vec<Seen> = Vec::new();
     let mut pending = false;
-    let (mut newest_up, mut newest_valued) = (None, None);
+    let (mut newest_up, mut newest_down, mut newest_valued) = (None, None, None);
+    let (mut newest_heartbeat, mut newest_end) = (None, None);
+    // The runs open so far, by the run each names, with the index of their start.
+    let mut open: HashMap<RunRef, usize> = HashMap::new();
     for guard in events.range(start..=end) {
         let (key, value) = guard.into_inner()?;
         let Some((_, seq)) = layout::parse_event_key(&key) else {
             return Err(StoreError::Corrupt("malformed event key".to_owned()));
         };
         let stored = codec::decode_event(&value)?;
+        let index = heartbeats.len();
+        let mut pinned = false;
         match &stored.event {
             Event::HeartbeatReceived(heartbeat) => {
-                let index = heartbeats.len();
                 let up = heartbeat.status == PushStatus::Up;
                 if up {
                     newest_up = Some(index);
+                } else {
+                    newest_down = Some(index);
                 }
                 if heartbeat.value.is_some() {
                     newest_valued = Some(index);
                 }
-                heartbeats.push(Seen {
-                    seq,
-                    at: stored.at,
-                    pinned: up && pending,
-                });
+                newest_heartbeat = Some(index);
+                pinned = up && pending;
                 if up {
                     pending = false;
                 }
+            }
+            Event::RunStarted(run) => {
+                if let Some(dropped) = &run.dropped {
+                    open.remove(dropped);
+                }
+                let started = RunRef {
+                    rid: run.rid,
+                    started_at: stored.at,
+                };
+                open.insert(started, index);
+            }
+            Event::RunEnded(run) => {
+                if let Some(closed) = &run.run {
+                    open.remove(closed);
+                }
+                newest_end = Some(index);
             }
             Event::Created { .. } | Event::Resumed => pending = true,
             Event::WentDown { .. } | Event::Recovered | Event::Paused => pending = false,
             _ => {}
         }
+        if stored.event.is_ping() {
+            heartbeats.push(Seen {
+                seq,
+                at: stored.at,
+                pinned,
+            });
+        }
         if owed.contains(&seq) {
-            // The owed alert carries the newest heartbeat's msg and the newest value.
-            for index in [heartbeats.len().checked_sub(1), newest_valued]
+            // The owed alert carries the newest heartbeat's msg, the newest value and
+            // the newest run's end.
+            for index in [newest_heartbeat, newest_valued, newest_end]
                 .into_iter()
                 .flatten()
             {
@@ -336,9 +367,16 @@ fn doomed_heartbeats(
             }
         }
     }
-    for index in [newest_up, newest_valued, heartbeats.len().checked_sub(1)]
-        .into_iter()
-        .flatten()
+    for index in [
+        newest_up,
+        newest_down,
+        newest_valued,
+        newest_heartbeat,
+        newest_end,
+    ]
+    .into_iter()
+    .flatten()
+    .chain(open.into_values())
     {
         heartbeats[index].pinned = true;
     }

@@ -8,14 +8,7 @@ use crate::domain::ids::PushToken;
 use crate::domain::machine::{Command, apply, decide};
 
 fn config(name: &str) -> MonitorConfig {
-    MonitorConfig {
-        name: name.to_owned(),
-        timeout_seconds: 30,
-        interval_seconds: 30,
-        channels: vec![],
-        key: None,
-        tags: vec![],
-    }
+    MonitorConfig::new(name, 30)
 }
 
 fn at(seconds: i64) -> Timestamp {
@@ -26,12 +19,12 @@ fn at(seconds: i64) -> Timestamp {
 async fn create(store: &EventStore, name: &str, now: Timestamp) -> Monitor {
     let id = MonitorId::generate(now);
     let token = PushToken::from_bytes(*MonitorId::generate(now).as_bytes());
-    let mut monitor = Monitor::created(id, now, config(name), token);
+    let mut monitor = Monitor::created(id, now, config(name), token.clone());
     let created = Stamped {
         at: now,
         event: Event::Created {
-            config: config(name),
-            token,
+            config: Box::new(config(name)),
+            token: token.clone(),
         },
     };
     monitor.last_seq = store
@@ -1276,5 +1269,174 @@ async fn a_store_without_an_installation_id_gets_one_when_served_not_when_inspec
     let opened = EventStore::open(dir.path()).expect("reopens, not refused by its mark");
     let store = opened.store.clone();
     assert!(store.installation_id().is_ok());
+    close(opened, store).await;
+}
+
+fn job_signal(
+    kind: crate::domain::signal::SignalKind,
+    rid: Option<u8>,
+    exit: Option<u8>,
+) -> Command {
+    use crate::domain::event::{Output, RunId};
+    use crate::domain::signal::Signal;
+    Command::Signal(Box::new(Signal {
+        rid: rid.map(|n| RunId::from_bytes([n; 16])),
+        exit_status: exit,
+        output: Output::from_body(b"some output", 10_000),
+        ..Signal::new(kind)
+    }))
+}
+
+/// Retention prunes a job's run starts, run ends and logs like heartbeats, but keeps
+/// the start of a run still open, the newest run end and the newest `down`
+/// heartbeat: the pruned log replays to the state.
+#[tokio::test]
+async fn retention_keeps_the_run_events_the_state_depends_on() {
+    use crate::domain::signal::SignalKind;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut monitor = create(&store, "runs", at(0)).await;
+    // A run that never ends.
+    run(
+        &store,
+        &mut monitor,
+        job_signal(SignalKind::Start, Some(1), None),
+        at(1),
+    )
+    .await;
+    for n in 0..6 {
+        let t = 10 + 10 * n;
+        run(
+            &store,
+            &mut monitor,
+            job_signal(SignalKind::Start, None, None),
+            at(t),
+        )
+        .await;
+        run(
+            &store,
+            &mut monitor,
+            job_signal(SignalKind::Log, None, None),
+            at(t + 1),
+        )
+        .await;
+        let exit = if n == 2 { 3 } else { 0 };
+        run(
+            &store,
+            &mut monitor,
+            job_signal(SignalKind::Success, None, Some(exit)),
+            at(t + 2),
+        )
+        .await;
+    }
+    assert_eq!(monitor.runs.len(), 1);
+    let retention = Retention {
+        max_heartbeats: Some(2),
+        max_age: None,
+    };
+    let deleted = store.prune(monitor.id, retention, at(100)).expect("prunes");
+    assert!(deleted > 10, "{deleted}");
+    let kept: Vec<(u64, &'static str)> = store
+        .history(monitor.id, 1000, None)
+        .await
+        .expect("history")
+        .into_iter()
+        .rev()
+        .filter(|recorded| recorded.event.is_ping())
+        .map(|recorded| (recorded.seq, recorded.event.kind().unwrap_or("?")))
+        .collect();
+    let kinds: Vec<&str> = kept.iter().map(|(_, kind)| *kind).collect();
+    // The open run's start, the `down` heartbeat of the failed run (counted
+    // successes start after it), the first success (out of pending), and the newest
+    // two pings (the last run's heartbeat and end, also the newest `up` and end).
+    assert_eq!(
+        kinds,
+        [
+            "run_started",
+            "heartbeat",
+            "heartbeat",
+            "heartbeat",
+            "run_ended"
+        ],
+        "{kept:?}"
+    );
+    let replayed = store.replay_all().expect("replays");
+    assert_eq!(replayed.get(&monitor.id), Some(&monitor));
+    close(opened, store).await;
+}
+
+/// A store written in format 2 (its events and snapshot as the format-2 code wrote
+/// them: the fixtures, and heartbeats whose layout did not change): readers rebuild
+/// the snapshot from the log, whose upcast cannot know the last success or why the
+/// monitor is down; a served open writes it once in format 3; `inspect` writes
+/// nothing.
+#[tokio::test]
+async fn a_format_2_snapshot_is_rebuilt_from_its_log() {
+    use crate::domain::event::DownReason;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let id = MonitorId::from_bytes([1; 16]);
+    let beat_at = Timestamp::from_millis(1_764_106_200_000);
+    {
+        let opened = EventStore::open(dir.path()).expect("opens");
+        let store = opened.store.clone();
+        let handles = store.shared.handles().expect("open");
+        let mut heartbeat = super::codec::encode_event(&super::codec::StoredEvent {
+            at: beat_at,
+            event: Event::HeartbeatReceived(Heartbeat {
+                status: PushStatus::Up,
+                msg: Some(HeartbeatText::truncated("ok".to_owned())),
+                value: Some(2.5),
+            }),
+        })
+        .expect("encodes");
+        heartbeat[0] = 2;
+        let mut batch = handles
+            .db
+            .batch()
+            .durability(Some(fjall::PersistMode::SyncData));
+        let created: &[u8] = include_bytes!("fixtures/v2_created.bin");
+        let down: &[u8] = include_bytes!("fixtures/v2_went_down.bin");
+        batch.insert(&handles.events, layout::event_key(id, 40), created);
+        batch.insert(&handles.events, layout::event_key(id, 41), heartbeat);
+        batch.insert(&handles.events, layout::event_key(id, 42), down);
+        let snapshot: &[u8] = include_bytes!("fixtures/v2_monitor.bin");
+        batch.insert(&handles.monitors, layout::monitor_key(id), snapshot);
+        batch.commit().expect("commit");
+        drop(handles);
+        close(opened, store).await;
+    }
+    let raw_snapshot = |store: &EventStore| {
+        store
+            .shared
+            .handles()
+            .expect("open")
+            .monitors
+            .get(layout::monitor_key(id))
+            .expect("reads")
+            .expect("a snapshot")[0]
+    };
+    // Inspected: rebuilt for the reader, left as it is on disk.
+    let opened = EventStore::open_with(dir.path(), super::OpenOptions::inspect()).expect("opens");
+    let store = opened.store.clone();
+    let loaded = store.load_monitors().expect("loads");
+    assert_eq!(raw_snapshot(&store), 2);
+    let replayed = store.replay_all().expect("replays");
+    assert_eq!(loaded.first(), replayed.get(&id));
+    let rebuilt = loaded.first().expect("a monitor");
+    assert_eq!(rebuilt.status, crate::domain::machine::Status::Down);
+    assert_eq!(rebuilt.last_down_reason, Some(DownReason::Manual));
+    assert!(rebuilt.alerted_down);
+    assert_eq!(rebuilt.last_success_at, Some(beat_at));
+    assert_eq!(rebuilt.last_seq, 42);
+    close(opened, store).await;
+    // Served: written once in format 3, equal to the replay.
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    assert_eq!(raw_snapshot(&store), 3);
+    assert_eq!(
+        store.load_monitors().expect("loads").first(),
+        store.replay_all().expect("replays").get(&id)
+    );
     close(opened, store).await;
 }

@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use crate::domain::channel::ChannelEvent;
 use crate::domain::event::Event;
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
+use crate::domain::ping_key::PingKey;
 use crate::prometheus;
 
 use super::api_keys::{self, ApiKeyChange};
@@ -41,6 +42,7 @@ pub(super) enum Pending {
     Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),
     ApiKey(ApiKeyChange, oneshot::Sender<Result<u64, StoreError>>),
     Publication(PublicationChange, oneshot::Sender<Result<u64, StoreError>>),
+    PingKey(PingKey, oneshot::Sender<Result<u64, StoreError>>),
     StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),
 }
 
@@ -117,6 +119,9 @@ impl Writer {
                     }
                     WriteRequest::Publication(change, reply) => {
                         pending.push(Pending::Publication(change, reply));
+                    }
+                    WriteRequest::PingKey(key, reply) => {
+                        pending.push(Pending::PingKey(key, reply));
                     }
                     WriteRequest::StartRebuild(monitor, reply) => {
                         pending.push(Pending::StartRebuild(monitor, reply));
@@ -211,6 +216,12 @@ impl Writer {
                     touched[Ks::Publications as usize] = true;
                     touched[Ks::PublicationEvents as usize] = true;
                     self.stage_publication(handles, &mut batch, change)
+                }
+                // `meta`, which every batch writes.
+                Pending::PingKey(key, _) => {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    super::ping_key::stage(handles, &mut batch, key, seq).map(|()| seq)
                 }
                 Pending::StartRebuild(monitor, _) => {
                     quarantine.rebuild_started(*monitor);
@@ -532,6 +543,7 @@ impl Pending {
             Pending::Settle(_, reply)
             | Pending::ApiKey(_, reply)
             | Pending::Publication(_, reply)
+            | Pending::PingKey(_, reply)
             | Pending::StartRebuild(_, reply) => reply,
         };
         let _ = reply.send(result);

@@ -799,9 +799,13 @@ pub async fn create(
     let values = form_values(&form(&body));
     let config = api_fields(&values, false)
         .map_err(ApiError::Unprocessable)
-        .and_then(|fields| config_from_fields(&fields));
+        .and_then(|fields| config_from_fields(&fields, state.clock.now()));
     let created = match config {
-        Ok(config) => state.registry.create(config).await.map_err(ApiError::from),
+        Ok((config, token)) => state
+            .registry
+            .create_with_token(config, token)
+            .await
+            .map_err(ApiError::from),
         Err(error) => Err(error),
     };
     match created {
@@ -887,7 +891,7 @@ pub async fn edit(
     let values = form_values(&form(&body));
     let patch = api_fields(&values, true)
         .map_err(ApiError::Unprocessable)
-        .and_then(|fields| patch_from_fields(&fields));
+        .and_then(|fields| patch_from_fields(&fields, state.clock.now()));
     let changed = match patch {
         Ok(patch) => state
             .registry

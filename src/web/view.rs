@@ -161,6 +161,29 @@ pub fn down_reason(reason: Option<DownReason>, monitor: &Monitor) -> String {
             duration(u64::from(monitor.config.timeout_seconds) * 1000)
         ),
         Some(DownReason::Manual) => "a heartbeat reported status=down".to_owned(),
+        Some(DownReason::ExitStatus) => {
+            match monitor.last_run.as_ref().and_then(|run| run.exit_status) {
+                Some(status) => format!("its job exited with status {status}"),
+                None => "its job reported a non-zero exit status".to_owned(),
+            }
+        }
+        Some(DownReason::MaxRuntime) => match monitor.config.max_runtime_seconds {
+            Some(seconds) => format!(
+                "a run went on longer than its maximum runtime ({})",
+                duration(u64::from(seconds) * 1000)
+            ),
+            None => "a run went on longer than its maximum runtime".to_owned(),
+        },
+        Some(DownReason::TooFast) => match monitor.config.min_runtime_seconds {
+            Some(seconds) => format!(
+                "a run finished sooner than its minimum runtime ({})",
+                duration(u64::from(seconds) * 1000)
+            ),
+            None => "a run finished sooner than its minimum runtime".to_owned(),
+        },
+        Some(DownReason::Schedule) => {
+            "no success for a scheduled time within its grace period".to_owned()
+        }
         None => "down".to_owned(),
     }
 }

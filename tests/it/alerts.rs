@@ -6,8 +6,6 @@
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use pushmon::alert::RetryPolicy;
-use pushmon::config::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -18,14 +16,7 @@ use crate::support::{Api, ServerProcess, Status, expect_json, spawn_app_with};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn fast_retries(config: &mut Config) {
-    config.alert_retry = RetryPolicy {
-        initial: Duration::from_millis(50),
-        max: Duration::from_millis(400),
-        max_attempts: 4,
-    };
-    config.alert_timeout = Duration::from_secs(1);
-}
+use crate::support::fast_alert_retries as fast_retries;
 
 async fn create_channel(api: &Api, body: Value) -> String {
     let response = api

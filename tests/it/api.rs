@@ -29,7 +29,7 @@ fn keys(value: &Value) -> BTreeSet<&str> {
         .collect()
 }
 
-const MONITOR_KEYS: [&str; 13] = [
+const MONITOR_KEYS: [&str; 33] = [
     "id",
     "name",
     "status",
@@ -43,6 +43,27 @@ const MONITOR_KEYS: [&str; 13] = [
     "last_status_change_at",
     "last_msg",
     "last_value",
+    // Jobs (`docs/api.md`): configuration, then state.
+    "schedule",
+    "timezone",
+    "grace_seconds",
+    "max_runtime_seconds",
+    "min_runtime_seconds",
+    "failure_threshold",
+    "recovery_threshold",
+    "realert_every_seconds",
+    "maintenance",
+    "next_due_at",
+    "next_deadline_at",
+    "last_success_at",
+    "current_run",
+    "open_runs",
+    "last_run",
+    "consecutive_failures",
+    "consecutive_successes",
+    "down_reason",
+    "in_maintenance",
+    "maintenance_until",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,9 +143,40 @@ async fn create_answers_201_with_the_exact_monitor_shape() {
         "last_status_change_at",
         "last_msg",
         "last_value",
+        "schedule",
+        "timezone",
+        "grace_seconds",
+        "max_runtime_seconds",
+        "min_runtime_seconds",
+        "realert_every_seconds",
+        "last_success_at",
+        "current_run",
+        "last_run",
+        "down_reason",
+        "maintenance_until",
     ] {
         assert_eq!(created[absent], Value::Null, "{absent} of a new monitor");
     }
+    assert_eq!(
+        (
+            &created["failure_threshold"],
+            &created["recovery_threshold"]
+        ),
+        (&json!(1), &json!(1))
+    );
+    assert_eq!(created["maintenance"], json!([]));
+    assert_eq!(created["in_maintenance"], false);
+    assert_eq!(
+        (
+            &created["open_runs"],
+            &created["consecutive_failures"],
+            &created["consecutive_successes"]
+        ),
+        (&json!(0), &json!(0), &json!(0))
+    );
+    // Due after its interval, down after its timeout, both counted from its creation.
+    assert_utc_timestamp(&created["next_due_at"], "next_due_at");
+    assert_eq!(created["next_due_at"], created["next_deadline_at"]);
 
     let token = created["push_token"].as_str().unwrap();
     assert!(token.len() >= 22, "push token {token:?} is under 128 bits");
@@ -712,6 +764,10 @@ async fn created_and_updated_events_show_the_whole_configuration() {
         json!({
             "kind": kind, "name": "configured", "timeout_seconds": 60, "interval_seconds": 60,
             "channels": channels, "tags": tags, "key": null,
+            "schedule": null, "timezone": null, "grace_seconds": null,
+            "max_runtime_seconds": null, "min_runtime_seconds": null,
+            "failure_threshold": 1, "recovery_threshold": 1, "realert_every_seconds": null,
+            "maintenance": [], "slug": null,
         })
     };
     assert_eq!(

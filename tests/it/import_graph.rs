@@ -717,8 +717,18 @@ fn import_graph_scan_sees_reexports_super_and_inline_paths() {
 }
 
 /// The crates `domain` may name, of those pushmon depends on: data and formatting, no
-/// I/O and no runtime.
-const DOMAIN_MAY_USE: &[&str] = &["serde", "base64", "uuid", "time"];
+/// I/O and no runtime. `croner`, `chrono` and `chrono_tz` are pure computation over
+/// cron patterns and the IANA zone database compiled into the binary (no clock read,
+/// no file read): `domain/schedule.rs` computes a cron monitor's slots with them.
+const DOMAIN_MAY_USE: &[&str] = &[
+    "serde",
+    "base64",
+    "uuid",
+    "time",
+    "croner",
+    "chrono",
+    "chrono_tz",
+];
 
 /// The `[dependencies]` of Cargo.toml, as Rust names them (`-` becomes `_`).
 fn dependencies() -> BTreeSet<String> {

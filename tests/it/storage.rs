@@ -244,7 +244,7 @@ async fn history_keeps_the_newest_heartbeats_and_every_state_change() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let history = loop {
         let history = server.history(&monitor.id).await;
-        if of_kind(&history, "heartbeat").len() <= 6 {
+        if of_kind(&history, "heartbeat").len() <= 7 {
             break history;
         }
         assert!(Instant::now() < deadline, "never pruned: {history:?}");
@@ -254,10 +254,14 @@ async fn history_keeps_the_newest_heartbeats_and_every_state_change() {
         .iter()
         .filter_map(|event| event.msg.as_deref())
         .collect();
-    // The first took it out of `pending` (the state remembers when); then the newest 5.
+    // The first took it out of `pending` (the state remembers when), the newest
+    // `down` one (the successes counted toward a recovery start after it); then the
+    // newest 5.
     assert_eq!(
         kept,
-        ["beat 0", "beat 7", "beat 8", "beat 9", "beat 10", "beat 11"]
+        [
+            "beat 0", "beat 6", "beat 7", "beat 8", "beat 9", "beat 10", "beat 11"
+        ]
     );
     let kinds: Vec<&str> = history
         .iter()
@@ -266,7 +270,7 @@ async fn history_keeps_the_newest_heartbeats_and_every_state_change() {
         .collect();
     assert_eq!(kinds, ["created", "up", "down", "up"]);
     let metrics = server.metrics().await;
-    assert!(counter(&metrics, "pushmon_history_pruned_total") >= 6.0);
+    assert!(counter(&metrics, "pushmon_history_pruned_total") >= 5.0);
     let (status, log) = server.sigterm().await;
     assert!(status.success(), "{log}");
     crate::support::check_store(dir.path());

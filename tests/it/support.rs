@@ -204,6 +204,22 @@ impl Api {
         self.monitor_call(Method::GET, id, "").await
     }
 
+    /// `GET /api/monitors/{id}` as JSON, with every field (runs, schedules, slugs).
+    pub async fn monitor_value(&self, id: &str) -> Value {
+        let response = self
+            .api(Method::GET, &format!("/api/monitors/{id}"))
+            .send()
+            .await
+            .expect("send get monitor");
+        expect_json(response, StatusCode::OK).await
+    }
+
+    /// `GET path` (no credentials) answered with the error `expected`; its text.
+    pub async fn get_error(&self, path: &str, expected: StatusCode) -> String {
+        let response = self.client.get(self.url(path)).send().await.expect("send");
+        expect_error(response, expected).await
+    }
+
     pub async fn list_monitors(&self) -> Vec<Monitor> {
         let response = self
             .api(Method::GET, "/api/monitors")
@@ -393,6 +409,16 @@ impl Deref for TestApp {
     fn deref(&self) -> &Api {
         &self.api
     }
+}
+
+/// Alert deliveries retried within a second or two, for tests that watch them.
+pub fn fast_alert_retries(config: &mut Config) {
+    config.alert_retry = pushmon::alert::RetryPolicy {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(400),
+        max_attempts: 4,
+    };
+    config.alert_timeout = Duration::from_secs(1);
 }
 
 /// A server with the default configuration, the test admin token and a fresh store.

@@ -1,6 +1,6 @@
-//! `pushmon run` against the real server: what a run records on its monitor. All but
-//! the last need the server's `/ping` routes and runs (`docs/cli.md#pushmon-run`),
-//! and are ignored until those exist.
+//! `pushmon run` against the real server: what a run records on its monitor through
+//! the `/ping` routes (`docs/cli.md#pushmon-run`), and what it does when the server is
+//! not there.
 
 use std::time::Duration;
 
@@ -20,16 +20,10 @@ async fn run_against(app: &TestApp, token: &str, extra: &[&str], command: &[&str
 
 /// The monitor as the API shows it, with its runs.
 async fn monitor_json(app: &TestApp, id: &str) -> Value {
-    let response = app
-        .api(reqwest::Method::GET, &format!("/api/monitors/{id}"))
-        .send()
-        .await
-        .unwrap();
-    crate::support::expect_json(response, reqwest::StatusCode::OK).await
+    app.monitor_value(id).await
 }
 
 #[tokio::test]
-#[ignore = "needs the /ping routes of issue 16"]
 async fn a_failed_command_puts_its_monitor_down_with_its_exit_status_and_output() {
     let app = spawn_app().await;
     let monitor = app.create_monitor("job", 3600).await;
@@ -58,7 +52,6 @@ async fn a_failed_command_puts_its_monitor_down_with_its_exit_status_and_output(
 }
 
 #[tokio::test]
-#[ignore = "needs the /ping routes of issue 16"]
 async fn a_successful_command_records_its_duration() {
     let app = spawn_app().await;
     let monitor = app.create_monitor("job", 3600).await;
@@ -81,7 +74,6 @@ async fn a_successful_command_records_its_duration() {
 }
 
 #[tokio::test]
-#[ignore = "needs the /ping routes of issue 16"]
 async fn a_command_outliving_its_timeout_is_killed_and_reported() {
     let app = spawn_app().await;
     let monitor = app.create_monitor("job", 3600).await;

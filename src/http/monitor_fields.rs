@@ -1,0 +1,459 @@
+//! The job fields of a monitor in the management API (`docs/api.md`, "Monitor
+//! fields"): a schedule, run limits, thresholds, reminders, maintenance windows and a
+//! chosen push token, parsed field by field so each error names its field; and what
+//! the Monitor and Event objects show of runs, schedules and maintenance.
+
+use serde_json::{Map, Value, json};
+
+use crate::domain::event::{Event, Notice, RunOutcome};
+use crate::domain::ids::{PushToken, Timestamp};
+use crate::domain::machine::{ConfigPatch, MAX_THRESHOLD, Monitor};
+use crate::domain::schedule::{
+    self, CronError, DEFAULT_TIMEZONE, MAX_MAINTENANCE_WINDOWS, MaintenanceWindow,
+};
+
+use super::error::ApiError;
+
+/// The longest any duration field may be: a year.
+pub const MAX_SECONDS: u64 = 31_536_000;
+
+/// The job fields a body may have (besides `name`, `timeout_seconds`,
+/// `interval_seconds`, `channels` and `tags`).
+pub const JOB_FIELDS: &[&str] = &[
+    "schedule",
+    "timezone",
+    "grace_seconds",
+    "max_runtime_seconds",
+    "min_runtime_seconds",
+    "failure_threshold",
+    "recovery_threshold",
+    "realert_every_seconds",
+    "maintenance",
+];
+
+fn invalid(message: String) -> ApiError {
+    ApiError::Unprocessable(message)
+}
+
+/// A whole number in `min..=max`, or absent (`None`); `null` is an error unless
+/// `nullable`, where it is `Some(None)`.
+fn whole(
+    field: &str,
+    value: Option<&Value>,
+    min: u64,
+    max: u64,
+    nullable: bool,
+) -> Result<Option<Option<u32>>, ApiError> {
+    let error = || {
+        invalid(format!(
+            "{field} must be a whole number from {min} to {max}{}",
+            if nullable { ", or null" } else { "" }
+        ))
+    };
+    match value {
+        None => Ok(None),
+        Some(Value::Null) if nullable => Ok(Some(None)),
+        Some(Value::Number(number)) => match number.as_u64() {
+            Some(n) if (min..=max).contains(&n) => Ok(Some(u32::try_from(n).ok())),
+            _ => Err(error()),
+        },
+        Some(_) => Err(error()),
+    }
+}
+
+fn string<'a>(field: &str, value: Option<&'a Value>) -> Result<Option<&'a str>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(invalid(format!("{field} must be a string"))),
+    }
+}
+
+/// Checks a pattern and zone as `pattern_field` and `zone_field`.
+fn check_cron(
+    pattern_field: &str,
+    zone_field: &str,
+    expression: &str,
+    timezone: &str,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    schedule::check_cron(expression, timezone, now).map_err(|error| match error {
+        CronError::Expression(why) => invalid(format!("{pattern_field} {why}")),
+        CronError::Timezone(why) => invalid(format!("{zone_field} {why}")),
+    })
+}
+
+/// The job fields of `fields` as a patch; for a `POST`, the caller fills in the
+/// defaults by applying it to a fresh configuration. Each field is checked on its
+/// own; how they go together is `machine::check`'s.
+pub fn parse_patch(
+    fields: &Map<String, Value>,
+    patch: &mut ConfigPatch,
+    current_timezone: Option<&str>,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    patch.schedule = match fields.get("schedule") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(expression)) => Some(Some(expression.clone())),
+        Some(_) => {
+            return Err(invalid(
+                "schedule must be a cron pattern (a string), or null".to_owned(),
+            ));
+        }
+    };
+    patch.timezone = string("timezone", fields.get("timezone"))?.map(str::to_owned);
+    if let Some(zone) = &patch.timezone {
+        schedule::parse_timezone(zone).map_err(|why| invalid(format!("timezone {why}")))?;
+    }
+    if let Some(Some(expression)) = &patch.schedule {
+        let zone = patch
+            .timezone
+            .as_deref()
+            .or(current_timezone)
+            .unwrap_or(DEFAULT_TIMEZONE);
+        check_cron("schedule", "timezone", expression, zone, now)?;
+    }
+    patch.grace_seconds = whole(
+        "grace_seconds",
+        fields.get("grace_seconds"),
+        1,
+        MAX_SECONDS,
+        false,
+    )?
+    .flatten();
+    patch.max_runtime_seconds = whole(
+        "max_runtime_seconds",
+        fields.get("max_runtime_seconds"),
+        1,
+        MAX_SECONDS,
+        true,
+    )?;
+    patch.min_runtime_seconds = whole(
+        "min_runtime_seconds",
+        fields.get("min_runtime_seconds"),
+        1,
+        MAX_SECONDS,
+        true,
+    )?;
+    let threshold = u64::from(MAX_THRESHOLD);
+    patch.failure_threshold = whole(
+        "failure_threshold",
+        fields.get("failure_threshold"),
+        1,
+        threshold,
+        false,
+    )?
+    .flatten();
+    patch.recovery_threshold = whole(
+        "recovery_threshold",
+        fields.get("recovery_threshold"),
+        1,
+        threshold,
+        false,
+    )?
+    .flatten();
+    patch.realert_every_seconds = whole(
+        "realert_every_seconds",
+        fields.get("realert_every_seconds"),
+        1,
+        MAX_SECONDS,
+        true,
+    )?;
+    patch.maintenance = match fields.get("maintenance") {
+        None => None,
+        Some(Value::Null) => Some(Vec::new()),
+        Some(value) => Some(parse_maintenance(value, now)?),
+    };
+    Ok(())
+}
+
+/// `maintenance`: an array of `{"start", "end"}` and `{"cron", "duration_seconds",
+/// "timezone"?}` objects.
+pub fn parse_maintenance(
+    value: &Value,
+    now: Timestamp,
+) -> Result<Vec<MaintenanceWindow>, ApiError> {
+    let items = match value {
+        Value::Array(items) if items.len() <= MAX_MAINTENANCE_WINDOWS => items,
+        _ => {
+            return Err(invalid(format!(
+                "maintenance must be an array of at most {MAX_MAINTENANCE_WINDOWS} windows"
+            )));
+        }
+    };
+    let mut windows = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let at = |message: String| invalid(format!("maintenance[{index}]: {message}"));
+        let Value::Object(window) = item else {
+            return Err(at(
+                "a window is {\"start\", \"end\"} or {\"cron\", \"duration_seconds\", \"timezone\"}"
+                    .to_owned(),
+            ));
+        };
+        let recurring = window.contains_key("cron");
+        let allowed: &[&str] = if recurring {
+            &["cron", "duration_seconds", "timezone"]
+        } else {
+            &["start", "end"]
+        };
+        if let Some(unknown) = window.keys().find(|key| !allowed.contains(&key.as_str())) {
+            return Err(at(format!(
+                "unknown field {unknown:?}; the fields are {}",
+                allowed.join(", ")
+            )));
+        }
+        if recurring {
+            let cron = string("cron", window.get("cron"))
+                .map_err(|error| at(error.to_string()))?
+                .ok_or_else(|| at("cron is required".to_owned()))?;
+            let timezone = string("timezone", window.get("timezone"))
+                .map_err(|error| at(error.to_string()))?
+                .unwrap_or(DEFAULT_TIMEZONE);
+            check_cron("cron", "timezone", cron, timezone, now)
+                .map_err(|error| at(error.to_string()))?;
+            let duration_seconds = whole(
+                "duration_seconds",
+                window.get("duration_seconds"),
+                1,
+                MAX_SECONDS,
+                false,
+            )
+            .map_err(|error| at(error.to_string()))?
+            .flatten()
+            .ok_or_else(|| at("duration_seconds is required".to_owned()))?;
+            windows.push(MaintenanceWindow::Recurring {
+                cron: cron.to_owned(),
+                timezone: timezone.to_owned(),
+                duration_seconds,
+            });
+        } else {
+            let moment = |field: &str| -> Result<Timestamp, ApiError> {
+                window
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .and_then(Timestamp::parse_rfc3339)
+                    .ok_or_else(|| at(format!("{field} must be an RFC 3339 timestamp")))
+            };
+            let (start, end) = (moment("start")?, moment("end")?);
+            if end <= start {
+                return Err(at("end must be after start".to_owned()));
+            }
+            windows.push(MaintenanceWindow::Once { start, end });
+        }
+    }
+    Ok(windows)
+}
+
+/// `push_token` on a creation: a token brought from another tool.
+pub fn parse_push_token(value: Option<&Value>) -> Result<Option<PushToken>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => PushToken::choose(text)
+            .map(Some)
+            .map_err(|why| invalid(format!("push_token {why}"))),
+        Some(_) => Err(invalid("push_token must be a string".to_owned())),
+    }
+}
+
+fn rfc3339(at: Option<Timestamp>) -> Value {
+    at.map_or(Value::Null, |at| Value::String(at.to_rfc3339()))
+}
+
+fn window_json(window: &MaintenanceWindow) -> Value {
+    match window {
+        MaintenanceWindow::Once { start, end } => {
+            json!({"start": start.to_rfc3339(), "end": end.to_rfc3339()})
+        }
+        MaintenanceWindow::Recurring {
+            cron,
+            timezone,
+            duration_seconds,
+        } => json!({"cron": cron, "timezone": timezone, "duration_seconds": duration_seconds}),
+    }
+}
+
+/// The job configuration fields, as `created`/`updated` events and the Monitor show
+/// them.
+pub fn config_fields(
+    fields: &mut Map<String, Value>,
+    config: &crate::domain::event::MonitorConfig,
+) {
+    let schedule = config.schedule.as_ref();
+    fields.insert(
+        "schedule".to_owned(),
+        json!(schedule.map(|schedule| &schedule.expression)),
+    );
+    fields.insert(
+        "timezone".to_owned(),
+        json!(schedule.map(|schedule| &schedule.timezone)),
+    );
+    fields.insert(
+        "grace_seconds".to_owned(),
+        json!(schedule.map(|schedule| schedule.grace_seconds)),
+    );
+    if schedule.is_some() {
+        // A cron monitor is not timed by these (they are kept for a switch back).
+        fields.insert("timeout_seconds".to_owned(), Value::Null);
+        fields.insert("interval_seconds".to_owned(), Value::Null);
+    }
+    fields.insert(
+        "max_runtime_seconds".to_owned(),
+        json!(config.max_runtime_seconds),
+    );
+    fields.insert(
+        "min_runtime_seconds".to_owned(),
+        json!(config.min_runtime_seconds),
+    );
+    fields.insert(
+        "failure_threshold".to_owned(),
+        json!(config.failure_threshold),
+    );
+    fields.insert(
+        "recovery_threshold".to_owned(),
+        json!(config.recovery_threshold),
+    );
+    fields.insert(
+        "realert_every_seconds".to_owned(),
+        json!(config.realert_every_seconds),
+    );
+    fields.insert(
+        "maintenance".to_owned(),
+        Value::Array(config.maintenance.iter().map(window_json).collect()),
+    );
+}
+
+/// What the Monitor object shows of a monitor's runs, schedule, counters and
+/// maintenance, seen at `now` (`docs/api.md`, "The Monitor object").
+pub fn state_fields(fields: &mut Map<String, Value>, monitor: &Monitor, now: Timestamp) {
+    config_fields(fields, &monitor.config);
+    fields.insert("next_due_at".to_owned(), rfc3339(monitor.next_due_at()));
+    fields.insert(
+        "next_deadline_at".to_owned(),
+        rfc3339(monitor.next_deadline()),
+    );
+    fields.insert(
+        "last_success_at".to_owned(),
+        rfc3339(monitor.last_success_at),
+    );
+    let current = monitor.runs.last().map(|run| {
+        json!({
+            "rid": run.rid.map(|rid| rid.to_string()),
+            "started_at": run.started_at.to_rfc3339(),
+            "overran": run.overran,
+        })
+    });
+    fields.insert("current_run".to_owned(), json!(current));
+    fields.insert("open_runs".to_owned(), json!(monitor.runs.len()));
+    let last = monitor.last_run.as_deref().map(|run| {
+        json!({
+            "started_at": rfc3339(run.started_at),
+            "ended_at": run.ended_at.to_rfc3339(),
+            "duration_ms": run.duration_ms(),
+            "exit_status": run.exit_status,
+            "outcome": run.outcome.as_str(),
+            "reason": failure_reason(run.outcome),
+            "output_excerpt": run.output_excerpt,
+        })
+    });
+    fields.insert("last_run".to_owned(), json!(last));
+    fields.insert(
+        "consecutive_failures".to_owned(),
+        json!(monitor.consecutive_failures),
+    );
+    fields.insert(
+        "consecutive_successes".to_owned(),
+        json!(monitor.consecutive_successes),
+    );
+    let down_reason = (monitor.status == crate::domain::machine::Status::Down)
+        .then_some(monitor.last_down_reason)
+        .flatten()
+        .map(|reason| reason.as_str());
+    fields.insert("down_reason".to_owned(), json!(down_reason));
+    let until = monitor.maintenance_until(now);
+    fields.insert("in_maintenance".to_owned(), json!(until.is_some()));
+    fields.insert("maintenance_until".to_owned(), rfc3339(until));
+}
+
+fn failure_reason(outcome: RunOutcome) -> Option<&'static str> {
+    match outcome {
+        RunOutcome::Success => None,
+        RunOutcome::Failure(reason) => Some(reason.as_str()),
+    }
+}
+
+fn notice_fields(fields: &mut Map<String, Value>, notice: Notice) {
+    let (alert, reason) = match notice {
+        Notice::Down(reason) => ("down", reason.as_str()),
+        Notice::Up => ("up", "heartbeat"),
+    };
+    fields.insert("alert".to_owned(), json!(alert));
+    fields.insert("reason".to_owned(), json!(reason));
+}
+
+/// The fields of the job event kinds (`docs/api.md`, "The Event object"); `false`
+/// for any other event.
+pub fn event_fields(fields: &mut Map<String, Value>, event: &Event) -> bool {
+    let rid = |rid: Option<crate::domain::event::RunId>| json!(rid.map(|rid| rid.to_string()));
+    match event {
+        Event::RunStarted(start) => {
+            fields.insert("rid".to_owned(), rid(start.rid));
+            fields.insert(
+                "msg".to_owned(),
+                json!(start.msg.as_ref().map(|msg| msg.as_str())),
+            );
+            fields.insert(
+                "output".to_owned(),
+                json!(start.output.as_ref().map(|output| output.as_str())),
+            );
+            let dropped = start
+                .dropped
+                .map(|run| json!({"rid": rid(run.rid), "started_at": run.started_at.to_rfc3339()}));
+            fields.insert("dropped_run".to_owned(), json!(dropped));
+        }
+        Event::RunEnded(end) => {
+            fields.insert("rid".to_owned(), rid(end.rid));
+            fields.insert(
+                "started_at".to_owned(),
+                json!(end.run.map(|run| run.started_at.to_rfc3339())),
+            );
+            fields.insert("outcome".to_owned(), json!(end.outcome.as_str()));
+            fields.insert("reason".to_owned(), json!(failure_reason(end.outcome)));
+            fields.insert("exit_status".to_owned(), json!(end.exit_status));
+            fields.insert(
+                "output".to_owned(),
+                json!(end.output.as_ref().map(|output| output.as_str())),
+            );
+        }
+        Event::LogReceived(entry) => {
+            fields.insert("rid".to_owned(), rid(entry.rid));
+            fields.insert(
+                "msg".to_owned(),
+                json!(entry.msg.as_ref().map(|msg| msg.as_str())),
+            );
+            fields.insert(
+                "output".to_owned(),
+                json!(entry.output.as_ref().map(|output| output.as_str())),
+            );
+        }
+        Event::RunOverran(run) => {
+            fields.insert("rid".to_owned(), rid(run.rid));
+            fields.insert("started_at".to_owned(), json!(run.started_at.to_rfc3339()));
+        }
+        Event::FailureCounted { reason, count } => {
+            fields.insert("reason".to_owned(), json!(reason.as_str()));
+            fields.insert("count".to_owned(), json!(count));
+        }
+        Event::SuccessCounted { count } => {
+            fields.insert("count".to_owned(), json!(count));
+        }
+        Event::Reminder { reason } => {
+            fields.insert("reason".to_owned(), json!(reason.as_str()));
+        }
+        Event::AlertSuppressed(notice) | Event::AlertReleased(notice) => {
+            notice_fields(fields, *notice);
+        }
+        _ => return false,
+    }
+    true
+}
