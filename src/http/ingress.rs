@@ -877,7 +877,12 @@ mod tests {
         );
         // Plain text is not read for parameters; text that is nothing but parameters
         // is refused rather than recorded as `up`.
-        for refused in ["status=down", " msg=a%20b&value=1\n", "status=&msg="] {
+        for refused in [
+            "status=down",
+            " msg=a%20b&value=1\n",
+            "status=&msg=",
+            "status=down&exit=1",
+        ] {
             let error = parse_heartbeat(None, &headers, Bytes::from(refused))
                 .expect_err("parameters in a text/plain body");
             assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{refused:?}");
@@ -885,7 +890,7 @@ mod tests {
         for ignored in [
             "backup done",
             "status: down",
-            "status=down&exit=1",
+            "status=down&code=1",
             "a=b",
             "status",
         ] {
