@@ -1,6 +1,8 @@
 //! The push ingress (`docs/push.md`): the hot path. Check the source address's rate limit,
 //! parse and validate the parameters, find the monitor, check its rate limit, hand the
-//! heartbeat to its actor, answer once it is durable.
+//! heartbeat to its actor, answer once it is durable. The Healthchecks-compatible ping
+//! URLs (`docs/api.md`, "Ping URLs") take the same path: `ping.rs` reads what their
+//! path, query and body say, and names the monitor by token or by ping key and slug.
 //!
 //! Parameters are validated BEFORE the token is looked up: a bad request is a 400
 //! whatever its token, so neither the answer nor its timing says whether a token
