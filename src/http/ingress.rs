@@ -1,7 +1,10 @@
 //! The push ingress (`docs/push.md`): the hot path. Check that the source address has
 //! not spent its budget of unknown tokens, parse and validate the parameters, find the
 //! monitor (an unknown token is counted against the source), check its rate limit,
-//! hand the heartbeat to its actor, answer once it is durable.
+//! hand the heartbeat to its actor, answer once it is durable. The
+//! Healthchecks-compatible ping URLs (`docs/api.md`, "Ping URLs") take the same path:
+//! `ping.rs` reads what their path, query and body say, and names the monitor by token
+//! or by ping key and slug.
 //!
 //! Parameters are validated BEFORE the token is looked up: a bad request is a 400
 //! whatever its token, so neither the answer nor its timing says whether a token

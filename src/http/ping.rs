@@ -229,6 +229,30 @@ mod tests {
         assert!(!wants_create(None));
     }
 
+    proptest::proptest! {
+        /// Whatever the path and query, a ping is read or refused with a 400, never a
+        /// panic; a slug target always holds a slug.
+        #[test]
+        fn any_path_is_read_or_refused(
+            segments in proptest::collection::vec("[a-zA-Z0-9_%.~-]{0,30}|.{0,30}", 1..=3),
+            query in proptest::option::of(".{0,60}"),
+        ) {
+            let key = PingKey::from_bytes([5; 16]);
+            let (target, action) = parse_path(&segments, &key);
+            if let Target::Slug { slug, .. } = target {
+                proptest::prop_assert!(slug::is_slug(slug));
+            }
+            match action {
+                Ok(action) => {
+                    if let Err(error) = signal(action, query.as_deref(), b"", 10) {
+                        proptest::prop_assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+                    }
+                }
+                Err(error) => proptest::prop_assert_eq!(error.status(), StatusCode::BAD_REQUEST),
+            }
+        }
+    }
+
     #[test]
     fn the_last_segment_is_an_action_or_a_400() {
         assert_eq!(Action::parse("start").ok(), Some(Action::Start));

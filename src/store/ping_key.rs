@@ -151,4 +151,28 @@ mod tests {
         );
         opened.store.close().await;
     }
+
+    /// What `pushmon check` compares: a record that is not its log's last entry shows.
+    #[tokio::test]
+    async fn a_record_that_differs_from_its_log_shows_in_the_replay() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let opened = EventStore::open(dir.path()).expect("opens");
+        let (logged, _) = opened.store.replay_ping_key().expect("replays");
+        let forged = PingKey::from_bytes([1; 16]);
+        opened
+            .store
+            .shared
+            .handles()
+            .expect("handles")
+            .meta
+            .insert(layout::META_PING_KEY, encode(&forged).expect("encodes"))
+            .expect("writes");
+        assert_eq!(opened.store.ping_key().expect("reads"), Some(forged));
+        assert_eq!(
+            opened.store.replay_ping_key().expect("replays"),
+            (logged, 1)
+        );
+        assert_ne!(logged, Some(forged));
+        opened.store.close().await;
+    }
 }

@@ -96,6 +96,43 @@ async fn a_command_outliving_its_timeout_is_killed_and_reported() {
 }
 
 #[tokio::test]
+async fn a_slug_url_with_create_1_reports_to_the_monitor_it_creates() {
+    let app = crate::support::spawn_app_with(|config| config.ping_auto_create = true).await;
+    let response = app
+        .api(reqwest::Method::GET, "/api/settings")
+        .send()
+        .await
+        .unwrap();
+    let settings = crate::support::expect_json(response, reqwest::StatusCode::OK).await;
+    let prefix = settings["ping_url_prefix"].as_str().expect("a prefix");
+    let url = format!("{prefix}/nightly-etl?create=1");
+    let ran = pushmon(
+        &[
+            "run",
+            "--url",
+            &url,
+            "--",
+            "sh",
+            "-c",
+            "echo loaded; exit 2",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(ran.expect(2), "loaded\n");
+    let monitors = app.list_monitors().await;
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    let shown = monitor_json(&app, &monitors[0].id).await;
+    assert_eq!(shown["slug"], "nightly-etl", "{shown}");
+    assert_eq!(shown["status"], "down", "{shown}");
+    assert_eq!(shown["last_run"]["exit_status"], 2, "{shown}");
+    assert!(
+        shown["last_run"]["duration_ms"].is_u64(),
+        "start and end are one run: {shown}"
+    );
+}
+
+#[tokio::test]
 async fn with_the_server_stopped_the_command_still_runs_and_its_status_is_returned() {
     let app = spawn_app().await;
     let monitor = app.create_monitor("job", 3600).await;
