@@ -53,7 +53,10 @@ pub enum DeclareError {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of the fields `prune`, `channels` and `monitors`"
+)]
 struct File {
     #[serde(default)]
     prune: bool,
@@ -309,14 +312,37 @@ impl MonitorsFile {
         &self,
         env: &impl Fn(&str) -> Option<String>,
     ) -> Result<(bool, Vec<ChannelSpec>, Vec<MonitorSpec>), DeclareError> {
+        let text = std::fs::read_to_string(&self.path).map_err(|error| DeclareError::Invalid {
+            path: self.path.clone(),
+            message: format!("cannot read: {error}"),
+        })?;
+        self.parse(&text, env, &|path| std::fs::read_to_string(path))
+    }
+
+    /// Parses and checks `text` as this file's content, as start-up does, with the
+    /// environment and token files read through `env` and `read_file`; touches no
+    /// store and changes nothing (the entry point of the fuzz target in `fuzz/`).
+    pub fn check(
+        &self,
+        text: &str,
+        env: &impl Fn(&str) -> Option<String>,
+        read_file: &impl Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<(), DeclareError> {
+        self.parse(text, env, read_file).map(|_| ())
+    }
+
+    fn parse(
+        &self,
+        text: &str,
+        env: &impl Fn(&str) -> Option<String>,
+        read_file: &impl Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<(bool, Vec<ChannelSpec>, Vec<MonitorSpec>), DeclareError> {
         let invalid = |message: String| DeclareError::Invalid {
             path: self.path.clone(),
             message,
         };
-        let text = std::fs::read_to_string(&self.path)
-            .map_err(|error| invalid(format!("cannot read: {error}")))?;
         let file: File =
-            serde_yaml_ng::from_str(&text).map_err(|error| invalid(error.to_string()))?;
+            serde_yaml_ng::from_str(text).map_err(|error| invalid(error.to_string()))?;
 
         let mut channel_specs = Vec::with_capacity(file.channels.len());
         let mut channel_keys = HashSet::new();
@@ -419,7 +445,7 @@ impl MonitorsFile {
                     ))
                 })?)
             } else if let Some(path) = &declared.push_token_file {
-                Some(std::fs::read_to_string(path).map_err(|error| {
+                Some(read_file(path).map_err(|error| {
                     at(format!(
                         "push_token_file: cannot read {}: {error}",
                         path.display()

@@ -255,7 +255,7 @@ impl RawParams {
     }
 }
 
-fn parse_heartbeat(
+pub(crate) fn parse_heartbeat(
     query: Option<&str>,
     headers: &HeaderMap,
     body: Bytes,

@@ -3,7 +3,8 @@
 //!
 //! Layers, bottom to top: `domain`, `store`, `monitor` and `alert`, `http`, then `app`
 //! (with `app/`), `declare` (it reconciles through the registry), `check` (`pushmon
-//! check`), `client` (the command line's client side) and `main`. `clock`,
+//! check`), `fuzzing` (the fuzz targets' checks), `client` (the command line's client
+//! side) and `main`. `clock`,
 //! `prometheus`, `telemetry`, `config` and `cli` (the clap types, beside `config`) are
 //! cross-cutting: any layer but `domain` may import them, and they import nothing from
 //! `http`, `app`, `declare`, `check`, `client` or `main`. `domain` imports only
@@ -54,6 +55,8 @@ fn layer_of(file: &str) -> Layer {
         "monitor" | "alert" => Layer::Ranked(2, "monitor/alert"),
         "http" => Layer::Ranked(3, "http"),
         "app" | "declare" | "check" | "client" | "main" => Layer::Ranked(4, "app"),
+        // The fuzz targets' checks drive the parsers of `http`, `declare` and `store`.
+        "fuzzing" => Layer::Ranked(4, "app"),
         "clock" | "prometheus" | "telemetry" | "config" | "cli" => Layer::Leaf,
         "lib" => Layer::Root,
         other => panic!("src/{file}: top-level module `{other}` has no layer: add it to layer_of"),
