@@ -341,8 +341,10 @@ impl MonitorsFile {
             path: self.path.clone(),
             message,
         };
-        let file: File =
-            serde_yaml_ng::from_str(text).map_err(|error| invalid(error.to_string()))?;
+        if let Some(refused) = unallowed_character(text) {
+            return Err(invalid(refused));
+        }
+        let file: File = serde_yaml_ng::from_str(text).map_err(|error| invalid(located(&error)))?;
 
         let mut channel_specs = Vec::with_capacity(file.channels.len());
         let mut channel_keys = HashSet::new();
@@ -470,5 +472,37 @@ impl MonitorsFile {
             monitor_specs.push(MonitorSpec { declared, token });
         }
         Ok((file.prune, channel_specs, monitor_specs))
+    }
+}
+
+/// Where the first character YAML does not allow in a file is (a control character
+/// other than tab and line breaks, U+FFFE or U+FFFF), as line and column: the YAML
+/// parser says only its byte offset.
+fn unallowed_character(text: &str) -> Option<String> {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}')
+            || matches!(c, '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+    };
+    text.lines().enumerate().find_map(|(line, content)| {
+        let (column, c) = content.chars().enumerate().find(|(_, c)| !allowed(*c))?;
+        Some(format!(
+            "character U+{:04X} is not allowed in YAML at line {} column {}",
+            u32::from(c),
+            line + 1,
+            column + 1
+        ))
+    })
+}
+
+/// The YAML parser's error with its line: the parser leaves out line 1, column 1.
+fn located(error: &serde_yaml_ng::Error) -> String {
+    let message = error.to_string();
+    match error.location() {
+        Some(location) if !message.contains(" line ") => format!(
+            "{message} at line {} column {}",
+            location.line(),
+            location.column()
+        ),
+        _ => message,
     }
 }
