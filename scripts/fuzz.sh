@@ -6,11 +6,19 @@
 # ordinary test suite replays it).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default 60 s, every target)
+#   scripts/fuzz.sh --minimise [TARGET...]
 #
 # Each target starts from its committed corpus, fuzz/corpus/<target>/, and writes what
 # it finds to a temporary directory that is thrown away; with FUZZ_KEEP_CORPUS=1 new
-# inputs go into fuzz/corpus/<target>/ instead (minimise it before committing:
-# `RUSTC_BOOTSTRAP=1 cargo fuzz cmin <target>`).
+# inputs go into fuzz/corpus/<target>/ instead: minimise it before committing.
+#
+# --minimise shrinks each corpus to a small set of inputs that still reaches every
+# branch the whole corpus reaches: the named files (seed-*, written by hand or by the
+# codec, and crash-*, the fuzzer's findings) are always kept, and of the rest a greedy
+# set cover (libFuzzer's -set_cover_merge) of the edges they add. Edges, not
+# libFuzzer's default features (edges times hit-count buckets): those keep an input for
+# each loop count of the YAML and form parsers, four times the files for no new
+# branch. `cargo fuzz cmin` does the default merge and renames every file to its hash.
 #
 # cargo-fuzz builds with flags only a nightly compiler takes (-Zsanitizer=address);
 # the machine's one (stable) toolchain takes them with RUSTC_BOOTSTRAP=1, so no
@@ -19,12 +27,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds="${1:-60}"
-if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
+minimise=0
+seconds=60
+if [ "${1:-}" = --minimise ]; then
+  minimise=1
+  shift
+elif [ "$#" -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then
+  seconds="$1"
+  shift
+fi
+if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || [[ "${1:-}" == -* ]]; then
   echo "usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]" >&2
+  echo "       scripts/fuzz.sh --minimise [TARGET...]" >&2
   exit 2
 fi
-shift || true
 
 if ! command -v c++ >/dev/null 2>&1; then
   echo "installing g++ (libFuzzer is C++)"
@@ -37,17 +53,46 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 
+mapfile -t known < <(cargo fuzz list)
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
-  mapfile -t targets < <(cargo fuzz list)
+  targets=("${known[@]}")
 fi
+for target in "${targets[@]}"; do
+  if ! printf '%s\n' "${known[@]}" | grep -qxF -- "$target"; then
+    echo "no fuzz target $target (there are: ${known[*]})" >&2
+    exit 2
+  fi
+done
 
 echo "== building ${targets[*]}"
 cargo fuzz build >/dev/null
 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
+
+if [ "$minimise" = 1 ]; then
+  binaries="fuzz/target/$(rustc -vV | sed -n 's/^host: //p')/release"
+  for target in "${targets[@]}"; do
+    corpus="fuzz/corpus/$target"
+    minimal="$scratch/$target"
+    mkdir -p "$minimal"
+    find "$corpus" -maxdepth 1 -type f \( -name 'seed-*' -o -name 'crash-*' \) \
+      -exec cp {} "$minimal/" \;
+    before="$(find "$corpus" -type f | wc -l) files, $(du -sb --apparent-size "$corpus" | cut -f1) bytes"
+    "$binaries/$target" -set_cover_merge=1 -use_counters=0 -timeout=10 -rss_limit_mb=2048 \
+      -malloc_limit_mb=64 "$minimal" "$corpus" >"$scratch/$target.log" 2>&1 || {
+      tail -20 "$scratch/$target.log" >&2
+      echo "$target: minimising failed; fuzz/corpus/$target is unchanged" >&2
+      exit 1
+    }
+    rm -rf "$corpus"
+    cp -r "$minimal" "$corpus"
+    echo "$target: $before -> $(find "$corpus" -type f | wc -l) files, $(du -sb --apparent-size "$corpus" | cut -f1) bytes"
+  done
+  exit 0
+fi
 failed=()
 for target in "${targets[@]}"; do
   corpus="fuzz/corpus/$target"
