@@ -81,12 +81,20 @@ if [ "$minimise" = 1 ]; then
     find "$corpus" -maxdepth 1 -type f \( -name 'seed-*' -o -name 'crash-*' \) \
       -exec cp {} "$minimal/" \;
     before="$(find "$corpus" -type f | wc -l) files, $(du -sb --apparent-size "$corpus" | cut -f1) bytes"
+    # The merge skips an input that fails the check: that is a finding, not an input
+    # to drop quietly, so it stops here with the input in fuzz/artifacts/<target>/.
+    mkdir -p "fuzz/artifacts/$target"
+    status=0
     "$binaries/$target" -set_cover_merge=1 -use_counters=0 -timeout=10 -rss_limit_mb=2048 \
-      -malloc_limit_mb=64 "$minimal" "$corpus" >"$scratch/$target.log" 2>&1 || {
-      tail -20 "$scratch/$target.log" >&2
-      echo "$target: minimising failed; fuzz/corpus/$target is unchanged" >&2
+      -malloc_limit_mb=64 -artifact_prefix="fuzz/artifacts/$target/" \
+      "$minimal" "$corpus" >"$scratch/$target.log" 2>&1 || status=$?
+    if [ "$status" -ne 0 ] || grep -q 'ERROR: libFuzzer' "$scratch/$target.log"; then
+      grep -E -A3 'panicked at|ERROR: libFuzzer|ERROR: AddressSanitizer' "$scratch/$target.log" \
+        | head -40 >&2
+      grep -E 'Test unit written to' "$scratch/$target.log" >&2 || true
+      echo "$target: an input fails its check; fuzz/corpus/$target is unchanged" >&2
       exit 1
-    }
+    fi
     rm -rf "$corpus"
     cp -r "$minimal" "$corpus"
     echo "$target: $before -> $(find "$corpus" -type f | wc -l) files, $(du -sb --apparent-size "$corpus" | cut -f1) bytes"
