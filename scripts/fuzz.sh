@@ -122,6 +122,7 @@ for target in "${targets[@]}"; do
   cargo fuzz run "$target" "${corpora[@]}" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=64 \
     -print_final_stats=1 "${dict[@]}" >"$log" 2>&1 || status=$?
+  grep -E '^#[0-9]+' "$log" | tail -1 || true
   grep -E '^Done [0-9]+ runs' "$log" || true
   if [ "$status" -ne 0 ]; then
     failed+=("$target")

@@ -39,7 +39,7 @@ pub fn check(target: &str, input: &[u8]) {
 /// that no HTTP request can carry is skipped: hyper refuses it before the parser.
 ///
 /// Whatever arrives, the parser answers a heartbeat whose message has at most
-/// [`MAX_MSG_BYTES`] bytes and whose value is finite, or a 400.
+/// [`MAX_MSG_BYTES`] bytes and whose value is finite, or a 400 that says why.
 pub fn push_request(input: &[u8]) {
     let mut parts = input.splitn(3, |byte| *byte == b'\n');
     let query = parts.next().unwrap_or_default();
@@ -76,7 +76,13 @@ pub fn push_request(input: &[u8]) {
                 assert!(value.is_finite(), "value {value}");
             }
         }
-        Err(error) => assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{error}"),
+        Err(error) => {
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{error}");
+            assert!(
+                !error.to_string().trim().is_empty(),
+                "a 400 that says nothing"
+            );
+        }
     }
 }
 
