@@ -66,7 +66,10 @@ pub enum DeclareError {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of the fields `prune`, `channels` and `monitors`"
+)]
 struct File {
     #[serde(default)]
     prune: bool,
@@ -387,14 +390,42 @@ impl MonitorsFile {
         env: &impl Fn(&str) -> Option<String>,
         now: Timestamp,
     ) -> Result<(bool, Vec<ChannelSpec>, Vec<MonitorSpec>), DeclareError> {
+        let text = std::fs::read_to_string(&self.path).map_err(|error| DeclareError::Invalid {
+            path: self.path.clone(),
+            message: format!("cannot read: {error}"),
+        })?;
+        self.parse(&text, env, &|path| std::fs::read_to_string(path), now)
+    }
+
+    /// Parses and checks `text` as this file's content, as start-up does, with the
+    /// environment and token files read through `env` and `read_file`; touches no
+    /// store and changes nothing (the entry point of the fuzz target in `fuzz/`).
+    /// `now` checks that schedules fire.
+    pub fn check(
+        &self,
+        text: &str,
+        env: &impl Fn(&str) -> Option<String>,
+        read_file: &impl Fn(&Path) -> std::io::Result<String>,
+        now: Timestamp,
+    ) -> Result<(), DeclareError> {
+        self.parse(text, env, read_file, now).map(|_| ())
+    }
+
+    fn parse(
+        &self,
+        text: &str,
+        env: &impl Fn(&str) -> Option<String>,
+        read_file: &impl Fn(&Path) -> std::io::Result<String>,
+        now: Timestamp,
+    ) -> Result<(bool, Vec<ChannelSpec>, Vec<MonitorSpec>), DeclareError> {
         let invalid = |message: String| DeclareError::Invalid {
             path: self.path.clone(),
             message,
         };
-        let text = std::fs::read_to_string(&self.path)
-            .map_err(|error| invalid(format!("cannot read: {error}")))?;
-        let file: File =
-            serde_yaml_ng::from_str(&text).map_err(|error| invalid(error.to_string()))?;
+        if let Some(refused) = unallowed_character(text) {
+            return Err(invalid(refused));
+        }
+        let file: File = serde_yaml_ng::from_str(text).map_err(|error| invalid(located(&error)))?;
 
         let mut channel_specs = Vec::with_capacity(file.channels.len());
         let mut channel_keys = HashSet::new();
@@ -495,7 +526,7 @@ impl MonitorsFile {
                     ))
                 })?)
             } else if let Some(path) = &declared.push_token_file {
-                Some(std::fs::read_to_string(path).map_err(|error| {
+                Some(read_file(path).map_err(|error| {
                     at(format!(
                         "push_token_file: cannot read {}: {error}",
                         path.display()
@@ -582,4 +613,36 @@ fn monitor_config(declared: &DeclaredMonitor, now: Timestamp) -> Result<MonitorC
     };
     machine::check_config(&config).map_err(|rejection| rejection.to_string())?;
     Ok(config)
+}
+
+/// Where the first character YAML does not allow in a file is (a control character
+/// other than tab and line breaks, U+FFFE or U+FFFF), as line and column: the YAML
+/// parser says only its byte offset.
+fn unallowed_character(text: &str) -> Option<String> {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}')
+            || matches!(c, '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+    };
+    text.lines().enumerate().find_map(|(line, content)| {
+        let (column, c) = content.chars().enumerate().find(|(_, c)| !allowed(*c))?;
+        Some(format!(
+            "character U+{:04X} is not allowed in YAML at line {} column {}",
+            u32::from(c),
+            line + 1,
+            column + 1
+        ))
+    })
+}
+
+/// The YAML parser's error with its line: the parser leaves out line 1, column 1.
+fn located(error: &serde_yaml_ng::Error) -> String {
+    let message = error.to_string();
+    match error.location() {
+        Some(location) if !message.contains(" line ") => format!(
+            "{message} at line {} column {}",
+            location.line(),
+            location.column()
+        ),
+        _ => message,
+    }
 }

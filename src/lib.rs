@@ -16,6 +16,9 @@
 //!   actors, ready, drain, close.
 //! - [`check`]: `pushmon check`, a stopped store's snapshots against a full replay.
 //! - [`declare`]: the monitors file, reconciled at start-up and on SIGHUP.
+//! - [`fuzzing`]: the checks the fuzz targets of `fuzz/` run on any bytes (the push
+//!   parser, the monitors file, the stored-record decoders), and their corpus replayed
+//!   as tests.
 //! - [`client`]: the command line's client side: `pushmon run` (wraps a job and
 //!   reports its runs), `pushmon push`, and the management commands (`monitor`,
 //!   `channel`, `key`, `events`), over HTTP only.
@@ -35,6 +38,7 @@ pub mod clock;
 pub mod config;
 pub mod declare;
 pub mod domain;
+pub mod fuzzing;
 pub mod http;
 pub mod monitor;
 pub mod prometheus;

@@ -365,7 +365,7 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
 
 /// What a push asks: a plain heartbeat (the hot path), or a job's signal (`kind`,
 /// `exit` or `rid` given).
-enum Push {
+pub(crate) enum Push {
     Heartbeat(Heartbeat),
     Signal(Signal),
 }
@@ -418,7 +418,12 @@ impl RawParams {
     }
 }
 
-fn parse_push(query: Option<&str>, headers: &HeaderMap, body: Bytes) -> Result<Push, ApiError> {
+/// A push's parameters from its query, headers and body (also `fuzzing.rs`'s entry).
+pub(crate) fn parse_push(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Push, ApiError> {
     let mut params = RawParams::default();
     if let Some(query) = query {
         params.merge_form(query.as_bytes());

@@ -4,7 +4,8 @@
 //! Layers, bottom to top: `domain`, `store`, `monitor` and `alert`, `http` and `web`
 //! (the dashboard, which `app` hands to `http`), then `app`
 //! (with `app/`), `declare` (it reconciles through the registry), `check` (`pushmon
-//! check`), `client` (the command line's client side) and `main`. `clock`,
+//! check`), `fuzzing` (the fuzz targets' checks), `client` (the command line's client
+//! side) and `main`. `clock`,
 //! `prometheus`, `telemetry`, `config` and `cli` (the clap types, beside `config`) are
 //! cross-cutting: any layer but `domain` may import them, and they import nothing from
 //! `http`, `app`, `declare`, `check`, `client` or `main`. `domain` imports only
@@ -56,6 +57,8 @@ fn layer_of(file: &str) -> Layer {
         // The dashboard sits beside the HTTP API: it imports `http`, never the reverse.
         "http" | "web" => Layer::Ranked(3, "http/web"),
         "app" | "declare" | "check" | "client" | "main" => Layer::Ranked(4, "app"),
+        // The fuzz targets' checks drive the parsers of `http`, `declare` and `store`.
+        "fuzzing" => Layer::Ranked(4, "app"),
         "clock" | "prometheus" | "telemetry" | "config" | "cli" => Layer::Leaf,
         "lib" => Layer::Root,
         other => panic!("src/{file}: top-level module `{other}` has no layer: add it to layer_of"),
