@@ -2,7 +2,8 @@
 //! [`App`], which sends plain pushes straight to `ingress` (the hot path) and
 //! everything else through [`router`]. The routes: `ingress` (push), `api` and
 //! `channels` (management), `history` (uptime, incidents), `publications` (badges and
-//! status pages), `api_keys`, `ops` (health, readiness, metrics), each with its
+//! status pages), `api_keys`, `ops` (health, readiness, metrics), `openapi` (the
+//! OpenAPI document of them all), each with its
 //! `router()`, and the dashboard's pages (`web`), which `app` hands in; `auth` decides who may call the management API, `source` where a
 //! push comes from, and `error` turns every failure into its JSON answer.
 //!
@@ -18,6 +19,7 @@ pub mod channels;
 pub mod error;
 pub mod history;
 pub mod ingress;
+pub mod openapi;
 pub mod ops;
 pub mod publications;
 pub mod serve;
@@ -262,6 +264,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .merge(channels::router(state.clone()))
         .merge(api_keys::router(state.clone()))
         .merge(ops::router())
+        .merge(openapi::router())
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -378,6 +381,7 @@ const ROUTES: &[&str] = &[
     "/api/channels/{id}/test",
     "/api/keys",
     "/api/keys/{id}",
+    "/api/openapi.json",
     "/healthz",
     "/readyz",
     "/metrics",

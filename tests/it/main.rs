@@ -22,6 +22,7 @@ mod keys;
 mod killloop;
 mod lifecycle;
 mod limits;
+mod openapi;
 mod prometheus;
 mod push;
 mod receiver;
