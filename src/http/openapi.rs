@@ -24,6 +24,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::AppState;
+use super::api::{MAX_TAG_CHARS, MAX_TAGS};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/openapi.json", get(serve))
@@ -267,6 +268,22 @@ fn add_common_answers(operation: &mut Operation) {
     }
 }
 
+/// At most 32 tags of 1 to 64 characters, or null.
+fn nullable_tags() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(MAX_TAG_CHARS)),
+        )
+        .max_items(Some(MAX_TAGS))
+        .description(Some("Each 1 to 64 characters; repeats are dropped"))
+        .build()
+}
+
 /// Every error: `{"error": "<what is wrong>"}`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -346,7 +363,11 @@ pub struct MonitorList {
 pub struct MonitorFields {
     /// 1 to 200 characters, no control characters, not only white space or invisible
     /// characters.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub name: String,
     #[schema(minimum = 1, maximum = 31_536_000)]
     pub timeout_seconds: u32,
@@ -360,7 +381,7 @@ pub struct MonitorFields {
     pub channels: Option<Vec<String>>,
     /// Each 1 to 64 characters; repeats are dropped.
     #[serde(default)]
-    #[schema(max_items = 32)]
+    #[schema(schema_with = nullable_tags)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -382,7 +403,7 @@ pub struct MonitorPatch {
     #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 64)]
     pub channels: Option<Vec<String>>,
     #[serde(default)]
-    #[schema(max_items = 32)]
+    #[schema(schema_with = nullable_tags)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -591,7 +612,11 @@ pub enum Recipients {
 #[serde(deny_unknown_fields)]
 pub struct ChannelFields {
     pub kind: ChannelKind,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub name: String,
     /// An absolute `http://` or `https://` URL, at most 2048 bytes.
     #[serde(default)]
@@ -623,7 +648,12 @@ pub struct ChannelPatch {
     #[schema(nullable = false)]
     pub kind: Option<ChannelKind>,
     #[serde(default)]
-    #[schema(nullable = false, min_length = 1, max_length = 200)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub name: Option<String>,
     #[serde(default)]
     #[schema(nullable = false, max_length = 2048)]
@@ -686,7 +716,11 @@ pub struct BadgeFields {
     pub tag: Option<String>,
     /// The left-hand text, 1 to 100 characters.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub label: Option<String>,
 }
 
@@ -725,14 +759,18 @@ pub struct StatusPageFields {
         pattern = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
     )]
     pub slug: String,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub title: String,
     /// Existing monitors' ids, at most 1000.
     #[serde(default)]
     #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 1000)]
     pub monitors: Option<Vec<String>>,
     #[serde(default)]
-    #[schema(max_items = 32)]
+    #[schema(schema_with = nullable_tags)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -749,13 +787,18 @@ pub struct StatusPagePatch {
     )]
     pub slug: Option<String>,
     #[serde(default)]
-    #[schema(nullable = false, min_length = 1, max_length = 200)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub title: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 1000)]
     pub monitors: Option<Vec<String>>,
     #[serde(default)]
-    #[schema(max_items = 32)]
+    #[schema(schema_with = nullable_tags)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -805,7 +848,11 @@ pub struct NewApiKey {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyFields {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub name: String,
     /// Defaults to `read`.
     #[serde(default)]
@@ -1006,7 +1053,8 @@ mod paths {
             ("id" = uuid::Uuid, Path, description = "The monitor's id"),
             ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000,
                 description = "The most events to return (default 100)"),
-            ("before" = Option<u64>, Query, description = "Only events whose seq is lower"),
+            ("before" = Option<u64>, Query, format = "uint64",
+                description = "Only events whose seq is lower"),
         ),
         responses(
             (status = 200, description = "Events", body = EventList),
@@ -1021,7 +1069,7 @@ mod paths {
         security(("bearer" = ["read"])),
         params(
             ("id" = uuid::Uuid, Path, description = "The monitor's id"),
-            ("window" = Option<String>, Query,
+            ("window" = Option<String>, Query, min_length = 1,
                 description = "A duration from 1s to 366d (`12h`, `7d`, `1h 30m`); \
                     without it: 24h, 7d and 30d"),
         ),
@@ -1040,7 +1088,8 @@ mod paths {
             ("id" = uuid::Uuid, Path, description = "The monitor's id"),
             ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000,
                 description = "The most incidents to return (default 20)"),
-            ("before" = Option<u64>, Query, description = "Only incidents whose seq is lower"),
+            ("before" = Option<u64>, Query, format = "uint64",
+                description = "Only incidents whose seq is lower"),
         ),
         responses(
             (status = 200, description = "Incidents", body = IncidentList),
@@ -1232,7 +1281,7 @@ mod paths {
         get, path = "/badge/{key}.json", tag = "publications",
         params(
             ("key" = String, Path, description = "The badge's key"),
-            ("uptime" = Option<String>, Query,
+            ("uptime" = Option<String>, Query, min_length = 1,
                 description = "Show the uptime over this window (`24h`, `7d` …) instead of \
                     the state"),
             ("If-None-Match" = Option<String>, Header, description = "An ETag answered before"),

@@ -9,6 +9,7 @@ mod api;
 mod browser;
 mod channels;
 mod cli;
+mod contract;
 mod crash;
 mod dashboard;
 mod datadir;
