@@ -108,9 +108,9 @@ async fn serve() -> Response {
     components(schemas(
         ErrorBody, Accepted, Monitor, MonitorList, MonitorFields, MonitorPatch, Event,
         EventList, UptimeWindow, UptimeAnswer, Incident, IncidentList, Channel, ChannelList,
-        ChannelFields, ChannelPatch, Badge, BadgeList, BadgeFields, StatusPage,
+        ChannelFields, WebhookFields, ChatFields, EmailFields, ChannelPatch, Badge, BadgeList, BadgeFields, StatusPage,
         StatusPageList, StatusPageFields, StatusPagePatch, ApiKey, ApiKeyList, NewApiKey,
-        ApiKeyFields, PushBody, ShieldsBadge, Health,
+        ApiKeyFields, PushBody, PushForm, ShieldsBadge, Health,
     )),
     modifiers(&CommonAnswers),
     tags(
@@ -420,8 +420,6 @@ pub enum EventKind {
     Paused,
     Resumed,
     Delivery,
-    Deleted,
-    GraceGranted,
 }
 
 /// The Event object (`docs/api.md`, "The Event object"): `seq`, `at` and `kind`, and
@@ -605,13 +603,27 @@ pub enum Recipients {
     Many(Vec<String>),
 }
 
-/// The body of `POST /api/channels`: `kind` and `name`, and the fields of that kind
-/// (`url` and `secret` for `webhook`; `url` for `slack`, `discord`, `alertmanager`;
-/// `smtp_url`, `from`, `to` for `email`). A field of another kind is a 422.
+/// The body of `POST /api/channels`: `kind` and `name`, and the fields of that kind.
+/// A field of another kind is a 422.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ChannelFields {
+    Webhook(WebhookFields),
+    Chat(ChatFields),
+    Email(EmailFields),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookKind {
+    Webhook,
+}
+
+/// A `webhook` channel: a signed JSON `POST` to `url`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ChannelFields {
-    pub kind: ChannelKind,
+pub struct WebhookFields {
+    pub kind: WebhookKind,
     #[schema(
         min_length = 1,
         max_length = 200,
@@ -619,23 +631,63 @@ pub struct ChannelFields {
     )]
     pub name: String,
     /// An absolute `http://` or `https://` URL, at most 2048 bytes.
+    #[schema(format = "uri", max_length = 2048)]
+    pub url: String,
+    /// Signs each body (`docs/alerts.md`).
     #[serde(default)]
-    #[schema(nullable = false, max_length = 2048)]
-    pub url: Option<String>,
-    /// `webhook`: signs each body.
-    #[serde(default)]
-    #[schema(max_length = 2048)]
+    #[schema(min_length = 1, max_length = 2048)]
     pub secret: Option<String>,
-    /// `email`: `smtp://host:port`, `smtps://user:pass@host` …
-    #[serde(default)]
-    #[schema(nullable = false, max_length = 2048)]
-    pub smtp_url: Option<String>,
-    #[serde(default)]
-    #[schema(nullable = false)]
-    pub from: Option<String>,
-    #[serde(default)]
-    #[schema(nullable = false)]
-    pub to: Option<Recipients>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatKind {
+    Slack,
+    Discord,
+    Alertmanager,
+}
+
+/// A `slack`, `discord` or `alertmanager` channel: its webhook URL, or the
+/// Alertmanager's base URL.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatFields {
+    pub kind: ChatKind,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub name: String,
+    /// An absolute `http://` or `https://` URL, at most 2048 bytes.
+    #[schema(format = "uri", max_length = 2048)]
+    pub url: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailKind {
+    Email,
+}
+
+/// An `email` channel.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailFields {
+    pub kind: EmailKind,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub name: String,
+    /// `smtp://host:port`, `smtp://user:pass@host:587?tls=required` or
+    /// `smtps://user:pass@host`, at most 2048 bytes.
+    #[schema(max_length = 2048)]
+    pub smtp_url: String,
+    /// An address: `pushmon@example.com` or `Pushmon <pushmon@example.com>`.
+    pub from: String,
+    pub to: Recipients,
 }
 
 /// The body of `PATCH /api/channels/{id}`: the fields given replace the channel's,
@@ -861,7 +913,7 @@ pub struct ApiKeyFields {
 
 /// A push's JSON body: any of `status`, `msg`, `value`; null counts as absent, other
 /// fields are ignored. The same parameters may come in the query string, or as a
-/// form (`application/x-www-form-urlencoded`, `multipart/form-data`).
+/// form ([`PushForm`]).
 #[derive(Deserialize, ToSchema)]
 pub struct PushBody {
     /// `up` (the default) or `down`.
@@ -874,6 +926,24 @@ pub struct PushBody {
     /// A finite number, or a string holding one.
     #[serde(default)]
     #[schema(value_type = Option<f64>)]
+    pub value: Option<f64>,
+}
+
+/// A push's parameters as a form (`application/x-www-form-urlencoded` or
+/// `multipart/form-data`); other fields are ignored.
+#[derive(Deserialize, ToSchema)]
+pub struct PushForm {
+    /// `up` (the default) or `down`.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub status: Option<PushStatus>,
+    /// Cut to 1024 bytes at a character boundary.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub msg: Option<String>,
+    /// A finite number.
+    #[serde(default)]
+    #[schema(nullable = false)]
     pub value: Option<f64>,
 }
 
@@ -954,8 +1024,8 @@ mod paths {
             description = "Optional: the parameters as JSON or a form",
             content(
                 (PushBody = "application/json"),
-                (PushBody = "application/x-www-form-urlencoded"),
-                (PushBody = "multipart/form-data"),
+                (PushForm = "application/x-www-form-urlencoded"),
+                (PushForm = "multipart/form-data"),
             )
         ),
         responses(
