@@ -1363,7 +1363,7 @@ mod paths {
             (status = 400, description = "A malformed parameter or body", body = ErrorBody),
             (status = 404, description = "No such badge, or its monitor was deleted",
                 body = ErrorBody),
-            (status = 503, description = "The store cannot be read (no body)"),
+            (status = 503, description = "The store cannot be read", body = ErrorBody),
         )
     )]
     fn badge_json() {}

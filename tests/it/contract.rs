@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::time::{Instant, sleep, timeout};
 
-use crate::support::{ADMIN_TOKEN, ServerProcess, check_store};
+use reqwest::{Method, StatusCode, header};
+
+use crate::support::{ADMIN_TOKEN, ServerProcess, check_store, expect_error, expect_json};
 
 /// The schemathesis release `scripts/test.sh` installs.
 const SCHEMATHESIS_VERSION: &str = "4.32.5";
@@ -414,4 +416,49 @@ async fn every_answer_of_the_real_server_matches_the_openapi_document() {
     assert!(exit.success(), "exit {exit:?} after SIGTERM; log:\n{log}");
     assert!(!log.contains("panicked"), "the server panicked:\n{log}");
     check_store(data.path());
+}
+
+/// The document promises a JSON error for every failure; the public badge answered a
+/// storage fault with a bare 503 and no body. (A store whose directory vanished
+/// refuses a write, then withdraws the database from readers.)
+#[tokio::test]
+async fn a_badge_whose_store_cannot_be_read_answers_a_json_error() {
+    let dir = TempDir::new().unwrap();
+    let server = ServerProcess::start(dir.path(), &[]).await;
+    let monitor = server.create_monitor("backup", 3600).await;
+    let badge = expect_json(
+        server
+            .api(Method::POST, "/api/badges")
+            .json(&json!({"monitor": monitor.id}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let url = server.url(&format!("/badge/{}.json", text(&badge, "key")));
+    std::fs::remove_dir_all(dir.path().join("fjall")).unwrap();
+    let refused = server.push(&monitor.push_token, &[]).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    for query in ["", "?uptime=24h"] {
+        let response = server
+            .client
+            .get(format!("{url}{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(|value| value.as_bytes()),
+            Some(&b"application/json"[..]),
+            "{query}: {:?}",
+            response.headers()
+        );
+        let error = expect_error(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert!(error.contains("storage"), "{query}: {error}");
+    }
+    let (_, log) = server.sigterm().await;
+    assert!(!log.contains("panicked"), "{log}");
 }
