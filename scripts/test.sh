@@ -29,6 +29,14 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
   python3 -m pip install --quiet aiosmtpd
 fi
 
+# The API contract test (tests/it/contract.rs) runs schemathesis, pinned, against the
+# real server's OpenAPI document; it fails, never skips, when it is missing.
+SCHEMATHESIS_VERSION=4.32.5
+if [ "$(schemathesis --version 2>/dev/null)" != "schemathesis, version ${SCHEMATHESIS_VERSION}" ]; then
+  echo "installing schemathesis ${SCHEMATHESIS_VERSION} (the API contract test)"
+  python3 -m pip install --quiet "schemathesis==${SCHEMATHESIS_VERSION}"
+fi
+
 # The storage-fault test runs the server in its own mount namespace on a small tmpfs
 # (unshare and mount, from util-linux; it needs root, as CI has).
 if ! command -v unshare >/dev/null 2>&1 || ! command -v mount >/dev/null 2>&1; then

@@ -3,8 +3,9 @@
 //! everything else through [`router`]. The routes: `ingress` (push and ping, with
 //! `ping`), `api` and `channels` (management), `history` (uptime, incidents),
 //! `publications` (badges and status pages), `api_keys`, `settings`, `ops` (health,
-//! readiness, metrics), each with its `router()`, and the dashboard's pages (`web`),
-//! which `app` hands in; `auth` decides who may call the management API, `source` where a
+//! readiness, metrics), `openapi` (the OpenAPI document of them all), each with its
+//! `router()`, and the dashboard's pages (`web`), which `app` hands in; `auth` decides
+//! who may call the management API, `source` where a
 //! push comes from, and `error` turns every failure into its JSON answer.
 //!
 //! Handlers never append a monitor's events: they ask its actor, through the registry.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod history;
 pub mod ingress;
 pub mod monitor_fields;
+pub mod openapi;
 pub mod ops;
 pub mod ping;
 pub mod publications;
@@ -292,6 +294,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .merge(api_keys::router(state.clone()))
         .merge(settings::router(state.clone()))
         .merge(ops::router())
+        .merge(openapi::router())
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -413,6 +416,7 @@ const ROUTES: &[&str] = &[
     "/api/keys/{id}",
     "/api/settings",
     "/api/settings/ping-key/rotate",
+    "/api/openapi.json",
     "/healthz",
     "/readyz",
     "/metrics",

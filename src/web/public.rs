@@ -22,8 +22,10 @@ use crate::domain::ids::{MonitorId, Timestamp};
 use crate::domain::machine::{Monitor, Status};
 use crate::domain::publication::Target;
 use crate::domain::timeline::{self, Uptime, Window};
+use crate::http::error::ApiError;
 use crate::http::history::{DEFAULT_WINDOWS, parse_window};
 use crate::http::{AppState, PathParam};
+use crate::store::StoreError;
 
 use super::badge::BadgeFace;
 use super::publish::badge_label;
@@ -174,6 +176,13 @@ fn not_found(what: &str) -> Response {
     response
 }
 
+/// A store that cannot be read: the JSON error every failure answers (`http::error`).
+fn unavailable(error: StoreError) -> Response {
+    let mut response = ApiError::from(error).into_response();
+    security_headers(response.headers_mut());
+    response
+}
+
 /// `GET /badge/{key}.svg` and `GET /badge/{key}.json`: a badge's state, or its uptime
 /// with `?uptime=24h` (any window of the API's `window`).
 pub async fn badge(
@@ -210,8 +219,9 @@ pub async fn badge(
     if let Some(answer) = web.public.get(&cache_key, generation) {
         return answer.respond(&headers, cache_control);
     }
-    let Ok(monitors) = web.board.monitors().await else {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    let monitors = match web.board.monitors().await {
+        Ok(monitors) => monitors,
+        Err(error) => return unavailable(error),
     };
     let shown = chosen(&monitors, std::slice::from_ref(&found.target));
     if shown.is_empty() && matches!(found.target, Target::Monitor(_)) {
@@ -254,7 +264,7 @@ async fn uptime_of(
             0,
         )
         .await
-        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE.into_response())?;
+        .map_err(unavailable)?;
     let mut total = Uptime::default();
     for read in &timelines {
         let spent = timeline::uptime(&read.transitions, window, None);
@@ -317,8 +327,9 @@ pub async fn status_page(
     if let Some(answer) = web.public.get(&cache_key, generation) {
         return answer.respond(&headers, cache_control);
     }
-    let Ok(monitors) = web.board.monitors().await else {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    let monitors = match web.board.monitors().await {
+        Ok(monitors) => monitors,
+        Err(error) => return unavailable(error),
     };
     let mut shown = chosen(&monitors, &page.targets);
     shown.sort_by(|a, b| a.config.name.cmp(&b.config.name));

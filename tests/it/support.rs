@@ -608,6 +608,19 @@ impl ServerProcess {
         Self::spawn_wrapped(wrapper, data_dir, &args, &[], None).await
     }
 
+    /// Like [`start_wrapped`](Self::start_wrapped), but returns as soon as the server
+    /// listens: for a wrapper that puts the server where this process cannot reach it
+    /// (another network namespace), so the caller decides how to wait.
+    pub async fn start_wrapped_unready(
+        wrapper: &[&str],
+        data_dir: &Path,
+        extra_args: &[&str],
+    ) -> Self {
+        let mut args = vec!["--admin-token", ADMIN_TOKEN];
+        args.extend_from_slice(extra_args);
+        Self::launch(wrapper, data_dir, &args, &[], None).await
+    }
+
     /// Like [`start`](Self::start), but returns as soon as the server listens, before
     /// it is ready; [`wait_until_ready`](Self::wait_until_ready) waits for the rest.
     pub async fn start_unready(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {

@@ -1,0 +1,1398 @@
+//! The OpenAPI description of the HTTP API (`docs/api.md`, "OpenAPI"): the push, the
+//! management API, the JSON badge and the health endpoints, served at
+//! `GET /api/openapi.json` (no authentication: it holds no secret) and committed as
+//! `docs/openapi.json`.
+//!
+//! The handlers build their JSON by hand (so that errors name fields), so the shapes
+//! are declared here as types deriving `ToSchema`, one per object of `docs/api.md`,
+//! each closed (`additionalProperties: false`), and the operations as `#[utoipa::path]`
+//! items. Two tests keep this true: `tests/it/openapi.rs` checks that every route the
+//! router serves under `/api/`, the badge and the health routes is here with the
+//! methods it answers and nothing more, and `tests/it/contract.rs` runs schemathesis
+//! against the real server, which fails on any answer these schemas do not describe.
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::AppState;
+use super::api::{MAX_TAG_CHARS, MAX_TAGS};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/openapi.json", get(serve))
+}
+
+/// The document as served and committed, built once.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|error| format!("{{\"error\":\"cannot render the document: {error}\"}}"));
+    text.push('\n');
+    text
+});
+
+/// The OpenAPI document as JSON text: what `GET /api/openapi.json` answers and
+/// `docs/openapi.json` holds.
+pub fn document() -> &'static str {
+    &DOCUMENT
+}
+
+async fn serve() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        document(),
+    )
+        .into_response()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "pushmon",
+        description = "A self-hosted push (heartbeat) monitor. The reference is docs/api.md \
+            (management), docs/push.md (pushes) and docs/dashboard.md (badges). Every GET \
+            route also answers HEAD, with the same status and headers and no body. Every \
+            error is JSON `{\"error\": \"...\"}`. A path that is no route answers 404, and a \
+            known path with a method it does not have answers 405 with an `Allow` header, \
+            both before authentication."
+    ),
+    paths(
+        paths::push_get,
+        paths::push_post,
+        paths::list_monitors,
+        paths::create_monitor,
+        paths::get_monitor,
+        paths::update_monitor,
+        paths::delete_monitor,
+        paths::rotate_token,
+        paths::pause_monitor,
+        paths::resume_monitor,
+        paths::monitor_events,
+        paths::monitor_uptime,
+        paths::monitor_incidents,
+        paths::list_channels,
+        paths::create_channel,
+        paths::get_channel,
+        paths::update_channel,
+        paths::delete_channel,
+        paths::test_channel,
+        paths::list_badges,
+        paths::create_badge,
+        paths::get_badge,
+        paths::delete_badge,
+        paths::list_status_pages,
+        paths::create_status_page,
+        paths::get_status_page,
+        paths::update_status_page,
+        paths::delete_status_page,
+        paths::list_keys,
+        paths::create_key,
+        paths::revoke_key,
+        paths::openapi_document,
+        paths::badge_json,
+        paths::healthz,
+        paths::readyz,
+        paths::metrics,
+    ),
+    components(schemas(
+        ErrorBody, Accepted, Monitor, MonitorList, MonitorFields, MonitorPatch, Event,
+        EventList, UptimeWindow, UptimeAnswer, Incident, IncidentList, Channel, ChannelList,
+        ChannelFields, WebhookFields, ChatFields, EmailFields, ChannelPatch, Badge, BadgeList, BadgeFields, StatusPage,
+        StatusPageList, StatusPageFields, StatusPagePatch, ApiKey, ApiKeyList, NewApiKey,
+        ApiKeyFields, PushBody, PushForm, ShieldsBadge, Health,
+    )),
+    modifiers(&CommonAnswers),
+    tags(
+        (name = "push", description = "Heartbeats: docs/push.md"),
+        (name = "monitors", description = "Monitors, their history, uptime and incidents"),
+        (name = "channels", description = "Where alerts go"),
+        (name = "publications", description = "Badges and status pages"),
+        (name = "keys", description = "API keys (admin token only)"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The security scheme's name in the document (the operations below spell it out:
+/// the path macro takes a literal).
+const BEARER: &str = "bearer";
+
+/// What every operation can answer besides its own answers, added to each by the
+/// shape of the operation (authenticated or not, with a body or not) so they are
+/// declared once: the bearer scheme and the shared error answers.
+struct CommonAnswers;
+
+/// Reusable answers, by name: (name, description).
+const ANSWERS: &[(&str, &str)] = &[
+    (
+        "BadRequest",
+        "The body is not valid JSON or not a JSON object, or a query parameter is malformed",
+    ),
+    (
+        "Unauthorized",
+        "No `Authorization: Bearer`, or an unknown or revoked secret",
+    ),
+    (
+        "Forbidden",
+        "A read key asking to change something, or any key on `/api/keys`",
+    ),
+    (
+        "NotFound",
+        "No such object (also for an id that is not a UUID)",
+    ),
+    ("TooLarge", "The body is larger than 64 KiB"),
+    (
+        "Unprocessable",
+        "A field is missing, unknown, has the wrong type or is out of range; the error names it",
+    ),
+    (
+        "Internal",
+        "A stored record could not be read (details in the server log)",
+    ),
+    (
+        "Unavailable",
+        "The server is starting or shutting down, the store cannot write or read, or a \
+         monitor's worker is restarting",
+    ),
+];
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The admin token, or an API key (`pmk_…`). The roles an operation \
+                         names: `read` (any key or the admin token), `write` (a write key or \
+                         the admin token), `admin` (the admin token only). A read key sees \
+                         credential fields (`push_token`, `push_url`, `url`, `smtp_url`) as \
+                         null.",
+                    ))
+                    .build(),
+            ),
+        );
+        for (name, description) in ANSWERS {
+            components.responses.insert(
+                (*name).to_owned(),
+                RefOr::T(
+                    utoipa::openapi::ResponseBuilder::new()
+                        .description(*description)
+                        .content(
+                            "application/json",
+                            utoipa::openapi::ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        )
+                        .build(),
+                ),
+            );
+        }
+        // A push's body is optional (the usual push has none).
+        if let Some(RefOr::T(body)) = openapi
+            .paths
+            .paths
+            .get_mut("/api/push/{token}")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|operation| operation.request_body.as_mut())
+        {
+            body.required = Some(utoipa::openapi::Required::False);
+        }
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add_common_answers(operation);
+            }
+        }
+    }
+}
+
+fn add_common_answers(operation: &mut Operation) {
+    let authenticated = operation.security.as_ref().is_some_and(|requirements| {
+        !requirements.is_empty()
+            && serde_json::to_value(requirements)
+                .is_ok_and(|value| value.to_string().contains(BEARER))
+    });
+    let has_id = operation.parameters.as_ref().is_some_and(|parameters| {
+        parameters.iter().any(|parameter| {
+            matches!(parameter, RefOr::T(parameter) if parameter.name == "id"
+                && parameter.parameter_in == utoipa::openapi::path::ParameterIn::Path)
+        })
+    });
+    if !authenticated {
+        // The public operations declare their own answers.
+        return;
+    }
+    let mut common = vec![
+        ("401", "Unauthorized"),
+        ("403", "Forbidden"),
+        ("500", "Internal"),
+        ("503", "Unavailable"),
+    ];
+    if has_id {
+        common.push(("404", "NotFound"));
+    }
+    if operation.request_body.is_some() {
+        common.extend([
+            ("400", "BadRequest"),
+            ("413", "TooLarge"),
+            ("422", "Unprocessable"),
+        ]);
+    }
+    for (status, name) in common {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+    }
+}
+
+/// At most 32 tags of 1 to 64 characters, or null.
+fn nullable_tags() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(MAX_TAG_CHARS)),
+        )
+        .max_items(Some(MAX_TAGS))
+        .description(Some("Each 1 to 64 characters; repeats are dropped"))
+        .build()
+}
+
+/// Every error: `{"error": "<what is wrong>"}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"error": "monitor not found"}))]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// `{"ok": true}`: an accepted push, a delivered test message.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Accepted {
+    /// Always true.
+    pub ok: bool,
+}
+
+/// A monitor's state.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MonitorStatus {
+    Pending,
+    Up,
+    Down,
+    Paused,
+}
+
+/// The Monitor object (`docs/api.md`, "The Monitor object").
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Monitor {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub name: String,
+    pub status: MonitorStatus,
+    pub timeout_seconds: u32,
+    pub interval_seconds: u32,
+    /// The push URL's secret; null for a read key.
+    #[schema(required = true)]
+    pub push_token: Option<String>,
+    /// `<public URL>/api/push/<push_token>`; null for a read key.
+    #[schema(required = true)]
+    pub push_url: Option<String>,
+    /// Ids of the channels this monitor alerts.
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    pub channels: Vec<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(required = true, format = DateTime)]
+    pub last_heartbeat_at: Option<String>,
+    #[schema(required = true, format = DateTime)]
+    pub last_status_change_at: Option<String>,
+    #[schema(required = true)]
+    pub last_msg: Option<String>,
+    #[schema(required = true)]
+    pub last_value: Option<f64>,
+    /// Present only when the monitor has tags.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub tags: Option<Vec<String>>,
+    /// Present only for a monitor declared in a monitors file.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub key: Option<String>,
+}
+
+/// `GET /api/monitors`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorList {
+    pub monitors: Vec<Monitor>,
+}
+
+/// The body of `POST /api/monitors`. Integers are JSON numbers without a fraction;
+/// `interval_seconds` must not be greater than `timeout_seconds`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorFields {
+    /// 1 to 200 characters, no control characters, not only white space or invisible
+    /// characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub name: String,
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub timeout_seconds: u32,
+    /// Defaults to `timeout_seconds` (also when null).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub interval_seconds: Option<u32>,
+    /// Ids of existing channels; repeats are dropped.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 64)]
+    pub channels: Option<Vec<String>>,
+    /// Each 1 to 64 characters; repeats are dropped.
+    #[serde(default)]
+    #[schema(schema_with = nullable_tags)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// The body of `PATCH /api/monitors/{id}`: only the fields given change; null leaves
+/// a field unchanged.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorPatch {
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, nullable = false)]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub timeout_seconds: Option<u32>,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub interval_seconds: Option<u32>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 64)]
+    pub channels: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(schema_with = nullable_tags)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// What an event records.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Created,
+    Updated,
+    TokenRotated,
+    Heartbeat,
+    Down,
+    Up,
+    Paused,
+    Resumed,
+    Delivery,
+}
+
+/// The Event object (`docs/api.md`, "The Event object"): `seq`, `at` and `kind`, and
+/// the fields of its kind.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub seq: u64,
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub kind: EventKind,
+    /// `heartbeat`: `up` or `down`.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub status: Option<String>,
+    /// `heartbeat`: its message.
+    #[serde(default)]
+    pub msg: Option<String>,
+    /// `heartbeat`: its value.
+    #[serde(default)]
+    pub value: Option<f64>,
+    /// `down`: `timeout` or `manual`; `up`: `heartbeat` or `first_heartbeat`.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub reason: Option<String>,
+    /// `created`, `updated`: the configuration.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub timeout_seconds: Option<u32>,
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub interval_seconds: Option<u32>,
+    /// `created`, `updated`: channel ids.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, nullable = false)]
+    pub channels: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub tags: Option<Vec<String>>,
+    /// `created`, `updated`: the monitors file's key, or null.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// `delivery`: the channel's id.
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>, nullable = false)]
+    pub channel: Option<String>,
+    /// `delivery`: the `seq` of the alerted `down` or `up` event.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub alert_seq: Option<u64>,
+    /// `delivery`: `success` or `failure`.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub result: Option<String>,
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub attempts: Option<u32>,
+    /// `delivery`: why it failed, or null.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// `GET /api/monitors/{id}/events`, newest first.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventList {
+    pub events: Vec<Event>,
+}
+
+/// The time a monitor spent in each state over one window.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UptimeWindow {
+    /// The window's length.
+    pub seconds: u32,
+    /// `up_seconds / (up_seconds + down_seconds)`; null if never up or down in it.
+    #[schema(required = true, minimum = 0, maximum = 1)]
+    pub ratio: Option<f64>,
+    pub up_seconds: f64,
+    pub down_seconds: f64,
+    pub pending_seconds: f64,
+    pub paused_seconds: f64,
+}
+
+/// `GET /api/monitors/{id}/uptime`: by window name (`24h`, `7d`, `30d`, or the
+/// `window` asked for).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UptimeAnswer {
+    pub uptime: std::collections::BTreeMap<String, UptimeWindow>,
+}
+
+/// The Incident object: an outage, from a `down` to the next change of state.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Incident {
+    /// The `seq` of the `down` event that started it.
+    pub seq: u64,
+    #[schema(format = DateTime)]
+    pub started_at: String,
+    #[schema(required = true, format = DateTime)]
+    pub ended_at: Option<String>,
+    /// `up` or `paused`; null while it lasts.
+    #[schema(required = true)]
+    pub ended_by: Option<String>,
+    pub duration_seconds: f64,
+    /// `timeout` or `manual`.
+    #[schema(required = true)]
+    pub reason: Option<String>,
+}
+
+/// `GET /api/monitors/{id}/incidents`, newest first.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentList {
+    pub incidents: Vec<Incident>,
+}
+
+/// A channel's kind.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Webhook,
+    Slack,
+    Discord,
+    Email,
+    Alertmanager,
+}
+
+/// The Channel object. Which fields it has besides `id`, `kind`, `name` and
+/// `created_at` depends on its kind; secrets are never shown.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub kind: ChannelKind,
+    pub name: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Present only for a channel declared in a monitors file.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub key: Option<String>,
+    /// `webhook`, `slack`, `discord`, `alertmanager`; null for a read key.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `webhook`: whether bodies are signed.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub has_secret: Option<bool>,
+    /// `email`: with any password replaced by `redacted`; null for a read key.
+    #[serde(default)]
+    pub smtp_url: Option<String>,
+    /// `email`.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub from: Option<String>,
+    /// `email`.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub to: Option<Vec<String>>,
+}
+
+/// `GET /api/channels`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelList {
+    pub channels: Vec<Channel>,
+}
+
+/// One address or several.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Recipients {
+    One(String),
+    /// A non-empty array.
+    Many(Vec<String>),
+}
+
+/// The body of `POST /api/channels`: `kind` and `name`, and the fields of that kind.
+/// A field of another kind is a 422.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ChannelFields {
+    Webhook(WebhookFields),
+    Chat(ChatFields),
+    Email(EmailFields),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookKind {
+    Webhook,
+}
+
+/// A `webhook` channel: a signed JSON `POST` to `url`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFields {
+    pub kind: WebhookKind,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub name: String,
+    /// An absolute `http://` or `https://` URL, at most 2048 bytes.
+    #[schema(format = "uri", max_length = 2048)]
+    pub url: String,
+    /// Signs each body (`docs/alerts.md`).
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 2048)]
+    pub secret: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatKind {
+    Slack,
+    Discord,
+    Alertmanager,
+}
+
+/// A `slack`, `discord` or `alertmanager` channel: its webhook URL, or the
+/// Alertmanager's base URL.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatFields {
+    pub kind: ChatKind,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub name: String,
+    /// An absolute `http://` or `https://` URL, at most 2048 bytes.
+    #[schema(format = "uri", max_length = 2048)]
+    pub url: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailKind {
+    Email,
+}
+
+/// An `email` channel.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailFields {
+    pub kind: EmailKind,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub name: String,
+    /// `smtp://host:port`, `smtp://user:pass@host:587?tls=required` or
+    /// `smtps://user:pass@host`, at most 2048 bytes.
+    #[schema(max_length = 2048)]
+    pub smtp_url: String,
+    /// An address: `pushmon@example.com` or `Pushmon <pushmon@example.com>`.
+    pub from: String,
+    pub to: Recipients,
+}
+
+/// The body of `PATCH /api/channels/{id}`: the fields given replace the channel's,
+/// and the result is checked as a creation is; `"secret": null` removes a webhook's
+/// secret.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelPatch {
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub kind: Option<ChannelKind>,
+    #[serde(default)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[schema(nullable = false, max_length = 2048)]
+    pub url: Option<String>,
+    #[serde(default)]
+    #[schema(max_length = 2048)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    #[schema(nullable = false, max_length = 2048)]
+    pub smtp_url: Option<String>,
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub from: Option<String>,
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub to: Option<Recipients>,
+}
+
+/// The Badge object.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Badge {
+    #[schema(format = Uuid)]
+    pub id: String,
+    /// The secret in its URLs.
+    pub key: String,
+    /// The monitor it shows, or null.
+    #[schema(required = true, value_type = Option<uuid::Uuid>)]
+    pub monitor: Option<String>,
+    /// Or the tag whose monitors it shows.
+    #[schema(required = true)]
+    pub tag: Option<String>,
+    /// Its own label, if set.
+    #[schema(required = true)]
+    pub label: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    pub svg_url: String,
+    pub json_url: String,
+}
+
+/// `GET /api/badges`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BadgeList {
+    pub badges: Vec<Badge>,
+}
+
+/// The body of `POST /api/badges`: `monitor` or `tag`, not both.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BadgeFields {
+    /// An existing monitor's id.
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub monitor: Option<String>,
+    /// A tag, 1 to 64 characters.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
+    pub tag: Option<String>,
+    /// The left-hand text, 1 to 100 characters.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub label: Option<String>,
+}
+
+/// The StatusPage object.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusPage {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    pub monitors: Vec<String>,
+    pub tags: Vec<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// `<public URL>/status/<slug>`.
+    pub url: String,
+}
+
+/// `GET /api/status-pages`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusPageList {
+    pub status_pages: Vec<StatusPage>,
+}
+
+/// The body of `POST /api/status-pages`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusPageFields {
+    /// 1 to 64 of `a-z`, `0-9` and `-`, not starting or ending with `-`; unique.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+    )]
+    pub slug: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub title: String,
+    /// Existing monitors' ids, at most 1000.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 1000)]
+    pub monitors: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(schema_with = nullable_tags)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// The body of `PATCH /api/status-pages/{id}`: only the fields given change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusPagePatch {
+    #[serde(default)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+    )]
+    pub slug: Option<String>,
+    #[serde(default)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub title: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 1000)]
+    pub monitors: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(schema_with = nullable_tags)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// An API key's scope.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+/// The ApiKey object, without its secret.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// `GET /api/keys`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyList {
+    pub keys: Vec<ApiKey>,
+}
+
+/// The answer to `POST /api/keys`: the ApiKey with its secret, shown this once.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// The secret: `pmk_` and 43 URL-safe base64 characters.
+    #[schema(pattern = "^pmk_[A-Za-z0-9_-]{43}$")]
+    pub key: String,
+}
+
+/// The body of `POST /api/keys`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyFields {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub name: String,
+    /// Defaults to `read`.
+    #[serde(default)]
+    pub scope: Option<Scope>,
+}
+
+/// A push's JSON body: any of `status`, `msg`, `value`; null counts as absent, other
+/// fields are ignored. The same parameters may come in the query string, or as a
+/// form ([`PushForm`]).
+#[derive(Deserialize, ToSchema)]
+pub struct PushBody {
+    /// `up` (the default) or `down`.
+    #[serde(default)]
+    #[schema(value_type = Option<PushStatus>)]
+    pub status: Option<String>,
+    /// Cut to 1024 bytes at a character boundary.
+    #[serde(default)]
+    pub msg: Option<String>,
+    /// A finite number, or a string holding one.
+    #[serde(default)]
+    #[schema(value_type = Option<f64>)]
+    pub value: Option<f64>,
+}
+
+/// A push's parameters as a form (`application/x-www-form-urlencoded` or
+/// `multipart/form-data`); other fields are ignored.
+#[derive(Deserialize, ToSchema)]
+pub struct PushForm {
+    /// `up` (the default) or `down`.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub status: Option<PushStatus>,
+    /// Cut to 1024 bytes at a character boundary.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub msg: Option<String>,
+    /// A finite number.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub value: Option<f64>,
+}
+
+/// A push's status.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PushStatus {
+    Up,
+    Down,
+}
+
+/// A badge as shields.io endpoint JSON.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShieldsBadge {
+    #[serde(rename = "schemaVersion")]
+    #[schema(minimum = 1, maximum = 1)]
+    pub schema_version: u8,
+    pub label: String,
+    pub message: String,
+    pub color: String,
+}
+
+/// `/healthz` (`ok`) and `/readyz` (`ready`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    pub status: String,
+}
+
+/// The operations: items for `#[openapi(paths(…))]`, one per route and method. The
+/// handlers are in `api`, `channels`, `history`, `publications`, `api_keys`,
+/// `ingress`, `ops` and `web::public`.
+#[allow(dead_code)] // Only their `#[utoipa::path]` items are used.
+mod paths {
+    use super::*;
+
+    /// Record a heartbeat (GET)
+    ///
+    /// The token alone authenticates the push. Parameters are checked before the
+    /// token: a malformed push is 400 whatever its token.
+    #[utoipa::path(
+        get, path = "/api/push/{token}", tag = "push", operation_id = "push_get",
+        params(
+            ("token" = String, Path, description = "The monitor's push token"),
+            ("status" = Option<PushStatus>, Query, description = "`up` (default) or `down`"),
+            ("msg" = Option<String>, Query, description = "A message, cut to 1024 bytes"),
+            ("value" = Option<f64>, Query, description = "A finite number"),
+        ),
+        responses(
+            (status = 200, description = "Recorded and durable", body = Accepted),
+            (status = 400, description = "A malformed parameter or body", body = ErrorBody),
+            (status = 404, description = "Unknown push token", body = ErrorBody),
+            (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+            (status = 429, description = "Over the per-token limit, or the source address \
+                has used up its budget of unknown tokens", body = ErrorBody,
+                headers(("Retry-After" = u32, description = "Seconds to wait"))),
+            (status = 500, description = "A stored record could not be read", body = ErrorBody),
+            (status = 503, description = "Starting, shutting down, the store cannot write, or \
+                the monitor's worker is restarting; nothing was recorded", body = ErrorBody),
+        )
+    )]
+    fn push_get() {}
+
+    /// Record a heartbeat (POST)
+    ///
+    /// Parameters from the query string and the body; the body's win. A body that
+    /// starts with `{` is read as JSON whatever its type.
+    #[utoipa::path(
+        post, path = "/api/push/{token}", tag = "push", operation_id = "push_post",
+        params(
+            ("token" = String, Path, description = "The monitor's push token"),
+            ("status" = Option<PushStatus>, Query, description = "`up` (default) or `down`"),
+            ("msg" = Option<String>, Query, description = "A message, cut to 1024 bytes"),
+            ("value" = Option<f64>, Query, description = "A finite number"),
+        ),
+        request_body(
+            description = "Optional: the parameters as JSON or a form",
+            content(
+                (PushBody = "application/json"),
+                (PushForm = "application/x-www-form-urlencoded"),
+                (PushForm = "multipart/form-data"),
+            )
+        ),
+        responses(
+            (status = 200, description = "Recorded and durable", body = Accepted),
+            (status = 400, description = "A malformed parameter or body", body = ErrorBody),
+            (status = 404, description = "Unknown push token", body = ErrorBody),
+            (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+            (status = 429, description = "Over the per-token limit, or the source address \
+                has used up its budget of unknown tokens", body = ErrorBody,
+                headers(("Retry-After" = u32, description = "Seconds to wait"))),
+            (status = 500, description = "A stored record could not be read", body = ErrorBody),
+            (status = 503, description = "Starting, shutting down, the store cannot write, or \
+                the monitor's worker is restarting; nothing was recorded", body = ErrorBody),
+        )
+    )]
+    fn push_post() {}
+
+    /// List monitors, oldest first
+    #[utoipa::path(
+        get, path = "/api/monitors", tag = "monitors",
+        security(("bearer" = ["read"])),
+        responses((status = 200, description = "Every monitor", body = MonitorList))
+    )]
+    fn list_monitors() {}
+
+    /// Create a monitor
+    #[utoipa::path(
+        post, path = "/api/monitors", tag = "monitors",
+        security(("bearer" = ["write"])),
+        request_body = MonitorFields,
+        responses((status = 201, description = "The new monitor, pending", body = Monitor))
+    )]
+    fn create_monitor() {}
+
+    /// Get a monitor
+    #[utoipa::path(
+        get, path = "/api/monitors/{id}", tag = "monitors",
+        security(("bearer" = ["read"])),
+        params(("id" = uuid::Uuid, Path, description = "The monitor's id")),
+        responses((status = 200, description = "The monitor", body = Monitor))
+    )]
+    fn get_monitor() {}
+
+    /// Change a monitor
+    #[utoipa::path(
+        patch, path = "/api/monitors/{id}", tag = "monitors",
+        security(("bearer" = ["write"])),
+        params(("id" = uuid::Uuid, Path, description = "The monitor's id")),
+        request_body = MonitorPatch,
+        responses((status = 200, description = "The monitor after the change", body = Monitor))
+    )]
+    fn update_monitor() {}
+
+    /// Delete a monitor
+    #[utoipa::path(
+        delete, path = "/api/monitors/{id}", tag = "monitors",
+        security(("bearer" = ["write"])),
+        params(("id" = uuid::Uuid, Path, description = "The monitor's id")),
+        responses((status = 204, description = "Deleted"))
+    )]
+    fn delete_monitor() {}
+
+    /// Give a monitor a new push token
+    #[utoipa::path(
+        post, path = "/api/monitors/{id}/rotate-token", tag = "monitors",
+        security(("bearer" = ["write"])),
+        params(("id" = uuid::Uuid, Path, description = "The monitor's id")),
+        responses((status = 200, description = "The monitor with its new token", body = Monitor))
+    )]
+    fn rotate_token() {}
+
+    /// Pause a monitor
+    #[utoipa::path(
+        post, path = "/api/monitors/{id}/pause", tag = "monitors",
+        security(("bearer" = ["write"])),
+        params(("id" = uuid::Uuid, Path, description = "The monitor's id")),
+        responses((status = 200, description = "The monitor", body = Monitor))
+    )]
+    fn pause_monitor() {}
+
+    /// Resume a monitor
+    #[utoipa::path(
+        post, path = "/api/monitors/{id}/resume", tag = "monitors",
+        security(("bearer" = ["write"])),
+        params(("id" = uuid::Uuid, Path, description = "The monitor's id")),
+        responses((status = 200, description = "The monitor", body = Monitor))
+    )]
+    fn resume_monitor() {}
+
+    /// A monitor's events, newest first
+    #[utoipa::path(
+        get, path = "/api/monitors/{id}/events", tag = "monitors",
+        security(("bearer" = ["read"])),
+        params(
+            ("id" = uuid::Uuid, Path, description = "The monitor's id"),
+            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000,
+                description = "The most events to return (default 100)"),
+            ("before" = Option<u64>, Query, format = "uint64",
+                description = "Only events whose seq is lower"),
+        ),
+        responses(
+            (status = 200, description = "Events", body = EventList),
+            (status = 400, description = "A malformed parameter or body", body = ErrorBody),
+        )
+    )]
+    fn monitor_events() {}
+
+    /// A monitor's uptime over windows
+    #[utoipa::path(
+        get, path = "/api/monitors/{id}/uptime", tag = "monitors",
+        security(("bearer" = ["read"])),
+        params(
+            ("id" = uuid::Uuid, Path, description = "The monitor's id"),
+            ("window" = Option<String>, Query, min_length = 1,
+                description = "A duration from 1s to 366d (`12h`, `7d`, `1h 30m`); \
+                    without it: 24h, 7d and 30d"),
+        ),
+        responses(
+            (status = 200, description = "Uptime by window", body = UptimeAnswer),
+            (status = 400, description = "A malformed parameter or body", body = ErrorBody),
+        )
+    )]
+    fn monitor_uptime() {}
+
+    /// A monitor's incidents, newest first
+    #[utoipa::path(
+        get, path = "/api/monitors/{id}/incidents", tag = "monitors",
+        security(("bearer" = ["read"])),
+        params(
+            ("id" = uuid::Uuid, Path, description = "The monitor's id"),
+            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000,
+                description = "The most incidents to return (default 20)"),
+            ("before" = Option<u64>, Query, format = "uint64",
+                description = "Only incidents whose seq is lower"),
+        ),
+        responses(
+            (status = 200, description = "Incidents", body = IncidentList),
+            (status = 400, description = "A malformed parameter or body", body = ErrorBody),
+        )
+    )]
+    fn monitor_incidents() {}
+
+    /// List channels, oldest first
+    #[utoipa::path(
+        get, path = "/api/channels", tag = "channels",
+        security(("bearer" = ["read"])),
+        responses((status = 200, description = "Every channel", body = ChannelList))
+    )]
+    fn list_channels() {}
+
+    /// Create a channel
+    #[utoipa::path(
+        post, path = "/api/channels", tag = "channels",
+        security(("bearer" = ["write"])),
+        request_body = ChannelFields,
+        responses((status = 201, description = "The new channel", body = Channel))
+    )]
+    fn create_channel() {}
+
+    /// Get a channel
+    #[utoipa::path(
+        get, path = "/api/channels/{id}", tag = "channels",
+        security(("bearer" = ["read"])),
+        params(("id" = uuid::Uuid, Path, description = "The channel's id")),
+        responses((status = 200, description = "The channel", body = Channel))
+    )]
+    fn get_channel() {}
+
+    /// Change a channel
+    #[utoipa::path(
+        patch, path = "/api/channels/{id}", tag = "channels",
+        security(("bearer" = ["write"])),
+        params(("id" = uuid::Uuid, Path, description = "The channel's id")),
+        request_body = ChannelPatch,
+        responses((status = 200, description = "The channel after the change", body = Channel))
+    )]
+    fn update_channel() {}
+
+    /// Delete a channel, and take it off every monitor
+    #[utoipa::path(
+        delete, path = "/api/channels/{id}", tag = "channels",
+        security(("bearer" = ["write"])),
+        params(("id" = uuid::Uuid, Path, description = "The channel's id")),
+        responses((status = 204, description = "Deleted"))
+    )]
+    fn delete_channel() {}
+
+    /// Send a test message through a channel
+    #[utoipa::path(
+        post, path = "/api/channels/{id}/test", tag = "channels",
+        security(("bearer" = ["write"])),
+        params(("id" = uuid::Uuid, Path, description = "The channel's id")),
+        responses(
+            (status = 200, description = "Delivered", body = Accepted),
+            (status = 502, description = "Not delivered", body = ErrorBody),
+        )
+    )]
+    fn test_channel() {}
+
+    /// List badges, oldest first
+    #[utoipa::path(
+        get, path = "/api/badges", tag = "publications",
+        security(("bearer" = ["read"])),
+        responses((status = 200, description = "Every badge", body = BadgeList))
+    )]
+    fn list_badges() {}
+
+    /// Create a badge
+    #[utoipa::path(
+        post, path = "/api/badges", tag = "publications",
+        security(("bearer" = ["write"])),
+        request_body = BadgeFields,
+        responses((status = 201, description = "The new badge", body = Badge))
+    )]
+    fn create_badge() {}
+
+    /// Get a badge
+    #[utoipa::path(
+        get, path = "/api/badges/{id}", tag = "publications",
+        security(("bearer" = ["read"])),
+        params(("id" = uuid::Uuid, Path, description = "The badge's id")),
+        responses((status = 200, description = "The badge", body = Badge))
+    )]
+    fn get_badge() {}
+
+    /// Delete a badge
+    #[utoipa::path(
+        delete, path = "/api/badges/{id}", tag = "publications",
+        security(("bearer" = ["write"])),
+        params(("id" = uuid::Uuid, Path, description = "The badge's id")),
+        responses((status = 204, description = "Deleted"))
+    )]
+    fn delete_badge() {}
+
+    /// List status pages, oldest first
+    #[utoipa::path(
+        get, path = "/api/status-pages", tag = "publications",
+        security(("bearer" = ["read"])),
+        responses((status = 200, description = "Every status page", body = StatusPageList))
+    )]
+    fn list_status_pages() {}
+
+    /// Create a status page
+    #[utoipa::path(
+        post, path = "/api/status-pages", tag = "publications",
+        security(("bearer" = ["write"])),
+        request_body = StatusPageFields,
+        responses((status = 201, description = "The new status page", body = StatusPage))
+    )]
+    fn create_status_page() {}
+
+    /// Get a status page
+    #[utoipa::path(
+        get, path = "/api/status-pages/{id}", tag = "publications",
+        security(("bearer" = ["read"])),
+        params(("id" = uuid::Uuid, Path, description = "The status page's id")),
+        responses((status = 200, description = "The status page", body = StatusPage))
+    )]
+    fn get_status_page() {}
+
+    /// Change a status page
+    #[utoipa::path(
+        patch, path = "/api/status-pages/{id}", tag = "publications",
+        security(("bearer" = ["write"])),
+        params(("id" = uuid::Uuid, Path, description = "The status page's id")),
+        request_body = StatusPagePatch,
+        responses((status = 200, description = "The status page after the change", body = StatusPage))
+    )]
+    fn update_status_page() {}
+
+    /// Delete a status page
+    #[utoipa::path(
+        delete, path = "/api/status-pages/{id}", tag = "publications",
+        security(("bearer" = ["write"])),
+        params(("id" = uuid::Uuid, Path, description = "The status page's id")),
+        responses((status = 204, description = "Deleted"))
+    )]
+    fn delete_status_page() {}
+
+    /// List API keys, oldest first, without secrets
+    #[utoipa::path(
+        get, path = "/api/keys", tag = "keys",
+        security(("bearer" = ["admin"])),
+        responses((status = 200, description = "Every key", body = ApiKeyList))
+    )]
+    fn list_keys() {}
+
+    /// Create an API key
+    ///
+    /// The answer, sent with `Cache-Control: no-store`, is the only place the secret
+    /// is ever shown.
+    #[utoipa::path(
+        post, path = "/api/keys", tag = "keys",
+        security(("bearer" = ["admin"])),
+        request_body = ApiKeyFields,
+        responses((status = 201, description = "The new key with its secret", body = NewApiKey))
+    )]
+    fn create_key() {}
+
+    /// Revoke an API key
+    #[utoipa::path(
+        delete, path = "/api/keys/{id}", tag = "keys",
+        security(("bearer" = ["admin"])),
+        params(("id" = uuid::Uuid, Path, description = "The key's id")),
+        responses((status = 204, description = "Revoked"))
+    )]
+    fn revoke_key() {}
+
+    /// This document
+    ///
+    /// No authentication: it holds no secret.
+    #[utoipa::path(
+        get, path = "/api/openapi.json", tag = "operations",
+        responses((status = 200, description = "The OpenAPI document",
+            content_type = "application/json", body = serde_json::Value))
+    )]
+    fn openapi_document() {}
+
+    /// A badge as shields.io endpoint JSON
+    ///
+    /// Public: the key is the badge's own secret, not a push token.
+    #[utoipa::path(
+        get, path = "/badge/{key}.json", tag = "publications",
+        params(
+            ("key" = String, Path, description = "The badge's key"),
+            ("uptime" = Option<String>, Query, min_length = 1,
+                description = "Show the uptime over this window (`24h`, `7d` …) instead of \
+                    the state"),
+            ("If-None-Match" = Option<String>, Header, description = "An ETag answered before"),
+        ),
+        responses(
+            (status = 200, description = "The badge", body = ShieldsBadge,
+                headers(("ETag" = String))),
+            (status = 304, description = "Not modified since the ETag"),
+            (status = 400, description = "A malformed parameter or body", body = ErrorBody),
+            (status = 404, description = "No such badge, or its monitor was deleted",
+                body = ErrorBody),
+            (status = 503, description = "The store cannot be read", body = ErrorBody),
+        )
+    )]
+    fn badge_json() {}
+
+    /// Liveness
+    #[utoipa::path(
+        get, path = "/healthz", tag = "operations",
+        responses((status = 200, description = "The process answers", body = Health,
+            example = json!({"status": "ok"})))
+    )]
+    fn healthz() {}
+
+    /// Readiness
+    #[utoipa::path(
+        get, path = "/readyz", tag = "operations",
+        responses(
+            (status = 200, description = "Ready", body = Health,
+                example = json!({"status": "ready"})),
+            (status = 503, description = "Starting, draining, or the store cannot write",
+                body = ErrorBody),
+        )
+    )]
+    fn readyz() {}
+
+    /// Prometheus metrics
+    #[utoipa::path(
+        get, path = "/metrics", tag = "operations",
+        responses((status = 200, description = "The Prometheus text format (docs/metrics.md)",
+            content_type = "text/plain", body = String))
+    )]
+    fn metrics() {}
+}
