@@ -6,7 +6,7 @@
 //! API and the dashboard show the results. Every change of state is an event of its
 //! own and retention never deletes one, so these are exact over any window.
 
-use super::event::{DownReason, Event, PushStatus, RunOutcome};
+use super::event::{DownReason, Event, PushStatus, RunEnd, RunOutcome};
 use super::ids::Timestamp;
 use super::machine::Status;
 
@@ -193,6 +193,17 @@ pub fn beat_of(event: &Event) -> Option<Beat> {
     }
 }
 
+/// How long a run took, in seconds, when `event` ends a run whose start was reported
+/// (`at` is the event's time), for charts.
+pub fn run_seconds_of(event: &Event, at: Timestamp) -> Option<f64> {
+    match event {
+        Event::RunEnded(RunEnd { run: Some(run), .. }) => {
+            Some(run.started_at.millis_until(at) as f64 / 1000.0)
+        }
+        _ => None,
+    }
+}
+
 /// The number a heartbeat reported (a push's `value`), for charts.
 pub fn value_of(event: &Event) -> Option<f64> {
     match event {
@@ -204,7 +215,7 @@ pub fn value_of(event: &Event) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::{Heartbeat, MonitorConfig, RunEnd};
+    use crate::domain::event::{Heartbeat, MonitorConfig, RunRef};
     use crate::domain::ids::PushToken;
 
     const MINUTE: i64 = 60_000;
@@ -444,5 +455,33 @@ mod tests {
             assert_eq!(beat_of(&event), beat, "{event:?}");
             assert_eq!(value_of(&event), value, "{event:?}");
         }
+    }
+
+    #[test]
+    fn a_run_takes_from_its_reported_start_to_its_end() {
+        let started_at = Timestamp::from_millis(1_000_000);
+        let ended = |run| {
+            Event::RunEnded(RunEnd {
+                rid: None,
+                run,
+                exit_status: None,
+                outcome: RunOutcome::Success,
+                output: None,
+            })
+        };
+        let at = Timestamp::from_millis(1_002_500);
+        assert_eq!(
+            run_seconds_of(
+                &ended(Some(RunRef {
+                    rid: None,
+                    started_at
+                })),
+                at
+            ),
+            Some(2.5)
+        );
+        // A success without a start has no duration.
+        assert_eq!(run_seconds_of(&ended(None), at), None);
+        assert_eq!(run_seconds_of(&Event::WentUp, at), None);
     }
 }

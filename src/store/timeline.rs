@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::domain::event::Event;
 use crate::domain::ids::{MonitorId, Timestamp};
 use crate::domain::machine::Status;
-use crate::domain::timeline::{Beat, Transition, beat_of, transition_of, value_of};
+use crate::domain::timeline::{Beat, Transition, beat_of, run_seconds_of, transition_of, value_of};
 
 use super::read::blocking;
 use super::{EventStore, Shared, StoreError, codec, layout};
@@ -108,13 +108,34 @@ impl EventStore {
         monitor: MonitorId,
         limit: usize,
     ) -> Result<Vec<(Timestamp, f64)>, StoreError> {
+        self.points(monitor, limit, |event, _| value_of(event))
+            .await
+    }
+
+    /// The durations, in seconds, of `monitor`'s newest `limit` runs whose start was
+    /// reported, oldest first.
+    pub async fn run_durations(
+        &self,
+        monitor: MonitorId,
+        limit: usize,
+    ) -> Result<Vec<(Timestamp, f64)>, StoreError> {
+        self.points(monitor, limit, run_seconds_of).await
+    }
+
+    /// The newest `limit` numbers `point` finds in `monitor`'s events, oldest first.
+    async fn points(
+        &self,
+        monitor: MonitorId,
+        limit: usize,
+        point: fn(&Event, Timestamp) -> Option<f64>,
+    ) -> Result<Vec<(Timestamp, f64)>, StoreError> {
         let shared = Arc::clone(&self.shared);
         blocking(move || {
             let mut values = Vec::with_capacity(limit.min(1024));
             let mut scanned = 0usize;
             scan_back(&shared, monitor, |_, at, event| {
                 scanned += 1;
-                if let Some(value) = value_of(event) {
+                if let Some(value) = point(event, at) {
                     values.push((at, value));
                 }
                 if values.len() >= limit || scanned >= MAX_VALUE_SCAN {

@@ -14,6 +14,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::domain::event::RunOutcome;
 use crate::domain::ids::{MonitorId, Timestamp};
 use crate::domain::machine::{Command, Monitor, Status};
 use crate::domain::timeline::{self, Window};
@@ -305,9 +306,29 @@ pub struct StateView {
     pub next_deadline: Option<When>,
     pub timeout: String,
     pub interval: String,
+    /// A cron monitor's schedule in words (then `timeout` and `interval` mean nothing).
+    pub schedule: Option<String>,
+    pub next_due: Option<When>,
+    /// How many runs are open, and since when the oldest.
+    pub open_runs: Option<(usize, When)>,
+    pub last_run: Option<LastRunView>,
+    /// The threshold counters, in words, while one is counting.
+    pub counting: Option<String>,
+    pub maintenance_until: Option<When>,
     /// (id, name) of each channel alerted.
     pub channels: Vec<(String, String)>,
     pub uptimes: Vec<UptimeView>,
+}
+
+/// A monitor's last run, as the state card shows it.
+pub struct LastRunView {
+    /// `success` or `failure`, also its CSS class.
+    pub outcome: &'static str,
+    pub ended: When,
+    /// Empty for a run whose start was not reported.
+    pub duration: String,
+    pub exit_status: Option<u8>,
+    pub output: Option<String>,
 }
 
 pub struct UptimeView {
@@ -428,6 +449,10 @@ pub async fn page(
         Ok(values) => values,
         Err(error) => return failed(&web, &viewer, error.into()).await,
     };
+    let run_durations = match state.store.run_durations(monitor.id, CHART_VALUES).await {
+        Ok(durations) => durations,
+        Err(error) => return failed(&web, &viewer, error.into()).await,
+    };
     let incidents = match incident_page(
         &state,
         monitor.id,
@@ -477,7 +502,15 @@ pub async fn page(
             state: state_view,
             value_chart: line_chart(&values, "", now),
             value_count: values.len(),
-            extra_charts: Vec::new(),
+            extra_charts: line_chart(&run_durations, "s", now)
+                .map(|chart| {
+                    (
+                        format!("Run durations · the newest {}", run_durations.len()),
+                        chart,
+                    )
+                })
+                .into_iter()
+                .collect(),
             push_url,
             snippets,
             incidents: incidents
@@ -572,7 +605,11 @@ fn state_view(
                 {
                     format!("Down: {reason} (message: “{}”).", msg.as_str())
                 }
-                _ => format!("Down: {reason}. The next up heartbeat recovers it."),
+                _ if monitor.config.recovery_threshold > 1 => format!(
+                    "Down: {reason}. {} successes in a row recover it.",
+                    monitor.config.recovery_threshold
+                ),
+                _ => format!("Down: {reason}. The next success recovers it."),
             }
         }
         Status::Pending => match deadline {
@@ -615,6 +652,37 @@ fn state_view(
         next_deadline: deadline.map(|at| When::new(at, now)),
         timeout: seconds_text(monitor.config.timeout_seconds),
         interval: seconds_text(monitor.config.interval_seconds),
+        schedule: monitor.config.schedule.as_ref().map(|schedule| {
+            format!(
+                "{} ({}), {} grace",
+                schedule.expression,
+                schedule.timezone,
+                seconds_text(schedule.grace_seconds)
+            )
+        }),
+        next_due: monitor.next_due_at().map(|at| When::new(at, now)),
+        open_runs: monitor
+            .runs
+            .first()
+            .map(|oldest| (monitor.runs.len(), When::new(oldest.started_at, now))),
+        last_run: monitor.last_run.as_deref().map(|run| LastRunView {
+            outcome: match run.outcome {
+                RunOutcome::Success => "success",
+                RunOutcome::Failure(_) => "failure",
+            },
+            ended: When::new(run.ended_at, now),
+            duration: run
+                .started_at
+                .map(|started| match started.millis_until(run.ended_at) {
+                    ms @ 0..1000 => format!("{ms} ms"),
+                    ms => duration(ms),
+                })
+                .unwrap_or_default(),
+            exit_status: run.exit_status,
+            output: run.output_excerpt.clone(),
+        }),
+        counting: counting(monitor),
+        maintenance_until: monitor.maintenance_until(now).map(|at| When::new(at, now)),
         channels: monitor
             .config
             .channels
@@ -628,6 +696,29 @@ fn state_view(
             })
             .collect(),
         uptimes,
+    }
+}
+
+/// The threshold counter that is counting, in words: failures toward down while up or
+/// pending, successes toward up while down.
+fn counting(monitor: &Monitor) -> Option<String> {
+    let config = &monitor.config;
+    match monitor.status {
+        Status::Down if config.recovery_threshold > 1 && monitor.consecutive_successes > 0 => {
+            Some(format!(
+                "{} of {} successes in a row before up",
+                monitor.consecutive_successes, config.recovery_threshold
+            ))
+        }
+        Status::Up | Status::Pending
+            if config.failure_threshold > 1 && monitor.consecutive_failures > 0 =>
+        {
+            Some(format!(
+                "{} of {} failures in a row before down",
+                monitor.consecutive_failures, config.failure_threshold
+            ))
+        }
+        _ => None,
     }
 }
 

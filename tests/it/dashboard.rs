@@ -1017,3 +1017,73 @@ async fn a_restart_signs_everyone_out() {
     after.cookie = visitor.cookie.clone();
     assert_eq!(after.get("/").await.status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn the_monitor_page_shows_runs_their_output_and_a_chart_of_their_durations() {
+    let app = spawn_app().await;
+    let monitor = app
+        .create_monitor_from(&json!({
+            "name": "nightly",
+            "timeout_seconds": 3600,
+            "failure_threshold": 2,
+        }))
+        .await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in(ADMIN_TOKEN).await;
+    let path = format!("/monitors/{}", monitor.id);
+    let run =
+        |rid: &'static str, query: &'static [(&'static str, &'static str)], body: &'static str| {
+            let request = app
+                .client
+                .post(app.url(&format!("/api/push/{}", monitor.push_token)))
+                .query(&[("rid", rid)])
+                .query(query)
+                .header("content-type", "text/plain")
+                .body(body);
+            async move {
+                let answer = request.send().await.unwrap();
+                assert_eq!(answer.status(), StatusCode::OK);
+            }
+        };
+    let first = "0f5c7e36-2b1a-4f51-9d0e-6a8f3c1b2d40";
+    run(first, &[("kind", "start")], "").await;
+    let page = visitor.page(&path).await;
+    assert!(page.contains("id=\"current-run\""), "{page}");
+    sleep(Duration::from_millis(300)).await;
+    run(first, &[("exit", "3")], "copying…\n<b>disk full</b>\n").await;
+    let page = visitor.page(&path).await;
+    let last_run = &page[page.find("id=\"last-run\"").expect("a last run")..];
+    let last_run = &last_run[..last_run.find("</dd>").unwrap()];
+    assert!(last_run.contains("run-failure"), "{last_run}");
+    assert!(last_run.contains("exit 3"), "{last_run}");
+    assert!(last_run.contains("took "), "{last_run}");
+    // The job's output is shown as text, never as markup.
+    assert!(
+        last_run.contains("&#60;b&#62;disk full&#60;/b&#62;"),
+        "{last_run}"
+    );
+    assert!(!page.contains("<b>disk full</b>"));
+    assert!(!page.contains("id=\"current-run\""), "the run ended");
+    // One failure of the two in a row the monitor waits for.
+    assert!(
+        page.contains("1 of 2 failures in a row before down"),
+        "{page}"
+    );
+    assert!(page.contains("Run durations"), "{page}");
+
+    let second = "5d3b1c2a-7e6f-4a9b-8c0d-1e2f3a4b5c6d";
+    run(second, &[("kind", "start")], "").await;
+    run(second, &[("exit", "0")], "done\n").await;
+    let page = visitor.page(&path).await;
+    let last_run = &page[page.find("id=\"last-run\"").expect("a last run")..];
+    assert!(last_run.contains("run-success"));
+    assert!(
+        !page.contains("failures in a row before down"),
+        "a success resets it"
+    );
+    // Two runs with a start: two points in the chart of their durations.
+    let chart = &page[page.find("Run durations").unwrap()..];
+    assert!(chart.contains("the newest 2"), "{chart}");
+    let stopped = app.shutdown().await;
+    check_store(stopped.data_dir.path());
+}
