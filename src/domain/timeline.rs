@@ -6,7 +6,7 @@
 //! API and the dashboard show the results. Every change of state is an event of its
 //! own and retention never deletes one, so these are exact over any window.
 
-use super::event::{DownReason, Event, PushStatus, RunEnd, RunOutcome};
+use super::event::{DownReason, Event, PushStatus, RunEnd};
 use super::ids::Timestamp;
 use super::machine::Status;
 
@@ -180,11 +180,6 @@ pub fn beat_of(event: &Event) -> Option<Beat> {
             PushStatus::Up => Beat::Up,
             PushStatus::Down => Beat::Down,
         }),
-        // A job's run ends as a heartbeat does: it succeeded or it did not.
-        Event::RunEnded(end) => Some(match end.outcome {
-            RunOutcome::Success => Beat::Up,
-            RunOutcome::Failure(_) => Beat::Down,
-        }),
         Event::WentDown {
             reason: DownReason::Timeout | DownReason::Schedule | DownReason::MaxRuntime,
         } => Some(Beat::Missed),
@@ -215,7 +210,7 @@ pub fn value_of(event: &Event) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::{Heartbeat, MonitorConfig, RunRef};
+    use crate::domain::event::{Heartbeat, MonitorConfig, RunOutcome, RunRef};
     use crate::domain::ids::PushToken;
 
     const MINUTE: i64 = 60_000;
@@ -431,7 +426,8 @@ mod tests {
                     output: None,
                 }),
                 None,
-                Some(Beat::Up),
+                // The heartbeat recorded with a run's end makes its mark.
+                None,
                 None,
             ),
             (
@@ -443,7 +439,7 @@ mod tests {
                     output: None,
                 }),
                 None,
-                Some(Beat::Down),
+                None,
                 None,
             ),
             (Event::Paused, Some(Paused), Some(Beat::Paused), None),
