@@ -259,9 +259,14 @@ async fn a_nonzero_exit_status_goes_down_and_the_alert_names_the_rule_and_carrie
     assert_eq!(down["last_run"]["exit_status"], 3);
     assert_eq!(down["last_run"]["outcome"], "failure");
     assert_eq!(down["last_run"]["reason"], "exit_status");
+    // The webhook's delivery may already be recorded after them.
     let events = history(&app, &id).await;
+    let states: Vec<String> = kinds(&events)
+        .into_iter()
+        .filter(|kind| !kind.starts_with("delivery"))
+        .collect();
     assert_eq!(
-        kinds(&events)[kinds(&events).len() - 3..],
+        states[states.len() - 3..],
         ["heartbeat", "run_ended:failure", "down:exit_status"]
     );
 
