@@ -54,6 +54,28 @@ fn machine(c: &mut Criterion) {
             )
         })
     });
+    // The push path's steady state: an `up` heartbeat to an `up` monitor.
+    let up = {
+        let mut state = monitor();
+        let first = decide(
+            &state,
+            Command::Heartbeat(heartbeat()),
+            Timestamp::from_millis(1_800_000_000_500),
+        );
+        for stamped in first {
+            apply(&mut state, 1, stamped.at, &stamped.event);
+        }
+        state
+    };
+    group.bench_function("decide_heartbeat_when_up", |b| {
+        b.iter(|| {
+            decide(
+                black_box(&up),
+                Command::Heartbeat(heartbeat()),
+                Timestamp::from_millis(1_800_000_001_000),
+            )
+        })
+    });
     group.bench_function("decide_and_apply_heartbeat", |b| {
         b.iter_batched_ref(
             monitor,
@@ -206,6 +228,16 @@ fn registry(c: &mut Criterion) {
             registry
                 .directory()
                 .by_token(&token)
+                .map(|handle| handle.id)
+        })
+    });
+    // What the push ingress does: the URL's text straight to its key.
+    group.bench_function("lookup_token_text", |b| {
+        b.iter(|| {
+            next = (next + 1) % tokens.len();
+            registry
+                .directory()
+                .by_token_text(black_box(&tokens[next]))
                 .map(|handle| handle.id)
         })
     });
