@@ -9,6 +9,22 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::{Instant, sleep};
 
+/// An SMTP server printing every message it receives, on a port of the kernel's
+/// choosing, which it prints first as `LISTENING <port>`.
+const SMTP_SERVER: &str = r#"
+import asyncio, sys
+from aiosmtpd.handlers import Debugging
+from aiosmtpd.smtp import SMTP
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(Debugging(sys.stdout)), "127.0.0.1", 0)
+    print("LISTENING", server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"#;
+
 pub struct SmtpSink {
     pub port: u16,
     output: Arc<Mutex<String>>,
@@ -17,20 +33,11 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
-        // aiosmtpd binds the port itself, so find a free one first.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("find a free port")
-            .port();
+        // aiosmtpd's SMTP protocol with its Debugging handler (what `python3 -m aiosmtpd
+        // -n` runs), on a port the kernel picks and the script prints: choosing a free
+        // port first and handing it over races the other tests' listeners.
         let mut child = tokio::process::Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-            ])
+            .args(["-u", "-c", SMTP_SERVER])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -62,10 +69,16 @@ impl SmtpSink {
             });
         }
         let deadline = Instant::now() + Duration::from_secs(15);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
+        let port = loop {
+            let port = output
+                .lock()
+                .unwrap()
+                .lines()
+                .find_map(|line| line.strip_prefix("LISTENING "))
+                .map(|port| port.trim().parse::<u16>().expect("a port number"));
+            if let Some(port) = port {
+                break port;
+            }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
                     "aiosmtpd exited ({status}); is it installed? (pip install aiosmtpd; scripts/test.sh does)\n{}",
@@ -77,7 +90,7 @@ impl SmtpSink {
                 "aiosmtpd did not start listening"
             );
             sleep(Duration::from_millis(50)).await;
-        }
+        };
         SmtpSink {
             port,
             output,
