@@ -108,6 +108,30 @@ async fn request(
     (status, body)
 }
 
+/// A push with a `text/plain` body (a job's output) from inside the namespace: the
+/// status.
+async fn push_text(pid: u32, base: &str, path: &str, text: &str) -> u16 {
+    let output = in_namespace_of(pid, "curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(["-H", "Content-Type: text/plain", "--data-binary", text])
+        .arg(format!("{base}{path}"))
+        .output()
+        .await
+        .expect("run curl through nsenter");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("a status code")
+}
+
 /// Creates something through the API (201) and answers it.
 async fn create(pid: u32, base: &str, path: &str, body: Value) -> Value {
     let (status, answer) = request(pid, base, "POST", path, Some(&body)).await;
@@ -145,6 +169,8 @@ struct Seeded {
     monitor: String,
     monitor_to_delete: String,
     push_token: String,
+    ping_key: String,
+    slug: String,
     channel: String,
     channel_to_delete: String,
     badge: String,
@@ -188,27 +214,68 @@ async fn seed(pid: u32, base: &str) -> Seeded {
     )
     .await;
     // A history with every kind of state change: down (an alert, a failed delivery),
-    // up again, and a heartbeat with a message and a value.
+    // up again, a heartbeat with a message and a value, a job's runs (a start, a log,
+    // an end with an exit status and output, a failure counted below the threshold),
+    // and a run left open.
     let token = text(&monitor, "push_token");
-    for query in ["status=down&msg=disk%20full", "status=up&value=42"] {
-        let (status, body) = request(
-            pid,
-            base,
-            "POST",
-            &format!("/api/push/{token}?{query}"),
-            None,
-        )
-        .await;
-        assert_eq!(status, 200, "push {query}: {body}");
+    let rid = "0b6f3a52-1c4d-4e8f-9a7b-2c3d4e5f6a71";
+    for (query, output) in [
+        ("status=down&msg=disk%20full", None),
+        ("status=up&value=42", None),
+        (&*format!("kind=start&rid={rid}"), None),
+        ("kind=log&msg=halfway", Some("copied 3 of 5\n")),
+        (&*format!("exit=3&rid={rid}"), Some("ERROR: disk full\n")),
+        ("exit=0", None),
+        ("kind=start", None),
+    ] {
+        let path = format!("/api/push/{token}?{query}");
+        let status = match output {
+            Some(output) => push_text(pid, base, &path, output).await,
+            None => request(pid, base, "POST", &path, None).await.0,
+        };
+        assert_eq!(status, 200, "push {query}");
     }
-    // Pushes go to a monitor of their own: schemathesis rotates the other's token.
+    let id = text(&monitor, "id");
+    let (status, body) = request(
+        pid,
+        base,
+        "PATCH",
+        &format!("/api/monitors/{id}"),
+        Some(&json!({"failure_threshold": 2, "max_runtime_seconds": 7200})),
+    )
+    .await;
+    assert_eq!(status, 200, "PATCH: {body}");
+    let (status, body) = request(
+        pid,
+        base,
+        "POST",
+        &format!("/api/push/{token}?status=down"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "a counted failure: {body}");
+    // A cron monitor with maintenance windows, one of them on now, shown in the list.
+    create(
+        pid,
+        base,
+        "/api/monitors",
+        json!({"name": "nightly", "schedule": "30 2 * * *", "timezone": "Europe/Paris",
+               "grace_seconds": 1800, "min_runtime_seconds": 60, "realert_every_seconds": 3600,
+               "maintenance": [{"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z"},
+                               {"cron": "0 1 * * 0", "duration_seconds": 10800}]}),
+    )
+    .await;
+    // Pushes and pings go to a monitor of their own: schemathesis rotates the other's
+    // token. Its slug names it in slug ping URLs.
     let pushed = create(
         pid,
         base,
         "/api/monitors",
-        json!({"name": "pushed", "timeout_seconds": 3600}),
+        json!({"name": "pushed", "timeout_seconds": 3600, "slug": "pushed-job"}),
     )
     .await;
+    let (status, settings) = request(pid, base, "GET", "/api/settings", None).await;
+    assert_eq!(status, 200, "settings: {settings}");
     let badge = create(
         pid,
         base,
@@ -248,6 +315,8 @@ async fn seed(pid: u32, base: &str) -> Seeded {
         monitor: text(&monitor, "id"),
         monitor_to_delete: text(&monitor_to_delete, "id"),
         push_token: text(&pushed, "push_token"),
+        ping_key: text(&settings, "ping_key"),
+        slug: text(&pushed, "slug"),
         channel: text(&channel, "id"),
         channel_to_delete: text(&channel_to_delete, "id"),
         badge: text(&badge, "id"),
@@ -309,6 +378,19 @@ fn config(seeded: &Seeded) -> String {
     text += &operation(
         "include-path = \"/api/push/{token}\"",
         format!("token = \"{}\"", seeded.push_token),
+    );
+    for path in ["/ping/{token}", "/ping/{token}/{action}"] {
+        text += &operation(
+            &format!("include-path = \"{path}\""),
+            format!("token = \"{}\"", seeded.push_token),
+        );
+    }
+    text += &operation(
+        "include-path = \"/ping/{ping_key}/{slug}/{action}\"",
+        format!(
+            "ping_key = \"{}\", slug = \"{}\"",
+            seeded.ping_key, seeded.slug
+        ),
     );
     text += &operation(
         "include-path = \"/badge/{key}.json\"",
