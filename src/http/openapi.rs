@@ -1,5 +1,6 @@
 //! The OpenAPI description of the HTTP API (`docs/api.md`, "OpenAPI"): the push, the
-//! management API, the JSON badge and the health endpoints, served at
+//! Healthchecks-compatible ping URLs, the management API with the settings, the JSON
+//! badge and the health endpoints, served at
 //! `GET /api/openapi.json` (no authentication: it holds no secret) and committed as
 //! `docs/openapi.json`.
 //!
@@ -7,9 +8,10 @@
 //! are declared here as types deriving `ToSchema`, one per object of `docs/api.md`,
 //! each closed (`additionalProperties: false`), and the operations as `#[utoipa::path]`
 //! items. Two tests keep this true: `tests/it/openapi.rs` checks that every route the
-//! router serves under `/api/`, the badge and the health routes is here with the
-//! methods it answers and nothing more, and `tests/it/contract.rs` runs schemathesis
-//! against the real server, which fails on any answer these schemas do not describe.
+//! router serves under `/api/` and `/ping/`, the badge and the health routes is here
+//! with the methods it answers and nothing more, and `tests/it/contract.rs` runs
+//! schemathesis against the real server, which fails on any answer these schemas do
+//! not describe.
 
 use std::sync::LazyLock;
 
@@ -982,9 +984,9 @@ pub struct Incident {
     pub started_at: String,
     #[schema(required = true, format = DateTime)]
     pub ended_at: Option<String>,
-    /// `up` or `paused`; null while it lasts.
+    /// The state it ended in (`up` or `paused`); null while it lasts.
     #[schema(required = true)]
-    pub ended_by: Option<String>,
+    pub ended_by: Option<MonitorStatus>,
     pub duration_seconds: f64,
     /// What put it down.
     #[schema(required = true)]

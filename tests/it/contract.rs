@@ -9,7 +9,7 @@
 //! --net`, as root, as CI is), and so do the requests (`nsenter`): generated channels
 //! and alerts name arbitrary hosts, and none of that may leave the machine.
 //!
-//! The run is bounded by `--max-examples` (about 1,500 requests in all) and a hard
+//! The run is bounded by `--max-examples` (about 2,500 requests in all) and a hard
 //! timeout. A seed other than the fixed one explores further:
 //! `SCHEMATHESIS_SEED=<n> cargo test --test it contract::`.
 
