@@ -181,6 +181,7 @@ const ANSWERS: &[(&str, &str)] = &[
 impl Modify for CommonAnswers {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
+        event_by_kind(components);
         components.add_security_scheme(
             BEARER,
             SecurityScheme::Http(
@@ -240,6 +241,148 @@ impl Modify for CommonAnswers {
                 add_common_answers(operation);
             }
         }
+    }
+}
+
+/// The configuration a `created` or `updated` event carries.
+const CONFIG_FIELDS: &[&str] = &[
+    "name",
+    "timeout_seconds",
+    "interval_seconds",
+    "channels",
+    "tags",
+    "key",
+    "slug",
+    "schedule",
+    "timezone",
+    "grace_seconds",
+    "max_runtime_seconds",
+    "min_runtime_seconds",
+    "failure_threshold",
+    "recovery_threshold",
+    "realert_every_seconds",
+    "maintenance",
+];
+
+/// Each event kind with the fields it always has besides `seq`, `at` and `kind`
+/// (`api::event_json`), and those of them that are never null in it.
+const EVENT_KINDS: &[(&str, &[&str], &[&str])] = &[
+    ("created", CONFIG_FIELDS, &[]),
+    ("updated", CONFIG_FIELDS, &[]),
+    ("token_rotated", &[], &[]),
+    ("heartbeat", &["status", "msg", "value"], &[]),
+    ("down", &["reason"], &["reason"]),
+    ("up", &["reason"], &["reason"]),
+    ("paused", &[], &[]),
+    ("resumed", &[], &[]),
+    (
+        "delivery",
+        &["channel", "alert_seq", "result", "attempts", "error"],
+        &[],
+    ),
+    ("run_started", &["rid", "msg", "output", "dropped_run"], &[]),
+    (
+        "run_ended",
+        &[
+            "rid",
+            "started_at",
+            "outcome",
+            "reason",
+            "exit_status",
+            "output",
+        ],
+        &[],
+    ),
+    ("log", &["rid", "msg", "output"], &[]),
+    ("run_overran", &["rid", "started_at"], &["started_at"]),
+    ("failure_counted", &["reason", "count"], &["reason"]),
+    ("success_counted", &["count"], &[]),
+    ("reminder", &["reason"], &["reason"]),
+    ("alert_suppressed", &["alert", "reason"], &["reason"]),
+    ("alert_released", &["alert", "reason"], &["reason"]),
+];
+
+/// The Event schema as one closed object per kind (`oneOf`), each with exactly the
+/// fields of its kind, all present, from the schemas of the fields as [`Event`]
+/// declares them.
+fn event_by_kind(components: &mut utoipa::openapi::Components) {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    let Some(RefOr::T(Schema::Object(flat))) = components.schemas.get("Event") else {
+        return;
+    };
+    let mut one_of = OneOfBuilder::new().description(Some(
+        "The Event object (`docs/api.md`, \"The Event object\"): `seq`, `at` and `kind`, and \
+         the fields of its kind",
+    ));
+    for (kind, fields, never_null) in EVENT_KINDS {
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .title(Some(*kind))
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
+        for field in ["seq", "at"] {
+            if let Some(schema) = flat.properties.get(field) {
+                object = object.property(field, schema.clone()).required(field);
+            }
+        }
+        object = object
+            .property(
+                "kind",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([*kind])),
+            )
+            .required("kind");
+        for field in *fields {
+            let Some(schema) = flat.properties.get(*field) else {
+                continue;
+            };
+            let schema = if never_null.contains(field) {
+                without_null(schema.clone())
+            } else {
+                schema.clone()
+            };
+            object = object.property(*field, schema).required(*field);
+        }
+        one_of = one_of.item(object);
+    }
+    components
+        .schemas
+        .insert("Event".to_owned(), RefOr::T(Schema::OneOf(one_of.build())));
+}
+
+/// A nullable schema as utoipa writes one (`oneOf` of it and null, or a type list
+/// with null) without the null.
+fn without_null(
+    schema: RefOr<utoipa::openapi::schema::Schema>,
+) -> RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    match schema {
+        RefOr::T(Schema::OneOf(mut one_of)) => {
+            one_of.items.retain(|item| {
+                !matches!(item, RefOr::T(Schema::Object(object))
+                    if object.schema_type == SchemaType::Type(Type::Null))
+            });
+            match one_of.items.as_slice() {
+                [only] => only.clone(),
+                _ => RefOr::T(Schema::OneOf(one_of)),
+            }
+        }
+        RefOr::T(Schema::Object(mut object)) => {
+            if let SchemaType::Array(types) = &object.schema_type {
+                let kept: Vec<Type> = types
+                    .iter()
+                    .filter(|kind| **kind != Type::Null)
+                    .cloned()
+                    .collect();
+                if let [only] = kept.as_slice() {
+                    object.schema_type = SchemaType::Type(only.clone());
+                }
+            }
+            RefOr::T(Schema::Object(object))
+        }
+        other => other,
     }
 }
 
@@ -2052,4 +2195,48 @@ mod paths {
             content_type = "text/plain", body = String))
     )]
     fn metrics() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Event schema has one branch per kind `EventKind` names, and every field
+    /// `Event` declares belongs to some kind: a kind or field added to one and not the
+    /// other would leave the document describing events the server does not send, or
+    /// refusing ones it does.
+    #[test]
+    fn every_event_kind_and_field_is_in_a_branch_of_the_event_schema() {
+        let document: serde_json::Value =
+            serde_json::from_str(document()).expect("the document is JSON");
+        let schemas = &document["components"]["schemas"];
+        let kinds: Vec<&str> = schemas["EventKind"]["enum"]
+            .as_array()
+            .expect("EventKind's values")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        let branches: Vec<&str> = schemas["Event"]["oneOf"]
+            .as_array()
+            .expect("Event's branches")
+            .iter()
+            .filter_map(|branch| branch["properties"]["kind"]["enum"][0].as_str())
+            .collect();
+        assert_eq!(branches, kinds);
+        let used: std::collections::BTreeSet<String> = EVENT_KINDS
+            .iter()
+            .flat_map(|(_, fields, _)| fields.iter().copied())
+            .chain(["seq", "at", "kind"])
+            .map(str::to_owned)
+            .collect();
+        let flat = serde_json::to_value(<Event as utoipa::PartialSchema>::schema())
+            .expect("Event's schema as JSON");
+        let declared: std::collections::BTreeSet<String> = flat["properties"]
+            .as_object()
+            .expect("Event's properties")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(used, declared);
+    }
 }
