@@ -1752,16 +1752,16 @@ mod paths {
     /// Ping: an action, or a slug URL
     ///
     /// `/ping/{token}/start`, `/fail`, `/log` or `/{0-255}` (an exit status: 0 a
-    /// success, 1 to 255 a failure); or, when `{token}` has a ping key's shape and
-    /// `{action}` is none of these, `/ping/{ping_key}/{slug}`: a success of the
-    /// monitor with that slug. GET, HEAD and POST alike; a POST's body is the run's
+    /// success, 1 to 255 a failure; any other number is a 400); or, when `{token}`
+    /// has a ping key's shape and `{action}` is neither an action nor a number,
+    /// `/ping/{ping_key}/{slug}`: a success of the monitor with that slug. GET, HEAD and POST alike; a POST's body is the run's
     /// output.
     #[utoipa::path(
         get, path = "/ping/{token}/{action}", tag = "push", operation_id = "ping_action_get",
         params(
             ("token" = String, Path, description = "The monitor's push token, or the ping key"),
             ("action" = String, Path, min_length = 1, description = "`start`, `fail`, `log` or \
-                an exit status from 0 to 255; after a ping key, a slug"),
+                an exit status from 0 to 255; after a ping key, a slug that is not a number"),
             ("rid" = Option<uuid::Uuid>, Query, description = "The run id, any UUID"),
             ("create" = Option<String>, Query, description = "`1` on a slug URL: create the \
                 monitor of an unknown slug (with `--ping-auto-create`)"),
