@@ -1,5 +1,6 @@
 //! The OpenAPI description of the HTTP API (`docs/api.md`, "OpenAPI"): the push, the
-//! management API, the JSON badge and the health endpoints, served at
+//! Healthchecks-compatible ping URLs, the management API with the settings, the JSON
+//! badge and the health endpoints, served at
 //! `GET /api/openapi.json` (no authentication: it holds no secret) and committed as
 //! `docs/openapi.json`.
 //!
@@ -7,9 +8,10 @@
 //! are declared here as types deriving `ToSchema`, one per object of `docs/api.md`,
 //! each closed (`additionalProperties: false`), and the operations as `#[utoipa::path]`
 //! items. Two tests keep this true: `tests/it/openapi.rs` checks that every route the
-//! router serves under `/api/`, the badge and the health routes is here with the
-//! methods it answers and nothing more, and `tests/it/contract.rs` runs schemathesis
-//! against the real server, which fails on any answer these schemas do not describe.
+//! router serves under `/api/` and `/ping/`, the badge and the health routes is here
+//! with the methods it answers and nothing more, and `tests/it/contract.rs` runs
+//! schemathesis against the real server, which fails on any answer these schemas do
+//! not describe.
 
 use std::sync::LazyLock;
 
@@ -99,6 +101,11 @@ async fn serve() -> Response {
         paths::list_keys,
         paths::create_key,
         paths::revoke_key,
+        paths::ping_get,
+        paths::ping_action_get,
+        paths::ping_slug_get,
+        paths::get_settings,
+        paths::rotate_ping_key,
         paths::openapi_document,
         paths::badge_json,
         paths::healthz,
@@ -110,15 +117,18 @@ async fn serve() -> Response {
         EventList, UptimeWindow, UptimeAnswer, Incident, IncidentList, Channel, ChannelList,
         ChannelFields, WebhookFields, ChatFields, EmailFields, ChannelPatch, Badge, BadgeList, BadgeFields, StatusPage,
         StatusPageList, StatusPageFields, StatusPagePatch, ApiKey, ApiKeyList, NewApiKey,
-        ApiKeyFields, PushBody, PushForm, ShieldsBadge, Health,
+        ApiKeyFields, PushBody, PushForm, ShieldsBadge, Health, Settings,
     )),
     modifiers(&CommonAnswers),
     tags(
-        (name = "push", description = "Heartbeats: docs/push.md"),
+        (name = "push", description = "Heartbeats and jobs' signals: docs/push.md, and the \
+            Healthchecks-compatible ping URLs (docs/api.md, \"Ping URLs\")"),
         (name = "monitors", description = "Monitors, their history, uptime and incidents"),
         (name = "channels", description = "Where alerts go"),
         (name = "publications", description = "Badges and status pages"),
         (name = "keys", description = "API keys (admin token only)"),
+        (name = "settings", description = "The ping key and the ping URLs' settings (admin \
+            token only)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]
@@ -145,7 +155,8 @@ const ANSWERS: &[(&str, &str)] = &[
     ),
     (
         "Forbidden",
-        "A read key asking to change something, or any key on `/api/keys`",
+        "A read key asking to change something, or any key on `/api/keys` or \
+         `/api/settings`",
     ),
     (
         "NotFound",
@@ -170,6 +181,7 @@ const ANSWERS: &[(&str, &str)] = &[
 impl Modify for CommonAnswers {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
+        event_by_kind(components);
         components.add_security_scheme(
             BEARER,
             SecurityScheme::Http(
@@ -211,6 +223,11 @@ impl Modify for CommonAnswers {
         {
             body.required = Some(utoipa::openapi::Required::False);
         }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path.starts_with("/ping/") {
+                ping_operations(item);
+            }
+        }
         for item in openapi.paths.paths.values_mut() {
             for operation in [
                 &mut item.get,
@@ -225,6 +242,195 @@ impl Modify for CommonAnswers {
             }
         }
     }
+}
+
+/// The configuration a `created` or `updated` event carries.
+const CONFIG_FIELDS: &[&str] = &[
+    "name",
+    "timeout_seconds",
+    "interval_seconds",
+    "channels",
+    "tags",
+    "key",
+    "slug",
+    "schedule",
+    "timezone",
+    "grace_seconds",
+    "max_runtime_seconds",
+    "min_runtime_seconds",
+    "failure_threshold",
+    "recovery_threshold",
+    "realert_every_seconds",
+    "maintenance",
+];
+
+/// Each event kind with the fields it always has besides `seq`, `at` and `kind`
+/// (`api::event_json`), and those of them that are never null in it.
+const EVENT_KINDS: &[(&str, &[&str], &[&str])] = &[
+    ("created", CONFIG_FIELDS, &[]),
+    ("updated", CONFIG_FIELDS, &[]),
+    ("token_rotated", &[], &[]),
+    ("heartbeat", &["status", "msg", "value"], &[]),
+    ("down", &["reason"], &["reason"]),
+    ("up", &["reason"], &["reason"]),
+    ("paused", &[], &[]),
+    ("resumed", &[], &[]),
+    (
+        "delivery",
+        &["channel", "alert_seq", "result", "attempts", "error"],
+        &[],
+    ),
+    ("run_started", &["rid", "msg", "output", "dropped_run"], &[]),
+    (
+        "run_ended",
+        &[
+            "rid",
+            "started_at",
+            "outcome",
+            "reason",
+            "exit_status",
+            "output",
+        ],
+        &[],
+    ),
+    ("log", &["rid", "msg", "output"], &[]),
+    ("run_overran", &["rid", "started_at"], &["started_at"]),
+    ("failure_counted", &["reason", "count"], &["reason"]),
+    ("success_counted", &["count"], &[]),
+    ("reminder", &["reason"], &["reason"]),
+    ("alert_suppressed", &["alert", "reason"], &["reason"]),
+    ("alert_released", &["alert", "reason"], &["reason"]),
+];
+
+/// The Event schema as one closed object per kind (`oneOf`), each with exactly the
+/// fields of its kind, all present, from the schemas of the fields as [`Event`]
+/// declares them.
+fn event_by_kind(components: &mut utoipa::openapi::Components) {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    let Some(RefOr::T(Schema::Object(flat))) = components.schemas.get("Event") else {
+        return;
+    };
+    let mut one_of = OneOfBuilder::new().description(Some(
+        "The Event object (`docs/api.md`, \"The Event object\"): `seq`, `at` and `kind`, and \
+         the fields of its kind",
+    ));
+    for (kind, fields, never_null) in EVENT_KINDS {
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .title(Some(*kind))
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
+        for field in ["seq", "at"] {
+            if let Some(schema) = flat.properties.get(field) {
+                object = object.property(field, schema.clone()).required(field);
+            }
+        }
+        object = object
+            .property(
+                "kind",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([*kind])),
+            )
+            .required("kind");
+        for field in *fields {
+            let Some(schema) = flat.properties.get(*field) else {
+                continue;
+            };
+            let schema = if never_null.contains(field) {
+                without_null(schema.clone())
+            } else {
+                schema.clone()
+            };
+            object = object.property(*field, schema).required(*field);
+        }
+        one_of = one_of.item(object);
+    }
+    components
+        .schemas
+        .insert("Event".to_owned(), RefOr::T(Schema::OneOf(one_of.build())));
+}
+
+/// A nullable schema as utoipa writes one (`oneOf` of it and null, or a type list
+/// with null) without the null.
+fn without_null(
+    schema: RefOr<utoipa::openapi::schema::Schema>,
+) -> RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    match schema {
+        RefOr::T(Schema::OneOf(mut one_of)) => {
+            one_of.items.retain(|item| {
+                !matches!(item, RefOr::T(Schema::Object(object))
+                    if object.schema_type == SchemaType::Type(Type::Null))
+            });
+            match one_of.items.as_slice() {
+                [only] => only.clone(),
+                _ => RefOr::T(Schema::OneOf(one_of)),
+            }
+        }
+        RefOr::T(Schema::Object(mut object)) => {
+            if let SchemaType::Array(types) = &object.schema_type {
+                let kept: Vec<Type> = types
+                    .iter()
+                    .filter(|kind| **kind != Type::Null)
+                    .cloned()
+                    .collect();
+                if let [only] = kept.as_slice() {
+                    object.schema_type = SchemaType::Type(only.clone());
+                }
+            }
+            RefOr::T(Schema::Object(object))
+        }
+        other => other,
+    }
+}
+
+/// A ping route's operations from its `get`: the `Ping-Body-Limit` header on every
+/// answer, and the same operation as a `post` whose optional body is the run's output.
+fn ping_operations(item: &mut utoipa::openapi::path::PathItem) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{ContentBuilder, Required, header::HeaderBuilder};
+    let Some(get) = item.get.as_mut() else {
+        return;
+    };
+    for response in get.responses.responses.values_mut() {
+        if let RefOr::T(response) = response {
+            response.headers.insert(
+                "Ping-Body-Limit".to_owned(),
+                RefOr::T(
+                    HeaderBuilder::new()
+                        .schema(Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::Integer)
+                                .minimum(Some(0)),
+                        ))
+                        .description(Some(
+                            "How many bytes of a ping's body are kept (`--ping-body-limit`)",
+                        ))
+                        .build(),
+                ),
+            );
+        }
+    }
+    let mut post = get.clone();
+    post.operation_id = post.operation_id.map(|id| id.replace("_get", "_post"));
+    post.request_body = Some(RefOr::T(
+        utoipa::openapi::request_body::RequestBodyBuilder::new()
+            .description(Some(
+                "Optional, of any type: the run's output, its first `Ping-Body-Limit` bytes \
+                 kept (invalid UTF-8 replaced)",
+            ))
+            .content(
+                "text/plain",
+                ContentBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build(),
+            )
+            .required(Some(Required::False))
+            .build(),
+    ));
+    item.post = Some(post);
 }
 
 fn add_common_answers(operation: &mut Operation) {
@@ -318,8 +524,12 @@ pub struct Monitor {
     pub id: String,
     pub name: String,
     pub status: MonitorStatus,
-    pub timeout_seconds: u32,
-    pub interval_seconds: u32,
+    /// Null for a monitor timed by a schedule.
+    #[schema(required = true, minimum = 1, maximum = 31_536_000)]
+    pub timeout_seconds: Option<u32>,
+    /// Null for a monitor timed by a schedule.
+    #[schema(required = true, minimum = 1, maximum = 31_536_000)]
+    pub interval_seconds: Option<u32>,
     /// The push URL's secret; null for a read key.
     #[schema(required = true)]
     pub push_token: Option<String>,
@@ -339,6 +549,60 @@ pub struct Monitor {
     pub last_msg: Option<String>,
     #[schema(required = true)]
     pub last_value: Option<f64>,
+    /// The cron pattern; null without a schedule.
+    #[schema(required = true)]
+    pub schedule: Option<String>,
+    /// The schedule's IANA zone; null without a schedule.
+    #[schema(required = true)]
+    pub timezone: Option<String>,
+    /// Null without a schedule.
+    #[schema(required = true, minimum = 1, maximum = 31_536_000)]
+    pub grace_seconds: Option<u32>,
+    /// Null: off.
+    #[schema(required = true, minimum = 1, maximum = 31_536_000)]
+    pub max_runtime_seconds: Option<u32>,
+    /// Null: off.
+    #[schema(required = true, minimum = 1, maximum = 31_536_000)]
+    pub min_runtime_seconds: Option<u32>,
+    #[schema(minimum = 1, maximum = 1000)]
+    pub failure_threshold: u32,
+    #[schema(minimum = 1, maximum = 1000)]
+    pub recovery_threshold: u32,
+    /// Null: no reminders.
+    #[schema(required = true, minimum = 1, maximum = 31_536_000)]
+    pub realert_every_seconds: Option<u32>,
+    #[schema(max_items = 16)]
+    pub maintenance: Vec<MaintenanceWindow>,
+    /// When the job is next expected; null while `down` or `paused`.
+    #[schema(required = true, format = DateTime)]
+    pub next_due_at: Option<String>,
+    /// When the monitor fails (or counts a failure) if nothing comes; null while
+    /// `down` or `paused`.
+    #[schema(required = true, format = DateTime)]
+    pub next_deadline_at: Option<String>,
+    #[schema(required = true, format = DateTime)]
+    pub last_success_at: Option<String>,
+    /// The newest open run.
+    #[schema(required = true)]
+    pub current_run: Option<CurrentRun>,
+    /// Runs started and not ended.
+    #[schema(minimum = 0, maximum = 16)]
+    pub open_runs: u32,
+    /// The newest run that ended.
+    #[schema(required = true)]
+    pub last_run: Option<LastRun>,
+    /// The count toward `failure_threshold`.
+    pub consecutive_failures: u32,
+    /// The count toward `recovery_threshold`.
+    pub consecutive_successes: u32,
+    /// While `down`: the rule that put it there.
+    #[schema(required = true)]
+    pub down_reason: Option<DownReason>,
+    /// Whether a maintenance window is on now.
+    pub in_maintenance: bool,
+    /// When the current maintenance ends.
+    #[schema(required = true, format = DateTime)]
+    pub maintenance_until: Option<String>,
     /// Present only when the monitor has tags.
     #[serde(default)]
     #[schema(nullable = false)]
@@ -347,6 +611,130 @@ pub struct Monitor {
     #[serde(default)]
     #[schema(nullable = false)]
     pub key: Option<String>,
+    /// Present only when the monitor has a slug.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub slug: Option<String>,
+}
+
+/// Why a monitor went down (`docs/states.md`).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DownReason {
+    Timeout,
+    Schedule,
+    Manual,
+    ExitStatus,
+    MaxRuntime,
+    TooFast,
+}
+
+/// Why a run failed: a `fail`, a non-zero exit status, or an end sooner than
+/// `min_runtime_seconds`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    Manual,
+    ExitStatus,
+    TooFast,
+}
+
+/// How a run ended.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    Success,
+    Failure,
+}
+
+/// A maintenance window as a monitor shows it: one-off, or recurring.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum MaintenanceWindow {
+    Once(OnceWindow),
+    Recurring(RecurringWindow),
+}
+
+/// A one-off maintenance window.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnceWindow {
+    #[schema(format = DateTime)]
+    pub start: String,
+    /// After `start`.
+    #[schema(format = DateTime)]
+    pub end: String,
+}
+
+/// A maintenance window starting at each time of a cron pattern.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecurringWindow {
+    #[schema(min_length = 1, max_length = 200)]
+    pub cron: String,
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub duration_seconds: u32,
+    /// An IANA zone.
+    pub timezone: String,
+}
+
+/// A maintenance window in a body: `{"start", "end"}` or `{"cron",
+/// "duration_seconds", "timezone"?}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum MaintenanceWindowFields {
+    Once(OnceWindow),
+    Recurring(RecurringWindowFields),
+}
+
+/// A recurring maintenance window in a body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecurringWindowFields {
+    /// A cron pattern as for `schedule`.
+    #[schema(min_length = 1, max_length = 200)]
+    pub cron: String,
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub duration_seconds: u32,
+    /// An IANA zone; `UTC` when absent or null.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// A monitor's newest open run.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CurrentRun {
+    /// The run id its start gave, or null.
+    #[schema(required = true, value_type = Option<uuid::Uuid>)]
+    pub rid: Option<String>,
+    #[schema(format = DateTime)]
+    pub started_at: String,
+    /// Whether it passed `max_runtime_seconds`.
+    pub overran: bool,
+}
+
+/// A monitor's newest run that ended.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LastRun {
+    /// Null for an end with no start.
+    #[schema(required = true, format = DateTime)]
+    pub started_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub ended_at: String,
+    /// Null without a start.
+    #[schema(required = true, minimum = 0)]
+    pub duration_ms: Option<u64>,
+    #[schema(required = true, minimum = 0, maximum = 255)]
+    pub exit_status: Option<u8>,
+    pub outcome: RunOutcome,
+    /// For a failure; null for a success.
+    #[schema(required = true)]
+    pub reason: Option<FailureReason>,
+    /// The output's last 1,024 bytes, `…` first when cut.
+    #[schema(required = true)]
+    pub output_excerpt: Option<String>,
 }
 
 /// `GET /api/monitors`.
@@ -356,8 +744,12 @@ pub struct MonitorList {
     pub monitors: Vec<Monitor>,
 }
 
-/// The body of `POST /api/monitors`. Integers are JSON numbers without a fraction;
-/// `interval_seconds` must not be greater than `timeout_seconds`.
+/// The body of `POST /api/monitors` (`docs/api.md`, "Monitor fields"). Integers are
+/// JSON numbers without a fraction. A monitor is timed by `timeout_seconds` or by a
+/// `schedule`, never both: `timeout_seconds` is required unless `schedule` is given,
+/// `timeout_seconds` and `interval_seconds` are refused with one, `timezone` and
+/// `grace_seconds` without one; `interval_seconds` must not be greater than
+/// `timeout_seconds`, nor `min_runtime_seconds` at least `max_runtime_seconds`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorFields {
@@ -369,8 +761,10 @@ pub struct MonitorFields {
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
     )]
     pub name: String,
+    /// Required unless `schedule` is given (null counts as absent).
+    #[serde(default)]
     #[schema(minimum = 1, maximum = 31_536_000)]
-    pub timeout_seconds: u32,
+    pub timeout_seconds: Option<u32>,
     /// Defaults to `timeout_seconds` (also when null).
     #[serde(default)]
     #[schema(minimum = 1, maximum = 31_536_000)]
@@ -383,31 +777,123 @@ pub struct MonitorFields {
     #[serde(default)]
     #[schema(schema_with = nullable_tags)]
     pub tags: Option<Vec<String>>,
+    /// A cron pattern of 5 fields, or `@yearly`, `@monthly`, `@weekly`, `@daily`,
+    /// `@hourly`, firing at least once a year; null: none.
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub schedule: Option<String>,
+    /// An IANA zone name (`Europe/Paris`), `UTC` by default; only with a schedule.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// 3600 by default; only with a schedule.
+    #[serde(default)]
+    #[schema(nullable = false, minimum = 1, maximum = 31_536_000)]
+    pub grace_seconds: Option<u32>,
+    /// Null: off (the default).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub max_runtime_seconds: Option<u32>,
+    /// Null: off (the default).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub min_runtime_seconds: Option<u32>,
+    /// 1 by default.
+    #[serde(default)]
+    #[schema(nullable = false, minimum = 1, maximum = 1000)]
+    pub failure_threshold: Option<u32>,
+    /// 1 by default.
+    #[serde(default)]
+    #[schema(nullable = false, minimum = 1, maximum = 1000)]
+    pub recovery_threshold: Option<u32>,
+    /// Null: no reminders (the default).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub realert_every_seconds: Option<u32>,
+    /// Null: none.
+    #[serde(default)]
+    #[schema(max_items = 16)]
+    pub maintenance: Option<Vec<MaintenanceWindowFields>>,
+    /// 1 to 100 of `a-z`, `0-9` and `-`, unique among monitors; null: none.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9-]+$")]
+    pub slug: Option<String>,
+    /// A token brought from another tool: 22 base64url characters, or 16 to 128 of
+    /// `A–Z a–z 0–9 - _ . ~` with at least 64 bits of estimated randomness, unique;
+    /// null: a random one.
+    #[serde(default)]
+    #[schema(min_length = 16, max_length = 128, pattern = "^[A-Za-z0-9._~-]+$")]
+    pub push_token: Option<String>,
 }
 
-/// The body of `PATCH /api/monitors/{id}`: only the fields given change; null leaves
-/// a field unchanged.
+/// The body of `PATCH /api/monitors/{id}`: only the fields given change (see
+/// `MonitorFields` for how they go together, checked against the whole
+/// configuration the change leaves).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorPatch {
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 200, nullable = false)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$",
+        nullable = false
+    )]
     pub name: Option<String>,
+    /// Null leaves it unchanged.
     #[serde(default)]
     #[schema(minimum = 1, maximum = 31_536_000)]
     pub timeout_seconds: Option<u32>,
+    /// Null leaves it unchanged.
     #[serde(default)]
     #[schema(minimum = 1, maximum = 31_536_000)]
     pub interval_seconds: Option<u32>,
+    /// Replaces the list; null leaves it unchanged.
     #[serde(default)]
     #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 64)]
     pub channels: Option<Vec<String>>,
+    /// Replaces the list; null leaves it unchanged.
     #[serde(default)]
     #[schema(schema_with = nullable_tags)]
     pub tags: Option<Vec<String>>,
+    /// Null removes the schedule.
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub schedule: Option<String>,
+    /// Null leaves it unchanged.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    #[schema(nullable = false, minimum = 1, maximum = 31_536_000)]
+    pub grace_seconds: Option<u32>,
+    /// Null turns it off.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub max_runtime_seconds: Option<u32>,
+    /// Null turns it off.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub min_runtime_seconds: Option<u32>,
+    #[serde(default)]
+    #[schema(nullable = false, minimum = 1, maximum = 1000)]
+    pub failure_threshold: Option<u32>,
+    #[serde(default)]
+    #[schema(nullable = false, minimum = 1, maximum = 1000)]
+    pub recovery_threshold: Option<u32>,
+    /// Null turns reminders off.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub realert_every_seconds: Option<u32>,
+    /// Replaces the list; null empties it.
+    #[serde(default)]
+    #[schema(max_items = 16)]
+    pub maintenance: Option<Vec<MaintenanceWindowFields>>,
+    /// Null takes the slug away.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9-]+$")]
+    pub slug: Option<String>,
 }
 
-/// What an event records.
+/// What an event records (`docs/api.md`, "The Event object").
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -420,6 +906,48 @@ pub enum EventKind {
     Paused,
     Resumed,
     Delivery,
+    RunStarted,
+    RunEnded,
+    Log,
+    RunOverran,
+    FailureCounted,
+    SuccessCounted,
+    Reminder,
+    AlertSuppressed,
+    AlertReleased,
+}
+
+/// An event's `reason`: why it went down (`down`, `failure_counted`, `reminder`, a
+/// run's failure), or how it came up (`heartbeat`, `first_heartbeat`).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventReason {
+    Timeout,
+    Schedule,
+    Manual,
+    ExitStatus,
+    MaxRuntime,
+    TooFast,
+    Heartbeat,
+    FirstHeartbeat,
+}
+
+/// Which alert a maintenance window held back or released.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertKind {
+    Down,
+    Up,
+}
+
+/// The oldest open run, forgotten by a `run_started` because 16 were open.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DroppedRun {
+    #[schema(required = true, value_type = Option<uuid::Uuid>)]
+    pub rid: Option<String>,
+    #[schema(format = DateTime)]
+    pub started_at: String,
 }
 
 /// The Event object (`docs/api.md`, "The Event object"): `seq`, `at` and `kind`, and
@@ -434,26 +962,30 @@ pub struct Event {
     /// `heartbeat`: `up` or `down`.
     #[serde(default)]
     #[schema(nullable = false)]
-    pub status: Option<String>,
-    /// `heartbeat`: its message.
+    pub status: Option<PushStatus>,
+    /// `heartbeat`, `run_started`, `log`: the message, or null.
     #[serde(default)]
     pub msg: Option<String>,
-    /// `heartbeat`: its value.
+    /// `heartbeat`: its value, or null.
     #[serde(default)]
     pub value: Option<f64>,
-    /// `down`: `timeout` or `manual`; `up`: `heartbeat` or `first_heartbeat`.
+    /// `down`, `failure_counted`, `reminder`: why it failed; `up`: `heartbeat` or
+    /// `first_heartbeat`; `alert_suppressed`, `alert_released`: the alert's;
+    /// `run_ended`: a failure's (`manual`, `exit_status`, `too_fast`), null for a
+    /// success.
     #[serde(default)]
-    #[schema(nullable = false)]
-    pub reason: Option<String>,
-    /// `created`, `updated`: the configuration.
+    pub reason: Option<EventReason>,
+    /// `created`, `updated`: the configuration (as on the Monitor).
     #[serde(default)]
     #[schema(nullable = false)]
     pub name: Option<String>,
+    /// `created`, `updated`: null with a schedule.
     #[serde(default)]
-    #[schema(nullable = false)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
     pub timeout_seconds: Option<u32>,
+    /// `created`, `updated`: null with a schedule.
     #[serde(default)]
-    #[schema(nullable = false)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
     pub interval_seconds: Option<u32>,
     /// `created`, `updated`: channel ids.
     #[serde(default)]
@@ -465,24 +997,94 @@ pub struct Event {
     /// `created`, `updated`: the monitors file's key, or null.
     #[serde(default)]
     pub key: Option<String>,
+    /// `created`, `updated`: the slug, or null.
+    #[serde(default)]
+    pub slug: Option<String>,
+    /// `created`, `updated`: the cron pattern, or null.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// `created`, `updated`: the schedule's zone, or null.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// `created`, `updated`: null without a schedule.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub grace_seconds: Option<u32>,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub max_runtime_seconds: Option<u32>,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub min_runtime_seconds: Option<u32>,
+    #[serde(default)]
+    #[schema(nullable = false, minimum = 1, maximum = 1000)]
+    pub failure_threshold: Option<u32>,
+    #[serde(default)]
+    #[schema(nullable = false, minimum = 1, maximum = 1000)]
+    pub recovery_threshold: Option<u32>,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub realert_every_seconds: Option<u32>,
+    #[serde(default)]
+    #[schema(nullable = false, max_items = 16)]
+    pub maintenance: Option<Vec<MaintenanceWindow>>,
     /// `delivery`: the channel's id.
     #[serde(default)]
     #[schema(value_type = Option<uuid::Uuid>, nullable = false)]
     pub channel: Option<String>,
-    /// `delivery`: the `seq` of the alerted `down` or `up` event.
+    /// `delivery`: the `seq` of the alerted event.
     #[serde(default)]
     #[schema(nullable = false)]
     pub alert_seq: Option<u64>,
     /// `delivery`: `success` or `failure`.
     #[serde(default)]
     #[schema(nullable = false)]
-    pub result: Option<String>,
+    pub result: Option<DeliveryResult>,
     #[serde(default)]
     #[schema(nullable = false)]
     pub attempts: Option<u32>,
     /// `delivery`: why it failed, or null.
     #[serde(default)]
     pub error: Option<String>,
+    /// `run_started`, `run_ended`, `log`, `run_overran`: the run id, or null.
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub rid: Option<String>,
+    /// `run_started`, `run_ended`, `log`: the output kept, or null.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// `run_started`: the run forgotten to make room, or null.
+    #[serde(default)]
+    pub dropped_run: Option<DroppedRun>,
+    /// `run_ended`: the start of the run it ended, or null if none was open;
+    /// `run_overran`: the run's start.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    /// `run_ended`.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub outcome: Option<RunOutcome>,
+    /// `run_ended`: 0 to 255, or null.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 255)]
+    pub exit_status: Option<u8>,
+    /// `failure_counted`, `success_counted`: the count so far.
+    #[serde(default)]
+    #[schema(nullable = false, minimum = 1, maximum = 1000)]
+    pub count: Option<u32>,
+    /// `alert_suppressed`, `alert_released`.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub alert: Option<AlertKind>,
+}
+
+/// A delivery's result.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryResult {
+    Success,
+    Failure,
 }
 
 /// `GET /api/monitors/{id}/events`, newest first.
@@ -525,13 +1127,13 @@ pub struct Incident {
     pub started_at: String,
     #[schema(required = true, format = DateTime)]
     pub ended_at: Option<String>,
-    /// `up` or `paused`; null while it lasts.
+    /// The state it ended in (`up` or `paused`); null while it lasts.
     #[schema(required = true)]
-    pub ended_by: Option<String>,
+    pub ended_by: Option<MonitorStatus>,
     pub duration_seconds: f64,
-    /// `timeout` or `manual`.
+    /// What put it down.
     #[schema(required = true)]
-    pub reason: Option<String>,
+    pub reason: Option<DownReason>,
 }
 
 /// `GET /api/monitors/{id}/incidents`, newest first.
@@ -911,9 +1513,10 @@ pub struct ApiKeyFields {
     pub scope: Option<Scope>,
 }
 
-/// A push's JSON body: any of `status`, `msg`, `value`; null counts as absent, other
-/// fields are ignored. The same parameters may come in the query string, or as a
-/// form ([`PushForm`]).
+/// A push's JSON body: any of `status`, `msg`, `value`, and a job's `kind`, `exit`
+/// and `rid` (`docs/push.md`, "Runs and exit statuses"); null counts as absent,
+/// other fields are ignored. The same parameters may come in the query string, or as
+/// a form ([`PushForm`]).
 #[derive(Deserialize, ToSchema)]
 pub struct PushBody {
     /// `up` (the default) or `down`.
@@ -927,6 +1530,18 @@ pub struct PushBody {
     #[serde(default)]
     #[schema(value_type = Option<f64>)]
     pub value: Option<f64>,
+    /// Makes the push a job's signal.
+    #[serde(default)]
+    pub kind: Option<SignalKind>,
+    /// A run's exit status (a number, or a string holding one): 0 a success, 1 to 255
+    /// a failure.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 255)]
+    pub exit: Option<u8>,
+    /// The run id, any UUID.
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub rid: Option<String>,
 }
 
 /// A push's parameters as a form (`application/x-www-form-urlencoded` or
@@ -945,6 +1560,34 @@ pub struct PushForm {
     #[serde(default)]
     #[schema(nullable = false)]
     pub value: Option<f64>,
+    /// Uptime Kuma's round-trip time: a finite number, kept as the value when no
+    /// `value` is given; empty is no value.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub ping: Option<String>,
+    /// Makes the push a job's signal.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub kind: Option<SignalKind>,
+    /// A run's exit status: 0 a success, 1 to 255 a failure.
+    #[serde(default)]
+    #[schema(nullable = false, minimum = 0, maximum = 255)]
+    pub exit: Option<u8>,
+    /// The run id, any UUID.
+    #[serde(default)]
+    #[schema(nullable = false, value_type = Option<uuid::Uuid>)]
+    pub rid: Option<String>,
+}
+
+/// A job's signal on the push URL: `start` a run began, `success` and `fail` it
+/// ended, `log` output to keep.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SignalKind {
+    Start,
+    Success,
+    Fail,
+    Log,
 }
 
 /// A push's status.
@@ -965,6 +1608,22 @@ pub struct ShieldsBadge {
     pub label: String,
     pub message: String,
     pub color: String,
+}
+
+/// The Settings object (`docs/api.md`, "The ping key and the settings").
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The installation's ping key: 22 URL-safe base64 characters.
+    #[schema(pattern = "^[A-Za-z0-9_-]{22}$")]
+    pub ping_key: String,
+    /// `<public URL>/ping/<ping_key>`: a slug URL is this, `/` and the slug.
+    pub ping_url_prefix: String,
+    /// `--ping-body-limit`: the bytes of a ping's body kept.
+    #[schema(minimum = 0, maximum = 65_536)]
+    pub ping_body_limit: u32,
+    /// `--ping-auto-create`.
+    pub ping_auto_create: bool,
 }
 
 /// `/healthz` (`ok`) and `/readyz` (`ready`).
@@ -992,6 +1651,13 @@ mod paths {
             ("status" = Option<PushStatus>, Query, description = "`up` (default) or `down`"),
             ("msg" = Option<String>, Query, description = "A message, cut to 1024 bytes"),
             ("value" = Option<f64>, Query, description = "A finite number"),
+            ("ping" = Option<String>, Query, description = "Uptime Kuma's round-trip time: \
+                a finite number, kept as the value when no `value` is given; empty is no value"),
+            ("kind" = Option<SignalKind>, Query, description = "Makes the push a job's signal \
+                (`docs/push.md`, \"Runs and exit statuses\")"),
+            ("exit" = Option<u8>, Query, minimum = 0, maximum = 255,
+                description = "A run's exit status: 0 a success, 1 to 255 a failure"),
+            ("rid" = Option<uuid::Uuid>, Query, description = "The run id, any UUID"),
         ),
         responses(
             (status = 200, description = "Recorded and durable", body = Accepted),
@@ -1019,13 +1685,24 @@ mod paths {
             ("status" = Option<PushStatus>, Query, description = "`up` (default) or `down`"),
             ("msg" = Option<String>, Query, description = "A message, cut to 1024 bytes"),
             ("value" = Option<f64>, Query, description = "A finite number"),
+            ("ping" = Option<String>, Query, description = "Uptime Kuma's round-trip time: \
+                a finite number, kept as the value when no `value` is given; empty is no value"),
+            ("kind" = Option<SignalKind>, Query, description = "Makes the push a job's signal \
+                (`docs/push.md`, \"Runs and exit statuses\")"),
+            ("exit" = Option<u8>, Query, minimum = 0, maximum = 255,
+                description = "A run's exit status: 0 a success, 1 to 255 a failure"),
+            ("rid" = Option<uuid::Uuid>, Query, description = "The run id, any UUID"),
         ),
         request_body(
-            description = "Optional: the parameters as JSON or a form",
+            description = "Optional: the parameters as JSON or a form. A body of any \
+                other type is no parameters: a job's signal keeps it as the run's output, \
+                a heartbeat ignores it, and one that is nothing but push parameters in form \
+                encoding is a 400",
             content(
                 (PushBody = "application/json"),
                 (PushForm = "application/x-www-form-urlencoded"),
                 (PushForm = "multipart/form-data"),
+                (String = "text/plain"),
             )
         ),
         responses(
@@ -1042,6 +1719,129 @@ mod paths {
         )
     )]
     fn push_post() {}
+
+    /// Ping: a success
+    ///
+    /// The Healthchecks-compatible ping URL (`docs/api.md`, "Ping URLs"): the run that
+    /// is open (the one named by `rid`, else the newest) ends as a success. GET, HEAD
+    /// and POST alike; a POST's body, whatever its type, is the run's output (its first
+    /// `Ping-Body-Limit` bytes). Checked before the token is looked up.
+    #[utoipa::path(
+        get, path = "/ping/{token}", tag = "push", operation_id = "ping_get",
+        params(
+            ("token" = String, Path, description = "The monitor's push token"),
+            ("rid" = Option<uuid::Uuid>, Query, description = "The run id, any UUID"),
+        ),
+        responses(
+            (status = 200, description = "Recorded and durable", body = Accepted),
+            (status = 400, description = "A bad action, exit status, slug or `rid`", body = ErrorBody),
+            (status = 404, description = "Unknown push token, or no monitor has this ping key and \
+                slug (or `?create=1` without `--ping-auto-create`)", body = ErrorBody),
+            (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+            (status = 429, description = "Over the per-token limit, or the source address \
+                has used up its budget of unknown tokens", body = ErrorBody,
+                headers(("Retry-After" = u32, description = "Seconds to wait"))),
+            (status = 500, description = "A stored record could not be read", body = ErrorBody),
+            (status = 503, description = "Starting, shutting down, the store cannot write, the \
+                monitor's worker is restarting, or a monitor `?create=1` makes is on its way; \
+                nothing was recorded", body = ErrorBody),
+        )
+    )]
+    fn ping_get() {}
+
+    /// Ping: an action, or a slug URL
+    ///
+    /// `/ping/{token}/start`, `/fail`, `/log` or `/{0-255}` (an exit status: 0 a
+    /// success, 1 to 255 a failure; any other number is a 400); or, when `{token}`
+    /// has a ping key's shape and `{action}` is neither an action nor a number,
+    /// `/ping/{ping_key}/{slug}`: a success of the monitor with that slug. GET, HEAD and POST alike; a POST's body is the run's
+    /// output.
+    #[utoipa::path(
+        get, path = "/ping/{token}/{action}", tag = "push", operation_id = "ping_action_get",
+        params(
+            ("token" = String, Path, description = "The monitor's push token, or the ping key"),
+            ("action" = String, Path, min_length = 1, description = "`start`, `fail`, `log` or \
+                an exit status from 0 to 255; after a ping key, a slug that is not a number"),
+            ("rid" = Option<uuid::Uuid>, Query, description = "The run id, any UUID"),
+            ("create" = Option<String>, Query, description = "`1` on a slug URL: create the \
+                monitor of an unknown slug (with `--ping-auto-create`)"),
+        ),
+        responses(
+            (status = 200, description = "Recorded and durable", body = Accepted),
+            (status = 400, description = "A bad action, exit status, slug or `rid`", body = ErrorBody),
+            (status = 404, description = "Unknown push token, or no monitor has this ping key and \
+                slug (or `?create=1` without `--ping-auto-create`)", body = ErrorBody),
+            (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+            (status = 429, description = "Over the per-token limit, or the source address \
+                has used up its budget of unknown tokens", body = ErrorBody,
+                headers(("Retry-After" = u32, description = "Seconds to wait"))),
+            (status = 500, description = "A stored record could not be read", body = ErrorBody),
+            (status = 503, description = "Starting, shutting down, the store cannot write, the \
+                monitor's worker is restarting, or a monitor `?create=1` makes is on its way; \
+                nothing was recorded", body = ErrorBody),
+        )
+    )]
+    fn ping_action_get() {}
+
+    /// Ping a monitor by slug: an action
+    ///
+    /// `/ping/{ping_key}/{slug}/start`, `/fail`, `/log` or `/{0-255}`, for the
+    /// monitor with that slug. GET, HEAD and POST alike; a POST's body is the run's
+    /// output.
+    #[utoipa::path(
+        get, path = "/ping/{ping_key}/{slug}/{action}", tag = "push",
+        operation_id = "ping_slug_get",
+        params(
+            ("ping_key" = String, Path, pattern = "^[A-Za-z0-9_-]{22}$",
+                description = "The installation's ping key (`GET /api/settings`)"),
+            ("slug" = String, Path, min_length = 1, max_length = 100, pattern = "^[a-z0-9-]+$",
+                description = "The monitor's slug"),
+            ("action" = String, Path,
+                pattern = "^(start|fail|log|0*([0-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5]))$",
+                description = "`start`, `fail`, `log` or an exit status from 0 to 255"),
+            ("rid" = Option<uuid::Uuid>, Query, description = "The run id, any UUID"),
+            ("create" = Option<String>, Query, description = "`1`: create the monitor of an \
+                unknown slug (with `--ping-auto-create`)"),
+        ),
+        responses(
+            (status = 200, description = "Recorded and durable", body = Accepted),
+            (status = 400, description = "A bad action, exit status, slug or `rid`", body = ErrorBody),
+            (status = 404, description = "Unknown push token, or no monitor has this ping key and \
+                slug (or `?create=1` without `--ping-auto-create`)", body = ErrorBody),
+            (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+            (status = 429, description = "Over the per-token limit, or the source address \
+                has used up its budget of unknown tokens", body = ErrorBody,
+                headers(("Retry-After" = u32, description = "Seconds to wait"))),
+            (status = 500, description = "A stored record could not be read", body = ErrorBody),
+            (status = 503, description = "Starting, shutting down, the store cannot write, the \
+                monitor's worker is restarting, or a monitor `?create=1` makes is on its way; \
+                nothing was recorded", body = ErrorBody),
+        )
+    )]
+    fn ping_slug_get() {}
+
+    /// The installation's settings
+    ///
+    /// Sent with `Cache-Control: no-store`: it holds the ping key.
+    #[utoipa::path(
+        get, path = "/api/settings", tag = "settings",
+        security(("bearer" = ["admin"])),
+        responses((status = 200, description = "The settings", body = Settings,
+            headers(("Cache-Control" = String, description = "`no-store`"))))
+    )]
+    fn get_settings() {}
+
+    /// Replace the ping key
+    ///
+    /// Once the new key is on disk, every slug URL with the old one answers 404.
+    /// Sent with `Cache-Control: no-store`.
+    #[utoipa::path(
+        post, path = "/api/settings/ping-key/rotate", tag = "settings",
+        security(("bearer" = ["admin"])),
+        responses((status = 200, description = "The settings with the new ping key",
+            body = Settings, headers(("Cache-Control" = String, description = "`no-store`"))))
+    )]
+    fn rotate_ping_key() {}
 
     /// List monitors, oldest first
     #[utoipa::path(
@@ -1395,4 +2195,48 @@ mod paths {
             content_type = "text/plain", body = String))
     )]
     fn metrics() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Event schema has one branch per kind `EventKind` names, and every field
+    /// `Event` declares belongs to some kind: a kind or field added to one and not the
+    /// other would leave the document describing events the server does not send, or
+    /// refusing ones it does.
+    #[test]
+    fn every_event_kind_and_field_is_in_a_branch_of_the_event_schema() {
+        let document: serde_json::Value =
+            serde_json::from_str(document()).expect("the document is JSON");
+        let schemas = &document["components"]["schemas"];
+        let kinds: Vec<&str> = schemas["EventKind"]["enum"]
+            .as_array()
+            .expect("EventKind's values")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        let branches: Vec<&str> = schemas["Event"]["oneOf"]
+            .as_array()
+            .expect("Event's branches")
+            .iter()
+            .filter_map(|branch| branch["properties"]["kind"]["enum"][0].as_str())
+            .collect();
+        assert_eq!(branches, kinds);
+        let used: std::collections::BTreeSet<String> = EVENT_KINDS
+            .iter()
+            .flat_map(|(_, fields, _)| fields.iter().copied())
+            .chain(["seq", "at", "kind"])
+            .map(str::to_owned)
+            .collect();
+        let flat = serde_json::to_value(<Event as utoipa::PartialSchema>::schema())
+            .expect("Event's schema as JSON");
+        let declared: std::collections::BTreeSet<String> = flat["properties"]
+            .as_object()
+            .expect("Event's properties")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(used, declared);
+    }
 }

@@ -50,11 +50,15 @@ pub fn parse_path<'a>(
     };
     match segments {
         [token] => (Target::Token(token), Ok(Action::Success)),
+        // A number is an exit status, a bad one too (a native token has a ping key's
+        // shape: `/ping/{token}/256` is a 400, not the slug `256`).
         [first, second] => match Action::parse(second) {
-            Err(_) if PingKey::parse(first).is_some() => match slug_target(first, second) {
-                Ok(target) => (target, Ok(Action::Success)),
-                Err(error) => (Target::Token(first), Err(error)),
-            },
+            Err(_) if PingKey::parse(first).is_some() && !is_number(second) => {
+                match slug_target(first, second) {
+                    Ok(target) => (target, Ok(Action::Success)),
+                    Err(error) => (Target::Token(first), Err(error)),
+                }
+            }
             action => (Target::Token(first), action),
         },
         [key, slug, action] => match slug_target(key, slug) {
@@ -64,6 +68,12 @@ pub fn parse_path<'a>(
         // The router has no other ping route; a path that does not decode names none.
         _ => (Target::Token(""), Ok(Action::Success)),
     }
+}
+
+/// Whether a path segment is a whole number: what [`Action::parse`] reads as an exit
+/// status.
+fn is_number(segment: &str) -> bool {
+    !segment.is_empty() && segment.bytes().all(|byte| byte.is_ascii_digit())
 }
 
 /// Whether a slug ping's query asks to create its monitor (`?create=1`).
@@ -102,14 +112,12 @@ impl Action {
             "start" => Ok(Self::Start),
             "fail" => Ok(Self::Fail),
             "log" => Ok(Self::Log),
-            digits if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
-                digits.parse::<u8>().map(Self::Exit).map_err(|_| {
-                    ApiError::BadRequest(format!(
-                        "an exit status is a whole number from 0 to 255, not {}",
-                        shown(digits)
-                    ))
-                })
-            }
+            digits if is_number(digits) => digits.parse::<u8>().map(Self::Exit).map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "an exit status is a whole number from 0 to 255, not {}",
+                    shown(digits)
+                ))
+            }),
             other => Err(ApiError::BadRequest(format!(
                 "a ping URL ends in start, fail, log or an exit status from 0 to 255, not {:?}",
                 shown(other)
@@ -198,6 +206,12 @@ mod tests {
                     key_matches: false,
                 },
                 Some(Action::Exit(3)),
+            ),
+            // A number after a key-shaped token is an exit status, even a bad one.
+            (
+                path(&[&key.reveal(), "256"]),
+                Target::Token(&key.reveal()),
+                None,
             ),
             // A key-shaped token with an action is a token URL.
             (

@@ -9,8 +9,9 @@
 //! --net`, as root, as CI is), and so do the requests (`nsenter`): generated channels
 //! and alerts name arbitrary hosts, and none of that may leave the machine.
 //!
-//! The run is bounded by `--max-examples` (about 1,500 requests in all) and a hard
-//! timeout. A seed other than the fixed one explores further:
+//! The run is bounded by `--max-examples` (about 2,500 requests in all) and a hard
+//! timeout. The replacement of the ping key runs last, on its own, so the slug ping
+//! URLs are tried with the key they were given. A seed other than the fixed one explores further:
 //! `SCHEMATHESIS_SEED=<n> cargo test --test it contract::`.
 
 use std::path::Path;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::{Instant, sleep, timeout_at};
 
 use reqwest::{Method, StatusCode, header};
 
@@ -108,6 +109,30 @@ async fn request(
     (status, body)
 }
 
+/// A push with a `text/plain` body (a job's output) from inside the namespace: the
+/// status.
+async fn push_text(pid: u32, base: &str, path: &str, text: &str) -> u16 {
+    let output = in_namespace_of(pid, "curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(["-H", "Content-Type: text/plain", "--data-binary", text])
+        .arg(format!("{base}{path}"))
+        .output()
+        .await
+        .expect("run curl through nsenter");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("a status code")
+}
+
 /// Creates something through the API (201) and answers it.
 async fn create(pid: u32, base: &str, path: &str, body: Value) -> Value {
     let (status, answer) = request(pid, base, "POST", path, Some(&body)).await;
@@ -145,6 +170,8 @@ struct Seeded {
     monitor: String,
     monitor_to_delete: String,
     push_token: String,
+    ping_key: String,
+    slug: String,
     channel: String,
     channel_to_delete: String,
     badge: String,
@@ -188,27 +215,68 @@ async fn seed(pid: u32, base: &str) -> Seeded {
     )
     .await;
     // A history with every kind of state change: down (an alert, a failed delivery),
-    // up again, and a heartbeat with a message and a value.
+    // up again, a heartbeat with a message and a value, a job's runs (a start, a log,
+    // an end with an exit status and output, a failure counted below the threshold),
+    // and a run left open.
     let token = text(&monitor, "push_token");
-    for query in ["status=down&msg=disk%20full", "status=up&value=42"] {
-        let (status, body) = request(
-            pid,
-            base,
-            "POST",
-            &format!("/api/push/{token}?{query}"),
-            None,
-        )
-        .await;
-        assert_eq!(status, 200, "push {query}: {body}");
+    let rid = "0b6f3a52-1c4d-4e8f-9a7b-2c3d4e5f6a71";
+    for (query, output) in [
+        ("status=down&msg=disk%20full", None),
+        ("status=up&value=42", None),
+        (&*format!("kind=start&rid={rid}"), None),
+        ("kind=log&msg=halfway", Some("copied 3 of 5\n")),
+        (&*format!("exit=3&rid={rid}"), Some("ERROR: disk full\n")),
+        ("exit=0", None),
+        ("kind=start", None),
+    ] {
+        let path = format!("/api/push/{token}?{query}");
+        let status = match output {
+            Some(output) => push_text(pid, base, &path, output).await,
+            None => request(pid, base, "POST", &path, None).await.0,
+        };
+        assert_eq!(status, 200, "push {query}");
     }
-    // Pushes go to a monitor of their own: schemathesis rotates the other's token.
+    let id = text(&monitor, "id");
+    let (status, body) = request(
+        pid,
+        base,
+        "PATCH",
+        &format!("/api/monitors/{id}"),
+        Some(&json!({"failure_threshold": 2, "max_runtime_seconds": 7200})),
+    )
+    .await;
+    assert_eq!(status, 200, "PATCH: {body}");
+    let (status, body) = request(
+        pid,
+        base,
+        "POST",
+        &format!("/api/push/{token}?status=down"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "a counted failure: {body}");
+    // A cron monitor with maintenance windows, one of them on now, shown in the list.
+    create(
+        pid,
+        base,
+        "/api/monitors",
+        json!({"name": "nightly", "schedule": "30 2 * * *", "timezone": "Europe/Paris",
+               "grace_seconds": 1800, "min_runtime_seconds": 60, "realert_every_seconds": 3600,
+               "maintenance": [{"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z"},
+                               {"cron": "0 1 * * 0", "duration_seconds": 10800}]}),
+    )
+    .await;
+    // Pushes and pings go to a monitor of their own: schemathesis rotates the other's
+    // token. Its slug names it in slug ping URLs.
     let pushed = create(
         pid,
         base,
         "/api/monitors",
-        json!({"name": "pushed", "timeout_seconds": 3600}),
+        json!({"name": "pushed", "timeout_seconds": 3600, "slug": "pushed-job"}),
     )
     .await;
+    let (status, settings) = request(pid, base, "GET", "/api/settings", None).await;
+    assert_eq!(status, 200, "settings: {settings}");
     let badge = create(
         pid,
         base,
@@ -248,6 +316,8 @@ async fn seed(pid: u32, base: &str) -> Seeded {
         monitor: text(&monitor, "id"),
         monitor_to_delete: text(&monitor_to_delete, "id"),
         push_token: text(&pushed, "push_token"),
+        ping_key: text(&settings, "ping_key"),
+        slug: text(&pushed, "slug"),
         channel: text(&channel, "id"),
         channel_to_delete: text(&channel_to_delete, "id"),
         badge: text(&badge, "id"),
@@ -310,6 +380,19 @@ fn config(seeded: &Seeded) -> String {
         "include-path = \"/api/push/{token}\"",
         format!("token = \"{}\"", seeded.push_token),
     );
+    for path in ["/ping/{token}", "/ping/{token}/{action}"] {
+        text += &operation(
+            &format!("include-path = \"{path}\""),
+            format!("token = \"{}\"", seeded.push_token),
+        );
+    }
+    text += &operation(
+        "include-path = \"/ping/{ping_key}/{slug}/{action}\"",
+        format!(
+            "ping_key = \"{}\", slug = \"{}\"",
+            seeded.ping_key, seeded.slug
+        ),
+    );
     text += &operation(
         "include-path = \"/badge/{key}.json\"",
         format!("key = \"{}\"", seeded.badge_key),
@@ -337,7 +420,19 @@ async fn require_schemathesis() {
     );
 }
 
-async fn run_schemathesis(pid: u32, base: &str, dir: &Path, seed: &str) -> (bool, String) {
+/// The operation that replaces the ping key: run on its own, after the others, so the
+/// slug ping URLs are tried with the key they were seeded with.
+const ROTATE_PING_KEY: &str = "/api/settings/ping-key/rotate";
+
+/// One schemathesis run over the operations `filter` selects, finished by `deadline`.
+async fn run_schemathesis(
+    pid: u32,
+    base: &str,
+    dir: &Path,
+    seed: &str,
+    filter: [&str; 2],
+    deadline: Instant,
+) -> (bool, String) {
     let mut command = in_namespace_of(pid, "schemathesis");
     command
         .current_dir(dir)
@@ -352,8 +447,9 @@ async fn run_schemathesis(pid: u32, base: &str, dir: &Path, seed: &str) -> (bool
         .args(["--seed", seed])
         .args(["--request-timeout", "20"])
         .args(["--workers", "1"])
+        .args(filter)
         .arg("--no-color");
-    let output = timeout(RUN_TIMEOUT, command.output())
+    let output = timeout_at(deadline, command.output())
         .await
         .unwrap_or_else(|_| panic!("schemathesis did not finish within {RUN_TIMEOUT:?}"))
         .expect("run schemathesis through nsenter");
@@ -385,17 +481,26 @@ async fn every_answer_of_the_real_server_matches_the_openapi_document() {
 
     let seed = std::env::var("SCHEMATHESIS_SEED").unwrap_or_else(|_| DEFAULT_SEED.to_owned());
     let started = Instant::now();
-    let (passed, report) = run_schemathesis(pid, &base, work.path(), &seed).await;
-    let took = started.elapsed();
-    assert!(
-        passed,
-        "schemathesis (seed {seed}) found answers the document does not describe:\n{report}\n\
-         server log:\n{}",
-        server.log()
+    let deadline = started + RUN_TIMEOUT;
+    for filter in [
+        ["--exclude-path", ROTATE_PING_KEY],
+        ["--include-path", ROTATE_PING_KEY],
+    ] {
+        let (passed, report) =
+            run_schemathesis(pid, &base, work.path(), &seed, filter, deadline).await;
+        assert!(
+            passed,
+            "schemathesis (seed {seed}, {filter:?}) found answers the document does not \
+             describe:\n{report}\nserver log:\n{}",
+            server.log()
+        );
+        let summary = report.lines().rev().find(|line| line.contains("generated"));
+        println!("{filter:?}: {}", summary.unwrap_or("(no summary line)"));
+    }
+    println!(
+        "schemathesis (seed {seed}) passed in {:.1?}",
+        started.elapsed()
     );
-    println!("schemathesis (seed {seed}) passed in {took:.1?}");
-    let summary = report.lines().rev().find(|line| line.contains("generated"));
-    println!("{}", summary.unwrap_or("(no summary line)"));
 
     let (status, body) = request(pid, &base, "GET", "/readyz", None).await;
     assert_eq!(

@@ -300,6 +300,43 @@ async fn bad_ping_urls_are_400_unknown_tokens_404_and_every_answer_tells_the_lim
     expect_error(response, StatusCode::METHOD_NOT_ALLOWED).await;
 }
 
+/// A native token has a ping key's shape (22 URL-safe base64 characters), and
+/// `/ping/{token}/256` was read as a ping key and the slug `256`: a 404 "no monitor
+/// has this ping key and slug" (counted as a guess) instead of the 400 `docs/api.md`
+/// gives a number after a token.
+#[tokio::test]
+async fn an_exit_status_above_255_after_a_native_token_is_a_400_not_a_slug() {
+    let app = spawn_app().await;
+    let (id, token) = create(&app, json!({"name": "job", "timeout_seconds": 3600})).await;
+    assert_eq!(token.len(), 22, "a native token: {token}");
+    for number in ["256", "007256", "99999999999999999999"] {
+        let response = app
+            .client
+            .get(app.url(&format!("/ping/{token}/{number}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["ping-body-limit"], "10000", "{number}");
+        let error = expect_error(response, StatusCode::BAD_REQUEST).await;
+        assert!(
+            error.starts_with("an exit status is a whole number from 0 to 255"),
+            "{number}: {error}"
+        );
+    }
+    let response = app
+        .client
+        .get(app.url(&format!("/ping/{token}/3")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let monitor = monitor_json(&app, &id).await;
+    assert_eq!(
+        (&monitor["status"], &monitor["down_reason"]),
+        (&json!("down"), &json!("exit_status"))
+    );
+}
+
 #[tokio::test]
 async fn uptime_kumas_push_line_keeps_a_kuma_token_monitor_up_and_ping_is_the_value() {
     let app = spawn_app().await;
