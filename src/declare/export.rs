@@ -32,9 +32,6 @@ use crate::http::auth::{Principal, require_access};
 use crate::http::error::ApiError;
 use crate::http::monitor_fields::window_json;
 
-/// The file name the answer suggests.
-pub const FILE_NAME: &str = "pushmon-monitors.yaml";
-
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/export", get(export_route))
@@ -79,10 +76,7 @@ async fn export_route(
             ),
             (
                 header::CONTENT_DISPOSITION,
-                HeaderValue::from_static(
-                    // `FILE_NAME`, spelt out: a header value needs a literal here.
-                    "attachment; filename=\"pushmon-monitors.yaml\"",
-                ),
+                HeaderValue::from_static("attachment; filename=\"pushmon-monitors.yaml\""),
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
