@@ -172,7 +172,10 @@ pub async fn run_with_reload(
     );
 
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
-    let app = http::App::with_routes(state.clone(), crate::web::router(state.clone()));
+    let app = http::App::with_routes(
+        state.clone(),
+        crate::web::router(state.clone()).merge(crate::declare::export::router(state.clone())),
+    );
     let limits = crate::http::serve::Limits {
         header_timeout: config.header_timeout,
         max_connections: config.max_connections,

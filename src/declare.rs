@@ -4,7 +4,8 @@
 //! ordinary `created` / `updated` / `token_rotated` / `deleted` events.
 //!
 //! The whole file is read and checked before anything changes: an invalid file is an
-//! error naming the line and the field, and changes nothing.
+//! error naming the line and the field, and changes nothing. `export` writes a
+//! server's configuration as such a file (`GET /api/export`), with the same types.
 //!
 //! ```yaml
 //! prune: true              # delete declared monitors/channels no longer in the file
@@ -13,7 +14,7 @@
 //!     kind: webhook        # webhook | slack | discord | email | alertmanager
 //!     name: Ops webhook
 //!     url: https://hooks.example.com/pushmon
-//!     secret_env: OPS_WEBHOOK_SECRET
+//!     secret_env: OPS_WEBHOOK_SECRET   # url_env and smtp_url_env likewise
 //! monitors:
 //!   - key: nightly-backup
 //!     name: Nightly backup
@@ -38,7 +39,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::alert::Channels;
@@ -53,6 +54,8 @@ use crate::http::monitor_fields::parse_maintenance;
 use crate::monitor::{Registry, RegistryError};
 use crate::store::{EventStore, StoreError};
 
+pub mod export;
+
 const MAX_SECONDS: u64 = 31_536_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,57 +68,187 @@ pub enum DeclareError {
     Registry(#[from] RegistryError),
 }
 
-#[derive(Deserialize)]
+/// The file: read by [`MonitorsFile`], written by [`export`] (one definition of the
+/// format for both).
+#[derive(Deserialize, Serialize)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping of the fields `prune`, `channels` and `monitors`"
 )]
 struct File {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     prune: bool,
     #[serde(default)]
-    channels: Vec<Map<String, Value>>,
+    channels: Vec<DeclaredChannel>,
     #[serde(default)]
     monitors: Vec<DeclaredMonitor>,
 }
 
-/// No `Debug`: it can hold a push token.
-#[derive(Deserialize)]
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// A channel as the file declares it. Its settings are checked by
+/// `alert::channels::kind_from_fields`, as the API's are. No `Debug`: it can hold
+/// secrets.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct DeclaredChannel {
+    #[serde(deserialize_with = "channel_key")]
+    key: String,
+    #[serde(deserialize_with = "name")]
+    name: String,
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    smtp_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    smtp_url_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    /// One address or a list of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<Value>,
+}
+
+/// The fields a channel's value may come from the environment for, with the field
+/// naming the variable.
+const FROM_ENVIRONMENT: [(&str, &str); 3] = [
+    ("url", "url_env"),
+    ("secret", "secret_env"),
+    ("smtp_url", "smtp_url_env"),
+];
+
+impl DeclaredChannel {
+    /// Its settings as the API's fields, with each `…_env` read through `env`.
+    fn fields(&self, env: &impl Fn(&str) -> Option<String>) -> Result<Map<String, Value>, String> {
+        let mut fields = Map::new();
+        fields.insert("kind".to_owned(), Value::String(self.kind.clone()));
+        let given = [
+            (&self.url, &self.url_env),
+            (&self.secret, &self.secret_env),
+            (&self.smtp_url, &self.smtp_url_env),
+        ];
+        for ((field, env_field), (value, variable)) in FROM_ENVIRONMENT.into_iter().zip(given) {
+            let value = match (value, variable) {
+                (Some(_), Some(_)) => {
+                    return Err(format!("give either {field} or {env_field}, not both"));
+                }
+                (Some(value), None) => value.clone(),
+                (None, Some(variable)) => env(variable).ok_or_else(|| {
+                    format!("{env_field}: environment variable {variable} is not set")
+                })?,
+                (None, None) => continue,
+            };
+            fields.insert(field.to_owned(), Value::String(value));
+        }
+        if let Some(from) = &self.from {
+            fields.insert("from".to_owned(), Value::String(from.clone()));
+        }
+        if let Some(to) = &self.to {
+            fields.insert("to".to_owned(), to.clone());
+        }
+        Ok(fields)
+    }
+}
+
+/// A monitor as the file declares it. No `Debug`: it can hold a push token.
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct DeclaredMonitor {
     #[serde(deserialize_with = "key")]
     key: String,
     #[serde(deserialize_with = "name")]
     name: String,
-    #[serde(default, deserialize_with = "timeout_seconds")]
+    #[serde(
+        default,
+        deserialize_with = "timeout_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     timeout_seconds: Option<u32>,
-    #[serde(default, deserialize_with = "interval_seconds")]
+    #[serde(
+        default,
+        deserialize_with = "interval_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     interval_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     timezone: Option<String>,
-    #[serde(default, deserialize_with = "grace_seconds")]
+    #[serde(
+        default,
+        deserialize_with = "grace_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     grace_seconds: Option<u32>,
-    #[serde(default, deserialize_with = "max_runtime_seconds")]
+    #[serde(
+        default,
+        deserialize_with = "max_runtime_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     max_runtime_seconds: Option<u32>,
-    #[serde(default, deserialize_with = "min_runtime_seconds")]
+    #[serde(
+        default,
+        deserialize_with = "min_runtime_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     min_runtime_seconds: Option<u32>,
-    #[serde(default, deserialize_with = "failure_threshold")]
+    #[serde(
+        default,
+        deserialize_with = "failure_threshold",
+        skip_serializing_if = "Option::is_none"
+    )]
     failure_threshold: Option<u32>,
-    #[serde(default, deserialize_with = "recovery_threshold")]
+    #[serde(
+        default,
+        deserialize_with = "recovery_threshold",
+        skip_serializing_if = "Option::is_none"
+    )]
     recovery_threshold: Option<u32>,
-    #[serde(default, deserialize_with = "realert_every_seconds")]
+    #[serde(
+        default,
+        deserialize_with = "realert_every_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     realert_every_seconds: Option<u32>,
-    #[serde(default)]
+    /// Parsed by `http::monitor_fields::parse_maintenance`, as the API's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     maintenance: Option<Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     channels: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tags: Vec<String>,
-    #[serde(default, deserialize_with = "slug")]
+    #[serde(
+        default,
+        deserialize_with = "slug",
+        skip_serializing_if = "Option::is_none"
+    )]
     slug: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     push_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     push_token_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     push_token_file: Option<PathBuf>,
+}
+
+/// A channel's key: 1 to 100 characters.
+fn channel_key<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let key = String::deserialize(deserializer)?;
+    if key.is_empty() || key.chars().count() > 100 {
+        return Err(serde::de::Error::custom(
+            "key must be a string of 1 to 100 characters",
+        ));
+    }
+    Ok(key)
 }
 
 fn slug<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
@@ -429,46 +562,16 @@ impl MonitorsFile {
 
         let mut channel_specs = Vec::with_capacity(file.channels.len());
         let mut channel_keys = HashSet::new();
-        for (index, mut fields) in file.channels.into_iter().enumerate() {
+        for (index, declared) in file.channels.into_iter().enumerate() {
             let at = |message: String| invalid(format!("channels[{index}]: {message}"));
-            let key = match fields.remove("key") {
-                Some(Value::String(key)) if !key.is_empty() && key.len() <= 100 => key,
-                _ => {
-                    return Err(at(
-                        "key is required: a string of 1 to 100 characters".to_owned()
-                    ));
-                }
-            };
+            let key = declared.key.clone();
             if !channel_keys.insert(key.clone()) {
                 return Err(at(format!("key {key:?} is declared twice")));
             }
-            let name = match fields.remove("name") {
-                Some(Value::String(name)) => {
-                    check_name(&name).map_err(|error| at(format!("name {error}")))?;
-                    name
-                }
-                _ => return Err(at("name is required (a string)".to_owned())),
-            };
-            if let Some(variable) = fields.remove("secret_env") {
-                let variable = variable.as_str().ok_or_else(|| {
-                    at("secret_env must be the name of an environment variable".to_owned())
-                })?;
-                let secret = env(variable).ok_or_else(|| {
-                    at(format!(
-                        "secret_env: environment variable {variable} is not set"
-                    ))
-                })?;
-                fields.insert("secret".to_owned(), Value::String(secret));
-            }
-            let allowed = ["kind", "url", "secret", "smtp_url", "from", "to"];
-            if let Some(unknown) = fields
-                .keys()
-                .find(|field| !allowed.contains(&field.as_str()))
-            {
-                return Err(at(format!("unknown field `{unknown}`")));
-            }
+            let fields = declared.fields(env).map_err(at)?;
             let kind = kind_from_fields(&fields)
                 .map_err(|message| at(format!("{message} (key {key:?})")))?;
+            let name = declared.name;
             channel_specs.push(ChannelSpec { key, name, kind });
         }
 

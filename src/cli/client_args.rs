@@ -1,5 +1,5 @@
 //! The clap types of the commands that talk to a server or wrap a job: `run`, `push`,
-//! `monitor`, `channel`, `key`, `events`, and the helpers `completions`, `man` and
+//! `monitor`, `channel`, `key`, `events`, `export`, and the helpers `completions`, `man` and
 //! `copy-binary` (`docs/cli.md`). Values stay as the user wrote them, except
 //! durations and choices clap can check; `client` resolves the server, the token and
 //! the config file from flags, `PUSHMON_*` variables and the file.
@@ -30,6 +30,8 @@ pub enum ClientCommand {
     Key(KeyArgs),
     /// Show a monitor's history, newest first.
     Events(EventsArgs),
+    /// Print every monitor and channel as a monitors file (YAML).
+    Export(ExportArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the manual page, or write one page per command into a directory.
@@ -402,6 +404,16 @@ pub struct EventsArgs {
     /// Only events older than this seq (the next page)
     #[arg(long, value_name = "SEQ")]
     pub before: Option<u64>,
+}
+
+/// Flags of `pushmon export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Include push tokens and channel credentials (needs the admin token)
+    #[arg(long)]
+    pub secrets: bool,
 }
 
 /// Flags of `pushmon completions`.

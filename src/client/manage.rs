@@ -1,4 +1,4 @@
-//! `pushmon monitor|channel|key|events`: each subcommand is one or two requests to the
+//! `pushmon monitor|channel|key|events|export`: each subcommand is one or two requests to the
 //! management API. Monitors, channels and keys are named by id or by name (when
 //! exactly one has it). With `--output json` the last answer is printed as the server
 //! sent it; otherwise as a table or `field: value` lines ([`output`]).
@@ -11,8 +11,8 @@ use super::output::{self, field, fields, table};
 use super::settings::{self, ConfigFile, Env};
 use super::{Failure, FailureKind};
 use crate::cli::client_args::{
-    ApiArgs, ChannelArgs, ChannelCommand, ChannelCreateArgs, EventsArgs, KeyArgs, KeyCommand,
-    MonitorArgs, MonitorCommand, MonitorCreateArgs, MonitorUpdateArgs, OutputFormat,
+    ApiArgs, ChannelArgs, ChannelCommand, ChannelCreateArgs, EventsArgs, ExportArgs, KeyArgs,
+    KeyCommand, MonitorArgs, MonitorCommand, MonitorCreateArgs, MonitorUpdateArgs, OutputFormat,
 };
 
 /// The order `show` prints a monitor's fields in; the rest follow alphabetically.
@@ -514,4 +514,16 @@ pub async fn events(args: EventsArgs, env: Env<'_>) -> Result<(), Failure> {
         }
         table(&["SEQ", "AT", "KIND", "DETAILS"], &rows)
     })
+}
+
+/// `pushmon export`: the server's monitors file (`GET /api/export`), printed as it
+/// came (it is YAML whatever `--output` says).
+pub async fn export(args: ExportArgs, env: Env<'_>) -> Result<(), Failure> {
+    let session = Session::open(&args.api, env)?;
+    let query = [("secrets", args.secrets.to_string())];
+    let answer = session
+        .api
+        .send(Method::GET, "/api/export", &query, None)
+        .await?;
+    output::print_bytes(&answer.body)
 }

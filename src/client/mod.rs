@@ -1,6 +1,6 @@
 //! The command line's client side (`docs/cli.md`): `pushmon run` wraps a job and
 //! reports its runs ([`run`]), `pushmon push` sends a heartbeat ([`push`]), and
-//! `monitor`, `channel`, `key` and `events` manage a server through its HTTP API
+//! `monitor`, `channel`, `key`, `events` and `export` manage a server through its HTTP API
 //! ([`manage`], over [`api`], printed by [`output`]). It talks to a server only over
 //! HTTP, as any other client would, and imports nothing of the server's own code: only
 //! the clap types of `cli`.
@@ -104,6 +104,7 @@ pub async fn execute(command: ClientCommand) -> ExitCode {
         ClientCommand::Channel(args) => manage::channel(args, &env).await,
         ClientCommand::Key(args) => manage::key(args, &env).await,
         ClientCommand::Events(args) => manage::events(args, &env).await,
+        ClientCommand::Export(args) => manage::export(args, &env).await,
         ClientCommand::Completions(args) => {
             let mut out = Vec::new();
             generate::completions(args.shell, &mut out);

@@ -416,6 +416,7 @@ const ROUTES: &[&str] = &[
     "/api/keys/{id}",
     "/api/settings",
     "/api/settings/ping-key/rotate",
+    "/api/export", // `declare::export`, handed in by `app`
     "/api/openapi.json",
     "/healthz",
     "/readyz",

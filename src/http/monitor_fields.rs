@@ -260,7 +260,8 @@ fn rfc3339(at: Option<Timestamp>) -> Value {
     at.map_or(Value::Null, |at| Value::String(at.to_rfc3339()))
 }
 
-fn window_json(window: &MaintenanceWindow) -> Value {
+/// A maintenance window as the API and the monitors file write it.
+pub fn window_json(window: &MaintenanceWindow) -> Value {
     match window {
         MaintenanceWindow::Once { start, end } => {
             json!({"start": start.to_rfc3339(), "end": end.to_rfc3339()})

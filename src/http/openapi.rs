@@ -106,6 +106,7 @@ async fn serve() -> Response {
         paths::ping_slug_get,
         paths::get_settings,
         paths::rotate_ping_key,
+        paths::export,
         paths::openapi_document,
         paths::badge_json,
         paths::healthz,
@@ -129,6 +130,8 @@ async fn serve() -> Response {
         (name = "keys", description = "API keys (admin token only)"),
         (name = "settings", description = "The ping key and the ping URLs' settings (admin \
             token only)"),
+        (name = "export", description = "The whole configuration as a monitors file \
+            (docs/monitors-file.md)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]
@@ -155,8 +158,8 @@ const ANSWERS: &[(&str, &str)] = &[
     ),
     (
         "Forbidden",
-        "A read key asking to change something, or any key on `/api/keys` or \
-         `/api/settings`",
+        "A read key asking to change something, any key on `/api/keys` or \
+         `/api/settings`, or a key asking for an export with secrets",
     ),
     (
         "NotFound",
@@ -2133,6 +2136,33 @@ mod paths {
         responses((status = 204, description = "Revoked"))
     )]
     fn revoke_key() {}
+
+    /// Export every monitor and channel as a monitors file
+    ///
+    /// YAML in the format of `--monitors-file` (`docs/monitors-file.md`); loaded into
+    /// an empty server it makes the same monitors and channels (`docs/api.md`,
+    /// "Export"). Without `secrets=true` it holds no push token and no channel URL or
+    /// secret: each of those is named by an environment variable the file's first lines
+    /// list.
+    #[utoipa::path(
+        get, path = "/api/export", tag = "export",
+        security(("bearer" = ["read"])),
+        params(("secrets" = Option<bool>, Query,
+            description = "Include push tokens and channel credentials: the admin token \
+                only (`403` for a key). Default `false`")),
+        responses(
+            (status = 200, description = "The monitors file, as an attachment",
+                content_type = "application/yaml", body = serde_json::Value,
+                headers(
+                    ("Content-Disposition" = String,
+                        description = "`attachment; filename=\"pushmon-monitors.yaml\"`"),
+                    ("Cache-Control" = String, description = "`no-store`"),
+                )),
+            (status = 400, description = "`secrets` is neither `true` nor `false`, or the \
+                query string is malformed", body = ErrorBody),
+        )
+    )]
+    fn export() {}
 
     /// This document
     ///

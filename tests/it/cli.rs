@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
 
@@ -973,4 +973,48 @@ async fn assert_copy_runs(copied: &Path) {
         .expect("run the copy");
     assert!(output.status.success(), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("pushmon "));
+}
+
+#[tokio::test]
+async fn export_prints_the_servers_monitors_file_with_secrets_only_for_the_admin() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("exported", 60).await;
+    let token = app.monitor_value(&monitor.id).await["push_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expected = app
+        .api(Method::GET, "/api/export")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let plain = admin(&app, &["export"]).await;
+    assert_eq!(plain.expect(0), expected);
+    assert!(plain.stdout.contains("name: exported") && !plain.stdout.contains(&token));
+    let with = admin(&app, &["export", "--secrets"]).await;
+    assert!(
+        with.expect(0).contains(&format!("push_token: {token}")),
+        "{}",
+        with.stdout
+    );
+
+    let read = admin_json(&app, &["key", "create", "reader"]).await;
+    let read_key = read["key"].as_str().unwrap();
+    assert_eq!(
+        with_key(&app, read_key, &["export"]).await.expect(0),
+        expected
+    );
+    let refused = with_key(&app, read_key, &["export", "--secrets"]).await;
+    refused.expect(4);
+    assert!(
+        refused
+            .stderr
+            .contains("403: exporting secrets needs the admin token"),
+        "{}",
+        refused.stderr
+    );
 }

@@ -16,7 +16,7 @@ use crate::support::spawn_app;
 /// the settings table (`cli::setting`) and their resolution.
 const ENV_VAR_SOURCES: &[&str] = &["src/cli.rs", "src/config.rs"];
 /// Files or directories whose `.route("…")` calls register every route.
-const ROUTE_SOURCES: &[&str] = &["src/http", "src/web"];
+const ROUTE_SOURCES: &[&str] = &["src/http", "src/web", "src/declare"];
 /// The file holding `const ROUTES: &[&str] = &[…];`, the route templates of the
 /// request metrics' `route` label.
 const ROUTES_TABLE_SOURCE: &str = "src/http/mod.rs";

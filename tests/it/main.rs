@@ -16,6 +16,7 @@ mod datadir;
 mod declare;
 mod docs;
 mod durability;
+mod export;
 mod health;
 mod hostile;
 mod import_graph;
