@@ -215,6 +215,9 @@ mod tests {
             notice: AlertNotice::Change,
             exit_status: Some(3),
             output: Some(output),
+            severity: Default::default(),
+            labels: Default::default(),
+            tags: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::{DownReason, Event, HeartbeatText, Notice, RunOutcome, Stamped};
 use super::ids::{ChannelId, MonitorId, Timestamp};
+use super::labels::{Labels, Severity};
 use super::machine::{self, Monitor};
 
 /// 128 random bits made when the store is created and never changed: with an alert's
@@ -111,6 +112,11 @@ pub struct Alert {
     pub exit_status: Option<u8>,
     /// The end of that run's output (`Output::excerpt`).
     pub output: Option<String>,
+    // Format version 4: the monitor's labels, severity and tags when the alert was
+    // owed (so a `down` and the `up` after it carry the same, unless they changed).
+    pub severity: Severity,
+    pub labels: Labels,
+    pub tags: Vec<String>,
 }
 
 impl Alert {
@@ -154,6 +160,9 @@ impl Alert {
             notice,
             exit_status: run.and_then(|run| run.exit_status),
             output: run.and_then(|run| run.output_excerpt.clone()),
+            severity: monitor.config.severity,
+            labels: monitor.config.labels.clone(),
+            tags: monitor.config.tags.clone(),
         })
     }
 }

@@ -20,6 +20,7 @@ use super::event::{
     PushStatus, RunEnd, RunId, RunOutcome, RunRef, RunStart, Stamped,
 };
 use super::ids::{ChannelId, MonitorId, PushToken, Timestamp};
+use super::labels::{Labels, Severity};
 use super::schedule::{
     CronSchedule, DEFAULT_GRACE_SECONDS, DEFAULT_TIMEZONE, MaintenanceWindow, maintenance_until,
 };
@@ -81,6 +82,9 @@ pub struct ConfigPatch {
     pub maintenance: Option<Vec<MaintenanceWindow>>,
     /// `Some(None)` takes the slug away.
     pub slug: Option<Option<String>>,
+    /// All the labels (replacing the old ones).
+    pub labels: Option<Labels>,
+    pub severity: Option<Severity>,
 }
 
 impl ConfigPatch {
@@ -111,6 +115,8 @@ impl ConfigPatch {
             realert_every_seconds: Some(config.realert_every_seconds),
             maintenance: Some(config.maintenance),
             slug: Some(config.slug),
+            labels: Some(config.labels),
+            severity: Some(config.severity),
         }
     }
 
@@ -186,6 +192,8 @@ impl ConfigPatch {
                 .clone()
                 .unwrap_or_else(|| config.maintenance.clone()),
             slug: self.slug.clone().unwrap_or_else(|| config.slug.clone()),
+            labels: self.labels.clone().unwrap_or_else(|| config.labels.clone()),
+            severity: self.severity.unwrap_or(config.severity),
         }
     }
 }
