@@ -22,6 +22,7 @@ pub mod error;
 pub mod history;
 pub mod ingress;
 pub mod monitor_fields;
+pub mod monitor_query;
 pub mod openapi;
 pub mod ops;
 pub mod ping;
