@@ -736,6 +736,32 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            flag: "--metrics-labels",
+            env: "PUSHMON_METRICS_LABELS",
+            value: "team,env",
+            shows: "[\"team\", \"env\"]",
+            default: "[]",
+            accepted: &[
+                ("", "[]"),
+                (
+                    " team , example.com/tier ",
+                    "[\"team\", \"example.com/tier\"]",
+                ),
+            ],
+            rejected: &[
+                (
+                    "team,-x",
+                    "invalid metrics labels: label key \"-x\" must be letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+                ),
+                (
+                    "a.b,a_b",
+                    "invalid metrics labels: label keys \"a.b\" and \"a_b\" would both be label_a_b",
+                ),
+            ],
+            observe: |config| format!("{:?}", config.metrics_labels),
+            ..CASE
+        },
+        Case {
             flag: "--accept-data-loss",
             env: "PUSHMON_ACCEPT_DATA_LOSS",
             switch: true,
