@@ -266,6 +266,8 @@ const CONFIG_FIELDS: &[&str] = &[
     "recovery_threshold",
     "realert_every_seconds",
     "maintenance",
+    "labels",
+    "severity",
 ];
 
 /// Each event kind with the fields it always has besides `seq`, `at` and `kind`
