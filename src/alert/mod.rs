@@ -11,6 +11,7 @@ pub mod alertmanager;
 pub mod channels;
 pub mod chat;
 pub mod destination;
+pub mod digest;
 pub mod dispatcher;
 pub mod email;
 pub mod webhook;
@@ -24,6 +25,7 @@ use crate::domain::ids::Timestamp;
 
 pub use channels::Channels;
 pub use destination::AddressPolicy;
+pub use digest::DigestPolicy;
 pub use dispatcher::{Dispatcher, RetryPolicy};
 
 /// Why a send failed. `permanent` errors are not retried (a malformed address, say).
