@@ -292,14 +292,19 @@ pub fn text(
     limit: usize,
 ) -> String {
     let mut text = format!("🔔 pushmon digest, {}\n", digest.headline());
+    if digest.groups.len() > 1 {
+        // Every group's count, even those the list below has no room for.
+        let counts: Vec<String> = digest
+            .groups
+            .iter()
+            .map(|(group, alerts)| format!("{} {}", group_name(group, &escape), alerts.len()))
+            .collect();
+        text.push_str(&format!("By tags: {}\n", counts.join(" · ")));
+    }
     let tail = format!("\n{link}");
     let mut shown = 0;
     'groups: for (group, alerts) in &digest.groups {
-        let heading = if group.is_empty() {
-            format!("\nWithout tags ({}):\n", alerts.len())
-        } else {
-            format!("\n{} ({}):\n", escape(&one_line(group)), alerts.len())
-        };
+        let heading = format!("\n{} ({}):\n", group_name(group, &escape), alerts.len());
         let mut lines = heading;
         let mut listed = 0;
         for alert in alerts {
@@ -335,6 +340,15 @@ pub fn text(
     }
     text.push_str(&tail);
     text
+}
+
+/// A group as the text shows it.
+fn group_name(group: &str, escape: impl Fn(&str) -> String) -> String {
+    if group.is_empty() {
+        "without tags".to_owned()
+    } else {
+        escape(&one_line(group))
+    }
 }
 
 fn utf16_len(text: &str) -> usize {

@@ -214,7 +214,7 @@ fn the_text_counts_and_groups_by_tags_with_untagged_monitors_last() {
         "prod, web (2):",
         "web-a is DOWN",
         "web-b is DOWN",
-        "Without tags (1):",
+        "without tags (1):",
         "lonely is DOWN",
     ]
     .iter()
