@@ -306,8 +306,7 @@ pub fn text(
     'groups: for (group, alerts) in &digest.groups {
         let heading = format!("\n{} ({}):\n", group_name(group, &escape), alerts.len());
         let mut lines = heading;
-        let mut listed = 0;
-        for alert in alerts {
+        for (listed, alert) in alerts.iter().enumerate() {
             let icon = match alert.kind {
                 AlertKind::Down => "🔴",
                 AlertKind::Up => "🟢",
@@ -333,7 +332,6 @@ pub fn text(
                 break 'groups;
             }
             lines.push_str(&line);
-            listed += 1;
             shown += 1;
         }
         text.push_str(&lines);

@@ -4,8 +4,9 @@
 //! A change of state and the deliveries it owes are written in one atomic batch by the
 //! monitor's actor (`store::Append::owed`). The dispatcher sends each, retrying with
 //! backoff, and reports the outcome on a channel; the monitor side reads it and has the
-//! monitor's actor record it, which removes the outbox entry in the same batch. Nothing
-//! here imports `monitor`, and nothing here blocks heartbeat ingestion.
+//! monitor's actor record it, which removes the outbox entry in the same batch. A burst
+//! of alerts to one channel goes out as one digest (`digest.rs`). Nothing here imports
+//! `monitor`, and nothing here blocks heartbeat ingestion.
 
 pub mod alertmanager;
 pub mod channels;
