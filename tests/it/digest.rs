@@ -344,3 +344,67 @@ async fn a_sigkill_inside_the_window_still_delivers_the_digest_once() {
     let (status, _) = server.sigterm().await;
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn mail_lists_every_alert_and_alertmanager_gets_one_array_of_all() {
+    let smtp = crate::smtp::SmtpSink::start().await;
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(|config| {
+        fast_alert_retries(config);
+        config.digest.window = Duration::from_secs(1);
+    })
+    .await;
+    let mail = create_channel(
+        &app,
+        json!({
+            "kind": "email",
+            "name": "oncall",
+            "smtp_url": format!("smtp://127.0.0.1:{}", smtp.port),
+            "from": "pushmon@example.test",
+            "to": ["oncall@example.test"],
+        }),
+    )
+    .await;
+    let alertmanager = create_channel(
+        &app,
+        json!({"kind": "alertmanager", "name": "am", "url": receiver.url("/am")}),
+    )
+    .await;
+    let monitors = monitors(&app, &[mail, alertmanager], 40).await;
+    all_down(&app, &monitors).await;
+    wait_until_recorded(&app, &monitors, 2).await;
+
+    let output = smtp
+        .wait_for_message("Subject: [pushmon] 40 alerts: 40 DOWN", WAIT)
+        .await;
+    assert_eq!(
+        output.matches("MESSAGE FOLLOWS").count(),
+        1,
+        "one mail: {output}"
+    );
+    for monitor in &monitors {
+        assert!(
+            output.contains(&format!("{} is DOWN (manual)", monitor.name)),
+            "{} missing: {output}",
+            monitor.name
+        );
+    }
+    assert!(output.contains("Message-ID: <"), "{output}");
+    assert!(output.contains(".digest-"), "{output}");
+
+    let posts = to("/am/api/v2/alerts", &receiver.delivered());
+    assert_eq!(posts.len(), 1, "one request to Alertmanager");
+    let alerts = posts[0].json();
+    let alerts = alerts.as_array().expect("an array of alerts");
+    assert_eq!(alerts.len(), monitors.len());
+    let ids: BTreeSet<&str> = alerts
+        .iter()
+        .map(|alert| alert["annotations"]["alert_id"].as_str().expect("alert id"))
+        .collect();
+    assert_eq!(ids.len(), monitors.len(), "each alert keeps its own id");
+    assert!(
+        alerts
+            .iter()
+            .all(|alert| alert["labels"]["alertname"] == "PushmonMonitorDown")
+    );
+}
