@@ -4,13 +4,15 @@
 //! A change of state and the deliveries it owes are written in one atomic batch by the
 //! monitor's actor (`store::Append::owed`). The dispatcher sends each, retrying with
 //! backoff, and reports the outcome on a channel; the monitor side reads it and has the
-//! monitor's actor record it, which removes the outbox entry in the same batch. Nothing
-//! here imports `monitor`, and nothing here blocks heartbeat ingestion.
+//! monitor's actor record it, which removes the outbox entry in the same batch. A burst
+//! of alerts to one channel goes out as one digest (`digest.rs`). Nothing here imports
+//! `monitor`, and nothing here blocks heartbeat ingestion.
 
 pub mod alertmanager;
 pub mod channels;
 pub mod chat;
 pub mod destination;
+pub mod digest;
 pub mod dispatcher;
 pub mod email;
 pub mod webhook;
@@ -24,6 +26,7 @@ use crate::domain::ids::Timestamp;
 
 pub use channels::Channels;
 pub use destination::AddressPolicy;
+pub use digest::DigestPolicy;
 pub use dispatcher::{Dispatcher, RetryPolicy};
 
 /// Why a send failed. `permanent` errors are not retried (a malformed address, say).

@@ -16,7 +16,7 @@ use std::time::Duration;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 
-use crate::alert::{Channels, Dispatcher};
+use crate::alert::{Channels, Dispatcher, digest};
 use crate::clock::Clock;
 use crate::domain::alert::owed_deliveries;
 use crate::domain::event::{DownReason, Event, RunOutcome, Stamped};
@@ -319,7 +319,10 @@ async fn persist_inline(
     let first_seq = next.last_seq + 1 - event_count;
     for (index, mut delivery) in owed {
         delivery.alert.alert_seq = first_seq + index as u64;
-        state.context.dispatcher.enqueue(delivery);
+        state
+            .context
+            .dispatcher
+            .enqueue(delivery, digest::group_of(&next.config));
     }
 
     for outcome in run_outcomes {

@@ -1298,15 +1298,18 @@ mod tests {
 
     #[test]
     fn filters_match_status_tag_and_text() {
-        let filter = |q: &str, status: &str, tag: &str| Filter {
+        let filter = |q: &str, status: &str, tag: &str, selector: &str| Filter {
             q: q.to_owned(),
             status: status.to_owned(),
             tag: tag.to_owned(),
+            selector: selector.to_owned(),
+            parsed: Selector::parse(selector).map_err(|error| error.to_string()),
         };
-        assert_eq!(filter("", "", "").query(), "");
+        assert_eq!(filter("", "", "", "").query(), "");
         assert_eq!(
-            filter("a b", "down", "x&y").query(),
-            "q=a+b&status=down&tag=x%26y"
+            filter("a b", "down", "x&y", "team in (a,b)").query(),
+            "q=a+b&status=down&tag=x%26y&selector=team+in+%28a%2Cb%29"
         );
+        assert!(filter("", "", "", "team in").selector_error().is_some());
     }
 }
