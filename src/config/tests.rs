@@ -1004,7 +1004,7 @@ fn help_shows_each_variable_and_default_once() {
 }
 
 /// Settings whose `--help` default describes what happens rather than being a value.
-const DESCRIBED_DEFAULTS: [&str; 7] = [
+const DESCRIBED_DEFAULTS: [&str; 8] = [
     "admin-token",
     "public-url",
     "trusted-proxies",
@@ -1012,6 +1012,8 @@ const DESCRIBED_DEFAULTS: [&str; 7] = [
     "tls-cert",
     "tls-key",
     "no-monitor-metrics",
+    // "none" is also a valid label key: the words describe, they are not a value.
+    "metrics-labels",
 ];
 
 #[test]

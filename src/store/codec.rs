@@ -157,6 +157,15 @@ pub fn is_current(bytes: &[u8]) -> bool {
     bytes.first() == Some(&CURRENT_VERSION)
 }
 
+/// Whether `bytes`, a monitor's snapshot, is of a version whose upcast cannot know
+/// all of the current state: before version 3, which added what the state derives
+/// from the log (runs, the last success, why it is down). A version 3 snapshot
+/// upcasts whole (version 4 added only configuration, which its log's version 3
+/// events hold none of either).
+pub fn snapshot_needs_its_log(bytes: &[u8]) -> bool {
+    bytes.first().is_some_and(|version| *version < 3)
+}
+
 fn version_of(bytes: &[u8]) -> Result<u8, CodecError> {
     bytes.first().copied().ok_or(CodecError::Empty)
 }
