@@ -217,7 +217,7 @@ mod tests {
             output: Some(output),
             severity: Default::default(),
             labels: Default::default(),
-            tags: Vec::new(),
+            tags: Box::default(),
         }
     }
 

@@ -114,9 +114,11 @@ pub struct Alert {
     pub output: Option<String>,
     // Format version 4: the monitor's labels, severity and tags when the alert was
     // owed (so a `down` and the `up` after it carry the same, unless they changed).
+    // Boxed to keep an alert small in the dispatcher's messages; bincode writes a box
+    // as what it holds.
     pub severity: Severity,
-    pub labels: Labels,
-    pub tags: Vec<String>,
+    pub labels: Box<Labels>,
+    pub tags: Box<[String]>,
 }
 
 impl Alert {
@@ -161,8 +163,8 @@ impl Alert {
             exit_status: run.and_then(|run| run.exit_status),
             output: run.and_then(|run| run.output_excerpt.clone()),
             severity: monitor.config.severity,
-            labels: monitor.config.labels.clone(),
-            tags: monitor.config.tags.clone(),
+            labels: Box::new(monitor.config.labels.clone()),
+            tags: monitor.config.tags.clone().into_boxed_slice(),
         })
     }
 }

@@ -168,7 +168,7 @@ pub fn parse_patch(
         Some(Value::Null) => Some(Vec::new()),
         Some(value) => Some(parse_maintenance(value, now)?),
     };
-    patch.labels = parse_labels(fields.get("labels"))?;
+    patch.labels = parse_labels(fields.get("labels"))?.map(Box::new);
     patch.severity = parse_severity(fields.get("severity"))?;
     Ok(())
 }

@@ -90,10 +90,8 @@ impl MonitorQuery {
                 "selector" => selectors.push(value.into_owned()),
                 "status" => query.filters.add_statuses(&value)?,
                 "q" => query.filters.search = value.trim().to_lowercase(),
-                "tag" => {
-                    if !query.filters.tags.iter().any(|tag| *tag == value) {
-                        query.filters.tags.push(value.into_owned());
-                    }
+                "tag" if !query.filters.tags.iter().any(|tag| *tag == value) => {
+                    query.filters.tags.push(value.into_owned());
                 }
                 "limit" => {
                     query.limit = Some(match value.parse::<usize>() {

@@ -397,7 +397,7 @@ mod v2 {
     use crate::domain::alert::{self, AlertKind, AlertNotice};
     use crate::domain::event::{self, DeliveryOutcome, DownReason, Heartbeat, HeartbeatText};
     use crate::domain::ids::{self, ChannelId, MonitorId, Timestamp};
-    use crate::domain::labels::{Labels, Severity};
+    use crate::domain::labels::Severity;
     use crate::domain::machine::{self, Grace, Status};
 
     /// A version 2 push token: always 16 bytes.
@@ -582,8 +582,8 @@ mod v2 {
                     exit_status: None,
                     output: None,
                     severity: Severity::Critical,
-                    labels: Labels::default(),
-                    tags: Vec::new(),
+                    labels: Box::default(),
+                    tags: Box::default(),
                 },
             }
         }
@@ -836,8 +836,8 @@ mod v3 {
                     exit_status: old.exit_status,
                     output: old.output,
                     severity: Severity::Critical,
-                    labels: Labels::default(),
-                    tags: Vec::new(),
+                    labels: Box::default(),
+                    tags: Box::default(),
                 },
             }
         }

@@ -46,7 +46,7 @@ fn held(channel_no: u8, seq: u64, name: &str, group: &str, kind: AlertKind) -> H
                 output: None,
                 severity: Default::default(),
                 labels: Default::default(),
-                tags: Vec::new(),
+                tags: Box::default(),
             },
         },
         group: group.to_owned(),
