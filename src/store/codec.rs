@@ -29,7 +29,10 @@ use crate::domain::machine::Monitor;
 ///   variants (appended) and `DownReason` reasons (appended). Version 2 records are
 ///   upcast by `v2` with the defaults (an interval monitor, thresholds 1, no
 ///   reminders, no maintenance; a native token; a `down` state alerted).
-pub const CURRENT_VERSION: u8 = 3;
+/// - 4: `Channel` gained `send_on`, and `ChannelKind` kinds (appended). Version 3
+///   (and 2) channel records are upcast by `v3` with `send_on` both (every alert, as
+///   before); no other type changed.
+pub const CURRENT_VERSION: u8 = 4;
 
 /// Decoding refuses to allocate more than this for one record (records are small: the
 /// largest is a run's end with its output, at most 64 KiB).
@@ -104,7 +107,8 @@ pub fn encode_channel(channel: &Channel) -> Result<Vec<u8>, CodecError> {
 
 pub fn decode_channel(bytes: &[u8]) -> Result<Channel, CodecError> {
     match version_of(bytes)? {
-        1 => decode_body::<v1::Channel>(bytes).map(v1::Channel::upcast),
+        1 => decode_body::<v1::Channel>(bytes).map(|channel| channel.upcast().upcast()),
+        2 | 3 => decode_body::<v3::Channel>(bytes).map(v3::Channel::upcast),
         _ => decode(bytes),
     }
 }
@@ -115,7 +119,8 @@ pub fn encode_channel_event(event: &StoredChannelEvent) -> Result<Vec<u8>, Codec
 
 pub fn decode_channel_event(bytes: &[u8]) -> Result<StoredChannelEvent, CodecError> {
     match version_of(bytes)? {
-        1 => decode_body::<v1::StoredChannelEvent>(bytes).map(v1::StoredChannelEvent::upcast),
+        1 => decode_body::<v1::StoredChannelEvent>(bytes).map(|event| event.upcast().upcast()),
+        2 | 3 => decode_body::<v3::StoredChannelEvent>(bytes).map(v3::StoredChannelEvent::upcast),
         _ => decode(bytes),
     }
 }
@@ -156,7 +161,7 @@ fn version_of(bytes: &[u8]) -> Result<u8, CodecError> {
 }
 
 /// Decodes a record of the current version, or of an older one for the types whose
-/// layout has not changed since (channels: since 2).
+/// layout has not changed since (events, states and deliveries: since 3).
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     match version_of(bytes)? {
         1..=CURRENT_VERSION => decode_body(bytes),
@@ -190,7 +195,7 @@ mod v1 {
 
     use super::v2 as machine;
     use super::v2::{self as event, PushToken};
-    use crate::domain::channel::{self, ChannelKind};
+    use crate::domain::channel::ChannelKind;
     use crate::domain::event::{DeliveryOutcome, DownReason, Heartbeat, HeartbeatText};
     use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
     use crate::domain::machine::{Grace, Status};
@@ -276,8 +281,8 @@ mod v1 {
     }
 
     impl Channel {
-        pub fn upcast(self) -> channel::Channel {
-            channel::Channel {
+        pub fn upcast(self) -> super::v3::Channel {
+            super::v3::Channel {
                 id: self.id,
                 name: self.name,
                 kind: self.kind,
@@ -301,16 +306,16 @@ mod v1 {
     }
 
     impl StoredChannelEvent {
-        pub fn upcast(self) -> super::StoredChannelEvent {
-            super::StoredChannelEvent {
+        pub fn upcast(self) -> super::v3::StoredChannelEvent {
+            super::v3::StoredChannelEvent {
                 at: self.at,
                 event: match self.event {
                     ChannelEvent::Created(channel) => {
-                        channel::ChannelEvent::Created(channel.upcast())
+                        super::v3::ChannelEvent::Created(channel.upcast())
                     }
-                    ChannelEvent::Deleted => channel::ChannelEvent::Deleted,
+                    ChannelEvent::Deleted => super::v3::ChannelEvent::Deleted,
                     ChannelEvent::Updated(channel) => {
-                        channel::ChannelEvent::Updated(channel.upcast())
+                        super::v3::ChannelEvent::Updated(channel.upcast())
                     }
                 },
             }
@@ -365,6 +370,68 @@ mod v1 {
                 grace: self.grace,
                 last_event_at: self.last_event_at,
                 last_seq: self.last_seq,
+            }
+        }
+    }
+}
+
+/// The version 3 (and 2) layout of a channel, before `send_on`, and its upcast to
+/// version 4. `ChannelKind` is the current one: its kinds are only ever appended, so
+/// it decodes every older record. Frozen: never edit these.
+mod v3 {
+    use serde::Deserialize;
+
+    use crate::domain::channel::{self, ChannelKind, SendOn};
+    use crate::domain::ids::{ChannelId, Timestamp};
+
+    #[derive(Deserialize)]
+    pub struct Channel {
+        pub id: ChannelId,
+        pub name: String,
+        pub kind: ChannelKind,
+        pub created_at: Timestamp,
+        pub key: Option<String>,
+    }
+
+    impl Channel {
+        pub fn upcast(self) -> channel::Channel {
+            channel::Channel {
+                id: self.id,
+                name: self.name,
+                kind: self.kind,
+                created_at: self.created_at,
+                key: self.key,
+                send_on: SendOn::Both,
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub enum ChannelEvent {
+        Created(Channel),
+        Deleted,
+        Updated(Channel),
+    }
+
+    #[derive(Deserialize)]
+    pub struct StoredChannelEvent {
+        pub at: Timestamp,
+        pub event: ChannelEvent,
+    }
+
+    impl StoredChannelEvent {
+        pub fn upcast(self) -> super::StoredChannelEvent {
+            super::StoredChannelEvent {
+                at: self.at,
+                event: match self.event {
+                    ChannelEvent::Created(channel) => {
+                        channel::ChannelEvent::Created(channel.upcast())
+                    }
+                    ChannelEvent::Deleted => channel::ChannelEvent::Deleted,
+                    ChannelEvent::Updated(channel) => {
+                        channel::ChannelEvent::Updated(channel.upcast())
+                    }
+                },
             }
         }
     }

@@ -861,7 +861,7 @@ async fn run_owing(store: &EventStore, monitor: &mut Monitor, command: Command, 
         .into_iter()
         .map(|channel| channel.id)
         .collect();
-    let owed = crate::domain::alert::owed_deliveries(&next, &events, |c| existing.contains(&c));
+    let owed = crate::domain::alert::owed_deliveries(&next, &events, |c, _| existing.contains(&c));
     let mut append = Append::new(monitor.id, events, Some(next.clone()).into());
     append.owed = owed;
     next.last_seq = store.append_with(append).await.expect("append succeeds");
@@ -1148,7 +1148,7 @@ async fn channels_keys_and_the_outbox_replay_from_the_logs_alone() {
         apply(&mut next, 0, stamped.at, &stamped.event);
     }
     let mut append = Append::new(monitor.id, events.clone(), Some(next.clone()).into());
-    append.owed = crate::domain::alert::owed_deliveries(&next, &events, |_| true);
+    append.owed = crate::domain::alert::owed_deliveries(&next, &events, |_, _| true);
     assert_eq!(append.owed.len(), 2);
     next.last_seq = store.append_with(append).await.expect("append");
     monitor = next;
