@@ -307,6 +307,7 @@ fn header_lines(secrets: bool, variables: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::channel::ChannelKind;
     use crate::declare::MonitorsFile;
     use crate::domain::event::MonitorConfig;
     use crate::domain::ids::{MonitorId, PushToken, Timestamp};
@@ -323,6 +324,7 @@ mod tests {
             kind,
             created_at: Timestamp::from_millis(millis),
             key: key.map(str::to_owned),
+            send_on: SendOn::Both,
         }
     }
 

@@ -361,7 +361,7 @@ async fn heartbeats_appended_without_a_snapshot_are_folded_back_in_by_every_read
             apply(&mut next, 0, stamped.at, &stamped.event);
         }
         let append = Append::new(monitor.id, events, SnapshotWrite::Keep);
-        next.last_seq = store.append_with(append).await.expect("append succeeds");
+        next.last_seq = store.append_with(append).await.expect("append succeeds").last_seq;
         monitor = next;
     }
     assert_eq!(store.load_monitors().expect("loads"), vec![monitor.clone()]);
@@ -831,6 +831,7 @@ async fn stored_channel(store: &EventStore, now: Timestamp) -> crate::domain::id
         },
         created_at: now,
         key: None,
+        send_on: crate::domain::channel::SendOn::Both,
     };
     store
         .write_channel(id, now, ChannelEvent::Created(channel))
@@ -864,7 +865,7 @@ async fn run_owing(store: &EventStore, monitor: &mut Monitor, command: Command, 
     let owed = crate::domain::alert::owed_deliveries(&next, &events, |c, _| existing.contains(&c));
     let mut append = Append::new(monitor.id, events, Some(next.clone()).into());
     append.owed = owed;
-    next.last_seq = store.append_with(append).await.expect("append succeeds");
+    next.last_seq = store.append_with(append).await.expect("append succeeds").last_seq;
     *monitor = next;
 }
 
@@ -1135,7 +1136,7 @@ async fn channels_keys_and_the_outbox_replay_from_the_logs_alone() {
     let events = decide(&monitor, Command::RecordDelivery(outcome.clone()), at(5));
     let mut append = Append::new(monitor.id, events, Some(monitor.clone()).into());
     append.settled = Some((down_seq, kept));
-    monitor.last_seq = store.append_with(append).await.expect("records");
+    monitor.last_seq = store.append_with(append).await.expect("records").last_seq;
     // A channel deleted in the log before the next alert is owed nothing, even by an
     // actor that still thinks it exists.
     store
@@ -1150,7 +1151,7 @@ async fn channels_keys_and_the_outbox_replay_from_the_logs_alone() {
     let mut append = Append::new(monitor.id, events.clone(), Some(next.clone()).into());
     append.owed = crate::domain::alert::owed_deliveries(&next, &events, |_, _| true);
     assert_eq!(append.owed.len(), 2);
-    next.last_seq = store.append_with(append).await.expect("append");
+    next.last_seq = store.append_with(append).await.expect("append").last_seq;
     monitor = next;
     let up_seq = monitor.last_seq;
     let owed: Vec<_> = store
@@ -1430,10 +1431,10 @@ async fn a_format_2_snapshot_is_rebuilt_from_its_log() {
     assert_eq!(rebuilt.last_success_at, Some(beat_at));
     assert_eq!(rebuilt.last_seq, 42);
     close(opened, store).await;
-    // Served: written once in format 3, equal to the replay.
+    // Served: written once in the current format, equal to the replay.
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
-    assert_eq!(raw_snapshot(&store), 3);
+    assert_eq!(raw_snapshot(&store), super::codec::CURRENT_VERSION);
     assert_eq!(
         store.load_monitors().expect("loads").first(),
         store.replay_all().expect("replays").get(&id)
