@@ -151,9 +151,15 @@ pub fn decode_record<T: DeserializeOwned, const LIMIT: usize>(
     }
 }
 
-/// Whether `bytes` is a record of the current version.
+/// The first version whose monitor state has today's layout: a snapshot written by
+/// it or later needs no rebuilding from its log (version 4 changed channels only).
+const CURRENT_MONITOR_LAYOUT_SINCE: u8 = 3;
+
+/// Whether `bytes` is a monitor state (snapshot) of the current layout.
 pub fn is_current(bytes: &[u8]) -> bool {
-    bytes.first() == Some(&CURRENT_VERSION)
+    bytes
+        .first()
+        .is_some_and(|version| (CURRENT_MONITOR_LAYOUT_SINCE..=CURRENT_VERSION).contains(version))
 }
 
 fn version_of(bytes: &[u8]) -> Result<u8, CodecError> {

@@ -1435,6 +1435,7 @@ async fn a_format_2_snapshot_is_rebuilt_from_its_log() {
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
     assert_eq!(raw_snapshot(&store), super::codec::CURRENT_VERSION);
+    assert!(super::codec::is_current(&[3]), "version 4 changed no monitor state");
     assert_eq!(
         store.load_monitors().expect("loads").first(),
         store.replay_all().expect("replays").get(&id)

@@ -33,6 +33,7 @@ mod receiver;
 mod replay;
 mod restart;
 mod running;
+mod services;
 mod smtp;
 mod storage;
 mod support;
