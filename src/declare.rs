@@ -258,10 +258,14 @@ impl DeclaredChannel {
                 fields.insert(field.to_owned(), value);
             }
         }
+        // A field of another kind is an error, but for the first kinds' fields, which
+        // files written before there were more kinds may carry on any kind (ignored).
+        const IGNORED: [&str; 5] = ["url", "secret", "smtp_url", "from", "to"];
         if let Some(allowed) = fields_of_kind(&self.kind) {
             let given: Vec<String> = fields
                 .keys()
                 .filter(|field| !allowed.contains(&field.as_str()))
+                .filter(|field| !IGNORED.contains(&field.as_str()))
                 .cloned()
                 .collect();
             if let Some(field) = given.first() {
