@@ -172,22 +172,54 @@ struct DeclaredChannel {
 impl DeclaredChannel {
     /// The fields a value may come from the environment for, with the field naming
     /// the variable, and their values and variables as declared.
-    fn from_environment(&self) -> [(&'static str, &'static str, &Option<String>, &Option<String>); 10] {
+    fn environment_fields(
+        &self,
+    ) -> [(&'static str, &'static str, &Option<String>, &Option<String>); 10] {
         [
             ("url", "url_env", &self.url, &self.url_env),
             ("secret", "secret_env", &self.secret, &self.secret_env),
-            ("smtp_url", "smtp_url_env", &self.smtp_url, &self.smtp_url_env),
-            ("bot_token", "bot_token_env", &self.bot_token, &self.bot_token_env),
-            ("routing_key", "routing_key_env", &self.routing_key, &self.routing_key_env),
+            (
+                "smtp_url",
+                "smtp_url_env",
+                &self.smtp_url,
+                &self.smtp_url_env,
+            ),
+            (
+                "bot_token",
+                "bot_token_env",
+                &self.bot_token,
+                &self.bot_token_env,
+            ),
+            (
+                "routing_key",
+                "routing_key_env",
+                &self.routing_key,
+                &self.routing_key_env,
+            ),
             ("api_key", "api_key_env", &self.api_key, &self.api_key_env),
             ("token", "token_env", &self.token, &self.token_env),
-            ("app_token", "app_token_env", &self.app_token, &self.app_token_env),
-            ("user_key", "user_key_env", &self.user_key, &self.user_key_env),
-            ("access_token", "access_token_env", &self.access_token, &self.access_token_env),
+            (
+                "app_token",
+                "app_token_env",
+                &self.app_token,
+                &self.app_token_env,
+            ),
+            (
+                "user_key",
+                "user_key_env",
+                &self.user_key,
+                &self.user_key_env,
+            ),
+            (
+                "access_token",
+                "access_token_env",
+                &self.access_token,
+                &self.access_token_env,
+            ),
         ]
     }
 
-    /// Sets the field `field` (of [`from_environment`](Self::from_environment), or
+    /// Sets the field `field` (of [`environment_fields`](Self::environment_fields), or
     /// `headers`) to `value`, or its `…_env` to `variable`.
     fn set_credential(&mut self, field: &str, value: Option<String>, variable: Option<String>) {
         let (slot, env_slot) = match field {
@@ -211,7 +243,7 @@ impl DeclaredChannel {
     fn fields(&self, env: &impl Fn(&str) -> Option<String>) -> Result<Map<String, Value>, String> {
         let mut fields = Map::new();
         fields.insert("kind".to_owned(), Value::String(self.kind.clone()));
-        for (field, env_field, value, variable) in self.from_environment() {
+        for (field, env_field, value, variable) in self.environment_fields() {
             let value = match (value, variable) {
                 (Some(_), Some(_)) => {
                     return Err(format!("give either {field} or {env_field}, not both"));

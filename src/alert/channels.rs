@@ -208,12 +208,8 @@ pub fn kind_from_fields(fields: &Map<String, Value>) -> Result<ChannelKind, Stri
                 None | Some(Value::Null) => return Err("chat_id is required".to_owned()),
                 Some(_) => return Err(CHAT_ID_ERROR.to_owned()),
             };
-            let numeric = chat_id
-                .strip_prefix('-')
-                .unwrap_or(&chat_id)
-                .chars()
-                .all(|c| c.is_ascii_digit())
-                && chat_id.trim_start_matches('-').len() > 0;
+            let digits = chat_id.strip_prefix('-').unwrap_or(&chat_id);
+            let numeric = !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit());
             let username = chat_id.strip_prefix('@').is_some_and(|name| {
                 (5..=32).contains(&name.len())
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -239,12 +235,19 @@ pub fn kind_from_fields(fields: &Map<String, Value>) -> Result<ChannelKind, Stri
         }
         "opsgenie" => {
             let api_key = required_string(fields, "api_key")?;
-            if !api_key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err("api_key must be an Opsgenie API key (letters, digits and -)".to_owned());
+            if !api_key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(
+                    "api_key must be an Opsgenie API key (letters, digits and -)".to_owned(),
+                );
             }
             let priority = match fields.get("priority") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(text)) if matches!(text.as_str(), "P1" | "P2" | "P3" | "P4" | "P5") => {
+                Some(Value::String(text))
+                    if matches!(text.as_str(), "P1" | "P2" | "P3" | "P4" | "P5") =>
+                {
                     Some(text.clone())
                 }
                 Some(_) => return Err("priority must be one of P1, P2, P3, P4, P5".to_owned()),
@@ -277,7 +280,9 @@ pub fn kind_from_fields(fields: &Map<String, Value>) -> Result<ChannelKind, Stri
                 if value.len() == 30 && value.chars().all(|c| c.is_ascii_alphanumeric()) {
                     Ok(value)
                 } else {
-                    Err(format!("{field} must be a Pushover key: 30 letters and digits"))
+                    Err(format!(
+                        "{field} must be a Pushover key: 30 letters and digits"
+                    ))
                 }
             };
             Ok(ChannelKind::Pushover {
@@ -290,7 +295,10 @@ pub fn kind_from_fields(fields: &Map<String, Value>) -> Result<ChannelKind, Stri
         "matrix" => {
             let room_id = required_string(fields, "room_id")?;
             if !(room_id.starts_with('!') && room_id.contains(':')) {
-                return Err("room_id must be a room id, !<opaque>:<server> (Room settings, Advanced)".to_owned());
+                return Err(
+                    "room_id must be a room id, !<opaque>:<server> (Room settings, Advanced)"
+                        .to_owned(),
+                );
             }
             Ok(ChannelKind::Matrix {
                 url: http_url(fields)?,
@@ -306,9 +314,7 @@ pub fn kind_from_fields(fields: &Map<String, Value>) -> Result<ChannelKind, Stri
 pub fn send_on_from_fields(fields: &Map<String, Value>) -> Result<SendOn, String> {
     match fields.get("send_on") {
         None | Some(Value::Null) => Ok(SendOn::Both),
-        Some(Value::String(text)) => {
-            SendOn::parse(text).ok_or_else(|| SEND_ON_ERROR.to_owned())
-        }
+        Some(Value::String(text)) => SendOn::parse(text).ok_or_else(|| SEND_ON_ERROR.to_owned()),
         Some(_) => Err(SEND_ON_ERROR.to_owned()),
     }
 }
@@ -345,7 +351,9 @@ fn headers(fields: &Map<String, Value>) -> Result<Vec<(String, String)>, String>
     let object = match fields.get("headers") {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Object(object)) => object,
-        Some(_) => return Err("headers must be an object of header names and string values".to_owned()),
+        Some(_) => {
+            return Err("headers must be an object of header names and string values".to_owned());
+        }
     };
     if object.len() > MAX_HEADERS {
         return Err(format!("headers: at most {MAX_HEADERS} headers"));
@@ -369,7 +377,9 @@ fn headers(fields: &Map<String, Value>) -> Result<Vec<(String, String)>, String>
             "host" | "content-length" | "transfer-encoding" | "connection"
         ) || lower == super::webhook::ALERT_ID_HEADER.to_ascii_lowercase()
         {
-            return Err(format!("headers: {name:?} is set by pushmon and cannot be given"));
+            return Err(format!(
+                "headers: {name:?} is set by pushmon and cannot be given"
+            ));
         }
         headers.push((name.clone(), value.clone()));
     }
@@ -385,7 +395,9 @@ fn optional_http_url(fields: &Map<String, Value>, field: &str) -> Result<Option<
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {
             Ok(Some(url))
         }
-        _ => Err(format!("{field} must be an absolute http:// or https:// URL")),
+        _ => Err(format!(
+            "{field} must be an absolute http:// or https:// URL"
+        )),
     }
 }
 
@@ -394,12 +406,15 @@ fn required_header_safe(fields: &Map<String, Value>, field: &str) -> Result<Stri
     optional_header_safe(fields, field)?.ok_or_else(|| format!("{field} is required"))
 }
 
-fn optional_header_safe(fields: &Map<String, Value>, field: &str) -> Result<Option<String>, String> {
+fn optional_header_safe(
+    fields: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<String>, String> {
     let value = optional_string(fields, field)?;
     match &value {
-        Some(text) if !text.chars().all(|c| c.is_ascii_graphic()) => Err(format!(
-            "{field} must be visible ASCII text without spaces"
-        )),
+        Some(text) if !text.chars().all(|c| c.is_ascii_graphic()) => {
+            Err(format!("{field} must be visible ASCII text without spaces"))
+        }
         _ => Ok(value),
     }
 }
@@ -464,7 +479,10 @@ pub fn kind_fields(kind: &ChannelKind) -> Vec<(&'static str, Value, Shown)> {
     let optional = |value: &Option<String>| value.as_deref().map_or(Value::Null, text);
     match kind {
         ChannelKind::Webhook { url, secret } => {
-            vec![("url", text(url), Credential), ("secret", optional(secret), Secret)]
+            vec![
+                ("url", text(url), Credential),
+                ("secret", optional(secret), Secret),
+            ]
         }
         ChannelKind::Slack { url }
         | ChannelKind::Discord { url }
@@ -571,14 +589,22 @@ pub fn fields_of_kind(kind: &str) -> Option<&'static [&'static str]> {
         "webhook" => &["kind", "name", "send_on", "url", "secret"],
         "slack" | "discord" | "alertmanager" | "teams" => &["kind", "name", "send_on", "url"],
         "email" => &["kind", "name", "send_on", "smtp_url", "from", "to"],
-        "template" => &["kind", "name", "send_on", "method", "url", "headers", "body"],
+        "template" => &[
+            "kind", "name", "send_on", "method", "url", "headers", "body",
+        ],
         "telegram" => &["kind", "name", "send_on", "bot_token", "chat_id", "api_url"],
         "pagerduty" => &["kind", "name", "send_on", "routing_key", "api_url"],
         "opsgenie" => &["kind", "name", "send_on", "api_key", "api_url", "priority"],
         "ntfy" => &["kind", "name", "send_on", "url", "token", "priority"],
         "gotify" => &["kind", "name", "send_on", "url", "app_token", "priority"],
         "pushover" => &[
-            "kind", "name", "send_on", "user_key", "app_token", "api_url", "priority",
+            "kind",
+            "name",
+            "send_on",
+            "user_key",
+            "app_token",
+            "api_url",
+            "priority",
         ],
         "matrix" => &["kind", "name", "send_on", "url", "access_token", "room_id"],
         _ => return None,

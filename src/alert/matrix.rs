@@ -20,7 +20,13 @@ const MAX_TEXT: usize = 16000;
 pub fn transaction_id(id: &str, channel: &str) -> String {
     let safe: String = id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '.' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '.'
+            }
+        })
         .collect();
     format!("pushmon.{safe}.{channel}")
 }
@@ -28,19 +34,16 @@ pub fn transaction_id(id: &str, channel: &str) -> String {
 /// The request's URL; `None` if the homeserver's URL cannot take a path.
 pub fn endpoint(homeserver: &str, room_id: &str, transaction: &str) -> Option<String> {
     let mut url = reqwest::Url::parse(homeserver).ok()?;
-    url.path_segments_mut()
-        .ok()?
-        .pop_if_empty()
-        .extend([
-            "_matrix",
-            "client",
-            "v3",
-            "rooms",
-            room_id,
-            "send",
-            "m.room.message",
-            transaction,
-        ]);
+    url.path_segments_mut().ok()?.pop_if_empty().extend([
+        "_matrix",
+        "client",
+        "v3",
+        "rooms",
+        room_id,
+        "send",
+        "m.room.message",
+        transaction,
+    ]);
     Some(url.to_string())
 }
 
@@ -62,13 +65,15 @@ mod tests {
     fn room_ids_are_escaped_in_the_path() {
         assert_eq!(
             endpoint("https://matrix.example/", "!abc:matrix.example", "t1").as_deref(),
-            Some("https://matrix.example/_matrix/client/v3/rooms/!abc:matrix.example/send/m.room.message/t1")
+            Some(
+                "https://matrix.example/_matrix/client/v3/rooms/!abc:matrix.example/send/m.room.message/t1"
+            )
         );
         let escaped = endpoint("https://m.example", "#a/b?c", "t").expect("a URL");
-        assert!(escaped.ends_with("/rooms/%23a%2Fb%3Fc/send/m.room.message/t"), "{escaped}");
-        assert_eq!(
-            transaction_id("0190-ab:17", "c1"),
-            "pushmon.0190-ab.17.c1"
+        assert!(
+            escaped.ends_with("/rooms/%23a%2Fb%3Fc/send/m.room.message/t"),
+            "{escaped}"
         );
+        assert_eq!(transaction_id("0190-ab:17", "c1"), "pushmon.0190-ab.17.c1");
     }
 }

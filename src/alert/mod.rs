@@ -161,18 +161,22 @@ impl Notifier {
             | ChannelKind::Gotify { url, .. }
             | ChannelKind::Matrix { url, .. } => ("url", url.as_str()),
             ChannelKind::Email { smtp_url, .. } => ("smtp_url", smtp_url.as_str()),
-            ChannelKind::Telegram { api_url, .. } => {
-                ("api_url", api_url.as_deref().unwrap_or(telegram::DEFAULT_API_URL))
-            }
-            ChannelKind::PagerDuty { api_url, .. } => {
-                ("api_url", api_url.as_deref().unwrap_or(pagerduty::DEFAULT_API_URL))
-            }
-            ChannelKind::Opsgenie { api_url, .. } => {
-                ("api_url", api_url.as_deref().unwrap_or(opsgenie::DEFAULT_API_URL))
-            }
-            ChannelKind::Pushover { api_url, .. } => {
-                ("api_url", api_url.as_deref().unwrap_or(push::PUSHOVER_API_URL))
-            }
+            ChannelKind::Telegram { api_url, .. } => (
+                "api_url",
+                api_url.as_deref().unwrap_or(telegram::DEFAULT_API_URL),
+            ),
+            ChannelKind::PagerDuty { api_url, .. } => (
+                "api_url",
+                api_url.as_deref().unwrap_or(pagerduty::DEFAULT_API_URL),
+            ),
+            ChannelKind::Opsgenie { api_url, .. } => (
+                "api_url",
+                api_url.as_deref().unwrap_or(opsgenie::DEFAULT_API_URL),
+            ),
+            ChannelKind::Pushover { api_url, .. } => (
+                "api_url",
+                api_url.as_deref().unwrap_or(push::PUSHOVER_API_URL),
+            ),
         };
         match reqwest::Url::parse(url) {
             Ok(parsed) => self
@@ -376,7 +380,9 @@ impl Notifier {
             && status != reqwest::StatusCode::REQUEST_TIMEOUT
             && status != reqwest::StatusCode::TOO_MANY_REQUESTS
         {
-            Err(NotifyError::permanent(format!("receiver answered {status}")))
+            Err(NotifyError::permanent(format!(
+                "receiver answered {status}"
+            )))
         } else {
             Err(NotifyError::transient(format!(
                 "receiver answered {status}"

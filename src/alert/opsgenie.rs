@@ -33,7 +33,12 @@ pub fn alias(message: Message<'_>) -> String {
 }
 
 /// The calls to make, in order.
-pub fn calls(message: Message<'_>, priority: Option<&str>, id: &str, public_url: &str) -> Vec<Call> {
+pub fn calls(
+    message: Message<'_>,
+    priority: Option<&str>,
+    id: &str,
+    public_url: &str,
+) -> Vec<Call> {
     let alias = alias(message);
     let close = |note: String| Call {
         path: format!("/v2/alerts/{alias}/close?identifierType=alias"),

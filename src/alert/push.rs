@@ -35,7 +35,12 @@ fn details(message: Message<'_>, limit: usize) -> String {
 
 /// ntfy's JSON publishing: `POST` to the server's root with the topic in the body
 /// (headers could not carry a name that is not ASCII). `url` is the topic's URL.
-pub fn ntfy(message: Message<'_>, url: &str, priority: Option<u8>, public_url: &str) -> (String, Vec<u8>) {
+pub fn ntfy(
+    message: Message<'_>,
+    url: &str,
+    priority: Option<u8>,
+    public_url: &str,
+) -> (String, Vec<u8>) {
     let (server, topic) = ntfy_split(url).unwrap_or((url, ""));
     let (priority, tags) = match message {
         Message::Alert(alert) if alert.kind == AlertKind::Down => {
@@ -69,7 +74,12 @@ pub fn ntfy_split(url: &str) -> Option<(&str, &str)> {
 }
 
 /// Gotify: `POST <url>/message`, the application's token in `X-Gotify-Key`.
-pub fn gotify(message: Message<'_>, url: &str, priority: Option<u8>, public_url: &str) -> (String, Vec<u8>) {
+pub fn gotify(
+    message: Message<'_>,
+    url: &str,
+    priority: Option<u8>,
+    public_url: &str,
+) -> (String, Vec<u8>) {
     let priority = if is_down(message) {
         priority.unwrap_or(8)
     } else {

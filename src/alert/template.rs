@@ -140,7 +140,9 @@ impl Values<'_> {
             "event" => alert.map_or("test", |alert| alert.kind.as_str()).to_owned(),
             "reason" => alert.map_or_else(|| "test".to_owned(), |alert| alert.reason.clone()),
             "rule" => alert.map_or_else(|| "test".to_owned(), rule),
-            "notice" => alert.map_or("test", |alert| alert.notice.as_str()).to_owned(),
+            "notice" => alert
+                .map_or("test", |alert| alert.notice.as_str())
+                .to_owned(),
             "at" => match self.message {
                 Message::Alert(alert) => alert.at.to_rfc3339(),
                 Message::Test(test) => test.at.to_rfc3339(),
@@ -261,15 +263,25 @@ mod tests {
     fn bad_templates_are_refused_naming_the_problem() {
         assert!(check("{{event}} {{ monitor.name }}").is_ok());
         assert!(check("no placeholders at all").is_ok());
-        assert!(check("{{nope}}").unwrap_err().contains("unknown placeholder {{nope}}"));
+        assert!(
+            check("{{nope}}")
+                .unwrap_err()
+                .contains("unknown placeholder {{nope}}")
+        );
         assert!(check("{{event").unwrap_err().contains("not closed"));
         assert!(check(&"x".repeat(MAX_TEMPLATE_BYTES + 1)).is_err());
     }
 
     #[test]
     fn content_types_choose_the_escaping() {
-        assert_eq!(Escape::for_content_type("application/json; charset=utf-8"), Escape::Json);
-        assert_eq!(Escape::for_content_type("application/vnd.api+json"), Escape::Json);
+        assert_eq!(
+            Escape::for_content_type("application/json; charset=utf-8"),
+            Escape::Json
+        );
+        assert_eq!(
+            Escape::for_content_type("application/vnd.api+json"),
+            Escape::Json
+        );
         assert_eq!(
             Escape::for_content_type("application/x-www-form-urlencoded"),
             Escape::Form

@@ -307,8 +307,8 @@ fn header_lines(secrets: bool, variables: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::channel::ChannelKind;
     use crate::declare::MonitorsFile;
+    use crate::domain::channel::ChannelKind;
     use crate::domain::event::MonitorConfig;
     use crate::domain::ids::{MonitorId, PushToken, Timestamp};
     use crate::domain::schedule::{CronSchedule, MaintenanceWindow};

@@ -1677,7 +1677,6 @@ pub struct MatrixFields {
     pub room_id: String,
 }
 
-
 /// The body of `PATCH /api/channels/{id}`: the fields given replace the channel's,
 /// and the result is checked as a creation is; `"secret": null` removes a webhook's
 /// secret.

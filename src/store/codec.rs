@@ -701,7 +701,10 @@ mod tests {
             ..stored
         };
         let golden: &[u8] = &[3, 253, 128, 199, 216, 121, 53, 3, 0, 0, 5, 3];
-        assert_eq!(&encode_event(&max_runtime).expect("encodes")[1..], &golden[1..]);
+        assert_eq!(
+            &encode_event(&max_runtime).expect("encodes")[1..],
+            &golden[1..]
+        );
         assert_eq!(decode_event(golden).expect("decodes"), max_runtime);
     }
 

@@ -219,8 +219,7 @@ impl EventStore {
                             at: stored.at,
                             event: stored.event.clone(),
                         }];
-                        let wanted =
-                            |channel, kind| lifetimes.wanted_before(channel, seq, kind);
+                        let wanted = |channel, kind| lifetimes.wanted_before(channel, seq, kind);
                         for (_, mut delivery) in owed_deliveries(monitor, &stamped, wanted) {
                             delivery.alert.alert_seq = seq;
                             owed.insert((seq, delivery.channel), delivery);

@@ -361,7 +361,11 @@ async fn heartbeats_appended_without_a_snapshot_are_folded_back_in_by_every_read
             apply(&mut next, 0, stamped.at, &stamped.event);
         }
         let append = Append::new(monitor.id, events, SnapshotWrite::Keep);
-        next.last_seq = store.append_with(append).await.expect("append succeeds").last_seq;
+        next.last_seq = store
+            .append_with(append)
+            .await
+            .expect("append succeeds")
+            .last_seq;
         monitor = next;
     }
     assert_eq!(store.load_monitors().expect("loads"), vec![monitor.clone()]);
@@ -865,7 +869,11 @@ async fn run_owing(store: &EventStore, monitor: &mut Monitor, command: Command, 
     let owed = crate::domain::alert::owed_deliveries(&next, &events, |c, _| existing.contains(&c));
     let mut append = Append::new(monitor.id, events, Some(next.clone()).into());
     append.owed = owed;
-    next.last_seq = store.append_with(append).await.expect("append succeeds").last_seq;
+    next.last_seq = store
+        .append_with(append)
+        .await
+        .expect("append succeeds")
+        .last_seq;
     *monitor = next;
 }
 
@@ -1435,7 +1443,10 @@ async fn a_format_2_snapshot_is_rebuilt_from_its_log() {
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
     assert_eq!(raw_snapshot(&store), super::codec::CURRENT_VERSION);
-    assert!(super::codec::is_current(&[3]), "version 4 changed no monitor state");
+    assert!(
+        super::codec::is_current(&[3]),
+        "version 4 changed no monitor state"
+    );
     assert_eq!(
         store.load_monitors().expect("loads").first(),
         store.replay_all().expect("replays").get(&id)
@@ -1492,7 +1503,13 @@ async fn the_writer_owes_a_channel_only_the_alerts_its_send_on_takes() {
     channel_sending_on(&store, down, SendOn::Down, at(0), true).await;
     channel_sending_on(&store, up, SendOn::Up, at(0), true).await;
     let mut monitor = create(&store, "m", at(0)).await;
-    run(&store, &mut monitor, with_channels(vec![both, down, up]), at(0)).await;
+    run(
+        &store,
+        &mut monitor,
+        with_channels(vec![both, down, up]),
+        at(0),
+    )
+    .await;
 
     // Proposed to every channel, as the actor does; the writer keeps what is owed.
     let owed_by = |store: &EventStore, monitor: &Monitor, command: Command, now: Timestamp| {
@@ -1515,7 +1532,11 @@ async fn the_writer_owes_a_channel_only_the_alerts_its_send_on_takes() {
     let channels: Vec<ChannelId> = written.iter().map(|(_, d)| d.channel).collect();
     assert_eq!(channels, vec![both, down]);
     assert!(written.iter().all(|(_, d)| d.alert.kind == AlertKind::Down));
-    assert!(written.iter().all(|(_, d)| d.alert.alert_seq == monitor.last_seq));
+    assert!(
+        written
+            .iter()
+            .all(|(_, d)| d.alert.alert_seq == monitor.last_seq)
+    );
 
     // The up-only channel becomes down-only before the recovery: it is owed nothing.
     channel_sending_on(&store, up, SendOn::Down, at(2), false).await;

@@ -91,9 +91,8 @@ fn destination(channel: &Channel, viewer: &Viewer) -> String {
         SendOn::Down => " · down only",
         SendOn::Up => " · up only",
     };
-    let base = |api_url: &Option<String>, default: &str| {
-        shown(api_url.as_deref().unwrap_or(default))
-    };
+    let base =
+        |api_url: &Option<String>, default: &str| shown(api_url.as_deref().unwrap_or(default));
     let destination = match &channel.kind {
         ChannelKind::Webhook { url, secret } => format!(
             "{}{}",

@@ -1099,8 +1099,21 @@ async fn the_channel_form_makes_every_kind_with_its_fields_and_send_on() {
     visitor.sign_in(ADMIN_TOKEN).await;
     let csrf = visitor.csrf().await;
     let page = visitor.page("/channels").await;
-    for kind in ["template", "teams", "telegram", "pagerduty", "opsgenie", "ntfy", "gotify", "pushover", "matrix"] {
-        assert!(page.contains(&format!(r#"<option value="{kind}""#)), "{kind}");
+    for kind in [
+        "template",
+        "teams",
+        "telegram",
+        "pagerduty",
+        "opsgenie",
+        "ntfy",
+        "gotify",
+        "pushover",
+        "matrix",
+    ] {
+        assert!(
+            page.contains(&format!(r#"<option value="{kind}""#)),
+            "{kind}"
+        );
     }
     let forms: [&[(&str, &str)]; 4] = [
         &[
@@ -1151,7 +1164,10 @@ async fn the_channel_form_makes_every_kind_with_its_fields_and_send_on() {
     assert_eq!(channels[0]["kind"], "template");
     assert_eq!(channels[0]["send_on"], "down");
     assert_eq!(channels[0]["method"], "PUT");
-    assert_eq!(channels[0]["header_names"], json!(["Authorization", "X-Team"]));
+    assert_eq!(
+        channels[0]["header_names"],
+        json!(["Authorization", "X-Team"])
+    );
     assert_eq!(channels[0]["body"], r#"{"text": "{{summary}}"}"#);
     assert_eq!(channels[1]["chat_id"], "-100123");
     assert_eq!(channels[1]["has_bot_token"], true);
@@ -1177,13 +1193,22 @@ async fn the_channel_form_makes_every_kind_with_its_fields_and_send_on() {
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     let edit = visitor.page(&format!("/channels/{telegram}/edit")).await;
     assert!(edit.contains("@pushmon_ops"), "{edit}");
-    assert!(!edit.contains("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"), "a token shown: {edit}");
+    assert!(
+        !edit.contains("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"),
+        "a token shown: {edit}"
+    );
     let channel = expect_json(
-        app.api(Method::GET, &format!("/api/channels/{telegram}")).send().await.unwrap(),
+        app.api(Method::GET, &format!("/api/channels/{telegram}"))
+            .send()
+            .await
+            .unwrap(),
         StatusCode::OK,
     )
     .await;
-    assert_eq!((channel["name"].as_str(), channel["send_on"].as_str()), (Some("tg 2"), Some("down")));
+    assert_eq!(
+        (channel["name"].as_str(), channel["send_on"].as_str()),
+        (Some("tg 2"), Some("down"))
+    );
     assert_eq!(channel["has_bot_token"], true);
 
     // A bad template: the form again, with the error.

@@ -204,7 +204,13 @@ async fn apply(
             let id = &made.channels[index % made.channels.len()];
             let send_on = ["down", "up", "both"][usize::from(*send_on)];
             let body = json!({ "send_on": send_on });
-            let response = send(&api, Method::PATCH, &format!("/api/channels/{id}"), Some(body)).await;
+            let response = send(
+                &api,
+                Method::PATCH,
+                &format!("/api/channels/{id}"),
+                Some(body),
+            )
+            .await;
             expect_json(response, StatusCode::OK).await;
         }
         Op::DeleteChannel(index) => {

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
-use crate::receiver::{Receiver, Received};
+use crate::receiver::{Received, Receiver};
 use crate::support::{Api, TestApp, expect_error, expect_json, fast_alert_retries, spawn_app_with};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -64,7 +64,10 @@ async fn wait_for_deliveries(api: &Api, id: &str, count: usize) -> Vec<Value> {
     let deadline = Instant::now() + WAIT;
     loop {
         let response = api
-            .api(Method::GET, &format!("/api/monitors/{id}/events?limit=1000"))
+            .api(
+                Method::GET,
+                &format!("/api/monitors/{id}/events?limit=1000"),
+            )
             .send()
             .await
             .expect("events");
@@ -125,7 +128,14 @@ async fn a_templated_webhook_sends_its_method_headers_and_rendered_body() {
     )
     .await;
     let name = "db \"primary\" & <b>";
-    let monitor = down_then_up(&app, name, &[&json_hook, &form_hook, &get_hook], &receiver, 3).await;
+    let monitor = down_then_up(
+        &app,
+        name,
+        &[&json_hook, &form_hook, &get_hook],
+        &receiver,
+        3,
+    )
+    .await;
     let all = receiver.wait_for_delivered(6, WAIT).await;
     let on = |path: &str| -> Vec<&Received> { all.iter().filter(|r| r.path == path).collect() };
 
@@ -150,8 +160,9 @@ async fn a_templated_webhook_sends_its_method_headers_and_rendered_body() {
 
     let form_requests = on("/form");
     assert_eq!(form_requests[0].method, Method::POST);
-    let pairs: Vec<(String, String)> =
-        form_urlencoded::parse(&form_requests[0].body).into_owned().collect();
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&form_requests[0].body)
+        .into_owned()
+        .collect();
     assert_eq!(
         pairs,
         vec![
@@ -187,7 +198,14 @@ async fn teams_gets_an_adaptive_card_whose_text_is_never_markdown() {
         json!({"kind": "teams", "name": "teams", "url": receiver.url("/workflows/abc")}),
     )
     .await;
-    down_then_up(&app, "[click](https://evil.example) **db**", &[&channel], &receiver, 1).await;
+    down_then_up(
+        &app,
+        "[click](https://evil.example) **db**",
+        &[&channel],
+        &receiver,
+        1,
+    )
+    .await;
     let both = receiver.wait_for_delivered(2, WAIT).await;
     for (request, colour, state) in [(&both[0], "Attention", "DOWN"), (&both[1], "Good", "UP")] {
         assert_eq!(request.method, Method::POST);
@@ -195,7 +213,10 @@ async fn teams_gets_an_adaptive_card_whose_text_is_never_markdown() {
         let body = request.json();
         assert_eq!(body["type"], "message");
         let attachment = &body["attachments"][0];
-        assert_eq!(attachment["contentType"], "application/vnd.microsoft.card.adaptive");
+        assert_eq!(
+            attachment["contentType"],
+            "application/vnd.microsoft.card.adaptive"
+        );
         let card = &attachment["content"];
         assert_eq!(card["type"], "AdaptiveCard");
         assert_eq!(card["version"], "1.4");
@@ -210,7 +231,10 @@ async fn teams_gets_an_adaptive_card_whose_text_is_never_markdown() {
         let title = &blocks[0]["inlines"][0];
         assert_eq!(title["color"], colour);
         let text = title["text"].as_str().unwrap();
-        assert!(text.starts_with("[click](https://evil.example) **db** is "), "{text}");
+        assert!(
+            text.starts_with("[click](https://evil.example) **db** is "),
+            "{text}"
+        );
         assert!(text.contains(state), "{text}");
         assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
     }
@@ -243,7 +267,12 @@ async fn telegram_gets_send_message_with_html_escaped_text() {
     let down = both[0].json()["text"].as_str().unwrap().to_owned();
     assert!(down.contains("is DOWN (manual)"), "{down}");
     assert!(down.contains("disk &lt;full&gt; &amp; @room"), "{down}");
-    assert!(both[1].json()["text"].as_str().unwrap().contains("is UP again"));
+    assert!(
+        both[1].json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("is UP again")
+    );
     // The token is never shown.
     let listed = expect_json(
         app.api(Method::GET, "/api/channels").send().await.unwrap(),
@@ -277,14 +306,25 @@ async fn pagerduty_triggers_then_resolves_with_the_monitors_dedup_key() {
     assert_eq!(trigger["payload"]["severity"], "critical");
     assert_eq!(trigger["payload"]["source"], "pushmon");
     assert_eq!(trigger["payload"]["summary"], "nightly is DOWN (manual)");
-    assert_eq!(trigger["payload"]["custom_details"]["msg"], "disk <full> & @room *now*");
-    assert!(trigger["payload"]["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        trigger["payload"]["custom_details"]["msg"],
+        "disk <full> & @room *now*"
+    );
+    assert!(
+        trigger["payload"]["timestamp"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     let resolve = both[1].json();
     assert_eq!(resolve["event_action"], "resolve");
     assert_eq!(resolve["dedup_key"], dedup_key.as_str());
     assert_eq!(resolve["routing_key"], PAGERDUTY_KEY);
     let recorded = wait_for_deliveries(&app, &monitor, 2).await;
-    assert!(recorded.iter().all(|event| event["result"] == "success"), "{recorded:?}");
+    assert!(
+        recorded.iter().all(|event| event["result"] == "success"),
+        "{recorded:?}"
+    );
 }
 
 #[tokio::test]
@@ -315,7 +355,12 @@ async fn opsgenie_creates_then_closes_the_monitors_alias() {
     assert_eq!(created["priority"], "P2");
     assert_eq!(created["source"], "pushmon");
     assert_eq!(created["entity"], "nightly");
-    assert!(created["description"].as_str().unwrap().contains("disk <full>"));
+    assert!(
+        created["description"]
+            .as_str()
+            .unwrap()
+            .contains("disk <full>")
+    );
     assert_eq!(both[1].path, format!("/og/v2/alerts/{alias}/close"));
     assert_eq!(both[1].query.as_deref(), Some("identifierType=alias"));
     assert_eq!(both[1].json()["source"], "pushmon");
@@ -356,7 +401,10 @@ async fn ntfy_gotify_and_pushover_get_their_documented_requests() {
     assert!(down["message"].as_str().unwrap().contains("disk <full>"));
     assert!(down["click"].as_str().unwrap().contains("/api/monitors/"));
     let up = ntfy[1].json();
-    assert_eq!((up["priority"].clone(), up["tags"].clone()), (json!(3), json!(["white_check_mark"])));
+    assert_eq!(
+        (up["priority"].clone(), up["tags"].clone()),
+        (json!(3), json!(["white_check_mark"]))
+    );
 
     let gotify = on("/gotify/message");
     assert_eq!(gotify.len(), 2);
@@ -364,7 +412,10 @@ async fn ntfy_gotify_and_pushover_get_their_documented_requests() {
     let down = gotify[0].json();
     assert_eq!(down["title"], "backup is DOWN (manual)");
     assert_eq!(down["priority"], 8);
-    assert_eq!(down["extras"]["client::display"]["contentType"], "text/plain");
+    assert_eq!(
+        down["extras"]["client::display"]["contentType"],
+        "text/plain"
+    );
     assert_eq!(gotify[1].json()["priority"], 4);
 
     let pushover = on("/po/1/messages.json");
@@ -373,16 +424,18 @@ async fn ntfy_gotify_and_pushover_get_their_documented_requests() {
         header(pushover[0], "content-type"),
         "application/x-www-form-urlencoded"
     );
-    let form: std::collections::HashMap<String, String> =
-        form_urlencoded::parse(&pushover[0].body).into_owned().collect();
+    let form: std::collections::HashMap<String, String> = form_urlencoded::parse(&pushover[0].body)
+        .into_owned()
+        .collect();
     assert_eq!(form["token"], PUSHOVER_APP);
     assert_eq!(form["user"], PUSHOVER_USER);
     assert_eq!(form["title"], "backup is DOWN (manual)");
     assert_eq!(form["priority"], "1");
     assert!(form["message"].contains("disk <full>"));
     assert!(form["timestamp"].parse::<i64>().unwrap() > 1_700_000_000);
-    let form: std::collections::HashMap<String, String> =
-        form_urlencoded::parse(&pushover[1].body).into_owned().collect();
+    let form: std::collections::HashMap<String, String> = form_urlencoded::parse(&pushover[1].body)
+        .into_owned()
+        .collect();
     assert_eq!(form["priority"], "0");
     assert_eq!(form["title"], "backup is UP again");
 }
@@ -415,16 +468,28 @@ async fn matrix_puts_a_plain_message_whose_retry_is_the_same_transaction() {
         assert!(body["body"].as_str().unwrap().contains("@room <b>db</b>"));
     }
     assert_eq!(all[0].path, all[1].path, "a retry is the same transaction");
-    assert_ne!(all[1].path, all[2].path, "another alert is another transaction");
+    assert_ne!(
+        all[1].path, all[2].path,
+        "another alert is another transaction"
+    );
     assert!(all[1].json()["body"].as_str().unwrap().contains("is DOWN"));
-    assert!(all[2].json()["body"].as_str().unwrap().contains("is UP again"));
+    assert!(
+        all[2].json()["body"]
+            .as_str()
+            .unwrap()
+            .contains("is UP again")
+    );
 }
 
 #[tokio::test]
 async fn send_on_down_or_up_tells_a_channel_only_those_alerts_and_owes_nothing_else() {
     let receiver = Receiver::start().await;
     let app = spawn_app_with(fast_alert_retries).await;
-    let both = create(&app, json!({"kind": "webhook", "name": "both", "url": receiver.url("/both")})).await;
+    let both = create(
+        &app,
+        json!({"kind": "webhook", "name": "both", "url": receiver.url("/both")}),
+    )
+    .await;
     let down = create(
         &app,
         json!({"kind": "webhook", "name": "down", "url": receiver.url("/down"), "send_on": "down"}),
@@ -466,7 +531,10 @@ async fn send_on_down_or_up_tells_a_channel_only_those_alerts_and_owes_nothing_e
     .await;
     assert_eq!(changed["send_on"], "both");
     let shown = expect_json(
-        app.api(Method::GET, &format!("/api/channels/{down}")).send().await.unwrap(),
+        app.api(Method::GET, &format!("/api/channels/{down}"))
+            .send()
+            .await
+            .unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -485,7 +553,11 @@ async fn a_channel_that_skips_an_alert_owes_nothing_after_a_restart() {
         config.alert_retry.initial = Duration::from_millis(200);
     })
     .await;
-    let both = create(&app, json!({"kind": "webhook", "name": "both", "url": receiver.url("/both")})).await;
+    let both = create(
+        &app,
+        json!({"kind": "webhook", "name": "both", "url": receiver.url("/both")}),
+    )
+    .await;
     let up = create(
         &app,
         json!({"kind": "webhook", "name": "up", "url": receiver.url("/up"), "send_on": "up"}),
@@ -494,7 +566,8 @@ async fn a_channel_that_skips_an_alert_owes_nothing_after_a_restart() {
     let monitor = app
         .create_monitor_from(&json!({"name": "m", "timeout_seconds": 3600, "channels": [both, up]}))
         .await;
-    app.push_ok(&monitor.push_token, &[("status", "down")]).await;
+    app.push_ok(&monitor.push_token, &[("status", "down")])
+        .await;
     let deadline = Instant::now() + WAIT;
     while receiver.received().is_empty() {
         assert!(Instant::now() < deadline, "the down was never attempted");
@@ -507,7 +580,10 @@ async fn a_channel_that_skips_an_alert_owes_nothing_after_a_restart() {
     wait_for_deliveries(&app, &monitor.id, 1).await;
     sleep(Duration::from_millis(300)).await;
     assert!(
-        receiver.received().iter().all(|request| request.path == "/both"),
+        receiver
+            .received()
+            .iter()
+            .all(|request| request.path == "/both"),
         "the up-only channel got the down"
     );
 }
@@ -542,7 +618,10 @@ async fn every_kind_sends_a_test_message_that_says_it_is_a_test() {
         assert_eq!(answer["ok"], true);
         let sent = receiver.received()[before..].to_vec();
         assert!(!sent.is_empty(), "{kind}: nothing sent");
-        assert!(sent.iter().all(|request| request.path.starts_with(&format!("/{kind}"))));
+        assert!(
+            sent.iter()
+                .all(|request| request.path.starts_with(&format!("/{kind}")))
+        );
         let text = String::from_utf8_lossy(&sent[0].body).into_owned();
         assert!(
             text.contains("Test from pushmon") || text.contains("Test+from+pushmon"),
@@ -580,7 +659,8 @@ async fn a_4xx_is_not_retried_but_a_429_is() {
     let monitor = app
         .create_monitor_from(&json!({"name": "m", "timeout_seconds": 3600, "channels": [channel]}))
         .await;
-    app.push_ok(&monitor.push_token, &[("status", "down")]).await;
+    app.push_ok(&monitor.push_token, &[("status", "down")])
+        .await;
     let recorded = wait_for_deliveries(&app, &monitor.id, 1).await;
     assert_eq!(recorded[0]["result"], "failure");
     assert_eq!(recorded[0]["attempts"], 1, "{recorded:?}");
@@ -597,33 +677,103 @@ async fn a_4xx_is_not_retried_but_a_429_is() {
 async fn bad_settings_are_refused_naming_the_field() {
     let app = spawn_app_with(|_| {}).await;
     for (body, field) in [
-        (json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "body": "{{nope}}"}), "placeholder {{nope}}"),
-        (json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "body": "{{event"}), "body"),
-        (json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "method": "DELETE"}), "method"),
-        (json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "method": "GET", "body": "x"}), "body"),
-        (json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "headers": {"Host": "x"}}), "headers"),
-        (json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "headers": {"X-A": 5}}), "headers"),
-        (json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "headers": "X-A: 1"}), "headers"),
+        (
+            json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "body": "{{nope}}"}),
+            "placeholder {{nope}}",
+        ),
+        (
+            json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "body": "{{event"}),
+            "body",
+        ),
+        (
+            json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "method": "DELETE"}),
+            "method",
+        ),
+        (
+            json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "method": "GET", "body": "x"}),
+            "body",
+        ),
+        (
+            json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "headers": {"Host": "x"}}),
+            "headers",
+        ),
+        (
+            json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "headers": {"X-A": 5}}),
+            "headers",
+        ),
+        (
+            json!({"kind": "template", "name": "x", "url": "http://127.0.0.1:1/", "headers": "X-A: 1"}),
+            "headers",
+        ),
         (json!({"kind": "teams", "name": "x"}), "url"),
-        (json!({"kind": "telegram", "name": "x", "bot_token": "nope", "chat_id": "1"}), "bot_token"),
-        (json!({"kind": "telegram", "name": "x", "bot_token": TELEGRAM_TOKEN, "chat_id": "ops"}), "chat_id"),
-        (json!({"kind": "telegram", "name": "x", "bot_token": TELEGRAM_TOKEN}), "chat_id"),
-        (json!({"kind": "telegram", "name": "x", "bot_token": TELEGRAM_TOKEN, "chat_id": 1, "api_url": "ftp://x"}), "api_url"),
-        (json!({"kind": "pagerduty", "name": "x", "routing_key": "short"}), "routing_key"),
-        (json!({"kind": "opsgenie", "name": "x", "api_key": "k", "priority": "P9"}), "priority"),
+        (
+            json!({"kind": "telegram", "name": "x", "bot_token": "nope", "chat_id": "1"}),
+            "bot_token",
+        ),
+        (
+            json!({"kind": "telegram", "name": "x", "bot_token": TELEGRAM_TOKEN, "chat_id": "ops"}),
+            "chat_id",
+        ),
+        (
+            json!({"kind": "telegram", "name": "x", "bot_token": TELEGRAM_TOKEN}),
+            "chat_id",
+        ),
+        (
+            json!({"kind": "telegram", "name": "x", "bot_token": TELEGRAM_TOKEN, "chat_id": 1, "api_url": "ftp://x"}),
+            "api_url",
+        ),
+        (
+            json!({"kind": "pagerduty", "name": "x", "routing_key": "short"}),
+            "routing_key",
+        ),
+        (
+            json!({"kind": "opsgenie", "name": "x", "api_key": "k", "priority": "P9"}),
+            "priority",
+        ),
         (json!({"kind": "opsgenie", "name": "x"}), "api_key"),
-        (json!({"kind": "ntfy", "name": "x", "url": "https://ntfy.sh/"}), "url"),
-        (json!({"kind": "ntfy", "name": "x", "url": "https://ntfy.sh/t", "priority": 9}), "priority"),
-        (json!({"kind": "gotify", "name": "x", "url": "https://g.example"}), "app_token"),
-        (json!({"kind": "gotify", "name": "x", "url": "https://g.example", "app_token": "a b"}), "app_token"),
-        (json!({"kind": "pushover", "name": "x", "user_key": "u", "app_token": PUSHOVER_APP}), "user_key"),
-        (json!({"kind": "pushover", "name": "x", "user_key": PUSHOVER_USER, "app_token": PUSHOVER_APP, "priority": 2}), "priority"),
-        (json!({"kind": "matrix", "name": "x", "url": "https://m.example", "access_token": "t", "room_id": "#ops:m.example"}), "room_id"),
-        (json!({"kind": "webhook", "name": "x", "url": "http://127.0.0.1:1/", "send_on": "sideways"}), "send_on"),
-        (json!({"kind": "webhook", "name": "x", "url": "http://127.0.0.1:1/", "bot_token": TELEGRAM_TOKEN}), "bot_token"),
+        (
+            json!({"kind": "ntfy", "name": "x", "url": "https://ntfy.sh/"}),
+            "url",
+        ),
+        (
+            json!({"kind": "ntfy", "name": "x", "url": "https://ntfy.sh/t", "priority": 9}),
+            "priority",
+        ),
+        (
+            json!({"kind": "gotify", "name": "x", "url": "https://g.example"}),
+            "app_token",
+        ),
+        (
+            json!({"kind": "gotify", "name": "x", "url": "https://g.example", "app_token": "a b"}),
+            "app_token",
+        ),
+        (
+            json!({"kind": "pushover", "name": "x", "user_key": "u", "app_token": PUSHOVER_APP}),
+            "user_key",
+        ),
+        (
+            json!({"kind": "pushover", "name": "x", "user_key": PUSHOVER_USER, "app_token": PUSHOVER_APP, "priority": 2}),
+            "priority",
+        ),
+        (
+            json!({"kind": "matrix", "name": "x", "url": "https://m.example", "access_token": "t", "room_id": "#ops:m.example"}),
+            "room_id",
+        ),
+        (
+            json!({"kind": "webhook", "name": "x", "url": "http://127.0.0.1:1/", "send_on": "sideways"}),
+            "send_on",
+        ),
+        (
+            json!({"kind": "webhook", "name": "x", "url": "http://127.0.0.1:1/", "bot_token": TELEGRAM_TOKEN}),
+            "bot_token",
+        ),
     ] {
         let error = expect_error(
-            app.api(Method::POST, "/api/channels").json(&body).send().await.unwrap(),
+            app.api(Method::POST, "/api/channels")
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
@@ -636,7 +786,8 @@ async fn bad_settings_are_refused_naming_the_field() {
 async fn an_api_url_to_a_private_address_is_refused_when_private_addresses_are() {
     let app = spawn_app_with(|config| {
         config.alert_addresses = pushmon::alert::AddressPolicy::DenyPrivate;
-    }).await;
+    })
+    .await;
     let error = expect_error(
         app.api(Method::POST, "/api/channels")
             .json(&json!({"kind": "pagerduty", "name": "x", "routing_key": PAGERDUTY_KEY, "api_url": "http://127.0.0.1:9/"}))
@@ -648,5 +799,9 @@ async fn an_api_url_to_a_private_address_is_refused_when_private_addresses_are()
     .await;
     assert!(error.contains("api_url"), "{error}");
     // The service's own default is public.
-    create(&app, json!({"kind": "pagerduty", "name": "x", "routing_key": PAGERDUTY_KEY})).await;
+    create(
+        &app,
+        json!({"kind": "pagerduty", "name": "x", "routing_key": PAGERDUTY_KEY}),
+    )
+    .await;
 }
