@@ -636,3 +636,85 @@ pub const ALL_FIELDS: &[&str] = &[
     "access_token",
     "room_id",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn every_kind() -> Vec<ChannelKind> {
+        let fields = [
+            json!({"kind": "webhook", "url": "https://h.example/x", "secret": "s"}),
+            json!({"kind": "slack", "url": "https://h.example/s"}),
+            json!({"kind": "discord", "url": "https://h.example/d"}),
+            json!({"kind": "email", "smtp_url": "smtp://u:p@mail.example:587?tls=required",
+                   "from": "a@b.example", "to": ["c@d.example", "e@f.example"]}),
+            json!({"kind": "alertmanager", "url": "http://am:9093"}),
+            json!({"kind": "template", "method": "patch", "url": "https://h.example/t",
+                   "headers": {"X-B": "2", "A": "1"}, "body": "{{event}}"}),
+            json!({"kind": "template", "url": "https://h.example/t"}),
+            json!({"kind": "teams", "url": "https://h.example/teams"}),
+            json!({"kind": "telegram", "bot_token": "1:a-b_c", "chat_id": -42,
+                   "api_url": "https://tg.example"}),
+            json!({"kind": "pagerduty", "routing_key": "a".repeat(32)}),
+            json!({"kind": "opsgenie", "api_key": "k-1", "api_url": "https://api.eu.opsgenie.com",
+                   "priority": "P2"}),
+            json!({"kind": "ntfy", "url": "https://ntfy.sh/t", "token": "tk", "priority": 5}),
+            json!({"kind": "gotify", "url": "https://g.example", "app_token": "x", "priority": 0}),
+            json!({"kind": "pushover", "user_key": "u".repeat(30), "app_token": "a".repeat(30),
+                   "priority": -2}),
+            json!({"kind": "matrix", "url": "https://m.example", "access_token": "t",
+                   "room_id": "!r:m.example"}),
+        ];
+        fields
+            .iter()
+            .map(|value| {
+                let Value::Object(fields) = value else {
+                    panic!("an object")
+                };
+                kind_from_fields(fields).unwrap_or_else(|error| panic!("{value}: {error}"))
+            })
+            .collect()
+    }
+
+    /// What the API merges a change into (`kind_fields`, secrets included) reads back
+    /// as the same settings: a `PATCH` of the name alone keeps every setting, and
+    /// each field is one `fields_of_kind` allows.
+    #[test]
+    fn every_kinds_fields_read_back_as_the_same_settings() {
+        let kinds = every_kind();
+        let mut names: Vec<&str> = kinds.iter().map(ChannelKind::name).collect();
+        names.dedup();
+        assert_eq!(names, KINDS, "a case for every kind, in order");
+        for kind in kinds {
+            let mut fields = Map::new();
+            fields.insert("kind".to_owned(), json!(kind.name()));
+            let allowed = fields_of_kind(kind.name()).expect("a known kind");
+            for (field, value, _) in kind_fields(&kind) {
+                assert!(allowed.contains(&field), "{field} of {}", kind.name());
+                assert!(ALL_FIELDS.contains(&field), "{field}");
+                if !value.is_null() {
+                    fields.insert(field.to_owned(), value);
+                }
+            }
+            assert_eq!(kind_from_fields(&fields), Ok(kind.clone()), "{fields:?}");
+        }
+    }
+
+    #[test]
+    fn send_on_defaults_to_both_and_refuses_anything_else() {
+        let fields = |value: Value| -> Map<String, Value> {
+            let mut fields = Map::new();
+            fields.insert("send_on".to_owned(), value);
+            fields
+        };
+        assert_eq!(send_on_from_fields(&Map::new()), Ok(SendOn::Both));
+        assert_eq!(
+            send_on_from_fields(&fields(json!("down"))),
+            Ok(SendOn::Down)
+        );
+        assert_eq!(send_on_from_fields(&fields(json!("up"))), Ok(SendOn::Up));
+        assert!(send_on_from_fields(&fields(json!("DOWN"))).is_err());
+        assert!(send_on_from_fields(&fields(json!(1))).is_err());
+    }
+}

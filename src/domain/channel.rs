@@ -32,7 +32,7 @@ pub enum ChannelKind {
     Template {
         method: HttpMethod,
         url: String,
-        /// Names and values, in the order given.
+        /// Names and values, in the order the API's object had them.
         headers: Vec<(String, String)>,
         body: Option<String>,
     },
