@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use pushmon::alert::{
-    AddressPolicy, Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy,
+    AddressPolicy, Channels, DigestPolicy, Dispatcher, Notifier, NotifierSettings, RetryPolicy,
 };
 use pushmon::clock::Clock;
 use pushmon::domain::event::{Event, Heartbeat, HeartbeatText, MonitorConfig, PushStatus, Stamped};
@@ -190,10 +190,14 @@ fn registry(c: &mut Criterion) {
             addresses: AddressPolicy::AllowAll,
         })
         .unwrap();
-        let (dispatcher, _, reports) =
-            Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
-                .await
-                .unwrap();
+        let (dispatcher, _, reports) = Dispatcher::start(
+            notifier,
+            channels.clone(),
+            RetryPolicy::default(),
+            DigestPolicy::default(),
+        )
+        .await
+        .unwrap();
         let (registry, _) =
             Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
                 .await

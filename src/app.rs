@@ -143,10 +143,14 @@ pub async fn run_with_reload(
         addresses: config.alert_addresses,
     })
     .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let (dispatcher, dispatcher_task, delivery_reports) =
-        Dispatcher::start(notifier.clone(), channels.clone(), config.alert_retry)
-            .await
-            .context("starting the alert dispatcher")?;
+    let (dispatcher, dispatcher_task, delivery_reports) = Dispatcher::start(
+        notifier.clone(),
+        channels.clone(),
+        config.alert_retry,
+        config.digest,
+    )
+    .await
+    .context("starting the alert dispatcher")?;
     let (registry, registry_task) =
         Registry::start(store.clone(), channels.clone(), dispatcher.clone(), clock)
             .await
@@ -424,7 +428,10 @@ async fn rebuild_quarantined(
                     for delivery in owed {
                         let from = undispatched.get(&delivery.alert.monitor_id);
                         if from.is_some_and(|from| delivery.alert.alert_seq >= *from) {
-                            dispatcher.enqueue(delivery);
+                            // Its monitor's state is being rebuilt, not at hand: a digest
+                            // lists it without a group (a rare case: a batch reported
+                            // failed that turned out durable).
+                            dispatcher.enqueue(delivery, String::new());
                         }
                     }
                 }
@@ -463,6 +470,10 @@ async fn rebuild(
     .context("store read task")?
     .context("reading monitors from the store")?;
     let count = monitors.len();
+    let groups: HashMap<MonitorId, String> = monitors
+        .iter()
+        .map(|monitor| (monitor.id, crate::alert::digest::group_of(&monitor.config)))
+        .collect();
     tracing::info!(monitors = count, "rebuilding monitor actors");
     registry
         .rebuild(monitors)
@@ -488,7 +499,11 @@ async fn rebuild(
         clock,
     ));
     for delivery in owed {
-        dispatcher.enqueue(delivery);
+        let group = groups
+            .get(&delivery.alert.monitor_id)
+            .cloned()
+            .unwrap_or_default();
+        dispatcher.enqueue(delivery, group);
     }
     registry.judge_after_restart(last_alive, config.restart_grace_seconds());
     store.mark_alive(clock.now());

@@ -96,6 +96,12 @@ pub struct ServeArgs {
         help = setting::ALERT_DENY_PRIVATE_ADDRESSES.help()
     )]
     pub alert_deny_private_addresses: bool,
+    #[arg(long = setting::DIGEST_WINDOW.flag, help = setting::DIGEST_WINDOW.help())]
+    pub digest_window: Option<String>,
+    #[arg(long = setting::DIGEST_THRESHOLD.flag, help = setting::DIGEST_THRESHOLD.help())]
+    pub digest_threshold: Option<String>,
+    #[arg(long = setting::DIGEST_WEBHOOKS.flag, help = setting::DIGEST_WEBHOOKS.help())]
+    pub digest_webhooks: bool,
     #[arg(long = setting::HEADER_TIMEOUT.flag, help = setting::HEADER_TIMEOUT.help())]
     pub header_timeout: Option<String>,
     #[arg(long = setting::MAX_CONNECTIONS.flag, help = setting::MAX_CONNECTIONS.help())]
@@ -303,6 +309,34 @@ pub mod setting {
         name: "alert deny private addresses",
         switch: Some("true"),
     };
+    pub const DIGEST_WINDOW: Setting = Setting {
+        flag: "digest-window",
+        env: "PUSHMON_DIGEST_WINDOW",
+        default: "5",
+        about: "Seconds the first alert to a calm channel waits for others, so that a burst \
+                goes out as one digest; 0 sends every alert at once, on its own",
+        name: "digest window",
+        ..SETTING
+    };
+    pub const DIGEST_THRESHOLD: Setting = Setting {
+        flag: "digest-threshold",
+        env: "PUSHMON_DIGEST_THRESHOLD",
+        default: "3",
+        about: "Alerts to one channel in one window from which they go out as one digest; \
+                fewer go out one by one",
+        name: "digest threshold",
+        ..SETTING
+    };
+    /// The flag switches webhook digests on; the variable takes true or false.
+    pub const DIGEST_WEBHOOKS: Setting = Setting {
+        flag: "digest-webhooks",
+        env: "PUSHMON_DIGEST_WEBHOOKS",
+        default: "false",
+        about: "Webhooks take digests too (a body with \"event\": \"digest\"); without it \
+                a webhook gets every alert on its own, at once",
+        name: "digest webhooks",
+        switch: Some("true"),
+    };
     pub const HEADER_TIMEOUT: Setting = Setting {
         flag: "header-timeout",
         env: "PUSHMON_HEADER_TIMEOUT",
@@ -412,7 +446,7 @@ pub mod setting {
     };
 
     /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 27] = [
+    pub const ALL: [Setting; 30] = [
         LISTEN,
         DATA_DIR,
         ADMIN_TOKEN,
@@ -428,6 +462,9 @@ pub mod setting {
         ALERT_RETRY_INITIAL_MS,
         ALERT_TIMEOUT,
         ALERT_DENY_PRIVATE_ADDRESSES,
+        DIGEST_WINDOW,
+        DIGEST_THRESHOLD,
+        DIGEST_WEBHOOKS,
         HEADER_TIMEOUT,
         MAX_CONNECTIONS,
         PING_BODY_LIMIT,

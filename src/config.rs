@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::ValueEnum as _;
 use ipnet::IpNet;
 
-use crate::alert::{AddressPolicy, RetryPolicy};
+use crate::alert::{AddressPolicy, DigestPolicy, RetryPolicy};
 use crate::cli::setting::{self, Setting};
 use crate::cli::{CheckArgs, ServeArgs};
 use crate::domain::event::{DEFAULT_OUTPUT_LIMIT, MAX_OUTPUT_LIMIT};
@@ -189,6 +189,9 @@ pub struct Config {
     pub alert_timeout: Duration,
     /// Which addresses alerts may reach (`--alert-deny-private-addresses`).
     pub alert_addresses: AddressPolicy,
+    /// When alerts to one channel go out as one digest (`--digest-window`,
+    /// `--digest-threshold`, `--digest-webhooks`).
+    pub digest: DigestPolicy,
     /// Per-monitor series in `/metrics`; off for very large installations.
     pub monitor_metrics: bool,
     /// The declarative monitors file, if any.
@@ -232,6 +235,7 @@ impl Config {
             alert_retry: RetryPolicy::default(),
             alert_timeout: Duration::from_secs(10),
             alert_addresses: AddressPolicy::AllowAll,
+            digest: DigestPolicy::default(),
             monitor_metrics: true,
             monitors_file: None,
             header_timeout: Duration::from_secs(10),
@@ -411,6 +415,26 @@ impl Config {
                 })
             },
         )?;
+        let digest = DigestPolicy {
+            window: DIGEST_WINDOW.resolve(
+                args.digest_window,
+                env,
+                default.digest.window,
+                |text| number(text, 0, 3600).map(Duration::from_secs),
+            )?,
+            threshold: DIGEST_THRESHOLD.resolve(
+                args.digest_threshold,
+                env,
+                default.digest.threshold,
+                |text| number(text, 1, 100_000).map(|count| count as usize),
+            )?,
+            webhooks: DIGEST_WEBHOOKS.resolve(
+                args.digest_webhooks.then_some(Flag::Parsed(true)),
+                env,
+                default.digest.webhooks,
+                boolean,
+            )?,
+        };
         let retention = Retention {
             max_heartbeats: HISTORY_MAX_HEARTBEATS.resolve(
                 args.history_max_heartbeats,
@@ -457,6 +481,7 @@ impl Config {
             alert_retry,
             alert_timeout,
             alert_addresses,
+            digest,
             monitor_metrics,
             monitors_file,
             header_timeout,

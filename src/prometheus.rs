@@ -16,6 +16,8 @@ pub const HEARTBEATS_TOTAL: &str = "pushmon_heartbeats_total";
 pub const HEARTBEATS_REJECTED_TOTAL: &str = "pushmon_heartbeats_rejected_total";
 pub const MONITORS: &str = "pushmon_monitors";
 pub const ALERTS_TOTAL: &str = "pushmon_alerts_total";
+pub const DIGESTS_TOTAL: &str = "pushmon_alert_digests_total";
+pub const DIGEST_ALERTS_TOTAL: &str = "pushmon_alert_digest_alerts_total";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "pushmon_http_request_duration_seconds";
 pub const STORE_COMMIT_DURATION_SECONDS: &str = "pushmon_store_commit_duration_seconds";
 pub const STORE_BATCH_EVENTS: &str = "pushmon_store_batch_events";
@@ -262,6 +264,14 @@ fn describe() {
         "Job runs that ended (a success, a failure or an exit status reported with more than a heartbeat), by outcome"
     );
     describe_counter!(ALERTS_TOTAL, "Alert deliveries by event and result");
+    describe_counter!(
+        DIGESTS_TOTAL,
+        "Alert digests (one message for many alerts) that ended, by result"
+    );
+    describe_counter!(
+        DIGEST_ALERTS_TOTAL,
+        "Alert deliveries that went out in a digest, by the digest's result"
+    );
     describe_histogram!(
         HTTP_REQUEST_DURATION_SECONDS,
         Unit::Seconds,
@@ -339,6 +349,10 @@ fn zero_known_series() {
         for result in ["success", "failure"] {
             metrics::counter!(ALERTS_TOTAL, "event" => event, "result" => result).absolute(0);
         }
+    }
+    for result in ["success", "failure"] {
+        metrics::counter!(DIGESTS_TOTAL, "result" => result).absolute(0);
+        metrics::counter!(DIGEST_ALERTS_TOTAL, "result" => result).absolute(0);
     }
     metrics::counter!(ACTOR_RESTARTS_TOTAL).absolute(0);
     metrics::counter!(CONNECTIONS_REFUSED_TOTAL).absolute(0);

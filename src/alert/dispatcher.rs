@@ -8,6 +8,11 @@
 //! the outbox entry in the same batch. A crash between a receiver's 2xx and that
 //! record means the delivery is sent again after the restart: delivery is at least
 //! once. This module knows nothing of monitors: it only reports.
+//!
+//! Deliveries to a channel that takes digests wait in that channel's window first
+//! (`digest.rs`); when it closes they go out one by one, or as one digest whose outcome
+//! is reported for each delivery it covers. A held or digested delivery keeps its
+//! (channel, monitor) pair busy, so a pair's deliveries still go out in order.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -15,12 +20,14 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::domain::alert::Delivery;
 use crate::domain::event::DeliveryOutcome;
 use crate::domain::ids::{ChannelId, MonitorId};
 use crate::prometheus;
 
+use super::digest::{Batcher, Digest, DigestPolicy, Held, Release};
 use super::{Channels, Notifier, NotifyError};
 
 /// Sends in flight at once, over all channels. Without a bound, a burst of 100k
@@ -59,10 +66,15 @@ impl RetryPolicy {
 type Key = (ChannelId, MonitorId);
 
 pub enum DeliveryMsg {
-    /// A delivery is owed (just committed, or found in the outbox at start-up).
-    Enqueue(Delivery),
+    /// A delivery is owed (just committed, or found in the outbox at start-up), with
+    /// the group a digest lists it under (`digest::group_of`).
+    Enqueue(Delivery, String),
     /// The delivery at the head of this key's queue is settled.
     Finished(Key),
+    /// A digest is settled: every key it covered.
+    DigestFinished(u64, Vec<Key>),
+    /// A channel's digest window may have closed.
+    WindowClosed,
 }
 
 /// How one delivery ended, for whoever records outcomes.
@@ -97,6 +109,7 @@ impl Dispatcher {
         notifier: Notifier,
         channels: Channels,
         policy: RetryPolicy,
+        digests: DigestPolicy,
     ) -> Result<(Self, ractor::concurrency::JoinHandle<()>, DeliveryReports), ractor::SpawnErr>
     {
         let (reports, reported) = mpsc::unbounded_channel();
@@ -104,6 +117,7 @@ impl Dispatcher {
             notifier,
             channels,
             policy,
+            digests,
             sends: tokio::sync::Semaphore::new(MAX_CONCURRENT_SENDS),
             reports,
         };
@@ -111,8 +125,14 @@ impl Dispatcher {
         Ok((Self { actor }, handle, reported))
     }
 
-    pub fn enqueue(&self, delivery: Delivery) {
-        if self.actor.cast(DeliveryMsg::Enqueue(delivery)).is_err() {
+    /// Owes `delivery`; `group` is what a digest lists it under (`digest::group_of`
+    /// of its monitor's configuration).
+    pub fn enqueue(&self, delivery: Delivery, group: String) {
+        if self
+            .actor
+            .cast(DeliveryMsg::Enqueue(delivery, group))
+            .is_err()
+        {
             // Only during shutdown; the outbox keeps it for the next start.
             tracing::debug!("dispatcher stopped; delivery stays in the outbox");
         }
@@ -130,6 +150,7 @@ pub struct DeliveryArgs {
     notifier: Notifier,
     channels: Channels,
     policy: RetryPolicy,
+    digests: DigestPolicy,
     sends: tokio::sync::Semaphore,
     reports: mpsc::UnboundedSender<DeliveryReport>,
 }
@@ -172,13 +193,28 @@ impl Drop for SendRuntime {
     }
 }
 
+/// Why a key's next delivery waits.
+enum Busy {
+    /// Its delivery task is in flight.
+    Sending(tokio::task::AbortHandle),
+    /// Its delivery waits in its channel's digest window.
+    Held,
+    /// Its delivery is in a digest being sent.
+    InDigest,
+}
+
 pub struct DeliveryState {
     args: Arc<DeliveryArgs>,
-    queues: HashMap<Key, VecDeque<Delivery>>,
-    /// The delivery task in flight for each key (at most one per key). A map, not a
+    queues: HashMap<Key, VecDeque<(Delivery, String)>>,
+    /// What holds up each key (at most one delivery per key at a time). A map, not a
     /// list: with a 100k-alert burst, pruning a list of finished tasks on every
     /// completion was quadratic and starved the other actors of a worker thread.
-    busy: HashMap<Key, tokio::task::AbortHandle>,
+    busy: HashMap<Key, Busy>,
+    /// The digest windows open.
+    batcher: Batcher,
+    /// The digest tasks in flight, by number.
+    digests: HashMap<u64, tokio::task::AbortHandle>,
+    next_digest: u64,
     owed: usize,
     /// Where delivery tasks run (HTTP clients, retries): their own thread, so a burst
     /// of alerts does not queue in front of the monitor actors recording the `down`s.
@@ -197,10 +233,14 @@ impl Actor for DeliveryActor {
         args: DeliveryArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         metrics::gauge!(prometheus::OUTBOX_DEPTH).set(0.0);
+        let batcher = Batcher::new(args.digests);
         Ok(DeliveryState {
             args: Arc::new(args),
             queues: HashMap::new(),
             busy: HashMap::new(),
+            batcher,
+            digests: HashMap::new(),
+            next_digest: 0,
             owed: 0,
             runtime: SendRuntime::start(),
         })
@@ -212,8 +252,13 @@ impl Actor for DeliveryActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         // Unfinished deliveries stay in the outbox and are sent after the restart.
-        for (_, worker) in state.busy.drain() {
-            worker.abort();
+        for (_, busy) in state.busy.drain() {
+            if let Busy::Sending(worker) = busy {
+                worker.abort();
+            }
+        }
+        for (_, digest) in state.digests.drain() {
+            digest.abort();
         }
         Ok(())
     }
@@ -225,9 +270,13 @@ impl Actor for DeliveryActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            DeliveryMsg::Enqueue(delivery) => {
+            DeliveryMsg::Enqueue(delivery, group) => {
                 let key = (delivery.channel, delivery.alert.monitor_id);
-                state.queues.entry(key).or_default().push_back(delivery);
+                state
+                    .queues
+                    .entry(key)
+                    .or_default()
+                    .push_back((delivery, group));
                 state.owed += 1;
                 start_next(&myself, state, key);
             }
@@ -236,13 +285,27 @@ impl Actor for DeliveryActor {
                 state.owed = state.owed.saturating_sub(1);
                 start_next(&myself, state, key);
             }
+            DeliveryMsg::DigestFinished(number, keys) => {
+                state.digests.remove(&number);
+                for key in keys {
+                    state.busy.remove(&key);
+                    state.owed = state.owed.saturating_sub(1);
+                    start_next(&myself, state, key);
+                }
+            }
+            DeliveryMsg::WindowClosed => {
+                for (channel, release) in state.batcher.close_due(Instant::now()) {
+                    release_window(&myself, state, channel, release);
+                }
+            }
         }
         metrics::gauge!(prometheus::OUTBOX_DEPTH).set(state.owed as f64);
         Ok(())
     }
 }
 
-/// Starts the head of `key`'s queue unless one of its deliveries is in flight.
+/// Starts the head of `key`'s queue unless one of its deliveries is in flight or
+/// held: sends it, or holds it in its channel's digest window.
 fn start_next(myself: &ActorRef<DeliveryMsg>, state: &mut DeliveryState, key: Key) {
     if state.busy.contains_key(&key) {
         return;
@@ -250,10 +313,95 @@ fn start_next(myself: &ActorRef<DeliveryMsg>, state: &mut DeliveryState, key: Ke
     let Some(queue) = state.queues.get_mut(&key) else {
         return;
     };
-    let Some(delivery) = queue.pop_front() else {
+    let Some((delivery, group)) = queue.pop_front() else {
         state.queues.remove(&key);
         return;
     };
+    let holds = state
+        .args
+        .channels
+        .get(delivery.channel)
+        .is_some_and(|channel| state.batcher.policy().holds(&channel.kind));
+    if holds {
+        state.busy.insert(key, Busy::Held);
+        if let Some(closes_at) = state.batcher.hold(Held { delivery, group }, Instant::now()) {
+            let myself = myself.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep_until(closes_at).await;
+                let _ = myself.cast(DeliveryMsg::WindowClosed);
+            });
+        }
+        return;
+    }
+    send_one(myself, state, key, delivery);
+}
+
+/// Lets go what a closed window held: each on its own, or as digests.
+fn release_window(
+    myself: &ActorRef<DeliveryMsg>,
+    state: &mut DeliveryState,
+    channel: ChannelId,
+    release: Release,
+) {
+    match release {
+        Release::Each(held) => {
+            for Held { delivery, .. } in held {
+                let key = (channel, delivery.alert.monitor_id);
+                send_one(myself, state, key, delivery);
+            }
+        }
+        Release::Digests(digests) => {
+            for held in digests {
+                let number = state.next_digest;
+                state.next_digest += 1;
+                let keys: Vec<Key> = held
+                    .iter()
+                    .map(|held| (channel, held.delivery.alert.monitor_id))
+                    .collect();
+                for key in &keys {
+                    state.busy.insert(*key, Busy::InDigest);
+                }
+                let args = Arc::clone(&state.args);
+                let myself = myself.clone();
+                let worker = state.runtime.spawn(async move {
+                    let outcome = deliver_digest(&args, channel, &held).await;
+                    let mut records = Vec::with_capacity(held.len());
+                    for Held { delivery, .. } in held {
+                        let (recorded, was_recorded) = oneshot::channel();
+                        let outcome = DeliveryOutcome {
+                            channel,
+                            alert_seq: delivery.alert.alert_seq,
+                            ..outcome.clone()
+                        };
+                        let report = DeliveryReport {
+                            delivery,
+                            outcome,
+                            recorded,
+                        };
+                        if args.reports.send(report).is_ok() {
+                            records.push(was_recorded);
+                        }
+                    }
+                    // Every covered pair waits for its own record, as after a single
+                    // delivery.
+                    for was_recorded in records {
+                        let _ = was_recorded.await;
+                    }
+                    let _ = myself.cast(DeliveryMsg::DigestFinished(number, keys));
+                });
+                state.digests.insert(number, worker.abort_handle());
+            }
+        }
+    }
+}
+
+/// Sends one delivery in a task of its own, reports it, and waits for its record.
+fn send_one(
+    myself: &ActorRef<DeliveryMsg>,
+    state: &mut DeliveryState,
+    key: Key,
+    delivery: Delivery,
+) {
     let args = Arc::clone(&state.args);
     let myself = myself.clone();
     let worker = state.runtime.spawn(async move {
@@ -271,7 +419,7 @@ fn start_next(myself: &ActorRef<DeliveryMsg>, state: &mut DeliveryState, key: Ke
         }
         let _ = myself.cast(DeliveryMsg::Finished(key));
     });
-    state.busy.insert(key, worker.abort_handle());
+    state.busy.insert(key, Busy::Sending(worker.abort_handle()));
 }
 
 /// Sends one delivery with retries; returns how it ended.
@@ -326,6 +474,68 @@ async fn deliver(args: &DeliveryArgs, delivery: &Delivery) -> DeliveryOutcome {
         }
         tokio::time::sleep(args.policy.backoff(outcome.attempts)).await;
     }
+}
+
+/// Sends a digest with retries, as [`deliver`] sends one delivery; returns how it
+/// ended, for every delivery it covers (`alert_seq` is the caller's to fill in).
+async fn deliver_digest(
+    args: &DeliveryArgs,
+    channel_id: ChannelId,
+    held: &[Held],
+) -> DeliveryOutcome {
+    let mut outcome = DeliveryOutcome {
+        channel: channel_id,
+        alert_seq: 0,
+        attempts: 0,
+        error: None,
+    };
+    let Some(channel) = args.channels.get(channel_id) else {
+        outcome.error = Some("channel was deleted".to_owned());
+        return outcome;
+    };
+    let digest = Digest::new(args.notifier.installation, held);
+    let result = loop {
+        outcome.attempts += 1;
+        let sent = {
+            let _permit = args.sends.acquire().await;
+            args.notifier.send_digest(&channel, &digest).await
+        };
+        let error: NotifyError = match sent {
+            Ok(()) => {
+                tracing::info!(
+                    digest = %digest.id,
+                    channel = %channel.id,
+                    kind = channel.kind.name(),
+                    alerts = digest.count,
+                    attempts = outcome.attempts,
+                    "alert digest delivered"
+                );
+                break "success";
+            }
+            Err(error) => error,
+        };
+        let last = error.permanent || outcome.attempts >= args.policy.max_attempts;
+        tracing::warn!(
+            digest = %digest.id,
+            channel = %channel.id,
+            kind = channel.kind.name(),
+            alerts = digest.count,
+            attempt = outcome.attempts,
+            permanent = error.permanent,
+            %error,
+            "alert digest delivery failed{}",
+            if last { "; giving up" } else { "; will retry" }
+        );
+        if last {
+            outcome.error = Some(error.message);
+            break "failure";
+        }
+        tokio::time::sleep(args.policy.backoff(outcome.attempts)).await;
+    };
+    metrics::counter!(prometheus::DIGESTS_TOTAL, "result" => result).increment(1);
+    metrics::counter!(prometheus::DIGEST_ALERTS_TOTAL, "result" => result)
+        .increment(digest.count as u64);
+    outcome
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::Message;
 use super::chat::{link, text};
 
 /// The message's text is kept under this many characters.
-const MAX_TEXT: usize = 16000;
+pub const MAX_TEXT: usize = 16000;
 
 /// The transaction id for alert (or test) `id` sent through channel `channel`: only
 /// characters that need no escaping in a path.
@@ -48,9 +48,19 @@ pub fn endpoint(homeserver: &str, room_id: &str, transaction: &str) -> Option<St
 }
 
 pub fn body(message: Message<'_>, public_url: &str) -> Vec<u8> {
+    body_with_text(&text(
+        message,
+        str::to_owned,
+        &link(message, public_url),
+        MAX_TEXT,
+    ))
+}
+
+/// A plain `m.text` message of `text`, mentioning nobody.
+pub fn body_with_text(text: &str) -> Vec<u8> {
     json!({
         "msgtype": "m.text",
-        "body": text(message, str::to_owned, &link(message, public_url), MAX_TEXT),
+        "body": text,
         "m.mentions": {},
     })
     .to_string()

@@ -4,13 +4,15 @@
 //! A change of state and the deliveries it owes are written in one atomic batch by the
 //! monitor's actor (`store::Append::owed`). The dispatcher sends each, retrying with
 //! backoff, and reports the outcome on a channel; the monitor side reads it and has the
-//! monitor's actor record it, which removes the outbox entry in the same batch. Nothing
-//! here imports `monitor`, and nothing here blocks heartbeat ingestion.
+//! monitor's actor record it, which removes the outbox entry in the same batch. A burst
+//! of alerts to one channel goes out as one digest (`digest.rs`). Nothing here imports
+//! `monitor`, and nothing here blocks heartbeat ingestion.
 
 pub mod alertmanager;
 pub mod channels;
 pub mod chat;
 pub mod destination;
+pub mod digest;
 pub mod dispatcher;
 pub mod email;
 pub mod matrix;
@@ -31,6 +33,7 @@ use crate::domain::ids::Timestamp;
 
 pub use channels::Channels;
 pub use destination::AddressPolicy;
+pub use digest::DigestPolicy;
 pub use dispatcher::{Dispatcher, RetryPolicy};
 
 /// Why a send failed. `permanent` errors are not retried (a malformed address, say).
@@ -323,14 +326,12 @@ impl Notifier {
                 api_url,
                 priority,
             } => {
-                let (endpoint, form) = push::pushover(
-                    message,
+                let keys = push::PushoverKeys {
                     user_key,
                     app_token,
-                    api_url.as_deref(),
-                    *priority,
-                    &self.public_url,
-                );
+                    api_url: api_url.as_deref(),
+                };
+                let (endpoint, form) = push::pushover(message, keys, *priority, &self.public_url);
                 let mut request = Request::new(reqwest::Method::POST, endpoint);
                 request.body = Some((
                     "application/x-www-form-urlencoded".to_owned(),

@@ -6,6 +6,7 @@
 use serde_json::json;
 
 use crate::domain::alert::AlertKind;
+use crate::domain::ids::Timestamp;
 
 use super::chat::{link, text};
 use super::{Message, summary};
@@ -41,21 +42,40 @@ pub fn ntfy(
     priority: Option<u8>,
     public_url: &str,
 ) -> (String, Vec<u8>) {
-    let (server, topic) = ntfy_split(url).unwrap_or((url, ""));
-    let (priority, tags) = match message {
+    let (priority, tag) = match message {
         Message::Alert(alert) if alert.kind == AlertKind::Down => {
-            (priority.unwrap_or(4), ["rotating_light"])
+            (priority.unwrap_or(4), "rotating_light")
         }
-        Message::Alert(_) => (3, ["white_check_mark"]),
-        Message::Test(_) => (3, ["bell"]),
+        Message::Alert(_) => (3, "white_check_mark"),
+        Message::Test(_) => (3, "bell"),
     };
+    ntfy_with(
+        url,
+        &summary(message),
+        &details(message, 4000),
+        priority,
+        tag,
+        &link(message, public_url),
+    )
+}
+
+/// [`ntfy`]'s request for a given title, message, priority, tag and link.
+pub fn ntfy_with(
+    url: &str,
+    title: &str,
+    message: &str,
+    priority: u8,
+    tag: &str,
+    click: &str,
+) -> (String, Vec<u8>) {
+    let (server, topic) = ntfy_split(url).unwrap_or((url, ""));
     let body = json!({
         "topic": topic,
-        "title": summary(message),
-        "message": details(message, 4000),
+        "title": title,
+        "message": message,
         "priority": priority,
-        "tags": tags,
-        "click": link(message, public_url),
+        "tags": [tag],
+        "click": click,
     });
     (format!("{server}/"), body.to_string().into_bytes())
 }
@@ -88,9 +108,14 @@ pub fn gotify(
     let mut text = details(message, 8000);
     text.push('\n');
     text.push_str(&link(message, public_url));
+    gotify_with(url, &summary(message), &text, priority)
+}
+
+/// [`gotify`]'s request for a given title, message and priority.
+pub fn gotify_with(url: &str, title: &str, message: &str, priority: u8) -> (String, Vec<u8>) {
     let body = json!({
-        "title": summary(message),
-        "message": text,
+        "title": title,
+        "message": message,
         "priority": priority,
         "extras": { "client::display": { "contentType": "text/plain" } },
     });
@@ -103,9 +128,7 @@ pub fn gotify(
 /// Pushover: `POST <api_url>/1/messages.json`, form-encoded as its API documents.
 pub fn pushover(
     message: Message<'_>,
-    user_key: &str,
-    app_token: &str,
-    api_url: Option<&str>,
+    keys: PushoverKeys<'_>,
     priority: Option<i8>,
     public_url: &str,
 ) -> (String, String) {
@@ -118,23 +141,49 @@ pub fn pushover(
         Message::Alert(alert) => alert.at,
         Message::Test(test) => test.at,
     };
-    let title = cut(&summary(message), 250);
-    let message_text = details(message, 1024);
-    let target = link(message, public_url);
+    pushover_with(
+        keys,
+        &summary(message),
+        &details(message, 1024),
+        priority,
+        at,
+        &link(message, public_url),
+    )
+}
+
+/// Where a Pushover message goes and who sends it.
+#[derive(Clone, Copy)]
+pub struct PushoverKeys<'a> {
+    pub user_key: &'a str,
+    pub app_token: &'a str,
+    pub api_url: Option<&'a str>,
+}
+
+/// [`pushover`]'s request for a given title, message, priority, time and link.
+pub fn pushover_with(
+    keys: PushoverKeys<'_>,
+    title: &str,
+    message: &str,
+    priority: i8,
+    at: Timestamp,
+    target: &str,
+) -> (String, String) {
     let form = form_urlencoded::Serializer::new(String::new())
-        .append_pair("token", app_token)
-        .append_pair("user", user_key)
-        .append_pair("title", &title)
-        .append_pair("message", &message_text)
+        .append_pair("token", keys.app_token)
+        .append_pair("user", keys.user_key)
+        .append_pair("title", &cut(title, 250))
+        .append_pair("message", &cut(message, 1024))
         .append_pair("priority", &priority.to_string())
         .append_pair("timestamp", &(at.as_millis() / 1000).to_string())
-        .append_pair("url", &target)
+        .append_pair("url", target)
         .append_pair("url_title", "Open in pushmon")
         .finish();
     (
         format!(
             "{}/1/messages.json",
-            api_url.unwrap_or(PUSHOVER_API_URL).trim_end_matches('/')
+            keys.api_url
+                .unwrap_or(PUSHOVER_API_URL)
+                .trim_end_matches('/')
         ),
         form,
     )

@@ -6,7 +6,7 @@
 //! `TextRun`s, which Teams renders without Markdown, so no `[link](…)`, emphasis or
 //! list can be written. Mentions need an entity pushmon never sends.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::domain::alert::AlertKind;
 
@@ -14,7 +14,7 @@ use super::chat::{link, text};
 use super::{Message, summary};
 
 /// Teams refuses cards over about 28 KB; the text is kept well below.
-const MAX_TEXT: usize = 8000;
+pub const MAX_TEXT: usize = 8000;
 
 pub fn body(message: Message<'_>, public_url: &str) -> Vec<u8> {
     let (color, title) = match message {
@@ -25,17 +25,28 @@ pub fn body(message: Message<'_>, public_url: &str) -> Vec<u8> {
     let target = link(message, public_url);
     // The details: the chat text without its first line (the title) and its link.
     let full = text(message, str::to_owned, "", MAX_TEXT);
-    let details: Vec<Value> = full
+    let lines: Vec<String> = full
         .lines()
         .skip(1)
         .filter(|line| !line.is_empty())
-        .map(|line| {
-            json!({
-                "type": "RichTextBlock",
-                "inlines": [{ "type": "TextRun", "text": line }],
-            })
-        })
+        .map(str::to_owned)
         .collect();
+    let at = match message {
+        Message::Alert(alert) => Some(alert.at.to_rfc3339()),
+        Message::Test(_) => None,
+    };
+    card(&title, color, at.as_deref(), &lines, &target)
+}
+
+/// The message: a card titled `title` in `color`, a subtle `subtitle` (a time), one
+/// block a line, and a button to `target`. Every text is a `TextRun`.
+pub fn card(
+    title: &str,
+    color: &str,
+    subtitle: Option<&str>,
+    lines: &[String],
+    target: &str,
+) -> Vec<u8> {
     let mut blocks = vec![json!({
         "type": "RichTextBlock",
         "inlines": [{
@@ -46,13 +57,18 @@ pub fn body(message: Message<'_>, public_url: &str) -> Vec<u8> {
             "color": color,
         }],
     })];
-    if let Message::Alert(alert) = message {
+    if let Some(subtitle) = subtitle {
         blocks.push(json!({
             "type": "RichTextBlock",
-            "inlines": [{ "type": "TextRun", "text": alert.at.to_rfc3339(), "isSubtle": true }],
+            "inlines": [{ "type": "TextRun", "text": subtitle, "isSubtle": true }],
         }));
     }
-    blocks.extend(details);
+    for line in lines {
+        blocks.push(json!({
+            "type": "RichTextBlock",
+            "inlines": [{ "type": "TextRun", "text": line }],
+        }));
+    }
     json!({
         "type": "message",
         "attachments": [{

@@ -12,7 +12,7 @@ use super::chat::{link, text};
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
 
 /// Telegram refuses a text longer than 4096 characters.
-const MAX_TEXT: usize = 4096;
+pub const MAX_TEXT: usize = 4096;
 
 /// Text for Telegram's HTML parse mode.
 pub fn html_escape(text: &str) -> String {
@@ -38,7 +38,11 @@ pub fn endpoint(api_url: Option<&str>, bot_token: &str) -> String {
 
 pub fn body(message: Message<'_>, chat_id: &str, public_url: &str) -> Vec<u8> {
     let target = html_escape(&link(message, public_url));
-    let text = text(message, html_escape, &target, MAX_TEXT);
+    body_with_text(chat_id, &text(message, html_escape, &target, MAX_TEXT))
+}
+
+/// `sendMessage`'s body for `text`, already escaped for the HTML parse mode.
+pub fn body_with_text(chat_id: &str, text: &str) -> Vec<u8> {
     json!({
         "chat_id": chat_id,
         "text": text,

@@ -557,6 +557,55 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            flag: "--digest-window",
+            env: "PUSHMON_DIGEST_WINDOW",
+            value: "30",
+            shows: "30s",
+            default: "5s",
+            accepted: &[("0", "0ns"), ("3600", "3600s")],
+            rejected: &[(
+                "3601",
+                "invalid digest window: \"3601\" is not a whole number from 0 to 3600",
+            )],
+            observe: |config| format!("{:?}", config.digest.window),
+            ..CASE
+        },
+        Case {
+            flag: "--digest-threshold",
+            env: "PUSHMON_DIGEST_THRESHOLD",
+            value: "10",
+            shows: "10",
+            default: "3",
+            accepted: &[("1", "1"), ("100000", "100000")],
+            rejected: &[
+                (
+                    "0",
+                    "invalid digest threshold: \"0\" is not a whole number from 1 to 100000",
+                ),
+                (
+                    "100001",
+                    "invalid digest threshold: \"100001\" is not a whole number from 1 to 100000",
+                ),
+            ],
+            observe: |config| config.digest.threshold.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--digest-webhooks",
+            env: "PUSHMON_DIGEST_WEBHOOKS",
+            switch: true,
+            value: "true",
+            shows: "true",
+            default: "false",
+            accepted: &[("on", "true"), ("0", "false"), ("no", "false")],
+            rejected: &[(
+                "maybe",
+                "invalid digest webhooks: \"maybe\" is neither true nor false",
+            )],
+            observe: |config| config.digest.webhooks.to_string(),
+            ..CASE
+        },
+        Case {
             flag: "--header-timeout",
             env: "PUSHMON_HEADER_TIMEOUT",
             value: "3",

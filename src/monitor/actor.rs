@@ -16,7 +16,7 @@ use std::time::Duration;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 
-use crate::alert::{Channels, Dispatcher};
+use crate::alert::{Channels, Dispatcher, digest};
 use crate::clock::Clock;
 use crate::domain::alert::owed_deliveries;
 use crate::domain::event::{DownReason, Event, RunOutcome, Stamped};
@@ -317,9 +317,13 @@ async fn persist_inline(
         metrics::histogram!(prometheus::DETECTION_LAG_SECONDS).record(lag as f64 / 1000.0);
     }
 
-    // The writer numbered the events and each alert's deliveries.
+    // The writer numbered the events and each alert's deliveries, and kept those
+    // owed (`send_on`).
     for (_, delivery) in appended.owed {
-        state.context.dispatcher.enqueue(delivery);
+        state
+            .context
+            .dispatcher
+            .enqueue(delivery, digest::group_of(&next.config));
     }
 
     for outcome in run_outcomes {

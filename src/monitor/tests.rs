@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::alert::{AddressPolicy, Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy};
+use crate::alert::{
+    AddressPolicy, Channels, DigestPolicy, Dispatcher, Notifier, NotifierSettings, RetryPolicy,
+};
 use crate::clock::Clock;
 use crate::domain::event::{DeliveryOutcome, Heartbeat, HeartbeatText, MonitorConfig, PushStatus};
 use crate::domain::ids::ChannelId;
@@ -27,10 +29,14 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         addresses: AddressPolicy::AllowAll,
     })
     .expect("notifier");
-    let (dispatcher, _, reports) =
-        Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
-            .await
-            .expect("dispatcher");
+    let (dispatcher, _, reports) = Dispatcher::start(
+        notifier,
+        channels.clone(),
+        RetryPolicy::default(),
+        DigestPolicy::default(),
+    )
+    .await
+    .expect("dispatcher");
     let (registry, _) =
         Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
             .await
@@ -123,10 +129,14 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
         addresses: AddressPolicy::AllowAll,
     })
     .expect("notifier");
-    let (dispatcher, _, reports) =
-        Dispatcher::start(notifier, channels.clone(), RetryPolicy::default())
-            .await
-            .expect("dispatcher");
+    let (dispatcher, _, reports) = Dispatcher::start(
+        notifier,
+        channels.clone(),
+        RetryPolicy::default(),
+        DigestPolicy::default(),
+    )
+    .await
+    .expect("dispatcher");
     let (registry, _) =
         Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
             .await

@@ -20,7 +20,9 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 
 use crate::alert::dispatcher::DeliveryReports;
-use crate::alert::{AddressPolicy, Channels, Dispatcher, Notifier, NotifierSettings, RetryPolicy};
+use crate::alert::{
+    AddressPolicy, Channels, DigestPolicy, Dispatcher, Notifier, NotifierSettings, RetryPolicy,
+};
 use crate::clock::Clock;
 use crate::domain::alert::{AlertKind, AlertNotice};
 use crate::domain::channel::ChannelKind;
@@ -114,10 +116,14 @@ impl Server {
             max: Duration::from_millis(10),
             max_attempts: 1,
         };
-        let (dispatcher, dispatcher_task, reports) =
-            Dispatcher::start(notifier, channels.clone(), one_attempt)
-                .await
-                .expect("dispatcher starts");
+        let (dispatcher, dispatcher_task, reports) = Dispatcher::start(
+            notifier,
+            channels.clone(),
+            one_attempt,
+            DigestPolicy::default(),
+        )
+        .await
+        .expect("dispatcher starts");
         let (registry, registry_task) =
             Registry::start(store.clone(), channels.clone(), dispatcher.clone(), clock)
                 .await

@@ -937,7 +937,8 @@ fn only_the_monitor_module_appends_a_monitors_events() {
     }
     // The scan sees the appends there are.
     assert!(
-        appending.contains_key("monitor/actor.rs") && appending.contains_key("monitor/registry.rs"),
+        appending.contains_key("monitor/actor.rs")
+            && appending.contains_key("monitor/registry/spawn.rs"),
         "{appending:?}"
     );
     let outside: Vec<String> = appending

@@ -14,6 +14,7 @@ mod crash;
 mod dashboard;
 mod datadir;
 mod declare;
+mod digest;
 mod docs;
 mod durability;
 mod export;

@@ -37,6 +37,8 @@ async fn the_exposition_passes_promtool_and_has_every_spec_series_from_start() {
         "pushmon_alerts_total{event=\"down\",result=\"success\"} ",
         "pushmon_alerts_total{event=\"up\",result=\"failure\"} ",
         "pushmon_outbox_depth ",
+        "pushmon_alert_digests_total{result=\"success\"} ",
+        "pushmon_alert_digest_alerts_total{result=\"failure\"} ",
         "process_resident_memory_bytes ",
         "pushmon_monitor_actors ",
     ] {

@@ -15,6 +15,13 @@ use crate::support::{Api, TestApp, expect_error, expect_json, fast_alert_retries
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Quick retries, and every alert on its own at once: these tests check each kind's
+/// single-alert request (digests of these kinds are tested at the end).
+fn fast(config: &mut pushmon::config::Config) {
+    fast_alert_retries(config);
+    config.digest = pushmon::alert::digest::DigestPolicy::OFF;
+}
+
 const TELEGRAM_TOKEN: &str = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 const PAGERDUTY_KEY: &str = "R0UT1NGKEY0123456789abcdefABCDEF";
 const PUSHOVER_USER: &str = "uQiRzpo4DXghDmr9QzzfQu27cmVRsG";
@@ -103,7 +110,7 @@ fn header<'a>(request: &'a Received, name: &str) -> &'a str {
 #[tokio::test]
 async fn a_templated_webhook_sends_its_method_headers_and_rendered_body() {
     let receiver = Receiver::start().await;
-    let app = spawn_app_with(fast_alert_retries).await;
+    let app = spawn_app_with(fast).await;
     let json_hook = create(
         &app,
         json!({
@@ -192,7 +199,7 @@ async fn a_templated_webhook_sends_its_method_headers_and_rendered_body() {
 #[tokio::test]
 async fn teams_gets_an_adaptive_card_whose_text_is_never_markdown() {
     let receiver = Receiver::start().await;
-    let app = spawn_app_with(fast_alert_retries).await;
+    let app = spawn_app_with(fast).await;
     let channel = create(
         &app,
         json!({"kind": "teams", "name": "teams", "url": receiver.url("/workflows/abc")}),
@@ -243,7 +250,7 @@ async fn teams_gets_an_adaptive_card_whose_text_is_never_markdown() {
 #[tokio::test]
 async fn telegram_gets_send_message_with_html_escaped_text() {
     let receiver = Receiver::start().await;
-    let app = spawn_app_with(fast_alert_retries).await;
+    let app = spawn_app_with(fast).await;
     let channel = create(
         &app,
         json!({"kind": "telegram", "name": "tg", "bot_token": TELEGRAM_TOKEN,
@@ -288,7 +295,7 @@ async fn telegram_gets_send_message_with_html_escaped_text() {
 async fn pagerduty_triggers_then_resolves_with_the_monitors_dedup_key() {
     let receiver = Receiver::start().await;
     receiver.answer_with(202);
-    let app = spawn_app_with(fast_alert_retries).await;
+    let app = spawn_app_with(fast).await;
     let channel = create(
         &app,
         json!({"kind": "pagerduty", "name": "pd", "routing_key": PAGERDUTY_KEY, "api_url": receiver.url("/pd")}),
@@ -331,7 +338,7 @@ async fn pagerduty_triggers_then_resolves_with_the_monitors_dedup_key() {
 async fn opsgenie_creates_then_closes_the_monitors_alias() {
     let receiver = Receiver::start().await;
     receiver.answer_with(202);
-    let app = spawn_app_with(fast_alert_retries).await;
+    let app = spawn_app_with(fast).await;
     let channel = create(
         &app,
         json!({"kind": "opsgenie", "name": "og", "api_key": "eb243592-faa2-4ba2-a551q-1afdf565c889",
@@ -369,7 +376,7 @@ async fn opsgenie_creates_then_closes_the_monitors_alias() {
 #[tokio::test]
 async fn ntfy_gotify_and_pushover_get_their_documented_requests() {
     let receiver = Receiver::start().await;
-    let app = spawn_app_with(fast_alert_retries).await;
+    let app = spawn_app_with(fast).await;
     let ntfy = create(
         &app,
         json!({"kind": "ntfy", "name": "ntfy", "url": receiver.url("/ntfy/alerts"), "token": "tk_abc", "priority": 5}),
@@ -445,7 +452,7 @@ async fn matrix_puts_a_plain_message_whose_retry_is_the_same_transaction() {
     let receiver = Receiver::start().await;
     // The first attempt fails: the retry must be the same transaction.
     receiver.fail_first(1);
-    let app = spawn_app_with(fast_alert_retries).await;
+    let app = spawn_app_with(fast).await;
     let channel = create(
         &app,
         json!({"kind": "matrix", "name": "room", "url": receiver.url("/hs"),
@@ -484,7 +491,7 @@ async fn matrix_puts_a_plain_message_whose_retry_is_the_same_transaction() {
 #[tokio::test]
 async fn send_on_down_or_up_tells_a_channel_only_those_alerts_and_owes_nothing_else() {
     let receiver = Receiver::start().await;
-    let app = spawn_app_with(fast_alert_retries).await;
+    let app = spawn_app_with(fast).await;
     let both = create(
         &app,
         json!({"kind": "webhook", "name": "both", "url": receiver.url("/both")}),
@@ -548,7 +555,7 @@ async fn a_channel_that_skips_an_alert_owes_nothing_after_a_restart() {
     let receiver = Receiver::start().await;
     receiver.fail_always();
     let app = spawn_app_with(|config| {
-        fast_alert_retries(config);
+        fast(config);
         config.alert_retry.max_attempts = 1000;
         config.alert_retry.initial = Duration::from_millis(200);
     })
@@ -591,7 +598,7 @@ async fn a_channel_that_skips_an_alert_owes_nothing_after_a_restart() {
 #[tokio::test]
 async fn every_kind_sends_a_test_message_that_says_it_is_a_test() {
     let receiver = Receiver::start().await;
-    let app = spawn_app_with(fast_alert_retries).await;
+    let app = spawn_app_with(fast).await;
     let kinds = [
         json!({"kind": "template", "name": "t", "url": receiver.url("/template"), "body": "{\"e\": \"{{event}}\", \"s\": \"{{summary}}\"}"}),
         json!({"kind": "teams", "name": "t", "url": receiver.url("/teams")}),
@@ -650,7 +657,7 @@ async fn every_kind_sends_a_test_message_that_says_it_is_a_test() {
 async fn a_4xx_is_not_retried_but_a_429_is() {
     let receiver = Receiver::start().await;
     receiver.answer_with(401);
-    let app = spawn_app_with(fast_alert_retries).await;
+    let app = spawn_app_with(fast).await;
     let channel = create(
         &app,
         json!({"kind": "gotify", "name": "g", "url": receiver.url("/g"), "app_token": "wrong"}),
@@ -804,4 +811,102 @@ async fn an_api_url_to_a_private_address_is_refused_when_private_addresses_are()
         json!({"kind": "pagerduty", "name": "x", "routing_key": PAGERDUTY_KEY}),
     )
     .await;
+}
+
+/// A burst of alerts within the digest window reaches each text kind as one digest
+/// (its own format, user text escaped as for one alert), while PagerDuty, which keeps
+/// one incident per monitor, gets each alert on its own.
+#[tokio::test]
+async fn a_burst_reaches_the_text_kinds_as_one_digest_and_pagerduty_one_by_one() {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(|config| {
+        fast_alert_retries(config);
+        config.digest = pushmon::alert::digest::DigestPolicy {
+            window: Duration::from_millis(700),
+            threshold: 3,
+            webhooks: false,
+        };
+    })
+    .await;
+    let telegram = create(
+        &app,
+        json!({"kind": "telegram", "name": "tg", "bot_token": TELEGRAM_TOKEN,
+               "chat_id": "-100123", "api_url": receiver.url("/tg")}),
+    )
+    .await;
+    let matrix = create(
+        &app,
+        json!({"kind": "matrix", "name": "room", "url": receiver.url("/hs"),
+               "access_token": "syt_x", "room_id": "!ops:m.example"}),
+    )
+    .await;
+    let ntfy = create(
+        &app,
+        json!({"kind": "ntfy", "name": "ntfy", "url": receiver.url("/ntfy/alerts")}),
+    )
+    .await;
+    let teams = create(
+        &app,
+        json!({"kind": "teams", "name": "teams", "url": receiver.url("/teams")}),
+    )
+    .await;
+    let pagerduty = create(
+        &app,
+        json!({"kind": "pagerduty", "name": "pd", "routing_key": PAGERDUTY_KEY, "api_url": receiver.url("/pd")}),
+    )
+    .await;
+    let channels = [&telegram, &matrix, &ntfy, &teams, &pagerduty];
+    let mut tokens = Vec::new();
+    for index in 0..4 {
+        let monitor = app
+            .create_monitor_from(&json!({"name": format!("<b>job {index}</b>"), "timeout_seconds": 3600, "channels": channels}))
+            .await;
+        tokens.push(monitor.push_token);
+    }
+    for token in &tokens {
+        app.push_ok(token, &[("status", "down")]).await;
+    }
+    // One digest to each of four kinds, four triggers to PagerDuty.
+    receiver.wait_for_delivered(8, WAIT).await;
+    sleep(Duration::from_millis(1000)).await;
+    let all = receiver.received();
+    let on = |prefix: &str| -> Vec<&Received> {
+        all.iter().filter(|r| r.path.starts_with(prefix)).collect()
+    };
+    assert_eq!(on("/pd").len(), 4, "PagerDuty takes no digest");
+    let telegram = on("/tg");
+    assert_eq!(telegram.len(), 1);
+    let text = telegram[0].json()["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("pushmon digest, 4 alerts: 4 DOWN"), "{text}");
+    assert!(
+        text.contains("&lt;b&gt;job 0&lt;/b&gt;") && !text.contains("<b>"),
+        "{text}"
+    );
+    let matrix = on("/hs");
+    assert_eq!(matrix.len(), 1);
+    assert!(matrix[0].path.contains(".digest-"), "{}", matrix[0].path);
+    assert!(
+        matrix[0].json()["body"]
+            .as_str()
+            .unwrap()
+            .contains("4 alerts: 4 DOWN")
+    );
+    assert_eq!(matrix[0].json()["m.mentions"], json!({}));
+    let ntfy = on("/ntfy/");
+    assert_eq!(ntfy.len(), 1);
+    assert_eq!(ntfy[0].json()["title"], "pushmon digest, 4 alerts: 4 DOWN");
+    assert!(
+        ntfy[0].json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("<b>job 3</b> is DOWN")
+    );
+    let teams = on("/teams");
+    assert_eq!(teams.len(), 1);
+    let card = &teams[0].json()["attachments"][0]["content"];
+    assert_eq!(
+        card["body"][0]["inlines"][0]["text"],
+        "pushmon digest, 4 alerts: 4 DOWN"
+    );
+    assert_eq!(card["body"][0]["inlines"][0]["color"], "Attention");
 }

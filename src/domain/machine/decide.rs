@@ -1,0 +1,334 @@
+//! `decide`: what a command causes. A command that sets off several rules is decided
+//! step by step on a copy of the state ([`Decision`]), each step applied before the
+//! next looks.
+
+use super::*;
+
+/// What a push reports: a plain heartbeat, or a signal.
+enum Ping {
+    Heartbeat(Heartbeat),
+    Signal(Box<Signal>),
+}
+
+/// Decides step by step: each event is applied to a copy of the state before the
+/// next rule looks at it, and stamped no earlier than the event before it.
+struct Decision {
+    state: Monitor,
+    events: Vec<Stamped>,
+}
+
+impl Decision {
+    fn new(monitor: &Monitor) -> Self {
+        Self {
+            state: monitor.clone(),
+            events: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, at: Timestamp, event: Event) {
+        let at = at.max(self.state.last_event_at);
+        let seq = self.state.last_seq;
+        apply(&mut self.state, seq, at, &event);
+        self.events.push(Stamped { at, event });
+    }
+
+    /// A change of state that alerts: held back (`AlertSuppressed` first) when `at`
+    /// is inside a maintenance window; otherwise after the release of what a window
+    /// held back, if the channels have not been told yet (so they hear every change,
+    /// in order).
+    fn alert(&mut self, at: Timestamp, event: Event) {
+        let at = at.max(self.state.last_event_at);
+        if self.state.maintenance_until(at).is_some() {
+            let notice = match &event {
+                Event::WentDown { reason } => Notice::Down(*reason),
+                _ => Notice::Up,
+            };
+            self.push(at, Event::AlertSuppressed(notice));
+        } else if let Some(notice) = self.state.release_due() {
+            self.push(at, Event::AlertReleased(notice));
+        }
+        self.push(at, event);
+    }
+
+    /// Releases an alert a maintenance window held back, if it is over at `now`.
+    fn release_if_due(&mut self, now: Timestamp) {
+        if let Some(notice) = self.state.release_due()
+            && self.state.maintenance_until(now).is_none()
+        {
+            self.push(now, Event::AlertReleased(notice));
+        }
+    }
+
+    /// A failure for `reason` at `at`: counted while `pending` or `up`, down at the
+    /// threshold; nothing more while `down` or `paused`.
+    fn failure(&mut self, at: Timestamp, reason: DownReason) {
+        if !self.state.status.is_running() {
+            return;
+        }
+        let count = self.state.consecutive_failures.saturating_add(1);
+        if count >= self.state.config.failure_threshold {
+            self.alert(at, Event::WentDown { reason });
+        } else {
+            self.push(at, Event::FailureCounted { reason, count });
+        }
+    }
+
+    /// A success at `at` of a monitor that was `was` before it.
+    fn success(&mut self, at: Timestamp, was: Status) {
+        match was {
+            Status::Pending => self.push(at, Event::WentUp),
+            Status::Down => {
+                let count = self.state.consecutive_successes.saturating_add(1);
+                if count >= self.state.config.recovery_threshold {
+                    self.alert(at, Event::Recovered);
+                } else {
+                    self.push(at, Event::SuccessCounted { count });
+                }
+            }
+            Status::Up | Status::Paused => {}
+        }
+    }
+
+    fn ping(&mut self, ping: Ping, now: Timestamp) {
+        self.release_if_due(now);
+        let signal = match ping {
+            Ping::Heartbeat(heartbeat) => {
+                let was = self.state.status;
+                let status = heartbeat.status;
+                self.push(now, Event::HeartbeatReceived(heartbeat));
+                match status {
+                    PushStatus::Up => self.success(now, was),
+                    PushStatus::Down => self.failure(now, DownReason::Manual),
+                }
+                return;
+            }
+            Ping::Signal(signal) => *signal,
+        };
+        match signal.kind {
+            SignalKind::Start => {
+                let dropped = (self.state.runs.len() >= MAX_OPEN_RUNS)
+                    .then(|| self.state.runs.first().map(OpenRun::reference))
+                    .flatten();
+                self.push(
+                    now,
+                    Event::RunStarted(RunStart {
+                        rid: signal.rid,
+                        msg: signal.msg,
+                        output: signal.output,
+                        dropped,
+                    }),
+                );
+            }
+            SignalKind::Log => self.push(
+                now,
+                Event::LogReceived(LogEntry {
+                    rid: signal.rid,
+                    msg: signal.msg,
+                    output: signal.output,
+                }),
+            ),
+            SignalKind::Success | SignalKind::Fail => self.end_run(signal, now),
+        }
+    }
+
+    /// A success or a failure: the heartbeat, the run it ends (if it ends one or says
+    /// more than a heartbeat), then what it does to the state.
+    fn end_run(&mut self, signal: Signal, now: Timestamp) {
+        let failed_by = match (signal.kind, signal.exit_status) {
+            (_, Some(status)) if status != 0 => Some(DownReason::ExitStatus),
+            (SignalKind::Fail, _) => Some(DownReason::Manual),
+            _ => None,
+        };
+        // A run id ends its run; none ends the newest run started without one (the
+        // duration is measured from the last start, as Healthchecks does).
+        let closing = self
+            .state
+            .runs
+            .iter()
+            .rev()
+            .find(|run| run.rid == signal.rid)
+            .copied();
+        let too_fast = match (closing, self.state.config.min_runtime_seconds) {
+            (Some(run), Some(min)) => run.started_at.millis_until(now) < u64::from(min) * 1000,
+            _ => false,
+        };
+        let outcome = match failed_by {
+            Some(reason) => RunOutcome::Failure(reason),
+            None if too_fast => RunOutcome::Failure(DownReason::TooFast),
+            None => RunOutcome::Success,
+        };
+        let status = match outcome {
+            RunOutcome::Success => PushStatus::Up,
+            RunOutcome::Failure(_) => PushStatus::Down,
+        };
+        let was = self.state.status;
+        let says_more = closing.is_some()
+            || signal.exit_status.is_some()
+            || signal.output.is_some()
+            || signal.rid.is_some();
+        self.push(
+            now,
+            Event::HeartbeatReceived(Heartbeat {
+                status,
+                msg: signal.msg,
+                value: signal.value,
+            }),
+        );
+        if says_more {
+            self.push(
+                now,
+                Event::RunEnded(RunEnd {
+                    rid: signal.rid,
+                    run: closing.map(|run| run.reference()),
+                    exit_status: signal.exit_status,
+                    outcome,
+                    output: signal.output,
+                }),
+            );
+        }
+        match outcome {
+            RunOutcome::Success => self.success(now, was),
+            RunOutcome::Failure(reason) => self.failure(now, reason),
+        }
+    }
+
+    /// The timer fired: release what a maintenance window held back, judge runs past
+    /// their max runtime and a missed deadline (each a failure, stamped at its
+    /// deadline), send a reminder.
+    fn check_deadlines(&mut self, now: Timestamp) {
+        self.release_if_due(now);
+        // Each step moves a deadline later or the monitor out of `up`; the bound only
+        // guards against a bug looping forever.
+        for _ in 0..(2 * MAX_THRESHOLD as usize + MAX_OPEN_RUNS) {
+            let state = &self.state;
+            let run = state
+                .run_deadlines()
+                .into_iter()
+                .map(|(deadline, run)| (state.graced(deadline), run))
+                .next();
+            let due = state.due_deadline().map(|due| state.graced(due));
+            match (due, run) {
+                (_, Some((deadline, run)))
+                    if deadline <= now && due.is_none_or(|due| deadline <= due) =>
+                {
+                    self.push(deadline, Event::RunOverran(run));
+                    self.failure(deadline, DownReason::MaxRuntime);
+                }
+                (Some(deadline), _) if deadline <= now => {
+                    let reason = if state.config.schedule.is_some() {
+                        DownReason::Schedule
+                    } else {
+                        DownReason::Timeout
+                    };
+                    self.failure(deadline, reason);
+                }
+                _ => break,
+            }
+        }
+        if let Some(due) = self.state.reminder_due_at()
+            && due <= now
+            && self.state.maintenance_until(now).is_none()
+        {
+            let reason = self.state.last_down_reason.unwrap_or(DownReason::Timeout);
+            self.push(now, Event::Reminder { reason });
+        }
+    }
+}
+
+/// Decides what `command` causes, at `now`. Events come out stamped and in order; an
+/// empty list means the command changes nothing (pausing a paused monitor, say).
+pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stamped> {
+    // Events of one monitor never go back in time, even if the wall clock does.
+    let now = now.max(monitor.last_event_at);
+    let stamp = |event| Stamped { at: now, event };
+    match command {
+        // The push path: an `up` heartbeat to an `up` monitor records only itself,
+        // without copying the state.
+        Command::Heartbeat(heartbeat)
+            if heartbeat.status == PushStatus::Up
+                && monitor.status == Status::Up
+                && monitor.release_due().is_none() =>
+        {
+            vec![stamp(Event::HeartbeatReceived(heartbeat))]
+        }
+        Command::Heartbeat(heartbeat) => decided(monitor, |decision| {
+            decision.ping(Ping::Heartbeat(heartbeat), now)
+        }),
+        Command::Signal(signal) => {
+            decided(monitor, |decision| decision.ping(Ping::Signal(signal), now))
+        }
+        Command::CheckDeadline => decided(monitor, |decision| decision.check_deadlines(now)),
+        Command::Update(patch) => {
+            let config = patch.applied_to(&monitor.config);
+            if config == *monitor.config {
+                vec![]
+            } else {
+                vec![stamp(Event::Updated {
+                    config: Box::new(config),
+                })]
+            }
+        }
+        Command::ForgetChannel(channel) if monitor.config.channels.contains(&channel) => {
+            let mut config = Box::new((*monitor.config).clone());
+            config.channels.retain(|listed| *listed != channel);
+            vec![stamp(Event::Updated { config })]
+        }
+        Command::ForgetChannel(_) => vec![],
+        Command::RotateToken(token) => vec![stamp(Event::TokenRotated { token })],
+        Command::Pause if monitor.status == Status::Paused => vec![],
+        Command::Pause => vec![stamp(Event::Paused)],
+        Command::Resume if monitor.status == Status::Paused => vec![stamp(Event::Resumed)],
+        Command::Resume => vec![],
+        Command::Delete => vec![stamp(Event::Deleted)],
+        Command::RecordDelivery(outcome) => vec![stamp(Event::DeliveryRecorded(outcome))],
+        Command::JudgeAfterRestart {
+            last_alive,
+            restart_grace_seconds,
+        } => judge_after_restart(monitor, last_alive, restart_grace_seconds, now),
+    }
+}
+
+fn decided(monitor: &Monitor, decide: impl FnOnce(&mut Decision)) -> Vec<Stamped> {
+    let mut decision = Decision::new(monitor);
+    decide(&mut decision);
+    decision.events
+}
+
+/// Deadlines that fell while the server was stopped get a grace from now, once:
+/// `min(timeout, restart grace)` (the restart grace for a cron monitor). One that
+/// fell before the stop (or whose grace was already spent) is judged at once
+/// (`docs/states.md`, "After a restart of the server").
+fn judge_after_restart(
+    monitor: &Monitor,
+    last_alive: Option<Timestamp>,
+    restart_grace_seconds: u32,
+    now: Timestamp,
+) -> Vec<Stamped> {
+    let mut fallen: Vec<Timestamp> = monitor
+        .run_deadlines()
+        .into_iter()
+        .map(|(deadline, _)| deadline)
+        .chain(monitor.due_deadline())
+        .filter(|deadline| *deadline <= now)
+        .collect();
+    fallen.sort();
+    let (Some(earliest), Some(latest)) = (fallen.first(), fallen.last()) else {
+        return decide(monitor, Command::CheckDeadline, now);
+    };
+    let fell_while_stopped = last_alive.is_some_and(|alive| *earliest > alive);
+    let already_granted = monitor.grace.is_some_and(|grace| grace.deadline >= *latest);
+    if fell_while_stopped && !already_granted && restart_grace_seconds > 0 {
+        let grace_seconds = match monitor.config.schedule {
+            Some(_) => restart_grace_seconds,
+            None => restart_grace_seconds.min(monitor.config.timeout_seconds),
+        };
+        return vec![Stamped {
+            at: now,
+            event: Event::GraceGranted {
+                deadline: *latest,
+                until: now.plus_seconds(grace_seconds),
+            },
+        }];
+    }
+    decide(monitor, Command::CheckDeadline, now)
+}
