@@ -34,6 +34,7 @@ mod receiver;
 mod replay;
 mod restart;
 mod running;
+mod services;
 mod smtp;
 mod storage;
 mod support;
