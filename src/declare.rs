@@ -45,8 +45,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::alert::Channels;
-use crate::alert::channels::kind_from_fields;
-use crate::domain::channel::ChannelKind;
+use crate::alert::channels::{fields_of_kind, kind_from_fields, send_on_from_fields};
+use crate::domain::channel::{ChannelKind, SendOn};
 use crate::domain::event::MonitorConfig;
 use crate::domain::ids::{ChannelId, PushToken, Timestamp};
 use crate::domain::labels::{Labels, Severity};
@@ -94,7 +94,7 @@ fn is_false(value: &bool) -> bool {
 /// A channel as the file declares it. Its settings are checked by
 /// `alert::channels::kind_from_fields`, as the API's are. No `Debug`: it can hold
 /// secrets.
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 struct DeclaredChannel {
     #[serde(deserialize_with = "channel_key")]
@@ -102,6 +102,9 @@ struct DeclaredChannel {
     #[serde(deserialize_with = "name")]
     name: String,
     kind: String,
+    /// `down`, `up` or `both` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    send_on: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,27 +122,131 @@ struct DeclaredChannel {
     /// One address or a list of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     to: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
+    /// A mapping of header names to values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    headers: Option<Value>,
+    /// The headers as a JSON object, from an environment variable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    headers_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bot_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bot_token_env: Option<String>,
+    /// A number or a string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chat_id: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    routing_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    routing_key_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_key_env: Option<String>,
+    /// A number, or Opsgenie's `P1` … `P5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    priority: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app_token_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_key_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_token_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    room_id: Option<String>,
 }
 
-/// The fields a channel's value may come from the environment for, with the field
-/// naming the variable.
-const FROM_ENVIRONMENT: [(&str, &str); 3] = [
-    ("url", "url_env"),
-    ("secret", "secret_env"),
-    ("smtp_url", "smtp_url_env"),
-];
-
 impl DeclaredChannel {
+    /// The fields a value may come from the environment for, with the field naming
+    /// the variable, and their values and variables as declared.
+    fn environment_fields(
+        &self,
+    ) -> [(&'static str, &'static str, &Option<String>, &Option<String>); 10] {
+        [
+            ("url", "url_env", &self.url, &self.url_env),
+            ("secret", "secret_env", &self.secret, &self.secret_env),
+            (
+                "smtp_url",
+                "smtp_url_env",
+                &self.smtp_url,
+                &self.smtp_url_env,
+            ),
+            (
+                "bot_token",
+                "bot_token_env",
+                &self.bot_token,
+                &self.bot_token_env,
+            ),
+            (
+                "routing_key",
+                "routing_key_env",
+                &self.routing_key,
+                &self.routing_key_env,
+            ),
+            ("api_key", "api_key_env", &self.api_key, &self.api_key_env),
+            ("token", "token_env", &self.token, &self.token_env),
+            (
+                "app_token",
+                "app_token_env",
+                &self.app_token,
+                &self.app_token_env,
+            ),
+            (
+                "user_key",
+                "user_key_env",
+                &self.user_key,
+                &self.user_key_env,
+            ),
+            (
+                "access_token",
+                "access_token_env",
+                &self.access_token,
+                &self.access_token_env,
+            ),
+        ]
+    }
+
+    /// Sets the field `field` (of [`environment_fields`](Self::environment_fields), or
+    /// `headers`) to `value`, or its `…_env` to `variable`.
+    fn set_credential(&mut self, field: &str, value: Option<String>, variable: Option<String>) {
+        let (slot, env_slot) = match field {
+            "url" => (&mut self.url, &mut self.url_env),
+            "secret" => (&mut self.secret, &mut self.secret_env),
+            "smtp_url" => (&mut self.smtp_url, &mut self.smtp_url_env),
+            "bot_token" => (&mut self.bot_token, &mut self.bot_token_env),
+            "routing_key" => (&mut self.routing_key, &mut self.routing_key_env),
+            "api_key" => (&mut self.api_key, &mut self.api_key_env),
+            "token" => (&mut self.token, &mut self.token_env),
+            "app_token" => (&mut self.app_token, &mut self.app_token_env),
+            "user_key" => (&mut self.user_key, &mut self.user_key_env),
+            "access_token" => (&mut self.access_token, &mut self.access_token_env),
+            _ => return,
+        };
+        *slot = value;
+        *env_slot = variable;
+    }
+
     /// Its settings as the API's fields, with each `…_env` read through `env`.
     fn fields(&self, env: &impl Fn(&str) -> Option<String>) -> Result<Map<String, Value>, String> {
         let mut fields = Map::new();
         fields.insert("kind".to_owned(), Value::String(self.kind.clone()));
-        let given = [
-            (&self.url, &self.url_env),
-            (&self.secret, &self.secret_env),
-            (&self.smtp_url, &self.smtp_url_env),
-        ];
-        for ((field, env_field), (value, variable)) in FROM_ENVIRONMENT.into_iter().zip(given) {
+        for (field, env_field, value, variable) in self.environment_fields() {
             let value = match (value, variable) {
                 (Some(_), Some(_)) => {
                     return Err(format!("give either {field} or {env_field}, not both"));
@@ -152,11 +259,57 @@ impl DeclaredChannel {
             };
             fields.insert(field.to_owned(), Value::String(value));
         }
-        if let Some(from) = &self.from {
-            fields.insert("from".to_owned(), Value::String(from.clone()));
+        match (&self.headers, &self.headers_env) {
+            (Some(_), Some(_)) => {
+                return Err("give either headers or headers_env, not both".to_owned());
+            }
+            (Some(headers), None) => {
+                fields.insert("headers".to_owned(), headers.clone());
+            }
+            (None, Some(variable)) => {
+                let text = env(variable).ok_or_else(|| {
+                    format!("headers_env: environment variable {variable} is not set")
+                })?;
+                let headers: Value = serde_json::from_str(&text).map_err(|_| {
+                    format!("headers_env: {variable} must hold a JSON object of headers")
+                })?;
+                fields.insert("headers".to_owned(), headers);
+            }
+            (None, None) => {}
         }
-        if let Some(to) = &self.to {
-            fields.insert("to".to_owned(), to.clone());
+        let plain = [
+            ("send_on", self.send_on.clone().map(Value::String)),
+            ("from", self.from.clone().map(Value::String)),
+            ("to", self.to.clone()),
+            ("method", self.method.clone().map(Value::String)),
+            ("body", self.body.clone().map(Value::String)),
+            ("chat_id", self.chat_id.clone()),
+            ("api_url", self.api_url.clone().map(Value::String)),
+            ("priority", self.priority.clone()),
+            ("room_id", self.room_id.clone().map(Value::String)),
+        ];
+        for (field, value) in plain {
+            if let Some(value) = value {
+                fields.insert(field.to_owned(), value);
+            }
+        }
+        // A field of another kind is an error, but for the first kinds' fields, which
+        // files written before there were more kinds may carry on any kind (ignored).
+        const IGNORED: [&str; 5] = ["url", "secret", "smtp_url", "from", "to"];
+        if let Some(allowed) = fields_of_kind(&self.kind) {
+            let given: Vec<String> = fields
+                .keys()
+                .filter(|field| !allowed.contains(&field.as_str()))
+                .filter(|field| !IGNORED.contains(&field.as_str()))
+                .cloned()
+                .collect();
+            if let Some(field) = given.first() {
+                return Err(format!(
+                    "{field} is not a setting of a {} channel; its settings are {}",
+                    self.kind,
+                    allowed[2..].join(", ")
+                ));
+            }
         }
         Ok(fields)
     }
@@ -372,6 +525,7 @@ struct ChannelSpec {
     key: String,
     name: String,
     kind: ChannelKind,
+    send_on: SendOn,
 }
 
 /// A monitor from the file, checked, with its channel keys resolved later.
@@ -425,13 +579,22 @@ impl MonitorsFile {
             .collect();
         for spec in &channel_specs {
             match existing.get(&spec.key) {
-                Some(channel) if channel.name == spec.name && channel.kind == spec.kind => {
+                Some(channel)
+                    if channel.name == spec.name
+                        && channel.kind == spec.kind
+                        && channel.send_on == spec.send_on =>
+                {
                     summary.unchanged += 1;
                     channel_ids.insert(spec.key.clone(), channel.id);
                 }
                 Some(channel) => {
                     channels
-                        .update(channel.id, spec.name.clone(), spec.kind.clone())
+                        .update(
+                            channel.id,
+                            spec.name.clone(),
+                            spec.kind.clone(),
+                            spec.send_on,
+                        )
                         .await?;
                     tracing::info!(key = %spec.key, "monitors file: channel updated");
                     summary.updated += 1;
@@ -439,7 +602,12 @@ impl MonitorsFile {
                 }
                 None => {
                     let channel = channels
-                        .create(spec.name.clone(), spec.kind.clone(), Some(spec.key.clone()))
+                        .create(
+                            spec.name.clone(),
+                            spec.kind.clone(),
+                            spec.send_on,
+                            Some(spec.key.clone()),
+                        )
                         .await?;
                     tracing::info!(key = %spec.key, "monitors file: channel created");
                     summary.created += 1;
@@ -593,8 +761,15 @@ impl MonitorsFile {
             let fields = declared.fields(env).map_err(at)?;
             let kind = kind_from_fields(&fields)
                 .map_err(|message| at(format!("{message} (key {key:?})")))?;
+            let send_on = send_on_from_fields(&fields)
+                .map_err(|message| at(format!("{message} (key {key:?})")))?;
             let name = declared.name;
-            channel_specs.push(ChannelSpec { key, name, kind });
+            channel_specs.push(ChannelSpec {
+                key,
+                name,
+                kind,
+                send_on,
+            });
         }
 
         let mut monitor_specs = Vec::with_capacity(file.monitors.len());

@@ -461,6 +461,40 @@ mod tests {
                     url: "http://alertmanager:9093".to_owned(),
                 },
             ),
+            (
+                "template",
+                ChannelKind::Template {
+                    method: crate::domain::channel::HttpMethod::Put,
+                    url: "https://api.example/alerts".to_owned(),
+                    headers: vec![("Authorization".to_owned(), "Bearer x".to_owned())],
+                    body: Some(r#"{"text":"{{summary}}"}"#.to_owned()),
+                },
+            ),
+            (
+                "telegram",
+                ChannelKind::Telegram {
+                    bot_token: "123:abc".to_owned(),
+                    chat_id: "-100123".to_owned(),
+                    api_url: None,
+                },
+            ),
+            (
+                "pushover",
+                ChannelKind::Pushover {
+                    user_key: "u".repeat(30),
+                    app_token: "a".repeat(30),
+                    api_url: Some("https://pushover.example".to_owned()),
+                    priority: Some(-1),
+                },
+            ),
+            (
+                "matrix",
+                ChannelKind::Matrix {
+                    url: "https://matrix.example".to_owned(),
+                    access_token: "syt_x".to_owned(),
+                    room_id: "!r:matrix.example".to_owned(),
+                },
+            ),
         ];
         for (name, kind) in kinds {
             let channel = Channel {
@@ -469,6 +503,11 @@ mod tests {
                 kind,
                 created_at: at,
                 key: Some(name.to_owned()),
+                send_on: if name == "matrix" {
+                    crate::domain::channel::SendOn::Down
+                } else {
+                    crate::domain::channel::SendOn::Both
+                },
             };
             let bytes = codec::encode_channel(&channel).expect("encodes");
             assert_eq!(codec::decode_channel(&bytes).expect("decodes"), channel);

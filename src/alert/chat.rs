@@ -68,7 +68,7 @@ pub fn discord_body(message: Message<'_>, public_url: &str) -> Vec<u8> {
 }
 
 /// The monitor for an alert; the server itself for a test.
-fn link(message: Message<'_>, public_url: &str) -> String {
+pub(super) fn link(message: Message<'_>, public_url: &str) -> String {
     match message {
         Message::Alert(alert) => format!("{public_url}/api/monitors/{}", alert.monitor_id),
         Message::Test(_) => public_url.to_owned(),
@@ -77,7 +77,12 @@ fn link(message: Message<'_>, public_url: &str) -> String {
 
 /// The message's lines, every user-written text passed through `escape`, at most
 /// `limit` UTF-16 units long: a heartbeat's message is cut to fit (and ends with "…").
-fn text(message: Message<'_>, escape: impl Fn(&str) -> String, link: &str, limit: usize) -> String {
+pub(super) fn text(
+    message: Message<'_>,
+    escape: impl Fn(&str) -> String,
+    link: &str,
+    limit: usize,
+) -> String {
     let alert = match message {
         Message::Test(_) => return format!("🔔 {}.\n{link}", summary_escaped(message, escape)),
         Message::Alert(alert) => alert,

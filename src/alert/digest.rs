@@ -26,7 +26,8 @@ use crate::domain::event::MonitorConfig;
 use crate::domain::ids::{ChannelId, Timestamp};
 
 use super::{
-    Message, Notifier, NotifyError, alertmanager, chat, email, one_line, summary_escaped, webhook,
+    Message, Notifier, NotifyError, Request, alertmanager, chat, email, matrix, one_line, push,
+    summary_escaped, teams, telegram, webhook,
 };
 
 /// At most this many alerts in one digest: a larger burst makes several, so no message
@@ -88,7 +89,19 @@ impl DigestPolicy {
             ChannelKind::Slack { .. }
             | ChannelKind::Discord { .. }
             | ChannelKind::Email { .. }
-            | ChannelKind::Alertmanager { .. } => true,
+            | ChannelKind::Alertmanager { .. }
+            | ChannelKind::Teams { .. }
+            | ChannelKind::Telegram { .. }
+            | ChannelKind::Ntfy { .. }
+            | ChannelKind::Gotify { .. }
+            | ChannelKind::Pushover { .. }
+            | ChannelKind::Matrix { .. } => true,
+            // A templated webhook renders one alert; PagerDuty and Opsgenie keep one
+            // incident per monitor (a `down` opens it, its `up` resolves it) and group
+            // alerts themselves: each alert goes on its own.
+            ChannelKind::Template { .. }
+            | ChannelKind::PagerDuty { .. }
+            | ChannelKind::Opsgenie { .. } => false,
         }
     }
 }
@@ -445,8 +458,138 @@ impl Notifier {
                 let body = alertmanager_body(digest, &self.public_url);
                 self.post_json(&endpoint, body, &[]).await
             }
+            ChannelKind::Teams { url } => {
+                let full = text(digest, str::to_owned, "", teams::MAX_TEXT);
+                let lines: Vec<String> = full
+                    .lines()
+                    .skip(1)
+                    .filter(|line| !line.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                let color = if digest.down > 0 { "Attention" } else { "Good" };
+                let title = format!("pushmon digest, {}", digest.headline());
+                let at = digest.at.to_rfc3339();
+                let body = teams::card(&title, color, Some(&at), &lines, &link);
+                self.send_request(Request::json(reqwest::Method::POST, url, body))
+                    .await
+            }
+            ChannelKind::Telegram {
+                bot_token,
+                chat_id,
+                api_url,
+            } => {
+                let escaped_link = telegram::html_escape(&link);
+                let text = text(
+                    digest,
+                    telegram::html_escape,
+                    &escaped_link,
+                    telegram::MAX_TEXT,
+                );
+                let endpoint = telegram::endpoint(api_url.as_deref(), bot_token);
+                let body = telegram::body_with_text(chat_id, &text);
+                self.send_request(Request::json(reqwest::Method::POST, &endpoint, body))
+                    .await
+            }
+            ChannelKind::Matrix {
+                url,
+                access_token,
+                room_id,
+            } => {
+                let transaction = matrix::transaction_id(&digest.id, &channel.id.to_string());
+                let endpoint = matrix::endpoint(url, room_id, &transaction)
+                    .ok_or_else(|| NotifyError::permanent("url cannot take a path"))?;
+                let body =
+                    matrix::body_with_text(&text(digest, str::to_owned, &link, matrix::MAX_TEXT));
+                let mut request = Request::json(reqwest::Method::PUT, &endpoint, body);
+                request.header("Authorization", &format!("Bearer {access_token}"));
+                self.send_request(request).await
+            }
+            ChannelKind::Ntfy {
+                url,
+                token,
+                priority,
+            } => {
+                let (priority, tag) = if digest.down > 0 {
+                    (priority.unwrap_or(4), "rotating_light")
+                } else {
+                    (3, "white_check_mark")
+                };
+                let title = format!("pushmon digest, {}", digest.headline());
+                let message = text_without_headline(digest, 4000);
+                let (endpoint, body) = push::ntfy_with(url, &title, &message, priority, tag, &link);
+                let mut request = Request::json(reqwest::Method::POST, &endpoint, body);
+                if let Some(token) = token {
+                    request.header("Authorization", &format!("Bearer {token}"));
+                }
+                self.send_request(request).await
+            }
+            ChannelKind::Gotify {
+                url,
+                app_token,
+                priority,
+            } => {
+                let priority = if digest.down > 0 {
+                    priority.unwrap_or(8)
+                } else {
+                    4
+                };
+                let title = format!("pushmon digest, {}", digest.headline());
+                let message = text(digest, str::to_owned, &link, 8000);
+                let message = message.split_once('\n').map_or("", |(_, rest)| rest);
+                let (endpoint, body) = push::gotify_with(url, &title, message, priority);
+                let mut request = Request::json(reqwest::Method::POST, &endpoint, body);
+                request.header("X-Gotify-Key", app_token);
+                self.send_request(request).await
+            }
+            ChannelKind::Pushover {
+                user_key,
+                app_token,
+                api_url,
+                priority,
+            } => {
+                let priority = if digest.down > 0 {
+                    priority.unwrap_or(1)
+                } else {
+                    0
+                };
+                let keys = push::PushoverKeys {
+                    user_key,
+                    app_token,
+                    api_url: api_url.as_deref(),
+                };
+                let title = format!("pushmon digest, {}", digest.headline());
+                let message = text_without_headline(digest, 1024);
+                let (endpoint, form) =
+                    push::pushover_with(keys, &title, &message, priority, digest.at, &link);
+                let mut request = Request::new(reqwest::Method::POST, endpoint);
+                request.body = Some((
+                    "application/x-www-form-urlencoded".to_owned(),
+                    form.into_bytes(),
+                ));
+                self.send_request(request).await
+            }
+            // Never held (`DigestPolicy::holds`); should one be, each alert goes on its
+            // own, in order.
+            ChannelKind::Template { .. }
+            | ChannelKind::PagerDuty { .. }
+            | ChannelKind::Opsgenie { .. } => {
+                for (_, alert) in digest.alerts() {
+                    self.send(channel, alert).await?;
+                }
+                Ok(())
+            }
         }
     }
+}
+
+/// The digest's [`text`] without its first line (a title says it) nor its link (the
+/// message links to it), at most `limit` UTF-16 units.
+fn text_without_headline(digest: &Digest<'_>, limit: usize) -> String {
+    let full = text(digest, str::to_owned, "", limit);
+    full.split_once('\n')
+        .map_or("", |(_, rest)| rest)
+        .trim_end()
+        .to_owned()
 }
 
 /// The digest as a plain-text mail listing every alert.

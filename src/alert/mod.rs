@@ -15,13 +15,20 @@ pub mod destination;
 pub mod digest;
 pub mod dispatcher;
 pub mod email;
+pub mod matrix;
+pub mod opsgenie;
+pub mod pagerduty;
+pub mod push;
+pub mod teams;
+pub mod telegram;
+pub mod template;
 pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::alert::{Alert, AlertKind, AlertNotice, InstallationId};
-use crate::domain::channel::{Channel, ChannelKind};
+use crate::domain::channel::{Channel, ChannelKind, HttpMethod};
 use crate::domain::ids::Timestamp;
 
 pub use channels::Channels;
@@ -150,8 +157,29 @@ impl Notifier {
             ChannelKind::Webhook { url, .. }
             | ChannelKind::Slack { url }
             | ChannelKind::Discord { url }
-            | ChannelKind::Alertmanager { url } => ("url", url),
-            ChannelKind::Email { smtp_url, .. } => ("smtp_url", smtp_url),
+            | ChannelKind::Alertmanager { url }
+            | ChannelKind::Template { url, .. }
+            | ChannelKind::Teams { url }
+            | ChannelKind::Ntfy { url, .. }
+            | ChannelKind::Gotify { url, .. }
+            | ChannelKind::Matrix { url, .. } => ("url", url.as_str()),
+            ChannelKind::Email { smtp_url, .. } => ("smtp_url", smtp_url.as_str()),
+            ChannelKind::Telegram { api_url, .. } => (
+                "api_url",
+                api_url.as_deref().unwrap_or(telegram::DEFAULT_API_URL),
+            ),
+            ChannelKind::PagerDuty { api_url, .. } => (
+                "api_url",
+                api_url.as_deref().unwrap_or(pagerduty::DEFAULT_API_URL),
+            ),
+            ChannelKind::Opsgenie { api_url, .. } => (
+                "api_url",
+                api_url.as_deref().unwrap_or(opsgenie::DEFAULT_API_URL),
+            ),
+            ChannelKind::Pushover { api_url, .. } => (
+                "api_url",
+                api_url.as_deref().unwrap_or(push::PUSHOVER_API_URL),
+            ),
         };
         match reqwest::Url::parse(url) {
             Ok(parsed) => self
@@ -196,6 +224,170 @@ impl Notifier {
                     .into_bytes();
                 self.post_json(&endpoint, body, &[]).await
             }
+            ChannelKind::Template {
+                method,
+                url,
+                headers,
+                body,
+            } => {
+                let content_type = headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+                    .map(|(_, value)| value.as_str());
+                let mut request = Request::new(method_of(*method), url.clone());
+                request.header(webhook::ALERT_ID_HEADER, id);
+                for (name, value) in headers {
+                    request.header(name, value);
+                }
+                if let Some(template) = body {
+                    let content_type = content_type.unwrap_or("application/json");
+                    let values = template::Values {
+                        message,
+                        channel,
+                        alert_id: id,
+                        public_url: &self.public_url,
+                    };
+                    let escape = template::Escape::for_content_type(content_type);
+                    let rendered = template::render(template, &values, escape);
+                    request.body = Some((content_type.to_owned(), rendered.into_bytes()));
+                }
+                self.send_request(request).await
+            }
+            ChannelKind::Teams { url } => {
+                let body = teams::body(message, &self.public_url);
+                self.send_request(Request::json(reqwest::Method::POST, url, body))
+                    .await
+            }
+            ChannelKind::Telegram {
+                bot_token,
+                chat_id,
+                api_url,
+            } => {
+                let endpoint = telegram::endpoint(api_url.as_deref(), bot_token);
+                let body = telegram::body(message, chat_id, &self.public_url);
+                self.send_request(Request::json(reqwest::Method::POST, &endpoint, body))
+                    .await
+            }
+            ChannelKind::PagerDuty {
+                routing_key,
+                api_url,
+            } => {
+                let endpoint = pagerduty::endpoint(api_url.as_deref());
+                for event in pagerduty::events(message, routing_key, id, &self.public_url) {
+                    let body = event.to_string().into_bytes();
+                    self.send_request(Request::json(reqwest::Method::POST, &endpoint, body))
+                        .await?;
+                }
+                Ok(())
+            }
+            ChannelKind::Opsgenie {
+                api_key,
+                api_url,
+                priority,
+            } => {
+                let base = api_url
+                    .as_deref()
+                    .unwrap_or(opsgenie::DEFAULT_API_URL)
+                    .trim_end_matches('/');
+                for call in opsgenie::calls(message, priority.as_deref(), id, &self.public_url) {
+                    let body = call.body.to_string().into_bytes();
+                    let mut request =
+                        Request::json(reqwest::Method::POST, &format!("{base}{}", call.path), body);
+                    request.header("Authorization", &format!("GenieKey {api_key}"));
+                    self.send_request(request).await?;
+                }
+                Ok(())
+            }
+            ChannelKind::Ntfy {
+                url,
+                token,
+                priority,
+            } => {
+                let (endpoint, body) = push::ntfy(message, url, *priority, &self.public_url);
+                let mut request = Request::json(reqwest::Method::POST, &endpoint, body);
+                if let Some(token) = token {
+                    request.header("Authorization", &format!("Bearer {token}"));
+                }
+                self.send_request(request).await
+            }
+            ChannelKind::Gotify {
+                url,
+                app_token,
+                priority,
+            } => {
+                let (endpoint, body) = push::gotify(message, url, *priority, &self.public_url);
+                let mut request = Request::json(reqwest::Method::POST, &endpoint, body);
+                request.header("X-Gotify-Key", app_token);
+                self.send_request(request).await
+            }
+            ChannelKind::Pushover {
+                user_key,
+                app_token,
+                api_url,
+                priority,
+            } => {
+                let keys = push::PushoverKeys {
+                    user_key,
+                    app_token,
+                    api_url: api_url.as_deref(),
+                };
+                let (endpoint, form) = push::pushover(message, keys, *priority, &self.public_url);
+                let mut request = Request::new(reqwest::Method::POST, endpoint);
+                request.body = Some((
+                    "application/x-www-form-urlencoded".to_owned(),
+                    form.into_bytes(),
+                ));
+                self.send_request(request).await
+            }
+            ChannelKind::Matrix {
+                url,
+                access_token,
+                room_id,
+            } => {
+                let transaction = matrix::transaction_id(id, &channel.id.to_string());
+                let endpoint = matrix::endpoint(url, room_id, &transaction)
+                    .ok_or_else(|| NotifyError::permanent("url cannot take a path"))?;
+                let body = matrix::body(message, &self.public_url);
+                let mut request = Request::json(reqwest::Method::PUT, &endpoint, body);
+                request.header("Authorization", &format!("Bearer {access_token}"));
+                self.send_request(request).await
+            }
+        }
+    }
+
+    /// Sends one request of the kinds added with `send_on` (format version 4): any
+    /// 2xx is success; a 4xx but 408 and 429 a permanent error (the request itself
+    /// is wrong: a bad token, a room the bot cannot write to), anything else (5xx, a
+    /// redirect, no answer) a transient one.
+    async fn send_request(&self, request: Request) -> Result<(), NotifyError> {
+        // The resolver checks names; an address written in the URL is never resolved.
+        let url = reqwest::Url::parse(&request.url)
+            .map_err(|_| NotifyError::permanent("the channel's URL is not a valid URL"))?;
+        self.addresses.check_url(&url)?;
+        let mut builder = self.http.request(request.method, url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some((content_type, body)) = request.body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body);
+        }
+        let response = builder.send().await.map_err(|error| http_error(&error))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else if status.is_client_error()
+            && status != reqwest::StatusCode::REQUEST_TIMEOUT
+            && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+        {
+            Err(NotifyError::permanent(format!(
+                "receiver answered {status}"
+            )))
+        } else {
+            Err(NotifyError::transient(format!(
+                "receiver answered {status}"
+            )))
         }
     }
 
@@ -228,6 +420,45 @@ impl Notifier {
                 "receiver answered {status}"
             )))
         }
+    }
+}
+
+/// One HTTP request of a notifier.
+struct Request {
+    method: reqwest::Method,
+    url: String,
+    headers: Vec<(String, String)>,
+    /// Its content type and bytes.
+    body: Option<(String, Vec<u8>)>,
+}
+
+impl Request {
+    fn new(method: reqwest::Method, url: String) -> Self {
+        Self {
+            method,
+            url,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn json(method: reqwest::Method, url: &str, body: Vec<u8>) -> Self {
+        let mut request = Self::new(method, url.to_owned());
+        request.body = Some(("application/json".to_owned(), body));
+        request
+    }
+
+    fn header(&mut self, name: &str, value: &str) {
+        self.headers.push((name.to_owned(), value.to_owned()));
+    }
+}
+
+fn method_of(method: HttpMethod) -> reqwest::Method {
+    match method {
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+        HttpMethod::Patch => reqwest::Method::PATCH,
+        HttpMethod::Get => reqwest::Method::GET,
     }
 }
 

@@ -304,6 +304,15 @@ pub enum ChannelKind {
     Discord,
     Email,
     Alertmanager,
+    Template,
+    Teams,
+    Telegram,
+    Pagerduty,
+    Opsgenie,
+    Ntfy,
+    Gotify,
+    Pushover,
+    Matrix,
 }
 
 impl ChannelKind {
@@ -314,6 +323,33 @@ impl ChannelKind {
             Self::Discord => "discord",
             Self::Email => "email",
             Self::Alertmanager => "alertmanager",
+            Self::Template => "template",
+            Self::Teams => "teams",
+            Self::Telegram => "telegram",
+            Self::Pagerduty => "pagerduty",
+            Self::Opsgenie => "opsgenie",
+            Self::Ntfy => "ntfy",
+            Self::Gotify => "gotify",
+            Self::Pushover => "pushover",
+            Self::Matrix => "matrix",
+        }
+    }
+}
+
+/// Which alerts a channel is told about (`docs/alerts.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SendOn {
+    Both,
+    Down,
+    Up,
+}
+
+impl SendOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Both => "both",
+            Self::Down => "down",
+            Self::Up => "up",
         }
     }
 }
@@ -323,7 +359,7 @@ pub enum ChannelCommand {
     /// List every channel.
     List,
     /// Create a channel.
-    Create(ChannelCreateArgs),
+    Create(Box<ChannelCreateArgs>),
     /// Send a test message through a channel now.
     Test {
         /// The channel's id or name
@@ -345,7 +381,11 @@ pub struct ChannelCreateArgs {
     pub name: String,
     #[arg(long, value_enum)]
     pub kind: ChannelKind,
-    /// Where to post (webhook, slack, discord; alertmanager: its base URL)
+    /// Which alerts it is told about: both (the default), down or up
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub send_on: Option<SendOn>,
+    /// Where to post (webhook, slack, discord, template, teams; alertmanager, gotify,
+    /// matrix: the server's base URL; ntfy: the topic's URL)
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// Signs each webhook body
@@ -360,6 +400,48 @@ pub struct ChannelCreateArgs {
     /// email: a recipient; repeat for several
     #[arg(long, value_name = "ADDRESS")]
     pub to: Vec<String>,
+    /// template: POST (the default), PUT, PATCH or GET
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// template: a header, `Name: value`; repeat for several
+    #[arg(long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// template: the body template ({{event}}, {{monitor.name}} …)
+    #[arg(long, value_name = "TEMPLATE")]
+    pub body: Option<String>,
+    /// telegram: the bot's token
+    #[arg(long, value_name = "TOKEN")]
+    pub bot_token: Option<String>,
+    /// telegram: the chat's id or a channel's @username
+    #[arg(long, value_name = "CHAT", allow_negative_numbers = true)]
+    pub chat_id: Option<String>,
+    /// telegram, pagerduty, opsgenie, pushover: the service's API elsewhere
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// pagerduty: an Events API v2 integration's key
+    #[arg(long, value_name = "KEY")]
+    pub routing_key: Option<String>,
+    /// opsgenie: an API integration's key
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// opsgenie (P1 … P5), ntfy, gotify, pushover: a down's priority
+    #[arg(long, value_name = "PRIORITY", allow_negative_numbers = true)]
+    pub priority: Option<String>,
+    /// ntfy: an access token
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// gotify, pushover: the application's token
+    #[arg(long, value_name = "TOKEN")]
+    pub app_token: Option<String>,
+    /// pushover: the user's or group's key
+    #[arg(long, value_name = "KEY")]
+    pub user_key: Option<String>,
+    /// matrix: the posting account's access token
+    #[arg(long, value_name = "TOKEN")]
+    pub access_token: Option<String>,
+    /// matrix: the room's id, !…:server
+    #[arg(long, value_name = "ROOM")]
+    pub room_id: Option<String>,
 }
 
 /// `pushmon key …`.

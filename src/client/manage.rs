@@ -32,7 +32,17 @@ const MONITOR_FIELDS: &[&str] = &[
     "last_msg",
     "last_value",
 ];
-const CHANNEL_FIELDS: &[&str] = &["id", "kind", "name", "url", "to", "created_at"];
+const CHANNEL_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "name",
+    "send_on",
+    "url",
+    "to",
+    "chat_id",
+    "room_id",
+    "created_at",
+];
 const KEY_FIELDS: &[&str] = &["id", "name", "scope", "key", "created_at"];
 
 /// A connected client and how to print.
@@ -345,10 +355,10 @@ pub async fn channel(args: ChannelArgs, env: Env<'_>) -> Result<(), Failure> {
                 let rows: Vec<Vec<String>> = items(body, "channels")
                     .iter()
                     .map(|channel| {
-                        let destination = match channel.get("url") {
-                            Some(url) if !url.is_null() => output::cell(url),
-                            _ => field(channel, "to"),
-                        };
+                        let destination = ["url", "to", "chat_id", "api_url"]
+                            .into_iter()
+                            .find_map(|name| channel.get(name).filter(|value| !value.is_null()))
+                            .map_or_else(String::new, output::cell);
                         vec![
                             field(channel, "id"),
                             field(channel, "kind"),
@@ -364,7 +374,7 @@ pub async fn channel(args: ChannelArgs, env: Env<'_>) -> Result<(), Failure> {
             })
         }
         ChannelCommand::Create(create) => {
-            let body = channel_body(create);
+            let body = channel_body(*create);
             let answer = session
                 .api
                 .send(Method::POST, "/api/channels", &[], Some(&body))
@@ -412,18 +422,53 @@ fn channel_body(create: ChannelCreateArgs) -> Value {
     let mut body = Map::new();
     body.insert("kind".into(), json!(create.kind.as_str()));
     body.insert("name".into(), json!(create.name));
+    if let Some(send_on) = create.send_on {
+        body.insert("send_on".into(), json!(send_on.as_str()));
+    }
     for (name, value) in [
         ("url", create.url),
         ("secret", create.secret),
         ("smtp_url", create.smtp_url),
         ("from", create.from),
+        ("method", create.method),
+        ("body", create.body),
+        ("bot_token", create.bot_token),
+        ("chat_id", create.chat_id),
+        ("api_url", create.api_url),
+        ("routing_key", create.routing_key),
+        ("api_key", create.api_key),
+        ("token", create.token),
+        ("app_token", create.app_token),
+        ("user_key", create.user_key),
+        ("access_token", create.access_token),
+        ("room_id", create.room_id),
     ] {
         if let Some(value) = value {
             body.insert(name.into(), json!(value));
         }
     }
+    if let Some(priority) = create.priority {
+        // A number for ntfy, Gotify and Pushover; Opsgenie's are `P1` … `P5`.
+        let value = priority
+            .parse::<i64>()
+            .map_or_else(|_| json!(priority), |number| json!(number));
+        body.insert("priority".into(), value);
+    }
     if !create.to.is_empty() {
         body.insert("to".into(), json!(create.to));
+    }
+    if !create.headers.is_empty() {
+        // `Name: value`; a line without a colon is sent as a name with no value, which
+        // the server refuses naming it.
+        let headers: Map<String, Value> = create
+            .headers
+            .iter()
+            .map(|header| match header.split_once(':') {
+                Some((name, value)) => (name.trim().to_owned(), json!(value.trim())),
+                None => (header.trim().to_owned(), json!("")),
+            })
+            .collect();
+        body.insert("headers".into(), Value::Object(headers));
     }
     Value::Object(body)
 }

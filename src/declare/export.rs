@@ -7,8 +7,9 @@
 //! Items without a key get one made from their id (`monitor-<id>`, `channel-<id>`).
 //! Without `?secrets=true` (the admin token only) the file holds no credential: no
 //! push token (each monitor gets a new one where the file is loaded) and no channel
-//! URL, SMTP URL or webhook secret, each named instead by an environment variable
-//! (`url_env`, `smtp_url_env`, `secret_env`) that the file's first lines list.
+//! URL, SMTP URL, webhook secret, token, key or header, each named instead by an
+//! environment variable (`url_env`, `smtp_url_env`, `secret_env`, `bot_token_env`,
+//! `headers_env`…) that the file's first lines list.
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,7 +25,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{DeclaredChannel, DeclaredMonitor, File};
-use crate::domain::channel::{Channel, ChannelKind};
+use crate::alert::channels::{Shown, kind_fields};
+use crate::domain::channel::{Channel, SendOn};
 use crate::domain::ids::ChannelId;
 use crate::domain::labels::Severity;
 use crate::domain::machine::Monitor;
@@ -131,31 +133,36 @@ pub fn export(
                 key: key.clone(),
                 name: channel.name.clone(),
                 kind: channel.kind.name().to_owned(),
-                url: None,
-                url_env: None,
-                secret: None,
-                secret_env: None,
-                smtp_url: None,
-                smtp_url_env: None,
-                from: None,
-                to: None,
+                send_on: (channel.send_on != SendOn::Both)
+                    .then(|| channel.send_on.as_str().to_owned()),
+                ..DeclaredChannel::default()
             };
-            match &channel.kind {
-                ChannelKind::Webhook { url, secret } => {
-                    (declared.url, declared.url_env) = credential("url", url);
-                    if let Some(secret) = secret {
-                        (declared.secret, declared.secret_env) = credential("secret", secret);
+            for (field, value, shown) in kind_fields(&channel.kind) {
+                match (field, value) {
+                    (_, Value::Null) => {}
+                    ("headers", headers) => {
+                        if secrets {
+                            declared.headers = Some(headers);
+                        } else {
+                            (_, declared.headers_env) = credential("headers", &headers.to_string());
+                        }
                     }
-                }
-                ChannelKind::Slack { url }
-                | ChannelKind::Discord { url }
-                | ChannelKind::Alertmanager { url } => {
-                    (declared.url, declared.url_env) = credential("url", url);
-                }
-                ChannelKind::Email { smtp_url, from, to } => {
-                    (declared.smtp_url, declared.smtp_url_env) = credential("smtp_url", smtp_url);
-                    declared.from = Some(from.clone());
-                    declared.to = Some(Value::from(to.clone()));
+                    (field, Value::String(text)) if shown != Shown::Plain => {
+                        let (value, variable) = credential(field, &text);
+                        declared.set_credential(field, value, variable);
+                    }
+                    ("from", Value::String(from)) => declared.from = Some(from),
+                    ("to", to) => declared.to = Some(to),
+                    ("method", Value::String(method)) => {
+                        // POST is the default: written only when it is not.
+                        declared.method = (method != "POST").then_some(method);
+                    }
+                    ("body", Value::String(body)) => declared.body = Some(body),
+                    ("chat_id", chat_id) => declared.chat_id = Some(chat_id),
+                    ("api_url", Value::String(api_url)) => declared.api_url = Some(api_url),
+                    ("priority", priority) => declared.priority = Some(priority),
+                    ("room_id", Value::String(room_id)) => declared.room_id = Some(room_id),
+                    _ => {}
                 }
             }
             declared
@@ -309,6 +316,7 @@ fn header_lines(secrets: bool, variables: &[(String, String)]) -> String {
 mod tests {
     use super::*;
     use crate::declare::MonitorsFile;
+    use crate::domain::channel::ChannelKind;
     use crate::domain::event::MonitorConfig;
     use crate::domain::ids::{MonitorId, PushToken, Timestamp};
     use crate::domain::labels::Labels;
@@ -325,6 +333,7 @@ mod tests {
             kind,
             created_at: Timestamp::from_millis(millis),
             key: key.map(str::to_owned),
+            send_on: SendOn::Both,
         }
     }
 

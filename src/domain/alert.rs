@@ -112,7 +112,7 @@ pub struct Alert {
     pub exit_status: Option<u8>,
     /// The end of that run's output (`Output::excerpt`).
     pub output: Option<String>,
-    // Format version 4: the monitor's labels, severity and tags when the alert was
+    // Format version 5: the monitor's labels, severity and tags when the alert was
     // owed (so a `down` and the `up` after it carry the same, unless they changed).
     // Boxed to keep an alert small in the dispatcher's messages; bincode writes a box
     // as what it holds.
@@ -177,15 +177,16 @@ pub struct Delivery {
 }
 
 /// The deliveries `events` owe, `before` being the monitor's state before them: one
-/// per alert per channel of the monitor for which `exists` holds (a channel deleted
-/// meanwhile is owed nothing), each alert made from the state right after its event.
+/// per alert per channel of the monitor for which `wants(channel, kind)` holds (a
+/// channel deleted meanwhile is owed nothing, nor one whose `send_on` leaves the
+/// alert's kind out), each alert made from the state right after its event.
 /// An alert right after an `AlertSuppressed` is owed nothing. Each comes with the
 /// index of its event in `events`; its `alert_seq` is 0 until the log numbers that
 /// event.
 pub fn owed_deliveries(
     before: &Monitor,
     events: &[Stamped],
-    exists: impl Fn(ChannelId) -> bool,
+    wants: impl Fn(ChannelId, AlertKind) -> bool,
 ) -> Vec<(usize, Delivery)> {
     let mut owed = Vec::new();
     if !events.iter().any(|stamped| stamped.event.is_alert()) {
@@ -203,7 +204,7 @@ pub fn owed_deliveries(
             continue;
         };
         for channel in &monitor.config.channels {
-            if exists(*channel) {
+            if wants(*channel, alert.kind) {
                 owed.push((
                     index,
                     Delivery {

@@ -276,7 +276,7 @@ pub struct MonitorConfig {
     /// The name its slug ping URL reaches it by (`domain::slug`), unique among
     /// monitors; `None`: no slug URL.
     pub slug: Option<String>,
-    /// Key/value labels, checked as Kubernetes' (`domain::labels`). (Format version 4,
+    /// Key/value labels, checked as Kubernetes' (`domain::labels`). (Format version 5,
     /// as `severity`.)
     pub labels: Labels,
     /// The `severity` of its alerts.

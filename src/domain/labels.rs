@@ -1,7 +1,7 @@
 //! A monitor's labels (key/value pairs checked as Kubernetes checks its labels) and
 //! its severity, and the names they take in Prometheus and Alertmanager.
 //!
-//! `Labels` and `Severity` are stored inside `MonitorConfig` (format version 4):
+//! `Labels` and `Severity` are stored inside `MonitorConfig` (format version 5):
 //! never reorder the variants of `Severity`.
 
 use std::collections::BTreeMap;

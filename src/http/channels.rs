@@ -11,8 +11,10 @@ use axum::routing::{get, post};
 use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
-use crate::alert::channels::kind_from_fields;
-use crate::domain::channel::{Channel, ChannelKind};
+use crate::alert::channels::{
+    ALL_FIELDS, Shown, fields_of_kind, kind_fields, kind_from_fields, send_on_from_fields,
+};
+use crate::domain::channel::Channel;
 use crate::domain::ids::ChannelId;
 
 use super::api::{json_object, parse_name, refuse_unknown_fields};
@@ -49,11 +51,12 @@ pub async fn create(state: &AppState, fields: &Map<String, Value>) -> Result<Cha
     let name = parse_name(fields.get("name"))?
         .ok_or_else(|| ApiError::Unprocessable("name is required".to_owned()))?;
     let kind = kind_from_fields(fields).map_err(ApiError::Unprocessable)?;
+    let send_on = send_on_from_fields(fields).map_err(ApiError::Unprocessable)?;
     state
         .notifier
         .check_destination(&kind)
         .map_err(ApiError::Unprocessable)?;
-    Ok(state.channels.create(name, kind, None).await?)
+    Ok(state.channels.create(name, kind, send_on, None).await?)
 }
 
 /// Changes a channel: the body's fields over the channel's own (a `kind` of another
@@ -78,9 +81,10 @@ pub async fn update(
 ) -> Result<Channel, ApiError> {
     let mut fields = match body.get("kind") {
         Some(kind) if kind.as_str() != Some(channel.kind.name()) => Map::new(),
-        _ => settings_of(&channel.kind),
+        _ => settings_of(channel),
     };
     fields.insert("name".to_owned(), json!(channel.name));
+    fields.insert("send_on".to_owned(), json!(channel.send_on.as_str()));
     refuse_unknown_fields(&body, channel_fields(&body_or(&body, &fields)))?;
     for (field, value) in body {
         fields.insert(field, value);
@@ -88,13 +92,14 @@ pub async fn update(
     let name = parse_name(fields.get("name"))?
         .ok_or_else(|| ApiError::Unprocessable("name is required".to_owned()))?;
     let kind = kind_from_fields(&fields).map_err(ApiError::Unprocessable)?;
+    let send_on = send_on_from_fields(&fields).map_err(ApiError::Unprocessable)?;
     state
         .notifier
         .check_destination(&kind)
         .map_err(ApiError::Unprocessable)?;
     state
         .channels
-        .update(channel.id, name, kind)
+        .update(channel.id, name, kind, send_on)
         .await?
         .ok_or(ApiError::NotFound("channel not found"))
 }
@@ -110,24 +115,14 @@ fn body_or(body: &Map<String, Value>, current: &Map<String, Value>) -> Map<Strin
 }
 
 /// A channel's settings as the API's fields, secrets included (never answered: only
-/// merged with a change).
-fn settings_of(kind: &ChannelKind) -> Map<String, Value> {
+/// merged with a change), with its `send_on`.
+fn settings_of(channel: &Channel) -> Map<String, Value> {
     let mut fields = Map::new();
-    fields.insert("kind".to_owned(), json!(kind.name()));
-    match kind {
-        ChannelKind::Webhook { url, secret } => {
-            fields.insert("url".to_owned(), json!(url));
-            fields.insert("secret".to_owned(), json!(secret));
-        }
-        ChannelKind::Slack { url }
-        | ChannelKind::Discord { url }
-        | ChannelKind::Alertmanager { url } => {
-            fields.insert("url".to_owned(), json!(url));
-        }
-        ChannelKind::Email { smtp_url, from, to } => {
-            fields.insert("smtp_url".to_owned(), json!(smtp_url));
-            fields.insert("from".to_owned(), json!(from));
-            fields.insert("to".to_owned(), json!(to));
+    fields.insert("kind".to_owned(), json!(channel.kind.name()));
+    fields.insert("send_on".to_owned(), json!(channel.send_on.as_str()));
+    for (field, value, _) in kind_fields(&channel.kind) {
+        if !value.is_null() {
+            fields.insert(field.to_owned(), value);
         }
     }
     fields
@@ -164,12 +159,11 @@ async fn get_channel(
 /// The fields a channel of the body's `kind` may have; for a missing or unknown kind,
 /// those of every kind (the error about `kind` itself comes next).
 pub fn channel_fields(fields: &Map<String, Value>) -> &'static [&'static str] {
-    match fields.get("kind").and_then(Value::as_str) {
-        Some("webhook") => &["kind", "name", "url", "secret"],
-        Some("slack" | "discord" | "alertmanager") => &["kind", "name", "url"],
-        Some("email") => &["kind", "name", "smtp_url", "from", "to"],
-        _ => &["kind", "name", "url", "secret", "smtp_url", "from", "to"],
-    }
+    fields
+        .get("kind")
+        .and_then(Value::as_str)
+        .and_then(fields_of_kind)
+        .unwrap_or(ALL_FIELDS)
 }
 
 /// Deletes the channel and takes it off every monitor that listed it, including one
@@ -238,20 +232,29 @@ pub fn channel_json(channel: &Channel) -> Value {
     if let Some(key) = &channel.key {
         fields.insert("key".to_owned(), json!(key));
     }
-    match &channel.kind {
-        ChannelKind::Webhook { url, secret } => {
-            fields.insert("url".to_owned(), json!(url));
-            fields.insert("has_secret".to_owned(), json!(secret.is_some()));
-        }
-        ChannelKind::Slack { url }
-        | ChannelKind::Discord { url }
-        | ChannelKind::Alertmanager { url } => {
-            fields.insert("url".to_owned(), json!(url));
-        }
-        ChannelKind::Email { smtp_url, from, to } => {
-            fields.insert("smtp_url".to_owned(), json!(redact_password(smtp_url)));
-            fields.insert("from".to_owned(), json!(from));
-            fields.insert("to".to_owned(), json!(to));
+    fields.insert("send_on".to_owned(), json!(channel.send_on.as_str()));
+    for (field, value, shown) in kind_fields(&channel.kind) {
+        match shown {
+            // A templated webhook's headers: their names, never their values.
+            Shown::Secret if field == "headers" => {
+                let names: Vec<&String> = value
+                    .as_object()
+                    .map(|headers| headers.keys().collect())
+                    .unwrap_or_default();
+                fields.insert("header_names".to_owned(), json!(names));
+            }
+            Shown::Secret => {
+                fields.insert(format!("has_{field}"), json!(!value.is_null()));
+            }
+            Shown::Credential if field == "smtp_url" => {
+                let url = value.as_str().unwrap_or_default();
+                fields.insert(field.to_owned(), json!(redact_password(url)));
+            }
+            Shown::Plain | Shown::Credential => {
+                if !value.is_null() {
+                    fields.insert(field.to_owned(), value);
+                }
+            }
         }
     }
     Value::Object(fields)

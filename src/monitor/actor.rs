@@ -274,8 +274,10 @@ async fn persist_inline(
         machine::apply(&mut next, 0, stamped.at, &stamped.event);
         deleted |= matches!(stamped.event, Event::Deleted);
     }
+    // Proposed for every channel that exists; the writer keeps those that exist and
+    // want the alert (`send_on`) in the log's order, and answers with them.
     let channels = &state.context.channels;
-    let owed = owed_deliveries(&state.monitor, &events, |channel| {
+    let owed = owed_deliveries(&state.monitor, &events, |channel, _| {
         channels.contains(channel)
     });
     // A deadline judged: how late the timer found it.
@@ -298,7 +300,6 @@ async fn persist_inline(
         .map(|stamped| (stamped.at, stamped.event.clone()))
         .collect();
 
-    let event_count = events.len() as u64;
     // Plain heartbeats take `pipeline`; everything else writes the state it leaves.
     let snapshot = if deleted {
         SnapshotWrite::Remove
@@ -306,19 +307,19 @@ async fn persist_inline(
         SnapshotWrite::Write(Box::new(next.clone()))
     };
     let mut append = Append::new(state.monitor.id, events, snapshot);
-    append.owed = owed.clone();
+    append.owed = owed;
     append.settled = settled;
-    next.last_seq = state.context.store.append_with(append).await?;
+    let appended = state.context.store.append_with(append).await?;
+    next.last_seq = appended.last_seq;
     if let Some(deadline) = timeout_deadline {
         // From the deadline to a durable `down`: how late a timeout is detected.
         let lag = deadline.millis_until(state.context.clock.now());
         metrics::histogram!(prometheus::DETECTION_LAG_SECONDS).record(lag as f64 / 1000.0);
     }
 
-    // The writer numbered the events first_seq..=last_seq; each alert's seq follows.
-    let first_seq = next.last_seq + 1 - event_count;
-    for (index, mut delivery) in owed {
-        delivery.alert.alert_seq = first_seq + index as u64;
+    // The writer numbered the events and each alert's deliveries, and kept those
+    // owed (`send_on`).
+    for (_, delivery) in appended.owed {
         state
             .context
             .dispatcher

@@ -233,6 +233,7 @@ impl Server {
                     url: "http://127.0.0.1:1/hook".to_owned(),
                     secret: None,
                 },
+                crate::domain::channel::SendOn::Both,
                 None,
             )
             .await
@@ -575,6 +576,7 @@ async fn server_with_a_monitor_due_at_60_s(dir: &TempDir) -> (Server, Monitor, C
                 url: "http://127.0.0.1:1/hook".to_owned(),
                 secret: None,
             },
+            crate::domain::channel::SendOn::Both,
             None,
         )
         .await

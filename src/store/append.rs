@@ -44,7 +44,8 @@ pub struct Append {
     pub events: Vec<Stamped>,
     pub state: SnapshotWrite,
     /// Deliveries owed, each for the event at the given index of `events`; the writer
-    /// fills in the alert's sequence number.
+    /// keeps those whose channel exists and wants the alert (`send_on`), fills in the
+    /// alert's sequence number, and answers with what it kept ([`Appended`]).
     pub owed: Vec<(usize, Delivery)>,
     /// An outbox entry settled by these events (a recorded delivery outcome).
     pub settled: Option<(u64, ChannelId)>,
@@ -69,11 +70,19 @@ pub(super) struct PendingAppend {
     pub(super) enqueued: Instant,
 }
 
+/// A durable append: its last event's sequence number, and the deliveries written
+/// to the outbox with it, numbered (what the actor hands the dispatcher).
+#[derive(Debug)]
+pub struct Appended {
+    pub last_seq: u64,
+    pub owed: Vec<(usize, Delivery)>,
+}
+
 /// Who hears how an append ended.
 pub(super) enum AppendReply {
     /// The actor, which applies the events once they are durable, with the sequence
     /// number of the last one.
-    Applied(oneshot::Sender<Result<u64, StoreError>>),
+    Applied(oneshot::Sender<Result<Appended, StoreError>>),
     /// The pusher itself: a pipelined plain heartbeat, which its actor applied when it
     /// sent it. If it is not written, the actor's state is ahead of the log, so the
     /// writer quarantines the monitor and has it rebuilt from the store.
@@ -81,10 +90,11 @@ pub(super) enum AppendReply {
 }
 
 impl AppendReply {
-    pub(super) fn send(self, result: Result<u64, StoreError>) {
+    /// `owed`: the deliveries the writer kept (none if nothing was written).
+    pub(super) fn send(self, result: Result<u64, StoreError>, owed: Vec<(usize, Delivery)>) {
         match self {
             Self::Applied(reply) => {
-                let _ = reply.send(result);
+                let _ = reply.send(result.map(|last_seq| Appended { last_seq, owed }));
             }
             Self::Pipelined(reply) => {
                 let _ = reply.send(result.map(|_| ()));

@@ -29,10 +29,14 @@ use crate::domain::machine::Monitor;
 ///   variants (appended) and `DownReason` reasons (appended). Version 2 records are
 ///   upcast by `v2` with the defaults (an interval monitor, thresholds 1, no
 ///   reminders, no maintenance; a native token; a `down` state alerted).
-/// - 4: labels. `MonitorConfig` gained `labels` and `severity`; `Alert` gained the
-///   monitor's severity, labels and tags. Version 3 records are upcast by `v3` with no
-///   labels and severity `critical` (the severity every alert had before).
-pub const CURRENT_VERSION: u8 = 4;
+/// - 4: `Channel` gained `send_on`, and `ChannelKind` kinds (appended). Version 3
+///   (and 2) channel records are upcast by `v3` with `send_on` both (every alert, as
+///   before); no other type changed.
+/// - 5: labels. `MonitorConfig` gained `labels` and `severity`; `Alert` gained the
+///   monitor's severity, labels and tags. Version 3 and 4 events, states and
+///   deliveries are upcast by `v4` with no labels and severity `critical` (the
+///   severity every alert had before).
+pub const CURRENT_VERSION: u8 = 5;
 
 /// Decoding refuses to allocate more than this for one record (records are small: the
 /// largest is a run's end with its output, at most 64 KiB).
@@ -74,7 +78,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<StoredEvent, CodecError> {
     match version_of(bytes)? {
         1 => decode_body::<v1::StoredEvent>(bytes).map(|stored| stored.upcast().upcast()),
         2 => decode_body::<v2::StoredEvent>(bytes).map(v2::StoredEvent::upcast),
-        3 => decode_body::<v3::StoredEvent>(bytes).map(v3::StoredEvent::upcast),
+        3 | 4 => decode_body::<v4::StoredEvent>(bytes).map(v4::StoredEvent::upcast),
         _ => decode(bytes),
     }
 }
@@ -87,7 +91,7 @@ pub fn decode_monitor(bytes: &[u8]) -> Result<Monitor, CodecError> {
     match version_of(bytes)? {
         1 => decode_body::<v1::Monitor>(bytes).map(|monitor| monitor.upcast().upcast()),
         2 => decode_body::<v2::Monitor>(bytes).map(v2::Monitor::upcast),
-        3 => decode_body::<v3::Monitor>(bytes).map(v3::Monitor::upcast),
+        3 | 4 => decode_body::<v4::Monitor>(bytes).map(v4::Monitor::upcast),
         _ => decode(bytes),
     }
 }
@@ -99,7 +103,7 @@ pub fn encode_delivery(delivery: &Delivery) -> Result<Vec<u8>, CodecError> {
 pub fn decode_delivery(bytes: &[u8]) -> Result<Delivery, CodecError> {
     match version_of(bytes)? {
         1 | 2 => decode_body::<v2::Delivery>(bytes).map(v2::Delivery::upcast),
-        3 => decode_body::<v3::Delivery>(bytes).map(v3::Delivery::upcast),
+        3 | 4 => decode_body::<v4::Delivery>(bytes).map(v4::Delivery::upcast),
         _ => decode(bytes),
     }
 }
@@ -110,7 +114,8 @@ pub fn encode_channel(channel: &Channel) -> Result<Vec<u8>, CodecError> {
 
 pub fn decode_channel(bytes: &[u8]) -> Result<Channel, CodecError> {
     match version_of(bytes)? {
-        1 => decode_body::<v1::Channel>(bytes).map(v1::Channel::upcast),
+        1 => decode_body::<v1::Channel>(bytes).map(|channel| channel.upcast().upcast()),
+        2 | 3 => decode_body::<v3::Channel>(bytes).map(v3::Channel::upcast),
         _ => decode(bytes),
     }
 }
@@ -121,7 +126,8 @@ pub fn encode_channel_event(event: &StoredChannelEvent) -> Result<Vec<u8>, Codec
 
 pub fn decode_channel_event(bytes: &[u8]) -> Result<StoredChannelEvent, CodecError> {
     match version_of(bytes)? {
-        1 => decode_body::<v1::StoredChannelEvent>(bytes).map(v1::StoredChannelEvent::upcast),
+        1 => decode_body::<v1::StoredChannelEvent>(bytes).map(|event| event.upcast().upcast()),
+        2 | 3 => decode_body::<v3::StoredChannelEvent>(bytes).map(v3::StoredChannelEvent::upcast),
         _ => decode(bytes),
     }
 }
@@ -152,16 +158,17 @@ pub fn decode_record<T: DeserializeOwned, const LIMIT: usize>(
     }
 }
 
-/// Whether `bytes` is a record of the current version.
+/// Whether `bytes` is a record of the current version (a snapshot that needs no
+/// rewriting).
 pub fn is_current(bytes: &[u8]) -> bool {
     bytes.first() == Some(&CURRENT_VERSION)
 }
 
 /// Whether `bytes`, a monitor's snapshot, is of a version whose upcast cannot know
 /// all of the current state: before version 3, which added what the state derives
-/// from the log (runs, the last success, why it is down). A version 3 snapshot
-/// upcasts whole (version 4 added only configuration, which its log's version 3
-/// events hold none of either).
+/// from the log (runs, the last success, why it is down). A version 3 or 4 snapshot
+/// upcasts whole (version 4 changed channels only; version 5 added only
+/// configuration, which their logs hold none of either).
 pub fn snapshot_needs_its_log(bytes: &[u8]) -> bool {
     bytes.first().is_some_and(|version| *version < 3)
 }
@@ -171,8 +178,7 @@ fn version_of(bytes: &[u8]) -> Result<u8, CodecError> {
 }
 
 /// Decodes a record of the current version, or of an older one for the types whose
-/// layout has not changed since (channels: since 2; their events' layout did not
-/// change in 3 or 4).
+/// layout has not changed since (channels: since 4).
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     match version_of(bytes)? {
         1..=CURRENT_VERSION => decode_body(bytes),
@@ -206,7 +212,7 @@ mod v1 {
 
     use super::v2 as machine;
     use super::v2::{self as event, PushToken};
-    use crate::domain::channel::{self, ChannelKind};
+    use crate::domain::channel::ChannelKind;
     use crate::domain::event::{DeliveryOutcome, DownReason, Heartbeat, HeartbeatText};
     use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
     use crate::domain::machine::{Grace, Status};
@@ -292,8 +298,8 @@ mod v1 {
     }
 
     impl Channel {
-        pub fn upcast(self) -> channel::Channel {
-            channel::Channel {
+        pub fn upcast(self) -> super::v3::Channel {
+            super::v3::Channel {
                 id: self.id,
                 name: self.name,
                 kind: self.kind,
@@ -317,16 +323,16 @@ mod v1 {
     }
 
     impl StoredChannelEvent {
-        pub fn upcast(self) -> super::StoredChannelEvent {
-            super::StoredChannelEvent {
+        pub fn upcast(self) -> super::v3::StoredChannelEvent {
+            super::v3::StoredChannelEvent {
                 at: self.at,
                 event: match self.event {
                     ChannelEvent::Created(channel) => {
-                        channel::ChannelEvent::Created(channel.upcast())
+                        super::v3::ChannelEvent::Created(channel.upcast())
                     }
-                    ChannelEvent::Deleted => channel::ChannelEvent::Deleted,
+                    ChannelEvent::Deleted => super::v3::ChannelEvent::Deleted,
                     ChannelEvent::Updated(channel) => {
-                        channel::ChannelEvent::Updated(channel.upcast())
+                        super::v3::ChannelEvent::Updated(channel.upcast())
                     }
                 },
             }
@@ -381,6 +387,68 @@ mod v1 {
                 grace: self.grace,
                 last_event_at: self.last_event_at,
                 last_seq: self.last_seq,
+            }
+        }
+    }
+}
+
+/// The version 3 (and 2) layout of a channel, before `send_on`, and its upcast to
+/// version 4. `ChannelKind` is the current one: its kinds are only ever appended, so
+/// it decodes every older record. Frozen: never edit these.
+mod v3 {
+    use serde::Deserialize;
+
+    use crate::domain::channel::{self, ChannelKind, SendOn};
+    use crate::domain::ids::{ChannelId, Timestamp};
+
+    #[derive(Deserialize)]
+    pub struct Channel {
+        pub id: ChannelId,
+        pub name: String,
+        pub kind: ChannelKind,
+        pub created_at: Timestamp,
+        pub key: Option<String>,
+    }
+
+    impl Channel {
+        pub fn upcast(self) -> channel::Channel {
+            channel::Channel {
+                id: self.id,
+                name: self.name,
+                kind: self.kind,
+                created_at: self.created_at,
+                key: self.key,
+                send_on: SendOn::Both,
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub enum ChannelEvent {
+        Created(Channel),
+        Deleted,
+        Updated(Channel),
+    }
+
+    #[derive(Deserialize)]
+    pub struct StoredChannelEvent {
+        pub at: Timestamp,
+        pub event: ChannelEvent,
+    }
+
+    impl StoredChannelEvent {
+        pub fn upcast(self) -> super::StoredChannelEvent {
+            super::StoredChannelEvent {
+                at: self.at,
+                event: match self.event {
+                    ChannelEvent::Created(channel) => {
+                        channel::ChannelEvent::Created(channel.upcast())
+                    }
+                    ChannelEvent::Deleted => channel::ChannelEvent::Deleted,
+                    ChannelEvent::Updated(channel) => {
+                        channel::ChannelEvent::Updated(channel.upcast())
+                    }
+                },
             }
         }
     }
@@ -590,10 +658,11 @@ mod v2 {
     }
 }
 
-/// The version 3 layouts of the types that changed in version 4, and their upcasts
-/// to the current types: no labels, severity `critical`, and for an alert the tags
-/// it had no room for left empty. Frozen: never edit these.
-mod v3 {
+/// The version 3 and 4 layouts (the same: version 4 changed channels only) of the
+/// types that changed in version 5, and their upcasts to the current types: no
+/// labels, severity `critical`, and for an alert the tags it had no room for left
+/// empty. Frozen: never edit these.
+mod v4 {
     use std::sync::Arc;
 
     use serde::Deserialize;
@@ -864,16 +933,18 @@ mod tests {
 
     /// Golden bytes: if this test fails, the stored format changed and old logs would no
     /// longer decode. Add a version and an upcaster instead of editing these bytes.
-    /// A heartbeat's layout is the same in versions 2, 3 and 4 (the push path encodes
+    /// A heartbeat's layout is the same in versions 2 to 5 (the push path encodes
     /// nothing more).
     #[test]
-    fn version_4_heartbeat_bytes_are_stable() {
+    fn heartbeat_bytes_are_stable() {
         let bytes = encode_event(&heartbeat_event()).expect("encodes");
         let golden: &[u8] = &[
             4, 253, 128, 199, 216, 121, 53, 3, 0, 0, 4, 0, 1, 2, 111, 107, 1, 0, 0, 0, 0, 0, 0,
             248, 63,
         ];
-        assert_eq!(bytes, golden);
+        // Versions 4 and 5 changed no heartbeat: the same body after its byte.
+        assert_eq!(bytes[0], CURRENT_VERSION);
+        assert_eq!(&bytes[1..], &golden[1..]);
         assert_eq!(decode_event(golden).expect("decodes"), heartbeat_event());
         let mut version_3 = golden.to_vec();
         version_3[0] = 3;
@@ -890,32 +961,36 @@ mod tests {
     }
 
     #[test]
-    fn version_4_down_bytes_are_stable() {
+    fn down_bytes_are_stable() {
         let stored = StoredEvent {
             at: Timestamp::from_millis(1_764_106_200_000),
             event: Event::WentDown {
                 reason: DownReason::Timeout,
             },
         };
-        let golden: &[u8] = &[4, 253, 128, 199, 216, 121, 53, 3, 0, 0, 5, 0];
-        assert_eq!(encode_event(&stored).expect("encodes"), golden);
+        let golden: &[u8] = &[3, 253, 128, 199, 216, 121, 53, 3, 0, 0, 5, 0];
+        assert_eq!(&encode_event(&stored).expect("encodes")[1..], &golden[1..]);
+        assert_eq!(decode_event(golden).expect("decodes"), stored);
         let max_runtime = StoredEvent {
             event: Event::WentDown {
                 reason: DownReason::MaxRuntime,
             },
             ..stored
         };
-        let golden: &[u8] = &[4, 253, 128, 199, 216, 121, 53, 3, 0, 0, 5, 3];
-        assert_eq!(encode_event(&max_runtime).expect("encodes"), golden);
+        let golden: &[u8] = &[3, 253, 128, 199, 216, 121, 53, 3, 0, 0, 5, 3];
+        assert_eq!(
+            &encode_event(&max_runtime).expect("encodes")[1..],
+            &golden[1..]
+        );
         assert_eq!(decode_event(golden).expect("decodes"), max_runtime);
         let version_3: &[u8] = &[3, 253, 128, 199, 216, 121, 53, 3, 0, 0, 5, 3];
         assert_eq!(decode_event(version_3).expect("decodes"), max_runtime);
     }
 
     /// A run's end, the largest record of version 3: golden bytes (the same layout in
-    /// version 4), and a round trip.
+    /// versions 4 and 5), and a round trip.
     #[test]
-    fn version_4_run_ended_bytes_are_stable() {
+    fn run_ended_bytes_are_stable() {
         use crate::domain::event::{Output, RunEnd, RunId, RunOutcome, RunRef};
         let rid = RunId::from_bytes([9; 16]);
         let stored = StoredEvent {
@@ -937,16 +1012,16 @@ mod tests {
             9, 9, 9, 9, 1, 1, 16, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 253, 64, 186,
             213, 121, 53, 3, 0, 0, 1, 2, 1, 2, 1, 8, 110, 111, 32, 115, 112, 97, 99, 101,
         ];
-        assert_eq!(bytes, golden);
+        assert_eq!((bytes[0], &bytes[1..]), (CURRENT_VERSION, &golden[1..]));
         assert_eq!(decode_event(golden).expect("decodes"), stored);
         let mut version_3 = golden.to_vec();
         version_3[0] = 3;
         assert_eq!(decode_event(&version_3).expect("decodes"), stored);
     }
 
-    /// Version 3 records written by the code of stored format 3 (fixtures, made before
-    /// version 4 existed) decode through the upcaster to what was written, with no
-    /// labels and severity `critical`; re-encoded, they are version 4 records that
+    /// Version 3 records written by the code of stored format 3 (fixtures; version 4
+    /// wrote these types alike) decode through the upcaster to what was written, with
+    /// no labels and severity `critical`; re-encoded, they are current records that
     /// decode to the same.
     #[test]
     fn version_3_fixtures_decode() {
@@ -1025,15 +1100,33 @@ mod tests {
         assert_eq!(delivery.alert.severity, Severity::Critical);
         assert!(delivery.alert.labels.is_empty() && delivery.alert.tags.is_empty());
 
+        // Version 4 (channels only) wrote these types as version 3 did.
+        for (fixture, name) in [
+            (&include_bytes!("fixtures/v3_created.bin")[..], "created"),
+            (&include_bytes!("fixtures/v3_updated.bin")[..], "updated"),
+        ] {
+            let mut version_4 = fixture.to_vec();
+            version_4[0] = 4;
+            assert_eq!(
+                decode_event(&version_4).expect(name),
+                decode_event(fixture).expect(name)
+            );
+        }
+        let mut version_4 = include_bytes!("fixtures/v3_monitor.bin").to_vec();
+        version_4[0] = 4;
+        assert_eq!(decode_monitor(&version_4).expect("decodes"), monitor);
+        let mut version_4 = include_bytes!("fixtures/v3_delivery.bin").to_vec();
+        version_4[0] = 4;
+        assert_eq!(decode_delivery(&version_4).expect("decodes"), delivery);
         for event in [created, updated] {
             let bytes = encode_event(&event).expect("encodes");
-            assert_eq!(bytes[0], 4);
+            assert_eq!(bytes[0], CURRENT_VERSION);
             assert_eq!(decode_event(&bytes).expect("decodes"), event);
         }
         let again = decode_monitor(&encode_monitor(&monitor).expect("encodes")).expect("decodes");
         assert_eq!(again, monitor);
         let bytes = encode_delivery(&delivery).expect("encodes");
-        assert_eq!(bytes[0], 4);
+        assert_eq!(bytes[0], CURRENT_VERSION);
         assert_eq!(decode_delivery(&bytes).expect("decodes"), delivery);
     }
 
@@ -1241,6 +1334,7 @@ mod tests {
             kind,
             created_at: at,
             key: None,
+            send_on: crate::domain::channel::SendOn::Both,
         };
         assert_eq!(decoded.event, ChannelEvent::Created(expected.clone()));
         let current = StoredChannelEvent {
@@ -1252,6 +1346,94 @@ mod tests {
         };
         let bytes = encode_channel_event(&current).expect("encodes");
         assert_eq!(decode_channel_event(&bytes).expect("decodes"), current);
+    }
+
+    /// The layout of a channel in format version 3, for the fixtures below: the
+    /// version 3 code's `Channel`, field for field.
+    #[derive(Serialize)]
+    struct ChannelV3 {
+        id: crate::domain::ids::ChannelId,
+        name: String,
+        kind: crate::domain::channel::ChannelKind,
+        created_at: Timestamp,
+        key: Option<String>,
+    }
+
+    #[derive(Serialize)]
+    enum ChannelEventV3 {
+        #[allow(dead_code)]
+        Created(ChannelV3),
+        #[allow(dead_code)]
+        Deleted,
+        Updated(ChannelV3),
+    }
+
+    #[derive(Serialize)]
+    struct StoredChannelEventV3 {
+        at: Timestamp,
+        event: ChannelEventV3,
+    }
+
+    fn version_3_channel() -> ChannelV3 {
+        ChannelV3 {
+            id: crate::domain::ids::ChannelId::from_bytes([6; 16]),
+            name: "ops hook".to_owned(),
+            kind: crate::domain::channel::ChannelKind::Webhook {
+                url: "https://hooks.example/ops".to_owned(),
+                secret: Some("s3cret".to_owned()),
+            },
+            created_at: Timestamp::from_millis(1_764_106_200_000),
+            key: Some("ops".to_owned()),
+        }
+    }
+
+    /// Writes `fixtures/v3_channel.bin` and `fixtures/v3_channel_updated.bin`, as the
+    /// code of format version 3 wrote a channel record and an `Updated` event (run
+    /// once, when version 4 was made; kept to show how they were made).
+    #[test]
+    #[ignore = "writes the version 3 fixtures"]
+    fn write_version_3_channel_fixtures() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/fixtures");
+        let record = encode_record(3, &version_3_channel()).expect("encodes");
+        std::fs::write(dir.join("v3_channel.bin"), record).expect("written");
+        let event = StoredChannelEventV3 {
+            at: Timestamp::from_millis(1_764_106_300_000),
+            event: ChannelEventV3::Updated(version_3_channel()),
+        };
+        let record = encode_record(3, &event).expect("encodes");
+        std::fs::write(dir.join("v3_channel_updated.bin"), record).expect("written");
+    }
+
+    /// Channels written before `send_on` (format 3) decode as sending every alert,
+    /// everything else as it was; re-encoded they are version 4 records.
+    #[test]
+    fn version_3_channel_fixtures_are_upcast_to_send_on_both() {
+        let expected = Channel {
+            id: crate::domain::ids::ChannelId::from_bytes([6; 16]),
+            name: "ops hook".to_owned(),
+            kind: crate::domain::channel::ChannelKind::Webhook {
+                url: "https://hooks.example/ops".to_owned(),
+                secret: Some("s3cret".to_owned()),
+            },
+            created_at: Timestamp::from_millis(1_764_106_200_000),
+            key: Some("ops".to_owned()),
+            send_on: crate::domain::channel::SendOn::Both,
+        };
+        let record = include_bytes!("fixtures/v3_channel.bin");
+        assert_eq!(record[0], 3);
+        assert_eq!(decode_channel(record).expect("decodes"), expected);
+        let event = decode_channel_event(include_bytes!("fixtures/v3_channel_updated.bin"))
+            .expect("decodes");
+        assert_eq!(event.at, Timestamp::from_millis(1_764_106_300_000));
+        assert_eq!(event.event, ChannelEvent::Updated(expected.clone()));
+
+        let down_only = Channel {
+            send_on: crate::domain::channel::SendOn::Down,
+            ..expected
+        };
+        let bytes = encode_channel(&down_only).expect("encodes");
+        assert_eq!(bytes[0], CURRENT_VERSION);
+        assert_eq!(decode_channel(&bytes).expect("decodes"), down_only);
     }
 
     #[test]

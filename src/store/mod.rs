@@ -53,7 +53,7 @@ use crate::domain::event::{DeliveryOutcome, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
 
-pub use append::{Append, SnapshotWrite};
+pub use append::{Append, Appended, SnapshotWrite};
 use append::{AppendReply, ChannelWrite, PendingAppend, Settlement, WriteRequest};
 pub use open::{DataLoss, OpenError, OpenOptions};
 use quarantine::Quarantine;
@@ -190,16 +190,20 @@ impl Handles {
             .unwrap_or(0))
     }
 
-    /// The ids of the channels that exist.
-    fn channel_ids(&self) -> Result<std::collections::HashSet<ChannelId>, StoreError> {
-        let mut ids = std::collections::HashSet::new();
+    /// The channels that exist, with which alerts each is told about.
+    fn channel_ids(
+        &self,
+    ) -> Result<std::collections::HashMap<ChannelId, crate::domain::channel::SendOn>, StoreError>
+    {
+        let mut ids = std::collections::HashMap::new();
         for guard in self.channels.range(layout::FIRST_RECORD..) {
-            let key = guard.key()?;
+            let (key, value) = guard.into_inner()?;
             let id: [u8; 16] = key
                 .as_ref()
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("malformed channel key".to_owned()))?;
-            ids.insert(ChannelId::from_bytes(id));
+            let channel = codec::decode_channel(&value)?;
+            ids.insert(ChannelId::from_bytes(id), channel.send_on);
         }
         Ok(ids)
     }
@@ -343,17 +347,21 @@ impl EventStore {
     ) -> Result<u64, StoreError> {
         self.append_with(Append::new(monitor, events, state.into()))
             .await
+            .map(|appended| appended.last_seq)
     }
 
-    /// [`append`](Self::append) with the outbox changes that go with the events.
-    pub async fn append_with(&self, append: Append) -> Result<u64, StoreError> {
+    /// [`append`](Self::append) with the outbox changes that go with the events; the
+    /// answer says which deliveries were written (those to channels that exist and
+    /// want the alert when it is numbered).
+    pub async fn append_with(&self, append: Append) -> Result<Appended, StoreError> {
         let (reply, answer) = oneshot::channel();
         let request = WriteRequest::Append(Box::new(PendingAppend {
             append,
             reply: AppendReply::Applied(reply),
             enqueued: Instant::now(),
         }));
-        self.send(request, answer).await
+        self.writer.send(request).map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Queues a plain heartbeat that its actor has already applied; `reply` hears when
@@ -376,7 +384,7 @@ impl EventStore {
             Ok(()) => true,
             Err(mpsc::SendError(request)) => {
                 if let WriteRequest::Append(append) = request {
-                    append.reply.send(Err(StoreError::Closed));
+                    append.reply.send(Err(StoreError::Closed), Vec::new());
                 }
                 false
             }

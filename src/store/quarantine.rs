@@ -185,7 +185,7 @@ impl Writer {
         match request {
             WriteRequest::Append(append) => {
                 self.quarantine_until_reopened(&append);
-                append.reply.send(refused());
+                append.reply.send(refused(), Vec::new());
             }
             WriteRequest::Channel(write) => {
                 let _ = write.reply.send(refused());

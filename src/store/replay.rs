@@ -6,17 +6,17 @@
 //! - API keys: each key's events in `api_key_events`;
 //! - badges and status pages: each record's events in `publication_events`;
 //! - the outbox: the deliveries each alert event owed (`alert::owed_deliveries`, with
-//!   the monitor's state after the event and the channels that existed at its
-//!   sequence number), less those whose outcome a `DeliveryRecorded` event records
+//!   the monitor's state after the event and the channels that existed and wanted
+//!   its kind, `send_on`, at its sequence number), less those whose outcome a `DeliveryRecorded` event records
 //!   (the monitor's actor records it; for a deleted monitor the store does, in its
 //!   log). Alerts numbered before `meta`'s `replayable_from` are left out: before it,
 //!   a deleted monitor's outcome was not recorded.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::domain::alert::{Delivery, owed_deliveries};
+use crate::domain::alert::{AlertKind, Delivery, owed_deliveries};
 use crate::domain::api_key::{ApiKey, ApiKeyId};
-use crate::domain::channel::{Channel, ChannelEvent};
+use crate::domain::channel::{Channel, ChannelEvent, SendOn};
 use crate::domain::event::{Event, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId};
 use crate::domain::machine::{self, Monitor};
@@ -46,19 +46,21 @@ pub struct Replayed {
     pub events: usize,
 }
 
-/// When each channel existed: (sequence number, exists after it), in order.
+/// When each channel existed, and which alerts it wanted then: (sequence number,
+/// its `send_on` after it, `None` once deleted), in order.
 #[derive(Default)]
-struct Lifetimes(HashMap<ChannelId, Vec<(u64, bool)>>);
+struct Lifetimes(HashMap<ChannelId, Vec<(u64, Option<SendOn>)>>);
 
 impl Lifetimes {
-    /// Whether `channel` existed just before sequence number `seq`.
-    fn existed_before(&self, channel: ChannelId, seq: u64) -> bool {
+    /// Whether `channel` existed just before sequence number `seq` and wanted an
+    /// alert of `kind`.
+    fn wanted_before(&self, channel: ChannelId, seq: u64, kind: AlertKind) -> bool {
         self.0.get(&channel).is_some_and(|changes| {
             changes
                 .iter()
                 .take_while(|(at, _)| *at < seq)
                 .last()
-                .is_some_and(|(_, exists)| *exists)
+                .is_some_and(|(_, send_on)| send_on.is_some_and(|send_on| send_on.includes(kind)))
         })
     }
 }
@@ -110,17 +112,18 @@ impl EventStore {
             };
             let id = ChannelId::from_bytes(id);
             count += 1;
-            let exists = match codec::decode_channel_event(&value)?.event {
+            let send_on = match codec::decode_channel_event(&value)?.event {
                 ChannelEvent::Created(channel) | ChannelEvent::Updated(channel) => {
+                    let send_on = channel.send_on;
                     channels.insert(id, channel);
-                    true
+                    Some(send_on)
                 }
                 ChannelEvent::Deleted => {
                     channels.remove(&id);
-                    false
+                    None
                 }
             };
-            lifetimes.0.entry(id).or_default().push((seq, exists));
+            lifetimes.0.entry(id).or_default().push((seq, send_on));
         }
         Ok((channels, lifetimes, count))
     }
@@ -216,8 +219,8 @@ impl EventStore {
                             at: stored.at,
                             event: stored.event.clone(),
                         }];
-                        let exists = |channel| lifetimes.existed_before(channel, seq);
-                        for (_, mut delivery) in owed_deliveries(monitor, &stamped, exists) {
+                        let wanted = |channel, kind| lifetimes.wanted_before(channel, seq, kind);
+                        for (_, mut delivery) in owed_deliveries(monitor, &stamped, wanted) {
                             delivery.alert.alert_seq = seq;
                             owed.insert((seq, delivery.channel), delivery);
                         }

@@ -361,7 +361,11 @@ async fn heartbeats_appended_without_a_snapshot_are_folded_back_in_by_every_read
             apply(&mut next, 0, stamped.at, &stamped.event);
         }
         let append = Append::new(monitor.id, events, SnapshotWrite::Keep);
-        next.last_seq = store.append_with(append).await.expect("append succeeds");
+        next.last_seq = store
+            .append_with(append)
+            .await
+            .expect("append succeeds")
+            .last_seq;
         monitor = next;
     }
     assert_eq!(store.load_monitors().expect("loads"), vec![monitor.clone()]);
@@ -831,6 +835,7 @@ async fn stored_channel(store: &EventStore, now: Timestamp) -> crate::domain::id
         },
         created_at: now,
         key: None,
+        send_on: crate::domain::channel::SendOn::Both,
     };
     store
         .write_channel(id, now, ChannelEvent::Created(channel))
@@ -861,10 +866,14 @@ async fn run_owing(store: &EventStore, monitor: &mut Monitor, command: Command, 
         .into_iter()
         .map(|channel| channel.id)
         .collect();
-    let owed = crate::domain::alert::owed_deliveries(&next, &events, |c| existing.contains(&c));
+    let owed = crate::domain::alert::owed_deliveries(&next, &events, |c, _| existing.contains(&c));
     let mut append = Append::new(monitor.id, events, Some(next.clone()).into());
     append.owed = owed;
-    next.last_seq = store.append_with(append).await.expect("append succeeds");
+    next.last_seq = store
+        .append_with(append)
+        .await
+        .expect("append succeeds")
+        .last_seq;
     *monitor = next;
 }
 
@@ -1135,7 +1144,7 @@ async fn channels_keys_and_the_outbox_replay_from_the_logs_alone() {
     let events = decide(&monitor, Command::RecordDelivery(outcome.clone()), at(5));
     let mut append = Append::new(monitor.id, events, Some(monitor.clone()).into());
     append.settled = Some((down_seq, kept));
-    monitor.last_seq = store.append_with(append).await.expect("records");
+    monitor.last_seq = store.append_with(append).await.expect("records").last_seq;
     // A channel deleted in the log before the next alert is owed nothing, even by an
     // actor that still thinks it exists.
     store
@@ -1148,9 +1157,9 @@ async fn channels_keys_and_the_outbox_replay_from_the_logs_alone() {
         apply(&mut next, 0, stamped.at, &stamped.event);
     }
     let mut append = Append::new(monitor.id, events.clone(), Some(next.clone()).into());
-    append.owed = crate::domain::alert::owed_deliveries(&next, &events, |_| true);
+    append.owed = crate::domain::alert::owed_deliveries(&next, &events, |_, _| true);
     assert_eq!(append.owed.len(), 2);
-    next.last_seq = store.append_with(append).await.expect("append");
+    next.last_seq = store.append_with(append).await.expect("append").last_seq;
     monitor = next;
     let up_seq = monitor.last_seq;
     let owed: Vec<_> = store
@@ -1434,6 +1443,10 @@ async fn a_format_2_snapshot_is_rebuilt_from_its_log() {
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
     assert_eq!(raw_snapshot(&store), super::codec::CURRENT_VERSION);
+    assert!(
+        !super::codec::snapshot_needs_its_log(&[3]) && !super::codec::snapshot_needs_its_log(&[4]),
+        "versions 4 and 5 changed no state a log holds"
+    );
     assert_eq!(
         store.load_monitors().expect("loads").first(),
         store.replay_all().expect("replays").get(&id)
@@ -1441,8 +1454,8 @@ async fn a_format_2_snapshot_is_rebuilt_from_its_log() {
     close(opened, store).await;
 }
 
-/// A version 3 snapshot upcasts whole (version 4 added only labels and severity), so
-/// it is not rebuilt from its log: a served open rewrites it in the current format
+/// A version 3 snapshot upcasts whole (version 4 changed channels only, version 5
+/// added only labels and severity), so it is not rebuilt from its log: a served open rewrites it in the current format
 /// from its upcast. To show which path is read, the log here holds only the monitor's
 /// `created`, whose replay would be a `pending` monitor, while the snapshot says
 /// `down`.
@@ -1482,5 +1495,121 @@ async fn a_format_3_snapshot_is_upcast_not_rebuilt() {
     let loaded = store.load_monitors().expect("loads");
     assert_eq!(loaded.first(), Some(&upcast));
     assert_eq!(upcast.status, crate::domain::machine::Status::Down);
+    close(opened, store).await;
+}
+
+/// A channel told about `send_on` alerts only, created or changed in the store.
+async fn channel_sending_on(
+    store: &EventStore,
+    id: crate::domain::ids::ChannelId,
+    send_on: crate::domain::channel::SendOn,
+    now: Timestamp,
+    created: bool,
+) {
+    use crate::domain::channel::{Channel, ChannelEvent, ChannelKind};
+    let channel = Channel {
+        id,
+        name: format!("{send_on:?}"),
+        kind: ChannelKind::Webhook {
+            url: "http://127.0.0.1:1/".to_owned(),
+            secret: None,
+        },
+        created_at: now,
+        key: None,
+        send_on,
+    };
+    let event = if created {
+        ChannelEvent::Created(channel)
+    } else {
+        ChannelEvent::Updated(channel)
+    };
+    store
+        .write_channel(id, now, event)
+        .await
+        .expect("channel written");
+}
+
+/// `send_on`: the writer owes a channel only the alerts it takes, with its setting
+/// as the log orders it (a change applies to alerts after it), answers with what it
+/// wrote, and the logs alone replay to the same outbox.
+#[tokio::test]
+async fn the_writer_owes_a_channel_only_the_alerts_its_send_on_takes() {
+    use crate::domain::alert::AlertKind;
+    use crate::domain::channel::SendOn;
+    use crate::domain::ids::ChannelId;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let both = ChannelId::generate(at(0));
+    let down = ChannelId::generate(at(0));
+    let up = ChannelId::generate(at(0));
+    channel_sending_on(&store, both, SendOn::Both, at(0), true).await;
+    channel_sending_on(&store, down, SendOn::Down, at(0), true).await;
+    channel_sending_on(&store, up, SendOn::Up, at(0), true).await;
+    let mut monitor = create(&store, "m", at(0)).await;
+    run(
+        &store,
+        &mut monitor,
+        with_channels(vec![both, down, up]),
+        at(0),
+    )
+    .await;
+
+    // Proposed to every channel, as the actor does; the writer keeps what is owed.
+    let owed_by = |store: &EventStore, monitor: &Monitor, command: Command, now: Timestamp| {
+        let events = decide(monitor, command, now);
+        let mut next = monitor.clone();
+        for stamped in &events {
+            apply(&mut next, 0, stamped.at, &stamped.event);
+        }
+        let mut append = Append::new(monitor.id, events.clone(), Some(next.clone()).into());
+        append.owed = crate::domain::alert::owed_deliveries(monitor, &events, |_, _| true);
+        let store = store.clone();
+        async move {
+            let appended = store.append_with(append).await.expect("appends");
+            next.last_seq = appended.last_seq;
+            (next, appended.owed)
+        }
+    };
+    let (next, written) = owed_by(&store, &monitor, beat(PushStatus::Down, "bad"), at(1)).await;
+    monitor = next;
+    let channels: Vec<ChannelId> = written.iter().map(|(_, d)| d.channel).collect();
+    assert_eq!(channels, vec![both, down]);
+    assert!(written.iter().all(|(_, d)| d.alert.kind == AlertKind::Down));
+    assert!(
+        written
+            .iter()
+            .all(|(_, d)| d.alert.alert_seq == monitor.last_seq)
+    );
+
+    // The up-only channel becomes down-only before the recovery: it is owed nothing.
+    channel_sending_on(&store, up, SendOn::Down, at(2), false).await;
+    let (next, written) = owed_by(&store, &monitor, beat(PushStatus::Up, "ok"), at(3)).await;
+    monitor = next;
+    let channels: Vec<ChannelId> = written.iter().map(|(_, d)| d.channel).collect();
+    assert_eq!(channels, vec![both]);
+
+    let outbox = store.load_outbox().expect("outbox");
+    assert_eq!(outbox.len(), 3, "{outbox:?}");
+    let replayed = store.replay().expect("replays");
+    let stored: Vec<_> = outbox
+        .iter()
+        .map(|delivery| (delivery.alert.alert_seq, delivery.channel))
+        .collect();
+    let from_logs: Vec<_> = replayed.outbox.keys().copied().collect();
+    assert_eq!(from_logs, stored);
+    assert_eq!(replayed.channels[&up].send_on, SendOn::Down);
+    drop(monitor);
+    close(opened, store).await;
+
+    // Reopened, the writer reads each channel's send_on back from its record.
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    let mut monitor = store.load_monitors().expect("loads").remove(0);
+    let (next, written) = owed_by(&store, &monitor, beat(PushStatus::Down, "again"), at(5)).await;
+    monitor = next;
+    let channels: Vec<ChannelId> = written.iter().map(|(_, d)| d.channel).collect();
+    assert_eq!(channels, vec![both, down, up]);
+    drop(monitor);
     close(opened, store).await;
 }

@@ -7,14 +7,14 @@
 //! its last sequence number; once a second, with the server's alive time, the writer
 //! hands the durable markers to the high-water mark's thread (`mark.rs`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use fjall::PersistMode;
 use tokio::sync::oneshot;
 
-use crate::domain::channel::ChannelEvent;
+use crate::domain::channel::{ChannelEvent, SendOn};
 use crate::domain::event::Event;
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::ping_key::PingKey;
@@ -53,10 +53,11 @@ pub(super) struct Writer {
     /// The database writes go to; `None` after a failed write until reopened.
     pub(super) handles: Option<Arc<Handles>>,
     pub(super) next_seq: u64,
-    /// The channels that exist, as the log orders their creations and deletions: an
-    /// alert owes a delivery only to a channel that exists when it is numbered, so
+    /// The channels that exist, and which alerts each is told about (`send_on`), as
+    /// the log orders their creations, changes and deletions: an alert owes a
+    /// delivery only to a channel that exists and wants it when it is numbered, so
     /// the outbox is what a replay of the log owes.
-    pub(super) channels: HashSet<ChannelId>,
+    pub(super) channels: HashMap<ChannelId, SendOn>,
     /// Each keyspace's marker as last durably written.
     pub(super) durable: Seqs,
     /// Writes the high-water mark; `None` when the store is only inspected.
@@ -321,7 +322,7 @@ impl Writer {
         match &write.event {
             ChannelEvent::Created(channel) | ChannelEvent::Updated(channel) => {
                 batch.insert(&handles.channels, key, codec::encode_channel(channel)?);
-                self.channels.insert(write.channel);
+                self.channels.insert(write.channel, channel.send_on);
             }
             ChannelEvent::Deleted => {
                 batch.remove(&handles.channels, key);
@@ -462,11 +463,15 @@ impl Writer {
         let first_seq = self.next_seq;
         let mut owed = Vec::with_capacity(append.owed.len());
         // A channel deleted before this append (in the log's order) is owed nothing,
-        // even if its deletion had not yet reached the actor's view of the channels.
+        // even if its deletion had not yet reached the actor's view of the channels;
+        // nor is one whose `send_on` (as last written) leaves the alert out. The
+        // actor dispatches what is left (`Appended::owed`).
         let channels = &self.channels;
-        append
-            .owed
-            .retain(|(_, delivery)| channels.contains(&delivery.channel));
+        append.owed.retain(|(_, delivery)| {
+            channels
+                .get(&delivery.channel)
+                .is_some_and(|send_on| send_on.includes(delivery.alert.kind))
+        });
         for (index, delivery) in &mut append.owed {
             delivery.alert.alert_seq = first_seq + *index as u64;
             owed.push((
@@ -538,7 +543,10 @@ impl Drop for Writer {
 impl Pending {
     fn reply(self, result: Result<u64, StoreError>) {
         let reply = match self {
-            Pending::Append(append) => return append.reply.send(result),
+            Pending::Append(append) => {
+                let PendingAppend { append, reply, .. } = *append;
+                return reply.send(result, append.owed);
+            }
             Pending::Channel(write) => write.reply,
             Pending::Settle(_, reply)
             | Pending::ApiKey(_, reply)

@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use crate::domain::channel::{Channel, ChannelKind};
+use crate::alert::channels::{Shown, kind_fields};
+use crate::domain::channel::{Channel, ChannelKind, SendOn};
 use crate::http::AppState;
 use crate::http::PathParam;
 use crate::http::channels::{channel_fields, create as create_channel, find, send_test, update};
@@ -22,7 +23,7 @@ use super::view::Page;
 use super::{Web, field, form, render, see_other, viewer_message};
 
 /// The kinds, as the form offers them.
-const KINDS: [&str; 5] = ["webhook", "slack", "discord", "email", "alertmanager"];
+const KINDS: &[&str] = crate::alert::channels::KINDS;
 
 pub struct ChannelRow {
     pub id: String,
@@ -46,6 +47,13 @@ pub struct ChannelForm {
     pub url: String,
     pub from: String,
     pub to: String,
+    pub send_on: String,
+    pub method: String,
+    pub body: String,
+    pub chat_id: String,
+    pub api_url: String,
+    pub priority: String,
+    pub room_id: String,
 }
 
 #[derive(Template)]
@@ -54,7 +62,7 @@ struct ChannelsPage {
     page: Page,
     channels: Vec<ChannelRow>,
     form: ChannelForm,
-    kinds: [&'static str; 5],
+    kinds: &'static [&'static str],
 }
 
 #[derive(Template)]
@@ -62,7 +70,7 @@ struct ChannelsPage {
 struct EditPage {
     page: Page,
     form: ChannelForm,
-    kinds: [&'static str; 5],
+    kinds: &'static [&'static str],
 }
 
 /// Where a channel sends, as a read key may see it: no URL (a chat webhook's URL is
@@ -78,7 +86,14 @@ fn destination(channel: &Channel, viewer: &Viewer) -> String {
                 .unwrap_or_default()
         }
     };
-    match &channel.kind {
+    let send_on = match channel.send_on {
+        SendOn::Both => "",
+        SendOn::Down => " · down only",
+        SendOn::Up => " · up only",
+    };
+    let base =
+        |api_url: &Option<String>, default: &str| shown(api_url.as_deref().unwrap_or(default));
+    let destination = match &channel.kind {
         ChannelKind::Webhook { url, secret } => format!(
             "{}{}",
             shown(url),
@@ -86,7 +101,11 @@ fn destination(channel: &Channel, viewer: &Viewer) -> String {
         ),
         ChannelKind::Slack { url }
         | ChannelKind::Discord { url }
-        | ChannelKind::Alertmanager { url } => shown(url),
+        | ChannelKind::Alertmanager { url }
+        | ChannelKind::Teams { url }
+        | ChannelKind::Ntfy { url, .. }
+        | ChannelKind::Gotify { url, .. } => shown(url),
+        ChannelKind::Template { method, url, .. } => format!("{} {}", method.as_str(), shown(url)),
         ChannelKind::Email { smtp_url, to, .. } => {
             let host = reqwest::Url::parse(smtp_url)
                 .ok()
@@ -94,7 +113,24 @@ fn destination(channel: &Channel, viewer: &Viewer) -> String {
                 .unwrap_or_default();
             format!("{} via {host}", to.join(", "))
         }
-    }
+        ChannelKind::Telegram {
+            chat_id, api_url, ..
+        } => format!(
+            "chat {chat_id} via {}",
+            base(api_url, crate::alert::telegram::DEFAULT_API_URL)
+        ),
+        ChannelKind::PagerDuty { api_url, .. } => {
+            base(api_url, crate::alert::pagerduty::DEFAULT_API_URL)
+        }
+        ChannelKind::Opsgenie { api_url, .. } => {
+            base(api_url, crate::alert::opsgenie::DEFAULT_API_URL)
+        }
+        ChannelKind::Pushover { api_url, .. } => {
+            base(api_url, crate::alert::push::PUSHOVER_API_URL)
+        }
+        ChannelKind::Matrix { url, room_id, .. } => format!("{room_id} on {}", shown(url)),
+    };
+    format!("{destination}{send_on}")
 }
 
 fn new_form() -> ChannelForm {
@@ -103,6 +139,8 @@ fn new_form() -> ChannelForm {
         action: "/channels".to_owned(),
         submit: "Create channel",
         kind: "webhook".to_owned(),
+        send_on: "both".to_owned(),
+        method: "POST".to_owned(),
         ..ChannelForm::default()
     }
 }
@@ -171,16 +209,26 @@ fn api_fields(fields: &[(String, String)]) -> Map<String, Value> {
         if value.is_empty() || *name == "kind" {
             continue;
         }
-        let value = if *name == "to" {
-            json!(
+        let value = match *name {
+            "to" => json!(
                 value
                     .split(',')
                     .map(str::trim)
                     .filter(|address| !address.is_empty())
                     .collect::<Vec<_>>()
-            )
-        } else {
-            json!(value)
+            ),
+            // One `Name: value` a line.
+            "headers" => Value::Object(
+                value
+                    .lines()
+                    .filter_map(|line| line.split_once(':'))
+                    .map(|(name, value)| (name.trim().to_owned(), json!(value.trim())))
+                    .collect(),
+            ),
+            "priority" => value
+                .parse::<i64>()
+                .map_or_else(|_| json!(value), |number| json!(number)),
+            _ => json!(value),
         };
         body.insert((*name).to_owned(), value);
     }
@@ -194,6 +242,13 @@ fn typed(fields: &[(String, String)], mut form: ChannelForm, error: &ApiError) -
     form.url = field(fields, "url").unwrap_or_default();
     form.from = field(fields, "from").unwrap_or_default();
     form.to = field(fields, "to").unwrap_or_default();
+    form.send_on = field(fields, "send_on").unwrap_or_default();
+    form.method = field(fields, "method").unwrap_or_default();
+    form.body = field(fields, "body").unwrap_or_default();
+    form.chat_id = field(fields, "chat_id").unwrap_or_default();
+    form.api_url = field(fields, "api_url").unwrap_or_default();
+    form.priority = field(fields, "priority").unwrap_or_default();
+    form.room_id = field(fields, "room_id").unwrap_or_default();
     form
 }
 
@@ -243,13 +298,33 @@ async fn missing(web: &Web, viewer: &Viewer) -> Response {
 }
 
 fn edit_values(channel: &Channel) -> ChannelForm {
-    let (url, from, to) = match &channel.kind {
-        ChannelKind::Webhook { url, .. }
-        | ChannelKind::Slack { url }
-        | ChannelKind::Discord { url }
-        | ChannelKind::Alertmanager { url } => (url.clone(), String::new(), String::new()),
-        ChannelKind::Email { from, to, .. } => (String::new(), from.clone(), to.join(", ")),
-    };
+    let mut form = ChannelForm::default();
+    for (field, value, shown) in kind_fields(&channel.kind) {
+        let text = match &value {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            Value::Array(items) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => String::new(),
+        };
+        match (field, shown) {
+            // Secrets are never shown; an SMTP URL holds a password.
+            (_, Shown::Secret) | ("smtp_url", _) => {}
+            ("url", _) => form.url = text,
+            ("from", _) => form.from = text,
+            ("to", _) => form.to = text,
+            ("method", _) => form.method = text,
+            ("body", _) => form.body = text,
+            ("chat_id", _) => form.chat_id = text,
+            ("api_url", _) => form.api_url = text,
+            ("priority", _) => form.priority = text,
+            ("room_id", _) => form.room_id = text,
+            _ => {}
+        }
+    }
     ChannelForm {
         heading: format!("Edit {}", channel.name),
         action: format!("/channels/{}/edit", channel.id),
@@ -258,9 +333,8 @@ fn edit_values(channel: &Channel) -> ChannelForm {
         error: None,
         name: channel.name.clone(),
         kind: channel.kind.name().to_owned(),
-        url,
-        from,
-        to,
+        send_on: channel.send_on.as_str().to_owned(),
+        ..form
     }
 }
 

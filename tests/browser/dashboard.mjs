@@ -86,6 +86,23 @@ try {
   assert.equal(await page.isVisible('input[name="smtp_url"]'), false);
   await page.selectOption('select[name="kind"]', "email");
   assert.equal(await page.isVisible('input[name="smtp_url"]'), true);
+  // A Telegram channel told about downs only: its own fields, not a URL.
+  await page.selectOption('select[name="kind"]', "telegram");
+  assert.equal(await page.isVisible('input[name="url"]'), false);
+  assert.equal(await page.isVisible('input[name="bot_token"]'), true);
+  assert.equal(await page.isVisible('textarea[name="body"]'), false);
+  await page.fill('input[name="name"]', "on-call telegram");
+  await page.fill('input[name="bot_token"]', "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw");
+  await page.fill('input[name="chat_id"]', "-1001234567890");
+  await page.selectOption('select[name="send_on"]', "down");
+  await shot(page, "channel-form-telegram");
+  await Promise.all([page.waitForURL(BASE + "/channels"), page.click('form[data-kind-form] button[type="submit"]')]);
+  assert.match(await page.textContent(".flash.ok"), /Created channel “on-call telegram”/);
+  assert.match(await page.textContent("table.channels"), /chat -1001234567890 via .* · down only/);
+  // A templated webhook shows its method, headers and body.
+  await page.selectOption('select[name="kind"]', "template");
+  assert.equal(await page.isVisible('textarea[name="body"]'), true);
+  assert.equal(await page.isVisible('select[name="method"]'), true);
   await page.selectOption('select[name="kind"]', "webhook");
   await shot(page, "channels");
 

@@ -1087,3 +1087,112 @@ async fn monitor_list_filters_by_selector_status_search_and_tag() {
         refused.stderr
     );
 }
+
+/// `pushmon channel create` makes the kinds that speak a service's API, with their
+/// flags and `--send-on`; `channel test` reaches the receiver; no token is printed.
+#[tokio::test]
+async fn channels_of_the_service_kinds_are_created_with_their_flags() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let token = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+    let created = admin_json(
+        &app,
+        &[
+            "channel",
+            "create",
+            "tg",
+            "--kind",
+            "telegram",
+            "--bot-token",
+            token,
+            "--chat-id",
+            "-100123",
+            "--api-url",
+            &receiver.url("/tg"),
+            "--send-on",
+            "down",
+        ],
+    )
+    .await;
+    assert_eq!(created["kind"], "telegram");
+    assert_eq!(created["send_on"], "down");
+    assert_eq!(created["chat_id"], "-100123");
+    assert!(!created.to_string().contains(token), "{created}");
+    let template = admin_json(
+        &app,
+        &[
+            "channel",
+            "create",
+            "board",
+            "--kind",
+            "template",
+            "--url",
+            &receiver.url("/board"),
+            "--method",
+            "PUT",
+            "--header",
+            "Authorization: Bearer t0ken",
+            "--body",
+            r#"{"text": "{{summary}}"}"#,
+        ],
+    )
+    .await;
+    assert_eq!(template["header_names"], json!(["Authorization"]));
+    let priority = admin_json(
+        &app,
+        &[
+            "channel",
+            "create",
+            "po",
+            "--kind",
+            "pushover",
+            "--user-key",
+            "uQiRzpo4DXghDmr9QzzfQu27cmVRsG",
+            "--app-token",
+            "azGDORePK8gMaC0QOYAMyEEuzJnyUi",
+            "--priority",
+            "-1",
+        ],
+    )
+    .await;
+    assert_eq!(priority["priority"], -1);
+
+    admin(&app, &["channel", "test", "board"]).await.expect(0);
+    let sent = receiver.received();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].method, reqwest::Method::PUT);
+    assert_eq!(sent[0].headers["authorization"], "Bearer t0ken");
+    assert!(
+        sent[0].json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("Test from pushmon")
+    );
+
+    let listed = admin(&app, &["channel", "list"]).await;
+    let text = listed.expect(0);
+    assert!(
+        text.contains("telegram") && text.contains("-100123"),
+        "{text}"
+    );
+    assert!(!text.contains(token), "{text}");
+
+    let refused = admin(
+        &app,
+        &[
+            "channel",
+            "create",
+            "x",
+            "--kind",
+            "matrix",
+            "--url",
+            "https://m.example",
+            "--access-token",
+            "t",
+            "--room-id",
+            "#ops",
+        ],
+    )
+    .await;
+    refused.expect(2);
+}

@@ -1149,3 +1149,144 @@ async fn the_list_filters_by_a_label_selector() {
     );
     assert!(bad.contains("No monitor matches this filter"));
 }
+
+/// The channel form makes channels of the kinds that speak a service's API, with
+/// their fields (a templated webhook's headers one `Name: value` a line, a priority
+/// as a number) and `send_on`; editing keeps the secrets left empty; a bad template
+/// is refused on the form, saying why.
+#[tokio::test]
+async fn the_channel_form_makes_every_kind_with_its_fields_and_send_on() {
+    let app = spawn_app().await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in(ADMIN_TOKEN).await;
+    let csrf = visitor.csrf().await;
+    let page = visitor.page("/channels").await;
+    for kind in [
+        "template",
+        "teams",
+        "telegram",
+        "pagerduty",
+        "opsgenie",
+        "ntfy",
+        "gotify",
+        "pushover",
+        "matrix",
+    ] {
+        assert!(
+            page.contains(&format!(r#"<option value="{kind}""#)),
+            "{kind}"
+        );
+    }
+    let forms: [&[(&str, &str)]; 4] = [
+        &[
+            ("kind", "template"),
+            ("name", "status board"),
+            ("send_on", "down"),
+            ("method", "PUT"),
+            ("url", "https://status.example.com/api"),
+            ("headers", "Authorization: Bearer t0ken\nX-Team: ops"),
+            ("body", r#"{"text": "{{summary}}"}"#),
+        ],
+        &[
+            ("kind", "telegram"),
+            ("name", "tg"),
+            ("send_on", "both"),
+            ("bot_token", "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"),
+            ("chat_id", "-100123"),
+        ],
+        &[
+            ("kind", "gotify"),
+            ("name", "gotify"),
+            ("send_on", "up"),
+            ("url", "https://gotify.example.com"),
+            ("app_token", "AbC.123"),
+            ("priority", "6"),
+        ],
+        &[
+            ("kind", "matrix"),
+            ("name", "room"),
+            ("url", "https://matrix.example.org"),
+            ("access_token", "syt_x"),
+            ("room_id", "!ops:example.org"),
+        ],
+    ];
+    for form in forms {
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        let created = visitor.post("/channels", &fields).await;
+        assert_eq!(created.status(), StatusCode::SEE_OTHER, "{form:?}");
+    }
+    let listed = expect_json(
+        app.api(Method::GET, "/api/channels").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let channels = listed["channels"].as_array().unwrap();
+    assert_eq!(channels.len(), 4, "{listed}");
+    assert_eq!(channels[0]["kind"], "template");
+    assert_eq!(channels[0]["send_on"], "down");
+    assert_eq!(channels[0]["method"], "PUT");
+    assert_eq!(
+        channels[0]["header_names"],
+        json!(["Authorization", "X-Team"])
+    );
+    assert_eq!(channels[0]["body"], r#"{"text": "{{summary}}"}"#);
+    assert_eq!(channels[1]["chat_id"], "-100123");
+    assert_eq!(channels[1]["has_bot_token"], true);
+    assert_eq!(channels[2]["priority"], 6);
+    assert_eq!(channels[2]["send_on"], "up");
+    assert_eq!(channels[3]["room_id"], "!ops:example.org");
+
+    // Edited with its secrets left empty: kept.
+    let telegram = channels[1]["id"].as_str().unwrap();
+    let saved = visitor
+        .post(
+            &format!("/channels/{telegram}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "telegram"),
+                ("name", "tg 2"),
+                ("send_on", "down"),
+                ("bot_token", ""),
+                ("chat_id", "@pushmon_ops"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let edit = visitor.page(&format!("/channels/{telegram}/edit")).await;
+    assert!(edit.contains("@pushmon_ops"), "{edit}");
+    assert!(
+        !edit.contains("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"),
+        "a token shown: {edit}"
+    );
+    let channel = expect_json(
+        app.api(Method::GET, &format!("/api/channels/{telegram}"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (channel["name"].as_str(), channel["send_on"].as_str()),
+        (Some("tg 2"), Some("down"))
+    );
+    assert_eq!(channel["has_bot_token"], true);
+
+    // A bad template: the form again, with the error.
+    let refused = visitor
+        .post(
+            "/channels",
+            &[
+                ("csrf", &csrf),
+                ("kind", "template"),
+                ("name", "bad"),
+                ("url", "https://x.example.com"),
+                ("body", "{{nope}}"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("unknown placeholder"), "{html}");
+}

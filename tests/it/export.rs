@@ -23,6 +23,9 @@ const CHANNEL_SECRETS: &[&str] = &[
     "discord-url-secret",
     "smtp-password-secret",
     "alertmanager.internal.example.com",
+    "template-bearer-secret",
+    "999:telegram-bot-token-secret",
+    "matrix-access-token-secret",
 ];
 
 async fn post(api: &Api, path: &str, body: Value) -> Value {
@@ -155,13 +158,40 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
     )
     .await;
 
+    // Kinds that speak a service's API, and channels told about one kind of alert.
+    let template = post(
+        &first,
+        "/api/channels",
+        json!({"name": "Any service", "kind": "template", "method": "PATCH",
+               "url": "https://api.example.com/incidents",
+               "headers": {"Authorization": "Bearer template-bearer-secret", "X-Source": "pushmon"},
+               "body": "{\"title\": \"{{summary}}\", \"id\": \"{{monitor.id}}\"}",
+               "send_on": "down"}),
+    )
+    .await;
+    post(
+        &first,
+        "/api/channels",
+        json!({"name": "Telegram", "kind": "telegram",
+               "bot_token": "999:telegram-bot-token-secret", "chat_id": -100123,
+               "send_on": "up"}),
+    )
+    .await;
+    post(
+        &first,
+        "/api/channels",
+        json!({"name": "Matrix", "kind": "matrix", "url": "https://matrix.example.org",
+               "access_token": "matrix-access-token-secret", "room_id": "!ops:example.org"}),
+    )
+    .await;
+
     // An interval monitor with every job field, a cron monitor with maintenance
     // windows and an imported token, and a plain one.
     post(
         &first,
         "/api/monitors",
         json!({"name": "Nightly backup", "timeout_seconds": 90000, "interval_seconds": 86400,
-               "channels": [ops["id"], mail["id"]], "tags": ["backup", "prod", "123"],
+               "channels": [ops["id"], mail["id"], template["id"]], "tags": ["backup", "prod", "123"],
                "slug": "nightly-backup", "max_runtime_seconds": 3600,
                "min_runtime_seconds": 10, "failure_threshold": 2, "recovery_threshold": 3,
                "realert_every_seconds": 7200,
@@ -329,16 +359,22 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
             let (variable, field) = line.split_once(": ").unwrap();
             let value = if field.ends_with(".smtp_url") {
                 "smtp://relay.example.org:25"
-            } else if field.ends_with(".secret") {
+            } else if field.ends_with(".secret") || field.ends_with(".access_token") {
                 "another-secret"
+            } else if field.ends_with(".bot_token") {
+                "1:another-token"
+            } else if field.ends_with(".headers") {
+                r#"{"Authorization": "Bearer another"}"#
             } else {
                 "https://hooks.example.org/elsewhere"
             };
             (variable.to_owned(), value.to_owned())
         })
         .collect();
-    // A URL for each channel, and the webhook's secret.
-    assert_eq!(variables.len(), channels.len() + 1, "{without}");
+    // A URL for each channel but Telegram's, the webhook's secret, the templated
+    // webhook's headers, the bot token and the access token.
+    assert_eq!(variables.len(), channels.len() + 3, "{without}");
+    assert!(without.contains("send_on: down") && without.contains("send_on: up"));
     let file = dir.path().join("without-secrets.yaml");
     std::fs::write(&file, &without).unwrap();
     let env: Vec<(&str, &str)> = variables

@@ -35,6 +35,7 @@ mod receiver;
 mod replay;
 mod restart;
 mod running;
+mod services;
 mod smtp;
 mod storage;
 mod support;

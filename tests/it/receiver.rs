@@ -1,6 +1,6 @@
 //! A real HTTP receiver for alert tests: an axum server on `127.0.0.1:0` that records
-//! every request and answers as told: succeed, fail the first N, fail always, hang, or
-//! redirect.
+//! every request (any method) and answers as told: succeed, fail the first N, fail
+//! always, answer a given status, hang, or redirect.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
@@ -10,16 +10,19 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::any;
 use serde_json::Value;
 use tokio::time::{Instant, sleep};
 
 /// One request as the receiver saw it.
 #[derive(Clone, Debug)]
 pub struct Received {
+    pub method: Method,
     pub path: String,
+    /// The query string, if any.
+    pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
     /// What the receiver answered (0 if it hung up without answering).
@@ -36,6 +39,7 @@ const SUCCEED: u8 = 0;
 const FAIL: u8 = 1;
 const HANG: u8 = 2;
 const REDIRECT: u8 = 3;
+const STATUS: u8 = 4;
 
 #[derive(Default)]
 struct Inner {
@@ -44,6 +48,8 @@ struct Inner {
     fail_first: AtomicU32,
     /// Where `REDIRECT` sends every request.
     location: Mutex<String>,
+    /// What `STATUS` answers.
+    status: std::sync::atomic::AtomicU16,
     received: Mutex<Vec<Received>>,
 }
 
@@ -61,7 +67,7 @@ impl Receiver {
         let address = listener.local_addr().expect("receiver address");
         let inner = Arc::new(Inner::default());
         let app = Router::new()
-            .route("/{*path}", post(receive))
+            .route("/{*path}", any(receive))
             .with_state(Arc::clone(&inner));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -84,6 +90,12 @@ impl Receiver {
 
     pub fn succeed(&self) {
         self.inner.mode.store(SUCCEED, Ordering::SeqCst);
+    }
+
+    /// Answers every request with `status`.
+    pub fn answer_with(&self, status: u16) {
+        self.inner.status.store(status, Ordering::SeqCst);
+        self.inner.mode.store(STATUS, Ordering::SeqCst);
     }
 
     /// Never answers (until the client gives up).
@@ -136,6 +148,7 @@ impl Receiver {
 
 async fn receive(
     State(inner): State<Arc<Inner>>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -151,6 +164,9 @@ async fn receive(
         StatusCode::INTERNAL_SERVER_ERROR
     } else if mode == REDIRECT {
         StatusCode::TEMPORARY_REDIRECT
+    } else if mode == STATUS {
+        StatusCode::from_u16(inner.status.load(Ordering::SeqCst))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     } else {
         StatusCode::OK
     };
@@ -160,7 +176,9 @@ async fn receive(
         answer.as_u16()
     };
     inner.received.lock().unwrap().push(Received {
+        method,
         path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
         headers,
         body,
         answered,

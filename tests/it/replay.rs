@@ -4,7 +4,8 @@
 //! listings showed before it stopped, and `pushmon check` finds the snapshots,
 //! records and outbox equal to that replay. A proptest: each case a random sequence
 //! of calls (create, change, pause, resume, rotate, delete monitors; create, redeclare
-//! and delete channels, some delivering and some failing, so deliveries are recorded,
+//! and delete channels, some delivering and some failing, some told about `down`s or
+//! `up`s only and changed between them, so deliveries are recorded,
 //! settled for deleted monitors and still owed at the stop; create and revoke keys;
 //! pushes up and down).
 
@@ -46,6 +47,8 @@ enum Op {
     /// (still owed at the stop).
     CreateChannel(u8),
     DeleteChannel(usize),
+    /// A channel's `send_on` changed to `down`, `up` or `both` (0, 1, 2).
+    ChangeSendOn(usize, u8),
     /// Restart with a monitors file declaring a channel of this name: created the
     /// first time, updated when the name differs.
     DeclareChannel(u8),
@@ -72,6 +75,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::DownThenDelete),
         2 => (0u8..3).prop_map(Op::CreateChannel),
         1 => any::<usize>().prop_map(Op::DeleteChannel),
+        1 => (any::<usize>(), 0u8..3).prop_map(|(pick, send_on)| Op::ChangeSendOn(pick, send_on)),
         1 => (0u8..3).prop_map(Op::DeclareChannel),
         1 => any::<bool>().prop_map(|write| Op::CreateKey { write }),
         1 => any::<usize>().prop_map(Op::RevokeKey),
@@ -213,12 +217,30 @@ async fn apply(
                 1 => "http://127.0.0.1:1/nobody".to_owned(),
                 _ => receivers.1.url("/hangs"),
             };
-            let body =
-                json!({"kind": "webhook", "name": format!("c{}", made.channels.len()), "url": url});
+            // Every third channel is told about `down`s only, every third `up`s only.
+            let send_on = ["both", "down", "up"][made.channels.len() % 3];
+            let body = json!({"kind": "webhook", "name": format!("c{}", made.channels.len()),
+                              "url": url, "send_on": send_on});
             let response = send(&api, Method::POST, "/api/channels", Some(body)).await;
             let created = expect_json(response, StatusCode::CREATED).await;
             made.channels
                 .push(created["id"].as_str().expect("id").to_owned());
+        }
+        Op::ChangeSendOn(index, send_on) => {
+            if made.channels.is_empty() {
+                return;
+            }
+            let id = &made.channels[index % made.channels.len()];
+            let send_on = ["down", "up", "both"][usize::from(*send_on)];
+            let body = json!({ "send_on": send_on });
+            let response = send(
+                &api,
+                Method::PATCH,
+                &format!("/api/channels/{id}"),
+                Some(body),
+            )
+            .await;
+            expect_json(response, StatusCode::OK).await;
         }
         Op::DeleteChannel(index) => {
             if made.channels.is_empty() {

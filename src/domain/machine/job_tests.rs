@@ -129,7 +129,7 @@ fn kinds(events: &[Stamped]) -> Vec<String> {
 
 /// The alerts `events` owe (to the monitor's one channel), given the state before.
 fn alerts(before: &Monitor, events: &[Stamped]) -> Vec<(AlertKind, AlertNotice, String)> {
-    owed_deliveries(before, events, |_| true)
+    owed_deliveries(before, events, |_, _| true)
         .into_iter()
         .map(|(_, delivery)| {
             let alert = delivery.alert;
@@ -229,7 +229,7 @@ fn an_exit_status_decides_success_or_failure_and_alerts_with_its_output() {
         let before = job.clone();
         let events = when(&mut job, exit(status, None, "disk full"), secs(5));
         assert_eq!(kinds(&events), expected, "exit {status}");
-        let owed = owed_deliveries(&before, &events, |_| true);
+        let owed = owed_deliveries(&before, &events, |_, _| true);
         assert_eq!(owed.len(), usize::from(reason.is_some()), "exit {status}");
         if let Some((_, delivery)) = owed.first() {
             assert_eq!(Some(delivery.alert.reason.as_str()), reason);
@@ -911,7 +911,7 @@ proptest! {
             }
             let before = live.clone();
             let events = decide(&live, command, now);
-            for (index, delivery) in owed_deliveries(&before, &events, |_| true) {
+            for (index, delivery) in owed_deliveries(&before, &events, |_, _| true) {
                 let alert = &delivery.alert;
                 let at = events[index].at;
                 prop_assert!(before.status != Status::Paused, "alerted while paused");
