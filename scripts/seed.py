@@ -117,6 +117,8 @@ def main():
     parser.add_argument("--monitor-timeout", type=int, default=3600,
                         help="timeout_seconds of the new monitors")
     parser.add_argument("--name-prefix", default="bench-")
+    parser.add_argument("--two-labels", action="store_true",
+                        help="give each monitor two labels: team (50 values) and env (3)")
     parser.add_argument("--channel", action="append", default=[],
                         help="channel id to list in every new monitor (repeatable)")
     parser.add_argument("--pushes", type=int, default=0,
@@ -151,9 +153,13 @@ def main():
             if create.expired():
                 create.fail("deadline reached")
                 return
-            body = json.dumps({"name": f"{args.name_prefix}{i}",
-                               "timeout_seconds": args.monitor_timeout,
-                               "channels": args.channel})
+            fields = {"name": f"{args.name_prefix}{i}",
+                      "timeout_seconds": args.monitor_timeout,
+                      "channels": args.channel}
+            if args.two_labels:
+                fields["labels"] = {"team": f"team-{i % 50}",
+                                    "env": ("prod", "staging", "dev")[i % 3]}
+            body = json.dumps(fields)
             try:
                 status, data = client.request("POST", "/api/monitors", body, headers)
             except ConnectionError as error:

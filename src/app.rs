@@ -169,6 +169,7 @@ pub async fn run_with_reload(
         config.trusted_proxies.clone(),
         metrics,
         config.monitor_metrics,
+        &config.metrics_labels,
         clock,
         config.ping_body_limit,
         ping_key,

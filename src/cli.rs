@@ -133,6 +133,8 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
     #[arg(long = setting::MONITOR_METRICS.flag, help = setting::MONITOR_METRICS.help())]
     pub no_monitor_metrics: bool,
+    #[arg(long = setting::METRICS_LABELS.flag, help = setting::METRICS_LABELS.help())]
+    pub metrics_labels: Option<String>,
     #[arg(long = setting::ACCEPT_DATA_LOSS.flag, help = setting::ACCEPT_DATA_LOSS.help())]
     pub accept_data_loss: bool,
 }
@@ -433,6 +435,15 @@ pub mod setting {
         name: "PUSHMON_MONITOR_METRICS",
         switch: Some("false"),
     };
+    pub const METRICS_LABELS: Setting = Setting {
+        flag: "metrics-labels",
+        env: "PUSHMON_METRICS_LABELS",
+        default: "none",
+        about: "Monitor label keys, separated by commas, added to the per-monitor series \
+                as label_<key> (e.g. team,env); each adds a label to every series",
+        name: "metrics labels",
+        ..SETTING
+    };
 
     /// The flag accepts the loss; the variable takes true or false.
     pub const ACCEPT_DATA_LOSS: Setting = Setting {
@@ -446,7 +457,7 @@ pub mod setting {
     };
 
     /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 30] = [
+    pub const ALL: [Setting; 31] = [
         LISTEN,
         DATA_DIR,
         ADMIN_TOKEN,
@@ -476,6 +487,7 @@ pub mod setting {
         TLS_CERT,
         TLS_KEY,
         MONITOR_METRICS,
+        METRICS_LABELS,
         ACCEPT_DATA_LOSS,
     ];
 }

@@ -194,6 +194,8 @@ pub struct Config {
     pub digest: DigestPolicy,
     /// Per-monitor series in `/metrics`; off for very large installations.
     pub monitor_metrics: bool,
+    /// The monitor label keys added to the per-monitor series (`--metrics-labels`).
+    pub metrics_labels: Vec<String>,
     /// The declarative monitors file, if any.
     pub monitors_file: Option<PathBuf>,
     /// Time a client has to send a request's headers, and then its body.
@@ -237,6 +239,7 @@ impl Config {
             alert_addresses: AddressPolicy::AllowAll,
             digest: DigestPolicy::default(),
             monitor_metrics: true,
+            metrics_labels: Vec::new(),
             monitors_file: None,
             header_timeout: Duration::from_secs(10),
             max_connections: 10_000,
@@ -396,6 +399,12 @@ impl Config {
             default.monitor_metrics,
             boolean,
         )?;
+        let metrics_labels = METRICS_LABELS.resolve(
+            args.metrics_labels,
+            env,
+            default.metrics_labels,
+            parse_metrics_labels,
+        )?;
         let alert_timeout =
             ALERT_TIMEOUT.resolve(args.alert_timeout, env, default.alert_timeout, |text| {
                 number(text, 1, 600).map(Duration::from_secs)
@@ -483,6 +492,7 @@ impl Config {
             alert_addresses,
             digest,
             monitor_metrics,
+            metrics_labels,
             monitors_file,
             header_timeout,
             max_connections,
@@ -577,6 +587,35 @@ fn boolean(text: &str) -> Result<bool, String> {
 }
 
 /// A whole number from `min` to `max`, or why `text` is not one.
+/// The most label keys `--metrics-labels` may add to every per-monitor series.
+pub const MAX_METRICS_LABELS: usize = 16;
+
+/// `--metrics-labels`: label keys separated by commas (empty: none). Each must be a
+/// label key, and no two may make the same Prometheus label name.
+fn parse_metrics_labels(text: &str) -> Result<Vec<String>, String> {
+    let mut keys: Vec<String> = Vec::new();
+    for key in text.split(',').map(str::trim).filter(|key| !key.is_empty()) {
+        crate::domain::labels::check_key(key).map_err(|why| format!("label key {key:?} {why}"))?;
+        let name = crate::domain::labels::sanitized_name(key);
+        if let Some(same) = keys
+            .iter()
+            .find(|known| crate::domain::labels::sanitized_name(known) == name)
+        {
+            return Err(format!(
+                "label keys {same:?} and {key:?} would both be label_{name}"
+            ));
+        }
+        keys.push(key.to_owned());
+    }
+    if keys.len() > MAX_METRICS_LABELS {
+        return Err(format!(
+            "at most {MAX_METRICS_LABELS} label keys, not {}",
+            keys.len()
+        ));
+    }
+    Ok(keys)
+}
+
 fn number(text: &str, min: u64, max: u64) -> Result<u64, String> {
     match text.trim().parse::<u64>() {
         Ok(value) if (min..=max).contains(&value) => Ok(value),

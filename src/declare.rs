@@ -22,6 +22,8 @@
 //!     interval_seconds: 86400
 //!     channels: [ops]
 //!     tags: [backup, prod]
+//!     labels: {team: storage, env: prod}
+//!     severity: warning    # critical (the default) | warning | info
 //!     push_token_env: BACKUP_PUSH_TOKEN   # or push_token_file, or push_token
 //!   - key: weekly-report
 //!     name: Weekly report
@@ -36,7 +38,7 @@
 //!         duration_seconds: 7200
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -47,6 +49,7 @@ use crate::alert::channels::{fields_of_kind, kind_from_fields, send_on_from_fiel
 use crate::domain::channel::{ChannelKind, SendOn};
 use crate::domain::event::MonitorConfig;
 use crate::domain::ids::{ChannelId, PushToken, Timestamp};
+use crate::domain::labels::{Labels, Severity};
 use crate::domain::machine::{self, Command, ConfigPatch, MAX_THRESHOLD, Monitor};
 use crate::domain::name::check_name;
 use crate::domain::schedule::{self as schedule_rules, CronError, DEFAULT_TIMEZONE};
@@ -379,6 +382,15 @@ struct DeclaredMonitor {
     channels: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tags: Vec<String>,
+    /// Checked by `domain::labels`, as the API's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
+    #[serde(
+        default,
+        deserialize_with = "severity",
+        skip_serializing_if = "Option::is_none"
+    )]
+    severity: Option<String>,
     #[serde(
         default,
         deserialize_with = "slug",
@@ -413,6 +425,16 @@ fn slug<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D:
             "slug {slug:?} must be {}",
             crate::domain::slug::SLUG_RULE
         )))
+    }
+}
+
+fn severity<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let severity = String::deserialize(deserializer)?;
+    match Severity::parse(&severity) {
+        Some(_) => Ok(Some(severity)),
+        None => Err(serde::de::Error::custom(format!(
+            "severity {severity:?} must be critical, warning or info"
+        ))),
     }
 }
 
@@ -875,7 +897,20 @@ fn monitor_config(declared: &DeclaredMonitor, now: Timestamp) -> Result<MonitorC
         None => Vec::new(),
         Some(value) => parse_maintenance(value, now).map_err(|error| error.to_string())?,
     };
+    let labels = Labels::new(
+        declared
+            .labels
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone())),
+    )
+    .map_err(|error| format!("labels: {error}"))?;
     let config = MonitorConfig {
+        labels,
+        severity: declared
+            .severity
+            .as_deref()
+            .and_then(Severity::parse)
+            .unwrap_or_default(),
         interval_seconds: declared.interval_seconds.unwrap_or(timeout_seconds),
         key: Some(declared.key.clone()),
         tags: declared.tags.clone(),

@@ -574,6 +574,40 @@ mod tests {
         }
     }
 
+    /// Labels and a severity in a monitors file are checked as the API checks them,
+    /// each error naming the monitor and the key or value at fault.
+    #[test]
+    fn a_files_labels_and_severity_are_checked_naming_what_is_wrong() {
+        let file = |monitor: &str| {
+            format!("monitors:\n  - key: m\n    name: M\n    timeout_seconds: 60\n{monitor}")
+        };
+        let check = |text: &str| {
+            MonitorsFile::new("monitors.yaml").check(text, &environment, &token_file, checked_at())
+        };
+        check(&file(
+            "    labels: {team: payments, example.com/env: prod, empty: \"\"}\n    severity: info\n",
+        ))
+        .expect("valid labels");
+        for (monitor, says) in [
+            ("    labels: {\"bad key\": x}\n", "label key \"bad key\""),
+            (
+                "    labels: {team: \"a b\"}\n",
+                "the value of label \"team\"",
+            ),
+            (
+                "    severity: fatal\n",
+                "severity \"fatal\" must be critical, warning or info",
+            ),
+        ] {
+            let error = check(&file(monitor)).expect_err(monitor).to_string();
+            assert!(error.contains(says), "{monitor}: {error}");
+            assert!(
+                error.contains("monitors[0]") || error.contains("line"),
+                "{error}"
+            );
+        }
+    }
+
     /// A file that is a list, a scalar or empty (`~`) was refused as "expected struct
     /// File": the name of a type of ours, and no word of where or what.
     #[test]

@@ -3,10 +3,11 @@
 //! inhibition work as for any Prometheus alert. A test fires an alert of its own that
 //! resolves itself a few minutes later.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use crate::domain::alert::AlertKind;
+use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::ids::Timestamp;
+use crate::domain::labels::sanitized_name;
 
 use super::{Message, summary};
 
@@ -17,6 +18,36 @@ const FIRING_FOR_MILLIS: i64 = 365 * 24 * 3600 * 1000;
 /// How long a test alert fires. Long enough for Alertmanager's `group_wait` (30 s by
 /// default) to pass and the test to reach its receivers; nobody resolves it but time.
 pub const TEST_FIRES_FOR_MILLIS: i64 = 5 * 60 * 1000;
+
+/// The labels every monitor's alert has; a monitor label whose sanitized name is one
+/// of them is prefixed `label_` (`docs/alerts.md`, "Alertmanager").
+const FIXED_LABELS: [&str; 5] = ["alertname", "monitor", "monitor_id", "severity", "source"];
+
+/// An alert's labels: the fixed ones, the monitor's severity, and each monitor label
+/// under its key made a label name (`domain::labels::sanitized_name`). Two keys that
+/// sanitize alike (`a.b`, `a_b`) keep the value of the first in key order.
+fn labels(alert: &Alert) -> Value {
+    let mut labels = Map::new();
+    for (key, value) in alert.labels.iter() {
+        let mut name = sanitized_name(key);
+        if FIXED_LABELS.contains(&name.as_str()) {
+            name = format!("label_{name}");
+        }
+        labels
+            .entry(name)
+            .or_insert_with(|| Value::String(value.to_owned()));
+    }
+    for (name, value) in [
+        ("alertname", "PushmonMonitorDown".to_owned()),
+        ("monitor", alert.monitor_name.clone()),
+        ("monitor_id", alert.monitor_id.to_string()),
+        ("severity", alert.severity.as_str().to_owned()),
+        ("source", "pushmon".to_owned()),
+    ] {
+        labels.insert(name.to_owned(), Value::String(value));
+    }
+    Value::Object(labels)
+}
 
 /// The one-element array posted; `id` is the alert's id (`InstallationId::alert_id`),
 /// an annotation, since the labels must be the same for the `down` and its `up`.
@@ -53,13 +84,7 @@ pub fn body(message: Message<'_>, id: &str, public_url: &str) -> Value {
         }
     };
     json!([{
-        "labels": {
-            "alertname": "PushmonMonitorDown",
-            "monitor": alert.monitor_name,
-            "monitor_id": alert.monitor_id.to_string(),
-            "severity": "critical",
-            "source": "pushmon",
-        },
+        "labels": labels(alert),
         "annotations": {
             "summary": summary(message),
             "reason": alert.reason,

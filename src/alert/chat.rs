@@ -220,6 +220,9 @@ mod tests {
             notice: AlertNotice::Change,
             exit_status: Some(3),
             output: Some(output),
+            severity: Default::default(),
+            labels: Default::default(),
+            tags: Box::default(),
         }
     }
 

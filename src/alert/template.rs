@@ -23,6 +23,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "at",
     "monitor.id",
     "monitor.name",
+    "monitor.severity",
     "msg",
     "value",
     "exit_status",
@@ -33,6 +34,10 @@ pub const PLACEHOLDERS: &[&str] = &[
     "channel.id",
     "channel.name",
 ];
+
+/// Before a label key, a placeholder of one of the monitor's labels
+/// (`{{monitor.labels.team}}`: its value, empty when the monitor has no such label).
+pub const LABEL_PLACEHOLDER: &str = "monitor.labels.";
 
 /// The longest template accepted, in bytes.
 pub const MAX_TEMPLATE_BYTES: usize = 16 * 1024;
@@ -99,9 +104,13 @@ fn parse(template: &str) -> Result<Vec<Piece<'_>>, String> {
             return Err("a {{ is not closed by }}".to_owned());
         };
         let name = after[..close].trim();
-        if !PLACEHOLDERS.contains(&name) {
+        let label = name
+            .strip_prefix(LABEL_PLACEHOLDER)
+            .is_some_and(|key| crate::domain::labels::check_key(key).is_ok());
+        if !PLACEHOLDERS.contains(&name) && !label {
             return Err(format!(
-                "unknown placeholder {{{{{name}}}}}; the placeholders are {}",
+                "unknown placeholder {{{{{name}}}}}; the placeholders are {}, and \
+                 monitor.labels.<key>",
                 PLACEHOLDERS.join(", ")
             ));
         }
@@ -149,6 +158,9 @@ impl Values<'_> {
             },
             "monitor.id" => alert.map_or_else(String::new, |alert| alert.monitor_id.to_string()),
             "monitor.name" => alert.map_or_else(String::new, |alert| alert.monitor_name.clone()),
+            "monitor.severity" => {
+                alert.map_or_else(String::new, |alert| alert.severity.as_str().to_owned())
+            }
             "msg" => alert
                 .and_then(|alert| alert.msg.as_ref())
                 .map_or_else(String::new, |msg| msg.as_str().to_owned()),
@@ -169,7 +181,10 @@ impl Values<'_> {
             "alert_id" => self.alert_id.to_owned(),
             "channel.id" => self.channel.id.to_string(),
             "channel.name" => self.channel.name.clone(),
-            _ => String::new(),
+            label => match (label.strip_prefix(LABEL_PLACEHOLDER), alert) {
+                (Some(key), Some(alert)) => alert.labels.get(key).unwrap_or("").to_owned(),
+                _ => String::new(),
+            },
         }
     }
 }
@@ -227,6 +242,9 @@ mod tests {
             notice: AlertNotice::Change,
             exit_status: None,
             output: None,
+            severity: Default::default(),
+            labels: Default::default(),
+            tags: Box::default(),
         }
     }
 
@@ -253,6 +271,26 @@ mod tests {
             render("m={{monitor.name}}&msg={{msg}}", &values, Escape::Form),
             "m=say+%22hi%22%0A%26+%3Cb%3E&msg=50%25"
         );
+        let labelled = Alert {
+            labels: Box::new(
+                crate::domain::labels::Labels::new([("team".to_owned(), "pay".to_owned())])
+                    .expect("valid"),
+            ),
+            severity: crate::domain::labels::Severity::Warning,
+            ..alert.clone()
+        };
+        let labelled_values = Values {
+            message: Message::Alert(&labelled),
+            ..values
+        };
+        assert_eq!(
+            render(
+                "{{monitor.labels.team}}/{{monitor.labels.env}}/{{monitor.severity}}",
+                &labelled_values,
+                Escape::None
+            ),
+            "pay//warning"
+        );
         assert_eq!(
             render("{{alert_id}} {{url}}", &values, Escape::None),
             "i:9 http://pushmon/api/monitors/01010101-0101-0101-0101-010101010101"
@@ -269,6 +307,12 @@ mod tests {
                 .contains("unknown placeholder {{nope}}")
         );
         assert!(check("{{event").unwrap_err().contains("not closed"));
+        assert!(check("{{monitor.labels.example.com/team}} {{monitor.severity}}").is_ok());
+        assert!(
+            check("{{monitor.labels.-x}}")
+                .unwrap_err()
+                .contains("unknown placeholder {{monitor.labels.-x}}")
+        );
         assert!(check(&"x".repeat(MAX_TEMPLATE_BYTES + 1)).is_err());
     }
 

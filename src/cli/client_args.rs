@@ -180,8 +180,8 @@ pub type MonitorRef = String;
 
 #[derive(Debug, Subcommand)]
 pub enum MonitorCommand {
-    /// List every monitor.
-    List,
+    /// List monitors: every one, or those the filters find.
+    List(MonitorListArgs),
     /// Show one monitor, with its push URL.
     Show {
         /// The monitor's id or name
@@ -216,6 +216,23 @@ pub enum MonitorCommand {
         #[arg(value_name = "MONITOR")]
         monitor: MonitorRef,
     },
+}
+
+/// Flags of `pushmon monitor list`: each given filter must hold.
+#[derive(Debug, Args)]
+pub struct MonitorListArgs {
+    /// A label selector, e.g. 'team=payments,env!=dev' or 'env in (prod,staging)'
+    #[arg(long, short = 'l', value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// A state (pending, up, down, paused); repeat, or separate with commas, for any of several
+    #[arg(long = "status", value_name = "STATUS")]
+    pub statuses: Vec<String>,
+    /// Text the name contains, whatever its case
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// A tag the monitor has; repeat for all of several
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
 }
 
 /// Flags of `pushmon monitor create`.

@@ -175,8 +175,24 @@ fn monitor_fields(monitor: &Value) -> String {
 pub async fn monitor(args: MonitorArgs, env: Env<'_>) -> Result<(), Failure> {
     let session = Session::open(&args.api, env)?;
     match args.command {
-        MonitorCommand::List => {
-            let answer = session.get("/api/monitors").await?;
+        MonitorCommand::List(filters) => {
+            let mut query: Vec<(&str, String)> = Vec::new();
+            if let Some(selector) = filters.selector {
+                query.push(("selector", selector));
+            }
+            for status in filters.statuses {
+                query.push(("status", status));
+            }
+            if let Some(search) = filters.search {
+                query.push(("q", search));
+            }
+            for tag in filters.tags {
+                query.push(("tag", tag));
+            }
+            let answer = session
+                .api
+                .send(Method::GET, "/api/monitors", &query, None)
+                .await?;
             session.show(&answer, |body| {
                 let rows: Vec<Vec<String>> = items(body, "monitors")
                     .iter()

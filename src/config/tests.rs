@@ -785,6 +785,32 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            flag: "--metrics-labels",
+            env: "PUSHMON_METRICS_LABELS",
+            value: "team,env",
+            shows: "[\"team\", \"env\"]",
+            default: "[]",
+            accepted: &[
+                ("", "[]"),
+                (
+                    " team , example.com/tier ",
+                    "[\"team\", \"example.com/tier\"]",
+                ),
+            ],
+            rejected: &[
+                (
+                    "team,-x",
+                    "invalid metrics labels: label key \"-x\" must be letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+                ),
+                (
+                    "a.b,a_b",
+                    "invalid metrics labels: label keys \"a.b\" and \"a_b\" would both be label_a_b",
+                ),
+            ],
+            observe: |config| format!("{:?}", config.metrics_labels),
+            ..CASE
+        },
+        Case {
             flag: "--accept-data-loss",
             env: "PUSHMON_ACCEPT_DATA_LOSS",
             switch: true,
@@ -978,7 +1004,7 @@ fn help_shows_each_variable_and_default_once() {
 }
 
 /// Settings whose `--help` default describes what happens rather than being a value.
-const DESCRIBED_DEFAULTS: [&str; 7] = [
+const DESCRIBED_DEFAULTS: [&str; 8] = [
     "admin-token",
     "public-url",
     "trusted-proxies",
@@ -986,6 +1012,8 @@ const DESCRIBED_DEFAULTS: [&str; 7] = [
     "tls-cert",
     "tls-key",
     "no-monitor-metrics",
+    // "none" is also a valid label key: the words describe, they are not a value.
+    "metrics-labels",
 ];
 
 #[test]

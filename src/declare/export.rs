@@ -28,6 +28,7 @@ use super::{DeclaredChannel, DeclaredMonitor, File};
 use crate::alert::channels::{Shown, kind_fields};
 use crate::domain::channel::{Channel, SendOn};
 use crate::domain::ids::ChannelId;
+use crate::domain::labels::Severity;
 use crate::domain::machine::Monitor;
 use crate::http::AppState;
 use crate::http::auth::{Principal, require_access};
@@ -230,6 +231,13 @@ fn declared_monitor(
             .filter_map(|id| key_of.get(id).map(|key| (*key).to_owned()))
             .collect(),
         tags: config.tags.clone(),
+        labels: config
+            .labels
+            .iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect(),
+        severity: (config.severity != Severity::Critical)
+            .then(|| config.severity.as_str().to_owned()),
         slug: config.slug.clone(),
         push_token: secrets.then(|| monitor.token.reveal()),
         push_token_env: None,
@@ -311,6 +319,7 @@ mod tests {
     use crate::domain::channel::ChannelKind;
     use crate::domain::event::MonitorConfig;
     use crate::domain::ids::{MonitorId, PushToken, Timestamp};
+    use crate::domain::labels::Labels;
     use crate::domain::schedule::{CronSchedule, MaintenanceWindow};
 
     fn now() -> Timestamp {
@@ -376,6 +385,12 @@ mod tests {
             },
         ];
         cron.slug = Some("weekly".to_owned());
+        cron.labels = Labels::new([
+            ("team".to_owned(), "payments".to_owned()),
+            ("example.com/tier".to_owned(), String::new()),
+        ])
+        .expect("valid labels");
+        cron.severity = Severity::Warning;
         let mut interval = MonitorConfig::new("Backup", 600);
         interval.interval_seconds = 300;
         interval.key = Some("backup".to_owned());

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::{DownReason, Event, HeartbeatText, Notice, RunOutcome, Stamped};
 use super::ids::{ChannelId, MonitorId, Timestamp};
+use super::labels::{Labels, Severity};
 use super::machine::{self, Monitor};
 
 /// 128 random bits made when the store is created and never changed: with an alert's
@@ -111,6 +112,13 @@ pub struct Alert {
     pub exit_status: Option<u8>,
     /// The end of that run's output (`Output::excerpt`).
     pub output: Option<String>,
+    // Format version 5: the monitor's labels, severity and tags when the alert was
+    // owed (so a `down` and the `up` after it carry the same, unless they changed).
+    // Boxed to keep an alert small in the dispatcher's messages; bincode writes a box
+    // as what it holds.
+    pub severity: Severity,
+    pub labels: Box<Labels>,
+    pub tags: Box<[String]>,
 }
 
 impl Alert {
@@ -154,6 +162,9 @@ impl Alert {
             notice,
             exit_status: run.and_then(|run| run.exit_status),
             output: run.and_then(|run| run.output_excerpt.clone()),
+            severity: monitor.config.severity,
+            labels: Box::new(monitor.config.labels.clone()),
+            tags: monitor.config.tags.clone().into_boxed_slice(),
         })
     }
 }

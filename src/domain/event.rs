@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ChannelId, PushToken, Timestamp};
+use super::labels::{Labels, Severity};
 use super::schedule::{CronSchedule, MaintenanceWindow};
 
 /// The most bytes of a heartbeat's `msg` that are kept; longer ones are truncated.
@@ -275,6 +276,11 @@ pub struct MonitorConfig {
     /// The name its slug ping URL reaches it by (`domain::slug`), unique among
     /// monitors; `None`: no slug URL.
     pub slug: Option<String>,
+    /// Key/value labels, checked as Kubernetes' (`domain::labels`). (Format version 5,
+    /// as `severity`.)
+    pub labels: Labels,
+    /// The `severity` of its alerts.
+    pub severity: Severity,
 }
 
 impl MonitorConfig {
@@ -295,6 +301,8 @@ impl MonitorConfig {
             realert_every_seconds: None,
             maintenance: Vec::new(),
             slug: None,
+            labels: Labels::default(),
+            severity: Severity::Critical,
         }
     }
 }

@@ -20,6 +20,7 @@ use super::event::{
     PushStatus, RunEnd, RunId, RunOutcome, RunRef, RunStart, Stamped,
 };
 use super::ids::{ChannelId, MonitorId, PushToken, Timestamp};
+use super::labels::{Labels, Severity};
 use super::schedule::{
     CronSchedule, DEFAULT_GRACE_SECONDS, DEFAULT_TIMEZONE, MaintenanceWindow, maintenance_until,
 };
@@ -87,6 +88,9 @@ pub struct ConfigPatch {
     pub maintenance: Option<Vec<MaintenanceWindow>>,
     /// `Some(None)` takes the slug away.
     pub slug: Option<Option<String>>,
+    /// All the labels (replacing the old ones). Boxed: a patch travels in `Command`.
+    pub labels: Option<Box<Labels>>,
+    pub severity: Option<Severity>,
 }
 
 impl ConfigPatch {
@@ -117,6 +121,8 @@ impl ConfigPatch {
             realert_every_seconds: Some(config.realert_every_seconds),
             maintenance: Some(config.maintenance),
             slug: Some(config.slug),
+            labels: Some(Box::new(config.labels)),
+            severity: Some(config.severity),
         }
     }
 
@@ -192,6 +198,12 @@ impl ConfigPatch {
                 .clone()
                 .unwrap_or_else(|| config.maintenance.clone()),
             slug: self.slug.clone().unwrap_or_else(|| config.slug.clone()),
+            labels: self
+                .labels
+                .as_deref()
+                .cloned()
+                .unwrap_or_else(|| config.labels.clone()),
+            severity: self.severity.unwrap_or(config.severity),
         }
     }
 }
@@ -419,6 +431,10 @@ pub struct Monitor {
 }
 
 /// Something asked of a monitor.
+// `Update`'s patch is the largest variant (272 bytes with labels and severity). A
+// command travels to its actor boxed (`MonitorMsg::Execute`), so no mailbox holds
+// its size; boxing the patch too would only add a second allocation to each change.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     Heartbeat(Heartbeat),

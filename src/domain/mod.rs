@@ -1,6 +1,6 @@
 //! The pure core: ids, events, the monitor state machine, what a history says over
-//! time (uptime, incidents), and the data of alerts, channels, API keys, badges and
-//! status pages.
+//! time (uptime, incidents), labels and their selectors, and the data of alerts,
+//! channels, API keys, badges and status pages.
 //!
 //! Nothing here does I/O: no tokio, ractor, fjall, axum or metrics. Time comes in as
 //! an argument; the one exception is `generate` on ids, a UUID v7 whose first bits
@@ -11,11 +11,13 @@ pub mod api_key;
 pub mod channel;
 pub mod event;
 pub mod ids;
+pub mod labels;
 pub mod machine;
 pub mod name;
 pub mod ping_key;
 pub mod publication;
 pub mod schedule;
+pub mod selector;
 pub mod signal;
 pub mod slug;
 pub mod timeline;

@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
@@ -24,6 +24,7 @@ use crate::store::RecordedEvent;
 use super::auth::{Principal, redact_credentials, require_access};
 use super::error::ApiError;
 use super::monitor_fields;
+use super::monitor_query::MonitorQuery;
 use super::{AppState, PathParam};
 
 pub const MAX_TIMEOUT_SECONDS: u64 = 31_536_000;
@@ -104,12 +105,17 @@ pub fn config_from_fields(
     ))
 }
 
+/// `GET /api/monitors`, filtered and paged by `monitor_query` (with no parameters:
+/// every monitor, as it always was).
 async fn list_monitors(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let monitors = state.store.monitors().await?;
-    let listed: Vec<Value> = monitors
+    let query = MonitorQuery::parse(query.as_deref())?;
+    let page = query.page(state.store.monitors().await?);
+    let listed: Vec<Value> = page
+        .monitors
         .iter()
         .map(|monitor| {
             let mut body = monitor_json(&state, monitor);
@@ -117,7 +123,16 @@ async fn list_monitors(
             body
         })
         .collect();
-    Ok(Json(json!({ "monitors": listed })))
+    let counts: Map<String, Value> = page
+        .counts
+        .iter()
+        .map(|(status, count)| (status.as_str().to_owned(), json!(count)))
+        .collect();
+    Ok(Json(json!({
+        "monitors": listed,
+        "counts": counts,
+        "next_cursor": page.next_cursor,
+    })))
 }
 
 async fn get_monitor(
@@ -285,6 +300,8 @@ const MONITOR_FIELDS: &[&str] = &[
     "realert_every_seconds",
     "maintenance",
     "slug",
+    "labels",
+    "severity",
 ];
 
 /// The fields of a `POST`: a monitor's, and a push token brought from another tool.
@@ -304,6 +321,8 @@ const CREATE_FIELDS: &[&str] = &[
     "realert_every_seconds",
     "maintenance",
     "slug",
+    "labels",
+    "severity",
     "push_token",
 ];
 

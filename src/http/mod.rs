@@ -22,6 +22,7 @@ pub mod error;
 pub mod history;
 pub mod ingress;
 pub mod monitor_fields;
+pub mod monitor_query;
 pub mod openapi;
 pub mod ops;
 pub mod ping;
@@ -98,6 +99,9 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Whether `/metrics` includes the per-monitor families.
     pub monitor_metrics: bool,
+    /// The monitor label keys the per-monitor families carry, each with its
+    /// Prometheus label name (`label_<sanitized key>`).
+    pub metrics_labels: Arc<[(String, String)]>,
     /// What stamps the handlers' own records (API keys, test alerts).
     pub clock: Clock,
     /// Bytes of a ping's body kept as a run's output (`--ping-body-limit`; the limit
@@ -128,6 +132,7 @@ impl AppState {
         trusted_proxies: TrustedProxies,
         metrics: PrometheusHandle,
         monitor_metrics: bool,
+        metrics_labels: &[String],
         clock: Clock,
         ping_body_limit: usize,
         ping_key: PingKey,
@@ -151,6 +156,13 @@ impl AppState {
             trusted_proxies,
             metrics,
             monitor_metrics,
+            metrics_labels: metrics_labels
+                .iter()
+                .map(|key| {
+                    let name = format!("label_{}", crate::domain::labels::sanitized_name(key));
+                    (key.clone(), name)
+                })
+                .collect(),
             clock,
             ping_body_limit,
             ping_key: std::sync::RwLock::new(ping_key),

@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::event::{Event, Notice, RunOutcome};
 use crate::domain::ids::{PushToken, Timestamp};
+use crate::domain::labels::{Labels, Severity};
 use crate::domain::machine::{ConfigPatch, MAX_THRESHOLD, Monitor};
 use crate::domain::schedule::{
     self, CronError, DEFAULT_TIMEZONE, MAX_MAINTENANCE_WINDOWS, MaintenanceWindow,
@@ -18,7 +19,7 @@ use super::error::ApiError;
 pub const MAX_SECONDS: u64 = 31_536_000;
 
 /// The job fields a body may have (besides `name`, `timeout_seconds`,
-/// `interval_seconds`, `channels` and `tags`).
+/// `interval_seconds`, `channels` and `tags`), and `labels` and `severity`.
 pub const JOB_FIELDS: &[&str] = &[
     "schedule",
     "timezone",
@@ -29,6 +30,8 @@ pub const JOB_FIELDS: &[&str] = &[
     "recovery_threshold",
     "realert_every_seconds",
     "maintenance",
+    "labels",
+    "severity",
 ];
 
 fn invalid(message: String) -> ApiError {
@@ -165,7 +168,59 @@ pub fn parse_patch(
         Some(Value::Null) => Some(Vec::new()),
         Some(value) => Some(parse_maintenance(value, now)?),
     };
+    patch.labels = parse_labels(fields.get("labels"))?.map(Box::new);
+    patch.severity = parse_severity(fields.get("severity"))?;
     Ok(())
+}
+
+/// `labels`: an object of label keys to string values (`domain::labels`); `null`
+/// takes every label away. An error names the key at fault.
+pub fn parse_labels(value: Option<&Value>) -> Result<Option<Labels>, ApiError> {
+    let pairs = match value {
+        None => return Ok(None),
+        Some(Value::Null) => return Ok(Some(Labels::default())),
+        Some(Value::Object(pairs)) => pairs,
+        Some(_) => {
+            return Err(invalid(
+                "labels must be an object of label keys to string values".to_owned(),
+            ));
+        }
+    };
+    let mut labels = Vec::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        let Value::String(value) = value else {
+            return Err(invalid(format!(
+                "labels: the value of label {key:?} must be a string"
+            )));
+        };
+        labels.push((key.clone(), value.clone()));
+    }
+    Labels::new(labels)
+        .map(Some)
+        .map_err(|error| invalid(format!("labels: {error}")))
+}
+
+/// `severity`: `critical`, `warning` or `info`.
+pub fn parse_severity(value: Option<&Value>) -> Result<Option<Severity>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(Value::String(text)) => Severity::parse(text)
+            .map(Some)
+            .ok_or_else(|| invalid("severity must be critical, warning or info".to_owned())),
+        Some(_) => Err(invalid(
+            "severity must be critical, warning or info".to_owned(),
+        )),
+    }
+}
+
+/// Labels as the API, the monitors file and alerts write them: a JSON object.
+pub fn labels_json(labels: &Labels) -> Value {
+    Value::Object(
+        labels
+            .iter()
+            .map(|(key, value)| (key.to_owned(), Value::String(value.to_owned())))
+            .collect(),
+    )
 }
 
 /// `maintenance`: an array of `{"start", "end"}` and `{"cron", "duration_seconds",
@@ -322,6 +377,8 @@ pub fn config_fields(
         "maintenance".to_owned(),
         Value::Array(config.maintenance.iter().map(window_json).collect()),
     );
+    fields.insert("labels".to_owned(), labels_json(&config.labels));
+    fields.insert("severity".to_owned(), json!(config.severity.as_str()));
 }
 
 /// What the Monitor object shows of a monitor's runs, schedule, counters and

@@ -114,7 +114,8 @@ async fn serve() -> Response {
         paths::metrics,
     ),
     components(schemas(
-        ErrorBody, Accepted, Monitor, MonitorList, MonitorFields, MonitorPatch, Event,
+        ErrorBody, Accepted, Monitor, MonitorList, StatusCounts, Severity, MonitorFields,
+        MonitorPatch, Event,
         EventList, UptimeWindow, UptimeAnswer, Incident, IncidentList, Channel, ChannelList,
         ChannelFields, WebhookFields, ChatFields, EmailFields, ChannelPatch, SendOn, HttpMethod,
         OpsgeniePriority, Priority, ChatId, TemplateFields, TelegramFields, PagerDutyFields,
@@ -268,6 +269,8 @@ const CONFIG_FIELDS: &[&str] = &[
     "recovery_threshold",
     "realert_every_seconds",
     "maintenance",
+    "labels",
+    "severity",
 ];
 
 /// Each event kind with the fields it always has besides `seq`, `at` and `kind`
@@ -613,6 +616,9 @@ pub struct Monitor {
     #[serde(default)]
     #[schema(nullable = false)]
     pub tags: Option<Vec<String>>,
+    /// Key/value labels (`{}` when none).
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub severity: Severity,
     /// Present only for a monitor declared in a monitors file.
     #[serde(default)]
     #[schema(nullable = false)]
@@ -743,11 +749,57 @@ pub struct LastRun {
     pub output_excerpt: Option<String>,
 }
 
-/// `GET /api/monitors`.
+/// `GET /api/monitors`: one page, in id order (oldest first).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorList {
     pub monitors: Vec<Monitor>,
+    /// How many monitors of each state the filters let through, over every page.
+    pub counts: StatusCounts,
+    /// The `cursor` of the next page; null on the last.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+/// A count per state.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusCounts {
+    pub pending: u64,
+    pub up: u64,
+    pub down: u64,
+    pub paused: u64,
+}
+
+/// How urgent a monitor's alerts are (Alertmanager's `severity` label).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+/// Labels as a body gives them: at most 32; keys an optional DNS-subdomain prefix
+/// and `/`, then 1 to 63 of letters, digits, `-`, `_` and `.`, starting and ending
+/// with a letter or digit; values empty or the same up to 63 characters.
+fn label_map() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(63))
+                .pattern(Some("^([A-Za-z0-9]([-_.A-Za-z0-9]*[A-Za-z0-9])?)?$"))
+                .into(),
+        ))))
+        .max_properties(Some(32))
+        .description(Some(
+            "Label keys to values, checked as Kubernetes checks labels; replaces every \
+             label; null: none",
+        ))
+        .build()
 }
 
 /// The body of `POST /api/monitors` (`docs/api.md`, "Monitor fields"). Integers are
@@ -783,6 +835,13 @@ pub struct MonitorFields {
     #[serde(default)]
     #[schema(schema_with = nullable_tags)]
     pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(schema_with = label_map)]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    /// `critical` by default.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub severity: Option<Severity>,
     /// A cron pattern of 5 fields, or `@yearly`, `@monthly`, `@weekly`, `@daily`,
     /// `@hourly`, firing at least once a year; null: none.
     #[serde(default)]
@@ -861,6 +920,12 @@ pub struct MonitorPatch {
     #[serde(default)]
     #[schema(schema_with = nullable_tags)]
     pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(schema_with = label_map)]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub severity: Option<Severity>,
     /// Null removes the schedule.
     #[serde(default)]
     #[schema(max_length = 200)]
@@ -1000,6 +1065,14 @@ pub struct Event {
     #[serde(default)]
     #[schema(nullable = false)]
     pub tags: Option<Vec<String>>,
+    /// `created`, `updated`: every label.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    /// `created`, `updated`.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub severity: Option<Severity>,
     /// `created`, `updated`: the monitors file's key, or null.
     #[serde(default)]
     pub key: Option<String>,
@@ -2271,11 +2344,34 @@ mod paths {
     )]
     fn rotate_ping_key() {}
 
-    /// List monitors, oldest first
+    /// List and find monitors, oldest first
+    ///
+    /// Every filter given must hold. Without `limit` and `cursor`, every monitor that
+    /// passes them, in one page.
     #[utoipa::path(
         get, path = "/api/monitors", tag = "monitors",
         security(("bearer" = ["read"])),
-        responses((status = 200, description = "Every monitor", body = MonitorList))
+        params(
+            ("selector" = Option<String>, Query, max_length = 4096,
+                description = "A label selector: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, \
+                `k notin (a,b)`, `k`, `!k`, joined by commas (all must hold); may repeat"),
+            ("status" = Option<String>, Query,
+                description = "States, separated by commas (`pending`, `up`, `down`, \
+                `paused`); may repeat: any of them"),
+            ("q" = Option<String>, Query,
+                description = "Text the name contains, whatever its case"),
+            ("tag" = Option<String>, Query,
+                description = "A tag the monitor has; may repeat: all of them"),
+            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000,
+                description = "The most monitors in the page (100 with a `cursor`; \
+                all without either)"),
+            ("cursor" = Option<String>, Query,
+                description = "A `next_cursor` of an earlier page: the page after it"),
+        ),
+        responses(
+            (status = 200, description = "A page of monitors", body = MonitorList),
+            (status = 400, description = "A malformed parameter", body = ErrorBody),
+        )
     )]
     fn list_monitors() {}
 

@@ -60,7 +60,10 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         process_cpu.render(&mut text);
         match monitors {
             Ok(monitors) => {
-                render_monitor_families(&mut text, &monitors, scrape_state.monitor_metrics);
+                let per_monitor = scrape_state
+                    .monitor_metrics
+                    .then_some(&*scrape_state.metrics_labels);
+                render_monitor_families(&mut text, &monitors, per_monitor);
             }
             // During a storage fault the service series are what an operator needs:
             // serve them, without the families read from the store.
@@ -78,7 +81,14 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(response)
 }
 
-fn render_monitor_families(text: &mut String, monitors: &[Monitor], per_monitor: bool) {
+/// `pushmon_monitors`, then, unless `per_monitor` is `None`, the per-monitor
+/// families, each series with the monitor's id and name and the label keys
+/// `per_monitor` names (key, Prometheus name).
+fn render_monitor_families(
+    text: &mut String,
+    monitors: &[Monitor],
+    per_monitor: Option<&[(String, String)]>,
+) {
     let mut counts = [0usize; Status::ALL.len()];
     for monitor in monitors {
         if let Some(index) = Status::ALL
@@ -97,22 +107,28 @@ fn render_monitor_families(text: &mut String, monitors: &[Monitor], per_monitor:
             status.as_str()
         );
     }
-    if !per_monitor {
+    let Some(label_keys) = per_monitor else {
         return;
-    }
+    };
+    // Each monitor's labels, written once for all the families.
+    let all_labels: Vec<String> = monitors
+        .iter()
+        .map(|monitor| labels(monitor, label_keys))
+        .collect();
+    let labels = |index: usize| all_labels[index].as_str();
 
     header_lines(
         text,
         "pushmon_monitor_up",
         "1 if the monitor is up, 0 if down; absent while pending or paused",
     );
-    for monitor in monitors {
+    for (index, monitor) in monitors.iter().enumerate() {
         let up = match monitor.status {
             Status::Up => 1,
             Status::Down => 0,
             Status::Pending | Status::Paused => continue,
         };
-        let _ = writeln!(text, "pushmon_monitor_up{} {up}", labels(monitor));
+        let _ = writeln!(text, "pushmon_monitor_up{} {up}", labels(index));
     }
 
     header_lines(
@@ -120,8 +136,8 @@ fn render_monitor_families(text: &mut String, monitors: &[Monitor], per_monitor:
         "pushmon_monitor_status",
         "The monitor's status as a state set: 1 for its current status",
     );
-    for monitor in monitors {
-        let labels = labels(monitor);
+    for (index, monitor) in monitors.iter().enumerate() {
+        let labels = labels(index);
         let inner = &labels[1..labels.len() - 1];
         for status in Status::ALL {
             let value = u8::from(status == monitor.status);
@@ -138,13 +154,13 @@ fn render_monitor_families(text: &mut String, monitors: &[Monitor], per_monitor:
         "pushmon_monitor_last_heartbeat_timestamp_seconds",
         "Unix time of the monitor's last heartbeat",
     );
-    for monitor in monitors {
+    for (index, monitor) in monitors.iter().enumerate() {
         if let Some(at) = monitor.last_heartbeat_at {
             let seconds = at.as_millis() as f64 / 1000.0;
             let _ = writeln!(
                 text,
                 "pushmon_monitor_last_heartbeat_timestamp_seconds{} {seconds}",
-                labels(monitor)
+                labels(index)
             );
         }
     }
@@ -154,9 +170,9 @@ fn render_monitor_families(text: &mut String, monitors: &[Monitor], per_monitor:
         "pushmon_monitor_value",
         "The last value a heartbeat reported",
     );
-    for monitor in monitors {
+    for (index, monitor) in monitors.iter().enumerate() {
         if let Some(value) = monitor.last_value {
-            let _ = writeln!(text, "pushmon_monitor_value{} {value}", labels(monitor));
+            let _ = writeln!(text, "pushmon_monitor_value{} {value}", labels(index));
         }
     }
 
@@ -165,7 +181,7 @@ fn render_monitor_families(text: &mut String, monitors: &[Monitor], per_monitor:
         "pushmon_monitor_last_run_duration_seconds",
         "How long the monitor's last run took, from its start to its end",
     );
-    for monitor in monitors {
+    for (index, monitor) in monitors.iter().enumerate() {
         if let Some(millis) = monitor
             .last_run
             .as_deref()
@@ -175,7 +191,7 @@ fn render_monitor_families(text: &mut String, monitors: &[Monitor], per_monitor:
             let _ = writeln!(
                 text,
                 "pushmon_monitor_last_run_duration_seconds{} {seconds}",
-                labels(monitor)
+                labels(index)
             );
         }
     }
@@ -185,12 +201,12 @@ fn render_monitor_families(text: &mut String, monitors: &[Monitor], per_monitor:
         "pushmon_monitor_last_success_timestamp_seconds",
         "Unix time of the monitor's last success",
     );
-    for monitor in monitors {
+    for (index, monitor) in monitors.iter().enumerate() {
         if let Some(at) = monitor.last_success_at {
             let _ = writeln!(
                 text,
                 "pushmon_monitor_last_success_timestamp_seconds{} {}",
-                labels(monitor),
+                labels(index),
                 at.as_millis() as f64 / 1000.0
             );
         }
@@ -201,12 +217,12 @@ fn render_monitor_families(text: &mut String, monitors: &[Monitor], per_monitor:
         "pushmon_monitor_next_deadline_timestamp_seconds",
         "Unix time at which the monitor fails if nothing arrives",
     );
-    for monitor in monitors {
+    for (index, monitor) in monitors.iter().enumerate() {
         if let Some(at) = monitor.next_deadline() {
             let _ = writeln!(
                 text,
                 "pushmon_monitor_next_deadline_timestamp_seconds{} {}",
-                labels(monitor),
+                labels(index),
                 at.as_millis() as f64 / 1000.0
             );
         }
@@ -218,9 +234,11 @@ fn header_lines(text: &mut String, name: &str, help: &str) {
     let _ = writeln!(text, "# TYPE {name} gauge");
 }
 
-/// `{id="…",name="…"}` with the name escaped as the text format requires. Never the
-/// push token.
-fn labels(monitor: &Monitor) -> String {
+/// `{id="…",name="…",label_…="…"}` with the name escaped as the text format
+/// requires, then each of `label_keys` (empty when the monitor lacks it; label values
+/// need no escaping: `domain::labels` allows none of `\`, `"` or a line break). Never
+/// the push token.
+fn labels(monitor: &Monitor, label_keys: &[(String, String)]) -> String {
     let mut name = String::with_capacity(monitor.config.name.len());
     for character in monitor.config.name.chars() {
         match character {
@@ -230,5 +248,11 @@ fn labels(monitor: &Monitor) -> String {
             other => name.push(other),
         }
     }
-    format!("{{id=\"{}\",name=\"{name}\"}}", monitor.id)
+    let mut text = format!("{{id=\"{}\",name=\"{name}\"", monitor.id);
+    for (key, label) in label_keys {
+        let value = monitor.config.labels.get(key).unwrap_or("");
+        let _ = write!(text, ",{label}=\"{value}\"");
+    }
+    text.push('}');
+    text
 }

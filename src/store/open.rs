@@ -296,9 +296,9 @@ pub(super) fn open_checked(data_dir: &Path, options: OpenOptions) -> Result<Chec
 }
 
 /// Once per store, on the first open by a version with a newer snapshot format:
-/// rebuilds each snapshot of an older format from its monitor's log
-/// (`read::state_from`) and writes it in the current one, so readers rebuild it once,
-/// not at every read. One durable batch; a crash before it is done leaves the old
+/// rewrites each snapshot of an older format in the current one, rebuilt from its
+/// monitor's log when its upcast cannot be whole (`read::state_from`), so readers
+/// rebuild or upcast it once, not at every read. One durable batch; a crash before it is done leaves the old
 /// snapshots, which the next open rewrites.
 fn rewrite_outdated_snapshots(handles: &Handles) -> Result<(), StoreError> {
     let mut batch = handles.db.batch().durability(Some(PersistMode::SyncData));

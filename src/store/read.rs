@@ -161,12 +161,12 @@ impl EventStore {
 }
 
 /// A monitor's current state from its stored snapshot `value`: the snapshot with the
-/// events after it folded in. A snapshot of an older format is rebuilt from the
+/// events after it folded in. A snapshot of a format before 3 is rebuilt from the
 /// monitor's whole log instead: its upcast cannot know what the newer state derives
 /// from the log (the last success, why it is down). Blocking.
 pub(super) fn state_from(events: &Keyspace, value: &[u8]) -> Result<Monitor, StoreError> {
     let snapshot = codec::decode_monitor(value)?;
-    if !codec::is_current(value)
+    if codec::snapshot_needs_its_log(value)
         && let Some(rebuilt) = replay_one(events, snapshot.id)?
     {
         return Ok(rebuilt);

@@ -1378,8 +1378,8 @@ async fn retention_keeps_the_run_events_the_state_depends_on() {
 /// A store written in format 2 (its events and snapshot as the format-2 code wrote
 /// them: the fixtures, and heartbeats whose layout did not change): readers rebuild
 /// the snapshot from the log, whose upcast cannot know the last success or why the
-/// monitor is down; a served open writes it once in format 3; `inspect` writes
-/// nothing.
+/// monitor is down; a served open writes it once in the current format; `inspect`
+/// writes nothing.
 #[tokio::test]
 async fn a_format_2_snapshot_is_rebuilt_from_its_log() {
     use crate::domain::event::DownReason;
@@ -1444,13 +1444,57 @@ async fn a_format_2_snapshot_is_rebuilt_from_its_log() {
     let store = opened.store.clone();
     assert_eq!(raw_snapshot(&store), super::codec::CURRENT_VERSION);
     assert!(
-        super::codec::is_current(&[3]),
-        "version 4 changed no monitor state"
+        !super::codec::snapshot_needs_its_log(&[3]) && !super::codec::snapshot_needs_its_log(&[4]),
+        "versions 4 and 5 changed no state a log holds"
     );
     assert_eq!(
         store.load_monitors().expect("loads").first(),
         store.replay_all().expect("replays").get(&id)
     );
+    close(opened, store).await;
+}
+
+/// A version 3 snapshot upcasts whole (version 4 changed channels only, version 5
+/// added only labels and severity), so it is not rebuilt from its log: a served open rewrites it in the current format
+/// from its upcast. To show which path is read, the log here holds only the monitor's
+/// `created`, whose replay would be a `pending` monitor, while the snapshot says
+/// `down`.
+#[tokio::test]
+async fn a_format_3_snapshot_is_upcast_not_rebuilt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let id = MonitorId::from_bytes([1; 16]);
+    {
+        let opened = EventStore::open(dir.path()).expect("opens");
+        let store = opened.store.clone();
+        let handles = store.shared.handles().expect("open");
+        let mut batch = handles
+            .db
+            .batch()
+            .durability(Some(fjall::PersistMode::SyncData));
+        let created: &[u8] = include_bytes!("fixtures/v3_created.bin");
+        batch.insert(&handles.events, layout::event_key(id, 40), created);
+        let snapshot: &[u8] = include_bytes!("fixtures/v3_monitor.bin");
+        batch.insert(&handles.monitors, layout::monitor_key(id), snapshot);
+        batch.commit().expect("commit");
+        drop(handles);
+        close(opened, store).await;
+    }
+    let upcast =
+        super::codec::decode_monitor(include_bytes!("fixtures/v3_monitor.bin")).expect("decodes");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let raw = store
+        .shared
+        .handles()
+        .expect("open")
+        .monitors
+        .get(layout::monitor_key(id))
+        .expect("reads")
+        .expect("a snapshot");
+    assert_eq!(raw[0], super::codec::CURRENT_VERSION);
+    let loaded = store.load_monitors().expect("loads");
+    assert_eq!(loaded.first(), Some(&upcast));
+    assert_eq!(upcast.status, crate::domain::machine::Status::Down);
     close(opened, store).await;
 }
 

@@ -17,11 +17,13 @@ use serde_json::{Map, Value, json};
 use crate::domain::event::RunOutcome;
 use crate::domain::ids::{MonitorId, Timestamp};
 use crate::domain::machine::{Command, Monitor, Status};
+use crate::domain::selector::Selector;
 use crate::domain::timeline::{self, Window};
 use crate::http::api::{config_from_fields, event_json, monitor_json, patch_from_fields};
 use crate::http::auth::redact_credentials;
 use crate::http::error::ApiError;
 use crate::http::history::{DEFAULT_WINDOWS, incident_page};
+use crate::http::monitor_query::Filters;
 use crate::http::{AppState, PathParam};
 use crate::monitor::RegistryError;
 use crate::monitor::registry::new_push_token;
@@ -56,6 +58,7 @@ pub struct ListQuery {
     q: Option<String>,
     status: Option<String>,
     tag: Option<String>,
+    selector: Option<String>,
     page: Option<String>,
     partial: Option<String>,
 }
@@ -65,13 +68,23 @@ pub struct Filter {
     pub q: String,
     pub status: String,
     pub tag: String,
+    /// A label selector as typed; matched by `domain::selector`, as the API's.
+    pub selector: String,
+    /// The selector parsed, or why it cannot be (shown above the list, which is then
+    /// empty).
+    parsed: Result<Selector, String>,
 }
 
 impl Filter {
     /// The filter as a query string (without the page).
     pub fn query(&self) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [("q", &self.q), ("status", &self.status), ("tag", &self.tag)] {
+        for (name, value) in [
+            ("q", &self.q),
+            ("status", &self.status),
+            ("tag", &self.tag),
+            ("selector", &self.selector),
+        ] {
             if !value.is_empty() {
                 query.append_pair(name, value);
             }
@@ -79,8 +92,16 @@ impl Filter {
         query.finish()
     }
 
+    /// Why the selector was refused, if it was.
+    pub fn selector_error(&self) -> Option<&str> {
+        self.parsed.as_ref().err().map(String::as_str)
+    }
+
     fn admits(&self, monitor: &Monitor, needle: &str) -> bool {
-        (self.status.is_empty() || monitor.status.as_str() == self.status)
+        self.parsed
+            .as_ref()
+            .is_ok_and(|selector| selector.matches(&monitor.config.labels))
+            && (self.status.is_empty() || monitor.status.as_str() == self.status)
             && (self.tag.is_empty() || monitor.config.tags.contains(&self.tag))
             && (needle.is_empty()
                 || monitor.config.name.to_lowercase().contains(needle)
@@ -99,6 +120,8 @@ pub struct Row {
     pub status: &'static str,
     pub status_label: &'static str,
     pub tags: Vec<String>,
+    /// `key=value` of each label, and the selector of that one label (as a query value).
+    pub labels: Vec<(String, String)>,
     pub msg: Option<String>,
     pub last_heartbeat: Option<When>,
     pub next_deadline: Option<When>,
@@ -154,6 +177,9 @@ pub async fn list(
             .filter(|status| Status::ALL.iter().any(|known| known.as_str() == status))
             .unwrap_or_default(),
         tag: query.tag.unwrap_or_default(),
+        parsed: Filters::parse_selector(query.selector.as_deref().unwrap_or(""))
+            .map_err(|error| error.to_string()),
+        selector: query.selector.unwrap_or_default().trim().to_owned(),
     };
     let needle = filter.q.to_lowercase();
     let mut shown: Vec<&Monitor> = monitors
@@ -258,6 +284,16 @@ fn row(monitor: &Monitor, read: &crate::store::timeline::Timeline, now: Timestam
         status: monitor.status.as_str(),
         status_label: status_label(monitor.status),
         tags: monitor.config.tags.clone(),
+        labels: monitor
+            .config
+            .labels
+            .iter()
+            .map(|(key, value)| {
+                let pair = format!("{key}={value}");
+                let query: String = form_urlencoded::byte_serialize(pair.as_bytes()).collect();
+                (pair, query)
+            })
+            .collect(),
         msg: monitor.last_msg.as_ref().map(|msg| msg.as_str().to_owned()),
         last_heartbeat: monitor.last_heartbeat_at.map(|at| When::new(at, now)),
         next_deadline: deadline.map(|at| When::new(at, now)),
@@ -1262,15 +1298,18 @@ mod tests {
 
     #[test]
     fn filters_match_status_tag_and_text() {
-        let filter = |q: &str, status: &str, tag: &str| Filter {
+        let filter = |q: &str, status: &str, tag: &str, selector: &str| Filter {
             q: q.to_owned(),
             status: status.to_owned(),
             tag: tag.to_owned(),
+            selector: selector.to_owned(),
+            parsed: Selector::parse(selector).map_err(|error| error.to_string()),
         };
-        assert_eq!(filter("", "", "").query(), "");
+        assert_eq!(filter("", "", "", "").query(), "");
         assert_eq!(
-            filter("a b", "down", "x&y").query(),
-            "q=a+b&status=down&tag=x%26y"
+            filter("a b", "down", "x&y", "team in (a,b)").query(),
+            "q=a+b&status=down&tag=x%26y&selector=team+in+%28a%2Cb%29"
         );
+        assert!(filter("", "", "", "team in").selector_error().is_some());
     }
 }

@@ -25,13 +25,32 @@ impl Alertmanager {
     /// An Alertmanager notifying `webhook` of every alert at once (each its own
     /// group, waits of a second), resolutions included.
     async fn start(webhook: &str) -> Alertmanager {
-        let dir = tempfile::tempdir().unwrap();
         let config = format!(
             "route:\n  receiver: hook\n  group_by: ['...']\n  group_wait: 1s\n  \
              group_interval: 1s\n  repeat_interval: 1h\n\
              receivers:\n  - name: hook\n    webhook_configs:\n      - url: '{webhook}'\n        \
              send_resolved: true\n"
         );
+        Self::start_with(&config).await
+    }
+
+    /// An Alertmanager routing `team="a"` to `team_a`, `team="b"` to `team_b`, and
+    /// everything else nowhere, with the same quick waits.
+    async fn routing_by_team(team_a: &str, team_b: &str) -> Alertmanager {
+        let config = format!(
+            "route:\n  receiver: nowhere\n  group_by: ['...']\n  group_wait: 1s\n  \
+             group_interval: 1s\n  repeat_interval: 1h\n  routes:\n\
+             \x20   - matchers: ['team=\"a\"']\n      receiver: team-a\n\
+             \x20   - matchers: ['team=\"b\"']\n      receiver: team-b\n\
+             receivers:\n  - name: nowhere\n\
+             \x20 - name: team-a\n    webhook_configs:\n      - url: '{team_a}'\n        send_resolved: true\n\
+             \x20 - name: team-b\n    webhook_configs:\n      - url: '{team_b}'\n        send_resolved: true\n"
+        );
+        Self::start_with(&config).await
+    }
+
+    async fn start_with(config: &str) -> Alertmanager {
+        let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("alertmanager.yml");
         std::fs::write(&config_path, config).unwrap();
         // Alertmanager binds the port itself, so find a free one first.
@@ -186,4 +205,81 @@ async fn a_real_alertmanager_fires_on_down_resolves_on_up_and_ends_a_test_by_its
     app.push_ok(&monitor.push_token, &[]).await;
     let resolved = notified(&receiver, "PushmonMonitorDown", "resolved").await;
     assert_eq!(resolved["labels"], firing["labels"]);
+}
+
+/// Labelled monitors: Alertmanager gets each monitor label (a key made a label name,
+/// one that would take a fixed label's name prefixed `label_`) and the monitor's
+/// severity, routes by them to two different receivers, and the `up` resolves the
+/// `down` it fired because both carry the same labels.
+#[tokio::test]
+async fn a_real_alertmanager_routes_labelled_alerts_by_team_to_two_receivers() {
+    let team_a = Receiver::start().await;
+    let team_b = Receiver::start().await;
+    let alertmanager =
+        Alertmanager::routing_by_team(&team_a.url("/team-a"), &team_b.url("/team-b")).await;
+    let app = spawn_app().await;
+    let channel = expect_json(
+        app.api(Method::POST, "/api/channels")
+            .json(&json!({"kind": "alertmanager", "name": "am", "url": alertmanager.base_url}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let of_a = app
+        .create_monitor_from(&json!({
+            "name": "billing", "timeout_seconds": 3600, "channels": [channel],
+            "labels": {"team": "a", "example.com/env": "prod", "monitor": "clash"},
+            "severity": "warning",
+        }))
+        .await;
+    let of_b = app
+        .create_monitor_from(&json!({
+            "name": "shipping", "timeout_seconds": 3600, "channels": [channel],
+            "labels": {"team": "b"},
+        }))
+        .await;
+    app.push_ok(&of_a.push_token, &[("status", "down")]).await;
+    app.push_ok(&of_b.push_token, &[("status", "down")]).await;
+
+    let firing_a = notified(&team_a, "PushmonMonitorDown", "firing").await;
+    assert_eq!(firing_a["labels"]["monitor_id"], of_a.id.as_str());
+    assert_eq!(firing_a["labels"]["monitor"], "billing");
+    assert_eq!(firing_a["labels"]["severity"], "warning");
+    assert_eq!(firing_a["labels"]["team"], "a");
+    assert_eq!(firing_a["labels"]["example_com_env"], "prod");
+    assert_eq!(firing_a["labels"]["label_monitor"], "clash");
+    let firing_b = notified(&team_b, "PushmonMonitorDown", "firing").await;
+    assert_eq!(firing_b["labels"]["monitor_id"], of_b.id.as_str());
+    assert_eq!(firing_b["labels"]["severity"], "critical");
+    assert_eq!(firing_b["labels"]["team"], "b");
+
+    app.push_ok(&of_a.push_token, &[]).await;
+    let resolved = notified(&team_a, "PushmonMonitorDown", "resolved").await;
+    assert_eq!(resolved["labels"], firing_a["labels"]);
+
+    // Each receiver heard only its own team's monitor.
+    for (receiver, own, other) in [(&team_a, &of_a.id, &of_b.id), (&team_b, &of_b.id, &of_a.id)] {
+        for request in receiver.received() {
+            for alert in request.json()["alerts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                assert_eq!(alert["labels"]["monitor_id"], own.as_str(), "{alert}");
+                assert_ne!(alert["labels"]["monitor_id"], other.as_str());
+            }
+        }
+    }
+    // Alertmanager holds the one still firing with its labels.
+    let held = alertmanager.alerts("PushmonMonitorDown").await;
+    let still = held
+        .iter()
+        .find(|alert| alert["labels"]["monitor_id"] == of_b.id.as_str())
+        .expect("b's alert is still firing");
+    assert_eq!(still["labels"]["team"], "b");
 }

@@ -29,7 +29,7 @@ fn keys(value: &Value) -> BTreeSet<&str> {
         .collect()
 }
 
-const MONITOR_KEYS: [&str; 33] = [
+const MONITOR_KEYS: [&str; 35] = [
     "id",
     "name",
     "status",
@@ -64,6 +64,9 @@ const MONITOR_KEYS: [&str; 33] = [
     "down_reason",
     "in_maintenance",
     "maintenance_until",
+    // Labels (`docs/api.md`, "Labels").
+    "labels",
+    "severity",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -767,7 +770,7 @@ async fn created_and_updated_events_show_the_whole_configuration() {
             "schedule": null, "timezone": null, "grace_seconds": null,
             "max_runtime_seconds": null, "min_runtime_seconds": null,
             "failure_threshold": 1, "recovery_threshold": 1, "realert_every_seconds": null,
-            "maintenance": [], "slug": null,
+            "maintenance": [], "slug": null, "labels": {}, "severity": "critical",
         })
     };
     assert_eq!(

@@ -247,7 +247,8 @@ async fn monitors_are_created_listed_shown_changed_and_deleted_in_both_formats()
     );
     assert_eq!(
         admin_json(&app, &["monitor", "list"]).await,
-        json!({"monitors": []})
+        json!({"monitors": [], "counts": {"pending": 0, "up": 0, "down": 0, "paused": 0},
+               "next_cursor": null})
     );
 }
 
@@ -1014,6 +1015,74 @@ async fn export_prints_the_servers_monitors_file_with_secrets_only_for_the_admin
         refused
             .stderr
             .contains("403: exporting secrets needs the admin token"),
+        "{}",
+        refused.stderr
+    );
+}
+
+/// `pushmon monitor list` finds monitors as the API does: by selector, state, name
+/// text and tag; a bad selector is the server's 400, said on stderr.
+#[tokio::test]
+async fn monitor_list_filters_by_selector_status_search_and_tag() {
+    let app = spawn_app().await;
+    for (name, team, tags) in [
+        ("pay-api", "payments", json!(["web"])),
+        ("pay-batch", "payments", json!([])),
+        ("ship-api", "shipping", json!(["web"])),
+    ] {
+        app.create_monitor_from(&json!({
+            "name": name, "timeout_seconds": 3600, "labels": {"team": team}, "tags": tags,
+        }))
+        .await;
+    }
+    let down = app.list_monitors().await;
+    let ship = down
+        .iter()
+        .find(|monitor| monitor.name == "ship-api")
+        .unwrap();
+    app.push_ok(&ship.push_token, &[("status", "down")]).await;
+    let names = |listed: Value| -> Vec<String> {
+        let mut names: Vec<String> = listed["monitors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|monitor| monitor["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    for (args, expected) in [
+        (
+            vec!["--selector", "team=payments"],
+            vec!["pay-api", "pay-batch"],
+        ),
+        (vec!["-l", "team!=payments"], vec!["ship-api"]),
+        (vec!["--status", "down"], vec!["ship-api"]),
+        (
+            vec!["--status", "pending,down", "--search", "API"],
+            vec!["pay-api", "ship-api"],
+        ),
+        (
+            vec!["--tag", "web", "--selector", "team in (payments)"],
+            vec!["pay-api"],
+        ),
+    ] {
+        let mut command = vec!["monitor", "list"];
+        command.extend(args.iter().copied());
+        assert_eq!(
+            names(admin_json(&app, &command).await),
+            expected,
+            "{args:?}"
+        );
+    }
+    let table = admin(&app, &["monitor", "list", "--selector", "team=shipping"]).await;
+    let lines: Vec<&str> = table.expect(0).lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].contains("ship-api") && lines[1].contains("down"));
+    let refused = admin(&app, &["monitor", "list", "--selector", "team in payments"]).await;
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("selector at position 8"),
         "{}",
         refused.stderr
     );

@@ -1088,6 +1088,68 @@ async fn the_monitor_page_shows_runs_their_output_and_a_chart_of_their_durations
     check_store(stopped.data_dir.path());
 }
 
+/// The list's label selector box filters with the API's matcher; a monitor's labels
+/// are shown as links that select by them; a bad selector says why and lists nothing.
+#[tokio::test]
+async fn the_list_filters_by_a_label_selector() {
+    let app = spawn_app().await;
+    for (name, team) in [("pay-api", "payments"), ("ship-api", "shipping")] {
+        app.create_monitor_from(&json!({
+            "name": name, "timeout_seconds": 3600, "labels": {"team": team, "env": "prod"},
+        }))
+        .await;
+    }
+    app.create_monitor("unlabelled", 3600).await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in(ADMIN_TOKEN).await;
+    let all = visitor.page("/").await;
+    for name in ["pay-api", "ship-api", "unlabelled"] {
+        assert!(all.contains(name), "{name}");
+    }
+    assert!(
+        all.contains(r#"href="/?selector=team%3Dpayments">team=payments</a>"#),
+        "{all}"
+    );
+    for (query, shown, hidden) in [
+        (
+            "team%3Dpayments",
+            vec!["pay-api"],
+            vec!["ship-api", "unlabelled"],
+        ),
+        (
+            "env%2Cteam%21%3Dpayments",
+            vec!["ship-api"],
+            vec!["pay-api", "unlabelled"],
+        ),
+        ("%21team", vec!["unlabelled"], vec!["pay-api", "ship-api"]),
+    ] {
+        let html = visitor.page(&format!("/?selector={query}")).await;
+        for name in shown {
+            assert!(
+                html.contains(&format!(">{name}</a>")),
+                "{query}: {name} missing"
+            );
+        }
+        for name in hidden {
+            assert!(
+                !html.contains(&format!(">{name}</a>")),
+                "{query}: {name} shown"
+            );
+        }
+        // The rows fragment the page refreshes itself with keeps the selector.
+        let fragment = visitor
+            .page(&format!("/?selector={query}&partial=rows"))
+            .await;
+        assert!(!fragment.contains("<html"), "a fragment");
+    }
+    let bad = visitor.page("/?selector=team%20in%20payments").await;
+    assert!(
+        bad.contains("Label selector: selector at position 8"),
+        "{bad}"
+    );
+    assert!(bad.contains("No monitor matches this filter"));
+}
+
 /// The channel form makes channels of the kinds that speak a service's API, with
 /// their fields (a templated webhook's headers one `Name: value` a line, a priority
 /// as a number) and `send_on`; editing keeps the secrets left empty; a bad template

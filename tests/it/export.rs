@@ -194,7 +194,9 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
                "channels": [ops["id"], mail["id"], template["id"]], "tags": ["backup", "prod", "123"],
                "slug": "nightly-backup", "max_runtime_seconds": 3600,
                "min_runtime_seconds": 10, "failure_threshold": 2, "recovery_threshold": 3,
-               "realert_every_seconds": 7200}),
+               "realert_every_seconds": 7200,
+               "labels": {"team": "storage", "example.com/env": "prod", "empty": ""},
+               "severity": "warning"}),
     )
     .await;
     post(
@@ -206,6 +208,7 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
                "maintenance": [
                    {"cron": "0 2 * * 0", "duration_seconds": 7200, "timezone": "Europe/Berlin"},
                    {"start": "2030-12-24T18:00:00Z", "end": "2030-12-26T08:00:00Z"}],
+               "labels": {"team": "reports"}, "severity": "info",
                "push_token": IMPORTED_TOKEN}),
     )
     .await;
@@ -222,6 +225,15 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
         .map(|monitor| monitor["push_token"].as_str().unwrap().to_owned())
         .collect();
     assert!(tokens.contains(&IMPORTED_TOKEN.to_owned()));
+    let severities: Vec<&Value> = monitors
+        .iter()
+        .map(|monitor| &monitor["severity"])
+        .collect();
+    assert_eq!(
+        severities,
+        [&json!("warning"), &json!("info"), &json!("critical")]
+    );
+    assert_eq!(monitors[0]["labels"]["example.com/env"], "prod");
 
     // Without secrets: no token and no channel credential, whoever asks.
     let without = export(&first, "").await;
@@ -277,6 +289,13 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
 
     // With secrets, loaded into an empty server, exported again: the same file.
     let with = export(&first, "?secrets=true").await;
+    for written in [
+        "severity: warning",
+        "team: storage",
+        "example.com/env: prod",
+    ] {
+        assert!(with.contains(written), "{written} missing in:\n{with}");
+    }
     for secret in tokens
         .iter()
         .map(String::as_str)

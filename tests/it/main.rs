@@ -24,6 +24,7 @@ mod import_graph;
 mod jobs;
 mod keys;
 mod killloop;
+mod labels;
 mod lifecycle;
 mod limits;
 mod openapi;

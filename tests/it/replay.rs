@@ -27,11 +27,14 @@ enum Op {
     CreateMonitor {
         long_timeout: bool,
         channels: u8,
+        labels: u8,
     },
+    /// `labels` 0 leaves the labels and severity as they are.
     UpdateMonitor {
         pick: usize,
         rename: bool,
         channels: u8,
+        labels: u8,
     },
     Pause(usize),
     Resume(usize),
@@ -61,10 +64,10 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (any::<bool>(), any::<u8>())
-            .prop_map(|(long_timeout, channels)| Op::CreateMonitor { long_timeout, channels }),
-        1 => (any::<usize>(), any::<bool>(), any::<u8>())
-            .prop_map(|(pick, rename, channels)| Op::UpdateMonitor { pick, rename, channels }),
+        3 => (any::<bool>(), any::<u8>(), any::<u8>())
+            .prop_map(|(long_timeout, channels, labels)| Op::CreateMonitor { long_timeout, channels, labels }),
+        1 => (any::<usize>(), any::<bool>(), any::<u8>(), any::<u8>())
+            .prop_map(|(pick, rename, channels, labels)| Op::UpdateMonitor { pick, rename, channels, labels }),
         1 => any::<usize>().prop_map(Op::Pause),
         1 => any::<usize>().prop_map(Op::Resume),
         1 => any::<usize>().prop_map(Op::Rotate),
@@ -90,6 +93,22 @@ struct Made {
 
 fn pick<T>(items: &[T], index: usize) -> Option<&T> {
     (!items.is_empty()).then(|| &items[index % items.len()])
+}
+
+/// Labels and a severity picked by `mask`'s bits.
+fn labels_of(mask: u8) -> (Value, &'static str) {
+    let mut labels = serde_json::Map::new();
+    if mask & 1 != 0 {
+        labels.insert(
+            "team".to_owned(),
+            json!(if mask & 2 != 0 { "a" } else { "b" }),
+        );
+    }
+    if mask & 4 != 0 {
+        labels.insert("example.com/env".to_owned(), json!("prod"));
+    }
+    let severity = ["critical", "warning", "info"][usize::from(mask >> 3) % 3];
+    (Value::Object(labels), severity)
 }
 
 /// The channels of `mask` among those made.
@@ -123,11 +142,15 @@ async fn apply(
         Op::CreateMonitor {
             long_timeout,
             channels,
+            labels,
         } => {
+            let (labels, severity) = labels_of(*labels);
             let body = json!({
                 "name": format!("m{}", made.monitors.len()),
                 "timeout_seconds": if *long_timeout { 86_400 } else { 3600 },
                 "channels": channels_of(made, *channels),
+                "labels": labels,
+                "severity": severity,
             });
             let monitor = api.create_monitor_from(&body).await;
             made.monitors.push((monitor.id, monitor.push_token));
@@ -136,11 +159,17 @@ async fn apply(
             pick: index,
             rename,
             channels,
+            labels,
         } => {
             let Some((id, _)) = pick(&made.monitors, *index) else {
                 return;
             };
             let mut body = json!({"channels": channels_of(made, *channels)});
+            if *labels != 0 {
+                let (labels, severity) = labels_of(*labels);
+                body["labels"] = labels;
+                body["severity"] = json!(severity);
+            }
             if *rename {
                 body["name"] = json!(format!("renamed {index}"));
             }
@@ -303,6 +332,8 @@ async fn replayed_listings(dir: &Path) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
                 "push_token": monitor.token.reveal(),
                 "last_msg": monitor.last_msg.as_ref().map(|msg| msg.as_str().to_owned()),
                 "last_value": monitor.last_value,
+                "labels": monitor.config.labels.iter().map(|(key, value)| (key.to_owned(), json!(value))).collect::<serde_json::Map<_, _>>(),
+                "severity": monitor.config.severity.as_str(),
             })
         })
         .collect();
@@ -376,6 +407,8 @@ async fn run_case(ops: Vec<Op>) {
         "push_token",
         "last_msg",
         "last_value",
+        "labels",
+        "severity",
     ];
     assert_eq!(
         project(&monitors, &monitor_fields),
