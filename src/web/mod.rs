@@ -9,8 +9,8 @@
 //! token. The changes themselves go through what the API uses (`http::api`,
 //! `http::channels`, `http::publications`, the registry), so the same rules hold.
 //!
-//! - `monitors.rs`: the list (filtered, sorted problems first, paged on the server)
-//!   and a monitor's page, its forms and actions;
+//! - `monitors.rs`: the list (filtered, sorted problems first, paged on the server);
+//!   `monitors/page.rs` a monitor's page, `monitors/form.rs` its forms and actions;
 //! - `channels.rs`: channels; `publish.rs`: badges and status pages to manage;
 //! - `public.rs`: what anyone may fetch: badge images and status pages;
 //! - `live.rs`: server-sent events of changes, from `monitor::changes`;
