@@ -252,6 +252,12 @@ pub struct MonitorCreateArgs {
     /// A tag; repeat for several
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// A label, e.g. team=payments; repeat for several
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// How grave the monitor's alerts are [default: critical]
+    #[arg(long, value_name = "SEVERITY")]
+    pub severity: Option<Severity>,
 }
 
 /// Flags of `pushmon monitor update`: only what is given changes.
@@ -285,6 +291,46 @@ pub struct MonitorUpdateArgs {
     /// Remove every tag
     #[arg(long)]
     pub no_tags: bool,
+    /// Replace the labels with these, e.g. team=payments; repeat for several
+    #[arg(
+        long = "label",
+        value_name = "KEY=VALUE",
+        value_parser = parse_label,
+        conflicts_with = "no_labels"
+    )]
+    pub labels: Vec<(String, String)>,
+    /// Remove every label
+    #[arg(long)]
+    pub no_labels: bool,
+    /// A new severity
+    #[arg(long, value_name = "SEVERITY")]
+    pub severity: Option<Severity>,
+}
+
+/// How grave a monitor's alerts are (`docs/alerts.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::Warning => "warning",
+            Self::Info => "info",
+        }
+    }
+}
+
+/// `KEY=VALUE`, split at the first `=`; the server checks the key and the value.
+pub fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
 }
 
 /// `pushmon channel …`.

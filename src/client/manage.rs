@@ -26,6 +26,8 @@ const MONITOR_FIELDS: &[&str] = &[
     "push_token",
     "channels",
     "tags",
+    "labels",
+    "severity",
     "created_at",
     "last_heartbeat_at",
     "last_status_change_at",
@@ -299,6 +301,12 @@ async fn create_body(session: &Session, create: MonitorCreateArgs) -> Result<Val
     if !create.tags.is_empty() {
         body.insert("tags".into(), json!(create.tags));
     }
+    if !create.labels.is_empty() {
+        body.insert("labels".into(), labels_object(&create.labels));
+    }
+    if let Some(severity) = create.severity {
+        body.insert("severity".into(), json!(severity.as_str()));
+    }
     Ok(Value::Object(body))
 }
 
@@ -332,13 +340,31 @@ async fn update_body(session: &Session, update: &MonitorUpdateArgs) -> Result<Va
     } else if !update.tags.is_empty() {
         body.insert("tags".into(), json!(update.tags));
     }
+    if update.no_labels {
+        body.insert("labels".into(), json!({}));
+    } else if !update.labels.is_empty() {
+        body.insert("labels".into(), labels_object(&update.labels));
+    }
+    if let Some(severity) = update.severity {
+        body.insert("severity".into(), json!(severity.as_str()));
+    }
     if body.is_empty() {
         return Err(Failure::usage(
             "nothing to change: give --name, --timeout, --interval, --channel, --no-channels, \
-             --tag or --no-tags",
+             --tag, --no-tags, --label, --no-labels or --severity",
         ));
     }
     Ok(Value::Object(body))
+}
+
+/// Labels as the API takes them: an object of keys to values (a key given twice
+/// keeps its last value).
+fn labels_object(labels: &[(String, String)]) -> Value {
+    let object: Map<String, Value> = labels
+        .iter()
+        .map(|(key, value)| (key.clone(), json!(value)))
+        .collect();
+    Value::Object(object)
 }
 
 /// The array under `key` of a listing (empty if the answer has none).

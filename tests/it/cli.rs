@@ -1196,3 +1196,78 @@ async fn channels_of_the_service_kinds_are_created_with_their_flags() {
     .await;
     refused.expect(2);
 }
+
+#[tokio::test]
+async fn monitor_labels_and_severity_are_set_replaced_and_removed() {
+    let app = spawn_app().await;
+    let created = admin_json(
+        &app,
+        &[
+            "monitor",
+            "create",
+            "billing",
+            "--timeout",
+            "1h",
+            "--label",
+            "team=payments",
+            "--label",
+            "app.kubernetes.io/name=billing",
+            "--severity",
+            "warning",
+        ],
+    )
+    .await;
+    assert_eq!(
+        created["labels"],
+        json!({"team": "payments", "app.kubernetes.io/name": "billing"})
+    );
+    assert_eq!(created["severity"], "warning");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // The human view shows them too.
+    let shown = admin(&app, &["monitor", "show", &id]).await;
+    let text = shown.expect(0);
+    assert!(
+        human_field(text, "severity").is_some_and(|value| value.contains("warning")),
+        "{text}"
+    );
+    assert!(text.contains("payments"), "{text}");
+
+    // `--label` on update replaces the labels; `--severity` alone leaves them.
+    let replaced = admin_json(
+        &app,
+        &["monitor", "update", &id, "--label", "team=shipping"],
+    )
+    .await;
+    assert_eq!(replaced["labels"], json!({"team": "shipping"}));
+    assert_eq!(replaced["severity"], "warning");
+    let graver = admin_json(&app, &["monitor", "update", &id, "--severity", "critical"]).await;
+    assert_eq!(graver["labels"], json!({"team": "shipping"}));
+    assert_eq!(graver["severity"], "critical");
+    let listed = admin_json(&app, &["monitor", "list", "--selector", "team=shipping"]).await;
+    assert_eq!(listed["monitors"].as_array().map(Vec::len), Some(1));
+    let bare = admin_json(&app, &["monitor", "update", &id, "--no-labels"]).await;
+    assert_eq!(bare["labels"], json!({}));
+
+    // Not KEY=VALUE: refused by the command line; a key the server refuses: its 422.
+    let malformed = admin(&app, &["monitor", "update", &id, "--label", "team"]).await;
+    malformed.expect(2);
+    assert!(
+        malformed.stderr.contains("KEY=VALUE"),
+        "{}",
+        malformed.stderr
+    );
+    let refused = admin(&app, &["monitor", "update", &id, "--label", "bad key=x"]).await;
+    refused.expect(2);
+    assert!(
+        refused.stderr.contains("422") && refused.stderr.contains("bad key"),
+        "{}",
+        refused.stderr
+    );
+    let both = admin(
+        &app,
+        &["monitor", "update", &id, "--label", "a=b", "--no-labels"],
+    )
+    .await;
+    both.expect(2);
+}
