@@ -103,6 +103,9 @@ pub(super) fn text(
     if let Some(status) = alert.exit_status {
         tail.push_str(&format!("\nExit status: {status}"));
     }
+    for (name, line) in super::context_lines(alert) {
+        tail.push_str(&format!("\n{name}: {}", escape(&line)));
+    }
     tail.push('\n');
     tail.push_str(link);
     // What users wrote, each cut to fit what is left: the message keeps its start
@@ -224,6 +227,32 @@ mod tests {
             labels: Default::default(),
             tags: Box::default(),
         }
+    }
+
+    /// A monitor's severity and labels are in the text, escaped; a critical monitor
+    /// without labels gets neither line.
+    #[test]
+    fn severity_and_labels_are_shown_unless_critical_without_labels() {
+        use crate::domain::labels::{Labels, Severity};
+        let mut alert = failed_run("done".to_owned());
+        let plain = text(Message::Alert(&alert), slack_escape, "<link>", 3000);
+        assert!(
+            !plain.contains("Severity") && !plain.contains("Labels"),
+            "{plain}"
+        );
+        alert.severity = Severity::Warning;
+        *alert.labels = Labels::new([
+            ("team".to_owned(), "payments".to_owned()),
+            ("env".to_owned(), "prod".to_owned()),
+        ])
+        .unwrap();
+        let shown = text(Message::Alert(&alert), slack_escape, "<link>", 3000);
+        assert!(shown.contains("\nSeverity: warning\n"), "{shown}");
+        assert!(
+            shown.contains("\nLabels: env=prod, team=payments\n"),
+            "{shown}"
+        );
+        assert!(shown.ends_with("<link>"), "{shown}");
     }
 
     /// A run's output is what the job printed: escaped like any user-written text,

@@ -62,6 +62,9 @@ pub fn message(
                 alert.reason,
                 alert.at.to_rfc3339(),
             );
+            for (name, line) in super::context_lines(alert) {
+                body.push_str(&format!("{name}: {line}\n"));
+            }
             if let Some(msg) = &alert.msg {
                 body.push_str(&format!("Last message: {}\n", msg.as_str()));
             }

@@ -30,6 +30,7 @@ use std::time::Duration;
 use crate::domain::alert::{Alert, AlertKind, AlertNotice, InstallationId};
 use crate::domain::channel::{Channel, ChannelKind, HttpMethod};
 use crate::domain::ids::Timestamp;
+use crate::domain::labels::Severity;
 
 pub use channels::Channels;
 pub use destination::AddressPolicy;
@@ -500,6 +501,25 @@ pub fn rule(alert: &Alert) -> String {
         ("exit_status", Some(status)) => format!("exit status {status}"),
         (reason, _) => reason.replace('_', " "),
     }
+}
+
+/// The monitor's context as `(name, text)` lines for messages people read: its
+/// severity and its labels (`env=prod, team=payments`). None for a `critical` monitor
+/// without labels, so the usual message stays as short as it was.
+pub fn context_lines(alert: &Alert) -> Vec<(&'static str, String)> {
+    if alert.labels.is_empty() && alert.severity == Severity::Critical {
+        return Vec::new();
+    }
+    let mut lines = vec![("Severity", alert.severity.as_str().to_owned())];
+    if !alert.labels.is_empty() {
+        let labels: Vec<String> = alert
+            .labels
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        lines.push(("Labels", labels.join(", ")));
+    }
+    lines
 }
 
 /// [`summary`] with each name passed through `escape` (the chat formats' rules).
