@@ -366,15 +366,27 @@ mod tests {
             timeout: "25h".to_owned(),
             interval: String::new(),
             tags: " prod, ,db ".to_owned(),
+            labels: " team = payments, ,env=prod ".to_owned(),
+            severity: "warning".to_owned(),
             channels: vec!["c1".to_owned()],
         };
         let fields = api_fields(&values, false).expect("fields");
         assert_eq!(fields["timeout_seconds"], 90_000);
         assert_eq!(fields["interval_seconds"], Value::Null);
         assert_eq!(fields["tags"], json!(["prod", "db"]));
+        assert_eq!(fields["labels"], json!({"team": "payments", "env": "prod"}));
+        assert_eq!(fields["severity"], "warning");
         assert_eq!(fields["channels"], json!(["c1"]));
         let edited = api_fields(&values, true).expect("fields");
         assert!(!edited.contains_key("interval_seconds"), "kept as it is");
+        let unlabelled = MonitorFormValues {
+            labels: "team".to_owned(),
+            ..values
+        };
+        assert_eq!(
+            api_fields(&unlabelled, true),
+            Err("labels: \"team\" is not key=value".to_owned())
+        );
     }
 
     #[test]

@@ -361,6 +361,48 @@ async fn pages_change_monitors_and_channels_as_the_api_does() {
         (renamed.name.as_str(), renamed.timeout_seconds),
         ("renamed", 7200)
     );
+    // Labels and severity from the form, shown again when it is opened.
+    let labelled = visitor
+        .post(
+            &format!("{path}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("name", "renamed"),
+                ("timeout", "2h"),
+                ("labels", "team=payments, env=prod"),
+                ("severity", "warning"),
+            ],
+        )
+        .await;
+    assert_eq!(labelled.status(), StatusCode::SEE_OTHER);
+    let view = expect_json(
+        app.api(Method::GET, &format!("/api/monitors/{}", monitor.id))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(view["labels"], json!({"env": "prod", "team": "payments"}));
+    assert_eq!(view["severity"], "warning");
+    let form = visitor.page(&format!("{path}/edit")).await;
+    assert!(form.contains("value=\"env=prod, team=payments\""), "{form}");
+    assert!(
+        form.contains("<option value=\"warning\" selected>"),
+        "{form}"
+    );
+    let refused = visitor
+        .post(
+            &format!("{path}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("name", "renamed"),
+                ("timeout", "2h"),
+                ("labels", "team"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     // Channels: create, edit (the secret kept), test (delivered to a real receiver).
     let receiver = crate::receiver::Receiver::start().await;

@@ -17,6 +17,9 @@ pub struct MonitorFormValues {
     pub timeout: String,
     pub interval: String,
     pub tags: String,
+    /// `key=value` pairs, comma-separated.
+    pub labels: String,
+    pub severity: String,
     pub channels: Vec<String>,
 }
 
@@ -81,6 +84,20 @@ pub(super) fn api_fields(
         .filter(|tag| !tag.is_empty())
         .collect();
     fields.insert("tags".to_owned(), json!(tags));
+    let mut labels = Map::new();
+    for pair in values.labels.split(',').map(str::trim) {
+        if pair.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(format!("labels: {pair:?} is not key=value"));
+        };
+        labels.insert(key.trim().to_owned(), json!(value.trim()));
+    }
+    fields.insert("labels".to_owned(), Value::Object(labels));
+    if !values.severity.trim().is_empty() {
+        fields.insert("severity".to_owned(), json!(values.severity.trim()));
+    }
     fields.insert("channels".to_owned(), json!(values.channels));
     Ok(fields)
 }
@@ -102,6 +119,8 @@ pub(super) fn form_values(fields: &[(String, String)]) -> MonitorFormValues {
         timeout: field(fields, "timeout").unwrap_or_default(),
         interval: field(fields, "interval").unwrap_or_default(),
         tags: field(fields, "tags").unwrap_or_default(),
+        labels: field(fields, "labels").unwrap_or_default(),
+        severity: field(fields, "severity").unwrap_or_default(),
         channels: fields
             .iter()
             .filter(|(name, _)| name == "channels")
@@ -118,6 +137,7 @@ pub async fn new_form(
 ) -> Response {
     let values = MonitorFormValues {
         timeout: "5m".to_owned(),
+        severity: "critical".to_owned(),
         ..MonitorFormValues::default()
     };
     monitor_form(&state, &web, &viewer, None, values, None, StatusCode::OK).await
@@ -231,6 +251,14 @@ pub async fn edit_form(
         timeout: seconds_text(monitor.config.timeout_seconds),
         interval: seconds_text(monitor.config.interval_seconds),
         tags: monitor.config.tags.join(", "),
+        labels: monitor
+            .config
+            .labels
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        severity: monitor.config.severity.as_str().to_owned(),
         channels: monitor
             .config
             .channels
