@@ -240,6 +240,13 @@ async fn a_selector_mutes_only_the_monitors_it_selects() {
         true
     );
     assert_eq!(app.monitor_value(&search).await["muted"], Value::Null);
+    assert!(
+        app.metrics()
+            .await
+            .lines()
+            .any(|line| line == "pushmon_monitors_muted 1"),
+        "the gauge counts the muted monitor"
+    );
     for token in [&payments_token, &search_token] {
         app.push_ok(token, &[("status", "down")]).await;
     }
