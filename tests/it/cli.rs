@@ -291,7 +291,7 @@ async fn mute_and_unmute_by_name_until_a_time_or_the_recovery() {
         admin_json(&app, &["monitor", "mute", "muted-job", "--until-recovery"]).await;
     assert_eq!(acknowledged["muted"]["until_recovery"], true);
     let created = time::OffsetDateTime::parse(
-        &app.monitor_value(&monitor.id).await["created_at"]
+        app.monitor_value(&monitor.id).await["created_at"]
             .as_str()
             .unwrap(),
         &time::format_description::well_known::Rfc3339,
