@@ -377,6 +377,23 @@ mod tests {
                 }),
             ),
             ("went-up", Event::WentUp),
+            (
+                "muted",
+                Event::Muted {
+                    until: Some(Timestamp::from_millis(1_764_110_000_000)),
+                    until_recovery: false,
+                },
+            ),
+            (
+                "unmuted",
+                Event::Unmuted {
+                    reason: crate::domain::event::UnmuteReason::Recovered,
+                },
+            ),
+            (
+                "alert-muted",
+                Event::AlertMuted(crate::domain::event::Notice::Down(DownReason::Timeout)),
+            ),
         ];
         let mut seeds = Vec::new();
         for (name, event) in events {
@@ -402,6 +419,14 @@ mod tests {
         let bytes = codec::encode_monitor(&monitor).expect("encodes");
         assert_eq!(codec::decode_monitor(&bytes).expect("decodes"), monitor);
         seeds.push(("monitor-down".to_owned(), bytes));
+        monitor.mute = Some(crate::domain::machine::Mute {
+            since: at,
+            until: None,
+            until_recovery: true,
+        });
+        let bytes = codec::encode_monitor(&monitor).expect("encodes");
+        assert_eq!(codec::decode_monitor(&bytes).expect("decodes"), monitor);
+        seeds.push(("monitor-acknowledged".to_owned(), bytes));
 
         let alerts = [
             (

@@ -15,6 +15,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub const HEARTBEATS_TOTAL: &str = "pushmon_heartbeats_total";
 pub const HEARTBEATS_REJECTED_TOTAL: &str = "pushmon_heartbeats_rejected_total";
 pub const MONITORS: &str = "pushmon_monitors";
+pub const MONITORS_MUTED: &str = "pushmon_monitors_muted";
 pub const ALERTS_TOTAL: &str = "pushmon_alerts_total";
 pub const DIGESTS_TOTAL: &str = "pushmon_alert_digests_total";
 pub const DIGEST_ALERTS_TOTAL: &str = "pushmon_alert_digest_alerts_total";

@@ -22,7 +22,7 @@ pub enum ClientCommand {
     Run(RunArgs),
     /// Send one heartbeat (for scripts and containers without curl).
     Push(PushArgs),
-    /// List, show, create, change, pause, resume, re-token and delete monitors.
+    /// List, show, create, change, pause, resume, mute, unmute, re-token and delete monitors.
     Monitor(MonitorArgs),
     /// List, create, test and delete alert channels.
     Channel(ChannelArgs),
@@ -200,6 +200,29 @@ pub enum MonitorCommand {
     },
     /// Resume a paused monitor (it becomes pending).
     Resume {
+        /// The monitor's id or name
+        #[arg(value_name = "MONITOR")]
+        monitor: MonitorRef,
+    },
+    /// Mute a monitor: its state is still tracked and shown, but nothing is sent.
+    Mute {
+        /// The monitor's id or name
+        #[arg(value_name = "MONITOR")]
+        monitor: MonitorRef,
+        /// Until this time (RFC 3339, such as 2026-12-01T08:00:00Z)
+        #[arg(
+            long,
+            value_name = "TIME",
+            conflicts_with = "until_recovery",
+            required_unless_present = "until_recovery"
+        )]
+        until: Option<String>,
+        /// Until the monitor's next recovery ("acknowledged")
+        #[arg(long)]
+        until_recovery: bool,
+    },
+    /// End a monitor's mute.
+    Unmute {
         /// The monitor's id or name
         #[arg(value_name = "MONITOR")]
         monitor: MonitorRef,

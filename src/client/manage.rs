@@ -246,6 +246,28 @@ pub async fn monitor(args: MonitorArgs, env: Env<'_>) -> Result<(), Failure> {
         }
         MonitorCommand::Pause { monitor } => monitor_action(&session, &monitor, "pause").await,
         MonitorCommand::Resume { monitor } => monitor_action(&session, &monitor, "resume").await,
+        MonitorCommand::Mute {
+            monitor,
+            until,
+            until_recovery,
+        } => {
+            let named = session.monitor_id(&monitor).await?;
+            let body = match until {
+                Some(until) => json!({ "until": until }),
+                None => json!({ "until_recovery": until_recovery }),
+            };
+            let answer = session
+                .api
+                .send(
+                    Method::POST,
+                    &format!("/api/monitors/{}/mute", named.id),
+                    &[],
+                    Some(&body),
+                )
+                .await?;
+            session.show(&answer, monitor_fields)
+        }
+        MonitorCommand::Unmute { monitor } => monitor_action(&session, &monitor, "unmute").await,
         MonitorCommand::RotateToken { monitor } => {
             monitor_action(&session, &monitor, "rotate-token").await
         }

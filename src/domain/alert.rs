@@ -180,7 +180,7 @@ pub struct Delivery {
 /// per alert per channel of the monitor for which `wants(channel, kind)` holds (a
 /// channel deleted meanwhile is owed nothing, nor one whose `send_on` leaves the
 /// alert's kind out), each alert made from the state right after its event.
-/// An alert right after an `AlertSuppressed` is owed nothing. Each comes with the
+/// An alert right after an `AlertSuppressed`, or of a muted monitor, is owed nothing. Each comes with the
 /// index of its event in `events`; its `alert_seq` is 0 until the log numbers that
 /// event.
 pub fn owed_deliveries(
@@ -194,7 +194,9 @@ pub fn owed_deliveries(
     }
     let mut monitor = before.clone();
     for (index, stamped) in events.iter().enumerate() {
-        let suppressed = monitor.suppress_next_alert;
+        // A timed mute over at the event's time has recorded its `Unmuted` before it
+        // (`machine::decide`), so the state alone tells.
+        let suppressed = monitor.suppress_next_alert || monitor.mute.is_some();
         let seq = monitor.last_seq;
         machine::apply(&mut monitor, seq, stamped.at, &stamped.event);
         if suppressed || !stamped.event.is_alert() {

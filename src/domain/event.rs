@@ -382,6 +382,43 @@ pub enum Event {
     /// A maintenance window ended on a state the channels were not told about: the
     /// alert that was held back is owed now.
     AlertReleased(Notice),
+    // Format version 6: muting (`docs/states.md`, "Muting").
+    /// Muted: changes of state are still recorded, but alert nothing until `until`, or
+    /// (with `until_recovery`, "acknowledged") until the next recovery. Replaces any
+    /// mute on already.
+    Muted {
+        until: Option<Timestamp>,
+        until_recovery: bool,
+    },
+    /// The mute ended.
+    Unmuted {
+        reason: UnmuteReason,
+    },
+    /// The alert of the change of state that follows is not sent: the monitor is
+    /// muted. Unlike a maintenance window's hold, it is never released: the channels
+    /// count as told.
+    AlertMuted(Notice),
+}
+
+/// Why a mute ended. Stored: append only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UnmuteReason {
+    /// Asked for (`POST /api/monitors/{id}/unmute`).
+    Manual,
+    /// Its `until` passed.
+    Expired,
+    /// A mute until recovery, ended by the recovery.
+    Recovered,
+}
+
+impl UnmuteReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Expired => "expired",
+            Self::Recovered => "recovered",
+        }
+    }
 }
 
 impl Event {
@@ -407,11 +444,15 @@ impl Event {
             Self::Reminder { .. } => "reminder",
             Self::AlertSuppressed(_) => "alert_suppressed",
             Self::AlertReleased(_) => "alert_released",
+            Self::Muted { .. } => "muted",
+            Self::Unmuted { .. } => "unmuted",
+            Self::AlertMuted(_) => "alert_suppressed",
             Self::GraceGranted { .. } => return None,
         })
     }
 
-    /// Whether this event owes an alert, unless an `AlertSuppressed` precedes it: a
+    /// Whether this event owes an alert, unless an `AlertSuppressed` precedes it or
+    /// the monitor is muted: a
     /// change of state (`down`, a recovery), a reminder, or an alert released.
     pub fn is_alert(&self) -> bool {
         matches!(

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::{
     DeliveryOutcome, DownReason, Event, Heartbeat, HeartbeatText, LogEntry, MonitorConfig, Notice,
-    PushStatus, RunEnd, RunId, RunOutcome, RunRef, RunStart, Stamped,
+    PushStatus, RunEnd, RunId, RunOutcome, RunRef, RunStart, Stamped, UnmuteReason,
 };
 use super::ids::{ChannelId, MonitorId, PushToken, Timestamp};
 use super::labels::{Labels, Severity};
@@ -387,6 +387,17 @@ impl LastRun {
     }
 }
 
+/// A mute that is on (`docs/states.md`, "Muting").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mute {
+    /// When it was asked for.
+    pub since: Timestamp,
+    /// When it ends by itself; `None`: only by an unmute (or a recovery).
+    pub until: Option<Timestamp>,
+    /// It ends at the next recovery ("acknowledged").
+    pub until_recovery: bool,
+}
+
 /// Everything known about one monitor: the fold of its events.
 ///
 /// This is also the snapshot the store keeps beside the log (stored format: add fields
@@ -428,6 +439,9 @@ pub struct Monitor {
     pub last_alerted_at: Option<Timestamp>,
     /// Set by `AlertSuppressed`, taken by the change of state right after it.
     pub suppress_next_alert: bool,
+    // Format version 6.
+    /// The mute on, if any. Alerts owed while it is on are not sent, ever.
+    pub mute: Option<Mute>,
 }
 
 /// Something asked of a monitor.
@@ -451,6 +465,12 @@ pub enum Command {
     RotateToken(PushToken),
     Pause,
     Resume,
+    /// Mute until `until`, or until the next recovery; replaces a mute on already.
+    Mute {
+        until: Option<Timestamp>,
+        until_recovery: bool,
+    },
+    Unmute,
     Delete,
     /// Record how an alert delivery ended.
     RecordDelivery(DeliveryOutcome),
@@ -489,7 +509,20 @@ impl Monitor {
             alerted_down: false,
             last_alerted_at: None,
             suppress_next_alert: false,
+            mute: None,
         }
+    }
+
+    /// Whether a mute is on at `at` (a timed one is over at its `until`, even before
+    /// its `Unmuted` is recorded).
+    pub fn muted_at(&self, at: Timestamp) -> bool {
+        self.mute
+            .is_some_and(|mute| mute.until.is_none_or(|until| at < until))
+    }
+
+    /// The end of a timed mute that is over at `now` (and whose `Unmuted` is owed).
+    fn mute_expired_at(&self, now: Timestamp) -> Option<Timestamp> {
+        self.mute?.until.filter(|until| *until <= now)
     }
 
     /// When the job is next expected: the last success (or creation, resume, a
@@ -606,7 +639,8 @@ impl Monitor {
 
     /// When the next reminder is due, if one will be (down, alerted, reminders on).
     pub fn reminder_due_at(&self) -> Option<Timestamp> {
-        if self.status != Status::Down || !self.alerted_down {
+        // A mute holds reminders too; they count again from its end.
+        if self.status != Status::Down || !self.alerted_down || self.mute.is_some() {
             return None;
         }
         let every = self.config.realert_every_seconds?;
@@ -616,13 +650,14 @@ impl Monitor {
     /// When the monitor must next be looked at (`Command::CheckDeadline`), seen at
     /// `now`: its next deadline, its next reminder, and (for an alert held back, or a
     /// reminder, inside a maintenance window) the window's end; `now` itself for an
-    /// alert a window held back and that is owed already.
+    /// alert a window held back and that is owed already; the end of a timed mute.
     pub fn next_wakeup(&self, now: Timestamp) -> Option<Timestamp> {
         // A reminder or a release that falls inside a window waits for its end.
         let outside = |at: Timestamp| self.maintenance_until(at).unwrap_or(at);
         let reminder = self.reminder_due_at().map(|due| outside(due.max(now)));
         let release = self.release_due().map(|_| outside(now));
-        [self.next_deadline(), reminder, release]
+        let mute_end = self.mute.and_then(|mute| mute.until);
+        [self.next_deadline(), reminder, release, mute_end]
             .into_iter()
             .flatten()
             .min()
@@ -631,6 +666,8 @@ impl Monitor {
 
 #[cfg(test)]
 mod job_tests;
+#[cfg(test)]
+mod mute_tests;
 
 #[cfg(test)]
 mod tests {

@@ -258,7 +258,7 @@ async fn events(
     Ok(Json(json!({ "events": listed })))
 }
 
-fn parse_id(text: &str) -> Result<MonitorId, ApiError> {
+pub(super) fn parse_id(text: &str) -> Result<MonitorId, ApiError> {
     MonitorId::parse(text).ok_or(ApiError::NotFound("monitor not found"))
 }
 

@@ -23,6 +23,7 @@ pub mod history;
 pub mod ingress;
 pub mod monitor_fields;
 pub mod monitor_query;
+pub mod mute;
 pub mod openapi;
 pub mod ops;
 pub mod ping;
@@ -302,6 +303,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .merge(history::router(state.clone()))
         .merge(publications::router(state.clone()))
         .merge(api::router(state.clone()))
+        .merge(mute::router(state.clone()))
         .merge(channels::router(state.clone()))
         .merge(api_keys::router(state.clone()))
         .merge(settings::router(state.clone()))
@@ -414,6 +416,10 @@ const ROUTES: &[&str] = &[
     "/api/monitors/{id}/rotate-token",
     "/api/monitors/{id}/pause",
     "/api/monitors/{id}/resume",
+    "/api/monitors/{id}/mute",
+    "/api/monitors/{id}/unmute",
+    "/api/monitors/mute",
+    "/api/monitors/unmute",
     "/api/monitors/{id}/events",
     "/api/monitors/{id}/uptime",
     "/api/monitors/{id}/incidents",

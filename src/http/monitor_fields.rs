@@ -431,6 +431,14 @@ pub fn state_fields(fields: &mut Map<String, Value>, monitor: &Monitor, now: Tim
     let until = monitor.maintenance_until(now);
     fields.insert("in_maintenance".to_owned(), json!(until.is_some()));
     fields.insert("maintenance_until".to_owned(), rfc3339(until));
+    let muted = monitor.mute.filter(|_| monitor.muted_at(now)).map(|mute| {
+        json!({
+            "until": rfc3339(mute.until),
+            "until_recovery": mute.until_recovery,
+            "since": mute.since.to_rfc3339(),
+        })
+    });
+    fields.insert("muted".to_owned(), json!(muted));
 }
 
 fn failure_reason(outcome: RunOutcome) -> Option<&'static str> {
@@ -508,8 +516,24 @@ pub fn event_fields(fields: &mut Map<String, Value>, event: &Event) -> bool {
         Event::Reminder { reason } => {
             fields.insert("reason".to_owned(), json!(reason.as_str()));
         }
-        Event::AlertSuppressed(notice) | Event::AlertReleased(notice) => {
+        Event::AlertSuppressed(notice) => {
             notice_fields(fields, *notice);
+            fields.insert("held_by".to_owned(), json!("maintenance"));
+        }
+        Event::AlertMuted(notice) => {
+            notice_fields(fields, *notice);
+            fields.insert("held_by".to_owned(), json!("mute"));
+        }
+        Event::AlertReleased(notice) => notice_fields(fields, *notice),
+        Event::Muted {
+            until,
+            until_recovery,
+        } => {
+            fields.insert("until".to_owned(), rfc3339(*until));
+            fields.insert("until_recovery".to_owned(), json!(until_recovery));
+        }
+        Event::Unmuted { reason } => {
+            fields.insert("reason".to_owned(), json!(reason.as_str()));
         }
         _ => return false,
     }

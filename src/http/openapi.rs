@@ -90,6 +90,10 @@ async fn serve() -> Response {
         paths::rotate_token,
         paths::pause_monitor,
         paths::resume_monitor,
+        paths::mute_monitor,
+        paths::unmute_monitor,
+        paths::mute_selected,
+        paths::unmute_selected,
         paths::monitor_events,
         paths::monitor_uptime,
         paths::monitor_incidents,
@@ -125,7 +129,7 @@ async fn serve() -> Response {
     ),
     components(schemas(
         ErrorBody, Accepted, Monitor, MonitorList, StatusCounts, Severity, MonitorFields,
-        MonitorPatch, Event,
+        MonitorPatch, Event, MuteState, MuteFields, MutedMonitors, HeldBy,
         EventList, UptimeWindow, UptimeAnswer, Incident, IncidentList, Channel, ChannelList,
         ChannelFields, WebhookFields, ChatFields, EmailFields, ChannelPatch, SendOn, HttpMethod,
         OpsgeniePriority, Priority, ChatId, TemplateFields, TelegramFields, PagerDutyFields,
@@ -317,8 +321,14 @@ const EVENT_KINDS: &[(&str, &[&str], &[&str])] = &[
     ("failure_counted", &["reason", "count"], &["reason"]),
     ("success_counted", &["count"], &[]),
     ("reminder", &["reason"], &["reason"]),
-    ("alert_suppressed", &["alert", "reason"], &["reason"]),
+    (
+        "alert_suppressed",
+        &["alert", "reason", "held_by"],
+        &["reason"],
+    ),
     ("alert_released", &["alert", "reason"], &["reason"]),
+    ("muted", &["until", "until_recovery"], &[]),
+    ("unmuted", &["reason"], &["reason"]),
 ];
 
 /// The Event schema as one closed object per kind (`oneOf`), each with exactly the

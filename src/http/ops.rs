@@ -81,7 +81,7 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(response)
 }
 
-/// `pushmon_monitors`, then, unless `per_monitor` is `None`, the per-monitor
+/// `pushmon_monitors` and `pushmon_monitors_muted`, then, unless `per_monitor` is `None`, the per-monitor
 /// families, each series with the monitor's id and name and the label keys
 /// `per_monitor` names (key, Prometheus name).
 fn render_monitor_families(
@@ -107,6 +107,12 @@ fn render_monitor_families(
             status.as_str()
         );
     }
+    let muted = monitors
+        .iter()
+        .filter(|monitor| monitor.mute.is_some())
+        .count();
+    header_lines(text, prometheus::MONITORS_MUTED, "Monitors muted now");
+    let _ = writeln!(text, "{} {muted}", prometheus::MONITORS_MUTED);
     let Some(label_keys) = per_monitor else {
         return;
     };

@@ -950,6 +950,54 @@ async fn a_cron_monitor_goes_down_a_grace_after_its_missed_slot() {
     server.stop(Stop::Clean).await;
 }
 
+/// A timed mute: a timeout inside it is recorded and owes nothing, the timer wakes at
+/// its `until` and records its end there (no release), and the next change alerts.
+#[tokio::test(start_paused = true)]
+async fn a_timed_mute_ends_by_itself_at_its_until_and_what_it_held_stays_held() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let channel = server.refusing_channel().await;
+    let monitor = server
+        .create_with(60, |config| config.channels = vec![channel])
+        .await;
+    let muted = server
+        .execute(
+            &monitor,
+            Command::Mute {
+                until: Some(at(300)),
+                until_recovery: false,
+            },
+        )
+        .await;
+    assert!(muted.muted_at(at(0)));
+    server.advance_to(at(60)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert!(server.owed().await.is_empty(), "held by the mute");
+    server.advance_to(at_millis(299_999)).await;
+    assert!(server.state(&monitor).await.mute.is_some());
+    server.advance_to(at(300)).await;
+    let state = server.state(&monitor).await;
+    assert_eq!(state.mute, None, "ended by the timer at its until");
+    assert_eq!(state.status, Status::Down);
+    let log = server.log(&monitor).await;
+    assert_eq!(
+        kinds(&log),
+        vec!["created", "muted", "alert_suppressed", "down", "unmuted"]
+    );
+    assert_eq!(log.last().map(|(stamp, _)| *stamp), Some(at(300)));
+    server.advance_to(at(1000)).await;
+    server.state(&monitor).await;
+    assert!(server.owed().await.is_empty(), "never released");
+    server.push(&monitor, PushStatus::Up, "back").await;
+    server.state(&monitor).await;
+    let owed = server.owed().await;
+    assert_eq!(owed.len(), 1);
+    assert_eq!(owed[0].0, AlertKind::Up);
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
 /// A timeout inside a maintenance window is recorded and owes nothing; at the
 /// window's end the timer wakes and the held-back `down` is owed, once.
 #[tokio::test(start_paused = true)]

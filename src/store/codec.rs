@@ -36,7 +36,10 @@ use crate::domain::machine::Monitor;
 ///   monitor's severity, labels and tags. Version 3 and 4 events, states and
 ///   deliveries are upcast by `v4` with no labels and severity `critical` (the
 ///   severity every alert had before).
-pub const CURRENT_VERSION: u8 = 5;
+/// - 6: muting. The monitor's state gained `mute`; `Event` gained variants
+///   (appended). Version 5 states are upcast by `v5` as not muted; version 5 events
+///   and deliveries decode as they are (their layouts did not change).
+pub const CURRENT_VERSION: u8 = 6;
 
 /// Decoding refuses to allocate more than this for one record (records are small: the
 /// largest is a run's end with its output, at most 64 KiB).
@@ -92,6 +95,7 @@ pub fn decode_monitor(bytes: &[u8]) -> Result<Monitor, CodecError> {
         1 => decode_body::<v1::Monitor>(bytes).map(|monitor| monitor.upcast().upcast()),
         2 => decode_body::<v2::Monitor>(bytes).map(v2::Monitor::upcast),
         3 | 4 => decode_body::<v4::Monitor>(bytes).map(v4::Monitor::upcast),
+        5 => decode_body::<v5::Monitor>(bytes).map(v5::Monitor::upcast),
         _ => decode(bytes),
     }
 }
@@ -166,9 +170,10 @@ pub fn is_current(bytes: &[u8]) -> bool {
 
 /// Whether `bytes`, a monitor's snapshot, is of a version whose upcast cannot know
 /// all of the current state: before version 3, which added what the state derives
-/// from the log (runs, the last success, why it is down). A version 3 or 4 snapshot
-/// upcasts whole (version 4 changed channels only; version 5 added only
-/// configuration, which their logs hold none of either).
+/// from the log (runs, the last success, why it is down). A version 3, 4 or 5
+/// snapshot upcasts whole (version 4 changed channels only; version 5 added only
+/// configuration, which their logs hold none of either; version 6 added the mute,
+/// which no older log can hold).
 pub fn snapshot_needs_its_log(bytes: &[u8]) -> bool {
     bytes.first().is_some_and(|version| *version < 3)
 }
@@ -224,6 +229,10 @@ mod v2;
 /// labels, severity `critical`, and for an alert the tags it had no room for left
 /// empty. Frozen: never edit these.
 mod v4;
+
+/// The version 5 layout of a monitor's state, before `mute`, and its upcast: not
+/// muted. Frozen: never edit it.
+mod v5;
 
 #[cfg(test)]
 mod tests {
@@ -440,6 +449,39 @@ mod tests {
         let bytes = encode_delivery(&delivery).expect("encodes");
         assert_eq!(bytes[0], CURRENT_VERSION);
         assert_eq!(decode_delivery(&bytes).expect("decodes"), delivery);
+    }
+
+    /// A version 5 state (fixture, written by the code of stored format 5) decodes
+    /// as not muted, and is written again as version 6 with its mute.
+    #[test]
+    fn version_5_monitor_fixture_is_upcast_unmuted() {
+        use crate::domain::machine::{Mute, Status};
+        let bytes = include_bytes!("fixtures/v5_monitor.bin");
+        assert_eq!(bytes[0], 5);
+        assert!(!is_current(bytes) && !snapshot_needs_its_log(bytes));
+        let mut monitor = decode_monitor(bytes).expect("decodes");
+        assert_eq!(monitor.config.name, "payments db");
+        assert_eq!(monitor.config.labels.get("team"), Some("payments"));
+        assert_eq!(monitor.status, Status::Down);
+        assert!(monitor.alerted_down);
+        assert_eq!(monitor.last_seq, 7);
+        assert_eq!(monitor.mute, None);
+        monitor.mute = Some(Mute {
+            since: Timestamp::from_millis(1_764_000_400_000),
+            until: None,
+            until_recovery: true,
+        });
+        let again = encode_monitor(&monitor).expect("encodes");
+        assert_eq!(again[0], CURRENT_VERSION);
+        assert_eq!(decode_monitor(&again).expect("decodes"), monitor);
+        // A version 5 event decodes as it is.
+        let event = StoredEvent {
+            at: Timestamp::from_millis(1),
+            event: Event::Recovered,
+        };
+        let mut version_5 = encode_event(&event).expect("encodes");
+        version_5[0] = 5;
+        assert_eq!(decode_event(&version_5).expect("decodes"), event);
     }
 
     /// Labels and a severity survive a round trip of every record that holds them.

@@ -136,6 +136,8 @@ pub struct Row {
     pub uptime: String,
     pub uptime_class: &'static str,
     pub uptime_title: String,
+    /// "acknowledged" or "muted until …" while muted.
+    pub muted: Option<String>,
 }
 
 pub struct Pager {
@@ -285,6 +287,7 @@ fn row(monitor: &Monitor, read: &crate::store::timeline::Timeline, now: Timestam
     let day = &uptimes[0].1;
     let deadline = monitor.next_deadline();
     Row {
+        muted: super::view::mute_mark(monitor, now),
         id: monitor.id.to_string(),
         name: monitor.config.name.clone(),
         status: monitor.status.as_str(),

@@ -356,6 +356,18 @@ fn cron_schedule(interval_seconds: u32) -> String {
     }
 }
 
+/// The dashboard's mark of a muted monitor (`docs/states.md`, "Muting"): "acknowledged"
+/// (until the next recovery), "muted until …" (the exact time, UTC), or "muted"; `None`
+/// when not muted at `now`.
+pub fn mute_mark(monitor: &Monitor, now: Timestamp) -> Option<String> {
+    let mute = monitor.mute.filter(|_| monitor.muted_at(now))?;
+    Some(match (mute.until_recovery, mute.until) {
+        (true, _) => "acknowledged".to_owned(),
+        (false, Some(until)) => format!("muted until {}", When::new(until, now).exact),
+        (false, None) => "muted".to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ fn keys(value: &Value) -> BTreeSet<&str> {
         .collect()
 }
 
-const MONITOR_KEYS: [&str; 35] = [
+const MONITOR_KEYS: [&str; 36] = [
     "id",
     "name",
     "status",
@@ -64,6 +64,8 @@ const MONITOR_KEYS: [&str; 35] = [
     "down_reason",
     "in_maintenance",
     "maintenance_until",
+    // Muting (`docs/api.md`, "Muting").
+    "muted",
     // Labels (`docs/api.md`, "Labels").
     "labels",
     "severity",
@@ -157,6 +159,7 @@ async fn create_answers_201_with_the_exact_monitor_shape() {
         "last_run",
         "down_reason",
         "maintenance_until",
+        "muted",
     ] {
         assert_eq!(created[absent], Value::Null, "{absent} of a new monitor");
     }

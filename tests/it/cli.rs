@@ -284,6 +284,65 @@ async fn pause_resume_and_rotate_token_in_both_formats() {
 }
 
 #[tokio::test]
+async fn mute_and_unmute_by_name_until_a_time_or_the_recovery() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("muted-job", 60).await;
+    let acknowledged =
+        admin_json(&app, &["monitor", "mute", "muted-job", "--until-recovery"]).await;
+    assert_eq!(acknowledged["muted"]["until_recovery"], true);
+    let created = time::OffsetDateTime::parse(
+        app.monitor_value(&monitor.id).await["created_at"]
+            .as_str()
+            .unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let until = (created + time::Duration::hours(2))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let timed = admin_json(&app, &["monitor", "mute", &monitor.id, "--until", &until]).await;
+    assert_eq!(timed["muted"]["until_recovery"], false);
+    assert!(timed["muted"]["until"].is_string());
+    let unmuted = admin(&app, &["monitor", "unmute", "muted-job"]).await;
+    unmuted.expect(0);
+    assert_eq!(app.monitor_value(&monitor.id).await["muted"], Value::Null);
+    // Exactly one of the two: clap refuses both or neither (exit 2), the API a past time.
+    admin(&app, &["monitor", "mute", "muted-job"])
+        .await
+        .expect(2);
+    admin(
+        &app,
+        &[
+            "monitor",
+            "mute",
+            "muted-job",
+            "--until",
+            &until,
+            "--until-recovery",
+        ],
+    )
+    .await
+    .expect(2);
+    let past = admin(
+        &app,
+        &[
+            "monitor",
+            "mute",
+            "muted-job",
+            "--until",
+            "2000-01-01T00:00:00Z",
+        ],
+    )
+    .await;
+    assert_ne!(past.code, Some(0));
+    assert!(
+        past.stderr.contains("until must be in the future"),
+        "{}",
+        past.stderr
+    );
+}
+
+#[tokio::test]
 async fn events_are_listed_newest_first_and_paged_in_both_formats() {
     let app = spawn_app().await;
     let monitor = app.create_monitor("events", 60).await;

@@ -1332,3 +1332,37 @@ async fn the_channel_form_makes_every_kind_with_its_fields_and_send_on() {
     let html = refused.text().await.unwrap();
     assert!(html.contains("unknown placeholder"), "{html}");
 }
+
+#[tokio::test]
+async fn muted_monitors_are_marked_in_the_list_and_on_their_page() {
+    let app = spawn_app().await;
+    let acknowledged = app.create_monitor("acked-job", 3600).await;
+    let quiet = app.create_monitor("quiet-job", 3600).await;
+    let response = app
+        .api(
+            Method::POST,
+            &format!("/api/monitors/{}/mute", acknowledged.id),
+        )
+        .json(&json!({"until_recovery": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in(ADMIN_TOKEN).await;
+    let list = visitor.page("/").await;
+    assert_eq!(list.matches("mute-mark").count(), 1, "{list}");
+    assert!(
+        list.contains(r#"<span class="tag mute-mark">acknowledged</span>"#),
+        "{list}"
+    );
+    let page = visitor
+        .page(&format!("/monitors/{}", acknowledged.id))
+        .await;
+    assert!(
+        page.contains("acknowledged: changes are recorded, nothing is sent"),
+        "{page}"
+    );
+    let page = visitor.page(&format!("/monitors/{}", quiet.id)).await;
+    assert!(!page.contains("mute-mark"), "{page}");
+}

@@ -27,6 +27,7 @@ mod killloop;
 mod labels;
 mod lifecycle;
 mod limits;
+mod mute;
 mod openapi;
 mod ping;
 mod prometheus;

@@ -102,6 +102,20 @@ fn serves(template: &str, path: &str) -> bool {
         })
 }
 
+/// The templates among `templates` that serve `path`: the one equal to it if there
+/// is one (a literal segment wins over a parameter, as in the router), or else every
+/// template it fits.
+fn serving<'a>(templates: &[&'a str], path: &str) -> Vec<&'a str> {
+    if let Some(exact) = templates.iter().find(|template| **template == path) {
+        return vec![*exact];
+    }
+    templates
+        .iter()
+        .copied()
+        .filter(|template| serves(template, path))
+        .collect()
+}
+
 /// A concrete path for a template: each parameter a UUID, so id routes parse it.
 fn concrete(template: &str) -> String {
     template
@@ -175,10 +189,11 @@ async fn every_api_route_is_in_the_document_with_its_methods_and_nothing_else() 
         );
     }
 
+    let all_served: Vec<&str> = served.keys().copied().collect();
     for (template, methods) in &served {
         let paths: Vec<&String> = documented
             .keys()
-            .filter(|path| serves(template, path))
+            .filter(|path| serving(&all_served, path).contains(template))
             .collect();
         if paths.is_empty() {
             problems.push(format!(
@@ -196,10 +211,7 @@ async fn every_api_route_is_in_the_document_with_its_methods_and_nothing_else() 
         }
     }
     for path in documented.keys() {
-        let servers: Vec<&&str> = served
-            .keys()
-            .filter(|template| serves(template, path))
-            .collect();
+        let servers = serving(&all_served, path);
         if servers.len() != 1 {
             problems.push(format!(
                 "{path} is in the OpenAPI document but served by {servers:?} (no route, or \

@@ -38,6 +38,9 @@ enum Op {
     },
     Pause(usize),
     Resume(usize),
+    /// Muted until its recovery (a timed mute would end with the clock).
+    Mute(usize),
+    Unmute(usize),
     Rotate(usize),
     DeleteMonitor(usize),
     /// A `down` then the monitor's deletion at once: its deliveries end after it is
@@ -70,6 +73,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(pick, rename, channels, labels)| Op::UpdateMonitor { pick, rename, channels, labels }),
         1 => any::<usize>().prop_map(Op::Pause),
         1 => any::<usize>().prop_map(Op::Resume),
+        1 => any::<usize>().prop_map(Op::Mute),
+        1 => any::<usize>().prop_map(Op::Unmute),
         1 => any::<usize>().prop_map(Op::Rotate),
         1 => any::<usize>().prop_map(Op::DeleteMonitor),
         1 => any::<usize>().prop_map(Op::DownThenDelete),
@@ -188,6 +193,20 @@ async fn apply(
             if let Some(entry) = made.monitors.iter_mut().find(|(made_id, _)| *made_id == id) {
                 entry.1 = monitor.push_token;
             }
+        }
+        Op::Mute(index) | Op::Unmute(index) => {
+            let Some((id, _)) = pick(&made.monitors, *index).cloned() else {
+                return;
+            };
+            let (path, body) = match op {
+                Op::Mute(_) => (
+                    format!("/api/monitors/{id}/mute"),
+                    Some(json!({"until_recovery": true})),
+                ),
+                _ => (format!("/api/monitors/{id}/unmute"), None),
+            };
+            let response = send(&api, Method::POST, &path, body).await;
+            expect_json(response, StatusCode::OK).await;
         }
         Op::DeleteMonitor(index) => {
             if made.monitors.is_empty() {
@@ -334,6 +353,11 @@ async fn replayed_listings(dir: &Path) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
                 "last_value": monitor.last_value,
                 "labels": monitor.config.labels.iter().map(|(key, value)| (key.to_owned(), json!(value))).collect::<serde_json::Map<_, _>>(),
                 "severity": monitor.config.severity.as_str(),
+                "muted": monitor.mute.map(|mute| json!({
+                    "until": mute.until.map(|until| until.to_rfc3339()),
+                    "until_recovery": mute.until_recovery,
+                    "since": mute.since.to_rfc3339(),
+                })),
             })
         })
         .collect();
@@ -409,6 +433,7 @@ async fn run_case(ops: Vec<Op>) {
         "last_value",
         "labels",
         "severity",
+        "muted",
     ];
     assert_eq!(
         project(&monitors, &monitor_fields),

@@ -36,25 +36,50 @@ impl Decision {
     /// is inside a maintenance window; otherwise after the release of what a window
     /// held back, if the channels have not been told yet (so they hear every change,
     /// in order).
+    ///
+    /// While muted, it is held for good (`AlertMuted` first) and ends a mute until
+    /// recovery if it is a recovery.
     fn alert(&mut self, at: Timestamp, event: Event) {
         let at = at.max(self.state.last_event_at);
+        if self.state.muted_at(at) {
+            let recovery = matches!(event, Event::Recovered);
+            self.push(at, Event::AlertMuted(notice_of(&event)));
+            self.push(at, event);
+            if recovery && self.state.mute.is_some_and(|mute| mute.until_recovery) {
+                self.push(
+                    at,
+                    Event::Unmuted {
+                        reason: UnmuteReason::Recovered,
+                    },
+                );
+            }
+            return;
+        }
         if self.state.maintenance_until(at).is_some() {
-            let notice = match &event {
-                Event::WentDown { reason } => Notice::Down(*reason),
-                _ => Notice::Up,
-            };
-            self.push(at, Event::AlertSuppressed(notice));
+            self.push(at, Event::AlertSuppressed(notice_of(&event)));
         } else if let Some(notice) = self.state.release_due() {
             self.push(at, Event::AlertReleased(notice));
         }
         self.push(at, event);
     }
 
-    /// Releases an alert a maintenance window held back, if it is over at `now`.
+    /// Releases an alert a maintenance window held back, if it is over at `now`
+    /// (held for good instead while muted). First ends a timed mute that is over.
     fn release_if_due(&mut self, now: Timestamp) {
+        if let Some(until) = self.state.mute_expired_at(now) {
+            self.push(
+                until,
+                Event::Unmuted {
+                    reason: UnmuteReason::Expired,
+                },
+            );
+        }
         if let Some(notice) = self.state.release_due()
             && self.state.maintenance_until(now).is_none()
         {
+            if self.state.muted_at(now) {
+                self.push(now, Event::AlertMuted(notice));
+            }
             self.push(now, Event::AlertReleased(notice));
         }
     }
@@ -235,6 +260,14 @@ impl Decision {
     }
 }
 
+/// The alert a change of state owes, as a hold records it.
+fn notice_of(event: &Event) -> Notice {
+    match event {
+        Event::WentDown { reason } => Notice::Down(*reason),
+        _ => Notice::Up,
+    }
+}
+
 /// Decides what `command` causes, at `now`. Events come out stamped and in order; an
 /// empty list means the command changes nothing (pausing a paused monitor, say).
 pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stamped> {
@@ -247,7 +280,8 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
         Command::Heartbeat(heartbeat)
             if heartbeat.status == PushStatus::Up
                 && monitor.status == Status::Up
-                && monitor.release_due().is_none() =>
+                && monitor.release_due().is_none()
+                && monitor.mute_expired_at(now).is_none() =>
         {
             vec![stamp(Event::HeartbeatReceived(heartbeat))]
         }
@@ -279,6 +313,17 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
         Command::Pause => vec![stamp(Event::Paused)],
         Command::Resume if monitor.status == Status::Paused => vec![stamp(Event::Resumed)],
         Command::Resume => vec![],
+        Command::Mute {
+            until,
+            until_recovery,
+        } => vec![stamp(Event::Muted {
+            until,
+            until_recovery,
+        })],
+        Command::Unmute if monitor.mute.is_some() => vec![stamp(Event::Unmuted {
+            reason: UnmuteReason::Manual,
+        })],
+        Command::Unmute => vec![],
         Command::Delete => vec![stamp(Event::Deleted)],
         Command::RecordDelivery(outcome) => vec![stamp(Event::DeliveryRecorded(outcome))],
         Command::JudgeAfterRestart {

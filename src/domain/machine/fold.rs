@@ -120,6 +120,27 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
             monitor.last_alerted_at = Some(at);
         }
         Event::AlertReleased(Notice::Up) => monitor.alerted_down = false,
+        Event::Muted {
+            until,
+            until_recovery,
+        } => {
+            monitor.mute = Some(Mute {
+                since: at,
+                until: *until,
+                until_recovery: *until_recovery,
+            });
+        }
+        Event::Unmuted { .. } => {
+            monitor.mute = None;
+            // Reminders of a `down` the channels count as told start again from now,
+            // not at once for the time the mute held them.
+            if monitor.status == Status::Down && monitor.alerted_down {
+                monitor.last_alerted_at = Some(at);
+            }
+        }
+        // Nothing to fold: while muted, a change of state counts as told (the
+        // delivery is what the mute holds, `alert::owed_deliveries`).
+        Event::AlertMuted(_) => {}
     }
 }
 

@@ -24,10 +24,13 @@ pub enum EventKind {
     Reminder,
     AlertSuppressed,
     AlertReleased,
+    Muted,
+    Unmuted,
 }
 
 /// An event's `reason`: why it went down (`down`, `failure_counted`, `reminder`, a
-/// run's failure), or how it came up (`heartbeat`, `first_heartbeat`).
+/// run's failure), how it came up (`heartbeat`, `first_heartbeat`), or why a mute
+/// ended (`unmuted`: `manual`, `expired`, `recovered`).
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventReason {
@@ -39,6 +42,17 @@ pub enum EventReason {
     TooFast,
     Heartbeat,
     FirstHeartbeat,
+    Expired,
+    Recovered,
+}
+
+/// What held an alert back (`alert_suppressed`): a maintenance window (released at
+/// its end) or a mute (never sent).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HeldBy {
+    Maintenance,
+    Mute,
 }
 
 /// Which alert a maintenance window held back or released.
@@ -194,6 +208,18 @@ pub struct Event {
     #[serde(default)]
     #[schema(nullable = false)]
     pub alert: Option<AlertKind>,
+    /// `alert_suppressed`: what held the alert back.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub held_by: Option<HeldBy>,
+    /// `muted`: when it ends by itself, or null.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub until: Option<String>,
+    /// `muted`: whether it ends at the next recovery.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub until_recovery: Option<bool>,
 }
 
 /// A delivery's result.

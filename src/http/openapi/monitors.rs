@@ -115,6 +115,9 @@ pub struct Monitor {
     /// When the current maintenance ends.
     #[schema(required = true, format = DateTime)]
     pub maintenance_until: Option<String>,
+    /// The mute on, or null (`docs/states.md`, "Muting").
+    #[schema(required = true)]
+    pub muted: Option<MuteState>,
     /// Present only when the monitor has tags.
     #[serde(default)]
     #[schema(nullable = false)]
@@ -465,4 +468,48 @@ pub struct MonitorPatch {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9-]+$")]
     pub slug: Option<String>,
+}
+
+/// A mute that is on.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MuteState {
+    /// When it ends by itself, or null.
+    #[schema(required = true, format = DateTime)]
+    pub until: Option<String>,
+    /// Whether it ends at the next recovery ("acknowledged").
+    pub until_recovery: bool,
+    /// When it was asked for.
+    #[schema(format = DateTime)]
+    pub since: String,
+}
+
+/// The body of a mute: `until` or `until_recovery: true`, exactly one.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MuteFields {
+    /// When the mute ends: in the future, at most a year ahead.
+    #[serde(default)]
+    #[schema(format = DateTime, nullable = false)]
+    pub until: Option<String>,
+    /// `true`: until the next recovery.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub until_recovery: Option<bool>,
+}
+
+/// What a mute or unmute by selector did: how many monitors, and which.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MutedMonitors {
+    /// `mute`: the monitors muted.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub muted: Option<u32>,
+    /// `unmute`: the monitors that were muted and are no longer.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub unmuted: Option<u32>,
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    pub monitors: Vec<String>,
 }

@@ -302,6 +302,74 @@ fn pause_monitor() {}
 )]
 fn resume_monitor() {}
 
+/// Mute a monitor
+///
+/// Until `until`, or (`until_recovery: true`) until its next recovery: its changes
+/// of state are recorded and shown, and alert nothing, ever. Replaces a mute on.
+#[utoipa::path(
+    post, path = "/api/monitors/{id}/mute", tag = "monitors",
+    security(("bearer" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The monitor's id")),
+    request_body = MuteFields,
+    responses((status = 200, description = "The monitor", body = Monitor))
+)]
+fn mute_monitor() {}
+
+/// Unmute a monitor
+#[utoipa::path(
+    post, path = "/api/monitors/{id}/unmute", tag = "monitors",
+    security(("bearer" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The monitor's id")),
+    responses((status = 200, description = "The monitor", body = Monitor))
+)]
+fn unmute_monitor() {}
+
+/// Mute every monitor a query selects
+///
+/// The filters of `GET /api/monitors`, one at least (`selector=` selects all). Each
+/// monitor is muted on its own (one event each), not in one atomic batch.
+#[utoipa::path(
+    post, path = "/api/monitors/mute", tag = "monitors",
+    security(("bearer" = ["write"])),
+    params(
+        ("selector" = Option<String>, Query, max_length = 512,
+            description = "A label selector, as `GET /api/monitors` takes it; may repeat"),
+        ("status" = Option<String>, Query, max_length = 64,
+            description = "States, separated by commas; may repeat: any of them"),
+        ("q" = Option<String>, Query, max_length = 128,
+            description = "Text the name contains, whatever its case"),
+        ("tag" = Option<String>, Query, max_length = 128,
+            description = "A tag the monitor has; may repeat: all of them"),
+    ),
+    request_body = MuteFields,
+    responses(
+        (status = 200, description = "The monitors muted", body = MutedMonitors),
+        (status = 400, description = "No filter, or a malformed one", body = ErrorBody),
+    )
+)]
+fn mute_selected() {}
+
+/// Unmute every muted monitor a query selects
+#[utoipa::path(
+    post, path = "/api/monitors/unmute", tag = "monitors",
+    security(("bearer" = ["write"])),
+    params(
+        ("selector" = Option<String>, Query, max_length = 512,
+            description = "A label selector, as `GET /api/monitors` takes it; may repeat"),
+        ("status" = Option<String>, Query, max_length = 64,
+            description = "States, separated by commas; may repeat: any of them"),
+        ("q" = Option<String>, Query, max_length = 128,
+            description = "Text the name contains, whatever its case"),
+        ("tag" = Option<String>, Query, max_length = 128,
+            description = "A tag the monitor has; may repeat: all of them"),
+    ),
+    responses(
+        (status = 200, description = "The monitors unmuted", body = MutedMonitors),
+        (status = 400, description = "No filter, or a malformed one", body = ErrorBody),
+    )
+)]
+fn unmute_selected() {}
+
 /// A monitor's events, newest first
 #[utoipa::path(
     get, path = "/api/monitors/{id}/events", tag = "monitors",

@@ -197,6 +197,7 @@ impl Monitor {
             alerted_down: self.alerted_down,
             last_alerted_at: self.last_alerted_at,
             suppress_next_alert: self.suppress_next_alert,
+            mute: None,
         }
     }
 }

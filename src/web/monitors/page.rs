@@ -31,6 +31,8 @@ pub struct StateView {
     /// The threshold counters, in words, while one is counting.
     pub counting: Option<String>,
     pub maintenance_until: Option<When>,
+    /// "acknowledged" or "muted until …" while muted.
+    pub muted: Option<String>,
     /// (id, name) of each channel alerted.
     pub channels: Vec<(String, String)>,
     pub uptimes: Vec<UptimeView>,
@@ -376,6 +378,7 @@ fn state_view(
         }),
         counting: counting(monitor),
         maintenance_until: monitor.maintenance_until(now).map(|at| When::new(at, now)),
+        muted: crate::web::view::mute_mark(monitor, now),
         channels: monitor
             .config
             .channels
