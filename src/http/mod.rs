@@ -449,6 +449,8 @@ const ROUTES: &[&str] = &[
     "/monitors/{id}",
     "/monitors/{id}/edit",
     "/monitors/{id}/pause",
+    "/monitors/{id}/mute",
+    "/monitors/{id}/unmute",
     "/monitors/{id}/resume",
     "/monitors/{id}/rotate-token",
     "/monitors/{id}/delete",

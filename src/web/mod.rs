@@ -106,6 +106,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/monitors/{id}/pause", post(monitors::pause))
         .route("/monitors/{id}/resume", post(monitors::resume))
+        .route("/monitors/{id}/mute", post(monitors::mute))
+        .route("/monitors/{id}/unmute", post(monitors::unmute))
         .route(
             "/monitors/{id}/rotate-token",
             get(monitors::rotate_confirm).post(monitors::rotate),

@@ -1366,3 +1366,66 @@ async fn muted_monitors_are_marked_in_the_list_and_on_their_page() {
     let page = visitor.page(&format!("/monitors/{}", quiet.id)).await;
     assert!(!page.contains("mute-mark"), "{page}");
 }
+
+#[tokio::test]
+async fn a_monitor_is_muted_and_unmuted_from_its_page() {
+    let app = spawn_app().await;
+    let monitor = app.create_monitor("nightly", 3600).await;
+    let path = format!("/monitors/{}", monitor.id);
+    let muted = || async {
+        let view = expect_json(
+            app.api(Method::GET, &format!("/api/monitors/{}", monitor.id))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        view["muted"].clone()
+    };
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in(ADMIN_TOKEN).await;
+    let csrf = visitor.csrf().await;
+    let page = visitor.page(&path).await;
+    assert!(page.contains(r#"id="mute""#) && !page.contains(r#"id="unmute""#));
+
+    let acknowledged = visitor
+        .post(
+            &format!("{path}/mute"),
+            &[("csrf", &csrf), ("for", "recovery")],
+        )
+        .await;
+    assert_eq!(acknowledged.status(), StatusCode::SEE_OTHER);
+    assert_eq!(muted().await["until_recovery"], true);
+    let page = visitor.page(&path).await;
+    assert!(page.contains(r#"id="unmute""#) && !page.contains(r#"id="mute""#));
+
+    visitor
+        .post(&format!("{path}/unmute"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(muted().await, Value::Null);
+
+    let timed = visitor
+        .post(&format!("{path}/mute"), &[("csrf", &csrf), ("for", "4h")])
+        .await;
+    assert_eq!(timed.status(), StatusCode::SEE_OTHER);
+    // Four hours from when it was asked (the mute's `since` is stamped a moment later).
+    let mute = muted().await;
+    let time = |field: &Value| {
+        chrono::DateTime::parse_from_rfc3339(field.as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    let ahead = time(&mute["until"]) - time(&mute["since"]);
+    assert!((4 * 3600 - 5..=4 * 3600).contains(&ahead), "{mute}");
+
+    for bad in ["soon", "0s", "400d"] {
+        let refused = visitor
+            .post(&format!("{path}/mute"), &[("csrf", &csrf), ("for", bad)])
+            .await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    // Without the session's CSRF token nothing changes.
+    visitor.post(&format!("{path}/unmute"), &[]).await;
+    assert_ne!(muted().await, Value::Null);
+}

@@ -393,6 +393,69 @@ pub async fn resume(
     .await
 }
 
+/// The longest mute the page offers or takes, as the API's: a year.
+const MAX_MUTE_SECONDS: u64 = 31_536_000;
+
+/// `POST /monitors/{id}/mute`: `for` is `recovery` (acknowledged: until the next
+/// recovery) or a duration (`1h`, `1d`…) from now.
+pub async fn mute(
+    State(state): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Extension(viewer): Extension<Viewer>,
+    PathParam(id): PathParam,
+    body: Bytes,
+) -> Response {
+    let choice = field(&form(&body), "for").unwrap_or_default();
+    let (command, text) = if choice == "recovery" {
+        (
+            Command::Mute {
+                until: None,
+                until_recovery: true,
+            },
+            "Acknowledged: changes are recorded, and nothing is sent until it recovers.".to_owned(),
+        )
+    } else {
+        let seconds = form_seconds("for", &choice)
+            .ok()
+            .filter(|seconds| (1..=MAX_MUTE_SECONDS).contains(seconds));
+        let Some(seconds) = seconds else {
+            let error =
+                format!("for: {choice:?} is not \"recovery\" or a duration of at most a year");
+            return failed(&web, &viewer, ApiError::Unprocessable(error)).await;
+        };
+        let until = state.clock.now().plus_seconds(seconds as u32);
+        (
+            Command::Mute {
+                until: Some(until),
+                until_recovery: false,
+            },
+            format!(
+                "Muted until {}: changes are recorded, and nothing is sent.",
+                until.to_rfc3339()
+            ),
+        )
+    };
+    act(&state, &web, &viewer, &id, command, &text).await
+}
+
+/// `POST /monitors/{id}/unmute`.
+pub async fn unmute(
+    State(state): State<AppState>,
+    Extension(web): Extension<Arc<Web>>,
+    Extension(viewer): Extension<Viewer>,
+    PathParam(id): PathParam,
+) -> Response {
+    act(
+        &state,
+        &web,
+        &viewer,
+        &id,
+        Command::Unmute,
+        "Unmuted: changes of state alert again.",
+    )
+    .await
+}
+
 #[derive(Template)]
 #[template(path = "confirm.html")]
 struct Confirm {
