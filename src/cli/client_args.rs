@@ -204,11 +204,20 @@ pub enum MonitorCommand {
         #[arg(value_name = "MONITOR")]
         monitor: MonitorRef,
     },
-    /// Mute a monitor: its state is still tracked and shown, but nothing is sent.
+    /// Mute a monitor, or every monitor a selector finds: its state is still tracked
+    /// and shown, but nothing is sent.
     Mute {
         /// The monitor's id or name
-        #[arg(value_name = "MONITOR")]
-        monitor: MonitorRef,
+        #[arg(
+            value_name = "MONITOR",
+            required_unless_present = "selector",
+            conflicts_with = "selector"
+        )]
+        monitor: Option<MonitorRef>,
+        /// Every monitor this label selector finds instead, e.g. 'team=payments'
+        /// ('' for all)
+        #[arg(long, short = 'l', value_name = "SELECTOR")]
+        selector: Option<String>,
         /// Until this time (RFC 3339, such as 2026-12-01T08:00:00Z)
         #[arg(
             long,
@@ -221,11 +230,18 @@ pub enum MonitorCommand {
         #[arg(long)]
         until_recovery: bool,
     },
-    /// End a monitor's mute.
+    /// End a monitor's mute, or that of every monitor a selector finds.
     Unmute {
         /// The monitor's id or name
-        #[arg(value_name = "MONITOR")]
-        monitor: MonitorRef,
+        #[arg(
+            value_name = "MONITOR",
+            required_unless_present = "selector",
+            conflicts_with = "selector"
+        )]
+        monitor: Option<MonitorRef>,
+        /// Every monitor this label selector finds instead ('' for all)
+        #[arg(long, short = 'l', value_name = "SELECTOR")]
+        selector: Option<String>,
     },
     /// Give a monitor a new push token; the old one stops working at once.
     RotateToken {

@@ -248,14 +248,18 @@ pub async fn monitor(args: MonitorArgs, env: Env<'_>) -> Result<(), Failure> {
         MonitorCommand::Resume { monitor } => monitor_action(&session, &monitor, "resume").await,
         MonitorCommand::Mute {
             monitor,
+            selector,
             until,
             until_recovery,
         } => {
-            let named = session.monitor_id(&monitor).await?;
             let body = match until {
                 Some(until) => json!({ "until": until }),
                 None => json!({ "until_recovery": until_recovery }),
             };
+            let Some(monitor) = monitor else {
+                return selected_action(&session, selector, "mute", Some(&body)).await;
+            };
+            let named = session.monitor_id(&monitor).await?;
             let answer = session
                 .api
                 .send(
@@ -267,7 +271,10 @@ pub async fn monitor(args: MonitorArgs, env: Env<'_>) -> Result<(), Failure> {
                 .await?;
             session.show(&answer, monitor_fields)
         }
-        MonitorCommand::Unmute { monitor } => monitor_action(&session, &monitor, "unmute").await,
+        MonitorCommand::Unmute { monitor, selector } => match monitor {
+            Some(monitor) => monitor_action(&session, &monitor, "unmute").await,
+            None => selected_action(&session, selector, "unmute", None).await,
+        },
         MonitorCommand::RotateToken { monitor } => {
             monitor_action(&session, &monitor, "rotate-token").await
         }
@@ -285,6 +292,31 @@ pub async fn monitor(args: MonitorArgs, env: Env<'_>) -> Result<(), Failure> {
             session.done(&format!("deleted {}", named.label))
         }
     }
+}
+
+/// `action` (`mute` or `unmute`) on every monitor `selector` finds, in one request;
+/// people read how many, scripts get the answer (`{"muted": N, "monitors": [ids]}`).
+async fn selected_action(
+    session: &Session,
+    selector: Option<String>,
+    action: &str,
+    body: Option<&Value>,
+) -> Result<(), Failure> {
+    let query = [("selector", selector.unwrap_or_default())];
+    let answer = session
+        .api
+        .send(
+            Method::POST,
+            &format!("/api/monitors/{action}"),
+            &query,
+            body,
+        )
+        .await?;
+    session.show(&answer, |answer| {
+        let count = answer[format!("{action}d")].as_u64().unwrap_or(0);
+        let noun = if count == 1 { "monitor" } else { "monitors" };
+        format!("{action}d {count} {noun}\n")
+    })
 }
 
 async fn monitor_action(session: &Session, monitor: &str, action: &str) -> Result<(), Failure> {

@@ -1330,3 +1330,56 @@ async fn monitor_labels_and_severity_are_set_replaced_and_removed() {
     .await;
     both.expect(2);
 }
+
+#[tokio::test]
+async fn a_selector_mutes_and_unmutes_every_monitor_it_finds() {
+    let app = spawn_app().await;
+    for (name, team) in [
+        ("pay-a", "payments"),
+        ("pay-b", "payments"),
+        ("ship", "shipping"),
+    ] {
+        app.create_monitor_from(&json!({
+            "name": name, "timeout_seconds": 3600, "labels": {"team": team},
+        }))
+        .await;
+    }
+    let muted_names = |listed: Value| -> Vec<String> {
+        let mut names: Vec<String> = listed["monitors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|monitor| !monitor["muted"].is_null())
+            .map(|monitor| monitor["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let said = admin(
+        &app,
+        &[
+            "monitor",
+            "mute",
+            "--selector",
+            "team=payments",
+            "--until-recovery",
+        ],
+    )
+    .await;
+    assert_eq!(said.expect(0), "muted 2 monitors\n");
+    assert_eq!(
+        muted_names(admin_json(&app, &["monitor", "list"]).await),
+        ["pay-a", "pay-b"]
+    );
+    let answer = admin_json(&app, &["monitor", "unmute", "-l", "team in (payments)"]).await;
+    assert_eq!(answer["unmuted"], 2);
+    assert!(muted_names(admin_json(&app, &["monitor", "list"]).await).is_empty());
+    // A monitor and a selector at once, or neither: the command line refuses.
+    admin(&app, &["monitor", "unmute", "ship", "--selector", "team=x"])
+        .await
+        .expect(2);
+    admin(&app, &["monitor", "unmute"]).await.expect(2);
+    // A bad selector: the server's 400, exit 2.
+    let refused = admin(&app, &["monitor", "unmute", "--selector", "team in x"]).await;
+    refused.expect(2);
+}
