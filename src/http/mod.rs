@@ -17,6 +17,7 @@
 pub mod api;
 pub mod api_keys;
 pub mod auth;
+pub mod bulk;
 pub mod channels;
 pub mod error;
 pub mod history;
@@ -304,6 +305,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .merge(publications::router(state.clone()))
         .merge(api::router(state.clone()))
         .merge(mute::router(state.clone()))
+        .merge(bulk::router(state.clone()))
         .merge(channels::router(state.clone()))
         .merge(api_keys::router(state.clone()))
         .merge(settings::router(state.clone()))
