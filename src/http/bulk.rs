@@ -13,11 +13,11 @@ use crate::domain::machine::Command;
 use crate::monitor::messages::BulkChange;
 use crate::monitor::registry::MAX_BULK_MONITORS;
 
+use super::AppState;
 use super::api::{json_object, parse_channels, refuse_unknown_fields};
 use super::auth::require_access;
 use super::error::ApiError;
 use super::mute::{mute_command, selected};
-use super::AppState;
 
 const BULK_FIELDS: &[&str] = &["action", "until", "until_recovery", "channels", "dry_run"];
 
@@ -89,8 +89,11 @@ fn parse_change(
         return Err(invalid("until and until_recovery go only with action mute"));
     }
     let channels = match action {
-        "set_channels" | "add_channels" | "remove_channels" => parse_channels(fields.get("channels"))?
-            .ok_or_else(|| invalid("channels (an array of channel ids) is required with this action"))?,
+        "set_channels" | "add_channels" | "remove_channels" => {
+            parse_channels(fields.get("channels"))?.ok_or_else(|| {
+                invalid("channels (an array of channel ids) is required with this action")
+            })?
+        }
         _ if fields.get("channels").is_some_and(|value| !value.is_null()) => {
             return Err(invalid(
                 "channels goes only with set_channels, add_channels or remove_channels",

@@ -5,10 +5,10 @@
 use tokio::sync::oneshot;
 
 use crate::domain::event::Heartbeat;
-use crate::domain::machine::{Command, Monitor, Rejection};
-use crate::domain::signal::Signal;
 use crate::domain::ids::ChannelId;
 use crate::domain::machine::ConfigPatch;
+use crate::domain::machine::{Command, Monitor, Rejection};
+use crate::domain::signal::Signal;
 use crate::store::{Append, Appended, StoreError};
 
 /// A one-shot answer to whoever sent the message.

@@ -149,4 +149,3 @@ fn outcomes(prepared: Vec<(MonitorId, BulkPrepared)>) -> Vec<BulkOutcome> {
         })
         .collect()
 }
-
