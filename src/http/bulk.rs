@@ -102,11 +102,11 @@ fn parse_change(
         _ => Vec::new(),
     };
     let change = match action {
-        "pause" => BulkChange::Command(Command::Pause),
-        "resume" => BulkChange::Command(Command::Resume),
-        "mute" => BulkChange::Command(mute_command(&mute_fields, state.clock.now())?),
-        "unmute" => BulkChange::Command(Command::Unmute),
-        "delete" => BulkChange::Command(Command::Delete),
+        "pause" => BulkChange::Command(Box::new(Command::Pause)),
+        "resume" => BulkChange::Command(Box::new(Command::Resume)),
+        "mute" => BulkChange::Command(Box::new(mute_command(&mute_fields, state.clock.now())?)),
+        "unmute" => BulkChange::Command(Box::new(Command::Unmute)),
+        "delete" => BulkChange::Command(Box::new(Command::Delete)),
         "set_channels" => BulkChange::SetChannels(channels),
         "add_channels" => BulkChange::AddChannels(channels),
         "remove_channels" => BulkChange::RemoveChannels(channels),

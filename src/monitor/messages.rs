@@ -50,7 +50,7 @@ pub enum MonitorMsg {
 /// state (adding a channel keeps the others).
 #[derive(Clone, Debug)]
 pub enum BulkChange {
-    Command(Command),
+    Command(Box<Command>),
     SetChannels(Vec<ChannelId>),
     AddChannels(Vec<ChannelId>),
     RemoveChannels(Vec<ChannelId>),
@@ -70,7 +70,7 @@ impl BulkChange {
     pub fn command(&self, monitor: &Monitor) -> Command {
         let current = &monitor.config.channels;
         let channels = match self {
-            Self::Command(command) => return command.clone(),
+            Self::Command(command) => return (**command).clone(),
             Self::SetChannels(channels) => channels.clone(),
             Self::AddChannels(added) => {
                 let mut channels = current.clone();
