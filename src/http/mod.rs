@@ -422,6 +422,7 @@ const ROUTES: &[&str] = &[
     "/api/monitors/{id}/unmute",
     "/api/monitors/mute",
     "/api/monitors/unmute",
+    "/api/monitors/bulk",
     "/api/monitors/{id}/events",
     "/api/monitors/{id}/uptime",
     "/api/monitors/{id}/incidents",
