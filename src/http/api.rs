@@ -415,7 +415,7 @@ pub(super) fn parse_channels(value: Option<&Value>) -> Result<Option<Vec<Channel
 }
 
 /// Channels one monitor may alert.
-pub const MAX_CHANNELS_PER_MONITOR: usize = 64;
+pub use crate::domain::machine::MAX_CHANNELS_PER_MONITOR;
 
 pub const MAX_TAGS: usize = 32;
 pub const MAX_TAG_CHARS: usize = 64;

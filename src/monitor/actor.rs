@@ -417,6 +417,17 @@ async fn bulk(
     reply: oneshot::Sender<Result<BulkPrepared, CommandError>>,
 ) {
     let command = change.command(&state.monitor);
+    if let Command::Update(patch) = &command
+        && patch
+            .channels
+            .as_ref()
+            .is_some_and(|channels| channels.len() > machine::MAX_CHANNELS_PER_MONITOR)
+    {
+        let _ = reply.send(Err(CommandError::Rejected(
+            machine::Rejection::TooManyChannels,
+        )));
+        return;
+    }
     if let Err(rejection) = machine::check(&state.monitor, &command) {
         let _ = reply.send(Err(CommandError::Rejected(rejection)));
         return;

@@ -247,6 +247,28 @@ async fn bulk_channel_changes_and_a_bulk_delete() {
     .await;
     assert!(error.contains("channel"), "{error}");
 
+    // No monitor may end up with more than 64 channels: refused, nothing changed.
+    let mut many = Vec::new();
+    for index in 0..64 {
+        many.push(channel(&app, &format!("many-{index}")).await);
+    }
+    let error = expect_error(
+        bulk(
+            &app,
+            "selector=",
+            json!({"action": "add_channels", "channels": many}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(error.contains("at most 64"), "{error}");
+    for (id, _, even) in &monitors {
+        let shown = channels_of(&app.monitor_value(id).await);
+        let expected = if *even { both.clone() } else { Vec::new() };
+        assert_eq!(shown, expected, "{id}");
+    }
+
     // Delete by selector: the selected monitors go, their push tokens with them.
     let deleted = bulk_ok(&app, "selector=team%3Dsearch", json!({"action": "delete"})).await;
     assert_eq!(deleted["changed"], 10);
