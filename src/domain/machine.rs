@@ -227,7 +227,12 @@ pub enum Rejection {
         min_runtime_seconds: u32,
         max_runtime_seconds: u32,
     },
+    /// More than [`MAX_CHANNELS_PER_MONITOR`] channels (a bulk `add_channels`).
+    TooManyChannels,
 }
+
+/// The most channels one monitor alerts.
+pub const MAX_CHANNELS_PER_MONITOR: usize = 64;
 
 impl Rejection {
     /// The field the API names in its `422`.
@@ -237,6 +242,7 @@ impl Rejection {
             Self::TimeoutRequired => "timeout_seconds",
             Self::TimingWithSchedule { field } | Self::NeedsSchedule { field } => field,
             Self::MinRuntimeNotBelowMax { .. } => "min_runtime_seconds",
+            Self::TooManyChannels => "channels",
         }
     }
 }
@@ -255,6 +261,10 @@ impl std::fmt::Display for Rejection {
             Self::TimeoutRequired => {
                 formatter.write_str("timeout_seconds is required for a monitor without a schedule")
             }
+            Self::TooManyChannels => write!(
+                formatter,
+                "channels: at most {MAX_CHANNELS_PER_MONITOR} per monitor"
+            ),
             Self::TimingWithSchedule { field } => write!(
                 formatter,
                 "{field} cannot be set on a monitor with a schedule (set schedule to null to \

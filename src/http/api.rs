@@ -387,7 +387,7 @@ fn seconds_error(field: &str) -> ApiError {
 
 /// Channel ids as given; that they exist is checked by the registry, under the gate
 /// that keeps a channel deletion from racing the change (`Registry::delete_channel`).
-fn parse_channels(value: Option<&Value>) -> Result<Option<Vec<ChannelId>>, ApiError> {
+pub(super) fn parse_channels(value: Option<&Value>) -> Result<Option<Vec<ChannelId>>, ApiError> {
     let items = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(items)) if items.len() <= MAX_CHANNELS_PER_MONITOR => items,
@@ -415,7 +415,7 @@ fn parse_channels(value: Option<&Value>) -> Result<Option<Vec<ChannelId>>, ApiEr
 }
 
 /// Channels one monitor may alert.
-pub const MAX_CHANNELS_PER_MONITOR: usize = 64;
+pub use crate::domain::machine::MAX_CHANNELS_PER_MONITOR;
 
 pub const MAX_TAGS: usize = 32;
 pub const MAX_TAG_CHARS: usize = 64;

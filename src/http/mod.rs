@@ -17,6 +17,7 @@
 pub mod api;
 pub mod api_keys;
 pub mod auth;
+pub mod bulk;
 pub mod channels;
 pub mod error;
 pub mod history;
@@ -304,6 +305,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .merge(publications::router(state.clone()))
         .merge(api::router(state.clone()))
         .merge(mute::router(state.clone()))
+        .merge(bulk::router(state.clone()))
         .merge(channels::router(state.clone()))
         .merge(api_keys::router(state.clone()))
         .merge(settings::router(state.clone()))
@@ -420,6 +422,7 @@ const ROUTES: &[&str] = &[
     "/api/monitors/{id}/unmute",
     "/api/monitors/mute",
     "/api/monitors/unmute",
+    "/api/monitors/bulk",
     "/api/monitors/{id}/events",
     "/api/monitors/{id}/uptime",
     "/api/monitors/{id}/incidents",

@@ -117,7 +117,10 @@ async fn unmute_selected(
 }
 
 /// The monitors the query selects, as `GET /api/monitors` filters them (no page).
-async fn selected(state: &AppState, raw: Option<&str>) -> Result<Vec<Monitor>, ApiError> {
+pub(super) async fn selected(
+    state: &AppState,
+    raw: Option<&str>,
+) -> Result<Vec<Monitor>, ApiError> {
     let named = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
         .any(|(name, _)| FILTER_PARAMETERS.contains(&name.as_ref()));
     if !named {

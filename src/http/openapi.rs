@@ -94,6 +94,7 @@ async fn serve() -> Response {
         paths::unmute_monitor,
         paths::mute_selected,
         paths::unmute_selected,
+        paths::bulk_change,
         paths::monitor_events,
         paths::monitor_uptime,
         paths::monitor_incidents,
@@ -130,6 +131,7 @@ async fn serve() -> Response {
     components(schemas(
         ErrorBody, Accepted, Monitor, MonitorList, StatusCounts, Severity, MonitorFields,
         MonitorPatch, Event, MuteState, MuteFields, MutedMonitors, HeldBy,
+        BulkAction, BulkFields, BulkMonitor, BulkAnswer,
         EventList, UptimeWindow, UptimeAnswer, Incident, IncidentList, Channel, ChannelList,
         ChannelFields, WebhookFields, ChatFields, EmailFields, ChannelPatch, SendOn, HttpMethod,
         OpsgeniePriority, Priority, ChatId, TemplateFields, TelegramFields, PagerDutyFields,

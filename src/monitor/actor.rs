@@ -23,11 +23,12 @@ use crate::domain::event::{DownReason, Event, RunOutcome, Stamped};
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::{self, Command, Monitor};
 use crate::prometheus;
-use crate::store::{Append, EventStore, SnapshotWrite, StoreError};
+use crate::store::{Append, Appended, EventStore, SnapshotWrite, StoreError};
+use tokio::sync::oneshot;
 
 use super::changes::Changes;
 use super::directory::Directory;
-use super::messages::{CommandError, MonitorMsg, Reply};
+use super::messages::{BulkChange, BulkDecision, BulkPrepared, CommandError, MonitorMsg, Reply};
 
 /// At most this many appends in a row skip writing the monitor's snapshot (plain
 /// heartbeats); readers fold them back in, so this bounds the work a read, a scrape
@@ -78,6 +79,9 @@ struct ArmedTimer {
     fires_at: Timestamp,
     handle: JoinHandle<Result<(), MessagingErr<MonitorMsg>>>,
 }
+
+/// How long an actor holds for a bulk change's outcome before giving up on it.
+const BULK_HOLD: Duration = Duration::from_secs(30);
 
 /// Why a monitor actor stopped on purpose; anything else is a failure to restart from.
 pub const DELETED_REASON: &str = "deleted";
@@ -156,6 +160,7 @@ impl Actor for MonitorActor {
                 }
                 let _ = reply.send(outcome);
             }
+            MonitorMsg::Bulk(change, reply) => bulk(&myself, state, *change, reply).await,
             MonitorMsg::GetState(reply) => {
                 let _ = reply.send(state.monitor.clone());
             }
@@ -268,6 +273,27 @@ async fn persist_inline(
         rearm(myself, state);
         return Ok(());
     }
+    let (append, prepared) = prepare(state, events, settled);
+    let appended = state.context.store.append_with(append).await?;
+    adopt(myself, state, prepared, appended);
+    Ok(())
+}
+
+/// What a decided change leaves to do once its append is durable.
+struct Prepared {
+    next: Monitor,
+    deleted: bool,
+    timeout_deadline: Option<Timestamp>,
+    run_outcomes: Vec<RunOutcome>,
+    alerts: Vec<(Timestamp, Event)>,
+}
+
+/// The append that records `events` (not empty), and what to do once it is durable.
+fn prepare(
+    state: &MonitorActorState,
+    events: Vec<Stamped>,
+    settled: Option<(u64, crate::domain::ids::ChannelId)>,
+) -> (Append, Prepared) {
     let mut next = state.monitor.clone();
     let mut deleted = false;
     for stamped in &events {
@@ -309,7 +335,33 @@ async fn persist_inline(
     let mut append = Append::new(state.monitor.id, events, snapshot);
     append.owed = owed;
     append.settled = settled;
-    let appended = state.context.store.append_with(append).await?;
+    (
+        append,
+        Prepared {
+            next,
+            deleted,
+            timeout_deadline,
+            run_outcomes,
+            alerts,
+        },
+    )
+}
+
+/// Applies a prepared change whose append is durable: the new state, its deliveries,
+/// the Directory, the timer.
+fn adopt(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    prepared: Prepared,
+    appended: Appended,
+) {
+    let Prepared {
+        mut next,
+        deleted,
+        timeout_deadline,
+        run_outcomes,
+        alerts,
+    } = prepared;
     next.last_seq = appended.last_seq;
     if let Some(deadline) = timeout_deadline {
         // From the deadline to a durable `down`: how late a timeout is detected.
@@ -341,7 +393,7 @@ async fn persist_inline(
         directory.remove(state.monitor.id);
         cancel_timer(state);
         myself.stop(Some(DELETED_REASON.to_owned()));
-        return Ok(());
+        return;
     }
     if previous.token != state.monitor.token {
         directory.rotate_token(state.monitor.id, &previous.token, &state.monitor.token);
@@ -350,7 +402,68 @@ async fn persist_inline(
         directory.set_slug(state.monitor.id, state.monitor.config.slug.as_deref());
     }
     rearm(myself, state);
-    Ok(())
+}
+
+/// One monitor's part of a bulk change (`Registry::bulk`): decides `change` on the
+/// current state and answers with the append it would make, then holds (takes no
+/// other message) until the registry says whether the batch of every monitor's
+/// appends was written. Written: the new state is adopted. Abandoned: nothing
+/// changed. No word in time: the actor cannot know, so it stops and is rebuilt from
+/// the store.
+async fn bulk(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    change: BulkChange,
+    reply: oneshot::Sender<Result<BulkPrepared, CommandError>>,
+) {
+    let command = change.command(&state.monitor);
+    if let Command::Update(patch) = &command
+        && patch
+            .channels
+            .as_ref()
+            .is_some_and(|channels| channels.len() > machine::MAX_CHANNELS_PER_MONITOR)
+    {
+        let _ = reply.send(Err(CommandError::Rejected(
+            machine::Rejection::TooManyChannels,
+        )));
+        return;
+    }
+    if let Err(rejection) = machine::check(&state.monitor, &command) {
+        let _ = reply.send(Err(CommandError::Rejected(rejection)));
+        return;
+    }
+    let events = machine::decide(&state.monitor, command, state.context.clock.now());
+    let kinds: Vec<&'static str> = events.iter().filter_map(|e| e.event.kind()).collect();
+    if events.is_empty() {
+        let _ = reply.send(Ok(BulkPrepared {
+            name: state.monitor.config.name.clone(),
+            kinds,
+            append: None,
+            decision: None,
+        }));
+        return;
+    }
+    let (append, prepared) = prepare(state, events, None);
+    let (decision, decided) = oneshot::channel();
+    let answer = BulkPrepared {
+        name: state.monitor.config.name.clone(),
+        kinds,
+        append: Some(append),
+        decision: Some(decision),
+    };
+    if reply.send(Ok(answer)).is_err() {
+        // The registry is gone: the append was never handed to the writer.
+        return;
+    }
+    match tokio::time::timeout(BULK_HOLD, decided).await {
+        Ok(Ok(BulkDecision::Written(appended))) => adopt(myself, state, prepared, appended),
+        Ok(Ok(BulkDecision::Abandoned)) => {}
+        _ => {
+            tracing::error!(monitor = %state.monitor.id, "no outcome for a bulk change; rebuilding the monitor from the store");
+            cancel_timer(state);
+            myself.stop(Some("bulk change undecided".to_owned()));
+        }
+    }
 }
 
 /// Keeps one timer armed at or before the next wake-up (`Monitor::next_wakeup`: a

@@ -5,9 +5,11 @@
 use tokio::sync::oneshot;
 
 use crate::domain::event::Heartbeat;
+use crate::domain::ids::ChannelId;
+use crate::domain::machine::ConfigPatch;
 use crate::domain::machine::{Command, Monitor, Rejection};
 use crate::domain::signal::Signal;
-use crate::store::StoreError;
+use crate::store::{Append, Appended, StoreError};
 
 /// A one-shot answer to whoever sent the message.
 pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -32,8 +34,80 @@ pub enum MonitorMsg {
     /// A management command; answered with the state after it. Boxed: a
     /// configuration patch is large, and every heartbeat's message would be as large.
     Execute(Box<Command>, oneshot::Sender<Result<Monitor, CommandError>>),
+    /// A bulk change (`Registry::bulk`): decide it, answer with the append, hold
+    /// until told whether it was written.
+    Bulk(
+        Box<BulkChange>,
+        oneshot::Sender<Result<BulkPrepared, CommandError>>,
+    ),
     /// The current state, for the API and tests.
     GetState(oneshot::Sender<Monitor>),
     /// The deadline timer of the given generation fired.
     Tick(u64),
+}
+
+/// What a bulk change does to each monitor it selects; decided on each monitor's own
+/// state (adding a channel keeps the others).
+#[derive(Clone, Debug)]
+pub enum BulkChange {
+    Command(Box<Command>),
+    SetChannels(Vec<ChannelId>),
+    AddChannels(Vec<ChannelId>),
+    RemoveChannels(Vec<ChannelId>),
+}
+
+impl BulkChange {
+    /// The channels it names that must exist.
+    pub fn named_channels(&self) -> &[ChannelId] {
+        match self {
+            Self::SetChannels(channels) | Self::AddChannels(channels) => channels,
+            Self::Command(_) | Self::RemoveChannels(_) => &[],
+        }
+    }
+
+    /// The command it is for `monitor`; a change of channels that changes nothing is
+    /// no command at all (`Update` with an empty patch decides nothing).
+    pub fn command(&self, monitor: &Monitor) -> Command {
+        let current = &monitor.config.channels;
+        let channels = match self {
+            Self::Command(command) => return (**command).clone(),
+            Self::SetChannels(channels) => channels.clone(),
+            Self::AddChannels(added) => {
+                let mut channels = current.clone();
+                for channel in added {
+                    if !channels.contains(channel) {
+                        channels.push(*channel);
+                    }
+                }
+                channels
+            }
+            Self::RemoveChannels(removed) => current
+                .iter()
+                .filter(|channel| !removed.contains(channel))
+                .copied()
+                .collect(),
+        };
+        let mut patch = ConfigPatch::default();
+        if &channels != current {
+            patch.channels = Some(channels);
+        }
+        Command::Update(patch)
+    }
+}
+
+/// A monitor's answer to a bulk change: its name, the kinds of the events it would
+/// record, and (when it records any) its append and where to say what became of it.
+pub struct BulkPrepared {
+    pub name: String,
+    pub kinds: Vec<&'static str>,
+    pub append: Option<Append>,
+    pub decision: Option<oneshot::Sender<BulkDecision>>,
+}
+
+/// What became of a monitor's part of a bulk change.
+pub enum BulkDecision {
+    /// Durable: adopt the new state.
+    Written(Appended),
+    /// Not written (a dry run, another monitor refused, the write failed).
+    Abandoned,
 }

@@ -34,7 +34,10 @@ use super::changes::Changes;
 use super::directory::{Directory, MonitorHandle, TokenKey};
 use super::messages::{CommandError, MonitorMsg};
 
+mod bulk;
 mod spawn;
+
+pub use bulk::{BulkOutcome, MAX_BULK_MONITORS};
 
 pub use spawn::new_push_token;
 

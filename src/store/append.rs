@@ -137,6 +137,8 @@ pub(super) struct Settlement {
 
 pub(super) enum WriteRequest {
     Append(Box<PendingAppend>),
+    /// Several monitors' appends written in one batch, all or none (a bulk change).
+    Appends(Vec<PendingAppend>),
     Channel(ChannelWrite),
     /// Settle an outbox entry whose monitor is gone.
     Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),

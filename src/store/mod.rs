@@ -364,6 +364,35 @@ impl EventStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Writes several monitors' appends in one write batch (one commit, one
+    /// `fdatasync`): all of them durable, or none. Answers each in order.
+    pub async fn append_all(
+        &self,
+        appends: Vec<Append>,
+    ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+        let mut answers = Vec::with_capacity(appends.len());
+        let pending = appends
+            .into_iter()
+            .map(|append| {
+                let (reply, answer) = oneshot::channel();
+                answers.push(answer);
+                PendingAppend {
+                    append,
+                    reply: AppendReply::Applied(reply),
+                    enqueued: Instant::now(),
+                }
+            })
+            .collect();
+        self.writer
+            .send(WriteRequest::Appends(pending))
+            .map_err(|_| StoreError::Closed)?;
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for answer in answers {
+            outcomes.push(answer.await.map_err(|_| StoreError::Closed).and_then(|x| x));
+        }
+        Ok(outcomes)
+    }
+
     /// Queues a plain heartbeat that its actor has already applied; `reply` hears when
     /// it is durable. The actor goes on with its next message meanwhile: this is what
     /// lets one monitor's actor keep up with many pushers. If the append is not

@@ -187,6 +187,12 @@ impl Writer {
                 self.quarantine_until_reopened(&append);
                 append.reply.send(refused(), Vec::new());
             }
+            WriteRequest::Appends(appends) => {
+                for append in appends {
+                    self.quarantine_until_reopened(&append);
+                    append.reply.send(refused(), Vec::new());
+                }
+            }
             WriteRequest::Channel(write) => {
                 let _ = write.reply.send(refused());
             }

@@ -441,6 +441,102 @@ async fn a_pipelined_heartbeat_the_writer_refuses_gets_its_monitor_rebuilt() {
     close(opened, store).await;
 }
 
+/// A pause of each monitor, as the bulk route prepares it (`actor::bulk`).
+fn paused(monitor: &Monitor, now: Timestamp) -> (Append, Monitor) {
+    let events = decide(monitor, Command::Pause, now);
+    let mut next = monitor.clone();
+    for stamped in &events {
+        apply(&mut next, 0, stamped.at, &stamped.event);
+    }
+    (
+        Append::new(
+            monitor.id,
+            events,
+            SnapshotWrite::Write(Box::new(next.clone())),
+        ),
+        next,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_of_appends_is_one_batch_all_written_or_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut monitors = Vec::new();
+    for index in 0..30 {
+        monitors.push(create(&store, &format!("m{index}"), at(0)).await);
+    }
+    let (bulk, busy) = monitors.split_at(20);
+    // Other monitors append meanwhile, each on its own.
+    let mut tasks = Vec::new();
+    for monitor in busy {
+        let (store, mut monitor) = (store.clone(), monitor.clone());
+        tasks.push(tokio::spawn(async move {
+            for index in 0..50 {
+                run(
+                    &store,
+                    &mut monitor,
+                    beat(PushStatus::Up, &format!("{index}")),
+                    at(index),
+                )
+                .await;
+            }
+        }));
+    }
+
+    // One monitor of the bulk is being rebuilt: the whole bulk is refused, none of it
+    // written.
+    store.shared.quarantine().report(bulk[7].id, None);
+    let appends = bulk
+        .iter()
+        .map(|monitor| paused(monitor, at(1)).0)
+        .collect();
+    let refused = store.append_all(appends).await.expect("queued");
+    assert_eq!(refused.len(), 20);
+    assert!(
+        refused
+            .iter()
+            .all(|outcome| matches!(outcome, Err(StoreError::Unavailable(_))))
+    );
+    for monitor in bulk {
+        let history = store.history(monitor.id, 10, None).await.expect("reads");
+        assert_eq!(history.len(), 1, "only the creation: {history:?}");
+    }
+    store.start_rebuild(bulk[7].id).await.expect("barrier");
+    store.lift_quarantine(bulk[7].id);
+
+    // Accepted: every monitor's event, numbered one after the other (one request,
+    // one batch: no other append between them), all durable.
+    let (appends, states): (Vec<Append>, Vec<Monitor>) =
+        bulk.iter().map(|monitor| paused(monitor, at(2))).unzip();
+    let written = store.append_all(appends).await.expect("queued");
+    let seqs: Vec<u64> = written
+        .into_iter()
+        .map(|outcome| outcome.expect("written").last_seq)
+        .collect();
+    for pair in seqs.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "{seqs:?}");
+    }
+    for task in tasks {
+        task.await.expect("task completes");
+    }
+    close(opened, store).await;
+
+    let reopened = EventStore::open(dir.path()).expect("reopens");
+    let store = reopened.store.clone();
+    let replayed = store.replay_all().expect("replays");
+    for (monitor, (state, seq)) in bulk.iter().zip(states.into_iter().zip(seqs)) {
+        let mut state = state;
+        state.last_seq = seq;
+        assert_eq!(replayed.get(&monitor.id), Some(&state));
+        let history = store.history(monitor.id, 10, None).await.expect("reads");
+        assert_eq!(history[0].seq, seq);
+        assert_eq!(history[0].event, Event::Paused);
+    }
+    close(reopened, store).await;
+}
+
 /// The promise of this module's documentation (and ARCHITECTURE.md's): no file outside
 /// `src/store/` uses fjall, and no file but `src/store/codec.rs` uses bincode.
 /// Comments and literals may name them.

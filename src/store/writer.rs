@@ -111,6 +111,27 @@ impl Writer {
             while let Some(request) = next.take() {
                 match request {
                     WriteRequest::Append(append) => pending.push(Pending::Append(append)),
+                    WriteRequest::Appends(appends) => {
+                        // All in this batch, or none: refused whole if one of its
+                        // monitors is being rebuilt.
+                        let quarantine = self.shared.quarantine();
+                        let held = appends
+                            .iter()
+                            .any(|append| quarantine.holds(append.append.monitor));
+                        drop(quarantine);
+                        for append in appends {
+                            if held {
+                                append.reply.send(
+                                    Err(StoreError::Unavailable(
+                                        "a monitor is being rebuilt from the store".to_owned(),
+                                    )),
+                                    Vec::new(),
+                                );
+                            } else {
+                                pending.push(Pending::Append(Box::new(append)));
+                            }
+                        }
+                    }
                     WriteRequest::Channel(write) => pending.push(Pending::Channel(write)),
                     WriteRequest::Settle(settlement, reply) => {
                         pending.push(Pending::Settle(settlement, reply));

@@ -7,6 +7,7 @@ mod alertmanager;
 mod alerts;
 mod api;
 mod browser;
+mod bulk;
 mod channels;
 mod cli;
 mod contract;

@@ -513,3 +513,65 @@ pub struct MutedMonitors {
     #[schema(value_type = Vec<uuid::Uuid>)]
     pub monitors: Vec<String>,
 }
+
+/// What a bulk change does to each monitor it selects.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkAction {
+    Pause,
+    Resume,
+    Mute,
+    Unmute,
+    SetChannels,
+    AddChannels,
+    RemoveChannels,
+    Delete,
+}
+
+/// The body of a bulk change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkFields {
+    pub action: BulkAction,
+    /// `mute` only: when the mute ends (in the future, at most a year ahead).
+    #[serde(default)]
+    #[schema(format = DateTime, nullable = false)]
+    pub until: Option<String>,
+    /// `mute` only: `true` mutes until the next recovery.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub until_recovery: Option<bool>,
+    /// `set_channels`, `add_channels`, `remove_channels` only (and required there):
+    /// ids of channels; those set or added must exist.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 64, nullable = false)]
+    pub channels: Option<Vec<String>>,
+    /// `true`: decide and list what would change, and write nothing.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub dry_run: Option<bool>,
+}
+
+/// One selected monitor in a bulk change's answer.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkMonitor {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: String,
+    pub name: String,
+    /// The kinds of the events recorded (in a dry run: that would be); empty when the
+    /// change changes nothing for this monitor.
+    pub events: Vec<String>,
+}
+
+/// What a bulk change did (or, in a dry run, would do).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkAnswer {
+    pub dry_run: bool,
+    /// The monitors the query selected.
+    pub matched: u32,
+    /// Those the change records events for.
+    pub changed: u32,
+    pub monitors: Vec<BulkMonitor>,
+}

@@ -349,6 +349,33 @@ fn unmute_monitor() {}
 )]
 fn mute_selected() {}
 
+/// Change every monitor a query selects, atomically
+///
+/// Pause, resume, mute, unmute, set, add or remove channels, or delete every monitor
+/// the filters of `GET /api/monitors` select (one at least; `selector=` selects all),
+/// as one atomic write: all of the events, or none. At most 10,000 monitors (`422`
+/// beyond). `dry_run: true` lists what would change and writes nothing.
+#[utoipa::path(
+    post, path = "/api/monitors/bulk", tag = "monitors",
+    security(("bearer" = ["write"])),
+    params(
+        ("selector" = Option<String>, Query, max_length = 512,
+            description = "A label selector, as `GET /api/monitors` takes it; may repeat"),
+        ("status" = Option<String>, Query, max_length = 64,
+            description = "States, separated by commas; may repeat: any of them"),
+        ("q" = Option<String>, Query, max_length = 128,
+            description = "Text the name contains, whatever its case"),
+        ("tag" = Option<String>, Query, max_length = 128,
+            description = "A tag the monitor has; may repeat: all of them"),
+    ),
+    request_body = BulkFields,
+    responses(
+        (status = 200, description = "What changed (or would)", body = BulkAnswer),
+        (status = 400, description = "No filter, or a malformed one", body = ErrorBody),
+    )
+)]
+fn bulk_change() {}
+
 /// Unmute every muted monitor a query selects
 #[utoipa::path(
     post, path = "/api/monitors/unmute", tag = "monitors",

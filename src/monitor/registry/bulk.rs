@@ -1,0 +1,151 @@
+//! Bulk changes (`POST /api/monitors/bulk`): one change to many monitors, recorded as
+//! one write batch (one commit, one `fdatasync`), all of it or none.
+//!
+//! Each selected monitor's actor decides the change on its own state and answers with
+//! the append it would make, then holds; the registry hands every append to the writer
+//! as one request, which the writer commits in one batch; then it tells each actor
+//! whether to adopt its new state. Nothing is seen before it is durable: an actor
+//! applies its change only once told the batch is written.
+
+use tokio::sync::oneshot;
+
+use crate::domain::ids::MonitorId;
+use crate::store::{Append, StoreError};
+
+use super::super::messages::{BulkChange, BulkDecision, BulkPrepared, MonitorMsg};
+use super::{Registry, RegistryError};
+
+/// The most monitors one bulk change may select.
+pub const MAX_BULK_MONITORS: usize = 10_000;
+
+/// One selected monitor in a bulk change's answer.
+#[derive(Debug)]
+pub struct BulkOutcome {
+    pub id: MonitorId,
+    pub name: String,
+    /// The kinds of the events recorded (or, in a dry run, that would be).
+    pub kinds: Vec<&'static str>,
+}
+
+impl Registry {
+    /// Applies `change` to each of `ids` (those deleted meanwhile are left out) as one
+    /// atomic write; a dry run decides only, and writes nothing. Runs to its end in a
+    /// task of its own, so a caller that goes away cannot leave actors undecided.
+    pub async fn bulk(
+        &self,
+        ids: Vec<MonitorId>,
+        change: BulkChange,
+        dry_run: bool,
+    ) -> Result<Vec<BulkOutcome>, RegistryError> {
+        let registry = self.clone();
+        tokio::spawn(async move { registry.bulk_inline(ids, change, dry_run).await })
+            .await
+            .map_err(|_| RegistryError::Unavailable)?
+    }
+
+    async fn bulk_inline(
+        &self,
+        ids: Vec<MonitorId>,
+        change: BulkChange,
+        dry_run: bool,
+    ) -> Result<Vec<BulkOutcome>, RegistryError> {
+        let _gate = self.channels_checked(change.named_channels()).await?;
+        let mut asked = Vec::with_capacity(ids.len());
+        let mut failure = None;
+        for id in ids {
+            let Some(actor) = self.directory.by_id(id) else {
+                continue;
+            };
+            let (reply, answer) = oneshot::channel();
+            if actor
+                .cast(MonitorMsg::Bulk(Box::new(change.clone()), reply))
+                .is_err()
+            {
+                // The actors asked so far are still answered (abandoned) below.
+                failure = Some(self.gone_or_restarting(id));
+                break;
+            }
+            asked.push((id, answer));
+        }
+        let mut prepared: Vec<(MonitorId, BulkPrepared)> = Vec::with_capacity(asked.len());
+        for (id, answer) in asked {
+            // Every answer is awaited, so that each holding actor hears an outcome.
+            match answer.await {
+                Ok(Ok(answer)) => prepared.push((id, answer)),
+                Ok(Err(error)) => {
+                    failure.get_or_insert(RegistryError::from(error));
+                }
+                Err(_) => match self.gone_or_restarting(id) {
+                    RegistryError::NotFound => {}
+                    error => {
+                        failure.get_or_insert(error);
+                    }
+                },
+            }
+        }
+        if let Some(error) = failure {
+            abandon(&mut prepared);
+            return Err(error);
+        }
+        if dry_run {
+            abandon(&mut prepared);
+            return Ok(outcomes(prepared));
+        }
+        let appends: Vec<Append> = prepared
+            .iter_mut()
+            .filter_map(|(_, answer)| answer.append.take())
+            .collect();
+        if appends.is_empty() {
+            return Ok(outcomes(prepared));
+        }
+        let written = match self.store.append_all(appends).await {
+            Ok(written) => written,
+            Err(error) => {
+                // Never queued: nothing was written.
+                abandon(&mut prepared);
+                return Err(error.into());
+            }
+        };
+        let mut written = written.into_iter();
+        let mut failed: Option<StoreError> = None;
+        for (_, answer) in &mut prepared {
+            let Some(decision) = answer.decision.take() else {
+                continue;
+            };
+            let decided = match written.next() {
+                Some(Ok(appended)) => BulkDecision::Written(appended),
+                Some(Err(error)) => {
+                    failed.get_or_insert(error);
+                    BulkDecision::Abandoned
+                }
+                None => BulkDecision::Abandoned,
+            };
+            let _ = decision.send(decided);
+        }
+        match failed {
+            Some(error) => Err(error.into()),
+            None => Ok(outcomes(prepared)),
+        }
+    }
+}
+
+/// Tells every holding actor that nothing was written.
+fn abandon(prepared: &mut [(MonitorId, BulkPrepared)]) {
+    for (_, answer) in prepared {
+        answer.append = None;
+        if let Some(decision) = answer.decision.take() {
+            let _ = decision.send(BulkDecision::Abandoned);
+        }
+    }
+}
+
+fn outcomes(prepared: Vec<(MonitorId, BulkPrepared)>) -> Vec<BulkOutcome> {
+    prepared
+        .into_iter()
+        .map(|(id, answer)| BulkOutcome {
+            id,
+            name: answer.name,
+            kinds: answer.kinds,
+        })
+        .collect()
+}
