@@ -192,6 +192,9 @@ pub enum MonitorCommand {
     Create(MonitorCreateArgs),
     /// Change a monitor's name, timeout, interval, channels or tags.
     Update(MonitorUpdateArgs),
+    /// Change every monitor a label selector finds at once, all or none; prints what
+    /// changed (or, with --dry-run, what would).
+    Bulk(MonitorBulkArgs),
     /// Pause a monitor: it neither goes down nor alerts until resumed.
     Pause {
         /// The monitor's id or name
@@ -272,6 +275,58 @@ pub struct MonitorListArgs {
     /// A tag the monitor has; repeat for all of several
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+}
+
+/// What `pushmon monitor bulk` does to each monitor it finds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BulkAction {
+    Pause,
+    Resume,
+    Mute,
+    Unmute,
+    SetChannels,
+    AddChannels,
+    RemoveChannels,
+    Delete,
+}
+
+impl BulkAction {
+    /// The API's name of the action.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Mute => "mute",
+            Self::Unmute => "unmute",
+            Self::SetChannels => "set_channels",
+            Self::AddChannels => "add_channels",
+            Self::RemoveChannels => "remove_channels",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// Flags of `pushmon monitor bulk`.
+#[derive(Debug, Args)]
+pub struct MonitorBulkArgs {
+    /// What to do to each monitor found
+    #[arg(value_name = "ACTION")]
+    pub action: BulkAction,
+    /// The label selector that finds the monitors, e.g. 'team=payments' ('' for all)
+    #[arg(long, short = 'l', value_name = "SELECTOR")]
+    pub selector: String,
+    /// For the channel actions: a channel by id or name; repeat for several
+    #[arg(long = "channel", value_name = "CHANNEL")]
+    pub channels: Vec<String>,
+    /// For mute: until this time (RFC 3339)
+    #[arg(long, value_name = "TIME", conflicts_with = "until_recovery")]
+    pub until: Option<String>,
+    /// For mute: until each monitor's next recovery
+    #[arg(long)]
+    pub until_recovery: bool,
+    /// Show what would change, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Flags of `pushmon monitor create`.

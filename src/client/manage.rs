@@ -244,6 +244,35 @@ pub async fn monitor(args: MonitorArgs, env: Env<'_>) -> Result<(), Failure> {
                 .await?;
             session.show(&answer, monitor_fields)
         }
+        MonitorCommand::Bulk(bulk) => {
+            let mut body = Map::new();
+            body.insert("action".into(), json!(bulk.action.as_str()));
+            if !bulk.channels.is_empty() {
+                body.insert(
+                    "channels".into(),
+                    json!(session.channel_ids(&bulk.channels).await?),
+                );
+            }
+            if let Some(until) = &bulk.until {
+                body.insert("until".into(), json!(until));
+            }
+            if bulk.until_recovery {
+                body.insert("until_recovery".into(), json!(true));
+            }
+            if bulk.dry_run {
+                body.insert("dry_run".into(), json!(true));
+            }
+            let answer = session
+                .api
+                .send(
+                    Method::POST,
+                    "/api/monitors/bulk",
+                    &[("selector", bulk.selector)],
+                    Some(&Value::Object(body)),
+                )
+                .await?;
+            session.show(&answer, bulk_summary)
+        }
         MonitorCommand::Pause { monitor } => monitor_action(&session, &monitor, "pause").await,
         MonitorCommand::Resume { monitor } => monitor_action(&session, &monitor, "resume").await,
         MonitorCommand::Mute {
@@ -292,6 +321,35 @@ pub async fn monitor(args: MonitorArgs, env: Env<'_>) -> Result<(), Failure> {
             session.done(&format!("deleted {}", named.label))
         }
     }
+}
+
+/// A bulk answer for people: how many were found and changed, then each changed
+/// monitor with the events it got.
+fn bulk_summary(answer: &Value) -> String {
+    let verb = if answer["dry_run"] == true {
+        "would change"
+    } else {
+        "changed"
+    };
+    let mut text = format!(
+        "found {}, {verb} {}\n",
+        answer["matched"].as_u64().unwrap_or(0),
+        answer["changed"].as_u64().unwrap_or(0)
+    );
+    for monitor in items(answer, "monitors") {
+        let events: Vec<&str> = monitor["events"]
+            .as_array()
+            .map(|events| events.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !events.is_empty() {
+            text.push_str(&format!(
+                "{}  {}\n",
+                monitor["name"].as_str().unwrap_or(""),
+                events.join(", ")
+            ));
+        }
+    }
+    text
 }
 
 /// `action` (`mute` or `unmute`) on every monitor `selector` finds, in one request;

@@ -1383,3 +1383,68 @@ async fn a_selector_mutes_and_unmutes_every_monitor_it_finds() {
     let refused = admin(&app, &["monitor", "unmute", "--selector", "team in x"]).await;
     refused.expect(2);
 }
+
+#[tokio::test]
+async fn bulk_changes_every_selected_monitor_and_a_dry_run_none() {
+    let app = spawn_app().await;
+    for (name, team) in [
+        ("pay-a", "payments"),
+        ("pay-b", "payments"),
+        ("ship", "shipping"),
+    ] {
+        app.create_monitor_from(&json!({
+            "name": name, "timeout_seconds": 3600, "labels": {"team": team},
+        }))
+        .await;
+    }
+    let paused = |listed: Value| -> Vec<String> {
+        let mut names: Vec<String> = listed["monitors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|monitor| monitor["status"] == "paused")
+            .map(|monitor| monitor["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let dry = admin(
+        &app,
+        &[
+            "monitor",
+            "bulk",
+            "pause",
+            "-l",
+            "team=payments",
+            "--dry-run",
+        ],
+    )
+    .await;
+    let text = dry.expect(0);
+    assert!(text.starts_with("found 2, would change 2\n"), "{text}");
+    assert!(paused(admin_json(&app, &["monitor", "list"]).await).is_empty());
+    let done = admin_json(&app, &["monitor", "bulk", "pause", "-l", "team=payments"]).await;
+    assert_eq!(
+        (done["matched"].as_u64(), done["changed"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        paused(admin_json(&app, &["monitor", "list"]).await),
+        ["pay-a", "pay-b"]
+    );
+    let deleted = admin(
+        &app,
+        &["monitor", "bulk", "delete", "--selector", "team=shipping"],
+    )
+    .await;
+    assert!(deleted.expect(0).starts_with("found 1, changed 1\n"));
+    let left = admin_json(&app, &["monitor", "list"]).await;
+    assert_eq!(left["monitors"].as_array().map(Vec::len), Some(2));
+    // A channel action without channels: the server's 422, exit 2.
+    admin(
+        &app,
+        &["monitor", "bulk", "add-channels", "-l", "team=payments"],
+    )
+    .await
+    .expect(2);
+}
