@@ -59,7 +59,8 @@ async fn deliveries(api: &Api, id: &str) -> Vec<Value> {
     found
 }
 
-async fn wait_for_deliveries(api: &Api, id: &str, count: usize) -> Vec<Value> {
+/// The `delivery` events of a monitor, oldest first, once there are `count`.
+pub(crate) async fn wait_for_deliveries(api: &Api, id: &str, count: usize) -> Vec<Value> {
     let deadline = Instant::now() + WAIT;
     loop {
         let found = deliveries(api, id).await;

@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
+use crate::alerts::wait_for_deliveries;
 use crate::receiver::{Received, Receiver};
 use crate::support::{Api, TestApp, expect_error, expect_json, fast_alert_retries, spawn_app_with};
 
@@ -64,39 +65,6 @@ async fn down_then_up(
     receiver.wait_for_delivered(after_down, WAIT).await;
     app.push_ok(&monitor.push_token, &[("value", "7")]).await;
     monitor.id
-}
-
-/// The `delivery` events of a monitor, oldest first, once there are `count`.
-async fn wait_for_deliveries(api: &Api, id: &str, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let response = api
-            .api(
-                Method::GET,
-                &format!("/api/monitors/{id}/events?limit=1000"),
-            )
-            .send()
-            .await
-            .expect("events");
-        let body = expect_json(response, StatusCode::OK).await;
-        let mut found: Vec<Value> = body["events"]
-            .as_array()
-            .expect("events")
-            .iter()
-            .filter(|event| event["kind"] == "delivery")
-            .cloned()
-            .collect();
-        found.reverse();
-        if found.len() >= count {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {count} deliveries recorded: {found:?}",
-            found.len()
-        );
-        sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn header<'a>(request: &'a Received, name: &str) -> &'a str {
