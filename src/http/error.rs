@@ -28,6 +28,9 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("request body is larger than 64 KiB")]
     TooLarge,
+    /// A request over another bound than the body's 64 KiB (a bulk push's).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("rate limit exceeded; retry later")]
     RateLimited { retry_after: Duration },
     /// Over the per-source-address limit on pushes with an unknown token.
@@ -51,7 +54,7 @@ impl ApiError {
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge | Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } | Self::SourceRateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }

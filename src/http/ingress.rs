@@ -44,7 +44,7 @@ use super::{signal_params, source};
 
 mod parse;
 
-pub(crate) use parse::{Push, parse_push};
+pub(crate) use parse::{Push, bulk_item, parse_push};
 
 /// The answer to an accepted push: a constant, so answering allocates nothing.
 const OK_BODY: &str = r#"{"ok":true}"#;
@@ -335,13 +335,23 @@ const DRAIN_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads a push body of at most [`MAX_BODY_BYTES`]; an empty one (the usual push) is
 /// not polled at all.
-async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    read_body_within(body, MAX_BODY_BYTES, || ApiError::TooLarge).await
+}
+
+/// Reads a body of at most `limit` bytes (at most [`DRAIN_BYTES`]); a longer one is
+/// `too_large()`.
+pub(super) async fn read_body_within(
+    mut body: Body,
+    limit: usize,
+    too_large: impl Fn() -> ApiError,
+) -> Result<Bytes, ApiError> {
     let hint = body.size_hint();
     if hint.exact() == Some(0) {
         return Ok(Bytes::new());
     }
     if hint.lower() > DRAIN_BYTES {
-        return Err(ApiError::TooLarge);
+        return Err(too_large());
     }
     let mut buffer = BytesMut::new();
     let mut seen = 0u64;
@@ -355,14 +365,14 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
             continue;
         };
         seen += data.len() as u64;
-        if seen <= MAX_BODY_BYTES as u64 {
+        if seen <= limit as u64 {
             buffer.extend_from_slice(&data);
         } else if seen > DRAIN_BYTES {
-            return Err(ApiError::TooLarge);
+            return Err(too_large());
         }
     }
-    if seen > MAX_BODY_BYTES as u64 {
-        return Err(ApiError::TooLarge);
+    if seen > limit as u64 {
+        return Err(too_large());
     }
     Ok(buffer.freeze())
 }

@@ -21,6 +21,7 @@ pub mod bulk;
 pub mod channels;
 pub mod error;
 pub mod history;
+pub mod ingest;
 pub mod ingress;
 pub mod monitor_fields;
 pub mod monitor_query;
@@ -300,6 +301,7 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     Router::new()
         .merge(ingress::router())
+        .merge(ingest::router())
         .merge(pages)
         .merge(history::router(state.clone()))
         .merge(publications::router(state.clone()))
@@ -413,6 +415,7 @@ const ROUTES: &[&str] = &[
     "/ping/{token}",
     "/ping/{token}/{action}",
     "/ping/{ping_key}/{slug}/{action}",
+    "/api/push",
     "/api/monitors",
     "/api/monitors/{id}",
     "/api/monitors/{id}/rotate-token",

@@ -35,6 +35,7 @@ use super::directory::{Directory, MonitorHandle, TokenKey};
 use super::messages::{CommandError, MonitorMsg};
 
 mod bulk;
+mod ingest;
 mod spawn;
 
 pub use bulk::{BulkOutcome, MAX_BULK_MONITORS};
@@ -97,6 +98,10 @@ pub struct Registry {
     claimed_tokens: Claims<TokenKey>,
     /// Slugs being given to monitors (created or changed) and not yet in the Directory.
     claimed_slugs: Claims<String>,
+    /// Held while the parts of a bulk change or a bulk ingestion are cast, so that
+    /// any two of them reach every actor's mailbox in the same order: an actor that
+    /// holds for its batch's write then never waits on a batch that waits on it.
+    cast_order: Arc<std::sync::Mutex<()>>,
     clock: Clock,
 }
 
@@ -216,6 +221,7 @@ impl Registry {
                 channel_gate: Arc::new(tokio::sync::RwLock::new(())),
                 claimed_tokens: Arc::default(),
                 claimed_slugs: Arc::default(),
+                cast_order: Arc::default(),
                 clock,
             },
             handle,

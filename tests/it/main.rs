@@ -22,6 +22,7 @@ mod export;
 mod health;
 mod hostile;
 mod import_graph;
+mod ingest;
 mod jobs;
 mod keys;
 mod killloop;
