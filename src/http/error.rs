@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::monitor::RegistryError;
 use crate::store::StoreError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("unknown push token")]
     UnknownToken,
@@ -21,6 +21,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A push to a monitor that takes signed pushes only, unsigned or badly signed.
+    #[error("{0}")]
+    Unsigned(&'static str),
     /// A known caller asking for more than its scope allows.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -52,7 +55,7 @@ impl ApiError {
             Self::UnknownToken | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::Unsigned(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TooLarge | Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } | Self::SourceRateLimited { .. } => {

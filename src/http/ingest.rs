@@ -30,8 +30,8 @@ use crate::monitor::{MonitorHandle, RegistryError};
 use crate::prometheus;
 
 use super::error::ApiError;
-use super::ingress::{bulk_item, read_body_within};
-use super::{AppState, source};
+use super::ingress::{bulk_item, read_body_within, reject_reason};
+use super::{AppState, access, source};
 
 /// The most items one request may carry.
 pub const MAX_BATCH_ITEMS: usize = 1000;
@@ -89,18 +89,6 @@ async fn bulk_push(
     }
 }
 
-/// The reason a refused push is counted under (`pushmon_heartbeats_rejected_total`).
-fn reject_reason(error: &ApiError) -> &'static str {
-    match error {
-        ApiError::UnknownToken => "unknown_token",
-        ApiError::RateLimited { .. } => "rate_limited",
-        ApiError::SourceRateLimited { .. } => "ip_rate_limited",
-        ApiError::TooLarge | ApiError::PayloadTooLarge(_) => "too_large",
-        ApiError::Unavailable(_) | ApiError::Internal(_) => "unavailable",
-        _ => "bad_request",
-    }
-}
-
 async fn accept(
     state: &AppState,
     peer: Option<IpAddr>,
@@ -137,6 +125,19 @@ async fn accept(
     let mut parts_by_monitor: HashMap<MonitorId, (MonitorHandle, Vec<Heartbeat>)> = HashMap::new();
     let mut order: Vec<MonitorId> = Vec::new();
     let directory = state.registry.directory();
+    // What signed and restricted monitors check (`access.rs`): the request as a whole
+    // is signed, with the secret of each signed monitor it has items for.
+    let request = access::PushRequest {
+        source,
+        method: &parts.method,
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map_or(parts.uri.path(), |target| target.as_str()),
+        headers: &parts.headers,
+        body: &body,
+    };
+    let mut access_checked: HashMap<MonitorId, Result<(), ApiError>> = HashMap::new();
     for raw in raw_items {
         let checked = raw.and_then(bulk_item);
         let (token, heartbeat) = match checked {
@@ -167,6 +168,24 @@ async fn accept(
             items.push(Item::Refused(None, error));
             continue;
         };
+        if let Some(rules) = directory.access_of(monitor.id) {
+            // A monitor's rules are checked once per request: its second item must
+            // not be refused as a replay of the signature its first one used.
+            let checked = access_checked.entry(monitor.id).or_insert_with(|| {
+                access::check(
+                    &rules,
+                    monitor.id,
+                    &request,
+                    &state.replay,
+                    state.signature_window,
+                    state.clock.now(),
+                )
+            });
+            if let Err(error) = checked {
+                items.push(Item::Refused(Some(monitor.id), error.clone()));
+                continue;
+            }
+        }
         if let Err(not_until) = state.limiter.check_key(&monitor.id) {
             let retry_after = not_until.wait_time_from(DefaultClock::default().now());
             items.push(Item::Refused(

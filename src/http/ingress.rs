@@ -40,7 +40,7 @@ use crate::prometheus;
 use super::error::ApiError;
 use super::ping::{self, Target};
 use super::{AppState, MAX_BODY_BYTES, PUSH_ROUTE};
-use super::{signal_params, source};
+use super::{access, signal_params, source};
 
 mod parse;
 
@@ -186,17 +186,23 @@ async fn respond(
                 .into_response()
         }
         Err(error) => {
-            let reason = match error {
-                ApiError::UnknownToken => "unknown_token",
-                ApiError::RateLimited { .. } => "rate_limited",
-                ApiError::SourceRateLimited { .. } => "ip_rate_limited",
-                ApiError::TooLarge => "too_large",
-                ApiError::Unavailable(_) | ApiError::Internal(_) => "unavailable",
-                _ => "bad_request",
-            };
-            hot.rejected(reason).increment(1);
+            hot.rejected(reject_reason(&error)).increment(1);
             error.into_response()
         }
+    }
+}
+
+/// The reason a refused push is counted under (`pushmon_heartbeats_rejected_total`).
+pub(super) fn reject_reason(error: &ApiError) -> &'static str {
+    match error {
+        ApiError::UnknownToken => "unknown_token",
+        ApiError::RateLimited { .. } => "rate_limited",
+        ApiError::SourceRateLimited { .. } => "ip_rate_limited",
+        ApiError::TooLarge | ApiError::PayloadTooLarge(_) => "too_large",
+        ApiError::Forbidden(_) => "source_refused",
+        ApiError::Unsigned(_) => "bad_signature",
+        ApiError::Unavailable(_) | ApiError::Internal(_) => "unavailable",
+        _ => "bad_request",
     }
 }
 
@@ -224,7 +230,7 @@ async fn accept(
     state.require_started()?;
     let body = read_body(body).await?;
     let push = match asks {
-        Asks::Push => parse_push(parts.uri.query(), &parts.headers, body)?,
+        Asks::Push => parse_push(parts.uri.query(), &parts.headers, body.clone())?,
         Asks::Ping(action) => Push::Signal(ping::signal(
             action?,
             parts.uri.query(),
@@ -256,6 +262,27 @@ async fn accept(
             return Err(error);
         }
     };
+    if let Some(rules) = state.registry.directory().access_of(monitor.id) {
+        let request = access::PushRequest {
+            source: peer
+                .map(|peer| source::source_address(peer, &parts.headers, &state.trusted_proxies)),
+            method: &parts.method,
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map_or(parts.uri.path(), |target| target.as_str()),
+            headers: &parts.headers,
+            body: &body,
+        };
+        access::check(
+            &rules,
+            monitor.id,
+            &request,
+            &state.replay,
+            state.signature_window,
+            state.clock.now(),
+        )?;
+    }
     if let Err(not_until) = state.limiter.check_key(&monitor.id) {
         return Err(ApiError::RateLimited {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),

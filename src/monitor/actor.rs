@@ -27,7 +27,7 @@ use crate::store::{Append, Appended, EventStore, SnapshotWrite, StagedAppend, St
 use tokio::sync::oneshot;
 
 use super::changes::Changes;
-use super::directory::Directory;
+use super::directory::{Directory, PushAccess};
 use super::messages::{
     BulkChange, BulkDecision, BulkPrepared, CommandError, IngestPart, MonitorMsg, Reply,
 };
@@ -485,6 +485,10 @@ fn adopt(
     }
     if previous.config.slug != state.monitor.config.slug {
         directory.set_slug(state.monitor.id, state.monitor.config.slug.as_deref());
+    }
+    let access = PushAccess::of(&state.monitor.config);
+    if PushAccess::of(&previous.config) != access {
+        directory.set_access(state.monitor.id, access);
     }
     rearm(myself, state);
 }

@@ -31,7 +31,7 @@ use crate::store::{EventStore, StoreError};
 
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
 use super::changes::Changes;
-use super::directory::{Directory, MonitorHandle, TokenKey};
+use super::directory::{Directory, MonitorHandle, PushAccess, TokenKey};
 use super::messages::{CommandError, MonitorMsg};
 
 mod bulk;
