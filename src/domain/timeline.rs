@@ -80,7 +80,8 @@ impl Uptime {
         match status {
             Status::Up => self.up_ms += ms,
             Status::Down => self.down_ms += ms,
-            Status::Pending => self.pending_ms += ms,
+            // Unknown: a verdict the guard held, not judged either way.
+            Status::Pending | Status::Unknown => self.pending_ms += ms,
             Status::Paused => self.paused_ms += ms,
         }
     }
@@ -373,11 +374,13 @@ mod tests {
             status: PushStatus::Up,
             msg: None,
             value: Some(4.5),
+            instance: None,
         });
         let down = Event::HeartbeatReceived(Heartbeat {
             status: PushStatus::Down,
             msg: None,
             value: None,
+            instance: None,
         });
         let cases = [
             (

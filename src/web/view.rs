@@ -101,7 +101,7 @@ pub fn uptime_class(uptime: &Uptime) -> &'static str {
 pub fn status_rank(status: Status) -> u8 {
     match status {
         Status::Down => 0,
-        Status::Pending => 1,
+        Status::Pending | Status::Unknown => 1,
         Status::Up => 2,
         Status::Paused => 3,
     }
@@ -114,6 +114,7 @@ pub fn status_label(status: Status) -> &'static str {
         Status::Pending => "Pending",
         Status::Up => "Up",
         Status::Paused => "Paused",
+        Status::Unknown => "Unknown",
     }
 }
 
@@ -161,6 +162,10 @@ pub fn down_reason(reason: Option<DownReason>, monitor: &Monitor) -> String {
             duration(u64::from(monitor.config.timeout_seconds) * 1000)
         ),
         Some(DownReason::Manual) => "a heartbeat reported status=down".to_owned(),
+        Some(DownReason::Instances) => match monitor.config.min_instances {
+            Some(minimum) => format!("fewer than {minimum} instances reported in time"),
+            None => "too few instances reported in time".to_owned(),
+        },
         Some(DownReason::ExitStatus) => {
             match monitor.last_run.as_ref().and_then(|run| run.exit_status) {
                 Some(status) => format!("its job exited with status {status}"),
@@ -205,7 +210,8 @@ impl Counts {
             counts.total += 1;
             match monitor.status {
                 Status::Down => counts.down += 1,
-                Status::Pending => counts.pending += 1,
+                // Unknown: neither up nor down yet, as pending.
+                Status::Pending | Status::Unknown => counts.pending += 1,
                 Status::Up => counts.up += 1,
                 Status::Paused => counts.paused += 1,
             }

@@ -101,7 +101,8 @@ impl Decision {
     /// A success at `at` of a monitor that was `was` before it.
     fn success(&mut self, at: Timestamp, was: Status) {
         match was {
-            Status::Pending => self.push(at, Event::WentUp),
+            // Unknown: the guard held a missed deadline that did not happen after all.
+            Status::Pending | Status::Unknown => self.push(at, Event::WentUp),
             Status::Down => {
                 let count = self.state.consecutive_successes.saturating_add(1);
                 if count >= self.state.config.recovery_threshold {
@@ -197,6 +198,7 @@ impl Decision {
                 status,
                 msg: signal.msg,
                 value: signal.value,
+                instance: signal.instance,
             }),
         );
         if says_more {

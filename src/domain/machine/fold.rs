@@ -141,6 +141,17 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
         // Nothing to fold: while muted, a change of state counts as told (the
         // delivery is what the mute holds, `alert::owed_deliveries`).
         Event::AlertMuted(_) => {}
+        Event::VerdictHeld { .. } => set_status(monitor, Status::Unknown, at),
+        Event::AlertHeld { notice, parent } => {
+            monitor.held_alert = Some(HeldAlert {
+                notice: *notice,
+                parent: *parent,
+                since: at,
+            });
+        }
+        Event::InstanceForgotten { instance } => {
+            monitor.instances.retain(|seen| seen.name != *instance);
+        }
     }
 }
 

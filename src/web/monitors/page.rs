@@ -318,6 +318,9 @@ fn state_view(
         Status::Paused => {
             "Paused: no timeout, no alerts; heartbeats are still recorded.".to_owned()
         }
+        Status::Unknown => "Unknown: its deadline passed while arrivals from every monitor \
+                            had collapsed; held, not alerted, until they come back."
+            .to_owned(),
     };
     let uptimes = DEFAULT_WINDOWS
         .iter()
