@@ -134,7 +134,7 @@ pub fn verify(
         .ok_or(ApiError::Unsigned(
             "X-Pushmon-Signature must be sha256= and 64 hex digits",
         ))?;
-    let now_seconds = now.as_millis().div_euclid(1000) as i64;
+    let now_seconds = now.as_millis().div_euclid(1000);
     let window_seconds = window.as_secs() as i64;
     if timestamp.abs_diff(now_seconds) > window_seconds.unsigned_abs() {
         return Err(ApiError::Unsigned(
@@ -175,7 +175,7 @@ impl ReplayGuard {
         window: Duration,
         now: Timestamp,
     ) -> Result<(), ApiError> {
-        let now_seconds = now.as_millis().div_euclid(1000) as i64;
+        let now_seconds = now.as_millis().div_euclid(1000);
         let expires = timestamp.saturating_add(window.as_secs() as i64);
         let mut seen = self
             .seen
@@ -204,7 +204,7 @@ impl ReplayGuard {
 
     /// Forgets signatures whose window is over, and monitors left with none.
     pub fn forget_expired(&self, now: Timestamp) {
-        let now_seconds = now.as_millis().div_euclid(1000) as i64;
+        let now_seconds = now.as_millis().div_euclid(1000);
         let mut seen = self
             .seen
             .lock()

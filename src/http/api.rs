@@ -302,6 +302,8 @@ const MONITOR_FIELDS: &[&str] = &[
     "slug",
     "labels",
     "severity",
+    "allowed_sources",
+    "signing_secret",
 ];
 
 /// The fields of a `POST`: a monitor's, and a push token brought from another tool.
@@ -323,6 +325,8 @@ const CREATE_FIELDS: &[&str] = &[
     "slug",
     "labels",
     "severity",
+    "allowed_sources",
+    "signing_secret",
     "push_token",
 ];
 

@@ -71,8 +71,16 @@ impl std::fmt::Debug for PushAccess {
 impl PushAccess {
     /// The rules a configuration sets; `None` if it sets none.
     pub fn of(config: &crate::domain::event::MonitorConfig) -> Option<Self> {
-        let _ = config;
-        None
+        if config.allowed_sources.is_empty() && config.signing_secret.is_none() {
+            return None;
+        }
+        Some(Self {
+            allowed_sources: config.allowed_sources.clone().into_boxed_slice(),
+            signing_secret: config
+                .signing_secret
+                .as_ref()
+                .map(|secret| secret.as_bytes().into()),
+        })
     }
 }
 

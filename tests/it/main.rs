@@ -39,6 +39,7 @@ mod replay;
 mod restart;
 mod running;
 mod services;
+mod signed;
 mod smtp;
 mod storage;
 mod support;

@@ -2,6 +2,7 @@
 //! text as a run's output) and checking them: `docs/push.md`.
 
 use super::*;
+use crate::domain::event::{InstanceName, MAX_INSTANCE_BYTES};
 
 /// What a push asks: a plain heartbeat (the hot path), or a job's signal (`kind`,
 /// `exit` or `rid` given).
@@ -268,20 +269,21 @@ pub(crate) fn bulk_item(item: Value) -> Result<(String, Heartbeat), ApiError> {
 }
 
 /// `heartbeat` with the instance it names, validated.
-fn with_instance(heartbeat: Heartbeat, instance: Option<String>) -> Result<Heartbeat, ApiError> {
+fn with_instance(
+    mut heartbeat: Heartbeat,
+    instance: Option<String>,
+) -> Result<Heartbeat, ApiError> {
     let Some(instance) = instance else {
         return Ok(heartbeat);
     };
-    let valid = (1..=64).contains(&instance.len())
-        && instance
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || b"._:-".contains(&byte));
-    if !valid {
-        return Err(ApiError::BadRequest(format!(
-            "instance must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-', not {:?}",
+    let name = InstanceName::parse(&instance).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "instance must be 1 to {MAX_INSTANCE_BYTES} characters of A-Z, a-z, 0-9, '.', \
+             '_', ':' and '-', not {:?}",
             truncate_for_error(&instance)
-        )));
-    }
+        ))
+    })?;
+    heartbeat.instance = Some(name);
     Ok(heartbeat)
 }
 
