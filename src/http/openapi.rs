@@ -82,6 +82,7 @@ async fn serve() -> Response {
     paths(
         paths::push_get,
         paths::push_post,
+        paths::push_bulk,
         paths::list_monitors,
         paths::create_monitor,
         paths::get_monitor,
@@ -138,7 +139,7 @@ async fn serve() -> Response {
         OpsgenieFields, NtfyFields, GotifyFields, PushoverFields, MatrixFields, TemplateKind,
         TelegramKind, PagerDutyKind, OpsgenieKind, NtfyKind, GotifyKind, PushoverKind, MatrixKind, Badge, BadgeList, BadgeFields, StatusPage,
         StatusPageList, StatusPageFields, StatusPagePatch, ApiKey, ApiKeyList, NewApiKey,
-        ApiKeyFields, PushBody, PushForm, ShieldsBadge, Health, Settings,
+        ApiKeyFields, PushBody, PushForm, BulkItem, BulkPushAnswer, BulkItemResult, ShieldsBadge, Health, Settings,
     )),
     modifiers(&CommonAnswers),
     tags(
