@@ -702,6 +702,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_bulk_item_is_a_heartbeat_with_its_token_and_instance() {
+        let (token, heartbeat) = bulk_item(serde_json::json!({
+            "token": "Xb3kq9T0vYh2LwQm7RzA1g", "status": "down", "msg": "m",
+            "value": "2.5", "instance": "node-3.eu:a_b", "unknown": 1,
+        }))
+        .expect("valid");
+        assert_eq!(token, "Xb3kq9T0vYh2LwQm7RzA1g");
+        assert_eq!(heartbeat.status, PushStatus::Down);
+        assert_eq!(heartbeat.value, Some(2.5));
+        assert_eq!(
+            heartbeat.instance.as_ref().map(|name| name.as_str()),
+            Some("node-3.eu:a_b")
+        );
+        let plain = bulk_item(serde_json::json!({"token": "t"})).expect("valid");
+        assert_eq!(plain.1.instance, None);
+        for bad in [
+            serde_json::json!({"token": "t", "instance": ""}),
+            serde_json::json!({"token": "t", "instance": "a/b"}),
+            serde_json::json!({"token": "t", "instance": 7}),
+            serde_json::json!({"token": "t", "exit": 0}),
+            serde_json::json!({"token": 5}),
+            serde_json::json!([]),
+        ] {
+            let error = bulk_item(bad.clone()).expect_err("refused");
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
     mod fuzz {
         use super::*;
         use proptest::prelude::*;

@@ -288,6 +288,8 @@ const CONFIG_FIELDS: &[&str] = &[
     "maintenance",
     "labels",
     "severity",
+    "allowed_sources",
+    "signed",
 ];
 
 /// Each event kind with the fields it always has besides `seq`, `at` and `kind`

@@ -279,6 +279,8 @@ pub struct StatusCounts {
     pub up: u64,
     pub down: u64,
     pub paused: u64,
+    /// Verdicts held by the self-protection guard (stored format 7).
+    pub unknown: u64,
 }
 
 /// How urgent a monitor's alerts are (Alertmanager's `severity` label).
