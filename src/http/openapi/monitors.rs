@@ -26,6 +26,8 @@ pub enum MonitorStatus {
     Up,
     Down,
     Paused,
+    /// A missed deadline the guard holds (`docs/states.md`).
+    Unknown,
 }
 
 /// The Monitor object (`docs/api.md`, "The Monitor object").
@@ -279,7 +281,6 @@ pub struct StatusCounts {
     pub up: u64,
     pub down: u64,
     pub paused: u64,
-    /// Verdicts held by the self-protection guard (stored format 7).
     pub unknown: u64,
 }
 
