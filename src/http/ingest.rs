@@ -139,14 +139,7 @@ async fn accept(
     };
     let mut access_checked: HashMap<MonitorId, Result<(), ApiError>> = HashMap::new();
     for raw in raw_items {
-        let checked = raw.and_then(bulk_item);
-        let (token, heartbeat) = match checked {
-            Ok(item) => item,
-            Err(error) => {
-                items.push(Item::Refused(None, error));
-                continue;
-            }
-        };
+        // A blocked source's pushes are refused before anything else is looked at.
         if let Some(retry_after) = blocked {
             items.push(Item::Refused(
                 None,
@@ -154,6 +147,13 @@ async fn accept(
             ));
             continue;
         }
+        let (token, heartbeat) = match raw.and_then(bulk_item) {
+            Ok(item) => item,
+            Err(error) => {
+                items.push(Item::Refused(None, error));
+                continue;
+            }
+        };
         let Some(monitor) = directory.by_token_text(&token) else {
             let error = match limited_source {
                 Some((limit, key)) => match limit.count_unknown(key) {
