@@ -163,7 +163,8 @@ impl Actor for MonitorActor {
                 let _ = reply.send(outcome);
             }
             MonitorMsg::Bulk(change, reply) => bulk(&myself, state, *change, reply).await,
-            MonitorMsg::Ingest(part) => ingest(&myself, state, *part).await,
+            // Boxed, as `persist` is: an idle actor's task holds only the pointer.
+            MonitorMsg::Ingest(part) => Box::pin(ingest(&myself, state, *part)).await,
             MonitorMsg::GetState(reply) => {
                 let _ = reply.send(state.monitor.clone());
             }
