@@ -477,9 +477,7 @@ fn fleet_and_hold_fields(fields: &mut Map<String, Value>, monitor: &Monitor, now
         })
         .collect();
     fields.insert("instances".to_owned(), Value::Array(instances));
-    let reporting = monitor
-        .is_fleet()
-        .then(|| monitor.instances_reporting(now));
+    let reporting = monitor.is_fleet().then(|| monitor.instances_reporting(now));
     fields.insert("instances_reporting".to_owned(), json!(reporting));
     let missing: Vec<&str> = monitor
         .missing_instances(now)

@@ -131,8 +131,12 @@ impl Actor for MonitorActor {
             MonitorMsg::Heartbeat(heartbeat, reply) => {
                 let now = state.context.clock.now();
                 let parents = parents_of(state);
-                let events =
-                    machine::decide_with(&state.monitor, Command::Heartbeat(heartbeat), now, &parents);
+                let events = machine::decide_with(
+                    &state.monitor,
+                    Command::Heartbeat(heartbeat),
+                    now,
+                    &parents,
+                );
                 if let Some((events, reply)) = pipeline(&myself, state, events, reply) {
                     // Not a plain heartbeat: it is answered once durable and applied.
                     let outcome = persist(&myself, state, events, None).await;
@@ -493,7 +497,10 @@ fn parents_of(state: &MonitorActorState) -> machine::Parents {
     if state.monitor.config.parents.is_empty() {
         return machine::Parents::default();
     }
-    state.context.directory.parents(&state.monitor.config.parents)
+    state
+        .context
+        .directory
+        .parents(&state.monitor.config.parents)
 }
 
 /// Tells the monitors that name `parent` as a parent that it changed state.

@@ -348,7 +348,11 @@ impl Registry {
 
     /// Whether monitor `id` (`None`: one being created) may have `parents`: at most
     /// `MAX_PARENTS`, each an existing monitor, not itself, none depending on it.
-    fn check_parents(&self, id: Option<MonitorId>, parents: &[MonitorId]) -> Result<(), RegistryError> {
+    fn check_parents(
+        &self,
+        id: Option<MonitorId>,
+        parents: &[MonitorId],
+    ) -> Result<(), RegistryError> {
         if parents.len() > machine::MAX_PARENTS {
             return Err(RegistryError::BadParents(format!(
                 "at most {} per monitor",
@@ -362,7 +366,9 @@ impl Registry {
                 ));
             }
             if self.directory.by_id(*parent).is_none() {
-                return Err(RegistryError::BadParents(format!("unknown monitor id {parent}")));
+                return Err(RegistryError::BadParents(format!(
+                    "unknown monitor id {parent}"
+                )));
             }
             if let Some(id) = id
                 && self.directory.depends_on(*parent, id)
