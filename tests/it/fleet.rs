@@ -269,6 +269,21 @@ async fn bad_instance_names_and_fleet_settings_are_refused() {
     assert_eq!(app.get_monitor(&fleet.id).await.status, Status::Up);
     let shown = app.monitor_value(&fleet.id).await;
     assert_eq!(shown["instances_reporting"], 3);
+    // The metrics: the count per fleet, and one series per instance.
+    let metrics = app.metrics().await;
+    let series = |prefix: &str| -> Vec<String> {
+        metrics
+            .lines()
+            .filter(|line| line.starts_with(prefix) && line.contains(&fleet.id))
+            .map(str::to_owned)
+            .collect()
+    };
+    let reporting = series("pushmon_monitor_instances_reporting{");
+    assert_eq!(reporting.len(), 1, "{metrics}");
+    assert!(reporting[0].ends_with(" 3"), "{reporting:?}");
+    let seen = series("pushmon_instance_last_seen_timestamp_seconds{");
+    assert_eq!(seen.len(), 3, "{metrics}");
+    assert!(seen[0].contains("instance=\"web-1.eu:8080_a\""), "{seen:?}");
     // Settings that make no sense for a fleet.
     for (body, field) in [
         (
@@ -313,5 +328,12 @@ async fn bad_instance_names_and_fleet_settings_are_refused() {
     assert_eq!(
         app.monitor_value(&plain.id).await["instances_reporting"],
         Value::Null
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        !metrics
+            .lines()
+            .any(|line| line.contains(&plain.id) && line.contains("instance")),
+        "no instance series for an ordinary monitor"
     );
 }
