@@ -130,7 +130,8 @@ async fn serve() -> Response {
     ),
     components(schemas(
         ErrorBody, Accepted, Monitor, MonitorList, StatusCounts, Severity, MonitorFields,
-        MonitorPatch, Event, MuteState, MuteFields, MutedMonitors, HeldBy,
+        MonitorPatch, Event, MuteState, MuteFields, MutedMonitors, HeldBy, InstanceState,
+        HeldAlertState,
         BulkAction, BulkFields, BulkMonitor, BulkAnswer,
         EventList, UptimeWindow, UptimeAnswer, Incident, IncidentList, Channel, ChannelList,
         ChannelFields, WebhookFields, ChatFields, EmailFields, ChannelPatch, SendOn, HttpMethod,
