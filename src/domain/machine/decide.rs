@@ -273,6 +273,9 @@ impl<'a> Decision<'a> {
     /// A heartbeat from a new instance of a full fleet: the instance silent the
     /// longest is forgotten first.
     fn forget_evicted(&mut self, heartbeat: &Heartbeat, now: Timestamp) {
+        if !self.state.is_fleet() {
+            return;
+        }
         if let Some(instance) =
             fold::instance_of(heartbeat).and_then(|instance| self.state.evicted_by(&instance))
         {
@@ -381,8 +384,9 @@ pub fn decide_with(
                 && monitor.release_due().is_none()
                 && monitor.held_release_at(parents).is_none()
                 && monitor.mute_expired_at(now).is_none()
-                && fold::instance_of(&heartbeat)
-                    .is_none_or(|instance| monitor.evicted_by(&instance).is_none()) =>
+                && !(monitor.is_fleet()
+                    && fold::instance_of(&heartbeat)
+                        .is_some_and(|instance| monitor.evicted_by(&instance).is_some())) =>
         {
             vec![stamp(Event::HeartbeatReceived(heartbeat))]
         }
