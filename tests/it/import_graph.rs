@@ -731,6 +731,8 @@ const DOMAIN_MAY_USE: &[&str] = &[
     "croner",
     "chrono",
     "chrono_tz",
+    // IP ranges as data (a monitor's allowed sources).
+    "ipnet",
 ];
 
 /// The `[dependencies]` of Cargo.toml, as Rust names them (`-` becomes `_`).

@@ -26,6 +26,8 @@ pub enum MonitorStatus {
     Up,
     Down,
     Paused,
+    /// A missed deadline the guard holds (`docs/states.md`).
+    Unknown,
 }
 
 /// The Monitor object (`docs/api.md`, "The Monitor object").
@@ -332,6 +334,7 @@ pub struct StatusCounts {
     pub up: u64,
     pub down: u64,
     pub paused: u64,
+    pub unknown: u64,
 }
 
 /// How urgent a monitor's alerts are (Alertmanager's `severity` label).

@@ -230,7 +230,7 @@ fn rotate_ping_key() {}
             `k notin (a,b)`, `k`, `!k`, joined by commas (all must hold); may repeat"),
         ("status" = Option<String>, Query,
             description = "States, separated by commas (`pending`, `up`, `down`, \
-            `paused`); may repeat: any of them"),
+            `paused`, `unknown`); may repeat: any of them"),
         ("q" = Option<String>, Query,
             description = "Text the name contains, whatever its case"),
         ("tag" = Option<String>, Query,
