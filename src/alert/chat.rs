@@ -264,7 +264,7 @@ mod tests {
         alert.missing_instances = ["web-2", "web-3"].map(str::to_owned).into();
         let shown = text(Message::Alert(&alert), discord_escape, "<link>", 3000);
         assert!(
-            shown.contains("\nMissing instances: web\\-2, web\\-3\n"),
+            shown.contains("\nMissing instances: web\\-2\\, web\\-3\n"),
             "{shown}"
         );
         assert!(!shown.contains("Severity"), "{shown}");
