@@ -16,6 +16,11 @@ pub const HEARTBEATS_TOTAL: &str = "pushmon_heartbeats_total";
 pub const HEARTBEATS_REJECTED_TOTAL: &str = "pushmon_heartbeats_rejected_total";
 pub const MONITORS: &str = "pushmon_monitors";
 pub const MONITORS_MUTED: &str = "pushmon_monitors_muted";
+/// Per fleet monitor (a per-monitor family): its instances reporting now.
+pub const MONITOR_INSTANCES_REPORTING: &str = "pushmon_monitor_instances_reporting";
+/// Per fleet instance (`instance` label, at most `http::ops::MAX_INSTANCE_SERIES`
+/// series): when it last reported.
+pub const INSTANCE_LAST_SEEN: &str = "pushmon_instance_last_seen_timestamp_seconds";
 pub const ALERTS_TOTAL: &str = "pushmon_alerts_total";
 pub const DIGESTS_TOTAL: &str = "pushmon_alert_digests_total";
 pub const DIGEST_ALERTS_TOTAL: &str = "pushmon_alert_digest_alerts_total";

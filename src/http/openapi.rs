@@ -130,7 +130,8 @@ async fn serve() -> Response {
     ),
     components(schemas(
         ErrorBody, Accepted, Monitor, MonitorList, StatusCounts, Severity, MonitorFields,
-        MonitorPatch, Event, MuteState, MuteFields, MutedMonitors, HeldBy,
+        MonitorPatch, Event, MuteState, MuteFields, MutedMonitors, HeldBy, InstanceState,
+        HeldAlertState,
         BulkAction, BulkFields, BulkMonitor, BulkAnswer,
         EventList, UptimeWindow, UptimeAnswer, Incident, IncidentList, Channel, ChannelList,
         ChannelFields, WebhookFields, ChatFields, EmailFields, ChannelPatch, SendOn, HttpMethod,
@@ -287,6 +288,10 @@ const CONFIG_FIELDS: &[&str] = &[
     "maintenance",
     "labels",
     "severity",
+    "min_instances",
+    "instance_retention_seconds",
+    "parents",
+    "dependency_grace_seconds",
 ];
 
 /// Each event kind with the fields it always has besides `seq`, `at` and `kind`
@@ -295,7 +300,7 @@ const EVENT_KINDS: &[(&str, &[&str], &[&str])] = &[
     ("created", CONFIG_FIELDS, &[]),
     ("updated", CONFIG_FIELDS, &[]),
     ("token_rotated", &[], &[]),
-    ("heartbeat", &["status", "msg", "value"], &[]),
+    ("heartbeat", &["status", "msg", "value", "instance"], &[]),
     ("down", &["reason"], &["reason"]),
     ("up", &["reason"], &["reason"]),
     ("paused", &[], &[]),
@@ -331,6 +336,12 @@ const EVENT_KINDS: &[(&str, &[&str], &[&str])] = &[
     ("alert_released", &["alert", "reason"], &["reason"]),
     ("muted", &["until", "until_recovery"], &[]),
     ("unmuted", &["reason"], &["reason"]),
+    (
+        "alert_held",
+        &["alert", "reason", "held_by", "parent"],
+        &["reason"],
+    ),
+    ("instance_forgotten", &["instance"], &["instance"]),
 ];
 
 /// The Event schema as one closed object per kind (`oneOf`), each with exactly the

@@ -103,6 +103,9 @@ impl Actor for MonitorActor {
             generation: 0,
             unsnapshotted: 0,
         };
+        let directory = &state.context.directory;
+        directory.publish_state(&state.monitor);
+        directory.set_parents(state.monitor.id, &[], &state.monitor.config.parents);
         if args.arm_timer {
             rearm(&myself, &mut state);
         }
@@ -127,7 +130,13 @@ impl Actor for MonitorActor {
         match message {
             MonitorMsg::Heartbeat(heartbeat, reply) => {
                 let now = state.context.clock.now();
-                let events = machine::decide(&state.monitor, Command::Heartbeat(heartbeat), now);
+                let parents = parents_of(state);
+                let events = machine::decide_with(
+                    &state.monitor,
+                    Command::Heartbeat(heartbeat),
+                    now,
+                    &parents,
+                );
                 if let Some((events, reply)) = pipeline(&myself, state, events, reply) {
                     // Not a plain heartbeat: it is answered once durable and applied.
                     let outcome = persist(&myself, state, events, None).await;
@@ -136,7 +145,9 @@ impl Actor for MonitorActor {
             }
             MonitorMsg::Signal(signal, reply) => {
                 let now = state.context.clock.now();
-                let events = machine::decide(&state.monitor, Command::Signal(signal), now);
+                let parents = parents_of(state);
+                let events =
+                    machine::decide_with(&state.monitor, Command::Signal(signal), now, &parents);
                 // A success that says no more than a heartbeat is one.
                 if let Some((events, reply)) = pipeline(&myself, state, events, reply) {
                     // Not a plain heartbeat: it is answered once durable and applied.
@@ -173,6 +184,7 @@ impl Actor for MonitorActor {
                 }
             }
             MonitorMsg::Tick(_) => {}
+            MonitorMsg::ParentChanged => rearm(&myself, state),
         }
         Ok(())
     }
@@ -189,7 +201,8 @@ fn execute<'a>(
         Command::RecordDelivery(outcome) => Some((outcome.alert_seq, outcome.channel)),
         _ => None,
     };
-    let events = machine::decide(&state.monitor, command, state.context.clock.now());
+    let parents = parents_of(state);
+    let events = machine::decide_with(&state.monitor, command, state.context.clock.now(), &parents);
     persist(myself, state, events, settled)
 }
 
@@ -391,9 +404,21 @@ fn adopt(
     let directory = &state.context.directory;
     if deleted {
         directory.remove(state.monitor.id);
+        directory.set_parents(state.monitor.id, &previous.config.parents, &[]);
+        tell_children(directory, state.monitor.id);
         cancel_timer(state);
         myself.stop(Some(DELETED_REASON.to_owned()));
         return;
+    }
+    if previous.config.parents != state.monitor.config.parents {
+        directory.set_parents(
+            state.monitor.id,
+            &previous.config.parents,
+            &state.monitor.config.parents,
+        );
+    }
+    if directory.publish_state(&state.monitor) {
+        tell_children(directory, state.monitor.id);
     }
     if previous.token != state.monitor.token {
         directory.rotate_token(state.monitor.id, &previous.token, &state.monitor.token);
@@ -432,7 +457,8 @@ async fn bulk(
         let _ = reply.send(Err(CommandError::Rejected(rejection)));
         return;
     }
-    let events = machine::decide(&state.monitor, command, state.context.clock.now());
+    let parents = parents_of(state);
+    let events = machine::decide_with(&state.monitor, command, state.context.clock.now(), &parents);
     let kinds: Vec<&'static str> = events.iter().filter_map(|e| e.event.kind()).collect();
     if events.is_empty() {
         let _ = reply.send(Ok(BulkPrepared {
@@ -466,13 +492,35 @@ async fn bulk(
     }
 }
 
+/// What the Directory knows of the monitor's parents.
+fn parents_of(state: &MonitorActorState) -> machine::Parents {
+    if state.monitor.config.parents.is_empty() {
+        return machine::Parents::default();
+    }
+    state
+        .context
+        .directory
+        .parents(&state.monitor.config.parents)
+}
+
+/// Tells the monitors that name `parent` as a parent that it changed state.
+fn tell_children(directory: &Directory, parent: crate::domain::ids::MonitorId) {
+    for child in directory.children_of(parent) {
+        if let Some(actor) = directory.by_id(child) {
+            // A child that is gone or restarting reads its parents when it starts.
+            let _ = actor.cast(MonitorMsg::ParentChanged);
+        }
+    }
+}
+
 /// Keeps one timer armed at or before the next wake-up (`Monitor::next_wakeup`: a
 /// deadline, a run's max runtime, a reminder, the end of a maintenance window). A
 /// timer that fires before a wake-up that has since moved later is simply re-armed
 /// then: a heartbeat does not touch the timer at all.
 fn rearm(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState) {
     let now = state.context.clock.now();
-    let Some(deadline) = state.monitor.next_wakeup(now) else {
+    let parents = parents_of(state);
+    let Some(deadline) = state.monitor.next_wakeup_with(now, &parents) else {
         cancel_timer(state);
         return;
     };

@@ -24,7 +24,7 @@ use crate::alert::{Channels, Dispatcher};
 use crate::clock::Clock;
 use crate::domain::event::{DeliveryOutcome, Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
-use crate::domain::machine::{self, Command, Monitor, Rejection};
+use crate::domain::machine::{self, Command, ConfigPatch, Monitor, Rejection};
 use crate::domain::signal::Signal;
 use crate::prometheus;
 use crate::store::{EventStore, StoreError};
@@ -68,6 +68,9 @@ pub enum RegistryError {
     /// A slug is already another monitor's (or being given to one).
     #[error("slug is already used by another monitor")]
     SlugTaken,
+    /// `parents` names no monitor, the monitor itself, or one that depends on it.
+    #[error("parents: {0}")]
+    BadParents(String),
 }
 
 impl From<CommandError> for RegistryError {
@@ -97,6 +100,9 @@ pub struct Registry {
     claimed_tokens: Claims<TokenKey>,
     /// Slugs being given to monitors (created or changed) and not yet in the Directory.
     claimed_slugs: Claims<String>,
+    /// Held while a change of a monitor's parents is checked and made durable, so two
+    /// changes cannot close a cycle between them.
+    dependency_gate: Arc<tokio::sync::Mutex<()>>,
     clock: Clock,
 }
 
@@ -214,6 +220,7 @@ impl Registry {
                 channels,
                 changes,
                 channel_gate: Arc::new(tokio::sync::RwLock::new(())),
+                dependency_gate: Arc::new(tokio::sync::Mutex::new(())),
                 claimed_tokens: Arc::default(),
                 claimed_slugs: Arc::default(),
                 clock,
@@ -262,6 +269,7 @@ impl Registry {
         token: Option<PushToken>,
     ) -> Result<Monitor, RegistryError> {
         machine::check_config(&config).map_err(RegistryError::Rejected)?;
+        self.check_parents(None, &config.parents)?;
         let _claim = match &token {
             Some(token) => Some(self.claim(token)?),
             None => None,
@@ -338,6 +346,41 @@ impl Registry {
             .map_err(|_| self.gone_or_restarting(monitor.id))??)
     }
 
+    /// Whether monitor `id` (`None`: one being created) may have `parents`: at most
+    /// `MAX_PARENTS`, each an existing monitor, not itself, none depending on it.
+    fn check_parents(
+        &self,
+        id: Option<MonitorId>,
+        parents: &[MonitorId],
+    ) -> Result<(), RegistryError> {
+        if parents.len() > machine::MAX_PARENTS {
+            return Err(RegistryError::BadParents(format!(
+                "at most {} per monitor",
+                machine::MAX_PARENTS
+            )));
+        }
+        for parent in parents {
+            if Some(*parent) == id {
+                return Err(RegistryError::BadParents(
+                    "a monitor cannot depend on itself".to_owned(),
+                ));
+            }
+            if self.directory.by_id(*parent).is_none() {
+                return Err(RegistryError::BadParents(format!(
+                    "unknown monitor id {parent}"
+                )));
+            }
+            if let Some(id) = id
+                && self.directory.depends_on(*parent, id)
+            {
+                return Err(RegistryError::BadParents(format!(
+                    "{parent} depends on this monitor already: that would be a cycle"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Why a monitor's actor could not be reached: deleted meanwhile, or restarting.
     fn gone_or_restarting(&self, id: MonitorId) -> RegistryError {
         if self.directory.by_id(id).is_none() {
@@ -409,6 +452,17 @@ impl Registry {
         };
         let _slug = self.claim_slug(Some(id), slug)?;
         let _gate = self.channels_checked(named).await?;
+        let _dependencies = match &command {
+            Command::Update(ConfigPatch {
+                parents: Some(parents),
+                ..
+            }) => {
+                let gate = self.dependency_gate.lock().await;
+                self.check_parents(Some(id), parents)?;
+                Some(gate)
+            }
+            _ => None,
+        };
         let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
         let _pending = PendingGuard::new(&self.pending);
         let (reply, answer) = oneshot::channel();

@@ -29,7 +29,7 @@ fn keys(value: &Value) -> BTreeSet<&str> {
         .collect()
 }
 
-const MONITOR_KEYS: [&str; 36] = [
+const MONITOR_KEYS: [&str; 44] = [
     "id",
     "name",
     "status",
@@ -69,6 +69,15 @@ const MONITOR_KEYS: [&str; 36] = [
     // Labels (`docs/api.md`, "Labels").
     "labels",
     "severity",
+    // Fleets and dependencies (`docs/states.md`, "Fleets", "Dependencies").
+    "min_instances",
+    "instance_retention_seconds",
+    "parents",
+    "dependency_grace_seconds",
+    "instances",
+    "instances_reporting",
+    "missing_instances",
+    "held_alert",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,7 +297,7 @@ async fn event_shapes_are_exact() {
         .expect("a heartbeat event");
     assert_eq!(
         keys(heartbeat),
-        BTreeSet::from(["seq", "at", "kind", "status", "msg", "value"])
+        BTreeSet::from(["seq", "at", "kind", "status", "msg", "value", "instance"])
     );
     assert_eq!(heartbeat["status"], "down");
     assert_eq!(heartbeat["msg"], "boom");
@@ -774,6 +783,8 @@ async fn created_and_updated_events_show_the_whole_configuration() {
             "max_runtime_seconds": null, "min_runtime_seconds": null,
             "failure_threshold": 1, "recovery_threshold": 1, "realert_every_seconds": null,
             "maintenance": [], "slug": null, "labels": {}, "severity": "critical",
+            "min_instances": null, "instance_retention_seconds": null, "parents": [],
+            "dependency_grace_seconds": null,
         })
     };
     assert_eq!(

@@ -282,3 +282,57 @@ async fn tokens_come_from_the_environment_and_bad_tokens_are_refused() {
     let (status, _) = server.sigterm().await;
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn fleets_and_parents_by_key_are_declared_and_a_cycle_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let file = dir.path().join("monitors.yaml");
+    // The child comes before its parent: parents are given once both exist.
+    std::fs::write(
+        &file,
+        "monitors:\n  - key: workers\n    name: Workers\n    timeout_seconds: 120\n    \
+         min_instances: 3\n    instance_retention_seconds: 3600\n    parents: [router]\n    \
+         dependency_grace_seconds: 30\n  - key: router\n    name: Router\n    timeout_seconds: 60\n",
+    )
+    .unwrap();
+    let server = start(&data_dir, &file).await;
+    let monitors = wait_for(&server, "both declared", |monitors| monitors.len() == 2).await;
+    let (router, workers) = (&monitors[0], &monitors[1]);
+    assert_eq!(workers["min_instances"], 3);
+    assert_eq!(workers["instance_retention_seconds"], 3600);
+    assert_eq!(workers["dependency_grace_seconds"], 30);
+    assert_eq!(workers["parents"], serde_json::json!([router["id"]]));
+    // The export names the parent by key, and reads back the same.
+    let export = server
+        .api(Method::GET, "/api/export")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(export.contains("parents:\n  - router"), "{export}");
+    assert!(export.contains("min_instances: 3"), "{export}");
+    let (status, _) = server.sigterm().await;
+    assert!(status.success());
+    // A cycle is refused before anything changes.
+    std::fs::write(
+        &file,
+        "monitors:\n  - key: a\n    name: A\n    timeout_seconds: 60\n    parents: [b]\n  \
+         - key: b\n    name: B\n    timeout_seconds: 60\n    parents: [a]\n",
+    )
+    .unwrap();
+    let refused = refused_at_start(&data_dir, &file).await;
+    assert!(refused.contains("cannot depend on itself"), "{refused}");
+    std::fs::write(
+        &file,
+        "monitors:\n  - key: a\n    name: A\n    timeout_seconds: 60\n    parents: [nobody]\n",
+    )
+    .unwrap();
+    let refused = refused_at_start(&data_dir, &file).await;
+    assert!(
+        refused.contains("no monitor with key \"nobody\""),
+        "{refused}"
+    );
+}

@@ -12,16 +12,19 @@ enum Ping {
 
 /// Decides step by step: each event is applied to a copy of the state before the
 /// next rule looks at it, and stamped no earlier than the event before it.
-struct Decision {
+struct Decision<'a> {
     state: Monitor,
     events: Vec<Stamped>,
+    /// What is known of the monitor's parents.
+    parents: &'a Parents,
 }
 
-impl Decision {
-    fn new(monitor: &Monitor) -> Self {
+impl<'a> Decision<'a> {
+    fn new(monitor: &Monitor, parents: &'a Parents) -> Self {
         Self {
             state: monitor.clone(),
             events: Vec::new(),
+            parents,
         }
     }
 
@@ -39,6 +42,9 @@ impl Decision {
     ///
     /// While muted, it is held for good (`AlertMuted` first) and ends a mute until
     /// recovery if it is a recovery.
+    ///
+    /// A `down` while a parent is down is held for it (`AlertHeld` first); so is the
+    /// recovery of a monitor whose `down` is held, which leaves nothing to send.
     fn alert(&mut self, at: Timestamp, event: Event) {
         let at = at.max(self.state.last_event_at);
         if self.state.muted_at(at) {
@@ -57,8 +63,28 @@ impl Decision {
         }
         if self.state.maintenance_until(at).is_some() {
             self.push(at, Event::AlertSuppressed(notice_of(&event)));
-        } else if let Some(notice) = self.state.release_due() {
-            self.push(at, Event::AlertReleased(notice));
+        } else if let Some(held) = self.state.held_alert {
+            // Only a recovery can follow a held `down`: the channels never heard it.
+            self.push(
+                at,
+                Event::AlertHeld {
+                    notice: notice_of(&event),
+                    parent: held.parent,
+                },
+            );
+        } else {
+            if let Some(notice) = self.state.release_due() {
+                self.push(at, Event::AlertReleased(notice));
+            }
+            if let (Event::WentDown { reason }, Some(parent)) = (&event, self.parents.down()) {
+                self.push(
+                    at,
+                    Event::AlertHeld {
+                        notice: Notice::Down(*reason),
+                        parent,
+                    },
+                );
+            }
         }
         self.push(at, event);
     }
@@ -74,13 +100,30 @@ impl Decision {
                 },
             );
         }
-        if let Some(notice) = self.state.release_due()
-            && self.state.maintenance_until(now).is_none()
-        {
-            if self.state.muted_at(now) {
-                self.push(now, Event::AlertMuted(notice));
+        if self.state.maintenance_until(now).is_some() {
+            return;
+        }
+        // An alert held for a parent: sent once every parent has been up for the
+        // dependency grace (a window's end first, if one is on).
+        let held_owed = self
+            .state
+            .held_release_at(self.parents)
+            .filter(|at| *at <= now)
+            .and_then(|_| self.state.channels_behind());
+        if let Some(notice) = held_owed.or_else(|| self.state.release_due()) {
+            let muted = self.state.muted_at(now);
+            match (notice, self.parents.down()) {
+                // A `down` a window held back, whose end finds a parent down: held on.
+                (Notice::Down(_), Some(parent)) if !muted && held_owed.is_none() => {
+                    self.push(now, Event::AlertHeld { notice, parent });
+                }
+                _ => {
+                    if muted {
+                        self.push(now, Event::AlertMuted(notice));
+                    }
+                    self.push(now, Event::AlertReleased(notice));
+                }
             }
-            self.push(now, Event::AlertReleased(notice));
         }
     }
 
@@ -121,7 +164,12 @@ impl Decision {
             Ping::Heartbeat(heartbeat) => {
                 let was = self.state.status;
                 let status = heartbeat.status;
+                self.forget_evicted(&heartbeat, now);
                 self.push(now, Event::HeartbeatReceived(heartbeat));
+                if self.state.is_fleet() {
+                    self.judge_quorum(now);
+                    return;
+                }
                 match status {
                     PushStatus::Up => self.success(now, was),
                     PushStatus::Down => self.failure(now, DownReason::Manual),
@@ -192,15 +240,14 @@ impl Decision {
             || signal.exit_status.is_some()
             || signal.output.is_some()
             || signal.rid.is_some();
-        self.push(
-            now,
-            Event::HeartbeatReceived(Heartbeat {
-                status,
-                msg: signal.msg,
-                value: signal.value,
-                instance: signal.instance,
-            }),
-        );
+        let heartbeat = Heartbeat {
+            status,
+            msg: signal.msg,
+            value: signal.value,
+            instance: signal.instance,
+        };
+        self.forget_evicted(&heartbeat, now);
+        self.push(now, Event::HeartbeatReceived(heartbeat));
         if says_more {
             self.push(
                 now,
@@ -213,9 +260,45 @@ impl Decision {
                 }),
             );
         }
+        if self.state.is_fleet() {
+            self.judge_quorum(now);
+            return;
+        }
         match outcome {
             RunOutcome::Success => self.success(now, was),
             RunOutcome::Failure(reason) => self.failure(now, reason),
+        }
+    }
+
+    /// A heartbeat from a new instance of a full fleet: the instance silent the
+    /// longest is forgotten first.
+    fn forget_evicted(&mut self, heartbeat: &Heartbeat, now: Timestamp) {
+        if !self.state.is_fleet() {
+            return;
+        }
+        if let Some(instance) =
+            fold::instance_of(heartbeat).and_then(|instance| self.state.evicted_by(&instance))
+        {
+            self.push(now, Event::InstanceForgotten { instance });
+        }
+    }
+
+    /// A fleet after a heartbeat: up once `min_instances` instances report, down
+    /// when a failure leaves fewer (a missed deadline is judged at its time, by
+    /// `check_deadlines`). The quorum is its threshold: failure and recovery
+    /// thresholds do not apply to fleets (`check_config` refuses them).
+    fn judge_quorum(&mut self, now: Timestamp) {
+        let quorum = self.state.instances_reporting(now) >= self.state.min_instances();
+        match (self.state.status, quorum) {
+            (Status::Pending | Status::Unknown, true) => self.push(now, Event::WentUp),
+            (Status::Down, true) => self.alert(now, Event::Recovered),
+            (Status::Up, false) => self.alert(
+                now,
+                Event::WentDown {
+                    reason: DownReason::Instances,
+                },
+            ),
+            _ => {}
         }
     }
 
@@ -244,6 +327,8 @@ impl Decision {
                 (Some(deadline), _) if deadline <= now => {
                     let reason = if state.config.schedule.is_some() {
                         DownReason::Schedule
+                    } else if state.is_fleet() {
+                        DownReason::Instances
                     } else {
                         DownReason::Timeout
                     };
@@ -259,6 +344,9 @@ impl Decision {
             let reason = self.state.last_down_reason.unwrap_or(DownReason::Timeout);
             self.push(now, Event::Reminder { reason });
         }
+        for (at, instance) in self.state.instances_to_forget(now) {
+            self.push(at, Event::InstanceForgotten { instance });
+        }
     }
 }
 
@@ -270,9 +358,20 @@ fn notice_of(event: &Event) -> Notice {
     }
 }
 
-/// Decides what `command` causes, at `now`. Events come out stamped and in order; an
-/// empty list means the command changes nothing (pausing a paused monitor, say).
+/// Decides what `command` causes, at `now`, for a monitor whose parents are not
+/// known to be down. Events come out stamped and in order; an empty list means the
+/// command changes nothing (pausing a paused monitor, say).
 pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stamped> {
+    decide_with(monitor, command, now, &Parents::default())
+}
+
+/// [`decide`], knowing the parents' states (`docs/states.md`, "Dependencies").
+pub fn decide_with(
+    monitor: &Monitor,
+    command: Command,
+    now: Timestamp,
+    parents: &Parents,
+) -> Vec<Stamped> {
     // Events of one monitor never go back in time, even if the wall clock does.
     let now = now.max(monitor.last_event_at);
     let stamp = |event| Stamped { at: now, event };
@@ -283,17 +382,23 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
             if heartbeat.status == PushStatus::Up
                 && monitor.status == Status::Up
                 && monitor.release_due().is_none()
-                && monitor.mute_expired_at(now).is_none() =>
+                && monitor.held_release_at(parents).is_none()
+                && monitor.mute_expired_at(now).is_none()
+                && !(monitor.is_fleet()
+                    && fold::instance_of(&heartbeat)
+                        .is_some_and(|instance| monitor.evicted_by(&instance).is_some())) =>
         {
             vec![stamp(Event::HeartbeatReceived(heartbeat))]
         }
-        Command::Heartbeat(heartbeat) => decided(monitor, |decision| {
+        Command::Heartbeat(heartbeat) => decided(monitor, parents, |decision| {
             decision.ping(Ping::Heartbeat(heartbeat), now)
         }),
-        Command::Signal(signal) => {
-            decided(monitor, |decision| decision.ping(Ping::Signal(signal), now))
+        Command::Signal(signal) => decided(monitor, parents, |decision| {
+            decision.ping(Ping::Signal(signal), now)
+        }),
+        Command::CheckDeadline => {
+            decided(monitor, parents, |decision| decision.check_deadlines(now))
         }
-        Command::CheckDeadline => decided(monitor, |decision| decision.check_deadlines(now)),
         Command::Update(patch) => {
             let config = patch.applied_to(&monitor.config);
             if config == *monitor.config {
@@ -331,12 +436,16 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
         Command::JudgeAfterRestart {
             last_alive,
             restart_grace_seconds,
-        } => judge_after_restart(monitor, last_alive, restart_grace_seconds, now),
+        } => judge_after_restart(monitor, last_alive, restart_grace_seconds, now, parents),
     }
 }
 
-fn decided(monitor: &Monitor, decide: impl FnOnce(&mut Decision)) -> Vec<Stamped> {
-    let mut decision = Decision::new(monitor);
+fn decided(
+    monitor: &Monitor,
+    parents: &Parents,
+    decide: impl FnOnce(&mut Decision),
+) -> Vec<Stamped> {
+    let mut decision = Decision::new(monitor, parents);
     decide(&mut decision);
     decision.events
 }
@@ -350,6 +459,7 @@ fn judge_after_restart(
     last_alive: Option<Timestamp>,
     restart_grace_seconds: u32,
     now: Timestamp,
+    parents: &Parents,
 ) -> Vec<Stamped> {
     let mut fallen: Vec<Timestamp> = monitor
         .run_deadlines()
@@ -360,7 +470,7 @@ fn judge_after_restart(
         .collect();
     fallen.sort();
     let (Some(earliest), Some(latest)) = (fallen.first(), fallen.last()) else {
-        return decide(monitor, Command::CheckDeadline, now);
+        return decide_with(monitor, Command::CheckDeadline, now, parents);
     };
     let fell_while_stopped = last_alive.is_some_and(|alive| *earliest > alive);
     let already_granted = monitor.grace.is_some_and(|grace| grace.deadline >= *latest);
@@ -377,5 +487,5 @@ fn judge_after_restart(
             },
         }];
     }
-    decide(monitor, Command::CheckDeadline, now)
+    decide_with(monitor, Command::CheckDeadline, now, parents)
 }

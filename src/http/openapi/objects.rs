@@ -189,8 +189,8 @@ pub struct ApiKeyFields {
     pub scope: Option<Scope>,
 }
 
-/// A push's JSON body: any of `status`, `msg`, `value`, and a job's `kind`, `exit`
-/// and `rid` (`docs/push.md`, "Runs and exit statuses"); null counts as absent,
+/// A push's JSON body: any of `status`, `msg`, `value`, a fleet's `instance`, and a
+/// job's `kind`, `exit` and `rid` (`docs/push.md`, "Runs and exit statuses"); null counts as absent,
 /// other fields are ignored. The same parameters may come in the query string, or as
 /// a form ([`PushForm`]).
 #[derive(Deserialize, ToSchema)]
@@ -218,6 +218,10 @@ pub struct PushBody {
     #[serde(default)]
     #[schema(value_type = Option<uuid::Uuid>)]
     pub rid: Option<String>,
+    /// The fleet instance it comes from: 1 to 64 letters, digits, `.`, `_`, `:`, `-`.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$")]
+    pub instance: Option<String>,
 }
 
 /// A push's parameters as a form (`application/x-www-form-urlencoded` or
@@ -253,6 +257,15 @@ pub struct PushForm {
     #[serde(default)]
     #[schema(nullable = false, value_type = Option<uuid::Uuid>)]
     pub rid: Option<String>,
+    /// The fleet instance it comes from: 1 to 64 letters, digits, `.`, `_`, `:`, `-`.
+    #[serde(default)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9._:-]+$"
+    )]
+    pub instance: Option<String>,
 }
 
 /// A job's signal on the push URL: `start` a run began, `success` and `fail` it
