@@ -151,10 +151,16 @@ pub async fn run_with_reload(
     )
     .await
     .context("starting the alert dispatcher")?;
-    let (registry, registry_task) =
-        Registry::start(store.clone(), channels.clone(), dispatcher.clone(), clock)
-            .await
-            .context("starting the registry")?;
+    let guard = monitor::GuardShared::new(&config.guard, clock.now());
+    let (registry, registry_task) = Registry::start(
+        store.clone(),
+        channels.clone(),
+        dispatcher.clone(),
+        clock,
+        Arc::clone(&guard),
+    )
+    .await
+    .context("starting the registry")?;
     let state = AppState::new(
         registry.clone(),
         store.clone(),
@@ -205,6 +211,8 @@ pub async fn run_with_reload(
     let env = |name: &str| std::env::var(name).ok();
     // Records delivery outcomes once every monitor's actor runs (set by `rebuild`).
     let mut recorder = None;
+    // The monitor the guard alerts through, if one is stored (set by `rebuild`).
+    let mut guard_monitor = None;
     let started_up = tokio::select! {
         outcome = async {
             let count = rebuild(
@@ -213,6 +221,7 @@ pub async fn run_with_reload(
                 &dispatcher,
                 delivery_reports,
                 &mut recorder,
+                &mut guard_monitor,
                 &config,
                 clock,
             )
@@ -251,6 +260,14 @@ pub async fn run_with_reload(
                 registry.clone(),
                 dispatcher.clone(),
             ));
+            let guarding = monitor::guard::run(
+                registry.clone(),
+                channels.clone(),
+                Arc::clone(&guard),
+                config.guard.clone(),
+                clock,
+                guard_monitor.take(),
+            );
             let alive_store = store.clone();
             let limits = state.clone();
             let ticker = tokio::spawn(async move {
@@ -293,7 +310,7 @@ pub async fn run_with_reload(
                     }
                 }
             }
-            Some([ticker, rebuilder])
+            Some([ticker, rebuilder, guarding])
         }
         Some(Err(error)) => {
             // Logged once, by whoever runs the server (`main` prints what `run` returns).
@@ -456,6 +473,7 @@ async fn rebuild(
     dispatcher: &Dispatcher,
     reports: DeliveryReports,
     recorder: &mut Option<tokio::task::JoinHandle<()>>,
+    guard_monitor: &mut Option<crate::domain::machine::Monitor>,
     config: &Config,
     clock: Clock,
 ) -> anyhow::Result<usize> {
@@ -475,6 +493,10 @@ async fn rebuild(
         .iter()
         .map(|monitor| (monitor.id, crate::alert::digest::group_of(&monitor.config)))
         .collect();
+    *guard_monitor = monitors
+        .iter()
+        .find(|monitor| monitor.config.key.as_deref() == Some(monitor::guard::GUARD_MONITOR_KEY))
+        .cloned();
     tracing::info!(monitors = count, "rebuilding monitor actors");
     registry
         .rebuild(monitors)

@@ -398,6 +398,12 @@ pub enum Event {
     /// muted. Unlike a maintenance window's hold, it is never released: the channels
     /// count as told.
     AlertMuted(Notice),
+    // Format version 7.
+    /// The guard held a missed deadline: `unknown`, not alerted.
+    VerdictHeld {
+        reason: DownReason,
+        deadline: Timestamp,
+    },
 }
 
 /// Why a mute ended. Stored: append only.
@@ -447,6 +453,7 @@ impl Event {
             Self::Muted { .. } => "muted",
             Self::Unmuted { .. } => "unmuted",
             Self::AlertMuted(_) => "alert_suppressed",
+            Self::VerdictHeld { .. } => "unknown",
             Self::GraceGranted { .. } => return None,
         })
     }

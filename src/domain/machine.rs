@@ -45,10 +45,18 @@ pub enum Status {
     Up,
     Down,
     Paused,
+    /// A missed deadline held by the guard (`domain::guard`).
+    Unknown,
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [Status::Pending, Status::Up, Status::Down, Status::Paused];
+    pub const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Up,
+        Status::Down,
+        Status::Paused,
+        Status::Unknown,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,6 +64,7 @@ impl Status {
             Self::Up => "up",
             Self::Down => "down",
             Self::Paused => "paused",
+            Self::Unknown => "unknown",
         }
     }
 
@@ -465,8 +474,12 @@ pub enum Command {
     /// A job's signal (a run's start or end, an exit status, output).
     Signal(Box<Signal>),
     /// The timer fired: judge deadlines and runs, release an alert a maintenance
-    /// window held back, send a reminder.
-    CheckDeadline,
+    /// window held back, send a reminder. With `hold` (the guard is tripped,
+    /// `domain::guard`), a missed deadline is held as `unknown` instead of judged.
+    CheckDeadline { hold: bool },
+    /// The guard released: a monitor holding a verdict (`unknown`) has
+    /// `grace_seconds` from now to report before it goes down.
+    ReleaseHeld { grace_seconds: u32 },
     /// Change the fields that are `Some`; the others keep their values.
     Update(ConfigPatch),
     /// Take a deleted channel off the monitor's `channels`, if it lists it. Decided on
@@ -551,6 +564,16 @@ impl Monitor {
         }
     }
 
+    /// The reason a missed deadline gives: `schedule` for a cron monitor, else
+    /// `timeout`.
+    pub fn missed_reason(&self) -> DownReason {
+        if self.config.schedule.is_some() {
+            DownReason::Schedule
+        } else {
+            DownReason::Timeout
+        }
+    }
+
     /// When a missing success makes the monitor fail, ignoring any restart grace: the
     /// clock's start plus `timeout_seconds`, or the next slot plus `grace_seconds`;
     /// no earlier than the max runtime of an open run (a job at work is not late).
@@ -616,6 +639,10 @@ impl Monitor {
     /// When the monitor goes down (or counts a failure) if nothing arrives: the
     /// earliest deadline, pushed back by a restart grace granted for it.
     pub fn next_deadline(&self) -> Option<Timestamp> {
+        if self.status == Status::Unknown {
+            // Held: looked at again only once released, at the end of its grace.
+            return self.grace.map(|grace| grace.until);
+        }
         let run = self
             .run_deadlines()
             .first()
@@ -796,8 +823,8 @@ mod tests {
     #[test]
     fn never_heard_monitor_goes_down_at_creation_plus_timeout() {
         let mut monitor = new_monitor(60);
-        assert!(when(&mut monitor, Command::CheckDeadline, secs(59)).is_empty());
-        let decided = decide(&monitor, Command::CheckDeadline, secs(61));
+        assert!(when(&mut monitor, Command::CheckDeadline { hold: false }, secs(59)).is_empty());
+        let decided = decide(&monitor, Command::CheckDeadline { hold: false }, secs(61));
         assert_eq!(decided.len(), 1);
         assert_eq!(decided[0].at, secs(60), "down is stamped at the deadline");
         assert_eq!(
@@ -812,9 +839,9 @@ mod tests {
     fn timeout_then_recovery_alerts_once_each() {
         let mut monitor = new_monitor(10);
         when(&mut monitor, beat(PushStatus::Up), secs(1));
-        let down = when(&mut monitor, Command::CheckDeadline, secs(11));
+        let down = when(&mut monitor, Command::CheckDeadline { hold: false }, secs(11));
         assert_eq!(down.len(), 1);
-        assert!(when(&mut monitor, Command::CheckDeadline, secs(30)).is_empty());
+        assert!(when(&mut monitor, Command::CheckDeadline { hold: false }, secs(30)).is_empty());
         let up = when(&mut monitor, beat(PushStatus::Up), secs(31));
         assert!(matches!(
             up.as_slice(),
@@ -843,7 +870,7 @@ mod tests {
         let mut monitor = new_monitor(10);
         when(&mut monitor, Command::Pause, secs(1));
         assert_eq!(monitor.next_deadline(), None);
-        assert!(when(&mut monitor, Command::CheckDeadline, secs(1000)).is_empty());
+        assert!(when(&mut monitor, Command::CheckDeadline { hold: false }, secs(1000)).is_empty());
         let events = when(&mut monitor, beat(PushStatus::Down), secs(1001));
         assert!(matches!(events.as_slice(), [Event::HeartbeatReceived(_)]));
         assert_eq!(monitor.status, Status::Paused);
@@ -863,7 +890,7 @@ mod tests {
             ..ConfigPatch::default()
         };
         when(&mut monitor, Command::Update(patch), secs(50));
-        let decided = decide(&monitor, Command::CheckDeadline, secs(50));
+        let decided = decide(&monitor, Command::CheckDeadline { hold: false }, secs(50));
         assert_eq!(decided[0].at, secs(50));
     }
 
@@ -941,7 +968,7 @@ mod tests {
         let mut log = vec![(1, T0, created)];
         for (offset, command) in [
             beat(PushStatus::Up),
-            Command::CheckDeadline,
+            Command::CheckDeadline { hold: false },
             beat(PushStatus::Up),
             Command::RotateToken(PushToken::from_bytes([9; 16])),
             Command::Pause,
@@ -968,7 +995,7 @@ mod tests {
     fn arb_command() -> impl Strategy<Value = Command> {
         prop_oneof![
             4 => any::<bool>().prop_map(|up| beat(if up { PushStatus::Up } else { PushStatus::Down })),
-            4 => Just(Command::CheckDeadline),
+            4 => Just(Command::CheckDeadline { hold: false }),
             1 => (1u32..120).prop_map(|timeout| Command::Update(ConfigPatch { timeout_seconds: Some(timeout), ..ConfigPatch::default() })),
             1 => Just(Command::Pause),
             1 => Just(Command::Resume),
@@ -1048,7 +1075,7 @@ mod tests {
                 // Each gap is a fraction of the timeout: strictly less than it.
                 let millis = i64::from(timeout) * 1000 * i64::from(gap) / 1000;
                 now = Timestamp::from_millis(now.as_millis() + millis);
-                prop_assert!(when(&mut monitor, Command::CheckDeadline, now).is_empty());
+                prop_assert!(when(&mut monitor, Command::CheckDeadline { hold: false }, now).is_empty());
                 when(&mut monitor, beat(PushStatus::Up), now);
                 prop_assert_eq!(monitor.status, Status::Up);
             }

@@ -30,6 +30,7 @@ pub fn transition_of(event: &Event) -> Option<(Status, Option<DownReason>)> {
         Event::WentUp | Event::Recovered => Some((Status::Up, None)),
         Event::WentDown { reason } => Some((Status::Down, Some(*reason))),
         Event::Paused => Some((Status::Paused, None)),
+        Event::VerdictHeld { .. } => Some((Status::Unknown, None)),
         // Everything else leaves the state as it is. A log written before `WentUp`
         // existed moves `pending` → `up` with a heartbeat alone; such a monitor counts
         // as `pending` until its next change, which only makes uptime more modest.
@@ -65,6 +66,8 @@ pub struct Uptime {
     pub down_ms: u64,
     pub pending_ms: u64,
     pub paused_ms: u64,
+    /// Held by the guard: neither up nor down.
+    pub unknown_ms: u64,
 }
 
 impl Uptime {
@@ -82,6 +85,7 @@ impl Uptime {
             Status::Down => self.down_ms += ms,
             Status::Pending => self.pending_ms += ms,
             Status::Paused => self.paused_ms += ms,
+            Status::Unknown => self.unknown_ms += ms,
         }
     }
 }

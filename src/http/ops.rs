@@ -132,7 +132,7 @@ fn render_monitor_families(
         let up = match monitor.status {
             Status::Up => 1,
             Status::Down => 0,
-            Status::Pending | Status::Paused => continue,
+            Status::Pending | Status::Paused | Status::Unknown => continue,
         };
         let _ = writeln!(text, "pushmon_monitor_up{} {up}", labels(index));
     }

@@ -101,9 +101,10 @@ pub fn uptime_class(uptime: &Uptime) -> &'static str {
 pub fn status_rank(status: Status) -> u8 {
     match status {
         Status::Down => 0,
-        Status::Pending => 1,
-        Status::Up => 2,
-        Status::Paused => 3,
+        Status::Unknown => 1,
+        Status::Pending => 2,
+        Status::Up => 3,
+        Status::Paused => 4,
     }
 }
 
@@ -114,6 +115,7 @@ pub fn status_label(status: Status) -> &'static str {
         Status::Pending => "Pending",
         Status::Up => "Up",
         Status::Paused => "Paused",
+        Status::Unknown => "Unknown",
     }
 }
 
@@ -195,6 +197,7 @@ pub struct Counts {
     pub pending: usize,
     pub up: usize,
     pub paused: usize,
+    pub unknown: usize,
     pub total: usize,
 }
 
@@ -208,6 +211,7 @@ impl Counts {
                 Status::Pending => counts.pending += 1,
                 Status::Up => counts.up += 1,
                 Status::Paused => counts.paused += 1,
+                Status::Unknown => counts.unknown += 1,
             }
         }
         counts
