@@ -194,15 +194,17 @@ impl Guard {
 
 /// How many arrivals per second a monitor predicts, in millionths: one per
 /// `interval_seconds`, or one per slot of its schedule, while it is `up` (or held
-/// `unknown`, which it was just before). A monitor not heard from yet, down or paused
-/// predicts nothing: its silence is no news about the network.
-pub fn expected_micros(monitor: &Monitor) -> u64 {
+/// `unknown`, which it was just before) and reports at least once per window of
+/// `window_millis`. A monitor not heard from yet, down or paused predicts nothing:
+/// its silence is no news about the network. Nor does one that reports less often
+/// than once a window: jobs started together (every 5 minutes, on the minute) would
+/// leave whole windows empty without anything being wrong.
+pub fn expected_micros(monitor: &Monitor, window_millis: u64) -> u64 {
     if !matches!(monitor.status, Status::Up | Status::Unknown) {
         return 0;
     }
-    match &monitor.config.schedule {
-        None if monitor.config.interval_seconds == 0 => 0,
-        None => 1_000_000 / u64::from(monitor.config.interval_seconds),
+    let period_millis = match &monitor.config.schedule {
+        None => u64::from(monitor.config.interval_seconds) * 1000,
         Some(schedule) => {
             let Some(next) = schedule.next_after(monitor.clock_started_at) else {
                 return 0;
@@ -210,12 +212,13 @@ pub fn expected_micros(monitor: &Monitor) -> u64 {
             let Some(after) = schedule.next_after(next) else {
                 return 0;
             };
-            match next.millis_until(after) {
-                0 => 0,
-                period_millis => 1_000_000_000 / period_millis,
-            }
+            next.millis_until(after)
         }
+    };
+    if period_millis == 0 || period_millis > window_millis {
+        return 0;
     }
+    1_000_000_000 / period_millis
 }
 
 #[cfg(test)]
@@ -258,8 +261,10 @@ mod tests {
         assert!(run(&mut guard, &mut total, &mut clock, &[10]).is_empty());
         assert_eq!(guard.state(), GuardState::Normal);
         assert!(run(&mut guard, &mut total, &mut clock, &[10; 20]).is_empty());
-        // Cut: the window drains; below 10% of 100 (fewer than 10) it trips.
-        let seen = run(&mut guard, &mut total, &mut clock, &[0; 9]);
+        // Cut: the window drains; below 10% of 100 (fewer than 10) it trips, once
+        // the last full tick has left it.
+        assert!(run(&mut guard, &mut total, &mut clock, &[0; 9]).is_empty());
+        let seen = run(&mut guard, &mut total, &mut clock, &[0]);
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert!(matches!(seen[0], Transition::Tripped(rates) if rates.observed_per_second < 1.0));
         assert_eq!(guard.state(), GuardState::Tripped);

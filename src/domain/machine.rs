@@ -816,6 +816,7 @@ mod tests {
             Event::WentDown { .. } => Some(Status::Down),
             Event::Paused => Some(Status::Paused),
             Event::Resumed => Some(Status::Pending),
+            Event::VerdictHeld { .. } => Some(Status::Unknown),
             _ => None,
         }
     }
@@ -996,6 +997,8 @@ mod tests {
         prop_oneof![
             4 => any::<bool>().prop_map(|up| beat(if up { PushStatus::Up } else { PushStatus::Down })),
             4 => Just(Command::CheckDeadline { hold: false }),
+            2 => Just(Command::CheckDeadline { hold: true }),
+            1 => (0u32..120).prop_map(|grace_seconds| Command::ReleaseHeld { grace_seconds }),
             1 => (1u32..120).prop_map(|timeout| Command::Update(ConfigPatch { timeout_seconds: Some(timeout), ..ConfigPatch::default() })),
             1 => Just(Command::Pause),
             1 => Just(Command::Resume),
@@ -1025,6 +1028,7 @@ mod tests {
                     // alert may be a down again.
                     last_alert = None;
                 }
+                let held_by_guard = matches!(command, Command::CheckDeadline { hold: true });
                 let events = decide(&monitor, command, now);
                 let alerts: Vec<&Event> = events.iter().map(|s| &s.event).filter(|e| e.is_alert()).collect();
                 // Never two alerts for one change of state.
@@ -1062,6 +1066,14 @@ mod tests {
                         }
                     }
                     Status::Down | Status::Paused => prop_assert_eq!(monitor.next_deadline(), None),
+                    // Held: looked at again only at the end of a release's grace.
+                    Status::Unknown => prop_assert_eq!(monitor.next_deadline(), monitor.grace.map(|grace| grace.until)),
+                }
+                // Only a missed deadline judged while the guard holds is held (never
+                // a job's own `down`), and a held one alerts nothing.
+                if monitor.status == Status::Unknown && before.status != Status::Unknown {
+                    prop_assert!(held_by_guard);
+                    prop_assert!(alerts.is_empty());
                 }
             }
         }
@@ -1075,7 +1087,10 @@ mod tests {
                 // Each gap is a fraction of the timeout: strictly less than it.
                 let millis = i64::from(timeout) * 1000 * i64::from(gap) / 1000;
                 now = Timestamp::from_millis(now.as_millis() + millis);
-                prop_assert!(when(&mut monitor, Command::CheckDeadline { hold: false }, now).is_empty());
+                let judged = when(&mut monitor, Command::CheckDeadline { hold: false }, now);
+                prop_assert!(judged.is_empty());
+                let held = when(&mut monitor, Command::CheckDeadline { hold: true }, now);
+                prop_assert!(held.is_empty());
                 when(&mut monitor, beat(PushStatus::Up), now);
                 prop_assert_eq!(monitor.status, Status::Up);
             }

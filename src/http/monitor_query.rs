@@ -230,7 +230,8 @@ mod tests {
                 (Status::Pending, 0),
                 (Status::Up, 0),
                 (Status::Down, 3),
-                (Status::Paused, 0)
+                (Status::Paused, 0),
+                (Status::Unknown, 0)
             ]
         );
         let cursor = page.next_cursor.expect("a next page");

@@ -18,6 +18,7 @@ use crate::prometheus;
 /// What the monitors' actors and the API share with the guard.
 pub struct GuardShared {
     release_grace_seconds: u32,
+    window_millis: u64,
     holding: AtomicBool,
     arrivals: AtomicU64,
     held_total: AtomicU64,
@@ -54,6 +55,7 @@ impl GuardShared {
     pub fn new(config: &GuardConfig, now: Timestamp) -> Arc<Self> {
         Arc::new(Self {
             release_grace_seconds: config.release_grace_seconds,
+            window_millis: config.settings.window_millis,
             holding: AtomicBool::new(false),
             arrivals: AtomicU64::new(0),
             held_total: AtomicU64::new(0),
@@ -111,7 +113,7 @@ impl GuardShared {
     /// guard released before it was held (its deadline was judged on the flag read
     /// just before).
     pub fn account(&self, monitor: &Monitor) -> bool {
-        let expected = expected_micros(monitor);
+        let expected = expected_micros(monitor, self.window_millis);
         let unknown = monitor.status == Status::Unknown;
         {
             let mut ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
