@@ -39,6 +39,7 @@ fn heartbeat() -> Heartbeat {
             "backup finished in 42 s".to_owned(),
         )),
         value: Some(42.0),
+        instance: None,
     }
 }
 

@@ -245,6 +245,7 @@ mod tests {
             severity: Default::default(),
             labels: Default::default(),
             tags: Box::default(),
+            missing_instances: Box::default(),
         }
     }
 

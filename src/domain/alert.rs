@@ -119,6 +119,10 @@ pub struct Alert {
     pub severity: Severity,
     pub labels: Box<Labels>,
     pub tags: Box<[String]>,
+    // Format version 7.
+    /// A fleet monitor's instances that did not report in time, when the alert was
+    /// owed (none for other monitors).
+    pub missing_instances: Box<[String]>,
 }
 
 impl Alert {
@@ -165,6 +169,7 @@ impl Alert {
             severity: monitor.config.severity,
             labels: Box::new(monitor.config.labels.clone()),
             tags: monitor.config.tags.clone().into_boxed_slice(),
+            missing_instances: Box::default(),
         })
     }
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{ChannelId, PushToken, Timestamp};
+use super::ids::{ChannelId, MonitorId, PushToken, Timestamp};
 use super::labels::{Labels, Severity};
 use super::schedule::{CronSchedule, MaintenanceWindow};
 
@@ -64,6 +64,9 @@ pub enum DownReason {
     TooFast,
     /// A cron monitor's slot (plus its grace) passed with no success.
     Schedule,
+    // Format version 7.
+    /// A fleet monitor has fewer than `min_instances` instances reporting.
+    Instances,
 }
 
 impl DownReason {
@@ -75,6 +78,7 @@ impl DownReason {
             Self::MaxRuntime => "max_runtime",
             Self::TooFast => "too_fast",
             Self::Schedule => "schedule",
+            Self::Instances => "instances",
         }
     }
 }
@@ -239,6 +243,37 @@ pub enum Notice {
     Up,
 }
 
+/// The longest instance name.
+pub const MAX_INSTANCE_BYTES: usize = 64;
+
+/// The instance of a fleet a heartbeat comes from (`instance=`): 1 to
+/// [`MAX_INSTANCE_BYTES`] bytes of ASCII letters, digits, `.`, `_`, `:` and `-` (a
+/// pod's or a host's name fits).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct InstanceName(String);
+
+impl InstanceName {
+    /// `None` for an empty, too long or otherwise invalid name.
+    pub fn parse(text: &str) -> Option<Self> {
+        let valid = !text.is_empty()
+            && text.len() <= MAX_INSTANCE_BYTES
+            && text
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"._:-".contains(&byte));
+        valid.then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for InstanceName {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
 /// A heartbeat as received from a job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Heartbeat {
@@ -246,6 +281,21 @@ pub struct Heartbeat {
     pub msg: Option<HeartbeatText>,
     /// Always finite: the ingress rejects NaN and infinities.
     pub value: Option<f64>,
+    /// The fleet instance it comes from (`instance=`), if it named one. (Format
+    /// version 7.)
+    pub instance: Option<InstanceName>,
+}
+
+impl Heartbeat {
+    /// A heartbeat that names no instance.
+    pub fn new(status: PushStatus, msg: Option<HeartbeatText>, value: Option<f64>) -> Self {
+        Self {
+            status,
+            msg,
+            value,
+            instance: None,
+        }
+    }
 }
 
 /// A monitor's user-set configuration.
@@ -281,6 +331,22 @@ pub struct MonitorConfig {
     pub labels: Labels,
     /// The `severity` of its alerts.
     pub severity: Severity,
+    // Format version 7.
+    /// A fleet monitor: up while at least this many distinct instances (`instance=`)
+    /// reported within the timeout. `None`: an ordinary monitor.
+    pub min_instances: Option<u32>,
+    /// A fleet forgets an instance silent for longer than this; `None`: the default.
+    pub instance_retention_seconds: Option<u32>,
+    /// Monitors this one depends on: while one of them is down, this one's alerts are
+    /// held.
+    pub parents: Vec<MonitorId>,
+    /// How long a parent must have been up again before held alerts are sent; `None`:
+    /// the default.
+    pub dependency_grace_seconds: Option<u32>,
+    /// Source addresses its pushes are accepted from; empty: any.
+    pub allowed_sources: Vec<ipnet::IpNet>,
+    /// The HMAC key its pushes must be signed with; `None`: pushes need no signature.
+    pub signing_secret: Option<String>,
 }
 
 impl MonitorConfig {
@@ -303,6 +369,12 @@ impl MonitorConfig {
             slug: None,
             labels: Labels::default(),
             severity: Severity::Critical,
+            min_instances: None,
+            instance_retention_seconds: None,
+            parents: Vec::new(),
+            dependency_grace_seconds: None,
+            allowed_sources: Vec::new(),
+            signing_secret: None,
         }
     }
 }
@@ -399,10 +471,23 @@ pub enum Event {
     /// count as told.
     AlertMuted(Notice),
     // Format version 7.
-    /// The guard held a missed deadline: `unknown`, not alerted.
+    /// A missed deadline judged while the guard held verdicts (a collapse of all
+    /// arrivals, more likely pushmon's or the network's fault than the jobs'): the
+    /// monitor is `unknown`, and nothing is alerted until the guard decides.
     VerdictHeld {
         reason: DownReason,
         deadline: Timestamp,
+    },
+    /// The alert of the change of state that follows is held: the parent `parent` is
+    /// down. Sent (`AlertReleased`) if still owed once the parent has been up for the
+    /// dependency grace.
+    AlertHeld {
+        notice: Notice,
+        parent: MonitorId,
+    },
+    /// A fleet instance silent for longer than the retention was forgotten.
+    InstanceForgotten {
+        instance: InstanceName,
     },
 }
 
@@ -454,6 +539,8 @@ impl Event {
             Self::Unmuted { .. } => "unmuted",
             Self::AlertMuted(_) => "alert_suppressed",
             Self::VerdictHeld { .. } => "unknown",
+            Self::AlertHeld { .. } => "alert_held",
+            Self::InstanceForgotten { .. } => "instance_forgotten",
             Self::GraceGranted { .. } => return None,
         })
     }

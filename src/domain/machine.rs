@@ -16,8 +16,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::event::{
-    DeliveryOutcome, DownReason, Event, Heartbeat, HeartbeatText, LogEntry, MonitorConfig, Notice,
-    PushStatus, RunEnd, RunId, RunOutcome, RunRef, RunStart, Stamped, UnmuteReason,
+    DeliveryOutcome, DownReason, Event, Heartbeat, HeartbeatText, InstanceName, LogEntry,
+    MonitorConfig, Notice, PushStatus, RunEnd, RunId, RunOutcome, RunRef, RunStart, Stamped,
+    UnmuteReason,
 };
 use super::ids::{ChannelId, MonitorId, PushToken, Timestamp};
 use super::labels::{Labels, Severity};
@@ -45,7 +46,9 @@ pub enum Status {
     Up,
     Down,
     Paused,
-    /// A missed deadline held by the guard (`domain::guard`).
+    // Format version 7.
+    /// A missed deadline held by the guard (`Event::VerdictHeld`): neither up nor
+    /// down until the guard releases or confirms it.
     Unknown,
 }
 
@@ -100,6 +103,16 @@ pub struct ConfigPatch {
     /// All the labels (replacing the old ones). Boxed: a patch travels in `Command`.
     pub labels: Option<Box<Labels>>,
     pub severity: Option<Severity>,
+    /// `Some(None)` makes a fleet monitor an ordinary one.
+    pub min_instances: Option<Option<u32>>,
+    pub instance_retention_seconds: Option<Option<u32>>,
+    /// All the parents (replacing the old ones).
+    pub parents: Option<Vec<MonitorId>>,
+    pub dependency_grace_seconds: Option<Option<u32>>,
+    /// All the allowed source ranges (replacing the old ones); empty: any source.
+    pub allowed_sources: Option<Vec<ipnet::IpNet>>,
+    /// `Some(None)` stops requiring signed pushes.
+    pub signing_secret: Option<Option<String>>,
 }
 
 impl ConfigPatch {
@@ -132,6 +145,12 @@ impl ConfigPatch {
             slug: Some(config.slug),
             labels: Some(Box::new(config.labels)),
             severity: Some(config.severity),
+            min_instances: Some(config.min_instances),
+            instance_retention_seconds: Some(config.instance_retention_seconds),
+            parents: Some(config.parents),
+            dependency_grace_seconds: Some(config.dependency_grace_seconds),
+            allowed_sources: Some(config.allowed_sources),
+            signing_secret: Some(config.signing_secret),
         }
     }
 
@@ -213,6 +232,25 @@ impl ConfigPatch {
                 .cloned()
                 .unwrap_or_else(|| config.labels.clone()),
             severity: self.severity.unwrap_or(config.severity),
+            min_instances: self.min_instances.unwrap_or(config.min_instances),
+            instance_retention_seconds: self
+                .instance_retention_seconds
+                .unwrap_or(config.instance_retention_seconds),
+            parents: self
+                .parents
+                .clone()
+                .unwrap_or_else(|| config.parents.clone()),
+            dependency_grace_seconds: self
+                .dependency_grace_seconds
+                .unwrap_or(config.dependency_grace_seconds),
+            allowed_sources: self
+                .allowed_sources
+                .clone()
+                .unwrap_or_else(|| config.allowed_sources.clone()),
+            signing_secret: self
+                .signing_secret
+                .clone()
+                .unwrap_or_else(|| config.signing_secret.clone()),
         }
     }
 }
@@ -461,6 +499,27 @@ pub struct Monitor {
     // Format version 6.
     /// The mute on, if any. Alerts owed while it is on are not sent, ever.
     pub mute: Option<Mute>,
+    // Format version 7.
+    /// A fleet monitor's instances, by name, each with when it last reported.
+    pub instances: Vec<InstanceSeen>,
+    /// An alert held while a parent is down (`Event::AlertHeld`).
+    pub held_alert: Option<HeldAlert>,
+}
+
+/// A fleet instance: when it last reported, and what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSeen {
+    pub name: InstanceName,
+    pub last_seen: Timestamp,
+    pub status: PushStatus,
+}
+
+/// An alert held because a parent was down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldAlert {
+    pub notice: Notice,
+    pub parent: MonitorId,
+    pub since: Timestamp,
 }
 
 /// Something asked of a monitor.
@@ -533,6 +592,8 @@ impl Monitor {
             last_alerted_at: None,
             suppress_next_alert: false,
             mute: None,
+            instances: Vec::new(),
+            held_alert: None,
         }
     }
 
@@ -735,6 +796,7 @@ mod tests {
             status,
             msg: None,
             value: None,
+            instance: None,
         })
     }
 
@@ -793,6 +855,7 @@ mod tests {
             status: PushStatus::Up,
             msg: None,
             value: None,
+            instance: None,
         });
         apply(&mut monitor, 2, secs(5), &heartbeat);
         assert_eq!(monitor.status, Status::Up);

@@ -3,7 +3,7 @@
 //! The ingress turns a push or a ping into a [`Signal`]; `machine::decide` turns it
 //! into events.
 
-use super::event::{Heartbeat, HeartbeatText, Output, PushStatus, RunId};
+use super::event::{Heartbeat, HeartbeatText, InstanceName, Output, PushStatus, RunId};
 
 /// The kind of a signal (Healthchecks' `/start`, success, `/fail`, `/log`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +48,8 @@ pub struct Signal {
     pub value: Option<f64>,
     /// The request body, cut to the ping body limit (`Output::from_body`).
     pub output: Option<Output>,
+    /// The fleet instance it comes from (`instance=`).
+    pub instance: Option<InstanceName>,
 }
 
 impl Signal {
@@ -60,6 +62,7 @@ impl Signal {
             msg: None,
             value: None,
             output: None,
+            instance: None,
         }
     }
 
@@ -81,6 +84,7 @@ impl Signal {
         Self {
             msg: heartbeat.msg,
             value: heartbeat.value,
+            instance: heartbeat.instance,
             ..Self::new(match heartbeat.status {
                 PushStatus::Up => SignalKind::Success,
                 PushStatus::Down => SignalKind::Fail,

@@ -66,8 +66,6 @@ pub struct Uptime {
     pub down_ms: u64,
     pub pending_ms: u64,
     pub paused_ms: u64,
-    /// Held by the guard: neither up nor down.
-    pub unknown_ms: u64,
 }
 
 impl Uptime {
@@ -83,9 +81,9 @@ impl Uptime {
         match status {
             Status::Up => self.up_ms += ms,
             Status::Down => self.down_ms += ms,
-            Status::Pending => self.pending_ms += ms,
+            // Unknown: a verdict the guard held, not judged either way.
+            Status::Pending | Status::Unknown => self.pending_ms += ms,
             Status::Paused => self.paused_ms += ms,
-            Status::Unknown => self.unknown_ms += ms,
         }
     }
 }
@@ -377,11 +375,13 @@ mod tests {
             status: PushStatus::Up,
             msg: None,
             value: Some(4.5),
+            instance: None,
         });
         let down = Event::HeartbeatReceived(Heartbeat {
             status: PushStatus::Down,
             msg: None,
             value: None,
+            instance: None,
         });
         let cases = [
             (

@@ -106,7 +106,6 @@ pub fn uptime_json(seconds: u32, spent: &timeline::Uptime) -> Value {
         "up_seconds": spent.up_ms as f64 / 1000.0,
         "down_seconds": spent.down_ms as f64 / 1000.0,
         "pending_seconds": spent.pending_ms as f64 / 1000.0,
-        "unknown_seconds": spent.unknown_ms as f64 / 1000.0,
         "paused_seconds": spent.paused_ms as f64 / 1000.0,
     })
 }

@@ -283,6 +283,7 @@ impl OwnMonitor {
             status,
             msg: Some(HeartbeatText::truncated(message.to_owned())),
             value: None,
+            instance: None,
         };
         self.registry.heartbeat(&handle, heartbeat).await
     }

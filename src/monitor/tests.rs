@@ -59,6 +59,7 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         status: PushStatus::Up,
         msg: Some(HeartbeatText::truncated("before".to_owned())),
         value: Some(1.0),
+        instance: None,
     };
     registry
         .heartbeat(&handle, heartbeat)
@@ -97,6 +98,7 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
         status: PushStatus::Down,
         msg: None,
         value: None,
+        instance: None,
     };
     registry
         .heartbeat(&handle, heartbeat)
@@ -214,6 +216,7 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
         status: PushStatus::Up,
         msg: None,
         value: None,
+        instance: None,
     };
     assert!(matches!(
         registry.heartbeat(&handle, heartbeat).await,

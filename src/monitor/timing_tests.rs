@@ -363,6 +363,7 @@ fn heartbeat(status: PushStatus, msg: &str) -> Heartbeat {
         status,
         msg: Some(HeartbeatText::truncated(msg.to_owned())),
         value: None,
+        instance: None,
     }
 }
 

@@ -39,7 +39,14 @@ use crate::domain::machine::Monitor;
 /// - 6: muting. The monitor's state gained `mute`; `Event` gained variants
 ///   (appended). Version 5 states are upcast by `v5` as not muted; version 5 events
 ///   and deliveries decode as they are (their layouts did not change).
-pub const CURRENT_VERSION: u8 = 6;
+/// - 7: fleets, dependencies, restricted pushes and the guard. `Heartbeat` gained
+///   `instance`; `MonitorConfig` gained `min_instances`, `instance_retention_seconds`,
+///   `parents`, `dependency_grace_seconds`, `allowed_sources` and `signing_secret`;
+///   the monitor's state gained `instances` and `held_alert`; `Alert` gained
+///   `missing_instances`; `Event`, `Status` and `DownReason` gained variants
+///   (appended). Version 5 and 6 records are upcast by `v6` as ordinary, unrestricted
+///   monitors with no parents, heartbeats naming no instance.
+pub const CURRENT_VERSION: u8 = 7;
 
 /// Decoding refuses to allocate more than this for one record (records are small: the
 /// largest is a run's end with its output, at most 64 KiB).
@@ -82,6 +89,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<StoredEvent, CodecError> {
         1 => decode_body::<v1::StoredEvent>(bytes).map(|stored| stored.upcast().upcast()),
         2 => decode_body::<v2::StoredEvent>(bytes).map(v2::StoredEvent::upcast),
         3 | 4 => decode_body::<v4::StoredEvent>(bytes).map(v4::StoredEvent::upcast),
+        5 | 6 => decode_body::<v6::StoredEvent>(bytes).map(v6::StoredEvent::upcast),
         _ => decode(bytes),
     }
 }
@@ -96,6 +104,7 @@ pub fn decode_monitor(bytes: &[u8]) -> Result<Monitor, CodecError> {
         2 => decode_body::<v2::Monitor>(bytes).map(v2::Monitor::upcast),
         3 | 4 => decode_body::<v4::Monitor>(bytes).map(v4::Monitor::upcast),
         5 => decode_body::<v5::Monitor>(bytes).map(v5::Monitor::upcast),
+        6 => decode_body::<v6::Monitor>(bytes).map(v6::Monitor::upcast),
         _ => decode(bytes),
     }
 }
@@ -108,6 +117,7 @@ pub fn decode_delivery(bytes: &[u8]) -> Result<Delivery, CodecError> {
     match version_of(bytes)? {
         1 | 2 => decode_body::<v2::Delivery>(bytes).map(v2::Delivery::upcast),
         3 | 4 => decode_body::<v4::Delivery>(bytes).map(v4::Delivery::upcast),
+        5 | 6 => decode_body::<v6::Delivery>(bytes).map(v6::Delivery::upcast),
         _ => decode(bytes),
     }
 }
@@ -234,6 +244,12 @@ mod v4;
 /// muted. Frozen: never edit it.
 mod v5;
 
+/// The version 5 and 6 layouts (the same, but for the state's `mute`, which `v5`
+/// covers) of the types that changed in version 7, and their upcasts: an ordinary,
+/// unrestricted monitor with no parents, heartbeats naming no instance. Frozen: never
+/// edit these.
+mod v6;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,25 +264,41 @@ mod tests {
                 status: PushStatus::Up,
                 msg: Some(HeartbeatText::truncated("ok".to_owned())),
                 value: Some(1.5),
+                instance: None,
             }),
         }
     }
 
     /// Golden bytes: if this test fails, the stored format changed and old logs would no
     /// longer decode. Add a version and an upcaster instead of editing these bytes.
-    /// A heartbeat's layout is the same in versions 2 to 5 (the push path encodes
-    /// nothing more).
+    /// A heartbeat's layout is the same in versions 2 to 6; version 7 added one byte
+    /// for a heartbeat that names no instance (the push path encodes nothing more).
     #[test]
     fn heartbeat_bytes_are_stable() {
         let bytes = encode_event(&heartbeat_event()).expect("encodes");
+        let golden_7: &[u8] = &[
+            7, 253, 128, 199, 216, 121, 53, 3, 0, 0, 4, 0, 1, 2, 111, 107, 1, 0, 0, 0, 0, 0, 0,
+            248, 63, 0,
+        ];
+        assert_eq!(bytes, golden_7);
         let golden: &[u8] = &[
             4, 253, 128, 199, 216, 121, 53, 3, 0, 0, 4, 0, 1, 2, 111, 107, 1, 0, 0, 0, 0, 0, 0,
             248, 63,
         ];
-        // Versions 4 and 5 changed no heartbeat: the same body after its byte.
-        assert_eq!(bytes[0], CURRENT_VERSION);
-        assert_eq!(&bytes[1..], &golden[1..]);
         assert_eq!(decode_event(golden).expect("decodes"), heartbeat_event());
+        for version in [5, 6] {
+            let mut older = golden.to_vec();
+            older[0] = version;
+            assert_eq!(decode_event(&older).expect("decodes"), heartbeat_event());
+        }
+        // A heartbeat from instance `web-1`.
+        let mut from_instance = heartbeat_event();
+        if let Event::HeartbeatReceived(heartbeat) = &mut from_instance.event {
+            heartbeat.instance = crate::domain::event::InstanceName::parse("web-1");
+        }
+        let bytes = encode_event(&from_instance).expect("encodes");
+        assert_eq!(&bytes[golden_7.len() - 1..], b"\x01\x05web-1");
+        assert_eq!(decode_event(&bytes).expect("decodes"), from_instance);
         let mut version_3 = golden.to_vec();
         version_3[0] = 3;
         assert_eq!(
@@ -482,6 +514,146 @@ mod tests {
         let mut version_5 = encode_event(&event).expect("encodes");
         version_5[0] = 5;
         assert_eq!(decode_event(&version_5).expect("decodes"), event);
+    }
+
+    /// Version 6 records (fixtures, written by the code of stored format 6) decode as
+    /// an ordinary, unrestricted monitor with no parents, heartbeats naming no
+    /// instance, and alerts missing no instance; written again, they are version 7.
+    #[test]
+    fn version_6_fixtures_are_upcast() {
+        use crate::domain::alert::AlertKind;
+        use crate::domain::labels::Severity;
+        use crate::domain::machine::Status;
+        let bytes = include_bytes!("fixtures/v6_created.bin");
+        assert_eq!(bytes[0], 6);
+        let created = decode_event(bytes).expect("decodes");
+        let Event::Created { config, token } = &created.event else {
+            panic!("a creation: {created:?}");
+        };
+        assert_eq!(config.name, "payments db");
+        assert_eq!(config.labels.get("team"), Some("payments"));
+        assert_eq!(config.severity, Severity::Warning);
+        assert_eq!(config.failure_threshold, 2);
+        assert_eq!(config.tags, ["db"]);
+        assert_eq!(*token, PushToken::from_bytes([7; 16]));
+        assert_eq!(
+            (config.min_instances, config.instance_retention_seconds),
+            (None, None)
+        );
+        assert!(config.parents.is_empty() && config.allowed_sources.is_empty());
+        assert_eq!(
+            (config.dependency_grace_seconds, &config.signing_secret),
+            (None, &None)
+        );
+        let again = encode_event(&created).expect("encodes");
+        assert_eq!(again[0], CURRENT_VERSION);
+        assert_eq!(decode_event(&again).expect("decodes"), created);
+
+        let heartbeat = decode_event(include_bytes!("fixtures/v6_heartbeat.bin")).expect("decodes");
+        assert_eq!(
+            heartbeat.event,
+            Event::HeartbeatReceived(Heartbeat::new(
+                PushStatus::Down,
+                Some(HeartbeatText::truncated("disk full".to_owned())),
+                Some(3.0)
+            ))
+        );
+        let muted = decode_event(include_bytes!("fixtures/v6_muted.bin")).expect("decodes");
+        assert_eq!(
+            muted.event,
+            Event::Muted {
+                until: Some(Timestamp::from_millis(1_764_000_600_000)),
+                until_recovery: false
+            }
+        );
+
+        let bytes = include_bytes!("fixtures/v6_monitor.bin");
+        assert_eq!(bytes[0], 6);
+        assert!(!is_current(bytes) && !snapshot_needs_its_log(bytes));
+        let monitor = decode_monitor(bytes).expect("decodes");
+        assert_eq!(monitor.id, MonitorId::from_bytes([3; 16]));
+        assert_eq!(monitor.config.name, "payments db");
+        assert_eq!(monitor.status, Status::Down);
+        assert_eq!(monitor.last_seq, 9);
+        assert_eq!(monitor.last_down_reason, Some(DownReason::Manual));
+        assert!(monitor.alerted_down);
+        assert!(monitor.mute.is_some_and(|mute| mute.until_recovery));
+        assert!(monitor.instances.is_empty() && monitor.held_alert.is_none());
+        let again = encode_monitor(&monitor).expect("encodes");
+        assert_eq!(again[0], CURRENT_VERSION);
+        assert_eq!(decode_monitor(&again).expect("decodes"), monitor);
+
+        let delivery =
+            decode_delivery(include_bytes!("fixtures/v6_delivery.bin")).expect("decodes");
+        assert_eq!(delivery.alert.kind, AlertKind::Down);
+        assert_eq!(delivery.alert.alert_seq, 9);
+        assert_eq!(delivery.alert.severity, Severity::Warning);
+        assert_eq!(delivery.alert.labels.get("team"), Some("payments"));
+        assert_eq!(&*delivery.alert.tags, ["db"]);
+        assert!(delivery.alert.missing_instances.is_empty());
+        let again = encode_delivery(&delivery).expect("encodes");
+        assert_eq!(decode_delivery(&again).expect("decodes"), delivery);
+    }
+
+    /// Every field version 7 added survives a round trip.
+    #[test]
+    fn version_7_fields_round_trip() {
+        use crate::domain::event::{InstanceName, Notice};
+        use crate::domain::machine::{HeldAlert, InstanceSeen, Status};
+        let parent = MonitorId::from_bytes([8; 16]);
+        let config = MonitorConfig {
+            min_instances: Some(2),
+            instance_retention_seconds: Some(3600),
+            parents: vec![parent],
+            dependency_grace_seconds: Some(30),
+            allowed_sources: vec![
+                "10.0.0.0/8".parse().expect("a range"),
+                "2001:db8::1/128".parse().expect("a range"),
+            ],
+            signing_secret: Some("s3cret".to_owned()),
+            ..MonitorConfig::new("fleet", 60)
+        };
+        let at = Timestamp::from_millis(1_764_106_200_000);
+        let instance = InstanceName::parse("worker-3.eu:9000").expect("valid");
+        for event in [
+            Event::Updated {
+                config: Box::new(config.clone()),
+            },
+            Event::VerdictHeld {
+                reason: DownReason::Schedule,
+                deadline: at,
+            },
+            Event::AlertHeld {
+                notice: Notice::Down(DownReason::Instances),
+                parent,
+            },
+            Event::InstanceForgotten {
+                instance: instance.clone(),
+            },
+        ] {
+            let stored = StoredEvent { at, event };
+            let bytes = encode_event(&stored).expect("encodes");
+            assert_eq!(decode_event(&bytes).expect("decodes"), stored);
+        }
+        let mut monitor = Monitor::created(
+            MonitorId::from_bytes([2; 16]),
+            at,
+            config,
+            PushToken::from_bytes([4; 16]),
+        );
+        monitor.status = Status::Unknown;
+        monitor.instances = vec![InstanceSeen {
+            name: instance,
+            last_seen: at,
+            status: PushStatus::Up,
+        }];
+        monitor.held_alert = Some(HeldAlert {
+            notice: Notice::Up,
+            parent,
+            since: at,
+        });
+        let decoded = decode_monitor(&encode_monitor(&monitor).expect("encodes")).expect("decodes");
+        assert_eq!(decoded, monitor);
     }
 
     /// Labels and a severity survive a round trip of every record that holds them.
@@ -793,6 +965,8 @@ mod tests {
     #[test]
     fn version_1_heartbeats_still_decode() {
         let mut bytes = encode_event(&heartbeat_event()).expect("encodes");
+        // Less the instance (the last byte, `None`) that version 7 added.
+        assert_eq!(bytes.pop(), Some(0));
         bytes[0] = 1;
         assert_eq!(decode_event(&bytes).expect("decodes"), heartbeat_event());
     }
@@ -843,6 +1017,7 @@ mod tests {
                     status: if up { PushStatus::Up } else { PushStatus::Down },
                     msg: Some(HeartbeatText::truncated(msg)),
                     value,
+                    instance: None,
                 }),
             };
             let bytes = encode_event(&stored).expect("encodes");

@@ -58,6 +58,7 @@ fn beat(status: PushStatus, msg: &str) -> Command {
         status,
         msg: Some(HeartbeatText::truncated(msg.to_owned())),
         value: Some(1.0),
+        instance: None,
     })
 }
 
@@ -204,6 +205,7 @@ fn beat_with(status: PushStatus, msg: &str, value: Option<f64>) -> Command {
         status,
         msg: Some(HeartbeatText::truncated(msg.to_owned())),
         value,
+        instance: None,
     })
 }
 
@@ -1492,9 +1494,12 @@ async fn a_format_2_snapshot_is_rebuilt_from_its_log() {
                 status: PushStatus::Up,
                 msg: Some(HeartbeatText::truncated("ok".to_owned())),
                 value: Some(2.5),
+                instance: None,
             }),
         })
         .expect("encodes");
+        // A version 2 heartbeat: today's, less the instance (its last byte, `None`).
+        assert_eq!(heartbeat.pop(), Some(0));
         heartbeat[0] = 2;
         let mut batch = handles
             .db

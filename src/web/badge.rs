@@ -22,7 +22,7 @@ impl BadgeFace {
             Some(Status::Down) => ("down", "red"),
             Some(Status::Pending) => ("pending", "yellow"),
             Some(Status::Paused) => ("paused", "lightgrey"),
-            Some(Status::Unknown) => ("unknown", "orange"),
+            Some(Status::Unknown) => ("unknown", "lightgrey"),
             None => ("no monitors", "lightgrey"),
         };
         Self {

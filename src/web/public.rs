@@ -272,7 +272,6 @@ async fn uptime_of(
         total.down_ms += spent.down_ms;
         total.pending_ms += spent.pending_ms;
         total.paused_ms += spent.paused_ms;
-        total.unknown_ms += spent.unknown_ms;
     }
     Ok(total)
 }

@@ -101,10 +101,9 @@ pub fn uptime_class(uptime: &Uptime) -> &'static str {
 pub fn status_rank(status: Status) -> u8 {
     match status {
         Status::Down => 0,
-        Status::Unknown => 1,
-        Status::Pending => 2,
-        Status::Up => 3,
-        Status::Paused => 4,
+        Status::Pending | Status::Unknown => 1,
+        Status::Up => 2,
+        Status::Paused => 3,
     }
 }
 
@@ -163,6 +162,10 @@ pub fn down_reason(reason: Option<DownReason>, monitor: &Monitor) -> String {
             duration(u64::from(monitor.config.timeout_seconds) * 1000)
         ),
         Some(DownReason::Manual) => "a heartbeat reported status=down".to_owned(),
+        Some(DownReason::Instances) => match monitor.config.min_instances {
+            Some(minimum) => format!("fewer than {minimum} instances reported in time"),
+            None => "too few instances reported in time".to_owned(),
+        },
         Some(DownReason::ExitStatus) => {
             match monitor.last_run.as_ref().and_then(|run| run.exit_status) {
                 Some(status) => format!("its job exited with status {status}"),
@@ -197,7 +200,6 @@ pub struct Counts {
     pub pending: usize,
     pub up: usize,
     pub paused: usize,
-    pub unknown: usize,
     pub total: usize,
 }
 
@@ -208,10 +210,10 @@ impl Counts {
             counts.total += 1;
             match monitor.status {
                 Status::Down => counts.down += 1,
-                Status::Pending => counts.pending += 1,
+                // Unknown: neither up nor down yet, as pending.
+                Status::Pending | Status::Unknown => counts.pending += 1,
                 Status::Up => counts.up += 1,
                 Status::Paused => counts.paused += 1,
-                Status::Unknown => counts.unknown += 1,
             }
         }
         counts

@@ -47,6 +47,7 @@ fn held(channel_no: u8, seq: u64, name: &str, group: &str, kind: AlertKind) -> H
                 severity: Default::default(),
                 labels: Default::default(),
                 tags: Box::default(),
+                missing_instances: Box::default(),
             },
         },
         group: group.to_owned(),

@@ -200,6 +200,7 @@ impl Decision {
                 status,
                 msg: signal.msg,
                 value: signal.value,
+                instance: signal.instance,
             }),
         );
         if says_more {

@@ -147,6 +147,16 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
             monitor.grace = None;
             set_status(monitor, Status::Unknown, at);
         }
+        Event::AlertHeld { notice, parent } => {
+            monitor.held_alert = Some(HeldAlert {
+                notice: *notice,
+                parent: *parent,
+                since: at,
+            });
+        }
+        Event::InstanceForgotten { instance } => {
+            monitor.instances.retain(|seen| seen.name != *instance);
+        }
     }
 }
 

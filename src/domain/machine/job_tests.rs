@@ -72,6 +72,7 @@ fn up() -> Command {
         status: PushStatus::Up,
         msg: None,
         value: None,
+        instance: None,
     })
 }
 
@@ -80,6 +81,7 @@ fn down() -> Command {
         status: PushStatus::Down,
         msg: None,
         value: None,
+        instance: None,
     })
 }
 

@@ -29,6 +29,7 @@ fn beat(status: PushStatus) -> Command {
         status,
         msg: None,
         value: None,
+        instance: None,
     })
 }
 

@@ -291,11 +291,7 @@ fn validate(params: RawParams) -> Result<Push, ApiError> {
             "{field} must be a finite number"
         )));
     }
-    let heartbeat = Heartbeat {
-        status,
-        msg: params.msg.map(HeartbeatText::truncated),
-        value,
-    };
+    let heartbeat = Heartbeat::new(status, params.msg.map(HeartbeatText::truncated), value);
     let given = params.status.as_deref();
     match signal_params::signal(heartbeat, given, params.rid, params.kind, params.exit)? {
         Ok(signal) => Ok(Push::Signal(signal)),

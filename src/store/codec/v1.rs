@@ -3,7 +3,7 @@ use serde::Deserialize;
 use super::v2 as machine;
 use super::v2::{self as event, PushToken};
 use crate::domain::channel::ChannelKind;
-use crate::domain::event::{DeliveryOutcome, DownReason, Heartbeat, HeartbeatText};
+use crate::domain::event::{DeliveryOutcome, DownReason, HeartbeatText};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::{Grace, Status};
 
@@ -41,7 +41,7 @@ pub enum Event {
         token: PushToken,
     },
     Deleted,
-    HeartbeatReceived(Heartbeat),
+    HeartbeatReceived(super::v6::Heartbeat),
     WentDown {
         reason: DownReason,
     },

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::domain::alert::{self, AlertKind, AlertNotice};
-use crate::domain::event::{self, DeliveryOutcome, DownReason, Heartbeat, HeartbeatText};
+use crate::domain::event::{self, DeliveryOutcome, DownReason, HeartbeatText};
 use crate::domain::ids::{self, ChannelId, MonitorId, Timestamp};
 use crate::domain::labels::Severity;
 use crate::domain::machine::{self, Grace, Status};
@@ -53,7 +53,7 @@ pub enum Event {
         token: PushToken,
     },
     Deleted,
-    HeartbeatReceived(Heartbeat),
+    HeartbeatReceived(super::v6::Heartbeat),
     WentDown {
         reason: DownReason,
     },
@@ -83,7 +83,7 @@ impl Event {
                 token: token.upcast(),
             },
             Self::Deleted => Current::Deleted,
-            Self::HeartbeatReceived(heartbeat) => Current::HeartbeatReceived(heartbeat),
+            Self::HeartbeatReceived(heartbeat) => Current::HeartbeatReceived(heartbeat.upcast()),
             Self::WentDown { reason } => Current::WentDown { reason },
             Self::Recovered => Current::Recovered,
             Self::Paused => Current::Paused,
@@ -192,6 +192,7 @@ impl Delivery {
                 severity: Severity::Critical,
                 labels: Box::default(),
                 tags: Box::default(),
+                missing_instances: Box::default(),
             },
         }
     }

@@ -4,8 +4,7 @@ use serde::Deserialize;
 
 use crate::domain::alert::{self, AlertKind, AlertNotice};
 use crate::domain::event::{
-    self, DeliveryOutcome, DownReason, Heartbeat, HeartbeatText, LogEntry, Notice, RunEnd, RunRef,
-    RunStart,
+    self, DeliveryOutcome, DownReason, HeartbeatText, LogEntry, Notice, RunEnd, RunRef, RunStart,
 };
 use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
 use crate::domain::labels::{Labels, Severity};
@@ -49,6 +48,7 @@ impl MonitorConfig {
             slug: self.slug,
             labels: Labels::default(),
             severity: Severity::Critical,
+            ..event::MonitorConfig::new("", 0)
         }
     }
 }
@@ -66,7 +66,7 @@ pub enum Event {
         token: PushToken,
     },
     Deleted,
-    HeartbeatReceived(Heartbeat),
+    HeartbeatReceived(super::v6::Heartbeat),
     WentDown {
         reason: DownReason,
     },
@@ -110,7 +110,7 @@ impl Event {
             },
             Self::TokenRotated { token } => Current::TokenRotated { token },
             Self::Deleted => Current::Deleted,
-            Self::HeartbeatReceived(heartbeat) => Current::HeartbeatReceived(heartbeat),
+            Self::HeartbeatReceived(heartbeat) => Current::HeartbeatReceived(heartbeat.upcast()),
             Self::WentDown { reason } => Current::WentDown { reason },
             Self::Recovered => Current::Recovered,
             Self::Paused => Current::Paused,
@@ -198,6 +198,8 @@ impl Monitor {
             last_alerted_at: self.last_alerted_at,
             suppress_next_alert: self.suppress_next_alert,
             mute: None,
+            instances: Vec::new(),
+            held_alert: None,
         }
     }
 }
@@ -243,6 +245,7 @@ impl Delivery {
                 severity: Severity::Critical,
                 labels: Box::default(),
                 tags: Box::default(),
+                missing_instances: Box::default(),
             },
         }
     }

@@ -2,14 +2,14 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::domain::event::{DownReason, HeartbeatText, MonitorConfig};
+use crate::domain::event::{DownReason, HeartbeatText};
 use crate::domain::ids::{MonitorId, PushToken, Timestamp};
 use crate::domain::machine::{self, Grace, LastRun, OpenRun, Status};
 
 #[derive(Deserialize)]
 pub struct Monitor {
     id: MonitorId,
-    config: Arc<MonitorConfig>,
+    config: super::v6::MonitorConfig,
     token: PushToken,
     status: Status,
     created_at: Timestamp,
@@ -37,7 +37,7 @@ impl Monitor {
     pub fn upcast(self) -> machine::Monitor {
         machine::Monitor {
             id: self.id,
-            config: self.config,
+            config: Arc::new(self.config.upcast()),
             token: self.token,
             status: self.status,
             created_at: self.created_at,
@@ -59,6 +59,8 @@ impl Monitor {
             last_alerted_at: self.last_alerted_at,
             suppress_next_alert: self.suppress_next_alert,
             mute: None,
+            instances: Vec::new(),
+            held_alert: None,
         }
     }
 }
