@@ -1162,3 +1162,5 @@ async fn a_restart_inside_a_run_and_a_window_forgets_nothing_and_alerts_once() {
     server.assert_state_matches_the_log(&monitor).await;
     server.stop(Stop::Clean).await;
 }
+
+mod guard;
