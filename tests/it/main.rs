@@ -19,6 +19,7 @@ mod digest;
 mod docs;
 mod durability;
 mod export;
+mod guard;
 mod health;
 mod hostile;
 mod import_graph;

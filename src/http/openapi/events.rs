@@ -26,6 +26,8 @@ pub enum EventKind {
     AlertReleased,
     Muted,
     Unmuted,
+    /// The guard held a missed deadline (`docs/states.md`, "The guard").
+    Unknown,
 }
 
 /// An event's `reason`: why it went down (`down`, `failure_counted`, `reminder`, a
@@ -47,12 +49,13 @@ pub enum EventReason {
 }
 
 /// What held an alert back (`alert_suppressed`): a maintenance window (released at
-/// its end) or a mute (never sent).
+/// its end) or a mute (never sent); what held a verdict (`unknown`): the guard.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HeldBy {
     Maintenance,
     Mute,
+    Guard,
 }
 
 /// Which alert a maintenance window held back or released.
@@ -92,7 +95,8 @@ pub struct Event {
     /// `heartbeat`: its value, or null.
     #[serde(default)]
     pub value: Option<f64>,
-    /// `down`, `failure_counted`, `reminder`: why it failed; `up`: `heartbeat` or
+    /// `down`, `failure_counted`, `reminder`: why it failed; `unknown`: the verdict
+    /// held (`timeout`, `schedule`); `up`: `heartbeat` or
     /// `first_heartbeat`; `alert_suppressed`, `alert_released`: the alert's;
     /// `run_ended`: a failure's (`manual`, `exit_status`, `too_fast`), null for a
     /// success.
@@ -208,10 +212,14 @@ pub struct Event {
     #[serde(default)]
     #[schema(nullable = false)]
     pub alert: Option<AlertKind>,
-    /// `alert_suppressed`: what held the alert back.
+    /// `alert_suppressed`: what held the alert back; `unknown`: `guard`.
     #[serde(default)]
     #[schema(nullable = false)]
     pub held_by: Option<HeldBy>,
+    /// `unknown`: the deadline that was missed.
+    #[serde(default)]
+    #[schema(format = DateTime, nullable = false)]
+    pub deadline: Option<String>,
     /// `muted`: when it ends by itself, or null.
     #[serde(default)]
     #[schema(format = DateTime)]

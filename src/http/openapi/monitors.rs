@@ -26,6 +26,8 @@ pub enum MonitorStatus {
     Up,
     Down,
     Paused,
+    /// A missed deadline held by the guard (`docs/states.md`, "The guard").
+    Unknown,
 }
 
 /// The Monitor object (`docs/api.md`, "The Monitor object").
@@ -275,6 +277,7 @@ pub struct StatusCounts {
     pub up: u64,
     pub down: u64,
     pub paused: u64,
+    pub unknown: u64,
 }
 
 /// How urgent a monitor's alerts are (Alertmanager's `severity` label).

@@ -207,6 +207,17 @@ fn get_settings() {}
 )]
 fn rotate_ping_key() {}
 
+/// The guard against false alarm storms
+///
+/// Its state, the arrival rates it compares and the verdicts it holds
+/// (`docs/states.md`, "The guard").
+#[utoipa::path(
+    get, path = "/api/guard", tag = "operations",
+    security(("bearer" = ["read"])),
+    responses((status = 200, description = "The guard", body = Guard))
+)]
+fn get_guard() {}
+
 /// List and find monitors, oldest first
 ///
 /// Every filter given must hold. Without `limit` and `cursor`, every monitor that
@@ -220,7 +231,7 @@ fn rotate_ping_key() {}
             `k notin (a,b)`, `k`, `!k`, joined by commas (all must hold); may repeat"),
         ("status" = Option<String>, Query,
             description = "States, separated by commas (`pending`, `up`, `down`, \
-            `paused`); may repeat: any of them"),
+            `paused`, `unknown`); may repeat: any of them"),
         ("q" = Option<String>, Query,
             description = "Text the name contains, whatever its case"),
         ("tag" = Option<String>, Query,

@@ -1,0 +1,249 @@
+//! The guard against false alarm storms (`docs/states.md`, "The guard") against the
+//! real server and a real receiver: 200 monitors heartbeating, every heartbeat cut at
+//! once, then resumed: the receiver hears about pushmon itself (its `down`, then its
+//! resolution) and about no monitor; then a real mass failure (heartbeats resume for
+//! half): exactly the silent half alerts.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use pushmon::config::GuardConfig;
+use pushmon::domain::guard::GuardSettings;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::time::{Instant, sleep};
+
+use crate::receiver::{Received, Receiver};
+use crate::support::{Api, Monitor, Status, expect_json, fast_alert_retries, spawn_app_with};
+
+const MONITORS: usize = 200;
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn guard(api: &Api) -> Value {
+    let response = api.api(Method::GET, "/api/guard").send().await.expect("guard");
+    expect_json(response, StatusCode::OK).await
+}
+
+async fn wait_for_guard(api: &Api, state: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let guard = guard(api).await;
+        if guard["state"] == state {
+            return guard;
+        }
+        assert!(started.elapsed() < WAIT, "the guard is not {state}: {guard}");
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until every one of `monitors` is `status`.
+async fn wait_for_all(api: &Api, monitors: &[Monitor], status: Status) {
+    let ids: BTreeSet<&str> = monitors.iter().map(|monitor| monitor.id.as_str()).collect();
+    let started = Instant::now();
+    loop {
+        let listed = api.list_monitors().await;
+        let other: Vec<_> = listed
+            .iter()
+            .filter(|monitor| ids.contains(monitor.id.as_str()) && monitor.status != status)
+            .map(|monitor| monitor.status)
+            .collect();
+        if other.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "{} monitors are not {status:?}: {other:?}",
+            other.len()
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Pushes every half second, from 8 tasks, for the first `reporting` monitors.
+struct Pusher {
+    reporting: Arc<AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Pusher {
+    fn start(api: &Api, monitors: &[Monitor]) -> Pusher {
+        let reporting = Arc::new(AtomicUsize::new(monitors.len()));
+        let tokens: Vec<(usize, String)> = monitors
+            .iter()
+            .map(|monitor| monitor.push_token.clone())
+            .enumerate()
+            .collect();
+        let tasks = tokens
+            .chunks(monitors.len().div_ceil(8))
+            .map(|chunk| {
+                let (api, chunk, reporting) = (api.clone(), chunk.to_vec(), Arc::clone(&reporting));
+                tokio::spawn(async move {
+                    loop {
+                        for (index, token) in &chunk {
+                            if *index < reporting.load(Ordering::Relaxed) {
+                                api.push_ok(token, &[]).await;
+                            }
+                        }
+                        sleep(Duration::from_millis(500)).await;
+                    }
+                })
+            })
+            .collect();
+        Pusher { reporting, tasks }
+    }
+
+    fn report(&self, count: usize) {
+        self.reporting.store(count, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Pusher {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// (monitor name, event) of each delivery.
+fn told(delivered: &[Received]) -> Vec<(String, String)> {
+    delivered
+        .iter()
+        .map(|request| {
+            let body = request.json();
+            (
+                body["monitor"]["name"].as_str().unwrap_or_default().to_owned(),
+                body["event"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn about_pushmon(event: &str) -> (String, String) {
+    ("pushmon guard".to_owned(), event.to_owned())
+}
+
+#[tokio::test]
+async fn a_cut_of_every_heartbeat_alerts_about_pushmon_only_and_a_real_mass_failure_alerts_the_silent() {
+    let app = spawn_app_with(|config| {
+        fast_alert_retries(config);
+        // Two-second windows: the guard trips about 2 s after the cut, the monitors'
+        // 5 s timeouts fall 4.5 s or more after it.
+        config.guard = GuardConfig {
+            enabled: true,
+            settings: GuardSettings {
+                window_millis: 2_000,
+                min_ratio: 0.1,
+                min_expected: 20.0,
+            },
+            release_grace_seconds: 3,
+            channels: None,
+        };
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let response = app
+        .api(Method::POST, "/api/channels")
+        .json(&json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook")}))
+        .send()
+        .await
+        .expect("create channel");
+    let channel = expect_json(response, StatusCode::CREATED).await["id"].clone();
+    let mut monitors = Vec::with_capacity(MONITORS);
+    for n in 0..MONITORS {
+        monitors.push(
+            app.create_monitor_from(&json!({
+                "name": format!("job-{n:03}"),
+                "timeout_seconds": 5,
+                "interval_seconds": 1,
+                "channels": [channel],
+            }))
+            .await,
+        );
+    }
+    let pusher = Pusher::start(&app, &monitors);
+    wait_for_all(&app, &monitors, Status::Up).await;
+    let normal = wait_for_guard(&app, "normal").await;
+    assert_eq!(normal["expected_per_second"], json!(200.0), "{normal}");
+
+    // Every heartbeat cut at once: the guard trips and every deadline is held.
+    pusher.report(0);
+    wait_for_guard(&app, "tripped").await;
+    wait_for_all(&app, &monitors, Status::Unknown).await;
+    let delivered = receiver.wait_for_delivered(1, WAIT).await;
+    assert_eq!(told(&delivered), vec![about_pushmon("down")]);
+    let alert = delivered[0].json();
+    assert!(
+        alert["msg"].as_str().is_some_and(|msg| msg.contains("collapsed")),
+        "{alert}"
+    );
+
+    // Resumed: up without an alert; the guard's resolution is the only other word.
+    pusher.report(MONITORS);
+    wait_for_all(&app, &monitors, Status::Up).await;
+    wait_for_guard(&app, "normal").await;
+    receiver.wait_for_delivered(2, WAIT).await;
+    // Past the release grace: nothing more.
+    sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        told(&receiver.delivered()),
+        vec![about_pushmon("down"), about_pushmon("up")],
+        "no monitor alerted"
+    );
+    let events = app.all_events(&monitors[0].id).await;
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|event| event.kind.as_str())
+        .filter(|kind| *kind != "heartbeat")
+        .collect();
+    assert!(kinds.contains(&"unknown") && !kinds.contains(&"down"), "{kinds:?}");
+
+    // A real mass failure: cut again, and only half come back.
+    pusher.report(0);
+    wait_for_guard(&app, "tripped").await;
+    wait_for_all(&app, &monitors, Status::Unknown).await;
+    pusher.report(MONITORS / 2);
+    let (reporting, silent) = monitors.split_at(MONITORS / 2);
+    wait_for_all(&app, reporting, Status::Up).await;
+    wait_for_guard(&app, "normal").await;
+    wait_for_all(&app, silent, Status::Down).await;
+    let delivered = receiver.wait_for_delivered(4 + silent.len(), WAIT).await;
+    sleep(Duration::from_secs(1)).await;
+    let delivered_now = receiver.delivered();
+    assert_eq!(delivered_now.len(), delivered.len(), "nothing more");
+    let told = told(&delivered_now);
+    assert_eq!(
+        told.iter().filter(|(name, _)| name == "pushmon guard").cloned().collect::<Vec<_>>(),
+        vec![about_pushmon("down"), about_pushmon("up"), about_pushmon("down"), about_pushmon("up")]
+    );
+    let alerted: BTreeSet<String> = delivered_now
+        .iter()
+        .map(Received::json)
+        .filter(|body| body["monitor"]["name"] != "pushmon guard")
+        .map(|body| {
+            assert_eq!(body["event"], "down", "{body}");
+            assert_eq!(body["reason"], "timeout", "{body}");
+            body["monitor"]["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    let expected: BTreeSet<String> = silent.iter().map(|monitor| monitor.id.clone()).collect();
+    assert_eq!(alerted, expected, "exactly the silent half, once each");
+    assert_eq!(
+        delivered_now.len(),
+        4 + silent.len(),
+        "one alert per silent monitor"
+    );
+
+    let guard = guard(&app).await;
+    assert_eq!(guard["held_total"], json!(2 * MONITORS), "{guard}");
+    assert_eq!(guard["held"], json!(0), "{guard}");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(&format!("pushmon_guard_held_verdicts_total {}", 2 * MONITORS)),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pushmon_guard_tripped 0"), "{metrics}");
+    drop(pusher);
+}
