@@ -211,17 +211,14 @@ pub async fn run_with_reload(
     let env = |name: &str| std::env::var(name).ok();
     // Records delivery outcomes once every monitor's actor runs (set by `rebuild`).
     let mut recorder = None;
-    // The monitor the guard alerts through, if one is stored (set by `rebuild`).
-    let mut guard_monitor = None;
     let started_up = tokio::select! {
         outcome = async {
-            let count = rebuild(
+            let (count, guard_monitor) = rebuild(
                 &store,
                 &registry,
                 &dispatcher,
                 delivery_reports,
                 &mut recorder,
-                &mut guard_monitor,
                 &config,
                 clock,
             )
@@ -230,7 +227,7 @@ pub async fn run_with_reload(
                 let summary = declared.reconcile(&store, &registry, &channels, env).await?;
                 log_reconciled(declared, &summary);
             }
-            Ok::<_, anyhow::Error>(count)
+            Ok::<_, anyhow::Error>((count, guard_monitor))
         } => Some(outcome),
         () = &mut shutdown => None,
     };
@@ -238,7 +235,7 @@ pub async fn run_with_reload(
     let sweeping = Arc::new(AtomicBool::new(true));
     let mut sweeper = None;
     let background = match started_up {
-        Some(Ok(count)) => {
+        Some(Ok((count, guard_monitor))) => {
             state.set_phase(Phase::Ready);
             sweeper = Some(tokio::spawn(sweep_history(
                 store.clone(),
@@ -266,7 +263,7 @@ pub async fn run_with_reload(
                 Arc::clone(&guard),
                 config.guard.clone(),
                 clock,
-                guard_monitor.take(),
+                guard_monitor,
             );
             let alive_store = store.clone();
             let limits = state.clone();
@@ -466,17 +463,16 @@ async fn rebuild_quarantined(
 /// Spawns an actor for every stored monitor, starts recording delivery outcomes (the
 /// task goes in `recorder`), resumes the deliveries left in the outbox, then has each
 /// monitor judge a deadline that fell while the server was stopped. Returns how many
-/// monitors there are.
+/// monitors there are, and the guard's own monitor if one is stored.
 async fn rebuild(
     store: &EventStore,
     registry: &Registry,
     dispatcher: &Dispatcher,
     reports: DeliveryReports,
     recorder: &mut Option<tokio::task::JoinHandle<()>>,
-    guard_monitor: &mut Option<crate::domain::machine::Monitor>,
     config: &Config,
     clock: Clock,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<(usize, Option<crate::domain::machine::Monitor>)> {
     let reader = store.clone();
     let (monitors, last_alive, owed) = tokio::task::spawn_blocking(move || {
         Ok::<_, crate::store::StoreError>((
@@ -493,7 +489,7 @@ async fn rebuild(
         .iter()
         .map(|monitor| (monitor.id, crate::alert::digest::group_of(&monitor.config)))
         .collect();
-    *guard_monitor = monitors
+    let guard_monitor = monitors
         .iter()
         .find(|monitor| monitor.config.key.as_deref() == Some(monitor::guard::GUARD_MONITOR_KEY))
         .cloned();
@@ -530,5 +526,5 @@ async fn rebuild(
     }
     registry.judge_after_restart(last_alive, config.restart_grace_seconds());
     store.mark_alive(clock.now());
-    Ok(count)
+    Ok((count, guard_monitor))
 }

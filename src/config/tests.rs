@@ -915,10 +915,7 @@ fn cases() -> Vec<Case> {
             shows: "Some([ChannelId(0192f3a4-0000-7000-8000-000000000001)])",
             default: "None",
             accepted: &[("", "Some([])")],
-            rejected: &[(
-                "ops",
-                "invalid guard channels: \"ops\" is not a channel id",
-            )],
+            rejected: &[("ops", "invalid guard channels: \"ops\" is not a channel id")],
             observe: |config| format!("{:?}", config.guard.channels),
             ..CASE
         },

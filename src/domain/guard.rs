@@ -170,9 +170,7 @@ impl Guard {
                 }
                 None
             }
-            GuardState::Normal
-                if meaningful && observed < self.settings.min_ratio * expected =>
-            {
+            GuardState::Normal if meaningful && observed < self.settings.min_ratio * expected => {
                 self.enter(GuardState::Tripped, now);
                 Some(Transition::Tripped(self.rates))
             }
@@ -237,13 +235,17 @@ mod tests {
 
     /// Ticks once a second (a tenth of the 10 s window) with `per_tick` arrivals and
     /// 10 expected per second; returns the transitions seen.
-    fn run(guard: &mut Guard, total: &mut u64, clock: &mut i64, per_tick: &[u64]) -> Vec<Transition> {
+    fn run(
+        guard: &mut Guard,
+        total: &mut u64,
+        clock: &mut i64,
+        per_tick: &[u64],
+    ) -> Vec<Transition> {
         let mut seen = Vec::new();
         for arrivals in per_tick {
             *total += arrivals;
             *clock += 1000;
-            if let Some(transition) =
-                guard.tick(Timestamp::from_millis(*clock), *total, 10_000_000)
+            if let Some(transition) = guard.tick(Timestamp::from_millis(*clock), *total, 10_000_000)
             {
                 seen.push(transition);
             }

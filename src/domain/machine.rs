@@ -535,10 +535,14 @@ pub enum Command {
     /// The timer fired: judge deadlines and runs, release an alert a maintenance
     /// window held back, send a reminder. With `hold` (the guard is tripped,
     /// `domain::guard`), a missed deadline is held as `unknown` instead of judged.
-    CheckDeadline { hold: bool },
+    CheckDeadline {
+        hold: bool,
+    },
     /// The guard released: a monitor holding a verdict (`unknown`) has
     /// `grace_seconds` from now to report before it goes down.
-    ReleaseHeld { grace_seconds: u32 },
+    ReleaseHeld {
+        grace_seconds: u32,
+    },
     /// Change the fields that are `Some`; the others keep their values.
     Update(ConfigPatch),
     /// Take a deleted channel off the monitor's `channels`, if it lists it. Decided on
@@ -887,7 +891,14 @@ mod tests {
     #[test]
     fn never_heard_monitor_goes_down_at_creation_plus_timeout() {
         let mut monitor = new_monitor(60);
-        assert!(when(&mut monitor, Command::CheckDeadline { hold: false }, secs(59)).is_empty());
+        assert!(
+            when(
+                &mut monitor,
+                Command::CheckDeadline { hold: false },
+                secs(59)
+            )
+            .is_empty()
+        );
         let decided = decide(&monitor, Command::CheckDeadline { hold: false }, secs(61));
         assert_eq!(decided.len(), 1);
         assert_eq!(decided[0].at, secs(60), "down is stamped at the deadline");
@@ -903,9 +914,20 @@ mod tests {
     fn timeout_then_recovery_alerts_once_each() {
         let mut monitor = new_monitor(10);
         when(&mut monitor, beat(PushStatus::Up), secs(1));
-        let down = when(&mut monitor, Command::CheckDeadline { hold: false }, secs(11));
+        let down = when(
+            &mut monitor,
+            Command::CheckDeadline { hold: false },
+            secs(11),
+        );
         assert_eq!(down.len(), 1);
-        assert!(when(&mut monitor, Command::CheckDeadline { hold: false }, secs(30)).is_empty());
+        assert!(
+            when(
+                &mut monitor,
+                Command::CheckDeadline { hold: false },
+                secs(30)
+            )
+            .is_empty()
+        );
         let up = when(&mut monitor, beat(PushStatus::Up), secs(31));
         assert!(matches!(
             up.as_slice(),
@@ -934,7 +956,14 @@ mod tests {
         let mut monitor = new_monitor(10);
         when(&mut monitor, Command::Pause, secs(1));
         assert_eq!(monitor.next_deadline(), None);
-        assert!(when(&mut monitor, Command::CheckDeadline { hold: false }, secs(1000)).is_empty());
+        assert!(
+            when(
+                &mut monitor,
+                Command::CheckDeadline { hold: false },
+                secs(1000)
+            )
+            .is_empty()
+        );
         let events = when(&mut monitor, beat(PushStatus::Down), secs(1001));
         assert!(matches!(events.as_slice(), [Event::HeartbeatReceived(_)]));
         assert_eq!(monitor.status, Status::Paused);

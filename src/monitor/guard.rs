@@ -81,22 +81,14 @@ pub fn run(
         if guard_monitor.is_some() && !owes_resolution {
             own.tell(PushStatus::Up, "pushmon started".to_owned()).await;
         }
-        let mut guard = Guard::new(
-            config.settings,
-            clock.now(),
-            shared.arrivals(),
-        );
+        let mut guard = Guard::new(config.settings, clock.now(), shared.arrivals());
         let mut ticks = tokio::time::interval(Duration::from_millis(config.settings.tick_millis()));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_keepalive = tokio::time::Instant::now();
         loop {
             ticks.tick().await;
             let now = clock.now();
-            let transition = guard.tick(
-                now,
-                shared.arrivals(),
-                shared.expected_micros(),
-            );
+            let transition = guard.tick(now, shared.arrivals(), shared.expected_micros());
             shared.show(&guard);
             let rates = guard.rates();
             metrics::gauge!(prometheus::GUARD_EXPECTED_RATE).set(rates.expected_per_second);
@@ -154,7 +146,8 @@ pub fn run(
                 None if own.id.is_some() && last_keepalive.elapsed() >= KEEPALIVE => {
                     last_keepalive = tokio::time::Instant::now();
                     if guard.state() != GuardState::Tripped && !owes_resolution {
-                        own.tell(PushStatus::Up, "pushmon is alive".to_owned()).await;
+                        own.tell(PushStatus::Up, "pushmon is alive".to_owned())
+                            .await;
                     }
                 }
                 None => {}
@@ -164,7 +157,7 @@ pub fn run(
 }
 
 fn seconds_text(millis: u64) -> String {
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         format!("{} s", millis / 1000)
     } else {
         format!("{:.1} s", millis as f64 / 1000.0)
@@ -260,7 +253,8 @@ impl OwnMonitor {
                     .await?
             }
             None => {
-                let mut config = MonitorConfig::new(GUARD_MONITOR_NAME, GUARD_MONITOR_TIMEOUT_SECONDS);
+                let mut config =
+                    MonitorConfig::new(GUARD_MONITOR_NAME, GUARD_MONITOR_TIMEOUT_SECONDS);
                 config.channels = channels;
                 config.key = Some(GUARD_MONITOR_KEY.to_owned());
                 config.tags = vec!["pushmon".to_owned()];

@@ -183,4 +183,3 @@ impl GuardShared {
         view.rates = guard.rates();
     }
 }
-

@@ -22,7 +22,11 @@ const MONITORS: usize = 200;
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn guard(api: &Api) -> Value {
-    let response = api.api(Method::GET, "/api/guard").send().await.expect("guard");
+    let response = api
+        .api(Method::GET, "/api/guard")
+        .send()
+        .await
+        .expect("guard");
     expect_json(response, StatusCode::OK).await
 }
 
@@ -33,7 +37,10 @@ async fn wait_for_guard(api: &Api, state: &str) -> Value {
         if guard["state"] == state {
             return guard;
         }
-        assert!(started.elapsed() < WAIT, "the guard is not {state}: {guard}");
+        assert!(
+            started.elapsed() < WAIT,
+            "the guard is not {state}: {guard}"
+        );
         sleep(Duration::from_millis(50)).await;
     }
 }
@@ -114,7 +121,10 @@ fn told(delivered: &[Received]) -> Vec<(String, String)> {
         .map(|request| {
             let body = request.json();
             (
-                body["monitor"]["name"].as_str().unwrap_or_default().to_owned(),
+                body["monitor"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 body["event"].as_str().unwrap_or_default().to_owned(),
             )
         })
@@ -126,7 +136,8 @@ fn about_pushmon(event: &str) -> (String, String) {
 }
 
 #[tokio::test]
-async fn a_cut_of_every_heartbeat_alerts_about_pushmon_only_and_a_real_mass_failure_alerts_the_silent() {
+async fn a_cut_of_every_heartbeat_alerts_about_pushmon_only_and_a_real_mass_failure_alerts_the_silent()
+ {
     let app = spawn_app_with(|config| {
         fast_alert_retries(config);
         // Two-second windows: the guard trips about 2 s after the cut, the monitors'
@@ -176,7 +187,9 @@ async fn a_cut_of_every_heartbeat_alerts_about_pushmon_only_and_a_real_mass_fail
     assert_eq!(told(&delivered), vec![about_pushmon("down")]);
     let alert = delivered[0].json();
     assert!(
-        alert["msg"].as_str().is_some_and(|msg| msg.contains("collapsed")),
+        alert["msg"]
+            .as_str()
+            .is_some_and(|msg| msg.contains("collapsed")),
         "{alert}"
     );
 
@@ -198,7 +211,10 @@ async fn a_cut_of_every_heartbeat_alerts_about_pushmon_only_and_a_real_mass_fail
         .map(|event| event.kind.as_str())
         .filter(|kind| *kind != "heartbeat")
         .collect();
-    assert!(kinds.contains(&"unknown") && !kinds.contains(&"down"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"unknown") && !kinds.contains(&"down"),
+        "{kinds:?}"
+    );
 
     // A real mass failure: cut again, and only half come back.
     pusher.report(0);
@@ -215,8 +231,16 @@ async fn a_cut_of_every_heartbeat_alerts_about_pushmon_only_and_a_real_mass_fail
     assert_eq!(delivered_now.len(), delivered.len(), "nothing more");
     let told = told(&delivered_now);
     assert_eq!(
-        told.iter().filter(|(name, _)| name == "pushmon guard").cloned().collect::<Vec<_>>(),
-        vec![about_pushmon("down"), about_pushmon("up"), about_pushmon("down"), about_pushmon("up")]
+        told.iter()
+            .filter(|(name, _)| name == "pushmon guard")
+            .cloned()
+            .collect::<Vec<_>>(),
+        vec![
+            about_pushmon("down"),
+            about_pushmon("up"),
+            about_pushmon("down"),
+            about_pushmon("up")
+        ]
     );
     let alerted: BTreeSet<String> = delivered_now
         .iter()
@@ -241,7 +265,10 @@ async fn a_cut_of_every_heartbeat_alerts_about_pushmon_only_and_a_real_mass_fail
     assert_eq!(guard["held"], json!(0), "{guard}");
     let metrics = app.metrics().await;
     assert!(
-        metrics.contains(&format!("pushmon_guard_held_verdicts_total {}", 2 * MONITORS)),
+        metrics.contains(&format!(
+            "pushmon_guard_held_verdicts_total {}",
+            2 * MONITORS
+        )),
         "{metrics}"
     );
     assert!(metrics.contains("pushmon_guard_tripped 0"), "{metrics}");

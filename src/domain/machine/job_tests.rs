@@ -592,15 +592,33 @@ fn maintenance_records_everything_alerts_nothing_and_releases_what_it_held_at_it
     );
     // Down, as the channels were told: nothing to release, nothing at the window's end.
     assert_eq!(job.release_due(), None);
-    assert!(when(&mut job, Command::CheckDeadline { hold: false }, sunday("04:00:01")).is_empty());
+    assert!(
+        when(
+            &mut job,
+            Command::CheckDeadline { hold: false },
+            sunday("04:00:01")
+        )
+        .is_empty()
+    );
     // Next Sunday: down before the window, recovered during it: the channels last
     // heard "down", so the recovery is released at its end, once.
     let next = |time: &str| utc(&format!("2023-11-26T{time}Z"));
     let (events, _) = when_alerting(&mut job, up(), next("02:30:00"));
     assert_eq!(events, ["heartbeat:up", "alert_suppressed:up", "up"]);
     assert_eq!(job.next_wakeup(next("02:30:00")), Some(next("04:00:00")));
-    assert!(when(&mut job, Command::CheckDeadline { hold: false }, next("03:00:00")).is_empty());
-    let (events, owed) = when_alerting(&mut job, Command::CheckDeadline { hold: false }, next("04:00:00"));
+    assert!(
+        when(
+            &mut job,
+            Command::CheckDeadline { hold: false },
+            next("03:00:00")
+        )
+        .is_empty()
+    );
+    let (events, owed) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        next("04:00:00"),
+    );
     assert_eq!(events, ["alert_released:up"]);
     assert_eq!(
         owed,
@@ -610,7 +628,14 @@ fn maintenance_records_everything_alerts_nothing_and_releases_what_it_held_at_it
             "heartbeat".to_owned()
         )]
     );
-    assert!(when(&mut job, Command::CheckDeadline { hold: false }, next("04:00:01")).is_empty());
+    assert!(
+        when(
+            &mut job,
+            Command::CheckDeadline { hold: false },
+            next("04:00:01")
+        )
+        .is_empty()
+    );
 }
 
 #[test]
@@ -618,7 +643,11 @@ fn a_down_held_back_is_released_before_a_change_that_follows_the_window() {
     let sunday = |time: &str| utc(&format!("2023-11-19T{time}Z"));
     let mut job = monitor_at(sunday("02:00:00"), 60, weekly_window);
     when(&mut job, up(), sunday("02:00:00"));
-    let (events, owed) = when_alerting(&mut job, Command::CheckDeadline { hold: false }, sunday("02:01:00"));
+    let (events, owed) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        sunday("02:01:00"),
+    );
     assert_eq!(events, ["alert_suppressed:down", "down:timeout"]);
     assert!(owed.is_empty());
     // The job comes back right after the window, before the timer released the down:
@@ -650,7 +679,11 @@ fn reminders_repeat_while_down_and_wait_out_maintenance() {
         job.next_wakeup(sunday("00:30:00")),
         Some(sunday("01:30:00"))
     );
-    let (events, owed) = when_alerting(&mut job, Command::CheckDeadline { hold: false }, sunday("01:30:00"));
+    let (events, owed) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        sunday("01:30:00"),
+    );
     assert_eq!(events, ["reminder:manual"]);
     assert_eq!(
         owed,
@@ -662,8 +695,19 @@ fn reminders_repeat_while_down_and_wait_out_maintenance() {
         job.next_wakeup(sunday("01:30:00")),
         Some(sunday("04:00:00"))
     );
-    assert!(when(&mut job, Command::CheckDeadline { hold: false }, sunday("02:30:00")).is_empty());
-    let (events, _) = when_alerting(&mut job, Command::CheckDeadline { hold: false }, sunday("04:00:00"));
+    assert!(
+        when(
+            &mut job,
+            Command::CheckDeadline { hold: false },
+            sunday("02:30:00")
+        )
+        .is_empty()
+    );
+    let (events, _) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        sunday("04:00:00"),
+    );
     assert_eq!(events, ["reminder:manual"]);
     // Off by default; none once up.
     when(&mut job, up(), sunday("04:10:00"));
@@ -688,13 +732,25 @@ fn threshold_maintenance_schedule_and_runs_together() {
     when(&mut job, start(Some(1)), sunday("01:50:00"));
     // The run's limit, 02:10, comes before the slot's deadline, 02:15.
     assert_eq!(job.next_deadline(), Some(sunday("02:10:00")));
-    let (events, owed) = when_alerting(&mut job, Command::CheckDeadline { hold: false }, sunday("02:10:00"));
+    let (events, owed) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        sunday("02:10:00"),
+    );
     assert_eq!(events, ["run_overran", "failure_counted:max_runtime:1"]);
     assert!(owed.is_empty());
-    let (events, owed) = when_alerting(&mut job, Command::CheckDeadline { hold: false }, sunday("02:15:00"));
+    let (events, owed) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        sunday("02:15:00"),
+    );
     assert_eq!(events, ["alert_suppressed:down", "down:schedule"]);
     assert!(owed.is_empty(), "in the window");
-    let (events, owed) = when_alerting(&mut job, Command::CheckDeadline { hold: false }, sunday("04:00:00"));
+    let (events, owed) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        sunday("04:00:00"),
+    );
     assert_eq!(events, ["alert_released:down"]);
     assert_eq!(
         owed,

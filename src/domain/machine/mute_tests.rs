@@ -116,7 +116,11 @@ fn a_muted_down_is_recorded_and_owes_no_alert_nor_one_later() {
     // The mute ends at its `until`: the timer is set for it, records the end, and
     // does not send the down it held (the channels count as told).
     assert_eq!(late.next_wakeup(secs(61)), Some(secs(3600)));
-    let (events, owed) = when(&mut late, Command::CheckDeadline { hold: false }, secs(3600));
+    let (events, owed) = when(
+        &mut late,
+        Command::CheckDeadline { hold: false },
+        secs(3600),
+    );
     assert_eq!(events, ["unmuted:expired"]);
     assert!(owed.is_empty());
     assert_eq!(late.mute, None);

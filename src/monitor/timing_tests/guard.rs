@@ -27,7 +27,10 @@ fn guard_config() -> GuardConfig {
 }
 
 /// A server whose monitors share a guard, and the guard's task.
-async fn guarded(dir: &TempDir, config: GuardConfig) -> (Server, Arc<GuardShared>, tokio::task::JoinHandle<()>) {
+async fn guarded(
+    dir: &TempDir,
+    config: GuardConfig,
+) -> (Server, Arc<GuardShared>, tokio::task::JoinHandle<()>) {
     let clock = Clock::tokio_from(START);
     let shared = GuardShared::new(&config, clock.now());
     let server = Server::open_guarded(dir.path().to_owned(), clock, Arc::clone(&shared)).await;
@@ -75,7 +78,9 @@ impl Server {
     /// for the store's thread, which paused time does not see).
     async fn settle(&self) {
         for _ in 0..20 {
-            tokio::task::spawn_blocking(|| ()).await.expect("blocking task");
+            tokio::task::spawn_blocking(|| ())
+                .await
+                .expect("blocking task");
             for _ in 0..SETTLE_YIELDS {
                 tokio::task::yield_now().await;
             }
@@ -144,7 +149,10 @@ async fn a_collapse_holds_missed_deadlines_and_the_release_clears_those_that_rep
     server.beat_for(&monitors, 15).await;
     let view = shared.view();
     assert_eq!(view.state, Some(GuardState::Normal));
-    assert!((view.rates.expected_per_second - 10.0).abs() < 1e-6, "{view:?}");
+    assert!(
+        (view.rates.expected_per_second - 10.0).abs() < 1e-6,
+        "{view:?}"
+    );
     assert!(view.rates.observed_per_second > 9.0, "{view:?}");
 
     // Collapse: nothing arrives. The last full second leaves the window after ten.
@@ -180,10 +188,18 @@ async fn a_collapse_holds_missed_deadlines_and_the_release_clears_those_that_rep
         .find_map(|(at, event)| matches!(event, Event::HeartbeatReceived(_)).then_some(*at))
         .expect("a heartbeat")
         .plus_seconds(20);
-    assert_eq!(held, vec![(deadline, DownReason::Timeout, deadline)], "stamped at the deadline");
+    assert_eq!(
+        held,
+        vec![(deadline, DownReason::Timeout, deadline)],
+        "stamped at the deadline"
+    );
     assert_eq!(shared.view().held, 10);
     assert_eq!(shared.view().held_total, 10);
-    assert_eq!(server.owed_by_name().await.len(), 1, "nothing held is alerted");
+    assert_eq!(
+        server.owed_by_name().await.len(),
+        1,
+        "nothing held is alerted"
+    );
 
     // Arrivals back for half the fleet: up at once without an alert; the guard
     // releases once they make 20% of the prediction (4 s of 5 a second).
@@ -228,9 +244,9 @@ async fn a_collapse_holds_missed_deadlines_and_the_release_clears_those_that_rep
     let owed = server.owed_by_name().await;
     assert_eq!(owed.len(), 2 + 5, "{owed:?}");
     assert!(
-        owed[2..]
-            .iter()
-            .all(|(name, kind, reason)| name == "job" && *kind == AlertKind::Down && reason == "timeout"),
+        owed[2..].iter().all(|(name, kind, reason)| name == "job"
+            && *kind == AlertKind::Down
+            && reason == "timeout"),
         "{owed:?}"
     );
     task.abort();
@@ -303,9 +319,14 @@ async fn a_jobs_own_down_paused_and_muted_monitors_are_not_the_guards() {
     server.beat_for(&monitors[..8], 3).await;
     server.beat_for(&[], 10).await;
     assert_eq!(shared.view().state, Some(GuardState::Tripped));
-    assert_eq!(server.owed_at_least(1).await, vec![guard_alert(AlertKind::Down)]);
+    assert_eq!(
+        server.owed_at_least(1).await,
+        vec![guard_alert(AlertKind::Down)]
+    );
     // A job that says it failed is believed, tripped or not.
-    server.push(&monitors[0], PushStatus::Down, "disk full").await;
+    server
+        .push(&monitors[0], PushStatus::Down, "disk full")
+        .await;
     assert_eq!(server.state(&monitors[0]).await.status, Status::Down);
     server.advance(Duration::from_secs(10)).await;
     server.settle().await;
@@ -325,7 +346,11 @@ async fn a_jobs_own_down_paused_and_muted_monitors_are_not_the_guards() {
     assert_eq!(server.state(&muted).await.status, Status::Down);
     assert_eq!(server.state(&paused).await.status, Status::Paused);
     let owed = server.owed_at_least(3).await;
-    assert_eq!(owed.len(), 3, "the guard's down and up, the job's down: {owed:?}");
+    assert_eq!(
+        owed.len(),
+        3,
+        "the guard's down and up, the job's down: {owed:?}"
+    );
     task.abort();
     server.stop(Stop::Clean).await;
 }
@@ -345,7 +370,9 @@ async fn held_monitors_replay_as_unknown_and_a_restart_releases_them_with_its_gr
 
     // The restart judges what was held as a deadline that fell while stopped: the
     // restart grace (here 10 s) from ready, once.
-    let server = server.restart(Stop::Crash, Duration::from_secs(30), 10).await;
+    let server = server
+        .restart(Stop::Crash, Duration::from_secs(30), 10)
+        .await;
     let ready = server.clock.now();
     assert_eq!(server.statuses(&monitors).await, vec![Status::Unknown; 10]);
     for monitor in &monitors {
