@@ -332,6 +332,7 @@ const EVENT_KINDS: &[(&str, &[&str], &[&str])] = &[
     ("alert_released", &["alert", "reason"], &["reason"]),
     ("muted", &["until", "until_recovery"], &[]),
     ("unmuted", &["reason"], &["reason"]),
+    ("unknown", &["reason", "deadline", "held_by"], &["reason"]),
 ];
 
 /// The Event schema as one closed object per kind (`oneOf`), each with exactly the
