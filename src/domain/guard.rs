@@ -163,14 +163,16 @@ impl Guard {
         let expected = expected_per_second * self.settings.window_seconds();
         let meaningful = expected >= self.settings.min_expected;
         let observed = observed as f64;
+        let collapsed = meaningful && observed < self.settings.min_ratio * expected;
         match self.state {
-            GuardState::Warming => {
-                if self.ticks.len() == TICKS_PER_WINDOW as usize {
-                    self.enter(GuardState::Normal, now);
-                }
+            GuardState::Warming if self.ticks.len() < TICKS_PER_WINDOW as usize => None,
+            // A whole window seen: judged at once, so an outage that goes on across a
+            // restart trips it without a moment of `normal` first.
+            GuardState::Warming if !collapsed => {
+                self.enter(GuardState::Normal, now);
                 None
             }
-            GuardState::Normal if meaningful && observed < self.settings.min_ratio * expected => {
+            GuardState::Warming | GuardState::Normal if collapsed => {
                 self.enter(GuardState::Tripped, now);
                 Some(Transition::Tripped(self.rates))
             }
@@ -180,7 +182,7 @@ impl Guard {
                 self.enter(GuardState::Normal, now);
                 Some(Transition::Released(self.rates))
             }
-            GuardState::Normal | GuardState::Tripped => None,
+            GuardState::Warming | GuardState::Normal | GuardState::Tripped => None,
         }
     }
 
@@ -257,10 +259,10 @@ mod tests {
     fn it_warms_for_a_window_then_trips_on_a_collapse_and_releases_when_arrivals_are_back() {
         let mut guard = Guard::new(settings(), T0, 0);
         let (mut total, mut clock) = (0, T0.as_millis());
-        // Silence while warming judges nothing.
+        // Silence while warming judges nothing until a whole window is seen.
         assert!(run(&mut guard, &mut total, &mut clock, &[0; 9]).is_empty());
         assert_eq!(guard.state(), GuardState::Warming);
-        assert!(run(&mut guard, &mut total, &mut clock, &[10]).is_empty());
+        assert!(run(&mut guard, &mut total, &mut clock, &[100]).is_empty());
         assert_eq!(guard.state(), GuardState::Normal);
         assert!(run(&mut guard, &mut total, &mut clock, &[10; 20]).is_empty());
         // Cut: the window drains; below 10% of 100 (fewer than 10) it trips, once
@@ -301,6 +303,16 @@ mod tests {
         assert!(run(&mut guard, &mut total, &mut clock, &[10; 10]).is_empty());
         assert!(run(&mut guard, &mut total, &mut clock, &[7; 100]).is_empty());
         assert_eq!(guard.state(), GuardState::Normal);
+    }
+
+    #[test]
+    fn an_outage_that_outlasts_a_restart_trips_it_when_warming_ends() {
+        let mut guard = Guard::new(settings(), T0, 0);
+        let (mut total, mut clock) = (0, T0.as_millis());
+        assert!(run(&mut guard, &mut total, &mut clock, &[0; 9]).is_empty());
+        let seen = run(&mut guard, &mut total, &mut clock, &[0]);
+        assert!(matches!(seen[..], [Transition::Tripped(_)]), "{seen:?}");
+        assert_eq!(guard.state(), GuardState::Tripped);
     }
 
     #[test]

@@ -247,7 +247,7 @@ async fn monitors_are_created_listed_shown_changed_and_deleted_in_both_formats()
     );
     assert_eq!(
         admin_json(&app, &["monitor", "list"]).await,
-        json!({"monitors": [], "counts": {"pending": 0, "up": 0, "down": 0, "paused": 0},
+        json!({"monitors": [], "counts": {"pending": 0, "up": 0, "down": 0, "paused": 0, "unknown": 0},
                "next_cursor": null})
     );
 }

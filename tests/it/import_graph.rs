@@ -723,6 +723,7 @@ fn import_graph_scan_sees_reexports_super_and_inline_paths() {
 /// I/O and no runtime. `croner`, `chrono` and `chrono_tz` are pure computation over
 /// cron patterns and the IANA zone database compiled into the binary (no clock read,
 /// no file read): `domain/schedule.rs` computes a cron monitor's slots with them.
+/// `ipnet` is data: the address ranges a monitor accepts pushes from (stored format 7).
 const DOMAIN_MAY_USE: &[&str] = &[
     "serde",
     "base64",
@@ -731,6 +732,7 @@ const DOMAIN_MAY_USE: &[&str] = &[
     "croner",
     "chrono",
     "chrono_tz",
+    "ipnet",
 ];
 
 /// The `[dependencies]` of Cargo.toml, as Rust names them (`-` becomes `_`).

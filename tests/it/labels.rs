@@ -193,7 +193,7 @@ async fn the_list_filters_by_selector_status_name_and_tag_in_stable_cursor_pages
     assert_eq!(all["next_cursor"], Value::Null);
     assert_eq!(
         all["counts"],
-        json!({"pending": 3, "up": 1, "down": 1, "paused": 1})
+        json!({"pending": 3, "up": 1, "down": 1, "paused": 1, "unknown": 0})
     );
 
     for (query, expected) in [
@@ -244,7 +244,7 @@ async fn the_list_filters_by_selector_status_name_and_tag_in_stable_cursor_pages
     let shipping = list(&app, "?selector=team%3Dshipping").await;
     assert_eq!(
         shipping["counts"],
-        json!({"pending": 1, "up": 0, "down": 1, "paused": 0})
+        json!({"pending": 1, "up": 0, "down": 1, "paused": 0, "unknown": 0})
     );
 
     // Pages of two, in a stable order: a monitor deleted and one created between two
