@@ -17,6 +17,8 @@ use crate::prometheus;
 
 /// What the monitors' actors and the API share with the guard.
 pub struct GuardShared {
+    /// `--guard on`: arrivals are counted.
+    enabled: bool,
     release_grace_seconds: u32,
     window_millis: u64,
     holding: AtomicBool,
@@ -54,6 +56,7 @@ pub struct GuardView {
 impl GuardShared {
     pub fn new(config: &GuardConfig, now: Timestamp) -> Arc<Self> {
         Arc::new(Self {
+            enabled: config.enabled,
             release_grace_seconds: config.release_grace_seconds,
             window_millis: config.settings.window_millis,
             holding: AtomicBool::new(false),
@@ -82,10 +85,13 @@ impl GuardShared {
         Self::new(&GuardConfig::off(), Timestamp::from_millis(0))
     }
 
-    /// A push or ping reached a monitor.
+    /// A push or ping reached a monitor (counted only while the guard is on, so
+    /// `--guard off` costs the push path nothing).
     #[inline]
     pub fn arrived(&self) {
-        self.arrivals.fetch_add(1, Ordering::Relaxed);
+        if self.enabled {
+            self.arrivals.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The arrivals counted since start-up.
