@@ -299,7 +299,7 @@ async fn a_small_fleet_losing_one_monitor_never_trips_the_guard() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_jobs_own_down_paused_and_muted_monitors_are_not_the_guards() {
+async fn a_jobs_own_down_paused_muted_and_maintained_monitors_behave_as_before() {
     let _still = NoAutoAdvance::hold();
     let dir = tempfile::tempdir().expect("temp dir");
     let (server, shared, task) = guarded(&dir, guard_config()).await;
@@ -314,6 +314,19 @@ async fn a_jobs_own_down_paused_and_muted_monitors_are_not_the_guards() {
                 until: None,
                 until_recovery: false,
             },
+        )
+        .await;
+    let window = crate::domain::schedule::MaintenanceWindow::Once {
+        start: server.clock.now(),
+        end: server.clock.now().plus_seconds(3600),
+    };
+    let maintained = server
+        .execute(
+            &monitors[7],
+            Command::Update(crate::domain::machine::ConfigPatch {
+                maintenance: Some(vec![window]),
+                ..Default::default()
+            }),
         )
         .await;
     server.beat_for(&monitors[..8], 3).await;
@@ -332,6 +345,7 @@ async fn a_jobs_own_down_paused_and_muted_monitors_are_not_the_guards() {
     server.settle().await;
     assert_eq!(server.state(&paused).await.status, Status::Paused);
     assert_eq!(server.state(&muted).await.status, Status::Unknown);
+    assert_eq!(server.state(&maintained).await.status, Status::Unknown);
     assert_eq!(
         server.owed_at_least(2).await,
         vec![
@@ -339,11 +353,27 @@ async fn a_jobs_own_down_paused_and_muted_monitors_are_not_the_guards() {
             ("job".to_owned(), AlertKind::Down, "manual".to_owned())
         ]
     );
-    // Released with the muted one still silent: down, and the mute holds its alert.
-    server.beat_for(&monitors[1..8], 5).await;
+    // Released with the muted and the maintained ones still silent: down, the mute
+    // holds its alert for good and the window holds the other back.
+    server.beat_for(&monitors[1..7], 5).await;
     assert_eq!(shared.view().state, Some(GuardState::Normal));
-    server.beat_for(&monitors[1..8], 6).await;
+    server.beat_for(&monitors[1..7], 6).await;
     assert_eq!(server.state(&muted).await.status, Status::Down);
+    assert_eq!(server.state(&maintained).await.status, Status::Down);
+    assert_eq!(
+        kinds(&server.log(&maintained).await)
+            .into_iter()
+            .filter(|kind| *kind != "heartbeat")
+            .collect::<Vec<_>>(),
+        vec![
+            "created",
+            "up",
+            "updated",
+            "unknown",
+            "alert_suppressed",
+            "down"
+        ]
+    );
     assert_eq!(server.state(&paused).await.status, Status::Paused);
     let owed = server.owed_at_least(3).await;
     assert_eq!(
