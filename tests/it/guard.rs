@@ -140,37 +140,35 @@ fn about_pushmon(event: &str) -> (String, String) {
     ("pushmon guard".to_owned(), event.to_owned())
 }
 
-#[tokio::test]
-async fn a_cut_of_every_heartbeat_alerts_about_pushmon_only_and_a_real_mass_failure_alerts_the_silent()
- {
-    let app = spawn_app_with(|config| {
-        fast_alert_retries(config);
-        // Two-second windows: the guard trips about 2 s after the cut, the monitors'
-        // 5 s timeouts fall 4.5 s or more after it.
-        config.guard = GuardConfig {
-            enabled: true,
-            settings: GuardSettings {
-                window_millis: 2_000,
-                min_ratio: 0.1,
-                min_expected: 20.0,
-            },
-            release_grace_seconds: 3,
-            channels: None,
-        };
-    })
-    .await;
-    let receiver = Receiver::start().await;
-    let response = app
+/// Two-second windows: the guard trips about 2 s after a cut, and the monitors' 5 s
+/// timeouts fall 4.5 s or more after it. 3 s of release grace.
+fn guard_config() -> GuardConfig {
+    GuardConfig {
+        enabled: true,
+        settings: GuardSettings {
+            window_millis: 2_000,
+            min_ratio: 0.1,
+            min_expected: 20.0,
+        },
+        release_grace_seconds: 3,
+        channels: None,
+    }
+}
+
+/// A webhook channel on `receiver`, and `count` monitors alerting it, expected every
+/// second and late after 5.
+async fn fleet(api: &Api, receiver: &Receiver, count: usize) -> Vec<Monitor> {
+    let response = api
         .api(Method::POST, "/api/channels")
         .json(&json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook")}))
         .send()
         .await
         .expect("create channel");
     let channel = expect_json(response, StatusCode::CREATED).await["id"].clone();
-    let mut monitors = Vec::with_capacity(MONITORS);
-    for n in 0..MONITORS {
+    let mut monitors = Vec::with_capacity(count);
+    for n in 0..count {
         monitors.push(
-            app.create_monitor_from(&json!({
+            api.create_monitor_from(&json!({
                 "name": format!("job-{n:03}"),
                 "timeout_seconds": 5,
                 "interval_seconds": 1,
@@ -179,6 +177,19 @@ async fn a_cut_of_every_heartbeat_alerts_about_pushmon_only_and_a_real_mass_fail
             .await,
         );
     }
+    monitors
+}
+
+#[tokio::test]
+async fn a_cut_of_every_heartbeat_alerts_about_pushmon_only_and_a_real_mass_failure_alerts_the_silent()
+ {
+    let app = spawn_app_with(|config| {
+        fast_alert_retries(config);
+        config.guard = guard_config();
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let monitors = fleet(&app, &receiver, MONITORS).await;
     let pusher = Pusher::start(&app, &monitors);
     wait_for_all(&app, &monitors, Status::Up).await;
     // Each monitor's prediction is noted once its `up` is applied (just after the API
@@ -272,14 +283,92 @@ async fn a_cut_of_every_heartbeat_alerts_about_pushmon_only_and_a_real_mass_fail
     let guard = guard(&app).await;
     assert_eq!(guard["held_total"], json!(2 * MONITORS), "{guard}");
     assert_eq!(guard["held"], json!(0), "{guard}");
+    // The recorder is the test process's, shared by every server it runs: the
+    // counter holds at least this server's holds, and each family is there.
     let metrics = app.metrics().await;
+    let held: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("pushmon_guard_held_verdicts_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("the held verdicts counter");
+    assert!(held >= 2 * MONITORS as u64, "{held}");
+    for family in [
+        "pushmon_guard_tripped",
+        "pushmon_guard_expected_arrivals_per_second",
+        "pushmon_guard_observed_arrivals_per_second",
+    ] {
+        assert!(
+            metrics.contains(&format!("\n{family} ")),
+            "{family}: {metrics}"
+        );
+    }
+    drop(pusher);
+}
+
+/// A restart while the guard holds verdicts: the monitors replay as `unknown`, the
+/// held verdicts get the restart grace (those that report are up without an alert,
+/// the silent ones go down and alert), and the guard, which starts afresh, tells the
+/// channels the outage is over once it has watched a whole window.
+#[tokio::test]
+async fn held_verdicts_survive_a_restart_and_get_the_restart_grace() {
+    const FLEET: usize = 40;
+    let app = spawn_app_with(|config| {
+        fast_alert_retries(config);
+        config.guard = guard_config();
+        config.restart_grace = Duration::from_secs(3);
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let monitors = fleet(&app, &receiver, FLEET).await;
+    let pusher = Pusher::start(&app, &monitors);
+    wait_for_all(&app, &monitors, Status::Up).await;
+    wait_for_guard_where(&app, "normal", |guard| {
+        guard["expected_per_second"] == json!(FLEET as f64)
+    })
+    .await;
+    pusher.report(0);
+    wait_for_guard(&app, "tripped").await;
+    wait_for_all(&app, &monitors, Status::Unknown).await;
+    receiver.wait_for_delivered(1, WAIT).await;
+    drop(pusher);
+
+    let app = app.restart().await;
+    let listed = app.list_monitors().await;
     assert!(
-        metrics.contains(&format!(
-            "pushmon_guard_held_verdicts_total {}",
-            2 * MONITORS
-        )),
-        "{metrics}"
+        monitors.iter().all(|monitor| listed
+            .iter()
+            .any(|shown| shown.id == monitor.id && shown.status == Status::Unknown)),
+        "replayed as unknown: {listed:?}"
     );
-    assert!(metrics.contains("pushmon_guard_tripped 0"), "{metrics}");
+    assert_eq!(guard(&app).await["state"], "warming");
+    let pusher = Pusher::start(&app, &monitors);
+    pusher.report(FLEET / 2);
+    let (reporting, silent) = monitors.split_at(FLEET / 2);
+    wait_for_all(&app, reporting, Status::Up).await;
+    wait_for_all(&app, silent, Status::Down).await;
+    let delivered = receiver
+        .wait_for_delivered(1 + silent.len() + 1, WAIT)
+        .await;
+    sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.delivered().len(), delivered.len(), "nothing more");
+    let told = told(&delivered);
+    assert_eq!(
+        told.iter()
+            .filter(|(name, _)| name == "pushmon guard")
+            .cloned()
+            .collect::<Vec<_>>(),
+        vec![about_pushmon("down"), about_pushmon("up")]
+    );
+    let alerted: BTreeSet<String> = delivered
+        .iter()
+        .map(Received::json)
+        .filter(|body| body["monitor"]["name"] != "pushmon guard")
+        .map(|body| {
+            assert_eq!(body["event"], "down", "{body}");
+            body["monitor"]["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    let expected: BTreeSet<String> = silent.iter().map(|monitor| monitor.id.clone()).collect();
+    assert_eq!(alerted, expected);
     drop(pusher);
 }
