@@ -723,7 +723,6 @@ fn import_graph_scan_sees_reexports_super_and_inline_paths() {
 /// I/O and no runtime. `croner`, `chrono` and `chrono_tz` are pure computation over
 /// cron patterns and the IANA zone database compiled into the binary (no clock read,
 /// no file read): `domain/schedule.rs` computes a cron monitor's slots with them.
-/// `ipnet` is data: the address ranges a monitor accepts pushes from (stored format 7).
 const DOMAIN_MAY_USE: &[&str] = &[
     "serde",
     "base64",
@@ -732,6 +731,7 @@ const DOMAIN_MAY_USE: &[&str] = &[
     "croner",
     "chrono",
     "chrono_tz",
+    // IP ranges as data (a monitor's allowed sources).
     "ipnet",
 ];
 
