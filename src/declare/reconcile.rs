@@ -174,7 +174,8 @@ impl MonitorsFile {
                 .map(|spec| spec.declared.key.as_str())
                 .collect();
             for (key, monitor) in &by_key {
-                if !declared.contains(key) {
+                // The guard's own monitor is the guard's, not the file's.
+                if !declared.contains(key) && *key != crate::monitor::guard::GUARD_MONITOR_KEY {
                     match registry.execute(monitor.id, Command::Delete).await {
                         Ok(_) | Err(RegistryError::NotFound) => {}
                         Err(error) => return Err(error.into()),

@@ -617,8 +617,16 @@ pub enum Command {
     /// A job's signal (a run's start or end, an exit status, output).
     Signal(Box<Signal>),
     /// The timer fired: judge deadlines and runs, release an alert a maintenance
-    /// window held back, send a reminder.
-    CheckDeadline,
+    /// window held back, send a reminder. With `hold` (the guard is tripped,
+    /// `domain::guard`), a missed deadline is held as `unknown` instead of judged.
+    CheckDeadline {
+        hold: bool,
+    },
+    /// The guard released: a monitor holding a verdict (`unknown`) has
+    /// `grace_seconds` from now to report before it goes down.
+    ReleaseHeld {
+        grace_seconds: u32,
+    },
     /// Change the fields that are `Some`; the others keep their values.
     Update(ConfigPatch),
     /// Take a deleted channel off the monitor's `channels`, if it lists it. Decided on
@@ -705,6 +713,18 @@ impl Monitor {
         }
     }
 
+    /// The reason a missed deadline gives: `schedule` for a cron monitor,
+    /// `instances` for a fleet, else `timeout`.
+    pub fn missed_reason(&self) -> DownReason {
+        if self.config.schedule.is_some() {
+            DownReason::Schedule
+        } else if self.is_fleet() {
+            DownReason::Instances
+        } else {
+            DownReason::Timeout
+        }
+    }
+
     /// When a missing success makes the monitor fail, ignoring any restart grace: the
     /// clock's start plus `timeout_seconds`, or the next slot plus `grace_seconds`;
     /// no earlier than the max runtime of an open run (a job at work is not late).
@@ -772,6 +792,10 @@ impl Monitor {
     /// When the monitor goes down (or counts a failure) if nothing arrives: the
     /// earliest deadline, pushed back by a restart grace granted for it.
     pub fn next_deadline(&self) -> Option<Timestamp> {
+        if self.status == Status::Unknown {
+            // Held: looked at again only once released, at the end of its grace.
+            return self.grace.map(|grace| grace.until);
+        }
         let run = self
             .run_deadlines()
             .first()
@@ -1143,6 +1167,7 @@ mod tests {
             Event::WentDown { .. } => Some(Status::Down),
             Event::Paused => Some(Status::Paused),
             Event::Resumed => Some(Status::Pending),
+            Event::VerdictHeld { .. } => Some(Status::Unknown),
             _ => None,
         }
     }
@@ -1150,8 +1175,15 @@ mod tests {
     #[test]
     fn never_heard_monitor_goes_down_at_creation_plus_timeout() {
         let mut monitor = new_monitor(60);
-        assert!(when(&mut monitor, Command::CheckDeadline, secs(59)).is_empty());
-        let decided = decide(&monitor, Command::CheckDeadline, secs(61));
+        assert!(
+            when(
+                &mut monitor,
+                Command::CheckDeadline { hold: false },
+                secs(59)
+            )
+            .is_empty()
+        );
+        let decided = decide(&monitor, Command::CheckDeadline { hold: false }, secs(61));
         assert_eq!(decided.len(), 1);
         assert_eq!(decided[0].at, secs(60), "down is stamped at the deadline");
         assert_eq!(
@@ -1166,9 +1198,20 @@ mod tests {
     fn timeout_then_recovery_alerts_once_each() {
         let mut monitor = new_monitor(10);
         when(&mut monitor, beat(PushStatus::Up), secs(1));
-        let down = when(&mut monitor, Command::CheckDeadline, secs(11));
+        let down = when(
+            &mut monitor,
+            Command::CheckDeadline { hold: false },
+            secs(11),
+        );
         assert_eq!(down.len(), 1);
-        assert!(when(&mut monitor, Command::CheckDeadline, secs(30)).is_empty());
+        assert!(
+            when(
+                &mut monitor,
+                Command::CheckDeadline { hold: false },
+                secs(30)
+            )
+            .is_empty()
+        );
         let up = when(&mut monitor, beat(PushStatus::Up), secs(31));
         assert!(matches!(
             up.as_slice(),
@@ -1197,7 +1240,14 @@ mod tests {
         let mut monitor = new_monitor(10);
         when(&mut monitor, Command::Pause, secs(1));
         assert_eq!(monitor.next_deadline(), None);
-        assert!(when(&mut monitor, Command::CheckDeadline, secs(1000)).is_empty());
+        assert!(
+            when(
+                &mut monitor,
+                Command::CheckDeadline { hold: false },
+                secs(1000)
+            )
+            .is_empty()
+        );
         let events = when(&mut monitor, beat(PushStatus::Down), secs(1001));
         assert!(matches!(events.as_slice(), [Event::HeartbeatReceived(_)]));
         assert_eq!(monitor.status, Status::Paused);
@@ -1217,7 +1267,7 @@ mod tests {
             ..ConfigPatch::default()
         };
         when(&mut monitor, Command::Update(patch), secs(50));
-        let decided = decide(&monitor, Command::CheckDeadline, secs(50));
+        let decided = decide(&monitor, Command::CheckDeadline { hold: false }, secs(50));
         assert_eq!(decided[0].at, secs(50));
     }
 
@@ -1295,7 +1345,7 @@ mod tests {
         let mut log = vec![(1, T0, created)];
         for (offset, command) in [
             beat(PushStatus::Up),
-            Command::CheckDeadline,
+            Command::CheckDeadline { hold: false },
             beat(PushStatus::Up),
             Command::RotateToken(PushToken::from_bytes([9; 16])),
             Command::Pause,
@@ -1322,7 +1372,9 @@ mod tests {
     fn arb_command() -> impl Strategy<Value = Command> {
         prop_oneof![
             4 => any::<bool>().prop_map(|up| beat(if up { PushStatus::Up } else { PushStatus::Down })),
-            4 => Just(Command::CheckDeadline),
+            4 => Just(Command::CheckDeadline { hold: false }),
+            2 => Just(Command::CheckDeadline { hold: true }),
+            1 => (0u32..120).prop_map(|grace_seconds| Command::ReleaseHeld { grace_seconds }),
             1 => (1u32..120).prop_map(|timeout| Command::Update(ConfigPatch { timeout_seconds: Some(timeout), ..ConfigPatch::default() })),
             1 => Just(Command::Pause),
             1 => Just(Command::Resume),
@@ -1352,6 +1404,7 @@ mod tests {
                     // alert may be a down again.
                     last_alert = None;
                 }
+                let held_by_guard = matches!(command, Command::CheckDeadline { hold: true });
                 let events = decide(&monitor, command, now);
                 let alerts: Vec<&Event> = events.iter().map(|s| &s.event).filter(|e| e.is_alert()).collect();
                 // Never two alerts for one change of state.
@@ -1388,7 +1441,15 @@ mod tests {
                             _ => prop_assert_eq!(deadline, base),
                         }
                     }
-                    Status::Down | Status::Paused | Status::Unknown => prop_assert_eq!(monitor.next_deadline(), None),
+                    Status::Down | Status::Paused => prop_assert_eq!(monitor.next_deadline(), None),
+                    // Held: looked at again only at the end of a release's grace.
+                    Status::Unknown => prop_assert_eq!(monitor.next_deadline(), monitor.grace.map(|grace| grace.until)),
+                }
+                // Only a missed deadline judged while the guard holds is held (never
+                // a job's own `down`), and a held one alerts nothing.
+                if monitor.status == Status::Unknown && before.status != Status::Unknown {
+                    prop_assert!(held_by_guard);
+                    prop_assert!(alerts.is_empty());
                 }
             }
         }
@@ -1402,7 +1463,10 @@ mod tests {
                 // Each gap is a fraction of the timeout: strictly less than it.
                 let millis = i64::from(timeout) * 1000 * i64::from(gap) / 1000;
                 now = Timestamp::from_millis(now.as_millis() + millis);
-                prop_assert!(when(&mut monitor, Command::CheckDeadline, now).is_empty());
+                let judged = when(&mut monitor, Command::CheckDeadline { hold: false }, now);
+                prop_assert!(judged.is_empty());
+                let held = when(&mut monitor, Command::CheckDeadline { hold: true }, now);
+                prop_assert!(held.is_empty());
                 when(&mut monitor, beat(PushStatus::Up), now);
                 prop_assert_eq!(monitor.status, Status::Up);
             }

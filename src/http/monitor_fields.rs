@@ -658,6 +658,11 @@ pub fn event_fields(fields: &mut Map<String, Value>, event: &Event) -> bool {
         Event::Unmuted { reason } => {
             fields.insert("reason".to_owned(), json!(reason.as_str()));
         }
+        Event::VerdictHeld { reason, deadline } => {
+            fields.insert("reason".to_owned(), json!(reason.as_str()));
+            fields.insert("deadline".to_owned(), json!(deadline.to_rfc3339()));
+            fields.insert("held_by".to_owned(), json!("guard"));
+        }
         _ => return false,
     }
     true

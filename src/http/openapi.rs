@@ -120,6 +120,7 @@ async fn serve() -> Response {
         paths::ping_action_get,
         paths::ping_slug_get,
         paths::get_settings,
+        paths::get_guard,
         paths::rotate_ping_key,
         paths::export,
         paths::openapi_document,
@@ -139,7 +140,7 @@ async fn serve() -> Response {
         OpsgenieFields, NtfyFields, GotifyFields, PushoverFields, MatrixFields, TemplateKind,
         TelegramKind, PagerDutyKind, OpsgenieKind, NtfyKind, GotifyKind, PushoverKind, MatrixKind, Badge, BadgeList, BadgeFields, StatusPage,
         StatusPageList, StatusPageFields, StatusPagePatch, ApiKey, ApiKeyList, NewApiKey,
-        ApiKeyFields, PushBody, PushForm, ShieldsBadge, Health, Settings,
+        ApiKeyFields, PushBody, PushForm, ShieldsBadge, Health, Settings, Guard, GuardState,
     )),
     modifiers(&CommonAnswers),
     tags(
@@ -342,6 +343,7 @@ const EVENT_KINDS: &[(&str, &[&str], &[&str])] = &[
         &["reason"],
     ),
     ("instance_forgotten", &["instance"], &["instance"]),
+    ("unknown", &["reason", "deadline", "held_by"], &["reason"]),
 ];
 
 /// The Event schema as one closed object per kind (`oneOf`), each with exactly the

@@ -28,6 +28,7 @@ use tokio::sync::oneshot;
 
 use super::changes::Changes;
 use super::directory::Directory;
+use super::guard_state::GuardShared;
 use super::messages::{BulkChange, BulkDecision, BulkPrepared, CommandError, MonitorMsg, Reply};
 
 /// At most this many appends in a row skip writing the monitor's snapshot (plain
@@ -50,6 +51,9 @@ pub struct MonitorContext {
     pub clock: Clock,
     /// Where durable changes are told to live watchers (never a plain heartbeat).
     pub changes: Changes,
+    /// The guard against false alarm storms: arrivals are counted, predictions and
+    /// held verdicts noted, and a falling deadline asks whether it is held.
+    pub guard: Arc<GuardShared>,
 }
 
 /// The behaviour; all data lives in [`MonitorActorState`].
@@ -106,8 +110,14 @@ impl Actor for MonitorActor {
         let directory = &state.context.directory;
         directory.publish_state(&state.monitor);
         directory.set_parents(state.monitor.id, &[], &state.monitor.config.parents);
+        let release_owed = state.context.guard.account(&state.monitor);
         if args.arm_timer {
             rearm(&myself, &mut state);
+            if release_owed {
+                // Held while the guard was tripped, and restarted after it released:
+                // the release must not be lost with the old actor.
+                release_self(&myself, &state);
+            }
         }
         Ok(state)
     }
@@ -129,6 +139,7 @@ impl Actor for MonitorActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             MonitorMsg::Heartbeat(heartbeat, reply) => {
+                state.context.guard.arrived();
                 let now = state.context.clock.now();
                 let parents = parents_of(state);
                 let events = machine::decide_with(
@@ -144,6 +155,7 @@ impl Actor for MonitorActor {
                 }
             }
             MonitorMsg::Signal(signal, reply) => {
+                state.context.guard.arrived();
                 let now = state.context.clock.now();
                 let parents = parents_of(state);
                 let events =
@@ -177,7 +189,8 @@ impl Actor for MonitorActor {
             }
             MonitorMsg::Tick(generation) if generation == state.generation => {
                 state.timer = None;
-                if let Err(error) = execute(&myself, state, Command::CheckDeadline).await {
+                let hold = state.context.guard.holding();
+                if let Err(error) = execute(&myself, state, Command::CheckDeadline { hold }).await {
                     tracing::error!(monitor = %state.monitor.id, %error, "cannot record a timeout; retrying");
                     let now = state.context.clock.now();
                     arm(&myself, state, now, STORE_RETRY_DELAY);
@@ -299,6 +312,8 @@ struct Prepared {
     timeout_deadline: Option<Timestamp>,
     run_outcomes: Vec<RunOutcome>,
     alerts: Vec<(Timestamp, Event)>,
+    /// Verdicts the guard held (`VerdictHeld`).
+    held: usize,
 }
 
 /// The append that records `events` (not empty), and what to do once it is durable.
@@ -339,6 +354,10 @@ fn prepare(
         .map(|stamped| (stamped.at, stamped.event.clone()))
         .collect();
 
+    let held = events
+        .iter()
+        .filter(|stamped| matches!(stamped.event, Event::VerdictHeld { .. }))
+        .count();
     // Plain heartbeats take `pipeline`; everything else writes the state it leaves.
     let snapshot = if deleted {
         SnapshotWrite::Remove
@@ -356,6 +375,7 @@ fn prepare(
             timeout_deadline,
             run_outcomes,
             alerts,
+            held,
         },
     )
 }
@@ -374,6 +394,7 @@ fn adopt(
         timeout_deadline,
         run_outcomes,
         alerts,
+        held,
     } = prepared;
     next.last_seq = appended.last_seq;
     if let Some(deadline) = timeout_deadline {
@@ -402,7 +423,11 @@ fn adopt(
         log_alert(&state.monitor, at, &alert);
     }
     let directory = &state.context.directory;
+    if held > 0 {
+        state.context.guard.held(held);
+    }
     if deleted {
+        state.context.guard.forget(state.monitor.id);
         directory.remove(state.monitor.id);
         directory.set_parents(state.monitor.id, &previous.config.parents, &[]);
         tell_children(directory, state.monitor.id);
@@ -426,7 +451,20 @@ fn adopt(
     if previous.config.slug != state.monitor.config.slug {
         directory.set_slug(state.monitor.id, state.monitor.config.slug.as_deref());
     }
+    if state.context.guard.account(&state.monitor) {
+        release_self(myself, state);
+    }
     rearm(myself, state);
+}
+
+/// Asks this actor to release the verdict it holds: the guard released before the
+/// hold was noted (`GuardShared::account`).
+fn release_self(myself: &ActorRef<MonitorMsg>, state: &MonitorActorState) {
+    let (reply, _ignored) = oneshot::channel();
+    let command = Command::ReleaseHeld {
+        grace_seconds: state.context.guard.release_grace_seconds(),
+    };
+    let _ = myself.cast(MonitorMsg::Execute(Box::new(command), reply));
 }
 
 /// One monitor's part of a bulk change (`Registry::bulk`): decides `change` on the

@@ -32,6 +32,7 @@ use crate::store::{EventStore, StoreError};
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
 use super::changes::Changes;
 use super::directory::{Directory, MonitorHandle, TokenKey};
+use super::guard_state::GuardShared;
 use super::messages::{CommandError, MonitorMsg};
 
 mod bulk;
@@ -104,6 +105,7 @@ pub struct Registry {
     /// changes cannot close a cycle between them.
     dependency_gate: Arc<tokio::sync::Mutex<()>>,
     clock: Clock,
+    guard: Arc<GuardShared>,
 }
 
 /// Tokens or slugs claimed by changes on their way.
@@ -198,6 +200,7 @@ impl Registry {
         channels: Channels,
         dispatcher: Dispatcher,
         clock: Clock,
+        guard: Arc<GuardShared>,
     ) -> Result<(Self, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr> {
         let directory = Arc::new(Directory::default());
         let context = Arc::new(MonitorContext {
@@ -207,6 +210,7 @@ impl Registry {
             dispatcher,
             clock,
             changes: Changes::default(),
+            guard: Arc::clone(&guard),
         });
         let changes = context.changes.clone();
         let (actor, handle) = Actor::spawn(None, RegistryActor, context).await?;
@@ -224,6 +228,7 @@ impl Registry {
                 claimed_tokens: Arc::default(),
                 claimed_slugs: Arc::default(),
                 clock,
+                guard,
             },
             handle,
         ))
@@ -236,6 +241,11 @@ impl Registry {
     /// Where monitors tell their durable changes (`changes.rs`).
     pub fn changes(&self) -> &Changes {
         &self.changes
+    }
+
+    /// The guard against false alarm storms, as the monitors see it.
+    pub fn guard(&self) -> &Arc<GuardShared> {
+        &self.guard
     }
 
     /// What time the monitors live in.

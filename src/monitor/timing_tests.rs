@@ -13,6 +13,7 @@
 //! `tokio::time::advance`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ use crate::domain::signal::{Signal, SignalKind};
 use crate::store::EventStore;
 
 use super::Registry;
+use super::guard_state::GuardShared;
 use super::messages::MonitorMsg;
 
 /// 2026-11-18T11:06:40Z: the tests' clock starts here, whatever the wall clock says.
@@ -99,6 +101,11 @@ impl Server {
     /// once for monitors created from here on; stored ones wait for [`Self::restart`]'s
     /// judgement.
     async fn open(dir: PathBuf, clock: Clock) -> Self {
+        Self::open_guarded(dir, clock, GuardShared::off()).await
+    }
+
+    /// As [`Self::open`], the monitors sharing `guard` (whose task the test runs).
+    pub(super) async fn open_guarded(dir: PathBuf, clock: Clock, guard: Arc<GuardShared>) -> Self {
         let opened = EventStore::open(&dir).expect("store opens");
         let store = opened.store.clone();
         let stored = store.load_channels().expect("channels load");
@@ -124,10 +131,15 @@ impl Server {
         )
         .await
         .expect("dispatcher starts");
-        let (registry, registry_task) =
-            Registry::start(store.clone(), channels.clone(), dispatcher.clone(), clock)
-                .await
-                .expect("registry starts");
+        let (registry, registry_task) = Registry::start(
+            store.clone(),
+            channels.clone(),
+            dispatcher.clone(),
+            clock,
+            guard,
+        )
+        .await
+        .expect("registry starts");
         Self {
             dir,
             clock,
@@ -1285,3 +1297,5 @@ async fn a_held_down_is_released_after_the_parents_grace_even_across_a_restart()
     server.assert_state_matches_the_log(&child).await;
     server.stop(Stop::Clean).await;
 }
+
+mod guard;

@@ -80,7 +80,13 @@ async fn states_and_history_survive_a_reopen_and_equal_a_full_replay() {
     let mut a = create(&store, "a", at(0)).await;
     let mut b = create(&store, "b", at(0)).await;
     run(&store, &mut a, beat(PushStatus::Up, "one"), at(1)).await;
-    run(&store, &mut a, Command::CheckDeadline, at(40)).await;
+    run(
+        &store,
+        &mut a,
+        Command::CheckDeadline { hold: false },
+        at(40),
+    )
+    .await;
     run(&store, &mut a, beat(PushStatus::Up, "two"), at(41)).await;
     run(&store, &mut b, beat(PushStatus::Down, "broken"), at(2)).await;
     let mut gone = create(&store, "gone", at(3)).await;
@@ -1118,7 +1124,13 @@ async fn retention_keeps_the_heartbeats_an_owed_alert_carries() {
         at(2),
     )
     .await;
-    run_owing(&store, &mut monitor, Command::CheckDeadline, at(40)).await;
+    run_owing(
+        &store,
+        &mut monitor,
+        Command::CheckDeadline { hold: false },
+        at(40),
+    )
+    .await;
     assert_eq!(monitor.status, crate::domain::machine::Status::Down);
     for n in 0..5 {
         run(

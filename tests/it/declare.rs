@@ -336,3 +336,52 @@ async fn fleets_and_parents_by_key_are_declared_and_a_cycle_is_refused() {
         "{refused}"
     );
 }
+
+/// The guard's own monitor (key `pushmon-guard`, `docs/alerts.md`, "The guard's
+/// alert") is the guard's: a file with `prune: true` that does not declare it leaves
+/// it alone, and prunes the rest as usual.
+#[tokio::test]
+async fn pruning_leaves_the_guards_own_monitor_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let file = dir.path().join("monitors.yaml");
+    std::fs::write(
+        &file,
+        r#"
+monitors:
+  - key: pushmon-guard
+    name: pushmon guard
+    timeout_seconds: 31536000
+  - key: etl
+    name: ETL
+    timeout_seconds: 600
+"#,
+    )
+    .unwrap();
+    let server = start(&data_dir, &file).await;
+    assert_eq!(monitors_by_key(&server).await.len(), 2);
+    std::fs::write(
+        &file,
+        r#"
+prune: true
+monitors:
+  - key: backup
+    name: Nightly backup
+    timeout_seconds: 3600
+"#,
+    )
+    .unwrap();
+    server.signal("HUP");
+    let monitors = wait_for(&server, "pruned after SIGHUP", |monitors| {
+        monitors.iter().all(|monitor| monitor["key"] != "etl")
+            && monitors.iter().any(|monitor| monitor["key"] == "backup")
+    })
+    .await;
+    let keys: Vec<&str> = monitors
+        .iter()
+        .filter_map(|monitor| monitor["key"].as_str())
+        .collect();
+    assert_eq!(keys, vec!["backup", "pushmon-guard"]);
+    let (status, _) = server.sigterm().await;
+    assert!(status.success());
+}

@@ -21,6 +21,7 @@ mod docs;
 mod durability;
 mod export;
 mod fleet;
+mod guard;
 mod health;
 mod hostile;
 mod import_graph;

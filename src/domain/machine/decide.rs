@@ -130,7 +130,8 @@ impl<'a> Decision<'a> {
     /// A failure for `reason` at `at`: counted while `pending` or `up`, down at the
     /// threshold; nothing more while `down` or `paused`.
     fn failure(&mut self, at: Timestamp, reason: DownReason) {
-        if !self.state.status.is_running() {
+        // A monitor whose missed deadline is held still hears what its job says.
+        if !self.state.status.is_running() && self.state.status != Status::Unknown {
             return;
         }
         let count = self.state.consecutive_failures.saturating_add(1);
@@ -144,7 +145,8 @@ impl<'a> Decision<'a> {
     /// A success at `at` of a monitor that was `was` before it.
     fn success(&mut self, at: Timestamp, was: Status) {
         match was {
-            // Unknown: the guard held a missed deadline that did not happen after all.
+            // Held by the guard: the job reported after all, so the verdict was wrong
+            // and the channels never heard of it. Up without an alert.
             Status::Pending | Status::Unknown => self.push(at, Event::WentUp),
             Status::Down => {
                 let count = self.state.consecutive_successes.saturating_add(1);
@@ -305,8 +307,12 @@ impl<'a> Decision<'a> {
     /// The timer fired: release what a maintenance window held back, judge runs past
     /// their max runtime and a missed deadline (each a failure, stamped at its
     /// deadline), send a reminder.
-    fn check_deadlines(&mut self, now: Timestamp) {
+    fn check_deadlines(&mut self, now: Timestamp, hold: bool) {
         self.release_if_due(now);
+        if self.state.status == Status::Unknown {
+            self.judge_held(now, hold);
+            return;
+        }
         // Each step moves a deadline later or the monitor out of `up`; the bound only
         // guards against a bug looping forever.
         for _ in 0..(2 * MAX_THRESHOLD as usize + MAX_OPEN_RUNS) {
@@ -325,13 +331,13 @@ impl<'a> Decision<'a> {
                     self.failure(deadline, DownReason::MaxRuntime);
                 }
                 (Some(deadline), _) if deadline <= now => {
-                    let reason = if state.config.schedule.is_some() {
-                        DownReason::Schedule
-                    } else if state.is_fleet() {
-                        DownReason::Instances
-                    } else {
-                        DownReason::Timeout
-                    };
+                    let reason = state.missed_reason();
+                    if hold {
+                        // The guard is tripped: arrivals collapsed everywhere, so this
+                        // silence says more about the network than about the job.
+                        self.push(deadline, Event::VerdictHeld { reason, deadline });
+                        break;
+                    }
                     self.failure(deadline, reason);
                 }
                 _ => break,
@@ -346,6 +352,32 @@ impl<'a> Decision<'a> {
         }
         for (at, instance) in self.state.instances_to_forget(now) {
             self.push(at, Event::InstanceForgotten { instance });
+        }
+    }
+}
+
+impl Decision<'_> {
+    /// A monitor holding a verdict (`unknown`), looked at: once the grace its release
+    /// gave is over, the verdict stands and it goes down (alerting then), stamped at
+    /// the grace's end; held again instead if the guard has tripped again meanwhile.
+    fn judge_held(&mut self, now: Timestamp, hold: bool) {
+        let Some(grace) = self.state.grace else {
+            return;
+        };
+        if grace.until > now {
+            return;
+        }
+        let reason = self.state.missed_reason();
+        if hold {
+            self.push(
+                grace.until,
+                Event::VerdictHeld {
+                    reason,
+                    deadline: grace.until,
+                },
+            );
+        } else {
+            self.alert(grace.until, Event::WentDown { reason });
         }
     }
 }
@@ -396,9 +428,18 @@ pub fn decide_with(
         Command::Signal(signal) => decided(monitor, parents, |decision| {
             decision.ping(Ping::Signal(signal), now)
         }),
-        Command::CheckDeadline => {
-            decided(monitor, parents, |decision| decision.check_deadlines(now))
+        Command::CheckDeadline { hold } => decided(monitor, parents, |decision| {
+            decision.check_deadlines(now, hold)
+        }),
+        Command::ReleaseHeld { grace_seconds }
+            if monitor.status == Status::Unknown && monitor.grace.is_none() =>
+        {
+            vec![stamp(Event::GraceGranted {
+                deadline: monitor.last_status_change_at.unwrap_or(now),
+                until: now.plus_seconds(grace_seconds),
+            })]
         }
+        Command::ReleaseHeld { .. } => vec![],
         Command::Update(patch) => {
             let config = patch.applied_to(&monitor.config);
             if config == *monitor.config {
@@ -461,6 +502,32 @@ fn judge_after_restart(
     now: Timestamp,
     parents: &Parents,
 ) -> Vec<Stamped> {
+    if monitor.status == Status::Unknown {
+        // Held when the server stopped: the guard starts afresh, so the verdict is
+        // released with the restart grace (once: a grace granted before the stop is
+        // kept), or judged at once without one.
+        if monitor.grace.is_some() || restart_grace_seconds == 0 {
+            let mut decision = Decision::new(monitor, parents);
+            if decision.state.grace.is_none() {
+                let reason = decision.state.missed_reason();
+                decision.alert(now, Event::WentDown { reason });
+            } else {
+                decision.check_deadlines(now, false);
+            }
+            return decision.events;
+        }
+        let grace_seconds = match monitor.config.schedule {
+            Some(_) => restart_grace_seconds,
+            None => restart_grace_seconds.min(monitor.config.timeout_seconds),
+        };
+        return vec![Stamped {
+            at: now,
+            event: Event::GraceGranted {
+                deadline: monitor.last_status_change_at.unwrap_or(now),
+                until: now.plus_seconds(grace_seconds),
+            },
+        }];
+    }
     let mut fallen: Vec<Timestamp> = monitor
         .run_deadlines()
         .into_iter()
@@ -470,7 +537,12 @@ fn judge_after_restart(
         .collect();
     fallen.sort();
     let (Some(earliest), Some(latest)) = (fallen.first(), fallen.last()) else {
-        return decide_with(monitor, Command::CheckDeadline, now, parents);
+        return decide_with(
+            monitor,
+            Command::CheckDeadline { hold: false },
+            now,
+            parents,
+        );
     };
     let fell_while_stopped = last_alive.is_some_and(|alive| *earliest > alive);
     let already_granted = monitor.grace.is_some_and(|grace| grace.deadline >= *latest);
@@ -487,5 +559,10 @@ fn judge_after_restart(
             },
         }];
     }
-    decide_with(monitor, Command::CheckDeadline, now, parents)
+    decide_with(
+        monitor,
+        Command::CheckDeadline { hold: false },
+        now,
+        parents,
+    )
 }

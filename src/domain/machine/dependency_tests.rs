@@ -84,7 +84,12 @@ fn a_down_while_the_parent_is_down_is_held_and_sent_after_the_grace() {
     let up = parent(false, T0);
     when(&mut job, beat(PushStatus::Up), secs(1), &up);
     let down = parent(true, secs(50));
-    let (events, owed) = when(&mut job, Command::CheckDeadline, secs(61), &down);
+    let (events, owed) = when(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        secs(61),
+        &down,
+    );
     assert_eq!(events, ["alert_held:down", "down"]);
     assert!(owed.is_empty(), "held: nothing sent");
     assert_eq!(job.status, Status::Down);
@@ -103,9 +108,19 @@ fn a_down_while_the_parent_is_down_is_held_and_sent_after_the_grace() {
     // The parent recovers at 100 s: the release is due at 130 s.
     let recovered = parent(false, secs(100));
     assert_eq!(job.next_wakeup_with(secs(100), &recovered), Some(secs(130)));
-    let (events, _) = when(&mut job, Command::CheckDeadline, secs(129), &recovered);
+    let (events, _) = when(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        secs(129),
+        &recovered,
+    );
     assert!(events.is_empty(), "not before the grace");
-    let (events, owed) = when(&mut job, Command::CheckDeadline, secs(130), &recovered);
+    let (events, owed) = when(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        secs(130),
+        &recovered,
+    );
     assert_eq!(events, ["alert_released:down"]);
     assert_eq!(owed, [(AlertKind::Down, AlertNotice::AfterDependency)]);
     assert_eq!(job.held_alert, None);
@@ -129,7 +144,12 @@ fn a_child_that_recovers_while_held_sends_nothing_at_all() {
     // The parent's recovery and grace release nothing.
     let recovered = parent(false, secs(20));
     assert_eq!(job.next_wakeup_with(secs(20), &recovered), Some(secs(70)));
-    let (events, owed) = when(&mut job, Command::CheckDeadline, secs(60), &recovered);
+    let (events, owed) = when(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        secs(60),
+        &recovered,
+    );
     assert!(events.is_empty());
     assert!(owed.is_empty());
 }
@@ -141,12 +161,17 @@ fn a_parent_that_goes_down_again_within_the_grace_keeps_holding() {
     // Up at 10 s, down again at 20 s: at 40 s nothing is due.
     let again = parent(true, secs(20));
     assert_eq!(job.next_wakeup_with(secs(20), &again), None);
-    let (events, _) = when(&mut job, Command::CheckDeadline, secs(40), &again);
+    let (events, _) = when(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        secs(40),
+        &again,
+    );
     assert!(events.is_empty());
     // Up again at 50 s: due at 80 s.
     let (events, owed) = when(
         &mut job,
-        Command::CheckDeadline,
+        Command::CheckDeadline { hold: false },
         secs(80),
         &parent(false, secs(50)),
     );
@@ -176,7 +201,7 @@ fn a_down_while_the_parents_are_up_alerts_at_once_and_a_missing_parent_holds_not
     );
     let (events, owed) = when(
         &mut held,
-        Command::CheckDeadline,
+        Command::CheckDeadline { hold: false },
         secs(6),
         &Parents::default(),
     );
@@ -199,7 +224,7 @@ fn a_mute_holds_a_released_alert_for_good_and_a_pause_drops_the_hold() {
     );
     let (events, owed) = when(
         &mut job,
-        Command::CheckDeadline,
+        Command::CheckDeadline { hold: false },
         secs(100),
         &parent(false, secs(10)),
     );
@@ -234,12 +259,17 @@ fn a_down_a_window_held_back_is_held_for_a_parent_down_at_the_windows_end() {
     );
     assert_eq!(events, ["heartbeat", "alert_suppressed", "down"]);
     let down = parent(true, secs(90));
-    let (events, owed) = when(&mut job, Command::CheckDeadline, secs(100), &down);
+    let (events, owed) = when(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        secs(100),
+        &down,
+    );
     assert_eq!(events, ["alert_held:down"]);
     assert!(owed.is_empty());
     let (events, owed) = when(
         &mut job,
-        Command::CheckDeadline,
+        Command::CheckDeadline { hold: false },
         secs(150),
         &parent(false, secs(110)),
     );
@@ -253,10 +283,18 @@ fn a_held_alert_replays_to_the_same_state() {
     let mut history = vec![];
     for (command, at, parents) in [
         (beat(PushStatus::Up), secs(1), parent(false, T0)),
-        (Command::CheckDeadline, secs(61), parent(true, secs(50))),
+        (
+            Command::CheckDeadline { hold: false },
+            secs(61),
+            parent(true, secs(50)),
+        ),
         (beat(PushStatus::Up), secs(70), parent(true, secs(50))),
         (beat(PushStatus::Down), secs(80), parent(true, secs(50))),
-        (Command::CheckDeadline, secs(200), parent(false, secs(100))),
+        (
+            Command::CheckDeadline { hold: false },
+            secs(200),
+            parent(false, secs(100)),
+        ),
     ] {
         let events = decide_with(&job, command, at, &parents);
         for stamped in &events {

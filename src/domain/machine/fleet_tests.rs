@@ -101,7 +101,11 @@ fn a_fleet_goes_up_with_its_quorum_and_down_when_the_quorum_runs_out() {
     when(&mut workers, from("b", PushStatus::Up), secs(41));
     // The quorum lasts until the second latest expiry: a's (40 + 60).
     assert_eq!(workers.next_deadline(), Some(secs(100)));
-    let (events, _) = when(&mut workers, Command::CheckDeadline, secs(63));
+    let (events, _) = when(
+        &mut workers,
+        Command::CheckDeadline { hold: false },
+        secs(63),
+    );
     assert!(events.is_empty(), "c timed out at 63 s, two still report");
     assert_eq!(workers.status, Status::Up);
     assert_eq!(
@@ -109,7 +113,11 @@ fn a_fleet_goes_up_with_its_quorum_and_down_when_the_quorum_runs_out() {
         [&workers.instances[2].name]
     );
     // Then a stops too: down at 100 s (a's expiry), naming a and c.
-    let (events, owed) = when(&mut workers, Command::CheckDeadline, secs(100));
+    let (events, owed) = when(
+        &mut workers,
+        Command::CheckDeadline { hold: false },
+        secs(100),
+    );
     assert_eq!(events, ["down:instances"]);
     assert_eq!(
         owed,
@@ -146,7 +154,11 @@ fn a_fleet_that_never_reaches_its_quorum_goes_down_at_its_timeout() {
     when(&mut workers, from("b", PushStatus::Up), secs(50));
     // Heartbeats do not move a fleet's clock: down 60 s after its creation.
     assert_eq!(workers.next_deadline(), Some(secs(60)));
-    let (events, owed) = when(&mut workers, Command::CheckDeadline, secs(60));
+    let (events, owed) = when(
+        &mut workers,
+        Command::CheckDeadline { hold: false },
+        secs(60),
+    );
     assert_eq!(events, ["down:instances"]);
     assert_eq!(
         owed,
@@ -181,14 +193,26 @@ fn instances_silent_past_the_retention_are_forgotten_at_their_time() {
     when(&mut workers, from("b", PushStatus::Up), secs(150));
     // a: last seen at 1 s, retention 600 s.
     assert_eq!(workers.next_wakeup(secs(150)), Some(secs(210)));
-    when(&mut workers, Command::CheckDeadline, secs(210));
+    when(
+        &mut workers,
+        Command::CheckDeadline { hold: false },
+        secs(210),
+    );
     assert_eq!(workers.status, Status::Down);
     assert_eq!(workers.next_wakeup(secs(210)), Some(secs(601)));
-    let (events, owed) = when(&mut workers, Command::CheckDeadline, secs(601));
+    let (events, owed) = when(
+        &mut workers,
+        Command::CheckDeadline { hold: false },
+        secs(601),
+    );
     assert_eq!(events, ["forgotten:a"]);
     assert!(owed.is_empty());
     assert_eq!(names(&workers), ["b"]);
-    let (events, _) = when(&mut workers, Command::CheckDeadline, secs(760));
+    let (events, _) = when(
+        &mut workers,
+        Command::CheckDeadline { hold: false },
+        secs(760),
+    );
     assert_eq!(events, ["forgotten:b"]);
     assert!(workers.instances.is_empty());
     assert_eq!(workers.next_wakeup(secs(760)), None);
@@ -306,7 +330,7 @@ proptest::proptest! {
         for (kind, instance, gap) in steps {
             now = Timestamp::from_millis(now.as_millis() + gap * 1000);
             let command = match kind {
-                0 => Command::CheckDeadline,
+                0 => Command::CheckDeadline { hold: false },
                 1 => from(&format!("i{instance}"), PushStatus::Down),
                 _ => from(&format!("i{instance}"), PushStatus::Up),
             };

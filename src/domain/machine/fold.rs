@@ -170,7 +170,12 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
         // Nothing to fold: while muted, a change of state counts as told (the
         // delivery is what the mute holds, `alert::owed_deliveries`).
         Event::AlertMuted(_) => {}
-        Event::VerdictHeld { .. } => set_status(monitor, Status::Unknown, at),
+        // The guard held a missed deadline: `unknown` until the job reports (up, no
+        // alert) or the release's grace is over (down, alerted then).
+        Event::VerdictHeld { .. } => {
+            monitor.grace = None;
+            set_status(monitor, Status::Unknown, at);
+        }
         Event::AlertHeld { notice, parent } => {
             monitor.held_alert = Some(HeldAlert {
                 notice: *notice,

@@ -28,6 +28,8 @@ pub enum EventKind {
     Unmuted,
     AlertHeld,
     InstanceForgotten,
+    /// The guard held a missed deadline (`docs/states.md`, "The guard").
+    Unknown,
 }
 
 /// An event's `reason`: why it went down (`down`, `failure_counted`, `reminder`, a
@@ -51,13 +53,15 @@ pub enum EventReason {
 
 /// What held an alert back: a maintenance window (`alert_suppressed`, released at
 /// its end), a mute (`alert_suppressed`, never sent), or a parent that is down
-/// (`alert_held`, released once it has been up for the dependency grace).
+/// (`alert_held`, released once it has been up for the dependency grace); what held
+/// a verdict (`unknown`): the guard.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HeldBy {
     Maintenance,
     Mute,
     Dependency,
+    Guard,
 }
 
 /// Which alert a maintenance window held back or released.
@@ -122,7 +126,8 @@ pub struct Event {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 31_536_000)]
     pub dependency_grace_seconds: Option<u32>,
-    /// `down`, `failure_counted`, `reminder`: why it failed; `up`: `heartbeat` or
+    /// `down`, `failure_counted`, `reminder`: why it failed; `unknown`: the verdict
+    /// held (`timeout`, `schedule`); `up`: `heartbeat` or
     /// `first_heartbeat`; `alert_suppressed`, `alert_released`: the alert's;
     /// `run_ended`: a failure's (`manual`, `exit_status`, `too_fast`), null for a
     /// success.
@@ -238,10 +243,14 @@ pub struct Event {
     #[serde(default)]
     #[schema(nullable = false)]
     pub alert: Option<AlertKind>,
-    /// `alert_suppressed`, `alert_held`: what held the alert back.
+    /// `alert_suppressed`, `alert_held`: what held the alert back; `unknown`: `guard`.
     #[serde(default)]
     #[schema(nullable = false)]
     pub held_by: Option<HeldBy>,
+    /// `unknown`: the deadline that was missed.
+    #[serde(default)]
+    #[schema(format = DateTime, nullable = false)]
+    pub deadline: Option<String>,
     /// `muted`: when it ends by itself, or null.
     #[serde(default)]
     #[schema(format = DateTime)]

@@ -26,7 +26,7 @@ pub enum MonitorStatus {
     Up,
     Down,
     Paused,
-    /// A missed deadline the guard holds (`docs/states.md`).
+    /// A missed deadline held by the guard (`docs/states.md`, "The guard").
     Unknown,
 }
 

@@ -315,6 +315,51 @@ pub struct Settings {
     pub ping_auto_create: bool,
 }
 
+/// What the guard is doing.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GuardState {
+    /// `--guard off`.
+    Off,
+    /// Less than a window since start-up: it judges nothing yet.
+    Warming,
+    Normal,
+    /// Arrivals collapsed: missed deadlines are held as `unknown`.
+    Tripped,
+}
+
+/// The Guard object (`docs/api.md`, "The guard").
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    pub enabled: bool,
+    pub state: GuardState,
+    /// When it entered its state (start-up for `warming` and `off`).
+    #[schema(format = DateTime)]
+    pub since: String,
+    /// Pushes and pings that reached a monitor, per second, over the last window.
+    #[schema(minimum = 0)]
+    pub observed_per_second: f64,
+    /// What the running monitors predict, per second.
+    #[schema(minimum = 0)]
+    pub expected_per_second: f64,
+    /// Monitors `unknown` now.
+    #[schema(minimum = 0)]
+    pub held: u64,
+    /// Verdicts held since start-up.
+    #[schema(minimum = 0)]
+    pub held_total: u64,
+    /// `--guard-window`.
+    pub window_seconds: f64,
+    /// `--guard-min-ratio`.
+    pub min_ratio: f64,
+    /// `--guard-min-expected`.
+    pub min_expected: f64,
+    /// `--guard-release-grace`.
+    #[schema(minimum = 0)]
+    pub release_grace_seconds: u32,
+}
+
 /// `/healthz` (`ok`) and `/readyz` (`ready`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -217,6 +217,17 @@ fn get_settings() {}
 )]
 fn rotate_ping_key() {}
 
+/// The guard against false alarm storms
+///
+/// Its state, the arrival rates it compares and the verdicts it holds
+/// (`docs/states.md`, "The guard").
+#[utoipa::path(
+    get, path = "/api/guard", tag = "operations",
+    security(("bearer" = ["read"])),
+    responses((status = 200, description = "The guard", body = Guard))
+)]
+fn get_guard() {}
+
 /// List and find monitors, oldest first
 ///
 /// Every filter given must hold. Without `limit` and `cursor`, every monitor that

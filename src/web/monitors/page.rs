@@ -345,9 +345,18 @@ fn state_view(
         Status::Paused => {
             "Paused: no timeout, no alerts; heartbeats are still recorded.".to_owned()
         }
-        Status::Unknown => "Unknown: its deadline passed while arrivals from every monitor \
-                            had collapsed; held, not alerted, until they come back."
-            .to_owned(),
+        Status::Unknown => match deadline {
+            Some(at) => format!(
+                "Unknown: its deadline passed while heartbeat arrivals had collapsed \
+                 everywhere (the guard held it, nothing was alerted). Down {} unless a \
+                 heartbeat arrives.",
+                view::relative(at, now)
+            ),
+            None => "Unknown: its deadline passed while heartbeat arrivals had collapsed \
+                     everywhere (the guard holds it, nothing was alerted). Its next \
+                     heartbeat makes it up."
+                .to_owned(),
+        },
     };
     let uptimes = DEFAULT_WINDOWS
         .iter()
