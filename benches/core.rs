@@ -199,10 +199,15 @@ fn registry(c: &mut Criterion) {
         )
         .await
         .unwrap();
-        let (registry, _) =
-            Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
-                .await
-                .unwrap();
+        let (registry, _) = Registry::start(
+            store.clone(),
+            channels,
+            dispatcher.clone(),
+            Clock::system(),
+            pushmon::monitor::GuardShared::off(),
+        )
+        .await
+        .unwrap();
         pushmon::monitor::record_outcomes(
             registry.clone(),
             store.clone(),

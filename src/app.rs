@@ -151,10 +151,16 @@ pub async fn run_with_reload(
     )
     .await
     .context("starting the alert dispatcher")?;
-    let (registry, registry_task) =
-        Registry::start(store.clone(), channels.clone(), dispatcher.clone(), clock)
-            .await
-            .context("starting the registry")?;
+    let guard = monitor::GuardShared::new(&config.guard, clock.now());
+    let (registry, registry_task) = Registry::start(
+        store.clone(),
+        channels.clone(),
+        dispatcher.clone(),
+        clock,
+        Arc::clone(&guard),
+    )
+    .await
+    .context("starting the registry")?;
     let state = AppState::new(
         registry.clone(),
         store.clone(),
@@ -208,7 +214,7 @@ pub async fn run_with_reload(
     let mut recorder = None;
     let started_up = tokio::select! {
         outcome = async {
-            let count = rebuild(
+            let (count, guard_monitor) = rebuild(
                 &store,
                 &registry,
                 &dispatcher,
@@ -222,7 +228,7 @@ pub async fn run_with_reload(
                 let summary = declared.reconcile(&store, &registry, &channels, env).await?;
                 log_reconciled(declared, &summary);
             }
-            Ok::<_, anyhow::Error>(count)
+            Ok::<_, anyhow::Error>((count, guard_monitor))
         } => Some(outcome),
         () = &mut shutdown => None,
     };
@@ -230,7 +236,7 @@ pub async fn run_with_reload(
     let sweeping = Arc::new(AtomicBool::new(true));
     let mut sweeper = None;
     let background = match started_up {
-        Some(Ok(count)) => {
+        Some(Ok((count, guard_monitor))) => {
             state.set_phase(Phase::Ready);
             sweeper = Some(tokio::spawn(sweep_history(
                 store.clone(),
@@ -252,6 +258,14 @@ pub async fn run_with_reload(
                 registry.clone(),
                 dispatcher.clone(),
             ));
+            let guarding = monitor::guard::run(
+                registry.clone(),
+                channels.clone(),
+                Arc::clone(&guard),
+                config.guard.clone(),
+                clock,
+                guard_monitor,
+            );
             let alive_store = store.clone();
             let limits = state.clone();
             let ticker = tokio::spawn(async move {
@@ -295,7 +309,7 @@ pub async fn run_with_reload(
                     }
                 }
             }
-            Some([ticker, rebuilder])
+            Some([ticker, rebuilder, guarding])
         }
         Some(Err(error)) => {
             // Logged once, by whoever runs the server (`main` prints what `run` returns).
@@ -451,7 +465,7 @@ async fn rebuild_quarantined(
 /// Spawns an actor for every stored monitor, starts recording delivery outcomes (the
 /// task goes in `recorder`), resumes the deliveries left in the outbox, then has each
 /// monitor judge a deadline that fell while the server was stopped. Returns how many
-/// monitors there are.
+/// monitors there are, and the guard's own monitor if one is stored.
 async fn rebuild(
     store: &EventStore,
     registry: &Registry,
@@ -460,7 +474,7 @@ async fn rebuild(
     recorder: &mut Option<tokio::task::JoinHandle<()>>,
     config: &Config,
     clock: Clock,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<(usize, Option<crate::domain::machine::Monitor>)> {
     let reader = store.clone();
     let (monitors, last_alive, owed) = tokio::task::spawn_blocking(move || {
         Ok::<_, crate::store::StoreError>((
@@ -477,6 +491,10 @@ async fn rebuild(
         .iter()
         .map(|monitor| (monitor.id, crate::alert::digest::group_of(&monitor.config)))
         .collect();
+    let guard_monitor = monitors
+        .iter()
+        .find(|monitor| monitor.config.key.as_deref() == Some(monitor::guard::GUARD_MONITOR_KEY))
+        .cloned();
     tracing::info!(monitors = count, "rebuilding monitor actors");
     registry
         .rebuild(monitors)
@@ -510,5 +528,5 @@ async fn rebuild(
     }
     registry.judge_after_restart(last_alive, config.restart_grace_seconds());
     store.mark_alive(clock.now());
-    Ok(count)
+    Ok((count, guard_monitor))
 }

@@ -139,6 +139,24 @@ pub struct ServeArgs {
     pub metrics_labels: Option<String>,
     #[arg(long = setting::ACCEPT_DATA_LOSS.flag, help = setting::ACCEPT_DATA_LOSS.help())]
     pub accept_data_loss: bool,
+    #[arg(long = setting::GUARD.flag, help = setting::GUARD.help())]
+    pub guard: Option<String>,
+    #[arg(long = setting::GUARD_WINDOW.flag, help = setting::GUARD_WINDOW.help())]
+    pub guard_window: Option<String>,
+    #[arg(long = setting::GUARD_MIN_RATIO.flag, help = setting::GUARD_MIN_RATIO.help())]
+    pub guard_min_ratio: Option<String>,
+    #[arg(
+        long = setting::GUARD_MIN_EXPECTED.flag,
+        help = setting::GUARD_MIN_EXPECTED.help()
+    )]
+    pub guard_min_expected: Option<String>,
+    #[arg(
+        long = setting::GUARD_RELEASE_GRACE.flag,
+        help = setting::GUARD_RELEASE_GRACE.help()
+    )]
+    pub guard_release_grace: Option<String>,
+    #[arg(long = setting::GUARD_CHANNELS.flag, help = setting::GUARD_CHANNELS.help())]
+    pub guard_channels: Option<String>,
 }
 
 /// Every setting: its flag, environment variable, default as `--help` shows it, and
@@ -467,9 +485,61 @@ pub mod setting {
         name: "accept data loss",
         switch: Some("true"),
     };
+    pub const GUARD: Setting = Setting {
+        flag: "guard",
+        env: "PUSHMON_GUARD",
+        default: "on",
+        about: "Hold missed deadlines as unknown while heartbeat arrivals collapse far below \
+                what the monitors predict (an outage between the jobs and pushmon): on or off",
+        name: "guard",
+        ..SETTING
+    };
+    pub const GUARD_WINDOW: Setting = Setting {
+        flag: "guard-window",
+        env: "PUSHMON_GUARD_WINDOW",
+        default: "60s",
+        about: "Seconds the guard counts arrivals over (`60` or `60s`, 1 to 3600)",
+        name: "guard window",
+        ..SETTING
+    };
+    pub const GUARD_MIN_RATIO: Setting = Setting {
+        flag: "guard-min-ratio",
+        env: "PUSHMON_GUARD_MIN_RATIO",
+        default: "0.1",
+        about: "The guard trips when arrivals over its window fall below this share of what \
+                the monitors predict (between 0 and 1, both excluded)",
+        name: "guard minimum ratio",
+        ..SETTING
+    };
+    pub const GUARD_MIN_EXPECTED: Setting = Setting {
+        flag: "guard-min-expected",
+        env: "PUSHMON_GUARD_MIN_EXPECTED",
+        default: "30",
+        about: "The guard judges only while the monitors predict at least this many \
+                arrivals per window",
+        name: "guard minimum expected arrivals",
+        ..SETTING
+    };
+    pub const GUARD_RELEASE_GRACE: Setting = Setting {
+        flag: "guard-release-grace",
+        env: "PUSHMON_GUARD_RELEASE_GRACE",
+        default: "60",
+        about: "Seconds a monitor held unknown has to report once the guard releases, \
+                before it goes down",
+        name: "guard release grace",
+        ..SETTING
+    };
+    pub const GUARD_CHANNELS: Setting = Setting {
+        flag: "guard-channels",
+        env: "PUSHMON_GUARD_CHANNELS",
+        default: "every channel whose send_on takes down alerts",
+        about: "Channel ids (comma-separated) the guard's alert about pushmon itself goes to",
+        name: "guard channels",
+        ..SETTING
+    };
 
     /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 32] = [
+    pub const ALL: [Setting; 38] = [
         LISTEN,
         DATA_DIR,
         ADMIN_TOKEN,
@@ -502,5 +572,11 @@ pub mod setting {
         MONITOR_METRICS,
         METRICS_LABELS,
         ACCEPT_DATA_LOSS,
+        GUARD,
+        GUARD_WINDOW,
+        GUARD_MIN_RATIO,
+        GUARD_MIN_EXPECTED,
+        GUARD_RELEASE_GRACE,
+        GUARD_CHANNELS,
     ];
 }

@@ -19,6 +19,8 @@ use crate::alert::{AddressPolicy, DigestPolicy, RetryPolicy};
 use crate::cli::setting::{self, Setting};
 use crate::cli::{CheckArgs, ServeArgs};
 use crate::domain::event::{DEFAULT_OUTPUT_LIMIT, MAX_OUTPUT_LIMIT};
+use crate::domain::guard::GuardSettings;
+use crate::domain::ids::ChannelId;
 use crate::store::retention::Retention;
 use crate::telemetry::LogFormat;
 
@@ -221,6 +223,42 @@ pub struct Config {
     pub history_sweep: Duration,
     /// Start even if the store lost acknowledged writes.
     pub accept_data_loss: bool,
+    /// The guard against false alarm storms (`--guard*`).
+    pub guard: GuardConfig,
+}
+
+/// The guard's settings (`docs/states.md`, "The guard").
+#[derive(Clone, Debug, PartialEq)]
+pub struct GuardConfig {
+    /// `--guard off` turns it off.
+    pub enabled: bool,
+    pub settings: GuardSettings,
+    /// Seconds a held monitor has to report once the guard releases.
+    pub release_grace_seconds: u32,
+    /// The channels its alert about pushmon goes to; `None`: every channel whose
+    /// `send_on` takes `down` alerts.
+    pub channels: Option<Vec<ChannelId>>,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            settings: GuardSettings::default(),
+            release_grace_seconds: 60,
+            channels: None,
+        }
+    }
+}
+
+impl GuardConfig {
+    /// The guard off.
+    pub fn off() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -258,6 +296,7 @@ impl Config {
             retention: Retention::default(),
             history_sweep: Duration::from_secs(300),
             accept_data_loss: false,
+            guard: GuardConfig::default(),
         }
     }
 
@@ -492,6 +531,59 @@ impl Config {
             default.accept_data_loss,
             boolean,
         )?;
+        let guard = GuardConfig {
+            enabled: GUARD.resolve(args.guard, env, default.guard.enabled, |text| {
+                match text.trim() {
+                    "on" => Ok(true),
+                    "off" => Ok(false),
+                    _ => Err(format!("{text:?} is neither on nor off")),
+                }
+            })?,
+            settings: GuardSettings {
+                window_millis: GUARD_WINDOW.resolve(
+                    args.guard_window,
+                    env,
+                    default.guard.settings.window_millis,
+                    |text| {
+                        let seconds = text.trim().strip_suffix('s').unwrap_or(text.trim());
+                        number(seconds, 1, 3600).map(|seconds| seconds * 1000)
+                    },
+                )?,
+                min_ratio: GUARD_MIN_RATIO.resolve(
+                    args.guard_min_ratio,
+                    env,
+                    default.guard.settings.min_ratio,
+                    |text| match text.trim().parse::<f64>() {
+                        Ok(ratio) if ratio > 0.0 && ratio < 1.0 => Ok(ratio),
+                        _ => Err(format!(
+                            "{text:?} is not a number between 0 and 1 (both excluded)"
+                        )),
+                    },
+                )?,
+                min_expected: GUARD_MIN_EXPECTED.resolve(
+                    args.guard_min_expected,
+                    env,
+                    default.guard.settings.min_expected,
+                    |text| number(text, 1, 1_000_000_000).map(|count| count as f64),
+                )?,
+            },
+            release_grace_seconds: GUARD_RELEASE_GRACE.resolve(
+                args.guard_release_grace,
+                env,
+                default.guard.release_grace_seconds,
+                |text| number(text, 0, 86_400).map(|seconds| seconds as u32),
+            )?,
+            channels: GUARD_CHANNELS.resolve(args.guard_channels, env, None, |text| {
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(|id| {
+                        ChannelId::parse(id).ok_or_else(|| format!("{id:?} is not a channel id"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some)
+            })?,
+        };
         Ok(Self {
             listen,
             data_dir: default.data_dir,
@@ -518,6 +610,7 @@ impl Config {
             retention,
             history_sweep,
             accept_data_loss,
+            guard,
         })
     }
 

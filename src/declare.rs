@@ -38,6 +38,13 @@
 //!     maintenance:
 //!       - cron: "0 2 * * 0"
 //!         duration_seconds: 7200
+//!   - key: workers
+//!     name: Workers
+//!     timeout_seconds: 120
+//!     min_instances: 3     # a fleet: up while 3 instances report
+//!     instance_retention_seconds: 86400
+//!     parents: [nightly-backup]   # keys of declared monitors
+//!     dependency_grace_seconds: 60
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -50,7 +57,7 @@ use crate::alert::Channels;
 use crate::alert::channels::{fields_of_kind, kind_from_fields, send_on_from_fields};
 use crate::domain::channel::{ChannelKind, SendOn};
 use crate::domain::event::MonitorConfig;
-use crate::domain::ids::{ChannelId, PushToken, Timestamp};
+use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
 use crate::domain::labels::{Labels, Severity};
 use crate::domain::machine::{self, Command, ConfigPatch, MAX_THRESHOLD, Monitor};
 use crate::domain::name::check_name;
@@ -401,6 +408,28 @@ struct DeclaredMonitor {
         skip_serializing_if = "Option::is_none"
     )]
     slug: Option<String>,
+    /// A fleet: checked as the API checks it.
+    #[serde(
+        default,
+        deserialize_with = "min_instances",
+        skip_serializing_if = "Option::is_none"
+    )]
+    min_instances: Option<u32>,
+    #[serde(
+        default,
+        deserialize_with = "instance_retention_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
+    instance_retention_seconds: Option<u32>,
+    /// The keys of the declared monitors it depends on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    parents: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "dependency_grace_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
+    dependency_grace_seconds: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     push_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -515,6 +544,40 @@ fn realert_every_seconds<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<u32>, D::Error> {
     seconds(deserializer, "realert_every_seconds").map(Some)
+}
+
+fn min_instances<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let count = u64::deserialize(deserializer)?;
+    if (1..=machine::MAX_INSTANCES as u64).contains(&count) {
+        Ok(Some(count as u32))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "min_instances must be from 1 to {}, not {count}",
+            machine::MAX_INSTANCES
+        )))
+    }
+}
+
+fn instance_retention_seconds<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    seconds(deserializer, "instance_retention_seconds").map(Some)
+}
+
+fn dependency_grace_seconds<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    let seconds = u64::deserialize(deserializer)?;
+    u32::try_from(seconds)
+        .ok()
+        .filter(|seconds| u64::from(*seconds) <= crate::http::monitor_fields::MAX_SECONDS)
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "dependency_grace_seconds must be from 0 to {}, not {seconds}",
+                crate::http::monitor_fields::MAX_SECONDS
+            ))
+        })
 }
 
 fn threshold<'de, D: Deserializer<'de>>(deserializer: D, field: &str) -> Result<u32, D::Error> {

@@ -16,6 +16,11 @@ pub const HEARTBEATS_TOTAL: &str = "pushmon_heartbeats_total";
 pub const HEARTBEATS_REJECTED_TOTAL: &str = "pushmon_heartbeats_rejected_total";
 pub const MONITORS: &str = "pushmon_monitors";
 pub const MONITORS_MUTED: &str = "pushmon_monitors_muted";
+/// Per fleet monitor (a per-monitor family): its instances reporting now.
+pub const MONITOR_INSTANCES_REPORTING: &str = "pushmon_monitor_instances_reporting";
+/// Per fleet instance (`instance` label, at most `http::ops::MAX_INSTANCE_SERIES`
+/// series): when it last reported.
+pub const INSTANCE_LAST_SEEN: &str = "pushmon_instance_last_seen_timestamp_seconds";
 pub const ALERTS_TOTAL: &str = "pushmon_alerts_total";
 pub const DIGESTS_TOTAL: &str = "pushmon_alert_digests_total";
 pub const DIGEST_ALERTS_TOTAL: &str = "pushmon_alert_digest_alerts_total";
@@ -44,6 +49,10 @@ pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
 pub const PROCESS_START_TIME_SECONDS: &str = "process_start_time_seconds";
 pub const PROCESS_THREADS: &str = "process_threads";
 pub const RUNS_TOTAL: &str = "pushmon_runs_total";
+pub const GUARD_TRIPPED: &str = "pushmon_guard_tripped";
+pub const GUARD_EXPECTED_RATE: &str = "pushmon_guard_expected_arrivals_per_second";
+pub const GUARD_OBSERVED_RATE: &str = "pushmon_guard_observed_arrivals_per_second";
+pub const GUARD_HELD_VERDICTS_TOTAL: &str = "pushmon_guard_held_verdicts_total";
 
 /// Outcomes of a run's end, each an `outcome` label value of [`RUNS_TOTAL`].
 pub const RUN_OUTCOMES: [&str; 2] = ["success", "failure"];
@@ -334,6 +343,22 @@ fn describe() {
         Unit::Seconds,
         "Time the last start-up took to rebuild every monitor"
     );
+    describe_gauge!(
+        GUARD_TRIPPED,
+        "1 while the guard holds missed deadlines as unknown (heartbeat arrivals collapsed), else 0"
+    );
+    describe_gauge!(
+        GUARD_EXPECTED_RATE,
+        "Heartbeats per second the running monitors' intervals and schedules predict"
+    );
+    describe_gauge!(
+        GUARD_OBSERVED_RATE,
+        "Pushes and pings per second that reached a monitor, over the guard's last window"
+    );
+    describe_counter!(
+        GUARD_HELD_VERDICTS_TOTAL,
+        "Missed deadlines the guard held as unknown instead of alerting"
+    );
 }
 
 /// Every series is there from start-up, counters at 0 for known labels
@@ -364,4 +389,8 @@ fn zero_known_series() {
     metrics::counter!(STORE_RECOVERIES_TOTAL).absolute(0);
     metrics::counter!(HISTORY_PRUNED_TOTAL).absolute(0);
     metrics::gauge!(OUTBOX_DEPTH).set(0.0);
+    metrics::counter!(GUARD_HELD_VERDICTS_TOTAL).absolute(0);
+    metrics::gauge!(GUARD_TRIPPED).set(0.0);
+    metrics::gauge!(GUARD_EXPECTED_RATE).set(0.0);
+    metrics::gauge!(GUARD_OBSERVED_RATE).set(0.0);
 }

@@ -93,6 +93,7 @@ pub fn body(message: Message<'_>, id: &str, public_url: &str) -> Value {
             "notice": alert.notice.as_str(),
             "exit_status": alert.exit_status.map(|status| status.to_string()).unwrap_or_default(),
             "output": alert.output.as_deref().unwrap_or(""),
+            "missing_instances": alert.missing_instances.join(", "),
         },
         "startsAt": alert.at.to_rfc3339(),
         "endsAt": ends_at.to_rfc3339(),

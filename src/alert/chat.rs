@@ -256,6 +256,24 @@ mod tests {
         assert!(shown.ends_with("<link>"), "{shown}");
     }
 
+    /// A fleet's alert names its missing instances, at most 20 of them, then how many
+    /// more; a critical monitor's alert gets that line alone.
+    #[test]
+    fn a_fleets_missing_instances_are_named() {
+        let mut alert = failed_run("done".to_owned());
+        alert.missing_instances = ["web-2", "web-3"].map(str::to_owned).into();
+        let shown = text(Message::Alert(&alert), discord_escape, "<link>", 3000);
+        assert!(
+            shown.contains("\nMissing instances: web\\-2\\, web\\-3\n"),
+            "{shown}"
+        );
+        assert!(!shown.contains("Severity"), "{shown}");
+        alert.missing_instances = (0..25).map(|n| format!("i{n}")).collect();
+        let shown = text(Message::Alert(&alert), slack_escape, "<link>", 3000);
+        assert!(shown.contains("i19 and 5 more\n"), "{shown}");
+        assert!(!shown.contains("i20"), "{shown}");
+    }
+
     /// A run's output is what the job printed: escaped like any user-written text,
     /// and cut with the message so a Discord message stays within its limit.
     #[test]

@@ -506,11 +506,12 @@ pub fn rule(alert: &Alert) -> String {
 /// The monitor's context as `(name, text)` lines for messages people read: its
 /// severity and its labels (`env=prod, team=payments`). None for a `critical` monitor
 /// without labels, so the usual message stays as short as it was.
+/// A fleet's alert also names its missing instances (`Missing instances`).
 pub fn context_lines(alert: &Alert) -> Vec<(&'static str, String)> {
-    if alert.labels.is_empty() && alert.severity == Severity::Critical {
-        return Vec::new();
+    let mut lines = Vec::new();
+    if !alert.labels.is_empty() || alert.severity != Severity::Critical {
+        lines.push(("Severity", alert.severity.as_str().to_owned()));
     }
-    let mut lines = vec![("Severity", alert.severity.as_str().to_owned())];
     if !alert.labels.is_empty() {
         let labels: Vec<String> = alert
             .labels
@@ -519,7 +520,33 @@ pub fn context_lines(alert: &Alert) -> Vec<(&'static str, String)> {
             .collect();
         lines.push(("Labels", labels.join(", ")));
     }
+    if let Some(missing) = missing_line(alert) {
+        lines.push(("Missing instances", missing));
+    }
     lines
+}
+
+/// The fleet instances an alert names as missing, as a line for messages people
+/// read (`None` when it names none); at most 20 names, then how many more.
+pub fn missing_line(alert: &Alert) -> Option<String> {
+    const SHOWN: usize = 20;
+    if alert.missing_instances.is_empty() {
+        return None;
+    }
+    let mut line = alert
+        .missing_instances
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if alert.missing_instances.len() > SHOWN {
+        line.push_str(&format!(
+            " and {} more",
+            alert.missing_instances.len() - SHOWN
+        ));
+    }
+    Some(line)
 }
 
 /// [`summary`] with each name passed through `escape` (the chat formats' rules).
@@ -535,6 +562,9 @@ pub fn summary_escaped(message: Message<'_>, escape: impl Fn(&str) -> String) ->
                 }
                 (AlertKind::Down, AlertNotice::AfterMaintenance) => {
                     format!("{name} went DOWN during maintenance ({rule})")
+                }
+                (AlertKind::Down, AlertNotice::AfterDependency) => {
+                    format!("{name} is DOWN ({rule}; held while a monitor it depends on was down)")
                 }
                 (AlertKind::Up, AlertNotice::AfterMaintenance) => {
                     format!("{name} is UP again (recovered during maintenance)")

@@ -28,6 +28,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "value",
     "exit_status",
     "output",
+    "missing_instances",
     "summary",
     "url",
     "alert_id",
@@ -173,6 +174,9 @@ impl Values<'_> {
             "output" => alert
                 .and_then(|alert| alert.output.clone())
                 .unwrap_or_default(),
+            "missing_instances" => {
+                alert.map_or_else(String::new, |alert| alert.missing_instances.join(", "))
+            }
             "summary" => summary(self.message),
             "url" => match alert {
                 Some(alert) => format!("{}/api/monitors/{}", self.public_url, alert.monitor_id),

@@ -35,6 +35,7 @@ pub fn body(message: Message<'_>) -> Vec<u8> {
             "notice": alert.notice.as_str(),
             "exit_status": alert.exit_status,
             "output": alert.output,
+            "missing_instances": alert.missing_instances,
         }),
         Message::Test(test) => json!({
             "event": "test",

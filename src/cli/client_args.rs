@@ -81,6 +81,10 @@ pub struct RunArgs {
     /// How long each report may be retried while the server is unreachable
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     pub retry_for: Duration,
+    /// The instance of a fleet monitor this run is (its host or pod name, say), sent
+    /// as `instance=` with every report
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
     /// The command and its arguments, after `--`
     #[arg(
         required = true,
@@ -126,6 +130,10 @@ pub struct PushArgs {
     /// A number to track (duration, row count, free disk…)
     #[arg(long, value_name = "NUMBER", allow_hyphen_values = true)]
     pub value: Option<f64>,
+    /// The instance of a fleet monitor the heartbeat comes from (its host or pod name,
+    /// say)
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
     /// How long the push may be retried while the server is unreachable
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     pub retry_for: Duration,

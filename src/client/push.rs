@@ -59,6 +59,9 @@ pub async fn push(args: PushArgs, env: Env<'_>) -> Result<(), Failure> {
         if let Some(value) = args.value {
             query.append_pair("value", &value.to_string());
         }
+        if let Some(instance) = &args.instance {
+            query.append_pair("instance", instance);
+        }
     }
     if url.query() == Some("") {
         url.set_query(None);

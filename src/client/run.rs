@@ -134,6 +134,16 @@ impl PingUrl {
         Ok(Self { base })
     }
 
+    /// The same URL naming a fleet's instance (`instance=`) in every report.
+    pub fn with_instance(mut self, instance: Option<&str>) -> Self {
+        if let Some(instance) = instance {
+            self.base
+                .query_pairs_mut()
+                .append_pair("instance", instance);
+        }
+        self
+    }
+
     /// `<ping>/<last>?rid=<run id>`, keeping any query the URL had.
     pub fn with(&self, last: &str, rid: Uuid) -> Url {
         let mut url = self.base.clone();
@@ -166,7 +176,7 @@ struct Supervised {
 
 pub async fn run(args: RunArgs, env: Env<'_>) -> u8 {
     let ping = match PingUrl::resolve(&args, env) {
-        Ok(ping) => ping,
+        Ok(ping) => ping.with_instance(args.instance.as_deref()),
         Err(failure) => {
             eprintln!("pushmon run: {failure}");
             return failure.kind.exit_code();

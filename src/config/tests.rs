@@ -845,6 +845,100 @@ fn cases() -> Vec<Case> {
             observe: |config| config.accept_data_loss.to_string(),
             ..CASE
         },
+        Case {
+            flag: "--guard",
+            env: "PUSHMON_GUARD",
+            value: "off",
+            shows: "false",
+            default: "true",
+            accepted: &[(" on ", "true")],
+            rejected: &[("no", "invalid guard: \"no\" is neither on nor off")],
+            observe: |config| config.guard.enabled.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--guard-window",
+            env: "PUSHMON_GUARD_WINDOW",
+            value: "5",
+            shows: "5000",
+            default: "60000",
+            accepted: &[("3600s", "3600000"), ("1s", "1000")],
+            rejected: &[
+                (
+                    "0",
+                    "invalid guard window: \"0\" is not a whole number from 1 to 3600",
+                ),
+                (
+                    "1m",
+                    "invalid guard window: \"1m\" is not a whole number from 1 to 3600",
+                ),
+            ],
+            observe: |config| config.guard.settings.window_millis.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--guard-min-ratio",
+            env: "PUSHMON_GUARD_MIN_RATIO",
+            value: "0.25",
+            shows: "0.25",
+            default: "0.1",
+            accepted: &[("0.5", "0.5")],
+            rejected: &[
+                (
+                    "1",
+                    "invalid guard minimum ratio: \"1\" is not a number between 0 and 1 (both excluded)",
+                ),
+                (
+                    "0",
+                    "invalid guard minimum ratio: \"0\" is not a number between 0 and 1 (both excluded)",
+                ),
+                (
+                    "NaN",
+                    "invalid guard minimum ratio: \"NaN\" is not a number between 0 and 1 (both excluded)",
+                ),
+            ],
+            observe: |config| config.guard.settings.min_ratio.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--guard-min-expected",
+            env: "PUSHMON_GUARD_MIN_EXPECTED",
+            value: "100",
+            shows: "100",
+            default: "30",
+            accepted: &[("1", "1")],
+            rejected: &[(
+                "0",
+                "invalid guard minimum expected arrivals: \"0\" is not a whole number from 1 to 1000000000",
+            )],
+            observe: |config| config.guard.settings.min_expected.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--guard-release-grace",
+            env: "PUSHMON_GUARD_RELEASE_GRACE",
+            value: "0",
+            shows: "0",
+            default: "60",
+            accepted: &[("86400", "86400")],
+            rejected: &[(
+                "86401",
+                "invalid guard release grace: \"86401\" is not a whole number from 0 to 86400",
+            )],
+            observe: |config| config.guard.release_grace_seconds.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--guard-channels",
+            env: "PUSHMON_GUARD_CHANNELS",
+            value: "0192f3a4-0000-7000-8000-000000000001",
+            shows: "Some([ChannelId(0192f3a4-0000-7000-8000-000000000001)])",
+            default: "None",
+            accepted: &[("", "Some([])")],
+            rejected: &[("ops", "invalid guard channels: \"ops\" is not a channel id")],
+            observe: |config| format!("{:?}", config.guard.channels),
+            ..CASE
+        },
     ]
 }
 
@@ -1008,8 +1102,10 @@ fn help_shows_each_variable_and_default_once() {
             "--{}: clap must not read the environment",
             setting.flag
         );
+        // `]` or `=` after the name: `PUSHMON_GUARD` is a prefix of other variables.
         assert_eq!(
-            serve.matches(&format!("[env: {}", setting.env)).count(),
+            serve.matches(&format!("[env: {}]", setting.env)).count()
+                + serve.matches(&format!("[env: {}=", setting.env)).count(),
             1,
             "{serve}"
         );
@@ -1024,7 +1120,7 @@ fn help_shows_each_variable_and_default_once() {
 }
 
 /// Settings whose `--help` default describes what happens rather than being a value.
-const DESCRIBED_DEFAULTS: [&str; 8] = [
+const DESCRIBED_DEFAULTS: [&str; 9] = [
     "admin-token",
     "public-url",
     "trusted-proxies",
@@ -1034,6 +1130,7 @@ const DESCRIBED_DEFAULTS: [&str; 8] = [
     "no-monitor-metrics",
     // "none" is also a valid label key: the words describe, they are not a value.
     "metrics-labels",
+    "guard-channels",
 ];
 
 #[test]

@@ -28,7 +28,7 @@ use serde_json::Value;
 use super::{DeclaredChannel, DeclaredMonitor, File};
 use crate::alert::channels::{Shown, kind_fields};
 use crate::domain::channel::{Channel, SendOn};
-use crate::domain::ids::ChannelId;
+use crate::domain::ids::{ChannelId, MonitorId};
 use crate::domain::labels::Severity;
 use crate::domain::machine::Monitor;
 use crate::http::AppState;
@@ -112,6 +112,11 @@ pub fn export(
         .zip(&channel_keys)
         .map(|(channel, key)| (channel.id, key.as_str()))
         .collect();
+    let monitor_key_of: HashMap<MonitorId, String> = monitors
+        .iter()
+        .zip(&monitor_keys)
+        .map(|(monitor, key)| (monitor.id, key.clone()))
+        .collect();
 
     let mut variables = Vec::new();
     let mut prefixes = HashSet::new();
@@ -175,7 +180,7 @@ pub fn export(
         .zip(monitor_keys)
         .enumerate()
         .map(|(index, (monitor, key))| {
-            let mut declared = declared_monitor(monitor, key, &key_of, secrets);
+            let mut declared = declared_monitor(monitor, key, &key_of, &monitor_key_of, secrets);
             if let Some(secret) = &monitor.config.signing_secret {
                 if secrets {
                     declared.signing_secret = Some(secret.clone());
@@ -205,6 +210,7 @@ fn declared_monitor(
     monitor: &Monitor,
     key: String,
     key_of: &HashMap<ChannelId, &str>,
+    monitor_key_of: &HashMap<MonitorId, String>,
     secrets: bool,
 ) -> DeclaredMonitor {
     let config = &monitor.config;
@@ -257,6 +263,14 @@ fn declared_monitor(
         severity: (config.severity != Severity::Critical)
             .then(|| config.severity.as_str().to_owned()),
         slug: config.slug.clone(),
+        min_instances: config.min_instances,
+        instance_retention_seconds: config.instance_retention_seconds,
+        parents: config
+            .parents
+            .iter()
+            .filter_map(|id| monitor_key_of.get(id).map(|key| (*key).to_owned()))
+            .collect(),
+        dependency_grace_seconds: config.dependency_grace_seconds,
         push_token: secrets.then(|| monitor.token.reveal()),
         push_token_env: None,
         push_token_file: None,

@@ -77,14 +77,27 @@ impl MonitorsFile {
             .iter()
             .filter_map(|monitor| monitor.config.key.as_deref().map(|key| (key, monitor)))
             .collect();
+        // Parents are named by key: those not created yet (later in the file) are
+        // given in a second pass.
+        let mut monitor_ids: HashMap<String, MonitorId> = by_key
+            .iter()
+            .map(|(key, monitor)| ((*key).to_owned(), monitor.id))
+            .collect();
+        let mut parents_later: Vec<(MonitorId, &MonitorSpec, Vec<MonitorId>)> = Vec::new();
         for spec in &monitor_specs {
             let declared = &spec.declared;
+            let parents: Vec<MonitorId> = declared
+                .parents
+                .iter()
+                .filter_map(|key| monitor_ids.get(key).copied())
+                .collect();
             let config = MonitorConfig {
                 channels: declared
                     .channels
                     .iter()
                     .filter_map(|key| channel_ids.get(key).copied())
                     .collect(),
+                parents: parents.clone(),
                 ..spec.config.clone()
             };
             let owner = spec
@@ -104,13 +117,20 @@ impl MonitorsFile {
             }
             match by_key.get(declared.key.as_str()) {
                 None => {
-                    registry
+                    let created = registry
                         .create_with_token(config, spec.token.clone())
                         .await?;
                     tracing::info!(key = %declared.key, "monitors file: monitor created");
                     summary.created += 1;
+                    monitor_ids.insert(declared.key.clone(), created.id);
+                    if parents.len() < declared.parents.len() {
+                        parents_later.push((created.id, spec, parents));
+                    }
                 }
                 Some(current) => {
+                    if parents.len() < declared.parents.len() {
+                        parents_later.push((current.id, spec, parents));
+                    }
                     let mut changed = false;
                     if *current.config != config {
                         let patch = ConfigPatch::replacing_with(config);
@@ -135,13 +155,30 @@ impl MonitorsFile {
             }
         }
 
+        for (id, spec, given) in parents_later {
+            let parents: Vec<MonitorId> = spec
+                .declared
+                .parents
+                .iter()
+                .filter_map(|key| monitor_ids.get(key).copied())
+                .collect();
+            if parents != given {
+                let patch = ConfigPatch {
+                    parents: Some(parents),
+                    ..ConfigPatch::default()
+                };
+                registry.execute(id, Command::Update(patch)).await?;
+            }
+        }
+
         if prune {
             let declared: HashSet<&str> = monitor_specs
                 .iter()
                 .map(|spec| spec.declared.key.as_str())
                 .collect();
             for (key, monitor) in &by_key {
-                if !declared.contains(key) {
+                // The guard's own monitor is the guard's, not the file's.
+                if !declared.contains(key) && *key != crate::monitor::guard::GUARD_MONITOR_KEY {
                     match registry.execute(monitor.id, Command::Delete).await {
                         Ok(_) | Err(RegistryError::NotFound) => {}
                         Err(error) => return Err(error.into()),
@@ -332,6 +369,7 @@ impl MonitorsFile {
                 config,
             });
         }
+        check_parents(&monitor_specs).map_err(invalid)?;
         Ok((file.prune, channel_specs, monitor_specs))
     }
 }
@@ -370,6 +408,41 @@ fn credential(
             .map_err(|error| format!("{field}_file: cannot read {}: {error}", path.display()));
     }
     Ok(None)
+}
+
+/// Whether the monitors' `parents` name declared monitors (not themselves) and make
+/// no cycle, as the API would refuse (checked before anything changes).
+fn check_parents(specs: &[MonitorSpec]) -> Result<(), String> {
+    let parents_of: HashMap<&str, &[String]> = specs
+        .iter()
+        .map(|spec| (spec.declared.key.as_str(), spec.declared.parents.as_slice()))
+        .collect();
+    for (index, spec) in specs.iter().enumerate() {
+        let key = spec.declared.key.as_str();
+        let at = |message: String| format!("monitors[{index}] (key {key:?}): parents: {message}");
+        if spec.declared.parents.len() > machine::MAX_PARENTS {
+            return Err(at(format!("at most {}", machine::MAX_PARENTS)));
+        }
+        for parent in &spec.declared.parents {
+            if !parents_of.contains_key(parent.as_str()) {
+                return Err(at(format!("no monitor with key {parent:?} is declared")));
+            }
+        }
+        // A path of parents from this monitor back to itself is a cycle.
+        let mut seen = HashSet::new();
+        let mut next: Vec<&str> = spec.declared.parents.iter().map(String::as_str).collect();
+        while let Some(parent) = next.pop() {
+            if parent == key {
+                return Err(at(
+                    "a monitor cannot depend on itself, even through others".to_owned()
+                ));
+            }
+            if seen.insert(parent) {
+                next.extend(parents_of[parent].iter().map(String::as_str));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A declared monitor's configuration (`channels` left empty: the file names them by
@@ -437,6 +510,9 @@ fn monitor_config(declared: &DeclaredMonitor, now: Timestamp) -> Result<MonitorC
         maintenance,
         slug: declared.slug.clone(),
         allowed_sources: allowed_sources(&declared.allowed_sources)?,
+        min_instances: declared.min_instances,
+        instance_retention_seconds: declared.instance_retention_seconds,
+        dependency_grace_seconds: declared.dependency_grace_seconds,
         ..MonitorConfig::new(declared.name.clone(), timeout_seconds)
     };
     machine::check_config(&config).map_err(|rejection| rejection.to_string())?;

@@ -78,6 +78,10 @@ pub enum AlertNotice {
     Reminder,
     /// The monitor changed state during a maintenance window that has just ended.
     AfterMaintenance,
+    // Format version 7 (appended).
+    /// The monitor went down while a parent was down; the parent has been up again
+    /// for the dependency grace and the monitor is still down.
+    AfterDependency,
 }
 
 impl AlertNotice {
@@ -86,6 +90,7 @@ impl AlertNotice {
             Self::Change => "change",
             Self::Reminder => "reminder",
             Self::AfterMaintenance => "after_maintenance",
+            Self::AfterDependency => "after_dependency",
         }
     }
 }
@@ -147,7 +152,9 @@ impl Alert {
         // a release of a `down` a run caused, the last one.
         let run = monitor.last_run.as_deref().filter(|run| match notice {
             AlertNotice::Change => run.ended_at == at,
-            AlertNotice::Reminder | AlertNotice::AfterMaintenance => {
+            AlertNotice::Reminder
+            | AlertNotice::AfterMaintenance
+            | AlertNotice::AfterDependency => {
                 matches!(
                     (reason, run.outcome),
                     (Some(_), RunOutcome::Failure(failure)) if Some(failure) == reason
@@ -169,7 +176,11 @@ impl Alert {
             severity: monitor.config.severity,
             labels: Box::new(monitor.config.labels.clone()),
             tags: monitor.config.tags.clone().into_boxed_slice(),
-            missing_instances: Box::default(),
+            missing_instances: monitor
+                .missing_instances(at)
+                .into_iter()
+                .map(|instance| instance.as_str().to_owned())
+                .collect(),
         })
     }
 }
@@ -185,7 +196,8 @@ pub struct Delivery {
 /// per alert per channel of the monitor for which `wants(channel, kind)` holds (a
 /// channel deleted meanwhile is owed nothing, nor one whose `send_on` leaves the
 /// alert's kind out), each alert made from the state right after its event.
-/// An alert right after an `AlertSuppressed`, or of a muted monitor, is owed nothing. Each comes with the
+/// An alert right after an `AlertSuppressed`, or of a muted monitor, is owed nothing,
+/// nor one held for a parent (`AlertHeld`) until its release. Each comes with the
 /// index of its event in `events`; its `alert_seq` is 0 until the log numbers that
 /// event.
 pub fn owed_deliveries(
@@ -201,15 +213,21 @@ pub fn owed_deliveries(
     for (index, stamped) in events.iter().enumerate() {
         // A timed mute over at the event's time has recorded its `Unmuted` before it
         // (`machine::decide`), so the state alone tells.
-        let suppressed = monitor.suppress_next_alert || monitor.mute.is_some();
+        let releasing = matches!(stamped.event, Event::AlertReleased(_));
+        let held = monitor.held_alert.is_some();
+        let suppressed =
+            monitor.suppress_next_alert || monitor.mute.is_some() || (held && !releasing);
         let seq = monitor.last_seq;
         machine::apply(&mut monitor, seq, stamped.at, &stamped.event);
         if suppressed || !stamped.event.is_alert() {
             continue;
         }
-        let Some(alert) = Alert::for_event(&monitor, stamped.at, &stamped.event) else {
+        let Some(mut alert) = Alert::for_event(&monitor, stamped.at, &stamped.event) else {
             continue;
         };
+        if held && releasing {
+            alert.notice = AlertNotice::AfterDependency;
+        }
         for channel in &monitor.config.channels {
             if wants(*channel, alert.kind) {
                 owed.push((

@@ -30,7 +30,7 @@ use super::signal::{Signal, SignalKind};
 mod decide;
 mod fold;
 
-pub use decide::decide;
+pub use decide::{decide, decide_with};
 pub use fold::{apply, replay};
 
 /// Runs a monitor keeps open at most; a `start` beyond them forgets the oldest.
@@ -38,6 +38,24 @@ pub const MAX_OPEN_RUNS: usize = 16;
 
 /// The highest `failure_threshold` or `recovery_threshold`.
 pub const MAX_THRESHOLD: u32 = 1000;
+
+/// The most instances a fleet monitor keeps; a new one beyond them forgets the one
+/// silent the longest (`Event::InstanceForgotten`).
+pub const MAX_INSTANCES: usize = 1000;
+
+/// How long a fleet keeps an instance that stopped reporting, unless
+/// `instance_retention_seconds` says otherwise: a day.
+pub const DEFAULT_INSTANCE_RETENTION_SECONDS: u32 = 86_400;
+
+/// The instance a fleet counts a heartbeat without `instance=` as.
+pub const DEFAULT_INSTANCE: &str = "default";
+
+/// The most parents a monitor names.
+pub const MAX_PARENTS: usize = 32;
+
+/// How long a parent must be up again before a held alert is sent, unless
+/// `dependency_grace_seconds` says otherwise.
+pub const DEFAULT_DEPENDENCY_GRACE_SECONDS: u32 = 60;
 
 /// The state a monitor is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,6 +183,16 @@ impl ConfigPatch {
             || self.min_runtime_seconds.is_some()
     }
 
+    /// Whether it changes what a fleet monitor may be combined with (what
+    /// `check_fleet` looks at).
+    fn touches_fleet(&self) -> bool {
+        self.touches_timing()
+            || self.min_instances.is_some()
+            || self.instance_retention_seconds.is_some()
+            || self.failure_threshold.is_some()
+            || self.recovery_threshold.is_some()
+    }
+
     /// The configuration with this patch applied. While the interval equals the
     /// timeout (its default), a patch of the timeout alone moves the interval with it.
     /// A schedule set without a zone or grace keeps the monitor's, or takes the
@@ -276,6 +304,13 @@ pub enum Rejection {
     },
     /// More than [`MAX_CHANNELS_PER_MONITOR`] channels (a bulk `add_channels`).
     TooManyChannels,
+    /// A fleet monitor (`min_instances`) with a setting that has no meaning for one.
+    NotForFleet { field: &'static str },
+    /// A fleet would forget instances before they time out.
+    RetentionBelowTimeout {
+        instance_retention_seconds: u32,
+        timeout_seconds: u32,
+    },
 }
 
 /// The most channels one monitor alerts.
@@ -290,6 +325,8 @@ impl Rejection {
             Self::TimingWithSchedule { field } | Self::NeedsSchedule { field } => field,
             Self::MinRuntimeNotBelowMax { .. } => "min_runtime_seconds",
             Self::TooManyChannels => "channels",
+            Self::NotForFleet { field } => field,
+            Self::RetentionBelowTimeout { .. } => "instance_retention_seconds",
         }
     }
 }
@@ -311,6 +348,19 @@ impl std::fmt::Display for Rejection {
             Self::TooManyChannels => write!(
                 formatter,
                 "channels: at most {MAX_CHANNELS_PER_MONITOR} per monitor"
+            ),
+            Self::NotForFleet { field } => write!(
+                formatter,
+                "{field} cannot be set on a fleet monitor (min_instances): its quorum is \
+                 judged on timeout_seconds alone"
+            ),
+            Self::RetentionBelowTimeout {
+                instance_retention_seconds,
+                timeout_seconds,
+            } => write!(
+                formatter,
+                "instance_retention_seconds ({instance_retention_seconds}) must not be less \
+                 than timeout_seconds ({timeout_seconds})"
             ),
             Self::TimingWithSchedule { field } => write!(
                 formatter,
@@ -358,7 +408,38 @@ pub fn check_config(config: &MonitorConfig) -> Result<(), Rejection> {
             max_runtime_seconds,
         });
     }
-    Ok(())
+    check_fleet(config)
+}
+
+/// Whether a fleet monitor's settings go together: its quorum is judged on the
+/// timeout alone (no schedule, no run rules, no thresholds), and it keeps instances
+/// at least as long as they count.
+fn check_fleet(config: &MonitorConfig) -> Result<(), Rejection> {
+    if let Some(retention) = config.instance_retention_seconds
+        && retention < config.timeout_seconds
+    {
+        return Err(Rejection::RetentionBelowTimeout {
+            instance_retention_seconds: retention,
+            timeout_seconds: config.timeout_seconds,
+        });
+    }
+    if config.min_instances.is_none() {
+        return Ok(());
+    }
+    let field = if config.schedule.is_some() {
+        "schedule"
+    } else if config.max_runtime_seconds.is_some() {
+        "max_runtime_seconds"
+    } else if config.min_runtime_seconds.is_some() {
+        "min_runtime_seconds"
+    } else if config.failure_threshold > 1 {
+        "failure_threshold"
+    } else if config.recovery_threshold > 1 {
+        "recovery_threshold"
+    } else {
+        return Ok(());
+    };
+    Err(Rejection::NotForFleet { field })
 }
 
 /// Whether `command` may be decided on `monitor`. A change of the timings must leave
@@ -390,6 +471,9 @@ pub fn check(monitor: &Monitor, command: &Command) -> Result<(), Rejection> {
                 }
             }
             check_config(&config)
+        }
+        Command::Update(patch) if patch.touches_fleet() => {
+            check_fleet(&patch.applied_to(&monitor.config))
         }
         _ => Ok(()),
     }
@@ -533,8 +617,16 @@ pub enum Command {
     /// A job's signal (a run's start or end, an exit status, output).
     Signal(Box<Signal>),
     /// The timer fired: judge deadlines and runs, release an alert a maintenance
-    /// window held back, send a reminder.
-    CheckDeadline,
+    /// window held back, send a reminder. With `hold` (the guard is tripped,
+    /// `domain::guard`), a missed deadline is held as `unknown` instead of judged.
+    CheckDeadline {
+        hold: bool,
+    },
+    /// The guard released: a monitor holding a verdict (`unknown`) has
+    /// `grace_seconds` from now to report before it goes down.
+    ReleaseHeld {
+        grace_seconds: u32,
+    },
     /// Change the fields that are `Some`; the others keep their values.
     Update(ConfigPatch),
     /// Take a deleted channel off the monitor's `channels`, if it lists it. Decided on
@@ -621,6 +713,18 @@ impl Monitor {
         }
     }
 
+    /// The reason a missed deadline gives: `schedule` for a cron monitor,
+    /// `instances` for a fleet, else `timeout`.
+    pub fn missed_reason(&self) -> DownReason {
+        if self.config.schedule.is_some() {
+            DownReason::Schedule
+        } else if self.is_fleet() {
+            DownReason::Instances
+        } else {
+            DownReason::Timeout
+        }
+    }
+
     /// When a missing success makes the monitor fail, ignoring any restart grace: the
     /// clock's start plus `timeout_seconds`, or the next slot plus `grace_seconds`;
     /// no earlier than the max runtime of an open run (a job at work is not late).
@@ -629,9 +733,11 @@ impl Monitor {
             return None;
         }
         let due = match &self.config.schedule {
+            // A fleet: no sooner than its quorum lasts (`quorum_until`).
             None => self
                 .clock_started_at
-                .plus_seconds(self.config.timeout_seconds),
+                .plus_seconds(self.config.timeout_seconds)
+                .max(self.quorum_until().unwrap_or(Timestamp::from_millis(0))),
             Some(schedule) => schedule
                 .next_after(self.clock_started_at)?
                 .plus_seconds(schedule.grace_seconds),
@@ -686,6 +792,10 @@ impl Monitor {
     /// When the monitor goes down (or counts a failure) if nothing arrives: the
     /// earliest deadline, pushed back by a restart grace granted for it.
     pub fn next_deadline(&self) -> Option<Timestamp> {
+        if self.status == Status::Unknown {
+            // Held: looked at again only once released, at the end of its grace.
+            return self.grace.map(|grace| grace.until);
+        }
         let run = self
             .run_deadlines()
             .first()
@@ -706,8 +816,17 @@ impl Monitor {
     }
 
     /// The alert a maintenance window held back and that is owed once it is over:
-    /// the channels were told something else than the state.
+    /// the channels were told something else than the state. None while a parent's
+    /// hold is on (`held_release_at` says when that one is released).
     pub fn release_due(&self) -> Option<Notice> {
+        if self.held_alert.is_some() {
+            return None;
+        }
+        self.channels_behind()
+    }
+
+    /// What the channels were not told: the state differs from what they last heard.
+    pub fn channels_behind(&self) -> Option<Notice> {
         match self.status {
             Status::Down if !self.alerted_down => Some(Notice::Down(
                 self.last_down_reason.unwrap_or(DownReason::Timeout),
@@ -737,13 +856,200 @@ impl Monitor {
         let reminder = self.reminder_due_at().map(|due| outside(due.max(now)));
         let release = self.release_due().map(|_| outside(now));
         let mute_end = self.mute.and_then(|mute| mute.until);
-        [self.next_deadline(), reminder, release, mute_end]
-            .into_iter()
-            .flatten()
+        [
+            self.next_deadline(),
+            reminder,
+            release,
+            mute_end,
+            self.next_forget_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// [`next_wakeup`](Self::next_wakeup), and the release of an alert held for a
+    /// parent, seen with what is known of the parents.
+    pub fn next_wakeup_with(&self, now: Timestamp, parents: &Parents) -> Option<Timestamp> {
+        let outside = |at: Timestamp| self.maintenance_until(at).unwrap_or(at);
+        let held = self.held_release_at(parents).map(|at| outside(at.max(now)));
+        [self.next_wakeup(now), held].into_iter().flatten().min()
+    }
+
+    /// Whether it is a fleet monitor (`min_instances`).
+    pub fn is_fleet(&self) -> bool {
+        self.config.min_instances.is_some()
+    }
+
+    /// How many instances a fleet needs reporting (at least one).
+    fn min_instances(&self) -> usize {
+        self.config
+            .min_instances
+            .map_or(1, |minimum| minimum.max(1) as usize)
+    }
+
+    /// How long a fleet keeps a silent instance: the setting or the default, and
+    /// never less than the timeout.
+    pub fn instance_retention_seconds(&self) -> u32 {
+        self.config
+            .instance_retention_seconds
+            .unwrap_or(DEFAULT_INSTANCE_RETENTION_SECONDS)
+            .max(self.config.timeout_seconds)
+    }
+
+    /// Whether `instance` counts toward the quorum at `at`: its last report was a
+    /// success, less than `timeout_seconds` before.
+    pub fn instance_reporting(&self, instance: &InstanceSeen, at: Timestamp) -> bool {
+        instance.status == PushStatus::Up
+            && instance.last_seen.plus_seconds(self.config.timeout_seconds) > at
+    }
+
+    /// How many instances count toward the quorum at `at`.
+    pub fn instances_reporting(&self, at: Timestamp) -> usize {
+        self.instances
+            .iter()
+            .filter(|instance| self.instance_reporting(instance, at))
+            .count()
+    }
+
+    /// The instances a fleet knows that do not count at `at` (silent past the
+    /// timeout, or whose last report was a failure), by name.
+    pub fn missing_instances(&self, at: Timestamp) -> Vec<&InstanceName> {
+        self.instances
+            .iter()
+            .filter(|instance| !self.instance_reporting(instance, at))
+            .map(|instance| &instance.name)
+            .collect()
+    }
+
+    /// Until when at least `min_instances` instances count, if nothing more arrives:
+    /// the `min_instances`-th latest expiry. `None` for a monitor that is no fleet or
+    /// a fleet without that many successes.
+    fn quorum_until(&self) -> Option<Timestamp> {
+        if !self.is_fleet() {
+            return None;
+        }
+        let mut expiries: Vec<Timestamp> = self
+            .instances
+            .iter()
+            .filter(|instance| instance.status == PushStatus::Up)
+            .map(|instance| instance.last_seen.plus_seconds(self.config.timeout_seconds))
+            .collect();
+        expiries.sort_unstable_by(|a, b| b.cmp(a));
+        expiries.get(self.min_instances() - 1).copied()
+    }
+
+    /// When the instance silent the longest is forgotten.
+    fn next_forget_at(&self) -> Option<Timestamp> {
+        let retention = self.instance_retention_seconds();
+        self.instances
+            .iter()
+            .map(|instance| instance.last_seen.plus_seconds(retention))
             .min()
+    }
+
+    /// The instances silent past the retention at `now`, oldest first, each with
+    /// when it passed it.
+    fn instances_to_forget(&self, now: Timestamp) -> Vec<(Timestamp, InstanceName)> {
+        let retention = self.instance_retention_seconds();
+        let mut forgotten: Vec<(Timestamp, InstanceName)> = self
+            .instances
+            .iter()
+            .map(|instance| (instance.last_seen.plus_seconds(retention), instance))
+            .filter(|(at, _)| *at <= now)
+            .map(|(at, instance)| (at, instance.name.clone()))
+            .collect();
+        forgotten.sort();
+        forgotten
+    }
+
+    /// The instance a heartbeat from `instance` makes a full fleet forget: the one
+    /// silent the longest, when `instance` is new and [`MAX_INSTANCES`] are kept.
+    fn evicted_by(&self, instance: &InstanceName) -> Option<InstanceName> {
+        if !self.is_fleet()
+            || self.instances.len() < MAX_INSTANCES
+            || self.instance_index(instance).is_ok()
+        {
+            return None;
+        }
+        self.instances
+            .iter()
+            .min_by(|a, b| (a.last_seen, &a.name).cmp(&(b.last_seen, &b.name)))
+            .map(|instance| instance.name.clone())
+    }
+
+    /// Where `instance` is in `instances` (kept sorted by name), or would go.
+    fn instance_index(&self, instance: &InstanceName) -> Result<usize, usize> {
+        self.instances
+            .binary_search_by(|seen| seen.name.cmp(instance))
+    }
+
+    /// How long a parent must be up again before a held alert is sent.
+    pub fn dependency_grace_seconds(&self) -> u32 {
+        self.config
+            .dependency_grace_seconds
+            .unwrap_or(DEFAULT_DEPENDENCY_GRACE_SECONDS)
+    }
+
+    /// When the alert held for a parent is owed (`None` if none is held, or a parent
+    /// is still down): once every parent has been up for the dependency grace.
+    pub fn held_release_at(&self, parents: &Parents) -> Option<Timestamp> {
+        let held = self.held_alert?;
+        if parents.down().is_some() {
+            return None;
+        }
+        let grace = self.dependency_grace_seconds();
+        let released = parents
+            .0
+            .iter()
+            .map(|parent| parent.since.plus_seconds(grace))
+            .max()
+            .unwrap_or(held.since);
+        Some(released.max(held.since))
     }
 }
 
+/// What a monitor knows of its parents when it decides (`docs/states.md`,
+/// "Dependencies"): each parent's state as the registry last heard it. A parent
+/// missing from it (deleted) holds nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Parents(pub Vec<ParentState>);
+
+/// One parent's state, as its children see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParentState {
+    pub id: MonitorId,
+    /// `down` (or `unknown`: a verdict the guard holds).
+    pub down: bool,
+    /// When it last changed state.
+    pub since: Timestamp,
+}
+
+impl ParentState {
+    /// How monitor `monitor` looks to its children.
+    pub fn of(monitor: &Monitor) -> Self {
+        Self {
+            id: monitor.id,
+            down: matches!(monitor.status, Status::Down | Status::Unknown),
+            since: monitor.last_status_change_at.unwrap_or(monitor.created_at),
+        }
+    }
+}
+
+impl Parents {
+    /// The first parent that is down, if any.
+    pub fn down(&self) -> Option<MonitorId> {
+        self.0
+            .iter()
+            .find(|parent| parent.down)
+            .map(|parent| parent.id)
+    }
+}
+
+#[cfg(test)]
+mod dependency_tests;
+#[cfg(test)]
+mod fleet_tests;
 #[cfg(test)]
 mod job_tests;
 #[cfg(test)]
@@ -861,6 +1167,7 @@ mod tests {
             Event::WentDown { .. } => Some(Status::Down),
             Event::Paused => Some(Status::Paused),
             Event::Resumed => Some(Status::Pending),
+            Event::VerdictHeld { .. } => Some(Status::Unknown),
             _ => None,
         }
     }
@@ -868,8 +1175,15 @@ mod tests {
     #[test]
     fn never_heard_monitor_goes_down_at_creation_plus_timeout() {
         let mut monitor = new_monitor(60);
-        assert!(when(&mut monitor, Command::CheckDeadline, secs(59)).is_empty());
-        let decided = decide(&monitor, Command::CheckDeadline, secs(61));
+        assert!(
+            when(
+                &mut monitor,
+                Command::CheckDeadline { hold: false },
+                secs(59)
+            )
+            .is_empty()
+        );
+        let decided = decide(&monitor, Command::CheckDeadline { hold: false }, secs(61));
         assert_eq!(decided.len(), 1);
         assert_eq!(decided[0].at, secs(60), "down is stamped at the deadline");
         assert_eq!(
@@ -884,9 +1198,20 @@ mod tests {
     fn timeout_then_recovery_alerts_once_each() {
         let mut monitor = new_monitor(10);
         when(&mut monitor, beat(PushStatus::Up), secs(1));
-        let down = when(&mut monitor, Command::CheckDeadline, secs(11));
+        let down = when(
+            &mut monitor,
+            Command::CheckDeadline { hold: false },
+            secs(11),
+        );
         assert_eq!(down.len(), 1);
-        assert!(when(&mut monitor, Command::CheckDeadline, secs(30)).is_empty());
+        assert!(
+            when(
+                &mut monitor,
+                Command::CheckDeadline { hold: false },
+                secs(30)
+            )
+            .is_empty()
+        );
         let up = when(&mut monitor, beat(PushStatus::Up), secs(31));
         assert!(matches!(
             up.as_slice(),
@@ -915,7 +1240,14 @@ mod tests {
         let mut monitor = new_monitor(10);
         when(&mut monitor, Command::Pause, secs(1));
         assert_eq!(monitor.next_deadline(), None);
-        assert!(when(&mut monitor, Command::CheckDeadline, secs(1000)).is_empty());
+        assert!(
+            when(
+                &mut monitor,
+                Command::CheckDeadline { hold: false },
+                secs(1000)
+            )
+            .is_empty()
+        );
         let events = when(&mut monitor, beat(PushStatus::Down), secs(1001));
         assert!(matches!(events.as_slice(), [Event::HeartbeatReceived(_)]));
         assert_eq!(monitor.status, Status::Paused);
@@ -935,7 +1267,7 @@ mod tests {
             ..ConfigPatch::default()
         };
         when(&mut monitor, Command::Update(patch), secs(50));
-        let decided = decide(&monitor, Command::CheckDeadline, secs(50));
+        let decided = decide(&monitor, Command::CheckDeadline { hold: false }, secs(50));
         assert_eq!(decided[0].at, secs(50));
     }
 
@@ -1013,7 +1345,7 @@ mod tests {
         let mut log = vec![(1, T0, created)];
         for (offset, command) in [
             beat(PushStatus::Up),
-            Command::CheckDeadline,
+            Command::CheckDeadline { hold: false },
             beat(PushStatus::Up),
             Command::RotateToken(PushToken::from_bytes([9; 16])),
             Command::Pause,
@@ -1040,7 +1372,9 @@ mod tests {
     fn arb_command() -> impl Strategy<Value = Command> {
         prop_oneof![
             4 => any::<bool>().prop_map(|up| beat(if up { PushStatus::Up } else { PushStatus::Down })),
-            4 => Just(Command::CheckDeadline),
+            4 => Just(Command::CheckDeadline { hold: false }),
+            2 => Just(Command::CheckDeadline { hold: true }),
+            1 => (0u32..120).prop_map(|grace_seconds| Command::ReleaseHeld { grace_seconds }),
             1 => (1u32..120).prop_map(|timeout| Command::Update(ConfigPatch { timeout_seconds: Some(timeout), ..ConfigPatch::default() })),
             1 => Just(Command::Pause),
             1 => Just(Command::Resume),
@@ -1070,6 +1404,7 @@ mod tests {
                     // alert may be a down again.
                     last_alert = None;
                 }
+                let held_by_guard = matches!(command, Command::CheckDeadline { hold: true });
                 let events = decide(&monitor, command, now);
                 let alerts: Vec<&Event> = events.iter().map(|s| &s.event).filter(|e| e.is_alert()).collect();
                 // Never two alerts for one change of state.
@@ -1106,7 +1441,15 @@ mod tests {
                             _ => prop_assert_eq!(deadline, base),
                         }
                     }
-                    Status::Down | Status::Paused | Status::Unknown => prop_assert_eq!(monitor.next_deadline(), None),
+                    Status::Down | Status::Paused => prop_assert_eq!(monitor.next_deadline(), None),
+                    // Held: looked at again only at the end of a release's grace.
+                    Status::Unknown => prop_assert_eq!(monitor.next_deadline(), monitor.grace.map(|grace| grace.until)),
+                }
+                // Only a missed deadline judged while the guard holds is held (never
+                // a job's own `down`), and a held one alerts nothing.
+                if monitor.status == Status::Unknown && before.status != Status::Unknown {
+                    prop_assert!(held_by_guard);
+                    prop_assert!(alerts.is_empty());
                 }
             }
         }
@@ -1120,7 +1463,10 @@ mod tests {
                 // Each gap is a fraction of the timeout: strictly less than it.
                 let millis = i64::from(timeout) * 1000 * i64::from(gap) / 1000;
                 now = Timestamp::from_millis(now.as_millis() + millis);
-                prop_assert!(when(&mut monitor, Command::CheckDeadline, now).is_empty());
+                let judged = when(&mut monitor, Command::CheckDeadline { hold: false }, now);
+                prop_assert!(judged.is_empty());
+                let held = when(&mut monitor, Command::CheckDeadline { hold: true }, now);
+                prop_assert!(held.is_empty());
                 when(&mut monitor, beat(PushStatus::Up), now);
                 prop_assert_eq!(monitor.status, Status::Up);
             }

@@ -10,6 +10,7 @@ pub mod alert;
 pub mod api_key;
 pub mod channel;
 pub mod event;
+pub mod guard;
 pub mod ids;
 pub mod labels;
 pub mod machine;

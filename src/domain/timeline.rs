@@ -30,6 +30,7 @@ pub fn transition_of(event: &Event) -> Option<(Status, Option<DownReason>)> {
         Event::WentUp | Event::Recovered => Some((Status::Up, None)),
         Event::WentDown { reason } => Some((Status::Down, Some(*reason))),
         Event::Paused => Some((Status::Paused, None)),
+        Event::VerdictHeld { .. } => Some((Status::Unknown, None)),
         // Everything else leaves the state as it is. A log written before `WentUp`
         // existed moves `pending` → `up` with a heartbeat alone; such a monitor counts
         // as `pending` until its next change, which only makes uptime more modest.

@@ -304,6 +304,10 @@ const MONITOR_FIELDS: &[&str] = &[
     "severity",
     "allowed_sources",
     "signing_secret",
+    "min_instances",
+    "instance_retention_seconds",
+    "parents",
+    "dependency_grace_seconds",
 ];
 
 /// The fields of a `POST`: a monitor's, and a push token brought from another tool.
@@ -327,6 +331,10 @@ const CREATE_FIELDS: &[&str] = &[
     "severity",
     "allowed_sources",
     "signing_secret",
+    "min_instances",
+    "instance_retention_seconds",
+    "parents",
+    "dependency_grace_seconds",
     "push_token",
 ];
 
@@ -517,6 +525,10 @@ pub fn event_json(recorded: &RecordedEvent) -> Value {
                 json!(heartbeat.msg.as_ref().map(|msg| msg.as_str())),
             );
             fields.insert("value".to_owned(), json!(heartbeat.value));
+            fields.insert(
+                "instance".to_owned(),
+                json!(heartbeat.instance.as_ref().map(|name| name.as_str())),
+            );
         }
         Event::WentDown { reason } => {
             fields.insert("reason".to_owned(), json!(reason.as_str()));

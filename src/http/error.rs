@@ -91,7 +91,8 @@ impl From<RegistryError> for ApiError {
             RegistryError::Rejected(rejection) => Self::Unprocessable(rejection.to_string()),
             RegistryError::UnknownChannel(_)
             | RegistryError::TokenTaken
-            | RegistryError::SlugTaken => Self::Unprocessable(error.to_string()),
+            | RegistryError::SlugTaken
+            | RegistryError::BadParents(_) => Self::Unprocessable(error.to_string()),
         }
     }
 }

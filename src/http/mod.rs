@@ -21,6 +21,7 @@ pub mod auth;
 pub mod bulk;
 pub mod channels;
 pub mod error;
+pub mod guard;
 pub mod history;
 pub mod ingest;
 pub mod ingress;
@@ -319,6 +320,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .merge(channels::router(state.clone()))
         .merge(api_keys::router(state.clone()))
         .merge(settings::router(state.clone()))
+        .merge(guard::router(state.clone()))
         .merge(ops::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::NotFound("no such route") })
@@ -448,6 +450,7 @@ const ROUTES: &[&str] = &[
     "/api/keys/{id}",
     "/api/settings",
     "/api/settings/ping-key/rotate",
+    "/api/guard",
     "/api/export", // `declare::export`, handed in by `app`
     "/api/openapi.json",
     "/healthz",

@@ -6,9 +6,9 @@
 use serde_json::{Map, Value, json};
 
 use crate::domain::event::{Event, Notice, RunOutcome};
-use crate::domain::ids::{PushToken, Timestamp};
+use crate::domain::ids::{MonitorId, PushToken, Timestamp};
 use crate::domain::labels::{Labels, Severity};
-use crate::domain::machine::{ConfigPatch, MAX_THRESHOLD, Monitor};
+use crate::domain::machine::{ConfigPatch, MAX_INSTANCES, MAX_PARENTS, MAX_THRESHOLD, Monitor};
 use crate::domain::schedule::{
     self, CronError, DEFAULT_TIMEZONE, MAX_MAINTENANCE_WINDOWS, MaintenanceWindow,
 };
@@ -34,6 +34,10 @@ pub const JOB_FIELDS: &[&str] = &[
     "severity",
     "allowed_sources",
     "signing_secret",
+    "min_instances",
+    "instance_retention_seconds",
+    "parents",
+    "dependency_grace_seconds",
 ];
 
 fn invalid(message: String) -> ApiError {
@@ -174,7 +178,64 @@ pub fn parse_patch(
     patch.severity = parse_severity(fields.get("severity"))?;
     patch.allowed_sources = parse_allowed_sources(fields.get("allowed_sources"))?;
     patch.signing_secret = parse_signing_secret(fields.get("signing_secret"))?;
+    parse_fleet_and_parents(fields, patch)
+}
+
+/// A fleet's `min_instances` and `instance_retention_seconds`, and `parents` with
+/// `dependency_grace_seconds` (`docs/api.md`, "Fleets" and "Dependencies").
+fn parse_fleet_and_parents(
+    fields: &Map<String, Value>,
+    patch: &mut ConfigPatch,
+) -> Result<(), ApiError> {
+    patch.min_instances = whole(
+        "min_instances",
+        fields.get("min_instances"),
+        1,
+        MAX_INSTANCES as u64,
+        true,
+    )?;
+    patch.instance_retention_seconds = whole(
+        "instance_retention_seconds",
+        fields.get("instance_retention_seconds"),
+        1,
+        MAX_SECONDS,
+        true,
+    )?;
+    patch.dependency_grace_seconds = whole(
+        "dependency_grace_seconds",
+        fields.get("dependency_grace_seconds"),
+        0,
+        MAX_SECONDS,
+        true,
+    )?;
+    patch.parents = parse_parents(fields.get("parents"))?;
     Ok(())
+}
+
+/// `parents`: an array of monitor ids (each once); `null` or `[]`: none. Whether
+/// they exist and make no cycle is the registry's to check.
+pub fn parse_parents(value: Option<&Value>) -> Result<Option<Vec<MonitorId>>, ApiError> {
+    let items = match value {
+        None => return Ok(None),
+        Some(Value::Null) => return Ok(Some(Vec::new())),
+        Some(Value::Array(items)) if items.len() <= MAX_PARENTS => items,
+        Some(_) => {
+            return Err(invalid(format!(
+                "parents must be an array of at most {MAX_PARENTS} monitor ids, or null"
+            )));
+        }
+    };
+    let mut parents = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let id = item
+            .as_str()
+            .and_then(MonitorId::parse)
+            .ok_or_else(|| invalid(format!("parents[{index}] must be a monitor id")))?;
+        if !parents.contains(&id) {
+            parents.push(id);
+        }
+    }
+    Ok(Some(parents))
 }
 
 /// The most ranges `allowed_sources` may list.
@@ -475,12 +536,66 @@ pub fn config_fields(
         json!(allowed_sources_text(&config.allowed_sources)),
     );
     fields.insert("signed".to_owned(), json!(config.signing_secret.is_some()));
+    fields.insert("min_instances".to_owned(), json!(config.min_instances));
+    fields.insert(
+        "instance_retention_seconds".to_owned(),
+        json!(config.instance_retention_seconds),
+    );
+    fields.insert(
+        "parents".to_owned(),
+        json!(
+            config
+                .parents
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        ),
+    );
+    fields.insert(
+        "dependency_grace_seconds".to_owned(),
+        json!(config.dependency_grace_seconds),
+    );
+}
+
+/// What the Monitor object shows of a fleet's instances (none for other monitors)
+/// and of an alert held for a parent, seen at `now`.
+fn fleet_and_hold_fields(fields: &mut Map<String, Value>, monitor: &Monitor, now: Timestamp) {
+    let instances: Vec<Value> = monitor
+        .instances
+        .iter()
+        .map(|instance| {
+            json!({
+                "name": instance.name.as_str(),
+                "last_seen": instance.last_seen.to_rfc3339(),
+                "status": instance.status.as_str(),
+                "reporting": monitor.instance_reporting(instance, now),
+            })
+        })
+        .collect();
+    fields.insert("instances".to_owned(), Value::Array(instances));
+    let reporting = monitor.is_fleet().then(|| monitor.instances_reporting(now));
+    fields.insert("instances_reporting".to_owned(), json!(reporting));
+    let missing: Vec<&str> = monitor
+        .missing_instances(now)
+        .into_iter()
+        .map(|name| name.as_str())
+        .collect();
+    fields.insert("missing_instances".to_owned(), json!(missing));
+    let held = monitor.held_alert.map(|held| {
+        let mut hold = Map::new();
+        notice_fields(&mut hold, held.notice);
+        hold.insert("parent".to_owned(), json!(held.parent.to_string()));
+        hold.insert("since".to_owned(), json!(held.since.to_rfc3339()));
+        Value::Object(hold)
+    });
+    fields.insert("held_alert".to_owned(), json!(held));
 }
 
 /// What the Monitor object shows of a monitor's runs, schedule, counters and
 /// maintenance, seen at `now` (`docs/api.md`, "The Monitor object").
 pub fn state_fields(fields: &mut Map<String, Value>, monitor: &Monitor, now: Timestamp) {
     config_fields(fields, &monitor.config);
+    fleet_and_hold_fields(fields, monitor, now);
     fields.insert("next_due_at".to_owned(), rfc3339(monitor.next_due_at()));
     fields.insert(
         "next_deadline_at".to_owned(),
@@ -621,6 +736,14 @@ pub fn event_fields(fields: &mut Map<String, Value>, event: &Event) -> bool {
             fields.insert("held_by".to_owned(), json!("mute"));
         }
         Event::AlertReleased(notice) => notice_fields(fields, *notice),
+        Event::AlertHeld { notice, parent } => {
+            notice_fields(fields, *notice);
+            fields.insert("held_by".to_owned(), json!("dependency"));
+            fields.insert("parent".to_owned(), json!(parent.to_string()));
+        }
+        Event::InstanceForgotten { instance } => {
+            fields.insert("instance".to_owned(), json!(instance.as_str()));
+        }
         Event::Muted {
             until,
             until_recovery,
@@ -630,6 +753,11 @@ pub fn event_fields(fields: &mut Map<String, Value>, event: &Event) -> bool {
         }
         Event::Unmuted { reason } => {
             fields.insert("reason".to_owned(), json!(reason.as_str()));
+        }
+        Event::VerdictHeld { reason, deadline } => {
+            fields.insert("reason".to_owned(), json!(reason.as_str()));
+            fields.insert("deadline".to_owned(), json!(deadline.to_rfc3339()));
+            fields.insert("held_by".to_owned(), json!("guard"));
         }
         _ => return false,
     }

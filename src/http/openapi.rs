@@ -121,6 +121,7 @@ async fn serve() -> Response {
         paths::ping_action_get,
         paths::ping_slug_get,
         paths::get_settings,
+        paths::get_guard,
         paths::rotate_ping_key,
         paths::export,
         paths::openapi_document,
@@ -131,7 +132,8 @@ async fn serve() -> Response {
     ),
     components(schemas(
         ErrorBody, Accepted, Monitor, MonitorList, StatusCounts, Severity, MonitorFields,
-        MonitorPatch, Event, MuteState, MuteFields, MutedMonitors, HeldBy,
+        MonitorPatch, Event, MuteState, MuteFields, MutedMonitors, HeldBy, InstanceState,
+        HeldAlertState,
         BulkAction, BulkFields, BulkMonitor, BulkAnswer,
         EventList, UptimeWindow, UptimeAnswer, Incident, IncidentList, Channel, ChannelList,
         ChannelFields, WebhookFields, ChatFields, EmailFields, ChannelPatch, SendOn, HttpMethod,
@@ -139,7 +141,7 @@ async fn serve() -> Response {
         OpsgenieFields, NtfyFields, GotifyFields, PushoverFields, MatrixFields, TemplateKind,
         TelegramKind, PagerDutyKind, OpsgenieKind, NtfyKind, GotifyKind, PushoverKind, MatrixKind, Badge, BadgeList, BadgeFields, StatusPage,
         StatusPageList, StatusPageFields, StatusPagePatch, ApiKey, ApiKeyList, NewApiKey,
-        ApiKeyFields, PushBody, PushForm, BulkItem, BulkPushAnswer, BulkItemResult, ShieldsBadge, Health, Settings,
+        ApiKeyFields, PushBody, PushForm, BulkItem, BulkPushAnswer, BulkItemResult, ShieldsBadge, Health, Settings, Guard, GuardState,
     )),
     modifiers(&CommonAnswers),
     tags(
@@ -290,6 +292,10 @@ const CONFIG_FIELDS: &[&str] = &[
     "severity",
     "allowed_sources",
     "signed",
+    "min_instances",
+    "instance_retention_seconds",
+    "parents",
+    "dependency_grace_seconds",
 ];
 
 /// Each event kind with the fields it always has besides `seq`, `at` and `kind`
@@ -298,7 +304,7 @@ const EVENT_KINDS: &[(&str, &[&str], &[&str])] = &[
     ("created", CONFIG_FIELDS, &[]),
     ("updated", CONFIG_FIELDS, &[]),
     ("token_rotated", &[], &[]),
-    ("heartbeat", &["status", "msg", "value"], &[]),
+    ("heartbeat", &["status", "msg", "value", "instance"], &[]),
     ("down", &["reason"], &["reason"]),
     ("up", &["reason"], &["reason"]),
     ("paused", &[], &[]),
@@ -334,6 +340,13 @@ const EVENT_KINDS: &[(&str, &[&str], &[&str])] = &[
     ("alert_released", &["alert", "reason"], &["reason"]),
     ("muted", &["until", "until_recovery"], &[]),
     ("unmuted", &["reason"], &["reason"]),
+    (
+        "alert_held",
+        &["alert", "reason", "held_by", "parent"],
+        &["reason"],
+    ),
+    ("instance_forgotten", &["instance"], &["instance"]),
+    ("unknown", &["reason", "deadline", "held_by"], &["reason"]),
 ];
 
 /// The Event schema as one closed object per kind (`oneOf`), each with exactly the

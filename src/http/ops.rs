@@ -63,7 +63,8 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
                 let per_monitor = scrape_state
                     .monitor_metrics
                     .then_some(&*scrape_state.metrics_labels);
-                render_monitor_families(&mut text, &monitors, per_monitor);
+                let now = scrape_state.clock.now();
+                render_monitor_families(&mut text, &monitors, per_monitor, now);
             }
             // During a storage fault the service series are what an operator needs:
             // serve them, without the families read from the store.
@@ -88,6 +89,7 @@ fn render_monitor_families(
     text: &mut String,
     monitors: &[Monitor],
     per_monitor: Option<&[(String, String)]>,
+    now: crate::domain::ids::Timestamp,
 ) {
     let mut counts = [0usize; Status::ALL.len()];
     for monitor in monitors {
@@ -218,6 +220,8 @@ fn render_monitor_families(
         }
     }
 
+    render_fleet_families(text, monitors, &all_labels, now);
+
     header_lines(
         text,
         "pushmon_monitor_next_deadline_timestamp_seconds",
@@ -234,6 +238,65 @@ fn render_monitor_families(
         }
     }
 }
+
+/// The fleets' families: how many instances each has reporting, and when each
+/// instance last reported, at most [`MAX_INSTANCE_SERIES`] instance series in all
+/// (fleets in the store's order, instances by name), so the `instance` label stays
+/// bounded whatever the fleets hold.
+fn render_fleet_families(
+    text: &mut String,
+    monitors: &[Monitor],
+    all_labels: &[String],
+    now: crate::domain::ids::Timestamp,
+) {
+    header_lines(
+        text,
+        prometheus::MONITOR_INSTANCES_REPORTING,
+        "A fleet monitor's instances that reported a success within its timeout",
+    );
+    for (index, monitor) in monitors.iter().enumerate() {
+        if monitor.is_fleet() {
+            let _ = writeln!(
+                text,
+                "{}{} {}",
+                prometheus::MONITOR_INSTANCES_REPORTING,
+                all_labels[index],
+                monitor.instances_reporting(now)
+            );
+        }
+    }
+    header_lines(
+        text,
+        prometheus::INSTANCE_LAST_SEEN,
+        "Unix time a fleet monitor's instance last reported",
+    );
+    let mut written = 0;
+    for (index, monitor) in monitors.iter().enumerate() {
+        if !monitor.is_fleet() {
+            continue;
+        }
+        let labels = &all_labels[index];
+        let inner = &labels[1..labels.len() - 1];
+        for instance in &monitor.instances {
+            if written == MAX_INSTANCE_SERIES {
+                return;
+            }
+            written += 1;
+            // Instance names need no escaping: `InstanceName` allows none of `\`, `"`
+            // or a line break.
+            let _ = writeln!(
+                text,
+                "{}{{{inner},instance=\"{}\"}} {}",
+                prometheus::INSTANCE_LAST_SEEN,
+                instance.name,
+                instance.last_seen.as_millis() as f64 / 1000.0
+            );
+        }
+    }
+}
+
+/// The most `pushmon_instance_last_seen_timestamp_seconds` series one scrape has.
+pub const MAX_INSTANCE_SERIES: usize = 10_000;
 
 fn header_lines(text: &mut String, name: &str, help: &str) {
     let _ = writeln!(text, "# HELP {name} {help}");

@@ -7,7 +7,7 @@
 
 use subtle::ConstantTimeEq as _;
 
-use crate::domain::event::{Output, RunId};
+use crate::domain::event::{InstanceName, MAX_INSTANCE_BYTES, Output, RunId};
 use crate::domain::ping_key::PingKey;
 use crate::domain::signal::{Signal, SignalKind};
 use crate::domain::slug;
@@ -126,7 +126,7 @@ impl Action {
     }
 }
 
-/// The signal of a ping: its action, the `rid` of its query (other parameters are
+/// The signal of a ping: its action, the `rid` and `instance` of its query (other parameters are
 /// ignored, as Healthchecks does), its body as the run's output, cut to `limit` bytes.
 pub fn signal(
     action: Action,
@@ -146,6 +146,15 @@ pub fn signal(
             if key == "rid" {
                 signal.rid = Some(RunId::parse(&value).ok_or_else(|| {
                     ApiError::BadRequest(format!("rid must be a UUID, not {:?}", shown(&value)))
+                })?);
+            }
+            if key == "instance" {
+                signal.instance = Some(InstanceName::parse(&value).ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "instance must be 1 to {MAX_INSTANCE_BYTES} letters, digits, '.', \
+                         '_', ':' or '-', not {:?}",
+                        shown(&value)
+                    ))
                 })?);
             }
         }

@@ -28,6 +28,7 @@ use tokio::sync::oneshot;
 
 use super::changes::Changes;
 use super::directory::{Directory, PushAccess};
+use super::guard_state::GuardShared;
 use super::messages::{
     BulkChange, BulkDecision, BulkPrepared, CommandError, IngestPart, MonitorMsg, Reply,
 };
@@ -52,6 +53,9 @@ pub struct MonitorContext {
     pub clock: Clock,
     /// Where durable changes are told to live watchers (never a plain heartbeat).
     pub changes: Changes,
+    /// The guard against false alarm storms: arrivals are counted, predictions and
+    /// held verdicts noted, and a falling deadline asks whether it is held.
+    pub guard: Arc<GuardShared>,
 }
 
 /// The behaviour; all data lives in [`MonitorActorState`].
@@ -105,8 +109,17 @@ impl Actor for MonitorActor {
             generation: 0,
             unsnapshotted: 0,
         };
+        let directory = &state.context.directory;
+        directory.publish_state(&state.monitor);
+        directory.set_parents(state.monitor.id, &[], &state.monitor.config.parents);
+        let release_owed = state.context.guard.account(&state.monitor);
         if args.arm_timer {
             rearm(&myself, &mut state);
+            if release_owed {
+                // Held while the guard was tripped, and restarted after it released:
+                // the release must not be lost with the old actor.
+                release_self(&myself, &state);
+            }
         }
         Ok(state)
     }
@@ -128,8 +141,15 @@ impl Actor for MonitorActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             MonitorMsg::Heartbeat(heartbeat, reply) => {
+                state.context.guard.arrived();
                 let now = state.context.clock.now();
-                let events = machine::decide(&state.monitor, Command::Heartbeat(heartbeat), now);
+                let parents = parents_of(state);
+                let events = machine::decide_with(
+                    &state.monitor,
+                    Command::Heartbeat(heartbeat),
+                    now,
+                    &parents,
+                );
                 if let Some((events, reply)) = pipeline(&myself, state, events, reply) {
                     // Not a plain heartbeat: it is answered once durable and applied.
                     let outcome = persist(&myself, state, events, None).await;
@@ -137,8 +157,11 @@ impl Actor for MonitorActor {
                 }
             }
             MonitorMsg::Signal(signal, reply) => {
+                state.context.guard.arrived();
                 let now = state.context.clock.now();
-                let events = machine::decide(&state.monitor, Command::Signal(signal), now);
+                let parents = parents_of(state);
+                let events =
+                    machine::decide_with(&state.monitor, Command::Signal(signal), now, &parents);
                 // A success that says no more than a heartbeat is one.
                 if let Some((events, reply)) = pipeline(&myself, state, events, reply) {
                     // Not a plain heartbeat: it is answered once durable and applied.
@@ -170,13 +193,15 @@ impl Actor for MonitorActor {
             }
             MonitorMsg::Tick(generation) if generation == state.generation => {
                 state.timer = None;
-                if let Err(error) = execute(&myself, state, Command::CheckDeadline).await {
+                let hold = state.context.guard.holding();
+                if let Err(error) = execute(&myself, state, Command::CheckDeadline { hold }).await {
                     tracing::error!(monitor = %state.monitor.id, %error, "cannot record a timeout; retrying");
                     let now = state.context.clock.now();
                     arm(&myself, state, now, STORE_RETRY_DELAY);
                 }
             }
             MonitorMsg::Tick(_) => {}
+            MonitorMsg::ParentChanged => rearm(&myself, state),
         }
         Ok(())
     }
@@ -193,7 +218,8 @@ fn execute<'a>(
         Command::RecordDelivery(outcome) => Some((outcome.alert_seq, outcome.channel)),
         _ => None,
     };
-    let events = machine::decide(&state.monitor, command, state.context.clock.now());
+    let parents = parents_of(state);
+    let events = machine::decide_with(&state.monitor, command, state.context.clock.now(), &parents);
     persist(myself, state, events, settled)
 }
 
@@ -286,10 +312,13 @@ async fn ingest(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState, pa
         reply,
     } = part;
     let now = state.context.clock.now();
+    let parents = parents_of(state);
     let mut next = state.monitor.clone();
     let mut events = Vec::new();
     for heartbeat in heartbeats {
-        let decided = machine::decide(&next, Command::Heartbeat(heartbeat), now);
+        // Each is an arrival for the guard, as a single push is.
+        state.context.guard.arrived();
+        let decided = machine::decide_with(&next, Command::Heartbeat(heartbeat), now, &parents);
         for stamped in &decided {
             machine::apply(&mut next, 0, stamped.at, &stamped.event);
         }
@@ -372,6 +401,8 @@ struct Prepared {
     timeout_deadline: Option<Timestamp>,
     run_outcomes: Vec<RunOutcome>,
     alerts: Vec<(Timestamp, Event)>,
+    /// Verdicts the guard held (`VerdictHeld`).
+    held: usize,
 }
 
 /// The append that records `events` (not empty), and what to do once it is durable.
@@ -412,6 +443,10 @@ fn prepare(
         .map(|stamped| (stamped.at, stamped.event.clone()))
         .collect();
 
+    let held = events
+        .iter()
+        .filter(|stamped| matches!(stamped.event, Event::VerdictHeld { .. }))
+        .count();
     // Plain heartbeats take `pipeline`; everything else writes the state it leaves.
     let snapshot = if deleted {
         SnapshotWrite::Remove
@@ -429,6 +464,7 @@ fn prepare(
             timeout_deadline,
             run_outcomes,
             alerts,
+            held,
         },
     )
 }
@@ -447,6 +483,7 @@ fn adopt(
         timeout_deadline,
         run_outcomes,
         alerts,
+        held,
     } = prepared;
     next.last_seq = appended.last_seq;
     if let Some(deadline) = timeout_deadline {
@@ -475,11 +512,27 @@ fn adopt(
         log_alert(&state.monitor, at, &alert);
     }
     let directory = &state.context.directory;
+    if held > 0 {
+        state.context.guard.held(held);
+    }
     if deleted {
+        state.context.guard.forget(state.monitor.id);
         directory.remove(state.monitor.id);
+        directory.set_parents(state.monitor.id, &previous.config.parents, &[]);
+        tell_children(directory, state.monitor.id);
         cancel_timer(state);
         myself.stop(Some(DELETED_REASON.to_owned()));
         return;
+    }
+    if previous.config.parents != state.monitor.config.parents {
+        directory.set_parents(
+            state.monitor.id,
+            &previous.config.parents,
+            &state.monitor.config.parents,
+        );
+    }
+    if directory.publish_state(&state.monitor) {
+        tell_children(directory, state.monitor.id);
     }
     if previous.token != state.monitor.token {
         directory.rotate_token(state.monitor.id, &previous.token, &state.monitor.token);
@@ -491,7 +544,20 @@ fn adopt(
     if PushAccess::of(&previous.config) != access {
         directory.set_access(state.monitor.id, access);
     }
+    if state.context.guard.account(&state.monitor) {
+        release_self(myself, state);
+    }
     rearm(myself, state);
+}
+
+/// Asks this actor to release the verdict it holds: the guard released before the
+/// hold was noted (`GuardShared::account`).
+fn release_self(myself: &ActorRef<MonitorMsg>, state: &MonitorActorState) {
+    let (reply, _ignored) = oneshot::channel();
+    let command = Command::ReleaseHeld {
+        grace_seconds: state.context.guard.release_grace_seconds(),
+    };
+    let _ = myself.cast(MonitorMsg::Execute(Box::new(command), reply));
 }
 
 /// One monitor's part of a bulk change (`Registry::bulk`): decides `change` on the
@@ -522,7 +588,8 @@ async fn bulk(
         let _ = reply.send(Err(CommandError::Rejected(rejection)));
         return;
     }
-    let events = machine::decide(&state.monitor, command, state.context.clock.now());
+    let parents = parents_of(state);
+    let events = machine::decide_with(&state.monitor, command, state.context.clock.now(), &parents);
     let kinds: Vec<&'static str> = events.iter().filter_map(|e| e.event.kind()).collect();
     if events.is_empty() {
         let _ = reply.send(Ok(BulkPrepared {
@@ -556,13 +623,35 @@ async fn bulk(
     }
 }
 
+/// What the Directory knows of the monitor's parents.
+fn parents_of(state: &MonitorActorState) -> machine::Parents {
+    if state.monitor.config.parents.is_empty() {
+        return machine::Parents::default();
+    }
+    state
+        .context
+        .directory
+        .parents(&state.monitor.config.parents)
+}
+
+/// Tells the monitors that name `parent` as a parent that it changed state.
+fn tell_children(directory: &Directory, parent: crate::domain::ids::MonitorId) {
+    for child in directory.children_of(parent) {
+        if let Some(actor) = directory.by_id(child) {
+            // A child that is gone or restarting reads its parents when it starts.
+            let _ = actor.cast(MonitorMsg::ParentChanged);
+        }
+    }
+}
+
 /// Keeps one timer armed at or before the next wake-up (`Monitor::next_wakeup`: a
 /// deadline, a run's max runtime, a reminder, the end of a maintenance window). A
 /// timer that fires before a wake-up that has since moved later is simply re-armed
 /// then: a heartbeat does not touch the timer at all.
 fn rearm(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState) {
     let now = state.context.clock.now();
-    let Some(deadline) = state.monitor.next_wakeup(now) else {
+    let parents = parents_of(state);
+    let Some(deadline) = state.monitor.next_wakeup_with(now, &parents) else {
         cancel_timer(state);
         return;
     };

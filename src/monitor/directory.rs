@@ -4,6 +4,11 @@
 //! HTTP handlers read it without a message round trip; only monitor actors (a deleted
 //! monitor, a rotated token) and the registry (spawns, restarts) change it.
 //!
+//! It also carries what dependencies need (`docs/states.md`, "Dependencies"): each
+//! monitor's state as its children see it (down or not, since when), published by
+//! its actor once a change is durable, and which monitors name each one as a
+//! parent, so a parent's actor can tell its children that it changed.
+//!
 //! Tokens are keyed by 16 bytes ([`TokenKey`]): a native token's own bytes, or the
 //! first 16 bytes of the SHA-256 of an imported token's text, so a lookup hashes a
 //! fixed-size key and a native token's entry is no larger than before imported
@@ -17,6 +22,7 @@ use ractor::{ActorId, ActorRef};
 use sha2::{Digest as _, Sha256};
 
 use crate::domain::ids::{MonitorId, PushToken, TokenForm};
+use crate::domain::machine::{Monitor, ParentState, Parents};
 
 use super::messages::MonitorMsg;
 
@@ -104,6 +110,10 @@ pub struct Directory {
     /// Whether `access` ever held anything: a push to a monitor without rules checks
     /// this flag, not the map, while no monitor has any (the usual case).
     any_access: AtomicBool,
+    /// Each monitor's state as its children see it.
+    states: DashMap<MonitorId, ParentState>,
+    /// parent → the monitors that name it in `parents` (only parents pay for it).
+    children: DashMap<MonitorId, Vec<MonitorId>>,
 }
 
 impl Directory {
@@ -197,13 +207,73 @@ impl Directory {
         }
     }
 
-    /// Forgets a deleted monitor: its token stops working at once.
+    /// Forgets a deleted monitor: its token stops working at once, and it holds no
+    /// child's alert any more.
     pub(super) fn remove(&self, id: MonitorId) {
         if let Some((_, (token, _))) = self.by_id.remove(&id) {
             self.by_token.remove(&token);
         }
         self.set_slug(id, None);
         self.set_access(id, None);
+        self.states.remove(&id);
+    }
+
+    /// Publishes `monitor`'s state to its children; `true` if it changed.
+    pub(super) fn publish_state(&self, monitor: &Monitor) -> bool {
+        let state = ParentState::of(monitor);
+        self.states.insert(monitor.id, state) != Some(state)
+    }
+
+    /// What is known of `parents` (those deleted are left out).
+    pub fn parents(&self, parents: &[MonitorId]) -> Parents {
+        Parents(
+            parents
+                .iter()
+                .filter_map(|parent| self.states.get(parent).map(|state| *state))
+                .collect(),
+        )
+    }
+
+    /// Records that `child` names `new` as parents instead of `old`.
+    pub(super) fn set_parents(&self, child: MonitorId, old: &[MonitorId], new: &[MonitorId]) {
+        for parent in old.iter().filter(|parent| !new.contains(parent)) {
+            if let dashmap::Entry::Occupied(mut entry) = self.children.entry(*parent) {
+                entry.get_mut().retain(|listed| *listed != child);
+                if entry.get().is_empty() {
+                    entry.remove();
+                }
+            }
+        }
+        for parent in new {
+            let mut children = self.children.entry(*parent).or_default();
+            if !children.contains(&child) {
+                children.push(child);
+            }
+        }
+    }
+
+    /// The monitors that name `parent` as a parent.
+    pub(super) fn children_of(&self, parent: MonitorId) -> Vec<MonitorId> {
+        self.children
+            .get(&parent)
+            .map(|children| children.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether `descendant` depends on `ancestor`, through any number of parents
+    /// (or is it).
+    pub fn depends_on(&self, descendant: MonitorId, ancestor: MonitorId) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        let mut next = vec![ancestor];
+        while let Some(monitor) = next.pop() {
+            if monitor == descendant {
+                return true;
+            }
+            if seen.insert(monitor) {
+                next.extend(self.children_of(monitor));
+            }
+        }
+        false
     }
 
     /// Which monitor `actor` runs. A scan: only a failed or unexpectedly stopped actor

@@ -47,6 +47,9 @@ pub enum MonitorMsg {
     GetState(oneshot::Sender<Monitor>),
     /// The deadline timer of the given generation fired.
     Tick(u64),
+    /// A parent changed state (or was deleted): look again at when an alert held
+    /// for it is due.
+    ParentChanged,
 }
 
 /// What a bulk change does to each monitor it selects; decided on each monitor's own

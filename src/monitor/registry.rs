@@ -24,7 +24,7 @@ use crate::alert::{Channels, Dispatcher};
 use crate::clock::Clock;
 use crate::domain::event::{DeliveryOutcome, Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
-use crate::domain::machine::{self, Command, Monitor, Rejection};
+use crate::domain::machine::{self, Command, ConfigPatch, Monitor, Rejection};
 use crate::domain::signal::Signal;
 use crate::prometheus;
 use crate::store::{EventStore, StoreError};
@@ -32,6 +32,7 @@ use crate::store::{EventStore, StoreError};
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
 use super::changes::Changes;
 use super::directory::{Directory, MonitorHandle, PushAccess, TokenKey};
+use super::guard_state::GuardShared;
 use super::messages::{CommandError, MonitorMsg};
 
 mod bulk;
@@ -69,6 +70,9 @@ pub enum RegistryError {
     /// A slug is already another monitor's (or being given to one).
     #[error("slug is already used by another monitor")]
     SlugTaken,
+    /// `parents` names no monitor, the monitor itself, or one that depends on it.
+    #[error("parents: {0}")]
+    BadParents(String),
 }
 
 impl From<CommandError> for RegistryError {
@@ -102,7 +106,11 @@ pub struct Registry {
     /// any two of them reach every actor's mailbox in the same order: an actor that
     /// holds for its batch's write then never waits on a batch that waits on it.
     cast_order: Arc<std::sync::Mutex<()>>,
+    /// Held while a change of a monitor's parents is checked and made durable, so two
+    /// changes cannot close a cycle between them.
+    dependency_gate: Arc<tokio::sync::Mutex<()>>,
     clock: Clock,
+    guard: Arc<GuardShared>,
 }
 
 /// Tokens or slugs claimed by changes on their way.
@@ -197,6 +205,7 @@ impl Registry {
         channels: Channels,
         dispatcher: Dispatcher,
         clock: Clock,
+        guard: Arc<GuardShared>,
     ) -> Result<(Self, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr> {
         let directory = Arc::new(Directory::default());
         let context = Arc::new(MonitorContext {
@@ -206,6 +215,7 @@ impl Registry {
             dispatcher,
             clock,
             changes: Changes::default(),
+            guard: Arc::clone(&guard),
         });
         let changes = context.changes.clone();
         let (actor, handle) = Actor::spawn(None, RegistryActor, context).await?;
@@ -219,10 +229,12 @@ impl Registry {
                 channels,
                 changes,
                 channel_gate: Arc::new(tokio::sync::RwLock::new(())),
+                dependency_gate: Arc::new(tokio::sync::Mutex::new(())),
                 claimed_tokens: Arc::default(),
                 claimed_slugs: Arc::default(),
                 cast_order: Arc::default(),
                 clock,
+                guard,
             },
             handle,
         ))
@@ -235,6 +247,11 @@ impl Registry {
     /// Where monitors tell their durable changes (`changes.rs`).
     pub fn changes(&self) -> &Changes {
         &self.changes
+    }
+
+    /// The guard against false alarm storms, as the monitors see it.
+    pub fn guard(&self) -> &Arc<GuardShared> {
+        &self.guard
     }
 
     /// What time the monitors live in.
@@ -268,6 +285,7 @@ impl Registry {
         token: Option<PushToken>,
     ) -> Result<Monitor, RegistryError> {
         machine::check_config(&config).map_err(RegistryError::Rejected)?;
+        self.check_parents(None, &config.parents)?;
         let _claim = match &token {
             Some(token) => Some(self.claim(token)?),
             None => None,
@@ -344,6 +362,41 @@ impl Registry {
             .map_err(|_| self.gone_or_restarting(monitor.id))??)
     }
 
+    /// Whether monitor `id` (`None`: one being created) may have `parents`: at most
+    /// `MAX_PARENTS`, each an existing monitor, not itself, none depending on it.
+    fn check_parents(
+        &self,
+        id: Option<MonitorId>,
+        parents: &[MonitorId],
+    ) -> Result<(), RegistryError> {
+        if parents.len() > machine::MAX_PARENTS {
+            return Err(RegistryError::BadParents(format!(
+                "at most {} per monitor",
+                machine::MAX_PARENTS
+            )));
+        }
+        for parent in parents {
+            if Some(*parent) == id {
+                return Err(RegistryError::BadParents(
+                    "a monitor cannot depend on itself".to_owned(),
+                ));
+            }
+            if self.directory.by_id(*parent).is_none() {
+                return Err(RegistryError::BadParents(format!(
+                    "unknown monitor id {parent}"
+                )));
+            }
+            if let Some(id) = id
+                && self.directory.depends_on(*parent, id)
+            {
+                return Err(RegistryError::BadParents(format!(
+                    "{parent} depends on this monitor already: that would be a cycle"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Why a monitor's actor could not be reached: deleted meanwhile, or restarting.
     fn gone_or_restarting(&self, id: MonitorId) -> RegistryError {
         if self.directory.by_id(id).is_none() {
@@ -415,6 +468,17 @@ impl Registry {
         };
         let _slug = self.claim_slug(Some(id), slug)?;
         let _gate = self.channels_checked(named).await?;
+        let _dependencies = match &command {
+            Command::Update(ConfigPatch {
+                parents: Some(parents),
+                ..
+            }) => {
+                let gate = self.dependency_gate.lock().await;
+                self.check_parents(Some(id), parents)?;
+                Some(gate)
+            }
+            _ => None,
+        };
         let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
         let _pending = PendingGuard::new(&self.pending);
         let (reply, answer) = oneshot::channel();

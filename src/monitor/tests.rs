@@ -37,10 +37,15 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
     )
     .await
     .expect("dispatcher");
-    let (registry, _) =
-        Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
-            .await
-            .expect("registry");
+    let (registry, _) = Registry::start(
+        store.clone(),
+        channels,
+        dispatcher.clone(),
+        Clock::system(),
+        crate::monitor::GuardShared::off(),
+    )
+    .await
+    .expect("registry");
     super::record_outcomes(registry.clone(), store.clone(), reports, Clock::system());
 
     let config = MonitorConfig::new("supervised", 3600);
@@ -139,10 +144,15 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
     )
     .await
     .expect("dispatcher");
-    let (registry, _) =
-        Registry::start(store.clone(), channels, dispatcher.clone(), Clock::system())
-            .await
-            .expect("registry");
+    let (registry, _) = Registry::start(
+        store.clone(),
+        channels,
+        dispatcher.clone(),
+        Clock::system(),
+        crate::monitor::GuardShared::off(),
+    )
+    .await
+    .expect("registry");
     super::record_outcomes(registry.clone(), store.clone(), reports, Clock::system());
     let config = MonitorConfig::new("rebuilt", 3600);
     let monitor = registry.create(config).await.expect("created");

@@ -13,6 +13,7 @@
 //! `tokio::time::advance`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ use crate::domain::signal::{Signal, SignalKind};
 use crate::store::EventStore;
 
 use super::Registry;
+use super::guard_state::GuardShared;
 use super::messages::MonitorMsg;
 
 /// 2026-11-18T11:06:40Z: the tests' clock starts here, whatever the wall clock says.
@@ -99,6 +101,11 @@ impl Server {
     /// once for monitors created from here on; stored ones wait for [`Self::restart`]'s
     /// judgement.
     async fn open(dir: PathBuf, clock: Clock) -> Self {
+        Self::open_guarded(dir, clock, GuardShared::off()).await
+    }
+
+    /// As [`Self::open`], the monitors sharing `guard` (whose task the test runs).
+    pub(super) async fn open_guarded(dir: PathBuf, clock: Clock, guard: Arc<GuardShared>) -> Self {
         let opened = EventStore::open(&dir).expect("store opens");
         let store = opened.store.clone();
         let stored = store.load_channels().expect("channels load");
@@ -124,10 +131,15 @@ impl Server {
         )
         .await
         .expect("dispatcher starts");
-        let (registry, registry_task) =
-            Registry::start(store.clone(), channels.clone(), dispatcher.clone(), clock)
-                .await
-                .expect("registry starts");
+        let (registry, registry_task) = Registry::start(
+            store.clone(),
+            channels.clone(),
+            dispatcher.clone(),
+            clock,
+            guard,
+        )
+        .await
+        .expect("registry starts");
         Self {
             dir,
             clock,
@@ -1150,3 +1162,140 @@ async fn a_restart_inside_a_run_and_a_window_forgets_nothing_and_alerts_once() {
     server.assert_state_matches_the_log(&monitor).await;
     server.stop(Stop::Clean).await;
 }
+
+/// A heartbeat from fleet instance `instance`, answered once durable.
+async fn push_from(server: &Server, monitor: &Monitor, instance: &str) {
+    let handle = server
+        .registry
+        .directory()
+        .by_token(&monitor.token)
+        .expect("registered");
+    let heartbeat = Heartbeat {
+        instance: crate::domain::event::InstanceName::parse(instance),
+        ..heartbeat(PushStatus::Up, instance)
+    };
+    server
+        .registry
+        .heartbeat(&handle, heartbeat)
+        .await
+        .expect("durable");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fleet_goes_down_when_its_quorum_runs_out_and_forgets_silent_instances() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let channel = server.refusing_channel().await;
+    let fleet = server
+        .create_with(60, |config| {
+            config.channels = vec![channel];
+            config.min_instances = Some(2);
+            config.instance_retention_seconds = Some(120);
+        })
+        .await;
+    push_from(&server, &fleet, "a").await;
+    server.advance_to(at(10)).await;
+    push_from(&server, &fleet, "b").await;
+    assert_eq!(server.state(&fleet).await.status, Status::Up);
+    server.advance_to(at(20)).await;
+    push_from(&server, &fleet, "c").await;
+    server.advance_to(at(50)).await;
+    push_from(&server, &fleet, "a").await;
+    server.advance_to(at(55)).await;
+    push_from(&server, &fleet, "b").await;
+    // c times out at 80 s: a and b still make two.
+    server.advance_to(at(100)).await;
+    assert_eq!(server.state(&fleet).await.status, Status::Up);
+    // a times out at 110 s: down, stamped there.
+    server.advance_to(at_millis(109_999)).await;
+    assert_eq!(server.state(&fleet).await.status, Status::Up);
+    server.advance_to(at(110)).await;
+    assert_eq!(
+        server.downs(&fleet).await,
+        vec![(at(110), DownReason::Instances)]
+    );
+    let store = server.store.clone();
+    let outbox = tokio::task::spawn_blocking(move || store.load_outbox())
+        .await
+        .expect("outbox task")
+        .expect("outbox reads");
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(&*outbox[0].alert.missing_instances, ["a", "c"]);
+    // c, silent since 20 s, is forgotten at 140 s; a and b at 170 s and 175 s.
+    server.advance_to(at(140)).await;
+    let forgotten: Vec<(Timestamp, String)> = server
+        .log(&fleet)
+        .await
+        .into_iter()
+        .filter_map(|(at, event)| match event {
+            Event::InstanceForgotten { instance } => Some((at, instance.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(forgotten, vec![(at(140), "c".to_owned())]);
+    server.advance_to(at(175)).await;
+    assert!(server.state(&fleet).await.instances.is_empty());
+    server.assert_state_matches_the_log(&fleet).await;
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_held_down_is_released_after_the_parents_grace_even_across_a_restart() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let channel = server.refusing_channel().await;
+    let parent = server.create(30, vec![channel]).await;
+    let child = server
+        .create_with(60, |config| {
+            config.channels = vec![channel];
+            config.parents = vec![parent.id];
+            config.dependency_grace_seconds = Some(20);
+        })
+        .await;
+    server.push(&parent, PushStatus::Up, "ok").await;
+    server.push(&child, PushStatus::Up, "ok").await;
+    server.advance_to(at(30)).await;
+    assert_eq!(server.state(&parent).await.status, Status::Down);
+    server.advance_to(at(60)).await;
+    let held = server.state(&child).await;
+    assert_eq!(held.status, Status::Down);
+    assert!(held.held_alert.is_some());
+    let downs =
+        |owed: Vec<(AlertKind, AlertNotice, String, Timestamp)>| -> Vec<(AlertNotice, Timestamp)> {
+            owed.into_iter()
+                .filter(|(kind, ..)| *kind == AlertKind::Down)
+                .map(|(_, notice, _, at)| (notice, at))
+                .collect()
+        };
+    assert_eq!(
+        downs(server.owed().await),
+        vec![(AlertNotice::Change, at(30))]
+    );
+    // A crash, 10 s stopped: the hold is still there, the parent still down.
+    let server = server
+        .restart(Stop::Crash, Duration::from_secs(10), 0)
+        .await;
+    assert!(server.state(&child).await.held_alert.is_some());
+    server.advance_to(at(100)).await;
+    server.push(&parent, PushStatus::Up, "back").await;
+    // Released 20 s after the parent's recovery, not before.
+    server.advance_to(at_millis(119_999)).await;
+    assert!(server.state(&child).await.held_alert.is_some());
+    server.advance_to(at(120)).await;
+    let released = server.state(&child).await;
+    assert_eq!(released.held_alert, None);
+    assert!(released.alerted_down);
+    assert_eq!(
+        downs(server.owed().await),
+        vec![
+            (AlertNotice::Change, at(30)),
+            (AlertNotice::AfterDependency, at(120))
+        ]
+    );
+    server.assert_state_matches_the_log(&child).await;
+    server.stop(Stop::Clean).await;
+}
+
+mod guard;

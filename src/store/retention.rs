@@ -9,7 +9,8 @@
 //! timeout clock, the last success, the failures counted since), the newest `down`
 //! one (the successes counted since), the newest carrying a value (`last_value`),
 //! each one that took the monitor out of `pending` (`last_status_change_at`), the
-//! newest run end (`last_run`) and the start of each run still open. Nor is one that
+//! newest run end (`last_run`) and the start of each run still open, and for a fleet
+//! the newest heartbeat of each instance it still keeps (`instances`). Nor is one that
 //! an alert still owed depends on (its `msg`, `value` and run: the newest heartbeat,
 //! the newest with a value and the newest run end before the alert), so the outbox
 //! still replays from the log.
@@ -304,6 +305,9 @@ fn doomed_heartbeats(
     let (mut newest_heartbeat, mut newest_end) = (None, None);
     // The runs open so far, by the run each names, with the index of their start.
     let mut open: HashMap<RunRef, usize> = HashMap::new();
+    // A fleet's instances kept so far, with the index of each one's newest heartbeat.
+    let mut fleet = false;
+    let mut instances: HashMap<String, usize> = HashMap::new();
     for guard in events.range(start..=end) {
         let (key, value) = guard.into_inner()?;
         let Some((_, seq)) = layout::parse_event_key(&key) else {
@@ -324,6 +328,15 @@ fn doomed_heartbeats(
                     newest_valued = Some(index);
                 }
                 newest_heartbeat = Some(index);
+                if fleet {
+                    let name = heartbeat
+                        .instance
+                        .as_ref()
+                        .map_or(crate::domain::machine::DEFAULT_INSTANCE, |name| {
+                            name.as_str()
+                        });
+                    instances.insert(name.to_owned(), index);
+                }
                 pinned = up && pending;
                 if up {
                     pending = false;
@@ -345,7 +358,17 @@ fn doomed_heartbeats(
                 }
                 newest_end = Some(index);
             }
-            Event::Created { .. } | Event::Resumed => pending = true,
+            Event::Created { config, .. } | Event::Updated { config } => {
+                pending |= matches!(stored.event, Event::Created { .. });
+                fleet = config.min_instances.is_some();
+                if !fleet {
+                    instances.clear();
+                }
+            }
+            Event::InstanceForgotten { instance } => {
+                instances.remove(instance.as_str());
+            }
+            Event::Resumed => pending = true,
             Event::WentDown { .. } | Event::Recovered | Event::Paused => pending = false,
             _ => {}
         }
@@ -377,6 +400,7 @@ fn doomed_heartbeats(
     .into_iter()
     .flatten()
     .chain(open.into_values())
+    .chain(instances.into_values())
     {
         heartbeats[index].pinned = true;
     }

@@ -80,7 +80,13 @@ async fn states_and_history_survive_a_reopen_and_equal_a_full_replay() {
     let mut a = create(&store, "a", at(0)).await;
     let mut b = create(&store, "b", at(0)).await;
     run(&store, &mut a, beat(PushStatus::Up, "one"), at(1)).await;
-    run(&store, &mut a, Command::CheckDeadline, at(40)).await;
+    run(
+        &store,
+        &mut a,
+        Command::CheckDeadline { hold: false },
+        at(40),
+    )
+    .await;
     run(&store, &mut a, beat(PushStatus::Up, "two"), at(41)).await;
     run(&store, &mut b, beat(PushStatus::Down, "broken"), at(2)).await;
     let mut gone = create(&store, "gone", at(3)).await;
@@ -1183,7 +1189,13 @@ async fn retention_keeps_the_heartbeats_an_owed_alert_carries() {
         at(2),
     )
     .await;
-    run_owing(&store, &mut monitor, Command::CheckDeadline, at(40)).await;
+    run_owing(
+        &store,
+        &mut monitor,
+        Command::CheckDeadline { hold: false },
+        at(40),
+    )
+    .await;
     assert_eq!(monitor.status, crate::domain::machine::Status::Down);
     for n in 0..5 {
         run(
@@ -1777,5 +1789,57 @@ async fn the_writer_owes_a_channel_only_the_alerts_its_send_on_takes() {
     let channels: Vec<ChannelId> = written.iter().map(|(_, d)| d.channel).collect();
     assert_eq!(channels, vec![both, down, up]);
     drop(monitor);
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_heartbeat_of_each_instance_a_fleet_keeps() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut monitor = create(&store, "fleet", at(0)).await;
+    let fleet = crate::domain::machine::ConfigPatch {
+        min_instances: Some(Some(1)),
+        ..crate::domain::machine::ConfigPatch::default()
+    };
+    run(&store, &mut monitor, Command::Update(fleet), at(1)).await;
+    let from = |instance: &str, msg: &str| {
+        Command::Heartbeat(Heartbeat {
+            instance: crate::domain::event::InstanceName::parse(instance),
+            ..Heartbeat::new(
+                PushStatus::Up,
+                Some(HeartbeatText::truncated(msg.to_owned())),
+                None,
+            )
+        })
+    };
+    run(&store, &mut monitor, from("b", "b once"), at(2)).await;
+    run(&store, &mut monitor, from("c", "c once"), at(3)).await;
+    for n in 0..6 {
+        run(
+            &store,
+            &mut monitor,
+            from("a", &format!("a {n}")),
+            at(4 + n),
+        )
+        .await;
+    }
+    assert_eq!(monitor.instances.len(), 3);
+    let retention = Retention {
+        max_heartbeats: Some(2),
+        max_age: None,
+    };
+    store.prune(monitor.id, retention, at(100)).expect("prunes");
+    let after = store
+        .history(monitor.id, 1000, None)
+        .await
+        .expect("history");
+    assert_eq!(
+        heartbeat_msgs(&after),
+        ["b once", "c once", "a 4", "a 5"],
+        "the newest 2, and each instance's newest"
+    );
+    let replayed = store.replay_all().expect("replays");
+    assert_eq!(replayed.get(&monitor.id), Some(&monitor));
     close(opened, store).await;
 }

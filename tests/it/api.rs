@@ -29,7 +29,7 @@ fn keys(value: &Value) -> BTreeSet<&str> {
         .collect()
 }
 
-const MONITOR_KEYS: [&str; 38] = [
+const MONITOR_KEYS: [&str; 46] = [
     "id",
     "name",
     "status",
@@ -71,6 +71,15 @@ const MONITOR_KEYS: [&str; 38] = [
     "severity",
     "allowed_sources",
     "signed",
+    // Fleets and dependencies (`docs/states.md`, "Fleets", "Dependencies").
+    "min_instances",
+    "instance_retention_seconds",
+    "parents",
+    "dependency_grace_seconds",
+    "instances",
+    "instances_reporting",
+    "missing_instances",
+    "held_alert",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,7 +299,7 @@ async fn event_shapes_are_exact() {
         .expect("a heartbeat event");
     assert_eq!(
         keys(heartbeat),
-        BTreeSet::from(["seq", "at", "kind", "status", "msg", "value"])
+        BTreeSet::from(["seq", "at", "kind", "status", "msg", "value", "instance"])
     );
     assert_eq!(heartbeat["status"], "down");
     assert_eq!(heartbeat["msg"], "boom");
@@ -777,6 +786,8 @@ async fn created_and_updated_events_show_the_whole_configuration() {
             "failure_threshold": 1, "recovery_threshold": 1, "realert_every_seconds": null,
             "maintenance": [], "slug": null, "labels": {}, "severity": "critical",
             "allowed_sources": [], "signed": false,
+            "min_instances": null, "instance_retention_seconds": null, "parents": [],
+            "dependency_grace_seconds": null,
         })
     };
     assert_eq!(

@@ -347,3 +347,106 @@ async fn sources_and_signing_secrets_are_declared_and_bad_ones_refused_without_t
     assert!(status.success());
     assert!(!log.contains("declared-signing-secret"), "{log}");
 }
+
+#[tokio::test]
+async fn fleets_and_parents_by_key_are_declared_and_a_cycle_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let file = dir.path().join("monitors.yaml");
+    // The child comes before its parent: parents are given once both exist.
+    std::fs::write(
+        &file,
+        "monitors:\n  - key: workers\n    name: Workers\n    timeout_seconds: 120\n    \
+         min_instances: 3\n    instance_retention_seconds: 3600\n    parents: [router]\n    \
+         dependency_grace_seconds: 30\n  - key: router\n    name: Router\n    timeout_seconds: 60\n",
+    )
+    .unwrap();
+    let server = start(&data_dir, &file).await;
+    let monitors = wait_for(&server, "both declared", |monitors| monitors.len() == 2).await;
+    let (router, workers) = (&monitors[0], &monitors[1]);
+    assert_eq!(workers["min_instances"], 3);
+    assert_eq!(workers["instance_retention_seconds"], 3600);
+    assert_eq!(workers["dependency_grace_seconds"], 30);
+    assert_eq!(workers["parents"], serde_json::json!([router["id"]]));
+    // The export names the parent by key, and reads back the same.
+    let export = server
+        .api(Method::GET, "/api/export")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(export.contains("parents:\n  - router"), "{export}");
+    assert!(export.contains("min_instances: 3"), "{export}");
+    let (status, _) = server.sigterm().await;
+    assert!(status.success());
+    // A cycle is refused before anything changes.
+    std::fs::write(
+        &file,
+        "monitors:\n  - key: a\n    name: A\n    timeout_seconds: 60\n    parents: [b]\n  \
+         - key: b\n    name: B\n    timeout_seconds: 60\n    parents: [a]\n",
+    )
+    .unwrap();
+    let refused = refused_at_start(&data_dir, &file).await;
+    assert!(refused.contains("cannot depend on itself"), "{refused}");
+    std::fs::write(
+        &file,
+        "monitors:\n  - key: a\n    name: A\n    timeout_seconds: 60\n    parents: [nobody]\n",
+    )
+    .unwrap();
+    let refused = refused_at_start(&data_dir, &file).await;
+    assert!(
+        refused.contains("no monitor with key \"nobody\""),
+        "{refused}"
+    );
+}
+
+/// The guard's own monitor (key `pushmon-guard`, `docs/alerts.md`, "The guard's
+/// alert") is the guard's: a file with `prune: true` that does not declare it leaves
+/// it alone, and prunes the rest as usual.
+#[tokio::test]
+async fn pruning_leaves_the_guards_own_monitor_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let file = dir.path().join("monitors.yaml");
+    std::fs::write(
+        &file,
+        r#"
+monitors:
+  - key: pushmon-guard
+    name: pushmon guard
+    timeout_seconds: 31536000
+  - key: etl
+    name: ETL
+    timeout_seconds: 600
+"#,
+    )
+    .unwrap();
+    let server = start(&data_dir, &file).await;
+    assert_eq!(monitors_by_key(&server).await.len(), 2);
+    std::fs::write(
+        &file,
+        r#"
+prune: true
+monitors:
+  - key: backup
+    name: Nightly backup
+    timeout_seconds: 3600
+"#,
+    )
+    .unwrap();
+    server.signal("HUP");
+    let monitors = wait_for(&server, "pruned after SIGHUP", |monitors| {
+        monitors.iter().all(|monitor| monitor["key"] != "etl")
+            && monitors.iter().any(|monitor| monitor["key"] == "backup")
+    })
+    .await;
+    let keys: Vec<&str> = monitors
+        .iter()
+        .filter_map(|monitor| monitor["key"].as_str())
+        .collect();
+    assert_eq!(keys, vec!["backup", "pushmon-guard"]);
+    let (status, _) = server.sigterm().await;
+    assert!(status.success());
+}

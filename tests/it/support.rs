@@ -40,6 +40,7 @@ pub enum Status {
     Up,
     Down,
     Paused,
+    Unknown,
 }
 
 /// The Monitor object (`docs/api.md`).

@@ -12,16 +12,19 @@ enum Ping {
 
 /// Decides step by step: each event is applied to a copy of the state before the
 /// next rule looks at it, and stamped no earlier than the event before it.
-struct Decision {
+struct Decision<'a> {
     state: Monitor,
     events: Vec<Stamped>,
+    /// What is known of the monitor's parents.
+    parents: &'a Parents,
 }
 
-impl Decision {
-    fn new(monitor: &Monitor) -> Self {
+impl<'a> Decision<'a> {
+    fn new(monitor: &Monitor, parents: &'a Parents) -> Self {
         Self {
             state: monitor.clone(),
             events: Vec::new(),
+            parents,
         }
     }
 
@@ -39,6 +42,9 @@ impl Decision {
     ///
     /// While muted, it is held for good (`AlertMuted` first) and ends a mute until
     /// recovery if it is a recovery.
+    ///
+    /// A `down` while a parent is down is held for it (`AlertHeld` first); so is the
+    /// recovery of a monitor whose `down` is held, which leaves nothing to send.
     fn alert(&mut self, at: Timestamp, event: Event) {
         let at = at.max(self.state.last_event_at);
         if self.state.muted_at(at) {
@@ -57,8 +63,28 @@ impl Decision {
         }
         if self.state.maintenance_until(at).is_some() {
             self.push(at, Event::AlertSuppressed(notice_of(&event)));
-        } else if let Some(notice) = self.state.release_due() {
-            self.push(at, Event::AlertReleased(notice));
+        } else if let Some(held) = self.state.held_alert {
+            // Only a recovery can follow a held `down`: the channels never heard it.
+            self.push(
+                at,
+                Event::AlertHeld {
+                    notice: notice_of(&event),
+                    parent: held.parent,
+                },
+            );
+        } else {
+            if let Some(notice) = self.state.release_due() {
+                self.push(at, Event::AlertReleased(notice));
+            }
+            if let (Event::WentDown { reason }, Some(parent)) = (&event, self.parents.down()) {
+                self.push(
+                    at,
+                    Event::AlertHeld {
+                        notice: Notice::Down(*reason),
+                        parent,
+                    },
+                );
+            }
         }
         self.push(at, event);
     }
@@ -74,20 +100,38 @@ impl Decision {
                 },
             );
         }
-        if let Some(notice) = self.state.release_due()
-            && self.state.maintenance_until(now).is_none()
-        {
-            if self.state.muted_at(now) {
-                self.push(now, Event::AlertMuted(notice));
+        if self.state.maintenance_until(now).is_some() {
+            return;
+        }
+        // An alert held for a parent: sent once every parent has been up for the
+        // dependency grace (a window's end first, if one is on).
+        let held_owed = self
+            .state
+            .held_release_at(self.parents)
+            .filter(|at| *at <= now)
+            .and_then(|_| self.state.channels_behind());
+        if let Some(notice) = held_owed.or_else(|| self.state.release_due()) {
+            let muted = self.state.muted_at(now);
+            match (notice, self.parents.down()) {
+                // A `down` a window held back, whose end finds a parent down: held on.
+                (Notice::Down(_), Some(parent)) if !muted && held_owed.is_none() => {
+                    self.push(now, Event::AlertHeld { notice, parent });
+                }
+                _ => {
+                    if muted {
+                        self.push(now, Event::AlertMuted(notice));
+                    }
+                    self.push(now, Event::AlertReleased(notice));
+                }
             }
-            self.push(now, Event::AlertReleased(notice));
         }
     }
 
     /// A failure for `reason` at `at`: counted while `pending` or `up`, down at the
     /// threshold; nothing more while `down` or `paused`.
     fn failure(&mut self, at: Timestamp, reason: DownReason) {
-        if !self.state.status.is_running() {
+        // A monitor whose missed deadline is held still hears what its job says.
+        if !self.state.status.is_running() && self.state.status != Status::Unknown {
             return;
         }
         let count = self.state.consecutive_failures.saturating_add(1);
@@ -101,7 +145,8 @@ impl Decision {
     /// A success at `at` of a monitor that was `was` before it.
     fn success(&mut self, at: Timestamp, was: Status) {
         match was {
-            // Unknown: the guard held a missed deadline that did not happen after all.
+            // Held by the guard: the job reported after all, so the verdict was wrong
+            // and the channels never heard of it. Up without an alert.
             Status::Pending | Status::Unknown => self.push(at, Event::WentUp),
             Status::Down => {
                 let count = self.state.consecutive_successes.saturating_add(1);
@@ -121,7 +166,12 @@ impl Decision {
             Ping::Heartbeat(heartbeat) => {
                 let was = self.state.status;
                 let status = heartbeat.status;
+                self.forget_evicted(&heartbeat, now);
                 self.push(now, Event::HeartbeatReceived(heartbeat));
+                if self.state.is_fleet() {
+                    self.judge_quorum(now);
+                    return;
+                }
                 match status {
                     PushStatus::Up => self.success(now, was),
                     PushStatus::Down => self.failure(now, DownReason::Manual),
@@ -192,15 +242,14 @@ impl Decision {
             || signal.exit_status.is_some()
             || signal.output.is_some()
             || signal.rid.is_some();
-        self.push(
-            now,
-            Event::HeartbeatReceived(Heartbeat {
-                status,
-                msg: signal.msg,
-                value: signal.value,
-                instance: signal.instance,
-            }),
-        );
+        let heartbeat = Heartbeat {
+            status,
+            msg: signal.msg,
+            value: signal.value,
+            instance: signal.instance,
+        };
+        self.forget_evicted(&heartbeat, now);
+        self.push(now, Event::HeartbeatReceived(heartbeat));
         if says_more {
             self.push(
                 now,
@@ -213,17 +262,57 @@ impl Decision {
                 }),
             );
         }
+        if self.state.is_fleet() {
+            self.judge_quorum(now);
+            return;
+        }
         match outcome {
             RunOutcome::Success => self.success(now, was),
             RunOutcome::Failure(reason) => self.failure(now, reason),
         }
     }
 
+    /// A heartbeat from a new instance of a full fleet: the instance silent the
+    /// longest is forgotten first.
+    fn forget_evicted(&mut self, heartbeat: &Heartbeat, now: Timestamp) {
+        if !self.state.is_fleet() {
+            return;
+        }
+        if let Some(instance) =
+            fold::instance_of(heartbeat).and_then(|instance| self.state.evicted_by(&instance))
+        {
+            self.push(now, Event::InstanceForgotten { instance });
+        }
+    }
+
+    /// A fleet after a heartbeat: up once `min_instances` instances report, down
+    /// when a failure leaves fewer (a missed deadline is judged at its time, by
+    /// `check_deadlines`). The quorum is its threshold: failure and recovery
+    /// thresholds do not apply to fleets (`check_config` refuses them).
+    fn judge_quorum(&mut self, now: Timestamp) {
+        let quorum = self.state.instances_reporting(now) >= self.state.min_instances();
+        match (self.state.status, quorum) {
+            (Status::Pending | Status::Unknown, true) => self.push(now, Event::WentUp),
+            (Status::Down, true) => self.alert(now, Event::Recovered),
+            (Status::Up, false) => self.alert(
+                now,
+                Event::WentDown {
+                    reason: DownReason::Instances,
+                },
+            ),
+            _ => {}
+        }
+    }
+
     /// The timer fired: release what a maintenance window held back, judge runs past
     /// their max runtime and a missed deadline (each a failure, stamped at its
     /// deadline), send a reminder.
-    fn check_deadlines(&mut self, now: Timestamp) {
+    fn check_deadlines(&mut self, now: Timestamp, hold: bool) {
         self.release_if_due(now);
+        if self.state.status == Status::Unknown {
+            self.judge_held(now, hold);
+            return;
+        }
         // Each step moves a deadline later or the monitor out of `up`; the bound only
         // guards against a bug looping forever.
         for _ in 0..(2 * MAX_THRESHOLD as usize + MAX_OPEN_RUNS) {
@@ -242,11 +331,13 @@ impl Decision {
                     self.failure(deadline, DownReason::MaxRuntime);
                 }
                 (Some(deadline), _) if deadline <= now => {
-                    let reason = if state.config.schedule.is_some() {
-                        DownReason::Schedule
-                    } else {
-                        DownReason::Timeout
-                    };
+                    let reason = state.missed_reason();
+                    if hold {
+                        // The guard is tripped: arrivals collapsed everywhere, so this
+                        // silence says more about the network than about the job.
+                        self.push(deadline, Event::VerdictHeld { reason, deadline });
+                        break;
+                    }
                     self.failure(deadline, reason);
                 }
                 _ => break,
@@ -259,6 +350,35 @@ impl Decision {
             let reason = self.state.last_down_reason.unwrap_or(DownReason::Timeout);
             self.push(now, Event::Reminder { reason });
         }
+        for (at, instance) in self.state.instances_to_forget(now) {
+            self.push(at, Event::InstanceForgotten { instance });
+        }
+    }
+}
+
+impl Decision<'_> {
+    /// A monitor holding a verdict (`unknown`), looked at: once the grace its release
+    /// gave is over, the verdict stands and it goes down (alerting then), stamped at
+    /// the grace's end; held again instead if the guard has tripped again meanwhile.
+    fn judge_held(&mut self, now: Timestamp, hold: bool) {
+        let Some(grace) = self.state.grace else {
+            return;
+        };
+        if grace.until > now {
+            return;
+        }
+        let reason = self.state.missed_reason();
+        if hold {
+            self.push(
+                grace.until,
+                Event::VerdictHeld {
+                    reason,
+                    deadline: grace.until,
+                },
+            );
+        } else {
+            self.alert(grace.until, Event::WentDown { reason });
+        }
     }
 }
 
@@ -270,9 +390,20 @@ fn notice_of(event: &Event) -> Notice {
     }
 }
 
-/// Decides what `command` causes, at `now`. Events come out stamped and in order; an
-/// empty list means the command changes nothing (pausing a paused monitor, say).
+/// Decides what `command` causes, at `now`, for a monitor whose parents are not
+/// known to be down. Events come out stamped and in order; an empty list means the
+/// command changes nothing (pausing a paused monitor, say).
 pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stamped> {
+    decide_with(monitor, command, now, &Parents::default())
+}
+
+/// [`decide`], knowing the parents' states (`docs/states.md`, "Dependencies").
+pub fn decide_with(
+    monitor: &Monitor,
+    command: Command,
+    now: Timestamp,
+    parents: &Parents,
+) -> Vec<Stamped> {
     // Events of one monitor never go back in time, even if the wall clock does.
     let now = now.max(monitor.last_event_at);
     let stamp = |event| Stamped { at: now, event };
@@ -283,17 +414,32 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
             if heartbeat.status == PushStatus::Up
                 && monitor.status == Status::Up
                 && monitor.release_due().is_none()
-                && monitor.mute_expired_at(now).is_none() =>
+                && monitor.held_release_at(parents).is_none()
+                && monitor.mute_expired_at(now).is_none()
+                && !(monitor.is_fleet()
+                    && fold::instance_of(&heartbeat)
+                        .is_some_and(|instance| monitor.evicted_by(&instance).is_some())) =>
         {
             vec![stamp(Event::HeartbeatReceived(heartbeat))]
         }
-        Command::Heartbeat(heartbeat) => decided(monitor, |decision| {
+        Command::Heartbeat(heartbeat) => decided(monitor, parents, |decision| {
             decision.ping(Ping::Heartbeat(heartbeat), now)
         }),
-        Command::Signal(signal) => {
-            decided(monitor, |decision| decision.ping(Ping::Signal(signal), now))
+        Command::Signal(signal) => decided(monitor, parents, |decision| {
+            decision.ping(Ping::Signal(signal), now)
+        }),
+        Command::CheckDeadline { hold } => decided(monitor, parents, |decision| {
+            decision.check_deadlines(now, hold)
+        }),
+        Command::ReleaseHeld { grace_seconds }
+            if monitor.status == Status::Unknown && monitor.grace.is_none() =>
+        {
+            vec![stamp(Event::GraceGranted {
+                deadline: monitor.last_status_change_at.unwrap_or(now),
+                until: now.plus_seconds(grace_seconds),
+            })]
         }
-        Command::CheckDeadline => decided(monitor, |decision| decision.check_deadlines(now)),
+        Command::ReleaseHeld { .. } => vec![],
         Command::Update(patch) => {
             let config = patch.applied_to(&monitor.config);
             if config == *monitor.config {
@@ -331,12 +477,16 @@ pub fn decide(monitor: &Monitor, command: Command, now: Timestamp) -> Vec<Stampe
         Command::JudgeAfterRestart {
             last_alive,
             restart_grace_seconds,
-        } => judge_after_restart(monitor, last_alive, restart_grace_seconds, now),
+        } => judge_after_restart(monitor, last_alive, restart_grace_seconds, now, parents),
     }
 }
 
-fn decided(monitor: &Monitor, decide: impl FnOnce(&mut Decision)) -> Vec<Stamped> {
-    let mut decision = Decision::new(monitor);
+fn decided(
+    monitor: &Monitor,
+    parents: &Parents,
+    decide: impl FnOnce(&mut Decision),
+) -> Vec<Stamped> {
+    let mut decision = Decision::new(monitor, parents);
     decide(&mut decision);
     decision.events
 }
@@ -350,7 +500,34 @@ fn judge_after_restart(
     last_alive: Option<Timestamp>,
     restart_grace_seconds: u32,
     now: Timestamp,
+    parents: &Parents,
 ) -> Vec<Stamped> {
+    if monitor.status == Status::Unknown {
+        // Held when the server stopped: the guard starts afresh, so the verdict is
+        // released with the restart grace (once: a grace granted before the stop is
+        // kept), or judged at once without one.
+        if monitor.grace.is_some() || restart_grace_seconds == 0 {
+            let mut decision = Decision::new(monitor, parents);
+            if decision.state.grace.is_none() {
+                let reason = decision.state.missed_reason();
+                decision.alert(now, Event::WentDown { reason });
+            } else {
+                decision.check_deadlines(now, false);
+            }
+            return decision.events;
+        }
+        let grace_seconds = match monitor.config.schedule {
+            Some(_) => restart_grace_seconds,
+            None => restart_grace_seconds.min(monitor.config.timeout_seconds),
+        };
+        return vec![Stamped {
+            at: now,
+            event: Event::GraceGranted {
+                deadline: monitor.last_status_change_at.unwrap_or(now),
+                until: now.plus_seconds(grace_seconds),
+            },
+        }];
+    }
     let mut fallen: Vec<Timestamp> = monitor
         .run_deadlines()
         .into_iter()
@@ -360,7 +537,12 @@ fn judge_after_restart(
         .collect();
     fallen.sort();
     let (Some(earliest), Some(latest)) = (fallen.first(), fallen.last()) else {
-        return decide(monitor, Command::CheckDeadline, now);
+        return decide_with(
+            monitor,
+            Command::CheckDeadline { hold: false },
+            now,
+            parents,
+        );
     };
     let fell_while_stopped = last_alive.is_some_and(|alive| *earliest > alive);
     let already_granted = monitor.grace.is_some_and(|grace| grace.deadline >= *latest);
@@ -377,5 +559,10 @@ fn judge_after_restart(
             },
         }];
     }
-    decide(monitor, Command::CheckDeadline, now)
+    decide_with(
+        monitor,
+        Command::CheckDeadline { hold: false },
+        now,
+        parents,
+    )
 }

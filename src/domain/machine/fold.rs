@@ -14,7 +14,12 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
             monitor.config = Arc::new(MonitorConfig::clone(config));
             monitor.token = token.clone();
         }
-        Event::Updated { config } => monitor.config = Arc::new(MonitorConfig::clone(config)),
+        Event::Updated { config } => {
+            monitor.config = Arc::new(MonitorConfig::clone(config));
+            if !monitor.is_fleet() {
+                monitor.instances.clear();
+            }
+        }
         Event::TokenRotated { token } => monitor.token = token.clone(),
         Event::Deleted | Event::DeliveryRecorded(_) | Event::LogReceived(_) => {}
         Event::HeartbeatReceived(heartbeat) => {
@@ -23,7 +28,17 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
             if heartbeat.value.is_some() {
                 monitor.last_value = heartbeat.value;
             }
+            let fleet = monitor.is_fleet();
+            if fleet {
+                record_instance(monitor, heartbeat, at);
+            }
             match heartbeat.status {
+                // A fleet's clock is its instances' (`Monitor::quorum_until`), and it
+                // goes up only by `WentUp`.
+                PushStatus::Up if fleet => {
+                    monitor.last_success_at = Some(at);
+                    monitor.consecutive_failures = 0;
+                }
                 PushStatus::Up => {
                     monitor.clock_started_at = at;
                     monitor.grace = None;
@@ -43,21 +58,30 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
             monitor.grace = None;
             monitor.last_down_reason = Some(*reason);
             set_status(monitor, Status::Down, at);
-            if !std::mem::take(&mut monitor.suppress_next_alert) {
+            // Held back by a window (`AlertSuppressed`) or for a parent (`AlertHeld`).
+            let suppressed = std::mem::take(&mut monitor.suppress_next_alert);
+            if !suppressed && monitor.held_alert.is_none() {
                 monitor.alerted_down = true;
                 monitor.last_alerted_at = Some(at);
             }
+            settle_hold(monitor);
         }
         Event::Recovered => {
             set_status(monitor, Status::Up, at);
-            if !std::mem::take(&mut monitor.suppress_next_alert) {
+            let suppressed = std::mem::take(&mut monitor.suppress_next_alert);
+            if !suppressed && monitor.held_alert.is_none() {
                 monitor.alerted_down = false;
             }
+            settle_hold(monitor);
         }
-        Event::WentUp => set_status(monitor, Status::Up, at),
+        Event::WentUp => {
+            set_status(monitor, Status::Up, at);
+            settle_hold(monitor);
+        }
         Event::Paused => {
             monitor.grace = None;
             set_status(monitor, Status::Paused, at);
+            settle_hold(monitor);
         }
         Event::Resumed => {
             monitor.clock_started_at = at;
@@ -65,6 +89,7 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
             // A resume starts afresh: the next `down` alerts again.
             monitor.alerted_down = false;
             set_status(monitor, Status::Pending, at);
+            settle_hold(monitor);
         }
         Event::GraceGranted { deadline, until } => {
             monitor.grace = Some(Grace {
@@ -118,8 +143,12 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
         Event::AlertReleased(Notice::Down(_)) => {
             monitor.alerted_down = true;
             monitor.last_alerted_at = Some(at);
+            monitor.held_alert = None;
         }
-        Event::AlertReleased(Notice::Up) => monitor.alerted_down = false,
+        Event::AlertReleased(Notice::Up) => {
+            monitor.alerted_down = false;
+            monitor.held_alert = None;
+        }
         Event::Muted {
             until,
             until_recovery,
@@ -141,7 +170,12 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
         // Nothing to fold: while muted, a change of state counts as told (the
         // delivery is what the mute holds, `alert::owed_deliveries`).
         Event::AlertMuted(_) => {}
-        Event::VerdictHeld { .. } => set_status(monitor, Status::Unknown, at),
+        // The guard held a missed deadline: `unknown` until the job reports (up, no
+        // alert) or the release's grace is over (down, alerted then).
+        Event::VerdictHeld { .. } => {
+            monitor.grace = None;
+            set_status(monitor, Status::Unknown, at);
+        }
         Event::AlertHeld { notice, parent } => {
             monitor.held_alert = Some(HeldAlert {
                 notice: *notice,
@@ -152,6 +186,60 @@ pub fn apply(monitor: &mut Monitor, seq: u64, at: Timestamp, event: &Event) {
         Event::InstanceForgotten { instance } => {
             monitor.instances.retain(|seen| seen.name != *instance);
         }
+    }
+}
+
+/// A fleet's record of the instance a heartbeat comes from (`instance=`, or
+/// [`DEFAULT_INSTANCE`]), kept sorted by name; a new one beyond [`MAX_INSTANCES`]
+/// takes the place of the one silent the longest (which `decide` forgets first).
+fn record_instance(monitor: &mut Monitor, heartbeat: &Heartbeat, at: Timestamp) {
+    let Some(name) = instance_of(heartbeat) else {
+        return;
+    };
+    match monitor.instance_index(&name) {
+        Ok(index) => {
+            let seen = &mut monitor.instances[index];
+            seen.last_seen = at;
+            seen.status = heartbeat.status;
+        }
+        Err(index) => {
+            monitor.instances.insert(
+                index,
+                InstanceSeen {
+                    name,
+                    last_seen: at,
+                    status: heartbeat.status,
+                },
+            );
+            if monitor.instances.len() > MAX_INSTANCES
+                && let Some(oldest) = monitor
+                    .instances
+                    .iter()
+                    .enumerate()
+                    .min_by(|(_, a), (_, b)| (a.last_seen, &a.name).cmp(&(b.last_seen, &b.name)))
+                    .map(|(index, _)| index)
+            {
+                monitor.instances.remove(oldest);
+            }
+        }
+    }
+}
+
+/// The instance a fleet counts `heartbeat` as: its `instance=`, or
+/// [`DEFAULT_INSTANCE`] (always `Some`: the default is a valid name).
+pub(super) fn instance_of(heartbeat: &Heartbeat) -> Option<InstanceName> {
+    heartbeat
+        .instance
+        .clone()
+        .or_else(|| InstanceName::parse(DEFAULT_INSTANCE))
+}
+
+/// Ends an alert hold for a parent that nothing is owed for any more: the state is
+/// back to what the channels were last told (a child that recovered while its `down`
+/// was held), or the monitor was paused or resumed.
+fn settle_hold(monitor: &mut Monitor) {
+    if monitor.held_alert.is_some() && monitor.channels_behind().is_none() {
+        monitor.held_alert = None;
     }
 }
 

@@ -249,8 +249,8 @@ fn a_run_past_its_max_runtime_goes_down_once_stamped_at_its_limit() {
     // The run holds the due deadline back no further than its limit; the limit
     // comes first.
     assert_eq!(job.next_deadline(), Some(secs(70)));
-    assert!(when(&mut job, Command::CheckDeadline, secs(69)).is_empty());
-    let events = when(&mut job, Command::CheckDeadline, secs(75));
+    assert!(when(&mut job, Command::CheckDeadline { hold: false }, secs(69)).is_empty());
+    let events = when(&mut job, Command::CheckDeadline { hold: false }, secs(75));
     assert_eq!(kinds(&events), ["run_overran", "down:max_runtime"]);
     assert!(events.iter().all(|stamped| stamped.at == secs(70)));
     assert!(job.runs[0].overran);
@@ -258,7 +258,7 @@ fn a_run_past_its_max_runtime_goes_down_once_stamped_at_its_limit() {
     // It recovers on a success; the overrun run is not judged again.
     when(&mut job, up(), secs(80));
     assert_eq!(job.status, Status::Up);
-    assert!(when(&mut job, Command::CheckDeadline, secs(200)).is_empty());
+    assert!(when(&mut job, Command::CheckDeadline { hold: false }, secs(200)).is_empty());
     // Its late end still closes it.
     let ended = when(&mut job, success(Some(7)), secs(300));
     assert_eq!(kinds(&ended), ["heartbeat:up", "run_ended:success"]);
@@ -272,7 +272,7 @@ fn a_job_at_work_is_not_late_until_its_max_runtime() {
     when(&mut job, up(), secs(0));
     when(&mut job, start(None), secs(50));
     assert_eq!(job.due_deadline(), Some(secs(170)));
-    assert!(when(&mut job, Command::CheckDeadline, secs(65)).is_empty());
+    assert!(when(&mut job, Command::CheckDeadline { hold: false }, secs(65)).is_empty());
     let ended = when(&mut job, success(None), secs(150));
     assert_eq!(kinds(&ended), ["heartbeat:up", "run_ended:success"]);
     assert_eq!(job.status, Status::Up);
@@ -450,18 +450,18 @@ fn thresholds_count_failures_and_successes_in_a_row() {
 fn a_missed_deadline_below_the_threshold_is_counted_and_the_clock_goes_on_from_it() {
     let mut job = monitor(60, |config| config.failure_threshold = 2);
     when(&mut job, up(), secs(0));
-    let first = when(&mut job, Command::CheckDeadline, secs(61));
+    let first = when(&mut job, Command::CheckDeadline { hold: false }, secs(61));
     assert_eq!(kinds(&first), ["failure_counted:timeout:1"]);
     assert_eq!(first[0].at, secs(60));
     assert_eq!(job.status, Status::Up);
     assert_eq!(job.next_deadline(), Some(secs(120)));
-    let second = when(&mut job, Command::CheckDeadline, secs(121));
+    let second = when(&mut job, Command::CheckDeadline { hold: false }, secs(121));
     assert_eq!(kinds(&second), ["down:timeout"]);
     assert_eq!(second[0].at, secs(120));
     // Both at once, after a long stop: counted, then down, each at its deadline.
     let mut late = monitor(60, |config| config.failure_threshold = 2);
     when(&mut late, up(), secs(0));
-    let both = when(&mut late, Command::CheckDeadline, secs(500));
+    let both = when(&mut late, Command::CheckDeadline { hold: false }, secs(500));
     assert_eq!(kinds(&both), ["failure_counted:timeout:1", "down:timeout"]);
     assert_eq!((both[0].at, both[1].at), (secs(60), secs(120)));
 }
@@ -473,7 +473,7 @@ fn interval_seconds_is_when_the_job_is_due_and_timeout_seconds_when_it_is_late()
     assert_eq!(job.next_due_at(), Some(secs(70)));
     assert_eq!(job.next_deadline(), Some(secs(100)));
     assert!(
-        when(&mut job, Command::CheckDeadline, secs(80)).is_empty(),
+        when(&mut job, Command::CheckDeadline { hold: false }, secs(80)).is_empty(),
         "due, not late"
     );
 }
@@ -502,7 +502,7 @@ fn a_cron_monitor_is_due_at_each_slot_and_down_after_its_grace() {
     assert_eq!(job.next_due_at(), Some(utc("2026-05-02T02:30:00Z")));
     let missed = when(
         &mut job,
-        Command::CheckDeadline,
+        Command::CheckDeadline { hold: false },
         utc("2026-05-02T02:41:00Z"),
     );
     assert_eq!(kinds(&missed), ["down:schedule"]);
@@ -526,7 +526,7 @@ fn cron_deadlines_are_right_across_daylight_saving_time() {
     assert!(
         when(
             &mut skipped,
-            Command::CheckDeadline,
+            Command::CheckDeadline { hold: false },
             utc("2026-03-08T07:04:59Z")
         )
         .is_empty()
@@ -546,7 +546,7 @@ fn cron_deadlines_are_right_across_daylight_saving_time() {
     assert!(
         when(
             &mut repeated,
-            Command::CheckDeadline,
+            Command::CheckDeadline { hold: false },
             utc("2026-11-01T06:40:00Z")
         )
         .is_empty()
@@ -592,15 +592,33 @@ fn maintenance_records_everything_alerts_nothing_and_releases_what_it_held_at_it
     );
     // Down, as the channels were told: nothing to release, nothing at the window's end.
     assert_eq!(job.release_due(), None);
-    assert!(when(&mut job, Command::CheckDeadline, sunday("04:00:01")).is_empty());
+    assert!(
+        when(
+            &mut job,
+            Command::CheckDeadline { hold: false },
+            sunday("04:00:01")
+        )
+        .is_empty()
+    );
     // Next Sunday: down before the window, recovered during it: the channels last
     // heard "down", so the recovery is released at its end, once.
     let next = |time: &str| utc(&format!("2023-11-26T{time}Z"));
     let (events, _) = when_alerting(&mut job, up(), next("02:30:00"));
     assert_eq!(events, ["heartbeat:up", "alert_suppressed:up", "up"]);
     assert_eq!(job.next_wakeup(next("02:30:00")), Some(next("04:00:00")));
-    assert!(when(&mut job, Command::CheckDeadline, next("03:00:00")).is_empty());
-    let (events, owed) = when_alerting(&mut job, Command::CheckDeadline, next("04:00:00"));
+    assert!(
+        when(
+            &mut job,
+            Command::CheckDeadline { hold: false },
+            next("03:00:00")
+        )
+        .is_empty()
+    );
+    let (events, owed) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        next("04:00:00"),
+    );
     assert_eq!(events, ["alert_released:up"]);
     assert_eq!(
         owed,
@@ -610,7 +628,14 @@ fn maintenance_records_everything_alerts_nothing_and_releases_what_it_held_at_it
             "heartbeat".to_owned()
         )]
     );
-    assert!(when(&mut job, Command::CheckDeadline, next("04:00:01")).is_empty());
+    assert!(
+        when(
+            &mut job,
+            Command::CheckDeadline { hold: false },
+            next("04:00:01")
+        )
+        .is_empty()
+    );
 }
 
 #[test]
@@ -618,7 +643,11 @@ fn a_down_held_back_is_released_before_a_change_that_follows_the_window() {
     let sunday = |time: &str| utc(&format!("2023-11-19T{time}Z"));
     let mut job = monitor_at(sunday("02:00:00"), 60, weekly_window);
     when(&mut job, up(), sunday("02:00:00"));
-    let (events, owed) = when_alerting(&mut job, Command::CheckDeadline, sunday("02:01:00"));
+    let (events, owed) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        sunday("02:01:00"),
+    );
     assert_eq!(events, ["alert_suppressed:down", "down:timeout"]);
     assert!(owed.is_empty());
     // The job comes back right after the window, before the timer released the down:
@@ -650,7 +679,11 @@ fn reminders_repeat_while_down_and_wait_out_maintenance() {
         job.next_wakeup(sunday("00:30:00")),
         Some(sunday("01:30:00"))
     );
-    let (events, owed) = when_alerting(&mut job, Command::CheckDeadline, sunday("01:30:00"));
+    let (events, owed) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        sunday("01:30:00"),
+    );
     assert_eq!(events, ["reminder:manual"]);
     assert_eq!(
         owed,
@@ -662,8 +695,19 @@ fn reminders_repeat_while_down_and_wait_out_maintenance() {
         job.next_wakeup(sunday("01:30:00")),
         Some(sunday("04:00:00"))
     );
-    assert!(when(&mut job, Command::CheckDeadline, sunday("02:30:00")).is_empty());
-    let (events, _) = when_alerting(&mut job, Command::CheckDeadline, sunday("04:00:00"));
+    assert!(
+        when(
+            &mut job,
+            Command::CheckDeadline { hold: false },
+            sunday("02:30:00")
+        )
+        .is_empty()
+    );
+    let (events, _) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        sunday("04:00:00"),
+    );
     assert_eq!(events, ["reminder:manual"]);
     // Off by default; none once up.
     when(&mut job, up(), sunday("04:10:00"));
@@ -688,13 +732,25 @@ fn threshold_maintenance_schedule_and_runs_together() {
     when(&mut job, start(Some(1)), sunday("01:50:00"));
     // The run's limit, 02:10, comes before the slot's deadline, 02:15.
     assert_eq!(job.next_deadline(), Some(sunday("02:10:00")));
-    let (events, owed) = when_alerting(&mut job, Command::CheckDeadline, sunday("02:10:00"));
+    let (events, owed) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        sunday("02:10:00"),
+    );
     assert_eq!(events, ["run_overran", "failure_counted:max_runtime:1"]);
     assert!(owed.is_empty());
-    let (events, owed) = when_alerting(&mut job, Command::CheckDeadline, sunday("02:15:00"));
+    let (events, owed) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        sunday("02:15:00"),
+    );
     assert_eq!(events, ["alert_suppressed:down", "down:schedule"]);
     assert!(owed.is_empty(), "in the window");
-    let (events, owed) = when_alerting(&mut job, Command::CheckDeadline, sunday("04:00:00"));
+    let (events, owed) = when_alerting(
+        &mut job,
+        Command::CheckDeadline { hold: false },
+        sunday("04:00:00"),
+    );
     assert_eq!(events, ["alert_released:down"]);
     assert_eq!(
         owed,
@@ -826,7 +882,7 @@ fn arb_command() -> impl Strategy<Value = Command> {
             None => success(run),
         }),
         1 => run.prop_map(|run| signal(SignalKind::Log, run)),
-        5 => Just(Command::CheckDeadline),
+        5 => Just(Command::CheckDeadline { hold: false }),
         2 => (
             1u32..120,
             prop::option::of(1u32..200),

@@ -110,13 +110,17 @@ fn a_muted_down_is_recorded_and_owes_no_alert_nor_one_later() {
     when(&mut late, beat(PushStatus::Up), secs(1));
     when(&mut late, mute_until(secs(3600)), secs(2));
     assert_eq!(late.next_wakeup(secs(2)), Some(secs(61)));
-    let (events, owed) = when(&mut late, Command::CheckDeadline, secs(61));
+    let (events, owed) = when(&mut late, Command::CheckDeadline { hold: false }, secs(61));
     assert_eq!(events, ["alert_suppressed:mute:down", "down:timeout"]);
     assert!(owed.is_empty());
     // The mute ends at its `until`: the timer is set for it, records the end, and
     // does not send the down it held (the channels count as told).
     assert_eq!(late.next_wakeup(secs(61)), Some(secs(3600)));
-    let (events, owed) = when(&mut late, Command::CheckDeadline, secs(3600));
+    let (events, owed) = when(
+        &mut late,
+        Command::CheckDeadline { hold: false },
+        secs(3600),
+    );
     assert_eq!(events, ["unmuted:expired"]);
     assert!(owed.is_empty());
     assert_eq!(late.mute, None);
@@ -206,11 +210,11 @@ fn reminders_wait_for_the_mute_and_count_from_its_end() {
     when(&mut job, mute_until(secs(3600)), secs(10));
     // No reminder at 600 s: the next look is the mute's end.
     assert_eq!(job.next_wakeup(secs(10)), Some(secs(3600)));
-    let (events, owed) = when(&mut job, Command::CheckDeadline, secs(3600));
+    let (events, owed) = when(&mut job, Command::CheckDeadline { hold: false }, secs(3600));
     assert_eq!(events, ["unmuted:expired"]);
     assert!(owed.is_empty());
     assert_eq!(job.next_wakeup(secs(3600)), Some(secs(4200)));
-    let (events, owed) = when(&mut job, Command::CheckDeadline, secs(4200));
+    let (events, owed) = when(&mut job, Command::CheckDeadline { hold: false }, secs(4200));
     assert_eq!(events, ["reminder:manual"]);
     assert_eq!(owed, [(AlertKind::Down, AlertNotice::Reminder)]);
 }
@@ -234,7 +238,7 @@ fn a_release_of_maintenance_falling_in_a_mute_is_held_for_good() {
         ]
     );
     when(&mut job, acknowledge(), secs(50));
-    let (events, owed) = when(&mut job, Command::CheckDeadline, secs(100));
+    let (events, owed) = when(&mut job, Command::CheckDeadline { hold: false }, secs(100));
     assert_eq!(events, ["alert_suppressed:mute:down", "alert_released"]);
     assert!(owed.is_empty());
     assert_eq!(job.release_due(), None);
@@ -247,7 +251,7 @@ fn a_release_of_maintenance_falling_in_a_mute_is_held_for_good() {
         (beat(PushStatus::Up), secs(1)),
         (beat(PushStatus::Down), secs(2)),
         (acknowledge(), secs(50)),
-        (Command::CheckDeadline, secs(100)),
+        (Command::CheckDeadline { hold: false }, secs(100)),
     ] {
         history.extend(decide(&replayed, command.clone(), at));
         when(&mut replayed, command, at);

@@ -22,6 +22,8 @@ struct RawParams {
     rid: Option<String>,
     kind: Option<String>,
     exit: Option<String>,
+    /// A fleet's instance (`instance=`).
+    instance: Option<String>,
 }
 
 enum RawValue {
@@ -39,6 +41,7 @@ impl RawParams {
         self.rid = body.rid.or(self.rid.take());
         self.kind = body.kind.or(self.kind.take());
         self.exit = body.exit.or(self.exit.take());
+        self.instance = body.instance.or(self.instance.take());
     }
 
     /// Takes `status`, `msg` and `value` from a form-encoded string (a query or a form
@@ -53,6 +56,7 @@ impl RawParams {
                 "rid" => self.rid = Some(value.into_owned()),
                 "kind" => self.kind = Some(value.into_owned()),
                 "exit" => self.exit = Some(value.into_owned()),
+                "instance" => self.instance = Some(value.into_owned()),
                 _ => {}
             }
         }
@@ -149,6 +153,7 @@ fn multipart_fields(body: Bytes, boundary: String) -> Result<RawParams, ApiError
                 Some("rid") => params.rid = Some(text()?),
                 Some("kind") => params.kind = Some(text()?),
                 Some("exit") => params.exit = Some(text()?),
+                Some("instance") => params.instance = Some(text()?),
                 _ => {}
             }
         }
@@ -174,7 +179,7 @@ fn looks_like_parameters(body: &[u8]) -> bool {
         && form_urlencoded::parse(body).all(|(key, _)| {
             matches!(
                 &*key,
-                "status" | "msg" | "value" | "ping" | "rid" | "kind" | "exit"
+                "status" | "msg" | "value" | "ping" | "rid" | "kind" | "exit" | "instance"
             )
         })
         && body
@@ -309,6 +314,7 @@ fn merge_json_fields(
         ("rid", &mut params.rid),
         ("kind", &mut params.kind),
         ("exit", &mut params.exit),
+        ("instance", &mut params.instance),
     ] {
         match fields.remove(field) {
             None | Some(Value::Null) => {}
@@ -367,7 +373,20 @@ fn validate(params: RawParams) -> Result<Push, ApiError> {
             "{field} must be a finite number"
         )));
     }
-    let heartbeat = Heartbeat::new(status, params.msg.map(HeartbeatText::truncated), value);
+    let instance = match params.instance.as_deref() {
+        None => None,
+        Some(text) => Some(InstanceName::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "instance must be 1 to {MAX_INSTANCE_BYTES} letters, digits, '.', '_', ':' \
+                 or '-', not {:?}",
+                truncate_for_error(text)
+            ))
+        })?),
+    };
+    let heartbeat = Heartbeat {
+        instance,
+        ..Heartbeat::new(status, params.msg.map(HeartbeatText::truncated), value)
+    };
     let given = params.status.as_deref();
     match signal_params::signal(heartbeat, given, params.rid, params.kind, params.exit)? {
         Ok(signal) => Ok(Push::Signal(signal)),

@@ -26,6 +26,10 @@ pub enum EventKind {
     AlertReleased,
     Muted,
     Unmuted,
+    AlertHeld,
+    InstanceForgotten,
+    /// The guard held a missed deadline (`docs/states.md`, "The guard").
+    Unknown,
 }
 
 /// An event's `reason`: why it went down (`down`, `failure_counted`, `reminder`, a
@@ -40,19 +44,24 @@ pub enum EventReason {
     ExitStatus,
     MaxRuntime,
     TooFast,
+    Instances,
     Heartbeat,
     FirstHeartbeat,
     Expired,
     Recovered,
 }
 
-/// What held an alert back (`alert_suppressed`): a maintenance window (released at
-/// its end) or a mute (never sent).
+/// What held an alert back: a maintenance window (`alert_suppressed`, released at
+/// its end), a mute (`alert_suppressed`, never sent), or a parent that is down
+/// (`alert_held`, released once it has been up for the dependency grace); what held
+/// a verdict (`unknown`): the guard.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HeldBy {
     Maintenance,
     Mute,
+    Dependency,
+    Guard,
 }
 
 /// Which alert a maintenance window held back or released.
@@ -92,7 +101,33 @@ pub struct Event {
     /// `heartbeat`: its value, or null.
     #[serde(default)]
     pub value: Option<f64>,
-    /// `down`, `failure_counted`, `reminder`: why it failed; `up`: `heartbeat` or
+    /// `heartbeat`: the fleet instance it named (`instance=`), or null;
+    /// `instance_forgotten`: the instance forgotten.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$")]
+    pub instance: Option<String>,
+    /// `alert_held`: the parent that was down.
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>, nullable = false)]
+    pub parent: Option<String>,
+    /// `created`, `updated`: a fleet's `min_instances`, or null.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub min_instances: Option<u32>,
+    /// `created`, `updated`: or null (the default).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub instance_retention_seconds: Option<u32>,
+    /// `created`, `updated`: the parents' ids.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, nullable = false)]
+    pub parents: Option<Vec<String>>,
+    /// `created`, `updated`: or null (the default).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 31_536_000)]
+    pub dependency_grace_seconds: Option<u32>,
+    /// `down`, `failure_counted`, `reminder`: why it failed; `unknown`: the verdict
+    /// held (`timeout`, `schedule`); `up`: `heartbeat` or
     /// `first_heartbeat`; `alert_suppressed`, `alert_released`: the alert's;
     /// `run_ended`: a failure's (`manual`, `exit_status`, `too_fast`), null for a
     /// success.
@@ -212,14 +247,18 @@ pub struct Event {
     #[serde(default)]
     #[schema(nullable = false, minimum = 1, maximum = 1000)]
     pub count: Option<u32>,
-    /// `alert_suppressed`, `alert_released`.
+    /// `alert_suppressed`, `alert_released`, `alert_held`.
     #[serde(default)]
     #[schema(nullable = false)]
     pub alert: Option<AlertKind>,
-    /// `alert_suppressed`: what held the alert back.
+    /// `alert_suppressed`, `alert_held`: what held the alert back; `unknown`: `guard`.
     #[serde(default)]
     #[schema(nullable = false)]
     pub held_by: Option<HeldBy>,
+    /// `unknown`: the deadline that was missed.
+    #[serde(default)]
+    #[schema(format = DateTime, nullable = false)]
+    pub deadline: Option<String>,
     /// `muted`: when it ends by itself, or null.
     #[serde(default)]
     #[schema(format = DateTime)]

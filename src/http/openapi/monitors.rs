@@ -26,7 +26,7 @@ pub enum MonitorStatus {
     Up,
     Down,
     Paused,
-    /// A missed deadline the guard holds (`docs/states.md`).
+    /// A missed deadline held by the guard (`docs/states.md`, "The guard").
     Unknown,
 }
 
@@ -139,6 +139,62 @@ pub struct Monitor {
     #[serde(default)]
     #[schema(nullable = false)]
     pub slug: Option<String>,
+    /// A fleet: up while this many instances report; null: an ordinary monitor.
+    #[schema(required = true, minimum = 1, maximum = 1000)]
+    pub min_instances: Option<u32>,
+    /// How long a fleet keeps a silent instance; null: the default (a day, and never
+    /// less than the timeout).
+    #[schema(required = true, minimum = 1, maximum = 31_536_000)]
+    pub instance_retention_seconds: Option<u32>,
+    /// The ids of the monitors it depends on.
+    #[schema(value_type = Vec<uuid::Uuid>, max_items = 32)]
+    pub parents: Vec<String>,
+    /// How long its parents must be up again before a held alert is sent; null: the
+    /// default (60).
+    #[schema(required = true, minimum = 0, maximum = 31_536_000)]
+    pub dependency_grace_seconds: Option<u32>,
+    /// A fleet's instances, by name (`[]` for other monitors).
+    #[schema(max_items = 1000)]
+    pub instances: Vec<InstanceState>,
+    /// A fleet's instances that count now; null for other monitors.
+    #[schema(required = true, minimum = 0, maximum = 1000)]
+    pub instances_reporting: Option<u32>,
+    /// The names of a fleet's instances that do not count now.
+    #[schema(max_items = 1000)]
+    pub missing_instances: Vec<String>,
+    /// The alert held while a parent is down, or null.
+    #[schema(required = true)]
+    pub held_alert: Option<HeldAlertState>,
+}
+
+/// One instance of a fleet (`docs/states.md`, "Fleets").
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceState {
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$")]
+    pub name: String,
+    /// When it last reported.
+    #[schema(format = DateTime)]
+    pub last_seen: String,
+    /// What it last reported.
+    pub status: PushStatus,
+    /// Whether it counts now: its last report was `up`, within `timeout_seconds`.
+    pub reporting: bool,
+}
+
+/// An alert held for a parent (`docs/states.md`, "Dependencies").
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeldAlertState {
+    /// The alert held.
+    pub alert: super::events::AlertKind,
+    /// The alert's reason (`heartbeat` for an `up`).
+    pub reason: super::events::EventReason,
+    /// The parent that was down.
+    #[schema(value_type = uuid::Uuid)]
+    pub parent: String,
+    #[schema(format = DateTime)]
+    pub since: String,
 }
 
 /// Why a monitor went down (`docs/states.md`).
@@ -151,6 +207,7 @@ pub enum DownReason {
     ExitStatus,
     MaxRuntime,
     TooFast,
+    Instances,
 }
 
 /// Why a run failed: a `fail`, a non-zero exit status, or an end sooner than
@@ -404,6 +461,26 @@ pub struct MonitorFields {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9-]+$")]
     pub slug: Option<String>,
+    /// A fleet: up while at least this many distinct instances (`instance=`) reported
+    /// within the timeout; null: an ordinary monitor (the default). Not with a
+    /// schedule, run limits or thresholds above 1.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub min_instances: Option<u32>,
+    /// How long a fleet keeps an instance that stopped reporting; at least
+    /// `timeout_seconds`; null: a day.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub instance_retention_seconds: Option<u32>,
+    /// Ids of existing monitors it depends on (not itself, none depending on it);
+    /// repeats are dropped; null: none.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 32)]
+    pub parents: Option<Vec<String>>,
+    /// How long the parents must be up again before a held alert is sent; null: 60.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 31_536_000)]
+    pub dependency_grace_seconds: Option<u32>,
     /// A token brought from another tool: 22 base64url characters, or 16 to 128 of
     /// `A–Z a–z 0–9 - _ . ~` with at least 64 bits of estimated randomness, unique;
     /// null: a random one.
@@ -492,6 +569,26 @@ pub struct MonitorPatch {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9-]+$")]
     pub slug: Option<String>,
+    /// A fleet: up while at least this many distinct instances (`instance=`) reported
+    /// within the timeout; null makes it an ordinary monitor. Not with a
+    /// schedule, run limits or thresholds above 1.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub min_instances: Option<u32>,
+    /// How long a fleet keeps an instance that stopped reporting; at least
+    /// `timeout_seconds`; null: a day.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub instance_retention_seconds: Option<u32>,
+    /// Ids of existing monitors it depends on (not itself, none depending on it);
+    /// replaces the list; null: none.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 32)]
+    pub parents: Option<Vec<String>>,
+    /// How long the parents must be up again before a held alert is sent; null: 60.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 31_536_000)]
+    pub dependency_grace_seconds: Option<u32>,
 }
 
 /// A mute that is on.

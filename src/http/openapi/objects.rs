@@ -189,8 +189,8 @@ pub struct ApiKeyFields {
     pub scope: Option<Scope>,
 }
 
-/// A push's JSON body: any of `status`, `msg`, `value`, and a job's `kind`, `exit`
-/// and `rid` (`docs/push.md`, "Runs and exit statuses"); null counts as absent,
+/// A push's JSON body: any of `status`, `msg`, `value`, a fleet's `instance`, and a
+/// job's `kind`, `exit` and `rid` (`docs/push.md`, "Runs and exit statuses"); null counts as absent,
 /// other fields are ignored. The same parameters may come in the query string, or as
 /// a form ([`PushForm`]).
 #[derive(Deserialize, ToSchema)]
@@ -218,6 +218,10 @@ pub struct PushBody {
     #[serde(default)]
     #[schema(value_type = Option<uuid::Uuid>)]
     pub rid: Option<String>,
+    /// The fleet instance it comes from: 1 to 64 letters, digits, `.`, `_`, `:`, `-`.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$")]
+    pub instance: Option<String>,
 }
 
 /// One item of a bulk push (`docs/push.md`, "Bulk pushes"): a heartbeat for the
@@ -304,6 +308,15 @@ pub struct PushForm {
     #[serde(default)]
     #[schema(nullable = false, value_type = Option<uuid::Uuid>)]
     pub rid: Option<String>,
+    /// The fleet instance it comes from: 1 to 64 letters, digits, `.`, `_`, `:`, `-`.
+    #[serde(default)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9._:-]+$"
+    )]
+    pub instance: Option<String>,
 }
 
 /// A job's signal on the push URL: `start` a run began, `success` and `fail` it
@@ -351,6 +364,51 @@ pub struct Settings {
     pub ping_body_limit: u32,
     /// `--ping-auto-create`.
     pub ping_auto_create: bool,
+}
+
+/// What the guard is doing.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GuardState {
+    /// `--guard off`.
+    Off,
+    /// Less than a window since start-up: it judges nothing yet.
+    Warming,
+    Normal,
+    /// Arrivals collapsed: missed deadlines are held as `unknown`.
+    Tripped,
+}
+
+/// The Guard object (`docs/api.md`, "The guard").
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    pub enabled: bool,
+    pub state: GuardState,
+    /// When it entered its state (start-up for `warming` and `off`).
+    #[schema(format = DateTime)]
+    pub since: String,
+    /// Pushes and pings that reached a monitor, per second, over the last window.
+    #[schema(minimum = 0)]
+    pub observed_per_second: f64,
+    /// What the running monitors predict, per second.
+    #[schema(minimum = 0)]
+    pub expected_per_second: f64,
+    /// Monitors `unknown` now.
+    #[schema(minimum = 0)]
+    pub held: u64,
+    /// Verdicts held since start-up.
+    #[schema(minimum = 0)]
+    pub held_total: u64,
+    /// `--guard-window`.
+    pub window_seconds: f64,
+    /// `--guard-min-ratio`.
+    pub min_ratio: f64,
+    /// `--guard-min-expected`.
+    pub min_expected: f64,
+    /// `--guard-release-grace`.
+    #[schema(minimum = 0)]
+    pub release_grace_seconds: u32,
 }
 
 /// `/healthz` (`ok`) and `/readyz` (`ready`).

@@ -22,6 +22,8 @@ use super::*;
         ("exit" = Option<u8>, Query, minimum = 0, maximum = 255,
             description = "A run's exit status: 0 a success, 1 to 255 a failure"),
         ("rid" = Option<uuid::Uuid>, Query, description = "The run id, any UUID"),
+        ("instance" = Option<String>, Query, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$",
+            description = "The fleet instance it comes from (docs/push.md, \"Fleet instances\")"),
     ),
     responses(
         (status = 200, description = "Recorded and durable", body = Accepted),
@@ -61,6 +63,8 @@ fn push_get() {}
         ("exit" = Option<u8>, Query, minimum = 0, maximum = 255,
             description = "A run's exit status: 0 a success, 1 to 255 a failure"),
         ("rid" = Option<uuid::Uuid>, Query, description = "The run id, any UUID"),
+        ("instance" = Option<String>, Query, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$",
+            description = "The fleet instance it comes from (docs/push.md, \"Fleet instances\")"),
     ),
     request_body(
         description = "Optional: the parameters as JSON or a form. A body of any \
@@ -137,6 +141,8 @@ fn push_bulk() {}
     params(
         ("token" = String, Path, description = "The monitor's push token"),
         ("rid" = Option<uuid::Uuid>, Query, description = "The run id, any UUID"),
+        ("instance" = Option<String>, Query, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$",
+            description = "The fleet instance it comes from (docs/push.md, \"Fleet instances\")"),
     ),
     responses(
         (status = 200, description = "Recorded and durable", body = Accepted),
@@ -174,6 +180,8 @@ fn ping_get() {}
         ("action" = String, Path, min_length = 1, description = "`start`, `fail`, `log` or \
             an exit status from 0 to 255; after a ping key, a slug that is not a number"),
         ("rid" = Option<uuid::Uuid>, Query, description = "The run id, any UUID"),
+        ("instance" = Option<String>, Query, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$",
+            description = "The fleet instance it comes from (docs/push.md, \"Fleet instances\")"),
         ("create" = Option<String>, Query, description = "`1` on a slug URL: create the \
             monitor of an unknown slug (with `--ping-auto-create`)"),
     ),
@@ -216,6 +224,8 @@ fn ping_action_get() {}
             pattern = "^(start|fail|log|0*([0-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5]))$",
             description = "`start`, `fail`, `log` or an exit status from 0 to 255"),
         ("rid" = Option<uuid::Uuid>, Query, description = "The run id, any UUID"),
+        ("instance" = Option<String>, Query, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$",
+            description = "The fleet instance it comes from (docs/push.md, \"Fleet instances\")"),
         ("create" = Option<String>, Query, description = "`1`: create the monitor of an \
             unknown slug (with `--ping-auto-create`)"),
     ),
@@ -263,6 +273,17 @@ fn get_settings() {}
         body = Settings, headers(("Cache-Control" = String, description = "`no-store`"))))
 )]
 fn rotate_ping_key() {}
+
+/// The guard against false alarm storms
+///
+/// Its state, the arrival rates it compares and the verdicts it holds
+/// (`docs/states.md`, "The guard").
+#[utoipa::path(
+    get, path = "/api/guard", tag = "operations",
+    security(("bearer" = ["read"])),
+    responses((status = 200, description = "The guard", body = Guard))
+)]
+fn get_guard() {}
 
 /// List and find monitors, oldest first
 ///

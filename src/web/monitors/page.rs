@@ -36,7 +36,34 @@ pub struct StateView {
     /// (id, name) of each channel alerted.
     pub channels: Vec<(String, String)>,
     pub uptimes: Vec<UptimeView>,
+    /// A fleet's instances (`None` for an ordinary monitor).
+    pub fleet: Option<FleetView>,
+    /// The ids of the monitors it depends on.
+    pub parents: Vec<String>,
+    /// An alert held while a parent is down: (`down` or `up`, the parent's id, since).
+    pub held_alert: Option<(&'static str, String, When)>,
 }
+
+/// A fleet's instances as the state card shows them.
+pub struct FleetView {
+    pub min_instances: u32,
+    pub reporting: usize,
+    /// The first [`FLEET_SHOWN`] instances by name.
+    pub instances: Vec<InstanceView>,
+    /// How many more there are.
+    pub more: usize,
+}
+
+pub struct InstanceView {
+    pub name: String,
+    pub last_seen: When,
+    pub reporting: bool,
+    /// What it last reported: `up` or `down`.
+    pub status: &'static str,
+}
+
+/// The most instances the page lists (the API has them all).
+const FLEET_SHOWN: usize = 100;
 
 /// A monitor's last run, as the state card shows it.
 pub struct LastRunView {
@@ -318,9 +345,18 @@ fn state_view(
         Status::Paused => {
             "Paused: no timeout, no alerts; heartbeats are still recorded.".to_owned()
         }
-        Status::Unknown => "Unknown: its deadline passed while arrivals from every monitor \
-                            had collapsed; held, not alerted, until they come back."
-            .to_owned(),
+        Status::Unknown => match deadline {
+            Some(at) => format!(
+                "Unknown: its deadline passed while heartbeat arrivals had collapsed \
+                 everywhere (the guard held it, nothing was alerted). Down {} unless a \
+                 heartbeat arrives.",
+                view::relative(at, now)
+            ),
+            None => "Unknown: its deadline passed while heartbeat arrivals had collapsed \
+                     everywhere (the guard holds it, nothing was alerted). Its next \
+                     heartbeat makes it up."
+                .to_owned(),
+        },
     };
     let uptimes = DEFAULT_WINDOWS
         .iter()
@@ -395,6 +431,35 @@ fn state_view(
             })
             .collect(),
         uptimes,
+        fleet: monitor.config.min_instances.map(|min_instances| FleetView {
+            min_instances,
+            reporting: monitor.instances_reporting(now),
+            instances: monitor
+                .instances
+                .iter()
+                .take(FLEET_SHOWN)
+                .map(|instance| InstanceView {
+                    name: instance.name.to_string(),
+                    last_seen: When::new(instance.last_seen, now),
+                    reporting: monitor.instance_reporting(instance, now),
+                    status: instance.status.as_str(),
+                })
+                .collect(),
+            more: monitor.instances.len().saturating_sub(FLEET_SHOWN),
+        }),
+        parents: monitor
+            .config
+            .parents
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        held_alert: monitor.held_alert.map(|held| {
+            let alert = match held.notice {
+                crate::domain::event::Notice::Down(_) => "down",
+                crate::domain::event::Notice::Up => "up",
+            };
+            (alert, held.parent.to_string(), When::new(held.since, now))
+        }),
     }
 }
 
