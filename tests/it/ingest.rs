@@ -126,6 +126,20 @@ async fn a_batch_with_bad_items_records_the_good_ones_and_says_why_each_bad_one_
         of_kind(&app.history(&second.id).await, "heartbeat").len(),
         1
     );
+    // The instance an item names is the heartbeat's.
+    let events = expect_json(
+        app.events_response(&second.id, None, None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let heartbeat = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["kind"] == "heartbeat")
+        .expect("a heartbeat")
+        .clone();
+    assert_eq!(heartbeat["instance"], "worker-1.a:b_c", "{heartbeat}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
