@@ -180,6 +180,7 @@ pub async fn run_with_reload(
         config.ping_body_limit,
         ping_key,
         config.ping_auto_create,
+        config.signature_window,
     );
 
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
@@ -283,6 +284,7 @@ pub async fn run_with_reload(
                         if let Some(by_source) = &limits.unknown_token_limit {
                             by_source.forget_idle();
                         }
+                        limits.replay.forget_expired(clock.now());
                     }
                 }
             });

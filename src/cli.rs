@@ -110,6 +110,8 @@ pub struct ServeArgs {
     pub ping_body_limit: Option<String>,
     #[arg(long = setting::PING_AUTO_CREATE.flag, help = setting::PING_AUTO_CREATE.help())]
     pub ping_auto_create: bool,
+    #[arg(long = setting::SIGNATURE_WINDOW.flag, help = setting::SIGNATURE_WINDOW.help())]
+    pub signature_window: Option<String>,
     #[arg(long = setting::MONITORS_FILE.flag, help = setting::MONITORS_FILE.help())]
     pub monitors_file: Option<PathBuf>,
     #[arg(
@@ -383,6 +385,16 @@ pub mod setting {
         name: "ping body limit",
         ..SETTING
     };
+    pub const SIGNATURE_WINDOW: Setting = Setting {
+        flag: "signature-window",
+        env: "PUSHMON_SIGNATURE_WINDOW",
+        default: "300",
+        about: "Seconds a signed push's X-Pushmon-Timestamp may be away from the server's \
+                time (either way), 1 to 86400; a signature is refused if seen before \
+                within it",
+        name: "signature window",
+        ..SETTING
+    };
     /// The flag turns it on; the variable takes true or false.
     pub const PING_AUTO_CREATE: Setting = Setting {
         flag: "ping-auto-create",
@@ -527,7 +539,7 @@ pub mod setting {
     };
 
     /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 37] = [
+    pub const ALL: [Setting; 38] = [
         LISTEN,
         DATA_DIR,
         ADMIN_TOKEN,
@@ -550,6 +562,7 @@ pub mod setting {
         MAX_CONNECTIONS,
         PING_BODY_LIMIT,
         PING_AUTO_CREATE,
+        SIGNATURE_WINDOW,
         MONITORS_FILE,
         HISTORY_MAX_HEARTBEATS,
         HISTORY_MAX_AGE_DAYS,

@@ -212,6 +212,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Bytes of a job's output kept with its run (`Output::from_body`).
     pub ping_body_limit: usize,
+    /// How far a signed push's timestamp may be from the server's time, either way;
+    /// also how long its signature is remembered against replays.
+    pub signature_window: Duration,
     /// Whether `?create=1` on a slug ping URL creates a monitor for an unknown slug.
     pub ping_auto_create: bool,
     /// How much heartbeat history each monitor keeps.
@@ -288,6 +291,7 @@ impl Config {
             header_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             ping_body_limit: DEFAULT_OUTPUT_LIMIT,
+            signature_window: Duration::from_secs(300),
             ping_auto_create: false,
             retention: Retention::default(),
             history_sweep: Duration::from_secs(300),
@@ -425,6 +429,12 @@ impl Config {
             env,
             default.ping_body_limit,
             |text| number(text, 0, MAX_OUTPUT_LIMIT as u64).map(|bytes| bytes as usize),
+        )?;
+        let signature_window = SIGNATURE_WINDOW.resolve(
+            args.signature_window,
+            env,
+            default.signature_window,
+            |text| number(text, 1, 86_400).map(Duration::from_secs),
         )?;
         let ping_auto_create = PING_AUTO_CREATE.resolve(
             args.ping_auto_create.then_some(Flag::Parsed(true)),
@@ -595,6 +605,7 @@ impl Config {
             header_timeout,
             max_connections,
             ping_body_limit,
+            signature_window,
             ping_auto_create,
             retention,
             history_sweep,

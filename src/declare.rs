@@ -25,6 +25,8 @@
 //!     labels: {team: storage, env: prod}
 //!     severity: warning    # critical (the default) | warning | info
 //!     push_token_env: BACKUP_PUSH_TOKEN   # or push_token_file, or push_token
+//!     allowed_sources: [10.0.0.0/8]       # pushes only from these
+//!     signing_secret_env: BACKUP_SECRET   # signed pushes only (or _file, or itself)
 //!   - key: weekly-report
 //!     name: Weekly report
 //!     schedule: "0 6 * * 1"  # instead of timeout_seconds
@@ -434,6 +436,18 @@ struct DeclaredMonitor {
     push_token_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     push_token_file: Option<PathBuf>,
+    /// Addresses and CIDR ranges pushes are taken from (`http::monitor_fields::
+    /// parse_source_range`, as the API's); none: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    allowed_sources: Vec<String>,
+    /// The key pushes must be signed with, given as itself, an environment variable
+    /// or a file, as the push token may be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signing_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signing_secret_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signing_secret_file: Option<PathBuf>,
 }
 
 /// A channel's key: 1 to 100 characters.

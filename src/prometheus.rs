@@ -58,13 +58,15 @@ pub const GUARD_HELD_VERDICTS_TOTAL: &str = "pushmon_guard_held_verdicts_total";
 pub const RUN_OUTCOMES: [&str; 2] = ["success", "failure"];
 
 /// Reasons a push can be rejected, each a `reason` label value.
-pub const REJECT_REASONS: [&str; 6] = [
+pub const REJECT_REASONS: [&str; 8] = [
     "unknown_token",
     "bad_request",
     "rate_limited",
     "ip_rate_limited",
     "too_large",
     "unavailable",
+    "source_refused",
+    "bad_signature",
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[

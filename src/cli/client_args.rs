@@ -360,6 +360,12 @@ pub struct MonitorCreateArgs {
     /// How grave the monitor's alerts are [default: critical]
     #[arg(long, value_name = "SEVERITY")]
     pub severity: Option<Severity>,
+    /// Take pushes only from this address or CIDR range; repeat for several
+    #[arg(long = "allowed-source", value_name = "CIDR")]
+    pub allowed_sources: Vec<String>,
+    /// Take only pushes signed with the secret in this file (16 to 256 characters)
+    #[arg(long, value_name = "FILE")]
+    pub signing_secret_file: Option<std::path::PathBuf>,
 }
 
 /// Flags of `pushmon monitor update`: only what is given changes.
@@ -407,6 +413,23 @@ pub struct MonitorUpdateArgs {
     /// A new severity
     #[arg(long, value_name = "SEVERITY")]
     pub severity: Option<Severity>,
+    /// Replace the allowed sources with these addresses or CIDR ranges; repeat for
+    /// several
+    #[arg(
+        long = "allowed-source",
+        value_name = "CIDR",
+        conflicts_with = "any_source"
+    )]
+    pub allowed_sources: Vec<String>,
+    /// Take pushes from any source again
+    #[arg(long)]
+    pub any_source: bool,
+    /// Require pushes signed with the secret in this file (16 to 256 characters)
+    #[arg(long, value_name = "FILE", conflicts_with = "no_signing_secret")]
+    pub signing_secret_file: Option<std::path::PathBuf>,
+    /// Stop requiring signed pushes
+    #[arg(long)]
+    pub no_signing_secret: bool,
 }
 
 /// How grave a monitor's alerts are (`docs/alerts.md`).

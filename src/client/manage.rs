@@ -419,6 +419,12 @@ async fn create_body(session: &Session, create: MonitorCreateArgs) -> Result<Val
     if let Some(severity) = create.severity {
         body.insert("severity".into(), json!(severity.as_str()));
     }
+    if !create.allowed_sources.is_empty() {
+        body.insert("allowed_sources".into(), json!(create.allowed_sources));
+    }
+    if let Some(path) = &create.signing_secret_file {
+        body.insert("signing_secret".into(), json!(secret_in(path)?));
+    }
     Ok(Value::Object(body))
 }
 
@@ -460,13 +466,37 @@ async fn update_body(session: &Session, update: &MonitorUpdateArgs) -> Result<Va
     if let Some(severity) = update.severity {
         body.insert("severity".into(), json!(severity.as_str()));
     }
+    if update.any_source {
+        body.insert("allowed_sources".into(), json!([]));
+    } else if !update.allowed_sources.is_empty() {
+        body.insert("allowed_sources".into(), json!(update.allowed_sources));
+    }
+    if update.no_signing_secret {
+        body.insert("signing_secret".into(), Value::Null);
+    } else if let Some(path) = &update.signing_secret_file {
+        body.insert("signing_secret".into(), json!(secret_in(path)?));
+    }
     if body.is_empty() {
         return Err(Failure::usage(
             "nothing to change: give --name, --timeout, --interval, --channel, --no-channels, \
-             --tag, --no-tags, --label, --no-labels or --severity",
+             --tag, --no-tags, --label, --no-labels, --severity, --allowed-source, \
+             --any-source, --signing-secret-file or --no-signing-secret",
         ));
     }
     Ok(Value::Object(body))
+}
+
+/// A signing secret from a file (so it is not on the command line, where other users
+/// see it), without the white space around it.
+fn secret_in(path: &std::path::Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map(|secret| secret.trim().to_owned())
+        .map_err(|error| {
+            Failure::usage(format!(
+                "--signing-secret-file: cannot read {}: {error}",
+                path.display()
+            ))
+        })
 }
 
 /// Labels as the API takes them: an object of keys to values (a key given twice

@@ -666,6 +666,26 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            flag: "--signature-window",
+            env: "PUSHMON_SIGNATURE_WINDOW",
+            value: "60",
+            shows: "60",
+            default: "300",
+            accepted: &[("1", "1"), ("86400", "86400")],
+            rejected: &[
+                (
+                    "0",
+                    "invalid signature window: \"0\" is not a whole number from 1 to 86400",
+                ),
+                (
+                    "86401",
+                    "invalid signature window: \"86401\" is not a whole number from 1 to 86400",
+                ),
+            ],
+            observe: |config| config.signature_window.as_secs().to_string(),
+            ..CASE
+        },
+        Case {
             flag: "--ping-auto-create",
             env: "PUSHMON_PING_AUTO_CREATE",
             switch: true,

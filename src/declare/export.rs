@@ -9,7 +9,8 @@
 //! push token (each monitor gets a new one where the file is loaded) and no channel
 //! URL, SMTP URL, webhook secret, token, key or header, each named instead by an
 //! environment variable (`url_env`, `smtp_url_env`, `secret_env`, `bot_token_env`,
-//! `headers_env`…) that the file's first lines list.
+//! `headers_env`…) that the file's first lines list, and no monitor's signing secret
+//! (`signing_secret_env` instead).
 
 use std::collections::{HashMap, HashSet};
 
@@ -33,7 +34,7 @@ use crate::domain::machine::Monitor;
 use crate::http::AppState;
 use crate::http::auth::{Principal, require_access};
 use crate::http::error::ApiError;
-use crate::http::monitor_fields::window_json;
+use crate::http::monitor_fields::{allowed_sources_text, window_json};
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -124,7 +125,7 @@ pub fn export(
         .zip(&channel_keys)
         .enumerate()
         .map(|(index, (channel, key))| {
-            let prefix = variable_prefix(key, &mut prefixes);
+            let prefix = variable_prefix("CHANNEL", key, &mut prefixes);
             let mut credential = |field: &str, value: &str| -> (Option<String>, Option<String>) {
                 if secrets {
                     (Some(value.to_owned()), None)
@@ -177,7 +178,24 @@ pub fn export(
     let declared_monitors = monitors
         .iter()
         .zip(monitor_keys)
-        .map(|(monitor, key)| declared_monitor(monitor, key, &key_of, &monitor_key_of, secrets))
+        .enumerate()
+        .map(|(index, (monitor, key))| {
+            let mut declared = declared_monitor(monitor, key, &key_of, &monitor_key_of, secrets);
+            if let Some(secret) = &monitor.config.signing_secret {
+                if secrets {
+                    declared.signing_secret = Some(secret.clone());
+                } else {
+                    let prefix = variable_prefix("MONITOR", &declared.key, &mut prefixes);
+                    let variable = format!("{prefix}_SIGNING_SECRET");
+                    variables.push((
+                        variable.clone(),
+                        format!("monitors[{index}].signing_secret"),
+                    ));
+                    declared.signing_secret_env = Some(variable);
+                }
+            }
+            declared
+        })
         .collect();
     let file = File {
         prune: false,
@@ -256,6 +274,11 @@ fn declared_monitor(
         push_token: secrets.then(|| monitor.token.reveal()),
         push_token_env: None,
         push_token_file: None,
+        allowed_sources: allowed_sources_text(&config.allowed_sources),
+        // Filled in by `export`, which names its variable if not the secret.
+        signing_secret: None,
+        signing_secret_env: None,
+        signing_secret_file: None,
     }
 }
 
@@ -283,9 +306,9 @@ fn keys<'a>(items: impl Iterator<Item = (Option<&'a str>, String)> + Clone) -> V
         .collect()
 }
 
-/// `PUSHMON_CHANNEL_<KEY>`: the key in upper case, anything but letters and digits
-/// made `_`, numbered if another channel's key made the same.
-fn variable_prefix(key: &str, taken: &mut HashSet<String>) -> String {
+/// `PUSHMON_CHANNEL_<KEY>` (or `PUSHMON_MONITOR_<KEY>`): the key in upper case,
+/// anything but letters and digits made `_`, numbered if another key made the same.
+fn variable_prefix(kind: &str, key: &str, taken: &mut HashSet<String>) -> String {
     let word: String = key
         .chars()
         .map(|c| {
@@ -296,7 +319,7 @@ fn variable_prefix(key: &str, taken: &mut HashSet<String>) -> String {
             }
         })
         .collect();
-    let base = format!("PUSHMON_CHANNEL_{word}");
+    let base = format!("PUSHMON_{kind}_{word}");
     let mut prefix = base.clone();
     let mut number = 2;
     while !taken.insert(prefix.clone()) {
@@ -542,7 +565,13 @@ mod tests {
             ["monitor-x", "monitor-x-2", "monitor-x-3"]
         );
         let mut taken = HashSet::new();
-        assert_eq!(variable_prefix("a-b", &mut taken), "PUSHMON_CHANNEL_A_B");
-        assert_eq!(variable_prefix("a_b", &mut taken), "PUSHMON_CHANNEL_A_B_2");
+        assert_eq!(
+            variable_prefix("CHANNEL", "a-b", &mut taken),
+            "PUSHMON_CHANNEL_A_B"
+        );
+        assert_eq!(
+            variable_prefix("CHANNEL", "a_b", &mut taken),
+            "PUSHMON_CHANNEL_A_B_2"
+        );
     }
 }

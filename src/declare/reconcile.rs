@@ -2,6 +2,9 @@
 //! creating, updating and pruning what it declares.
 
 use super::*;
+use crate::http::monitor_fields::{
+    MAX_ALLOWED_SOURCES, MAX_SECRET_CHARS, MIN_SECRET_CHARS, is_signing_secret, parse_source_range,
+};
 
 impl MonitorsFile {
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -281,7 +284,7 @@ impl MonitorsFile {
             {
                 return Err(at(format!("slug {slug:?} is declared twice")));
             }
-            let config = monitor_config(&declared, now).map_err(at)?;
+            let mut config = monitor_config(&declared, now).map_err(at)?;
             for channel in &declared.channels {
                 if !channel_keys.contains(channel) {
                     return Err(at(format!(
@@ -331,6 +334,28 @@ impl MonitorsFile {
                     at(format!("push token {why}; a new one: `head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d =`"))
                 })?),
             };
+            let secret = credential(
+                "signing_secret",
+                &declared.signing_secret,
+                &declared.signing_secret_env,
+                &declared.signing_secret_file,
+                env,
+                read_file,
+            )
+            .map_err(at)?;
+            config.signing_secret = match secret {
+                None => None,
+                Some(secret) => {
+                    let secret = secret.trim().to_owned();
+                    if !is_signing_secret(&secret) {
+                        return Err(at(format!(
+                            "signing_secret must be {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} \
+                             visible ASCII characters; a new one: `openssl rand -hex 32`"
+                        )));
+                    }
+                    Some(secret)
+                }
+            };
             if let Some(token) = &token
                 && !tokens.insert(token.clone())
             {
@@ -347,6 +372,42 @@ impl MonitorsFile {
         check_parents(&monitor_specs).map_err(invalid)?;
         Ok((file.prune, channel_specs, monitor_specs))
     }
+}
+
+/// A credential given as itself, an environment variable (`<field>_env`) or a file
+/// (`<field>_file`): at most one of them.
+fn credential(
+    field: &str,
+    value: &Option<String>,
+    variable: &Option<String>,
+    path: &Option<PathBuf>,
+    env: &impl Fn(&str) -> Option<String>,
+    read_file: &impl Fn(&Path) -> std::io::Result<String>,
+) -> Result<Option<String>, String> {
+    if [value.is_some(), variable.is_some(), path.is_some()]
+        .iter()
+        .filter(|given| **given)
+        .count()
+        > 1
+    {
+        return Err(format!(
+            "give at most one of {field}, {field}_env, {field}_file"
+        ));
+    }
+    if let Some(value) = value {
+        return Ok(Some(value.clone()));
+    }
+    if let Some(variable) = variable {
+        return env(variable)
+            .map(Some)
+            .ok_or_else(|| format!("{field}_env: environment variable {variable} is not set"));
+    }
+    if let Some(path) = path {
+        return read_file(path)
+            .map(Some)
+            .map_err(|error| format!("{field}_file: cannot read {}: {error}", path.display()));
+    }
+    Ok(None)
 }
 
 /// Whether the monitors' `parents` name declared monitors (not themselves) and make
@@ -448,6 +509,7 @@ fn monitor_config(declared: &DeclaredMonitor, now: Timestamp) -> Result<MonitorC
         realert_every_seconds: declared.realert_every_seconds,
         maintenance,
         slug: declared.slug.clone(),
+        allowed_sources: allowed_sources(&declared.allowed_sources)?,
         min_instances: declared.min_instances,
         instance_retention_seconds: declared.instance_retention_seconds,
         dependency_grace_seconds: declared.dependency_grace_seconds,
@@ -455,4 +517,23 @@ fn monitor_config(declared: &DeclaredMonitor, now: Timestamp) -> Result<MonitorC
     };
     machine::check_config(&config).map_err(|rejection| rejection.to_string())?;
     Ok(config)
+}
+
+/// `allowed_sources` of a declared monitor, each checked as the API checks it.
+fn allowed_sources(declared: &[String]) -> Result<Vec<ipnet::IpNet>, String> {
+    if declared.len() > MAX_ALLOWED_SOURCES {
+        return Err(format!(
+            "allowed_sources: at most {MAX_ALLOWED_SOURCES} addresses or CIDR ranges"
+        ));
+    }
+    let mut ranges = Vec::with_capacity(declared.len());
+    for text in declared {
+        let range = parse_source_range(text).ok_or_else(|| {
+            format!("allowed_sources: {text:?} is neither an address nor a CIDR range")
+        })?;
+        if !ranges.contains(&range) {
+            ranges.push(range);
+        }
+    }
+    Ok(ranges)
 }

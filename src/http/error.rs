@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::monitor::RegistryError;
 use crate::store::StoreError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("unknown push token")]
     UnknownToken,
@@ -21,6 +21,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A push to a monitor that takes signed pushes only, unsigned or badly signed.
+    #[error("{0}")]
+    Unsigned(&'static str),
     /// A known caller asking for more than its scope allows.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -28,6 +31,9 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("request body is larger than 64 KiB")]
     TooLarge,
+    /// A request over another bound than the body's 64 KiB (a bulk push's).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("rate limit exceeded; retry later")]
     RateLimited { retry_after: Duration },
     /// Over the per-source-address limit on pushes with an unknown token.
@@ -49,9 +55,9 @@ impl ApiError {
             Self::UnknownToken | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::Unsigned(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge | Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } | Self::SourceRateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }

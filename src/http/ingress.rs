@@ -40,11 +40,11 @@ use crate::prometheus;
 use super::error::ApiError;
 use super::ping::{self, Target};
 use super::{AppState, MAX_BODY_BYTES, PUSH_ROUTE};
-use super::{signal_params, source};
+use super::{access, signal_params, source};
 
 mod parse;
 
-pub(crate) use parse::{Push, parse_push};
+pub(crate) use parse::{Push, bulk_item, parse_push};
 
 /// The answer to an accepted push: a constant, so answering allocates nothing.
 const OK_BODY: &str = r#"{"ok":true}"#;
@@ -186,17 +186,23 @@ async fn respond(
                 .into_response()
         }
         Err(error) => {
-            let reason = match error {
-                ApiError::UnknownToken => "unknown_token",
-                ApiError::RateLimited { .. } => "rate_limited",
-                ApiError::SourceRateLimited { .. } => "ip_rate_limited",
-                ApiError::TooLarge => "too_large",
-                ApiError::Unavailable(_) | ApiError::Internal(_) => "unavailable",
-                _ => "bad_request",
-            };
-            hot.rejected(reason).increment(1);
+            hot.rejected(reject_reason(&error)).increment(1);
             error.into_response()
         }
+    }
+}
+
+/// The reason a refused push is counted under (`pushmon_heartbeats_rejected_total`).
+pub(super) fn reject_reason(error: &ApiError) -> &'static str {
+    match error {
+        ApiError::UnknownToken => "unknown_token",
+        ApiError::RateLimited { .. } => "rate_limited",
+        ApiError::SourceRateLimited { .. } => "ip_rate_limited",
+        ApiError::TooLarge | ApiError::PayloadTooLarge(_) => "too_large",
+        ApiError::Forbidden(_) => "source_refused",
+        ApiError::Unsigned(_) => "bad_signature",
+        ApiError::Unavailable(_) | ApiError::Internal(_) => "unavailable",
+        _ => "bad_request",
     }
 }
 
@@ -224,7 +230,7 @@ async fn accept(
     state.require_started()?;
     let body = read_body(body).await?;
     let push = match asks {
-        Asks::Push => parse_push(parts.uri.query(), &parts.headers, body)?,
+        Asks::Push => parse_push(parts.uri.query(), &parts.headers, body.clone())?,
         Asks::Ping(action) => Push::Signal(ping::signal(
             action?,
             parts.uri.query(),
@@ -256,6 +262,27 @@ async fn accept(
             return Err(error);
         }
     };
+    if let Some(rules) = state.registry.directory().access_of(monitor.id) {
+        let request = access::PushRequest {
+            source: peer
+                .map(|peer| source::source_address(peer, &parts.headers, &state.trusted_proxies)),
+            method: &parts.method,
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map_or(parts.uri.path(), |target| target.as_str()),
+            headers: &parts.headers,
+            body: &body,
+        };
+        access::check(
+            &rules,
+            monitor.id,
+            &request,
+            &state.replay,
+            state.signature_window,
+            state.clock.now(),
+        )?;
+    }
     if let Err(not_until) = state.limiter.check_key(&monitor.id) {
         return Err(ApiError::RateLimited {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),
@@ -335,13 +362,23 @@ const DRAIN_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads a push body of at most [`MAX_BODY_BYTES`]; an empty one (the usual push) is
 /// not polled at all.
-async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    read_body_within(body, MAX_BODY_BYTES, || ApiError::TooLarge).await
+}
+
+/// Reads a body of at most `limit` bytes (at most [`DRAIN_BYTES`]); a longer one is
+/// `too_large()`.
+pub(super) async fn read_body_within(
+    mut body: Body,
+    limit: usize,
+    too_large: impl Fn() -> ApiError,
+) -> Result<Bytes, ApiError> {
     let hint = body.size_hint();
     if hint.exact() == Some(0) {
         return Ok(Bytes::new());
     }
     if hint.lower() > DRAIN_BYTES {
-        return Err(ApiError::TooLarge);
+        return Err(too_large());
     }
     let mut buffer = BytesMut::new();
     let mut seen = 0u64;
@@ -355,14 +392,14 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
             continue;
         };
         seen += data.len() as u64;
-        if seen <= MAX_BODY_BYTES as u64 {
+        if seen <= limit as u64 {
             buffer.extend_from_slice(&data);
         } else if seen > DRAIN_BYTES {
-            return Err(ApiError::TooLarge);
+            return Err(too_large());
         }
     }
-    if seen > MAX_BODY_BYTES as u64 {
-        return Err(ApiError::TooLarge);
+    if seen > limit as u64 {
+        return Err(too_large());
     }
     Ok(buffer.freeze())
 }
@@ -662,6 +699,35 @@ mod tests {
         ] {
             let error = parse(query, body).expect_err(query);
             assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{query} {body:?}");
+        }
+    }
+
+    #[test]
+    fn a_bulk_item_is_a_heartbeat_with_its_token_and_instance() {
+        let (token, heartbeat) = bulk_item(serde_json::json!({
+            "token": "Xb3kq9T0vYh2LwQm7RzA1g", "status": "down", "msg": "m",
+            "value": "2.5", "instance": "node-3.eu:a_b", "unknown": 1,
+        }))
+        .expect("valid");
+        assert_eq!(token, "Xb3kq9T0vYh2LwQm7RzA1g");
+        assert_eq!(heartbeat.status, PushStatus::Down);
+        assert_eq!(heartbeat.value, Some(2.5));
+        assert_eq!(
+            heartbeat.instance.as_ref().map(|name| name.as_str()),
+            Some("node-3.eu:a_b")
+        );
+        let plain = bulk_item(serde_json::json!({"token": "t"})).expect("valid");
+        assert_eq!(plain.1.instance, None);
+        for bad in [
+            serde_json::json!({"token": "t", "instance": ""}),
+            serde_json::json!({"token": "t", "instance": "a/b"}),
+            serde_json::json!({"token": "t", "instance": 7}),
+            serde_json::json!({"token": "t", "exit": 0}),
+            serde_json::json!({"token": 5}),
+            serde_json::json!([]),
+        ] {
+            let error = bulk_item(bad.clone()).expect_err("refused");
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{bad}");
         }
     }
 

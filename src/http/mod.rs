@@ -14,6 +14,7 @@
 //! copy in memory changes, and read the store directly for listings, history and
 //! `/metrics`.
 
+pub mod access;
 pub mod api;
 pub mod api_keys;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod channels;
 pub mod error;
 pub mod guard;
 pub mod history;
+pub mod ingest;
 pub mod ingress;
 pub mod monitor_fields;
 pub mod monitor_query;
@@ -115,6 +117,10 @@ pub struct Shared {
     pub ping_key: std::sync::RwLock<PingKey>,
     /// Whether `?create=1` creates a monitor for an unknown slug (`--ping-auto-create`).
     pub ping_auto_create: bool,
+    /// How far a signed push's timestamp may be off (`--signature-window`).
+    pub signature_window: std::time::Duration,
+    /// The signatures taken within the window (`access.rs`).
+    pub replay: access::ReplayGuard,
     latency: LatencyHistograms,
     phase: AtomicU8,
 }
@@ -140,6 +146,7 @@ impl AppState {
         ping_body_limit: usize,
         ping_key: PingKey,
         ping_auto_create: bool,
+        signature_window: std::time::Duration,
     ) -> Self {
         let api_keys = auth::ApiKeyRing::new(store.clone(), api_keys);
         let publications = publications::Publications::new(store.clone(), stored_publications);
@@ -170,6 +177,8 @@ impl AppState {
             ping_body_limit,
             ping_key: std::sync::RwLock::new(ping_key),
             ping_auto_create,
+            signature_window,
+            replay: access::ReplayGuard::default(),
             latency: LatencyHistograms::default(),
             phase: AtomicU8::new(Phase::Starting as u8),
         }))
@@ -301,6 +310,7 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     Router::new()
         .merge(ingress::router())
+        .merge(ingest::router())
         .merge(pages)
         .merge(history::router(state.clone()))
         .merge(publications::router(state.clone()))
@@ -415,6 +425,7 @@ const ROUTES: &[&str] = &[
     "/ping/{token}",
     "/ping/{token}/{action}",
     "/ping/{ping_key}/{slug}/{action}",
+    "/api/push",
     "/api/monitors",
     "/api/monitors/{id}",
     "/api/monitors/{id}/rotate-token",

@@ -32,6 +32,8 @@ pub const JOB_FIELDS: &[&str] = &[
     "maintenance",
     "labels",
     "severity",
+    "allowed_sources",
+    "signing_secret",
     "min_instances",
     "instance_retention_seconds",
     "parents",
@@ -174,6 +176,8 @@ pub fn parse_patch(
     };
     patch.labels = parse_labels(fields.get("labels"))?.map(Box::new);
     patch.severity = parse_severity(fields.get("severity"))?;
+    patch.allowed_sources = parse_allowed_sources(fields.get("allowed_sources"))?;
+    patch.signing_secret = parse_signing_secret(fields.get("signing_secret"))?;
     parse_fleet_and_parents(fields, patch)
 }
 
@@ -232,6 +236,92 @@ pub fn parse_parents(value: Option<&Value>) -> Result<Option<Vec<MonitorId>>, Ap
         }
     }
     Ok(Some(parents))
+}
+
+/// The most ranges `allowed_sources` may list.
+pub const MAX_ALLOWED_SOURCES: usize = 64;
+
+/// The shortest and longest `signing_secret`.
+pub const MIN_SECRET_CHARS: usize = 16;
+pub const MAX_SECRET_CHARS: usize = 256;
+
+/// `allowed_sources`: addresses (`203.0.113.7`, `2001:db8::1`) and CIDR ranges
+/// (`10.0.0.0/8`); `null` or `[]`: any source.
+pub fn parse_allowed_sources(value: Option<&Value>) -> Result<Option<Vec<ipnet::IpNet>>, ApiError> {
+    let error = |detail: String| {
+        invalid(format!(
+            "allowed_sources must be an array of at most {MAX_ALLOWED_SOURCES} addresses or \
+             CIDR ranges (10.0.0.0/8), or null{detail}"
+        ))
+    };
+    let items = match value {
+        None => return Ok(None),
+        Some(Value::Null) => return Ok(Some(Vec::new())),
+        Some(Value::Array(items)) if items.len() <= MAX_ALLOWED_SOURCES => items,
+        Some(_) => return Err(error(String::new())),
+    };
+    let mut ranges = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(text) = item.as_str() else {
+            return Err(error(String::new()));
+        };
+        let range = parse_source_range(text).ok_or_else(|| {
+            error(format!(
+                "; {:?} is neither",
+                text.chars().take(64).collect::<String>()
+            ))
+        })?;
+        if !ranges.contains(&range) {
+            ranges.push(range);
+        }
+    }
+    Ok(Some(ranges))
+}
+
+/// An address (a range of one) or a CIDR range, as `allowed_sources` lists them;
+/// IPv4-mapped IPv6 is its IPv4 form (what the source check compares).
+pub fn parse_source_range(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    let range = match text.parse::<ipnet::IpNet>() {
+        Ok(range) => range.trunc(),
+        Err(_) => ipnet::IpNet::from(text.parse::<std::net::IpAddr>().ok()?.to_canonical()),
+    };
+    Some(range)
+}
+
+/// `signing_secret`: 16 to 256 visible ASCII characters (`openssl rand -hex 32`);
+/// `null` takes it away (pushes need no signature again).
+pub fn parse_signing_secret(value: Option<&Value>) -> Result<Option<Option<String>>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(secret)) if is_signing_secret(secret) => Ok(Some(Some(secret.clone()))),
+        Some(_) => Err(invalid(format!(
+            "signing_secret must be {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} visible ASCII \
+             characters (openssl rand -hex 32), or null"
+        ))),
+    }
+}
+
+/// Whether `secret` is a valid `signing_secret`.
+pub fn is_signing_secret(secret: &str) -> bool {
+    (MIN_SECRET_CHARS..=MAX_SECRET_CHARS).contains(&secret.len())
+        && secret.bytes().all(|byte| byte.is_ascii_graphic())
+}
+
+/// `allowed_sources` as the API and the monitors file write them: a range of one
+/// address as the address.
+pub fn allowed_sources_text(ranges: &[ipnet::IpNet]) -> Vec<String> {
+    ranges
+        .iter()
+        .map(|range| {
+            if range.prefix_len() == range.max_prefix_len() {
+                range.addr().to_string()
+            } else {
+                range.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `labels`: an object of label keys to string values (`domain::labels`); `null`
@@ -440,6 +530,12 @@ pub fn config_fields(
     );
     fields.insert("labels".to_owned(), labels_json(&config.labels));
     fields.insert("severity".to_owned(), json!(config.severity.as_str()));
+    // The secret itself is never shown: only whether there is one.
+    fields.insert(
+        "allowed_sources".to_owned(),
+        json!(allowed_sources_text(&config.allowed_sources)),
+    );
+    fields.insert("signed".to_owned(), json!(config.signing_secret.is_some()));
     fields.insert("min_instances".to_owned(), json!(config.min_instances));
     fields.insert(
         "instance_retention_seconds".to_owned(),

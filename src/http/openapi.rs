@@ -82,6 +82,7 @@ async fn serve() -> Response {
     paths(
         paths::push_get,
         paths::push_post,
+        paths::push_bulk,
         paths::list_monitors,
         paths::create_monitor,
         paths::get_monitor,
@@ -140,7 +141,7 @@ async fn serve() -> Response {
         OpsgenieFields, NtfyFields, GotifyFields, PushoverFields, MatrixFields, TemplateKind,
         TelegramKind, PagerDutyKind, OpsgenieKind, NtfyKind, GotifyKind, PushoverKind, MatrixKind, Badge, BadgeList, BadgeFields, StatusPage,
         StatusPageList, StatusPageFields, StatusPagePatch, ApiKey, ApiKeyList, NewApiKey,
-        ApiKeyFields, PushBody, PushForm, ShieldsBadge, Health, Settings, Guard, GuardState,
+        ApiKeyFields, PushBody, PushForm, BulkItem, BulkPushAnswer, BulkItemResult, ShieldsBadge, Health, Settings, Guard, GuardState,
     )),
     modifiers(&CommonAnswers),
     tags(
@@ -289,6 +290,8 @@ const CONFIG_FIELDS: &[&str] = &[
     "maintenance",
     "labels",
     "severity",
+    "allowed_sources",
+    "signed",
     "min_instances",
     "instance_retention_seconds",
     "parents",

@@ -23,13 +23,15 @@ use crate::domain::event::{DownReason, Event, RunOutcome, Stamped};
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::{self, Command, Monitor};
 use crate::prometheus;
-use crate::store::{Append, Appended, EventStore, SnapshotWrite, StoreError};
+use crate::store::{Append, Appended, EventStore, SnapshotWrite, StagedAppend, StoreError};
 use tokio::sync::oneshot;
 
 use super::changes::Changes;
-use super::directory::Directory;
+use super::directory::{Directory, PushAccess};
 use super::guard_state::GuardShared;
-use super::messages::{BulkChange, BulkDecision, BulkPrepared, CommandError, MonitorMsg, Reply};
+use super::messages::{
+    BulkChange, BulkDecision, BulkPrepared, CommandError, IngestPart, MonitorMsg, Reply,
+};
 
 /// At most this many appends in a row skip writing the monitor's snapshot (plain
 /// heartbeats); readers fold them back in, so this bounds the work a read, a scrape
@@ -184,6 +186,8 @@ impl Actor for MonitorActor {
                 let _ = reply.send(outcome);
             }
             MonitorMsg::Bulk(change, reply) => bulk(&myself, state, *change, reply).await,
+            // Boxed, as `persist` is: an idle actor's task holds only the pointer.
+            MonitorMsg::Ingest(part) => Box::pin(ingest(&myself, state, *part)).await,
             MonitorMsg::GetState(reply) => {
                 let _ = reply.send(state.monitor.clone());
             }
@@ -251,6 +255,22 @@ fn pipeline(
     if (next.status, next.grace) != before {
         return Some((events, reply));
     }
+    let (append, write_state) = plain_append(state, events, &mut next);
+    if !state.context.store.append_pipelined(append, reply) {
+        // The writer is gone (shutting down): nothing was written, nothing applied.
+        return None;
+    }
+    adopt_plain(myself, state, next, write_state);
+    None
+}
+
+/// The append of plain heartbeats whose state after them is `next`: with the
+/// snapshot every [`SNAPSHOT_EVERY`]th time (the bool says so).
+fn plain_append(
+    state: &MonitorActorState,
+    events: Vec<Stamped>,
+    next: &mut Monitor,
+) -> (Append, bool) {
     let write_state = state.unsnapshotted + 1 >= SNAPSHOT_EVERY;
     let snapshot = if write_state {
         SnapshotWrite::Write(Box::new(next.clone()))
@@ -258,11 +278,16 @@ fn pipeline(
         SnapshotWrite::Keep
     };
     next.last_seq = state.monitor.last_seq;
-    let append = Append::new(state.monitor.id, events, snapshot);
-    if !state.context.store.append_pipelined(append, reply) {
-        // The writer is gone (shutting down): nothing was written, nothing applied.
-        return None;
-    }
+    (Append::new(state.monitor.id, events, snapshot), write_state)
+}
+
+/// Takes the state after plain heartbeats handed to the writer (pipelined).
+fn adopt_plain(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    next: Monitor,
+    write_state: bool,
+) {
     state.unsnapshotted = if write_state {
         0
     } else {
@@ -270,7 +295,71 @@ fn pipeline(
     };
     state.monitor = next;
     rearm(myself, state);
-    None
+}
+
+/// One monitor's part of a bulk ingestion (`Registry::ingest`): its heartbeats are
+/// decided in order, and the append recording them all goes to the registry, which
+/// writes every monitor's part in one batch. Plain heartbeats are pipelined as a
+/// single push's are (applied now; the monitor is quarantined and rebuilt if they
+/// are not written); anything else holds the actor until the batch is durable, then
+/// is adopted. The registry casts every part of a batch in one go, under a lock, so
+/// two batches reach every mailbox in the same order and two holding actors never
+/// wait on each other's batch.
+async fn ingest(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState, part: IngestPart) {
+    let IngestPart {
+        heartbeats,
+        staged,
+        reply,
+    } = part;
+    let now = state.context.clock.now();
+    let parents = parents_of(state);
+    let mut next = state.monitor.clone();
+    let mut events = Vec::new();
+    for heartbeat in heartbeats {
+        // Each is an arrival for the guard, as a single push is.
+        state.context.guard.arrived();
+        let decided = machine::decide_with(&next, Command::Heartbeat(heartbeat), now, &parents);
+        for stamped in &decided {
+            machine::apply(&mut next, 0, stamped.at, &stamped.event);
+        }
+        next.last_seq = state.monitor.last_seq;
+        events.extend(decided);
+    }
+    if events.is_empty() {
+        let _ = staged.send(None);
+        let _ = reply.send(Ok(()));
+        rearm(myself, state);
+        return;
+    }
+    let store = state.context.store.clone();
+    // A registry that went away cannot write the group: the append is written alone.
+    let hand_over = |append: StagedAppend| {
+        if let Err(Some(append)) = staged.send(Some(append)) {
+            store.append_group(vec![append]);
+        }
+    };
+    let plain = events
+        .iter()
+        .all(|stamped| matches!(stamped.event, Event::HeartbeatReceived(_)))
+        && (next.status, next.grace) == (state.monitor.status, state.monitor.grace);
+    if plain {
+        let (append, write_state) = plain_append(state, events, &mut next);
+        hand_over(StagedAppend::pipelined(append, reply));
+        adopt_plain(myself, state, next, write_state);
+        return;
+    }
+    let (append, prepared) = prepare(state, events, None);
+    let (append, answer) = StagedAppend::applied(append);
+    hand_over(append);
+    let outcome = match answer.await {
+        Ok(Ok(appended)) => {
+            adopt(myself, state, prepared, appended);
+            Ok(())
+        }
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(StoreError::Closed),
+    };
+    let _ = reply.send(outcome);
 }
 
 /// persist → apply → re-arm `events` already decided. On a store error nothing is
@@ -450,6 +539,10 @@ fn adopt(
     }
     if previous.config.slug != state.monitor.config.slug {
         directory.set_slug(state.monitor.id, state.monitor.config.slug.as_deref());
+    }
+    let access = PushAccess::of(&state.monitor.config);
+    if PushAccess::of(&previous.config) != access {
+        directory.set_access(state.monitor.id, access);
     }
     if state.context.guard.account(&state.monitor) {
         release_self(myself, state);

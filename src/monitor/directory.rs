@@ -14,6 +14,9 @@
 //! fixed-size key and a native token's entry is no larger than before imported
 //! tokens existed.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use dashmap::DashMap;
 use ractor::{ActorId, ActorRef};
 use sha2::{Digest as _, Sha256};
@@ -50,6 +53,43 @@ impl TokenKey {
     }
 }
 
+/// A monitor's rules on who may push (`docs/push.md`, "Restricted and signed
+/// pushes"), copied from its configuration for the ingress to check without a
+/// message round trip. `Debug` leaves the secret out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PushAccess {
+    /// The source addresses pushes are taken from; empty: any.
+    pub allowed_sources: Box<[ipnet::IpNet]>,
+    /// The key pushes must be signed with (HMAC-SHA256), if any.
+    pub signing_secret: Option<Box<[u8]>>,
+}
+
+impl std::fmt::Debug for PushAccess {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("PushAccess")
+            .field("allowed_sources", &self.allowed_sources)
+            .field("signed", &self.signing_secret.is_some())
+            .finish()
+    }
+}
+
+impl PushAccess {
+    /// The rules a configuration sets; `None` if it sets none.
+    pub fn of(config: &crate::domain::event::MonitorConfig) -> Option<Self> {
+        if config.allowed_sources.is_empty() && config.signing_secret.is_none() {
+            return None;
+        }
+        Some(Self {
+            allowed_sources: config.allowed_sources.clone().into_boxed_slice(),
+            signing_secret: config
+                .signing_secret
+                .as_ref()
+                .map(|secret| secret.as_bytes().into()),
+        })
+    }
+}
+
 /// How a monitor is reached.
 #[derive(Clone)]
 pub struct MonitorHandle {
@@ -65,6 +105,11 @@ pub struct Directory {
     by_id: DashMap<MonitorId, (TokenKey, ActorRef<MonitorMsg>)>,
     by_slug: DashMap<Box<str>, MonitorId>,
     slug_of: DashMap<MonitorId, Box<str>>,
+    /// The rules of the monitors that restrict or sign their pushes.
+    access: DashMap<MonitorId, Arc<PushAccess>>,
+    /// Whether `access` ever held anything: a push to a monitor without rules checks
+    /// this flag, not the map, while no monitor has any (the usual case).
+    any_access: AtomicBool,
     /// Each monitor's state as its children see it.
     states: DashMap<MonitorId, ParentState>,
     /// parent → the monitors that name it in `parents` (only parents pay for it).
@@ -113,6 +158,27 @@ impl Directory {
         }
     }
 
+    /// Monitor `id`'s rules on who may push, if it has any.
+    pub fn access_of(&self, id: MonitorId) -> Option<Arc<PushAccess>> {
+        if !self.any_access.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.access.get(&id).map(|entry| Arc::clone(entry.value()))
+    }
+
+    /// Gives monitor `id` its rules on who may push (`None`: none).
+    pub(super) fn set_access(&self, id: MonitorId, access: Option<PushAccess>) {
+        match access {
+            Some(access) => {
+                self.any_access.store(true, Ordering::Relaxed);
+                self.access.insert(id, Arc::new(access));
+            }
+            None => {
+                self.access.remove(&id);
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -148,6 +214,7 @@ impl Directory {
             self.by_token.remove(&token);
         }
         self.set_slug(id, None);
+        self.set_access(id, None);
         self.states.remove(&id);
     }
 

@@ -31,11 +31,12 @@ use crate::store::{EventStore, StoreError};
 
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
 use super::changes::Changes;
-use super::directory::{Directory, MonitorHandle, TokenKey};
+use super::directory::{Directory, MonitorHandle, PushAccess, TokenKey};
 use super::guard_state::GuardShared;
 use super::messages::{CommandError, MonitorMsg};
 
 mod bulk;
+mod ingest;
 mod spawn;
 
 pub use bulk::{BulkOutcome, MAX_BULK_MONITORS};
@@ -101,6 +102,10 @@ pub struct Registry {
     claimed_tokens: Claims<TokenKey>,
     /// Slugs being given to monitors (created or changed) and not yet in the Directory.
     claimed_slugs: Claims<String>,
+    /// Held while the parts of a bulk change or a bulk ingestion are cast, so that
+    /// any two of them reach every actor's mailbox in the same order: an actor that
+    /// holds for its batch's write then never waits on a batch that waits on it.
+    cast_order: Arc<std::sync::Mutex<()>>,
     /// Held while a change of a monitor's parents is checked and made durable, so two
     /// changes cannot close a cycle between them.
     dependency_gate: Arc<tokio::sync::Mutex<()>>,
@@ -227,6 +232,7 @@ impl Registry {
                 dependency_gate: Arc::new(tokio::sync::Mutex::new(())),
                 claimed_tokens: Arc::default(),
                 claimed_slugs: Arc::default(),
+                cast_order: Arc::default(),
                 clock,
                 guard,
             },

@@ -135,10 +135,48 @@ pub(super) struct Settlement {
     pub(super) at: Timestamp,
 }
 
+/// One monitor's part of a group write ([`EventStore::append_group`]): its append,
+/// and who hears how it ended, as for a single append.
+///
+/// [`EventStore::append_group`]: super::EventStore::append_group
+pub struct StagedAppend {
+    pub(super) pending: PendingAppend,
+}
+
+impl StagedAppend {
+    /// A plain heartbeat (or several) its actor has already applied, as
+    /// `EventStore::append_pipelined` takes it: `reply` hears when it is durable, and
+    /// if it is not written the monitor is quarantined and rebuilt from the store.
+    pub fn pipelined(append: Append, reply: oneshot::Sender<Result<(), StoreError>>) -> Self {
+        Self::new(append, AppendReply::Pipelined(reply))
+    }
+
+    /// An append its actor applies only once it is durable, as
+    /// `EventStore::append_with` takes it; the receiver hears the outcome.
+    pub fn applied(append: Append) -> (Self, oneshot::Receiver<Result<Appended, StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        (Self::new(append, AppendReply::Applied(reply)), answer)
+    }
+
+    fn new(append: Append, reply: AppendReply) -> Self {
+        Self {
+            pending: PendingAppend {
+                append,
+                reply,
+                enqueued: Instant::now(),
+            },
+        }
+    }
+}
+
 pub(super) enum WriteRequest {
     Append(Box<PendingAppend>),
     /// Several monitors' appends written in one batch, all or none (a bulk change).
     Appends(Vec<PendingAppend>),
+    /// Several monitors' appends written in one batch, each answered on its own: a
+    /// monitor being rebuilt has its append refused, the others are written (bulk
+    /// ingestion).
+    Group(Vec<PendingAppend>),
     Channel(ChannelWrite),
     /// Settle an outbox entry whose monitor is gone.
     Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),

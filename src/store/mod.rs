@@ -53,7 +53,7 @@ use crate::domain::event::{DeliveryOutcome, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
 
-pub use append::{Append, Appended, SnapshotWrite};
+pub use append::{Append, Appended, SnapshotWrite, StagedAppend};
 use append::{AppendReply, ChannelWrite, PendingAppend, Settlement, WriteRequest};
 pub use open::{DataLoss, OpenError, OpenOptions};
 use quarantine::Quarantine;
@@ -391,6 +391,28 @@ impl EventStore {
             outcomes.push(answer.await.map_err(|_| StoreError::Closed).and_then(|x| x));
         }
         Ok(outcomes)
+    }
+
+    /// Writes several monitors' appends in one write batch (one commit, one
+    /// `fdatasync`), each answered on its own as a single append would be: bulk
+    /// ingestion's one group commit. Returns false (and has answered every append) if
+    /// the writer is gone.
+    pub fn append_group(&self, appends: Vec<StagedAppend>) -> bool {
+        if appends.is_empty() {
+            return true;
+        }
+        let pending = appends.into_iter().map(|staged| staged.pending).collect();
+        match self.writer.send(WriteRequest::Group(pending)) {
+            Ok(()) => true,
+            Err(mpsc::SendError(request)) => {
+                if let WriteRequest::Group(appends) = request {
+                    for append in appends {
+                        append.reply.send(Err(StoreError::Closed), Vec::new());
+                    }
+                }
+                false
+            }
+        }
     }
 
     /// Queues a plain heartbeat that its actor has already applied; `reply` hears when

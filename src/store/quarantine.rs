@@ -187,7 +187,7 @@ impl Writer {
                 self.quarantine_until_reopened(&append);
                 append.reply.send(refused(), Vec::new());
             }
-            WriteRequest::Appends(appends) => {
+            WriteRequest::Appends(appends) | WriteRequest::Group(appends) => {
                 for append in appends {
                     self.quarantine_until_reopened(&append);
                     append.reply.send(refused(), Vec::new());

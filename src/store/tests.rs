@@ -545,6 +545,71 @@ async fn a_bulk_of_appends_is_one_batch_all_written_or_none() {
     close(reopened, store).await;
 }
 
+/// A bulk push's group (`append_group`): one batch, its appends numbered one after the
+/// other while other monitors append meanwhile, but each answered on its own: a
+/// monitor being rebuilt has its append refused, the others are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_appends_is_one_batch_answered_append_by_append() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut monitors = Vec::new();
+    for index in 0..30 {
+        monitors.push(create(&store, &format!("m{index}"), at(0)).await);
+    }
+    let (group, busy) = monitors.split_at(20);
+    let mut tasks = Vec::new();
+    for monitor in busy {
+        let (store, mut monitor) = (store.clone(), monitor.clone());
+        tasks.push(tokio::spawn(async move {
+            for index in 0..50 {
+                run(
+                    &store,
+                    &mut monitor,
+                    beat(PushStatus::Up, &format!("{index}")),
+                    at(index),
+                )
+                .await;
+            }
+        }));
+    }
+    store.shared.quarantine().report(group[7].id, None);
+    let mut staged = Vec::new();
+    let mut answers = Vec::new();
+    for monitor in group {
+        let (append, answer) = StagedAppend::applied(paused(monitor, at(2)).0);
+        staged.push(append);
+        answers.push(answer);
+    }
+    assert!(store.append_group(staged));
+    let mut seqs = Vec::new();
+    for (index, answer) in answers.into_iter().enumerate() {
+        let outcome = answer.await.expect("answered");
+        if index == 7 {
+            assert!(
+                matches!(outcome, Err(StoreError::Unavailable(_))),
+                "{outcome:?}"
+            );
+        } else {
+            seqs.push(outcome.expect("written").last_seq);
+        }
+    }
+    for pair in seqs.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "one batch: {seqs:?}");
+    }
+    for task in tasks {
+        task.await.expect("task completes");
+    }
+    for (index, monitor) in group.iter().enumerate() {
+        let history = store.history(monitor.id, 10, None).await.expect("reads");
+        let paused = history
+            .iter()
+            .any(|recorded| recorded.event == Event::Paused);
+        assert_eq!(paused, index != 7, "monitor {index}: {history:?}");
+    }
+    close(opened, store).await;
+}
+
 /// The promise of this module's documentation (and ARCHITECTURE.md's): no file outside
 /// `src/store/` uses fjall, and no file but `src/store/codec.rs` uses bincode.
 /// Comments and literals may name them.

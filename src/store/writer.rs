@@ -132,6 +132,15 @@ impl Writer {
                             }
                         }
                     }
+                    WriteRequest::Group(appends) => {
+                        // Never split: the whole group rides this batch (the quarantine
+                        // is checked per append when it is staged).
+                        pending.extend(
+                            appends
+                                .into_iter()
+                                .map(|append| Pending::Append(Box::new(append))),
+                        );
+                    }
                     WriteRequest::Channel(write) => pending.push(Pending::Channel(write)),
                     WriteRequest::Settle(settlement, reply) => {
                         pending.push(Pending::Settle(settlement, reply));

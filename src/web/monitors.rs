@@ -372,8 +372,17 @@ mod tests {
             labels: " team = payments, ,env=prod ".to_owned(),
             severity: "warning".to_owned(),
             channels: vec!["c1".to_owned()],
+            allowed_sources: " 10.0.0.0/8, ,127.0.0.1".to_owned(),
+            signing_secret: " typed-secret-0123456789 ".to_owned(),
+            remove_secret: false,
+            signed: false,
         };
         let fields = api_fields(&values, false).expect("fields");
+        assert_eq!(
+            fields["allowed_sources"],
+            json!(["10.0.0.0/8", "127.0.0.1"])
+        );
+        assert_eq!(fields["signing_secret"], "typed-secret-0123456789");
         assert_eq!(fields["timeout_seconds"], 90_000);
         assert_eq!(fields["interval_seconds"], Value::Null);
         assert_eq!(fields["tags"], json!(["prod", "db"]));

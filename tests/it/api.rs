@@ -29,7 +29,7 @@ fn keys(value: &Value) -> BTreeSet<&str> {
         .collect()
 }
 
-const MONITOR_KEYS: [&str; 44] = [
+const MONITOR_KEYS: [&str; 46] = [
     "id",
     "name",
     "status",
@@ -69,6 +69,8 @@ const MONITOR_KEYS: [&str; 44] = [
     // Labels (`docs/api.md`, "Labels").
     "labels",
     "severity",
+    "allowed_sources",
+    "signed",
     // Fleets and dependencies (`docs/states.md`, "Fleets", "Dependencies").
     "min_instances",
     "instance_retention_seconds",
@@ -783,6 +785,7 @@ async fn created_and_updated_events_show_the_whole_configuration() {
             "max_runtime_seconds": null, "min_runtime_seconds": null,
             "failure_threshold": 1, "recovery_threshold": 1, "realert_every_seconds": null,
             "maintenance": [], "slug": null, "labels": {}, "severity": "critical",
+            "allowed_sources": [], "signed": false,
             "min_instances": null, "instance_retention_seconds": null, "parents": [],
             "dependency_grace_seconds": null,
         })

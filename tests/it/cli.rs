@@ -1448,3 +1448,94 @@ async fn bulk_changes_every_selected_monitor_and_a_dry_run_none() {
     .await
     .expect(2);
 }
+
+#[tokio::test]
+async fn monitor_sources_and_signing_secret_are_set_from_flags_and_a_file() {
+    let app = spawn_app().await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, "cli-signing-secret-0123456789\n").unwrap();
+    let secret_path = secret_file.to_str().unwrap();
+    let created = admin_json(
+        &app,
+        &[
+            "monitor",
+            "create",
+            "agent",
+            "--timeout",
+            "1h",
+            "--allowed-source",
+            "10.0.0.0/8",
+            "--allowed-source",
+            "127.0.0.1",
+            "--signing-secret-file",
+            secret_path,
+        ],
+    )
+    .await;
+    assert_eq!(
+        created["allowed_sources"],
+        json!(["10.0.0.0/8", "127.0.0.1"])
+    );
+    assert_eq!(created["signed"], json!(true));
+    assert!(!created.to_string().contains("cli-signing-secret"));
+    let id = created["id"].as_str().unwrap().to_owned();
+    let token = created["push_token"].as_str().unwrap().to_owned();
+    // Signed with the file's secret (its newline trimmed): taken.
+    let now = crate::signed::unix_now();
+    let target = format!("/api/push/{token}");
+    let response = crate::signed::send_signed(
+        &app,
+        reqwest::Method::POST,
+        &target,
+        b"",
+        "cli-signing-secret-0123456789",
+        now,
+    )
+    .await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+
+    let opened = admin_json(
+        &app,
+        &[
+            "monitor",
+            "update",
+            &id,
+            "--any-source",
+            "--no-signing-secret",
+        ],
+    )
+    .await;
+    assert_eq!(opened["allowed_sources"], json!([]));
+    assert_eq!(opened["signed"], json!(false));
+    let missing = admin(
+        &app,
+        &[
+            "monitor",
+            "update",
+            &id,
+            "--signing-secret-file",
+            "/nonexistent/secret",
+        ],
+    )
+    .await;
+    missing.expect(2);
+    assert!(
+        missing.stderr.contains("--signing-secret-file"),
+        "{}",
+        missing.stderr
+    );
+    let both = admin(
+        &app,
+        &[
+            "monitor",
+            "update",
+            &id,
+            "--allowed-source",
+            "10.0.0.1",
+            "--any-source",
+        ],
+    )
+    .await;
+    both.expect(2);
+}

@@ -1429,3 +1429,65 @@ async fn a_monitor_is_muted_and_unmuted_from_its_page() {
     visitor.post(&format!("{path}/unmute"), &[]).await;
     assert_ne!(muted().await, Value::Null);
 }
+
+/// The form sets `allowed_sources` and a signing secret; the secret is write-only:
+/// the edit page says a monitor is signed but never shows it, an edit without a new
+/// one keeps it, and the tick box takes it away.
+#[tokio::test]
+async fn the_form_sets_sources_and_a_secret_that_it_never_shows() {
+    const SECRET: &str = "dashboard-signing-secret-42";
+    let app = spawn_app().await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in(ADMIN_TOKEN).await;
+    let csrf = visitor.csrf().await;
+    let monitor = app.create_monitor("agent", 3600).await;
+    let path = format!("/monitors/{}", monitor.id);
+    let form = |extra: &[(&'static str, &'static str)]| {
+        let mut fields = vec![("name", "agent"), ("timeout", "1h")];
+        fields.extend_from_slice(extra);
+        fields
+    };
+    let mut fields = form(&[
+        ("allowed_sources", "10.0.0.0/8, 127.0.0.1"),
+        ("signing_secret", SECRET),
+    ]);
+    fields.push(("csrf", &csrf));
+    let saved = visitor.post(&format!("{path}/edit"), &fields).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let view = app.monitor_value(&monitor.id).await;
+    assert_eq!(view["allowed_sources"], json!(["10.0.0.0/8", "127.0.0.1"]));
+    assert_eq!(view["signed"], json!(true));
+    let page = visitor.page(&format!("{path}/edit")).await;
+    assert!(page.contains("value=\"10.0.0.0/8, 127.0.0.1\""), "{page}");
+    assert!(page.contains("pushes must be signed"), "{page}");
+    assert!(!page.contains(SECRET), "the secret is shown: {page}");
+    assert!(!visitor.page(&path).await.contains(SECRET));
+    // An unsigned push is refused now; an edit that types no secret keeps it.
+    assert_eq!(
+        app.push(&monitor.push_token, &[]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let mut fields = form(&[("allowed_sources", "")]);
+    fields.push(("csrf", &csrf));
+    visitor.post(&format!("{path}/edit"), &fields).await;
+    let view = app.monitor_value(&monitor.id).await;
+    assert_eq!(
+        (view["signed"].clone(), view["allowed_sources"].clone()),
+        (json!(true), json!([]))
+    );
+    // A refused secret is not echoed back either.
+    let mut fields = form(&[("signing_secret", "short-secret")]);
+    fields.push(("csrf", &csrf));
+    let refused = visitor.post(&format!("{path}/edit"), &fields).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = refused.text().await.unwrap();
+    assert!(
+        text.contains("signing_secret must be") && !text.contains("short-secret"),
+        "{text}"
+    );
+    let mut fields = form(&[("remove_secret", "1")]);
+    fields.push(("csrf", &csrf));
+    visitor.post(&format!("{path}/edit"), &fields).await;
+    assert_eq!(app.monitor_value(&monitor.id).await["signed"], json!(false));
+    app.push_ok(&monitor.push_token, &[]).await;
+}

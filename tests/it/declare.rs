@@ -284,6 +284,71 @@ async fn tokens_come_from_the_environment_and_bad_tokens_are_refused() {
 }
 
 #[tokio::test]
+async fn sources_and_signing_secrets_are_declared_and_bad_ones_refused_without_their_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("monitors.yaml");
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, "declared-signing-secret-0123\n").unwrap();
+    for (monitor, expected) in [
+        (
+            "    allowed_sources: [10.0.0.0/33]\n",
+            "allowed_sources: \"10.0.0.0/33\" is neither",
+        ),
+        (
+            "    signing_secret: too-short-secret\n    signing_secret_env: X\n",
+            "give at most one of signing_secret, signing_secret_env, signing_secret_file",
+        ),
+        (
+            "    signing_secret: shorty\n",
+            "signing_secret must be 16 to 256",
+        ),
+    ] {
+        std::fs::write(
+            &file,
+            format!("monitors:\n  - key: a\n    name: A\n    timeout_seconds: 60\n{monitor}"),
+        )
+        .unwrap();
+        let stderr = refused_at_start(&dir.path().join("refused"), &file).await;
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(
+            !stderr.contains("shorty"),
+            "a secret must not be logged: {stderr}"
+        );
+    }
+
+    std::fs::write(
+        &file,
+        format!(
+            "monitors:\n  - key: a\n    name: A\n    timeout_seconds: 60\n    \
+             allowed_sources: [127.0.0.0/8]\n    signing_secret_file: {}\n",
+            secret_file.display()
+        ),
+    )
+    .unwrap();
+    let server = start(&dir.path().join("data"), &file).await;
+    let monitors = monitors_by_key(&server).await;
+    assert_eq!(
+        monitors[0]["allowed_sources"],
+        serde_json::json!(["127.0.0.0/8"])
+    );
+    assert_eq!(monitors[0]["signed"], serde_json::json!(true));
+    let token = monitors[0]["push_token"].as_str().unwrap().to_owned();
+    let response = crate::signed::send_signed(
+        &server,
+        reqwest::Method::POST,
+        &format!("/api/push/{token}"),
+        b"",
+        "declared-signing-secret-0123",
+        crate::signed::unix_now(),
+    )
+    .await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let (status, log) = server.sigterm().await;
+    assert!(status.success());
+    assert!(!log.contains("declared-signing-secret"), "{log}");
+}
+
+#[tokio::test]
 async fn fleets_and_parents_by_key_are_declared_and_a_cycle_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");

@@ -14,6 +14,9 @@ use crate::support::{Api, ServerProcess, expect_error, expect_json, spawn_app};
 /// A Healthchecks UUID brought along as a push token.
 const IMPORTED_TOKEN: &str = "5c1bb7e2-3f4a-4b8e-9d2c-7a6f0e1d2b3c";
 
+/// The signing secret of the plain monitor: written only with secrets.
+const MONITOR_SECRET: &str = "export-signing-secret-0123456789";
+
 /// Every credential the channels below are made with: none may be in an export
 /// without secrets.
 const CHANNEL_SECRETS: &[&str] = &[
@@ -196,7 +199,7 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
                "min_runtime_seconds": 10, "failure_threshold": 2, "recovery_threshold": 3,
                "realert_every_seconds": 7200,
                "labels": {"team": "storage", "example.com/env": "prod", "empty": ""},
-               "severity": "warning"}),
+               "severity": "warning", "allowed_sources": ["10.0.0.0/8", "127.0.0.1"]}),
     )
     .await;
     post(
@@ -215,7 +218,7 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
     post(
         &first,
         "/api/monitors",
-        json!({"name": "Plain", "timeout_seconds": 60}),
+        json!({"name": "Plain", "timeout_seconds": 60, "signing_secret": MONITOR_SECRET}),
     )
     .await;
     let monitors = listing(&first, "/api/monitors", "monitors").await;
@@ -241,6 +244,7 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
         .iter()
         .map(String::as_str)
         .chain(CHANNEL_SECRETS.iter().copied())
+        .chain([MONITOR_SECRET])
     {
         assert!(!without.contains(secret), "{secret:?} is in\n{without}");
     }
@@ -296,10 +300,12 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
     ] {
         assert!(with.contains(written), "{written} missing in:\n{with}");
     }
+    assert!(with.contains("- 10.0.0.0/8"), "{with}");
     for secret in tokens
         .iter()
         .map(String::as_str)
         .chain(CHANNEL_SECRETS.iter().copied())
+        .chain([MONITOR_SECRET])
     {
         assert!(with.contains(secret), "{secret:?} is not in\n{with}");
     }
@@ -344,9 +350,24 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
         );
     }
     // The jobs' URLs still work on the new server.
-    for token in &tokens {
+    // The plain monitor's pushes must still be signed, with the same secret.
+    for token in &tokens[..2] {
         second.push_ok(token, &[]).await;
     }
+    assert_eq!(
+        second.push(&tokens[2], &[]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let signed = crate::signed::send_signed(
+        &second,
+        Method::POST,
+        &format!("/api/push/{}", tokens[2]),
+        b"",
+        MONITOR_SECRET,
+        crate::signed::unix_now(),
+    )
+    .await;
+    assert_eq!(signed.status(), StatusCode::OK);
     let (status, _) = second.sigterm().await;
     assert!(status.success());
 
@@ -363,6 +384,8 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
                 "another-secret"
             } else if field.ends_with(".bot_token") {
                 "1:another-token"
+            } else if field.ends_with(".signing_secret") {
+                "another-signing-secret-0123"
             } else if field.ends_with(".headers") {
                 r#"{"Authorization": "Bearer another"}"#
             } else {
@@ -372,8 +395,13 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
         })
         .collect();
     // A URL for each channel but Telegram's, the webhook's secret, the templated
-    // webhook's headers, the bot token and the access token.
-    assert_eq!(variables.len(), channels.len() + 3, "{without}");
+    // webhook's headers, the bot token, the access token and the monitor's signing
+    // secret.
+    assert_eq!(variables.len(), channels.len() + 4, "{without}");
+    assert!(
+        without.contains("signing_secret_env: PUSHMON_MONITOR_MONITOR_"),
+        "{without}"
+    );
     assert!(without.contains("send_on: down") && without.contains("send_on: up"));
     let file = dir.path().join("without-secrets.yaml");
     std::fs::write(&file, &without).unwrap();
@@ -391,6 +419,8 @@ async fn an_export_loaded_into_an_empty_server_reproduces_the_configuration() {
     assert_eq!(loaded.len(), monitors.len());
     for (original, loaded) in monitors.iter().zip(&loaded) {
         assert_eq!(loaded["name"], original["name"]);
+        assert_eq!(loaded["signed"], original["signed"]);
+        assert_eq!(loaded["allowed_sources"], original["allowed_sources"]);
         assert_ne!(loaded["push_token"], original["push_token"]);
     }
     assert_eq!(

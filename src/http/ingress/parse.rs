@@ -216,11 +216,86 @@ fn is_json(headers: &HeaderMap) -> bool {
 fn merge_json_body(params: &mut RawParams, body: &[u8]) -> Result<(), ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|error| ApiError::BadRequest(format!("body is not valid JSON: {error}")))?;
-    let Value::Object(mut fields) = value else {
+    let Value::Object(fields) = value else {
         return Err(ApiError::BadRequest(
             "body must be a JSON object".to_owned(),
         ));
     };
+    merge_json_fields(params, fields)
+}
+
+/// One item of a bulk push (`POST /api/push`, `ingest.rs`): a JSON object with a
+/// single push's JSON fields (`status`, `msg`, `value`, validated alike) and its
+/// `token` and `instance`. Everything but the token is checked here, before the
+/// token is looked up. A job's fields (`kind`, `rid`, `exit`) are refused: a bulk
+/// item is a heartbeat.
+pub(crate) fn bulk_item(item: Value) -> Result<(String, Heartbeat), ApiError> {
+    let Value::Object(mut fields) = item else {
+        return Err(ApiError::BadRequest(
+            "an item must be a JSON object".to_owned(),
+        ));
+    };
+    let token = match fields.remove("token") {
+        Some(Value::String(token)) => token,
+        None | Some(Value::Null) => {
+            return Err(ApiError::BadRequest("token is missing".to_owned()));
+        }
+        Some(_) => return Err(ApiError::BadRequest("token must be a string".to_owned())),
+    };
+    if ["kind", "rid", "exit", "ping"]
+        .iter()
+        .any(|field| fields.get(*field).is_some_and(|value| !value.is_null()))
+    {
+        return Err(ApiError::BadRequest(
+            "a bulk item is a heartbeat: kind, rid, exit and ping are not taken (send a \
+             job's signals to its push URL)"
+                .to_owned(),
+        ));
+    }
+    let instance = match fields.remove("instance") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(instance)) => Some(instance),
+        Some(_) => {
+            return Err(ApiError::BadRequest("instance must be a string".to_owned()));
+        }
+    };
+    let mut params = RawParams::default();
+    merge_json_fields(&mut params, fields)?;
+    let heartbeat = match validate(params)? {
+        Push::Heartbeat(heartbeat) => heartbeat,
+        Push::Signal(_) => {
+            return Err(ApiError::BadRequest(
+                "a bulk item is a heartbeat".to_owned(),
+            ));
+        }
+    };
+    let heartbeat = with_instance(heartbeat, instance)?;
+    Ok((token, heartbeat))
+}
+
+/// `heartbeat` with the instance it names, validated.
+fn with_instance(
+    mut heartbeat: Heartbeat,
+    instance: Option<String>,
+) -> Result<Heartbeat, ApiError> {
+    let Some(instance) = instance else {
+        return Ok(heartbeat);
+    };
+    let name = InstanceName::parse(&instance).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "instance must be 1 to {MAX_INSTANCE_BYTES} characters of A-Z, a-z, 0-9, '.', \
+             '_', ':' and '-', not {:?}",
+            truncate_for_error(&instance)
+        ))
+    })?;
+    heartbeat.instance = Some(name);
+    Ok(heartbeat)
+}
+
+fn merge_json_fields(
+    params: &mut RawParams,
+    mut fields: serde_json::Map<String, Value>,
+) -> Result<(), ApiError> {
     match fields.remove("status") {
         None | Some(Value::Null) => {}
         Some(Value::String(status)) => params.status = Some(status),

@@ -160,6 +160,14 @@ pub struct Event {
     #[serde(default)]
     #[schema(nullable = false)]
     pub severity: Option<Severity>,
+    /// `created`, `updated`: the addresses and ranges pushes are taken from.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub allowed_sources: Option<Vec<String>>,
+    /// `created`, `updated`: whether pushes must be signed.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub signed: Option<bool>,
     /// `created`, `updated`: the monitors file's key, or null.
     #[serde(default)]
     pub key: Option<String>,

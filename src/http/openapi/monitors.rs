@@ -127,6 +127,10 @@ pub struct Monitor {
     /// Key/value labels (`{}` when none).
     pub labels: std::collections::BTreeMap<String, String>,
     pub severity: Severity,
+    /// The addresses and CIDR ranges pushes are taken from; `[]`: any.
+    pub allowed_sources: Vec<String>,
+    /// Whether pushes must be signed (the secret is never shown).
+    pub signed: bool,
     /// Present only for a monitor declared in a monitors file.
     #[serde(default)]
     #[schema(nullable = false)]
@@ -408,6 +412,15 @@ pub struct MonitorFields {
     #[serde(default)]
     #[schema(nullable = false)]
     pub severity: Option<Severity>,
+    /// At most 64 addresses or CIDR ranges pushes are taken from; null or `[]`: any.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub allowed_sources: Option<Vec<String>>,
+    /// The secret pushes must be signed with (16 to 256 visible ASCII characters),
+    /// write-only; null: none.
+    #[serde(default)]
+    #[schema(min_length = 16, max_length = 256, pattern = "^[!-~]+$")]
+    pub signing_secret: Option<String>,
     /// A cron pattern of 5 fields, or `@yearly`, `@monthly`, `@weekly`, `@daily`,
     /// `@hourly`, firing at least once a year; null: none.
     #[serde(default)]
@@ -512,6 +525,14 @@ pub struct MonitorPatch {
     #[serde(default)]
     #[schema(nullable = false)]
     pub severity: Option<Severity>,
+    /// Replaces the list; null or `[]`: any source.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub allowed_sources: Option<Vec<String>>,
+    /// Replaces the secret; null: pushes need no signature.
+    #[serde(default)]
+    #[schema(min_length = 16, max_length = 256, pattern = "^[!-~]+$")]
+    pub signing_secret: Option<String>,
     /// Null removes the schedule.
     #[serde(default)]
     #[schema(max_length = 200)]

@@ -224,6 +224,57 @@ pub struct PushBody {
     pub instance: Option<String>,
 }
 
+/// One item of a bulk push (`docs/push.md`, "Bulk pushes"): a heartbeat for the
+/// monitor of `token`; other fields are ignored.
+#[derive(Deserialize, ToSchema)]
+pub struct BulkItem {
+    /// The monitor's push token.
+    pub token: String,
+    /// `up` (the default) or `down`.
+    #[serde(default)]
+    #[schema(value_type = Option<PushStatus>)]
+    pub status: Option<String>,
+    /// Cut to 1024 bytes at a character boundary.
+    #[serde(default)]
+    pub msg: Option<String>,
+    /// A finite number, or a string holding one.
+    #[serde(default)]
+    #[schema(value_type = Option<f64>)]
+    pub value: Option<f64>,
+    /// The fleet instance: 1 to 64 of `A-Z a-z 0-9 . _ : -`.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$")]
+    pub instance: Option<String>,
+}
+
+/// The answer to a bulk push.
+#[derive(Deserialize, ToSchema)]
+pub struct BulkPushAnswer {
+    /// Items recorded.
+    pub accepted: u32,
+    /// Items refused.
+    pub refused: u32,
+    /// One per item, in the request's order.
+    pub results: Vec<BulkItemResult>,
+}
+
+/// What became of one item of a bulk push.
+#[derive(Deserialize, ToSchema)]
+pub struct BulkItemResult {
+    /// The item's place in the request, from 0.
+    pub index: u32,
+    /// What a single push of the item would have answered (200: recorded).
+    pub status: u16,
+    /// The monitor's id, once its token is known (never the token).
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>, nullable = false)]
+    pub monitor: Option<String>,
+    /// Why the item was refused.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub error: Option<String>,
+}
+
 /// A push's parameters as a form (`application/x-www-form-urlencoded` or
 /// `multipart/form-data`); other fields are ignored.
 #[derive(Deserialize, ToSchema)]

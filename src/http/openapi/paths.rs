@@ -29,6 +29,11 @@ use super::*;
         (status = 200, description = "Recorded and durable", body = Accepted),
         (status = 400, description = "A malformed parameter or body", body = ErrorBody),
         (status = 404, description = "Unknown push token", body = ErrorBody),
+        (status = 401, description = "The monitor takes signed pushes only, and this \
+            one is unsigned, badly signed, outside the window or a replay \
+            (`docs/push.md`, \"Restricted and signed pushes\")", body = ErrorBody),
+        (status = 403, description = "The source address is not in the monitor's \
+            `allowed_sources`", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
         (status = 429, description = "Over the per-token limit, or the source address \
             has used up its budget of unknown tokens", body = ErrorBody,
@@ -77,6 +82,11 @@ fn push_get() {}
         (status = 200, description = "Recorded and durable", body = Accepted),
         (status = 400, description = "A malformed parameter or body", body = ErrorBody),
         (status = 404, description = "Unknown push token", body = ErrorBody),
+        (status = 401, description = "The monitor takes signed pushes only, and this \
+            one is unsigned, badly signed, outside the window or a replay \
+            (`docs/push.md`, \"Restricted and signed pushes\")", body = ErrorBody),
+        (status = 403, description = "The source address is not in the monitor's \
+            `allowed_sources`", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
         (status = 429, description = "Over the per-token limit, or the source address \
             has used up its budget of unknown tokens", body = ErrorBody,
@@ -87,6 +97,38 @@ fn push_get() {}
     )
 )]
 fn push_post() {}
+
+/// Record many heartbeats (bulk)
+///
+/// A JSON array or NDJSON of at most 1000 items (2 MiB), each checked as a single
+/// push of it would be; the accepted ones are written in one batch and answered once
+/// durable, with a result per item by its index (`docs/push.md`, "Bulk pushes").
+#[utoipa::path(
+    post, path = "/api/push", tag = "push", operation_id = "push_bulk",
+    params(
+        ("X-Pushmon-Timestamp" = Option<i64>, Header, description = "Unix seconds; with \
+            `X-Pushmon-Signature`, signs the request for signed monitors' items"),
+        ("X-Pushmon-Signature" = Option<String>, Header, description = "`sha256=` and the \
+            hex HMAC-SHA256 of the request (`docs/push.md`)"),
+    ),
+    request_body(
+        description = "The items: a JSON array, or one JSON object a line",
+        content(
+            (Vec<BulkItem> = "application/json"),
+            (String = "application/x-ndjson"),
+        )
+    ),
+    responses(
+        (status = 200, description = "The request was read: what became of each item", body = BulkPushAnswer),
+        (status = 400, description = "Not a JSON array, or not a bulk content type", body = ErrorBody),
+        (status = 413, description = "More than 1000 items, or a body over 2 MiB", body = ErrorBody),
+        (status = 429, description = "The source address has used up its budget of \
+            unknown tokens", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 503, description = "Starting or shutting down; nothing was recorded", body = ErrorBody),
+    )
+)]
+fn push_bulk() {}
 
 /// Ping: a success
 ///
@@ -107,6 +149,11 @@ fn push_post() {}
         (status = 400, description = "A bad action, exit status, slug or `rid`", body = ErrorBody),
         (status = 404, description = "Unknown push token, or no monitor has this ping key and \
             slug (or `?create=1` without `--ping-auto-create`)", body = ErrorBody),
+        (status = 401, description = "The monitor takes signed pushes only, and this \
+            one is unsigned, badly signed, outside the window or a replay \
+            (`docs/push.md`, \"Restricted and signed pushes\")", body = ErrorBody),
+        (status = 403, description = "The source address is not in the monitor's \
+            `allowed_sources`", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
         (status = 429, description = "Over the per-token limit, or the source address \
             has used up its budget of unknown tokens", body = ErrorBody,
@@ -143,6 +190,11 @@ fn ping_get() {}
         (status = 400, description = "A bad action, exit status, slug or `rid`", body = ErrorBody),
         (status = 404, description = "Unknown push token, or no monitor has this ping key and \
             slug (or `?create=1` without `--ping-auto-create`)", body = ErrorBody),
+        (status = 401, description = "The monitor takes signed pushes only, and this \
+            one is unsigned, badly signed, outside the window or a replay \
+            (`docs/push.md`, \"Restricted and signed pushes\")", body = ErrorBody),
+        (status = 403, description = "The source address is not in the monitor's \
+            `allowed_sources`", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
         (status = 429, description = "Over the per-token limit, or the source address \
             has used up its budget of unknown tokens", body = ErrorBody,
@@ -182,6 +234,11 @@ fn ping_action_get() {}
         (status = 400, description = "A bad action, exit status, slug or `rid`", body = ErrorBody),
         (status = 404, description = "Unknown push token, or no monitor has this ping key and \
             slug (or `?create=1` without `--ping-auto-create`)", body = ErrorBody),
+        (status = 401, description = "The monitor takes signed pushes only, and this \
+            one is unsigned, badly signed, outside the window or a replay \
+            (`docs/push.md`, \"Restricted and signed pushes\")", body = ErrorBody),
+        (status = 403, description = "The source address is not in the monitor's \
+            `allowed_sources`", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
         (status = 429, description = "Over the per-token limit, or the source address \
             has used up its budget of unknown tokens", body = ErrorBody,

@@ -52,6 +52,8 @@ impl Registry {
         let _gate = self.channels_checked(change.named_channels()).await?;
         let mut asked = Vec::with_capacity(ids.len());
         let mut failure = None;
+        // Cast in one go (see `Registry::cast_order`); nothing in the loop awaits.
+        let order = self.cast_order();
         for id in ids {
             let Some(actor) = self.directory.by_id(id) else {
                 continue;
@@ -67,6 +69,7 @@ impl Registry {
             }
             asked.push((id, answer));
         }
+        drop(order);
         let mut prepared: Vec<(MonitorId, BulkPrepared)> = Vec::with_capacity(asked.len());
         for (id, answer) in asked {
             // Every answer is awaited, so that each holding actor hears an outcome.

@@ -194,6 +194,10 @@ async fn spawn_monitor(
         .context
         .directory
         .set_slug(id, monitor.config.slug.as_deref());
+    state
+        .context
+        .directory
+        .set_access(id, PushAccess::of(&monitor.config));
     Ok(monitor)
 }
 

@@ -21,6 +21,15 @@ pub struct MonitorFormValues {
     pub labels: String,
     pub severity: String,
     pub channels: Vec<String>,
+    /// Addresses and CIDR ranges, comma-separated.
+    pub allowed_sources: String,
+    /// A new signing secret as typed; never filled in from the monitor (the secret is
+    /// write-only), and never shown back.
+    pub signing_secret: String,
+    /// Ticked: stop requiring signed pushes.
+    pub remove_secret: bool,
+    /// Whether the monitor being edited requires signed pushes (shown, not sent).
+    pub signed: bool,
 }
 
 #[derive(Template)]
@@ -99,6 +108,21 @@ pub(super) fn api_fields(
         fields.insert("severity".to_owned(), json!(values.severity.trim()));
     }
     fields.insert("channels".to_owned(), json!(values.channels));
+    let sources: Vec<&str> = values
+        .allowed_sources
+        .split(',')
+        .map(str::trim)
+        .filter(|source| !source.is_empty())
+        .collect();
+    fields.insert("allowed_sources".to_owned(), json!(sources));
+    if !values.signing_secret.trim().is_empty() {
+        fields.insert(
+            "signing_secret".to_owned(),
+            json!(values.signing_secret.trim()),
+        );
+    } else if values.remove_secret {
+        fields.insert("signing_secret".to_owned(), Value::Null);
+    }
     Ok(fields)
 }
 
@@ -121,6 +145,10 @@ pub(super) fn form_values(fields: &[(String, String)]) -> MonitorFormValues {
         tags: field(fields, "tags").unwrap_or_default(),
         labels: field(fields, "labels").unwrap_or_default(),
         severity: field(fields, "severity").unwrap_or_default(),
+        allowed_sources: field(fields, "allowed_sources").unwrap_or_default(),
+        signing_secret: field(fields, "signing_secret").unwrap_or_default(),
+        remove_secret: field(fields, "remove_secret").is_some(),
+        signed: false,
         channels: fields
             .iter()
             .filter(|(name, _)| name == "channels")
@@ -168,6 +196,10 @@ pub(super) async fn monitor_form(
         ),
     };
     let channels = channel_choices(state, &form.channels);
+    let mut form = form;
+    // The secret typed is not sent back in the page; whether the monitor has one is.
+    form.signing_secret = String::new();
+    form.signed = editing.is_some_and(|monitor| monitor.config.signing_secret.is_some());
     render(
         status,
         &MonitorForm {
@@ -259,6 +291,13 @@ pub async fn edit_form(
             .collect::<Vec<_>>()
             .join(", "),
         severity: monitor.config.severity.as_str().to_owned(),
+        allowed_sources: crate::http::monitor_fields::allowed_sources_text(
+            &monitor.config.allowed_sources,
+        )
+        .join(", "),
+        signing_secret: String::new(),
+        remove_secret: false,
+        signed: monitor.config.signing_secret.is_some(),
         channels: monitor
             .config
             .channels
