@@ -157,6 +157,8 @@ pub struct ServeArgs {
     pub guard_release_grace: Option<String>,
     #[arg(long = setting::GUARD_CHANNELS.flag, help = setting::GUARD_CHANNELS.help())]
     pub guard_channels: Option<String>,
+    #[arg(long = setting::GUARD_RESOLVED.flag, help = setting::GUARD_RESOLVED.help())]
+    pub guard_resolved: Option<String>,
 }
 
 /// Every setting: its flag, environment variable, default as `--help` shows it, and
@@ -537,9 +539,18 @@ pub mod setting {
         name: "guard channels",
         ..SETTING
     };
+    pub const GUARD_RESOLVED: Setting = Setting {
+        flag: "guard-resolved",
+        env: "PUSHMON_GUARD_RESOLVED",
+        default: "off",
+        about: "Also send a resolution of the guard's alert about pushmon when arrivals come \
+                back: on or off (off: one alert per outage; the release is recorded and shown)",
+        name: "guard resolved",
+        ..SETTING
+    };
 
     /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 38] = [
+    pub const ALL: [Setting; 39] = [
         LISTEN,
         DATA_DIR,
         ADMIN_TOKEN,
@@ -578,5 +589,6 @@ pub mod setting {
         GUARD_MIN_EXPECTED,
         GUARD_RELEASE_GRACE,
         GUARD_CHANNELS,
+        GUARD_RESOLVED,
     ];
 }

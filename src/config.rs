@@ -238,6 +238,9 @@ pub struct GuardConfig {
     /// The channels its alert about pushmon goes to; `None`: every channel whose
     /// `send_on` takes `down` alerts.
     pub channels: Option<Vec<ChannelId>>,
+    /// Whether the release sends a resolution of that alert (`--guard-resolved on`);
+    /// off, an outage is one alert.
+    pub send_resolved: bool,
 }
 
 impl Default for GuardConfig {
@@ -247,6 +250,7 @@ impl Default for GuardConfig {
             settings: GuardSettings::default(),
             release_grace_seconds: 60,
             channels: None,
+            send_resolved: false,
         }
     }
 }
@@ -532,13 +536,7 @@ impl Config {
             boolean,
         )?;
         let guard = GuardConfig {
-            enabled: GUARD.resolve(args.guard, env, default.guard.enabled, |text| {
-                match text.trim() {
-                    "on" => Ok(true),
-                    "off" => Ok(false),
-                    _ => Err(format!("{text:?} is neither on nor off")),
-                }
-            })?,
+            enabled: GUARD.resolve(args.guard, env, default.guard.enabled, on_or_off)?,
             settings: GuardSettings {
                 window_millis: GUARD_WINDOW.resolve(
                     args.guard_window,
@@ -583,6 +581,12 @@ impl Config {
                     .collect::<Result<Vec<_>, _>>()
                     .map(Some)
             })?,
+            send_resolved: GUARD_RESOLVED.resolve(
+                args.guard_resolved,
+                env,
+                default.guard.send_resolved,
+                on_or_off,
+            )?,
         };
         Ok(Self {
             listen,
@@ -674,6 +678,15 @@ impl Setting {
             name: self.name,
             reason,
         })
+    }
+}
+
+/// `on` or `off` (around spaces).
+fn on_or_off(text: &str) -> Result<bool, String> {
+    match text.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{text:?} is neither on nor off")),
     }
 }
 

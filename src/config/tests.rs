@@ -939,6 +939,20 @@ fn cases() -> Vec<Case> {
             observe: |config| format!("{:?}", config.guard.channels),
             ..CASE
         },
+        Case {
+            flag: "--guard-resolved",
+            env: "PUSHMON_GUARD_RESOLVED",
+            value: "on",
+            shows: "true",
+            default: "false",
+            accepted: &[(" off ", "false")],
+            rejected: &[(
+                "yes",
+                "invalid guard resolved: \"yes\" is neither on nor off",
+            )],
+            observe: |config| config.guard.send_resolved.to_string(),
+            ..CASE
+        },
     ]
 }
 

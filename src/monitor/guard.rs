@@ -232,7 +232,14 @@ impl OwnMonitor {
     }
 
     async fn try_tell(&mut self, status: PushStatus, message: &str) -> Result<(), RegistryError> {
-        let channels = self.channels();
+        // Without resolutions (`--guard-resolved off`), an `up` goes to no channel: it
+        // is recorded in the guard's monitor's history and nothing is sent. The next
+        // `down` brings the channels back first.
+        let channels = if status == PushStatus::Up && !self.config.send_resolved {
+            Vec::new()
+        } else {
+            self.channels()
+        };
         let current = match self.id {
             Some(id) => match self.registry.current_state(id).await {
                 Ok(monitor) => Some(monitor),

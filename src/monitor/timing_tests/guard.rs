@@ -23,6 +23,7 @@ fn guard_config() -> GuardConfig {
         },
         release_grace_seconds: 5,
         channels: None,
+        send_resolved: false,
     }
 }
 
