@@ -12,7 +12,7 @@ use crate::domain::guard::{GuardSettings, GuardState};
 use crate::monitor::guard::{self, GUARD_MONITOR_NAME};
 
 /// A 10 s window (a tick a second), tripping below 10% of the prediction when it is
-/// at least 5 arrivals a window, 5 s of grace after a release.
+/// at least 5 arrivals a window, 5 s of grace after a release, resolutions sent.
 fn guard_config() -> GuardConfig {
     GuardConfig {
         enabled: true,
@@ -23,7 +23,9 @@ fn guard_config() -> GuardConfig {
         },
         release_grace_seconds: 5,
         channels: None,
-        send_resolved: false,
+        // Resolutions on, so the release shows in what is owed (off, the default, is
+        // `tests/it/guard.rs`'s).
+        send_resolved: true,
     }
 }
 
