@@ -299,7 +299,7 @@ impl Heartbeat {
 }
 
 /// A monitor's user-set configuration.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorConfig {
     pub name: String,
     /// Unused (and kept, for a switch back) while `schedule` is set.
@@ -348,6 +348,66 @@ pub struct MonitorConfig {
     /// The HMAC key its pushes must be signed with; `None`: pushes need no signature.
     pub signing_secret: Option<String>,
 }
+
+/// Shows every field but the signing secret, which reads `<redacted>`: a
+/// configuration printed by mistake must not give the secret away.
+impl std::fmt::Debug for MonitorConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured, so a new field cannot be left out unnoticed.
+        let Self {
+            name,
+            timeout_seconds,
+            interval_seconds,
+            channels,
+            key,
+            tags,
+            schedule,
+            max_runtime_seconds,
+            min_runtime_seconds,
+            failure_threshold,
+            recovery_threshold,
+            realert_every_seconds,
+            maintenance,
+            slug,
+            labels,
+            severity,
+            min_instances,
+            instance_retention_seconds,
+            parents,
+            dependency_grace_seconds,
+            allowed_sources,
+            signing_secret,
+        } = self;
+        formatter
+            .debug_struct("MonitorConfig")
+            .field("name", name)
+            .field("timeout_seconds", timeout_seconds)
+            .field("interval_seconds", interval_seconds)
+            .field("channels", channels)
+            .field("key", key)
+            .field("tags", tags)
+            .field("schedule", schedule)
+            .field("max_runtime_seconds", max_runtime_seconds)
+            .field("min_runtime_seconds", min_runtime_seconds)
+            .field("failure_threshold", failure_threshold)
+            .field("recovery_threshold", recovery_threshold)
+            .field("realert_every_seconds", realert_every_seconds)
+            .field("maintenance", maintenance)
+            .field("slug", slug)
+            .field("labels", labels)
+            .field("severity", severity)
+            .field("min_instances", min_instances)
+            .field("instance_retention_seconds", instance_retention_seconds)
+            .field("parents", parents)
+            .field("dependency_grace_seconds", dependency_grace_seconds)
+            .field("allowed_sources", allowed_sources)
+            .field("signing_secret", &signing_secret.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+/// What a secret reads as in debug output.
+pub const REDACTED: &str = "<redacted>";
 
 impl MonitorConfig {
     /// An interval monitor with everything else at its default.
@@ -608,6 +668,30 @@ mod tests {
         );
         assert_eq!(cut.clone().cut(100), Some(cut.clone()));
         assert_eq!(cut.cut(0), None);
+    }
+
+    #[test]
+    fn a_signing_secret_never_shows_in_debug_output() {
+        let config = MonitorConfig {
+            signing_secret: Some("0123456789abcdef-secret".to_owned()),
+            ..MonitorConfig::new("signed", 60)
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        assert!(
+            shown.contains(r#"signing_secret: Some("<redacted>")"#),
+            "{shown}"
+        );
+        assert!(shown.contains(r#"name: "signed""#), "{shown}");
+        let patch = crate::domain::machine::ConfigPatch::replacing_with(config);
+        let shown = format!("{patch:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        assert!(
+            shown.contains(r#"signing_secret: Some(Some("<redacted>"))"#),
+            "{shown}"
+        );
+        let unsigned = format!("{:?}", MonitorConfig::new("plain", 60));
+        assert!(unsigned.contains("signing_secret: None"), "{unsigned}");
     }
 
     #[test]

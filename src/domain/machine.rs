@@ -97,7 +97,7 @@ impl Status {
 
 /// A partial change of a monitor's configuration (`PATCH`). `Some(None)` turns an
 /// optional setting off.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ConfigPatch {
     pub name: Option<String>,
     pub timeout_seconds: Option<u32>,
@@ -131,6 +131,71 @@ pub struct ConfigPatch {
     pub allowed_sources: Option<Vec<ipnet::IpNet>>,
     /// `Some(None)` stops requiring signed pushes.
     pub signing_secret: Option<Option<String>>,
+}
+
+/// Shows every field but the signing secret, which reads `<redacted>`.
+impl std::fmt::Debug for ConfigPatch {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured, so a new field cannot be left out unnoticed.
+        let Self {
+            name,
+            timeout_seconds,
+            interval_seconds,
+            channels,
+            tags,
+            key,
+            schedule,
+            timezone,
+            grace_seconds,
+            max_runtime_seconds,
+            min_runtime_seconds,
+            failure_threshold,
+            recovery_threshold,
+            realert_every_seconds,
+            maintenance,
+            slug,
+            labels,
+            severity,
+            min_instances,
+            instance_retention_seconds,
+            parents,
+            dependency_grace_seconds,
+            allowed_sources,
+            signing_secret,
+        } = self;
+        formatter
+            .debug_struct("ConfigPatch")
+            .field("name", name)
+            .field("timeout_seconds", timeout_seconds)
+            .field("interval_seconds", interval_seconds)
+            .field("channels", channels)
+            .field("tags", tags)
+            .field("key", key)
+            .field("schedule", schedule)
+            .field("timezone", timezone)
+            .field("grace_seconds", grace_seconds)
+            .field("max_runtime_seconds", max_runtime_seconds)
+            .field("min_runtime_seconds", min_runtime_seconds)
+            .field("failure_threshold", failure_threshold)
+            .field("recovery_threshold", recovery_threshold)
+            .field("realert_every_seconds", realert_every_seconds)
+            .field("maintenance", maintenance)
+            .field("slug", slug)
+            .field("labels", labels)
+            .field("severity", severity)
+            .field("min_instances", min_instances)
+            .field("instance_retention_seconds", instance_retention_seconds)
+            .field("parents", parents)
+            .field("dependency_grace_seconds", dependency_grace_seconds)
+            .field("allowed_sources", allowed_sources)
+            .field(
+                "signing_secret",
+                &signing_secret
+                    .as_ref()
+                    .map(|secret| secret.as_ref().map(|_| super::event::REDACTED)),
+            )
+            .finish()
+    }
 }
 
 impl ConfigPatch {
