@@ -1123,6 +1123,21 @@ mod mute_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_patchs_signing_secret_never_shows_in_debug_output() {
+        let config = MonitorConfig {
+            signing_secret: Some("0123456789abcdef-secret".to_owned()),
+            ..MonitorConfig::new("signed", 60)
+        };
+        let shown = format!("{:?}", ConfigPatch::replacing_with(config));
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        assert!(
+            shown.contains(r#"signing_secret: Some(Some("<redacted>"))"#),
+            "{shown}"
+        );
+        assert!(shown.contains(r#"name: Some("signed")"#), "{shown}");
+    }
     use proptest::prelude::*;
 
     const T0: Timestamp = Timestamp::from_millis(1_700_000_000_000);
