@@ -38,8 +38,8 @@ pub struct StateView {
     pub uptimes: Vec<UptimeView>,
     /// A fleet's instances (`None` for an ordinary monitor).
     pub fleet: Option<FleetView>,
-    /// The ids of the monitors it depends on.
-    pub parents: Vec<String>,
+    /// The monitors it depends on: (id, name; the id again if it is gone).
+    pub parents: Vec<(String, String)>,
     /// An alert held while a parent is down: (`down` or `up`, the parent's id, since).
     pub held_alert: Option<(&'static str, String, When)>,
 }
@@ -156,7 +156,14 @@ pub async fn page(
         Ok(read) => read,
         Err(error) => return failed(&web, &viewer, error.into()).await,
     };
-    let state_view = state_view(&state, &monitor, &read, now);
+    let mut parent_names = Vec::with_capacity(monitor.config.parents.len());
+    for parent in &monitor.config.parents {
+        parent_names.push(match state.registry.current_state(*parent).await {
+            Ok(found) => found.config.name.clone(),
+            Err(_) => parent.to_string(),
+        });
+    }
+    let state_view = state_view(&state, &monitor, &read, now, parent_names);
     let page = Page::new(monitor.config.name.clone(), "monitors", &viewer, counts);
     if query.partial.as_deref() == Some("state") {
         return render(
@@ -313,6 +320,7 @@ fn state_view(
     monitor: &Monitor,
     read: &crate::store::timeline::Timeline,
     now: Timestamp,
+    parent_names: Vec<String>,
 ) -> StateView {
     let last = read.transitions.last();
     let since = last.map(|transition| When::new(transition.at, now));
@@ -452,6 +460,7 @@ fn state_view(
             .parents
             .iter()
             .map(ToString::to_string)
+            .zip(parent_names)
             .collect(),
         held_alert: monitor.held_alert.map(|held| {
             let alert = match held.notice {
