@@ -97,16 +97,7 @@ async fn accept(
 ) -> Result<BatchAnswer, ApiError> {
     let source =
         peer.map(|peer| source::source_address(peer, &parts.headers, &state.trusted_proxies));
-    let limited_source = match (&state.unknown_token_limit, source) {
-        (Some(limit), Some(source)) => {
-            let key = source::limit_key(source);
-            limit
-                .check(key)
-                .map_err(|retry_after| ApiError::SourceRateLimited { retry_after })?;
-            Some((limit, key))
-        }
-        _ => None,
-    };
+    let limited_source = state.source_budget(source)?;
     state.require_started()?;
     let format = Format::of(&parts.headers)?;
     let body = read_body_within(body, MAX_BATCH_BODY_BYTES, || {

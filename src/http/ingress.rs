@@ -216,17 +216,9 @@ async fn accept(
 ) -> Result<Option<PushStatus>, ApiError> {
     // First, so a source that has spent its budget of unknown tokens (a token guesser)
     // is cut off before any work, and before its token is looked at.
-    let limited_source = match (&state.unknown_token_limit, peer) {
-        (Some(limit), Some(peer)) => {
-            let source = source::source_address(peer, &parts.headers, &state.trusted_proxies);
-            let key = source::limit_key(source);
-            limit
-                .check(key)
-                .map_err(|retry_after| ApiError::SourceRateLimited { retry_after })?;
-            Some((limit, key))
-        }
-        _ => None,
-    };
+    let source =
+        peer.map(|peer| source::source_address(peer, &parts.headers, &state.trusted_proxies));
+    let limited_source = state.source_budget(source)?;
     state.require_started()?;
     let body = read_body(body).await?;
     let push = match asks {
@@ -264,8 +256,7 @@ async fn accept(
     };
     if let Some(rules) = state.registry.directory().access_of(monitor.id) {
         let request = access::PushRequest {
-            source: peer
-                .map(|peer| source::source_address(peer, &parts.headers, &state.trusted_proxies)),
+            source,
             method: &parts.method,
             path_and_query: parts
                 .uri

@@ -126,6 +126,23 @@ pub struct Shared {
 }
 
 impl AppState {
+    /// A push's `source` against its budget of unknown tokens, checked before any
+    /// other work: `Err` (429) while the source is blocked (a token guesser);
+    /// otherwise the limit and key to count an unknown token against, if limited.
+    pub(crate) fn source_budget(
+        &self,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<Option<(&source::UnknownTokenLimit, std::net::IpAddr)>, ApiError> {
+        let (Some(limit), Some(source)) = (&self.unknown_token_limit, source) else {
+            return Ok(None);
+        };
+        let key = source::limit_key(source);
+        limit
+            .check(key)
+            .map_err(|retry_after| ApiError::SourceRateLimited { retry_after })?;
+        Ok(Some((limit, key)))
+    }
+
     #[allow(clippy::too_many_arguments)] // One call site, in app.rs; each is distinct.
     pub fn new(
         registry: Registry,
