@@ -5,6 +5,10 @@
 #     --strict; the Prometheus Operator objects (no schema there) are checked by hand:
 #     PrometheusRule rules through promtool and against deploy/prometheus/rules.yml,
 #     ServiceMonitor and Ingress against the Services they name;
+#   - the clustered overlay (overlays/cluster): odd replica counts of at least 3 for
+#     pushmon and NATS, required anti-affinity, a disruption budget each, the pod name
+#     as identity, a preStop hand-over, NATS >= 2.11 with `sync_interval: always` and
+#     routes to every NATS pod;
 #   - every recipe in deploy/kubernetes/recipes renders and validates the same way, and
 #     its CronJobs wrap their command in `pushmon run`, copied in by an init container
 #     (`pushmon copy-binary`) through an emptyDir, with the token from a Secret;
@@ -185,6 +189,95 @@ def check_recipe(docs):
     return problems
 
 
+def pod_labels_selected(selector, statefulset):
+    return labels_match(selector, statefulset["spec"]["template"]["metadata"].get("labels") or {})
+
+
+def required_anti_affinity(statefulset):
+    """True when no two of the set's pods may share a node."""
+    pod = statefulset["spec"]["template"]["spec"]
+    terms = (((pod.get("affinity") or {}).get("podAntiAffinity") or {})
+             .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+    return any(term.get("topologyKey") == "kubernetes.io/hostname"
+               and pod_labels_selected(term.get("labelSelector") or {}, statefulset)
+               for term in terms)
+
+
+def check_cluster(docs):
+    """The clustered overlay: three pushmon pods on a three-node NATS JetStream cluster
+    that fsyncs before acknowledging, each spread over nodes, with a disruption budget,
+    a pod identity, and a preStop hook that hands the pod's shards over."""
+    problems = []
+    sets = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "StatefulSet"}
+    configs = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "ConfigMap"}
+    budgets = [doc for doc in docs if doc["kind"] == "PodDisruptionBudget"]
+    services = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "Service"}
+    server, nats = sets.get("pushmon"), sets.get("pushmon-nats")
+    if server is None or nats is None or len(sets) != 2:
+        return [f"expected StatefulSets pushmon and pushmon-nats, found {sorted(sets)}"]
+    for statefulset in (server, nats):
+        name = statefulset["metadata"]["name"]
+        replicas = statefulset["spec"].get("replicas")
+        if not isinstance(replicas, int) or replicas < 3 or replicas % 2 == 0:
+            problems.append(f"StatefulSet {name}: replicas must be odd and at least 3, not {replicas}")
+        if not required_anti_affinity(statefulset):
+            problems.append(f"StatefulSet {name}: no required pod anti-affinity over kubernetes.io/hostname")
+        if not statefulset["spec"].get("volumeClaimTemplates"):
+            problems.append(f"StatefulSet {name}: no volumeClaimTemplates (each pod needs its own volume)")
+        covering = [budget for budget in budgets
+                    if pod_labels_selected(budget["spec"]["selector"], statefulset)]
+        if len(covering) != 1 or covering[0]["spec"].get("maxUnavailable") != 1:
+            problems.append(f"StatefulSet {name}: want one PodDisruptionBudget with maxUnavailable 1")
+    # pushmon: configured for the cluster, with an identity and a hand-over on stop.
+    container = server["spec"]["template"]["spec"]["containers"][0]
+    env = {variable["name"]: variable for variable in container.get("env") or []}
+    settings = {}
+    for source in container.get("envFrom") or []:
+        reference = (source.get("configMapRef") or {}).get("name")
+        settings.update((configs.get(reference) or {}).get("data") or {})
+    url = settings.get("PUSHMON_CLUSTER_NATS", "")
+    if not url.startswith("nats://"):
+        problems.append("pushmon: PUSHMON_CLUSTER_NATS is not a nats:// URL in its ConfigMap")
+    else:
+        host = url[len("nats://"):].split(",")[0].split(":")[0]
+        client = services.get(host)
+        if client is None or not pod_labels_selected(client["spec"]["selector"], nats):
+            problems.append(f"pushmon: PUSHMON_CLUSTER_NATS names {host}, not a Service of the NATS pods")
+    stream_replicas = int(settings.get("PUSHMON_CLUSTER_REPLICAS", "3"))
+    if stream_replicas != 3 or stream_replicas > (nats["spec"].get("replicas") or 0):
+        problems.append("pushmon: PUSHMON_CLUSTER_REPLICAS must be 3, within the NATS servers")
+    pod_name = (env.get("PUSHMON_POD_NAME") or {}).get("valueFrom") or {}
+    if (pod_name.get("fieldRef") or {}).get("fieldPath") != "metadata.name":
+        problems.append("pushmon: PUSHMON_POD_NAME must come from the pod's metadata.name")
+    hook = (((container.get("lifecycle") or {}).get("preStop") or {}).get("exec") or {}).get("command")
+    if not hook or not hook[0].endswith("/pushmon") or hook[1:3] != ["cluster", "release"]:
+        problems.append("pushmon: preStop must run `pushmon cluster release`")
+    grace = server["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+    # The lease (10 s by default) bounds a release; SIGTERM's drain follows it.
+    if grace < 30:
+        problems.append("pushmon: terminationGracePeriodSeconds must leave 30 s for hand-over and drain")
+    # NATS: JetStream fsyncs every message before acknowledging it, and routes to every pod.
+    nats_pod = nats["spec"]["template"]["spec"]
+    image = nats_pod["containers"][0]["image"]
+    match = re.fullmatch(r"nats:(\d+)\.(\d+)\.(\d+)(-alpine)?", image)
+    if not match or (int(match.group(1)), int(match.group(2))) < (2, 11):
+        problems.append(f"pushmon-nats: image {image} is not a pinned nats >= 2.11 (sync_interval)")
+    volumes = {volume["name"]: volume for volume in nats_pod.get("volumes") or []}
+    config_name = (volumes.get("config", {}).get("configMap") or {}).get("name")
+    conf = ((configs.get(config_name) or {}).get("data") or {}).get("nats-server.conf", "")
+    jetstream = re.search(r"jetstream\s*\{([^}]*)\}", conf)
+    if not jetstream or not re.search(r"^\s*sync_interval:\s*always\s*$", jetstream.group(1), re.M):
+        problems.append("pushmon-nats: nats-server.conf's jetstream block lacks `sync_interval: always`")
+    headless = nats["spec"]["serviceName"]
+    routes = set(re.findall(r"nats://([\w.-]+):6222", conf))
+    wanted = {f"pushmon-nats-{i}.{headless}" for i in range(nats["spec"].get("replicas") or 0)}
+    if routes != wanted:
+        problems.append(f"pushmon-nats: routes {sorted(routes)} != the pods {sorted(wanted)}")
+    if headless not in services or not services[headless]["spec"].get("publishNotReadyAddresses"):
+        problems.append(f"pushmon-nats: governing Service {headless} missing or not publishing unready pods")
+    return problems
+
+
 def split(rendered, builtin_out, crd_out, rules_dir, mode="server"):
     """Built-in kinds to one stream, Operator CRDs to another; policy checks. A
     `recipe` runs beside the server, so it has no StatefulSet but its own checks."""
@@ -210,9 +303,11 @@ def split(rendered, builtin_out, crd_out, rules_dir, mode="server"):
         problems.extend(check_recipe(docs))
         if sets:
             problems.append("a recipe must not deploy the server (a StatefulSet)")
+    elif mode == "cluster":
+        problems.extend(check_cluster(docs))
     elif len(sets) != 1:
         problems.append(f"expected one StatefulSet, found {len(sets)}")
-    for statefulset in sets:
+    for statefulset in sets if mode != "cluster" else []:
         if statefulset["spec"].get("replicas") != 1:
             problems.append("StatefulSet replicas must be 1 (single writer)")
     services = [doc for doc in docs if doc["kind"] == "Service"]
@@ -378,7 +473,10 @@ check_overlay() {
 }
 
 for overlay in deploy/kubernetes/base deploy/kubernetes/overlays/*/; do
-  check_overlay "${overlay%/}"
+  case "$overlay" in
+    */cluster/) check_overlay "${overlay%/}" cluster ;;
+    *) check_overlay "${overlay%/}" ;;
+  esac
 done
 for recipe in deploy/kubernetes/recipes/*/; do
   check_overlay "${recipe%/}" recipe
