@@ -286,6 +286,26 @@ impl JetStreamLog {
         }
     }
 
+    /// The server leading `shard`'s stream (`None` for a stream of one replica outside
+    /// a cluster).
+    pub async fn stream_leader(&self, shard: ShardId) -> Result<Option<String>, LogError> {
+        let read_error = |reason: String| LogError::Read { shard, reason };
+        let mut stream = self
+            .inner
+            .context
+            .get_stream(shard.stream_name())
+            .await
+            .map_err(|error| read_error(error.to_string()))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|error| read_error(error.to_string()))?;
+        Ok(info
+            .cluster
+            .as_ref()
+            .and_then(|cluster| cluster.leader.clone()))
+    }
+
     /// Waits until every message this connection sent has reached a server.
     pub async fn flush(&self) -> Result<(), LogError> {
         self.inner
