@@ -17,12 +17,22 @@ use tokio::time::Instant;
 use crate::nats::Nats;
 
 async fn log_for(nats: &Nats, pod: &str, shards: u16, replicas: usize) -> JetStreamLog {
+    log_with_timeout(nats, pod, shards, replicas, Duration::from_secs(5)).await
+}
+
+async fn log_with_timeout(
+    nats: &Nats,
+    pod: &str,
+    shards: u16,
+    replicas: usize,
+    ack_timeout: Duration,
+) -> JetStreamLog {
     let log = JetStreamLog::connect(JetStreamSettings {
         servers: nats.urls(),
         pod: pod.to_owned(),
         shards,
         replicas,
-        ack_timeout: Duration::from_secs(5),
+        ack_timeout,
     })
     .await
     .unwrap();
@@ -403,7 +413,8 @@ async fn a_released_shard_is_taken_over_at_once_not_by_timeout() {
 #[tokio::test]
 async fn a_three_server_cluster_keeps_appending_with_one_server_sigkilled() {
     let mut nats = Nats::cluster().await;
-    let log = log_for(&nats, "pod-a", 2, 3).await;
+    // A short timeout: an append whose server died is given up on (and retried) soon.
+    let log = log_with_timeout(&nats, "pod-a", 2, 3, Duration::from_secs(2)).await;
     let monitor = MonitorId::from_bytes([4; 16]);
     let mut acknowledged = BTreeSet::new();
     for batch in [1usize, 100, 1000] {
@@ -449,11 +460,16 @@ async fn a_three_server_cluster_keeps_appending_with_one_server_sigkilled() {
     eprintln!("while the cluster recovered: {last_error:?}");
     let first_after = first_after.expect("appends resume");
     eprintln!("leader {leader} SIGKILLed: appends acknowledged again after {first_after:?}");
-    let read: BTreeSet<u64> = whole_log(&log, ShardId(0))
-        .await
-        .iter()
-        .map(|stored| stored.sequence)
-        .collect();
+    let mut read = log.read(ShardId(0), 1, usize::MAX).await;
+    for _ in 0..20 {
+        if read.is_ok() {
+            break;
+        }
+        eprintln!("reading after the kill: {read:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        read = log.read(ShardId(0), 1, usize::MAX).await;
+    }
+    let read: BTreeSet<u64> = read.unwrap().iter().map(|stored| stored.sequence).collect();
     assert!(
         acknowledged.is_subset(&read),
         "{} acknowledged records missing after the kill",

@@ -125,9 +125,38 @@ impl Nats {
         std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
     }
 
-    /// Until every server answers JetStream requests (in a cluster: a meta leader is
-    /// elected and the servers are routed).
+    /// Until every server answers JetStream requests and, in a cluster, a stream of
+    /// three replicas can be placed (a meta leader is elected and knows every peer).
     async fn wait_until_ready(&self) {
+        self.wait_until_each_answers().await;
+        if self.servers.len() < 3 {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let client = async_nats::connect(self.urls()).await.unwrap();
+        let jetstream = async_nats::jetstream::new(client);
+        loop {
+            let placed = jetstream
+                .create_stream(async_nats::jetstream::stream::Config {
+                    name: "HARNESS_PROBE".to_owned(),
+                    subjects: vec!["harness.probe".to_owned()],
+                    num_replicas: 3,
+                    ..Default::default()
+                })
+                .await;
+            if placed.is_ok() {
+                jetstream.delete_stream("HARNESS_PROBE").await.unwrap();
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no stream of 3 replicas placed in 30 s: {placed:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn wait_until_each_answers(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         for url in self.urls() {
             loop {
