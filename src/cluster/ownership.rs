@@ -4,7 +4,9 @@
 //!   with `Nats-Expected-Last-Subject-Sequence` set to the last ownership record the
 //!   pod saw, so of two pods contending only one lands; its sequence is the new
 //!   **epoch**.
-//! - The owner **renews** every lease/3 by the same rule. A refused renewal means
+//! - The owner **renews** every lease/3 by the same rule (its renewer task looks every
+//!   lease/12; the watcher that looks at the other shards every lease/6 runs apart, so
+//!   a slow look never delays a renewal). A refused renewal means
 //!   another pod took the shard: the owner drops it at once. An owner whose last
 //!   acknowledged renewal was *sent* more than lease/2 ago (its own monotonic clock)
 //!   stops deciding ([`Ownership::deciding_epoch`] is `None`) until a renewal lands
@@ -62,13 +64,15 @@ pub struct Ownership {
     shared: Arc<Shared>,
     log: JetStreamLog,
     stop: watch::Sender<bool>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 struct Shared {
     pod: String,
     lease: Duration,
     held: Mutex<BTreeMap<ShardId, Held>>,
+    /// The live pods, as the watcher last listed them (this pod always among them).
+    live: Mutex<BTreeSet<String>>,
     failovers: AtomicU64,
     changes: watch::Sender<Owned>,
 }
@@ -104,19 +108,23 @@ impl Ownership {
         announce(&log, &pod).await?;
         let (changes, _) = watch::channel(Owned::new());
         let shared = Arc::new(Shared {
-            pod,
+            pod: pod.clone(),
             lease,
             held: Mutex::new(BTreeMap::new()),
+            live: Mutex::new(BTreeSet::from([pod.clone()])),
             failovers: AtomicU64::new(0),
             changes,
         });
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(log.clone(), Arc::clone(&shared), stopped));
+        let tasks = vec![
+            tokio::spawn(renew(log.clone(), Arc::clone(&shared), stopped.clone())),
+            tokio::spawn(watch_shards(log.clone(), Arc::clone(&shared), stopped)),
+        ];
         Ok(Self {
             shared,
             log,
             stop,
-            task: Mutex::new(Some(task)),
+            tasks: Mutex::new(tasks),
         })
     }
 
@@ -157,14 +165,14 @@ impl Ownership {
     /// after the last acknowledged renewal.
     pub async fn halt(&self) {
         let _ = self.stop.send(true);
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        // Each task finishes the round it is in (so what it published is recorded),
+        // within a bound.
+        let bound = self.log.settings().ack_timeout * 2;
+        for mut task in tasks {
+            if tokio::time::timeout(bound, &mut task).await.is_err() {
+                task.abort();
+            }
         }
     }
 
@@ -207,11 +215,11 @@ impl Ownership {
 impl Drop for Ownership {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        if let Some(task) = self
-            .task
+        for task in self
+            .tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take()
+            .drain(..)
         {
             task.abort();
         }
@@ -280,10 +288,27 @@ async fn live_pods(log: &JetStreamLog) -> Result<BTreeSet<String>, LogError> {
     Ok(pods)
 }
 
-/// The manager's loop: every lease/6, announce (every lease/3), renew owned shards
-/// that are due, look at the others, take over what may be taken and release what
-/// another live pod prefers.
-async fn run(log: JetStreamLog, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+/// The renewer: every lease/12, renews the owned shards whose last renewal was sent
+/// lease/3 ago or more, and releases those another live pod prefers. It alone writes
+/// the ownership records of held shards, so a renewal and a release never race.
+async fn renew(log: JetStreamLog, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(shared.lease / 12);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        renew_due(&log, &shared).await;
+        release_preferred_elsewhere(&log, &shared).await;
+        publish_owned(&shared);
+    }
+}
+
+/// The watcher: every lease/6, announces the pod (every lease/3), lists the live pods,
+/// looks at the shards this pod does not own and takes over those it may. A slow look
+/// never delays a renewal: the renewer runs apart.
+async fn watch_shards(log: JetStreamLog, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let lease = shared.lease;
     let pod = shared.pod.clone();
     let mut ticks = tokio::time::interval(lease / 6);
@@ -301,7 +326,6 @@ async fn run(log: JetStreamLog, shared: Arc<Shared>, mut stopped: watch::Receive
         })
         .collect();
     let mut last_announced = started;
-    let mut live: BTreeSet<String> = BTreeSet::from([pod.clone()]);
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
@@ -313,29 +337,40 @@ async fn run(log: JetStreamLog, shared: Arc<Shared>, mut stopped: watch::Receive
                 Err(error) => tracing::warn!(%error, "cannot announce the pod"),
             }
         }
-        match live_pods(&log).await {
+        let live = match live_pods(&log).await {
             Ok(mut found) => {
                 found.insert(pod.clone());
-                live = found;
+                *shared.live.lock().unwrap_or_else(PoisonError::into_inner) = found.clone();
+                found
             }
-            Err(error) => tracing::warn!(%error, "cannot list live pods"),
-        }
-        renew_due(&log, &shared, &mut seen).await;
-        release_preferred_elsewhere(&log, &shared, &live, &mut seen).await;
+            Err(error) => {
+                tracing::warn!(%error, "cannot list live pods");
+                shared
+                    .live
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+            }
+        };
         take_over_free(&log, &shared, &live, &mut seen).await;
-        let owned: Owned = shared
-            .held
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(shard, held)| (*shard, held.epoch))
-            .collect();
-        shared.changes.send_if_modified(|current| {
-            let changed = *current != owned;
-            *current = owned;
-            changed
-        });
+        publish_owned(&shared);
     }
+}
+
+/// Tells watchers the owned shards, if they changed.
+fn publish_owned(shared: &Shared) {
+    let owned: Owned = shared
+        .held
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|(shard, held)| (*shard, held.epoch))
+        .collect();
+    shared.changes.send_if_modified(|current| {
+        let changed = *current != owned;
+        *current = owned;
+        changed
+    });
 }
 
 fn held_now(shared: &Shared) -> Vec<(ShardId, Held)> {
@@ -348,7 +383,16 @@ fn held_now(shared: &Shared) -> Vec<(ShardId, Held)> {
         .collect()
 }
 
-async fn renew_due(log: &JetStreamLog, shared: &Shared, seen: &mut BTreeMap<ShardId, Seen>) {
+/// What became of a renewal.
+enum Renewed {
+    Landed(Sequence),
+    /// An earlier renewal of ours is the shard's last ownership record.
+    Adopted(Sequence),
+    Refused,
+    Failed(LogError),
+}
+
+async fn renew_due(log: &JetStreamLog, shared: &Shared) {
     let due: Vec<(ShardId, Held)> = held_now(shared)
         .into_iter()
         .filter(|(_, held)| held.last_sent_at.elapsed() >= shared.lease / 3)
@@ -360,11 +404,18 @@ async fn renew_due(log: &JetStreamLog, shared: &Shared, seen: &mut BTreeMap<Shar
         };
         async move {
             let sent_at = Instant::now();
-            (
-                *shard,
-                sent_at,
-                log.publish_fenced(*shard, &record, held.last).await,
-            )
+            let outcome = match log.publish_fenced(*shard, &record, held.last).await {
+                Ok(Fenced::Landed(sequence)) => Renewed::Landed(sequence),
+                // Refused: either another pod took over, or an earlier renewal of ours
+                // landed and its acknowledgement was lost. Only the latter is adopted
+                // (not as acknowledged: when it was sent is unknown).
+                Ok(Fenced::Refused) => match log.last_ownership(*shard).await {
+                    Ok(Some(last)) if last.record == record => Renewed::Adopted(last.sequence),
+                    _ => Renewed::Refused,
+                },
+                Err(error) => Renewed::Failed(error),
+            };
+            (*shard, sent_at, outcome)
         }
     });
     let outcomes = join_all(renewals).await;
@@ -375,32 +426,26 @@ async fn renew_due(log: &JetStreamLog, shared: &Shared, seen: &mut BTreeMap<Shar
         };
         entry.last_sent_at = sent_at;
         match outcome {
-            Ok(Fenced::Landed(sequence)) => {
+            Renewed::Landed(sequence) => {
                 entry.last = sequence;
                 entry.acknowledged_sent_at = sent_at;
             }
-            Ok(Fenced::Refused) => {
+            Renewed::Adopted(sequence) => entry.last = sequence,
+            Renewed::Refused => {
                 tracing::warn!(%shard, epoch = entry.epoch, "fenced: another pod took the shard over");
                 held.remove(&shard);
-                seen.insert(
-                    shard,
-                    Seen {
-                        last: None,
-                        seen_at: Instant::now(),
-                    },
-                );
             }
-            Err(error) => tracing::warn!(%shard, %error, "renewal not acknowledged"),
+            Renewed::Failed(error) => tracing::warn!(%shard, %error, "renewal not acknowledged"),
         }
     }
 }
 
-async fn release_preferred_elsewhere(
-    log: &JetStreamLog,
-    shared: &Shared,
-    live: &BTreeSet<String>,
-    seen: &mut BTreeMap<ShardId, Seen>,
-) {
+async fn release_preferred_elsewhere(log: &JetStreamLog, shared: &Shared) {
+    let live = shared
+        .live
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     let to_release: Vec<(ShardId, Held)> = held_now(shared)
         .into_iter()
         .filter(|(shard, held)| {
@@ -421,24 +466,11 @@ async fn release_preferred_elsewhere(
             epoch: held.epoch,
         };
         match log.publish_fenced(shard, &record, held.last).await {
-            Ok(Fenced::Landed(sequence)) => {
+            Ok(Fenced::Landed(_)) => {
                 tracing::info!(%shard, epoch = held.epoch, "released to the preferred pod");
-                seen.insert(
-                    shard,
-                    Seen {
-                        last: Some(Stored { sequence, record }),
-                        seen_at: Instant::now(),
-                    },
-                );
             }
             Ok(Fenced::Refused) => {
-                seen.insert(
-                    shard,
-                    Seen {
-                        last: None,
-                        seen_at: Instant::now(),
-                    },
-                );
+                tracing::warn!(%shard, epoch = held.epoch, "fenced: another pod took the shard over");
             }
             // Not known to have landed: keep the shard (still fenced by the log) and
             // try again at the next tick.

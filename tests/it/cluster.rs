@@ -197,10 +197,19 @@ async fn contending_managers_own_each_shard_once_rebalance_and_never_renew_a_sta
     )
     .await;
     eprintln!("three managers settled on the preferred assignment after {settled:?}");
-    for manager in &managers {
-        for shard in manager.owned().keys() {
-            assert!(manager.deciding_epoch(*shard).is_some());
+    // Renewals keep every owner deciding without a gap, for two leases.
+    let watched = Instant::now();
+    while watched.elapsed() < lease * 2 {
+        for manager in &managers {
+            for shard in manager.owned().keys() {
+                assert!(
+                    manager.deciding_epoch(*shard).is_some(),
+                    "{} stopped deciding shard {shard} while renewing",
+                    manager.pod()
+                );
+            }
         }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 
     // In every shard's log: epochs (takeovers' sequences) increase, and every renewal
