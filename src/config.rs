@@ -225,6 +225,60 @@ pub struct Config {
     pub accept_data_loss: bool,
     /// The guard against false alarm storms (`--guard*`).
     pub guard: GuardConfig,
+    /// The clustered mode (`--cluster-*`, `--pod-name`); off without NATS servers.
+    pub cluster: ClusterConfig,
+}
+
+/// The clustered mode's settings (`docs/cluster.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// NATS server URLs; empty: one node, the clustered mode off.
+    pub nats: Vec<String>,
+    /// This pod's name: a NATS subject token (`cluster::ownership::valid_pod_name`).
+    pub pod: String,
+    pub shards: u16,
+    pub replicas: usize,
+    pub lease: Duration,
+}
+
+impl ClusterConfig {
+    pub fn enabled(&self) -> bool {
+        !self.nats.is_empty()
+    }
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            nats: Vec::new(),
+            pod: default_pod_name(),
+            shards: crate::cluster::shard::DEFAULT_SHARDS,
+            replicas: 3,
+            lease: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The host name, made a valid pod name (other characters become `-`).
+pub fn default_pod_name() -> String {
+    let uname = rustix::system::uname();
+    let host = uname.nodename().to_string_lossy();
+    let name: String = host
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "pushmon".to_owned()
+    } else {
+        name
+    }
 }
 
 /// The guard's settings (`docs/states.md`, "The guard").
@@ -301,6 +355,7 @@ impl Config {
             history_sweep: Duration::from_secs(300),
             accept_data_loss: false,
             guard: GuardConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 
@@ -588,6 +643,37 @@ impl Config {
                 on_or_off,
             )?,
         };
+        let cluster = ClusterConfig {
+            nats: CLUSTER_NATS.resolve(args.cluster_nats, env, Vec::new(), parse_nats_servers)?,
+            pod: POD_NAME.resolve(args.pod_name, env, default.cluster.pod, |text| {
+                if crate::cluster::ownership::valid_pod_name(text) {
+                    Ok(text.to_owned())
+                } else {
+                    Err(format!("{text:?} is not 1 to 64 letters, digits, - and _"))
+                }
+            })?,
+            shards: CLUSTER_SHARDS.resolve(
+                args.cluster_shards,
+                env,
+                default.cluster.shards,
+                |text| number(text, 1, 1024).map(|count| count as u16),
+            )?,
+            replicas: CLUSTER_REPLICAS.resolve(
+                args.cluster_replicas,
+                env,
+                default.cluster.replicas,
+                |text| number(text, 1, 5).map(|count| count as usize),
+            )?,
+            lease: CLUSTER_LEASE.resolve(
+                args.cluster_lease,
+                env,
+                default.cluster.lease,
+                |text| {
+                    let seconds = text.trim().strip_suffix('s').unwrap_or(text.trim());
+                    number(seconds, 1, 300).map(Duration::from_secs)
+                },
+            )?,
+        };
         Ok(Self {
             listen,
             data_dir: default.data_dir,
@@ -615,6 +701,7 @@ impl Config {
             history_sweep,
             accept_data_loss,
             guard,
+            cluster,
         })
     }
 

@@ -160,6 +160,12 @@ impl Ownership {
         self.shared.failovers.load(Ordering::Relaxed)
     }
 
+    /// Reads [`Self::failovers`] without the manager (for a metrics task).
+    pub fn failovers_handle(&self) -> impl Fn() -> u64 + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        move || shared.failovers.load(Ordering::Relaxed)
+    }
+
     /// Stops the manager as a crash or a pause would: no renewal, no release. The
     /// pod's shards stay held here, and [`Self::deciding_epoch`] turns `None` lease/2
     /// after the last acknowledged renewal.

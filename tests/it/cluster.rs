@@ -14,7 +14,8 @@ use pushmon::domain::fence::{Folded, ShardFold, ShardRecord, Void};
 use pushmon::domain::ids::MonitorId;
 use tokio::time::Instant;
 
-use crate::nats::Nats;
+use crate::nats::{Nats, free_port};
+use crate::support::ServerProcess;
 
 async fn log_for(nats: &Nats, pod: &str, shards: u16, replicas: usize) -> JetStreamLog {
     log_with_timeout(nats, pod, shards, replicas, Duration::from_secs(5)).await
@@ -484,4 +485,77 @@ async fn a_three_server_cluster_keeps_appending_with_one_server_sigkilled() {
         "{} acknowledged records missing after the kill",
         acknowledged.difference(&read).count()
     );
+}
+
+#[tokio::test]
+async fn serve_is_not_ready_until_it_joins_then_owns_its_shards_and_releases_them_on_sigterm() {
+    let port = free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start_unready(
+        data_dir.path(),
+        &[
+            "--cluster-nats",
+            &url,
+            "--pod-name",
+            "serve-a",
+            "--cluster-shards",
+            "4",
+            "--cluster-replicas",
+            "1",
+            "--cluster-lease",
+            "2s",
+        ],
+    )
+    .await;
+    let readyz = || async {
+        reqwest::get(server.url("/readyz"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // No NATS yet: started, but not ready.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(readyz().await, 503);
+    let nats = Nats::single_on(port).await;
+    server.wait_until_ready().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = server.metrics().await;
+        if metrics.contains("pushmon_cluster_shards_owned 4") {
+            break metrics;
+        }
+        assert!(Instant::now() < deadline, "shards not owned:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for shard in 0..4 {
+        let line = metrics
+            .lines()
+            .find(|line| {
+                line.starts_with(&format!("pushmon_cluster_shard_epoch{{shard=\"{shard}\"}}"))
+            })
+            .unwrap_or_else(|| panic!("no epoch for shard {shard}:\n{metrics}"));
+        let epoch: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(epoch >= 1.0, "{line}");
+    }
+    assert!(
+        metrics.contains("pushmon_cluster_failovers_total 0"),
+        "{metrics}"
+    );
+
+    let (status, log) = server.sigterm().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+    let reader = log_for(&nats, "reader", 4, 1).await;
+    for shard in ShardId::all(4) {
+        let last = reader
+            .last_ownership(shard)
+            .await
+            .unwrap()
+            .expect("an owner was recorded");
+        assert!(
+            matches!(&last.record, ShardRecord::Release { pod, .. } if pod == "serve-a"),
+            "shard {shard}: {last:?}"
+        );
+    }
 }

@@ -31,18 +31,23 @@ struct Server {
 impl Nats {
     /// One server with JetStream.
     pub async fn single() -> Nats {
-        Nats::start(1).await
+        Nats::start(vec![free_port()]).await
+    }
+
+    /// One server with JetStream on the given client port.
+    pub async fn single_on(port: u16) -> Nats {
+        Nats::start(vec![port]).await
     }
 
     /// Three servers routed into one cluster, JetStream on each.
     pub async fn cluster() -> Nats {
-        Nats::start(3).await
+        Nats::start((0..3).map(|_| free_port()).collect()).await
     }
 
-    async fn start(count: usize) -> Nats {
+    async fn start(client_ports: Vec<u16>) -> Nats {
         check_version();
+        let count = client_ports.len();
         let dir = tempfile::tempdir().unwrap();
-        let client_ports: Vec<u16> = (0..count).map(|_| free_port()).collect();
         let route_ports: Vec<u16> = (0..count).map(|_| free_port()).collect();
         let mut servers = Vec::new();
         for index in 0..count {
@@ -205,7 +210,7 @@ fn check_version() {
 
 /// A loopback port nothing listens on now (the servers are other processes, so they
 /// cannot be handed a bound socket).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
