@@ -559,3 +559,138 @@ async fn serve_is_not_ready_until_it_joins_then_owns_its_shards_and_releases_the
         );
     }
 }
+
+/// A metric's value in `/metrics` text (`None` when absent).
+fn metric(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn serve_args<'a>(url: &'a str, pod: &'a str) -> Vec<&'a str> {
+    vec![
+        "--cluster-nats",
+        url,
+        "--pod-name",
+        pod,
+        "--cluster-shards",
+        "4",
+        "--cluster-replicas",
+        "1",
+        "--cluster-lease",
+        "2",
+    ]
+}
+
+async fn until_metric(
+    server: &ServerProcess,
+    series: &str,
+    value: f64,
+    limit: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let metrics = server.metrics().await;
+        if metric(&metrics, series) == Some(value) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{series} is not {value} after {limit:?}:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_sigkilled_pods_shards_are_taken_over_by_the_other_pod() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    until_metric(
+        &pod_a,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(5),
+    )
+    .await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    // pod-b is live but pod-a owns every shard: nothing moves within the first lease.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        metric(&pod_b.metrics().await, "pushmon_cluster_shards_owned"),
+        Some(0.0)
+    );
+    pod_a.sigkill().await;
+    let took = until_metric(
+        &pod_b,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(6),
+    )
+    .await;
+    eprintln!("pod-a SIGKILLed, lease 2 s: pod-b owns every shard after {took:?}");
+    until_metric(
+        &pod_b,
+        "pushmon_cluster_failovers_total",
+        4.0,
+        Duration::from_secs(2),
+    )
+    .await;
+    let (status, log) = pod_b.sigterm().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+}
+
+/// Measurements, not a check: run with
+/// `cargo test --test it cluster::measure -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement (about a minute)"]
+async fn measure_failover_times_and_acknowledgement_latency() {
+    let nats = Nats::single().await;
+    let lease = Duration::from_secs(2);
+    let mut kill_to_owned = Vec::new();
+    for round in 0..10u16 {
+        let shard_count = 1;
+        let log_a = log_for(&nats, &format!("a{round}"), shard_count, 1).await;
+        // A fresh shard each round: the rounds' pods differ, the streams are shared.
+        let owner = Ownership::start(log_a, lease).await.unwrap();
+        until(
+            Duration::from_secs(10),
+            "the first pod owns the shard",
+            || !owner.owned().is_empty(),
+        )
+        .await;
+        let log_b = log_for(&nats, &format!("b{round}"), shard_count, 1).await;
+        let standby = Ownership::start(log_b, lease).await.unwrap();
+        tokio::time::sleep(lease).await;
+        drop(owner);
+        let took = until(lease * 3, "the standby takes over", || {
+            standby.deciding_epoch(ShardId(0)).is_some()
+        })
+        .await;
+        kill_to_owned.push(took);
+        standby.shutdown().await;
+    }
+    kill_to_owned.sort();
+    eprintln!("lease {lease:?}, kill to the standby deciding, 10 rounds: {kill_to_owned:?}");
+
+    let mut nats = Nats::cluster().await;
+    let log = log_for(&nats, "bench", 1, 3).await;
+    let monitor = MonitorId::from_bytes([9; 16]);
+    for batch in [1usize, 10, 100, 1000] {
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let records: Vec<ShardRecord> = (0..batch).map(|_| heartbeat(monitor)).collect();
+            let started = Instant::now();
+            log.append(ShardId(0), &records).await.unwrap();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        eprintln!(
+            "R3, 3 servers, batch of {batch}: median {:?}, max {:?} over 20",
+            times[10], times[19]
+        );
+    }
+    nats.kill("n1").await;
+}
