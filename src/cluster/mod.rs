@@ -12,7 +12,8 @@
 //! Which decisions in a shard's log count is the pure rule of `domain::fence`; the
 //! records' bytes are `store::codec`'s. This module is a layer beside `store`: it
 //! imports `domain`, `store::codec` and the cross-cutting leaves, and nothing above.
-//! It is not wired into the monitors yet: single-node pushmon does not use it.
+//! `pushmon serve` uses it only with `--cluster-nats`, for shard ownership
+//! (`app/cluster.rs`); the monitors do not run on the shard logs yet.
 
 pub mod log;
 pub mod ownership;

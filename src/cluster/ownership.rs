@@ -12,8 +12,10 @@
 //!   stops deciding ([`Ownership::deciding_epoch`] is `None`) until a renewal lands
 //!   again, well before a standby may take over.
 //! - A standby takes a shard over only after it has seen no new ownership record for
-//!   a whole lease (measured from when it saw the last one), or at once after a
-//!   `Release`, or for a shard that never had an owner.
+//!   a whole lease (measured from when it saw the last one), first the shard's
+//!   preferred pod among the live ones but the silent owner, any pod after two leases;
+//!   or, if it is the preferred pod, at once after a `Release` or for a shard that
+//!   never had an owner.
 //! - **Rebalancing**: pods announce themselves on the presence stream (`PUSHMON_PODS`,
 //!   one subject per pod, expiring after a lease), and a shard's preferred pod is the
 //!   rendezvous winner among the live pods (`shard::preferred_pod`). The preferred pod
