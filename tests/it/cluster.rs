@@ -694,3 +694,60 @@ async fn measure_failover_times_and_acknowledgement_latency() {
     }
     nats.kill("n1").await;
 }
+
+/// A measurement, not a check: what a NATS server's SIGKILL does to shard ownership
+/// with the default lease (run with `--ignored --nocapture`).
+#[tokio::test]
+#[ignore = "a measurement (about 40 s)"]
+async fn measure_ownership_through_a_nats_server_kill() {
+    let mut nats = Nats::cluster().await;
+    let lease = Duration::from_secs(10);
+    let shards = 6;
+    let log_a = log_for(&nats, "pod-a", shards, 3).await;
+    let log_b = log_for(&nats, "pod-b", shards, 3).await;
+    let a = Ownership::start(log_a.clone(), lease).await.unwrap();
+    let b = Ownership::start(log_b, lease).await.unwrap();
+    until(Duration::from_secs(15), "every shard owned", || {
+        a.owned().len() + b.owned().len() == usize::from(shards)
+    })
+    .await;
+    let mut leaders = BTreeMap::new();
+    for shard in ShardId::all(shards) {
+        let leader = log_a
+            .stream_leader(shard)
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        *leaders.entry(leader).or_insert(0) += 1;
+    }
+    let (victim, led) = leaders.iter().max_by_key(|(_, count)| **count).unwrap();
+    let victim = victim.clone();
+    eprintln!("stream leaders: {leaders:?}; killing {victim}, which leads {led}");
+    let before: BTreeMap<ShardId, u64> = a.owned().into_iter().chain(b.owned()).collect();
+    nats.kill(&victim).await;
+    let killed = Instant::now();
+    let mut not_deciding: BTreeMap<ShardId, Duration> = BTreeMap::new();
+    let mut sampled = Instant::now();
+    while killed.elapsed() < lease * 3 {
+        let since_last = sampled.elapsed();
+        sampled = Instant::now();
+        for shard in ShardId::all(shards) {
+            let deciding = [&a, &b]
+                .iter()
+                .filter(|manager| manager.deciding_epoch(shard).is_some())
+                .count();
+            assert!(deciding <= 1, "two pods decide for shard {shard}");
+            if deciding == 0 {
+                *not_deciding.entry(shard).or_default() += since_last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after: BTreeMap<ShardId, u64> = a.owned().into_iter().chain(b.owned()).collect();
+    eprintln!(
+        "lease {lease:?}, after 3 leases: no pod deciding for {not_deciding:?}; failovers {}; epochs before {before:?}, after {after:?}",
+        a.failovers() + b.failovers()
+    );
+    a.halt().await;
+    b.halt().await;
+}
