@@ -26,7 +26,7 @@ use crate::store::retention::Retention;
 use crate::store::{EventStore, OpenOptions, QuarantineReports};
 
 mod admin_token;
-mod cluster;
+pub mod cluster;
 use admin_token::admin_token;
 
 /// How often the store records that the server is alive (`docs/states.md`, "After a

@@ -34,6 +34,9 @@ pub enum Command {
     /// Check a stopped server's store: every monitor's snapshot must equal a full
     /// replay of its events. Exits 1 on any difference.
     Check(CheckArgs),
+    /// The clustered mode's commands (docs/cluster.md).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     #[command(flatten)]
     Client(Box<client_args::ClientCommand>),
 }
@@ -43,6 +46,29 @@ pub enum Command {
 pub struct CheckArgs {
     #[arg(long = setting::DATA_DIR.flag, help = setting::DATA_DIR.help())]
     pub data_dir: Option<PathBuf>,
+}
+
+/// `pushmon cluster …`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Ask the running server of this pod to hand every shard it owns over, and wait
+    /// until it has (a Kubernetes preStop hook). Exits 1 if it has not within two
+    /// leases.
+    Release(ClusterReleaseArgs),
+}
+
+/// Flags of `pushmon cluster release`: the serve flags that name the cluster and the
+/// pod.
+#[derive(Debug, Default, Args)]
+pub struct ClusterReleaseArgs {
+    #[arg(long = setting::CLUSTER_NATS.flag, help = setting::CLUSTER_NATS.help())]
+    pub cluster_nats: Option<String>,
+    #[arg(long = setting::POD_NAME.flag, help = setting::POD_NAME.help())]
+    pub pod_name: Option<String>,
+    #[arg(long = setting::CLUSTER_SHARDS.flag, help = setting::CLUSTER_SHARDS.help())]
+    pub cluster_shards: Option<String>,
+    #[arg(long = setting::CLUSTER_LEASE.flag, help = setting::CLUSTER_LEASE.help())]
+    pub cluster_lease: Option<String>,
 }
 
 /// Flags of `pushmon serve`, in the order `--help` lists them.

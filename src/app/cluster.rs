@@ -1,7 +1,9 @@
 //! The clustered mode's part of the lifecycle (`--cluster-nats`): join before ready
 //! (connect, create the shards' streams, start the ownership manager, retrying until
 //! NATS answers, so `/readyz` stays 503 meanwhile), keep the cluster metrics, and
-//! release every owned shard at shutdown so the next pod takes each over at once.
+//! release every owned shard at shutdown so the next pod takes each over at once;
+//! and `pushmon cluster release` ([`release`]), which asks a running pod to do so
+//! before it is stopped.
 //!
 //! The monitors do not run on the shard logs yet: a pod in the clustered mode still
 //! serves from its own store; what it adds is its share of shard ownership.
@@ -11,7 +13,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::cluster::log::{JetStreamLog, JetStreamSettings, LogError};
-use crate::cluster::ownership::{Owned, Ownership};
+use crate::cluster::ownership::{self, Owned, Ownership};
 use crate::cluster::shard::ShardId;
 use crate::config::ClusterConfig;
 use crate::prometheus;
@@ -105,5 +107,44 @@ async fn keep_metrics(
             changed = changes.changed() => if changed.is_err() { return },
             _ = ticks.tick() => {}
         }
+    }
+}
+
+/// `pushmon cluster release`: asks the running server of `config.pod` to release every
+/// shard it owns, then waits until no shard's last ownership record names it as owner,
+/// for at most two leases and 5 s. How many shards it owned when asked.
+pub async fn release(config: &ClusterConfig) -> anyhow::Result<usize> {
+    use anyhow::Context as _;
+    let log = JetStreamLog::connect(JetStreamSettings {
+        servers: config.nats.clone(),
+        pod: format!("{}-release", config.pod),
+        shards: config.shards,
+        replicas: config.replicas,
+        ack_timeout: ACK_TIMEOUT,
+    })
+    .await
+    .context("connecting to NATS")?;
+    let owned = ownership::owned_by(&log, &config.pod)
+        .await
+        .context("reading the shards' owners")?;
+    ownership::request_release(&log, &config.pod)
+        .await
+        .context("asking for the release")?;
+    let deadline = tokio::time::Instant::now() + config.lease * 2 + Duration::from_secs(5);
+    loop {
+        let left = ownership::owned_by(&log, &config.pod)
+            .await
+            .context("reading the shards' owners")?;
+        if left.is_empty() {
+            return Ok(owned.len());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "pod {} still owns shards {left:?} after {:?}",
+                config.pod,
+                config.lease * 2 + Duration::from_secs(5)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

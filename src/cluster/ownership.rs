@@ -23,13 +23,16 @@
 //!   for two leases releases it when its preferred pod is another live pod, and that
 //!   pod takes it over at once.
 //! - [`Ownership::shutdown`] leaves the presence stream and releases every owned shard,
-//!   so a rolling update hands shards over without waiting for leases to run out.
+//!   so a rolling update hands shards over without waiting for leases to run out. So
+//!   does a **release request** from another process ([`request_release`], a message
+//!   on `PUSHMON_RELEASE` naming the pod: `pushmon cluster release` in a preStop
+//!   hook): the manager leaves, releases what it owns and takes nothing over any more.
 //!
 //! This module decides who owns; what an owner's decisions are worth is decided by the
 //! log's fold (`domain::fence`), which voids any decision of a stale epoch.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -47,6 +50,13 @@ use crate::domain::fence::{Sequence, ShardRecord};
 /// The presence stream: one subject per live pod.
 const PRESENCE_STREAM: &str = "PUSHMON_PODS";
 const PRESENCE_PREFIX: &str = "pushmon.pods.";
+
+/// Release requests (`pushmon cluster release`): one subject per pod. A pod's manager
+/// clears its own when it starts, so a request outlives no process it was meant for.
+const RELEASE_STREAM: &str = "PUSHMON_RELEASE";
+const RELEASE_PREFIX: &str = "pushmon.release.";
+/// How long an unanswered release request is kept.
+const RELEASE_REQUEST_AGE: Duration = Duration::from_secs(3600);
 
 /// Whether `name` can name a pod: it is a NATS subject token and a message id prefix.
 pub fn valid_pod_name(name: &str) -> bool {
@@ -75,6 +85,9 @@ struct Shared {
     held: Mutex<BTreeMap<ShardId, Held>>,
     /// The live pods, as the watcher last listed them (this pod always among them).
     live: Mutex<BTreeSet<String>>,
+    /// Set once a release was requested for this pod: it releases what it owns and
+    /// takes nothing over any more.
+    releasing: AtomicBool,
     failovers: AtomicU64,
     changes: watch::Sender<Owned>,
 }
@@ -107,6 +120,9 @@ impl Ownership {
     pub async fn start(log: JetStreamLog, lease: Duration) -> Result<Self, LogError> {
         let pod = log.settings().pod.clone();
         ensure_presence(&log, lease).await?;
+        ensure_release_requests(&log).await?;
+        // A request left for an earlier process of this pod is not for this one.
+        clear_release_request(&log, &pod).await?;
         announce(&log, &pod).await?;
         let (changes, _) = watch::channel(Owned::new());
         let shared = Arc::new(Shared {
@@ -114,6 +130,7 @@ impl Ownership {
             lease,
             held: Mutex::new(BTreeMap::new()),
             live: Mutex::new(BTreeSet::from([pod.clone()])),
+            releasing: AtomicBool::new(false),
             failovers: AtomicU64::new(0),
             changes,
         });
@@ -189,33 +206,11 @@ impl Ownership {
     /// land (they are taken over when their lease runs out).
     pub async fn shutdown(&self) -> Vec<ShardId> {
         self.halt().await;
-        let held: Vec<(ShardId, Held)> = {
-            let mut held = self
-                .shared
-                .held
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            std::mem::take(&mut *held).into_iter().collect()
-        };
-        self.shared.changes.send_replace(Owned::new());
         if let Err(error) = leave(&self.log, &self.shared.pod).await {
             tracing::warn!(%error, "cannot leave the presence stream");
         }
-        let releases = held.iter().map(|(shard, held)| {
-            let record = ShardRecord::Release {
-                pod: self.shared.pod.clone(),
-                epoch: held.epoch,
-            };
-            let log = &self.log;
-            async move { (*shard, log.publish_fenced(*shard, &record, held.last).await) }
-        });
-        let mut failed = Vec::new();
-        for (shard, outcome) in join_all(releases).await {
-            if !matches!(outcome, Ok(Fenced::Landed(_))) {
-                tracing::warn!(%shard, ?outcome, "release did not land");
-                failed.push(shard);
-            }
-        }
+        let failed = release_all(&self.log, &self.shared).await;
+        self.shared.changes.send_replace(Owned::new());
         failed
     }
 }
@@ -231,6 +226,90 @@ impl Drop for Ownership {
         {
             task.abort();
         }
+    }
+}
+
+/// Asks the manager of `pod` to release every shard it owns and take none over any
+/// more (`pushmon cluster release`).
+pub async fn request_release(log: &JetStreamLog, pod: &str) -> Result<(), LogError> {
+    ensure_release_requests(log).await?;
+    let ack = log
+        .context()
+        .publish(format!("{RELEASE_PREFIX}{pod}"), bytes::Bytes::new())
+        .await
+        .map_err(|error| LogError::Connect(format!("release request: {error}")))?;
+    ack.await
+        .map(drop)
+        .map_err(|error| LogError::Connect(format!("release request: {error}")))
+}
+
+/// The shards whose last ownership record is a takeover or renewal by `pod`: those it
+/// owns, or owned until it died (then until a lease has passed).
+pub async fn owned_by(log: &JetStreamLog, pod: &str) -> Result<Vec<ShardId>, LogError> {
+    let looks = join_all(
+        ShardId::all(log.settings().shards)
+            .map(|shard| async move { (shard, log.last_ownership(shard).await) }),
+    )
+    .await;
+    let mut owned = Vec::new();
+    for (shard, look) in looks {
+        if let Some(Stored {
+            record:
+                ShardRecord::Takeover { pod: owner, .. } | ShardRecord::Renewal { pod: owner, .. },
+            ..
+        }) = look?
+            && owner == pod
+        {
+            owned.push(shard);
+        }
+    }
+    Ok(owned)
+}
+
+async fn ensure_release_requests(log: &JetStreamLog) -> Result<(), LogError> {
+    log.context()
+        .get_or_create_stream(stream::Config {
+            name: RELEASE_STREAM.to_owned(),
+            subjects: vec![format!("{RELEASE_PREFIX}*")],
+            max_messages_per_subject: 1,
+            max_age: RELEASE_REQUEST_AGE,
+            num_replicas: log.settings().replicas,
+            storage: stream::StorageType::Memory,
+            ..Default::default()
+        })
+        .await
+        .map(drop)
+        .map_err(|error| LogError::Connect(format!("release requests stream: {error}")))
+}
+
+async fn clear_release_request(log: &JetStreamLog, pod: &str) -> Result<(), LogError> {
+    let stream = log
+        .context()
+        .get_stream_no_info(RELEASE_STREAM)
+        .await
+        .map_err(|error| LogError::Connect(format!("release requests: {error}")))?;
+    stream
+        .purge()
+        .filter(format!("{RELEASE_PREFIX}{pod}"))
+        .await
+        .map(drop)
+        .map_err(|error| LogError::Connect(format!("release requests: {error}")))
+}
+
+/// Whether a release was requested for `pod`.
+async fn release_requested(log: &JetStreamLog, pod: &str) -> Result<bool, LogError> {
+    let stream = log
+        .context()
+        .get_stream_no_info(RELEASE_STREAM)
+        .await
+        .map_err(|error| LogError::Connect(format!("release requests: {error}")))?;
+    match stream
+        .get_last_raw_message_by_subject(&format!("{RELEASE_PREFIX}{pod}"))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error) if error.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(false),
+        Err(error) => Err(LogError::Connect(format!("release requests: {error}"))),
     }
 }
 
@@ -307,8 +386,12 @@ async fn renew(log: JetStreamLog, shared: Arc<Shared>, mut stopped: watch::Recei
             _ = ticks.tick() => {}
             _ = stopped.changed() => return,
         }
-        renew_due(&log, &shared).await;
-        release_preferred_elsewhere(&log, &shared).await;
+        if shared.releasing.load(Ordering::Relaxed) {
+            release_all(&log, &shared).await;
+        } else {
+            renew_due(&log, &shared).await;
+            release_preferred_elsewhere(&log, &shared).await;
+        }
         publish_owned(&shared);
     }
 }
@@ -338,6 +421,23 @@ async fn watch_shards(log: JetStreamLog, shared: Arc<Shared>, mut stopped: watch
         tokio::select! {
             _ = ticks.tick() => {}
             _ = stopped.changed() => return,
+        }
+        if !shared.releasing.load(Ordering::Relaxed) {
+            match release_requested(&log, &pod).await {
+                Ok(true) => {
+                    tracing::info!("release requested: handing every shard over");
+                    shared.releasing.store(true, Ordering::Relaxed);
+                    if let Err(error) = leave(&log, &pod).await {
+                        tracing::warn!(%error, "cannot leave the presence stream");
+                    }
+                }
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "cannot read release requests"),
+            }
+        }
+        if shared.releasing.load(Ordering::Relaxed) {
+            publish_owned(&shared);
+            continue;
         }
         if last_announced.elapsed() >= lease / 3 {
             match announce(&log, &pod).await {
@@ -379,6 +479,30 @@ fn publish_owned(shared: &Shared) {
         *current = owned;
         changed
     });
+}
+
+/// Stops deciding for every held shard and releases each; the shards whose release
+/// did not land (taken over when their lease runs out).
+async fn release_all(log: &JetStreamLog, shared: &Shared) -> Vec<ShardId> {
+    let held: Vec<(ShardId, Held)> = {
+        let mut held = shared.held.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut *held).into_iter().collect()
+    };
+    let releases = held.iter().map(|(shard, held)| {
+        let record = ShardRecord::Release {
+            pod: shared.pod.clone(),
+            epoch: held.epoch,
+        };
+        async move { (*shard, log.publish_fenced(*shard, &record, held.last).await) }
+    });
+    let mut failed = Vec::new();
+    for (shard, outcome) in join_all(releases).await {
+        if !matches!(outcome, Ok(Fenced::Landed(_))) {
+            tracing::warn!(%shard, ?outcome, "release did not land");
+            failed.push(shard);
+        }
+    }
+    failed
 }
 
 fn held_now(shared: &Shared) -> Vec<(ShardId, Held)> {

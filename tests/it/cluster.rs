@@ -751,3 +751,86 @@ async fn measure_ownership_through_a_nats_server_kill() {
     a.halt().await;
     b.halt().await;
 }
+
+#[tokio::test]
+async fn cluster_release_hands_a_running_pods_shards_over_at_once_and_it_takes_none_back() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut args_a = serve_args(&url, "pod-a");
+    // A long lease: a handover by timeout could not pass this test.
+    let last = args_a.len() - 1;
+    args_a[last] = "8";
+    let pod_a = ServerProcess::start(dir_a.path(), &args_a).await;
+    until_metric(
+        &pod_a,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(5),
+    )
+    .await;
+    let mut args_b = serve_args(&url, "pod-b");
+    args_b[last] = "8";
+    let pod_b = ServerProcess::start(dir_b.path(), &args_b).await;
+
+    let started = Instant::now();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
+        .args([
+            "cluster",
+            "release",
+            "--cluster-shards",
+            "4",
+            "--cluster-lease",
+            "8",
+        ])
+        .env("PUSHMON_CLUSTER_NATS", &url)
+        .env("PUSHMON_POD_NAME", "pod-a")
+        .output()
+        .await
+        .unwrap();
+    let released = started.elapsed();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "pod pod-a: released (4 shards owned when asked)"
+    );
+    let took = until_metric(
+        &pod_b,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(4),
+    )
+    .await;
+    eprintln!(
+        "cluster release returned after {released:?}; pod-b owned every shard {took:?} later (lease 8 s)"
+    );
+    assert!(released < Duration::from_secs(4), "{released:?}");
+    // pod-a serves on but takes nothing back.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        metric(&pod_a.metrics().await, "pushmon_cluster_shards_owned"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&pod_b.metrics().await, "pushmon_cluster_failovers_total"),
+        Some(0.0)
+    );
+
+    // Without servers there is nothing to release: a usage error.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
+        .args(["cluster", "release", "--pod-name", "pod-a"])
+        .env_remove("PUSHMON_CLUSTER_NATS")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("invalid cluster NATS servers: none given"),
+        "{output:?}"
+    );
+    for pod in [pod_a, pod_b] {
+        let (status, log) = pod.sigterm().await;
+        assert_eq!(status.code(), Some(0), "{log}");
+    }
+}
