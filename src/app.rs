@@ -26,6 +26,7 @@ use crate::store::retention::Retention;
 use crate::store::{EventStore, OpenOptions, QuarantineReports};
 
 mod admin_token;
+pub mod cluster;
 use admin_token::admin_token;
 
 /// How often the store records that the server is alive (`docs/states.md`, "After a
@@ -228,15 +229,23 @@ pub async fn run_with_reload(
                 let summary = declared.reconcile(&store, &registry, &channels, env).await?;
                 log_reconciled(declared, &summary);
             }
-            Ok::<_, anyhow::Error>((count, guard_monitor))
+            // The clustered mode: not ready before the pod has joined.
+            let membership = if config.cluster.enabled() {
+                Some(cluster::join(&config.cluster).await)
+            } else {
+                None
+            };
+            Ok::<_, anyhow::Error>((count, guard_monitor, membership))
         } => Some(outcome),
         () = &mut shutdown => None,
     };
     let mut failure = None;
     let sweeping = Arc::new(AtomicBool::new(true));
     let mut sweeper = None;
+    let mut membership = None;
     let background = match started_up {
-        Some(Ok((count, guard_monitor))) => {
+        Some(Ok((count, guard_monitor, joined))) => {
+            membership = joined;
             state.set_phase(Phase::Ready);
             sweeper = Some(tokio::spawn(sweep_history(
                 store.clone(),
@@ -322,6 +331,10 @@ pub async fn run_with_reload(
 
     tracing::info!("draining: no longer ready, finishing in-flight requests");
     state.set_phase(Phase::Draining);
+    // Hand the owned shards over first, so the next pod need not wait for a lease.
+    if let Some(membership) = membership {
+        membership.leave().await;
+    }
     let _ = stop_serving.send(());
     if let Err(error) = server.await {
         tracing::error!(%error, "server task failed");

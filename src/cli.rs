@@ -34,6 +34,9 @@ pub enum Command {
     /// Check a stopped server's store: every monitor's snapshot must equal a full
     /// replay of its events. Exits 1 on any difference.
     Check(CheckArgs),
+    /// The clustered mode's commands (docs/cluster.md).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     #[command(flatten)]
     Client(Box<client_args::ClientCommand>),
 }
@@ -43,6 +46,29 @@ pub enum Command {
 pub struct CheckArgs {
     #[arg(long = setting::DATA_DIR.flag, help = setting::DATA_DIR.help())]
     pub data_dir: Option<PathBuf>,
+}
+
+/// `pushmon cluster …`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Ask the running server of this pod to hand every shard it owns over, and wait
+    /// until it has (a Kubernetes preStop hook). Exits 1 if it has not within two
+    /// leases.
+    Release(ClusterReleaseArgs),
+}
+
+/// Flags of `pushmon cluster release`: the serve flags that name the cluster and the
+/// pod.
+#[derive(Debug, Default, Args)]
+pub struct ClusterReleaseArgs {
+    #[arg(long = setting::CLUSTER_NATS.flag, help = setting::CLUSTER_NATS.help())]
+    pub cluster_nats: Option<String>,
+    #[arg(long = setting::POD_NAME.flag, help = setting::POD_NAME.help())]
+    pub pod_name: Option<String>,
+    #[arg(long = setting::CLUSTER_SHARDS.flag, help = setting::CLUSTER_SHARDS.help())]
+    pub cluster_shards: Option<String>,
+    #[arg(long = setting::CLUSTER_LEASE.flag, help = setting::CLUSTER_LEASE.help())]
+    pub cluster_lease: Option<String>,
 }
 
 /// Flags of `pushmon serve`, in the order `--help` lists them.
@@ -159,6 +185,16 @@ pub struct ServeArgs {
     pub guard_channels: Option<String>,
     #[arg(long = setting::GUARD_RESOLVED.flag, help = setting::GUARD_RESOLVED.help())]
     pub guard_resolved: Option<String>,
+    #[arg(long = setting::CLUSTER_NATS.flag, help = setting::CLUSTER_NATS.help())]
+    pub cluster_nats: Option<String>,
+    #[arg(long = setting::POD_NAME.flag, help = setting::POD_NAME.help())]
+    pub pod_name: Option<String>,
+    #[arg(long = setting::CLUSTER_SHARDS.flag, help = setting::CLUSTER_SHARDS.help())]
+    pub cluster_shards: Option<String>,
+    #[arg(long = setting::CLUSTER_REPLICAS.flag, help = setting::CLUSTER_REPLICAS.help())]
+    pub cluster_replicas: Option<String>,
+    #[arg(long = setting::CLUSTER_LEASE.flag, help = setting::CLUSTER_LEASE.help())]
+    pub cluster_lease: Option<String>,
 }
 
 /// Every setting: its flag, environment variable, default as `--help` shows it, and
@@ -549,8 +585,54 @@ pub mod setting {
         ..SETTING
     };
 
+    pub const CLUSTER_NATS: Setting = Setting {
+        flag: "cluster-nats",
+        env: "PUSHMON_CLUSTER_NATS",
+        default: "none: one node, the local store",
+        about: "NATS servers (comma-separated, e.g. nats://nats-0:4222) of the clustered \
+                mode: the pod joins the cluster's shard ownership over JetStream",
+        name: "cluster NATS servers",
+        ..SETTING
+    };
+    pub const POD_NAME: Setting = Setting {
+        flag: "pod-name",
+        env: "PUSHMON_POD_NAME",
+        default: "the host name",
+        about: "This pod's name in the cluster, unique among its pods (letters, digits, \
+                - and _, at most 64)",
+        name: "pod name",
+        ..SETTING
+    };
+    pub const CLUSTER_SHARDS: Setting = Setting {
+        flag: "cluster-shards",
+        env: "PUSHMON_CLUSTER_SHARDS",
+        default: "64",
+        about: "Shards of the clustered mode (1 to 1024); every pod of a cluster must use \
+                the same count",
+        name: "cluster shards",
+        ..SETTING
+    };
+    pub const CLUSTER_REPLICAS: Setting = Setting {
+        flag: "cluster-replicas",
+        env: "PUSHMON_CLUSTER_REPLICAS",
+        default: "3",
+        about: "Replicas of each shard's JetStream stream (1 to 5), set when the stream is \
+                created",
+        name: "cluster replicas",
+        ..SETTING
+    };
+    pub const CLUSTER_LEASE: Setting = Setting {
+        flag: "cluster-lease",
+        env: "PUSHMON_CLUSTER_LEASE",
+        default: "10s",
+        about: "Seconds a shard owner's lease lasts (`10` or `10s`, 1 to 300): a standby \
+                takes a silent owner's shards over after it",
+        name: "cluster lease",
+        ..SETTING
+    };
+
     /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 39] = [
+    pub const ALL: [Setting; 44] = [
         LISTEN,
         DATA_DIR,
         ADMIN_TOKEN,
@@ -590,5 +672,10 @@ pub mod setting {
         GUARD_RELEASE_GRACE,
         GUARD_CHANNELS,
         GUARD_RESOLVED,
+        CLUSTER_NATS,
+        POD_NAME,
+        CLUSTER_SHARDS,
+        CLUSTER_REPLICAS,
+        CLUSTER_LEASE,
     ];
 }

@@ -17,7 +17,7 @@ use ipnet::IpNet;
 
 use crate::alert::{AddressPolicy, DigestPolicy, RetryPolicy};
 use crate::cli::setting::{self, Setting};
-use crate::cli::{CheckArgs, ServeArgs};
+use crate::cli::{CheckArgs, ClusterReleaseArgs, ServeArgs};
 use crate::domain::event::{DEFAULT_OUTPUT_LIMIT, MAX_OUTPUT_LIMIT};
 use crate::domain::guard::GuardSettings;
 use crate::domain::ids::ChannelId;
@@ -225,6 +225,60 @@ pub struct Config {
     pub accept_data_loss: bool,
     /// The guard against false alarm storms (`--guard*`).
     pub guard: GuardConfig,
+    /// The clustered mode (`--cluster-*`, `--pod-name`); off without NATS servers.
+    pub cluster: ClusterConfig,
+}
+
+/// The clustered mode's settings (`docs/cluster.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// NATS server URLs; empty: one node, the clustered mode off.
+    pub nats: Vec<String>,
+    /// This pod's name: a NATS subject token (`cluster::ownership::valid_pod_name`).
+    pub pod: String,
+    pub shards: u16,
+    pub replicas: usize,
+    pub lease: Duration,
+}
+
+impl ClusterConfig {
+    pub fn enabled(&self) -> bool {
+        !self.nats.is_empty()
+    }
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            nats: Vec::new(),
+            pod: default_pod_name(),
+            shards: crate::cluster::shard::DEFAULT_SHARDS,
+            replicas: 3,
+            lease: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The host name, made a valid pod name (other characters become `-`).
+pub fn default_pod_name() -> String {
+    let uname = rustix::system::uname();
+    let host = uname.nodename().to_string_lossy();
+    let name: String = host
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "pushmon".to_owned()
+    } else {
+        name
+    }
 }
 
 /// The guard's settings (`docs/states.md`, "The guard").
@@ -301,6 +355,7 @@ impl Config {
             history_sweep: Duration::from_secs(300),
             accept_data_loss: false,
             guard: GuardConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 
@@ -588,6 +643,16 @@ impl Config {
                 on_or_off,
             )?,
         };
+        let cluster = resolve_cluster(
+            ClusterFlags {
+                nats: args.cluster_nats,
+                pod: args.pod_name,
+                shards: args.cluster_shards,
+                replicas: args.cluster_replicas,
+                lease: args.cluster_lease,
+            },
+            env,
+        )?;
         Ok(Self {
             listen,
             data_dir: default.data_dir,
@@ -615,6 +680,7 @@ impl Config {
             history_sweep,
             accept_data_loss,
             guard,
+            cluster,
         })
     }
 
@@ -635,6 +701,72 @@ impl Config {
     pub fn restart_grace_seconds(&self) -> u32 {
         u32::try_from(self.restart_grace.as_secs()).unwrap_or(u32::MAX)
     }
+}
+
+/// The clustered mode's flags as clap hands them over.
+struct ClusterFlags {
+    nats: Option<String>,
+    pod: Option<String>,
+    shards: Option<String>,
+    replicas: Option<String>,
+    lease: Option<String>,
+}
+
+fn resolve_cluster(
+    flags: ClusterFlags,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ClusterConfig, ConfigError> {
+    use setting::*;
+    let default = ClusterConfig::default();
+    Ok(ClusterConfig {
+        nats: CLUSTER_NATS.resolve(flags.nats, env, Vec::new(), parse_nats_servers)?,
+        pod: POD_NAME.resolve(flags.pod, env, default.pod, |text| {
+            if crate::cluster::ownership::valid_pod_name(text) {
+                Ok(text.to_owned())
+            } else {
+                Err(format!("{text:?} is not 1 to 64 letters, digits, - and _"))
+            }
+        })?,
+        shards: CLUSTER_SHARDS.resolve(flags.shards, env, default.shards, |text| {
+            number(text, 1, 1024).map(|count| count as u16)
+        })?,
+        replicas: CLUSTER_REPLICAS.resolve(flags.replicas, env, default.replicas, |text| {
+            number(text, 1, 5).map(|count| count as usize)
+        })?,
+        lease: CLUSTER_LEASE.resolve(flags.lease, env, default.lease, |text| {
+            let seconds = text.trim().strip_suffix('s').unwrap_or(text.trim());
+            number(seconds, 1, 300).map(Duration::from_secs)
+        })?,
+    })
+}
+
+/// What `pushmon cluster release` needs: the same settings, flags and variables as
+/// `pushmon serve`'s. Without NATS servers it is an error: there is nothing to release.
+pub fn cluster_release(
+    args: ClusterReleaseArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<ClusterConfig, ConfigError> {
+    let cluster = resolve_cluster(
+        ClusterFlags {
+            nats: args.cluster_nats,
+            pod: args.pod_name,
+            shards: args.cluster_shards,
+            replicas: None,
+            lease: args.cluster_lease,
+        },
+        &env,
+    )?;
+    if !cluster.enabled() {
+        return Err(ConfigError::Invalid {
+            name: setting::CLUSTER_NATS.name,
+            reason: format!(
+                "none given: set --{} or {} to the cluster's servers",
+                setting::CLUSTER_NATS.flag,
+                setting::CLUSTER_NATS.env
+            ),
+        });
+    }
+    Ok(cluster)
 }
 
 /// A resolver of host names: the addresses of `host` on `port`.

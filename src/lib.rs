@@ -4,6 +4,9 @@
 //! - [`domain`]: the pure state machine, events and ids (no I/O).
 //! - [`store`]: the fjall event log with group commit; the only code that touches
 //!   fjall or bincode.
+//! - [`cluster`]: the clustered mode's foundation on NATS JetStream: shards, the
+//!   shard log, and shard ownership fenced by the log (not wired into the monitors
+//!   yet).
 //! - [`monitor`]: one ractor actor per monitor, the directory handlers find them in,
 //!   the registry that spawns and supervises them, and the recorder of delivery
 //!   outcomes.
@@ -35,6 +38,7 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod declare;
 pub mod domain;

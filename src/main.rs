@@ -1,6 +1,6 @@
 //! The `pushmon` binary: parse the command line; for `serve`, resolve the
-//! configuration, set up logging, bind, run; hand `check` and the client commands to
-//! their modules.
+//! configuration, set up logging, bind, run; hand `check`, `cluster release` and the
+//! client commands to their modules.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser as _;
 use pushmon::check;
-use pushmon::cli::{Cli, Command};
+use pushmon::cli::{Cli, ClusterCommand, Command};
 use pushmon::config::{self, Config};
 
 fn main() -> ExitCode {
@@ -57,6 +57,28 @@ async fn run() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Cluster(ClusterCommand::Release(args)) => {
+            let cluster = match config::cluster_release(args, env) {
+                Ok(cluster) => cluster,
+                Err(error) => {
+                    eprintln!("pushmon: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            match pushmon::app::cluster::release(&cluster).await {
+                Ok(count) => {
+                    println!(
+                        "pod {}: released ({count} shards owned when asked)",
+                        cluster.pod
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("pushmon cluster release: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(args) => {
             let config = match Config::resolve(*args, env) {
                 Ok(config) => config,

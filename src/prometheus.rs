@@ -53,6 +53,12 @@ pub const GUARD_TRIPPED: &str = "pushmon_guard_tripped";
 pub const GUARD_EXPECTED_RATE: &str = "pushmon_guard_expected_arrivals_per_second";
 pub const GUARD_OBSERVED_RATE: &str = "pushmon_guard_observed_arrivals_per_second";
 pub const GUARD_HELD_VERDICTS_TOTAL: &str = "pushmon_guard_held_verdicts_total";
+/// The clustered mode (`app/cluster.rs`): shards this pod owns.
+pub const CLUSTER_SHARDS_OWNED: &str = "pushmon_cluster_shards_owned";
+/// Per shard (`shard` label, at most `--cluster-shards` series): the epoch this pod
+/// owns it under, 0 when it does not own it.
+pub const CLUSTER_SHARD_EPOCH: &str = "pushmon_cluster_shard_epoch";
+pub const CLUSTER_FAILOVERS_TOTAL: &str = "pushmon_cluster_failovers_total";
 
 /// Outcomes of a run's end, each an `outcome` label value of [`RUNS_TOTAL`].
 pub const RUN_OUTCOMES: [&str; 2] = ["success", "failure"];
@@ -262,6 +268,15 @@ pub fn install() -> PrometheusHandle {
 }
 
 fn describe() {
+    describe_gauge!(CLUSTER_SHARDS_OWNED, "Clustered mode: shards this pod owns");
+    describe_gauge!(
+        CLUSTER_SHARD_EPOCH,
+        "Clustered mode: the epoch (the takeover's stream sequence) this pod owns each shard under; 0 when it does not own it"
+    );
+    describe_counter!(
+        CLUSTER_FAILOVERS_TOTAL,
+        "Clustered mode: shards this pod took over from an owner that had stopped renewing its lease"
+    );
     describe_counter!(
         HEARTBEATS_TOTAL,
         "Heartbeats accepted and made durable, by reported status"

@@ -101,3 +101,31 @@ pub(super) fn number(text: &str, min: u64, max: u64) -> Result<u64, String> {
         )),
     }
 }
+
+/// `--cluster-nats`: comma-separated server URLs (`nats://host:port`, `tls://host:port`
+/// or `host:port`); blanks between commas are ignored, and an empty list (an empty
+/// variable) is the clustered mode off.
+pub(super) fn parse_nats_servers(text: &str) -> Result<Vec<String>, String> {
+    let servers: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|server| !server.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for server in &servers {
+        let address = server
+            .strip_prefix("nats://")
+            .or_else(|| server.strip_prefix("tls://"))
+            .unwrap_or(server);
+        let well_formed = address
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+            && !address.contains(['/', ' ', '\t', '@']);
+        if !well_formed {
+            return Err(format!(
+                "{server:?} is not a server like nats://nats-0:4222 or nats-0:4222"
+            ));
+        }
+    }
+    Ok(servers)
+}

@@ -953,6 +953,104 @@ fn cases() -> Vec<Case> {
             observe: |config| config.guard.send_resolved.to_string(),
             ..CASE
         },
+        Case {
+            flag: "--cluster-nats",
+            env: "PUSHMON_CLUSTER_NATS",
+            value: "nats://nats-0:4222,nats-1:4222",
+            shows: "nats://nats-0:4222 nats-1:4222 (on)",
+            default: " (off)",
+            accepted: &[
+                (" tls://10.0.0.1:4222 , ", "tls://10.0.0.1:4222 (on)"),
+                ("", " (off)"),
+            ],
+            rejected: &[
+                (
+                    "nats-0",
+                    "invalid cluster NATS servers: \"nats-0\" is not a server like nats://nats-0:4222 or nats-0:4222",
+                ),
+                (
+                    "nats://nats-0:4222/x",
+                    "invalid cluster NATS servers: \"nats://nats-0:4222/x\" is not a server like nats://nats-0:4222 or nats-0:4222",
+                ),
+            ],
+            observe: |config| {
+                let on = if config.cluster.enabled() {
+                    "on"
+                } else {
+                    "off"
+                };
+                format!("{} ({on})", config.cluster.nats.join(" "))
+            },
+            ..CASE
+        },
+        Case {
+            flag: "--pod-name",
+            env: "PUSHMON_POD_NAME",
+            value: "pushmon-1",
+            shows: "pushmon-1",
+            default: "<host name>",
+            accepted: &[("a_B-9", "a_B-9")],
+            rejected: &[
+                (
+                    "pod.1",
+                    "invalid pod name: \"pod.1\" is not 1 to 64 letters, digits, - and _",
+                ),
+                (
+                    "",
+                    "invalid pod name: \"\" is not 1 to 64 letters, digits, - and _",
+                ),
+            ],
+            observe: |config| {
+                if config.cluster.pod == default_pod_name() {
+                    "<host name>".to_owned()
+                } else {
+                    config.cluster.pod.clone()
+                }
+            },
+            ..CASE
+        },
+        Case {
+            flag: "--cluster-shards",
+            env: "PUSHMON_CLUSTER_SHARDS",
+            value: "16",
+            shows: "16",
+            default: "64",
+            accepted: &[("1024", "1024"), ("1", "1")],
+            rejected: &[(
+                "0",
+                "invalid cluster shards: \"0\" is not a whole number from 1 to 1024",
+            )],
+            observe: |config| config.cluster.shards.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--cluster-replicas",
+            env: "PUSHMON_CLUSTER_REPLICAS",
+            value: "1",
+            shows: "1",
+            default: "3",
+            accepted: &[("5", "5")],
+            rejected: &[(
+                "6",
+                "invalid cluster replicas: \"6\" is not a whole number from 1 to 5",
+            )],
+            observe: |config| config.cluster.replicas.to_string(),
+            ..CASE
+        },
+        Case {
+            flag: "--cluster-lease",
+            env: "PUSHMON_CLUSTER_LEASE",
+            value: "2",
+            shows: "2000",
+            default: "10000",
+            accepted: &[("300s", "300000"), ("1s", "1000")],
+            rejected: &[(
+                "0",
+                "invalid cluster lease: \"0\" is not a whole number from 1 to 300",
+            )],
+            observe: |config| config.cluster.lease.as_millis().to_string(),
+            ..CASE
+        },
     ]
 }
 
@@ -1134,7 +1232,7 @@ fn help_shows_each_variable_and_default_once() {
 }
 
 /// Settings whose `--help` default describes what happens rather than being a value.
-const DESCRIBED_DEFAULTS: [&str; 9] = [
+const DESCRIBED_DEFAULTS: [&str; 11] = [
     "admin-token",
     "public-url",
     "trusted-proxies",
@@ -1145,6 +1243,8 @@ const DESCRIBED_DEFAULTS: [&str; 9] = [
     // "none" is also a valid label key: the words describe, they are not a value.
     "metrics-labels",
     "guard-channels",
+    "cluster-nats",
+    "pod-name",
 ];
 
 #[test]

@@ -5,7 +5,8 @@
 //! ([`CURRENT_VERSION`]). To change one of their types, add a new version: keep
 //! decoding the old one and upcast it to the current type here, so every reader above
 //! this module sees only current types. API keys (`api_keys.rs`) version their record
-//! on their own, through [`encode_record`] and [`decode_record`].
+//! on their own, through [`encode_record`] and [`decode_record`], and so do the
+//! records of the clustered mode's shard logs ([`encode_shard_record`]).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::alert::Delivery;
 use crate::domain::channel::{Channel, ChannelEvent};
 use crate::domain::event::Event;
+use crate::domain::fence::ShardRecord;
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::Monitor;
 
@@ -144,6 +146,20 @@ pub fn decode_channel_event(bytes: &[u8]) -> Result<StoredChannelEvent, CodecErr
         2 | 3 => decode_body::<v3::StoredChannelEvent>(bytes).map(v3::StoredChannelEvent::upcast),
         _ => decode(bytes),
     }
+}
+
+/// The envelope version of a shard log's record (`domain::fence::ShardRecord`, the
+/// clustered mode's log in `cluster/`), versioned on its own.
+///
+/// - 1: the first format.
+pub const SHARD_RECORD_VERSION: u8 = 1;
+
+pub fn encode_shard_record(record: &ShardRecord) -> Result<Vec<u8>, CodecError> {
+    encode_record(SHARD_RECORD_VERSION, record)
+}
+
+pub fn decode_shard_record(bytes: &[u8]) -> Result<ShardRecord, CodecError> {
+    decode_record::<ShardRecord, DECODE_LIMIT_BYTES>(bytes, SHARD_RECORD_VERSION)
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
@@ -311,6 +327,63 @@ mod tests {
             248, 63,
         ];
         assert_eq!(decode_event(version_2).expect("decodes"), heartbeat_event());
+    }
+
+    /// Golden bytes of the shard records: if this fails, the clustered log's format
+    /// changed and records already in a stream would no longer decode.
+    #[test]
+    fn shard_record_bytes_are_stable() {
+        let monitor = MonitorId::from_bytes([7; 16]);
+        let cases: Vec<(ShardRecord, Vec<u8>)> = vec![
+            (
+                ShardRecord::Heartbeat {
+                    monitor,
+                    event: vec![9, 8],
+                },
+                [&[1u8, 0, 16][..], &[7; 16], &[2, 9, 8]].concat(),
+            ),
+            (
+                ShardRecord::Decision {
+                    monitor,
+                    epoch: 3,
+                    basis: 300,
+                    event: vec![1],
+                },
+                [&[1u8, 1, 16][..], &[7; 16], &[3, 251, 44, 1, 1, 1]].concat(),
+            ),
+            (
+                ShardRecord::Takeover {
+                    pod: "p-1".to_owned(),
+                    lease_millis: 10_000,
+                },
+                vec![1, 2, 3, b'p', b'-', b'1', 251, 16, 39],
+            ),
+            (
+                ShardRecord::Renewal {
+                    pod: "p".to_owned(),
+                    epoch: 5,
+                },
+                vec![1, 3, 1, b'p', 5],
+            ),
+            (
+                ShardRecord::Release {
+                    pod: "p".to_owned(),
+                    epoch: 5,
+                },
+                vec![1, 4, 1, b'p', 5],
+            ),
+        ];
+        for (record, golden) in cases {
+            let bytes = encode_shard_record(&record).expect("encodes");
+            assert_eq!(bytes, golden, "{record:?}");
+            assert_eq!(decode_shard_record(&golden).expect("decodes"), record);
+        }
+        assert!(matches!(
+            decode_shard_record(&[2, 3, 1, b'p', 5]),
+            Err(CodecError::UnknownVersion(2))
+        ));
+        assert!(decode_shard_record(&[1, 9]).is_err());
+        assert!(decode_shard_record(&[]).is_err());
     }
 
     #[test]

@@ -29,7 +29,7 @@ const CONFIGURATION_DOC: &str = "docs/configuration.md";
 /// Every client command (all but `SERVER_COMMANDS`), its flags and variables.
 const CLI_DOC: &str = "docs/cli.md";
 /// The commands `CONFIGURATION_DOC` documents; every other one is the client's.
-const SERVER_COMMANDS: &[&str] = &["serve", "check"];
+const SERVER_COMMANDS: &[&str] = &["serve", "check", "cluster"];
 /// Files or directories naming every `PUSHMON_*` variable the client commands read.
 const CLIENT_ENV_VAR_SOURCES: &[&str] = &["src/cli/client_args.rs", "src/client"];
 /// Between them, every route is documented.
@@ -171,7 +171,12 @@ fn is_flag_char(c: char) -> bool {
 #[test]
 fn every_flag_and_environment_variable_is_in_the_configuration_reference() {
     let mut flags = BTreeSet::new();
-    for args in [&["--help"][..], &["serve", "--help"], &["check", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["check", "--help"],
+        &["cluster", "release", "--help"],
+    ] {
         flags.extend(long_flags(args));
     }
     for expected in ["--listen", "--data-dir", "--help"] {

@@ -52,7 +52,8 @@ enum Layer {
 fn layer_of(file: &str) -> Layer {
     match top_module(file) {
         "domain" => Layer::Ranked(0, "domain"),
-        "store" => Layer::Ranked(1, "store"),
+        // The clustered mode's log and ownership sit beside the fjall store.
+        "store" | "cluster" => Layer::Ranked(1, "store/cluster"),
         "monitor" | "alert" => Layer::Ranked(2, "monitor/alert"),
         // The dashboard sits beside the HTTP API: it imports `http`, never the reverse.
         "http" | "web" => Layer::Ranked(3, "http/web"),

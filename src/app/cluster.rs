@@ -1,0 +1,150 @@
+//! The clustered mode's part of the lifecycle (`--cluster-nats`): join before ready
+//! (connect, create the shards' streams, start the ownership manager, retrying until
+//! NATS answers, so `/readyz` stays 503 meanwhile), keep the cluster metrics, and
+//! release every owned shard at shutdown so the next pod takes each over at once;
+//! and `pushmon cluster release` ([`release`]), which asks a running pod to do so
+//! before it is stopped.
+//!
+//! The monitors do not run on the shard logs yet: a pod in the clustered mode still
+//! serves from its own store; what it adds is its share of shard ownership.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::cluster::log::{JetStreamLog, JetStreamSettings, LogError};
+use crate::cluster::ownership::{self, Owned, Ownership};
+use crate::cluster::shard::ShardId;
+use crate::config::ClusterConfig;
+use crate::prometheus;
+
+/// How long a publish waits for its PubAck.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Between two attempts to join.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// This pod's membership: its ownership manager and the task keeping the metrics.
+pub struct Membership {
+    ownership: Ownership,
+    metrics: JoinHandle<()>,
+}
+
+/// Joins the cluster, trying again every [`RETRY`] until NATS answers and the streams
+/// exist.
+pub async fn join(config: &ClusterConfig) -> Membership {
+    loop {
+        match try_join(config).await {
+            Ok(ownership) => {
+                tracing::info!(
+                    pod = %config.pod,
+                    shards = config.shards,
+                    replicas = config.replicas,
+                    lease_ms = config.lease.as_millis() as u64,
+                    "joined the cluster"
+                );
+                let metrics = tokio::spawn(keep_metrics(
+                    ownership.watch(),
+                    config.shards,
+                    ownership.failovers_handle(),
+                ));
+                return Membership { ownership, metrics };
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot join the cluster yet; not ready, trying again");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+async fn try_join(config: &ClusterConfig) -> Result<Ownership, LogError> {
+    let log = JetStreamLog::connect(JetStreamSettings {
+        servers: config.nats.clone(),
+        pod: config.pod.clone(),
+        shards: config.shards,
+        replicas: config.replicas,
+        ack_timeout: ACK_TIMEOUT,
+    })
+    .await?;
+    log.ensure_streams().await?;
+    Ownership::start(log, config.lease).await
+}
+
+impl Membership {
+    /// Releases every owned shard and stops.
+    pub async fn leave(self) {
+        let failed = self.ownership.shutdown().await;
+        self.metrics.abort();
+        if failed.is_empty() {
+            tracing::info!("released every owned shard");
+        } else {
+            tracing::warn!(
+                shards = ?failed,
+                "some shards were not released; they are taken over when their lease runs out"
+            );
+        }
+    }
+}
+
+/// Sets the cluster gauges on every change of ownership, and the failover counter.
+async fn keep_metrics(
+    mut changes: tokio::sync::watch::Receiver<Owned>,
+    shards: u16,
+    failovers: impl Fn() -> u64 + Send + 'static,
+) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let owned = changes.borrow_and_update().clone();
+        metrics::gauge!(prometheus::CLUSTER_SHARDS_OWNED).set(owned.len() as f64);
+        for shard in ShardId::all(shards) {
+            let epoch = owned.get(&shard).copied().unwrap_or(0);
+            metrics::gauge!(prometheus::CLUSTER_SHARD_EPOCH, "shard" => shard.to_string())
+                .set(epoch as f64);
+        }
+        metrics::counter!(prometheus::CLUSTER_FAILOVERS_TOTAL).absolute(failovers());
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            _ = ticks.tick() => {}
+        }
+    }
+}
+
+/// `pushmon cluster release`: asks the running server of `config.pod` to release every
+/// shard it owns, then waits until no shard's last ownership record names it as owner,
+/// for at most two leases and 5 s. How many shards it owned when asked.
+pub async fn release(config: &ClusterConfig) -> anyhow::Result<usize> {
+    use anyhow::Context as _;
+    let log = JetStreamLog::connect(JetStreamSettings {
+        servers: config.nats.clone(),
+        pod: format!("{}-release", config.pod),
+        shards: config.shards,
+        replicas: config.replicas,
+        ack_timeout: ACK_TIMEOUT,
+    })
+    .await
+    .context("connecting to NATS")?;
+    let owned = ownership::owned_by(&log, &config.pod)
+        .await
+        .context("reading the shards' owners")?;
+    ownership::request_release(&log, &config.pod)
+        .await
+        .context("asking for the release")?;
+    let deadline = tokio::time::Instant::now() + config.lease * 2 + Duration::from_secs(5);
+    loop {
+        let left = ownership::owned_by(&log, &config.pod)
+            .await
+            .context("reading the shards' owners")?;
+        if left.is_empty() {
+            return Ok(owned.len());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "pod {} still owns shards {left:?} after {:?}",
+                config.pod,
+                config.lease * 2 + Duration::from_secs(5)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

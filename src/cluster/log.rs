@@ -1,0 +1,416 @@
+//! The shard log: the [`ShardLog`] trait, and its implementation over NATS JetStream,
+//! one replicated file stream per shard.
+//!
+//! An append publishes a batch's records concurrently, each with its own
+//! `Nats-Msg-Id` (so a retried publish is stored once within the stream's duplicate
+//! window), and returns their stream sequences only once every PubAck has arrived:
+//! with `sync_interval: always` on the servers, a PubAck means the record is fsynced
+//! on a quorum of the stream's replicas. Any missing PubAck within the timeout fails
+//! the whole append, and the caller must answer 503, never 200.
+//!
+//! Ownership records go through [`JetStreamLog::publish_fenced`], which publishes with
+//! `Nats-Expected-Last-Subject-Sequence` on the shard's ownership subject: the server
+//! refuses the record if any other ownership record landed since the one the
+//! publisher saw, which is what fences two pods contending for a shard.
+//!
+//! The single-node fjall store is to become this trait's other implementation; it is
+//! not one yet (`store/` keeps its own API).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, context::PublishErrorKind, stream};
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::shard::ShardId;
+use crate::domain::fence::{Sequence, ShardRecord};
+use crate::store::codec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot connect to NATS: {0}")]
+    Connect(String),
+    #[error("shard {shard}: cannot create or open its stream: {reason}")]
+    Stream { shard: ShardId, reason: String },
+    #[error("shard {shard}: a record was not acknowledged: {reason}")]
+    NotAcknowledged { shard: ShardId, reason: String },
+    #[error("shard {shard}: no acknowledgement within {timeout:?}")]
+    TimedOut { shard: ShardId, timeout: Duration },
+    #[error("shard {shard}: cannot read: {reason}")]
+    Read { shard: ShardId, reason: String },
+    #[error("shard {shard}: record {sequence} does not decode: {reason}")]
+    Corrupt {
+        shard: ShardId,
+        sequence: Sequence,
+        reason: String,
+    },
+    #[error("cannot encode a record: {0}")]
+    Encode(String),
+}
+
+/// A record read back from a shard's log, at its sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub sequence: Sequence,
+    pub record: ShardRecord,
+}
+
+/// What a fenced publish found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fenced {
+    /// The record landed at this sequence.
+    Landed(Sequence),
+    /// Another ownership record landed since the expected one: refused.
+    Refused,
+}
+
+/// A shard's durable, ordered log.
+pub trait ShardLog: Send + Sync {
+    /// Appends `records` to `shard`'s log; their sequences, in order, once every one
+    /// is durable. An error means some may be stored and some not: never acknowledge.
+    fn append(
+        &self,
+        shard: ShardId,
+        records: &[ShardRecord],
+    ) -> impl Future<Output = Result<Vec<Sequence>, LogError>> + Send;
+
+    /// Up to `max` records of `shard` from sequence `from` on, in order (those
+    /// appended before the call; fewer at the end of the log).
+    fn read(
+        &self,
+        shard: ShardId,
+        from: Sequence,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<Stored>, LogError>> + Send;
+}
+
+/// How the JetStream log is set up.
+#[derive(Clone, Debug)]
+pub struct JetStreamSettings {
+    /// Server addresses (`nats://host:port`), any of the cluster's.
+    pub servers: Vec<String>,
+    /// This pod's name: the connection's name and the prefix of its message ids.
+    pub pod: String,
+    pub shards: u16,
+    /// Replicas of each stream: 3 in production, 1 allowed for tests.
+    pub replicas: usize,
+    /// How long an append waits for its PubAcks.
+    pub ack_timeout: Duration,
+}
+
+/// How long the servers remember a message id (a retried publish within it is stored
+/// once); JetStream's default, above the 2 minutes a retry may take.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// The JetStream implementation of [`ShardLog`]. Cheap to clone.
+#[derive(Clone)]
+pub struct JetStreamLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: async_nats::Client,
+    context: jetstream::Context,
+    settings: JetStreamSettings,
+    /// A fresh value per process, so a restarted pod's message ids never repeat ids
+    /// still inside the duplicate window (a repeat would be dropped as a duplicate).
+    incarnation: u64,
+    counter: AtomicU64,
+}
+
+impl JetStreamLog {
+    /// Connects to the servers (no stream is touched: see [`Self::ensure_streams`]).
+    pub async fn connect(settings: JetStreamSettings) -> Result<Self, LogError> {
+        let client = async_nats::ConnectOptions::new()
+            .name(&settings.pod)
+            .connection_timeout(Duration::from_secs(5))
+            .connect(settings.servers.as_slice())
+            .await
+            .map_err(|error| LogError::Connect(error.to_string()))?;
+        let context = jetstream::ContextBuilder::new()
+            .timeout(settings.ack_timeout)
+            .build(client.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                context,
+                incarnation: rand::random(),
+                counter: AtomicU64::new(0),
+                settings,
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &JetStreamSettings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn context(&self) -> &jetstream::Context {
+        &self.inner.context
+    }
+
+    /// Creates every shard's stream that does not exist yet (an existing one is used
+    /// as it is).
+    pub async fn ensure_streams(&self) -> Result<(), LogError> {
+        for shard in ShardId::all(self.inner.settings.shards) {
+            self.inner
+                .context
+                .get_or_create_stream(stream::Config {
+                    name: shard.stream_name(),
+                    subjects: vec![shard.subjects()],
+                    num_replicas: self.inner.settings.replicas,
+                    storage: stream::StorageType::File,
+                    duplicate_window: DUPLICATE_WINDOW,
+                    // Sequences are epochs and bases: nothing may be removed by hand.
+                    deny_delete: true,
+                    allow_direct: true,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|error| LogError::Stream {
+                    shard,
+                    reason: error.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// A message id no other publish of this pod, this process or an earlier one,
+    /// has used.
+    pub fn next_message_id(&self) -> String {
+        let counter = self.inner.counter.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "{}-{:016x}-{counter}",
+            self.inner.settings.pod, self.inner.incarnation
+        )
+    }
+
+    /// Appends records with the given message ids: a retry with the same ids stores
+    /// nothing twice. Each sequence comes with whether the servers had it already.
+    pub async fn append_with_ids(
+        &self,
+        shard: ShardId,
+        records: &[(String, ShardRecord)],
+    ) -> Result<Vec<(Sequence, bool)>, LogError> {
+        let timeout = self.inner.settings.ack_timeout;
+        let not_acknowledged = |reason: String| LogError::NotAcknowledged { shard, reason };
+        let publish_and_wait = async {
+            let mut pending = Vec::with_capacity(records.len());
+            for (message_id, record) in records {
+                let payload = encode(record)?;
+                let message = jetstream::message::PublishMessage::build()
+                    .payload(payload)
+                    .message_id(message_id);
+                let ack = self
+                    .inner
+                    .context
+                    .send_publish(subject_of(shard, record), message)
+                    .await
+                    .map_err(|error| not_acknowledged(error.to_string()))?;
+                pending.push(ack.into_future());
+            }
+            let mut sequences = Vec::with_capacity(pending.len());
+            for ack in futures_util::future::join_all(pending).await {
+                let ack = ack.map_err(|error| not_acknowledged(error.to_string()))?;
+                sequences.push((ack.sequence, ack.duplicate));
+            }
+            Ok(sequences)
+        };
+        tokio::time::timeout(timeout, publish_and_wait)
+            .await
+            .map_err(|_elapsed| LogError::TimedOut { shard, timeout })?
+    }
+
+    /// Publishes an ownership record if the last ownership record of `shard` is still
+    /// at `expected` (0: there is none).
+    pub async fn publish_fenced(
+        &self,
+        shard: ShardId,
+        record: &ShardRecord,
+        expected: Sequence,
+    ) -> Result<Fenced, LogError> {
+        let timeout = self.inner.settings.ack_timeout;
+        let message = jetstream::message::PublishMessage::build()
+            .payload(encode(record)?)
+            .message_id(self.next_message_id())
+            .expected_last_subject_sequence(expected);
+        let publish = async {
+            let ack = self
+                .inner
+                .context
+                .send_publish(shard.ownership_subject(), message)
+                .await?;
+            ack.await
+        };
+        match tokio::time::timeout(timeout, publish).await {
+            Err(_elapsed) => Err(LogError::TimedOut { shard, timeout }),
+            Ok(Ok(ack)) => Ok(Fenced::Landed(ack.sequence)),
+            Ok(Err(error)) if error.kind() == PublishErrorKind::WrongLastSequence => {
+                Ok(Fenced::Refused)
+            }
+            Ok(Err(error)) => Err(LogError::NotAcknowledged {
+                shard,
+                reason: error.to_string(),
+            }),
+        }
+    }
+
+    /// The last ownership record of `shard`, read from the stream's leader; `None`
+    /// when the shard never had one.
+    pub async fn last_ownership(&self, shard: ShardId) -> Result<Option<Stored>, LogError> {
+        let read_error = |reason: String| LogError::Read { shard, reason };
+        let stream = self
+            .inner
+            .context
+            .get_stream_no_info(shard.stream_name())
+            .await
+            .map_err(|error| read_error(error.to_string()))?;
+        let found = tokio::time::timeout(
+            self.inner.settings.ack_timeout,
+            stream.get_last_raw_message_by_subject(&shard.ownership_subject()),
+        )
+        .await
+        .map_err(|_elapsed| read_error("timed out".to_owned()))?;
+        match found {
+            Ok(message) => Ok(Some(Stored {
+                sequence: message.sequence,
+                record: decode(shard, message.sequence, &message.payload)?,
+            })),
+            Err(error) if error.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                Ok(None)
+            }
+            Err(error) => Err(read_error(error.to_string())),
+        }
+    }
+
+    /// The server leading `shard`'s stream (`None` for a stream of one replica outside
+    /// a cluster).
+    pub async fn stream_leader(&self, shard: ShardId) -> Result<Option<String>, LogError> {
+        let read_error = |reason: String| LogError::Read { shard, reason };
+        let mut stream = self
+            .inner
+            .context
+            .get_stream(shard.stream_name())
+            .await
+            .map_err(|error| read_error(error.to_string()))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|error| read_error(error.to_string()))?;
+        Ok(info
+            .cluster
+            .as_ref()
+            .and_then(|cluster| cluster.leader.clone()))
+    }
+
+    /// Waits until every message this connection sent has reached a server.
+    pub async fn flush(&self) -> Result<(), LogError> {
+        self.inner
+            .client
+            .flush()
+            .await
+            .map_err(|error| LogError::Connect(error.to_string()))
+    }
+}
+
+impl ShardLog for JetStreamLog {
+    async fn append(
+        &self,
+        shard: ShardId,
+        records: &[ShardRecord],
+    ) -> Result<Vec<Sequence>, LogError> {
+        let with_ids: Vec<(String, ShardRecord)> = records
+            .iter()
+            .map(|record| (self.next_message_id(), record.clone()))
+            .collect();
+        let appended = self.append_with_ids(shard, &with_ids).await?;
+        Ok(appended.into_iter().map(|(sequence, _)| sequence).collect())
+    }
+
+    async fn read(
+        &self,
+        shard: ShardId,
+        from: Sequence,
+        max: usize,
+    ) -> Result<Vec<Stored>, LogError> {
+        let read_error = |reason: String| LogError::Read { shard, reason };
+        let timeout = self.inner.settings.ack_timeout;
+        let read = async {
+            let mut stream = self
+                .inner
+                .context
+                .get_stream(shard.stream_name())
+                .await
+                .map_err(|error| read_error(error.to_string()))?;
+            let last = stream
+                .info()
+                .await
+                .map_err(|error| read_error(error.to_string()))?
+                .state
+                .last_sequence;
+            let from = from.max(1);
+            let mut found = Vec::new();
+            if from > last || max == 0 {
+                return Ok(found);
+            }
+            let reader = stream
+                .create_consumer(consumer::pull::OrderedConfig {
+                    deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                        start_sequence: from,
+                    },
+                    ..Default::default()
+                })
+                .await
+                .map_err(|error| read_error(error.to_string()))?;
+            let mut messages = reader
+                .messages()
+                .await
+                .map_err(|error| read_error(error.to_string()))?;
+            while let Some(message) = messages.next().await {
+                let message = message.map_err(|error| read_error(error.to_string()))?;
+                let sequence = message
+                    .info()
+                    .map_err(|error| read_error(error.to_string()))?
+                    .stream_sequence;
+                found.push(Stored {
+                    sequence,
+                    record: decode(shard, sequence, &message.payload)?,
+                });
+                if sequence >= last || found.len() >= max {
+                    break;
+                }
+            }
+            Ok(found)
+        };
+        tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_elapsed| read_error("timed out".to_owned()))?
+    }
+}
+
+fn subject_of(shard: ShardId, record: &ShardRecord) -> String {
+    match record {
+        ShardRecord::Heartbeat { .. } => shard.heartbeat_subject(),
+        ShardRecord::Decision { .. } => shard.decision_subject(),
+        ShardRecord::Takeover { .. }
+        | ShardRecord::Renewal { .. }
+        | ShardRecord::Release { .. } => shard.ownership_subject(),
+    }
+}
+
+fn encode(record: &ShardRecord) -> Result<Bytes, LogError> {
+    codec::encode_shard_record(record)
+        .map(Bytes::from)
+        .map_err(|error| LogError::Encode(error.to_string()))
+}
+
+fn decode(shard: ShardId, sequence: Sequence, payload: &[u8]) -> Result<ShardRecord, LogError> {
+    codec::decode_shard_record(payload).map_err(|error| LogError::Corrupt {
+        shard,
+        sequence,
+        reason: error.to_string(),
+    })
+}

@@ -1,0 +1,381 @@
+//! The records of a shard's log in the clustered mode, and which decisions in it
+//! count: the pure validity rule the cluster's readers fold by (`cluster/`).
+//!
+//! A shard's log holds, in one order, the heartbeats of its monitors, the decisions
+//! its owner made about them, and the ownership records (takeover, renewal, release).
+//! A takeover's position in the log (its stream sequence) is the shard's new
+//! **epoch**. A decision names the epoch it was made under and its **basis**: the
+//! sequence of the last heartbeat of its monitor the owner had applied (0 for none).
+//!
+//! Folding the log in order, a decision is effective iff, at its place in the log:
+//! its epoch is the shard's current epoch (the last takeover, not released since);
+//! its basis is the sequence of its monitor's last heartbeat (no heartbeat overtook
+//! it); and no effective decision was already made on that basis (one verdict per
+//! heartbeat, so a new owner repeating a verdict its predecessor made counts once).
+//! Every other decision is void. Nothing here does I/O: the log's order is given.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ids::MonitorId;
+
+/// A position in a shard's log (a JetStream stream sequence; the first is 1).
+pub type Sequence = u64;
+
+/// One record of a shard's log, as stored (`store::codec::encode_shard_record`).
+/// Stored: never reorder variants or fields; append variants at the end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShardRecord {
+    /// A heartbeat for `monitor`; `event` is the monitor's stored event, encoded by
+    /// the store's codec with its own version (so this envelope does not change when
+    /// events do).
+    Heartbeat { monitor: MonitorId, event: Vec<u8> },
+    /// A decision about `monitor` made by the owner under `epoch`, having applied the
+    /// heartbeats up to `basis`; `event` as in `Heartbeat`.
+    Decision {
+        monitor: MonitorId,
+        epoch: Sequence,
+        basis: Sequence,
+        event: Vec<u8>,
+    },
+    /// `pod` takes the shard over for leases of `lease_millis`; this record's sequence
+    /// is the new epoch.
+    Takeover { pod: String, lease_millis: u64 },
+    /// The owner of `epoch` is alive.
+    Renewal { pod: String, epoch: Sequence },
+    /// The owner of `epoch` hands the shard over: the next pod may take it at once.
+    Release { pod: String, epoch: Sequence },
+}
+
+impl ShardRecord {
+    /// Whether the record belongs on the shard's ownership subject.
+    pub fn is_ownership(&self) -> bool {
+        matches!(
+            self,
+            Self::Takeover { .. } | Self::Renewal { .. } | Self::Release { .. }
+        )
+    }
+}
+
+/// Why a decision is void.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Void {
+    /// Made under an epoch that is not the shard's current one (a zombie owner's, or
+    /// one after its owner released the shard).
+    StaleEpoch,
+    /// A heartbeat of its monitor reached the log after the one it was based on.
+    Overtaken,
+    /// An effective decision was already made on the same heartbeat.
+    AlreadyDecided,
+}
+
+/// What folding one record did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Folded {
+    /// A heartbeat or an ownership record: taken into the fold.
+    Applied,
+    /// A decision that counts.
+    Effective,
+    /// A decision that does not count, and why.
+    Void(Void),
+}
+
+/// Owner of the shard, as the log says at the fold's position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub pod: String,
+    pub epoch: Sequence,
+    pub lease_millis: u64,
+}
+
+/// A shard's log folded up to a position.
+#[derive(Clone, Debug, Default)]
+pub struct ShardFold {
+    owner: Option<Owner>,
+    last_heartbeat: HashMap<MonitorId, Sequence>,
+    decided: HashSet<(MonitorId, Sequence)>,
+    position: Sequence,
+}
+
+impl ShardFold {
+    /// Folds the record at `sequence` (sequences must increase; gaps are allowed).
+    pub fn apply(&mut self, sequence: Sequence, record: &ShardRecord) -> Folded {
+        self.position = sequence;
+        match record {
+            ShardRecord::Heartbeat { monitor, .. } => {
+                self.last_heartbeat.insert(*monitor, sequence);
+                Folded::Applied
+            }
+            ShardRecord::Takeover { pod, lease_millis } => {
+                self.owner = Some(Owner {
+                    pod: pod.clone(),
+                    epoch: sequence,
+                    lease_millis: *lease_millis,
+                });
+                Folded::Applied
+            }
+            ShardRecord::Renewal { .. } => Folded::Applied,
+            ShardRecord::Release { epoch, .. } => {
+                if self.epoch() == Some(*epoch) {
+                    self.owner = None;
+                }
+                Folded::Applied
+            }
+            ShardRecord::Decision {
+                monitor,
+                epoch,
+                basis,
+                ..
+            } => {
+                if self.epoch() != Some(*epoch) {
+                    return Folded::Void(Void::StaleEpoch);
+                }
+                if self.last_heartbeat(monitor) != *basis {
+                    return Folded::Void(Void::Overtaken);
+                }
+                if !self.decided.insert((*monitor, *basis)) {
+                    return Folded::Void(Void::AlreadyDecided);
+                }
+                Folded::Effective
+            }
+        }
+    }
+
+    /// The current epoch: the last takeover's sequence, unless it was released.
+    pub fn epoch(&self) -> Option<Sequence> {
+        self.owner.as_ref().map(|owner| owner.epoch)
+    }
+
+    pub fn owner(&self) -> Option<&Owner> {
+        self.owner.as_ref()
+    }
+
+    /// The sequence of `monitor`'s last heartbeat (0 for none): the basis its next
+    /// decision must carry.
+    pub fn last_heartbeat(&self, monitor: &MonitorId) -> Sequence {
+        self.last_heartbeat.get(monitor).copied().unwrap_or(0)
+    }
+
+    /// Whether an effective decision was made on `basis` for `monitor`.
+    pub fn has_decided(&self, monitor: &MonitorId, basis: Sequence) -> bool {
+        self.decided.contains(&(*monitor, basis))
+    }
+
+    /// The sequence of the last record folded (0 before any).
+    pub fn position(&self) -> Sequence {
+        self.position
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn monitor(n: u8) -> MonitorId {
+        MonitorId::from_bytes([n; 16])
+    }
+
+    fn heartbeat(n: u8) -> ShardRecord {
+        ShardRecord::Heartbeat {
+            monitor: monitor(n),
+            event: vec![],
+        }
+    }
+
+    fn takeover(pod: &str) -> ShardRecord {
+        ShardRecord::Takeover {
+            pod: pod.to_owned(),
+            lease_millis: 2_000,
+        }
+    }
+
+    fn decision(n: u8, epoch: Sequence, basis: Sequence) -> ShardRecord {
+        ShardRecord::Decision {
+            monitor: monitor(n),
+            epoch,
+            basis,
+            event: vec![],
+        }
+    }
+
+    fn fold(records: &[ShardRecord]) -> Vec<Folded> {
+        let mut fold = ShardFold::default();
+        records
+            .iter()
+            .zip(1..)
+            .map(|(record, sequence)| fold.apply(sequence, record))
+            .collect()
+    }
+
+    #[test]
+    fn a_decision_by_the_current_owner_on_the_last_heartbeat_is_effective_once() {
+        let folded = fold(&[
+            takeover("a"),     // 1: epoch 1
+            heartbeat(1),      // 2
+            decision(1, 1, 2), // 3: effective
+            decision(1, 1, 2), // 4: the same verdict again
+            decision(1, 1, 0), // 5: based on nothing, but monitor 1 had a heartbeat
+        ]);
+        assert_eq!(folded[2], Folded::Effective);
+        assert_eq!(folded[3], Folded::Void(Void::AlreadyDecided));
+        assert_eq!(folded[4], Folded::Void(Void::Overtaken));
+    }
+
+    #[test]
+    fn a_heartbeat_in_the_log_before_the_decision_voids_it() {
+        let folded = fold(&[
+            takeover("a"),     // 1
+            heartbeat(1),      // 2
+            heartbeat(1),      // 3: reached the log before the owner's verdict on 2
+            decision(1, 1, 2), // 4
+            decision(1, 1, 3), // 5
+        ]);
+        assert_eq!(folded[3], Folded::Void(Void::Overtaken));
+        assert_eq!(folded[4], Folded::Effective);
+    }
+
+    #[test]
+    fn a_zombies_decisions_after_a_takeover_and_any_after_a_release_are_void() {
+        let folded = fold(&[
+            takeover("a"),     // 1
+            heartbeat(1),      // 2
+            takeover("b"),     // 3: a is a zombie
+            decision(1, 1, 2), // 4: a's
+            decision(1, 3, 2), // 5: b's
+            ShardRecord::Release {
+                pod: "b".to_owned(),
+                epoch: 3,
+            }, // 6
+            heartbeat(2),      // 7
+            decision(2, 3, 7), // 8: b's, released
+            ShardRecord::Release {
+                pod: "a".to_owned(),
+                epoch: 1,
+            }, // 9: stale, ignored
+        ]);
+        assert_eq!(folded[3], Folded::Void(Void::StaleEpoch));
+        assert_eq!(folded[4], Folded::Effective);
+        assert_eq!(folded[7], Folded::Void(Void::StaleEpoch));
+        let mut whole = ShardFold::default();
+        for (record, sequence) in [takeover("a"), takeover("b")].iter().zip(1..) {
+            whole.apply(sequence, record);
+        }
+        whole.apply(
+            3,
+            &ShardRecord::Release {
+                pod: "a".to_owned(),
+                epoch: 1,
+            },
+        );
+        assert_eq!(whole.epoch(), Some(2), "a stale release leaves the owner");
+    }
+
+    /// What a pod does in a generated history.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// A heartbeat for monitor `m` reaches the log.
+        Heartbeat(u8),
+        /// Pod `p` takes the shard over (the log's fencing lets it land only when the
+        /// pod saw the whole ownership history; here it lands regardless: the fold
+        /// must not depend on that).
+        Takeover(u8),
+        /// Pod `p` catches up with the log: its view becomes the whole log so far.
+        CatchUp(u8),
+        /// Pod `p` decides about monitor `m` from its view, if its view says it owns
+        /// the shard (a zombie's view may be old).
+        Decide(u8, u8),
+        /// The owner in pod `p`'s view releases the shard.
+        Release(u8),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0u8..3).prop_map(Step::Heartbeat),
+            1 => (0u8..3).prop_map(Step::Takeover),
+            3 => (0u8..3).prop_map(Step::CatchUp),
+            4 => ((0u8..3), (0u8..3)).prop_map(|(pod, monitor)| Step::Decide(pod, monitor)),
+            1 => (0u8..3).prop_map(Step::Release),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn decisions_count_once_per_basis_and_never_for_a_zombie(steps in proptest::collection::vec(step(), 1..80)) {
+            let mut log: Vec<ShardRecord> = Vec::new();
+            let mut views: [usize; 3] = [0; 3];
+            // For each decision: its index in the log and whether a takeover or release
+            // reached the log between the decider's view and the decision.
+            let mut zombie_decisions = Vec::new();
+            let mut up_to_date_decisions = Vec::new();
+            for step in steps {
+                match step {
+                    Step::Heartbeat(m) => log.push(heartbeat(m)),
+                    Step::Takeover(pod) => {
+                        log.push(takeover(&pod.to_string()));
+                        views[usize::from(pod)] = log.len();
+                    }
+                    Step::CatchUp(pod) => views[usize::from(pod)] = log.len(),
+                    Step::Release(pod) => {
+                        let mut view = ShardFold::default();
+                        for (record, sequence) in log[..views[usize::from(pod)]].iter().zip(1..) {
+                            view.apply(sequence, record);
+                        }
+                        if let Some(owner) = view.owner().filter(|owner| owner.pod == pod.to_string()) {
+                            log.push(ShardRecord::Release { pod: owner.pod.clone(), epoch: owner.epoch });
+                        }
+                    }
+                    Step::Decide(pod, m) => {
+                        let seen = views[usize::from(pod)];
+                        let mut view = ShardFold::default();
+                        for (record, sequence) in log[..seen].iter().zip(1..) {
+                            view.apply(sequence, record);
+                        }
+                        let Some(owner) = view.owner().filter(|owner| owner.pod == pod.to_string()) else {
+                            continue;
+                        };
+                        let basis = view.last_heartbeat(&monitor(m));
+                        if view.has_decided(&monitor(m), basis) {
+                            continue;
+                        }
+                        // A takeover since its view, or a release of its own epoch,
+                        // makes the decider a zombie.
+                        let overtaken_ownership = log[seen..].iter().any(|record| match record {
+                            ShardRecord::Takeover { .. } => true,
+                            ShardRecord::Release { epoch, .. } => *epoch == owner.epoch,
+                            _ => false,
+                        });
+                        let overtaken_heartbeat = log[seen..].iter().any(|record| {
+                            matches!(record, ShardRecord::Heartbeat { monitor: other, .. } if *other == monitor(m))
+                        });
+                        let own_decision_since = log[seen..].iter().any(|record| {
+                            matches!(record, ShardRecord::Decision { monitor: other, basis: b, .. } if *other == monitor(m) && *b == basis)
+                        });
+                        log.push(decision(m, owner.epoch, basis));
+                        if overtaken_ownership {
+                            zombie_decisions.push(log.len() - 1);
+                        } else if !overtaken_heartbeat && !own_decision_since {
+                            up_to_date_decisions.push(log.len() - 1);
+                        }
+                    }
+                }
+            }
+            let folded = fold(&log);
+            let mut effective = HashSet::new();
+            for (index, (record, result)) in log.iter().zip(&folded).enumerate() {
+                if let (ShardRecord::Decision { monitor, basis, .. }, Folded::Effective) = (record, result) {
+                    prop_assert!(effective.insert((*monitor, *basis)), "two effective decisions on one basis at {index}");
+                }
+            }
+            for index in zombie_decisions {
+                prop_assert_eq!(folded[index], Folded::Void(Void::StaleEpoch), "a zombie's decision at {} counted", index);
+            }
+            // The rule does not void everything: an owner that saw the whole log decides
+            // effectively.
+            for index in up_to_date_decisions {
+                prop_assert_eq!(folded[index], Folded::Effective, "an up-to-date owner's decision at {} was void", index);
+            }
+        }
+    }
+}

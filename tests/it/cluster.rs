@@ -1,0 +1,836 @@
+//! The clustered backend's foundation against real NATS servers (`nats.rs`): the shard
+//! log's appends, acknowledgements, dedup and reads; ownership contended by several
+//! managers, failover after a kill, a paused owner fenced and its decisions void in
+//! the fold, an explicit release; and a 3-server cluster that keeps appending with one
+//! server SIGKILLed. The library is driven directly; no pushmon server runs here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use pushmon::cluster::log::{Fenced, JetStreamLog, JetStreamSettings, ShardLog, Stored};
+use pushmon::cluster::ownership::Ownership;
+use pushmon::cluster::shard::{ShardId, preferred_pod};
+use pushmon::domain::fence::{Folded, ShardFold, ShardRecord, Void};
+use pushmon::domain::ids::MonitorId;
+use tokio::time::Instant;
+
+use crate::nats::{Nats, free_port};
+use crate::support::ServerProcess;
+
+async fn log_for(nats: &Nats, pod: &str, shards: u16, replicas: usize) -> JetStreamLog {
+    log_with_timeout(nats, pod, shards, replicas, Duration::from_secs(5)).await
+}
+
+async fn log_with_timeout(
+    nats: &Nats,
+    pod: &str,
+    shards: u16,
+    replicas: usize,
+    ack_timeout: Duration,
+) -> JetStreamLog {
+    let log = JetStreamLog::connect(JetStreamSettings {
+        servers: nats.urls(),
+        pod: pod.to_owned(),
+        shards,
+        replicas,
+        ack_timeout,
+    })
+    .await
+    .unwrap();
+    log.ensure_streams().await.unwrap();
+    log
+}
+
+fn heartbeat(monitor: MonitorId) -> ShardRecord {
+    ShardRecord::Heartbeat {
+        monitor,
+        event: vec![1, 2, 3],
+    }
+}
+
+fn decision(monitor: MonitorId, epoch: u64, basis: u64) -> ShardRecord {
+    ShardRecord::Decision {
+        monitor,
+        epoch,
+        basis,
+        event: vec![4],
+    }
+}
+
+async fn whole_log(log: &JetStreamLog, shard: ShardId) -> Vec<Stored> {
+    log.read(shard, 1, usize::MAX).await.unwrap()
+}
+
+fn fold(records: &[Stored]) -> (ShardFold, Vec<(Stored, Folded)>) {
+    let mut fold = ShardFold::default();
+    let results = records
+        .iter()
+        .map(|stored| (stored.clone(), fold.apply(stored.sequence, &stored.record)))
+        .collect();
+    (fold, results)
+}
+
+/// Polls `condition` every 20 ms until it holds; how long that took, or a panic after
+/// `limit`.
+async fn until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test]
+async fn appends_are_acknowledged_in_order_and_read_back_from_any_sequence() {
+    let nats = Nats::single().await;
+    let log = log_for(&nats, "pod-a", 2, 1).await;
+    let monitor = MonitorId::from_bytes([1; 16]);
+    let records: Vec<ShardRecord> = (0..50).map(|_| heartbeat(monitor)).collect();
+    let sequences = log.append(ShardId(1), &records).await.unwrap();
+    assert_eq!(sequences, (1..=50).collect::<Vec<u64>>());
+    let more = log
+        .append(ShardId(1), &[decision(monitor, 0, 50)])
+        .await
+        .unwrap();
+    assert_eq!(more, vec![51]);
+
+    let read = whole_log(&log, ShardId(1)).await;
+    assert_eq!(read.len(), 51);
+    assert!(
+        read.iter()
+            .zip(1..)
+            .all(|(stored, sequence)| stored.sequence == sequence)
+    );
+    assert_eq!(read[50].record, decision(monitor, 0, 50));
+    let tail = log.read(ShardId(1), 40, 5).await.unwrap();
+    assert_eq!(
+        tail.iter()
+            .map(|stored| stored.sequence)
+            .collect::<Vec<_>>(),
+        vec![40, 41, 42, 43, 44]
+    );
+    assert!(log.read(ShardId(1), 52, 10).await.unwrap().is_empty());
+    // The other shard's stream is its own log.
+    assert!(whole_log(&log, ShardId(0)).await.is_empty());
+    assert_eq!(
+        log.append(ShardId(0), &[heartbeat(monitor)]).await.unwrap(),
+        vec![1]
+    );
+}
+
+#[tokio::test]
+async fn a_republished_message_id_is_stored_once_and_an_append_without_acks_fails() {
+    let nats = Nats::single().await;
+    let log = log_for(&nats, "pod-a", 1, 1).await;
+    let monitor = MonitorId::from_bytes([2; 16]);
+    let id = log.next_message_id();
+    let first = log
+        .append_with_ids(ShardId(0), &[(id.clone(), heartbeat(monitor))])
+        .await
+        .unwrap();
+    // A retry of the same batch after a lost acknowledgement.
+    let again = log
+        .append_with_ids(
+            ShardId(0),
+            &[
+                (id, heartbeat(monitor)),
+                (log.next_message_id(), heartbeat(monitor)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(first, vec![(1, false)]);
+    assert_eq!(again, vec![(1, true), (2, false)]);
+    assert_eq!(whole_log(&log, ShardId(0)).await.len(), 2);
+    assert_ne!(log.next_message_id(), log.next_message_id());
+
+    // A shard whose stream does not exist acknowledges nothing: an error, not sequences.
+    let outside = log.append(ShardId(5), &[heartbeat(monitor)]).await;
+    assert!(outside.is_err(), "{outside:?}");
+}
+
+#[tokio::test]
+async fn contending_managers_own_each_shard_once_rebalance_and_never_renew_a_stale_epoch() {
+    let nats = Nats::single().await;
+    let shards = 8;
+    let lease = Duration::from_secs(2);
+    let pods = ["pod-a", "pod-b", "pod-c"];
+    let mut managers = Vec::new();
+    let mut logs = Vec::new();
+    for pod in pods {
+        let log = log_for(&nats, pod, shards, 1).await;
+        managers.push(Ownership::start(log.clone(), lease).await.unwrap());
+        logs.push(log);
+    }
+    let owners = |managers: &[Ownership]| {
+        let mut owners: BTreeMap<ShardId, Vec<String>> = BTreeMap::new();
+        for manager in managers {
+            for shard in manager.owned().keys() {
+                owners
+                    .entry(*shard)
+                    .or_default()
+                    .push(manager.pod().to_owned());
+            }
+        }
+        owners
+    };
+    until(Duration::from_secs(10), "every shard owned", || {
+        owners(&managers).len() == usize::from(shards)
+    })
+    .await;
+    // Once the pods have seen one another for two leases, each shard sits with the pod
+    // rendezvous hashing prefers, and no shard ever has two owners on the way.
+    let settled = until(
+        Duration::from_secs(15),
+        "each shard with its preferred pod",
+        || {
+            let owners = owners(&managers);
+            assert!(
+                owners.values().all(|pods| pods.len() == 1),
+                "two owners: {owners:?}"
+            );
+            owners.len() == usize::from(shards)
+                && owners.iter().all(|(shard, pods)| {
+                    Some(pods[0].as_str()) == preferred_pod(*shard, pods_iter(&pods_of(&managers)))
+                })
+        },
+    )
+    .await;
+    eprintln!("three managers settled on the preferred assignment after {settled:?}");
+    // Renewals keep every owner deciding without a gap, for two leases.
+    let watched = Instant::now();
+    while watched.elapsed() < lease * 2 {
+        for manager in &managers {
+            for shard in manager.owned().keys() {
+                assert!(
+                    manager.deciding_epoch(*shard).is_some(),
+                    "{} stopped deciding shard {shard} while renewing",
+                    manager.pod()
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    // In every shard's log: epochs (takeovers' sequences) increase, and every renewal
+    // and release that landed names the epoch current at its place.
+    for shard in ShardId::all(shards) {
+        let records = whole_log(&logs[0], shard).await;
+        let mut fold = ShardFold::default();
+        let mut epochs = Vec::new();
+        for stored in &records {
+            match &stored.record {
+                ShardRecord::Renewal { epoch, pod } | ShardRecord::Release { epoch, pod } => {
+                    assert_eq!(fold.epoch(), Some(*epoch), "shard {shard}: {stored:?}");
+                    assert_eq!(
+                        fold.owner().map(|owner| owner.pod.as_str()),
+                        Some(pod.as_str())
+                    );
+                }
+                ShardRecord::Takeover { .. } => epochs.push(stored.sequence),
+                _ => {}
+            }
+            fold.apply(stored.sequence, &stored.record);
+        }
+        assert!(epochs.windows(2).all(|pair| pair[0] < pair[1]));
+        let owner = &owners(&managers)[&shard][0];
+        assert_eq!(fold.owner().map(|owner| &owner.pod), Some(owner));
+    }
+    for manager in &managers {
+        manager.halt().await;
+    }
+}
+
+fn pods_of(managers: &[Ownership]) -> Vec<String> {
+    managers
+        .iter()
+        .map(|manager| manager.pod().to_owned())
+        .collect()
+}
+
+fn pods_iter(pods: &[String]) -> impl Iterator<Item = &str> {
+    pods.iter().map(String::as_str)
+}
+
+#[tokio::test]
+async fn a_killed_owners_shards_are_taken_over_within_the_lease_and_a_margin() {
+    let nats = Nats::single().await;
+    let lease = Duration::from_secs(2);
+    let shards = 4;
+    let log_a = log_for(&nats, "pod-a", shards, 1).await;
+    let owner = Ownership::start(log_a, lease).await.unwrap();
+    until(Duration::from_secs(5), "pod-a owns every shard", || {
+        owner.owned().len() == usize::from(shards)
+    })
+    .await;
+    let log_b = log_for(&nats, "pod-b", shards, 1).await;
+    let standby = Ownership::start(log_b.clone(), lease).await.unwrap();
+    let epochs_before = owner.owned();
+    tokio::time::sleep(lease / 2).await;
+    // The owner dies: no renewal, no release, its connection gone.
+    drop(owner);
+    let took = until(
+        lease * 2 + Duration::from_secs(1),
+        "pod-b owns every shard",
+        || standby.owned().len() == usize::from(shards),
+    )
+    .await;
+    eprintln!("failover after a kill, lease {lease:?}: every shard taken over in {took:?}");
+    assert!(
+        took >= lease / 2,
+        "taken over before the lease ran out: {took:?}"
+    );
+    for (shard, epoch) in standby.owned() {
+        assert!(epoch > epochs_before[&shard]);
+        assert!(standby.deciding_epoch(shard).is_some());
+    }
+    assert_eq!(standby.failovers(), u64::from(shards));
+    standby.halt().await;
+}
+
+#[tokio::test]
+async fn a_paused_owner_stops_deciding_is_fenced_and_its_decisions_are_void() {
+    let nats = Nats::single().await;
+    let lease = Duration::from_secs(2);
+    let shard = ShardId(0);
+    let log_a = log_for(&nats, "pod-a", 1, 1).await;
+    let zombie = Ownership::start(log_a.clone(), lease).await.unwrap();
+    until(Duration::from_secs(5), "pod-a owns the shard", || {
+        zombie.deciding_epoch(shard).is_some()
+    })
+    .await;
+    let old_epoch = zombie.deciding_epoch(shard).unwrap();
+    let monitor = MonitorId::from_bytes([3; 16]);
+    let first = log_a.append(shard, &[heartbeat(monitor)]).await.unwrap()[0];
+    // A decision while it owns the shard counts.
+    log_a
+        .append(shard, &[decision(monitor, old_epoch, first)])
+        .await
+        .unwrap();
+    let second = log_a.append(shard, &[heartbeat(monitor)]).await.unwrap()[0];
+
+    let log_b = log_for(&nats, "pod-b", 1, 1).await;
+    let standby = Ownership::start(log_b.clone(), lease).await.unwrap();
+    // pod-a pauses (as SIGSTOP would): it renews nothing and stops deciding on its own
+    // within half a lease of its last acknowledged renewal.
+    zombie.halt().await;
+    let paused_at = Instant::now();
+    until(lease, "the paused owner stops deciding", || {
+        zombie.deciding_epoch(shard).is_none()
+    })
+    .await;
+    until(
+        lease * 2 + Duration::from_secs(1),
+        "pod-b takes over",
+        || standby.deciding_epoch(shard).is_some(),
+    )
+    .await;
+    let new_epoch = standby.deciding_epoch(shard).unwrap();
+    assert!(new_epoch > old_epoch);
+    assert!(paused_at.elapsed() >= lease / 2);
+
+    // The zombie wakes with its old view: its renewal is refused, and the decision it
+    // had in flight is void; the new owner's decision on the same heartbeat counts.
+    let refused = log_a
+        .publish_fenced(
+            shard,
+            &ShardRecord::Renewal {
+                pod: "pod-a".to_owned(),
+                epoch: old_epoch,
+            },
+            old_epoch,
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, Fenced::Refused);
+    let zombie_decision = log_a
+        .append(shard, &[decision(monitor, old_epoch, second)])
+        .await
+        .unwrap()[0];
+    let owner_decision = log_b
+        .append(shard, &[decision(monitor, new_epoch, second)])
+        .await
+        .unwrap()[0];
+    let owner_again = log_b
+        .append(shard, &[decision(monitor, new_epoch, second)])
+        .await
+        .unwrap()[0];
+    let (fold, results) = fold(&whole_log(&log_b, shard).await);
+    let outcome = |sequence: u64| {
+        results
+            .iter()
+            .find(|(stored, _)| stored.sequence == sequence)
+            .map(|(_, folded)| *folded)
+            .unwrap()
+    };
+    assert_eq!(outcome(first + 1), Folded::Effective);
+    assert_eq!(outcome(zombie_decision), Folded::Void(Void::StaleEpoch));
+    assert_eq!(outcome(owner_decision), Folded::Effective);
+    assert_eq!(outcome(owner_again), Folded::Void(Void::AlreadyDecided));
+    assert_eq!(fold.epoch(), Some(new_epoch));
+    assert_eq!(standby.failovers(), 1);
+    standby.halt().await;
+}
+
+#[tokio::test]
+async fn a_released_shard_is_taken_over_at_once_not_by_timeout() {
+    let nats = Nats::single().await;
+    // A long lease: a handover by timeout could not pass this test.
+    let lease = Duration::from_secs(6);
+    let shards = 2;
+    let log_a = log_for(&nats, "pod-a", shards, 1).await;
+    let leaving = Ownership::start(log_a, lease).await.unwrap();
+    until(Duration::from_secs(5), "pod-a owns every shard", || {
+        leaving.owned().len() == usize::from(shards)
+    })
+    .await;
+    let log_b = log_for(&nats, "pod-b", shards, 1).await;
+    let next = Ownership::start(log_b.clone(), lease).await.unwrap();
+    let mut changes = next.watch();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        next.owned().is_empty(),
+        "a live owner's shards are not taken"
+    );
+    let released_at = Instant::now();
+    assert!(leaving.shutdown().await.is_empty(), "every release landed");
+    until(lease / 2, "pod-b owns every shard", || {
+        next.owned().len() == usize::from(shards)
+    })
+    .await;
+    let handover = released_at.elapsed();
+    eprintln!("explicit release: handed over in {handover:?} (lease {lease:?})");
+    assert!(changes.has_changed().unwrap());
+    assert_eq!(changes.borrow_and_update().len(), usize::from(shards));
+    assert_eq!(next.failovers(), 0, "a release is not a failover");
+    for shard in ShardId::all(shards) {
+        let records = whole_log(&log_b, shard).await;
+        let kinds: Vec<&str> = records
+            .iter()
+            .filter(|stored| !matches!(stored.record, ShardRecord::Renewal { .. }))
+            .map(|stored| match &stored.record {
+                ShardRecord::Takeover { pod, .. } => pod.as_str(),
+                ShardRecord::Release { .. } => "release",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["pod-a", "release", "pod-b"], "shard {shard}");
+    }
+    next.halt().await;
+}
+
+#[tokio::test]
+async fn a_three_server_cluster_keeps_appending_with_one_server_sigkilled() {
+    let mut nats = Nats::cluster().await;
+    // A short timeout: an append whose server died is given up on (and retried) soon.
+    let log = log_with_timeout(&nats, "pod-a", 2, 3, Duration::from_secs(2)).await;
+    let monitor = MonitorId::from_bytes([4; 16]);
+    let mut acknowledged = BTreeSet::new();
+    for batch in [1usize, 100, 1000] {
+        let records: Vec<ShardRecord> = (0..batch).map(|_| heartbeat(monitor)).collect();
+        let started = Instant::now();
+        let sequences = log.append(ShardId(0), &records).await.unwrap();
+        eprintln!(
+            "R3 on 3 servers: a batch of {batch} acknowledged in {:?}",
+            started.elapsed()
+        );
+        assert_eq!(sequences.len(), batch);
+        acknowledged.extend(sequences);
+    }
+    let leader = log
+        .stream_leader(ShardId(0))
+        .await
+        .unwrap()
+        .expect("the stream has a leader");
+    // The stream's leader dies: the two others elect one and appends go on.
+    nats.kill(&leader).await;
+    let killed_at = Instant::now();
+    let mut first_after = None;
+    let mut batches_after = 0;
+    let mut last_error = None;
+    while batches_after < 10 {
+        let records: Vec<ShardRecord> = (0..100).map(|_| heartbeat(monitor)).collect();
+        match log.append(ShardId(0), &records).await {
+            Ok(sequences) => {
+                first_after.get_or_insert(killed_at.elapsed());
+                batches_after += 1;
+                acknowledged.extend(sequences);
+            }
+            Err(error) => {
+                assert!(
+                    killed_at.elapsed() < Duration::from_secs(20),
+                    "no append acknowledged 20 s after the kill: {error}"
+                );
+                last_error = Some(error.to_string());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    eprintln!("while the cluster recovered: {last_error:?}");
+    let first_after = first_after.expect("appends resume");
+    eprintln!("leader {leader} SIGKILLed: appends acknowledged again after {first_after:?}");
+    let mut read = log.read(ShardId(0), 1, usize::MAX).await;
+    for _ in 0..20 {
+        if read.is_ok() {
+            break;
+        }
+        eprintln!("reading after the kill: {read:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        read = log.read(ShardId(0), 1, usize::MAX).await;
+    }
+    let read: BTreeSet<u64> = read.unwrap().iter().map(|stored| stored.sequence).collect();
+    assert!(
+        acknowledged.is_subset(&read),
+        "{} acknowledged records missing after the kill",
+        acknowledged.difference(&read).count()
+    );
+}
+
+#[tokio::test]
+async fn serve_is_not_ready_until_it_joins_then_owns_its_shards_and_releases_them_on_sigterm() {
+    let port = free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start_unready(
+        data_dir.path(),
+        &[
+            "--cluster-nats",
+            &url,
+            "--pod-name",
+            "serve-a",
+            "--cluster-shards",
+            "4",
+            "--cluster-replicas",
+            "1",
+            "--cluster-lease",
+            "2s",
+        ],
+    )
+    .await;
+    let readyz = || async {
+        reqwest::get(server.url("/readyz"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // No NATS yet: started, but not ready.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(readyz().await, 503);
+    let nats = Nats::single_on(port).await;
+    server.wait_until_ready().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = server.metrics().await;
+        if metrics.contains("pushmon_cluster_shards_owned 4") {
+            break metrics;
+        }
+        assert!(Instant::now() < deadline, "shards not owned:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for shard in 0..4 {
+        let line = metrics
+            .lines()
+            .find(|line| {
+                line.starts_with(&format!("pushmon_cluster_shard_epoch{{shard=\"{shard}\"}}"))
+            })
+            .unwrap_or_else(|| panic!("no epoch for shard {shard}:\n{metrics}"));
+        let epoch: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(epoch >= 1.0, "{line}");
+    }
+    assert!(
+        metrics.contains("pushmon_cluster_failovers_total 0"),
+        "{metrics}"
+    );
+
+    let (status, log) = server.sigterm().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+    let reader = log_for(&nats, "reader", 4, 1).await;
+    for shard in ShardId::all(4) {
+        let last = reader
+            .last_ownership(shard)
+            .await
+            .unwrap()
+            .expect("an owner was recorded");
+        assert!(
+            matches!(&last.record, ShardRecord::Release { pod, .. } if pod == "serve-a"),
+            "shard {shard}: {last:?}"
+        );
+    }
+}
+
+/// A metric's value in `/metrics` text (`None` when absent).
+fn metric(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn serve_args<'a>(url: &'a str, pod: &'a str) -> Vec<&'a str> {
+    vec![
+        "--cluster-nats",
+        url,
+        "--pod-name",
+        pod,
+        "--cluster-shards",
+        "4",
+        "--cluster-replicas",
+        "1",
+        "--cluster-lease",
+        "2",
+    ]
+}
+
+async fn until_metric(
+    server: &ServerProcess,
+    series: &str,
+    value: f64,
+    limit: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let metrics = server.metrics().await;
+        if metric(&metrics, series) == Some(value) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{series} is not {value} after {limit:?}:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_sigkilled_pods_shards_are_taken_over_by_the_other_pod() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    until_metric(
+        &pod_a,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(5),
+    )
+    .await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    // pod-b is live but pod-a owns every shard: nothing moves within the first lease.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        metric(&pod_b.metrics().await, "pushmon_cluster_shards_owned"),
+        Some(0.0)
+    );
+    pod_a.sigkill().await;
+    let took = until_metric(
+        &pod_b,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(6),
+    )
+    .await;
+    eprintln!("pod-a SIGKILLed, lease 2 s: pod-b owns every shard after {took:?}");
+    until_metric(
+        &pod_b,
+        "pushmon_cluster_failovers_total",
+        4.0,
+        Duration::from_secs(2),
+    )
+    .await;
+    let (status, log) = pod_b.sigterm().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+}
+
+/// Measurements, not a check: run with
+/// `cargo test --test it cluster::measure -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement (about a minute)"]
+async fn measure_failover_times_and_acknowledgement_latency() {
+    let nats = Nats::single().await;
+    let lease = Duration::from_secs(2);
+    let mut kill_to_owned = Vec::new();
+    for round in 0..10u16 {
+        let shard_count = 1;
+        let log_a = log_for(&nats, &format!("a{round}"), shard_count, 1).await;
+        // A fresh shard each round: the rounds' pods differ, the streams are shared.
+        let owner = Ownership::start(log_a, lease).await.unwrap();
+        until(
+            Duration::from_secs(10),
+            "the first pod owns the shard",
+            || !owner.owned().is_empty(),
+        )
+        .await;
+        let log_b = log_for(&nats, &format!("b{round}"), shard_count, 1).await;
+        let standby = Ownership::start(log_b, lease).await.unwrap();
+        tokio::time::sleep(lease).await;
+        drop(owner);
+        let took = until(lease * 3, "the standby takes over", || {
+            standby.deciding_epoch(ShardId(0)).is_some()
+        })
+        .await;
+        kill_to_owned.push(took);
+        standby.shutdown().await;
+    }
+    kill_to_owned.sort();
+    eprintln!("lease {lease:?}, kill to the standby deciding, 10 rounds: {kill_to_owned:?}");
+
+    let mut nats = Nats::cluster().await;
+    let log = log_for(&nats, "bench", 1, 3).await;
+    let monitor = MonitorId::from_bytes([9; 16]);
+    for batch in [1usize, 10, 100, 1000] {
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let records: Vec<ShardRecord> = (0..batch).map(|_| heartbeat(monitor)).collect();
+            let started = Instant::now();
+            log.append(ShardId(0), &records).await.unwrap();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        eprintln!(
+            "R3, 3 servers, batch of {batch}: median {:?}, max {:?} over 20",
+            times[10], times[19]
+        );
+    }
+    nats.kill("n1").await;
+}
+
+/// A measurement, not a check: what a NATS server's SIGKILL does to shard ownership
+/// with the default lease (run with `--ignored --nocapture`).
+#[tokio::test]
+#[ignore = "a measurement (about 40 s)"]
+async fn measure_ownership_through_a_nats_server_kill() {
+    let mut nats = Nats::cluster().await;
+    let lease = Duration::from_secs(10);
+    let shards = 6;
+    let log_a = log_for(&nats, "pod-a", shards, 3).await;
+    let log_b = log_for(&nats, "pod-b", shards, 3).await;
+    let a = Ownership::start(log_a.clone(), lease).await.unwrap();
+    let b = Ownership::start(log_b, lease).await.unwrap();
+    until(Duration::from_secs(15), "every shard owned", || {
+        a.owned().len() + b.owned().len() == usize::from(shards)
+    })
+    .await;
+    let mut leaders = BTreeMap::new();
+    for shard in ShardId::all(shards) {
+        let leader = log_a
+            .stream_leader(shard)
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        *leaders.entry(leader).or_insert(0) += 1;
+    }
+    let (victim, led) = leaders.iter().max_by_key(|(_, count)| **count).unwrap();
+    let victim = victim.clone();
+    eprintln!("stream leaders: {leaders:?}; killing {victim}, which leads {led}");
+    let before: BTreeMap<ShardId, u64> = a.owned().into_iter().chain(b.owned()).collect();
+    nats.kill(&victim).await;
+    let killed = Instant::now();
+    let mut not_deciding: BTreeMap<ShardId, Duration> = BTreeMap::new();
+    let mut sampled = Instant::now();
+    while killed.elapsed() < lease * 3 {
+        let since_last = sampled.elapsed();
+        sampled = Instant::now();
+        for shard in ShardId::all(shards) {
+            let deciding = [&a, &b]
+                .iter()
+                .filter(|manager| manager.deciding_epoch(shard).is_some())
+                .count();
+            assert!(deciding <= 1, "two pods decide for shard {shard}");
+            if deciding == 0 {
+                *not_deciding.entry(shard).or_default() += since_last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after: BTreeMap<ShardId, u64> = a.owned().into_iter().chain(b.owned()).collect();
+    eprintln!(
+        "lease {lease:?}, after 3 leases: no pod deciding for {not_deciding:?}; failovers {}; epochs before {before:?}, after {after:?}",
+        a.failovers() + b.failovers()
+    );
+    a.halt().await;
+    b.halt().await;
+}
+
+#[tokio::test]
+async fn cluster_release_hands_a_running_pods_shards_over_at_once_and_it_takes_none_back() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut args_a = serve_args(&url, "pod-a");
+    // A long lease: a handover by timeout could not pass this test.
+    let last = args_a.len() - 1;
+    args_a[last] = "8";
+    let pod_a = ServerProcess::start(dir_a.path(), &args_a).await;
+    until_metric(
+        &pod_a,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(5),
+    )
+    .await;
+    let mut args_b = serve_args(&url, "pod-b");
+    args_b[last] = "8";
+    let pod_b = ServerProcess::start(dir_b.path(), &args_b).await;
+
+    let started = Instant::now();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
+        .args([
+            "cluster",
+            "release",
+            "--cluster-shards",
+            "4",
+            "--cluster-lease",
+            "8",
+        ])
+        .env("PUSHMON_CLUSTER_NATS", &url)
+        .env("PUSHMON_POD_NAME", "pod-a")
+        .output()
+        .await
+        .unwrap();
+    let released = started.elapsed();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "pod pod-a: released (4 shards owned when asked)"
+    );
+    let took = until_metric(
+        &pod_b,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(4),
+    )
+    .await;
+    eprintln!(
+        "cluster release returned after {released:?}; pod-b owned every shard {took:?} later (lease 8 s)"
+    );
+    assert!(released < Duration::from_secs(4), "{released:?}");
+    // pod-a serves on but takes nothing back.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        metric(&pod_a.metrics().await, "pushmon_cluster_shards_owned"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&pod_b.metrics().await, "pushmon_cluster_failovers_total"),
+        Some(0.0)
+    );
+
+    // Without servers there is nothing to release: a usage error.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pushmon"))
+        .args(["cluster", "release", "--pod-name", "pod-a"])
+        .env_remove("PUSHMON_CLUSTER_NATS")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("invalid cluster NATS servers: none given"),
+        "{output:?}"
+    );
+    for pod in [pod_a, pod_b] {
+        let (status, log) = pod.sigterm().await;
+        assert_eq!(status.code(), Some(0), "{log}");
+    }
+}
