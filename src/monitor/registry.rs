@@ -218,6 +218,8 @@ impl Registry {
             guard: Arc::clone(&guard),
         });
         let changes = context.changes.clone();
+        // The writer hands each durable batch's heartbeats to their actors' inboxes.
+        store.set_heartbeat_sink(Arc::clone(&directory) as Arc<dyn crate::store::HeartbeatSink>);
         let (actor, handle) = Actor::spawn(None, RegistryActor, context).await?;
         let pending = Arc::new(AtomicI64::new(0));
         Ok((
@@ -345,21 +347,24 @@ impl Registry {
             .map_err(|_| self.gone_or_restarting(monitor.id))??)
     }
 
-    /// Delivers a heartbeat to `monitor`; answers once it is durable.
+    /// Appends a plain heartbeat of `monitor`, received now; answers once it is
+    /// durable. No actor is on the way: the writer hands it to the monitor's actor
+    /// after the batch is durable (`Directory`'s `HeartbeatSink`), which decides then
+    /// what it causes. A monitor whose deletion the log holds is `NotFound`.
     pub async fn heartbeat(
         &self,
         monitor: &MonitorHandle,
         heartbeat: Heartbeat,
     ) -> Result<(), RegistryError> {
-        let _pending = PendingGuard::new(&self.pending);
-        let (reply, answer) = oneshot::channel();
-        monitor
-            .actor
-            .cast(MonitorMsg::Heartbeat(heartbeat, reply))
-            .map_err(|_| self.gone_or_restarting(monitor.id))?;
-        Ok(answer
+        match self
+            .store
+            .append_heartbeat(monitor.id, self.clock.now(), heartbeat)
             .await
-            .map_err(|_| self.gone_or_restarting(monitor.id))??)
+        {
+            Ok(_) => Ok(()),
+            Err(StoreError::Deleted) => Err(RegistryError::NotFound),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Whether monitor `id` (`None`: one being created) may have `parents`: at most

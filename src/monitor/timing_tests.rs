@@ -37,7 +37,7 @@ use crate::store::EventStore;
 
 use super::Registry;
 use super::guard_state::GuardShared;
-use super::messages::MonitorMsg;
+use super::messages::{BulkChange, BulkDecision, MonitorMsg};
 
 /// 2026-11-18T11:06:40Z: the tests' clock starts here, whatever the wall clock says.
 const START: Timestamp = Timestamp::from_millis(1_795_000_000_000);
@@ -519,25 +519,6 @@ async fn a_paused_monitor_never_times_out_and_resume_restarts_the_clock() {
     server.stop(Stop::Clean).await;
 }
 
-/// Sends the actor a heartbeat without waiting for its answer.
-fn cast_heartbeat(
-    server: &Server,
-    monitor: &Monitor,
-    msg: &str,
-) -> oneshot::Receiver<Result<(), crate::store::StoreError>> {
-    let handle = server
-        .registry
-        .directory()
-        .by_token(&monitor.token)
-        .expect("registered");
-    let (reply, answer) = oneshot::channel();
-    handle
-        .actor
-        .cast(MonitorMsg::Heartbeat(heartbeat(PushStatus::Up, msg), reply))
-        .expect("actor runs");
-    answer
-}
-
 /// What a heartbeat and the deadline's tick in the same instant may leave behind. The
 /// actor takes its messages one at a time, so a race between the two is one of two
 /// orders, and a test below forces each: heartbeat first (no down) or tick first (one
@@ -601,17 +582,55 @@ async fn server_with_a_monitor_due_at_60_s(dir: &TempDir) -> (Server, Monitor, C
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_heartbeat_ahead_of_the_tick_at_the_deadline_keeps_the_monitor_up() {
+async fn a_heartbeat_written_while_the_timeout_verdict_is_in_flight_voids_it() {
     let _still = NoAutoAdvance::hold();
     let dir = tempfile::tempdir().expect("temp dir");
     let (server, monitor, channel) = server_with_a_monitor_due_at_60_s(&dir).await;
-    // In the mailbox before time reaches the deadline, handled once it has.
-    let answer = cast_heartbeat(&server, &monitor, "at the deadline");
+    // The actor is held (a bulk change waiting for its outcome) while the deadline
+    // falls, so the tick waits in its mailbox, and while a heartbeat is written: the
+    // ingress needs no actor, and the heartbeat waits in the inbox behind the tick.
+    let handle = server
+        .registry
+        .directory()
+        .by_token(&monitor.token)
+        .expect("registered");
+    let (reply, prepared) = oneshot::channel();
+    handle
+        .actor
+        .cast(MonitorMsg::Bulk(
+            Box::new(BulkChange::Command(Box::new(Command::Pause))),
+            reply,
+        ))
+        .expect("actor runs");
+    let prepared = prepared.await.expect("answered").expect("prepared");
     server.advance_to(at(60)).await;
-    answer.await.expect("answered").expect("durable");
+    server
+        .push(&monitor, PushStatus::Up, "at the deadline")
+        .await;
+    assert_eq!(server.store.decisions_voided(), 0);
+    let _ = prepared
+        .decision
+        .expect("a decision awaited")
+        .send(BulkDecision::Abandoned);
+    // The tick's verdict was decided on a state without the heartbeat: voided, and
+    // the heartbeat applied instead. No down, no alert owed.
     let last = server.state(&monitor).await;
+    assert_eq!(server.store.decisions_voided(), 1);
+    assert_eq!(last.status, Status::Up);
     assert_eq!(last.last_heartbeat_at, Some(at(60)));
+    assert_eq!(
+        kinds(&server.log(&monitor).await),
+        vec!["created", "heartbeat", "up", "heartbeat"]
+    );
     assert!(!assert_one_outcome(&server, &monitor, channel).await);
+    // The next deadline is judged from that heartbeat.
+    server.advance_to(at(120)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at(120), DownReason::Timeout)]
+    );
+    server.assert_state_matches_the_log(&monitor).await;
     server.stop(Stop::Clean).await;
 }
 

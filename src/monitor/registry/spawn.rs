@@ -178,10 +178,13 @@ async fn spawn_monitor(
     arm_timer: bool,
 ) -> Result<Monitor, RegistryError> {
     let (id, token) = (monitor.id, monitor.token.clone());
+    // A rebuilt or restarted actor takes over its predecessor's inbox.
+    let inbox = state.context.directory.inbox(id);
     let args = MonitorArgs {
         monitor: monitor.clone(),
         context: Arc::clone(&state.context),
         arm_timer,
+        inbox: Arc::clone(&inbox),
     };
     let (actor, _) = Actor::spawn_linked(None, MonitorActor, args, myself.get_cell())
         .await
@@ -189,7 +192,7 @@ async fn spawn_monitor(
             tracing::error!(monitor = %id, %error, "cannot spawn monitor actor");
             RegistryError::Unavailable
         })?;
-    state.context.directory.insert(id, &token, actor);
+    state.context.directory.insert(id, &token, actor, inbox);
     state
         .context
         .directory
@@ -209,8 +212,8 @@ async fn rebuild_from_store(
     state: &mut RegistryState,
     id: MonitorId,
 ) {
-    // The old actor's pipelined heartbeats are written (or refused) before the
-    // state is read, so the new actor misses none of them.
+    // Everything the old actor sent is written (or refused) before the state is
+    // read; heartbeats written after the read wait in the inbox the new actor takes.
     let store = &state.context.store;
     let stored = match store.start_rebuild(id).await {
         Ok(()) => store.monitor(id).await,
