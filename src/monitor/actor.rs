@@ -164,7 +164,7 @@ impl Actor for MonitorActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            MonitorMsg::Recorded => {}
+            MonitorMsg::Recorded => take_heartbeats(&myself, state, true).await,
             MonitorMsg::Signal(signal, reply) => {
                 state.context.guard.arrived();
                 let now = state.context.clock.now();
@@ -205,18 +205,23 @@ impl Actor for MonitorActor {
             MonitorMsg::Tick(_) => {}
             MonitorMsg::ParentChanged => rearm(&myself, state),
         }
-        // Whatever the message, the heartbeats waiting come next (and those folded in
-        // before an append of its own have their consequences decided).
-        take_heartbeats(&myself, state).await;
+        // Heartbeats folded in before an append of its own have their consequences
+        // decided at once; those in the inbox wait for their turn in the mailbox
+        // (`MonitorMsg::Recorded`).
+        if !state.late.is_empty() {
+            take_heartbeats(&myself, state, false).await;
+        }
         Ok(())
     }
 }
 
-/// Applies the heartbeats waiting, in the log's order, and records what each causes;
-/// then re-arms the timer. Boxed, as `persist` is.
+/// Decides what the heartbeats folded in before an append of its own cause, then
+/// (`inbox`) applies the heartbeats waiting in the inbox, in the log's order, and
+/// records what each causes; then re-arms the timer. Boxed, as `persist` is.
 fn take_heartbeats<'a>(
     myself: &'a ActorRef<MonitorMsg>,
     state: &'a mut MonitorActorState,
+    inbox: bool,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
     Box::pin(async move {
         let mut applied = false;
@@ -226,6 +231,7 @@ fn take_heartbeats<'a>(
             }
             let (recorded, folded) = match state.late.pop_front() {
                 Some(recorded) => (recorded, true),
+                None if !inbox => break,
                 None => match state.inbox.pop() {
                     Some(recorded) => (recorded, false),
                     None => break,
@@ -340,7 +346,7 @@ async fn judge_deadlines(
         return Ok(());
     }
     let overtaken_by = appended.last_seq;
-    take_heartbeats(myself, state).await;
+    take_heartbeats(myself, state, true).await;
     if !state.stopped && state.monitor.last_seq < overtaken_by {
         // The heartbeat that voided the verdict never reached this actor: only the
         // store knows it now.

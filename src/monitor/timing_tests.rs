@@ -268,7 +268,17 @@ impl Server {
             .collect()
     }
 
+    /// Pushes, and waits until the monitor's actor has applied the heartbeat and
+    /// recorded what it causes.
     async fn push(&self, monitor: &Monitor, status: PushStatus, msg: &str) {
+        self.push_durable(monitor, status, msg).await;
+        // Behind the heartbeat in the actor's mailbox.
+        self.state(monitor).await;
+    }
+
+    /// Pushes, and waits only until the heartbeat is durable (as the ingress does):
+    /// its actor applies it later.
+    async fn push_durable(&self, monitor: &Monitor, status: PushStatus, msg: &str) {
         let handle = self
             .registry
             .directory()
@@ -605,7 +615,7 @@ async fn a_heartbeat_written_while_the_timeout_verdict_is_in_flight_voids_it() {
     let prepared = prepared.await.expect("answered").expect("prepared");
     server.advance_to(at(60)).await;
     server
-        .push(&monitor, PushStatus::Up, "at the deadline")
+        .push_durable(&monitor, PushStatus::Up, "at the deadline")
         .await;
     assert_eq!(server.store.decisions_voided(), 0);
     let _ = prepared
