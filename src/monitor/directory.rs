@@ -153,7 +153,8 @@ pub struct Directory {
     /// this flag, not the map, while no monitor has any (the usual case).
     any_access: AtomicBool,
     /// Each monitor's state as its children see it.
-    states: DashMap<MonitorId, ParentState>,
+    /// (and whether it is `up`, which a push's answer looks at: `Registry::heartbeat`).
+    states: DashMap<MonitorId, (ParentState, bool)>,
     /// parent → the monitors that name it in `parents` (only parents pay for it).
     children: DashMap<MonitorId, Vec<MonitorId>>,
 }
@@ -278,7 +279,25 @@ impl Directory {
     /// Publishes `monitor`'s state to its children; `true` if it changed.
     pub(super) fn publish_state(&self, monitor: &Monitor) -> bool {
         let state = ParentState::of(monitor);
-        self.states.insert(monitor.id, state) != Some(state)
+        let up = monitor.status == crate::domain::machine::Status::Up;
+        self.states
+            .insert(monitor.id, (state, up))
+            .map(|(before, _)| before)
+            != Some(state)
+    }
+
+    /// Whether a push of `status` may change monitor `id`'s state, as its actor last
+    /// published it: `down` to a monitor not down, `up` to one not up (pending, down,
+    /// holding a verdict, paused). Unknown monitors: yes.
+    pub fn may_change(&self, id: MonitorId, status: crate::domain::event::PushStatus) -> bool {
+        let Some(state) = self.states.get(&id) else {
+            return true;
+        };
+        let (parent, up) = *state.value();
+        match status {
+            crate::domain::event::PushStatus::Up => !up,
+            crate::domain::event::PushStatus::Down => !parent.down,
+        }
     }
 
     /// What is known of `parents` (those deleted are left out).
@@ -286,7 +305,7 @@ impl Directory {
         Parents(
             parents
                 .iter()
-                .filter_map(|parent| self.states.get(parent).map(|state| *state))
+                .filter_map(|parent| self.states.get(parent).map(|state| state.0))
                 .collect(),
         )
     }

@@ -350,20 +350,38 @@ impl Registry {
     /// Appends a plain heartbeat of `monitor`, received now; answers once it is
     /// durable. No actor is on the way: the writer hands it to the monitor's actor
     /// after the batch is durable (`Directory`'s `HeartbeatSink`), which decides then
-    /// what it causes. A monitor whose deletion the log holds is `NotFound`.
+    /// what it causes. A push that may change the monitor's state (`down` to a
+    /// monitor that is not, `up` to one that is) is answered once its actor has
+    /// applied it too, so what it caused is durable and seen by every reader when the
+    /// pusher hears 200. A monitor whose deletion the log holds is `NotFound`.
     pub async fn heartbeat(
         &self,
         monitor: &MonitorHandle,
         heartbeat: Heartbeat,
     ) -> Result<(), RegistryError> {
+        let changes = self.directory.may_change(monitor.id, heartbeat.status);
         match self
             .store
             .append_heartbeat(monitor.id, self.clock.now(), heartbeat)
             .await
         {
+            Ok(_) if changes => {
+                self.applied(monitor).await;
+                Ok(())
+            }
             Ok(_) => Ok(()),
             Err(StoreError::Deleted) => Err(RegistryError::NotFound),
             Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Waits until `monitor`'s actor has applied the heartbeats durable so far (and
+    /// recorded what they cause): its mailbox takes them before this question. An
+    /// actor that is gone or restarting leaves them to its successor: they are durable.
+    pub(super) async fn applied(&self, monitor: &MonitorHandle) {
+        let (reply, answer) = oneshot::channel();
+        if monitor.actor.cast(MonitorMsg::GetState(reply)).is_ok() {
+            let _ = answer.await;
         }
     }
 

@@ -13,6 +13,7 @@ mod cli;
 mod contract;
 mod crash;
 mod dashboard;
+mod decisions;
 mod datadir;
 mod declare;
 mod dependencies;

@@ -6,7 +6,8 @@
 //! decides what it causes. All of them go to the writer as one request
 //! (`EventStore::append_heartbeats`), so they share one batch; each is answered on its
 //! own (a monitor being rebuilt or deleted meanwhile is refused, the others are
-//! written), as if each had been pushed alone.
+//! written), as if each had been pushed alone; a monitor whose state an item may
+//! change is answered once its actor has applied them (`Registry::applied`).
 
 use crate::domain::event::Heartbeat;
 use crate::store::StoreError;
@@ -25,11 +26,24 @@ impl Registry {
         let now = self.clock.now();
         let mut counts = Vec::with_capacity(parts.len());
         let mut heartbeats = Vec::new();
+        // The monitors whose state an item may change: answered once their actors
+        // applied them, as a single push is.
+        let mut changing = Vec::new();
         for (monitor, items) in parts {
             counts.push(items.len());
+            if items
+                .iter()
+                .any(|heartbeat| self.directory.may_change(monitor.id, heartbeat.status))
+            {
+                changing.push(monitor.clone());
+            }
             heartbeats.extend(items.into_iter().map(|heartbeat| (monitor.id, now, heartbeat)));
         }
-        let mut answers = self.store.append_heartbeats(heartbeats).await.into_iter();
+        let answers = self.store.append_heartbeats(heartbeats).await;
+        for monitor in &changing {
+            self.applied(monitor).await;
+        }
+        let mut answers = answers.into_iter();
         counts
             .into_iter()
             .map(|count| {
