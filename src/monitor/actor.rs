@@ -270,7 +270,9 @@ fn take_heartbeats<'a>(
 fn apply_heartbeat(state: &mut MonitorActorState, recorded: RecordedHeartbeat) -> Vec<Stamped> {
     state.context.guard.arrived();
     let parents = parents_of(state);
-    let RecordedHeartbeat { seq, at, heartbeat, .. } = recorded;
+    let RecordedHeartbeat {
+        seq, at, heartbeat, ..
+    } = recorded;
     let mut events =
         machine::decide_with(&state.monitor, Command::Heartbeat(heartbeat), at, &parents);
     // The log holds the heartbeat before anything it causes.
@@ -333,7 +335,12 @@ async fn judge_deadlines(
     let hold = state.context.guard.holding();
     let parents = parents_of(state);
     let now = state.context.clock.now();
-    let events = machine::decide_with(&state.monitor, Command::CheckDeadline { hold }, now, &parents);
+    let events = machine::decide_with(
+        &state.monitor,
+        Command::CheckDeadline { hold },
+        now,
+        &parents,
+    );
     if events.is_empty() {
         rearm(myself, state);
         return Ok(());

@@ -53,10 +53,10 @@ use crate::domain::event::{DeliveryOutcome, Heartbeat, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
 
-pub use append::{
-    Append, Appended, HeartbeatSink, RecordedHeartbeat, SnapshotWrite, StagedAppend,
+pub use append::{Append, Appended, HeartbeatSink, RecordedHeartbeat, SnapshotWrite, StagedAppend};
+use append::{
+    AppendReply, ChannelWrite, PendingAppend, PendingHeartbeat, Settlement, WriteRequest,
 };
-use append::{AppendReply, ChannelWrite, PendingAppend, PendingHeartbeat, Settlement, WriteRequest};
 pub use open::{DataLoss, OpenError, OpenOptions};
 use quarantine::Quarantine;
 pub use quarantine::{QuarantineReports, Quarantined};
@@ -492,7 +492,9 @@ impl EventStore {
             Err(mpsc::SendError(request)) => {
                 if let WriteRequest::Group(appends) = request {
                     for append in appends {
-                        append.reply.send(Err(StoreError::Closed), Vec::new(), false);
+                        append
+                            .reply
+                            .send(Err(StoreError::Closed), Vec::new(), false);
                     }
                 }
                 false

@@ -521,7 +521,10 @@ async fn a_verdict_a_written_heartbeat_overtook_is_voided_and_one_on_the_current
     let (append, _) = verdict(&monitor, basis, at(90));
     let appended = store.append_with(append).await.expect("answered");
     assert!(appended.voided);
-    assert_eq!(appended.last_seq, written, "names the heartbeat that overtook it");
+    assert_eq!(
+        appended.last_seq, written,
+        "names the heartbeat that overtook it"
+    );
     assert_eq!(store.decisions_voided(), 1);
     let history = store.history(monitor.id, 100, None).await.expect("reads");
     assert_eq!(downs(&history), 0, "{history:?}");
@@ -540,7 +543,10 @@ async fn a_verdict_a_written_heartbeat_overtook_is_voided_and_one_on_the_current
     assert_eq!(store.decisions_voided(), 1);
     let history = store.history(monitor.id, 100, None).await.expect("reads");
     assert_eq!(downs(&history), 1, "{history:?}");
-    assert_eq!(store.monitor(monitor.id).await.expect("reads"), Some(next.clone()));
+    assert_eq!(
+        store.monitor(monitor.id).await.expect("reads"),
+        Some(next.clone())
+    );
     close(opened, store).await;
 
     // After a reopen no heartbeat was written since: a verdict stands whatever its
@@ -558,7 +564,11 @@ async fn a_verdict_a_written_heartbeat_overtook_is_voided_and_one_on_the_current
     assert!(!appended.voided);
     assert_eq!(store.decisions_voided(), 0);
     // A heartbeat written since the reopen voids a verdict on an older basis.
-    let basis = store.monitor(monitor.id).await.expect("reads").expect("exists");
+    let basis = store
+        .monitor(monitor.id)
+        .await
+        .expect("reads")
+        .expect("exists");
     store
         .append_heartbeat(monitor.id, at(310), plain(PushStatus::Up, "again"))
         .await
@@ -592,7 +602,10 @@ async fn a_change_a_heartbeat_overtook_keeps_the_stored_snapshot_and_readers_fol
     let expected = store.replay_all().expect("replays")[&monitor.id].clone();
     assert_eq!(expected.status, crate::domain::machine::Status::Paused);
     assert_eq!(expected.last_heartbeat_at, Some(at(2)));
-    assert_eq!(store.monitor(monitor.id).await.expect("reads"), Some(expected.clone()));
+    assert_eq!(
+        store.monitor(monitor.id).await.expect("reads"),
+        Some(expected.clone())
+    );
 
     // A snapshot alone, as of its basis: readers fold only what follows it.
     let after = store
@@ -608,7 +621,10 @@ async fn a_change_a_heartbeat_overtook_keeps_the_stored_snapshot_and_readers_fol
         .await
         .expect("durable");
     let expected = store.replay_all().expect("replays")[&monitor.id].clone();
-    assert_eq!(store.monitor(monitor.id).await.expect("reads"), Some(expected.clone()));
+    assert_eq!(
+        store.monitor(monitor.id).await.expect("reads"),
+        Some(expected.clone())
+    );
     close(opened, store).await;
     let opened = EventStore::open(dir.path()).expect("reopens");
     let store = opened.store.clone();
@@ -635,7 +651,11 @@ async fn a_heartbeat_after_its_monitors_deletion_is_refused() {
         Err(StoreError::Deleted)
     ));
     let history = store.history(monitor.id, 100, None).await.expect("reads");
-    assert_eq!(history[0].event, Event::Deleted, "nothing after it: {history:?}");
+    assert_eq!(
+        history[0].event,
+        Event::Deleted,
+        "nothing after it: {history:?}"
+    );
     assert!(store.replay_all().expect("replays").is_empty());
     close(opened, store).await;
 }

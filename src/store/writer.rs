@@ -22,8 +22,8 @@ use crate::prometheus;
 
 use super::api_keys::{self, ApiKeyChange};
 use super::append::{
-    Append, ChannelWrite, PendingAppend, PendingHeartbeat, RecordedHeartbeat,
-    Settlement, SnapshotWrite, WriteRequest,
+    Append, ChannelWrite, PendingAppend, PendingHeartbeat, RecordedHeartbeat, Settlement,
+    SnapshotWrite, WriteRequest,
 };
 use super::codec::{self, StoredEvent};
 use super::mark::{self, KEYSPACE_COUNT, Keeper, Ks, Mark, Seqs};
@@ -676,14 +676,13 @@ impl Writer {
         let placeholder = Heartbeat::new(PushStatus::Up, None, None);
         let stored = StoredEvent {
             at: pending.at,
-            event: Event::HeartbeatReceived(std::mem::replace(
-                &mut pending.heartbeat,
-                placeholder,
-            )),
+            event: Event::HeartbeatReceived(std::mem::replace(&mut pending.heartbeat, placeholder)),
         };
         let encoded = codec::encode_event(&stored);
         let Event::HeartbeatReceived(heartbeat) = stored.event else {
-            return Err(StoreError::Corrupt("a heartbeat became another event".to_owned()));
+            return Err(StoreError::Corrupt(
+                "a heartbeat became another event".to_owned(),
+            ));
         };
         let value = match encoded {
             Ok(value) => value,
@@ -694,7 +693,11 @@ impl Writer {
         };
         let seq = self.next_seq;
         self.next_seq += 1;
-        batch.insert(&handles.events, layout::event_key(pending.monitor, seq), value);
+        batch.insert(
+            &handles.events,
+            layout::event_key(pending.monitor, seq),
+            value,
+        );
         let before = self.last_heartbeat.insert(pending.monitor, seq);
         undo.push(Undo::Heartbeat(pending.monitor, before));
         recorded.push(RecordedHeartbeat {

@@ -68,9 +68,13 @@ async fn concurrent_pushers_past_a_short_timeout_never_bring_a_down_and_each_cha
                 let msg = format!("w{worker}-{n}");
                 api.push_ok(&steady, &[("msg", &msg)]).await;
                 acknowledged.push(msg);
-                if n % 4 == 0 {
+                if n.is_multiple_of(4) {
                     // Pushers that disagree: half of them report it down.
-                    let status = if worker % 2 == 0 { "down" } else { "up" };
+                    let status = if worker.is_multiple_of(2) {
+                        "down"
+                    } else {
+                        "up"
+                    };
                     api.push_ok(&flapping, &[("status", status)]).await;
                 }
                 n += 1;
@@ -111,13 +115,17 @@ async fn concurrent_pushers_past_a_short_timeout_never_bring_a_down_and_each_cha
     // What each `down` and `up` push caused follows the log: the changes alternate
     // and each reached the receiver once.
     let changes: Vec<String> = app
-        .all_events(&flapping.id)
+        .history(&flapping.id)
         .await
         .into_iter()
         .filter(|event| event.kind == "down" || event.kind == "up")
         .map(|event| event.kind)
         .collect();
-    assert_eq!(changes.first().map(String::as_str), Some("up"), "{changes:?}");
+    assert_eq!(
+        changes.first().map(String::as_str),
+        Some("up"),
+        "{changes:?}"
+    );
     assert!(
         changes.windows(2).all(|pair| pair[0] != pair[1]),
         "one decision per change of state: {changes:?}"
@@ -130,7 +138,11 @@ async fn concurrent_pushers_past_a_short_timeout_never_bring_a_down_and_each_cha
         .filter(|request| request.path == "/flapping")
         .map(|request| request.json()["event"].as_str().unwrap_or("").to_owned())
         .collect();
-    assert_eq!(flapping_alerts, changes[1..], "each change alerted once, in order");
+    assert_eq!(
+        flapping_alerts,
+        changes[1..],
+        "each change alerted once, in order"
+    );
 
     // Silent now: the timeout brings one down, alerted once.
     let down = app
@@ -145,7 +157,10 @@ async fn concurrent_pushers_past_a_short_timeout_never_bring_a_down_and_each_cha
     assert_eq!(to_steady(&receiver), 1);
 
     let metrics = app.metrics().await;
-    assert!(metrics.contains("pushmon_decisions_voided_total"), "{metrics}");
+    assert!(
+        metrics.contains("pushmon_decisions_voided_total"),
+        "{metrics}"
+    );
     let stopped = app.shutdown().await;
     check_store(stopped.data_dir.path());
 }

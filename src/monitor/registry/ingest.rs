@@ -37,7 +37,11 @@ impl Registry {
             {
                 changing.push(monitor.clone());
             }
-            heartbeats.extend(items.into_iter().map(|heartbeat| (monitor.id, now, heartbeat)));
+            heartbeats.extend(
+                items
+                    .into_iter()
+                    .map(|heartbeat| (monitor.id, now, heartbeat)),
+            );
         }
         let answers = self.store.append_heartbeats(heartbeats).await;
         for monitor in &changing {
