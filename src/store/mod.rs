@@ -330,7 +330,6 @@ impl EventStore {
             keeper,
             data_dir: dir.to_owned(),
             failed: None,
-            unreported: std::collections::HashSet::new(),
             alive: None,
             last_heartbeat: std::collections::HashMap::new(),
             deleted: std::collections::HashSet::new(),

@@ -281,15 +281,6 @@ impl Writer {
                         quarantine.report(monitor, Some(first_failed));
                     }
                 }
-                if !self.unreported.is_empty() {
-                    tracing::warn!(
-                        monitors = self.unreported.len(),
-                        "monitors quarantined because their heartbeats were not written are rebuilt from the store"
-                    );
-                }
-                for monitor in self.unreported.drain() {
-                    quarantine.report(monitor, None);
-                }
                 drop(quarantine);
                 // Sequence numbers only grow, even past events a failed batch burned.
                 self.next_seq = self.next_seq.max(last_seq + 1);

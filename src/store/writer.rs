@@ -69,9 +69,6 @@ pub(super) struct Writer {
     /// The first sequence number and the monitors of the batch that failed, until
     /// the store is reopened.
     pub(super) failed: Option<(u64, Vec<MonitorId>)>,
-    /// Monitors with a pipelined heartbeat that was not written while the store was
-    /// broken: quarantined, and reported for a rebuild once it is reopened.
-    pub(super) unreported: HashSet<MonitorId>,
     /// The newest time the server said it was alive, also while the store was broken:
     /// the probe that reopens the store records it.
     pub(super) alive: Option<Timestamp>,
