@@ -97,6 +97,9 @@ pub struct MonitorActorState {
     late: VecDeque<RecordedHeartbeat>,
     /// Deleted or stopping for a rebuild: nothing more is decided.
     stopped: bool,
+    /// False from a start-up until the restart judgement: no timer is armed before it
+    /// (`MonitorArgs::arm_timer`), whatever the actor handles first.
+    may_arm: bool,
 }
 
 struct ArmedTimer {
@@ -129,6 +132,7 @@ impl Actor for MonitorActor {
             inbox: args.inbox,
             late: VecDeque::new(),
             stopped: false,
+            may_arm: args.arm_timer,
         };
         // Heartbeats that reached the inbox while no actor ran (a restart, a
         // rebuild): those the state read from the store holds are skipped.
@@ -175,6 +179,9 @@ impl Actor for MonitorActor {
                 let _ = reply.send(outcome);
             }
             MonitorMsg::Execute(command, reply) => {
+                if matches!(*command, Command::JudgeAfterRestart { .. }) {
+                    state.may_arm = true;
+                }
                 if let Err(rejection) = machine::check(&state.monitor, &command) {
                     let _ = reply.send(Err(CommandError::Rejected(rejection)));
                     return Ok(());
@@ -702,6 +709,9 @@ fn tell_children(directory: &Directory, parent: crate::domain::ids::MonitorId) {
 /// timer that fires before a wake-up that has since moved later is simply re-armed
 /// then: a heartbeat does not touch the timer at all.
 fn rearm(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState) {
+    if !state.may_arm {
+        return;
+    }
     let now = state.context.clock.now();
     let parents = parents_of(state);
     let Some(deadline) = state.monitor.next_wakeup_with(now, &parents) else {
@@ -727,6 +737,9 @@ fn arm(
     fires_at: Timestamp,
     delay: Duration,
 ) {
+    if !state.may_arm {
+        return;
+    }
     cancel_timer(state);
     state.generation += 1;
     let generation = state.generation;

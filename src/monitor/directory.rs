@@ -123,6 +123,19 @@ impl Inbox {
         queue.len() == 1
     }
 
+    /// Puts back heartbeats its actor may not have decided on (a rebuild from the
+    /// store): in the log's order among those waiting, each once.
+    pub(super) fn put_back(&self, heartbeats: Vec<RecordedHeartbeat>) {
+        if heartbeats.is_empty() {
+            return;
+        }
+        let mut queue = self.queue();
+        let mut merged: Vec<RecordedHeartbeat> = queue.drain(..).chain(heartbeats).collect();
+        merged.sort_by_key(|heartbeat| heartbeat.seq);
+        merged.dedup_by_key(|heartbeat| heartbeat.seq);
+        queue.extend(merged);
+    }
+
     /// The oldest heartbeat waiting.
     pub fn pop(&self) -> Option<RecordedHeartbeat> {
         self.queue().pop_front()

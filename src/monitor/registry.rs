@@ -27,7 +27,7 @@ use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
 use crate::domain::machine::{self, Command, ConfigPatch, Monitor, Rejection};
 use crate::domain::signal::Signal;
 use crate::prometheus;
-use crate::store::{EventStore, StoreError};
+use crate::store::{EventStore, RecordedHeartbeat, StoreError};
 
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
 use super::changes::Changes;
@@ -175,8 +175,9 @@ pub enum RegistryMsg {
         Box<Monitor>,
         Option<oneshot::Sender<Result<Monitor, RegistryError>>>,
     ),
-    /// Spawn actors for every stored monitor (start-up); answers when all run.
-    Rebuild(Vec<Monitor>, oneshot::Sender<()>),
+    /// Spawn actors for every stored monitor (start-up), each with the heartbeats at
+    /// the end of its log to decide on; answers when all run.
+    Rebuild(Vec<(Monitor, Vec<RecordedHeartbeat>)>, oneshot::Sender<()>),
     /// Replace the actor of each monitor the store quarantined by one rebuilt from
     /// the store, which lifts the quarantine.
     RebuildQuarantined(Vec<MonitorId>),
@@ -266,8 +267,13 @@ impl Registry {
         self.pending.load(Ordering::Relaxed)
     }
 
-    /// Spawns an actor for each stored monitor and waits until all are running.
-    pub async fn rebuild(&self, monitors: Vec<Monitor>) -> Result<(), RegistryError> {
+    /// Spawns an actor for each stored monitor and waits until all are running; each
+    /// first applies and decides on the heartbeats given with it
+    /// (`EventStore::load_monitors_to_rebuild`).
+    pub async fn rebuild(
+        &self,
+        monitors: Vec<(Monitor, Vec<RecordedHeartbeat>)>,
+    ) -> Result<(), RegistryError> {
         let (reply, done) = oneshot::channel();
         self.actor
             .cast(RegistryMsg::Rebuild(monitors, reply))

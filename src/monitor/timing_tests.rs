@@ -169,9 +169,12 @@ impl Server {
         self.stop(stop).await;
         tokio::time::advance(stopped_for).await;
         let server = Self::open(dir, clock).await;
-        let monitors = server.store.load_monitors().expect("monitors load");
+        let monitors = server
+            .store
+            .load_monitors_to_rebuild()
+            .expect("monitors load");
         let last_alive = server.store.last_alive().expect("last alive reads");
-        let ids: Vec<_> = monitors.iter().map(|monitor| monitor.id).collect();
+        let ids: Vec<_> = monitors.iter().map(|(monitor, _)| monitor.id).collect();
         server.registry.rebuild(monitors).await.expect("rebuilt");
         server
             .registry
@@ -638,6 +641,44 @@ async fn a_heartbeat_written_while_the_timeout_verdict_is_in_flight_voids_it() {
     assert_eq!(
         server.downs(&monitor).await,
         vec![(at(120), DownReason::Timeout)]
+    );
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_down_push_its_actor_never_decided_on_is_decided_after_a_restart() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let monitor = server.create(60, vec![]).await;
+    server.push(&monitor, PushStatus::Up, "first").await;
+    // Durable and acknowledged, but its actor is gone before it decided anything (as
+    // after a SIGKILL right after the 200).
+    server.registry.stop().await;
+    let now = server.clock.now();
+    server
+        .store
+        .append_heartbeat(monitor.id, now, heartbeat(PushStatus::Down, "broken"))
+        .await
+        .expect("durable");
+    let server = server
+        .restart(Stop::Crash, Duration::from_secs(5), 60)
+        .await;
+    let state = server.state(&monitor).await;
+    assert_eq!(state.status, Status::Down);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(now, DownReason::Manual)]
+    );
+    server.assert_state_matches_the_log(&monitor).await;
+    // Decided once: another restart finds nothing left to decide.
+    let server = server
+        .restart(Stop::Clean, Duration::from_secs(1), 60)
+        .await;
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(now, DownReason::Manual)]
     );
     server.assert_state_matches_the_log(&monitor).await;
     server.stop(Stop::Clean).await;

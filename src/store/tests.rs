@@ -633,6 +633,48 @@ async fn a_change_a_heartbeat_overtook_keeps_the_stored_snapshot_and_readers_fol
 }
 
 #[tokio::test]
+async fn heartbeats_at_the_end_of_the_log_are_handed_back_to_rebuild_their_actor() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut monitor = create(&store, "trailing", at(0)).await;
+    run(&store, &mut monitor, beat(PushStatus::Up, "up"), at(1)).await;
+    let decided = monitor.clone();
+    let mut written = Vec::new();
+    for (n, status) in [(2, PushStatus::Down), (3, PushStatus::Up)] {
+        let seq = store
+            .append_heartbeat(monitor.id, at(n), plain(status, &format!("p{n}")))
+            .await
+            .expect("durable");
+        written.push(RecordedHeartbeat {
+            monitor: monitor.id,
+            seq,
+            at: at(n),
+            heartbeat: plain(status, &format!("p{n}")),
+        });
+    }
+    // The state before them, and them, for the new actor to decide on.
+    assert_eq!(
+        store.load_monitors_to_rebuild().expect("loads"),
+        vec![(decided.clone(), written.clone())]
+    );
+    assert_eq!(
+        store.monitor_to_rebuild(monitor.id).await.expect("reads"),
+        Some((decided.clone(), written))
+    );
+    // An event of the actor's after them: it had seen them, nothing is handed back.
+    let (mut append, _) = paused(&decided, at(4));
+    append.basis = Some(decided.last_seq);
+    store.append_with(append).await.expect("written");
+    let replayed = store.replay_all().expect("replays")[&monitor.id].clone();
+    assert_eq!(
+        store.load_monitors_to_rebuild().expect("loads"),
+        vec![(replayed, Vec::new())]
+    );
+    close(opened, store).await;
+}
+
+#[tokio::test]
 async fn a_heartbeat_after_its_monitors_deletion_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let opened = EventStore::open(dir.path()).expect("opens");

@@ -913,8 +913,7 @@ impl<'ast> Visit<'ast> for EventAppends {
         if matches!(
             method.as_str(),
             "append_with" | "append_heartbeat" | "append_heartbeats" | "write_snapshot"
-        )
-            || (method == "append" && call.args.len() == 3)
+        ) || (method == "append" && call.args.len() == 3)
         {
             self.0.push(method);
         }
