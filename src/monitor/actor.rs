@@ -490,6 +490,10 @@ fn prepare(
     };
     let kept = events.clone();
     let mut append = Append::new(state.monitor.id, events, snapshot);
+    if !owed.is_empty() {
+        // If a heartbeat overtakes it, the writer remakes the alerts from this state.
+        append.before = Some(Box::new(state.monitor.clone()));
+    }
     append.owed = owed;
     append.settled = settled;
     append.basis = Some(state.monitor.last_seq);

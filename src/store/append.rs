@@ -59,6 +59,11 @@ pub struct Append {
     /// A deadline verdict, which a heartbeat written after its basis voids
     /// ([`Appended::voided`]).
     pub voidable: bool,
+    /// The state the events were decided on, when they owe deliveries: if heartbeats
+    /// were written after the basis, the writer makes the alerts from this state with
+    /// those heartbeats folded in, as a replay of the log makes them (their `msg`,
+    /// `value`, missing instances).
+    pub before: Option<Box<Monitor>>,
 }
 
 impl Append {
@@ -71,6 +76,7 @@ impl Append {
             settled: None,
             basis: None,
             voidable: false,
+            before: None,
         }
     }
 

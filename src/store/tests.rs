@@ -675,6 +675,69 @@ async fn heartbeats_at_the_end_of_the_log_are_handed_back_to_rebuild_their_actor
 }
 
 #[tokio::test]
+async fn an_alert_a_heartbeat_overtook_carries_what_a_replay_of_the_log_gives_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let channel = stored_channel(&store, at(0)).await;
+    let mut monitor = create(&store, "realert", at(0)).await;
+    run(&store, &mut monitor, with_channels(vec![channel]), at(0)).await;
+    run(&store, &mut monitor, beat(PushStatus::Up, "up"), at(1)).await;
+    // A `down` push, applied by its actor, which decides a `down` from it...
+    let before_push = monitor.clone();
+    let cause = plain(PushStatus::Down, "cause");
+    let seq = store
+        .append_heartbeat(monitor.id, at(2), cause.clone())
+        .await
+        .expect("durable");
+    apply(
+        &mut monitor,
+        seq,
+        at(2),
+        &Event::HeartbeatReceived(cause.clone()),
+    );
+    let consequences: Vec<Stamped> = decide(&before_push, Command::Heartbeat(cause), at(2))
+        .into_iter()
+        .filter(|stamped| !matches!(stamped.event, Event::HeartbeatReceived(_)))
+        .collect();
+    assert!(matches!(consequences[0].event, Event::WentDown { .. }));
+    // ...while another heartbeat is written before that decision.
+    let mut late = plain(PushStatus::Up, "late");
+    late.value = Some(5.0);
+    store
+        .append_heartbeat(monitor.id, at(3), late)
+        .await
+        .expect("durable");
+    let owed = crate::domain::alert::owed_deliveries(&monitor, &consequences, |_, _| true);
+    assert_eq!(
+        owed[0].1.alert.msg.as_ref().map(|msg| msg.as_str()),
+        Some("cause")
+    );
+    let mut next = monitor.clone();
+    for stamped in &consequences {
+        apply(&mut next, 0, stamped.at, &stamped.event);
+    }
+    let mut append = Append::new(
+        monitor.id,
+        consequences,
+        SnapshotWrite::Write(Box::new(next)),
+    );
+    append.owed = owed;
+    append.basis = Some(seq);
+    append.before = Some(Box::new(monitor.clone()));
+    let appended = store.append_with(append).await.expect("written");
+    assert!(!appended.voided, "a consequence is never voided");
+    // Made from the log's state at the `down`: the newest heartbeat is the late one.
+    let alert = &appended.owed[0].1.alert;
+    assert_eq!(alert.msg.as_ref().map(|msg| msg.as_str()), Some("late"));
+    assert_eq!(alert.value, Some(5.0));
+    let replayed = store.replay().expect("replays");
+    assert_eq!(replayed, stored_state(&store));
+    assert_eq!(replayed.outbox.len(), 1);
+    close(opened, store).await;
+}
+
+#[tokio::test]
 async fn a_heartbeat_after_its_monitors_deletion_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let opened = EventStore::open(dir.path()).expect("opens");

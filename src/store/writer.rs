@@ -14,9 +14,11 @@ use std::time::{Duration, Instant};
 use fjall::PersistMode;
 use tokio::sync::oneshot;
 
+use crate::domain::alert::owed_deliveries;
 use crate::domain::channel::{ChannelEvent, SendOn};
 use crate::domain::event::{Event, Heartbeat, PushStatus};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
+use crate::domain::machine;
 use crate::domain::ping_key::PingKey;
 use crate::prometheus;
 
@@ -264,6 +266,9 @@ impl Writer {
                         voided += 1;
                         Ok(last_heartbeat.unwrap_or(0))
                     } else {
+                        if overtaken {
+                            Self::realert(handles, &mut append.append, &recorded);
+                        }
                         self.stage(
                             handles,
                             &mut batch,
@@ -659,6 +664,48 @@ impl Writer {
 }
 
 impl Writer {
+    /// Remakes the alerts an append owes from the state it was decided on with the
+    /// heartbeats written after its basis folded in (from the store, and from this
+    /// batch), so that each carries what a replay of the log gives it. Rare: an
+    /// append that owes deliveries and that a heartbeat overtook.
+    fn realert(handles: &Handles, append: &mut Append, batch: &[RecordedHeartbeat]) {
+        let (Some(before), Some(basis)) = (append.before.as_deref(), append.basis) else {
+            return;
+        };
+        if append.owed.is_empty() {
+            return;
+        }
+        let mut state = before.clone();
+        let start = layout::event_key(append.monitor, basis.saturating_add(1));
+        let end = layout::event_key(append.monitor, u64::MAX);
+        for guard in handles.events.range(start..=end) {
+            let Ok((key, value)) = guard.into_inner() else {
+                return;
+            };
+            let (Some((_, seq)), Ok(stored)) =
+                (layout::parse_event_key(&key), codec::decode_event(&value))
+            else {
+                return;
+            };
+            machine::apply(&mut state, seq, stored.at, &stored.event);
+        }
+        for recorded in batch
+            .iter()
+            .filter(|recorded| recorded.monitor == append.monitor)
+        {
+            let event = Event::HeartbeatReceived(recorded.heartbeat.clone());
+            machine::apply(&mut state, recorded.seq, recorded.at, &event);
+        }
+        let proposed: HashSet<ChannelId> = append
+            .owed
+            .iter()
+            .map(|(_, delivery)| delivery.channel)
+            .collect();
+        append.owed = owed_deliveries(&state, &append.events, |channel, _| {
+            proposed.contains(&channel)
+        });
+    }
+
     /// Puts a plain heartbeat from the ingress into the batch, numbered, and notes it
     /// as its monitor's last.
     fn stage_heartbeat(
