@@ -46,10 +46,6 @@ use super::messages::{BulkChange, BulkDecision, BulkPrepared, CommandError, Moni
 /// (BENCHMARKS.md).
 const SNAPSHOT_EVERY: u32 = 8;
 
-/// How often the actor tries to record what a durable heartbeat causes before it
-/// gives up (the store keeps refusing writes), [`STORE_RETRY_DELAY`] apart.
-const CONSEQUENCE_ATTEMPTS: u32 = 10;
-
 /// How long to wait before retrying a deadline check whose `down` could not be stored.
 const STORE_RETRY_DELAY: Duration = Duration::from_secs(1);
 
@@ -310,24 +306,21 @@ fn consequences_of_folded(state: &MonitorActorState, recorded: RecordedHeartbeat
     events
 }
 
-/// Records what a durable heartbeat caused: never voided, so retried while the store
-/// refuses writes (a rebuild from the store replaces this actor meanwhile if its
-/// monitor is quarantined).
+/// Records what a durable heartbeat caused: never voided. If it cannot be written (the
+/// store refuses writes, or the monitor is quarantined), the actor stops and is
+/// rebuilt from the store, which hands the heartbeats at the end of the log back to
+/// the new actor to decide on (`EventStore::monitor_to_rebuild`): the decision is
+/// made again once the store writes.
 async fn record_consequences(
     myself: &ActorRef<MonitorMsg>,
     state: &mut MonitorActorState,
     events: Vec<Stamped>,
 ) {
-    for attempt in 1..=CONSEQUENCE_ATTEMPTS {
-        match persist(myself, state, events.clone(), None).await {
-            Ok(()) | Err(StoreError::Closed) => return,
-            Err(error) if attempt == CONSEQUENCE_ATTEMPTS => {
-                tracing::error!(monitor = %state.monitor.id, %error, "cannot record what a heartbeat caused; giving up");
-            }
-            Err(error) => {
-                tracing::warn!(monitor = %state.monitor.id, %error, "cannot record what a heartbeat caused; retrying");
-                tokio::time::sleep(STORE_RETRY_DELAY).await;
-            }
+    match persist(myself, state, events, None).await {
+        Ok(()) | Err(StoreError::Closed) => {}
+        Err(error) => {
+            tracing::warn!(monitor = %state.monitor.id, %error, "cannot record what a heartbeat caused; rebuilding the monitor from the store to decide it again");
+            stop_for_rebuild(myself, state, "a heartbeat's consequences were not written");
         }
     }
 }
