@@ -46,6 +46,10 @@ pub enum ShardRecord {
     Renewal { pod: String, epoch: Sequence },
     /// The owner of `epoch` hands the shard over: the next pod may take it at once.
     Release { pod: String, epoch: Sequence },
+    /// A change of `monitor`'s configuration (its creation, ...), published by the
+    /// pod that took the API call and applied by every pod's fold; `event` as in
+    /// `Heartbeat`.
+    Config { monitor: MonitorId, event: Vec<u8> },
 }
 
 impl ShardRecord {
@@ -115,7 +119,7 @@ impl ShardFold {
                 });
                 Folded::Applied
             }
-            ShardRecord::Renewal { .. } => Folded::Applied,
+            ShardRecord::Renewal { .. } | ShardRecord::Config { .. } => Folded::Applied,
             ShardRecord::Release { epoch, .. } => {
                 if self.epoch() == Some(*epoch) {
                     self.owner = None;

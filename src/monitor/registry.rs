@@ -36,8 +36,11 @@ use super::guard_state::GuardShared;
 use super::messages::{CommandError, MonitorMsg};
 
 mod bulk;
+mod cluster;
 mod ingest;
 mod spawn;
+
+pub use cluster::Replication;
 
 pub use bulk::{BulkOutcome, MAX_BULK_MONITORS};
 
@@ -111,6 +114,8 @@ pub struct Registry {
     dependency_gate: Arc<tokio::sync::Mutex<()>>,
     clock: Clock,
     guard: Arc<GuardShared>,
+    /// The clustered mode's publisher (`registry/cluster.rs`).
+    replication: Arc<cluster::ReplicationSlot>,
 }
 
 /// Tokens or slugs claimed by changes on their way.
@@ -238,6 +243,7 @@ impl Registry {
                 cast_order: Arc::default(),
                 clock,
                 guard,
+                replication: Arc::default(),
             },
             handle,
         ))
@@ -300,6 +306,9 @@ impl Registry {
         };
         let _slug = self.claim_slug(None, config.slug.as_deref())?;
         let _gate = self.channels_checked(&config.channels).await?;
+        if let Some(publisher) = self.replication() {
+            return self.publish_creation(&*publisher?, config, token).await;
+        }
         let (reply, answer) = oneshot::channel();
         self.actor
             .cast(RegistryMsg::Create(Box::new(config), token, reply))
@@ -365,6 +374,10 @@ impl Registry {
         monitor: &MonitorHandle,
         heartbeat: Heartbeat,
     ) -> Result<(), RegistryError> {
+        if let Some(publisher) = self.replication() {
+            return Self::publish_heartbeat(&*publisher?, monitor.id, self.clock.now(), heartbeat)
+                .await;
+        }
         let changes = self.directory.may_change(monitor.id, heartbeat.status);
         match self
             .store

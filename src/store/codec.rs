@@ -372,6 +372,13 @@ mod tests {
                 },
                 vec![1, 4, 1, b'p', 5],
             ),
+            (
+                ShardRecord::Config {
+                    monitor,
+                    event: vec![6],
+                },
+                [&[1u8, 5, 16][..], &[7; 16], &[1, 6]].concat(),
+            ),
         ];
         for (record, golden) in cases {
             let bytes = encode_shard_record(&record).expect("encodes");

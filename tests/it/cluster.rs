@@ -834,3 +834,139 @@ async fn cluster_release_hands_a_running_pods_shards_over_at_once_and_it_takes_n
         assert_eq!(status.code(), Some(0), "{log}");
     }
 }
+
+/// The shard records of `monitor` in a 4-shard cluster's logs, read back from NATS.
+async fn records_of(log: &JetStreamLog, monitor: MonitorId) -> Vec<ShardRecord> {
+    let shard = pushmon::cluster::shard::shard_of(&monitor, 4);
+    whole_log(log, shard)
+        .await
+        .into_iter()
+        .map(|stored| stored.record)
+        .filter(|record| match record {
+            ShardRecord::Heartbeat { monitor: of, .. }
+            | ShardRecord::Config { monitor: of, .. } => *of == monitor,
+            _ => false,
+        })
+        .collect()
+}
+
+/// Polls pod `server` until monitor `id` matches `condition`.
+async fn until_monitor(
+    server: &ServerProcess,
+    id: &str,
+    what: &str,
+    condition: impl Fn(&crate::support::Monitor) -> bool,
+) -> crate::support::Monitor {
+    let start = Instant::now();
+    loop {
+        let response = server
+            .api(reqwest::Method::GET, &format!("/api/monitors/{id}"))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == reqwest::StatusCode::OK {
+            let monitor: crate::support::Monitor = response.json().await.unwrap();
+            if condition(&monitor) {
+                return monitor;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "monitor {id}: not {what} within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Slices 1 and 2 of the clustered engine with two real `pushmon serve` processes: a
+/// monitor created on pod B exists on pod A with the same token; a push to pod A is
+/// answered 200 only once its heartbeat record is in the shard's log (read back from
+/// NATS right after the 200) and is seen on pod B; a bulk push the same; with NATS
+/// gone, a push is answered 503, never 200; both pods end with the same state.
+#[tokio::test]
+async fn pushes_and_creations_on_any_pod_go_through_the_shard_logs_and_reach_every_pod() {
+    let mut nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    let reader = log_for(&nats, "reader", 4, 1).await;
+
+    let created = pod_b.create_monitor("made-on-b", 600).await;
+    let id = MonitorId::parse(&created.id).unwrap();
+    assert!(matches!(
+        records_of(&reader, id).await.as_slice(),
+        [ShardRecord::Config { .. }]
+    ));
+    let on_a = until_monitor(&pod_a, &created.id, "created", |_| true).await;
+    assert_eq!(on_a.push_token, created.push_token);
+    assert_eq!(on_a.name, "made-on-b");
+
+    // Acknowledged only after the PubAck: the record is in the log at the 200.
+    pod_a
+        .push_ok(&created.push_token, &[("msg", "from-a")])
+        .await;
+    let records = records_of(&reader, id).await;
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(matches!(records[1], ShardRecord::Heartbeat { .. }));
+    let on_b = until_monitor(&pod_b, &created.id, "pushed through pod a", |monitor| {
+        monitor.last_msg.as_deref() == Some("from-a")
+    })
+    .await;
+    assert_eq!(on_b.status, crate::support::Status::Up);
+
+    // A bulk push to pod B reaches pod A.
+    let bulk = crate::ingest::push_batch(
+        &pod_b,
+        &serde_json::json!([
+            {"token": created.push_token, "msg": "bulk-1"},
+            {"token": created.push_token, "msg": "bulk-2"},
+        ]),
+    )
+    .await;
+    let bulk = crate::support::expect_json(bulk, reqwest::StatusCode::OK).await;
+    assert_eq!(bulk["accepted"], 2, "{bulk}");
+    assert_eq!(records_of(&reader, id).await.len(), 4);
+    until_monitor(
+        &pod_a,
+        &created.id,
+        "bulk-pushed through pod b",
+        |monitor| monitor.last_msg.as_deref() == Some("bulk-2"),
+    )
+    .await;
+
+    // Both pods hold the same history of the monitor.
+    let kinds = |events: Vec<crate::support::Event>| -> Vec<(String, Option<String>)> {
+        events
+            .into_iter()
+            .map(|event| (event.kind, event.msg))
+            .collect()
+    };
+    let history_a = kinds(pod_a.all_events(&created.id).await);
+    assert_eq!(history_a, kinds(pod_b.all_events(&created.id).await));
+    // Newest first: what each pod's actor decided on the first heartbeat (`up`) is
+    // the same on both.
+    assert_eq!(
+        history_a
+            .iter()
+            .map(|(kind, _)| kind.as_str())
+            .collect::<Vec<_>>(),
+        ["heartbeat", "heartbeat", "up", "heartbeat", "created"]
+    );
+    let (a, b) = (
+        pod_a.get_monitor(&created.id).await,
+        pod_b.get_monitor(&created.id).await,
+    );
+    assert_eq!(
+        (a.status, a.last_heartbeat_at, a.last_msg),
+        (b.status, b.last_heartbeat_at, b.last_msg)
+    );
+
+    // No PubAck, no 200.
+    let name = nats.names()[0].clone();
+    nats.kill(&name).await;
+    let response = pod_a.push(&created.push_token, &[("msg", "lost")]).await;
+    assert_eq!(response.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    pod_a.sigkill().await;
+    pod_b.sigkill().await;
+}

@@ -1,0 +1,254 @@
+//! The clustered engine (slices 1 and 2 of docs/cluster.md's "Monitors on the shard
+//! logs"): the shard logs are the log of record for plain heartbeats and creations.
+//!
+//! - [`Publisher`]: one task per shard takes every record queued for it, appends them
+//!   in one go (`JetStreamLog::append_with_ids`: one wait on all their PubAcks, a group
+//!   commit) and answers each caller; an append that fails answers every caller of
+//!   its batch with the error (the push is answered 503).
+//! - The fold: one task per shard reads its stream in order through a durable pull
+//!   consumer of this pod (`fold-<pod>`, acknowledged once applied, so a restarted
+//!   pod resumes where it stopped; a record applied but not acknowledged before a
+//!   crash is applied again: its heartbeat counted twice in the local history) and
+//!   applies each record to the local registry: heartbeats to the local store (one
+//!   batch per chunk read), whose writer hands them to their monitors' inboxes as
+//!   after any commit; config records to the registry (a creation spawns the actor).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::cluster::log::JetStreamLog;
+use crate::cluster::shard::{ShardId, shard_of};
+use crate::domain::event::Event;
+use crate::domain::fence::ShardRecord;
+use crate::monitor::Registry;
+use crate::monitor::registry::Replication;
+use crate::prometheus;
+use crate::store::codec;
+
+/// At most this many records in one append (one PubAck wait).
+const MAX_BATCH: usize = 2_000;
+
+/// At most this many records applied per chunk read from a shard.
+const MAX_CHUNK: usize = 2_000;
+
+/// Before a failed fold opens its consumer again.
+const FOLD_RETRY: Duration = Duration::from_secs(1);
+
+type Pending = (ShardRecord, oneshot::Sender<Result<(), String>>);
+
+/// Publishes records to their monitor's shard, batching per shard.
+struct Publisher {
+    queues: Vec<mpsc::UnboundedSender<Pending>>,
+    shards: u16,
+}
+
+impl Replication for Publisher {
+    fn publish(
+        &self,
+        record: ShardRecord,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
+        let monitor = match &record {
+            ShardRecord::Heartbeat { monitor, .. }
+            | ShardRecord::Decision { monitor, .. }
+            | ShardRecord::Config { monitor, .. } => *monitor,
+            _ => return Box::pin(async { Err("not a monitor's record".to_owned()) }),
+        };
+        let shard = shard_of(&monitor, self.shards);
+        let (reply, answer) = oneshot::channel();
+        // Queued now, not when first polled: a caller's records keep its order.
+        let queued = self.queues[usize::from(shard.0)].send((record, reply));
+        Box::pin(async move {
+            queued.map_err(|_| "the shard's publisher stopped".to_owned())?;
+            answer
+                .await
+                .map_err(|_| "the shard's publisher stopped".to_owned())?
+        })
+    }
+}
+
+/// Starts a publisher and a fold per shard, hands the publisher to `registry`, and
+/// returns once every fold has caught up with its shard's log as it was at its start.
+pub(super) async fn start(log: &JetStreamLog, registry: &Registry) -> Vec<JoinHandle<()>> {
+    let shards = log.settings().shards;
+    let mut tasks = Vec::new();
+    let mut queues = Vec::new();
+    let mut caught_up = Vec::new();
+    for shard in ShardId::all(shards) {
+        let (queue, pending) = mpsc::unbounded_channel();
+        queues.push(queue);
+        tasks.push(tokio::spawn(publish_batches(log.clone(), shard, pending)));
+        let (done, watching) = watch::channel(false);
+        caught_up.push(watching);
+        tasks.push(tokio::spawn(fold_forever(
+            log.clone(),
+            shard,
+            registry.clone(),
+            done,
+        )));
+    }
+    registry.set_replication(Arc::new(Publisher { queues, shards }));
+    for mut watching in caught_up {
+        let _ = watching.wait_for(|done| *done).await;
+    }
+    tracing::info!(shards, "every shard folded up to its log's end");
+    tasks
+}
+
+async fn publish_batches(
+    log: JetStreamLog,
+    shard: ShardId,
+    mut queue: mpsc::UnboundedReceiver<Pending>,
+) {
+    let mut received = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut received, MAX_BATCH).await > 0 {
+        let (records, replies): (Vec<_>, Vec<_>) = received
+            .drain(..)
+            .map(|(record, reply)| ((log.next_message_id(), record), reply))
+            .unzip();
+        metrics::counter!(prometheus::CLUSTER_APPENDS_TOTAL).increment(1);
+        metrics::counter!(prometheus::CLUSTER_APPENDED_RECORDS_TOTAL)
+            .increment(records.len() as u64);
+        let outcome = log
+            .append_with_ids(shard, &records)
+            .await
+            .map(|_| ())
+            .map_err(|error| error.to_string());
+        for reply in replies {
+            let _ = reply.send(outcome.clone());
+        }
+    }
+}
+
+async fn fold_forever(
+    log: JetStreamLog,
+    shard: ShardId,
+    registry: Registry,
+    caught_up: watch::Sender<bool>,
+) {
+    loop {
+        if let Err(error) = fold(&log, shard, &registry, &caught_up).await {
+            tracing::warn!(%shard, %error, "folding the shard failed; resuming from its last applied record");
+        }
+        tokio::time::sleep(FOLD_RETRY).await;
+    }
+}
+
+/// This pod's durable consumer's name (a consumer name has no `.`).
+fn consumer_name(pod: &str) -> String {
+    format!("fold-{}", pod.replace(['.', '*', '>', ' '], "_"))
+}
+
+async fn fold(
+    log: &JetStreamLog,
+    shard: ShardId,
+    registry: &Registry,
+    caught_up: &watch::Sender<bool>,
+) -> Result<(), String> {
+    let name = consumer_name(&log.settings().pod);
+    let stream = log
+        .context()
+        .get_stream(shard.stream_name())
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            &name,
+            consumer::pull::Config {
+                durable_name: Some(name.clone()),
+                ack_policy: AckPolicy::All,
+                deliver_policy: DeliverPolicy::All,
+                max_ack_pending: 100_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|error| error.to_string())?;
+    let info = consumer.info().await.map_err(|error| error.to_string())?;
+    let lag = metrics::gauge!(prometheus::CLUSTER_SHARD_LAG_RECORDS, "shard" => shard.to_string());
+    lag.set((info.num_pending + info.num_ack_pending as u64) as f64);
+    if info.num_pending == 0 && info.num_ack_pending == 0 {
+        caught_up.send_replace(true);
+    }
+    let mut chunks = consumer
+        .stream()
+        .max_messages_per_batch(MAX_CHUNK)
+        .messages()
+        .await
+        .map_err(|error| error.to_string())?
+        .ready_chunks(MAX_CHUNK);
+    while let Some(chunk) = chunks.next().await {
+        let mut heartbeats = Vec::new();
+        let mut last = None;
+        for message in chunk {
+            let message = message.map_err(|error| error.to_string())?;
+            let (sequence, pending) = {
+                let info = message.info().map_err(|error| error.to_string())?;
+                (info.stream_sequence, info.pending)
+            };
+            match codec::decode_shard_record(&message.payload) {
+                Ok(ShardRecord::Heartbeat { monitor, event }) => {
+                    match codec::decode_event(&event) {
+                        Ok(codec::StoredEvent {
+                            at,
+                            event: Event::HeartbeatReceived(heartbeat),
+                        }) => heartbeats.push((monitor, at, heartbeat)),
+                        Ok(_) => {
+                            tracing::warn!(%shard, sequence, "a heartbeat record holds another event; skipped")
+                        }
+                        Err(error) => {
+                            tracing::error!(%shard, sequence, %error, "a heartbeat record does not decode; skipped")
+                        }
+                    }
+                }
+                Ok(ShardRecord::Config { monitor, event }) => {
+                    // Heartbeats before it in the log are written before it.
+                    registry
+                        .apply_replicated_heartbeats(std::mem::take(&mut heartbeats))
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    match codec::decode_event(&event) {
+                        Ok(codec::StoredEvent {
+                            at,
+                            event: Event::Created { config, token },
+                        }) => registry
+                            .apply_replicated_creation(monitor, at, *config, token)
+                            .await
+                            .map_err(|error| error.to_string())?,
+                        Ok(other) => {
+                            tracing::warn!(%shard, sequence, event = ?other.event.kind(), "a config record this version does not apply; skipped")
+                        }
+                        Err(error) => {
+                            tracing::error!(%shard, sequence, %error, "a config record does not decode; skipped")
+                        }
+                    }
+                }
+                // Decisions are not published yet; ownership records are the
+                // ownership manager's.
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%shard, sequence, %error, "a shard record does not decode; skipped");
+                }
+            }
+            last = Some((message, pending));
+        }
+        registry
+            .apply_replicated_heartbeats(heartbeats)
+            .await
+            .map_err(|error| error.to_string())?;
+        if let Some((message, pending)) = last {
+            message.ack().await.map_err(|error| error.to_string())?;
+            lag.set(pending as f64);
+            if pending == 0 {
+                caught_up.send_replace(true);
+            }
+        }
+    }
+    Err("the shard's consumer ended".to_owned())
+}

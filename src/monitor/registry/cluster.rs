@@ -1,0 +1,191 @@
+//! The registry in the clustered mode (`--cluster-nats`): the shard logs are the log of
+//! record for plain heartbeats and monitor creations, and the local store is this pod's
+//! materialized copy, written by the fold of every shard (`app/cluster.rs`).
+//!
+//! - A plain push is published as a heartbeat record to its monitor's shard and
+//!   answered once its PubAck arrived ([`Replication::publish`]), never written
+//!   locally on the way: every pod's fold, this one's too, writes it to its store
+//!   ([`Registry::apply_replicated_heartbeats`]), whose writer hands it to the
+//!   monitor's inbox as after any commit.
+//! - A creation is checked here, published as a config record, and answered once this
+//!   pod's own fold has applied it (read your writes); every pod's fold creates the
+//!   monitor with the same id and token ([`Registry::apply_replicated_creation`]).
+//!
+//! Before the pod has joined (no [`Replication`] yet), pushes and creations answer 503.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::domain::event::{Event, Heartbeat, MonitorConfig, Stamped};
+use crate::domain::fence::ShardRecord;
+use crate::domain::ids::{MonitorId, PushToken, Timestamp};
+use crate::domain::machine::Monitor;
+use crate::store::StoreError;
+use crate::store::codec::{self, StoredEvent};
+
+use super::{Registry, RegistryError, RegistryMsg, new_push_token};
+
+/// How long a creation waits for this pod's fold to apply the record it published.
+const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
+
+/// Publishes records to their monitor's shard log; `Ok` only once the record's PubAck
+/// arrived (what the clustered mode's `app/cluster.rs` implements over JetStream).
+pub trait Replication: Send + Sync + 'static {
+    fn publish(
+        &self,
+        record: ShardRecord,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+}
+
+/// Whether the registry runs clustered, and its publisher once the pod has joined.
+#[derive(Default)]
+pub(super) struct ReplicationSlot {
+    clustered: std::sync::atomic::AtomicBool,
+    publisher: OnceLock<Arc<dyn Replication>>,
+}
+
+impl Registry {
+    /// Switches the registry to the clustered mode: until [`Self::set_replication`],
+    /// pushes and creations answer 503. Call before serving.
+    pub fn set_clustered(&self) {
+        self.replication
+            .clustered
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The publisher of the joined pod.
+    pub fn set_replication(&self, publisher: Arc<dyn Replication>) {
+        let _ = self.replication.publisher.set(publisher);
+    }
+
+    /// `None` single-node; the publisher (or 503 before joining) clustered.
+    pub(super) fn replication(&self) -> Option<Result<Arc<dyn Replication>, RegistryError>> {
+        if !self
+            .replication
+            .clustered
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return None;
+        }
+        Some(
+            self.replication
+                .publisher
+                .get()
+                .cloned()
+                .ok_or(RegistryError::Unavailable),
+        )
+    }
+
+    /// A plain push in the clustered mode: a heartbeat record in the monitor's shard,
+    /// `Ok` once acknowledged, 503 otherwise.
+    pub(super) async fn publish_heartbeat(
+        publisher: &dyn Replication,
+        monitor: MonitorId,
+        at: Timestamp,
+        heartbeat: Heartbeat,
+    ) -> Result<(), RegistryError> {
+        let event = codec::encode_event(&StoredEvent {
+            at,
+            event: Event::HeartbeatReceived(heartbeat),
+        })
+        .map_err(|error| RegistryError::Store(StoreError::from(error)))?;
+        publisher
+            .publish(ShardRecord::Heartbeat { monitor, event })
+            .await
+            .map_err(|error| {
+                tracing::warn!(%monitor, %error, "a heartbeat was not acknowledged by its shard");
+                RegistryError::Unavailable
+            })
+    }
+
+    /// A creation in the clustered mode (checked by the caller): a config record in
+    /// the new monitor's shard, answered once this pod's fold has created it.
+    pub(super) async fn publish_creation(
+        &self,
+        publisher: &dyn Replication,
+        config: MonitorConfig,
+        token: Option<PushToken>,
+    ) -> Result<Monitor, RegistryError> {
+        let now = self.clock.now();
+        let id = MonitorId::generate(now);
+        let event = codec::encode_event(&StoredEvent {
+            at: now,
+            event: Event::Created {
+                config: Box::new(config),
+                token: token.unwrap_or_else(new_push_token),
+            },
+        })
+        .map_err(|error| RegistryError::Store(StoreError::from(error)))?;
+        publisher
+            .publish(ShardRecord::Config { monitor: id, event })
+            .await
+            .map_err(|error| {
+                tracing::warn!(monitor = %id, %error, "a creation was not acknowledged by its shard");
+                RegistryError::Unavailable
+            })?;
+        let waited = tokio::time::Instant::now();
+        while self.directory.by_id(id).is_none() {
+            if waited.elapsed() > READ_YOUR_WRITES {
+                return Err(RegistryError::Unavailable);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.current_state(id).await
+    }
+
+    /// Writes heartbeats folded from a shard log to the local store (one batch), whose
+    /// writer hands each to its monitor's inbox. A monitor this pod does not know, or
+    /// whose deletion it wrote, is skipped.
+    pub async fn apply_replicated_heartbeats(
+        &self,
+        heartbeats: Vec<(MonitorId, Timestamp, Heartbeat)>,
+    ) -> Result<(), RegistryError> {
+        let known: Vec<_> = heartbeats
+            .into_iter()
+            .filter(|(monitor, _, _)| self.directory.by_id(*monitor).is_some())
+            .collect();
+        for answer in self.store.append_heartbeats(known).await {
+            match answer {
+                Ok(_) | Err(StoreError::Deleted) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a monitor folded from a shard log (a config record's `Created`), with
+    /// its id and token, unless this pod has it already (a record delivered again).
+    pub async fn apply_replicated_creation(
+        &self,
+        id: MonitorId,
+        at: Timestamp,
+        config: MonitorConfig,
+        token: PushToken,
+    ) -> Result<(), RegistryError> {
+        if self.directory.by_id(id).is_some() {
+            return Ok(());
+        }
+        let mut monitor = Monitor::created(id, at, config.clone(), token.clone());
+        let created = Stamped {
+            at,
+            event: Event::Created {
+                config: Box::new(config),
+                token,
+            },
+        };
+        monitor.last_seq = self
+            .store
+            .append(id, vec![created], Some(monitor.clone()))
+            .await?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.actor
+            .cast(RegistryMsg::Adopt(Box::new(monitor), Some(reply)))
+            .map_err(|_| RegistryError::Unavailable)?;
+        answer
+            .await
+            .map_err(|_| RegistryError::Unavailable)?
+            .map(|_| ())
+    }
+}
