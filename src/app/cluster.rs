@@ -32,7 +32,7 @@ mod engine;
 /// This pod's membership: its ownership manager, the task keeping the metrics, and
 /// once started the engine's tasks (publishers and folds).
 pub struct Membership {
-    ownership: Ownership,
+    ownership: std::sync::Arc<Ownership>,
     metrics: JoinHandle<()>,
     log: JetStreamLog,
     engine: Vec<JoinHandle<()>>,
@@ -57,7 +57,7 @@ pub async fn join(config: &ClusterConfig) -> Membership {
                     ownership.failovers_handle(),
                 ));
                 return Membership {
-                    ownership,
+                    ownership: std::sync::Arc::new(ownership),
                     metrics,
                     log,
                     engine: Vec::new(),
@@ -90,7 +90,7 @@ impl Membership {
     /// every shard into `registry` (and its store); returns once every shard is folded
     /// up to the last record it had when its fold started.
     pub async fn start_engine(&mut self, registry: &crate::monitor::Registry) {
-        self.engine = engine::start(&self.log, registry).await;
+        self.engine = engine::start(&self.log, &self.ownership, registry).await;
     }
 
     /// Releases every owned shard and stops.

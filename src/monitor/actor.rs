@@ -62,6 +62,8 @@ pub struct MonitorContext {
     /// The guard against false alarm storms: arrivals are counted, predictions and
     /// held verdicts noted, and a falling deadline asks whether it is held.
     pub guard: Arc<GuardShared>,
+    /// Whether this pod decides the monitor's deadlines (always on a single node).
+    pub deciding: Arc<super::deciding::Deciding>,
 }
 
 /// The behaviour; all data lives in [`MonitorActorState`].
@@ -199,6 +201,11 @@ impl Actor for MonitorActor {
             }
             MonitorMsg::Tick(generation) if generation == state.generation => {
                 state.timer = None;
+                if !state.context.deciding.may_decide(state.monitor.id) {
+                    // The pod lost the shard (or may not decide for it now): the owner
+                    // judges; regaining it rearms (`Registry::redecide`).
+                    return Ok(());
+                }
                 if let Err(error) = judge_deadlines(&myself, state).await {
                     tracing::error!(monitor = %state.monitor.id, %error, "cannot record a timeout; retrying");
                     let now = state.context.clock.now();
@@ -709,6 +716,10 @@ fn rearm(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState) {
     if !state.may_arm {
         return;
     }
+    if !state.context.deciding.may_decide(state.monitor.id) {
+        cancel_timer(state);
+        return;
+    }
     let now = state.context.clock.now();
     let parents = parents_of(state);
     let Some(deadline) = state.monitor.next_wakeup_with(now, &parents) else {
@@ -734,7 +745,7 @@ fn arm(
     fires_at: Timestamp,
     delay: Duration,
 ) {
-    if !state.may_arm {
+    if !state.may_arm || !state.context.deciding.may_decide(state.monitor.id) {
         return;
     }
     cancel_timer(state);

@@ -116,6 +116,8 @@ pub struct Registry {
     guard: Arc<GuardShared>,
     /// The clustered mode's publisher (`registry/cluster.rs`).
     replication: Arc<cluster::ReplicationSlot>,
+    /// Which monitors this pod decides deadlines for (`monitor/deciding.rs`).
+    deciding: Arc<super::deciding::Deciding>,
 }
 
 /// Tokens or slugs claimed by changes on their way.
@@ -222,7 +224,9 @@ impl Registry {
             clock,
             changes: Changes::default(),
             guard: Arc::clone(&guard),
+            deciding: Arc::default(),
         });
+        let deciding = Arc::clone(&context.deciding);
         let changes = context.changes.clone();
         // The writer hands each durable batch's heartbeats to their actors' inboxes.
         store.set_heartbeat_sink(Arc::clone(&directory) as Arc<dyn crate::store::HeartbeatSink>);
@@ -244,6 +248,7 @@ impl Registry {
                 clock,
                 guard,
                 replication: Arc::default(),
+                deciding,
             },
             handle,
         ))

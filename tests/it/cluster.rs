@@ -970,3 +970,128 @@ async fn pushes_and_creations_on_any_pod_go_through_the_shard_logs_and_reach_eve
     pod_a.sigkill().await;
     pod_b.sigkill().await;
 }
+
+/// The pod owning `shard` now, from the pods' epoch gauges.
+async fn owner_of(pods: [(&str, &ServerProcess); 2], shard: ShardId) -> Option<String> {
+    let series = format!("pushmon_cluster_shard_epoch{{shard=\"{shard}\"}}");
+    for (name, pod) in pods {
+        if metric(&pod.metrics().await, &series).is_some_and(|epoch| epoch > 0.0) {
+            return Some(name.to_owned());
+        }
+    }
+    None
+}
+
+/// Slice 3, its first part: only the shard's owner decides a deadline (a standby's
+/// copy of a silent monitor stays `up` while the owner's goes `down`); when the owner
+/// of a silent monitor's shard is SIGKILLed before its deadline, the other pod takes
+/// the shard over and decides it; a monitor pushed through both pods, then the
+/// survivor, never goes down across the kill.
+#[tokio::test]
+async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkill() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    // Until ownership follows the preference (a shard moves after two leases).
+    let start = Instant::now();
+    loop {
+        let mut settled = true;
+        for shard in ShardId::all(4) {
+            let preferred = preferred_pod(shard, ["pod-a", "pod-b"]).unwrap();
+            let owner = owner_of([("pod-a", &pod_a), ("pod-b", &pod_b)], shard).await;
+            settled &= owner.as_deref() == Some(preferred);
+        }
+        if settled {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "ownership did not settle"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let shard_of = |id: &str| pushmon::cluster::shard::shard_of(&MonitorId::parse(id).unwrap(), 4);
+    let pods = |name: &str| if name == "pod-a" { &pod_a } else { &pod_b };
+
+    // A silent monitor: down on its owner, still up on the standby.
+    let silent = pod_a.create_monitor("silent", 2).await;
+    let owner = preferred_pod(shard_of(&silent.id), ["pod-a", "pod-b"]).unwrap();
+    let standby = if owner == "pod-a" { "pod-b" } else { "pod-a" };
+    until_monitor(pods(standby), &silent.id, "created", |_| true).await;
+    pods(standby).push_ok(&silent.push_token, &[]).await;
+    until_monitor(pods(owner), &silent.id, "down", |monitor| {
+        monitor.status == crate::support::Status::Down
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let on_standby = pods(standby).get_monitor(&silent.id).await;
+    assert_eq!(
+        on_standby.status,
+        crate::support::Status::Up,
+        "a standby decided"
+    );
+    assert!(
+        !pods(standby)
+            .history(&silent.id)
+            .await
+            .iter()
+            .any(|event| event.kind == "down"),
+        "a standby recorded a down"
+    );
+
+    // A monitor silent from now on, whose owner dies before its deadline, and one
+    // that keeps pushing (both pods, then the survivor) in a shard the victim owns.
+    let orphan = pod_a.create_monitor("orphan", 4).await;
+    let victim = preferred_pod(shard_of(&orphan.id), ["pod-a", "pod-b"]).unwrap();
+    let survivor = if victim == "pod-a" { "pod-b" } else { "pod-a" };
+    let mut pushed = pod_a.create_monitor("pushed", 3).await;
+    while preferred_pod(shard_of(&pushed.id), ["pod-a", "pod-b"]) != Some(victim) {
+        pushed = pod_a.create_monitor("pushed", 3).await;
+    }
+    until_monitor(pods(survivor), &pushed.id, "created", |_| true).await;
+    until_monitor(pods(survivor), &orphan.id, "created", |_| true).await;
+    pods(survivor).push_ok(&orphan.push_token, &[]).await;
+    for round in 0..4 {
+        let via = if round % 2 == 0 { victim } else { survivor };
+        pods(via).push_ok(&pushed.push_token, &[]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (victim_pod, survivor_pod) = if victim == "pod-a" {
+        (pod_a, pod_b)
+    } else {
+        (pod_b, pod_a)
+    };
+    victim_pod.sigkill().await;
+    let killed = Instant::now();
+    loop {
+        survivor_pod.push_ok(&pushed.push_token, &[]).await;
+        let orphan_now = survivor_pod.get_monitor(&orphan.id).await;
+        if orphan_now.status == crate::support::Status::Down {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(12),
+            "the new owner did not decide within 12 s: {orphan_now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    eprintln!(
+        "owner SIGKILLed: the new owner decided after {:?}",
+        killed.elapsed()
+    );
+    // The monitor pushed throughout stayed up on the new owner, which now decides.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    survivor_pod.push_ok(&pushed.push_token, &[]).await;
+    let history = survivor_pod.history(&pushed.id).await;
+    assert!(
+        !history.iter().any(|event| event.kind == "down"),
+        "{history:?}"
+    );
+    assert_eq!(
+        survivor_pod.get_monitor(&pushed.id).await.status,
+        crate::support::Status::Up
+    );
+    survivor_pod.sigkill().await;
+}

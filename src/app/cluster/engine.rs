@@ -13,6 +13,7 @@
 //!   batch per chunk read), whose writer hands them to their monitors' inboxes as
 //!   after any commit; config records to the registry (a creation spawns the actor).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,8 +25,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::cluster::log::JetStreamLog;
+use crate::cluster::ownership::Ownership;
 use crate::cluster::shard::{ShardId, shard_of};
 use crate::domain::event::Event;
+use crate::domain::fence::Sequence;
 use crate::domain::fence::ShardRecord;
 use crate::monitor::Registry;
 use crate::monitor::registry::Replication;
@@ -37,6 +40,9 @@ const MAX_BATCH: usize = 2_000;
 
 /// At most this many records applied per chunk read from a shard.
 const MAX_CHUNK: usize = 2_000;
+
+/// How often the pod looks for shards it newly decides for.
+const DECIDING_LOOK: Duration = Duration::from_millis(250);
 
 /// Before a failed fold opens its consumer again.
 const FOLD_RETRY: Duration = Duration::from_secs(1);
@@ -75,9 +81,21 @@ impl Replication for Publisher {
 
 /// Starts a publisher and a fold per shard, hands the publisher to `registry`, and
 /// returns once every fold has caught up with its shard's log as it was at its start.
-pub(super) async fn start(log: &JetStreamLog, registry: &Registry) -> Vec<JoinHandle<()>> {
+pub(super) async fn start(
+    log: &JetStreamLog,
+    ownership: &Arc<Ownership>,
+    registry: &Registry,
+) -> Vec<JoinHandle<()>> {
     let shards = log.settings().shards;
-    let mut tasks = Vec::new();
+    let gate = Arc::clone(ownership);
+    registry.set_deciding(Arc::new(move |monitor| {
+        gate.deciding_epoch(shard_of(&monitor, shards)).is_some()
+    }));
+    let mut tasks = vec![tokio::spawn(redecide_on_takeovers(
+        Arc::clone(ownership),
+        registry.clone(),
+        shards,
+    ))];
     let mut queues = Vec::new();
     let mut caught_up = Vec::new();
     for shard in ShardId::all(shards) {
@@ -99,6 +117,30 @@ pub(super) async fn start(log: &JetStreamLog, registry: &Registry) -> Vec<JoinHa
     }
     tracing::info!(shards, "every shard folded up to its log's end");
     tasks
+}
+
+/// Every [`DECIDING_LOOK`], has the monitors of each shard this pod newly decides for
+/// (taken over, or deciding again after a lapse in its renewals) re-arm their timers:
+/// a deadline that fell meanwhile is judged at once.
+async fn redecide_on_takeovers(ownership: Arc<Ownership>, registry: Registry, shards: u16) {
+    let mut deciding: BTreeMap<ShardId, Sequence> = BTreeMap::new();
+    let mut looks = tokio::time::interval(DECIDING_LOOK);
+    loop {
+        looks.tick().await;
+        let now: BTreeMap<ShardId, Sequence> = ShardId::all(shards)
+            .filter_map(|shard| Some((shard, ownership.deciding_epoch(shard)?)))
+            .collect();
+        let newly: BTreeSet<ShardId> = now
+            .iter()
+            .filter(|(shard, epoch)| deciding.get(shard) != Some(epoch))
+            .map(|(shard, _)| *shard)
+            .collect();
+        if !newly.is_empty() {
+            tracing::info!(shards = ?newly, "deciding for these shards now");
+            registry.redecide(|monitor| newly.contains(&shard_of(&monitor, shards)));
+        }
+        deciding = now;
+    }
 }
 
 async fn publish_batches(

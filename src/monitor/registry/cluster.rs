@@ -53,6 +53,23 @@ impl Registry {
         self.replication
             .clustered
             .store(true, std::sync::atomic::Ordering::Release);
+        self.deciding.set_clustered();
+    }
+
+    /// Which monitors this pod decides deadlines for from now on (clustered mode);
+    /// call [`Self::redecide`] whenever it may have become true for more monitors.
+    pub fn set_deciding(&self, gate: crate::monitor::deciding::Gate) {
+        self.deciding.set_gate(gate);
+    }
+
+    /// Has every monitor for which `now_deciding` holds re-arm its deadline timer at
+    /// once: one whose deadline fell while no pod decided for it judges it at once.
+    pub fn redecide(&self, now_deciding: impl Fn(MonitorId) -> bool) {
+        for (id, actor) in self.directory.entries() {
+            if now_deciding(id) {
+                let _ = actor.cast(crate::monitor::messages::MonitorMsg::ParentChanged);
+            }
+        }
     }
 
     /// The publisher of the joined pod.
