@@ -1095,3 +1095,51 @@ async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkil
     );
     survivor_pod.sigkill().await;
 }
+
+/// A measurement, not a check: `pushmon serve` with the default lease (5 s) SIGKILLed
+/// while another pod runs; how long until the other pod owns (and decides for) every
+/// shard, over 3 runs. Run with
+/// `cargo test --test it cluster::measure_failover_with_the_default_lease -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement (about 40 s)"]
+async fn measure_failover_with_the_default_lease() {
+    for run in 0..3 {
+        let nats = Nats::single().await;
+        let url = nats.urls()[0].clone();
+        let args = |pod: &'static str| {
+            vec![
+                "--cluster-nats",
+                url.as_str(),
+                "--pod-name",
+                pod,
+                "--cluster-shards",
+                "4",
+                "--cluster-replicas",
+                "1",
+            ]
+        };
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let pod_a = ServerProcess::start(dir_a.path(), &args("pod-a")).await;
+        until_metric(
+            &pod_a,
+            "pushmon_cluster_shards_owned",
+            4.0,
+            Duration::from_secs(10),
+        )
+        .await;
+        let pod_b = ServerProcess::start(dir_b.path(), &args("pod-b")).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        pod_a.sigkill().await;
+        let took = until_metric(
+            &pod_b,
+            "pushmon_cluster_shards_owned",
+            4.0,
+            Duration::from_secs(15),
+        )
+        .await;
+        eprintln!(
+            "run {run}: default lease, pod-a SIGKILLed: pod-b owns every shard after {took:?}"
+        );
+        pod_b.sigkill().await;
+    }
+}
