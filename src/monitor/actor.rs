@@ -214,6 +214,10 @@ impl Actor for MonitorActor {
             }
             MonitorMsg::Tick(_) => {}
             MonitorMsg::ParentChanged => rearm(&myself, state),
+            MonitorMsg::Decided(events, reply) => {
+                let outcome = adopt_decided(&myself, state, events).await;
+                let _ = reply.send(outcome);
+            }
         }
         // Heartbeats folded in before an append of its own have their consequences
         // decided at once; those in the inbox wait for their turn in the mailbox
@@ -352,6 +356,10 @@ async fn judge_deadlines(
         rearm(myself, state);
         return Ok(());
     }
+    if state.context.deciding.is_clustered() {
+        publish_verdict(myself, state, events).await;
+        return Ok(());
+    }
     let (mut append, prepared) = prepare(state, events, None);
     append.voidable = true;
     let appended = state.context.store.append_with(append).await?;
@@ -369,6 +377,63 @@ async fn judge_deadlines(
         return Ok(());
     }
     rearm(myself, state);
+    Ok(())
+}
+
+/// Before a published verdict that has not been read back effective is judged again.
+const VERDICT_RETRY: Duration = Duration::from_secs(1);
+
+/// Clustered mode: a verdict is a decision record in the monitor's shard, with the
+/// epoch this pod owns the shard under and its basis (the shard sequence of the last
+/// heartbeat applied). Nothing changes here: every pod's fold, this one's too, has the
+/// actor adopt it once it reads it back effective (`MonitorMsg::Decided`); one a
+/// heartbeat overtook is void, and the timer judges again after [`VERDICT_RETRY`].
+async fn publish_verdict(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    events: Vec<Stamped>,
+) {
+    let id = state.monitor.id;
+    let deciding = &state.context.deciding;
+    let (Some(epoch), Some(publisher)) = (deciding.epoch(id), deciding.publisher()) else {
+        return;
+    };
+    let basis = deciding.basis(id, state.monitor.last_seq);
+    match crate::store::codec::encode_decided(&events) {
+        Ok(event) => {
+            let record = crate::domain::fence::ShardRecord::Decision {
+                monitor: id,
+                epoch,
+                basis,
+                event,
+            };
+            if let Err(error) = publisher.publish(record).await {
+                tracing::warn!(monitor = %id, %error, "a verdict was not acknowledged by its shard; judging again");
+            }
+        }
+        Err(error) => tracing::error!(monitor = %id, %error, "cannot encode a verdict"),
+    }
+    let now = state.context.clock.now();
+    arm(myself, state, now, VERDICT_RETRY);
+}
+
+/// Clustered mode: adopts a decision read back effective from the shard's log. Its
+/// deliveries are owed only where this pod decides for the monitor (the owner).
+async fn adopt_decided(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    events: Vec<Stamped>,
+) -> Result<(), StoreError> {
+    if events.is_empty() || state.stopped {
+        return Ok(());
+    }
+    let (mut append, prepared) = prepare(state, events, None);
+    if !state.context.deciding.may_decide(state.monitor.id) {
+        append.owed.clear();
+        append.before = None;
+    }
+    let appended = state.context.store.append_with(append).await?;
+    adopt(myself, state, prepared, appended);
     Ok(())
 }
 

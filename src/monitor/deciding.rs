@@ -4,18 +4,42 @@
 //! An actor that may not decide arms no deadline timer and judges nothing when one it
 //! armed earlier fires; heartbeats and what they cause are applied as always.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use dashmap::DashMap;
+
+use crate::domain::fence::{Sequence, ShardRecord};
 use crate::domain::ids::MonitorId;
 
-/// Whether this pod may decide for a monitor now.
-pub type Gate = Arc<dyn Fn(MonitorId) -> bool + Send + Sync>;
+/// The epoch this pod may decide for a monitor under now (`None`: it may not).
+pub type Gate = Arc<dyn Fn(MonitorId) -> Option<Sequence> + Send + Sync>;
+
+/// Publishes records to their monitor's shard log; `Ok` only once the record's PubAck
+/// arrived (what the clustered mode's `app/cluster/engine.rs` implements).
+pub trait Replication: Send + Sync + 'static {
+    fn publish(
+        &self,
+        record: ShardRecord,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+}
+
+/// How many (local, shard) sequence pairs of its latest heartbeats are kept per
+/// monitor: enough for the heartbeats an actor can be behind by between two verdicts.
+const BASES_KEPT: usize = 64;
 
 #[derive(Default)]
 pub struct Deciding {
     clustered: AtomicBool,
     gate: OnceLock<Gate>,
+    publisher: OnceLock<Arc<dyn Replication>>,
+    /// Per monitor, its latest heartbeats' local sequence numbers and their
+    /// sequences in the shard's log (written by the fold): a verdict's basis in the
+    /// shard log is the shard sequence of the last heartbeat its actor had applied.
+    bases: DashMap<MonitorId, VecDeque<(u64, Sequence)>>,
 }
 
 impl Deciding {
@@ -29,9 +53,49 @@ impl Deciding {
     }
 
     pub fn may_decide(&self, monitor: MonitorId) -> bool {
-        if !self.clustered.load(Ordering::Acquire) {
+        if !self.is_clustered() {
             return true;
         }
-        self.gate.get().is_some_and(|gate| gate(monitor))
+        self.epoch(monitor).is_some()
+    }
+
+    pub fn is_clustered(&self) -> bool {
+        self.clustered.load(Ordering::Acquire)
+    }
+
+    /// The epoch to decide under (clustered mode).
+    pub fn epoch(&self, monitor: MonitorId) -> Option<Sequence> {
+        self.gate.get().and_then(|gate| gate(monitor))
+    }
+
+    pub fn set_publisher(&self, publisher: Arc<dyn Replication>) {
+        let _ = self.publisher.set(publisher);
+    }
+
+    pub fn publisher(&self) -> Option<Arc<dyn Replication>> {
+        self.publisher.get().cloned()
+    }
+
+    /// The fold wrote `monitor`'s heartbeat at shard sequence `shard` as local `local`.
+    pub fn note_heartbeat(&self, monitor: MonitorId, local: u64, shard: Sequence) {
+        let mut kept = self.bases.entry(monitor).or_default();
+        kept.push_back((local, shard));
+        while kept.len() > BASES_KEPT {
+            kept.pop_front();
+        }
+    }
+
+    /// The shard sequence of `monitor`'s last heartbeat at or before local sequence
+    /// `applied` (0: none known, which the fold's rule voids if the shard has one).
+    pub fn basis(&self, monitor: MonitorId, applied: u64) -> Sequence {
+        self.bases
+            .get(&monitor)
+            .and_then(|kept| {
+                kept.iter()
+                    .rev()
+                    .find(|(local, _)| *local <= applied)
+                    .map(|(_, shard)| *shard)
+            })
+            .unwrap_or(0)
     }
 }

@@ -47,6 +47,9 @@ pub enum MonitorMsg {
     /// A parent changed state (or was deleted): look again at when an alert held
     /// for it is due.
     ParentChanged,
+    /// Clustered mode: a decision the shard log's fold read back effective; adopt its
+    /// events (owe their deliveries only if this pod decides for the monitor).
+    Decided(Vec<crate::domain::event::Stamped>, Reply<()>),
 }
 
 /// What a bulk change does to each monitor it selects; decided on each monitor's own

@@ -982,11 +982,13 @@ async fn owner_of(pods: [(&str, &ServerProcess); 2], shard: ShardId) -> Option<S
     None
 }
 
-/// Slice 3, its first part: only the shard's owner decides a deadline (a standby's
-/// copy of a silent monitor stays `up` while the owner's goes `down`); when the owner
-/// of a silent monitor's shard is SIGKILLed before its deadline, the other pod takes
-/// the shard over and decides it; a monitor pushed through both pods, then the
-/// survivor, never goes down across the kill.
+/// Slice 3: only the shard's owner decides a deadline, and every pod adopts the
+/// decision once its fold reads it back effective: the shard's log holds exactly one
+/// decision about a silent monitor, under the owner's epoch, on its heartbeat, and
+/// both pods' copies go `down` with the same event; when the owner of a silent
+/// monitor's shard is SIGKILLed before its deadline, the other pod takes the shard
+/// over and decides it; a monitor pushed through both pods, then the survivor, never
+/// goes down across the kill.
 #[tokio::test]
 async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkill() {
     let nats = Nats::single().await;
@@ -994,6 +996,7 @@ async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkil
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
     let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    let reader = log_for(&nats, "reader", 4, 1).await;
     // Until ownership follows the preference (a shard moves after two leases).
     let start = Instant::now();
     loop {
@@ -1015,31 +1018,53 @@ async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkil
     let shard_of = |id: &str| pushmon::cluster::shard::shard_of(&MonitorId::parse(id).unwrap(), 4);
     let pods = |name: &str| if name == "pod-a" { &pod_a } else { &pod_b };
 
-    // A silent monitor: down on its owner, still up on the standby.
+    // A silent monitor: decided once, by its owner, adopted by both pods.
     let silent = pod_a.create_monitor("silent", 2).await;
-    let owner = preferred_pod(shard_of(&silent.id), ["pod-a", "pod-b"]).unwrap();
+    let shard = shard_of(&silent.id);
+    let owner = preferred_pod(shard, ["pod-a", "pod-b"]).unwrap();
     let standby = if owner == "pod-a" { "pod-b" } else { "pod-a" };
     until_monitor(pods(standby), &silent.id, "created", |_| true).await;
     pods(standby).push_ok(&silent.push_token, &[]).await;
-    until_monitor(pods(owner), &silent.id, "down", |monitor| {
-        monitor.status == crate::support::Status::Down
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let on_standby = pods(standby).get_monitor(&silent.id).await;
+    for pod in [owner, standby] {
+        until_monitor(pods(pod), &silent.id, "down", |monitor| {
+            monitor.status == crate::support::Status::Down
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (shard_log, folded) = fold(&whole_log(&reader, shard).await);
+    let id = MonitorId::parse(&silent.id).unwrap();
+    let decisions: Vec<_> = folded
+        .iter()
+        .filter(|(stored, _)| {
+            matches!(&stored.record, ShardRecord::Decision { monitor, .. } if *monitor == id)
+        })
+        .collect();
+    let effective: Vec<_> = decisions
+        .iter()
+        .filter(|(_, result)| *result == Folded::Effective)
+        .collect();
+    assert_eq!(effective.len(), 1, "{decisions:?}");
+    let ShardRecord::Decision { epoch, basis, .. } = &effective[0].0.record else {
+        unreachable!()
+    };
+    assert_eq!(Some(*epoch), shard_log.epoch());
+    assert_eq!(*basis, shard_log.last_heartbeat(&id));
     assert_eq!(
-        on_standby.status,
-        crate::support::Status::Up,
-        "a standby decided"
+        shard_log.owner().map(|owner| owner.pod.as_str()),
+        Some(owner),
+        "the decision's epoch is the owner's"
     );
-    assert!(
-        !pods(standby)
-            .history(&silent.id)
-            .await
-            .iter()
-            .any(|event| event.kind == "down"),
-        "a standby recorded a down"
-    );
+    let downs = |events: Vec<crate::support::Event>| -> Vec<String> {
+        events
+            .into_iter()
+            .filter(|event| event.kind == "down")
+            .map(|event| event.at)
+            .collect()
+    };
+    let owner_downs = downs(pods(owner).history(&silent.id).await);
+    assert_eq!(owner_downs.len(), 1);
+    assert_eq!(owner_downs, downs(pods(standby).history(&silent.id).await));
 
     // A monitor silent from now on, whose owner dies before its deadline, and one
     // that keeps pushing (both pods, then the survivor) in a shard the victim owns.

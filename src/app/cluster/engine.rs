@@ -24,12 +24,12 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::cluster::log::JetStreamLog;
+use crate::cluster::log::{JetStreamLog, ShardLog};
 use crate::cluster::ownership::Ownership;
 use crate::cluster::shard::{ShardId, shard_of};
 use crate::domain::event::Event;
 use crate::domain::fence::Sequence;
-use crate::domain::fence::ShardRecord;
+use crate::domain::fence::{Folded, ShardFold, ShardRecord};
 use crate::monitor::Registry;
 use crate::monitor::registry::Replication;
 use crate::prometheus;
@@ -89,7 +89,7 @@ pub(super) async fn start(
     let shards = log.settings().shards;
     let gate = Arc::clone(ownership);
     registry.set_deciding(Arc::new(move |monitor| {
-        gate.deciding_epoch(shard_of(&monitor, shards)).is_some()
+        gate.deciding_epoch(shard_of(&monitor, shards))
     }));
     let mut tasks = vec![tokio::spawn(redecide_on_takeovers(
         Arc::clone(ownership),
@@ -213,6 +213,22 @@ async fn fold(
         .await
         .map_err(|error| error.to_string())?;
     let info = consumer.info().await.map_err(|error| error.to_string())?;
+    // The rule of which decisions count needs the whole log: what this pod applied
+    // before (up to its consumer's acknowledged floor) is folded again, not applied.
+    let mut shard_fold = ShardFold::default();
+    let floor = info.ack_floor.stream_sequence;
+    let mut next = 1;
+    while next <= floor {
+        let read = log
+            .read(shard, next, MAX_CHUNK)
+            .await
+            .map_err(|error| error.to_string())?;
+        let Some(last) = read.last() else { break };
+        next = last.sequence + 1;
+        for stored in read.iter().filter(|stored| stored.sequence <= floor) {
+            shard_fold.apply(stored.sequence, &stored.record);
+        }
+    }
     let lag = metrics::gauge!(prometheus::CLUSTER_SHARD_LAG_RECORDS, "shard" => shard.to_string());
     lag.set((info.num_pending + info.num_ack_pending as u64) as f64);
     if info.num_pending == 0 && info.num_ack_pending == 0 {
@@ -234,13 +250,18 @@ async fn fold(
                 let info = message.info().map_err(|error| error.to_string())?;
                 (info.stream_sequence, info.pending)
             };
-            match codec::decode_shard_record(&message.payload) {
+            let decoded = codec::decode_shard_record(&message.payload);
+            let folded = decoded
+                .as_ref()
+                .ok()
+                .map(|record| shard_fold.apply(sequence, record));
+            match decoded {
                 Ok(ShardRecord::Heartbeat { monitor, event }) => {
                     match codec::decode_event(&event) {
                         Ok(codec::StoredEvent {
                             at,
                             event: Event::HeartbeatReceived(heartbeat),
-                        }) => heartbeats.push((monitor, at, heartbeat)),
+                        }) => heartbeats.push((sequence, monitor, at, heartbeat)),
                         Ok(_) => {
                             tracing::warn!(%shard, sequence, "a heartbeat record holds another event; skipped")
                         }
@@ -271,8 +292,29 @@ async fn fold(
                         }
                     }
                 }
-                // Decisions are not published yet; ownership records are the
-                // ownership manager's.
+                Ok(ShardRecord::Decision { monitor, event, .. }) => match folded {
+                    Some(Folded::Effective) => {
+                        registry
+                            .apply_replicated_heartbeats(std::mem::take(&mut heartbeats))
+                            .await
+                            .map_err(|error| error.to_string())?;
+                        match codec::decode_decided(&event) {
+                            Ok(events) => registry
+                                .apply_replicated_decision(monitor, events)
+                                .await
+                                .map_err(|error| error.to_string())?,
+                            Err(error) => {
+                                tracing::error!(%shard, sequence, %error, "a decision record does not decode; skipped")
+                            }
+                        }
+                    }
+                    Some(Folded::Void(why)) => {
+                        tracing::debug!(%shard, sequence, %monitor, ?why, "a void decision");
+                        metrics::counter!(prometheus::DECISIONS_VOIDED_TOTAL).increment(1);
+                    }
+                    _ => {}
+                },
+                // Ownership records are the ownership manager's.
                 Ok(_) => {}
                 Err(error) => {
                     tracing::error!(%shard, sequence, %error, "a shard record does not decode; skipped");

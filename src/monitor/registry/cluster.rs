@@ -13,8 +13,6 @@
 //!
 //! Before the pod has joined (no [`Replication`] yet), pushes and creations answer 503.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -30,14 +28,7 @@ use super::{Registry, RegistryError, RegistryMsg, new_push_token};
 /// How long a creation waits for this pod's fold to apply the record it published.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 
-/// Publishes records to their monitor's shard log; `Ok` only once the record's PubAck
-/// arrived (what the clustered mode's `app/cluster.rs` implements over JetStream).
-pub trait Replication: Send + Sync + 'static {
-    fn publish(
-        &self,
-        record: ShardRecord,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
-}
+pub use crate::monitor::deciding::Replication;
 
 /// Whether the registry runs clustered, and its publisher once the pod has joined.
 #[derive(Default)]
@@ -74,6 +65,7 @@ impl Registry {
 
     /// The publisher of the joined pod.
     pub fn set_replication(&self, publisher: Arc<dyn Replication>) {
+        self.deciding.set_publisher(Arc::clone(&publisher));
         let _ = self.replication.publisher.set(publisher);
     }
 
@@ -157,19 +149,49 @@ impl Registry {
     /// whose deletion it wrote, is skipped.
     pub async fn apply_replicated_heartbeats(
         &self,
-        heartbeats: Vec<(MonitorId, Timestamp, Heartbeat)>,
+        heartbeats: Vec<(
+            crate::domain::fence::Sequence,
+            MonitorId,
+            Timestamp,
+            Heartbeat,
+        )>,
     ) -> Result<(), RegistryError> {
-        let known: Vec<_> = heartbeats
+        let (sequences, known): (Vec<_>, Vec<_>) = heartbeats
             .into_iter()
-            .filter(|(monitor, _, _)| self.directory.by_id(*monitor).is_some())
-            .collect();
-        for answer in self.store.append_heartbeats(known).await {
+            .filter(|(_, monitor, _, _)| self.directory.by_id(*monitor).is_some())
+            .map(|(sequence, monitor, at, heartbeat)| (sequence, (monitor, at, heartbeat)))
+            .unzip();
+        let monitors: Vec<MonitorId> = known.iter().map(|(monitor, _, _)| *monitor).collect();
+        let answers = self.store.append_heartbeats(known).await;
+        for ((answer, monitor), shard) in answers.into_iter().zip(monitors).zip(sequences) {
             match answer {
-                Ok(_) | Err(StoreError::Deleted) => {}
+                Ok(local) => self.deciding.note_heartbeat(monitor, local, shard),
+                Err(StoreError::Deleted) => {}
                 Err(error) => return Err(error.into()),
             }
         }
         Ok(())
+    }
+
+    /// Has `monitor`'s actor adopt a decision the fold read back effective (its
+    /// events appended to the local store; deliveries owed only on the pod deciding
+    /// for it), and waits until it did.
+    pub async fn apply_replicated_decision(
+        &self,
+        monitor: MonitorId,
+        events: Vec<Stamped>,
+    ) -> Result<(), RegistryError> {
+        let Some(actor) = self.directory.by_id(monitor) else {
+            return Ok(());
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        actor
+            .cast(crate::monitor::messages::MonitorMsg::Decided(events, reply))
+            .map_err(|_| RegistryError::Unavailable)?;
+        answer
+            .await
+            .map_err(|_| RegistryError::Unavailable)?
+            .map_err(RegistryError::from)
     }
 
     /// Creates a monitor folded from a shard log (a config record's `Created`), with
