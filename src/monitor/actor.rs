@@ -214,6 +214,22 @@ impl Actor for MonitorActor {
             }
             MonitorMsg::Tick(_) => {}
             MonitorMsg::ParentChanged => rearm(&myself, state),
+            MonitorMsg::Propose(command, reply) => {
+                let outcome = match machine::check(&state.monitor, &command) {
+                    Err(rejection) => Err(CommandError::Rejected(rejection)),
+                    Ok(()) => {
+                        let parents = parents_of(state);
+                        let now = state.context.clock.now();
+                        let events = machine::decide_with(&state.monitor, *command, now, &parents);
+                        let mut next = state.monitor.clone();
+                        for stamped in &events {
+                            machine::apply(&mut next, 0, stamped.at, &stamped.event);
+                        }
+                        Ok((events, next))
+                    }
+                };
+                let _ = reply.send(outcome);
+            }
             MonitorMsg::Decided(events, reply) => {
                 let outcome = adopt_decided(&myself, state, events).await;
                 let _ = reply.send(outcome);

@@ -18,13 +18,22 @@ use crate::domain::ids::MonitorId;
 /// The epoch this pod may decide for a monitor under now (`None`: it may not).
 pub type Gate = Arc<dyn Fn(MonitorId) -> Option<Sequence> + Send + Sync>;
 
-/// Publishes records to their monitor's shard log; `Ok` only once the record's PubAck
-/// arrived (what the clustered mode's `app/cluster/engine.rs` implements).
+/// Publishes records to their monitor's shard log; `Ok` (the record's sequence) only
+/// once the record's PubAck arrived (what the clustered mode's `app/cluster/engine.rs`
+/// implements).
 pub trait Replication: Send + Sync + 'static {
     fn publish(
         &self,
         record: ShardRecord,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+    ) -> Pin<Box<dyn Future<Output = Result<Sequence, String>> + Send + 'static>>;
+
+    /// Waits until this pod's fold of `monitor`'s shard has applied its log up to
+    /// `sequence`; `false` if it did not within a few seconds.
+    fn applied(
+        &self,
+        monitor: MonitorId,
+        sequence: Sequence,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>>;
 }
 
 /// How many (local, shard) sequence pairs of its latest heartbeats are kept per

@@ -50,6 +50,13 @@ pub enum MonitorMsg {
     /// Clustered mode: a decision the shard log's fold read back effective; adopt its
     /// events (owe their deliveries only if this pod decides for the monitor).
     Decided(Vec<crate::domain::event::Stamped>, Reply<()>),
+    /// Clustered mode: check and decide a management command without recording it;
+    /// the events it causes and the state they would leave (the registry publishes
+    /// them as a config record, and every pod's fold has them adopted).
+    Propose(
+        Box<Command>,
+        oneshot::Sender<Result<(Vec<crate::domain::event::Stamped>, Monitor), CommandError>>,
+    ),
 }
 
 /// What a bulk change does to each monitor it selects; decided on each monitor's own

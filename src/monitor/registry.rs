@@ -526,6 +526,19 @@ impl Registry {
             }
             _ => None,
         };
+        if matches!(
+            command,
+            Command::Update(_)
+                | Command::RotateToken(_)
+                | Command::Pause
+                | Command::Resume
+                | Command::Mute { .. }
+                | Command::Unmute
+                | Command::Delete
+        ) && let Some(publisher) = self.replication()
+        {
+            return self.publish_command(&*publisher?, id, command).await;
+        }
         let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
         let _pending = PendingGuard::new(&self.pending);
         let (reply, answer) = oneshot::channel();

@@ -962,10 +962,59 @@ async fn pushes_and_creations_on_any_pod_go_through_the_shard_logs_and_reach_eve
         (b.status, b.last_heartbeat_at, b.last_msg)
     );
 
+    // Changes go through the log too: paused on pod A, renamed on pod B, deleted on
+    // pod A; each answered once the taking pod's fold applied it, and seen on the other.
+    let paused = pod_a.pause(&created.id).await;
+    assert_eq!(paused.status, crate::support::Status::Paused);
+    until_monitor(&pod_b, &created.id, "paused", |monitor| {
+        monitor.status == crate::support::Status::Paused
+    })
+    .await;
+    let renamed = pod_b
+        .patch_monitor(&created.id, &serde_json::json!({"name": "renamed-on-b"}))
+        .await;
+    let renamed = crate::support::expect_json(renamed, reqwest::StatusCode::OK).await;
+    assert_eq!(renamed["name"], "renamed-on-b");
+    until_monitor(&pod_a, &created.id, "renamed", |monitor| {
+        monitor.name == "renamed-on-b"
+    })
+    .await;
+    let records = records_of(&reader, id).await;
+    assert_eq!(
+        records
+            .iter()
+            .filter(|record| matches!(record, ShardRecord::Config { .. }))
+            .count(),
+        3,
+        "{records:?}"
+    );
+    let deleted = pod_a.delete_monitor(&created.id).await;
+    assert!(deleted.status().is_success(), "{:?}", deleted.text().await);
+    let start = Instant::now();
+    while pod_b
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/monitors/{}", created.id),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != reqwest::StatusCode::NOT_FOUND
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not deleted on pod b"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let fresh = pod_a.create_monitor("after", 600).await;
+    until_monitor(&pod_b, &fresh.id, "created", |_| true).await;
+
     // No PubAck, no 200.
     let name = nats.names()[0].clone();
     nats.kill(&name).await;
-    let response = pod_a.push(&created.push_token, &[("msg", "lost")]).await;
+    let response = pod_a.push(&fresh.push_token, &[("msg", "lost")]).await;
     assert_eq!(response.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     pod_a.sigkill().await;
     pod_b.sigkill().await;

@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use crate::cluster::log::{JetStreamLog, ShardLog};
 use crate::cluster::ownership::Ownership;
 use crate::cluster::shard::{ShardId, shard_of};
-use crate::domain::event::Event;
+use crate::domain::event::{Event, Stamped};
 use crate::domain::fence::Sequence;
 use crate::domain::fence::{Folded, ShardFold, ShardRecord};
 use crate::monitor::Registry;
@@ -47,11 +47,16 @@ const DECIDING_LOOK: Duration = Duration::from_millis(250);
 /// Before a failed fold opens its consumer again.
 const FOLD_RETRY: Duration = Duration::from_secs(1);
 
-type Pending = (ShardRecord, oneshot::Sender<Result<(), String>>);
+type Pending = (ShardRecord, oneshot::Sender<Result<Sequence, String>>);
+
+/// How long a change waits for this pod's fold to apply the record it published.
+const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 
 /// Publishes records to their monitor's shard, batching per shard.
 struct Publisher {
     queues: Vec<mpsc::UnboundedSender<Pending>>,
+    /// Per shard, the last sequence this pod's fold applied.
+    applied: Vec<watch::Receiver<Sequence>>,
     shards: u16,
 }
 
@@ -59,7 +64,7 @@ impl Replication for Publisher {
     fn publish(
         &self,
         record: ShardRecord,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
+    ) -> Pin<Box<dyn Future<Output = Result<Sequence, String>> + Send + 'static>> {
         let monitor = match &record {
             ShardRecord::Heartbeat { monitor, .. }
             | ShardRecord::Decision { monitor, .. }
@@ -75,6 +80,19 @@ impl Replication for Publisher {
             answer
                 .await
                 .map_err(|_| "the shard's publisher stopped".to_owned())?
+        })
+    }
+
+    fn applied(
+        &self,
+        monitor: crate::domain::ids::MonitorId,
+        sequence: Sequence,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>> {
+        let mut applied = self.applied[usize::from(shard_of(&monitor, self.shards).0)].clone();
+        Box::pin(async move {
+            tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
+                .await
+                .is_ok_and(|waited| waited.is_ok())
         })
     }
 }
@@ -98,20 +116,28 @@ pub(super) async fn start(
     ))];
     let mut queues = Vec::new();
     let mut caught_up = Vec::new();
+    let mut applied_watches = Vec::new();
     for shard in ShardId::all(shards) {
         let (queue, pending) = mpsc::unbounded_channel();
         queues.push(queue);
         tasks.push(tokio::spawn(publish_batches(log.clone(), shard, pending)));
         let (done, watching) = watch::channel(false);
         caught_up.push(watching);
+        let (applied, applied_watch) = watch::channel(0);
+        applied_watches.push(applied_watch);
         tasks.push(tokio::spawn(fold_forever(
             log.clone(),
             shard,
             registry.clone(),
             done,
+            applied,
         )));
     }
-    registry.set_replication(Arc::new(Publisher { queues, shards }));
+    registry.set_replication(Arc::new(Publisher {
+        queues,
+        applied: applied_watches,
+        shards,
+    }));
     for mut watching in caught_up {
         let _ = watching.wait_for(|done| *done).await;
     }
@@ -157,13 +183,18 @@ async fn publish_batches(
         metrics::counter!(prometheus::CLUSTER_APPENDS_TOTAL).increment(1);
         metrics::counter!(prometheus::CLUSTER_APPENDED_RECORDS_TOTAL)
             .increment(records.len() as u64);
-        let outcome = log
-            .append_with_ids(shard, &records)
-            .await
-            .map(|_| ())
-            .map_err(|error| error.to_string());
-        for reply in replies {
-            let _ = reply.send(outcome.clone());
+        match log.append_with_ids(shard, &records).await {
+            Ok(sequences) => {
+                for (reply, (sequence, _)) in replies.into_iter().zip(sequences) {
+                    let _ = reply.send(Ok(sequence));
+                }
+            }
+            Err(error) => {
+                let error = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
         }
     }
 }
@@ -173,9 +204,10 @@ async fn fold_forever(
     shard: ShardId,
     registry: Registry,
     caught_up: watch::Sender<bool>,
+    applied: watch::Sender<Sequence>,
 ) {
     loop {
-        if let Err(error) = fold(&log, shard, &registry, &caught_up).await {
+        if let Err(error) = fold(&log, shard, &registry, &caught_up, &applied).await {
             tracing::warn!(%shard, %error, "folding the shard failed; resuming from its last applied record");
         }
         tokio::time::sleep(FOLD_RETRY).await;
@@ -192,6 +224,7 @@ async fn fold(
     shard: ShardId,
     registry: &Registry,
     caught_up: &watch::Sender<bool>,
+    applied: &watch::Sender<Sequence>,
 ) -> Result<(), String> {
     let name = consumer_name(&log.settings().pod);
     let stream = log
@@ -276,21 +309,37 @@ async fn fold(
                         .apply_replicated_heartbeats(std::mem::take(&mut heartbeats))
                         .await
                         .map_err(|error| error.to_string())?;
-                    match codec::decode_event(&event) {
-                        Ok(codec::StoredEvent {
-                            at,
-                            event: Event::Created { config, token },
-                        }) => registry
-                            .apply_replicated_creation(monitor, at, *config, token)
+                    match codec::decode_decided(&event) {
+                        Ok(mut events)
+                            if matches!(
+                                events.first(),
+                                Some(Stamped {
+                                    event: Event::Created { .. },
+                                    ..
+                                })
+                            ) =>
+                        {
+                            let Stamped {
+                                at,
+                                event: Event::Created { config, token },
+                            } = events.remove(0)
+                            else {
+                                unreachable!("matched above")
+                            };
+                            registry
+                                .apply_replicated_creation(monitor, at, *config, token)
+                                .await
+                                .map_err(|error| error.to_string())?;
+                        }
+                        Ok(events) => registry
+                            .apply_replicated_decision(monitor, events)
                             .await
                             .map_err(|error| error.to_string())?,
-                        Ok(other) => {
-                            tracing::warn!(%shard, sequence, event = ?other.event.kind(), "a config record this version does not apply; skipped")
-                        }
                         Err(error) => {
                             tracing::error!(%shard, sequence, %error, "a config record does not decode; skipped")
                         }
                     }
+                    applied.send_replace(sequence);
                 }
                 Ok(ShardRecord::Decision { monitor, event, .. }) => match folded {
                     Some(Folded::Effective) => {
@@ -327,6 +376,9 @@ async fn fold(
             .await
             .map_err(|error| error.to_string())?;
         if let Some((message, pending)) = last {
+            if let Ok(info) = message.info() {
+                applied.send_replace(info.stream_sequence);
+            }
             message.ack().await.map_err(|error| error.to_string())?;
             lag.set(pending as f64);
             if pending == 0 {

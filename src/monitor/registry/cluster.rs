@@ -103,6 +103,7 @@ impl Registry {
         publisher
             .publish(ShardRecord::Heartbeat { monitor, event })
             .await
+            .map(|_| ())
             .map_err(|error| {
                 tracing::warn!(%monitor, %error, "a heartbeat was not acknowledged by its shard");
                 RegistryError::Unavailable
@@ -119,13 +120,13 @@ impl Registry {
     ) -> Result<Monitor, RegistryError> {
         let now = self.clock.now();
         let id = MonitorId::generate(now);
-        let event = codec::encode_event(&StoredEvent {
+        let event = codec::encode_decided(&[Stamped {
             at: now,
             event: Event::Created {
                 config: Box::new(config),
                 token: token.unwrap_or_else(new_push_token),
             },
-        })
+        }])
         .map_err(|error| RegistryError::Store(StoreError::from(error)))?;
         publisher
             .publish(ShardRecord::Config { monitor: id, event })
@@ -142,6 +143,45 @@ impl Registry {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         self.current_state(id).await
+    }
+
+    /// A management command in the clustered mode: checked and decided by the
+    /// monitor's actor on this pod, published as a config record in its shard, and
+    /// answered once this pod's fold has had the actor adopt it (read your writes).
+    pub(super) async fn publish_command(
+        &self,
+        publisher: &dyn Replication,
+        id: MonitorId,
+        command: crate::domain::machine::Command,
+    ) -> Result<Monitor, RegistryError> {
+        let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        actor
+            .cast(crate::monitor::messages::MonitorMsg::Propose(
+                Box::new(command),
+                reply,
+            ))
+            .map_err(|_| RegistryError::Unavailable)?;
+        let (events, next) = answer.await.map_err(|_| RegistryError::Unavailable)??;
+        if events.is_empty() {
+            return Ok(next);
+        }
+        let event = codec::encode_decided(&events)
+            .map_err(|error| RegistryError::Store(StoreError::from(error)))?;
+        let sequence = publisher
+            .publish(ShardRecord::Config { monitor: id, event })
+            .await
+            .map_err(|error| {
+                tracing::warn!(monitor = %id, %error, "a change was not acknowledged by its shard");
+                RegistryError::Unavailable
+            })?;
+        if !publisher.applied(id, sequence).await {
+            return Err(RegistryError::Unavailable);
+        }
+        match self.current_state(id).await {
+            Err(RegistryError::NotFound) => Ok(next),
+            other => other,
+        }
     }
 
     /// Writes heartbeats folded from a shard log to the local store (one batch), whose
