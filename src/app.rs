@@ -165,6 +165,7 @@ pub async fn run_with_reload(
     if config.cluster.enabled() {
         // Pushes and creations go to the shard logs, and answer 503 until joined.
         registry.set_clustered();
+        channels.set_clustered();
     }
     let state = AppState::new(
         registry.clone(),
@@ -236,7 +237,7 @@ pub async fn run_with_reload(
             // The clustered mode: not ready before the pod has joined.
             let membership = if config.cluster.enabled() {
                 let mut membership = cluster::join(&config.cluster).await;
-                membership.start_engine(&registry).await;
+                membership.start_engine(&registry, &channels).await;
                 Some(membership)
             } else {
                 None

@@ -89,8 +89,12 @@ impl Membership {
     /// Starts publishing this pod's pushes and creations to the shard logs and folding
     /// every shard into `registry` (and its store); returns once every shard is folded
     /// up to the last record it had when its fold started.
-    pub async fn start_engine(&mut self, registry: &crate::monitor::Registry) {
-        self.engine = engine::start(&self.log, &self.ownership, registry).await;
+    pub async fn start_engine(
+        &mut self,
+        registry: &crate::monitor::Registry,
+        channels: &crate::alert::Channels,
+    ) {
+        self.engine = engine::start(&self.log, &self.ownership, registry, channels).await;
     }
 
     /// Releases every owned shard and stops.

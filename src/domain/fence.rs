@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::MonitorId;
+use crate::domain::ids::{ChannelId, MonitorId};
 
 /// A position in a shard's log (a JetStream stream sequence; the first is 1).
 pub type Sequence = u64;
@@ -50,6 +50,10 @@ pub enum ShardRecord {
     /// pod that took the API call and applied by every pod's fold; `event` as in
     /// `Heartbeat`.
     Config { monitor: MonitorId, event: Vec<u8> },
+    /// A channel's creation (its stored channel event, `store::codec::
+    /// encode_channel_event`), in the shard of the monitor id with the channel id's
+    /// bytes; applied by every pod's fold.
+    Channel { channel: ChannelId, event: Vec<u8> },
 }
 
 impl ShardRecord {
@@ -119,7 +123,9 @@ impl ShardFold {
                 });
                 Folded::Applied
             }
-            ShardRecord::Renewal { .. } | ShardRecord::Config { .. } => Folded::Applied,
+            ShardRecord::Renewal { .. }
+            | ShardRecord::Config { .. }
+            | ShardRecord::Channel { .. } => Folded::Applied,
             ShardRecord::Release { epoch, .. } => {
                 if self.epoch() == Some(*epoch) {
                     self.owner = None;

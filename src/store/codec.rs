@@ -435,6 +435,13 @@ mod tests {
                 },
                 [&[1u8, 5, 16][..], &[7; 16], &[1, 6]].concat(),
             ),
+            (
+                ShardRecord::Channel {
+                    channel: crate::domain::ids::ChannelId::from_bytes([8; 16]),
+                    event: vec![6, 5],
+                },
+                [&[1u8, 6, 16][..], &[8; 16], &[2, 6, 5]].concat(),
+            ),
         ];
         for (record, golden) in cases {
             let bytes = encode_shard_record(&record).expect("encodes");

@@ -1034,10 +1034,11 @@ async fn owner_of(pods: [(&str, &ServerProcess); 2], shard: ShardId) -> Option<S
 /// Slice 3: only the shard's owner decides a deadline, and every pod adopts the
 /// decision once its fold reads it back effective: the shard's log holds exactly one
 /// decision about a silent monitor, under the owner's epoch, on its heartbeat, and
-/// both pods' copies go `down` with the same event; when the owner of a silent
+/// both pods' copies go `down` with the same event, and a real receiver gets one
+/// `down` alert (through a webhook channel created on pod B); when the owner of a silent
 /// monitor's shard is SIGKILLed before its deadline, the other pod takes the shard
-/// over and decides it; a monitor pushed through both pods, then the survivor, never
-/// goes down across the kill.
+/// over, decides it and alerts once; a monitor pushed through both pods, then the
+/// survivor, never goes down (nor alerts) across the kill.
 #[tokio::test]
 async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkill() {
     let nats = Nats::single().await;
@@ -1067,8 +1068,45 @@ async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkil
     let shard_of = |id: &str| pushmon::cluster::shard::shard_of(&MonitorId::parse(id).unwrap(), 4);
     let pods = |name: &str| if name == "pod-a" { &pod_a } else { &pod_b };
 
-    // A silent monitor: decided once, by its owner, adopted by both pods.
-    let silent = pod_a.create_monitor("silent", 2).await;
+    // A webhook channel, created on pod B, exists on both pods.
+    let receiver = crate::receiver::Receiver::start().await;
+    let channel = pod_b
+        .api(reqwest::Method::POST, "/api/channels")
+        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook")}))
+        .send()
+        .await
+        .unwrap();
+    let channel = crate::support::expect_json(channel, reqwest::StatusCode::CREATED).await;
+    let channel = channel["id"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    while pod_a
+        .api(reqwest::Method::GET, &format!("/api/channels/{channel}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != reqwest::StatusCode::OK
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the channel is not on pod a"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let with_hook = |name: &str, timeout: u64| serde_json::json!({"name": name, "timeout_seconds": timeout, "channels": [channel]});
+    // Down alerts received for monitor `id`.
+    let downs_for = |id: &str| -> Vec<String> {
+        receiver
+            .delivered()
+            .iter()
+            .map(|received| received.json())
+            .filter(|alert| alert["event"] == "down" && alert["monitor"]["id"] == id)
+            .map(|alert| alert.to_string())
+            .collect()
+    };
+
+    // A silent monitor: decided once, by its owner, adopted by both pods; alerted once.
+    let silent = pod_a.create_monitor_from(&with_hook("silent", 2)).await;
     let shard = shard_of(&silent.id);
     let owner = preferred_pod(shard, ["pod-a", "pod-b"]).unwrap();
     let standby = if owner == "pod-a" { "pod-b" } else { "pod-a" };
@@ -1114,10 +1152,11 @@ async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkil
     let owner_downs = downs(pods(owner).history(&silent.id).await);
     assert_eq!(owner_downs.len(), 1);
     assert_eq!(owner_downs, downs(pods(standby).history(&silent.id).await));
+    assert_eq!(downs_for(&silent.id).len(), 1, "{:?}", receiver.delivered());
 
     // A monitor silent from now on, whose owner dies before its deadline, and one
     // that keeps pushing (both pods, then the survivor) in a shard the victim owns.
-    let orphan = pod_a.create_monitor("orphan", 4).await;
+    let orphan = pod_a.create_monitor_from(&with_hook("orphan", 4)).await;
     let victim = preferred_pod(shard_of(&orphan.id), ["pod-a", "pod-b"]).unwrap();
     let survivor = if victim == "pod-a" { "pod-b" } else { "pod-a" };
     let mut pushed = pod_a.create_monitor("pushed", 3).await;
@@ -1167,6 +1206,10 @@ async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkil
         survivor_pod.get_monitor(&pushed.id).await.status,
         crate::support::Status::Up
     );
+    // Exactly once each, and nothing for the monitor that kept pushing.
+    assert_eq!(downs_for(&orphan.id).len(), 1, "{:?}", receiver.delivered());
+    assert_eq!(downs_for(&silent.id).len(), 1, "{:?}", receiver.delivered());
+    assert!(downs_for(&pushed.id).is_empty());
     survivor_pod.sigkill().await;
 }
 

@@ -24,6 +24,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::alert::Channels;
 use crate::cluster::log::{JetStreamLog, ShardLog};
 use crate::cluster::ownership::Ownership;
 use crate::cluster::shard::{ShardId, shard_of};
@@ -69,6 +70,9 @@ impl Replication for Publisher {
             ShardRecord::Heartbeat { monitor, .. }
             | ShardRecord::Decision { monitor, .. }
             | ShardRecord::Config { monitor, .. } => *monitor,
+            ShardRecord::Channel { channel, .. } => {
+                crate::domain::ids::MonitorId::from_bytes(*channel.as_bytes())
+            }
             _ => return Box::pin(async { Err("not a monitor's record".to_owned()) }),
         };
         let shard = shard_of(&monitor, self.shards);
@@ -97,12 +101,40 @@ impl Replication for Publisher {
     }
 }
 
+impl crate::alert::channels::ChannelReplication for Publisher {
+    fn publish_created(
+        &self,
+        channel: crate::domain::channel::Channel,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
+        let id = channel.id;
+        let event = codec::encode_channel_event(&codec::StoredChannelEvent {
+            at: channel.created_at,
+            event: crate::domain::channel::ChannelEvent::Created(channel),
+        });
+        let published =
+            event.map(|event| self.publish(ShardRecord::Channel { channel: id, event }));
+        let monitor = crate::domain::ids::MonitorId::from_bytes(*id.as_bytes());
+        let applied = self.applied[usize::from(shard_of(&monitor, self.shards).0)].clone();
+        Box::pin(async move {
+            let sequence = published.map_err(|error| error.to_string())?.await?;
+            let mut applied = applied;
+            match tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
+                .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                _ => Err("this pod's fold did not apply the channel in time".to_owned()),
+            }
+        })
+    }
+}
+
 /// Starts a publisher and a fold per shard, hands the publisher to `registry`, and
 /// returns once every fold has caught up with its shard's log as it was at its start.
 pub(super) async fn start(
     log: &JetStreamLog,
     ownership: &Arc<Ownership>,
     registry: &Registry,
+    channels: &Channels,
 ) -> Vec<JoinHandle<()>> {
     let shards = log.settings().shards;
     let gate = Arc::clone(ownership);
@@ -129,15 +161,18 @@ pub(super) async fn start(
             log.clone(),
             shard,
             registry.clone(),
+            channels.clone(),
             done,
             applied,
         )));
     }
-    registry.set_replication(Arc::new(Publisher {
+    let publisher = Arc::new(Publisher {
         queues,
         applied: applied_watches,
         shards,
-    }));
+    });
+    registry.set_replication(Arc::clone(&publisher) as Arc<dyn Replication>);
+    channels.set_replication(publisher);
     for mut watching in caught_up {
         let _ = watching.wait_for(|done| *done).await;
     }
@@ -203,11 +238,12 @@ async fn fold_forever(
     log: JetStreamLog,
     shard: ShardId,
     registry: Registry,
+    channels: Channels,
     caught_up: watch::Sender<bool>,
     applied: watch::Sender<Sequence>,
 ) {
     loop {
-        if let Err(error) = fold(&log, shard, &registry, &caught_up, &applied).await {
+        if let Err(error) = fold(&log, shard, &registry, &channels, &caught_up, &applied).await {
             tracing::warn!(%shard, %error, "folding the shard failed; resuming from its last applied record");
         }
         tokio::time::sleep(FOLD_RETRY).await;
@@ -223,6 +259,7 @@ async fn fold(
     log: &JetStreamLog,
     shard: ShardId,
     registry: &Registry,
+    channels: &Channels,
     caught_up: &watch::Sender<bool>,
     applied: &watch::Sender<Sequence>,
 ) -> Result<(), String> {
@@ -363,6 +400,24 @@ async fn fold(
                     }
                     _ => {}
                 },
+                Ok(ShardRecord::Channel { event, .. }) => {
+                    match codec::decode_channel_event(&event) {
+                        Ok(codec::StoredChannelEvent {
+                            event: crate::domain::channel::ChannelEvent::Created(channel),
+                            ..
+                        }) => channels
+                            .apply_replicated(channel)
+                            .await
+                            .map_err(|error| error.to_string())?,
+                        Ok(_) => {
+                            tracing::warn!(%shard, sequence, "a channel record this version does not apply; skipped")
+                        }
+                        Err(error) => {
+                            tracing::error!(%shard, sequence, %error, "a channel record does not decode; skipped")
+                        }
+                    }
+                    applied.send_replace(sequence);
+                }
                 // Ownership records are the ownership manager's.
                 Ok(_) => {}
                 Err(error) => {
