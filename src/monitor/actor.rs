@@ -439,9 +439,9 @@ async fn adopt_decided(
     myself: &ActorRef<MonitorMsg>,
     state: &mut MonitorActorState,
     events: Vec<Stamped>,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     if events.is_empty() || state.stopped {
-        return Ok(());
+        return Ok(state.monitor.last_seq);
     }
     let (mut append, prepared) = prepare(state, events, None);
     if !state.context.deciding.may_decide(state.monitor.id) {
@@ -449,8 +449,9 @@ async fn adopt_decided(
         append.before = None;
     }
     let appended = state.context.store.append_with(append).await?;
+    let last = appended.last_seq;
     adopt(myself, state, prepared, appended);
-    Ok(())
+    Ok(last)
 }
 
 fn stop_for_rebuild(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState, why: &str) {

@@ -85,7 +85,8 @@ impl Deciding {
         self.publisher.get().cloned()
     }
 
-    /// The fold wrote `monitor`'s heartbeat at shard sequence `shard` as local `local`.
+    /// The fold wrote `monitor`'s record at shard sequence `shard` (a heartbeat, a
+    /// config record, an effective decision) as local sequence number `local`.
     pub fn note_heartbeat(&self, monitor: MonitorId, local: u64, shard: Sequence) {
         let mut kept = self.bases.entry(monitor).or_default();
         kept.push_back((local, shard));
@@ -94,7 +95,7 @@ impl Deciding {
         }
     }
 
-    /// The shard sequence of `monitor`'s last heartbeat at or before local sequence
+    /// The shard sequence of `monitor`'s last record at or before local sequence
     /// `applied` (0: none known, which the fold's rule voids if the shard has one).
     pub fn basis(&self, monitor: MonitorId, applied: u64) -> Sequence {
         self.bases

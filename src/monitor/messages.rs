@@ -49,7 +49,8 @@ pub enum MonitorMsg {
     ParentChanged,
     /// Clustered mode: a decision the shard log's fold read back effective; adopt its
     /// events (owe their deliveries only if this pod decides for the monitor).
-    Decided(Vec<crate::domain::event::Stamped>, Reply<()>),
+    /// Answers the sequence number of the last event the actor then holds.
+    Decided(Vec<crate::domain::event::Stamped>, Reply<u64>),
     /// Clustered mode: check and decide a management command without recording it;
     /// the events it causes and the state they would leave (the registry publishes
     /// them as a config record, and every pod's fold has them adopted).

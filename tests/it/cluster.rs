@@ -367,7 +367,9 @@ async fn a_paused_owner_stops_deciding_is_fenced_and_its_decisions_are_void() {
     assert_eq!(outcome(first + 1), Folded::Effective);
     assert_eq!(outcome(zombie_decision), Folded::Void(Void::StaleEpoch));
     assert_eq!(outcome(owner_decision), Folded::Effective);
-    assert_eq!(outcome(owner_again), Folded::Void(Void::AlreadyDecided));
+    // A repeat on the same basis: the effective decision before it is its monitor's
+    // last record now, so the repeat is overtaken by it.
+    assert_eq!(outcome(owner_again), Folded::Void(Void::Overtaken));
     assert_eq!(fold.epoch(), Some(new_epoch));
     assert_eq!(standby.failovers(), 1);
     standby.halt().await;
@@ -1136,7 +1138,15 @@ async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkil
         unreachable!()
     };
     assert_eq!(Some(*epoch), shard_log.epoch());
-    assert_eq!(*basis, shard_log.last_heartbeat(&id));
+    let pushed_at = folded
+        .iter()
+        .filter(|(stored, _)| {
+            matches!(&stored.record, ShardRecord::Heartbeat { monitor, .. } if *monitor == id)
+        })
+        .map(|(stored, _)| stored.sequence)
+        .max();
+    assert_eq!(Some(*basis), pushed_at, "based on the push");
+    assert_eq!(shard_log.last_heartbeat(&id), effective[0].0.sequence);
     assert_eq!(
         shard_log.owner().map(|owner| owner.pod.as_str()),
         Some(owner),
@@ -1153,6 +1163,35 @@ async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkil
     assert_eq!(owner_downs.len(), 1);
     assert_eq!(owner_downs, downs(pods(standby).history(&silent.id).await));
     assert_eq!(downs_for(&silent.id).len(), 1, "{:?}", receiver.delivered());
+
+    // Reminders: each repeated verdict is based on the effective one before it, so
+    // each counts (and alerts) once.
+    let mut reminded_body = with_hook("reminded", 1);
+    reminded_body["realert_every_seconds"] = serde_json::json!(1);
+    let reminded = pod_b.create_monitor_from(&reminded_body).await;
+    pod_a.push_ok(&reminded.push_token, &[]).await;
+    let start = Instant::now();
+    while downs_for(&reminded.id).len() < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "fewer than a down and two reminders: {:?}",
+            receiver.delivered()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pod_b.pause(&reminded.id).await;
+    let reminder_ids: BTreeSet<String> = receiver
+        .delivered()
+        .iter()
+        .filter(|received| received.json()["monitor"]["id"] == reminded.id.as_str())
+        .map(|received| {
+            received.headers["x-pushmon-alert-id"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(reminder_ids.len() >= 3, "{reminder_ids:?}");
 
     // A monitor silent from now on, whose owner dies before its deadline, and one
     // that keeps pushing (both pods, then the survivor) in a shard the victim owns.

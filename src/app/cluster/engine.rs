@@ -364,12 +364,12 @@ async fn fold(
                                 unreachable!("matched above")
                             };
                             registry
-                                .apply_replicated_creation(monitor, at, *config, token)
+                                .apply_replicated_creation(monitor, sequence, at, *config, token)
                                 .await
                                 .map_err(|error| error.to_string())?;
                         }
                         Ok(events) => registry
-                            .apply_replicated_decision(monitor, events)
+                            .apply_replicated_decision(monitor, sequence, events)
                             .await
                             .map_err(|error| error.to_string())?,
                         Err(error) => {
@@ -386,7 +386,7 @@ async fn fold(
                             .map_err(|error| error.to_string())?;
                         match codec::decode_decided(&event) {
                             Ok(events) => registry
-                                .apply_replicated_decision(monitor, events)
+                                .apply_replicated_decision(monitor, sequence, events)
                                 .await
                                 .map_err(|error| error.to_string())?,
                             Err(error) => {

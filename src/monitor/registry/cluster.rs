@@ -219,6 +219,7 @@ impl Registry {
     pub async fn apply_replicated_decision(
         &self,
         monitor: MonitorId,
+        sequence: crate::domain::fence::Sequence,
         events: Vec<Stamped>,
     ) -> Result<(), RegistryError> {
         let Some(actor) = self.directory.by_id(monitor) else {
@@ -228,10 +229,13 @@ impl Registry {
         actor
             .cast(crate::monitor::messages::MonitorMsg::Decided(events, reply))
             .map_err(|_| RegistryError::Unavailable)?;
-        answer
+        let local = answer
             .await
             .map_err(|_| RegistryError::Unavailable)?
-            .map_err(RegistryError::from)
+            .map_err(RegistryError::from)?;
+        // The next verdict about the monitor is based on this record.
+        self.deciding.note_heartbeat(monitor, local, sequence);
+        Ok(())
     }
 
     /// Creates a monitor folded from a shard log (a config record's `Created`), with
@@ -239,6 +243,7 @@ impl Registry {
     pub async fn apply_replicated_creation(
         &self,
         id: MonitorId,
+        sequence: crate::domain::fence::Sequence,
         at: Timestamp,
         config: MonitorConfig,
         token: PushToken,
@@ -258,6 +263,7 @@ impl Registry {
             .store
             .append(id, vec![created], Some(monitor.clone()))
             .await?;
+        self.deciding.note_heartbeat(id, monitor.last_seq, sequence);
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.actor
             .cast(RegistryMsg::Adopt(Box::new(monitor), Some(reply)))
