@@ -491,7 +491,7 @@ async fn rebuild(
     let reader = store.clone();
     let (monitors, last_alive, owed) = tokio::task::spawn_blocking(move || {
         Ok::<_, crate::store::StoreError>((
-            reader.load_monitors()?,
+            reader.load_monitors_to_rebuild()?,
             reader.last_alive()?,
             reader.load_outbox()?,
         ))
@@ -502,10 +502,11 @@ async fn rebuild(
     let count = monitors.len();
     let groups: HashMap<MonitorId, String> = monitors
         .iter()
-        .map(|monitor| (monitor.id, crate::alert::digest::group_of(&monitor.config)))
+        .map(|(monitor, _)| (monitor.id, crate::alert::digest::group_of(&monitor.config)))
         .collect();
     let guard_monitor = monitors
         .iter()
+        .map(|(monitor, _)| monitor)
         .find(|monitor| monitor.config.key.as_deref() == Some(monitor::guard::GUARD_MONITOR_KEY))
         .cloned();
     tracing::info!(monitors = count, "rebuilding monitor actors");

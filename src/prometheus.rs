@@ -30,6 +30,7 @@ pub const STORE_BATCH_EVENTS: &str = "pushmon_store_batch_events";
 pub const STORE_APPEND_DURATION_SECONDS: &str = "pushmon_store_append_duration_seconds";
 pub const STORE_WRITE_FAILURES_TOTAL: &str = "pushmon_store_write_failures_total";
 pub const STORE_RECOVERIES_TOTAL: &str = "pushmon_store_recoveries_total";
+pub const DECISIONS_VOIDED_TOTAL: &str = "pushmon_decisions_voided_total";
 pub const HISTORY_PRUNED_TOTAL: &str = "pushmon_history_pruned_total";
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "pushmon_connections_refused_total";
 pub const CONNECTIONS_EVICTED_TOTAL: &str = "pushmon_connections_evicted_total";
@@ -320,6 +321,10 @@ fn describe() {
         "Group commits the disk refused (I/O error, disk full, read-only); none was acknowledged"
     );
     describe_counter!(
+        DECISIONS_VOIDED_TOTAL,
+        "Deadline verdicts not written because a heartbeat was written after the last one their monitor had applied"
+    );
+    describe_counter!(
         HISTORY_PRUNED_TOTAL,
         "Events dropped from histories by the retention limits: heartbeats, and deleted monitors' histories"
     );
@@ -402,6 +407,7 @@ fn zero_known_series() {
     metrics::counter!(CONNECTIONS_EVICTED_TOTAL).absolute(0);
     metrics::counter!(STORE_WRITE_FAILURES_TOTAL).absolute(0);
     metrics::counter!(STORE_RECOVERIES_TOTAL).absolute(0);
+    metrics::counter!(DECISIONS_VOIDED_TOTAL).absolute(0);
     metrics::counter!(HISTORY_PRUNED_TOTAL).absolute(0);
     metrics::gauge!(OUTBOX_DEPTH).set(0.0);
     metrics::counter!(GUARD_HELD_VERDICTS_TOTAL).absolute(0);

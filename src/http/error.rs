@@ -78,6 +78,7 @@ impl From<StoreError> for ApiError {
                 Self::Unavailable("storage unavailable; nothing was recorded")
             }
             StoreError::Closed => Self::Unavailable("server is shutting down"),
+            StoreError::Deleted => Self::NotFound("monitor not found"),
         }
     }
 }

@@ -5,11 +5,18 @@
 //! re-arm the deadline timer → reply. It never blocks on fjall itself: the store's
 //! writer thread does the I/O and answers when the batch is durable.
 //!
-//! A plain heartbeat (one that changes nothing but the `last_*` fields) is pipelined
-//! instead: decide → apply → hand to the writer, which answers the pusher once it is
-//! durable, while the actor takes its next message. If the writer cannot write it,
-//! the writer quarantines the monitor and has it rebuilt from the store.
+//! A plain push never passes through it before it is answered: the ingress appends it
+//! (`Registry::heartbeat`), and once its batch is durable the writer puts it in the
+//! monitor's inbox (`directory::Inbox`) and wakes the actor (`MonitorMsg::Recorded`).
+//! The actor applies the inbox's heartbeats in the log's order (skipping those its
+//! state already holds) and persists what each causes (`WentDown{manual}`,
+//! `Recovered`, a fleet's quorum...) as any other change: those consequences follow
+//! the heartbeat in the log and are never voided. A deadline verdict carries its
+//! basis, the last event the actor had applied: the writer voids it if a heartbeat
+//! was written after that, and the actor then applies that heartbeat instead
+//! (ARCHITECTURE.md, "One heartbeat").
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,21 +30,20 @@ use crate::domain::event::{DownReason, Event, RunOutcome, Stamped};
 use crate::domain::ids::Timestamp;
 use crate::domain::machine::{self, Command, Monitor};
 use crate::prometheus;
-use crate::store::{Append, Appended, EventStore, SnapshotWrite, StagedAppend, StoreError};
+use crate::store::{Append, Appended, EventStore, RecordedHeartbeat, SnapshotWrite, StoreError};
 use tokio::sync::oneshot;
 
 use super::changes::Changes;
-use super::directory::{Directory, PushAccess};
+use super::directory::{Directory, Inbox, PushAccess};
 use super::guard_state::GuardShared;
-use super::messages::{
-    BulkChange, BulkDecision, BulkPrepared, CommandError, IngestPart, MonitorMsg, Reply,
-};
+use super::messages::{BulkChange, BulkDecision, BulkPrepared, CommandError, MonitorMsg};
 
-/// At most this many appends in a row skip writing the monitor's snapshot (plain
-/// heartbeats); readers fold them back in, so this bounds the work a read, a scrape
-/// or a start-up does per monitor. Writing the snapshot on every heartbeat cost a
-/// second memtable insert and ~200 journal bytes each, and doubled the p99 at half
-/// load (BENCHMARKS.md).
+/// After this many plain heartbeats applied, the actor writes its snapshot alone
+/// (`EventStore::write_snapshot`, off the acknowledgement path); readers fold the
+/// events after a snapshot back in, so this bounds the work a read, a scrape or a
+/// start-up does per monitor. Writing the snapshot on every heartbeat cost a second
+/// memtable insert and ~200 journal bytes each, and doubled the p99 at half load
+/// (BENCHMARKS.md).
 const SNAPSHOT_EVERY: u32 = 8;
 
 /// How long to wait before retrying a deadline check whose `down` could not be stored.
@@ -69,6 +75,8 @@ pub struct MonitorArgs {
     /// `Command::JudgeAfterRestart` (which arms the timer), or the timer could fire
     /// first and deny the monitor its restart grace.
     pub arm_timer: bool,
+    /// Where the writer puts the monitor's durable heartbeats.
+    pub inbox: Arc<Inbox>,
 }
 
 pub struct MonitorActorState {
@@ -77,8 +85,17 @@ pub struct MonitorActorState {
     timer: Option<ArmedTimer>,
     /// Bumped whenever a timer is armed, so a tick from a cancelled timer is ignored.
     generation: u64,
-    /// Appends since the snapshot was last written.
+    /// Plain heartbeats applied since the snapshot was last written.
     unsnapshotted: u32,
+    inbox: Arc<Inbox>,
+    /// Heartbeats folded in before an append of the actor's own that the log holds
+    /// after them (`adopt`), whose consequences are still to be decided.
+    late: VecDeque<RecordedHeartbeat>,
+    /// Deleted or stopping for a rebuild: nothing more is decided.
+    stopped: bool,
+    /// False from a start-up until the restart judgement: no timer is armed before it
+    /// (`MonitorArgs::arm_timer`), whatever the actor handles first.
+    may_arm: bool,
 }
 
 struct ArmedTimer {
@@ -108,7 +125,14 @@ impl Actor for MonitorActor {
             timer: None,
             generation: 0,
             unsnapshotted: 0,
+            inbox: args.inbox,
+            late: VecDeque::new(),
+            stopped: false,
+            may_arm: args.arm_timer,
         };
+        // Heartbeats that reached the inbox while no actor ran (a restart, a
+        // rebuild): those the state read from the store holds are skipped.
+        let _ = myself.cast(MonitorMsg::Recorded);
         let directory = &state.context.directory;
         directory.publish_state(&state.monitor);
         directory.set_parents(state.monitor.id, &[], &state.monitor.config.parents);
@@ -140,36 +164,20 @@ impl Actor for MonitorActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            MonitorMsg::Heartbeat(heartbeat, reply) => {
-                state.context.guard.arrived();
-                let now = state.context.clock.now();
-                let parents = parents_of(state);
-                let events = machine::decide_with(
-                    &state.monitor,
-                    Command::Heartbeat(heartbeat),
-                    now,
-                    &parents,
-                );
-                if let Some((events, reply)) = pipeline(&myself, state, events, reply) {
-                    // Not a plain heartbeat: it is answered once durable and applied.
-                    let outcome = persist(&myself, state, events, None).await;
-                    let _ = reply.send(outcome);
-                }
-            }
+            MonitorMsg::Recorded => take_heartbeats(&myself, state, true).await,
             MonitorMsg::Signal(signal, reply) => {
                 state.context.guard.arrived();
                 let now = state.context.clock.now();
                 let parents = parents_of(state);
                 let events =
                     machine::decide_with(&state.monitor, Command::Signal(signal), now, &parents);
-                // A success that says no more than a heartbeat is one.
-                if let Some((events, reply)) = pipeline(&myself, state, events, reply) {
-                    // Not a plain heartbeat: it is answered once durable and applied.
-                    let outcome = persist(&myself, state, events, None).await;
-                    let _ = reply.send(outcome);
-                }
+                let outcome = persist(&myself, state, events, None).await;
+                let _ = reply.send(outcome);
             }
             MonitorMsg::Execute(command, reply) => {
+                if matches!(*command, Command::JudgeAfterRestart { .. }) {
+                    state.may_arm = true;
+                }
                 if let Err(rejection) = machine::check(&state.monitor, &command) {
                     let _ = reply.send(Err(CommandError::Rejected(rejection)));
                     return Ok(());
@@ -186,15 +194,12 @@ impl Actor for MonitorActor {
                 let _ = reply.send(outcome);
             }
             MonitorMsg::Bulk(change, reply) => bulk(&myself, state, *change, reply).await,
-            // Boxed, as `persist` is: an idle actor's task holds only the pointer.
-            MonitorMsg::Ingest(part) => Box::pin(ingest(&myself, state, *part)).await,
             MonitorMsg::GetState(reply) => {
                 let _ = reply.send(state.monitor.clone());
             }
             MonitorMsg::Tick(generation) if generation == state.generation => {
                 state.timer = None;
-                let hold = state.context.guard.holding();
-                if let Err(error) = execute(&myself, state, Command::CheckDeadline { hold }).await {
+                if let Err(error) = judge_deadlines(&myself, state).await {
                     tracing::error!(monitor = %state.monitor.id, %error, "cannot record a timeout; retrying");
                     let now = state.context.clock.now();
                     arm(&myself, state, now, STORE_RETRY_DELAY);
@@ -203,8 +208,167 @@ impl Actor for MonitorActor {
             MonitorMsg::Tick(_) => {}
             MonitorMsg::ParentChanged => rearm(&myself, state),
         }
+        // Heartbeats folded in before an append of its own have their consequences
+        // decided at once; those in the inbox wait for their turn in the mailbox
+        // (`MonitorMsg::Recorded`).
+        if !state.late.is_empty() {
+            take_heartbeats(&myself, state, false).await;
+        }
         Ok(())
     }
+}
+
+/// Decides what the heartbeats folded in before an append of its own cause, then
+/// (`inbox`) applies the heartbeats waiting in the inbox, in the log's order, and
+/// records what each causes; then re-arms the timer. Boxed, as `persist` is.
+fn take_heartbeats<'a>(
+    myself: &'a ActorRef<MonitorMsg>,
+    state: &'a mut MonitorActorState,
+    inbox: bool,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+    Box::pin(async move {
+        let mut applied = false;
+        loop {
+            if state.stopped {
+                return;
+            }
+            let (recorded, folded) = match state.late.pop_front() {
+                Some(recorded) => (recorded, true),
+                None if !inbox => break,
+                None => match state.inbox.pop() {
+                    Some(recorded) => (recorded, false),
+                    None => break,
+                },
+            };
+            if !folded && recorded.seq <= state.monitor.last_seq {
+                // The state read from the store holds it already.
+                continue;
+            }
+            applied = true;
+            let consequences = if folded {
+                consequences_of_folded(state, recorded)
+            } else {
+                apply_heartbeat(state, recorded)
+            };
+            if consequences.is_empty() {
+                if !folded {
+                    state.unsnapshotted += 1;
+                    if state.unsnapshotted >= SNAPSHOT_EVERY {
+                        state.unsnapshotted = 0;
+                        state.context.store.write_snapshot(state.monitor.clone());
+                    }
+                }
+                continue;
+            }
+            record_consequences(myself, state, consequences).await;
+        }
+        if applied {
+            rearm(myself, state);
+        }
+    })
+}
+
+/// Applies a durable heartbeat (as the log folds it: its own sequence number and
+/// time) and returns what it causes, decided as if it had just arrived.
+fn apply_heartbeat(state: &mut MonitorActorState, recorded: RecordedHeartbeat) -> Vec<Stamped> {
+    state.context.guard.arrived();
+    let parents = parents_of(state);
+    let RecordedHeartbeat {
+        seq, at, heartbeat, ..
+    } = recorded;
+    let mut events =
+        machine::decide_with(&state.monitor, Command::Heartbeat(heartbeat), at, &parents);
+    // The log holds the heartbeat before anything it causes.
+    let index = events
+        .iter()
+        .position(|stamped| matches!(stamped.event, Event::HeartbeatReceived(_)));
+    if let Some(index) = index {
+        let heartbeat = events.remove(index);
+        machine::apply(&mut state.monitor, seq, at, &heartbeat.event);
+    }
+    for stamped in &mut events {
+        stamped.at = stamped.at.max(at);
+    }
+    events
+}
+
+/// What a heartbeat folded in before one of the actor's own appends causes, decided
+/// on the state now (which holds it already).
+fn consequences_of_folded(state: &MonitorActorState, recorded: RecordedHeartbeat) -> Vec<Stamped> {
+    let parents = parents_of(state);
+    let mut events = machine::decide_with(
+        &state.monitor,
+        Command::Heartbeat(recorded.heartbeat),
+        recorded.at,
+        &parents,
+    );
+    events.retain(|stamped| !matches!(stamped.event, Event::HeartbeatReceived(_)));
+    events
+}
+
+/// Records what a durable heartbeat caused: never voided. If it cannot be written (the
+/// store refuses writes, or the monitor is quarantined), the actor stops and is
+/// rebuilt from the store, which hands the heartbeats at the end of the log back to
+/// the new actor to decide on (`EventStore::monitor_to_rebuild`): the decision is
+/// made again once the store writes.
+async fn record_consequences(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    events: Vec<Stamped>,
+) {
+    match persist(myself, state, events, None).await {
+        Ok(()) | Err(StoreError::Closed) => {}
+        Err(error) => {
+            tracing::warn!(monitor = %state.monitor.id, %error, "cannot record what a heartbeat caused; rebuilding the monitor from the store to decide it again");
+            stop_for_rebuild(myself, state, "a heartbeat's consequences were not written");
+        }
+    }
+}
+
+/// The timer fired: judge the deadlines. The verdict carries its basis (the last
+/// event applied) and is voided by the writer if a heartbeat was written after it;
+/// that heartbeat, already in the inbox, is applied instead.
+async fn judge_deadlines(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+) -> Result<(), StoreError> {
+    let hold = state.context.guard.holding();
+    let parents = parents_of(state);
+    let now = state.context.clock.now();
+    let events = machine::decide_with(
+        &state.monitor,
+        Command::CheckDeadline { hold },
+        now,
+        &parents,
+    );
+    if events.is_empty() {
+        rearm(myself, state);
+        return Ok(());
+    }
+    let (mut append, prepared) = prepare(state, events, None);
+    append.voidable = true;
+    let appended = state.context.store.append_with(append).await?;
+    if !appended.voided {
+        adopt(myself, state, prepared, appended);
+        return Ok(());
+    }
+    let overtaken_by = appended.last_seq;
+    take_heartbeats(myself, state, true).await;
+    if !state.stopped && state.monitor.last_seq < overtaken_by {
+        // The heartbeat that voided the verdict never reached this actor: only the
+        // store knows it now.
+        tracing::error!(monitor = %state.monitor.id, "a heartbeat in the log never reached the monitor; rebuilding it from the store");
+        stop_for_rebuild(myself, state, "missed a heartbeat");
+        return Ok(());
+    }
+    rearm(myself, state);
+    Ok(())
+}
+
+fn stop_for_rebuild(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState, why: &str) {
+    state.stopped = true;
+    cancel_timer(state);
+    myself.stop(Some(why.to_owned()));
 }
 
 /// decide → persist → apply → re-arm. On a store error nothing is applied.
@@ -221,145 +385,6 @@ fn execute<'a>(
     let parents = parents_of(state);
     let events = machine::decide_with(&state.monitor, command, state.context.clock.now(), &parents);
     persist(myself, state, events, settled)
-}
-
-/// A heartbeat [`pipeline`] hands back: its events and its reply.
-type NotPlain = (Vec<Stamped>, Reply<()>);
-
-/// A heartbeat that changes nothing but the `last_*` fields (no change of status or
-/// grace, no alert) is applied at once and handed to the writer, which answers the
-/// pusher when it is durable; the actor does not wait for the disk, so one monitor's
-/// actor keeps up with many pushers and a push costs one hop less. The writer
-/// quarantines the monitor and has it rebuilt from the store if such a heartbeat is
-/// not written, so the actor's state is never left ahead of the log.
-///
-/// Returns the events and the reply back when the heartbeat is not plain.
-fn pipeline(
-    myself: &ActorRef<MonitorMsg>,
-    state: &mut MonitorActorState,
-    events: Vec<Stamped>,
-    reply: Reply<()>,
-) -> Option<NotPlain> {
-    if events.is_empty()
-        || !events
-            .iter()
-            .all(|stamped| matches!(stamped.event, Event::HeartbeatReceived(_)))
-    {
-        return Some((events, reply));
-    }
-    let before = (state.monitor.status, state.monitor.grace);
-    let mut next = state.monitor.clone();
-    for stamped in &events {
-        machine::apply(&mut next, 0, stamped.at, &stamped.event);
-    }
-    if (next.status, next.grace) != before {
-        return Some((events, reply));
-    }
-    let (append, write_state) = plain_append(state, events, &mut next);
-    if !state.context.store.append_pipelined(append, reply) {
-        // The writer is gone (shutting down): nothing was written, nothing applied.
-        return None;
-    }
-    adopt_plain(myself, state, next, write_state);
-    None
-}
-
-/// The append of plain heartbeats whose state after them is `next`: with the
-/// snapshot every [`SNAPSHOT_EVERY`]th time (the bool says so).
-fn plain_append(
-    state: &MonitorActorState,
-    events: Vec<Stamped>,
-    next: &mut Monitor,
-) -> (Append, bool) {
-    let write_state = state.unsnapshotted + 1 >= SNAPSHOT_EVERY;
-    let snapshot = if write_state {
-        SnapshotWrite::Write(Box::new(next.clone()))
-    } else {
-        SnapshotWrite::Keep
-    };
-    next.last_seq = state.monitor.last_seq;
-    (Append::new(state.monitor.id, events, snapshot), write_state)
-}
-
-/// Takes the state after plain heartbeats handed to the writer (pipelined).
-fn adopt_plain(
-    myself: &ActorRef<MonitorMsg>,
-    state: &mut MonitorActorState,
-    next: Monitor,
-    write_state: bool,
-) {
-    state.unsnapshotted = if write_state {
-        0
-    } else {
-        state.unsnapshotted + 1
-    };
-    state.monitor = next;
-    rearm(myself, state);
-}
-
-/// One monitor's part of a bulk ingestion (`Registry::ingest`): its heartbeats are
-/// decided in order, and the append recording them all goes to the registry, which
-/// writes every monitor's part in one batch. Plain heartbeats are pipelined as a
-/// single push's are (applied now; the monitor is quarantined and rebuilt if they
-/// are not written); anything else holds the actor until the batch is durable, then
-/// is adopted. The registry casts every part of a batch in one go, under a lock, so
-/// two batches reach every mailbox in the same order and two holding actors never
-/// wait on each other's batch.
-async fn ingest(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState, part: IngestPart) {
-    let IngestPart {
-        heartbeats,
-        staged,
-        reply,
-    } = part;
-    let now = state.context.clock.now();
-    let parents = parents_of(state);
-    let mut next = state.monitor.clone();
-    let mut events = Vec::new();
-    for heartbeat in heartbeats {
-        // Each is an arrival for the guard, as a single push is.
-        state.context.guard.arrived();
-        let decided = machine::decide_with(&next, Command::Heartbeat(heartbeat), now, &parents);
-        for stamped in &decided {
-            machine::apply(&mut next, 0, stamped.at, &stamped.event);
-        }
-        next.last_seq = state.monitor.last_seq;
-        events.extend(decided);
-    }
-    if events.is_empty() {
-        let _ = staged.send(None);
-        let _ = reply.send(Ok(()));
-        rearm(myself, state);
-        return;
-    }
-    let store = state.context.store.clone();
-    // A registry that went away cannot write the group: the append is written alone.
-    let hand_over = |append: StagedAppend| {
-        if let Err(Some(append)) = staged.send(Some(append)) {
-            store.append_group(vec![append]);
-        }
-    };
-    let plain = events
-        .iter()
-        .all(|stamped| matches!(stamped.event, Event::HeartbeatReceived(_)))
-        && (next.status, next.grace) == (state.monitor.status, state.monitor.grace);
-    if plain {
-        let (append, write_state) = plain_append(state, events, &mut next);
-        hand_over(StagedAppend::pipelined(append, reply));
-        adopt_plain(myself, state, next, write_state);
-        return;
-    }
-    let (append, prepared) = prepare(state, events, None);
-    let (append, answer) = StagedAppend::applied(append);
-    hand_over(append);
-    let outcome = match answer.await {
-        Ok(Ok(appended)) => {
-            adopt(myself, state, prepared, appended);
-            Ok(())
-        }
-        Ok(Err(error)) => Err(error),
-        Err(_) => Err(StoreError::Closed),
-    };
-    let _ = reply.send(outcome);
 }
 
 /// persist → apply → re-arm `events` already decided. On a store error nothing is
@@ -397,6 +422,8 @@ async fn persist_inline(
 /// What a decided change leaves to do once its append is durable.
 struct Prepared {
     next: Monitor,
+    /// The events, to apply again after heartbeats the log holds before them.
+    events: Vec<Stamped>,
     deleted: bool,
     timeout_deadline: Option<Timestamp>,
     run_outcomes: Vec<RunOutcome>,
@@ -447,19 +474,27 @@ fn prepare(
         .iter()
         .filter(|stamped| matches!(stamped.event, Event::VerdictHeld { .. }))
         .count();
-    // Plain heartbeats take `pipeline`; everything else writes the state it leaves.
+    // A change writes the state it leaves (the writer keeps the stored one if a
+    // heartbeat overtook the basis).
     let snapshot = if deleted {
         SnapshotWrite::Remove
     } else {
         SnapshotWrite::Write(Box::new(next.clone()))
     };
+    let kept = events.clone();
     let mut append = Append::new(state.monitor.id, events, snapshot);
+    if !owed.is_empty() {
+        // If a heartbeat overtakes it, the writer remakes the alerts from this state.
+        append.before = Some(Box::new(state.monitor.clone()));
+    }
     append.owed = owed;
     append.settled = settled;
+    append.basis = Some(state.monitor.last_seq);
     (
         append,
         Prepared {
             next,
+            events: kept,
             deleted,
             timeout_deadline,
             run_outcomes,
@@ -479,12 +514,34 @@ fn adopt(
 ) {
     let Prepared {
         mut next,
+        events,
         deleted,
         timeout_deadline,
         run_outcomes,
         alerts,
         held,
     } = prepared;
+    // Heartbeats the log holds before these events (written after the basis) are
+    // folded in first, as a reader of the log folds them; what they cause is decided
+    // next (`take_heartbeats`).
+    let late: Vec<RecordedHeartbeat> = state
+        .inbox
+        .take_below(appended.last_seq)
+        .into_iter()
+        .filter(|recorded| recorded.seq > state.monitor.last_seq)
+        .collect();
+    if !late.is_empty() {
+        next = state.monitor.clone();
+        for recorded in &late {
+            state.context.guard.arrived();
+            let event = Event::HeartbeatReceived(recorded.heartbeat.clone());
+            machine::apply(&mut next, recorded.seq, recorded.at, &event);
+        }
+        for stamped in &events {
+            machine::apply(&mut next, 0, stamped.at, &stamped.event);
+        }
+        state.late.extend(late);
+    }
     next.last_seq = appended.last_seq;
     if let Some(deadline) = timeout_deadline {
         // From the deadline to a durable `down`: how late a timeout is detected.
@@ -516,6 +573,7 @@ fn adopt(
         state.context.guard.held(held);
     }
     if deleted {
+        state.stopped = true;
         state.context.guard.forget(state.monitor.id);
         directory.remove(state.monitor.id);
         directory.set_parents(state.monitor.id, &previous.config.parents, &[]);
@@ -617,8 +675,7 @@ async fn bulk(
         Ok(Ok(BulkDecision::Abandoned)) => {}
         _ => {
             tracing::error!(monitor = %state.monitor.id, "no outcome for a bulk change; rebuilding the monitor from the store");
-            cancel_timer(state);
-            myself.stop(Some("bulk change undecided".to_owned()));
+            stop_for_rebuild(myself, state, "bulk change undecided");
         }
     }
 }
@@ -649,6 +706,9 @@ fn tell_children(directory: &Directory, parent: crate::domain::ids::MonitorId) {
 /// timer that fires before a wake-up that has since moved later is simply re-armed
 /// then: a heartbeat does not touch the timer at all.
 fn rearm(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState) {
+    if !state.may_arm {
+        return;
+    }
     let now = state.context.clock.now();
     let parents = parents_of(state);
     let Some(deadline) = state.monitor.next_wakeup_with(now, &parents) else {
@@ -674,6 +734,9 @@ fn arm(
     fires_at: Timestamp,
     delay: Duration,
 ) {
+    if !state.may_arm {
+        return;
+    }
     cancel_timer(state);
     state.generation += 1;
     let generation = state.generation;

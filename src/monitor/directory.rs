@@ -14,8 +14,9 @@
 //! fixed-size key and a native token's entry is no larger than before imported
 //! tokens existed.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
 use ractor::{ActorId, ActorRef};
@@ -23,6 +24,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::domain::ids::{MonitorId, PushToken, TokenForm};
 use crate::domain::machine::{Monitor, ParentState, Parents};
+use crate::store::{HeartbeatSink, RecordedHeartbeat};
 
 use super::messages::MonitorMsg;
 
@@ -97,12 +99,65 @@ pub struct MonitorHandle {
     pub actor: ActorRef<MonitorMsg>,
 }
 
-/// token → actor and id → (token, actor); slug → id and id → slug for the monitors
+/// The durable heartbeats a monitor's actor has yet to apply, in the log's order. The
+/// store's writer fills it after each durable batch, before it answers anyone
+/// (`HeartbeatSink`), so an actor whose own append is answered finds there every
+/// heartbeat written before it. Kept with the Directory entry: a restarted or rebuilt
+/// actor takes over the same inbox (and skips what its stored state already holds).
+#[derive(Default)]
+pub struct Inbox {
+    queue: Mutex<VecDeque<RecordedHeartbeat>>,
+}
+
+impl Inbox {
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<RecordedHeartbeat>> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a heartbeat; `true` if the inbox was empty (its actor must be woken).
+    fn push(&self, heartbeat: RecordedHeartbeat) -> bool {
+        let mut queue = self.queue();
+        queue.push_back(heartbeat);
+        queue.len() == 1
+    }
+
+    /// Puts back heartbeats its actor may not have decided on (a rebuild from the
+    /// store): in the log's order among those waiting, each once.
+    pub(super) fn put_back(&self, heartbeats: Vec<RecordedHeartbeat>) {
+        if heartbeats.is_empty() {
+            return;
+        }
+        let mut queue = self.queue();
+        let mut merged: Vec<RecordedHeartbeat> = queue.drain(..).chain(heartbeats).collect();
+        merged.sort_by_key(|heartbeat| heartbeat.seq);
+        merged.dedup_by_key(|heartbeat| heartbeat.seq);
+        queue.extend(merged);
+    }
+
+    /// The oldest heartbeat waiting.
+    pub fn pop(&self) -> Option<RecordedHeartbeat> {
+        self.queue().pop_front()
+    }
+
+    /// The heartbeats waiting whose sequence number is below `seq`, in order.
+    pub fn take_below(&self, seq: u64) -> Vec<RecordedHeartbeat> {
+        let mut queue = self.queue();
+        let count = queue
+            .iter()
+            .take_while(|heartbeat| heartbeat.seq < seq)
+            .count();
+        queue.drain(..count).collect()
+    }
+}
+
+/// token → actor and id → (token, actor, inbox); slug → id and id → slug for the monitors
 /// that have a slug (the others pay nothing for it).
 #[derive(Default)]
 pub struct Directory {
     by_token: DashMap<TokenKey, MonitorHandle>,
-    by_id: DashMap<MonitorId, (TokenKey, ActorRef<MonitorMsg>)>,
+    by_id: DashMap<MonitorId, (TokenKey, ActorRef<MonitorMsg>, Arc<Inbox>)>,
     by_slug: DashMap<Box<str>, MonitorId>,
     slug_of: DashMap<MonitorId, Box<str>>,
     /// The rules of the monitors that restrict or sign their pushes.
@@ -111,7 +166,8 @@ pub struct Directory {
     /// this flag, not the map, while no monitor has any (the usual case).
     any_access: AtomicBool,
     /// Each monitor's state as its children see it.
-    states: DashMap<MonitorId, ParentState>,
+    /// (and whether it is `up`, which a push's answer looks at: `Registry::heartbeat`).
+    states: DashMap<MonitorId, (ParentState, bool)>,
     /// parent → the monitors that name it in `parents` (only parents pay for it).
     children: DashMap<MonitorId, Vec<MonitorId>>,
 }
@@ -187,10 +243,25 @@ impl Directory {
         self.by_id.is_empty()
     }
 
-    /// Registers `actor` as monitor `id`'s, replacing in one step the actor it had (a
-    /// rebuilt monitor is never missing meanwhile). If the monitor's token changed
-    /// since, the old one stops working.
-    pub(super) fn insert(&self, id: MonitorId, token: &PushToken, actor: ActorRef<MonitorMsg>) {
+    /// Monitor `id`'s inbox: the one its Directory entry has, or a new one for an
+    /// actor about to be registered (`insert`).
+    pub(super) fn inbox(&self, id: MonitorId) -> Arc<Inbox> {
+        self.by_id
+            .get(&id)
+            .map(|entry| Arc::clone(&entry.value().2))
+            .unwrap_or_default()
+    }
+
+    /// Registers `actor` as monitor `id`'s, with its `inbox`, replacing in one step
+    /// the actor it had (a rebuilt monitor is never missing meanwhile). If the
+    /// monitor's token changed since, the old one stops working.
+    pub(super) fn insert(
+        &self,
+        id: MonitorId,
+        token: &PushToken,
+        actor: ActorRef<MonitorMsg>,
+        inbox: Arc<Inbox>,
+    ) {
         let token = TokenKey::of(token);
         self.by_token.insert(
             token,
@@ -199,7 +270,7 @@ impl Directory {
                 actor: actor.clone(),
             },
         );
-        if let Some((old_token, _)) = self.by_id.insert(id, (token, actor))
+        if let Some((old_token, _, _)) = self.by_id.insert(id, (token, actor, inbox))
             && old_token != token
         {
             self.by_token
@@ -210,7 +281,7 @@ impl Directory {
     /// Forgets a deleted monitor: its token stops working at once, and it holds no
     /// child's alert any more.
     pub(super) fn remove(&self, id: MonitorId) {
-        if let Some((_, (token, _))) = self.by_id.remove(&id) {
+        if let Some((_, (token, _, _))) = self.by_id.remove(&id) {
             self.by_token.remove(&token);
         }
         self.set_slug(id, None);
@@ -221,7 +292,25 @@ impl Directory {
     /// Publishes `monitor`'s state to its children; `true` if it changed.
     pub(super) fn publish_state(&self, monitor: &Monitor) -> bool {
         let state = ParentState::of(monitor);
-        self.states.insert(monitor.id, state) != Some(state)
+        let up = monitor.status == crate::domain::machine::Status::Up;
+        self.states
+            .insert(monitor.id, (state, up))
+            .map(|(before, _)| before)
+            != Some(state)
+    }
+
+    /// Whether a push of `status` may change monitor `id`'s state, as its actor last
+    /// published it: `down` to a monitor not down, `up` to one not up (pending, down,
+    /// holding a verdict, paused). Unknown monitors: yes.
+    pub fn may_change(&self, id: MonitorId, status: crate::domain::event::PushStatus) -> bool {
+        let Some(state) = self.states.get(&id) else {
+            return true;
+        };
+        let (parent, up) = *state.value();
+        match status {
+            crate::domain::event::PushStatus::Up => !up,
+            crate::domain::event::PushStatus::Down => !parent.down,
+        }
     }
 
     /// What is known of `parents` (those deleted are left out).
@@ -229,7 +318,7 @@ impl Directory {
         Parents(
             parents
                 .iter()
-                .filter_map(|parent| self.states.get(parent).map(|state| *state))
+                .filter_map(|parent| self.states.get(parent).map(|state| state.0))
                 .collect(),
         )
     }
@@ -299,6 +388,25 @@ impl Directory {
             drop(entry);
             self.by_token.remove(&old);
             self.by_token.insert(new, MonitorHandle { id, actor });
+        }
+    }
+}
+
+impl HeartbeatSink for Directory {
+    /// Queues each durable heartbeat in its monitor's inbox and wakes the actor of an
+    /// inbox that was empty. A monitor no longer here was deleted (its actor has
+    /// stopped): nothing to tell.
+    fn recorded(&self, heartbeats: Vec<RecordedHeartbeat>) {
+        for heartbeat in heartbeats {
+            let Some(entry) = self.by_id.get(&heartbeat.monitor) else {
+                continue;
+            };
+            let (_, actor, inbox) = entry.value();
+            if inbox.push(heartbeat) {
+                // An actor that is gone or restarting: its successor drains the
+                // inbox when it starts.
+                let _ = actor.cast(MonitorMsg::Recorded);
+            }
         }
     }
 }

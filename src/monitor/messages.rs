@@ -4,12 +4,11 @@
 
 use tokio::sync::oneshot;
 
-use crate::domain::event::Heartbeat;
 use crate::domain::ids::ChannelId;
 use crate::domain::machine::ConfigPatch;
 use crate::domain::machine::{Command, Monitor, Rejection};
 use crate::domain::signal::Signal;
-use crate::store::{Append, Appended, StagedAppend, StoreError};
+use crate::store::{Append, Appended, StoreError};
 
 /// A one-shot answer to whoever sent the message.
 pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -26,8 +25,9 @@ pub enum CommandError {
 
 /// What a monitor actor is asked to do.
 pub enum MonitorMsg {
-    /// A push arrived; answered once it is durable.
-    Heartbeat(Heartbeat, Reply<()>),
+    /// Durable heartbeats wait in the monitor's inbox (`directory::Inbox`): apply
+    /// them in the log's order and decide what they cause.
+    Recorded,
     /// A job's signal arrived (boxed: it is rare, and larger than a heartbeat);
     /// answered once it is durable.
     Signal(Box<Signal>, Reply<()>),
@@ -40,9 +40,6 @@ pub enum MonitorMsg {
         Box<BulkChange>,
         oneshot::Sender<Result<BulkPrepared, CommandError>>,
     ),
-    /// A monitor's part of a bulk ingestion (`Registry::ingest`): decide its
-    /// heartbeats in order, hand the append to the group write, answer once durable.
-    Ingest(Box<IngestPart>),
     /// The current state, for the API and tests.
     GetState(oneshot::Sender<Monitor>),
     /// The deadline timer of the given generation fired.
@@ -116,14 +113,4 @@ pub enum BulkDecision {
     Written(Appended),
     /// Not written (a dry run, another monitor refused, the write failed).
     Abandoned,
-}
-
-/// A monitor's heartbeats in one bulk ingestion request, in the order they came.
-pub struct IngestPart {
-    pub heartbeats: Vec<Heartbeat>,
-    /// Where the actor hands the append that records them, to be written with every
-    /// other monitor's in one batch (`None`: nothing to write).
-    pub staged: oneshot::Sender<Option<StagedAppend>>,
-    /// Hears once the append is durable (or why it is not).
-    pub reply: Reply<()>,
 }

@@ -27,7 +27,7 @@ use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
 use crate::domain::machine::{self, Command, ConfigPatch, Monitor, Rejection};
 use crate::domain::signal::Signal;
 use crate::prometheus;
-use crate::store::{EventStore, StoreError};
+use crate::store::{EventStore, RecordedHeartbeat, StoreError};
 
 use super::actor::{DELETED_REASON, MonitorActor, MonitorArgs, MonitorContext};
 use super::changes::Changes;
@@ -175,8 +175,9 @@ pub enum RegistryMsg {
         Box<Monitor>,
         Option<oneshot::Sender<Result<Monitor, RegistryError>>>,
     ),
-    /// Spawn actors for every stored monitor (start-up); answers when all run.
-    Rebuild(Vec<Monitor>, oneshot::Sender<()>),
+    /// Spawn actors for every stored monitor (start-up), each with the heartbeats at
+    /// the end of its log to decide on; answers when all run.
+    Rebuild(Vec<(Monitor, Vec<RecordedHeartbeat>)>, oneshot::Sender<()>),
     /// Replace the actor of each monitor the store quarantined by one rebuilt from
     /// the store, which lifts the quarantine.
     RebuildQuarantined(Vec<MonitorId>),
@@ -218,6 +219,8 @@ impl Registry {
             guard: Arc::clone(&guard),
         });
         let changes = context.changes.clone();
+        // The writer hands each durable batch's heartbeats to their actors' inboxes.
+        store.set_heartbeat_sink(Arc::clone(&directory) as Arc<dyn crate::store::HeartbeatSink>);
         let (actor, handle) = Actor::spawn(None, RegistryActor, context).await?;
         let pending = Arc::new(AtomicI64::new(0));
         Ok((
@@ -264,8 +267,13 @@ impl Registry {
         self.pending.load(Ordering::Relaxed)
     }
 
-    /// Spawns an actor for each stored monitor and waits until all are running.
-    pub async fn rebuild(&self, monitors: Vec<Monitor>) -> Result<(), RegistryError> {
+    /// Spawns an actor for each stored monitor and waits until all are running; each
+    /// first applies and decides on the heartbeats given with it
+    /// (`EventStore::load_monitors_to_rebuild`).
+    pub async fn rebuild(
+        &self,
+        monitors: Vec<(Monitor, Vec<RecordedHeartbeat>)>,
+    ) -> Result<(), RegistryError> {
         let (reply, done) = oneshot::channel();
         self.actor
             .cast(RegistryMsg::Rebuild(monitors, reply))
@@ -345,21 +353,42 @@ impl Registry {
             .map_err(|_| self.gone_or_restarting(monitor.id))??)
     }
 
-    /// Delivers a heartbeat to `monitor`; answers once it is durable.
+    /// Appends a plain heartbeat of `monitor`, received now; answers once it is
+    /// durable. No actor is on the way: the writer hands it to the monitor's actor
+    /// after the batch is durable (`Directory`'s `HeartbeatSink`), which decides then
+    /// what it causes. A push that may change the monitor's state (`down` to a
+    /// monitor that is not, `up` to one that is) is answered once its actor has
+    /// applied it too, so what it caused is durable and seen by every reader when the
+    /// pusher hears 200. A monitor whose deletion the log holds is `NotFound`.
     pub async fn heartbeat(
         &self,
         monitor: &MonitorHandle,
         heartbeat: Heartbeat,
     ) -> Result<(), RegistryError> {
-        let _pending = PendingGuard::new(&self.pending);
-        let (reply, answer) = oneshot::channel();
-        monitor
-            .actor
-            .cast(MonitorMsg::Heartbeat(heartbeat, reply))
-            .map_err(|_| self.gone_or_restarting(monitor.id))?;
-        Ok(answer
+        let changes = self.directory.may_change(monitor.id, heartbeat.status);
+        match self
+            .store
+            .append_heartbeat(monitor.id, self.clock.now(), heartbeat)
             .await
-            .map_err(|_| self.gone_or_restarting(monitor.id))??)
+        {
+            Ok(_) if changes => {
+                self.applied(monitor).await;
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(StoreError::Deleted) => Err(RegistryError::NotFound),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Waits until `monitor`'s actor has applied the heartbeats durable so far (and
+    /// recorded what they cause): its mailbox takes them before this question. An
+    /// actor that is gone or restarting leaves them to its successor: they are durable.
+    pub(super) async fn applied(&self, monitor: &MonitorHandle) {
+        let (reply, answer) = oneshot::channel();
+        if monitor.actor.cast(MonitorMsg::GetState(reply)).is_ok() {
+            let _ = answer.await;
+        }
     }
 
     /// Whether monitor `id` (`None`: one being created) may have `parents`: at most

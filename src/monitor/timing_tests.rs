@@ -37,7 +37,7 @@ use crate::store::EventStore;
 
 use super::Registry;
 use super::guard_state::GuardShared;
-use super::messages::MonitorMsg;
+use super::messages::{BulkChange, BulkDecision, MonitorMsg};
 
 /// 2026-11-18T11:06:40Z: the tests' clock starts here, whatever the wall clock says.
 const START: Timestamp = Timestamp::from_millis(1_795_000_000_000);
@@ -169,9 +169,12 @@ impl Server {
         self.stop(stop).await;
         tokio::time::advance(stopped_for).await;
         let server = Self::open(dir, clock).await;
-        let monitors = server.store.load_monitors().expect("monitors load");
+        let monitors = server
+            .store
+            .load_monitors_to_rebuild()
+            .expect("monitors load");
         let last_alive = server.store.last_alive().expect("last alive reads");
-        let ids: Vec<_> = monitors.iter().map(|monitor| monitor.id).collect();
+        let ids: Vec<_> = monitors.iter().map(|(monitor, _)| monitor.id).collect();
         server.registry.rebuild(monitors).await.expect("rebuilt");
         server
             .registry
@@ -268,7 +271,17 @@ impl Server {
             .collect()
     }
 
+    /// Pushes, and waits until the monitor's actor has applied the heartbeat and
+    /// recorded what it causes.
     async fn push(&self, monitor: &Monitor, status: PushStatus, msg: &str) {
+        self.push_durable(monitor, status, msg).await;
+        // Behind the heartbeat in the actor's mailbox.
+        self.state(monitor).await;
+    }
+
+    /// Pushes, and waits only until the heartbeat is durable (as the ingress does):
+    /// its actor applies it later.
+    async fn push_durable(&self, monitor: &Monitor, status: PushStatus, msg: &str) {
         let handle = self
             .registry
             .directory()
@@ -343,17 +356,16 @@ impl Server {
 
     /// Asserts that the actor's state is what a full replay of the log gives.
     async fn assert_state_matches_the_log(&self, monitor: &Monitor) {
-        let mut live = self.state(monitor).await;
+        let live = self.state(monitor).await;
         let store = self.store.clone();
-        let mut replayed = tokio::task::spawn_blocking(move || store.replay_all())
+        let replayed = tokio::task::spawn_blocking(move || store.replay_all())
             .await
             .expect("replay task")
             .expect("replays")
             .remove(&monitor.id)
             .expect("in the log");
-        // A pipelined heartbeat does not tell its actor the sequence number it got.
-        live.last_seq = 0;
-        replayed.last_seq = 0;
+        // To its last sequence number: the actor applied every event of the log, in
+        // its order, heartbeats with their own numbers.
         assert_eq!(live, replayed, "the actor's state is the log's");
     }
 }
@@ -519,25 +531,6 @@ async fn a_paused_monitor_never_times_out_and_resume_restarts_the_clock() {
     server.stop(Stop::Clean).await;
 }
 
-/// Sends the actor a heartbeat without waiting for its answer.
-fn cast_heartbeat(
-    server: &Server,
-    monitor: &Monitor,
-    msg: &str,
-) -> oneshot::Receiver<Result<(), crate::store::StoreError>> {
-    let handle = server
-        .registry
-        .directory()
-        .by_token(&monitor.token)
-        .expect("registered");
-    let (reply, answer) = oneshot::channel();
-    handle
-        .actor
-        .cast(MonitorMsg::Heartbeat(heartbeat(PushStatus::Up, msg), reply))
-        .expect("actor runs");
-    answer
-}
-
 /// What a heartbeat and the deadline's tick in the same instant may leave behind. The
 /// actor takes its messages one at a time, so a race between the two is one of two
 /// orders, and a test below forces each: heartbeat first (no down) or tick first (one
@@ -601,17 +594,93 @@ async fn server_with_a_monitor_due_at_60_s(dir: &TempDir) -> (Server, Monitor, C
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_heartbeat_ahead_of_the_tick_at_the_deadline_keeps_the_monitor_up() {
+async fn a_heartbeat_written_while_the_timeout_verdict_is_in_flight_voids_it() {
     let _still = NoAutoAdvance::hold();
     let dir = tempfile::tempdir().expect("temp dir");
     let (server, monitor, channel) = server_with_a_monitor_due_at_60_s(&dir).await;
-    // In the mailbox before time reaches the deadline, handled once it has.
-    let answer = cast_heartbeat(&server, &monitor, "at the deadline");
+    // The actor is held (a bulk change waiting for its outcome) while the deadline
+    // falls, so the tick waits in its mailbox, and while a heartbeat is written: the
+    // ingress needs no actor, and the heartbeat waits in the inbox behind the tick.
+    let handle = server
+        .registry
+        .directory()
+        .by_token(&monitor.token)
+        .expect("registered");
+    let (reply, prepared) = oneshot::channel();
+    handle
+        .actor
+        .cast(MonitorMsg::Bulk(
+            Box::new(BulkChange::Command(Box::new(Command::Pause))),
+            reply,
+        ))
+        .expect("actor runs");
+    let prepared = prepared.await.expect("answered").expect("prepared");
     server.advance_to(at(60)).await;
-    answer.await.expect("answered").expect("durable");
+    server
+        .push_durable(&monitor, PushStatus::Up, "at the deadline")
+        .await;
+    assert_eq!(server.store.decisions_voided(), 0);
+    let _ = prepared
+        .decision
+        .expect("a decision awaited")
+        .send(BulkDecision::Abandoned);
+    // The tick's verdict was decided on a state without the heartbeat: voided, and
+    // the heartbeat applied instead. No down, no alert owed.
     let last = server.state(&monitor).await;
+    assert_eq!(server.store.decisions_voided(), 1);
+    assert_eq!(last.status, Status::Up);
     assert_eq!(last.last_heartbeat_at, Some(at(60)));
+    assert_eq!(
+        kinds(&server.log(&monitor).await),
+        vec!["created", "heartbeat", "up", "heartbeat"]
+    );
     assert!(!assert_one_outcome(&server, &monitor, channel).await);
+    // The next deadline is judged from that heartbeat.
+    server.advance_to(at(120)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at(120), DownReason::Timeout)]
+    );
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_down_push_its_actor_never_decided_on_is_decided_after_a_restart() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir, Clock::tokio_from(START)).await;
+    let monitor = server.create(60, vec![]).await;
+    server.push(&monitor, PushStatus::Up, "first").await;
+    // Durable and acknowledged, but its actor is gone before it decided anything (as
+    // after a SIGKILL right after the 200).
+    server.registry.stop().await;
+    let now = server.clock.now();
+    server
+        .store
+        .append_heartbeat(monitor.id, now, heartbeat(PushStatus::Down, "broken"))
+        .await
+        .expect("durable");
+    let server = server
+        .restart(Stop::Crash, Duration::from_secs(5), 60)
+        .await;
+    let state = server.state(&monitor).await;
+    assert_eq!(state.status, Status::Down);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(now, DownReason::Manual)]
+    );
+    server.assert_state_matches_the_log(&monitor).await;
+    // Decided once: another restart finds nothing left to decide.
+    let server = server
+        .restart(Stop::Clean, Duration::from_secs(1), 60)
+        .await;
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(now, DownReason::Manual)]
+    );
+    server.assert_state_matches_the_log(&monitor).await;
     server.stop(Stop::Clean).await;
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use crate::domain::alert::Delivery;
 use crate::domain::api_key::{ApiKey, ApiKeyId};
 use crate::domain::channel::ChannelEvent;
-use crate::domain::event::{DeliveryOutcome, Stamped};
+use crate::domain::event::{DeliveryOutcome, Heartbeat, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
 use crate::domain::ping_key::PingKey;
@@ -49,6 +49,21 @@ pub struct Append {
     pub owed: Vec<(usize, Delivery)>,
     /// An outbox entry settled by these events (a recorded delivery outcome).
     pub settled: Option<(u64, ChannelId)>,
+    /// The sequence number of the last event the actor had applied when it decided
+    /// this (`None`: not an actor's decision). A heartbeat the writer wrote after it
+    /// overtook the decision: the snapshot is then not written (the actor's state
+    /// misses that heartbeat; readers fold the log after the stored snapshot), and a
+    /// voidable decision is not written at all. An append without events writes only
+    /// the snapshot, as of `basis` ([`Append::snapshot`]).
+    pub basis: Option<u64>,
+    /// A deadline verdict, which a heartbeat written after its basis voids
+    /// ([`Appended::voided`]).
+    pub voidable: bool,
+    /// The state the events were decided on, when they owe deliveries: if heartbeats
+    /// were written after the basis, the writer makes the alerts from this state with
+    /// those heartbeats folded in, as a replay of the log makes them (their `msg`,
+    /// `value`, missing instances).
+    pub before: Option<Box<Monitor>>,
 }
 
 impl Append {
@@ -59,8 +74,48 @@ impl Append {
             state,
             owed: Vec::new(),
             settled: None,
+            basis: None,
+            voidable: false,
+            before: None,
         }
     }
+
+    /// Only the monitor's snapshot, `state` as of its `last_seq` (every event of the
+    /// monitor up to it folded in, none after): written off the acknowledgement path
+    /// so that readers fold only a short tail.
+    pub fn snapshot(state: Monitor) -> Self {
+        let basis = Some(state.last_seq);
+        let mut append = Self::new(state.id, Vec::new(), SnapshotWrite::Write(Box::new(state)));
+        append.basis = basis;
+        append
+    }
+}
+
+/// A plain heartbeat appended by the ingress: its monitor, when it arrived, and who
+/// hears its sequence number once it is durable.
+pub(super) struct PendingHeartbeat {
+    pub(super) monitor: MonitorId,
+    pub(super) at: Timestamp,
+    pub(super) heartbeat: Heartbeat,
+    pub(super) reply: oneshot::Sender<Result<u64, StoreError>>,
+    pub(super) enqueued: Instant,
+}
+
+/// A plain heartbeat the writer made durable, handed to its monitor's actor after
+/// the batch is durable ([`HeartbeatSink`]), in the log's order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedHeartbeat {
+    pub monitor: MonitorId,
+    pub seq: u64,
+    pub at: Timestamp,
+    pub heartbeat: Heartbeat,
+}
+
+/// Where the writer hands the heartbeats of each durable batch, in the log's order,
+/// before it answers anyone in the batch (the monitors' actors, through the
+/// Directory). Runs on the writer's thread: it must not block.
+pub trait HeartbeatSink: Send + Sync {
+    fn recorded(&self, heartbeats: Vec<RecordedHeartbeat>);
 }
 
 pub(super) struct PendingAppend {
@@ -68,6 +123,19 @@ pub(super) struct PendingAppend {
     pub(super) reply: AppendReply,
     /// When it was handed to the writer (`pushmon_store_append_duration_seconds`).
     pub(super) enqueued: Instant,
+    /// Set by the writer: a voidable decision overtaken by a heartbeat.
+    pub(super) voided: bool,
+}
+
+impl PendingAppend {
+    pub(super) fn new(append: Append, reply: AppendReply) -> Self {
+        Self {
+            append,
+            reply,
+            enqueued: Instant::now(),
+            voided: false,
+        }
+    }
 }
 
 /// A durable append: its last event's sequence number, and the deliveries written
@@ -76,6 +144,10 @@ pub(super) struct PendingAppend {
 pub struct Appended {
     pub last_seq: u64,
     pub owed: Vec<(usize, Delivery)>,
+    /// A voidable decision that a heartbeat overtook: nothing was written, and
+    /// `last_seq` is that heartbeat's sequence number (already on its way to the
+    /// actor).
+    pub voided: bool,
 }
 
 /// Who hears how an append ended.
@@ -83,21 +155,24 @@ pub(super) enum AppendReply {
     /// The actor, which applies the events once they are durable, with the sequence
     /// number of the last one.
     Applied(oneshot::Sender<Result<Appended, StoreError>>),
-    /// The pusher itself: a pipelined plain heartbeat, which its actor applied when it
-    /// sent it. If it is not written, the actor's state is ahead of the log, so the
-    /// writer quarantines the monitor and has it rebuilt from the store.
-    Pipelined(oneshot::Sender<Result<(), StoreError>>),
 }
 
 impl AppendReply {
     /// `owed`: the deliveries the writer kept (none if nothing was written).
-    pub(super) fn send(self, result: Result<u64, StoreError>, owed: Vec<(usize, Delivery)>) {
+    /// `voided`: a decision overtaken by a heartbeat, not written.
+    pub(super) fn send(
+        self,
+        result: Result<u64, StoreError>,
+        owed: Vec<(usize, Delivery)>,
+        voided: bool,
+    ) {
         match self {
             Self::Applied(reply) => {
-                let _ = reply.send(result.map(|last_seq| Appended { last_seq, owed }));
-            }
-            Self::Pipelined(reply) => {
-                let _ = reply.send(result.map(|_| ()));
+                let _ = reply.send(result.map(|last_seq| Appended {
+                    last_seq,
+                    owed,
+                    voided,
+                }));
             }
         }
     }
@@ -144,13 +219,6 @@ pub struct StagedAppend {
 }
 
 impl StagedAppend {
-    /// A plain heartbeat (or several) its actor has already applied, as
-    /// `EventStore::append_pipelined` takes it: `reply` hears when it is durable, and
-    /// if it is not written the monitor is quarantined and rebuilt from the store.
-    pub fn pipelined(append: Append, reply: oneshot::Sender<Result<(), StoreError>>) -> Self {
-        Self::new(append, AppendReply::Pipelined(reply))
-    }
-
     /// An append its actor applies only once it is durable, as
     /// `EventStore::append_with` takes it; the receiver hears the outcome.
     pub fn applied(append: Append) -> (Self, oneshot::Receiver<Result<Appended, StoreError>>) {
@@ -160,17 +228,16 @@ impl StagedAppend {
 
     fn new(append: Append, reply: AppendReply) -> Self {
         Self {
-            pending: PendingAppend {
-                append,
-                reply,
-                enqueued: Instant::now(),
-            },
+            pending: PendingAppend::new(append, reply),
         }
     }
 }
 
 pub(super) enum WriteRequest {
     Append(Box<PendingAppend>),
+    /// Plain heartbeats from the ingress (one push, or a bulk push's items), in one
+    /// batch.
+    Heartbeats(Vec<PendingHeartbeat>),
     /// Several monitors' appends written in one batch, all or none (a bulk change).
     Appends(Vec<PendingAppend>),
     /// Several monitors' appends written in one batch, each answered on its own: a

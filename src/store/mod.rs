@@ -49,12 +49,14 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use tokio::sync::oneshot;
 
 use crate::domain::channel::ChannelEvent;
-use crate::domain::event::{DeliveryOutcome, Stamped};
+use crate::domain::event::{DeliveryOutcome, Heartbeat, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
 
-pub use append::{Append, Appended, SnapshotWrite, StagedAppend};
-use append::{AppendReply, ChannelWrite, PendingAppend, Settlement, WriteRequest};
+pub use append::{Append, Appended, HeartbeatSink, RecordedHeartbeat, SnapshotWrite, StagedAppend};
+use append::{
+    AppendReply, ChannelWrite, PendingAppend, PendingHeartbeat, Settlement, WriteRequest,
+};
 pub use open::{DataLoss, OpenError, OpenOptions};
 use quarantine::Quarantine;
 pub use quarantine::{QuarantineReports, Quarantined};
@@ -87,6 +89,9 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A heartbeat for a monitor whose deletion the log already holds: not written.
+    #[error("no such monitor")]
+    Deleted,
 }
 
 impl From<fjall::Error> for StoreError {
@@ -125,6 +130,10 @@ struct Shared {
     /// Monitors whose actors' state may disagree with the log: the writer refuses
     /// their appends until they are rebuilt from the store.
     quarantine: std::sync::Mutex<Quarantine>,
+    /// Where the writer hands the heartbeats of each durable batch.
+    sink: RwLock<Option<Arc<dyn HeartbeatSink>>>,
+    /// Decisions voided since the store was opened (`pushmon_decisions_voided_total`).
+    voided: AtomicU64,
 }
 
 /// The database and its keyspaces.
@@ -307,6 +316,8 @@ impl EventStore {
             writable: AtomicBool::new(true),
             recoveries: AtomicU64::new(0),
             quarantine: std::sync::Mutex::new(quarantine),
+            sink: RwLock::new(None),
+            voided: AtomicU64::new(0),
         });
         let (sender, receiver) = mpsc::channel();
         let channels = handles.channel_ids()?;
@@ -319,8 +330,9 @@ impl EventStore {
             keeper,
             data_dir: dir.to_owned(),
             failed: None,
-            unreported: std::collections::HashSet::new(),
             alive: None,
+            last_heartbeat: std::collections::HashMap::new(),
+            deleted: std::collections::HashSet::new(),
         };
         let writer_thread = std::thread::Builder::new()
             .name("pushmon-writer".to_owned())
@@ -355,13 +367,89 @@ impl EventStore {
     /// want the alert when it is numbered).
     pub async fn append_with(&self, append: Append) -> Result<Appended, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let request = WriteRequest::Append(Box::new(PendingAppend {
+        let request = WriteRequest::Append(Box::new(PendingAppend::new(
             append,
-            reply: AppendReply::Applied(reply),
-            enqueued: Instant::now(),
-        }));
+            AppendReply::Applied(reply),
+        )));
         self.writer.send(request).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Writes the monitor's snapshot alone ([`Append::snapshot`]), without waiting:
+    /// nothing depends on it but how long a read's tail is.
+    pub fn write_snapshot(&self, state: Monitor) {
+        let (reply, _ignored) = oneshot::channel();
+        let request = WriteRequest::Append(Box::new(PendingAppend::new(
+            Append::snapshot(state),
+            AppendReply::Applied(reply),
+        )));
+        let _ = self.writer.send(request);
+    }
+
+    /// Appends a plain heartbeat of `monitor` received at `at` (a `HeartbeatReceived`
+    /// event) and waits until it is durable; answers its sequence number. Its actor
+    /// hears of it after the batch is durable ([`HeartbeatSink`]) and decides what it
+    /// causes then. `StoreError::Deleted` if the log holds the monitor's deletion.
+    pub async fn append_heartbeat(
+        &self,
+        monitor: MonitorId,
+        at: Timestamp,
+        heartbeat: Heartbeat,
+    ) -> Result<u64, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let pending = PendingHeartbeat {
+            monitor,
+            at,
+            heartbeat,
+            reply,
+            enqueued: Instant::now(),
+        };
+        self.writer
+            .send(WriteRequest::Heartbeats(vec![pending]))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`append_heartbeat`](Self::append_heartbeat) for many heartbeats (a bulk
+    /// push's), handed to the writer as one request (one batch, one `fdatasync`);
+    /// answers each in order.
+    pub async fn append_heartbeats(
+        &self,
+        heartbeats: Vec<(MonitorId, Timestamp, Heartbeat)>,
+    ) -> Vec<Result<u64, StoreError>> {
+        let mut answers = Vec::with_capacity(heartbeats.len());
+        let enqueued = Instant::now();
+        let pending = heartbeats
+            .into_iter()
+            .map(|(monitor, at, heartbeat)| {
+                let (reply, answer) = oneshot::channel();
+                answers.push(answer);
+                PendingHeartbeat {
+                    monitor,
+                    at,
+                    heartbeat,
+                    reply,
+                    enqueued,
+                }
+            })
+            .collect();
+        if self.writer.send(WriteRequest::Heartbeats(pending)).is_err() {
+            return answers.iter().map(|_| Err(StoreError::Closed)).collect();
+        }
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for answer in answers {
+            outcomes.push(answer.await.map_err(|_| StoreError::Closed).and_then(|x| x));
+        }
+        outcomes
+    }
+
+    /// Where the writer hands the heartbeats of each durable batch from now on.
+    pub fn set_heartbeat_sink(&self, sink: Arc<dyn HeartbeatSink>) {
+        *self
+            .shared
+            .sink
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sink);
     }
 
     /// Writes several monitors' appends in one write batch (one commit, one
@@ -376,11 +464,7 @@ impl EventStore {
             .map(|append| {
                 let (reply, answer) = oneshot::channel();
                 answers.push(answer);
-                PendingAppend {
-                    append,
-                    reply: AppendReply::Applied(reply),
-                    enqueued: Instant::now(),
-                }
+                PendingAppend::new(append, AppendReply::Applied(reply))
             })
             .collect();
         self.writer
@@ -407,35 +491,10 @@ impl EventStore {
             Err(mpsc::SendError(request)) => {
                 if let WriteRequest::Group(appends) = request {
                     for append in appends {
-                        append.reply.send(Err(StoreError::Closed), Vec::new());
+                        append
+                            .reply
+                            .send(Err(StoreError::Closed), Vec::new(), false);
                     }
-                }
-                false
-            }
-        }
-    }
-
-    /// Queues a plain heartbeat that its actor has already applied; `reply` hears when
-    /// it is durable. The actor goes on with its next message meanwhile: this is what
-    /// lets one monitor's actor keep up with many pushers. If the append is not
-    /// written, the monitor is quarantined and reported ([`Opened::quarantined`]) to
-    /// be rebuilt from the store, so its state never stays ahead of the log. Returns
-    /// false (and has answered `reply`) if the writer is gone.
-    pub fn append_pipelined(
-        &self,
-        append: Append,
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    ) -> bool {
-        let request = WriteRequest::Append(Box::new(PendingAppend {
-            append,
-            reply: AppendReply::Pipelined(reply),
-            enqueued: Instant::now(),
-        }));
-        match self.writer.send(request) {
-            Ok(()) => true,
-            Err(mpsc::SendError(request)) => {
-                if let WriteRequest::Append(append) = request {
-                    append.reply.send(Err(StoreError::Closed), Vec::new());
                 }
                 false
             }
@@ -496,6 +555,12 @@ impl EventStore {
     /// Whether the last write succeeded.
     pub fn is_writable(&self) -> bool {
         self.shared.writable.load(Ordering::Relaxed)
+    }
+
+    /// How many decisions the writer voided since the store was opened: verdicts a
+    /// heartbeat overtook (`Append::voidable`).
+    pub fn decisions_voided(&self) -> u64 {
+        self.shared.voided.load(Ordering::Relaxed)
     }
 
     /// How many times the store has reopened itself after a failed write.

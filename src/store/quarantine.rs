@@ -6,8 +6,8 @@
 //! writer's loop, `writer.rs`) until a durable probe succeeds (`Writer::recover`).
 //!
 //! A monitor is quarantined while its actor's state may disagree with the log: a
-//! pipelined heartbeat its actor applied was not written, or a batch reported as failed
-//! (so its actor did not apply it) turned out durable when the store was reopened. The
+//! batch reported as failed (so its actor did not apply it, nor heard of its
+//! heartbeats) turned out durable when the store was reopened. The
 //! writer refuses a quarantined monitor's appends, so nothing is written from such a
 //! state, and reports the monitor ([`Quarantined`]) on the channel that
 //! [`EventStore::open`] hands out, once the store is writable. The monitor side
@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::ids::MonitorId;
 use crate::prometheus;
 
-use super::append::{AppendReply, PendingAppend, WriteRequest};
+use super::append::WriteRequest;
 use super::mark::Ks;
 use super::writer::Writer;
 use super::{EventStore, Handles, Shared, StoreError, layout};
@@ -106,11 +106,6 @@ impl Quarantine {
         });
     }
 
-    /// Quarantines `monitor` now and leaves its report for later: the store is broken.
-    fn hold(&mut self, monitor: MonitorId) {
-        self.monitors.entry(monitor).or_insert(Rebuild::NoneDue);
-    }
-
     /// `monitor`'s rebuild passed its barrier: whatever its old actor sent is written
     /// or refused. Another rebuild is due only if one of its appends is refused again.
     pub(super) fn rebuild_started(&mut self, monitor: MonitorId) {
@@ -164,17 +159,6 @@ impl EventStore {
 }
 
 impl Writer {
-    /// A pipelined heartbeat of `append`'s monitor will not be written while the
-    /// store is broken: its actor, which applied it, is ahead of the log. Quarantined
-    /// now; reported for a rebuild once the store is reopened.
-    pub(super) fn quarantine_until_reopened(&mut self, append: &PendingAppend) {
-        if matches!(append.reply, AppendReply::Pipelined(_)) {
-            let monitor = append.append.monitor;
-            self.unreported.insert(monitor);
-            self.shared.quarantine().hold(monitor);
-        }
-    }
-
     /// Answers a write that arrives while the store is broken: nothing is written.
     pub(super) fn refuse(&mut self, request: WriteRequest) {
         let refused = || {
@@ -183,14 +167,15 @@ impl Writer {
             ))
         };
         match request {
-            WriteRequest::Append(append) => {
-                self.quarantine_until_reopened(&append);
-                append.reply.send(refused(), Vec::new());
-            }
+            WriteRequest::Append(append) => append.reply.send(refused(), Vec::new(), false),
             WriteRequest::Appends(appends) | WriteRequest::Group(appends) => {
                 for append in appends {
-                    self.quarantine_until_reopened(&append);
-                    append.reply.send(refused(), Vec::new());
+                    append.reply.send(refused(), Vec::new(), false);
+                }
+            }
+            WriteRequest::Heartbeats(heartbeats) => {
+                for heartbeat in heartbeats {
+                    let _ = heartbeat.reply.send(refused());
                 }
             }
             WriteRequest::Channel(write) => {
@@ -295,15 +280,6 @@ impl Writer {
                     for monitor in monitors {
                         quarantine.report(monitor, Some(first_failed));
                     }
-                }
-                if !self.unreported.is_empty() {
-                    tracing::warn!(
-                        monitors = self.unreported.len(),
-                        "monitors quarantined because their heartbeats were not written are rebuilt from the store"
-                    );
-                }
-                for monitor in self.unreported.drain() {
-                    quarantine.report(monitor, None);
                 }
                 drop(quarantine);
                 // Sequence numbers only grow, even past events a failed batch burned.

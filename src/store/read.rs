@@ -59,6 +59,38 @@ impl EventStore {
         Ok(all)
     }
 
+    /// Every monitor's state to rebuild its actor from: the state before the plain
+    /// heartbeats at the end of its log that its actor may not have decided on (after
+    /// its snapshot and its last other event), and those heartbeats, which the new
+    /// actor applies and decides on as if they had just been written. Blocking.
+    pub fn load_monitors_to_rebuild(
+        &self,
+    ) -> Result<Vec<(Monitor, Vec<super::RecordedHeartbeat>)>, StoreError> {
+        let handles = self.shared.handles()?;
+        let mut all = Vec::with_capacity(handles.monitors.approximate_len());
+        for guard in handles.monitors.range(layout::FIRST_RECORD..) {
+            let (_, value) = guard.into_inner()?;
+            all.push(state_to_rebuild(&handles.events, &value)?);
+        }
+        Ok(all)
+    }
+
+    /// [`load_monitors_to_rebuild`](Self::load_monitors_to_rebuild) for one monitor.
+    pub async fn monitor_to_rebuild(
+        &self,
+        id: MonitorId,
+    ) -> Result<Option<(Monitor, Vec<super::RecordedHeartbeat>)>, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || {
+            let handles = shared.handles()?;
+            match handles.monitors.get(layout::monitor_key(id))? {
+                Some(value) => Ok(Some(state_to_rebuild(&handles.events, &value)?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
     /// One monitor's current state.
     pub async fn monitor(&self, id: MonitorId) -> Result<Option<Monitor>, StoreError> {
         let shared = Arc::clone(&self.shared);
@@ -190,6 +222,50 @@ fn replay_one(events: &Keyspace, id: MonitorId) -> Result<Option<Monitor>, Store
             .iter()
             .map(|(seq, stored)| (*seq, stored.at, &stored.event)),
     ))
+}
+
+/// [`state_from`], leaving out the plain heartbeats at the end of the log after the
+/// snapshot (`RecordedHeartbeat`s, in order): a stopped actor may not have decided
+/// what they cause. Blocking.
+fn state_to_rebuild(
+    events: &Keyspace,
+    value: &[u8],
+) -> Result<(Monitor, Vec<super::RecordedHeartbeat>), StoreError> {
+    let mut snapshot = codec::decode_monitor(value)?;
+    if codec::snapshot_needs_its_log(value)
+        && let Some(rebuilt) = replay_one(events, snapshot.id)?
+    {
+        return Ok((rebuilt, Vec::new()));
+    }
+    let start = layout::event_key(snapshot.id, snapshot.last_seq.saturating_add(1));
+    let end = layout::event_key(snapshot.id, u64::MAX);
+    let mut trailing: Vec<super::RecordedHeartbeat> = Vec::new();
+    for guard in events.range(start..=end) {
+        let (key, value) = guard.into_inner()?;
+        let Some((_, seq)) = layout::parse_event_key(&key) else {
+            return Err(StoreError::Corrupt("malformed event key".to_owned()));
+        };
+        let stored = codec::decode_event(&value)?;
+        match stored.event {
+            crate::domain::event::Event::HeartbeatReceived(heartbeat) => {
+                trailing.push(super::RecordedHeartbeat {
+                    monitor: snapshot.id,
+                    seq,
+                    at: stored.at,
+                    heartbeat,
+                });
+            }
+            event => {
+                // Its actor had seen the heartbeats before this event of its own.
+                for recorded in trailing.drain(..) {
+                    let event = crate::domain::event::Event::HeartbeatReceived(recorded.heartbeat);
+                    machine::apply(&mut snapshot, recorded.seq, recorded.at, &event);
+                }
+                machine::apply(&mut snapshot, seq, stored.at, &event);
+            }
+        }
+    }
+    Ok((snapshot, trailing))
 }
 
 /// Applies to `snapshot` the monitor's events newer than it: the heartbeats appended

@@ -394,58 +394,374 @@ async fn heartbeats_appended_without_a_snapshot_are_folded_back_in_by_every_read
     close(opened, store).await;
 }
 
+fn plain(status: PushStatus, msg: &str) -> Heartbeat {
+    Heartbeat {
+        status,
+        msg: Some(HeartbeatText::truncated(msg.to_owned())),
+        value: None,
+        instance: None,
+    }
+}
+
 #[tokio::test]
-async fn a_pipelined_heartbeat_the_writer_refuses_gets_its_monitor_rebuilt() {
+async fn a_heartbeat_of_a_quarantined_monitor_is_refused_and_needs_no_rebuild() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
-    let monitor = create(&store, "pipelined", at(0)).await;
-    let pipelined = |n: i64| {
-        let events = decide(&monitor, beat(PushStatus::Up, &format!("p{n}")), at(n));
-        Append::new(monitor.id, events, SnapshotWrite::Keep)
-    };
+    let monitor = create(&store, "direct", at(0)).await;
     let push = |n: i64| {
-        let (reply, answer) = oneshot::channel();
-        assert!(store.append_pipelined(pipelined(n), reply));
-        async move { answer.await.expect("answered") }
+        let store = store.clone();
+        async move {
+            store
+                .append_heartbeat(monitor.id, at(n), plain(PushStatus::Up, &format!("p{n}")))
+                .await
+        }
     };
     let quarantined = |undispatched_from| Quarantined {
         monitor: monitor.id,
         undispatched_from,
     };
 
-    // Accepted: durable, answered to the pusher, nothing reported.
-    assert!(push(1).await.is_ok());
+    // Accepted: durable, answered with its sequence number, nothing reported.
+    let first = push(1).await.expect("durable");
+    assert_eq!(first, monitor.last_seq + 1);
     assert!(opened.quarantined.try_recv().is_err());
 
     // Quarantined (as after a failed batch found durable) and reported once.
     store.shared.quarantine().report(monitor.id, Some(7));
     assert_eq!(opened.quarantined.try_recv(), Ok(quarantined(Some(7))));
-    // Refused: its actor already applied it, but the rebuild reported is not
-    // started yet and covers it, so no second report.
+    // Refused, and no further report: no actor applied it, so none is ahead of the
+    // log.
     assert!(matches!(push(2).await, Err(StoreError::Unavailable(_))));
-    assert!(opened.quarantined.try_recv().is_err());
-    // A lift before the rebuild started keeps the quarantine.
-    store.lift_quarantine(monitor.id);
+    store.start_rebuild(monitor.id).await.expect("barrier");
     assert!(push(3).await.is_err());
-
-    // The rebuild starts (its barrier); a heartbeat refused after that makes
-    // another rebuild due, which is reported, and the lift keeps the quarantine.
-    store.start_rebuild(monitor.id).await.expect("barrier");
-    assert!(push(4).await.is_err());
-    assert_eq!(opened.quarantined.try_recv(), Ok(quarantined(None)));
-    store.lift_quarantine(monitor.id);
-    assert!(push(5).await.is_err());
     assert!(opened.quarantined.try_recv().is_err());
-
-    // That rebuild starts and ends: appends are accepted again.
-    store.start_rebuild(monitor.id).await.expect("barrier");
+    // The rebuild ends: heartbeats are accepted again.
     store.lift_quarantine(monitor.id);
-    assert!(push(6).await.is_ok());
+    assert!(push(4).await.is_ok());
     assert!(opened.quarantined.try_recv().is_err());
 
     let msgs = heartbeat_msgs(&store.history(monitor.id, 100, None).await.expect("reads"));
-    assert_eq!(msgs, ["p1", "p6"]);
+    assert_eq!(msgs, ["p1", "p4"]);
+    close(opened, store).await;
+}
+
+/// What the heartbeat sink of a test hears.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<RecordedHeartbeat>>);
+
+impl HeartbeatSink for Heard {
+    fn recorded(&self, heartbeats: Vec<RecordedHeartbeat>) {
+        self.0.lock().expect("lock").extend(heartbeats);
+    }
+}
+
+/// A timeout verdict of `monitor` (as `CheckDeadline` decides it) with `basis`, and
+/// the state it leaves.
+fn verdict(monitor: &Monitor, basis: u64, now: Timestamp) -> (Append, Monitor) {
+    let events = decide(monitor, Command::CheckDeadline { hold: false }, now);
+    assert!(
+        events
+            .iter()
+            .any(|stamped| matches!(stamped.event, Event::WentDown { .. })),
+        "{events:?}"
+    );
+    let mut next = monitor.clone();
+    for stamped in &events {
+        apply(&mut next, 0, stamped.at, &stamped.event);
+    }
+    let mut append = Append::new(
+        monitor.id,
+        events,
+        SnapshotWrite::Write(Box::new(next.clone())),
+    );
+    append.basis = Some(basis);
+    append.voidable = true;
+    (append, next)
+}
+
+fn downs(history: &[RecordedEvent]) -> usize {
+    history
+        .iter()
+        .filter(|recorded| matches!(recorded.event, Event::WentDown { .. }))
+        .count()
+}
+
+#[tokio::test]
+async fn a_verdict_a_written_heartbeat_overtook_is_voided_and_one_on_the_current_basis_is_written()
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let heard = Arc::new(Heard::default());
+    store.set_heartbeat_sink(Arc::clone(&heard) as Arc<dyn HeartbeatSink>);
+    // Up, and silent past its timeout (60 s).
+    let mut monitor = create(&store, "voided", at(0)).await;
+    run(&store, &mut monitor, beat(PushStatus::Up, "up"), at(1)).await;
+    let basis = monitor.last_seq;
+
+    // A heartbeat written after the actor's basis (the actor has not seen it yet).
+    let written = store
+        .append_heartbeat(monitor.id, at(70), plain(PushStatus::Up, "late"))
+        .await
+        .expect("durable");
+    assert!(written > basis);
+    // Handed over once durable, before it was answered.
+    assert_eq!(
+        *heard.0.lock().expect("lock"),
+        vec![RecordedHeartbeat {
+            monitor: monitor.id,
+            seq: written,
+            at: at(70),
+            heartbeat: plain(PushStatus::Up, "late"),
+        }]
+    );
+
+    // The verdict decided on the older basis: voided, nothing written.
+    let (append, _) = verdict(&monitor, basis, at(90));
+    let appended = store.append_with(append).await.expect("answered");
+    assert!(appended.voided);
+    assert_eq!(
+        appended.last_seq, written,
+        "names the heartbeat that overtook it"
+    );
+    assert_eq!(store.decisions_voided(), 1);
+    let history = store.history(monitor.id, 100, None).await.expect("reads");
+    assert_eq!(downs(&history), 0, "{history:?}");
+
+    // The actor applies that heartbeat; a verdict on the current basis stands.
+    apply(
+        &mut monitor,
+        written,
+        at(70),
+        &Event::HeartbeatReceived(plain(PushStatus::Up, "late")),
+    );
+    let (append, mut next) = verdict(&monitor, written, at(140));
+    let appended = store.append_with(append).await.expect("answered");
+    assert!(!appended.voided);
+    next.last_seq = appended.last_seq;
+    assert_eq!(store.decisions_voided(), 1);
+    let history = store.history(monitor.id, 100, None).await.expect("reads");
+    assert_eq!(downs(&history), 1, "{history:?}");
+    assert_eq!(
+        store.monitor(monitor.id).await.expect("reads"),
+        Some(next.clone())
+    );
+    close(opened, store).await;
+
+    // After a reopen no heartbeat was written since: a verdict stands whatever its
+    // basis (the actor rebuilt from the store holds every heartbeat before it).
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    let mut monitor = store
+        .monitor(next.id)
+        .await
+        .expect("reads")
+        .expect("exists");
+    run(&store, &mut monitor, beat(PushStatus::Up, "back"), at(150)).await;
+    let (append, _) = verdict(&monitor, 0, at(300));
+    let appended = store.append_with(append).await.expect("answered");
+    assert!(!appended.voided);
+    assert_eq!(store.decisions_voided(), 0);
+    // A heartbeat written since the reopen voids a verdict on an older basis.
+    let basis = store
+        .monitor(monitor.id)
+        .await
+        .expect("reads")
+        .expect("exists");
+    store
+        .append_heartbeat(monitor.id, at(310), plain(PushStatus::Up, "again"))
+        .await
+        .expect("durable");
+    let (append, _) = verdict(&monitor, basis.last_seq, at(400));
+    assert!(store.append_with(append).await.expect("answered").voided);
+    assert_eq!(store.decisions_voided(), 1);
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn a_change_a_heartbeat_overtook_keeps_the_stored_snapshot_and_readers_fold_the_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut monitor = create(&store, "overtaken", at(0)).await;
+    run(&store, &mut monitor, beat(PushStatus::Up, "up"), at(1)).await;
+    let basis = monitor.last_seq;
+    let written = store
+        .append_heartbeat(monitor.id, at(2), plain(PushStatus::Down, "late"))
+        .await
+        .expect("durable");
+    // A pause decided on the older basis: written (only verdicts are voidable), but
+    // its snapshot, which misses the heartbeat, is not.
+    let (mut append, _) = paused(&monitor, at(3));
+    append.basis = Some(basis);
+    let appended = store.append_with(append).await.expect("answered");
+    assert!(!appended.voided);
+    assert!(appended.last_seq > written);
+    // The state is the log's, in its order: the heartbeat, then the pause.
+    let expected = store.replay_all().expect("replays")[&monitor.id].clone();
+    assert_eq!(expected.status, crate::domain::machine::Status::Paused);
+    assert_eq!(expected.last_heartbeat_at, Some(at(2)));
+    assert_eq!(
+        store.monitor(monitor.id).await.expect("reads"),
+        Some(expected.clone())
+    );
+
+    // A snapshot alone, as of its basis: readers fold only what follows it.
+    let after = store
+        .append_heartbeat(monitor.id, at(4), plain(PushStatus::Up, "after"))
+        .await
+        .expect("durable");
+    store.write_snapshot(expected.clone());
+    let expected = store.replay_all().expect("replays")[&monitor.id].clone();
+    assert_eq!(expected.last_seq, after);
+    // The snapshot is written with the next batch.
+    store
+        .append_heartbeat(monitor.id, at(5), plain(PushStatus::Up, "next"))
+        .await
+        .expect("durable");
+    let expected = store.replay_all().expect("replays")[&monitor.id].clone();
+    assert_eq!(
+        store.monitor(monitor.id).await.expect("reads"),
+        Some(expected.clone())
+    );
+    close(opened, store).await;
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    assert_eq!(store.load_monitors().expect("loads"), vec![expected]);
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn heartbeats_at_the_end_of_the_log_are_handed_back_to_rebuild_their_actor() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut monitor = create(&store, "trailing", at(0)).await;
+    run(&store, &mut monitor, beat(PushStatus::Up, "up"), at(1)).await;
+    let decided = monitor.clone();
+    let mut written = Vec::new();
+    for (n, status) in [(2, PushStatus::Down), (3, PushStatus::Up)] {
+        let seq = store
+            .append_heartbeat(monitor.id, at(n), plain(status, &format!("p{n}")))
+            .await
+            .expect("durable");
+        written.push(RecordedHeartbeat {
+            monitor: monitor.id,
+            seq,
+            at: at(n),
+            heartbeat: plain(status, &format!("p{n}")),
+        });
+    }
+    // The state before them, and them, for the new actor to decide on.
+    assert_eq!(
+        store.load_monitors_to_rebuild().expect("loads"),
+        vec![(decided.clone(), written.clone())]
+    );
+    assert_eq!(
+        store.monitor_to_rebuild(monitor.id).await.expect("reads"),
+        Some((decided.clone(), written))
+    );
+    // An event of the actor's after them: it had seen them, nothing is handed back.
+    let (mut append, _) = paused(&decided, at(4));
+    append.basis = Some(decided.last_seq);
+    store.append_with(append).await.expect("written");
+    let replayed = store.replay_all().expect("replays")[&monitor.id].clone();
+    assert_eq!(
+        store.load_monitors_to_rebuild().expect("loads"),
+        vec![(replayed, Vec::new())]
+    );
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn an_alert_a_heartbeat_overtook_carries_what_a_replay_of_the_log_gives_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let channel = stored_channel(&store, at(0)).await;
+    let mut monitor = create(&store, "realert", at(0)).await;
+    run(&store, &mut monitor, with_channels(vec![channel]), at(0)).await;
+    run(&store, &mut monitor, beat(PushStatus::Up, "up"), at(1)).await;
+    // A `down` push, applied by its actor, which decides a `down` from it...
+    let before_push = monitor.clone();
+    let cause = plain(PushStatus::Down, "cause");
+    let seq = store
+        .append_heartbeat(monitor.id, at(2), cause.clone())
+        .await
+        .expect("durable");
+    apply(
+        &mut monitor,
+        seq,
+        at(2),
+        &Event::HeartbeatReceived(cause.clone()),
+    );
+    let consequences: Vec<Stamped> = decide(&before_push, Command::Heartbeat(cause), at(2))
+        .into_iter()
+        .filter(|stamped| !matches!(stamped.event, Event::HeartbeatReceived(_)))
+        .collect();
+    assert!(matches!(consequences[0].event, Event::WentDown { .. }));
+    // ...while another heartbeat is written before that decision.
+    let mut late = plain(PushStatus::Up, "late");
+    late.value = Some(5.0);
+    store
+        .append_heartbeat(monitor.id, at(3), late)
+        .await
+        .expect("durable");
+    let owed = crate::domain::alert::owed_deliveries(&monitor, &consequences, |_, _| true);
+    assert_eq!(
+        owed[0].1.alert.msg.as_ref().map(|msg| msg.as_str()),
+        Some("cause")
+    );
+    let mut next = monitor.clone();
+    for stamped in &consequences {
+        apply(&mut next, 0, stamped.at, &stamped.event);
+    }
+    let mut append = Append::new(
+        monitor.id,
+        consequences,
+        SnapshotWrite::Write(Box::new(next)),
+    );
+    append.owed = owed;
+    append.basis = Some(seq);
+    append.before = Some(Box::new(monitor.clone()));
+    let appended = store.append_with(append).await.expect("written");
+    assert!(!appended.voided, "a consequence is never voided");
+    // Made from the log's state at the `down`: the newest heartbeat is the late one.
+    let alert = &appended.owed[0].1.alert;
+    assert_eq!(alert.msg.as_ref().map(|msg| msg.as_str()), Some("late"));
+    assert_eq!(alert.value, Some(5.0));
+    let replayed = store.replay().expect("replays");
+    assert_eq!(replayed, stored_state(&store));
+    assert_eq!(replayed.outbox.len(), 1);
+    close(opened, store).await;
+}
+
+#[tokio::test]
+async fn a_heartbeat_after_its_monitors_deletion_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let mut monitor = create(&store, "deleted", at(0)).await;
+    store
+        .append_heartbeat(monitor.id, at(1), plain(PushStatus::Up, "before"))
+        .await
+        .expect("durable");
+    monitor.last_seq += 1;
+    run(&store, &mut monitor, Command::Delete, at(2)).await;
+    assert!(matches!(
+        store
+            .append_heartbeat(monitor.id, at(3), plain(PushStatus::Up, "after"))
+            .await,
+        Err(StoreError::Deleted)
+    ));
+    let history = store.history(monitor.id, 100, None).await.expect("reads");
+    assert_eq!(
+        history[0].event,
+        Event::Deleted,
+        "nothing after it: {history:?}"
+    );
+    assert!(store.replay_all().expect("replays").is_empty());
     close(opened, store).await;
 }
 

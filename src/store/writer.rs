@@ -14,15 +14,18 @@ use std::time::{Duration, Instant};
 use fjall::PersistMode;
 use tokio::sync::oneshot;
 
+use crate::domain::alert::owed_deliveries;
 use crate::domain::channel::{ChannelEvent, SendOn};
-use crate::domain::event::Event;
+use crate::domain::event::{Event, Heartbeat, PushStatus};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
+use crate::domain::machine;
 use crate::domain::ping_key::PingKey;
 use crate::prometheus;
 
 use super::api_keys::{self, ApiKeyChange};
 use super::append::{
-    Append, AppendReply, ChannelWrite, PendingAppend, Settlement, SnapshotWrite, WriteRequest,
+    Append, ChannelWrite, PendingAppend, PendingHeartbeat, RecordedHeartbeat, Settlement,
+    SnapshotWrite, WriteRequest,
 };
 use super::codec::{self, StoredEvent};
 use super::mark::{self, KEYSPACE_COUNT, Keeper, Ks, Mark, Seqs};
@@ -38,6 +41,7 @@ const MAX_APPENDS_PER_BATCH: usize = 4096;
 /// A write waiting for the next batch.
 pub(super) enum Pending {
     Append(Box<PendingAppend>),
+    Heartbeat(PendingHeartbeat),
     Channel(ChannelWrite),
     Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),
     ApiKey(ApiKeyChange, oneshot::Sender<Result<u64, StoreError>>),
@@ -67,12 +71,22 @@ pub(super) struct Writer {
     /// The first sequence number and the monitors of the batch that failed, until
     /// the store is reopened.
     pub(super) failed: Option<(u64, Vec<MonitorId>)>,
-    /// Monitors with a pipelined heartbeat that was not written while the store was
-    /// broken: quarantined, and reported for a rebuild once it is reopened.
-    pub(super) unreported: HashSet<MonitorId>,
     /// The newest time the server said it was alive, also while the store was broken:
     /// the probe that reopens the store records it.
     pub(super) alive: Option<Timestamp>,
+    /// Each monitor's last plain heartbeat written since the store was opened (absent:
+    /// none): a voidable decision whose basis is older was overtaken by it, and is
+    /// not written (`Append::basis`).
+    pub(super) last_heartbeat: HashMap<MonitorId, u64>,
+    /// The monitors whose deletion was written since the store was opened: a
+    /// heartbeat racing a deletion is refused, never written after it.
+    pub(super) deleted: HashSet<MonitorId>,
+}
+
+/// What a batch changed in the writer's memory, undone if the batch fails.
+enum Undo {
+    Heartbeat(MonitorId, Option<u64>),
+    Deleted(MonitorId, Option<u64>),
 }
 
 impl Writer {
@@ -111,6 +125,10 @@ impl Writer {
             while let Some(request) = next.take() {
                 match request {
                     WriteRequest::Append(append) => pending.push(Pending::Append(append)),
+                    // Never split, like a group: a bulk push's items ride one batch.
+                    WriteRequest::Heartbeats(heartbeats) => {
+                        pending.extend(heartbeats.into_iter().map(Pending::Heartbeat));
+                    }
                     WriteRequest::Appends(appends) => {
                         // All in this batch, or none: refused whole if one of its
                         // monitors is being rebuilt.
@@ -126,6 +144,7 @@ impl Writer {
                                         "a monitor is being rebuilt from the store".to_owned(),
                                     )),
                                     Vec::new(),
+                                    false,
                                 );
                             } else {
                                 pending.push(Pending::Append(Box::new(append)));
@@ -170,14 +189,30 @@ impl Writer {
                     next = requests.try_recv().ok();
                 }
             }
+            if close.is_none()
+                && alive.is_none()
+                && pending.len() < MAX_APPENDS_PER_BATCH
+                && pending.iter().all(Pending::rides_along)
+            {
+                // Only snapshots written alone: nobody waits for them, so they ride
+                // with the next batch (at the latest the alive mark's, a second
+                // later) instead of costing an `fdatasync` of their own.
+                continue;
+            }
             self.commit(&handles, &mut pending, alive);
             if self.handles.is_none() {
                 next_attempt = Instant::now() + RECOVERY_INTERVAL;
             }
             if let Some(reply) = close {
                 // Drain what raced in behind the close request, then sync everything.
-                while let Ok(WriteRequest::Append(append)) = requests.try_recv() {
-                    pending.push(Pending::Append(append));
+                loop {
+                    match requests.try_recv() {
+                        Ok(WriteRequest::Append(append)) => pending.push(Pending::Append(append)),
+                        Ok(WriteRequest::Heartbeats(heartbeats)) => {
+                            pending.extend(heartbeats.into_iter().map(Pending::Heartbeat));
+                        }
+                        _ => break,
+                    }
                 }
                 let mut synced = false;
                 if self.handles.is_some() {
@@ -209,24 +244,52 @@ impl Writer {
         let mut event_count = 0usize;
         let shared = Arc::clone(&self.shared);
         let mut quarantine = shared.quarantine();
+        let mut recorded: Vec<RecordedHeartbeat> = Vec::new();
+        let mut undo: Vec<Undo> = Vec::new();
+        let mut voided = 0u64;
         for request in pending.iter_mut() {
             let staged = match request {
-                Pending::Append(append) if quarantine.holds(append.append.monitor) => {
-                    if matches!(append.reply, AppendReply::Pipelined(_)) {
-                        // Its actor applied it: that actor must be rebuilt (again).
-                        quarantine.report(append.append.monitor, None);
-                    }
-                    Err(StoreError::Unavailable(
-                        "monitor is being rebuilt from the store".to_owned(),
-                    ))
-                }
-                Pending::Append(append) => self.stage(
-                    handles,
-                    &mut batch,
-                    &mut append.append,
-                    &mut event_count,
-                    &mut touched,
+                Pending::Append(append) if quarantine.holds(append.append.monitor) => Err(
+                    StoreError::Unavailable("monitor is being rebuilt from the store".to_owned()),
                 ),
+                Pending::Heartbeat(heartbeat) if quarantine.holds(heartbeat.monitor) => Err(
+                    StoreError::Unavailable("monitor is being rebuilt from the store".to_owned()),
+                ),
+                Pending::Heartbeat(heartbeat) if self.deleted.contains(&heartbeat.monitor) => {
+                    Err(StoreError::Deleted)
+                }
+                Pending::Heartbeat(heartbeat) => {
+                    touched[Ks::Events as usize] = true;
+                    event_count += 1;
+                    self.stage_heartbeat(handles, &mut batch, heartbeat, &mut recorded, &mut undo)
+                }
+                Pending::Append(append) => {
+                    let last_heartbeat = self.last_heartbeat.get(&append.append.monitor).copied();
+                    let overtaken = match (append.append.basis, last_heartbeat) {
+                        (Some(basis), Some(heartbeat)) => heartbeat > basis,
+                        _ => false,
+                    };
+                    if overtaken && append.append.voidable {
+                        // A verdict a heartbeat overtook: that heartbeat is on its way
+                        // to the actor, which keeps its state and applies it.
+                        append.voided = true;
+                        voided += 1;
+                        Ok(last_heartbeat.unwrap_or(0))
+                    } else {
+                        if overtaken {
+                            Self::realert(handles, &mut append.append, &recorded);
+                        }
+                        self.stage(
+                            handles,
+                            &mut batch,
+                            &mut append.append,
+                            overtaken,
+                            &mut event_count,
+                            &mut touched,
+                            &mut undo,
+                        )
+                    }
+                }
                 Pending::Channel(write) => {
                     touched[Ks::Channels as usize] = true;
                     touched[Ks::ChannelEvents as usize] = true;
@@ -291,23 +354,38 @@ impl Writer {
         let hot = prometheus::hot();
         hot.commit_duration.record(started.elapsed().as_secs_f64());
         hot.batch_events.record(event_count as f64);
+        if voided > 0 {
+            self.shared
+                .voided
+                .fetch_add(voided, std::sync::atomic::Ordering::Relaxed);
+            metrics::counter!(prometheus::DECISIONS_VOIDED_TOTAL).increment(voided);
+        }
         if let Err(error) = outcome {
+            for change in undo.into_iter().rev() {
+                match change {
+                    Undo::Heartbeat(monitor, before) | Undo::Deleted(monitor, before) => {
+                        self.deleted.remove(&monitor);
+                        match before {
+                            Some(seq) => self.last_heartbeat.insert(monitor, seq),
+                            None => self.last_heartbeat.remove(&monitor),
+                        };
+                    }
+                }
+            }
             // The channels staged in the failed batch: the set is read again on reopening.
             tracing::error!(%error, "event log commit failed; nothing in the batch is acknowledged; reopening the store");
             metrics::counter!(prometheus::STORE_WRITE_FAILURES_TOTAL).increment(1);
+            // Their heartbeats too: if the batch turns out durable, their actors never
+            // heard of them.
             let monitors = pending
                 .iter()
                 .filter_map(|request| match request {
                     Pending::Append(append) => Some(append.append.monitor),
+                    Pending::Heartbeat(heartbeat) => Some(heartbeat.monitor),
                     _ => None,
                 })
                 .collect();
             self.failed = Some((first_seq, monitors));
-            for request in pending.iter() {
-                if let Pending::Append(append) = request {
-                    self.quarantine_until_reopened(append);
-                }
-            }
             self.break_down();
             let failure = StoreError::from(error);
             for result in &mut results {
@@ -327,11 +405,30 @@ impl Writer {
                     acknowledged_before: Some(at),
                 });
             }
+            // Durable: their actors hear of them before anyone in the batch is
+            // answered, so an actor whose decision the batch voided, or whose append
+            // a heartbeat overtook, finds that heartbeat already waiting.
+            if !recorded.is_empty() {
+                let sink = self
+                    .shared
+                    .sink
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                if let Some(sink) = sink {
+                    sink.recorded(recorded);
+                }
+            }
         }
         for (request, result) in pending.drain(..).zip(results) {
-            if let Pending::Append(append) = &request {
-                hot.append_duration
-                    .record(append.enqueued.elapsed().as_secs_f64());
+            match &request {
+                Pending::Append(append) => hot
+                    .append_duration
+                    .record(append.enqueued.elapsed().as_secs_f64()),
+                Pending::Heartbeat(heartbeat) => hot
+                    .append_duration
+                    .record(heartbeat.enqueued.elapsed().as_secs_f64()),
+                _ => {}
             }
             request.reply(result);
         }
@@ -482,13 +579,16 @@ impl Writer {
 
     /// Puts one append's events, state and outbox changes into the batch, numbering
     /// the events.
+    #[allow(clippy::too_many_arguments)]
     fn stage(
         &mut self,
         handles: &Handles,
         batch: &mut fjall::OwnedWriteBatch,
         append: &mut Append,
+        overtaken: bool,
         event_count: &mut usize,
         touched: &mut [bool; KEYSPACE_COUNT],
+        undo: &mut Vec<Undo>,
     ) -> Result<u64, StoreError> {
         let first_seq = self.next_seq;
         let mut owed = Vec::with_capacity(append.owed.len());
@@ -520,12 +620,25 @@ impl Writer {
         }
         let last_seq = self.next_seq + encoded.len() as u64 - 1;
         let state = match &mut append.state {
+            // Only the snapshot, as of its basis (`Append::snapshot`).
+            SnapshotWrite::Write(state) if encoded.is_empty() => {
+                Some(codec::encode_monitor(state)?)
+            }
+            // The actor's state misses a heartbeat written after its basis: the
+            // stored snapshot stays, and readers fold the log after it.
+            SnapshotWrite::Write(_) if overtaken => None,
             SnapshotWrite::Write(state) => {
                 state.last_seq = last_seq;
                 Some(codec::encode_monitor(state)?)
             }
             SnapshotWrite::Keep | SnapshotWrite::Remove => None,
         };
+        if matches!(append.state, SnapshotWrite::Remove) {
+            // Deleted: a heartbeat after this is refused.
+            let before = self.last_heartbeat.remove(&append.monitor);
+            self.deleted.insert(append.monitor);
+            undo.push(Undo::Deleted(append.monitor, before));
+        }
         for value in encoded {
             batch.insert(
                 &handles.events,
@@ -560,6 +673,97 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// Remakes the alerts an append owes from the state it was decided on with the
+    /// heartbeats written after its basis folded in (from the store, and from this
+    /// batch), so that each carries what a replay of the log gives it. Rare: an
+    /// append that owes deliveries and that a heartbeat overtook.
+    fn realert(handles: &Handles, append: &mut Append, batch: &[RecordedHeartbeat]) {
+        let (Some(before), Some(basis)) = (append.before.as_deref(), append.basis) else {
+            return;
+        };
+        if append.owed.is_empty() {
+            return;
+        }
+        let mut state = before.clone();
+        let start = layout::event_key(append.monitor, basis.saturating_add(1));
+        let end = layout::event_key(append.monitor, u64::MAX);
+        for guard in handles.events.range(start..=end) {
+            let Ok((key, value)) = guard.into_inner() else {
+                return;
+            };
+            let (Some((_, seq)), Ok(stored)) =
+                (layout::parse_event_key(&key), codec::decode_event(&value))
+            else {
+                return;
+            };
+            machine::apply(&mut state, seq, stored.at, &stored.event);
+        }
+        for recorded in batch
+            .iter()
+            .filter(|recorded| recorded.monitor == append.monitor)
+        {
+            let event = Event::HeartbeatReceived(recorded.heartbeat.clone());
+            machine::apply(&mut state, recorded.seq, recorded.at, &event);
+        }
+        let proposed: HashSet<ChannelId> = append
+            .owed
+            .iter()
+            .map(|(_, delivery)| delivery.channel)
+            .collect();
+        append.owed = owed_deliveries(&state, &append.events, |channel, _| {
+            proposed.contains(&channel)
+        });
+    }
+
+    /// Puts a plain heartbeat from the ingress into the batch, numbered, and notes it
+    /// as its monitor's last.
+    fn stage_heartbeat(
+        &mut self,
+        handles: &Handles,
+        batch: &mut fjall::OwnedWriteBatch,
+        pending: &mut PendingHeartbeat,
+        recorded: &mut Vec<RecordedHeartbeat>,
+        undo: &mut Vec<Undo>,
+    ) -> Result<u64, StoreError> {
+        // Moved into the event to encode it, and out again for its actor.
+        let placeholder = Heartbeat::new(PushStatus::Up, None, None);
+        let stored = StoredEvent {
+            at: pending.at,
+            event: Event::HeartbeatReceived(std::mem::replace(&mut pending.heartbeat, placeholder)),
+        };
+        let encoded = codec::encode_event(&stored);
+        let Event::HeartbeatReceived(heartbeat) = stored.event else {
+            return Err(StoreError::Corrupt(
+                "a heartbeat became another event".to_owned(),
+            ));
+        };
+        let value = match encoded {
+            Ok(value) => value,
+            Err(error) => {
+                pending.heartbeat = heartbeat;
+                return Err(error.into());
+            }
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        batch.insert(
+            &handles.events,
+            layout::event_key(pending.monitor, seq),
+            value,
+        );
+        let before = self.last_heartbeat.insert(pending.monitor, seq);
+        undo.push(Undo::Heartbeat(pending.monitor, before));
+        recorded.push(RecordedHeartbeat {
+            monitor: pending.monitor,
+            seq,
+            at: pending.at,
+            heartbeat,
+        });
+        Ok(seq)
+    }
+}
+
 impl Drop for Writer {
     /// A writer that ends without a close (its senders all dropped) still waits for
     /// the marks it handed over, so none is written after the store is reopened.
@@ -571,12 +775,27 @@ impl Drop for Writer {
 }
 
 impl Pending {
+    /// A snapshot written alone (`Append::snapshot`), which may wait for the next
+    /// batch.
+    fn rides_along(&self) -> bool {
+        matches!(self, Pending::Append(append)
+            if append.append.events.is_empty()
+                && append.append.basis.is_some()
+                && matches!(append.append.state, SnapshotWrite::Write(_)))
+    }
+
     fn reply(self, result: Result<u64, StoreError>) {
         let reply = match self {
             Pending::Append(append) => {
-                let PendingAppend { append, reply, .. } = *append;
-                return reply.send(result, append.owed);
+                let PendingAppend {
+                    append,
+                    reply,
+                    voided,
+                    ..
+                } = *append;
+                return reply.send(result, append.owed, voided);
             }
+            Pending::Heartbeat(heartbeat) => heartbeat.reply,
             Pending::Channel(write) => write.reply,
             Pending::Settle(_, reply)
             | Pending::ApiKey(_, reply)

@@ -903,15 +903,18 @@ fn domain_names_no_crate_that_does_io() {
 }
 
 /// The calls that append a monitor's events: `EventStore::append` (three arguments,
-/// unlike `Vec::append` or `HeaderMap::append`), `append_with` and `append_pipelined`.
+/// unlike `Vec::append` or `HeaderMap::append`), `append_with`, `append_heartbeat`,
+/// `append_heartbeats` and `write_snapshot`.
 #[derive(Default)]
 struct EventAppends(Vec<String>);
 
 impl<'ast> Visit<'ast> for EventAppends {
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
         let method = call.method.to_string();
-        if matches!(method.as_str(), "append_with" | "append_pipelined")
-            || (method == "append" && call.args.len() == 3)
+        if matches!(
+            method.as_str(),
+            "append_with" | "append_heartbeat" | "append_heartbeats" | "write_snapshot"
+        ) || (method == "append" && call.args.len() == 3)
         {
             self.0.push(method);
         }
@@ -926,8 +929,9 @@ fn event_appends(parsed: &syn::File) -> Vec<String> {
 }
 
 /// One writer per monitor: its events are appended only from `monitor/` (its actor,
-/// and the registry for the `created` event before the actor exists). HTTP handlers,
-/// alerting, the monitors file and the app ask the monitor's actor instead.
+/// the registry for the `created` event before the actor exists, and the registry for
+/// plain heartbeats, which the actor applies once durable). HTTP handlers, alerting,
+/// the monitors file and the app ask the registry or the monitor's actor instead.
 #[test]
 fn only_the_monitor_module_appends_a_monitors_events() {
     let (_, files) = parse_all();
@@ -941,7 +945,9 @@ fn only_the_monitor_module_appends_a_monitors_events() {
     // The scan sees the appends there are.
     assert!(
         appending.contains_key("monitor/actor.rs")
-            && appending.contains_key("monitor/registry/spawn.rs"),
+            && appending.contains_key("monitor/registry/spawn.rs")
+            && appending.contains_key("monitor/registry.rs")
+            && appending.contains_key("monitor/registry/ingest.rs"),
         "{appending:?}"
     );
     let outside: Vec<String> = appending
@@ -956,8 +962,11 @@ fn only_the_monitor_module_appends_a_monitors_events() {
     );
     let snippet: syn::File = syn::parse_str(
         "fn f() { store.append(id, events, None); list.append(&mut other); \
-         store.append_with(append); }",
+         store.append_with(append); store.append_heartbeat(id, at, heartbeat); }",
     )
     .unwrap();
-    assert_eq!(event_appends(&snippet), ["append", "append_with"]);
+    assert_eq!(
+        event_appends(&snippet),
+        ["append", "append_with", "append_heartbeat"]
+    );
 }

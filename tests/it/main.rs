@@ -15,6 +15,7 @@ mod contract;
 mod crash;
 mod dashboard;
 mod datadir;
+mod decisions;
 mod declare;
 mod dependencies;
 mod digest;

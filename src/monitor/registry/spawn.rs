@@ -48,7 +48,7 @@ impl Actor for RegistryActor {
                 });
             }
             RegistryMsg::Adopt(monitor, reply) => {
-                let outcome = spawn_monitor(&myself, state, *monitor, true).await;
+                let outcome = spawn_monitor(&myself, state, *monitor, true, Vec::new()).await;
                 if let Ok(created) = &outcome {
                     state.context.changes.publish(created, false);
                 }
@@ -57,10 +57,12 @@ impl Actor for RegistryActor {
                 }
             }
             RegistryMsg::Rebuild(monitors, reply) => {
-                for monitor in monitors {
+                for (monitor, undecided) in monitors {
                     let id = monitor.id;
                     // Timers are armed by the restart judgement that follows.
-                    if let Err(error) = spawn_monitor(&myself, state, monitor, false).await {
+                    if let Err(error) =
+                        spawn_monitor(&myself, state, monitor, false, undecided).await
+                    {
                         tracing::error!(monitor = %id, %error, "cannot start monitor");
                     }
                 }
@@ -171,17 +173,24 @@ pub fn new_push_token() -> PushToken {
     PushToken::from_bytes(rand::random())
 }
 
+/// Spawns monitor `monitor`'s actor; it first applies and decides on `undecided`, the
+/// heartbeats at the end of its log that a stopped actor may not have decided on.
 async fn spawn_monitor(
     myself: &ActorRef<RegistryMsg>,
     state: &mut RegistryState,
     monitor: Monitor,
     arm_timer: bool,
+    undecided: Vec<crate::store::RecordedHeartbeat>,
 ) -> Result<Monitor, RegistryError> {
     let (id, token) = (monitor.id, monitor.token.clone());
+    // A rebuilt or restarted actor takes over its predecessor's inbox.
+    let inbox = state.context.directory.inbox(id);
+    inbox.put_back(undecided);
     let args = MonitorArgs {
         monitor: monitor.clone(),
         context: Arc::clone(&state.context),
         arm_timer,
+        inbox: Arc::clone(&inbox),
     };
     let (actor, _) = Actor::spawn_linked(None, MonitorActor, args, myself.get_cell())
         .await
@@ -189,7 +198,7 @@ async fn spawn_monitor(
             tracing::error!(monitor = %id, %error, "cannot spawn monitor actor");
             RegistryError::Unavailable
         })?;
-    state.context.directory.insert(id, &token, actor);
+    state.context.directory.insert(id, &token, actor, inbox);
     state
         .context
         .directory
@@ -209,11 +218,11 @@ async fn rebuild_from_store(
     state: &mut RegistryState,
     id: MonitorId,
 ) {
-    // The old actor's pipelined heartbeats are written (or refused) before the
-    // state is read, so the new actor misses none of them.
+    // Everything the old actor sent is written (or refused) before the state is
+    // read; heartbeats written after the read wait in the inbox the new actor takes.
     let store = &state.context.store;
     let stored = match store.start_rebuild(id).await {
-        Ok(()) => store.monitor(id).await,
+        Ok(()) => store.monitor_to_rebuild(id).await,
         Err(error) => Err(error),
     };
     if stored.is_ok() {
@@ -223,12 +232,12 @@ async fn rebuild_from_store(
         state.rebuilding.retain(|_, rebuilding| *rebuilding != id);
     }
     match stored {
-        Ok(Some(monitor)) => {
+        Ok(Some((monitor, undecided))) => {
             // The Directory keeps the stopped actor until the new one replaces it (the
             // token too, if it changed): meanwhile a push or a delivery outcome for
             // this monitor hears "restarting, retry" (503), never "no such monitor",
             // which would answer 404 and settle an owed delivery as an orphan.
-            if let Err(error) = spawn_monitor(myself, state, monitor, true).await {
+            if let Err(error) = spawn_monitor(myself, state, monitor, true, undecided).await {
                 tracing::error!(monitor = %id, %error, "cannot spawn the rebuilt actor; retrying");
                 myself.send_after(REBUILD_RETRY_DELAY, move || {
                     RegistryMsg::RebuildFromStore(id)
