@@ -162,6 +162,11 @@ pub async fn run_with_reload(
     )
     .await
     .context("starting the registry")?;
+    if config.cluster.enabled() {
+        // Pushes and creations go to the shard logs, and answer 503 until joined.
+        registry.set_clustered();
+        channels.set_clustered();
+    }
     let state = AppState::new(
         registry.clone(),
         store.clone(),
@@ -231,7 +236,9 @@ pub async fn run_with_reload(
             }
             // The clustered mode: not ready before the pod has joined.
             let membership = if config.cluster.enabled() {
-                Some(cluster::join(&config.cluster).await)
+                let mut membership = cluster::join(&config.cluster).await;
+                membership.start_engine(&registry, &channels).await;
+                Some(membership)
             } else {
                 None
             };

@@ -624,8 +624,8 @@ pub mod setting {
     pub const CLUSTER_LEASE: Setting = Setting {
         flag: "cluster-lease",
         env: "PUSHMON_CLUSTER_LEASE",
-        default: "10s",
-        about: "Seconds a shard owner's lease lasts (`10` or `10s`, 1 to 300): a standby \
+        default: "5s",
+        about: "Seconds a shard owner's lease lasts (`5` or `5s`, 1 to 300): a standby \
                 takes a silent owner's shards over after it",
         name: "cluster lease",
         ..SETTING

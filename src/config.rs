@@ -254,7 +254,7 @@ impl Default for ClusterConfig {
             pod: default_pod_name(),
             shards: crate::cluster::shard::DEFAULT_SHARDS,
             replicas: 3,
-            lease: Duration::from_secs(10),
+            lease: Duration::from_secs(5),
         }
     }
 }

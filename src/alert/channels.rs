@@ -25,9 +25,56 @@ pub struct Channels {
     /// Serialises changes so the log and the map agree on their order.
     writes: Arc<tokio::sync::Mutex<()>>,
     clock: Clock,
+    /// The clustered mode's publisher of creations.
+    replication: Arc<ChannelSlot>,
+}
+
+/// The clustered mode's publisher of channel creations (`app/cluster/engine.rs`):
+/// `Ok` once the record is acknowledged and this pod's fold has applied it.
+pub trait ChannelReplication: Send + Sync + 'static {
+    fn publish_created(
+        &self,
+        channel: Channel,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
+}
+
+/// Whether channels are created through the shard logs, and the publisher once joined.
+#[derive(Default)]
+pub struct ChannelSlot {
+    clustered: std::sync::atomic::AtomicBool,
+    publisher: std::sync::OnceLock<Arc<dyn ChannelReplication>>,
 }
 
 impl Channels {
+    /// The clustered mode: creations are published (503 until [`Self::set_replication`]).
+    pub fn set_clustered(&self) {
+        self.replication
+            .clustered
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn set_replication(&self, publisher: Arc<dyn ChannelReplication>) {
+        let _ = self.replication.publisher.set(publisher);
+    }
+
+    /// Writes a channel created on another pod (or this one), folded from a shard log;
+    /// nothing if it exists already (a record delivered again).
+    pub async fn apply_replicated(&self, channel: Channel) -> Result<(), StoreError> {
+        let _guard = self.writes.lock().await;
+        if self.map.contains_key(&channel.id) {
+            return Ok(());
+        }
+        self.store
+            .write_channel(
+                channel.id,
+                channel.created_at,
+                ChannelEvent::Created(channel.clone()),
+            )
+            .await?;
+        self.map.insert(channel.id, channel);
+        Ok(())
+    }
+
     /// The channels as stored; changes are stamped by `clock`.
     pub fn new(store: EventStore, stored: Vec<Channel>, clock: Clock) -> Self {
         let map = DashMap::with_capacity(stored.len());
@@ -39,6 +86,7 @@ impl Channels {
             store,
             writes: Arc::new(tokio::sync::Mutex::new(())),
             clock,
+            replication: Arc::default(),
         }
     }
 
@@ -65,7 +113,6 @@ impl Channels {
         send_on: SendOn,
         key: Option<String>,
     ) -> Result<Channel, StoreError> {
-        let _guard = self.writes.lock().await;
         let now = self.clock.now();
         let channel = Channel {
             id: ChannelId::generate(now),
@@ -75,6 +122,22 @@ impl Channels {
             key,
             send_on,
         };
+        if self
+            .replication
+            .clustered
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            let publisher =
+                self.replication.publisher.get().cloned().ok_or_else(|| {
+                    StoreError::Unavailable("not joined the cluster yet".to_owned())
+                })?;
+            publisher
+                .publish_created(channel.clone())
+                .await
+                .map_err(StoreError::Unavailable)?;
+            return Ok(channel);
+        }
+        let _guard = self.writes.lock().await;
         self.store
             .write_channel(
                 channel.id,

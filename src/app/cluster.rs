@@ -5,8 +5,11 @@
 //! and `pushmon cluster release` ([`release`]), which asks a running pod to do so
 //! before it is stopped.
 //!
-//! The monitors do not run on the shard logs yet: a pod in the clustered mode still
-//! serves from its own store; what it adds is its share of shard ownership.
+//! Once joined, [`Membership::start_engine`] makes the shard logs the log of record
+//! for plain heartbeats and monitor creations (`engine.rs`): a publisher per shard
+//! (group commit: one wait on the PubAcks of everything queued meanwhile) and a fold
+//! of every shard into this pod's local store and registry. Deadlines are still
+//! decided by every pod from its own copy (see docs/cluster.md).
 
 use std::time::Duration;
 
@@ -24,10 +27,15 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Between two attempts to join.
 const RETRY: Duration = Duration::from_secs(2);
 
-/// This pod's membership: its ownership manager and the task keeping the metrics.
+mod engine;
+
+/// This pod's membership: its ownership manager, the task keeping the metrics, and
+/// once started the engine's tasks (publishers and folds).
 pub struct Membership {
-    ownership: Ownership,
+    ownership: std::sync::Arc<Ownership>,
     metrics: JoinHandle<()>,
+    log: JetStreamLog,
+    engine: Vec<JoinHandle<()>>,
 }
 
 /// Joins the cluster, trying again every [`RETRY`] until NATS answers and the streams
@@ -35,7 +43,7 @@ pub struct Membership {
 pub async fn join(config: &ClusterConfig) -> Membership {
     loop {
         match try_join(config).await {
-            Ok(ownership) => {
+            Ok((ownership, log)) => {
                 tracing::info!(
                     pod = %config.pod,
                     shards = config.shards,
@@ -48,7 +56,12 @@ pub async fn join(config: &ClusterConfig) -> Membership {
                     config.shards,
                     ownership.failovers_handle(),
                 ));
-                return Membership { ownership, metrics };
+                return Membership {
+                    ownership: std::sync::Arc::new(ownership),
+                    metrics,
+                    log,
+                    engine: Vec::new(),
+                };
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot join the cluster yet; not ready, trying again");
@@ -58,7 +71,7 @@ pub async fn join(config: &ClusterConfig) -> Membership {
     }
 }
 
-async fn try_join(config: &ClusterConfig) -> Result<Ownership, LogError> {
+async fn try_join(config: &ClusterConfig) -> Result<(Ownership, JetStreamLog), LogError> {
     let log = JetStreamLog::connect(JetStreamSettings {
         servers: config.nats.clone(),
         pod: config.pod.clone(),
@@ -68,14 +81,29 @@ async fn try_join(config: &ClusterConfig) -> Result<Ownership, LogError> {
     })
     .await?;
     log.ensure_streams().await?;
-    Ownership::start(log, config.lease).await
+    let ownership = Ownership::start(log.clone(), config.lease).await?;
+    Ok((ownership, log))
 }
 
 impl Membership {
+    /// Starts publishing this pod's pushes and creations to the shard logs and folding
+    /// every shard into `registry` (and its store); returns once every shard is folded
+    /// up to the last record it had when its fold started.
+    pub async fn start_engine(
+        &mut self,
+        registry: &crate::monitor::Registry,
+        channels: &crate::alert::Channels,
+    ) {
+        self.engine = engine::start(&self.log, &self.ownership, registry, channels).await;
+    }
+
     /// Releases every owned shard and stops.
     pub async fn leave(self) {
         let failed = self.ownership.shutdown().await;
         self.metrics.abort();
+        for task in &self.engine {
+            task.abort();
+        }
         if failed.is_empty() {
             tracing::info!("released every owned shard");
         } else {

@@ -395,6 +395,7 @@ fn subject_of(shard: ShardId, record: &ShardRecord) -> String {
     match record {
         ShardRecord::Heartbeat { .. } => shard.heartbeat_subject(),
         ShardRecord::Decision { .. } => shard.decision_subject(),
+        ShardRecord::Config { .. } | ShardRecord::Channel { .. } => shard.config_subject(),
         ShardRecord::Takeover { .. }
         | ShardRecord::Renewal { .. }
         | ShardRecord::Release { .. } => shard.ownership_subject(),

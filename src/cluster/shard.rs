@@ -48,6 +48,11 @@ impl ShardId {
         format!("pushmon.s{}.dec", self.0)
     }
 
+    /// Changes of the shard's monitors' configurations.
+    pub fn config_subject(self) -> String {
+        format!("pushmon.s{}.cfg", self.0)
+    }
+
     /// Takeovers, renewals and releases: the subject whose last sequence fences them.
     pub fn ownership_subject(self) -> String {
         format!("pushmon.s{}.own", self.0)

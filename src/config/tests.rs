@@ -1042,7 +1042,7 @@ fn cases() -> Vec<Case> {
             env: "PUSHMON_CLUSTER_LEASE",
             value: "2",
             shows: "2000",
-            default: "10000",
+            default: "5000",
             accepted: &[("300s", "300000"), ("1s", "1000")],
             rejected: &[(
                 "0",

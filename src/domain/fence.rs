@@ -5,20 +5,23 @@
 //! its owner made about them, and the ownership records (takeover, renewal, release).
 //! A takeover's position in the log (its stream sequence) is the shard's new
 //! **epoch**. A decision names the epoch it was made under and its **basis**: the
-//! sequence of the last heartbeat of its monitor the owner had applied (0 for none).
+//! sequence of the last record of its monitor the owner had applied (a heartbeat, a
+//! config record or an effective decision; 0 for none).
 //!
 //! Folding the log in order, a decision is effective iff, at its place in the log:
 //! its epoch is the shard's current epoch (the last takeover, not released since);
-//! its basis is the sequence of its monitor's last heartbeat (no heartbeat overtook
-//! it); and no effective decision was already made on that basis (one verdict per
-//! heartbeat, so a new owner repeating a verdict its predecessor made counts once).
-//! Every other decision is void. Nothing here does I/O: the log's order is given.
+//! its basis is the sequence of its monitor's last heartbeat, config record or
+//! effective decision (nothing overtook it); and no effective decision was already
+//! made on that basis. An effective decision is itself the basis of the next one, so
+//! a repeated verdict (a reminder) has a key of its own, and a new owner repeating a
+//! verdict its predecessor made on the same basis counts once. Every other decision
+//! is void. Nothing here does I/O: the log's order is given.
 
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::MonitorId;
+use crate::domain::ids::{ChannelId, MonitorId};
 
 /// A position in a shard's log (a JetStream stream sequence; the first is 1).
 pub type Sequence = u64;
@@ -46,6 +49,14 @@ pub enum ShardRecord {
     Renewal { pod: String, epoch: Sequence },
     /// The owner of `epoch` hands the shard over: the next pod may take it at once.
     Release { pod: String, epoch: Sequence },
+    /// A change of `monitor`'s configuration (its creation, ...), published by the
+    /// pod that took the API call and applied by every pod's fold; `event` as in
+    /// `Heartbeat`.
+    Config { monitor: MonitorId, event: Vec<u8> },
+    /// A channel's creation (its stored channel event, `store::codec::
+    /// encode_channel_event`), in the shard of the monitor id with the channel id's
+    /// bytes; applied by every pod's fold.
+    Channel { channel: ChannelId, event: Vec<u8> },
 }
 
 impl ShardRecord {
@@ -115,7 +126,12 @@ impl ShardFold {
                 });
                 Folded::Applied
             }
-            ShardRecord::Renewal { .. } => Folded::Applied,
+            ShardRecord::Config { monitor, .. } => {
+                // A change of the monitor overtakes a verdict decided before it.
+                self.last_heartbeat.insert(*monitor, sequence);
+                Folded::Applied
+            }
+            ShardRecord::Renewal { .. } | ShardRecord::Channel { .. } => Folded::Applied,
             ShardRecord::Release { epoch, .. } => {
                 if self.epoch() == Some(*epoch) {
                     self.owner = None;
@@ -137,6 +153,10 @@ impl ShardFold {
                 if !self.decided.insert((*monitor, *basis)) {
                     return Folded::Void(Void::AlreadyDecided);
                 }
+                // The next decision about the monitor is based on this one: a
+                // repeated verdict (a reminder) has a key of its own, and a repeat
+                // of this one on the old basis is void.
+                self.last_heartbeat.insert(*monitor, sequence);
                 Folded::Effective
             }
         }
@@ -151,8 +171,8 @@ impl ShardFold {
         self.owner.as_ref()
     }
 
-    /// The sequence of `monitor`'s last heartbeat (0 for none): the basis its next
-    /// decision must carry.
+    /// The sequence of `monitor`'s last heartbeat, config record or effective decision
+    /// (0 for none): the basis its next decision must carry.
     pub fn last_heartbeat(&self, monitor: &MonitorId) -> Sequence {
         self.last_heartbeat.get(monitor).copied().unwrap_or(0)
     }
@@ -217,10 +237,20 @@ mod tests {
             decision(1, 1, 2), // 3: effective
             decision(1, 1, 2), // 4: the same verdict again
             decision(1, 1, 0), // 5: based on nothing, but monitor 1 had a heartbeat
+            decision(1, 1, 3), // 6: based on the effective one (a reminder)
+            ShardRecord::Config {
+                monitor: monitor(1),
+                event: vec![],
+            }, // 7: a change
+            decision(1, 1, 6), // 8: decided before the change
+            decision(1, 1, 7), // 9: after it
         ]);
         assert_eq!(folded[2], Folded::Effective);
-        assert_eq!(folded[3], Folded::Void(Void::AlreadyDecided));
+        assert_eq!(folded[3], Folded::Void(Void::Overtaken));
         assert_eq!(folded[4], Folded::Void(Void::Overtaken));
+        assert_eq!(folded[5], Folded::Effective);
+        assert_eq!(folded[7], Folded::Void(Void::Overtaken));
+        assert_eq!(folded[8], Folded::Effective);
     }
 
     #[test]

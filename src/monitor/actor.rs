@@ -62,6 +62,8 @@ pub struct MonitorContext {
     /// The guard against false alarm storms: arrivals are counted, predictions and
     /// held verdicts noted, and a falling deadline asks whether it is held.
     pub guard: Arc<GuardShared>,
+    /// Whether this pod decides the monitor's deadlines (always on a single node).
+    pub deciding: Arc<super::deciding::Deciding>,
 }
 
 /// The behaviour; all data lives in [`MonitorActorState`].
@@ -199,6 +201,11 @@ impl Actor for MonitorActor {
             }
             MonitorMsg::Tick(generation) if generation == state.generation => {
                 state.timer = None;
+                if !state.context.deciding.may_decide(state.monitor.id) {
+                    // The pod lost the shard (or may not decide for it now): the owner
+                    // judges; regaining it rearms (`Registry::redecide`).
+                    return Ok(());
+                }
                 if let Err(error) = judge_deadlines(&myself, state).await {
                     tracing::error!(monitor = %state.monitor.id, %error, "cannot record a timeout; retrying");
                     let now = state.context.clock.now();
@@ -207,6 +214,26 @@ impl Actor for MonitorActor {
             }
             MonitorMsg::Tick(_) => {}
             MonitorMsg::ParentChanged => rearm(&myself, state),
+            MonitorMsg::Propose(command, reply) => {
+                let outcome = match machine::check(&state.monitor, &command) {
+                    Err(rejection) => Err(CommandError::Rejected(rejection)),
+                    Ok(()) => {
+                        let parents = parents_of(state);
+                        let now = state.context.clock.now();
+                        let events = machine::decide_with(&state.monitor, *command, now, &parents);
+                        let mut next = state.monitor.clone();
+                        for stamped in &events {
+                            machine::apply(&mut next, 0, stamped.at, &stamped.event);
+                        }
+                        Ok((events, next))
+                    }
+                };
+                let _ = reply.send(outcome);
+            }
+            MonitorMsg::Decided(events, reply) => {
+                let outcome = adopt_decided(&myself, state, events).await;
+                let _ = reply.send(outcome);
+            }
         }
         // Heartbeats folded in before an append of its own have their consequences
         // decided at once; those in the inbox wait for their turn in the mailbox
@@ -345,6 +372,10 @@ async fn judge_deadlines(
         rearm(myself, state);
         return Ok(());
     }
+    if state.context.deciding.is_clustered() {
+        publish_verdict(myself, state, events).await;
+        return Ok(());
+    }
     let (mut append, prepared) = prepare(state, events, None);
     append.voidable = true;
     let appended = state.context.store.append_with(append).await?;
@@ -363,6 +394,64 @@ async fn judge_deadlines(
     }
     rearm(myself, state);
     Ok(())
+}
+
+/// Before a published verdict that has not been read back effective is judged again.
+const VERDICT_RETRY: Duration = Duration::from_secs(1);
+
+/// Clustered mode: a verdict is a decision record in the monitor's shard, with the
+/// epoch this pod owns the shard under and its basis (the shard sequence of the last
+/// heartbeat applied). Nothing changes here: every pod's fold, this one's too, has the
+/// actor adopt it once it reads it back effective (`MonitorMsg::Decided`); one a
+/// heartbeat overtook is void, and the timer judges again after [`VERDICT_RETRY`].
+async fn publish_verdict(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    events: Vec<Stamped>,
+) {
+    let id = state.monitor.id;
+    let deciding = &state.context.deciding;
+    let (Some(epoch), Some(publisher)) = (deciding.epoch(id), deciding.publisher()) else {
+        return;
+    };
+    let basis = deciding.basis(id, state.monitor.last_seq);
+    match crate::store::codec::encode_decided(&events) {
+        Ok(event) => {
+            let record = crate::domain::fence::ShardRecord::Decision {
+                monitor: id,
+                epoch,
+                basis,
+                event,
+            };
+            if let Err(error) = publisher.publish(record).await {
+                tracing::warn!(monitor = %id, %error, "a verdict was not acknowledged by its shard; judging again");
+            }
+        }
+        Err(error) => tracing::error!(monitor = %id, %error, "cannot encode a verdict"),
+    }
+    let now = state.context.clock.now();
+    arm(myself, state, now, VERDICT_RETRY);
+}
+
+/// Clustered mode: adopts a decision read back effective from the shard's log. Its
+/// deliveries are owed only where this pod decides for the monitor (the owner).
+async fn adopt_decided(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    events: Vec<Stamped>,
+) -> Result<u64, StoreError> {
+    if events.is_empty() || state.stopped {
+        return Ok(state.monitor.last_seq);
+    }
+    let (mut append, prepared) = prepare(state, events, None);
+    if !state.context.deciding.may_decide(state.monitor.id) {
+        append.owed.clear();
+        append.before = None;
+    }
+    let appended = state.context.store.append_with(append).await?;
+    let last = appended.last_seq;
+    adopt(myself, state, prepared, appended);
+    Ok(last)
 }
 
 fn stop_for_rebuild(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState, why: &str) {
@@ -709,6 +798,10 @@ fn rearm(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState) {
     if !state.may_arm {
         return;
     }
+    if !state.context.deciding.may_decide(state.monitor.id) {
+        cancel_timer(state);
+        return;
+    }
     let now = state.context.clock.now();
     let parents = parents_of(state);
     let Some(deadline) = state.monitor.next_wakeup_with(now, &parents) else {
@@ -734,7 +827,7 @@ fn arm(
     fires_at: Timestamp,
     delay: Duration,
 ) {
-    if !state.may_arm {
+    if !state.may_arm || !state.context.deciding.may_decide(state.monitor.id) {
         return;
     }
     cancel_timer(state);

@@ -186,6 +186,14 @@ impl Directory {
         self.by_token.get(&key).map(|entry| entry.value().clone())
     }
 
+    /// Every monitor's id and actor (a copy).
+    pub fn entries(&self) -> Vec<(MonitorId, ActorRef<MonitorMsg>)> {
+        self.by_id
+            .iter()
+            .map(|entry| (*entry.key(), entry.value().1.clone()))
+            .collect()
+    }
+
     pub fn by_id(&self, id: MonitorId) -> Option<ActorRef<MonitorMsg>> {
         self.by_id.get(&id).map(|entry| entry.value().1.clone())
     }

@@ -47,6 +47,17 @@ pub enum MonitorMsg {
     /// A parent changed state (or was deleted): look again at when an alert held
     /// for it is due.
     ParentChanged,
+    /// Clustered mode: a decision the shard log's fold read back effective; adopt its
+    /// events (owe their deliveries only if this pod decides for the monitor).
+    /// Answers the sequence number of the last event the actor then holds.
+    Decided(Vec<crate::domain::event::Stamped>, Reply<u64>),
+    /// Clustered mode: check and decide a management command without recording it;
+    /// the events it causes and the state they would leave (the registry publishes
+    /// them as a config record, and every pod's fold has them adopted).
+    Propose(
+        Box<Command>,
+        oneshot::Sender<Result<(Vec<crate::domain::event::Stamped>, Monitor), CommandError>>,
+    ),
 }
 
 /// What a bulk change does to each monitor it selects; decided on each monitor's own

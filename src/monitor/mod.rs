@@ -5,10 +5,12 @@
 //! and the broadcast of durable changes to live watchers (`changes.rs`); the guard
 //! against false alarm storms (`guard.rs`, its task, over `guard_state.rs`, what
 //! actors share with it). Imports go guard → registry → actor → directory → messages
-//! (and `changes`, `guard_state`), never back.
+//! (and `changes`, `guard_state`, `deciding`: which monitors this pod decides
+//! deadlines for in the clustered mode), never back.
 
 pub mod actor;
 pub mod changes;
+pub mod deciding;
 pub mod directory;
 pub mod guard;
 pub mod guard_state;

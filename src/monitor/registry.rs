@@ -36,8 +36,11 @@ use super::guard_state::GuardShared;
 use super::messages::{CommandError, MonitorMsg};
 
 mod bulk;
+mod cluster;
 mod ingest;
 mod spawn;
+
+pub use cluster::Replication;
 
 pub use bulk::{BulkOutcome, MAX_BULK_MONITORS};
 
@@ -111,6 +114,10 @@ pub struct Registry {
     dependency_gate: Arc<tokio::sync::Mutex<()>>,
     clock: Clock,
     guard: Arc<GuardShared>,
+    /// The clustered mode's publisher (`registry/cluster.rs`).
+    replication: Arc<cluster::ReplicationSlot>,
+    /// Which monitors this pod decides deadlines for (`monitor/deciding.rs`).
+    deciding: Arc<super::deciding::Deciding>,
 }
 
 /// Tokens or slugs claimed by changes on their way.
@@ -217,7 +224,9 @@ impl Registry {
             clock,
             changes: Changes::default(),
             guard: Arc::clone(&guard),
+            deciding: Arc::default(),
         });
+        let deciding = Arc::clone(&context.deciding);
         let changes = context.changes.clone();
         // The writer hands each durable batch's heartbeats to their actors' inboxes.
         store.set_heartbeat_sink(Arc::clone(&directory) as Arc<dyn crate::store::HeartbeatSink>);
@@ -238,6 +247,8 @@ impl Registry {
                 cast_order: Arc::default(),
                 clock,
                 guard,
+                replication: Arc::default(),
+                deciding,
             },
             handle,
         ))
@@ -300,6 +311,9 @@ impl Registry {
         };
         let _slug = self.claim_slug(None, config.slug.as_deref())?;
         let _gate = self.channels_checked(&config.channels).await?;
+        if let Some(publisher) = self.replication() {
+            return self.publish_creation(&*publisher?, config, token).await;
+        }
         let (reply, answer) = oneshot::channel();
         self.actor
             .cast(RegistryMsg::Create(Box::new(config), token, reply))
@@ -365,6 +379,10 @@ impl Registry {
         monitor: &MonitorHandle,
         heartbeat: Heartbeat,
     ) -> Result<(), RegistryError> {
+        if let Some(publisher) = self.replication() {
+            return Self::publish_heartbeat(&*publisher?, monitor.id, self.clock.now(), heartbeat)
+                .await;
+        }
         let changes = self.directory.may_change(monitor.id, heartbeat.status);
         match self
             .store
@@ -508,6 +526,19 @@ impl Registry {
             }
             _ => None,
         };
+        if matches!(
+            command,
+            Command::Update(_)
+                | Command::RotateToken(_)
+                | Command::Pause
+                | Command::Resume
+                | Command::Mute { .. }
+                | Command::Unmute
+                | Command::Delete
+        ) && let Some(publisher) = self.replication()
+        {
+            return self.publish_command(&*publisher?, id, command).await;
+        }
         let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
         let _pending = PendingGuard::new(&self.pending);
         let (reply, answer) = oneshot::channel();

@@ -96,6 +96,38 @@ pub fn decode_event(bytes: &[u8]) -> Result<StoredEvent, CodecError> {
     }
 }
 
+/// The events of one decision in a shard log's decision record (`ShardRecord::
+/// Decision::event`): each encoded as a stored event (with its own version), together.
+pub fn encode_decided(events: &[crate::domain::event::Stamped]) -> Result<Vec<u8>, CodecError> {
+    let encoded = events
+        .iter()
+        .map(|stamped| {
+            encode_event(&StoredEvent {
+                at: stamped.at,
+                event: stamped.event.clone(),
+            })
+        })
+        .collect::<Result<Vec<Vec<u8>>, _>>()?;
+    encode_record(DECIDED_VERSION, &encoded)
+}
+
+pub fn decode_decided(bytes: &[u8]) -> Result<Vec<crate::domain::event::Stamped>, CodecError> {
+    let encoded: Vec<Vec<u8>> = decode_record::<_, MAX_DECIDED_BYTES>(bytes, DECIDED_VERSION)?;
+    encoded
+        .iter()
+        .map(|bytes| {
+            decode_event(bytes).map(|stored| crate::domain::event::Stamped {
+                at: stored.at,
+                event: stored.event,
+            })
+        })
+        .collect()
+}
+
+/// The envelope version of a decision's events in a shard record.
+pub const DECIDED_VERSION: u8 = 1;
+const MAX_DECIDED_BYTES: usize = 1 << 20;
+
 pub fn encode_monitor(monitor: &Monitor) -> Result<Vec<u8>, CodecError> {
     encode(monitor)
 }
@@ -329,6 +361,30 @@ mod tests {
         assert_eq!(decode_event(version_2).expect("decodes"), heartbeat_event());
     }
 
+    /// A decision record's events: each a stored event (its own version inside), in
+    /// an envelope of its own version; golden bytes for one event.
+    #[test]
+    fn decided_events_round_trip_with_their_own_version() {
+        let stored = heartbeat_event();
+        let events = vec![crate::domain::event::Stamped {
+            at: stored.at,
+            event: stored.event.clone(),
+        }];
+        let bytes = encode_decided(&events).expect("encodes");
+        let inner = encode_event(&stored).expect("encodes");
+        let golden = [&[DECIDED_VERSION, 1, inner.len() as u8][..], &inner].concat();
+        assert_eq!(bytes, golden);
+        assert_eq!(decode_decided(&bytes).expect("decodes"), events);
+        assert_eq!(
+            decode_decided(&encode_decided(&[]).unwrap()).unwrap(),
+            vec![]
+        );
+        assert!(matches!(
+            decode_decided(&[9, 0]),
+            Err(CodecError::UnknownVersion(9))
+        ));
+    }
+
     /// Golden bytes of the shard records: if this fails, the clustered log's format
     /// changed and records already in a stream would no longer decode.
     #[test]
@@ -371,6 +427,20 @@ mod tests {
                     epoch: 5,
                 },
                 vec![1, 4, 1, b'p', 5],
+            ),
+            (
+                ShardRecord::Config {
+                    monitor,
+                    event: vec![6],
+                },
+                [&[1u8, 5, 16][..], &[7; 16], &[1, 6]].concat(),
+            ),
+            (
+                ShardRecord::Channel {
+                    channel: crate::domain::ids::ChannelId::from_bytes([8; 16]),
+                    event: vec![6, 5],
+                },
+                [&[1u8, 6, 16][..], &[8; 16], &[2, 6, 5]].concat(),
             ),
         ];
         for (record, golden) in cases {

@@ -367,7 +367,9 @@ async fn a_paused_owner_stops_deciding_is_fenced_and_its_decisions_are_void() {
     assert_eq!(outcome(first + 1), Folded::Effective);
     assert_eq!(outcome(zombie_decision), Folded::Void(Void::StaleEpoch));
     assert_eq!(outcome(owner_decision), Folded::Effective);
-    assert_eq!(outcome(owner_again), Folded::Void(Void::AlreadyDecided));
+    // A repeat on the same basis: the effective decision before it is its monitor's
+    // last record now, so the repeat is overtaken by it.
+    assert_eq!(outcome(owner_again), Folded::Void(Void::Overtaken));
     assert_eq!(fold.epoch(), Some(new_epoch));
     assert_eq!(standby.failovers(), 1);
     standby.halt().await;
@@ -832,5 +834,468 @@ async fn cluster_release_hands_a_running_pods_shards_over_at_once_and_it_takes_n
     for pod in [pod_a, pod_b] {
         let (status, log) = pod.sigterm().await;
         assert_eq!(status.code(), Some(0), "{log}");
+    }
+}
+
+/// The shard records of `monitor` in a 4-shard cluster's logs, read back from NATS.
+async fn records_of(log: &JetStreamLog, monitor: MonitorId) -> Vec<ShardRecord> {
+    let shard = pushmon::cluster::shard::shard_of(&monitor, 4);
+    whole_log(log, shard)
+        .await
+        .into_iter()
+        .map(|stored| stored.record)
+        .filter(|record| match record {
+            ShardRecord::Heartbeat { monitor: of, .. }
+            | ShardRecord::Config { monitor: of, .. } => *of == monitor,
+            _ => false,
+        })
+        .collect()
+}
+
+/// Polls pod `server` until monitor `id` matches `condition`.
+async fn until_monitor(
+    server: &ServerProcess,
+    id: &str,
+    what: &str,
+    condition: impl Fn(&crate::support::Monitor) -> bool,
+) -> crate::support::Monitor {
+    let start = Instant::now();
+    loop {
+        let response = server
+            .api(reqwest::Method::GET, &format!("/api/monitors/{id}"))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == reqwest::StatusCode::OK {
+            let monitor: crate::support::Monitor = response.json().await.unwrap();
+            if condition(&monitor) {
+                return monitor;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "monitor {id}: not {what} within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Slices 1 and 2 of the clustered engine with two real `pushmon serve` processes: a
+/// monitor created on pod B exists on pod A with the same token; a push to pod A is
+/// answered 200 only once its heartbeat record is in the shard's log (read back from
+/// NATS right after the 200) and is seen on pod B; a bulk push the same; with NATS
+/// gone, a push is answered 503, never 200; both pods end with the same state.
+#[tokio::test]
+async fn pushes_and_creations_on_any_pod_go_through_the_shard_logs_and_reach_every_pod() {
+    let mut nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    let reader = log_for(&nats, "reader", 4, 1).await;
+
+    let created = pod_b.create_monitor("made-on-b", 600).await;
+    let id = MonitorId::parse(&created.id).unwrap();
+    assert!(matches!(
+        records_of(&reader, id).await.as_slice(),
+        [ShardRecord::Config { .. }]
+    ));
+    let on_a = until_monitor(&pod_a, &created.id, "created", |_| true).await;
+    assert_eq!(on_a.push_token, created.push_token);
+    assert_eq!(on_a.name, "made-on-b");
+
+    // Acknowledged only after the PubAck: the record is in the log at the 200.
+    pod_a
+        .push_ok(&created.push_token, &[("msg", "from-a")])
+        .await;
+    let records = records_of(&reader, id).await;
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(matches!(records[1], ShardRecord::Heartbeat { .. }));
+    let on_b = until_monitor(&pod_b, &created.id, "pushed through pod a", |monitor| {
+        monitor.last_msg.as_deref() == Some("from-a")
+    })
+    .await;
+    assert_eq!(on_b.status, crate::support::Status::Up);
+
+    // A bulk push to pod B reaches pod A.
+    let bulk = crate::ingest::push_batch(
+        &pod_b,
+        &serde_json::json!([
+            {"token": created.push_token, "msg": "bulk-1"},
+            {"token": created.push_token, "msg": "bulk-2"},
+        ]),
+    )
+    .await;
+    let bulk = crate::support::expect_json(bulk, reqwest::StatusCode::OK).await;
+    assert_eq!(bulk["accepted"], 2, "{bulk}");
+    assert_eq!(records_of(&reader, id).await.len(), 4);
+    until_monitor(
+        &pod_a,
+        &created.id,
+        "bulk-pushed through pod b",
+        |monitor| monitor.last_msg.as_deref() == Some("bulk-2"),
+    )
+    .await;
+
+    // Both pods hold the same history of the monitor.
+    let kinds = |events: Vec<crate::support::Event>| -> Vec<(String, Option<String>)> {
+        events
+            .into_iter()
+            .map(|event| (event.kind, event.msg))
+            .collect()
+    };
+    let history_a = kinds(pod_a.all_events(&created.id).await);
+    assert_eq!(history_a, kinds(pod_b.all_events(&created.id).await));
+    // Newest first: what each pod's actor decided on the first heartbeat (`up`) is
+    // the same on both.
+    assert_eq!(
+        history_a
+            .iter()
+            .map(|(kind, _)| kind.as_str())
+            .collect::<Vec<_>>(),
+        ["heartbeat", "heartbeat", "up", "heartbeat", "created"]
+    );
+    let (a, b) = (
+        pod_a.get_monitor(&created.id).await,
+        pod_b.get_monitor(&created.id).await,
+    );
+    assert_eq!(
+        (a.status, a.last_heartbeat_at, a.last_msg),
+        (b.status, b.last_heartbeat_at, b.last_msg)
+    );
+
+    // Changes go through the log too: paused on pod A, renamed on pod B, deleted on
+    // pod A; each answered once the taking pod's fold applied it, and seen on the other.
+    let paused = pod_a.pause(&created.id).await;
+    assert_eq!(paused.status, crate::support::Status::Paused);
+    until_monitor(&pod_b, &created.id, "paused", |monitor| {
+        monitor.status == crate::support::Status::Paused
+    })
+    .await;
+    let renamed = pod_b
+        .patch_monitor(&created.id, &serde_json::json!({"name": "renamed-on-b"}))
+        .await;
+    let renamed = crate::support::expect_json(renamed, reqwest::StatusCode::OK).await;
+    assert_eq!(renamed["name"], "renamed-on-b");
+    until_monitor(&pod_a, &created.id, "renamed", |monitor| {
+        monitor.name == "renamed-on-b"
+    })
+    .await;
+    let records = records_of(&reader, id).await;
+    assert_eq!(
+        records
+            .iter()
+            .filter(|record| matches!(record, ShardRecord::Config { .. }))
+            .count(),
+        3,
+        "{records:?}"
+    );
+    let deleted = pod_a.delete_monitor(&created.id).await;
+    assert!(deleted.status().is_success(), "{:?}", deleted.text().await);
+    let start = Instant::now();
+    while pod_b
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/monitors/{}", created.id),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != reqwest::StatusCode::NOT_FOUND
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not deleted on pod b"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let fresh = pod_a.create_monitor("after", 600).await;
+    until_monitor(&pod_b, &fresh.id, "created", |_| true).await;
+
+    // No PubAck, no 200.
+    let name = nats.names()[0].clone();
+    nats.kill(&name).await;
+    let response = pod_a.push(&fresh.push_token, &[("msg", "lost")]).await;
+    assert_eq!(response.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    pod_a.sigkill().await;
+    pod_b.sigkill().await;
+}
+
+/// The pod owning `shard` now, from the pods' epoch gauges.
+async fn owner_of(pods: [(&str, &ServerProcess); 2], shard: ShardId) -> Option<String> {
+    let series = format!("pushmon_cluster_shard_epoch{{shard=\"{shard}\"}}");
+    for (name, pod) in pods {
+        if metric(&pod.metrics().await, &series).is_some_and(|epoch| epoch > 0.0) {
+            return Some(name.to_owned());
+        }
+    }
+    None
+}
+
+/// Slice 3: only the shard's owner decides a deadline, and every pod adopts the
+/// decision once its fold reads it back effective: the shard's log holds exactly one
+/// decision about a silent monitor, under the owner's epoch, on its heartbeat, and
+/// both pods' copies go `down` with the same event, and a real receiver gets one
+/// `down` alert (through a webhook channel created on pod B); when the owner of a silent
+/// monitor's shard is SIGKILLed before its deadline, the other pod takes the shard
+/// over, decides it and alerts once; a monitor pushed through both pods, then the
+/// survivor, never goes down (nor alerts) across the kill.
+#[tokio::test]
+async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkill() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    let reader = log_for(&nats, "reader", 4, 1).await;
+    // Until ownership follows the preference (a shard moves after two leases).
+    let start = Instant::now();
+    loop {
+        let mut settled = true;
+        for shard in ShardId::all(4) {
+            let preferred = preferred_pod(shard, ["pod-a", "pod-b"]).unwrap();
+            let owner = owner_of([("pod-a", &pod_a), ("pod-b", &pod_b)], shard).await;
+            settled &= owner.as_deref() == Some(preferred);
+        }
+        if settled {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "ownership did not settle"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let shard_of = |id: &str| pushmon::cluster::shard::shard_of(&MonitorId::parse(id).unwrap(), 4);
+    let pods = |name: &str| if name == "pod-a" { &pod_a } else { &pod_b };
+
+    // A webhook channel, created on pod B, exists on both pods.
+    let receiver = crate::receiver::Receiver::start().await;
+    let channel = pod_b
+        .api(reqwest::Method::POST, "/api/channels")
+        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook")}))
+        .send()
+        .await
+        .unwrap();
+    let channel = crate::support::expect_json(channel, reqwest::StatusCode::CREATED).await;
+    let channel = channel["id"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    while pod_a
+        .api(reqwest::Method::GET, &format!("/api/channels/{channel}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != reqwest::StatusCode::OK
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the channel is not on pod a"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let with_hook = |name: &str, timeout: u64| serde_json::json!({"name": name, "timeout_seconds": timeout, "channels": [channel]});
+    // Down alerts received for monitor `id`.
+    let downs_for = |id: &str| -> Vec<String> {
+        receiver
+            .delivered()
+            .iter()
+            .map(|received| received.json())
+            .filter(|alert| alert["event"] == "down" && alert["monitor"]["id"] == id)
+            .map(|alert| alert.to_string())
+            .collect()
+    };
+
+    // A silent monitor: decided once, by its owner, adopted by both pods; alerted once.
+    let silent = pod_a.create_monitor_from(&with_hook("silent", 2)).await;
+    let shard = shard_of(&silent.id);
+    let owner = preferred_pod(shard, ["pod-a", "pod-b"]).unwrap();
+    let standby = if owner == "pod-a" { "pod-b" } else { "pod-a" };
+    until_monitor(pods(standby), &silent.id, "created", |_| true).await;
+    pods(standby).push_ok(&silent.push_token, &[]).await;
+    for pod in [owner, standby] {
+        until_monitor(pods(pod), &silent.id, "down", |monitor| {
+            monitor.status == crate::support::Status::Down
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (shard_log, folded) = fold(&whole_log(&reader, shard).await);
+    let id = MonitorId::parse(&silent.id).unwrap();
+    let decisions: Vec<_> = folded
+        .iter()
+        .filter(|(stored, _)| {
+            matches!(&stored.record, ShardRecord::Decision { monitor, .. } if *monitor == id)
+        })
+        .collect();
+    let effective: Vec<_> = decisions
+        .iter()
+        .filter(|(_, result)| *result == Folded::Effective)
+        .collect();
+    assert_eq!(effective.len(), 1, "{decisions:?}");
+    let ShardRecord::Decision { epoch, basis, .. } = &effective[0].0.record else {
+        unreachable!()
+    };
+    assert_eq!(Some(*epoch), shard_log.epoch());
+    let pushed_at = folded
+        .iter()
+        .filter(|(stored, _)| {
+            matches!(&stored.record, ShardRecord::Heartbeat { monitor, .. } if *monitor == id)
+        })
+        .map(|(stored, _)| stored.sequence)
+        .max();
+    assert_eq!(Some(*basis), pushed_at, "based on the push");
+    assert_eq!(shard_log.last_heartbeat(&id), effective[0].0.sequence);
+    assert_eq!(
+        shard_log.owner().map(|owner| owner.pod.as_str()),
+        Some(owner),
+        "the decision's epoch is the owner's"
+    );
+    let downs = |events: Vec<crate::support::Event>| -> Vec<String> {
+        events
+            .into_iter()
+            .filter(|event| event.kind == "down")
+            .map(|event| event.at)
+            .collect()
+    };
+    let owner_downs = downs(pods(owner).history(&silent.id).await);
+    assert_eq!(owner_downs.len(), 1);
+    assert_eq!(owner_downs, downs(pods(standby).history(&silent.id).await));
+    assert_eq!(downs_for(&silent.id).len(), 1, "{:?}", receiver.delivered());
+
+    // Reminders: each repeated verdict is based on the effective one before it, so
+    // each counts (and alerts) once.
+    let mut reminded_body = with_hook("reminded", 1);
+    reminded_body["realert_every_seconds"] = serde_json::json!(1);
+    let reminded = pod_b.create_monitor_from(&reminded_body).await;
+    pod_a.push_ok(&reminded.push_token, &[]).await;
+    let start = Instant::now();
+    while downs_for(&reminded.id).len() < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "fewer than a down and two reminders: {:?}",
+            receiver.delivered()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pod_b.pause(&reminded.id).await;
+    let reminder_ids: BTreeSet<String> = receiver
+        .delivered()
+        .iter()
+        .filter(|received| received.json()["monitor"]["id"] == reminded.id.as_str())
+        .map(|received| {
+            received.headers["x-pushmon-alert-id"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(reminder_ids.len() >= 3, "{reminder_ids:?}");
+
+    // A monitor silent from now on, whose owner dies before its deadline, and one
+    // that keeps pushing (both pods, then the survivor) in a shard the victim owns.
+    let orphan = pod_a.create_monitor_from(&with_hook("orphan", 4)).await;
+    let victim = preferred_pod(shard_of(&orphan.id), ["pod-a", "pod-b"]).unwrap();
+    let survivor = if victim == "pod-a" { "pod-b" } else { "pod-a" };
+    let mut pushed = pod_a.create_monitor("pushed", 3).await;
+    while preferred_pod(shard_of(&pushed.id), ["pod-a", "pod-b"]) != Some(victim) {
+        pushed = pod_a.create_monitor("pushed", 3).await;
+    }
+    until_monitor(pods(survivor), &pushed.id, "created", |_| true).await;
+    until_monitor(pods(survivor), &orphan.id, "created", |_| true).await;
+    pods(survivor).push_ok(&orphan.push_token, &[]).await;
+    for round in 0..4 {
+        let via = if round % 2 == 0 { victim } else { survivor };
+        pods(via).push_ok(&pushed.push_token, &[]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (victim_pod, survivor_pod) = if victim == "pod-a" {
+        (pod_a, pod_b)
+    } else {
+        (pod_b, pod_a)
+    };
+    victim_pod.sigkill().await;
+    let killed = Instant::now();
+    loop {
+        survivor_pod.push_ok(&pushed.push_token, &[]).await;
+        let orphan_now = survivor_pod.get_monitor(&orphan.id).await;
+        if orphan_now.status == crate::support::Status::Down {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(12),
+            "the new owner did not decide within 12 s: {orphan_now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    eprintln!(
+        "owner SIGKILLed: the new owner decided after {:?}",
+        killed.elapsed()
+    );
+    // The monitor pushed throughout stayed up on the new owner, which now decides.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    survivor_pod.push_ok(&pushed.push_token, &[]).await;
+    let history = survivor_pod.history(&pushed.id).await;
+    assert!(
+        !history.iter().any(|event| event.kind == "down"),
+        "{history:?}"
+    );
+    assert_eq!(
+        survivor_pod.get_monitor(&pushed.id).await.status,
+        crate::support::Status::Up
+    );
+    // Exactly once each, and nothing for the monitor that kept pushing.
+    assert_eq!(downs_for(&orphan.id).len(), 1, "{:?}", receiver.delivered());
+    assert_eq!(downs_for(&silent.id).len(), 1, "{:?}", receiver.delivered());
+    assert!(downs_for(&pushed.id).is_empty());
+    survivor_pod.sigkill().await;
+}
+
+/// A measurement, not a check: `pushmon serve` with the default lease (5 s) SIGKILLed
+/// while another pod runs; how long until the other pod owns (and decides for) every
+/// shard, over 3 runs. Run with
+/// `cargo test --test it cluster::measure_failover_with_the_default_lease -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement (about 40 s)"]
+async fn measure_failover_with_the_default_lease() {
+    for run in 0..3 {
+        let nats = Nats::single().await;
+        let url = nats.urls()[0].clone();
+        let args = |pod: &'static str| {
+            vec![
+                "--cluster-nats",
+                url.as_str(),
+                "--pod-name",
+                pod,
+                "--cluster-shards",
+                "4",
+                "--cluster-replicas",
+                "1",
+            ]
+        };
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let pod_a = ServerProcess::start(dir_a.path(), &args("pod-a")).await;
+        until_metric(
+            &pod_a,
+            "pushmon_cluster_shards_owned",
+            4.0,
+            Duration::from_secs(10),
+        )
+        .await;
+        let pod_b = ServerProcess::start(dir_b.path(), &args("pod-b")).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        pod_a.sigkill().await;
+        let took = until_metric(
+            &pod_b,
+            "pushmon_cluster_shards_owned",
+            4.0,
+            Duration::from_secs(15),
+        )
+        .await;
+        eprintln!(
+            "run {run}: default lease, pod-a SIGKILLed: pod-b owns every shard after {took:?}"
+        );
+        pod_b.sigkill().await;
     }
 }

@@ -24,6 +24,9 @@ impl Registry {
         parts: Vec<(MonitorHandle, Vec<Heartbeat>)>,
     ) -> Vec<Result<(), RegistryError>> {
         let now = self.clock.now();
+        if let Some(publisher) = self.replication() {
+            return self.publish_ingested(publisher, parts, now).await;
+        }
         let mut counts = Vec::with_capacity(parts.len());
         let mut heartbeats = Vec::new();
         // The monitors whose state an item may change: answered once their actors
@@ -71,5 +74,42 @@ impl Registry {
         self.cast_order
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Registry {
+    /// A bulk push in the clustered mode: each item published as a single push is,
+    /// all at once (the shards' publishers batch them), each monitor answered on its
+    /// own.
+    async fn publish_ingested(
+        &self,
+        publisher: Result<std::sync::Arc<dyn super::Replication>, RegistryError>,
+        parts: Vec<(MonitorHandle, Vec<Heartbeat>)>,
+        now: crate::domain::ids::Timestamp,
+    ) -> Vec<Result<(), RegistryError>> {
+        let publisher = match publisher {
+            Ok(publisher) => publisher,
+            Err(_) => {
+                return parts
+                    .iter()
+                    .map(|_| Err(RegistryError::Unavailable))
+                    .collect();
+            }
+        };
+        let monitors = parts.into_iter().map(|(monitor, items)| {
+            let publisher = std::sync::Arc::clone(&publisher);
+            async move {
+                let published =
+                    futures_util::future::join_all(items.into_iter().map(|heartbeat| {
+                        Self::publish_heartbeat(&*publisher, monitor.id, now, heartbeat)
+                    }))
+                    .await;
+                published
+                    .into_iter()
+                    .collect::<Result<Vec<()>, _>>()
+                    .map(|_| ())
+            }
+        });
+        futures_util::future::join_all(monitors).await
     }
 }

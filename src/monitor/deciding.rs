@@ -1,0 +1,111 @@
+//! Which monitors this process decides deadlines for: every one on a single node; in
+//! the clustered mode only those of the shards this pod owns and may decide for now
+//! (`cluster::ownership::Ownership::deciding_epoch`, handed in by `app/cluster.rs`).
+//! An actor that may not decide arms no deadline timer and judges nothing when one it
+//! armed earlier fires; heartbeats and what they cause are applied as always.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use dashmap::DashMap;
+
+use crate::domain::fence::{Sequence, ShardRecord};
+use crate::domain::ids::MonitorId;
+
+/// The epoch this pod may decide for a monitor under now (`None`: it may not).
+pub type Gate = Arc<dyn Fn(MonitorId) -> Option<Sequence> + Send + Sync>;
+
+/// Publishes records to their monitor's shard log; `Ok` (the record's sequence) only
+/// once the record's PubAck arrived (what the clustered mode's `app/cluster/engine.rs`
+/// implements).
+pub trait Replication: Send + Sync + 'static {
+    fn publish(
+        &self,
+        record: ShardRecord,
+    ) -> Pin<Box<dyn Future<Output = Result<Sequence, String>> + Send + 'static>>;
+
+    /// Waits until this pod's fold of `monitor`'s shard has applied its log up to
+    /// `sequence`; `false` if it did not within a few seconds.
+    fn applied(
+        &self,
+        monitor: MonitorId,
+        sequence: Sequence,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>>;
+}
+
+/// How many (local, shard) sequence pairs of its latest heartbeats are kept per
+/// monitor: enough for the heartbeats an actor can be behind by between two verdicts.
+const BASES_KEPT: usize = 64;
+
+#[derive(Default)]
+pub struct Deciding {
+    clustered: AtomicBool,
+    gate: OnceLock<Gate>,
+    publisher: OnceLock<Arc<dyn Replication>>,
+    /// Per monitor, its latest heartbeats' local sequence numbers and their
+    /// sequences in the shard's log (written by the fold): a verdict's basis in the
+    /// shard log is the shard sequence of the last heartbeat its actor had applied.
+    bases: DashMap<MonitorId, VecDeque<(u64, Sequence)>>,
+}
+
+impl Deciding {
+    /// The clustered mode: nothing is decided until [`Self::set_gate`].
+    pub fn set_clustered(&self) {
+        self.clustered.store(true, Ordering::Release);
+    }
+
+    pub fn set_gate(&self, gate: Gate) {
+        let _ = self.gate.set(gate);
+    }
+
+    pub fn may_decide(&self, monitor: MonitorId) -> bool {
+        if !self.is_clustered() {
+            return true;
+        }
+        self.epoch(monitor).is_some()
+    }
+
+    pub fn is_clustered(&self) -> bool {
+        self.clustered.load(Ordering::Acquire)
+    }
+
+    /// The epoch to decide under (clustered mode).
+    pub fn epoch(&self, monitor: MonitorId) -> Option<Sequence> {
+        self.gate.get().and_then(|gate| gate(monitor))
+    }
+
+    pub fn set_publisher(&self, publisher: Arc<dyn Replication>) {
+        let _ = self.publisher.set(publisher);
+    }
+
+    pub fn publisher(&self) -> Option<Arc<dyn Replication>> {
+        self.publisher.get().cloned()
+    }
+
+    /// The fold wrote `monitor`'s record at shard sequence `shard` (a heartbeat, a
+    /// config record, an effective decision) as local sequence number `local`.
+    pub fn note_heartbeat(&self, monitor: MonitorId, local: u64, shard: Sequence) {
+        let mut kept = self.bases.entry(monitor).or_default();
+        kept.push_back((local, shard));
+        while kept.len() > BASES_KEPT {
+            kept.pop_front();
+        }
+    }
+
+    /// The shard sequence of `monitor`'s last record at or before local sequence
+    /// `applied` (0: none known, which the fold's rule voids if the shard has one).
+    pub fn basis(&self, monitor: MonitorId, applied: u64) -> Sequence {
+        self.bases
+            .get(&monitor)
+            .and_then(|kept| {
+                kept.iter()
+                    .rev()
+                    .find(|(local, _)| *local <= applied)
+                    .map(|(_, shard)| *shard)
+            })
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,276 @@
+//! The registry in the clustered mode (`--cluster-nats`): the shard logs are the log of
+//! record for plain heartbeats and monitor creations, and the local store is this pod's
+//! materialized copy, written by the fold of every shard (`app/cluster.rs`).
+//!
+//! - A plain push is published as a heartbeat record to its monitor's shard and
+//!   answered once its PubAck arrived ([`Replication::publish`]), never written
+//!   locally on the way: every pod's fold, this one's too, writes it to its store
+//!   ([`Registry::apply_replicated_heartbeats`]), whose writer hands it to the
+//!   monitor's inbox as after any commit.
+//! - A creation is checked here, published as a config record, and answered once this
+//!   pod's own fold has applied it (read your writes); every pod's fold creates the
+//!   monitor with the same id and token ([`Registry::apply_replicated_creation`]).
+//!
+//! Before the pod has joined (no [`Replication`] yet), pushes and creations answer 503.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::domain::event::{Event, Heartbeat, MonitorConfig, Stamped};
+use crate::domain::fence::ShardRecord;
+use crate::domain::ids::{MonitorId, PushToken, Timestamp};
+use crate::domain::machine::Monitor;
+use crate::store::StoreError;
+use crate::store::codec::{self, StoredEvent};
+
+use super::{Registry, RegistryError, RegistryMsg, new_push_token};
+
+/// How long a creation waits for this pod's fold to apply the record it published.
+const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
+
+pub use crate::monitor::deciding::Replication;
+
+/// Whether the registry runs clustered, and its publisher once the pod has joined.
+#[derive(Default)]
+pub(super) struct ReplicationSlot {
+    clustered: std::sync::atomic::AtomicBool,
+    publisher: OnceLock<Arc<dyn Replication>>,
+}
+
+impl Registry {
+    /// Switches the registry to the clustered mode: until [`Self::set_replication`],
+    /// pushes and creations answer 503. Call before serving.
+    pub fn set_clustered(&self) {
+        self.replication
+            .clustered
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.deciding.set_clustered();
+    }
+
+    /// Which monitors this pod decides deadlines for from now on (clustered mode);
+    /// call [`Self::redecide`] whenever it may have become true for more monitors.
+    pub fn set_deciding(&self, gate: crate::monitor::deciding::Gate) {
+        self.deciding.set_gate(gate);
+    }
+
+    /// Has every monitor for which `now_deciding` holds re-arm its deadline timer at
+    /// once: one whose deadline fell while no pod decided for it judges it at once.
+    pub fn redecide(&self, now_deciding: impl Fn(MonitorId) -> bool) {
+        for (id, actor) in self.directory.entries() {
+            if now_deciding(id) {
+                let _ = actor.cast(crate::monitor::messages::MonitorMsg::ParentChanged);
+            }
+        }
+    }
+
+    /// The publisher of the joined pod.
+    pub fn set_replication(&self, publisher: Arc<dyn Replication>) {
+        self.deciding.set_publisher(Arc::clone(&publisher));
+        let _ = self.replication.publisher.set(publisher);
+    }
+
+    /// `None` single-node; the publisher (or 503 before joining) clustered.
+    pub(super) fn replication(&self) -> Option<Result<Arc<dyn Replication>, RegistryError>> {
+        if !self
+            .replication
+            .clustered
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return None;
+        }
+        Some(
+            self.replication
+                .publisher
+                .get()
+                .cloned()
+                .ok_or(RegistryError::Unavailable),
+        )
+    }
+
+    /// A plain push in the clustered mode: a heartbeat record in the monitor's shard,
+    /// `Ok` once acknowledged, 503 otherwise.
+    pub(super) async fn publish_heartbeat(
+        publisher: &dyn Replication,
+        monitor: MonitorId,
+        at: Timestamp,
+        heartbeat: Heartbeat,
+    ) -> Result<(), RegistryError> {
+        let event = codec::encode_event(&StoredEvent {
+            at,
+            event: Event::HeartbeatReceived(heartbeat),
+        })
+        .map_err(|error| RegistryError::Store(StoreError::from(error)))?;
+        publisher
+            .publish(ShardRecord::Heartbeat { monitor, event })
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                tracing::warn!(%monitor, %error, "a heartbeat was not acknowledged by its shard");
+                RegistryError::Unavailable
+            })
+    }
+
+    /// A creation in the clustered mode (checked by the caller): a config record in
+    /// the new monitor's shard, answered once this pod's fold has created it.
+    pub(super) async fn publish_creation(
+        &self,
+        publisher: &dyn Replication,
+        config: MonitorConfig,
+        token: Option<PushToken>,
+    ) -> Result<Monitor, RegistryError> {
+        let now = self.clock.now();
+        let id = MonitorId::generate(now);
+        let event = codec::encode_decided(&[Stamped {
+            at: now,
+            event: Event::Created {
+                config: Box::new(config),
+                token: token.unwrap_or_else(new_push_token),
+            },
+        }])
+        .map_err(|error| RegistryError::Store(StoreError::from(error)))?;
+        publisher
+            .publish(ShardRecord::Config { monitor: id, event })
+            .await
+            .map_err(|error| {
+                tracing::warn!(monitor = %id, %error, "a creation was not acknowledged by its shard");
+                RegistryError::Unavailable
+            })?;
+        let waited = tokio::time::Instant::now();
+        while self.directory.by_id(id).is_none() {
+            if waited.elapsed() > READ_YOUR_WRITES {
+                return Err(RegistryError::Unavailable);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.current_state(id).await
+    }
+
+    /// A management command in the clustered mode: checked and decided by the
+    /// monitor's actor on this pod, published as a config record in its shard, and
+    /// answered once this pod's fold has had the actor adopt it (read your writes).
+    pub(super) async fn publish_command(
+        &self,
+        publisher: &dyn Replication,
+        id: MonitorId,
+        command: crate::domain::machine::Command,
+    ) -> Result<Monitor, RegistryError> {
+        let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        actor
+            .cast(crate::monitor::messages::MonitorMsg::Propose(
+                Box::new(command),
+                reply,
+            ))
+            .map_err(|_| RegistryError::Unavailable)?;
+        let (events, next) = answer.await.map_err(|_| RegistryError::Unavailable)??;
+        if events.is_empty() {
+            return Ok(next);
+        }
+        let event = codec::encode_decided(&events)
+            .map_err(|error| RegistryError::Store(StoreError::from(error)))?;
+        let sequence = publisher
+            .publish(ShardRecord::Config { monitor: id, event })
+            .await
+            .map_err(|error| {
+                tracing::warn!(monitor = %id, %error, "a change was not acknowledged by its shard");
+                RegistryError::Unavailable
+            })?;
+        if !publisher.applied(id, sequence).await {
+            return Err(RegistryError::Unavailable);
+        }
+        match self.current_state(id).await {
+            Err(RegistryError::NotFound) => Ok(next),
+            other => other,
+        }
+    }
+
+    /// Writes heartbeats folded from a shard log to the local store (one batch), whose
+    /// writer hands each to its monitor's inbox. A monitor this pod does not know, or
+    /// whose deletion it wrote, is skipped.
+    pub async fn apply_replicated_heartbeats(
+        &self,
+        heartbeats: Vec<(
+            crate::domain::fence::Sequence,
+            MonitorId,
+            Timestamp,
+            Heartbeat,
+        )>,
+    ) -> Result<(), RegistryError> {
+        let (sequences, known): (Vec<_>, Vec<_>) = heartbeats
+            .into_iter()
+            .filter(|(_, monitor, _, _)| self.directory.by_id(*monitor).is_some())
+            .map(|(sequence, monitor, at, heartbeat)| (sequence, (monitor, at, heartbeat)))
+            .unzip();
+        let monitors: Vec<MonitorId> = known.iter().map(|(monitor, _, _)| *monitor).collect();
+        let answers = self.store.append_heartbeats(known).await;
+        for ((answer, monitor), shard) in answers.into_iter().zip(monitors).zip(sequences) {
+            match answer {
+                Ok(local) => self.deciding.note_heartbeat(monitor, local, shard),
+                Err(StoreError::Deleted) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Has `monitor`'s actor adopt a decision the fold read back effective (its
+    /// events appended to the local store; deliveries owed only on the pod deciding
+    /// for it), and waits until it did.
+    pub async fn apply_replicated_decision(
+        &self,
+        monitor: MonitorId,
+        sequence: crate::domain::fence::Sequence,
+        events: Vec<Stamped>,
+    ) -> Result<(), RegistryError> {
+        let Some(actor) = self.directory.by_id(monitor) else {
+            return Ok(());
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        actor
+            .cast(crate::monitor::messages::MonitorMsg::Decided(events, reply))
+            .map_err(|_| RegistryError::Unavailable)?;
+        let local = answer
+            .await
+            .map_err(|_| RegistryError::Unavailable)?
+            .map_err(RegistryError::from)?;
+        // The next verdict about the monitor is based on this record.
+        self.deciding.note_heartbeat(monitor, local, sequence);
+        Ok(())
+    }
+
+    /// Creates a monitor folded from a shard log (a config record's `Created`), with
+    /// its id and token, unless this pod has it already (a record delivered again).
+    pub async fn apply_replicated_creation(
+        &self,
+        id: MonitorId,
+        sequence: crate::domain::fence::Sequence,
+        at: Timestamp,
+        config: MonitorConfig,
+        token: PushToken,
+    ) -> Result<(), RegistryError> {
+        if self.directory.by_id(id).is_some() {
+            return Ok(());
+        }
+        let mut monitor = Monitor::created(id, at, config.clone(), token.clone());
+        let created = Stamped {
+            at,
+            event: Event::Created {
+                config: Box::new(config),
+                token,
+            },
+        };
+        monitor.last_seq = self
+            .store
+            .append(id, vec![created], Some(monitor.clone()))
+            .await?;
+        self.deciding.note_heartbeat(id, monitor.last_seq, sequence);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.actor
+            .cast(RegistryMsg::Adopt(Box::new(monitor), Some(reply)))
+            .map_err(|_| RegistryError::Unavailable)?;
+        answer
+            .await
+            .map_err(|_| RegistryError::Unavailable)?
+            .map(|_| ())
+    }
+}
