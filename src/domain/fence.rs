@@ -57,6 +57,14 @@ pub enum ShardRecord {
     /// encode_channel_event`), in the shard of the monitor id with the channel id's
     /// bytes; applied by every pod's fold.
     Channel { channel: ChannelId, event: Vec<u8> },
+    /// Heartbeats of several monitors in one record, in the order they were taken
+    /// (each `(monitor, event)` as in `Heartbeat`): a pod's publisher puts every plain
+    /// push queued for a shard in one, so one message, one fsync on each server and
+    /// one acknowledgement cover them all. For the rule below, each is a heartbeat at
+    /// this record's sequence.
+    Heartbeats {
+        heartbeats: Vec<(MonitorId, Vec<u8>)>,
+    },
 }
 
 impl ShardRecord {
@@ -116,6 +124,12 @@ impl ShardFold {
         match record {
             ShardRecord::Heartbeat { monitor, .. } => {
                 self.last_heartbeat.insert(*monitor, sequence);
+                Folded::Applied
+            }
+            ShardRecord::Heartbeats { heartbeats } => {
+                for (monitor, _) in heartbeats {
+                    self.last_heartbeat.insert(*monitor, sequence);
+                }
                 Folded::Applied
             }
             ShardRecord::Takeover { pod, lease_millis } => {
@@ -264,6 +278,26 @@ mod tests {
         ]);
         assert_eq!(folded[3], Folded::Void(Void::Overtaken));
         assert_eq!(folded[4], Folded::Effective);
+    }
+
+    #[test]
+    fn each_heartbeat_of_a_heartbeats_record_is_a_heartbeat_at_its_sequence() {
+        let batch = |monitors: &[u8]| ShardRecord::Heartbeats {
+            heartbeats: monitors.iter().map(|n| (monitor(*n), vec![])).collect(),
+        };
+        let folded = fold(&[
+            takeover("a"),     // 1
+            batch(&[1, 2, 1]), // 2: monitor 1 twice, monitor 2 once
+            decision(1, 1, 2), // 3: on the record holding monitor 1's last heartbeat
+            batch(&[3]),       // 4: another monitor's
+            decision(2, 1, 2), // 5: monitor 2's last heartbeat is still at 2
+            batch(&[2]),       // 6
+            decision(2, 1, 4), // 7: based before 6, which holds monitor 2's
+        ]);
+        assert_eq!(folded[1], Folded::Applied);
+        assert_eq!(folded[2], Folded::Effective);
+        assert_eq!(folded[4], Folded::Effective);
+        assert_eq!(folded[6], Folded::Void(Void::Overtaken));
     }
 
     #[test]

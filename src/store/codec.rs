@@ -442,6 +442,19 @@ mod tests {
                 },
                 [&[1u8, 6, 16][..], &[8; 16], &[2, 6, 5]].concat(),
             ),
+            (
+                ShardRecord::Heartbeats {
+                    heartbeats: vec![(monitor, vec![9, 8]), (monitor, vec![])],
+                },
+                [
+                    &[1u8, 7, 2, 16][..],
+                    &[7; 16],
+                    &[2, 9, 8, 16],
+                    &[7; 16],
+                    &[0],
+                ]
+                .concat(),
+            ),
         ];
         for (record, golden) in cases {
             let bytes = encode_shard_record(&record).expect("encodes");

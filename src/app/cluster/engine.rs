@@ -211,26 +211,85 @@ async fn publish_batches(
 ) {
     let mut received = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut received, MAX_BATCH).await > 0 {
-        let (records, replies): (Vec<_>, Vec<_>) = received
-            .drain(..)
-            .map(|(record, reply)| ((log.next_message_id(), record), reply))
-            .unzip();
+        let (records, waiting) = combine_heartbeats(std::mem::take(&mut received));
+        let records: Vec<_> = records
+            .into_iter()
+            .map(|record| (log.next_message_id(), record))
+            .collect();
         metrics::counter!(prometheus::CLUSTER_APPENDS_TOTAL).increment(1);
         metrics::counter!(prometheus::CLUSTER_APPENDED_RECORDS_TOTAL)
             .increment(records.len() as u64);
         match log.append_with_ids(shard, &records).await {
             Ok(sequences) => {
-                for (reply, (sequence, _)) in replies.into_iter().zip(sequences) {
-                    let _ = reply.send(Ok(sequence));
+                for (replies, (sequence, _)) in waiting.into_iter().zip(sequences) {
+                    for reply in replies {
+                        let _ = reply.send(Ok(sequence));
+                    }
                 }
             }
             Err(error) => {
                 let error = error.to_string();
-                for reply in replies {
+                for reply in waiting.into_iter().flatten() {
                     let _ = reply.send(Err(error.clone()));
                 }
             }
         }
+    }
+}
+
+/// At most this many bytes of heartbeat events in one `Heartbeats` record (NATS
+/// refuses a message above its `max_payload`, 1 MiB by default).
+const MAX_HEARTBEATS_BYTES: usize = 256 * 1024;
+
+type Waiting = Vec<oneshot::Sender<Result<Sequence, String>>>;
+
+/// The records to append for what was queued, in its order: each run of plain
+/// heartbeats becomes one `Heartbeats` record (up to [`MAX_HEARTBEATS_BYTES`]), so
+/// one message and one acknowledgement cover them; with, per record, the callers
+/// waiting for its sequence.
+fn combine_heartbeats(queued: Vec<Pending>) -> (Vec<ShardRecord>, Vec<Waiting>) {
+    let mut combined = Combined::default();
+    for (record, reply) in queued {
+        match record {
+            ShardRecord::Heartbeat { monitor, event } => {
+                if combined.run_bytes + event.len() > MAX_HEARTBEATS_BYTES {
+                    combined.close_run();
+                }
+                // The monitor id and the lengths' bytes, roughly.
+                combined.run_bytes += event.len() + 20;
+                combined.run.push((monitor, event));
+                combined.run_waiting.push(reply);
+            }
+            other => {
+                combined.close_run();
+                combined.records.push(other);
+                combined.waiting.push(vec![reply]);
+            }
+        }
+    }
+    combined.close_run();
+    (combined.records, combined.waiting)
+}
+
+#[derive(Default)]
+struct Combined {
+    records: Vec<ShardRecord>,
+    waiting: Vec<Waiting>,
+    run: Vec<(crate::domain::ids::MonitorId, Vec<u8>)>,
+    run_waiting: Waiting,
+    run_bytes: usize,
+}
+
+impl Combined {
+    fn close_run(&mut self) {
+        if self.run.is_empty() {
+            return;
+        }
+        self.records.push(ShardRecord::Heartbeats {
+            heartbeats: std::mem::take(&mut self.run),
+        });
+        self.waiting.push(std::mem::take(&mut self.run_waiting));
+        self.run_bytes = 0;
     }
 }
 
@@ -326,6 +385,22 @@ async fn fold(
                 .ok()
                 .map(|record| shard_fold.apply(sequence, record));
             match decoded {
+                Ok(ShardRecord::Heartbeats { heartbeats: batch }) => {
+                    for (monitor, event) in batch {
+                        match codec::decode_event(&event) {
+                            Ok(codec::StoredEvent {
+                                at,
+                                event: Event::HeartbeatReceived(heartbeat),
+                            }) => heartbeats.push((sequence, monitor, at, heartbeat)),
+                            Ok(_) => {
+                                tracing::warn!(%shard, sequence, "a heartbeats record holds another event; skipped")
+                            }
+                            Err(error) => {
+                                tracing::error!(%shard, sequence, %error, "a heartbeat in a heartbeats record does not decode; skipped")
+                            }
+                        }
+                    }
+                }
                 Ok(ShardRecord::Heartbeat { monitor, event }) => {
                     match codec::decode_event(&event) {
                         Ok(codec::StoredEvent {
@@ -442,4 +517,66 @@ async fn fold(
         }
     }
     Err("the shard's consumer ended".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::MonitorId;
+
+    fn queued(record: ShardRecord) -> (Pending, oneshot::Receiver<Result<Sequence, String>>) {
+        let (reply, answer) = oneshot::channel();
+        ((record, reply), answer)
+    }
+
+    fn heartbeat(n: u8, bytes: usize) -> ShardRecord {
+        ShardRecord::Heartbeat {
+            monitor: MonitorId::from_bytes([n; 16]),
+            event: vec![n; bytes],
+        }
+    }
+
+    #[test]
+    fn runs_of_heartbeats_become_one_record_each_in_the_queues_order() {
+        let config = ShardRecord::Config {
+            monitor: MonitorId::from_bytes([9; 16]),
+            event: vec![1],
+        };
+        let (pending, _answers): (Vec<_>, Vec<_>) = [
+            heartbeat(1, 3),
+            heartbeat(2, 3),
+            config.clone(),
+            heartbeat(1, 3),
+        ]
+        .into_iter()
+        .map(queued)
+        .unzip();
+        let (records, waiting) = combine_heartbeats(pending);
+        let batch = |items: &[u8]| ShardRecord::Heartbeats {
+            heartbeats: items
+                .iter()
+                .map(|n| (MonitorId::from_bytes([*n; 16]), vec![*n; 3]))
+                .collect(),
+        };
+        assert_eq!(records, vec![batch(&[1, 2]), config, batch(&[1])]);
+        let callers: Vec<usize> = waiting.iter().map(Vec::len).collect();
+        assert_eq!(callers, vec![2, 1, 1]);
+    }
+
+    #[test]
+    fn a_run_of_heartbeats_is_cut_before_it_passes_the_byte_limit() {
+        let big = MAX_HEARTBEATS_BYTES / 3;
+        let (pending, _answers): (Vec<_>, Vec<_>) =
+            (1..=4).map(|n| queued(heartbeat(n, big))).unzip();
+        let (records, waiting) = combine_heartbeats(pending);
+        let sizes: Vec<usize> = records
+            .iter()
+            .map(|record| match record {
+                ShardRecord::Heartbeats { heartbeats } => heartbeats.len(),
+                other => panic!("not a heartbeats record: {other:?}"),
+            })
+            .collect();
+        assert_eq!(sizes, vec![2, 2]);
+        assert_eq!(waiting.iter().map(Vec::len).sum::<usize>(), 4);
+    }
 }
