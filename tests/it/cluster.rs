@@ -1283,7 +1283,12 @@ async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkil
 #[tokio::test]
 #[ignore = "a measurement (about 40 s)"]
 async fn measure_failover_with_the_default_lease() {
-    for run in 0..3 {
+    // PUSHMON_FAILOVER_RUNS=20 for the figure in BENCHMARKS.md.
+    let runs: u32 = std::env::var("PUSHMON_FAILOVER_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(3);
+    for run in 0..runs {
         let nats = Nats::single().await;
         let url = nats.urls()[0].clone();
         let args = |pod: &'static str| {
