@@ -293,6 +293,37 @@ impl Combined {
     }
 }
 
+/// A heartbeat read from a shard, waiting to be written with the others of its chunk.
+type FoldedHeartbeat = (
+    Sequence,
+    crate::domain::ids::MonitorId,
+    crate::domain::ids::Timestamp,
+    crate::domain::event::Heartbeat,
+);
+
+/// Decodes a heartbeat record's event (alone or in a heartbeats record) into
+/// `heartbeats`; one that is not a heartbeat or does not decode is logged and skipped.
+fn take_heartbeat(
+    heartbeats: &mut Vec<FoldedHeartbeat>,
+    shard: ShardId,
+    sequence: Sequence,
+    monitor: crate::domain::ids::MonitorId,
+    event: &[u8],
+) {
+    match codec::decode_event(event) {
+        Ok(codec::StoredEvent {
+            at,
+            event: Event::HeartbeatReceived(heartbeat),
+        }) => heartbeats.push((sequence, monitor, at, heartbeat)),
+        Ok(_) => {
+            tracing::warn!(%shard, sequence, "a heartbeat record holds another event; skipped")
+        }
+        Err(error) => {
+            tracing::error!(%shard, sequence, %error, "a heartbeat record does not decode; skipped")
+        }
+    }
+}
+
 async fn fold_forever(
     log: JetStreamLog,
     shard: ShardId,
@@ -387,33 +418,11 @@ async fn fold(
             match decoded {
                 Ok(ShardRecord::Heartbeats { heartbeats: batch }) => {
                     for (monitor, event) in batch {
-                        match codec::decode_event(&event) {
-                            Ok(codec::StoredEvent {
-                                at,
-                                event: Event::HeartbeatReceived(heartbeat),
-                            }) => heartbeats.push((sequence, monitor, at, heartbeat)),
-                            Ok(_) => {
-                                tracing::warn!(%shard, sequence, "a heartbeats record holds another event; skipped")
-                            }
-                            Err(error) => {
-                                tracing::error!(%shard, sequence, %error, "a heartbeat in a heartbeats record does not decode; skipped")
-                            }
-                        }
+                        take_heartbeat(&mut heartbeats, shard, sequence, monitor, &event);
                     }
                 }
                 Ok(ShardRecord::Heartbeat { monitor, event }) => {
-                    match codec::decode_event(&event) {
-                        Ok(codec::StoredEvent {
-                            at,
-                            event: Event::HeartbeatReceived(heartbeat),
-                        }) => heartbeats.push((sequence, monitor, at, heartbeat)),
-                        Ok(_) => {
-                            tracing::warn!(%shard, sequence, "a heartbeat record holds another event; skipped")
-                        }
-                        Err(error) => {
-                            tracing::error!(%shard, sequence, %error, "a heartbeat record does not decode; skipped")
-                        }
-                    }
+                    take_heartbeat(&mut heartbeats, shard, sequence, monitor, &event);
                 }
                 Ok(ShardRecord::Config { monitor, event }) => {
                     // Heartbeats before it in the log are written before it.
