@@ -26,6 +26,7 @@ use crate::domain::ids::{MonitorId, PushToken, TokenForm};
 use crate::domain::machine::{Monitor, ParentState, Parents};
 use crate::store::{HeartbeatSink, RecordedHeartbeat};
 
+use super::guard_state::GuardShared;
 use super::messages::MonitorMsg;
 
 /// What the Directory keys a push token by.
@@ -99,28 +100,58 @@ pub struct MonitorHandle {
     pub actor: ActorRef<MonitorMsg>,
 }
 
+/// How many heartbeats that cannot change their monitor's state may wait in its inbox
+/// before the writer wakes the actor for them anyway: it bounds an inbox's memory and
+/// the log tail a reader folds. Such heartbeats are otherwise applied when the actor
+/// next handles any message (its timer, a read, a change), before that message.
+pub const QUIET_BACKLOG: usize = 8;
+
 /// The durable heartbeats a monitor's actor has yet to apply, in the log's order. The
 /// store's writer fills it after each durable batch, before it answers anyone
 /// (`HeartbeatSink`), so an actor whose own append is answered finds there every
 /// heartbeat written before it. Kept with the Directory entry: a restarted or rebuilt
 /// actor takes over the same inbox (and skips what its stored state already holds).
+///
+/// The actor applies what waits here before and after every message it handles; the
+/// writer wakes it (`MonitorMsg::Recorded`) only for a heartbeat that may change its
+/// state, or once [`QUIET_BACKLOG`] wait, and at most once until the actor has
+/// emptied the inbox (`woken`).
 #[derive(Default)]
 pub struct Inbox {
-    queue: Mutex<VecDeque<RecordedHeartbeat>>,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    heartbeats: VecDeque<RecordedHeartbeat>,
+    /// A wake was sent and the actor has not emptied the inbox since.
+    woken: bool,
 }
 
 impl Inbox {
-    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<RecordedHeartbeat>> {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds a heartbeat; `true` if the inbox was empty (its actor must be woken).
-    fn push(&self, heartbeat: RecordedHeartbeat) -> bool {
+    /// Adds a heartbeat; how many wait now.
+    fn push(&self, heartbeat: RecordedHeartbeat) -> usize {
         let mut queue = self.queue();
-        queue.push_back(heartbeat);
-        queue.len() == 1
+        queue.heartbeats.push_back(heartbeat);
+        queue.heartbeats.len()
+    }
+
+    /// `true` if the actor must be sent a wake: none was sent since it last emptied
+    /// the inbox.
+    fn claim_wake(&self) -> bool {
+        let mut queue = self.queue();
+        !std::mem::replace(&mut queue.woken, true)
+    }
+
+    /// Whether no heartbeat waits.
+    pub fn is_empty(&self) -> bool {
+        self.queue().heartbeats.is_empty()
     }
 
     /// Puts back heartbeats its actor may not have decided on (a rebuild from the
@@ -130,25 +161,33 @@ impl Inbox {
             return;
         }
         let mut queue = self.queue();
-        let mut merged: Vec<RecordedHeartbeat> = queue.drain(..).chain(heartbeats).collect();
+        let mut merged: Vec<RecordedHeartbeat> =
+            queue.heartbeats.drain(..).chain(heartbeats).collect();
         merged.sort_by_key(|heartbeat| heartbeat.seq);
         merged.dedup_by_key(|heartbeat| heartbeat.seq);
-        queue.extend(merged);
+        queue.heartbeats.extend(merged);
     }
 
-    /// The oldest heartbeat waiting.
+    /// The oldest heartbeat waiting; `None` once the inbox is empty, which lets the
+    /// writer wake the actor again.
     pub fn pop(&self) -> Option<RecordedHeartbeat> {
-        self.queue().pop_front()
+        let mut queue = self.queue();
+        let next = queue.heartbeats.pop_front();
+        if next.is_none() {
+            queue.woken = false;
+        }
+        next
     }
 
     /// The heartbeats waiting whose sequence number is below `seq`, in order.
     pub fn take_below(&self, seq: u64) -> Vec<RecordedHeartbeat> {
         let mut queue = self.queue();
         let count = queue
+            .heartbeats
             .iter()
             .take_while(|heartbeat| heartbeat.seq < seq)
             .count();
-        queue.drain(..count).collect()
+        queue.heartbeats.drain(..count).collect()
     }
 }
 
@@ -165,8 +204,9 @@ pub struct Directory {
     /// Whether `access` ever held anything: a push to a monitor without rules checks
     /// this flag, not the map, while no monitor has any (the usual case).
     any_access: AtomicBool,
-    /// Each monitor's state as its children see it.
-    /// (and whether it is `up`, which a push's answer looks at: `Registry::heartbeat`).
+    /// Each monitor's state as its children see it, and whether it is quiet
+    /// (`Monitor::quiet`: an `up` push records only itself), which a push's answer
+    /// (`Registry::heartbeat`) and the writer's wake-up of the actor look at.
     states: DashMap<MonitorId, (ParentState, bool)>,
     /// parent → the monitors that name it in `parents` (only parents pay for it).
     children: DashMap<MonitorId, Vec<MonitorId>>,
@@ -300,25 +340,30 @@ impl Directory {
     /// Publishes `monitor`'s state to its children; `true` if it changed.
     pub(super) fn publish_state(&self, monitor: &Monitor) -> bool {
         let state = ParentState::of(monitor);
-        let up = monitor.status == crate::domain::machine::Status::Up;
         self.states
-            .insert(monitor.id, (state, up))
+            .insert(monitor.id, (state, monitor.quiet()))
             .map(|(before, _)| before)
             != Some(state)
     }
 
     /// Whether a push of `status` may change monitor `id`'s state, as its actor last
-    /// published it: `down` to a monitor not down, `up` to one not up (pending, down,
-    /// holding a verdict, paused). Unknown monitors: yes.
+    /// published it: `down` to a monitor not down, `up` to one not quiet (pending,
+    /// down, holding a verdict, paused, muted, owing its channels an alert, a fleet).
+    /// Unknown monitors: yes.
     pub fn may_change(&self, id: MonitorId, status: crate::domain::event::PushStatus) -> bool {
         let Some(state) = self.states.get(&id) else {
             return true;
         };
-        let (parent, up) = *state.value();
+        let (parent, quiet) = *state.value();
         match status {
-            crate::domain::event::PushStatus::Up => !up,
+            crate::domain::event::PushStatus::Up => !quiet,
             crate::domain::event::PushStatus::Down => !parent.down,
         }
+    }
+
+    /// Whether monitor `id` is quiet (`Monitor::quiet`), as its actor last published it.
+    fn is_quiet(&self, id: MonitorId) -> bool {
+        self.states.get(&id).is_some_and(|state| state.value().1)
     }
 
     /// What is known of `parents` (those deleted are left out).
@@ -400,17 +445,36 @@ impl Directory {
     }
 }
 
-impl HeartbeatSink for Directory {
-    /// Queues each durable heartbeat in its monitor's inbox and wakes the actor of an
-    /// inbox that was empty. A monitor no longer here was deleted (its actor has
-    /// stopped): nothing to tell.
+/// Where the store's writer hands each durable batch's heartbeats (`HeartbeatSink`):
+/// the monitors' inboxes, and the guard's count of arrivals.
+pub struct Fanout {
+    pub directory: Arc<Directory>,
+    pub guard: Arc<GuardShared>,
+}
+
+impl HeartbeatSink for Fanout {
+    /// Counts each durable heartbeat as an arrival (`GuardShared::arrived`), queues it
+    /// in its monitor's inbox, and wakes the actor unless the heartbeat is an `up` one
+    /// to a quiet monitor (which records only itself) and fewer than [`QUIET_BACKLOG`]
+    /// wait, or a wake is already on its way. A monitor
+    /// no longer here was deleted (its actor has stopped): nothing to tell.
+    ///
+    /// The state is read after the push: an actor publishes its state before it
+    /// empties its inbox at the end of each message, so a heartbeat pushed after that
+    /// is judged on what it published, and one pushed before is applied by it.
     fn recorded(&self, heartbeats: Vec<RecordedHeartbeat>) {
         for heartbeat in heartbeats {
-            let Some(entry) = self.by_id.get(&heartbeat.monitor) else {
+            let Some(entry) = self.directory.by_id.get(&heartbeat.monitor) else {
                 continue;
             };
+            self.guard.arrived();
             let (_, actor, inbox) = entry.value();
-            if inbox.push(heartbeat) {
+            let (monitor, status) = (heartbeat.monitor, heartbeat.heartbeat.status);
+            let waiting = inbox.push(heartbeat);
+            let wake = waiting >= QUIET_BACKLOG
+                || status != crate::domain::event::PushStatus::Up
+                || !self.directory.is_quiet(monitor);
+            if wake && inbox.claim_wake() {
                 // An actor that is gone or restarting: its successor drains the
                 // inbox when it starts.
                 let _ = actor.cast(MonitorMsg::Recorded);
