@@ -136,6 +136,7 @@ impl Actor for MonitorActor {
         // rebuild): those the state read from the store holds are skipped.
         let _ = myself.cast(MonitorMsg::Recorded);
         let directory = &state.context.directory;
+        state.inbox.set_quiet(state.monitor.quiet());
         directory.publish_state(&state.monitor);
         directory.set_parents(state.monitor.id, &[], &state.monitor.config.parents);
         let release_owed = state.context.guard.account(&state.monitor);
@@ -683,6 +684,7 @@ fn adopt(
             &state.monitor.config.parents,
         );
     }
+    state.inbox.set_quiet(state.monitor.quiet());
     if directory.publish_state(&state.monitor) {
         tell_children(directory, state.monitor.id);
     }

@@ -22,6 +22,7 @@ use dashmap::DashMap;
 use ractor::{ActorId, ActorRef};
 use sha2::{Digest as _, Sha256};
 
+use crate::domain::event::PushStatus;
 use crate::domain::ids::{MonitorId, PushToken, TokenForm};
 use crate::domain::machine::{Monitor, ParentState, Parents};
 use crate::store::{HeartbeatSink, RecordedHeartbeat};
@@ -114,8 +115,8 @@ pub const QUIET_BACKLOG: usize = 8;
 ///
 /// The actor applies what waits here before and after every message it handles; the
 /// writer wakes it (`MonitorMsg::Recorded`) only for a heartbeat that may change its
-/// state, or once [`QUIET_BACKLOG`] wait, and at most once until the actor has
-/// emptied the inbox (`woken`).
+/// state (any but an `up` one to a monitor its actor said is quiet), or once
+/// [`QUIET_BACKLOG`] wait, and at most once until the actor has emptied the inbox.
 #[derive(Default)]
 pub struct Inbox {
     queue: Mutex<Queue>,
@@ -126,6 +127,11 @@ struct Queue {
     heartbeats: VecDeque<RecordedHeartbeat>,
     /// A wake was sent and the actor has not emptied the inbox since.
     woken: bool,
+    /// What the actor last said of its state (`Monitor::quiet`). Set under the same
+    /// lock the writer pushes under, before the actor empties the inbox at the end
+    /// of a message: a heartbeat pushed after that is judged on it, and one pushed
+    /// before is applied by the actor.
+    quiet: bool,
 }
 
 impl Inbox {
@@ -135,18 +141,20 @@ impl Inbox {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds a heartbeat; how many wait now.
-    fn push(&self, heartbeat: RecordedHeartbeat) -> usize {
+    /// Adds a heartbeat; `true` if the actor must be woken for it: it may change the
+    /// state or the backlog is full, and no wake was sent since the actor last
+    /// emptied the inbox.
+    fn push(&self, heartbeat: RecordedHeartbeat) -> bool {
         let mut queue = self.queue();
+        let quiet_up = queue.quiet && heartbeat.heartbeat.status == PushStatus::Up;
         queue.heartbeats.push_back(heartbeat);
-        queue.heartbeats.len()
+        let wake = !quiet_up || queue.heartbeats.len() >= QUIET_BACKLOG;
+        wake && !std::mem::replace(&mut queue.woken, true)
     }
 
-    /// `true` if the actor must be sent a wake: none was sent since it last emptied
-    /// the inbox.
-    fn claim_wake(&self) -> bool {
-        let mut queue = self.queue();
-        !std::mem::replace(&mut queue.woken, true)
+    /// What the actor says of its state now (`Monitor::quiet`).
+    pub fn set_quiet(&self, quiet: bool) {
+        self.queue().quiet = quiet;
     }
 
     /// Whether no heartbeat waits.
@@ -206,7 +214,7 @@ pub struct Directory {
     any_access: AtomicBool,
     /// Each monitor's state as its children see it, and whether it is quiet
     /// (`Monitor::quiet`: an `up` push records only itself), which a push's answer
-    /// (`Registry::heartbeat`) and the writer's wake-up of the actor look at.
+    /// looks at (`Registry::heartbeat`).
     states: DashMap<MonitorId, (ParentState, bool)>,
     /// parent → the monitors that name it in `parents` (only parents pay for it).
     children: DashMap<MonitorId, Vec<MonitorId>>,
@@ -350,20 +358,15 @@ impl Directory {
     /// published it: `down` to a monitor not down, `up` to one not quiet (pending,
     /// down, holding a verdict, paused, muted, owing its channels an alert, a fleet).
     /// Unknown monitors: yes.
-    pub fn may_change(&self, id: MonitorId, status: crate::domain::event::PushStatus) -> bool {
+    pub fn may_change(&self, id: MonitorId, status: PushStatus) -> bool {
         let Some(state) = self.states.get(&id) else {
             return true;
         };
         let (parent, quiet) = *state.value();
         match status {
-            crate::domain::event::PushStatus::Up => !quiet,
-            crate::domain::event::PushStatus::Down => !parent.down,
+            PushStatus::Up => !quiet,
+            PushStatus::Down => !parent.down,
         }
-    }
-
-    /// Whether monitor `id` is quiet (`Monitor::quiet`), as its actor last published it.
-    fn is_quiet(&self, id: MonitorId) -> bool {
-        self.states.get(&id).is_some_and(|state| state.value().1)
     }
 
     /// What is known of `parents` (those deleted are left out).
@@ -458,10 +461,6 @@ impl HeartbeatSink for Fanout {
     /// to a quiet monitor (which records only itself) and fewer than [`QUIET_BACKLOG`]
     /// wait, or a wake is already on its way. A monitor
     /// no longer here was deleted (its actor has stopped): nothing to tell.
-    ///
-    /// The state is read after the push: an actor publishes its state before it
-    /// empties its inbox at the end of each message, so a heartbeat pushed after that
-    /// is judged on what it published, and one pushed before is applied by it.
     fn recorded(&self, heartbeats: Vec<RecordedHeartbeat>) {
         for heartbeat in heartbeats {
             let Some(entry) = self.directory.by_id.get(&heartbeat.monitor) else {
@@ -469,12 +468,7 @@ impl HeartbeatSink for Fanout {
             };
             self.guard.arrived();
             let (_, actor, inbox) = entry.value();
-            let (monitor, status) = (heartbeat.monitor, heartbeat.heartbeat.status);
-            let waiting = inbox.push(heartbeat);
-            let wake = waiting >= QUIET_BACKLOG
-                || status != crate::domain::event::PushStatus::Up
-                || !self.directory.is_quiet(monitor);
-            if wake && inbox.claim_wake() {
+            if inbox.push(heartbeat) {
                 // An actor that is gone or restarting: its successor drains the
                 // inbox when it starts.
                 let _ = actor.cast(MonitorMsg::Recorded);
