@@ -136,6 +136,7 @@ impl Actor for MonitorActor {
         // rebuild): those the state read from the store holds are skipped.
         let _ = myself.cast(MonitorMsg::Recorded);
         let directory = &state.context.directory;
+        state.inbox.set_quiet(state.monitor.quiet());
         directory.publish_state(&state.monitor);
         directory.set_parents(state.monitor.id, &[], &state.monitor.config.parents);
         let release_owed = state.context.guard.account(&state.monitor);
@@ -165,6 +166,12 @@ impl Actor for MonitorActor {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // Heartbeats the writer did not wake the actor for (`directory::Fanout`) are
+        // applied before anything else: the log holds them before whatever this
+        // message decides, and a deadline must be judged with them.
+        if !matches!(message, MonitorMsg::Recorded) && !state.inbox.is_empty() {
+            take_heartbeats(&myself, state, true).await;
+        }
         match message {
             MonitorMsg::Recorded => take_heartbeats(&myself, state, true).await,
             MonitorMsg::Signal(signal, reply) => {
@@ -236,10 +243,11 @@ impl Actor for MonitorActor {
             }
         }
         // Heartbeats folded in before an append of its own have their consequences
-        // decided at once; those in the inbox wait for their turn in the mailbox
-        // (`MonitorMsg::Recorded`).
-        if !state.late.is_empty() {
-            take_heartbeats(&myself, state, false).await;
+        // decided at once, and those that reached the inbox meanwhile are applied: the
+        // writer judged whether to wake the actor for them on the state published
+        // before this message changed it (`directory::Fanout`).
+        if !state.late.is_empty() || !state.inbox.is_empty() {
+            take_heartbeats(&myself, state, true).await;
         }
         Ok(())
     }
@@ -298,7 +306,6 @@ fn take_heartbeats<'a>(
 /// Applies a durable heartbeat (as the log folds it: its own sequence number and
 /// time) and returns what it causes, decided as if it had just arrived.
 fn apply_heartbeat(state: &mut MonitorActorState, recorded: RecordedHeartbeat) -> Vec<Stamped> {
-    state.context.guard.arrived();
     let parents = parents_of(state);
     let RecordedHeartbeat {
         seq, at, heartbeat, ..
@@ -622,7 +629,6 @@ fn adopt(
     if !late.is_empty() {
         next = state.monitor.clone();
         for recorded in &late {
-            state.context.guard.arrived();
             let event = Event::HeartbeatReceived(recorded.heartbeat.clone());
             machine::apply(&mut next, recorded.seq, recorded.at, &event);
         }
@@ -678,6 +684,7 @@ fn adopt(
             &state.monitor.config.parents,
         );
     }
+    state.inbox.set_quiet(state.monitor.quiet());
     if directory.publish_state(&state.monitor) {
         tell_children(directory, state.monitor.id);
     }
