@@ -1607,15 +1607,15 @@ async fn a_monitor_silent_across_a_pod_restart_goes_down_once() {
     let reader = log_for(&nats, "reader", 4, 1).await;
     let id = MonitorId::parse(&monitor.id).unwrap();
     let shard = pushmon::cluster::shard::shard_of(&id, 4);
-    let effective = fold(&whole_log(&reader, shard).await)
-        .1
-        .into_iter()
+    let folded = fold(&whole_log(&reader, shard).await).1;
+    let effective = folded
+        .iter()
         .filter(|(stored, result)| {
             *result == Folded::Effective
                 && matches!(&stored.record, ShardRecord::Decision { monitor, .. } if *monitor == id)
         })
         .count();
-    assert_eq!(effective, 1);
+    assert_eq!(effective, 1, "{folded:?}\n{history:?}\n{}", pod.log());
     pod.sigkill().await;
 }
 

@@ -477,10 +477,39 @@ async fn fold(
         .await
         .map_err(|error| error.to_string())?;
     let info = consumer.info().await.map_err(|error| error.to_string())?;
-    // The rule of which decisions count needs the whole log: what this pod applied
-    // before (up to its consumer's acknowledged floor) is folded again, not applied.
+    let (mut floor, mut num_pending, mut num_ack_pending) = (
+        info.ack_floor.stream_sequence,
+        info.num_pending,
+        info.num_ack_pending,
+    );
+    if num_ack_pending > 0 {
+        // Records delivered to an earlier run of this fold (a process SIGKILLed, a
+        // fold that failed) and not acknowledged would be delivered again only after
+        // the consumer's ack wait (30 s): until then this fold would miss them, and
+        // judge on a stale basis. The consumer starts again after its ack floor.
+        let start_sequence = floor + 1;
+        stream
+            .delete_consumer(&name)
+            .await
+            .map_err(|error| error.to_string())?;
+        consumer = stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(name.clone()),
+                ack_policy: AckPolicy::All,
+                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence },
+                max_ack_pending: 100_000,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| error.to_string())?;
+        let info = consumer.info().await.map_err(|error| error.to_string())?;
+        (floor, num_pending, num_ack_pending) = (
+            start_sequence - 1,
+            info.num_pending,
+            info.num_ack_pending,
+        );
+    }
     let mut shard_fold = ShardFold::default();
-    let floor = info.ack_floor.stream_sequence;
     let mut next = 1;
     while next <= floor {
         let read = log
@@ -500,8 +529,8 @@ async fn fold(
         registry.seed_basis(monitor, basis);
     }
     let lag = metrics::gauge!(prometheus::CLUSTER_SHARD_LAG_RECORDS, "shard" => shard.to_string());
-    lag.set((info.num_pending + info.num_ack_pending as u64) as f64);
-    if info.num_pending == 0 && info.num_ack_pending == 0 {
+    lag.set((num_pending + num_ack_pending as u64) as f64);
+    if num_pending == 0 && num_ack_pending == 0 {
         caught_up.send_replace(true);
     }
     let mut chunks = consumer
