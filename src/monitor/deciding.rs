@@ -113,7 +113,9 @@ impl Deciding {
 
     /// Whether a shard this pod owns is not yet folded up to its takeover (`/readyz`).
     pub fn catching_up(&self) -> bool {
-        self.catching_up.get().is_some_and(|catching_up| catching_up())
+        self.catching_up
+            .get()
+            .is_some_and(|catching_up| catching_up())
     }
 
     /// `monitor`'s last record in the shard as folded when this pod's fold (re)started

@@ -101,10 +101,7 @@ pub async fn settle(
     clock: Clock,
 ) {
     loop {
-        let recorded = match registry
-            .record_delivery(monitor, outcome.clone())
-            .await
-        {
+        let recorded = match registry.record_delivery(monitor, outcome.clone()).await {
             Err(RegistryError::NotFound) => store
                 .settle_orphan(monitor, outcome.clone(), clock.now())
                 .await

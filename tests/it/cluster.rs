@@ -1517,9 +1517,12 @@ async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_
         .await
         .into_iter()
         .filter_map(|stored| match stored.record {
-            ShardRecord::Delivered { monitor: of, alert, error: None, .. } if of == monitor => {
-                Some(alert)
-            }
+            ShardRecord::Delivered {
+                monitor: of,
+                alert,
+                error: None,
+                ..
+            } if of == monitor => Some(alert),
             _ => None,
         })
         .collect();
@@ -1558,7 +1561,12 @@ async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_
     let again = received_for(&second.id);
     assert_eq!(again.len(), 2, "{again:?}");
     assert_eq!(again[0], again[1], "the same alert, the same id");
-    assert_eq!(received_for(&first.id).len(), 1, "{:?}", receiver.delivered());
+    assert_eq!(
+        received_for(&first.id).len(),
+        1,
+        "{:?}",
+        receiver.delivered()
+    );
     let recorded = deliveries_on(&pod_b, &second.id).await;
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!(recorded[0]["result"], "success");
@@ -1575,7 +1583,11 @@ async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_
         for (stored, result) in fold(&log).1 {
             if let ShardRecord::Decision { epoch, .. } = stored.record {
                 assert!(takeovers.contains(&epoch), "shard {shard}: {stored:?}");
-                assert_ne!(result, Folded::Void(Void::StaleEpoch), "shard {shard}: {stored:?}");
+                assert_ne!(
+                    result,
+                    Folded::Void(Void::StaleEpoch),
+                    "shard {shard}: {stored:?}"
+                );
             }
         }
     }
@@ -1593,7 +1605,13 @@ async fn a_monitor_silent_across_a_pod_restart_goes_down_once() {
     let url = nats.urls()[0].clone();
     let dir = tempfile::tempdir().unwrap();
     let pod = ServerProcess::start(dir.path(), &serve_args(&url, "pod-a")).await;
-    until_metric(&pod, "pushmon_cluster_shards_owned", 4.0, Duration::from_secs(10)).await;
+    until_metric(
+        &pod,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(10),
+    )
+    .await;
     let monitor = pod.create_monitor("silent", 6).await;
     pod.push_ok(&monitor.push_token, &[]).await;
     pod.sigkill().await;
@@ -1602,7 +1620,10 @@ async fn a_monitor_silent_across_a_pod_restart_goes_down_once() {
     assert_eq!(down.status, crate::support::Status::Down);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let history = pod.history(&monitor.id).await;
-    let downs: Vec<_> = history.iter().filter(|event| event.kind == "down").collect();
+    let downs: Vec<_> = history
+        .iter()
+        .filter(|event| event.kind == "down")
+        .collect();
     assert_eq!(downs.len(), 1, "{history:?}");
     let reader = log_for(&nats, "reader", 4, 1).await;
     let id = MonitorId::parse(&monitor.id).unwrap();

@@ -82,7 +82,11 @@ pub(super) struct ClusterAlerts {
 }
 
 impl ClusterAlerts {
-    pub(super) fn new(shards: u16, ownership: Arc<Ownership>, exit_after_sends: Option<u64>) -> Self {
+    pub(super) fn new(
+        shards: u16,
+        ownership: Arc<Ownership>,
+        exit_after_sends: Option<u64>,
+    ) -> Self {
         if let Some(sends) = exit_after_sends {
             tracing::warn!(
                 sends,
@@ -182,12 +186,13 @@ impl ClusterAlerts {
         error: Option<String>,
     ) -> Result<(), String> {
         self.note_delivered(alert.clone(), channel, attempts, error.clone());
-        for local in self.owed_locally(store, move |delivery| {
-            delivery.alert.monitor_id == monitor && delivery.channel == channel
-        })
-        .await?
-        .into_iter()
-        .filter(|delivery| self.alert_id(&delivery.alert) == alert)
+        for local in self
+            .owed_locally(store, move |delivery| {
+                delivery.alert.monitor_id == monitor && delivery.channel == channel
+            })
+            .await?
+            .into_iter()
+            .filter(|delivery| self.alert_id(&delivery.alert) == alert)
         {
             let outcome = DeliveryOutcome {
                 channel,
@@ -208,9 +213,11 @@ impl ClusterAlerts {
     ) -> Result<Vec<Delivery>, String> {
         let reader = store.clone();
         tokio::task::spawn_blocking(move || {
-            reader
-                .load_outbox()
-                .map(|owed| owed.into_iter().filter(|delivery| wanted(delivery)).collect())
+            reader.load_outbox().map(|owed| {
+                owed.into_iter()
+                    .filter(|delivery| wanted(delivery))
+                    .collect()
+            })
         })
         .await
         .map_err(|error| error.to_string())?
@@ -267,22 +274,19 @@ impl ClusterAlerts {
 
     /// The fault hook: true once this successful delivery is the last one allowed.
     fn exits_now(&self) -> bool {
-        self.exit_after_sends.as_ref().is_some_and(|left| {
-            left.fetch_sub(1, Ordering::AcqRel) <= 1
-        })
+        self.exit_after_sends
+            .as_ref()
+            .is_some_and(|left| left.fetch_sub(1, Ordering::AcqRel) <= 1)
     }
 }
 
 impl ClusterDelivery for ClusterAlerts {
     fn alert_id(&self, alert: &Alert) -> String {
-        if let Some(id) = self
-            .decided
-            .get(&(
-                alert.monitor_id,
-                alert.at.as_millis(),
-                alert.kind == AlertKind::Down,
-            ))
-        {
+        if let Some(id) = self.decided.get(&(
+            alert.monitor_id,
+            alert.at.as_millis(),
+            alert.kind == AlertKind::Down,
+        )) {
             return id.value().clone();
         }
         let stream = shard_of(&alert.monitor_id, self.shards).stream_name();
@@ -290,7 +294,8 @@ impl ClusterDelivery for ClusterAlerts {
     }
 
     fn may_send(&self, monitor: MonitorId) -> bool {
-        self.deciding_epoch(shard_of(&monitor, self.shards)).is_some()
+        self.deciding_epoch(shard_of(&monitor, self.shards))
+            .is_some()
     }
 }
 

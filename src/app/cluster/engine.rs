@@ -229,9 +229,8 @@ async fn decide_on_takeovers(
                 Some(epoch) if alerts.folded_for(shard) != epoch => {
                     let applied = applied[usize::from(shard.0)].clone();
                     let log = &log;
-                    catching_up.push(async move {
-                        (shard, epoch, catch_up(log, shard, applied).await)
-                    });
+                    catching_up
+                        .push(async move { (shard, epoch, catch_up(log, shard, applied).await) });
                 }
                 _ => {}
             }
@@ -292,7 +291,9 @@ async fn catch_up(
     match tokio::time::timeout(CATCH_UP, applied.wait_for(|at| *at >= last)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(_)) => Err("the shard's fold stopped".to_owned()),
-        Err(_) => Err(format!("not folded up to sequence {last} within {CATCH_UP:?}")),
+        Err(_) => Err(format!(
+            "not folded up to sequence {last} within {CATCH_UP:?}"
+        )),
     }
 }
 
@@ -503,11 +504,8 @@ async fn fold(
             .await
             .map_err(|error| error.to_string())?;
         let info = consumer.info().await.map_err(|error| error.to_string())?;
-        (floor, num_pending, num_ack_pending) = (
-            start_sequence - 1,
-            info.num_pending,
-            info.num_ack_pending,
-        );
+        (floor, num_pending, num_ack_pending) =
+            (start_sequence - 1, info.num_pending, info.num_ack_pending);
     }
     let mut shard_fold = ShardFold::default();
     let mut next = 1;
