@@ -1,8 +1,10 @@
 //! Which monitors this process decides deadlines for: every one on a single node; in
-//! the clustered mode only those of the shards this pod owns and may decide for now
-//! (`cluster::ownership::Ownership::deciding_epoch`, handed in by `app/cluster.rs`).
-//! An actor that may not decide arms no deadline timer and judges nothing when one it
-//! armed earlier fires; heartbeats and what they cause are applied as always.
+//! the clustered mode only those of the shards this pod owns and may decide for now,
+//! and has folded up to the takeover (the gate `app/cluster/alerts.rs` hands in).
+//! An actor that may not decide arms no deadline timer, judges nothing when one it
+//! armed earlier fires, and sends no alert; heartbeats and what they cause are
+//! applied as always. In the clustered mode it also holds where delivery outcomes go
+//! ([`OutcomeSink`]) and whether an owned shard is still catching up (`/readyz`).
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -67,13 +67,64 @@ fn alert_kind(event: &Event) -> Option<AlertKind> {
     }
 }
 
+/// Alert ids from the shard logs (module docs).
+struct AlertIds {
+    shards: u16,
+    /// The ids of the alerts effective decisions owe.
+    decided: DashMap<AlertKey, String>,
+}
+
+impl AlertIds {
+    fn new(shards: u16) -> Self {
+        Self {
+            shards,
+            decided: DashMap::new(),
+        }
+    }
+
+    /// An effective decision at `sequence` of `shard`'s stream: the alerts its events
+    /// owe are named after it.
+    fn note_decision(
+        &self,
+        shard: ShardId,
+        sequence: Sequence,
+        monitor: MonitorId,
+        events: &[Stamped],
+    ) {
+        let stream = shard.stream_name();
+        let alerts = events
+            .iter()
+            .filter_map(|stamped| Some((stamped.at, alert_kind(&stamped.event)?)));
+        for (index, (at, kind)) in alerts.enumerate() {
+            let id = if index == 0 {
+                format!("{stream}:{sequence}")
+            } else {
+                format!("{stream}:{sequence}.{index}")
+            };
+            self.decided
+                .insert((monitor, at.as_millis(), kind == AlertKind::Down), id);
+        }
+    }
+
+    fn alert_id(&self, alert: &Alert) -> String {
+        if let Some(id) = self.decided.get(&(
+            alert.monitor_id,
+            alert.at.as_millis(),
+            alert.kind == AlertKind::Down,
+        )) {
+            return id.value().clone();
+        }
+        let stream = shard_of(&alert.monitor_id, self.shards).stream_name();
+        format!("{stream}:{}-{}", alert.monitor_id, alert.at.as_millis())
+    }
+}
+
 pub(super) struct ClusterAlerts {
     shards: u16,
     ownership: Arc<Ownership>,
     /// Per shard, the epoch whose takeover this pod's fold has caught up with (0: none).
     folded_for: Vec<AtomicU64>,
-    /// The ids of the alerts effective decisions owe.
-    decided: DashMap<AlertKey, String>,
+    ids: AlertIds,
     /// Every outcome folded: (alert id, channel) → (attempts, error).
     delivered: DashMap<(String, ChannelId), (u32, Option<String>)>,
     publisher: OnceLock<Arc<dyn Replication>>,
@@ -97,7 +148,7 @@ impl ClusterAlerts {
             shards,
             ownership,
             folded_for: ShardId::all(shards).map(|_| AtomicU64::new(0)).collect(),
-            decided: DashMap::new(),
+            ids: AlertIds::new(shards),
             delivered: DashMap::new(),
             publisher: OnceLock::new(),
             exit_after_sends: exit_after_sends.map(AtomicU64::new),
@@ -142,19 +193,7 @@ impl ClusterAlerts {
         monitor: MonitorId,
         events: &[Stamped],
     ) {
-        let stream = shard.stream_name();
-        let alerts = events
-            .iter()
-            .filter_map(|stamped| Some((stamped.at, alert_kind(&stamped.event)?)));
-        for (index, (at, kind)) in alerts.enumerate() {
-            let id = if index == 0 {
-                format!("{stream}:{sequence}")
-            } else {
-                format!("{stream}:{sequence}.{index}")
-            };
-            self.decided
-                .insert((monitor, at.as_millis(), kind == AlertKind::Down), id);
-        }
+        self.ids.note_decision(shard, sequence, monitor, events);
     }
 
     /// An outcome record folded (the owner's, of any epoch): no pod sends that
@@ -282,15 +321,7 @@ impl ClusterAlerts {
 
 impl ClusterDelivery for ClusterAlerts {
     fn alert_id(&self, alert: &Alert) -> String {
-        if let Some(id) = self.decided.get(&(
-            alert.monitor_id,
-            alert.at.as_millis(),
-            alert.kind == AlertKind::Down,
-        )) {
-            return id.value().clone();
-        }
-        let stream = shard_of(&alert.monitor_id, self.shards).stream_name();
-        format!("{stream}:{}-{}", alert.monitor_id, alert.at.as_millis())
+        self.ids.alert_id(alert)
     }
 
     fn may_send(&self, monitor: MonitorId) -> bool {
@@ -323,6 +354,7 @@ impl OutcomeSink for ClusterAlerts {
         let publisher = self.publisher.get().cloned();
         Box::pin(async move {
             let Some(publisher) = publisher else {
+                tracing::warn!(%monitor, "no publisher for a delivery's outcome yet; it is sent again by the next owner");
                 return;
             };
             loop {
@@ -339,5 +371,71 @@ impl OutcomeSink for ClusterAlerts {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::alert::AlertNotice;
+    use crate::domain::event::DownReason;
+    use crate::domain::ids::Timestamp;
+
+    fn alert(monitor: MonitorId, at: i64, kind: AlertKind) -> Alert {
+        Alert {
+            alert_seq: 77,
+            kind,
+            reason: "timeout".to_owned(),
+            at: Timestamp::from_millis(at),
+            monitor_id: monitor,
+            monitor_name: "m".to_owned(),
+            msg: None,
+            value: None,
+            notice: AlertNotice::Change,
+            exit_status: None,
+            output: None,
+            severity: Default::default(),
+            labels: Box::default(),
+            tags: Box::default(),
+            missing_instances: Box::default(),
+        }
+    }
+
+    fn at(millis: i64, event: Event) -> Stamped {
+        Stamped {
+            at: Timestamp::from_millis(millis),
+            event,
+        }
+    }
+
+    #[test]
+    fn a_decisions_alerts_are_named_by_its_stream_and_sequence_and_others_by_their_heartbeat() {
+        let ids = AlertIds::new(4);
+        let monitor = MonitorId::from_bytes([3; 16]);
+        let shard = shard_of(&monitor, 4);
+        let stream = shard.stream_name();
+        let down = Event::WentDown {
+            reason: DownReason::Timeout,
+        };
+        let released = Event::AlertReleased(Notice::Up);
+        ids.note_decision(shard, 42, monitor, &[at(1_000, down), at(1_000, released)]);
+        assert_eq!(
+            ids.alert_id(&alert(monitor, 1_000, AlertKind::Down)),
+            format!("{stream}:42")
+        );
+        assert_eq!(
+            ids.alert_id(&alert(monitor, 1_000, AlertKind::Up)),
+            format!("{stream}:42.1")
+        );
+        // Not a decision's: a recovery a heartbeat caused, the same on every pod.
+        assert_eq!(
+            ids.alert_id(&alert(monitor, 2_000, AlertKind::Up)),
+            format!("{stream}:{monitor}-2000")
+        );
+        // The pod's local sequence number plays no part.
+        let mut elsewhere = alert(monitor, 1_000, AlertKind::Down);
+        elsewhere.alert_seq = 5;
+        assert_eq!(ids.alert_id(&elsewhere), format!("{stream}:42"));
+        assert!(ids.alert_id(&elsewhere).len() <= 100);
     }
 }

@@ -182,20 +182,21 @@ pub(super) async fn start(
             applied,
         )));
     }
+    let publisher = Arc::new(Publisher {
+        queues,
+        applied: applied_watches.clone(),
+        shards,
+    });
+    // Before any delivery can be sent (`decide_on_takeovers`), its outcome's way out.
+    alerts.set_publisher(Arc::clone(&publisher) as Arc<dyn Replication>);
     tasks.push(tokio::spawn(decide_on_takeovers(
         log.clone(),
         Arc::clone(ownership),
         registry.clone(),
-        applied_watches.clone(),
+        applied_watches,
         Arc::clone(&alerts),
         Arc::clone(&local),
     )));
-    let publisher = Arc::new(Publisher {
-        queues,
-        applied: applied_watches,
-        shards,
-    });
-    alerts.set_publisher(Arc::clone(&publisher) as Arc<dyn Replication>);
     registry.set_replication(Arc::clone(&publisher) as Arc<dyn Replication>);
     channels.set_replication(publisher);
     for mut watching in caught_up {
