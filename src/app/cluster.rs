@@ -8,8 +8,9 @@
 //! Once joined, [`Membership::start_engine`] makes the shard logs the log of record
 //! for plain heartbeats and monitor creations (`engine.rs`): a publisher per shard
 //! (group commit: one wait on the PubAcks of everything queued meanwhile) and a fold
-//! of every shard into this pod's local store and registry. Deadlines are still
-//! decided by every pod from its own copy (see docs/cluster.md).
+//! of every shard into this pod's local store and registry. Only a shard's owner
+//! decides its deadlines and sends its alerts, once its fold has caught up with the
+//! takeover (`engine.rs`, `alerts.rs`; docs/cluster.md).
 
 use std::time::Duration;
 

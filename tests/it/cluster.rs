@@ -1548,6 +1548,7 @@ async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_
     assert_eq!(sent.len(), 1, "{sent:?}");
     // Pod B takes over and sends that alert again, with the same id.
     let start = Instant::now();
+    let aborted = Instant::now();
     while received_for(&second.id).len() < 2 {
         assert!(
             start.elapsed() < Duration::from_secs(15),
@@ -1556,6 +1557,10 @@ async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    eprintln!(
+        "owner aborted after a send (lease 2 s): the new owner sent it again {:?} after the abort was seen",
+        aborted.elapsed()
+    );
     // ... and nothing else, then or later.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let again = received_for(&second.id);

@@ -237,6 +237,7 @@ async fn decide_on_takeovers(
             }
         }
         let mut newly = BTreeSet::new();
+        let catching = std::time::Instant::now();
         for (shard, epoch, caught_up) in futures_util::future::join_all(catching_up).await {
             match caught_up {
                 Ok(()) => {
@@ -251,7 +252,11 @@ async fn decide_on_takeovers(
         if newly.is_empty() {
             continue;
         }
-        tracing::info!(shards = ?newly, "deciding for these shards now");
+        tracing::info!(
+            shards = ?newly,
+            caught_up_ms = catching.elapsed().as_millis() as u64,
+            "deciding for these shards now, folded up to their takeover"
+        );
         registry.redecide(|monitor| newly.contains(&shard_of(&monitor, shards)));
         if let Err(error) = alerts
             .hand_over(
