@@ -35,7 +35,6 @@ use dashmap::DashMap;
 
 use crate::alert::{ClusterDelivery, Dispatcher};
 use crate::clock::Clock;
-use crate::cluster::ownership::Ownership;
 use crate::cluster::shard::{ShardId, shard_of};
 use crate::domain::alert::{Alert, AlertKind, Delivery};
 use crate::domain::event::{DeliveryOutcome, Event, Notice, Stamped};
@@ -119,9 +118,13 @@ impl AlertIds {
     }
 }
 
+/// The epoch this pod owns a shard under and may decide for it now, if it does
+/// (`cluster::ownership::Ownership::deciding_epoch`).
+pub(super) type OwnedEpoch = Box<dyn Fn(ShardId) -> Option<Sequence> + Send + Sync>;
+
 pub(super) struct ClusterAlerts {
     shards: u16,
-    ownership: Arc<Ownership>,
+    owned_epoch: OwnedEpoch,
     /// Per shard, the epoch whose takeover this pod's fold has caught up with (0: none).
     folded_for: Vec<AtomicU64>,
     ids: AlertIds,
@@ -133,11 +136,7 @@ pub(super) struct ClusterAlerts {
 }
 
 impl ClusterAlerts {
-    pub(super) fn new(
-        shards: u16,
-        ownership: Arc<Ownership>,
-        exit_after_sends: Option<u64>,
-    ) -> Self {
+    pub(super) fn new(shards: u16, owned_epoch: OwnedEpoch, exit_after_sends: Option<u64>) -> Self {
         if let Some(sends) = exit_after_sends {
             tracing::warn!(
                 sends,
@@ -146,7 +145,7 @@ impl ClusterAlerts {
         }
         Self {
             shards,
-            ownership,
+            owned_epoch,
             folded_for: ShardId::all(shards).map(|_| AtomicU64::new(0)).collect(),
             ids: AlertIds::new(shards),
             delivered: DashMap::new(),
@@ -162,14 +161,14 @@ impl ClusterAlerts {
     /// The epoch this pod decides `shard` under: it owns it and has folded it up to
     /// its takeover (`None`: make no decision, send nothing).
     pub(super) fn deciding_epoch(&self, shard: ShardId) -> Option<Sequence> {
-        let epoch = self.ownership.deciding_epoch(shard)?;
+        let epoch = (self.owned_epoch)(shard)?;
         (self.folded_for[usize::from(shard.0)].load(Ordering::Acquire) == epoch).then_some(epoch)
     }
 
     /// Whether a shard this pod owns is not yet folded up to its takeover.
     pub(super) fn catching_up(&self) -> bool {
         ShardId::all(self.shards).any(|shard| {
-            self.ownership.deciding_epoch(shard).is_some_and(|epoch| {
+            (self.owned_epoch)(shard).is_some_and(|epoch| {
                 self.folded_for[usize::from(shard.0)].load(Ordering::Acquire) != epoch
             })
         })
@@ -406,6 +405,38 @@ mod tests {
             at: Timestamp::from_millis(millis),
             event,
         }
+    }
+
+    #[test]
+    fn an_owned_shard_is_decided_and_sent_for_only_once_folded_up_to_its_takeover() {
+        let owned = Arc::new(std::sync::Mutex::new(None::<Sequence>));
+        let owning = Arc::clone(&owned);
+        let alerts = ClusterAlerts::new(
+            1,
+            Box::new(move |_| *owning.lock().expect("not poisoned")),
+            None,
+        );
+        let shard = ShardId(0);
+        let monitor = MonitorId::from_bytes([1; 16]);
+        assert!(!alerts.catching_up());
+        assert_eq!(alerts.deciding_epoch(shard), None);
+        // Taken over under epoch 7: not before the fold caught up with it.
+        *owned.lock().expect("not poisoned") = Some(7);
+        assert!(alerts.catching_up(), "not ready while catching up");
+        assert_eq!(alerts.deciding_epoch(shard), None);
+        assert!(!alerts.may_send(monitor));
+        alerts.set_folded_for(shard, 7);
+        assert!(!alerts.catching_up());
+        assert_eq!(alerts.deciding_epoch(shard), Some(7));
+        assert!(alerts.may_send(monitor));
+        // Taken over again (another epoch): caught up with the old one is not enough.
+        *owned.lock().expect("not poisoned") = Some(9);
+        assert!(alerts.catching_up());
+        assert!(!alerts.may_send(monitor));
+        // Lost: nothing to catch up with, nothing decided or sent.
+        *owned.lock().expect("not poisoned") = None;
+        assert!(!alerts.catching_up());
+        assert!(!alerts.may_send(monitor));
     }
 
     #[test]

@@ -141,9 +141,10 @@ pub(super) async fn start(
     local: Local,
 ) -> Vec<JoinHandle<()>> {
     let shards = log.settings().shards;
+    let owner = Arc::clone(ownership);
     let alerts = Arc::new(ClusterAlerts::new(
         shards,
-        Arc::clone(ownership),
+        Box::new(move |shard| owner.deciding_epoch(shard)),
         local.exit_after_sends,
     ));
     let gate = Arc::clone(&alerts);
