@@ -15,7 +15,7 @@
 //!   every pod's fold (the owner's too) records it in its copy of the monitor's history
 //!   and settles its outbox entry ([`ClusterAlerts::fold_delivered`]).
 //! - **Takeover.** A pod that starts deciding for a shard first folds it up to the
-//!   stream's last sequence as of then (`/readyz` is 503 meanwhile), then hands the
+//!   shard's last record as of then (`/readyz` is 503 meanwhile), then hands the
 //!   deliveries of the shard's monitors still in its outbox to its dispatcher, except
 //!   those whose outcome it folded: what its predecessor owed and had not recorded is
 //!   sent again, with the same id; nothing recorded is.

@@ -208,8 +208,8 @@ pub(super) async fn start(
 }
 
 /// Every [`DECIDING_LOOK`], for each shard this pod newly decides for (taken over, or
-/// deciding again after a lapse in its renewals): folds it up to the stream's last
-/// sequence as of now (until then the pod judges and sends nothing for it, and
+/// deciding again after a lapse in its renewals): folds it up to the shard's last
+/// record as of now (until then the pod judges and sends nothing for it, and
 /// `/readyz` is 503), then has its monitors re-arm their timers (a deadline that fell
 /// meanwhile is judged at once) and sends the alerts still owed in it (`alerts.rs`).
 async fn decide_on_takeovers(
@@ -274,27 +274,44 @@ async fn decide_on_takeovers(
     }
 }
 
-/// How long a takeover waits for the fold to reach the stream's last record.
+/// How long a takeover waits for the fold to reach the shard's last record.
 const CATCH_UP: Duration = Duration::from_secs(10);
 
-/// Waits until this pod's fold of `shard` has applied its stream up to the last
-/// sequence the stream has now.
+/// Waits until this pod's fold of `shard` has applied the shard's log up to its last
+/// record as of now: the last sequence on any of the shard's subjects (written so
+/// that it holds whether a stream holds one shard or several).
 async fn catch_up(
     log: &JetStreamLog,
     shard: ShardId,
     mut applied: watch::Receiver<Sequence>,
 ) -> Result<(), String> {
-    let mut stream = log
+    let stream = log
         .context()
-        .get_stream(shard.stream_name())
+        .get_stream_no_info(shard.stream_name())
         .await
         .map_err(|error| error.to_string())?;
-    let last = stream
-        .info()
+    let subjects = [
+        shard.heartbeat_subject(),
+        shard.decision_subject(),
+        shard.config_subject(),
+        shard.ownership_subject(),
+    ];
+    let read_last = async {
+        let mut last = 0;
+        for subject in &subjects {
+            match stream.get_last_raw_message_by_subject(subject).await {
+                Ok(message) => last = last.max(message.sequence),
+                Err(error)
+                    if error.kind()
+                        == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {}
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+        Ok(last)
+    };
+    let last = tokio::time::timeout(CATCH_UP, read_last)
         .await
-        .map_err(|error| error.to_string())?
-        .state
-        .last_sequence;
+        .map_err(|_| format!("the shard's last record not read within {CATCH_UP:?}"))??;
     match tokio::time::timeout(CATCH_UP, applied.wait_for(|at| *at >= last)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(_)) => Err("the shard's fold stopped".to_owned()),
