@@ -186,6 +186,15 @@ impl Actor for MonitorActor {
             MonitorMsg::Execute(command, reply) => {
                 if matches!(*command, Command::JudgeAfterRestart { .. }) {
                     state.may_arm = true;
+                    if state.context.deciding.is_clustered() {
+                        // Only the shard's owner judges, from the log: this pod's
+                        // timer judges if and once it decides for the shard
+                        // (`Registry::redecide`), with the monitor's last record in
+                        // the shard as the basis.
+                        rearm(&myself, state);
+                        let _ = reply.send(Ok(state.monitor.clone()));
+                        return Ok(());
+                    }
                 }
                 if let Err(rejection) = machine::check(&state.monitor, &command) {
                     let _ = reply.send(Err(CommandError::Rejected(rejection)));
@@ -441,7 +450,7 @@ async fn publish_verdict(
 }
 
 /// Clustered mode: adopts a decision read back effective from the shard's log. Its
-/// deliveries are owed only where this pod decides for the monitor (the owner).
+/// deliveries are written to every pod's outbox and sent only by the owner.
 async fn adopt_decided(
     myself: &ActorRef<MonitorMsg>,
     state: &mut MonitorActorState,
@@ -450,11 +459,10 @@ async fn adopt_decided(
     if events.is_empty() || state.stopped {
         return Ok(state.monitor.last_seq);
     }
-    let (mut append, prepared) = prepare(state, events, None);
-    if !state.context.deciding.may_decide(state.monitor.id) {
-        append.owed.clear();
-        append.before = None;
-    }
+    // Every pod writes the deliveries the decision owes to its outbox (settled when
+    // the owner's outcome record is folded), so a new owner finds those still owed;
+    // only the owner sends them (`adopt`).
+    let (append, prepared) = prepare(state, events, None);
     let appended = state.context.store.append_with(append).await?;
     let last = appended.last_seq;
     adopt(myself, state, prepared, appended);
@@ -645,8 +653,11 @@ fn adopt(
     }
 
     // The writer numbered the events and each alert's deliveries, and kept those
-    // owed (`send_on`).
-    for (_, delivery) in appended.owed {
+    // owed (`send_on`). In the clustered mode only the shard's owner sends them; the
+    // others keep them in the outbox until the owner's outcome is folded.
+    let sends = !state.context.deciding.is_clustered()
+        || state.context.deciding.may_decide(state.monitor.id);
+    for (_, delivery) in appended.owed.into_iter().filter(|_| sends) {
         state
             .context
             .dispatcher
