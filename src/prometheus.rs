@@ -60,8 +60,9 @@ pub const CLUSTER_SHARDS_OWNED: &str = "pushmon_cluster_shards_owned";
 /// owns it under, 0 when it does not own it.
 pub const CLUSTER_SHARD_EPOCH: &str = "pushmon_cluster_shard_epoch";
 pub const CLUSTER_FAILOVERS_TOTAL: &str = "pushmon_cluster_failovers_total";
-/// Per shard: records of the shard's log this pod has not folded yet.
-pub const CLUSTER_SHARD_LAG_RECORDS: &str = "pushmon_cluster_shard_lag_records";
+/// Per stream (`stream` label, at most `--cluster-streams` series): records of the
+/// stream this pod has not folded yet.
+pub const CLUSTER_STREAM_LAG_RECORDS: &str = "pushmon_cluster_stream_lag_records";
 /// Appends to shard logs (each one wait on its records' PubAcks), and their records.
 pub const CLUSTER_APPENDS_TOTAL: &str = "pushmon_cluster_appends_total";
 pub const CLUSTER_APPENDED_RECORDS_TOTAL: &str = "pushmon_cluster_appended_records_total";
@@ -284,8 +285,8 @@ fn describe() {
         "Clustered mode: shards this pod took over from an owner that had stopped renewing its lease"
     );
     describe_gauge!(
-        CLUSTER_SHARD_LAG_RECORDS,
-        "Clustered mode: records of each shard's log this pod has not folded yet"
+        CLUSTER_STREAM_LAG_RECORDS,
+        "Clustered mode: records of each stream of the shard logs this pod has not folded yet"
     );
     describe_counter!(
         CLUSTER_APPENDS_TOTAL,

@@ -54,6 +54,22 @@ pub const META_PING_KEY: &[u8] = b"ping_key";
 /// The prefix of the ping key's log entries.
 pub const META_PING_KEY_LOG: &[u8] = b"ping_key_log/";
 
+/// The prefix of the clustered mode's fold positions: ++ stream (u16, big-endian) →
+/// the last sequence of that stream folded into this store (u64, big-endian).
+pub const META_CLUSTER_POSITION: &[u8] = b"cluster_position/";
+
+pub fn cluster_position_key(stream: u16) -> Vec<u8> {
+    let mut key = META_CLUSTER_POSITION.to_vec();
+    key.extend_from_slice(&stream.to_be_bytes());
+    key
+}
+
+/// The stream of a fold position's key; `None` if it is not one.
+pub fn parse_cluster_position_key(key: &[u8]) -> Option<u16> {
+    let stream: [u8; 2] = key.strip_prefix(META_CLUSTER_POSITION)?.try_into().ok()?;
+    Some(u16::from_be_bytes(stream))
+}
+
 pub fn ping_key_log_key(seq: u64) -> Vec<u8> {
     let mut key = META_PING_KEY_LOG.to_vec();
     key.extend_from_slice(&seq.to_be_bytes());

@@ -32,6 +32,8 @@ async fn log_with_timeout(
         servers: nats.urls(),
         pod: pod.to_owned(),
         shards,
+        // Two shards or more share a stream, as `serve_args` has them.
+        streams: shards.min(2),
         replicas,
         ack_timeout,
     })
@@ -503,6 +505,8 @@ async fn serve_is_not_ready_until_it_joins_then_owns_its_shards_and_releases_the
             "serve-a",
             "--cluster-shards",
             "4",
+            "--cluster-streams",
+            "2",
             "--cluster-replicas",
             "1",
             "--cluster-lease",
@@ -577,6 +581,8 @@ fn serve_args<'a>(url: &'a str, pod: &'a str) -> Vec<&'a str> {
         pod,
         "--cluster-shards",
         "4",
+        "--cluster-streams",
+        "2",
         "--cluster-replicas",
         "1",
         "--cluster-lease",
@@ -782,6 +788,8 @@ async fn cluster_release_hands_a_running_pods_shards_over_at_once_and_it_takes_n
             "release",
             "--cluster-shards",
             "4",
+            "--cluster-streams",
+            "2",
             "--cluster-lease",
             "8",
         ])
@@ -1299,6 +1307,8 @@ async fn measure_failover_with_the_default_lease() {
                 pod,
                 "--cluster-shards",
                 "4",
+                "--cluster-streams",
+                "2",
                 "--cluster-replicas",
                 "1",
             ]

@@ -1,17 +1,20 @@
 //! The clustered engine (slices 1 and 2 of docs/cluster.md's "Monitors on the shard
 //! logs"): the shard logs are the log of record for plain heartbeats and creations.
+//! Shards are spread over fewer JetStream streams (`--cluster-streams`), and the
+//! publisher and the fold work per stream, not per shard.
 //!
-//! - [`Publisher`]: one task per shard takes every record queued for it, appends them
-//!   in one go (`JetStreamLog::append_with_ids`: one wait on all their PubAcks, a group
-//!   commit) and answers each caller; an append that fails answers every caller of
-//!   its batch with the error (the push is answered 503).
-//! - The fold: one task per shard reads its stream in order through a durable pull
-//!   consumer of this pod (`fold-<pod>`, acknowledged once applied, so a restarted
-//!   pod resumes where it stopped; a record applied but not acknowledged before a
-//!   crash is applied again: its heartbeat counted twice in the local history) and
+//! - [`Publisher`]: one task per stream takes every record queued for any of its
+//!   shards, appends them in one go (`JetStreamLog::append_to_stream`: one wait on all
+//!   their PubAcks, a group commit), the plain heartbeats of all its shards combined
+//!   in one `Heartbeats` record, and answers each caller; an append that fails
+//!   answers every caller of its batch with the error (the push is answered 503).
+//! - The fold: one task per stream reads it in order through an ordered consumer and
 //!   applies each record to the local registry: heartbeats to the local store (one
-//!   batch per chunk read), whose writer hands them to their monitors' inboxes as
-//!   after any commit; config records to the registry (a creation spawns the actor).
+//!   batch per chunk read, written without an fsync, with the stream's position in
+//!   the same batch), whose writer hands them to their monitors' inboxes as after any
+//!   commit; config records to the registry (a creation spawns the actor). A
+//!   restarted pod applies from its stored position on (what it stored before is
+//!   folded again for the decisions' rule, not applied).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -19,15 +22,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
+use std::collections::HashMap;
+
+use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::alert::Channels;
-use crate::cluster::log::{JetStreamLog, ShardLog};
+use crate::cluster::log::JetStreamLog;
 use crate::cluster::ownership::Ownership;
-use crate::cluster::shard::{ShardId, shard_of};
+use crate::cluster::shard::{ShardId, StreamId, shard_of, stream_of};
 use crate::domain::event::{Event, Stamped};
 use crate::domain::fence::Sequence;
 use crate::domain::fence::{Folded, ShardFold, ShardRecord};
@@ -39,7 +44,7 @@ use crate::store::codec;
 /// At most this many records in one append (one PubAck wait).
 const MAX_BATCH: usize = 2_000;
 
-/// At most this many records applied per chunk read from a shard.
+/// At most this many records applied per chunk read from a stream.
 const MAX_CHUNK: usize = 2_000;
 
 /// How often the pod looks for shards it newly decides for.
@@ -48,17 +53,29 @@ const DECIDING_LOOK: Duration = Duration::from_millis(250);
 /// Before a failed fold opens its consumer again.
 const FOLD_RETRY: Duration = Duration::from_secs(1);
 
-type Pending = (ShardRecord, oneshot::Sender<Result<Sequence, String>>);
+type Pending = (
+    ShardId,
+    ShardRecord,
+    oneshot::Sender<Result<Sequence, String>>,
+);
 
 /// How long a change waits for this pod's fold to apply the record it published.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 
-/// Publishes records to their monitor's shard, batching per shard.
+/// Publishes records to their monitor's shard, batching per stream.
 struct Publisher {
+    /// Per stream.
     queues: Vec<mpsc::UnboundedSender<Pending>>,
-    /// Per shard, the last sequence this pod's fold applied.
+    /// Per stream, the last sequence this pod's fold applied.
     applied: Vec<watch::Receiver<Sequence>>,
     shards: u16,
+    streams: u16,
+}
+
+impl Publisher {
+    fn stream_of(&self, monitor: &crate::domain::ids::MonitorId) -> usize {
+        usize::from(stream_of(shard_of(monitor, self.shards), self.streams).0)
+    }
 }
 
 impl Replication for Publisher {
@@ -78,7 +95,7 @@ impl Replication for Publisher {
         let shard = shard_of(&monitor, self.shards);
         let (reply, answer) = oneshot::channel();
         // Queued now, not when first polled: a caller's records keep its order.
-        let queued = self.queues[usize::from(shard.0)].send((record, reply));
+        let queued = self.queues[self.stream_of(&monitor)].send((shard, record, reply));
         Box::pin(async move {
             queued.map_err(|_| "the shard's publisher stopped".to_owned())?;
             answer
@@ -92,7 +109,7 @@ impl Replication for Publisher {
         monitor: crate::domain::ids::MonitorId,
         sequence: Sequence,
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>> {
-        let mut applied = self.applied[usize::from(shard_of(&monitor, self.shards).0)].clone();
+        let mut applied = self.applied[self.stream_of(&monitor)].clone();
         Box::pin(async move {
             tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
                 .await
@@ -114,7 +131,7 @@ impl crate::alert::channels::ChannelReplication for Publisher {
         let published =
             event.map(|event| self.publish(ShardRecord::Channel { channel: id, event }));
         let monitor = crate::domain::ids::MonitorId::from_bytes(*id.as_bytes());
-        let applied = self.applied[usize::from(shard_of(&monitor, self.shards).0)].clone();
+        let applied = self.applied[self.stream_of(&monitor)].clone();
         Box::pin(async move {
             let sequence = published.map_err(|error| error.to_string())?.await?;
             let mut applied = applied;
@@ -128,8 +145,8 @@ impl crate::alert::channels::ChannelReplication for Publisher {
     }
 }
 
-/// Starts a publisher and a fold per shard, hands the publisher to `registry`, and
-/// returns once every fold has caught up with its shard's log as it was at its start.
+/// Starts a publisher and a fold per stream, hands the publisher to `registry`, and
+/// returns once every fold has caught up with its stream as it was at its start.
 pub(super) async fn start(
     log: &JetStreamLog,
     ownership: &Arc<Ownership>,
@@ -137,6 +154,7 @@ pub(super) async fn start(
     channels: &Channels,
 ) -> Vec<JoinHandle<()>> {
     let shards = log.settings().shards;
+    let streams = log.settings().streams;
     let gate = Arc::clone(ownership);
     registry.set_deciding(Arc::new(move |monitor| {
         gate.deciding_epoch(shard_of(&monitor, shards))
@@ -146,20 +164,34 @@ pub(super) async fn start(
         registry.clone(),
         shards,
     ))];
+    let reading = registry.clone();
+    let positions = match tokio::task::spawn_blocking(move || reading.cluster_positions()).await {
+        Ok(Ok(positions)) => positions,
+        Ok(Err(error)) => {
+            tracing::error!(%error, "cannot read the local fold positions; applying every stream from its start");
+            BTreeMap::new()
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot read the local fold positions; applying every stream from its start");
+            BTreeMap::new()
+        }
+    };
     let mut queues = Vec::new();
     let mut caught_up = Vec::new();
     let mut applied_watches = Vec::new();
-    for shard in ShardId::all(shards) {
+    for stream in StreamId::all(streams) {
         let (queue, pending) = mpsc::unbounded_channel();
         queues.push(queue);
-        tasks.push(tokio::spawn(publish_batches(log.clone(), shard, pending)));
+        tasks.push(tokio::spawn(publish_batches(log.clone(), stream, pending)));
         let (done, watching) = watch::channel(false);
         caught_up.push(watching);
-        let (applied, applied_watch) = watch::channel(0);
+        let position = positions.get(&stream.0).copied().unwrap_or(0);
+        tracing::info!(%stream, position, "folding the stream; applying the records after the local position");
+        let (applied, applied_watch) = watch::channel(position);
         applied_watches.push(applied_watch);
         tasks.push(tokio::spawn(fold_forever(
             log.clone(),
-            shard,
+            stream,
             registry.clone(),
             channels.clone(),
             done,
@@ -170,13 +202,14 @@ pub(super) async fn start(
         queues,
         applied: applied_watches,
         shards,
+        streams,
     });
     registry.set_replication(Arc::clone(&publisher) as Arc<dyn Replication>);
     channels.set_replication(publisher);
     for mut watching in caught_up {
         let _ = watching.wait_for(|done| *done).await;
     }
-    tracing::info!(shards, "every shard folded up to its log's end");
+    tracing::info!(shards, streams, "every stream folded up to its log's end");
     tasks
 }
 
@@ -206,7 +239,7 @@ async fn redecide_on_takeovers(ownership: Arc<Ownership>, registry: Registry, sh
 
 async fn publish_batches(
     log: JetStreamLog,
-    shard: ShardId,
+    stream: StreamId,
     mut queue: mpsc::UnboundedReceiver<Pending>,
 ) {
     let mut received = Vec::with_capacity(MAX_BATCH);
@@ -214,12 +247,12 @@ async fn publish_batches(
         let (records, waiting) = combine_heartbeats(std::mem::take(&mut received));
         let records: Vec<_> = records
             .into_iter()
-            .map(|record| (log.next_message_id(), record))
+            .map(|(shard, record)| (log.next_message_id(), shard, record))
             .collect();
         metrics::counter!(prometheus::CLUSTER_APPENDS_TOTAL).increment(1);
         metrics::counter!(prometheus::CLUSTER_APPENDED_RECORDS_TOTAL)
             .increment(records.len() as u64);
-        match log.append_with_ids(shard, &records).await {
+        match log.append_to_stream(stream, &records).await {
             Ok(sequences) => {
                 for (replies, (sequence, _)) in waiting.into_iter().zip(sequences) {
                     for reply in replies {
@@ -243,13 +276,14 @@ const MAX_HEARTBEATS_BYTES: usize = 256 * 1024;
 
 type Waiting = Vec<oneshot::Sender<Result<Sequence, String>>>;
 
-/// The records to append for what was queued, in its order: each run of plain
-/// heartbeats becomes one `Heartbeats` record (up to [`MAX_HEARTBEATS_BYTES`]), so
-/// one message and one acknowledgement cover them; with, per record, the callers
-/// waiting for its sequence.
-fn combine_heartbeats(queued: Vec<Pending>) -> (Vec<ShardRecord>, Vec<Waiting>) {
+/// The records to append for what was queued for a stream, in its order, each with
+/// its shard: each run of plain heartbeats, of any of the stream's shards, becomes
+/// one `Heartbeats` record (up to [`MAX_HEARTBEATS_BYTES`]; its shard is its first
+/// item's, which names the stream), so one message and one acknowledgement cover
+/// them; with, per record, the callers waiting for its sequence.
+fn combine_heartbeats(queued: Vec<Pending>) -> (Vec<(ShardId, ShardRecord)>, Vec<Waiting>) {
     let mut combined = Combined::default();
-    for (record, reply) in queued {
+    for (shard, record, reply) in queued {
         match record {
             ShardRecord::Heartbeat { monitor, event } => {
                 if combined.run_bytes + event.len() > MAX_HEARTBEATS_BYTES {
@@ -257,12 +291,13 @@ fn combine_heartbeats(queued: Vec<Pending>) -> (Vec<ShardRecord>, Vec<Waiting>) 
                 }
                 // The monitor id and the lengths' bytes, roughly.
                 combined.run_bytes += event.len() + 20;
+                combined.run_shard.get_or_insert(shard);
                 combined.run.push((monitor, event));
                 combined.run_waiting.push(reply);
             }
             other => {
                 combined.close_run();
-                combined.records.push(other);
+                combined.records.push((shard, other));
                 combined.waiting.push(vec![reply]);
             }
         }
@@ -273,8 +308,9 @@ fn combine_heartbeats(queued: Vec<Pending>) -> (Vec<ShardRecord>, Vec<Waiting>) 
 
 #[derive(Default)]
 struct Combined {
-    records: Vec<ShardRecord>,
+    records: Vec<(ShardId, ShardRecord)>,
     waiting: Vec<Waiting>,
+    run_shard: Option<ShardId>,
     run: Vec<(crate::domain::ids::MonitorId, Vec<u8>)>,
     run_waiting: Waiting,
     run_bytes: usize,
@@ -282,12 +318,15 @@ struct Combined {
 
 impl Combined {
     fn close_run(&mut self) {
-        if self.run.is_empty() {
+        let Some(shard) = self.run_shard.take() else {
             return;
-        }
-        self.records.push(ShardRecord::Heartbeats {
-            heartbeats: std::mem::take(&mut self.run),
-        });
+        };
+        self.records.push((
+            shard,
+            ShardRecord::Heartbeats {
+                heartbeats: std::mem::take(&mut self.run),
+            },
+        ));
         self.waiting.push(std::mem::take(&mut self.run_waiting));
         self.run_bytes = 0;
     }
@@ -305,7 +344,7 @@ type FoldedHeartbeat = (
 /// `heartbeats`; one that is not a heartbeat or does not decode is logged and skipped.
 fn take_heartbeat(
     heartbeats: &mut Vec<FoldedHeartbeat>,
-    shard: ShardId,
+    stream: StreamId,
     sequence: Sequence,
     monitor: crate::domain::ids::MonitorId,
     event: &[u8],
@@ -316,118 +355,114 @@ fn take_heartbeat(
             event: Event::HeartbeatReceived(heartbeat),
         }) => heartbeats.push((sequence, monitor, at, heartbeat)),
         Ok(_) => {
-            tracing::warn!(%shard, sequence, "a heartbeat record holds another event; skipped")
+            tracing::warn!(%stream, sequence, "a heartbeat record holds another event; skipped")
         }
         Err(error) => {
-            tracing::error!(%shard, sequence, %error, "a heartbeat record does not decode; skipped")
+            tracing::error!(%stream, sequence, %error, "a heartbeat record does not decode; skipped")
         }
     }
 }
 
 async fn fold_forever(
     log: JetStreamLog,
-    shard: ShardId,
+    stream: StreamId,
     registry: Registry,
     channels: Channels,
     caught_up: watch::Sender<bool>,
     applied: watch::Sender<Sequence>,
 ) {
     loop {
-        if let Err(error) = fold(&log, shard, &registry, &channels, &caught_up, &applied).await {
-            tracing::warn!(%shard, %error, "folding the shard failed; resuming from its last applied record");
+        if let Err(error) = fold(&log, stream, &registry, &channels, &caught_up, &applied).await {
+            tracing::warn!(%stream, %error, "folding the stream failed; resuming after its last applied record");
         }
         tokio::time::sleep(FOLD_RETRY).await;
     }
 }
 
-/// This pod's durable consumer's name (a consumer name has no `.`).
-fn consumer_name(pod: &str) -> String {
-    format!("fold-{}", pod.replace(['.', '*', '>', ' '], "_"))
-}
-
+/// Folds `stream` from its first record: those up to the position `applied` holds
+/// (the local store's, or what this process applied since) only into the rule of
+/// which decisions count; every later one is applied too.
 async fn fold(
     log: &JetStreamLog,
-    shard: ShardId,
+    stream: StreamId,
     registry: &Registry,
     channels: &Channels,
     caught_up: &watch::Sender<bool>,
     applied: &watch::Sender<Sequence>,
 ) -> Result<(), String> {
-    let name = consumer_name(&log.settings().pod);
-    let stream = log
+    let position = *applied.borrow();
+    let shards = log.settings().shards;
+    let mut nats_stream = log
         .context()
-        .get_stream(shard.stream_name())
+        .get_stream(stream.name())
         .await
         .map_err(|error| error.to_string())?;
-    let mut consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            &name,
-            consumer::pull::Config {
-                durable_name: Some(name.clone()),
-                ack_policy: AckPolicy::All,
-                deliver_policy: DeliverPolicy::All,
-                max_ack_pending: 100_000,
-                ..Default::default()
-            },
-        )
+    let last = nats_stream
+        .info()
         .await
-        .map_err(|error| error.to_string())?;
-    let info = consumer.info().await.map_err(|error| error.to_string())?;
-    // The rule of which decisions count needs the whole log: what this pod applied
-    // before (up to its consumer's acknowledged floor) is folded again, not applied.
-    let mut shard_fold = ShardFold::default();
-    let floor = info.ack_floor.stream_sequence;
-    let mut next = 1;
-    while next <= floor {
-        let read = log
-            .read(shard, next, MAX_CHUNK)
-            .await
-            .map_err(|error| error.to_string())?;
-        let Some(last) = read.last() else { break };
-        next = last.sequence + 1;
-        for stored in read.iter().filter(|stored| stored.sequence <= floor) {
-            shard_fold.apply(stored.sequence, &stored.record);
-        }
+        .map_err(|error| error.to_string())?
+        .state
+        .last_sequence;
+    if position > last {
+        tracing::error!(%stream, position, last, "the local copy is ahead of the stream (was the NATS cluster replaced?); applying only records after the local position");
     }
-    let lag = metrics::gauge!(prometheus::CLUSTER_SHARD_LAG_RECORDS, "shard" => shard.to_string());
-    lag.set((info.num_pending + info.num_ack_pending as u64) as f64);
-    if info.num_pending == 0 && info.num_ack_pending == 0 {
+    let lag =
+        metrics::gauge!(prometheus::CLUSTER_STREAM_LAG_RECORDS, "stream" => stream.to_string());
+    lag.set(last.saturating_sub(position) as f64);
+    if last <= position {
         caught_up.send_replace(true);
     }
-    let mut chunks = consumer
-        .stream()
-        .max_messages_per_batch(MAX_CHUNK)
+    let reader = nats_stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|error| error.to_string())?;
+    // The rule of which decisions count needs each shard's whole log: what was
+    // applied before is folded again, not applied.
+    let mut shard_folds: HashMap<ShardId, ShardFold> = HashMap::new();
+    let mut chunks = reader
         .messages()
         .await
         .map_err(|error| error.to_string())?
         .ready_chunks(MAX_CHUNK);
+    let mut applied_to = position;
     while let Some(chunk) = chunks.next().await {
         let mut heartbeats = Vec::new();
-        let mut last = None;
+        let mut end_of_chunk = None;
         for message in chunk {
             let message = message.map_err(|error| error.to_string())?;
             let (sequence, pending) = {
                 let info = message.info().map_err(|error| error.to_string())?;
                 (info.stream_sequence, info.pending)
             };
+            end_of_chunk = Some((sequence, pending));
             let decoded = codec::decode_shard_record(&message.payload);
+            let shard = ShardId::of_subject(message.subject.as_str());
             let folded = decoded
                 .as_ref()
                 .ok()
-                .map(|record| shard_fold.apply(sequence, record));
+                .and_then(|record| fold_record(&mut shard_folds, shards, shard, sequence, record));
+            if sequence <= applied_to {
+                continue;
+            }
             match decoded {
                 Ok(ShardRecord::Heartbeats { heartbeats: batch }) => {
                     for (monitor, event) in batch {
-                        take_heartbeat(&mut heartbeats, shard, sequence, monitor, &event);
+                        take_heartbeat(&mut heartbeats, stream, sequence, monitor, &event);
                     }
                 }
                 Ok(ShardRecord::Heartbeat { monitor, event }) => {
-                    take_heartbeat(&mut heartbeats, shard, sequence, monitor, &event);
+                    take_heartbeat(&mut heartbeats, stream, sequence, monitor, &event);
                 }
                 Ok(ShardRecord::Config { monitor, event }) => {
                     // Heartbeats before it in the log are written before it.
                     registry
-                        .apply_replicated_heartbeats(std::mem::take(&mut heartbeats))
+                        .apply_replicated_heartbeats(
+                            std::mem::take(&mut heartbeats),
+                            (stream.0, applied_to),
+                        )
                         .await
                         .map_err(|error| error.to_string())?;
                     match codec::decode_decided(&event) {
@@ -457,7 +492,7 @@ async fn fold(
                             .await
                             .map_err(|error| error.to_string())?,
                         Err(error) => {
-                            tracing::error!(%shard, sequence, %error, "a config record does not decode; skipped")
+                            tracing::error!(%stream, sequence, %error, "a config record does not decode; skipped")
                         }
                     }
                     applied.send_replace(sequence);
@@ -465,7 +500,10 @@ async fn fold(
                 Ok(ShardRecord::Decision { monitor, event, .. }) => match folded {
                     Some(Folded::Effective) => {
                         registry
-                            .apply_replicated_heartbeats(std::mem::take(&mut heartbeats))
+                            .apply_replicated_heartbeats(
+                                std::mem::take(&mut heartbeats),
+                                (stream.0, applied_to),
+                            )
                             .await
                             .map_err(|error| error.to_string())?;
                         match codec::decode_decided(&event) {
@@ -474,12 +512,12 @@ async fn fold(
                                 .await
                                 .map_err(|error| error.to_string())?,
                             Err(error) => {
-                                tracing::error!(%shard, sequence, %error, "a decision record does not decode; skipped")
+                                tracing::error!(%stream, sequence, %error, "a decision record does not decode; skipped")
                             }
                         }
                     }
                     Some(Folded::Void(why)) => {
-                        tracing::debug!(%shard, sequence, %monitor, ?why, "a void decision");
+                        tracing::debug!(%stream, sequence, %monitor, ?why, "a void decision");
                         metrics::counter!(prometheus::DECISIONS_VOIDED_TOTAL).increment(1);
                     }
                     _ => {}
@@ -494,10 +532,10 @@ async fn fold(
                             .await
                             .map_err(|error| error.to_string())?,
                         Ok(_) => {
-                            tracing::warn!(%shard, sequence, "a channel record this version does not apply; skipped")
+                            tracing::warn!(%stream, sequence, "a channel record this version does not apply; skipped")
                         }
                         Err(error) => {
-                            tracing::error!(%shard, sequence, %error, "a channel record does not decode; skipped")
+                            tracing::error!(%stream, sequence, %error, "a channel record does not decode; skipped")
                         }
                     }
                     applied.send_replace(sequence);
@@ -505,27 +543,62 @@ async fn fold(
                 // Ownership records are the ownership manager's.
                 Ok(_) => {}
                 Err(error) => {
-                    tracing::error!(%shard, sequence, %error, "a shard record does not decode; skipped");
+                    tracing::error!(%stream, sequence, %error, "a shard record does not decode; skipped");
                 }
             }
-            last = Some((message, pending));
+            applied_to = sequence;
         }
-        registry
-            .apply_replicated_heartbeats(heartbeats)
-            .await
-            .map_err(|error| error.to_string())?;
-        if let Some((message, pending)) = last {
-            if let Ok(info) = message.info() {
-                applied.send_replace(info.stream_sequence);
-            }
-            message.ack().await.map_err(|error| error.to_string())?;
-            lag.set(pending as f64);
-            if pending == 0 {
-                caught_up.send_replace(true);
-            }
+        let Some((sequence, pending)) = end_of_chunk else {
+            continue;
+        };
+        if !heartbeats.is_empty() || applied_to > *applied.borrow() {
+            // The chunk's heartbeats and the position after it, in one local batch.
+            registry
+                .apply_replicated_heartbeats(heartbeats, (stream.0, applied_to))
+                .await
+                .map_err(|error| error.to_string())?;
+            applied.send_replace(applied_to);
+        }
+        lag.set(pending as f64);
+        if pending == 0 || sequence >= last {
+            caught_up.send_replace(true);
         }
     }
-    Err("the shard's consumer ended".to_owned())
+    Err("the stream's consumer ended".to_owned())
+}
+
+/// Folds a record of a stream into the rule of its shard (`shard`: the shard its
+/// subject names; none for a heartbeats record, whose items each count for their
+/// monitor's shard); what the rule says of it.
+fn fold_record(
+    shard_folds: &mut HashMap<ShardId, ShardFold>,
+    shards: u16,
+    shard: Option<ShardId>,
+    sequence: Sequence,
+    record: &ShardRecord,
+) -> Option<Folded> {
+    match (record, shard) {
+        (ShardRecord::Heartbeats { heartbeats }, _) => {
+            for (monitor, _) in heartbeats {
+                let item = ShardRecord::Heartbeat {
+                    monitor: *monitor,
+                    event: Vec::new(),
+                };
+                shard_folds
+                    .entry(shard_of(monitor, shards))
+                    .or_default()
+                    .apply(sequence, &item);
+            }
+            Some(Folded::Applied)
+        }
+        (_, Some(shard)) => Some(
+            shard_folds
+                .entry(shard)
+                .or_default()
+                .apply(sequence, record),
+        ),
+        (_, None) => None,
+    }
 }
 
 #[cfg(test)]
@@ -535,7 +608,13 @@ mod tests {
 
     fn queued(record: ShardRecord) -> (Pending, oneshot::Receiver<Result<Sequence, String>>) {
         let (reply, answer) = oneshot::channel();
-        ((record, reply), answer)
+        let shard = match &record {
+            ShardRecord::Heartbeat { monitor, .. } | ShardRecord::Config { monitor, .. } => {
+                shard_of(monitor, 64)
+            }
+            _ => ShardId(0),
+        };
+        ((shard, record, reply), answer)
     }
 
     fn heartbeat(n: u8, bytes: usize) -> ShardRecord {
@@ -567,6 +646,7 @@ mod tests {
                 .map(|n| (MonitorId::from_bytes([*n; 16]), vec![*n; 3]))
                 .collect(),
         };
+        let records: Vec<ShardRecord> = records.into_iter().map(|(_, record)| record).collect();
         assert_eq!(records, vec![batch(&[1, 2]), config, batch(&[1])]);
         let callers: Vec<usize> = waiting.iter().map(Vec::len).collect();
         assert_eq!(callers, vec![2, 1, 1]);
@@ -580,7 +660,7 @@ mod tests {
         let (records, waiting) = combine_heartbeats(pending);
         let sizes: Vec<usize> = records
             .iter()
-            .map(|record| match record {
+            .map(|(_, record)| match record {
                 ShardRecord::Heartbeats { heartbeats } => heartbeats.len(),
                 other => panic!("not a heartbeats record: {other:?}"),
             })
