@@ -18,7 +18,7 @@
 //! The single-node fjall store is to become this trait's other implementation; it is
 //! not one yet (`store/` keeps its own API).
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -259,6 +259,44 @@ impl JetStreamLog {
             })
     }
 
+    /// Sends every record of an append to `stream`, each with its message id and the
+    /// shard it is about, without waiting for their PubAcks: [`InFlight::acknowledged`]
+    /// waits for them. The records of appends sent one after another on this
+    /// connection land in the stream in that order, so a publisher may send the next
+    /// append while the previous one waits.
+    pub async fn send_to_stream(
+        &self,
+        stream: StreamId,
+        records: &[(String, ShardId, ShardRecord)],
+    ) -> Result<InFlight, LogError> {
+        let timeout = self.inner.settings.ack_timeout;
+        let failed = |reason: String| LogError::StreamNotAcknowledged { stream, reason };
+        let send = async {
+            let mut acks = Vec::with_capacity(records.len());
+            for (message_id, shard, record) in records {
+                let message = jetstream::message::PublishMessage::build()
+                    .payload(encode(record)?)
+                    .message_id(message_id);
+                let ack = self
+                    .inner
+                    .context
+                    .send_publish(self.subject_of(*shard, record), message)
+                    .await
+                    .map_err(|error| failed(error.to_string()))?;
+                acks.push(ack);
+            }
+            Ok(acks)
+        };
+        let acks = tokio::time::timeout(timeout, send)
+            .await
+            .map_err(|_elapsed| LogError::StreamTimedOut { stream, timeout })??;
+        Ok(InFlight {
+            stream,
+            timeout,
+            acks,
+        })
+    }
+
     /// Publishes every record concurrently, then waits once for all their PubAcks.
     async fn publish_all(
         &self,
@@ -483,6 +521,41 @@ impl ShardLog for JetStreamLog {
         tokio::time::timeout(timeout, read)
             .await
             .map_err(|_elapsed| read_error("timed out".to_owned()))?
+    }
+}
+
+/// An append sent, whose PubAcks are awaited by [`Self::acknowledged`].
+pub struct InFlight {
+    stream: StreamId,
+    timeout: Duration,
+    acks: Vec<jetstream::context::PublishAckFuture>,
+}
+
+impl InFlight {
+    /// The records' sequences (with whether the servers had them already), once
+    /// every PubAck arrived; an error if any is missing after the timeout.
+    pub async fn acknowledged(self) -> Result<Vec<(Sequence, bool)>, LogError> {
+        let Self {
+            stream,
+            timeout,
+            acks,
+        } = self;
+        let wait = async {
+            let mut sequences = Vec::with_capacity(acks.len());
+            for ack in
+                futures_util::future::join_all(acks.into_iter().map(IntoFuture::into_future)).await
+            {
+                let ack = ack.map_err(|error| LogError::StreamNotAcknowledged {
+                    stream,
+                    reason: error.to_string(),
+                })?;
+                sequences.push((ack.sequence, ack.duplicate));
+            }
+            Ok(sequences)
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_elapsed| LogError::StreamTimedOut { stream, timeout })?
     }
 }
 

@@ -167,6 +167,23 @@ mod tests {
         assert_eq!(parse_event_key(&late[..20]), None);
     }
 
+    /// Golden bytes: a stored fold position (clustered mode) is this key and value.
+    #[test]
+    fn a_fold_positions_key_and_value_are_pinned() {
+        assert_eq!(
+            cluster_position_key(0x0102),
+            b"cluster_position/\x01\x02".to_vec()
+        );
+        assert_eq!(
+            parse_cluster_position_key(b"cluster_position/\x00\x03"),
+            Some(3)
+        );
+        assert_eq!(parse_cluster_position_key(b"cluster_position/\x03"), None);
+        assert_eq!(parse_cluster_position_key(b"ping_key_log/\x00\x03"), None);
+        // The value (the sequence, big-endian) is pinned by the store's test
+        // `folded_heartbeats_and_their_streams_position_are_written_together_...`.
+    }
+
     #[test]
     fn the_marker_sorts_before_every_record_and_reads_start_after_it() {
         let smallest = event_key(MonitorId::from_bytes([0; 16]), 0);

@@ -4,10 +4,11 @@
 //! publisher and the fold work per stream, not per shard.
 //!
 //! - [`Publisher`]: one task per stream takes every record queued for any of its
-//!   shards, appends them in one go (`JetStreamLog::append_to_stream`: one wait on all
+//!   shards, appends them in one go (`JetStreamLog::send_to_stream`: one wait on all
 //!   their PubAcks, a group commit), the plain heartbeats of all its shards combined
 //!   in one `Heartbeats` record, and answers each caller; an append that fails
 //!   answers every caller of its batch with the error (the push is answered 503).
+//!   Up to [`MAX_IN_FLIGHT`] appends of a stream wait for their PubAcks at once.
 //! - The fold: one task per stream reads it in order through an ordered consumer and
 //!   applies each record to the local registry: heartbeats to the local store (one
 //!   batch per chunk read, written without an fsync, with the stream's position in
@@ -237,13 +238,31 @@ async fn redecide_on_takeovers(ownership: Arc<Ownership>, registry: Registry, sh
     }
 }
 
+/// At most this many appends of one stream wait for their PubAcks at once: while
+/// they wait, the next append is sent (the servers store a stream's appends in the
+/// order they were sent), so a stream is not idle during a round trip.
+const MAX_IN_FLIGHT: usize = 2;
+
 async fn publish_batches(
     log: JetStreamLog,
     stream: StreamId,
     mut queue: mpsc::UnboundedReceiver<Pending>,
 ) {
     let mut received = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut received, MAX_BATCH).await > 0 {
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => continue,
+            taken = queue.recv_many(&mut received, MAX_BATCH), if in_flight.len() < MAX_IN_FLIGHT => {
+                if taken == 0 {
+                    break;
+                }
+            }
+        }
+        let heartbeats = received
+            .iter()
+            .filter(|(_, record, _)| matches!(record, ShardRecord::Heartbeat { .. }))
+            .count();
         let (records, waiting) = combine_heartbeats(std::mem::take(&mut received));
         let records: Vec<_> = records
             .into_iter()
@@ -252,21 +271,36 @@ async fn publish_batches(
         metrics::counter!(prometheus::CLUSTER_APPENDS_TOTAL).increment(1);
         metrics::counter!(prometheus::CLUSTER_APPENDED_RECORDS_TOTAL)
             .increment(records.len() as u64);
-        match log.append_to_stream(stream, &records).await {
-            Ok(sequences) => {
-                for (replies, (sequence, _)) in waiting.into_iter().zip(sequences) {
-                    for reply in replies {
-                        let _ = reply.send(Ok(sequence));
+        metrics::counter!(prometheus::CLUSTER_APPENDED_HEARTBEATS_TOTAL)
+            .increment(heartbeats as u64);
+        let started = std::time::Instant::now();
+        let sent = log.send_to_stream(stream, &records).await;
+        in_flight.push(async move {
+            match sent {
+                Ok(sent) => match sent.acknowledged().await {
+                    Ok(sequences) => {
+                        metrics::histogram!(prometheus::CLUSTER_APPEND_DURATION_SECONDS)
+                            .record(started.elapsed().as_secs_f64());
+                        for (replies, (sequence, _)) in waiting.into_iter().zip(sequences) {
+                            for reply in replies {
+                                let _ = reply.send(Ok(sequence));
+                            }
+                        }
                     }
-                }
+                    Err(error) => answer_failed(waiting, &error),
+                },
+                Err(error) => answer_failed(waiting, &error),
             }
-            Err(error) => {
-                let error = error.to_string();
-                for reply in waiting.into_iter().flatten() {
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
-        }
+        });
+    }
+    while in_flight.next().await.is_some() {}
+}
+
+/// Answers every caller of a failed append with its error (their pushes get 503).
+fn answer_failed(waiting: Vec<Waiting>, error: &crate::cluster::log::LogError) {
+    let error = error.to_string();
+    for reply in waiting.into_iter().flatten() {
+        let _ = reply.send(Err(error.clone()));
     }
 }
 
@@ -495,6 +529,7 @@ async fn fold(
                             tracing::error!(%stream, sequence, %error, "a config record does not decode; skipped")
                         }
                     }
+                    store_position(registry, stream, sequence).await?;
                     applied.send_replace(sequence);
                 }
                 Ok(ShardRecord::Decision { monitor, event, .. }) => match folded {
@@ -515,6 +550,7 @@ async fn fold(
                                 tracing::error!(%stream, sequence, %error, "a decision record does not decode; skipped")
                             }
                         }
+                        store_position(registry, stream, sequence).await?;
                     }
                     Some(Folded::Void(why)) => {
                         tracing::debug!(%stream, sequence, %monitor, ?why, "a void decision");
@@ -523,6 +559,14 @@ async fn fold(
                     _ => {}
                 },
                 Ok(ShardRecord::Channel { event, .. }) => {
+                    // Heartbeats before it are written first: its position covers them.
+                    registry
+                        .apply_replicated_heartbeats(
+                            std::mem::take(&mut heartbeats),
+                            (stream.0, applied_to),
+                        )
+                        .await
+                        .map_err(|error| error.to_string())?;
                     match codec::decode_channel_event(&event) {
                         Ok(codec::StoredChannelEvent {
                             event: crate::domain::channel::ChannelEvent::Created(channel),
@@ -538,6 +582,7 @@ async fn fold(
                             tracing::error!(%stream, sequence, %error, "a channel record does not decode; skipped")
                         }
                     }
+                    store_position(registry, stream, sequence).await?;
                     applied.send_replace(sequence);
                 }
                 // Ownership records are the ownership manager's.
@@ -565,6 +610,20 @@ async fn fold(
         }
     }
     Err("the stream's consumer ended".to_owned())
+}
+
+/// Stores the stream's position right after a record applied through an actor or
+/// the channels (written with an fsync of its own): a crash now applies it again
+/// only if it falls between that write and this one.
+async fn store_position(
+    registry: &Registry,
+    stream: StreamId,
+    sequence: Sequence,
+) -> Result<(), String> {
+    registry
+        .apply_replicated_heartbeats(Vec::new(), (stream.0, sequence))
+        .await
+        .map_err(|error| error.to_string())
 }
 
 /// Folds a record of a stream into the rule of its shard (`shard`: the shard its
