@@ -335,7 +335,9 @@ impl JetStreamLog {
         match record {
             ShardRecord::Heartbeat { .. } => shard.heartbeat_subject(),
             ShardRecord::Heartbeats { .. } => self.stream_of(shard).heartbeats_subject(),
-            ShardRecord::Decision { .. } => shard.decision_subject(),
+            ShardRecord::Decision { .. } | ShardRecord::Delivered { .. } => {
+                shard.decision_subject()
+            }
             ShardRecord::Config { .. } | ShardRecord::Channel { .. } => shard.config_subject(),
             ShardRecord::Takeover { .. }
             | ShardRecord::Renewal { .. }

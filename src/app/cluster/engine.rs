@@ -30,6 +30,8 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::Local;
+use super::alerts::ClusterAlerts;
 use crate::alert::Channels;
 use crate::cluster::log::JetStreamLog;
 use crate::cluster::ownership::Ownership;
@@ -87,7 +89,8 @@ impl Replication for Publisher {
         let monitor = match &record {
             ShardRecord::Heartbeat { monitor, .. }
             | ShardRecord::Decision { monitor, .. }
-            | ShardRecord::Config { monitor, .. } => *monitor,
+            | ShardRecord::Config { monitor, .. }
+            | ShardRecord::Delivered { monitor, .. } => *monitor,
             ShardRecord::Channel { channel, .. } => {
                 crate::domain::ids::MonitorId::from_bytes(*channel.as_bytes())
             }
@@ -153,18 +156,29 @@ pub(super) async fn start(
     ownership: &Arc<Ownership>,
     registry: &Registry,
     channels: &Channels,
+    local: Local,
 ) -> Vec<JoinHandle<()>> {
     let shards = log.settings().shards;
     let streams = log.settings().streams;
-    let gate = Arc::clone(ownership);
+    let owner = Arc::clone(ownership);
+    let alerts = Arc::new(ClusterAlerts::new(
+        shards,
+        streams,
+        Box::new(move |shard| owner.deciding_epoch(shard)),
+        local.exit_after_sends,
+    ));
+    let gate = Arc::clone(&alerts);
     registry.set_deciding(Arc::new(move |monitor| {
         gate.deciding_epoch(shard_of(&monitor, shards))
     }));
-    let mut tasks = vec![tokio::spawn(redecide_on_takeovers(
-        Arc::clone(ownership),
-        registry.clone(),
-        shards,
-    ))];
+    let catching_up = Arc::clone(&alerts);
+    registry.set_catching_up(Arc::new(move || catching_up.catching_up()));
+    local
+        .notifier
+        .set_cluster(Arc::clone(&alerts) as Arc<dyn crate::alert::ClusterDelivery>);
+    registry.set_outcomes(Arc::clone(&alerts) as Arc<dyn crate::monitor::deciding::OutcomeSink>);
+    let local = Arc::new(local);
+    let mut tasks = Vec::new();
     let reading = registry.clone();
     let positions = match tokio::task::spawn_blocking(move || reading.cluster_positions()).await {
         Ok(Ok(positions)) => positions,
@@ -188,23 +202,39 @@ pub(super) async fn start(
         caught_up.push(watching);
         let position = positions.get(&stream.0).copied().unwrap_or(0);
         tracing::info!(%stream, position, "folding the stream; applying the records after the local position");
-        let (applied, applied_watch) = watch::channel(position);
+        // Moves once the fold's re-read reached the position (`fold`).
+        let (applied, applied_watch) = watch::channel(0);
         applied_watches.push(applied_watch);
         tasks.push(tokio::spawn(fold_forever(
             log.clone(),
             stream,
-            registry.clone(),
-            channels.clone(),
+            Folding {
+                registry: registry.clone(),
+                channels: channels.clone(),
+                alerts: Arc::clone(&alerts),
+                local: Arc::clone(&local),
+            },
+            position,
             done,
             applied,
         )));
     }
     let publisher = Arc::new(Publisher {
         queues,
-        applied: applied_watches,
+        applied: applied_watches.clone(),
         shards,
         streams,
     });
+    // Before any delivery can be sent (`decide_on_takeovers`), its outcome's way out.
+    alerts.set_publisher(Arc::clone(&publisher) as Arc<dyn Replication>);
+    tasks.push(tokio::spawn(decide_on_takeovers(
+        log.clone(),
+        Arc::clone(ownership),
+        registry.clone(),
+        applied_watches,
+        Arc::clone(&alerts),
+        Arc::clone(&local),
+    )));
     registry.set_replication(Arc::clone(&publisher) as Arc<dyn Replication>);
     channels.set_replication(publisher);
     for mut watching in caught_up {
@@ -214,27 +244,121 @@ pub(super) async fn start(
     tasks
 }
 
-/// Every [`DECIDING_LOOK`], has the monitors of each shard this pod newly decides for
-/// (taken over, or deciding again after a lapse in its renewals) re-arm their timers:
-/// a deadline that fell meanwhile is judged at once.
-async fn redecide_on_takeovers(ownership: Arc<Ownership>, registry: Registry, shards: u16) {
-    let mut deciding: BTreeMap<ShardId, Sequence> = BTreeMap::new();
+/// Every [`DECIDING_LOOK`], for each shard this pod newly decides for (taken over, or
+/// deciding again after a lapse in its renewals): folds it up to the shard's last
+/// record as of now (until then the pod judges and sends nothing for it, and
+/// `/readyz` is 503), then has its monitors re-arm their timers (a deadline that fell
+/// meanwhile is judged at once) and sends the alerts still owed in it (`alerts.rs`).
+async fn decide_on_takeovers(
+    log: JetStreamLog,
+    ownership: Arc<Ownership>,
+    registry: Registry,
+    applied: Vec<watch::Receiver<Sequence>>,
+    alerts: Arc<ClusterAlerts>,
+    local: Arc<Local>,
+) {
+    let shards = log.settings().shards;
     let mut looks = tokio::time::interval(DECIDING_LOOK);
     loop {
         looks.tick().await;
-        let now: BTreeMap<ShardId, Sequence> = ShardId::all(shards)
-            .filter_map(|shard| Some((shard, ownership.deciding_epoch(shard)?)))
-            .collect();
-        let newly: BTreeSet<ShardId> = now
-            .iter()
-            .filter(|(shard, epoch)| deciding.get(shard) != Some(epoch))
-            .map(|(shard, _)| *shard)
-            .collect();
-        if !newly.is_empty() {
-            tracing::info!(shards = ?newly, "deciding for these shards now");
-            registry.redecide(|monitor| newly.contains(&shard_of(&monitor, shards)));
+        let mut catching_up = Vec::new();
+        for shard in ShardId::all(shards) {
+            match ownership.deciding_epoch(shard) {
+                None if alerts.folded_for(shard) != 0 => alerts.set_folded_for(shard, 0),
+                Some(epoch) if alerts.folded_for(shard) != epoch => {
+                    let applied = applied[usize::from(log.stream_of(shard).0)].clone();
+                    let log = &log;
+                    catching_up
+                        .push(async move { (shard, epoch, catch_up(log, shard, applied).await) });
+                }
+                _ => {}
+            }
         }
-        deciding = now;
+        let mut newly = BTreeSet::new();
+        let catching = std::time::Instant::now();
+        for (shard, epoch, caught_up) in futures_util::future::join_all(catching_up).await {
+            match caught_up {
+                Ok(()) => {
+                    alerts.set_folded_for(shard, epoch);
+                    newly.insert(shard);
+                }
+                Err(error) => {
+                    tracing::warn!(%shard, %error, "the shard taken over is not folded up to its takeover yet")
+                }
+            }
+        }
+        if newly.is_empty() {
+            continue;
+        }
+        tracing::info!(
+            shards = ?newly,
+            caught_up_ms = catching.elapsed().as_millis() as u64,
+            "deciding for these shards now, folded up to their takeover"
+        );
+        registry.redecide(|monitor| newly.contains(&shard_of(&monitor, shards)));
+        if let Err(error) = alerts
+            .hand_over(
+                &newly,
+                &registry,
+                &local.store,
+                &local.dispatcher,
+                local.clock,
+            )
+            .await
+        {
+            tracing::error!(%error, "cannot read the outbox to send the alerts owed in the shards taken over");
+        }
+    }
+}
+
+/// How long a takeover waits for the fold to reach the shard's last record.
+const CATCH_UP: Duration = Duration::from_secs(10);
+
+/// Waits until this pod's fold of `shard`'s stream (`applied`: its position, which
+/// passes every record of the stream, any shard's) has applied the shard's log up
+/// to its last record as of now: the last sequence on any of the shard's subjects
+/// and on the stream's heartbeats subject, which carries the shard's plain
+/// heartbeats among other shards' (its last record there may be another shard's:
+/// waiting for it too is waiting a little longer, never too little).
+async fn catch_up(
+    log: &JetStreamLog,
+    shard: ShardId,
+    mut applied: watch::Receiver<Sequence>,
+) -> Result<(), String> {
+    let stream = log
+        .context()
+        .get_stream_no_info(log.stream_of(shard).name())
+        .await
+        .map_err(|error| error.to_string())?;
+    let subjects = [
+        log.stream_of(shard).heartbeats_subject(),
+        shard.heartbeat_subject(),
+        shard.decision_subject(),
+        shard.config_subject(),
+        shard.ownership_subject(),
+    ];
+    let read_last = async {
+        let mut last = 0;
+        for subject in &subjects {
+            match stream.get_last_raw_message_by_subject(subject).await {
+                Ok(message) => last = last.max(message.sequence),
+                Err(error)
+                    if error.kind()
+                        == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {}
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+        Ok(last)
+    };
+    let last = tokio::time::timeout(CATCH_UP, read_last)
+        .await
+        .map_err(|_| format!("the shard's last record not read within {CATCH_UP:?}"))??;
+    match tokio::time::timeout(CATCH_UP, applied.wait_for(|at| *at >= last)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(_)) => Err("the shard's fold stopped".to_owned()),
+        Err(_) => Err(format!(
+            "not folded up to sequence {last} within {CATCH_UP:?}"
+        )),
     }
 }
 
@@ -397,34 +521,51 @@ fn take_heartbeat(
     }
 }
 
+/// What a shard's fold applies records to.
+struct Folding {
+    registry: Registry,
+    channels: Channels,
+    alerts: Arc<ClusterAlerts>,
+    local: Arc<Local>,
+}
+
 async fn fold_forever(
     log: JetStreamLog,
     stream: StreamId,
-    registry: Registry,
-    channels: Channels,
+    folding: Folding,
+    stored_position: Sequence,
     caught_up: watch::Sender<bool>,
     applied: watch::Sender<Sequence>,
 ) {
     loop {
-        if let Err(error) = fold(&log, stream, &registry, &channels, &caught_up, &applied).await {
+        // After a failure, what this process applied since it started counts too.
+        let position = stored_position.max(*applied.borrow());
+        if let Err(error) = fold(&log, stream, &folding, position, &caught_up, &applied).await {
             tracing::warn!(%stream, %error, "folding the stream failed; resuming after its last applied record");
         }
         tokio::time::sleep(FOLD_RETRY).await;
     }
 }
 
-/// Folds `stream` from its first record: those up to the position `applied` holds
-/// (the local store's, or what this process applied since) only into the rule of
-/// which decisions count; every later one is applied too.
+/// Folds `stream` from its first record: those up to `position` (the local store's,
+/// or what this process applied since) only into the rule of which decisions count
+/// and into the alerts' ids and outcomes (`refold_alerts`); then seeds the monitors'
+/// bases from that re-fold; every later record is applied too. `applied` and
+/// `caught_up` move only once the re-fold reached the position.
 async fn fold(
     log: &JetStreamLog,
     stream: StreamId,
-    registry: &Registry,
-    channels: &Channels,
+    folding: &Folding,
+    position: Sequence,
     caught_up: &watch::Sender<bool>,
     applied: &watch::Sender<Sequence>,
 ) -> Result<(), String> {
-    let position = *applied.borrow();
+    let Folding {
+        registry,
+        channels,
+        alerts,
+        local,
+    } = folding;
     let shards = log.settings().shards;
     let mut nats_stream = log
         .context()
@@ -443,7 +584,7 @@ async fn fold(
     let lag =
         metrics::gauge!(prometheus::CLUSTER_STREAM_LAG_RECORDS, "stream" => stream.to_string());
     lag.set(last.saturating_sub(position) as f64);
-    if last <= position {
+    if last == 0 {
         caught_up.send_replace(true);
     }
     let reader = nats_stream
@@ -462,6 +603,8 @@ async fn fold(
         .map_err(|error| error.to_string())?
         .ready_chunks(MAX_CHUNK);
     let mut applied_to = position;
+    // Whether the re-fold reached the position and the bases were seeded from it.
+    let mut seeded = false;
     while let Some(chunk) = chunks.next().await {
         let mut heartbeats = Vec::new();
         let mut end_of_chunk = None;
@@ -474,11 +617,19 @@ async fn fold(
             end_of_chunk = Some((sequence, pending));
             let decoded = codec::decode_shard_record(&message.payload);
             let shard = ShardId::of_subject(message.subject.as_str());
+            let refolding = sequence <= applied_to;
+            if !refolding && !seeded {
+                seed_bases(registry, &shard_folds);
+                seeded = true;
+            }
             let folded = decoded
                 .as_ref()
                 .ok()
                 .and_then(|record| fold_record(&mut shard_folds, shards, shard, sequence, record));
-            if sequence <= applied_to {
+            if refolding {
+                if let (Some(shard), Ok(record), Some(folded)) = (shard, &decoded, folded) {
+                    refold_alerts(alerts, shard, sequence, record, folded);
+                }
                 continue;
             }
             match decoded {
@@ -542,10 +693,15 @@ async fn fold(
                             .await
                             .map_err(|error| error.to_string())?;
                         match codec::decode_decided(&event) {
-                            Ok(events) => registry
-                                .apply_replicated_decision(monitor, sequence, events)
-                                .await
-                                .map_err(|error| error.to_string())?,
+                            Ok(events) => {
+                                if let Some(shard) = shard {
+                                    alerts.note_decision(shard, sequence, monitor, &events);
+                                }
+                                registry
+                                    .apply_replicated_decision(monitor, sequence, events)
+                                    .await
+                                    .map_err(|error| error.to_string())?
+                            }
                             Err(error) => {
                                 tracing::error!(%stream, sequence, %error, "a decision record does not decode; skipped")
                             }
@@ -585,6 +741,36 @@ async fn fold(
                     store_position(registry, stream, sequence).await?;
                     applied.send_replace(sequence);
                 }
+                Ok(ShardRecord::Delivered {
+                    monitor,
+                    channel,
+                    alert,
+                    attempts,
+                    error,
+                }) => {
+                    // The alert's record is written before its outcome.
+                    registry
+                        .apply_replicated_heartbeats(
+                            std::mem::take(&mut heartbeats),
+                            (stream.0, applied_to),
+                        )
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    alerts
+                        .fold_delivered(
+                            registry,
+                            &local.store,
+                            local.clock,
+                            monitor,
+                            channel,
+                            alert,
+                            attempts,
+                            error,
+                        )
+                        .await?;
+                    store_position(registry, stream, sequence).await?;
+                    applied.send_replace(sequence);
+                }
                 // Ownership records are the ownership manager's.
                 Ok(_) => {}
                 Err(error) => {
@@ -596,7 +782,11 @@ async fn fold(
         let Some((sequence, pending)) = end_of_chunk else {
             continue;
         };
-        if !heartbeats.is_empty() || applied_to > *applied.borrow() {
+        if !seeded && (sequence >= position.min(last) || pending == 0) {
+            seed_bases(registry, &shard_folds);
+            seeded = true;
+        }
+        if seeded && (!heartbeats.is_empty() || applied_to > *applied.borrow()) {
             // The chunk's heartbeats and the position after it, in one local batch.
             registry
                 .apply_replicated_heartbeats(heartbeats, (stream.0, applied_to))
@@ -624,6 +814,16 @@ async fn store_position(
         .apply_replicated_heartbeats(Vec::new(), (stream.0, sequence))
         .await
         .map_err(|error| error.to_string())
+}
+
+/// A monitor silent since this pod (re)started is judged on its last record in the
+/// log as of the re-fold, not on nothing (which the rule would void).
+fn seed_bases(registry: &Registry, shard_folds: &HashMap<ShardId, ShardFold>) {
+    for shard_fold in shard_folds.values() {
+        for (monitor, basis) in shard_fold.bases() {
+            registry.seed_basis(monitor, basis);
+        }
+    }
 }
 
 /// Folds a record of a stream into the rule of its shard (`shard`: the shard its
@@ -657,6 +857,32 @@ fn fold_record(
                 .apply(sequence, record),
         ),
         (_, None) => None,
+    }
+}
+
+/// What the alerts need from a record folded again (applied before the pod's restart):
+/// the ids of effective decisions' alerts and the outcomes recorded.
+fn refold_alerts(
+    alerts: &ClusterAlerts,
+    shard: ShardId,
+    sequence: Sequence,
+    record: &ShardRecord,
+    folded: Folded,
+) {
+    match record {
+        ShardRecord::Decision { monitor, event, .. } if folded == Folded::Effective => {
+            if let Ok(events) = codec::decode_decided(event) {
+                alerts.note_decision(shard, sequence, *monitor, &events);
+            }
+        }
+        ShardRecord::Delivered {
+            channel,
+            alert,
+            attempts,
+            error,
+            ..
+        } => alerts.note_delivered(alert.clone(), *channel, *attempts, error.clone()),
+        _ => {}
     }
 }
 
