@@ -521,7 +521,7 @@ fn take_heartbeat(
     }
 }
 
-/// What a shard's fold applies records to.
+/// What a stream's fold applies records to.
 struct Folding {
     registry: Registry,
     channels: Channels,
