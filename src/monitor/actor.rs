@@ -143,6 +143,9 @@ impl Actor for MonitorActor {
         let directory = &state.context.directory;
         // Quiet once the actor has applied what waits (`MonitorMsg::Recorded` above).
         state.inbox.end_quiet();
+        state
+            .inbox
+            .merge_quiet_heartbeats(!state.context.deciding.is_clustered());
         directory.publish_state(&state.monitor);
         directory.set_parents(state.monitor.id, &[], &state.monitor.config.parents);
         let release_owed = state.context.guard.account(&state.monitor);
@@ -174,14 +177,14 @@ impl Actor for MonitorActor {
     ) -> Result<(), ActorProcessingErr> {
         // A message that may append something of the actor's own ends the inbox's
         // quiet first (`directory::Inbox`): no heartbeat is merged across that append.
-        if !matches!(
+        state.may_quiet = matches!(
             message,
             MonitorMsg::Recorded
                 | MonitorMsg::GetState(_)
                 | MonitorMsg::Propose(..)
                 | MonitorMsg::ParentChanged
-        ) {
-            state.may_quiet = false;
+        );
+        if !state.may_quiet {
             state.inbox.end_quiet();
         }
         // Heartbeats the writer did not wake the actor for (`directory::Fanout`) are
@@ -341,10 +344,9 @@ fn take_heartbeats<'a>(
 }
 
 /// Whether the inbox may be quiet (`directory::Inbox`) once empty: the state is quiet
-/// and the message being handled appends nothing of the actor's own. Never in the
-/// clustered mode, where other pods' records reach the log without this actor.
+/// and the message being handled appends nothing of the actor's own.
 fn inbox_may_be_quiet(state: &MonitorActorState) -> bool {
-    state.may_quiet && !state.context.deciding.is_clustered() && state.monitor.quiet()
+    state.may_quiet && state.monitor.quiet()
 }
 
 /// Applies a durable heartbeat (as the log folds it: its own sequence number and

@@ -127,7 +127,8 @@ pub const QUIET_BACKLOG: usize = 8;
 /// heartbeat in it is an `up` one that reaches a quiet state in the log, where it
 /// records only itself and leaves the state quiet: an `up` heartbeat arriving then is
 /// merged into the one waiting (`merge_quiet`), and applying the merged one folds to
-/// the same state as applying both. A quiet inbox holds at most one entry.
+/// the same state as applying both. A quiet inbox holds at most one entry (in the
+/// single-node mode: [`Inbox::merge_quiet_heartbeats`]).
 #[derive(Default)]
 pub struct Inbox {
     queue: Mutex<Queue>,
@@ -149,6 +150,10 @@ struct Queue {
     woken: bool,
     /// Whether the inbox is quiet (`Inbox`).
     quiet: bool,
+    /// Whether `up` heartbeats to a quiet inbox are merged (not in the clustered mode,
+    /// where other pods' records reach the log without this monitor's actor: they
+    /// only wait there, as many as [`QUIET_BACKLOG`]).
+    merges: bool,
 }
 
 /// Merges `later`, an `up` heartbeat to a quiet state, into `earlier`, the one before it
@@ -188,6 +193,11 @@ impl Inbox {
                 recorded: heartbeat,
                 count: 1,
             });
+        } else if !queue.merges {
+            queue.heartbeats.push_back(Waiting {
+                recorded: heartbeat,
+                count: 1,
+            });
         } else {
             let rest = match queue.heartbeats.back_mut() {
                 Some(last) => match merge_quiet(&mut last.recorded, heartbeat) {
@@ -205,6 +215,12 @@ impl Inbox {
         }
         let wake = !quiet_up || queue.count as usize >= QUIET_BACKLOG;
         wake && !std::mem::replace(&mut queue.woken, true)
+    }
+
+    /// Whether `up` heartbeats to a quiet inbox are merged (its actor says so as it
+    /// starts: not in the clustered mode).
+    pub fn merge_quiet_heartbeats(&self, merges: bool) {
+        self.queue().merges = merges;
     }
 
     /// Ends the inbox's quiet: the actor may append something of its own, or does not
@@ -596,6 +612,7 @@ mod tests {
     /// An inbox its actor has emptied with its state quiet.
     fn quiet_inbox() -> Inbox {
         let inbox = Inbox::default();
+        inbox.merge_quiet_heartbeats(true);
         assert!(inbox.pop(true).is_none());
         inbox
     }
@@ -693,6 +710,7 @@ mod tests {
         // Emptied with a state that is not quiet, then told by an actor about to
         // append: nothing merges.
         let inbox = Inbox::default();
+        inbox.merge_quiet_heartbeats(true);
         assert!(inbox.pop(false).is_none());
         assert!(inbox.push(recorded(5, PushStatus::Up, "up", None)));
         assert!(!inbox.push(recorded(6, PushStatus::Up, "up", None)));
