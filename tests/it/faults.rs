@@ -193,6 +193,8 @@ struct Acked {
     monitor: String,
     msg: String,
     at: Instant,
+    /// The pod that acknowledged it.
+    pod: usize,
 }
 
 #[derive(Default)]
@@ -233,7 +235,11 @@ impl Load {
                         let chosen = {
                             let targets = shared.targets.lock().unwrap();
                             let urls = shared.urls.lock().unwrap();
-                            let live: Vec<&String> = urls.iter().flatten().collect();
+                            let live: Vec<(usize, String)> = urls
+                                .iter()
+                                .enumerate()
+                                .filter_map(|(pod, url)| Some((pod, url.clone()?)))
+                                .collect();
                             if targets.is_empty() || live.is_empty() {
                                 None
                             } else {
@@ -243,7 +249,7 @@ impl Load {
                                 ))
                             }
                         };
-                        if let Some((target, url)) = chosen {
+                        if let Some((target, (pod, url))) = chosen {
                             count += 1;
                             let msg = format!("w{worker}-{count}");
                             let answer = client
@@ -257,6 +263,7 @@ impl Load {
                                         monitor: target.id,
                                         msg,
                                         at: Instant::now(),
+                                        pod,
                                     });
                                 }
                                 _ => {
@@ -370,6 +377,8 @@ struct Round {
     identical: bool,
     /// Monitors whose history is stored in a different order on some pod.
     reordered: usize,
+    /// Which pod the fault hit, for the failures' context.
+    note: String,
     failures: Vec<String>,
 }
 
@@ -600,6 +609,7 @@ impl Cluster {
 
         // The victim and the silenced monitors, some in its shards.
         let (victim, victim_epochs) = self.busiest_owner().await;
+        round.note = format!("victim pod-{victim} holding {victim_epochs:?}");
         let mut silenced = Vec::new();
         let mut in_victim = 0;
         while silenced.len() < SILENCED_MONITORS
@@ -990,18 +1000,29 @@ impl Cluster {
         // No acknowledged heartbeat lost: each in its monitor's history on every pod.
         let mut lost = Vec::new();
         for acked in &self.load.acked() {
-            let found = histories.get(&acked.monitor).is_some_and(|of_pods| {
-                of_pods.iter().all(|history| {
-                    history.iter().any(|event| {
-                        event.kind == "heartbeat" && event.msg.as_deref() == Some(&acked.msg)
-                    })
-                })
-            });
-            if !found {
+            let lacking: Vec<usize> = histories.get(&acked.monitor).map_or_else(
+                || vec![usize::MAX],
+                |of_pods| {
+                    of_pods
+                        .iter()
+                        .zip(self.live().map(|(index, _)| index))
+                        .filter(|(history, _)| {
+                            !history.iter().any(|event| {
+                                event.kind == "heartbeat"
+                                    && event.msg.as_deref() == Some(&acked.msg)
+                            })
+                        })
+                        .map(|(_, index)| index)
+                        .collect()
+                },
+            );
+            if !lacking.is_empty() {
                 lost.push(format!(
-                    "{} {} acked {:?} before the checks",
+                    "{} {} (shard {}) acked by pod-{} {:?} before the checks, missing on pods {lacking:?}",
                     acked.monitor,
                     acked.msg,
+                    shard(&acked.monitor),
+                    acked.pod,
                     acked.at.elapsed()
                 ));
             }
@@ -1292,7 +1313,7 @@ async fn scenario(fault: Fault, env: Vec<(String, String)>) {
         if number > 1 && started.elapsed() > budget() {
             break;
         }
-        let round = cluster.round(fault).await;
+        let mut round = cluster.round(fault).await;
         let row = format!(
             "{}\t{number}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             fault.name(),
@@ -1313,6 +1334,9 @@ async fn scenario(fault: Fault, env: Vec<(String, String)>) {
             if round.failures.is_empty() { "ok" } else { "FAILED" },
         );
         eprintln!("fault round: {row}");
+        if !round.failures.is_empty() {
+            round.failures.insert(0, round.note.clone());
+        }
         for failure in &round.failures {
             eprintln!("  {failure}");
         }

@@ -359,24 +359,40 @@ async fn fold(
         .get_stream(shard.stream_name())
         .await
         .map_err(|error| error.to_string())?;
+    let config = |deliver_policy| consumer::pull::Config {
+        durable_name: Some(name.clone()),
+        ack_policy: AckPolicy::All,
+        deliver_policy,
+        max_ack_pending: 100_000,
+        ..Default::default()
+    };
     let mut consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            &name,
-            consumer::pull::Config {
-                durable_name: Some(name.clone()),
-                ack_policy: AckPolicy::All,
-                deliver_policy: DeliverPolicy::All,
-                max_ack_pending: 100_000,
-                ..Default::default()
-            },
-        )
+        .get_or_create_consumer(&name, config(DeliverPolicy::All))
         .await
         .map_err(|error| error.to_string())?;
-    let info = consumer.info().await.map_err(|error| error.to_string())?;
+    let mut info = consumer.info().await.map_err(|error| error.to_string())?;
+    let floor = info.ack_floor.stream_sequence;
+    // Records delivered to this pod's previous fold (before a crash, or before the
+    // fold failed) but never acknowledged come again only once their ack wait runs
+    // out, and with `AckPolicy::All` the acknowledgement of a later record would cover
+    // them unapplied: they would be missing from this pod's copy for good. So the
+    // consumer starts again right after its acknowledged floor.
+    if info.num_ack_pending > 0 {
+        stream
+            .delete_consumer(&name)
+            .await
+            .map_err(|error| error.to_string())?;
+        consumer = stream
+            .create_consumer(config(DeliverPolicy::ByStartSequence {
+                start_sequence: floor + 1,
+            }))
+            .await
+            .map_err(|error| error.to_string())?;
+        info = consumer.info().await.map_err(|error| error.to_string())?;
+    }
     // The rule of which decisions count needs the whole log: what this pod applied
     // before (up to its consumer's acknowledged floor) is folded again, not applied.
     let mut shard_fold = ShardFold::default();
-    let floor = info.ack_floor.stream_sequence;
     let mut next = 1;
     while next <= floor {
         let read = log
