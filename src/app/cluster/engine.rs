@@ -410,6 +410,14 @@ async fn fold(
     if info.num_pending == 0 && info.num_ack_pending == 0 {
         caught_up.send_replace(true);
     }
+    // The next record to apply. The consumer has no subject filter, so it delivers
+    // every sequence of the stream, in order: a record below it was delivered again
+    // (applied already), one above it means records were delivered and lost on the
+    // way (a NATS server died with them in flight). Those would never come again
+    // before their ack wait, and the acknowledgement of a later record would cover
+    // them (`AckPolicy::All`), so the fold stops there and starts again after the
+    // last record it applied.
+    let mut expected = floor + 1;
     let mut chunks = consumer
         .stream()
         .max_messages_per_batch(MAX_CHUNK)
@@ -419,13 +427,33 @@ async fn fold(
         .ready_chunks(MAX_CHUNK);
     while let Some(chunk) = chunks.next().await {
         let mut heartbeats = Vec::new();
-        let mut last = None;
+        let mut last: Option<(async_nats::jetstream::Message, u64)> = None;
         for message in chunk {
             let message = message.map_err(|error| error.to_string())?;
             let (sequence, pending) = {
                 let info = message.info().map_err(|error| error.to_string())?;
                 (info.stream_sequence, info.pending)
             };
+            if sequence < expected {
+                continue;
+            }
+            if sequence > expected {
+                registry
+                    .apply_replicated_heartbeats(std::mem::take(&mut heartbeats))
+                    .await
+                    .map_err(|error| error.to_string())?;
+                if let Some((applied_last, _)) = last.take() {
+                    applied_last
+                        .double_ack()
+                        .await
+                        .map_err(|error| error.to_string())?;
+                }
+                return Err(format!(
+                    "records {expected} to {} did not reach this pod's fold",
+                    sequence - 1
+                ));
+            }
+            expected = sequence + 1;
             let decoded = codec::decode_shard_record(&message.payload);
             let folded = decoded
                 .as_ref()
