@@ -42,8 +42,7 @@ impl Proxy {
                     let _ = server.set_nodelay(true);
                     let (client_read, client_write) = client.into_split();
                     let (server_read, server_write) = server.into_split();
-                    let mut up =
-                        tokio::spawn(forward(client_read, server_write, watching.clone()));
+                    let mut up = tokio::spawn(forward(client_read, server_write, watching.clone()));
                     let mut down = tokio::spawn(forward(server_read, client_write, watching));
                     // Either side closing ends the connection both ways.
                     tokio::select! {
