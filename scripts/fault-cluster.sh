@@ -23,7 +23,8 @@
 #   without it the scenario is reported as pending).
 # The rolling restart fails on main (see its test); it runs here all the same.
 #
-# Environment: SCENARIOS, KEEP_REPORT (keep the raw report file).
+# Environment: SCENARIOS, PACE_MS (each of the 2 load workers waits this long between
+# pushes, default 15), KEEP_REPORT (keep the raw report file).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +47,7 @@ for scenario in $SCENARIOS; do
     echo "== $scenario: up to $ROUNDS rounds, ${SECONDS_PER_SCENARIO} s" >&2
     started=$(date +%s)
     # The scenario's own bound, plus a margin for start-up, the last round and the checks.
-    PUSHMON_FAULT_ROUNDS="$ROUNDS" PUSHMON_FAULT_SECONDS="$SECONDS_PER_SCENARIO" \
+    PUSHMON_FAULT_ROUNDS="$ROUNDS" PUSHMON_FAULT_SECONDS="$SECONDS_PER_SCENARIO" PUSHMON_FAULT_PACE_MS="${PACE_MS:-15}" \
         PUSHMON_FAULT_REPORT="$report" RUST_BACKTRACE=0 \
         timeout --kill-after=10 $((SECONDS_PER_SCENARIO + 240)) \
         cargo test --quiet --test it "faults::$scenario" -- --exact --include-ignored --nocapture --test-threads=1 \
