@@ -171,7 +171,7 @@ pub async fn run_with_reload(
         registry.clone(),
         store.clone(),
         channels.clone(),
-        notifier,
+        notifier.clone(),
         admin_token,
         api_keys,
         publications,
@@ -237,7 +237,17 @@ pub async fn run_with_reload(
             // The clustered mode: not ready before the pod has joined.
             let membership = if config.cluster.enabled() {
                 let mut membership = cluster::join(&config.cluster).await;
-                membership.start_engine(&registry, &channels).await;
+                let local = cluster::Local {
+                    store: store.clone(),
+                    dispatcher: dispatcher.clone(),
+                    notifier: notifier.clone(),
+                    clock,
+                    // A test hook only (`app/cluster/alerts.rs`).
+                    exit_after_sends: std::env::var(cluster::FAULT_EXIT_AFTER_SEND)
+                        .ok()
+                        .and_then(|sends| sends.parse().ok()),
+                };
+                membership.start_engine(&registry, &channels, local).await;
                 Some(membership)
             } else {
                 None
@@ -540,6 +550,13 @@ async fn rebuild(
         reports,
         clock,
     ));
+    // The clustered mode: only the owner of a monitor's shard sends its alerts, once
+    // it has folded the shard up to its takeover (`app/cluster/alerts.rs`).
+    let owed = if config.cluster.enabled() {
+        Vec::new()
+    } else {
+        owed
+    };
     for delivery in owed {
         let group = groups
             .get(&delivery.alert.monitor_id)

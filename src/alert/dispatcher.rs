@@ -75,6 +75,9 @@ pub enum DeliveryMsg {
     DigestFinished(u64, Vec<Key>),
     /// A channel's digest window may have closed.
     WindowClosed,
+    /// The clustered mode: this delivery (channel, alert seq) is no longer in the
+    /// dispatcher (recorded, or left to the shard's owner), so it may be enqueued again.
+    Settled(ChannelId, u64),
 }
 
 /// How one delivery ended, for whoever records outcomes.
@@ -216,6 +219,10 @@ pub struct DeliveryState {
     digests: HashMap<u64, tokio::task::AbortHandle>,
     next_digest: u64,
     owed: usize,
+    /// The clustered mode: every delivery (channel, alert seq) in the dispatcher, so
+    /// one enqueued again (the outbox handed over at a takeover while it was still
+    /// here) is not sent twice.
+    owed_ids: std::collections::HashSet<(ChannelId, u64)>,
     /// Where delivery tasks run (HTTP clients, retries): their own thread, so a burst
     /// of alerts does not queue in front of the monitor actors recording the `down`s.
     /// Held here, not in the tasks, so it is shut down from the dispatcher's task.
@@ -242,6 +249,7 @@ impl Actor for DeliveryActor {
             digests: HashMap::new(),
             next_digest: 0,
             owed: 0,
+            owed_ids: std::collections::HashSet::new(),
             runtime: SendRuntime::start(),
         })
     }
@@ -271,6 +279,13 @@ impl Actor for DeliveryActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             DeliveryMsg::Enqueue(delivery, group) => {
+                if state.args.notifier.cluster().is_some()
+                    && !state
+                        .owed_ids
+                        .insert((delivery.channel, delivery.alert.alert_seq))
+                {
+                    return Ok(());
+                }
                 let key = (delivery.channel, delivery.alert.monitor_id);
                 state
                     .queues
@@ -297,6 +312,9 @@ impl Actor for DeliveryActor {
                 for (channel, release) in state.batcher.close_due(Instant::now()) {
                     release_window(&myself, state, channel, release);
                 }
+            }
+            DeliveryMsg::Settled(channel, alert_seq) => {
+                state.owed_ids.remove(&(channel, alert_seq));
             }
         }
         metrics::gauge!(prometheus::OUTBOX_DEPTH).set(state.owed as f64);
@@ -366,6 +384,10 @@ fn release_window(
                 let worker = state.runtime.spawn(async move {
                     let outcome = deliver_digest(&args, channel, &held).await;
                     let mut records = Vec::with_capacity(held.len());
+                    let settled: Vec<(ChannelId, u64)> = held
+                        .iter()
+                        .map(|held| (channel, held.delivery.alert.alert_seq))
+                        .collect();
                     for Held { delivery, .. } in held {
                         let (recorded, was_recorded) = oneshot::channel();
                         let outcome = DeliveryOutcome {
@@ -387,6 +409,9 @@ fn release_window(
                     for was_recorded in records {
                         let _ = was_recorded.await;
                     }
+                    for (channel, alert_seq) in settled {
+                        let _ = myself.cast(DeliveryMsg::Settled(channel, alert_seq));
+                    }
                     let _ = myself.cast(DeliveryMsg::DigestFinished(number, keys));
                 });
                 state.digests.insert(number, worker.abort_handle());
@@ -405,7 +430,14 @@ fn send_one(
     let args = Arc::clone(&state.args);
     let myself = myself.clone();
     let worker = state.runtime.spawn(async move {
-        let outcome = deliver(&args, &delivery).await;
+        let settled = DeliveryMsg::Settled(delivery.channel, delivery.alert.alert_seq);
+        let Some(outcome) = deliver(&args, &delivery).await else {
+            // The clustered mode: this pod no longer sends the monitor's alerts. The
+            // outbox keeps the delivery; the shard's owner sends it.
+            let _ = myself.cast(settled);
+            let _ = myself.cast(DeliveryMsg::Finished(key));
+            return;
+        };
         let (recorded, was_recorded) = oneshot::channel();
         let report = DeliveryReport {
             delivery,
@@ -417,13 +449,15 @@ fn send_one(
         if args.reports.send(report).is_ok() {
             let _ = was_recorded.await;
         }
+        let _ = myself.cast(settled);
         let _ = myself.cast(DeliveryMsg::Finished(key));
     });
     state.busy.insert(key, Busy::Sending(worker.abort_handle()));
 }
 
-/// Sends one delivery with retries; returns how it ended.
-async fn deliver(args: &DeliveryArgs, delivery: &Delivery) -> DeliveryOutcome {
+/// Sends one delivery with retries; returns how it ended, or `None` (the clustered
+/// mode) when this pod may not send the monitor's alerts before an attempt.
+async fn deliver(args: &DeliveryArgs, delivery: &Delivery) -> Option<DeliveryOutcome> {
     let mut outcome = DeliveryOutcome {
         channel: delivery.channel,
         alert_seq: delivery.alert.alert_seq,
@@ -432,9 +466,15 @@ async fn deliver(args: &DeliveryArgs, delivery: &Delivery) -> DeliveryOutcome {
     };
     let Some(channel) = args.channels.get(delivery.channel) else {
         outcome.error = Some("channel was deleted".to_owned());
-        return outcome;
+        return Some(outcome);
     };
     loop {
+        if let Some(cluster) = args.notifier.cluster()
+            && !cluster.may_send(delivery.alert.monitor_id)
+        {
+            tracing::info!(monitor = %delivery.alert.monitor_id, channel = %channel.id, "not the shard's deciding owner now; leaving the delivery to it");
+            return None;
+        }
         outcome.attempts += 1;
         let sent = {
             // Held for the attempt only, not across the backoff below.
@@ -453,7 +493,7 @@ async fn deliver(args: &DeliveryArgs, delivery: &Delivery) -> DeliveryOutcome {
                     attempts = outcome.attempts,
                     "alert delivered"
                 );
-                return outcome;
+                return Some(outcome);
             }
             Err(error) => error,
         };
@@ -470,7 +510,7 @@ async fn deliver(args: &DeliveryArgs, delivery: &Delivery) -> DeliveryOutcome {
         );
         if last {
             outcome.error = Some(error.message);
-            return outcome;
+            return Some(outcome);
         }
         tokio::time::sleep(args.policy.backoff(outcome.attempts)).await;
     }

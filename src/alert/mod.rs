@@ -94,6 +94,18 @@ pub struct NotifierSettings {
     pub addresses: AddressPolicy,
 }
 
+/// The clustered mode's say over deliveries (`app/cluster/alerts.rs`): which pod
+/// sends a monitor's alerts, and the alert ids every pod agrees on.
+pub trait ClusterDelivery: Send + Sync + 'static {
+    /// The alert's id (`docs/alerts.md`, "Alert ids"), the same on every pod and
+    /// under every owner.
+    fn alert_id(&self, alert: &Alert) -> String;
+
+    /// Whether this pod may send `monitor`'s alerts now: it owns the monitor's shard
+    /// under the current epoch and has folded the shard up to the takeover.
+    fn may_send(&self, monitor: crate::domain::ids::MonitorId) -> bool;
+}
+
 /// What every notifier needs.
 #[derive(Clone)]
 pub struct Notifier {
@@ -102,6 +114,8 @@ pub struct Notifier {
     timeout: Duration,
     installation: InstallationId,
     addresses: AddressPolicy,
+    /// Set once a clustered pod has joined; shared by every clone.
+    cluster: Arc<std::sync::OnceLock<Arc<dyn ClusterDelivery>>>,
 }
 
 impl Notifier {
@@ -128,12 +142,33 @@ impl Notifier {
             timeout: settings.timeout,
             installation: settings.installation,
             addresses: settings.addresses,
+            cluster: Arc::default(),
         })
+    }
+
+    /// The clustered mode: alert ids and who sends come from `cluster` from now on
+    /// (every clone of this notifier).
+    pub fn set_cluster(&self, cluster: Arc<dyn ClusterDelivery>) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    /// The clustered mode's say over deliveries, once joined.
+    pub fn cluster(&self) -> Option<&Arc<dyn ClusterDelivery>> {
+        self.cluster.get()
+    }
+
+    /// `alert`'s id: `<installation id>:<seq>` on a single node; from the shard log
+    /// in the clustered mode ([`ClusterDelivery::alert_id`]).
+    pub fn alert_id(&self, alert: &Alert) -> String {
+        match self.cluster.get() {
+            Some(cluster) => cluster.alert_id(alert),
+            None => self.installation.alert_id(alert.alert_seq),
+        }
     }
 
     /// Sends `alert` through `channel`, once.
     pub async fn send(&self, channel: &Channel, alert: &Alert) -> Result<(), NotifyError> {
-        let id = self.installation.alert_id(alert.alert_seq);
+        let id = self.alert_id(alert);
         self.deliver(channel, Message::Alert(alert), &id).await
     }
 

@@ -8,8 +8,9 @@
 //! Once joined, [`Membership::start_engine`] makes the shard logs the log of record
 //! for plain heartbeats and monitor creations (`engine.rs`): a publisher per shard
 //! (group commit: one wait on the PubAcks of everything queued meanwhile) and a fold
-//! of every shard into this pod's local store and registry. Deadlines are still
-//! decided by every pod from its own copy (see docs/cluster.md).
+//! of every shard into this pod's local store and registry. Only a shard's owner
+//! decides its deadlines and sends its alerts, once its fold has caught up with the
+//! takeover (`engine.rs`, `alerts.rs`; docs/cluster.md).
 
 use std::time::Duration;
 
@@ -27,7 +28,10 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Between two attempts to join.
 const RETRY: Duration = Duration::from_secs(2);
 
+mod alerts;
 mod engine;
+
+pub use alerts::FAULT_EXIT_AFTER_SEND;
 
 /// This pod's membership: its ownership manager, the task keeping the metrics, and
 /// once started the engine's tasks (publishers and folds).
@@ -36,6 +40,17 @@ pub struct Membership {
     metrics: JoinHandle<()>,
     log: JetStreamLog,
     engine: Vec<JoinHandle<()>>,
+}
+
+/// What the engine needs of this pod besides the registry and channels.
+pub struct Local {
+    pub store: crate::store::EventStore,
+    pub dispatcher: crate::alert::Dispatcher,
+    pub notifier: crate::alert::Notifier,
+    pub clock: crate::clock::Clock,
+    /// The fault hook [`FAULT_EXIT_AFTER_SEND`]: abort after this many successful
+    /// deliveries (a test hook only).
+    pub exit_after_sends: Option<u64>,
 }
 
 /// Joins the cluster, trying again every [`RETRY`] until NATS answers and the streams
@@ -93,8 +108,9 @@ impl Membership {
         &mut self,
         registry: &crate::monitor::Registry,
         channels: &crate::alert::Channels,
+        local: Local,
     ) {
-        self.engine = engine::start(&self.log, &self.ownership, registry, channels).await;
+        self.engine = engine::start(&self.log, &self.ownership, registry, channels, local).await;
     }
 
     /// Releases every owned shard and stops.

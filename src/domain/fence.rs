@@ -65,6 +65,18 @@ pub enum ShardRecord {
     Heartbeats {
         heartbeats: Vec<(MonitorId, Vec<u8>)>,
     },
+    /// How the owner's delivery of an alert to a channel ended (`attempts` tried;
+    /// `error` `None` on success): every pod folds it into its copy of the monitor's
+    /// history and settles its outbox entry, and a new owner does not send the alert
+    /// to that channel again. `alert` is the alert's id (`docs/alerts.md`, "Alert
+    /// ids"), the same on every pod.
+    Delivered {
+        monitor: MonitorId,
+        channel: ChannelId,
+        alert: String,
+        attempts: u32,
+        error: Option<String>,
+    },
 }
 
 impl ShardRecord {
@@ -145,7 +157,10 @@ impl ShardFold {
                 self.last_heartbeat.insert(*monitor, sequence);
                 Folded::Applied
             }
-            ShardRecord::Renewal { .. } | ShardRecord::Channel { .. } => Folded::Applied,
+            // An outcome is no monitor's basis: a verdict is not overtaken by it.
+            ShardRecord::Renewal { .. }
+            | ShardRecord::Channel { .. }
+            | ShardRecord::Delivered { .. } => Folded::Applied,
             ShardRecord::Release { epoch, .. } => {
                 if self.epoch() == Some(*epoch) {
                     self.owner = None;
@@ -189,6 +204,14 @@ impl ShardFold {
     /// (0 for none): the basis its next decision must carry.
     pub fn last_heartbeat(&self, monitor: &MonitorId) -> Sequence {
         self.last_heartbeat.get(monitor).copied().unwrap_or(0)
+    }
+
+    /// Every monitor with a record in the log so far, with its last heartbeat, config
+    /// record or effective decision (the basis its next decision must carry).
+    pub fn bases(&self) -> impl Iterator<Item = (MonitorId, Sequence)> + '_ {
+        self.last_heartbeat
+            .iter()
+            .map(|(monitor, sequence)| (*monitor, *sequence))
     }
 
     /// Whether an effective decision was made on `basis` for `monitor`.
@@ -241,6 +264,26 @@ mod tests {
             .zip(1..)
             .map(|(record, sequence)| fold.apply(sequence, record))
             .collect()
+    }
+
+    #[test]
+    fn a_delivery_outcome_overtakes_no_verdict() {
+        let outcome = ShardRecord::Delivered {
+            monitor: monitor(1),
+            channel: ChannelId::from_bytes([2; 16]),
+            alert: "PUSHMON_S0:3".to_owned(),
+            attempts: 1,
+            error: None,
+        };
+        let folded = fold(&[
+            takeover("a"),     // 1
+            heartbeat(1),      // 2
+            decision(1, 1, 2), // 3: effective
+            outcome,           // 4: its delivery's outcome
+            decision(1, 1, 3), // 5: a reminder on the decision, not on the outcome
+        ]);
+        assert_eq!(folded[3], Folded::Applied);
+        assert_eq!(folded[4], Folded::Effective);
     }
 
     #[test]

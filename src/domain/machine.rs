@@ -880,6 +880,18 @@ impl Monitor {
         maintenance_until(&self.config.maintenance, at)
     }
 
+    /// Whether an `up` heartbeat would record only itself, whatever its instance, its
+    /// time and the parents' states: the monitor is up, owes its channels nothing,
+    /// holds no alert, is not muted and is no fleet (`decide_with`'s push path, with
+    /// none of the questions that path asks of the heartbeat, the time or the parents).
+    pub fn quiet(&self) -> bool {
+        self.status == Status::Up
+            && self.release_due().is_none()
+            && self.held_alert.is_none()
+            && self.mute.is_none()
+            && !self.is_fleet()
+    }
+
     /// The alert a maintenance window held back and that is owed once it is over:
     /// the channels were told something else than the state. None while a parent's
     /// hold is on (`held_release_at` says when that one is released).

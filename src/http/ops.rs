@@ -32,6 +32,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Phase::Starting => Some("starting: monitors are being rebuilt"),
         Phase::Draining => Some("draining: shutting down"),
         Phase::Ready if !state.store.is_writable() => Some("storage cannot write"),
+        Phase::Ready if state.registry.cluster_catching_up() => {
+            Some("a shard taken over is being folded up to its takeover")
+        }
         Phase::Ready => None,
     };
     match not_ready {

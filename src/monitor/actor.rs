@@ -136,6 +136,7 @@ impl Actor for MonitorActor {
         // rebuild): those the state read from the store holds are skipped.
         let _ = myself.cast(MonitorMsg::Recorded);
         let directory = &state.context.directory;
+        state.inbox.set_quiet(state.monitor.quiet());
         directory.publish_state(&state.monitor);
         directory.set_parents(state.monitor.id, &[], &state.monitor.config.parents);
         let release_owed = state.context.guard.account(&state.monitor);
@@ -165,6 +166,12 @@ impl Actor for MonitorActor {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // Heartbeats the writer did not wake the actor for (`directory::Fanout`) are
+        // applied before anything else: the log holds them before whatever this
+        // message decides, and a deadline must be judged with them.
+        if !matches!(message, MonitorMsg::Recorded) && !state.inbox.is_empty() {
+            take_heartbeats(&myself, state, true).await;
+        }
         match message {
             MonitorMsg::Recorded => take_heartbeats(&myself, state, true).await,
             MonitorMsg::Signal(signal, reply) => {
@@ -179,6 +186,15 @@ impl Actor for MonitorActor {
             MonitorMsg::Execute(command, reply) => {
                 if matches!(*command, Command::JudgeAfterRestart { .. }) {
                     state.may_arm = true;
+                    if state.context.deciding.is_clustered() {
+                        // Only the shard's owner judges, from the log: this pod's
+                        // timer judges if and once it decides for the shard
+                        // (`Registry::redecide`), with the monitor's last record in
+                        // the shard as the basis.
+                        rearm(&myself, state);
+                        let _ = reply.send(Ok(state.monitor.clone()));
+                        return Ok(());
+                    }
                 }
                 if let Err(rejection) = machine::check(&state.monitor, &command) {
                     let _ = reply.send(Err(CommandError::Rejected(rejection)));
@@ -236,10 +252,11 @@ impl Actor for MonitorActor {
             }
         }
         // Heartbeats folded in before an append of its own have their consequences
-        // decided at once; those in the inbox wait for their turn in the mailbox
-        // (`MonitorMsg::Recorded`).
-        if !state.late.is_empty() {
-            take_heartbeats(&myself, state, false).await;
+        // decided at once, and those that reached the inbox meanwhile are applied: the
+        // writer judged whether to wake the actor for them on the state published
+        // before this message changed it (`directory::Fanout`).
+        if !state.late.is_empty() || !state.inbox.is_empty() {
+            take_heartbeats(&myself, state, true).await;
         }
         Ok(())
     }
@@ -298,7 +315,6 @@ fn take_heartbeats<'a>(
 /// Applies a durable heartbeat (as the log folds it: its own sequence number and
 /// time) and returns what it causes, decided as if it had just arrived.
 fn apply_heartbeat(state: &mut MonitorActorState, recorded: RecordedHeartbeat) -> Vec<Stamped> {
-    state.context.guard.arrived();
     let parents = parents_of(state);
     let RecordedHeartbeat {
         seq, at, heartbeat, ..
@@ -434,7 +450,7 @@ async fn publish_verdict(
 }
 
 /// Clustered mode: adopts a decision read back effective from the shard's log. Its
-/// deliveries are owed only where this pod decides for the monitor (the owner).
+/// deliveries are written to every pod's outbox and sent only by the owner.
 async fn adopt_decided(
     myself: &ActorRef<MonitorMsg>,
     state: &mut MonitorActorState,
@@ -443,11 +459,10 @@ async fn adopt_decided(
     if events.is_empty() || state.stopped {
         return Ok(state.monitor.last_seq);
     }
-    let (mut append, prepared) = prepare(state, events, None);
-    if !state.context.deciding.may_decide(state.monitor.id) {
-        append.owed.clear();
-        append.before = None;
-    }
+    // Every pod writes the deliveries the decision owes to its outbox (settled when
+    // the owner's outcome record is folded), so a new owner finds those still owed;
+    // only the owner sends them (`adopt`).
+    let (append, prepared) = prepare(state, events, None);
     let appended = state.context.store.append_with(append).await?;
     let last = appended.last_seq;
     adopt(myself, state, prepared, appended);
@@ -622,7 +637,6 @@ fn adopt(
     if !late.is_empty() {
         next = state.monitor.clone();
         for recorded in &late {
-            state.context.guard.arrived();
             let event = Event::HeartbeatReceived(recorded.heartbeat.clone());
             machine::apply(&mut next, recorded.seq, recorded.at, &event);
         }
@@ -639,8 +653,11 @@ fn adopt(
     }
 
     // The writer numbered the events and each alert's deliveries, and kept those
-    // owed (`send_on`).
-    for (_, delivery) in appended.owed {
+    // owed (`send_on`). In the clustered mode only the shard's owner sends them; the
+    // others keep them in the outbox until the owner's outcome is folded.
+    let sends = !state.context.deciding.is_clustered()
+        || state.context.deciding.may_decide(state.monitor.id);
+    for (_, delivery) in appended.owed.into_iter().filter(|_| sends) {
         state
             .context
             .dispatcher
@@ -678,6 +695,7 @@ fn adopt(
             &state.monitor.config.parents,
         );
     }
+    state.inbox.set_quiet(state.monitor.quiet());
     if directory.publish_state(&state.monitor) {
         tell_children(directory, state.monitor.id);
     }

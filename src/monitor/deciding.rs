@@ -1,8 +1,10 @@
 //! Which monitors this process decides deadlines for: every one on a single node; in
-//! the clustered mode only those of the shards this pod owns and may decide for now
-//! (`cluster::ownership::Ownership::deciding_epoch`, handed in by `app/cluster.rs`).
-//! An actor that may not decide arms no deadline timer and judges nothing when one it
-//! armed earlier fires; heartbeats and what they cause are applied as always.
+//! the clustered mode only those of the shards this pod owns and may decide for now,
+//! and has folded up to the takeover (the gate `app/cluster/alerts.rs` hands in).
+//! An actor that may not decide arms no deadline timer, judges nothing when one it
+//! armed earlier fires, and sends no alert; heartbeats and what they cause are
+//! applied as always. In the clustered mode it also holds where delivery outcomes go
+//! ([`OutcomeSink`]) and whether an owned shard is still catching up (`/readyz`).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -36,6 +38,17 @@ pub trait Replication: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>>;
 }
 
+/// The clustered mode's recorder of delivery outcomes (`app/cluster/alerts.rs`): it
+/// publishes the outcome to the monitor's shard and returns once this pod's fold has
+/// applied it, instead of recording it locally.
+pub trait OutcomeSink: Send + Sync + 'static {
+    fn record(
+        &self,
+        delivery: crate::domain::alert::Delivery,
+        outcome: crate::domain::event::DeliveryOutcome,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+}
+
 /// How many (local, shard) sequence pairs of its latest heartbeats are kept per
 /// monitor: enough for the heartbeats an actor can be behind by between two verdicts.
 const BASES_KEPT: usize = 64;
@@ -49,6 +62,9 @@ pub struct Deciding {
     /// sequences in the shard's log (written by the fold): a verdict's basis in the
     /// shard log is the shard sequence of the last heartbeat its actor had applied.
     bases: DashMap<MonitorId, VecDeque<(u64, Sequence)>>,
+    outcomes: OnceLock<Arc<dyn OutcomeSink>>,
+    /// Whether a shard this pod owns is still being folded up to its takeover.
+    catching_up: OnceLock<Arc<dyn Fn() -> bool + Send + Sync>>,
 }
 
 impl Deciding {
@@ -83,6 +99,35 @@ impl Deciding {
 
     pub fn publisher(&self) -> Option<Arc<dyn Replication>> {
         self.publisher.get().cloned()
+    }
+
+    pub fn set_outcomes(&self, sink: Arc<dyn OutcomeSink>) {
+        let _ = self.outcomes.set(sink);
+    }
+
+    pub fn outcomes(&self) -> Option<Arc<dyn OutcomeSink>> {
+        self.outcomes.get().cloned()
+    }
+
+    pub fn set_catching_up(&self, catching_up: Arc<dyn Fn() -> bool + Send + Sync>) {
+        let _ = self.catching_up.set(catching_up);
+    }
+
+    /// Whether a shard this pod owns is not yet folded up to its takeover (`/readyz`).
+    pub fn catching_up(&self) -> bool {
+        self.catching_up
+            .get()
+            .is_some_and(|catching_up| catching_up())
+    }
+
+    /// `monitor`'s last record in the shard as folded when this pod's fold (re)started
+    /// (`shard`), taken as the basis until the fold writes a later one: a monitor
+    /// silent since the pod restarted is judged on it, not on nothing.
+    pub fn seed_basis(&self, monitor: MonitorId, shard: Sequence) {
+        let mut kept = self.bases.entry(monitor).or_default();
+        if kept.is_empty() {
+            kept.push_back((0, shard));
+        }
     }
 
     /// The fold wrote `monitor`'s record at shard sequence `shard` (a heartbeat, a

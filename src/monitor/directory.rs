@@ -22,10 +22,12 @@ use dashmap::DashMap;
 use ractor::{ActorId, ActorRef};
 use sha2::{Digest as _, Sha256};
 
+use crate::domain::event::PushStatus;
 use crate::domain::ids::{MonitorId, PushToken, TokenForm};
 use crate::domain::machine::{Monitor, ParentState, Parents};
 use crate::store::{HeartbeatSink, RecordedHeartbeat};
 
+use super::guard_state::GuardShared;
 use super::messages::MonitorMsg;
 
 /// What the Directory keys a push token by.
@@ -99,28 +101,65 @@ pub struct MonitorHandle {
     pub actor: ActorRef<MonitorMsg>,
 }
 
+/// How many heartbeats that cannot change their monitor's state may wait in its inbox
+/// before the writer wakes the actor for them anyway: it bounds an inbox's memory and
+/// the log tail a reader folds. Such heartbeats are otherwise applied when the actor
+/// next handles any message (its timer, a read, a change), before that message.
+pub const QUIET_BACKLOG: usize = 8;
+
 /// The durable heartbeats a monitor's actor has yet to apply, in the log's order. The
 /// store's writer fills it after each durable batch, before it answers anyone
 /// (`HeartbeatSink`), so an actor whose own append is answered finds there every
 /// heartbeat written before it. Kept with the Directory entry: a restarted or rebuilt
 /// actor takes over the same inbox (and skips what its stored state already holds).
+///
+/// The actor applies what waits here before and after every message it handles; the
+/// writer wakes it (`MonitorMsg::Recorded`) only for a heartbeat that may change its
+/// state (any but an `up` one to a monitor its actor said is quiet), or once
+/// [`QUIET_BACKLOG`] wait, and at most once until the actor has emptied the inbox.
 #[derive(Default)]
 pub struct Inbox {
-    queue: Mutex<VecDeque<RecordedHeartbeat>>,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    heartbeats: VecDeque<RecordedHeartbeat>,
+    /// A wake was sent and the actor has not emptied the inbox since.
+    woken: bool,
+    /// What the actor last said of its state (`Monitor::quiet`). Set under the same
+    /// lock the writer pushes under, before the actor empties the inbox at the end
+    /// of a message: a heartbeat pushed after that is judged on it, and one pushed
+    /// before is applied by the actor.
+    quiet: bool,
 }
 
 impl Inbox {
-    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<RecordedHeartbeat>> {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds a heartbeat; `true` if the inbox was empty (its actor must be woken).
+    /// Adds a heartbeat; `true` if the actor must be woken for it: it may change the
+    /// state or the backlog is full, and no wake was sent since the actor last
+    /// emptied the inbox.
     fn push(&self, heartbeat: RecordedHeartbeat) -> bool {
         let mut queue = self.queue();
-        queue.push_back(heartbeat);
-        queue.len() == 1
+        let quiet_up = queue.quiet && heartbeat.heartbeat.status == PushStatus::Up;
+        queue.heartbeats.push_back(heartbeat);
+        let wake = !quiet_up || queue.heartbeats.len() >= QUIET_BACKLOG;
+        wake && !std::mem::replace(&mut queue.woken, true)
+    }
+
+    /// What the actor says of its state now (`Monitor::quiet`).
+    pub fn set_quiet(&self, quiet: bool) {
+        self.queue().quiet = quiet;
+    }
+
+    /// Whether no heartbeat waits.
+    pub fn is_empty(&self) -> bool {
+        self.queue().heartbeats.is_empty()
     }
 
     /// Puts back heartbeats its actor may not have decided on (a rebuild from the
@@ -130,25 +169,33 @@ impl Inbox {
             return;
         }
         let mut queue = self.queue();
-        let mut merged: Vec<RecordedHeartbeat> = queue.drain(..).chain(heartbeats).collect();
+        let mut merged: Vec<RecordedHeartbeat> =
+            queue.heartbeats.drain(..).chain(heartbeats).collect();
         merged.sort_by_key(|heartbeat| heartbeat.seq);
         merged.dedup_by_key(|heartbeat| heartbeat.seq);
-        queue.extend(merged);
+        queue.heartbeats.extend(merged);
     }
 
-    /// The oldest heartbeat waiting.
+    /// The oldest heartbeat waiting; `None` once the inbox is empty, which lets the
+    /// writer wake the actor again.
     pub fn pop(&self) -> Option<RecordedHeartbeat> {
-        self.queue().pop_front()
+        let mut queue = self.queue();
+        let next = queue.heartbeats.pop_front();
+        if next.is_none() {
+            queue.woken = false;
+        }
+        next
     }
 
     /// The heartbeats waiting whose sequence number is below `seq`, in order.
     pub fn take_below(&self, seq: u64) -> Vec<RecordedHeartbeat> {
         let mut queue = self.queue();
         let count = queue
+            .heartbeats
             .iter()
             .take_while(|heartbeat| heartbeat.seq < seq)
             .count();
-        queue.drain(..count).collect()
+        queue.heartbeats.drain(..count).collect()
     }
 }
 
@@ -165,8 +212,9 @@ pub struct Directory {
     /// Whether `access` ever held anything: a push to a monitor without rules checks
     /// this flag, not the map, while no monitor has any (the usual case).
     any_access: AtomicBool,
-    /// Each monitor's state as its children see it.
-    /// (and whether it is `up`, which a push's answer looks at: `Registry::heartbeat`).
+    /// Each monitor's state as its children see it, and whether it is quiet
+    /// (`Monitor::quiet`: an `up` push records only itself), which a push's answer
+    /// looks at (`Registry::heartbeat`).
     states: DashMap<MonitorId, (ParentState, bool)>,
     /// parent → the monitors that name it in `parents` (only parents pay for it).
     children: DashMap<MonitorId, Vec<MonitorId>>,
@@ -300,24 +348,24 @@ impl Directory {
     /// Publishes `monitor`'s state to its children; `true` if it changed.
     pub(super) fn publish_state(&self, monitor: &Monitor) -> bool {
         let state = ParentState::of(monitor);
-        let up = monitor.status == crate::domain::machine::Status::Up;
         self.states
-            .insert(monitor.id, (state, up))
+            .insert(monitor.id, (state, monitor.quiet()))
             .map(|(before, _)| before)
             != Some(state)
     }
 
     /// Whether a push of `status` may change monitor `id`'s state, as its actor last
-    /// published it: `down` to a monitor not down, `up` to one not up (pending, down,
-    /// holding a verdict, paused). Unknown monitors: yes.
-    pub fn may_change(&self, id: MonitorId, status: crate::domain::event::PushStatus) -> bool {
+    /// published it: `down` to a monitor not down, `up` to one not quiet (pending,
+    /// down, holding a verdict, paused, muted, owing its channels an alert, a fleet).
+    /// Unknown monitors: yes.
+    pub fn may_change(&self, id: MonitorId, status: PushStatus) -> bool {
         let Some(state) = self.states.get(&id) else {
             return true;
         };
-        let (parent, up) = *state.value();
+        let (parent, quiet) = *state.value();
         match status {
-            crate::domain::event::PushStatus::Up => !up,
-            crate::domain::event::PushStatus::Down => !parent.down,
+            PushStatus::Up => !quiet,
+            PushStatus::Down => !parent.down,
         }
     }
 
@@ -400,15 +448,25 @@ impl Directory {
     }
 }
 
-impl HeartbeatSink for Directory {
-    /// Queues each durable heartbeat in its monitor's inbox and wakes the actor of an
-    /// inbox that was empty. A monitor no longer here was deleted (its actor has
-    /// stopped): nothing to tell.
+/// Where the store's writer hands each durable batch's heartbeats (`HeartbeatSink`):
+/// the monitors' inboxes, and the guard's count of arrivals.
+pub struct Fanout {
+    pub directory: Arc<Directory>,
+    pub guard: Arc<GuardShared>,
+}
+
+impl HeartbeatSink for Fanout {
+    /// Counts each durable heartbeat as an arrival (`GuardShared::arrived`), queues it
+    /// in its monitor's inbox, and wakes the actor unless the heartbeat is an `up` one
+    /// to a quiet monitor (which records only itself) and fewer than [`QUIET_BACKLOG`]
+    /// wait, or a wake is already on its way. A monitor
+    /// no longer here was deleted (its actor has stopped): nothing to tell.
     fn recorded(&self, heartbeats: Vec<RecordedHeartbeat>) {
         for heartbeat in heartbeats {
-            let Some(entry) = self.by_id.get(&heartbeat.monitor) else {
+            let Some(entry) = self.directory.by_id.get(&heartbeat.monitor) else {
                 continue;
             };
+            self.guard.arrived();
             let (_, actor, inbox) = entry.value();
             if inbox.push(heartbeat) {
                 // An actor that is gone or restarting: its successor drains the

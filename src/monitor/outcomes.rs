@@ -45,7 +45,14 @@ pub fn record_outcomes(
                     let (registry, store) = (registry.clone(), store.clone());
                     recording.spawn(async move {
                         let DeliveryReport { delivery, outcome, recorded } = report;
-                        record(&registry, &store, &delivery, outcome, clock).await;
+                        match registry.outcome_sink() {
+                            // The clustered mode: to the shard, folded by every pod.
+                            Some(sink) => {
+                                count(&delivery, &outcome);
+                                sink.record(delivery, outcome).await;
+                            }
+                            None => record(&registry, &store, &delivery, outcome, clock).await,
+                        }
                         let _ = recorded.send(());
                     });
                 }
@@ -64,6 +71,12 @@ async fn record(
     outcome: DeliveryOutcome,
     clock: Clock,
 ) {
+    count(delivery, &outcome);
+    settle(registry, store, delivery.alert.monitor_id, outcome, clock).await;
+}
+
+/// Counts the outcome in `pushmon_alerts_total`.
+fn count(delivery: &Delivery, outcome: &DeliveryOutcome) {
     let event = match delivery.alert.kind {
         AlertKind::Down => "down",
         AlertKind::Up => "up",
@@ -74,13 +87,23 @@ async fn record(
         "failure"
     };
     metrics::counter!(prometheus::ALERTS_TOTAL, "event" => event, "result" => result).increment(1);
+}
+
+/// Has the monitor's actor record the outcome of the local outbox entry it names
+/// (`alert_seq`), which settles the entry, or the store if the monitor was deleted,
+/// retrying while the store cannot write. The clustered mode's fold records the
+/// owner's outcomes on every pod with it.
+pub async fn settle(
+    registry: &Registry,
+    store: &EventStore,
+    monitor: crate::domain::ids::MonitorId,
+    outcome: DeliveryOutcome,
+    clock: Clock,
+) {
     loop {
-        let recorded = match registry
-            .record_delivery(delivery.alert.monitor_id, outcome.clone())
-            .await
-        {
+        let recorded = match registry.record_delivery(monitor, outcome.clone()).await {
             Err(RegistryError::NotFound) => store
-                .settle_orphan(delivery.alert.monitor_id, outcome.clone(), clock.now())
+                .settle_orphan(monitor, outcome.clone(), clock.now())
                 .await
                 .map(|_| ())
                 .map_err(RegistryError::from),
@@ -89,7 +112,7 @@ async fn record(
         match recorded {
             Ok(()) => return,
             Err(error) => {
-                tracing::warn!(monitor = %delivery.alert.monitor_id, %error, "cannot record a delivery outcome yet; retrying");
+                tracing::warn!(%monitor, %error, "cannot record a delivery outcome yet; retrying");
                 tokio::time::sleep(RECORD_RETRY_DELAY).await;
             }
         }

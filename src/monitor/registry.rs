@@ -229,7 +229,10 @@ impl Registry {
         let deciding = Arc::clone(&context.deciding);
         let changes = context.changes.clone();
         // The writer hands each durable batch's heartbeats to their actors' inboxes.
-        store.set_heartbeat_sink(Arc::clone(&directory) as Arc<dyn crate::store::HeartbeatSink>);
+        store.set_heartbeat_sink(Arc::new(super::directory::Fanout {
+            directory: Arc::clone(&directory),
+            guard: Arc::clone(&guard),
+        }));
         let (actor, handle) = Actor::spawn(None, RegistryActor, context).await?;
         let pending = Arc::new(AtomicI64::new(0));
         Ok((

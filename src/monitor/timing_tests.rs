@@ -593,14 +593,98 @@ async fn server_with_a_monitor_due_at_60_s(dir: &TempDir) -> (Server, Monitor, C
     (server, monitor, channel.id)
 }
 
+/// A heartbeat sink that holds the writer, once, after a batch of heartbeats is
+/// durable and before its heartbeats reach their inboxes: a test decides what
+/// happens meanwhile, then lets it go on.
+struct HeldSink {
+    inner: Arc<dyn crate::store::HeartbeatSink>,
+    hold: std::sync::Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+}
+
+impl crate::store::HeartbeatSink for HeldSink {
+    fn recorded(&self, heartbeats: Vec<crate::store::RecordedHeartbeat>) {
+        let hold = self
+            .hold
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((durable, go_on)) = hold {
+            let _ = durable.send(());
+            let _ = go_on.recv();
+        }
+        self.inner.recorded(heartbeats);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_heartbeat_written_while_the_timeout_verdict_is_in_flight_voids_it() {
     let _still = NoAutoAdvance::hold();
     let dir = tempfile::tempdir().expect("temp dir");
     let (server, monitor, channel) = server_with_a_monitor_due_at_60_s(&dir).await;
+    // The writer is held once a heartbeat is durable, before it reaches the inbox:
+    // the actor cannot apply it before the deadline falls and it judges.
+    let (durable, heard) = mpsc::channel();
+    let (go_on, held) = mpsc::channel();
+    let sink = server.store.heartbeat_sink().expect("a sink is set");
+    server.store.set_heartbeat_sink(Arc::new(HeldSink {
+        inner: sink,
+        hold: std::sync::Mutex::new(Some((durable, held))),
+    }));
+    let handle = server
+        .registry
+        .directory()
+        .by_token(&monitor.token)
+        .expect("registered");
+    let registry = server.registry.clone();
+    let push = tokio::spawn(async move {
+        registry
+            .heartbeat(
+                &handle,
+                heartbeat(PushStatus::Up, "just before the deadline"),
+            )
+            .await
+    });
+    tokio::task::spawn_blocking(move || heard.recv())
+        .await
+        .expect("waits")
+        .expect("the heartbeat is durable");
+    // The tick's verdict is decided on a state without the heartbeat, and waits
+    // behind the held writer.
+    server.advance_to(at(60)).await;
+    assert_eq!(server.store.decisions_voided(), 0);
+    go_on.send(()).expect("the writer waits");
+    push.await.expect("push task").expect("durable");
+    // Voided, and the heartbeat applied instead. No down, no alert owed.
+    let last = server.state(&monitor).await;
+    assert_eq!(server.store.decisions_voided(), 1);
+    assert_eq!(last.status, Status::Up);
+    assert_eq!(last.last_heartbeat_at, Some(at_millis(59_999)));
+    assert_eq!(
+        kinds(&server.log(&monitor).await),
+        vec!["created", "heartbeat", "up", "heartbeat"]
+    );
+    assert!(!assert_one_outcome(&server, &monitor, channel).await);
+    // The next deadline is judged from that heartbeat.
+    server.advance_to(at_millis(119_998)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Up);
+    server.advance_to(at(120)).await;
+    assert_eq!(server.state(&monitor).await.status, Status::Down);
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at_millis(119_999), DownReason::Timeout)]
+    );
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_heartbeat_waiting_in_the_inbox_when_the_deadline_falls_is_applied_before_it_is_judged() {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, monitor, channel) = server_with_a_monitor_due_at_60_s(&dir).await;
     // The actor is held (a bulk change waiting for its outcome) while the deadline
     // falls, so the tick waits in its mailbox, and while a heartbeat is written: the
-    // ingress needs no actor, and the heartbeat waits in the inbox behind the tick.
+    // ingress needs no actor, and the heartbeat waits in the inbox.
     let handle = server
         .registry
         .directory()
@@ -619,15 +703,13 @@ async fn a_heartbeat_written_while_the_timeout_verdict_is_in_flight_voids_it() {
     server
         .push_durable(&monitor, PushStatus::Up, "at the deadline")
         .await;
-    assert_eq!(server.store.decisions_voided(), 0);
     let _ = prepared
         .decision
         .expect("a decision awaited")
         .send(BulkDecision::Abandoned);
-    // The tick's verdict was decided on a state without the heartbeat: voided, and
-    // the heartbeat applied instead. No down, no alert owed.
+    // The heartbeat is applied before the tick is judged: no verdict at all.
     let last = server.state(&monitor).await;
-    assert_eq!(server.store.decisions_voided(), 1);
+    assert_eq!(server.store.decisions_voided(), 0);
     assert_eq!(last.status, Status::Up);
     assert_eq!(last.last_heartbeat_at, Some(at(60)));
     assert_eq!(
@@ -635,13 +717,56 @@ async fn a_heartbeat_written_while_the_timeout_verdict_is_in_flight_voids_it() {
         vec!["created", "heartbeat", "up", "heartbeat"]
     );
     assert!(!assert_one_outcome(&server, &monitor, channel).await);
-    // The next deadline is judged from that heartbeat.
     server.advance_to(at(120)).await;
-    assert_eq!(server.state(&monitor).await.status, Status::Down);
     assert_eq!(
         server.downs(&monitor).await,
         vec![(at(120), DownReason::Timeout)]
     );
+    server.assert_state_matches_the_log(&monitor).await;
+    server.stop(Stop::Clean).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn up_pushes_to_a_quiet_monitor_wait_in_its_inbox_until_its_actor_next_runs_and_move_its_deadline()
+ {
+    let _still = NoAutoAdvance::hold();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, monitor, _channel) = server_with_a_monitor_due_at_60_s(&dir).await;
+    let inbox = server.registry.directory().inbox(monitor.id);
+    // Up, owing nothing: its actor is not woken for them.
+    for _ in 1..super::directory::QUIET_BACKLOG {
+        server
+            .push_durable(&monitor, PushStatus::Up, "still fine")
+            .await;
+    }
+    server.advance(Duration::ZERO).await;
+    assert!(!inbox.is_empty(), "the actor was woken for a quiet push");
+    // The old deadline falls: the tick applies them first, and judges nothing late.
+    server.advance_to(at(60)).await;
+    assert!(inbox.is_empty());
+    let state = server.state(&monitor).await;
+    assert_eq!(state.status, Status::Up);
+    assert_eq!(state.last_heartbeat_at, Some(at_millis(59_999)));
+    assert_eq!(server.store.decisions_voided(), 0);
+    // One more than the backlog wakes the actor.
+    for _ in 0..super::directory::QUIET_BACKLOG {
+        server
+            .push_durable(&monitor, PushStatus::Up, "still fine")
+            .await;
+    }
+    server.advance(Duration::ZERO).await;
+    assert!(inbox.is_empty(), "a full backlog wakes the actor");
+    // A down push wakes it at once, and is decided on.
+    server
+        .push_durable(&monitor, PushStatus::Down, "broken")
+        .await;
+    server.advance(Duration::ZERO).await;
+    assert!(inbox.is_empty());
+    assert_eq!(
+        server.downs(&monitor).await,
+        vec![(at(60), DownReason::Manual)]
+    );
+    server.advance_to(at(90)).await;
     server.assert_state_matches_the_log(&monitor).await;
     server.stop(Stop::Clean).await;
 }

@@ -455,6 +455,23 @@ mod tests {
                 ]
                 .concat(),
             ),
+            (
+                ShardRecord::Delivered {
+                    monitor,
+                    channel: crate::domain::ids::ChannelId::from_bytes([8; 16]),
+                    alert: "S:3".to_owned(),
+                    attempts: 2,
+                    error: Some("no".to_owned()),
+                },
+                [
+                    &[1u8, 8, 16][..],
+                    &[7; 16],
+                    &[16],
+                    &[8; 16],
+                    &[3, b'S', b':', b'3', 2, 1, 2, b'n', b'o'],
+                ]
+                .concat(),
+            ),
         ];
         for (record, golden) in cases {
             let bytes = encode_shard_record(&record).expect("encodes");

@@ -443,6 +443,16 @@ impl EventStore {
         outcomes
     }
 
+    /// Where the writer hands the heartbeats of each durable batch now.
+    #[cfg(test)]
+    pub(crate) fn heartbeat_sink(&self) -> Option<Arc<dyn HeartbeatSink>> {
+        self.shared
+            .sink
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Where the writer hands the heartbeats of each durable batch from now on.
     pub fn set_heartbeat_sink(&self, sink: Arc<dyn HeartbeatSink>) {
         *self

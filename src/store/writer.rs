@@ -420,15 +420,18 @@ impl Writer {
                 }
             }
         }
+        // One reading of the clock for the whole batch: its callers are answered
+        // together.
+        let answered = Instant::now();
         for (request, result) in pending.drain(..).zip(results) {
-            match &request {
-                Pending::Append(append) => hot
-                    .append_duration
-                    .record(append.enqueued.elapsed().as_secs_f64()),
-                Pending::Heartbeat(heartbeat) => hot
-                    .append_duration
-                    .record(heartbeat.enqueued.elapsed().as_secs_f64()),
-                _ => {}
+            let enqueued = match &request {
+                Pending::Append(append) => Some(append.enqueued),
+                Pending::Heartbeat(heartbeat) => Some(heartbeat.enqueued),
+                _ => None,
+            };
+            if let Some(enqueued) = enqueued {
+                hot.append_duration
+                    .record(answered.saturating_duration_since(enqueued).as_secs_f64());
             }
             request.reply(result);
         }

@@ -1328,3 +1328,340 @@ async fn measure_failover_with_the_default_lease() {
         pod_b.sigkill().await;
     }
 }
+
+/// The `delivery` events of monitor `id` on pod `server`, oldest first.
+async fn deliveries_on(server: &ServerProcess, id: &str) -> Vec<serde_json::Value> {
+    let response = server
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/monitors/{id}/events?limit=1000"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = crate::support::expect_json(response, reqwest::StatusCode::OK).await;
+    let mut found: Vec<serde_json::Value> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["kind"] == "delivery")
+        .cloned()
+        .collect();
+    found.reverse();
+    found
+}
+
+/// Whether pod `server` still answers (an aborted process, not yet reaped, is
+/// still there for `kill -0`).
+async fn answers(server: &ServerProcess) -> bool {
+    server
+        .api(reqwest::Method::GET, "/healthz")
+        .send()
+        .await
+        .is_ok()
+}
+
+/// Until every shard of a 2-pod, 4-shard cluster is owned by its preferred pod.
+async fn until_ownership_settles(pod_a: &ServerProcess, pod_b: &ServerProcess) {
+    let start = Instant::now();
+    loop {
+        let mut settled = true;
+        for shard in ShardId::all(4) {
+            let preferred = preferred_pod(shard, ["pod-a", "pod-b"]).unwrap();
+            let owner = owner_of([("pod-a", pod_a), ("pod-b", pod_b)], shard).await;
+            settled &= owner.as_deref() == Some(preferred);
+        }
+        if settled {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "ownership did not settle"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Issue 21's alerts in the clustered mode, with two real pods, a real receiver and
+/// the fault hook `PUSHMON_FAULT_EXIT_AFTER_SEND` on pod A:
+/// - an alert's id is its effective decision's stream and sequence, the same in the
+///   receiver's `X-Pushmon-Alert-Id` and in both pods' delivery outcome (recorded in
+///   the shard as a `Delivered` record and folded into both pods' histories);
+/// - pod A aborts right after delivering a second alert, before recording it: pod B
+///   takes the shard over and sends exactly that alert again, with the same id, and
+///   nothing else (the first alert, whose outcome is in the shard, is not re-sent);
+/// - no decision in the log was made by a pod that did not own the shard (every
+///   decision's epoch is a takeover, none is void for a stale epoch).
+#[tokio::test]
+async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_only_what_was_not_recorded()
+ {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start_with_env(
+        dir_a.path(),
+        &serve_args(&url, "pod-a"),
+        &[("PUSHMON_FAULT_EXIT_AFTER_SEND", "2")],
+    )
+    .await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    let reader = log_for(&nats, "reader", 4, 1).await;
+    until_ownership_settles(&pod_a, &pod_b).await;
+    let shard_of = |id: &str| pushmon::cluster::shard::shard_of(&MonitorId::parse(id).unwrap(), 4);
+
+    let receiver = crate::receiver::Receiver::start().await;
+    let channel = pod_b
+        .api(reqwest::Method::POST, "/api/channels")
+        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook")}))
+        .send()
+        .await
+        .unwrap();
+    let channel = crate::support::expect_json(channel, reqwest::StatusCode::CREATED).await;
+    let channel = channel["id"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    while pod_a
+        .api(reqwest::Method::GET, &format!("/api/channels/{channel}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != reqwest::StatusCode::OK
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no channel on pod a:\n{}",
+            pod_a.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // (alert id, event) of every delivery received for monitor `id`.
+    let received_for = |id: &str| -> Vec<(String, String)> {
+        receiver
+            .delivered()
+            .iter()
+            .filter(|received| received.json()["monitor"]["id"] == id)
+            .map(|received| {
+                (
+                    received.headers["x-pushmon-alert-id"]
+                        .to_str()
+                        .unwrap()
+                        .to_owned(),
+                    received.json()["event"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    // A monitor of a shard pod A owns, pushed once, then alerting the receiver when
+    // silent for 2 s (those of other shards, made on the way, alert no one).
+    let create_on_a = async |name: &str| {
+        loop {
+            let monitor = pod_b.create_monitor(name, 3600).await;
+            if preferred_pod(shard_of(&monitor.id), ["pod-a", "pod-b"]) == Some("pod-a") {
+                until_monitor(&pod_a, &monitor.id, "created", |_| true).await;
+                pod_b.push_ok(&monitor.push_token, &[]).await;
+                let patched = pod_b
+                    .patch_monitor(
+                        &monitor.id,
+                        &serde_json::json!({"timeout_seconds": 2, "channels": [channel]}),
+                    )
+                    .await;
+                assert_eq!(patched.status(), reqwest::StatusCode::OK);
+                return monitor;
+            }
+        }
+    };
+
+    // The first alert: delivered by pod A, its outcome recorded in the shard.
+    let first = create_on_a("first").await;
+    let start = Instant::now();
+    while received_for(&first.id).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no alert for the first monitor"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first_id = received_for(&first.id)[0].0.clone();
+    let monitor = MonitorId::parse(&first.id).unwrap();
+    let shard = shard_of(&first.id);
+    let (_, folded) = fold(&whole_log(&reader, shard).await);
+    let decided: Vec<u64> = folded
+        .iter()
+        .filter(|(stored, result)| {
+            *result == Folded::Effective
+                && matches!(&stored.record, ShardRecord::Decision { monitor: of, .. } if *of == monitor)
+        })
+        .map(|(stored, _)| stored.sequence)
+        .collect();
+    assert_eq!(decided.len(), 1, "{folded:?}");
+    assert_eq!(
+        first_id,
+        format!("{}:{}", shard.stream_name(), decided[0]),
+        "named by the decision's stream and sequence"
+    );
+    // Its outcome reaches the shard, and both pods' histories.
+    for pod in [&pod_a, &pod_b] {
+        let start = Instant::now();
+        while deliveries_on(pod, &first.id).await.is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no recorded outcome"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let recorded = deliveries_on(pod, &first.id).await;
+        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        assert_eq!(recorded[0]["result"], "success", "{recorded:?}");
+    }
+    let outcomes: Vec<String> = whole_log(&reader, shard)
+        .await
+        .into_iter()
+        .filter_map(|stored| match stored.record {
+            ShardRecord::Delivered {
+                monitor: of,
+                alert,
+                error: None,
+                ..
+            } if of == monitor => Some(alert),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outcomes, vec![first_id.clone()]);
+
+    // The second alert: pod A delivers it and aborts before recording it.
+    let second = create_on_a("second").await;
+    let start = Instant::now();
+    while answers(&pod_a).await {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "pod a did not abort after its second delivery: {:?}\n{}",
+            receiver
+                .delivered()
+                .iter()
+                .map(|received| received.json())
+                .collect::<Vec<_>>(),
+            pod_a.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = received_for(&second.id);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    // Pod B takes over and sends that alert again, with the same id.
+    let start = Instant::now();
+    let aborted = Instant::now();
+    while received_for(&second.id).len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the new owner did not send the unrecorded alert again: {:?}",
+            receiver.delivered()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "owner aborted after a send (lease 2 s): the new owner sent it again {:?} after the abort was seen",
+        aborted.elapsed()
+    );
+    // ... and nothing else, then or later.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = received_for(&second.id);
+    assert_eq!(again.len(), 2, "{again:?}");
+    assert_eq!(again[0], again[1], "the same alert, the same id");
+    assert_eq!(
+        received_for(&first.id).len(),
+        1,
+        "{:?}",
+        receiver.delivered()
+    );
+    let recorded = deliveries_on(&pod_b, &second.id).await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["result"], "success");
+    assert_eq!(deliveries_on(&pod_b, &first.id).await.len(), 1);
+
+    // No decision by a pod that did not own the shard.
+    for shard in ShardId::all(4) {
+        let log = whole_log(&reader, shard).await;
+        let takeovers: BTreeSet<u64> = log
+            .iter()
+            .filter(|stored| matches!(stored.record, ShardRecord::Takeover { .. }))
+            .map(|stored| stored.sequence)
+            .collect();
+        for (stored, result) in fold(&log).1 {
+            if let ShardRecord::Decision { epoch, .. } = stored.record {
+                assert!(takeovers.contains(&epoch), "shard {shard}: {stored:?}");
+                assert_ne!(
+                    result,
+                    Folded::Void(Void::StaleEpoch),
+                    "shard {shard}: {stored:?}"
+                );
+            }
+        }
+    }
+    drop(pod_a);
+    pod_b.sigkill().await;
+}
+
+/// Issue 21: a monitor silent since its pod restarted goes down once its deadline
+/// passes. Its basis is its last record in the shard as folded (here the push before
+/// the restart), so the restarted owner's verdict is effective; the restart itself
+/// judges nothing locally (one `down`, one effective decision).
+#[tokio::test]
+async fn a_monitor_silent_across_a_pod_restart_goes_down_once() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let pod = ServerProcess::start(dir.path(), &serve_args(&url, "pod-a")).await;
+    until_metric(
+        &pod,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    let monitor = pod.create_monitor("silent", 6).await;
+    pod.push_ok(&monitor.push_token, &[]).await;
+    pod.sigkill().await;
+    let pod = ServerProcess::start(dir.path(), &serve_args(&url, "pod-a")).await;
+    let down = until_monitor_within(&pod, &monitor.id, Duration::from_secs(20)).await;
+    assert_eq!(down.status, crate::support::Status::Down);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let history = pod.history(&monitor.id).await;
+    let downs: Vec<_> = history
+        .iter()
+        .filter(|event| event.kind == "down")
+        .collect();
+    assert_eq!(downs.len(), 1, "{history:?}");
+    let reader = log_for(&nats, "reader", 4, 1).await;
+    let id = MonitorId::parse(&monitor.id).unwrap();
+    let shard = pushmon::cluster::shard::shard_of(&id, 4);
+    let folded = fold(&whole_log(&reader, shard).await).1;
+    let effective = folded
+        .iter()
+        .filter(|(stored, result)| {
+            *result == Folded::Effective
+                && matches!(&stored.record, ShardRecord::Decision { monitor, .. } if *monitor == id)
+        })
+        .count();
+    assert_eq!(effective, 1, "{folded:?}\n{history:?}\n{}", pod.log());
+    pod.sigkill().await;
+}
+
+/// Polls until monitor `id` is down on `server`, for at most `limit`.
+async fn until_monitor_within(
+    server: &ServerProcess,
+    id: &str,
+    limit: Duration,
+) -> crate::support::Monitor {
+    let start = Instant::now();
+    loop {
+        let monitor = server.get_monitor(id).await;
+        if monitor.status == crate::support::Status::Down {
+            return monitor;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "monitor {id} not down within {limit:?}: {monitor:?}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

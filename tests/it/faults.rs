@@ -836,6 +836,8 @@ impl Cluster {
                 // counted as an injected crash and started again.
                 let due = silenced_at + Duration::from_secs(SILENCED_TIMEOUT_SECONDS + 3);
                 tokio::time::sleep_until(due).await;
+                // Started again without the hook: one crash per pod and round.
+                let hook = std::mem::take(&mut self.env);
                 for index in 0..self.pods.len() {
                     let alive = match &self.pods[index].process {
                         Some(process) => tokio::time::timeout(
@@ -855,6 +857,7 @@ impl Cluster {
                         self.restart_pod(index).await;
                     }
                 }
+                self.env = hook;
             }
         }
 

@@ -13,7 +13,7 @@
 //!   batch per chunk read), whose writer hands them to their monitors' inboxes as
 //!   after any commit; config records to the registry (a creation spawns the actor).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,6 +24,8 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::Local;
+use super::alerts::ClusterAlerts;
 use crate::alert::Channels;
 use crate::cluster::log::{JetStreamLog, ShardLog};
 use crate::cluster::ownership::Ownership;
@@ -69,7 +71,8 @@ impl Replication for Publisher {
         let monitor = match &record {
             ShardRecord::Heartbeat { monitor, .. }
             | ShardRecord::Decision { monitor, .. }
-            | ShardRecord::Config { monitor, .. } => *monitor,
+            | ShardRecord::Config { monitor, .. }
+            | ShardRecord::Delivered { monitor, .. } => *monitor,
             ShardRecord::Channel { channel, .. } => {
                 crate::domain::ids::MonitorId::from_bytes(*channel.as_bytes())
             }
@@ -135,17 +138,27 @@ pub(super) async fn start(
     ownership: &Arc<Ownership>,
     registry: &Registry,
     channels: &Channels,
+    local: Local,
 ) -> Vec<JoinHandle<()>> {
     let shards = log.settings().shards;
-    let gate = Arc::clone(ownership);
+    let owner = Arc::clone(ownership);
+    let alerts = Arc::new(ClusterAlerts::new(
+        shards,
+        Box::new(move |shard| owner.deciding_epoch(shard)),
+        local.exit_after_sends,
+    ));
+    let gate = Arc::clone(&alerts);
     registry.set_deciding(Arc::new(move |monitor| {
         gate.deciding_epoch(shard_of(&monitor, shards))
     }));
-    let mut tasks = vec![tokio::spawn(redecide_on_takeovers(
-        Arc::clone(ownership),
-        registry.clone(),
-        shards,
-    ))];
+    let catching_up = Arc::clone(&alerts);
+    registry.set_catching_up(Arc::new(move || catching_up.catching_up()));
+    local
+        .notifier
+        .set_cluster(Arc::clone(&alerts) as Arc<dyn crate::alert::ClusterDelivery>);
+    registry.set_outcomes(Arc::clone(&alerts) as Arc<dyn crate::monitor::deciding::OutcomeSink>);
+    let local = Arc::new(local);
+    let mut tasks = Vec::new();
     let mut queues = Vec::new();
     let mut caught_up = Vec::new();
     let mut applied_watches = Vec::new();
@@ -160,17 +173,31 @@ pub(super) async fn start(
         tasks.push(tokio::spawn(fold_forever(
             log.clone(),
             shard,
-            registry.clone(),
-            channels.clone(),
+            Folding {
+                registry: registry.clone(),
+                channels: channels.clone(),
+                alerts: Arc::clone(&alerts),
+                local: Arc::clone(&local),
+            },
             done,
             applied,
         )));
     }
     let publisher = Arc::new(Publisher {
         queues,
-        applied: applied_watches,
+        applied: applied_watches.clone(),
         shards,
     });
+    // Before any delivery can be sent (`decide_on_takeovers`), its outcome's way out.
+    alerts.set_publisher(Arc::clone(&publisher) as Arc<dyn Replication>);
+    tasks.push(tokio::spawn(decide_on_takeovers(
+        log.clone(),
+        Arc::clone(ownership),
+        registry.clone(),
+        applied_watches,
+        Arc::clone(&alerts),
+        Arc::clone(&local),
+    )));
     registry.set_replication(Arc::clone(&publisher) as Arc<dyn Replication>);
     channels.set_replication(publisher);
     for mut watching in caught_up {
@@ -180,27 +207,117 @@ pub(super) async fn start(
     tasks
 }
 
-/// Every [`DECIDING_LOOK`], has the monitors of each shard this pod newly decides for
-/// (taken over, or deciding again after a lapse in its renewals) re-arm their timers:
-/// a deadline that fell meanwhile is judged at once.
-async fn redecide_on_takeovers(ownership: Arc<Ownership>, registry: Registry, shards: u16) {
-    let mut deciding: BTreeMap<ShardId, Sequence> = BTreeMap::new();
+/// Every [`DECIDING_LOOK`], for each shard this pod newly decides for (taken over, or
+/// deciding again after a lapse in its renewals): folds it up to the shard's last
+/// record as of now (until then the pod judges and sends nothing for it, and
+/// `/readyz` is 503), then has its monitors re-arm their timers (a deadline that fell
+/// meanwhile is judged at once) and sends the alerts still owed in it (`alerts.rs`).
+async fn decide_on_takeovers(
+    log: JetStreamLog,
+    ownership: Arc<Ownership>,
+    registry: Registry,
+    applied: Vec<watch::Receiver<Sequence>>,
+    alerts: Arc<ClusterAlerts>,
+    local: Arc<Local>,
+) {
+    let shards = log.settings().shards;
     let mut looks = tokio::time::interval(DECIDING_LOOK);
     loop {
         looks.tick().await;
-        let now: BTreeMap<ShardId, Sequence> = ShardId::all(shards)
-            .filter_map(|shard| Some((shard, ownership.deciding_epoch(shard)?)))
-            .collect();
-        let newly: BTreeSet<ShardId> = now
-            .iter()
-            .filter(|(shard, epoch)| deciding.get(shard) != Some(epoch))
-            .map(|(shard, _)| *shard)
-            .collect();
-        if !newly.is_empty() {
-            tracing::info!(shards = ?newly, "deciding for these shards now");
-            registry.redecide(|monitor| newly.contains(&shard_of(&monitor, shards)));
+        let mut catching_up = Vec::new();
+        for shard in ShardId::all(shards) {
+            match ownership.deciding_epoch(shard) {
+                None if alerts.folded_for(shard) != 0 => alerts.set_folded_for(shard, 0),
+                Some(epoch) if alerts.folded_for(shard) != epoch => {
+                    let applied = applied[usize::from(shard.0)].clone();
+                    let log = &log;
+                    catching_up
+                        .push(async move { (shard, epoch, catch_up(log, shard, applied).await) });
+                }
+                _ => {}
+            }
         }
-        deciding = now;
+        let mut newly = BTreeSet::new();
+        let catching = std::time::Instant::now();
+        for (shard, epoch, caught_up) in futures_util::future::join_all(catching_up).await {
+            match caught_up {
+                Ok(()) => {
+                    alerts.set_folded_for(shard, epoch);
+                    newly.insert(shard);
+                }
+                Err(error) => {
+                    tracing::warn!(%shard, %error, "the shard taken over is not folded up to its takeover yet")
+                }
+            }
+        }
+        if newly.is_empty() {
+            continue;
+        }
+        tracing::info!(
+            shards = ?newly,
+            caught_up_ms = catching.elapsed().as_millis() as u64,
+            "deciding for these shards now, folded up to their takeover"
+        );
+        registry.redecide(|monitor| newly.contains(&shard_of(&monitor, shards)));
+        if let Err(error) = alerts
+            .hand_over(
+                &newly,
+                &registry,
+                &local.store,
+                &local.dispatcher,
+                local.clock,
+            )
+            .await
+        {
+            tracing::error!(%error, "cannot read the outbox to send the alerts owed in the shards taken over");
+        }
+    }
+}
+
+/// How long a takeover waits for the fold to reach the shard's last record.
+const CATCH_UP: Duration = Duration::from_secs(10);
+
+/// Waits until this pod's fold of `shard` has applied the shard's log up to its last
+/// record as of now: the last sequence on any of the shard's subjects (written so
+/// that it holds whether a stream holds one shard or several).
+async fn catch_up(
+    log: &JetStreamLog,
+    shard: ShardId,
+    mut applied: watch::Receiver<Sequence>,
+) -> Result<(), String> {
+    let stream = log
+        .context()
+        .get_stream_no_info(shard.stream_name())
+        .await
+        .map_err(|error| error.to_string())?;
+    let subjects = [
+        shard.heartbeat_subject(),
+        shard.decision_subject(),
+        shard.config_subject(),
+        shard.ownership_subject(),
+    ];
+    let read_last = async {
+        let mut last = 0;
+        for subject in &subjects {
+            match stream.get_last_raw_message_by_subject(subject).await {
+                Ok(message) => last = last.max(message.sequence),
+                Err(error)
+                    if error.kind()
+                        == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {}
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+        Ok(last)
+    };
+    let last = tokio::time::timeout(CATCH_UP, read_last)
+        .await
+        .map_err(|_| format!("the shard's last record not read within {CATCH_UP:?}"))??;
+    match tokio::time::timeout(CATCH_UP, applied.wait_for(|at| *at >= last)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(_)) => Err("the shard's fold stopped".to_owned()),
+        Err(_) => Err(format!(
+            "not folded up to sequence {last} within {CATCH_UP:?}"
+        )),
     }
 }
 
@@ -324,16 +441,23 @@ fn take_heartbeat(
     }
 }
 
+/// What a shard's fold applies records to.
+struct Folding {
+    registry: Registry,
+    channels: Channels,
+    alerts: Arc<ClusterAlerts>,
+    local: Arc<Local>,
+}
+
 async fn fold_forever(
     log: JetStreamLog,
     shard: ShardId,
-    registry: Registry,
-    channels: Channels,
+    folding: Folding,
     caught_up: watch::Sender<bool>,
     applied: watch::Sender<Sequence>,
 ) {
     loop {
-        if let Err(error) = fold(&log, shard, &registry, &channels, &caught_up, &applied).await {
+        if let Err(error) = fold(&log, shard, &folding, &caught_up, &applied).await {
             tracing::warn!(%shard, %error, "folding the shard failed; resuming from its last applied record");
         }
         tokio::time::sleep(FOLD_RETRY).await;
@@ -348,50 +472,65 @@ fn consumer_name(pod: &str) -> String {
 async fn fold(
     log: &JetStreamLog,
     shard: ShardId,
-    registry: &Registry,
-    channels: &Channels,
+    folding: &Folding,
     caught_up: &watch::Sender<bool>,
     applied: &watch::Sender<Sequence>,
 ) -> Result<(), String> {
+    let Folding {
+        registry,
+        channels,
+        alerts,
+        local,
+    } = folding;
     let name = consumer_name(&log.settings().pod);
     let stream = log
         .context()
         .get_stream(shard.stream_name())
         .await
         .map_err(|error| error.to_string())?;
-    let config = |deliver_policy| consumer::pull::Config {
-        durable_name: Some(name.clone()),
-        ack_policy: AckPolicy::All,
-        deliver_policy,
-        max_ack_pending: 100_000,
-        ..Default::default()
-    };
     let mut consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(&name, config(DeliverPolicy::All))
+        .get_or_create_consumer(
+            &name,
+            consumer::pull::Config {
+                durable_name: Some(name.clone()),
+                ack_policy: AckPolicy::All,
+                deliver_policy: DeliverPolicy::All,
+                max_ack_pending: 100_000,
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|error| error.to_string())?;
-    let mut info = consumer.info().await.map_err(|error| error.to_string())?;
-    let floor = info.ack_floor.stream_sequence;
-    // Records delivered to this pod's previous fold (before a crash, or before the
-    // fold failed) but never acknowledged come again only once their ack wait runs
-    // out, and with `AckPolicy::All` the acknowledgement of a later record would cover
-    // them unapplied: they would be missing from this pod's copy for good. So the
-    // consumer starts again right after its acknowledged floor.
-    if info.num_ack_pending > 0 {
+    let info = consumer.info().await.map_err(|error| error.to_string())?;
+    let (mut floor, mut num_pending, mut num_ack_pending) = (
+        info.ack_floor.stream_sequence,
+        info.num_pending,
+        info.num_ack_pending,
+    );
+    if num_ack_pending > 0 {
+        // Records delivered to an earlier run of this fold (a process SIGKILLed, a
+        // fold that failed) and not acknowledged would be delivered again only after
+        // the consumer's ack wait (30 s): until then this fold would miss them, and
+        // judge on a stale basis. The consumer starts again after its ack floor.
+        let start_sequence = floor + 1;
         stream
             .delete_consumer(&name)
             .await
             .map_err(|error| error.to_string())?;
         consumer = stream
-            .create_consumer(config(DeliverPolicy::ByStartSequence {
-                start_sequence: floor + 1,
-            }))
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(name.clone()),
+                ack_policy: AckPolicy::All,
+                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence },
+                max_ack_pending: 100_000,
+                ..Default::default()
+            })
             .await
             .map_err(|error| error.to_string())?;
-        info = consumer.info().await.map_err(|error| error.to_string())?;
+        let info = consumer.info().await.map_err(|error| error.to_string())?;
+        (floor, num_pending, num_ack_pending) =
+            (start_sequence - 1, info.num_pending, info.num_ack_pending);
     }
-    // The rule of which decisions count needs the whole log: what this pod applied
-    // before (up to its consumer's acknowledged floor) is folded again, not applied.
     let mut shard_fold = ShardFold::default();
     let mut next = 1;
     while next <= floor {
@@ -402,12 +541,18 @@ async fn fold(
         let Some(last) = read.last() else { break };
         next = last.sequence + 1;
         for stored in read.iter().filter(|stored| stored.sequence <= floor) {
-            shard_fold.apply(stored.sequence, &stored.record);
+            let folded = shard_fold.apply(stored.sequence, &stored.record);
+            refold_alerts(alerts, shard, stored.sequence, &stored.record, folded);
         }
     }
+    // A monitor silent since this pod (re)started is judged on its last record in the
+    // log, not on nothing (which the rule would void).
+    for (monitor, basis) in shard_fold.bases() {
+        registry.seed_basis(monitor, basis);
+    }
     let lag = metrics::gauge!(prometheus::CLUSTER_SHARD_LAG_RECORDS, "shard" => shard.to_string());
-    lag.set((info.num_pending + info.num_ack_pending as u64) as f64);
-    if info.num_pending == 0 && info.num_ack_pending == 0 {
+    lag.set((num_pending + num_ack_pending as u64) as f64);
+    if num_pending == 0 && num_ack_pending == 0 {
         caught_up.send_replace(true);
     }
     // The next record to apply. The consumer has no subject filter, so it delivers
@@ -416,7 +561,8 @@ async fn fold(
     // way (a NATS server died with them in flight). Those would never come again
     // before their ack wait, and the acknowledgement of a later record would cover
     // them (`AckPolicy::All`), so the fold stops there and starts again after the
-    // last record it applied.
+    // last record it applied. (A consumer with a subject filter, over a stream that
+    // several shards share, would need the same check on its delivery sequence.)
     let mut expected = floor + 1;
     let mut chunks = consumer
         .stream()
@@ -513,10 +659,13 @@ async fn fold(
                             .await
                             .map_err(|error| error.to_string())?;
                         match codec::decode_decided(&event) {
-                            Ok(events) => registry
-                                .apply_replicated_decision(monitor, sequence, events)
-                                .await
-                                .map_err(|error| error.to_string())?,
+                            Ok(events) => {
+                                alerts.note_decision(shard, sequence, monitor, &events);
+                                registry
+                                    .apply_replicated_decision(monitor, sequence, events)
+                                    .await
+                                    .map_err(|error| error.to_string())?
+                            }
                             Err(error) => {
                                 tracing::error!(%shard, sequence, %error, "a decision record does not decode; skipped")
                             }
@@ -546,6 +695,32 @@ async fn fold(
                     }
                     applied.send_replace(sequence);
                 }
+                Ok(ShardRecord::Delivered {
+                    monitor,
+                    channel,
+                    alert,
+                    attempts,
+                    error,
+                }) => {
+                    // The alert's record is written before its outcome.
+                    registry
+                        .apply_replicated_heartbeats(std::mem::take(&mut heartbeats))
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    alerts
+                        .fold_delivered(
+                            registry,
+                            &local.store,
+                            local.clock,
+                            monitor,
+                            channel,
+                            alert,
+                            attempts,
+                            error,
+                        )
+                        .await?;
+                    applied.send_replace(sequence);
+                }
                 // Ownership records are the ownership manager's.
                 Ok(_) => {}
                 Err(error) => {
@@ -570,6 +745,32 @@ async fn fold(
         }
     }
     Err("the shard's consumer ended".to_owned())
+}
+
+/// What the alerts need from a record folded again (applied before the pod's restart):
+/// the ids of effective decisions' alerts and the outcomes recorded.
+fn refold_alerts(
+    alerts: &ClusterAlerts,
+    shard: ShardId,
+    sequence: Sequence,
+    record: &ShardRecord,
+    folded: Folded,
+) {
+    match record {
+        ShardRecord::Decision { monitor, event, .. } if folded == Folded::Effective => {
+            if let Ok(events) = codec::decode_decided(event) {
+                alerts.note_decision(shard, sequence, *monitor, &events);
+            }
+        }
+        ShardRecord::Delivered {
+            channel,
+            alert,
+            attempts,
+            error,
+            ..
+        } => alerts.note_delivered(alert.clone(), *channel, *attempts, error.clone()),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

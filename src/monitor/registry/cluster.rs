@@ -63,6 +63,33 @@ impl Registry {
         }
     }
 
+    /// The clustered mode's recorder of delivery outcomes (`monitor::record_outcomes`
+    /// hands every outcome to it).
+    pub fn set_outcomes(&self, sink: Arc<dyn crate::monitor::deciding::OutcomeSink>) {
+        self.deciding.set_outcomes(sink);
+    }
+
+    /// What says whether an owned shard is still being folded up to its takeover.
+    pub fn set_catching_up(&self, catching_up: Arc<dyn Fn() -> bool + Send + Sync>) {
+        self.deciding.set_catching_up(catching_up);
+    }
+
+    /// The clustered mode's recorder of delivery outcomes, once joined.
+    pub fn outcome_sink(&self) -> Option<Arc<dyn crate::monitor::deciding::OutcomeSink>> {
+        self.deciding.outcomes()
+    }
+
+    /// Whether a shard this pod owns is not yet folded up to its takeover: not ready.
+    pub fn cluster_catching_up(&self) -> bool {
+        self.deciding.catching_up()
+    }
+
+    /// Seeds `monitor`'s basis with its last record as the fold (re)started
+    /// (`Deciding::seed_basis`).
+    pub fn seed_basis(&self, monitor: MonitorId, sequence: crate::domain::fence::Sequence) {
+        self.deciding.seed_basis(monitor, sequence);
+    }
+
     /// The publisher of the joined pod.
     pub fn set_replication(&self, publisher: Arc<dyn Replication>) {
         self.deciding.set_publisher(Arc::clone(&publisher));
