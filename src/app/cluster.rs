@@ -91,6 +91,7 @@ async fn try_join(config: &ClusterConfig) -> Result<(Ownership, JetStreamLog), L
         servers: config.nats.clone(),
         pod: config.pod.clone(),
         shards: config.shards,
+        streams: config.streams,
         replicas: config.replicas,
         ack_timeout: ACK_TIMEOUT,
     })
@@ -163,6 +164,7 @@ pub async fn release(config: &ClusterConfig) -> anyhow::Result<usize> {
         servers: config.nats.clone(),
         pod: format!("{}-release", config.pod),
         shards: config.shards,
+        streams: config.streams,
         replicas: config.replicas,
         ack_timeout: ACK_TIMEOUT,
     })

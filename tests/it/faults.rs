@@ -46,6 +46,9 @@ use crate::receiver::Receiver;
 use crate::support::{Event, ServerProcess, Status};
 
 const SHARDS: u16 = 4;
+/// Streams the shards share (shard s is in stream s mod STREAMS), as in production's
+/// fewer streams than shards.
+const STREAMS: u16 = 2;
 const LEASE: Duration = Duration::from_secs(2);
 const PUSHING_MONITORS: usize = 8;
 /// Long enough that the load keeps a pushing monitor up through any fault and the
@@ -122,6 +125,8 @@ impl Pod {
             &self.name,
             "--cluster-shards",
             &SHARDS.to_string(),
+            "--cluster-streams",
+            &STREAMS.to_string(),
             "--cluster-replicas",
             "3",
             "--cluster-lease",
@@ -443,6 +448,7 @@ impl Cluster {
             servers: nats.urls(),
             pod: "fault-reader".to_owned(),
             shards: SHARDS,
+            streams: STREAMS,
             replicas: 3,
             ack_timeout: Duration::from_secs(5),
         })
@@ -1347,7 +1353,7 @@ fn describe_difference(states: &[(usize, Vec<Value>)]) -> String {
 /// not done yet"), so the other pods' histories lack it. Set to `true` once outcomes
 /// go through the shard logs; until then the checks compare everything else and the
 /// summary counts the pods missing a delivery record.
-const DELIVERIES_REPLICATED: bool = false;
+const DELIVERIES_REPLICATED: bool = true;
 
 /// A history without the pod's own sequence numbers (and, until outcomes are
 /// replicated, without `delivery` events).
