@@ -20,8 +20,8 @@
 #   sigkill_of_the_nats_server_leading_the_most_streams a_rolling_restart_of_every_pod
 #   crash_between_sending_an_alert_and_recording_it (the pods run with
 #   PUSHMON_FAULT_EXIT_AFTER_SEND=1, or the NAME=VALUE in PUSHMON_FAULT_CRASH_HOOK).
-# Every scenario's test is ignored in the normal suite (each names the bug it finds
-# on main); they all run here.
+# The normal suite runs the passing scenarios once and ignores the failing ones (each
+# names its bug); they all run here.
 #
 # Environment: SCENARIOS, PACE_MS (each of the 2 load workers waits this long between
 # pushes, default 15), KEEP_REPORT (keep the raw report file).
