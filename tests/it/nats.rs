@@ -67,7 +67,7 @@ impl Nats {
                     .collect();
                 write!(
                     config,
-                    "cluster {{\n  name: pushmon-test\n  listen: 127.0.0.1:{}\n  routes: [{}]\n}}\n",
+                    "cluster {{\n  name: pushmon-test\n  listen: 127.0.0.1:{}\n  no_advertise: true\n  routes: [{}]\n}}\n",
                     route_ports[index],
                     routes.join(", ")
                 )
@@ -75,15 +75,7 @@ impl Nats {
             }
             let config_path = dir.path().join(format!("{name}.conf"));
             std::fs::write(&config_path, config).unwrap();
-            let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap();
-            let child = Command::new("nats-server")
-                .arg("-c")
-                .arg(&config_path)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .kill_on_drop(true)
-                .spawn()
-                .expect("nats-server starts");
+            let child = spawn_server(dir.path(), &name);
             servers.push(Server {
                 name,
                 client_port: client_ports[index],
@@ -123,6 +115,20 @@ impl Nats {
             child.start_kill().unwrap();
             child.wait().await.unwrap();
         }
+    }
+
+    /// Starts server `name` again after a [`Self::kill`], on its port and its store,
+    /// and waits until every server answers.
+    pub async fn restart(&mut self, name: &str) {
+        let server = self
+            .servers
+            .iter_mut()
+            .find(|server| server.name == name)
+            .expect("a server of that name");
+        if server.child.is_none() {
+            server.child = Some(spawn_server(self.dir.path(), name));
+        }
+        self.wait_until_each_answers().await;
     }
 
     /// A server's log, for a failing test's message.
@@ -192,6 +198,23 @@ impl Nats {
             }
         }
     }
+}
+
+/// Runs server `name` from its config file in `dir`, its log appended to.
+fn spawn_server(dir: &std::path::Path, name: &str) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{name}.log")))
+        .unwrap();
+    Command::new("nats-server")
+        .arg("-c")
+        .arg(dir.join(format!("{name}.conf")))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nats-server starts")
 }
 
 /// The test fails, never skips, without the pinned server.
