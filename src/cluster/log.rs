@@ -393,7 +393,9 @@ impl ShardLog for JetStreamLog {
 
 fn subject_of(shard: ShardId, record: &ShardRecord) -> String {
     match record {
-        ShardRecord::Heartbeat { .. } | ShardRecord::Heartbeats { .. } => shard.heartbeat_subject(),
+        ShardRecord::Heartbeat { .. }
+        | ShardRecord::Heartbeats { .. }
+        | ShardRecord::Signal { .. } => shard.heartbeat_subject(),
         ShardRecord::Decision { .. } | ShardRecord::Delivered { .. } => shard.decision_subject(),
         ShardRecord::Config { .. } | ShardRecord::Channel { .. } => shard.config_subject(),
         ShardRecord::Takeover { .. }

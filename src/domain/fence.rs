@@ -77,6 +77,13 @@ pub enum ShardRecord {
         attempts: u32,
         error: Option<String>,
     },
+    /// A job's signal to `monitor` (a run's start or end, an exit status, a log line,
+    /// a push with `kind`, `rid` or `exit`, a ping URL's; `docs/push.md`, "Runs"),
+    /// `event` its stored form (`store::codec::encode_signal`, with its time). Every
+    /// pod's actor decides what it causes on its copy of the monitor, at that time, in
+    /// the log's order: the same events on every pod. For the rule below, it is a
+    /// heartbeat.
+    Signal { monitor: MonitorId, event: Vec<u8> },
 }
 
 impl ShardRecord {
@@ -134,7 +141,7 @@ impl ShardFold {
     pub fn apply(&mut self, sequence: Sequence, record: &ShardRecord) -> Folded {
         self.position = sequence;
         match record {
-            ShardRecord::Heartbeat { monitor, .. } => {
+            ShardRecord::Heartbeat { monitor, .. } | ShardRecord::Signal { monitor, .. } => {
                 self.last_heartbeat.insert(*monitor, sequence);
                 Folded::Applied
             }
@@ -283,6 +290,24 @@ mod tests {
             decision(1, 1, 3), // 5: a reminder on the decision, not on the outcome
         ]);
         assert_eq!(folded[3], Folded::Applied);
+        assert_eq!(folded[4], Folded::Effective);
+    }
+
+    #[test]
+    fn a_signal_is_a_heartbeat_its_monitors_verdict_is_based_on() {
+        let signal = ShardRecord::Signal {
+            monitor: monitor(1),
+            event: vec![],
+        };
+        let folded = fold(&[
+            takeover("a"),     // 1
+            heartbeat(1),      // 2
+            signal,            // 3: a run's start
+            decision(1, 1, 2), // 4: judged before the start was applied: overtaken
+            decision(1, 1, 3), // 5: judged on the start
+        ]);
+        assert_eq!(folded[2], Folded::Applied);
+        assert_eq!(folded[3], Folded::Void(Void::Overtaken));
         assert_eq!(folded[4], Folded::Effective);
     }
 

@@ -359,6 +359,9 @@ impl Registry {
         monitor: &MonitorHandle,
         signal: Signal,
     ) -> Result<(), RegistryError> {
+        if let Some(publisher) = self.replication() {
+            return self.publish_signal(&*publisher?, monitor.id, signal).await;
+        }
         let _pending = PendingGuard::new(&self.pending);
         let (reply, answer) = oneshot::channel();
         monitor

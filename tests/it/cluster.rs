@@ -1665,3 +1665,164 @@ async fn until_monitor_within(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The whole history of monitor `id` on `server`, as the API answers it.
+async fn history_json(server: &ServerProcess, id: &str) -> serde_json::Value {
+    let response = server.events_response(id, Some(1000), None).await;
+    crate::support::expect_json(response, reqwest::StatusCode::OK).await["events"].clone()
+}
+
+/// Job signals (stage 2, slice 1) go through the shard log as signal records, and
+/// every pod's actor decides each at its place in the log: a run started on pod A
+/// and finished on pod B is one run (its end names its start); a ping URL's `fail` on
+/// pod A and an exit status on pod B bring the same `down` on both; each is answered
+/// once the taking pod applied it (read your writes); both pods end with the same
+/// history, event for event.
+#[tokio::test]
+async fn job_signals_on_any_pod_go_through_the_shard_logs_and_every_pod_decides_them_alike() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    let reader = log_for(&nats, "reader", 4, 1).await;
+
+    let created = pod_a.create_monitor("job", 600).await;
+    let id = MonitorId::parse(&created.id).unwrap();
+    until_monitor(&pod_b, &created.id, "created", |_| true).await;
+    let token = created.push_token.clone();
+    let rid = "6a1f0c1e-3b7d-4c1e-9a55-0d1f2e3c4b5a";
+
+    // Started on pod A: in the log as a signal record at the 200, applied on pod A.
+    pod_a
+        .push_ok(&token, &[("kind", "start"), ("rid", rid)])
+        .await;
+    let signals = |records: &[ShardRecord]| {
+        records
+            .iter()
+            .filter(
+                |record| matches!(record, ShardRecord::Signal { monitor, .. } if *monitor == id),
+            )
+            .count()
+    };
+    let shard = pushmon::cluster::shard::shard_of(&id, 4);
+    let in_log: Vec<ShardRecord> = whole_log(&reader, shard)
+        .await
+        .into_iter()
+        .map(|stored| stored.record)
+        .collect();
+    assert_eq!(signals(&in_log), 1, "{in_log:?}");
+    assert_eq!(
+        pod_a.monitor_value(&created.id).await["open_runs"],
+        1,
+        "read your writes on pod a"
+    );
+
+    // Finished on pod B, whatever its copy had folded when it took the push: decided
+    // after the start on every pod, it ends that run.
+    pod_b
+        .push_ok(&token, &[("exit", "0"), ("rid", rid), ("msg", "done")])
+        .await;
+    let on_b = pod_b.monitor_value(&created.id).await;
+    assert_eq!(on_b["open_runs"], 0, "read your writes on pod b: {on_b}");
+    assert_eq!(on_b["status"], "up", "{on_b}");
+    let ended = |history: &serde_json::Value| -> Vec<serde_json::Value> {
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|event| event["kind"] == "run_ended")
+            .cloned()
+            .collect()
+    };
+    let history_b = history_json(&pod_b, &created.id).await;
+    let runs = ended(&history_b);
+    assert_eq!(runs.len(), 1, "{history_b}");
+    assert_eq!(runs[0]["rid"], rid, "{history_b}");
+    assert!(
+        runs[0]["started_at"].is_string(),
+        "the end names the start made on pod a: {history_b}"
+    );
+    assert_eq!(runs[0]["outcome"], "success", "{history_b}");
+
+    // A ping URL's `fail` on pod A: down (manual) on both pods.
+    let failed = reqwest::Client::new()
+        .post(pod_a.url(&format!("/ping/{token}/fail")))
+        .body("it broke")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), reqwest::StatusCode::OK);
+    until_monitor(
+        &pod_b,
+        &created.id,
+        "down through pod a's ping",
+        |monitor| monitor.status == crate::support::Status::Down,
+    )
+    .await;
+    // A start and an exit status on pod B: still down, a second run that failed.
+    pod_b.push_ok(&token, &[("kind", "start")]).await;
+    pod_b.push_ok(&token, &[("exit", "3")]).await;
+    assert_eq!(in_log_signals(&reader, shard, id).await, 5);
+
+    // Both pods hold the same history, event for event, and the same state.
+    let history_b = history_json(&pod_b, &created.id).await;
+    let start = Instant::now();
+    loop {
+        let history_a = history_json(&pod_a, &created.id).await;
+        if history_a == history_b {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the pods' histories differ:\n{history_a}\n{history_b}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kinds: Vec<&str> = history_b
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "run_ended",
+            "heartbeat",
+            "run_started",
+            "down",
+            "run_ended",
+            "heartbeat",
+            "up",
+            "run_ended",
+            "heartbeat",
+            "run_started",
+            "created"
+        ],
+        "{history_b}"
+    );
+    let fields = |monitor: serde_json::Value| {
+        (
+            monitor["status"].clone(),
+            monitor["open_runs"].clone(),
+            monitor["last_heartbeat_at"].clone(),
+            monitor["last_msg"].clone(),
+        )
+    };
+    assert_eq!(
+        fields(pod_a.monitor_value(&created.id).await),
+        fields(pod_b.monitor_value(&created.id).await)
+    );
+    pod_a.sigkill().await;
+    pod_b.sigkill().await;
+}
+
+/// How many signal records of `monitor` the shard's log holds.
+async fn in_log_signals(log: &JetStreamLog, shard: ShardId, monitor: MonitorId) -> usize {
+    whole_log(log, shard)
+        .await
+        .into_iter()
+        .filter(|stored| matches!(&stored.record, ShardRecord::Signal { monitor: of, .. } if *of == monitor))
+        .count()
+}

@@ -72,7 +72,8 @@ impl Replication for Publisher {
             ShardRecord::Heartbeat { monitor, .. }
             | ShardRecord::Decision { monitor, .. }
             | ShardRecord::Config { monitor, .. }
-            | ShardRecord::Delivered { monitor, .. } => *monitor,
+            | ShardRecord::Delivered { monitor, .. }
+            | ShardRecord::Signal { monitor, .. } => *monitor,
             ShardRecord::Channel { channel, .. } => {
                 crate::domain::ids::MonitorId::from_bytes(*channel.as_bytes())
             }
@@ -692,6 +693,15 @@ async fn fold(
                         .await?;
                     applied.send_replace(sequence);
                 }
+                Ok(ShardRecord::Signal { monitor, event }) => {
+                    // Heartbeats before it in the log are applied before it.
+                    registry
+                        .apply_replicated_heartbeats(std::mem::take(&mut heartbeats))
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    fold_signal(registry, shard, sequence, monitor, &event).await?;
+                    applied.send_replace(sequence);
+                }
                 // Ownership records are the ownership manager's.
                 Ok(_) => {}
                 Err(error) => {
@@ -720,6 +730,28 @@ async fn fold(
 
 /// What the alerts need from a record folded again (applied before the pod's restart):
 /// the ids of effective decisions' alerts and the outcomes recorded.
+/// A job's signal folded: the monitor's actor decides it at the time the taking pod
+/// received it (`Registry::apply_replicated_signal`). One that does not decode is
+/// skipped, as any record.
+async fn fold_signal(
+    registry: &Registry,
+    shard: ShardId,
+    sequence: Sequence,
+    monitor: crate::domain::ids::MonitorId,
+    event: &[u8],
+) -> Result<(), String> {
+    match codec::decode_signal(event) {
+        Ok(codec::StoredSignal { at, signal }) => registry
+            .apply_replicated_signal(monitor, sequence, at, signal)
+            .await
+            .map_err(|error| error.to_string()),
+        Err(error) => {
+            tracing::error!(%shard, sequence, %error, "a signal record does not decode; skipped");
+            Ok(())
+        }
+    }
+}
+
 fn refold_alerts(
     alerts: &ClusterAlerts,
     shard: ShardId,
