@@ -1826,3 +1826,180 @@ async fn in_log_signals(log: &JetStreamLog, shard: ShardId, monitor: MonitorId) 
         .filter(|stored| matches!(&stored.record, ShardRecord::Signal { monitor: of, .. } if *of == monitor))
         .count()
 }
+
+/// `POST /api/monitors/bulk` on `server`, answered `200`.
+async fn bulk_on(
+    server: &ServerProcess,
+    query: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let response = server
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/monitors/bulk?{query}"),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    crate::support::expect_json(response, reqwest::StatusCode::OK).await
+}
+
+/// Waits until monitor `id`'s whole answer on both pods is the same (but for its push
+/// URL, which names the pod), and returns it.
+async fn same_on_both(pod_a: &ServerProcess, pod_b: &ServerProcess, id: &str) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let (mut a, mut b) = (pod_a.monitor_value(id).await, pod_b.monitor_value(id).await);
+        // The push URL names the pod's own address.
+        for value in [&mut a, &mut b] {
+            value.as_object_mut().unwrap().remove("push_url");
+        }
+        if a == b {
+            return a;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "monitor {id} differs between the pods:\n{a}\n{b}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Bulk changes (stage 2, slice 2) go through the shard logs as one config record per
+/// monitor: channels added on pod A and a pause on pod B are seen, answered and
+/// recorded alike on both pods (the same monitors, histories event for event); a
+/// bulk delete on pod A takes the monitors off both; a dry run publishes nothing.
+#[tokio::test]
+async fn bulk_changes_on_any_pod_go_through_the_shard_logs_and_reach_every_pod() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    let reader = log_for(&nats, "reader", 4, 1).await;
+
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let team = if i % 2 == 0 { "payments" } else { "search" };
+        let created = pod_b
+            .create_monitor_from(&serde_json::json!({
+                "name": format!("job-{i}"), "timeout_seconds": 3600, "labels": {"team": team},
+            }))
+            .await;
+        until_monitor(&pod_a, &created.id, "created", |_| true).await;
+        ids.push((created.id, i % 2 == 0));
+    }
+    let channel = pod_a
+        .api(reqwest::Method::POST, "/api/channels")
+        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": "http://127.0.0.1:9/hook"}))
+        .send()
+        .await
+        .unwrap();
+    let channel = crate::support::expect_json(channel, reqwest::StatusCode::CREATED).await;
+    let channel = channel["id"].as_str().unwrap().to_owned();
+    let configs = async |reader: &JetStreamLog| {
+        let mut count = 0;
+        for shard in 0..4 {
+            count += whole_log(reader, ShardId(shard))
+                .await
+                .iter()
+                .filter(|stored| matches!(stored.record, ShardRecord::Config { .. }))
+                .count();
+        }
+        count
+    };
+    let before = configs(&reader).await;
+
+    let dry = bulk_on(
+        &pod_a,
+        "selector=team%3Dpayments",
+        serde_json::json!({"action": "pause", "dry_run": true}),
+    )
+    .await;
+    assert_eq!(dry["changed"], 2, "{dry}");
+    assert_eq!(
+        configs(&reader).await,
+        before,
+        "a dry run publishes nothing"
+    );
+
+    let added = bulk_on(
+        &pod_a,
+        "selector=team%3Dpayments",
+        serde_json::json!({"action": "add_channels", "channels": [channel]}),
+    )
+    .await;
+    assert_eq!(added["changed"], 2, "{added}");
+    // Answered once applied on the taking pod; one config record per monitor.
+    assert_eq!(configs(&reader).await, before + 2);
+    for (id, payments) in &ids {
+        let on_a = pod_a.monitor_value(id).await;
+        let expected = if *payments {
+            serde_json::json!([channel])
+        } else {
+            serde_json::json!([])
+        };
+        assert_eq!(on_a["channels"], expected, "{on_a}");
+    }
+    let paused = bulk_on(
+        &pod_b,
+        "selector=team%3Dsearch",
+        serde_json::json!({"action": "pause"}),
+    )
+    .await;
+    assert_eq!(paused["changed"], 2, "{paused}");
+    for (id, payments) in &ids {
+        let on_b = pod_b.monitor_value(id).await;
+        assert_eq!(on_b["status"] == "paused", !*payments, "{on_b}");
+        same_on_both(&pod_a, &pod_b, id).await;
+        assert_eq!(
+            history_json(&pod_a, id).await,
+            history_json(&pod_b, id).await
+        );
+    }
+
+    let deleted = bulk_on(
+        &pod_a,
+        "status=paused",
+        serde_json::json!({"action": "delete"}),
+    )
+    .await;
+    assert_eq!(deleted["changed"], 2, "{deleted}");
+    for (id, payments) in &ids {
+        let path = format!("/api/monitors/{id}");
+        let expected = if *payments {
+            reqwest::StatusCode::OK
+        } else {
+            reqwest::StatusCode::NOT_FOUND
+        };
+        let start = Instant::now();
+        loop {
+            let (a, b) = (
+                pod_a
+                    .api(reqwest::Method::GET, &path)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                pod_b
+                    .api(reqwest::Method::GET, &path)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+            );
+            assert_eq!(a, expected, "read your writes on pod a");
+            if b == expected {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{id}: {b} on pod b"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    pod_a.sigkill().await;
+    pod_b.sigkill().await;
+}
