@@ -541,6 +541,7 @@ impl Registry {
                 | Command::Mute { .. }
                 | Command::Unmute
                 | Command::Delete
+                | Command::ForgetChannel(_)
         ) && let Some(publisher) = self.replication()
         {
             return self.publish_command(&*publisher?, id, command).await;

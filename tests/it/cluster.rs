@@ -2003,3 +2003,103 @@ async fn bulk_changes_on_any_pod_go_through_the_shard_logs_and_reach_every_pod()
     pod_a.sigkill().await;
     pod_b.sigkill().await;
 }
+
+/// `GET /api/channels/{id}` on `server`: its status and body.
+async fn channel_on(server: &ServerProcess, id: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let response = server
+        .api(reqwest::Method::GET, &format!("/api/channels/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// Channel changes (stage 2, slice 3): an update on pod B and a deletion on pod A go
+/// through the shard log as channel records, are answered once applied on the taking
+/// pod, and are seen identically on the other; the deletion's sweep takes the channel
+/// off a monitor on both pods.
+#[tokio::test]
+async fn channel_updates_and_deletions_on_any_pod_reach_every_pod() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+
+    let created = pod_a
+        .api(reqwest::Method::POST, "/api/channels")
+        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": "http://127.0.0.1:9/hook"}))
+        .send()
+        .await
+        .unwrap();
+    let created = crate::support::expect_json(created, reqwest::StatusCode::CREATED).await;
+    let channel = created["id"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    while channel_on(&pod_b, &channel).await.0 != reqwest::StatusCode::OK {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not created on pod b"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let monitor = pod_a
+        .create_monitor_from(
+            &serde_json::json!({"name": "m", "timeout_seconds": 3600, "channels": [channel]}),
+        )
+        .await;
+    until_monitor(&pod_b, &monitor.id, "created", |_| true).await;
+
+    let updated = pod_b
+        .api(reqwest::Method::PATCH, &format!("/api/channels/{channel}"))
+        .json(&serde_json::json!({"name": "renamed-on-b"}))
+        .send()
+        .await
+        .unwrap();
+    let updated = crate::support::expect_json(updated, reqwest::StatusCode::OK).await;
+    assert_eq!(updated["name"], "renamed-on-b", "{updated}");
+    assert_eq!(
+        channel_on(&pod_b, &channel).await.1,
+        updated,
+        "read your writes"
+    );
+    let start = Instant::now();
+    while channel_on(&pod_a, &channel).await.1 != updated {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not renamed on pod a"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let deleted = pod_a
+        .api(reqwest::Method::DELETE, &format!("/api/channels/{channel}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{:?}", deleted.text().await);
+    assert_eq!(
+        channel_on(&pod_a, &channel).await.0,
+        reqwest::StatusCode::NOT_FOUND
+    );
+    let start = Instant::now();
+    while channel_on(&pod_b, &channel).await.0 != reqwest::StatusCode::NOT_FOUND {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not deleted on pod b"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        pod_a.monitor_value(&monitor.id).await["channels"],
+        serde_json::json!([])
+    );
+    let swept = same_on_both(&pod_a, &pod_b, &monitor.id).await;
+    assert_eq!(swept["channels"], serde_json::json!([]), "{swept}");
+    assert_eq!(
+        history_json(&pod_a, &monitor.id).await,
+        history_json(&pod_b, &monitor.id).await
+    );
+    pod_a.sigkill().await;
+    pod_b.sigkill().await;
+}

@@ -106,15 +106,13 @@ impl Replication for Publisher {
 }
 
 impl crate::alert::channels::ChannelReplication for Publisher {
-    fn publish_created(
+    fn publish_change(
         &self,
-        channel: crate::domain::channel::Channel,
+        id: crate::domain::ids::ChannelId,
+        at: crate::domain::ids::Timestamp,
+        event: crate::domain::channel::ChannelEvent,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
-        let id = channel.id;
-        let event = codec::encode_channel_event(&codec::StoredChannelEvent {
-            at: channel.created_at,
-            event: crate::domain::channel::ChannelEvent::Created(channel),
-        });
+        let event = codec::encode_channel_event(&codec::StoredChannelEvent { at, event });
         let published =
             event.map(|event| self.publish(ShardRecord::Channel { channel: id, event }));
         let monitor = crate::domain::ids::MonitorId::from_bytes(*id.as_bytes());
@@ -649,18 +647,12 @@ async fn fold(
                     }
                     _ => {}
                 },
-                Ok(ShardRecord::Channel { event, .. }) => {
+                Ok(ShardRecord::Channel { channel, event }) => {
                     match codec::decode_channel_event(&event) {
-                        Ok(codec::StoredChannelEvent {
-                            event: crate::domain::channel::ChannelEvent::Created(channel),
-                            ..
-                        }) => channels
-                            .apply_replicated(channel)
+                        Ok(codec::StoredChannelEvent { at, event }) => channels
+                            .apply_replicated(channel, at, event)
                             .await
                             .map_err(|error| error.to_string())?,
-                        Ok(_) => {
-                            tracing::warn!(%shard, sequence, "a channel record this version does not apply; skipped")
-                        }
                         Err(error) => {
                             tracing::error!(%shard, sequence, %error, "a channel record does not decode; skipped")
                         }
