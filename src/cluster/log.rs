@@ -397,7 +397,10 @@ fn subject_of(shard: ShardId, record: &ShardRecord) -> String {
         | ShardRecord::Heartbeats { .. }
         | ShardRecord::Signal { .. } => shard.heartbeat_subject(),
         ShardRecord::Decision { .. } | ShardRecord::Delivered { .. } => shard.decision_subject(),
-        ShardRecord::Config { .. } | ShardRecord::Channel { .. } => shard.config_subject(),
+        ShardRecord::Config { .. }
+        | ShardRecord::Channel { .. }
+        | ShardRecord::ApiKey { .. }
+        | ShardRecord::Publication { .. } => shard.config_subject(),
         ShardRecord::Takeover { .. }
         | ShardRecord::Renewal { .. }
         | ShardRecord::Release { .. } => shard.ownership_subject(),

@@ -84,7 +84,22 @@ pub enum ShardRecord {
     /// the log's order: the same events on every pod. For the rule below, it is a
     /// heartbeat.
     Signal { monitor: MonitorId, event: Vec<u8> },
+    /// A change of API key `key` (its creation or revocation: its stored event,
+    /// `store::api_keys::encode_event`), cluster-wide: in shard 0's log
+    /// ([`CLUSTER_WIDE_SHARD`]), applied by every pod's fold.
+    ApiKey { key: [u8; 16], event: Vec<u8> },
+    /// A change of badge or status page `publication` (put or removed: its stored
+    /// event, `store::publications::encode_event`), cluster-wide as `ApiKey`.
+    Publication {
+        publication: [u8; 16],
+        event: Vec<u8>,
+    },
 }
+
+/// The shard whose log holds the cluster-wide records (API keys, badges, status
+/// pages), which belong to no monitor: one log, so every pod applies them in one
+/// order.
+pub const CLUSTER_WIDE_SHARD: u16 = 0;
 
 impl ShardRecord {
     /// Whether the record belongs on the shard's ownership subject.
@@ -167,7 +182,9 @@ impl ShardFold {
             // An outcome is no monitor's basis: a verdict is not overtaken by it.
             ShardRecord::Renewal { .. }
             | ShardRecord::Channel { .. }
-            | ShardRecord::Delivered { .. } => Folded::Applied,
+            | ShardRecord::Delivered { .. }
+            | ShardRecord::ApiKey { .. }
+            | ShardRecord::Publication { .. } => Folded::Applied,
             ShardRecord::Release { epoch, .. } => {
                 if self.epoch() == Some(*epoch) {
                     self.owner = None;

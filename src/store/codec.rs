@@ -545,6 +545,27 @@ mod tests {
             decode_shard_record(&golden_record).expect("decodes"),
             record
         );
+        // The cluster-wide records: a fixed-size id (no length), then the event.
+        for (record, tag) in [
+            (
+                ShardRecord::ApiKey {
+                    key: [5; 16],
+                    event: vec![4],
+                },
+                10u8,
+            ),
+            (
+                ShardRecord::Publication {
+                    publication: [5; 16],
+                    event: vec![4],
+                },
+                11,
+            ),
+        ] {
+            let golden = [&[1u8, tag][..], &[5; 16], &[1, 4]].concat();
+            assert_eq!(encode_shard_record(&record).expect("encodes"), golden);
+            assert_eq!(decode_shard_record(&golden).expect("decodes"), record);
+        }
     }
 
     #[test]

@@ -2103,3 +2103,188 @@ async fn channel_updates_and_deletions_on_any_pod_reach_every_pod() {
     pod_a.sigkill().await;
     pod_b.sigkill().await;
 }
+
+/// Waits until `GET path` on `server` (admin token) answers `status`; the body then.
+async fn until_answers(
+    server: &ServerProcess,
+    path: &str,
+    status: reqwest::StatusCode,
+) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let response = server.api(reqwest::Method::GET, path).send().await.unwrap();
+        if response.status() == status {
+            return response.json().await.unwrap_or_default();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{path}: not {status} within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// API keys, badges and status pages (stage 2, slice 3) are cluster-wide records in
+/// one shard's log, folded by every pod: a key created on pod A authenticates on pod
+/// B and, revoked on pod B, no longer on pod A; a badge and a status page created on
+/// pod B are served by pod A, the page's change and removal on pod A reach pod B;
+/// a status page slug taken on pod A is refused on pod B once folded there.
+#[tokio::test]
+async fn api_keys_and_publications_on_any_pod_reach_every_pod() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    let reader = log_for(&nats, "reader", 4, 1).await;
+    let monitor = pod_a.create_monitor("m", 3600).await;
+    until_monitor(&pod_b, &monitor.id, "created", |_| true).await;
+
+    // An API key.
+    let created = pod_a
+        .api(reqwest::Method::POST, "/api/keys")
+        .json(&serde_json::json!({"name": "ci", "scope": "read"}))
+        .send()
+        .await
+        .unwrap();
+    let created = crate::support::expect_json(created, reqwest::StatusCode::CREATED).await;
+    let (key_id, secret) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["key"].as_str().unwrap().to_owned(),
+    );
+    let in_log = whole_log(&reader, ShardId(0)).await;
+    assert!(
+        in_log
+            .iter()
+            .any(|stored| matches!(stored.record, ShardRecord::ApiKey { .. })),
+        "in the cluster-wide shard's log at the 201"
+    );
+    let with_key = |server: &ServerProcess| {
+        reqwest::Client::new()
+            .get(server.url("/api/monitors"))
+            .bearer_auth(&secret)
+            .send()
+    };
+    assert_eq!(
+        with_key(&pod_a).await.unwrap().status(),
+        reqwest::StatusCode::OK
+    );
+    let start = Instant::now();
+    while with_key(&pod_b).await.unwrap().status() != reqwest::StatusCode::OK {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the key does not work on pod b"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let keys_a = until_answers(&pod_a, "/api/keys", reqwest::StatusCode::OK).await;
+    assert_eq!(
+        keys_a,
+        until_answers(&pod_b, "/api/keys", reqwest::StatusCode::OK).await
+    );
+    let revoked = pod_b
+        .api(reqwest::Method::DELETE, &format!("/api/keys/{key_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{:?}", revoked.text().await);
+    assert_eq!(
+        with_key(&pod_b).await.unwrap().status(),
+        reqwest::StatusCode::UNAUTHORIZED,
+        "read your writes"
+    );
+    let start = Instant::now();
+    while with_key(&pod_a).await.unwrap().status() != reqwest::StatusCode::UNAUTHORIZED {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still valid on pod a"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A badge and a status page.
+    let badge = pod_b
+        .api(reqwest::Method::POST, "/api/badges")
+        .json(&serde_json::json!({"monitor": monitor.id}))
+        .send()
+        .await
+        .unwrap();
+    let badge = crate::support::expect_json(badge, reqwest::StatusCode::CREATED).await;
+    let badge_id = badge["id"].as_str().unwrap().to_owned();
+    let on_a = until_answers(
+        &pod_a,
+        &format!("/api/badges/{badge_id}"),
+        reqwest::StatusCode::OK,
+    )
+    .await;
+    let on_b = until_answers(
+        &pod_b,
+        &format!("/api/badges/{badge_id}"),
+        reqwest::StatusCode::OK,
+    )
+    .await;
+    // Its URLs name each pod's own address; the rest is the same.
+    assert_eq!(on_a["id"], on_b["id"]);
+    assert_eq!(on_a["key"], on_b["key"]);
+    let page = pod_b
+        .api(reqwest::Method::POST, "/api/status-pages")
+        .json(&serde_json::json!({"slug": "main", "title": "Made on B", "monitors": [monitor.id]}))
+        .send()
+        .await
+        .unwrap();
+    let page = crate::support::expect_json(page, reqwest::StatusCode::CREATED).await;
+    let page_id = page["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/status-pages/{page_id}");
+    let on_a = until_answers(&pod_a, &path, reqwest::StatusCode::OK).await;
+    assert_eq!(on_a["title"], "Made on B", "{on_a}");
+    let public = reqwest::Client::new()
+        .get(pod_a.url("/status/main"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), reqwest::StatusCode::OK);
+    // The slug is taken on every pod once folded.
+    let again = pod_a
+        .api(reqwest::Method::POST, "/api/status-pages")
+        .json(&serde_json::json!({"slug": "main", "title": "Again"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let changed = pod_a
+        .api(reqwest::Method::PATCH, &path)
+        .json(&serde_json::json!({"title": "Changed on A"}))
+        .send()
+        .await
+        .unwrap();
+    crate::support::expect_json(changed, reqwest::StatusCode::OK).await;
+    let start = Instant::now();
+    while until_answers(&pod_b, &path, reqwest::StatusCode::OK).await["title"] != "Changed on A" {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not changed on pod b"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let removed = pod_a
+        .api(reqwest::Method::DELETE, &path)
+        .send()
+        .await
+        .unwrap();
+    assert!(removed.status().is_success());
+    until_answers(&pod_b, &path, reqwest::StatusCode::NOT_FOUND).await;
+    let removed = pod_a
+        .api(reqwest::Method::DELETE, &format!("/api/badges/{badge_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(removed.status().is_success());
+    until_answers(
+        &pod_b,
+        &format!("/api/badges/{badge_id}"),
+        reqwest::StatusCode::NOT_FOUND,
+    )
+    .await;
+    pod_a.sigkill().await;
+    pod_b.sigkill().await;
+}

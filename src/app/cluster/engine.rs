@@ -32,7 +32,7 @@ use crate::cluster::ownership::Ownership;
 use crate::cluster::shard::{ShardId, shard_of};
 use crate::domain::event::{Event, Stamped};
 use crate::domain::fence::Sequence;
-use crate::domain::fence::{Folded, ShardFold, ShardRecord};
+use crate::domain::fence::{CLUSTER_WIDE_SHARD, Folded, ShardFold, ShardRecord};
 use crate::monitor::Registry;
 use crate::monitor::registry::Replication;
 use crate::prometheus;
@@ -63,6 +63,109 @@ struct Publisher {
     shards: u16,
 }
 
+impl Publisher {
+    /// Queues `record` on `shard`'s publisher; its sequence once acknowledged.
+    fn publish_to(
+        &self,
+        shard: ShardId,
+        record: ShardRecord,
+    ) -> Pin<Box<dyn Future<Output = Result<Sequence, String>> + Send + 'static>> {
+        let (reply, answer) = oneshot::channel();
+        // Queued now, not when first polled: a caller's records keep its order.
+        let queued = self.queues[usize::from(shard.0)].send((record, reply));
+        Box::pin(async move {
+            queued.map_err(|_| "the shard's publisher stopped".to_owned())?;
+            answer
+                .await
+                .map_err(|_| "the shard's publisher stopped".to_owned())?
+        })
+    }
+}
+
+impl crate::http::replicated::SettingReplication for Publisher {
+    fn publish_setting(
+        &self,
+        change: crate::http::replicated::SettingChange,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
+        let record = setting_record(&change);
+        let shard = ShardId(CLUSTER_WIDE_SHARD);
+        let mut applied = self.applied[usize::from(shard.0)].clone();
+        let published = record.map(|record| self.publish_to(shard, record));
+        Box::pin(async move {
+            let sequence = published?.await?;
+            match tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
+                .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                _ => Err("this pod's fold did not apply the change in time".to_owned()),
+            }
+        })
+    }
+}
+
+/// The cluster-wide record of `change`.
+fn setting_record(change: &crate::http::replicated::SettingChange) -> Result<ShardRecord, String> {
+    use crate::http::replicated::SettingChange;
+    use crate::store::{ApiKeyChange, PublicationChange};
+    Ok(match change {
+        SettingChange::ApiKey(key) => ShardRecord::ApiKey {
+            key: match key {
+                ApiKeyChange::Created(key) => *key.id.as_bytes(),
+                ApiKeyChange::Revoked(id) => *id.as_bytes(),
+            },
+            event: crate::store::api_keys::encode_event(key).map_err(|error| error.to_string())?,
+        },
+        SettingChange::Publication(publication) => ShardRecord::Publication {
+            publication: match publication {
+                PublicationChange::Put(crate::domain::publication::Publication::Badge(badge)) => {
+                    *badge.id.as_bytes()
+                }
+                PublicationChange::Put(crate::domain::publication::Publication::StatusPage(
+                    page,
+                )) => *page.id.as_bytes(),
+                PublicationChange::Removed(id) => *id,
+            },
+            event: crate::store::publications::encode_event(publication)
+                .map_err(|error| error.to_string())?,
+        },
+    })
+}
+
+/// A cluster-wide record folded: applied to this pod's API keys or publications. One
+/// that does not decode is skipped, as any record.
+async fn fold_setting(
+    state: &crate::http::AppState,
+    shard: ShardId,
+    sequence: Sequence,
+    record: ShardRecord,
+) -> Result<(), String> {
+    let applied = match record {
+        ShardRecord::ApiKey { key, event } => {
+            match crate::store::api_keys::decode_event(
+                crate::domain::api_key::ApiKeyId::from_bytes(key),
+                &event,
+            ) {
+                Ok(change) => state.api_keys.apply_replicated(change).await,
+                Err(error) => {
+                    tracing::error!(%shard, sequence, %error, "an API key record does not decode; skipped");
+                    return Ok(());
+                }
+            }
+        }
+        ShardRecord::Publication { publication, event } => {
+            match crate::store::publications::decode_event(publication, &event) {
+                Ok(change) => state.publications.apply_replicated(change).await,
+                Err(error) => {
+                    tracing::error!(%shard, sequence, %error, "a publication record does not decode; skipped");
+                    return Ok(());
+                }
+            }
+        }
+        _ => return Ok(()),
+    };
+    applied.map_err(|error| error.to_string())
+}
+
 impl Replication for Publisher {
     fn publish(
         &self,
@@ -77,18 +180,12 @@ impl Replication for Publisher {
             ShardRecord::Channel { channel, .. } => {
                 crate::domain::ids::MonitorId::from_bytes(*channel.as_bytes())
             }
+            ShardRecord::ApiKey { .. } | ShardRecord::Publication { .. } => {
+                return self.publish_to(ShardId(CLUSTER_WIDE_SHARD), record);
+            }
             _ => return Box::pin(async { Err("not a monitor's record".to_owned()) }),
         };
-        let shard = shard_of(&monitor, self.shards);
-        let (reply, answer) = oneshot::channel();
-        // Queued now, not when first polled: a caller's records keep its order.
-        let queued = self.queues[usize::from(shard.0)].send((record, reply));
-        Box::pin(async move {
-            queued.map_err(|_| "the shard's publisher stopped".to_owned())?;
-            answer
-                .await
-                .map_err(|_| "the shard's publisher stopped".to_owned())?
-        })
+        self.publish_to(shard_of(&monitor, self.shards), record)
     }
 
     fn applied(
@@ -198,6 +295,9 @@ pub(super) async fn start(
         Arc::clone(&local),
     )));
     registry.set_replication(Arc::clone(&publisher) as Arc<dyn Replication>);
+    local.state.settings.set_replication(
+        Arc::clone(&publisher) as Arc<dyn crate::http::replicated::SettingReplication>
+    );
     channels.set_replication(publisher);
     for mut watching in caught_up {
         let _ = watching.wait_for(|done| *done).await;
@@ -692,6 +792,10 @@ async fn fold(
                         .await
                         .map_err(|error| error.to_string())?;
                     fold_signal(registry, shard, sequence, monitor, &event).await?;
+                    applied.send_replace(sequence);
+                }
+                Ok(record @ (ShardRecord::ApiKey { .. } | ShardRecord::Publication { .. })) => {
+                    fold_setting(&local.state, shard, sequence, record).await?;
                     applied.send_replace(sequence);
                 }
                 // Ownership records are the ownership manager's.
