@@ -5,22 +5,26 @@
 #
 # Starts pushmon on an empty store, records VmRSS idle, creates MONITORS monitors
 # through the API, waits SETTLE seconds (default 5), records VmRSS again, then sends
-# one heartbeat to every monitor (PUSH=0 skips this) and records it once more.
+# PUSHES heartbeats (default 1) to every monitor, one round at a time (PUSH=0 skips
+# this), and records it once more. PUSHES=8 leaves up to 7 `up` heartbeats waiting in
+# each quiet monitor's inbox if they were not merged (`QUIET_BACKLOG`).
 # Prints (rss_after - rss_before) / MONITORS. Then it stops the server (SIGTERM),
 # starts it again on the same store and records VmRSS once the monitors are rebuilt
 # and SETTLE seconds have passed (RESTART=0 skips this): the memory a server holds
 # for its monitors after a deploy, without what the creation traffic left behind.
 # Everything is stopped on exit.
 #
-# Environment: SETTLE (5), PUSH (1), RESTART (1), SKIP_BUILD, KEEP_TMP.
+# Environment: SETTLE (5), PUSH (1), PUSHES (1), RESTART (1), SKIP_BUILD, KEEP_TMP.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MONITORS="${1:-${MONITORS:-100000}}"
 SETTLE="${SETTLE:-5}"
 PUSH="${PUSH:-1}"
+PUSHES="${PUSHES:-1}"
 RESTART="${RESTART:-1}"
 (( MONITORS > 0 )) || die "MONITORS must be positive"
+(( PUSHES > 0 )) || die "PUSHES must be positive"
 
 bench_init
 ensure_tools
@@ -52,9 +56,9 @@ log "seeded RSS ${rss_seeded} KiB"
 
 rss_pushed=""
 if [[ "$PUSH" == 1 ]]; then
-    log "one heartbeat to each monitor"
+    log "$PUSHES heartbeat(s) to each monitor"
     push_out="$(python3 "$SCRIPTS_DIR/seed.py" --url "$SERVER_URL" --admin-token "$ADMIN_TOKEN" \
-        --push-only "$work/tokens.txt" --pushes 1)" || die "pushing failed: $push_out"
+        --push-only "$work/tokens.txt" --pushes "$PUSHES")" || die "pushing failed: $push_out"
     log "$push_out"
     assert_alive "$pid"
     sleep "$SETTLE"
@@ -88,7 +92,7 @@ echo "RSS after seeding:           $rss_seeded KiB ($(( rss_seeded / 1024 )) MiB
 echo "bytes per monitor (seeded):  $(per_monitor "$rss_seeded" "$rss_idle")"
 if [[ -n "$rss_pushed" ]]; then
     echo "heartbeats: $push_out"
-    echo "RSS after 1 heartbeat each:  $rss_pushed KiB ($(( rss_pushed / 1024 )) MiB), peak $(( hwm_end / 1024 )) MiB"
+    echo "RSS after $PUSHES heartbeat(s) each: $rss_pushed KiB ($(( rss_pushed / 1024 )) MiB), peak $(( hwm_end / 1024 )) MiB"
     echo "bytes per monitor (pushed):  $(per_monitor "$rss_pushed" "$rss_idle")"
 fi
 echo "reference: bare idle ractor actor with a pending timer: $reference_bytes bytes each"

@@ -67,6 +67,8 @@ pub struct ClusterReleaseArgs {
     pub pod_name: Option<String>,
     #[arg(long = setting::CLUSTER_SHARDS.flag, help = setting::CLUSTER_SHARDS.help())]
     pub cluster_shards: Option<String>,
+    #[arg(long = setting::CLUSTER_STREAMS.flag, help = setting::CLUSTER_STREAMS.help())]
+    pub cluster_streams: Option<String>,
     #[arg(long = setting::CLUSTER_LEASE.flag, help = setting::CLUSTER_LEASE.help())]
     pub cluster_lease: Option<String>,
 }
@@ -191,6 +193,8 @@ pub struct ServeArgs {
     pub pod_name: Option<String>,
     #[arg(long = setting::CLUSTER_SHARDS.flag, help = setting::CLUSTER_SHARDS.help())]
     pub cluster_shards: Option<String>,
+    #[arg(long = setting::CLUSTER_STREAMS.flag, help = setting::CLUSTER_STREAMS.help())]
+    pub cluster_streams: Option<String>,
     #[arg(long = setting::CLUSTER_REPLICAS.flag, help = setting::CLUSTER_REPLICAS.help())]
     pub cluster_replicas: Option<String>,
     #[arg(long = setting::CLUSTER_LEASE.flag, help = setting::CLUSTER_LEASE.help())]
@@ -612,6 +616,16 @@ pub mod setting {
         name: "cluster shards",
         ..SETTING
     };
+    pub const CLUSTER_STREAMS: Setting = Setting {
+        flag: "cluster-streams",
+        env: "PUSHMON_CLUSTER_STREAMS",
+        default: "4",
+        about: "JetStream streams the shards are spread over (1 to 1024, at most the shard \
+                count: more is taken as the shard count); every pod of a cluster must use \
+                the same count",
+        name: "cluster streams",
+        ..SETTING
+    };
     pub const CLUSTER_REPLICAS: Setting = Setting {
         flag: "cluster-replicas",
         env: "PUSHMON_CLUSTER_REPLICAS",
@@ -632,7 +646,7 @@ pub mod setting {
     };
 
     /// Every setting, in the order `pushmon serve --help` lists them.
-    pub const ALL: [Setting; 44] = [
+    pub const ALL: [Setting; 45] = [
         LISTEN,
         DATA_DIR,
         ADMIN_TOKEN,
@@ -675,6 +689,7 @@ pub mod setting {
         CLUSTER_NATS,
         POD_NAME,
         CLUSTER_SHARDS,
+        CLUSTER_STREAMS,
         CLUSTER_REPLICAS,
         CLUSTER_LEASE,
     ];

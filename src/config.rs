@@ -237,6 +237,8 @@ pub struct ClusterConfig {
     /// This pod's name: a NATS subject token (`cluster::ownership::valid_pod_name`).
     pub pod: String,
     pub shards: u16,
+    /// Streams the shards are spread over: 1 to `shards`.
+    pub streams: u16,
     pub replicas: usize,
     pub lease: Duration,
 }
@@ -253,6 +255,7 @@ impl Default for ClusterConfig {
             nats: Vec::new(),
             pod: default_pod_name(),
             shards: crate::cluster::shard::DEFAULT_SHARDS,
+            streams: crate::cluster::shard::DEFAULT_STREAMS,
             replicas: 3,
             lease: Duration::from_secs(5),
         }
@@ -648,6 +651,7 @@ impl Config {
                 nats: args.cluster_nats,
                 pod: args.pod_name,
                 shards: args.cluster_shards,
+                streams: args.cluster_streams,
                 replicas: args.cluster_replicas,
                 lease: args.cluster_lease,
             },
@@ -708,6 +712,7 @@ struct ClusterFlags {
     nats: Option<String>,
     pod: Option<String>,
     shards: Option<String>,
+    streams: Option<String>,
     replicas: Option<String>,
     lease: Option<String>,
 }
@@ -718,6 +723,15 @@ fn resolve_cluster(
 ) -> Result<ClusterConfig, ConfigError> {
     use setting::*;
     let default = ClusterConfig::default();
+    let shards = CLUSTER_SHARDS.resolve(flags.shards, env, default.shards, |text| {
+        number(text, 1, 1024).map(|count| count as u16)
+    })?;
+    // More streams than shards would leave streams empty: one per shard at most.
+    let streams = CLUSTER_STREAMS
+        .resolve(flags.streams, env, default.streams, |text| {
+            number(text, 1, 1024).map(|count| count as u16)
+        })?
+        .min(shards);
     Ok(ClusterConfig {
         nats: CLUSTER_NATS.resolve(flags.nats, env, Vec::new(), parse_nats_servers)?,
         pod: POD_NAME.resolve(flags.pod, env, default.pod, |text| {
@@ -727,9 +741,8 @@ fn resolve_cluster(
                 Err(format!("{text:?} is not 1 to 64 letters, digits, - and _"))
             }
         })?,
-        shards: CLUSTER_SHARDS.resolve(flags.shards, env, default.shards, |text| {
-            number(text, 1, 1024).map(|count| count as u16)
-        })?,
+        shards,
+        streams,
         replicas: CLUSTER_REPLICAS.resolve(flags.replicas, env, default.replicas, |text| {
             number(text, 1, 5).map(|count| count as usize)
         })?,
@@ -751,6 +764,7 @@ pub fn cluster_release(
             nats: args.cluster_nats,
             pod: args.pod_name,
             shards: args.cluster_shards,
+            streams: args.cluster_streams,
             replicas: None,
             lease: args.cluster_lease,
         },

@@ -60,11 +60,16 @@ pub const CLUSTER_SHARDS_OWNED: &str = "pushmon_cluster_shards_owned";
 /// owns it under, 0 when it does not own it.
 pub const CLUSTER_SHARD_EPOCH: &str = "pushmon_cluster_shard_epoch";
 pub const CLUSTER_FAILOVERS_TOTAL: &str = "pushmon_cluster_failovers_total";
-/// Per shard: records of the shard's log this pod has not folded yet.
-pub const CLUSTER_SHARD_LAG_RECORDS: &str = "pushmon_cluster_shard_lag_records";
+/// Per stream (`stream` label, at most `--cluster-streams` series): records of the
+/// stream this pod has not folded yet.
+pub const CLUSTER_STREAM_LAG_RECORDS: &str = "pushmon_cluster_stream_lag_records";
 /// Appends to shard logs (each one wait on its records' PubAcks), and their records.
 pub const CLUSTER_APPENDS_TOTAL: &str = "pushmon_cluster_appends_total";
 pub const CLUSTER_APPENDED_RECORDS_TOTAL: &str = "pushmon_cluster_appended_records_total";
+/// Plain heartbeats in those records (a heartbeats record carries many).
+pub const CLUSTER_APPENDED_HEARTBEATS_TOTAL: &str = "pushmon_cluster_appended_heartbeats_total";
+/// How long an append waited for its PubAcks (successful appends only).
+pub const CLUSTER_APPEND_DURATION_SECONDS: &str = "pushmon_cluster_append_duration_seconds";
 
 /// Outcomes of a run's end, each an `outcome` label value of [`RUNS_TOTAL`].
 pub const RUN_OUTCOMES: [&str; 2] = ["success", "failure"];
@@ -284,8 +289,8 @@ fn describe() {
         "Clustered mode: shards this pod took over from an owner that had stopped renewing its lease"
     );
     describe_gauge!(
-        CLUSTER_SHARD_LAG_RECORDS,
-        "Clustered mode: records of each shard's log this pod has not folded yet"
+        CLUSTER_STREAM_LAG_RECORDS,
+        "Clustered mode: records of each stream of the shard logs this pod has not folded yet"
     );
     describe_counter!(
         CLUSTER_APPENDS_TOTAL,
@@ -294,6 +299,15 @@ fn describe() {
     describe_counter!(
         CLUSTER_APPENDED_RECORDS_TOTAL,
         "Clustered mode: records appended to shard logs by this pod"
+    );
+    describe_counter!(
+        CLUSTER_APPENDED_HEARTBEATS_TOTAL,
+        "Clustered mode: plain heartbeats in the records this pod appended"
+    );
+    describe_histogram!(
+        CLUSTER_APPEND_DURATION_SECONDS,
+        Unit::Seconds,
+        "Clustered mode: from an append's first publish to its last acknowledgement"
     );
     describe_counter!(
         HEARTBEATS_TOTAL,

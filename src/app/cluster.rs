@@ -94,6 +94,7 @@ async fn try_join(config: &ClusterConfig) -> Result<(Ownership, JetStreamLog), L
         servers: config.nats.clone(),
         pod: config.pod.clone(),
         shards: config.shards,
+        streams: config.streams,
         replicas: config.replicas,
         ack_timeout: ACK_TIMEOUT,
     })
@@ -166,6 +167,7 @@ pub async fn release(config: &ClusterConfig) -> anyhow::Result<usize> {
         servers: config.nats.clone(),
         pod: format!("{}-release", config.pod),
         shards: config.shards,
+        streams: config.streams,
         replicas: config.replicas,
         ack_timeout: ACK_TIMEOUT,
     })

@@ -1,5 +1,7 @@
 //! The shard log: the [`ShardLog`] trait, and its implementation over NATS JetStream,
-//! one replicated file stream per shard.
+//! one replicated file stream per group of shards (`--cluster-streams`, see
+//! `shard::stream_of`): each shard's records on its own subjects, and heartbeats of
+//! any of the stream's shards combined on the stream's heartbeats subject.
 //!
 //! An append publishes a batch's records concurrently, each with its own
 //! `Nats-Msg-Id` (so a retried publish is stored once within the stream's duplicate
@@ -16,7 +18,7 @@
 //! The single-node fjall store is to become this trait's other implementation; it is
 //! not one yet (`store/` keeps its own API).
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -25,7 +27,7 @@ use async_nats::jetstream::{self, consumer, context::PublishErrorKind, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::shard::ShardId;
+use super::shard::{ShardId, StreamId, shard_of, stream_of};
 use crate::domain::fence::{Sequence, ShardRecord};
 use crate::store::codec;
 
@@ -39,6 +41,12 @@ pub enum LogError {
     NotAcknowledged { shard: ShardId, reason: String },
     #[error("shard {shard}: no acknowledgement within {timeout:?}")]
     TimedOut { shard: ShardId, timeout: Duration },
+    #[error("stream {stream}: a record was not acknowledged: {reason}")]
+    StreamNotAcknowledged { stream: StreamId, reason: String },
+    #[error("stream {stream}: no acknowledgement within {timeout:?}")]
+    StreamTimedOut { stream: StreamId, timeout: Duration },
+    #[error("stream {stream}: cannot create, open or read it: {reason}")]
+    StreamRead { stream: StreamId, reason: String },
     #[error("shard {shard}: cannot read: {reason}")]
     Read { shard: ShardId, reason: String },
     #[error("shard {shard}: record {sequence} does not decode: {reason}")]
@@ -78,7 +86,9 @@ pub trait ShardLog: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Sequence>, LogError>> + Send;
 
     /// Up to `max` records of `shard` from sequence `from` on, in order (those
-    /// appended before the call; fewer at the end of the log).
+    /// appended before the call; fewer at the end of the log). A heartbeats record
+    /// comes with only this shard's items (none: left out). Sequences are the
+    /// stream's: those of a shard's records need not follow each other.
     fn read(
         &self,
         shard: ShardId,
@@ -95,6 +105,8 @@ pub struct JetStreamSettings {
     /// This pod's name: the connection's name and the prefix of its message ids.
     pub pod: String,
     pub shards: u16,
+    /// Streams the shards are spread over (1 to `shards`).
+    pub streams: u16,
     /// Replicas of each stream: 3 in production, 1 allowed for tests.
     pub replicas: usize,
     /// How long an append waits for its PubAcks.
@@ -152,15 +164,28 @@ impl JetStreamLog {
         &self.inner.context
     }
 
-    /// Creates every shard's stream that does not exist yet (an existing one is used
-    /// as it is).
+    /// The stream carrying `shard`.
+    pub fn stream_of(&self, shard: ShardId) -> StreamId {
+        stream_of(shard, self.inner.settings.streams)
+    }
+
+    /// The shard of `monitor`.
+    pub fn shard_of(&self, monitor: &crate::domain::ids::MonitorId) -> ShardId {
+        shard_of(monitor, self.inner.settings.shards)
+    }
+
+    /// Creates every stream that does not exist yet (an existing one is used as it
+    /// is).
     pub async fn ensure_streams(&self) -> Result<(), LogError> {
-        for shard in ShardId::all(self.inner.settings.shards) {
+        let JetStreamSettings {
+            shards, streams, ..
+        } = self.inner.settings;
+        for stream_id in StreamId::all(streams) {
             self.inner
                 .context
                 .get_or_create_stream(stream::Config {
-                    name: shard.stream_name(),
-                    subjects: vec![shard.subjects()],
+                    name: stream_id.name(),
+                    subjects: stream_id.subjects(shards, streams),
                     num_replicas: self.inner.settings.replicas,
                     storage: stream::StorageType::File,
                     duplicate_window: DUPLICATE_WINDOW,
@@ -170,8 +195,8 @@ impl JetStreamLog {
                     ..Default::default()
                 })
                 .await
-                .map_err(|error| LogError::Stream {
-                    shard,
+                .map_err(|error| LogError::StreamRead {
+                    stream: stream_id,
                     reason: error.to_string(),
                 })?;
         }
@@ -195,33 +220,132 @@ impl JetStreamLog {
         shard: ShardId,
         records: &[(String, ShardRecord)],
     ) -> Result<Vec<(Sequence, bool)>, LogError> {
+        let with_subjects: Vec<(String, String, &ShardRecord)> = records
+            .iter()
+            .map(|(message_id, record)| {
+                (message_id.clone(), self.subject_of(shard, record), record)
+            })
+            .collect();
+        self.publish_all(&with_subjects)
+            .await
+            .map_err(|error| match error {
+                Published::Failed(reason) => LogError::NotAcknowledged { shard, reason },
+                Published::TimedOut(timeout) => LogError::TimedOut { shard, timeout },
+                Published::Encode(error) => error,
+            })
+    }
+
+    /// Appends records of several of `stream`'s shards in one go, each with its
+    /// message id and the shard it is about (for a heartbeats record, whose items may
+    /// be of any shard of the stream, the stream's heartbeats subject takes it):
+    /// their sequences once every PubAck arrived, as [`Self::append_with_ids`].
+    pub async fn append_to_stream(
+        &self,
+        stream: StreamId,
+        records: &[(String, ShardId, ShardRecord)],
+    ) -> Result<Vec<(Sequence, bool)>, LogError> {
+        let with_subjects: Vec<(String, String, &ShardRecord)> = records
+            .iter()
+            .map(|(message_id, shard, record)| {
+                (message_id.clone(), self.subject_of(*shard, record), record)
+            })
+            .collect();
+        self.publish_all(&with_subjects)
+            .await
+            .map_err(|error| match error {
+                Published::Failed(reason) => LogError::StreamNotAcknowledged { stream, reason },
+                Published::TimedOut(timeout) => LogError::StreamTimedOut { stream, timeout },
+                Published::Encode(error) => error,
+            })
+    }
+
+    /// Sends every record of an append to `stream`, each with its message id and the
+    /// shard it is about, without waiting for their PubAcks: [`InFlight::acknowledged`]
+    /// waits for them. The records of appends sent one after another on this
+    /// connection land in the stream in that order, so a publisher may send the next
+    /// append while the previous one waits.
+    pub async fn send_to_stream(
+        &self,
+        stream: StreamId,
+        records: &[(String, ShardId, ShardRecord)],
+    ) -> Result<InFlight, LogError> {
         let timeout = self.inner.settings.ack_timeout;
-        let not_acknowledged = |reason: String| LogError::NotAcknowledged { shard, reason };
+        let failed = |reason: String| LogError::StreamNotAcknowledged { stream, reason };
+        let send = async {
+            let mut acks = Vec::with_capacity(records.len());
+            for (message_id, shard, record) in records {
+                let message = jetstream::message::PublishMessage::build()
+                    .payload(encode(record)?)
+                    .message_id(message_id);
+                let ack = self
+                    .inner
+                    .context
+                    .send_publish(self.subject_of(*shard, record), message)
+                    .await
+                    .map_err(|error| failed(error.to_string()))?;
+                acks.push(ack);
+            }
+            Ok(acks)
+        };
+        let acks = tokio::time::timeout(timeout, send)
+            .await
+            .map_err(|_elapsed| LogError::StreamTimedOut { stream, timeout })??;
+        Ok(InFlight {
+            stream,
+            timeout,
+            acks,
+        })
+    }
+
+    /// Publishes every record concurrently, then waits once for all their PubAcks.
+    async fn publish_all(
+        &self,
+        records: &[(String, String, &ShardRecord)],
+    ) -> Result<Vec<(Sequence, bool)>, Published> {
+        let timeout = self.inner.settings.ack_timeout;
         let publish_and_wait = async {
             let mut pending = Vec::with_capacity(records.len());
-            for (message_id, record) in records {
-                let payload = encode(record)?;
+            for (message_id, subject, record) in records {
+                let payload = encode(record).map_err(Published::Encode)?;
                 let message = jetstream::message::PublishMessage::build()
                     .payload(payload)
                     .message_id(message_id);
                 let ack = self
                     .inner
                     .context
-                    .send_publish(subject_of(shard, record), message)
+                    .send_publish(subject.clone(), message)
                     .await
-                    .map_err(|error| not_acknowledged(error.to_string()))?;
+                    .map_err(|error| Published::Failed(error.to_string()))?;
                 pending.push(ack.into_future());
             }
             let mut sequences = Vec::with_capacity(pending.len());
             for ack in futures_util::future::join_all(pending).await {
-                let ack = ack.map_err(|error| not_acknowledged(error.to_string()))?;
+                let ack = ack.map_err(|error| Published::Failed(error.to_string()))?;
                 sequences.push((ack.sequence, ack.duplicate));
             }
             Ok(sequences)
         };
         tokio::time::timeout(timeout, publish_and_wait)
             .await
-            .map_err(|_elapsed| LogError::TimedOut { shard, timeout })?
+            .map_err(|_elapsed| Published::TimedOut(timeout))?
+    }
+
+    /// The subject `record` about `shard` is published on.
+    pub fn subject_of(&self, shard: ShardId, record: &ShardRecord) -> String {
+        match record {
+            ShardRecord::Heartbeat { .. } | ShardRecord::Signal { .. } => shard.heartbeat_subject(),
+            ShardRecord::Heartbeats { .. } => self.stream_of(shard).heartbeats_subject(),
+            ShardRecord::Decision { .. } | ShardRecord::Delivered { .. } => {
+                shard.decision_subject()
+            }
+            ShardRecord::Config { .. }
+            | ShardRecord::Channel { .. }
+            | ShardRecord::ApiKey { .. }
+            | ShardRecord::Publication { .. } => shard.config_subject(),
+            ShardRecord::Takeover { .. }
+            | ShardRecord::Renewal { .. }
+            | ShardRecord::Release { .. } => shard.ownership_subject(),
+        }
     }
 
     /// Publishes an ownership record if the last ownership record of `shard` is still
@@ -265,7 +389,7 @@ impl JetStreamLog {
         let stream = self
             .inner
             .context
-            .get_stream_no_info(shard.stream_name())
+            .get_stream_no_info(self.stream_of(shard).name())
             .await
             .map_err(|error| read_error(error.to_string()))?;
         let found = tokio::time::timeout(
@@ -293,7 +417,7 @@ impl JetStreamLog {
         let mut stream = self
             .inner
             .context
-            .get_stream(shard.stream_name())
+            .get_stream(self.stream_of(shard).name())
             .await
             .map_err(|error| read_error(error.to_string()))?;
         let info = stream
@@ -338,11 +462,13 @@ impl ShardLog for JetStreamLog {
     ) -> Result<Vec<Stored>, LogError> {
         let read_error = |reason: String| LogError::Read { shard, reason };
         let timeout = self.inner.settings.ack_timeout;
+        let stream_id = self.stream_of(shard);
+        let shards = self.inner.settings.shards;
         let read = async {
             let mut stream = self
                 .inner
                 .context
-                .get_stream(shard.stream_name())
+                .get_stream(stream_id.name())
                 .await
                 .map_err(|error| read_error(error.to_string()))?;
             let last = stream
@@ -365,21 +491,33 @@ impl ShardLog for JetStreamLog {
                 })
                 .await
                 .map_err(|error| read_error(error.to_string()))?;
+            // The other shards' records are read and left out here.
             let mut messages = reader
                 .messages()
                 .await
                 .map_err(|error| read_error(error.to_string()))?;
             while let Some(message) = messages.next().await {
                 let message = message.map_err(|error| read_error(error.to_string()))?;
-                let sequence = message
+                let info = message
                     .info()
-                    .map_err(|error| read_error(error.to_string()))?
-                    .stream_sequence;
-                found.push(Stored {
-                    sequence,
-                    record: decode(shard, sequence, &message.payload)?,
-                });
-                if sequence >= last || found.len() >= max {
+                    .map_err(|error| read_error(error.to_string()))?;
+                let (sequence, pending) = (info.stream_sequence, info.pending);
+                let of_shard = ShardId::of_subject(message.subject.as_str());
+                let record = match decode(shard, sequence, &message.payload)? {
+                    _ if of_shard.is_some_and(|of_shard| of_shard != shard) => None,
+                    ShardRecord::Heartbeats { heartbeats } => {
+                        let heartbeats: Vec<_> = heartbeats
+                            .into_iter()
+                            .filter(|(monitor, _)| shard_of(monitor, shards) == shard)
+                            .collect();
+                        (!heartbeats.is_empty()).then_some(ShardRecord::Heartbeats { heartbeats })
+                    }
+                    other => Some(other),
+                };
+                if let Some(record) = record {
+                    found.push(Stored { sequence, record });
+                }
+                if pending == 0 || sequence >= last || found.len() >= max {
                     break;
                 }
             }
@@ -391,20 +529,46 @@ impl ShardLog for JetStreamLog {
     }
 }
 
-fn subject_of(shard: ShardId, record: &ShardRecord) -> String {
-    match record {
-        ShardRecord::Heartbeat { .. }
-        | ShardRecord::Heartbeats { .. }
-        | ShardRecord::Signal { .. } => shard.heartbeat_subject(),
-        ShardRecord::Decision { .. } | ShardRecord::Delivered { .. } => shard.decision_subject(),
-        ShardRecord::Config { .. }
-        | ShardRecord::Channel { .. }
-        | ShardRecord::ApiKey { .. }
-        | ShardRecord::Publication { .. } => shard.config_subject(),
-        ShardRecord::Takeover { .. }
-        | ShardRecord::Renewal { .. }
-        | ShardRecord::Release { .. } => shard.ownership_subject(),
+/// An append sent, whose PubAcks are awaited by [`Self::acknowledged`].
+pub struct InFlight {
+    stream: StreamId,
+    timeout: Duration,
+    acks: Vec<jetstream::context::PublishAckFuture>,
+}
+
+impl InFlight {
+    /// The records' sequences (with whether the servers had them already), once
+    /// every PubAck arrived; an error if any is missing after the timeout.
+    pub async fn acknowledged(self) -> Result<Vec<(Sequence, bool)>, LogError> {
+        let Self {
+            stream,
+            timeout,
+            acks,
+        } = self;
+        let wait = async {
+            let mut sequences = Vec::with_capacity(acks.len());
+            for ack in
+                futures_util::future::join_all(acks.into_iter().map(IntoFuture::into_future)).await
+            {
+                let ack = ack.map_err(|error| LogError::StreamNotAcknowledged {
+                    stream,
+                    reason: error.to_string(),
+                })?;
+                sequences.push((ack.sequence, ack.duplicate));
+            }
+            Ok(sequences)
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_elapsed| LogError::StreamTimedOut { stream, timeout })?
     }
+}
+
+/// How publishing a batch failed.
+enum Published {
+    Failed(String),
+    TimedOut(Duration),
+    Encode(LogError),
 }
 
 fn encode(record: &ShardRecord) -> Result<Bytes, LogError> {

@@ -4,8 +4,8 @@
 //! - `shard`: the fixed shard count, a monitor's shard (a stable hash of its id), and
 //!   each shard's preferred pod (rendezvous hashing over the live pods).
 //! - `log`: the [`log::ShardLog`] trait and its JetStream implementation: one
-//!   replicated file stream per shard, appends answered only once every record's
-//!   PubAck arrived, reads from a sequence.
+//!   replicated file stream per group of shards (`--cluster-streams`), appends
+//!   answered only once every record's PubAck arrived, reads from a sequence.
 //! - `ownership`: one owner pod per shard, fenced by takeover records on the shard's
 //!   log (their sequence is the epoch), leases, self-fencing, release and rebalancing.
 //!

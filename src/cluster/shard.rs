@@ -1,6 +1,12 @@
 //! Shards: a fixed number of them; a monitor's shard is a stable hash of its id, and
 //! a shard's preferred pod is chosen by rendezvous hashing over the live pods.
 //!
+//! Streams: fewer than shards. Shard `s` lives in stream `s mod streams`
+//! ([`stream_of`]), whose JetStream stream holds that shard's subjects (ownership,
+//! decisions, configuration) and the stream's own heartbeats subject, where one
+//! record carries plain heartbeats of all its shards, so one append, one fsync per
+//! server and one PubAck cover many shards' heartbeats.
+//!
 //! Both hashes are written out here (FNV-1a, then a SplitMix64 finish) rather than
 //! taken from `std`, whose hasher may change between Rust versions: every pod of every
 //! version must agree on where a monitor lives, and tests pin the values.
@@ -11,6 +17,10 @@ use crate::domain::ids::MonitorId;
 
 /// The shard count unless configured (`--cluster-shards`).
 pub const DEFAULT_SHARDS: u16 = 64;
+
+/// The stream count unless configured (`--cluster-streams`); never more than the
+/// shards.
+pub const DEFAULT_STREAMS: u16 = 4;
 
 /// One shard, `0..count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,14 +38,16 @@ impl ShardId {
         (0..count).map(ShardId)
     }
 
-    /// The JetStream stream holding the shard's log.
-    pub fn stream_name(self) -> String {
-        format!("PUSHMON_S{}", self.0)
-    }
-
-    /// Every subject of the shard's stream.
+    /// Every subject of the shard (all in its stream, [`stream_of`]).
     pub fn subjects(self) -> String {
         format!("pushmon.s{}.>", self.0)
+    }
+
+    /// The shard a subject of [`Self::subjects`] belongs to.
+    pub fn of_subject(subject: &str) -> Option<ShardId> {
+        let rest = subject.strip_prefix("pushmon.s")?;
+        let (number, _) = rest.split_once('.')?;
+        number.parse().ok().map(ShardId)
     }
 
     /// Heartbeats of the shard's monitors.
@@ -57,6 +69,52 @@ impl ShardId {
     pub fn ownership_subject(self) -> String {
         format!("pushmon.s{}.own", self.0)
     }
+}
+
+/// One stream, `0..count`: a JetStream stream carrying the logs of several shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId(pub u16);
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl StreamId {
+    /// Every stream of a cluster of `count` streams.
+    pub fn all(count: u16) -> impl Iterator<Item = StreamId> {
+        (0..count).map(StreamId)
+    }
+
+    /// The JetStream stream's name.
+    pub fn name(self) -> String {
+        format!("PUSHMON_G{}", self.0)
+    }
+
+    /// Heartbeats records of the stream: their items are of any of its shards.
+    pub fn heartbeats_subject(self) -> String {
+        format!("pushmon.g{}.hb", self.0)
+    }
+
+    /// The shards this stream carries, among `shards` in `streams` streams.
+    pub fn shards(self, shards: u16, streams: u16) -> impl Iterator<Item = ShardId> {
+        ShardId::all(shards).filter(move |shard| stream_of(*shard, streams) == self)
+    }
+
+    /// Every subject of the JetStream stream: its heartbeats subject and each of its
+    /// shards' subjects.
+    pub fn subjects(self, shards: u16, streams: u16) -> Vec<String> {
+        std::iter::once(self.heartbeats_subject())
+            .chain(self.shards(shards, streams).map(ShardId::subjects))
+            .collect()
+    }
+}
+
+/// The stream carrying `shard` among `streams` streams (`streams` ≥ 1): the shard
+/// number modulo the stream count, so a stream's shards are spread over the hash.
+pub fn stream_of(shard: ShardId, streams: u16) -> StreamId {
+    StreamId(shard.0 % streams.max(1))
 }
 
 /// The shard of `monitor` among `count` shards (`count` ≥ 1).
@@ -183,4 +241,45 @@ mod tests {
     }
 
     const PINNED_PREFERRED: [&str; 4] = ["pod-a", "pod-a", "pod-a", "pod-a"];
+
+    /// Pinned: a change here moves shards between streams in a running cluster.
+    #[test]
+    fn shards_map_to_streams_by_a_fixed_rule() {
+        let of = |shard: u16, streams: u16| stream_of(ShardId(shard), streams).0;
+        assert_eq!(
+            (0..8)
+                .map(|shard| of(shard, DEFAULT_STREAMS))
+                .collect::<Vec<_>>(),
+            [0, 1, 2, 3, 0, 1, 2, 3]
+        );
+        assert_eq!(of(63, 4), 3);
+        assert_eq!(of(63, 1), 0);
+        assert_eq!(of(5, 64), 5);
+        // Every shard is in exactly one stream, and streams share them out evenly.
+        for streams in [1, 2, 3, 4, 64] {
+            let mut seen = 0;
+            for stream in StreamId::all(streams) {
+                let carried = stream.shards(64, streams).count();
+                assert!(
+                    carried == 64 / usize::from(streams)
+                        || carried == 64 / usize::from(streams) + 1
+                );
+                seen += carried;
+            }
+            assert_eq!(seen, 64);
+        }
+        assert_eq!(StreamId(2).name(), "PUSHMON_G2");
+        assert_eq!(
+            StreamId(1).subjects(8, 4),
+            ["pushmon.g1.hb", "pushmon.s1.>", "pushmon.s5.>"]
+        );
+        assert_eq!(ShardId::of_subject("pushmon.s17.own"), Some(ShardId(17)));
+        assert_eq!(ShardId::of_subject("pushmon.g1.hb"), None);
+        // A pinned monitor's path: its shard, then that shard's stream.
+        let monitor = MonitorId::parse("0192f3a4-5b6c-7d8e-9f00-112233445566").expect("an id");
+        assert_eq!(
+            stream_of(shard_of(&monitor, DEFAULT_SHARDS), DEFAULT_STREAMS),
+            StreamId(2)
+        );
+    }
 }

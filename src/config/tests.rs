@@ -1024,6 +1024,21 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            flag: "--cluster-streams",
+            env: "PUSHMON_CLUSTER_STREAMS",
+            value: "2",
+            shows: "2",
+            default: "4",
+            // At most one stream per shard (64 by default).
+            accepted: &[("64", "64"), ("1", "1"), ("1024", "64")],
+            rejected: &[(
+                "0",
+                "invalid cluster streams: \"0\" is not a whole number from 1 to 1024",
+            )],
+            observe: |config| config.cluster.streams.to_string(),
+            ..CASE
+        },
+        Case {
             flag: "--cluster-replicas",
             env: "PUSHMON_CLUSTER_REPLICAS",
             value: "1",

@@ -98,6 +98,10 @@ pub struct MonitorActorState {
     /// False from a start-up until the restart judgement: no timer is armed before it
     /// (`MonitorArgs::arm_timer`), whatever the actor handles first.
     may_arm: bool,
+    /// False while the message being handled may append something of the actor's own:
+    /// the inbox is not made quiet then (`Inbox::pop`), as a heartbeat written after
+    /// that append must not be merged with one before it.
+    may_quiet: bool,
 }
 
 struct ArmedTimer {
@@ -131,12 +135,17 @@ impl Actor for MonitorActor {
             late: VecDeque::new(),
             stopped: false,
             may_arm: args.arm_timer,
+            may_quiet: true,
         };
         // Heartbeats that reached the inbox while no actor ran (a restart, a
         // rebuild): those the state read from the store holds are skipped.
         let _ = myself.cast(MonitorMsg::Recorded);
         let directory = &state.context.directory;
-        state.inbox.set_quiet(state.monitor.quiet());
+        // Quiet once the actor has applied what waits (`MonitorMsg::Recorded` above).
+        state.inbox.end_quiet();
+        state
+            .inbox
+            .merge_quiet_heartbeats(!state.context.deciding.is_clustered());
         directory.publish_state(&state.monitor);
         directory.set_parents(state.monitor.id, &[], &state.monitor.config.parents);
         let release_owed = state.context.guard.account(&state.monitor);
@@ -166,6 +175,18 @@ impl Actor for MonitorActor {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // A message that may append something of the actor's own ends the inbox's
+        // quiet first (`directory::Inbox`): no heartbeat is merged across that append.
+        state.may_quiet = matches!(
+            message,
+            MonitorMsg::Recorded
+                | MonitorMsg::GetState(_)
+                | MonitorMsg::Propose(..)
+                | MonitorMsg::ParentChanged
+        );
+        if !state.may_quiet {
+            state.inbox.end_quiet();
+        }
         // Heartbeats the writer did not wake the actor for (`directory::Fanout`) are
         // applied before anything else: the log holds them before whatever this
         // message decides, and a deadline must be judged with them.
@@ -258,9 +279,13 @@ impl Actor for MonitorActor {
         // Heartbeats folded in before an append of its own have their consequences
         // decided at once, and those that reached the inbox meanwhile are applied: the
         // writer judged whether to wake the actor for them on the state published
-        // before this message changed it (`directory::Fanout`).
+        // before this message changed it (`directory::Fanout`). Then the inbox is
+        // quiet if it is empty and the state is.
+        state.may_quiet = true;
         if !state.late.is_empty() || !state.inbox.is_empty() {
             take_heartbeats(&myself, state, true).await;
+        } else if !state.stopped {
+            state.inbox.settle(inbox_may_be_quiet(state));
         }
         Ok(())
     }
@@ -280,11 +305,11 @@ fn take_heartbeats<'a>(
             if state.stopped {
                 return;
             }
-            let (recorded, folded) = match state.late.pop_front() {
-                Some(recorded) => (recorded, true),
+            let (recorded, folded, count) = match state.late.pop_front() {
+                Some(recorded) => (recorded, true, 1),
                 None if !inbox => break,
-                None => match state.inbox.pop() {
-                    Some(recorded) => (recorded, false),
+                None => match state.inbox.pop(inbox_may_be_quiet(state)) {
+                    Some(waiting) => (waiting.recorded, false, waiting.count),
                     None => break,
                 },
             };
@@ -293,6 +318,11 @@ fn take_heartbeats<'a>(
                 continue;
             }
             applied = true;
+            // Merged only while the inbox was quiet: the state it reaches is.
+            debug_assert!(
+                count == 1 || state.monitor.quiet(),
+                "merged heartbeats reach a state that is not quiet"
+            );
             let consequences = if folded {
                 consequences_of_folded(state, recorded)
             } else {
@@ -300,7 +330,8 @@ fn take_heartbeats<'a>(
             };
             if consequences.is_empty() {
                 if !folded {
-                    state.unsnapshotted += 1;
+                    // A merged entry stands for `count` heartbeats of the log.
+                    state.unsnapshotted = state.unsnapshotted.saturating_add(count);
                     if state.unsnapshotted >= SNAPSHOT_EVERY {
                         state.unsnapshotted = 0;
                         state.context.store.write_snapshot(state.monitor.clone());
@@ -314,6 +345,12 @@ fn take_heartbeats<'a>(
             rearm(myself, state);
         }
     })
+}
+
+/// Whether the inbox may be quiet (`directory::Inbox`) once empty: the state is quiet
+/// and the message being handled appends nothing of the actor's own.
+fn inbox_may_be_quiet(state: &MonitorActorState) -> bool {
+    state.may_quiet && state.monitor.quiet()
 }
 
 /// Applies a durable heartbeat (as the log folds it: its own sequence number and
@@ -725,7 +762,6 @@ fn adopt(
             &state.monitor.config.parents,
         );
     }
-    state.inbox.set_quiet(state.monitor.quiet());
     if directory.publish_state(&state.monitor) {
         tell_children(directory, state.monitor.id);
     }

@@ -102,9 +102,11 @@ pub struct MonitorHandle {
 }
 
 /// How many heartbeats that cannot change their monitor's state may wait in its inbox
-/// before the writer wakes the actor for them anyway: it bounds an inbox's memory and
-/// the log tail a reader folds. Such heartbeats are otherwise applied when the actor
-/// next handles any message (its timer, a read, a change), before that message.
+/// before the writer wakes the actor for them anyway: it bounds the log tail a reader
+/// folds (the actor writes its snapshot as it applies them). Such heartbeats are
+/// otherwise applied when the actor next handles any message (its timer, a read, a
+/// change), before that message. They wait merged into one entry (`Inbox`), so an
+/// inbox's memory does not grow with them.
 pub const QUIET_BACKLOG: usize = 8;
 
 /// The durable heartbeats a monitor's actor has yet to apply, in the log's order. The
@@ -115,23 +117,60 @@ pub const QUIET_BACKLOG: usize = 8;
 ///
 /// The actor applies what waits here before and after every message it handles; the
 /// writer wakes it (`MonitorMsg::Recorded`) only for a heartbeat that may change its
-/// state (any but an `up` one to a monitor its actor said is quiet), or once
-/// [`QUIET_BACKLOG`] wait, and at most once until the actor has emptied the inbox.
+/// state (any but an `up` one while the inbox is quiet), or once [`QUIET_BACKLOG`]
+/// wait, and at most once until the actor has emptied the inbox.
+///
+/// The inbox is quiet from when the actor has applied everything in it and its state
+/// is quiet (`Monitor::quiet`, said in [`Inbox::pop`] and [`Inbox::settle`]), to when
+/// the actor may append something of its own ([`Inbox::end_quiet`], before the
+/// append) or a heartbeat other than `up` arrives. So while it is quiet, every
+/// heartbeat in it is an `up` one that reaches a quiet state in the log, where it
+/// records only itself and leaves the state quiet: an `up` heartbeat arriving then is
+/// merged into the one waiting (`merge_quiet`), and applying the merged one folds to
+/// the same state as applying both. A quiet inbox holds at most one entry (in the
+/// single-node mode: [`Inbox::merge_quiet_heartbeats`]).
 #[derive(Default)]
 pub struct Inbox {
     queue: Mutex<Queue>,
 }
 
+/// A heartbeat waiting in an inbox, and how many heartbeats of the log it stands for
+/// (more than one once quiet ones are merged into it).
+pub struct Waiting {
+    pub recorded: RecordedHeartbeat,
+    pub count: u32,
+}
+
 #[derive(Default)]
 struct Queue {
-    heartbeats: VecDeque<RecordedHeartbeat>,
+    heartbeats: VecDeque<Waiting>,
+    /// How many heartbeats of the log the entries stand for.
+    count: u32,
     /// A wake was sent and the actor has not emptied the inbox since.
     woken: bool,
-    /// What the actor last said of its state (`Monitor::quiet`). Set under the same
-    /// lock the writer pushes under, before the actor empties the inbox at the end
-    /// of a message: a heartbeat pushed after that is judged on it, and one pushed
-    /// before is applied by the actor.
+    /// Whether the inbox is quiet (`Inbox`).
     quiet: bool,
+    /// Whether `up` heartbeats to a quiet inbox are merged (not in the clustered mode,
+    /// where other pods' records reach the log without this monitor's actor: they
+    /// only wait there, as many as [`QUIET_BACKLOG`]).
+    merges: bool,
+}
+
+/// Merges `later`, an `up` heartbeat to a quiet state, into `earlier`, the one before it
+/// in the log: applying the result folds to the same state as applying both
+/// (`machine::apply`: the last time, message and sequence number win, and a value is
+/// kept until one replaces it). Gives `later` back if their times are out of order.
+fn merge_quiet(
+    earlier: &mut RecordedHeartbeat,
+    later: RecordedHeartbeat,
+) -> Result<(), RecordedHeartbeat> {
+    if later.at < earlier.at || earlier.heartbeat.status != PushStatus::Up {
+        return Err(later);
+    }
+    let value = later.heartbeat.value.or(earlier.heartbeat.value);
+    *earlier = later;
+    earlier.heartbeat.value = value;
+    Ok(())
 }
 
 impl Inbox {
@@ -146,15 +185,57 @@ impl Inbox {
     /// emptied the inbox.
     fn push(&self, heartbeat: RecordedHeartbeat) -> bool {
         let mut queue = self.queue();
+        queue.count = queue.count.saturating_add(1);
         let quiet_up = queue.quiet && heartbeat.heartbeat.status == PushStatus::Up;
-        queue.heartbeats.push_back(heartbeat);
-        let wake = !quiet_up || queue.heartbeats.len() >= QUIET_BACKLOG;
+        if !quiet_up {
+            queue.quiet = false;
+            queue.heartbeats.push_back(Waiting {
+                recorded: heartbeat,
+                count: 1,
+            });
+        } else if !queue.merges {
+            queue.heartbeats.push_back(Waiting {
+                recorded: heartbeat,
+                count: 1,
+            });
+        } else {
+            let rest = match queue.heartbeats.back_mut() {
+                Some(last) => match merge_quiet(&mut last.recorded, heartbeat) {
+                    Ok(()) => {
+                        last.count = last.count.saturating_add(1);
+                        None
+                    }
+                    Err(rest) => Some(rest),
+                },
+                None => Some(heartbeat),
+            };
+            if let Some(recorded) = rest {
+                queue.heartbeats.push_back(Waiting { recorded, count: 1 });
+            }
+        }
+        let wake = !quiet_up || queue.count as usize >= QUIET_BACKLOG;
         wake && !std::mem::replace(&mut queue.woken, true)
     }
 
-    /// What the actor says of its state now (`Monitor::quiet`).
-    pub fn set_quiet(&self, quiet: bool) {
-        self.queue().quiet = quiet;
+    /// Whether `up` heartbeats to a quiet inbox are merged (its actor says so as it
+    /// starts: not in the clustered mode).
+    pub fn merge_quiet_heartbeats(&self, merges: bool) {
+        self.queue().merges = merges;
+    }
+
+    /// Ends the inbox's quiet: the actor may append something of its own, or does not
+    /// know its state yet. Only [`Inbox::pop`] and [`Inbox::settle`] make it quiet.
+    pub fn end_quiet(&self) {
+        self.queue().quiet = false;
+    }
+
+    /// The actor has applied everything and its state is `quiet` or not: the inbox
+    /// becomes quiet if nothing waits in it (what waits was judged on an older state).
+    pub fn settle(&self, quiet: bool) {
+        let mut queue = self.queue();
+        if queue.heartbeats.is_empty() {
+            queue.quiet = quiet;
+        }
     }
 
     /// Whether no heartbeat waits.
@@ -162,27 +243,50 @@ impl Inbox {
         self.queue().heartbeats.is_empty()
     }
 
+    /// How many entries wait (merged ones count once).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.queue().heartbeats.len()
+    }
+
     /// Puts back heartbeats its actor may not have decided on (a rebuild from the
-    /// store): in the log's order among those waiting, each once.
+    /// store): in the log's order among those waiting, each once. The inbox is no
+    /// longer quiet: none of these is merged with a later one.
     pub(super) fn put_back(&self, heartbeats: Vec<RecordedHeartbeat>) {
+        let mut queue = self.queue();
+        queue.quiet = false;
         if heartbeats.is_empty() {
             return;
         }
-        let mut queue = self.queue();
-        let mut merged: Vec<RecordedHeartbeat> =
-            queue.heartbeats.drain(..).chain(heartbeats).collect();
-        merged.sort_by_key(|heartbeat| heartbeat.seq);
-        merged.dedup_by_key(|heartbeat| heartbeat.seq);
+        let mut merged: Vec<Waiting> = queue
+            .heartbeats
+            .drain(..)
+            .chain(
+                heartbeats
+                    .into_iter()
+                    .map(|recorded| Waiting { recorded, count: 1 }),
+            )
+            .collect();
+        merged.sort_by_key(|waiting| waiting.recorded.seq);
+        merged.dedup_by_key(|waiting| waiting.recorded.seq);
+        queue.count = merged
+            .iter()
+            .fold(0, |sum, waiting| sum.saturating_add(waiting.count));
         queue.heartbeats.extend(merged);
     }
 
     /// The oldest heartbeat waiting; `None` once the inbox is empty, which lets the
-    /// writer wake the actor again.
-    pub fn pop(&self) -> Option<RecordedHeartbeat> {
+    /// writer wake the actor again, and makes the inbox quiet if the actor's state
+    /// (`quiet`, with everything before applied) is.
+    pub fn pop(&self, quiet: bool) -> Option<Waiting> {
         let mut queue = self.queue();
         let next = queue.heartbeats.pop_front();
-        if next.is_none() {
-            queue.woken = false;
+        match &next {
+            Some(waiting) => queue.count = queue.count.saturating_sub(waiting.count),
+            None => {
+                queue.woken = false;
+                queue.quiet = quiet;
+            }
         }
         next
     }
@@ -193,9 +297,13 @@ impl Inbox {
         let count = queue
             .heartbeats
             .iter()
-            .take_while(|heartbeat| heartbeat.seq < seq)
+            .take_while(|waiting| waiting.recorded.seq < seq)
             .count();
-        queue.heartbeats.drain(..count).collect()
+        let taken: Vec<Waiting> = queue.heartbeats.drain(..count).collect();
+        for waiting in &taken {
+            queue.count = queue.count.saturating_sub(waiting.count);
+        }
+        taken.into_iter().map(|waiting| waiting.recorded).collect()
     }
 }
 
@@ -473,6 +581,182 @@ impl HeartbeatSink for Fanout {
                 // inbox when it starts.
                 let _ = actor.cast(MonitorMsg::Recorded);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::{Event, Heartbeat, HeartbeatText, MonitorConfig};
+    use crate::domain::ids::Timestamp;
+    use crate::domain::machine::{self, Status};
+
+    fn id() -> MonitorId {
+        MonitorId::from_bytes([7; 16])
+    }
+
+    fn recorded(seq: u64, status: PushStatus, msg: &str, value: Option<f64>) -> RecordedHeartbeat {
+        RecordedHeartbeat {
+            monitor: id(),
+            seq,
+            at: Timestamp::from_millis(1_000 * i64::try_from(seq).expect("small")),
+            heartbeat: Heartbeat::new(
+                status,
+                Some(HeartbeatText::truncated(msg.to_owned())),
+                value,
+            ),
+        }
+    }
+
+    /// An inbox its actor has emptied with its state quiet.
+    fn quiet_inbox() -> Inbox {
+        let inbox = Inbox::default();
+        inbox.merge_quiet_heartbeats(true);
+        assert!(inbox.pop(true).is_none());
+        inbox
+    }
+
+    fn up_monitor() -> Monitor {
+        let mut monitor = Monitor::created(
+            id(),
+            Timestamp::from_millis(0),
+            MonitorConfig::new("job", 60),
+            PushToken::from_bytes([1; 16]),
+        );
+        let first = recorded(1, PushStatus::Up, "first", Some(0.5));
+        machine::apply(
+            &mut monitor,
+            first.seq,
+            first.at,
+            &Event::HeartbeatReceived(first.heartbeat),
+        );
+        assert_eq!(monitor.status, Status::Up);
+        assert!(monitor.quiet());
+        monitor
+    }
+
+    fn fold(monitor: &mut Monitor, heartbeats: impl IntoIterator<Item = RecordedHeartbeat>) {
+        for recorded in heartbeats {
+            let event = Event::HeartbeatReceived(recorded.heartbeat);
+            machine::apply(monitor, recorded.seq, recorded.at, &event);
+        }
+    }
+
+    #[test]
+    fn up_heartbeats_to_a_quiet_inbox_wait_as_one_that_folds_to_the_same_state_as_all_of_them() {
+        let inbox = quiet_inbox();
+        let heartbeats = vec![
+            recorded(2, PushStatus::Up, "a", None),
+            recorded(3, PushStatus::Up, "b", Some(2.5)),
+            recorded(4, PushStatus::Up, "c", None),
+            recorded(5, PushStatus::Up, "d", None),
+        ];
+        for heartbeat in heartbeats.clone() {
+            assert!(!inbox.push(heartbeat), "woken for a quiet up push");
+        }
+        assert_eq!(inbox.len(), 1);
+        let waiting = inbox.pop(true).expect("one waits");
+        assert_eq!(waiting.count, 4);
+        assert_eq!(waiting.recorded.seq, 5);
+        assert_eq!(waiting.recorded.heartbeat.value, Some(2.5));
+        assert!(inbox.pop(true).is_none());
+
+        let mut each = up_monitor();
+        fold(&mut each, heartbeats);
+        let mut merged = up_monitor();
+        fold(&mut merged, [waiting.recorded]);
+        assert_eq!(merged, each);
+        assert_eq!(merged.last_value, Some(2.5));
+        assert_eq!(merged.last_seq, 5);
+    }
+
+    #[test]
+    fn a_quiet_inbox_wakes_its_actor_once_its_merged_heartbeats_fill_the_backlog() {
+        let inbox = quiet_inbox();
+        let backlog = u64::try_from(QUIET_BACKLOG).expect("small");
+        for seq in 1..backlog {
+            assert!(!inbox.push(recorded(seq, PushStatus::Up, "up", None)));
+        }
+        assert!(inbox.push(recorded(backlog, PushStatus::Up, "up", None)));
+        assert!(!inbox.push(recorded(backlog + 1, PushStatus::Up, "up", None)));
+        assert_eq!(inbox.len(), 1);
+        assert_eq!(
+            inbox.pop(true).expect("waits").count as usize,
+            QUIET_BACKLOG + 1
+        );
+        // Emptied: the backlog counts afresh.
+        assert!(inbox.pop(true).is_none());
+        assert!(!inbox.push(recorded(backlog + 2, PushStatus::Up, "up", None)));
+    }
+
+    #[test]
+    fn nothing_is_merged_across_a_down_heartbeat_or_while_the_actor_has_not_said_the_inbox_is_quiet()
+     {
+        let inbox = quiet_inbox();
+        assert!(!inbox.push(recorded(1, PushStatus::Up, "up", None)));
+        assert!(inbox.push(recorded(2, PushStatus::Down, "down", None)));
+        assert!(!inbox.push(recorded(3, PushStatus::Up, "up", None)));
+        assert!(!inbox.push(recorded(4, PushStatus::Up, "up", None)));
+        assert_eq!(inbox.len(), 4);
+        let seqs: Vec<u64> = std::iter::from_fn(|| inbox.pop(false))
+            .map(|waiting| {
+                assert_eq!(waiting.count, 1);
+                waiting.recorded.seq
+            })
+            .collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4]);
+
+        // Emptied with a state that is not quiet, then told by an actor about to
+        // append: nothing merges.
+        let inbox = Inbox::default();
+        inbox.merge_quiet_heartbeats(true);
+        assert!(inbox.pop(false).is_none());
+        assert!(inbox.push(recorded(5, PushStatus::Up, "up", None)));
+        assert!(!inbox.push(recorded(6, PushStatus::Up, "up", None)));
+        assert_eq!(inbox.len(), 2);
+        let inbox = quiet_inbox();
+        inbox.end_quiet();
+        inbox.push(recorded(7, PushStatus::Up, "up", None));
+        inbox.push(recorded(8, PushStatus::Up, "up", None));
+        assert_eq!(inbox.len(), 2);
+        // A settle with heartbeats waiting leaves it as it was.
+        inbox.settle(true);
+        inbox.push(recorded(9, PushStatus::Up, "up", None));
+        assert_eq!(inbox.len(), 3);
+    }
+
+    #[test]
+    fn heartbeats_put_back_by_a_rebuild_end_the_quiet_and_keep_the_log_order() {
+        let inbox = quiet_inbox();
+        inbox.push(recorded(5, PushStatus::Up, "up", None));
+        inbox.push(recorded(6, PushStatus::Up, "up", None));
+        inbox.put_back(vec![
+            recorded(3, PushStatus::Up, "up", None),
+            recorded(4, PushStatus::Down, "down", None),
+        ]);
+        inbox.push(recorded(7, PushStatus::Up, "up", None));
+        let seqs: Vec<(u64, u32)> = std::iter::from_fn(|| inbox.pop(false))
+            .map(|waiting| (waiting.recorded.seq, waiting.count))
+            .collect();
+        assert_eq!(seqs, vec![(3, 1), (4, 1), (6, 2), (7, 1)]);
+    }
+
+    #[test]
+    fn heartbeats_taken_below_a_sequence_number_leave_the_backlog_count_right() {
+        let inbox = quiet_inbox();
+        for seq in 1..=3 {
+            inbox.push(recorded(seq, PushStatus::Up, "up", None));
+        }
+        inbox.end_quiet();
+        inbox.push(recorded(4, PushStatus::Up, "up", None));
+        let taken = inbox.take_below(4);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].seq, 3);
+        assert_eq!(inbox.pop(false).expect("waits").recorded.seq, 4);
+        assert!(inbox.pop(true).is_none());
+        for seq in 5..(5 + u64::try_from(QUIET_BACKLOG).expect("small") - 1) {
+            assert!(!inbox.push(recorded(seq, PushStatus::Up, "up", None)));
         }
     }
 }

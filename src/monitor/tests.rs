@@ -224,9 +224,9 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
     let waiting = registry
         .directory()
         .inbox(monitor.id)
-        .pop()
+        .pop(false)
         .expect("waits in the inbox");
-    assert_eq!(waiting.monitor, monitor.id);
+    assert_eq!(waiting.recorded.monitor, monitor.id);
     let outcome = DeliveryOutcome {
         channel: ChannelId::generate(Clock::system().now()),
         alert_seq: 1,

@@ -741,6 +741,7 @@ async fn up_pushes_to_a_quiet_monitor_wait_in_its_inbox_until_its_actor_next_run
     }
     server.advance(Duration::ZERO).await;
     assert!(!inbox.is_empty(), "the actor was woken for a quiet push");
+    assert_eq!(inbox.len(), 1, "quiet pushes wait merged into one");
     // The old deadline falls: the tick applies them first, and judges nothing late.
     server.advance_to(at(60)).await;
     assert!(inbox.is_empty());

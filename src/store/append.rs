@@ -99,6 +99,9 @@ pub(super) struct PendingHeartbeat {
     pub(super) heartbeat: Heartbeat,
     pub(super) reply: oneshot::Sender<Result<u64, StoreError>>,
     pub(super) enqueued: Instant,
+    /// Folded from a shard log (clustered mode): the log of record is NATS, so a
+    /// batch of only these is not fsynced ([`WriteRequest::Folded`]).
+    pub(super) folded: bool,
 }
 
 /// A plain heartbeat the writer made durable, handed to its monitor's actor after
@@ -238,6 +241,17 @@ pub(super) enum WriteRequest {
     /// Plain heartbeats from the ingress (one push, or a bulk push's items), in one
     /// batch.
     Heartbeats(Vec<PendingHeartbeat>),
+    /// Heartbeats folded from a stream of the shard logs (clustered mode) and how far
+    /// that stream is folded with them (stream, sequence), in one batch: the local
+    /// copy and its position stay consistent. A batch of only these is written
+    /// without an fsync (the stream is the log of record; a crash refolds what the
+    /// disk lost from the position that survived). Answered per heartbeat, and for
+    /// the position by the last reply.
+    Folded(
+        Vec<PendingHeartbeat>,
+        (u16, u64),
+        oneshot::Sender<Result<u64, StoreError>>,
+    ),
     /// Several monitors' appends written in one batch, all or none (a bulk change).
     Appends(Vec<PendingAppend>),
     /// Several monitors' appends written in one batch, each answered on its own: a

@@ -54,6 +54,22 @@ pub const META_PING_KEY: &[u8] = b"ping_key";
 /// The prefix of the ping key's log entries.
 pub const META_PING_KEY_LOG: &[u8] = b"ping_key_log/";
 
+/// The prefix of the clustered mode's fold positions: ++ stream (u16, big-endian) →
+/// the last sequence of that stream folded into this store (u64, big-endian).
+pub const META_CLUSTER_POSITION: &[u8] = b"cluster_position/";
+
+pub fn cluster_position_key(stream: u16) -> Vec<u8> {
+    let mut key = META_CLUSTER_POSITION.to_vec();
+    key.extend_from_slice(&stream.to_be_bytes());
+    key
+}
+
+/// The stream of a fold position's key; `None` if it is not one.
+pub fn parse_cluster_position_key(key: &[u8]) -> Option<u16> {
+    let stream: [u8; 2] = key.strip_prefix(META_CLUSTER_POSITION)?.try_into().ok()?;
+    Some(u16::from_be_bytes(stream))
+}
+
 pub fn ping_key_log_key(seq: u64) -> Vec<u8> {
     let mut key = META_PING_KEY_LOG.to_vec();
     key.extend_from_slice(&seq.to_be_bytes());
@@ -149,6 +165,23 @@ mod tests {
         assert!(early < late, "big-endian sequence numbers sort numerically");
         assert_eq!(parse_event_key(&late), Some((monitor, 256)));
         assert_eq!(parse_event_key(&late[..20]), None);
+    }
+
+    /// Golden bytes: a stored fold position (clustered mode) is this key and value.
+    #[test]
+    fn a_fold_positions_key_and_value_are_pinned() {
+        assert_eq!(
+            cluster_position_key(0x0102),
+            b"cluster_position/\x01\x02".to_vec()
+        );
+        assert_eq!(
+            parse_cluster_position_key(b"cluster_position/\x00\x03"),
+            Some(3)
+        );
+        assert_eq!(parse_cluster_position_key(b"cluster_position/\x03"), None);
+        assert_eq!(parse_cluster_position_key(b"ping_key_log/\x00\x03"), None);
+        // The value (the sequence, big-endian) is pinned by the store's test
+        // `folded_heartbeats_and_their_streams_position_are_written_together_...`.
     }
 
     #[test]

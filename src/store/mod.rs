@@ -406,6 +406,7 @@ impl EventStore {
             heartbeat,
             reply,
             enqueued: Instant::now(),
+            folded: false,
         };
         self.writer
             .send(WriteRequest::Heartbeats(vec![pending]))
@@ -433,6 +434,7 @@ impl EventStore {
                     heartbeat,
                     reply,
                     enqueued,
+                    folded: false,
                 }
             })
             .collect();
@@ -444,6 +446,71 @@ impl EventStore {
             outcomes.push(answer.await.map_err(|_| StoreError::Closed).and_then(|x| x));
         }
         outcomes
+    }
+
+    /// Writes heartbeats folded from `stream` of the shard logs (clustered mode) with
+    /// the stream's position `folded_to`, in one batch written without an fsync: the
+    /// heartbeats' outcomes in order, and the position's.
+    pub async fn append_folded(
+        &self,
+        heartbeats: Vec<(MonitorId, Timestamp, Heartbeat)>,
+        stream: u16,
+        folded_to: u64,
+    ) -> (Vec<Result<u64, StoreError>>, Result<(), StoreError>) {
+        let mut answers = Vec::with_capacity(heartbeats.len());
+        let enqueued = Instant::now();
+        let pending = heartbeats
+            .into_iter()
+            .map(|(monitor, at, heartbeat)| {
+                let (reply, answer) = oneshot::channel();
+                answers.push(answer);
+                PendingHeartbeat {
+                    monitor,
+                    at,
+                    heartbeat,
+                    reply,
+                    enqueued,
+                    folded: true,
+                }
+            })
+            .collect();
+        let (reply, position) = oneshot::channel();
+        if self
+            .writer
+            .send(WriteRequest::Folded(pending, (stream, folded_to), reply))
+            .is_err()
+        {
+            return (
+                answers.iter().map(|_| Err(StoreError::Closed)).collect(),
+                Err(StoreError::Closed),
+            );
+        }
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for answer in answers {
+            outcomes.push(answer.await.map_err(|_| StoreError::Closed).and_then(|x| x));
+        }
+        let position = position
+            .await
+            .map_err(|_| StoreError::Closed)
+            .and_then(|written| written.map(|_| ()));
+        (outcomes, position)
+    }
+
+    /// The clustered mode's fold positions: per stream, the last sequence folded into
+    /// this store (absent: none). Blocking.
+    pub fn cluster_positions(&self) -> Result<std::collections::BTreeMap<u16, u64>, StoreError> {
+        let handles = self.shared.handles()?;
+        let mut positions = std::collections::BTreeMap::new();
+        for guard in handles.meta.prefix(layout::META_CLUSTER_POSITION) {
+            let (key, value) = guard.into_inner()?;
+            if let (Some(stream), Some(sequence)) = (
+                layout::parse_cluster_position_key(&key),
+                layout::decode_u64(&value),
+            ) {
+                positions.insert(stream, sequence);
+            }
+        }
+        Ok(positions)
     }
 
     /// Where the writer hands the heartbeats of each durable batch now.

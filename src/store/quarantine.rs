@@ -178,6 +178,12 @@ impl Writer {
                     let _ = heartbeat.reply.send(refused());
                 }
             }
+            WriteRequest::Folded(heartbeats, _, reply) => {
+                for heartbeat in heartbeats {
+                    let _ = heartbeat.reply.send(refused());
+                }
+                let _ = reply.send(refused());
+            }
             WriteRequest::Channel(write) => {
                 let _ = write.reply.send(refused());
             }

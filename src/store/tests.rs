@@ -2159,3 +2159,55 @@ async fn retention_keeps_the_newest_heartbeat_of_each_instance_a_fleet_keeps() {
     assert_eq!(replayed.get(&monitor.id), Some(&monitor));
     close(opened, store).await;
 }
+
+/// The clustered mode's fold: heartbeats folded from a stream and the stream's
+/// position are one batch, and both are there after a reopen (where a restarted pod
+/// resumes its fold from).
+#[tokio::test]
+async fn folded_heartbeats_and_their_streams_position_are_written_together_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let monitor = create(&store, "folded", at(0)).await;
+    assert!(store.cluster_positions().expect("reads").is_empty());
+    let (answers, position) = store
+        .append_folded(
+            vec![
+                (monitor.id, at(1), plain(PushStatus::Up, "first")),
+                (monitor.id, at(2), plain(PushStatus::Up, "second")),
+            ],
+            3,
+            41,
+        )
+        .await;
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    position.expect("the position is written");
+    // A chunk of ownership records only: the position alone.
+    let (answers, position) = store.append_folded(Vec::new(), 0, 7).await;
+    assert!(answers.is_empty());
+    position.expect("the position is written");
+    let (_, position) = store.append_folded(Vec::new(), 3, 45).await;
+    position.expect("the position is written");
+    let expected = std::collections::BTreeMap::from([(0, 7), (3, 45)]);
+    assert_eq!(store.cluster_positions().expect("reads"), expected);
+    // Golden bytes: the stored value is the sequence, big-endian.
+    let raw = store
+        .shared
+        .handles()
+        .expect("open")
+        .meta
+        .get(b"cluster_position/\x00\x03")
+        .expect("reads")
+        .expect("stored");
+    assert_eq!(&raw[..], [0, 0, 0, 0, 0, 0, 0, 45]);
+    let history = store.history(monitor.id, 10, None).await.expect("reads");
+    assert_eq!(heartbeat_msgs(&history), ["first", "second"]);
+    close(opened, store).await;
+
+    let opened = EventStore::open(dir.path()).expect("reopens");
+    let store = opened.store.clone();
+    assert_eq!(store.cluster_positions().expect("reads"), expected);
+    let history = store.history(monitor.id, 10, None).await.expect("reads");
+    assert_eq!(heartbeat_msgs(&history), ["first", "second"]);
+    close(opened, store).await;
+}

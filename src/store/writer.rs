@@ -48,6 +48,9 @@ pub(super) enum Pending {
     Publication(PublicationChange, oneshot::Sender<Result<u64, StoreError>>),
     PingKey(PingKey, oneshot::Sender<Result<u64, StoreError>>),
     StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),
+    /// A stream's fold position (clustered mode), written with the heartbeats folded
+    /// before it.
+    Position(u16, u64, oneshot::Sender<Result<u64, StoreError>>),
 }
 
 /// The single writer: owns sequence numbering, group commit, reopening after a failed
@@ -128,6 +131,11 @@ impl Writer {
                     // Never split, like a group: a bulk push's items ride one batch.
                     WriteRequest::Heartbeats(heartbeats) => {
                         pending.extend(heartbeats.into_iter().map(Pending::Heartbeat));
+                    }
+                    // Never split either: the position rides with its heartbeats.
+                    WriteRequest::Folded(heartbeats, (stream, sequence), reply) => {
+                        pending.extend(heartbeats.into_iter().map(Pending::Heartbeat));
+                        pending.push(Pending::Position(stream, sequence, reply));
                     }
                     WriteRequest::Appends(appends) => {
                         // All in this batch, or none: refused whole if one of its
@@ -239,7 +247,14 @@ impl Writer {
         let started = Instant::now();
         let first_seq = self.next_seq;
         let mut results: Vec<Result<u64, StoreError>> = Vec::with_capacity(pending.len());
-        let mut batch = handles.db.batch().durability(Some(PersistMode::SyncData));
+        // Only what the clustered mode folded from NATS (the log of record): written
+        // to the OS without an fsync; a crash refolds what the disk lost.
+        let buffered = alive.is_none() && pending.iter().all(Pending::may_be_buffered);
+        let mut batch = handles.db.batch().durability(Some(if buffered {
+            PersistMode::Buffer
+        } else {
+            PersistMode::SyncData
+        }));
         let mut touched = [false; KEYSPACE_COUNT];
         let mut event_count = 0usize;
         let shared = Arc::clone(&self.shared);
@@ -321,6 +336,15 @@ impl Writer {
                     quarantine.rebuild_started(*monitor);
                     Ok(0)
                 }
+                // `meta`, which every batch writes.
+                Pending::Position(stream, sequence, _) => {
+                    batch.insert(
+                        &handles.meta,
+                        layout::cluster_position_key(*stream),
+                        sequence.to_be_bytes(),
+                    );
+                    Ok(*sequence)
+                }
             };
             results.push(staged);
         }
@@ -394,8 +418,9 @@ impl Writer {
                 }
             }
         } else {
+            // A buffered batch is not durable: the high-water mark must not claim it.
             for keyspace in Ks::ALL {
-                if touched[keyspace as usize] {
+                if touched[keyspace as usize] && !buffered {
                     self.durable.set(keyspace, last_seq);
                 }
             }
@@ -787,6 +812,14 @@ impl Pending {
                 && matches!(append.append.state, SnapshotWrite::Write(_)))
     }
 
+    /// Written without an fsync when the whole batch is: a heartbeat folded from a
+    /// shard log, a fold position, a snapshot (which the log it is made of rebuilds).
+    fn may_be_buffered(&self) -> bool {
+        matches!(self, Pending::Heartbeat(heartbeat) if heartbeat.folded)
+            || matches!(self, Pending::Position(..))
+            || self.rides_along()
+    }
+
     fn reply(self, result: Result<u64, StoreError>) {
         let reply = match self {
             Pending::Append(append) => {
@@ -804,7 +837,8 @@ impl Pending {
             | Pending::ApiKey(_, reply)
             | Pending::Publication(_, reply)
             | Pending::PingKey(_, reply)
-            | Pending::StartRebuild(_, reply) => reply,
+            | Pending::StartRebuild(_, reply)
+            | Pending::Position(_, _, reply) => reply,
         };
         let _ = reply.send(result);
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use pushmon::cluster::log::{Fenced, JetStreamLog, JetStreamSettings, ShardLog, Stored};
 use pushmon::cluster::ownership::Ownership;
-use pushmon::cluster::shard::{ShardId, preferred_pod};
+use pushmon::cluster::shard::{ShardId, StreamId, preferred_pod};
 use pushmon::domain::fence::{Folded, ShardFold, ShardRecord, Void};
 use pushmon::domain::ids::MonitorId;
 use tokio::time::Instant;
@@ -32,6 +32,8 @@ async fn log_with_timeout(
         servers: nats.urls(),
         pod: pod.to_owned(),
         shards,
+        // Two shards or more share a stream, as `serve_args` has them.
+        streams: shards.min(2),
         replicas,
         ack_timeout,
     })
@@ -117,6 +119,91 @@ async fn appends_are_acknowledged_in_order_and_read_back_from_any_sequence() {
         log.append(ShardId(0), &[heartbeat(monitor)]).await.unwrap(),
         vec![1]
     );
+}
+
+/// A monitor id whose shard among `shards` is `shard`.
+fn monitor_in(shard: ShardId, shards: u16) -> MonitorId {
+    (0u32..)
+        .map(|n| {
+            let mut bytes = [7u8; 16];
+            bytes[..4].copy_from_slice(&n.to_be_bytes());
+            MonitorId::from_bytes(bytes)
+        })
+        .find(|monitor| pushmon::cluster::shard::shard_of(monitor, shards) == shard)
+        .unwrap()
+}
+
+/// Fewer streams than shards: shards 0 and 2 of 4 share stream 0 of 2. One append
+/// carries heartbeats of both in one record, acknowledged once at one sequence; read
+/// back from NATS per shard, each shard sees that record with only its own heartbeat,
+/// and the other stream has nothing. Ownership stays per shard: a takeover fenced on
+/// shard 0's subject does not fence shard 2's, in the same stream.
+#[tokio::test]
+async fn heartbeats_of_two_shards_in_one_stream_are_acknowledged_by_one_append() {
+    let nats = Nats::single().await;
+    let log = log_for(&nats, "pod-a", 4, 1).await;
+    assert_eq!(log.settings().streams, 2);
+    let (in_0, in_2) = (monitor_in(ShardId(0), 4), monitor_in(ShardId(2), 4));
+    assert_eq!(log.stream_of(ShardId(0)), log.stream_of(ShardId(2)));
+    assert_ne!(log.stream_of(ShardId(0)), log.stream_of(ShardId(1)));
+    let combined = ShardRecord::Heartbeats {
+        heartbeats: vec![(in_0, vec![1]), (in_2, vec![2])],
+    };
+    let appended = log
+        .append_to_stream(
+            StreamId(0),
+            &[(log.next_message_id(), ShardId(0), combined.clone())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        appended,
+        vec![(1, false)],
+        "one record, one acknowledgement"
+    );
+    let only = |monitor: MonitorId, event: u8| {
+        vec![Stored {
+            sequence: 1,
+            record: ShardRecord::Heartbeats {
+                heartbeats: vec![(monitor, vec![event])],
+            },
+        }]
+    };
+    assert_eq!(whole_log(&log, ShardId(0)).await, only(in_0, 1));
+    assert_eq!(whole_log(&log, ShardId(2)).await, only(in_2, 2));
+    assert!(whole_log(&log, ShardId(1)).await.is_empty());
+    assert!(whole_log(&log, ShardId(3)).await.is_empty());
+
+    // Fencing is per shard subject, though the stream is shared.
+    let takeover = ShardRecord::Takeover {
+        pod: "pod-a".to_owned(),
+        lease_millis: 5_000,
+    };
+    assert_eq!(
+        log.publish_fenced(ShardId(0), &takeover, 0).await.unwrap(),
+        Fenced::Landed(2)
+    );
+    assert_eq!(
+        log.publish_fenced(ShardId(2), &takeover, 0).await.unwrap(),
+        Fenced::Landed(3)
+    );
+    assert_eq!(
+        log.publish_fenced(ShardId(0), &takeover, 0).await.unwrap(),
+        Fenced::Refused
+    );
+    assert_eq!(
+        log.last_ownership(ShardId(2))
+            .await
+            .unwrap()
+            .map(|stored| stored.sequence),
+        Some(3)
+    );
+    // The epoch of shard 2 (3) is a sequence of the stream, comparable with every
+    // record of shard 2's monitors: all of them are in this stream.
+    let (mut fold_2, _) = fold(&whole_log(&log, ShardId(2)).await);
+    assert_eq!(fold_2.epoch(), Some(3));
+    assert_eq!(fold_2.last_heartbeat(&in_2), 1);
+    assert_eq!(fold_2.apply(4, &decision(in_2, 3, 1)), Folded::Effective);
 }
 
 #[tokio::test]
@@ -503,6 +590,8 @@ async fn serve_is_not_ready_until_it_joins_then_owns_its_shards_and_releases_the
             "serve-a",
             "--cluster-shards",
             "4",
+            "--cluster-streams",
+            "2",
             "--cluster-replicas",
             "1",
             "--cluster-lease",
@@ -577,6 +666,8 @@ fn serve_args<'a>(url: &'a str, pod: &'a str) -> Vec<&'a str> {
         pod,
         "--cluster-shards",
         "4",
+        "--cluster-streams",
+        "2",
         "--cluster-replicas",
         "1",
         "--cluster-lease",
@@ -782,6 +873,8 @@ async fn cluster_release_hands_a_running_pods_shards_over_at_once_and_it_takes_n
             "release",
             "--cluster-shards",
             "4",
+            "--cluster-streams",
+            "2",
             "--cluster-lease",
             "8",
         ])
@@ -1299,6 +1392,8 @@ async fn measure_failover_with_the_default_lease() {
                 pod,
                 "--cluster-shards",
                 "4",
+                "--cluster-streams",
+                "2",
                 "--cluster-replicas",
                 "1",
             ]
@@ -1326,6 +1421,113 @@ async fn measure_failover_with_the_default_lease() {
             "run {run}: default lease, pod-a SIGKILLed: pod-b owns every shard after {took:?}"
         );
         pod_b.sigkill().await;
+    }
+}
+
+/// The positions pod `server` logged its folds resume from, per stream.
+fn resumed_positions(server: &ServerProcess) -> BTreeMap<u16, u64> {
+    // `stream=0` in human logs, `"stream":0` in JSON ones.
+    let number_after = |line: &str, field: &str| -> Option<u64> {
+        let (at, prefix) = [format!(" {field}="), format!("\"{field}\":")]
+            .into_iter()
+            .find_map(|prefix| Some((line.find(&prefix)?, prefix)))?;
+        let rest = line[at + prefix.len()..].trim_start_matches('"');
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    server
+        .log()
+        .lines()
+        .filter(|line| line.contains("applying the records after the local position"))
+        .filter_map(|line| {
+            Some((
+                u16::try_from(number_after(line, "stream")?).ok()?,
+                number_after(line, "position")?,
+            ))
+        })
+        .collect()
+}
+
+/// A pod SIGKILLed and restarted on its store resumes each stream's fold from the
+/// position it stored with its local copy, not from sequence 1: heartbeats taken by
+/// the other pod before the kill and while it was down, and pushed to it after, are
+/// each in its history exactly once, as in the other pod's.
+#[tokio::test]
+async fn a_sigkilled_pod_resumes_from_its_local_position_and_loses_or_doubles_no_heartbeat() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    assert_eq!(
+        resumed_positions(&pod_a),
+        BTreeMap::from([(0, 0), (1, 0)]),
+        "a new pod folds from the start: {}",
+        pod_a.log()
+    );
+    let mut monitors = Vec::new();
+    for n in 0..4 {
+        monitors.push(pod_b.create_monitor(&format!("m{n}"), 600).await);
+    }
+    async fn push_all(
+        pod: &crate::support::Api,
+        monitors: &[crate::support::Monitor],
+        label: &str,
+        count: usize,
+    ) {
+        for n in 0..count {
+            for monitor in monitors {
+                let msg = format!("{label}-{n}");
+                pod.push_ok(&monitor.push_token, &[("msg", &msg)]).await;
+            }
+        }
+    }
+    push_all(&pod_b, &monitors, "before", 10).await;
+    for monitor in &monitors {
+        until_monitor(&pod_a, &monitor.id, "folded before the kill", |seen| {
+            seen.last_msg.as_deref() == Some("before-9")
+        })
+        .await;
+    }
+    pod_a.sigkill().await;
+    push_all(&pod_b, &monitors, "while-down", 10).await;
+
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let resumed = resumed_positions(&pod_a);
+    assert_eq!(resumed.len(), 2, "{}", pod_a.log());
+    assert!(
+        resumed.values().all(|position| *position > 0),
+        "every stream resumes after its local position, not from 1: {resumed:?}"
+    );
+    push_all(&pod_a, &monitors, "after", 5).await;
+    let expected: Vec<String> = ["before", "while-down", "after"]
+        .iter()
+        .flat_map(|label| {
+            let count = if *label == "after" { 5 } else { 10 };
+            (0..count).map(move |n| format!("{label}-{n}"))
+        })
+        .collect();
+    for monitor in &monitors {
+        until_monitor(&pod_a, &monitor.id, "pushed after the restart", |seen| {
+            seen.last_msg.as_deref() == Some("after-4")
+        })
+        .await;
+        until_monitor(&pod_b, &monitor.id, "pushed after the restart", |seen| {
+            seen.last_msg.as_deref() == Some("after-4")
+        })
+        .await;
+        let heartbeats = |events: Vec<crate::support::Event>| -> Vec<String> {
+            let mut msgs: Vec<String> = events
+                .into_iter()
+                .filter(|event| event.kind == "heartbeat")
+                .filter_map(|event| event.msg)
+                .collect();
+            msgs.reverse();
+            msgs
+        };
+        let on_a = heartbeats(pod_a.all_events(&monitor.id).await);
+        assert_eq!(on_a, expected, "monitor {}: pod A's history", monitor.name);
+        assert_eq!(on_a, heartbeats(pod_b.all_events(&monitor.id).await));
     }
 }
 
@@ -1496,7 +1698,8 @@ async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_
     assert_eq!(decided.len(), 1, "{folded:?}");
     assert_eq!(
         first_id,
-        format!("{}:{}", shard.stream_name(), decided[0]),
+        // 4 shards in 2 streams (`serve_args`): shard s is in PUSHMON_G<s mod 2>.
+        format!("PUSHMON_G{}:{}", shard.0 % 2, decided[0]),
         "named by the decision's stream and sequence"
     );
     // Its outcome reaches the shard, and both pods' histories.

@@ -35,7 +35,7 @@ use dashmap::DashMap;
 
 use crate::alert::{ClusterDelivery, Dispatcher};
 use crate::clock::Clock;
-use crate::cluster::shard::{ShardId, shard_of};
+use crate::cluster::shard::{ShardId, shard_of, stream_of};
 use crate::domain::alert::{Alert, AlertKind, Delivery};
 use crate::domain::event::{DeliveryOutcome, Event, Notice, Stamped};
 use crate::domain::fence::{Sequence, ShardRecord};
@@ -69,14 +69,17 @@ fn alert_kind(event: &Event) -> Option<AlertKind> {
 /// Alert ids from the shard logs (module docs).
 struct AlertIds {
     shards: u16,
+    /// The streams the shards are spread over (`PUSHMON_G<g>`, `shard::stream_of`).
+    streams: u16,
     /// The ids of the alerts effective decisions owe.
     decided: DashMap<AlertKey, String>,
 }
 
 impl AlertIds {
-    fn new(shards: u16) -> Self {
+    fn new(shards: u16, streams: u16) -> Self {
         Self {
             shards,
+            streams,
             decided: DashMap::new(),
         }
     }
@@ -90,7 +93,7 @@ impl AlertIds {
         monitor: MonitorId,
         events: &[Stamped],
     ) {
-        let stream = shard.stream_name();
+        let stream = stream_of(shard, self.streams).name();
         let alerts = events
             .iter()
             .filter_map(|stamped| Some((stamped.at, alert_kind(&stamped.event)?)));
@@ -113,7 +116,7 @@ impl AlertIds {
         )) {
             return id.value().clone();
         }
-        let stream = shard_of(&alert.monitor_id, self.shards).stream_name();
+        let stream = stream_of(shard_of(&alert.monitor_id, self.shards), self.streams).name();
         format!("{stream}:{}-{}", alert.monitor_id, alert.at.as_millis())
     }
 }
@@ -136,7 +139,12 @@ pub(super) struct ClusterAlerts {
 }
 
 impl ClusterAlerts {
-    pub(super) fn new(shards: u16, owned_epoch: OwnedEpoch, exit_after_sends: Option<u64>) -> Self {
+    pub(super) fn new(
+        shards: u16,
+        streams: u16,
+        owned_epoch: OwnedEpoch,
+        exit_after_sends: Option<u64>,
+    ) -> Self {
         if let Some(sends) = exit_after_sends {
             tracing::warn!(
                 sends,
@@ -147,7 +155,7 @@ impl ClusterAlerts {
             shards,
             owned_epoch,
             folded_for: ShardId::all(shards).map(|_| AtomicU64::new(0)).collect(),
-            ids: AlertIds::new(shards),
+            ids: AlertIds::new(shards, streams),
             delivered: DashMap::new(),
             publisher: OnceLock::new(),
             exit_after_sends: exit_after_sends.map(AtomicU64::new),
@@ -413,6 +421,7 @@ mod tests {
         let owning = Arc::clone(&owned);
         let alerts = ClusterAlerts::new(
             1,
+            1,
             Box::new(move |_| *owning.lock().expect("not poisoned")),
             None,
         );
@@ -441,10 +450,12 @@ mod tests {
 
     #[test]
     fn a_decisions_alerts_are_named_by_its_stream_and_sequence_and_others_by_their_heartbeat() {
-        let ids = AlertIds::new(4);
+        // 4 shards in 2 streams: the id names the stream (`PUSHMON_G<g>`), whose
+        // sequences the shards share.
+        let ids = AlertIds::new(4, 2);
         let monitor = MonitorId::from_bytes([3; 16]);
         let shard = shard_of(&monitor, 4);
-        let stream = shard.stream_name();
+        let stream = format!("PUSHMON_G{}", shard.0 % 2);
         let down = Event::WentDown {
             reason: DownReason::Timeout,
         };

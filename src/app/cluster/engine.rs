@@ -1,25 +1,31 @@
 //! The clustered engine (slices 1 and 2 of docs/cluster.md's "Monitors on the shard
 //! logs"): the shard logs are the log of record for plain heartbeats and creations.
+//! Shards are spread over fewer JetStream streams (`--cluster-streams`), and the
+//! publisher and the fold work per stream, not per shard.
 //!
-//! - [`Publisher`]: one task per shard takes every record queued for it, appends them
-//!   in one go (`JetStreamLog::append_with_ids`: one wait on all their PubAcks, a group
-//!   commit) and answers each caller; an append that fails answers every caller of
-//!   its batch with the error (the push is answered 503).
-//! - The fold: one task per shard reads its stream in order through a durable pull
-//!   consumer of this pod (`fold-<pod>`, acknowledged once applied, so a restarted
-//!   pod resumes where it stopped; a record applied but not acknowledged before a
-//!   crash is applied again: its heartbeat counted twice in the local history) and
+//! - [`Publisher`]: one task per stream takes every record queued for any of its
+//!   shards, appends them in one go (`JetStreamLog::send_to_stream`: one wait on all
+//!   their PubAcks, a group commit), the plain heartbeats of all its shards combined
+//!   in one `Heartbeats` record, and answers each caller; an append that fails
+//!   answers every caller of its batch with the error (the push is answered 503).
+//!   Up to [`MAX_IN_FLIGHT`] appends of a stream wait for their PubAcks at once.
+//! - The fold: one task per stream reads it in order through an ordered consumer and
 //!   applies each record to the local registry: heartbeats to the local store (one
-//!   batch per chunk read), whose writer hands them to their monitors' inboxes as
-//!   after any commit; config records to the registry (a creation spawns the actor).
+//!   batch per chunk read, written without an fsync, with the stream's position in
+//!   the same batch), whose writer hands them to their monitors' inboxes as after any
+//!   commit; config records to the registry (a creation spawns the actor). A
+//!   restarted pod applies from its stored position on (what it stored before is
+//!   folded again for the decisions' rule, not applied).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
+use std::collections::HashMap;
+
+use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -27,9 +33,9 @@ use tokio::task::JoinHandle;
 use super::Local;
 use super::alerts::ClusterAlerts;
 use crate::alert::Channels;
-use crate::cluster::log::{JetStreamLog, ShardLog};
+use crate::cluster::log::JetStreamLog;
 use crate::cluster::ownership::Ownership;
-use crate::cluster::shard::{ShardId, shard_of};
+use crate::cluster::shard::{ShardId, StreamId, shard_of, stream_of};
 use crate::domain::event::{Event, Stamped};
 use crate::domain::fence::Sequence;
 use crate::domain::fence::{CLUSTER_WIDE_SHARD, Folded, ShardFold, ShardRecord};
@@ -41,7 +47,7 @@ use crate::store::codec;
 /// At most this many records in one append (one PubAck wait).
 const MAX_BATCH: usize = 2_000;
 
-/// At most this many records applied per chunk read from a shard.
+/// At most this many records applied per chunk read from a stream.
 const MAX_CHUNK: usize = 2_000;
 
 /// How often the pod looks for shards it newly decides for.
@@ -50,17 +56,29 @@ const DECIDING_LOOK: Duration = Duration::from_millis(250);
 /// Before a failed fold opens its consumer again.
 const FOLD_RETRY: Duration = Duration::from_secs(1);
 
-type Pending = (ShardRecord, oneshot::Sender<Result<Sequence, String>>);
+type Pending = (
+    ShardId,
+    ShardRecord,
+    oneshot::Sender<Result<Sequence, String>>,
+);
 
 /// How long a change waits for this pod's fold to apply the record it published.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 
-/// Publishes records to their monitor's shard, batching per shard.
+/// Publishes records to their monitor's shard, batching per stream.
 struct Publisher {
+    /// Per stream.
     queues: Vec<mpsc::UnboundedSender<Pending>>,
-    /// Per shard, the last sequence this pod's fold applied.
+    /// Per stream, the last sequence this pod's fold applied.
     applied: Vec<watch::Receiver<Sequence>>,
     shards: u16,
+    streams: u16,
+}
+
+impl Publisher {
+    fn stream_of(&self, monitor: &crate::domain::ids::MonitorId) -> usize {
+        usize::from(stream_of(shard_of(monitor, self.shards), self.streams).0)
+    }
 }
 
 impl Publisher {
@@ -72,7 +90,8 @@ impl Publisher {
     ) -> Pin<Box<dyn Future<Output = Result<Sequence, String>> + Send + 'static>> {
         let (reply, answer) = oneshot::channel();
         // Queued now, not when first polled: a caller's records keep its order.
-        let queued = self.queues[usize::from(shard.0)].send((record, reply));
+        let stream = usize::from(stream_of(shard, self.streams).0);
+        let queued = self.queues[stream].send((shard, record, reply));
         Box::pin(async move {
             queued.map_err(|_| "the shard's publisher stopped".to_owned())?;
             answer
@@ -89,7 +108,7 @@ impl crate::http::replicated::SettingReplication for Publisher {
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
         let record = setting_record(&change);
         let shard = ShardId(CLUSTER_WIDE_SHARD);
-        let mut applied = self.applied[usize::from(shard.0)].clone();
+        let mut applied = self.applied[usize::from(stream_of(shard, self.streams).0)].clone();
         let published = record.map(|record| self.publish_to(shard, record));
         Box::pin(async move {
             let sequence = published?.await?;
@@ -135,7 +154,7 @@ fn setting_record(change: &crate::http::replicated::SettingChange) -> Result<Sha
 /// that does not decode is skipped, as any record.
 async fn fold_setting(
     state: &crate::http::AppState,
-    shard: ShardId,
+    shard: StreamId,
     sequence: Sequence,
     record: ShardRecord,
 ) -> Result<(), String> {
@@ -193,7 +212,7 @@ impl Replication for Publisher {
         monitor: crate::domain::ids::MonitorId,
         sequence: Sequence,
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>> {
-        let mut applied = self.applied[usize::from(shard_of(&monitor, self.shards).0)].clone();
+        let mut applied = self.applied[self.stream_of(&monitor)].clone();
         Box::pin(async move {
             tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
                 .await
@@ -213,7 +232,7 @@ impl crate::alert::channels::ChannelReplication for Publisher {
         let published =
             event.map(|event| self.publish(ShardRecord::Channel { channel: id, event }));
         let monitor = crate::domain::ids::MonitorId::from_bytes(*id.as_bytes());
-        let applied = self.applied[usize::from(shard_of(&monitor, self.shards).0)].clone();
+        let applied = self.applied[self.stream_of(&monitor)].clone();
         Box::pin(async move {
             let sequence = published.map_err(|error| error.to_string())?.await?;
             let mut applied = applied;
@@ -227,8 +246,8 @@ impl crate::alert::channels::ChannelReplication for Publisher {
     }
 }
 
-/// Starts a publisher and a fold per shard, hands the publisher to `registry`, and
-/// returns once every fold has caught up with its shard's log as it was at its start.
+/// Starts a publisher and a fold per stream, hands the publisher to `registry`, and
+/// returns once every fold has caught up with its stream as it was at its start.
 pub(super) async fn start(
     log: &JetStreamLog,
     ownership: &Arc<Ownership>,
@@ -237,9 +256,11 @@ pub(super) async fn start(
     local: Local,
 ) -> Vec<JoinHandle<()>> {
     let shards = log.settings().shards;
+    let streams = log.settings().streams;
     let owner = Arc::clone(ownership);
     let alerts = Arc::new(ClusterAlerts::new(
         shards,
+        streams,
         Box::new(move |shard| owner.deciding_epoch(shard)),
         local.exit_after_sends,
     ));
@@ -255,26 +276,42 @@ pub(super) async fn start(
     registry.set_outcomes(Arc::clone(&alerts) as Arc<dyn crate::monitor::deciding::OutcomeSink>);
     let local = Arc::new(local);
     let mut tasks = Vec::new();
+    let reading = registry.clone();
+    let positions = match tokio::task::spawn_blocking(move || reading.cluster_positions()).await {
+        Ok(Ok(positions)) => positions,
+        Ok(Err(error)) => {
+            tracing::error!(%error, "cannot read the local fold positions; applying every stream from its start");
+            BTreeMap::new()
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot read the local fold positions; applying every stream from its start");
+            BTreeMap::new()
+        }
+    };
     let mut queues = Vec::new();
     let mut caught_up = Vec::new();
     let mut applied_watches = Vec::new();
-    for shard in ShardId::all(shards) {
+    for stream in StreamId::all(streams) {
         let (queue, pending) = mpsc::unbounded_channel();
         queues.push(queue);
-        tasks.push(tokio::spawn(publish_batches(log.clone(), shard, pending)));
+        tasks.push(tokio::spawn(publish_batches(log.clone(), stream, pending)));
         let (done, watching) = watch::channel(false);
         caught_up.push(watching);
+        let position = positions.get(&stream.0).copied().unwrap_or(0);
+        tracing::info!(%stream, position, "folding the stream; applying the records after the local position");
+        // Moves once the fold's re-read reached the position (`fold`).
         let (applied, applied_watch) = watch::channel(0);
         applied_watches.push(applied_watch);
         tasks.push(tokio::spawn(fold_forever(
             log.clone(),
-            shard,
+            stream,
             Folding {
                 registry: registry.clone(),
                 channels: channels.clone(),
                 alerts: Arc::clone(&alerts),
                 local: Arc::clone(&local),
             },
+            position,
             done,
             applied,
         )));
@@ -283,6 +320,7 @@ pub(super) async fn start(
         queues,
         applied: applied_watches.clone(),
         shards,
+        streams,
     });
     // Before any delivery can be sent (`decide_on_takeovers`), its outcome's way out.
     alerts.set_publisher(Arc::clone(&publisher) as Arc<dyn Replication>);
@@ -302,7 +340,7 @@ pub(super) async fn start(
     for mut watching in caught_up {
         let _ = watching.wait_for(|done| *done).await;
     }
-    tracing::info!(shards, "every shard folded up to its log's end");
+    tracing::info!(shards, streams, "every stream folded up to its log's end");
     tasks
 }
 
@@ -328,7 +366,7 @@ async fn decide_on_takeovers(
             match ownership.deciding_epoch(shard) {
                 None if alerts.folded_for(shard) != 0 => alerts.set_folded_for(shard, 0),
                 Some(epoch) if alerts.folded_for(shard) != epoch => {
-                    let applied = applied[usize::from(shard.0)].clone();
+                    let applied = applied[usize::from(log.stream_of(shard).0)].clone();
                     let log = &log;
                     catching_up
                         .push(async move { (shard, epoch, catch_up(log, shard, applied).await) });
@@ -376,9 +414,12 @@ async fn decide_on_takeovers(
 /// How long a takeover waits for the fold to reach the shard's last record.
 const CATCH_UP: Duration = Duration::from_secs(10);
 
-/// Waits until this pod's fold of `shard` has applied the shard's log up to its last
-/// record as of now: the last sequence on any of the shard's subjects (written so
-/// that it holds whether a stream holds one shard or several).
+/// Waits until this pod's fold of `shard`'s stream (`applied`: its position, which
+/// passes every record of the stream, any shard's) has applied the shard's log up
+/// to its last record as of now: the last sequence on any of the shard's subjects
+/// and on the stream's heartbeats subject, which carries the shard's plain
+/// heartbeats among other shards' (its last record there may be another shard's:
+/// waiting for it too is waiting a little longer, never too little).
 async fn catch_up(
     log: &JetStreamLog,
     shard: ShardId,
@@ -386,10 +427,11 @@ async fn catch_up(
 ) -> Result<(), String> {
     let stream = log
         .context()
-        .get_stream_no_info(shard.stream_name())
+        .get_stream_no_info(log.stream_of(shard).name())
         .await
         .map_err(|error| error.to_string())?;
     let subjects = [
+        log.stream_of(shard).heartbeats_subject(),
         shard.heartbeat_subject(),
         shard.decision_subject(),
         shard.config_subject(),
@@ -420,36 +462,69 @@ async fn catch_up(
     }
 }
 
+/// At most this many appends of one stream wait for their PubAcks at once: while
+/// they wait, the next append is sent (the servers store a stream's appends in the
+/// order they were sent), so a stream is not idle during a round trip.
+const MAX_IN_FLIGHT: usize = 2;
+
 async fn publish_batches(
     log: JetStreamLog,
-    shard: ShardId,
+    stream: StreamId,
     mut queue: mpsc::UnboundedReceiver<Pending>,
 ) {
     let mut received = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut received, MAX_BATCH).await > 0 {
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => continue,
+            taken = queue.recv_many(&mut received, MAX_BATCH), if in_flight.len() < MAX_IN_FLIGHT => {
+                if taken == 0 {
+                    break;
+                }
+            }
+        }
+        let heartbeats = received
+            .iter()
+            .filter(|(_, record, _)| matches!(record, ShardRecord::Heartbeat { .. }))
+            .count();
         let (records, waiting) = combine_heartbeats(std::mem::take(&mut received));
         let records: Vec<_> = records
             .into_iter()
-            .map(|record| (log.next_message_id(), record))
+            .map(|(shard, record)| (log.next_message_id(), shard, record))
             .collect();
         metrics::counter!(prometheus::CLUSTER_APPENDS_TOTAL).increment(1);
         metrics::counter!(prometheus::CLUSTER_APPENDED_RECORDS_TOTAL)
             .increment(records.len() as u64);
-        match log.append_with_ids(shard, &records).await {
-            Ok(sequences) => {
-                for (replies, (sequence, _)) in waiting.into_iter().zip(sequences) {
-                    for reply in replies {
-                        let _ = reply.send(Ok(sequence));
+        metrics::counter!(prometheus::CLUSTER_APPENDED_HEARTBEATS_TOTAL)
+            .increment(heartbeats as u64);
+        let started = std::time::Instant::now();
+        let sent = log.send_to_stream(stream, &records).await;
+        in_flight.push(async move {
+            match sent {
+                Ok(sent) => match sent.acknowledged().await {
+                    Ok(sequences) => {
+                        metrics::histogram!(prometheus::CLUSTER_APPEND_DURATION_SECONDS)
+                            .record(started.elapsed().as_secs_f64());
+                        for (replies, (sequence, _)) in waiting.into_iter().zip(sequences) {
+                            for reply in replies {
+                                let _ = reply.send(Ok(sequence));
+                            }
+                        }
                     }
-                }
+                    Err(error) => answer_failed(waiting, &error),
+                },
+                Err(error) => answer_failed(waiting, &error),
             }
-            Err(error) => {
-                let error = error.to_string();
-                for reply in waiting.into_iter().flatten() {
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
-        }
+        });
+    }
+    while in_flight.next().await.is_some() {}
+}
+
+/// Answers every caller of a failed append with its error (their pushes get 503).
+fn answer_failed(waiting: Vec<Waiting>, error: &crate::cluster::log::LogError) {
+    let error = error.to_string();
+    for reply in waiting.into_iter().flatten() {
+        let _ = reply.send(Err(error.clone()));
     }
 }
 
@@ -459,13 +534,14 @@ const MAX_HEARTBEATS_BYTES: usize = 256 * 1024;
 
 type Waiting = Vec<oneshot::Sender<Result<Sequence, String>>>;
 
-/// The records to append for what was queued, in its order: each run of plain
-/// heartbeats becomes one `Heartbeats` record (up to [`MAX_HEARTBEATS_BYTES`]), so
-/// one message and one acknowledgement cover them; with, per record, the callers
-/// waiting for its sequence.
-fn combine_heartbeats(queued: Vec<Pending>) -> (Vec<ShardRecord>, Vec<Waiting>) {
+/// The records to append for what was queued for a stream, in its order, each with
+/// its shard: each run of plain heartbeats, of any of the stream's shards, becomes
+/// one `Heartbeats` record (up to [`MAX_HEARTBEATS_BYTES`]; its shard is its first
+/// item's, which names the stream), so one message and one acknowledgement cover
+/// them; with, per record, the callers waiting for its sequence.
+fn combine_heartbeats(queued: Vec<Pending>) -> (Vec<(ShardId, ShardRecord)>, Vec<Waiting>) {
     let mut combined = Combined::default();
-    for (record, reply) in queued {
+    for (shard, record, reply) in queued {
         match record {
             ShardRecord::Heartbeat { monitor, event } => {
                 if combined.run_bytes + event.len() > MAX_HEARTBEATS_BYTES {
@@ -473,12 +549,13 @@ fn combine_heartbeats(queued: Vec<Pending>) -> (Vec<ShardRecord>, Vec<Waiting>) 
                 }
                 // The monitor id and the lengths' bytes, roughly.
                 combined.run_bytes += event.len() + 20;
+                combined.run_shard.get_or_insert(shard);
                 combined.run.push((monitor, event));
                 combined.run_waiting.push(reply);
             }
             other => {
                 combined.close_run();
-                combined.records.push(other);
+                combined.records.push((shard, other));
                 combined.waiting.push(vec![reply]);
             }
         }
@@ -489,8 +566,9 @@ fn combine_heartbeats(queued: Vec<Pending>) -> (Vec<ShardRecord>, Vec<Waiting>) 
 
 #[derive(Default)]
 struct Combined {
-    records: Vec<ShardRecord>,
+    records: Vec<(ShardId, ShardRecord)>,
     waiting: Vec<Waiting>,
+    run_shard: Option<ShardId>,
     run: Vec<(crate::domain::ids::MonitorId, Vec<u8>)>,
     run_waiting: Waiting,
     run_bytes: usize,
@@ -498,12 +576,15 @@ struct Combined {
 
 impl Combined {
     fn close_run(&mut self) {
-        if self.run.is_empty() {
+        let Some(shard) = self.run_shard.take() else {
             return;
-        }
-        self.records.push(ShardRecord::Heartbeats {
-            heartbeats: std::mem::take(&mut self.run),
-        });
+        };
+        self.records.push((
+            shard,
+            ShardRecord::Heartbeats {
+                heartbeats: std::mem::take(&mut self.run),
+            },
+        ));
         self.waiting.push(std::mem::take(&mut self.run_waiting));
         self.run_bytes = 0;
     }
@@ -521,7 +602,7 @@ type FoldedHeartbeat = (
 /// `heartbeats`; one that is not a heartbeat or does not decode is logged and skipped.
 fn take_heartbeat(
     heartbeats: &mut Vec<FoldedHeartbeat>,
-    shard: ShardId,
+    stream: StreamId,
     sequence: Sequence,
     monitor: crate::domain::ids::MonitorId,
     event: &[u8],
@@ -532,15 +613,15 @@ fn take_heartbeat(
             event: Event::HeartbeatReceived(heartbeat),
         }) => heartbeats.push((sequence, monitor, at, heartbeat)),
         Ok(_) => {
-            tracing::warn!(%shard, sequence, "a heartbeat record holds another event; skipped")
+            tracing::warn!(%stream, sequence, "a heartbeat record holds another event; skipped")
         }
         Err(error) => {
-            tracing::error!(%shard, sequence, %error, "a heartbeat record does not decode; skipped")
+            tracing::error!(%stream, sequence, %error, "a heartbeat record does not decode; skipped")
         }
     }
 }
 
-/// What a shard's fold applies records to.
+/// What a stream's fold applies records to.
 struct Folding {
     registry: Registry,
     channels: Channels,
@@ -550,28 +631,32 @@ struct Folding {
 
 async fn fold_forever(
     log: JetStreamLog,
-    shard: ShardId,
+    stream: StreamId,
     folding: Folding,
+    stored_position: Sequence,
     caught_up: watch::Sender<bool>,
     applied: watch::Sender<Sequence>,
 ) {
     loop {
-        if let Err(error) = fold(&log, shard, &folding, &caught_up, &applied).await {
-            tracing::warn!(%shard, %error, "folding the shard failed; resuming from its last applied record");
+        // After a failure, what this process applied since it started counts too.
+        let position = stored_position.max(*applied.borrow());
+        if let Err(error) = fold(&log, stream, &folding, position, &caught_up, &applied).await {
+            tracing::warn!(%stream, %error, "folding the stream failed; resuming after its last applied record");
         }
         tokio::time::sleep(FOLD_RETRY).await;
     }
 }
 
-/// This pod's durable consumer's name (a consumer name has no `.`).
-fn consumer_name(pod: &str) -> String {
-    format!("fold-{}", pod.replace(['.', '*', '>', ' '], "_"))
-}
-
+/// Folds `stream` from its first record: those up to `position` (the local store's,
+/// or what this process applied since) only into the rule of which decisions count
+/// and into the alerts' ids and outcomes (`refold_alerts`); then seeds the monitors'
+/// bases from that re-fold; every later record is applied too. `applied` and
+/// `caught_up` move only once the re-fold reached the position.
 async fn fold(
     log: &JetStreamLog,
-    shard: ShardId,
+    stream: StreamId,
     folding: &Folding,
+    position: Sequence,
     caught_up: &watch::Sender<bool>,
     applied: &watch::Sender<Sequence>,
 ) -> Result<(), String> {
@@ -581,113 +666,88 @@ async fn fold(
         alerts,
         local,
     } = folding;
-    let name = consumer_name(&log.settings().pod);
-    let stream = log
+    let shards = log.settings().shards;
+    let mut nats_stream = log
         .context()
-        .get_stream(shard.stream_name())
+        .get_stream(stream.name())
         .await
         .map_err(|error| error.to_string())?;
-    let mut consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            &name,
-            consumer::pull::Config {
-                durable_name: Some(name.clone()),
-                ack_policy: AckPolicy::All,
-                deliver_policy: DeliverPolicy::All,
-                max_ack_pending: 100_000,
-                ..Default::default()
-            },
-        )
+    let last = nats_stream
+        .info()
         .await
-        .map_err(|error| error.to_string())?;
-    let info = consumer.info().await.map_err(|error| error.to_string())?;
-    let (mut floor, mut num_pending, mut num_ack_pending) = (
-        info.ack_floor.stream_sequence,
-        info.num_pending,
-        info.num_ack_pending,
-    );
-    if num_ack_pending > 0 {
-        // Records delivered to an earlier run of this fold (a process SIGKILLed, a
-        // fold that failed) and not acknowledged would be delivered again only after
-        // the consumer's ack wait (30 s): until then this fold would miss them, and
-        // judge on a stale basis. The consumer starts again after its ack floor.
-        let start_sequence = floor + 1;
-        stream
-            .delete_consumer(&name)
-            .await
-            .map_err(|error| error.to_string())?;
-        consumer = stream
-            .create_consumer(consumer::pull::Config {
-                durable_name: Some(name.clone()),
-                ack_policy: AckPolicy::All,
-                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence },
-                max_ack_pending: 100_000,
-                ..Default::default()
-            })
-            .await
-            .map_err(|error| error.to_string())?;
-        let info = consumer.info().await.map_err(|error| error.to_string())?;
-        (floor, num_pending, num_ack_pending) =
-            (start_sequence - 1, info.num_pending, info.num_ack_pending);
+        .map_err(|error| error.to_string())?
+        .state
+        .last_sequence;
+    if position > last {
+        tracing::error!(%stream, position, last, "the local copy is ahead of the stream (was the NATS cluster replaced?); applying only records after the local position");
     }
-    let mut shard_fold = ShardFold::default();
-    let mut next = 1;
-    while next <= floor {
-        let read = log
-            .read(shard, next, MAX_CHUNK)
-            .await
-            .map_err(|error| error.to_string())?;
-        let Some(last) = read.last() else { break };
-        next = last.sequence + 1;
-        for stored in read.iter().filter(|stored| stored.sequence <= floor) {
-            let folded = shard_fold.apply(stored.sequence, &stored.record);
-            refold_alerts(alerts, shard, stored.sequence, &stored.record, folded);
-        }
-    }
-    // A monitor silent since this pod (re)started is judged on its last record in the
-    // log, not on nothing (which the rule would void).
-    for (monitor, basis) in shard_fold.bases() {
-        registry.seed_basis(monitor, basis);
-    }
-    let lag = metrics::gauge!(prometheus::CLUSTER_SHARD_LAG_RECORDS, "shard" => shard.to_string());
-    lag.set((num_pending + num_ack_pending as u64) as f64);
-    if num_pending == 0 && num_ack_pending == 0 {
+    let lag =
+        metrics::gauge!(prometheus::CLUSTER_STREAM_LAG_RECORDS, "stream" => stream.to_string());
+    lag.set(last.saturating_sub(position) as f64);
+    if last == 0 {
         caught_up.send_replace(true);
     }
-    let mut chunks = consumer
-        .stream()
-        .max_messages_per_batch(MAX_CHUNK)
+    let reader = nats_stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|error| error.to_string())?;
+    // The rule of which decisions count needs each shard's whole log: what was
+    // applied before is folded again, not applied.
+    let mut shard_folds: HashMap<ShardId, ShardFold> = HashMap::new();
+    let mut chunks = reader
         .messages()
         .await
         .map_err(|error| error.to_string())?
         .ready_chunks(MAX_CHUNK);
+    let mut applied_to = position;
+    // Whether the re-fold reached the position and the bases were seeded from it.
+    let mut seeded = false;
     while let Some(chunk) = chunks.next().await {
         let mut heartbeats = Vec::new();
-        let mut last = None;
+        let mut end_of_chunk = None;
         for message in chunk {
             let message = message.map_err(|error| error.to_string())?;
             let (sequence, pending) = {
                 let info = message.info().map_err(|error| error.to_string())?;
                 (info.stream_sequence, info.pending)
             };
+            end_of_chunk = Some((sequence, pending));
             let decoded = codec::decode_shard_record(&message.payload);
+            let shard = ShardId::of_subject(message.subject.as_str());
+            let refolding = sequence <= applied_to;
+            if !refolding && !seeded {
+                seed_bases(registry, &shard_folds);
+                seeded = true;
+            }
             let folded = decoded
                 .as_ref()
                 .ok()
-                .map(|record| shard_fold.apply(sequence, record));
+                .and_then(|record| fold_record(&mut shard_folds, shards, shard, sequence, record));
+            if refolding {
+                if let (Some(shard), Ok(record), Some(folded)) = (shard, &decoded, folded) {
+                    refold_alerts(alerts, shard, sequence, record, folded);
+                }
+                continue;
+            }
             match decoded {
                 Ok(ShardRecord::Heartbeats { heartbeats: batch }) => {
                     for (monitor, event) in batch {
-                        take_heartbeat(&mut heartbeats, shard, sequence, monitor, &event);
+                        take_heartbeat(&mut heartbeats, stream, sequence, monitor, &event);
                     }
                 }
                 Ok(ShardRecord::Heartbeat { monitor, event }) => {
-                    take_heartbeat(&mut heartbeats, shard, sequence, monitor, &event);
+                    take_heartbeat(&mut heartbeats, stream, sequence, monitor, &event);
                 }
                 Ok(ShardRecord::Config { monitor, event }) => {
                     // Heartbeats before it in the log are written before it.
                     registry
-                        .apply_replicated_heartbeats(std::mem::take(&mut heartbeats))
+                        .apply_replicated_heartbeats(
+                            std::mem::take(&mut heartbeats),
+                            (stream.0, applied_to),
+                        )
                         .await
                         .map_err(|error| error.to_string())?;
                     match codec::decode_decided(&event) {
@@ -717,46 +777,62 @@ async fn fold(
                             .await
                             .map_err(|error| error.to_string())?,
                         Err(error) => {
-                            tracing::error!(%shard, sequence, %error, "a config record does not decode; skipped")
+                            tracing::error!(%stream, sequence, %error, "a config record does not decode; skipped")
                         }
                     }
+                    store_position(registry, stream, sequence).await?;
                     applied.send_replace(sequence);
                 }
                 Ok(ShardRecord::Decision { monitor, event, .. }) => match folded {
                     Some(Folded::Effective) => {
                         registry
-                            .apply_replicated_heartbeats(std::mem::take(&mut heartbeats))
+                            .apply_replicated_heartbeats(
+                                std::mem::take(&mut heartbeats),
+                                (stream.0, applied_to),
+                            )
                             .await
                             .map_err(|error| error.to_string())?;
                         match codec::decode_decided(&event) {
                             Ok(events) => {
-                                alerts.note_decision(shard, sequence, monitor, &events);
+                                if let Some(shard) = shard {
+                                    alerts.note_decision(shard, sequence, monitor, &events);
+                                }
                                 registry
                                     .apply_replicated_decision(monitor, sequence, events)
                                     .await
                                     .map_err(|error| error.to_string())?
                             }
                             Err(error) => {
-                                tracing::error!(%shard, sequence, %error, "a decision record does not decode; skipped")
+                                tracing::error!(%stream, sequence, %error, "a decision record does not decode; skipped")
                             }
                         }
+                        store_position(registry, stream, sequence).await?;
                     }
                     Some(Folded::Void(why)) => {
-                        tracing::debug!(%shard, sequence, %monitor, ?why, "a void decision");
+                        tracing::debug!(%stream, sequence, %monitor, ?why, "a void decision");
                         metrics::counter!(prometheus::DECISIONS_VOIDED_TOTAL).increment(1);
                     }
                     _ => {}
                 },
                 Ok(ShardRecord::Channel { channel, event }) => {
+                    // Heartbeats before it are written first: its position covers them.
+                    registry
+                        .apply_replicated_heartbeats(
+                            std::mem::take(&mut heartbeats),
+                            (stream.0, applied_to),
+                        )
+                        .await
+                        .map_err(|error| error.to_string())?;
                     match codec::decode_channel_event(&event) {
                         Ok(codec::StoredChannelEvent { at, event }) => channels
                             .apply_replicated(channel, at, event)
                             .await
                             .map_err(|error| error.to_string())?,
                         Err(error) => {
-                            tracing::error!(%shard, sequence, %error, "a channel record does not decode; skipped")
+                            tracing::error!(%stream, sequence, %error, "a channel record does not decode; skipped")
                         }
                     }
+                    store_position(registry, stream, sequence).await?;
                     applied.send_replace(sequence);
                 }
                 Ok(ShardRecord::Delivered {
@@ -768,7 +844,10 @@ async fn fold(
                 }) => {
                     // The alert's record is written before its outcome.
                     registry
-                        .apply_replicated_heartbeats(std::mem::take(&mut heartbeats))
+                        .apply_replicated_heartbeats(
+                            std::mem::take(&mut heartbeats),
+                            (stream.0, applied_to),
+                        )
                         .await
                         .map_err(|error| error.to_string())?;
                     alerts
@@ -783,45 +862,122 @@ async fn fold(
                             error,
                         )
                         .await?;
+                    store_position(registry, stream, sequence).await?;
                     applied.send_replace(sequence);
                 }
                 Ok(ShardRecord::Signal { monitor, event }) => {
                     // Heartbeats before it in the log are applied before it.
                     registry
-                        .apply_replicated_heartbeats(std::mem::take(&mut heartbeats))
+                        .apply_replicated_heartbeats(
+                            std::mem::take(&mut heartbeats),
+                            (stream.0, applied_to),
+                        )
                         .await
                         .map_err(|error| error.to_string())?;
-                    fold_signal(registry, shard, sequence, monitor, &event).await?;
+                    fold_signal(registry, stream, sequence, monitor, &event).await?;
+                    store_position(registry, stream, sequence).await?;
                     applied.send_replace(sequence);
                 }
                 Ok(record @ (ShardRecord::ApiKey { .. } | ShardRecord::Publication { .. })) => {
-                    fold_setting(&local.state, shard, sequence, record).await?;
+                    // Heartbeats before it are written first: its position covers them.
+                    registry
+                        .apply_replicated_heartbeats(
+                            std::mem::take(&mut heartbeats),
+                            (stream.0, applied_to),
+                        )
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    fold_setting(&local.state, stream, sequence, record).await?;
+                    store_position(registry, stream, sequence).await?;
                     applied.send_replace(sequence);
                 }
                 // Ownership records are the ownership manager's.
                 Ok(_) => {}
                 Err(error) => {
-                    tracing::error!(%shard, sequence, %error, "a shard record does not decode; skipped");
+                    tracing::error!(%stream, sequence, %error, "a shard record does not decode; skipped");
                 }
             }
-            last = Some((message, pending));
+            applied_to = sequence;
         }
-        registry
-            .apply_replicated_heartbeats(heartbeats)
-            .await
-            .map_err(|error| error.to_string())?;
-        if let Some((message, pending)) = last {
-            if let Ok(info) = message.info() {
-                applied.send_replace(info.stream_sequence);
-            }
-            message.ack().await.map_err(|error| error.to_string())?;
-            lag.set(pending as f64);
-            if pending == 0 {
-                caught_up.send_replace(true);
-            }
+        let Some((sequence, pending)) = end_of_chunk else {
+            continue;
+        };
+        if !seeded && (sequence >= position.min(last) || pending == 0) {
+            seed_bases(registry, &shard_folds);
+            seeded = true;
+        }
+        if seeded && (!heartbeats.is_empty() || applied_to > *applied.borrow()) {
+            // The chunk's heartbeats and the position after it, in one local batch.
+            registry
+                .apply_replicated_heartbeats(heartbeats, (stream.0, applied_to))
+                .await
+                .map_err(|error| error.to_string())?;
+            applied.send_replace(applied_to);
+        }
+        lag.set(pending as f64);
+        if pending == 0 || sequence >= last {
+            caught_up.send_replace(true);
         }
     }
-    Err("the shard's consumer ended".to_owned())
+    Err("the stream's consumer ended".to_owned())
+}
+
+/// Stores the stream's position right after a record applied through an actor or
+/// the channels (written with an fsync of its own): a crash now applies it again
+/// only if it falls between that write and this one.
+async fn store_position(
+    registry: &Registry,
+    stream: StreamId,
+    sequence: Sequence,
+) -> Result<(), String> {
+    registry
+        .apply_replicated_heartbeats(Vec::new(), (stream.0, sequence))
+        .await
+        .map_err(|error| error.to_string())
+}
+
+/// A monitor silent since this pod (re)started is judged on its last record in the
+/// log as of the re-fold, not on nothing (which the rule would void).
+fn seed_bases(registry: &Registry, shard_folds: &HashMap<ShardId, ShardFold>) {
+    for shard_fold in shard_folds.values() {
+        for (monitor, basis) in shard_fold.bases() {
+            registry.seed_basis(monitor, basis);
+        }
+    }
+}
+
+/// Folds a record of a stream into the rule of its shard (`shard`: the shard its
+/// subject names; none for a heartbeats record, whose items each count for their
+/// monitor's shard); what the rule says of it.
+fn fold_record(
+    shard_folds: &mut HashMap<ShardId, ShardFold>,
+    shards: u16,
+    shard: Option<ShardId>,
+    sequence: Sequence,
+    record: &ShardRecord,
+) -> Option<Folded> {
+    match (record, shard) {
+        (ShardRecord::Heartbeats { heartbeats }, _) => {
+            for (monitor, _) in heartbeats {
+                let item = ShardRecord::Heartbeat {
+                    monitor: *monitor,
+                    event: Vec::new(),
+                };
+                shard_folds
+                    .entry(shard_of(monitor, shards))
+                    .or_default()
+                    .apply(sequence, &item);
+            }
+            Some(Folded::Applied)
+        }
+        (_, Some(shard)) => Some(
+            shard_folds
+                .entry(shard)
+                .or_default()
+                .apply(sequence, record),
+        ),
+        (_, None) => None,
+    }
 }
 
 /// What the alerts need from a record folded again (applied before the pod's restart):
@@ -831,7 +987,7 @@ async fn fold(
 /// skipped, as any record.
 async fn fold_signal(
     registry: &Registry,
-    shard: ShardId,
+    shard: StreamId,
     sequence: Sequence,
     monitor: crate::domain::ids::MonitorId,
     event: &[u8],
@@ -879,7 +1035,13 @@ mod tests {
 
     fn queued(record: ShardRecord) -> (Pending, oneshot::Receiver<Result<Sequence, String>>) {
         let (reply, answer) = oneshot::channel();
-        ((record, reply), answer)
+        let shard = match &record {
+            ShardRecord::Heartbeat { monitor, .. } | ShardRecord::Config { monitor, .. } => {
+                shard_of(monitor, 64)
+            }
+            _ => ShardId(0),
+        };
+        ((shard, record, reply), answer)
     }
 
     fn heartbeat(n: u8, bytes: usize) -> ShardRecord {
@@ -911,6 +1073,7 @@ mod tests {
                 .map(|n| (MonitorId::from_bytes([*n; 16]), vec![*n; 3]))
                 .collect(),
         };
+        let records: Vec<ShardRecord> = records.into_iter().map(|(_, record)| record).collect();
         assert_eq!(records, vec![batch(&[1, 2]), config, batch(&[1])]);
         let callers: Vec<usize> = waiting.iter().map(Vec::len).collect();
         assert_eq!(callers, vec![2, 1, 1]);
@@ -924,7 +1087,7 @@ mod tests {
         let (records, waiting) = combine_heartbeats(pending);
         let sizes: Vec<usize> = records
             .iter()
-            .map(|record| match record {
+            .map(|(_, record)| match record {
                 ShardRecord::Heartbeats { heartbeats } => heartbeats.len(),
                 other => panic!("not a heartbeats record: {other:?}"),
             })

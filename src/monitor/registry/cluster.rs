@@ -277,9 +277,11 @@ impl Registry {
         }
     }
 
-    /// Writes heartbeats folded from a shard log to the local store (one batch), whose
-    /// writer hands each to its monitor's inbox. A monitor this pod does not know, or
-    /// whose deletion it wrote, is skipped.
+    /// Writes heartbeats folded from a stream of the shard logs to the local store
+    /// (one batch, without an fsync) with the stream's position `folded_to` (stream,
+    /// sequence: every record up to it applied), whose writer hands each to its
+    /// monitor's inbox. A monitor this pod does not know, or whose deletion it wrote,
+    /// is skipped.
     pub async fn apply_replicated_heartbeats(
         &self,
         heartbeats: Vec<(
@@ -288,6 +290,7 @@ impl Registry {
             Timestamp,
             Heartbeat,
         )>,
+        folded_to: (u16, crate::domain::fence::Sequence),
     ) -> Result<(), RegistryError> {
         let (sequences, known): (Vec<_>, Vec<_>) = heartbeats
             .into_iter()
@@ -295,7 +298,10 @@ impl Registry {
             .map(|(sequence, monitor, at, heartbeat)| (sequence, (monitor, at, heartbeat)))
             .unzip();
         let monitors: Vec<MonitorId> = known.iter().map(|(monitor, _, _)| *monitor).collect();
-        let answers = self.store.append_heartbeats(known).await;
+        let (answers, position) = self
+            .store
+            .append_folded(known, folded_to.0, folded_to.1)
+            .await;
         for ((answer, monitor), shard) in answers.into_iter().zip(monitors).zip(sequences) {
             match answer {
                 Ok(local) => self.deciding.note_heartbeat(monitor, local, shard),
@@ -303,7 +309,13 @@ impl Registry {
                 Err(error) => return Err(error.into()),
             }
         }
-        Ok(())
+        position.map_err(RegistryError::from)
+    }
+
+    /// How far this pod's store has folded each stream of the shard logs (stream →
+    /// last sequence applied): where its folds resume. Blocking.
+    pub fn cluster_positions(&self) -> Result<std::collections::BTreeMap<u16, u64>, RegistryError> {
+        self.store.cluster_positions().map_err(RegistryError::from)
     }
 
     /// Has `monitor`'s actor adopt a decision the fold read back effective (its
