@@ -1869,10 +1869,16 @@ async fn until_monitor_within(
     }
 }
 
-/// The whole history of monitor `id` on `server`, as the API answers it.
+/// The whole history of monitor `id` on `server`, as the API answers it, without the
+/// events' `seq`: a pod's own numbering in its store.
 async fn history_json(server: &ServerProcess, id: &str) -> serde_json::Value {
     let response = server.events_response(id, Some(1000), None).await;
-    crate::support::expect_json(response, reqwest::StatusCode::OK).await["events"].clone()
+    let mut events =
+        crate::support::expect_json(response, reqwest::StatusCode::OK).await["events"].take();
+    for event in events.as_array_mut().unwrap() {
+        event.as_object_mut().unwrap().remove("seq");
+    }
+    events
 }
 
 /// Job signals (stage 2, slice 1) go through the shard log as signal records, and
