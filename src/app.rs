@@ -188,6 +188,10 @@ pub async fn run_with_reload(
         config.ping_auto_create,
         config.signature_window,
     );
+    if config.cluster.enabled() {
+        // API keys and publications go to the cluster-wide shard log, 503 until joined.
+        state.settings.set_clustered();
+    }
 
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
     let app = http::App::with_routes(
@@ -246,6 +250,7 @@ pub async fn run_with_reload(
                     exit_after_sends: std::env::var(cluster::FAULT_EXIT_AFTER_SEND)
                         .ok()
                         .and_then(|sends| sends.parse().ok()),
+                    state: state.clone(),
                 };
                 membership.start_engine(&registry, &channels, local).await;
                 Some(membership)

@@ -29,12 +29,16 @@ pub struct Channels {
     replication: Arc<ChannelSlot>,
 }
 
-/// The clustered mode's publisher of channel creations (`app/cluster/engine.rs`):
-/// `Ok` once the record is acknowledged and this pod's fold has applied it.
+/// The clustered mode's publisher of channel changes (`app/cluster/engine.rs`): a
+/// channel record in the shard of the channel's id (so a channel's changes keep
+/// their order), `Ok` once the record is acknowledged and this pod's fold has
+/// applied it.
 pub trait ChannelReplication: Send + Sync + 'static {
-    fn publish_created(
+    fn publish_change(
         &self,
-        channel: Channel,
+        id: ChannelId,
+        at: crate::domain::ids::Timestamp,
+        event: ChannelEvent,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
 }
 
@@ -57,22 +61,54 @@ impl Channels {
         let _ = self.replication.publisher.set(publisher);
     }
 
-    /// Writes a channel created on another pod (or this one), folded from a shard log;
-    /// nothing if it exists already (a record delivered again).
-    pub async fn apply_replicated(&self, channel: Channel) -> Result<(), StoreError> {
+    /// Writes a channel change made on another pod (or this one), folded from a shard
+    /// log: a creation unless the channel exists already (a record delivered again),
+    /// an update or a deletion of a channel this pod has (nothing otherwise).
+    pub async fn apply_replicated(
+        &self,
+        id: ChannelId,
+        at: crate::domain::ids::Timestamp,
+        event: ChannelEvent,
+    ) -> Result<(), StoreError> {
         let _guard = self.writes.lock().await;
-        if self.map.contains_key(&channel.id) {
-            return Ok(());
+        let exists = self.map.contains_key(&id);
+        match &event {
+            ChannelEvent::Created(channel) if !exists && channel.id == id => {
+                let channel = channel.clone();
+                self.store.write_channel(id, at, event).await?;
+                self.map.insert(id, channel);
+            }
+            ChannelEvent::Updated(channel) if exists && channel.id == id => {
+                let channel = channel.clone();
+                self.store.write_channel(id, at, event).await?;
+                self.map.insert(id, channel);
+            }
+            ChannelEvent::Deleted if exists => {
+                self.store.write_channel(id, at, event).await?;
+                self.map.remove(&id);
+            }
+            _ => {}
         }
-        self.store
-            .write_channel(
-                channel.id,
-                channel.created_at,
-                ChannelEvent::Created(channel.clone()),
-            )
-            .await?;
-        self.map.insert(channel.id, channel);
         Ok(())
+    }
+
+    /// The clustered mode's publisher, or `None` single-node (an error before the pod
+    /// joined).
+    fn publisher(&self) -> Option<Result<Arc<dyn ChannelReplication>, StoreError>> {
+        if !self
+            .replication
+            .clustered
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return None;
+        }
+        Some(
+            self.replication
+                .publisher
+                .get()
+                .cloned()
+                .ok_or_else(|| StoreError::Unavailable("not joined the cluster yet".to_owned())),
+        )
     }
 
     /// The channels as stored; changes are stamped by `clock`.
@@ -122,17 +158,9 @@ impl Channels {
             key,
             send_on,
         };
-        if self
-            .replication
-            .clustered
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            let publisher =
-                self.replication.publisher.get().cloned().ok_or_else(|| {
-                    StoreError::Unavailable("not joined the cluster yet".to_owned())
-                })?;
-            publisher
-                .publish_created(channel.clone())
+        if let Some(publisher) = self.publisher() {
+            publisher?
+                .publish_change(channel.id, now, ChannelEvent::Created(channel.clone()))
                 .await
                 .map_err(StoreError::Unavailable)?;
             return Ok(channel);
@@ -164,6 +192,14 @@ impl Channels {
         channel.name = name;
         channel.kind = kind;
         channel.send_on = send_on;
+        if let Some(publisher) = self.publisher() {
+            drop(_guard);
+            publisher?
+                .publish_change(id, self.clock.now(), ChannelEvent::Updated(channel.clone()))
+                .await
+                .map_err(StoreError::Unavailable)?;
+            return Ok(self.get(id));
+        }
         self.store
             .write_channel(id, self.clock.now(), ChannelEvent::Updated(channel.clone()))
             .await?;
@@ -177,6 +213,14 @@ impl Channels {
         let _guard = self.writes.lock().await;
         if !self.map.contains_key(&id) {
             return Ok(false);
+        }
+        if let Some(publisher) = self.publisher() {
+            drop(_guard);
+            publisher?
+                .publish_change(id, self.clock.now(), ChannelEvent::Deleted)
+                .await
+                .map_err(StoreError::Unavailable)?;
+            return Ok(true);
         }
         self.store
             .write_channel(id, self.clock.now(), ChannelEvent::Deleted)

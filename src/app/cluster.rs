@@ -51,6 +51,9 @@ pub struct Local {
     /// The fault hook [`FAULT_EXIT_AFTER_SEND`]: abort after this many successful
     /// deliveries (a test hook only).
     pub exit_after_sends: Option<u64>,
+    /// The API's state: its API keys and publications, which the fold of the
+    /// cluster-wide shard applies (`http/replicated.rs`).
+    pub state: crate::http::AppState,
 }
 
 /// Joins the cluster, trying again every [`RETRY`] until NATS answers and the streams

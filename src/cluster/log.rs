@@ -333,12 +333,15 @@ impl JetStreamLog {
     /// The subject `record` about `shard` is published on.
     pub fn subject_of(&self, shard: ShardId, record: &ShardRecord) -> String {
         match record {
-            ShardRecord::Heartbeat { .. } => shard.heartbeat_subject(),
+            ShardRecord::Heartbeat { .. } | ShardRecord::Signal { .. } => shard.heartbeat_subject(),
             ShardRecord::Heartbeats { .. } => self.stream_of(shard).heartbeats_subject(),
             ShardRecord::Decision { .. } | ShardRecord::Delivered { .. } => {
                 shard.decision_subject()
             }
-            ShardRecord::Config { .. } | ShardRecord::Channel { .. } => shard.config_subject(),
+            ShardRecord::Config { .. }
+            | ShardRecord::Channel { .. }
+            | ShardRecord::ApiKey { .. }
+            | ShardRecord::Publication { .. } => shard.config_subject(),
             ShardRecord::Takeover { .. }
             | ShardRecord::Renewal { .. }
             | ShardRecord::Release { .. } => shard.ownership_subject(),

@@ -77,7 +77,29 @@ pub enum ShardRecord {
         attempts: u32,
         error: Option<String>,
     },
+    /// A job's signal to `monitor` (a run's start or end, an exit status, a log line,
+    /// a push with `kind`, `rid` or `exit`, a ping URL's; `docs/push.md`, "Runs"),
+    /// `event` its stored form (`store::codec::encode_signal`, with its time). Every
+    /// pod's actor decides what it causes on its copy of the monitor, at that time, in
+    /// the log's order: the same events on every pod. For the rule below, it is a
+    /// heartbeat.
+    Signal { monitor: MonitorId, event: Vec<u8> },
+    /// A change of API key `key` (its creation or revocation: its stored event,
+    /// `store::api_keys::encode_event`), cluster-wide: in shard 0's log
+    /// ([`CLUSTER_WIDE_SHARD`]), applied by every pod's fold.
+    ApiKey { key: [u8; 16], event: Vec<u8> },
+    /// A change of badge or status page `publication` (put or removed: its stored
+    /// event, `store::publications::encode_event`), cluster-wide as `ApiKey`.
+    Publication {
+        publication: [u8; 16],
+        event: Vec<u8>,
+    },
 }
+
+/// The shard whose log holds the cluster-wide records (API keys, badges, status
+/// pages), which belong to no monitor: one log, so every pod applies them in one
+/// order.
+pub const CLUSTER_WIDE_SHARD: u16 = 0;
 
 impl ShardRecord {
     /// Whether the record belongs on the shard's ownership subject.
@@ -134,7 +156,7 @@ impl ShardFold {
     pub fn apply(&mut self, sequence: Sequence, record: &ShardRecord) -> Folded {
         self.position = sequence;
         match record {
-            ShardRecord::Heartbeat { monitor, .. } => {
+            ShardRecord::Heartbeat { monitor, .. } | ShardRecord::Signal { monitor, .. } => {
                 self.last_heartbeat.insert(*monitor, sequence);
                 Folded::Applied
             }
@@ -160,7 +182,9 @@ impl ShardFold {
             // An outcome is no monitor's basis: a verdict is not overtaken by it.
             ShardRecord::Renewal { .. }
             | ShardRecord::Channel { .. }
-            | ShardRecord::Delivered { .. } => Folded::Applied,
+            | ShardRecord::Delivered { .. }
+            | ShardRecord::ApiKey { .. }
+            | ShardRecord::Publication { .. } => Folded::Applied,
             ShardRecord::Release { epoch, .. } => {
                 if self.epoch() == Some(*epoch) {
                     self.owner = None;
@@ -283,6 +307,24 @@ mod tests {
             decision(1, 1, 3), // 5: a reminder on the decision, not on the outcome
         ]);
         assert_eq!(folded[3], Folded::Applied);
+        assert_eq!(folded[4], Folded::Effective);
+    }
+
+    #[test]
+    fn a_signal_is_a_heartbeat_its_monitors_verdict_is_based_on() {
+        let signal = ShardRecord::Signal {
+            monitor: monitor(1),
+            event: vec![],
+        };
+        let folded = fold(&[
+            takeover("a"),     // 1
+            heartbeat(1),      // 2
+            signal,            // 3: a run's start
+            decision(1, 1, 2), // 4: judged before the start was applied: overtaken
+            decision(1, 1, 3), // 5: judged on the start
+        ]);
+        assert_eq!(folded[2], Folded::Applied);
+        assert_eq!(folded[3], Folded::Void(Void::Overtaken));
         assert_eq!(folded[4], Folded::Effective);
     }
 

@@ -3,10 +3,14 @@
 //! The ingress turns a push or a ping into a [`Signal`]; `machine::decide` turns it
 //! into events.
 
+use serde::{Deserialize, Serialize};
+
 use super::event::{Heartbeat, HeartbeatText, InstanceName, Output, PushStatus, RunId};
 
 /// The kind of a signal (Healthchecks' `/start`, success, `/fail`, `/log`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Stored in a shard log's signal record (`store::codec::StoredSignal`): never reorder
+/// variants; append new ones at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SignalKind {
     Start,
     Success,
@@ -38,7 +42,9 @@ impl SignalKind {
 
 /// One signal from a job. An exit status decides success (0) or failure (1–255)
 /// whatever the kind says, except that a `fail` with exit status 0 is a failure.
-#[derive(Clone, Debug, PartialEq)]
+/// Stored in a shard log's signal record (`store::codec::StoredSignal`): never reorder
+/// fields; a new one means a new version of that record's envelope.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Signal {
     pub kind: SignalKind,
     pub exit_status: Option<u8>,

@@ -79,16 +79,51 @@ pub struct ApiKeyRing {
     /// Serialises creations and revocations, so each key's store write and map change
     /// happen together, in the same order for everyone.
     changes: tokio::sync::Mutex<()>,
+    /// The clustered mode's publisher (`http/replicated.rs`).
+    replication: std::sync::Arc<super::replicated::SettingSlot>,
 }
 
 impl ApiKeyRing {
-    /// The ring over `keys`, as loaded from `store`.
-    pub fn new(store: EventStore, keys: Vec<ApiKey>) -> Self {
+    /// The ring over `keys`, as loaded from `store`; in the clustered mode, changes
+    /// go through `replication`.
+    pub fn new(
+        store: EventStore,
+        keys: Vec<ApiKey>,
+        replication: std::sync::Arc<super::replicated::SettingSlot>,
+    ) -> Self {
         Self {
             store,
             by_digest: RwLock::new(keys.into_iter().map(|key| (key.digest, key)).collect()),
             changes: tokio::sync::Mutex::new(()),
+            replication,
         }
+    }
+
+    /// Applies a key's creation or revocation folded from the cluster-wide log (made
+    /// on any pod): stored, then in memory; a creation of a key this pod has, or a
+    /// revocation of one it has not, changes nothing (a record delivered again).
+    pub async fn apply_replicated(
+        &self,
+        change: crate::store::ApiKeyChange,
+    ) -> Result<(), StoreError> {
+        let _changing = self.changes.lock().await;
+        match change {
+            crate::store::ApiKeyChange::Created(key) => {
+                if self.read().values().any(|known| known.id == key.id) {
+                    return Ok(());
+                }
+                self.store.put_api_key(&key).await?;
+                self.write().insert(key.digest, key);
+            }
+            crate::store::ApiKeyChange::Revoked(id) => {
+                if !self.read().values().any(|key| key.id == id) {
+                    return Ok(());
+                }
+                self.store.remove_api_key(id).await?;
+                self.write().retain(|_, key| key.id != id);
+            }
+        }
+        Ok(())
     }
 
     /// The key whose secret has `digest`, if any.
@@ -108,6 +143,12 @@ impl ApiKeyRing {
 
     /// Stores `key` durably, then lets it authenticate.
     pub async fn add(&self, key: ApiKey) -> Result<(), StoreError> {
+        let change = super::replicated::SettingChange::ApiKey(crate::store::ApiKeyChange::Created(
+            key.clone(),
+        ));
+        if let Some(published) = self.replication.publish(change).await {
+            return published;
+        }
         let _changing = self.changes.lock().await;
         self.store.put_api_key(&key).await?;
         self.write().insert(key.digest, key);
@@ -117,6 +158,14 @@ impl ApiKeyRing {
     /// Removes the key `id` durably, then from memory: no request with it is
     /// authorised after this returns. `false` if there is no such key.
     pub async fn revoke(&self, id: ApiKeyId) -> Result<bool, StoreError> {
+        if !self.read().values().any(|key| key.id == id) {
+            return Ok(false);
+        }
+        let change =
+            super::replicated::SettingChange::ApiKey(crate::store::ApiKeyChange::Revoked(id));
+        if let Some(published) = self.replication.publish(change).await {
+            return published.map(|()| true);
+        }
         let _changing = self.changes.lock().await;
         if !self.read().values().any(|key| key.id == id) {
             return Ok(false);
@@ -247,7 +296,7 @@ mod tests {
         let opened = EventStore::open(dir.path()).expect("opens");
         let read = key("pmk_read", Scope::Read);
         let write = key("pmk_write", Scope::Write);
-        let ring = ApiKeyRing::new(opened.store.clone(), vec![read.clone()]);
+        let ring = ApiKeyRing::new(opened.store.clone(), vec![read.clone()], Default::default());
         ring.add(write.clone()).await.expect("durable");
         assert_eq!(
             ring.find(&secret_digest("pmk_read")),

@@ -32,6 +32,7 @@ pub mod openapi;
 pub mod ops;
 pub mod ping;
 pub mod publications;
+pub mod replicated;
 pub mod serve;
 pub mod settings;
 pub mod signal_params;
@@ -94,6 +95,8 @@ pub struct Shared {
     pub api_keys: auth::ApiKeyRing,
     /// Badges and status pages.
     pub publications: publications::Publications,
+    /// Whether API keys and publications change through the shard logs (clustered).
+    pub settings: Arc<replicated::SettingSlot>,
     /// Prefix of every `push_url`, without a trailing slash.
     pub public_url: String,
     pub limiter: DefaultKeyedRateLimiter<MonitorId>,
@@ -165,8 +168,13 @@ impl AppState {
         ping_auto_create: bool,
         signature_window: std::time::Duration,
     ) -> Self {
-        let api_keys = auth::ApiKeyRing::new(store.clone(), api_keys);
-        let publications = publications::Publications::new(store.clone(), stored_publications);
+        let settings = Arc::new(replicated::SettingSlot::default());
+        let api_keys = auth::ApiKeyRing::new(store.clone(), api_keys, Arc::clone(&settings));
+        let publications = publications::Publications::new(
+            store.clone(),
+            stored_publications,
+            Arc::clone(&settings),
+        );
         Self(Arc::new(Shared {
             registry,
             store,
@@ -175,6 +183,7 @@ impl AppState {
             admin_token_hash: auth::secret_digest(&admin_token),
             api_keys,
             publications,
+            settings,
             public_url,
             limiter: DefaultKeyedRateLimiter::keyed(quota(rate_limit)),
             unknown_token_limit: ip_rate_limit.map(|limit| {

@@ -23,7 +23,7 @@ use crate::domain::name::check_name;
 use crate::domain::publication::{
     Badge, BadgeId, Publication, SLUG_RULE, StatusPage, StatusPageId, Target, check_slug,
 };
-use crate::store::{EventStore, StoreError};
+use crate::store::{EventStore, PublicationChange, StoreError};
 
 use super::api::{MAX_TAG_CHARS, MAX_TAGS, json_object, parse_name, refuse_unknown_fields};
 use super::auth::require_access;
@@ -84,11 +84,18 @@ pub struct Publications {
     /// Serialises changes, so each one's store write and map change happen together,
     /// in the same order for everyone (and a slug is checked and taken at once).
     changes: tokio::sync::Mutex<()>,
+    /// The clustered mode's publisher (`http/replicated.rs`).
+    replication: std::sync::Arc<super::replicated::SettingSlot>,
 }
 
 impl Publications {
-    /// The records as loaded from `store`.
-    pub fn new(store: EventStore, stored: Vec<Publication>) -> Self {
+    /// The records as loaded from `store`; in the clustered mode, changes go through
+    /// `replication`.
+    pub fn new(
+        store: EventStore,
+        stored: Vec<Publication>,
+        replication: std::sync::Arc<super::replicated::SettingSlot>,
+    ) -> Self {
         let mut records = Records::default();
         for publication in stored {
             records.insert(publication);
@@ -97,7 +104,65 @@ impl Publications {
             store,
             records: RwLock::new(records),
             changes: tokio::sync::Mutex::new(()),
+            replication,
         }
+    }
+
+    /// Clustered: publishes `change` and waits until this pod's fold applied it.
+    async fn publish(&self, change: PublicationChange) -> Option<Result<(), PublicationError>> {
+        self.replication
+            .publish(super::replicated::SettingChange::Publication(change))
+            .await
+            .map(|published| published.map_err(PublicationError::from))
+    }
+
+    /// Applies a change folded from the cluster-wide log (made on any pod), in the
+    /// log's order: stored, then served. A status page whose slug another page took
+    /// earlier in the log is not applied on any pod (the later of two takes loses,
+    /// alike everywhere); a removal of a record this pod has not changes nothing.
+    pub async fn apply_replicated(&self, change: PublicationChange) -> Result<(), StoreError> {
+        let _changing = self.changes.lock().await;
+        match change {
+            PublicationChange::Put(publication) => {
+                if let Publication::StatusPage(page) = &publication
+                    && self
+                        .read()
+                        .page_by_slug
+                        .get(&page.slug)
+                        .is_some_and(|owner| *owner != page.id)
+                {
+                    tracing::warn!(slug = %page.slug, "a status page folded with a slug another page took first; not applied");
+                    return Ok(());
+                }
+                self.store.put_publication(&publication).await?;
+                self.write().insert(publication);
+            }
+            PublicationChange::Removed(id) => {
+                let badge = BadgeId::from_bytes(id);
+                let page = StatusPageId::from_bytes(id);
+                let (had_badge, had_page) = {
+                    let records = self.read();
+                    (
+                        records.badges.get(&badge).map(|badge| badge.key.clone()),
+                        records.pages.get(&page).map(|page| page.slug.clone()),
+                    )
+                };
+                if had_badge.is_none() && had_page.is_none() {
+                    return Ok(());
+                }
+                self.store.remove_publication(id).await?;
+                let mut records = self.write();
+                if let Some(key) = had_badge {
+                    records.badges.remove(&badge);
+                    records.badge_by_key.remove(&key);
+                }
+                if let Some(slug) = had_page {
+                    records.pages.remove(&page);
+                    records.page_by_slug.remove(&slug);
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn badge_by_key(&self, key: &str) -> Option<Badge> {
@@ -128,8 +193,14 @@ impl Publications {
 
     /// Stores a new badge durably, then serves it.
     pub async fn add_badge(&self, badge: Badge) -> Result<(), PublicationError> {
-        let _changing = self.changes.lock().await;
         let publication = Publication::Badge(badge);
+        if let Some(published) = self
+            .publish(PublicationChange::Put(publication.clone()))
+            .await
+        {
+            return published;
+        }
+        let _changing = self.changes.lock().await;
         self.store.put_publication(&publication).await?;
         self.write().insert(publication);
         Ok(())
@@ -137,6 +208,13 @@ impl Publications {
 
     /// Removes a badge durably, then from memory; `false` if there is none.
     pub async fn remove_badge(&self, id: BadgeId) -> Result<bool, PublicationError> {
+        if self.read().badges.contains_key(&id)
+            && let Some(published) = self
+                .publish(PublicationChange::Removed(*id.as_bytes()))
+                .await
+        {
+            return published.map(|()| true);
+        }
         let _changing = self.changes.lock().await;
         let Some(badge) = self.read().badges.get(&id).cloned() else {
             return Ok(false);
@@ -151,16 +229,32 @@ impl Publications {
     /// Stores a status page (new or changed) durably, then serves it; refused if
     /// another page has its slug.
     pub async fn put_page(&self, page: StatusPage) -> Result<(), PublicationError> {
-        let _changing = self.changes.lock().await;
-        if self
-            .read()
-            .page_by_slug
-            .get(&page.slug)
-            .is_some_and(|owner| *owner != page.id)
-        {
+        let slug_taken = |page: &StatusPage| {
+            self.read()
+                .page_by_slug
+                .get(&page.slug)
+                .is_some_and(|owner| *owner != page.id)
+        };
+        if slug_taken(&page) {
             return Err(PublicationError::SlugTaken(page.slug));
         }
-        let publication = Publication::StatusPage(page);
+        let id = page.id;
+        let publication = Publication::StatusPage(page.clone());
+        if let Some(published) = self
+            .publish(PublicationChange::Put(publication.clone()))
+            .await
+        {
+            published?;
+            // The fold does not apply a page whose slug another took first in the log.
+            return match self.page(id) {
+                Some(applied) if applied.slug == page.slug => Ok(()),
+                _ => Err(PublicationError::SlugTaken(page.slug)),
+            };
+        }
+        let _changing = self.changes.lock().await;
+        if slug_taken(&page) {
+            return Err(PublicationError::SlugTaken(page.slug));
+        }
         self.store.put_publication(&publication).await?;
         self.write().insert(publication);
         Ok(())
@@ -168,6 +262,13 @@ impl Publications {
 
     /// Removes a status page durably, then from memory; `false` if there is none.
     pub async fn remove_page(&self, id: StatusPageId) -> Result<bool, PublicationError> {
+        if self.page(id).is_some()
+            && let Some(published) = self
+                .publish(PublicationChange::Removed(*id.as_bytes()))
+                .await
+        {
+            return published.map(|()| true);
+        }
         let _changing = self.changes.lock().await;
         let Some(page) = self.page(id) else {
             return Ok(false);

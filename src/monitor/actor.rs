@@ -271,6 +271,10 @@ impl Actor for MonitorActor {
                 let outcome = adopt_decided(&myself, state, events).await;
                 let _ = reply.send(outcome);
             }
+            MonitorMsg::FoldedSignal(signal, at, reply) => {
+                let outcome = decide_folded_signal(&myself, state, *signal, at).await;
+                let _ = reply.send(outcome);
+            }
         }
         // Heartbeats folded in before an append of its own have their consequences
         // decided at once, and those that reached the inbox meanwhile are applied: the
@@ -504,6 +508,32 @@ async fn adopt_decided(
     let last = appended.last_seq;
     adopt(myself, state, prepared, appended);
     Ok(last)
+}
+
+/// Clustered mode: decides and records what a job's signal folded from the shard log
+/// causes, at the time the pod that took it received it (`at`), on this copy of the
+/// monitor: every pod holds the same state at that place in the log, so every pod
+/// records the same events (and names the alerts they owe alike); only the pod
+/// deciding for the monitor sends them (`adopt`).
+async fn decide_folded_signal(
+    myself: &ActorRef<MonitorMsg>,
+    state: &mut MonitorActorState,
+    signal: crate::domain::signal::Signal,
+    at: Timestamp,
+) -> Result<u64, StoreError> {
+    if state.stopped {
+        return Ok(state.monitor.last_seq);
+    }
+    state.context.guard.arrived();
+    let parents = parents_of(state);
+    let events = machine::decide_with(
+        &state.monitor,
+        Command::Signal(Box::new(signal)),
+        at,
+        &parents,
+    );
+    persist(myself, state, events, None).await?;
+    Ok(state.monitor.last_seq)
 }
 
 fn stop_for_rebuild(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState, why: &str) {

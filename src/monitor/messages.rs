@@ -58,6 +58,11 @@ pub enum MonitorMsg {
         Box<Command>,
         oneshot::Sender<Result<(Vec<crate::domain::event::Stamped>, Monitor), CommandError>>,
     ),
+    /// Clustered mode: a job's signal folded from the shard log, received at the
+    /// given time by the pod that took it: decided at that time on this copy, as every
+    /// pod decides it. Answers the sequence number of the last event the actor then
+    /// holds.
+    FoldedSignal(Box<Signal>, crate::domain::ids::Timestamp, Reply<u64>),
 }
 
 /// What a bulk change does to each monitor it selects; decided on each monitor's own

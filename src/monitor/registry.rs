@@ -359,6 +359,9 @@ impl Registry {
         monitor: &MonitorHandle,
         signal: Signal,
     ) -> Result<(), RegistryError> {
+        if let Some(publisher) = self.replication() {
+            return self.publish_signal(&*publisher?, monitor.id, signal).await;
+        }
         let _pending = PendingGuard::new(&self.pending);
         let (reply, answer) = oneshot::channel();
         monitor
@@ -538,6 +541,7 @@ impl Registry {
                 | Command::Mute { .. }
                 | Command::Unmute
                 | Command::Delete
+                | Command::ForgetChannel(_)
         ) && let Some(publisher) = self.replication()
         {
             return self.publish_command(&*publisher?, id, command).await;

@@ -194,6 +194,28 @@ pub fn decode_shard_record(bytes: &[u8]) -> Result<ShardRecord, CodecError> {
     decode_record::<ShardRecord, DECODE_LIMIT_BYTES>(bytes, SHARD_RECORD_VERSION)
 }
 
+/// A job's signal as it sits in a shard log's signal record (`ShardRecord::Signal::
+/// event`): the signal and the time the pod that took it received it, which every
+/// pod decides it at.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredSignal {
+    pub at: Timestamp,
+    pub signal: crate::domain::signal::Signal,
+}
+
+/// The envelope version of a signal in a shard record, versioned on its own.
+///
+/// - 1: the first format.
+pub const SIGNAL_VERSION: u8 = 1;
+
+pub fn encode_signal(stored: &StoredSignal) -> Result<Vec<u8>, CodecError> {
+    encode_record(SIGNAL_VERSION, stored)
+}
+
+pub fn decode_signal(bytes: &[u8]) -> Result<StoredSignal, CodecError> {
+    decode_record::<StoredSignal, DECODE_LIMIT_BYTES>(bytes, SIGNAL_VERSION)
+}
+
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     encode_record(CURRENT_VERSION, value)
 }
@@ -484,6 +506,66 @@ mod tests {
         ));
         assert!(decode_shard_record(&[1, 9]).is_err());
         assert!(decode_shard_record(&[]).is_err());
+    }
+
+    /// Golden bytes of a signal record's body and of the record: if this fails, signal
+    /// records already in a stream would no longer decode.
+    #[test]
+    fn signal_bytes_are_stable() {
+        use crate::domain::signal::{Signal, SignalKind};
+        let stored = StoredSignal {
+            at: Timestamp::from_millis(1_764_106_200_000),
+            signal: Signal {
+                exit_status: Some(3),
+                rid: crate::domain::event::RunId::parse("00000000-0000-0000-0000-000000000001"),
+                ..Signal::new(SignalKind::Fail)
+            },
+        };
+        let bytes = encode_signal(&stored).expect("encodes");
+        let golden: &[u8] = &[
+            1, 253, 128, 199, 216, 121, 53, 3, 0, 0, 2, 1, 3, 1, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+        ];
+        assert_eq!(bytes, golden);
+        assert_eq!(decode_signal(golden).expect("decodes"), stored);
+        assert!(matches!(
+            decode_signal(&[2, 0]),
+            Err(CodecError::UnknownVersion(2))
+        ));
+        let record = ShardRecord::Signal {
+            monitor: MonitorId::from_bytes([7; 16]),
+            event: vec![4],
+        };
+        let golden_record = [&[1u8, 9, 16][..], &[7; 16], &[1, 4]].concat();
+        assert_eq!(
+            encode_shard_record(&record).expect("encodes"),
+            golden_record
+        );
+        assert_eq!(
+            decode_shard_record(&golden_record).expect("decodes"),
+            record
+        );
+        // The cluster-wide records: a fixed-size id (no length), then the event.
+        for (record, tag) in [
+            (
+                ShardRecord::ApiKey {
+                    key: [5; 16],
+                    event: vec![4],
+                },
+                10u8,
+            ),
+            (
+                ShardRecord::Publication {
+                    publication: [5; 16],
+                    event: vec![4],
+                },
+                11,
+            ),
+        ] {
+            let golden = [&[1u8, tag][..], &[5; 16], &[1, 4]].concat();
+            assert_eq!(encode_shard_record(&record).expect("encodes"), golden);
+            assert_eq!(decode_shard_record(&golden).expect("decodes"), record);
+        }
     }
 
     #[test]

@@ -53,7 +53,10 @@ use crate::domain::event::{DeliveryOutcome, Heartbeat, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
 
-pub use append::{Append, Appended, HeartbeatSink, RecordedHeartbeat, SnapshotWrite, StagedAppend};
+pub use append::{
+    ApiKeyChange, Append, Appended, HeartbeatSink, PublicationChange, RecordedHeartbeat,
+    SnapshotWrite, StagedAppend,
+};
 use append::{
     AppendReply, ChannelWrite, PendingAppend, PendingHeartbeat, Settlement, WriteRequest,
 };

@@ -1868,3 +1868,632 @@ async fn until_monitor_within(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The whole history of monitor `id` on `server`, as the API answers it, without the
+/// events' `seq`: a pod's own numbering in its store.
+async fn history_json(server: &ServerProcess, id: &str) -> serde_json::Value {
+    let response = server.events_response(id, Some(1000), None).await;
+    let mut events =
+        crate::support::expect_json(response, reqwest::StatusCode::OK).await["events"].take();
+    for event in events.as_array_mut().unwrap() {
+        event.as_object_mut().unwrap().remove("seq");
+    }
+    events
+}
+
+/// Job signals (stage 2, slice 1) go through the shard log as signal records, and
+/// every pod's actor decides each at its place in the log: a run started on pod A
+/// and finished on pod B is one run (its end names its start); a ping URL's `fail` on
+/// pod A and an exit status on pod B bring the same `down` on both; each is answered
+/// once the taking pod applied it (read your writes); both pods end with the same
+/// history, event for event.
+#[tokio::test]
+async fn job_signals_on_any_pod_go_through_the_shard_logs_and_every_pod_decides_them_alike() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    let reader = log_for(&nats, "reader", 4, 1).await;
+
+    let created = pod_a.create_monitor("job", 600).await;
+    let id = MonitorId::parse(&created.id).unwrap();
+    until_monitor(&pod_b, &created.id, "created", |_| true).await;
+    let token = created.push_token.clone();
+    let rid = "6a1f0c1e-3b7d-4c1e-9a55-0d1f2e3c4b5a";
+
+    // Started on pod A: in the log as a signal record at the 200, applied on pod A.
+    pod_a
+        .push_ok(&token, &[("kind", "start"), ("rid", rid)])
+        .await;
+    let signals = |records: &[ShardRecord]| {
+        records
+            .iter()
+            .filter(
+                |record| matches!(record, ShardRecord::Signal { monitor, .. } if *monitor == id),
+            )
+            .count()
+    };
+    let shard = pushmon::cluster::shard::shard_of(&id, 4);
+    let in_log: Vec<ShardRecord> = whole_log(&reader, shard)
+        .await
+        .into_iter()
+        .map(|stored| stored.record)
+        .collect();
+    assert_eq!(signals(&in_log), 1, "{in_log:?}");
+    assert_eq!(
+        pod_a.monitor_value(&created.id).await["open_runs"],
+        1,
+        "read your writes on pod a"
+    );
+
+    // Finished on pod B, whatever its copy had folded when it took the push: decided
+    // after the start on every pod, it ends that run.
+    pod_b
+        .push_ok(&token, &[("exit", "0"), ("rid", rid), ("msg", "done")])
+        .await;
+    let on_b = pod_b.monitor_value(&created.id).await;
+    assert_eq!(on_b["open_runs"], 0, "read your writes on pod b: {on_b}");
+    assert_eq!(on_b["status"], "up", "{on_b}");
+    let ended = |history: &serde_json::Value| -> Vec<serde_json::Value> {
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|event| event["kind"] == "run_ended")
+            .cloned()
+            .collect()
+    };
+    let history_b = history_json(&pod_b, &created.id).await;
+    let runs = ended(&history_b);
+    assert_eq!(runs.len(), 1, "{history_b}");
+    assert_eq!(runs[0]["rid"], rid, "{history_b}");
+    assert!(
+        runs[0]["started_at"].is_string(),
+        "the end names the start made on pod a: {history_b}"
+    );
+    assert_eq!(runs[0]["outcome"], "success", "{history_b}");
+
+    // A ping URL's `fail` on pod A: down (manual) on both pods.
+    let failed = reqwest::Client::new()
+        .post(pod_a.url(&format!("/ping/{token}/fail")))
+        .body("it broke")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), reqwest::StatusCode::OK);
+    until_monitor(
+        &pod_b,
+        &created.id,
+        "down through pod a's ping",
+        |monitor| monitor.status == crate::support::Status::Down,
+    )
+    .await;
+    // A start and an exit status on pod B: still down, a second run that failed.
+    pod_b.push_ok(&token, &[("kind", "start")]).await;
+    pod_b.push_ok(&token, &[("exit", "3")]).await;
+    assert_eq!(in_log_signals(&reader, shard, id).await, 5);
+
+    // Both pods hold the same history, event for event, and the same state.
+    let history_b = history_json(&pod_b, &created.id).await;
+    let start = Instant::now();
+    loop {
+        let history_a = history_json(&pod_a, &created.id).await;
+        if history_a == history_b {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the pods' histories differ:\n{history_a}\n{history_b}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kinds: Vec<&str> = history_b
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "run_ended",
+            "heartbeat",
+            "run_started",
+            "down",
+            "run_ended",
+            "heartbeat",
+            "up",
+            "run_ended",
+            "heartbeat",
+            "run_started",
+            "created"
+        ],
+        "{history_b}"
+    );
+    let fields = |monitor: serde_json::Value| {
+        (
+            monitor["status"].clone(),
+            monitor["open_runs"].clone(),
+            monitor["last_heartbeat_at"].clone(),
+            monitor["last_msg"].clone(),
+        )
+    };
+    assert_eq!(
+        fields(pod_a.monitor_value(&created.id).await),
+        fields(pod_b.monitor_value(&created.id).await)
+    );
+    pod_a.sigkill().await;
+    pod_b.sigkill().await;
+}
+
+/// How many signal records of `monitor` the shard's log holds.
+async fn in_log_signals(log: &JetStreamLog, shard: ShardId, monitor: MonitorId) -> usize {
+    whole_log(log, shard)
+        .await
+        .into_iter()
+        .filter(|stored| matches!(&stored.record, ShardRecord::Signal { monitor: of, .. } if *of == monitor))
+        .count()
+}
+
+/// `POST /api/monitors/bulk` on `server`, answered `200`.
+async fn bulk_on(
+    server: &ServerProcess,
+    query: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let response = server
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/monitors/bulk?{query}"),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    crate::support::expect_json(response, reqwest::StatusCode::OK).await
+}
+
+/// Waits until monitor `id`'s whole answer on both pods is the same (but for its push
+/// URL, which names the pod), and returns it.
+async fn same_on_both(pod_a: &ServerProcess, pod_b: &ServerProcess, id: &str) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let (mut a, mut b) = (pod_a.monitor_value(id).await, pod_b.monitor_value(id).await);
+        // The push URL names the pod's own address.
+        for value in [&mut a, &mut b] {
+            value.as_object_mut().unwrap().remove("push_url");
+        }
+        if a == b {
+            return a;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "monitor {id} differs between the pods:\n{a}\n{b}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Bulk changes (stage 2, slice 2) go through the shard logs as one config record per
+/// monitor: channels added on pod A and a pause on pod B are seen, answered and
+/// recorded alike on both pods (the same monitors, histories event for event); a
+/// bulk delete on pod A takes the monitors off both; a dry run publishes nothing.
+#[tokio::test]
+async fn bulk_changes_on_any_pod_go_through_the_shard_logs_and_reach_every_pod() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    let reader = log_for(&nats, "reader", 4, 1).await;
+
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let team = if i % 2 == 0 { "payments" } else { "search" };
+        let created = pod_b
+            .create_monitor_from(&serde_json::json!({
+                "name": format!("job-{i}"), "timeout_seconds": 3600, "labels": {"team": team},
+            }))
+            .await;
+        until_monitor(&pod_a, &created.id, "created", |_| true).await;
+        ids.push((created.id, i % 2 == 0));
+    }
+    let channel = pod_a
+        .api(reqwest::Method::POST, "/api/channels")
+        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": "http://127.0.0.1:9/hook"}))
+        .send()
+        .await
+        .unwrap();
+    let channel = crate::support::expect_json(channel, reqwest::StatusCode::CREATED).await;
+    let channel = channel["id"].as_str().unwrap().to_owned();
+    let configs = async |reader: &JetStreamLog| {
+        let mut count = 0;
+        for shard in 0..4 {
+            count += whole_log(reader, ShardId(shard))
+                .await
+                .iter()
+                .filter(|stored| matches!(stored.record, ShardRecord::Config { .. }))
+                .count();
+        }
+        count
+    };
+    let before = configs(&reader).await;
+
+    let dry = bulk_on(
+        &pod_a,
+        "selector=team%3Dpayments",
+        serde_json::json!({"action": "pause", "dry_run": true}),
+    )
+    .await;
+    assert_eq!(dry["changed"], 2, "{dry}");
+    assert_eq!(
+        configs(&reader).await,
+        before,
+        "a dry run publishes nothing"
+    );
+
+    let added = bulk_on(
+        &pod_a,
+        "selector=team%3Dpayments",
+        serde_json::json!({"action": "add_channels", "channels": [channel]}),
+    )
+    .await;
+    assert_eq!(added["changed"], 2, "{added}");
+    // Answered once applied on the taking pod; one config record per monitor.
+    assert_eq!(configs(&reader).await, before + 2);
+    for (id, payments) in &ids {
+        let on_a = pod_a.monitor_value(id).await;
+        let expected = if *payments {
+            serde_json::json!([channel])
+        } else {
+            serde_json::json!([])
+        };
+        assert_eq!(on_a["channels"], expected, "{on_a}");
+    }
+    let paused = bulk_on(
+        &pod_b,
+        "selector=team%3Dsearch",
+        serde_json::json!({"action": "pause"}),
+    )
+    .await;
+    assert_eq!(paused["changed"], 2, "{paused}");
+    for (id, payments) in &ids {
+        let on_b = pod_b.monitor_value(id).await;
+        assert_eq!(on_b["status"] == "paused", !*payments, "{on_b}");
+        same_on_both(&pod_a, &pod_b, id).await;
+        assert_eq!(
+            history_json(&pod_a, id).await,
+            history_json(&pod_b, id).await
+        );
+    }
+
+    let deleted = bulk_on(
+        &pod_a,
+        "status=paused",
+        serde_json::json!({"action": "delete"}),
+    )
+    .await;
+    assert_eq!(deleted["changed"], 2, "{deleted}");
+    for (id, payments) in &ids {
+        let path = format!("/api/monitors/{id}");
+        let expected = if *payments {
+            reqwest::StatusCode::OK
+        } else {
+            reqwest::StatusCode::NOT_FOUND
+        };
+        let start = Instant::now();
+        loop {
+            let (a, b) = (
+                pod_a
+                    .api(reqwest::Method::GET, &path)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                pod_b
+                    .api(reqwest::Method::GET, &path)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+            );
+            assert_eq!(a, expected, "read your writes on pod a");
+            if b == expected {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{id}: {b} on pod b"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    pod_a.sigkill().await;
+    pod_b.sigkill().await;
+}
+
+/// `GET /api/channels/{id}` on `server`: its status and body.
+async fn channel_on(server: &ServerProcess, id: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let response = server
+        .api(reqwest::Method::GET, &format!("/api/channels/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// Channel changes (stage 2, slice 3): an update on pod B and a deletion on pod A go
+/// through the shard log as channel records, are answered once applied on the taking
+/// pod, and are seen identically on the other; the deletion's sweep takes the channel
+/// off a monitor on both pods.
+#[tokio::test]
+async fn channel_updates_and_deletions_on_any_pod_reach_every_pod() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+
+    let created = pod_a
+        .api(reqwest::Method::POST, "/api/channels")
+        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": "http://127.0.0.1:9/hook"}))
+        .send()
+        .await
+        .unwrap();
+    let created = crate::support::expect_json(created, reqwest::StatusCode::CREATED).await;
+    let channel = created["id"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    while channel_on(&pod_b, &channel).await.0 != reqwest::StatusCode::OK {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not created on pod b"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let monitor = pod_a
+        .create_monitor_from(
+            &serde_json::json!({"name": "m", "timeout_seconds": 3600, "channels": [channel]}),
+        )
+        .await;
+    until_monitor(&pod_b, &monitor.id, "created", |_| true).await;
+
+    let updated = pod_b
+        .api(reqwest::Method::PATCH, &format!("/api/channels/{channel}"))
+        .json(&serde_json::json!({"name": "renamed-on-b"}))
+        .send()
+        .await
+        .unwrap();
+    let updated = crate::support::expect_json(updated, reqwest::StatusCode::OK).await;
+    assert_eq!(updated["name"], "renamed-on-b", "{updated}");
+    assert_eq!(
+        channel_on(&pod_b, &channel).await.1,
+        updated,
+        "read your writes"
+    );
+    let start = Instant::now();
+    while channel_on(&pod_a, &channel).await.1 != updated {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not renamed on pod a"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let deleted = pod_a
+        .api(reqwest::Method::DELETE, &format!("/api/channels/{channel}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{:?}", deleted.text().await);
+    assert_eq!(
+        channel_on(&pod_a, &channel).await.0,
+        reqwest::StatusCode::NOT_FOUND
+    );
+    let start = Instant::now();
+    while channel_on(&pod_b, &channel).await.0 != reqwest::StatusCode::NOT_FOUND {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not deleted on pod b"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        pod_a.monitor_value(&monitor.id).await["channels"],
+        serde_json::json!([])
+    );
+    let swept = same_on_both(&pod_a, &pod_b, &monitor.id).await;
+    assert_eq!(swept["channels"], serde_json::json!([]), "{swept}");
+    assert_eq!(
+        history_json(&pod_a, &monitor.id).await,
+        history_json(&pod_b, &monitor.id).await
+    );
+    pod_a.sigkill().await;
+    pod_b.sigkill().await;
+}
+
+/// Waits until `GET path` on `server` (admin token) answers `status`; the body then.
+async fn until_answers(
+    server: &ServerProcess,
+    path: &str,
+    status: reqwest::StatusCode,
+) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let response = server.api(reqwest::Method::GET, path).send().await.unwrap();
+        if response.status() == status {
+            return response.json().await.unwrap_or_default();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{path}: not {status} within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// API keys, badges and status pages (stage 2, slice 3) are cluster-wide records in
+/// one shard's log, folded by every pod: a key created on pod A authenticates on pod
+/// B and, revoked on pod B, no longer on pod A; a badge and a status page created on
+/// pod B are served by pod A, the page's change and removal on pod A reach pod B;
+/// a status page slug taken on pod A is refused on pod B once folded there.
+#[tokio::test]
+async fn api_keys_and_publications_on_any_pod_reach_every_pod() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    let reader = log_for(&nats, "reader", 4, 1).await;
+    let monitor = pod_a.create_monitor("m", 3600).await;
+    until_monitor(&pod_b, &monitor.id, "created", |_| true).await;
+
+    // An API key.
+    let created = pod_a
+        .api(reqwest::Method::POST, "/api/keys")
+        .json(&serde_json::json!({"name": "ci", "scope": "read"}))
+        .send()
+        .await
+        .unwrap();
+    let created = crate::support::expect_json(created, reqwest::StatusCode::CREATED).await;
+    let (key_id, secret) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["key"].as_str().unwrap().to_owned(),
+    );
+    let in_log = whole_log(&reader, ShardId(0)).await;
+    assert!(
+        in_log
+            .iter()
+            .any(|stored| matches!(stored.record, ShardRecord::ApiKey { .. })),
+        "in the cluster-wide shard's log at the 201"
+    );
+    let with_key = |server: &ServerProcess| {
+        reqwest::Client::new()
+            .get(server.url("/api/monitors"))
+            .bearer_auth(&secret)
+            .send()
+    };
+    assert_eq!(
+        with_key(&pod_a).await.unwrap().status(),
+        reqwest::StatusCode::OK
+    );
+    let start = Instant::now();
+    while with_key(&pod_b).await.unwrap().status() != reqwest::StatusCode::OK {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the key does not work on pod b"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let keys_a = until_answers(&pod_a, "/api/keys", reqwest::StatusCode::OK).await;
+    assert_eq!(
+        keys_a,
+        until_answers(&pod_b, "/api/keys", reqwest::StatusCode::OK).await
+    );
+    let revoked = pod_b
+        .api(reqwest::Method::DELETE, &format!("/api/keys/{key_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{:?}", revoked.text().await);
+    assert_eq!(
+        with_key(&pod_b).await.unwrap().status(),
+        reqwest::StatusCode::UNAUTHORIZED,
+        "read your writes"
+    );
+    let start = Instant::now();
+    while with_key(&pod_a).await.unwrap().status() != reqwest::StatusCode::UNAUTHORIZED {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still valid on pod a"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A badge and a status page.
+    let badge = pod_b
+        .api(reqwest::Method::POST, "/api/badges")
+        .json(&serde_json::json!({"monitor": monitor.id}))
+        .send()
+        .await
+        .unwrap();
+    let badge = crate::support::expect_json(badge, reqwest::StatusCode::CREATED).await;
+    let badge_id = badge["id"].as_str().unwrap().to_owned();
+    let on_a = until_answers(
+        &pod_a,
+        &format!("/api/badges/{badge_id}"),
+        reqwest::StatusCode::OK,
+    )
+    .await;
+    let on_b = until_answers(
+        &pod_b,
+        &format!("/api/badges/{badge_id}"),
+        reqwest::StatusCode::OK,
+    )
+    .await;
+    // Its URLs name each pod's own address; the rest is the same.
+    assert_eq!(on_a["id"], on_b["id"]);
+    assert_eq!(on_a["key"], on_b["key"]);
+    let page = pod_b
+        .api(reqwest::Method::POST, "/api/status-pages")
+        .json(&serde_json::json!({"slug": "main", "title": "Made on B", "monitors": [monitor.id]}))
+        .send()
+        .await
+        .unwrap();
+    let page = crate::support::expect_json(page, reqwest::StatusCode::CREATED).await;
+    let page_id = page["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/status-pages/{page_id}");
+    let on_a = until_answers(&pod_a, &path, reqwest::StatusCode::OK).await;
+    assert_eq!(on_a["title"], "Made on B", "{on_a}");
+    let public = reqwest::Client::new()
+        .get(pod_a.url("/status/main"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), reqwest::StatusCode::OK);
+    // The slug is taken on every pod once folded.
+    let again = pod_a
+        .api(reqwest::Method::POST, "/api/status-pages")
+        .json(&serde_json::json!({"slug": "main", "title": "Again"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let changed = pod_a
+        .api(reqwest::Method::PATCH, &path)
+        .json(&serde_json::json!({"title": "Changed on A"}))
+        .send()
+        .await
+        .unwrap();
+    crate::support::expect_json(changed, reqwest::StatusCode::OK).await;
+    let start = Instant::now();
+    while until_answers(&pod_b, &path, reqwest::StatusCode::OK).await["title"] != "Changed on A" {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not changed on pod b"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let removed = pod_a
+        .api(reqwest::Method::DELETE, &path)
+        .send()
+        .await
+        .unwrap();
+    assert!(removed.status().is_success());
+    until_answers(&pod_b, &path, reqwest::StatusCode::NOT_FOUND).await;
+    let removed = pod_a
+        .api(reqwest::Method::DELETE, &format!("/api/badges/{badge_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(removed.status().is_success());
+    until_answers(
+        &pod_b,
+        &format!("/api/badges/{badge_id}"),
+        reqwest::StatusCode::NOT_FOUND,
+    )
+    .await;
+    pod_a.sigkill().await;
+    pod_b.sigkill().await;
+}

@@ -38,7 +38,7 @@ use crate::cluster::ownership::Ownership;
 use crate::cluster::shard::{ShardId, StreamId, shard_of, stream_of};
 use crate::domain::event::{Event, Stamped};
 use crate::domain::fence::Sequence;
-use crate::domain::fence::{Folded, ShardFold, ShardRecord};
+use crate::domain::fence::{CLUSTER_WIDE_SHARD, Folded, ShardFold, ShardRecord};
 use crate::monitor::Registry;
 use crate::monitor::registry::Replication;
 use crate::prometheus;
@@ -81,6 +81,110 @@ impl Publisher {
     }
 }
 
+impl Publisher {
+    /// Queues `record` on `shard`'s publisher; its sequence once acknowledged.
+    fn publish_to(
+        &self,
+        shard: ShardId,
+        record: ShardRecord,
+    ) -> Pin<Box<dyn Future<Output = Result<Sequence, String>> + Send + 'static>> {
+        let (reply, answer) = oneshot::channel();
+        // Queued now, not when first polled: a caller's records keep its order.
+        let stream = usize::from(stream_of(shard, self.streams).0);
+        let queued = self.queues[stream].send((shard, record, reply));
+        Box::pin(async move {
+            queued.map_err(|_| "the shard's publisher stopped".to_owned())?;
+            answer
+                .await
+                .map_err(|_| "the shard's publisher stopped".to_owned())?
+        })
+    }
+}
+
+impl crate::http::replicated::SettingReplication for Publisher {
+    fn publish_setting(
+        &self,
+        change: crate::http::replicated::SettingChange,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
+        let record = setting_record(&change);
+        let shard = ShardId(CLUSTER_WIDE_SHARD);
+        let mut applied = self.applied[usize::from(stream_of(shard, self.streams).0)].clone();
+        let published = record.map(|record| self.publish_to(shard, record));
+        Box::pin(async move {
+            let sequence = published?.await?;
+            match tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
+                .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                _ => Err("this pod's fold did not apply the change in time".to_owned()),
+            }
+        })
+    }
+}
+
+/// The cluster-wide record of `change`.
+fn setting_record(change: &crate::http::replicated::SettingChange) -> Result<ShardRecord, String> {
+    use crate::http::replicated::SettingChange;
+    use crate::store::{ApiKeyChange, PublicationChange};
+    Ok(match change {
+        SettingChange::ApiKey(key) => ShardRecord::ApiKey {
+            key: match key {
+                ApiKeyChange::Created(key) => *key.id.as_bytes(),
+                ApiKeyChange::Revoked(id) => *id.as_bytes(),
+            },
+            event: crate::store::api_keys::encode_event(key).map_err(|error| error.to_string())?,
+        },
+        SettingChange::Publication(publication) => ShardRecord::Publication {
+            publication: match publication {
+                PublicationChange::Put(crate::domain::publication::Publication::Badge(badge)) => {
+                    *badge.id.as_bytes()
+                }
+                PublicationChange::Put(crate::domain::publication::Publication::StatusPage(
+                    page,
+                )) => *page.id.as_bytes(),
+                PublicationChange::Removed(id) => *id,
+            },
+            event: crate::store::publications::encode_event(publication)
+                .map_err(|error| error.to_string())?,
+        },
+    })
+}
+
+/// A cluster-wide record folded: applied to this pod's API keys or publications. One
+/// that does not decode is skipped, as any record.
+async fn fold_setting(
+    state: &crate::http::AppState,
+    shard: StreamId,
+    sequence: Sequence,
+    record: ShardRecord,
+) -> Result<(), String> {
+    let applied = match record {
+        ShardRecord::ApiKey { key, event } => {
+            match crate::store::api_keys::decode_event(
+                crate::domain::api_key::ApiKeyId::from_bytes(key),
+                &event,
+            ) {
+                Ok(change) => state.api_keys.apply_replicated(change).await,
+                Err(error) => {
+                    tracing::error!(%shard, sequence, %error, "an API key record does not decode; skipped");
+                    return Ok(());
+                }
+            }
+        }
+        ShardRecord::Publication { publication, event } => {
+            match crate::store::publications::decode_event(publication, &event) {
+                Ok(change) => state.publications.apply_replicated(change).await,
+                Err(error) => {
+                    tracing::error!(%shard, sequence, %error, "a publication record does not decode; skipped");
+                    return Ok(());
+                }
+            }
+        }
+        _ => return Ok(()),
+    };
+    applied.map_err(|error| error.to_string())
+}
+
 impl Replication for Publisher {
     fn publish(
         &self,
@@ -90,22 +194,17 @@ impl Replication for Publisher {
             ShardRecord::Heartbeat { monitor, .. }
             | ShardRecord::Decision { monitor, .. }
             | ShardRecord::Config { monitor, .. }
-            | ShardRecord::Delivered { monitor, .. } => *monitor,
+            | ShardRecord::Delivered { monitor, .. }
+            | ShardRecord::Signal { monitor, .. } => *monitor,
             ShardRecord::Channel { channel, .. } => {
                 crate::domain::ids::MonitorId::from_bytes(*channel.as_bytes())
             }
+            ShardRecord::ApiKey { .. } | ShardRecord::Publication { .. } => {
+                return self.publish_to(ShardId(CLUSTER_WIDE_SHARD), record);
+            }
             _ => return Box::pin(async { Err("not a monitor's record".to_owned()) }),
         };
-        let shard = shard_of(&monitor, self.shards);
-        let (reply, answer) = oneshot::channel();
-        // Queued now, not when first polled: a caller's records keep its order.
-        let queued = self.queues[self.stream_of(&monitor)].send((shard, record, reply));
-        Box::pin(async move {
-            queued.map_err(|_| "the shard's publisher stopped".to_owned())?;
-            answer
-                .await
-                .map_err(|_| "the shard's publisher stopped".to_owned())?
-        })
+        self.publish_to(shard_of(&monitor, self.shards), record)
     }
 
     fn applied(
@@ -123,15 +222,13 @@ impl Replication for Publisher {
 }
 
 impl crate::alert::channels::ChannelReplication for Publisher {
-    fn publish_created(
+    fn publish_change(
         &self,
-        channel: crate::domain::channel::Channel,
+        id: crate::domain::ids::ChannelId,
+        at: crate::domain::ids::Timestamp,
+        event: crate::domain::channel::ChannelEvent,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
-        let id = channel.id;
-        let event = codec::encode_channel_event(&codec::StoredChannelEvent {
-            at: channel.created_at,
-            event: crate::domain::channel::ChannelEvent::Created(channel),
-        });
+        let event = codec::encode_channel_event(&codec::StoredChannelEvent { at, event });
         let published =
             event.map(|event| self.publish(ShardRecord::Channel { channel: id, event }));
         let monitor = crate::domain::ids::MonitorId::from_bytes(*id.as_bytes());
@@ -236,6 +333,9 @@ pub(super) async fn start(
         Arc::clone(&local),
     )));
     registry.set_replication(Arc::clone(&publisher) as Arc<dyn Replication>);
+    local.state.settings.set_replication(
+        Arc::clone(&publisher) as Arc<dyn crate::http::replicated::SettingReplication>
+    );
     channels.set_replication(publisher);
     for mut watching in caught_up {
         let _ = watching.wait_for(|done| *done).await;
@@ -714,7 +814,7 @@ async fn fold(
                     }
                     _ => {}
                 },
-                Ok(ShardRecord::Channel { event, .. }) => {
+                Ok(ShardRecord::Channel { channel, event }) => {
                     // Heartbeats before it are written first: its position covers them.
                     registry
                         .apply_replicated_heartbeats(
@@ -724,16 +824,10 @@ async fn fold(
                         .await
                         .map_err(|error| error.to_string())?;
                     match codec::decode_channel_event(&event) {
-                        Ok(codec::StoredChannelEvent {
-                            event: crate::domain::channel::ChannelEvent::Created(channel),
-                            ..
-                        }) => channels
-                            .apply_replicated(channel)
+                        Ok(codec::StoredChannelEvent { at, event }) => channels
+                            .apply_replicated(channel, at, event)
                             .await
                             .map_err(|error| error.to_string())?,
-                        Ok(_) => {
-                            tracing::warn!(%stream, sequence, "a channel record this version does not apply; skipped")
-                        }
                         Err(error) => {
                             tracing::error!(%stream, sequence, %error, "a channel record does not decode; skipped")
                         }
@@ -768,6 +862,32 @@ async fn fold(
                             error,
                         )
                         .await?;
+                    store_position(registry, stream, sequence).await?;
+                    applied.send_replace(sequence);
+                }
+                Ok(ShardRecord::Signal { monitor, event }) => {
+                    // Heartbeats before it in the log are applied before it.
+                    registry
+                        .apply_replicated_heartbeats(
+                            std::mem::take(&mut heartbeats),
+                            (stream.0, applied_to),
+                        )
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    fold_signal(registry, stream, sequence, monitor, &event).await?;
+                    store_position(registry, stream, sequence).await?;
+                    applied.send_replace(sequence);
+                }
+                Ok(record @ (ShardRecord::ApiKey { .. } | ShardRecord::Publication { .. })) => {
+                    // Heartbeats before it are written first: its position covers them.
+                    registry
+                        .apply_replicated_heartbeats(
+                            std::mem::take(&mut heartbeats),
+                            (stream.0, applied_to),
+                        )
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    fold_setting(&local.state, stream, sequence, record).await?;
                     store_position(registry, stream, sequence).await?;
                     applied.send_replace(sequence);
                 }
@@ -862,6 +982,28 @@ fn fold_record(
 
 /// What the alerts need from a record folded again (applied before the pod's restart):
 /// the ids of effective decisions' alerts and the outcomes recorded.
+/// A job's signal folded: the monitor's actor decides it at the time the taking pod
+/// received it (`Registry::apply_replicated_signal`). One that does not decode is
+/// skipped, as any record.
+async fn fold_signal(
+    registry: &Registry,
+    shard: StreamId,
+    sequence: Sequence,
+    monitor: crate::domain::ids::MonitorId,
+    event: &[u8],
+) -> Result<(), String> {
+    match codec::decode_signal(event) {
+        Ok(codec::StoredSignal { at, signal }) => registry
+            .apply_replicated_signal(monitor, sequence, at, signal)
+            .await
+            .map_err(|error| error.to_string()),
+        Err(error) => {
+            tracing::error!(%shard, sequence, %error, "a signal record does not decode; skipped");
+            Ok(())
+        }
+    }
+}
+
 fn refold_alerts(
     alerts: &ClusterAlerts,
     shard: ShardId,

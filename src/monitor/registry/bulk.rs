@@ -94,6 +94,9 @@ impl Registry {
             abandon(&mut prepared);
             return Ok(outcomes(prepared));
         }
+        if let Some(publisher) = self.replication() {
+            return self.publish_bulk(publisher, prepared).await;
+        }
         let appends: Vec<Append> = prepared
             .iter_mut()
             .filter_map(|(_, answer)| answer.append.take())
@@ -129,6 +132,53 @@ impl Registry {
             Some(error) => Err(error.into()),
             None => Ok(outcomes(prepared)),
         }
+    }
+}
+
+impl Registry {
+    /// A bulk change in the clustered mode: each monitor's part, decided by its actor
+    /// on this pod, published as a config record in its monitor's shard (all at once;
+    /// the shards' publishers batch them), as a single change is; nothing is written
+    /// here on the way. Answered once this pod's fold applied every part; every pod's
+    /// fold has each actor adopt its part. The parts are in several shards' logs, so
+    /// the change is atomic per monitor, not as a whole: if a part is not acknowledged
+    /// the answer is 503, and the parts that were stay (docs/cluster.md).
+    async fn publish_bulk(
+        &self,
+        publisher: Result<std::sync::Arc<dyn super::Replication>, RegistryError>,
+        mut prepared: Vec<(MonitorId, BulkPrepared)>,
+    ) -> Result<Vec<BulkOutcome>, RegistryError> {
+        let parts: Vec<(MonitorId, Vec<crate::domain::event::Stamped>)> = prepared
+            .iter_mut()
+            .filter_map(|(id, answer)| answer.append.take().map(|append| (*id, append.events)))
+            .collect();
+        // The actors adopt their parts from the fold, not from here.
+        abandon(&mut prepared);
+        let publisher = publisher?;
+        let published = parts.into_iter().map(|(id, events)| {
+            let publisher = std::sync::Arc::clone(&publisher);
+            async move {
+                let event = crate::store::codec::encode_decided(&events)
+                    .map_err(|error| RegistryError::Store(StoreError::from(error)))?;
+                let sequence = publisher
+                    .publish(crate::domain::fence::ShardRecord::Config { monitor: id, event })
+                    .await
+                    .map_err(|error| {
+                        tracing::warn!(monitor = %id, %error, "a bulk change's part was not acknowledged by its shard");
+                        RegistryError::Unavailable
+                    })?;
+                if publisher.applied(id, sequence).await {
+                    Ok(())
+                } else {
+                    Err(RegistryError::Unavailable)
+                }
+            }
+        });
+        futures_util::future::join_all(published)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()?;
+        Ok(outcomes(prepared))
     }
 }
 

@@ -11,6 +11,12 @@
 //!   pod's own fold has applied it (read your writes); every pod's fold creates the
 //!   monitor with the same id and token ([`Registry::apply_replicated_creation`]).
 //!
+//! - A job's signal (`kind`, `rid`, `exit`, a ping URL's start, fail, exit status or
+//!   log) is published as a signal record and answered once this pod's fold applied
+//!   it; every pod's fold has the monitor's actor decide it at the time the taking
+//!   pod received it ([`Registry::apply_replicated_signal`]), so every pod records
+//!   the same run and what it causes.
+//!
 //! Before the pod has joined (no [`Replication`] yet), pushes and creations answer 503.
 
 use std::sync::{Arc, OnceLock};
@@ -20,6 +26,7 @@ use crate::domain::event::{Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::fence::ShardRecord;
 use crate::domain::ids::{MonitorId, PushToken, Timestamp};
 use crate::domain::machine::Monitor;
+use crate::domain::signal::Signal;
 use crate::store::StoreError;
 use crate::store::codec::{self, StoredEvent};
 
@@ -135,6 +142,65 @@ impl Registry {
                 tracing::warn!(%monitor, %error, "a heartbeat was not acknowledged by its shard");
                 RegistryError::Unavailable
             })
+    }
+
+    /// A job's signal in the clustered mode: a signal record in the monitor's shard
+    /// (with the time this pod received it), answered once acknowledged and applied
+    /// by this pod's fold (read your writes: what it caused is seen here when the job
+    /// hears 200). Every pod's fold has the monitor's actor decide it alike
+    /// ([`Self::apply_replicated_signal`]).
+    pub(super) async fn publish_signal(
+        &self,
+        publisher: &dyn Replication,
+        monitor: MonitorId,
+        signal: Signal,
+    ) -> Result<(), RegistryError> {
+        let event = codec::encode_signal(&codec::StoredSignal {
+            at: self.clock.now(),
+            signal,
+        })
+        .map_err(|error| RegistryError::Store(StoreError::from(error)))?;
+        let sequence = publisher
+            .publish(ShardRecord::Signal { monitor, event })
+            .await
+            .map_err(|error| {
+                tracing::warn!(%monitor, %error, "a signal was not acknowledged by its shard");
+                RegistryError::Unavailable
+            })?;
+        if !publisher.applied(monitor, sequence).await {
+            return Err(RegistryError::Unavailable);
+        }
+        Ok(())
+    }
+
+    /// Has `monitor`'s actor decide a signal folded from a shard log at `at` (the
+    /// time the taking pod received it) and record what it causes, and waits until it
+    /// did. A monitor this pod does not know (deleted) is skipped.
+    pub async fn apply_replicated_signal(
+        &self,
+        monitor: MonitorId,
+        sequence: crate::domain::fence::Sequence,
+        at: Timestamp,
+        signal: Signal,
+    ) -> Result<(), RegistryError> {
+        let Some(actor) = self.directory.by_id(monitor) else {
+            return Ok(());
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        actor
+            .cast(crate::monitor::messages::MonitorMsg::FoldedSignal(
+                Box::new(signal),
+                at,
+                reply,
+            ))
+            .map_err(|_| RegistryError::Unavailable)?;
+        let local = answer
+            .await
+            .map_err(|_| RegistryError::Unavailable)?
+            .map_err(RegistryError::from)?;
+        // The next verdict about the monitor is based on this record.
+        self.deciding.note_heartbeat(monitor, local, sequence);
+        Ok(())
     }
 
     /// A creation in the clustered mode (checked by the caller): a config record in
