@@ -6,9 +6,10 @@
 //! before it is stopped.
 //!
 //! Once joined, [`Membership::start_engine`] makes the shard logs the log of record
-//! for plain heartbeats and monitor creations (`engine.rs`): a publisher per shard
-//! (group commit: one wait on the PubAcks of everything queued meanwhile) and a fold
-//! of every shard into this pod's local store and registry. Only a shard's owner
+//! for heartbeats, signals and every change (`engine.rs`): a publisher per stream
+//! (group commit: one wait on the PubAcks of everything queued meanwhile, the plain
+//! heartbeats of all the stream's shards in one record) and a fold of every stream
+//! into this pod's local store and registry. Only a shard's owner
 //! decides its deadlines and sends its alerts, once its fold has caught up with the
 //! takeover (`engine.rs`, `alerts.rs`; docs/cluster.md).
 
