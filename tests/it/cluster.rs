@@ -1702,7 +1702,9 @@ async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_
         format!("PUSHMON_G{}:{}", shard.0 % 2, decided[0]),
         "named by the decision's stream and sequence"
     );
-    // Its outcome reaches the shard, and both pods' histories.
+    // Its outcome reaches the shard, and both pods' histories, at the time the
+    // sender recorded it (not each pod's own time of folding it).
+    let mut stamped = Vec::new();
     for pod in [&pod_a, &pod_b] {
         let start = Instant::now();
         while deliveries_on(pod, &first.id).await.is_empty() {
@@ -1715,21 +1717,33 @@ async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_
         let recorded = deliveries_on(pod, &first.id).await;
         assert_eq!(recorded.len(), 1, "{recorded:?}");
         assert_eq!(recorded[0]["result"], "success", "{recorded:?}");
+        stamped.push(recorded[0]["at"].clone());
     }
-    let outcomes: Vec<String> = whole_log(&reader, shard)
+    assert_eq!(stamped[0], stamped[1], "both pods stamp the delivery alike");
+    let outcomes: Vec<(String, i64)> = whole_log(&reader, shard)
         .await
         .into_iter()
         .filter_map(|stored| match stored.record {
-            ShardRecord::Delivered {
+            ShardRecord::DeliveredAt {
                 monitor: of,
                 alert,
                 error: None,
+                at,
                 ..
-            } if of == monitor => Some(alert),
+            } if of == monitor => Some((alert, at.as_millis())),
             _ => None,
         })
         .collect();
-    assert_eq!(outcomes, vec![first_id.clone()]);
+    assert_eq!(
+        outcomes.iter().map(|(alert, _)| alert).collect::<Vec<_>>(),
+        vec![&first_id]
+    );
+    let recorded_at = pushmon::domain::ids::Timestamp::from_millis(outcomes[0].1);
+    assert_eq!(
+        stamped[0],
+        serde_json::json!(recorded_at.to_rfc3339()),
+        "the delivery's time is the one in its record"
+    );
 
     // The second alert: pod A delivers it and aborts before recording it.
     let second = create_on_a("second").await;

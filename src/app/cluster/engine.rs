@@ -99,6 +99,34 @@ impl Publisher {
                 .map_err(|_| "the shard's publisher stopped".to_owned())?
         })
     }
+
+    /// Publishes `record` (if it could be made) to `shard` and waits until this
+    /// pod's fold applied it (read your writes); `what` names it in the error.
+    fn publish_and_apply(
+        &self,
+        shard: ShardId,
+        record: Result<ShardRecord, String>,
+        what: &'static str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
+        let applied = self.applied[usize::from(stream_of(shard, self.streams).0)].clone();
+        let published = record.map(|record| self.publish_to(shard, record));
+        Box::pin(async move {
+            let sequence = published?.await?;
+            if wait_applied(applied, sequence).await {
+                Ok(())
+            } else {
+                Err(format!("this pod's fold did not apply the {what} in time"))
+            }
+        })
+    }
+}
+
+/// Waits until the fold has applied a stream up to `sequence`; false after
+/// [`READ_YOUR_WRITES`] (or if the fold is gone).
+async fn wait_applied(mut applied: watch::Receiver<Sequence>, sequence: Sequence) -> bool {
+    tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
+        .await
+        .is_ok_and(|waited| waited.is_ok())
 }
 
 impl crate::http::replicated::SettingReplication for Publisher {
@@ -106,19 +134,11 @@ impl crate::http::replicated::SettingReplication for Publisher {
         &self,
         change: crate::http::replicated::SettingChange,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
-        let record = setting_record(&change);
-        let shard = ShardId(CLUSTER_WIDE_SHARD);
-        let mut applied = self.applied[usize::from(stream_of(shard, self.streams).0)].clone();
-        let published = record.map(|record| self.publish_to(shard, record));
-        Box::pin(async move {
-            let sequence = published?.await?;
-            match tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
-                .await
-            {
-                Ok(Ok(_)) => Ok(()),
-                _ => Err("this pod's fold did not apply the change in time".to_owned()),
-            }
-        })
+        self.publish_and_apply(
+            ShardId(CLUSTER_WIDE_SHARD),
+            setting_record(&change),
+            "change",
+        )
     }
 }
 
@@ -215,12 +235,8 @@ impl Replication for Publisher {
         monitor: crate::domain::ids::MonitorId,
         sequence: Sequence,
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>> {
-        let mut applied = self.applied[self.stream_of(&monitor)].clone();
-        Box::pin(async move {
-            tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
-                .await
-                .is_ok_and(|waited| waited.is_ok())
-        })
+        let applied = self.applied[self.stream_of(&monitor)].clone();
+        Box::pin(wait_applied(applied, sequence))
     }
 }
 
@@ -231,21 +247,12 @@ impl crate::alert::channels::ChannelReplication for Publisher {
         at: crate::domain::ids::Timestamp,
         event: crate::domain::channel::ChannelEvent,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
-        let event = codec::encode_channel_event(&codec::StoredChannelEvent { at, event });
-        let published =
-            event.map(|event| self.publish(ShardRecord::Channel { channel: id, event }));
+        let record = codec::encode_channel_event(&codec::StoredChannelEvent { at, event })
+            .map(|event| ShardRecord::Channel { channel: id, event })
+            .map_err(|error| error.to_string());
+        // In the shard of the monitor id with the channel id's bytes (`Replication::publish`).
         let monitor = crate::domain::ids::MonitorId::from_bytes(*id.as_bytes());
-        let applied = self.applied[self.stream_of(&monitor)].clone();
-        Box::pin(async move {
-            let sequence = published.map_err(|error| error.to_string())?.await?;
-            let mut applied = applied;
-            match tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
-                .await
-            {
-                Ok(Ok(_)) => Ok(()),
-                _ => Err("this pod's fold did not apply the channel in time".to_owned()),
-            }
-        })
+        self.publish_and_apply(shard_of(&monitor, self.shards), record, "channel")
     }
 }
 
