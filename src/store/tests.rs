@@ -2386,3 +2386,56 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A heartbeat folded with a position and refused (its monitor held for a rebuild)
+/// leaves the position where it was: the fold applies the batch again, and the
+/// heartbeat is not lost behind a position that says it was written.
+#[tokio::test]
+async fn a_refused_folded_heartbeat_keeps_its_streams_position_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let held = create(&store, "held", at(0)).await;
+    let free = create(&store, "free", at(0)).await;
+    let position = |sequence| FoldPosition {
+        stream: 1,
+        sequence,
+    };
+    let (_, written) = store.append_folded(Vec::new(), position(5)).await;
+    written.expect("position written");
+    store.shared.quarantine().report(held.id, None);
+    let (answers, written) = store
+        .append_folded(
+            vec![
+                (free.id, at(1), plain(PushStatus::Up, "free")),
+                (held.id, at(1), plain(PushStatus::Up, "held")),
+            ],
+            position(9),
+        )
+        .await;
+    assert!(answers[0].is_ok() && answers[1].is_err(), "{answers:?}");
+    assert!(
+        written.is_err(),
+        "the position is refused with the heartbeat"
+    );
+    assert_eq!(
+        store.cluster_positions().expect("reads"),
+        std::collections::BTreeMap::from([(1, 5)])
+    );
+    // Rebuilt: the fold's second try writes both, and the position.
+    store.start_rebuild(held.id).await.expect("barrier");
+    store.lift_quarantine(held.id);
+    let (answers, written) = store
+        .append_folded(
+            vec![(held.id, at(1), plain(PushStatus::Up, "held"))],
+            position(9),
+        )
+        .await;
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    written.expect("position written");
+    assert_eq!(
+        store.cluster_positions().expect("reads"),
+        std::collections::BTreeMap::from([(1, 9)])
+    );
+    close(opened, store).await;
+}
