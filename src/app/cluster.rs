@@ -40,7 +40,7 @@ pub struct Membership {
     ownership: std::sync::Arc<Ownership>,
     metrics: JoinHandle<()>,
     log: JetStreamLog,
-    engine: Vec<JoinHandle<()>>,
+    engine: engine::Engine,
 }
 
 /// What the engine needs of this pod besides the registry and channels.
@@ -79,7 +79,7 @@ pub async fn join(config: &ClusterConfig) -> Membership {
                     ownership: std::sync::Arc::new(ownership),
                     metrics,
                     log,
-                    engine: Vec::new(),
+                    engine: engine::Engine::default(),
                 };
             }
             Err(error) => {
@@ -122,9 +122,8 @@ impl Membership {
     pub async fn leave(self) {
         let failed = self.ownership.shutdown().await;
         self.metrics.abort();
-        for task in &self.engine {
-            task.abort();
-        }
+        // A snapshot of every stream's fold, so this pod restarts from there.
+        self.engine.stop().await;
         if failed.is_empty() {
             tracing::info!("released every owned shard");
         } else {

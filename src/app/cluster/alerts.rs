@@ -53,7 +53,7 @@ const PUBLISH_RETRY: Duration = Duration::from_secs(1);
 
 /// What names an alert before its id is known: its monitor, time and kind (`true`:
 /// a `down`).
-type AlertKey = (MonitorId, i64, bool);
+pub(super) type AlertKey = (MonitorId, i64, bool);
 
 /// A delivery's outcome folded from a shard log (a `Delivered` or `DeliveredAt`
 /// record): `at`, when the sending pod recorded it (`None` in a `Delivered` record,
@@ -182,7 +182,8 @@ pub(super) struct ClusterAlerts {
     /// Per shard, the epoch whose takeover this pod's fold has caught up with (0: none).
     folded_for: Vec<AtomicU64>,
     ids: AlertIds,
-    /// Every outcome folded: (alert id, channel) → the outcome.
+    /// Every outcome folded and not yet recorded in this pod's copy: (alert id,
+    /// channel) → the outcome.
     delivered: DashMap<(String, ChannelId), FoldedOutcome>,
     /// What stamps an outcome this pod publishes.
     clock: Clock,
@@ -288,6 +289,7 @@ impl ClusterAlerts {
             at,
         } = outcome;
         let at = at.unwrap_or_else(|| clock.now());
+        let mut recorded = false;
         for local in self
             .owed_locally(store, move |delivery| {
                 delivery.alert.monitor_id == monitor && delivery.channel == channel
@@ -303,8 +305,36 @@ impl ClusterAlerts {
                 error: error.clone(),
             };
             record_outcome(registry, monitor, Some(folded_to), at, outcome).await;
+            // Recorded here: no takeover needs it any more (nor a snapshot).
+            recorded = true;
+        }
+        if recorded {
+            self.delivered.remove(&(alert, channel));
         }
         Ok(())
+    }
+
+    /// The alerts of `stream`'s monitors still owed in this pod's outbox.
+    pub(super) async fn owed_in_stream(
+        &self,
+        store: &EventStore,
+        stream: u16,
+    ) -> Result<std::collections::HashSet<AlertKey>, String> {
+        let (shards, streams) = (self.shards, self.ids.streams);
+        Ok(self
+            .owed_locally(store, move |delivery| {
+                stream_of(shard_of(&delivery.alert.monitor_id, shards), streams).0 == stream
+            })
+            .await?
+            .into_iter()
+            .map(|delivery| {
+                (
+                    delivery.alert.monitor_id,
+                    delivery.alert.at.as_millis(),
+                    delivery.alert.kind == AlertKind::Down,
+                )
+            })
+            .collect())
     }
 
     /// This pod's outbox entries for which `wanted` holds.
@@ -360,6 +390,8 @@ impl ClusterAlerts {
                 };
                 let at = known.at.unwrap_or_else(|| clock.now());
                 record_outcome(registry, monitor, None, at, outcome).await;
+                self.delivered
+                    .remove(&(self.alert_id(&delivery.alert), delivery.channel));
                 continue;
             }
             let group = match registry.current_state(monitor).await {
@@ -373,6 +405,75 @@ impl ClusterAlerts {
             tracing::info!(shards = ?shards, deliveries = sent, "sending the alerts still owed in the shards taken over");
         }
         Ok(())
+    }
+
+    /// What a fold snapshot of `stream` holds of the alerts' memory: the ids of the
+    /// effective decisions' alerts of its monitors still owed in this pod's outbox
+    /// (`owed`: the outbox's alerts, by [`AlertKey`]; an alert no longer owed is
+    /// never named again, as an entry is written with its decision), and the
+    /// outcomes of its monitors folded and not yet recorded here (a takeover
+    /// records them instead of sending, `hand_over`).
+    pub(super) fn snapshot(
+        &self,
+        stream: u16,
+        owed: &std::collections::HashSet<AlertKey>,
+    ) -> (
+        Vec<(MonitorId, i64, bool, String)>,
+        Vec<crate::store::codec::StoredOutcome>,
+    ) {
+        let in_stream = |monitor: &MonitorId| {
+            stream_of(shard_of(monitor, self.shards), self.ids.streams).0 == stream
+        };
+        let mut ids: Vec<_> = self
+            .ids
+            .decided
+            .iter()
+            .filter(|entry| owed.contains(entry.key()) && in_stream(&entry.key().0))
+            .map(|entry| {
+                let (monitor, at, down) = *entry.key();
+                (monitor, at, down, entry.value().clone())
+            })
+            .collect();
+        ids.sort_unstable();
+        let mut outcomes: Vec<_> = self
+            .delivered
+            .iter()
+            .filter(|entry| in_stream(&entry.value().monitor))
+            .map(|entry| {
+                let outcome = entry.value().clone();
+                crate::store::codec::StoredOutcome {
+                    monitor: outcome.monitor,
+                    channel: outcome.channel,
+                    alert: outcome.alert,
+                    attempts: outcome.attempts,
+                    error: outcome.error,
+                    at: outcome.at,
+                }
+            })
+            .collect();
+        outcomes.sort_unstable_by(|a, b| (&a.alert, a.channel).cmp(&(&b.alert, b.channel)));
+        (ids, outcomes)
+    }
+
+    /// A restarted pod's memory, from a fold snapshot ([`ClusterAlerts::snapshot`]).
+    pub(super) fn seed(
+        &self,
+        ids: Vec<(MonitorId, i64, bool, String)>,
+        outcomes: Vec<crate::store::codec::StoredOutcome>,
+    ) {
+        for (monitor, at, down, id) in ids {
+            self.ids.decided.insert((monitor, at, down), id);
+        }
+        for outcome in outcomes {
+            self.note_delivered(&FoldedOutcome {
+                monitor: outcome.monitor,
+                channel: outcome.channel,
+                alert: outcome.alert,
+                attempts: outcome.attempts,
+                error: outcome.error,
+                at: outcome.at,
+            });
+        }
     }
 
     /// The fault hook: true once this successful delivery is the last one allowed.
