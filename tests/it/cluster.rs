@@ -1739,6 +1739,134 @@ async fn a_restarted_pod_folds_from_its_snapshot_not_from_the_first_record_and_j
     pod_b.sigkill().await;
 }
 
+/// The number logged as `field` on the last line of `log` holding `message`.
+fn logged_number(log: &str, message: &str, field: &str) -> Option<u64> {
+    let line = log.lines().rev().find(|line| line.contains(message))?;
+    let (at, prefix) = [format!(" {field}="), format!("\"{field}\":")]
+        .into_iter()
+        .find_map(|prefix| Some((line.find(&prefix)?, prefix)))?;
+    let digits: String = line[at + prefix.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Restart catch-up of a pod with a long log (`RECORDS` heartbeat records of
+/// `MONITORS` monitors appended straight to the streams), without a snapshot (a
+/// restart folds every record again) and with one written at a clean stop.
+#[tokio::test]
+#[ignore = "a measurement (about two minutes)"]
+async fn measure_restart_catch_up_with_and_without_a_snapshot() {
+    const MONITORS: usize = 100;
+    const RECORDS: usize = 200_000;
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let args = serve_args(&url, "pod-a");
+    let no_snapshots = [("PUSHMON_CLUSTER_SNAPSHOT_RECORDS", "0")];
+    let pod = ServerProcess::start_with_env(dir.path(), &args, &no_snapshots).await;
+    let mut monitors = Vec::new();
+    for n in 0..MONITORS {
+        monitors.push(pod.create_monitor(&format!("m{n}"), 3_600).await);
+    }
+    let loader = log_for(&nats, "loader", 4, 1).await;
+    let ids: Vec<MonitorId> = monitors
+        .iter()
+        .map(|monitor| MonitorId::parse(&monitor.id).unwrap())
+        .collect();
+    let loading = Instant::now();
+    let mut per_stream: BTreeMap<u16, Vec<(String, ShardId, ShardRecord)>> = BTreeMap::new();
+    for n in 0..RECORDS {
+        let monitor = ids[n % MONITORS];
+        let event = pushmon::store::codec::encode_event(&pushmon::store::codec::StoredEvent {
+            at: pushmon::domain::ids::Timestamp::from_millis(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis() as i64,
+            ),
+            event: pushmon::domain::event::Event::HeartbeatReceived(
+                pushmon::domain::event::Heartbeat::new(
+                    pushmon::domain::event::PushStatus::Up,
+                    Some(pushmon::domain::event::HeartbeatText::truncated(format!(
+                        "hb-{n}"
+                    ))),
+                    None,
+                ),
+            ),
+        })
+        .unwrap();
+        let shard = pushmon::cluster::shard::shard_of(&monitor, 4);
+        let stream = loader.stream_of(shard);
+        let batch = per_stream.entry(stream.0).or_default();
+        batch.push((
+            loader.next_message_id(),
+            shard,
+            ShardRecord::Heartbeat { monitor, event },
+        ));
+        if batch.len() == 1_000 {
+            loader.append_to_stream(stream, batch).await.unwrap();
+            batch.clear();
+        }
+    }
+    for (stream, batch) in per_stream {
+        if !batch.is_empty() {
+            loader
+                .append_to_stream(StreamId(stream), &batch)
+                .await
+                .unwrap();
+        }
+    }
+    let records = records_in_streams(&nats).await;
+    eprintln!(
+        "{records} records in the streams, appended in {:?}",
+        loading.elapsed()
+    );
+    let folding = Instant::now();
+    for (n, monitor) in monitors.iter().enumerate() {
+        let last = format!("hb-{}", RECORDS - MONITORS + n);
+        let start = Instant::now();
+        loop {
+            if pod.get_monitor(&monitor.id).await.last_msg.as_deref() == Some(last.as_str()) {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(300), "not folded");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    eprintln!("the running pod folded them in {:?}", folding.elapsed());
+    pod.sigterm().await;
+
+    // Restarted without a snapshot (none written): every record folded again.
+    let restarting = Instant::now();
+    let pod = ServerProcess::start_with_env(dir.path(), &args, &no_snapshots).await;
+    let before = restarting.elapsed();
+    let refolded_before = counter(&pod, "pushmon_cluster_refolded_records_total").await;
+    let caught_up_before = logged_number(&pod.log(), "every stream folded up to", "caught_up_ms");
+    // Once more with snapshots on, so that the clean stop writes one.
+    pod.sigterm().await;
+    let pod = ServerProcess::start(dir.path(), &args).await;
+    let (_, log) = pod.sigterm().await;
+    let snapshot_bytes = logged_number(&log, "for the restart", "bytes");
+    let snapshot_us = logged_number(&log, "for the restart", "took_us");
+
+    let restarting = Instant::now();
+    let pod = ServerProcess::start(dir.path(), &args).await;
+    let after = restarting.elapsed();
+    let refolded_after = counter(&pod, "pushmon_cluster_refolded_records_total").await;
+    let caught_up_after = logged_number(&pod.log(), "every stream folded up to", "caught_up_ms");
+    eprintln!(
+        "{records} records, {MONITORS} monitors: restart to ready without a snapshot {before:?} \
+         (folds caught up in {caught_up_before:?} ms, {refolded_before} records folded again); \
+         with a snapshot {after:?} (caught up in {caught_up_after:?} ms, {refolded_after} folded again); \
+         a snapshot at the stop: {snapshot_bytes:?} bytes, {snapshot_us:?} us (the last stream's)"
+    );
+    assert!(refolded_before >= records as f64 - 100.0);
+    assert!(refolded_after < 100.0);
+    pod.sigkill().await;
+}
+
 /// The `delivery` events of monitor `id` on pod `server`, oldest first.
 async fn deliveries_on(server: &ServerProcess, id: &str) -> Vec<serde_json::Value> {
     let response = server

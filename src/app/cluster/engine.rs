@@ -383,10 +383,16 @@ pub(super) async fn start(
         Arc::clone(&publisher) as Arc<dyn crate::http::replicated::SettingReplication>
     );
     channels.set_replication(publisher);
+    let catching = std::time::Instant::now();
     for mut watching in caught_up {
         let _ = watching.wait_for(|done| *done).await;
     }
-    tracing::info!(shards, streams, "every stream folded up to its log's end");
+    tracing::info!(
+        shards,
+        streams,
+        caught_up_ms = catching.elapsed().as_millis() as u64,
+        "every stream folded up to its log's end"
+    );
     Engine {
         tasks,
         snapshot_requests,
@@ -853,7 +859,9 @@ async fn fold(
             Some(reply) = requests.recv() => {
                 // Between chunks: every record up to `applied_to` written, with it.
                 if seeded && folding.snapshot_every > 0 {
-                    snapshots.write(folding, stream, &shard_folds, applied_to).await;
+                    if let Some((bytes, took)) = snapshots.write(folding, stream, &shard_folds, applied_to).await {
+                        tracing::info!(%stream, position = applied_to, bytes, took_us = took.as_micros() as u64, "wrote the fold's snapshot for the restart");
+                    }
                 }
                 let _ = reply.send(());
                 continue;
@@ -936,10 +944,12 @@ async fn fold(
             // (the position also if the chunk's last records wrote nothing).
             heartbeats.flush(registry, stream, applied_to, true).await?;
             advance(applied, applied_to);
-            if snapshots.due(folding.snapshot_every, applied_to) {
-                snapshots
+            if snapshots.due(folding.snapshot_every, applied_to)
+                && let Some((bytes, took)) = snapshots
                     .write(folding, stream, &shard_folds, applied_to)
-                    .await;
+                    .await
+            {
+                tracing::debug!(%stream, position = applied_to, bytes, took_us = took.as_micros() as u64, "wrote the fold's snapshot");
             }
         }
         lag.set(pending as f64);
@@ -1013,15 +1023,15 @@ impl Snapshots {
     }
 
     /// Writes a snapshot of the fold at `applied_to` (every record up to it applied
-    /// and written) with that position, in one batch. A failure is logged: the
-    /// next restart starts from the previous snapshot.
+    /// and written) with that position, in one batch: its size and how long that
+    /// took. A failure is logged: the next restart starts from the previous snapshot.
     async fn write(
         &mut self,
         folding: &Folding,
         stream: StreamId,
         shard_folds: &HashMap<ShardId, ShardFold>,
         applied_to: Sequence,
-    ) {
+    ) -> Option<(usize, Duration)> {
         let started = std::time::Instant::now();
         let written = async {
             let owed = folding
@@ -1059,14 +1069,15 @@ impl Snapshots {
         match written.await {
             Ok(bytes) => {
                 metrics::counter!(prometheus::CLUSTER_SNAPSHOTS_TOTAL).increment(1);
-                tracing::debug!(%stream, position = applied_to, bytes, took_us = started.elapsed().as_micros() as u64, "wrote the fold's snapshot");
                 self.at = applied_to;
                 self.written = std::time::Instant::now();
+                Some((bytes, started.elapsed()))
             }
             Err(error) => {
                 tracing::warn!(%stream, position = applied_to, %error, "cannot write the fold's snapshot; a restart starts from the previous one");
                 // Not again before the next interval.
                 self.written = std::time::Instant::now();
+                None
             }
         }
     }
