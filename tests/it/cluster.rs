@@ -1676,7 +1676,7 @@ async fn a_restarted_pod_folds_from_its_snapshot_not_from_the_first_record_and_j
     assert_eq!(effective.len(), 1, "{effective:?}");
     let (epoch, by) = effective[0].clone();
     assert_eq!(
-        by.map(|(at, pod)| (at, pod)),
+        by,
         Some((epoch, "pod-a".to_owned())),
         "decided by the restarted pod A under its epoch"
     );
@@ -1780,12 +1780,7 @@ async fn measure_restart_catch_up_with_and_without_a_snapshot() {
     for n in 0..RECORDS {
         let monitor = ids[n % MONITORS];
         let event = pushmon::store::codec::encode_event(&pushmon::store::codec::StoredEvent {
-            at: pushmon::domain::ids::Timestamp::from_millis(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_millis() as i64,
-            ),
+            at: pushmon::clock::Clock::system().now(),
             event: pushmon::domain::event::Event::HeartbeatReceived(
                 pushmon::domain::event::Heartbeat::new(
                     pushmon::domain::event::PushStatus::Up,

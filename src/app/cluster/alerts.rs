@@ -55,6 +55,9 @@ const PUBLISH_RETRY: Duration = Duration::from_secs(1);
 /// a `down`).
 pub(super) type AlertKey = (MonitorId, i64, bool);
 
+/// An alert's id as a fold snapshot holds it: its [`AlertKey`]'s parts and the id.
+pub(super) type SnapshotId = (MonitorId, i64, bool, String);
+
 /// A delivery's outcome folded from a shard log (a `Delivered` or `DeliveredAt`
 /// record): `at`, when the sending pod recorded it (`None` in a `Delivered` record,
 /// which an older pod published).
@@ -417,10 +420,7 @@ impl ClusterAlerts {
         &self,
         stream: u16,
         owed: &std::collections::HashSet<AlertKey>,
-    ) -> (
-        Vec<(MonitorId, i64, bool, String)>,
-        Vec<crate::store::codec::StoredOutcome>,
-    ) {
+    ) -> (Vec<SnapshotId>, Vec<crate::store::codec::StoredOutcome>) {
         let in_stream = |monitor: &MonitorId| {
             stream_of(shard_of(monitor, self.shards), self.ids.streams).0 == stream
         };
@@ -458,7 +458,7 @@ impl ClusterAlerts {
     /// A restarted pod's memory, from a fold snapshot ([`ClusterAlerts::snapshot`]).
     pub(super) fn seed(
         &self,
-        ids: Vec<(MonitorId, i64, bool, String)>,
+        ids: Vec<SnapshotId>,
         outcomes: Vec<crate::store::codec::StoredOutcome>,
     ) {
         for (monitor, at, down, id) in ids {

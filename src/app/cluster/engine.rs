@@ -858,10 +858,12 @@ async fn fold(
             },
             Some(reply) = requests.recv() => {
                 // Between chunks: every record up to `applied_to` written, with it.
-                if seeded && folding.snapshot_every > 0 {
-                    if let Some((bytes, took)) = snapshots.write(folding, stream, &shard_folds, applied_to).await {
-                        tracing::info!(%stream, position = applied_to, bytes, took_us = took.as_micros() as u64, "wrote the fold's snapshot for the restart");
-                    }
+                if seeded
+                    && folding.snapshot_every > 0
+                    && let Some((bytes, took)) =
+                        snapshots.write(folding, stream, &shard_folds, applied_to).await
+                {
+                    tracing::info!(%stream, position = applied_to, bytes, took_us = took.as_micros() as u64, "wrote the fold's snapshot for the restart");
                 }
                 let _ = reply.send(());
                 continue;
