@@ -10,10 +10,11 @@
 //!   an alert owes to its local outbox; only the pod deciding for the shard (it owns
 //!   it under the current epoch and has folded the shard up to its takeover) hands
 //!   them to its dispatcher, which checks that again before every attempt.
-//! - **Outcomes in the shard.** The owner publishes how each delivery ended as a
-//!   `Delivered` record ([`ClusterAlerts::record`]) instead of recording it locally;
-//!   every pod's fold (the owner's too) records it in its copy of the monitor's history
-//!   and settles its outbox entry ([`ClusterAlerts::fold_delivered`]).
+//! - **Outcomes in the shard.** The owner publishes how each delivery ended, and
+//!   when, as a `DeliveredAt` record ([`ClusterAlerts::record`]) instead of recording
+//!   it locally; every pod's fold (the owner's too) records it in its copy of the
+//!   monitor's history at that time and settles its outbox entry
+//!   ([`ClusterAlerts::fold_delivered`]).
 //! - **Takeover.** A pod that starts deciding for a shard first folds it up to the
 //!   shard's last record as of then (`/readyz` is 503 meanwhile), then hands the
 //!   deliveries of the shard's monitors still in its outbox to its dispatcher, except

@@ -13,9 +13,11 @@
 //!   applies each record to the local registry: heartbeats to the local store (one
 //!   batch per chunk read, written without an fsync, with the stream's position in
 //!   the same batch), whose writer hands them to their monitors' inboxes as after any
-//!   commit; config records to the registry (a creation spawns the actor). A
-//!   restarted pod applies from its stored position on (what it stored before is
-//!   folded again for the decisions' rule, not applied).
+//!   commit; every other record to the registry (a creation spawns the actor), the
+//!   channels, the API keys and publications or the alerts (`apply_record`), its
+//!   local write carrying the stream's position in the same batch. A restarted pod
+//!   applies from its stored position on (what it stored before is folded again for
+//!   the decisions' rule, not applied): each record once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
