@@ -369,3 +369,78 @@ async fn without_the_claims_bucket_a_creation_needing_a_claim_answers_503_and_re
     assert_eq!(pod_a.monitor_value(&kept.id).await["slug"], Value::Null);
     pod_a.sigkill().await;
 }
+
+/// A measurement, not a check: creations on one pod with no slug (one claim, the
+/// token's) against with a slug (two claims), median and p90 of each, and how long
+/// a pod takes to start when it must claim every value of 1,000 monitors against
+/// none. `cargo test --test it claims::measure -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement (about a minute)"]
+async fn measure_claim_costs_on_creation_and_at_start() {
+    const CREATIONS: usize = 200;
+    const MONITORS: usize = 1_000;
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let dir_a = tempfile::tempdir().unwrap();
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let quantiles = |mut took: Vec<Duration>| {
+        took.sort();
+        (took[took.len() / 2], took[took.len() * 9 / 10])
+    };
+    for round in 0..2 {
+        let mut plain = Vec::new();
+        let mut slugged = Vec::new();
+        for index in 0..CREATIONS {
+            let start = Instant::now();
+            pod_a
+                .create_monitor(&format!("plain-{round}-{index}"), 3600)
+                .await;
+            plain.push(start.elapsed());
+            let start = Instant::now();
+            pod_a
+                .create_monitor_from(&json!({"name": "slugged", "timeout_seconds": 3600,
+                    "slug": format!("slug-{round}-{index}")}))
+                .await;
+            slugged.push(start.elapsed());
+        }
+        println!(
+            "round {round}: creation without a slug (1 claim) median/p90 {:?}, with a slug (2 claims) {:?}",
+            quantiles(plain),
+            quantiles(slugged)
+        );
+    }
+    let created = 4 * CREATIONS;
+    for index in created..MONITORS {
+        pod_a.create_monitor(&format!("more-{index}"), 3600).await;
+    }
+
+    let bucket = claims_bucket(&nats).await;
+    let mut timings = Vec::new();
+    for (pod, purge) in [("pod-b", false), ("pod-c", true)] {
+        if purge {
+            let keys: Vec<String> =
+                futures::TryStreamExt::try_collect(bucket.keys().await.unwrap())
+                    .await
+                    .unwrap();
+            for key in keys {
+                bucket.purge(key).await.unwrap();
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let start = Instant::now();
+        let server = ServerProcess::start(dir.path(), &serve_args(&url, pod)).await;
+        timings.push((purge, start.elapsed()));
+        server.sigkill().await;
+    }
+    let held = futures::TryStreamExt::try_collect::<Vec<String>>(bucket.keys().await.unwrap())
+        .await
+        .unwrap()
+        .len();
+    println!(
+        "start of a pod with {MONITORS} monitors ({} slugs): every claim present {:?}, every claim missing {:?}; keys after: {held}",
+        2 * CREATIONS,
+        timings[0].1,
+        timings[1].1
+    );
+    pod_a.sigkill().await;
+}

@@ -29,6 +29,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use crate::cluster::claims::{ClaimError, ClaimKey, ClaimKind, ClaimStore, Claimed};
 use crate::domain::event::{Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::fence::ShardRecord;
@@ -39,6 +41,9 @@ use crate::store::StoreError;
 use crate::store::codec::{self, StoredEvent};
 
 use super::{Registry, RegistryError, RegistryMsg, new_push_token};
+
+/// Claims a starting pod has in flight at once for what its copy holds.
+const CLAIMS_AT_START_AT_ONCE: usize = 32;
 
 /// How long a creation waits for this pod's fold to apply the record it published.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
@@ -156,12 +161,14 @@ impl Registry {
             .missing(owners.keys().cloned().collect())
             .await
             .map_err(claim_error)?;
+        let mut claiming = futures_util::stream::iter(missing.into_iter().filter_map(|key| {
+            let owner = *owners.get(&key)?;
+            Some(async move { (claims.claim(&key, &owner.to_string()).await, owner) })
+        }))
+        .buffer_unordered(CLAIMS_AT_START_AT_ONCE);
         let mut made = 0;
-        for key in missing {
-            let Some(owner) = owners.get(&key) else {
-                continue;
-            };
-            match claims.claim(&key, &owner.to_string()).await {
+        while let Some((claimed, owner)) = claiming.next().await {
+            match claimed {
                 Ok(Claimed::Fresh) => made += 1,
                 Ok(Claimed::Held) => {}
                 Err(ClaimError::Taken(kind)) => tracing::warn!(
