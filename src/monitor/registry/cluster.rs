@@ -138,8 +138,9 @@ impl Registry {
         let _ = self.replication.publisher.set(publisher);
     }
 
-    /// The cluster-wide claims (joined pods): set before [`Self::set_replication`]
-    /// and once this pod's copy is claimed ([`Self::claim_what_is_held`]).
+    /// The cluster-wide claims, set once the pod joined and claimed what its copy
+    /// holds ([`Self::claim_what_is_held`]); until then a creation, or a change that
+    /// gives or gives up a slug or token, answers 503.
     pub fn set_claims(&self, claims: ClaimStore) {
         let _ = self.replication.claims.set(claims);
     }
