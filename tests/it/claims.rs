@@ -2,8 +2,9 @@
 //! slug and push token are claimed in a JetStream key-value bucket before the
 //! creation or change is published, so of two pods taking the same value at once
 //! exactly one succeeds and the other answers what a single node answers; renames,
-//! token rotations and deletions give the value back; a pod claims what its copy
-//! holds at start; an unreachable bucket answers 503 and records nothing. Two real
+//! token rotations and deletions give the value back, and so does a creation whose
+//! record is not acknowledged; a pod claims what its copy holds at start; an
+//! unreachable bucket answers 503 and records nothing. Two real
 //! `pushmon serve` processes and a real NATS server (`nats.rs`).
 
 use std::collections::BTreeMap;
@@ -367,6 +368,47 @@ async fn without_the_claims_bucket_a_creation_needing_a_claim_answers_503_and_re
     let monitors = pod_a.list_monitors().await;
     assert_eq!(monitors.len(), 1, "{monitors:?}");
     assert_eq!(pod_a.monitor_value(&kept.id).await["slug"], Value::Null);
+    pod_a.sigkill().await;
+}
+
+/// A creation whose record is not acknowledged (its shard's stream is gone) answers
+/// 503 and gives back the claims it made: the bucket holds no key for its slug or
+/// token afterwards.
+#[tokio::test]
+async fn a_creation_whose_publication_fails_gives_its_claims_back() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let dir_a = tempfile::tempdir().unwrap();
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    pod_a.create_monitor("before", 3600).await;
+    let bucket = claims_bucket(&nats).await;
+    let keys = || async {
+        let mut keys: Vec<String> =
+            futures::TryStreamExt::try_collect(bucket.keys().await.unwrap())
+                .await
+                .unwrap();
+        keys.sort();
+        keys
+    };
+    let before = keys().await;
+    assert_eq!(before.len(), 1, "the first monitor's token: {before:?}");
+    let client = async_nats::connect(url.as_str()).await.unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    for stream in ["PUSHMON_G0", "PUSHMON_G1"] {
+        jetstream.delete_stream(stream).await.unwrap();
+    }
+
+    let token = chosen_token();
+    let refused = pod_a
+        .post_monitor(&json!({"name": "lost", "timeout_seconds": 3600,
+            "slug": "lost", "push_token": token}))
+        .await;
+    expect_error(refused, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(keys().await, before, "the creation's claims are released");
+    assert_eq!(
+        bucket.get(ClaimKey::slug("lost").as_str()).await.unwrap(),
+        None
+    );
     pod_a.sigkill().await;
 }
 
