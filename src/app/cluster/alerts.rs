@@ -633,6 +633,64 @@ mod tests {
         assert!(!alerts.may_send(monitor));
     }
 
+    /// A fold snapshot keeps the ids of the alerts still owed and the outcomes not
+    /// recorded yet, of its stream's monitors only; a pod seeded from it names those
+    /// alerts as the pod that wrote it did.
+    #[test]
+    fn a_snapshot_keeps_the_ids_still_owed_and_the_outcomes_not_recorded_of_its_stream() {
+        let alerts = ClusterAlerts::new(4, 2, Box::new(|_| None), None, Clock::system());
+        let monitor = MonitorId::from_bytes([3; 16]);
+        let shard = shard_of(&monitor, 4);
+        let stream = stream_of(shard, 2).0;
+        let other = (0u8..=255)
+            .map(|n| MonitorId::from_bytes([n; 16]))
+            .find(|candidate| stream_of(shard_of(candidate, 4), 2).0 != stream)
+            .expect("a monitor of the other stream");
+        let down = || Event::WentDown {
+            reason: DownReason::Timeout,
+        };
+        alerts.note_decision(shard, 10, monitor, &[at(1_000, down())]);
+        alerts.note_decision(shard, 20, monitor, &[at(2_000, down())]);
+        alerts.note_decision(shard_of(&other, 4), 30, other, &[at(3_000, down())]);
+        let outcome = |monitor, alert: &str| FoldedOutcome {
+            monitor,
+            channel: ChannelId::from_bytes([9; 16]),
+            alert: alert.to_owned(),
+            attempts: 1,
+            error: None,
+            at: Some(Timestamp::from_millis(5_000)),
+        };
+        alerts.note_delivered(&outcome(monitor, "G:10"));
+        alerts.note_delivered(&outcome(other, "G:30"));
+        // Only the second alert is still owed here (and the other stream's).
+        let owed = [(monitor, 2_000, true), (other, 3_000, true)].into();
+        let (ids, outcomes) = alerts.snapshot(stream, &owed);
+        let stream_name = stream_of(shard, 2).name();
+        assert_eq!(
+            ids,
+            vec![(monitor, 2_000, true, format!("{stream_name}:20"))]
+        );
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].alert, "G:10");
+
+        let restarted = ClusterAlerts::new(4, 2, Box::new(|_| None), None, Clock::system());
+        restarted.seed(ids, outcomes);
+        assert_eq!(
+            restarted.alert_id(&alert(monitor, 2_000, AlertKind::Down)),
+            format!("{stream_name}:20")
+        );
+        assert!(
+            restarted
+                .delivered
+                .contains_key(&("G:10".to_owned(), ChannelId::from_bytes([9; 16])))
+        );
+        assert!(
+            !restarted
+                .delivered
+                .contains_key(&("G:30".to_owned(), ChannelId::from_bytes([9; 16])))
+        );
+    }
+
     #[test]
     fn a_decisions_alerts_are_named_by_its_stream_and_sequence_and_others_by_their_heartbeat() {
         // 4 shards in 2 streams: the id names the stream (`PUSHMON_G<g>`), whose
