@@ -70,6 +70,9 @@ pub const CLUSTER_APPENDED_RECORDS_TOTAL: &str = "pushmon_cluster_appended_recor
 pub const CLUSTER_APPENDED_HEARTBEATS_TOTAL: &str = "pushmon_cluster_appended_heartbeats_total";
 /// How long an append waited for its PubAcks (successful appends only).
 pub const CLUSTER_APPEND_DURATION_SECONDS: &str = "pushmon_cluster_append_duration_seconds";
+/// Claims on a slug or push token refused because another monitor holds the value
+/// cluster-wide (`kind` label: `slug`, `token`; `cluster/claims.rs`).
+pub const CLUSTER_CLAIMS_REFUSED_TOTAL: &str = "pushmon_cluster_claims_refused_total";
 
 /// Outcomes of a run's end, each an `outcome` label value of [`RUNS_TOTAL`].
 pub const RUN_OUTCOMES: [&str; 2] = ["success", "failure"];
@@ -303,6 +306,10 @@ fn describe() {
     describe_counter!(
         CLUSTER_APPENDED_HEARTBEATS_TOTAL,
         "Clustered mode: plain heartbeats in the records this pod appended"
+    );
+    describe_counter!(
+        CLUSTER_CLAIMS_REFUSED_TOTAL,
+        "Clustered mode: claims on a slug or push token refused because another monitor holds the value cluster-wide"
     );
     describe_histogram!(
         CLUSTER_APPEND_DURATION_SECONDS,

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::cluster::claims::ClaimStore;
 use crate::cluster::log::{JetStreamLog, JetStreamSettings, LogError};
 use crate::cluster::ownership::{self, Owned, Ownership};
 use crate::cluster::shard::ShardId;
@@ -40,6 +41,7 @@ pub struct Membership {
     ownership: std::sync::Arc<Ownership>,
     metrics: JoinHandle<()>,
     log: JetStreamLog,
+    claims: ClaimStore,
     engine: Vec<JoinHandle<()>>,
 }
 
@@ -62,7 +64,7 @@ pub struct Local {
 pub async fn join(config: &ClusterConfig) -> Membership {
     loop {
         match try_join(config).await {
-            Ok((ownership, log)) => {
+            Ok((ownership, log, claims)) => {
                 tracing::info!(
                     pod = %config.pod,
                     shards = config.shards,
@@ -79,6 +81,7 @@ pub async fn join(config: &ClusterConfig) -> Membership {
                     ownership: std::sync::Arc::new(ownership),
                     metrics,
                     log,
+                    claims,
                     engine: Vec::new(),
                 };
             }
@@ -90,7 +93,9 @@ pub async fn join(config: &ClusterConfig) -> Membership {
     }
 }
 
-async fn try_join(config: &ClusterConfig) -> Result<(Ownership, JetStreamLog), LogError> {
+async fn try_join(
+    config: &ClusterConfig,
+) -> Result<(Ownership, JetStreamLog, ClaimStore), LogError> {
     let log = JetStreamLog::connect(JetStreamSettings {
         servers: config.nats.clone(),
         pod: config.pod.clone(),
@@ -101,8 +106,11 @@ async fn try_join(config: &ClusterConfig) -> Result<(Ownership, JetStreamLog), L
     })
     .await?;
     log.ensure_streams().await?;
+    let claims = ClaimStore::open(log.context(), config.replicas)
+        .await
+        .map_err(|error| LogError::Connect(error.to_string()))?;
     let ownership = Ownership::start(log.clone(), config.lease).await?;
-    Ok((ownership, log))
+    Ok((ownership, log, claims))
 }
 
 impl Membership {
@@ -116,6 +124,21 @@ impl Membership {
         local: Local,
     ) {
         self.engine = engine::start(&self.log, &self.ownership, registry, channels, local).await;
+        // What this pod's copy holds is claimed before creations and changes may
+        // claim (a cluster made before claims existed becomes consistent).
+        loop {
+            match registry.claim_what_is_held(&self.claims).await {
+                Ok(made) => {
+                    tracing::info!(claims = made, "claimed what this pod's copy holds");
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot claim what this pod's copy holds yet; not ready, trying again");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }
+        registry.set_claims(self.claims.clone());
     }
 
     /// Releases every owned shard and stops.

@@ -8,6 +8,8 @@
 //!   answered only once every record's PubAck arrived, reads from a sequence.
 //! - `ownership`: one owner pod per shard, fenced by takeover records on the shard's
 //!   log (their sequence is the epoch), leases, self-fencing, release and rebalancing.
+//! - `claims`: cluster-wide claims on monitors' slugs and push tokens, a JetStream
+//!   key-value bucket whose `create` lets exactly one of two pods take a value.
 //!
 //! Which decisions in a shard's log count is the pure rule of `domain::fence`; the
 //! records' bytes are `store::codec`'s. This module is a layer beside `store`: it
@@ -15,6 +17,7 @@
 //! `pushmon serve` uses it only with `--cluster-nats`, for shard ownership
 //! (`app/cluster.rs`); the monitors do not run on the shard logs yet.
 
+pub mod claims;
 pub mod log;
 pub mod ownership;
 pub mod shard;

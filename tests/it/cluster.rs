@@ -1286,6 +1286,8 @@ async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkil
     let mut reminded_body = with_hook("reminded", 1);
     reminded_body["realert_every_seconds"] = serde_json::json!(1);
     let reminded = pod_b.create_monitor_from(&reminded_body).await;
+    // Pod A knows its token once its fold has the creation.
+    until_monitor(&pod_a, &reminded.id, "created", |_| true).await;
     pod_a.push_ok(&reminded.push_token, &[]).await;
     let start = Instant::now();
     while downs_for(&reminded.id).len() < 3 {

@@ -9,6 +9,7 @@ mod api;
 mod browser;
 mod bulk;
 mod channels;
+mod claims;
 mod cli;
 mod cluster;
 mod contract;

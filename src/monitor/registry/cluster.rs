@@ -17,11 +17,21 @@
 //!   pod received it ([`Registry::apply_replicated_signal`]), so every pod records
 //!   the same run and what it causes.
 //!
+//! - What a single node keeps unique among monitors (a slug, a push token) is also
+//!   claimed cluster-wide (`cluster::claims`) before a creation or a change that gives
+//!   it is published: a value another monitor holds is refused as on a single node,
+//!   an unreachable claims bucket answers 503. A claim is released once a change or
+//!   deletion that gives the value up is applied here, or when the publication that
+//!   needed it failed.
+//!
 //! Before the pod has joined (no [`Replication`] yet), pushes and creations answer 503.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
+use crate::cluster::claims::{ClaimError, ClaimKey, ClaimKind, ClaimStore, Claimed};
 use crate::domain::event::{Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::fence::ShardRecord;
 use crate::domain::ids::{MonitorId, PushToken, Timestamp};
@@ -31,6 +41,9 @@ use crate::store::StoreError;
 use crate::store::codec::{self, StoredEvent};
 
 use super::{Registry, RegistryError, RegistryMsg, new_push_token};
+
+/// Claims a starting pod has in flight at once for what its copy holds.
+const CLAIMS_AT_START_AT_ONCE: usize = 32;
 
 /// How long a creation waits for this pod's fold to apply the record it published.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
@@ -42,6 +55,28 @@ pub use crate::monitor::deciding::Replication;
 pub(super) struct ReplicationSlot {
     clustered: std::sync::atomic::AtomicBool,
     publisher: OnceLock<Arc<dyn Replication>>,
+    /// The cluster-wide claims on slugs and push tokens, once joined.
+    claims: OnceLock<ClaimStore>,
+}
+
+/// The values monitor `slug` and `token` hold, as claim keys.
+fn claim_keys(slug: Option<&str>, token: &PushToken) -> Vec<ClaimKey> {
+    slug.map(ClaimKey::slug)
+        .into_iter()
+        .chain(std::iter::once(ClaimKey::token(token)))
+        .collect()
+}
+
+/// What a refused or failed claim answers: what a single node answers for a value
+/// another monitor has, or 503 (nothing was recorded).
+fn claim_error(error: ClaimError) -> RegistryError {
+    match error {
+        ClaimError::Taken(ClaimKind::Slug) => RegistryError::SlugTaken,
+        ClaimError::Taken(ClaimKind::Token) => RegistryError::TokenTaken,
+        ClaimError::Unavailable(detail) => {
+            RegistryError::Store(StoreError::Unavailable(format!("claims: {detail}")))
+        }
+    }
 }
 
 impl Registry {
@@ -101,6 +136,99 @@ impl Registry {
     pub fn set_replication(&self, publisher: Arc<dyn Replication>) {
         self.deciding.set_publisher(Arc::clone(&publisher));
         let _ = self.replication.publisher.set(publisher);
+    }
+
+    /// The cluster-wide claims, set once the pod joined and claimed what its copy
+    /// holds ([`Self::claim_what_is_held`]); until then a creation, or a change that
+    /// gives or gives up a slug or token, answers 503.
+    pub fn set_claims(&self, claims: ClaimStore) {
+        let _ = self.replication.claims.set(claims);
+    }
+
+    /// Claims, for each monitor of this pod's copy, its slug and push token where the
+    /// bucket has no claim for them (start-up: a cluster made before claims existed,
+    /// or a claim lost with a publication answered as failed that the log kept).
+    /// A value another monitor holds is logged, not taken. Returns how many claims
+    /// were made.
+    pub async fn claim_what_is_held(&self, claims: &ClaimStore) -> Result<usize, RegistryError> {
+        let monitors = self.store.monitors().await?;
+        let mut owners = std::collections::HashMap::new();
+        for monitor in &monitors {
+            for key in claim_keys(monitor.config.slug.as_deref(), &monitor.token) {
+                owners.insert(key, monitor.id);
+            }
+        }
+        let missing = claims
+            .missing(owners.keys().cloned().collect())
+            .await
+            .map_err(claim_error)?;
+        let mut claiming = futures_util::stream::iter(missing.into_iter().filter_map(|key| {
+            let owner = *owners.get(&key)?;
+            Some(async move { (claims.claim(&key, &owner.to_string()).await, owner) })
+        }))
+        .buffer_unordered(CLAIMS_AT_START_AT_ONCE);
+        let mut made = 0;
+        while let Some((claimed, owner)) = claiming.next().await {
+            match claimed {
+                Ok(Claimed::Fresh) => made += 1,
+                Ok(Claimed::Held) => {}
+                Err(ClaimError::Taken(kind)) => tracing::warn!(
+                    monitor = %owner,
+                    kind = kind.name(),
+                    "another monitor holds this monitor's value cluster-wide"
+                ),
+                Err(error) => return Err(claim_error(error)),
+            }
+        }
+        Ok(made)
+    }
+
+    /// The claims bucket (503 before the pod joined).
+    fn claims(&self) -> Result<ClaimStore, RegistryError> {
+        self.replication
+            .claims
+            .get()
+            .cloned()
+            .ok_or(RegistryError::Unavailable)
+    }
+
+    /// Claims `keys` for `owner`; the ones made now, to release if what needed them
+    /// does not happen. On a refusal or failure, releases what it made and answers
+    /// the error.
+    async fn claim_all(
+        claims: &ClaimStore,
+        keys: &[ClaimKey],
+        owner: MonitorId,
+    ) -> Result<Vec<ClaimKey>, RegistryError> {
+        let owner_name = owner.to_string();
+        let mut fresh = Vec::new();
+        for key in keys {
+            match claims.claim(key, &owner_name).await {
+                Ok(Claimed::Fresh) => fresh.push(key.clone()),
+                Ok(Claimed::Held) => {}
+                Err(error) => {
+                    Self::release_all(claims, &fresh, owner).await;
+                    return Err(claim_error(error));
+                }
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// Releases `owner`'s claims on `keys`; one that cannot be released is logged
+    /// (it stays claimed by `owner`).
+    async fn release_all(claims: &ClaimStore, keys: &[ClaimKey], owner: MonitorId) {
+        let owner_name = owner.to_string();
+        for key in keys {
+            if let Err(error) = claims.release(key, &owner_name).await {
+                tracing::warn!(
+                    monitor = %owner,
+                    kind = key.kind().name(),
+                    %error,
+                    "a claim was not released; the value stays claimed by this monitor"
+                );
+            }
+        }
     }
 
     /// `None` single-node; the publisher (or 503 before joining) clustered.
@@ -205,21 +333,26 @@ impl Registry {
     ) -> Result<Monitor, RegistryError> {
         let now = self.clock.now();
         let id = MonitorId::generate(now);
+        let token = token.unwrap_or_else(new_push_token);
+        let keys = claim_keys(config.slug.as_deref(), &token);
         let event = codec::encode_decided(&[Stamped {
             at: now,
             event: Event::Created {
                 config: Box::new(config),
-                token: token.unwrap_or_else(new_push_token),
+                token,
             },
         }])
         .map_err(|error| RegistryError::Store(StoreError::from(error)))?;
-        publisher
+        let claims = self.claims()?;
+        let fresh = Self::claim_all(&claims, &keys, id).await?;
+        if let Err(error) = publisher
             .publish(ShardRecord::Config { monitor: id, event })
             .await
-            .map_err(|error| {
-                tracing::warn!(monitor = %id, %error, "a creation was not acknowledged by its shard");
-                RegistryError::Unavailable
-            })?;
+        {
+            tracing::warn!(monitor = %id, %error, "a creation was not acknowledged by its shard");
+            Self::release_all(&claims, &fresh, id).await;
+            return Err(RegistryError::Unavailable);
+        }
         let waited = tokio::time::Instant::now();
         while self.directory.by_id(id).is_none() {
             if waited.elapsed() > READ_YOUR_WRITES {
@@ -240,6 +373,14 @@ impl Registry {
         command: crate::domain::machine::Command,
     ) -> Result<Monitor, RegistryError> {
         let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
+        // A change that may give a monitor a slug or token, or give one up.
+        let deleting = matches!(command, crate::domain::machine::Command::Delete);
+        let previous = match &command {
+            crate::domain::machine::Command::Update(_)
+            | crate::domain::machine::Command::RotateToken(_)
+            | crate::domain::machine::Command::Delete => Some(self.current_state(id).await?),
+            _ => None,
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
         actor
             .cast(crate::monitor::messages::MonitorMsg::Propose(
@@ -253,15 +394,46 @@ impl Registry {
         }
         let event = codec::encode_decided(&events)
             .map_err(|error| RegistryError::Store(StoreError::from(error)))?;
-        let sequence = publisher
+        // Claimed before publishing what the change gives; released once applied,
+        // what it gives up.
+        let (claims, fresh, given_up) = match &previous {
+            Some(previous) => {
+                let held = claim_keys(previous.config.slug.as_deref(), &previous.token);
+                let kept = if deleting {
+                    Vec::new()
+                } else {
+                    claim_keys(next.config.slug.as_deref(), &next.token)
+                };
+                let claims = self.claims()?;
+                let given: Vec<ClaimKey> = kept
+                    .iter()
+                    .filter(|key| !held.contains(key))
+                    .cloned()
+                    .collect();
+                let fresh = Self::claim_all(&claims, &given, id).await?;
+                let given_up = held.into_iter().filter(|key| !kept.contains(key)).collect();
+                (Some(claims), fresh, given_up)
+            }
+            None => (None, Vec::new(), Vec::new()),
+        };
+        let sequence = match publisher
             .publish(ShardRecord::Config { monitor: id, event })
             .await
-            .map_err(|error| {
+        {
+            Ok(sequence) => sequence,
+            Err(error) => {
                 tracing::warn!(monitor = %id, %error, "a change was not acknowledged by its shard");
-                RegistryError::Unavailable
-            })?;
+                if let Some(claims) = &claims {
+                    Self::release_all(claims, &fresh, id).await;
+                }
+                return Err(RegistryError::Unavailable);
+            }
+        };
         if !publisher.applied(id, sequence).await {
             return Err(RegistryError::Unavailable);
+        }
+        if let Some(claims) = &claims {
+            Self::release_all(claims, &given_up, id).await;
         }
         match self.current_state(id).await {
             Err(RegistryError::NotFound) => Ok(next),
