@@ -62,33 +62,31 @@ impl Channels {
     }
 
     /// Writes a channel change made on another pod (or this one), folded from a shard
-    /// log: a creation unless the channel exists already (a record delivered again),
-    /// an update or a deletion of a channel this pod has (nothing otherwise).
+    /// log, with the stream's position `position` in the same batch: a creation
+    /// unless the channel exists already, an update or a deletion of a channel this
+    /// pod has (nothing otherwise: the fold stores the position later).
     pub async fn apply_replicated(
         &self,
         id: ChannelId,
         at: crate::domain::ids::Timestamp,
         event: ChannelEvent,
+        position: crate::store::FoldPosition,
     ) -> Result<(), StoreError> {
         let _guard = self.writes.lock().await;
         let exists = self.map.contains_key(&id);
-        match &event {
-            ChannelEvent::Created(channel) if !exists && channel.id == id => {
-                let channel = channel.clone();
-                self.store.write_channel(id, at, event).await?;
-                self.map.insert(id, channel);
-            }
-            ChannelEvent::Updated(channel) if exists && channel.id == id => {
-                let channel = channel.clone();
-                self.store.write_channel(id, at, event).await?;
-                self.map.insert(id, channel);
-            }
-            ChannelEvent::Deleted if exists => {
-                self.store.write_channel(id, at, event).await?;
-                self.map.remove(&id);
-            }
-            _ => {}
-        }
+        let changed = match &event {
+            ChannelEvent::Created(channel) if !exists && channel.id == id => Some(channel.clone()),
+            ChannelEvent::Updated(channel) if exists && channel.id == id => Some(channel.clone()),
+            ChannelEvent::Deleted if exists => None,
+            _ => return Ok(()),
+        };
+        self.store
+            .write_folded_channel(id, at, event, Some(position))
+            .await?;
+        match changed {
+            Some(channel) => self.map.insert(id, channel),
+            None => self.map.remove(&id).map(|(_, channel)| channel),
+        };
         Ok(())
     }
 

@@ -335,9 +335,9 @@ impl JetStreamLog {
         match record {
             ShardRecord::Heartbeat { .. } | ShardRecord::Signal { .. } => shard.heartbeat_subject(),
             ShardRecord::Heartbeats { .. } => self.stream_of(shard).heartbeats_subject(),
-            ShardRecord::Decision { .. } | ShardRecord::Delivered { .. } => {
-                shard.decision_subject()
-            }
+            ShardRecord::Decision { .. }
+            | ShardRecord::Delivered { .. }
+            | ShardRecord::DeliveredAt { .. } => shard.decision_subject(),
             ShardRecord::Config { .. }
             | ShardRecord::Channel { .. }
             | ShardRecord::ApiKey { .. }

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::{ChannelId, MonitorId};
+use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 
 /// A position in a shard's log (a JetStream stream sequence; the first is 1).
 pub type Sequence = u64;
@@ -93,6 +93,18 @@ pub enum ShardRecord {
     Publication {
         publication: [u8; 16],
         event: Vec<u8>,
+    },
+    /// `Delivered` with the time the owner recorded the outcome (`at`): every pod
+    /// stamps the `delivery` event of its copy of the monitor's history with it, so
+    /// the histories are alike. What a sender publishes now; a `Delivered` record (a
+    /// pod of an older version) is stamped with the folding pod's time.
+    DeliveredAt {
+        monitor: MonitorId,
+        channel: ChannelId,
+        alert: String,
+        attempts: u32,
+        error: Option<String>,
+        at: Timestamp,
     },
 }
 
@@ -183,6 +195,7 @@ impl ShardFold {
             ShardRecord::Renewal { .. }
             | ShardRecord::Channel { .. }
             | ShardRecord::Delivered { .. }
+            | ShardRecord::DeliveredAt { .. }
             | ShardRecord::ApiKey { .. }
             | ShardRecord::Publication { .. } => Folded::Applied,
             ShardRecord::Release { epoch, .. } => {

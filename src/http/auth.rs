@@ -100,11 +100,13 @@ impl ApiKeyRing {
     }
 
     /// Applies a key's creation or revocation folded from the cluster-wide log (made
-    /// on any pod): stored, then in memory; a creation of a key this pod has, or a
-    /// revocation of one it has not, changes nothing (a record delivered again).
+    /// on any pod): stored with the stream's position `position` in the same batch,
+    /// then in memory; a creation of a key this pod has, or a revocation of one it
+    /// has not, changes nothing (a record delivered again).
     pub async fn apply_replicated(
         &self,
         change: crate::store::ApiKeyChange,
+        position: crate::store::FoldPosition,
     ) -> Result<(), StoreError> {
         let _changing = self.changes.lock().await;
         match change {
@@ -112,14 +114,21 @@ impl ApiKeyRing {
                 if self.read().values().any(|known| known.id == key.id) {
                     return Ok(());
                 }
-                self.store.put_api_key(&key).await?;
+                self.store
+                    .write_folded_api_key(
+                        crate::store::ApiKeyChange::Created(key.clone()),
+                        Some(position),
+                    )
+                    .await?;
                 self.write().insert(key.digest, key);
             }
             crate::store::ApiKeyChange::Revoked(id) => {
                 if !self.read().values().any(|key| key.id == id) {
                     return Ok(());
                 }
-                self.store.remove_api_key(id).await?;
+                self.store
+                    .write_folded_api_key(crate::store::ApiKeyChange::Revoked(id), Some(position))
+                    .await?;
                 self.write().retain(|_, key| key.id != id);
             }
         }

@@ -117,10 +117,15 @@ impl Publications {
     }
 
     /// Applies a change folded from the cluster-wide log (made on any pod), in the
-    /// log's order: stored, then served. A status page whose slug another page took
+    /// log's order: stored (with the stream's position `position` in the same batch),
+    /// then served. A status page whose slug another page took
     /// earlier in the log is not applied on any pod (the later of two takes loses,
     /// alike everywhere); a removal of a record this pod has not changes nothing.
-    pub async fn apply_replicated(&self, change: PublicationChange) -> Result<(), StoreError> {
+    pub async fn apply_replicated(
+        &self,
+        change: PublicationChange,
+        position: crate::store::FoldPosition,
+    ) -> Result<(), StoreError> {
         let _changing = self.changes.lock().await;
         match change {
             PublicationChange::Put(publication) => {
@@ -134,7 +139,12 @@ impl Publications {
                     tracing::warn!(slug = %page.slug, "a status page folded with a slug another page took first; not applied");
                     return Ok(());
                 }
-                self.store.put_publication(&publication).await?;
+                self.store
+                    .write_folded_publication(
+                        PublicationChange::Put(publication.clone()),
+                        Some(position),
+                    )
+                    .await?;
                 self.write().insert(publication);
             }
             PublicationChange::Removed(id) => {
@@ -150,7 +160,9 @@ impl Publications {
                 if had_badge.is_none() && had_page.is_none() {
                     return Ok(());
                 }
-                self.store.remove_publication(id).await?;
+                self.store
+                    .write_folded_publication(PublicationChange::Removed(id), Some(position))
+                    .await?;
                 let mut records = self.write();
                 if let Some(key) = had_badge {
                     records.badges.remove(&badge);

@@ -267,12 +267,12 @@ impl Actor for MonitorActor {
                 };
                 let _ = reply.send(outcome);
             }
-            MonitorMsg::Decided(events, reply) => {
-                let outcome = adopt_decided(&myself, state, events).await;
+            MonitorMsg::Decided(change, reply) => {
+                let outcome = adopt_decided(&myself, state, *change).await;
                 let _ = reply.send(outcome);
             }
-            MonitorMsg::FoldedSignal(signal, at, reply) => {
-                let outcome = decide_folded_signal(&myself, state, *signal, at).await;
+            MonitorMsg::FoldedSignal(signal, reply) => {
+                let outcome = decide_folded_signal(&myself, state, *signal).await;
                 let _ = reply.send(outcome);
             }
         }
@@ -490,20 +490,29 @@ async fn publish_verdict(
     arm(myself, state, now, VERDICT_RETRY);
 }
 
-/// Clustered mode: adopts a decision read back effective from the shard's log. Its
-/// deliveries are written to every pod's outbox and sent only by the owner.
+/// Clustered mode: adopts a change folded from the shard's log (a config record, a
+/// decision read back effective, a delivery's outcome), its append carrying the
+/// stream's position. A decision's deliveries are written to every pod's outbox and
+/// sent only by the owner. Nothing is written if there is nothing to adopt (the
+/// fold stores the position later: applying it again changes nothing either).
 async fn adopt_decided(
     myself: &ActorRef<MonitorMsg>,
     state: &mut MonitorActorState,
-    events: Vec<Stamped>,
+    change: crate::monitor::messages::FoldedChange,
 ) -> Result<u64, StoreError> {
+    let crate::monitor::messages::FoldedChange {
+        events,
+        settled,
+        position,
+    } = change;
     if events.is_empty() || state.stopped {
         return Ok(state.monitor.last_seq);
     }
     // Every pod writes the deliveries the decision owes to its outbox (settled when
     // the owner's outcome record is folded), so a new owner finds those still owed;
     // only the owner sends them (`adopt`).
-    let (append, prepared) = prepare(state, events, None);
+    let (mut append, prepared) = prepare(state, events, settled);
+    append.position = position;
     let appended = state.context.store.append_with(append).await?;
     let last = appended.last_seq;
     adopt(myself, state, prepared, appended);
@@ -518,9 +527,13 @@ async fn adopt_decided(
 async fn decide_folded_signal(
     myself: &ActorRef<MonitorMsg>,
     state: &mut MonitorActorState,
-    signal: crate::domain::signal::Signal,
-    at: Timestamp,
+    folded: crate::monitor::messages::FoldedSignal,
 ) -> Result<u64, StoreError> {
+    let crate::monitor::messages::FoldedSignal {
+        signal,
+        at,
+        position,
+    } = folded;
     if state.stopped {
         return Ok(state.monitor.last_seq);
     }
@@ -532,8 +545,16 @@ async fn decide_folded_signal(
         at,
         &parents,
     );
-    persist(myself, state, events, None).await?;
-    Ok(state.monitor.last_seq)
+    if events.is_empty() {
+        rearm(myself, state);
+        return Ok(state.monitor.last_seq);
+    }
+    let change = crate::monitor::messages::FoldedChange {
+        events,
+        settled: None,
+        position: Some(position),
+    };
+    Box::pin(adopt_decided(myself, state, change)).await
 }
 
 fn stop_for_rebuild(myself: &ActorRef<MonitorMsg>, state: &mut MonitorActorState, why: &str) {

@@ -8,7 +8,7 @@ use crate::domain::ids::ChannelId;
 use crate::domain::machine::ConfigPatch;
 use crate::domain::machine::{Command, Monitor, Rejection};
 use crate::domain::signal::Signal;
-use crate::store::{Append, Appended, StoreError};
+use crate::store::{Append, Appended, FoldPosition, StoreError};
 
 /// A one-shot answer to whoever sent the message.
 pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -47,10 +47,11 @@ pub enum MonitorMsg {
     /// A parent changed state (or was deleted): look again at when an alert held
     /// for it is due.
     ParentChanged,
-    /// Clustered mode: a decision the shard log's fold read back effective; adopt its
-    /// events (owe their deliveries only if this pod decides for the monitor).
-    /// Answers the sequence number of the last event the actor then holds.
-    Decided(Vec<crate::domain::event::Stamped>, Reply<u64>),
+    /// Clustered mode: a change the shard log's fold applies (a config record, a
+    /// decision read back effective, a delivery's outcome); adopt its events (owe
+    /// their deliveries only if this pod decides for the monitor). Answers the
+    /// sequence number of the last event the actor then holds.
+    Decided(Box<FoldedChange>, Reply<u64>),
     /// Clustered mode: check and decide a management command without recording it;
     /// the events it causes and the state they would leave (the registry publishes
     /// them as a config record, and every pod's fold has them adopted).
@@ -62,7 +63,25 @@ pub enum MonitorMsg {
     /// given time by the pod that took it: decided at that time on this copy, as every
     /// pod decides it. Answers the sequence number of the last event the actor then
     /// holds.
-    FoldedSignal(Box<Signal>, crate::domain::ids::Timestamp, Reply<u64>),
+    FoldedSignal(Box<FoldedSignal>, Reply<u64>),
+}
+
+/// Events folded from a shard log, and the stream position their append carries
+/// (`store::FoldPosition`: written in the same batch).
+pub struct FoldedChange {
+    pub events: Vec<crate::domain::event::Stamped>,
+    /// The local outbox entry these events settle (a delivery's outcome recorded).
+    pub settled: Option<(u64, ChannelId)>,
+    /// `None`: not a record's own change (an outcome a takeover settles).
+    pub position: Option<FoldPosition>,
+}
+
+/// A job's signal folded from a shard log: received at `at` by the pod that took it;
+/// what it causes is appended with the stream position `position`.
+pub struct FoldedSignal {
+    pub signal: Signal,
+    pub at: crate::domain::ids::Timestamp,
+    pub position: FoldPosition,
 }
 
 /// What a bulk change does to each monitor it selects; decided on each monitor's own

@@ -146,8 +146,18 @@ impl EventStore {
     }
 
     async fn change_api_key(&self, change: ApiKeyChange) -> Result<(), StoreError> {
+        self.write_folded_api_key(change, None).await
+    }
+
+    /// A change folded from the cluster-wide shard log, with its stream's position
+    /// in the same batch (`None`: not folded).
+    pub async fn write_folded_api_key(
+        &self,
+        change: ApiKeyChange,
+        position: Option<super::FoldPosition>,
+    ) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.send(WriteRequest::ApiKey(change, reply), answer)
+        self.send(WriteRequest::ApiKey(change, position, reply), answer)
             .await
             .map(|_| ())
     }

@@ -38,6 +38,18 @@ impl From<Option<Monitor>> for SnapshotWrite {
     }
 }
 
+/// How far the clustered mode's fold has applied one stream of the shard logs: every
+/// record of `stream` up to `sequence`. A write of a folded record carries it, and
+/// the writer stores it in the same batch as the record's events
+/// (`meta/cluster_position/<stream>`), so that after a crash the record and its
+/// position are both in the store or neither is: a restarted fold applies only what
+/// follows the position, each record once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FoldPosition {
+    pub stream: u16,
+    pub sequence: u64,
+}
+
 /// One monitor's events and everything that must be written atomically with them.
 pub struct Append {
     pub monitor: MonitorId,
@@ -64,6 +76,9 @@ pub struct Append {
     /// those heartbeats folded in, as a replay of the log makes them (their `msg`,
     /// `value`, missing instances).
     pub before: Option<Box<Monitor>>,
+    /// A record folded from a shard log (clustered mode): its stream's position,
+    /// written in the same batch ([`FoldPosition`]).
+    pub position: Option<FoldPosition>,
 }
 
 impl Append {
@@ -77,6 +92,7 @@ impl Append {
             basis: None,
             voidable: false,
             before: None,
+            position: None,
         }
     }
 
@@ -185,6 +201,8 @@ pub(super) struct ChannelWrite {
     pub(super) channel: ChannelId,
     pub(super) at: Timestamp,
     pub(super) event: ChannelEvent,
+    /// Folded from a shard log: its stream's position, in the same batch.
+    pub(super) position: Option<FoldPosition>,
     pub(super) reply: oneshot::Sender<Result<u64, StoreError>>,
 }
 
@@ -211,6 +229,8 @@ pub(super) struct Settlement {
     pub(super) monitor: MonitorId,
     pub(super) outcome: DeliveryOutcome,
     pub(super) at: Timestamp,
+    /// Folded from a shard log: its stream's position, in the same batch.
+    pub(super) position: Option<FoldPosition>,
 }
 
 /// One monitor's part of a group write ([`EventStore::append_group`]): its append,
@@ -242,14 +262,14 @@ pub(super) enum WriteRequest {
     /// batch.
     Heartbeats(Vec<PendingHeartbeat>),
     /// Heartbeats folded from a stream of the shard logs (clustered mode) and how far
-    /// that stream is folded with them (stream, sequence), in one batch: the local
-    /// copy and its position stay consistent. A batch of only these is written
-    /// without an fsync (the stream is the log of record; a crash refolds what the
-    /// disk lost from the position that survived). Answered per heartbeat, and for
-    /// the position by the last reply.
+    /// that stream is folded with them, in one batch: the local copy and its
+    /// position stay consistent. A batch of only these is written without an fsync
+    /// (the stream is the log of record; a crash refolds what the disk lost from the
+    /// position that survived). Answered per heartbeat, and for the position by the
+    /// last reply.
     Folded(
         Vec<PendingHeartbeat>,
-        (u16, u64),
+        FoldPosition,
         oneshot::Sender<Result<u64, StoreError>>,
     ),
     /// Several monitors' appends written in one batch, all or none (a bulk change).
@@ -261,10 +281,20 @@ pub(super) enum WriteRequest {
     Channel(ChannelWrite),
     /// Settle an outbox entry whose monitor is gone.
     Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),
-    /// An API key created or revoked: its record and its event.
-    ApiKey(ApiKeyChange, oneshot::Sender<Result<u64, StoreError>>),
-    /// A badge or status page put or removed: its record and its event.
-    Publication(PublicationChange, oneshot::Sender<Result<u64, StoreError>>),
+    /// An API key created or revoked: its record and its event (folded from the
+    /// cluster-wide shard: with its stream's position).
+    ApiKey(
+        ApiKeyChange,
+        Option<FoldPosition>,
+        oneshot::Sender<Result<u64, StoreError>>,
+    ),
+    /// A badge or status page put or removed: its record and its event (folded: with
+    /// its stream's position).
+    Publication(
+        PublicationChange,
+        Option<FoldPosition>,
+        oneshot::Sender<Result<u64, StoreError>>,
+    ),
     /// A new ping key: its record and its log entry (`ping_key.rs`).
     PingKey(PingKey, oneshot::Sender<Result<u64, StoreError>>),
     /// The barrier before a monitor's actor is rebuilt from the store: answered once

@@ -494,6 +494,25 @@ mod tests {
                 ]
                 .concat(),
             ),
+            (
+                ShardRecord::DeliveredAt {
+                    monitor,
+                    channel: crate::domain::ids::ChannelId::from_bytes([8; 16]),
+                    alert: "S:3".to_owned(),
+                    attempts: 1,
+                    error: None,
+                    at: Timestamp::from_millis(1_000),
+                },
+                [
+                    &[1u8, 12, 16][..],
+                    &[7; 16],
+                    &[16],
+                    &[8; 16],
+                    // 1,000 ms, zigzag-encoded (2,000) as a u16.
+                    &[3, b'S', b':', b'3', 1, 0, 251, 208, 7],
+                ]
+                .concat(),
+            ),
         ];
         for (record, golden) in cases {
             let bytes = encode_shard_record(&record).expect("encodes");

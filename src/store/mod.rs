@@ -54,8 +54,8 @@ use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::domain::machine::Monitor;
 
 pub use append::{
-    ApiKeyChange, Append, Appended, HeartbeatSink, PublicationChange, RecordedHeartbeat,
-    SnapshotWrite, StagedAppend,
+    ApiKeyChange, Append, Appended, FoldPosition, HeartbeatSink, PublicationChange,
+    RecordedHeartbeat, SnapshotWrite, StagedAppend,
 };
 use append::{
     AppendReply, ChannelWrite, PendingAppend, PendingHeartbeat, Settlement, WriteRequest,
@@ -421,41 +421,27 @@ impl EventStore {
         &self,
         heartbeats: Vec<(MonitorId, Timestamp, Heartbeat)>,
     ) -> Vec<Result<u64, StoreError>> {
-        let mut answers = Vec::with_capacity(heartbeats.len());
-        let enqueued = Instant::now();
-        let pending = heartbeats
-            .into_iter()
-            .map(|(monitor, at, heartbeat)| {
-                let (reply, answer) = oneshot::channel();
-                answers.push(answer);
-                PendingHeartbeat {
-                    monitor,
-                    at,
-                    heartbeat,
-                    reply,
-                    enqueued,
-                    folded: false,
-                }
-            })
-            .collect();
-        if self.writer.send(WriteRequest::Heartbeats(pending)).is_err() {
-            return answers.iter().map(|_| Err(StoreError::Closed)).collect();
-        }
-        let mut outcomes = Vec::with_capacity(answers.len());
-        for answer in answers {
-            outcomes.push(answer.await.map_err(|_| StoreError::Closed).and_then(|x| x));
-        }
-        outcomes
+        self.write_heartbeats(heartbeats, None).await.0
     }
 
-    /// Writes heartbeats folded from `stream` of the shard logs (clustered mode) with
+    /// Writes heartbeats folded from a stream of the shard logs (clustered mode) with
     /// the stream's position `folded_to`, in one batch written without an fsync: the
     /// heartbeats' outcomes in order, and the position's.
     pub async fn append_folded(
         &self,
         heartbeats: Vec<(MonitorId, Timestamp, Heartbeat)>,
-        stream: u16,
-        folded_to: u64,
+        folded_to: FoldPosition,
+    ) -> (Vec<Result<u64, StoreError>>, Result<(), StoreError>) {
+        self.write_heartbeats(heartbeats, Some(folded_to)).await
+    }
+
+    /// Plain heartbeats in one batch, never split: from the ingress (`folded_to`
+    /// `None`), or folded from a stream with its position. Answers each in order, and
+    /// the position (`Ok` without one).
+    async fn write_heartbeats(
+        &self,
+        heartbeats: Vec<(MonitorId, Timestamp, Heartbeat)>,
+        folded_to: Option<FoldPosition>,
     ) -> (Vec<Result<u64, StoreError>>, Result<(), StoreError>) {
         let mut answers = Vec::with_capacity(heartbeats.len());
         let enqueued = Instant::now();
@@ -470,16 +456,21 @@ impl EventStore {
                     heartbeat,
                     reply,
                     enqueued,
-                    folded: true,
+                    folded: folded_to.is_some(),
                 }
             })
             .collect();
-        let (reply, position) = oneshot::channel();
-        if self
-            .writer
-            .send(WriteRequest::Folded(pending, (stream, folded_to), reply))
-            .is_err()
-        {
+        let (request, position) = match folded_to {
+            Some(folded_to) => {
+                let (reply, position) = oneshot::channel();
+                (
+                    WriteRequest::Folded(pending, folded_to, reply),
+                    Some(position),
+                )
+            }
+            None => (WriteRequest::Heartbeats(pending), None),
+        };
+        if self.writer.send(request).is_err() {
             return (
                 answers.iter().map(|_| Err(StoreError::Closed)).collect(),
                 Err(StoreError::Closed),
@@ -489,10 +480,13 @@ impl EventStore {
         for answer in answers {
             outcomes.push(answer.await.map_err(|_| StoreError::Closed).and_then(|x| x));
         }
-        let position = position
-            .await
-            .map_err(|_| StoreError::Closed)
-            .and_then(|written| written.map(|_| ()));
+        let position = match position {
+            Some(position) => position
+                .await
+                .map_err(|_| StoreError::Closed)
+                .and_then(|written| written.map(|_| ())),
+            None => Ok(()),
+        };
         (outcomes, position)
     }
 
@@ -588,11 +582,24 @@ impl EventStore {
         at: Timestamp,
         event: ChannelEvent,
     ) -> Result<u64, StoreError> {
+        self.write_folded_channel(channel, at, event, None).await
+    }
+
+    /// [`write_channel`](Self::write_channel) of a change folded from a shard log,
+    /// with its stream's position in the same batch (`None`: not folded).
+    pub async fn write_folded_channel(
+        &self,
+        channel: ChannelId,
+        at: Timestamp,
+        event: ChannelEvent,
+        position: Option<FoldPosition>,
+    ) -> Result<u64, StoreError> {
         let (reply, answer) = oneshot::channel();
         let request = WriteRequest::Channel(ChannelWrite {
             channel,
             at,
             event,
+            position,
             reply,
         });
         self.send(request, answer).await
@@ -607,11 +614,24 @@ impl EventStore {
         outcome: DeliveryOutcome,
         at: Timestamp,
     ) -> Result<u64, StoreError> {
+        self.settle_folded_orphan(monitor, outcome, at, None).await
+    }
+
+    /// [`settle_orphan`](Self::settle_orphan) of an outcome folded from a shard log,
+    /// with its stream's position in the same batch (`None`: not folded).
+    pub async fn settle_folded_orphan(
+        &self,
+        monitor: MonitorId,
+        outcome: DeliveryOutcome,
+        at: Timestamp,
+        position: Option<FoldPosition>,
+    ) -> Result<u64, StoreError> {
         let (reply, answer) = oneshot::channel();
         let settlement = Settlement {
             monitor,
             outcome,
             at,
+            position,
         };
         self.send(WriteRequest::Settle(settlement, reply), answer)
             .await

@@ -189,8 +189,18 @@ impl EventStore {
     }
 
     async fn change_publication(&self, change: PublicationChange) -> Result<(), StoreError> {
+        self.write_folded_publication(change, None).await
+    }
+
+    /// A change folded from the cluster-wide shard log, with its stream's position
+    /// in the same batch (`None`: not folded).
+    pub async fn write_folded_publication(
+        &self,
+        change: PublicationChange,
+        position: Option<super::FoldPosition>,
+    ) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.send(WriteRequest::Publication(change, reply), answer)
+        self.send(WriteRequest::Publication(change, position, reply), answer)
             .await
             .map(|_| ())
     }

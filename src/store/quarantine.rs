@@ -188,8 +188,8 @@ impl Writer {
                 let _ = write.reply.send(refused());
             }
             WriteRequest::Settle(_, reply)
-            | WriteRequest::ApiKey(_, reply)
-            | WriteRequest::Publication(_, reply)
+            | WriteRequest::ApiKey(_, _, reply)
+            | WriteRequest::Publication(_, _, reply)
             | WriteRequest::PingKey(_, reply)
             | WriteRequest::StartRebuild(_, reply) => {
                 let _ = reply.send(refused());

@@ -2176,17 +2176,35 @@ async fn folded_heartbeats_and_their_streams_position_are_written_together_and_s
                 (monitor.id, at(1), plain(PushStatus::Up, "first")),
                 (monitor.id, at(2), plain(PushStatus::Up, "second")),
             ],
-            3,
-            41,
+            FoldPosition {
+                stream: 3,
+                sequence: 41,
+            },
         )
         .await;
     assert!(answers.iter().all(Result::is_ok), "{answers:?}");
     position.expect("the position is written");
     // A chunk of ownership records only: the position alone.
-    let (answers, position) = store.append_folded(Vec::new(), 0, 7).await;
+    let (answers, position) = store
+        .append_folded(
+            Vec::new(),
+            FoldPosition {
+                stream: 0,
+                sequence: 7,
+            },
+        )
+        .await;
     assert!(answers.is_empty());
     position.expect("the position is written");
-    let (_, position) = store.append_folded(Vec::new(), 3, 45).await;
+    let (_, position) = store
+        .append_folded(
+            Vec::new(),
+            FoldPosition {
+                stream: 3,
+                sequence: 45,
+            },
+        )
+        .await;
     position.expect("the position is written");
     let expected = std::collections::BTreeMap::from([(0, 7), (3, 45)]);
     assert_eq!(store.cluster_positions().expect("reads"), expected);
@@ -2209,5 +2227,215 @@ async fn folded_heartbeats_and_their_streams_position_are_written_together_and_s
     assert_eq!(store.cluster_positions().expect("reads"), expected);
     let history = store.history(monitor.id, 10, None).await.expect("reads");
     assert_eq!(heartbeat_msgs(&history), ["first", "second"]);
+    close(opened, store).await;
+}
+
+/// The clustered mode's fold: a folded record's local write (a decision's events, a
+/// channel change, an API key) and its stream's position are one batch. Cut the
+/// journal anywhere (a crash at any point of the writes): the reopened store holds a
+/// record's write exactly when its position covers it, so a restarted fold, which
+/// applies only what follows the position, applies each record once. The way it
+/// was before (the position stored after the record, in a batch of its own) leaves
+/// cuts that hold a record without its position: applied again after a restart.
+#[tokio::test]
+async fn a_folded_records_write_and_its_streams_position_survive_any_crash_together() {
+    let together = crash_anywhere(true).await;
+    assert!(
+        together.iter().all(|(_, consistent)| *consistent),
+        "{together:?}"
+    );
+    let positions: std::collections::BTreeSet<u64> =
+        together.iter().map(|(position, _)| *position).collect();
+    // The cuts fell before, between and after the records.
+    assert!(
+        positions.contains(&0) && positions.contains(&120),
+        "{positions:?}"
+    );
+    assert!(positions.len() > 6, "{positions:?}");
+    let apart = crash_anywhere(false).await;
+    assert!(
+        apart.iter().any(|(_, consistent)| !consistent),
+        "a position written after its record leaves a crash between them: {apart:?}"
+    );
+}
+
+/// Writes 12 folded records of a stream (record k at sequence 10 k: a decision, a
+/// channel's creation, an API key in turn), each with its position (`together`) or
+/// followed by a write of the position alone, then cuts the journal at many places
+/// and reopens each cut: per cut, the stored position and whether the records in
+/// the store are exactly those it covers.
+async fn crash_anywhere(together: bool) -> Vec<(u64, bool)> {
+    use crate::domain::channel::{Channel, ChannelEvent, ChannelKind};
+    const STREAM: u16 = 2;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let monitor = create(&store, "folded", at(0)).await;
+    let (_, setup_end) = newest_journal(dir.path());
+    for k in 1..=12u64 {
+        let position = FoldPosition {
+            stream: STREAM,
+            sequence: 10 * k,
+        };
+        let with = together.then_some(position);
+        let now = at(k as i64);
+        match k % 3 {
+            1 => {
+                let event = if k % 2 == 1 {
+                    Event::Paused
+                } else {
+                    Event::Resumed
+                };
+                let mut append = Append::new(
+                    monitor.id,
+                    vec![Stamped { at: now, event }],
+                    SnapshotWrite::Keep,
+                );
+                append.position = with;
+                store.append_with(append).await.expect("decision written");
+            }
+            2 => {
+                let id = crate::domain::ids::ChannelId::generate(now);
+                let channel = Channel {
+                    id,
+                    name: format!("hook {k}"),
+                    kind: ChannelKind::Webhook {
+                        url: "http://127.0.0.1:1/".to_owned(),
+                        secret: None,
+                    },
+                    created_at: now,
+                    key: None,
+                    send_on: crate::domain::channel::SendOn::Both,
+                };
+                store
+                    .write_folded_channel(id, now, ChannelEvent::Created(channel), with)
+                    .await
+                    .expect("channel written");
+            }
+            _ => store
+                .write_folded_api_key(ApiKeyChange::Created(api_key(k as u8, now)), with)
+                .await
+                .expect("key written"),
+        }
+        if !together {
+            let (_, written) = store.append_folded(Vec::new(), position).await;
+            written.expect("position written");
+        }
+    }
+    assert_eq!(
+        store.cluster_positions().expect("reads"),
+        std::collections::BTreeMap::from([(STREAM, 120)])
+    );
+    // As a crash leaves it: the writer stops without a final mark.
+    drop(store);
+    drop(opened.store);
+    opened.writer_thread.join().expect("writer ends");
+
+    let (journal, end) = newest_journal(dir.path());
+    assert!(end > setup_end, "the records are in the newest journal");
+    let journal_name = journal.strip_prefix(dir.path()).expect("inside").to_owned();
+    let step = usize::try_from((end - setup_end) / 40).unwrap_or(1).max(1);
+    let mut outcomes = Vec::new();
+    for cut in (setup_end..end).step_by(step).chain([end]) {
+        let crashed = tempfile::tempdir().expect("temp dir");
+        copy_dir(dir.path(), crashed.path());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(crashed.path().join(&journal_name))
+            .and_then(|file| file.set_len(cut))
+            .expect("cuts the journal");
+        let opened = EventStore::open_with(crashed.path(), OpenOptions::inspect()).expect("opens");
+        let store = opened.store.clone();
+        let position = store
+            .cluster_positions()
+            .expect("reads")
+            .get(&STREAM)
+            .copied()
+            .unwrap_or(0);
+        let covered = |kind: u64| {
+            (1..=12u64)
+                .filter(|k| k % 3 == kind && 10 * k <= position)
+                .count()
+        };
+        let history = store.history(monitor.id, 100, None).await.expect("reads");
+        let decisions = history
+            .iter()
+            .filter(|recorded| matches!(recorded.event, Event::Paused | Event::Resumed))
+            .count();
+        let channels = store.load_channels().expect("reads").len();
+        let keys = store.load_api_keys().expect("reads").len();
+        outcomes.push((
+            position,
+            (decisions, channels, keys) == (covered(1), covered(2), covered(0)),
+        ));
+        close(opened, store).await;
+    }
+    outcomes
+}
+
+/// Copies a data directory (files and subdirectories) as it is on disk.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("creates");
+    for entry in std::fs::read_dir(from).expect("reads") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copies");
+        }
+    }
+}
+
+/// A heartbeat folded with a position and refused (its monitor held for a rebuild)
+/// leaves the position where it was: the fold applies the batch again, and the
+/// heartbeat is not lost behind a position that says it was written.
+#[tokio::test]
+async fn a_refused_folded_heartbeat_keeps_its_streams_position_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opened = EventStore::open(dir.path()).expect("opens");
+    let store = opened.store.clone();
+    let held = create(&store, "held", at(0)).await;
+    let free = create(&store, "free", at(0)).await;
+    let position = |sequence| FoldPosition {
+        stream: 1,
+        sequence,
+    };
+    let (_, written) = store.append_folded(Vec::new(), position(5)).await;
+    written.expect("position written");
+    store.shared.quarantine().report(held.id, None);
+    let (answers, written) = store
+        .append_folded(
+            vec![
+                (free.id, at(1), plain(PushStatus::Up, "free")),
+                (held.id, at(1), plain(PushStatus::Up, "held")),
+            ],
+            position(9),
+        )
+        .await;
+    assert!(answers[0].is_ok() && answers[1].is_err(), "{answers:?}");
+    assert!(
+        written.is_err(),
+        "the position is refused with the heartbeat"
+    );
+    assert_eq!(
+        store.cluster_positions().expect("reads"),
+        std::collections::BTreeMap::from([(1, 5)])
+    );
+    // Rebuilt: the fold's second try writes both, and the position.
+    store.start_rebuild(held.id).await.expect("barrier");
+    store.lift_quarantine(held.id);
+    let (answers, written) = store
+        .append_folded(
+            vec![(held.id, at(1), plain(PushStatus::Up, "held"))],
+            position(9),
+        )
+        .await;
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    written.expect("position written");
+    assert_eq!(
+        store.cluster_positions().expect("reads"),
+        std::collections::BTreeMap::from([(1, 9)])
+    );
     close(opened, store).await;
 }

@@ -24,8 +24,8 @@ use crate::prometheus;
 
 use super::api_keys::{self, ApiKeyChange};
 use super::append::{
-    Append, ChannelWrite, PendingAppend, PendingHeartbeat, RecordedHeartbeat, Settlement,
-    SnapshotWrite, WriteRequest,
+    Append, ChannelWrite, FoldPosition, PendingAppend, PendingHeartbeat, RecordedHeartbeat,
+    Settlement, SnapshotWrite, WriteRequest,
 };
 use super::codec::{self, StoredEvent};
 use super::mark::{self, KEYSPACE_COUNT, Keeper, Ks, Mark, Seqs};
@@ -44,13 +44,21 @@ pub(super) enum Pending {
     Heartbeat(PendingHeartbeat),
     Channel(ChannelWrite),
     Settle(Settlement, oneshot::Sender<Result<u64, StoreError>>),
-    ApiKey(ApiKeyChange, oneshot::Sender<Result<u64, StoreError>>),
-    Publication(PublicationChange, oneshot::Sender<Result<u64, StoreError>>),
+    ApiKey(
+        ApiKeyChange,
+        Option<FoldPosition>,
+        oneshot::Sender<Result<u64, StoreError>>,
+    ),
+    Publication(
+        PublicationChange,
+        Option<FoldPosition>,
+        oneshot::Sender<Result<u64, StoreError>>,
+    ),
     PingKey(PingKey, oneshot::Sender<Result<u64, StoreError>>),
     StartRebuild(MonitorId, oneshot::Sender<Result<u64, StoreError>>),
     /// A stream's fold position (clustered mode), written with the heartbeats folded
     /// before it.
-    Position(u16, u64, oneshot::Sender<Result<u64, StoreError>>),
+    Position(FoldPosition, oneshot::Sender<Result<u64, StoreError>>),
 }
 
 /// The single writer: owns sequence numbering, group commit, reopening after a failed
@@ -133,9 +141,9 @@ impl Writer {
                         pending.extend(heartbeats.into_iter().map(Pending::Heartbeat));
                     }
                     // Never split either: the position rides with its heartbeats.
-                    WriteRequest::Folded(heartbeats, (stream, sequence), reply) => {
+                    WriteRequest::Folded(heartbeats, position, reply) => {
                         pending.extend(heartbeats.into_iter().map(Pending::Heartbeat));
-                        pending.push(Pending::Position(stream, sequence, reply));
+                        pending.push(Pending::Position(position, reply));
                     }
                     WriteRequest::Appends(appends) => {
                         // All in this batch, or none: refused whole if one of its
@@ -172,11 +180,11 @@ impl Writer {
                     WriteRequest::Settle(settlement, reply) => {
                         pending.push(Pending::Settle(settlement, reply));
                     }
-                    WriteRequest::ApiKey(change, reply) => {
-                        pending.push(Pending::ApiKey(change, reply));
+                    WriteRequest::ApiKey(change, position, reply) => {
+                        pending.push(Pending::ApiKey(change, position, reply));
                     }
-                    WriteRequest::Publication(change, reply) => {
-                        pending.push(Pending::Publication(change, reply));
+                    WriteRequest::Publication(change, position, reply) => {
+                        pending.push(Pending::Publication(change, position, reply));
                     }
                     WriteRequest::PingKey(key, reply) => {
                         pending.push(Pending::PingKey(key, reply));
@@ -262,6 +270,9 @@ impl Writer {
         let mut recorded: Vec<RecordedHeartbeat> = Vec::new();
         let mut undo: Vec<Undo> = Vec::new();
         let mut voided = 0u64;
+        // Per stream, the furthest fold position a record of the batch carries.
+        let mut positions: std::collections::BTreeMap<u16, u64> = Default::default();
+        let mut refused_folded = false;
         for request in pending.iter_mut() {
             let staged = match request {
                 Pending::Append(append) if quarantine.holds(append.append.monitor) => Err(
@@ -316,12 +327,12 @@ impl Writer {
                     event_count += 1;
                     self.stage_settlement(handles, &mut batch, settlement)
                 }
-                Pending::ApiKey(change, _) => {
+                Pending::ApiKey(change, _, _) => {
                     touched[Ks::ApiKeys as usize] = true;
                     touched[Ks::ApiKeyEvents as usize] = true;
                     self.stage_api_key(handles, &mut batch, change)
                 }
-                Pending::Publication(change, _) => {
+                Pending::Publication(change, _, _) => {
                     touched[Ks::Publications as usize] = true;
                     touched[Ks::PublicationEvents as usize] = true;
                     self.stage_publication(handles, &mut batch, change)
@@ -336,19 +347,41 @@ impl Writer {
                     quarantine.rebuild_started(*monitor);
                     Ok(0)
                 }
-                // `meta`, which every batch writes.
-                Pending::Position(stream, sequence, _) => {
-                    batch.insert(
-                        &handles.meta,
-                        layout::cluster_position_key(*stream),
-                        sequence.to_be_bytes(),
-                    );
-                    Ok(*sequence)
+                // Written below with the positions of the other folded records; not
+                // if a heartbeat folded with it (just before it) was refused, which
+                // the fold then applies again.
+                Pending::Position(position, _) if std::mem::take(&mut refused_folded) => {
+                    Err(StoreError::Unavailable(format!(
+                        "a heartbeat folded up to {position:?} was refused"
+                    )))
                 }
+                Pending::Position(position, _) => Ok(position.sequence),
             };
+            if let (Pending::Heartbeat(heartbeat), Err(error)) = (&*request, &staged)
+                && heartbeat.folded
+                && !matches!(error, StoreError::Deleted)
+            {
+                refused_folded = true;
+            }
+            // A folded record's stream position rides in its batch: both are in
+            // the store after a crash, or neither (`FoldPosition`).
+            if staged.is_ok()
+                && let Some(position) = request.position()
+            {
+                let stored = positions.entry(position.stream).or_insert(0);
+                *stored = (*stored).max(position.sequence);
+            }
             results.push(staged);
         }
         drop(quarantine);
+        // `meta`, which every batch writes.
+        for (stream, sequence) in positions {
+            batch.insert(
+                &handles.meta,
+                layout::cluster_position_key(stream),
+                sequence.to_be_bytes(),
+            );
+        }
         // Every batch sets the markers of what it wrote to (`mark.rs`).
         let last_seq = self.next_seq - 1;
         batch.insert(&handles.meta, layout::META_LAST_SEQ, last_seq.to_be_bytes());
@@ -820,6 +853,18 @@ impl Pending {
             || self.rides_along()
     }
 
+    /// The stream position of a record folded from a shard log, written with it.
+    fn position(&self) -> Option<FoldPosition> {
+        match self {
+            Pending::Append(append) => append.append.position,
+            Pending::Channel(write) => write.position,
+            Pending::Settle(settlement, _) => settlement.position,
+            Pending::ApiKey(_, position, _) | Pending::Publication(_, position, _) => *position,
+            Pending::Position(position, _) => Some(*position),
+            Pending::Heartbeat(_) | Pending::PingKey(..) | Pending::StartRebuild(..) => None,
+        }
+    }
+
     fn reply(self, result: Result<u64, StoreError>) {
         let reply = match self {
             Pending::Append(append) => {
@@ -834,11 +879,11 @@ impl Pending {
             Pending::Heartbeat(heartbeat) => heartbeat.reply,
             Pending::Channel(write) => write.reply,
             Pending::Settle(_, reply)
-            | Pending::ApiKey(_, reply)
-            | Pending::Publication(_, reply)
+            | Pending::ApiKey(_, _, reply)
+            | Pending::Publication(_, _, reply)
             | Pending::PingKey(_, reply)
             | Pending::StartRebuild(_, reply)
-            | Pending::Position(_, _, reply) => reply,
+            | Pending::Position(_, reply) => reply,
         };
         let _ = reply.send(result);
     }

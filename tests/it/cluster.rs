@@ -1590,10 +1590,13 @@ async fn until_ownership_settles(pod_a: &ServerProcess, pod_b: &ServerProcess) {
 /// the fault hook `PUSHMON_FAULT_EXIT_AFTER_SEND` on pod A:
 /// - an alert's id is its effective decision's stream and sequence, the same in the
 ///   receiver's `X-Pushmon-Alert-Id` and in both pods' delivery outcome (recorded in
-///   the shard as a `Delivered` record and folded into both pods' histories);
+///   the shard as a `DeliveredAt` record and folded into both pods' histories at the
+///   time the sender recorded it);
 /// - pod A aborts right after delivering a second alert, before recording it: pod B
 ///   takes the shard over and sends exactly that alert again, with the same id, and
 ///   nothing else (the first alert, whose outcome is in the shard, is not re-sent);
+/// - pod A started again has each `down` and `delivery` once, at the same times as
+///   pod B (a folded record is written with its stream position, never twice);
 /// - no decision in the log was made by a pod that did not own the shard (every
 ///   decision's epoch is a takeover, none is void for a stale epoch).
 #[tokio::test]
@@ -1704,7 +1707,9 @@ async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_
         format!("PUSHMON_G{}:{}", shard.0 % 2, decided[0]),
         "named by the decision's stream and sequence"
     );
-    // Its outcome reaches the shard, and both pods' histories.
+    // Its outcome reaches the shard, and both pods' histories, at the time the
+    // sender recorded it (not each pod's own time of folding it).
+    let mut stamped = Vec::new();
     for pod in [&pod_a, &pod_b] {
         let start = Instant::now();
         while deliveries_on(pod, &first.id).await.is_empty() {
@@ -1717,21 +1722,33 @@ async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_
         let recorded = deliveries_on(pod, &first.id).await;
         assert_eq!(recorded.len(), 1, "{recorded:?}");
         assert_eq!(recorded[0]["result"], "success", "{recorded:?}");
+        stamped.push(recorded[0]["at"].clone());
     }
-    let outcomes: Vec<String> = whole_log(&reader, shard)
+    assert_eq!(stamped[0], stamped[1], "both pods stamp the delivery alike");
+    let outcomes: Vec<(String, i64)> = whole_log(&reader, shard)
         .await
         .into_iter()
         .filter_map(|stored| match stored.record {
-            ShardRecord::Delivered {
+            ShardRecord::DeliveredAt {
                 monitor: of,
                 alert,
                 error: None,
+                at,
                 ..
-            } if of == monitor => Some(alert),
+            } if of == monitor => Some((alert, at.as_millis())),
             _ => None,
         })
         .collect();
-    assert_eq!(outcomes, vec![first_id.clone()]);
+    assert_eq!(
+        outcomes.iter().map(|(alert, _)| alert).collect::<Vec<_>>(),
+        vec![&first_id]
+    );
+    let recorded_at = pushmon::domain::ids::Timestamp::from_millis(outcomes[0].1);
+    assert_eq!(
+        stamped[0],
+        serde_json::json!(recorded_at.to_rfc3339()),
+        "the delivery's time is the one in its record"
+    );
 
     // The second alert: pod A delivers it and aborts before recording it.
     let second = create_on_a("second").await;
@@ -1781,6 +1798,48 @@ async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!(recorded[0]["result"], "success");
     assert_eq!(deliveries_on(&pod_b, &first.id).await.len(), 1);
+
+    // Pod A started again, without the hook: its fold applies only what follows the
+    // positions its store holds (each written with its record), so each `down` and
+    // each `delivery` is once in its history, at the same time as on pod B.
+    drop(pod_a);
+    let pod_a = ServerProcess::start(dir_a.path(), &serve_args(&url, "pod-a")).await;
+    let downs_and_deliveries = async |pod: &ServerProcess, id: &str| -> Vec<(String, String)> {
+        let response = pod
+            .api(
+                reqwest::Method::GET,
+                &format!("/api/monitors/{id}/events?limit=1000"),
+            )
+            .send()
+            .await
+            .unwrap();
+        let body = crate::support::expect_json(response, reqwest::StatusCode::OK).await;
+        let mut found: Vec<(String, String)> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|event| event["kind"] == "down" || event["kind"] == "delivery")
+            .map(|event| (event["kind"].to_string(), event["at"].to_string()))
+            .collect();
+        found.sort();
+        found
+    };
+    for id in [&first.id, &second.id] {
+        let on_b = downs_and_deliveries(&pod_b, id).await;
+        assert_eq!(on_b.len(), 2, "one down, one delivery: {on_b:?}");
+        let start = Instant::now();
+        loop {
+            let on_a = downs_and_deliveries(&pod_a, id).await;
+            if on_a == on_b {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "pod a, started again, has {on_a:?}, pod b {on_b:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 
     // No decision by a pod that did not own the shard.
     for shard in ShardId::all(4) {

@@ -10,10 +10,11 @@
 //!   an alert owes to its local outbox; only the pod deciding for the shard (it owns
 //!   it under the current epoch and has folded the shard up to its takeover) hands
 //!   them to its dispatcher, which checks that again before every attempt.
-//! - **Outcomes in the shard.** The owner publishes how each delivery ended as a
-//!   `Delivered` record ([`ClusterAlerts::record`]) instead of recording it locally;
-//!   every pod's fold (the owner's too) records it in its copy of the monitor's history
-//!   and settles its outbox entry ([`ClusterAlerts::fold_delivered`]).
+//! - **Outcomes in the shard.** The owner publishes how each delivery ended, and
+//!   when, as a `DeliveredAt` record ([`ClusterAlerts::record`]) instead of recording
+//!   it locally; every pod's fold (the owner's too) records it in its copy of the
+//!   monitor's history at that time and settles its outbox entry
+//!   ([`ClusterAlerts::fold_delivered`]).
 //! - **Takeover.** A pod that starts deciding for a shard first folds it up to the
 //!   shard's last record as of then (`/readyz` is 503 meanwhile), then hands the
 //!   deliveries of the shard's monitors still in its outbox to its dispatcher, except
@@ -39,10 +40,10 @@ use crate::cluster::shard::{ShardId, shard_of, stream_of};
 use crate::domain::alert::{Alert, AlertKind, Delivery};
 use crate::domain::event::{DeliveryOutcome, Event, Notice, Stamped};
 use crate::domain::fence::{Sequence, ShardRecord};
-use crate::domain::ids::{ChannelId, MonitorId};
+use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::monitor::Registry;
 use crate::monitor::deciding::{OutcomeSink, Replication};
-use crate::store::EventStore;
+use crate::store::{EventStore, FoldPosition};
 
 /// The environment variable of the fault hook (module docs). Never set it in
 /// production.
@@ -54,6 +55,57 @@ const PUBLISH_RETRY: Duration = Duration::from_secs(1);
 /// What names an alert before its id is known: its monitor, time and kind (`true`:
 /// a `down`).
 type AlertKey = (MonitorId, i64, bool);
+
+/// A delivery's outcome folded from a shard log (a `Delivered` or `DeliveredAt`
+/// record): `at`, when the sending pod recorded it (`None` in a `Delivered` record,
+/// which an older pod published).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct FoldedOutcome {
+    pub(super) monitor: MonitorId,
+    pub(super) channel: ChannelId,
+    pub(super) alert: String,
+    pub(super) attempts: u32,
+    pub(super) error: Option<String>,
+    pub(super) at: Option<Timestamp>,
+}
+
+impl FoldedOutcome {
+    /// The outcome a record holds, if it is an outcome record.
+    pub(super) fn of(record: ShardRecord) -> Option<Self> {
+        match record {
+            ShardRecord::Delivered {
+                monitor,
+                channel,
+                alert,
+                attempts,
+                error,
+            } => Some(Self {
+                monitor,
+                channel,
+                alert,
+                attempts,
+                error,
+                at: None,
+            }),
+            ShardRecord::DeliveredAt {
+                monitor,
+                channel,
+                alert,
+                attempts,
+                error,
+                at,
+            } => Some(Self {
+                monitor,
+                channel,
+                alert,
+                attempts,
+                error,
+                at: Some(at),
+            }),
+            _ => None,
+        }
+    }
+}
 
 /// The kind of alert an event owes, if it owes one.
 fn alert_kind(event: &Event) -> Option<AlertKind> {
@@ -131,8 +183,10 @@ pub(super) struct ClusterAlerts {
     /// Per shard, the epoch whose takeover this pod's fold has caught up with (0: none).
     folded_for: Vec<AtomicU64>,
     ids: AlertIds,
-    /// Every outcome folded: (alert id, channel) → (attempts, error).
-    delivered: DashMap<(String, ChannelId), (u32, Option<String>)>,
+    /// Every outcome folded: (alert id, channel) → the outcome.
+    delivered: DashMap<(String, ChannelId), FoldedOutcome>,
+    /// What stamps an outcome this pod publishes.
+    clock: Clock,
     publisher: OnceLock<Arc<dyn Replication>>,
     /// The fault hook: successful deliveries left before the process aborts.
     exit_after_sends: Option<AtomicU64>,
@@ -144,6 +198,7 @@ impl ClusterAlerts {
         streams: u16,
         owned_epoch: OwnedEpoch,
         exit_after_sends: Option<u64>,
+        clock: Clock,
     ) -> Self {
         if let Some(sends) = exit_after_sends {
             tracing::warn!(
@@ -157,6 +212,7 @@ impl ClusterAlerts {
             folded_for: ShardId::all(shards).map(|_| AtomicU64::new(0)).collect(),
             ids: AlertIds::new(shards, streams),
             delivered: DashMap::new(),
+            clock,
             publisher: OnceLock::new(),
             exit_after_sends: exit_after_sends.map(AtomicU64::new),
         }
@@ -205,33 +261,34 @@ impl ClusterAlerts {
 
     /// An outcome record folded (the owner's, of any epoch): no pod sends that
     /// delivery again.
-    pub(super) fn note_delivered(
-        &self,
-        alert: String,
-        channel: ChannelId,
-        attempts: u32,
-        error: Option<String>,
-    ) {
-        self.delivered.insert((alert, channel), (attempts, error));
+    pub(super) fn note_delivered(&self, outcome: &FoldedOutcome) {
+        self.delivered
+            .insert((outcome.alert.clone(), outcome.channel), outcome.clone());
     }
 
     /// Folds an outcome record into this pod: notes it, and records it in the local
-    /// history of the monitor, settling its outbox entry, if this pod owes it (a pod
-    /// whose actor writes the entry later leaves it to the takeover, which settles it
-    /// then from the note).
-    #[expect(clippy::too_many_arguments, reason = "the record's fields")]
+    /// history of the monitor at the time the sender recorded it (`delivery` event),
+    /// settling its outbox entry, with the stream's position `folded_to` in the same
+    /// batch, if this pod owes it (a pod whose actor writes the entry later leaves it
+    /// to the takeover, which settles it then from the note).
     pub(super) async fn fold_delivered(
         &self,
         registry: &Registry,
         store: &EventStore,
         clock: Clock,
-        monitor: MonitorId,
-        channel: ChannelId,
-        alert: String,
-        attempts: u32,
-        error: Option<String>,
+        folded_to: FoldPosition,
+        outcome: FoldedOutcome,
     ) -> Result<(), String> {
-        self.note_delivered(alert.clone(), channel, attempts, error.clone());
+        self.note_delivered(&outcome);
+        let FoldedOutcome {
+            monitor,
+            channel,
+            alert,
+            attempts,
+            error,
+            at,
+        } = outcome;
+        let at = at.unwrap_or_else(|| clock.now());
         for local in self
             .owed_locally(store, move |delivery| {
                 delivery.alert.monitor_id == monitor && delivery.channel == channel
@@ -246,7 +303,7 @@ impl ClusterAlerts {
                 attempts,
                 error: error.clone(),
             };
-            crate::monitor::outcomes::settle(registry, store, monitor, outcome, clock).await;
+            record_outcome(registry, monitor, Some(folded_to), at, outcome).await;
         }
         Ok(())
     }
@@ -295,14 +352,15 @@ impl ClusterAlerts {
                 .delivered
                 .get(&(self.alert_id(&delivery.alert), delivery.channel))
                 .map(|entry| entry.value().clone());
-            if let Some((attempts, error)) = known {
+            if let Some(known) = known {
                 let outcome = DeliveryOutcome {
                     channel: delivery.channel,
                     alert_seq: delivery.alert.alert_seq,
-                    attempts,
-                    error,
+                    attempts: known.attempts,
+                    error: known.error,
                 };
-                crate::monitor::outcomes::settle(registry, store, monitor, outcome, clock).await;
+                let at = known.at.unwrap_or_else(|| clock.now());
+                record_outcome(registry, monitor, None, at, outcome).await;
                 continue;
             }
             let group = match registry.current_state(monitor).await {
@@ -323,6 +381,30 @@ impl ClusterAlerts {
         self.exit_after_sends
             .as_ref()
             .is_some_and(|left| left.fetch_sub(1, Ordering::AcqRel) <= 1)
+    }
+}
+
+/// Records `outcome` in `monitor`'s local history at `at`, settling its outbox entry
+/// (`Registry::apply_replicated_outcome`; folded: with the stream's position
+/// `folded_to` in the same batch), retrying while the store cannot write.
+async fn record_outcome(
+    registry: &Registry,
+    monitor: MonitorId,
+    folded_to: Option<FoldPosition>,
+    at: Timestamp,
+    outcome: DeliveryOutcome,
+) {
+    loop {
+        match registry
+            .apply_replicated_outcome(monitor, folded_to, at, outcome.clone())
+            .await
+        {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%monitor, %error, "cannot record a delivery outcome yet; retrying");
+                tokio::time::sleep(PUBLISH_RETRY).await;
+            }
+        }
     }
 }
 
@@ -351,12 +433,14 @@ impl OutcomeSink for ClusterAlerts {
             std::process::abort();
         }
         let monitor = delivery.alert.monitor_id;
-        let record = ShardRecord::Delivered {
+        // Every pod's `delivery` event is stamped with this time.
+        let record = ShardRecord::DeliveredAt {
             monitor,
             channel: outcome.channel,
             alert: self.alert_id(&delivery.alert),
             attempts: outcome.attempts,
             error: outcome.error,
+            at: self.clock.now(),
         };
         let publisher = self.publisher.get().cloned();
         Box::pin(async move {
@@ -386,7 +470,6 @@ mod tests {
     use super::*;
     use crate::domain::alert::AlertNotice;
     use crate::domain::event::DownReason;
-    use crate::domain::ids::Timestamp;
 
     fn alert(monitor: MonitorId, at: i64, kind: AlertKind) -> Alert {
         Alert {
@@ -424,6 +507,7 @@ mod tests {
             1,
             Box::new(move |_| *owning.lock().expect("not poisoned")),
             None,
+            Clock::system(),
         );
         let shard = ShardId(0);
         let monitor = MonitorId::from_bytes([1; 16]);

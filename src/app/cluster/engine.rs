@@ -13,9 +13,11 @@
 //!   applies each record to the local registry: heartbeats to the local store (one
 //!   batch per chunk read, written without an fsync, with the stream's position in
 //!   the same batch), whose writer hands them to their monitors' inboxes as after any
-//!   commit; config records to the registry (a creation spawns the actor). A
-//!   restarted pod applies from its stored position on (what it stored before is
-//!   folded again for the decisions' rule, not applied).
+//!   commit; every other record to the registry (a creation spawns the actor), the
+//!   channels, the API keys and publications or the alerts (`apply_record`), its
+//!   local write carrying the stream's position in the same batch. A restarted pod
+//!   applies from its stored position on (what it stored before is folded again for
+//!   the decisions' rule, not applied): each record once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -31,7 +33,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::Local;
-use super::alerts::ClusterAlerts;
+use super::alerts::{ClusterAlerts, FoldedOutcome};
 use crate::alert::Channels;
 use crate::cluster::log::JetStreamLog;
 use crate::cluster::ownership::Ownership;
@@ -42,7 +44,7 @@ use crate::domain::fence::{CLUSTER_WIDE_SHARD, Folded, ShardFold, ShardRecord};
 use crate::monitor::Registry;
 use crate::monitor::registry::Replication;
 use crate::prometheus;
-use crate::store::codec;
+use crate::store::{FoldPosition, codec};
 
 /// At most this many records in one append (one PubAck wait).
 const MAX_BATCH: usize = 2_000;
@@ -99,6 +101,34 @@ impl Publisher {
                 .map_err(|_| "the shard's publisher stopped".to_owned())?
         })
     }
+
+    /// Publishes `record` (if it could be made) to `shard` and waits until this
+    /// pod's fold applied it (read your writes); `what` names it in the error.
+    fn publish_and_apply(
+        &self,
+        shard: ShardId,
+        record: Result<ShardRecord, String>,
+        what: &'static str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
+        let applied = self.applied[usize::from(stream_of(shard, self.streams).0)].clone();
+        let published = record.map(|record| self.publish_to(shard, record));
+        Box::pin(async move {
+            let sequence = published?.await?;
+            if wait_applied(applied, sequence).await {
+                Ok(())
+            } else {
+                Err(format!("this pod's fold did not apply the {what} in time"))
+            }
+        })
+    }
+}
+
+/// Waits until the fold has applied a stream up to `sequence`; false after
+/// [`READ_YOUR_WRITES`] (or if the fold is gone).
+async fn wait_applied(mut applied: watch::Receiver<Sequence>, sequence: Sequence) -> bool {
+    tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
+        .await
+        .is_ok_and(|waited| waited.is_ok())
 }
 
 impl crate::http::replicated::SettingReplication for Publisher {
@@ -106,19 +136,11 @@ impl crate::http::replicated::SettingReplication for Publisher {
         &self,
         change: crate::http::replicated::SettingChange,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
-        let record = setting_record(&change);
-        let shard = ShardId(CLUSTER_WIDE_SHARD);
-        let mut applied = self.applied[usize::from(stream_of(shard, self.streams).0)].clone();
-        let published = record.map(|record| self.publish_to(shard, record));
-        Box::pin(async move {
-            let sequence = published?.await?;
-            match tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
-                .await
-            {
-                Ok(Ok(_)) => Ok(()),
-                _ => Err("this pod's fold did not apply the change in time".to_owned()),
-            }
-        })
+        self.publish_and_apply(
+            ShardId(CLUSTER_WIDE_SHARD),
+            setting_record(&change),
+            "change",
+        )
     }
 }
 
@@ -150,21 +172,23 @@ fn setting_record(change: &crate::http::replicated::SettingChange) -> Result<Sha
     })
 }
 
-/// A cluster-wide record folded: applied to this pod's API keys or publications. One
-/// that does not decode is skipped, as any record.
+/// A cluster-wide record folded: applied to this pod's API keys or publications,
+/// with the stream's position in the same local batch. One that does not decode is
+/// skipped, as any record.
 async fn fold_setting(
     state: &crate::http::AppState,
     shard: StreamId,
-    sequence: Sequence,
+    folded_to: FoldPosition,
     record: ShardRecord,
 ) -> Result<(), String> {
+    let sequence = folded_to.sequence;
     let applied = match record {
         ShardRecord::ApiKey { key, event } => {
             match crate::store::api_keys::decode_event(
                 crate::domain::api_key::ApiKeyId::from_bytes(key),
                 &event,
             ) {
-                Ok(change) => state.api_keys.apply_replicated(change).await,
+                Ok(change) => state.api_keys.apply_replicated(change, folded_to).await,
                 Err(error) => {
                     tracing::error!(%shard, sequence, %error, "an API key record does not decode; skipped");
                     return Ok(());
@@ -173,7 +197,7 @@ async fn fold_setting(
         }
         ShardRecord::Publication { publication, event } => {
             match crate::store::publications::decode_event(publication, &event) {
-                Ok(change) => state.publications.apply_replicated(change).await,
+                Ok(change) => state.publications.apply_replicated(change, folded_to).await,
                 Err(error) => {
                     tracing::error!(%shard, sequence, %error, "a publication record does not decode; skipped");
                     return Ok(());
@@ -195,6 +219,7 @@ impl Replication for Publisher {
             | ShardRecord::Decision { monitor, .. }
             | ShardRecord::Config { monitor, .. }
             | ShardRecord::Delivered { monitor, .. }
+            | ShardRecord::DeliveredAt { monitor, .. }
             | ShardRecord::Signal { monitor, .. } => *monitor,
             ShardRecord::Channel { channel, .. } => {
                 crate::domain::ids::MonitorId::from_bytes(*channel.as_bytes())
@@ -212,12 +237,8 @@ impl Replication for Publisher {
         monitor: crate::domain::ids::MonitorId,
         sequence: Sequence,
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>> {
-        let mut applied = self.applied[self.stream_of(&monitor)].clone();
-        Box::pin(async move {
-            tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
-                .await
-                .is_ok_and(|waited| waited.is_ok())
-        })
+        let applied = self.applied[self.stream_of(&monitor)].clone();
+        Box::pin(wait_applied(applied, sequence))
     }
 }
 
@@ -228,21 +249,12 @@ impl crate::alert::channels::ChannelReplication for Publisher {
         at: crate::domain::ids::Timestamp,
         event: crate::domain::channel::ChannelEvent,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
-        let event = codec::encode_channel_event(&codec::StoredChannelEvent { at, event });
-        let published =
-            event.map(|event| self.publish(ShardRecord::Channel { channel: id, event }));
+        let record = codec::encode_channel_event(&codec::StoredChannelEvent { at, event })
+            .map(|event| ShardRecord::Channel { channel: id, event })
+            .map_err(|error| error.to_string());
+        // In the shard of the monitor id with the channel id's bytes (`Replication::publish`).
         let monitor = crate::domain::ids::MonitorId::from_bytes(*id.as_bytes());
-        let applied = self.applied[self.stream_of(&monitor)].clone();
-        Box::pin(async move {
-            let sequence = published.map_err(|error| error.to_string())?.await?;
-            let mut applied = applied;
-            match tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
-                .await
-            {
-                Ok(Ok(_)) => Ok(()),
-                _ => Err("this pod's fold did not apply the channel in time".to_owned()),
-            }
-        })
+        self.publish_and_apply(shard_of(&monitor, self.shards), record, "channel")
     }
 }
 
@@ -263,6 +275,7 @@ pub(super) async fn start(
         streams,
         Box::new(move |shard| owner.deciding_epoch(shard)),
         local.exit_after_sends,
+        local.clock,
     ));
     let gate = Arc::clone(&alerts);
     registry.set_deciding(Arc::new(move |monitor| {
@@ -637,13 +650,19 @@ async fn fold_forever(
     caught_up: watch::Sender<bool>,
     applied: watch::Sender<Sequence>,
 ) {
+    let mut position = stored_position;
     loop {
-        // After a failure, what this process applied since it started counts too.
-        let position = stored_position.max(*applied.borrow());
         if let Err(error) = fold(&log, stream, &folding, position, &caught_up, &applied).await {
-            tracing::warn!(%stream, %error, "folding the stream failed; resuming after its last applied record");
+            tracing::warn!(%stream, %error, "folding the stream failed; resuming after the position the local store holds");
         }
         tokio::time::sleep(FOLD_RETRY).await;
+        // What the store holds, as after a restart: a record whose write failed is
+        // applied again, one written with its position is not.
+        let reading = folding.registry.clone();
+        position = match tokio::task::spawn_blocking(move || reading.cluster_positions()).await {
+            Ok(Ok(positions)) => positions.get(&stream.0).copied().unwrap_or(0),
+            _ => position.max(*applied.borrow()),
+        };
     }
 }
 
@@ -661,10 +680,7 @@ async fn fold(
     applied: &watch::Sender<Sequence>,
 ) -> Result<(), String> {
     let Folding {
-        registry,
-        channels,
-        alerts,
-        local,
+        registry, alerts, ..
     } = folding;
     let shards = log.settings().shards;
     let mut nats_stream = log
@@ -703,10 +719,13 @@ async fn fold(
         .map_err(|error| error.to_string())?
         .ready_chunks(MAX_CHUNK);
     let mut applied_to = position;
+    let mut heartbeats = HeartbeatQueue {
+        queued: Vec::new(),
+        stored_to: position,
+    };
     // Whether the re-fold reached the position and the bases were seeded from it.
     let mut seeded = false;
     while let Some(chunk) = chunks.next().await {
-        let mut heartbeats = Vec::new();
         let mut end_of_chunk = None;
         for message in chunk {
             let message = message.map_err(|error| error.to_string())?;
@@ -735,164 +754,36 @@ async fn fold(
             match decoded {
                 Ok(ShardRecord::Heartbeats { heartbeats: batch }) => {
                     for (monitor, event) in batch {
-                        take_heartbeat(&mut heartbeats, stream, sequence, monitor, &event);
+                        heartbeats.take(stream, sequence, monitor, &event);
                     }
                 }
                 Ok(ShardRecord::Heartbeat { monitor, event }) => {
-                    take_heartbeat(&mut heartbeats, stream, sequence, monitor, &event);
+                    heartbeats.take(stream, sequence, monitor, &event);
                 }
-                Ok(ShardRecord::Config { monitor, event }) => {
-                    // Heartbeats before it in the log are written before it.
-                    registry
-                        .apply_replicated_heartbeats(
-                            std::mem::take(&mut heartbeats),
-                            (stream.0, applied_to),
-                        )
-                        .await
-                        .map_err(|error| error.to_string())?;
-                    match codec::decode_decided(&event) {
-                        Ok(mut events)
-                            if matches!(
-                                events.first(),
-                                Some(Stamped {
-                                    event: Event::Created { .. },
-                                    ..
-                                })
-                            ) =>
-                        {
-                            let Stamped {
-                                at,
-                                event: Event::Created { config, token },
-                            } = events.remove(0)
-                            else {
-                                unreachable!("matched above")
-                            };
-                            registry
-                                .apply_replicated_creation(monitor, sequence, at, *config, token)
-                                .await
-                                .map_err(|error| error.to_string())?;
-                        }
-                        Ok(events) => registry
-                            .apply_replicated_decision(monitor, sequence, events)
-                            .await
-                            .map_err(|error| error.to_string())?,
-                        Err(error) => {
-                            tracing::error!(%stream, sequence, %error, "a config record does not decode; skipped")
-                        }
-                    }
-                    store_position(registry, stream, sequence).await?;
-                    applied.send_replace(sequence);
-                }
-                Ok(ShardRecord::Decision { monitor, event, .. }) => match folded {
-                    Some(Folded::Effective) => {
-                        registry
-                            .apply_replicated_heartbeats(
-                                std::mem::take(&mut heartbeats),
-                                (stream.0, applied_to),
-                            )
-                            .await
-                            .map_err(|error| error.to_string())?;
-                        match codec::decode_decided(&event) {
-                            Ok(events) => {
-                                if let Some(shard) = shard {
-                                    alerts.note_decision(shard, sequence, monitor, &events);
-                                }
-                                registry
-                                    .apply_replicated_decision(monitor, sequence, events)
-                                    .await
-                                    .map_err(|error| error.to_string())?
-                            }
-                            Err(error) => {
-                                tracing::error!(%stream, sequence, %error, "a decision record does not decode; skipped")
-                            }
-                        }
-                        store_position(registry, stream, sequence).await?;
-                    }
-                    Some(Folded::Void(why)) => {
+                Ok(ShardRecord::Decision { monitor, .. }) if folded != Some(Folded::Effective) => {
+                    if let Some(Folded::Void(why)) = folded {
                         tracing::debug!(%stream, sequence, %monitor, ?why, "a void decision");
                         metrics::counter!(prometheus::DECISIONS_VOIDED_TOTAL).increment(1);
                     }
-                    _ => {}
-                },
-                Ok(ShardRecord::Channel { channel, event }) => {
-                    // Heartbeats before it are written first: its position covers them.
-                    registry
-                        .apply_replicated_heartbeats(
-                            std::mem::take(&mut heartbeats),
-                            (stream.0, applied_to),
-                        )
-                        .await
-                        .map_err(|error| error.to_string())?;
-                    match codec::decode_channel_event(&event) {
-                        Ok(codec::StoredChannelEvent { at, event }) => channels
-                            .apply_replicated(channel, at, event)
-                            .await
-                            .map_err(|error| error.to_string())?,
-                        Err(error) => {
-                            tracing::error!(%stream, sequence, %error, "a channel record does not decode; skipped")
-                        }
-                    }
-                    store_position(registry, stream, sequence).await?;
-                    applied.send_replace(sequence);
-                }
-                Ok(ShardRecord::Delivered {
-                    monitor,
-                    channel,
-                    alert,
-                    attempts,
-                    error,
-                }) => {
-                    // The alert's record is written before its outcome.
-                    registry
-                        .apply_replicated_heartbeats(
-                            std::mem::take(&mut heartbeats),
-                            (stream.0, applied_to),
-                        )
-                        .await
-                        .map_err(|error| error.to_string())?;
-                    alerts
-                        .fold_delivered(
-                            registry,
-                            &local.store,
-                            local.clock,
-                            monitor,
-                            channel,
-                            alert,
-                            attempts,
-                            error,
-                        )
-                        .await?;
-                    store_position(registry, stream, sequence).await?;
-                    applied.send_replace(sequence);
-                }
-                Ok(ShardRecord::Signal { monitor, event }) => {
-                    // Heartbeats before it in the log are applied before it.
-                    registry
-                        .apply_replicated_heartbeats(
-                            std::mem::take(&mut heartbeats),
-                            (stream.0, applied_to),
-                        )
-                        .await
-                        .map_err(|error| error.to_string())?;
-                    fold_signal(registry, stream, sequence, monitor, &event).await?;
-                    store_position(registry, stream, sequence).await?;
-                    applied.send_replace(sequence);
-                }
-                Ok(record @ (ShardRecord::ApiKey { .. } | ShardRecord::Publication { .. })) => {
-                    // Heartbeats before it are written first: its position covers them.
-                    registry
-                        .apply_replicated_heartbeats(
-                            std::mem::take(&mut heartbeats),
-                            (stream.0, applied_to),
-                        )
-                        .await
-                        .map_err(|error| error.to_string())?;
-                    fold_setting(&local.state, stream, sequence, record).await?;
-                    store_position(registry, stream, sequence).await?;
-                    applied.send_replace(sequence);
                 }
                 // Ownership records are the ownership manager's.
-                Ok(_) => {}
+                Ok(
+                    ShardRecord::Takeover { .. }
+                    | ShardRecord::Renewal { .. }
+                    | ShardRecord::Release { .. },
+                ) => {}
+                Ok(record) => {
+                    // The heartbeats before it in the log are written before it.
+                    heartbeats
+                        .flush(registry, stream, applied_to, false)
+                        .await?;
+                    let folded_to = FoldPosition {
+                        stream: stream.0,
+                        sequence,
+                    };
+                    apply_record(folding, stream, shard, folded_to, record).await?;
+                    advance(applied, sequence);
+                }
                 Err(error) => {
                     tracing::error!(%stream, sequence, %error, "a shard record does not decode; skipped");
                 }
@@ -906,13 +797,11 @@ async fn fold(
             seed_bases(registry, &shard_folds);
             seeded = true;
         }
-        if seeded && (!heartbeats.is_empty() || applied_to > *applied.borrow()) {
-            // The chunk's heartbeats and the position after it, in one local batch.
-            registry
-                .apply_replicated_heartbeats(heartbeats, (stream.0, applied_to))
-                .await
-                .map_err(|error| error.to_string())?;
-            applied.send_replace(applied_to);
+        if seeded {
+            // The chunk's heartbeats and the position after it, in one local batch
+            // (the position also if the chunk's last records wrote nothing).
+            heartbeats.flush(registry, stream, applied_to, true).await?;
+            advance(applied, applied_to);
         }
         lag.set(pending as f64);
         if pending == 0 || sequence >= last {
@@ -922,18 +811,175 @@ async fn fold(
     Err("the stream's consumer ended".to_owned())
 }
 
-/// Stores the stream's position right after a record applied through an actor or
-/// the channels (written with an fsync of its own): a crash now applies it again
-/// only if it falls between that write and this one.
-async fn store_position(
+/// Moves what this process's fold applied of the stream forward (never back: a
+/// fold resumed after a failure applies again what its store lost).
+fn advance(applied: &watch::Sender<Sequence>, sequence: Sequence) {
+    applied.send_if_modified(|at| {
+        let moved = *at < sequence;
+        if moved {
+            *at = sequence;
+        }
+        moved
+    });
+}
+
+/// The plain heartbeats the fold read and has not written yet, and the stream
+/// position last written with heartbeats.
+struct HeartbeatQueue {
+    queued: Vec<FoldedHeartbeat>,
+    stored_to: Sequence,
+}
+
+impl HeartbeatQueue {
+    /// Decodes a heartbeat record's event (alone or in a heartbeats record) into the
+    /// queue; one that is not a heartbeat or does not decode is logged and skipped.
+    fn take(
+        &mut self,
+        stream: StreamId,
+        sequence: Sequence,
+        monitor: crate::domain::ids::MonitorId,
+        event: &[u8],
+    ) {
+        take_heartbeat(&mut self.queued, stream, sequence, monitor, event);
+    }
+
+    /// Writes the queued heartbeats to the local store with the stream's position
+    /// `folded_to` (every record up to it applied) in one batch: before a record
+    /// that is not a plain heartbeat (whose own write then carries its position),
+    /// and at the end of a chunk. Nothing if none is queued, unless `position_too`
+    /// and the stored position is behind `folded_to`.
+    async fn flush(
+        &mut self,
+        registry: &Registry,
+        stream: StreamId,
+        folded_to: Sequence,
+        position_too: bool,
+    ) -> Result<(), String> {
+        if self.queued.is_empty() && !(position_too && folded_to > self.stored_to) {
+            return Ok(());
+        }
+        registry
+            .apply_replicated_heartbeats(
+                std::mem::take(&mut self.queued),
+                FoldPosition {
+                    stream: stream.0,
+                    sequence: folded_to,
+                },
+            )
+            .await
+            .map_err(|error| error.to_string())?;
+        self.stored_to = folded_to;
+        Ok(())
+    }
+}
+
+/// Applies a record that is not a plain heartbeat (`shard`: the shard its subject
+/// names) to this pod. Its local write carries the stream's position `folded_to` in
+/// the same batch (`store::FoldPosition`), so that a restarted fold never applies
+/// it again. A record that changes nothing here writes nothing; the fold stores the
+/// position with its next batch, and applying such a record again after a crash
+/// changes nothing either. One that does not decode is logged and skipped.
+async fn apply_record(
+    folding: &Folding,
+    stream: StreamId,
+    shard: Option<ShardId>,
+    folded_to: FoldPosition,
+    record: ShardRecord,
+) -> Result<(), String> {
+    let Folding {
+        registry,
+        channels,
+        alerts,
+        local,
+    } = folding;
+    let sequence = folded_to.sequence;
+    match record {
+        ShardRecord::Config { monitor, event } => {
+            fold_config(registry, stream, folded_to, monitor, &event).await
+        }
+        ShardRecord::Decision { monitor, event, .. } => match codec::decode_decided(&event) {
+            Ok(events) => {
+                if let Some(shard) = shard {
+                    alerts.note_decision(shard, sequence, monitor, &events);
+                }
+                registry
+                    .apply_replicated_decision(monitor, folded_to, events)
+                    .await
+                    .map_err(|error| error.to_string())
+            }
+            Err(error) => {
+                tracing::error!(%stream, sequence, %error, "a decision record does not decode; skipped");
+                Ok(())
+            }
+        },
+        ShardRecord::Channel { channel, event } => match codec::decode_channel_event(&event) {
+            Ok(codec::StoredChannelEvent { at, event }) => channels
+                .apply_replicated(channel, at, event, folded_to)
+                .await
+                .map_err(|error| error.to_string()),
+            Err(error) => {
+                tracing::error!(%stream, sequence, %error, "a channel record does not decode; skipped");
+                Ok(())
+            }
+        },
+        ShardRecord::Signal { monitor, event } => {
+            fold_signal(registry, stream, folded_to, monitor, &event).await
+        }
+        record @ (ShardRecord::ApiKey { .. } | ShardRecord::Publication { .. }) => {
+            fold_setting(&local.state, stream, folded_to, record).await
+        }
+        record => match FoldedOutcome::of(record) {
+            Some(outcome) => {
+                alerts
+                    .fold_delivered(registry, &local.store, local.clock, folded_to, outcome)
+                    .await
+            }
+            // Heartbeats and ownership records are not applied here (`fold`).
+            None => Ok(()),
+        },
+    }
+}
+
+/// A config record folded: a creation has the registry create the monitor, any
+/// other change has its actor adopt the events. One that does not decode is skipped.
+async fn fold_config(
     registry: &Registry,
     stream: StreamId,
-    sequence: Sequence,
+    folded_to: FoldPosition,
+    monitor: crate::domain::ids::MonitorId,
+    event: &[u8],
 ) -> Result<(), String> {
-    registry
-        .apply_replicated_heartbeats(Vec::new(), (stream.0, sequence))
-        .await
-        .map_err(|error| error.to_string())
+    let mut events = match codec::decode_decided(event) {
+        Ok(events) => events,
+        Err(error) => {
+            let sequence = folded_to.sequence;
+            tracing::error!(%stream, sequence, %error, "a config record does not decode; skipped");
+            return Ok(());
+        }
+    };
+    let creation = matches!(
+        events.first(),
+        Some(Stamped {
+            event: Event::Created { .. },
+            ..
+        })
+    );
+    let applied = if creation
+        && let Stamped {
+            at,
+            event: Event::Created { config, token },
+        } = events.remove(0)
+    {
+        // The rest of a creation's record, if any, is not applied (as before).
+        registry
+            .apply_replicated_creation(monitor, folded_to, at, *config, token)
+            .await
+    } else {
+        registry
+            .apply_replicated_decision(monitor, folded_to, events)
+            .await
+    };
+    applied.map_err(|error| error.to_string())
 }
 
 /// A monitor silent since this pod (re)started is judged on its last record in the
@@ -980,30 +1026,31 @@ fn fold_record(
     }
 }
 
-/// What the alerts need from a record folded again (applied before the pod's restart):
-/// the ids of effective decisions' alerts and the outcomes recorded.
 /// A job's signal folded: the monitor's actor decides it at the time the taking pod
 /// received it (`Registry::apply_replicated_signal`). One that does not decode is
 /// skipped, as any record.
 async fn fold_signal(
     registry: &Registry,
-    shard: StreamId,
-    sequence: Sequence,
+    stream: StreamId,
+    folded_to: FoldPosition,
     monitor: crate::domain::ids::MonitorId,
     event: &[u8],
 ) -> Result<(), String> {
     match codec::decode_signal(event) {
         Ok(codec::StoredSignal { at, signal }) => registry
-            .apply_replicated_signal(monitor, sequence, at, signal)
+            .apply_replicated_signal(monitor, folded_to, at, signal)
             .await
             .map_err(|error| error.to_string()),
         Err(error) => {
-            tracing::error!(%shard, sequence, %error, "a signal record does not decode; skipped");
+            let sequence = folded_to.sequence;
+            tracing::error!(%stream, sequence, %error, "a signal record does not decode; skipped");
             Ok(())
         }
     }
 }
 
+/// What the alerts need from a record folded again (applied before the pod's restart):
+/// the ids of effective decisions' alerts and the outcomes recorded.
 fn refold_alerts(
     alerts: &ClusterAlerts,
     shard: ShardId,
@@ -1017,14 +1064,11 @@ fn refold_alerts(
                 alerts.note_decision(shard, sequence, *monitor, &events);
             }
         }
-        ShardRecord::Delivered {
-            channel,
-            alert,
-            attempts,
-            error,
-            ..
-        } => alerts.note_delivered(alert.clone(), *channel, *attempts, error.clone()),
-        _ => {}
+        record => {
+            if let Some(outcome) = FoldedOutcome::of(record.clone()) {
+                alerts.note_delivered(&outcome);
+            }
+        }
     }
 }
 

@@ -302,33 +302,25 @@ impl Registry {
     }
 
     /// Has `monitor`'s actor decide a signal folded from a shard log at `at` (the
-    /// time the taking pod received it) and record what it causes, and waits until it
-    /// did. A monitor this pod does not know (deleted) is skipped.
+    /// time the taking pod received it) and record what it causes, with the stream's
+    /// position `position` in the same batch, and waits until it did. A monitor this
+    /// pod does not know (deleted) is skipped.
     pub async fn apply_replicated_signal(
         &self,
         monitor: MonitorId,
-        sequence: crate::domain::fence::Sequence,
+        position: crate::store::FoldPosition,
         at: Timestamp,
         signal: Signal,
     ) -> Result<(), RegistryError> {
-        let Some(actor) = self.directory.by_id(monitor) else {
-            return Ok(());
+        let folded = crate::monitor::messages::FoldedSignal {
+            signal,
+            at,
+            position,
         };
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        actor
-            .cast(crate::monitor::messages::MonitorMsg::FoldedSignal(
-                Box::new(signal),
-                at,
-                reply,
-            ))
-            .map_err(|_| RegistryError::Unavailable)?;
-        let local = answer
-            .await
-            .map_err(|_| RegistryError::Unavailable)?
-            .map_err(RegistryError::from)?;
-        // The next verdict about the monitor is based on this record.
-        self.deciding.note_heartbeat(monitor, local, sequence);
-        Ok(())
+        self.adopt_folded(monitor, Some(position.sequence), |reply| {
+            crate::monitor::messages::MonitorMsg::FoldedSignal(Box::new(folded), reply)
+        })
+        .await
     }
 
     /// A creation in the clustered mode (checked by the caller): a config record in
@@ -450,8 +442,8 @@ impl Registry {
     }
 
     /// Writes heartbeats folded from a stream of the shard logs to the local store
-    /// (one batch, without an fsync) with the stream's position `folded_to` (stream,
-    /// sequence: every record up to it applied), whose writer hands each to its
+    /// (one batch, without an fsync) with the stream's position `folded_to` (every
+    /// record up to it applied), whose writer hands each to its
     /// monitor's inbox. A monitor this pod does not know, or whose deletion it wrote,
     /// is skipped.
     pub async fn apply_replicated_heartbeats(
@@ -462,7 +454,7 @@ impl Registry {
             Timestamp,
             Heartbeat,
         )>,
-        folded_to: (u16, crate::domain::fence::Sequence),
+        folded_to: crate::store::FoldPosition,
     ) -> Result<(), RegistryError> {
         let (sequences, known): (Vec<_>, Vec<_>) = heartbeats
             .into_iter()
@@ -470,10 +462,7 @@ impl Registry {
             .map(|(sequence, monitor, at, heartbeat)| (sequence, (monitor, at, heartbeat)))
             .unzip();
         let monitors: Vec<MonitorId> = known.iter().map(|(monitor, _, _)| *monitor).collect();
-        let (answers, position) = self
-            .store
-            .append_folded(known, folded_to.0, folded_to.1)
-            .await;
+        let (answers, position) = self.store.append_folded(known, folded_to).await;
         for ((answer, monitor), shard) in answers.into_iter().zip(monitors).zip(sequences) {
             match answer {
                 Ok(local) => self.deciding.note_heartbeat(monitor, local, shard),
@@ -490,28 +479,88 @@ impl Registry {
         self.store.cluster_positions().map_err(RegistryError::from)
     }
 
-    /// Has `monitor`'s actor adopt a decision the fold read back effective (its
-    /// events appended to the local store; deliveries owed only on the pod deciding
-    /// for it), and waits until it did.
+    /// Has `monitor`'s actor adopt a decision the fold read back effective, or a
+    /// config record's events (appended to the local store with the stream's
+    /// position `position`; deliveries owed only on the pod deciding for it), and
+    /// waits until it did. A monitor this pod does not know (deleted) is skipped.
     pub async fn apply_replicated_decision(
         &self,
         monitor: MonitorId,
-        sequence: crate::domain::fence::Sequence,
+        position: crate::store::FoldPosition,
         events: Vec<Stamped>,
+    ) -> Result<(), RegistryError> {
+        let change = crate::monitor::messages::FoldedChange {
+            events,
+            settled: None,
+            position: Some(position),
+        };
+        self.adopt_folded(monitor, Some(position.sequence), |reply| {
+            crate::monitor::messages::MonitorMsg::Decided(Box::new(change), reply)
+        })
+        .await
+    }
+
+    /// Records the outcome of a delivery the shard log holds (a `Delivered` record:
+    /// the owner's delivery, recorded at `at`) in `monitor`'s local history, settling
+    /// the outbox entry `outcome` names; folded, with the stream's position
+    /// `position` in the same batch. In the deleted monitor's log if it was deleted.
+    pub async fn apply_replicated_outcome(
+        &self,
+        monitor: MonitorId,
+        position: Option<crate::store::FoldPosition>,
+        at: Timestamp,
+        outcome: crate::domain::event::DeliveryOutcome,
+    ) -> Result<(), RegistryError> {
+        if self.directory.by_id(monitor).is_none() {
+            self.store
+                .settle_folded_orphan(monitor, outcome, at, position)
+                .await?;
+            return Ok(());
+        }
+        let change = crate::monitor::messages::FoldedChange {
+            settled: Some((outcome.alert_seq, outcome.channel)),
+            events: vec![Stamped {
+                at,
+                event: Event::DeliveryRecorded(outcome),
+            }],
+            position,
+        };
+        // An outcome is no monitor's basis (`ShardFold::apply`).
+        self.adopt_folded(monitor, None, |reply| {
+            crate::monitor::messages::MonitorMsg::Decided(Box::new(change), reply)
+        })
+        .await
+    }
+
+    /// Hands `monitor`'s actor a record folded from a shard log (`message` with the
+    /// reply) and waits until it appended what it causes, with the record's stream
+    /// position; `basis`: the record's sequence, the monitor's basis for its next
+    /// verdict (`Deciding::note_heartbeat`). A monitor this pod does not know
+    /// (deleted) is skipped: nothing is written, and the fold stores the position
+    /// later.
+    async fn adopt_folded(
+        &self,
+        monitor: MonitorId,
+        basis: Option<crate::domain::fence::Sequence>,
+        message: impl FnOnce(
+            crate::monitor::messages::Reply<u64>,
+        ) -> crate::monitor::messages::MonitorMsg,
     ) -> Result<(), RegistryError> {
         let Some(actor) = self.directory.by_id(monitor) else {
             return Ok(());
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
         actor
-            .cast(crate::monitor::messages::MonitorMsg::Decided(events, reply))
+            .cast(message(reply))
             .map_err(|_| RegistryError::Unavailable)?;
         let local = answer
             .await
             .map_err(|_| RegistryError::Unavailable)?
             .map_err(RegistryError::from)?;
-        // The next verdict about the monitor is based on this record.
-        self.deciding.note_heartbeat(monitor, local, sequence);
+        if let Some(sequence) = basis {
+            // The next verdict about the monitor is based on this record.
+            self.deciding.note_heartbeat(monitor, local, sequence);
+        }
         Ok(())
     }
 
@@ -520,7 +569,7 @@ impl Registry {
     pub async fn apply_replicated_creation(
         &self,
         id: MonitorId,
-        sequence: crate::domain::fence::Sequence,
+        position: crate::store::FoldPosition,
         at: Timestamp,
         config: MonitorConfig,
         token: PushToken,
@@ -536,11 +585,11 @@ impl Registry {
                 token,
             },
         };
-        monitor.last_seq = self
-            .store
-            .append(id, vec![created], Some(monitor.clone()))
-            .await?;
-        self.deciding.note_heartbeat(id, monitor.last_seq, sequence);
+        let mut append = crate::store::Append::new(id, vec![created], Some(monitor.clone()).into());
+        append.position = Some(position);
+        monitor.last_seq = self.store.append_with(append).await?.last_seq;
+        self.deciding
+            .note_heartbeat(id, monitor.last_seq, position.sequence);
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.actor
             .cast(RegistryMsg::Adopt(Box::new(monitor), Some(reply)))
