@@ -63,6 +63,11 @@ pub const CLUSTER_FAILOVERS_TOTAL: &str = "pushmon_cluster_failovers_total";
 /// Per stream (`stream` label, at most `--cluster-streams` series): records of the
 /// stream this pod has not folded yet.
 pub const CLUSTER_STREAM_LAG_RECORDS: &str = "pushmon_cluster_stream_lag_records";
+/// Records a fold read again at its start only to rebuild its memory (those up to
+/// the local position after the stored snapshot's, or after sequence 0 without one).
+pub const CLUSTER_REFOLDED_RECORDS_TOTAL: &str = "pushmon_cluster_refolded_records_total";
+/// Fold snapshots written to the local copy (docs/cluster.md, "Restarts").
+pub const CLUSTER_SNAPSHOTS_TOTAL: &str = "pushmon_cluster_snapshots_total";
 /// Appends to shard logs (each one wait on its records' PubAcks), and their records.
 pub const CLUSTER_APPENDS_TOTAL: &str = "pushmon_cluster_appends_total";
 pub const CLUSTER_APPENDED_RECORDS_TOTAL: &str = "pushmon_cluster_appended_records_total";
@@ -294,6 +299,14 @@ fn describe() {
     describe_gauge!(
         CLUSTER_STREAM_LAG_RECORDS,
         "Clustered mode: records of each stream of the shard logs this pod has not folded yet"
+    );
+    describe_counter!(
+        CLUSTER_REFOLDED_RECORDS_TOTAL,
+        "Clustered mode: records folded again at a fold's start to rebuild its memory (from the stored snapshot's position, or from the stream's first record without one)"
+    );
+    describe_counter!(
+        CLUSTER_SNAPSHOTS_TOTAL,
+        "Clustered mode: snapshots of a stream's fold written to the local copy with the position they are valid at"
     );
     describe_counter!(
         CLUSTER_APPENDS_TOTAL,

@@ -42,7 +42,7 @@ pub struct Membership {
     metrics: JoinHandle<()>,
     log: JetStreamLog,
     claims: ClaimStore,
-    engine: Vec<JoinHandle<()>>,
+    engine: engine::Engine,
 }
 
 /// What the engine needs of this pod besides the registry and channels.
@@ -82,7 +82,7 @@ pub async fn join(config: &ClusterConfig) -> Membership {
                     metrics,
                     log,
                     claims,
-                    engine: Vec::new(),
+                    engine: engine::Engine::default(),
                 };
             }
             Err(error) => {
@@ -145,9 +145,8 @@ impl Membership {
     pub async fn leave(self) {
         let failed = self.ownership.shutdown().await;
         self.metrics.abort();
-        for task in &self.engine {
-            task.abort();
-        }
+        // A snapshot of every stream's fold, so this pod restarts from there.
+        self.engine.stop().await;
         if failed.is_empty() {
             tracing::info!("released every owned shard");
         } else {

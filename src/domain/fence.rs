@@ -260,6 +260,71 @@ impl ShardFold {
     pub fn position(&self) -> Sequence {
         self.position
     }
+
+    /// What a restarted pod needs of this fold to go on folding after its position
+    /// (`store::codec::StoredFoldSnapshot`): the owner, every monitor's basis, and the
+    /// decided pairs that can still matter. A pair `(monitor, basis)` is consulted
+    /// only for a decision whose basis is the monitor's last heartbeat; bases only
+    /// grow (each is a later sequence), so a pair whose basis is below the monitor's
+    /// last heartbeat can never be consulted again and is left out. (An effective
+    /// decision moves its monitor's basis to its own sequence at once, so in practice
+    /// no pair is kept.)
+    pub fn snapshot(&self) -> ShardFoldSnapshot {
+        let mut last_heartbeat: Vec<(MonitorId, Sequence)> = self.bases().collect();
+        last_heartbeat.sort_unstable();
+        let mut decided: Vec<(MonitorId, Sequence)> = self
+            .decided
+            .iter()
+            .filter(|(monitor, basis)| *basis >= self.last_heartbeat(monitor))
+            .copied()
+            .collect();
+        decided.sort_unstable();
+        ShardFoldSnapshot {
+            owner: self.owner.clone().map(|owner| SnapshotOwner {
+                pod: owner.pod,
+                epoch: owner.epoch,
+                lease_millis: owner.lease_millis,
+            }),
+            last_heartbeat,
+            decided,
+            position: self.position,
+        }
+    }
+
+    /// The fold a [`ShardFold::snapshot`] was taken of, as far as any later record
+    /// can tell.
+    pub fn from_snapshot(snapshot: ShardFoldSnapshot) -> Self {
+        Self {
+            owner: snapshot.owner.map(|owner| Owner {
+                pod: owner.pod,
+                epoch: owner.epoch,
+                lease_millis: owner.lease_millis,
+            }),
+            last_heartbeat: snapshot.last_heartbeat.into_iter().collect(),
+            decided: snapshot.decided.into_iter().collect(),
+            position: snapshot.position,
+        }
+    }
+}
+
+/// A shard's fold as stored in a fold snapshot ([`ShardFold::snapshot`]).
+/// Stored: never reorder fields; a new field means a new snapshot version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardFoldSnapshot {
+    pub owner: Option<SnapshotOwner>,
+    /// Every monitor with a record in the log, with its basis, by monitor id.
+    pub last_heartbeat: Vec<(MonitorId, Sequence)>,
+    /// The effective decisions' `(monitor, basis)` that can still void a repeat.
+    pub decided: Vec<(MonitorId, Sequence)>,
+    pub position: Sequence,
+}
+
+/// [`Owner`] as stored in a [`ShardFoldSnapshot`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotOwner {
+    pub pod: String,
+    pub epoch: Sequence,
+    pub lease_millis: u64,
 }
 
 #[cfg(test)]
@@ -460,6 +525,112 @@ mod tests {
             4 => ((0u8..3), (0u8..3)).prop_map(|(pod, monitor)| Step::Decide(pod, monitor)),
             1 => (0u8..3).prop_map(Step::Release),
         ]
+    }
+
+    /// Any record a generated history may hold, decisions with any epoch and basis.
+    fn any_record() -> impl Strategy<Value = ShardRecord> {
+        prop_oneof![
+            4 => (0u8..3).prop_map(heartbeat),
+            1 => (0u8..3).prop_map(|pod| takeover(&pod.to_string())),
+            5 => ((0u8..3), (0u64..40), (0u64..40)).prop_map(|(m, epoch, basis)| decision(m, epoch, basis)),
+            1 => ((0u8..3), (0u64..40)).prop_map(|(pod, epoch)| ShardRecord::Release { pod: pod.to_string(), epoch }),
+            1 => (0u8..3).prop_map(|m| ShardRecord::Config { monitor: monitor(m), event: vec![] }),
+            1 => (0u8..3).prop_map(|pod| ShardRecord::Renewal { pod: pod.to_string(), epoch: 1 }),
+        ]
+    }
+
+    proptest! {
+        /// Folding N records, and folding the first K, taking a snapshot (pruned)
+        /// and folding K+1..N into the fold made from it,
+        /// give the same answer for every later record, the same owner and bases.
+        #[test]
+        fn a_fold_from_a_snapshot_answers_every_later_record_as_the_whole_fold(
+            records in proptest::collection::vec(any_record(), 1..120),
+            cut in 0usize..120,
+        ) {
+            // Half the decisions as an up-to-date owner makes them (effective unless
+            // repeated), the others with any epoch and basis.
+            let mut running = ShardFold::default();
+            let records: Vec<ShardRecord> = records
+                .into_iter()
+                .zip(1..)
+                .map(|(record, sequence)| {
+                    let record = match record {
+                        ShardRecord::Decision { monitor, basis, event, .. } if basis % 2 == 0 => {
+                            ShardRecord::Decision {
+                                monitor,
+                                epoch: running.epoch().unwrap_or(0),
+                                basis: running.last_heartbeat(&monitor),
+                                event,
+                            }
+                        }
+                        other => other,
+                    };
+                    running.apply(sequence, &record);
+                    record
+                })
+                .collect();
+            let cut = cut.min(records.len());
+            let whole = fold(&records);
+            let mut first = ShardFold::default();
+            for (record, sequence) in records[..cut].iter().zip(1..) {
+                first.apply(sequence, record);
+            }
+            // (Its stored bytes: `store::codec::fold_snapshot_bytes_are_stable`.)
+            let snapshot = first.snapshot();
+            let mut resumed = ShardFold::from_snapshot(snapshot);
+            let mut unpruned = first.clone();
+            for (index, record) in records.iter().enumerate().skip(cut) {
+                let sequence = index as u64 + 1;
+                prop_assert_eq!(resumed.apply(sequence, record), whole[index], "record {} after a cut at {}", index, cut);
+                unpruned.apply(sequence, record);
+                prop_assert_eq!(resumed.owner(), unpruned.owner());
+                prop_assert_eq!(resumed.position(), unpruned.position());
+            }
+            let mut bases: Vec<_> = resumed.bases().collect();
+            let mut expected: Vec<_> = unpruned.bases().collect();
+            bases.sort_unstable();
+            expected.sort_unstable();
+            prop_assert_eq!(bases, expected);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_keeps_every_basis_and_the_owner_and_drops_decided_pairs_that_cannot_matter() {
+        let mut whole = ShardFold::default();
+        for (record, sequence) in [
+            takeover("a"),     // 1
+            heartbeat(1),      // 2
+            decision(1, 1, 2), // 3: effective; monitor 1's basis is now 3
+            heartbeat(2),      // 4
+        ]
+        .iter()
+        .zip(1..)
+        {
+            whole.apply(sequence, record);
+        }
+        assert!(whole.has_decided(&monitor(1), 2));
+        let snapshot = whole.snapshot();
+        assert_eq!(
+            snapshot.owner,
+            Some(SnapshotOwner {
+                pod: "a".to_owned(),
+                epoch: 1,
+                lease_millis: 2_000
+            })
+        );
+        let mut expected = vec![(monitor(1), 3), (monitor(2), 4)];
+        expected.sort_unstable();
+        assert_eq!(snapshot.last_heartbeat, expected);
+        assert!(snapshot.decided.is_empty(), "{snapshot:?}");
+        assert_eq!(snapshot.position, 4);
+        // The pruned pair still voids a repeat: as overtaken, as the whole fold says.
+        let mut resumed = ShardFold::from_snapshot(snapshot);
+        assert_eq!(
+            resumed.apply(5, &decision(1, 1, 2)),
+            whole.clone().apply(5, &decision(1, 1, 2))
+        );
+        assert_eq!(resumed.apply(6, &decision(2, 1, 4)), Folded::Effective);
     }
 
     proptest! {

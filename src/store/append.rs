@@ -272,6 +272,15 @@ pub(super) enum WriteRequest {
         FoldPosition,
         oneshot::Sender<Result<u64, StoreError>>,
     ),
+    /// A snapshot of a stream's fold (clustered mode, `codec::StoredFoldSnapshot`)
+    /// and the stream's position it is valid at, in one batch: a snapshot is never
+    /// in the store without its position, so a restart never skips a record the
+    /// snapshot counts as applied. Written without an fsync, as a folded batch.
+    FoldSnapshot(
+        FoldPosition,
+        Vec<u8>,
+        oneshot::Sender<Result<u64, StoreError>>,
+    ),
     /// Several monitors' appends written in one batch, all or none (a bulk change).
     Appends(Vec<PendingAppend>),
     /// Several monitors' appends written in one batch, each answered on its own: a

@@ -216,6 +216,51 @@ pub fn decode_signal(bytes: &[u8]) -> Result<StoredSignal, CodecError> {
     decode_record::<StoredSignal, DECODE_LIMIT_BYTES>(bytes, SIGNAL_VERSION)
 }
 
+/// A snapshot of the clustered mode's fold of one stream, stored in the local copy
+/// with the stream's position in the same batch (`meta/cluster_snapshot/<stream>`,
+/// `EventStore::write_fold_snapshot`): what a restarted pod would otherwise rebuild
+/// by folding the stream again from its first record (docs/cluster.md, "Restarts").
+/// Stored: never reorder fields; a new field means a new version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFoldSnapshot {
+    /// The stream position it is valid at: every record up to it folded.
+    pub position: u64,
+    /// The rule's fold of each of the stream's shards that has a record.
+    pub shards: Vec<(u16, crate::domain::fence::ShardFoldSnapshot)>,
+    /// The ids of effective decisions' alerts still owed in this pod's outbox:
+    /// (monitor, the alert's time in milliseconds, whether a `down`) → id.
+    pub alert_ids: Vec<(crate::domain::ids::MonitorId, i64, bool, String)>,
+    /// The delivery outcomes folded that this pod has not recorded in its copy yet.
+    pub outcomes: Vec<StoredOutcome>,
+}
+
+/// A delivery outcome folded from a stream, as a fold snapshot holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredOutcome {
+    pub monitor: crate::domain::ids::MonitorId,
+    pub channel: crate::domain::ids::ChannelId,
+    pub alert: String,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub at: Option<Timestamp>,
+}
+
+/// The envelope version of a fold snapshot, versioned on its own.
+///
+/// - 1: the first format.
+pub const FOLD_SNAPSHOT_VERSION: u8 = 1;
+
+/// A fold snapshot holds every monitor of its streams: allowed far more than a record.
+const FOLD_SNAPSHOT_LIMIT_BYTES: usize = 256 << 20;
+
+pub fn encode_fold_snapshot(snapshot: &StoredFoldSnapshot) -> Result<Vec<u8>, CodecError> {
+    encode_record(FOLD_SNAPSHOT_VERSION, snapshot)
+}
+
+pub fn decode_fold_snapshot(bytes: &[u8]) -> Result<StoredFoldSnapshot, CodecError> {
+    decode_record::<StoredFoldSnapshot, FOLD_SNAPSHOT_LIMIT_BYTES>(bytes, FOLD_SNAPSHOT_VERSION)
+}
+
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     encode_record(CURRENT_VERSION, value)
 }
@@ -525,6 +570,63 @@ mod tests {
         ));
         assert!(decode_shard_record(&[1, 9]).is_err());
         assert!(decode_shard_record(&[]).is_err());
+    }
+
+    /// Golden bytes of a fold snapshot: if this fails, the snapshots pods stored
+    /// would no longer decode (and they would fold their streams from the start).
+    #[test]
+    fn fold_snapshot_bytes_are_stable() {
+        use crate::domain::fence::{ShardFoldSnapshot, SnapshotOwner};
+        let monitor = MonitorId::from_bytes([7; 16]);
+        let snapshot = StoredFoldSnapshot {
+            position: 300,
+            shards: vec![(
+                1,
+                ShardFoldSnapshot {
+                    owner: Some(SnapshotOwner {
+                        pod: "a".to_owned(),
+                        epoch: 2,
+                        lease_millis: 5_000,
+                    }),
+                    last_heartbeat: vec![(monitor, 299)],
+                    decided: vec![(monitor, 3)],
+                    position: 299,
+                },
+            )],
+            alert_ids: vec![(monitor, 1_000, true, "G:9".to_owned())],
+            outcomes: vec![StoredOutcome {
+                monitor,
+                channel: crate::domain::ids::ChannelId::from_bytes([8; 16]),
+                alert: "G:9".to_owned(),
+                attempts: 1,
+                error: None,
+                at: Some(Timestamp::from_millis(2_000)),
+            }],
+        };
+        let bytes = encode_fold_snapshot(&snapshot).expect("encodes");
+        let m = [16u8, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7];
+        let golden = [
+            &[1u8, 251, 44, 1, 1, 1, 1, 1, b'a', 2, 251, 136, 19, 1][..],
+            &m,
+            &[251, 43, 1, 1],
+            &m,
+            &[3, 251, 43, 1, 1],
+            &m,
+            &[251, 208, 7, 1, 3, b'G', b':', b'9', 1],
+            &m,
+            &[16],
+            &[8; 16],
+            &[3, b'G', b':', b'9', 1, 0, 1, 251, 160, 15],
+        ]
+        .concat();
+        assert_eq!(bytes, golden, "{bytes:?}");
+        assert_eq!(decode_fold_snapshot(&golden).expect("decodes"), snapshot);
+        assert!(matches!(
+            decode_fold_snapshot(&[2, 0]),
+            Err(CodecError::UnknownVersion(2))
+        ));
+        assert!(decode_fold_snapshot(&[1, 9]).is_err());
+        assert!(decode_fold_snapshot(&[]).is_err());
     }
 
     /// Golden bytes of a signal record's body and of the record: if this fails, signal

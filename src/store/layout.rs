@@ -64,6 +64,23 @@ pub fn cluster_position_key(stream: u16) -> Vec<u8> {
     key
 }
 
+/// The prefix of the clustered mode's fold snapshots: ++ stream (u16, big-endian) →
+/// a snapshot of that stream's fold (`codec::StoredFoldSnapshot`), written in the
+/// same batch as the stream's position it names.
+pub const META_CLUSTER_SNAPSHOT: &[u8] = b"cluster_snapshot/";
+
+pub fn cluster_snapshot_key(stream: u16) -> Vec<u8> {
+    let mut key = META_CLUSTER_SNAPSHOT.to_vec();
+    key.extend_from_slice(&stream.to_be_bytes());
+    key
+}
+
+/// The stream of a fold snapshot's key; `None` if it is not one.
+pub fn parse_cluster_snapshot_key(key: &[u8]) -> Option<u16> {
+    let stream: [u8; 2] = key.strip_prefix(META_CLUSTER_SNAPSHOT)?.try_into().ok()?;
+    Some(u16::from_be_bytes(stream))
+}
+
 /// The stream of a fold position's key; `None` if it is not one.
 pub fn parse_cluster_position_key(key: &[u8]) -> Option<u16> {
     let stream: [u8; 2] = key.strip_prefix(META_CLUSTER_POSITION)?.try_into().ok()?;

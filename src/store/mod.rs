@@ -507,6 +507,40 @@ impl EventStore {
         Ok(positions)
     }
 
+    /// Writes a snapshot of a stream's fold (`codec::encode_fold_snapshot`'s bytes)
+    /// with the stream's position `folded_to` it is valid at, in one batch, without
+    /// an fsync (the stream is the log of record).
+    pub async fn write_fold_snapshot(
+        &self,
+        folded_to: FoldPosition,
+        snapshot: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let (reply, written) = oneshot::channel();
+        self.writer
+            .send(WriteRequest::FoldSnapshot(folded_to, snapshot, reply))
+            .map_err(|_| StoreError::Closed)?;
+        written
+            .await
+            .map_err(|_| StoreError::Closed)
+            .and_then(|written| written.map(|_| ()))
+    }
+
+    /// The clustered mode's fold snapshots: per stream, the stored bytes of the last
+    /// one written (`codec::decode_fold_snapshot`). Blocking.
+    pub fn cluster_snapshots(
+        &self,
+    ) -> Result<std::collections::BTreeMap<u16, Vec<u8>>, StoreError> {
+        let handles = self.shared.handles()?;
+        let mut snapshots = std::collections::BTreeMap::new();
+        for guard in handles.meta.prefix(layout::META_CLUSTER_SNAPSHOT) {
+            let (key, value) = guard.into_inner()?;
+            if let Some(stream) = layout::parse_cluster_snapshot_key(&key) {
+                snapshots.insert(stream, value.to_vec());
+            }
+        }
+        Ok(snapshots)
+    }
+
     /// Where the writer hands the heartbeats of each durable batch now.
     #[cfg(test)]
     pub(crate) fn heartbeat_sink(&self) -> Option<Arc<dyn HeartbeatSink>> {

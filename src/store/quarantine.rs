@@ -191,7 +191,8 @@ impl Writer {
             | WriteRequest::ApiKey(_, _, reply)
             | WriteRequest::Publication(_, _, reply)
             | WriteRequest::PingKey(_, reply)
-            | WriteRequest::StartRebuild(_, reply) => {
+            | WriteRequest::StartRebuild(_, reply)
+            | WriteRequest::FoldSnapshot(_, _, reply) => {
                 let _ = reply.send(refused());
             }
             WriteRequest::Alive(at) => self.alive = Some(at),

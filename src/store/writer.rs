@@ -59,6 +59,12 @@ pub(super) enum Pending {
     /// A stream's fold position (clustered mode), written with the heartbeats folded
     /// before it.
     Position(FoldPosition, oneshot::Sender<Result<u64, StoreError>>),
+    /// A stream's fold snapshot, written with the position it is valid at.
+    FoldSnapshot(
+        FoldPosition,
+        Vec<u8>,
+        oneshot::Sender<Result<u64, StoreError>>,
+    ),
 }
 
 /// The single writer: owns sequence numbering, group commit, reopening after a failed
@@ -144,6 +150,9 @@ impl Writer {
                     WriteRequest::Folded(heartbeats, position, reply) => {
                         pending.extend(heartbeats.into_iter().map(Pending::Heartbeat));
                         pending.push(Pending::Position(position, reply));
+                    }
+                    WriteRequest::FoldSnapshot(position, snapshot, reply) => {
+                        pending.push(Pending::FoldSnapshot(position, snapshot, reply));
                     }
                     WriteRequest::Appends(appends) => {
                         // All in this batch, or none: refused whole if one of its
@@ -356,6 +365,15 @@ impl Writer {
                     )))
                 }
                 Pending::Position(position, _) => Ok(position.sequence),
+                // `meta`; its position is written below with the others.
+                Pending::FoldSnapshot(position, snapshot, _) => {
+                    batch.insert(
+                        &handles.meta,
+                        layout::cluster_snapshot_key(position.stream),
+                        std::mem::take(snapshot),
+                    );
+                    Ok(position.sequence)
+                }
             };
             if let (Pending::Heartbeat(heartbeat), Err(error)) = (&*request, &staged)
                 && heartbeat.folded
@@ -849,7 +867,7 @@ impl Pending {
     /// shard log, a fold position, a snapshot (which the log it is made of rebuilds).
     fn may_be_buffered(&self) -> bool {
         matches!(self, Pending::Heartbeat(heartbeat) if heartbeat.folded)
-            || matches!(self, Pending::Position(..))
+            || matches!(self, Pending::Position(..) | Pending::FoldSnapshot(..))
             || self.rides_along()
     }
 
@@ -860,7 +878,9 @@ impl Pending {
             Pending::Channel(write) => write.position,
             Pending::Settle(settlement, _) => settlement.position,
             Pending::ApiKey(_, position, _) | Pending::Publication(_, position, _) => *position,
-            Pending::Position(position, _) => Some(*position),
+            Pending::Position(position, _) | Pending::FoldSnapshot(position, _, _) => {
+                Some(*position)
+            }
             Pending::Heartbeat(_) | Pending::PingKey(..) | Pending::StartRebuild(..) => None,
         }
     }
@@ -883,7 +903,8 @@ impl Pending {
             | Pending::Publication(_, _, reply)
             | Pending::PingKey(_, reply)
             | Pending::StartRebuild(_, reply)
-            | Pending::Position(_, reply) => reply,
+            | Pending::Position(_, reply)
+            | Pending::FoldSnapshot(_, _, reply) => reply,
         };
         let _ = reply.send(result);
     }

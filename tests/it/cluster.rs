@@ -1533,6 +1533,337 @@ async fn a_sigkilled_pod_resumes_from_its_local_position_and_loses_or_doubles_no
     }
 }
 
+/// The records the streams of a 2-stream cluster hold (their last sequences).
+async fn records_in_streams(nats: &Nats) -> u64 {
+    let client = async_nats::connect(nats.urls()).await.unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    let mut records = 0;
+    for stream in StreamId::all(2) {
+        let mut stream = jetstream.get_stream(stream.name()).await.unwrap();
+        records += stream.info().await.unwrap().state.last_sequence;
+    }
+    records
+}
+
+/// The heartbeats' messages in monitor `id`'s history on `server`, oldest first.
+async fn heartbeat_msgs(server: &ServerProcess, id: &str) -> Vec<String> {
+    let mut msgs: Vec<String> = server
+        .all_events(id)
+        .await
+        .into_iter()
+        .filter(|event| event.kind == "heartbeat")
+        .filter_map(|event| event.msg)
+        .collect();
+    msgs.reverse();
+    msgs
+}
+
+/// The value of counter `series` on `server` (0 if absent).
+async fn counter(server: &ServerProcess, series: &str) -> f64 {
+    metric(&server.metrics().await, series).unwrap_or(0.0)
+}
+
+/// Snapshots of the fold (docs/cluster.md, "Restarts"), with two real pods; pod A
+/// writes one every 20 records of a stream (`PUSHMON_CLUSTER_SNAPSHOT_RECORDS`):
+/// - SIGKILLed after snapshots and restarted, it folds again only the records after
+///   its snapshot (`pushmon_cluster_refolded_records_total` well below the records
+///   in the streams), ends with the same histories as pod B, and a monitor silent
+///   across the restart, whose shard it owns again, goes down once: its verdict,
+///   based on the basis its snapshot seeded, is effective, under its own epoch;
+/// - stopped cleanly, it writes a snapshot at its position and after a restart
+///   folds again (nearly) nothing, and again has pod B's histories.
+#[tokio::test]
+async fn a_restarted_pod_folds_from_its_snapshot_not_from_the_first_record_and_judges_alike() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env = [("PUSHMON_CLUSTER_SNAPSHOT_RECORDS", "20")];
+    let args_a = serve_args(&url, "pod-a");
+    let start_a = || ServerProcess::start_with_env(dir_a.path(), &args_a, &env);
+    let pod_a = start_a().await;
+    let pod_b = ServerProcess::start(dir_b.path(), &serve_args(&url, "pod-b")).await;
+    until_ownership_settles(&pod_a, &pod_b).await;
+    let mut monitors = Vec::new();
+    for n in 0..4 {
+        monitors.push(pod_b.create_monitor(&format!("m{n}"), 600).await);
+    }
+    // A monitor in a shard pod A prefers, silent from before the kill on.
+    let silent = loop {
+        let created = pod_b.create_monitor("silent", 12).await;
+        let shard = pushmon::cluster::shard::shard_of(&MonitorId::parse(&created.id).unwrap(), 4);
+        if preferred_pod(shard, ["pod-a", "pod-b"]) == Some("pod-a") {
+            break created;
+        }
+        pod_b
+            .api(
+                reqwest::Method::DELETE,
+                &format!("/api/monitors/{}", created.id),
+            )
+            .send()
+            .await
+            .unwrap();
+    };
+    let push_round = |pod: &ServerProcess, label: String| {
+        let pod: crate::support::Api = (**pod).clone();
+        let monitors = monitors.clone();
+        async move {
+            for monitor in &monitors {
+                pod.push_ok(&monitor.push_token, &[("msg", &label)]).await;
+            }
+        }
+    };
+    let mut expected = Vec::new();
+    for n in 0..15 {
+        push_round(&pod_b, format!("before-{n}")).await;
+        expected.push(format!("before-{n}"));
+    }
+    pod_b.push_ok(&silent.push_token, &[]).await;
+    until_monitor(&pod_a, &silent.id, "pushed", |seen| {
+        seen.last_heartbeat_at.is_some()
+    })
+    .await;
+    for monitor in &monitors {
+        until_monitor(&pod_a, &monitor.id, "folded before the kill", |seen| {
+            seen.last_msg.as_deref() == Some("before-14")
+        })
+        .await;
+    }
+    assert!(
+        counter(&pod_a, "pushmon_cluster_snapshots_total").await >= 2.0,
+        "pod A wrote snapshots: {}",
+        pod_a.metrics().await
+    );
+    pod_a.sigkill().await;
+    for n in 0..3 {
+        push_round(&pod_b, format!("while-down-{n}")).await;
+        expected.push(format!("while-down-{n}"));
+    }
+    let records = records_in_streams(&nats).await;
+    let pod_a = start_a().await;
+    let refolded = counter(&pod_a, "pushmon_cluster_refolded_records_total").await;
+    eprintln!("after a SIGKILL: {refolded} records folded again of {records}");
+    assert!(
+        refolded < records as f64 / 2.0,
+        "the restart folded again {refolded} of {records} records: not from its snapshot\n{}",
+        pod_a.log()
+    );
+    assert!(
+        pod_a.log().lines().any(|line| line
+            .contains("folding the stream again after the snapshot")
+            && !line.contains("from=0")),
+        "{}",
+        pod_a.log()
+    );
+    // Judged as before: the silent monitor goes down once, on both pods, by one
+    // effective decision made under pod A's epoch (its snapshot seeded the basis).
+    for pod in [&pod_a, &pod_b] {
+        until_monitor_within(pod, &silent.id, Duration::from_secs(30)).await;
+    }
+    let reader = log_for(&nats, "reader", 4, 1).await;
+    let id = MonitorId::parse(&silent.id).unwrap();
+    let shard = pushmon::cluster::shard::shard_of(&id, 4);
+    let mut owner = None;
+    let mut effective = Vec::new();
+    for (stored, result) in fold(&whole_log(&reader, shard).await).1 {
+        match &stored.record {
+            ShardRecord::Takeover { pod, .. } => owner = Some((stored.sequence, pod.clone())),
+            ShardRecord::Decision { monitor, epoch, .. }
+                if *monitor == id && result == Folded::Effective =>
+            {
+                effective.push((*epoch, owner.clone()));
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(effective.len(), 1, "{effective:?}");
+    let (epoch, by) = effective[0].clone();
+    assert_eq!(
+        by,
+        Some((epoch, "pod-a".to_owned())),
+        "decided by the restarted pod A under its epoch"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for pod in [&pod_a, &pod_b] {
+        let downs = pod
+            .history(&silent.id)
+            .await
+            .into_iter()
+            .filter(|event| event.kind == "down")
+            .count();
+        assert_eq!(downs, 1);
+    }
+    // The same histories on both pods.
+    push_round(&pod_a, "after-kill".to_owned()).await;
+    expected.push("after-kill".to_owned());
+    for monitor in &monitors {
+        until_monitor(&pod_b, &monitor.id, "pushed after the restart", |seen| {
+            seen.last_msg.as_deref() == Some("after-kill")
+        })
+        .await;
+        let on_a = heartbeat_msgs(&pod_a, &monitor.id).await;
+        assert_eq!(on_a, expected, "monitor {}: pod A's history", monitor.name);
+        assert_eq!(on_a, heartbeat_msgs(&pod_b, &monitor.id).await);
+    }
+
+    // A clean stop: a snapshot at the position, nothing (or the few records folded
+    // between the snapshot and the stop) folded again after the restart.
+    let snapshots = counter(&pod_a, "pushmon_cluster_snapshots_total").await;
+    let (_, log) = pod_a.sigterm().await;
+    assert!(
+        log.contains("released every owned shard"),
+        "a clean stop: {log}"
+    );
+    push_round(&pod_b, "while-stopped".to_owned()).await;
+    expected.push("while-stopped".to_owned());
+    let records = records_in_streams(&nats).await;
+    let pod_a = start_a().await;
+    let refolded = counter(&pod_a, "pushmon_cluster_refolded_records_total").await;
+    eprintln!(
+        "after a clean stop ({snapshots} snapshots before it): {refolded} records folded again of {records}"
+    );
+    assert!(
+        refolded <= 5.0,
+        "a clean stop writes a snapshot at the position: {refolded} of {records} folded again\n{}",
+        pod_a.log()
+    );
+    push_round(&pod_a, "after-stop".to_owned()).await;
+    expected.push("after-stop".to_owned());
+    for monitor in &monitors {
+        until_monitor(&pod_b, &monitor.id, "pushed after the restart", |seen| {
+            seen.last_msg.as_deref() == Some("after-stop")
+        })
+        .await;
+        let on_a = heartbeat_msgs(&pod_a, &monitor.id).await;
+        assert_eq!(on_a, expected, "monitor {}: pod A's history", monitor.name);
+        assert_eq!(on_a, heartbeat_msgs(&pod_b, &monitor.id).await);
+    }
+    pod_a.sigkill().await;
+    pod_b.sigkill().await;
+}
+
+/// The number logged as `field` on the last line of `log` holding `message`.
+fn logged_number(log: &str, message: &str, field: &str) -> Option<u64> {
+    let line = log.lines().rev().find(|line| line.contains(message))?;
+    let (at, prefix) = [format!(" {field}="), format!("\"{field}\":")]
+        .into_iter()
+        .find_map(|prefix| Some((line.find(&prefix)?, prefix)))?;
+    let digits: String = line[at + prefix.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Restart catch-up of a pod with a long log (`RECORDS` heartbeat records of
+/// `MONITORS` monitors appended straight to the streams), without a snapshot (a
+/// restart folds every record again) and with one written at a clean stop.
+#[tokio::test]
+#[ignore = "a measurement (about two minutes)"]
+async fn measure_restart_catch_up_with_and_without_a_snapshot() {
+    const MONITORS: usize = 100;
+    const RECORDS: usize = 200_000;
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let args = serve_args(&url, "pod-a");
+    let no_snapshots = [("PUSHMON_CLUSTER_SNAPSHOT_RECORDS", "0")];
+    let pod = ServerProcess::start_with_env(dir.path(), &args, &no_snapshots).await;
+    let mut monitors = Vec::new();
+    for n in 0..MONITORS {
+        monitors.push(pod.create_monitor(&format!("m{n}"), 3_600).await);
+    }
+    let loader = log_for(&nats, "loader", 4, 1).await;
+    let ids: Vec<MonitorId> = monitors
+        .iter()
+        .map(|monitor| MonitorId::parse(&monitor.id).unwrap())
+        .collect();
+    let loading = Instant::now();
+    let mut per_stream: BTreeMap<u16, Vec<(String, ShardId, ShardRecord)>> = BTreeMap::new();
+    for n in 0..RECORDS {
+        let monitor = ids[n % MONITORS];
+        let event = pushmon::store::codec::encode_event(&pushmon::store::codec::StoredEvent {
+            at: pushmon::clock::Clock::system().now(),
+            event: pushmon::domain::event::Event::HeartbeatReceived(
+                pushmon::domain::event::Heartbeat::new(
+                    pushmon::domain::event::PushStatus::Up,
+                    Some(pushmon::domain::event::HeartbeatText::truncated(format!(
+                        "hb-{n}"
+                    ))),
+                    None,
+                ),
+            ),
+        })
+        .unwrap();
+        let shard = pushmon::cluster::shard::shard_of(&monitor, 4);
+        let stream = loader.stream_of(shard);
+        let batch = per_stream.entry(stream.0).or_default();
+        batch.push((
+            loader.next_message_id(),
+            shard,
+            ShardRecord::Heartbeat { monitor, event },
+        ));
+        if batch.len() == 1_000 {
+            loader.append_to_stream(stream, batch).await.unwrap();
+            batch.clear();
+        }
+    }
+    for (stream, batch) in per_stream {
+        if !batch.is_empty() {
+            loader
+                .append_to_stream(StreamId(stream), &batch)
+                .await
+                .unwrap();
+        }
+    }
+    let records = records_in_streams(&nats).await;
+    eprintln!(
+        "{records} records in the streams, appended in {:?}",
+        loading.elapsed()
+    );
+    let folding = Instant::now();
+    for (n, monitor) in monitors.iter().enumerate() {
+        let last = format!("hb-{}", RECORDS - MONITORS + n);
+        let start = Instant::now();
+        loop {
+            if pod.get_monitor(&monitor.id).await.last_msg.as_deref() == Some(last.as_str()) {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(300), "not folded");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    eprintln!("the running pod folded them in {:?}", folding.elapsed());
+    pod.sigterm().await;
+
+    // Restarted without a snapshot (none written): every record folded again.
+    let restarting = Instant::now();
+    let pod = ServerProcess::start_with_env(dir.path(), &args, &no_snapshots).await;
+    let before = restarting.elapsed();
+    let refolded_before = counter(&pod, "pushmon_cluster_refolded_records_total").await;
+    let caught_up_before = logged_number(&pod.log(), "every stream folded up to", "caught_up_ms");
+    // Once more with snapshots on, so that the clean stop writes one.
+    pod.sigterm().await;
+    let pod = ServerProcess::start(dir.path(), &args).await;
+    let (_, log) = pod.sigterm().await;
+    let snapshot_bytes = logged_number(&log, "for the restart", "bytes");
+    let snapshot_us = logged_number(&log, "for the restart", "took_us");
+
+    let restarting = Instant::now();
+    let pod = ServerProcess::start(dir.path(), &args).await;
+    let after = restarting.elapsed();
+    let refolded_after = counter(&pod, "pushmon_cluster_refolded_records_total").await;
+    let caught_up_after = logged_number(&pod.log(), "every stream folded up to", "caught_up_ms");
+    eprintln!(
+        "{records} records, {MONITORS} monitors: restart to ready without a snapshot {before:?} \
+         (folds caught up in {caught_up_before:?} ms, {refolded_before} records folded again); \
+         with a snapshot {after:?} (caught up in {caught_up_after:?} ms, {refolded_after} folded again); \
+         a snapshot at the stop: {snapshot_bytes:?} bytes, {snapshot_us:?} us (the last stream's)"
+    );
+    assert!(refolded_before >= records as f64 - 100.0);
+    assert!(refolded_after < 100.0);
+    pod.sigkill().await;
+}
+
 /// The `delivery` events of monitor `id` on pod `server`, oldest first.
 async fn deliveries_on(server: &ServerProcess, id: &str) -> Vec<serde_json::Value> {
     let response = server

@@ -54,7 +54,10 @@ const PUBLISH_RETRY: Duration = Duration::from_secs(1);
 
 /// What names an alert before its id is known: its monitor, time and kind (`true`:
 /// a `down`).
-type AlertKey = (MonitorId, i64, bool);
+pub(super) type AlertKey = (MonitorId, i64, bool);
+
+/// An alert's id as a fold snapshot holds it: its [`AlertKey`]'s parts and the id.
+pub(super) type SnapshotId = (MonitorId, i64, bool, String);
 
 /// A delivery's outcome folded from a shard log (a `Delivered` or `DeliveredAt`
 /// record): `at`, when the sending pod recorded it (`None` in a `Delivered` record,
@@ -183,7 +186,8 @@ pub(super) struct ClusterAlerts {
     /// Per shard, the epoch whose takeover this pod's fold has caught up with (0: none).
     folded_for: Vec<AtomicU64>,
     ids: AlertIds,
-    /// Every outcome folded: (alert id, channel) → the outcome.
+    /// Every outcome folded and not yet recorded in this pod's copy: (alert id,
+    /// channel) → the outcome.
     delivered: DashMap<(String, ChannelId), FoldedOutcome>,
     /// What stamps an outcome this pod publishes.
     clock: Clock,
@@ -289,6 +293,7 @@ impl ClusterAlerts {
             at,
         } = outcome;
         let at = at.unwrap_or_else(|| clock.now());
+        let mut recorded = false;
         for local in self
             .owed_locally(store, move |delivery| {
                 delivery.alert.monitor_id == monitor && delivery.channel == channel
@@ -304,8 +309,36 @@ impl ClusterAlerts {
                 error: error.clone(),
             };
             record_outcome(registry, monitor, Some(folded_to), at, outcome).await;
+            // Recorded here: no takeover needs it any more (nor a snapshot).
+            recorded = true;
+        }
+        if recorded {
+            self.delivered.remove(&(alert, channel));
         }
         Ok(())
+    }
+
+    /// The alerts of `stream`'s monitors still owed in this pod's outbox.
+    pub(super) async fn owed_in_stream(
+        &self,
+        store: &EventStore,
+        stream: u16,
+    ) -> Result<std::collections::HashSet<AlertKey>, String> {
+        let (shards, streams) = (self.shards, self.ids.streams);
+        Ok(self
+            .owed_locally(store, move |delivery| {
+                stream_of(shard_of(&delivery.alert.monitor_id, shards), streams).0 == stream
+            })
+            .await?
+            .into_iter()
+            .map(|delivery| {
+                (
+                    delivery.alert.monitor_id,
+                    delivery.alert.at.as_millis(),
+                    delivery.alert.kind == AlertKind::Down,
+                )
+            })
+            .collect())
     }
 
     /// This pod's outbox entries for which `wanted` holds.
@@ -361,6 +394,8 @@ impl ClusterAlerts {
                 };
                 let at = known.at.unwrap_or_else(|| clock.now());
                 record_outcome(registry, monitor, None, at, outcome).await;
+                self.delivered
+                    .remove(&(self.alert_id(&delivery.alert), delivery.channel));
                 continue;
             }
             let group = match registry.current_state(monitor).await {
@@ -374,6 +409,72 @@ impl ClusterAlerts {
             tracing::info!(shards = ?shards, deliveries = sent, "sending the alerts still owed in the shards taken over");
         }
         Ok(())
+    }
+
+    /// What a fold snapshot of `stream` holds of the alerts' memory: the ids of the
+    /// effective decisions' alerts of its monitors still owed in this pod's outbox
+    /// (`owed`: the outbox's alerts, by [`AlertKey`]; an alert no longer owed is
+    /// never named again, as an entry is written with its decision), and the
+    /// outcomes of its monitors folded and not yet recorded here (a takeover
+    /// records them instead of sending, `hand_over`).
+    pub(super) fn snapshot(
+        &self,
+        stream: u16,
+        owed: &std::collections::HashSet<AlertKey>,
+    ) -> (Vec<SnapshotId>, Vec<crate::store::codec::StoredOutcome>) {
+        let in_stream = |monitor: &MonitorId| {
+            stream_of(shard_of(monitor, self.shards), self.ids.streams).0 == stream
+        };
+        let mut ids: Vec<_> = self
+            .ids
+            .decided
+            .iter()
+            .filter(|entry| owed.contains(entry.key()) && in_stream(&entry.key().0))
+            .map(|entry| {
+                let (monitor, at, down) = *entry.key();
+                (monitor, at, down, entry.value().clone())
+            })
+            .collect();
+        ids.sort_unstable();
+        let mut outcomes: Vec<_> = self
+            .delivered
+            .iter()
+            .filter(|entry| in_stream(&entry.value().monitor))
+            .map(|entry| {
+                let outcome = entry.value().clone();
+                crate::store::codec::StoredOutcome {
+                    monitor: outcome.monitor,
+                    channel: outcome.channel,
+                    alert: outcome.alert,
+                    attempts: outcome.attempts,
+                    error: outcome.error,
+                    at: outcome.at,
+                }
+            })
+            .collect();
+        outcomes.sort_unstable_by(|a, b| (&a.alert, a.channel).cmp(&(&b.alert, b.channel)));
+        (ids, outcomes)
+    }
+
+    /// A restarted pod's memory, from a fold snapshot ([`ClusterAlerts::snapshot`]).
+    pub(super) fn seed(
+        &self,
+        ids: Vec<SnapshotId>,
+        outcomes: Vec<crate::store::codec::StoredOutcome>,
+    ) {
+        for (monitor, at, down, id) in ids {
+            self.ids.decided.insert((monitor, at, down), id);
+        }
+        for outcome in outcomes {
+            self.note_delivered(&FoldedOutcome {
+                monitor: outcome.monitor,
+                channel: outcome.channel,
+                alert: outcome.alert,
+                attempts: outcome.attempts,
+                error: outcome.error,
+                at: outcome.at,
+            });
+        }
     }
 
     /// The fault hook: true once this successful delivery is the last one allowed.
@@ -530,6 +631,64 @@ mod tests {
         *owned.lock().expect("not poisoned") = None;
         assert!(!alerts.catching_up());
         assert!(!alerts.may_send(monitor));
+    }
+
+    /// A fold snapshot keeps the ids of the alerts still owed and the outcomes not
+    /// recorded yet, of its stream's monitors only; a pod seeded from it names those
+    /// alerts as the pod that wrote it did.
+    #[test]
+    fn a_snapshot_keeps_the_ids_still_owed_and_the_outcomes_not_recorded_of_its_stream() {
+        let alerts = ClusterAlerts::new(4, 2, Box::new(|_| None), None, Clock::system());
+        let monitor = MonitorId::from_bytes([3; 16]);
+        let shard = shard_of(&monitor, 4);
+        let stream = stream_of(shard, 2).0;
+        let other = (0u8..=255)
+            .map(|n| MonitorId::from_bytes([n; 16]))
+            .find(|candidate| stream_of(shard_of(candidate, 4), 2).0 != stream)
+            .expect("a monitor of the other stream");
+        let down = || Event::WentDown {
+            reason: DownReason::Timeout,
+        };
+        alerts.note_decision(shard, 10, monitor, &[at(1_000, down())]);
+        alerts.note_decision(shard, 20, monitor, &[at(2_000, down())]);
+        alerts.note_decision(shard_of(&other, 4), 30, other, &[at(3_000, down())]);
+        let outcome = |monitor, alert: &str| FoldedOutcome {
+            monitor,
+            channel: ChannelId::from_bytes([9; 16]),
+            alert: alert.to_owned(),
+            attempts: 1,
+            error: None,
+            at: Some(Timestamp::from_millis(5_000)),
+        };
+        alerts.note_delivered(&outcome(monitor, "G:10"));
+        alerts.note_delivered(&outcome(other, "G:30"));
+        // Only the second alert is still owed here (and the other stream's).
+        let owed = [(monitor, 2_000, true), (other, 3_000, true)].into();
+        let (ids, outcomes) = alerts.snapshot(stream, &owed);
+        let stream_name = stream_of(shard, 2).name();
+        assert_eq!(
+            ids,
+            vec![(monitor, 2_000, true, format!("{stream_name}:20"))]
+        );
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].alert, "G:10");
+
+        let restarted = ClusterAlerts::new(4, 2, Box::new(|_| None), None, Clock::system());
+        restarted.seed(ids, outcomes);
+        assert_eq!(
+            restarted.alert_id(&alert(monitor, 2_000, AlertKind::Down)),
+            format!("{stream_name}:20")
+        );
+        assert!(
+            restarted
+                .delivered
+                .contains_key(&("G:10".to_owned(), ChannelId::from_bytes([9; 16])))
+        );
+        assert!(
+            !restarted
+                .delivered
+                .contains_key(&("G:30".to_owned(), ChannelId::from_bytes([9; 16])))
+        );
     }
 
     #[test]

@@ -55,6 +55,24 @@ const MAX_CHUNK: usize = 2_000;
 /// How often the pod looks for shards it newly decides for.
 const DECIDING_LOOK: Duration = Duration::from_millis(250);
 
+/// By default, a stream's fold writes a snapshot of itself after this many of the
+/// stream's records (and at a clean shutdown); `PUSHMON_CLUSTER_SNAPSHOT_RECORDS`
+/// overrides it (0: never write one).
+const SNAPSHOT_EVERY_RECORDS: u64 = 10_000;
+
+/// The environment variable overriding [`SNAPSHOT_EVERY_RECORDS`].
+pub const SNAPSHOT_RECORDS_ENV: &str = "PUSHMON_CLUSTER_SNAPSHOT_RECORDS";
+
+/// A fold that applied any record since its last snapshot writes one after this
+/// long, at the end of its next chunk, even below the record count.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long a clean shutdown waits for the folds' last snapshots.
+const SNAPSHOT_AT_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// Asks a stream's fold to write a snapshot now and answers once written (or not).
+pub(super) type SnapshotRequest = oneshot::Sender<()>;
+
 /// Before a failed fold opens its consumer again.
 const FOLD_RETRY: Duration = Duration::from_secs(1);
 
@@ -266,7 +284,7 @@ pub(super) async fn start(
     registry: &Registry,
     channels: &Channels,
     local: Local,
-) -> Vec<JoinHandle<()>> {
+) -> Engine {
     let shards = log.settings().shards;
     let streams = log.settings().streams;
     let owner = Arc::clone(ownership);
@@ -301,6 +319,19 @@ pub(super) async fn start(
             BTreeMap::new()
         }
     };
+    let snapshot_every = match std::env::var(SNAPSHOT_RECORDS_ENV) {
+        Ok(value) => match value.parse::<u64>() {
+            Ok(records) => records,
+            Err(_) => {
+                tracing::warn!(%value, "{SNAPSHOT_RECORDS_ENV} is not a whole number; using {SNAPSHOT_EVERY_RECORDS}");
+                SNAPSHOT_EVERY_RECORDS
+            }
+        },
+        Err(_) => SNAPSHOT_EVERY_RECORDS,
+    };
+    metrics::counter!(prometheus::CLUSTER_REFOLDED_RECORDS_TOTAL).increment(0);
+    metrics::counter!(prometheus::CLUSTER_SNAPSHOTS_TOTAL).increment(0);
+    let mut snapshot_requests = Vec::new();
     let mut queues = Vec::new();
     let mut caught_up = Vec::new();
     let mut applied_watches = Vec::new();
@@ -315,6 +346,8 @@ pub(super) async fn start(
         // Moves once the fold's re-read reached the position (`fold`).
         let (applied, applied_watch) = watch::channel(0);
         applied_watches.push(applied_watch);
+        let (requesting, requests) = mpsc::channel(4);
+        snapshot_requests.push(requesting);
         tasks.push(tokio::spawn(fold_forever(
             log.clone(),
             stream,
@@ -323,10 +356,12 @@ pub(super) async fn start(
                 channels: channels.clone(),
                 alerts: Arc::clone(&alerts),
                 local: Arc::clone(&local),
+                snapshot_every,
             },
             position,
             done,
             applied,
+            requests,
         )));
     }
     let publisher = Arc::new(Publisher {
@@ -350,11 +385,52 @@ pub(super) async fn start(
         Arc::clone(&publisher) as Arc<dyn crate::http::replicated::SettingReplication>
     );
     channels.set_replication(publisher);
+    let catching = std::time::Instant::now();
     for mut watching in caught_up {
         let _ = watching.wait_for(|done| *done).await;
     }
-    tracing::info!(shards, streams, "every stream folded up to its log's end");
-    tasks
+    tracing::info!(
+        shards,
+        streams,
+        caught_up_ms = catching.elapsed().as_millis() as u64,
+        "every stream folded up to its log's end"
+    );
+    Engine {
+        tasks,
+        snapshot_requests,
+    }
+}
+
+/// The engine's tasks, and the way to ask each stream's fold for a snapshot.
+#[derive(Default)]
+pub(super) struct Engine {
+    tasks: Vec<JoinHandle<()>>,
+    snapshot_requests: Vec<mpsc::Sender<SnapshotRequest>>,
+}
+
+impl Engine {
+    /// A clean shutdown: has every stream's fold write a snapshot of itself (for at
+    /// most [`SNAPSHOT_AT_SHUTDOWN`]), so that this pod restarts from there, then
+    /// stops the tasks.
+    pub(super) async fn stop(self) {
+        let asked = self.snapshot_requests.iter().filter_map(|requests| {
+            let (reply, written) = oneshot::channel();
+            requests.try_send(reply).ok().map(|()| written)
+        });
+        let waited = tokio::time::timeout(
+            SNAPSHOT_AT_SHUTDOWN,
+            futures_util::future::join_all(asked.collect::<Vec<_>>()),
+        )
+        .await;
+        if waited.is_err() {
+            tracing::warn!(
+                "not every stream's fold wrote its snapshot in time; those restart from their last one"
+            );
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
 
 /// Every [`DECIDING_LOOK`], for each shard this pod newly decides for (taken over, or
@@ -640,6 +716,8 @@ struct Folding {
     channels: Channels,
     alerts: Arc<ClusterAlerts>,
     local: Arc<Local>,
+    /// A snapshot after this many records (0: none at all).
+    snapshot_every: u64,
 }
 
 async fn fold_forever(
@@ -649,10 +727,17 @@ async fn fold_forever(
     stored_position: Sequence,
     caught_up: watch::Sender<bool>,
     applied: watch::Sender<Sequence>,
+    mut requests: mpsc::Receiver<SnapshotRequest>,
 ) {
     let mut position = stored_position;
     loop {
-        if let Err(error) = fold(&log, stream, &folding, position, &caught_up, &applied).await {
+        let snapshot = load_snapshot(&folding, stream).await;
+        let progress = Progress {
+            caught_up: &caught_up,
+            applied: &applied,
+            requests: &mut requests,
+        };
+        if let Err(error) = fold(&log, stream, &folding, position, snapshot, progress).await {
             tracing::warn!(%stream, %error, "folding the stream failed; resuming after the position the local store holds");
         }
         tokio::time::sleep(FOLD_RETRY).await;
@@ -676,9 +761,14 @@ async fn fold(
     stream: StreamId,
     folding: &Folding,
     position: Sequence,
-    caught_up: &watch::Sender<bool>,
-    applied: &watch::Sender<Sequence>,
+    snapshot: Option<codec::StoredFoldSnapshot>,
+    progress: Progress<'_>,
 ) -> Result<(), String> {
+    let Progress {
+        caught_up,
+        applied,
+        requests,
+    } = progress;
     let Folding {
         registry, alerts, ..
     } = folding;
@@ -703,16 +793,40 @@ async fn fold(
     if last == 0 {
         caught_up.send_replace(true);
     }
+    // The rule of which decisions count needs each shard's whole log: what was
+    // applied before is folded again, not applied; from the stored snapshot's
+    // position on, if there is one this fold can start from.
+    let mut shard_folds: HashMap<ShardId, ShardFold> = HashMap::new();
+    let from = match snapshot {
+        Some(snapshot) if snapshot.position <= position && position <= last => {
+            let from = snapshot.position;
+            for (shard, fold) in snapshot.shards {
+                shard_folds.insert(ShardId(shard), ShardFold::from_snapshot(fold));
+            }
+            alerts.seed(snapshot.alert_ids, snapshot.outcomes);
+            from
+        }
+        Some(snapshot) => {
+            tracing::warn!(%stream, snapshot = snapshot.position, position, last, "the stored snapshot does not fit the local position and the stream; folding the stream from its start");
+            0
+        }
+        None => 0,
+    };
+    tracing::info!(%stream, from, position, last, "folding the stream again after the snapshot's position, up to the local position, then applying");
+    let deliver_policy = if from == 0 {
+        DeliverPolicy::All
+    } else {
+        DeliverPolicy::ByStartSequence {
+            start_sequence: from + 1,
+        }
+    };
     let reader = nats_stream
         .create_consumer(consumer::pull::OrderedConfig {
-            deliver_policy: DeliverPolicy::All,
+            deliver_policy,
             ..Default::default()
         })
         .await
         .map_err(|error| error.to_string())?;
-    // The rule of which decisions count needs each shard's whole log: what was
-    // applied before is folded again, not applied.
-    let mut shard_folds: HashMap<ShardId, ShardFold> = HashMap::new();
     let mut chunks = reader
         .messages()
         .await
@@ -725,7 +839,38 @@ async fn fold(
     };
     // Whether the re-fold reached the position and the bases were seeded from it.
     let mut seeded = false;
-    while let Some(chunk) = chunks.next().await {
+    if from > 0 && from >= last {
+        // Nothing after the snapshot, which is at the local position: caught up.
+        seed_bases(registry, &shard_folds);
+        seeded = true;
+        advance(applied, applied_to);
+        lag.set(0.0);
+        caught_up.send_replace(true);
+    }
+    let refolded = metrics::counter!(prometheus::CLUSTER_REFOLDED_RECORDS_TOTAL);
+    let mut snapshots = Snapshots {
+        at: from,
+        written: std::time::Instant::now(),
+    };
+    loop {
+        let chunk = tokio::select! {
+            chunk = chunks.next() => match chunk {
+                Some(chunk) => chunk,
+                None => break,
+            },
+            Some(reply) = requests.recv() => {
+                // Between chunks: every record up to `applied_to` written, with it.
+                if seeded
+                    && folding.snapshot_every > 0
+                    && let Some((bytes, took)) =
+                        snapshots.write(folding, stream, &shard_folds, applied_to).await
+                {
+                    tracing::info!(%stream, position = applied_to, bytes, took_us = took.as_micros() as u64, "wrote the fold's snapshot for the restart");
+                }
+                let _ = reply.send(());
+                continue;
+            }
+        };
         let mut end_of_chunk = None;
         for message in chunk {
             let message = message.map_err(|error| error.to_string())?;
@@ -746,6 +891,7 @@ async fn fold(
                 .ok()
                 .and_then(|record| fold_record(&mut shard_folds, shards, shard, sequence, record));
             if refolding {
+                refolded.increment(1);
                 if let (Some(shard), Ok(record), Some(folded)) = (shard, &decoded, folded) {
                     refold_alerts(alerts, shard, sequence, record, folded);
                 }
@@ -802,6 +948,13 @@ async fn fold(
             // (the position also if the chunk's last records wrote nothing).
             heartbeats.flush(registry, stream, applied_to, true).await?;
             advance(applied, applied_to);
+            if snapshots.due(folding.snapshot_every, applied_to)
+                && let Some((bytes, took)) = snapshots
+                    .write(folding, stream, &shard_folds, applied_to)
+                    .await
+            {
+                tracing::debug!(%stream, position = applied_to, bytes, took_us = took.as_micros() as u64, "wrote the fold's snapshot");
+            }
         }
         lag.set(pending as f64);
         if pending == 0 || sequence >= last {
@@ -821,6 +974,117 @@ fn advance(applied: &watch::Sender<Sequence>, sequence: Sequence) {
         }
         moved
     });
+}
+
+/// What a fold reports and is asked while it runs.
+struct Progress<'a> {
+    /// Set once the fold reached the stream's end as of its start.
+    caught_up: &'a watch::Sender<bool>,
+    /// How far the fold applied the stream (`advance`).
+    applied: &'a watch::Sender<Sequence>,
+    /// Requests for a snapshot now (a clean shutdown).
+    requests: &'a mut mpsc::Receiver<SnapshotRequest>,
+}
+
+/// The stream's fold snapshot stored in the local copy, if any and if it decodes.
+async fn load_snapshot(folding: &Folding, stream: StreamId) -> Option<codec::StoredFoldSnapshot> {
+    let store = folding.local.store.clone();
+    let read = tokio::task::spawn_blocking(move || store.cluster_snapshots()).await;
+    let bytes = match read {
+        Ok(Ok(mut snapshots)) => snapshots.remove(&stream.0)?,
+        Ok(Err(error)) => {
+            tracing::error!(%stream, %error, "cannot read the stream's stored snapshot; folding the stream from its start");
+            return None;
+        }
+        Err(error) => {
+            tracing::error!(%stream, %error, "cannot read the stream's stored snapshot; folding the stream from its start");
+            return None;
+        }
+    };
+    match codec::decode_fold_snapshot(&bytes) {
+        Ok(snapshot) => Some(snapshot),
+        Err(error) => {
+            tracing::error!(%stream, %error, "the stream's stored snapshot does not decode; folding the stream from its start");
+            None
+        }
+    }
+}
+
+/// When a fold last wrote (or started from) a snapshot.
+struct Snapshots {
+    /// Its position.
+    at: Sequence,
+    written: std::time::Instant,
+}
+
+impl Snapshots {
+    /// Whether a snapshot is due at `applied_to`: `every` records since the last,
+    /// or [`SNAPSHOT_INTERVAL`] and any record.
+    fn due(&self, every: u64, applied_to: Sequence) -> bool {
+        every > 0
+            && applied_to > self.at
+            && (applied_to - self.at >= every || self.written.elapsed() >= SNAPSHOT_INTERVAL)
+    }
+
+    /// Writes a snapshot of the fold at `applied_to` (every record up to it applied
+    /// and written) with that position, in one batch: its size and how long that
+    /// took. A failure is logged: the next restart starts from the previous snapshot.
+    async fn write(
+        &mut self,
+        folding: &Folding,
+        stream: StreamId,
+        shard_folds: &HashMap<ShardId, ShardFold>,
+        applied_to: Sequence,
+    ) -> Option<(usize, Duration)> {
+        let started = std::time::Instant::now();
+        let written = async {
+            let owed = folding
+                .alerts
+                .owed_in_stream(&folding.local.store, stream.0)
+                .await?;
+            let (alert_ids, outcomes) = folding.alerts.snapshot(stream.0, &owed);
+            let mut shards: Vec<_> = shard_folds
+                .iter()
+                .map(|(shard, fold)| (shard.0, fold.snapshot()))
+                .collect();
+            shards.sort_unstable_by_key(|(shard, _)| *shard);
+            let bytes = codec::encode_fold_snapshot(&codec::StoredFoldSnapshot {
+                position: applied_to,
+                shards,
+                alert_ids,
+                outcomes,
+            })
+            .map_err(|error| error.to_string())?;
+            let size = bytes.len();
+            folding
+                .local
+                .store
+                .write_fold_snapshot(
+                    FoldPosition {
+                        stream: stream.0,
+                        sequence: applied_to,
+                    },
+                    bytes,
+                )
+                .await
+                .map_err(|error| error.to_string())?;
+            Ok::<usize, String>(size)
+        };
+        match written.await {
+            Ok(bytes) => {
+                metrics::counter!(prometheus::CLUSTER_SNAPSHOTS_TOTAL).increment(1);
+                self.at = applied_to;
+                self.written = std::time::Instant::now();
+                Some((bytes, started.elapsed()))
+            }
+            Err(error) => {
+                tracing::warn!(%stream, position = applied_to, %error, "cannot write the fold's snapshot; a restart starts from the previous one");
+                // Not again before the next interval.
+                self.written = std::time::Instant::now();
+                None
+            }
+        }
+    }
 }
 
 /// The plain heartbeats the fold read and has not written yet, and the stream
@@ -891,6 +1155,7 @@ async fn apply_record(
         channels,
         alerts,
         local,
+        ..
     } = folding;
     let sequence = folded_to.sequence;
     match record {
