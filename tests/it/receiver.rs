@@ -27,6 +27,9 @@ pub struct Received {
     pub body: Bytes,
     /// What the receiver answered (0 if it hung up without answering).
     pub answered: u16,
+    /// When the request arrived, in Unix milliseconds (wall clock, as a pod stamps
+    /// its records: the fault suite orders deliveries and outcome records by it).
+    pub at_millis: i64,
 }
 
 impl Received {
@@ -175,7 +178,13 @@ async fn receive(
     } else {
         answer.as_u16()
     };
+    let at_millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        });
     inner.received.lock().unwrap().push(Received {
+        at_millis,
         method,
         path: uri.path().to_owned(),
         query: uri.query().map(str::to_owned),
