@@ -438,12 +438,9 @@ struct Copy {
     at_millis: i64,
 }
 
+/// The wall clock in Unix milliseconds, as the pods stamp their records.
 fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-        })
+    pushmon::clock::Clock::system().now().as_millis()
 }
 
 struct Cluster {

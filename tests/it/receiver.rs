@@ -178,11 +178,7 @@ async fn receive(
     } else {
         answer.as_u16()
     };
-    let at_millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-        });
+    let at_millis = pushmon::clock::Clock::system().now().as_millis();
     inner.received.lock().unwrap().push(Received {
         at_millis,
         method,
