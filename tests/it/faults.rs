@@ -1175,6 +1175,40 @@ impl Cluster {
         {
             sleep(Duration::from_millis(50)).await;
         }
+        // Until every down alert delivered has its outcome in the log: a copy sent by
+        // a pod that crashed before recording it is sent again by the next owner once
+        // it decides for the shard, which may be after the first copy arrived.
+        let start = Instant::now();
+        loop {
+            let mut recorded = BTreeSet::new();
+            for shard in ShardId::all(SHARDS) {
+                for stored in self.read_shard(shard).await {
+                    if let ShardRecord::Delivered { alert, .. }
+                    | ShardRecord::DeliveredAt { alert, .. } = stored.record
+                    {
+                        recorded.insert(alert);
+                    }
+                }
+            }
+            let downs = downs_delivered(&self.receiver);
+            let unrecorded: Vec<&str> = silenced
+                .iter()
+                .filter_map(|target| downs.get(&target.id))
+                .flatten()
+                .map(|copy| copy.id.as_str())
+                .filter(|alert| !recorded.contains(*alert))
+                .collect();
+            if unrecorded.is_empty() {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                round.failures.push(format!(
+                    "down alerts delivered whose outcome is not in the log after 20 s (sent, the sender crashed, and no owner sent them again): {unrecorded:?}"
+                ));
+                break;
+            }
+            sleep(Duration::from_millis(250)).await;
+        }
         // A moment for a late duplicate to show.
         sleep(Duration::from_secs(1)).await;
         self.load.pause().await;
