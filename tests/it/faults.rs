@@ -1751,7 +1751,7 @@ fn attribute_duplicates(
     }
     if !per_crash.is_empty() {
         round.note.push_str(&format!(
-            "\n  sent and not recorded when their pod crashed (pod: alerts): {per_crash:?}"
+            "\n  copies accounted for by each crashed pod (pod: alerts; a hook crash is dated when found dead, so when two crashed owners fit, the earlier owner is named): {per_crash:?}"
         ));
     }
 }
