@@ -27,6 +27,9 @@ pub struct Received {
     pub body: Bytes,
     /// What the receiver answered (0 if it hung up without answering).
     pub answered: u16,
+    /// When the request arrived, in Unix milliseconds (wall clock, as a pod stamps
+    /// its records: the fault suite orders deliveries and outcome records by it).
+    pub at_millis: i64,
 }
 
 impl Received {
@@ -175,7 +178,9 @@ async fn receive(
     } else {
         answer.as_u16()
     };
+    let at_millis = pushmon::clock::Clock::system().now().as_millis();
     inner.received.lock().unwrap().push(Received {
+        at_millis,
         method,
         path: uri.path().to_owned(),
         query: uri.query().map(str::to_owned),

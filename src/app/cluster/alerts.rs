@@ -527,9 +527,13 @@ impl OutcomeSink for ClusterAlerts {
         outcome: DeliveryOutcome,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         if outcome.error.is_none() && self.exits_now() {
-            tracing::error!(
-                monitor = %delivery.alert.monitor_id,
-                "fault hook {FAULT_EXIT_AFTER_SEND}: aborting after a delivery, before its outcome is recorded"
+            // Straight to stderr: the log's writer thread would not get to it before
+            // the abort. The fault suite reads this line (the alert that set it off).
+            eprintln!(
+                "pushmon: fault hook {FAULT_EXIT_AFTER_SEND}: aborting after delivering alert {} of monitor {} to channel {}, before its outcome is recorded",
+                self.alert_id(&delivery.alert),
+                delivery.alert.monitor_id,
+                outcome.channel
             );
             std::process::abort();
         }
