@@ -551,10 +551,12 @@ async fn catch_up(
     }
 }
 
-/// At most this many appends of one stream wait for their PubAcks at once: while
-/// they wait, the next append is sent (the servers store a stream's appends in the
-/// order they were sent), so a stream is not idle during a round trip.
-const MAX_IN_FLIGHT: usize = 2;
+/// At most this many appends of one stream wait for their PubAcks at once. One: the
+/// heartbeats queued while an append waits all go in the next, so appends grow with
+/// the load (group commit), and the NATS servers, whose cost is per append, do less.
+/// On one machine with two cores, 1 gave 1.14x the pushes of 2 through one pod (three
+/// quiet runs each, 1 stream; 1.12x with 4 streams, one run; BENCHMARKS.md).
+const MAX_IN_FLIGHT: usize = 1;
 
 async fn publish_batches(
     log: JetStreamLog,
