@@ -16,28 +16,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use crate::cluster::serve_args;
 use crate::nats::Nats;
 use crate::support::{ServerProcess, expect_error};
 
 const SLUG_TAKEN: &str = "slug is already used by another monitor";
 const TOKEN_TAKEN: &str = "push_token is already used by another monitor";
-
-fn serve_args<'a>(url: &'a str, pod: &'a str) -> Vec<&'a str> {
-    vec![
-        "--cluster-nats",
-        url,
-        "--pod-name",
-        pod,
-        "--cluster-shards",
-        "4",
-        "--cluster-streams",
-        "2",
-        "--cluster-replicas",
-        "1",
-        "--cluster-lease",
-        "2",
-    ]
-}
 
 async fn two_pods(nats: &Nats) -> (ServerProcess, ServerProcess, [tempfile::TempDir; 2]) {
     let url = nats.urls()[0].clone();

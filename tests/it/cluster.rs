@@ -658,7 +658,9 @@ fn metric(metrics: &str, series: &str) -> Option<f64> {
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-fn serve_args<'a>(url: &'a str, pod: &'a str) -> Vec<&'a str> {
+/// The `serve` arguments of a small test cluster's pod (4 shards over 2 streams, 1
+/// replica, a 2 s lease), shared with the claims tests.
+pub(crate) fn serve_args<'a>(url: &'a str, pod: &'a str) -> Vec<&'a str> {
     vec![
         "--cluster-nats",
         url,
