@@ -43,22 +43,16 @@ pub trait ChannelReplication: Send + Sync + 'static {
 }
 
 /// Whether channels are created through the shard logs, and the publisher once joined.
-#[derive(Default)]
-pub struct ChannelSlot {
-    clustered: std::sync::atomic::AtomicBool,
-    publisher: std::sync::OnceLock<Arc<dyn ChannelReplication>>,
-}
+pub type ChannelSlot = crate::cluster::slot::PublisherSlot<dyn ChannelReplication>;
 
 impl Channels {
     /// The clustered mode: creations are published (503 until [`Self::set_replication`]).
     pub fn set_clustered(&self) {
-        self.replication
-            .clustered
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.replication.set_clustered();
     }
 
     pub fn set_replication(&self, publisher: Arc<dyn ChannelReplication>) {
-        let _ = self.replication.publisher.set(publisher);
+        self.replication.set(publisher);
     }
 
     /// Writes a channel change made on another pod (or this one), folded from a shard
@@ -93,20 +87,10 @@ impl Channels {
     /// The clustered mode's publisher, or `None` single-node (an error before the pod
     /// joined).
     fn publisher(&self) -> Option<Result<Arc<dyn ChannelReplication>, StoreError>> {
-        if !self
-            .replication
-            .clustered
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            return None;
-        }
-        Some(
-            self.replication
-                .publisher
-                .get()
-                .cloned()
-                .ok_or_else(|| StoreError::Unavailable("not joined the cluster yet".to_owned())),
-        )
+        self.replication.get().map(|publisher| {
+            publisher
+                .ok_or_else(|| StoreError::Unavailable("not joined the cluster yet".to_owned()))
+        })
     }
 
     /// The channels as stored; changes are stamped by `clock`.

@@ -10,6 +10,7 @@
 //!   log (their sequence is the epoch), leases, self-fencing, release and rebalancing.
 //! - `claims`: cluster-wide claims on monitors' slugs and push tokens, a JetStream
 //!   key-value bucket whose `create` lets exactly one of two pods take a value.
+//! - `slot`: whether a part of the state publishes its changes, and its publisher.
 //!
 //! Which decisions in a shard's log count is the pure rule of `domain::fence`; the
 //! records' bytes are `store::codec`'s. This module is a layer beside `store`: it
@@ -21,3 +22,4 @@ pub mod claims;
 pub mod log;
 pub mod ownership;
 pub mod shard;
+pub mod slot;

@@ -7,8 +7,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+
+use crate::cluster::slot::PublisherSlot;
 
 use crate::store::{ApiKeyChange, PublicationChange, StoreError};
 
@@ -31,27 +32,21 @@ pub trait SettingReplication: Send + Sync + 'static {
 /// Whether the API keys and publications change through the shard logs, and the
 /// publisher once joined; shared by the key ring and the publications.
 #[derive(Default)]
-pub struct SettingSlot {
-    clustered: AtomicBool,
-    publisher: OnceLock<Arc<dyn SettingReplication>>,
-}
+pub struct SettingSlot(PublisherSlot<dyn SettingReplication>);
 
 impl SettingSlot {
     pub fn set_clustered(&self) {
-        self.clustered.store(true, Ordering::Release);
+        self.0.set_clustered();
     }
 
     pub fn set_replication(&self, publisher: Arc<dyn SettingReplication>) {
-        let _ = self.publisher.set(publisher);
+        self.0.set(publisher);
     }
 
     /// `None` single-node; clustered, publishes `change` and waits until this pod's
     /// fold applied it (503 before the pod joined or without an acknowledgement).
     pub async fn publish(&self, change: SettingChange) -> Option<Result<(), StoreError>> {
-        if !self.clustered.load(Ordering::Acquire) {
-            return None;
-        }
-        let Some(publisher) = self.publisher.get().cloned() else {
+        let Some(publisher) = self.0.get()? else {
             return Some(Err(StoreError::Unavailable(
                 "not joined the cluster yet".to_owned(),
             )));

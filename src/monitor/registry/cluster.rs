@@ -26,6 +26,7 @@
 //!
 //! Before the pod has joined (no [`Replication`] yet), pushes and creations answer 503.
 
+use crate::cluster::slot::PublisherSlot;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -53,8 +54,7 @@ pub use crate::monitor::deciding::Replication;
 /// Whether the registry runs clustered, and its publisher once the pod has joined.
 #[derive(Default)]
 pub(super) struct ReplicationSlot {
-    clustered: std::sync::atomic::AtomicBool,
-    publisher: OnceLock<Arc<dyn Replication>>,
+    publisher: PublisherSlot<dyn Replication>,
     /// The cluster-wide claims on slugs and push tokens, once joined.
     claims: OnceLock<ClaimStore>,
 }
@@ -83,9 +83,7 @@ impl Registry {
     /// Switches the registry to the clustered mode: until [`Self::set_replication`],
     /// pushes and creations answer 503. Call before serving.
     pub fn set_clustered(&self) {
-        self.replication
-            .clustered
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.replication.publisher.set_clustered();
         self.deciding.set_clustered();
     }
 
@@ -135,7 +133,7 @@ impl Registry {
     /// The publisher of the joined pod.
     pub fn set_replication(&self, publisher: Arc<dyn Replication>) {
         self.deciding.set_publisher(Arc::clone(&publisher));
-        let _ = self.replication.publisher.set(publisher);
+        self.replication.publisher.set(publisher);
     }
 
     /// The cluster-wide claims, set once the pod joined and claimed what its copy
@@ -233,20 +231,10 @@ impl Registry {
 
     /// `None` single-node; the publisher (or 503 before joining) clustered.
     pub(super) fn replication(&self) -> Option<Result<Arc<dyn Replication>, RegistryError>> {
-        if !self
-            .replication
-            .clustered
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            return None;
-        }
-        Some(
-            self.replication
-                .publisher
-                .get()
-                .cloned()
-                .ok_or(RegistryError::Unavailable),
-        )
+        self.replication
+            .publisher
+            .get()
+            .map(|publisher| publisher.ok_or(RegistryError::Unavailable))
     }
 
     /// A plain push in the clustered mode: a heartbeat record in the monitor's shard,
