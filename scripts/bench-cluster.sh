@@ -17,8 +17,12 @@
 # sample of every process's CPU taken in the middle of each cluster run.
 # Everything is on 127.0.0.1, bounded in time, and stopped on exit.
 #
+# Also, for each run, every process's CPU time per 1,000 acknowledged pushes (from
+# /proc: what a CPU-bound machine's throughput follows).
+#
 # Environment: WARMUP (2), CLUSTER_SHARDS (64), CLUSTER_STREAMS (4), SKIP_BUILD,
-# KEEP_TMP.
+# KEEP_TMP, NATS_SYNC_INTERVAL (always; anything else is an experiment on what the
+# fsyncs cost, never a setting to run pushmon with).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -38,7 +42,7 @@ work=""
 bench_tempdir work
 
 # --- NATS ---------------------------------------------------------------------------
-client_ports=() route_ports=()
+client_ports=() route_ports=() nats_pids=()
 for i in 1 2 3; do client_ports+=("$(free_port)"); route_ports+=("$(free_port)"); done
 nats_urls=""
 for i in 0 1 2; do
@@ -53,7 +57,7 @@ server_name: $name
 listen: 127.0.0.1:${client_ports[$i]}
 jetstream {
   store_dir: "$work/$name"
-  sync_interval: always
+  sync_interval: ${NATS_SYNC_INTERVAL:-always}
 }
 cluster {
   name: bench
@@ -62,7 +66,7 @@ cluster {
 }
 CONF
     nats-server -c "$work/$name.conf" >"$work/$name.log" 2>&1 &
-    _BENCH_PIDS+=("$!")
+    _BENCH_PIDS+=("$!") nats_pids+=("$!")
     nats_urls+="${nats_urls:+,}nats://127.0.0.1:${client_ports[$i]}"
 done
 log "nats servers on $nats_urls"
@@ -90,13 +94,19 @@ done
 log "pod 3 knows every monitor"
 
 declare -A result=()
+# measure NAME URL PID [PIDS...]: a warm-up, then the measured run, with `ticks` of
+# PIDS (default: PID) before and after it in MEASURE_BEFORE and MEASURE_AFTER.
 measure() {
     local name="$1" url="$2" pid="$3"
+    local watched=("${@:4}")
+    (( ${#watched[@]} )) || watched=("$pid")
     if (( WARMUP > 0 )); then
         run_wrk "$url" "$work/tokens.txt" "$CONNECTIONS" "$WARMUP" >/dev/null
     fi
     log "$name: ${CONNECTIONS} connections, ${DURATION}s"
+    MEASURE_BEFORE="$(ticks "${watched[@]}")"
     result[$name]="$(run_wrk "$url" "$work/tokens.txt" "$CONNECTIONS" "$DURATION")"
+    MEASURE_AFTER="$(ticks "${watched[@]}")"
     assert_alive "$pid"
 }
 # counters URL: "appends heartbeats append_seconds_sum" from a pod's metrics.
@@ -128,12 +138,34 @@ cpu_sample() {
     } >>"$work/cpu.txt"
 }
 : >"$work/cpu.txt"
+# ticks PID...: the user + system CPU time each process used so far, in clock ticks
+# (/proc/PID/stat fields 14 and 15), space-separated; then the machine's busy ticks
+# (every core, /proc/stat) last.
+ticks() {
+    local pid
+    for pid in "$@"; do awk '{printf "%d ", $14 + $15}' "/proc/$pid/stat"; done
+    awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat
+}
+# cpu_cost LABEL REQUESTS NAMES BEFORE AFTER: CPU milliseconds per 1,000 acknowledged
+# pushes of each process (NAMES, space-separated, in the order of the ticks) and of
+# the whole machine, from two `ticks` readings over a run that answered REQUESTS.
+cpu_cost() {
+    awk -v label="$1" -v n="$2" -v names="$3" -v b="$4" -v a="$5" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        split(names, name, " "); k = split(b, x, " "); split(a, y, " ");
+        line = label " (CPU ms per 1,000 pushes):";
+        for (i = 1; i < k; i++) line = line sprintf(" %s %.1f", name[i], 1e6 * (y[i] - x[i]) / hz / n);
+        printf "%s; whole machine %.1f\n", line, 1e6 * (y[k] - x[k]) / hz / n }' >>"$work/cpu.txt"
+}
+cluster_pids=("${pod_pids[@]}" "${nats_pids[@]}")
+cluster_names="pod-1 pod-2 pod-3 nats-1 nats-2 nats-3"
 declare -a before=() after=()
 for i in 0 1 2; do before[$i]="$(counters "${pod_urls[$i]}")"; done
 cpu_sample cluster-pod-1 &
 sampler=$!
-measure cluster-pod-1 "${pod_urls[0]}" "${pod_pids[0]}"
+MEASURE_BEFORE="" MEASURE_AFTER=""
+measure cluster-pod-1 "${pod_urls[0]}" "${pod_pids[0]}" "${cluster_pids[@]}"
 wait "$sampler"
+cpu_cost cluster-pod-1 "$(field requests "${result[cluster-pod-1]}")" "$cluster_names" "$MEASURE_BEFORE" "$MEASURE_AFTER"
 for i in 0 1 2; do after[$i]="$(counters "${pod_urls[$i]}")"; done
 one_pod="$(delta "pod 1" "${before[0]}" "${after[0]}")"
 
@@ -144,6 +176,7 @@ for i in 0 1 2; do
     run_wrk "${pod_urls[$i]}" "$work/tokens.txt" "$per_pod" "$WARMUP" >/dev/null
 done
 for i in 0 1 2; do before[$i]="$(counters "${pod_urls[$i]}")"; done
+three_before="$(ticks "${cluster_pids[@]}")"
 log "all three pods: $per_pod connections each, ${DURATION}s"
 cpu_sample cluster-3-pods &
 waiting=("$!")
@@ -153,17 +186,20 @@ for i in 0 1 2; do
 done
 # Only these: the servers run in the background too.
 wait "${waiting[@]}"
+three_after="$(ticks "${cluster_pids[@]}")"
 for i in 0 1 2; do
     after[$i]="$(counters "${pod_urls[$i]}")"
     assert_alive "${pod_pids[$i]}"
 done
 three_pods=""
-all_rps=0
+all_rps=0 all_requests=0
 for i in 0 1 2; do
     r="$(cat "$work/wrk-$i.txt")"
     all_rps="$(awk -v a="$all_rps" -v b="$(field rps "$r")" 'BEGIN {printf "%.0f", a + b}')"
+    all_requests=$(( all_requests + $(field requests "$r") ))
     three_pods+="  pod $((i + 1)): $(field rps "$r") req/s, p50 $(field p50_ms "$r") ms, p99 $(field p99_ms "$r") ms, non-2xx $(field non2xx "$r"); $(delta "" "${before[$i]}" "${after[$i]}")"$'\n'
 done
+cpu_cost cluster-3-pods "$all_requests" "$cluster_names" "$three_before" "$three_after"
 lag="$(curl -s "${pod_urls[2]}/metrics" | awk '/^pushmon_cluster_stream_lag_records/{sum += $2} END {print sum + 0}')"
 for pid in "${pod_pids[@]}"; do stop_server "$pid" TERM 15; done
 
@@ -172,6 +208,7 @@ start_pushmon "$work/single"
 wait_ready "$SERVER_URL" "$SERVER_PID"
 seed_single="$(seed "$MONITORS" "$work/tokens.txt")" || die "seeding failed: $seed_single"
 measure single-node "$SERVER_URL" "$SERVER_PID"
+cpu_cost single-node "$(field requests "${result[single-node]}")" "pushmon" "$MEASURE_BEFORE" "$MEASURE_AFTER"
 stop_server "$SERVER_PID" TERM
 
 echo
