@@ -78,6 +78,9 @@ pub const CLUSTER_APPEND_DURATION_SECONDS: &str = "pushmon_cluster_append_durati
 /// Claims on a slug or push token refused because another monitor holds the value
 /// cluster-wide (`kind` label: `slug`, `token`; `cluster/claims.rs`).
 pub const CLUSTER_CLAIMS_REFUSED_TOTAL: &str = "pushmon_cluster_claims_refused_total";
+/// Clustered mode: claims the reconciliation deleted (left behind) or made (missing)
+/// (`action` label: `deleted`, `claimed`; `app/cluster.rs`).
+pub const CLUSTER_CLAIMS_RECONCILED_TOTAL: &str = "pushmon_cluster_claims_reconciled_total";
 
 /// Outcomes of a run's end, each an `outcome` label value of [`RUNS_TOTAL`].
 pub const RUN_OUTCOMES: [&str; 2] = ["success", "failure"];
@@ -323,6 +326,10 @@ fn describe() {
     describe_counter!(
         CLUSTER_CLAIMS_REFUSED_TOTAL,
         "Clustered mode: claims on a slug or push token refused because another monitor holds the value cluster-wide"
+    );
+    describe_counter!(
+        CLUSTER_CLAIMS_RECONCILED_TOTAL,
+        "Clustered mode: claims the reconciliation with the pod's copy deleted (left behind) or made (missing)"
     );
     describe_histogram!(
         CLUSTER_APPEND_DURATION_SECONDS,

@@ -30,6 +30,29 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Between two attempts to join.
 const RETRY: Duration = Duration::from_secs(2);
 
+/// Seconds between two reconciliations of the claims bucket with this pod's copy, run
+/// while this pod decides for shard 0 (`PUSHMON_CLUSTER_CLAIMS_EVERY`, default 300).
+pub const CLAIMS_EVERY_ENV: &str = "PUSHMON_CLUSTER_CLAIMS_EVERY";
+/// Seconds a claim is left alone after it was made, whoever holds its value
+/// (`PUSHMON_CLUSTER_CLAIMS_SETTLE`, default 600).
+pub const CLAIMS_SETTLE_ENV: &str = "PUSHMON_CLUSTER_CLAIMS_SETTLE";
+
+fn seconds_from_env(name: &str, default: u64) -> Duration {
+    let seconds = match std::env::var(name) {
+        Ok(text) => text.trim().parse().unwrap_or_else(|_| {
+            tracing::warn!(
+                name,
+                text,
+                default,
+                "not a number of seconds; using the default"
+            );
+            default
+        }),
+        Err(_) => default,
+    };
+    Duration::from_secs(seconds.max(1))
+}
+
 mod alerts;
 mod engine;
 
@@ -43,6 +66,8 @@ pub struct Membership {
     log: JetStreamLog,
     claims: ClaimStore,
     engine: engine::Engine,
+    /// Reconciles the claims bucket with this pod's copy, once started.
+    reconciling: Option<JoinHandle<()>>,
 }
 
 /// What the engine needs of this pod besides the registry and channels.
@@ -83,6 +108,7 @@ pub async fn join(config: &ClusterConfig) -> Membership {
                     log,
                     claims,
                     engine: engine::Engine::default(),
+                    reconciling: None,
                 };
             }
             Err(error) => {
@@ -139,10 +165,18 @@ impl Membership {
             }
         }
         registry.set_claims(self.claims.clone());
+        self.reconciling = Some(tokio::spawn(reconcile_claims(
+            registry.clone(),
+            self.claims.clone(),
+            std::sync::Arc::clone(&self.ownership),
+        )));
     }
 
     /// Releases every owned shard and stops.
     pub async fn leave(self) {
+        if let Some(reconciling) = &self.reconciling {
+            reconciling.abort();
+        }
         let failed = self.ownership.shutdown().await;
         self.metrics.abort();
         // A snapshot of every stream's fold, so this pod restarts from there.
@@ -154,6 +188,41 @@ impl Membership {
                 shards = ?failed,
                 "some shards were not released; they are taken over when their lease runs out"
             );
+        }
+    }
+}
+
+/// Every [`CLAIMS_EVERY_ENV`] seconds, while this pod decides for shard 0 (one pod at
+/// a time, with a caught-up copy of that shard), deletes the claims left behind and
+/// makes the ones missing (`Registry::reconcile_claims`).
+async fn reconcile_claims(
+    registry: crate::monitor::Registry,
+    claims: ClaimStore,
+    ownership: std::sync::Arc<Ownership>,
+) {
+    let every = seconds_from_env(CLAIMS_EVERY_ENV, 300);
+    let settle = seconds_from_env(CLAIMS_SETTLE_ENV, 600);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        if ownership.deciding_epoch(ShardId(0)).is_none() || registry.cluster_catching_up() {
+            continue;
+        }
+        match registry.reconcile_claims(&claims, settle).await {
+            Ok((dropped, made)) => {
+                metrics::counter!(prometheus::CLUSTER_CLAIMS_RECONCILED_TOTAL, "action" => "deleted")
+                    .increment(dropped as u64);
+                metrics::counter!(prometheus::CLUSTER_CLAIMS_RECONCILED_TOTAL, "action" => "claimed")
+                    .increment(made as u64);
+                if dropped + made > 0 {
+                    tracing::info!(dropped, made, "reconciled the claims with this pod's copy");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot reconcile the claims now; trying at the next round")
+            }
         }
     }
 }

@@ -16,15 +16,23 @@
 //! effective (or its publication failed); `app/cluster.rs` claims at start what the
 //! pod's copy already holds. Any error from NATS is [`ClaimError::Unavailable`]: the
 //! caller answers 503 and records nothing.
+//!
+//! Races between pods can leave a claim whose owner does not hold its value (two
+//! renames of one monitor at once, a release that failed, a publication that failed
+//! after its claim), or a value a monitor holds without a claim (a creation answered
+//! `503` whose record the servers stored). [`reconcile`] finds both against a pod's
+//! copy, leaving alone any claim younger than a settling time (its change may still
+//! be on its way to the log); `app/cluster.rs` runs it on the pod deciding for shard 0.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::domain::ids::{PushToken, TokenForm};
+use crate::domain::ids::{PushToken, Timestamp, TokenForm};
 
 /// The claims' key-value bucket.
 pub const BUCKET: &str = "PUSHMON_CLAIMS";
@@ -224,6 +232,86 @@ impl ClaimStore {
             .collect())
     }
 
+    /// Every claim the bucket holds now (released keys left out). `Unavailable` if
+    /// the listing does not complete within `within`.
+    pub async fn claims(&self, within: Duration) -> Result<Vec<Claim>, ClaimError> {
+        let unavailable =
+            |error: &dyn std::fmt::Display| ClaimError::Unavailable(error.to_string());
+        // Fresh from the server (`kv::Store::status` answers what was known at open).
+        let info = self
+            .kv
+            .stream
+            .get_info()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        if info.state.messages == 0 {
+            return Ok(Vec::new());
+        }
+        // The last entry of every key, then whatever changes after: read up to the
+        // first entry with nothing after it.
+        let mut watch = self
+            .kv
+            .watch_with_history(">")
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let listing = async {
+            let mut claims = Vec::new();
+            while let Some(entry) = watch.next().await {
+                let entry = entry.map_err(|e| unavailable(&e))?;
+                let last = entry.delta == 0;
+                if entry.operation == kv::Operation::Put {
+                    claims.push(Claim {
+                        key: entry.key,
+                        owner: String::from_utf8_lossy(&entry.value).into_owned(),
+                        revision: entry.revision,
+                        created: Timestamp::from_millis(
+                            i64::try_from(entry.created.unix_timestamp_nanos() / 1_000_000)
+                                .unwrap_or(0),
+                        ),
+                    });
+                }
+                if last {
+                    return Ok(claims);
+                }
+            }
+            Err(ClaimError::Unavailable(
+                "the listing of claims ended early".to_owned(),
+            ))
+        };
+        tokio::time::timeout(within, listing).await.map_err(|_| {
+            ClaimError::Unavailable(format!("no listing of claims within {within:?}"))
+        })?
+    }
+
+    /// Deletes `claim` if its key is still at the claim's revision; whether it did.
+    pub async fn drop_claim(&self, claim: &Claim) -> Result<bool, ClaimError> {
+        match self
+            .kv
+            .delete_expect_revision(&claim.key, Some(claim.revision))
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(error) => match self.entry_revision(&claim.key).await? {
+                // Claimed anew (or released) meanwhile: not this claim any more.
+                Some(now) if now == claim.revision => {
+                    Err(ClaimError::Unavailable(error.to_string()))
+                }
+                _ => Ok(false),
+            },
+        }
+    }
+
+    async fn entry_revision(&self, key: &str) -> Result<Option<u64>, ClaimError> {
+        let entry = self
+            .kv
+            .entry(key)
+            .await
+            .map_err(|error| ClaimError::Unavailable(error.to_string()))?;
+        Ok(entry
+            .filter(|entry| entry.operation == kv::Operation::Put)
+            .map(|entry| entry.revision))
+    }
+
     /// The owner holding `key` and the revision it was claimed at; `None` if none.
     async fn holder(&self, key: &ClaimKey) -> Result<Option<(Bytes, u64)>, ClaimError> {
         let entry = self
@@ -235,6 +323,67 @@ impl ClaimStore {
             .filter(|entry| entry.operation == kv::Operation::Put)
             .map(|entry| (entry.value, entry.revision)))
     }
+}
+
+/// A claim as the bucket holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// Its key ([`ClaimKey::as_str`]).
+    pub key: String,
+    /// The owner it names.
+    pub owner: String,
+    pub revision: u64,
+    /// When it was made (the servers' clock).
+    pub created: Timestamp,
+}
+
+/// What [`reconcile`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// Claims older than the settling time whose owner does not hold their value in
+    /// the copy: to delete (at their revision).
+    pub stale: Vec<Claim>,
+    /// Values the copy's monitors hold with no claim, or whose claim is stale: to
+    /// claim for the owner given.
+    pub unclaimed: Vec<(ClaimKey, String)>,
+}
+
+/// Compares the bucket's `claims` with what a caught-up copy `holds` (each claim
+/// key to the owner holding its value) at `now`. A claim younger than `settle` is
+/// left alone, whoever holds its value: the change it was made for may still be on
+/// its way to the log.
+pub fn reconcile(
+    holds: &HashMap<ClaimKey, String>,
+    claims: &[Claim],
+    now: Timestamp,
+    settle: Duration,
+) -> Reconciliation {
+    let mut claimed: HashMap<&str, &Claim> = claims
+        .iter()
+        .map(|claim| (claim.key.as_str(), claim))
+        .collect();
+    let holders: HashMap<&str, &str> = holds
+        .iter()
+        .map(|(key, owner)| (key.as_str(), owner.as_str()))
+        .collect();
+    let mut stale = Vec::new();
+    claimed.retain(|key, claim| {
+        let held_by_owner = holders.get(key) == Some(&claim.owner.as_str());
+        let settled = u128::from(claim.created.millis_until(now)) >= settle.as_millis();
+        if held_by_owner || !settled {
+            return true;
+        }
+        stale.push((*claim).clone());
+        false
+    });
+    let mut unclaimed: Vec<(ClaimKey, String)> = holds
+        .iter()
+        .filter(|(key, _)| !claimed.contains_key(key.as_str()))
+        .map(|(key, owner)| (key.clone(), owner.clone()))
+        .collect();
+    stale.sort_by(|a, b| a.key.cmp(&b.key));
+    unclaimed.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    Reconciliation { stale, unclaimed }
 }
 
 #[cfg(test)]
@@ -260,5 +409,68 @@ mod tests {
         assert_ne!(key, ClaimKey::token(&PushToken::from_bytes([8; 16])));
         let imported = PushToken::parse("an-imported-token-0123456789").expect("a token");
         assert_ne!(ClaimKey::token(&imported), key);
+    }
+
+    fn claim(key: &ClaimKey, owner: &str, revision: u64, age_seconds: i64) -> Claim {
+        Claim {
+            key: key.as_str().to_owned(),
+            owner: owner.to_owned(),
+            revision,
+            created: Timestamp::from_millis(now().as_millis() - age_seconds * 1000),
+        }
+    }
+
+    fn now() -> Timestamp {
+        Timestamp::from_millis(1_800_000_000_000)
+    }
+
+    const SETTLE: Duration = Duration::from_secs(600);
+
+    #[test]
+    fn claims_whose_owner_holds_the_value_are_kept_and_nothing_is_claimed_again() {
+        let slug = ClaimKey::slug("backup");
+        let token = ClaimKey::token(&PushToken::from_bytes([1; 16]));
+        let holds = HashMap::from([
+            (slug.clone(), "m1".to_owned()),
+            (token.clone(), "m1".to_owned()),
+        ]);
+        let claims = [claim(&slug, "m1", 4, 9_999), claim(&token, "m1", 5, 9_999)];
+        assert_eq!(
+            reconcile(&holds, &claims, now(), SETTLE),
+            Reconciliation::default()
+        );
+    }
+
+    #[test]
+    fn a_settled_claim_whose_owner_does_not_hold_the_value_is_stale() {
+        let gone = ClaimKey::slug("renamed-away");
+        let other = ClaimKey::slug("held-by-another");
+        let holds = HashMap::from([(other.clone(), "m2".to_owned())]);
+        let claims = [claim(&gone, "m1", 3, 601), claim(&other, "m1", 7, 3_600)];
+        let found = reconcile(&holds, &claims, now(), SETTLE);
+        assert_eq!(found.stale, vec![claims[1].clone(), claims[0].clone()]);
+        // The value another monitor holds is claimed for it once the stale claim goes.
+        assert_eq!(found.unclaimed, vec![(other, "m2".to_owned())]);
+    }
+
+    #[test]
+    fn a_claim_younger_than_the_settling_time_is_left_alone_whoever_holds_its_value() {
+        let fresh = ClaimKey::slug("being-created");
+        let contested = ClaimKey::slug("contested");
+        let holds = HashMap::from([(contested.clone(), "m2".to_owned())]);
+        let claims = [claim(&fresh, "m1", 9, 599), claim(&contested, "m1", 10, 0)];
+        assert_eq!(
+            reconcile(&holds, &claims, now(), SETTLE),
+            Reconciliation::default()
+        );
+    }
+
+    #[test]
+    fn a_value_held_without_a_claim_is_to_be_claimed_for_its_holder() {
+        let token = ClaimKey::token(&PushToken::from_bytes([2; 16]));
+        let holds = HashMap::from([(token.clone(), "m3".to_owned())]);
+        let found = reconcile(&holds, &[], now(), SETTLE);
+        assert!(found.stale.is_empty());
+        assert_eq!(found.unclaimed, vec![(token, "m3".to_owned())]);
     }
 }

@@ -3,7 +3,8 @@
 //! creation or change is published, so of two pods taking the same value at once
 //! exactly one succeeds and the other answers what a single node answers; renames,
 //! token rotations and deletions give the value back, and so does a creation whose
-//! record is not acknowledged; a pod claims what its copy holds at start; an
+//! record is not acknowledged; a pod claims what its copy holds at start, and the
+//! pod deciding for shard 0 keeps reconciling the bucket with its copy; an
 //! unreachable bucket answers 503 and records nothing. Two real
 //! `pushmon serve` processes and a real NATS server (`nats.rs`).
 
@@ -321,6 +322,93 @@ async fn a_starting_pod_claims_the_slugs_and_tokens_its_copy_holds() {
     }
     pod_a.sigkill().await;
     pod_b.sigkill().await;
+}
+
+/// The pod deciding for shard 0 brings the bucket in line with its copy: a settled
+/// claim whose owner does not hold the value (left behind by a race) is deleted, so
+/// the value can be taken again, and a value a monitor holds without a claim is
+/// claimed for it.
+#[tokio::test]
+async fn claims_left_behind_are_deleted_and_missing_ones_made_by_the_reconciliation() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let pod = ServerProcess::start_with_env(
+        dir.path(),
+        &serve_args(&url, "pod-a"),
+        &[
+            ("PUSHMON_CLUSTER_CLAIMS_EVERY", "1"),
+            ("PUSHMON_CLUSTER_CLAIMS_SETTLE", "2"),
+        ],
+    )
+    .await;
+    let kept = pod
+        .create_monitor_from(&json!({"name": "kept", "timeout_seconds": 3600, "slug": "kept"}))
+        .await;
+    let bucket = claims_bucket(&nats).await;
+    // A claim left behind: it names a monitor that holds nothing.
+    let nobody = "00000000-0000-7000-8000-00000000dead";
+    bucket
+        .put(ClaimKey::slug("orphan").as_str(), nobody.into())
+        .await
+        .unwrap();
+    let (status, body) = create(
+        &pod,
+        json!({"name": "blocked", "timeout_seconds": 60, "slug": "orphan"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // A value held without a claim.
+    bucket.purge(ClaimKey::slug("kept").as_str()).await.unwrap();
+
+    let start = Instant::now();
+    let taken = loop {
+        let (status, body) = create(
+            &pod,
+            json!({"name": "orphan", "timeout_seconds": 60, "slug": "orphan"}),
+        )
+        .await;
+        if status == StatusCode::CREATED {
+            break body;
+        }
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the claim left behind still blocks the slug after 30 s; log:\n{}",
+            pod.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let owner = bucket.get(ClaimKey::slug("orphan").as_str()).await.unwrap();
+    assert_eq!(
+        owner.as_deref(),
+        Some(taken["id"].as_str().unwrap().as_bytes()),
+        "the slug is claimed for the monitor that took it"
+    );
+    loop {
+        let held = bucket.get(ClaimKey::slug("kept").as_str()).await.unwrap();
+        if held.as_deref() == Some(kept.id.as_bytes()) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the missing claim was not made again within 30 s: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let metrics = pod.metrics().await;
+    for action in ["deleted", "claimed"] {
+        let line = format!("pushmon_cluster_claims_reconciled_total{{action=\"{action}\"}} ");
+        let count: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .unwrap_or_else(|| panic!("no {line} in the metrics"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(count >= 1.0, "{line}{count}");
+    }
+    pod.sigkill().await;
 }
 
 /// With the claims bucket gone, a creation or rename that needs a claim answers 503

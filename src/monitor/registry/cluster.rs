@@ -149,21 +149,79 @@ impl Registry {
     /// A value another monitor holds is logged, not taken. Returns how many claims
     /// were made.
     pub async fn claim_what_is_held(&self, claims: &ClaimStore) -> Result<usize, RegistryError> {
-        let monitors = self.store.monitors().await?;
-        let mut owners = std::collections::HashMap::new();
-        for monitor in &monitors {
-            for key in claim_keys(monitor.config.slug.as_deref(), &monitor.token) {
-                owners.insert(key, monitor.id);
-            }
-        }
+        let owners = self.claim_holders().await?;
         let missing = claims
             .missing(owners.keys().cloned().collect())
             .await
             .map_err(claim_error)?;
-        let mut claiming = futures_util::stream::iter(missing.into_iter().filter_map(|key| {
-            let owner = *owners.get(&key)?;
-            Some(async move { (claims.claim(&key, &owner.to_string()).await, owner) })
-        }))
+        Self::claim_for_holders(
+            claims,
+            missing
+                .into_iter()
+                .filter_map(|key| {
+                    let owner = owners.get(&key)?.clone();
+                    Some((key, owner))
+                })
+                .collect(),
+        )
+        .await
+    }
+
+    /// Brings the claims bucket in line with this pod's copy (`cluster::claims::reconcile`):
+    /// deletes claims older than `settle` whose monitor does not hold their value, and
+    /// claims what the copy's monitors hold without a claim. Returns how many claims
+    /// were deleted and made. Call it on a caught-up copy.
+    pub async fn reconcile_claims(
+        &self,
+        claims: &ClaimStore,
+        settle: std::time::Duration,
+    ) -> Result<(usize, usize), RegistryError> {
+        let holds = self.claim_holders().await?;
+        let listed = claims
+            .claims(std::time::Duration::from_secs(60))
+            .await
+            .map_err(claim_error)?;
+        let found = crate::cluster::claims::reconcile(&holds, &listed, self.clock.now(), settle);
+        let mut dropped = 0;
+        for claim in &found.stale {
+            if claims.drop_claim(claim).await.map_err(claim_error)? {
+                tracing::warn!(
+                    key = claim.key,
+                    owner = claim.owner,
+                    "deleted a claim left behind: its monitor does not hold the value"
+                );
+                dropped += 1;
+            }
+        }
+        let made = Self::claim_for_holders(claims, found.unclaimed).await?;
+        Ok((dropped, made))
+    }
+
+    /// Each claim key the copy's monitors hold, with its holder's id.
+    async fn claim_holders(
+        &self,
+    ) -> Result<std::collections::HashMap<ClaimKey, String>, RegistryError> {
+        let monitors = self.store.monitors().await?;
+        let mut owners = std::collections::HashMap::new();
+        for monitor in &monitors {
+            for key in claim_keys(monitor.config.slug.as_deref(), &monitor.token) {
+                owners.insert(key, monitor.id.to_string());
+            }
+        }
+        Ok(owners)
+    }
+
+    /// Claims each key for its holder, a few at once; how many were made. A value
+    /// another monitor holds is logged, not taken.
+    async fn claim_for_holders(
+        claims: &ClaimStore,
+        wanted: Vec<(ClaimKey, String)>,
+    ) -> Result<usize, RegistryError> {
+        let mut claiming = futures_util::stream::iter(
+            wanted
+                .into_iter()
+                .map(|(key, owner)| async move { (claims.claim(&key, &owner).await, owner) }),
+        )
         .buffer_unordered(CLAIMS_AT_START_AT_ONCE);
         let mut made = 0;
         while let Some((claimed, owner)) = claiming.next().await {
