@@ -250,6 +250,7 @@ pub async fn run_with_reload(
                     exit_after_sends: std::env::var(cluster::FAULT_EXIT_AFTER_SEND)
                         .ok()
                         .and_then(|sends| sends.parse().ok()),
+                    restart_grace_seconds: config.restart_grace_seconds(),
                     state: state.clone(),
                 };
                 membership.start_engine(&registry, &channels, local).await;

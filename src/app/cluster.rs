@@ -79,6 +79,9 @@ pub struct Local {
     /// The fault hook [`FAULT_EXIT_AFTER_SEND`]: abort after this many successful
     /// deliveries (a test hook only).
     pub exit_after_sends: Option<u64>,
+    /// `--restart-grace`: granted, in a shard taken over after an outage, to the
+    /// deadlines that fell during it.
+    pub restart_grace_seconds: u32,
     /// The API's state: its API keys and publications, which the fold of the
     /// cluster-wide shard applies (`http/replicated.rs`).
     pub state: crate::http::AppState,

@@ -29,6 +29,7 @@ use futures_util::StreamExt;
 
 use super::shard::{ShardId, StreamId, shard_of, stream_of};
 use crate::domain::fence::{Sequence, ShardRecord};
+use crate::domain::ids::Timestamp;
 use crate::store::codec;
 
 #[derive(Debug, thiserror::Error)]
@@ -385,6 +386,17 @@ impl JetStreamLog {
     /// The last ownership record of `shard`, read from the stream's leader; `None`
     /// when the shard never had one.
     pub async fn last_ownership(&self, shard: ShardId) -> Result<Option<Stored>, LogError> {
+        Ok(self
+            .last_ownership_at(shard)
+            .await?
+            .map(|(stored, _at)| stored))
+    }
+
+    /// [`Self::last_ownership`], with when the servers stored it (their clock).
+    pub async fn last_ownership_at(
+        &self,
+        shard: ShardId,
+    ) -> Result<Option<(Stored, Timestamp)>, LogError> {
         let read_error = |reason: String| LogError::Read { shard, reason };
         let stream = self
             .inner
@@ -399,10 +411,16 @@ impl JetStreamLog {
         .await
         .map_err(|_elapsed| read_error("timed out".to_owned()))?;
         match found {
-            Ok(message) => Ok(Some(Stored {
-                sequence: message.sequence,
-                record: decode(shard, message.sequence, &message.payload)?,
-            })),
+            Ok(message) => {
+                let at = Timestamp::from_millis(
+                    i64::try_from(message.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+                );
+                let stored = Stored {
+                    sequence: message.sequence,
+                    record: decode(shard, message.sequence, &message.payload)?,
+                };
+                Ok(Some((stored, at)))
+            }
             Err(error) if error.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
                 Ok(None)
             }

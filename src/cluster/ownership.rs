@@ -46,6 +46,7 @@ use tokio::time::Instant;
 use super::log::{Fenced, JetStreamLog, LogError, Stored};
 use super::shard::{ShardId, preferred_pod};
 use crate::domain::fence::{Sequence, ShardRecord};
+use crate::domain::ids::Timestamp;
 
 /// The presence stream: one subject per live pod.
 const PRESENCE_STREAM: &str = "PUSHMON_PODS";
@@ -105,12 +106,17 @@ struct Held {
     /// When the takeover was sent: a shard is handed to a preferred pod only after two
     /// leases, so a dead pod's presence, which lasts up to a lease, has run out.
     taken_at: Instant,
+    /// When the servers stored the ownership record the takeover followed (`None`:
+    /// the shard had none): the last moment a pod is known to have owned the shard.
+    followed_at: Option<Timestamp>,
 }
 
 /// What a pod last saw on a shard it does not own.
 #[derive(Clone, Debug)]
 struct Seen {
     last: Option<Stored>,
+    /// When the servers stored `last`.
+    last_at: Option<Timestamp>,
     seen_at: Instant,
 }
 
@@ -172,6 +178,22 @@ impl Ownership {
             .unwrap_or_else(PoisonError::into_inner);
         let held = held.get(&shard)?;
         (held.acknowledged_sent_at.elapsed() < self.shared.lease / 2).then_some(held.epoch)
+    }
+
+    /// For a shard this pod owns: when the servers stored the ownership record its
+    /// takeover followed (the previous owner's last renewal, or its release); `None`
+    /// if it had none or this pod does not own the shard.
+    pub fn taken_over_after(&self, shard: ShardId) -> Option<Timestamp> {
+        self.shared
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&shard)?
+            .followed_at
+    }
+
+    pub fn lease(&self) -> Duration {
+        self.shared.lease
     }
 
     /// Takeovers of a shard whose owner had stopped renewing, by this pod.
@@ -411,6 +433,7 @@ async fn watch_shards(log: JetStreamLog, shared: Arc<Shared>, mut stopped: watch
                 shard,
                 Seen {
                     last: None,
+                    last_at: None,
                     seen_at: started,
                 },
             )
@@ -636,14 +659,15 @@ async fn take_over_free(
     let looks = join_all(
         watched
             .iter()
-            .map(|shard| async move { (*shard, log.last_ownership(*shard).await) }),
+            .map(|shard| async move { (*shard, log.last_ownership_at(*shard).await) }),
     )
     .await;
     let lease = shared.lease;
     let mut attempts = Vec::new();
     for (shard, look) in looks {
-        let last = match look {
-            Ok(last) => last,
+        let (last, last_at) = match look {
+            Ok(Some((last, at))) => (Some(last), Some(at)),
+            Ok(None) => (None, None),
             Err(error) => {
                 tracing::debug!(%shard, %error, "cannot read the shard's ownership");
                 continue;
@@ -655,6 +679,7 @@ async fn take_over_free(
         let last_sequence = last.as_ref().map(|stored| stored.sequence);
         if entry.last.as_ref().map(|stored| stored.sequence) != last_sequence {
             entry.last = last;
+            entry.last_at = last_at;
             entry.seen_at = Instant::now();
         }
         let quiet_for = entry.seen_at.elapsed();
@@ -678,26 +703,29 @@ async fn take_over_free(
             Some(_) => (false, false),
         };
         if may_take {
-            attempts.push((shard, last_sequence.unwrap_or(0), failover));
+            attempts.push((shard, last_sequence.unwrap_or(0), failover, entry.last_at));
         }
     }
     let record = ShardRecord::Takeover {
         pod: shared.pod.clone(),
         lease_millis: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX),
     };
-    let takeovers = attempts.iter().map(|(shard, expected, failover)| {
-        let record = &record;
-        async move {
-            let sent_at = Instant::now();
-            (
-                *shard,
-                *failover,
-                sent_at,
-                log.publish_fenced(*shard, record, *expected).await,
-            )
-        }
-    });
-    for (shard, failover, sent_at, outcome) in join_all(takeovers).await {
+    let takeovers = attempts
+        .iter()
+        .map(|(shard, expected, failover, followed_at)| {
+            let record = &record;
+            async move {
+                let sent_at = Instant::now();
+                (
+                    *shard,
+                    *failover,
+                    *followed_at,
+                    sent_at,
+                    log.publish_fenced(*shard, record, *expected).await,
+                )
+            }
+        });
+    for (shard, failover, followed_at, sent_at, outcome) in join_all(takeovers).await {
         match outcome {
             Ok(Fenced::Landed(epoch)) => {
                 tracing::info!(%shard, epoch, failover, "took the shard over");
@@ -716,6 +744,7 @@ async fn take_over_free(
                             acknowledged_sent_at: sent_at,
                             last_sent_at: sent_at,
                             taken_at: sent_at,
+                            followed_at,
                         },
                     );
             }

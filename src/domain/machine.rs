@@ -817,6 +817,37 @@ impl Monitor {
         Some(running_until.map_or(due, |until| due.max(until)))
     }
 
+    /// The deadlines (open runs' max runtimes and the due deadline) at or before `now`,
+    /// earliest first: what a judgement after a restart looks at.
+    pub fn fallen_deadlines(&self, now: Timestamp) -> Vec<Timestamp> {
+        let mut fallen: Vec<Timestamp> = self
+            .run_deadlines()
+            .into_iter()
+            .map(|(deadline, _)| deadline)
+            .chain(self.due_deadline())
+            .filter(|deadline| *deadline <= now)
+            .collect();
+        fallen.sort();
+        fallen
+    }
+
+    /// Whether a judgement after an outage, from `since` (excluded) to `until`
+    /// (included), grants this monitor a restart grace at `now`: its earliest fallen deadline fell during the outage, and no grace
+    /// was granted yet for its latest one. A monitor held `unknown` is left to its
+    /// guard.
+    pub fn owes_outage_grace(&self, since: Timestamp, until: Timestamp, now: Timestamp) -> bool {
+        if self.status == Status::Unknown {
+            return false;
+        }
+        let fallen = self.fallen_deadlines(now);
+        let (Some(earliest), Some(latest)) = (fallen.first(), fallen.last()) else {
+            return false;
+        };
+        *earliest > since
+            && *earliest <= until
+            && self.grace.is_none_or(|grace| grace.deadline < *latest)
+    }
+
     /// The open runs not yet judged, with when each passes `max_runtime_seconds`,
     /// earliest first.
     fn run_deadlines(&self) -> Vec<(Timestamp, RunRef)> {
@@ -1361,6 +1392,31 @@ mod tests {
         when(&mut monitor, Command::Update(patch), secs(50));
         let decided = decide(&monitor, Command::CheckDeadline { hold: false }, secs(50));
         assert_eq!(decided[0].at, secs(50));
+    }
+
+    #[test]
+    fn an_outage_owes_a_grace_only_to_deadlines_that_fell_in_it_and_only_once() {
+        let mut monitor = new_monitor(30);
+        when(&mut monitor, beat(PushStatus::Up), secs(0));
+        // The deadline fell at 30 s.
+        assert!(monitor.owes_outage_grace(secs(20), secs(100), secs(100)));
+        // Before the outage began: overdue already, judged at once.
+        assert!(!monitor.owes_outage_grace(secs(30), secs(100), secs(100)));
+        // After the takeover ended the outage: an ordinary missed deadline.
+        assert!(!monitor.owes_outage_grace(secs(0), secs(29), secs(100)));
+        // Not fallen yet.
+        assert!(!monitor.owes_outage_grace(secs(20), secs(100), secs(29)));
+        let granted = when(
+            &mut monitor,
+            Command::JudgeAfterRestart {
+                last_alive: Some(secs(20)),
+                restart_grace_seconds: 60,
+            },
+            secs(100),
+        );
+        assert!(matches!(granted.as_slice(), [Event::GraceGranted { .. }]));
+        // Granted: the grace's end is judged as any deadline.
+        assert!(!monitor.owes_outage_grace(secs(20), secs(100), secs(131)));
     }
 
     #[test]

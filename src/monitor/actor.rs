@@ -419,12 +419,22 @@ async fn judge_deadlines(
     let hold = state.context.guard.holding();
     let parents = parents_of(state);
     let now = state.context.clock.now();
-    let events = machine::decide_with(
-        &state.monitor,
-        Command::CheckDeadline { hold },
-        now,
-        &parents,
-    );
+    // Clustered, a shard taken over after an outage: a deadline that fell in it gets
+    // the restart grace, once, as after a single node's restart.
+    let command = match state.context.deciding.outage(state.monitor.id) {
+        Some(outage)
+            if state
+                .monitor
+                .owes_outage_grace(outage.since, outage.until, now) =>
+        {
+            Command::JudgeAfterRestart {
+                last_alive: Some(outage.since),
+                restart_grace_seconds: outage.grace_seconds,
+            }
+        }
+        _ => Command::CheckDeadline { hold },
+    };
+    let events = machine::decide_with(&state.monitor, command, now, &parents);
     if events.is_empty() {
         rearm(myself, state);
         return Ok(());

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use dashmap::DashMap;
 
 use crate::domain::fence::{Sequence, ShardRecord};
-use crate::domain::ids::MonitorId;
+use crate::domain::ids::{MonitorId, Timestamp};
 
 /// The epoch this pod may decide for a monitor under now (`None`: it may not).
 pub type Gate = Arc<dyn Fn(MonitorId) -> Option<Sequence> + Send + Sync>;
@@ -49,6 +49,22 @@ pub trait OutcomeSink: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 }
 
+/// A shard taken over after an outage (no ownership record for several leases: no
+/// pod could decide, and none could acknowledge pushes): a deadline that fell in it
+/// gets the restart grace, as after a single node's restart (`app/cluster/engine.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outage {
+    /// When the servers stored the shard's last ownership record before it.
+    pub since: Timestamp,
+    /// When this pod began deciding for the shard again.
+    pub until: Timestamp,
+    /// `--restart-grace`.
+    pub grace_seconds: u32,
+}
+
+/// The outage a monitor's shard was taken over after, if any.
+pub type Outages = Arc<dyn Fn(MonitorId) -> Option<Outage> + Send + Sync>;
+
 /// How many (local, shard) sequence pairs of its latest heartbeats are kept per
 /// monitor: enough for the heartbeats an actor can be behind by between two verdicts.
 const BASES_KEPT: usize = 64;
@@ -65,6 +81,7 @@ pub struct Deciding {
     outcomes: OnceLock<Arc<dyn OutcomeSink>>,
     /// Whether a shard this pod owns is still being folded up to its takeover.
     catching_up: OnceLock<Arc<dyn Fn() -> bool + Send + Sync>>,
+    outages: OnceLock<Outages>,
 }
 
 impl Deciding {
@@ -111,6 +128,15 @@ impl Deciding {
 
     pub fn set_catching_up(&self, catching_up: Arc<dyn Fn() -> bool + Send + Sync>) {
         let _ = self.catching_up.set(catching_up);
+    }
+
+    pub fn set_outages(&self, outages: Outages) {
+        let _ = self.outages.set(outages);
+    }
+
+    /// The outage `monitor`'s shard was taken over after by this pod, if any.
+    pub fn outage(&self, monitor: MonitorId) -> Option<Outage> {
+        self.outages.get().and_then(|outages| outages(monitor))
     }
 
     /// Whether a shard this pod owns is not yet folded up to its takeover (`/readyz`).

@@ -11,7 +11,7 @@ use pushmon::cluster::log::{Fenced, JetStreamLog, JetStreamSettings, ShardLog, S
 use pushmon::cluster::ownership::Ownership;
 use pushmon::cluster::shard::{ShardId, StreamId, preferred_pod};
 use pushmon::domain::fence::{Folded, ShardFold, ShardRecord, Void};
-use pushmon::domain::ids::MonitorId;
+use pushmon::domain::ids::{MonitorId, Timestamp};
 use tokio::time::Instant;
 
 use crate::nats::{Nats, free_port};
@@ -2239,6 +2239,81 @@ async fn a_monitor_silent_across_a_pod_restart_goes_down_once() {
         })
         .count();
     assert_eq!(effective, 1, "{folded:?}\n{history:?}\n{}", pod.log());
+    pod.sigkill().await;
+}
+
+/// A shard taken over after an outage (its only pod killed for longer than three
+/// leases: no push could be acknowledged meanwhile) gives each deadline that fell
+/// during the outage the restart grace, as a single node's restart does: a monitor
+/// pushed within the grace stays up, a silent one goes down when the grace ends, not
+/// at the takeover.
+#[tokio::test]
+async fn deadlines_that_fell_during_an_outage_get_the_restart_grace() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = serve_args(&url, "pod-a");
+    args.extend(["--restart-grace", "30"]);
+    let pod = ServerProcess::start(dir.path(), &args).await;
+    until_metric(
+        &pod,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    // The grace is min(timeout, restart grace): 4 s for the silent monitor, 10 s
+    // for the one pushed again after the takeover (whose timeout then is 10 s).
+    let pushed = pod.create_monitor("pushed", 10).await;
+    let silent = pod.create_monitor("silent", 4).await;
+    pod.push_ok(&pushed.push_token, &[]).await;
+    pod.push_ok(&silent.push_token, &[]).await;
+    pod.sigkill().await;
+    // Both deadlines fall while no pod runs; the outage outlasts three leases (6 s).
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let pod = ServerProcess::start(dir.path(), &args).await;
+    let start = Instant::now();
+    let marker = "taken over after an outage";
+    let taken_over_at = loop {
+        let log = pod.log();
+        if let Some(line) = log.lines().find(|line| line.contains(marker)) {
+            let stamp = line.split_whitespace().next().unwrap();
+            break Timestamp::parse_rfc3339(stamp)
+                .unwrap_or_else(|| panic!("no time at the start of {line:?}"));
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no shard taken over after an outage within 20 s:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    pod.push_ok(&pushed.push_token, &[]).await;
+    let down = until_monitor_within(&pod, &silent.id, Duration::from_secs(20)).await;
+    assert_eq!(down.status, crate::support::Status::Down);
+    let history = pod.history(&silent.id).await;
+    let downs: Vec<_> = history
+        .iter()
+        .filter(|event| event.kind == "down")
+        .collect();
+    assert_eq!(downs.len(), 1, "{history:?}");
+    let down_at = Timestamp::parse_rfc3339(&downs[0].at).unwrap();
+    // Without the grace, judged at the takeover and stamped at the deadline, which
+    // fell during the outage; with it, stamped when the grace ends, 4 s after.
+    assert!(
+        taken_over_at.millis_until(down_at) >= 3_500,
+        "down at {} though taken over at {} with a grace of 4 s:\n{}",
+        downs[0].at,
+        taken_over_at.to_rfc3339(),
+        pod.log()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let kept = pod.get_monitor(&pushed.id).await;
+    assert_eq!(kept.status, crate::support::Status::Up, "{kept:?}");
+    let history = pod.history(&pushed.id).await;
+    assert!(
+        history.iter().all(|event| event.kind != "down"),
+        "{history:?}"
+    );
     pod.sigkill().await;
 }
 

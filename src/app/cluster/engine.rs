@@ -41,7 +41,9 @@ use crate::cluster::shard::{ShardId, StreamId, shard_of, stream_of};
 use crate::domain::event::{Event, Stamped};
 use crate::domain::fence::Sequence;
 use crate::domain::fence::{CLUSTER_WIDE_SHARD, Folded, ShardFold, ShardRecord};
+use crate::domain::ids::MonitorId;
 use crate::monitor::Registry;
+use crate::monitor::deciding::Outage;
 use crate::monitor::registry::Replication;
 use crate::prometheus;
 use crate::store::{FoldPosition, codec};
@@ -54,6 +56,13 @@ const MAX_CHUNK: usize = 2_000;
 
 /// How often the pod looks for shards it newly decides for.
 const DECIDING_LOOK: Duration = Duration::from_millis(250);
+
+/// A takeover that follows the shard's last ownership record by more than this many
+/// leases follows an outage: every live owner renews every lease/3 and a dead one is
+/// replaced about a lease after its last renewal, so a gap this long means no pod
+/// held the shard, or none could reach its stream: no push to it was acknowledged.
+/// Its fallen deadlines get the restart grace (`monitor::deciding::Outage`).
+const OUTAGE_LEASES: u32 = 3;
 
 /// By default, a stream's fold writes a snapshot of itself after this many of the
 /// stream's records (and at a clean shutdown); `PUSHMON_CLUSTER_SNAPSHOT_RECORDS`
@@ -447,13 +456,32 @@ async fn decide_on_takeovers(
     local: Arc<Local>,
 ) {
     let shards = log.settings().shards;
+    let outages: Arc<std::sync::Mutex<BTreeMap<ShardId, Outage>>> = Arc::default();
+    let outage_of = {
+        let outages = Arc::clone(&outages);
+        move |monitor: MonitorId| {
+            outages
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&shard_of(&monitor, shards))
+                .copied()
+        }
+    };
+    registry.set_outages(Arc::new(outage_of));
+    let outage_gap = ownership.lease() * OUTAGE_LEASES;
     let mut looks = tokio::time::interval(DECIDING_LOOK);
     loop {
         looks.tick().await;
         let mut catching_up = Vec::new();
         for shard in ShardId::all(shards) {
             match ownership.deciding_epoch(shard) {
-                None if alerts.folded_for(shard) != 0 => alerts.set_folded_for(shard, 0),
+                None if alerts.folded_for(shard) != 0 => {
+                    alerts.set_folded_for(shard, 0);
+                    outages
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&shard);
+                }
                 Some(epoch) if alerts.folded_for(shard) != epoch => {
                     let applied = applied[usize::from(log.stream_of(shard).0)].clone();
                     let log = &log;
@@ -468,6 +496,36 @@ async fn decide_on_takeovers(
         for (shard, epoch, caught_up) in futures_util::future::join_all(catching_up).await {
             match caught_up {
                 Ok(()) => {
+                    // Known before the shard's monitors may judge (`set_folded_for`).
+                    let now = local.clock.now();
+                    let outage = ownership
+                        .taken_over_after(shard)
+                        .filter(|since| {
+                            u128::from(since.millis_until(now)) > outage_gap.as_millis()
+                        })
+                        .map(|since| Outage {
+                            since,
+                            until: now,
+                            grace_seconds: local.restart_grace_seconds,
+                        });
+                    let mut held = outages
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match outage {
+                        Some(outage) => {
+                            tracing::info!(
+                                %shard,
+                                since = %outage.since.to_rfc3339(),
+                                grace_seconds = outage.grace_seconds,
+                                "taken over after an outage: its deadlines that fell meanwhile get the restart grace"
+                            );
+                            held.insert(shard, outage);
+                        }
+                        None => {
+                            held.remove(&shard);
+                        }
+                    }
+                    drop(held);
                     alerts.set_folded_for(shard, epoch);
                     newly.insert(shard);
                 }

@@ -528,14 +528,7 @@ fn judge_after_restart(
             },
         }];
     }
-    let mut fallen: Vec<Timestamp> = monitor
-        .run_deadlines()
-        .into_iter()
-        .map(|(deadline, _)| deadline)
-        .chain(monitor.due_deadline())
-        .filter(|deadline| *deadline <= now)
-        .collect();
-    fallen.sort();
+    let fallen = monitor.fallen_deadlines(now);
     let (Some(earliest), Some(latest)) = (fallen.first(), fallen.last()) else {
         return decide_with(
             monitor,

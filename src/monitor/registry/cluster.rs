@@ -114,6 +114,12 @@ impl Registry {
         self.deciding.set_catching_up(catching_up);
     }
 
+    /// What says which shards this pod took over after an outage (their deadlines
+    /// that fell in it get the restart grace).
+    pub fn set_outages(&self, outages: crate::monitor::deciding::Outages) {
+        self.deciding.set_outages(outages);
+    }
+
     /// The clustered mode's recorder of delivery outcomes, once joined.
     pub fn outcome_sink(&self) -> Option<Arc<dyn crate::monitor::deciding::OutcomeSink>> {
         self.deciding.outcomes()
