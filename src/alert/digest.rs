@@ -26,8 +26,8 @@ use crate::domain::event::MonitorConfig;
 use crate::domain::ids::{ChannelId, Timestamp};
 
 use super::{
-    Message, Notifier, NotifyError, Request, alertmanager, chat, email, matrix, one_line, push,
-    summary_escaped, teams, telegram, webhook,
+    ClusterDelivery, Message, Notifier, NotifyError, Request, alertmanager, chat, email, matrix,
+    one_line, push, summary_escaped, teams, telegram, webhook,
 };
 
 /// At most this many alerts in one digest: a larger burst makes several, so no message
@@ -208,8 +208,9 @@ impl Batcher {
 
 /// One message for many alerts, ready to render.
 pub struct Digest<'a> {
-    /// `<installation>:digest-<hex>`: the same for the same alerts on every attempt and
-    /// every re-send after a restart.
+    /// `<installation>:digest-<hex>` (clustered: `PUSHMON:digest-<hex>`, from the
+    /// alerts' ids in the shard logs): the same for the same alerts on every attempt
+    /// and every re-send after a restart.
     pub id: String,
     /// The latest of its alerts' times: the same on every re-send.
     pub at: Timestamp,
@@ -220,28 +221,65 @@ pub struct Digest<'a> {
     pub down: usize,
     pub up: usize,
     installation: InstallationId,
+    /// Clustered: each alert's id by its local sequence number.
+    ids: HashMap<u64, String>,
 }
 
 impl<'a> Digest<'a> {
+    /// A single node's digest: its alerts' ids are `<installation>:<seq>`.
     pub fn new(installation: InstallationId, held: &'a [Held]) -> Self {
+        Self::named(installation, held, None)
+    }
+
+    /// In the clustered mode (`cluster`), its alerts carry the shard logs' ids
+    /// ([`ClusterDelivery::alert_id`]), the same on every pod, and the digest's id is
+    /// made from them (`PUSHMON:digest-<hex>`): a pod taking a shard over names a
+    /// digest of the same alerts alike. A single node's ids are unchanged.
+    pub fn named(
+        installation: InstallationId,
+        held: &'a [Held],
+        cluster: Option<&dyn ClusterDelivery>,
+    ) -> Self {
         let at = held
             .iter()
             .map(|held| held.delivery.alert.at)
             .max()
             .unwrap_or(Timestamp::from_millis(0));
-        let mut seqs: Vec<u64> = held
-            .iter()
-            .map(|held| held.delivery.alert.alert_seq)
-            .collect();
-        seqs.sort_unstable();
         let mut hash = Sha256::new();
-        for seq in &seqs {
-            hash.update(seq.to_be_bytes());
-        }
-        let id = format!(
-            "{installation}:digest-{}",
-            hex::encode(&hash.finalize()[..12])
-        );
+        let (id, ids) = match cluster {
+            None => {
+                let mut seqs: Vec<u64> = held
+                    .iter()
+                    .map(|held| held.delivery.alert.alert_seq)
+                    .collect();
+                seqs.sort_unstable();
+                for seq in &seqs {
+                    hash.update(seq.to_be_bytes());
+                }
+                let id = format!(
+                    "{installation}:digest-{}",
+                    hex::encode(&hash.finalize()[..12])
+                );
+                (id, HashMap::new())
+            }
+            Some(cluster) => {
+                let ids: HashMap<u64, String> = held
+                    .iter()
+                    .map(|held| {
+                        let alert = &held.delivery.alert;
+                        (alert.alert_seq, cluster.alert_id(alert))
+                    })
+                    .collect();
+                let mut sorted: Vec<&str> = ids.values().map(String::as_str).collect();
+                sorted.sort_unstable();
+                for id in sorted {
+                    hash.update(id.as_bytes());
+                    hash.update(b"\n");
+                }
+                let id = format!("PUSHMON:digest-{}", hex::encode(&hash.finalize()[..12]));
+                (id, ids)
+            }
+        };
         let mut grouped: BTreeMap<(bool, &str), Vec<&Alert>> = BTreeMap::new();
         for held in held {
             grouped
@@ -271,6 +309,16 @@ impl<'a> Digest<'a> {
             down,
             up: held.len() - down,
             installation,
+            ids,
+        }
+    }
+
+    /// `alert`'s id: the shard log's in the clustered mode, `<installation>:<seq>`
+    /// on a single node.
+    pub fn alert_id(&self, alert: &Alert) -> String {
+        match self.ids.get(&alert.alert_seq) {
+            Some(id) => id.clone(),
+            None => self.installation.alert_id(alert.alert_seq),
         }
     }
 
@@ -375,10 +423,7 @@ pub fn webhook_body(digest: &Digest<'_>) -> Vec<u8> {
             let mut one: Value = serde_json::from_slice(&webhook::body(Message::Alert(alert)))
                 .unwrap_or(Value::Null);
             if let Some(object) = one.as_object_mut() {
-                object.insert(
-                    "alert_id".to_owned(),
-                    json!(digest.installation.alert_id(alert.alert_seq)),
-                );
+                object.insert("alert_id".to_owned(), json!(digest.alert_id(alert)));
                 object.insert("group".to_owned(), json!(group));
             }
             one
@@ -402,7 +447,7 @@ pub fn alertmanager_body(digest: &Digest<'_>, public_url: &str) -> Vec<u8> {
     let elements: Vec<Value> = digest
         .alerts()
         .flat_map(|(_, alert)| {
-            let id = digest.installation.alert_id(alert.alert_seq);
+            let id = digest.alert_id(alert);
             match alertmanager::body(Message::Alert(alert), &id, public_url) {
                 Value::Array(elements) => elements,
                 other => vec![other],

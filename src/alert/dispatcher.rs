@@ -533,7 +533,11 @@ async fn deliver_digest(
         outcome.error = Some("channel was deleted".to_owned());
         return outcome;
     };
-    let digest = Digest::new(args.notifier.installation, held);
+    let digest = Digest::named(
+        args.notifier.installation,
+        held,
+        args.notifier.cluster().map(|cluster| &**cluster),
+    );
     let result = loop {
         outcome.attempts += 1;
         let sent = {

@@ -2317,6 +2317,76 @@ async fn deadlines_that_fell_during_an_outage_get_the_restart_grace() {
     pod.sigkill().await;
 }
 
+/// A digest sent by a pod names each alert by its id from the shard log, as a single
+/// alert is, and the digest by an id made from them.
+#[tokio::test]
+async fn a_digest_carries_the_shard_logs_alert_ids() {
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = serve_args(&url, "pod-a");
+    args.extend([
+        "--digest-window",
+        "2",
+        "--digest-webhooks",
+        "--digest-threshold",
+        "3",
+    ]);
+    let pod = ServerProcess::start(dir.path(), &args).await;
+    until_metric(
+        &pod,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    let receiver = crate::receiver::Receiver::start().await;
+    let channel = pod
+        .api(reqwest::Method::POST, "/api/channels")
+        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook")}))
+        .send()
+        .await
+        .unwrap();
+    let channel = crate::support::expect_json(channel, reqwest::StatusCode::CREATED).await;
+    let channel = channel["id"].as_str().unwrap().to_owned();
+    let mut monitors = Vec::new();
+    for name in ["a", "b", "c"] {
+        let monitor = pod
+            .create_monitor_from(&serde_json::json!({"name": name, "timeout_seconds": 60,
+                "channels": [channel]}))
+            .await;
+        pod.push_ok(&monitor.push_token, &[("status", "down")])
+            .await;
+        monitors.push(monitor);
+    }
+    let start = Instant::now();
+    let digest = loop {
+        if let Some(received) = receiver.delivered().into_iter().next() {
+            break received;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no digest within 20 s:\n{}",
+            pod.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let body = digest.json();
+    assert_eq!(body["event"], "digest", "{body}");
+    let id = body["id"].as_str().unwrap();
+    assert!(id.starts_with("PUSHMON:digest-"), "{id}");
+    assert_eq!(digest.headers["x-pushmon-alert-id"].to_str().unwrap(), id);
+    let alerts = body["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 3, "{body}");
+    for alert in alerts {
+        let alert_id = alert["alert_id"].as_str().unwrap();
+        assert!(alert_id.starts_with("PUSHMON_G"), "{alert_id} in {body}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.delivered().len(), 1, "one digest, nothing else");
+    pod.sigkill().await;
+}
+
 /// Polls until monitor `id` is down on `server`, for at most `limit`.
 async fn until_monitor_within(
     server: &ServerProcess,

@@ -193,6 +193,59 @@ fn a_digest_id_names_its_set_of_alerts_whatever_their_order() {
     assert_ne!(id, installation().alert_id(1));
 }
 
+/// The clustered mode's names: from the monitor and time, as the shard logs' ids are
+/// the same on every pod whatever each pod's local sequence numbers.
+struct LogIds;
+
+impl ClusterDelivery for LogIds {
+    fn alert_id(&self, alert: &Alert) -> String {
+        format!("PUSHMON_G0:{}-{}", alert.monitor_name, alert.at.as_millis())
+    }
+
+    fn may_send(&self, _monitor: MonitorId) -> bool {
+        true
+    }
+}
+
+#[test]
+fn clustered_a_digest_and_its_alerts_carry_the_logs_ids_whatever_the_local_sequence_numbers() {
+    let on_one_pod = mixed();
+    // Another pod numbered the same alerts otherwise.
+    let mut on_another: Vec<Held> = mixed();
+    for (held, seq) in on_another.iter_mut().zip([40, 30, 20, 10]) {
+        held.delivery.alert.alert_seq = seq;
+    }
+    let one = Digest::named(installation(), &on_one_pod, Some(&LogIds));
+    let another = Digest::named(
+        InstallationId::from_bytes([9; 16]),
+        &on_another,
+        Some(&LogIds),
+    );
+    assert!(one.id.starts_with("PUSHMON:digest-"), "{}", one.id);
+    assert_eq!(one.id, another.id);
+    assert_ne!(one.id, Digest::new(installation(), &on_one_pod).id);
+    let ids = |digest: &Digest<'_>| -> Vec<String> {
+        let body: Value = serde_json::from_slice(&webhook_body(digest)).expect("json");
+        let mut ids: Vec<String> = body["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .map(|alert| alert["alert_id"].as_str().expect("an id").to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&one), ids(&another));
+    assert!(
+        ids(&one).iter().all(|id| id.starts_with("PUSHMON_G0:")),
+        "{:?}",
+        ids(&one)
+    );
+    // A single node's alert ids stay `<installation>:<seq>`.
+    let single = Digest::new(installation(), &on_one_pod);
+    assert!(ids(&single).contains(&installation().alert_id(1)));
+}
+
 fn mixed() -> Vec<Held> {
     vec![
         held(1, 1, "web-b", "prod, web", AlertKind::Down),
