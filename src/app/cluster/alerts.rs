@@ -416,7 +416,10 @@ impl ClusterAlerts {
     /// (`owed`: the outbox's alerts, by [`AlertKey`]; an alert no longer owed is
     /// never named again, as an entry is written with its decision), and the
     /// outcomes of its monitors folded and not yet recorded here (a takeover
-    /// records them instead of sending, `hand_over`).
+    /// records them instead of sending, `hand_over`). The running pod forgets the
+    /// other ids of the stream's monitors as it takes the snapshot: a pod restarted
+    /// from it does not have them either, so the memory of ids stays bounded by the
+    /// alerts owed and those decided since the stream's last snapshot.
     pub(super) fn snapshot(
         &self,
         stream: u16,
@@ -436,6 +439,9 @@ impl ClusterAlerts {
             })
             .collect();
         ids.sort_unstable();
+        self.ids
+            .decided
+            .retain(|key, _| owed.contains(key) || !in_stream(&key.0));
         let mut outcomes: Vec<_> = self
             .delivered
             .iter()
@@ -638,8 +644,9 @@ mod tests {
     }
 
     /// A fold snapshot keeps the ids of the alerts still owed and the outcomes not
-    /// recorded yet, of its stream's monitors only; a pod seeded from it names those
-    /// alerts as the pod that wrote it did.
+    /// recorded yet, of its stream's monitors only, and the running pod forgets the
+    /// rest of that stream's ids; a pod seeded from it names those alerts as the pod
+    /// that wrote it did.
     #[test]
     fn a_snapshot_keeps_the_ids_still_owed_and_the_outcomes_not_recorded_of_its_stream() {
         let alerts = ClusterAlerts::new(4, 2, Box::new(|_| None), None, Clock::system());
@@ -676,6 +683,11 @@ mod tests {
         );
         assert_eq!(outcomes.len(), 1);
         assert_eq!(outcomes[0].alert, "G:10");
+        // The running pod forgot the settled id of the snapshot's stream, and kept
+        // the owed one and the other stream's.
+        assert_eq!(alerts.ids.decided.len(), 2);
+        assert!(!alerts.ids.decided.contains_key(&(monitor, 1_000, true)));
+        assert!(alerts.ids.decided.contains_key(&(other, 3_000, true)));
 
         let restarted = ClusterAlerts::new(4, 2, Box::new(|_| None), None, Clock::system());
         restarted.seed(ids, outcomes);
