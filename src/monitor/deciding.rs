@@ -14,29 +14,15 @@ use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 
-use crate::domain::fence::{Sequence, ShardRecord};
+use crate::domain::fence::Sequence;
 use crate::domain::ids::MonitorId;
 
 /// The epoch this pod may decide for a monitor under now (`None`: it may not).
 pub type Gate = Arc<dyn Fn(MonitorId) -> Option<Sequence> + Send + Sync>;
 
-/// Publishes records to their monitor's shard log; `Ok` (the record's sequence) only
-/// once the record's PubAck arrived (what the clustered mode's `app/cluster/engine.rs`
-/// implements).
-pub trait Replication: Send + Sync + 'static {
-    fn publish(
-        &self,
-        record: ShardRecord,
-    ) -> Pin<Box<dyn Future<Output = Result<Sequence, String>> + Send + 'static>>;
-
-    /// Waits until this pod's fold of `monitor`'s shard has applied its log up to
-    /// `sequence`; `false` if it did not within a few seconds.
-    fn applied(
-        &self,
-        monitor: MonitorId,
-        sequence: Sequence,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>>;
-}
+/// The clustered engine's publisher (the shard logs' lower layer, `cluster::event_log`),
+/// through which an owner publishes its verdicts.
+pub use crate::cluster::event_log::Replication;
 
 /// The clustered mode's recorder of delivery outcomes (`app/cluster/alerts.rs`): it
 /// publishes the outcome to the monitor's shard and returns once this pod's fold has

@@ -1,0 +1,155 @@
+//! The event log: the [`EventLog`] trait every write of an event goes through, and its
+//! two implementations, chosen once at start ([`Log::new`]):
+//!
+//! - [`FjallLog`] (a single node, the default): the write is appended durably through
+//!   the store's writer (one batch, one `fdatasync` for everything waiting), which
+//!   hands plain heartbeats to their monitors' inboxes once durable; what the caller
+//!   keeps in memory changes once the write is durable.
+//! - [`ShardLogs`] (the clustered mode, `--cluster-nats`): the write is a record
+//!   published to its shard's JetStream log and answered once its PubAck arrived; a
+//!   change the caller reads back (a creation, a command, a channel, an API key...)
+//!   also waits until this pod's fold applied it, as every pod's fold does. Its lower
+//!   layer is [`Replication`], the clustered engine's publisher
+//!   (`app/cluster/engine.rs`: a publisher per stream over
+//!   `cluster::log::JetStreamLog`, and the folds). Before the pod has joined, every
+//!   write answers 503.
+//!
+//! Each kind of write is a [`Write`]: how it is made on either backend, side by side
+//! (`monitor/registry*.rs` for monitors' heartbeats, signals, creations, commands and
+//! bulk changes; `alert/channels.rs` for channels; `http/replicated.rs` for API keys,
+//! badges and status pages). Callers hand their writes to [`EventLog::write`] and do
+//! not know which backend runs. A new kind of write implements [`Write`].
+//!
+//! [`Log`] dispatches statically (an enum, not a trait object): a single push costs
+//! no allocation and no lock for the choice.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use crate::domain::fence::{Sequence, ShardRecord};
+use crate::domain::ids::MonitorId;
+use crate::store::EventStore;
+
+/// One kind of write, as each backend makes it. `to_store` and `to_shards` must
+/// answer alike for the same writes (the same statuses, the same state afterwards):
+/// only where the event is made durable differs.
+pub trait Write: Send {
+    /// What the caller hears.
+    type Output: Send;
+
+    /// A single node: appended durably through the store's writer (or by the actor
+    /// that owns the monitor, which appends through it), then applied here.
+    fn to_store(self, store: &EventStore) -> impl Future<Output = Self::Output> + Send;
+
+    /// The clustered mode: published to its shard's log through `shards` (answered
+    /// once acknowledged, and for what the caller reads back, once this pod's fold
+    /// applied it).
+    fn to_shards(self, shards: &Arc<dyn Replication>) -> impl Future<Output = Self::Output> + Send;
+
+    /// The clustered mode before the pod joined: nothing is written (503).
+    fn not_joined(self) -> Self::Output;
+}
+
+/// The log every write of an event goes through.
+pub trait EventLog: Send + Sync {
+    fn write<W: Write>(&self, write: W) -> impl Future<Output = W::Output> + Send;
+}
+
+/// Publishes records to their shard's log: the clustered engine's publisher
+/// (`app/cluster/engine.rs`), the lower layer of [`ShardLogs`]. `Ok` (the record's
+/// sequence) only once the record's PubAck arrived.
+pub trait Replication: Send + Sync + 'static {
+    fn publish(
+        &self,
+        record: ShardRecord,
+    ) -> Pin<Box<dyn Future<Output = Result<Sequence, String>> + Send + 'static>>;
+
+    /// Waits until this pod's fold of `monitor`'s shard has applied its log up to
+    /// `sequence`; `false` if it did not within a few seconds.
+    fn applied(
+        &self,
+        monitor: MonitorId,
+        sequence: Sequence,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>>;
+
+    /// Publishes `record` (a channel's change, an API key's, a badge's or a status
+    /// page's) and waits until this pod's fold applied it (read your writes).
+    fn publish_applied(
+        &self,
+        record: ShardRecord,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+}
+
+/// The single node's log: the fjall store.
+pub struct FjallLog {
+    store: EventStore,
+}
+
+impl EventLog for FjallLog {
+    fn write<W: Write>(&self, write: W) -> impl Future<Output = W::Output> + Send {
+        write.to_store(&self.store)
+    }
+}
+
+/// The clustered mode's log: the shard logs, through the engine's publisher once the
+/// pod has joined (the first one set stays).
+#[derive(Default)]
+pub struct ShardLogs {
+    publisher: OnceLock<Arc<dyn Replication>>,
+}
+
+impl ShardLogs {
+    pub fn join(&self, publisher: Arc<dyn Replication>) {
+        let _ = self.publisher.set(publisher);
+    }
+}
+
+impl EventLog for ShardLogs {
+    async fn write<W: Write>(&self, write: W) -> W::Output {
+        match self.publisher.get() {
+            Some(publisher) => write.to_shards(publisher).await,
+            None => write.not_joined(),
+        }
+    }
+}
+
+/// The log this process writes to, chosen once at start; shared by the registry, the
+/// channels, the API keys and the publications.
+pub enum Log {
+    Fjall(FjallLog),
+    Shards(ShardLogs),
+}
+
+impl Log {
+    /// The fjall store on a single node; the shard logs in the clustered mode (every
+    /// write answers 503 until [`Self::join`]).
+    pub fn new(store: EventStore, clustered: bool) -> Arc<Self> {
+        Arc::new(if clustered {
+            Self::Shards(ShardLogs::default())
+        } else {
+            Self::Fjall(FjallLog { store })
+        })
+    }
+
+    pub fn is_clustered(&self) -> bool {
+        matches!(self, Self::Shards(_))
+    }
+
+    /// The clustered mode: the publisher of the pod, once joined. Nothing on a single
+    /// node.
+    pub fn join(&self, publisher: Arc<dyn Replication>) {
+        if let Self::Shards(shards) = self {
+            shards.join(publisher);
+        }
+    }
+}
+
+impl EventLog for Log {
+    async fn write<W: Write>(&self, write: W) -> W::Output {
+        match self {
+            Self::Fjall(log) => log.write(write).await,
+            Self::Shards(log) => log.write(write).await,
+        }
+    }
+}
