@@ -153,3 +153,152 @@ impl EventLog for Log {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::domain::api_key::{ApiKey, ApiKeyId, Scope};
+    use crate::domain::ids::Timestamp;
+    use crate::store::ApiKeyChange;
+
+    fn key() -> ApiKey {
+        ApiKey {
+            id: ApiKeyId::from_bytes([7; 16]),
+            name: "grafana".to_owned(),
+            scope: Scope::Read,
+            created_at: Timestamp::from_millis(1_800_000_000_000),
+            digest: [9; 32],
+        }
+    }
+
+    /// An API key's creation, written as each backend writes it.
+    struct AddKey(ApiKey);
+
+    impl Write for AddKey {
+        type Output = Result<String, String>;
+
+        async fn to_store(self, store: &EventStore) -> Self::Output {
+            store
+                .put_api_key(&self.0)
+                .await
+                .map(|()| "stored".to_owned())
+                .map_err(|error| error.to_string())
+        }
+
+        async fn to_shards(self, shards: &Arc<dyn Replication>) -> Self::Output {
+            let event =
+                crate::store::api_keys::encode_event(&ApiKeyChange::Created(self.0.clone()))
+                    .map_err(|error| error.to_string())?;
+            let record = ShardRecord::ApiKey {
+                key: *self.0.id.as_bytes(),
+                event,
+            };
+            shards
+                .publish_applied(record)
+                .await
+                .map(|()| "published".to_owned())
+        }
+
+        fn not_joined(self) -> Self::Output {
+            Err("not joined".to_owned())
+        }
+    }
+
+    /// A publisher that keeps what it was given.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<ShardRecord>>);
+
+    impl Kept {
+        fn records(&self) -> Vec<ShardRecord> {
+            self.0.lock().expect("not poisoned").clone()
+        }
+    }
+
+    impl Replication for Kept {
+        fn publish(
+            &self,
+            record: ShardRecord,
+        ) -> Pin<Box<dyn Future<Output = Result<Sequence, String>> + Send + 'static>> {
+            let mut kept = self.0.lock().expect("not poisoned");
+            kept.push(record);
+            let sequence = kept.len() as Sequence;
+            Box::pin(async move { Ok(sequence) })
+        }
+
+        fn applied(
+            &self,
+            _: MonitorId,
+            _: Sequence,
+        ) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>> {
+            Box::pin(async { true })
+        }
+
+        fn publish_applied(
+            &self,
+            record: ShardRecord,
+        ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
+            let published = self.publish(record);
+            Box::pin(async move { published.await.map(|_| ()) })
+        }
+    }
+
+    /// Any log, through the trait alone.
+    async fn add_key(log: &impl EventLog) -> Result<String, String> {
+        log.write(AddKey(key())).await
+    }
+
+    #[tokio::test]
+    async fn the_fjall_log_writes_to_its_store_and_the_shard_logs_publish_once_joined() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opened = EventStore::open(dir.path()).expect("opens");
+        let store = opened.store.clone();
+
+        let fjall = FjallLog {
+            store: store.clone(),
+        };
+        assert_eq!(add_key(&fjall).await, Ok("stored".to_owned()));
+        let reader = store.clone();
+        let stored = tokio::task::spawn_blocking(move || reader.load_api_keys())
+            .await
+            .expect("read task")
+            .expect("reads");
+        assert_eq!(stored, vec![key()]);
+
+        let shards = ShardLogs::default();
+        assert_eq!(add_key(&shards).await, Err("not joined".to_owned()));
+        let (first, second) = (Arc::new(Kept::default()), Arc::new(Kept::default()));
+        shards.join(Arc::clone(&first) as Arc<dyn Replication>);
+        shards.join(Arc::clone(&second) as Arc<dyn Replication>);
+        assert_eq!(add_key(&shards).await, Ok("published".to_owned()));
+        assert!(matches!(
+            first.records().as_slice(),
+            [ShardRecord::ApiKey { key, .. }] if *key == [7; 16]
+        ));
+        assert!(second.records().is_empty(), "the first publisher stays");
+    }
+
+    #[tokio::test]
+    async fn the_log_chosen_at_start_is_the_one_written_to() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opened = EventStore::open(dir.path()).expect("opens");
+        let store = opened.store.clone();
+
+        let single = Log::new(store.clone(), false);
+        assert!(!single.is_clustered());
+        let ignored = Arc::new(Kept::default());
+        // Joining means nothing on a single node.
+        single.join(Arc::clone(&ignored) as Arc<dyn Replication>);
+        assert_eq!(add_key(&*single).await, Ok("stored".to_owned()));
+        assert!(ignored.records().is_empty());
+
+        let clustered = Log::new(store.clone(), true);
+        assert!(clustered.is_clustered());
+        assert_eq!(add_key(&*clustered).await, Err("not joined".to_owned()));
+        let publisher = Arc::new(Kept::default());
+        clustered.join(Arc::clone(&publisher) as Arc<dyn Replication>);
+        assert_eq!(add_key(&*clustered).await, Ok("published".to_owned()));
+        assert_eq!(publisher.records().len(), 1);
+    }
+}
