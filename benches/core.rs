@@ -214,12 +214,7 @@ fn registry(c: &mut Criterion) {
         )
         .await
         .unwrap();
-        pushmon::monitor::record_outcomes(
-            registry.clone(),
-            store.clone(),
-            reports,
-            Clock::system(),
-        );
+        pushmon::monitor::record_outcomes(registry.clone(), reports, Clock::system());
         let creations = (0..MONITORS).map(|index| {
             let mut config = monitor().config.as_ref().clone();
             config.name = format!("monitor {index}");

@@ -544,12 +544,7 @@ async fn rebuild(
     // Nothing else owes a delivery before this point (pushes and the API wait for
     // ready; timers are armed by the judgement below); should an actor restarted by
     // supervision owe one, it goes out and its report waits in the channel until now.
-    *recorder = Some(monitor::record_outcomes(
-        registry.clone(),
-        store.clone(),
-        reports,
-        clock,
-    ));
+    *recorder = Some(monitor::record_outcomes(registry.clone(), reports, clock));
     // The clustered mode: only the owner of a monitor's shard sends its alerts, once
     // it has folded the shard up to its takeover (`app/cluster/alerts.rs`).
     let owed = if config.cluster.enabled() {

@@ -16,8 +16,10 @@
 //!
 //! Each kind of write is a [`Write`]: how it is made on either backend, side by side
 //! (`monitor/registry*.rs` for monitors' heartbeats, signals, creations, commands and
-//! bulk changes; `alert/channels.rs` for channels; `http/replicated.rs` for API keys,
-//! badges and status pages). Callers hand their writes to [`EventLog::write`] and do
+//! bulk changes; `monitor/actor.rs` for deadline verdicts; `monitor/outcomes.rs` for
+//! delivery outcomes; `alert/channels.rs` for channels; `http/replicated.rs` for API
+//! keys, badges and status pages). The clustered mode's fold writes what it reads to
+//! each pod's copy straight to the store: that copy is not the log of record. Callers hand their writes to [`EventLog::write`] and do
 //! not know which backend runs. A new kind of write implements [`Write`].
 //!
 //! [`Log`] dispatches statically (an enum, not a trait object): a single push costs
@@ -255,10 +257,10 @@ mod tests {
         let opened = EventStore::open(dir.path()).expect("opens");
         let store = opened.store.clone();
 
-        let fjall = FjallLog {
+        let on_store = FjallLog {
             store: store.clone(),
         };
-        assert_eq!(add_key(&fjall).await, Ok("stored".to_owned()));
+        assert_eq!(add_key(&on_store).await, Ok("stored".to_owned()));
         let reader = store.clone();
         let stored = tokio::task::spawn_blocking(move || reader.load_api_keys())
             .await

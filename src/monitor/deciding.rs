@@ -20,10 +20,6 @@ use crate::domain::ids::MonitorId;
 /// The epoch this pod may decide for a monitor under now (`None`: it may not).
 pub type Gate = Arc<dyn Fn(MonitorId) -> Option<Sequence> + Send + Sync>;
 
-/// The clustered engine's publisher (the shard logs' lower layer, `cluster::event_log`),
-/// through which an owner publishes its verdicts.
-pub use crate::cluster::event_log::Replication;
-
 /// The clustered mode's recorder of delivery outcomes (`app/cluster/alerts.rs`): it
 /// publishes the outcome to the monitor's shard and returns once this pod's fold has
 /// applied it, instead of recording it locally.
@@ -43,7 +39,6 @@ const BASES_KEPT: usize = 64;
 pub struct Deciding {
     clustered: AtomicBool,
     gate: OnceLock<Gate>,
-    publisher: OnceLock<Arc<dyn Replication>>,
     /// Per monitor, its latest heartbeats' local sequence numbers and their
     /// sequences in the shard's log (written by the fold): a verdict's basis in the
     /// shard log is the shard sequence of the last heartbeat its actor had applied.
@@ -77,14 +72,6 @@ impl Deciding {
     /// The epoch to decide under (clustered mode).
     pub fn epoch(&self, monitor: MonitorId) -> Option<Sequence> {
         self.gate.get().and_then(|gate| gate(monitor))
-    }
-
-    pub fn set_publisher(&self, publisher: Arc<dyn Replication>) {
-        let _ = self.publisher.set(publisher);
-    }
-
-    pub fn publisher(&self) -> Option<Arc<dyn Replication>> {
-        self.publisher.get().cloned()
     }
 
     pub fn set_outcomes(&self, sink: Arc<dyn OutcomeSink>) {

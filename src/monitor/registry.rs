@@ -230,6 +230,7 @@ impl Registry {
             changes: Changes::default(),
             guard: Arc::clone(&guard),
             deciding: Arc::default(),
+            log: Arc::clone(&log),
         });
         let deciding = Arc::clone(&context.deciding);
         if log.is_clustered() {

@@ -52,7 +52,7 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
     )
     .await
     .expect("registry");
-    super::record_outcomes(registry.clone(), store.clone(), reports, Clock::system());
+    super::record_outcomes(registry.clone(), reports, Clock::system());
 
     let config = MonitorConfig::new("supervised", 3600);
     let monitor = registry.create(config).await.expect("created");
@@ -165,7 +165,7 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
     )
     .await
     .expect("registry");
-    super::record_outcomes(registry.clone(), store.clone(), reports, Clock::system());
+    super::record_outcomes(registry.clone(), reports, Clock::system());
     let config = MonitorConfig::new("rebuilt", 3600);
     let monitor = registry.create(config).await.expect("created");
 

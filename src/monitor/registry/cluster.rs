@@ -51,7 +51,7 @@ const CLAIMS_AT_START_AT_ONCE: usize = 32;
 /// How long a creation waits for this pod's fold to apply the record it published.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 
-pub use crate::monitor::deciding::Replication;
+pub use crate::cluster::event_log::Replication;
 
 /// The values monitor `slug` and `token` hold, as claim keys.
 fn claim_keys(slug: Option<&str>, token: &PushToken) -> Vec<ClaimKey> {
@@ -118,10 +118,9 @@ impl Registry {
     }
 
     /// The publisher of the joined pod: the event log's writes (the registry's, the
-    /// channels', the API keys' and the publications') and the owner's verdicts go
+    /// actors' verdicts, the channels', the API keys' and the publications') go
     /// through it from now on.
     pub fn set_replication(&self, publisher: Arc<dyn Replication>) {
-        self.deciding.set_publisher(Arc::clone(&publisher));
         self.log.join(publisher);
     }
 
