@@ -183,7 +183,12 @@ fn registry(c: &mut Criterion) {
     let (runtime, _dir, opened) = runtime_and_store(1);
     let store = opened.store.clone();
     let (registry, tokens) = runtime.block_on(async {
-        let channels = Channels::new(store.clone(), Vec::new(), Clock::system());
+        let channels = Channels::new(
+            store.clone(),
+            Vec::new(),
+            Clock::system(),
+            pushmon::cluster::event_log::Log::new(store.clone(), false),
+        );
         let notifier = Notifier::new(NotifierSettings {
             public_url: "http://127.0.0.1:1".to_owned(),
             timeout: Duration::from_secs(1),
@@ -201,6 +206,7 @@ fn registry(c: &mut Criterion) {
         .unwrap();
         let (registry, _) = Registry::start(
             store.clone(),
+            pushmon::cluster::event_log::Log::new(store.clone(), false),
             channels,
             dispatcher.clone(),
             Clock::system(),
@@ -208,12 +214,7 @@ fn registry(c: &mut Criterion) {
         )
         .await
         .unwrap();
-        pushmon::monitor::record_outcomes(
-            registry.clone(),
-            store.clone(),
-            reports,
-            Clock::system(),
-        );
+        pushmon::monitor::record_outcomes(registry.clone(), reports, Clock::system());
         let creations = (0..MONITORS).map(|index| {
             let mut config = monitor().config.as_ref().clone();
             config.name = format!("monitor {index}");

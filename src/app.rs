@@ -108,7 +108,10 @@ pub async fn run_with_reload(
         .await
         .context("store read task")?
         .context("reading channels")?;
-    let channels = Channels::new(store.clone(), stored_channels, clock);
+    // The event log, chosen once: the fjall store, or the shard logs (every write
+    // answers 503 until the pod has joined).
+    let log = crate::cluster::event_log::Log::new(store.clone(), config.cluster.enabled());
+    let channels = Channels::new(store.clone(), stored_channels, clock, Arc::clone(&log));
     let reader = store.clone();
     let api_keys = tokio::task::spawn_blocking(move || reader.load_api_keys())
         .await
@@ -155,6 +158,7 @@ pub async fn run_with_reload(
     let guard = monitor::GuardShared::new(&config.guard, clock.now());
     let (registry, registry_task) = Registry::start(
         store.clone(),
+        log,
         channels.clone(),
         dispatcher.clone(),
         clock,
@@ -162,11 +166,6 @@ pub async fn run_with_reload(
     )
     .await
     .context("starting the registry")?;
-    if config.cluster.enabled() {
-        // Pushes and creations go to the shard logs, and answer 503 until joined.
-        registry.set_clustered();
-        channels.set_clustered();
-    }
     let state = AppState::new(
         registry.clone(),
         store.clone(),
@@ -188,10 +187,6 @@ pub async fn run_with_reload(
         config.ping_auto_create,
         config.signature_window,
     );
-    if config.cluster.enabled() {
-        // API keys and publications go to the cluster-wide shard log, 503 until joined.
-        state.settings.set_clustered();
-    }
 
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
     let app = http::App::with_routes(
@@ -550,12 +545,7 @@ async fn rebuild(
     // Nothing else owes a delivery before this point (pushes and the API wait for
     // ready; timers are armed by the judgement below); should an actor restarted by
     // supervision owe one, it goes out and its report waits in the channel until now.
-    *recorder = Some(monitor::record_outcomes(
-        registry.clone(),
-        store.clone(),
-        reports,
-        clock,
-    ));
+    *recorder = Some(monitor::record_outcomes(registry.clone(), reports, clock));
     // The clustered mode: only the owner of a monitor's shard sends its alerts, once
     // it has folded the shard up to its takeover (`app/cluster/alerts.rs`).
     let owed = if config.cluster.enabled() {

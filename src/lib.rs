@@ -4,9 +4,10 @@
 //! - [`domain`]: the pure state machine, events and ids (no I/O).
 //! - [`store`]: the fjall event log with group commit; the only code that touches
 //!   fjall or bincode.
-//! - [`cluster`]: the clustered mode's foundation on NATS JetStream: shards, the
-//!   shard log, and shard ownership fenced by the log (not wired into the monitors
-//!   yet).
+//! - [`cluster`]: the event log every write goes through (`cluster::event_log`: the
+//!   fjall store on a single node, the shard logs in the clustered mode, chosen once
+//!   at start), and the clustered mode's foundation on NATS JetStream: shards, the
+//!   shard logs, and shard ownership fenced by the log.
 //! - [`monitor`]: one ractor actor per monitor, the directory handlers find them in,
 //!   the registry that spawns and supervises them, and the recorder of delivery
 //!   outcomes.

@@ -10,9 +10,11 @@ use serde_json::{Map, Value};
 
 use super::email;
 use crate::clock::Clock;
+use crate::cluster::event_log::{EventLog, Log, Replication, Write};
 use crate::domain::channel::{Channel, ChannelEvent, ChannelKind, HttpMethod, SendOn};
-use crate::domain::ids::ChannelId;
-use crate::store::{EventStore, StoreError};
+use crate::domain::fence::ShardRecord;
+use crate::domain::ids::{ChannelId, Timestamp};
+use crate::store::{EventStore, StoreError, codec};
 
 mod fields;
 
@@ -25,36 +27,11 @@ pub struct Channels {
     /// Serialises changes so the log and the map agree on their order.
     writes: Arc<tokio::sync::Mutex<()>>,
     clock: Clock,
-    /// The clustered mode's publisher of creations.
-    replication: Arc<ChannelSlot>,
+    /// The event log every change goes through (`cluster/event_log.rs`).
+    log: Arc<Log>,
 }
-
-/// The clustered mode's publisher of channel changes (`app/cluster/engine.rs`): a
-/// channel record in the shard of the channel's id (so a channel's changes keep
-/// their order), `Ok` once the record is acknowledged and this pod's fold has
-/// applied it.
-pub trait ChannelReplication: Send + Sync + 'static {
-    fn publish_change(
-        &self,
-        id: ChannelId,
-        at: crate::domain::ids::Timestamp,
-        event: ChannelEvent,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
-}
-
-/// Whether channels are created through the shard logs, and the publisher once joined.
-pub type ChannelSlot = crate::cluster::slot::PublisherSlot<dyn ChannelReplication>;
 
 impl Channels {
-    /// The clustered mode: creations are published (503 until [`Self::set_replication`]).
-    pub fn set_clustered(&self) {
-        self.replication.set_clustered();
-    }
-
-    pub fn set_replication(&self, publisher: Arc<dyn ChannelReplication>) {
-        self.replication.set(publisher);
-    }
-
     /// Writes a channel change made on another pod (or this one), folded from a shard
     /// log, with the stream's position `position` in the same batch: a creation
     /// unless the channel exists already, an update or a deletion of a channel this
@@ -84,17 +61,8 @@ impl Channels {
         Ok(())
     }
 
-    /// The clustered mode's publisher, or `None` single-node (an error before the pod
-    /// joined).
-    fn publisher(&self) -> Option<Result<Arc<dyn ChannelReplication>, StoreError>> {
-        self.replication.get().map(|publisher| {
-            publisher
-                .ok_or_else(|| StoreError::Unavailable("not joined the cluster yet".to_owned()))
-        })
-    }
-
-    /// The channels as stored; changes are stamped by `clock`.
-    pub fn new(store: EventStore, stored: Vec<Channel>, clock: Clock) -> Self {
+    /// The channels as stored; changes are stamped by `clock` and go through `log`.
+    pub fn new(store: EventStore, stored: Vec<Channel>, clock: Clock, log: Arc<Log>) -> Self {
         let map = DashMap::with_capacity(stored.len());
         for channel in stored {
             map.insert(channel.id, channel);
@@ -104,7 +72,7 @@ impl Channels {
             store,
             writes: Arc::new(tokio::sync::Mutex::new(())),
             clock,
-            replication: Arc::default(),
+            log,
         }
     }
 
@@ -140,22 +108,16 @@ impl Channels {
             key,
             send_on,
         };
-        if let Some(publisher) = self.publisher() {
-            publisher?
-                .publish_change(channel.id, now, ChannelEvent::Created(channel.clone()))
-                .await
-                .map_err(StoreError::Unavailable)?;
-            return Ok(channel);
-        }
-        let _guard = self.writes.lock().await;
-        self.store
-            .write_channel(
-                channel.id,
-                channel.created_at,
-                ChannelEvent::Created(channel.clone()),
-            )
+        let writes = self.writes.lock().await;
+        self.log
+            .write(ChannelWrite {
+                channels: self,
+                writes,
+                id: channel.id,
+                at: now,
+                event: ChannelEvent::Created(channel.clone()),
+            })
             .await?;
-        self.map.insert(channel.id, channel.clone());
         Ok(channel)
     }
 
@@ -167,48 +129,107 @@ impl Channels {
         kind: ChannelKind,
         send_on: SendOn,
     ) -> Result<Option<Channel>, StoreError> {
-        let _guard = self.writes.lock().await;
+        let writes = self.writes.lock().await;
         let Some(mut channel) = self.get(id) else {
             return Ok(None);
         };
         channel.name = name;
         channel.kind = kind;
         channel.send_on = send_on;
-        if let Some(publisher) = self.publisher() {
-            drop(_guard);
-            publisher?
-                .publish_change(id, self.clock.now(), ChannelEvent::Updated(channel.clone()))
-                .await
-                .map_err(StoreError::Unavailable)?;
-            return Ok(self.get(id));
-        }
-        self.store
-            .write_channel(id, self.clock.now(), ChannelEvent::Updated(channel.clone()))
-            .await?;
-        self.map.insert(id, channel.clone());
-        Ok(Some(channel))
+        self.log
+            .write(ChannelWrite {
+                channels: self,
+                writes,
+                id,
+                at: self.clock.now(),
+                event: ChannelEvent::Updated(channel),
+            })
+            .await
     }
 
     /// Deletes a channel; `false` if there was none. Monitors listing it are left as
     /// they are: delete through `monitor::Registry::delete_channel`, which sweeps them.
     pub async fn delete(&self, id: ChannelId) -> Result<bool, StoreError> {
-        let _guard = self.writes.lock().await;
+        let writes = self.writes.lock().await;
         if !self.map.contains_key(&id) {
             return Ok(false);
         }
-        if let Some(publisher) = self.publisher() {
-            drop(_guard);
-            publisher?
-                .publish_change(id, self.clock.now(), ChannelEvent::Deleted)
-                .await
-                .map_err(StoreError::Unavailable)?;
-            return Ok(true);
-        }
-        self.store
-            .write_channel(id, self.clock.now(), ChannelEvent::Deleted)
+        self.log
+            .write(ChannelWrite {
+                channels: self,
+                writes,
+                id,
+                at: self.clock.now(),
+                event: ChannelEvent::Deleted,
+            })
             .await?;
-        self.map.remove(&id);
         Ok(true)
+    }
+}
+
+/// A channel's change: single node, written durably and applied to the map while
+/// the changes are serialised (`writes`); clustered, a channel record in the shard of
+/// the channel's id (so a channel's changes keep their order), answered once this
+/// pod's fold applied it (`Channels::apply_replicated`, which takes `writes` itself).
+/// Answers the channel as it is afterwards.
+struct ChannelWrite<'a> {
+    channels: &'a Channels,
+    writes: tokio::sync::MutexGuard<'a, ()>,
+    id: ChannelId,
+    at: Timestamp,
+    event: ChannelEvent,
+}
+
+impl Write for ChannelWrite<'_> {
+    type Output = Result<Option<Channel>, StoreError>;
+
+    async fn to_store(self, store: &EventStore) -> Self::Output {
+        let Self {
+            channels,
+            writes,
+            id,
+            at,
+            event,
+        } = self;
+        let changed = match &event {
+            ChannelEvent::Created(channel) | ChannelEvent::Updated(channel) => {
+                Some(channel.clone())
+            }
+            ChannelEvent::Deleted => None,
+        };
+        store.write_channel(id, at, event).await?;
+        match &changed {
+            Some(channel) => channels.map.insert(id, channel.clone()),
+            None => channels.map.remove(&id).map(|(_, channel)| channel),
+        };
+        drop(writes);
+        Ok(changed)
+    }
+
+    async fn to_shards(self, shards: &Arc<dyn Replication>) -> Self::Output {
+        let Self {
+            channels,
+            writes,
+            id,
+            at,
+            event,
+        } = self;
+        // This pod's fold applies it, under `writes`.
+        drop(writes);
+        let record = codec::encode_channel_event(&codec::StoredChannelEvent { at, event })
+            .map(|event| ShardRecord::Channel { channel: id, event })
+            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        shards
+            .publish_applied(record)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        Ok(channels.get(id))
+    }
+
+    fn not_joined(self) -> Self::Output {
+        Err(StoreError::Unavailable(
+            "not joined the cluster yet".to_owned(),
+        ))
     }
 }
 

@@ -1,7 +1,10 @@
-//! The shard log: the [`ShardLog`] trait, and its implementation over NATS JetStream,
-//! one replicated file stream per group of shards (`--cluster-streams`, see
-//! `shard::stream_of`): each shard's records on its own subjects, and heartbeats of
-//! any of the stream's shards combined on the stream's heartbeats subject.
+//! The shard logs over NATS JetStream ([`JetStreamLog`]): one replicated file stream
+//! per group of shards (`--cluster-streams`, see `shard::stream_of`), each shard's
+//! records on its own subjects, and heartbeats of any of the stream's shards combined
+//! on the stream's heartbeats subject. This is the storage under the clustered
+//! backend of the event log (`cluster/event_log.rs`): the engine's publisher
+//! (`app/cluster/engine.rs`, the event log's `Replication`) appends through it, and
+//! the folds read it.
 //!
 //! An append publishes a batch's records concurrently, each with its own
 //! `Nats-Msg-Id` (so a retried publish is stored once within the stream's duplicate
@@ -15,10 +18,12 @@
 //! refuses the record if any other ownership record landed since the one the
 //! publisher saw, which is what fences two pods contending for a shard.
 //!
-//! The single-node fjall store is to become this trait's other implementation; it is
-//! not one yet (`store/` keeps its own API).
+//! There is no trait over this and the fjall store at this level: the two logs
+//! differ below the event log (a shard's log has sequences per stream, fenced
+//! ownership records and consumers; the store has its writer, snapshots and
+//! replay), so the one abstraction over both is `cluster::event_log::EventLog`.
 
-use std::future::{Future, IntoFuture};
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -76,28 +81,6 @@ pub enum Fenced {
     Refused,
 }
 
-/// A shard's durable, ordered log.
-pub trait ShardLog: Send + Sync {
-    /// Appends `records` to `shard`'s log; their sequences, in order, once every one
-    /// is durable. An error means some may be stored and some not: never acknowledge.
-    fn append(
-        &self,
-        shard: ShardId,
-        records: &[ShardRecord],
-    ) -> impl Future<Output = Result<Vec<Sequence>, LogError>> + Send;
-
-    /// Up to `max` records of `shard` from sequence `from` on, in order (those
-    /// appended before the call; fewer at the end of the log). A heartbeats record
-    /// comes with only this shard's items (none: left out). Sequences are the
-    /// stream's: those of a shard's records need not follow each other.
-    fn read(
-        &self,
-        shard: ShardId,
-        from: Sequence,
-        max: usize,
-    ) -> impl Future<Output = Result<Vec<Stored>, LogError>> + Send;
-}
-
 /// How the JetStream log is set up.
 #[derive(Clone, Debug)]
 pub struct JetStreamSettings {
@@ -118,7 +101,7 @@ pub struct JetStreamSettings {
 /// once); JetStream's default, above the 2 minutes a retry may take.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
-/// The JetStream implementation of [`ShardLog`]. Cheap to clone.
+/// The shard logs over JetStream. Cheap to clone.
 #[derive(Clone)]
 pub struct JetStreamLog {
     inner: Arc<Inner>,
@@ -458,8 +441,11 @@ impl JetStreamLog {
     }
 }
 
-impl ShardLog for JetStreamLog {
-    async fn append(
+impl JetStreamLog {
+    /// Appends `records` to `shard`'s log, each with a fresh message id: their
+    /// sequences, in order, once every one is durable. An error means some may be
+    /// stored and some not: never acknowledge.
+    pub async fn append(
         &self,
         shard: ShardId,
         records: &[ShardRecord],
@@ -472,7 +458,11 @@ impl ShardLog for JetStreamLog {
         Ok(appended.into_iter().map(|(sequence, _)| sequence).collect())
     }
 
-    async fn read(
+    /// Up to `max` records of `shard` from sequence `from` on, in order (those
+    /// appended before the call; fewer at the end of the log). A heartbeats record
+    /// comes with only this shard's items (none: left out). Sequences are the
+    /// stream's: those of a shard's records need not follow each other.
+    pub async fn read(
         &self,
         shard: ShardId,
         from: Sequence,

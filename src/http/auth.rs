@@ -22,6 +22,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use subtle::ConstantTimeEq;
 
+use crate::cluster::event_log::EventLog;
 use crate::domain::api_key::{ApiKey, ApiKeyId, Scope};
 use crate::store::{EventStore, StoreError};
 
@@ -79,23 +80,22 @@ pub struct ApiKeyRing {
     /// Serialises creations and revocations, so each key's store write and map change
     /// happen together, in the same order for everyone.
     changes: tokio::sync::Mutex<()>,
-    /// The clustered mode's publisher (`http/replicated.rs`).
-    replication: std::sync::Arc<super::replicated::SettingSlot>,
+    /// The event log every change goes through (`http/replicated.rs`).
+    log: std::sync::Arc<crate::cluster::event_log::Log>,
 }
 
 impl ApiKeyRing {
-    /// The ring over `keys`, as loaded from `store`; in the clustered mode, changes
-    /// go through `replication`.
+    /// The ring over `keys`, as loaded from `store`; changes go through `log`.
     pub fn new(
         store: EventStore,
         keys: Vec<ApiKey>,
-        replication: std::sync::Arc<super::replicated::SettingSlot>,
+        log: std::sync::Arc<crate::cluster::event_log::Log>,
     ) -> Self {
         Self {
             store,
             by_digest: RwLock::new(keys.into_iter().map(|key| (key.digest, key)).collect()),
             changes: tokio::sync::Mutex::new(()),
-            replication,
+            log,
         }
     }
 
@@ -155,13 +155,18 @@ impl ApiKeyRing {
         let change = super::replicated::SettingChange::ApiKey(crate::store::ApiKeyChange::Created(
             key.clone(),
         ));
-        if let Some(published) = self.replication.publish(change).await {
-            return published;
-        }
-        let _changing = self.changes.lock().await;
-        self.store.put_api_key(&key).await?;
-        self.write().insert(key.digest, key);
-        Ok(())
+        self.log
+            .write(super::replicated::SettingWrite {
+                change,
+                locally: move || async move {
+                    let _changing = self.changes.lock().await;
+                    self.store.put_api_key(&key).await?;
+                    self.write().insert(key.digest, key);
+                    Ok(())
+                },
+                folded: || Ok(()),
+            })
+            .await
     }
 
     /// Removes the key `id` durably, then from memory: no request with it is
@@ -172,16 +177,21 @@ impl ApiKeyRing {
         }
         let change =
             super::replicated::SettingChange::ApiKey(crate::store::ApiKeyChange::Revoked(id));
-        if let Some(published) = self.replication.publish(change).await {
-            return published.map(|()| true);
-        }
-        let _changing = self.changes.lock().await;
-        if !self.read().values().any(|key| key.id == id) {
-            return Ok(false);
-        }
-        self.store.remove_api_key(id).await?;
-        self.write().retain(|_, key| key.id != id);
-        Ok(true)
+        self.log
+            .write(super::replicated::SettingWrite {
+                change,
+                locally: move || async move {
+                    let _changing = self.changes.lock().await;
+                    if !self.read().values().any(|key| key.id == id) {
+                        return Ok(false);
+                    }
+                    self.store.remove_api_key(id).await?;
+                    self.write().retain(|_, key| key.id != id);
+                    Ok(true)
+                },
+                folded: || Ok(true),
+            })
+            .await
     }
 
     // A panic while holding the lock cannot leave the map half-changed (each change
@@ -305,7 +315,11 @@ mod tests {
         let opened = EventStore::open(dir.path()).expect("opens");
         let read = key("pmk_read", Scope::Read);
         let write = key("pmk_write", Scope::Write);
-        let ring = ApiKeyRing::new(opened.store.clone(), vec![read.clone()], Default::default());
+        let ring = ApiKeyRing::new(
+            opened.store.clone(),
+            vec![read.clone()],
+            crate::cluster::event_log::Log::new(opened.store.clone(), false),
+        );
         ring.add(write.clone()).await.expect("durable");
         assert_eq!(
             ring.find(&secret_digest("pmk_read")),

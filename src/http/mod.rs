@@ -95,8 +95,6 @@ pub struct Shared {
     pub api_keys: auth::ApiKeyRing,
     /// Badges and status pages.
     pub publications: publications::Publications,
-    /// Whether API keys and publications change through the shard logs (clustered).
-    pub settings: Arc<replicated::SettingSlot>,
     /// Prefix of every `push_url`, without a trailing slash.
     pub public_url: String,
     pub limiter: DefaultKeyedRateLimiter<MonitorId>,
@@ -168,13 +166,10 @@ impl AppState {
         ping_auto_create: bool,
         signature_window: std::time::Duration,
     ) -> Self {
-        let settings = Arc::new(replicated::SettingSlot::default());
-        let api_keys = auth::ApiKeyRing::new(store.clone(), api_keys, Arc::clone(&settings));
-        let publications = publications::Publications::new(
-            store.clone(),
-            stored_publications,
-            Arc::clone(&settings),
-        );
+        // The registry's event log: the channels', the keys' and the publications' too.
+        let log = Arc::clone(registry.event_log());
+        let api_keys = auth::ApiKeyRing::new(store.clone(), api_keys, Arc::clone(&log));
+        let publications = publications::Publications::new(store.clone(), stored_publications, log);
         Self(Arc::new(Shared {
             registry,
             store,
@@ -183,7 +178,6 @@ impl AppState {
             admin_token_hash: auth::secret_digest(&admin_token),
             api_keys,
             publications,
-            settings,
             public_url,
             limiter: DefaultKeyedRateLimiter::keyed(quota(rate_limit)),
             unknown_token_limit: ip_rate_limit.map(|limit| {

@@ -18,6 +18,7 @@ use base64::Engine as _;
 use rand::TryRngCore as _;
 use serde_json::{Map, Value, json};
 
+use crate::cluster::event_log::EventLog;
 use crate::domain::ids::MonitorId;
 use crate::domain::name::check_name;
 use crate::domain::publication::{
@@ -28,6 +29,7 @@ use crate::store::{EventStore, PublicationChange, StoreError};
 use super::api::{MAX_TAG_CHARS, MAX_TAGS, json_object, parse_name, refuse_unknown_fields};
 use super::auth::require_access;
 use super::error::ApiError;
+use super::replicated::{SettingChange, SettingWrite};
 use super::{AppState, PathParam};
 
 /// The most monitors one status page lists by id.
@@ -84,17 +86,16 @@ pub struct Publications {
     /// Serialises changes, so each one's store write and map change happen together,
     /// in the same order for everyone (and a slug is checked and taken at once).
     changes: tokio::sync::Mutex<()>,
-    /// The clustered mode's publisher (`http/replicated.rs`).
-    replication: std::sync::Arc<super::replicated::SettingSlot>,
+    /// The event log every change goes through (`http/replicated.rs`).
+    log: std::sync::Arc<crate::cluster::event_log::Log>,
 }
 
 impl Publications {
-    /// The records as loaded from `store`; in the clustered mode, changes go through
-    /// `replication`.
+    /// The records as loaded from `store`; changes go through `log`.
     pub fn new(
         store: EventStore,
         stored: Vec<Publication>,
-        replication: std::sync::Arc<super::replicated::SettingSlot>,
+        log: std::sync::Arc<crate::cluster::event_log::Log>,
     ) -> Self {
         let mut records = Records::default();
         for publication in stored {
@@ -104,16 +105,8 @@ impl Publications {
             store,
             records: RwLock::new(records),
             changes: tokio::sync::Mutex::new(()),
-            replication,
+            log,
         }
-    }
-
-    /// Clustered: publishes `change` and waits until this pod's fold applied it.
-    async fn publish(&self, change: PublicationChange) -> Option<Result<(), PublicationError>> {
-        self.replication
-            .publish(super::replicated::SettingChange::Publication(change))
-            .await
-            .map(|published| published.map_err(PublicationError::from))
     }
 
     /// Applies a change folded from the cluster-wide log (made on any pod), in the
@@ -206,36 +199,42 @@ impl Publications {
     /// Stores a new badge durably, then serves it.
     pub async fn add_badge(&self, badge: Badge) -> Result<(), PublicationError> {
         let publication = Publication::Badge(badge);
-        if let Some(published) = self
-            .publish(PublicationChange::Put(publication.clone()))
+        self.log
+            .write(SettingWrite {
+                change: SettingChange::Publication(PublicationChange::Put(publication.clone())),
+                locally: move || async move {
+                    let _changing = self.changes.lock().await;
+                    self.store.put_publication(&publication).await?;
+                    self.write().insert(publication);
+                    Ok(())
+                },
+                folded: || Ok(()),
+            })
             .await
-        {
-            return published;
-        }
-        let _changing = self.changes.lock().await;
-        self.store.put_publication(&publication).await?;
-        self.write().insert(publication);
-        Ok(())
     }
 
     /// Removes a badge durably, then from memory; `false` if there is none.
     pub async fn remove_badge(&self, id: BadgeId) -> Result<bool, PublicationError> {
-        if self.read().badges.contains_key(&id)
-            && let Some(published) = self
-                .publish(PublicationChange::Removed(*id.as_bytes()))
-                .await
-        {
-            return published.map(|()| true);
-        }
-        let _changing = self.changes.lock().await;
-        let Some(badge) = self.read().badges.get(&id).cloned() else {
+        if !self.read().badges.contains_key(&id) {
             return Ok(false);
-        };
-        self.store.remove_publication(*id.as_bytes()).await?;
-        let mut records = self.write();
-        records.badges.remove(&id);
-        records.badge_by_key.remove(&badge.key);
-        Ok(true)
+        }
+        self.log
+            .write(SettingWrite {
+                change: SettingChange::Publication(PublicationChange::Removed(*id.as_bytes())),
+                locally: move || async move {
+                    let _changing = self.changes.lock().await;
+                    let Some(badge) = self.read().badges.get(&id).cloned() else {
+                        return Ok(false);
+                    };
+                    self.store.remove_publication(*id.as_bytes()).await?;
+                    let mut records = self.write();
+                    records.badges.remove(&id);
+                    records.badge_by_key.remove(&badge.key);
+                    Ok(true)
+                },
+                folded: || Ok(true),
+            })
+            .await
     }
 
     /// Stores a status page (new or changed) durably, then serves it; refused if
@@ -250,46 +249,53 @@ impl Publications {
         if slug_taken(&page) {
             return Err(PublicationError::SlugTaken(page.slug));
         }
-        let id = page.id;
-        let publication = Publication::StatusPage(page.clone());
-        if let Some(published) = self
-            .publish(PublicationChange::Put(publication.clone()))
+        let (id, slug) = (page.id, page.slug.clone());
+        let publication = Publication::StatusPage(page);
+        self.log
+            .write(SettingWrite {
+                change: SettingChange::Publication(PublicationChange::Put(publication.clone())),
+                locally: move || async move {
+                    let _changing = self.changes.lock().await;
+                    if let Publication::StatusPage(page) = &publication
+                        && slug_taken(page)
+                    {
+                        return Err(PublicationError::SlugTaken(page.slug.clone()));
+                    }
+                    self.store.put_publication(&publication).await?;
+                    self.write().insert(publication);
+                    Ok(())
+                },
+                // The fold does not apply a page whose slug another took first in the log.
+                folded: move || match self.page(id) {
+                    Some(applied) if applied.slug == slug => Ok(()),
+                    _ => Err(PublicationError::SlugTaken(slug)),
+                },
+            })
             .await
-        {
-            published?;
-            // The fold does not apply a page whose slug another took first in the log.
-            return match self.page(id) {
-                Some(applied) if applied.slug == page.slug => Ok(()),
-                _ => Err(PublicationError::SlugTaken(page.slug)),
-            };
-        }
-        let _changing = self.changes.lock().await;
-        if slug_taken(&page) {
-            return Err(PublicationError::SlugTaken(page.slug));
-        }
-        self.store.put_publication(&publication).await?;
-        self.write().insert(publication);
-        Ok(())
     }
 
     /// Removes a status page durably, then from memory; `false` if there is none.
     pub async fn remove_page(&self, id: StatusPageId) -> Result<bool, PublicationError> {
-        if self.page(id).is_some()
-            && let Some(published) = self
-                .publish(PublicationChange::Removed(*id.as_bytes()))
-                .await
-        {
-            return published.map(|()| true);
-        }
-        let _changing = self.changes.lock().await;
-        let Some(page) = self.page(id) else {
+        if self.page(id).is_none() {
             return Ok(false);
-        };
-        self.store.remove_publication(*id.as_bytes()).await?;
-        let mut records = self.write();
-        records.pages.remove(&id);
-        records.page_by_slug.remove(&page.slug);
-        Ok(true)
+        }
+        self.log
+            .write(SettingWrite {
+                change: SettingChange::Publication(PublicationChange::Removed(*id.as_bytes())),
+                locally: move || async move {
+                    let _changing = self.changes.lock().await;
+                    let Some(page) = self.page(id) else {
+                        return Ok(false);
+                    };
+                    self.store.remove_publication(*id.as_bytes()).await?;
+                    let mut records = self.write();
+                    records.pages.remove(&id);
+                    records.page_by_slug.remove(&page.slug);
+                    Ok(true)
+                },
+                folded: || Ok(true),
+            })
+            .await
     }
 
     // A panic while holding the lock cannot leave the maps half-changed in a way that

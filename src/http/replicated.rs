@@ -1,17 +1,18 @@
-//! API keys, badges and status pages in the clustered mode (`--cluster-nats`): their
-//! changes are cluster-wide records in one shard's log
-//! (`domain::fence::CLUSTER_WIDE_SHARD`), published by the pod that took the API
-//! call and applied by every pod's fold, this one's too, which answers once its own
-//! fold applied the change (read your writes). Before the pod has joined, changes
-//! answer 503.
+//! The writes of API keys, badges and status pages through the event log
+//! (`cluster/event_log.rs`). On a single node each is written durably to the store,
+//! then kept in memory (the key ring's or the publications' own code, under their
+//! lock). In the clustered mode (`--cluster-nats`) each is a cluster-wide record in
+//! one shard's log (`domain::fence::CLUSTER_WIDE_SHARD`), published by the pod that
+//! took the API call and applied by every pod's fold, this one's too, which answers
+//! once its own fold applied the change (read your writes). Before the pod has
+//! joined, changes answer 503.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::cluster::slot::PublisherSlot;
-
-use crate::store::{ApiKeyChange, PublicationChange, StoreError};
+use crate::cluster::event_log::{Replication, Write};
+use crate::domain::fence::ShardRecord;
+use crate::store::{ApiKeyChange, EventStore, PublicationChange, StoreError};
 
 /// A cluster-wide change.
 #[derive(Clone, Debug)]
@@ -20,42 +21,66 @@ pub enum SettingChange {
     Publication(PublicationChange),
 }
 
-/// The clustered mode's publisher of cluster-wide changes (`app/cluster/engine.rs`):
-/// `Ok` once the record is acknowledged and this pod's fold has applied it.
-pub trait SettingReplication: Send + Sync + 'static {
-    fn publish_setting(
-        &self,
-        change: SettingChange,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+/// A change of an API key, a badge or a status page: `locally` makes it on a single
+/// node (stores it durably, then changes the memory); clustered, `change` is
+/// published and, once this pod's fold applied it, `folded` says what the caller
+/// hears.
+pub struct SettingWrite<Local, Folded> {
+    pub change: SettingChange,
+    pub locally: Local,
+    pub folded: Folded,
 }
 
-/// Whether the API keys and publications change through the shard logs, and the
-/// publisher once joined; shared by the key ring and the publications.
-#[derive(Default)]
-pub struct SettingSlot(PublisherSlot<dyn SettingReplication>);
+impl<Local, Made, Folded, T, E> Write for SettingWrite<Local, Folded>
+where
+    Local: FnOnce() -> Made + Send,
+    Made: Future<Output = Result<T, E>> + Send,
+    Folded: FnOnce() -> Result<T, E> + Send,
+    T: Send,
+    E: From<StoreError> + Send,
+{
+    type Output = Result<T, E>;
 
-impl SettingSlot {
-    pub fn set_clustered(&self) {
-        self.0.set_clustered();
+    async fn to_store(self, _: &EventStore) -> Self::Output {
+        (self.locally)().await
     }
 
-    pub fn set_replication(&self, publisher: Arc<dyn SettingReplication>) {
-        self.0.set(publisher);
+    async fn to_shards(self, shards: &Arc<dyn Replication>) -> Self::Output {
+        let record = setting_record(&self.change).map_err(StoreError::Unavailable)?;
+        shards
+            .publish_applied(record)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        (self.folded)()
     }
 
-    /// `None` single-node; clustered, publishes `change` and waits until this pod's
-    /// fold applied it (503 before the pod joined or without an acknowledgement).
-    pub async fn publish(&self, change: SettingChange) -> Option<Result<(), StoreError>> {
-        let Some(publisher) = self.0.get()? else {
-            return Some(Err(StoreError::Unavailable(
-                "not joined the cluster yet".to_owned(),
-            )));
-        };
-        Some(
-            publisher
-                .publish_setting(change)
-                .await
-                .map_err(StoreError::Unavailable),
-        )
+    fn not_joined(self) -> Self::Output {
+        Err(StoreError::Unavailable("not joined the cluster yet".to_owned()).into())
     }
+}
+
+/// The cluster-wide record of `change`.
+fn setting_record(change: &SettingChange) -> Result<ShardRecord, String> {
+    Ok(match change {
+        SettingChange::ApiKey(key) => ShardRecord::ApiKey {
+            key: match key {
+                ApiKeyChange::Created(key) => *key.id.as_bytes(),
+                ApiKeyChange::Revoked(id) => *id.as_bytes(),
+            },
+            event: crate::store::api_keys::encode_event(key).map_err(|error| error.to_string())?,
+        },
+        SettingChange::Publication(publication) => ShardRecord::Publication {
+            publication: match publication {
+                PublicationChange::Put(crate::domain::publication::Publication::Badge(badge)) => {
+                    *badge.id.as_bytes()
+                }
+                PublicationChange::Put(crate::domain::publication::Publication::StatusPage(
+                    page,
+                )) => *page.id.as_bytes(),
+                PublicationChange::Removed(id) => *id,
+            },
+            event: crate::store::publications::encode_event(publication)
+                .map_err(|error| error.to_string())?,
+        },
+    })
 }

@@ -25,6 +25,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 
 use crate::alert::{Channels, Dispatcher, digest};
 use crate::clock::Clock;
+use crate::cluster::event_log::{EventLog, Log, Replication, Write};
 use crate::domain::alert::owed_deliveries;
 use crate::domain::event::{DownReason, Event, RunOutcome, Stamped};
 use crate::domain::ids::Timestamp;
@@ -64,6 +65,8 @@ pub struct MonitorContext {
     pub guard: Arc<GuardShared>,
     /// Whether this pod decides the monitor's deadlines (always on a single node).
     pub deciding: Arc<super::deciding::Deciding>,
+    /// The event log a verdict goes through (`cluster/event_log.rs`).
+    pub log: Arc<Log>,
 }
 
 /// The behaviour; all data lives in [`MonitorActorState`].
@@ -439,28 +442,62 @@ async fn judge_deadlines(
         rearm(myself, state);
         return Ok(());
     }
-    if state.context.deciding.is_clustered() {
-        publish_verdict(myself, state, events).await;
-        return Ok(());
+    let log = Arc::clone(&state.context.log);
+    log.write(Verdict {
+        myself,
+        state,
+        events,
+    })
+    .await
+}
+
+/// A deadline verdict, as each backend records it: on a single node appended with its
+/// basis, voidable (the writer voids it if a heartbeat of the monitor was written
+/// after it); clustered, a decision record ([`publish_verdict`]).
+struct Verdict<'a> {
+    myself: &'a ActorRef<MonitorMsg>,
+    state: &'a mut MonitorActorState,
+    events: Vec<Stamped>,
+}
+
+impl Write for Verdict<'_> {
+    type Output = Result<(), StoreError>;
+
+    async fn to_store(self, store: &EventStore) -> Self::Output {
+        let Self {
+            myself,
+            state,
+            events,
+        } = self;
+        let (mut append, prepared) = prepare(state, events, None);
+        append.voidable = true;
+        let appended = store.append_with(append).await?;
+        if !appended.voided {
+            adopt(myself, state, prepared, appended);
+            return Ok(());
+        }
+        let overtaken_by = appended.last_seq;
+        take_heartbeats(myself, state, true).await;
+        if !state.stopped && state.monitor.last_seq < overtaken_by {
+            // The heartbeat that voided the verdict never reached this actor: only the
+            // store knows it now.
+            tracing::error!(monitor = %state.monitor.id, "a heartbeat in the log never reached the monitor; rebuilding it from the store");
+            stop_for_rebuild(myself, state, "missed a heartbeat");
+            return Ok(());
+        }
+        rearm(myself, state);
+        Ok(())
     }
-    let (mut append, prepared) = prepare(state, events, None);
-    append.voidable = true;
-    let appended = state.context.store.append_with(append).await?;
-    if !appended.voided {
-        adopt(myself, state, prepared, appended);
-        return Ok(());
+
+    async fn to_shards(self, shards: &Arc<dyn Replication>) -> Self::Output {
+        publish_verdict(self.myself, self.state, self.events, &**shards).await;
+        Ok(())
     }
-    let overtaken_by = appended.last_seq;
-    take_heartbeats(myself, state, true).await;
-    if !state.stopped && state.monitor.last_seq < overtaken_by {
-        // The heartbeat that voided the verdict never reached this actor: only the
-        // store knows it now.
-        tracing::error!(monitor = %state.monitor.id, "a heartbeat in the log never reached the monitor; rebuilding it from the store");
-        stop_for_rebuild(myself, state, "missed a heartbeat");
-        return Ok(());
+
+    /// Nothing is decided before the pod joined (no epoch yet).
+    fn not_joined(self) -> Self::Output {
+        Ok(())
     }
-    rearm(myself, state);
-    Ok(())
 }
 
 /// Before a published verdict that has not been read back effective is judged again.
@@ -475,10 +512,11 @@ async fn publish_verdict(
     myself: &ActorRef<MonitorMsg>,
     state: &mut MonitorActorState,
     events: Vec<Stamped>,
+    publisher: &dyn Replication,
 ) {
     let id = state.monitor.id;
     let deciding = &state.context.deciding;
-    let (Some(epoch), Some(publisher)) = (deciding.epoch(id), deciding.publisher()) else {
+    let Some(epoch) = deciding.epoch(id) else {
         return;
     };
     let basis = deciding.basis(id, state.monitor.last_seq);

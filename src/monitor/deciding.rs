@@ -14,29 +14,11 @@ use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 
-use crate::domain::fence::{Sequence, ShardRecord};
+use crate::domain::fence::Sequence;
 use crate::domain::ids::{MonitorId, Timestamp};
 
 /// The epoch this pod may decide for a monitor under now (`None`: it may not).
 pub type Gate = Arc<dyn Fn(MonitorId) -> Option<Sequence> + Send + Sync>;
-
-/// Publishes records to their monitor's shard log; `Ok` (the record's sequence) only
-/// once the record's PubAck arrived (what the clustered mode's `app/cluster/engine.rs`
-/// implements).
-pub trait Replication: Send + Sync + 'static {
-    fn publish(
-        &self,
-        record: ShardRecord,
-    ) -> Pin<Box<dyn Future<Output = Result<Sequence, String>> + Send + 'static>>;
-
-    /// Waits until this pod's fold of `monitor`'s shard has applied its log up to
-    /// `sequence`; `false` if it did not within a few seconds.
-    fn applied(
-        &self,
-        monitor: MonitorId,
-        sequence: Sequence,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'static>>;
-}
 
 /// The clustered mode's recorder of delivery outcomes (`app/cluster/alerts.rs`): it
 /// publishes the outcome to the monitor's shard and returns once this pod's fold has
@@ -73,7 +55,6 @@ const BASES_KEPT: usize = 64;
 pub struct Deciding {
     clustered: AtomicBool,
     gate: OnceLock<Gate>,
-    publisher: OnceLock<Arc<dyn Replication>>,
     /// Per monitor, its latest heartbeats' local sequence numbers and their
     /// sequences in the shard's log (written by the fold): a verdict's basis in the
     /// shard log is the shard sequence of the last heartbeat its actor had applied.
@@ -108,14 +89,6 @@ impl Deciding {
     /// The epoch to decide under (clustered mode).
     pub fn epoch(&self, monitor: MonitorId) -> Option<Sequence> {
         self.gate.get().and_then(|gate| gate(monitor))
-    }
-
-    pub fn set_publisher(&self, publisher: Arc<dyn Replication>) {
-        let _ = self.publisher.set(publisher);
-    }
-
-    pub fn publisher(&self) -> Option<Arc<dyn Replication>> {
-        self.publisher.get().cloned()
     }
 
     pub fn set_outcomes(&self, sink: Arc<dyn OutcomeSink>) {

@@ -1,18 +1,21 @@
 //! Records how alert deliveries ended: the reader of the dispatcher's reports.
 //!
-//! Each outcome is recorded by its monitor's actor (a `DeliveryRecorded` event, which
+//! Each outcome goes through the event log (`cluster/event_log.rs`, [`OutcomeWrite`]).
+//! On a single node it is recorded by its monitor's actor (a `DeliveryRecorded` event, which
 //! removes the outbox entry in the same batch), or, if the monitor was deleted
 //! meanwhile, by the store in the deleted monitor's log (`EventStore::settle_orphan`),
 //! the entry removed in the same batch. While the store cannot write, or the
 //! monitor's actor is being restarted or rebuilt, it retries every second. The dispatcher waits for each record before it sends the
 //! next delivery of the same (channel, monitor).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::alert::dispatcher::{DeliveryReport, DeliveryReports};
 use crate::clock::Clock;
+use crate::cluster::event_log::{EventLog, Replication, Write};
 use crate::domain::alert::{AlertKind, Delivery};
 use crate::domain::event::DeliveryOutcome;
 use crate::prometheus;
@@ -31,7 +34,6 @@ const RECORD_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// would take a monitor not yet rebuilt for a deleted one and settle its entry.
 pub fn record_outcomes(
     registry: Registry,
-    store: EventStore,
     mut reports: DeliveryReports,
     clock: Clock,
 ) -> JoinHandle<()> {
@@ -42,17 +44,17 @@ pub fn record_outcomes(
             tokio::select! {
                 report = reports.recv() => {
                     let Some(report) = report else { break };
-                    let (registry, store) = (registry.clone(), store.clone());
+                    let registry = registry.clone();
                     recording.spawn(async move {
                         let DeliveryReport { delivery, outcome, recorded } = report;
-                        match registry.outcome_sink() {
-                            // The clustered mode: to the shard, folded by every pod.
-                            Some(sink) => {
-                                count(&delivery, &outcome);
-                                sink.record(delivery, outcome).await;
-                            }
-                            None => record(&registry, &store, &delivery, outcome, clock).await,
-                        }
+                        let log = std::sync::Arc::clone(registry.event_log());
+                        log.write(OutcomeWrite {
+                            registry: &registry,
+                            delivery,
+                            outcome,
+                            clock,
+                        })
+                        .await;
                         let _ = recorded.send(());
                     });
                 }
@@ -60,6 +62,55 @@ pub fn record_outcomes(
             }
         }
     })
+}
+
+/// A delivery's outcome, as each backend records it: on a single node its monitor's
+/// actor records it (or the store, for a deleted monitor); clustered, the alerts
+/// publish it to the monitor's shard as a `DeliveredAt` record that every pod folds
+/// (`monitor::deciding::OutcomeSink`, `app/cluster/alerts.rs`).
+struct OutcomeWrite<'a> {
+    registry: &'a Registry,
+    delivery: Delivery,
+    outcome: DeliveryOutcome,
+    clock: Clock,
+}
+
+impl Write for OutcomeWrite<'_> {
+    type Output = ();
+
+    async fn to_store(self, store: &EventStore) {
+        record(
+            self.registry,
+            store,
+            &self.delivery,
+            self.outcome,
+            self.clock,
+        )
+        .await;
+    }
+
+    async fn to_shards(self, _: &Arc<dyn Replication>) {
+        count(&self.delivery, &self.outcome);
+        match self.registry.outcome_sink() {
+            Some(sink) => sink.record(self.delivery, self.outcome).await,
+            None => self.not_recorded(),
+        }
+    }
+
+    fn not_joined(self) {
+        count(&self.delivery, &self.outcome);
+        self.not_recorded();
+    }
+}
+
+impl OutcomeWrite<'_> {
+    /// Nothing deliverable before the pod joined (only an owner sends): logged.
+    fn not_recorded(&self) {
+        tracing::warn!(
+            monitor = %self.delivery.alert.monitor_id,
+            "no publisher for a delivery's outcome yet; it is sent again by the next owner"
+        );
+    }
 }
 
 /// Has the monitor's actor record the outcome (which settles the outbox entry),

@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::alert::{Channels, Dispatcher};
 use crate::clock::Clock;
+use crate::cluster::event_log::{EventLog, Log, Write};
 use crate::domain::event::{DeliveryOutcome, Event, Heartbeat, MonitorConfig, Stamped};
 use crate::domain::ids::{ChannelId, MonitorId, PushToken, Timestamp};
 use crate::domain::machine::{self, Command, ConfigPatch, Monitor, Rejection};
@@ -114,8 +115,11 @@ pub struct Registry {
     dependency_gate: Arc<tokio::sync::Mutex<()>>,
     clock: Clock,
     guard: Arc<GuardShared>,
-    /// The clustered mode's publisher (`registry/cluster.rs`).
-    replication: Arc<cluster::ReplicationSlot>,
+    /// The event log every write goes through: the fjall store, or the shard logs
+    /// (`cluster/event_log.rs`; the clustered side's writes in `registry/cluster.rs`).
+    log: Arc<Log>,
+    /// The cluster-wide claims on slugs and push tokens, once joined (clustered mode).
+    claims: Arc<std::sync::OnceLock<crate::cluster::claims::ClaimStore>>,
     /// Which monitors this pod decides deadlines for (`monitor/deciding.rs`).
     deciding: Arc<super::deciding::Deciding>,
 }
@@ -206,10 +210,11 @@ pub struct RegistryState {
 }
 
 impl Registry {
-    /// Starts the registry actor over `store`; monitors alert through `dispatcher` and
-    /// read the time from `clock`.
+    /// Starts the registry actor over `store`; its writes go through `log`, monitors
+    /// alert through `dispatcher` and read the time from `clock`.
     pub async fn start(
         store: EventStore,
+        log: Arc<Log>,
         channels: Channels,
         dispatcher: Dispatcher,
         clock: Clock,
@@ -225,8 +230,13 @@ impl Registry {
             changes: Changes::default(),
             guard: Arc::clone(&guard),
             deciding: Arc::default(),
+            log: Arc::clone(&log),
         });
         let deciding = Arc::clone(&context.deciding);
+        if log.is_clustered() {
+            // Only the owner of a monitor's shard decides its deadlines.
+            deciding.set_clustered();
+        }
         let changes = context.changes.clone();
         // The writer hands each durable batch's heartbeats to their actors' inboxes.
         store.set_heartbeat_sink(Arc::new(super::directory::Fanout {
@@ -250,7 +260,8 @@ impl Registry {
                 cast_order: Arc::default(),
                 clock,
                 guard,
-                replication: Arc::default(),
+                log,
+                claims: Arc::default(),
                 deciding,
             },
             handle,
@@ -314,14 +325,19 @@ impl Registry {
         };
         let _slug = self.claim_slug(None, config.slug.as_deref())?;
         let _gate = self.channels_checked(&config.channels).await?;
-        if let Some(publisher) = self.replication() {
-            return self.publish_creation(&*publisher?, config, token).await;
-        }
-        let (reply, answer) = oneshot::channel();
-        self.actor
-            .cast(RegistryMsg::Create(Box::new(config), token, reply))
-            .map_err(|_| RegistryError::Unavailable)?;
-        answer.await.map_err(|_| RegistryError::Unavailable)?
+        self.log
+            .write(Creation {
+                registry: self,
+                config,
+                token,
+            })
+            .await
+    }
+
+    /// The event log every write goes through (shared with the channels, the API keys
+    /// and the publications).
+    pub fn event_log(&self) -> &Arc<Log> {
+        &self.log
     }
 
     /// Claims a chosen token for a creation: refused if a monitor has it or another
@@ -359,18 +375,13 @@ impl Registry {
         monitor: &MonitorHandle,
         signal: Signal,
     ) -> Result<(), RegistryError> {
-        if let Some(publisher) = self.replication() {
-            return self.publish_signal(&*publisher?, monitor.id, signal).await;
-        }
-        let _pending = PendingGuard::new(&self.pending);
-        let (reply, answer) = oneshot::channel();
-        monitor
-            .actor
-            .cast(MonitorMsg::Signal(Box::new(signal), reply))
-            .map_err(|_| self.gone_or_restarting(monitor.id))?;
-        Ok(answer
+        self.log
+            .write(SignalWrite {
+                registry: self,
+                monitor,
+                signal,
+            })
             .await
-            .map_err(|_| self.gone_or_restarting(monitor.id))??)
     }
 
     /// Appends a plain heartbeat of `monitor`, received now; answers once it is
@@ -385,24 +396,13 @@ impl Registry {
         monitor: &MonitorHandle,
         heartbeat: Heartbeat,
     ) -> Result<(), RegistryError> {
-        if let Some(publisher) = self.replication() {
-            return Self::publish_heartbeat(&*publisher?, monitor.id, self.clock.now(), heartbeat)
-                .await;
-        }
-        let changes = self.directory.may_change(monitor.id, heartbeat.status);
-        match self
-            .store
-            .append_heartbeat(monitor.id, self.clock.now(), heartbeat)
+        self.log
+            .write(PlainHeartbeat {
+                registry: self,
+                monitor,
+                heartbeat,
+            })
             .await
-        {
-            Ok(_) if changes => {
-                self.applied(monitor).await;
-                Ok(())
-            }
-            Ok(_) => Ok(()),
-            Err(StoreError::Deleted) => Err(RegistryError::NotFound),
-            Err(error) => Err(error.into()),
-        }
     }
 
     /// Waits until `monitor`'s actor has applied the heartbeats durable so far (and
@@ -542,10 +542,25 @@ impl Registry {
                 | Command::Unmute
                 | Command::Delete
                 | Command::ForgetChannel(_)
-        ) && let Some(publisher) = self.replication()
-        {
-            return self.publish_command(&*publisher?, id, command).await;
+        ) {
+            return self
+                .log
+                .write(CommandWrite {
+                    registry: self,
+                    id,
+                    command,
+                })
+                .await;
         }
+        self.execute_on_actor(id, command).await
+    }
+
+    /// Has monitor `id`'s actor decide `command` and record what it causes.
+    async fn execute_on_actor(
+        &self,
+        id: MonitorId,
+        command: Command,
+    ) -> Result<Monitor, RegistryError> {
         let actor = self.directory.by_id(id).ok_or(RegistryError::NotFound)?;
         let _pending = PendingGuard::new(&self.pending);
         let (reply, answer) = oneshot::channel();
@@ -603,5 +618,154 @@ impl Registry {
             let _ = done.await;
         }
         self.actor.stop(None);
+    }
+}
+
+/// A creation: single node, the registry actor appends `created` and spawns the
+/// actor; clustered, a config record (`Registry::publish_creation`).
+struct Creation<'a> {
+    registry: &'a Registry,
+    config: MonitorConfig,
+    token: Option<PushToken>,
+}
+
+impl Write for Creation<'_> {
+    type Output = Result<Monitor, RegistryError>;
+
+    async fn to_store(self, _: &EventStore) -> Self::Output {
+        let (reply, answer) = oneshot::channel();
+        self.registry
+            .actor
+            .cast(RegistryMsg::Create(
+                Box::new(self.config),
+                self.token,
+                reply,
+            ))
+            .map_err(|_| RegistryError::Unavailable)?;
+        answer.await.map_err(|_| RegistryError::Unavailable)?
+    }
+
+    async fn to_shards(self, shards: &Arc<dyn Replication>) -> Self::Output {
+        self.registry
+            .publish_creation(&**shards, self.config, self.token)
+            .await
+    }
+
+    fn not_joined(self) -> Self::Output {
+        Err(RegistryError::Unavailable)
+    }
+}
+
+/// A job's signal: single node, its actor decides it and appends what it causes;
+/// clustered, a signal record (`Registry::publish_signal`).
+struct SignalWrite<'a> {
+    registry: &'a Registry,
+    monitor: &'a MonitorHandle,
+    signal: Signal,
+}
+
+impl Write for SignalWrite<'_> {
+    type Output = Result<(), RegistryError>;
+
+    async fn to_store(self, _: &EventStore) -> Self::Output {
+        let Self {
+            registry,
+            monitor,
+            signal,
+        } = self;
+        let _pending = PendingGuard::new(&registry.pending);
+        let (reply, answer) = oneshot::channel();
+        monitor
+            .actor
+            .cast(MonitorMsg::Signal(Box::new(signal), reply))
+            .map_err(|_| registry.gone_or_restarting(monitor.id))?;
+        Ok(answer
+            .await
+            .map_err(|_| registry.gone_or_restarting(monitor.id))??)
+    }
+
+    async fn to_shards(self, shards: &Arc<dyn Replication>) -> Self::Output {
+        self.registry
+            .publish_signal(&**shards, self.monitor.id, self.signal)
+            .await
+    }
+
+    fn not_joined(self) -> Self::Output {
+        Err(RegistryError::Unavailable)
+    }
+}
+
+/// A plain push: single node, appended by the store's writer, which hands it to the
+/// monitor's actor once durable; clustered, a heartbeat record
+/// (`Registry::publish_heartbeat`).
+struct PlainHeartbeat<'a> {
+    registry: &'a Registry,
+    monitor: &'a MonitorHandle,
+    heartbeat: Heartbeat,
+}
+
+impl Write for PlainHeartbeat<'_> {
+    type Output = Result<(), RegistryError>;
+
+    async fn to_store(self, store: &EventStore) -> Self::Output {
+        let Self {
+            registry,
+            monitor,
+            heartbeat,
+        } = self;
+        let changes = registry.directory.may_change(monitor.id, heartbeat.status);
+        match store
+            .append_heartbeat(monitor.id, registry.clock.now(), heartbeat)
+            .await
+        {
+            Ok(_) if changes => {
+                registry.applied(monitor).await;
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(StoreError::Deleted) => Err(RegistryError::NotFound),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn to_shards(self, shards: &Arc<dyn Replication>) -> Self::Output {
+        Registry::publish_heartbeat(
+            &**shards,
+            self.monitor.id,
+            self.registry.clock.now(),
+            self.heartbeat,
+        )
+        .await
+    }
+
+    fn not_joined(self) -> Self::Output {
+        Err(RegistryError::Unavailable)
+    }
+}
+
+/// A management command that changes a monitor's configuration or state: single
+/// node, its actor decides and appends it; clustered, a config record
+/// (`Registry::publish_command`).
+struct CommandWrite<'a> {
+    registry: &'a Registry,
+    id: MonitorId,
+    command: Command,
+}
+
+impl Write for CommandWrite<'_> {
+    type Output = Result<Monitor, RegistryError>;
+
+    async fn to_store(self, _: &EventStore) -> Self::Output {
+        self.registry.execute_on_actor(self.id, self.command).await
+    }
+
+    async fn to_shards(self, shards: &Arc<dyn Replication>) -> Self::Output {
+        self.registry
+            .publish_command(&**shards, self.id, self.command)
+            .await
+    }
+
+    fn not_joined(self) -> Self::Output {
+        Err(RegistryError::Unavailable)
     }
 }

@@ -21,7 +21,12 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
     let dir = tempfile::tempdir().expect("tempdir");
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
-    let channels = Channels::new(store.clone(), vec![], Clock::system());
+    let channels = Channels::new(
+        store.clone(),
+        vec![],
+        Clock::system(),
+        crate::cluster::event_log::Log::new(store.clone(), false),
+    );
     let notifier = Notifier::new(NotifierSettings {
         public_url: "http://127.0.0.1:1".to_owned(),
         timeout: Duration::from_secs(1),
@@ -39,6 +44,7 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
     .expect("dispatcher");
     let (registry, _) = Registry::start(
         store.clone(),
+        crate::cluster::event_log::Log::new(store.clone(), false),
         channels,
         dispatcher.clone(),
         Clock::system(),
@@ -46,7 +52,7 @@ async fn a_killed_monitor_actor_is_restarted_from_its_stored_state() {
     )
     .await
     .expect("registry");
-    super::record_outcomes(registry.clone(), store.clone(), reports, Clock::system());
+    super::record_outcomes(registry.clone(), reports, Clock::system());
 
     let config = MonitorConfig::new("supervised", 3600);
     let monitor = registry.create(config).await.expect("created");
@@ -128,7 +134,12 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let opened = EventStore::open(dir.path()).expect("opens");
     let store = opened.store.clone();
-    let channels = Channels::new(store.clone(), vec![], Clock::system());
+    let channels = Channels::new(
+        store.clone(),
+        vec![],
+        Clock::system(),
+        crate::cluster::event_log::Log::new(store.clone(), false),
+    );
     let notifier = Notifier::new(NotifierSettings {
         public_url: "http://127.0.0.1:1".to_owned(),
         timeout: Duration::from_secs(1),
@@ -146,6 +157,7 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
     .expect("dispatcher");
     let (registry, _) = Registry::start(
         store.clone(),
+        crate::cluster::event_log::Log::new(store.clone(), false),
         channels,
         dispatcher.clone(),
         Clock::system(),
@@ -153,7 +165,7 @@ async fn a_monitor_being_rebuilt_never_leaves_the_directory() {
     )
     .await
     .expect("registry");
-    super::record_outcomes(registry.clone(), store.clone(), reports, Clock::system());
+    super::record_outcomes(registry.clone(), reports, Clock::system());
     let config = MonitorConfig::new("rebuilt", 3600);
     let monitor = registry.create(config).await.expect("created");
 

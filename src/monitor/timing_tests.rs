@@ -109,7 +109,12 @@ impl Server {
         let opened = EventStore::open(&dir).expect("store opens");
         let store = opened.store.clone();
         let stored = store.load_channels().expect("channels load");
-        let channels = Channels::new(store.clone(), stored, clock);
+        let channels = Channels::new(
+            store.clone(),
+            stored,
+            clock,
+            crate::cluster::event_log::Log::new(store.clone(), false),
+        );
         // Port 1 on loopback refuses at once: a delivery fails on its one attempt.
         let notifier = Notifier::new(NotifierSettings {
             public_url: "http://127.0.0.1:1".to_owned(),
@@ -133,6 +138,7 @@ impl Server {
         .expect("dispatcher starts");
         let (registry, registry_task) = Registry::start(
             store.clone(),
+            crate::cluster::event_log::Log::new(store.clone(), false),
             channels.clone(),
             dispatcher.clone(),
             clock,

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use pushmon::cluster::log::{Fenced, JetStreamLog, JetStreamSettings, ShardLog, Stored};
+use pushmon::cluster::log::{Fenced, JetStreamLog, JetStreamSettings, Stored};
 use pushmon::cluster::ownership::Ownership;
 use pushmon::cluster::shard::{ShardId, StreamId, preferred_pod};
 use pushmon::domain::fence::{Folded, ShardFold, ShardRecord, Void};

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pushmon::cluster::log::{JetStreamLog, JetStreamSettings, ShardLog};
+use pushmon::cluster::log::{JetStreamLog, JetStreamSettings};
 use pushmon::cluster::shard::{ShardId, shard_of};
 use pushmon::domain::fence::{Folded, ShardFold, ShardRecord, Void};
 use pushmon::domain::ids::MonitorId;

@@ -22,6 +22,7 @@ mod dependencies;
 mod digest;
 mod docs;
 mod durability;
+mod event_log;
 mod export;
 mod faults;
 mod fleet;

@@ -36,13 +36,14 @@ use dashmap::DashMap;
 
 use crate::alert::{ClusterDelivery, Dispatcher};
 use crate::clock::Clock;
+use crate::cluster::event_log::Replication;
 use crate::cluster::shard::{ShardId, shard_of, stream_of};
 use crate::domain::alert::{Alert, AlertKind, Delivery};
 use crate::domain::event::{DeliveryOutcome, Event, Notice, Stamped};
 use crate::domain::fence::{Sequence, ShardRecord};
 use crate::domain::ids::{ChannelId, MonitorId, Timestamp};
 use crate::monitor::Registry;
-use crate::monitor::deciding::{OutcomeSink, Replication};
+use crate::monitor::deciding::OutcomeSink;
 use crate::store::{EventStore, FoldPosition};
 
 /// The environment variable of the fault hook (module docs). Never set it in

@@ -129,18 +129,18 @@ impl Publisher {
         })
     }
 
-    /// Publishes `record` (if it could be made) to `shard` and waits until this
-    /// pod's fold applied it (read your writes); `what` names it in the error.
+    /// Publishes `record` to `shard` and waits until this pod's fold applied it
+    /// (read your writes); `what` names it in the error.
     fn publish_and_apply(
         &self,
         shard: ShardId,
-        record: Result<ShardRecord, String>,
+        record: ShardRecord,
         what: &'static str,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
         let applied = self.applied[usize::from(stream_of(shard, self.streams).0)].clone();
-        let published = record.map(|record| self.publish_to(shard, record));
+        let published = self.publish_to(shard, record);
         Box::pin(async move {
-            let sequence = published?.await?;
+            let sequence = published.await?;
             if wait_applied(applied, sequence).await {
                 Ok(())
             } else {
@@ -156,47 +156,6 @@ async fn wait_applied(mut applied: watch::Receiver<Sequence>, sequence: Sequence
     tokio::time::timeout(READ_YOUR_WRITES, applied.wait_for(|at| *at >= sequence))
         .await
         .is_ok_and(|waited| waited.is_ok())
-}
-
-impl crate::http::replicated::SettingReplication for Publisher {
-    fn publish_setting(
-        &self,
-        change: crate::http::replicated::SettingChange,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
-        self.publish_and_apply(
-            ShardId(CLUSTER_WIDE_SHARD),
-            setting_record(&change),
-            "change",
-        )
-    }
-}
-
-/// The cluster-wide record of `change`.
-fn setting_record(change: &crate::http::replicated::SettingChange) -> Result<ShardRecord, String> {
-    use crate::http::replicated::SettingChange;
-    use crate::store::{ApiKeyChange, PublicationChange};
-    Ok(match change {
-        SettingChange::ApiKey(key) => ShardRecord::ApiKey {
-            key: match key {
-                ApiKeyChange::Created(key) => *key.id.as_bytes(),
-                ApiKeyChange::Revoked(id) => *id.as_bytes(),
-            },
-            event: crate::store::api_keys::encode_event(key).map_err(|error| error.to_string())?,
-        },
-        SettingChange::Publication(publication) => ShardRecord::Publication {
-            publication: match publication {
-                PublicationChange::Put(crate::domain::publication::Publication::Badge(badge)) => {
-                    *badge.id.as_bytes()
-                }
-                PublicationChange::Put(crate::domain::publication::Publication::StatusPage(
-                    page,
-                )) => *page.id.as_bytes(),
-                PublicationChange::Removed(id) => *id,
-            },
-            event: crate::store::publications::encode_event(publication)
-                .map_err(|error| error.to_string())?,
-        },
-    })
 }
 
 /// A cluster-wide record folded: applied to this pod's API keys or publications,
@@ -267,21 +226,28 @@ impl Replication for Publisher {
         let applied = self.applied[self.stream_of(&monitor)].clone();
         Box::pin(wait_applied(applied, sequence))
     }
-}
 
-impl crate::alert::channels::ChannelReplication for Publisher {
-    fn publish_change(
+    fn publish_applied(
         &self,
-        id: crate::domain::ids::ChannelId,
-        at: crate::domain::ids::Timestamp,
-        event: crate::domain::channel::ChannelEvent,
+        record: ShardRecord,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
-        let record = codec::encode_channel_event(&codec::StoredChannelEvent { at, event })
-            .map(|event| ShardRecord::Channel { channel: id, event })
-            .map_err(|error| error.to_string());
-        // In the shard of the monitor id with the channel id's bytes (`Replication::publish`).
-        let monitor = crate::domain::ids::MonitorId::from_bytes(*id.as_bytes());
-        self.publish_and_apply(shard_of(&monitor, self.shards), record, "channel")
+        let (shard, what) = match &record {
+            // In the shard of the monitor id with the channel id's bytes (`publish`).
+            ShardRecord::Channel { channel, .. } => (
+                shard_of(
+                    &crate::domain::ids::MonitorId::from_bytes(*channel.as_bytes()),
+                    self.shards,
+                ),
+                "channel",
+            ),
+            ShardRecord::ApiKey { .. } | ShardRecord::Publication { .. } => {
+                (ShardId(CLUSTER_WIDE_SHARD), "change")
+            }
+            _ => {
+                return Box::pin(async { Err("not a channel's or a setting's record".to_owned()) });
+            }
+        };
+        self.publish_and_apply(shard, record, what)
     }
 }
 
@@ -389,11 +355,9 @@ pub(super) async fn start(
         Arc::clone(&alerts),
         Arc::clone(&local),
     )));
-    registry.set_replication(Arc::clone(&publisher) as Arc<dyn Replication>);
-    local.state.settings.set_replication(
-        Arc::clone(&publisher) as Arc<dyn crate::http::replicated::SettingReplication>
-    );
-    channels.set_replication(publisher);
+    // The event log's writes (the registry's, the channels', the API keys' and the
+    // publications') go through the publisher from now on.
+    registry.set_replication(publisher);
     let catching = std::time::Instant::now();
     for mut watching in caught_up {
         let _ = watching.wait_for(|done| *done).await;

@@ -7,13 +7,16 @@
 //! whether to adopt its new state. Nothing is seen before it is durable: an actor
 //! applies its change only once told the batch is written.
 
+use std::sync::Arc;
+
 use tokio::sync::oneshot;
 
+use crate::cluster::event_log::{EventLog, Write};
 use crate::domain::ids::MonitorId;
-use crate::store::{Append, StoreError};
+use crate::store::{Append, EventStore, StoreError};
 
 use super::super::messages::{BulkChange, BulkDecision, BulkPrepared, MonitorMsg};
-use super::{Registry, RegistryError};
+use super::{Registry, RegistryError, Replication};
 
 /// The most monitors one bulk change may select.
 pub const MAX_BULK_MONITORS: usize = 10_000;
@@ -94,9 +97,23 @@ impl Registry {
             abandon(&mut prepared);
             return Ok(outcomes(prepared));
         }
-        if let Some(publisher) = self.replication() {
-            return self.publish_bulk(publisher, prepared).await;
-        }
+        self.log.write(BulkWrite { prepared }).await
+    }
+}
+
+/// A bulk change's write, once every selected actor decided its part and holds:
+/// single node, every part appended as one request (one batch, one `fdatasync`, all
+/// or none), then each actor told to adopt its part or keep its state; clustered,
+/// each part a config record.
+struct BulkWrite {
+    prepared: Vec<(MonitorId, BulkPrepared)>,
+}
+
+impl Write for BulkWrite {
+    type Output = Result<Vec<BulkOutcome>, RegistryError>;
+
+    async fn to_store(self, store: &EventStore) -> Self::Output {
+        let mut prepared = self.prepared;
         let appends: Vec<Append> = prepared
             .iter_mut()
             .filter_map(|(_, answer)| answer.append.take())
@@ -104,7 +121,7 @@ impl Registry {
         if appends.is_empty() {
             return Ok(outcomes(prepared));
         }
-        let written = match self.store.append_all(appends).await {
+        let written = match store.append_all(appends).await {
             Ok(written) => written,
             Err(error) => {
                 // Never queued: nothing was written.
@@ -133,30 +150,24 @@ impl Registry {
             None => Ok(outcomes(prepared)),
         }
     }
-}
 
-impl Registry {
-    /// A bulk change in the clustered mode: each monitor's part, decided by its actor
-    /// on this pod, published as a config record in its monitor's shard (all at once;
-    /// the shards' publishers batch them), as a single change is; nothing is written
-    /// here on the way. Answered once this pod's fold applied every part; every pod's
-    /// fold has each actor adopt its part. The parts are in several shards' logs, so
-    /// the change is atomic per monitor, not as a whole: if a part is not acknowledged
-    /// the answer is 503, and the parts that were stay (docs/cluster.md).
-    async fn publish_bulk(
-        &self,
-        publisher: Result<std::sync::Arc<dyn super::Replication>, RegistryError>,
-        mut prepared: Vec<(MonitorId, BulkPrepared)>,
-    ) -> Result<Vec<BulkOutcome>, RegistryError> {
+    /// Each monitor's part, decided by its actor on this pod, published as a config
+    /// record in its monitor's shard (all at once; the shards' publishers batch them),
+    /// as a single change is; nothing is written here on the way. Answered once this
+    /// pod's fold applied every part; every pod's fold has each actor adopt its part.
+    /// The parts are in several shards' logs, so the change is atomic per monitor, not
+    /// as a whole: if a part is not acknowledged the answer is 503, and the parts that
+    /// were stay (docs/cluster.md).
+    async fn to_shards(self, publisher: &Arc<dyn Replication>) -> Self::Output {
+        let mut prepared = self.prepared;
         let parts: Vec<(MonitorId, Vec<crate::domain::event::Stamped>)> = prepared
             .iter_mut()
             .filter_map(|(id, answer)| answer.append.take().map(|append| (*id, append.events)))
             .collect();
         // The actors adopt their parts from the fold, not from here.
         abandon(&mut prepared);
-        let publisher = publisher?;
         let published = parts.into_iter().map(|(id, events)| {
-            let publisher = std::sync::Arc::clone(&publisher);
+            let publisher = Arc::clone(publisher);
             async move {
                 let event = crate::store::codec::encode_decided(&events)
                     .map_err(|error| RegistryError::Store(StoreError::from(error)))?;
@@ -179,6 +190,12 @@ impl Registry {
             .into_iter()
             .collect::<Result<Vec<()>, _>>()?;
         Ok(outcomes(prepared))
+    }
+
+    fn not_joined(self) -> Self::Output {
+        let mut prepared = self.prepared;
+        abandon(&mut prepared);
+        Err(RegistryError::Unavailable)
     }
 }
 

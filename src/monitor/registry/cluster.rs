@@ -24,10 +24,12 @@
 //!   deletion that gives the value up is applied here, or when the publication that
 //!   needed it failed.
 //!
-//! Before the pod has joined (no [`Replication`] yet), pushes and creations answer 503.
+//! These are the clustered side of the registry's writes (`Write::to_shards` in
+//! `registry.rs`, `registry/ingest.rs` and `registry/bulk.rs`); the event log
+//! (`cluster/event_log.rs`) picks them in the clustered mode, and answers 503 before
+//! the pod has joined.
 
-use crate::cluster::slot::PublisherSlot;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -49,15 +51,7 @@ const CLAIMS_AT_START_AT_ONCE: usize = 32;
 /// How long a creation waits for this pod's fold to apply the record it published.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 
-pub use crate::monitor::deciding::Replication;
-
-/// Whether the registry runs clustered, and its publisher once the pod has joined.
-#[derive(Default)]
-pub(super) struct ReplicationSlot {
-    publisher: PublisherSlot<dyn Replication>,
-    /// The cluster-wide claims on slugs and push tokens, once joined.
-    claims: OnceLock<ClaimStore>,
-}
+pub use crate::cluster::event_log::Replication;
 
 /// The values monitor `slug` and `token` hold, as claim keys.
 fn claim_keys(slug: Option<&str>, token: &PushToken) -> Vec<ClaimKey> {
@@ -80,13 +74,6 @@ fn claim_error(error: ClaimError) -> RegistryError {
 }
 
 impl Registry {
-    /// Switches the registry to the clustered mode: until [`Self::set_replication`],
-    /// pushes and creations answer 503. Call before serving.
-    pub fn set_clustered(&self) {
-        self.replication.publisher.set_clustered();
-        self.deciding.set_clustered();
-    }
-
     /// Which monitors this pod decides deadlines for from now on (clustered mode);
     /// call [`Self::redecide`] whenever it may have become true for more monitors.
     pub fn set_deciding(&self, gate: crate::monitor::deciding::Gate) {
@@ -136,17 +123,18 @@ impl Registry {
         self.deciding.seed_basis(monitor, sequence);
     }
 
-    /// The publisher of the joined pod.
+    /// The publisher of the joined pod: the event log's writes (the registry's, the
+    /// actors' verdicts, the channels', the API keys' and the publications') go
+    /// through it from now on.
     pub fn set_replication(&self, publisher: Arc<dyn Replication>) {
-        self.deciding.set_publisher(Arc::clone(&publisher));
-        self.replication.publisher.set(publisher);
+        self.log.join(publisher);
     }
 
     /// The cluster-wide claims, set once the pod joined and claimed what its copy
     /// holds ([`Self::claim_what_is_held`]); until then a creation, or a change that
     /// gives or gives up a slug or token, answers 503.
     pub fn set_claims(&self, claims: ClaimStore) {
-        let _ = self.replication.claims.set(claims);
+        let _ = self.claims.set(claims);
     }
 
     /// Claims, for each monitor of this pod's copy, its slug and push token where the
@@ -247,11 +235,7 @@ impl Registry {
 
     /// The claims bucket (503 before the pod joined).
     fn claims(&self) -> Result<ClaimStore, RegistryError> {
-        self.replication
-            .claims
-            .get()
-            .cloned()
-            .ok_or(RegistryError::Unavailable)
+        self.claims.get().cloned().ok_or(RegistryError::Unavailable)
     }
 
     /// Claims `keys` for `owner`; the ones made now, to release if what needed them
@@ -291,14 +275,6 @@ impl Registry {
                 );
             }
         }
-    }
-
-    /// `None` single-node; the publisher (or 503 before joining) clustered.
-    pub(super) fn replication(&self) -> Option<Result<Arc<dyn Replication>, RegistryError>> {
-        self.replication
-            .publisher
-            .get()
-            .map(|publisher| publisher.ok_or(RegistryError::Unavailable))
     }
 
     /// A plain push in the clustered mode: a heartbeat record in the monitor's shard,

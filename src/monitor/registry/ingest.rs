@@ -9,11 +9,15 @@
 //! written), as if each had been pushed alone; a monitor whose state an item may
 //! change is answered once its actor has applied them (`Registry::applied`).
 
+use std::sync::Arc;
+
+use crate::cluster::event_log::{EventLog, Write};
 use crate::domain::event::Heartbeat;
-use crate::store::StoreError;
+use crate::domain::ids::Timestamp;
+use crate::store::{EventStore, StoreError};
 
 use super::super::directory::MonitorHandle;
-use super::{Registry, RegistryError};
+use super::{Registry, RegistryError, Replication};
 
 impl Registry {
     /// Appends each monitor's heartbeats (a monitor at most once in `parts`, its
@@ -24,9 +28,40 @@ impl Registry {
         parts: Vec<(MonitorHandle, Vec<Heartbeat>)>,
     ) -> Vec<Result<(), RegistryError>> {
         let now = self.clock.now();
-        if let Some(publisher) = self.replication() {
-            return self.publish_ingested(publisher, parts, now).await;
-        }
+        self.log
+            .write(Ingest {
+                registry: self,
+                parts,
+                now,
+            })
+            .await
+    }
+
+    /// The lock bulk changes cast their parts under.
+    pub(super) fn cast_order(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.cast_order
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A bulk push: single node, every item appended in one batch by the store's
+/// writer; clustered, each item a heartbeat record.
+struct Ingest<'a> {
+    registry: &'a Registry,
+    parts: Vec<(MonitorHandle, Vec<Heartbeat>)>,
+    now: Timestamp,
+}
+
+impl Write for Ingest<'_> {
+    type Output = Vec<Result<(), RegistryError>>;
+
+    async fn to_store(self, store: &EventStore) -> Self::Output {
+        let Self {
+            registry,
+            parts,
+            now,
+        } = self;
         let mut counts = Vec::with_capacity(parts.len());
         let mut heartbeats = Vec::new();
         // The monitors whose state an item may change: answered once their actors
@@ -36,7 +71,7 @@ impl Registry {
             counts.push(items.len());
             if items
                 .iter()
-                .any(|heartbeat| self.directory.may_change(monitor.id, heartbeat.status))
+                .any(|heartbeat| registry.directory.may_change(monitor.id, heartbeat.status))
             {
                 changing.push(monitor.clone());
             }
@@ -46,9 +81,9 @@ impl Registry {
                     .map(|heartbeat| (monitor.id, now, heartbeat)),
             );
         }
-        let answers = self.store.append_heartbeats(heartbeats).await;
+        let answers = store.append_heartbeats(heartbeats).await;
         for monitor in &changing {
-            self.applied(monitor).await;
+            registry.applied(monitor).await;
         }
         let mut answers = answers.into_iter();
         counts
@@ -69,39 +104,16 @@ impl Registry {
             .collect()
     }
 
-    /// The lock bulk changes cast their parts under.
-    pub(super) fn cast_order(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.cast_order
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl Registry {
-    /// A bulk push in the clustered mode: each item published as a single push is,
-    /// all at once (the shards' publishers batch them), each monitor answered on its
-    /// own.
-    async fn publish_ingested(
-        &self,
-        publisher: Result<std::sync::Arc<dyn super::Replication>, RegistryError>,
-        parts: Vec<(MonitorHandle, Vec<Heartbeat>)>,
-        now: crate::domain::ids::Timestamp,
-    ) -> Vec<Result<(), RegistryError>> {
-        let publisher = match publisher {
-            Ok(publisher) => publisher,
-            Err(_) => {
-                return parts
-                    .iter()
-                    .map(|_| Err(RegistryError::Unavailable))
-                    .collect();
-            }
-        };
+    /// Each item published as a single push is, all at once (the shards' publishers
+    /// batch them), each monitor answered on its own.
+    async fn to_shards(self, publisher: &Arc<dyn Replication>) -> Self::Output {
+        let Self { parts, now, .. } = self;
         let monitors = parts.into_iter().map(|(monitor, items)| {
-            let publisher = std::sync::Arc::clone(&publisher);
+            let publisher = Arc::clone(publisher);
             async move {
                 let published =
                     futures_util::future::join_all(items.into_iter().map(|heartbeat| {
-                        Self::publish_heartbeat(&*publisher, monitor.id, now, heartbeat)
+                        Registry::publish_heartbeat(&*publisher, monitor.id, now, heartbeat)
                     }))
                     .await;
                 published
@@ -111,5 +123,12 @@ impl Registry {
             }
         });
         futures_util::future::join_all(monitors).await
+    }
+
+    fn not_joined(self) -> Self::Output {
+        self.parts
+            .iter()
+            .map(|_| Err(RegistryError::Unavailable))
+            .collect()
     }
 }
