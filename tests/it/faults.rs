@@ -1429,7 +1429,7 @@ impl Cluster {
             .collect();
         let mut effective: BTreeMap<MonitorId, usize> = BTreeMap::new();
         // (sequence, epoch, basis) of each effective decision, for the failures.
-        let mut effective_at: BTreeMap<MonitorId, Vec<(u64, u64, u64)>> = BTreeMap::new();
+        let mut effective_at: BTreeMap<MonitorId, Vec<(u64, u64, u64, bool)>> = BTreeMap::new();
         let mut facts = LogFacts::default();
         for shard in ShardId::all(SHARDS) {
             let records = self.read_shard(shard).await;
@@ -1468,16 +1468,31 @@ impl Cluster {
                     monitor,
                     epoch,
                     basis,
-                    ..
+                    event,
                 } = &stored.record
                 {
                     match folded {
                         Folded::Effective => {
-                            *effective.entry(*monitor).or_default() += 1;
+                            // Only a decision that takes the monitor down counts: a
+                            // shard taken over after an outage (a NATS leader's
+                            // election can outlast three leases) also decides restart
+                            // graces, which alert nobody.
+                            let decided = pushmon::store::codec::decode_decided(event)
+                                .expect("a decision's events decode");
+                            let down = decided.iter().any(|stamped| {
+                                matches!(
+                                    stamped.event,
+                                    pushmon::domain::event::Event::WentDown { .. }
+                                )
+                            });
+                            if down {
+                                *effective.entry(*monitor).or_default() += 1;
+                            }
                             effective_at.entry(*monitor).or_default().push((
                                 stored.sequence,
                                 *epoch,
                                 *basis,
+                                down,
                             ));
                         }
                         Folded::Void(Void::StaleEpoch) if this_round => round.voided_stale += 1,
@@ -1492,7 +1507,7 @@ impl Cluster {
             round.effective_downs += count;
             if count != 1 {
                 round.failures.push(format!(
-                    "silenced monitor {monitor}: {count} effective decisions in the log, not 1 (sequence, epoch, basis): {:?}",
+                    "silenced monitor {monitor}: {count} effective downs in the log, not 1 (sequence, epoch, basis, down) of its effective decisions: {:?}",
                     effective_at.get(monitor)
                 ));
             }
@@ -1500,7 +1515,7 @@ impl Cluster {
         for monitor in &pushing_ids {
             if let Some(count) = effective.get(monitor) {
                 round.failures.push(format!(
-                    "pushing monitor {monitor}: {count} effective decisions in the log"
+                    "pushing monitor {monitor}: {count} effective downs in the log"
                 ));
             }
         }
