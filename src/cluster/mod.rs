@@ -10,6 +10,8 @@
 //!   log (their sequence is the epoch), leases, self-fencing, release and rebalancing.
 //! - `claims`: cluster-wide claims on monitors' slugs and push tokens, a JetStream
 //!   key-value bucket whose `create` lets exactly one of two pods take a value.
+//! - `share`: the shared snapshots' object store bucket (one snapshot per stream,
+//!   for new pods), and what a purge of a stream below them may remove.
 //! - `slot`: whether a part of the state publishes its changes, and its publisher.
 //!
 //! Which decisions in a shard's log count is the pure rule of `domain::fence`; the
@@ -22,4 +24,5 @@ pub mod claims;
 pub mod log;
 pub mod ownership;
 pub mod shard;
+pub mod share;
 pub mod slot;

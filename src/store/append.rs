@@ -281,6 +281,12 @@ pub(super) enum WriteRequest {
         Vec<u8>,
         oneshot::Sender<Result<u64, StoreError>>,
     ),
+    /// A stream's cut from another pod (clustered mode, `share.rs`) with the
+    /// stream's position and fold snapshot, in one durable batch.
+    Import(
+        Box<super::share::Import>,
+        oneshot::Sender<Result<u64, StoreError>>,
+    ),
     /// Several monitors' appends written in one batch, all or none (a bulk change).
     Appends(Vec<PendingAppend>),
     /// Several monitors' appends written in one batch, each answered on its own: a

@@ -37,6 +37,7 @@ mod quarantine;
 mod read;
 pub mod replay;
 pub mod retention;
+pub mod share;
 pub mod timeline;
 mod writer;
 
