@@ -2,11 +2,12 @@
 //! clustered mode's shared snapshots, `cluster/share.rs`, docs/cluster.md "Shared
 //! snapshots").
 //!
-//! - [`EventStore::export_cut`] reads every record of the stream's monitors,
-//!   channels and (for the cluster-wide shard's stream) API keys and publications
-//!   through one fjall snapshot: a consistent cut across keyspaces, as a crash at
-//!   that instant would leave them. The caller takes it between two records of the
-//!   stream's fold, so the cut holds exactly the records up to the fold's position.
+//! - [`EventStore::cut_point`] opens one fjall snapshot: a consistent point across
+//!   keyspaces, as a crash at that instant would leave them. The caller takes it
+//!   between two records of the stream's fold, so it holds exactly the records up
+//!   to the fold's position; [`CutPoint::export`] then reads every record of the
+//!   stream's monitors, channels and (for the cluster-wide shard's stream) API keys
+//!   and publications through it, while the fold goes on.
 //! - [`EventStore::import_cut`] writes a cut into this store in one batch with the
 //!   stream's position and fold snapshot (so a restart of the importer never sees
 //!   the records without their position, nor the position without them). The
@@ -75,43 +76,24 @@ impl Handles {
     }
 }
 
+/// A point in time of the local store, held open until a cut is read through it
+/// ([`EventStore::cut_point`]): writes after it are not seen.
+pub struct CutPoint {
+    handles: std::sync::Arc<Handles>,
+    snapshot: fjall::Snapshot,
+}
+
 impl EventStore {
-    /// The records of the monitors, channels and settings that `belongs` names, read
-    /// through one snapshot of the database. Blocking.
-    pub fn export_cut(&self, belongs: &Belongs<'_>) -> Result<Vec<KeyspaceRecords>, StoreError> {
+    /// Opens a consistent point in time across every keyspace: cheap (no I/O), so
+    /// the fold takes it between two records and reads the cut through it later,
+    /// while it goes on ([`CutPoint::export`]).
+    pub fn cut_point(&self) -> Result<CutPoint, StoreError> {
         let handles = self.shared.handles()?;
         let snapshot = handles.db.snapshot();
-        let mut cut = Vec::new();
-        for name in CUT_KEYSPACES {
-            let Some(keyspace) = handles.by_name(name) else {
-                continue;
-            };
-            let mut records = Vec::new();
-            for guard in snapshot.range(keyspace, layout::FIRST_RECORD..) {
-                let (key, value) = guard.into_inner()?;
-                let keep = match name {
-                    layout::MONITORS
-                    | layout::EVENTS
-                    | layout::CHANNELS
-                    | layout::CHANNEL_EVENTS => key
-                        .get(..16)
-                        .and_then(|id| <[u8; 16]>::try_from(id).ok())
-                        .is_some_and(|id| (belongs.monitor)(MonitorId::from_bytes(id))),
-                    layout::OUTBOX => {
-                        (belongs.monitor)(codec::decode_delivery(&value)?.alert.monitor_id)
-                    }
-                    _ => belongs.settings,
-                };
-                if keep {
-                    records.push((key.to_vec(), value.to_vec()));
-                }
-            }
-            cut.push((name.to_owned(), records));
-        }
-        Ok(cut)
+        Ok(CutPoint { handles, snapshot })
     }
 
-    /// Writes a cut made by [`Self::export_cut`] (on any pod) into this store, with the
+    /// Writes a cut made by [`CutPoint::export`] (on any pod) into this store, with the
     /// stream's position and fold snapshot, in one durable batch; how many records.
     /// Meant for a store that holds nothing of the stream yet.
     pub async fn import_cut(
@@ -136,6 +118,41 @@ impl EventStore {
             .await
             .map_err(|_| StoreError::Closed)
             .and_then(|written| written.map(|_| records))
+    }
+}
+
+impl CutPoint {
+    /// The records of the monitors, channels and settings that `belongs` names, as
+    /// they were at the point. Blocking.
+    pub fn export(&self, belongs: &Belongs<'_>) -> Result<Vec<KeyspaceRecords>, StoreError> {
+        let mut cut = Vec::new();
+        for name in CUT_KEYSPACES {
+            let Some(keyspace) = self.handles.by_name(name) else {
+                continue;
+            };
+            let mut records = Vec::new();
+            for guard in self.snapshot.range(keyspace, layout::FIRST_RECORD..) {
+                let (key, value) = guard.into_inner()?;
+                let keep = match name {
+                    layout::MONITORS
+                    | layout::EVENTS
+                    | layout::CHANNELS
+                    | layout::CHANNEL_EVENTS => key
+                        .get(..16)
+                        .and_then(|id| <[u8; 16]>::try_from(id).ok())
+                        .is_some_and(|id| (belongs.monitor)(MonitorId::from_bytes(id))),
+                    layout::OUTBOX => {
+                        (belongs.monitor)(codec::decode_delivery(&value)?.alert.monitor_id)
+                    }
+                    _ => belongs.settings,
+                };
+                if keep {
+                    records.push((key.to_vec(), value.to_vec()));
+                }
+            }
+            cut.push((name.to_owned(), records));
+        }
+        Ok(cut)
     }
 }
 

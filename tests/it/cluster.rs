@@ -1744,7 +1744,7 @@ async fn a_restarted_pod_folds_from_its_snapshot_not_from_the_first_record_and_j
 }
 
 /// The number logged as `field` on the last line of `log` holding `message`.
-fn logged_number(log: &str, message: &str, field: &str) -> Option<u64> {
+pub(crate) fn logged_number(log: &str, message: &str, field: &str) -> Option<u64> {
     let line = log.lines().rev().find(|line| line.contains(message))?;
     let (at, prefix) = [format!(" {field}="), format!("\"{field}\":")]
         .into_iter()

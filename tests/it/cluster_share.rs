@@ -345,3 +345,144 @@ async fn a_pod_left_behind_by_a_purge_refuses_to_start_and_restores_once_emptied
     assert_eq!(on_b.len(), 41);
     assert_eq!(heartbeat_msgs(&pod_a, &monitor.id).await, on_b);
 }
+
+/// New-pod catch-up with a long log (`RECORDS` heartbeat records of `MONITORS`
+/// monitors appended straight to the streams): a new pod with an empty data
+/// directory, from process start to `/readyz` 200, folding every stream from its
+/// first record (no shared snapshot yet), then restoring from the shared snapshots;
+/// and the streams' size before and after the purge below them.
+#[tokio::test]
+#[ignore = "a measurement (a few minutes)"]
+async fn measure_new_pod_catch_up_with_and_without_a_shared_snapshot() {
+    use pushmon::domain::event::{Event, Heartbeat, HeartbeatText, PushStatus};
+    const MONITORS: usize = 100;
+    const RECORDS: usize = 200_000;
+    let nats = Nats::single().await;
+    let url = nats.urls()[0].clone();
+    let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+    let args_a = serve_args(&url, "pod-a");
+    let no_sharing = [("PUSHMON_CLUSTER_SHARED_SNAPSHOT_RECORDS", "0")];
+    let pod_a = ServerProcess::start_with_env(dirs[0].path(), &args_a, &no_sharing).await;
+    let mut monitors = Vec::new();
+    for n in 0..MONITORS {
+        monitors.push(pod_a.create_monitor(&format!("m{n}"), 3_600).await);
+    }
+    let loader = log_for(&nats, "loader", 4, 1).await;
+    let ids: Vec<MonitorId> = monitors
+        .iter()
+        .map(|monitor| MonitorId::parse(&monitor.id).unwrap())
+        .collect();
+    let mut per_stream: std::collections::BTreeMap<u16, Vec<_>> = Default::default();
+    for n in 0..RECORDS {
+        let monitor = ids[n % MONITORS];
+        let event = pushmon::store::codec::encode_event(&pushmon::store::codec::StoredEvent {
+            at: pushmon::clock::Clock::system().now(),
+            event: Event::HeartbeatReceived(Heartbeat::new(
+                PushStatus::Up,
+                Some(HeartbeatText::truncated(format!("hb-{n}"))),
+                None,
+            )),
+        })
+        .unwrap();
+        let shard = shard_of(&monitor, 4);
+        let stream = loader.stream_of(shard);
+        let batch = per_stream.entry(stream.0).or_default();
+        batch.push((
+            loader.next_message_id(),
+            shard,
+            ShardRecord::Heartbeat { monitor, event },
+        ));
+        if batch.len() == 1_000 {
+            loader.append_to_stream(stream, batch).await.unwrap();
+            batch.clear();
+        }
+    }
+    for (stream, batch) in per_stream {
+        if !batch.is_empty() {
+            loader
+                .append_to_stream(StreamId(stream), &batch)
+                .await
+                .unwrap();
+        }
+    }
+    let last = format!("hb-{}", RECORDS - 1);
+    let monitor = &monitors[(RECORDS - 1) % MONITORS];
+    let start = Instant::now();
+    while pod_a.get_monitor(&monitor.id).await.last_msg.as_deref() != Some(last.as_str()) {
+        assert!(start.elapsed() < Duration::from_secs(300), "not folded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sizes = |log: pushmon::cluster::log::JetStreamLog| async move {
+        let mut sizes = Vec::new();
+        for stream in StreamId::all(2) {
+            let state = log.stream_state(stream).await.unwrap();
+            sizes.push((state.first, state.last, state.records, state.bytes));
+        }
+        sizes
+    };
+    let before_purge = sizes(log_for(&nats, "inspector", 4, 1).await).await;
+
+    // A new pod without a shared snapshot: every record folded.
+    let starting = Instant::now();
+    let pod_b =
+        ServerProcess::start_with_env(dirs[1].path(), &serve_args(&url, "pod-b"), &no_sharing)
+            .await;
+    let without = starting.elapsed();
+    let refolded_without = counter(&pod_b, "pushmon_cluster_refolded_records_total").await;
+    let caught_up_without =
+        crate::cluster::logged_number(&pod_b.log(), "every stream folded up to", "caught_up_ms");
+    pod_b.sigterm().await;
+
+    // Pod A shares (every 2 s with any record) and purges below an upload 2 s old.
+    pod_a.sigterm().await;
+    let sharing = [
+        ("PUSHMON_CLUSTER_SHARED_SNAPSHOT_RECORDS", "100000000"),
+        ("PUSHMON_CLUSTER_SHARED_SNAPSHOT_SECONDS", "2"),
+        ("PUSHMON_CLUSTER_PURGE_AGE_SECONDS", "2"),
+    ];
+    let pod_a = ServerProcess::start_with_env(dirs[0].path(), &args_a, &sharing).await;
+    let start = Instant::now();
+    while counter(&pod_a, "pushmon_cluster_purged_records_total").await < RECORDS as f64 / 2.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "not purged: {}",
+            pod_a.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let after_purge = sizes(log_for(&nats, "inspector", 4, 1).await).await;
+    let log_a = pod_a.log();
+    let cut_bytes = crate::cluster::logged_number(&log_a, "uploaded the stream's shared", "bytes");
+    let cut_ms = crate::cluster::logged_number(&log_a, "cut the stream's state", "cut_ms");
+    let upload_ms =
+        crate::cluster::logged_number(&log_a, "uploaded the stream's shared", "upload_ms");
+
+    // A new pod restoring from the shared snapshots: pod A stopped first, so that no
+    // purge (2 s old uploads here) overtakes the restore (seconds in a debug build).
+    pod_a.sigterm().await;
+    let starting = Instant::now();
+    let pod_c = ServerProcess::start(dirs[2].path(), &serve_args(&url, "pod-c")).await;
+    let with = starting.elapsed();
+    let refolded_with = counter(&pod_c, "pushmon_cluster_refolded_records_total").await;
+    let restores = counter(&pod_c, "pushmon_cluster_snapshot_restores_total").await;
+    let restore_ms = crate::cluster::logged_number(
+        &pod_c.log(),
+        "restored the stream's state from its shared snapshot",
+        "took_ms",
+    );
+    let caught_up_with =
+        crate::cluster::logged_number(&pod_c.log(), "every stream folded up to", "caught_up_ms");
+    assert_eq!(
+        pod_c.get_monitor(&monitor.id).await.last_msg.as_deref(),
+        Some(last.as_str())
+    );
+    eprintln!(
+        "{RECORDS} records, {MONITORS} monitors. New pod, start to ready: without a shared snapshot \
+         {without:?} (folds caught up in {caught_up_without:?} ms, {refolded_without} records folded); \
+         with one {with:?} ({restores} streams restored, the last in {restore_ms:?} ms; folds caught up \
+         in {caught_up_with:?} ms, {refolded_with} records folded). A stream's cut: {cut_bytes:?} bytes, \
+         made in {cut_ms:?} ms, uploaded in {upload_ms:?} ms (the last one). Streams (first, last, \
+         records, bytes) before the purge {before_purge:?}, after {after_purge:?}"
+    );
+    assert!(refolded_with < 1_000.0);
+}

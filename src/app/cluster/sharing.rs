@@ -103,10 +103,11 @@ impl Sharing {
             || self.taken.elapsed() >= self.settings.interval
     }
 
-    /// Cuts `stream`'s folded state at `applied_to` (called between two records of
-    /// its fold: nothing of the stream changes meanwhile), with `fold_snapshot` (the
-    /// fold's snapshot at `applied_to`), and uploads it in the background, then
-    /// purges what an earlier upload allows.
+    /// Takes the point in time of `stream`'s folded state at `applied_to` (called
+    /// between two records of its fold: nothing of the stream changes meanwhile),
+    /// and in the background reads the cut through it, with `fold_snapshot` (the
+    /// fold's snapshot at `applied_to`), uploads it, then purges what an earlier
+    /// upload allows.
     pub(super) async fn share(
         &mut self,
         log: &JetStreamLog,
@@ -120,51 +121,60 @@ impl Sharing {
         }
         self.at = applied_to;
         self.taken = Instant::now();
-        let started = Instant::now();
-        let exporting = store.clone();
-        let (shards, streams) = (log.settings().shards, log.settings().streams);
-        let cut = tokio::task::spawn_blocking(move || {
-            let of_stream = move |monitor| stream_of(shard_of(&monitor, shards), streams) == stream;
-            let keyspaces = exporting.export_cut(&crate::store::share::Belongs {
-                monitor: &of_stream,
-                settings: stream_of(ShardId(CLUSTER_WIDE_SHARD), streams) == stream,
-            })?;
-            let records: usize = keyspaces.iter().map(|(_, records)| records.len()).sum();
-            let bytes = codec::encode_shared_snapshot(&codec::StoredSharedSnapshot {
-                stream: stream.0,
-                position: applied_to,
-                pushmon_version: env!("CARGO_PKG_VERSION").to_owned(),
-                store_format: codec::CURRENT_VERSION,
-                fold_snapshot,
-                keyspaces,
-            })?;
-            Ok::<_, crate::store::StoreError>((bytes, records))
-        })
-        .await;
-        let (bytes, records) = match cut {
-            Ok(Ok(cut)) => cut,
-            Ok(Err(error)) => {
-                tracing::warn!(%stream, position = applied_to, %error, "cannot cut the stream's state for its shared snapshot");
-                return;
-            }
+        // The point in time is taken here, between two records; reading the cut
+        // through it, encoding and uploading it run while the fold goes on.
+        let point = match store.cut_point() {
+            Ok(point) => point,
             Err(error) => {
                 tracing::warn!(%stream, position = applied_to, %error, "cannot cut the stream's state for its shared snapshot");
                 return;
             }
         };
-        tracing::info!(
-            %stream,
-            position = applied_to,
-            records,
-            bytes = bytes.len(),
-            cut_ms = started.elapsed().as_millis() as u64,
-            "cut the stream's state for its shared snapshot"
-        );
+        let (shards, streams) = (log.settings().shards, log.settings().streams);
         let bucket = self.bucket.clone();
         let log = log.clone();
         let mut uploads = std::mem::take(&mut self.uploads);
         let purge_age = self.settings.purge_age;
         self.running = Some(tokio::spawn(async move {
+            let started = Instant::now();
+            let cut = tokio::task::spawn_blocking(move || {
+                let of_stream =
+                    move |monitor| stream_of(shard_of(&monitor, shards), streams) == stream;
+                let keyspaces = point.export(&crate::store::share::Belongs {
+                    monitor: &of_stream,
+                    settings: stream_of(ShardId(CLUSTER_WIDE_SHARD), streams) == stream,
+                })?;
+                let records: usize = keyspaces.iter().map(|(_, records)| records.len()).sum();
+                let bytes = codec::encode_shared_snapshot(&codec::StoredSharedSnapshot {
+                    stream: stream.0,
+                    position: applied_to,
+                    pushmon_version: env!("CARGO_PKG_VERSION").to_owned(),
+                    store_format: codec::CURRENT_VERSION,
+                    fold_snapshot,
+                    keyspaces,
+                })?;
+                Ok::<_, crate::store::StoreError>((bytes, records))
+            })
+            .await;
+            let (bytes, records) = match cut {
+                Ok(Ok(cut)) => cut,
+                Ok(Err(error)) => {
+                    tracing::warn!(%stream, position = applied_to, %error, "cannot cut the stream's state for its shared snapshot");
+                    return uploads;
+                }
+                Err(error) => {
+                    tracing::warn!(%stream, position = applied_to, %error, "cannot cut the stream's state for its shared snapshot");
+                    return uploads;
+                }
+            };
+            tracing::info!(
+                %stream,
+                position = applied_to,
+                records,
+                bytes = bytes.len(),
+                cut_ms = started.elapsed().as_millis() as u64,
+                "cut the stream's state for its shared snapshot"
+            );
             upload_and_purge(
                 &bucket,
                 &log,
