@@ -23,7 +23,7 @@
 use fjall::Readable as _;
 use tokio::sync::oneshot;
 
-use super::append::{FoldPosition, WriteRequest};
+use super::append::{FoldPosition, Import, WriteRequest};
 use super::codec;
 use super::{EventStore, Handles, StoreError, layout};
 use crate::domain::event::Event;
@@ -51,13 +51,6 @@ const CUT_KEYSPACES: [&str; 9] = [
     layout::PUBLICATIONS,
     layout::PUBLICATION_EVENTS,
 ];
-
-/// A cut to write: its records, the stream's position and fold snapshot.
-pub(super) struct Import {
-    pub(super) keyspaces: Vec<KeyspaceRecords>,
-    pub(super) position: FoldPosition,
-    pub(super) fold_snapshot: Vec<u8>,
-}
 
 impl Handles {
     pub(super) fn by_name(&self, name: &str) -> Option<&fjall::Keyspace> {

@@ -67,7 +67,7 @@ pub(super) enum Pending {
     ),
     /// A stream's cut from another pod, written with its position (`share.rs`).
     Import(
-        Box<super::share::Import>,
+        Box<super::append::Import>,
         oneshot::Sender<Result<u64, StoreError>>,
     ),
 }
@@ -865,7 +865,7 @@ impl Writer {
         &mut self,
         handles: &Handles,
         batch: &mut fjall::OwnedWriteBatch,
-        import: &mut super::share::Import,
+        import: &mut super::append::Import,
     ) -> Result<u64, StoreError> {
         let base = self.next_seq - 1;
         let mut highest = 0;
