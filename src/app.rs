@@ -93,6 +93,13 @@ pub async fn run_with_reload(
         .context("opening the store")?;
     let store = opened.store.clone();
     tracing::info!(data_dir = %config.data_dir.display(), "store opened");
+    // The clustered mode: a new pod starts from the streams' shared snapshots, before
+    // anything reads the store.
+    if config.cluster.enabled() {
+        cluster::restore(&config.cluster, &store)
+            .await
+            .context("restoring from the shared snapshots")?;
+    }
     let (admin_token, _) = admin_token(&config)?;
     let tls = match config.tls.clone() {
         None => None,

@@ -68,6 +68,11 @@ pub const CLUSTER_STREAM_LAG_RECORDS: &str = "pushmon_cluster_stream_lag_records
 pub const CLUSTER_REFOLDED_RECORDS_TOTAL: &str = "pushmon_cluster_refolded_records_total";
 /// Fold snapshots written to the local copy (docs/cluster.md, "Restarts").
 pub const CLUSTER_SNAPSHOTS_TOTAL: &str = "pushmon_cluster_snapshots_total";
+/// Shared snapshots uploaded, streams restored from one, records purged below them
+/// (docs/cluster.md, "Shared snapshots and purging").
+pub const CLUSTER_SHARED_SNAPSHOTS_TOTAL: &str = "pushmon_cluster_shared_snapshots_total";
+pub const CLUSTER_SNAPSHOT_RESTORES_TOTAL: &str = "pushmon_cluster_snapshot_restores_total";
+pub const CLUSTER_PURGED_RECORDS_TOTAL: &str = "pushmon_cluster_purged_records_total";
 /// Appends to shard logs (each one wait on its records' PubAcks), and their records.
 pub const CLUSTER_APPENDS_TOTAL: &str = "pushmon_cluster_appends_total";
 pub const CLUSTER_APPENDED_RECORDS_TOTAL: &str = "pushmon_cluster_appended_records_total";
@@ -306,6 +311,18 @@ fn describe() {
     describe_counter!(
         CLUSTER_REFOLDED_RECORDS_TOTAL,
         "Clustered mode: records folded again at a fold's start to rebuild its memory (from the stored snapshot's position, or from the stream's first record without one)"
+    );
+    describe_counter!(
+        CLUSTER_SHARED_SNAPSHOTS_TOTAL,
+        "Clustered mode: shared snapshots of a stream uploaded to the PUSHMON_SNAPSHOTS bucket by this pod"
+    );
+    describe_counter!(
+        CLUSTER_SNAPSHOT_RESTORES_TOTAL,
+        "Clustered mode: streams this pod restored from their shared snapshot at start (a new pod)"
+    );
+    describe_counter!(
+        CLUSTER_PURGED_RECORDS_TOTAL,
+        "Clustered mode: stream records this pod purged below a shared snapshot"
     );
     describe_counter!(
         CLUSTER_SNAPSHOTS_TOTAL,

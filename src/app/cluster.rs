@@ -21,6 +21,7 @@ use crate::cluster::claims::ClaimStore;
 use crate::cluster::log::{JetStreamLog, JetStreamSettings, LogError};
 use crate::cluster::ownership::{self, Owned, Ownership};
 use crate::cluster::shard::ShardId;
+use crate::cluster::share::SharedSnapshots;
 use crate::config::ClusterConfig;
 use crate::prometheus;
 
@@ -55,8 +56,10 @@ fn seconds_from_env(name: &str, default: u64) -> Duration {
 
 mod alerts;
 mod engine;
+mod sharing;
 
 pub use alerts::FAULT_EXIT_AFTER_SEND;
+pub use sharing::{PURGE_AGE_ENV, PURGED_EXIT_CODE, SHARE_RECORDS_ENV, SHARE_SECONDS_ENV, restore};
 
 /// This pod's membership: its ownership manager, the task keeping the metrics, and
 /// once started the engine's tasks (publishers and folds).
@@ -65,6 +68,7 @@ pub struct Membership {
     metrics: JoinHandle<()>,
     log: JetStreamLog,
     claims: ClaimStore,
+    shared: SharedSnapshots,
     engine: engine::Engine,
     /// Reconciles the claims bucket with this pod's copy, once started.
     reconciling: Option<JoinHandle<()>>,
@@ -92,7 +96,7 @@ pub struct Local {
 pub async fn join(config: &ClusterConfig) -> Membership {
     loop {
         match try_join(config).await {
-            Ok((ownership, log, claims)) => {
+            Ok((ownership, log, claims, shared)) => {
                 tracing::info!(
                     pod = %config.pod,
                     shards = config.shards,
@@ -110,6 +114,7 @@ pub async fn join(config: &ClusterConfig) -> Membership {
                     metrics,
                     log,
                     claims,
+                    shared,
                     engine: engine::Engine::default(),
                     reconciling: None,
                 };
@@ -122,24 +127,31 @@ pub async fn join(config: &ClusterConfig) -> Membership {
     }
 }
 
-async fn try_join(
-    config: &ClusterConfig,
-) -> Result<(Ownership, JetStreamLog, ClaimStore), LogError> {
-    let log = JetStreamLog::connect(JetStreamSettings {
+/// How this pod (named `pod`) connects to the shard logs.
+fn settings(config: &ClusterConfig, pod: &str) -> JetStreamSettings {
+    JetStreamSettings {
         servers: config.nats.clone(),
-        pod: config.pod.clone(),
+        pod: pod.to_owned(),
         shards: config.shards,
         streams: config.streams,
         replicas: config.replicas,
         ack_timeout: ACK_TIMEOUT,
-    })
-    .await?;
+    }
+}
+
+async fn try_join(
+    config: &ClusterConfig,
+) -> Result<(Ownership, JetStreamLog, ClaimStore, SharedSnapshots), LogError> {
+    let log = JetStreamLog::connect(settings(config, &config.pod)).await?;
     log.ensure_streams().await?;
     let claims = ClaimStore::open(log.context(), config.replicas)
         .await
         .map_err(|error| LogError::Connect(error.to_string()))?;
+    let shared = SharedSnapshots::open(log.context(), config.replicas)
+        .await
+        .map_err(|error| LogError::Connect(error.to_string()))?;
     let ownership = Ownership::start(log.clone(), config.lease).await?;
-    Ok((ownership, log, claims))
+    Ok((ownership, log, claims, shared))
 }
 
 impl Membership {
@@ -152,7 +164,15 @@ impl Membership {
         channels: &crate::alert::Channels,
         local: Local,
     ) {
-        self.engine = engine::start(&self.log, &self.ownership, registry, channels, local).await;
+        self.engine = engine::start(
+            &self.log,
+            &self.ownership,
+            registry,
+            channels,
+            local,
+            self.shared.clone(),
+        )
+        .await;
         // What this pod's copy holds is claimed before creations and changes may
         // claim (a cluster made before claims existed becomes consistent).
         loop {
@@ -258,16 +278,9 @@ async fn keep_metrics(
 /// for at most two leases and 5 s. How many shards it owned when asked.
 pub async fn release(config: &ClusterConfig) -> anyhow::Result<usize> {
     use anyhow::Context as _;
-    let log = JetStreamLog::connect(JetStreamSettings {
-        servers: config.nats.clone(),
-        pod: format!("{}-release", config.pod),
-        shards: config.shards,
-        streams: config.streams,
-        replicas: config.replicas,
-        ack_timeout: ACK_TIMEOUT,
-    })
-    .await
-    .context("connecting to NATS")?;
+    let log = JetStreamLog::connect(settings(config, &format!("{}-release", config.pod)))
+        .await
+        .context("connecting to NATS")?;
     let owned = ownership::owned_by(&log, &config.pod)
         .await
         .context("reading the shards' owners")?;

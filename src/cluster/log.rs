@@ -431,6 +431,61 @@ impl JetStreamLog {
             .and_then(|cluster| cluster.leader.clone()))
     }
 
+    /// Removes `stream`'s records as `plan` says (`share::purge_plan`: per subject
+    /// filter, the records below a sequence); how many were removed.
+    pub async fn purge_below(
+        &self,
+        stream: StreamId,
+        plan: &[(String, Sequence)],
+    ) -> Result<u64, LogError> {
+        let failed = |reason: String| LogError::StreamRead { stream, reason };
+        let nats_stream = self
+            .inner
+            .context
+            .get_stream_no_info(stream.name())
+            .await
+            .map_err(|error| failed(error.to_string()))?;
+        let mut purged = 0;
+        for (subject, below) in plan {
+            let response = tokio::time::timeout(
+                self.inner.settings.ack_timeout,
+                nats_stream
+                    .purge()
+                    .filter(subject.clone())
+                    .sequence(*below)
+                    .into_future(),
+            )
+            .await
+            .map_err(|_elapsed| failed("the purge timed out".to_owned()))?
+            .map_err(|error| failed(error.to_string()))?;
+            purged += response.purged;
+        }
+        Ok(purged)
+    }
+
+    /// `stream`'s first and last sequences, its record count and size in bytes, as
+    /// its leader answers now.
+    pub async fn stream_state(&self, stream: StreamId) -> Result<StreamState, LogError> {
+        let failed = |reason: String| LogError::StreamRead { stream, reason };
+        let mut nats_stream = self
+            .inner
+            .context
+            .get_stream(stream.name())
+            .await
+            .map_err(|error| failed(error.to_string()))?;
+        let state = &nats_stream
+            .info()
+            .await
+            .map_err(|error| failed(error.to_string()))?
+            .state;
+        Ok(StreamState {
+            first: state.first_sequence,
+            last: state.last_sequence,
+            records: state.messages,
+            bytes: state.bytes,
+        })
+    }
+
     /// Waits until every message this connection sent has reached a server.
     pub async fn flush(&self) -> Result<(), LogError> {
         self.inner
@@ -535,6 +590,15 @@ impl JetStreamLog {
             .await
             .map_err(|_elapsed| read_error("timed out".to_owned()))?
     }
+}
+
+/// A stream's extent (`JetStreamLog::stream_state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamState {
+    pub first: Sequence,
+    pub last: Sequence,
+    pub records: u64,
+    pub bytes: u64,
 }
 
 /// An append sent, whose PubAcks are awaited by [`Self::acknowledged`].

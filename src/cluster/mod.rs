@@ -13,6 +13,8 @@
 //!   log (their sequence is the epoch), leases, self-fencing, release and rebalancing.
 //! - `claims`: cluster-wide claims on monitors' slugs and push tokens, a JetStream
 //!   key-value bucket whose `create` lets exactly one of two pods take a value.
+//! - `share`: the shared snapshots' object store bucket (one snapshot per stream,
+//!   for new pods), and what a purge of a stream below them may remove.
 //!
 //! Which decisions in a shard's log count is the pure rule of `domain::fence`; the
 //! records' bytes are `store::codec`'s. This module is a layer beside `store`: it
@@ -26,3 +28,4 @@ pub mod event_log;
 pub mod log;
 pub mod ownership;
 pub mod shard;
+pub mod share;

@@ -256,6 +256,14 @@ impl StagedAppend {
     }
 }
 
+/// A stream's cut to write (`share.rs`): its records, the stream's position and fold
+/// snapshot.
+pub(super) struct Import {
+    pub(super) keyspaces: Vec<super::codec::KeyspaceRecords>,
+    pub(super) position: FoldPosition,
+    pub(super) fold_snapshot: Vec<u8>,
+}
+
 pub(super) enum WriteRequest {
     Append(Box<PendingAppend>),
     /// Plain heartbeats from the ingress (one push, or a bulk push's items), in one
@@ -281,6 +289,9 @@ pub(super) enum WriteRequest {
         Vec<u8>,
         oneshot::Sender<Result<u64, StoreError>>,
     ),
+    /// A stream's cut from another pod (clustered mode, `share.rs`) with the
+    /// stream's position and fold snapshot, in one durable batch.
+    Import(Box<Import>, oneshot::Sender<Result<u64, StoreError>>),
     /// Several monitors' appends written in one batch, all or none (a bulk change).
     Appends(Vec<PendingAppend>),
     /// Several monitors' appends written in one batch, each answered on its own: a

@@ -261,6 +261,53 @@ pub fn decode_fold_snapshot(bytes: &[u8]) -> Result<StoredFoldSnapshot, CodecErr
     decode_record::<StoredFoldSnapshot, FOLD_SNAPSHOT_LIMIT_BYTES>(bytes, FOLD_SNAPSHOT_VERSION)
 }
 
+/// A stream's shared snapshot (clustered mode, `cluster/share.rs`): a consistent cut
+/// of everything a pod's local copy got from folding one stream up to `position`,
+/// with the fold's snapshot at the same position, so that a new pod starts from it
+/// instead of the stream's first record (docs/cluster.md, "Shared snapshots").
+/// Stored (an object in NATS): never reorder fields; a new field means a new version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSharedSnapshot {
+    /// The stream it is a cut of.
+    pub stream: u16,
+    /// The stream position it is valid at: every record up to it folded.
+    pub position: u64,
+    /// The pushmon version that made it (`CARGO_PKG_VERSION`).
+    pub pushmon_version: String,
+    /// The envelope version ([`CURRENT_VERSION`]) of the local records it carries:
+    /// a pod whose own is older refuses it.
+    pub store_format: u8,
+    /// The fold's snapshot at `position` ([`encode_fold_snapshot`]'s bytes).
+    pub fold_snapshot: Vec<u8>,
+    /// The uploading pod's local records of the stream, per keyspace (by its name in
+    /// `layout`), as stored there: (key, value), in key order. Their sequence numbers
+    /// are the uploader's; an import shifts them past the importer's own.
+    pub keyspaces: Vec<KeyspaceRecords>,
+}
+
+/// Records of one keyspace of the local store (by its name in `layout`): (key,
+/// value), in key order.
+pub type KeyspaceRecords = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// The envelope version of a shared snapshot, versioned on its own.
+///
+/// - 1: the first format.
+pub const SHARED_SNAPSHOT_VERSION: u8 = 1;
+
+/// A shared snapshot holds every monitor's history in its stream.
+const SHARED_SNAPSHOT_LIMIT_BYTES: usize = 1 << 31;
+
+pub fn encode_shared_snapshot(snapshot: &StoredSharedSnapshot) -> Result<Vec<u8>, CodecError> {
+    encode_record(SHARED_SNAPSHOT_VERSION, snapshot)
+}
+
+pub fn decode_shared_snapshot(bytes: &[u8]) -> Result<StoredSharedSnapshot, CodecError> {
+    decode_record::<StoredSharedSnapshot, SHARED_SNAPSHOT_LIMIT_BYTES>(
+        bytes,
+        SHARED_SNAPSHOT_VERSION,
+    )
+}
+
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     encode_record(CURRENT_VERSION, value)
 }
@@ -627,6 +674,34 @@ mod tests {
         ));
         assert!(decode_fold_snapshot(&[1, 9]).is_err());
         assert!(decode_fold_snapshot(&[]).is_err());
+    }
+
+    /// Golden bytes of a shared snapshot: if this fails, the snapshots pods uploaded to
+    /// NATS would no longer decode (and new pods would fold the streams from the start,
+    /// or refuse to start once the streams were purged).
+    #[test]
+    fn shared_snapshot_bytes_are_stable() {
+        let snapshot = StoredSharedSnapshot {
+            stream: 2,
+            position: 300,
+            pushmon_version: "1.2".to_owned(),
+            store_format: 7,
+            fold_snapshot: vec![1, 0],
+            keyspaces: vec![("monitors".to_owned(), vec![(vec![5, 6], vec![7])])],
+        };
+        let bytes = encode_shared_snapshot(&snapshot).expect("encodes");
+        let golden: &[u8] = &[
+            1, 2, 251, 44, 1, 3, b'1', b'.', b'2', 7, 2, 1, 0, 1, 8, b'm', b'o', b'n', b'i', b't',
+            b'o', b'r', b's', 1, 2, 5, 6, 1, 7,
+        ];
+        assert_eq!(bytes, golden, "{bytes:?}");
+        assert_eq!(decode_shared_snapshot(golden).expect("decodes"), snapshot);
+        assert!(matches!(
+            decode_shared_snapshot(&[2, 0]),
+            Err(CodecError::UnknownVersion(2))
+        ));
+        assert!(decode_shared_snapshot(&golden[..golden.len() - 1]).is_err());
+        assert!(decode_shared_snapshot(&[]).is_err());
     }
 
     /// Golden bytes of a signal record's body and of the record: if this fails, signal

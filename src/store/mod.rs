@@ -20,7 +20,8 @@
 //! Here: the [`EventStore`] handle (open, the write API, close) and the database it
 //! shares with its writer. Beside it: the key layout (`layout.rs`), the byte format
 //! (`codec.rs`), API keys (`api_keys.rs`), badges and status pages (`publications.rs`),
-//! the reads behind uptime, incidents and charts (`timeline.rs`), history retention (`retention.rs`) and the
+//! the reads behind uptime, incidents and charts (`timeline.rs`), history retention (`retention.rs`), a
+//! stream's part of the copy cut and imported for the clustered mode's shared snapshots (`share.rs`) and the
 //! priority of background work (`background.rs`).
 
 pub mod api_keys;
@@ -37,6 +38,7 @@ mod quarantine;
 mod read;
 pub mod replay;
 pub mod retention;
+pub mod share;
 pub mod timeline;
 mod writer;
 

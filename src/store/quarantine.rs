@@ -192,7 +192,8 @@ impl Writer {
             | WriteRequest::Publication(_, _, reply)
             | WriteRequest::PingKey(_, reply)
             | WriteRequest::StartRebuild(_, reply)
-            | WriteRequest::FoldSnapshot(_, _, reply) => {
+            | WriteRequest::FoldSnapshot(_, _, reply)
+            | WriteRequest::Import(_, reply) => {
                 let _ = reply.send(refused());
             }
             WriteRequest::Alive(at) => self.alive = Some(at),

@@ -65,6 +65,11 @@ pub(super) enum Pending {
         Vec<u8>,
         oneshot::Sender<Result<u64, StoreError>>,
     ),
+    /// A stream's cut from another pod, written with its position (`share.rs`).
+    Import(
+        Box<super::append::Import>,
+        oneshot::Sender<Result<u64, StoreError>>,
+    ),
 }
 
 /// The single writer: owns sequence numbering, group commit, reopening after a failed
@@ -153,6 +158,9 @@ impl Writer {
                     }
                     WriteRequest::FoldSnapshot(position, snapshot, reply) => {
                         pending.push(Pending::FoldSnapshot(position, snapshot, reply));
+                    }
+                    WriteRequest::Import(import, reply) => {
+                        pending.push(Pending::Import(import, reply));
                     }
                     WriteRequest::Appends(appends) => {
                         // All in this batch, or none: refused whole if one of its
@@ -365,6 +373,12 @@ impl Writer {
                     )))
                 }
                 Pending::Position(position, _) => Ok(position.sequence),
+                Pending::Import(import, _) => {
+                    for keyspace in Ks::ALL {
+                        touched[keyspace as usize] = true;
+                    }
+                    self.stage_import(handles, &mut batch, import)
+                }
                 // `meta`; its position is written below with the others.
                 Pending::FoldSnapshot(position, snapshot, _) => {
                     batch.insert(
@@ -843,6 +857,56 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// Stages a stream's cut from another pod (`share.rs`): every record with its
+    /// sequence numbers moved past this store's, the stream's fold snapshot, and this
+    /// store's next sequence past the cut's. Its position is written with the others.
+    fn stage_import(
+        &mut self,
+        handles: &Handles,
+        batch: &mut fjall::OwnedWriteBatch,
+        import: &mut super::append::Import,
+    ) -> Result<u64, StoreError> {
+        let base = self.next_seq - 1;
+        let mut highest = 0;
+        let mut channels = Vec::new();
+        let mut staged = Vec::new();
+        for (name, records) in std::mem::take(&mut import.keyspaces) {
+            let keyspace = handles.by_name(&name).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "a shared snapshot names an unknown keyspace {name:?}"
+                ))
+            })?;
+            for (key, value) in records {
+                let (key, value, seq) = super::share::shift(&name, &key, &value, base)?;
+                highest = highest.max(seq);
+                if name == layout::CHANNELS {
+                    let id: [u8; 16] = key.as_slice().try_into().map_err(|_| {
+                        StoreError::Corrupt("a shared snapshot's channel key".to_owned())
+                    })?;
+                    channels.push((
+                        ChannelId::from_bytes(id),
+                        codec::decode_channel(&value)?.send_on,
+                    ));
+                }
+                staged.push((keyspace.clone(), key, value));
+            }
+        }
+        // Nothing is staged before the whole cut parsed: a bad one writes nothing.
+        for (keyspace, key, value) in staged {
+            batch.insert(&keyspace, key, value);
+        }
+        batch.insert(
+            &handles.meta,
+            layout::cluster_snapshot_key(import.position.stream),
+            std::mem::take(&mut import.fold_snapshot),
+        );
+        self.channels.extend(channels);
+        self.next_seq = base + highest + 1;
+        Ok(import.position.sequence)
+    }
+}
+
 impl Drop for Writer {
     /// A writer that ends without a close (its senders all dropped) still waits for
     /// the marks it handed over, so none is written after the store is reopened.
@@ -881,6 +945,7 @@ impl Pending {
             Pending::Position(position, _) | Pending::FoldSnapshot(position, _, _) => {
                 Some(*position)
             }
+            Pending::Import(import, _) => Some(import.position),
             Pending::Heartbeat(_) | Pending::PingKey(..) | Pending::StartRebuild(..) => None,
         }
     }
@@ -904,7 +969,8 @@ impl Pending {
             | Pending::PingKey(_, reply)
             | Pending::StartRebuild(_, reply)
             | Pending::Position(_, reply)
-            | Pending::FoldSnapshot(_, _, reply) => reply,
+            | Pending::FoldSnapshot(_, _, reply)
+            | Pending::Import(_, reply) => reply,
         };
         let _ = reply.send(result);
     }

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::nats::{Nats, free_port};
 use crate::support::ServerProcess;
 
-async fn log_for(nats: &Nats, pod: &str, shards: u16, replicas: usize) -> JetStreamLog {
+pub(crate) async fn log_for(nats: &Nats, pod: &str, shards: u16, replicas: usize) -> JetStreamLog {
     log_with_timeout(nats, pod, shards, replicas, Duration::from_secs(5)).await
 }
 
@@ -59,11 +59,11 @@ fn decision(monitor: MonitorId, epoch: u64, basis: u64) -> ShardRecord {
     }
 }
 
-async fn whole_log(log: &JetStreamLog, shard: ShardId) -> Vec<Stored> {
+pub(crate) async fn whole_log(log: &JetStreamLog, shard: ShardId) -> Vec<Stored> {
     log.read(shard, 1, usize::MAX).await.unwrap()
 }
 
-fn fold(records: &[Stored]) -> (ShardFold, Vec<(Stored, Folded)>) {
+pub(crate) fn fold(records: &[Stored]) -> (ShardFold, Vec<(Stored, Folded)>) {
     let mut fold = ShardFold::default();
     let results = records
         .iter()
@@ -652,7 +652,7 @@ async fn serve_is_not_ready_until_it_joins_then_owns_its_shards_and_releases_the
 }
 
 /// A metric's value in `/metrics` text (`None` when absent).
-fn metric(metrics: &str, series: &str) -> Option<f64> {
+pub(crate) fn metric(metrics: &str, series: &str) -> Option<f64> {
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
@@ -961,7 +961,7 @@ fn holds_heartbeat_of(record: &ShardRecord, monitor: MonitorId) -> bool {
 }
 
 /// Polls pod `server` until monitor `id` matches `condition`.
-async fn until_monitor(
+pub(crate) async fn until_monitor(
     server: &ServerProcess,
     id: &str,
     what: &str,
@@ -1536,7 +1536,7 @@ async fn a_sigkilled_pod_resumes_from_its_local_position_and_loses_or_doubles_no
 }
 
 /// The records the streams of a 2-stream cluster hold (their last sequences).
-async fn records_in_streams(nats: &Nats) -> u64 {
+pub(crate) async fn records_in_streams(nats: &Nats) -> u64 {
     let client = async_nats::connect(nats.urls()).await.unwrap();
     let jetstream = async_nats::jetstream::new(client);
     let mut records = 0;
@@ -1548,7 +1548,7 @@ async fn records_in_streams(nats: &Nats) -> u64 {
 }
 
 /// The heartbeats' messages in monitor `id`'s history on `server`, oldest first.
-async fn heartbeat_msgs(server: &ServerProcess, id: &str) -> Vec<String> {
+pub(crate) async fn heartbeat_msgs(server: &ServerProcess, id: &str) -> Vec<String> {
     let mut msgs: Vec<String> = server
         .all_events(id)
         .await
@@ -1561,7 +1561,7 @@ async fn heartbeat_msgs(server: &ServerProcess, id: &str) -> Vec<String> {
 }
 
 /// The value of counter `series` on `server` (0 if absent).
-async fn counter(server: &ServerProcess, series: &str) -> f64 {
+pub(crate) async fn counter(server: &ServerProcess, series: &str) -> f64 {
     metric(&server.metrics().await, series).unwrap_or(0.0)
 }
 
@@ -1744,7 +1744,7 @@ async fn a_restarted_pod_folds_from_its_snapshot_not_from_the_first_record_and_j
 }
 
 /// The number logged as `field` on the last line of `log` holding `message`.
-fn logged_number(log: &str, message: &str, field: &str) -> Option<u64> {
+pub(crate) fn logged_number(log: &str, message: &str, field: &str) -> Option<u64> {
     let line = log.lines().rev().find(|line| line.contains(message))?;
     let (at, prefix) = [format!(" {field}="), format!("\"{field}\":")]
         .into_iter()
@@ -2388,7 +2388,7 @@ async fn a_digest_carries_the_shard_logs_alert_ids() {
 }
 
 /// Polls until monitor `id` is down on `server`, for at most `limit`.
-async fn until_monitor_within(
+pub(crate) async fn until_monitor_within(
     server: &ServerProcess,
     id: &str,
     limit: Duration,
@@ -2410,7 +2410,7 @@ async fn until_monitor_within(
 
 /// The whole history of monitor `id` on `server`, as the API answers it, without the
 /// events' `seq`: a pod's own numbering in its store.
-async fn history_json(server: &ServerProcess, id: &str) -> serde_json::Value {
+pub(crate) async fn history_json(server: &ServerProcess, id: &str) -> serde_json::Value {
     let response = server.events_response(id, Some(1000), None).await;
     let mut events =
         crate::support::expect_json(response, reqwest::StatusCode::OK).await["events"].take();

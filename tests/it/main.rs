@@ -12,6 +12,7 @@ mod channels;
 mod claims;
 mod cli;
 mod cluster;
+mod cluster_share;
 mod contract;
 mod crash;
 mod dashboard;

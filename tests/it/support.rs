@@ -781,6 +781,20 @@ impl ServerProcess {
         self.stop_with("INT").await
     }
 
+    /// Waits (at most `limit`) for the server to exit by itself: its exit status and
+    /// whole stderr.
+    pub async fn exited(mut self, limit: Duration) -> (ExitStatus, String) {
+        let status = match timeout(limit, self.child.wait()).await {
+            Ok(status) => status.expect("wait for pushmon"),
+            Err(_) => panic!(
+                "pushmon did not exit within {limit:?}; stderr:\n{}",
+                self.log()
+            ),
+        };
+        let _ = timeout(STOP_TIMEOUT, &mut self.reader).await;
+        (status, self.log())
+    }
+
     async fn stop_with(mut self, signal: &str) -> (ExitStatus, String) {
         self.signal(signal);
         let status = match timeout(STOP_TIMEOUT, self.child.wait()).await {

@@ -259,7 +259,9 @@ pub(super) async fn start(
     registry: &Registry,
     channels: &Channels,
     local: Local,
+    shared: crate::cluster::share::SharedSnapshots,
 ) -> Engine {
+    let share_settings = super::sharing::ShareSettings::from_env();
     let shards = log.settings().shards;
     let streams = log.settings().streams;
     let owner = Arc::clone(ownership);
@@ -332,6 +334,8 @@ pub(super) async fn start(
                 alerts: Arc::clone(&alerts),
                 local: Arc::clone(&local),
                 snapshot_every,
+                shared: shared.clone(),
+                share_settings,
             },
             position,
             done,
@@ -742,6 +746,9 @@ struct Folding {
     local: Arc<Local>,
     /// A snapshot after this many records (0: none at all).
     snapshot_every: u64,
+    /// Where the stream's shared snapshot goes, and when (`sharing.rs`).
+    shared: crate::cluster::share::SharedSnapshots,
+    share_settings: super::sharing::ShareSettings,
 }
 
 async fn fold_forever(
@@ -876,6 +883,10 @@ async fn fold(
         at: from,
         written: std::time::Instant::now(),
     };
+    let mut sharing =
+        super::sharing::Sharing::new(folding.shared.clone(), folding.share_settings, from);
+    // Sequences follow each other in a stream: a jump is records purged away.
+    let mut expected = from + 1;
     loop {
         let chunk = tokio::select! {
             chunk = chunks.next() => match chunk {
@@ -903,6 +914,10 @@ async fn fold(
                 (info.stream_sequence, info.pending)
             };
             end_of_chunk = Some((sequence, pending));
+            if sequence > expected {
+                super::sharing::purged_past(stream, expected, sequence);
+            }
+            expected = sequence + 1;
             let decoded = codec::decode_shard_record(&message.payload);
             let shard = ShardId::of_subject(message.subject.as_str());
             let refolding = sequence <= applied_to;
@@ -979,6 +994,20 @@ async fn fold(
             {
                 tracing::debug!(%stream, position = applied_to, bytes, took_us = took.as_micros() as u64, "wrote the fold's snapshot");
             }
+            // Only the pod deciding for the stream's first shard shares its snapshot.
+            if sharing.due(applied_to) && folding.alerts.deciding_epoch(ShardId(stream.0)).is_some()
+            {
+                match fold_snapshot_bytes(folding, stream, &shard_folds, applied_to).await {
+                    Ok(bytes) => {
+                        sharing
+                            .share(log, &folding.local.store, stream, applied_to, bytes)
+                            .await;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%stream, position = applied_to, %error, "cannot make the fold's snapshot to share");
+                    }
+                }
+            }
         }
         lag.set(pending as f64);
         if pending == 0 || sequence >= last {
@@ -1034,6 +1063,33 @@ async fn load_snapshot(folding: &Folding, stream: StreamId) -> Option<codec::Sto
     }
 }
 
+/// The encoded snapshot of a stream's fold at `applied_to` (every record up to it
+/// applied and written): the rule's fold of each shard, and the alerts' memory.
+async fn fold_snapshot_bytes(
+    folding: &Folding,
+    stream: StreamId,
+    shard_folds: &HashMap<ShardId, ShardFold>,
+    applied_to: Sequence,
+) -> Result<Vec<u8>, String> {
+    let owed = folding
+        .alerts
+        .owed_in_stream(&folding.local.store, stream.0)
+        .await?;
+    let (alert_ids, outcomes) = folding.alerts.snapshot(stream.0, &owed);
+    let mut shards: Vec<_> = shard_folds
+        .iter()
+        .map(|(shard, fold)| (shard.0, fold.snapshot()))
+        .collect();
+    shards.sort_unstable_by_key(|(shard, _)| *shard);
+    codec::encode_fold_snapshot(&codec::StoredFoldSnapshot {
+        position: applied_to,
+        shards,
+        alert_ids,
+        outcomes,
+    })
+    .map_err(|error| error.to_string())
+}
+
 /// When a fold last wrote (or started from) a snapshot.
 struct Snapshots {
     /// Its position.
@@ -1062,23 +1118,7 @@ impl Snapshots {
     ) -> Option<(usize, Duration)> {
         let started = std::time::Instant::now();
         let written = async {
-            let owed = folding
-                .alerts
-                .owed_in_stream(&folding.local.store, stream.0)
-                .await?;
-            let (alert_ids, outcomes) = folding.alerts.snapshot(stream.0, &owed);
-            let mut shards: Vec<_> = shard_folds
-                .iter()
-                .map(|(shard, fold)| (shard.0, fold.snapshot()))
-                .collect();
-            shards.sort_unstable_by_key(|(shard, _)| *shard);
-            let bytes = codec::encode_fold_snapshot(&codec::StoredFoldSnapshot {
-                position: applied_to,
-                shards,
-                alert_ids,
-                outcomes,
-            })
-            .map_err(|error| error.to_string())?;
+            let bytes = fold_snapshot_bytes(folding, stream, shard_folds, applied_to).await?;
             let size = bytes.len();
             folding
                 .local
