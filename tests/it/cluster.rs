@@ -1193,14 +1193,7 @@ async fn only_the_owner_decides_deadlines_and_a_new_owner_decides_after_a_sigkil
 
     // A webhook channel, created on pod B, exists on both pods.
     let receiver = crate::receiver::Receiver::start().await;
-    let channel = pod_b
-        .api(reqwest::Method::POST, "/api/channels")
-        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook")}))
-        .send()
-        .await
-        .unwrap();
-    let channel = crate::support::expect_json(channel, reqwest::StatusCode::CREATED).await;
-    let channel = channel["id"].as_str().unwrap().to_owned();
+    let channel = webhook_channel(&pod_b, receiver.url("/hook")).await;
     let start = Instant::now();
     while pod_a
         .api(reqwest::Method::GET, &format!("/api/channels/{channel}"))
@@ -1950,14 +1943,7 @@ async fn alert_ids_and_outcomes_come_from_the_shard_log_and_a_new_owner_resends_
     let shard_of = |id: &str| pushmon::cluster::shard::shard_of(&MonitorId::parse(id).unwrap(), 4);
 
     let receiver = crate::receiver::Receiver::start().await;
-    let channel = pod_b
-        .api(reqwest::Method::POST, "/api/channels")
-        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook")}))
-        .send()
-        .await
-        .unwrap();
-    let channel = crate::support::expect_json(channel, reqwest::StatusCode::CREATED).await;
-    let channel = channel["id"].as_str().unwrap().to_owned();
+    let channel = webhook_channel(&pod_b, receiver.url("/hook")).await;
     let start = Instant::now();
     while pod_a
         .api(reqwest::Method::GET, &format!("/api/channels/{channel}"))
@@ -2206,14 +2192,7 @@ async fn a_monitor_silent_across_a_pod_restart_goes_down_once() {
     let nats = Nats::single().await;
     let url = nats.urls()[0].clone();
     let dir = tempfile::tempdir().unwrap();
-    let pod = ServerProcess::start(dir.path(), &serve_args(&url, "pod-a")).await;
-    until_metric(
-        &pod,
-        "pushmon_cluster_shards_owned",
-        4.0,
-        Duration::from_secs(10),
-    )
-    .await;
+    let pod = pod_owning_every_shard(dir.path(), &serve_args(&url, "pod-a")).await;
     let monitor = pod.create_monitor("silent", 6).await;
     pod.push_ok(&monitor.push_token, &[]).await;
     pod.sigkill().await;
@@ -2254,14 +2233,7 @@ async fn deadlines_that_fell_during_an_outage_get_the_restart_grace() {
     let dir = tempfile::tempdir().unwrap();
     let mut args = serve_args(&url, "pod-a");
     args.extend(["--restart-grace", "30"]);
-    let pod = ServerProcess::start(dir.path(), &args).await;
-    until_metric(
-        &pod,
-        "pushmon_cluster_shards_owned",
-        4.0,
-        Duration::from_secs(10),
-    )
-    .await;
+    let pod = pod_owning_every_shard(dir.path(), &args).await;
     // The grace is min(timeout, restart grace): 4 s for the silent monitor, 10 s
     // for the one pushed again after the takeover (whose timeout then is 10 s).
     let pushed = pod.create_monitor("pushed", 10).await;
@@ -2332,23 +2304,9 @@ async fn a_digest_carries_the_shard_logs_alert_ids() {
         "--digest-threshold",
         "3",
     ]);
-    let pod = ServerProcess::start(dir.path(), &args).await;
-    until_metric(
-        &pod,
-        "pushmon_cluster_shards_owned",
-        4.0,
-        Duration::from_secs(10),
-    )
-    .await;
+    let pod = pod_owning_every_shard(dir.path(), &args).await;
     let receiver = crate::receiver::Receiver::start().await;
-    let channel = pod
-        .api(reqwest::Method::POST, "/api/channels")
-        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook")}))
-        .send()
-        .await
-        .unwrap();
-    let channel = crate::support::expect_json(channel, reqwest::StatusCode::CREATED).await;
-    let channel = channel["id"].as_str().unwrap().to_owned();
+    let channel = webhook_channel(&pod, receiver.url("/hook")).await;
     let mut monitors = Vec::new();
     for name in ["a", "b", "c"] {
         let monitor = pod
@@ -2385,6 +2343,31 @@ async fn a_digest_carries_the_shard_logs_alert_ids() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.delivered().len(), 1, "one digest, nothing else");
     pod.sigkill().await;
+}
+
+/// Creates a webhook channel to `url` on `server`; its id.
+pub(crate) async fn webhook_channel(server: &ServerProcess, url: impl std::fmt::Display) -> String {
+    let created = server
+        .api(reqwest::Method::POST, "/api/channels")
+        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": url.to_string()}))
+        .send()
+        .await
+        .unwrap();
+    let created = crate::support::expect_json(created, reqwest::StatusCode::CREATED).await;
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// Starts a pod and waits until it owns all of `serve_args`' 4 shards.
+async fn pod_owning_every_shard(data_dir: &std::path::Path, args: &[&str]) -> ServerProcess {
+    let pod = ServerProcess::start(data_dir, args).await;
+    until_metric(
+        &pod,
+        "pushmon_cluster_shards_owned",
+        4.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    pod
 }
 
 /// Polls until monitor `id` is down on `server`, for at most `limit`.
@@ -2638,14 +2621,7 @@ async fn bulk_changes_on_any_pod_go_through_the_shard_logs_and_reach_every_pod()
         until_monitor(&pod_a, &created.id, "created", |_| true).await;
         ids.push((created.id, i % 2 == 0));
     }
-    let channel = pod_a
-        .api(reqwest::Method::POST, "/api/channels")
-        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": "http://127.0.0.1:9/hook"}))
-        .send()
-        .await
-        .unwrap();
-    let channel = crate::support::expect_json(channel, reqwest::StatusCode::CREATED).await;
-    let channel = channel["id"].as_str().unwrap().to_owned();
+    let channel = webhook_channel(&pod_a, "http://127.0.0.1:9/hook").await;
     let configs = async |reader: &JetStreamLog| {
         let mut count = 0;
         for shard in 0..4 {

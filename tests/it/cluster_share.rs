@@ -96,14 +96,7 @@ async fn a_new_pod_restores_from_the_shared_snapshots_holds_the_same_state_and_j
         ServerProcess::start_with_env(dirs[1].path(), &serve_args(&url, "pod-b"), &SHARE_OFTEN)
             .await;
     let receiver = crate::receiver::Receiver::start().await;
-    let channel = pod_b
-        .api(reqwest::Method::POST, "/api/channels")
-        .json(&serde_json::json!({"kind": "webhook", "name": "hook", "url": receiver.url("/hook")}))
-        .send()
-        .await
-        .unwrap();
-    let channel = crate::support::expect_json(channel, reqwest::StatusCode::CREATED).await;
-    let channel = channel["id"].as_str().unwrap().to_owned();
+    let channel = crate::cluster::webhook_channel(&pod_b, receiver.url("/hook")).await;
     let key = pod_a
         .api(reqwest::Method::POST, "/api/keys")
         .json(&serde_json::json!({"name": "ci", "scope": "read"}))
