@@ -81,6 +81,12 @@ pub async fn run_with_reload(
         })
     };
     let bound = listener.local_addr().context("reading the bound address")?;
+    // The clustered mode: a copy left behind by a purge is emptied before the store
+    // opens, and restored below.
+    if config.cluster.enabled() {
+        cluster::empty_if_left_behind(&config.data_dir)
+            .context("emptying a data directory left behind by a purge")?;
+    }
     // The store first: it says clearly what is wrong with the data directory.
     let data_dir = config.data_dir.clone();
     let options = OpenOptions {

@@ -59,7 +59,10 @@ mod engine;
 mod sharing;
 
 pub use alerts::FAULT_EXIT_AFTER_SEND;
-pub use sharing::{PURGE_AGE_ENV, PURGED_EXIT_CODE, SHARE_RECORDS_ENV, SHARE_SECONDS_ENV, restore};
+pub use sharing::{
+    PURGE_AGE_ENV, PURGED_EXIT_CODE, RESET_MARKER, SHARE_RECORDS_ENV, SHARE_SECONDS_ENV,
+    empty_if_left_behind, restore,
+};
 
 /// This pod's membership: its ownership manager, the task keeping the metrics, and
 /// once started the engine's tasks (publishers and folds).

@@ -271,7 +271,7 @@ async fn a_new_pod_restores_from_the_shared_snapshots_holds_the_same_state_and_j
 /// emptied, it restores from the shared snapshot, takes its shards back (fenced
 /// takeovers after the purge) and holds pod B's histories.
 #[tokio::test]
-async fn a_pod_left_behind_by_a_purge_refuses_to_start_and_restores_once_emptied() {
+async fn a_pod_left_behind_by_a_purge_exits_and_restores_when_started_again() {
     let nats = Nats::single().await;
     let url = nats.urls()[0].clone();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -312,10 +312,27 @@ async fn a_pod_left_behind_by_a_purge_refuses_to_start_and_restores_once_emptied
         "the refusal names the remedy: {log}"
     );
 
-    // Emptied, pod A restores and catches up.
-    std::fs::remove_dir_all(dir_a.path()).unwrap();
-    std::fs::create_dir_all(dir_a.path()).unwrap();
+    // Started again as it is (as Kubernetes restarts it), pod A empties its data
+    // directory by itself, restores and catches up.
+    assert!(
+        dir_a
+            .path()
+            .join(pushmon::app::cluster::RESET_MARKER)
+            .exists(),
+        "the refusal leaves its marker"
+    );
     let pod_a = ServerProcess::start_with_env(dir_a.path(), &args_a, &SHARE_OFTEN).await;
+    assert!(
+        pod_a.log().contains("emptying the data directory"),
+        "{}",
+        pod_a.log()
+    );
+    assert!(
+        !dir_a
+            .path()
+            .join(pushmon::app::cluster::RESET_MARKER)
+            .exists()
+    );
     assert_eq!(
         counter(&pod_a, "pushmon_cluster_snapshot_restores_total").await,
         2.0

@@ -378,12 +378,59 @@ fn check(snapshot: &codec::StoredSharedSnapshot, stream: StreamId) -> anyhow::Re
     Ok(())
 }
 
+/// The file a pod left behind by a purge leaves in its data directory before it
+/// exits: at the next start, the clustered mode empties the directory first
+/// ([`empty_if_left_behind`]) and restores from the shared snapshots, so a restart
+/// (Kubernetes restarts the container) mends it without an operator.
+pub const RESET_MARKER: &str = "cluster-left-behind";
+
+/// Where [`purged_past`] leaves [`RESET_MARKER`]: the data directory (`app.rs` sets it).
+static DATA_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Before the store opens, in the clustered mode: if the last process left
+/// [`RESET_MARKER`] (its copy was left behind by a purge), empties `data_dir`, whose
+/// store is only a copy of the shard logs, so the start restores from the shared
+/// snapshots. Remembers `data_dir` for the marker. Whether it emptied it.
+pub fn empty_if_left_behind(data_dir: &std::path::Path) -> anyhow::Result<bool> {
+    let _ = DATA_DIR.set(data_dir.to_path_buf());
+    if !data_dir.join(RESET_MARKER).exists() {
+        return Ok(false);
+    }
+    tracing::warn!(data_dir = %data_dir.display(), "the last process was left behind by a purge of the streams: emptying the data directory to restore from the shared snapshots");
+    for entry in
+        std::fs::read_dir(data_dir).with_context(|| format!("listing {}", data_dir.display()))?
+    {
+        let path = entry?.path();
+        if path.file_name() == Some(std::ffi::OsStr::new(RESET_MARKER)) {
+            continue;
+        }
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("removing {}", path.display()))?;
+    }
+    // Last, so a crash meanwhile empties again at the next start.
+    std::fs::remove_file(data_dir.join(RESET_MARKER))
+        .with_context(|| format!("removing {}", RESET_MARKER))?;
+    Ok(true)
+}
+
 /// A fold found its stream purged past what this pod's copy holds.
 pub(super) fn purged_past(stream: StreamId, expected: Sequence, found: Sequence) -> ! {
     let local_position = expected.saturating_sub(1);
     let remedy = if local_position == 0 {
         NOT_RESTORED_REMEDY
     } else {
+        if let Some(data_dir) = DATA_DIR.get()
+            && let Err(error) = std::fs::write(data_dir.join(RESET_MARKER), b"")
+        {
+            eprintln!(
+                "pushmon: cannot leave {RESET_MARKER} in {}: {error}",
+                data_dir.display()
+            );
+        }
         PURGED_REMEDY
     };
     tracing::error!(%stream, local_position, next_record = found, "{remedy}");
@@ -399,7 +446,7 @@ pub(super) fn purged_past(stream: StreamId, expected: Sequence, found: Sequence)
 const NOT_RESTORED_REMEDY: &str = "this pod holds nothing of the stream, restored no shared snapshot of it at start (NATS unreachable then, or no snapshot), and the stream no longer holds its first records; start it again once NATS answers: it restores from the shared snapshot";
 
 /// What a pod left behind by a purge says before it exits.
-const PURGED_REMEDY: &str = "this pod's copy of the stream ends before records the stream no longer holds (purged below a shared snapshot while this pod was away); it cannot catch up: stop it, delete its data directory (its volume), and start it again: it restores from the shared snapshot";
+const PURGED_REMEDY: &str = "this pod's copy of the stream ends before records the stream no longer holds (purged below a shared snapshot while this pod was away); it cannot catch up from here: start it again (it empties its data directory first and restores from the shared snapshot), or delete its data directory (its volume) and start it";
 
 /// The exit code of a pod whose copy the streams' purge left behind.
 pub const PURGED_EXIT_CODE: i32 = 75;
