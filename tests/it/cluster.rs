@@ -1773,43 +1773,7 @@ async fn measure_restart_catch_up_with_and_without_a_snapshot() {
         .map(|monitor| MonitorId::parse(&monitor.id).unwrap())
         .collect();
     let loading = Instant::now();
-    let mut per_stream: BTreeMap<u16, Vec<(String, ShardId, ShardRecord)>> = BTreeMap::new();
-    for n in 0..RECORDS {
-        let monitor = ids[n % MONITORS];
-        let event = pushmon::store::codec::encode_event(&pushmon::store::codec::StoredEvent {
-            at: pushmon::clock::Clock::system().now(),
-            event: pushmon::domain::event::Event::HeartbeatReceived(
-                pushmon::domain::event::Heartbeat::new(
-                    pushmon::domain::event::PushStatus::Up,
-                    Some(pushmon::domain::event::HeartbeatText::truncated(format!(
-                        "hb-{n}"
-                    ))),
-                    None,
-                ),
-            ),
-        })
-        .unwrap();
-        let shard = pushmon::cluster::shard::shard_of(&monitor, 4);
-        let stream = loader.stream_of(shard);
-        let batch = per_stream.entry(stream.0).or_default();
-        batch.push((
-            loader.next_message_id(),
-            shard,
-            ShardRecord::Heartbeat { monitor, event },
-        ));
-        if batch.len() == 1_000 {
-            loader.append_to_stream(stream, batch).await.unwrap();
-            batch.clear();
-        }
-    }
-    for (stream, batch) in per_stream {
-        if !batch.is_empty() {
-            loader
-                .append_to_stream(StreamId(stream), &batch)
-                .await
-                .unwrap();
-        }
-    }
+    append_heartbeat_records(&loader, &ids, RECORDS).await;
     let records = records_in_streams(&nats).await;
     eprintln!(
         "{records} records in the streams, appended in {:?}",
@@ -2343,6 +2307,53 @@ async fn a_digest_carries_the_shard_logs_alert_ids() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.delivered().len(), 1, "one digest, nothing else");
     pod.sigkill().await;
+}
+
+/// Appends `records` plain heartbeat records straight to the streams through
+/// `loader` (message `hb-<n>`, monitor `n` modulo the list), 1,000 to an append: a
+/// long log for the measurements.
+pub(crate) async fn append_heartbeat_records(
+    loader: &JetStreamLog,
+    monitors: &[MonitorId],
+    records: usize,
+) {
+    let mut per_stream: BTreeMap<u16, Vec<(String, ShardId, ShardRecord)>> = BTreeMap::new();
+    for n in 0..records {
+        let monitor = monitors[n % monitors.len()];
+        let event = pushmon::store::codec::encode_event(&pushmon::store::codec::StoredEvent {
+            at: pushmon::clock::Clock::system().now(),
+            event: pushmon::domain::event::Event::HeartbeatReceived(
+                pushmon::domain::event::Heartbeat::new(
+                    pushmon::domain::event::PushStatus::Up,
+                    Some(pushmon::domain::event::HeartbeatText::truncated(format!(
+                        "hb-{n}"
+                    ))),
+                    None,
+                ),
+            ),
+        })
+        .unwrap();
+        let shard = pushmon::cluster::shard::shard_of(&monitor, 4);
+        let stream = loader.stream_of(shard);
+        let batch = per_stream.entry(stream.0).or_default();
+        batch.push((
+            loader.next_message_id(),
+            shard,
+            ShardRecord::Heartbeat { monitor, event },
+        ));
+        if batch.len() == 1_000 {
+            loader.append_to_stream(stream, batch).await.unwrap();
+            batch.clear();
+        }
+    }
+    for (stream, batch) in per_stream {
+        if !batch.is_empty() {
+            loader
+                .append_to_stream(StreamId(stream), &batch)
+                .await
+                .unwrap();
+        }
+    }
 }
 
 /// Creates a webhook channel to `url` on `server`; its id.

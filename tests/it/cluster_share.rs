@@ -364,7 +364,6 @@ async fn a_pod_left_behind_by_a_purge_exits_and_restores_when_started_again() {
 #[tokio::test]
 #[ignore = "a measurement (a few minutes)"]
 async fn measure_new_pod_catch_up_with_and_without_a_shared_snapshot() {
-    use pushmon::domain::event::{Event, Heartbeat, HeartbeatText, PushStatus};
     const MONITORS: usize = 100;
     const RECORDS: usize = 200_000;
     let nats = Nats::single().await;
@@ -382,39 +381,7 @@ async fn measure_new_pod_catch_up_with_and_without_a_shared_snapshot() {
         .iter()
         .map(|monitor| MonitorId::parse(&monitor.id).unwrap())
         .collect();
-    let mut per_stream: std::collections::BTreeMap<u16, Vec<_>> = Default::default();
-    for n in 0..RECORDS {
-        let monitor = ids[n % MONITORS];
-        let event = pushmon::store::codec::encode_event(&pushmon::store::codec::StoredEvent {
-            at: pushmon::clock::Clock::system().now(),
-            event: Event::HeartbeatReceived(Heartbeat::new(
-                PushStatus::Up,
-                Some(HeartbeatText::truncated(format!("hb-{n}"))),
-                None,
-            )),
-        })
-        .unwrap();
-        let shard = shard_of(&monitor, 4);
-        let stream = loader.stream_of(shard);
-        let batch = per_stream.entry(stream.0).or_default();
-        batch.push((
-            loader.next_message_id(),
-            shard,
-            ShardRecord::Heartbeat { monitor, event },
-        ));
-        if batch.len() == 1_000 {
-            loader.append_to_stream(stream, batch).await.unwrap();
-            batch.clear();
-        }
-    }
-    for (stream, batch) in per_stream {
-        if !batch.is_empty() {
-            loader
-                .append_to_stream(StreamId(stream), &batch)
-                .await
-                .unwrap();
-        }
-    }
+    crate::cluster::append_heartbeat_records(&loader, &ids, RECORDS).await;
     let last = format!("hb-{}", RECORDS - 1);
     let monitor = &monitors[(RECORDS - 1) % MONITORS];
     let start = Instant::now();
