@@ -266,10 +266,10 @@ async fn a_new_pod_restores_from_the_shared_snapshots_holds_the_same_state_and_j
 }
 
 /// Purging with a pod left behind: pod A stops cleanly; pod B alone shares and purges
-/// past pod A's position; pod A started again refuses (it exits with code 75 and says
-/// to delete its data directory), never folding across the gap; its data directory
-/// emptied, it restores from the shared snapshot, takes its shards back (fenced
-/// takeovers after the purge) and holds pod B's histories.
+/// past pod A's position; pod A started again refuses (it exits with code 75, names
+/// the remedy and leaves its marker), never folding across the gap; started once more
+/// as it is, it empties its data directory, restores from the shared snapshot, takes
+/// its shards back (fenced takeovers after the purge) and holds pod B's histories.
 #[tokio::test]
 async fn a_pod_left_behind_by_a_purge_exits_and_restores_when_started_again() {
     let nats = Nats::single().await;
